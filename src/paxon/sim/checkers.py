@@ -1,0 +1,146 @@
+"""Safety checks that watch every message and every applied entry of a run.
+
+The checker sees the cluster from outside, as an omniscient observer:
+
+- A value is *chosen* at a slot once a majority of acceptors have *sent*
+  ``Accepted`` for one ballot there. A vote counts the moment it leaves a node
+  (handed to the network), whether or not the node later loses its disk: that
+  is exactly the promise persist-before-speak must keep.
+- **Ballot uniqueness**: a ballot carries one value per slot, in every
+  ``Accept`` sent by anyone.
+- **Agreement / durability**: a slot never has two chosen values. A value lost
+  in a crash and replaced shows up here as a second chosen value.
+- **Apply only chosen**: a replica applies at a slot only a value that is
+  already chosen there, slots in order from the first.
+- **Validity**: applied commands were submitted by a client (or the slot is a
+  no-op); no replica applies one ``(client_id, seq)`` twice in one lifetime
+  (its state machine's session table must turn retries into duplicates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from paxon.protocol.messages import Accept, Accepted, Message
+from paxon.protocol.types import Ballot, Command, Slot, Value
+
+
+@dataclass(slots=True)
+class Violation:
+    time: float
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"t={self.time:.6f} {self.rule}: {self.detail}"
+
+
+@dataclass(slots=True)
+class _NodeView:
+    slot_applied_next: Slot = 0
+    effective: set[tuple[int, int]] = field(default_factory=set)
+
+
+class SafetyChecker:
+    def __init__(self, node_ids: list[int]) -> None:
+        self.quorum = len(node_ids) // 2 + 1
+        self._proposals: dict[tuple[Slot, Ballot], Value] = {}
+        self._votes: dict[tuple[Slot, Ballot], set[int]] = {}
+        self.chosen: dict[Slot, Value] = {}
+        self._nodes = {node_id: _NodeView() for node_id in node_ids}
+        self._submitted: dict[tuple[int, int], bytes] = {}
+        self.violations: list[Violation] = []
+
+    # -------------------------------------------------------------- events
+
+    def on_submit(self, command: Command) -> None:
+        self._submitted[(command.client_id, command.seq)] = command.payload
+
+    def on_send(self, message: Message, time: float) -> None:
+        if isinstance(message, Accept):
+            key = (message.slot, message.ballot)
+            known = self._proposals.setdefault(key, message.value)
+            if known != message.value:
+                self._fail(
+                    time,
+                    "ballot-uniqueness",
+                    f"ballot {message.ballot} proposed {known} and {message.value} "
+                    f"at slot {message.slot}",
+                )
+        elif isinstance(message, Accepted):
+            key = (message.slot, message.ballot)
+            voters = self._votes.setdefault(key, set())
+            voters.add(message.src)
+            if len(voters) == self.quorum:
+                self._on_chosen(message.slot, message.ballot, time)
+
+    def on_apply(self, node_id: int, slot: Slot, value: Value, time: float) -> None:
+        view = self._nodes[node_id]
+        if slot != view.slot_applied_next:
+            self._fail(
+                time,
+                "apply-order",
+                f"n{node_id} applied slot {slot}, expected {view.slot_applied_next}",
+            )
+        view.slot_applied_next = slot + 1
+        chosen = self.chosen.get(slot)
+        if chosen is None:
+            self._fail(
+                time,
+                "apply-unchosen",
+                f"n{node_id} applied {value} at slot {slot} before any value was chosen there",
+            )
+        elif chosen != value:
+            self._fail(
+                time,
+                "agreement",
+                f"n{node_id} applied {value} at slot {slot}, but {chosen} was chosen",
+            )
+        for command in value.commands:
+            key = (command.client_id, command.seq)
+            if self._submitted.get(key) != command.payload:
+                self._fail(
+                    time,
+                    "validity",
+                    f"n{node_id} applied c{key[0]}#{key[1]} that no client submitted",
+                )
+
+    def on_effect(self, node_id: int, command: Command, time: float) -> None:
+        """``command`` took effect (was not a duplicate) in the node's state machine."""
+        key = (command.client_id, command.seq)
+        effective = self._nodes[node_id].effective
+        if key in effective:
+            self._fail(time, "at-most-once", f"n{node_id} applied c{key[0]}#{key[1]} twice")
+        effective.add(key)
+
+    def on_restart(self, node_id: int) -> None:
+        """A restarted node rebuilds its state machine from slot 0."""
+        self._nodes[node_id] = _NodeView()
+
+    def on_invariant_broken(self, node_id: int, error: AssertionError, time: float) -> None:
+        self._fail(time, "invariant", f"n{node_id}: {error}")
+
+    def fail(self, time: float, rule: str, detail: str) -> None:
+        self._fail(time, rule, detail)
+
+    # ------------------------------------------------------------- helpers
+
+    def _on_chosen(self, slot: Slot, ballot: Ballot, time: float) -> None:
+        value = self._proposals.get((slot, ballot))
+        if value is None:
+            self._fail(
+                time,
+                "phantom-vote",
+                f"votes for ballot {ballot} at slot {slot}, which nobody proposed",
+            )
+            return
+        previous = self.chosen.setdefault(slot, value)
+        if previous != value:
+            self._fail(
+                time,
+                "agreement",
+                f"slot {slot} chose {previous} and then {value} (ballot {ballot})",
+            )
+
+    def _fail(self, time: float, rule: str, detail: str) -> None:
+        self.violations.append(Violation(time, rule, detail))
