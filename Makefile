@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 # Until the cluster lands (issue 4), `make run` shows a simulated 3-node cluster
 # under faults, with its trace, instead of real processes.
 run: $(STAMP)
-	$(BIN)/paxon sim --nodes 3 --seed 1 --trace --watch
+	$(BIN)/paxon sim --nodes 3 --seed 1 --watch
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -27,14 +27,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src/paxon/protocol src/paxon/sim
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -m "not cluster and not soak"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sim and not mutation"
 
 soak: $(STAMP)
-	$(BIN)/paxon sim --seeds 10000 --nodes 3
-	$(BIN)/paxon sim --seeds 10000 --nodes 5
+	$(BIN)/paxon sim --seeds 10000 --nodes 3 --jobs 2
+	$(BIN)/paxon sim --seeds 10000 --nodes 5 --jobs 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

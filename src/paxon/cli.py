@@ -74,6 +74,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--trace", action="store_true", help="print the readable event trace")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument(
+        "--watch", action="store_true", help="play one seed in slow motion as a live table"
+    )
+    sim.add_argument(
+        "--speed", type=_positive_float, default=0.5, help="simulated seconds per second (--watch)"
+    )
+    sim.add_argument(
         "--jobs", type=_positive_int, default=1, help="worker processes (seeds run in parallel)"
     )
     return parser
@@ -114,14 +120,18 @@ def _run_sim(args: argparse.Namespace) -> int:
     else:
         first = args.seed or 0
         seeds = range(first, first + (args.seeds or 100))
-    if args.trace and len(seeds) > 1:
-        raise _UsageError("paxon sim: --trace needs a single seed (--seed S)")
+    if (args.trace or args.watch) and len(seeds) > 1:
+        raise _UsageError("paxon sim: --trace and --watch need a single seed (--seed S)")
     config = SimConfig(
         nodes=args.nodes,
         faults=args.faults,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
     )
+    if args.watch:
+        from paxon.sim.watch import watch
+
+        return 1 if watch(seeds[0], config, speed=args.speed) else 0
     totals = _SimTotals()
     started = time.perf_counter()
     for result in _progress(_results(seeds, config, args), len(seeds), quiet=args.json):

@@ -481,12 +481,21 @@ class Replica:
             held = self._log.get(entry.slot)
             if entry.slot < self.log_start or (held is not None and held.chosen):
                 continue
+            # A new leader may be re-proposing this very slot (it asked to learn
+            # it as a follower): the chosen value settles it.
+            self._proposals.pop(entry.slot, None)
+            if held is not None and held.value == entry.value:
+                # Same value under our ballot: keep our ballot, so the runs we
+                # announce still match what the followers accepted.
+                held.chosen = True
+                continue
             if entry.ballot > self.ballot_promised:
                 self._raise_promise(entry.ballot)
             self._log[entry.slot] = _LogEntry(entry.ballot, entry.value, chosen=True)
             self._persist(AcceptRecord(entry))
         before = self.slot_chosen
         self._advance_chosen()
+        self._flush_queue()
         if self.slot_chosen > before and len(message.entries) == self.config.learn_max_entries:
             self._learn_requested_at = float("-inf")
             self._request_learn(message.src)

@@ -41,7 +41,9 @@ FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "partition", "crash", "p
 ReplicaFactory = Callable[..., Replica]
 
 # Event kinds, in the heap as (time, sequence, kind, payload).
-_DELIVER, _TICK, _FSYNC, _CLIENT, _FAULT, _CRASH, _RESTART, _HEAL, _END_FAULTS, _END = range(10)
+(_DELIVER, _TICK, _FSYNC, _CLIENT, _FAULT, _CRASH, _RESTART, _HEAL, _END_FAULTS, _END, _CALL) = (
+    range(11)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,12 @@ class SimCluster:
     # ------------------------------------------------------------------ run
 
     def run(self) -> SimStats:
+        """Run the whole seed: both phases, then the final liveness checks."""
+        self.start()
+        self.run_until(float("inf"))
+        return self.stats
+
+    def start(self) -> None:
         config = self.config
         for node in self.nodes.values():
             self._start_replica(node)
@@ -194,15 +202,38 @@ class SimCluster:
             self._push(0.5 + self._rng_faults.random() * 0.5, _FAULT, None)
         self._push(config.fault_phase_s, _END_FAULTS, None)
         self._push(config.fault_phase_s + config.heal_phase_s, _END, None)
-        while self._queue and not self._done:
-            self.time, _, kind, payload = heapq.heappop(self._queue)
+
+    def run_until(self, time: float) -> bool:
+        """Process events up to simulated ``time``; False once the run is over."""
+        queue = self._queue
+        while queue and not self._done and queue[0][0] <= time:
+            self.time, _, kind, payload = heapq.heappop(queue)
             self.stats.steps += 1
             self._dispatch(kind, payload)
         self.stats.slots_chosen = len(self.checker.chosen)
         self.stats.commands_chosen = sum(
             len(value.commands) for value in self.checker.chosen.values()
         )
-        return self.stats
+        return bool(queue) and not self._done
+
+    def crash(self, node_id: int) -> None:
+        """Crash a node now; it restarts by itself a little later."""
+        node = self.nodes[node_id]
+        if node.up:
+            self._crash(node)
+
+    def at(self, time: float, action: Callable[[SimCluster], None]) -> None:
+        """Run ``action(cluster)`` at simulated ``time`` (for scripted scenarios)."""
+        self._push(time, _CALL, action)
+
+    def leader(self) -> int | None:
+        """The node that believes it leads with the highest ballot, if any."""
+        leaders = [
+            node for node in self.nodes.values() if node.up and node.replica.role is Role.LEADER
+        ]
+        if not leaders:
+            return None
+        return max(leaders, key=lambda node: node.replica.ballot_own).node_id
 
     def _dispatch(self, kind: int, payload: Any) -> None:
         if kind == _DELIVER:
@@ -228,6 +259,8 @@ class SimCluster:
             self._heal_everything()
         elif kind == _END:
             self._finish()
+        elif kind == _CALL:
+            payload(self)
 
     # ----------------------------------------------------------- replicas
 
@@ -494,7 +527,7 @@ class SimCluster:
         elif op.kind == "write" or (op.kind == "cas" and message.result):
             client.last_seen[op.key] = op.args[-1]
         if self._trace_on:
-            self._log(f"client {client.endpoint} completes #{op.op_id} -> {message.result!r}")
+            self._log(f"client {client.endpoint} completes #{op.op_id}: {message.result!r}")
         if self._healed_at is not None and self.stats.heal_progress_s is None:
             self.stats.heal_progress_s = self.time - self._healed_at
         client.op = None

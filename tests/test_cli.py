@@ -1,0 +1,72 @@
+"""``paxon sim`` as a user runs it: output, JSON, exit codes, replay line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import paxon.cli
+from paxon.cli import main
+from paxon.sim.runner import SeedResult
+
+
+def test_sim_json_reports_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seeds", "2", "--nodes", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["seeds"] == 2
+    assert report["violations"] == 0
+    assert report["chosen"] > 0
+    assert report["steps"] > 0
+    assert report["leader_changes"] >= 2
+    assert set(report["faults"]) >= {"drop", "partition", "crash"}
+
+
+def test_sim_summary_is_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seed", "4", "--nodes", "5", "--faults", "crash,drop"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds run        1 (5 nodes)" in out
+    assert "violations       0" in out
+    assert "partition" not in out.split("faults injected")[1].splitlines()[0]
+
+
+def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seed", "1", "--trace", "--faults", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "Prepare b=" in out and "Accepted b=" in out and "-> leader" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sim", "--faults", "meteor"],
+        ["sim", "--nodes", "4"],
+        ["sim", "--seeds", "0"],
+        ["sim", "--seeds", "3", "--trace"],
+        ["sim", "--heal-phase", "-1"],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err
+
+
+def test_a_violation_exits_1_with_the_replay_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_run_seed = paxon.cli.run_seed
+
+    def run_seed_with_a_violation(seed: int, config: object, **kwargs: object) -> SeedResult:
+        result = real_run_seed(seed, config, **kwargs)  # type: ignore[arg-type]
+        if seed == 8:
+            result.violations.append("t=1.0 agreement: slot 3 chose noop and then [c1#1]")
+        return result
+
+    monkeypatch.setattr(paxon.cli, "run_seed", run_seed_with_a_violation)
+    assert main(["sim", "--seed", "7", "--seeds", "2", "--nodes", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "seed 8 FAILED" in out
+    assert "replay: paxon sim --seed 8 --nodes 3 --faults " in out
+    assert "--trace" in out
