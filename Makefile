@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/paxon/protocol src/paxon/sim
+	$(BIN)/mypy src/paxon
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -q -m "not cluster and not soak"

@@ -29,6 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        # `paxon check` has its own parser in the storage package.
+        return _run_check(argv[1:])
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -82,7 +86,18 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--jobs", type=_positive_int, default=1, help="worker processes (seeds run in parallel)"
     )
+    commands.add_parser(
+        "check",
+        help="verify a data directory offline (paxon check --data-dir DIR [--json])",
+        add_help=False,
+    )
     return parser
+
+
+def _run_check(argv: list[str]) -> int:
+    from paxon.storage.check import main as check_main
+
+    return check_main(argv)
 
 
 # ----------------------------------------------------------------------- sim

@@ -1,0 +1,216 @@
+"""The file-system interface storage talks to, and its real implementation.
+
+The WAL, snapshots, identity and recovery reach the disk only through
+``FileSystem``; ``OsFileSystem`` is the real one and ``MemFileSystem``
+(``memfs.py``) the in-memory one that loses unsynced data and tears writes.
+
+Contract every implementation keeps (the durability model storage relies on):
+- ``AppendFile.write`` appends all the bytes or raises. Written bytes are
+  durable only after ``fdatasync``/``fsync`` of that file returns.
+- Creating, renaming or unlinking a name is durable only after ``fsync_dir``
+  of its directory returns. A file whose name is not yet durable may vanish
+  on a power cut even if its contents were fsynced.
+- ``rename`` replaces the target atomically.
+- Errors are ``OSError`` (``FileNotFoundError``, ``FileExistsError``, ...).
+- Paths are strings; ``join`` builds them.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from typing import Protocol
+
+
+class AppendFile(Protocol):
+    """A file open for appending."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def fdatasync(self) -> None: ...
+
+    def fsync(self) -> None: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class ReadFile(Protocol):
+    """A file open for sequential reading."""
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class DirLock(Protocol):
+    def release(self) -> None: ...
+
+
+class FileSystem(Protocol):
+    def open_append(self, path: str, *, create: bool = False) -> AppendFile:
+        """Open ``path`` for appending; ``create`` makes a new, empty file (it must not exist)."""
+        ...
+
+    def open_read(self, path: str) -> ReadFile: ...
+
+    def read(self, path: str) -> bytes:
+        """The whole file."""
+        ...
+
+    def size(self, path: str) -> int: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def listdir(self, path: str) -> list[str]: ...
+
+    def mkdir(self, path: str) -> None:
+        """Create one directory (its parent must exist); durable after ``fsync_dir(parent)``."""
+        ...
+
+    def rename(self, src: str, dst: str) -> None: ...
+
+    def unlink(self, path: str) -> None: ...
+
+    def fsync_dir(self, path: str) -> None: ...
+
+    def lock(self, path: str) -> DirLock | None:
+        """Take an exclusive lock on the file ``path`` (created if needed); None if held."""
+        ...
+
+
+def join(directory: str, name: str) -> str:
+    return os.path.join(directory, name)
+
+
+def parent(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
+# ------------------------------------------------------------------ the real one
+
+
+class OsFileSystem:
+    """The operating system's file system, through ``os`` calls on file descriptors."""
+
+    def open_append(self, path: str, *, create: bool = False) -> AppendFile:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        if create:
+            flags |= os.O_CREAT | os.O_EXCL
+        return _OsAppendFile(os.open(path, flags, 0o644))
+
+    def open_read(self, path: str) -> ReadFile:
+        return _OsReadFile(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+
+    def read(self, path: str) -> bytes:
+        with open(path, "rb") as file:
+            return file.read()
+
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
+
+    def mkdir(self, path: str) -> None:
+        os.mkdir(path, 0o755)
+
+    def rename(self, src: str, dst: str) -> None:
+        os.rename(src, dst)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def fsync_dir(self, path: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def lock(self, path: str) -> DirLock | None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None
+            raise
+        return _OsLock(fd)
+
+
+class _OsAppendFile:
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def fdatasync(self) -> None:
+        os.fdatasync(self._fd)
+
+    def fsync(self) -> None:
+        os.fsync(self._fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
+class _OsReadFile:
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        while size > 0:
+            part = os.read(self._fd, size)
+            if not part:
+                break
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
+class _OsLock:
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # closing the descriptor drops the flock

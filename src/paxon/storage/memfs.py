@@ -1,0 +1,394 @@
+"""An in-memory ``FileSystem`` that fails the way disks and power cuts do.
+
+Used by the storage tests and by the simulator. It keeps the contract of
+``fs.py`` to the letter, so code that forgets an fsync loses data here:
+
+- Each file has a durable length: bytes up to it survive a crash, bytes after
+  it were written but not yet fsynced. ``crash(tear=...)`` keeps, per file, a
+  prefix of those unsynced bytes of the length ``tear`` picks (none by
+  default): that is "lose everything not yet fsynced" and "tear the last
+  write at any byte" in one rule. A truncate that was not fsynced is undone.
+- Each directory has a durable set of names, taken at ``fsync_dir``. A crash
+  puts every directory back to it: a created file whose directory was never
+  fsynced vanishes, an unsynced rename or unlink is undone.
+- ``flip_bit`` damages stored bytes (durable ones included), as bit rot does.
+- ``fail`` makes the next matching call raise an ``OSError`` (EIO by default).
+- ``cut_power_after(n)`` lets ``n`` more mutating calls succeed, then every
+  call raises ``PowerCut`` until ``crash()``: a crash at an exact point inside
+  a multi-step operation (a roll-over, a snapshot, a start-up). When the cut
+  falls on a ``write``, its bytes count as written but unsynced, so the tear
+  of ``crash`` cuts that very write at any byte.
+- ``on_sync`` (if set) is called, outside the lock, before each file sync: a
+  test can hold the syncing thread there to see what piles up behind it.
+
+Simplifications: directories themselves are durable once made; there is one
+namespace of absolute paths; handles from before a crash are dead.
+The object is thread-safe (one lock), as the group committer's thread uses it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from paxon.storage.fs import AppendFile, DirLock, ReadFile
+
+Tear = Callable[[str, int], int]
+"""``tear(path, unsynced_bytes) -> bytes kept`` (clamped to [0, unsynced_bytes])."""
+
+_MUTATING = frozenset(
+    {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
+)
+
+
+class PowerCut(Exception):
+    """The simulated machine lost power; nothing more happens until ``crash()``."""
+
+
+@dataclass(slots=True)
+class _Inode:
+    data: bytearray = field(default_factory=bytearray)
+    durable_len: int = 0
+    # Set when the current bytes no longer extend the durable ones (an
+    # unsynced truncate): then this holds the durable contents.
+    durable_copy: bytes | None = None
+
+    def sync(self) -> None:
+        self.durable_len = len(self.data)
+        self.durable_copy = None
+
+
+@dataclass(slots=True)
+class _Fault:
+    op: str
+    path_contains: str
+    error: OSError
+    count: int
+
+
+class MemFileSystem:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._inodes: dict[int, _Inode] = {}
+        self._next_ino = 1
+        self._dirs: dict[str, dict[str, int]] = {"/": {}}
+        self._dirs_durable: dict[str, dict[str, int]] = {"/": {}}
+        self._epoch = 0
+        self._held_locks: set[str] = set()
+        self._faults: list[_Fault] = []
+        self._ops_until_cut: int | None = None
+        self._dead = False
+        self._was_dead_before = False
+        self.on_sync: Callable[[str], None] | None = None
+        self.stats: Counter[str] = Counter()
+        self.ops: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------ fault injection
+
+    def crash(self, tear: Tear | None = None) -> None:
+        """A power cut and reboot: keep only what was durable (plus torn prefixes)."""
+        with self._lock:
+            self._dirs = {path: dict(names) for path, names in self._dirs_durable.items()}
+            live: dict[int, str] = {}
+            for path, names in self._dirs.items():
+                for name, ino in names.items():
+                    live.setdefault(ino, os.path.join(path, name))
+            for ino in list(self._inodes):
+                if ino not in live:
+                    del self._inodes[ino]
+            for ino, path in live.items():
+                inode = self._inodes[ino]
+                if inode.durable_copy is not None:
+                    inode.data = bytearray(inode.durable_copy)
+                else:
+                    unsynced = len(inode.data) - inode.durable_len
+                    kept = min(max(tear(path, unsynced), 0), unsynced) if tear and unsynced else 0
+                    del inode.data[inode.durable_len + kept :]
+                inode.sync()
+            self._epoch += 1
+            self._held_locks.clear()
+            self._ops_until_cut = None
+            self._dead = False
+
+    def cut_power_after(self, ops: int) -> None:
+        with self._lock:
+            self._ops_until_cut = ops
+
+    @property
+    def power_is_cut(self) -> bool:
+        return self._dead
+
+    def fail(
+        self, op: str, path_contains: str = "", error: OSError | None = None, count: int = 1
+    ) -> None:
+        """The next ``count`` calls of ``op`` on a path containing ``path_contains`` raise."""
+        with self._lock:
+            error = error or OSError(errno.EIO, os.strerror(errno.EIO))
+            self._faults.append(_Fault(op, path_contains, error, count))
+
+    def flip_bit(self, path: str, bit: int) -> None:
+        """Flip one stored bit of ``path`` (in what is durable too)."""
+        with self._lock:
+            inode = self._inodes[self._lookup(path)]
+            byte, mask = bit // 8, 1 << (bit % 8)
+            inode.data[byte] ^= mask
+            if inode.durable_copy is not None and byte < len(inode.durable_copy):
+                copy = bytearray(inode.durable_copy)
+                copy[byte] ^= mask
+                inode.durable_copy = bytes(copy)
+
+    def durable_size(self, path: str) -> int:
+        with self._lock:
+            inode = self._inodes[self._lookup(path)]
+            if inode.durable_copy is not None:
+                return len(inode.durable_copy)
+            return inode.durable_len
+
+    def write_raw(self, path: str, data: bytes) -> None:
+        """Replace a file's contents, durably, bypassing every check (for damage tests)."""
+        with self._lock:
+            inode = self._inodes[self._lookup(path)]
+            inode.data = bytearray(data)
+            inode.sync()
+
+    # ------------------------------------------------------------ FileSystem
+
+    def open_append(self, path: str, *, create: bool = False) -> AppendFile:
+        with self._lock:
+            path = self._op("create" if create else "open_append", path)
+            directory, name = self._split(path)
+            names = self._dirs[directory]
+            if create:
+                if name in names:
+                    raise FileExistsError(errno.EEXIST, "file exists", path)
+                ino = self._next_ino
+                self._next_ino += 1
+                self._inodes[ino] = _Inode()
+                names[name] = ino
+            else:
+                ino = self._lookup(path)
+            return _MemAppendFile(self, ino, path, self._epoch)
+
+    def open_read(self, path: str) -> ReadFile:
+        with self._lock:
+            path = self._op("open_read", path)
+            return _MemReadFile(self, self._lookup(path), self._epoch)
+
+    def read(self, path: str) -> bytes:
+        with self._lock:
+            path = self._op("read", path)
+            return bytes(self._inodes[self._lookup(path)].data)
+
+    def size(self, path: str) -> int:
+        with self._lock:
+            path = self._op("size", path)
+            return len(self._inodes[self._lookup(path)].data)
+
+    def exists(self, path: str) -> bool:
+        with self._lock:
+            path = self._op("exists", path)
+            if path in self._dirs:
+                return True
+            directory, name = self._split(path, must_exist=False)
+            return name in self._dirs.get(directory, {})
+
+    def is_dir(self, path: str) -> bool:
+        with self._lock:
+            return self._op("is_dir", path) in self._dirs
+
+    def listdir(self, path: str) -> list[str]:
+        with self._lock:
+            path = self._op("listdir", path)
+            if path not in self._dirs:
+                raise FileNotFoundError(errno.ENOENT, "no such directory", path)
+            subdirs = [os.path.basename(d) for d in self._dirs if d != path and _parent(d) == path]
+            return sorted([*self._dirs[path], *subdirs])
+
+    def mkdir(self, path: str) -> None:
+        with self._lock:
+            path = self._op("mkdir", path)
+            if path in self._dirs or self.exists(path):
+                raise FileExistsError(errno.EEXIST, "file exists", path)
+            if _parent(path) not in self._dirs:
+                raise FileNotFoundError(errno.ENOENT, "no such directory", _parent(path))
+            self._dirs[path] = {}
+            self._dirs_durable[path] = {}
+
+    def rename(self, src: str, dst: str) -> None:
+        with self._lock:
+            src = self._op("rename", src)
+            dst = os.path.normpath(dst)
+            src_dir, src_name = self._split(src)
+            dst_dir, dst_name = self._split(dst)
+            ino = self._lookup(src)
+            del self._dirs[src_dir][src_name]
+            self._dirs[dst_dir][dst_name] = ino
+
+    def unlink(self, path: str) -> None:
+        with self._lock:
+            path = self._op("unlink", path)
+            directory, name = self._split(path)
+            self._lookup(path)
+            del self._dirs[directory][name]
+
+    def fsync_dir(self, path: str) -> None:
+        with self._lock:
+            path = self._op("fsync_dir", path)
+            if path not in self._dirs:
+                raise FileNotFoundError(errno.ENOENT, "no such directory", path)
+            self._dirs_durable[path] = dict(self._dirs[path])
+
+    def lock(self, path: str) -> DirLock | None:
+        with self._lock:
+            path = self._op("lock", path)
+            if path in self._held_locks:
+                return None
+            directory, name = self._split(path)
+            if name not in self._dirs[directory]:
+                self._inodes[self._next_ino] = _Inode()
+                self._dirs[directory][name] = self._next_ino
+                self._next_ino += 1
+            self._held_locks.add(path)
+            return _MemLock(self, path, self._epoch)
+
+    # ------------------------------------------------------------ internals
+
+    def _op(self, op: str, path: str) -> str:
+        """Count ``op``; raise an injected fault or a power cut. Call with the lock held."""
+        path = os.path.normpath(path)
+        self._was_dead_before = self._dead
+        if self._dead:
+            raise PowerCut(f"{op} {path}: the power is off")
+        if op in _MUTATING and self._ops_until_cut is not None:
+            if self._ops_until_cut == 0:
+                self._dead = True
+                raise PowerCut(f"{op} {path}: power cut")
+            self._ops_until_cut -= 1
+        for fault in self._faults:
+            if fault.op == op and fault.path_contains in path:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self._faults.remove(fault)
+                raise fault.error
+        self.stats[op] += 1
+        if op in _MUTATING:
+            self.ops.append((op, path))
+        return path
+
+    def _split(self, path: str, *, must_exist: bool = True) -> tuple[str, str]:
+        directory, name = os.path.split(path)
+        if must_exist and directory not in self._dirs:
+            raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
+        return directory, name
+
+    def _lookup(self, path: str) -> int:
+        directory, name = os.path.split(os.path.normpath(path))
+        ino = self._dirs.get(directory, {}).get(name)
+        if ino is None:
+            raise FileNotFoundError(errno.ENOENT, "no such file", path)
+        return ino
+
+    def _inode(self, ino: int, epoch: int, op: str, path: str) -> _Inode:
+        self._op(op, path)
+        if epoch != self._epoch:
+            raise OSError(errno.EBADF, "handle from before a crash", path)
+        return self._inodes[ino]
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path) if path != "/" else ""
+
+
+class _MemAppendFile:
+    def __init__(self, fs: MemFileSystem, ino: int, path: str, epoch: int) -> None:
+        self._fs = fs
+        self._ino = ino
+        self._path = path
+        self._epoch = epoch
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        with self._fs._lock:
+            self._check()
+            try:
+                inode = self._fs._inode(self._ino, self._epoch, "write", self._path)
+            except PowerCut:
+                # The power failed during this write: its bytes were on their way
+                # (unsynced), and ``crash(tear=...)`` decides how many landed.
+                if self._epoch == self._fs._epoch and not self._fs._was_dead_before:
+                    self._fs._inodes[self._ino].data += data
+                raise
+            inode.data += data
+
+    def fdatasync(self) -> None:
+        self._sync("fdatasync")
+
+    def fsync(self) -> None:
+        self._sync("fsync")
+
+    def truncate(self, size: int) -> None:
+        with self._fs._lock:
+            self._check()
+            inode = self._fs._inode(self._ino, self._epoch, "truncate", self._path)
+            if inode.durable_copy is None and size < inode.durable_len:
+                inode.durable_copy = bytes(inode.data[: inode.durable_len])
+            if size <= len(inode.data):
+                del inode.data[size:]
+            else:
+                inode.data += bytes(size - len(inode.data))
+
+    def size(self) -> int:
+        with self._fs._lock:
+            self._check()
+            return len(self._fs._inode(self._ino, self._epoch, "size", self._path).data)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _sync(self, op: str) -> None:
+        hook = self._fs.on_sync
+        if hook is not None:
+            hook(self._path)
+        with self._fs._lock:
+            self._check()
+            self._fs._inode(self._ino, self._epoch, op, self._path).sync()
+
+    def _check(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self._path}: I/O on a closed file")
+
+
+class _MemReadFile:
+    def __init__(self, fs: MemFileSystem, ino: int, epoch: int) -> None:
+        self._fs = fs
+        self._ino = ino
+        self._epoch = epoch
+        self._position = 0
+
+    def read(self, size: int) -> bytes:
+        with self._fs._lock:
+            if self._epoch != self._fs._epoch:
+                raise OSError(errno.EBADF, "handle from before a crash")
+            data = self._fs._inodes[self._ino].data
+            chunk = bytes(data[self._position : self._position + size])
+            self._position += len(chunk)
+            return chunk
+
+    def close(self) -> None:
+        pass
+
+
+class _MemLock:
+    def __init__(self, fs: MemFileSystem, path: str, epoch: int) -> None:
+        self._fs = fs
+        self._path = path
+        self._epoch = epoch
+
+    def release(self) -> None:
+        with self._fs._lock:
+            if self._epoch == self._fs._epoch:
+                self._fs._held_locks.discard(self._path)

@@ -1,0 +1,153 @@
+"""Log segment files: the header, and a read-only scan of one segment.
+
+A segment is a 32-byte header followed by record frames (``codec.py``)::
+
+    b"PAXONWAL" | version u16 | 0 u16 | first lsn u64 | incarnation u64 | CRC32C u32
+
+Record number ``first lsn + i`` is the i-th record frame of the segment. A
+segment that is complete ends with a SEAL frame naming the first lsn of the
+next segment; nothing may follow a seal.
+
+``scan_segment`` reads one segment and says what it found, without judging
+whether a torn end is acceptable: only the last segment may end torn, and
+only recovery knows which segment is last (see the table in ``recovery.py``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crc32c import crc32c
+
+from paxon.storage.codec import (
+    TYPE_SEAL,
+    Frame,
+    FrameStop,
+    MalformedPayload,
+    StorageRecord,
+    decode_record,
+    decode_seal,
+    scan_frame,
+)
+from paxon.storage.errors import CorruptRecord, DataDirDamaged, IdentityMismatch
+
+SEGMENT_MAGIC = b"PAXONWAL"
+SEGMENT_VERSION = 1
+_HEADER = struct.Struct("<8sHHQQ")
+_CRC = struct.Struct("<I")
+SEGMENT_HEADER_BYTES = _HEADER.size + _CRC.size
+
+Visit = Callable[[int, StorageRecord], None]
+"""Called with ``(lsn, record)`` for every record of a scan, in order."""
+
+
+def encode_segment_header(first_lsn: int, incarnation: int) -> bytes:
+    body = _HEADER.pack(SEGMENT_MAGIC, SEGMENT_VERSION, 0, first_lsn, incarnation)
+    return body + _CRC.pack(crc32c(body))
+
+
+@dataclass(slots=True)
+class SegmentScan:
+    """What one segment holds.
+
+    ``end`` is one of: ``sealed`` (complete, ``seal_next`` set), ``open``
+    (frames end cleanly at the end of the file), ``torn`` (the file ends inside
+    a frame, or in zeros, at ``valid_bytes``), ``header_torn`` (the file is
+    shorter than a header) or ``damaged`` (see ``damage``).
+    """
+
+    path: str
+    first_lsn: int
+    size: int
+    records: int = 0
+    valid_bytes: int = 0
+    end: str = "open"
+    seal_next: int | None = None
+    torn_reason: str = ""
+    damage: DataDirDamaged | None = None
+
+    @property
+    def lsn_last(self) -> int:
+        """The lsn of the segment's last record (``first_lsn - 1`` when it holds none)."""
+        return self.first_lsn + self.records - 1
+
+
+def scan_segment(
+    data: bytes,
+    path: str,
+    first_lsn: int,
+    incarnation: int,
+    record_max: int,
+    visit: Visit | None = None,
+) -> SegmentScan:
+    """Check every byte of one segment's ``data``; hand each record to ``visit``."""
+    scan = SegmentScan(path, first_lsn, len(data))
+    if len(data) < SEGMENT_HEADER_BYTES:
+        scan.end = "header_torn"
+        return scan
+    damage = _check_header(data, path, first_lsn, incarnation)
+    if damage is not None:
+        scan.end, scan.damage = "damaged", damage
+        return scan
+    view = memoryview(data)
+    offset = scan.valid_bytes = SEGMENT_HEADER_BYTES
+    lsn = first_lsn
+    while True:
+        found = scan_frame(view, offset, record_max)
+        if isinstance(found, FrameStop):
+            _stop(scan, found, path)
+            return scan
+        if scan.seal_next is not None:
+            scan.end = "damaged"
+            scan.damage = CorruptRecord(path, found.offset, "a record follows the seal")
+            return scan
+        if not _take(scan, found, lsn, path, visit):
+            return scan
+        if found.frame_type != TYPE_SEAL:
+            lsn += 1
+        offset = scan.valid_bytes = found.end
+
+
+def _take(scan: SegmentScan, frame: Frame, lsn: int, path: str, visit: Visit | None) -> bool:
+    try:
+        if frame.frame_type == TYPE_SEAL:
+            scan.seal_next = decode_seal(frame.payload)
+            if scan.seal_next != lsn:
+                raise MalformedPayload(f"seal names lsn {scan.seal_next}, expected {lsn}")
+            return True
+        record = decode_record(frame.frame_type, frame.payload)
+    except MalformedPayload as exc:
+        scan.end = "damaged"
+        scan.damage = CorruptRecord(path, frame.offset, str(exc))
+        return False
+    scan.records += 1
+    if visit is not None:
+        visit(lsn, record)
+    return True
+
+
+def _stop(scan: SegmentScan, stop: FrameStop, path: str) -> None:
+    if stop.kind == "end":
+        scan.end = "sealed" if scan.seal_next is not None else "open"
+    elif stop.kind == "torn":
+        scan.end, scan.torn_reason = "torn", stop.reason
+    else:
+        scan.end = "damaged"
+        scan.damage = CorruptRecord(path, stop.offset, stop.reason)
+
+
+def _check_header(
+    data: bytes, path: str, first_lsn: int, incarnation: int
+) -> DataDirDamaged | None:
+    magic, version, _, header_lsn, header_incarnation = _HEADER.unpack_from(data)
+    if crc32c(data[: _HEADER.size]) != _CRC.unpack_from(data, _HEADER.size)[0]:
+        return CorruptRecord(path, 0, "segment header checksum mismatch")
+    if magic != SEGMENT_MAGIC or version != SEGMENT_VERSION:
+        return CorruptRecord(path, 0, f"not a paxon segment (magic {magic!r}, version {version})")
+    if header_lsn != first_lsn:
+        return CorruptRecord(path, 0, f"header says first lsn {header_lsn}, the name {first_lsn}")
+    if header_incarnation != incarnation:
+        return IdentityMismatch(path, "segment belongs to another data directory (incarnation)")
+    return None

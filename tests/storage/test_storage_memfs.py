@@ -1,0 +1,186 @@
+"""The file layers: one conformance suite for both, then the faults of the in-memory one."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from storage_helpers import keep_bytes
+
+from paxon.storage import FileSystem, MemFileSystem, OsFileSystem, PowerCut
+
+
+@pytest.fixture(params=["os", "mem"])
+def any_fs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[FileSystem, str]]:
+    if request.param == "os":
+        yield OsFileSystem(), str(tmp_path)
+    else:
+        fs = MemFileSystem()
+        fs.mkdir("/tmp")
+        yield fs, "/tmp"
+
+
+def test_conformance_files(any_fs: tuple[FileSystem, str]) -> None:
+    fs, root = any_fs
+    path = os.path.join(root, "a")
+    file = fs.open_append(path, create=True)
+    file.write(b"hello ")
+    file.write(b"world")
+    file.fdatasync()
+    assert file.size() == 11
+    file.truncate(5)
+    file.fsync()
+    file.close()
+    assert fs.read(path) == b"hello"
+    assert fs.size(path) == 5
+    with pytest.raises(FileExistsError):
+        fs.open_append(path, create=True)
+    appended = fs.open_append(path)
+    appended.write(b"!")
+    appended.close()
+    reader = fs.open_read(path)
+    assert reader.read(3) == b"hel"
+    assert reader.read(100) == b"lo!"
+    assert reader.read(1) == b""
+    reader.close()
+
+
+def test_conformance_names(any_fs: tuple[FileSystem, str]) -> None:
+    fs, root = any_fs
+    sub = os.path.join(root, "sub")
+    fs.mkdir(sub)
+    assert fs.is_dir(sub) and fs.exists(sub)
+    for name in ("b", "a"):
+        fs.open_append(os.path.join(sub, name), create=True).close()
+    assert fs.listdir(sub) == ["a", "b"]
+    fs.rename(os.path.join(sub, "a"), os.path.join(sub, "b"))
+    assert fs.listdir(sub) == ["b"]
+    fs.unlink(os.path.join(sub, "b"))
+    fs.fsync_dir(sub)
+    assert fs.listdir(sub) == []
+    assert not fs.exists(os.path.join(sub, "b"))
+    with pytest.raises(FileNotFoundError):
+        fs.read(os.path.join(sub, "b"))
+    with pytest.raises(FileNotFoundError):
+        fs.unlink(os.path.join(sub, "b"))
+
+
+def test_conformance_lock(any_fs: tuple[FileSystem, str]) -> None:
+    fs, root = any_fs
+    path = os.path.join(root, "LOCK")
+    first = fs.lock(path)
+    assert first is not None
+    if isinstance(fs, MemFileSystem):
+        assert fs.lock(path) is None  # flock is per open file, so only memfs sees this in-process
+    first.release()
+    again = fs.lock(path)
+    assert again is not None
+    again.release()
+
+
+# ------------------------------------------------------------------ memfs faults
+
+
+def make(fs: MemFileSystem, path: str, data: bytes, *, sync: bool, dir_sync: bool) -> None:
+    file = fs.open_append(path, create=True)
+    file.write(data)
+    if sync:
+        file.fsync()
+    file.close()
+    if dir_sync:
+        fs.fsync_dir(os.path.dirname(path))
+
+
+def test_crash_loses_unsynced_bytes_and_keeps_synced() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"durable", sync=True, dir_sync=True)
+    file = fs.open_append("/f")
+    file.write(b"-volatile")
+    fs.crash()
+    assert fs.read("/f") == b"durable"
+
+
+def test_crash_tears_unsynced_bytes_at_any_byte() -> None:
+    for keep in range(10):
+        fs = MemFileSystem()
+        make(fs, "/f", b"ok", sync=True, dir_sync=True)
+        file = fs.open_append("/f")
+        file.write(b"012345678")
+        fs.crash(tear=keep_bytes(keep))
+        assert fs.read("/f") == b"ok" + b"012345678"[:keep]
+
+
+def test_a_name_is_durable_only_after_fsync_dir() -> None:
+    fs = MemFileSystem()
+    fs.mkdir("/one")
+    fs.mkdir("/two")
+    make(fs, "/one/synced-file-only", b"x", sync=True, dir_sync=False)
+    make(fs, "/two/both", b"y", sync=True, dir_sync=True)
+    fs.crash()
+    assert fs.listdir("/one") == []
+    assert fs.listdir("/two") == ["both"]
+
+
+def test_unsynced_rename_and_unlink_are_undone() -> None:
+    fs = MemFileSystem()
+    make(fs, "/a", b"a", sync=True, dir_sync=False)
+    make(fs, "/b", b"b", sync=True, dir_sync=True)
+    fs.rename("/b", "/c")
+    fs.unlink("/a")
+    fs.crash()
+    assert fs.listdir("/") == ["a", "b"]
+    assert fs.read("/b") == b"b"
+
+
+def test_unsynced_truncate_is_undone() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"abcdef", sync=True, dir_sync=True)
+    file = fs.open_append("/f")
+    file.truncate(2)
+    file.write(b"Z")
+    fs.crash(tear=lambda path, unsynced: unsynced)
+    assert fs.read("/f") == b"abcdef"
+
+
+def test_handles_from_before_a_crash_are_dead() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"x", sync=True, dir_sync=True)
+    file = fs.open_append("/f")
+    fs.crash()
+    with pytest.raises(OSError):
+        file.write(b"late")
+
+
+def test_flip_bit_damages_durable_bytes() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"\x00\x00", sync=True, dir_sync=True)
+    fs.flip_bit("/f", 9)
+    fs.crash()
+    assert fs.read("/f") == b"\x00\x02"
+
+
+def test_injected_errors_hit_the_matching_call_once() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"x", sync=True, dir_sync=True)
+    fs.fail("fdatasync", "/f", OSError(errno.ENOSPC, "full"))
+    file = fs.open_append("/f")
+    with pytest.raises(OSError) as raised:
+        file.fdatasync()
+    assert raised.value.errno == errno.ENOSPC
+    file.fdatasync()
+
+
+def test_power_cut_after_n_operations() -> None:
+    fs = MemFileSystem()
+    fs.cut_power_after(2)
+    file = fs.open_append("/f", create=True)  # 1
+    file.write(b"a")  # 2
+    with pytest.raises(PowerCut):
+        file.fsync()
+    with pytest.raises(PowerCut):
+        fs.listdir("/")
+    fs.crash()
+    assert fs.listdir("/") == []
