@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from paxon import __version__
-from paxon.sim.cluster import FAULT_KINDS, SimConfig
+from paxon.sim.cluster import FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
 
 
@@ -75,6 +75,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
+    sim.add_argument(
+        "--storage",
+        choices=STORAGE_KINDS,
+        default="wal",
+        help="wal: the real write-ahead log on a faulty in-memory file system (default); "
+        "memory: records as objects (faster)",
+    )
     sim.add_argument("--trace", action="store_true", help="print the readable event trace")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument(
@@ -142,6 +149,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         faults=args.faults,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
+        storage=args.storage,
     )
     if args.watch:
         from paxon.sim.watch import watch

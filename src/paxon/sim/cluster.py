@@ -27,11 +27,11 @@ from paxon.kv.sessions import SessionVerdict
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import Ready
-from paxon.protocol.records import recover
+from paxon.protocol.records import DurableState
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
 from paxon.sim.checkers import SafetyChecker
-from paxon.sim.disk import MemoryDisk
+from paxon.sim.disk import MemoryDisk, WalDisk
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.registers import RegisterMachine, RegisterOp, Result
 from paxon.sim.trace import describe
@@ -39,6 +39,8 @@ from paxon.sim.trace import describe
 FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "partition", "crash", "pause", "drift")
 
 ReplicaFactory = Callable[..., Replica]
+Disk = MemoryDisk | WalDisk
+STORAGE_KINDS = ("wal", "memory")
 
 # Event kinds, in the heap as (time, sequence, kind, payload).
 (_DELIVER, _TICK, _FSYNC, _CLIENT, _FAULT, _CRASH, _RESTART, _HEAL, _END_FAULTS, _END, _CALL) = (
@@ -56,12 +58,17 @@ class SimConfig:
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25
+    # "wal": the real write-ahead log on an in-memory faulty file system;
+    # "memory": records kept as objects (faster, protocol faults only).
+    storage: str = "wal"
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+        if self.storage not in STORAGE_KINDS:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}")
         if self.nodes < 1 or self.clients < 1 or self.keys < 1:
             raise ValueError("nodes, clients and keys must be >= 1")
 
@@ -111,7 +118,7 @@ class _SimNode:
     clock_rate: float
     clock_offset: float
     replica: Replica
-    disk: MemoryDisk = field(default_factory=MemoryDisk)
+    disk: Disk = field(default_factory=MemoryDisk)
     machine: RegisterMachine = field(default_factory=RegisterMachine)
     up: bool = True
     crash_in_fsync: bool = False
@@ -271,11 +278,16 @@ class SimCluster:
         if drift:
             self.stats.faults["drift"] += 1
         rng = random.Random(f"{self.seed}:node{node_id}")
-        replica = self._build_replica(node_id, rng, offset, [])
-        return _SimNode(node_id, rng, rate, offset, replica=replica)
+        disk: Disk
+        if self.config.storage == "wal":
+            disk = WalDisk(node_id, random.Random(f"{self.seed}:disk{node_id}"))
+        else:
+            disk = MemoryDisk()
+        replica = self._build_replica(node_id, rng, offset, disk.recover())
+        return _SimNode(node_id, rng, rate, offset, replica=replica, disk=disk)
 
     def _build_replica(
-        self, node_id: int, rng: random.Random, now: float, records: list[Any]
+        self, node_id: int, rng: random.Random, now: float, durable: DurableState
     ) -> Replica:
         return self._factory(
             node_id,
@@ -283,7 +295,7 @@ class SimCluster:
             rng=rng,
             now=now,
             config=self.config.replica,
-            durable=recover(records),
+            durable=durable,
         )
 
     def _local_now(self, node: _SimNode) -> float:
@@ -630,7 +642,7 @@ class SimCluster:
         node.up = True
         node.machine = RegisterMachine()
         node.replica = self._build_replica(
-            node_id, node.rng, self._local_now(node), node.disk.durable_records()
+            node_id, node.rng, self._local_now(node), node.disk.recover()
         )
         self.checker.on_restart(node_id)
         self._log(

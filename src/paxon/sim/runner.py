@@ -93,4 +93,5 @@ def check_linearizable(history: list[HistoryOp]) -> list[str]:
 
 def replay_command(seed: int, config: SimConfig) -> str:
     faults = ",".join(kind for kind in FAULT_KINDS if kind in config.faults) or "none"
-    return f"paxon sim --seed {seed} --nodes {config.nodes} --faults {faults} --trace"
+    storage = "" if config.storage == "wal" else f" --storage {config.storage}"
+    return f"paxon sim --seed {seed} --nodes {config.nodes} --faults {faults}{storage} --trace"
