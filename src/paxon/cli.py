@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -91,7 +92,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--speed", type=_positive_float, default=0.5, help="simulated seconds per second (--watch)"
     )
     sim.add_argument(
-        "--jobs", type=_positive_int, default=1, help="worker processes (seeds run in parallel)"
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes; seeds run in parallel with the same results (default: cores)",
     )
     commands.add_parser(
         "check",
