@@ -292,6 +292,8 @@ class Replica:
         """The runtime restored a snapshot covering every slot below ``slot``."""
         if slot <= self.slot_chosen:
             return self._take_ready()
+        if self.role is not Role.FOLLOWER:
+            self._step_down(preempted=False)  # a replica this far behind should not lead
         for stale in [s for s in self._log if s < slot]:
             del self._log[stale]
         self.log_start = self.slot_chosen = self.slot_applied = slot
@@ -486,7 +488,11 @@ class Replica:
             self._proposals.pop(entry.slot, None)
             if held is not None and held.value == entry.value:
                 # Same value under our ballot: keep our ballot, so the runs we
-                # announce still match what the followers accepted.
+                # announce still match what the followers accepted. A higher
+                # ballot still raises the promise (a stale leader steps down).
+                if entry.ballot > self.ballot_promised:
+                    self._raise_promise(entry.ballot)
+                    self._persist(PromiseRecord(entry.ballot))
                 held.chosen = True
                 continue
             if entry.ballot > self.ballot_promised:
@@ -495,6 +501,10 @@ class Replica:
             self._persist(AcceptRecord(entry))
         before = self.slot_chosen
         self._advance_chosen()
+        if self.role is Role.LEADER:
+            # Slots chosen that this leader never proposed mean a newer leader
+            # existed; never propose into them (its Accepts will be refused).
+            self.slot_next = max(self.slot_next, self.slot_chosen)
         self._flush_queue()
         if self.slot_chosen > before and len(message.entries) == self.config.learn_max_entries:
             self._learn_requested_at = float("-inf")
@@ -505,6 +515,7 @@ class Replica:
     def _start_probe(self) -> None:
         self.role = Role.PROBING
         self.ballot_own = self._next_ballot()
+        self._see_round(self.ballot_own)  # a retry probes with a fresh ballot
         self._grants = {self.node_id}
         self._reset_election_timer()
         for peer in self._peers():
@@ -514,7 +525,11 @@ class Replica:
 
     def _start_prepare(self) -> None:
         self.role = Role.PREPARING
-        self.ballot_own = self._next_ballot()
+        # Keep the ballot the majority granted, unless it went stale meanwhile.
+        # It is fresh either way: above our promise, so never prepared before.
+        probed = self.ballot_own
+        if not (probed > self.ballot_promised and probed.round >= self._round_seen):
+            self.ballot_own = self._next_ballot()
         self._promises = {}
         self._reset_election_timer()
         slot_from = self.slot_chosen
