@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from crash_child import CONFIG, record_for, snapshot_data, snapshot_slot
 from storage_helpers import expected_state
 
@@ -31,6 +32,7 @@ _RECORDS: list[StorageRecord] = []  # record_for(1), record_for(2), ... as far a
 CHILD = str(Path(__file__).with_name("crash_child.py"))
 
 
+@pytest.mark.crash
 def test_sigkill_never_loses_a_reported_record(tmp_path: Path) -> None:
     directory = str(tmp_path / "data")
     rng = random.Random(20240611)
