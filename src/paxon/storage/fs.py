@@ -20,7 +20,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from paxon.storage.layout import TMP_SUFFIX
+
+T = TypeVar("T")
 
 
 class AppendFile(Protocol):
@@ -87,6 +92,27 @@ class FileSystem(Protocol):
 
 def join(directory: str, name: str) -> str:
     return os.path.join(directory, name)
+
+
+def write_durably(fs: FileSystem, directory: str, name: str, write: Callable[[AppendFile], T]) -> T:
+    """Create ``directory/name`` so that a power cut leaves the old file or the whole new one.
+
+    ``write`` fills a temporary file; then it is fsynced, renamed into place,
+    and the directory is fsynced. Returns what ``write`` returned.
+    """
+    path = join(directory, name)
+    tmp = path + TMP_SUFFIX
+    if fs.exists(tmp):
+        fs.unlink(tmp)
+    file = fs.open_append(tmp, create=True)
+    try:
+        result = write(file)
+        file.fsync()
+    finally:
+        file.close()
+    fs.rename(tmp, path)
+    fs.fsync_dir(directory)
+    return result
 
 
 def parent(path: str) -> str:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from crc32c import crc32c
 
 from paxon.storage.errors import CorruptIdentity, IdentityMismatch
-from paxon.storage.fs import FileSystem, join
-from paxon.storage.layout import IDENTITY_NAME, TMP_SUFFIX
+from paxon.storage.fs import FileSystem, join, write_durably
+from paxon.storage.layout import IDENTITY_NAME
 
 _MAGIC = b"PAXONID1"
 _FIXED = struct.Struct("<8sQQH")
@@ -80,18 +80,7 @@ def read_identity(fs: FileSystem, directory: str) -> Identity | None:
 
 def write_identity(fs: FileSystem, directory: str, identity: Identity) -> None:
     """Store ``identity`` durably (temporary file, fsync, rename, fsync directory)."""
-    path = join(directory, IDENTITY_NAME)
-    tmp = path + TMP_SUFFIX
-    if fs.exists(tmp):
-        fs.unlink(tmp)
-    file = fs.open_append(tmp, create=True)
-    try:
-        file.write(encode_identity(identity))
-        file.fsync()
-    finally:
-        file.close()
-    fs.rename(tmp, path)
-    fs.fsync_dir(directory)
+    write_durably(fs, directory, IDENTITY_NAME, lambda file: file.write(encode_identity(identity)))
 
 
 def check_identity(found: Identity, node_id: int, cluster_id: str, file: str) -> None:

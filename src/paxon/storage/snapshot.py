@@ -54,8 +54,8 @@ from paxon.storage.codec import (
     scan_frame,
 )
 from paxon.storage.errors import CorruptSnapshot, IdentityMismatch
-from paxon.storage.fs import FileSystem, ReadFile, join
-from paxon.storage.layout import TMP_SUFFIX, snapshot_name
+from paxon.storage.fs import AppendFile, FileSystem, ReadFile, join, write_durably
+from paxon.storage.layout import snapshot_name
 
 SNAPSHOT_MAGIC = b"PAXONSNP"
 SNAPSHOT_VERSION = 1
@@ -118,12 +118,8 @@ def write_snapshot(
 ) -> SnapshotMeta:
     """Write a snapshot durably; returns its metadata once the rename is durable."""
     name = snapshot_name(lsn, slot)
-    path = join(directory, name)
-    tmp = path + TMP_SUFFIX
-    if fs.exists(tmp):
-        fs.unlink(tmp)
-    file = fs.open_append(tmp, create=True)
-    try:
+
+    def fill(file: AppendFile) -> int:
         file.write(_encode_head(lsn, slot, checkpoint, incarnation, record_max))
         data_bytes = chunks = 0
         for piece in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
@@ -134,11 +130,9 @@ def write_snapshot(
                 data_bytes += len(chunk)
                 chunks += 1
         file.write(encode_frame(TYPE_SNAPSHOT_END, _END.pack(data_bytes, chunks)))
-        file.fsync()
-    finally:
-        file.close()
-    fs.rename(tmp, path)
-    fs.fsync_dir(directory)
+        return data_bytes
+
+    data_bytes = write_durably(fs, directory, name, fill)
     return SnapshotMeta(name, lsn, slot, checkpoint, data_bytes)
 
 
