@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit sim soak clean
+.PHONY: run test lint typecheck unit cluster soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Until the cluster lands (issue 4), `make run` shows a simulated 3-node cluster
-# under faults, with its trace, instead of real processes.
+# A local 3-node cluster (`paxon dev`) with its dashboard, until Ctrl-C.
+DATA_DIR ?= ./paxon-data
 run: $(STAMP)
-	$(BIN)/paxon sim --nodes 3 --seed 1 --watch
+	$(BIN)/paxon dev --nodes 3 --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -27,10 +27,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src/paxon
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 -q -m "not cluster and not soak"
+	$(BIN)/python -m pytest -n 2 -q -m "not soak"
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not sim and not mutation"
+	$(BIN)/python -m pytest -q -m "not sim and not mutation and not cluster and not crash"
+
+# Only the real multi-process tests (SIGKILL, SIGSTOP, bad bytes on every port).
+cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster tests/cluster
 
 soak: $(STAMP)
 	$(BIN)/paxon sim --seeds 10000 --nodes 3 --jobs 2

@@ -1,12 +1,51 @@
 """paxon: Multi-Paxos for Python.
 
 The replicated-state-machine library and key-value service are built in
-layers; see ``docs/architecture.md``. The pure protocol core lives in
-``paxon.protocol`` and the deterministic simulator in ``paxon.sim``.
+layers; see ``docs/architecture.md``. This module is the public API:
+
+- ``Client`` / ``SyncClient``: talk to a running cluster (``paxon serve``);
+- ``StateMachine`` and ``Node``: replicate your own deterministic state machine;
+- the error hierarchy of ``paxon.errors``.
+
+The pure protocol core lives in ``paxon.protocol`` and the deterministic
+simulator in ``paxon.sim``.
 """
 
-from paxon.errors import Busy, NotLeader, PaxonError, ProtocolError
+from paxon.client import Client, SyncClient
+from paxon.errors import (
+    BadRequest,
+    Busy,
+    NotLeader,
+    NotSupported,
+    PaxonError,
+    ProtocolError,
+    RevisionCompacted,
+    Timeout,
+    Unavailable,
+    ValueTooLarge,
+)
+from paxon.kv.model import KeyValue
+from paxon.node import Node, NodeConfig
+from paxon.statemachine import StateMachine
 
 __version__ = "0.1.0"
 
-__all__ = ["Busy", "NotLeader", "PaxonError", "ProtocolError", "__version__"]
+__all__ = [
+    "BadRequest",
+    "Busy",
+    "Client",
+    "KeyValue",
+    "Node",
+    "NodeConfig",
+    "NotLeader",
+    "NotSupported",
+    "PaxonError",
+    "ProtocolError",
+    "RevisionCompacted",
+    "StateMachine",
+    "SyncClient",
+    "Timeout",
+    "Unavailable",
+    "ValueTooLarge",
+    "__version__",
+]

@@ -1,23 +1,40 @@
-"""The ``paxon`` command.
+"""The ``paxon`` command: the server (``serve``, ``dev``), the client commands, ``bench``,
+``sim`` and ``check``.
 
-Exit codes follow SPEC.md: 0 success, 1 refused or not satisfied (for ``sim``:
-a violation was found), 2 bad usage or bad input.
+Exit codes follow SPEC.md: 0 success; 1 refused or not satisfied (key not
+found, compare failed; for ``sim``: a violation was found); 2 bad usage or bad
+input; 3 the cluster could not be reached or gave no answer in ``--timeout``.
+A paxon error's class carries its exit code (``PaxonError.exit_code``); every
+error is one line on stderr, ``paxon COMMAND: what went wrong``.
+
+A client command checks its input (arguments, the request on stdin) before it
+connects, so bad input is exit 2 without a cluster. Values given on the
+command line are UTF-8 text; ``get`` writes values as raw bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from paxon import __version__
+from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
 from paxon.sim.cluster import FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
+
+if TYPE_CHECKING:
+    from paxon.client import Client
+
+_Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+_Operation: TypeAlias = "Callable[[Client], Awaitable[int]]"
 
 
 class _UsageError(Exception):
@@ -34,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["check"]:
         # `paxon check` has its own parser in the storage package.
         return _run_check(argv[1:])
+    unsupported = _unsupported_command(argv)
+    if unsupported is not None:
+        print(f"paxon {unsupported}: not yet supported", file=sys.stderr)
+        return NotSupported.exit_code
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -55,7 +76,21 @@ def main(argv: list[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="paxon", description="Multi-Paxos for Python.")
     parser.add_argument("--version", action="version", version=f"paxon {__version__}")
-    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", parser_class=_Parser, title="commands", metavar="COMMAND"
+    )
+    _add_server_commands(commands)
+    _add_client_commands(commands)
+    _add_sim_command(commands)
+    commands.add_parser(
+        "check",
+        help="verify a data directory offline (--data-dir DIR [--json])",
+        add_help=False,
+    )
+    return parser
+
+
+def _add_sim_command(commands: _Subcommands) -> None:
     sim = commands.add_parser(
         "sim",
         help="run the deterministic simulator against the protocol core",
@@ -97,18 +132,431 @@ def _build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="worker processes; seeds run in parallel with the same results (default: cores)",
     )
-    commands.add_parser(
-        "check",
-        help="verify a data directory offline (paxon check --data-dir DIR [--json])",
-        add_help=False,
-    )
-    return parser
 
 
 def _run_check(argv: list[str]) -> int:
     from paxon.storage.check import main as check_main
 
     return check_main(argv)
+
+
+def _unsupported_command(argv: list[str]) -> str | None:
+    """The name of a SPEC command that is not built yet, if ``argv`` asks for one."""
+    if argv[:1] in (["lock"], ["watch"]):
+        return argv[0]
+    if argv[:2] in (["members", "add"], ["members", "remove"]):
+        return " ".join(argv[:2])
+    return None
+
+
+# -------------------------------------------------------------- serve and dev
+
+
+_SERVE_FLAGS = {
+    # key: (metavar, help)
+    "id": ("N", "this node's id (>= 1); it must be among --peers"),
+    "data_dir": ("DIR", "this node's data directory (created if missing)"),
+    "listen": ("HOST:PORT", "for peers and native clients (default: this node's entry in --peers)"),
+    "http": ("HOST:PORT", "for the JSON API, /metrics and the dashboard (none if not given)"),
+    "peers": ("ID=HOST:PORT,...", "every member, this node included"),
+    "cluster_id": ("NAME", "the cluster's name, kept in the data directory (paxon)"),
+    "log_format": ("text|json", "log lines on stderr (text)"),
+    "log_level": ("LEVEL", "debug, info, warning, error or critical (info)"),
+    "heartbeat_interval_s": ("S", "seconds between leader heartbeats (0.05)"),
+    "election_timeout_min_s": ("S", "shortest election timeout (0.3)"),
+    "election_timeout_max_s": ("S", "longest election timeout (0.6)"),
+    "value_max_bytes": ("B", "largest value accepted (1048576)"),
+    "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
+}
+
+
+def _add_server_commands(commands: _Subcommands) -> None:
+    from paxon.server.config import SETTING_NAMES
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one node of a cluster",
+        description=(
+            "Run one paxon node in the foreground until SIGTERM or SIGINT. Every flag "
+            "can come from the --config TOML file instead (same names, with _ for -); "
+            "flags win."
+        ),
+    )
+    for key in SETTING_NAMES:
+        metavar, help = _SERVE_FLAGS[key]
+        serve.add_argument("--" + key.replace("_", "-"), dest=key, metavar=metavar, help=help)
+    serve.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file")
+    dev = commands.add_parser(
+        "dev",
+        help="run a local cluster of N nodes on 127.0.0.1 in the foreground",
+        description="Start N `paxon serve` processes on 127.0.0.1; Ctrl-C stops them all.",
+    )
+    dev.add_argument("--nodes", type=_positive_int, default=3, help="how many nodes (3)")
+    dev.add_argument("--base-port", type=_positive_int, default=7001, help="node 1's native port")
+    dev.add_argument(
+        "--http-base-port", type=_positive_int, default=8001, help="node 1's HTTP port"
+    )
+    dev.add_argument("--data-dir", default="./paxon-data", help="where the nodes keep their data")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from paxon.server.config import SETTING_NAMES, load_serve_config
+
+    flags = {key: getattr(args, key) for key in SETTING_NAMES}
+    try:
+        config = load_serve_config(flags, args.config)
+    except BadRequest as error:
+        print(f"paxon serve: {_one_line(error)}", file=sys.stderr)
+        return error.exit_code
+    from paxon.node.serve import serve
+
+    return serve(config)
+
+
+def _run_dev(args: argparse.Namespace) -> int:
+    from paxon.server.dev import run_dev
+
+    return run_dev(args.nodes, args.base_port, args.http_base_port, args.data_dir)
+
+
+# ------------------------------------------------------------ client commands
+
+_TIMEOUT_GRACE_S = 1.0  # the client gives up at --timeout; this bounds the whole command
+_NOT_YET = " (not yet supported)"
+
+
+def _add_client_commands(commands: _Subcommands) -> None:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--endpoints",
+        metavar="HOST:PORT,...",
+        help="native ports of the cluster (default: $PAXON_ENDPOINTS, then "
+        "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON, one object per line")
+    common.add_argument(
+        "--timeout", type=_positive_float, default=10.0, metavar="S", help="give up after S s (10)"
+    )
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=[common])
+
+    put = add("put", "set KEY to VALUE; prints the new revision")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    get = add("get", "print KEY's value (linearizable unless --serializable)")
+    get.add_argument("key", metavar="KEY")
+    get.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+    get.add_argument(
+        "--serializable", action="store_true", help="read the local state (possibly stale)"
+    )
+    get.add_argument("--revision", type=_non_negative_int, metavar="R", help="read as of R")
+    delete = add("del", "delete KEY; prints how many keys were deleted")
+    delete.add_argument("key", metavar="KEY")
+    delete.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+    cas = add("cas", "set KEY to VALUE only if its version is V (0: must not exist)")
+    cas.add_argument("key", metavar="KEY")
+    cas.add_argument("value", metavar="VALUE")
+    cas.add_argument(
+        "--expect-version", type=_non_negative_int, required=True, metavar="V", dest="version"
+    )
+    add("txn", "run the JSON transaction read from stdin; prints its result")
+    add("status", "show each member's role, ballot and log indexes")
+    members = commands.add_parser(
+        "members", help="list the members (add and remove: not yet supported)"
+    )
+    member_commands = members.add_subparsers(dest="members_command", parser_class=_Parser)
+    member_commands.add_parser("list", help="list the members", parents=[common])
+    member_commands.add_parser("add", help="add ID=HOST:PORT" + _NOT_YET, add_help=False)
+    member_commands.add_parser("remove", help="remove ID" + _NOT_YET, add_help=False)
+    commands.add_parser("lock", help="run a command holding a lock" + _NOT_YET, add_help=False)
+    commands.add_parser("watch", help="follow changes to a key" + _NOT_YET, add_help=False)
+    bench = add("bench", "load the cluster and report throughput and latency percentiles")
+    bench.add_argument("--clients", type=_positive_int, default=16, help="concurrent clients (16)")
+    bench.add_argument("--ops", type=_positive_int, default=10_000, help="operations (10000)")
+    bench.add_argument(
+        "--value-size", type=_non_negative_int, default=100, metavar="B", help="bytes (100)"
+    )
+    bench.add_argument(
+        "--read-ratio", type=_ratio, default=0.0, metavar="R", help="share of gets (0.0)"
+    )
+    bench.add_argument(
+        "--rate", type=_positive_float, metavar="OPS_PER_S", help="open loop at this total rate"
+    )
+    bench.add_argument("--keys", type=_positive_int, default=1000, help="distinct keys (1000)")
+
+
+def _run_client_command(args: argparse.Namespace) -> int:
+    """Check the input, then run the command against the cluster."""
+
+    def body() -> int:
+        operation = _CLIENT_COMMANDS[args.command](args)
+        endpoints = _endpoints(args.endpoints)
+        return asyncio.run(_with_client(endpoints, args.timeout, operation))
+
+    name = "members list" if args.command == "members" else args.command
+    return _reporting_errors(name, body)
+
+
+def _reporting_errors(name: str, body: Callable[[], int]) -> int:
+    """``body()``, with a paxon error as one line on stderr and its exit code."""
+    try:
+        return body()
+    except PaxonError as error:
+        print(f"paxon {name}: {_one_line(error)}", file=sys.stderr)
+        return error.exit_code
+
+
+async def _with_client(endpoints: list[str], timeout_s: float, operation: _Operation) -> int:
+    from paxon.client import Client
+
+    async def session() -> int:
+        async with Client(endpoints, timeout=timeout_s) as client:
+            return await operation(client)
+
+    try:
+        return await asyncio.wait_for(session(), timeout_s + _TIMEOUT_GRACE_S)
+    except TimeoutError:
+        raise Timeout(f"no answer from the cluster in {timeout_s:g} s") from None
+
+
+def _put(args: argparse.Namespace) -> _Operation:
+    value = _utf8(args.value)
+
+    async def run(client: Client) -> int:
+        revision = await client.put(args.key, value)
+        _emit(args, {"revision": revision}, str(revision))
+        return 0
+
+    return run
+
+
+def _get(args: argparse.Namespace) -> _Operation:
+    from paxon.kv.jsonforms import keyvalue_to_json
+
+    async def run(client: Client) -> int:
+        serializable, revision = args.serializable, args.revision
+        if args.prefix:
+            items = await client.get_prefix(args.key, serializable=serializable, revision=revision)
+            if not items:
+                raise _NotFound(f"no keys with prefix {args.key!r}")
+        else:
+            item = await client.get(args.key, serializable=serializable, revision=revision)
+            if item is None:
+                raise _NotFound(f"key {args.key!r} not found")
+            items = [item]
+        for item in items:
+            if args.json:
+                _print_json(keyvalue_to_json(item))
+            elif args.prefix:
+                _write_bytes(item.key.encode() + b"\t" + item.value + b"\n")
+            else:
+                _write_bytes(item.value + b"\n")
+        return 0
+
+    return run
+
+
+def _delete(args: argparse.Namespace) -> _Operation:
+    from paxon.kv.jsonforms import result_to_json
+
+    async def run(client: Client) -> int:
+        result = await client.delete(args.key, prefix=args.prefix)
+        _emit(args, result_to_json(result), str(result.deleted))
+        return 0
+
+    return run
+
+
+def _cas(args: argparse.Namespace) -> _Operation:
+    from paxon.kv.jsonforms import result_to_json
+
+    value = _utf8(args.value)
+
+    async def run(client: Client) -> int:
+        result = await client.cas(args.key, value, expect_version=args.version)
+        if args.json:
+            _print_json(result_to_json(result))
+        elif result.succeeded:
+            print(result.revision)
+        else:
+            print(
+                f"paxon cas: compare failed: {args.key!r} is at version {result.version}, "
+                f"not {args.version}",
+                file=sys.stderr,
+            )
+        return 0 if result.succeeded else 1
+
+    return run
+
+
+def _txn(args: argparse.Namespace) -> _Operation:
+    from paxon.kv.jsonforms import result_to_json, txn_from_json
+
+    if sys.stdin.isatty():
+        print("paxon txn: reading the request from stdin (end it with Ctrl-D)", file=sys.stderr)
+    try:
+        request = json.loads(sys.stdin.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(f"stdin is not valid JSON: {error}") from None
+    txn = txn_from_json(request)
+
+    async def run(client: Client) -> int:
+        result = await client.txn(txn)
+        _print_json(result_to_json(result))
+        return 0 if result.succeeded else 1
+
+    return run
+
+
+def _status(args: argparse.Namespace) -> _Operation:
+    async def run(client: Client) -> int:
+        status = await _reachable_status(client)
+        if args.json:
+            _print_json(status)
+        else:
+            print(_status_table(status))
+        return 0
+
+    return run
+
+
+def _members(args: argparse.Namespace) -> _Operation:
+    if args.members_command is None:
+        raise _UsageError("paxon members: choose list, add or remove")
+
+    async def run(client: Client) -> int:
+        status = await _reachable_status(client)
+        for member in status["members"]:
+            if args.json:
+                _print_json({key: member.get(key) for key in ("id", "address", "role")})
+            else:
+                role = member.get("role") or ("?" if member.get("reachable") else "unreachable")
+                print(f"{member.get('id')}\t{member.get('address')}\t{role}")
+        return 0
+
+    return run
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from paxon.bench import BenchOptions
+    from paxon.bench import main as bench_main
+
+    def body() -> int:
+        options = BenchOptions(
+            endpoints=tuple(_endpoints(args.endpoints)),
+            timeout_s=args.timeout,
+            clients=args.clients,
+            ops=args.ops,
+            value_size=args.value_size,
+            read_ratio=args.read_ratio,
+            rate=args.rate,
+            keys=args.keys,
+        )
+        return bench_main(options, json_output=args.json)
+
+    return _reporting_errors("bench", body)
+
+
+# ------------------------------------------------------------ client helpers
+
+
+class _NotFound(PaxonError):
+    """A read found nothing: SPEC exit 1."""
+
+    code = "not_found"
+    exit_code = 1
+
+
+async def _reachable_status(client: Client) -> dict[str, Any]:
+    status = await client.status()
+    if not any(member.get("reachable") for member in status["members"]):
+        raise Unavailable(f"no member answered ({', '.join(client.endpoints)})")
+    return status
+
+
+_STATUS_COLUMNS = (
+    ("id", "ID"),
+    ("address", "ADDRESS"),
+    ("role", "ROLE"),
+    ("ballot", "BALLOT"),
+    ("commit_index", "COMMIT"),
+    ("applied_index", "APPLIED"),
+    ("log_start", "LOG START"),
+    ("snapshot_index", "SNAPSHOT"),
+    ("reachable", "REACHABLE"),
+)
+
+
+def _status_table(status: dict[str, Any]) -> str:
+    rows = [[title for _, title in _STATUS_COLUMNS]]
+    for member in status["members"]:
+        rows.append([_cell(member.get(key)) for key, _ in _STATUS_COLUMNS])
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_STATUS_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    leader = status.get("leader")
+    lines.append(f"leader: {'none known' if leader is None else leader}")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _endpoints(text: str | None) -> list[str]:
+    from paxon.client import parse_endpoints
+
+    try:
+        return parse_endpoints(text)
+    except BadRequest as error:
+        source = "--endpoints" if text is not None else "$PAXON_ENDPOINTS"
+        raise BadRequest(f"{source}: {error}") from None
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise BadRequest("VALUE is not valid UTF-8 text") from None
+
+
+def _emit(args: argparse.Namespace, as_json: object, as_text: str) -> None:
+    if args.json:
+        _print_json(as_json)
+    else:
+        print(as_text)
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False))
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+_CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
+    "put": _put,
+    "get": _get,
+    "del": _delete,
+    "cas": _cas,
+    "txn": _txn,
+    "status": _status,
+    "members": _members,
+}
 
 
 # ----------------------------------------------------------------------- sim
@@ -279,6 +727,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _fault_list(text: str) -> frozenset[str]:
     if text == "all":
         return frozenset(FAULT_KINDS)
@@ -293,4 +751,16 @@ def _fault_list(text: str) -> frozenset[str]:
     return kinds
 
 
-_COMMANDS = {"sim": _run_sim}
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _run_serve,
+    "dev": _run_dev,
+    "put": _run_client_command,
+    "get": _run_client_command,
+    "del": _run_client_command,
+    "cas": _run_client_command,
+    "txn": _run_client_command,
+    "status": _run_client_command,
+    "members": _run_client_command,
+    "bench": _run_bench,
+    "sim": _run_sim,
+}

@@ -1,4 +1,9 @@
-"""One typed hierarchy for every error paxon raises on purpose."""
+"""One typed hierarchy for every error paxon raises on purpose.
+
+Where an error reaches a user, its class decides the answer: the CLI exit code
+(SPEC.md) and the HTTP status. ``exit_code`` and ``http_status`` carry that
+mapping so the CLI and the HTTP server do not each keep their own table.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,106 @@ from __future__ import annotations
 class PaxonError(Exception):
     """Base of every error paxon raises on purpose."""
 
+    code = "error"
+    exit_code = 1
+    http_status = 500
+
 
 class NotLeader(PaxonError):
-    """This replica cannot serve the request; ``leader_hint`` may know better."""
+    """This replica cannot serve the request; ``leader_hint`` may know better.
 
-    def __init__(self, leader_hint: int | None, message: str = "") -> None:
+    The request was not applied (HTTP 421).
+    """
+
+    code = "not_leader"
+    exit_code = 3
+    http_status = 421
+
+    def __init__(
+        self, leader_hint: int | None, message: str = "", *, leader_address: str | None = None
+    ) -> None:
         self.leader_hint = leader_hint
+        self.leader_address = leader_address
         hint = f"; try node {leader_hint}" if leader_hint is not None else ""
+        if leader_address:
+            hint += f" at {leader_address}"
         super().__init__(message or f"not the leader{hint}")
 
 
 class Busy(PaxonError):
-    """A bounded queue is full; retry later."""
+    """A bounded queue is full; retry later. Nothing was applied."""
+
+    code = "busy"
+    exit_code = 3
+    http_status = 503
 
 
 class ProtocolError(PaxonError):
     """A peer broke the protocol (a malformed or impossible message)."""
+
+    code = "protocol"
+
+
+class BadRequest(PaxonError):
+    """The request itself is malformed or out of bounds; nothing was applied."""
+
+    code = "bad_request"
+    exit_code = 2
+    http_status = 400
+
+
+class ValueTooLarge(BadRequest):
+    """A key, value or request body is over its configured limit."""
+
+    code = "too_large"
+    http_status = 413
+
+
+class RevisionCompacted(BadRequest):
+    """A read asked for a revision older than the history the store keeps."""
+
+    code = "compacted"
+    exit_code = 1
+
+
+class NotSupported(BadRequest):
+    """The operation exists in SPEC.md but is not built yet, or not by this state machine."""
+
+    code = "not_supported"
+
+
+class Unavailable(PaxonError):
+    """No node of the cluster could be reached, or none could serve the request.
+
+    For a write, the outcome is unknown: it may or may not have been applied.
+    """
+
+    code = "unavailable"
+    exit_code = 3
+    http_status = 503
+
+
+class Timeout(PaxonError):
+    """No answer within the deadline. For a write, the outcome is unknown."""
+
+    code = "timeout"
+    exit_code = 3
+    http_status = 504
+
+
+ERROR_CLASSES: dict[str, type[PaxonError]] = {
+    cls.code: cls
+    for cls in (
+        PaxonError,
+        NotLeader,
+        Busy,
+        ProtocolError,
+        BadRequest,
+        ValueTooLarge,
+        RevisionCompacted,
+        NotSupported,
+        Unavailable,
+        Timeout,
+    )
+}
+"""Error code (as sent on the wire and in HTTP JSON) to class, for the client side."""

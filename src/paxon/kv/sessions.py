@@ -59,6 +59,18 @@ class SessionTable(Generic[Reply]):
         session = self._sessions.get(client_id)
         return session.reply if session is not None and session.seq == seq else None
 
+    def export(self) -> list[tuple[int, int, Reply]]:
+        """Every session as ``(client_id, seq, reply)``, least recently applied first."""
+        return [(client_id, s.seq, s.reply) for client_id, s in self._sessions.items()]
+
+    def load(self, sessions: list[tuple[int, int, Reply]]) -> None:
+        """Replace the table with an ``export`` (e.g. from a snapshot)."""
+        self._sessions.clear()
+        for client_id, seq, reply in sessions:
+            self._sessions[client_id] = _Session(seq, reply)
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+
     def record(self, client_id: int, seq: int, reply: Reply) -> None:
         if self.verdict(client_id, seq) is not SessionVerdict.NEW:
             raise ValueError(f"command {client_id}#{seq} was already applied")

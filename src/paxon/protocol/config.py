@@ -24,6 +24,10 @@ class ReplicaConfig:
     learn_retry_s: float = 0.1
     pipeline_window_slots: int = 64
     batch_max_commands: int = 128
+    # Payload bytes per slot (a single larger command still gets its own slot)
+    # and per Learn answer, so a message stays far below the frame limit.
+    batch_max_bytes: int = 1_048_576
+    learn_max_bytes: int = 4_194_304
     queue_max_commands: int = 100_000
     learn_max_entries: int = 256
     runs_max: int = 64
@@ -38,6 +42,8 @@ class ReplicaConfig:
         for name in (
             "pipeline_window_slots",
             "batch_max_commands",
+            "batch_max_bytes",
+            "learn_max_bytes",
             "queue_max_commands",
             "learn_max_entries",
             "runs_max",

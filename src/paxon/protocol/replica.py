@@ -471,12 +471,16 @@ class Replica:
             self._ready.snapshot_requests.append(SnapshotRequest(message.src, message.slot_from))
             return
         slot_end = min(self.slot_chosen, message.slot_from + self.config.learn_max_entries)
-        entries = tuple(
-            Entry(slot, self._log[slot].ballot, self._log[slot].value)
-            for slot in range(message.slot_from, slot_end)
-        )
+        entries: list[Entry] = []
+        size = 0
+        for slot in range(message.slot_from, slot_end):
+            held = self._log[slot]
+            size += sum(len(command.payload) for command in held.value.commands)
+            if entries and size > self.config.learn_max_bytes:
+                break
+            entries.append(Entry(slot, held.ballot, held.value))
         if entries:
-            self._send(Learn(self.node_id, message.src, entries))
+            self._send(Learn(self.node_id, message.src, tuple(entries)))
 
     def _on_learn(self, message: Learn) -> None:
         for entry in message.entries:
@@ -506,9 +510,20 @@ class Replica:
             # existed; never propose into them (its Accepts will be refused).
             self.slot_next = max(self.slot_next, self.slot_chosen)
         self._flush_queue()
-        if self.slot_chosen > before and len(message.entries) == self.config.learn_max_entries:
+        if self.slot_chosen > before and self._learn_was_cut(message):
             self._learn_requested_at = float("-inf")
             self._request_learn(message.src)
+
+    def _learn_was_cut(self, message: Learn) -> bool:
+        """Whether a ``Learn`` likely stopped at a limit, so more is waiting.
+
+        Guessing wrong costs little: heartbeats show the chosen prefix, and a
+        follower behind it asks again after ``learn_retry_s``.
+        """
+        if len(message.entries) >= self.config.learn_max_entries:
+            return True
+        size = sum(len(c.payload) for entry in message.entries for c in entry.value.commands)
+        return size > self.config.learn_max_bytes - self.config.batch_max_bytes
 
     # ---------------------------------------------------------- role changes
 
@@ -625,11 +640,22 @@ class Replica:
             return
         window = self.config.pipeline_window_slots
         while self._queue and self.slot_next - self.slot_chosen < window:
-            count = min(len(self._queue), self.config.batch_max_commands)
-            batch = tuple(self._queue.popleft() for _ in range(count))
+            batch = self._take_batch()
             slot = self.slot_next
             self.slot_next += 1
             self._propose_slot(slot, Value(batch))
+
+    def _take_batch(self) -> tuple[Command, ...]:
+        """The next slot's commands: at most ``batch_max_commands`` and, past the
+        first, at most ``batch_max_bytes`` of payload (one big command still fits)."""
+        batch = [self._queue.popleft()]
+        size = len(batch[0].payload)
+        while self._queue and len(batch) < self.config.batch_max_commands:
+            size += len(self._queue[0].payload)
+            if size > self.config.batch_max_bytes:
+                break
+            batch.append(self._queue.popleft())
+        return tuple(batch)
 
     def _tick_leader(self) -> None:
         horizon = self._now - self.config.election_timeout_max_s

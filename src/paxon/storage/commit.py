@@ -35,7 +35,8 @@ import asyncio
 import heapq
 import itertools
 import threading
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, Protocol
 
 from paxon.storage.codec import StorageRecord
@@ -92,8 +93,16 @@ class CommitHandle:
 class GroupCommitter:
     """Owns the sync thread of one log. See the module contract."""
 
-    def __init__(self, log: Log, *, name: str = "paxon-wal-sync") -> None:
+    def __init__(
+        self,
+        log: Log,
+        *,
+        name: str = "paxon-wal-sync",
+        observe_sync: Callable[[float], None] | None = None,
+    ) -> None:
         self._log = log
+        # Told the seconds each sync of the sync thread took (for metrics).
+        self._observe_sync = observe_sync
         # One lock; two conditions, so that waking one side never wakes the
         # other (a needless wake-up costs a GIL hand-off on a busy machine).
         self._lock = threading.Lock()
@@ -200,11 +209,14 @@ class GroupCommitter:
                     return
                 if self._lsn_wanted <= self._lsn_durable:
                     return  # closing, and nothing left to sync
+            started = time.perf_counter()
             try:
                 self._log.sync()
             except Exception as exc:  # every waiter must hear of it, whatever it is
                 self._fail(exc)
                 return
+            if self._observe_sync is not None:
+                self._observe_sync(time.perf_counter() - started)
 
     def _on_durable(self, lsn: int) -> None:
         """Listener of the log: runs on whichever thread synced."""

@@ -1,0 +1,503 @@
+"""Clients of a paxon cluster: ``Client`` (asyncio) and ``SyncClient`` (blocking).
+
+How a call travels:
+- The client keeps one connection per node it talks to and remembers the
+  leader. A request goes to the leader when it is known, else to the next
+  endpoint in turn. A ``Redirect`` names the leader; the client follows it.
+- A write carries a session ``(client_id, seq)``. Every retry of that write
+  (after a lost connection, a leader change, a timed-out attempt) carries the
+  same pair, so the cluster applies it once and answers the retry with the
+  first reply. Concurrent calls use separate session lanes: a lane has its own
+  client id and numbers its commands 1, 2, 3, ..., one at a time.
+- Each attempt has its own deadline (``attempt_timeout_s``) inside the call's
+  (``timeout``), so a node that hangs (SIGSTOP) costs one attempt, not the call.
+- Errors: ``Unavailable`` when no node could be reached at all, ``Timeout``
+  when nodes were reached but no answer came in time (for a write: its outcome
+  is unknown), and the request's own errors (``BadRequest``, ``ValueTooLarge``,
+  ``RevisionCompacted``, ...) as the cluster reports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from paxon.errors import (
+    ERROR_CLASSES,
+    BadRequest,
+    NotSupported,
+    PaxonError,
+    ProtocolError,
+    Timeout,
+    Unavailable,
+)
+from paxon.kv.codec import decode_result, encode_command, encode_query
+from paxon.kv.model import (
+    Delete,
+    DeleteResult,
+    ErrorResult,
+    Get,
+    GetResult,
+    KeyValue,
+    KvLimits,
+    Put,
+    PutResult,
+    Txn,
+    TxnResult,
+    validate_command,
+)
+from paxon.net.client_link import ClientLink
+from paxon.net.client_messages import (
+    ClientRequest,
+    ClientResponse,
+    Failure,
+    Query,
+    Redirect,
+    Reply,
+    StatusReply,
+    StatusRequest,
+    Submit,
+)
+
+DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
+_RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
+_T = TypeVar("_T")
+
+
+def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
+    """Endpoints as given, else ``$PAXON_ENDPOINTS``, else the ``paxon dev`` defaults."""
+    if endpoints is None:
+        endpoints = os.environ.get("PAXON_ENDPOINTS") or ",".join(DEFAULT_ENDPOINTS)
+    if isinstance(endpoints, str):
+        endpoints = [part for part in endpoints.split(",") if part.strip()]
+    result = [endpoint.strip() for endpoint in endpoints]
+    if not result:
+        raise BadRequest("no endpoints given")
+    for endpoint in result:
+        split_address(endpoint)
+    return result
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadRequest(f"bad address {address!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class SessionLane:
+    """One session: a client id and the number of its current command."""
+
+    __slots__ = ("client_id", "seq")
+
+    def __init__(self) -> None:
+        self.client_id = secrets.randbits(62) + 1
+        self.seq = 0
+
+
+class SessionLanes:
+    """A pool of lanes, so concurrent commands never share a session."""
+
+    def __init__(self) -> None:
+        self._free: list[SessionLane] = []
+
+    def acquire(self) -> SessionLane:
+        lane = self._free.pop() if self._free else SessionLane()
+        lane.seq += 1
+        return lane
+
+    def release(self, lane: SessionLane) -> None:
+        self._free.append(lane)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    timeout_s: float = 10.0
+    attempt_timeout_s: float = 2.0
+    connect_timeout_s: float = 1.0
+    backoff_min_s: float = 0.02
+    backoff_max_s: float = 0.5
+
+
+class Client:
+    """An asyncio client of a paxon cluster; safe for concurrent use by many tasks."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] | str | None = None,
+        *,
+        timeout: float = 10.0,
+        cluster_id: str = "",
+        limits: KvLimits | None = None,
+    ) -> None:
+        self.endpoints = parse_endpoints(endpoints)
+        self.options = ClientOptions(timeout_s=timeout)
+        if timeout < self.options.attempt_timeout_s:
+            self.options = ClientOptions(timeout_s=timeout, attempt_timeout_s=timeout)
+        self.cluster_id = cluster_id
+        self.limits = limits or KvLimits()
+        self._lanes = SessionLanes()
+        self._links: dict[str, ClientLink] = {}
+        self._connecting: dict[str, asyncio.Future[ClientLink]] = {}
+        self._leader: str | None = None
+        self._turn = 0
+        self._request_id = 0
+        self._closed = False
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        for link in self._links.values():
+            link.close()
+        self._links.clear()
+
+    # ------------------------------------------------------------ key-value API
+
+    async def put(self, key: str, value: bytes | str) -> int:
+        """Write ``key``; the new revision."""
+        result = await self._write(Put(key, _as_bytes(value)))
+        assert isinstance(result, PutResult)
+        return result.revision
+
+    async def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
+        """Write ``key`` only if its version is ``expect_version`` (0: must not exist)."""
+        result = await self._write(Put(key, _as_bytes(value), expect_version=expect_version))
+        assert isinstance(result, PutResult)
+        return result
+
+    async def get(
+        self, key: str, *, serializable: bool = False, revision: int | None = None
+    ) -> KeyValue | None:
+        result = await self._read(Get(key, False, revision), serializable)
+        return result.items[0] if result.items else None
+
+    async def get_prefix(
+        self, prefix: str, *, serializable: bool = False, revision: int | None = None
+    ) -> list[KeyValue]:
+        result = await self._read(Get(prefix, True, revision), serializable)
+        return list(result.items)
+
+    async def delete(self, key: str, *, prefix: bool = False) -> DeleteResult:
+        result = await self._write(Delete(key, prefix))
+        assert isinstance(result, DeleteResult)
+        return result
+
+    async def txn(self, txn: Txn) -> TxnResult:
+        result = await self._write(txn)
+        assert isinstance(result, TxnResult)
+        return result
+
+    def lock(self, name: str, *, ttl: float = 10.0) -> Any:
+        raise NotSupported("locks are not yet supported")
+
+    async def status(self) -> dict[str, Any]:
+        """The SPEC ``status --json`` object: each node's own view of itself."""
+        views = await asyncio.gather(*(self._node_status(e) for e in self.endpoints))
+        return merge_status(self.endpoints, views)
+
+    # ------------------------------------------------------------ generic API
+
+    async def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
+        """Replicate one state-machine command; its reply. Applied once, whatever the retries."""
+        lane = self._lanes.acquire()
+        try:
+            return await self.submit_as(lane.client_id, lane.seq, payload, timeout=timeout)
+        finally:
+            self._lanes.release(lane)
+
+    async def submit_as(
+        self, client_id: int, seq: int, payload: bytes, *, timeout: float | None = None
+    ) -> bytes:
+        """``submit`` under a session the caller manages (see ``SessionLanes``)."""
+        response = await self._call(
+            lambda request_id: Submit(request_id, client_id, seq, payload), timeout
+        )
+        assert isinstance(response, Reply)
+        return response.payload
+
+    async def query(
+        self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
+    ) -> bytes:
+        response = await self._call(
+            lambda request_id: Query(request_id, payload, linearizable), timeout
+        )
+        assert isinstance(response, Reply)
+        return response.payload
+
+    # ------------------------------------------------------------ helpers
+
+    async def _write(self, command: Put | Delete | Txn) -> object:
+        validate_command(command, self.limits)
+        return unwrap_result(decode_result(await self.submit(encode_command(command))))
+
+    async def _read(self, query: Get, serializable: bool) -> GetResult:
+        payload = await self.query(encode_query(query), linearizable=not serializable)
+        result = unwrap_result(decode_result(payload))
+        assert isinstance(result, GetResult)
+        return result
+
+    async def _node_status(self, endpoint: str) -> dict[str, Any] | None:
+        timeout = min(self.options.timeout_s, self.options.attempt_timeout_s)
+        try:
+            link = await self._link(endpoint, timeout)
+            response = await asyncio.wait_for(
+                link.request(StatusRequest(self._next_request_id())), timeout
+            )
+        except (OSError, ConnectionError, TimeoutError, ProtocolError):
+            self._drop(endpoint)
+            return None
+        return response.status if isinstance(response, StatusReply) else None
+
+    async def _call(
+        self, build: Callable[[int], ClientRequest], timeout: float | None
+    ) -> ClientResponse:
+        if self._closed:
+            raise Unavailable("the client is closed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self.options.timeout_s)
+        reached = False
+        failures = 0
+        last_problem = "no attempt made"
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                where = ", ".join(self.endpoints)
+                if reached:
+                    raise Timeout(f"no answer from the cluster in time ({last_problem})")
+                raise Unavailable(f"could not reach any of {where} ({last_problem})")
+            address = self._leader or self.endpoints[self._turn % len(self.endpoints)]
+            attempt_s = min(remaining, self.options.attempt_timeout_s)
+            try:
+                link = await self._link(address, min(attempt_s, self.options.connect_timeout_s))
+                reached = True
+                response = await asyncio.wait_for(
+                    link.request(build(self._next_request_id())), attempt_s
+                )
+            except (OSError, ConnectionError, ProtocolError) as exc:
+                last_problem = f"{address}: {exc or type(exc).__name__}"
+                self._drop(address)
+                self._rotate(address)
+            except TimeoutError:
+                last_problem = f"{address}: no answer in {attempt_s:.1f} s"
+                self._rotate(address)
+            else:
+                match response:
+                    case Reply() | StatusReply():
+                        return response
+                    case Redirect(leader_address=leader) if leader and leader != address:
+                        self._leader = leader
+                        last_problem = f"{address}: redirected to {leader}"
+                        if failures < 2:
+                            failures += 1
+                            continue  # follow a fresh redirect at once
+                    case Redirect():
+                        last_problem = f"{address}: no leader known"
+                        self._rotate(address)
+                    case Failure(code=code, message=message) if code in _RETRY_CODES:
+                        last_problem = f"{address}: {message}"
+                        self._rotate(address)
+                    case Failure(code=code, message=message):
+                        raise ERROR_CLASSES.get(code, PaxonError)(message)
+            failures += 1
+            pause = self.options.backoff_min_s * 2 ** min(failures, 8)
+            await asyncio.sleep(min(pause, self.options.backoff_max_s, max(0.0, remaining)))
+
+    async def _link(self, address: str, timeout: float) -> ClientLink:
+        link = self._links.get(address)
+        if link is not None and not link.closed:
+            return link
+        pending = self._connecting.get(address)
+        if pending is None:
+            pending = asyncio.ensure_future(self._connect(address, timeout))
+            self._connecting[address] = pending
+            pending.add_done_callback(lambda _: self._connecting.pop(address, None))
+        return await asyncio.shield(pending)
+
+    async def _connect(self, address: str, timeout: float) -> ClientLink:
+        host, port = split_address(address)
+        link = await ClientLink.connect(host, port, cluster_id=self.cluster_id, timeout=timeout)
+        if self._closed:
+            link.close()
+            raise ConnectionError("the client is closed")
+        self._links[address] = link
+        return link
+
+    def _drop(self, address: str) -> None:
+        link = self._links.pop(address, None)
+        if link is not None:
+            link.close()
+        if self._leader == address:
+            self._leader = None
+
+    def _rotate(self, address: str) -> None:
+        if self._leader == address:
+            self._leader = None
+        self._turn += 1
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
+
+
+def merge_status(
+    endpoints: Sequence[str], views: Sequence[dict[str, Any] | None]
+) -> dict[str, Any]:
+    """Each member's row from its own answer; ``reachable`` is whether it answered."""
+    own_rows: dict[int, dict[str, Any]] = {}
+    members: dict[int, dict[str, Any]] = {}
+    for view in views:
+        if not view:
+            continue
+        for row in view.get("members", []):
+            members.setdefault(int(row["id"]), dict(row))
+        me = view.get("node_id")
+        for row in view.get("members", []):
+            if row.get("id") == me:
+                own_rows[int(me)] = dict(row)
+    for node_id, row in own_rows.items():
+        members[node_id] = row
+    rows = []
+    for node_id in sorted(members):
+        row = dict(members[node_id])
+        if node_id in own_rows:
+            row["reachable"] = True
+        else:
+            row.update(
+                role=None,
+                ballot=None,
+                commit_index=None,
+                applied_index=None,
+                log_start=None,
+                snapshot_index=None,
+                reachable=False,
+            )
+        rows.append(row)
+    leaders = [row for row in rows if row.get("role") == "leader"]
+    leader = max(leaders, key=lambda row: _ballot_key(row.get("ballot")))["id"] if leaders else None
+    if not rows:
+        rows = [
+            {"id": None, "address": endpoint, "reachable": False, "role": None}
+            for endpoint in endpoints
+        ]
+    return {"members": rows, "leader": leader}
+
+
+def _ballot_key(ballot: object) -> tuple[int, int]:
+    if isinstance(ballot, str) and "." in ballot:
+        round_, _, node = ballot.partition(".")
+        if round_.isdigit() and node.isdigit():
+            return int(round_), int(node)
+    return (0, 0)
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def unwrap_result(result: object) -> object:
+    """The result itself, or the typed error an ``ErrorResult`` stands for."""
+    if isinstance(result, ErrorResult):
+        raise ERROR_CLASSES.get(result.code, BadRequest)(result.message)
+    return result
+
+
+class SyncClient:
+    """The blocking twin of ``Client``: the same calls, run on a private event loop."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] | str | None = None,
+        *,
+        timeout: float = 10.0,
+        cluster_id: str = "",
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._client = self._run_sync(_make_client(endpoints, timeout, cluster_id))
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            self._run_sync(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def put(self, key: str, value: bytes | str) -> int:
+        return self._run_sync(self._client.put(key, value))
+
+    def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
+        return self._run_sync(self._client.cas(key, value, expect_version=expect_version))
+
+    def get(
+        self, key: str, *, serializable: bool = False, revision: int | None = None
+    ) -> KeyValue | None:
+        return self._run_sync(self._client.get(key, serializable=serializable, revision=revision))
+
+    def get_prefix(
+        self, prefix: str, *, serializable: bool = False, revision: int | None = None
+    ) -> list[KeyValue]:
+        call = self._client.get_prefix(prefix, serializable=serializable, revision=revision)
+        return self._run_sync(call)
+
+    def delete(self, key: str, *, prefix: bool = False) -> DeleteResult:
+        return self._run_sync(self._client.delete(key, prefix=prefix))
+
+    def txn(self, txn: Txn) -> TxnResult:
+        return self._run_sync(self._client.txn(txn))
+
+    def status(self) -> dict[str, Any]:
+        return self._run_sync(self._client.status())
+
+    def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
+        return self._run_sync(self._client.submit(payload, timeout=timeout))
+
+    def query(self, payload: bytes, *, linearizable: bool = True) -> bytes:
+        return self._run_sync(self._client.query(payload, linearizable=linearizable))
+
+    def lock(self, name: str, *, ttl: float = 10.0) -> Any:
+        raise NotSupported("locks are not yet supported")
+
+    def _run_sync(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+async def _make_client(
+    endpoints: Sequence[str] | str | None, timeout: float, cluster_id: str
+) -> Client:
+    return Client(endpoints, timeout=timeout, cluster_id=cluster_id)
+
+
+__all__ = [
+    "Client",
+    "SessionLanes",
+    "SyncClient",
+    "merge_status",
+    "parse_endpoints",
+    "unwrap_result",
+]

@@ -1,0 +1,376 @@
+"""Commands, queries and results to msgpack bytes and back.
+
+Every object is one msgpack array whose first element is a type tag; fields
+follow in declaration order (no field names on the wire)::
+
+    tag  object        fields
+    1    Put           key, value, expect_version | nil
+    2    Delete        key, prefix
+    3    Txn           [compare...], [op...] success, [op...] failure
+    4    Get           key, prefix, revision | nil
+         Compare       [key, target, op, operand]   target and op as indexes into
+                                                     COMPARE_TARGETS / COMPARE_OPS
+    1    PutOp         [1, key, value]              (txn ops reuse the command tags)
+    2    DeleteOp      [2, key, prefix]
+    4    GetOp         [4, key, prefix]
+    16   PutResult     succeeded, revision, version
+    17   DeleteResult  deleted, revision
+    18   GetResult     revision, [[key, value, version, create_revision, mod_revision]...]
+    19   TxnResult     succeeded, revision, [result...]
+    20   ErrorResult   code, message
+
+Rules:
+- Decoding trusts nothing: any input either decodes to an object of the right
+  types or raises ``KvDecodeError`` (a ``BadRequest``) saying why. Nothing else
+  escapes. Decoding checks shapes and types only; the limits of the store are
+  ``validate_command``'s job.
+- msgpack runs with ``raw=False`` (strings must be UTF-8), no maps, no ext
+  types, and every length capped by the input's own size, so a hostile input
+  cannot make the decoder allocate much more than it is. How large an input
+  may be at all is the transport's limit (frame size, HTTP body size).
+- ``encode_*`` expects well-typed objects (build them through the model) and
+  raises ``BadRequest`` if an integer does not fit msgpack.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NoReturn
+
+import msgpack  # type: ignore[import-untyped]
+
+from paxon.errors import BadRequest
+from paxon.kv.model import (
+    COMPARE_OPS,
+    COMPARE_TARGETS,
+    Command,
+    Compare,
+    Delete,
+    DeleteOp,
+    DeleteResult,
+    ErrorResult,
+    Get,
+    GetOp,
+    GetResult,
+    KeyValue,
+    Put,
+    PutOp,
+    PutResult,
+    Query,
+    Result,
+    Txn,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
+)
+
+
+class KvDecodeError(BadRequest):
+    """Bytes that are not a well-formed command, query, result or snapshot."""
+
+
+TAG_PUT: Final = 1
+TAG_DELETE: Final = 2
+TAG_TXN: Final = 3
+TAG_GET: Final = 4
+TAG_PUT_RESULT: Final = 16
+TAG_DELETE_RESULT: Final = 17
+TAG_GET_RESULT: Final = 18
+TAG_TXN_RESULT: Final = 19
+TAG_ERROR_RESULT: Final = 20
+
+_TARGET_INDEX: Final = {target: index for index, target in enumerate(COMPARE_TARGETS)}
+_OP_INDEX: Final = {op: index for index, op in enumerate(COMPARE_OPS)}
+_DECODE_ERRORS: Final = (ValueError, TypeError, msgpack.UnpackException)
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def encode_command(command: Command) -> bytes:
+    match command:
+        case Put(key, value, expect_version):
+            return _pack([TAG_PUT, key, value, expect_version])
+        case Delete(key, prefix):
+            return _pack([TAG_DELETE, key, prefix])
+        case Txn(compare, success, failure):
+            return _pack(
+                [
+                    TAG_TXN,
+                    [_compare_fields(condition) for condition in compare],
+                    [_op_fields(op) for op in success],
+                    [_op_fields(op) for op in failure],
+                ]
+            )
+    raise BadRequest(f"not a command: {type(command).__name__}")
+
+
+def encode_query(query: Query) -> bytes:
+    if type(query) is not Get:
+        raise BadRequest(f"not a query: {type(query).__name__}")
+    return _pack([TAG_GET, query.key, query.prefix, query.revision])
+
+
+def encode_result(result: Result) -> bytes:
+    if result.__class__ is PutResult:  # the hot path first
+        return _pack([TAG_PUT_RESULT, result.succeeded, result.revision, result.version])
+    if type(result) is ErrorResult:
+        return _pack([TAG_ERROR_RESULT, result.code, result.message])
+    if type(result) is TxnResult:
+        responses = [_result_fields(response) for response in result.responses]
+        return _pack([TAG_TXN_RESULT, result.succeeded, result.revision, responses])
+    return _pack(_result_fields(result))
+
+
+def keyvalue_fields(kv: KeyValue) -> list[object]:
+    """``kv`` as the array the codec (and the store's snapshot) writes."""
+    return [kv.key, kv.value, kv.version, kv.create_revision, kv.mod_revision]
+
+
+def _pack(fields: list[object]) -> bytes:
+    try:
+        return msgpack.packb(fields)  # type: ignore[no-any-return]
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise BadRequest(f"cannot encode: {exc}") from None
+
+
+def _compare_fields(condition: Compare) -> list[object]:
+    return [
+        condition.key,
+        _TARGET_INDEX[condition.target],
+        _OP_INDEX[condition.op],
+        condition.operand,
+    ]
+
+
+def _op_fields(op: TxnOp) -> list[object]:
+    match op:
+        case PutOp(key, value):
+            return [TAG_PUT, key, value]
+        case DeleteOp(key, prefix):
+            return [TAG_DELETE, key, prefix]
+        case GetOp(key, prefix):
+            return [TAG_GET, key, prefix]
+    raise BadRequest(f"not a txn op: {type(op).__name__}")
+
+
+def _result_fields(result: Result) -> list[object]:
+    match result:
+        case PutResult(succeeded, revision, version):
+            return [TAG_PUT_RESULT, succeeded, revision, version]
+        case DeleteResult(deleted, revision):
+            return [TAG_DELETE_RESULT, deleted, revision]
+        case GetResult(items, revision):
+            return [TAG_GET_RESULT, revision, [keyvalue_fields(kv) for kv in items]]
+    raise BadRequest(f"not a txn response: {type(result).__name__}")
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def unpack(data: bytes, what: str) -> object:
+    """msgpack-decode untrusted ``data`` with every limit on, or raise ``KvDecodeError``."""
+    if type(data) is not bytes:
+        raise KvDecodeError(f"{what}: expected bytes, got {type(data).__name__}")
+    size = len(data)
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=size,
+            max_bin_len=size,
+            max_array_len=size,
+            max_map_len=0,
+            max_ext_len=0,
+        )
+    except _DECODE_ERRORS as exc:
+        raise KvDecodeError(f"{what}: not valid msgpack: {exc}") from None
+
+
+def decode_command(data: bytes) -> Command:
+    fields = unpack(data, "command")
+    if type(fields) is list and fields and type(fields[0]) is int:
+        tag = fields[0]
+        size = len(fields)
+        if tag == TAG_PUT and size == 4:
+            _, key, value, expect_version = fields
+            if (
+                type(key) is str
+                and type(value) is bytes
+                and (expect_version is None or type(expect_version) is int)
+            ):
+                return Put(key, value, expect_version)
+            _fail("command: Put fields must be (str, bytes, int | nil)")
+        if tag == TAG_DELETE and size == 3:
+            return Delete(_str(fields[1], "Delete.key"), _bool(fields[2], "Delete.prefix"))
+        if tag == TAG_TXN and size == 4:
+            return Txn(_compares(fields[1]), _ops(fields[2], "success"), _ops(fields[3], "failure"))
+    _fail(f"command: expected [tag, fields...] of a Put, Delete or Txn, got {_describe(fields)}")
+
+
+def decode_query(data: bytes) -> Query:
+    fields = unpack(data, "query")
+    if (
+        type(fields) is list
+        and len(fields) == 4
+        and type(fields[0]) is int
+        and fields[0] == TAG_GET
+    ):
+        _, key, prefix, revision = fields
+        if revision is not None and type(revision) is not int:
+            _fail("query: Get.revision: expected an integer or nil")
+        return Get(_str(key, "Get.key"), _bool(prefix, "Get.prefix"), revision)
+    _fail(f"query: expected [4, key, prefix, revision], got {_describe(fields)}")
+
+
+def decode_result(data: bytes) -> Result:
+    fields = unpack(data, "result")
+    if type(fields) is list and fields and type(fields[0]) is int:
+        tag = fields[0]
+        if tag == TAG_ERROR_RESULT and len(fields) == 3:
+            return ErrorResult(_str(fields[1], "code"), _str(fields[2], "message"))
+        if tag == TAG_TXN_RESULT and len(fields) == 4:
+            return TxnResult(
+                _bool(fields[1], "TxnResult.succeeded"),
+                _count(fields[2], "TxnResult.revision"),
+                tuple(_response(item) for item in _list(fields[3], "responses")),
+            )
+        return _response(fields)
+    _fail(f"result: expected [tag, fields...], got {_describe(fields)}")
+
+
+def _response(fields: object) -> TxnResponse:
+    if type(fields) is list and fields and type(fields[0]) is int:
+        tag = fields[0]
+        size = len(fields)
+        if tag == TAG_PUT_RESULT and size == 4:
+            return PutResult(
+                _bool(fields[1], "PutResult.succeeded"),
+                _count(fields[2], "PutResult.revision"),
+                _count(fields[3], "PutResult.version"),
+            )
+        if tag == TAG_DELETE_RESULT and size == 3:
+            return DeleteResult(
+                _count(fields[1], "DeleteResult.deleted"),
+                _count(fields[2], "DeleteResult.revision"),
+            )
+        if tag == TAG_GET_RESULT and size == 3:
+            items = tuple(keyvalue_from_fields(item) for item in _list(fields[2], "items"))
+            return GetResult(items, _count(fields[1], "GetResult.revision"))
+    _fail(f"result: expected a Put, Delete or Get result, got {_describe(fields)}")
+
+
+def keyvalue_from_fields(fields: object) -> KeyValue:
+    """The inverse of ``keyvalue_fields``, for untrusted input."""
+    if type(fields) is list and len(fields) == 5:
+        key, value, version, create_revision, mod_revision = fields
+        return KeyValue(
+            _str(key, "KeyValue.key"),
+            _bytes(value, "KeyValue.value"),
+            _count(version, "KeyValue.version"),
+            _count(create_revision, "KeyValue.create_revision"),
+            _count(mod_revision, "KeyValue.mod_revision"),
+        )
+    _fail(f"expected [key, value, version, create_revision, mod_revision], got {_describe(fields)}")
+
+
+def _compares(fields: object) -> tuple[Compare, ...]:
+    # Paths like "compare[3].op" are formatted only when a check fails.
+    compares: list[Compare] = []
+    for index, item in enumerate(_list(fields, "compare")):
+        try:
+            compares.append(_compare(item))
+        except BadRequest as error:
+            raise KvDecodeError(f"compare[{index}]{error}") from None
+    return tuple(compares)
+
+
+def _compare(fields: object) -> Compare:
+    if type(fields) is not list or len(fields) != 4:
+        _fail(f": expected [key, target, op, operand], got {_describe(fields)}")
+    key, target, op, operand = fields
+    if type(key) is not str:
+        _fail(f".key: expected a string, got {_describe(key)}")
+    if type(target) is not int or not 0 <= target < len(COMPARE_TARGETS):
+        _fail(f".target: expected an index below {len(COMPARE_TARGETS)}")
+    if type(op) is not int or not 0 <= op < len(COMPARE_OPS):
+        _fail(f".op: expected an index below {len(COMPARE_OPS)}")
+    if type(operand) is not int and type(operand) is not bytes:
+        _fail(f".operand: expected an integer or bytes, got {_describe(operand)}")
+    try:
+        return Compare(key, COMPARE_TARGETS[target], COMPARE_OPS[op], operand)
+    except BadRequest as error:
+        raise KvDecodeError(f": {error}") from None
+
+
+def _ops(fields: object, what: str) -> tuple[TxnOp, ...]:
+    ops: list[TxnOp] = []
+    for index, item in enumerate(_list(fields, what)):
+        if type(item) is list and len(item) == 3 and type(item[0]) is int:
+            tag, key, argument = item
+            if type(key) is str:
+                if tag == TAG_PUT and type(argument) is bytes:
+                    ops.append(PutOp(key, argument))
+                    continue
+                if tag == TAG_DELETE and type(argument) is bool:
+                    ops.append(DeleteOp(key, argument))
+                    continue
+                if tag == TAG_GET and type(argument) is bool:
+                    ops.append(GetOp(key, argument))
+                    continue
+        _fail(f"{what}[{index}]{_op_problem(item)}")
+    return tuple(ops)
+
+
+def _op_problem(item: object) -> str:
+    """Why ``item`` is not an encoded txn op (the slow path, for the error message)."""
+    if type(item) is not list or len(item) != 3 or type(item[0]) is not int:
+        return f": expected [tag, key, value | prefix], got {_describe(item)}"
+    tag, key, argument = item
+    if tag not in (TAG_PUT, TAG_DELETE, TAG_GET):
+        return f": unknown op tag {tag}"
+    if type(key) is not str:
+        return f".key: expected a string, got {_describe(key)}"
+    if tag == TAG_PUT:
+        return f".value: expected bytes, got {_describe(argument)}"
+    return f".prefix: expected a boolean, got {_describe(argument)}"
+
+
+def _list(value: object, what: str) -> list[object]:
+    if type(value) is not list:
+        _fail(f"{what}: expected an array, got {_describe(value)}")
+    return value
+
+
+def _str(value: object, what: str) -> str:
+    if type(value) is not str:
+        _fail(f"{what}: expected a string, got {_describe(value)}")
+    return value
+
+
+def _bytes(value: object, what: str) -> bytes:
+    if type(value) is not bytes:
+        _fail(f"{what}: expected bytes, got {_describe(value)}")
+    return value
+
+
+def _bool(value: object, what: str) -> bool:
+    if type(value) is not bool:
+        _fail(f"{what}: expected a boolean, got {_describe(value)}")
+    return value
+
+
+def _count(value: object, what: str) -> int:
+    if type(value) is not int or value < 0:
+        _fail(f"{what}: expected an integer >= 0, got {_describe(value)}")
+    return value
+
+
+def _describe(value: object) -> str:
+    if type(value) is list:
+        return f"an array of {len(value)}"
+    return type(value).__name__
+
+
+def _fail(reason: str) -> NoReturn:
+    raise KvDecodeError(reason)

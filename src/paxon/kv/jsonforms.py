@@ -1,0 +1,242 @@
+"""The JSON shapes of SPEC.md, shared by the CLI and the HTTP server.
+
+Input (``txn_from_json``) is untrusted: every field is checked, and a problem
+raises ``BadRequest`` naming the exact path, e.g.
+``success[1].put.value: expected a string``. Unknown fields are refused, so a
+typo never silently turns into a default.
+
+Transaction request::
+
+    {"compare": [{"key", "target", "op", "operand" | "operand_b64"}],
+     "success": [{"put": {"key", "value" | "value_b64"}}
+                 | {"delete": {"key", "prefix"?}} | {"get": {"key", "prefix"?}}],
+     "failure": [...]}
+
+All three lists are optional (empty). Values are UTF-8 text, or base64 under
+``value_b64`` for binary. ``operand`` is an integer, or text when ``target`` is
+``"value"`` (``operand_b64`` for binary). Limits (sizes, op counts) are checked
+later by ``validate_command``.
+
+Output: ``keyvalue_to_json`` and ``result_to_json`` give plain dicts ready for
+``json.dumps``; a value that is not valid UTF-8 appears as ``value_b64``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Final, NoReturn
+
+from paxon.errors import BadRequest
+from paxon.kv.model import (
+    COMPARE_OPS,
+    COMPARE_TARGETS,
+    Compare,
+    CompareOp,
+    CompareTarget,
+    DeleteOp,
+    DeleteResult,
+    ErrorResult,
+    GetOp,
+    GetResult,
+    KeyValue,
+    PutOp,
+    PutResult,
+    Result,
+    Txn,
+    TxnOp,
+    TxnResult,
+)
+
+_TARGETS: Final[dict[str, CompareTarget]] = {target: target for target in COMPARE_TARGETS}
+_OPS: Final[dict[str, CompareOp]] = {op: op for op in COMPARE_OPS}
+
+
+# ------------------------------------------------------------------ input
+
+
+def txn_from_json(obj: object) -> Txn:
+    """The ``Txn`` a parsed JSON request stands for, or ``BadRequest`` naming the path."""
+    fields = _object(obj, "request", required=(), optional=("compare", "success", "failure"))
+    compare = tuple(
+        _compare(item, f"compare[{index}]")
+        for index, item in enumerate(_list(fields.get("compare", []), "compare"))
+    )
+    return Txn(compare, _branch(fields, "success"), _branch(fields, "failure"))
+
+
+def _compare(obj: object, path: str) -> Compare:
+    fields = _object(
+        obj, path, required=("key", "target", "op"), optional=("operand", "operand_b64")
+    )
+    key = _key(fields["key"], f"{path}.key")
+    target = _TARGETS.get(_str(fields["target"], f"{path}.target"))
+    if target is None:
+        _fail(f"{path}.target", f"expected one of {', '.join(COMPARE_TARGETS)}")
+    op = _OPS.get(_str(fields["op"], f"{path}.op"))
+    if op is None:
+        _fail(f"{path}.op", f"expected one of {' '.join(COMPARE_OPS)}")
+    operand: int | bytes
+    if target == "value":
+        operand = _value(fields, path, text="operand", binary="operand_b64")
+    else:
+        if "operand_b64" in fields:
+            _fail(f"{path}.operand_b64", f"only for target 'value', not {target!r}")
+        if "operand" not in fields:
+            _fail(f"{path}.operand", "missing")
+        operand = _integer(fields["operand"], f"{path}.operand")
+    try:
+        return Compare(key, target, op, operand)
+    except BadRequest as error:
+        raise BadRequest(f"{path}: {error}") from None
+
+
+def _branch(fields: dict[str, object], name: str) -> tuple[TxnOp, ...]:
+    items = _list(fields.get(name, []), name)
+    return tuple(_op(item, f"{name}[{index}]") for index, item in enumerate(items))
+
+
+def _op(obj: object, path: str) -> TxnOp:
+    if type(obj) is not dict or len(obj) != 1:
+        _fail(path, 'expected an object with one of "put", "delete", "get"')
+    ((kind, body),) = obj.items()
+    where = f"{path}.{kind}"
+    if kind == "put":
+        fields = _object(body, where, required=("key",), optional=("value", "value_b64"))
+        key = _key(fields["key"], f"{where}.key")
+        return PutOp(key, _value(fields, where, text="value", binary="value_b64"))
+    if kind in ("delete", "get"):
+        fields = _object(body, where, required=("key",), optional=("prefix",))
+        prefix = _bool(fields.get("prefix", False), f"{where}.prefix")
+        if kind == "delete":
+            return DeleteOp(_key(fields["key"], f"{where}.key"), prefix)
+        return GetOp(_key(fields["key"], f"{where}.key", empty_ok=prefix), prefix)
+    _fail(path, f'unknown operation "{kind}" (expected "put", "delete" or "get")')
+
+
+def _object(
+    obj: object, path: str, *, required: tuple[str, ...], optional: tuple[str, ...]
+) -> dict[str, object]:
+    if type(obj) is not dict:
+        _fail(path, f"expected an object, got {_kind(obj)}")
+    for name in obj:
+        if name not in required and name not in optional:
+            _fail(f"{path}.{name}", "unknown field")
+    for name in required:
+        if name not in obj:
+            _fail(f"{path}.{name}", "missing")
+    return obj
+
+
+def _value(fields: dict[str, object], path: str, *, text: str, binary: str) -> bytes:
+    """Exactly one of ``fields[text]`` (UTF-8 text) or ``fields[binary]`` (base64)."""
+    if (text in fields) == (binary in fields):
+        _fail(path, f'expected exactly one of "{text}" or "{binary}"')
+    if text in fields:
+        return _utf8(_str(fields[text], f"{path}.{text}"), f"{path}.{text}")
+    encoded = _str(fields[binary], f"{path}.{binary}")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        _fail(f"{path}.{binary}", "not valid base64")
+
+
+def _key(obj: object, path: str, *, empty_ok: bool = False) -> str:
+    key = _str(obj, path)
+    if not key and not empty_ok:
+        _fail(path, "expected a non-empty string")
+    _utf8(key, path)
+    return key
+
+
+def _utf8(text: str, path: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        _fail(path, "not valid Unicode text (a lone surrogate)")
+
+
+def _list(obj: object, path: str) -> list[object]:
+    if type(obj) is not list:
+        _fail(path, f"expected a list, got {_kind(obj)}")
+    return obj
+
+
+def _str(obj: object, path: str) -> str:
+    if type(obj) is not str:
+        _fail(path, f"expected a string, got {_kind(obj)}")
+    return obj
+
+
+def _bool(obj: object, path: str) -> bool:
+    if type(obj) is not bool:
+        _fail(path, f"expected true or false, got {_kind(obj)}")
+    return obj
+
+
+def _integer(obj: object, path: str) -> int:
+    if type(obj) is not int:
+        _fail(path, f"expected an integer, got {_kind(obj)}")
+    return obj
+
+
+def _kind(obj: object) -> str:
+    """The JSON name of ``obj``'s type, for error messages."""
+    if obj is None:
+        return "null"
+    if type(obj) is bool:
+        return "a boolean"
+    if type(obj) in (int, float):
+        return "a number"
+    if type(obj) is str:
+        return "a string"
+    if type(obj) is list:
+        return "a list"
+    if type(obj) is dict:
+        return "an object"
+    return type(obj).__name__
+
+
+def _fail(path: str, reason: str) -> NoReturn:
+    raise BadRequest(f"{path}: {reason}")
+
+
+# ------------------------------------------------------------------ output
+
+
+def keyvalue_to_json(kv: KeyValue) -> dict[str, Any]:
+    """``{"key", "value" | "value_b64", "version", "create_revision", "mod_revision"}``."""
+    fields: dict[str, Any] = {"key": kv.key}
+    try:
+        fields["value"] = kv.value.decode()
+    except UnicodeDecodeError:
+        fields["value_b64"] = base64.b64encode(kv.value).decode("ascii")
+    fields["version"] = kv.version
+    fields["create_revision"] = kv.create_revision
+    fields["mod_revision"] = kv.mod_revision
+    return fields
+
+
+def result_to_json(result: Result) -> dict[str, Any]:
+    """A result as SPEC.md shows it; an ``ErrorResult`` as ``{"error", "code"}``."""
+    match result:
+        case PutResult(succeeded, revision, version):
+            return {"revision": revision, "succeeded": succeeded, "version": version}
+        case DeleteResult(deleted, revision):
+            return {"deleted": deleted, "revision": revision}
+        case GetResult(items, revision):
+            return {"revision": revision, "kvs": [keyvalue_to_json(kv) for kv in items]}
+        case TxnResult(succeeded, revision, responses):
+            return {
+                "succeeded": succeeded,
+                "revision": revision,
+                "responses": [_response_to_json(response) for response in responses],
+            }
+        case ErrorResult(code, message):
+            return {"error": message, "code": code}
+    raise TypeError(f"not a result: {type(result).__name__}")
+
+
+def _response_to_json(response: PutResult | DeleteResult | GetResult) -> dict[str, Any]:
+    kind = {PutResult: "put", DeleteResult: "delete", GetResult: "get"}[type(response)]
+    return {kind: result_to_json(response)}

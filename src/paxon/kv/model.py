@@ -1,0 +1,355 @@
+"""The vocabulary of the key-value store: commands, queries, results and limits.
+
+Commands (``Put``, ``Delete``, ``Txn``) change the store and go through the log;
+the query ``Get`` only reads and is not logged. Every command is answered by one
+result; a command that is malformed or over a limit is answered by an
+``ErrorResult`` and changes nothing.
+
+Checks happen in two places, cheapest first:
+- construction: ``Compare`` checks its target, operator and operand type, since
+  those decide how it is evaluated. The other types do not check themselves, so
+  building the hot-path ``Put`` costs nothing extra.
+- ``validate_command`` / ``validate_query``: every field against ``KvLimits``
+  (key and value types and sizes, counts, integer ranges). The store runs them
+  before it executes anything, so execution itself cannot fail half-way.
+
+Keys are non-empty strings that encode to UTF-8 (no lone surrogates); sizes are
+counted in UTF-8 bytes. The one exception: a prefix ``Get`` (or ``GetOp``) may
+use the empty key, meaning "every key". Values are bytes.
+
+Revisions follow etcd: ``revision`` counts the commands that changed something.
+``KeyValue.version`` is 1 when the key is created and grows by one per put;
+``create_revision`` and ``mod_revision`` are the revisions of its creation and
+of its last change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from paxon.errors import ERROR_CLASSES, BadRequest, PaxonError, ValueTooLarge
+
+INT_MAX: Final = 2**63 - 1
+"""Every integer in a command or result fits a signed 64-bit integer."""
+
+INT_MIN: Final = -(2**63)
+
+CompareTarget: TypeAlias = Literal["version", "value", "mod_revision", "create_revision"]
+CompareOp: TypeAlias = Literal["==", "!=", "<", ">"]
+
+COMPARE_TARGETS: Final[tuple[CompareTarget, ...]] = (
+    "version",
+    "value",
+    "mod_revision",
+    "create_revision",
+)
+COMPARE_OPS: Final[tuple[CompareOp, ...]] = ("==", "!=", "<", ">")
+
+
+@dataclass(frozen=True, slots=True)
+class KvLimits:
+    """Every bound of the store, in one place. Going over one is an error reply.
+
+    ``history_max_revisions`` is how many past revisions stay readable: a read
+    at a revision at least ``revision - history_max_revisions`` always works.
+    Every replica must run with the same limits, since they decide which
+    commands are refused and when history is compacted.
+    """
+
+    key_max_bytes: int = 4096
+    value_max_bytes: int = 1_048_576
+    txn_max_ops: int = 128
+    history_max_revisions: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.key_max_bytes < 1:
+            raise ValueError(f"key_max_bytes must be >= 1: {self}")
+        if min(self.value_max_bytes, self.txn_max_ops, self.history_max_revisions) < 0:
+            raise ValueError(f"limits must be >= 0: {self}")
+
+
+DEFAULT_LIMITS: Final = KvLimits()
+
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    """One key as of some revision."""
+
+    key: str
+    value: bytes
+    version: int
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """A condition of a ``Txn``: ``key``'s ``target`` ``op`` ``operand``.
+
+    ``operand`` is bytes when ``target`` is ``"value"`` (compared byte-wise),
+    an integer otherwise. A missing key has version, create and mod revision 0
+    and the value ``b""``, as in etcd.
+    """
+
+    key: str
+    target: CompareTarget
+    op: CompareOp
+    operand: int | bytes
+
+    def __post_init__(self) -> None:
+        if self.target not in COMPARE_TARGETS:
+            raise BadRequest(f"compare target must be one of {COMPARE_TARGETS}: {self.target!r}")
+        if self.op not in COMPARE_OPS:
+            raise BadRequest(f"compare op must be one of {COMPARE_OPS}: {self.op!r}")
+        if self.target == "value":
+            if type(self.operand) is not bytes:
+                raise BadRequest("compare operand for target 'value' must be bytes")
+        elif type(self.operand) is not int:
+            raise BadRequest(f"compare operand for target {self.target!r} must be an integer")
+        elif not INT_MIN <= self.operand <= INT_MAX:
+            raise BadRequest(f"compare operand out of the 64-bit range: {self.operand}")
+
+
+# ------------------------------------------------------------------ txn ops
+
+
+@dataclass(frozen=True, slots=True)
+class PutOp:
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    key: str
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GetOp:
+    """A read inside a txn: it sees the writes earlier in the same branch."""
+
+    key: str
+    prefix: bool = False
+
+
+TxnOp: TypeAlias = PutOp | DeleteOp | GetOp
+_TXN_OP_TYPES: Final = (PutOp, DeleteOp, GetOp)
+
+
+# ------------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Set ``key`` to ``value``.
+
+    With ``expect_version`` it is a compare-and-set: it applies only when the
+    key's current version equals it, 0 meaning "the key must not exist".
+    """
+
+    key: str
+    value: bytes
+    expect_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove ``key``, or with ``prefix`` every key that starts with it."""
+
+    key: str
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    """If every compare holds, apply ``success``, else ``failure``; one revision."""
+
+    compare: tuple[Compare, ...] = ()
+    success: tuple[TxnOp, ...] = ()
+    failure: tuple[TxnOp, ...] = ()
+
+
+Command: TypeAlias = Put | Delete | Txn
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    """Read ``key`` (or every key under the prefix ``key``), now or at ``revision``."""
+
+    key: str
+    prefix: bool = False
+    revision: int | None = None
+
+
+Query: TypeAlias = Get
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """``revision`` and ``version`` after the put; on a failed CAS, the current ones."""
+
+    succeeded: bool
+    revision: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    deleted: int
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    """The keys found, sorted by key; ``revision`` is the store's current revision."""
+
+    items: tuple[KeyValue, ...]
+    revision: int
+
+
+TxnResponse: TypeAlias = PutResult | DeleteResult | GetResult
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    """Whether the compares held, the revision after the txn, one response per op."""
+
+    succeeded: bool
+    revision: int
+    responses: tuple[TxnResponse, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResult:
+    """The command or query was refused and changed nothing; ``code`` is a paxon error code."""
+
+    code: str
+    message: str
+
+    @classmethod
+    def from_error(cls, error: PaxonError) -> ErrorResult:
+        return cls(error.code, str(error))
+
+    def to_error(self) -> PaxonError:
+        """The typed error this result stands for (``PaxonError`` for an unknown code)."""
+        return ERROR_CLASSES.get(self.code, PaxonError)(self.message)
+
+
+Result: TypeAlias = PutResult | DeleteResult | GetResult | TxnResult | ErrorResult
+
+
+# ------------------------------------------------------------------ validation
+
+
+def validate_command(command: Command, limits: KvLimits) -> None:
+    """Raise ``BadRequest`` (or ``ValueTooLarge``) unless ``command`` is within ``limits``."""
+    match command:
+        case Put():
+            _check_key(command.key, limits, "key")
+            _check_value(command.value, limits, "value")
+            if command.expect_version is not None:
+                _check_count(command.expect_version, "expect_version")
+        case Delete(key, prefix):
+            _check_key(key, limits, "key")
+            _check_flag(prefix, "prefix")
+        case Txn(compare, success, failure):
+            _check_txn(compare, success, failure, limits)
+        case _:
+            raise BadRequest(f"not a command: {type(command).__name__}")
+
+
+def validate_query(query: Query, limits: KvLimits) -> None:
+    """Raise ``BadRequest`` unless ``query`` is well formed (the revision bound is the store's)."""
+    if type(query) is not Get:
+        raise BadRequest(f"not a query: {type(query).__name__}")
+    _check_flag(query.prefix, "prefix")
+    _check_key(query.key, limits, "key", empty_ok=query.prefix)
+    if query.revision is not None:
+        _check_count(query.revision, "revision")
+
+
+def _check_txn(
+    compare: tuple[Compare, ...],
+    success: tuple[TxnOp, ...],
+    failure: tuple[TxnOp, ...],
+    limits: KvLimits,
+) -> None:
+    for name, part in (("compare", compare), ("success", success), ("failure", failure)):
+        if type(part) is not tuple:
+            raise BadRequest(f"{name}: expected a tuple")
+        if len(part) > limits.txn_max_ops:
+            raise BadRequest(f"{name}: {len(part)} entries > txn_max_ops {limits.txn_max_ops}")
+    # Paths like "success[3].value" are formatted only when a check fails.
+    for index, condition in enumerate(compare):
+        if type(condition) is not Compare:
+            raise BadRequest(f"compare[{index}]: not a Compare")
+        try:
+            _check_key(condition.key, limits, "key")
+        except BadRequest as error:
+            raise type(error)(f"compare[{index}].{error}") from None
+    for name, branch in (("success", success), ("failure", failure)):
+        for index, op in enumerate(branch):
+            if type(op) not in _TXN_OP_TYPES:
+                raise BadRequest(f"{name}[{index}]: not a txn op: {type(op).__name__}")
+            try:
+                _check_op(op, limits)
+            except BadRequest as error:
+                raise type(error)(f"{name}[{index}].{error}") from None
+
+
+def _check_op(op: TxnOp, limits: KvLimits) -> None:
+    match op:
+        case PutOp(key, value):
+            _check_key(key, limits, "key")
+            _check_value(value, limits, "value")
+        case DeleteOp(key, prefix):
+            _check_key(key, limits, "key")
+            _check_flag(prefix, "prefix")
+        case GetOp(key, prefix):
+            _check_flag(prefix, "prefix")
+            _check_key(key, limits, "key", empty_ok=prefix)
+
+
+def _check_key(key: object, limits: KvLimits, what: str, *, empty_ok: bool = False) -> None:
+    if type(key) is not str:
+        raise BadRequest(f"{what}: expected a string")
+    if not key and not empty_ok:
+        raise BadRequest(f"{what}: must not be empty")
+    if key.isascii():
+        size = len(key)
+    else:
+        try:
+            size = len(key.encode())
+        except UnicodeEncodeError:
+            raise BadRequest(f"{what}: not encodable as UTF-8") from None
+    if size > limits.key_max_bytes:
+        raise ValueTooLarge(f"{what}: {size} bytes > key_max_bytes {limits.key_max_bytes}")
+
+
+def _check_value(value: object, limits: KvLimits, what: str) -> None:
+    if type(value) is not bytes:
+        raise BadRequest(f"{what}: expected bytes")
+    if len(value) > limits.value_max_bytes:
+        raise ValueTooLarge(
+            f"{what}: {len(value)} bytes > value_max_bytes {limits.value_max_bytes}"
+        )
+
+
+def _check_count(number: object, what: str) -> None:
+    if type(number) is not int:
+        raise BadRequest(f"{what}: expected an integer")
+    if not 0 <= number <= INT_MAX:
+        raise BadRequest(f"{what}: must be between 0 and 2**63-1, got {number}")
+
+
+def _check_flag(flag: object, what: str) -> None:
+    if type(flag) is not bool:
+        raise BadRequest(f"{what}: expected a boolean")

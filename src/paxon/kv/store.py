@@ -1,0 +1,567 @@
+"""The replicated key-value store: an etcd-like state machine with MVCC history.
+
+Every replica applies the same commands in log order, so everything here is
+deterministic: no clock, no randomness, no I/O, no iteration over a set or
+dict whose order could differ between processes where the order matters.
+
+Rules (etcd's model):
+- ``revision`` starts at 0 and grows by exactly one per command that changes
+  something. A txn writes all its keys at that one new revision; a failed CAS,
+  a delete that finds nothing, or a txn branch without writes leaves it alone.
+- A put creates a key at version 1 (``create_revision`` = ``mod_revision`` =
+  the revision) or bumps its version; a delete removes it; a later put creates
+  it afresh.
+- A txn evaluates its compares against the state before it, then applies one
+  branch in order; a ``GetOp`` sees the writes earlier in its branch. Commands
+  are validated whole before anything runs, and running cannot fail, so a
+  branch is applied entirely or (on a refused command) not at all.
+- ``apply`` and ``query`` never raise: bad bytes or a bad command get an
+  ``ErrorResult`` and change nothing.
+
+State and invariants (``check_invariants`` asserts them):
+- ``_current``: key -> its live ``KeyValue``. Reads at the current revision
+  are one dict lookup.
+- ``_keys``: the live keys in order (``_SortedKeys``), for prefix scans in
+  O(log n + k).
+- ``_history``: key -> the values it had before, as ``(revision_end, kv)``
+  with ``revision_end`` strictly increasing: ``kv`` was the key's value for
+  revisions ``[kv.mod_revision, revision_end)``. The live value is not in it;
+  a value written and overwritten within one revision (inside a txn) was never
+  visible and is not kept either.
+- ``_history_queue``: one ``(revision_end, key)`` per history entry, in order
+  of ``revision_end`` across all keys, so compaction finds what to drop
+  without looking at every key.
+- ``_revision_compacted`` <= ``revision``: reads at revisions below it are
+  refused (``RevisionCompacted``); every history entry ends after it.
+
+Compaction: once ``revision - _revision_compacted`` reaches
+``history_max_revisions + step`` (``step`` = an eighth of the window, at least
+1), history is cut at ``revision - history_max_revisions``. Each entry is
+dropped once, so the cost is amortized O(1) per write, and a read at least
+``history_max_revisions`` revisions back always works.
+
+A read at an older revision R looks at the live value (if its mod_revision is
+<= R) or bisects the key's history. A prefix read at R also scans the keys of
+``_history``, which only holds keys changed within the retained window.
+"""
+
+from __future__ import annotations
+
+import operator
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, assert_never
+
+import msgpack  # type: ignore[import-untyped]
+
+from paxon.errors import BadRequest, RevisionCompacted
+from paxon.kv.codec import (
+    KvDecodeError,
+    decode_command,
+    decode_query,
+    encode_result,
+    keyvalue_fields,
+    keyvalue_from_fields,
+    unpack,
+)
+from paxon.kv.model import (
+    DEFAULT_LIMITS,
+    INT_MAX,
+    Command,
+    Compare,
+    Delete,
+    DeleteOp,
+    DeleteResult,
+    ErrorResult,
+    Get,
+    GetOp,
+    GetResult,
+    KeyValue,
+    KvLimits,
+    Put,
+    PutOp,
+    PutResult,
+    Result,
+    Txn,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
+    validate_command,
+    validate_query,
+)
+from paxon.statemachine import StateMachine
+
+SNAPSHOT_FORMAT: Final = 1
+"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...]]
+with kv = [key, value, version, create_revision, mod_revision] sorted by key and
+entry = [revision_end, value, version, create_revision, mod_revision] oldest first."""
+
+_BUCKET_KEYS: Final = 512
+_COMPARE_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+HistoryEntry = tuple[int, KeyValue]
+"""``(revision_end, kv)``: ``kv`` was the value for revisions [kv.mod_revision, revision_end)."""
+
+
+class KvStore(StateMachine):
+    def __init__(self, limits: KvLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._compaction_step = max(1, limits.history_max_revisions // 8)
+        self._revision = 0
+        self._revision_compacted = 0
+        self._current: dict[str, KeyValue] = {}
+        self._keys = _SortedKeys()
+        self._history: dict[str, list[HistoryEntry]] = {}
+        self._history_queue: deque[tuple[int, str]] = deque()
+
+    @property
+    def revision(self) -> int:
+        """The number of commands that changed the store."""
+        return self._revision
+
+    @property
+    def revision_compacted(self) -> int:
+        """The oldest revision a read can still ask for."""
+        return self._revision_compacted
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+    # -------------------------------------------------------------- bytes API
+
+    def apply(self, command: bytes) -> bytes:
+        try:
+            decoded = decode_command(command)
+        except BadRequest as error:
+            return encode_result(ErrorResult.from_error(error))
+        return encode_result(self.execute(decoded))
+
+    def query(self, query: bytes) -> bytes:
+        try:
+            decoded = decode_query(query)
+        except BadRequest as error:
+            return encode_result(ErrorResult.from_error(error))
+        return encode_result(self.read(decoded))
+
+    def snapshot(self) -> bytes:
+        kvs = [keyvalue_fields(self._current[key]) for key in self._keys]
+        history = [
+            [
+                key,
+                [
+                    [end, kv.value, kv.version, kv.create_revision, kv.mod_revision]
+                    for end, kv in self._history[key]
+                ],
+            ]
+            for key in sorted(self._history)
+        ]
+        state = [SNAPSHOT_FORMAT, self._revision, self._revision_compacted, kvs, history]
+        return msgpack.packb(state)  # type: ignore[no-any-return]
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""
+        revision, revision_compacted, current, history = _decode_snapshot(data)
+        self._revision = revision
+        self._revision_compacted = revision_compacted
+        self._current = current
+        self._keys = _SortedKeys(list(current))
+        self._history = history
+        self._history_queue = deque(
+            sorted((end, key) for key, entries in history.items() for end, _ in entries)
+        )
+
+    # -------------------------------------------------------------- typed API
+
+    def execute(self, command: Command) -> Result:
+        """Validate and apply one command; a refused command changes nothing."""
+        try:
+            validate_command(command, self.limits)
+        except BadRequest as error:
+            return ErrorResult.from_error(error)
+        match command:
+            case Put():
+                return self._on_put(command)
+            case Delete(key, prefix):
+                return self._on_delete(key, prefix)
+            case Txn():
+                return self._on_txn(command)
+            case _:
+                assert_never(command)
+
+    def read(self, query: Get) -> GetResult | ErrorResult:
+        """The keys ``query`` asks for, now or at ``query.revision``."""
+        try:
+            validate_query(query, self.limits)
+            self._check_readable(query.revision)
+        except BadRequest as error:
+            return ErrorResult.from_error(error)
+        revision = query.revision
+        if revision is None or revision == self._revision:
+            return GetResult(self._range_now(query.key, query.prefix), self._revision)
+        return GetResult(self._range_at(query.key, query.prefix, revision), self._revision)
+
+    def check_invariants(self) -> None:
+        """Assert every invariant of the module docstring (for tests; O(state))."""
+        assert 0 <= self._revision_compacted <= self._revision
+        assert list(self._keys) == sorted(self._current)
+        self._keys.check_invariants()
+        for key, kv in self._current.items():
+            assert kv.key == key and kv.version >= 1
+            assert 1 <= kv.create_revision <= kv.mod_revision <= self._revision
+        entries_total = 0
+        for key, entries in self._history.items():
+            assert entries, f"empty history for {key!r}"
+            revision_end_before = self._revision_compacted
+            for revision_end, kv in entries:
+                assert kv.key == key and kv.version >= 1
+                assert revision_end_before < revision_end <= self._revision
+                assert kv.create_revision <= kv.mod_revision < revision_end
+                revision_end_before = revision_end
+            live = self._current.get(key)
+            assert live is None or revision_end_before <= live.mod_revision
+            entries_total += len(entries)
+        assert len(self._history_queue) == entries_total
+        ends = [end for end, _ in self._history_queue]
+        assert ends == sorted(ends)
+
+    # -------------------------------------------------------------- handlers
+
+    def _on_put(self, put: Put) -> PutResult:
+        old = self._current.get(put.key)
+        if put.expect_version is not None:
+            version = 0 if old is None else old.version
+            if version != put.expect_version:
+                return PutResult(False, self._revision, version)
+        revision = self._revision + 1
+        kv = self._write(put.key, put.value, revision, old)
+        self._commit(revision)
+        return PutResult(True, revision, kv.version)
+
+    def _on_delete(self, key: str, prefix: bool) -> DeleteResult:
+        keys = self._matching(key, prefix)
+        if not keys:
+            return DeleteResult(0, self._revision)
+        revision = self._revision + 1
+        for each in keys:
+            self._remove(each, revision)
+        self._commit(revision)
+        return DeleteResult(len(keys), revision)
+
+    def _on_txn(self, txn: Txn) -> TxnResult:
+        succeeded = all(self._holds(condition) for condition in txn.compare)
+        branch = txn.success if succeeded else txn.failure
+        revision = self._revision + 1 if self._writes(branch) else self._revision
+        responses = [self._on_op(op, revision) for op in branch]
+        if revision != self._revision:
+            self._commit(revision)
+        return TxnResult(succeeded, revision, tuple(responses))
+
+    def _on_op(self, op: TxnOp, revision: int) -> TxnResponse:
+        match op:
+            case PutOp(key, value):
+                kv = self._write(key, value, revision, self._current.get(key))
+                return PutResult(True, revision, kv.version)
+            case DeleteOp(key, prefix):
+                keys = self._matching(key, prefix)
+                for each in keys:
+                    self._remove(each, revision)
+                return DeleteResult(len(keys), revision)
+            case GetOp(key, prefix):
+                return GetResult(self._range_now(key, prefix), revision)
+            case _:
+                assert_never(op)
+
+    # -------------------------------------------------------------- writes
+
+    def _write(self, key: str, value: bytes, revision: int, old: KeyValue | None) -> KeyValue:
+        assert revision == self._revision + 1
+        if old is None:
+            kv = KeyValue(key, value, 1, revision, revision)
+            self._keys.add(key)
+        else:
+            kv = KeyValue(key, value, old.version + 1, old.create_revision, revision)
+            self._retire(old, revision)
+        self._current[key] = kv
+        return kv
+
+    def _remove(self, key: str, revision: int) -> None:
+        assert revision == self._revision + 1
+        self._retire(self._current.pop(key), revision)
+        self._keys.remove(key)
+
+    def _retire(self, old: KeyValue, revision: int) -> None:
+        """Keep ``old`` readable at the revisions before ``revision``."""
+        if old.mod_revision == revision:
+            return  # written and replaced within one txn: never visible
+        entries = self._history.get(old.key)
+        if entries is None:
+            self._history[old.key] = [(revision, old)]
+        else:
+            entries.append((revision, old))
+        self._history_queue.append((revision, old.key))
+
+    def _commit(self, revision: int) -> None:
+        assert revision == self._revision + 1
+        self._revision = revision
+        history_max = self.limits.history_max_revisions
+        if revision - self._revision_compacted >= history_max + self._compaction_step:
+            self._compact(revision - history_max)
+
+    def _compact(self, revision_compacted: int) -> None:
+        """Drop the history no read at ``revision_compacted`` or later needs."""
+        queue = self._history_queue
+        dropped: dict[str, int] = {}
+        while queue and queue[0][0] <= revision_compacted:
+            _, key = queue.popleft()
+            dropped[key] = dropped.get(key, 0) + 1
+        for key, count in dropped.items():
+            entries = self._history[key]
+            if count == len(entries):
+                del self._history[key]
+            else:
+                del entries[:count]
+        self._revision_compacted = revision_compacted
+
+    # -------------------------------------------------------------- reads
+
+    def _check_readable(self, revision: int | None) -> None:
+        if revision is None:
+            return
+        if revision > self._revision:
+            raise BadRequest(f"revision {revision} is ahead of the store ({self._revision})")
+        if revision < self._revision_compacted:
+            raise RevisionCompacted(
+                f"revision {revision} was compacted; the oldest kept is {self._revision_compacted}"
+            )
+
+    def _holds(self, condition: Compare) -> bool:
+        kv = self._current.get(condition.key)
+        actual: int | bytes
+        match condition.target:
+            case "version":
+                actual = 0 if kv is None else kv.version
+            case "value":
+                actual = b"" if kv is None else kv.value
+            case "mod_revision":
+                actual = 0 if kv is None else kv.mod_revision
+            case "create_revision":
+                actual = 0 if kv is None else kv.create_revision
+            case _:
+                assert_never(condition.target)
+        return _COMPARE_OPERATORS[condition.op](actual, condition.operand)
+
+    def _writes(self, branch: Iterable[TxnOp]) -> bool:
+        """Whether applying ``branch`` now changes anything (decided before it runs)."""
+        for op in branch:
+            if type(op) is PutOp:
+                return True
+            if type(op) is DeleteOp and (
+                self._keys.has_prefix(op.key) if op.prefix else op.key in self._current
+            ):
+                return True
+        return False
+
+    def _matching(self, key: str, prefix: bool) -> list[str]:
+        if prefix:
+            return self._keys.with_prefix(key)
+        return [key] if key in self._current else []
+
+    def _range_now(self, key: str, prefix: bool) -> tuple[KeyValue, ...]:
+        if not prefix:
+            kv = self._current.get(key)
+            return () if kv is None else (kv,)
+        current = self._current
+        return tuple(current[each] for each in self._keys.with_prefix(key))
+
+    def _range_at(self, key: str, prefix: bool, revision: int) -> tuple[KeyValue, ...]:
+        if not prefix:
+            kv = self._value_at(key, revision)
+            return () if kv is None else (kv,)
+        candidates = set(self._keys.with_prefix(key))
+        candidates.update(each for each in self._history if each.startswith(key))
+        found = (self._value_at(each, revision) for each in sorted(candidates))
+        return tuple(kv for kv in found if kv is not None)
+
+    def _value_at(self, key: str, revision: int) -> KeyValue | None:
+        assert self._revision_compacted <= revision <= self._revision
+        kv = self._current.get(key)
+        if kv is not None and kv.mod_revision <= revision:
+            return kv
+        entries = self._history.get(key)
+        if entries is None:
+            return None
+        index = bisect_right(entries, revision, key=_revision_end)
+        if index < len(entries) and entries[index][1].mod_revision <= revision:
+            return entries[index][1]
+        return None
+
+
+def _revision_end(entry: HistoryEntry) -> int:
+    return entry[0]
+
+
+class _SortedKeys:
+    """Strings in order, as sorted buckets of at most ``2 * _BUCKET_KEYS`` each.
+
+    A single sorted list would move every later key on each insert (O(n));
+    buckets keep an insert or removal at O(log n + _BUCKET_KEYS) and a prefix
+    scan at O(log n + k). ``_maxes[i]`` is the last key of ``_buckets[i]``; no
+    bucket is empty.
+    """
+
+    __slots__ = ("_buckets", "_maxes")
+
+    def __init__(self, keys_sorted: list[str] | None = None) -> None:
+        keys = keys_sorted or []
+        self._buckets = [keys[i : i + _BUCKET_KEYS] for i in range(0, len(keys), _BUCKET_KEYS)]
+        self._maxes = [bucket[-1] for bucket in self._buckets]
+
+    def __iter__(self) -> Iterator[str]:
+        for bucket in self._buckets:
+            yield from bucket
+
+    def add(self, key: str) -> None:
+        """Insert ``key``, which must not be present."""
+        buckets, maxes = self._buckets, self._maxes
+        if not maxes:
+            buckets.append([key])
+            maxes.append(key)
+            return
+        index = bisect_left(maxes, key)
+        if index == len(maxes):
+            index -= 1
+            bucket = buckets[index]
+            bucket.append(key)
+            maxes[index] = key
+        else:
+            bucket = buckets[index]
+            insort(bucket, key)
+        if len(bucket) > 2 * _BUCKET_KEYS:
+            buckets[index : index + 1] = [bucket[:_BUCKET_KEYS], bucket[_BUCKET_KEYS:]]
+            maxes[index : index + 1] = [bucket[_BUCKET_KEYS - 1], bucket[-1]]
+
+    def remove(self, key: str) -> None:
+        """Remove ``key``, which must be present."""
+        index = bisect_left(self._maxes, key)
+        bucket = self._buckets[index]
+        position = bisect_left(bucket, key)
+        assert bucket[position] == key
+        del bucket[position]
+        if not bucket:
+            del self._buckets[index]
+            del self._maxes[index]
+        elif position == len(bucket):
+            self._maxes[index] = bucket[-1]
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``, in order."""
+        found: list[str] = []
+        buckets = self._buckets
+        index = bisect_left(self._maxes, prefix)
+        if index == len(buckets):
+            return found
+        position = bisect_left(buckets[index], prefix)
+        while index < len(buckets):
+            bucket = buckets[index]
+            for each in range(position, len(bucket)):
+                key = bucket[each]
+                if not key.startswith(prefix):
+                    return found
+                found.append(key)
+            index += 1
+            position = 0
+        return found
+
+    def has_prefix(self, prefix: str) -> bool:
+        index = bisect_left(self._maxes, prefix)
+        if index == len(self._buckets):
+            return False
+        bucket = self._buckets[index]
+        return bucket[bisect_left(bucket, prefix)].startswith(prefix)
+
+    def check_invariants(self) -> None:
+        assert len(self._buckets) == len(self._maxes)
+        for bucket, last in zip(self._buckets, self._maxes, strict=True):
+            assert 0 < len(bucket) <= 2 * _BUCKET_KEYS
+            assert bucket[-1] == last
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+def _decode_snapshot(
+    data: bytes,
+) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]]]:
+    """Parse and check a snapshot; raise ``KvDecodeError`` naming what is wrong."""
+    fields = unpack(data, "snapshot")
+    if type(fields) is not list or len(fields) != 5 or fields[0] is not SNAPSHOT_FORMAT:
+        raise KvDecodeError(f"snapshot: expected format {SNAPSHOT_FORMAT} with 5 fields")
+    _, revision, revision_compacted, kvs, history_fields = fields
+    if type(revision) is not int or not 0 <= revision <= INT_MAX:
+        raise KvDecodeError("snapshot: revision: expected an integer >= 0")
+    if type(revision_compacted) is not int or not 0 <= revision_compacted <= revision:
+        raise KvDecodeError("snapshot: revision_compacted: expected 0 <= it <= revision")
+    current: dict[str, KeyValue] = {}
+    for kv in _snapshot_kvs(kvs, revision):
+        if current and kv.key <= next(reversed(current)):
+            raise KvDecodeError(f"snapshot: keys out of order at {kv.key!r}")
+        current[kv.key] = kv
+    history: dict[str, list[HistoryEntry]] = {}
+    for key, entries in _snapshot_history(history_fields, revision_compacted, revision):
+        if history and key <= next(reversed(history)):
+            raise KvDecodeError(f"snapshot: history keys out of order at {key!r}")
+        live = current.get(key)
+        if live is not None and entries[-1][0] > live.mod_revision:
+            raise KvDecodeError(f"snapshot: history of {key!r} ends after its live value")
+        history[key] = entries
+    return revision, revision_compacted, current, history
+
+
+def _snapshot_kvs(kvs: object, revision: int) -> list[KeyValue]:
+    if type(kvs) is not list:
+        raise KvDecodeError("snapshot: kvs: expected an array")
+    found = []
+    for fields in kvs:
+        kv = keyvalue_from_fields(fields)
+        if not (kv.version >= 1 and 1 <= kv.create_revision <= kv.mod_revision <= revision):
+            raise KvDecodeError(f"snapshot: impossible revisions for {kv.key!r}")
+        found.append(kv)
+    return found
+
+
+def _snapshot_history(
+    history: object, revision_compacted: int, revision: int
+) -> list[tuple[str, list[HistoryEntry]]]:
+    if type(history) is not list:
+        raise KvDecodeError("snapshot: history: expected an array")
+    found = []
+    for item in history:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
+            raise KvDecodeError("snapshot: history: expected [key, [entry...]]")
+        key, entry_fields = item
+        if type(entry_fields) is not list or not entry_fields:
+            raise KvDecodeError(f"snapshot: history of {key!r}: expected entries")
+        entries: list[HistoryEntry] = []
+        revision_end_before = revision_compacted
+        for fields in entry_fields:
+            if type(fields) is not list or len(fields) != 5:
+                raise KvDecodeError(f"snapshot: history of {key!r}: expected 5 fields")
+            revision_end = fields[0]
+            kv = keyvalue_from_fields([key, *fields[1:]])
+            if (
+                type(revision_end) is not int
+                or not revision_end_before < revision_end <= revision
+                or not (kv.version >= 1 and 1 <= kv.create_revision <= kv.mod_revision)
+                or kv.mod_revision >= revision_end
+            ):
+                raise KvDecodeError(f"snapshot: history of {key!r}: impossible revisions")
+            entries.append((revision_end, kv))
+            revision_end_before = revision_end
+        found.append((key, entries))
+    return found

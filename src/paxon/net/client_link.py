@@ -1,0 +1,255 @@
+"""The client side of one native connection: handshake, then requests matched by id.
+
+Used by ``paxon.Client`` and by followers forwarding requests to the leader.
+
+- ``connect`` dials, sends ``Hello(cluster_id, 0, version)`` and waits for
+  ``Welcome``, all within ``timeout``. It raises OSError / ConnectionError when
+  the node cannot be reached or hangs up, ``ProtocolError`` when it refuses
+  or answers garbage, TimeoutError when time runs out.
+- ``request`` sends at once (coalesced with the other requests of this
+  event-loop iteration) and returns a future for the response with the same
+  ``request_id``; responses may arrive in any order. The caller picks the ids
+  and keeps them unique among its requests in flight.
+- The future fails with ConnectionError when the link drops or is closed,
+  ``ValueTooLarge`` when the request is over ``frame_max_bytes``, and ``Busy``
+  when ``client_queue_max_bytes`` are already waiting to be sent. Cancelling
+  it (e.g. by ``asyncio.wait_for``) forgets the request; a late response to it
+  is ignored.
+- Anything from the node that is not a response (garbage, a peer message, a
+  second Welcome) breaks the link: it is closed and every pending future fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Final, cast
+
+from paxon.errors import Busy, ProtocolError, ValueTooLarge
+from paxon.net.client_messages import (
+    CLIENT_NODE_ID,
+    CLIENT_REQUEST_TYPES,
+    CLIENT_RESPONSE_TYPES,
+    PROTOCOL_VERSION,
+    ClientRequest,
+    ClientResponse,
+    Hello,
+    Refused,
+    Welcome,
+)
+from paxon.net.codec import DecodeError, decode_body, encode_body
+from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
+from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
+
+_REQUEST_TYPES: Final = frozenset(CLIENT_REQUEST_TYPES)
+_RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
+
+_log = logging.getLogger("paxon.net.client")
+
+
+class ClientLink:
+    """One handshaken connection to a node; build it with ``ClientLink.connect``."""
+
+    __slots__ = ("_cluster_id", "_node_id", "_protocol")
+
+    def __init__(self, protocol: _LinkProtocol, welcome: Welcome) -> None:
+        self._protocol = protocol
+        self._node_id = welcome.node_id
+        self._cluster_id = welcome.cluster_id
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        cluster_id: str = "",
+        timeout: float,
+        config: NetConfig = DEFAULT_NET_CONFIG,
+    ) -> ClientLink:
+        loop = asyncio.get_running_loop()
+        protocol = _LinkProtocol(config, f"{host}:{port}")
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(lambda: protocol, host, port)
+                protocol.send_hello(cluster_id)
+                welcome = await protocol.welcome
+        except BaseException:
+            protocol.welcome.cancel()
+            protocol.abort()
+            raise
+        return cls(protocol, welcome)
+
+    def request(self, request: ClientRequest) -> asyncio.Future[ClientResponse]:
+        """Sends ``request``; the future completes with its response (see module doc)."""
+        return self._protocol.request(request)
+
+    @property
+    def node_id(self) -> int:
+        """The node that welcomed this link."""
+        return self._node_id
+
+    @property
+    def cluster_id(self) -> str:
+        """The cluster that node belongs to (as it said in its Welcome)."""
+        return self._cluster_id
+
+    @property
+    def address(self) -> str:
+        return self._protocol.address
+
+    @property
+    def closed(self) -> bool:
+        return self._protocol.closed
+
+    def close(self) -> None:
+        """Flushes queued requests, closes; pending futures fail with ConnectionError."""
+        self._protocol.close()
+
+    async def wait_closed(self) -> None:
+        """Returns once the socket is closed (after ``close`` or a drop)."""
+        await asyncio.shield(self._protocol.lost)
+
+    def __repr__(self) -> str:
+        return f"ClientLink({self.address}, node={self._node_id}, closed={self.closed})"
+
+
+class _LinkProtocol(asyncio.Protocol):
+    def __init__(self, config: NetConfig, address: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._config = config
+        self.address = address
+        self._decoder = FrameDecoder(config.frame_max_bytes)
+        self._transport: asyncio.Transport | None = None
+        self._writer: FrameWriter | None = None
+        self._pending: dict[int, asyncio.Future[ClientResponse]] = {}
+        self._failure = "the link is closed"
+        self.closed = False
+        self.welcome: asyncio.Future[Welcome] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+
+    # ------------------------------------------------------------ public
+
+    def send_hello(self, cluster_id: str) -> None:
+        self._write(encode_body(Hello(cluster_id, CLIENT_NODE_ID, PROTOCOL_VERSION)))
+
+    def request(self, request: ClientRequest) -> asyncio.Future[ClientResponse]:
+        if type(request) not in _REQUEST_TYPES:
+            raise TypeError(f"not a client request: {type(request).__name__}")
+        request_id = request.request_id
+        in_flight = self._pending.get(request_id)
+        if in_flight is not None and not in_flight.done():
+            raise ValueError(f"request_id {request_id} is already in flight")
+        future: asyncio.Future[ClientResponse] = asyncio.get_running_loop().create_future()
+        if self.closed or self._writer is None:
+            future.set_exception(ConnectionError(f"{self.address}: {self._failure}"))
+            return future
+        try:
+            body = encode_body(request, self._config.frame_max_bytes)
+        except FrameTooLarge as exc:
+            future.set_exception(ValueTooLarge(str(exc)))
+            return future
+        if self._writer.buffered_bytes >= self._config.client_queue_max_bytes:
+            future.set_exception(Busy(f"{self.address}: the send queue is full"))
+            return future
+        self._pending[request_id] = future
+        future.add_done_callback(lambda done: self._forget(request_id, done))
+        self._write(body)
+        return future
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+        self._fail("the link is closed")
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        self._fail("the link is closed")
+        if self._transport is not None:
+            self._transport.abort()
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._writer = FrameWriter(transport, asyncio.get_running_loop())
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            bodies = self._decoder.feed(data)
+            for body in bodies:
+                if self.closed:
+                    return
+                self._on_message(decode_body(body))
+        except (FrameTooLarge, DecodeError) as exc:
+            self._break(f"bad frame from the node: {exc}")
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"the connection was lost ({exc or 'EOF'})")
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    # ------------------------------------------------------------ handlers
+
+    def _on_message(self, message: object) -> None:
+        if not self.welcome.done():
+            if type(message) is Welcome:
+                self.welcome.set_result(message)
+            elif type(message) is Refused:
+                self._break(f"refused: {message.reason}")
+            else:
+                self._break(f"{type(message).__name__} before Welcome")
+            return
+        if type(message) not in _RESPONSE_TYPES:
+            self._break(f"{type(message).__name__} on a client connection")
+            return
+        assert isinstance(message, ClientResponse)
+        future = self._pending.pop(message.request_id, None)
+        if future is None:
+            _log.debug("%s: response to unknown request %d", self.address, message.request_id)
+            return
+        if not future.done():
+            future.set_result(message)
+
+    # ------------------------------------------------------------ helpers
+
+    def _write(self, body: bytes) -> None:
+        assert self._writer is not None
+        self._writer.write(body)
+
+    def _forget(self, request_id: int, future: asyncio.Future[ClientResponse]) -> None:
+        if self._pending.get(request_id) is future:
+            del self._pending[request_id]
+
+    def _break(self, reason: str) -> None:
+        """The node broke the protocol: log, fail everything, drop the connection."""
+        _log.warning("dropping connection to %s: %s", self.address, reason)
+        if not self.welcome.done():
+            self.welcome.set_exception(ProtocolError(f"{self.address}: {reason}"))
+        self._fail(reason)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _fail(self, reason: str) -> None:
+        """Marks the link closed and fails every pending future with ConnectionError."""
+        if self.closed:
+            return
+        self.closed = True
+        self._failure = reason
+        if not self.welcome.done():
+            self.welcome.set_exception(ConnectionError(f"{self.address}: {reason}"))
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for future in pending:
+            if not future.done():
+                future.set_exception(ConnectionError(f"{self.address}: {reason}"))

@@ -1,0 +1,34 @@
+"""Settings of one node's runtime, with the core's and the network's inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from paxon.net.config import NetConfig
+from paxon.protocol.config import ReplicaConfig
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    cluster_id: str = "paxon"
+    # How often the core's timers (heartbeats, elections, retries) are driven.
+    tick_interval_s: float = 0.01
+    replica: ReplicaConfig = field(default_factory=ReplicaConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    # A client command's payload, as proposed; larger ones are refused (413).
+    command_max_bytes: int = 1_048_576 + 8192
+    # Client sessions remembered for exactly-once; the least recent is forgotten.
+    sessions_max: int = 100_000
+    # A snapshot is taken after this many applied slots; the in-memory log
+    # keeps one snapshot interval more, so a lagging peer can still learn.
+    snapshot_interval_slots: int = 20_000
+    # Default deadline of a request (submit, query) made through the node.
+    request_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.tick_interval_s <= 0 or self.request_timeout_s <= 0:
+            raise ValueError("tick_interval_s and request_timeout_s must be > 0")
+        if self.command_max_bytes < 1 or self.sessions_max < 1:
+            raise ValueError("command_max_bytes and sessions_max must be >= 1")
+        if self.snapshot_interval_slots < 1:
+            raise ValueError("snapshot_interval_slots must be >= 1")

@@ -1,0 +1,66 @@
+"""The key-value service over a ``Node``: what the HTTP API calls.
+
+Commands are validated here, at the edge, before they are proposed (an
+oversize value is ``ValueTooLarge``, never a log entry); the ``Node`` forwards
+to the leader when this node is a follower.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paxon.client import unwrap_result
+from paxon.kv.codec import decode_result, encode_command, encode_query
+from paxon.kv.model import (
+    Delete,
+    DeleteResult,
+    Get,
+    GetResult,
+    KvLimits,
+    Put,
+    PutResult,
+    Txn,
+    TxnResult,
+    validate_command,
+)
+from paxon.node.node import Node
+
+
+class NodeKvService:
+    def __init__(self, node: Node, limits: KvLimits | None = None) -> None:
+        self.node = node
+        self.limits = limits or KvLimits()
+
+    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
+        result = await self._write(Put(key, value, expect_version))
+        assert isinstance(result, PutResult)
+        return result
+
+    async def get(
+        self, key: str, *, prefix: bool, serializable: bool, revision: int | None
+    ) -> GetResult:
+        query = Get(key, prefix, revision)
+        payload = await self.node.query(encode_query(query), linearizable=not serializable)
+        result = unwrap_result(decode_result(payload))
+        assert isinstance(result, GetResult)
+        return result
+
+    async def delete(self, key: str, *, prefix: bool) -> DeleteResult:
+        result = await self._write(Delete(key, prefix))
+        assert isinstance(result, DeleteResult)
+        return result
+
+    async def txn(self, txn: Txn) -> TxnResult:
+        result = await self._write(txn)
+        assert isinstance(result, TxnResult)
+        return result
+
+    def status(self) -> dict[str, Any]:
+        return self.node.status()
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        return self.node.metrics.render()
+
+    async def _write(self, command: Put | Delete | Txn) -> object:
+        validate_command(command, self.limits)
+        return unwrap_result(decode_result(await self.node.submit(encode_command(command))))

@@ -1,0 +1,670 @@
+"""The node runtime: the one place the pure core meets sockets, disks and clocks.
+
+``Node`` drives a ``Replica`` on an asyncio loop. Every call into the core
+returns a ``Ready``, performed by ``_perform`` in the order
+``paxon.protocol.ready`` fixes:
+
+1. records go to the ``GroupCommitter`` (appended now, fsynced by its thread,
+   many batches per fsync);
+2. ``messages`` are sent at once;
+3. ``messages_after_persist`` wait in ``_after_persist`` until the committer
+   reports their lsn durable, then go out in lsn order (self-addressed ones are
+   stepped into the core on the next loop turn);
+4. chosen entries are applied to the state machine in slot order, and the
+   clients waiting for those commands are answered;
+5. read-index answers release the reads waiting on them.
+
+Batching: commands and reads that arrive during one loop turn are handed to
+the core together (``propose_many``, one ``read_index`` per batch); the core
+packs commands into slots and keeps a window of slots in flight.
+
+Who answers a client: the leader proposes and answers when the command is
+applied. A follower answers a native client with a ``Redirect`` to the leader
+(the client retries there with the same session), and forwards the calls made
+on this object (``submit``/``query``, used by the HTTP API and library users)
+through an internal ``Client``. When this node stops leading, every request
+waiting on it is redirected: its command may still be chosen, and the retry's
+session makes sure it is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from paxon.client import Client, SessionLanes, split_address
+from paxon.errors import (
+    BadRequest,
+    Busy,
+    NotLeader,
+    PaxonError,
+    Timeout,
+    Unavailable,
+    ValueTooLarge,
+)
+from paxon.net.client_messages import (
+    ClientRequest,
+    Failure,
+    Query,
+    Redirect,
+    Reply,
+    StatusReply,
+    StatusRequest,
+    Submit,
+)
+from paxon.net.transport import ClientConnection, Transport
+from paxon.node.config import NodeConfig
+from paxon.node.machine import ReplicatedMachine
+from paxon.protocol.messages import Message
+from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Command, Slot
+from paxon.server.metrics import NodeMetrics
+from paxon.statemachine import StateMachine
+from paxon.storage import GroupCommitter, Storage
+from paxon.storage.errors import StorageError
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class _RemoteWaiter:
+    """A native client's request, answered on its connection."""
+
+    connection: ClientConnection
+    request_id: int
+    started: float
+
+
+_Waiter = _RemoteWaiter | asyncio.Future[bytes]
+
+
+@dataclass(slots=True)
+class _PendingQuery:
+    payload: bytes
+    answer: _Waiter
+
+
+class Node:
+    """One member of a paxon cluster, replicating ``state_machine``."""
+
+    def __init__(
+        self,
+        node_id: int,
+        peers: Mapping[int, str | Address],
+        data_dir: str,
+        state_machine: StateMachine,
+        *,
+        config: NodeConfig | None = None,
+        listen: str | Address | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.addresses: dict[int, Address] = {
+            member: _address(address) for member, address in peers.items()
+        }
+        if node_id not in self.addresses:
+            raise BadRequest(f"node {node_id} is not among the peers {sorted(self.addresses)}")
+        self.listen = _address(listen) if listen is not None else self.addresses[node_id]
+        self.data_dir = data_dir
+        self.config = config or NodeConfig()
+        self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
+        self.metrics = NodeMetrics(node_id)
+        self.machine = ReplicatedMachine(state_machine, sessions_max=self.config.sessions_max)
+        self._lanes = SessionLanes()
+        self._started = False
+        self._stopping = False
+        # Set by start().
+        self._loop: asyncio.AbstractEventLoop
+        self._storage: Storage
+        self._committer: GroupCommitter
+        self._replica: Replica
+        self._transport: Transport
+        self._forwarder: Client
+        self._ticker: asyncio.Task[None] | None = None
+        # Messages waiting for their records to be durable: (lsn, messages).
+        self._after_persist: deque[tuple[int, list[Message]]] = deque()
+        self._durable_wait: asyncio.Future[None] | None = None
+        # Commands and reads collected during one loop turn.
+        self._proposals: list[Command] = []
+        self._queries: list[_PendingQuery] = []
+        self._flush_posted = False
+        # Commands proposed here, by session; reads waiting for their index.
+        self._waiting: dict[tuple[int, int], _Waiter] = {}
+        self._read_id = 0
+        self._reads_confirming: dict[int, list[_PendingQuery]] = {}
+        self._reads_applying: deque[tuple[Slot, list[_PendingQuery]]] = deque()
+        # Snapshots.
+        self._slot_snapshot = 0
+        self._snapshot_running = False
+        self._role = Role.FOLLOWER
+        self._leader: int | None = None
+
+    # ------------------------------------------------------------------ life
+
+    async def start(self) -> None:
+        """Open the data directory (recovering), bind the port, join the cluster.
+
+        Raises the storage's typed errors for a damaged or foreign data
+        directory and ``OSError`` when the port is taken.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._storage = Storage.open(
+            self.data_dir, node_id=self.node_id, cluster_id=self.config.cluster_id
+        )
+        try:
+            self._recover()
+            self._committer = GroupCommitter(
+                self._storage, observe_sync=self.metrics.fsync_seconds.observe
+            )
+            self._transport = Transport(
+                node_id=self.node_id,
+                cluster_id=self.config.cluster_id,
+                listen=self.listen,
+                peers={m: a for m, a in self.addresses.items() if m != self.node_id},
+                on_peer_message=self._on_peer_message,
+                on_client_request=self._on_client_request,
+                config=self.config.net,
+                logger=self.log,
+            )
+            await self._transport.start()
+        except BaseException:
+            self._storage.close()
+            raise
+        self._forwarder = Client(
+            [_format(a) for m, a in sorted(self.addresses.items()) if m != self.node_id] or ["-:1"],
+            timeout=self.config.request_timeout_s,
+            cluster_id=self.config.cluster_id,
+        )
+        self._started = True
+        self._perform(self._replica.tick(self._loop.time()))
+        self._ticker = self._loop.create_task(self._tick_forever())
+        status = self._replica.status()
+        self.log.info(
+            "[%d %s %d] started: applied through slot %d, listening on %s",
+            self.node_id,
+            status.ballot_promised,
+            status.slot_chosen,
+            self.machine.slot_applied,
+            _format(self.listen),
+        )
+
+    async def stop(self) -> None:
+        """Stop serving; finish the in-flight fsync; close the data directory."""
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self._forwarder.close()
+        await self._transport.close()
+        self._fail_all_waiting("the node is shutting down")
+        await self._loop.run_in_executor(None, self._committer.close)
+        self._storage.close()
+        self.log.info("[%d] stopped", self.node_id)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def is_leader(self) -> bool:
+        return self._started and self._replica.role is Role.LEADER
+
+    @property
+    def leader_id(self) -> int | None:
+        return self._replica.leader_hint if self._started else None
+
+    @property
+    def address(self) -> Address:
+        """The bound native address (useful when listening on port 0)."""
+        return self._transport.address
+
+    async def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
+        """Replicate one command; the state machine's reply, once it is applied.
+
+        On a follower the command is forwarded to the leader. A retry after a
+        leader change keeps the command's session, so it is applied once.
+        Raises ``Timeout`` when the outcome is unknown after ``timeout``.
+        """
+        self._check_command(payload)
+        timeout = self.config.request_timeout_s if timeout is None else timeout
+        deadline = self._loop.time() + timeout
+        lane = self._lanes.acquire()
+        try:
+            while True:
+                remaining = deadline - self._loop.time()
+                if remaining <= 0:
+                    raise Timeout(f"command not applied within {timeout} s (outcome unknown)")
+                if self._replica.role is Role.LEADER:
+                    answer: asyncio.Future[bytes] = self._loop.create_future()
+                    self._enqueue(Command(lane.client_id, lane.seq, payload), answer)
+                    try:
+                        return await asyncio.wait_for(answer, remaining)
+                    except NotLeader:
+                        continue  # lost leadership: retry through the new leader
+                    except TimeoutError:
+                        continue
+                return await self._forwarder.submit_as(
+                    lane.client_id, lane.seq, payload, timeout=remaining
+                )
+        finally:
+            self._lanes.release(lane)
+
+    async def query(
+        self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
+    ) -> bytes:
+        """Answer a read-only query; linearizable unless told otherwise."""
+        if not linearizable:
+            return self.machine.machine.query(payload)
+        timeout = self.config.request_timeout_s if timeout is None else timeout
+        if self._replica.role is Role.LEADER:
+            answer: asyncio.Future[bytes] = self._loop.create_future()
+            self._queries.append(_PendingQuery(payload, answer))
+            self._post_flush()
+            try:
+                return await asyncio.wait_for(answer, timeout)
+            except NotLeader:
+                pass  # lost leadership before the read was confirmed: ask the new leader
+            except TimeoutError:
+                raise Timeout(f"no read confirmation within {timeout} s") from None
+        return await self._forwarder.query(payload, linearizable=True, timeout=timeout)
+
+    def status(self) -> dict[str, Any]:
+        """The SPEC ``status --json`` object, from this node's view."""
+        status = self._replica.status()
+        leader = status.leader_hint
+        members = []
+        for member, address in sorted(self.addresses.items()):
+            if member == self.node_id:
+                members.append(
+                    {
+                        "id": member,
+                        "address": _format(address),
+                        "role": status.role.value,
+                        "ballot": str(status.ballot_promised),
+                        "commit_index": status.slot_chosen,
+                        "applied_index": self.machine.slot_applied,
+                        "log_start": status.log_start,
+                        "snapshot_index": self._slot_snapshot,
+                        "reachable": True,
+                    }
+                )
+            else:
+                members.append(
+                    {
+                        "id": member,
+                        "address": _format(address),
+                        "role": "leader" if member == leader else None,
+                        "ballot": None,
+                        "commit_index": None,
+                        "applied_index": None,
+                        "log_start": None,
+                        "snapshot_index": None,
+                        "reachable": self._transport.reachable(member),
+                    }
+                )
+        return {"node_id": self.node_id, "members": members, "leader": leader}
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_peer_message(self, message: Message) -> None:
+        if self._stopping:
+            return
+        self._perform(self._replica.step(message))
+
+    def _on_client_request(self, connection: ClientConnection, request: ClientRequest) -> None:
+        if self._stopping:
+            connection.send(Failure(request.request_id, "unavailable", "shutting down"))
+            return
+        match request:
+            case Submit(request_id, client_id, seq, payload):
+                if self._replica.role is not Role.LEADER:
+                    connection.send(self._redirect(request_id))
+                    return
+                try:
+                    self._check_command(payload)
+                except PaxonError as error:
+                    connection.send(Failure(request_id, error.code, str(error)))
+                    return
+                waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
+                self._enqueue(Command(client_id, seq, payload), waiter)
+            case Query(request_id, payload, linearizable):
+                waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
+                if not linearizable:
+                    self._answer_query(_PendingQuery(payload, waiter))
+                elif self._replica.role is not Role.LEADER:
+                    connection.send(self._redirect(request_id))
+                else:
+                    self._queries.append(_PendingQuery(payload, waiter))
+                    self._post_flush()
+            case StatusRequest(request_id):
+                connection.send(StatusReply(request_id, self.status()))
+
+    def _enqueue(self, command: Command, waiter: _Waiter) -> None:
+        # A retry of a command still in flight replaces the earlier asker: the
+        # client gave up on that attempt, and the session applies it once.
+        self._waiting[(command.client_id, command.seq)] = waiter
+        self._proposals.append(command)
+        self._post_flush()
+
+    def _post_flush(self) -> None:
+        if not self._flush_posted:
+            self._flush_posted = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Hand this loop turn's commands and reads to the core at once."""
+        self._flush_posted = False
+        commands, self._proposals = self._proposals, []
+        queries, self._queries = self._queries, []
+        if commands:
+            try:
+                ready = self._replica.propose_many(commands)
+            except (NotLeader, Busy) as error:
+                for command in commands:
+                    self._fail_waiter(command.client_id, command.seq, error)
+            else:
+                self.metrics.proposals.inc(len(commands))
+                self._perform(ready)
+        if queries:
+            try:
+                self._read_id += 1
+                self._reads_confirming[self._read_id] = queries
+                ready = self._replica.read_index(self._read_id)
+            except NotLeader as error:
+                del self._reads_confirming[self._read_id]
+                for query in queries:
+                    self._fail(query.answer, error)
+            else:
+                self._perform(ready)
+
+    async def _tick_forever(self) -> None:
+        interval = self.config.tick_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            self._perform(self._replica.tick(self._loop.time()))
+            self._update_gauges()
+
+    # ------------------------------------------------------------------ outputs
+
+    def _perform(self, ready: Ready) -> None:
+        """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
+        if ready.records or ready.messages_after_persist:
+            handle = self._committer.submit(ready.records)
+            if ready.messages_after_persist:
+                self._after_persist.append((handle.lsn, ready.messages_after_persist))
+                self._watch_durable()
+        send = self._send
+        for message in ready.messages:
+            send(message)
+        if ready.apply:
+            self._apply(ready.apply)
+        for answer in ready.reads:
+            self._on_read_index(answer)
+        for request in ready.snapshot_requests:
+            self.log.warning(
+                "[%d] node %d needs slots from %d, compacted here; it must be restored by hand",
+                self.node_id,
+                request.peer,
+                request.slot_from,
+            )
+        self._after_call()
+
+    def _send(self, message: Message) -> None:
+        if message.dst == self.node_id:
+            self._loop.call_soon(self._on_peer_message, message)
+        else:
+            self._transport.send(message)
+
+    def _watch_durable(self) -> None:
+        if self._durable_wait is not None or not self._after_persist:
+            return
+        lsn = self._after_persist[0][0]
+        if self._committer.lsn_durable >= lsn:
+            self._release_durable()
+            return
+        wait = self._committer.durable_future(lsn)
+        self._durable_wait = wait
+        wait.add_done_callback(self._on_durable)
+
+    def _on_durable(self, wait: asyncio.Future[None]) -> None:
+        self._durable_wait = None
+        if wait.cancelled():
+            return
+        error = wait.exception()
+        if error is not None:
+            # The log is poisoned: nothing more may be promised or voted. Stop.
+            self.log.critical("[%d] the write-ahead log failed: %s", self.node_id, error)
+            raise SystemExit(f"paxon node {self.node_id}: write-ahead log failed: {error}")
+        self._release_durable()
+
+    def _release_durable(self) -> None:
+        durable = self._committer.lsn_durable
+        while self._after_persist and self._after_persist[0][0] <= durable:
+            _, messages = self._after_persist.popleft()
+            for message in messages:
+                self._send(message)
+        self._watch_durable()
+
+    def _apply(self, entries: list[ChosenEntry]) -> None:
+        waiting = self._waiting
+        commits = 0
+        for entry in entries:
+            for applied in self.machine.apply(entry):
+                commits += applied.fresh
+                waiter = waiting.pop((applied.client_id, applied.seq), None)
+                if waiter is None:
+                    continue
+                if applied.reply is None:
+                    self._fail(waiter, BadRequest("a newer command of this session was applied"))
+                else:
+                    self._answer(waiter, applied.reply)
+        self.metrics.commits.inc(commits)
+        self.metrics.slots_chosen.inc(len(entries))
+        reads = self._reads_applying
+        while reads and reads[0][0] <= self.machine.slot_applied:
+            for query in reads.popleft()[1]:
+                self._answer_query(query)
+        if self.machine.slot_applied - self._slot_snapshot >= self.config.snapshot_interval_slots:
+            self._start_snapshot()
+
+    def _on_read_index(self, answer: ReadIndex) -> None:
+        queries = self._reads_confirming.pop(answer.read_id, None)
+        if queries is None:
+            return
+        if answer.slot is None:
+            for query in queries:
+                self._fail(query.answer, NotLeader(self._replica.leader_hint))
+        elif answer.slot <= self.machine.slot_applied:
+            for query in queries:
+                self._answer_query(query)
+        else:
+            self._reads_applying.append((answer.slot, queries))
+
+    def _answer_query(self, query: _PendingQuery) -> None:
+        try:
+            reply = self.machine.machine.query(query.payload)
+        except PaxonError as error:
+            self._fail(query.answer, error)
+        else:
+            self._answer(query.answer, reply)
+
+    def _after_call(self) -> None:
+        """Notice role and leader changes: count them, redirect what waits on us."""
+        role, leader = self._replica.role, self._replica.leader_hint
+        if role is self._role and leader == self._leader:
+            return
+        if role is Role.PREPARING and self._role is not Role.PREPARING:
+            self.metrics.elections.inc()
+        if leader != self._leader:
+            self.metrics.leader_changes.inc()
+            self.log.info(
+                "[%d %s %d] leader is now %s",
+                self.node_id,
+                self._replica.ballot_promised,
+                self._replica.slot_chosen,
+                leader,
+            )
+        was_leader = self._role is Role.LEADER
+        self._role, self._leader = role, leader
+        if was_leader and role is not Role.LEADER:
+            self._redirect_all_waiting()
+
+    # ------------------------------------------------------------------ answers
+
+    def _answer(self, waiter: _Waiter, reply: bytes) -> None:
+        if isinstance(waiter, _RemoteWaiter):
+            waiter.connection.send(Reply(waiter.request_id, reply))
+            self.metrics.commit_seconds.observe(time.perf_counter() - waiter.started)
+        elif not waiter.done():
+            waiter.set_result(reply)
+
+    def _fail(self, waiter: _Waiter, error: PaxonError) -> None:
+        if isinstance(waiter, _RemoteWaiter):
+            if isinstance(error, NotLeader):
+                waiter.connection.send(self._redirect(waiter.request_id))
+            else:
+                waiter.connection.send(Failure(waiter.request_id, error.code, str(error)))
+        elif not waiter.done():
+            waiter.set_exception(error)
+
+    def _fail_waiter(self, client_id: int, seq: int, error: PaxonError) -> None:
+        waiter = self._waiting.pop((client_id, seq), None)
+        if waiter is not None:
+            self._fail(waiter, error)
+
+    def _redirect_all_waiting(self) -> None:
+        error = NotLeader(self._replica.leader_hint)
+        waiting, self._waiting = self._waiting, {}
+        for waiter in waiting.values():
+            self._fail(waiter, error)
+        for queries in self._reads_confirming.values():
+            for query in queries:
+                self._fail(query.answer, error)
+        self._reads_confirming.clear()
+        # Reads already confirmed stay: their index is valid, they wait for apply.
+
+    def _fail_all_waiting(self, why: str) -> None:
+        error = Unavailable(why)
+        for waiter in self._waiting.values():
+            self._fail(waiter, error)
+        self._waiting.clear()
+        for queries in self._reads_confirming.values():
+            for query in queries:
+                self._fail(query.answer, error)
+        for _, queries in self._reads_applying:
+            for query in queries:
+                self._fail(query.answer, error)
+
+    def _redirect(self, request_id: int) -> Redirect:
+        leader = self._replica.leader_hint
+        if leader is None or leader == self.node_id:
+            return Redirect(request_id, None, None)
+        return Redirect(request_id, leader, _format(self.addresses[leader]))
+
+    def _check_command(self, payload: bytes) -> None:
+        if len(payload) > self.config.command_max_bytes:
+            raise ValueTooLarge(
+                f"command of {len(payload)} bytes is over the limit of "
+                f"{self.config.command_max_bytes}"
+            )
+        self.machine.machine.validate(payload)
+
+    # ------------------------------------------------------------------ state
+
+    def _recover(self) -> None:
+        recovered = self._storage.recovered
+        if recovered.snapshot is not None:
+            with self._storage.open_snapshot() as reader:
+                self.machine.restore(reader.read_all())
+            self._slot_snapshot = recovered.snapshot.slot
+        self._replica = Replica(
+            self.node_id,
+            self.addresses,
+            rng=random.Random(),
+            now=asyncio.get_running_loop().time(),
+            config=self.config.replica,
+            durable=recovered.state,
+        )
+        # The core hands the recovered chosen entries from log_start to the
+        # first Ready, to be applied on top of the snapshot.
+        if self.machine.slot_applied != self._replica.log_start:
+            raise StorageError(
+                f"{self.data_dir}: the snapshot covers slots below {self.machine.slot_applied} "
+                f"but the log starts at {self._replica.log_start}"
+            )
+        self.log.info(
+            "[%d %s] recovered: snapshot at slot %d, %d log records replayed%s",
+            self.node_id,
+            recovered.state.ballot_promised,
+            self._slot_snapshot,
+            recovered.records_replayed,
+            "" if recovered.torn is None else f", torn tail cut ({recovered.torn})",
+        )
+
+    def _start_snapshot(self) -> None:
+        if self._snapshot_running:
+            return
+        self._snapshot_running = True
+        slot = self.machine.slot_applied
+        data = self.machine.snapshot()
+        writer = self._storage.begin_snapshot(slot)
+        task = self._loop.run_in_executor(None, writer.write, data)
+        previous = self._slot_snapshot
+
+        def done(future: asyncio.Future[Any]) -> None:
+            self._snapshot_running = False
+            error = future.exception()
+            if error is not None:
+                self.log.error("[%d] snapshot at slot %d failed: %s", self.node_id, slot, error)
+                return
+            self._slot_snapshot = slot
+            # Keep one interval of log in memory for peers that lag behind.
+            if previous > self._replica.log_start:
+                self._replica.compact(previous)
+            self.log.info("[%d] snapshot at slot %d written", self.node_id, slot)
+
+        task.add_done_callback(done)
+
+    def _update_gauges(self) -> None:
+        status = self._replica.status()
+        metrics = self.metrics
+        metrics.slot_chosen.set(status.slot_chosen)
+        metrics.slot_applied.set(self.machine.slot_applied)
+        metrics.apply_lag.set(status.slot_chosen - self.machine.slot_applied)
+        metrics.log_start.set(status.log_start)
+        metrics.ballot_round.set(status.ballot_promised.round)
+        metrics.is_leader.set(1 if status.role is Role.LEADER else 0)
+        for member in self.addresses:
+            if member != self.node_id:
+                reachable = self._transport.reachable(member)
+                metrics.peer_reachable.labels(peer=str(member)).set(1 if reachable else 0)
+
+
+def _address(address: str | Address) -> Address:
+    if isinstance(address, tuple):
+        return address
+    return split_address(address)
+
+
+def _format(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+__all__ = ["Node"]

@@ -1,0 +1,140 @@
+"""``paxon serve``: one key-value node with its native port and HTTP API.
+
+Start-up refuses, with one line on stderr and exit code 2, a data directory of
+another node or cluster, a damaged log, a port in use. SIGTERM and SIGINT stop
+the node cleanly (the in-flight fsync finishes) with exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from paxon.kv.model import KvLimits
+from paxon.kv.store import KvStore
+from paxon.node.config import NodeConfig
+from paxon.node.kvservice import NodeKvService
+from paxon.node.node import Node
+from paxon.protocol.config import ReplicaConfig
+from paxon.server.config import ServeConfig
+from paxon.server.http import start_http
+from paxon.storage.errors import StorageError
+
+
+class _StartupError(Exception):
+    pass
+
+
+def serve(config: ServeConfig) -> int:
+    _setup_logging(config.log_format, config.log_level)
+    try:
+        return _run(_serve(config))
+    except _StartupError as error:
+        print(f"paxon serve: {error}", file=sys.stderr)
+        return 2
+
+
+async def _serve(config: ServeConfig) -> int:
+    log = logging.getLogger(f"paxon.node.{config.node_id}")
+    limits = KvLimits(value_max_bytes=config.value_max_bytes)
+    node_config = NodeConfig(
+        cluster_id=config.cluster_id,
+        replica=ReplicaConfig(
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            election_timeout_min_s=config.election_timeout_min_s,
+            election_timeout_max_s=config.election_timeout_max_s,
+        ),
+        command_max_bytes=config.value_max_bytes + limits.key_max_bytes + 8192,
+        request_timeout_s=config.request_timeout_s,
+    )
+    node = Node(
+        config.node_id,
+        dict(config.peers),
+        config.data_dir,
+        KvStore(limits),
+        config=node_config,
+        listen=config.listen,
+        logger=log,
+    )
+    try:
+        await node.start()
+    except StorageError as error:
+        raise _StartupError(str(error)) from None
+    except OSError as error:
+        raise _StartupError(f"cannot listen on {_fmt(config.listen)}: {error}") from None
+    runner = None
+    try:
+        if config.http is not None:
+            service = NodeKvService(node, limits)
+            try:
+                runner = await start_http(
+                    service,
+                    config.http[0],
+                    config.http[1],
+                    body_max_bytes=config.value_max_bytes + 64 * 1024,
+                )
+            except OSError as error:
+                raise _StartupError(
+                    f"cannot listen for HTTP on {_fmt(config.http)}: {error}"
+                ) from None
+        log.info(
+            "[%d] serving: native %s, http %s",
+            config.node_id,
+            _fmt(config.listen),
+            _fmt(config.http) if config.http else "off",
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("[%d] stopping on signal", config.node_id)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await node.stop()
+    return 0
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def _fmt(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def _setup_logging(log_format: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    with contextlib.suppress(ValueError):
+        root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,7 @@
+"""The HTTP endpoint (``http``: JSON API, ``/metrics``, dashboard), the node's
+Prometheus metrics (``metrics``), ``paxon serve`` settings (``config``) and the
+``paxon dev`` launcher (``dev``).
+
+Nothing is imported here, so a client that only needs ``config`` or
+``metrics`` does not pay for loading aiohttp.
+"""

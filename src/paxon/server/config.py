@@ -1,0 +1,288 @@
+"""The settings of one server (``paxon serve``), from flags, a TOML file, or both.
+
+Rules:
+- Every setting has one name. The TOML key is the flag without ``--`` and with
+  ``_`` for ``-`` (``--data-dir`` is ``data_dir``); the node id is ``--id`` / ``id``.
+- A flag that was given wins over the file. A flag that was not given (absent
+  or None) leaves the file's value, and then the default.
+- Flags are text as typed. TOML values are typed: ids, sizes and seconds are
+  TOML numbers; addresses are ``"HOST:PORT"`` strings; ``peers`` is either the
+  flag's ``"1=HOST:PORT,2=HOST:PORT"`` string or a table ``{"1" = "HOST:PORT"}``.
+- ``listen`` defaults to this node's own address in ``peers``; ``http`` is
+  optional (no HTTP endpoint without it).
+- Everything is checked here, at the edge. A bad value is a ``BadRequest``
+  whose one-line message names where it came from (``--listen: ...`` or
+  ``config.toml: key 'listen': ...``), so ``paxon serve`` refuses to start with
+  exit 2 and says why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, cast
+
+from paxon.errors import BadRequest
+from paxon.storage.identity import CLUSTER_ID_MAX_BYTES
+
+Address = tuple[str, int]
+LogFormat = Literal["text", "json"]
+
+MIB = 1024 * 1024
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    node_id: int
+    data_dir: str
+    listen: Address
+    http: Address | None
+    # Every member, this node included, by node id.
+    peers: Mapping[int, Address]
+    cluster_id: str = "paxon"
+    log_format: LogFormat = "text"
+    log_level: str = "info"
+    # Timing of the replica (seconds of its clock).
+    heartbeat_interval_s: float = 0.05
+    election_timeout_min_s: float = 0.3
+    election_timeout_max_s: float = 0.6
+    # Limits: a larger value is refused (413); a request gets no answer after this long.
+    value_max_bytes: int = 1 * MIB
+    request_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_member(self.node_id, self.peers)
+        if self.http is not None and self.http == self.listen:
+            raise BadRequest(f"http and listen are the same address {format_address(self.http)}")
+        if not self.heartbeat_interval_s < self.election_timeout_min_s:
+            raise BadRequest("heartbeat_interval_s must be below election_timeout_min_s")
+        if self.election_timeout_max_s < self.election_timeout_min_s:
+            raise BadRequest("election_timeout_max_s must be >= election_timeout_min_s")
+
+
+def load_serve_config(flags: Mapping[str, object], toml_path: str | None) -> ServeConfig:
+    """Merge the flags given over the TOML file at ``toml_path`` (if any) and check it all."""
+    values: dict[str, object] = {}
+    if toml_path is not None:
+        for key, value in _read_toml(toml_path).items():
+            if key not in _SETTINGS:
+                raise BadRequest(f"{toml_path}: unknown key {key!r}{_did_you_mean(key)}")
+            values[key] = _convert(key, value, f"{toml_path}: key {key!r}", from_text=False)
+    for key, value in flags.items():
+        if key not in _SETTINGS:
+            raise BadRequest(f"unknown setting {key!r}{_did_you_mean(key)}")
+        if value is not None:
+            values[key] = _convert(key, value, _flag_name(key), from_text=True)
+    for key in _REQUIRED:
+        if key not in values:
+            raise BadRequest(f"missing {_flag_name(key)} (or {key!r} in the config file)")
+    peers = cast(Mapping[int, Address], values["peers"])
+    node_id = cast(int, values["id"])
+    _check_member(node_id, peers)
+    values.setdefault("listen", peers[node_id])
+    fields = {_SETTINGS[key][0]: value for key, value in values.items()}
+    fields.setdefault("http", None)
+    return ServeConfig(**fields)  # type: ignore[arg-type]
+
+
+def parse_address(text: str) -> Address:
+    """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6) as ``(host, port)``; ValueError if malformed."""
+    host, colon, port_text = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port_text.isdigit():
+        raise ValueError(f"bad address {text!r} (want HOST:PORT)")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"bad port in {text!r} (want 1..65535)")
+    return host, port
+
+
+def format_address(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_peers(text: str) -> dict[int, Address]:
+    """``"1=HOST:PORT,2=HOST:PORT"`` as ``{1: (host, port), ...}``; ValueError if malformed."""
+    pairs: list[tuple[object, object]] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        node_text, equals, address_text = part.partition("=")
+        if not equals:
+            raise ValueError(f"bad peer {part.strip()!r} (want ID=HOST:PORT)")
+        pairs.append((node_text.strip(), address_text))
+    return _peer_map(pairs)
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _check_member(node_id: int, peers: Mapping[int, Address]) -> None:
+    if node_id not in peers:
+        members = ", ".join(str(member) for member in sorted(peers))
+        raise BadRequest(f"id {node_id} is not among the peers ({members})")
+
+
+def _read_toml(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise BadRequest(f"{path}: cannot read: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadRequest(f"{path}: not valid TOML: {error}") from None
+
+
+def _convert(key: str, value: object, where: str, *, from_text: bool) -> object:
+    _, converter = _SETTINGS[key]
+    try:
+        return converter(value, from_text)
+    except ValueError as error:
+        raise BadRequest(f"{where}: {error}") from None
+
+
+def _flag_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_SETTINGS), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _node_id(value: object, from_text: bool) -> int:
+    number = _integer(value, from_text)
+    if number < 1:
+        raise ValueError(f"node id must be >= 1, got {number}")
+    return number
+
+
+def _positive_int(value: object, from_text: bool) -> int:
+    number = _integer(value, from_text)
+    if number < 1:
+        raise ValueError(f"must be >= 1, got {number}")
+    return number
+
+
+def _integer(value: object, from_text: bool) -> int:
+    if from_text and isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ValueError(f"not an integer: {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, got {_describe(value)}")
+    return value
+
+
+def _seconds(value: object, from_text: bool) -> float:
+    number: float
+    if from_text and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number of seconds, got {_describe(value)}")
+    else:
+        number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"must be a number of seconds > 0, got {value}")
+    return number
+
+
+def _text(value: object, from_text: bool) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_describe(value)}")
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _cluster_id(value: object, from_text: bool) -> str:
+    text = _text(value, from_text)
+    if len(text.encode()) > CLUSTER_ID_MAX_BYTES:
+        raise ValueError(f"must be at most {CLUSTER_ID_MAX_BYTES} bytes of UTF-8")
+    return text
+
+
+def _address(value: object, from_text: bool) -> Address:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a 'HOST:PORT' string, got {_describe(value)}")
+    return parse_address(value)
+
+
+def _peers(value: object, from_text: bool) -> Mapping[int, Address]:
+    if isinstance(value, str):
+        peers = parse_peers(value)
+    elif isinstance(value, Mapping):
+        peers = _peer_map(list(value.items()))
+    else:
+        raise ValueError(f"must be '1=HOST:PORT,...' or a table, got {_describe(value)}")
+    if not peers:
+        raise ValueError("no peers given")
+    return MappingProxyType(dict(sorted(peers.items())))
+
+
+def _peer_map(pairs: list[tuple[object, object]]) -> dict[int, Address]:
+    peers: dict[int, Address] = {}
+    owners: dict[Address, int] = {}
+    for node, address_value in pairs:
+        node_id = _node_id(node, from_text=True)
+        if node_id in peers:
+            raise ValueError(f"duplicate node id {node_id}")
+        address = _address(address_value, from_text=True)
+        if address in owners:
+            shared = format_address(address)
+            raise ValueError(f"nodes {owners[address]} and {node_id} share the address {shared}")
+        peers[node_id] = address
+        owners[address] = node_id
+    return peers
+
+
+def _log_format(value: object, from_text: bool) -> LogFormat:
+    text = _text(value, from_text)
+    for log_format in LOG_FORMATS:
+        if text == log_format:
+            return log_format
+    raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}, got {text!r}")
+
+
+def _log_level(value: object, from_text: bool) -> str:
+    text = _text(value, from_text).lower()
+    if text not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return text
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+_SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
+    # key: (ServeConfig field, converter)
+    "id": ("node_id", _node_id),
+    "data_dir": ("data_dir", _text),
+    "listen": ("listen", _address),
+    "http": ("http", _address),
+    "peers": ("peers", _peers),
+    "cluster_id": ("cluster_id", _cluster_id),
+    "log_format": ("log_format", _log_format),
+    "log_level": ("log_level", _log_level),
+    "heartbeat_interval_s": ("heartbeat_interval_s", _seconds),
+    "election_timeout_min_s": ("election_timeout_min_s", _seconds),
+    "election_timeout_max_s": ("election_timeout_max_s", _seconds),
+    "value_max_bytes": ("value_max_bytes", _positive_int),
+    "request_timeout_s": ("request_timeout_s", _seconds),
+}
+_REQUIRED = ("id", "data_dir", "peers")
+SETTING_NAMES = tuple(_SETTINGS)
+"""Every setting's key, in the order ``paxon serve --help`` lists them."""

@@ -1,0 +1,187 @@
+"""The node runtime in one process: three ``Node`` objects over loopback TCP.
+
+Real sockets, real files, the real group commit; only the processes are
+shared. Waiting is by polling a condition with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from paxon.errors import ValueTooLarge
+from paxon.node import Node, NodeConfig
+from paxon.statemachine import StateMachine
+
+
+class Counter(StateMachine):
+    def __init__(self) -> None:
+        self.total = 0
+
+    def apply(self, command: bytes) -> bytes:
+        self.total += int(command)
+        return str(self.total).encode()
+
+    def query(self, query: bytes) -> bytes:
+        return str(self.total).encode()
+
+    def snapshot(self) -> bytes:
+        return json.dumps(self.total).encode()
+
+    def restore(self, data: bytes) -> None:
+        self.total = json.loads(data)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+class LocalCluster:
+    def __init__(self, root: Path, config: NodeConfig | None = None) -> None:
+        self.root = root
+        self.config = config or NodeConfig()
+        self.peers = {i + 1: f"127.0.0.1:{port}" for i, port in enumerate(free_ports(3))}
+        self.nodes: dict[int, Node] = {}
+
+    async def start(self, node_id: int) -> Node:
+        node = Node(
+            node_id, self.peers, str(self.root / f"n{node_id}"), Counter(), config=self.config
+        )
+        await node.start()
+        self.nodes[node_id] = node
+        return node
+
+    async def start_all(self) -> None:
+        for node_id in self.peers:
+            await self.start(node_id)
+
+    async def stop(self, node_id: int) -> None:
+        await self.nodes.pop(node_id).stop()
+
+    async def stop_all(self) -> None:
+        for node_id in list(self.nodes):
+            await self.stop(node_id)
+
+    def total(self, node_id: int) -> int:
+        machine = self.nodes[node_id].machine.machine
+        assert isinstance(machine, Counter)
+        return machine.total
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), 60))
+
+
+def test_writes_through_every_node_and_linearizable_reads_everywhere(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            for i in range(12):
+                node = cluster.nodes[i % 3 + 1]
+                reply = await node.submit(b"1")
+                assert reply == str(i + 1).encode()
+                for reader in cluster.nodes.values():
+                    assert await reader.query(b"") == str(i + 1).encode()
+            assert sum(node.is_leader for node in cluster.nodes.values()) == 1
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_state_comes_back_after_every_node_restarts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        for _ in range(20):
+            await cluster.nodes[1].submit(b"2")
+        await cluster.stop_all()
+        await cluster.start_all()
+        try:
+            assert await cluster.nodes[2].query(b"") == b"40"
+            await eventually(lambda: all(cluster.total(n) == 40 for n in cluster.nodes))
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_snapshots_compact_the_log_and_restore_on_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path, NodeConfig(snapshot_interval_slots=5))
+        await cluster.start_all()
+        for _ in range(40):
+            await cluster.nodes[3].submit(b"1")
+        await eventually(lambda: all(cluster.total(n) == 40 for n in cluster.nodes))
+        await eventually(
+            lambda: all(
+                n.status()["members"][n.node_id - 1]["log_start"] > 0
+                for n in cluster.nodes.values()
+            )
+        )
+        await cluster.stop_all()
+        assert list((tmp_path / "n1").glob("snapshot-*.snap"))
+        await cluster.start_all()
+        try:
+            row = cluster.nodes[1].status()["members"][0]
+            assert row["snapshot_index"] > 0 and row["log_start"] > 0
+            assert await cluster.nodes[1].query(b"") == b"40"
+            assert await cluster.nodes[1].submit(b"1") == b"41"
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_a_restarted_follower_catches_up(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await cluster.nodes[1].submit(b"1")
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            follower = next(n for n, node in cluster.nodes.items() if not node.is_leader)
+            await cluster.stop(follower)
+            writer = next(iter(cluster.nodes.values()))
+            for _ in range(30):
+                await writer.submit(b"1")
+            await cluster.start(follower)
+            await eventually(lambda: cluster.total(follower) == 31)
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_an_oversize_command_is_refused_before_it_is_proposed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path, NodeConfig(command_max_bytes=1000))
+        await cluster.start_all()
+        try:
+            with pytest.raises(ValueTooLarge):
+                await cluster.nodes[1].submit(b"1" * 1001)
+            assert await cluster.nodes[1].submit(b"5") == b"5"
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
