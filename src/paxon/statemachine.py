@@ -37,6 +37,7 @@ class StateMachine(abc.ABC):
         Called on the leader only, so it is a courtesy to clients, not a
         safety check: ``apply`` must still cope with any bytes.
         """
+        return None
 
     def query(self, query: bytes) -> bytes:
         """Answer a read-only query from the current state (must not change it)."""

@@ -97,13 +97,6 @@ def test_port_in_use_is_refused(tmp_path: Path, port: str) -> None:
     assert address in line and "cannot listen" in line, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product: a port in use is found only after the data dir is recovered and, for --http, "
-        "after the node has started and dialed its peers; their log lines precede the refusal"
-    ),
-)
 @pytest.mark.parametrize("port", ["--listen", "--http"])
 def test_port_in_use_refusal_is_the_only_line(tmp_path: Path, port: str) -> None:
     args = _fresh_args(tmp_path)

@@ -86,6 +86,10 @@ _State = Literal["hello", "welcome", "peer", "client", "closed"]
 # hello: accepted, waiting for Hello; welcome: dialed, waiting for Welcome.
 
 
+_DIAL_FAILURES_WARN: Final = 20
+"""Consecutive failed dials to one peer before it is logged as a warning."""
+
+
 @dataclass(frozen=True, slots=True)
 class TransportStats:
     frames_in: int
@@ -297,7 +301,16 @@ class Transport:
             if reason is None:
                 failures = 0
             else:
-                log = self._log.warning if failures == 0 else self._log.debug
+                # Peers start one after another: a first failure is normal
+                # (info); a peer still unreachable after many tries is news.
+                if failures == 0 and reason.startswith("refused"):
+                    log = self._log.warning  # a misconfiguration, not a start-up race
+                elif failures == 0:
+                    log = self._log.info
+                elif failures == _DIAL_FAILURES_WARN:
+                    log = self._log.warning
+                else:
+                    log = self._log.debug
                 log(
                     "[node %d] cannot reach node %d at %s:%d: %s",
                     self.node_id,

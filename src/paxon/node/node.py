@@ -121,6 +121,7 @@ class Node:
         self._lanes = SessionLanes()
         self._started = False
         self._stopping = False
+        self._closed = False
         # Set by start().
         self._loop: asyncio.AbstractEventLoop
         self._storage: Storage
@@ -146,6 +147,7 @@ class Node:
         self._snapshot_running = False
         self._role = Role.FOLLOWER
         self._leader: int | None = None
+        self._failure: asyncio.Future[BaseException] | None = None
 
     # ------------------------------------------------------------------ life
 
@@ -156,6 +158,7 @@ class Node:
         directory and ``OSError`` when the port is taken.
         """
         self._loop = asyncio.get_running_loop()
+        self._failure = self._loop.create_future()
         self._storage = Storage.open(
             self.data_dir, node_id=self.node_id, cluster_id=self.config.cluster_id
         )
@@ -198,8 +201,9 @@ class Node:
 
     async def stop(self) -> None:
         """Stop serving; finish the in-flight fsync; close the data directory."""
-        if not self._started or self._stopping:
+        if not self._started or self._closed:
             return
+        self._closed = True
         self._stopping = True
         if self._ticker is not None:
             self._ticker.cancel()
@@ -218,6 +222,12 @@ class Node:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    async def wait_failed(self) -> BaseException:
+        """Wait until the node stops on an internal error (a broken invariant,
+        a failed fsync); the error. A healthy node never returns from this."""
+        assert self._failure is not None, "start() the node first"
+        return await asyncio.shield(self._failure)
 
     # ------------------------------------------------------------------ public
 
@@ -325,12 +335,21 @@ class Node:
     def _on_peer_message(self, message: Message) -> None:
         if self._stopping:
             return
-        self._perform(self._replica.step(message))
+        try:
+            self._perform(self._replica.step(message))
+        except Exception as error:  # a bug or a broken invariant: stop, loudly
+            self._fatal(error)
 
     def _on_client_request(self, connection: ClientConnection, request: ClientRequest) -> None:
         if self._stopping:
             connection.send(Failure(request.request_id, "unavailable", "shutting down"))
             return
+        try:
+            self._serve_client(connection, request)
+        except Exception as error:
+            self._fatal(error)
+
+    def _serve_client(self, connection: ClientConnection, request: ClientRequest) -> None:
         match request:
             case Submit(request_id, client_id, seq, payload):
                 if self._replica.role is not Role.LEADER:
@@ -370,6 +389,14 @@ class Node:
     def _flush(self) -> None:
         """Hand this loop turn's commands and reads to the core at once."""
         self._flush_posted = False
+        if self._stopping:
+            return
+        try:
+            self._flush_batches()
+        except Exception as error:
+            self._fatal(error)
+
+    def _flush_batches(self) -> None:
         commands, self._proposals = self._proposals, []
         queries, self._queries = self._queries, []
         if commands:
@@ -395,10 +422,13 @@ class Node:
 
     async def _tick_forever(self) -> None:
         interval = self.config.tick_interval_s
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
-            self._perform(self._replica.tick(self._loop.time()))
-            self._update_gauges()
+            try:
+                self._perform(self._replica.tick(self._loop.time()))
+                self._update_gauges()
+            except Exception as error:
+                self._fatal(error)
 
     # ------------------------------------------------------------------ outputs
 
@@ -448,10 +478,13 @@ class Node:
             return
         error = wait.exception()
         if error is not None:
-            # The log is poisoned: nothing more may be promised or voted. Stop.
-            self.log.critical("[%d] the write-ahead log failed: %s", self.node_id, error)
-            raise SystemExit(f"paxon node {self.node_id}: write-ahead log failed: {error}")
-        self._release_durable()
+            # The log is poisoned: nothing more may be promised or voted.
+            self._fatal(error)
+            return
+        try:
+            self._release_durable()
+        except Exception as failure:
+            self._fatal(failure)
 
     def _release_durable(self) -> None:
         durable = self._committer.lsn_durable
@@ -558,6 +591,24 @@ class Node:
                 self._fail(query.answer, error)
         self._reads_confirming.clear()
         # Reads already confirmed stay: their index is valid, they wait for apply.
+
+    def _fatal(self, error: BaseException) -> None:
+        """Stop taking part: the core or the disk can no longer be trusted.
+
+        Nothing more is sent or persisted; what is durable stays correct, and a
+        restart recovers from it. ``wait_failed`` tells the owner (``paxon
+        serve`` exits non-zero)."""
+        if self._stopping and self._failure is not None and self._failure.done():
+            return
+        self._stopping = True
+        self.log.critical(
+            "[%d] stopping on an internal error: %r", self.node_id, error, exc_info=error
+        )
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._fail_all_waiting(f"node {self.node_id} stopped on an internal error")
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_result(error)
 
     def _fail_all_waiting(self, why: str) -> None:
         error = Unavailable(why)

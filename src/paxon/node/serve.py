@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -23,6 +24,7 @@ from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
 from paxon.protocol.config import ReplicaConfig
 from paxon.server.config import ServeConfig
+from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
 
@@ -33,6 +35,14 @@ class _StartupError(Exception):
 
 def serve(config: ServeConfig) -> int:
     _setup_logging(config.log_format, config.log_level)
+    # The WAL sync thread must get the GIL back quickly when its fsync returns,
+    # or every commit waits out the default 5 ms switch interval.
+    sys.setswitchinterval(0.0005)
+    # Many short-lived objects per command: collect the young generation less
+    # often (the objects that live long were made at start-up; freeze them).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     try:
         return _run(_serve(config))
     except _StartupError as error:
@@ -42,6 +52,14 @@ def serve(config: ServeConfig) -> int:
 
 async def _serve(config: ServeConfig) -> int:
     log = logging.getLogger(f"paxon.node.{config.node_id}")
+    # Ports first: a node that cannot serve must not open its data directory
+    # or dial its peers. (Binding again below still reports a lost race.)
+    for name, address in (("", config.listen), ("HTTP ", config.http)):
+        if address is not None and ports_in_use([address]):
+            raise _StartupError(
+                f"cannot listen for {name or 'peers and clients '}on "
+                f"{_fmt(address)}: the address is in use"
+            )
     limits = KvLimits(value_max_bytes=config.value_max_bytes)
     node_config = NodeConfig(
         cluster_id=config.cluster_id,
@@ -69,6 +87,7 @@ async def _serve(config: ServeConfig) -> int:
     except OSError as error:
         raise _StartupError(f"cannot listen on {_fmt(config.listen)}: {error}") from None
     runner = None
+    exit_code = 0
     try:
         if config.http is not None:
             service = NodeKvService(node, limits)
@@ -93,13 +112,22 @@ async def _serve(config: ServeConfig) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        log.info("[%d] stopping on signal", config.node_id)
+        stopped = asyncio.ensure_future(stop.wait())
+        failed = asyncio.ensure_future(node.wait_failed())
+        await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+        if failed.done():
+            print(
+                f"paxon serve: node {config.node_id} stopped: {failed.result()!r}", file=sys.stderr
+            )
+            exit_code = 1
+        else:
+            log.info("[%d] stopping on signal", config.node_id)
+            failed.cancel()
     finally:
         if runner is not None:
             await runner.cleanup()
         await node.stop()
-    return 0
+    return exit_code
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
