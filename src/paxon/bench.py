@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paxon.errors import PaxonError
+from paxon.tuning import tune_for_throughput
 
 QUANTILES: tuple[tuple[str, float], ...] = (
     ("p50", 0.50),
@@ -277,6 +278,7 @@ async def _bench_cluster(options: BenchOptions, *, show_progress: bool) -> Bench
 
 def _run_loop(coroutine: Coroutine[Any, Any, BenchReport]) -> BenchReport:
     """Run on uvloop where it is installed: the benchmark's own loop should not be the limit."""
+    tune_for_throughput()
     try:
         import uvloop
     except ImportError:

@@ -201,3 +201,25 @@ def test_a_sync_by_a_snapshot_writer_completes_handles_too(
     assert meta.lsn == 1
     handle.wait(WAIT_S)
     handle2.wait(WAIT_S)
+
+
+def test_a_batch_without_sync_rides_along_with_the_next_sync(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+) -> None:
+    fs, storage, committer = setup
+    lazy = committer.submit([accept(1)], sync=False)
+    with pytest.raises(TimeoutError):
+        lazy.wait(0.05)  # nobody asked for a sync: it is not durable yet
+    assert storage.lsn_durable == 0
+    eager = committer.submit([accept(2)])
+    assert eager.wait(WAIT_S) == 2
+    assert lazy.done() and storage.lsn_durable == 2
+
+
+def test_close_syncs_batches_submitted_without_sync(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+) -> None:
+    _, storage, committer = setup
+    handle = committer.submit([accept(1), accept(2)], sync=False)
+    committer.close(WAIT_S)
+    assert handle.done() and storage.lsn_durable == 2

@@ -16,7 +16,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -28,9 +28,11 @@ from paxon.statemachine import StateMachine
 _SNAPSHOT_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """One command's outcome; ``reply`` is None when the command was stale."""
+class Applied(NamedTuple):
+    """One command's outcome; ``reply`` is None when the command was stale.
+
+    A named tuple, not a dataclass: one is made per command on every replica.
+    """
 
     client_id: int
     seq: int

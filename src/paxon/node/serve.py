@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import signal
@@ -27,6 +26,7 @@ from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
+from paxon.tuning import tune_for_throughput
 
 
 class _StartupError(Exception):
@@ -35,14 +35,7 @@ class _StartupError(Exception):
 
 def serve(config: ServeConfig) -> int:
     _setup_logging(config.log_format, config.log_level)
-    # The WAL sync thread must get the GIL back quickly when its fsync returns,
-    # or every commit waits out the default 5 ms switch interval.
-    sys.setswitchinterval(0.0005)
-    # Many short-lived objects per command: collect the young generation less
-    # often (the objects that live long were made at start-up; freeze them).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    tune_for_throughput()
     try:
         return _run(_serve(config))
     except _StartupError as error:

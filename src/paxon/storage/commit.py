@@ -25,6 +25,8 @@ Contract:
   sync thread by the log; handles and futures complete all the same.
 - A failed sync fails every waiting and every later handle with
   ``StorageFailed``; nothing is ever reported durable that was not synced.
+- ``submit(records, sync=False)`` appends without asking for a sync: records
+  no message waits on ride along with the next sync instead of costing one.
 - ``close`` syncs whatever was submitted, completes its handles, stops the
   thread. It does not close the ``Storage``.
 """
@@ -125,13 +127,20 @@ class GroupCommitter:
     def lsn_durable(self) -> int:
         return self._lsn_durable
 
-    def submit(self, records: Sequence[StorageRecord]) -> CommitHandle:
-        """Append ``records`` after every earlier batch; a handle for their durability."""
+    def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> CommitHandle:
+        """Append ``records`` after every earlier batch; a handle for their durability.
+
+        ``sync=False`` appends without asking for an fsync: the records become
+        durable with the next sync someone asks for (or at ``close``). For
+        records nothing waits on, so they do not cost an fsync of their own.
+        """
         if self._closing:
             raise StorageClosed("the group committer is closed")
         if self._failure is not None:
             raise self._failure
         lsn = self._log.append(records)
+        if not sync:
+            return CommitHandle(self, lsn)
         with self._lock:
             if lsn > self._lsn_wanted:
                 self._lsn_wanted = lsn
@@ -190,6 +199,7 @@ class GroupCommitter:
         """Sync everything submitted, complete its handles, stop the thread."""
         with self._lock:
             self._closing = True
+            self._lsn_wanted = max(self._lsn_wanted, self._log.lsn_appended)
             self._work.notify()
         self._thread.join(timeout)
 
