@@ -206,7 +206,7 @@ def test_a_sync_by_a_snapshot_writer_completes_handles_too(
 def test_a_batch_without_sync_rides_along_with_the_next_sync(
     setup: tuple[MemFileSystem, Storage, GroupCommitter],
 ) -> None:
-    fs, storage, committer = setup
+    _, storage, committer = setup
     lazy = committer.submit([accept(1)], sync=False)
     with pytest.raises(TimeoutError):
         lazy.wait(0.05)  # nobody asked for a sync: it is not durable yet
