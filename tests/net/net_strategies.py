@@ -19,6 +19,7 @@ from paxon.net import (
     Welcome,
     WireMessage,
 )
+from paxon.net.peer_messages import SnapshotChunk
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -117,6 +118,9 @@ peer_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(HeartbeatReply, node_ids, node_ids, ballots, uints, uints),
     st.builds(LearnRequest, node_ids, node_ids, uints),
     learns(),
+    st.builds(
+        SnapshotChunk, node_ids, node_ids, uints, uints, st.binary(max_size=64), st.booleans()
+    ),
 )
 
 client_messages: st.SearchStrategy[WireMessage] = st.one_of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +24,7 @@ from paxon.net import (
     encode_body,
 )
 from paxon.net.client_messages import CLIENT_REQUEST_TYPES, CLIENT_RESPONSE_TYPES
+from paxon.net.peer_messages import SnapshotChunk  # type: ignore[import-untyped]
 from paxon.protocol.messages import MESSAGE_TYPES, Accept, ChosenPrefix, Probe
 from paxon.protocol.types import Ballot, BallotRun, Command, Value
 
@@ -47,9 +48,10 @@ def test_the_first_field_is_the_type_code(message: Any) -> None:
 
 def test_type_codes_follow_the_protocol_order() -> None:
     assert [TYPE_CODES[kind] for kind in MESSAGE_TYPES] == list(range(1, 12))
+    assert TYPE_CODES[SnapshotChunk] == 12  # the runtime's own peer message
     handshake = [TYPE_CODES[kind] for kind in CLIENT_REQUEST_TYPES + CLIENT_RESPONSE_TYPES]
     assert handshake == [64, 65, 66, 80, 81, 82, 83]
-    assert len(set(TYPE_CODES.values())) == len(TYPE_CODES) == 21
+    assert len(set(TYPE_CODES.values())) == len(TYPE_CODES) == 22
 
 
 def test_status_arrays_decode_as_lists() -> None:

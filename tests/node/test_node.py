@@ -185,3 +185,31 @@ def test_an_oversize_command_is_refused_before_it_is_proposed(tmp_path: Path) ->
             await cluster.stop_all()
 
     run(scenario)
+
+
+def test_a_follower_behind_the_compacted_log_is_sent_a_snapshot(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path, NodeConfig(snapshot_interval_slots=5))
+        await cluster.start_all()
+        try:
+            await cluster.nodes[1].submit(b"1")
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            leader = next(n for n, node in cluster.nodes.items() if node.is_leader)
+            follower = next(n for n in cluster.nodes if n != leader)
+            await cluster.stop(follower)
+            for _ in range(60):  # one slot each: the others snapshot and compact
+                await cluster.nodes[leader].submit(b"1")
+            row = cluster.nodes[leader].status()["members"][leader - 1]
+            assert row["log_start"] > 1, row
+            await cluster.start(follower)
+            await eventually(lambda: cluster.total(follower) == 61)
+            own = cluster.nodes[follower].status()["members"][follower - 1]
+            assert own["snapshot_index"] >= row["log_start"]
+            # The installed snapshot is durable: a restart comes back from it.
+            await cluster.stop(follower)
+            await cluster.start(follower)
+            assert cluster.total(follower) == 61
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)

@@ -44,6 +44,7 @@ from paxon.net.client_messages import (
 )
 from paxon.net.config import FRAME_MAX_LIMIT
 from paxon.net.frames import FrameTooLarge, frame_prefix
+from paxon.net.peer_messages import SnapshotChunk
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -61,7 +62,7 @@ from paxon.protocol.messages import (
 )
 from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
 
-WireMessage = Message | HandshakeMessage | ClientRequest | ClientResponse
+WireMessage = Message | SnapshotChunk | HandshakeMessage | ClientRequest | ClientResponse
 
 _INT_END: Final = 2**63
 _STATUS_DEPTH_MAX: Final = 32
@@ -178,6 +179,10 @@ def _encode_learn(m: Learn) -> list[Any]:
     return [11, m.src, m.dst, _entries_out(m.entries)]
 
 
+def _encode_snapshot_chunk(m: SnapshotChunk) -> list[Any]:
+    return [12, m.src, m.dst, m.slot, m.offset, m.data, m.last]
+
+
 def _encode_hello(m: Hello) -> list[Any]:
     return [32, m.cluster_id, m.node_id, m.version]
 
@@ -230,6 +235,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     HeartbeatReply: _encode_heartbeat_reply,
     LearnRequest: _encode_learn_request,
     Learn: _encode_learn,
+    SnapshotChunk: _encode_snapshot_chunk,
     Hello: _encode_hello,
     Welcome: _encode_welcome,
     Refused: _encode_refused,
@@ -433,6 +439,17 @@ def _decode_learn(f: tuple[Any, ...]) -> Learn:
     return Learn(_uint(f[1], "src"), _uint(f[2], "dst"), _entries(f[3]))
 
 
+def _decode_snapshot_chunk(f: tuple[Any, ...]) -> SnapshotChunk:
+    return SnapshotChunk(
+        _uint(f[1], "src"),
+        _uint(f[2], "dst"),
+        _uint(f[3], "slot"),
+        _uint(f[4], "offset"),
+        _typed(f[5], bytes, "data"),
+        _typed(f[6], bool, "last"),
+    )
+
+
 def _decode_hello(f: tuple[Any, ...]) -> Hello:
     return Hello(_typed(f[1], str, "cluster_id"), _uint(f[2], "node_id"), _uint(f[3], "version"))
 
@@ -510,6 +527,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     9: ("HeartbeatReply", 6, _decode_heartbeat_reply),
     10: ("LearnRequest", 4, _decode_learn_request),
     11: ("Learn", 4, _decode_learn),
+    12: ("SnapshotChunk", 7, _decode_snapshot_chunk),
     32: ("Hello", 4, _decode_hello),
     33: ("Welcome", 3, _decode_welcome),
     34: ("Refused", 2, _decode_refused),
@@ -535,6 +553,7 @@ TYPE_CODES: Final[dict[type, int]] = {
     HeartbeatReply: 9,
     LearnRequest: 10,
     Learn: 11,
+    SnapshotChunk: 12,
     Hello: 32,
     Welcome: 33,
     Refused: 34,

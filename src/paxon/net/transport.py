@@ -73,12 +73,13 @@ from paxon.net.client_messages import (
 from paxon.net.codec import DecodeError, decode_body, encode_body
 from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
 from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
-from paxon.protocol.messages import MESSAGE_TYPES, Message
+from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.protocol.messages import MESSAGE_TYPES
 
 PeerState = Literal["up", "connecting", "down"]
 """``up``: handshaken; ``connecting``: dialing or handshaking; ``down``: neither."""
 
-_PEER_TYPES: Final = frozenset(MESSAGE_TYPES)
+_PEER_TYPES: Final = frozenset((*MESSAGE_TYPES, SnapshotChunk))
 _CLIENT_REQUEST_TYPES: Final = frozenset(CLIENT_REQUEST_TYPES)
 _CLIENT_RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
 
@@ -124,7 +125,7 @@ class Transport:
         cluster_id: str,
         listen: tuple[str, int],
         peers: Mapping[int, tuple[str, int]],
-        on_peer_message: Callable[[Message], None],
+        on_peer_message: Callable[[PeerMessage], None],
         on_client_request: Callable[[ClientConnection, ClientRequest], None],
         config: NetConfig = DEFAULT_NET_CONFIG,
         logger: logging.Logger | None = None,
@@ -174,7 +175,7 @@ class Transport:
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
 
-    def send(self, message: Message) -> None:
+    def send(self, message: PeerMessage) -> None:
         """Queues ``message`` for ``message.dst``, or drops and counts it; never raises
         for a lost peer and never blocks."""
         dst = message.dst
@@ -196,6 +197,11 @@ class Transport:
             self._counters.dropped_sends += 1
             return
         connection.write(body)
+
+    def backlog_bytes(self, peer: int) -> int:
+        """Bytes queued for ``peer`` and not yet taken by the kernel (0 when down)."""
+        connection = self._peer_connections.get(peer)
+        return 0 if connection is None else connection.buffered_bytes
 
     def reachable(self, peer: int) -> bool:
         """A handshaken connection to ``peer`` is up."""

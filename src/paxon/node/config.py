@@ -22,6 +22,10 @@ class NodeConfig:
     # A snapshot is taken after this many applied slots; the in-memory log
     # keeps one snapshot interval more, so a lagging peer can still learn.
     snapshot_interval_slots: int = 20_000
+    # Snapshots sent to a lagging peer go in chunks of this size; a snapshot
+    # received over the limit is refused.
+    snapshot_chunk_bytes: int = 1_048_576
+    snapshot_max_bytes: int = 4 * 1024**3
     # Default deadline of a request (submit, query) made through the node.
     request_timeout_s: float = 10.0
 
@@ -30,5 +34,7 @@ class NodeConfig:
             raise ValueError("tick_interval_s and request_timeout_s must be > 0")
         if self.command_max_bytes < 1 or self.sessions_max < 1:
             raise ValueError("command_max_bytes and sessions_max must be >= 1")
+        if self.snapshot_chunk_bytes < 1 or self.snapshot_max_bytes < 1:
+            raise ValueError("snapshot_chunk_bytes and snapshot_max_bytes must be >= 1")
         if self.snapshot_interval_slots < 1:
             raise ValueError("snapshot_interval_slots must be >= 1")

@@ -45,6 +45,7 @@ from paxon.errors import (
     Busy,
     NotLeader,
     PaxonError,
+    ProtocolError,
     Timeout,
     Unavailable,
     ValueTooLarge,
@@ -59,6 +60,7 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
+from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
 from paxon.node.machine import ReplicatedMachine
@@ -145,9 +147,12 @@ class Node:
         self._read_id = 0
         self._reads_confirming: dict[int, list[_PendingQuery]] = {}
         self._reads_applying: deque[tuple[Slot, list[_PendingQuery]]] = deque()
-        # Snapshots.
+        # Snapshots: taking our own, sending ours to peers, receiving one.
         self._slot_snapshot = 0
         self._snapshot_running = False
+        self._snapshot_sends: set[int] = set()
+        self._snapshot_incoming: dict[int, tuple[Slot, bytearray]] = {}
+        self._snapshot_installing = False
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._failure: asyncio.Future[BaseException] | None = None
@@ -335,11 +340,14 @@ class Node:
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_peer_message(self, message: Message) -> None:
+    def _on_peer_message(self, message: PeerMessage) -> None:
         if self._stopping:
             return
         try:
-            self._perform(self._replica.step(message))
+            if isinstance(message, SnapshotChunk):
+                self._on_snapshot_chunk(message)
+            else:
+                self._perform(self._replica.step(message))
         except Exception as error:  # a bug or a broken invariant: stop, loudly
             self._fatal(error)
 
@@ -454,15 +462,10 @@ class Node:
         for answer in ready.reads:
             self._on_read_index(answer)
         for request in ready.snapshot_requests:
-            self.log.warning(
-                "[%d] node %d needs slots from %d, compacted here; it must be restored by hand",
-                self.node_id,
-                request.peer,
-                request.slot_from,
-            )
+            self._offer_snapshot(request.peer)
         self._after_call()
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: PeerMessage) -> None:
         if message.dst == self.node_id:
             self._loop.call_soon(self._on_peer_message, message)
         else:
@@ -699,6 +702,118 @@ class Node:
             self.log.info("[%d] snapshot at slot %d written", self.node_id, slot)
 
         task.add_done_callback(done)
+
+    # ------------------------------------------------------------------ snapshot transfer
+
+    def _offer_snapshot(self, peer: int) -> None:
+        """Send our newest snapshot to ``peer``, which needs slots we compacted."""
+        if peer in self._snapshot_sends or self._stopping:
+            return
+        if not self._storage.snapshots():
+            self.log.error(
+                "[%d] node %d needs compacted slots, and no snapshot exists", self.node_id, peer
+            )
+            return
+        self._snapshot_sends.add(peer)
+        task = self._loop.create_task(self._send_snapshot(peer))
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._snapshot_sends.discard(peer)
+            if not task.cancelled() and task.exception() is not None:
+                self.log.error(
+                    "[%d] sending a snapshot to node %d failed: %s",
+                    self.node_id,
+                    peer,
+                    task.exception(),
+                )
+
+        task.add_done_callback(done)
+
+    async def _send_snapshot(self, peer: int) -> None:
+        meta = self._storage.snapshots()[-1]
+        data = await self._loop.run_in_executor(None, self._read_snapshot, meta)
+        chunk_bytes = self.config.snapshot_chunk_bytes
+        self.log.info(
+            "[%d] sending node %d the snapshot at slot %d (%d bytes)",
+            self.node_id,
+            peer,
+            meta.slot,
+            len(data),
+        )
+        offset = 0
+        while not self._stopping:
+            piece = data[offset : offset + chunk_bytes]
+            last = offset + len(piece) >= len(data)
+            # Pace the transfer to the link: a chunk dropped for a full queue
+            # would only make the peer start over.
+            while self._transport.backlog_bytes(peer) > 4 * chunk_bytes:
+                if not self._transport.reachable(peer) or self._stopping:
+                    return
+                await asyncio.sleep(0.005)
+            self._transport.send(SnapshotChunk(self.node_id, peer, meta.slot, offset, piece, last))
+            if last:
+                return
+            offset += len(piece)
+            await asyncio.sleep(0)
+
+    def _read_snapshot(self, meta: Any) -> bytes:
+        with self._storage.open_snapshot(meta) as reader:
+            return reader.read_all()
+
+    def _on_snapshot_chunk(self, chunk: SnapshotChunk) -> None:
+        if self._snapshot_installing or chunk.slot <= self._replica.slot_chosen:
+            self._snapshot_incoming.pop(chunk.src, None)
+            return
+        incoming = self._snapshot_incoming.get(chunk.src)
+        if chunk.offset == 0:
+            incoming = (chunk.slot, bytearray())
+            self._snapshot_incoming[chunk.src] = incoming
+        elif incoming is None or incoming[0] != chunk.slot or len(incoming[1]) != chunk.offset:
+            self._snapshot_incoming.pop(chunk.src, None)  # a chunk was lost: wait for a resend
+            return
+        slot, data = incoming
+        data += chunk.data
+        if len(data) > self.config.snapshot_max_bytes:
+            self.log.error(
+                "[%d] snapshot from node %d is over %d bytes; refused",
+                self.node_id,
+                chunk.src,
+                self.config.snapshot_max_bytes,
+            )
+            self._snapshot_incoming.pop(chunk.src, None)
+            return
+        if chunk.last:
+            del self._snapshot_incoming[chunk.src]
+            self._snapshot_installing = True
+            self._loop.create_task(self._install_snapshot(chunk.src, slot, bytes(data)))
+
+    async def _install_snapshot(self, source: int, slot: Slot, data: bytes) -> None:
+        """Install a peer's snapshot: file first, then state machine, then the core.
+
+        The file is durable before the core's ``SnapshotRecord`` is appended,
+        as recovery requires (``docs/storage.md``)."""
+        try:
+            if slot <= self._replica.slot_chosen:
+                return
+            writer = self._storage.begin_snapshot(slot)
+            await self._loop.run_in_executor(None, writer.write, data)
+            if slot <= self._replica.slot_chosen or self._stopping:
+                return  # caught up through the log meanwhile
+            self.machine.restore(data)
+            if self.machine.slot_applied != slot:
+                raise ProtocolError(
+                    f"snapshot from node {source} says slot {self.machine.slot_applied}, "
+                    f"sent as slot {slot}"
+                )
+            self._slot_snapshot = slot
+            self._perform(self._replica.install_snapshot(slot))
+            self.log.info(
+                "[%d] installed the snapshot at slot %d from node %d", self.node_id, slot, source
+            )
+        except Exception as error:
+            self._fatal(error)
+        finally:
+            self._snapshot_installing = False
 
     def _update_gauges(self) -> None:
         status = self._replica.status()
