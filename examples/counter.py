@@ -1,6 +1,6 @@
 """Replicate your own state machine: a counter on 3 nodes, in one script.
 
-    python examples/counter.py
+    python examples/counter.py [DATA_DIR] [BASE_PORT]
 
 Each ``paxon.Node`` is a full replica with its own data directory and port;
 here all three live in one process for the demo, but they talk over TCP just
@@ -45,8 +45,8 @@ class Counter(paxon.StateMachine):
         self.counts = json.loads(data)
 
 
-async def main(data_root: Path) -> None:
-    peers = {1: "127.0.0.1:7101", 2: "127.0.0.1:7102", 3: "127.0.0.1:7103"}
+async def main(data_root: Path, base_port: int) -> None:
+    peers = {i: f"127.0.0.1:{base_port + i}" for i in (1, 2, 3)}
     nodes = [
         paxon.Node(node_id, peers, str(data_root / f"node{node_id}"), Counter())
         for node_id in peers
@@ -73,5 +73,6 @@ async def main(data_root: Path) -> None:
 
 if __name__ == "__main__":
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "paxon-counter"
+    base_port = int(sys.argv[2]) if len(sys.argv) > 2 else 7100
     print("data in", root)
-    asyncio.run(main(root))
+    asyncio.run(main(root, base_port))
