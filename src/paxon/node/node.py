@@ -329,7 +329,8 @@ class Node:
                         "address": _format(address),
                         "role": "leader" if member == leader else None,
                         "ballot": None,
-                        "commit_index": None,
+                        # A leader hears each follower's chosen index.
+                        "commit_index": self._replica.peer_slot_chosen(member),
                         "applied_index": None,
                         "log_start": None,
                         "snapshot_index": None,

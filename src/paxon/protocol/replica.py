@@ -315,6 +315,10 @@ class Replica:
             log_start=self.log_start,
         )
 
+    def peer_slot_chosen(self, peer: NodeId) -> Slot | None:
+        """How far ``peer`` said its chosen prefix reached (known while leading)."""
+        return self._peer_slot_chosen.get(peer) if self.role is Role.LEADER else None
+
     def check_invariants(self, *, full: bool = True) -> None:
         """Assert the invariants in the module docstring.
 
