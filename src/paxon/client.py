@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from paxon.errors import (
     ERROR_CLASSES,
     BadRequest,
+    Busy,
     NotSupported,
     PaxonError,
     ProtocolError,
@@ -176,7 +177,12 @@ class Client:
         return result.revision
 
     async def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
-        """Write ``key`` only if its version is ``expect_version`` (0: must not exist)."""
+        """Write ``key`` only if its version is ``expect_version`` (0: must not exist).
+
+        The result is true when the write happened (``.succeeded``), so
+        ``if await kv.cas(...)`` reads as SPEC.md writes it; ``.revision`` and
+        ``.version`` tell the store's state either way.
+        """
         result = await self._write(Put(key, _as_bytes(value), expect_version=expect_version))
         assert isinstance(result, PutResult)
         return result
@@ -259,7 +265,7 @@ class Client:
             response = await asyncio.wait_for(
                 link.request(StatusRequest(self._next_request_id())), timeout
             )
-        except (OSError, ConnectionError, TimeoutError, ProtocolError):
+        except (OSError, ConnectionError, TimeoutError, PaxonError):
             self._drop(endpoint)
             return None
         return response.status if isinstance(response, StatusReply) else None
@@ -275,6 +281,8 @@ class Client:
         failures = 0
         last_problem = "no attempt made"
         while True:
+            if self._closed:
+                raise Unavailable("the client is closed")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 where = ", ".join(self.endpoints)
@@ -293,6 +301,9 @@ class Client:
                 self._rotate(address)
             except TimeoutError:
                 last_problem = f"{address}: no answer in {attempt_s:.1f} s"
+                self._rotate(address)
+            except Busy as exc:  # our own send queue to that node is full
+                last_problem = f"{address}: {exc}"
                 self._rotate(address)
             else:
                 match response:

@@ -160,6 +160,12 @@ def test_cas_with_zero_means_must_not_exist() -> None:
     assert get(store, "a")[0].value == b"1"
 
 
+def test_a_put_result_is_true_exactly_when_the_put_happened() -> None:
+    # SPEC.md: `ok = await kv.cas(...)`
+    assert PutResult(True, 1, 1)
+    assert not PutResult(False, 1, 1)
+
+
 def test_cas_applies_only_on_the_current_version() -> None:
     store = KvStore()
     put(store, "a", b"1")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from paxon.errors import ValueTooLarge
+from paxon.errors import BadRequest, ValueTooLarge
 from paxon.node import Node, NodeConfig
 from paxon.statemachine import StateMachine
 
@@ -213,3 +213,41 @@ def test_a_follower_behind_the_compacted_log_is_sent_a_snapshot(tmp_path: Path) 
             await cluster.stop_all()
 
     run(scenario)
+
+
+class Picky(Counter):
+    """A user state machine whose query and validate raise plain exceptions."""
+
+    def query(self, query: bytes) -> bytes:
+        return str(int(query)).encode()  # ValueError on anything but digits
+
+    def validate(self, command: bytes) -> None:
+        int(command)
+
+
+def test_a_state_machine_failing_a_query_or_validate_fails_that_request_only(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        peers = {1: f"127.0.0.1:{free_ports(1)[0]}"}
+        node = Node(1, peers, str(tmp_path / "n1"), Picky())
+        await node.start()
+        try:
+            await eventually(lambda: node.is_leader)
+            with pytest.raises(BadRequest):
+                await node.query(b"not a number", linearizable=False)
+            with pytest.raises(BadRequest):
+                await node.query(b"not a number")
+            with pytest.raises(BadRequest):
+                await node.submit(b"x")
+            assert await node.submit(b"4") == b"4"
+            assert await node.query(b"7") == b"7"
+        finally:
+            await node.stop()
+
+    run(scenario)
+
+
+def test_a_command_limit_that_cannot_fit_a_log_record_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        NodeConfig(command_max_bytes=64 * 1024 * 1024)

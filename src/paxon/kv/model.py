@@ -194,11 +194,17 @@ Query: TypeAlias = Get
 
 @dataclass(frozen=True, slots=True)
 class PutResult:
-    """``revision`` and ``version`` after the put; on a failed CAS, the current ones."""
+    """``revision`` and ``version`` after the put; on a failed CAS, the current ones.
+
+    True exactly when the put happened, so ``if await kv.cas(...):`` works.
+    """
 
     succeeded: bool
     revision: int
     version: int
+
+    def __bool__(self) -> bool:
+        return self.succeeded
 
 
 @dataclass(frozen=True, slots=True)

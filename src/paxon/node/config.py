@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from paxon.net.config import NetConfig
 from paxon.protocol.config import ReplicaConfig
+from paxon.storage.config import StorageConfig
+
+# Headroom for everything in a record or frame besides the commands' payloads.
+_RECORD_SLACK = 1_048_576
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +22,7 @@ class NodeConfig:
     # A client command's payload, as proposed; larger ones are refused (413).
     command_max_bytes: int = 1_048_576 + 8192
     # Client sessions remembered for exactly-once; the least recent is forgotten.
+    # Part of the replicated state's rules: it must be the same on every node.
     sessions_max: int = 100_000
     # A snapshot is taken after this many applied slots; the in-memory log
     # keeps one snapshot interval more, so a lagging peer can still learn.
@@ -26,6 +31,9 @@ class NodeConfig:
     # received over the limit is refused.
     snapshot_chunk_bytes: int = 1_048_576
     snapshot_max_bytes: int = 4 * 1024**3
+    # A peer sent a whole snapshot is not sent the same one again this soon
+    # (it keeps asking while it installs).
+    snapshot_resend_s: float = 10.0
     # Default deadline of a request (submit, query) made through the node.
     request_timeout_s: float = 10.0
 
@@ -34,6 +42,15 @@ class NodeConfig:
             raise ValueError("tick_interval_s and request_timeout_s must be > 0")
         if self.command_max_bytes < 1 or self.sessions_max < 1:
             raise ValueError("command_max_bytes and sessions_max must be >= 1")
+        # A slot's value is one log record and one frame: the largest command
+        # must fit both, with room for the rest of the batch around it.
+        room = min(StorageConfig().record_max_bytes, self.net.frame_max_bytes)
+        largest = max(self.command_max_bytes, self.replica.batch_max_bytes) + _RECORD_SLACK
+        if largest > room:
+            raise ValueError(
+                f"command_max_bytes {self.command_max_bytes} does not fit a log record "
+                f"or frame of {room} bytes"
+            )
         if self.snapshot_chunk_bytes < 1 or self.snapshot_max_bytes < 1:
             raise ValueError("snapshot_chunk_bytes and snapshot_max_bytes must be >= 1")
         if self.snapshot_interval_slots < 1:

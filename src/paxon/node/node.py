@@ -153,6 +153,10 @@ class Node:
         self._snapshot_sends: set[int] = set()
         self._snapshot_incoming: dict[int, tuple[Slot, bytearray]] = {}
         self._snapshot_installing = False
+        self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
+        self._snapshot_next_slot = self.config.snapshot_interval_slots
+        # peer -> (snapshot slot, when a whole transfer of it was queued)
+        self._snapshot_sent: dict[int, tuple[Slot, float]] = {}
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._failure: asyncio.Future[BaseException] | None = None
@@ -170,9 +174,10 @@ class Node:
         self._storage = Storage.open(
             self.data_dir, node_id=self.node_id, cluster_id=self.config.cluster_id
         )
+        committer: GroupCommitter | None = None
         try:
             self._recover()
-            self._committer = GroupCommitter(
+            committer = self._committer = GroupCommitter(
                 self._storage, observe_sync=self.metrics.fsync_seconds.observe
             )
             self._transport = Transport(
@@ -187,6 +192,8 @@ class Node:
             )
             await self._transport.start()
         except BaseException:
+            if committer is not None:
+                committer.close()
             self._storage.close()
             raise
         self._forwarder = Client(
@@ -220,6 +227,11 @@ class Node:
         await self._forwarder.close()
         await self._transport.close()
         self._fail_all_waiting("the node is shutting down")
+        # Snapshot writes and installs use the data directory: let them finish
+        # before it is closed (and its lock released to a successor).
+        for work in list(self._snapshot_work):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await work
         await self._loop.run_in_executor(None, self._committer.close)
         self._storage.close()
         self.log.info("[%d] stopped", self.node_id)
@@ -268,6 +280,8 @@ class Node:
                 remaining = deadline - self._loop.time()
                 if remaining <= 0:
                     raise Timeout(f"command not applied within {timeout} s (outcome unknown)")
+                if self._stopping:
+                    raise Unavailable(f"node {self.node_id} is stopped")
                 if self._replica.role is Role.LEADER:
                     answer: asyncio.Future[bytes] = self._loop.create_future()
                     self._enqueue(Command(lane.client_id, lane.seq, payload), answer)
@@ -287,9 +301,12 @@ class Node:
         self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
     ) -> bytes:
         """Answer a read-only query; linearizable unless told otherwise."""
+        if self._stopping:
+            raise Unavailable(f"node {self.node_id} is stopped")
         if not linearizable:
-            return self.machine.machine.query(payload)
+            return self._query_machine(payload)
         timeout = self.config.request_timeout_s if timeout is None else timeout
+        deadline = self._loop.time() + timeout
         if self._replica.role is Role.LEADER:
             answer: asyncio.Future[bytes] = self._loop.create_future()
             self._queries.append(_PendingQuery(payload, answer))
@@ -300,7 +317,8 @@ class Node:
                 pass  # lost leadership before the read was confirmed: ask the new leader
             except TimeoutError:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
-        return await self._forwarder.query(payload, linearizable=True, timeout=timeout)
+        remaining = max(0.0, deadline - self._loop.time())
+        return await self._forwarder.query(payload, linearizable=True, timeout=remaining)
 
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""
@@ -524,7 +542,7 @@ class Node:
         while reads and reads[0][0] <= self.machine.slot_applied:
             for query in reads.popleft()[1]:
                 self._answer_query(query)
-        if self.machine.slot_applied - self._slot_snapshot >= self.config.snapshot_interval_slots:
+        if self.machine.slot_applied >= self._snapshot_next_slot:
             self._start_snapshot()
 
     def _on_read_index(self, answer: ReadIndex) -> None:
@@ -542,11 +560,21 @@ class Node:
 
     def _answer_query(self, query: _PendingQuery) -> None:
         try:
-            reply = self.machine.machine.query(query.payload)
+            reply = self._query_machine(query.payload)
         except PaxonError as error:
             self._fail(query.answer, error)
         else:
             self._answer(query.answer, reply)
+
+    def _query_machine(self, payload: bytes) -> bytes:
+        """The state machine's answer; its own failures are the request's, not the node's."""
+        try:
+            return self.machine.machine.query(payload)
+        except PaxonError:
+            raise
+        except Exception as error:
+            self.log.warning("[%d] the state machine failed a query: %r", self.node_id, error)
+            raise BadRequest(f"the state machine refused the query: {error!r}") from error
 
     def _after_call(self) -> None:
         """Notice role and leader changes: count them, redirect what waits on us."""
@@ -557,6 +585,8 @@ class Node:
             self.metrics.elections.inc()
         if leader != self._leader:
             self.metrics.leader_changes.inc()
+            # A transfer from a node that no longer leads will not be finished.
+            self._snapshot_incoming.clear()
             self.log.info(
                 "[%d %s %d] leader is now %s",
                 self.node_id,
@@ -646,7 +676,12 @@ class Node:
                 f"command of {len(payload)} bytes is over the limit of "
                 f"{self.config.command_max_bytes}"
             )
-        self.machine.machine.validate(payload)
+        try:
+            self.machine.machine.validate(payload)
+        except PaxonError:
+            raise
+        except Exception as error:
+            raise BadRequest(f"the state machine refused the command: {error!r}") from error
 
     # ------------------------------------------------------------------ state
 
@@ -681,23 +716,33 @@ class Node:
         )
 
     def _start_snapshot(self) -> None:
-        if self._snapshot_running:
+        if self._snapshot_running or self._snapshot_installing:
             return
         self._snapshot_running = True
+        # Whatever happens, the next try is one interval on (a failing disk
+        # must not make every apply serialize the whole state again).
+        self._snapshot_next_slot = self.machine.slot_applied + self.config.snapshot_interval_slots
         started = time.perf_counter()
         slot = self.machine.slot_applied
         data = self.machine.snapshot()
         writer = self._storage.begin_snapshot(slot)
         on_loop_s = time.perf_counter() - started
         task = self._loop.run_in_executor(None, writer.write, data)
+        self._snapshot_work.add(task)
         previous = self._slot_snapshot
 
         def done(future: asyncio.Future[Any]) -> None:
+            self._snapshot_work.discard(future)
             self._snapshot_running = False
+            if self._closed:
+                return
             error = future.exception()
             if error is not None:
+                self.metrics.snapshot_failures.inc()
                 self.log.error("[%d] snapshot at slot %d failed: %s", self.node_id, slot, error)
                 return
+            if slot <= self._slot_snapshot:
+                return  # an installed snapshot overtook this one
             self._slot_snapshot = slot
             # Keep one interval of log in memory for peers that lag behind.
             if previous > self._replica.log_start:
@@ -719,6 +764,15 @@ class Node:
         """Send our newest snapshot to ``peer``, which needs slots we compacted."""
         if peer in self._snapshot_sends or self._stopping:
             return
+        sent = self._snapshot_sent.get(peer)
+        newest = self._storage.snapshots()
+        if (
+            sent is not None
+            and newest
+            and sent[0] == newest[-1].slot
+            and self._loop.time() - sent[1] < self.config.snapshot_resend_s
+        ):
+            return  # the peer is still installing the copy it was just sent
         if not self._storage.snapshots():
             self.log.error(
                 "[%d] node %d needs compacted slots, and no snapshot exists", self.node_id, peer
@@ -726,8 +780,10 @@ class Node:
             return
         self._snapshot_sends.add(peer)
         task = self._loop.create_task(self._send_snapshot(peer))
+        self._snapshot_work.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
+            self._snapshot_work.discard(task)
             self._snapshot_sends.discard(peer)
             if not task.cancelled() and task.exception() is not None:
                 self.log.error(
@@ -762,6 +818,7 @@ class Node:
                 await asyncio.sleep(0.005)
             self._transport.send(SnapshotChunk(self.node_id, peer, meta.slot, offset, piece, last))
             if last:
+                self._snapshot_sent[peer] = (meta.slot, self._loop.time())
                 return
             offset += len(piece)
             await asyncio.sleep(0)
@@ -795,7 +852,9 @@ class Node:
         if chunk.last:
             del self._snapshot_incoming[chunk.src]
             self._snapshot_installing = True
-            self._loop.create_task(self._install_snapshot(chunk.src, slot, bytes(data)))
+            install = self._loop.create_task(self._install_snapshot(chunk.src, slot, bytes(data)))
+            self._snapshot_work.add(install)
+            install.add_done_callback(self._snapshot_work.discard)
 
     async def _install_snapshot(self, source: int, slot: Slot, data: bytes) -> None:
         """Install a peer's snapshot: file first, then state machine, then the core.
@@ -808,14 +867,15 @@ class Node:
             writer = self._storage.begin_snapshot(slot)
             await self._loop.run_in_executor(None, writer.write, data)
             if slot <= self._replica.slot_chosen or self._stopping:
-                return  # caught up through the log meanwhile
+                return  # caught up through the log meanwhile, or stopping
             self.machine.restore(data)
             if self.machine.slot_applied != slot:
                 raise ProtocolError(
                     f"snapshot from node {source} says slot {self.machine.slot_applied}, "
                     f"sent as slot {slot}"
                 )
-            self._slot_snapshot = slot
+            self._slot_snapshot = max(self._slot_snapshot, slot)
+            self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
             self._perform(self._replica.install_snapshot(slot))
             self.log.info(
                 "[%d] installed the snapshot at slot %d from node %d", self.node_id, slot, source

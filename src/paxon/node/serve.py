@@ -53,17 +53,11 @@ async def _serve(config: ServeConfig) -> int:
                 f"cannot listen for {name or 'peers and clients '}on "
                 f"{_fmt(address)}: the address is in use"
             )
-    limits = KvLimits(value_max_bytes=config.value_max_bytes)
-    node_config = NodeConfig(
-        cluster_id=config.cluster_id,
-        replica=ReplicaConfig(
-            heartbeat_interval_s=config.heartbeat_interval_s,
-            election_timeout_min_s=config.election_timeout_min_s,
-            election_timeout_max_s=config.election_timeout_max_s,
-        ),
-        command_max_bytes=config.value_max_bytes + limits.key_max_bytes + 8192,
-        request_timeout_s=config.request_timeout_s,
-    )
+    try:
+        limits = KvLimits(value_max_bytes=config.value_max_bytes)
+        node_config = _node_config(config, limits)
+    except ValueError as error:
+        raise _StartupError(str(error)) from None
     node = Node(
         config.node_id,
         dict(config.peers),
@@ -121,6 +115,19 @@ async def _serve(config: ServeConfig) -> int:
             await runner.cleanup()
         await node.stop()
     return exit_code
+
+
+def _node_config(config: ServeConfig, limits: KvLimits) -> NodeConfig:
+    return NodeConfig(
+        cluster_id=config.cluster_id,
+        replica=ReplicaConfig(
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            election_timeout_min_s=config.election_timeout_min_s,
+            election_timeout_max_s=config.election_timeout_max_s,
+        ),
+        command_max_bytes=config.value_max_bytes + limits.key_max_bytes + 8192,
+        request_timeout_s=config.request_timeout_s,
+    )
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:

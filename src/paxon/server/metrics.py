@@ -66,6 +66,11 @@ class NodeMetrics:
         self.bad_frames = Counter(
             "paxon_bad_frames", "Frames rejected at the network edge.", registry=registry
         )
+        self.snapshot_failures = Counter(
+            "paxon_snapshot_failures",
+            "Snapshots of the state machine that could not be written.",
+            registry=registry,
+        )
 
         self.fsync_seconds = Histogram(
             "paxon_fsync_seconds",

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -65,6 +66,7 @@ class Log(Protocol):
 
 
 _Waiter = tuple[int, int, "asyncio.Future[None]"]
+_log = logging.getLogger("paxon.storage")
 
 
 class CommitHandle:
@@ -226,7 +228,10 @@ class GroupCommitter:
                 self._fail(exc)
                 return
             if self._observe_sync is not None:
-                self._observe_sync(time.perf_counter() - started)
+                try:
+                    self._observe_sync(time.perf_counter() - started)
+                except Exception:  # a metrics hook must never stop the log
+                    _log.exception("the sync observer failed")
 
     def _on_durable(self, lsn: int) -> None:
         """Listener of the log: runs on whichever thread synced."""
