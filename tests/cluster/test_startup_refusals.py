@@ -35,6 +35,21 @@ def _refusal(result: subprocess.CompletedProcess[str]) -> str:
     return others[0]
 
 
+def _refused_for(tmp_path: Path, node_id: int, data_dir: Path, *extra: str) -> str:
+    """Start a node on ``data_dir`` that must be refused for that data dir.
+
+    Its ports are picked free, but another test may take one before the node
+    binds it (the node checks ports first); then it runs again on fresh ports.
+    """
+    for _ in range(5):
+        args = _fresh_args(tmp_path, node_id=node_id)
+        args[args.index("--data-dir") + 1] = str(data_dir)
+        line = _only_line(run_serve(*args, *extra))
+        if "the address is in use" not in line:
+            return line
+    raise AssertionError(f"no free ports in 5 tries: {line}")
+
+
 def _only_line(result: subprocess.CompletedProcess[str]) -> str:
     """The refusal line, which must be the whole of stderr."""
     line = _refusal(result)
@@ -69,13 +84,9 @@ def test_data_dir_of_another_node_or_cluster_is_refused(cluster: Cluster, tmp_pa
     copy = tmp_path / "copy-of-node1"
     shutil.copytree(owner.data_dir, copy)
     for data_dir in (owner.data_dir, copy):
-        args = _fresh_args(tmp_path, node_id=2)
-        args[args.index("--data-dir") + 1] = str(data_dir)
-        line = _only_line(run_serve(*args))
+        line = _refused_for(tmp_path, 2, data_dir)
         assert str(data_dir) in line and "node 1" in line and "node 2" in line, line
-    args = _fresh_args(tmp_path, node_id=1)
-    args[args.index("--data-dir") + 1] = str(owner.data_dir)
-    line = _only_line(run_serve(*args, "--cluster-id", "another-cluster"))
+    line = _refused_for(tmp_path, 1, owner.data_dir, "--cluster-id", "another-cluster")
     assert "another-cluster" in line and "'paxon'" in line, line
 
     owner.restart()
