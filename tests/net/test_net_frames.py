@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from paxon.errors import ProtocolError
 from paxon.net import FrameDecoder, FrameTooLarge
-from paxon.net.frames import FrameWriter, frame_prefix
+from paxon.net.frames import FLUSH_EARLY_BYTES, FrameWriter, frame_prefix
 
 BODIES = [b"a", b"hello", bytes(range(256)) * 3, b"z" * 17, b"\x00\x00\x00\x00"]
 STREAM = b"".join(frame_prefix(len(body)) + body for body in BODIES)
@@ -113,5 +113,21 @@ def test_frames_written_in_one_iteration_go_out_in_one_write() -> None:
         writer.flush()
         await asyncio.sleep(0)
         assert transport.writes == [STREAM, frame_prefix(4) + b"next"]
+
+    asyncio.run(main())
+
+
+def test_a_turn_that_queues_many_bytes_writes_them_as_they_pile_up() -> None:
+    async def main() -> None:
+        transport = _RecordingTransport()
+        writer = FrameWriter(transport, asyncio.get_running_loop())
+        body = b"x" * 1000
+        count = 3 * FLUSH_EARLY_BYTES // len(body)
+        for _ in range(count):
+            writer.write(body)
+        assert len(transport.writes) >= 2, "no early write during the turn"
+        await asyncio.sleep(0)
+        assert b"".join(transport.writes) == (frame_prefix(len(body)) + body) * count
+        assert all(len(chunk) <= FLUSH_EARLY_BYTES + 4 + len(body) for chunk in transport.writes)
 
     asyncio.run(main())
