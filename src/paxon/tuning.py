@@ -4,7 +4,9 @@ whose process is theirs to tune)."""
 from __future__ import annotations
 
 import gc
+import logging
 import sys
+import time
 
 
 def tune_for_throughput() -> None:
@@ -17,3 +19,25 @@ def tune_for_throughput() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+def log_long_gc_pauses(logger: logging.Logger, threshold_s: float = 0.1) -> None:
+    """Log every garbage collection that takes longer than ``threshold_s`` of wall
+    clock (on a busy machine that includes time the process waited for a CPU);
+    a latency outlier next to such a line has its explanation."""
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pause_s = time.perf_counter() - started[0]
+        if pause_s >= threshold_s:
+            logger.warning(
+                "garbage collection of generation %d took %.0f ms (%d objects collected)",
+                info.get("generation", -1),
+                pause_s * 1000,
+                info.get("collected", 0),
+            )
+
+    gc.callbacks.append(callback)

@@ -26,7 +26,7 @@ from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
-from paxon.tuning import tune_for_throughput
+from paxon.tuning import log_long_gc_pauses, tune_for_throughput
 
 
 class _StartupError(Exception):
@@ -36,6 +36,7 @@ class _StartupError(Exception):
 def serve(config: ServeConfig) -> int:
     _setup_logging(config.log_format, config.log_level)
     tune_for_throughput()
+    log_long_gc_pauses(logging.getLogger(f"paxon.node.{config.node_id}"))
     try:
         return _run(_serve(config))
     except _StartupError as error:
