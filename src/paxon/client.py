@@ -39,11 +39,10 @@ from paxon.errors import (
     Timeout,
     Unavailable,
 )
-from paxon.kv.codec import decode_result, encode_command, encode_query
+from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
     Delete,
     DeleteResult,
-    ErrorResult,
     Get,
     GetResult,
     KeyValue,
@@ -70,6 +69,7 @@ from paxon.net.client_messages import (
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
 _T = TypeVar("_T")
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
 
 
 def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
@@ -172,9 +172,7 @@ class Client:
 
     async def put(self, key: str, value: bytes | str) -> int:
         """Write ``key``; the new revision."""
-        result = await self._write(Put(key, _as_bytes(value)))
-        assert isinstance(result, PutResult)
-        return result.revision
+        return (await self._write(Put(key, _as_bytes(value)), PutResult)).revision
 
     async def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
         """Write ``key`` only if its version is ``expect_version`` (0: must not exist).
@@ -183,9 +181,7 @@ class Client:
         ``if await kv.cas(...)`` reads as SPEC.md writes it; ``.revision`` and
         ``.version`` tell the store's state either way.
         """
-        result = await self._write(Put(key, _as_bytes(value), expect_version=expect_version))
-        assert isinstance(result, PutResult)
-        return result
+        return await self._write(Put(key, _as_bytes(value), expect_version), PutResult)
 
     async def get(
         self, key: str, *, serializable: bool = False, revision: int | None = None
@@ -200,14 +196,10 @@ class Client:
         return list(result.items)
 
     async def delete(self, key: str, *, prefix: bool = False) -> DeleteResult:
-        result = await self._write(Delete(key, prefix))
-        assert isinstance(result, DeleteResult)
-        return result
+        return await self._write(Delete(key, prefix), DeleteResult)
 
     async def txn(self, txn: Txn) -> TxnResult:
-        result = await self._write(txn)
-        assert isinstance(result, TxnResult)
-        return result
+        return await self._write(txn, TxnResult)
 
     def lock(self, name: str, *, ttl: float = 10.0) -> Any:
         raise NotSupported("locks are not yet supported")
@@ -248,15 +240,13 @@ class Client:
 
     # ------------------------------------------------------------ helpers
 
-    async def _write(self, command: Put | Delete | Txn) -> object:
+    async def _write(self, command: Put | Delete | Txn, kind: type[_R]) -> _R:
         validate_command(command, self.limits)
-        return unwrap_result(decode_result(await self.submit(encode_command(command))))
+        return decode_result_as(await self.submit(encode_command(command)), kind)
 
     async def _read(self, query: Get, serializable: bool) -> GetResult:
         payload = await self.query(encode_query(query), linearizable=not serializable)
-        result = unwrap_result(decode_result(payload))
-        assert isinstance(result, GetResult)
-        return result
+        return decode_result_as(payload, GetResult)
 
     async def _node_status(self, endpoint: str) -> dict[str, Any] | None:
         timeout = min(self.options.timeout_s, self.options.attempt_timeout_s)
@@ -443,13 +433,6 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
-def unwrap_result(result: object) -> object:
-    """The result itself, or the typed error an ``ErrorResult`` stands for."""
-    if isinstance(result, ErrorResult):
-        raise ERROR_CLASSES.get(result.code, BadRequest)(result.message)
-    return result
-
-
 class SyncClient:
     """The blocking twin of ``Client``: the same calls, run on a private event loop."""
 
@@ -536,5 +519,4 @@ __all__ = [
     "SyncClient",
     "merge_status",
     "parse_endpoints",
-    "unwrap_result",
 ]

@@ -34,7 +34,7 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Final, NoReturn
+from typing import Final, NoReturn, TypeVar
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -62,6 +62,8 @@ from paxon.kv.model import (
     TxnResponse,
     TxnResult,
 )
+
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
 
 
 class KvDecodeError(BadRequest):
@@ -221,6 +223,16 @@ def decode_query(data: bytes) -> Query:
             _fail("query: Get.revision: expected an integer or nil")
         return Get(_str(key, "Get.key"), _bool(prefix, "Get.prefix"), revision)
     _fail(f"query: expected [4, key, prefix, revision], got {_describe(fields)}")
+
+
+def decode_result_as(data: bytes, kind: type[_R]) -> _R:
+    """Decode a reply that must be a ``kind``; an ``ErrorResult`` raises its typed error."""
+    result = decode_result(data)
+    if isinstance(result, ErrorResult):
+        raise result.to_error()
+    if not isinstance(result, kind):
+        raise KvDecodeError(f"expected a {kind.__name__}, got a {type(result).__name__}")
+    return result
 
 
 def decode_result(data: bytes) -> Result:

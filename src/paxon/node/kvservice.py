@@ -7,10 +7,9 @@ to the leader when this node is a follower.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from paxon.client import unwrap_result
-from paxon.kv.codec import decode_result, encode_command, encode_query
+from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
     Delete,
     DeleteResult,
@@ -25,6 +24,8 @@ from paxon.kv.model import (
 )
 from paxon.node.node import Node
 
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
+
 
 class NodeKvService:
     def __init__(self, node: Node, limits: KvLimits | None = None) -> None:
@@ -32,28 +33,20 @@ class NodeKvService:
         self.limits = limits or KvLimits()
 
     async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
-        result = await self._write(Put(key, value, expect_version))
-        assert isinstance(result, PutResult)
-        return result
+        return await self._write(Put(key, value, expect_version), PutResult)
 
     async def get(
         self, key: str, *, prefix: bool, serializable: bool, revision: int | None
     ) -> GetResult:
         query = Get(key, prefix, revision)
         payload = await self.node.query(encode_query(query), linearizable=not serializable)
-        result = unwrap_result(decode_result(payload))
-        assert isinstance(result, GetResult)
-        return result
+        return decode_result_as(payload, GetResult)
 
     async def delete(self, key: str, *, prefix: bool) -> DeleteResult:
-        result = await self._write(Delete(key, prefix))
-        assert isinstance(result, DeleteResult)
-        return result
+        return await self._write(Delete(key, prefix), DeleteResult)
 
     async def txn(self, txn: Txn) -> TxnResult:
-        result = await self._write(txn)
-        assert isinstance(result, TxnResult)
-        return result
+        return await self._write(txn, TxnResult)
 
     def status(self) -> dict[str, Any]:
         return self.node.status()
@@ -61,6 +54,6 @@ class NodeKvService:
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 
-    async def _write(self, command: Put | Delete | Txn) -> object:
+    async def _write(self, command: Put | Delete | Txn, kind: type[_R]) -> _R:
         validate_command(command, self.limits)
-        return unwrap_result(decode_result(await self.node.submit(encode_command(command))))
+        return decode_result_as(await self.node.submit(encode_command(command)), kind)
