@@ -64,6 +64,7 @@ from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
 from paxon.node.machine import ReplicatedMachine
+from paxon.node.transfer import SnapshotAssembler, SnapshotTooLarge, send_snapshot
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
@@ -151,7 +152,7 @@ class Node:
         self._slot_snapshot = 0
         self._snapshot_running = False
         self._snapshot_sends: set[int] = set()
-        self._snapshot_incoming: dict[int, tuple[Slot, bytearray]] = {}
+        self._snapshot_incoming = SnapshotAssembler(self.config.snapshot_max_bytes)
         self._snapshot_installing = False
         self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
         self._snapshot_next_slot = self.config.snapshot_interval_slots
@@ -586,7 +587,7 @@ class Node:
         if leader != self._leader:
             self.metrics.leader_changes.inc()
             # A transfer from a node that no longer leads will not be finished.
-            self._snapshot_incoming.clear()
+            self._snapshot_incoming.drop()
             self.log.info(
                 "[%d %s %d] leader is now %s",
                 self.node_id,
@@ -806,22 +807,17 @@ class Node:
             meta.slot,
             len(data),
         )
-        offset = 0
-        while not self._stopping:
-            piece = data[offset : offset + chunk_bytes]
-            last = offset + len(piece) >= len(data)
-            # Pace the transfer to the link: a chunk dropped for a full queue
-            # would only make the peer start over.
-            while self._transport.backlog_bytes(peer) > 4 * chunk_bytes:
-                if not self._transport.reachable(peer) or self._stopping:
-                    return
-                await asyncio.sleep(0.005)
-            self._transport.send(SnapshotChunk(self.node_id, peer, meta.slot, offset, piece, last))
-            if last:
-                self._snapshot_sent[peer] = (meta.slot, self._loop.time())
-                return
-            offset += len(piece)
-            await asyncio.sleep(0)
+        sent = await send_snapshot(
+            self._transport,
+            self.node_id,
+            peer,
+            meta.slot,
+            data,
+            chunk_bytes=chunk_bytes,
+            stopping=lambda: self._stopping,
+        )
+        if sent:
+            self._snapshot_sent[peer] = (meta.slot, self._loop.time())
 
     def _read_snapshot(self, meta: Any) -> bytes:
         with self._storage.open_snapshot(meta) as reader:
@@ -829,30 +825,16 @@ class Node:
 
     def _on_snapshot_chunk(self, chunk: SnapshotChunk) -> None:
         if self._snapshot_installing or chunk.slot <= self._replica.slot_chosen:
-            self._snapshot_incoming.pop(chunk.src, None)
+            self._snapshot_incoming.drop(chunk.src)
             return
-        incoming = self._snapshot_incoming.get(chunk.src)
-        if chunk.offset == 0:
-            incoming = (chunk.slot, bytearray())
-            self._snapshot_incoming[chunk.src] = incoming
-        elif incoming is None or incoming[0] != chunk.slot or len(incoming[1]) != chunk.offset:
-            self._snapshot_incoming.pop(chunk.src, None)  # a chunk was lost: wait for a resend
+        try:
+            data = self._snapshot_incoming.add(chunk)
+        except SnapshotTooLarge as error:
+            self.log.error("[%d] %s; refused", self.node_id, error)
             return
-        slot, data = incoming
-        data += chunk.data
-        if len(data) > self.config.snapshot_max_bytes:
-            self.log.error(
-                "[%d] snapshot from node %d is over %d bytes; refused",
-                self.node_id,
-                chunk.src,
-                self.config.snapshot_max_bytes,
-            )
-            self._snapshot_incoming.pop(chunk.src, None)
-            return
-        if chunk.last:
-            del self._snapshot_incoming[chunk.src]
+        if data is not None:
             self._snapshot_installing = True
-            install = self._loop.create_task(self._install_snapshot(chunk.src, slot, bytes(data)))
+            install = self._loop.create_task(self._install_snapshot(chunk.src, chunk.slot, data))
             self._snapshot_work.add(install)
             install.add_done_callback(self._snapshot_work.discard)
 
