@@ -206,8 +206,11 @@ class Client:
 
     async def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object: each node's own view of itself."""
-        views = await asyncio.gather(*(self._node_status(e) for e in self.endpoints))
-        return merge_status(self.endpoints, views)
+        return merge_status(self.endpoints, await self.node_views())
+
+    async def node_views(self) -> list[dict[str, Any] | None]:
+        """Each endpoint's own status view, None where it did not answer."""
+        return list(await asyncio.gather(*(self._node_status(e) for e in self.endpoints)))
 
     # ------------------------------------------------------------ generic API
 

@@ -103,6 +103,10 @@ def test_writes_through_every_node_and_linearizable_reads_everywhere(tmp_path: P
                 for reader in cluster.nodes.values():
                     assert await reader.query(b"") == str(i + 1).encode()
             assert sum(node.is_leader for node in cluster.nodes.values()) == 1
+            # Every member's row, as that member sees itself, from any node.
+            view = await cluster.nodes[3].cluster_status()
+            assert [row["applied_index"] is not None for row in view["members"]] == [True] * 3
+            assert view["leader"] == next(n for n, node in cluster.nodes.items() if node.is_leader)
         finally:
             await cluster.stop_all()
 

@@ -118,6 +118,10 @@ class FakeKv:
         self._maybe_fail()
         return STATUS
 
+    async def cluster_status(self) -> dict[str, Any]:
+        self._maybe_fail()
+        return {**STATUS, "members": [{**row, "ballot": "9.1"} for row in STATUS["members"]]}
+
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render()
 
@@ -523,6 +527,16 @@ def test_status_is_the_services_view() -> None:
     serve(FakeKv(), scenario)
 
 
+def test_cluster_is_the_services_merged_view() -> None:
+    async def scenario(client: Client) -> None:
+        response = await client.get("/v1/cluster")
+        assert response.status == 200
+        body = await response.json()
+        assert [row["ballot"] for row in body["members"]] == ["9.1"] * len(STATUS["members"])
+
+    serve(FakeKv(), scenario)
+
+
 def test_metrics_is_prometheus_text() -> None:
     service = FakeKv()
     service.metrics.commits.inc(7)
@@ -545,7 +559,7 @@ def test_dashboard_is_a_self_contained_html_page_polling_status() -> None:
         assert response.content_type == "text/html"
         page = await response.text()
         assert page.lstrip().lower().startswith("<!doctype html>")
-        assert "v1/status" in page
+        assert "v1/cluster" in page
         assert "http://" not in page and "https://" not in page
 
     serve(FakeKv(), scenario)

@@ -51,6 +51,9 @@ class NodeKvService:
     def status(self) -> dict[str, Any]:
         return self.node.status()
 
+    async def cluster_status(self) -> dict[str, Any]:
+        return await self.node.cluster_status()
+
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 

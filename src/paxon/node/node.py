@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import Client, SessionLanes, split_address
+from paxon.client import Client, SessionLanes, merge_status, split_address
 from paxon.errors import (
     BadRequest,
     Busy,
@@ -357,6 +357,11 @@ class Node:
                     }
                 )
         return {"node_id": self.node_id, "members": members, "leader": leader}
+
+    async def cluster_status(self) -> dict[str, Any]:
+        """``status()`` with every member's row from that member's own view."""
+        others = await self._forwarder.node_views()
+        return merge_status([_format(a) for a in self.addresses.values()], [self.status(), *others])
 
     # ------------------------------------------------------------------ inputs
 

@@ -10,6 +10,8 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 | ``DELETE /v1/kv/{key}`` | ``{"deleted", "revision"}``; ``?prefix=1``                     |
 | ``POST /v1/txn``        | ``{"succeeded", "revision", "responses"}``                     |
 | ``GET /v1/status``      | the ``status --json`` object, from this node's view            |
+| ``GET /v1/cluster``     | the same object with every member's row from that member (the  |
+|                         | dashboard's view; what ``paxon status`` prints)                |
 | ``GET /metrics``        | Prometheus text                                                |
 | ``GET /``               | the dashboard page                                             |
 
@@ -98,6 +100,10 @@ class KvService(Protocol):
         """The SPEC ``status --json`` object, from this node's view."""
         ...
 
+    async def cluster_status(self) -> dict[str, Any]:
+        """The ``status --json`` object with each member's row from that member."""
+        ...
+
     def metrics_text(self) -> tuple[bytes, str]:
         """The ``/metrics`` body and its content type."""
         ...
@@ -115,6 +121,7 @@ def make_app(
     app.router.add_get("/", routes.dashboard)
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/v1/status", routes.status)
+    app.router.add_get("/v1/cluster", routes.cluster_status)
     app.router.add_post("/v1/txn", routes.txn)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
         app.router.add_get(path, routes.get)
@@ -200,6 +207,11 @@ class _Routes:
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response(self.service.status(), headers={"Cache-Control": "no-store"})
+
+    async def cluster_status(self, request: web.Request) -> web.Response:
+        _query(request)
+        view = await self.service.cluster_status()
+        return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()
