@@ -21,9 +21,6 @@ class NodeConfig:
     net: NetConfig = field(default_factory=NetConfig)
     # A client command's payload, as proposed; larger ones are refused (413).
     command_max_bytes: int = 1_048_576 + 8192
-    # Client sessions remembered for exactly-once; the least recent is forgotten.
-    # Part of the replicated state's rules: it must be the same on every node.
-    sessions_max: int = 100_000
     # A snapshot is taken after this many applied slots; the in-memory log
     # keeps one snapshot interval more, so a lagging peer can still learn.
     snapshot_interval_slots: int = 20_000
@@ -40,8 +37,8 @@ class NodeConfig:
     def __post_init__(self) -> None:
         if self.tick_interval_s <= 0 or self.request_timeout_s <= 0:
             raise ValueError("tick_interval_s and request_timeout_s must be > 0")
-        if self.command_max_bytes < 1 or self.sessions_max < 1:
-            raise ValueError("command_max_bytes and sessions_max must be >= 1")
+        if self.command_max_bytes < 1:
+            raise ValueError("command_max_bytes must be >= 1")
         # A slot's value is one log record and one frame: the largest command
         # must fit both, with room for the rest of the batch around it.
         room = min(StorageConfig().record_max_bytes, self.net.frame_max_bytes)

@@ -27,6 +27,12 @@ from paxon.statemachine import StateMachine
 
 _SNAPSHOT_VERSION = 1
 
+SESSIONS_MAX = 100_000
+"""Client sessions remembered for exactly-once; the least recently applied is
+forgotten. Not a per-node setting: which session is forgotten decides whether a
+late retry is applied, so every replica must use the same number (changing it
+is a change of the replicated state's rules, like a format change)."""
+
 
 class Applied(NamedTuple):
     """One command's outcome; ``reply`` is None when the command was stale.
@@ -41,7 +47,9 @@ class Applied(NamedTuple):
 
 
 class ReplicatedMachine:
-    def __init__(self, machine: StateMachine, *, sessions_max: int, slot_applied: Slot = 0):
+    def __init__(
+        self, machine: StateMachine, *, sessions_max: int = SESSIONS_MAX, slot_applied: Slot = 0
+    ):
         self.machine = machine
         self.sessions: SessionTable[bytes] = SessionTable(sessions_max)
         self.slot_applied = slot_applied

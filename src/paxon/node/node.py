@@ -123,7 +123,7 @@ class Node:
         self.config = config or NodeConfig()
         self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
         self.metrics = NodeMetrics(node_id)
-        self.machine = ReplicatedMachine(state_machine, sessions_max=self.config.sessions_max)
+        self.machine = ReplicatedMachine(state_machine)
         self._lanes = SessionLanes()
         self._started = False
         self._stopping = False
