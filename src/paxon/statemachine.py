@@ -14,6 +14,7 @@ Client sessions are not the state machine's job: the runtime applies each
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 from paxon.errors import NotSupported
 
@@ -30,6 +31,17 @@ class StateMachine(abc.ABC):
     @abc.abstractmethod
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a ``snapshot``."""
+
+    def snapshot_later(self) -> Callable[[], bytes]:
+        """Capture the state now; the returned function encodes it later.
+
+        The runtime calls this on its event loop and the function on a worker
+        thread, while ``apply`` goes on, so a large state does not stall the
+        node. Override it when the capture can be cheap (copies of immutable
+        values); the default encodes at once with ``snapshot``.
+        """
+        data = self.snapshot()
+        return lambda: data
 
     def validate(self, command: bytes) -> None:
         """Refuse a command before it is proposed (raise ``BadRequest``).

@@ -725,3 +725,17 @@ def test_validate_is_what_the_store_refuses() -> None:
     with pytest.raises(BadRequest):
         validate_command(Put("toolong", b""), limits)
     assert isinstance(KvStore(limits).execute(Put("toolong", b"")), ErrorResult)
+
+
+def test_a_later_snapshot_encodes_the_state_as_of_its_capture() -> None:
+    store = KvStore()
+    for i in range(2500):  # more than one packing piece
+        put(store, f"k{i % 1200}", str(i).encode())
+    before = store.snapshot()
+    encode = store.snapshot_later()
+    put(store, "k1", b"changed after the capture")
+    put(store, "new", b"x")
+    assert encode() == before
+    restored = KvStore()
+    restored.restore(before)
+    assert restored.snapshot() == before

@@ -61,7 +61,6 @@ from paxon.kv.codec import (
     decode_command,
     decode_query,
     encode_result,
-    keyvalue_fields,
     keyvalue_from_fields,
     unpack,
 )
@@ -109,6 +108,9 @@ HistoryEntry = tuple[int, KeyValue]
 """``(revision_end, kv)``: ``kv`` was the value for revisions [kv.mod_revision, revision_end)."""
 
 
+_PACK_PIECE_ITEMS = 1000
+
+
 class KvStore(StateMachine):
     def __init__(self, limits: KvLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
@@ -150,19 +152,43 @@ class KvStore(StateMachine):
         return encode_result(self.read(decoded))
 
     def snapshot(self) -> bytes:
-        kvs = [keyvalue_fields(self._current[key]) for key in self._keys]
-        history = [
-            [
-                key,
+        return self.snapshot_later()()
+
+    def snapshot_later(self) -> Callable[[], bytes]:
+        """Capture the state now (shallow copies: every value is immutable) and
+        encode it later, on any thread, while the store goes on changing."""
+        current = dict(self._current)
+        history = {key: list(entries) for key, entries in self._history.items()}
+        revision, revision_compacted = self._revision, self._revision_compacted
+
+        def encode() -> bytes:
+            kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
+            kept = [
                 [
-                    [end, kv.value, kv.version, kv.create_revision, kv.mod_revision]
-                    for end, kv in self._history[key]
-                ],
+                    key,
+                    [
+                        [end, kv.value, kv.version, kv.create_revision, kv.mod_revision]
+                        for end, kv in history[key]
+                    ],
+                ]
+                for key in sorted(history)
             ]
-            for key in sorted(self._history)
-        ]
-        state = [SNAPSHOT_FORMAT, self._revision, self._revision_compacted, kvs, history]
-        return msgpack.packb(state)  # type: ignore[no-any-return]
+            # Packed piece by piece, not in one call: the packer holds the GIL
+            # while it runs, and the event loop must get it back often.
+            packer = msgpack.Packer()
+            pieces = [packer.pack_array_header(5)]
+            pieces += [
+                packer.pack(item) for item in (SNAPSHOT_FORMAT, revision, revision_compacted)
+            ]
+            for items in (kvs, kept):
+                pieces.append(packer.pack_array_header(len(items)))
+                for start in range(0, len(items), _PACK_PIECE_ITEMS):
+                    pieces.append(
+                        b"".join(map(packer.pack, items[start : start + _PACK_PIECE_ITEMS]))
+                    )
+            return b"".join(pieces)
+
+        return encode
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""

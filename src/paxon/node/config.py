@@ -21,9 +21,12 @@ class NodeConfig:
     net: NetConfig = field(default_factory=NetConfig)
     # A client command's payload, as proposed; larger ones are refused (413).
     command_max_bytes: int = 1_048_576 + 8192
-    # A snapshot is taken after this many applied slots; the in-memory log
-    # keeps one snapshot interval more, so a lagging peer can still learn.
+    # A snapshot is taken after this many applied slots, or this many bytes of
+    # applied commands, whichever comes first; the in-memory log keeps one
+    # interval more, so a lagging peer can still learn. The byte bound is what
+    # bounds memory under load, when a slot carries hundreds of commands.
     snapshot_interval_slots: int = 20_000
+    snapshot_interval_bytes: int = 32 * 1024**2
     # Snapshots sent to a lagging peer go in chunks of this size; a snapshot
     # received over the limit is refused.
     snapshot_chunk_bytes: int = 1_048_576
@@ -50,5 +53,5 @@ class NodeConfig:
             )
         if self.snapshot_chunk_bytes < 1 or self.snapshot_max_bytes < 1:
             raise ValueError("snapshot_chunk_bytes and snapshot_max_bytes must be >= 1")
-        if self.snapshot_interval_slots < 1:
-            raise ValueError("snapshot_interval_slots must be >= 1")
+        if self.snapshot_interval_slots < 1 or self.snapshot_interval_bytes < 1:
+            raise ValueError("snapshot_interval_slots and snapshot_interval_bytes must be >= 1")

@@ -15,7 +15,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
@@ -72,9 +72,19 @@ class ReplicatedMachine:
                 yield Applied(client_id, seq, None, False)
 
     def snapshot(self) -> bytes:
+        return self.snapshot_later()()
+
+    def snapshot_later(self) -> Callable[[], bytes]:
+        """The state as of now, encoded when the returned function is called
+        (on any thread; see ``StateMachine.snapshot_later``)."""
         body = [_SNAPSHOT_VERSION, self.slot_applied, self.sessions.export()]
-        head: bytes = msgpack.packb(body, use_bin_type=True)
-        return head + self.machine.snapshot()
+        user = self.machine.snapshot_later()
+
+        def encode() -> bytes:
+            head: bytes = msgpack.packb(body, use_bin_type=True)
+            return head + user()
+
+        return encode
 
     def restore(self, data: bytes) -> None:
         unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(data))

@@ -156,6 +156,7 @@ class Node:
         self._snapshot_installing = False
         self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
         self._snapshot_next_slot = self.config.snapshot_interval_slots
+        self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
         # peer -> (snapshot slot, when a whole transfer of it was queued)
         self._snapshot_sent: dict[int, tuple[Slot, float]] = {}
         self._role = Role.FOLLOWER
@@ -533,6 +534,8 @@ class Node:
         waiting = self._waiting
         commits = 0
         for entry in entries:
+            for command in entry.value.commands:
+                self._bytes_since_snapshot += len(command.payload)
             for applied in self.machine.apply(entry):
                 commits += applied.fresh
                 waiter = waiting.pop((applied.client_id, applied.seq), None)
@@ -548,7 +551,10 @@ class Node:
         while reads and reads[0][0] <= self.machine.slot_applied:
             for query in reads.popleft()[1]:
                 self._answer_query(query)
-        if self.machine.slot_applied >= self._snapshot_next_slot:
+        if (
+            self.machine.slot_applied >= self._snapshot_next_slot
+            or self._bytes_since_snapshot >= self.config.snapshot_interval_bytes
+        ):
             self._start_snapshot()
 
     def _on_read_index(self, answer: ReadIndex) -> None:
@@ -728,12 +734,20 @@ class Node:
         # Whatever happens, the next try is one interval on (a failing disk
         # must not make every apply serialize the whole state again).
         self._snapshot_next_slot = self.machine.slot_applied + self.config.snapshot_interval_slots
+        self._bytes_since_snapshot = 0
         started = time.perf_counter()
         slot = self.machine.slot_applied
-        data = self.machine.snapshot()
+        encode = self.machine.snapshot_later()  # a cheap capture; encoded off the loop
         writer = self._storage.begin_snapshot(slot)
         on_loop_s = time.perf_counter() - started
-        task = self._loop.run_in_executor(None, writer.write, data)
+        size = [0]
+
+        def write() -> Any:
+            data = encode()
+            size[0] = len(data)
+            return writer.write(data)
+
+        task = self._loop.run_in_executor(None, write)
         self._snapshot_work.add(task)
         previous = self._slot_snapshot
 
@@ -757,7 +771,7 @@ class Node:
                 "[%d] snapshot at slot %d written: %d bytes, %.1f ms on the loop, %.1f ms in all",
                 self.node_id,
                 slot,
-                len(data),
+                size[0],
                 on_loop_s * 1000,
                 (time.perf_counter() - started) * 1000,
             )
@@ -863,6 +877,7 @@ class Node:
                 )
             self._slot_snapshot = max(self._slot_snapshot, slot)
             self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
+            self._bytes_since_snapshot = 0
             self._perform(self._replica.install_snapshot(slot))
             self.log.info(
                 "[%d] installed the snapshot at slot %d from node %d", self.node_id, slot, source

@@ -26,7 +26,7 @@ from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
-from paxon.tuning import log_long_gc_pauses, tune_for_throughput
+from paxon.tuning import freeze_survivors, log_long_gc_pauses, tune_for_throughput
 
 
 class _StartupError(Exception):
@@ -96,6 +96,7 @@ async def _serve(config: ServeConfig) -> int:
             _fmt(config.listen),
             _fmt(config.http) if config.http else "off",
         )
+        freezer = asyncio.ensure_future(freeze_survivors())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -111,6 +112,7 @@ async def _serve(config: ServeConfig) -> int:
         else:
             log.info("[%d] stopping on signal", config.node_id)
             failed.cancel()
+        freezer.cancel()
     finally:
         if runner is not None:
             await runner.cleanup()
