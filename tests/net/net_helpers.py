@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from paxon.net import ClientConnection, ClientRequest, NetConfig, Reply, Transport, encode
 from paxon.net.codec import WireMessage
+from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.protocol.messages import Message
 
 FAST = NetConfig(
@@ -57,6 +58,8 @@ class Node:
         config: NetConfig = FAST,
         on_request: Callable[[ClientConnection, ClientRequest], None] | None = None,
         on_message: Callable[[Message], None] | None = None,
+        peer_port: int | None = None,
+        security: PeerSecurity = INSECURE,
     ) -> None:
         self.messages: Inbox[Message] = Inbox()
         self.requests: Inbox[tuple[ClientConnection, ClientRequest]] = Inbox()
@@ -68,11 +71,18 @@ class Node:
             on_peer_message=on_message or self.messages.put,
             on_client_request=on_request or (lambda c, r: self.requests.put((c, r))),
             config=config,
+            peer_listen=None if peer_port is None else ("127.0.0.1", peer_port),
+            security=security,
+            client_address=f"client-of-{node_id}:1",
         )
 
     @property
     def address(self) -> tuple[str, int]:
         return self.transport.address
+
+    @property
+    def peer_address(self) -> tuple[str, int]:
+        return self.transport.peer_address
 
     async def start(self) -> Node:
         await self.transport.start()

@@ -33,6 +33,7 @@ from paxon.net import (
     Submit,
     encode,
 )
+from paxon.net.client_messages import PROTOCOL_VERSION, PeerProof
 from paxon.net.frames import frame_prefix
 from paxon.protocol.messages import Accept, Accepted, ChosenPrefix, Message, Probe, ProbeReply
 from paxon.protocol.types import Ballot, Command, Value
@@ -175,13 +176,15 @@ def test_links_come_back_after_either_side_restarts() -> None:
     run(main)
 
 
-def test_a_new_connection_from_a_peer_replaces_the_old_one() -> None:
+def test_without_authentication_a_new_connection_from_a_peer_replaces_the_old_one() -> None:
     async def main() -> None:
         a, b = await linked_pair()
         try:
             impostor = await Raw.connect(b.address)
-            impostor.send_message(Hello(CLUSTER, 1, 1))
-            await impostor.read_frames(1)  # Welcome: the old link is replaced
+            impostor.send_message(Hello(CLUSTER, 1, PROTOCOL_VERSION))
+            impostor.send_message(PeerProof(b"n" * 32, b"", ""))
+            # Challenge, PeerWelcome: without TLS or a secret, the old link is replaced.
+            await impostor.read_frames(2)
             b.transport.send(Probe(2, 1, BALLOT))
             assert len(await impostor.read_frames(1)) == 1
             # Node 1 lost its link and redials; its new connection replaces the impostor.
@@ -286,7 +289,7 @@ def test_a_client_that_does_not_read_is_disconnected(caplog: pytest.LogCaptureFi
         server = await Node(1, {}, config=config, on_request=answer_big).start()
         try:
             raw = await Raw.connect(server.address)
-            raw.send_message(Hello("", 0, 1))
+            raw.send_message(Hello("", 0, PROTOCOL_VERSION))
             for request_id in range(3):
                 raw.send_message(StatusRequest(request_id))
             await raw.read_until_closed()
@@ -324,10 +327,10 @@ def test_a_peer_of_another_cluster_is_refused(caplog: pytest.LogCaptureFixture) 
 @pytest.mark.parametrize(
     ("hello", "reason"),
     [
-        (Hello("other", 0, 1), "wrong cluster"),
-        (Hello(CLUSTER, 1, 2), "unsupported protocol version"),
-        (Hello(CLUSTER, 7, 1), "node 7 is not a peer"),
-        (Hello(CLUSTER, 3, 1), "node 3 must wait for node 2 to dial it"),
+        (Hello("other", 0, PROTOCOL_VERSION), "wrong cluster"),
+        (Hello(CLUSTER, 1, 99), "unsupported protocol version"),
+        (Hello(CLUSTER, 7, PROTOCOL_VERSION), "node 7 is not a peer"),
+        (Hello(CLUSTER, 3, PROTOCOL_VERSION), "node 3 must wait for node 2 to dial it"),
     ],
 )
 def test_bad_hellos_are_refused_with_a_reason(hello: Hello, reason: str) -> None:
@@ -352,7 +355,8 @@ def test_clients_may_name_any_cluster_or_the_exact_one() -> None:
         try:
             for cluster_id in ("", CLUSTER):
                 link = await ClientLink.connect(*server.address, cluster_id=cluster_id, timeout=5)
-                assert (link.node_id, link.cluster_id) == (1, CLUSTER)
+                # The Welcome echoes the client's cluster id: a stranger never learns it.
+                assert (link.node_id, link.cluster_id) == (1, cluster_id)
                 assert await link.request(StatusRequest(1)) == Reply(1, b"ok")
                 assert server.transport.stats().clients_connected == 1
                 link.close()
@@ -366,8 +370,9 @@ def test_clients_may_name_any_cluster_or_the_exact_one() -> None:
 
 # ------------------------------------------------------------------ bad input
 
-_CLIENT_HELLO = encode(Hello("", 0, 1))
-_PEER_HELLO = encode(Hello(CLUSTER, 1, 1))
+_CLIENT_HELLO = encode(Hello("", 0, PROTOCOL_VERSION))
+# An unauthenticated peer handshake (the transports in these tests use no TLS or secret).
+_PEER_HELLO = encode(Hello(CLUSTER, 1, PROTOCOL_VERSION)) + encode(PeerProof(b"n" * 32, b"", ""))
 
 BAD_INPUT: dict[str, tuple[bytes, str]] = {
     "http request": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "outside [1,"),

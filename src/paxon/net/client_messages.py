@@ -10,6 +10,9 @@ and responses the other. Responses may come back in any order; ``request_id``
 | 32   | Hello         | dialer -> node    | I am ``node_id`` (0: a client) of ``cluster_id`` |
 | 33   | Welcome       | node -> dialer    | accepted; I am ``node_id`` of ``cluster_id``   |
 | 34   | Refused       | node -> dialer    | not accepted, and why; the node then closes    |
+| 35   | Challenge     | node -> peer      | prove you are that peer: a fresh nonce         |
+| 36   | PeerProof     | peer -> node      | my nonce, my proof, my client address           |
+| 37   | PeerWelcome   | node -> peer      | accepted as a peer; my proof, my client address |
 | 64   | Submit        | client -> node    | replicate ``payload`` as command (client_id, seq) |
 | 65   | Query         | client -> node    | read-only query, linearizable or local          |
 | 66   | StatusRequest | client -> node    | this node's view of the cluster                 |
@@ -17,6 +20,10 @@ and responses the other. Responses may come back in any order; ``request_id``
 | 81   | Redirect      | node -> client    | not the leader; try this one (if known)         |
 | 82   | Failure       | node -> client    | a ``paxon.errors`` code and a message           |
 | 83   | StatusReply   | node -> client    | a map with str keys                             |
+
+A client's Hello is answered by ``Welcome`` at once; a peer's goes through
+``Challenge`` / ``PeerProof`` / ``PeerWelcome`` (see ``paxon.net.peer_auth``), so
+nothing reaches the core from a dialer that has not proved it is a member.
 
 Every integer id, sequence number and version is in ``[0, 2**63)``; construction
 checks it, so an encoder never meets a value the decoder would refuse.
@@ -27,7 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
+"""2: peers prove who they are (Challenge, PeerProof, PeerWelcome)."""
 CLIENT_NODE_ID: Final = 0
 """The ``node_id`` a client sends in its Hello."""
 ANY_CLUSTER: Final = ""
@@ -77,6 +85,59 @@ class Refused:
 
     def __post_init__(self) -> None:
         _check_type(self.reason, str, "reason")
+
+
+NONCE_BYTES: Final = 32
+PROOF_MAX_BYTES: Final = 64
+ADDRESS_MAX_BYTES: Final = 300
+"""A ``HOST:PORT`` text: a DNS name is at most 253 bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        _check_type(self.nonce, bytes, "nonce")
+        if len(self.nonce) != NONCE_BYTES:
+            raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProof:
+    """``proof`` is empty when TLS (or nothing) authenticates the peers."""
+
+    nonce: bytes
+    proof: bytes
+    client_address: str
+
+    def __post_init__(self) -> None:
+        _check_type(self.nonce, bytes, "nonce")
+        _check_type(self.proof, bytes, "proof")
+        _check_type(self.client_address, str, "client_address")
+        if len(self.nonce) != NONCE_BYTES:
+            raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+        _check_sizes(self.proof, self.client_address)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerWelcome:
+    node_id: int
+    proof: bytes
+    client_address: str
+
+    def __post_init__(self) -> None:
+        check_uint(self.node_id, "node_id")
+        _check_type(self.proof, bytes, "proof")
+        _check_type(self.client_address, str, "client_address")
+        _check_sizes(self.proof, self.client_address)
+
+
+def _check_sizes(proof: bytes, client_address: str) -> None:
+    if len(proof) > PROOF_MAX_BYTES:
+        raise ValueError(f"proof must be at most {PROOF_MAX_BYTES} bytes")
+    if len(client_address.encode()) > ADDRESS_MAX_BYTES:
+        raise ValueError(f"client_address must be at most {ADDRESS_MAX_BYTES} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +232,7 @@ class StatusReply:
             _check_type(key, str, "a status key")
 
 
-HandshakeMessage = Hello | Welcome | Refused
+HandshakeMessage = Hello | Welcome | Refused | Challenge | PeerProof | PeerWelcome
 ClientRequest = Submit | Query | StatusRequest
 ClientResponse = Reply | Redirect | Failure | StatusReply
 

@@ -28,11 +28,14 @@ import msgpack  # type: ignore[import-untyped]
 
 from paxon.errors import ProtocolError
 from paxon.net.client_messages import (
+    Challenge,
     ClientRequest,
     ClientResponse,
     Failure,
     HandshakeMessage,
     Hello,
+    PeerProof,
+    PeerWelcome,
     Query,
     Redirect,
     Refused,
@@ -195,6 +198,18 @@ def _encode_refused(m: Refused) -> list[Any]:
     return [34, m.reason]
 
 
+def _encode_challenge(m: Challenge) -> list[Any]:
+    return [35, m.nonce]
+
+
+def _encode_peer_proof(m: PeerProof) -> list[Any]:
+    return [36, m.nonce, m.proof, m.client_address]
+
+
+def _encode_peer_welcome(m: PeerWelcome) -> list[Any]:
+    return [37, m.node_id, m.proof, m.client_address]
+
+
 def _encode_submit(m: Submit) -> list[Any]:
     return [64, m.request_id, m.client_id, m.seq, m.payload]
 
@@ -239,6 +254,9 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     Hello: _encode_hello,
     Welcome: _encode_welcome,
     Refused: _encode_refused,
+    Challenge: _encode_challenge,
+    PeerProof: _encode_peer_proof,
+    PeerWelcome: _encode_peer_welcome,
     Submit: _encode_submit,
     Query: _encode_query,
     StatusRequest: _encode_status_request,
@@ -462,6 +480,22 @@ def _decode_refused(f: tuple[Any, ...]) -> Refused:
     return Refused(_typed(f[1], str, "reason"))
 
 
+def _decode_challenge(f: tuple[Any, ...]) -> Challenge:
+    return Challenge(_typed(f[1], bytes, "nonce"))
+
+
+def _decode_peer_proof(f: tuple[Any, ...]) -> PeerProof:
+    return PeerProof(
+        _typed(f[1], bytes, "nonce"), _typed(f[2], bytes, "proof"), _typed(f[3], str, "address")
+    )
+
+
+def _decode_peer_welcome(f: tuple[Any, ...]) -> PeerWelcome:
+    return PeerWelcome(
+        _uint(f[1], "node_id"), _typed(f[2], bytes, "proof"), _typed(f[3], str, "address")
+    )
+
+
 def _decode_submit(f: tuple[Any, ...]) -> Submit:
     return Submit(
         _uint(f[1], "request_id"),
@@ -531,6 +565,9 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     32: ("Hello", 4, _decode_hello),
     33: ("Welcome", 3, _decode_welcome),
     34: ("Refused", 2, _decode_refused),
+    35: ("Challenge", 2, _decode_challenge),
+    36: ("PeerProof", 4, _decode_peer_proof),
+    37: ("PeerWelcome", 4, _decode_peer_welcome),
     64: ("Submit", 5, _decode_submit),
     65: ("Query", 4, _decode_query),
     66: ("StatusRequest", 2, _decode_status_request),
@@ -557,6 +594,9 @@ TYPE_CODES: Final[dict[type, int]] = {
     Hello: 32,
     Welcome: 33,
     Refused: 34,
+    Challenge: 35,
+    PeerProof: 36,
+    PeerWelcome: 37,
     Submit: 64,
     Query: 65,
     StatusRequest: 66,

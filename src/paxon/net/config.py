@@ -29,6 +29,24 @@ class NetConfig:
     reconnect_max_s: float = 2.0
     # A TCP connect that takes longer than this fails.
     connect_timeout_s: float = 2.0
+    # Until its handshake is done a connection may send only frames this small
+    # (Hello and PeerProof are under 500 bytes), so a stranger cannot make the
+    # node buffer or decode anything large. (Capped by frame_max_bytes.)
+    handshake_frame_max_bytes: int = 4096
+    # Connections on one port that have not finished their handshake; more are
+    # closed at once (each lives at most handshake_timeout_s).
+    handshaking_max: int = 256
+    # Handshaken clients on one port, and from one address; more are refused.
+    # Peers are never counted: they have their own budget (one link each).
+    clients_max: int = 2048
+    clients_per_address_max: int = 512
+    # A client connection with no request for this long, and none in flight, is closed.
+    client_idle_timeout_s: float = 300.0
+    # Requests one client connection may have waiting for an answer; more are
+    # answered at once with a "busy" failure. A request unanswered after
+    # client_request_forget_s no longer counts (its client has given up on it).
+    client_requests_in_flight_max: int = 4096
+    client_request_forget_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 64 <= self.frame_max_bytes <= FRAME_MAX_LIMIT:
@@ -39,6 +57,18 @@ class NetConfig:
             raise ValueError("timeouts must be > 0")
         if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
             raise ValueError("reconnect delays must satisfy 0 < min <= max")
+        if self.handshake_frame_max_bytes < 64:
+            raise ValueError("handshake_frame_max_bytes must be >= 64")
+        counts = (
+            self.handshaking_max,
+            self.clients_max,
+            self.clients_per_address_max,
+            self.client_requests_in_flight_max,
+        )
+        if min(counts) < 1:
+            raise ValueError("connection and request limits must be >= 1")
+        if self.client_idle_timeout_s <= 0 or self.client_request_forget_s <= 0:
+            raise ValueError("client timeouts must be > 0")
 
 
 DEFAULT_NET_CONFIG = NetConfig()

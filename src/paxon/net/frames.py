@@ -42,6 +42,17 @@ class FrameDecoder:
         self._buffer = bytearray()
 
     @property
+    def frame_max_bytes(self) -> int:
+        return self._frame_max
+
+    @frame_max_bytes.setter
+    def frame_max_bytes(self, frame_max_bytes: int) -> None:
+        """A connection starts with a small limit and raises it after its handshake."""
+        if frame_max_bytes < 1:
+            raise ValueError("frame_max_bytes must be >= 1")
+        self._frame_max = frame_max_bytes
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes of an incomplete frame held back (non-zero at EOF means truncation)."""
         return len(self._buffer)

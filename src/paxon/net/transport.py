@@ -1,19 +1,33 @@
-"""The node's network: one listening port for peers and clients, one link per peer pair.
+"""The node's network: a client port, an optional peer port, one link per peer pair.
 
 Theory of operation:
-- Every connection starts with a handshake. The side that dialed sends
-  ``Hello(cluster_id, node_id, version)``; the side that accepted answers
-  ``Welcome`` or ``Refused`` (and then closes). Nothing else is accepted
-  before it, and a connection silent for ``handshake_timeout_s`` is dropped.
+- Ports. ``listen`` serves clients, and peers too unless ``peer_listen`` gives
+  peers a port of their own. A peer Hello on a client-only port and a client
+  Hello on the peer port are refused. TLS: the peer port (which must then be
+  separate) uses mutual TLS from ``PeerSecurity``; the client port uses
+  ``client_tls`` when given.
+- Every connection starts with a handshake; nothing else is accepted before it,
+  frames before it may be at most ``handshake_frame_max_bytes``, and a
+  connection that has not finished it within ``handshake_timeout_s`` is dropped.
+  A client sends ``Hello(cluster_id or "", 0, version)`` and gets ``Welcome``
+  (which echoes the cluster id the client named: the node's own cluster id is
+  never told to a dialer that has not proved it is a member). A peer goes
+  through ``Hello``, ``Challenge``, ``PeerProof``, ``PeerWelcome``
+  (``paxon.net.peer_auth``): with a certificate (TLS) or the cluster secret it
+  proves it is that node id, and the acceptor proves the same back.
 - Peers: the node with the smaller id dials the larger one, so each pair has
   exactly one connection, used both ways. The dialer reconnects forever with
   exponential backoff (``reconnect_min_s`` to ``reconnect_max_s``, jittered).
   An acceptor takes a peer's Hello only for the exact cluster id, a known peer
-  id and an id smaller than its own. A new handshaken connection from a peer
-  replaces the old one.
-- Clients: ``Hello`` with ``node_id`` 0 and cluster id "" (any) or the exact
-  one. Requests arrive in ``on_client_request(connection, request)``; the node
-  answers with ``connection.send(response)`` in any order.
+  id smaller than its own, and (TLS) a certificate naming that id. Only a
+  connection that finished the whole handshake replaces a peer's link, so with
+  TLS or a secret a stranger can never take a link over.
+- Clients: requests arrive in ``on_client_request(connection, request)``; the
+  node answers with ``connection.send(response)`` in any order.
+- Bounds on every port (``NetConfig`` has the numbers): connections still in
+  their handshake, handshaken clients per port and per address, requests in
+  flight per client, an idle timeout for clients. Peers are not counted
+  against the client bounds.
 - Sending never blocks and never raises for a lost peer: a message to a peer
   that is down, whose queue holds ``peer_queue_max_bytes``, or that encodes
   over ``frame_max_bytes`` is dropped and counted (Paxos retries). A message
@@ -23,23 +37,31 @@ Theory of operation:
   queued while the queue is under its limit, so a queue holds at most its
   limit plus one frame, and one frame larger than the limit still goes out.)
 - Frames written to one connection during one event-loop iteration go out in a
-  single ``transport.write``.
+  single ``transport.write`` (or every 16 KiB, see ``frames.py``).
 
 Bad input decision table (every case: one log line with the address and the
 reason, the connection is dropped, the transport keeps serving):
 
-| input                                       | where                 | counted            |
-|---------------------------------------------|-----------------------|--------------------|
-| length prefix 0 or over ``frame_max_bytes`` | any connection        | bad_frames         |
-| body that does not decode                   | any connection        | bad_frames         |
-| EOF inside a frame                          | any connection        | bad_frames         |
-| anything but Hello first                    | accepted connection   | bad_frames         |
-| anything but Welcome / Refused first        | dialed connection     | bad_frames         |
-| Hello with wrong cluster, id or version     | accepted connection   | handshakes_refused |
-| no Hello / Welcome in time                  | any connection        | -                  |
-| a client request or handshake message      | peer connection       | bad_frames         |
-| ``src`` not the peer, ``dst`` not this node | peer connection       | bad_frames         |
-| a peer message or handshake message         | client connection     | bad_frames         |
+| input                                        | where                 | counted            |
+|----------------------------------------------|-----------------------|--------------------|
+| length prefix 0 or over the limit            | any connection        | bad_frames         |
+| (``handshake_frame_max_bytes`` before the handshake, ``frame_max_bytes`` after) |  |   |
+| body that does not decode                    | any connection        | bad_frames         |
+| EOF inside a frame                           | any connection        | bad_frames         |
+| anything but Hello first                     | accepted connection   | bad_frames         |
+| anything but the next handshake message      | either side, handshake| bad_frames         |
+| Hello with wrong cluster, id or version      | accepted connection   | handshakes_refused |
+| peer Hello on the client port, or the reverse| accepted connection   | handshakes_refused |
+| TLS certificate not naming the claimed node  | either side           | handshakes_refused |
+| a wrong proof (cluster secret)               | either side           | handshakes_refused |
+| no handshake in time                         | any connection        | -                  |
+| over ``handshaking_max`` / client bounds     | accepted connection   | connections_refused|
+| a client request or handshake message        | peer connection       | bad_frames         |
+| ``src`` not the peer, ``dst`` not this node  | peer connection       | bad_frames         |
+| a peer message or handshake message          | client connection     | bad_frames         |
+| over ``client_requests_in_flight_max``       | client connection     | requests_refused   |
+| (answered with a ``busy`` Failure, the connection stays)                                   |
+| idle over ``client_idle_timeout_s``          | client connection     | - (closed quietly) |
 
 Exceptions raised by ``on_peer_message`` and ``on_client_request`` are bugs in
 the node and are not caught here: they leave ``Protocol.data_received``, so
@@ -53,6 +75,7 @@ import asyncio
 import logging
 import random
 import socket
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
@@ -63,32 +86,47 @@ from paxon.net.client_messages import (
     CLIENT_REQUEST_TYPES,
     CLIENT_RESPONSE_TYPES,
     PROTOCOL_VERSION,
+    Challenge,
     ClientRequest,
     ClientResponse,
     Failure,
     Hello,
+    PeerProof,
+    PeerWelcome,
     Refused,
     Welcome,
 )
 from paxon.net.codec import DecodeError, decode_body, encode_body
 from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
 from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
+from paxon.net.peer_auth import (
+    INSECURE,
+    HandshakeTranscript,
+    PeerSecurity,
+    new_nonce,
+    proofs_match,
+)
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.protocol.messages import MESSAGE_TYPES
 
 PeerState = Literal["up", "connecting", "down"]
 """``up``: handshaken; ``connecting``: dialing or handshaking; ``down``: neither."""
 
+PortRole = Literal["shared", "client", "peer"]
+"""Who a listening port serves: both (no ``peer_listen``), clients only, peers only."""
+
 _PEER_TYPES: Final = frozenset((*MESSAGE_TYPES, SnapshotChunk))
 _CLIENT_REQUEST_TYPES: Final = frozenset(CLIENT_REQUEST_TYPES)
 _CLIENT_RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
 
-_State = Literal["hello", "welcome", "peer", "client", "closed"]
-# hello: accepted, waiting for Hello; welcome: dialed, waiting for Welcome.
-
+_State = Literal["hello", "proof", "challenge", "welcome", "peer", "client", "closed"]
+# Accepted: hello -> (client | proof -> peer). Dialed: challenge -> welcome -> peer.
+_HANDSHAKING: Final = frozenset(("hello", "proof", "challenge", "welcome"))
 
 _DIAL_FAILURES_WARN: Final = 20
 """Consecutive failed dials to one peer before it is logged as a warning."""
+_SWEEP_INTERVAL_S: Final = 1.0
+"""How often client connections are checked for idleness and forgotten requests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +138,8 @@ class TransportStats:
     dropped_sends: int
     bad_frames: int
     handshakes_refused: int
+    connections_refused: int
+    requests_refused: int
     peers: Mapping[int, PeerState]
     clients_connected: int
 
@@ -113,6 +153,8 @@ class _Counters:
     dropped_sends: int = 0
     bad_frames: int = 0
     handshakes_refused: int = 0
+    connections_refused: int = 0
+    requests_refused: int = 0
 
 
 class Transport:
@@ -129,51 +171,88 @@ class Transport:
         on_client_request: Callable[[ClientConnection, ClientRequest], None],
         config: NetConfig = DEFAULT_NET_CONFIG,
         logger: logging.Logger | None = None,
+        peer_listen: tuple[str, int] | None = None,
+        security: PeerSecurity = INSECURE,
+        client_tls: ssl.SSLContext | None = None,
+        client_address: str = "",
     ) -> None:
         if node_id <= 0:
             raise ValueError(f"node_id must be > 0, got {node_id}")
         if node_id in peers or any(peer <= 0 for peer in peers):
             raise ValueError(f"peers must be other nodes with ids > 0, got {sorted(peers)}")
+        if peer_listen is None and (security.mode == "tls" or client_tls is not None):
+            raise ValueError("TLS needs a separate peer port (peer_listen)")
         self.node_id = node_id
         self.cluster_id = cluster_id
         self.config = config
+        self.security = security
+        self.client_address = client_address
+        """The address this node's clients use, told to peers in the handshake."""
         self._listen = listen
+        self._peer_listen = peer_listen
+        self._client_tls = client_tls
         self._peers = dict(peers)
         self._on_peer_message = on_peer_message
         self._on_client_request = on_client_request
         self._log = logger or logging.getLogger("paxon.net")
         self._counters = _Counters()
-        self._server: asyncio.Server | None = None
+        self._servers: dict[PortRole, asyncio.Server] = {}
         self._connections: set[_Connection] = set()
         self._peer_connections: dict[int, _Connection] = {}
+        self._peer_client_addresses: dict[int, str] = {}
         self._dial_states: dict[int, PeerState] = {}
         self._dial_tasks: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
 
     # ------------------------------------------------------------ public API
 
     async def start(self) -> None:
-        """Binds the listening socket (OSError, e.g. port in use, goes to the caller)
+        """Binds the listening sockets (OSError, e.g. port in use, goes to the caller)
         and starts dialing every peer with a larger id."""
         loop = asyncio.get_running_loop()
-        host, port = self._listen
-        self._server = await loop.create_server(
-            lambda: _Connection(self, dialed_peer=None), host, port, reuse_address=True
-        )
+        handshake_s = self.config.handshake_timeout_s
+        ports: list[tuple[PortRole, tuple[str, int], ssl.SSLContext | None]] = []
+        if self._peer_listen is None:
+            ports.append(("shared", self._listen, None))
+        else:
+            ports.append(("client", self._listen, self._client_tls))
+            ports.append(("peer", self._peer_listen, self.security.tls_accept))
+        try:
+            for role, (host, port), context in ports:
+                self._servers[role] = await loop.create_server(
+                    lambda role=role: _Connection(self, dialed_peer=None, port_role=role),
+                    host,
+                    port,
+                    reuse_address=True,
+                    ssl=context,
+                    ssl_handshake_timeout=handshake_s if context is not None else None,
+                )
+        except BaseException:
+            for server in self._servers.values():
+                server.close()
+            raise
         for peer, address in sorted(self._peers.items()):
             if peer > self.node_id:
                 self._dial_states[peer] = "connecting"
                 task = loop.create_task(self._dial_loop(peer, address), name=f"paxon-dial-{peer}")
                 task.add_done_callback(self._on_dial_task_done)
                 self._dial_tasks.append(task)
+        self._sweeper = loop.create_task(self._sweep_forever(), name="paxon-client-sweep")
 
     @property
     def address(self) -> tuple[str, int]:
-        """The bound (host, port); the port is the real one when 0 was asked for."""
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("the transport is not started")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return host, port
+        """The bound client (host, port); the port is the real one when 0 was asked for."""
+        return self._bound("shared" if self._peer_listen is None else "client")
+
+    @property
+    def peer_address(self) -> tuple[str, int]:
+        """The bound (host, port) peers dial (the client port when they share it)."""
+        return self._bound("shared" if self._peer_listen is None else "peer")
+
+    def client_address_of(self, peer: int) -> str | None:
+        """The client address ``peer`` announced in its last handshake, if any."""
+        return self._peer_client_addresses.get(peer)
 
     def send(self, message: PeerMessage) -> None:
         """Queues ``message`` for ``message.dst``, or drops and counts it; never raises
@@ -218,6 +297,8 @@ class Transport:
             dropped_sends=counters.dropped_sends,
             bad_frames=counters.bad_frames,
             handshakes_refused=counters.handshakes_refused,
+            connections_refused=counters.connections_refused,
+            requests_refused=counters.requests_refused,
             peers={peer: self._peer_state(peer) for peer in sorted(self._peers)},
             clients_connected=sum(c.state == "client" for c in self._connections),
         )
@@ -225,12 +306,13 @@ class Transport:
     async def close(self) -> None:
         """Stops dialing and listening, flushes and closes every connection."""
         self._closing = True
-        for task in self._dial_tasks:
+        tasks = [*self._dial_tasks, *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._dial_tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._dial_tasks.clear()
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers.values():
+            server.close()
         connections = list(self._connections)
         for connection in connections:
             connection.close()
@@ -242,17 +324,25 @@ class Transport:
                     connection.abort()
             if pending:
                 await asyncio.wait(pending)
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers.values():
+            await server.wait_closed()
 
     # ------------------------------------------------------------ handlers
 
-    def _on_connection_made(self, connection: _Connection) -> bool:
-        """Registers a new connection; False when closing (the caller aborts it)."""
+    def _on_connection_made(self, connection: _Connection) -> str | None:
+        """Registers a new connection; why not when it must be closed at once."""
         if self._closing:
-            return False
+            return "closing"
+        if connection.port_role is not None:
+            handshaking = sum(
+                c.state in _HANDSHAKING and c.port_role == connection.port_role
+                for c in self._connections
+            )
+            if handshaking >= self.config.handshaking_max:
+                self._counters.connections_refused += 1
+                return f"over {self.config.handshaking_max} connections in their handshake"
         self._connections.add(connection)
-        return True
+        return None
 
     def _on_connection_lost(self, connection: _Connection) -> None:
         self._connections.discard(connection)
@@ -261,26 +351,64 @@ class Transport:
             del self._peer_connections[peer]
             self._log.info("[node %d] link to node %d is down", self.node_id, peer)
 
-    def _check_hello(self, hello: Hello) -> str | None:
-        """Why ``hello`` is refused, or None to welcome it."""
+    def _check_hello(self, hello: Hello, connection: _Connection) -> str | None:
+        """Why ``hello`` is refused on ``connection``, or None to go on with it."""
         if hello.version != PROTOCOL_VERSION:
             return f"unsupported protocol version {hello.version}"
+        role = connection.port_role
         if hello.node_id == CLIENT_NODE_ID:
+            if role == "peer":
+                return "this port is for peers; clients use the client port"
             if hello.cluster_id not in (ANY_CLUSTER, self.cluster_id):
                 return f"wrong cluster {hello.cluster_id!r}"
-            return None
+            return self._check_client_room(connection)
+        if role == "client":
+            return "this port is for clients; peers use the peer port"
         if hello.cluster_id != self.cluster_id:
             return f"wrong cluster {hello.cluster_id!r}"
         if hello.node_id not in self._peers:
             return f"node {hello.node_id} is not a peer"
         if hello.node_id >= self.node_id:
             return f"node {hello.node_id} must wait for node {self.node_id} to dial it"
+        return self._check_certificate(connection, hello.node_id)
+
+    def _check_certificate(self, connection: _Connection, node_id: int) -> str | None:
+        """With peer TLS: why the certificate does not name ``node_id`` of this cluster."""
+        if self.security.mode != "tls":
+            return None
+        identity = connection.identity
+        if identity is None:
+            return "its certificate names no paxon node"
+        if identity.cluster_id != self.cluster_id or identity.node_id != node_id:
+            return (
+                f"its certificate is for {identity.kind} {identity.name!r} of cluster "
+                f"{identity.cluster_id!r}, not node {node_id}"
+            )
         return None
 
-    def _on_peer_handshaken(self, connection: _Connection, peer: int) -> None:
+    def _check_client_room(self, connection: _Connection) -> str | None:
+        config = self.config
+        clients = [c for c in self._connections if c.state == "client"]
+        if sum(c.port_role == connection.port_role for c in clients) >= config.clients_max:
+            return f"too many clients (over {config.clients_max} on this port)"
+        same_host = sum(c.host == connection.host for c in clients)
+        if same_host >= config.clients_per_address_max:
+            limit = config.clients_per_address_max
+            return f"too many clients from {connection.host} (over {limit})"
+        return None
+
+    def _on_peer_handshaken(self, connection: _Connection, peer: int, client_address: str) -> None:
         old = self._peer_connections.get(peer)
         self._peer_connections[peer] = connection
-        self._log.info("[node %d] link to node %d is up (%s)", self.node_id, peer, connection.name)
+        if client_address:
+            self._peer_client_addresses[peer] = client_address
+        self._log.info(
+            "[node %d] link to node %d is up (%s, %s)",
+            self.node_id,
+            peer,
+            connection.name,
+            self.security.mode if self.security.mode != "none" else "unauthenticated",
+        )
         if old is not None and old is not connection:
             self._log.info("[node %d] replacing the old link to node %d", self.node_id, peer)
             old.abort()
@@ -296,6 +424,23 @@ class Transport:
         )
 
     # ------------------------------------------------------------ helpers
+
+    def _bound(self, role: PortRole) -> tuple[str, int]:
+        server = self._servers.get(role)
+        if server is None or not server.sockets:
+            raise RuntimeError("the transport is not started")
+        host, port = server.sockets[0].getsockname()[:2]
+        return host, port
+
+    async def _sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        while True:
+            await asyncio.sleep(min(_SWEEP_INTERVAL_S, config.client_idle_timeout_s / 4))
+            now = loop.time()
+            for connection in list(self._connections):
+                if connection.state == "client":
+                    connection.sweep(now)
 
     async def _dial_loop(self, peer: int, address: tuple[str, int]) -> None:
         loop = asyncio.get_running_loop()
@@ -333,12 +478,19 @@ class Transport:
         self, loop: asyncio.AbstractEventLoop, peer: int, host: str, port: int
     ) -> str | None:
         """One connection's life; None if it got through the handshake, else why not."""
+        context = self.security.tls_dial
         try:
             async with asyncio.timeout(self.config.connect_timeout_s):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self, dialed_peer=peer), host, port
+                    lambda: _Connection(self, dialed_peer=peer, port_role=None),
+                    host,
+                    port,
+                    ssl=context,
+                    ssl_handshake_timeout=(
+                        self.config.handshake_timeout_s if context is not None else None
+                    ),
                 )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
             return str(exc) or type(exc).__name__
         reason = await connection.handshaken
         if reason is not None:
@@ -386,20 +538,36 @@ class ClientConnection:
 class _Connection(asyncio.Protocol):
     """One TCP connection of a Transport, accepted or dialed, through its whole life."""
 
-    def __init__(self, owner: Transport, *, dialed_peer: int | None) -> None:
+    def __init__(
+        self, owner: Transport, *, dialed_peer: int | None, port_role: PortRole | None
+    ) -> None:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self._owner = owner
         self._log = owner._log
         self._counters = owner._counters
         self._dialed_peer = dialed_peer
-        self._decoder = FrameDecoder(owner.config.frame_max_bytes)
+        self.port_role = port_role
+        """The port this connection was accepted on; None for one this node dialed."""
+        config = owner.config
+        self._decoder = FrameDecoder(
+            min(config.handshake_frame_max_bytes, config.frame_max_bytes)
+        )
         self._transport: asyncio.Transport | None = None
         self._writer: FrameWriter | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._client: ClientConnection | None = None
-        self.state: _State = "hello" if dialed_peer is None else "welcome"
+        self._transcript: HandshakeTranscript | None = None
+        self._nonce = b""
+        # Client connections: when the last frame arrived; requests in flight by id.
+        self._last_frame_at = loop.time()
+        self._in_flight: dict[int, float] = {}
+        self.state: _State = "hello" if dialed_peer is None else "challenge"
         self.peer_id: int | None = None
+        self.identity: Any = None
+        """The paxon identity in the other end's TLS certificate (``CertIdentity``), if any."""
         self.name = "?"
+        self.host = "?"
         self.handshaken: asyncio.Future[str | None] = loop.create_future()
         """None once the handshake succeeds, else why it failed (dialed connections)."""
         self.closed: asyncio.Future[None] = loop.create_future()
@@ -410,20 +578,36 @@ class _Connection(asyncio.Protocol):
         # uvloop's transports are not subclasses of asyncio.Transport.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self.name = _format_address(transport.get_extra_info("peername"))
-        if not self._owner._on_connection_made(self):
+        peername = transport.get_extra_info("peername")
+        self.name = _format_address(peername)
+        self.host = str(peername[0]) if isinstance(peername, tuple) and peername else self.name
+        refusal = self._owner._on_connection_made(self)
+        if refusal is not None:
+            if refusal != "closing":
+                self._log.warning(
+                    "[node %d] closing connection %s: %s", self._owner.node_id, self.name, refusal
+                )
+            self.state = "closed"
             transport.abort()
             return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._writer = FrameWriter(transport, loop)
         self._timer = loop.call_later(
             self._owner.config.handshake_timeout_s, self._on_handshake_timeout
         )
+        owner = self._owner
+        if owner.security.mode == "tls" and self.port_role != "client":
+            from paxon.security.tls import identity_of_transport  # needs `cryptography`
+
+            self.identity = identity_of_transport(transport)
         if self._dialed_peer is not None:
-            owner = self._owner
+            reason = owner._check_certificate(self, self._dialed_peer)
+            if reason is not None:
+                self._refuse_quietly(f"the peer at {self.name}: {reason}")
+                return
             self.write(encode_body(Hello(owner.cluster_id, owner.node_id, PROTOCOL_VERSION)))
 
     def data_received(self, data: bytes) -> None:
@@ -450,6 +634,10 @@ class _Connection(asyncio.Protocol):
                     self._on_client_frame(message)
                 case "hello":
                     self._on_hello_frame(message)
+                case "proof":
+                    self._on_proof_frame(message)
+                case "challenge":
+                    self._on_challenge_frame(message)
                 case "welcome":
                     self._on_welcome_frame(message)
 
@@ -497,6 +685,7 @@ class _Connection(asyncio.Protocol):
                 "[node %d] client %s is gone; dropping a response", self._owner.node_id, self.name
             )
             return
+        self._in_flight.pop(response.request_id, None)
         config = self._owner.config
         try:
             body = encode_body(response, config.frame_max_bytes)
@@ -516,6 +705,23 @@ class _Connection(asyncio.Protocol):
             self.abort()
             return
         self.write(body)
+
+    def sweep(self, now: float) -> None:
+        """Forgets requests its client gave up on; closes the connection when idle."""
+        config = self._owner.config
+        if self._in_flight:
+            forget_before = now - config.client_request_forget_s
+            for request_id, arrived_at in list(self._in_flight.items()):
+                if arrived_at < forget_before:
+                    del self._in_flight[request_id]
+        if not self._in_flight and now - self._last_frame_at > config.client_idle_timeout_s:
+            self._log.info(
+                "[node %d] closing client %s: idle for over %g s",
+                self._owner.node_id,
+                self.name,
+                config.client_idle_timeout_s,
+            )
+            self.close()
 
     def close(self) -> None:
         """Flushes what is queued, then closes."""
@@ -549,6 +755,18 @@ class _Connection(asyncio.Protocol):
         if type(message) not in _CLIENT_REQUEST_TYPES:
             self._drop_bad(f"{type(message).__name__} on a client connection")
             return
+        now = self._last_frame_at = self._loop.time()
+        request_id = message.request_id
+        in_flight = self._in_flight
+        limit = self._owner.config.client_requests_in_flight_max
+        # An id the client reuses (it gave up on the first use) counts once.
+        if len(in_flight) >= limit and request_id not in in_flight:
+            self._counters.requests_refused += 1
+            self.send_response(
+                Failure(request_id, "busy", f"over {limit} requests in flight on one connection")
+            )
+            return
+        in_flight[request_id] = now
         assert self._client is not None
         self._owner._on_client_request(self._client, message)
 
@@ -557,55 +775,122 @@ class _Connection(asyncio.Protocol):
             self._drop_bad(f"{type(message).__name__} before Hello")
             return
         owner = self._owner
-        reason = owner._check_hello(message)
+        reason = owner._check_hello(message, self)
         if reason is not None:
-            owner._counters.handshakes_refused += 1
-            self._log.warning("[node %d] refusing %s: %s", owner.node_id, self.name, reason)
-            self.write(encode_body(Refused(reason)))
-            self.close()
+            self._refuse(reason)
             return
-        self._end_handshake()
-        self.write(encode_body(Welcome(owner.cluster_id, owner.node_id)))
         if message.node_id == CLIENT_NODE_ID:
+            self._end_handshake()
+            # Echo what the client named: the cluster id is not told to strangers.
+            self.write(encode_body(Welcome(message.cluster_id, owner.node_id)))
             self.state = "client"
             self._client = ClientConnection(self)
             self._log.debug("[node %d] client %s connected", owner.node_id, self.name)
-        else:
-            self.state = "peer"
-            self.peer_id = message.node_id
-            owner._on_peer_handshaken(self, message.node_id)
+            return
+        self.peer_id = message.node_id
+        self._nonce = new_nonce()
+        self.state = "proof"
+        self.write(encode_body(Challenge(self._nonce)))
 
-    def _on_welcome_frame(self, message: Any) -> None:
+    def _on_proof_frame(self, message: Any) -> None:
+        if type(message) is not PeerProof:
+            self._drop_bad(f"{type(message).__name__} instead of PeerProof")
+            return
         owner = self._owner
+        assert self.peer_id is not None
+        transcript = HandshakeTranscript(
+            owner.cluster_id,
+            self.peer_id,
+            owner.node_id,
+            self._nonce,
+            message.nonce,
+            message.client_address,
+        )
+        secret = owner.security.secret
+        proof = b""
+        if secret is not None:
+            if not proofs_match(transcript.dialer_proof(secret), message.proof):
+                self._refuse(f"node {self.peer_id} did not prove it holds the cluster secret")
+                return
+            proof = transcript.acceptor_proof(secret, owner.client_address)
+        self.write(encode_body(PeerWelcome(owner.node_id, proof, owner.client_address)))
+        self._become_peer(self.peer_id, message.client_address)
+
+    def _on_challenge_frame(self, message: Any) -> None:
         if type(message) is Refused:
             self._drop(f"refused by the peer: {message.reason}")
             return
-        if type(message) is not Welcome:
-            self._drop_bad(f"{type(message).__name__} before Welcome")
+        if type(message) is not Challenge:
+            self._drop_bad(f"{type(message).__name__} instead of Challenge")
             return
-        if message.node_id != self._dialed_peer or message.cluster_id != owner.cluster_id:
-            self._drop_bad(
-                f"expected node {self._dialed_peer} of cluster {owner.cluster_id!r}, "
-                f"got node {message.node_id} of cluster {message.cluster_id!r}"
+        owner = self._owner
+        assert self._dialed_peer is not None
+        self._nonce = new_nonce()
+        self._transcript = HandshakeTranscript(
+            owner.cluster_id,
+            owner.node_id,
+            self._dialed_peer,
+            message.nonce,
+            self._nonce,
+            owner.client_address,
+        )
+        secret = owner.security.secret
+        proof = b"" if secret is None else self._transcript.dialer_proof(secret)
+        self.state = "welcome"
+        self.write(encode_body(PeerProof(self._nonce, proof, owner.client_address)))
+
+    def _on_welcome_frame(self, message: Any) -> None:
+        if type(message) is Refused:
+            self._drop(f"refused by the peer: {message.reason}")
+            return
+        if type(message) is not PeerWelcome:
+            self._drop_bad(f"{type(message).__name__} instead of PeerWelcome")
+            return
+        if message.node_id != self._dialed_peer:
+            self._drop_bad(f"expected node {self._dialed_peer}, got node {message.node_id}")
+            return
+        secret = self._owner.security.secret
+        assert self._transcript is not None
+        if secret is not None and not proofs_match(
+            self._transcript.acceptor_proof(secret, message.client_address), message.proof
+        ):
+            self._refuse_quietly(
+                f"the peer at {self.name} did not prove it holds the cluster secret"
             )
             return
-        self._end_handshake()
-        self.state = "peer"
-        self.peer_id = message.node_id
-        owner._on_peer_handshaken(self, message.node_id)
+        self._become_peer(message.node_id, message.client_address)
         self.handshaken.set_result(None)
 
     def _on_handshake_timeout(self) -> None:
-        if self.state in ("hello", "welcome"):
+        if self.state in _HANDSHAKING:
             timeout_s = self._owner.config.handshake_timeout_s
             self._drop(f"no handshake within {timeout_s} s")
 
     # ------------------------------------------------------------ helpers
 
+    def _become_peer(self, peer: int, client_address: str) -> None:
+        self._end_handshake()
+        self.state = "peer"
+        self.peer_id = peer
+        self._owner._on_peer_handshaken(self, peer, client_address)
+
     def _end_handshake(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._decoder.frame_max_bytes = self._owner.config.frame_max_bytes
+
+    def _refuse(self, reason: str) -> None:
+        owner = self._owner
+        owner._counters.handshakes_refused += 1
+        self._log.warning("[node %d] refusing %s: %s", owner.node_id, self.name, reason)
+        self.write(encode_body(Refused(reason)))
+        self.close()
+
+    def _refuse_quietly(self, reason: str) -> None:
+        """A dialed peer that failed to prove itself: drop it, and let the dialer log why."""
+        self._owner._counters.handshakes_refused += 1
+        self._drop(reason)
 
     def _drop_bad(self, reason: str) -> None:
         self._counters.bad_frames += 1

@@ -33,13 +33,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import Client, SessionLanes, merge_status, split_address
+from paxon.client import SessionLanes, merge_status, split_address
 from paxon.errors import (
     BadRequest,
     Busy,
@@ -60,9 +61,11 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
+from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
+from paxon.node.forwarding import Forwarder
 from paxon.node.machine import ReplicatedMachine
 from paxon.node.transfer import SnapshotAssembler, SnapshotTooLarge, send_snapshot
 from paxon.protocol.messages import Message
@@ -111,7 +114,17 @@ class Node:
         config: NodeConfig | None = None,
         listen: str | Address | None = None,
         logger: logging.Logger | None = None,
+        peer_listen: str | Address | None = None,
+        peer_security: PeerSecurity = INSECURE,
+        client_tls: ssl.SSLContext | None = None,
+        advertise_client: str | None = None,
+        forward_tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``peers`` are the members' peer addresses (also their client addresses
+        unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
+        is the address this node's clients use, told to the other members
+        (default: ``listen``). ``forward_tls`` is how this node reaches the
+        others' client ports when they use TLS."""
         self.node_id = node_id
         self.addresses: dict[int, Address] = {
             member: _address(address) for member, address in peers.items()
@@ -119,6 +132,11 @@ class Node:
         if node_id not in self.addresses:
             raise BadRequest(f"node {node_id} is not among the peers {sorted(self.addresses)}")
         self.listen = _address(listen) if listen is not None else self.addresses[node_id]
+        self.peer_listen = _address(peer_listen) if peer_listen is not None else None
+        self.peer_security = peer_security
+        self.client_tls = client_tls
+        self.advertise_client = advertise_client or _format(self.listen)
+        self._forward_tls = forward_tls
         self.data_dir = data_dir
         self.config = config or NodeConfig()
         self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
@@ -134,7 +152,7 @@ class Node:
         self._committer: GroupCommitter
         self._replica: Replica
         self._transport: Transport
-        self._forwarder: Client
+        self._forwarder: Forwarder
         self._ticker: asyncio.Task[None] | None = None
         # Messages waiting for their records to be durable: (lsn, messages).
         self._after_persist: deque[tuple[int, list[Message]]] = deque()
@@ -191,6 +209,10 @@ class Node:
                 on_client_request=self._on_client_request,
                 config=self.config.net,
                 logger=self.log,
+                peer_listen=self.peer_listen,
+                security=self.peer_security,
+                client_tls=self.client_tls,
+                client_address=self.advertise_client,
             )
             await self._transport.start()
         except BaseException:
@@ -198,10 +220,11 @@ class Node:
                 committer.close()
             self._storage.close()
             raise
-        self._forwarder = Client(
-            [_format(a) for m, a in sorted(self.addresses.items()) if m != self.node_id] or ["-:1"],
-            timeout=self.config.request_timeout_s,
+        self._forwarder = Forwarder(
+            self._other_client_addresses,
+            timeout_s=self.config.request_timeout_s,
             cluster_id=self.config.cluster_id,
+            tls=self._forward_tls,
         )
         self._started = True
         self._perform(self._replica.tick(self._loop.time()))
@@ -293,7 +316,7 @@ class Node:
                         continue  # lost leadership: retry through the new leader
                     except TimeoutError:
                         continue
-                return await self._forwarder.submit_as(
+                return await self._forwarder.client().submit_as(
                     lane.client_id, lane.seq, payload, timeout=remaining
                 )
         finally:
@@ -320,19 +343,22 @@ class Node:
             except TimeoutError:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
         remaining = max(0.0, deadline - self._loop.time())
-        return await self._forwarder.query(payload, linearizable=True, timeout=remaining)
+        return await self._forwarder.client().query(
+            payload, linearizable=True, timeout=remaining
+        )
 
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""
         status = self._replica.status()
         leader = status.leader_hint
         members = []
-        for member, address in sorted(self.addresses.items()):
+        for member in sorted(self.addresses):
+            address = self.client_address(member)
             if member == self.node_id:
                 members.append(
                     {
                         "id": member,
-                        "address": _format(address),
+                        "address": address,
                         "role": status.role.value,
                         "ballot": str(status.ballot_promised),
                         "commit_index": status.slot_chosen,
@@ -346,7 +372,7 @@ class Node:
                 members.append(
                     {
                         "id": member,
-                        "address": _format(address),
+                        "address": address,
                         "role": "leader" if member == leader else None,
                         "ballot": None,
                         # A leader hears each follower's chosen index.
@@ -361,8 +387,17 @@ class Node:
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""
-        others = await self._forwarder.node_views()
-        return merge_status([_format(a) for a in self.addresses.values()], [self.status(), *others])
+        others = await self._forwarder.client().node_views()
+        addresses = [self.client_address(member) or "?" for member in sorted(self.addresses)]
+        return merge_status(addresses, [self.status(), *others])
+
+    def client_address(self, member: int) -> str | None:
+        """Where ``member``'s clients reach it, if this node knows."""
+        if member == self.node_id:
+            return self.advertise_client
+        if self.peer_listen is None:
+            return _format(self.addresses[member])  # one port serves peers and clients
+        return self._transport.client_address_of(member)
 
     # ------------------------------------------------------------------ inputs
 
@@ -680,7 +715,11 @@ class Node:
         leader = self._replica.leader_hint
         if leader is None or leader == self.node_id:
             return Redirect(request_id, None, None)
-        return Redirect(request_id, leader, _format(self.addresses[leader]))
+        return Redirect(request_id, leader, self.client_address(leader))
+
+    def _other_client_addresses(self) -> list[str]:
+        addresses = (self.client_address(m) for m in sorted(self.addresses) if m != self.node_id)
+        return [address for address in addresses if address is not None]
 
     def _check_command(self, payload: bytes) -> None:
         if len(payload) > self.config.command_max_bytes:
