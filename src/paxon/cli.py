@@ -167,6 +167,15 @@ _SERVE_FLAGS = {
     "election_timeout_max_s": ("S", "longest election timeout (0.6)"),
     "value_max_bytes": ("B", "largest value accepted (1048576)"),
     "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
+    "peer_listen": ("HOST:PORT", "a port for peers only; --peers then names peer ports"),
+    "peer_cert": ("FILE", "this node's certificate for peer mutual TLS (paxon certs)"),
+    "peer_key": ("FILE", "its private key"),
+    "peer_ca": ("FILE", "the CA that signs every member's peer certificate"),
+    "cluster_secret_file": ("FILE", "without peer TLS: a shared secret peers must prove"),
+    "cert": ("FILE", "client TLS on the native and HTTP ports: this node's certificate"),
+    "key": ("FILE", "its private key"),
+    "client_ca": ("FILE", "require client certificates signed by this CA"),
+    "advertise_client": ("HOST:PORT", "the client address told to other members (--listen)"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import sys
 import time
 
@@ -60,3 +61,12 @@ async def freeze_survivors(interval_s: float = 1.0) -> None:
     while True:
         await asyncio.sleep(interval_s)
         gc.freeze()
+
+
+def raise_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one: the transport bounds its
+    connections itself (``NetConfig``), and a soft limit of 1,024 would run out
+    first, taking the HTTP port and the data directory down with it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -212,3 +212,56 @@ def test_addresses_and_peers_parse() -> None:
     for bad in ("h", "h:", ":1", "h:x", "h:65536", "h:-1"):
         with pytest.raises(ValueError):
             parse_address(bad)
+
+
+# ------------------------------------------------------------------ security settings
+
+_PEER_TLS = {"peer_cert": "n.pem", "peer_key": "n-key.pem", "peer_ca": "ca.pem"}
+
+
+def test_a_peer_port_of_its_own_with_peer_and_client_tls() -> None:
+    config = load_serve_config(
+        _flags(
+            listen="0.0.0.0:7101",
+            peer_listen="0.0.0.0:7001",
+            cert="c.pem",
+            key="c-key.pem",
+            client_ca="clients.pem",
+            advertise_client="10.0.0.2:7101",
+            **_PEER_TLS,
+        ),
+        None,
+    )
+    assert (config.listen, config.peer_listen) == (("0.0.0.0", 7101), ("0.0.0.0", 7001))
+    assert config.peer_tls and config.client_tls
+    assert config.advertise_client == ("10.0.0.2", 7101)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"peer_listen": "0.0.0.0:7001"}, "--peer-listen needs --listen too"),
+        ({"peer_cert": "n.pem", "peer_listen": "h:1", "listen": "h:2"}, "needs all of"),
+        ({"cert": "c.pem", "peer_listen": "h:1", "listen": "h:2", **_PEER_TLS}, "both --cert"),
+        ({"client_ca": "x.pem"}, "--client-ca needs --cert"),
+        (_PEER_TLS, "TLS needs --peer-listen"),
+        (
+            {"cluster_secret_file": "s", "peer_listen": "h:1", "listen": "h:2", **_PEER_TLS},
+            "not both",
+        ),
+        (
+            {"cert": "c.pem", "key": "k.pem", "peer_listen": "h:1", "listen": "h:2"},
+            "client TLS (--cert) needs peer TLS",
+        ),
+        ({"peer_listen": "h:1", "listen": "h:1"}, "peer_listen and listen are the same"),
+    ],
+)
+def test_security_settings_that_do_not_fit_are_refused(
+    overrides: dict[str, object], reason: str
+) -> None:
+    assert reason in _refused(_flags(**overrides))
+
+
+def test_a_cluster_secret_shares_the_port() -> None:
+    config = load_serve_config(_flags(cluster_secret_file="/etc/paxon/secret"), None)
+    assert config.peer_listen is None and config.cluster_secret_file == "/etc/paxon/secret"

@@ -12,12 +12,15 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from paxon.kv.model import KvLimits
 from paxon.kv.store import KvStore
+from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
 from paxon.node.config import NodeConfig
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
@@ -26,7 +29,12 @@ from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
-from paxon.tuning import freeze_survivors, log_long_gc_pauses, tune_for_throughput
+from paxon.tuning import (
+    freeze_survivors,
+    log_long_gc_pauses,
+    raise_file_limit,
+    tune_for_throughput,
+)
 
 
 class _StartupError(Exception):
@@ -48,17 +56,30 @@ async def _serve(config: ServeConfig) -> int:
     log = logging.getLogger(f"paxon.node.{config.node_id}")
     # Ports first: a node that cannot serve must not open its data directory
     # or dial its peers. (Binding again below still reports a lost race.)
-    for name, address in (("", config.listen), ("HTTP ", config.http)):
+    shared = "peers and clients " if config.peer_listen is None else "clients "
+    ports = ((shared, config.listen), ("peers ", config.peer_listen), ("HTTP ", config.http))
+    for name, address in ports:
         if address is not None and ports_in_use([address]):
             raise _StartupError(
-                f"cannot listen for {name or 'peers and clients '}on "
+                f"cannot listen for {name}on "
                 f"{_fmt(address)}: the address is in use"
             )
     try:
         limits = KvLimits(value_max_bytes=config.value_max_bytes)
         node_config = _node_config(config, limits)
+        security = _security(config)
     except ValueError as error:
         raise _StartupError(str(error)) from None
+    if security.peers.mode == "none":
+        peer_port = _fmt(config.peer_listen or config.listen)
+        log.warning(
+            "[%d] PEERS ARE NOT AUTHENTICATED: any process that can reach %s can pose as a "
+            "member and rewrite this node's state. Use --peer-cert/--peer-key/--peer-ca "
+            "(paxon certs makes them) or --cluster-secret-file.",
+            config.node_id,
+            peer_port,
+        )
+    raise_file_limit()
     node = Node(
         config.node_id,
         dict(config.peers),
@@ -67,6 +88,11 @@ async def _serve(config: ServeConfig) -> int:
         config=node_config,
         listen=config.listen,
         logger=log,
+        peer_listen=config.peer_listen,
+        peer_security=security.peers,
+        client_tls=security.clients,
+        advertise_client=_fmt(config.advertise_client) if config.advertise_client else None,
+        forward_tls=security.forwarding,
     )
     try:
         await node.start()
@@ -91,10 +117,16 @@ async def _serve(config: ServeConfig) -> int:
                     f"cannot listen for HTTP on {_fmt(config.http)}: {error}"
                 ) from None
         log.info(
-            "[%d] serving: native %s, http %s",
+            "[%d] serving: native %s%s, peers %s (%s), http %s%s",
             config.node_id,
             _fmt(config.listen),
+            " (TLS)" if config.client_tls else "",
+            _fmt(config.peer_listen or config.listen),
+            {"tls": "mutual TLS", "secret": "cluster secret", "none": "UNAUTHENTICATED"}[
+                security.peers.mode
+            ],
             _fmt(config.http) if config.http else "off",
+            " (TLS)" if config.http and config.client_tls else "",
         )
         freezer = asyncio.ensure_future(freeze_survivors())
         stop = asyncio.Event()
@@ -118,6 +150,35 @@ async def _serve(config: ServeConfig) -> int:
             await runner.cleanup()
         await node.stop()
     return exit_code
+
+
+@dataclass(frozen=True, slots=True)
+class _Security:
+    peers: PeerSecurity
+    clients: ssl.SSLContext | None  # the native (and HTTP) client ports
+    forwarding: ssl.SSLContext | None  # reaching the other members' client ports
+
+
+def _security(config: ServeConfig) -> _Security:
+    """The TLS contexts and secret the flags name; ValueError with one line if a
+    file is missing or wrong."""
+    peers = INSECURE
+    forwarding = None
+    if config.peer_cert is not None:
+        from paxon.security.tls import forwarding_context, peer_security
+
+        assert config.peer_key is not None and config.peer_ca is not None
+        peers = peer_security(config.peer_cert, config.peer_key, config.peer_ca)
+        forwarding = forwarding_context(config.peer_cert, config.peer_key, config.peer_ca)
+    elif config.cluster_secret_file is not None:
+        peers = PeerSecurity(secret=read_secret_file(config.cluster_secret_file))
+    clients = None
+    if config.cert is not None:
+        from paxon.security.tls import client_port_context
+
+        assert config.key is not None
+        clients = client_port_context(config.cert, config.key, config.client_ca)
+    return _Security(peers, clients, forwarding)
 
 
 def _node_config(config: ServeConfig, limits: KvLimits) -> NodeConfig:

@@ -10,6 +10,13 @@ Rules:
   flag's ``"1=HOST:PORT,2=HOST:PORT"`` string or a table ``{"1" = "HOST:PORT"}``.
 - ``listen`` defaults to this node's own address in ``peers``; ``http`` is
   optional (no HTTP endpoint without it).
+- ``peer_listen`` gives peers a port of their own; ``peers`` then names peer
+  addresses and ``listen`` (required then) is the client port. Peer TLS
+  (``peer_cert``, ``peer_key``, ``peer_ca``: all three) and client TLS
+  (``cert``, ``key``, optional ``client_ca``) need it; a cluster secret
+  (``cluster_secret_file``) does not. Peer TLS and a secret exclude each other.
+  Client TLS needs peer TLS: nodes forward to each other's client ports and
+  trust the peer CA for it.
 - Everything is checked here, at the edge. A bad value is a ``BadRequest``
   whose one-line message names where it came from (``--listen: ...`` or
   ``config.toml: key 'listen': ...``), so ``paxon serve`` refuses to start with
@@ -55,15 +62,60 @@ class ServeConfig:
     # Limits: a larger value is refused (413); a request gets no answer after this long.
     value_max_bytes: int = 1 * MIB
     request_timeout_s: float = 10.0
+    # Security (docs/security.md): a peer port, how peers prove who they are,
+    # client TLS, and the client address told to the other members.
+    peer_listen: Address | None = None
+    peer_cert: str | None = None
+    peer_key: str | None = None
+    peer_ca: str | None = None
+    cluster_secret_file: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    client_ca: str | None = None
+    advertise_client: Address | None = None
 
     def __post_init__(self) -> None:
         _check_member(self.node_id, self.peers)
         if self.http is not None and self.http == self.listen:
             raise BadRequest(f"http and listen are the same address {format_address(self.http)}")
+        self._check_security()
         if not self.heartbeat_interval_s < self.election_timeout_min_s:
             raise BadRequest("heartbeat_interval_s must be below election_timeout_min_s")
         if self.election_timeout_max_s < self.election_timeout_min_s:
             raise BadRequest("election_timeout_max_s must be >= election_timeout_min_s")
+
+
+    @property
+    def peer_tls(self) -> bool:
+        return self.peer_cert is not None
+
+    @property
+    def client_tls(self) -> bool:
+        return self.cert is not None
+
+    def _check_security(self) -> None:
+        peer_files = (self.peer_cert, self.peer_key, self.peer_ca)
+        if any(peer_files) and not all(peer_files):
+            raise BadRequest("peer TLS needs all of --peer-cert, --peer-key and --peer-ca")
+        if (self.cert is None) != (self.key is None):
+            raise BadRequest("client TLS needs both --cert and --key")
+        if self.client_ca is not None and self.cert is None:
+            raise BadRequest("--client-ca needs --cert and --key (client TLS)")
+        if self.peer_tls and self.cluster_secret_file is not None:
+            raise BadRequest("use peer TLS or --cluster-secret-file, not both")
+        if self.client_tls and not self.peer_tls:
+            raise BadRequest(
+                "client TLS (--cert) needs peer TLS too: nodes forward requests to each "
+                "other's client ports and trust --peer-ca for it"
+            )
+        if self.peer_listen is None:
+            if self.peer_tls or self.client_tls:
+                raise BadRequest("TLS needs --peer-listen: peers and clients on separate ports")
+            return
+        for name, address in (("listen", self.listen), ("http", self.http)):
+            if address == self.peer_listen:
+                shared = format_address(self.peer_listen)
+                raise BadRequest(f"peer_listen and {name} are the same address {shared}")
 
 
 def load_serve_config(flags: Mapping[str, object], toml_path: str | None) -> ServeConfig:
@@ -85,6 +137,11 @@ def load_serve_config(flags: Mapping[str, object], toml_path: str | None) -> Ser
     peers = cast(Mapping[int, Address], values["peers"])
     node_id = cast(int, values["id"])
     _check_member(node_id, peers)
+    if "peer_listen" in values and "listen" not in values:
+        raise BadRequest(
+            "--peer-listen needs --listen too: --peers then names peer addresses, "
+            "and --listen is the client port"
+        )
     values.setdefault("listen", peers[node_id])
     fields = {_SETTINGS[key][0]: value for key, value in values.items()}
     fields.setdefault("http", None)
@@ -282,6 +339,15 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "election_timeout_max_s": ("election_timeout_max_s", _seconds),
     "value_max_bytes": ("value_max_bytes", _positive_int),
     "request_timeout_s": ("request_timeout_s", _seconds),
+    "peer_listen": ("peer_listen", _address),
+    "peer_cert": ("peer_cert", _text),
+    "peer_key": ("peer_key", _text),
+    "peer_ca": ("peer_ca", _text),
+    "cluster_secret_file": ("cluster_secret_file", _text),
+    "cert": ("cert", _text),
+    "key": ("key", _text),
+    "client_ca": ("client_ca", _text),
+    "advertise_client": ("advertise_client", _address),
 }
 _REQUIRED = ("id", "data_dir", "peers")
 SETTING_NAMES = tuple(_SETTINGS)
