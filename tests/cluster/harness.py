@@ -149,8 +149,10 @@ class ServerNode:
         peers: str,
         root: Path,
         extra_args: Sequence[str] = (),
+        peer_listen: tuple[str, int] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.peer_listen = peer_listen
         self.listen = listen
         self.http = http
         self.peers = peers
@@ -180,6 +182,7 @@ class ServerNode:
             f"{self.http[0]}:{self.http[1]}",
             "--peers",
             self.peers,
+            *(("--peer-listen", f"{HOST}:{self.peer_listen[1]}") if self.peer_listen else ()),
             *self.extra_args,
         )
 
@@ -283,10 +286,22 @@ class ServerNode:
 class Cluster:
     """``size`` nodes on loopback, every node a peer of every other."""
 
-    def __init__(self, root: Path, size: int = 3, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 3,
+        extra_args: Sequence[str] = (),
+        *,
+        peer_ports: bool = False,
+        node_args: Callable[[int], Sequence[str]] = lambda node_id: (),
+    ) -> None:
+        """``peer_ports``: each node gets a peer port of its own (``--peer-listen``);
+        ``node_args(node_id)``: flags for that node only (its certificate, say)."""
         self.root = root
         self.size = size
         self.extra_args = tuple(extra_args)
+        self.peer_ports = peer_ports
+        self.node_args = node_args
         self.nodes: list[ServerNode] = []
 
     def start(self) -> Cluster:
@@ -400,13 +415,23 @@ class Cluster:
             node.kill()
 
     def _plan(self) -> None:
-        ports = free_ports(2 * self.size)
-        native, http = ports[: self.size], ports[self.size :]
-        peers = ",".join(f"{i + 1}={HOST}:{port}" for i, port in enumerate(native))
+        size = self.size
+        ports = free_ports((3 if self.peer_ports else 2) * size)
+        native, http, peer = ports[:size], ports[size : 2 * size], ports[2 * size :]
+        dialed = peer if self.peer_ports else native
+        peers = ",".join(f"{i + 1}={HOST}:{port}" for i, port in enumerate(dialed))
         self.root.mkdir(parents=True, exist_ok=True)
         self.nodes = [
-            ServerNode(i + 1, (HOST, native[i]), (HOST, http[i]), peers, self.root, self.extra_args)
-            for i in range(self.size)
+            ServerNode(
+                i + 1,
+                (HOST, native[i]),
+                (HOST, http[i]),
+                peers,
+                self.root,
+                (*self.extra_args, *self.node_args(i + 1)),
+                peer_listen=(HOST, peer[i]) if self.peer_ports else None,
+            )
+            for i in range(size)
         ]
 
     def _endpoints(self, node_ids: Sequence[int]) -> list[str]:

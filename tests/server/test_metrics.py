@@ -76,3 +76,14 @@ def test_nodes_in_one_process_keep_separate_registries() -> None:
 
     assert samples(first)[("paxon_elections_total", ())] == 1
     assert samples(second)[("paxon_elections_total", ())] == 0
+
+
+def test_network_counters_follow_the_transport_totals() -> None:
+    metrics = NodeMetrics(node_id=1)
+    metrics.observe_network({"bad_frames": 2, "handshakes_refused": 1})
+    metrics.observe_network({"bad_frames": 5, "handshakes_refused": 1, "requests_refused": 3})
+    values = samples(metrics)
+    assert values[("paxon_bad_frames_total", ())] == 5
+    assert values[("paxon_handshakes_refused_total", ())] == 1
+    assert values[("paxon_requests_refused_total", ())] == 3
+    assert values[("paxon_connections_refused_total", ())] == 0

@@ -935,6 +935,15 @@ class Node:
         metrics.log_start.set(status.log_start)
         metrics.ballot_round.set(status.ballot_promised.round)
         metrics.is_leader.set(1 if status.role is Role.LEADER else 0)
+        network = self._transport.stats()
+        metrics.observe_network(
+            {
+                "bad_frames": network.bad_frames,
+                "handshakes_refused": network.handshakes_refused,
+                "connections_refused": network.connections_refused,
+                "requests_refused": network.requests_refused,
+            }
+        )
         for member in self.addresses:
             if member != self.node_id:
                 reachable = self._transport.reachable(member)

@@ -66,6 +66,22 @@ class NodeMetrics:
         self.bad_frames = Counter(
             "paxon_bad_frames", "Frames rejected at the network edge.", registry=registry
         )
+        self.handshakes_refused = Counter(
+            "paxon_handshakes_refused",
+            "Connections refused in their handshake (wrong cluster, id, certificate or proof).",
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            "paxon_connections_refused",
+            "Connections closed at once for being over a connection bound.",
+            registry=registry,
+        )
+        self.requests_refused = Counter(
+            "paxon_requests_refused",
+            "Client requests answered 'busy' for being over the in-flight bound.",
+            registry=registry,
+        )
+        self._network_seen: dict[str, int] = {}
         self.snapshot_failures = Counter(
             "paxon_snapshot_failures",
             "Snapshots of the state machine that could not be written.",
@@ -109,6 +125,15 @@ class NodeMetrics:
             ["peer"],
             registry=registry,
         )
+
+    def observe_network(self, totals: dict[str, int]) -> None:
+        """Advance the network counters to the transport's running totals."""
+        for name, total in totals.items():
+            counter: Counter = getattr(self, name)
+            seen = self._network_seen.get(name, 0)
+            if total > seen:
+                counter.inc(total - seen)
+                self._network_seen[name] = total
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this node, and its content type."""
