@@ -41,7 +41,7 @@ def _forged(src: int, dst: int) -> list[object]:
     """Every forged peer message the attacker sends to node ``dst`` posing as ``src``."""
     evil = Value((Command(9_999, 1, encode_command(Put("owned", b"by the attacker"))),))
     return [
-        Learn(src, dst, (Entry(0, Ballot(ROUND_MAX, src), evil), Entry(2**62, Ballot(1, src), evil))),
+        Learn(src, dst, (Entry(0, Ballot(ROUND_MAX, src), evil), Entry(2**62, Ballot(1, 1), evil))),
         Accept(src, dst, Ballot(ROUND_MAX, src), 1, evil, ChosenPrefix(2)),
         Prepare(src, dst, Ballot(ROUND_MAX, src), 0),
         SnapshotChunk(src, dst, 2**40, 0, b"\x93garbage", True),
