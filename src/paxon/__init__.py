@@ -3,7 +3,8 @@
 The replicated-state-machine library and key-value service are built in
 layers; see ``docs/architecture.md``. This module is the public API:
 
-- ``Client`` / ``SyncClient``: talk to a running cluster (``paxon serve``);
+- ``Client`` / ``SyncClient``: talk to a running cluster (``paxon serve``),
+  over TLS with ``tls=ClientTls(cacert=..., cert=..., key=...)``;
 - ``StateMachine`` and ``Node``: replicate your own deterministic state machine;
 - the error hierarchy of ``paxon.errors``.
 
@@ -26,6 +27,7 @@ from paxon.errors import (
 )
 from paxon.kv.model import KeyValue
 from paxon.node import Node, NodeConfig
+from paxon.security.client_tls import ClientTls
 from paxon.statemachine import StateMachine
 
 __version__ = "0.1.0"
@@ -34,6 +36,7 @@ __all__ = [
     "BadRequest",
     "Busy",
     "Client",
+    "ClientTls",
     "KeyValue",
     "Node",
     "NodeConfig",

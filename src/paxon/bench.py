@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paxon.errors import PaxonError
+from paxon.security.client_tls import ClientTls
 from paxon.tuning import tune_for_throughput
 
 QUANTILES: tuple[tuple[str, float], ...] = (
@@ -56,6 +57,7 @@ class BenchOptions:
     rate: float | None = None  # total ops/s, open loop; None is closed loop
     keys: int = 1000
     seed: int = 0
+    tls: ClientTls | None = None  # TLS to the cluster; None is plain TCP
 
     def __post_init__(self) -> None:
         assert self.clients >= 1 and self.ops >= 1 and self.keys >= 1
@@ -254,7 +256,8 @@ async def _report_progress(run: _Run, on_progress: Callable[[int], None]) -> Non
 async def _bench_cluster(options: BenchOptions, *, show_progress: bool) -> BenchReport:
     from paxon.client import Client
 
-    async with Client(list(options.endpoints), timeout=options.timeout_s) as client:
+    endpoints = list(options.endpoints)
+    async with Client(endpoints, timeout=options.timeout_s, tls=options.tls) as client:
         await client.put(bench_key(0), b"")
         if not show_progress:
             return await run_bench([client], options)

@@ -1,5 +1,5 @@
 """The ``paxon`` command: the server (``serve``, ``dev``), the client commands, ``bench``,
-``sim`` and ``check``.
+``sim``, ``check`` and ``certs``.
 
 Exit codes follow SPEC.md: 0 success; 1 refused or not satisfied (key not
 found, compare failed; for ``sim``: a violation was found); 2 bad usage or bad
@@ -7,8 +7,10 @@ input; 3 the cluster could not be reached or gave no answer in ``--timeout``.
 A paxon error's class carries its exit code (``PaxonError.exit_code``); every
 error is one line on stderr, ``paxon COMMAND: what went wrong``.
 
-A client command checks its input (arguments, the request on stdin) before it
-connects, so bad input is exit 2 without a cluster. Values given on the
+A client command checks its input (arguments, the request on stdin, the TLS
+files of ``--cacert``/``--cert``/``--key``) before it connects, so bad input is
+exit 2 without a cluster; a failed TLS handshake makes a node unreachable (exit
+3 with the reason). Values given on the
 command line are UTF-8 text; ``get`` writes values as raw bytes.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import sys
@@ -32,6 +35,8 @@ from paxon.sim.runner import SeedResult, replay_command, run_seed
 
 if TYPE_CHECKING:
     from paxon.client import Client
+    from paxon.security.certs import ClusterCertPaths
+    from paxon.security.client_tls import ClientTls
 
 _Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 _Operation: TypeAlias = "Callable[[Client], Awaitable[int]]"
@@ -82,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_server_commands(commands)
     _add_client_commands(commands)
     _add_sim_command(commands)
+    _add_certs_command(commands)
     commands.add_parser(
         "check",
         help="verify a data directory offline (--data-dir DIR [--json])",
@@ -246,6 +252,16 @@ def _add_client_commands(commands: _Subcommands) -> None:
     common.add_argument(
         "--timeout", type=_positive_float, default=10.0, metavar="S", help="give up after S s (10)"
     )
+    common.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="speak TLS, trusting the CA in FILE (default: $PAXON_CACERT; "
+        "with --cert only: the system's CAs)",
+    )
+    common.add_argument(
+        "--cert", metavar="FILE", help="speak TLS with this client certificate ($PAXON_CERT)"
+    )
+    common.add_argument("--key", metavar="FILE", help="the key of --cert ($PAXON_KEY)")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])
@@ -301,7 +317,8 @@ def _run_client_command(args: argparse.Namespace) -> int:
     def body() -> int:
         operation = _CLIENT_COMMANDS[args.command](args)
         endpoints = _endpoints(args.endpoints)
-        return asyncio.run(_with_client(endpoints, args.timeout, operation))
+        tls = _client_tls(args)
+        return asyncio.run(_with_client(endpoints, args.timeout, tls, operation))
 
     name = "members list" if args.command == "members" else args.command
     return _reporting_errors(name, body)
@@ -316,11 +333,13 @@ def _reporting_errors(name: str, body: Callable[[], int]) -> int:
         return error.exit_code
 
 
-async def _with_client(endpoints: list[str], timeout_s: float, operation: _Operation) -> int:
+async def _with_client(
+    endpoints: list[str], timeout_s: float, tls: ClientTls | None, operation: _Operation
+) -> int:
     from paxon.client import Client
 
     async def session() -> int:
-        async with Client(endpoints, timeout=timeout_s) as client:
+        async with Client(endpoints, timeout=timeout_s, tls=tls) as client:
             return await operation(client)
 
     try:
@@ -461,6 +480,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             read_ratio=args.read_ratio,
             rate=args.rate,
             keys=args.keys,
+            tls=_client_tls(args),
         )
         return bench_main(options, json_output=args.json)
 
@@ -527,6 +547,16 @@ def _endpoints(text: str | None) -> list[str]:
     except BadRequest as error:
         source = "--endpoints" if text is not None else "$PAXON_ENDPOINTS"
         raise BadRequest(f"{source}: {error}") from None
+
+
+def _client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """TLS settings from the flags and ``$PAXON_CACERT``/``CERT``/``KEY``; None: plain TCP."""
+    from paxon.security.client_tls import ClientTls
+
+    tls = ClientTls.from_options(args.cacert, args.cert, args.key)
+    if tls is not None:
+        tls.context()  # a missing or bad file is exit 2 now, before anything connects
+    return tls
 
 
 def _utf8(text: str) -> bytes:
@@ -706,6 +736,142 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
         print(f"  replay: {replay_command(result.seed, config)}")
 
 
+# --------------------------------------------------------------------- certs
+
+
+def _add_certs_command(commands: _Subcommands) -> None:
+    certs = commands.add_parser(
+        "certs",
+        help="make and inspect the cluster's TLS certificates",
+        description=(
+            "Make a CA and certificates for a cluster's nodes and clients (init), add "
+            "one later (add-node, add-client), or print what a certificate says (show)."
+        ),
+    )
+    actions = certs.add_subparsers(dest="certs_command", parser_class=_Parser, metavar="ACTION")
+    init = actions.add_parser("init", help="make a new CA and node and client certificates")
+    init.add_argument("--cluster-id", default="paxon", metavar="NAME", help="(paxon)")
+    init.add_argument(
+        "--nodes", type=_node_id_list, required=True, metavar="ID,...", help="node ids"
+    )
+    init.add_argument("--clients", type=_name_list, default=[], metavar="NAME,...")
+    init.add_argument("--out", default="./paxon-certs", metavar="DIR", help="(./paxon-certs)")
+    for parser in (init, actions.add_parser("add-node", help="add a node certificate")):
+        if parser is not init:
+            parser.add_argument("node_id", type=_positive_int, metavar="ID")
+        parser.add_argument(
+            "--hosts",
+            type=_name_list,
+            default=[],
+            metavar="HOST,...",
+            help="DNS names or IP addresses the node certificates also name "
+            "(always: localhost, 127.0.0.1, ::1)",
+        )
+    add_client = actions.add_parser("add-client", help="add a client certificate")
+    add_client.add_argument("name", metavar="NAME")
+    for parser in (actions.choices["add-node"], add_client):
+        parser.add_argument("--dir", default="./paxon-certs", metavar="DIR", help="the CA's dir")
+    for parser in (init, actions.choices["add-node"], add_client):
+        parser.add_argument(
+            "--days", type=_positive_int, default=730, metavar="N", help="validity (730)"
+        )
+        parser.add_argument("--force", action="store_true", help="replace existing files")
+    show = actions.add_parser("show", help="print a certificate's identity, names and expiry")
+    show.add_argument("file", metavar="FILE")
+    show.add_argument("--ca", metavar="FILE", help="also check it is signed by this CA")
+    show.add_argument("--json", action="store_true", help="print one JSON object per certificate")
+
+
+def _run_certs(args: argparse.Namespace) -> int:
+    from paxon.security import certs
+
+    def body() -> int:
+        match args.certs_command:
+            case "init":
+                written = certs.write_cluster_certs(
+                    args.out,
+                    args.cluster_id,
+                    args.nodes,
+                    hosts=args.hosts,
+                    clients=args.clients,
+                    days=args.days,
+                    force=args.force,
+                )
+                _print_cluster_certs(written)
+            case "add-node":
+                paths = certs.issue_node_cert(
+                    args.dir, args.node_id, hosts=args.hosts, days=args.days, force=args.force
+                )
+                print(f"node {args.node_id}	{paths.cert}	{paths.key}")
+            case "add-client":
+                paths = certs.issue_client_cert(
+                    args.dir, args.name, days=args.days, force=args.force
+                )
+                print(f"client {args.name}	{paths.cert}	{paths.key}")
+            case "show":
+                return _show_certs(args)
+            case _:
+                raise _UsageError("paxon certs: choose init, add-node, add-client or show")
+        return 0
+
+    return _reporting_errors(f"certs {args.certs_command or ''}".strip(), body)
+
+
+def _print_cluster_certs(written: ClusterCertPaths) -> None:
+    ca = written.ca
+    print(f"CA for cluster {written.cluster_id!r}	{ca.cert}	{ca.key} (keep it private)")
+    for node_id, paths in written.nodes.items():
+        print(f"node {node_id}	{paths.cert}	{paths.key}")
+    for name, paths in written.clients.items():
+        print(f"client {name}	{paths.cert}	{paths.key}")
+
+
+def _show_certs(args: argparse.Namespace) -> int:
+    from paxon.security import certs
+
+    infos = certs.read_certificate_infos(args.file)
+    signed = None if args.ca is None else certs.is_issued_by(args.file, args.ca)
+    for info in infos:
+        if args.json:
+            fields = {"file": args.file, **info.to_json()}
+            if signed is not None:
+                fields["signed_by_ca"] = signed
+            _print_json(fields)
+            continue
+        identity = info.identity
+        names = [*info.dns_names, *info.ip_addresses, *info.uris]
+        lines = [
+            ("identity", "none" if identity is None else identity.uri),
+            ("subject", info.subject),
+            ("issuer", info.issuer),
+            ("names", ", ".join(names) or "none"),
+            ("usages", ", ".join(info.usages) or "any"),
+            ("ca", "yes" if info.is_ca else "no"),
+            ("not before", info.not_before.isoformat()),
+            ("not after", info.not_after.isoformat() + _expiry_note(info.not_after)),
+        ]
+        if signed is not None:
+            lines.append(("signed by", f"{args.ca}: {'yes' if signed else 'NO'}"))
+        print("\n".join(f"{title:<11}{value}" for title, value in lines))
+    return 1 if signed is False else 0
+
+
+def _expiry_note(not_after: datetime.datetime) -> str:
+    left = not_after - datetime.datetime.now(datetime.UTC)
+    return " (EXPIRED)" if left.total_seconds() <= 0 else f" ({left.days} days left)"
+
+
+def _node_id_list(text: str) -> list[int]:
+    return [_positive_int(part) for part in _name_list(text)]
+
+
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return names
+
+
 # ------------------------------------------------------------ argument types
 
 
@@ -772,4 +938,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "members": _run_client_command,
     "bench": _run_bench,
     "sim": _run_sim,
+    "certs": _run_certs,
 }

@@ -11,6 +11,11 @@ How a call travels:
   client id and numbers its commands 1, 2, 3, ..., one at a time.
 - Each attempt has its own deadline (``attempt_timeout_s``) inside the call's
   (``timeout``), so a node that hangs (SIGSTOP) costs one attempt, not the call.
+- TLS: ``tls=ClientTls(cacert=..., cert=..., key=...)`` makes every
+  connection TLS, verifying each node's certificate against ``cacert`` for the
+  endpoint's host and presenting ``cert`` when given (see
+  ``paxon.security.client_tls``). Without it, connections are plain TCP. A
+  failed handshake makes that node unreachable, with the reason.
 - Errors: ``Unavailable`` when no node could be reached at all, ``Timeout``
   when nodes were reached but no answer came in time (for a write: its outcome
   is unknown), and the request's own errors (``BadRequest``, ``ValueTooLarge``,
@@ -23,6 +28,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import ssl
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -65,6 +71,7 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
+from paxon.security.client_tls import ClientTls
 
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
@@ -137,8 +144,11 @@ class Client:
         timeout: float = 10.0,
         cluster_id: str = "",
         limits: KvLimits | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         self.endpoints = parse_endpoints(endpoints)
+        self.tls = tls
+        self._ssl_context: ssl.SSLContext | None = tls.context() if tls is not None else None
         self.options = ClientOptions(timeout_s=timeout)
         if timeout < self.options.attempt_timeout_s:
             self.options = ClientOptions(timeout_s=timeout, attempt_timeout_s=timeout)
@@ -333,7 +343,9 @@ class Client:
 
     async def _connect(self, address: str, timeout: float) -> ClientLink:
         host, port = split_address(address)
-        link = await ClientLink.connect(host, port, cluster_id=self.cluster_id, timeout=timeout)
+        link = await ClientLink.connect(
+            host, port, cluster_id=self.cluster_id, timeout=timeout, ssl_context=self._ssl_context
+        )
         if self._closed:
             link.close()
             raise ConnectionError("the client is closed")
@@ -445,11 +457,16 @@ class SyncClient:
         *,
         timeout: float = 10.0,
         cluster_id: str = "",
+        tls: ClientTls | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._client = self._run_sync(_make_client(endpoints, timeout, cluster_id))
+        try:
+            self._client = self._run_sync(_make_client(endpoints, timeout, cluster_id, tls))
+        except BaseException:
+            self._stop_loop()
+            raise
 
     def __enter__(self) -> SyncClient:
         return self
@@ -467,6 +484,9 @@ class SyncClient:
             return
         with contextlib.suppress(RuntimeError):
             self._run_sync(self._client.close())
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
@@ -511,13 +531,14 @@ class SyncClient:
 
 
 async def _make_client(
-    endpoints: Sequence[str] | str | None, timeout: float, cluster_id: str
+    endpoints: Sequence[str] | str | None, timeout: float, cluster_id: str, tls: ClientTls | None
 ) -> Client:
-    return Client(endpoints, timeout=timeout, cluster_id=cluster_id)
+    return Client(endpoints, timeout=timeout, cluster_id=cluster_id, tls=tls)
 
 
 __all__ = [
     "Client",
+    "ClientTls",
     "SessionLanes",
     "SyncClient",
     "merge_status",

@@ -6,6 +6,12 @@ Used by ``paxon.Client`` and by followers forwarding requests to the leader.
   ``Welcome``, all within ``timeout``. It raises OSError / ConnectionError when
   the node cannot be reached or hangs up, ``ProtocolError`` when it refuses
   or answers garbage, TimeoutError when time runs out.
+- With ``ssl_context`` the link speaks TLS, verifying the node's certificate
+  for ``server_hostname`` (default: ``host``). TCP is connected first and
+  the TLS handshake after, so that a failed handshake (wrong CA, a name the
+  certificate lacks, a plain-TCP port, a node refusing our certificate) is a
+  ``TlsHandshakeFailed`` (a ConnectionError) that says which, never a bare
+  timeout or a traceback.
 - ``request`` sends at once (coalesced with the other requests of this
   event-loop iteration) and returns a future for the response with the same
   ``request_id``; responses may arrive in any order. The caller picks the ids
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from typing import Final, cast
 
 from paxon.errors import Busy, ProtocolError, ValueTooLarge
@@ -48,6 +55,10 @@ _RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
 _log = logging.getLogger("paxon.net.client")
 
 
+class TlsHandshakeFailed(ConnectionError):
+    """The TLS handshake with a node failed; the message says why."""
+
+
 class ClientLink:
     """One handshaken connection to a node; build it with ``ClientLink.connect``."""
 
@@ -67,17 +78,34 @@ class ClientLink:
         cluster_id: str = "",
         timeout: float,
         config: NetConfig = DEFAULT_NET_CONFIG,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> ClientLink:
         loop = asyncio.get_running_loop()
-        protocol = _LinkProtocol(config, f"{host}:{port}")
+        address = f"{host}:{port}"
+        protocol = _LinkProtocol(config, address)
+        handshaking = False
         try:
             async with asyncio.timeout(timeout):
-                await loop.create_connection(lambda: protocol, host, port)
+                if ssl_context is None:
+                    await loop.create_connection(lambda: protocol, host, port)
+                else:
+                    sock = await _connect_tcp(host, port)
+                    handshaking = True
+                    await loop.create_connection(
+                        lambda: protocol,
+                        sock=sock,
+                        ssl=ssl_context,
+                        server_hostname=server_hostname or host,
+                    )
+                    handshaking = False
                 protocol.send_hello(cluster_id)
                 welcome = await protocol.welcome
-        except BaseException:
+        except BaseException as exc:
             protocol.welcome.cancel()
             protocol.abort()
+            if handshaking and isinstance(exc, OSError):  # TimeoutError and SSLError too
+                raise TlsHandshakeFailed(f"{address}: {describe_tls_error(exc)}") from None
             raise
         return cls(protocol, welcome)
 
@@ -113,6 +141,53 @@ class ClientLink:
 
     def __repr__(self) -> str:
         return f"ClientLink({self.address}, node={self._node_id}, closed={self.closed})"
+
+
+_NOT_TLS_REASONS: Final = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"}
+)
+"""OpenSSL's reasons when the other side does not speak TLS at all."""
+
+
+def describe_tls_error(exc: BaseException) -> str:
+    """One line on why a TLS handshake or session failed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the node's certificate is not trusted ({exc.verify_message})"
+    if isinstance(exc, TimeoutError):
+        return "TLS: no handshake in time (is the port serving TLS?)"
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        if reason in (
+            "WRONG_VERSION_NUMBER",
+            "UNEXPECTED_EOF_WHILE_READING",
+            "RECORD_LAYER_FAILURE",
+        ):
+            return f"TLS: handshake failed ({reason}; is the port serving TLS?)"
+        return f"TLS: handshake failed ({reason})"
+    if isinstance(exc, ConnectionError):
+        return f"TLS: the node closed the connection during the handshake ({exc.strerror or exc})"
+    return f"TLS: handshake failed ({exc})"
+
+
+async def _connect_tcp(host: str, port: int) -> socket.socket:
+    """A connected non-blocking TCP socket to the first address of ``host`` that answers."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    problem: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, sockaddr)
+        except OSError as exc:
+            sock.close()
+            problem = exc
+        except BaseException:
+            sock.close()
+            raise
+        else:
+            return sock
+    raise problem
 
 
 class _LinkProtocol(asyncio.Protocol):
@@ -195,7 +270,10 @@ class _LinkProtocol(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"the connection was lost ({exc or 'EOF'})")
+        if isinstance(exc, ssl.SSLError):  # e.g. the node refused our certificate
+            self._fail(f"the connection was lost ({describe_tls_error(exc)})")
+        else:
+            self._fail(f"the connection was lost ({exc or 'EOF'})")
         if not self.lost.done():
             self.lost.set_result(None)
 
