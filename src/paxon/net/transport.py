@@ -550,9 +550,7 @@ class _Connection(asyncio.Protocol):
         self.port_role = port_role
         """The port this connection was accepted on; None for one this node dialed."""
         config = owner.config
-        self._decoder = FrameDecoder(
-            min(config.handshake_frame_max_bytes, config.frame_max_bytes)
-        )
+        self._decoder = FrameDecoder(min(config.handshake_frame_max_bytes, config.frame_max_bytes))
         self._transport: asyncio.Transport | None = None
         self._writer: FrameWriter | None = None
         self._timer: asyncio.TimerHandle | None = None

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import Callable
 
 from paxon.client import Client
+from paxon.security.client_tls import ClientTls
 
 
 class Forwarder:
@@ -31,7 +31,7 @@ class Forwarder:
         *,
         timeout_s: float,
         cluster_id: str,
-        tls: ssl.SSLContext | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         self._endpoints = endpoints
         self._timeout_s = timeout_s
@@ -51,6 +51,7 @@ class Forwarder:
                 endpoints,
                 timeout=self._timeout_s,
                 cluster_id=self._cluster_id,
+                tls=self._tls,
             )
             self._client_endpoints = endpoints
         return self._client

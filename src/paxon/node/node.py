@@ -72,6 +72,7 @@ from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
+from paxon.security.client_tls import ClientTls
 from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
 from paxon.storage import GroupCommitter, Storage
@@ -118,7 +119,7 @@ class Node:
         peer_security: PeerSecurity = INSECURE,
         client_tls: ssl.SSLContext | None = None,
         advertise_client: str | None = None,
-        forward_tls: ssl.SSLContext | None = None,
+        forward_tls: ClientTls | None = None,
     ) -> None:
         """``peers`` are the members' peer addresses (also their client addresses
         unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
@@ -343,9 +344,7 @@ class Node:
             except TimeoutError:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
         remaining = max(0.0, deadline - self._loop.time())
-        return await self._forwarder.client().query(
-            payload, linearizable=True, timeout=remaining
-        )
+        return await self._forwarder.client().query(payload, linearizable=True, timeout=remaining)
 
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""

@@ -25,6 +25,7 @@ from paxon.node.config import NodeConfig
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
 from paxon.protocol.config import ReplicaConfig
+from paxon.security.client_tls import ClientTls
 from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
 from paxon.server.http import start_http
@@ -61,8 +62,7 @@ async def _serve(config: ServeConfig) -> int:
     for name, address in ports:
         if address is not None and ports_in_use([address]):
             raise _StartupError(
-                f"cannot listen for {name}on "
-                f"{_fmt(address)}: the address is in use"
+                f"cannot listen for {name}on {_fmt(address)}: the address is in use"
             )
     try:
         limits = KvLimits(value_max_bytes=config.value_max_bytes)
@@ -156,7 +156,7 @@ async def _serve(config: ServeConfig) -> int:
 class _Security:
     peers: PeerSecurity
     clients: ssl.SSLContext | None  # the native (and HTTP) client ports
-    forwarding: ssl.SSLContext | None  # reaching the other members' client ports
+    forwarding: ClientTls | None  # reaching the other members' client ports
 
 
 def _security(config: ServeConfig) -> _Security:
@@ -165,11 +165,10 @@ def _security(config: ServeConfig) -> _Security:
     peers = INSECURE
     forwarding = None
     if config.peer_cert is not None:
-        from paxon.security.tls import forwarding_context, peer_security
+        from paxon.security.tls import peer_security
 
         assert config.peer_key is not None and config.peer_ca is not None
         peers = peer_security(config.peer_cert, config.peer_key, config.peer_ca)
-        forwarding = forwarding_context(config.peer_cert, config.peer_key, config.peer_ca)
     elif config.cluster_secret_file is not None:
         peers = PeerSecurity(secret=read_secret_file(config.cluster_secret_file))
     clients = None
@@ -178,6 +177,9 @@ def _security(config: ServeConfig) -> _Security:
 
         assert config.key is not None
         clients = client_port_context(config.cert, config.key, config.client_ca)
+        # A member reaches another's client port as a client that trusts the
+        # peer CA and shows its own node certificate.
+        forwarding = ClientTls(config.peer_ca, config.peer_cert, config.peer_key)
     return _Security(peers, clients, forwarding)
 
 

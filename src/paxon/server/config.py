@@ -84,7 +84,6 @@ class ServeConfig:
         if self.election_timeout_max_s < self.election_timeout_min_s:
             raise BadRequest("election_timeout_max_s must be >= election_timeout_min_s")
 
-
     @property
     def peer_tls(self) -> bool:
         return self.peer_cert is not None
