@@ -238,3 +238,35 @@ def test_python_dash_m_paxon_runs_the_command() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("paxon ")
+
+
+def test_dev_plan_is_secure_by_default(tmp_path: Path) -> None:
+    from paxon.security.certs import identity_of_der
+    from paxon.server.dev import with_certificates
+
+    plan = plan_nodes(2, 7001, 8001, str(tmp_path), peer_base_port=7101)
+    assert [node.peer for node in plan] == [("127.0.0.1", 7101), ("127.0.0.1", 7102)]
+    nodes, ca_cert = with_certificates(plan, str(tmp_path), client_tls=False)
+    argv = nodes[1].argv("1=127.0.0.1:7101,2=127.0.0.1:7102")
+    assert argv[argv.index("--peer-listen") + 1] == "127.0.0.1:7102"
+    cert = Path(argv[argv.index("--peer-cert") + 1])
+    assert "--cert" not in argv  # client ports stay plain
+    import ssl
+
+    identity = identity_of_der(ssl.PEM_cert_to_DER_cert(cert.read_text()))
+    assert identity is not None and (identity.cluster_id, identity.node_id) == ("paxon", 2)
+    # A second start reuses the CA; a node added later gets its own certificate.
+    before = Path(ca_cert).read_bytes()
+    more = plan_nodes(3, 7001, 8001, str(tmp_path), peer_base_port=7101)
+    nodes, _ = with_certificates(more, str(tmp_path), client_tls=True)
+    assert Path(ca_cert).read_bytes() == before
+    assert (tmp_path / "certs" / "node-3.pem").exists()
+    assert "--cert" in nodes[2].argv("")
+
+
+def test_dev_refuses_overlapping_peer_ports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["dev", "--peer-base-port", "7002", "--data-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "peer ports 7002..7004" in _one_line_error(capsys)

@@ -212,6 +212,17 @@ def _add_server_commands(commands: _Subcommands) -> None:
         "--http-base-port", type=_positive_int, default=8001, help="node 1's HTTP port"
     )
     dev.add_argument("--data-dir", default="./paxon-data", help="where the nodes keep their data")
+    dev.add_argument(
+        "--peer-base-port", type=_positive_int, default=7101, help="node 1's peer port (7101)"
+    )
+    dev.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no peer TLS: peers share the native port, unauthenticated",
+    )
+    dev.add_argument(
+        "--client-tls", action="store_true", help="TLS on the native and HTTP ports too"
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -231,7 +242,15 @@ def _run_serve(args: argparse.Namespace) -> int:
 def _run_dev(args: argparse.Namespace) -> int:
     from paxon.server.dev import run_dev
 
-    return run_dev(args.nodes, args.base_port, args.http_base_port, args.data_dir)
+    return run_dev(
+        args.nodes,
+        args.base_port,
+        args.http_base_port,
+        args.data_dir,
+        peer_base_port=args.peer_base_port,
+        insecure=args.insecure,
+        client_tls=args.client_tls,
+    )
 
 
 # ------------------------------------------------------------ client commands

@@ -4,6 +4,13 @@ Rules:
 - Node ``i`` (from 1) listens on ``base_port + i - 1`` (native) and
   ``http_base_port + i - 1`` (HTTP), keeps its data in ``DIR/node<i>`` and has
   every node as a peer. Its stdout and stderr are appended to ``DIR/node<i>.log``.
+- Secure by default: the nodes speak mutual TLS to each other on peer ports of
+  their own (``peer_base_port + i - 1``), with a CA and node certificates that
+  ``paxon dev`` makes once in ``DIR/certs`` (``paxon certs``) and reuses.
+  Client ports stay plain on 127.0.0.1 so the README's commands work as
+  written; ``--client-tls`` puts them under TLS too (``PAXON_CACERT`` then
+  points clients at the CA). ``--insecure`` turns peer TLS off: one port per
+  node, and every node warns that its peers are not authenticated.
 - Nothing starts unless every port is free and the data directory can be made;
   otherwise one clear line on stderr and exit 2.
 - The banner (endpoints, dashboard, commands to try) is printed once every node
@@ -27,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 
 from paxon.errors import BadRequest
@@ -42,6 +49,11 @@ LOG_TAIL_LINES = 15
 NODES_MAX = 9
 
 
+CERTS_DIR = "certs"
+CLUSTER_ID = "paxon"
+PEER_BASE_PORT = 7101
+
+
 @dataclass(frozen=True, slots=True)
 class DevNode:
     node_id: int
@@ -49,8 +61,15 @@ class DevNode:
     http: Address
     data_dir: str
     log_path: str
+    peer: Address | None = None  # a peer port of its own (peer TLS)
+    tls_args: tuple[str, ...] = ()
+
+    @property
+    def peer_address(self) -> Address:
+        return self.peer or self.listen
 
     def argv(self, peers: str) -> list[str]:
+        peer_listen = ("--peer-listen", format_address(self.peer)) if self.peer else ()
         return [
             sys.executable,
             "-m",
@@ -66,23 +85,38 @@ class DevNode:
             format_address(self.http),
             "--peers",
             peers,
+            *peer_listen,
+            *self.tls_args,
         ]
 
 
-def plan_nodes(nodes: int, base_port: int, http_base_port: int, data_dir: str) -> list[DevNode]:
-    """The nodes ``paxon dev`` would start; ``BadRequest`` if the ports do not fit."""
+def plan_nodes(
+    nodes: int,
+    base_port: int,
+    http_base_port: int,
+    data_dir: str,
+    *,
+    peer_base_port: int | None = None,
+) -> list[DevNode]:
+    """The nodes ``paxon dev`` would start (with peer ports when ``peer_base_port``
+    is given); ``BadRequest`` if the ports do not fit."""
     if not 1 <= nodes <= NODES_MAX:
         raise BadRequest(f"--nodes must be 1..{NODES_MAX}, got {nodes}")
     native = range(base_port, base_port + nodes)
     http = range(http_base_port, http_base_port + nodes)
-    for name, ports in (("--base-port", native), ("--http-base-port", http)):
+    named = [("native", "--base-port", native), ("http", "--http-base-port", http)]
+    if peer_base_port is not None:
+        named.append(("peer", "--peer-base-port", range(peer_base_port, peer_base_port + nodes)))
+    for _, flag, ports in named:
         if ports.start < 1 or ports.stop - 1 > 65535:
-            raise BadRequest(f"{name}: ports {ports.start}..{ports.stop - 1} are not all valid")
-    if set(native) & set(http):
-        raise BadRequest(
-            f"native ports {native.start}..{native.stop - 1} overlap "
-            f"http ports {http.start}..{http.stop - 1}"
-        )
+            raise BadRequest(f"{flag}: ports {ports.start}..{ports.stop - 1} are not all valid")
+    for i, (name_a, _, ports_a) in enumerate(named):
+        for name_b, _, ports_b in named[i + 1 :]:
+            if set(ports_a) & set(ports_b):
+                raise BadRequest(
+                    f"{name_a} ports {ports_a.start}..{ports_a.stop - 1} overlap "
+                    f"{name_b} ports {ports_b.start}..{ports_b.stop - 1}"
+                )
     return [
         DevNode(
             node_id=index + 1,
@@ -90,9 +124,39 @@ def plan_nodes(nodes: int, base_port: int, http_base_port: int, data_dir: str) -
             http=(HOST, http[index]),
             data_dir=os.path.join(data_dir, f"node{index + 1}"),
             log_path=os.path.join(data_dir, f"node{index + 1}.log"),
+            peer=None if peer_base_port is None else (HOST, peer_base_port + index),
         )
         for index in range(nodes)
     ]
+
+
+def with_certificates(
+    plan: Sequence[DevNode], data_dir: str, *, client_tls: bool
+) -> tuple[list[DevNode], str]:
+    """``plan`` with each node's TLS flags, from the CA in ``DATA_DIR/certs`` (made on
+    first use, reused after; a node without a certificate yet gets one); the CA file."""
+    from paxon.security.certs import issue_node_cert, write_cluster_certs
+
+    directory = os.path.join(data_dir, CERTS_DIR)
+    ca_cert = os.path.join(directory, "ca.pem")
+    ids = [node.node_id for node in plan]
+    try:
+        if not os.path.exists(ca_cert):
+            write_cluster_certs(directory, CLUSTER_ID, ids, clients=["dev"])
+        for node_id in ids:
+            if not os.path.exists(os.path.join(directory, f"node-{node_id}.pem")):
+                issue_node_cert(directory, node_id)
+    except (OSError, ValueError) as error:
+        raise BadRequest(f"cannot make certificates in {directory}: {error}") from None
+    nodes = []
+    for node in plan:
+        cert = os.path.join(directory, f"node-{node.node_id}.pem")
+        key = os.path.join(directory, f"node-{node.node_id}-key.pem")
+        args = ["--peer-cert", cert, "--peer-key", key, "--peer-ca", ca_cert]
+        if client_tls:
+            args += ["--cert", cert, "--key", key]
+        nodes.append(replace(node, tls_args=tuple(args)))
+    return nodes, ca_cert
 
 
 def ports_in_use(addresses: Sequence[Address]) -> list[Address]:
@@ -108,24 +172,44 @@ def ports_in_use(addresses: Sequence[Address]) -> list[Address]:
     return busy
 
 
-def run_dev(nodes: int, base_port: int, http_base_port: int, data_dir: str) -> int:
+def run_dev(
+    nodes: int,
+    base_port: int,
+    http_base_port: int,
+    data_dir: str,
+    *,
+    peer_base_port: int = PEER_BASE_PORT,
+    insecure: bool = False,
+    client_tls: bool = False,
+) -> int:
     """Start the cluster, print how to use it, and keep it until a signal or a crash."""
+    ca_cert = None
     try:
-        plan = plan_nodes(nodes, base_port, http_base_port, data_dir)
+        if insecure and client_tls:
+            raise BadRequest("--client-tls needs peer TLS: leave out --insecure")
+        plan = plan_nodes(
+            nodes,
+            base_port,
+            http_base_port,
+            data_dir,
+            peer_base_port=None if insecure else peer_base_port,
+        )
         _check_ports(plan)
         _make_dirs(plan, data_dir)
+        if not insecure:
+            plan, ca_cert = with_certificates(plan, data_dir, client_tls=client_tls)
     except BadRequest as error:
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
     stop = _StopSignals()
     children: list[_Child] = []
     try:
-        peers = ",".join(f"{node.node_id}={format_address(node.listen)}" for node in plan)
+        peers = ",".join(f"{node.node_id}={format_address(node.peer_address)}" for node in plan)
         for node in plan:
             children.append(_Child.start(node, peers))
         dead = _wait_until_ready(children, stop)
         if dead is None and not stop.requested:
-            _print_banner(plan, data_dir)
+            _print_banner(plan, data_dir, ca_cert, client_tls=client_tls)
             dead = _wait_for_stop_or_death(children, stop)
         if dead is not None:
             _report_death(dead)
@@ -179,19 +263,21 @@ class _StopSignals:
 
 def _check_ports(plan: Sequence[DevNode]) -> None:
     addresses = [node.listen for node in plan] + [node.http for node in plan]
+    addresses += [node.peer for node in plan if node.peer is not None]
     busy = ports_in_use(addresses)
     if busy:
         names = ", ".join(format_address(address) for address in busy)
         raise BadRequest(
             f"port(s) already in use: {names} (another paxon dev? pick others with "
-            "--base-port and --http-base-port)"
+            "--base-port, --http-base-port and --peer-base-port)"
         )
 
 
 def _make_dirs(plan: Sequence[DevNode], data_dir: str) -> None:
     try:
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
         for node in plan:
-            os.makedirs(node.data_dir, exist_ok=True)
+            os.makedirs(node.data_dir, mode=0o700, exist_ok=True)
     except OSError as error:
         raise BadRequest(f"cannot create {data_dir}: {error.strerror or error}") from None
 
@@ -281,20 +367,28 @@ def _log_tail(path: str) -> list[str]:
     return text.splitlines()[-LOG_TAIL_LINES:]
 
 
-def _print_banner(plan: Sequence[DevNode], data_dir: str) -> None:
+def _print_banner(
+    plan: Sequence[DevNode], data_dir: str, ca_cert: str | None, *, client_tls: bool
+) -> None:
     endpoints = ",".join(format_address(node.listen) for node in plan)
     paxon = _paxon_command()
-    dashboard = f"http://{format_address(plan[0].http)}/"
+    scheme = "https" if client_tls else "http"
+    dashboard = f"{scheme}://{format_address(plan[0].http)}/"
     rows = [("node", "native", "http", "data")] + [
         (
             str(node.node_id),
             format_address(node.listen),
-            f"http://{format_address(node.http)}/",
+            f"{scheme}://{format_address(node.http)}/",
             node.data_dir,
         )
         for node in plan
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    if ca_cert is None:
+        peers = "peers: NOT authenticated (--insecure): anything on this host can pose as a node"
+    else:
+        peers = f"peers: mutual TLS on their own ports, CA {ca_cert}"
+    clients = "clients: TLS" if client_tls else "clients: plain TCP on 127.0.0.1"
     lines = [f"paxon dev: {len(plan)} nodes on {HOST}, data in {data_dir}", ""]
     lines += [
         "  "
@@ -306,15 +400,19 @@ def _print_banner(plan: Sequence[DevNode], data_dir: str) -> None:
         f"dashboard  {dashboard}  (every node's http port serves one)",
         f"endpoints  {endpoints}",
         f"logs       {os.path.join(data_dir, 'node<i>.log')} (each node's stderr)",
+        f"security   {peers}; {clients}",
         "",
         "try it:",
     ]
     if endpoints != DEFAULT_ENDPOINTS:
         lines.append(f"  export PAXON_ENDPOINTS={endpoints}")
+    if client_tls and ca_cert is not None:
+        lines.append(f"  export PAXON_CACERT={ca_cert}")
     lines += [
         f"  {paxon} put hello world",
         f"  {paxon} get hello",
-        f"  curl {dashboard}v1/kv/hello",
+        f"  curl {'--cacert ' + ca_cert + ' ' if client_tls and ca_cert else ''}"
+        f"{dashboard}v1/kv/hello",
         f"  {paxon} status",
         "",
         "Ctrl-C stops the cluster.",
