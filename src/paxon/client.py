@@ -161,6 +161,8 @@ class Client:
         self._turn = 0
         self._request_id = 0
         self._closed = False
+        self.status_problem: str | None = None
+        """Why the last node that did not answer a status request did not (for messages)."""
 
     async def __aenter__(self) -> Client:
         return self
@@ -268,7 +270,8 @@ class Client:
             response = await asyncio.wait_for(
                 link.request(StatusRequest(self._next_request_id())), timeout
             )
-        except (OSError, ConnectionError, TimeoutError, PaxonError):
+        except (OSError, ConnectionError, TimeoutError, PaxonError) as exc:
+            self.status_problem = _problem(endpoint, exc)
             self._drop(endpoint)
             return None
         return response.status if isinstance(response, StatusReply) else None
@@ -299,7 +302,7 @@ class Client:
                 reached = True
                 response = await _within(link.request(build(self._next_request_id())), attempt_s)
             except (OSError, ConnectionError, ProtocolError) as exc:
-                last_problem = f"{address}: {exc or type(exc).__name__}"
+                last_problem = _problem(address, exc)
                 self._drop(address)
                 self._rotate(address)
             except TimeoutError:
@@ -367,6 +370,14 @@ class Client:
     def _next_request_id(self) -> int:
         self._request_id += 1
         return self._request_id
+
+
+def _problem(address: str, exc: BaseException) -> str:
+    """``address: what went wrong``, once (link errors already name their address)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"{address}: no answer in time"
+    problem = str(exc) or type(exc).__name__
+    return problem if problem.startswith(address) else f"{address}: {problem}"
 
 
 async def _within(future: asyncio.Future[_T], timeout_s: float) -> _T:

@@ -106,6 +106,12 @@ class ClientLink:
             protocol.abort()
             if handshaking and isinstance(exc, OSError):  # TimeoutError and SSLError too
                 raise TlsHandshakeFailed(f"{address}: {describe_tls_error(exc)}") from None
+            if ssl_context is not None and type(exc) is ConnectionError:
+                # TLS 1.3: a node checks our certificate after our side of the
+                # handshake is done, so a refusal shows as a hang-up before Welcome.
+                raise TlsHandshakeFailed(
+                    f"{exc}; over TLS, the node may not accept this client's certificate"
+                ) from None
             raise
         return cls(protocol, welcome)
 
@@ -165,7 +171,7 @@ def describe_tls_error(exc: BaseException) -> str:
             return f"TLS: handshake failed ({reason}; is the port serving TLS?)"
         return f"TLS: handshake failed ({reason})"
     if isinstance(exc, ConnectionError):
-        return f"TLS: the node closed the connection during the handshake ({exc.strerror or exc})"
+        return "TLS: the node hung up during the handshake (is the port serving TLS?)"
     return f"TLS: handshake failed ({exc})"
 
 
