@@ -59,7 +59,7 @@ from paxon.kv.model import (
     TxnResult,
     validate_command,
 )
-from paxon.net.client_link import ClientLink
+from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
     ClientRequest,
     ClientResponse,
@@ -286,6 +286,7 @@ class Client:
         reached = False
         failures = 0
         last_problem = "no attempt made"
+        untrusted: set[str] = set()  # endpoints whose TLS handshake cannot succeed
         while True:
             if self._closed:
                 raise Unavailable("the client is closed")
@@ -294,7 +295,7 @@ class Client:
                 where = ", ".join(self.endpoints)
                 if reached:
                     raise Timeout(f"no answer from the cluster in time ({last_problem})")
-                raise Unavailable(f"could not reach any of {where} ({last_problem})")
+                raise Unavailable(f"could not reach any of {where} ({last_problem})") from None
             address = self._leader or self.endpoints[self._turn % len(self.endpoints)]
             attempt_s = min(remaining, self.options.attempt_timeout_s)
             try:
@@ -305,6 +306,13 @@ class Client:
                 last_problem = _problem(address, exc)
                 self._drop(address)
                 self._rotate(address)
+                if isinstance(exc, TlsHandshakeFailed) and exc.lasting:
+                    untrusted.add(address)
+                    if untrusted.issuperset(self.endpoints):
+                        where = ", ".join(self.endpoints)
+                        raise Unavailable(
+                            f"could not reach any of {where} ({last_problem})"
+                        ) from None
             except TimeoutError:
                 last_problem = f"{address}: no answer in {attempt_s:.1f} s"
                 self._rotate(address)

@@ -136,6 +136,33 @@ def test_a_node_signed_by_another_ca_is_not_trusted(
     run(main)
 
 
+def test_untrusted_everywhere_gives_up_at_once_and_one_trusted_node_is_enough(
+    cluster: ClusterCertPaths, stranger: ClusterCertPaths
+) -> None:
+    async def main() -> None:
+        impostor = TlsNode(server_context(stranger.directory, client_ca=None), CLUSTER)
+        member = mutual_node(cluster)
+        impostor_host, impostor_port = await impostor.start()
+        member_host, member_port = await member.start()
+        impostor_address = f"{impostor_host}:{impostor_port}"
+        loop = asyncio.get_running_loop()
+        try:
+            async with paxon.Client(impostor_address, tls=admin_tls(cluster), timeout=WAIT_S) as kv:
+                started = loop.time()
+                with pytest.raises(Unavailable, match="not trusted"):
+                    await kv.put("k", b"v")
+                assert loop.time() - started < WAIT_S / 2  # not retried until the deadline
+            endpoints = [impostor_address, f"{member_host}:{member_port}"]
+            async with paxon.Client(endpoints, tls=admin_tls(cluster), timeout=WAIT_S) as kv:
+                assert await kv.put("k", b"v") == REVISION
+        finally:
+            await impostor.close()
+            await member.close()
+        assert member.identities == [CertIdentity(CLUSTER, "client", "admin")]
+
+    run(main)
+
+
 def test_a_client_certificate_from_another_ca_is_refused_by_the_node(
     cluster: ClusterCertPaths, stranger: ClusterCertPaths
 ) -> None:
