@@ -228,7 +228,7 @@ def test_help_lists_every_command_with_one_line(capsys: pytest.CaptureFixture[st
         main(["--help"])
     assert exited.value.code == 0
     listing = capsys.readouterr().out.split("commands:")[1]
-    for command in (*COMMANDS, "lock", "watch", "sim", "check"):
+    for command in (*COMMANDS, "lock", "watch", "sim", "check", "certs"):
         assert f"\n    {command} " in listing
 
 

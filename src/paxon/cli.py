@@ -273,14 +273,20 @@ def _add_client_commands(commands: _Subcommands) -> None:
     )
     common.add_argument(
         "--cacert",
+        dest="tls_cacert",
         metavar="FILE",
         help="speak TLS, trusting the CA in FILE (default: $PAXON_CACERT; "
         "with --cert only: the system's CAs)",
     )
     common.add_argument(
-        "--cert", metavar="FILE", help="speak TLS with this client certificate ($PAXON_CERT)"
+        "--cert",
+        dest="tls_cert",
+        metavar="FILE",
+        help="speak TLS with this client certificate ($PAXON_CERT)",
     )
-    common.add_argument("--key", metavar="FILE", help="the key of --cert ($PAXON_KEY)")
+    common.add_argument(
+        "--key", dest="tls_key", metavar="FILE", help="the key of --cert ($PAXON_KEY)"
+    )
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])
@@ -519,7 +525,8 @@ class _NotFound(PaxonError):
 async def _reachable_status(client: Client) -> dict[str, Any]:
     status = await client.status()
     if not any(member.get("reachable") for member in status["members"]):
-        raise Unavailable(f"no member answered ({', '.join(client.endpoints)})")
+        problem = f"; {client.status_problem}" if client.status_problem else ""
+        raise Unavailable(f"no member answered ({', '.join(client.endpoints)}{problem})")
     return status
 
 
@@ -572,7 +579,7 @@ def _client_tls(args: argparse.Namespace) -> ClientTls | None:
     """TLS settings from the flags and ``$PAXON_CACERT``/``CERT``/``KEY``; None: plain TCP."""
     from paxon.security.client_tls import ClientTls
 
-    tls = ClientTls.from_options(args.cacert, args.cert, args.key)
+    tls = ClientTls.from_options(args.tls_cacert, args.tls_cert, args.tls_key)
     if tls is not None:
         tls.context()  # a missing or bad file is exit 2 now, before anything connects
     return tls

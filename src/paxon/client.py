@@ -59,7 +59,7 @@ from paxon.kv.model import (
     TxnResult,
     validate_command,
 )
-from paxon.net.client_link import ClientLink
+from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
     ClientRequest,
     ClientResponse,
@@ -161,6 +161,8 @@ class Client:
         self._turn = 0
         self._request_id = 0
         self._closed = False
+        self.status_problem: str | None = None
+        """Why the last node that did not answer a status request did not (for messages)."""
 
     async def __aenter__(self) -> Client:
         return self
@@ -268,7 +270,8 @@ class Client:
             response = await asyncio.wait_for(
                 link.request(StatusRequest(self._next_request_id())), timeout
             )
-        except (OSError, ConnectionError, TimeoutError, PaxonError):
+        except (OSError, ConnectionError, TimeoutError, PaxonError) as exc:
+            self.status_problem = _problem(endpoint, exc)
             self._drop(endpoint)
             return None
         return response.status if isinstance(response, StatusReply) else None
@@ -283,6 +286,7 @@ class Client:
         reached = False
         failures = 0
         last_problem = "no attempt made"
+        untrusted: set[str] = set()  # endpoints whose TLS handshake cannot succeed
         while True:
             if self._closed:
                 raise Unavailable("the client is closed")
@@ -291,7 +295,7 @@ class Client:
                 where = ", ".join(self.endpoints)
                 if reached:
                     raise Timeout(f"no answer from the cluster in time ({last_problem})")
-                raise Unavailable(f"could not reach any of {where} ({last_problem})")
+                raise Unavailable(f"could not reach any of {where} ({last_problem})") from None
             address = self._leader or self.endpoints[self._turn % len(self.endpoints)]
             attempt_s = min(remaining, self.options.attempt_timeout_s)
             try:
@@ -299,9 +303,16 @@ class Client:
                 reached = True
                 response = await _within(link.request(build(self._next_request_id())), attempt_s)
             except (OSError, ConnectionError, ProtocolError) as exc:
-                last_problem = f"{address}: {exc or type(exc).__name__}"
+                last_problem = _problem(address, exc)
                 self._drop(address)
                 self._rotate(address)
+                if isinstance(exc, TlsHandshakeFailed) and exc.lasting:
+                    untrusted.add(address)
+                    if untrusted.issuperset(self.endpoints):
+                        where = ", ".join(self.endpoints)
+                        raise Unavailable(
+                            f"could not reach any of {where} ({last_problem})"
+                        ) from None
             except TimeoutError:
                 last_problem = f"{address}: no answer in {attempt_s:.1f} s"
                 self._rotate(address)
@@ -367,6 +378,14 @@ class Client:
     def _next_request_id(self) -> int:
         self._request_id += 1
         return self._request_id
+
+
+def _problem(address: str, exc: BaseException) -> str:
+    """``address: what went wrong``, once (link errors already name their address)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"{address}: no answer in time"
+    problem = str(exc) or type(exc).__name__
+    return problem if problem.startswith(address) else f"{address}: {problem}"
 
 
 async def _within(future: asyncio.Future[_T], timeout_s: float) -> _T:

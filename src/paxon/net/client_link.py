@@ -56,7 +56,16 @@ _log = logging.getLogger("paxon.net.client")
 
 
 class TlsHandshakeFailed(ConnectionError):
-    """The TLS handshake with a node failed; the message says why."""
+    """The TLS handshake with a node failed; the message says why.
+
+    ``lasting`` is true when retrying cannot help (the node's certificate is
+    not trusted, or the port does not speak TLS), false after a timeout or a
+    hang-up, which may pass.
+    """
+
+    def __init__(self, message: str, *, lasting: bool) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class ClientLink:
@@ -105,7 +114,16 @@ class ClientLink:
             protocol.welcome.cancel()
             protocol.abort()
             if handshaking and isinstance(exc, OSError):  # TimeoutError and SSLError too
-                raise TlsHandshakeFailed(f"{address}: {describe_tls_error(exc)}") from None
+                lasting = isinstance(exc, ssl.SSLError)
+                problem = f"{address}: {describe_tls_error(exc)}"
+                raise TlsHandshakeFailed(problem, lasting=lasting) from None
+            if ssl_context is not None and type(exc) is ConnectionError:
+                # TLS 1.3: a node checks our certificate after our side of the
+                # handshake is done, so a refusal shows as a hang-up before Welcome.
+                raise TlsHandshakeFailed(
+                    f"{exc}; over TLS, the node may not accept this client's certificate",
+                    lasting=False,
+                ) from None
             raise
         return cls(protocol, welcome)
 
@@ -165,7 +183,7 @@ def describe_tls_error(exc: BaseException) -> str:
             return f"TLS: handshake failed ({reason}; is the port serving TLS?)"
         return f"TLS: handshake failed ({reason})"
     if isinstance(exc, ConnectionError):
-        return f"TLS: the node closed the connection during the handshake ({exc.strerror or exc})"
+        return "TLS: the node hung up during the handshake (is the port serving TLS?)"
     return f"TLS: handshake failed ({exc})"
 
 
