@@ -229,7 +229,8 @@ class _Child:
 
     @classmethod
     def start(cls, node: DevNode, peers: str) -> _Child:
-        with open(node.log_path, "ab") as log:
+        descriptor = os.open(node.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(descriptor, "ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"--- paxon dev: node {node.node_id} starting at {stamp} ---\n".encode())
             log.flush()
