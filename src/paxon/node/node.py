@@ -869,9 +869,10 @@ class Node:
     def _on_snapshot_chunk(self, chunk: SnapshotChunk) -> None:
         """Take a chunk only from the leader we follow, after the core asked it (transfer.py)."""
         intake = self._snapshot_incoming
+        leader = self._replica.leader_hint
         reason = intake.admit(
             chunk,
-            leader=self._replica.leader_hint,
+            leader=None if leader == self.node_id else leader,  # a leader takes none
             slot_chosen=self._replica.slot_chosen,
             installing=self._snapshot_installing,
             now=self._loop.time(),
