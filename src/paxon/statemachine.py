@@ -32,6 +32,21 @@ class StateMachine(abc.ABC):
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a ``snapshot``."""
 
+    def check_snapshot(self, data: bytes) -> None:
+        """Raise (any exception) if ``restore(data)`` would refuse ``data``.
+
+        Must not change this machine, and may run on a worker thread while
+        ``apply`` goes on: decode into scratch values (or a new, empty
+        instance) and throw them away. The runtime calls it on a snapshot
+        received from a peer before the snapshot's file is written or anything
+        is restored, so a bad snapshot is dropped and the node goes on.
+
+        The default accepts everything, so a machine that does not override it
+        finds out only in ``restore``: the node then stops (exit 1), and at the
+        next start the file it wrote is refused by name (exit 2).
+        """
+        return None
+
     def snapshot_later(self) -> Callable[[], bytes]:
         """Capture the state now; the returned function encodes it later.
 

@@ -1,11 +1,36 @@
-"""Putting snapshot chunks back together; a lost chunk drops the transfer."""
+"""Snapshot transfer: putting chunks back together (a lost chunk drops the
+transfer), which chunks a replica takes at all, and checking a whole snapshot
+before it replaces anything, at receive time and at start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
 import pytest
 
+from paxon.kv.codec import encode_command
+from paxon.kv.model import Put
+from paxon.kv.store import KvStore
 from paxon.net.peer_messages import SnapshotChunk
-from paxon.node.transfer import SnapshotAssembler, SnapshotTooLarge
+from paxon.node import Node, NodeConfig
+from paxon.node.machine import InvalidSnapshot, ReplicatedMachine
+from paxon.node.transfer import (
+    ASKED_VALID_S,
+    SnapshotAssembler,
+    SnapshotIntake,
+    SnapshotTooLarge,
+)
+from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.messages import ChosenPrefix, Heartbeat
+from paxon.protocol.types import Ballot
+from paxon.storage import Storage, StorageError, UnrestorableSnapshot
 
 
 def chunks(data: bytes, size: int, *, src: int = 2, slot: int = 40) -> list[SnapshotChunk]:
@@ -58,3 +83,238 @@ def test_a_transfer_over_the_limit_is_refused_and_forgotten() -> None:
     with pytest.raises(SnapshotTooLarge):
         assembler.add(parts[1])
     assert len(assembler) == 0
+
+
+# ------------------------------------------------------------------ which chunks are taken
+
+
+def intake_asked(peer: int = 2, now: float = 100.0) -> SnapshotIntake:
+    intake = SnapshotIntake(max_bytes=1000)
+    intake.asked(peer, now)
+    return intake
+
+
+def admit(intake: SnapshotIntake, chunk: SnapshotChunk, **overrides: object) -> str | None:
+    state: dict[str, Any] = {"leader": 2, "slot_chosen": 10, "installing": False, "now": 101.0}
+    state.update(overrides)
+    return intake.admit(chunk, **state)
+
+
+def test_a_chunk_from_the_leader_after_an_ask_is_admitted() -> None:
+    intake = intake_asked()
+    parts = chunks(b"abcdef", 4)
+    assert admit(intake, parts[0]) is None
+    assert intake.add(parts[0]) is None
+    assert admit(intake, parts[1], now=101.0 + ASKED_VALID_S) is None  # mid-transfer: no ask
+    assert intake.add(parts[1]) == b"abcdef"
+    assert not intake.refused
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"leader": 3}, "not leader"),
+        ({"leader": None}, "not leader"),
+        ({"slot_chosen": 40}, "stale"),
+        ({"installing": True}, "installing"),
+        ({"now": 100.0 + ASKED_VALID_S + 0.5}, "not asked"),
+    ],
+)
+def test_a_chunk_is_ignored_for_each_row_of_the_table(
+    overrides: dict[str, object], reason: str
+) -> None:
+    intake = intake_asked()
+    first, second = chunks(b"abcdef", 4)
+    assert admit(intake, first) is None
+    intake.add(first)
+    assert admit(intake, first, **overrides) == reason
+    assert len(intake.assembler) == 0  # the transfer from that sender is dropped
+    assert admit(intake, second) is None and intake.add(second) is None  # and stays dropped
+
+
+def test_a_transfer_is_not_started_by_a_peer_never_asked() -> None:
+    intake = intake_asked(peer=3)  # the core asked node 3, not the leader
+    assert admit(intake, chunks(b"abc", 4)[0]) == "not asked"
+    assert admit(SnapshotIntake(max_bytes=10), chunks(b"abc", 4)[0], now=0.0) == "not asked"
+
+
+def test_refusals_are_counted_and_logged_at_powers_of_two() -> None:
+    intake = SnapshotIntake(max_bytes=10)
+    logged = [intake.refuse("not leader") for _ in range(9)]
+    assert logged == [True, True, False, True, False, False, False, True, False]
+    assert intake.refused == {"not leader": 9}
+
+
+# ------------------------------------------------------------------ checking a whole snapshot
+
+
+def kv_machine(slot: int, keys: int = 5) -> ReplicatedMachine:
+    store = KvStore()
+    for i in range(keys):
+        store.apply(encode_command(Put(f"key{i}", b"v%d" % i, None)))
+    return ReplicatedMachine(store, slot_applied=slot)
+
+
+def test_check_snapshot_gives_the_slot_and_changes_nothing() -> None:
+    data = kv_machine(40).snapshot()
+    target = kv_machine(0, keys=1)
+    before = target.snapshot()
+    assert target.check_snapshot(data) == 40
+    assert target.snapshot() == before
+    target.restore(data)
+    assert target.slot_applied == 40 and len(target.machine) == 5  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",  # never used in msgpack
+        b"\x93\x01\x05",  # a head cut short
+        msgpack.packb([2, 5, []]) + KvStore().snapshot(),  # unknown version
+        msgpack.packb([1, -1, []]) + KvStore().snapshot(),
+        msgpack.packb([1, 5, [[1, 1, 10**9]]]) + KvStore().snapshot(),  # bytes(10**9)
+        msgpack.packb([1, 5, "sessions"]) + KvStore().snapshot(),
+        msgpack.packb([1, 5, []]) + b"garbage",  # the store's part
+        msgpack.packb([1, 5, []]),  # no store part at all
+    ],
+)
+def test_check_and_restore_refuse_garbage_with_invalid_snapshot_only(data: bytes) -> None:
+    target = kv_machine(3)
+    before = target.snapshot()
+    with pytest.raises(InvalidSnapshot):
+        target.check_snapshot(data)
+    with pytest.raises(InvalidSnapshot):
+        target.restore(data)
+    assert target.snapshot() == before  # the KV store restores all or nothing
+
+
+def test_random_and_mutated_snapshots_never_raise_anything_else() -> None:
+    """Only ``InvalidSnapshot``, and what ``check_snapshot`` accepts ``restore`` takes."""
+    rng = random.Random(8)
+    good = kv_machine(40, keys=30).snapshot()
+    target = kv_machine(0)
+    refused = 0
+    for _ in range(2000):
+        if rng.random() < 0.3:
+            data = rng.randbytes(rng.randrange(64))
+        else:
+            data = bytearray(good)
+            for _ in range(rng.randrange(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            data = bytes(data[: rng.randrange(len(data) + 1)])
+        try:
+            slot = target.check_snapshot(data)
+        except InvalidSnapshot:
+            refused += 1
+            continue
+        scratch = ReplicatedMachine(KvStore())
+        scratch.restore(data)
+        assert scratch.slot_applied == slot
+    assert 1000 < refused < 2000
+
+
+# ------------------------------------------------------------------ a real node receiving
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def follow(node: Node, leader: int, chosen: int) -> None:
+    """As if ``leader`` sent a heartbeat saying slots below ``chosen`` are chosen."""
+    node._on_peer_message(Heartbeat(leader, 1, Ballot(1, 2), ChosenPrefix(chosen), 0))
+
+
+def deliver(node: Node, src: int, slot: int, data: bytes, chunk_bytes: int = 1 << 16) -> None:
+    for chunk in chunks(data, chunk_bytes, src=src, slot=slot):
+        node._on_peer_message(chunk)
+
+
+def snapshot_files(directory: Path) -> list[str]:
+    return sorted(name for name in os.listdir(directory) if name.startswith("snapshot-"))
+
+
+def test_a_node_takes_a_snapshot_only_from_its_leader_when_asked_and_only_if_it_restores(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        peers = {i + 1: f"127.0.0.1:{port}" for i, port in enumerate(free_ports(3))}
+        # Slow elections: node 1 stays a follower while the test plays its leader.
+        slow = ReplicaConfig(election_timeout_min_s=30.0, election_timeout_max_s=60.0)
+        node = Node(1, peers, str(tmp_path / "n1"), KvStore(), config=NodeConfig(replica=slow))
+        await node.start()
+        intake = node._snapshot_incoming
+        try:
+            good = kv_machine(50).snapshot()
+            deliver(node, 2, 50, good)  # no leader yet
+            assert intake.refused == {"not leader": 1}
+            follow(node, 2, chosen=0)  # follows node 2, but is not behind: no ask
+            deliver(node, 2, 50, good)
+            assert intake.refused["not asked"] == 1
+            follow(node, 2, chosen=100)  # behind: the core asks node 2 to catch it up
+            deliver(node, 3, 50, good)  # a member that is not the leader
+            assert intake.refused["not leader"] == 2
+            deliver(node, 2, 50, b"\xc1 garbage " * 30)  # from the leader, but garbage
+            await eventually(lambda: intake.refused["invalid"] == 1)
+            deliver(node, 2, 50, kv_machine(60).snapshot())  # says slot 60, sent as 50
+            await eventually(lambda: intake.refused["invalid"] == 2)
+            assert not node._snapshot_installing
+            assert snapshot_files(tmp_path / "n1") == []  # nothing was written
+            assert node.machine.slot_applied == 0 and len(node.machine.machine) == 0  # type: ignore[arg-type]
+            assert not node._stopping and not node._failure.done()  # type: ignore[union-attr]
+            deliver(node, 2, 50, good, chunk_bytes=64)  # the real thing is installed
+            await eventually(lambda: node.machine.slot_applied == 50)
+            assert len(node.machine.machine) == 5  # type: ignore[arg-type]
+            assert len(snapshot_files(tmp_path / "n1")) == 1
+            assert node._replica.status().log_start == 50
+        finally:
+            await node.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def saved_snapshot(directory: Path, slot: int, data: bytes) -> str:
+    with Storage.open(str(directory), node_id=1, cluster_id="paxon") as storage:
+        return storage.save_snapshot(slot, data).name
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xc1 garbage", "snapshot head does not decode"),
+        (kv_machine(5).snapshot(), "it holds the state below slot 5, its header says slot 7"),
+    ],
+)
+def test_a_snapshot_that_does_not_restore_stops_the_start_naming_the_file(
+    tmp_path: Path, data: bytes, reason: str
+) -> None:
+    name = saved_snapshot(tmp_path / "n1", 7, data)
+    peers = {i + 1: f"127.0.0.1:{port}" for i, port in enumerate(free_ports(3))}
+
+    async def scenario() -> None:
+        node = Node(1, peers, str(tmp_path / "n1"), KvStore())
+        with pytest.raises(UnrestorableSnapshot) as refused:
+            await node.start()
+        message = str(refused.value)
+        assert message.startswith(f"{tmp_path / 'n1' / name}: the state machine cannot restore")
+        assert reason in message and "\n" not in message
+        assert isinstance(refused.value, StorageError)  # paxon serve: one line, exit 2
+        # It stopped cleanly: the directory is free for the next try.
+        Storage.open(str(tmp_path / "n1"), node_id=1, cluster_id="paxon").close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

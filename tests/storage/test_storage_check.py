@@ -9,19 +9,31 @@ from pathlib import Path
 import pytest
 from storage_helpers import accept, numbered
 
+from paxon.kv.codec import encode_command
+from paxon.kv.model import Put
+from paxon.kv.store import KvStore
+from paxon.node.machine import ReplicatedMachine
 from paxon.storage import Storage, StorageConfig
 from paxon.storage.check import main
 
 CONFIG = StorageConfig(segment_max_bytes=4096, record_max_bytes=1024, snapshot_chunk_bytes=256)
 
 
-def make_dir(path: Path, records: int = 120, snapshot: bool = True) -> str:
+def kv_snapshot(slot: int, keys: int = 20) -> bytes:
+    """A snapshot as ``paxon serve`` writes it: sessions around a KV store."""
+    store = KvStore()
+    for i in range(keys):
+        store.apply(encode_command(Put(f"key{i}", b"value" * 4, None)))
+    return ReplicatedMachine(store, slot_applied=slot).snapshot()
+
+
+def make_dir(path: Path, records: int = 120, snapshot: bool | bytes = True) -> str:
     directory = str(path / "node1")
     storage = Storage.open(directory, node_id=1, cluster_id="prod", config=CONFIG)
     storage.append([numbered(lsn) for lsn in range(1, records + 1)])
     storage.sync()
-    if snapshot:
-        storage.save_snapshot(40, b"state" * 100)
+    if snapshot is not False:
+        storage.save_snapshot(40, kv_snapshot(40) if snapshot is True else snapshot)
     storage.append([accept(500)])
     storage.close()
     return directory
@@ -95,3 +107,65 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["--data-dir", str(tmp_path)]) == 2  # exists, but holds no paxon data
     assert main(["--data-dir", str(tmp_path), "--bogus"]) == 2
     capsys.readouterr()
+
+
+def test_a_snapshot_whose_body_does_not_decode_is_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every checksum holds: only decoding the contents finds it.
+    directory = make_dir(tmp_path, snapshot=b"\xc1 not a snapshot" * 20)
+    code, out = run(capsys, "--data-dir", directory, "--json")
+    report = json.loads(out)
+    assert code == 1 and not report["ok"]
+    assert report["first_bad"]["error"] == "UnrestorableSnapshot"
+    assert report["first_bad"]["file"].endswith(report["snapshots"][0]["name"])
+    assert "cannot restore" in report["first_bad"]["reason"]
+    # Checksums only: the same directory passes.
+    code, out = run(capsys, "--data-dir", directory, "--snapshot-contents", "none")
+    assert code == 0 and "result     OK" in out
+
+
+def test_a_kv_body_that_breaks_the_stores_rules_is_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The head decodes; the store's part has a key out of order (key1 after key2).
+    good = kv_snapshot(40)
+    broken = good.replace(b"key3", b"key1", 1)  # keys out of order in the store's part
+    assert broken != good
+    directory = make_dir(tmp_path, snapshot=broken)
+    code, out = run(capsys, "--data-dir", directory)
+    assert code == 1 and "DAMAGED: UnrestorableSnapshot" in out
+
+
+def test_a_snapshot_whose_body_names_another_slot_is_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(tmp_path, snapshot=kv_snapshot(41))  # the file says slot 40
+    code, out = run(capsys, "--data-dir", directory)
+    assert code == 1 and "below slot 41, its header says slot 40" in out
+
+
+def test_a_directory_other_users_can_write_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(tmp_path)
+    os.chmod(directory, 0o777)
+    code, out = run(capsys, "--data-dir", directory)
+    assert code == 1
+    assert f"INSECURE   {directory}: writable by other users (mode 0777)" in out
+    assert "result     INSECURE" in out
+    os.chmod(directory, 0o700)
+    identity = os.path.join(directory, "IDENTITY")
+    os.chmod(identity, 0o620)
+    code, out = run(capsys, "--data-dir", directory, "--json")
+    assert code == 1 and json.loads(out)["insecure"][0].startswith(f"{identity}: writable")
+
+
+def test_a_directory_other_users_can_read_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = make_dir(tmp_path)
+    os.chmod(directory, 0o755)
+    code, out = run(capsys, "--data-dir", directory)
+    assert code == 0 and "result     OK" in out
+    assert f"warning    {directory}: readable by other users (mode 0755)" in out

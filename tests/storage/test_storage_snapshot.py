@@ -28,8 +28,10 @@ from paxon.storage import (
     PowerCut,
     Storage,
     StorageConfig,
+    UnrestorableSnapshot,
 )
 from paxon.storage.codec import StorageRecord
+from paxon.storage.recovery import inspect_data_dir
 
 
 def fill(storage: Storage, first: int, last: int) -> list[StorageRecord]:
@@ -140,6 +142,60 @@ def test_a_damaged_newest_snapshot_falls_back_to_the_older_one() -> None:
     assert recovered.snapshot == older
     assert any(newest.name in warning for warning in recovered.warnings)
     assert recovered.state == expected_state(records, 150, (100, 10))
+
+
+def refuse_bad(data: bytes) -> int | None:
+    """A content check: ``b"bad..."`` does not restore, anything else does."""
+    if data.startswith(b"bad"):
+        raise ValueError("not a state machine image")
+    return None
+
+
+def test_an_unrestorable_newest_snapshot_stops_the_start_with_no_fall_back() -> None:
+    fs = fresh_fs()
+    storage = open_storage(fs)
+    fill(storage, 1, 100)
+    older = storage.save_snapshot(10, b"older")
+    fill(storage, 101, 150)
+    newest = storage.save_snapshot(40, b"bad newest")
+    storage.close()
+    found = inspect_data_dir(fs, DATA, record_max=SMALL.record_max_bytes, check_snapshot=refuse_bad)
+    assert isinstance(found.damage, UnrestorableSnapshot) and found.state is None
+    assert found.damage.file == os.path.join(DATA, newest.name)
+    assert str(found.damage) == (
+        f"{DATA}/{newest.name}: the state machine cannot restore this snapshot: "
+        "not a state machine image"
+    )
+    assert found.snapshot_used is None  # never taken as the newest valid one
+    # Only the contents are wrong: without a content check it is the newest valid.
+    plain = inspect_data_dir(fs, DATA, record_max=SMALL.record_max_bytes)
+    assert plain.damage is None and plain.snapshot_used == newest != older
+
+
+def test_an_unrestorable_older_snapshot_is_reported_but_not_used() -> None:
+    fs = fresh_fs()
+    storage = open_storage(fs)
+    fill(storage, 1, 100)
+    storage.save_snapshot(10, b"bad older")
+    fill(storage, 101, 150)
+    newest = storage.save_snapshot(40, b"newest")
+    storage.close()
+    found = inspect_data_dir(fs, DATA, record_max=SMALL.record_max_bytes, check_snapshot=refuse_bad)
+    assert found.damage is None and found.snapshot_used == newest
+    assert isinstance(found.snapshots[0].damage, UnrestorableSnapshot)
+
+
+def test_a_content_check_naming_another_slot_is_unrestorable() -> None:
+    fs = fresh_fs()
+    storage = open_storage(fs)
+    fill(storage, 1, 100)
+    storage.save_snapshot(10, b"state")
+    storage.close()
+    found = inspect_data_dir(
+        fs, DATA, record_max=SMALL.record_max_bytes, check_snapshot=lambda data: 11
+    )
+    assert isinstance(found.damage, UnrestorableSnapshot)
+    assert "below slot 11, its header says slot 10" in str(found.damage)
 
 
 def test_every_flipped_bit_of_a_snapshot_is_detected() -> None:

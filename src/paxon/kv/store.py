@@ -190,6 +190,10 @@ class KvStore(StateMachine):
 
         return encode
 
+    def check_snapshot(self, data: bytes) -> None:
+        """Decode ``data`` as ``restore`` does and drop it (``KvDecodeError`` if bad)."""
+        _decode_snapshot(data)
+
     def restore(self, data: bytes) -> None:
         """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""
         revision, revision_compacted, current, history = _decode_snapshot(data)

@@ -11,6 +11,11 @@ Contract:
   slot order, so a gap or a repeat is a crash, not a silent divergence.
 - ``snapshot()`` and ``restore()`` carry the user state *and* the session
   table, so a node restored from a snapshot still applies each command once.
+- A snapshot is untrusted bytes (a peer sent it, or a disk kept it):
+  ``check_snapshot`` decodes all of it into scratch values (the head, a
+  scratch session table, the user machine's ``check_snapshot``) and changes
+  nothing; ``restore`` refuses what ``check_snapshot`` refuses. Both raise
+  ``InvalidSnapshot`` only.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ SESSIONS_MAX = 100_000
 forgotten. Not a per-node setting: which session is forgotten decides whether a
 late retry is applied, so every replica must use the same number (changing it
 is a change of the replicated state's rules, like a format change)."""
+
+
+class InvalidSnapshot(ValueError):
+    """A snapshot ``restore`` refuses; the message says which part is wrong."""
+
+
+class _Head(NamedTuple):
+    slot_applied: Slot
+    sessions: list[tuple[int, int, bytes]]
+    size: int  # bytes of the head; the user machine's image follows
 
 
 class Applied(NamedTuple):
@@ -86,13 +101,63 @@ class ReplicatedMachine:
 
         return encode
 
+    def check_snapshot(self, data: bytes) -> Slot:
+        """The slot ``data`` covers, if ``restore(data)`` would accept it.
+
+        Changes nothing (any thread): the sessions go into a scratch table and
+        the user part to ``StateMachine.check_snapshot``. Raises ``InvalidSnapshot``.
+        """
+        head = _decode_head(data)
+        SessionTable[bytes](self.sessions.max_sessions).load(head.sessions)
+        try:
+            self.machine.check_snapshot(data[head.size :])
+        except Exception as error:  # the user machine's own refusal, whatever its type
+            raise InvalidSnapshot(f"state machine refused its part: {error!r}") from error
+        return head.slot_applied
+
     def restore(self, data: bytes) -> None:
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(data))
+        """Replace the state with ``data``; on ``InvalidSnapshot`` from the head nothing changed."""
+        head = _decode_head(data)
+        try:
+            self.machine.restore(data[head.size :])
+        except Exception as error:
+            raise InvalidSnapshot(f"state machine refused its part: {error!r}") from error
+        self.sessions.load(head.sessions)
+        self.slot_applied = head.slot_applied
+
+
+def _decode_head(data: bytes) -> _Head:
+    """``[version, slot_applied, sessions]`` at the start of ``data``, every field checked."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(1, len(data)))
+    try:
         unpacker.feed(data)
-        version, slot_applied, sessions = unpacker.unpack()
-        if version != _SNAPSHOT_VERSION:
-            raise ValueError(f"unknown snapshot version {version}")
-        offset = unpacker.tell()
-        self.machine.restore(data[offset:])
-        self.sessions.load([(int(c), int(s), bytes(r)) for c, s, r in sessions])
-        self.slot_applied = int(slot_applied)
+        head = unpacker.unpack()
+        size = unpacker.tell()
+    except (ValueError, msgpack.UnpackException) as error:
+        raise InvalidSnapshot(f"snapshot head does not decode: {error!r}") from None
+    if type(head) is not list or len(head) != 3:
+        raise InvalidSnapshot("snapshot head: expected [version, slot_applied, sessions]")
+    version, slot_applied, sessions = head
+    if version != _SNAPSHOT_VERSION or type(version) is not int:
+        raise InvalidSnapshot(f"unknown snapshot version {version!r}")
+    if type(slot_applied) is not int or not 0 <= slot_applied < 2**63:
+        raise InvalidSnapshot(f"snapshot head: slot_applied {slot_applied!r} out of range")
+    return _Head(slot_applied, _session_entries(sessions), size)
+
+
+def _session_entries(sessions: object) -> list[tuple[int, int, bytes]]:
+    """The exported session table: ``[client_id, seq, reply]`` each, as ``export`` writes."""
+    if type(sessions) is not list:
+        raise InvalidSnapshot("snapshot head: sessions: expected an array")
+    entries = []
+    for item in sessions:
+        if (
+            type(item) is not list
+            or len(item) != 3
+            or type(item[0]) is not int
+            or type(item[1]) is not int
+            or type(item[2]) is not bytes
+        ):
+            raise InvalidSnapshot("snapshot head: sessions: expected [client_id, seq, reply]")
+        entries.append((item[0], item[1], item[2]))
+    return entries

@@ -46,7 +46,6 @@ from paxon.errors import (
     Busy,
     NotLeader,
     PaxonError,
-    ProtocolError,
     Timeout,
     Unavailable,
     ValueTooLarge,
@@ -66,9 +65,9 @@ from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
 from paxon.node.forwarding import Forwarder
-from paxon.node.machine import ReplicatedMachine
-from paxon.node.transfer import SnapshotAssembler, SnapshotTooLarge, send_snapshot
-from paxon.protocol.messages import Message
+from paxon.node.machine import InvalidSnapshot, ReplicatedMachine
+from paxon.node.transfer import SnapshotIntake, SnapshotTooLarge, send_snapshot
+from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
@@ -76,7 +75,8 @@ from paxon.security.client_tls import ClientTls
 from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
 from paxon.storage import GroupCommitter, Storage
-from paxon.storage.errors import StorageError
+from paxon.storage.errors import StorageError, UnrestorableSnapshot
+from paxon.storage.snapshot import SnapshotMeta
 
 Address = tuple[str, int]
 # Commit latency is observed for one request in this many (by request id):
@@ -171,7 +171,8 @@ class Node:
         self._slot_snapshot = 0
         self._snapshot_running = False
         self._snapshot_sends: set[int] = set()
-        self._snapshot_incoming = SnapshotAssembler(self.config.snapshot_max_bytes)
+        # Which chunks are taken, and the transfer being put together (transfer.py).
+        self._snapshot_incoming = SnapshotIntake(self.config.snapshot_max_bytes)
         self._snapshot_installing = False
         self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
         self._snapshot_next_slot = self.config.snapshot_interval_slots
@@ -529,6 +530,8 @@ class Node:
         if message.dst == self.node_id:
             self._loop.call_soon(self._on_peer_message, message)
         else:
+            if type(message) is LearnRequest:  # the core asks: a snapshot may answer
+                self._snapshot_incoming.asked(message.dst, self._loop.time())
             self._transport.send(message)
 
     def _watch_durable(self) -> None:
@@ -737,9 +740,10 @@ class Node:
 
     def _recover(self) -> None:
         recovered = self._storage.recovered
+        for warning in recovered.warnings:
+            self.log.warning("[%d] %s", self.node_id, warning)
         if recovered.snapshot is not None:
-            with self._storage.open_snapshot() as reader:
-                self.machine.restore(reader.read_all())
+            self._restore_recovered(recovered.snapshot)
             self._slot_snapshot = recovered.snapshot.slot
         self._replica = Replica(
             self.node_id,
@@ -764,6 +768,26 @@ class Node:
             recovered.records_replayed,
             "" if recovered.torn is None else f", torn tail cut ({recovered.torn})",
         )
+
+    def _restore_recovered(self, meta: SnapshotMeta) -> None:
+        """Restore the state machine from the snapshot recovery starts at.
+
+        A snapshot that does not restore stops the start with
+        ``UnrestorableSnapshot`` naming the file (``paxon serve`` exits 2); no
+        fall back to an older one (``docs/storage.md`` says why)."""
+        with self._storage.open_snapshot(meta) as reader:
+            data = reader.read_all()
+            path = reader.path
+        try:
+            self.machine.restore(data)
+        except InvalidSnapshot as error:
+            raise UnrestorableSnapshot(path, str(error)) from None
+        if self.machine.slot_applied != meta.slot:
+            raise UnrestorableSnapshot(
+                path,
+                f"it holds the state below slot {self.machine.slot_applied}, "
+                f"its header says slot {meta.slot}",
+            )
 
     def _start_snapshot(self) -> None:
         if self._snapshot_running or self._snapshot_installing:
@@ -876,18 +900,31 @@ class Node:
         if sent:
             self._snapshot_sent[peer] = (meta.slot, self._loop.time())
 
-    def _read_snapshot(self, meta: Any) -> bytes:
+    def _read_snapshot(self, meta: SnapshotMeta) -> bytes:
         with self._storage.open_snapshot(meta) as reader:
             return reader.read_all()
 
     def _on_snapshot_chunk(self, chunk: SnapshotChunk) -> None:
-        if self._snapshot_installing or chunk.slot <= self._replica.slot_chosen:
-            self._snapshot_incoming.drop(chunk.src)
+        """Take a chunk only from the leader we follow, after the core asked it (transfer.py)."""
+        intake = self._snapshot_incoming
+        leader = self._replica.leader_hint
+        reason = intake.admit(
+            chunk,
+            leader=None if leader == self.node_id else leader,  # a leader takes none
+            slot_chosen=self._replica.slot_chosen,
+            installing=self._snapshot_installing,
+            now=self._loop.time(),
+        )
+        if reason is not None:
+            if reason in ("installing", "stale"):  # routine: counted, not logged
+                intake.refuse(reason)
+            else:
+                self._refuse_snapshot(chunk.src, chunk.slot, reason)
             return
         try:
-            data = self._snapshot_incoming.add(chunk)
+            data = intake.add(chunk)
         except SnapshotTooLarge as error:
-            self.log.error("[%d] %s; refused", self.node_id, error)
+            self._refuse_snapshot(chunk.src, chunk.slot, "too large", str(error))
             return
         if data is not None:
             self._snapshot_installing = True
@@ -898,21 +935,37 @@ class Node:
     async def _install_snapshot(self, source: int, slot: Slot, data: bytes) -> None:
         """Install a peer's snapshot: file first, then state machine, then the core.
 
-        The file is durable before the core's ``SnapshotRecord`` is appended,
-        as recovery requires (``docs/storage.md``)."""
+        The whole snapshot is decoded first, on a worker thread, into scratch
+        values (``ReplicatedMachine.check_snapshot``): one that does not decode,
+        or covers another slot than it was sent as, is dropped before anything
+        is written. The file is durable before the core's ``SnapshotRecord`` is
+        appended, as recovery requires (``docs/storage.md``)."""
         try:
             if slot <= self._replica.slot_chosen:
+                return
+            try:
+                slot_found = await self._loop.run_in_executor(
+                    None, self.machine.check_snapshot, data
+                )
+            except InvalidSnapshot as error:
+                self._refuse_snapshot(source, slot, "invalid", str(error))
+                return
+            if slot_found != slot:
+                self._refuse_snapshot(
+                    source, slot, "invalid", f"it holds the state below slot {slot_found}"
+                )
+                return
+            if slot <= self._replica.slot_chosen or self._stopping:
                 return
             writer = self._storage.begin_snapshot(slot)
             await self._loop.run_in_executor(None, writer.write, data)
             if slot <= self._replica.slot_chosen or self._stopping:
                 return  # caught up through the log meanwhile, or stopping
+            # Checked above, so a refusal here is the machine's bug (or a machine
+            # without ``check_snapshot``): its state may be half replaced, stop.
             self.machine.restore(data)
             if self.machine.slot_applied != slot:
-                raise ProtocolError(
-                    f"snapshot from node {source} says slot {self.machine.slot_applied}, "
-                    f"sent as slot {slot}"
-                )
+                raise AssertionError(f"restored slot {self.machine.slot_applied}, checked {slot}")
             self._slot_snapshot = max(self._slot_snapshot, slot)
             self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
             self._bytes_since_snapshot = 0
@@ -924,6 +977,21 @@ class Node:
             self._fatal(error)
         finally:
             self._snapshot_installing = False
+
+    def _refuse_snapshot(self, source: int, slot: Slot, reason: str, detail: str = "") -> None:
+        """Count a snapshot (or chunk) ignored; log the first few of each reason."""
+        if self._snapshot_incoming.refuse(reason):
+            self.log.warning(
+                "[%d %s %d] ignored a snapshot at slot %d from node %d: %s%s (%d so far)",
+                self.node_id,
+                self._replica.ballot_promised,
+                self._replica.slot_chosen,
+                slot,
+                source,
+                reason,
+                f": {detail}" if detail else "",
+                self._snapshot_incoming.refused[reason],
+            )
 
     def _update_gauges(self) -> None:
         status = self._replica.status()

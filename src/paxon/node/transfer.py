@@ -5,16 +5,41 @@ Sending: ``send_snapshot`` cuts the snapshot into consecutive
 holds more than a few chunks, and gives up when the link goes down), so no
 chunk is dropped for a full queue.
 
-Receiving: ``SnapshotAssembler`` puts the chunks of each sender back together.
-A transfer restarts at offset 0; a chunk at any other offset than the next
+Receiving: ``SnapshotIntake`` decides which chunks are taken at all, and its
+``SnapshotAssembler`` puts the chunks of each sender back together. A
+transfer restarts at offset 0; a chunk at any other offset than the next
 expected one means a chunk was lost, and that transfer is dropped (the sender
 tries again when the peer asks again). Nothing is installed here: the node
-decides what to do with a whole snapshot.
+checks a whole snapshot (``ReplicatedMachine.check_snapshot``, on a worker
+thread) before its file is written or anything restored.
+
+A snapshot replaces the whole state, so a chunk is untrusted input. Decision
+table (first matching row wins; every refusal is counted in
+``SnapshotIntake.refused`` by reason, logged at most at powers of two, and is
+never fatal):
+
+| the chunk                                              | decision               |
+|--------------------------------------------------------|------------------------|
+| arrives while a snapshot is being installed            | ignore ("installing")  |
+| covers no slot beyond ``slot_chosen``                  | ignore, drop ("stale") |
+| its sender is not the leader this replica follows      | ignore ("not leader")  |
+| starts a transfer (offset 0), but the core has not     | ignore ("not asked")   |
+| asked its sender to catch us up in ``ASKED_VALID_S``   |                        |
+| takes the transfer over ``snapshot_max_bytes``         | drop ("too large")     |
+| completes a snapshot that does not decode, or whose    | drop ("invalid")       |
+| body names another slot than the chunks did            |                        |
+| otherwise                                              | add; install when whole|
+
+Limits: one transfer per sender, and only the leader's is admitted, so at most
+one snapshot (``NodeConfig.snapshot_max_bytes``, 4 GiB by default) is held;
+an ask is good for ``ASKED_VALID_S`` = 60 s (the core asks again every
+``learn_retry_s`` while it is behind, so a live transfer keeps its ask fresh).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 from paxon.net.peer_messages import SnapshotChunk
@@ -24,6 +49,8 @@ from paxon.protocol.types import NodeId, Slot
 # The sender waits while more than this many chunks are queued for the peer.
 _CHUNKS_QUEUED_MAX = 4
 _PACING_S = 0.005
+# A transfer may start this long after the core last asked its sender to catch us up.
+ASKED_VALID_S = 60.0
 
 
 class SnapshotTooLarge(ValueError):
@@ -64,6 +91,60 @@ class SnapshotAssembler:
 
     def __len__(self) -> int:
         return len(self._incoming)
+
+
+class SnapshotIntake:
+    """Which snapshot chunks this replica takes (the table above), and their assembly."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.assembler = SnapshotAssembler(max_bytes)
+        self.refused: Counter[str] = Counter()
+        self._asked: dict[NodeId, float] = {}  # peer -> when the core last asked it
+
+    def asked(self, peer: NodeId, now: float) -> None:
+        """The core asked ``peer`` to catch us up (a ``LearnRequest`` left for it)."""
+        self._asked[peer] = now
+
+    def admit(
+        self,
+        chunk: SnapshotChunk,
+        *,
+        leader: NodeId | None,
+        slot_chosen: Slot,
+        installing: bool,
+        now: float,
+    ) -> str | None:
+        """None when ``chunk`` may be added; else why it is ignored (its transfer is dropped)."""
+        if installing:
+            reason = "installing"
+        elif chunk.slot <= slot_chosen:
+            reason = "stale"
+        elif chunk.src != leader:
+            reason = "not leader"
+        elif chunk.offset == 0 and not self._asked_recently(chunk.src, now):
+            reason = "not asked"
+        else:
+            return None
+        self.assembler.drop(chunk.src)
+        return reason
+
+    def add(self, chunk: SnapshotChunk) -> bytes | None:
+        """``SnapshotAssembler.add`` of an admitted chunk."""
+        return self.assembler.add(chunk)
+
+    def refuse(self, reason: str) -> bool:
+        """Count a refusal; whether to log it (the 1st, 2nd, 4th, 8th, ... of its reason)."""
+        self.refused[reason] += 1
+        count = self.refused[reason]
+        return count & (count - 1) == 0
+
+    def drop(self) -> None:
+        """Forget every transfer (the leader changed)."""
+        self.assembler.drop()
+
+    def _asked_recently(self, peer: NodeId, now: float) -> bool:
+        asked_at = self._asked.get(peer)
+        return asked_at is not None and now - asked_at <= ASKED_VALID_S
 
 
 async def send_snapshot(

@@ -15,6 +15,7 @@ from paxon.storage.errors import (
     CorruptRecord,
     CorruptSnapshot,
     DataDirDamaged,
+    DataDirInsecure,
     DataDirLocked,
     IdentityMismatch,
     MissingSegment,
@@ -24,8 +25,9 @@ from paxon.storage.errors import (
     StorageClosed,
     StorageError,
     StorageFailed,
+    UnrestorableSnapshot,
 )
-from paxon.storage.fs import AppendFile, FileSystem, OsFileSystem, ReadFile
+from paxon.storage.fs import AppendFile, FileAccess, FileSystem, OsFileSystem, ReadFile
 from paxon.storage.identity import Identity
 from paxon.storage.memfs import MemFileSystem, PowerCut
 from paxon.storage.recovery import Inspection, TornTail, inspect_data_dir
@@ -43,7 +45,9 @@ __all__ = [
     "CorruptRecord",
     "CorruptSnapshot",
     "DataDirDamaged",
+    "DataDirInsecure",
     "DataDirLocked",
+    "FileAccess",
     "FileSystem",
     "GroupCommitter",
     "Identity",
@@ -68,6 +72,7 @@ __all__ = [
     "StorageFailed",
     "StorageRecord",
     "TornTail",
+    "UnrestorableSnapshot",
     "Wal",
     "check_data_dir",
     "inspect_data_dir",

@@ -2,11 +2,18 @@
 
 Reads everything (identity, every segment, every snapshot, every checksum)
 and changes nothing. Prints what it found: records by type, slots, snapshots,
-the torn tail a start-up would cut off, and the first bad file and offset.
+the torn tail a start-up would cut off, who else could read or write the
+directory, and the first bad file and offset.
+
+Snapshot contents are decoded too: by default as ``paxon serve`` writes them
+(the runtime's session table around the KV store), with
+``--snapshot-contents none`` only their checksums (for a ``Node`` running
+another state machine).
 
 Exit status: 0 clean (a torn tail is not damage: it is what a crash leaves),
-1 damaged (anything that would stop the node, or a damaged snapshot), 2 bad
-usage (including a directory that holds no paxon data).
+1 damaged (anything that would stop the node, a damaged snapshot, or a
+directory other users can write), 2 bad usage (including a directory that
+holds no paxon data).
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from paxon.storage.config import StorageConfig
 from paxon.storage.errors import DataDirDamaged
 from paxon.storage.fs import FileSystem, OsFileSystem
+from paxon.storage.private import Exposure, find_exposure
 from paxon.storage.recovery import Inspection, inspect_data_dir
 
 
@@ -38,6 +47,7 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     first_bad: dict[str, Any] | None = None
     empty: bool = False
+    insecure: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +62,7 @@ class CheckReport:
             "torn_tail": self.torn_tail,
             "repairs_at_start": self.repairs,
             "warnings": self.warnings,
+            "insecure": self.insecure,
             "first_bad": self.first_bad,
         }
 
@@ -91,6 +102,7 @@ class CheckReport:
             )
         lines.extend(f"repair     {repair}" for repair in self.repairs)
         lines.extend(f"warning    {warning}" for warning in self.warnings)
+        lines.extend(f"INSECURE   {problem}" for problem in self.insecure)
         if self.empty:
             lines.append("result     NOT A DATA DIRECTORY (no identity, no log)")
         elif self.first_bad is not None:
@@ -99,19 +111,32 @@ class CheckReport:
                 bad["file"] if bad["offset"] is None else f"{bad['file']}: offset {bad['offset']}"
             )
             lines.append(f"result     DAMAGED: {bad['error']}: {where}: {bad['reason']}")
+        elif self.insecure:
+            lines.append("result     INSECURE: other users can change this data directory")
         else:
             lines.append("result     OK" if self.ok else "result     DAMAGED (see above)")
         return "\n".join(lines)
 
 
 def check_data_dir(
-    path: str, *, fs: FileSystem | None = None, config: StorageConfig | None = None
+    path: str,
+    *,
+    fs: FileSystem | None = None,
+    config: StorageConfig | None = None,
+    check_snapshot: Callable[[bytes], int | None] | None = None,
 ) -> CheckReport:
-    """Inspect ``path`` read-only and describe it."""
+    """Inspect ``path`` read-only and describe it.
+
+    ``check_snapshot`` decodes each snapshot's data (raising when it would not
+    restore); without it only the checksums are verified.
+    """
     fs = fs or OsFileSystem()
     config = config or StorageConfig()
-    found = inspect_data_dir(fs, path, record_max=config.record_max_bytes)
-    return _report(found)
+    exposure = find_exposure(fs, path)
+    found = inspect_data_dir(
+        fs, path, record_max=config.record_max_bytes, check_snapshot=check_snapshot
+    )
+    return _report(found, exposure)
 
 
 def main(argv: list[str]) -> int:
@@ -122,6 +147,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--record-max-bytes", type=int, default=StorageConfig().record_max_bytes, metavar="N"
+    )
+    parser.add_argument(
+        "--snapshot-contents",
+        choices=["kv", "none"],
+        default="kv",
+        help="decode snapshot data as paxon serve's KV store (default), or check checksums only",
     )
     try:
         args = parser.parse_args(argv)
@@ -136,7 +167,8 @@ def main(argv: list[str]) -> int:
         print(f"paxon check: {exc}", file=sys.stderr)
         return 2
     try:
-        report = check_data_dir(args.data_dir, config=config)
+        check = _kv_snapshot_check() if args.snapshot_contents == "kv" else None
+        report = check_data_dir(args.data_dir, config=config, check_snapshot=check)
     except OSError as exc:
         print(f"paxon check: {exc}", file=sys.stderr)
         return 1
@@ -149,9 +181,25 @@ def main(argv: list[str]) -> int:
 # ------------------------------------------------------------------ helpers
 
 
-def _report(found: Inspection) -> CheckReport:
+def _kv_snapshot_check() -> Callable[[bytes], int | None]:
+    """Decode a snapshot as ``paxon serve`` writes it, changing nothing.
+
+    The command's wiring, not the storage layer's: storage itself never knows
+    which state machine a node runs, so the import stays inside the command.
+    """
+    from paxon.kv.store import KvStore
+    from paxon.node.machine import ReplicatedMachine
+
+    return ReplicatedMachine(KvStore()).check_snapshot
+
+
+def _report(found: Inspection, exposure: Exposure | None = None) -> CheckReport:
     damaged_snapshots = [entry for entry in found.snapshots if entry.damage is not None]
-    report = CheckReport(found.directory, ok=found.damage is None and not damaged_snapshots)
+    insecure = [str(problem) for problem in exposure.writable] if exposure is not None else []
+    report = CheckReport(
+        found.directory, ok=found.damage is None and not damaged_snapshots and not insecure
+    )
+    report.insecure = insecure
     report.empty = found.fresh and not found.segments and not found.snapshots
     if found.identity is not None:
         report.identity = {
@@ -207,6 +255,8 @@ def _report(found: Inspection) -> CheckReport:
         report.repairs.append(f"delete {found.drop_segment} (empty; roll-over cut short)")
     report.repairs.extend(f"delete {name} (unfinished write)" for name in found.tmp_files)
     report.warnings = list(found.warnings)
+    if exposure is not None:
+        report.warnings.extend(exposure.readable)
     if not report.empty:
         report.warnings.extend(f"not a paxon file: {name}" for name in found.unknown_files)
     damage = found.damage or (damaged_snapshots[0].damage if damaged_snapshots else None)

@@ -44,6 +44,18 @@ class CorruptSnapshot(DataDirDamaged):
         super().__init__(file, reason, offset)
 
 
+class UnrestorableSnapshot(DataDirDamaged):
+    """A snapshot whose checksums hold but whose contents the state machine refuses.
+
+    The bytes are what a node wrote or accepted, so this is a format or
+    software mismatch (or a bug), not a damaged disk: start-up stops on it
+    rather than fall back (see ``docs/storage.md``).
+    """
+
+    def __init__(self, file: str, reason: str) -> None:
+        super().__init__(file, f"the state machine cannot restore this snapshot: {reason}")
+
+
 class CorruptIdentity(DataDirDamaged):
     """The identity file is unreadable, or missing beside existing log files."""
 
@@ -66,6 +78,15 @@ class DataDirLocked(StorageError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"{path}: data directory is in use by another process")
+
+
+class DataDirInsecure(StorageError):
+    """Another user could change the data directory: refused before anything is read."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 class RecordEncodingError(StorageError):

@@ -13,6 +13,10 @@ Contract every implementation keeps (the durability model storage relies on):
 - ``rename`` replaces the target atomically.
 - Errors are ``OSError`` (``FileNotFoundError``, ``FileExistsError``, ...).
 - Paths are strings; ``join`` builds them.
+- Privacy: ``OsFileSystem`` creates directories 0700 and files 0600 (the
+  umask can only narrow that), so no other user can read a value, write a
+  record or take the ``LOCK``; ``access`` reports a path's owner and mode so
+  ``private.py`` can refuse a directory someone else could write.
 """
 
 from __future__ import annotations
@@ -21,11 +25,23 @@ import errno
 import fcntl
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from paxon.storage.layout import TMP_SUFFIX
 
 T = TypeVar("T")
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+@dataclass(frozen=True, slots=True)
+class FileAccess:
+    """Who owns a path and its permission bits (``st_mode & 0o7777``)."""
+
+    uid: int
+    mode: int
 
 
 class AppendFile(Protocol):
@@ -89,6 +105,10 @@ class FileSystem(Protocol):
         """Take an exclusive lock on the file ``path`` (created if needed); None if held."""
         ...
 
+    def access(self, path: str) -> FileAccess:
+        """The owner and permission bits of ``path`` (a file or directory)."""
+        ...
+
 
 def join(directory: str, name: str) -> str:
     return os.path.join(directory, name)
@@ -129,7 +149,7 @@ class OsFileSystem:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
         if create:
             flags |= os.O_CREAT | os.O_EXCL
-        return _OsAppendFile(os.open(path, flags, 0o644))
+        return _OsAppendFile(os.open(path, flags, FILE_MODE))
 
     def open_read(self, path: str) -> ReadFile:
         return _OsReadFile(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
@@ -151,7 +171,7 @@ class OsFileSystem:
         return sorted(os.listdir(path))
 
     def mkdir(self, path: str) -> None:
-        os.mkdir(path, 0o755)
+        os.mkdir(path, DIR_MODE)
 
     def rename(self, src: str, dst: str) -> None:
         os.rename(src, dst)
@@ -167,7 +187,7 @@ class OsFileSystem:
             os.close(fd)
 
     def lock(self, path: str) -> DirLock | None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -176,6 +196,10 @@ class OsFileSystem:
                 return None
             raise
         return _OsLock(fd)
+
+    def access(self, path: str) -> FileAccess:
+        found = os.stat(path)
+        return FileAccess(found.st_uid, found.st_mode & 0o7777)
 
 
 class _OsAppendFile:

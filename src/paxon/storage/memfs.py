@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from paxon.storage.fs import AppendFile, DirLock, ReadFile
+from paxon.storage.fs import DIR_MODE, FILE_MODE, AppendFile, DirLock, FileAccess, ReadFile
 
 Tear = Callable[[str, int], int]
 """``tear(path, unsynced_bytes) -> bytes kept`` (clamped to [0, unsynced_bytes])."""
@@ -254,6 +254,17 @@ class MemFileSystem:
                 self._next_ino += 1
             self._held_locks.add(path)
             return _MemLock(self, path, self._epoch)
+
+    def access(self, path: str) -> FileAccess:
+        """Always private and ours: this file system has no other users.
+
+        Not an operation of the fault model (no power cut or failure hits it)."""
+        with self._lock:
+            path = os.path.normpath(path)
+            if path in self._dirs:
+                return FileAccess(os.geteuid(), DIR_MODE)
+            self._lookup(path)
+            return FileAccess(os.geteuid(), FILE_MODE)
 
     # ------------------------------------------------------------ internals
 

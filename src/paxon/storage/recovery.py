@@ -23,6 +23,7 @@ highest first lsn, after the roll-over row has been applied):
 | IDENTITY       | other node or cluster (when ``expected`` given)  | IdentityMismatch     |
 | seg. / snap.   | header of another incarnation                    | IdentityMismatch     |
 | snapshot       | any defect (it was renamed complete)             | skip it, warn        |
+| newest usable  | checksums hold, contents refused (``check``)     | UnrestorableSnapshot |
 | snapshots      | none valid, and the log does not start at lsn 1  | the newest's damage  |
 | segments       | none, but a snapshot exists                      | MissingSegment       |
 | first segment  | starts after snapshot lsn + 1 (after 1 without)  | MissingSegment       |
@@ -41,6 +42,14 @@ highest first lsn, after the roll-over row has been applied):
 | log, snapshot  | the log ends before the snapshot's lsn           | MissingSegment       |
 | log, snapshot  | recovered log_start above the snapshot's slot    | MissingSnapshot      |
 
+Contents: when ``inspect_data_dir`` is given ``check_snapshot`` (``paxon
+check`` gives the KV store's decoder), every snapshot's data is decoded too. A
+snapshot that passes its checksums but not the decoder is not disk damage: its
+bytes are what a node wrote or accepted, so the cause is a software or format
+mismatch that an older snapshot shares. Recovery does not fall back past it:
+it stops, naming the file. (The runtime applies the same rule when it restores
+the chosen snapshot: ``paxon.node.Node`` raises ``UnrestorableSnapshot``.)
+
 A torn tail is never a bad checksum: a frame that is whole but fails its CRC
 is damage even at the very end, because a crash only ever shortens a file
 (and zero-fills it on some file systems); it never rewrites bytes already
@@ -51,6 +60,7 @@ cut off and lost.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paxon.protocol.records import AcceptRecord, DurableState, Record, recover
@@ -62,6 +72,7 @@ from paxon.storage.errors import (
     DataDirDamaged,
     MissingSegment,
     MissingSnapshot,
+    UnrestorableSnapshot,
 )
 from paxon.storage.fs import FileSystem, join
 from paxon.storage.identity import Identity, check_identity, decode_identity
@@ -151,15 +162,19 @@ def inspect_data_dir(
     *,
     record_max: int,
     expected: tuple[int, str] | None = None,
+    check_snapshot: Callable[[bytes], int | None] | None = None,
 ) -> Inspection:
     """Read and check everything in ``directory``; never writes, never raises damage.
 
     ``expected`` is ``(node_id, cluster_id)``; when given, an identity that
-    differs is damage (``IdentityMismatch``).
+    differs is damage (``IdentityMismatch``). ``check_snapshot`` decodes a
+    snapshot's data and raises when it would not restore (any ``Exception``);
+    it returns the slot the data covers, which must be the file's (or None
+    when the data does not say).
     """
     found = Inspection(directory)
     try:
-        _inspect(fs, found, record_max, expected)
+        _inspect(fs, found, record_max, expected, check_snapshot)
     except _Damaged as stop:
         found.damage = stop.damage
         found.state = None
@@ -167,7 +182,11 @@ def inspect_data_dir(
 
 
 def _inspect(
-    fs: FileSystem, found: Inspection, record_max: int, expected: tuple[int, str] | None
+    fs: FileSystem,
+    found: Inspection,
+    record_max: int,
+    expected: tuple[int, str] | None,
+    check_snapshot: Callable[[bytes], int | None] | None,
 ) -> None:
     directory = found.directory
     segment_names: list[tuple[int, str]] = []
@@ -199,7 +218,7 @@ def _inspect(
             check_identity(identity, *expected, identity_path)
     except DataDirDamaged as damage:
         raise _Damaged(damage) from None
-    _inspect_snapshots(fs, found, snapshot_names, identity.incarnation, record_max)
+    _inspect_snapshots(fs, found, snapshot_names, identity.incarnation, record_max, check_snapshot)
     _inspect_log(fs, found, segment_names, identity.incarnation, record_max)
 
 
@@ -209,20 +228,39 @@ def _inspect_snapshots(
     names: list[tuple[int, int, str]],
     incarnation: int,
     record_max: int,
+    check_snapshot: Callable[[bytes], int | None] | None,
 ) -> None:
     for lsn, slot, name in names:
         entry = SnapshotFile(name, lsn, slot)
         try:
             with SnapshotReader(fs, found.directory, name, incarnation, record_max) as reader:
-                meta = reader.verify()
+                if check_snapshot is None:
+                    meta = reader.verify()
+                else:
+                    meta, data = reader.read_verified()
             if (meta.lsn, meta.slot) != (lsn, slot):
                 raise CorruptSnapshot(
                     reader.path, 0, f"holds lsn {meta.lsn}, slot {meta.slot}; the name disagrees"
                 )
+            if check_snapshot is not None:
+                _check_contents(check_snapshot, data, meta.slot, reader.path)
             entry.meta = meta
         except DataDirDamaged as damage:
             entry.damage = damage
         found.snapshots.append(entry)
+
+
+def _check_contents(
+    check: Callable[[bytes], int | None], data: bytes, slot: int, path: str
+) -> None:
+    try:
+        slot_found = check(data)
+    except Exception as error:  # any refusal of untrusted bytes: the decoder's own types vary
+        raise UnrestorableSnapshot(path, str(error) or type(error).__name__) from None
+    if slot_found is not None and slot_found != slot:
+        raise UnrestorableSnapshot(
+            path, f"it holds the state below slot {slot_found}, its header says slot {slot}"
+        )
 
 
 def _inspect_log(
@@ -274,6 +312,8 @@ def _choose_snapshot(found: Inspection, names: list[tuple[int, str]]) -> Snapsho
     skipped: list[SnapshotFile] = []
     for entry in reversed(found.snapshots):
         meta = entry.meta
+        if isinstance(entry.damage, UnrestorableSnapshot):
+            raise _Damaged(entry.damage)  # no fall back past it (module docstring)
         if meta is None:
             skipped.append(entry)
             continue

@@ -210,9 +210,12 @@ class SnapshotReader:
 
     def verify(self) -> SnapshotMeta:
         """Read the whole file, checking every byte; the metadata with ``data_bytes``."""
-        data_bytes = sum(len(chunk) for chunk in self.chunks())
-        head = self._head
-        return SnapshotMeta(head.name, head.lsn, head.slot, head.checkpoint, data_bytes)
+        return self._meta(sum(len(chunk) for chunk in self.chunks()))
+
+    def read_verified(self) -> tuple[SnapshotMeta, bytes]:
+        """``verify``, keeping the data: the metadata and the whole state machine image."""
+        data = self.read_all()
+        return self._meta(len(data)), data
 
     def close(self) -> None:
         self._frames.close()
@@ -227,6 +230,10 @@ class SnapshotReader:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _meta(self, data_bytes: int) -> SnapshotMeta:
+        head = self._head
+        return SnapshotMeta(head.name, head.lsn, head.slot, head.checkpoint, data_bytes)
 
     def _finish(self, frame: Frame | None, data_bytes: int, chunks: int) -> None:
         offset = self._frames.offset

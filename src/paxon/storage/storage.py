@@ -11,6 +11,9 @@ Contract:
   repairs it makes are those of ``Inspection`` (cut a torn tail, drop the
   empty segment of a cut-short roll-over, delete ``*.tmp``), each made durable
   before the log is used.
+- Before anything is read, a directory another user could write (or that is
+  owned by another user) is refused with ``DataDirInsecure`` (``private.py``);
+  new directories are made 0700 and files 0600.
 - ``append`` and ``sync`` are the log's (see ``wal.py``): one appending thread,
   syncs from any thread. ``append`` also folds each record into a mirror of
   the durable state (the rules of ``paxon.protocol.records.recover``), so a
@@ -47,6 +50,7 @@ from paxon.storage.errors import DataDirLocked, StorageError
 from paxon.storage.fs import DirLock, FileSystem, OsFileSystem, join, parent
 from paxon.storage.identity import Identity, write_identity
 from paxon.storage.layout import LOCK_NAME
+from paxon.storage.private import check_private
 from paxon.storage.recovery import Inspection, TornTail, inspect_data_dir
 from paxon.storage.snapshot import Checkpoint, SnapshotMeta, SnapshotReader, write_snapshot
 from paxon.storage.wal import DurableListener, Wal
@@ -328,6 +332,7 @@ def _open(
     incarnation: int | None,
 ) -> Storage:
     _make_dirs(fs, directory)
+    exposed = check_private(fs, directory)
     lock = fs.lock(join(directory, LOCK_NAME))
     if lock is None:
         raise DataDirLocked(directory)
@@ -337,6 +342,7 @@ def _open(
         )
         if found.damage is not None:
             raise found.damage
+        found.warnings[:0] = exposed
         _repair(fs, found)
         identity = found.identity
         if identity is None:
