@@ -35,11 +35,17 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import Client, SessionLanes, merge_status, split_address
+from paxon.client import (
+    SESSION_RETRY_MAX_S,
+    Client,
+    SessionLanes,
+    merge_status,
+    split_address,
+)
 from paxon.errors import (
     BadRequest,
     Busy,
@@ -63,7 +69,8 @@ from paxon.net.client_messages import (
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
-from paxon.node.machine import ReplicatedMachine
+from paxon.node.logclock import ClockStamper, check_client_id
+from paxon.node.machine import ReplicatedMachine, refusal
 from paxon.node.transfer import SnapshotAssembler, SnapshotTooLarge, send_snapshot
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
@@ -111,6 +118,7 @@ class Node:
         config: NodeConfig | None = None,
         listen: str | Address | None = None,
         logger: logging.Logger | None = None,
+        wall_time_s: Callable[[], float] = time.time,
     ) -> None:
         self.node_id = node_id
         self.addresses: dict[int, Address] = {
@@ -125,6 +133,8 @@ class Node:
         self.metrics = NodeMetrics(node_id)
         self.machine = ReplicatedMachine(state_machine)
         self._lanes = SessionLanes()
+        # As leader, stamps the log with this node's wall clock (``logclock``).
+        self._stamper = ClockStamper(wall_time_s)
         self._started = False
         self._stopping = False
         self._closed = False
@@ -275,8 +285,11 @@ class Node:
         """
         self._check_command(payload)
         timeout = self.config.request_timeout_s if timeout is None else timeout
+        # Never retry one session's command near its expiry (``paxon.client``).
+        timeout = min(timeout, SESSION_RETRY_MAX_S)
         deadline = self._loop.time() + timeout
         lane = self._lanes.acquire()
+        succeeded = False
         try:
             while True:
                 remaining = deadline - self._loop.time()
@@ -288,16 +301,19 @@ class Node:
                     answer: asyncio.Future[bytes] = self._loop.create_future()
                     self._enqueue(Command(lane.client_id, lane.seq, payload), answer)
                     try:
-                        return await asyncio.wait_for(answer, remaining)
+                        reply = await asyncio.wait_for(answer, remaining)
                     except NotLeader:
                         continue  # lost leadership: retry through the new leader
                     except TimeoutError:
                         continue
-                return await self._forwarder.submit_as(
-                    lane.client_id, lane.seq, payload, timeout=remaining
-                )
+                else:
+                    reply = await self._forwarder.submit_as(
+                        lane.client_id, lane.seq, payload, timeout=remaining
+                    )
+                succeeded = True
+                return reply
         finally:
-            self._lanes.release(lane)
+            self._lanes.release(lane, succeeded=succeeded)
 
     async def query(
         self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
@@ -393,6 +409,7 @@ class Node:
                     connection.send(self._redirect(request_id))
                     return
                 try:
+                    check_client_id(client_id)
                     self._check_command(payload)
                 except PaxonError as error:
                     connection.send(Failure(request_id, error.code, str(error)))
@@ -437,8 +454,12 @@ class Node:
         commands, self._proposals = self._proposals, []
         queries, self._queries = self._queries, []
         if commands:
+            # Log time (``logclock``): a clock entry heads the batch now and then.
+            stamp = self._stamper.stamp()
             try:
-                ready = self._replica.propose_many(commands)
+                ready = self._replica.propose_many(
+                    commands if stamp is None else [stamp, *commands]
+                )
             except (NotLeader, Busy) as error:
                 for command in commands:
                     self._fail_waiter(command.client_id, command.seq, error)
@@ -541,10 +562,12 @@ class Node:
                 waiter = waiting.pop((applied.client_id, applied.seq), None)
                 if waiter is None:
                     continue
-                if applied.reply is None:
-                    self._fail(waiter, BadRequest("a newer command of this session was applied"))
-                else:
+                if applied.reply is not None:
                     self._answer(waiter, applied.reply)
+                else:
+                    error = refusal(applied)
+                    assert error is not None, f"{applied.verdict} without a reply"
+                    self._fail(waiter, error)
         self.metrics.commits.inc(commits)
         self.metrics.slots_chosen.inc(len(entries))
         reads = self._reads_applying
