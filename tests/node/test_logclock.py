@@ -22,17 +22,17 @@ def test_a_clock_entry_is_the_reserved_client_id_with_the_stamp_as_seq() -> None
 
 def test_the_stamper_stamps_at_most_once_per_interval_from_its_wall_clock() -> None:
     now = [1_800_000_000.0]
-    stamper = ClockStamper(lambda: now[0], interval_s=0.1)
+    stamper = ClockStamper(lambda: now[0], interval_s=0.5)
     first = stamper.stamp()
     assert first is not None and first.seq == 1_800_000_000_000
-    now[0] += 0.05
+    now[0] += 0.25
     assert stamper.stamp() is None
-    now[0] += 0.05
+    now[0] += 0.25
     second = stamper.stamp()
-    assert second is not None and second.seq == 1_800_000_000_100
+    assert second is not None and second.seq == 1_800_000_000_500
     now[0] -= 30  # the wall clock stepped back: stamp (log time will ignore it)
     third = stamper.stamp()
-    assert third is not None and third.seq == 1_799_999_970_100
+    assert third is not None and third.seq == 1_799_999_970_500
 
 
 def test_log_time_never_goes_back() -> None:
