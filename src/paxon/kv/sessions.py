@@ -77,6 +77,7 @@ class SessionTable(Generic[Reply]):
         self.ttl_ms = ttl_ms
         # Least recently active first; active_ms never decreases along it.
         self._sessions: OrderedDict[int, _Session[Reply]] = OrderedDict()
+        self._newest_ms = 0  # the latest active_ms recorded: time may not go back past it
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -135,6 +136,7 @@ class SessionTable(Generic[Reply]):
         time: sessions recorded at log time 0 must not all expire at once)."""
         for session in self._sessions.values():
             session.active_ms = active_ms
+        self._newest_ms = active_ms
 
     def export(self) -> list[tuple[int, int, int, Reply]]:
         """Every session as ``(client_id, seq, active_ms, reply)``, least recently active first."""
@@ -158,9 +160,9 @@ class SessionTable(Generic[Reply]):
             previous_ms = active_ms
             loaded[client_id] = _Session(seq, reply, active_ms)
         self._sessions = loaded
+        self._newest_ms = previous_ms
 
     def _check_time(self, now_ms: int) -> None:
-        if self._sessions:
-            newest = next(reversed(self._sessions.values()))
-            if now_ms < newest.active_ms:
-                raise ValueError(f"log time {now_ms} is before {newest.active_ms}: time went back")
+        if now_ms < self._newest_ms:
+            raise ValueError(f"log time {now_ms} is before {self._newest_ms}: time went back")
+        self._newest_ms = now_ms
