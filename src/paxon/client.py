@@ -16,8 +16,8 @@ How a call travels:
   finds its session gone. A lane is reused only after a command on it
   succeeded: after any failure the next command opens a new session. When the
   cluster's session table is full, a new session is refused (nothing applied);
-  ``submit`` tries again ``SESSIONS_FULL_TRIES`` times in all, with backoff,
-  then raises ``SessionsFull``.
+  ``submit`` makes up to ``SESSIONS_FULL_TRIES`` (5) tries in all, each on a
+  new lane, with backoff (0.1 s doubling to 2 s), then raises ``SessionsFull``.
 - Each attempt has its own deadline (``attempt_timeout_s``) inside the call's
   (``timeout``), so a node that hangs (SIGSTOP) costs one attempt, not the call.
 - Errors: ``Unavailable`` when no node could be reached at all, ``Timeout``
