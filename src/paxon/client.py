@@ -9,6 +9,15 @@ How a call travels:
   same pair, so the cluster applies it once and answers the retry with the
   first reply. Concurrent calls use separate session lanes: a lane has its own
   client id and numbers its commands 1, 2, 3, ..., one at a time.
+- Sessions expire on the cluster (``paxon.node.machine.SESSION_TTL_MS``, 5
+  minutes of log time), so a lane idle longer than ``LANE_IDLE_MAX_S`` is
+  dropped and the next command opens a new session; one command is retried
+  for at most ``SESSION_RETRY_MAX_S``, far inside the expiry, so a retry never
+  finds its session gone. A lane is reused only after a command on it
+  succeeded: after any failure the next command opens a new session. When the
+  cluster's session table is full, a new session is refused (nothing applied);
+  ``submit`` makes up to ``SESSIONS_FULL_TRIES`` (5) tries in all, each on a
+  new lane, with backoff (0.1 s doubling to 2 s), then raises ``SessionsFull``.
 - Each attempt has its own deadline (``attempt_timeout_s``) inside the call's
   (``timeout``), so a node that hangs (SIGSTOP) costs one attempt, not the call.
 - TLS: ``tls=ClientTls(cacert=..., cert=..., key=...)`` makes every
@@ -30,6 +39,7 @@ import os
 import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -42,6 +52,7 @@ from paxon.errors import (
     NotSupported,
     PaxonError,
     ProtocolError,
+    SessionsFull,
     Timeout,
     Unavailable,
 )
@@ -100,29 +111,67 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+LANE_IDLE_MAX_S = 60.0
+"""A lane idle longer than this opens a new session rather than reuse one the
+cluster may have expired (its expiry is 300 s of log time)."""
+
+SESSION_RETRY_MAX_S = 60.0
+"""One session's command is retried for at most this long (a longer call
+timeout is cut to it): a retry must reach the cluster well before its session
+can expire, or it could be taken for a new command."""
+
+SESSIONS_FULL_TRIES = 5
+SESSIONS_FULL_BACKOFF_MIN_S = 0.1
+SESSIONS_FULL_BACKOFF_MAX_S = 2.0
+
+
 class SessionLane:
     """One session: a client id and the number of its current command."""
 
-    __slots__ = ("client_id", "seq")
+    __slots__ = ("client_id", "released_at_s", "seq")
 
     def __init__(self) -> None:
+        # Never 0: that client id is the log clock's (paxon.node.logclock).
         self.client_id = secrets.randbits(62) + 1
         self.seq = 0
+        self.released_at_s = 0.0
 
 
 class SessionLanes:
-    """A pool of lanes, so concurrent commands never share a session."""
+    """A pool of lanes, so concurrent commands never share a session.
 
-    def __init__(self) -> None:
-        self._free: list[SessionLane] = []
+    A lane goes back to the pool only after its command succeeded, and is
+    taken from it only if it was released at most ``idle_max_s`` ago; else a
+    new lane (a new session, seq 1) is made. ``clock_s`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_max_s: float = LANE_IDLE_MAX_S,
+        clock_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.idle_max_s = idle_max_s
+        self._clock_s = clock_s
+        self._free: list[SessionLane] = []  # released earliest first
 
     def acquire(self) -> SessionLane:
-        lane = self._free.pop() if self._free else SessionLane()
+        lane = self._free.pop() if self._free else None
+        if lane is not None and self._clock_s() - lane.released_at_s > self.idle_max_s:
+            # The most recently released lane is too idle, so is every other.
+            self._free.clear()
+            lane = None
+        if lane is None:
+            lane = SessionLane()
         lane.seq += 1
         return lane
 
-    def release(self, lane: SessionLane) -> None:
-        self._free.append(lane)
+    def release(self, lane: SessionLane, *, succeeded: bool) -> None:
+        """Give ``lane`` back; a lane whose command failed is dropped (its session
+        may be unknown to the cluster, or its command's outcome unknown)."""
+        if succeeded:
+            lane.released_at_s = self._clock_s()
+            self._free.append(lane)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,12 +276,39 @@ class Client:
     # ------------------------------------------------------------ generic API
 
     async def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
-        """Replicate one state-machine command; its reply. Applied once, whatever the retries."""
-        lane = self._lanes.acquire()
-        try:
-            return await self.submit_as(lane.client_id, lane.seq, payload, timeout=timeout)
-        finally:
-            self._lanes.release(lane)
+        """Replicate one state-machine command; its reply. Applied once, whatever the retries.
+
+        ``SessionsFull`` after ``SESSIONS_FULL_TRIES`` refusals of a new
+        session (nothing applied); a timeout over ``SESSION_RETRY_MAX_S`` is
+        cut to it.
+        """
+        loop = asyncio.get_running_loop()
+        timeout_s = self.options.timeout_s if timeout is None else timeout
+        deadline = loop.time() + timeout_s
+        tries = 0
+        while True:
+            lane = self._lanes.acquire()
+            succeeded = False
+            try:
+                remaining = max(0.0, deadline - loop.time())
+                reply = await self.submit_as(
+                    lane.client_id,
+                    lane.seq,
+                    payload,
+                    timeout=min(remaining, SESSION_RETRY_MAX_S),
+                )
+                succeeded = True
+                return reply
+            except SessionsFull as error:
+                tries += 1
+                pause = min(
+                    SESSIONS_FULL_BACKOFF_MIN_S * 2 ** (tries - 1), SESSIONS_FULL_BACKOFF_MAX_S
+                )
+                if tries >= SESSIONS_FULL_TRIES or loop.time() + pause >= deadline:
+                    raise SessionsFull(f"{error} (refused {tries} times)") from error
+            finally:
+                self._lanes.release(lane, succeeded=succeeded)
+            await asyncio.sleep(pause)
 
     async def submit_as(
         self, client_id: int, seq: int, payload: bytes, *, timeout: float | None = None

@@ -45,6 +45,29 @@ class Busy(PaxonError):
     http_status = 503
 
 
+class SessionsFull(Busy):
+    """The session table is full of live sessions: a new session was refused.
+
+    Nothing was applied; retrying later (with any session) is safe. Live
+    sessions are never evicted to make room, so exactly-once holds under load.
+    """
+
+    code = "sessions_full"
+
+
+class SessionExpired(PaxonError):
+    """The command names a session the cluster no longer knows (idle past its
+    expiry, or never opened), past the session's first command.
+
+    This attempt applied nothing; if an earlier attempt of the same command
+    was sent, its outcome is unknown. A new session (a new client id) works.
+    """
+
+    code = "session_expired"
+    exit_code = 3
+    http_status = 503
+
+
 class ProtocolError(PaxonError):
     """A peer broke the protocol (a malformed or impossible message)."""
 
@@ -104,6 +127,8 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         PaxonError,
         NotLeader,
         Busy,
+        SessionsFull,
+        SessionExpired,
         ProtocolError,
         BadRequest,
         ValueTooLarge,

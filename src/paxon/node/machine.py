@@ -1,43 +1,71 @@
-"""The replicated state machine as the runtime sees it: user machine + sessions.
+"""The replicated state machine as the runtime sees it: user machine + sessions + log time.
 
 Contract:
-- ``apply(entry)`` runs every command of a chosen slot, in order, through the
-  session table (``paxon.kv.sessions``): a command whose ``(client_id, seq)``
-  is new is applied and its reply recorded; a duplicate is skipped and answered
-  with the recorded reply; a stale one is skipped and answered with ``None``.
-  Every replica applies the same slots in the same order, so every replica
-  holds the same user state and the same session table.
+- ``apply(entry)`` runs every command of a chosen slot, in order. A clock
+  entry (client id ``CLOCK_CLIENT_ID``, see ``paxon.node.logclock``) moves the
+  log time forward and expires idle sessions; it yields nothing. Every other
+  command goes through the session table (``paxon.kv.sessions``): a new
+  ``(client_id, seq)`` is applied and its reply recorded; a duplicate is
+  skipped and answered with the recorded reply; a stale one is skipped and
+  answered with ``None``; a command that would open a session when the table
+  is full (FULL), or that names an unknown session past its first seq
+  (EXPIRED), is refused and nothing is applied. Every replica applies the same
+  slots in the same order, so every replica holds the same user state, the
+  same session table and the same log time, and gives the same verdicts.
 - ``slot_applied`` is the first slot not yet applied; ``apply`` insists on
   slot order, so a gap or a repeat is a crash, not a silent divergence.
-- ``snapshot()`` and ``restore()`` carry the user state *and* the session
-  table, so a node restored from a snapshot still applies each command once.
+- ``snapshot()`` and ``restore()`` carry the user state, the session table
+  and the log time, so a node restored from a snapshot still applies each
+  command once and expires sessions exactly when its peers do.
 - A snapshot is untrusted bytes (a peer sent it, or a disk kept it):
   ``check_snapshot`` decodes all of it into scratch values (the head, a
   scratch session table, the user machine's ``check_snapshot``) and changes
   nothing; ``restore`` refuses what ``check_snapshot`` refuses. Both raise
   ``InvalidSnapshot`` only.
+
+Rules of the replicated state (the same on every node; changing one is a
+change of the rules, like a format change, and needs every node restarted on
+the new release together):
+
+| rule            | value            | why                                                   |
+|-----------------|------------------|-------------------------------------------------------|
+| ``SESSIONS_MAX``   | 100,000 sessions | bounds the table; a full one refuses new sessions   |
+| ``SESSION_TTL_MS`` | 300,000 ms (5 min) of log time | a session idle longer may be dropped |
+
+A client retries one command for at most ``paxon.client.SESSION_RETRY_MAX_S``
+(60 s) and renews a lane idle ``paxon.client.LANE_IDLE_MAX_S`` (60 s), far
+inside the TTL, so a retry finds its session unless the members' clocks are
+minutes apart.
+
+Snapshot layout (version 2): a msgpack array ``[2, slot_applied, log_time_ms,
+sessions]`` where ``sessions`` is ``[[client_id, seq, active_ms, reply], ...]``
+least recently active first, then the user state machine's bytes. Version 1
+(``[1, slot_applied, [[client_id, seq, reply], ...]]``, before log time)
+still loads: its sessions get log time 0 and count as active at the first
+stamp (``SessionTable.rebase``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple, assert_never
 
 import msgpack  # type: ignore[import-untyped]
 
+from paxon.errors import BadRequest, PaxonError, SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionTable, SessionVerdict
+from paxon.node.logclock import CLOCK_CLIENT_ID, LogClock
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.types import Slot
 from paxon.statemachine import StateMachine
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION_NO_TIME = 1
 
 SESSIONS_MAX = 100_000
-"""Client sessions remembered for exactly-once; the least recently applied is
-forgotten. Not a per-node setting: which session is forgotten decides whether a
-late retry is applied, so every replica must use the same number (changing it
-is a change of the replicated state's rules, like a format change)."""
-
+"""Client sessions remembered for exactly-once. When the table is full of
+unexpired sessions, a command opening a new one is refused (``SessionsFull``);
+a live session is never evicted. A rule of the replicated state (see above)."""
 
 class InvalidSnapshot(ValueError):
     """A snapshot ``restore`` refuses; the message says which part is wrong."""
@@ -45,12 +73,19 @@ class InvalidSnapshot(ValueError):
 
 class _Head(NamedTuple):
     slot_applied: Slot
-    sessions: list[tuple[int, int, bytes]]
+    log_time_ms: int
+    sessions: list[tuple[int, int, int, bytes]]
     size: int  # bytes of the head; the user machine's image follows
 
 
+SESSION_TTL_MS = 300_000
+"""A session idle this long in log time (5 minutes) is dropped. A rule of the
+replicated state (see above)."""
+
+
 class Applied(NamedTuple):
-    """One command's outcome; ``reply`` is None when the command was stale.
+    """One command's outcome. ``reply`` is None unless the verdict is NEW or
+    DUPLICATE; FULL and EXPIRED mean refused, nothing applied.
 
     A named tuple, not a dataclass: one is made per command on every replica.
     """
@@ -58,15 +93,46 @@ class Applied(NamedTuple):
     client_id: int
     seq: int
     reply: bytes | None
-    fresh: bool
+    verdict: SessionVerdict
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this command was applied now (not a retry, not refused)."""
+        return self.verdict is SessionVerdict.NEW
+
+
+def refusal(applied: Applied) -> PaxonError | None:
+    """The error to answer a command's asker with, or None when it has a reply."""
+    match applied.verdict:
+        case SessionVerdict.NEW | SessionVerdict.DUPLICATE:
+            return None
+        case SessionVerdict.STALE:
+            return BadRequest("a newer command of this session was applied")
+        case SessionVerdict.FULL:
+            return SessionsFull(
+                "the session table is full of live sessions: new session refused, "
+                "nothing applied; retry later"
+            )
+        case SessionVerdict.EXPIRED:
+            return SessionExpired(
+                f"session {applied.client_id} is unknown or expired at seq {applied.seq}; "
+                "nothing applied by this attempt; start a new session"
+            )
+    assert_never(applied.verdict)
 
 
 class ReplicatedMachine:
     def __init__(
-        self, machine: StateMachine, *, sessions_max: int = SESSIONS_MAX, slot_applied: Slot = 0
+        self,
+        machine: StateMachine,
+        *,
+        sessions_max: int = SESSIONS_MAX,
+        session_ttl_ms: int = SESSION_TTL_MS,
+        slot_applied: Slot = 0,
     ):
         self.machine = machine
-        self.sessions: SessionTable[bytes] = SessionTable(sessions_max)
+        self.sessions: SessionTable[bytes] = SessionTable(sessions_max, ttl_ms=session_ttl_ms)
+        self.clock = LogClock()
         self.slot_applied = slot_applied
 
     def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
@@ -76,15 +142,19 @@ class ReplicatedMachine:
         sessions = self.sessions
         for command in entry.value.commands:
             client_id, seq = command.client_id, command.seq
+            if client_id == CLOCK_CLIENT_ID:
+                self._observe_clock(seq)
+                continue
             verdict = sessions.verdict(client_id, seq)
             if verdict is SessionVerdict.NEW:
                 reply = self.machine.apply(command.payload)
-                sessions.record(client_id, seq, reply)
-                yield Applied(client_id, seq, reply, True)
+                sessions.record(client_id, seq, reply, self.clock.log_time_ms)
+                yield Applied(client_id, seq, reply, verdict)
             elif verdict is SessionVerdict.DUPLICATE:
-                yield Applied(client_id, seq, sessions.reply(client_id, seq), False)
+                sessions.touch(client_id, self.clock.log_time_ms)
+                yield Applied(client_id, seq, sessions.reply(client_id, seq), verdict)
             else:
-                yield Applied(client_id, seq, None, False)
+                yield Applied(client_id, seq, None, verdict)
 
     def snapshot(self) -> bytes:
         return self.snapshot_later()()
@@ -92,7 +162,12 @@ class ReplicatedMachine:
     def snapshot_later(self) -> Callable[[], bytes]:
         """The state as of now, encoded when the returned function is called
         (on any thread; see ``StateMachine.snapshot_later``)."""
-        body = [_SNAPSHOT_VERSION, self.slot_applied, self.sessions.export()]
+        body = [
+            _SNAPSHOT_VERSION,
+            self.slot_applied,
+            self.clock.log_time_ms,
+            self.sessions.export(),
+        ]
         user = self.machine.snapshot_later()
 
         def encode() -> bytes:
@@ -108,7 +183,7 @@ class ReplicatedMachine:
         the user part to ``StateMachine.check_snapshot``. Raises ``InvalidSnapshot``.
         """
         head = _decode_head(data)
-        SessionTable[bytes](self.sessions.max_sessions).load(head.sessions)
+        self._session_table(head)
         try:
             self.machine.check_snapshot(data[head.size :])
         except Exception as error:  # the user machine's own refusal, whatever its type
@@ -116,48 +191,90 @@ class ReplicatedMachine:
         return head.slot_applied
 
     def restore(self, data: bytes) -> None:
-        """Replace the state with ``data``; on ``InvalidSnapshot`` from the head nothing changed."""
+        """Replace the whole state with a snapshot (version 2, or 1 from before log
+        time); on ``InvalidSnapshot`` from the head nothing changed."""
         head = _decode_head(data)
+        table = self._session_table(head)
         try:
             self.machine.restore(data[head.size :])
         except Exception as error:
             raise InvalidSnapshot(f"state machine refused its part: {error!r}") from error
-        self.sessions.load(head.sessions)
+        self.sessions = table
+        self.clock = LogClock(head.log_time_ms)
         self.slot_applied = head.slot_applied
+
+    def _session_table(self, head: _Head) -> SessionTable[bytes]:
+        table: SessionTable[bytes] = SessionTable(
+            self.sessions.max_sessions, ttl_ms=self.sessions.ttl_ms
+        )
+        try:
+            table.load(head.sessions)
+        except ValueError as error:
+            raise InvalidSnapshot(f"snapshot sessions: {error}") from None
+        return table
+
+    def _observe_clock(self, stamp_ms: int) -> None:
+        untimed = self.clock.log_time_ms == 0
+        if not self.clock.observe(stamp_ms):
+            return
+        if untimed:
+            # The log's first time: sessions from before it (log time 0) start now.
+            self.sessions.rebase(stamp_ms)
+        else:
+            self.sessions.expire(stamp_ms)
 
 
 def _decode_head(data: bytes) -> _Head:
-    """``[version, slot_applied, sessions]`` at the start of ``data``, every field checked."""
+    """The head at the start of ``data``, every field checked (``InvalidSnapshot``)."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(1, len(data)))
     try:
         unpacker.feed(data)
-        head = unpacker.unpack()
+        header = unpacker.unpack()
         size = unpacker.tell()
     except (ValueError, msgpack.UnpackException) as error:
         raise InvalidSnapshot(f"snapshot head does not decode: {error!r}") from None
-    if type(head) is not list or len(head) != 3:
-        raise InvalidSnapshot("snapshot head: expected [version, slot_applied, sessions]")
-    version, slot_applied, sessions = head
-    if version != _SNAPSHOT_VERSION or type(version) is not int:
-        raise InvalidSnapshot(f"unknown snapshot version {version!r}")
-    if type(slot_applied) is not int or not 0 <= slot_applied < 2**63:
-        raise InvalidSnapshot(f"snapshot head: slot_applied {slot_applied!r} out of range")
-    return _Head(slot_applied, _session_entries(sessions), size)
+    try:
+        slot_applied, log_time_ms, sessions = _parse_header(header)
+    except ValueError as error:
+        raise InvalidSnapshot(str(error)) from None
+    return _Head(slot_applied, log_time_ms, sessions, size)
 
 
-def _session_entries(sessions: object) -> list[tuple[int, int, bytes]]:
-    """The exported session table: ``[client_id, seq, reply]`` each, as ``export`` writes."""
-    if type(sessions) is not list:
-        raise InvalidSnapshot("snapshot head: sessions: expected an array")
-    entries = []
-    for item in sessions:
-        if (
-            type(item) is not list
-            or len(item) != 3
-            or type(item[0]) is not int
-            or type(item[1]) is not int
-            or type(item[2]) is not bytes
-        ):
-            raise InvalidSnapshot("snapshot head: sessions: expected [client_id, seq, reply]")
-        entries.append((item[0], item[1], item[2]))
-    return entries
+def _parse_header(header: Any) -> tuple[Slot, int, list[tuple[int, int, int, bytes]]]:
+    """``(slot_applied, log_time_ms, sessions)`` from a snapshot header, checked."""
+    if not isinstance(header, list) or not header or type(header[0]) is not int:
+        raise ValueError("snapshot header is not [version, ...]")
+    version = header[0]
+    if version == _SNAPSHOT_VERSION and len(header) == 4:
+        _, slot_applied, log_time_ms, rows = header
+        sessions = [_session_row(row, 4) for row in _rows(rows)]
+    elif version == _SNAPSHOT_VERSION_NO_TIME and len(header) == 3:
+        _, slot_applied, rows = header
+        log_time_ms = 0
+        sessions = [(c, s, 0, r) for c, s, r in (_session_row(row, 3) for row in _rows(rows))]
+    else:
+        raise ValueError(f"unknown snapshot version {version} (or wrong header length)")
+    if not _is_uint(slot_applied) or not _is_uint(log_time_ms) or slot_applied >= 2**63:
+        raise ValueError("snapshot slot_applied and log_time_ms must be integers >= 0")
+    if any(active_ms > log_time_ms for _, _, active_ms, _ in sessions):
+        raise ValueError("a snapshot session is active after the snapshot's log time")
+    return slot_applied, log_time_ms, sessions
+
+
+def _rows(rows: Any) -> list[Any]:
+    if not isinstance(rows, list):
+        raise ValueError("snapshot sessions are not a list")
+    return rows
+
+
+def _session_row(row: Any, width: int) -> Any:
+    if not isinstance(row, list) or len(row) != width:
+        raise ValueError(f"snapshot session is not a {width}-item list: {row!r:.80}")
+    *numbers, reply = row
+    if not all(_is_uint(number) for number in numbers) or not isinstance(reply, bytes):
+        raise ValueError(f"snapshot session has a bad field: {row!r:.80}")
+    return tuple(row)
+
+
+def _is_uint(value: Any) -> bool:
+    return type(value) is int and value >= 0

@@ -16,7 +16,10 @@ returns a ``Ready``, performed by ``_perform`` in the order
 
 Batching: commands and reads that arrive during one loop turn are handed to
 the core together (``propose_many``, one ``read_index`` per batch); the core
-packs commands into slots and keeps a window of slots in flight.
+packs commands into slots and keeps a window of slots in flight. As leader,
+the node heads a batch with a clock entry (its wall clock, at most every
+0.1 s; ``paxon.node.logclock``): the only time replicas see, through the log.
+A client's command may not use the clock's client id 0.
 
 Who answers a client: the leader proposes and answers when the command is
 applied. A follower answers a native client with a ``Redirect`` to the leader
@@ -36,11 +39,11 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import SessionLanes, merge_status, split_address
+from paxon.client import SESSION_RETRY_MAX_S, SessionLanes, merge_status, split_address
 from paxon.errors import (
     BadRequest,
     Busy,
@@ -65,7 +68,8 @@ from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
 from paxon.node.config import NodeConfig
 from paxon.node.forwarding import Forwarder
-from paxon.node.machine import InvalidSnapshot, ReplicatedMachine
+from paxon.node.logclock import ClockStamper, check_client_id
+from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.transfer import SnapshotIntake, SnapshotTooLarge, send_snapshot
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
@@ -120,6 +124,7 @@ class Node:
         client_tls: ssl.SSLContext | None = None,
         advertise_client: str | None = None,
         forward_tls: ClientTls | None = None,
+        wall_time_s: Callable[[], float] = time.time,
     ) -> None:
         """``peers`` are the members' peer addresses (also their client addresses
         unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
@@ -144,6 +149,8 @@ class Node:
         self.metrics = NodeMetrics(node_id)
         self.machine = ReplicatedMachine(state_machine)
         self._lanes = SessionLanes()
+        # As leader, stamps the log with this node's wall clock (``logclock``).
+        self._stamper = ClockStamper(wall_time_s)
         self._started = False
         self._stopping = False
         self._closed = False
@@ -300,8 +307,11 @@ class Node:
         """
         self._check_command(payload)
         timeout = self.config.request_timeout_s if timeout is None else timeout
+        # Never retry one session's command near its expiry (``paxon.client``).
+        timeout = min(timeout, SESSION_RETRY_MAX_S)
         deadline = self._loop.time() + timeout
         lane = self._lanes.acquire()
+        succeeded = False
         try:
             while True:
                 remaining = deadline - self._loop.time()
@@ -313,16 +323,19 @@ class Node:
                     answer: asyncio.Future[bytes] = self._loop.create_future()
                     self._enqueue(Command(lane.client_id, lane.seq, payload), answer)
                     try:
-                        return await asyncio.wait_for(answer, remaining)
+                        reply = await asyncio.wait_for(answer, remaining)
                     except NotLeader:
                         continue  # lost leadership: retry through the new leader
                     except TimeoutError:
                         continue
-                return await self._forwarder.client().submit_as(
-                    lane.client_id, lane.seq, payload, timeout=remaining
-                )
+                else:
+                    reply = await self._forwarder.client().submit_as(
+                        lane.client_id, lane.seq, payload, timeout=remaining
+                    )
+                succeeded = True
+                return reply
         finally:
-            self._lanes.release(lane)
+            self._lanes.release(lane, succeeded=succeeded)
 
     async def query(
         self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
@@ -428,6 +441,7 @@ class Node:
                     connection.send(self._redirect(request_id))
                     return
                 try:
+                    check_client_id(client_id)
                     self._check_command(payload)
                 except PaxonError as error:
                     connection.send(Failure(request_id, error.code, str(error)))
@@ -472,8 +486,12 @@ class Node:
         commands, self._proposals = self._proposals, []
         queries, self._queries = self._queries, []
         if commands:
+            # Log time (``logclock``): a clock entry heads the batch now and then.
+            stamp = self._stamper.stamp()
             try:
-                ready = self._replica.propose_many(commands)
+                ready = self._replica.propose_many(
+                    commands if stamp is None else [stamp, *commands]
+                )
             except (NotLeader, Busy) as error:
                 for command in commands:
                     self._fail_waiter(command.client_id, command.seq, error)
@@ -578,10 +596,12 @@ class Node:
                 waiter = waiting.pop((applied.client_id, applied.seq), None)
                 if waiter is None:
                     continue
-                if applied.reply is None:
-                    self._fail(waiter, BadRequest("a newer command of this session was applied"))
-                else:
+                if applied.reply is not None:
                     self._answer(waiter, applied.reply)
+                else:
+                    error = refusal(applied)
+                    assert error is not None, f"{applied.verdict} without a reply"
+                    self._fail(waiter, error)
         self.metrics.commits.inc(commits)
         self.metrics.slots_chosen.inc(len(entries))
         reads = self._reads_applying
