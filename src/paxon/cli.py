@@ -167,6 +167,8 @@ _SERVE_FLAGS = {
     "election_timeout_max_s": ("S", "longest election timeout (0.6)"),
     "value_max_bytes": ("B", "largest value accepted (1048576)"),
     "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
+    "http_allowed_hosts": ("H,...", "Host names HTTP also answers to: HOST, HOST:PORT or * (none)"),
+    "http_allowed_origins": ("URL,...", "origins whose pages may call HTTP: scheme://host[:port]"),
 }
 
 
