@@ -518,8 +518,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     A cross-site HTML form can only send ``text/plain``, urlencoded or
     multipart bodies, so this refuses it before anything is read.
     """
-    charset = request.charset
-    if request.content_type != JSON_CONTENT_TYPE or charset not in (None, "utf-8", "utf8"):
+    charset = (request.charset or "utf-8").lower()
+    if request.content_type.lower() != JSON_CONTENT_TYPE or charset not in ("utf-8", "utf8"):
         given = request.headers.get("Content-Type", "none")
         raise _Refused(
             415,
