@@ -227,7 +227,10 @@ class _CappedSite(web.BaseSite):
     """A TCP site that closes a new connection at once while ``connections_max`` are open.
 
     aiohttp has no connection cap of its own; this wraps its protocol factory,
-    counting the connections its ``Server`` holds.
+    counting the connections its ``Server`` holds. The count lags by one event
+    loop turn (a burst of accepts may pass the cap by up to one accept batch),
+    and a TLS connection counts once its handshake is done, which
+    ``TLS_HANDSHAKE_TIMEOUT_S`` bounds.
     """
 
     __slots__ = ("_connections_max", "_host", "_port")
