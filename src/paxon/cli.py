@@ -182,6 +182,8 @@ _SERVE_FLAGS = {
     "key": ("FILE", "its private key"),
     "client_ca": ("FILE", "require client certificates signed by this CA"),
     "advertise_client": ("HOST:PORT", "the client address told to other members (--listen)"),
+    "http_allowed_hosts": ("H,...", "Host names HTTP also answers to: HOST, HOST:PORT or * (none)"),
+    "http_allowed_origins": ("URL,...", "origins whose pages may call HTTP: scheme://host[:port]"),
 }
 
 
@@ -444,14 +446,14 @@ def _cas(args: argparse.Namespace) -> _Operation:
 
 
 def _txn(args: argparse.Namespace) -> _Operation:
-    from paxon.kv.jsonforms import result_to_json, txn_from_json
+    from paxon.kv.jsonforms import object_from_json, result_to_json, txn_from_json
 
     if sys.stdin.isatty():
         print("paxon txn: reading the request from stdin (end it with Ctrl-D)", file=sys.stderr)
     try:
-        request = json.loads(sys.stdin.read())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"stdin is not valid JSON: {error}") from None
+        request = object_from_json(sys.stdin.read())
+    except UnicodeDecodeError:
+        raise BadRequest("stdin is not UTF-8") from None
     txn = txn_from_json(request)
 
     async def run(client: Client) -> int:

@@ -96,7 +96,8 @@ def http_request(
     """One HTTP request on a fresh connection; OSError / HTTPException when it fails."""
     connection = http.client.HTTPConnection(address[0], address[1], timeout=timeout_s)
     try:
-        connection.request(method, path, body=body)
+        headers = {"Content-Type": "application/json"} if method == "POST" else {}
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return HttpAnswer(response.status, response.read())
     finally:

@@ -46,6 +46,8 @@ from paxon.server.metrics import NodeMetrics
 Client = TestClient[web.Request, web.Application]
 Scenario = Callable[[Client], Awaitable[None]]
 
+JSON = {"Content-Type": "application/json"}
+
 STATUS = {
     "members": [
         {
@@ -372,7 +374,7 @@ def test_txn_rejects_a_malformed_body_with_400(body: bytes, words: str) -> None:
     service = FakeKv()
 
     async def scenario(client: Client) -> None:
-        response = await client.post("/v1/txn", data=body)
+        response = await client.post("/v1/txn", data=body, headers=JSON)
         message = (await expect_error(response, 400, "bad_request"))["error"]
         assert words in message
 
@@ -431,7 +433,7 @@ def test_body_over_the_limit_is_413_json() -> None:
         response = await client.put("/v1/kv/k", data=b"x" * 101)
         body = await expect_error(response, 413, "too_large")
         assert "100 bytes" in body["error"]
-        response = await client.post("/v1/txn", data=b" " * 101)
+        response = await client.post("/v1/txn", data=b" " * 101, headers=JSON)
         await expect_error(response, 413, "too_large")
 
         response = await client.put("/v1/kv/k", data=b"x" * 100)

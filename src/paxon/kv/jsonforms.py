@@ -17,6 +17,12 @@ All three lists are optional (empty). Values are UTF-8 text, or base64 under
 ``"value"`` (``operand_b64`` for binary). Limits (sizes, op counts) are checked
 later by ``validate_command``.
 
+Parsing (``object_from_json``) is bounded too: every integer anywhere in the
+document must lie in the signed 64-bit range (checked on its digits, before
+Python builds it, so a 5,000-digit number costs nothing), ``NaN`` and
+``Infinity`` are refused, and nesting too deep for the parser is a
+``BadRequest``. Everything it raises is a ``BadRequest``.
+
 Output: ``keyvalue_to_json`` and ``result_to_json`` give plain dicts ready for
 ``json.dumps``; a value that is not valid UTF-8 appears as ``value_b64``.
 """
@@ -25,12 +31,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any, Final, NoReturn
 
 from paxon.errors import BadRequest
 from paxon.kv.model import (
     COMPARE_OPS,
     COMPARE_TARGETS,
+    INT_MAX,
+    INT_MIN,
     Compare,
     CompareOp,
     CompareTarget,
@@ -50,6 +59,38 @@ from paxon.kv.model import (
 
 _TARGETS: Final[dict[str, CompareTarget]] = {target: target for target in COMPARE_TARGETS}
 _OPS: Final[dict[str, CompareOp]] = {op: op for op in COMPARE_OPS}
+_INT_DIGITS_MAX: Final = len(str(INT_MIN))
+"""Characters of the longest integer in range, ``-9223372036854775808``."""
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def object_from_json(document: bytes | str) -> dict[str, Any]:
+    """The JSON object ``document`` holds, or ``BadRequest`` saying why it is not one."""
+    try:
+        text = document.decode("utf-8") if isinstance(document, bytes) else document
+        obj = json.loads(text, parse_int=_bounded_int, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest("request body JSON is nested too deeply") from None
+    if type(obj) is not dict:
+        raise BadRequest(f"request body must be a JSON object, not {_kind(obj)}")
+    return obj
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > _INT_DIGITS_MAX or not INT_MIN <= int(digits) <= INT_MAX:
+        shown = digits if len(digits) <= 30 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise BadRequest(f"request body JSON holds the integer {shown}, outside -2**63 .. 2**63-1")
+    return int(digits)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise BadRequest(f"request body JSON holds {name}, which is not JSON")
 
 
 # ------------------------------------------------------------------ input

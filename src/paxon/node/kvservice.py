@@ -1,8 +1,9 @@
 """The key-value service over a ``Node``: what the HTTP API calls.
 
-Commands are validated here, at the edge, before they are proposed (an
-oversize value is ``ValueTooLarge``, never a log entry); the ``Node`` forwards
-to the leader when this node is a follower.
+Commands and queries are validated here, at the edge, before they are
+proposed or sent for a read (an oversize value is ``ValueTooLarge``, never a
+log entry; an oversize key in a read costs no leader round trip); the
+``Node`` forwards to the leader when this node is a follower.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from paxon.kv.model import (
     Txn,
     TxnResult,
     validate_command,
+    validate_query,
 )
 from paxon.node.node import Node
 
@@ -39,6 +41,7 @@ class NodeKvService:
         self, key: str, *, prefix: bool, serializable: bool, revision: int | None
     ) -> GetResult:
         query = Get(key, prefix, revision)
+        validate_query(query, self.limits)
         payload = await self.node.query(encode_query(query), linearizable=not serializable)
         return decode_result_as(payload, GetResult)
 

@@ -67,6 +67,7 @@ SESSIONS_MAX = 100_000
 unexpired sessions, a command opening a new one is refused (``SessionsFull``);
 a live session is never evicted. A rule of the replicated state (see above)."""
 
+
 class InvalidSnapshot(ValueError):
     """A snapshot ``restore`` refuses; the message says which part is wrong."""
 

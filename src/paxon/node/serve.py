@@ -111,6 +111,9 @@ async def _serve(config: ServeConfig) -> int:
                     config.http[0],
                     config.http[1],
                     body_max_bytes=config.value_max_bytes + 64 * 1024,
+                    allowed_hosts=config.http_allowed_hosts,
+                    allowed_origins=config.http_allowed_origins,
+                    ssl_context=security.clients,
                 )
             except OSError as error:
                 raise _StartupError(

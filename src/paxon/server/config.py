@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Literal, cast
 
 from paxon.errors import BadRequest
+from paxon.server.guard import ANY_HOST, parse_host_entry, parse_origin_entry
 from paxon.storage.identity import CLUSTER_ID_MAX_BYTES
 
 Address = tuple[str, int]
@@ -73,6 +74,11 @@ class ServeConfig:
     key: str | None = None
     client_ca: str | None = None
     advertise_client: Address | None = None
+    # HTTP: names (HOST or HOST:PORT, or *) this node answers to besides its listen
+    # host, localhost and its own IPs; origins (scheme://host[:port]) whose pages may
+    # call the API. Empty: only same-origin requests (see paxon.server.guard).
+    http_allowed_hosts: tuple[str, ...] = ()
+    http_allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_member(self.node_id, self.peers)
@@ -319,6 +325,32 @@ def _log_level(value: object, from_text: bool) -> str:
     return text
 
 
+def _text_list(value: object, from_text: bool) -> tuple[str, ...]:
+    """A comma list from a flag, or a TOML array of strings (or one comma string)."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value]
+    else:
+        raise ValueError(f"must be a comma list or an array of strings, got {_describe(value)}")
+    return tuple(item for item in items if item)
+
+
+def _http_hosts(value: object, from_text: bool) -> tuple[str, ...]:
+    hosts = _text_list(value, from_text)
+    for host in hosts:
+        if host != ANY_HOST:
+            parse_host_entry(host)
+    return hosts
+
+
+def _http_origins(value: object, from_text: bool) -> tuple[str, ...]:
+    origins = _text_list(value, from_text)
+    for origin in origins:
+        parse_origin_entry(origin)
+    return origins
+
+
 def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"
 
@@ -347,6 +379,8 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "key": ("key", _text),
     "client_ca": ("client_ca", _text),
     "advertise_client": ("advertise_client", _address),
+    "http_allowed_hosts": ("http_allowed_hosts", _http_hosts),
+    "http_allowed_origins": ("http_allowed_origins", _http_origins),
 }
 _REQUIRED = ("id", "data_dir", "peers")
 SETTING_NAMES = tuple(_SETTINGS)
