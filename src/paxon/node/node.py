@@ -1000,6 +1000,7 @@ class Node:
 
     def _refuse_snapshot(self, source: int, slot: Slot, reason: str, detail: str = "") -> None:
         """Count a snapshot (or chunk) ignored; log the first few of each reason."""
+        self.metrics.snapshots_refused.labels(reason=reason).inc()
         if self._snapshot_incoming.refuse(reason):
             self.log.warning(
                 "[%d %s %d] ignored a snapshot at slot %d from node %d: %s%s (%d so far)",

@@ -81,6 +81,13 @@ class NodeMetrics:
             "Client requests answered 'busy' for being over the in-flight bound.",
             registry=registry,
         )
+        self.snapshots_refused = Counter(
+            "paxon_snapshots_refused",
+            "Snapshot chunks or whole snapshots ignored (not from the leader, not asked "
+            "for, undecodable, too large), by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self._network_seen: dict[str, int] = {}
         self.snapshot_failures = Counter(
             "paxon_snapshot_failures",
