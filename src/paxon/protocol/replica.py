@@ -200,6 +200,7 @@ class Replica:
     ) -> None:
         self.node_id = node_id
         self.members: tuple[NodeId, ...] = tuple(sorted(set(members)))
+        self._member_set = frozenset(self.members)
         if node_id not in self.members:
             raise ValueError(f"node {node_id} is not among the members {self.members}")
         self.quorum = majority(len(self.members))
@@ -942,7 +943,7 @@ class Replica:
         """Why ``message`` must be ignored, or None when it is within bounds."""
         if message.dst != self.node_id:
             return _Refusal.MISADDRESSED
-        if message.src not in self.members:
+        if message.src not in self._member_set:
             return _Refusal.NON_MEMBER
         # (ballot, the node that must own it): a ballot is used by one node only.
         owned: tuple[Ballot, NodeId] | None
@@ -957,8 +958,15 @@ class Replica:
                 assert_never(message)
         if owned is not None and owned[0].node_id != owned[1]:
             return _Refusal.BAD_BALLOT
-        if not all(self._ballot_is_sound(ballot) for ballot in _ballots_of(message)):
-            return _Refusal.BAD_BALLOT
+        round_known = max(self._round_seen, self.ballot_promised.round)
+        round_max = min(ROUND_END - 1, round_known + ROUND_JUMP_MAX)
+        for ballot in _ballots_of(message):
+            # A member's ballot (or the zero ballot), a round the wire carries,
+            # and no absurd jump above every round this replica knows.
+            if ballot.round > round_max or (
+                ballot.node_id not in self._member_set and ballot.round != 0
+            ):
+                return _Refusal.BAD_BALLOT
         if (
             isinstance(message, Accept)
             and message.src != self.node_id  # our own fill is bounded by _on_promise
@@ -966,17 +974,6 @@ class Replica:
         ):
             return _Refusal.OUT_OF_BOUNDS
         return None
-
-    def _ballot_is_sound(self, ballot: Ballot) -> bool:
-        """A member's ballot, with a round the wire carries and no absurd jump."""
-        if ballot == BALLOT_ZERO:
-            return True
-        round_known = max(self._round_seen, self.ballot_promised.round)
-        return (
-            ballot.node_id in self.members
-            and ballot.round < ROUND_END
-            and ballot.round <= round_known + ROUND_JUMP_MAX
-        )
 
     def _refuse(self, refusal: _Refusal) -> None:
         self._refused[refusal] += 1
