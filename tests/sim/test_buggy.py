@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from paxon.protocol import ROUND_JUMP_MAX, Replica
-from paxon.sim import SimCluster, SimConfig, replay_command, run_seed
+from paxon.protocol import ROUND_JUMP_MAX, Replica, ReplicaConfig
+from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, replay_command, run_seed
 from paxon.sim.buggy import KINDS, forge
 
 SEEDS = range(12)
@@ -68,3 +68,25 @@ def test_every_forged_kind_is_refused_by_a_replica() -> None:
         assert after == replace(before, counters=after.counters), kind
         replica.check_invariants()
     assert seen == set(KINDS)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_an_honest_cluster_with_a_tight_window_stays_safe_and_live(nodes: int) -> None:
+    """With W = 8 slots, honest lag passes the window all the time: followers refuse
+    Accepts past it, learn, and vote again; new leaders fill at most 16 slots. The
+    run must stay clean, and honest traffic never trips the other bounds."""
+    replica = ReplicaConfig(
+        backoff_max_factor=4.0, pipeline_window_slots=4, slots_ahead_factor=2, learn_max_entries=8
+    )
+    assert replica.slots_ahead_max == 8
+    config = SimConfig(nodes=nodes, replica=replica, faults=frozenset(FAULT_KINDS) - {"buggy"})
+    refused: dict[str, int] = {}
+    for seed in range(10):
+        result = run_seed(seed, config)
+        assert result.ok, f"seed {seed}: {result.violations[:3]}"
+        for name, count in result.refused.items():
+            refused[name] = refused.get(name, 0) + count
+    assert refused["ignored_out_of_bounds"] > 0, "the window was never reached"
+    for name in ("ignored_misaddressed", "ignored_non_member", "ignored_bad_ballot"):
+        assert refused[name] == 0, (name, refused)
