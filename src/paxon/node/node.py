@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import ssl
@@ -1023,6 +1024,7 @@ class Node:
         metrics.log_start.set(status.log_start)
         metrics.ballot_round.set(status.ballot_promised.round)
         metrics.is_leader.set(1 if status.role is Role.LEADER else 0)
+        metrics.observe_core(dataclasses.asdict(status.counters))
         network = self._transport.stats()
         metrics.observe_network(
             {
