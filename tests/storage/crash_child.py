@@ -53,7 +53,7 @@ def snapshot_data(slot: int) -> bytes:
 def main(directory: str, seed: int) -> None:
     storage = Storage.open(directory, node_id=1, cluster_id="crash", config=CONFIG)
     lsn = storage.lsn_appended
-    print(f"ready {lsn}", flush=True)
+    say(f"ready {lsn}")
     committer = GroupCommitter(storage)
     rng = random.Random(seed)
     in_flight: deque[CommitHandle] = deque()
@@ -63,11 +63,17 @@ def main(directory: str, seed: int) -> None:
         in_flight.append(committer.submit([record_for(n) for n in range(lsn + 1, lsn + count + 1)]))
         lsn += count
         while len(in_flight) > 3 or (in_flight and in_flight[0].done()):
-            print(in_flight.popleft().wait(), flush=True)
+            say(str(in_flight.popleft().wait()))
         if lsn >= next_snapshot:
             slot = snapshot_slot(lsn)
             storage.save_snapshot(slot, snapshot_data(slot))
             next_snapshot = lsn + rng.randint(1, SNAPSHOT_EVERY)
+
+
+def say(line: str) -> None:
+    """One line in one ``write`` (atomic on a pipe): ``print`` may split the text and
+    its newline, and a SIGKILL between them glued the zygote's next line onto it."""
+    os.write(sys.stdout.fileno(), f"{line}\n".encode())
 
 
 def zygote() -> None:
@@ -84,9 +90,9 @@ def zygote() -> None:
                 traceback.print_exc()
             finally:
                 os._exit(1)
-        print(f"pid {pid}", flush=True)
+        say(f"pid {pid}")
         _, status = os.waitpid(pid, 0)
-        print(f"dead {os.waitstatus_to_exitcode(status)}", flush=True)
+        say(f"dead {os.waitstatus_to_exitcode(status)}")
 
 
 if __name__ == "__main__":

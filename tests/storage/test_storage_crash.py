@@ -12,11 +12,15 @@ each round also exercises start-up after a crash (torn tail, leftovers).
 from __future__ import annotations
 
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from crash_child import CONFIG, record_for, snapshot_data, snapshot_slot
@@ -28,6 +32,8 @@ from paxon.storage.layout import parse_segment_name
 from paxon.storage.segments import scan_segment
 
 KILLS = 50
+LINE_TIMEOUT_S = 60.0
+"""A line from the zygote takes milliseconds; this long means it is stuck: fail, never hang."""
 _RECORDS: list[StorageRecord] = []  # record_for(1), record_for(2), ... as far as needed
 CHILD = str(Path(__file__).with_name("crash_child.py"))
 
@@ -45,18 +51,28 @@ def test_sigkill_never_loses_a_reported_record(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert zygote.stdin is not None and zygote.stdout is not None
+    read_line = _line_reader(zygote.stdout)
     try:
         for round_ in range(KILLS):
             zygote.stdin.write(f"go {directory} {round_}\n")
             zygote.stdin.flush()
-            pid_line = zygote.stdout.readline()
-            assert pid_line.startswith("pid "), pid_line
-            ready = zygote.stdout.readline()
-            assert ready.startswith("ready "), ready
+            first, second = read_line(), read_line()
+            # The zygote prints the pid, the worker "ready": either may come first.
+            pid_line, ready = (first, second) if first.startswith("pid ") else (second, first)
+            assert pid_line.startswith("pid "), (first, second)
+            assert ready.startswith("ready "), (first, second)
             assert int(ready.split()[1]) >= reported
-            lines = [zygote.stdout.readline() for _ in range(rng.randint(0, 40))]
+            lines: list[str] = []
+            dead = None
+            for _ in range(rng.randint(0, 40)):
+                line = read_line()
+                if line.startswith("dead "):  # the worker died before the kill
+                    dead = line
+                    break
+                lines.append(line)
+            assert dead is None, f"the worker died on its own ({dead.strip()}): {lines[-5:]}"
             os.kill(int(pid_line.split()[1]), signal.SIGKILL)
-            while not (line := zygote.stdout.readline()).startswith("dead "):
+            while not (line := read_line()).startswith("dead "):
                 assert line, "the zygote died"
                 lines.append(line)  # reported before the kill landed: claims too
             assert int(line.split()[1]) == -signal.SIGKILL, f"the worker died on its own: {lines}"
@@ -67,6 +83,26 @@ def test_sigkill_never_loses_a_reported_record(tmp_path: Path) -> None:
         zygote.wait(timeout=10)
         zygote.stdout.close()
     assert reported > 1000  # the workers got real work done between kills
+
+
+def _line_reader(stream: IO[str]) -> Callable[[], str]:
+    """``readline`` with a deadline, from a thread that reads ``stream`` to its end."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def read_line() -> str:
+        try:
+            return lines.get(timeout=LINE_TIMEOUT_S)
+        except queue.Empty:
+            raise AssertionError(f"no line from the zygote in {LINE_TIMEOUT_S} s") from None
+
+    return read_line
 
 
 def _check(directory: str, reported: int) -> None:
