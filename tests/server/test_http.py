@@ -85,23 +85,31 @@ class FakeKv:
         self.txns: list[Txn] = []
         self.metrics = NodeMetrics(node_id=1)
 
-    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
+    async def put(
+        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+    ) -> PutResult:
         self._maybe_fail()
         self.puts.append((key, value, expect_version))
         return self._put(key, value, expect_version)
 
     async def get(
-        self, key: str, *, prefix: bool, serializable: bool, revision: int | None
+        self,
+        key: str,
+        *,
+        prefix: bool,
+        serializable: bool,
+        revision: int | None,
+        token: str | None = None,
     ) -> GetResult:
         self._maybe_fail()
         self.gets.append({"key": key, "serializable": serializable, "revision": revision})
         return self._get(key, prefix)
 
-    async def delete(self, key: str, *, prefix: bool) -> DeleteResult:
+    async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult:
         self._maybe_fail()
         return self._delete(key, prefix)
 
-    async def txn(self, txn: Txn) -> TxnResult:
+    async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult:
         self._maybe_fail()
         self.txns.append(txn)
         succeeded = all(self._holds(condition) for condition in txn.compare)
@@ -115,6 +123,9 @@ class FakeKv:
                 case GetOp(key, prefix):
                     responses.append(self._get(key, prefix))
         return TxnResult(succeeded, self.revision, tuple(responses))
+
+    async def authenticate(self, user: str, password: str) -> str:
+        raise AssertionError("not used by these tests")
 
     def status(self) -> dict[str, Any]:
         self._maybe_fail()
