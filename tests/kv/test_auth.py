@@ -8,7 +8,9 @@ import pytest
 from paxon.errors import BadRequest, PermissionDenied, Unauthenticated
 from paxon.kv.auth import (
     PASSWORD_HASH_BYTES,
+    PERMISSIONS_PER_ROLE_MAX,
     ROLES_MAX,
+    ROLES_PER_USER_MAX,
     TOKEN_KEY_BYTES,
     USERS_MAX,
     AuthDisable,
@@ -320,3 +322,38 @@ def test_passwords_are_salted_scrypt_hashes() -> None:
     assert password_matches(first, "secret") and password_matches(second, "secret")
     assert not password_matches(first, "Secret")
     assert b"secret" not in first
+
+
+def test_permissions_per_role_and_roles_per_user_are_bounded() -> None:
+    state = AuthState()
+    state.apply(RoleAdd("big"), 4096)
+    for index in range(PERMISSIONS_PER_ROLE_MAX):
+        state.apply(RoleGrant("big", f"p{index}/", "read"), 4096)
+    state.apply(RoleGrant("big", "p0/", "readwrite"), 4096)  # replacing one is not adding
+    with pytest.raises(BadRequest, match="limit"):
+        state.apply(RoleGrant("big", "one-more/", "read"), 4096)
+    state.apply(UserAdd("u", HASH), 4096)
+    for index in range(ROLES_PER_USER_MAX):
+        state.apply(RoleAdd(f"r{index}"), 4096)
+        state.apply(UserGrantRole("u", f"r{index}"), 4096)
+    state.apply(RoleAdd("extra"), 4096)
+    with pytest.raises(BadRequest, match="limit"):
+        state.apply(UserGrantRole("u", "extra"), 4096)
+    with pytest.raises(BadRequest, match="key_max_bytes"):
+        state.apply(RoleGrant("big", "k" * 11, "read"), 10)
+    state.check_invariants()
+
+
+def test_a_malformed_envelope_is_a_refusal_not_a_crash() -> None:
+    store = KvStore()
+    for payload in (
+        msgpack.packb([5, 1, b"x"]),
+        msgpack.packb([5, "t"]),
+        msgpack.packb([5, "t", "not bytes"]),
+        wrap("t", wrap("t", encode_command(Put("k", b"v")))),
+    ):
+        result = decode_result(store.apply(payload))
+        assert isinstance(result, ErrorResult) and result.code == "bad_request"
+        result = decode_result(store.query(payload))
+        assert isinstance(result, ErrorResult) and result.code == "bad_request"
+    assert store.revision == 0

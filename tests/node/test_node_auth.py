@@ -403,8 +403,9 @@ def test_every_http_route_with_no_token_a_wrong_one_a_reader_and_a_writer(
                 for path in OPEN_ROUTES:
                     async with http.get(url + path, headers=headers) as response:
                         assert response.status == 200, (who, path)
-            async with http.get(url + "/v1/kv/x", headers={"Authorization": "Basic eDp5"}) as r:
-                assert r.status == 401
+            for header in ("Basic eDp5", "Bearer", "Bearer " + "a" * 600):
+                async with http.get(url + "/v1/kv/x", headers={"Authorization": header}) as r:
+                    assert r.status == 401, header
 
     auth_test(tmp_path, body)
 
@@ -478,3 +479,18 @@ def test_a_flood_of_logins_is_bounded_and_answered_busy(monkeypatch: pytest.Monk
             gate.close()
 
     run(scenario)
+
+
+def test_login_input_is_bounded_before_it_leaves_or_lands() -> None:
+    from paxon.errors import BadRequest
+    from paxon.net.client_messages import AUTH_FIELD_MAX_BYTES, Authenticate
+
+    with pytest.raises(ValueError):
+        Authenticate(1, "u", "x" * (AUTH_FIELD_MAX_BYTES + 1))
+    assert "secret" not in repr(Authenticate(1, "u", "secret"))
+    with pytest.raises(BadRequest, match="password"):
+        Client(["127.0.0.1:1"], user="u", password="x" * 1025)
+    with pytest.raises(BadRequest, match="user"):
+        Client(["127.0.0.1:1"], user="bad name", password="pw")
+    with pytest.raises(BadRequest, match="both"):
+        Client(["127.0.0.1:1"], user="u")

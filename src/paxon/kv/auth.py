@@ -368,18 +368,27 @@ class AuthState:
         return AuthState(self.enabled, self.token_key, self.revision, users, roles)
 
     def check_invariants(self) -> None:
-        assert self.enabled == bool(self.token_key)
-        assert not self.enabled or ROOT in self.users
-        assert len(self.users) <= USERS_MAX and len(self.roles) <= ROLES_MAX
-        assert ROOT not in self.roles
+        problem = self.invariant_problem()
+        assert problem is None, problem
+
+    def invariant_problem(self) -> str | None:
+        """The first broken invariant, or None (also used on untrusted snapshots)."""
+        if self.enabled != bool(self.token_key) or (self.enabled and ROOT not in self.users):
+            return "enabled needs a token key and the user root (and disabled has no key)"
+        if len(self.users) > USERS_MAX or len(self.roles) > ROLES_MAX or ROOT in self.roles:
+            return "too many users or roles, or root among the roles"
         for name, user in self.users.items():
-            assert user.roles == sorted(set(user.roles))
-            assert (ROOT in user.roles) or name != ROOT
-            assert all(role == ROOT or role in self.roles for role in user.roles)
-            assert 0 < user.generation <= self.revision
-        for permissions in self.roles.values():
+            if user.roles != sorted(set(user.roles)) or (name == ROOT and ROOT not in user.roles):
+                return f"user {name!r}: roles not sorted, repeated, or root without root"
+            if any(role != ROOT and role not in self.roles for role in user.roles):
+                return f"user {name!r}: a role that does not exist"
+            if not 0 < user.generation <= self.revision:
+                return f"user {name!r}: generation out of range"
+        for name, permissions in self.roles.items():
             prefixes = [prefix for prefix, _ in permissions]
-            assert prefixes == sorted(set(prefixes))
+            if prefixes != sorted(set(prefixes)):
+                return f"role {name!r}: permissions not sorted or repeated"
+        return None
 
     # -------------------------------------------------------------- tokens
 
@@ -452,15 +461,6 @@ def _open_token(token_key: bytes, token: str) -> tuple[str, int, int]:
     ):
         raise Unauthenticated("malformed token")
     return fields[1], fields[2], fields[3]
-
-
-def token_user(token: str) -> str | None:
-    """The user a token names, unverified (for log lines and messages only)."""
-    try:
-        fields = msgpack.unpackb(_unb64(token.partition(".")[0]), raw=False)
-        return fields[1] if type(fields) is list and len(fields) == 4 else None
-    except Exception:
-        return None
 
 
 def hash_password(password: str, salt: bytes) -> bytes:
@@ -622,10 +622,9 @@ def decode_auth_state(fields: object) -> AuthState:
         if name in state.users or len(roles) > ROLES_PER_USER_MAX + 1:
             raise ValueError(f"user {name!r}: repeated, or too many roles")
         state.users[name] = User(password_hash, list(roles), generation)
-    try:
-        state.check_invariants()
-    except AssertionError:
-        raise ValueError("the users and roles break an invariant") from None
+    problem = state.invariant_problem()
+    if problem is not None:
+        raise ValueError(problem)
     return state
 
 

@@ -132,10 +132,6 @@ def encode_auth_command(command: AuthCommand | PasswordRequest) -> bytes:
     return _pack([tag, *(getattr(command, name) for name in command.__slots__)])
 
 
-def is_auth_tagged(fields: object) -> bool:
-    return type(fields) is list and bool(fields) and type(fields[0]) is int
-
-
 def decode_auth_command(fields: list[object]) -> AuthCommand | PasswordRequest:
     """An auth command from its decoded array (tag first), or ``KvDecodeError``."""
     tag = fields[0]
