@@ -468,7 +468,7 @@ def _txn(args: argparse.Namespace) -> _Operation:
     if sys.stdin.isatty():
         print("paxon txn: reading the request from stdin (end it with Ctrl-D)", file=sys.stderr)
     try:
-        request = object_from_json(sys.stdin.read())
+        request = object_from_json(sys.stdin.read(), "stdin")
     except UnicodeDecodeError:
         raise BadRequest("stdin is not UTF-8") from None
     txn = txn_from_json(request)

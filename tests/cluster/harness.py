@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -92,9 +93,14 @@ def http_request(
     body: bytes | None = None,
     *,
     timeout_s: float = CLIENT_TIMEOUT_S,
+    tls: ssl.SSLContext | None = None,
 ) -> HttpAnswer:
-    """One HTTP request on a fresh connection; OSError / HTTPException when it fails."""
-    connection = http.client.HTTPConnection(address[0], address[1], timeout=timeout_s)
+    """One HTTP(S) request on a fresh connection; OSError / HTTPException when it fails."""
+    connection = (
+        http.client.HTTPConnection(address[0], address[1], timeout=timeout_s)
+        if tls is None
+        else http.client.HTTPSConnection(address[0], address[1], timeout=timeout_s, context=tls)
+    )
     try:
         headers = {"Content-Type": "application/json"} if method == "POST" else {}
         connection.request(method, path, body=body, headers=headers)
@@ -151,8 +157,10 @@ class ServerNode:
         root: Path,
         extra_args: Sequence[str] = (),
         peer_listen: tuple[str, int] | None = None,
+        http_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.node_id = node_id
+        self.http_tls = http_tls
         self.peer_listen = peer_listen
         self.listen = listen
         self.http = http
@@ -256,7 +264,9 @@ class ServerNode:
         if self.paused or not self.running:
             return None
         try:
-            answer = http_request(self.http, "GET", "/v1/status", timeout_s=STATUS_TIMEOUT_S)
+            answer = http_request(
+                self.http, "GET", "/v1/status", timeout_s=STATUS_TIMEOUT_S, tls=self.http_tls
+            )
         except (OSError, http.client.HTTPException):
             return None
         if answer.status != 200:
@@ -295,6 +305,7 @@ class Cluster:
         *,
         peer_ports: bool = False,
         node_args: Callable[[int], Sequence[str]] = lambda node_id: (),
+        http_tls: ssl.SSLContext | None = None,
     ) -> None:
         """``peer_ports``: each node gets a peer port of its own (``--peer-listen``);
         ``node_args(node_id)``: flags for that node only (its certificate, say)."""
@@ -303,6 +314,7 @@ class Cluster:
         self.extra_args = tuple(extra_args)
         self.peer_ports = peer_ports
         self.node_args = node_args
+        self.http_tls = http_tls  # how the harness reads /v1/status when HTTP is HTTPS
         self.nodes: list[ServerNode] = []
 
     def start(self) -> Cluster:
@@ -431,6 +443,7 @@ class Cluster:
                 self.root,
                 (*self.extra_args, *self.node_args(i + 1)),
                 peer_listen=(HOST, peer[i]) if self.peer_ports else None,
+                http_tls=self.http_tls,
             )
             for i in range(size)
         ]

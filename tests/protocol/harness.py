@@ -347,6 +347,16 @@ class Env:
             lines += self._perform(message.dst, partial(receiver.step, message), indent="  ")
         return lines or ["no messages"]
 
+    def inject(self, message: Message, *, to: NodeId | None = None) -> list[str]:
+        """Deliver a message no replica sent (a buggy member, an outsider), now.
+
+        ``to`` is the node it reaches (default ``message.dst``), so a message
+        addressed elsewhere can be delivered to the wrong node.
+        """
+        receiver = self.node(message.dst if to is None else to).replica
+        lines = [f"{format_message(message)} injected"]
+        return lines + self._perform(receiver.node_id, partial(receiver.step, message), indent="  ")
+
     def drop(
         self, src: NodeId | None = None, dst: NodeId | None = None, kind: str | None = None
     ) -> list[str]:

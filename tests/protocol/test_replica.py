@@ -12,7 +12,7 @@ import random
 import pytest
 from tests.protocol.harness import Env
 
-from paxon.errors import Busy, NotLeader, ProtocolError
+from paxon.errors import Busy, NotLeader
 from paxon.protocol import (
     BALLOT_ZERO,
     NOOP,
@@ -76,17 +76,20 @@ def test_propose_before_any_election_raises_not_leader_without_a_hint() -> None:
     assert raised.value.leader_hint is None
 
 
-def test_a_message_for_another_node_is_a_protocol_error() -> None:
+def test_a_message_for_another_node_is_ignored_and_counted() -> None:
     replica = fresh(1)
-    with pytest.raises(ProtocolError, match="for node 2"):
-        replica.step(Probe(3, 2, Ballot(1, 3)))
+    ready = replica.step(Probe(3, 2, Ballot(1, 3)))
+    assert ready.is_empty()
+    assert replica.counters.ignored_misaddressed == 1
     replica.check_invariants()
 
 
-def test_a_message_from_a_stranger_is_a_protocol_error() -> None:
+def test_a_message_from_a_stranger_is_ignored_and_counted() -> None:
     replica = fresh(1)
-    with pytest.raises(ProtocolError, match="unknown node 9"):
-        replica.step(Probe(9, 1, Ballot(1, 9)))
+    ready = replica.step(Probe(9, 1, Ballot(1, 9)))
+    assert ready.is_empty()
+    assert replica.counters.ignored_non_member == 1
+    assert replica.status().counters.ignored_non_member == 1
     replica.check_invariants()
 
 

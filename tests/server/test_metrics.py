@@ -87,3 +87,12 @@ def test_network_counters_follow_the_transport_totals() -> None:
     assert values[("paxon_handshakes_refused_total", ())] == 1
     assert values[("paxon_requests_refused_total", ())] == 3
     assert values[("paxon_connections_refused_total", ())] == 0
+
+
+def test_core_refusals_by_reason() -> None:
+    metrics = NodeMetrics(node_id=1)
+    metrics.observe_core({"ignored_non_member": 2, "ignored_bad_ballot": 0})
+    metrics.observe_core({"ignored_non_member": 3, "ignored_bad_ballot": 1})
+    values = samples(metrics)
+    assert values[("paxon_core_refused_total", (("reason", "ignored_non_member"),))] == 3
+    assert values[("paxon_core_refused_total", (("reason", "ignored_bad_ballot"),))] == 1

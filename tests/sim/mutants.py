@@ -5,8 +5,8 @@ These live in the tests only. Each overrides one small hook of ``Replica``.
 
 from __future__ import annotations
 
-from paxon.protocol.messages import Accept, Accepted
-from paxon.protocol.replica import Replica
+from paxon.protocol.messages import Accept, Accepted, Message
+from paxon.protocol.replica import Replica, _Refusal
 from paxon.protocol.types import NOOP, Ballot, Entry, Value
 
 
@@ -44,9 +44,37 @@ class AppliesBeforeChosen(Replica):
             self._advance_chosen()
 
 
+class TrustsStrangers(Replica):
+    """Takes messages from nodes that are not members."""
+
+    def _refusal(self, message: Message) -> _Refusal | None:
+        if message.dst == self.node_id and message.src not in self.members:
+            return None
+        return super()._refusal(message)
+
+
+class TrustsAnyRound(Replica):
+    """Takes any ballot: rounds past the wire, absurd jumps, other nodes' ballots."""
+
+    def _refusal(self, message: Message) -> _Refusal | None:
+        refusal = super()._refusal(message)
+        return None if refusal is _Refusal.BAD_BALLOT else refusal
+
+
+class IgnoresSlotWindow(Replica):
+    """Accepts a peer's value at any slot, however far past its chosen prefix."""
+
+    def _refusal(self, message: Message) -> _Refusal | None:
+        refusal = super()._refusal(message)
+        return None if refusal is _Refusal.OUT_OF_BOUNDS else refusal
+
+
 MUTANTS = {
     "accepts-lower-ballot": AcceptsLowerBallot,
     "skips-reproposal": SkipsReproposal,
     "speaks-before-persist": SpeaksBeforePersist,
     "applies-before-chosen": AppliesBeforeChosen,
+    "trusts-strangers": TrustsStrangers,
+    "trusts-any-round": TrustsAnyRound,
+    "ignores-slot-window": IgnoresSlotWindow,
 }

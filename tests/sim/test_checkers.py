@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from paxon.protocol.messages import Accept, Accepted, ChosenPrefix
+from paxon.protocol.config import ROUND_END
+from paxon.protocol.messages import Accept, Accepted, ChosenPrefix, Nack, Promise
 from paxon.protocol.types import NOOP, Ballot, Command, Value
 from paxon.sim.checkers import SafetyChecker
 
@@ -76,3 +77,12 @@ def test_double_effect_and_restart() -> None:
     checker.on_restart(1)
     checker.on_effect(1, PUT, 0.0)  # a restarted node rebuilds its state from the log
     assert rules(checker) == ["at-most-once"]
+
+
+def test_a_ballot_round_the_wire_cannot_carry() -> None:
+    checker = SafetyChecker([1, 2, 3])
+    checker.on_send(Promise(2, 1, Ballot(ROUND_END - 1, 1), 0, (), 0, 0), 0.0)
+    assert checker.violations == []
+    checker.on_send(Promise(2, 1, Ballot(ROUND_END, 1), 0, (), 0, 0), 0.0)
+    checker.on_send(Nack(2, 1, B1, Ballot(ROUND_END, 3)), 0.0)
+    assert rules(checker) == ["wire-bound", "wire-bound"]

@@ -12,8 +12,11 @@ import pytest
 from tests.sim.mutants import (
     AcceptsLowerBallot,
     AppliesBeforeChosen,
+    IgnoresSlotWindow,
     SkipsReproposal,
     SpeaksBeforePersist,
+    TrustsAnyRound,
+    TrustsStrangers,
 )
 
 from paxon.protocol.replica import Replica
@@ -27,6 +30,10 @@ CASES = [
     (SkipsReproposal, set(FAULT_KINDS), {"agreement", "linearizability"}),
     (SpeaksBeforePersist, {"crash", "drop"}, {"agreement", "linearizability"}),
     (AppliesBeforeChosen, set(FAULT_KINDS), {"apply-unchosen"}),
+    # The trust bounds: the buggy member's messages get through.
+    (TrustsStrangers, {"buggy"}, {"non-member"}),
+    (TrustsAnyRound, {"buggy"}, {"wire-bound", "invariant", "exception"}),
+    (IgnoresSlotWindow, {"buggy"}, {"invariant"}),
 ]
 
 

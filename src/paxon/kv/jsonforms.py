@@ -66,19 +66,22 @@ _INT_DIGITS_MAX: Final = len(str(INT_MIN))
 # ------------------------------------------------------------------ parsing
 
 
-def object_from_json(document: bytes | str) -> dict[str, Any]:
-    """The JSON object ``document`` holds, or ``BadRequest`` saying why it is not one."""
+def object_from_json(document: bytes | str, what: str = "request body") -> dict[str, Any]:
+    """The JSON object ``document`` holds, or ``BadRequest`` saying why it is not one
+    (its messages call the document ``what``)."""
     try:
         text = document.decode("utf-8") if isinstance(document, bytes) else document
         obj = json.loads(text, parse_int=_bounded_int, parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise BadRequest("request body is not UTF-8") from None
+        raise BadRequest(f"{what} is not UTF-8") from None
     except json.JSONDecodeError as error:
-        raise BadRequest(f"request body is not valid JSON: {error}") from None
+        raise BadRequest(f"{what} is not valid JSON: {error}") from None
     except RecursionError:
-        raise BadRequest("request body JSON is nested too deeply") from None
+        raise BadRequest(f"{what} JSON is nested too deeply") from None
+    except BadRequest as error:
+        raise BadRequest(str(error).replace("request body", what, 1)) from None
     if type(obj) is not dict:
-        raise BadRequest(f"request body must be a JSON object, not {_kind(obj)}")
+        raise BadRequest(f"{what} must be a JSON object, not {_kind(obj)}")
     return obj
 
 

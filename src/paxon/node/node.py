@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import ssl
@@ -1074,6 +1075,7 @@ class Node:
 
     def _refuse_snapshot(self, source: int, slot: Slot, reason: str, detail: str = "") -> None:
         """Count a snapshot (or chunk) ignored; log the first few of each reason."""
+        self.metrics.snapshots_refused.labels(reason=reason).inc()
         if self._snapshot_incoming.refuse(reason):
             self.log.warning(
                 "[%d %s %d] ignored a snapshot at slot %d from node %d: %s%s (%d so far)",
@@ -1096,6 +1098,7 @@ class Node:
         metrics.log_start.set(status.log_start)
         metrics.ballot_round.set(status.ballot_promised.round)
         metrics.is_leader.set(1 if status.role is Role.LEADER else 0)
+        metrics.observe_core(dataclasses.asdict(status.counters))
         network = self._transport.stats()
         metrics.observe_network(
             {

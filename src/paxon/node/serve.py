@@ -70,15 +70,6 @@ async def _serve(config: ServeConfig) -> int:
         security = _security(config)
     except ValueError as error:
         raise _StartupError(str(error)) from None
-    if security.peers.mode == "none":
-        peer_port = _fmt(config.peer_listen or config.listen)
-        log.warning(
-            "[%d] PEERS ARE NOT AUTHENTICATED: any process that can reach %s can pose as a "
-            "member and rewrite this node's state. Use --peer-cert/--peer-key/--peer-ca "
-            "(paxon certs makes them) or --cluster-secret-file.",
-            config.node_id,
-            peer_port,
-        )
     raise_file_limit()
     node = Node(
         config.node_id,
@@ -100,6 +91,8 @@ async def _serve(config: ServeConfig) -> int:
         raise _StartupError(str(error)) from None
     except OSError as error:
         raise _StartupError(f"cannot listen on {_fmt(config.listen)}: {error}") from None
+    if security.peers.mode == "none":  # after start-up, so a refusal stays one line
+        _warn_unauthenticated(log, config)
     runner = None
     exit_code = 0
     try:
@@ -153,6 +146,16 @@ async def _serve(config: ServeConfig) -> int:
             await runner.cleanup()
         await node.stop()
     return exit_code
+
+
+def _warn_unauthenticated(log: logging.Logger, config: ServeConfig) -> None:
+    log.warning(
+        "[%d] PEERS ARE NOT AUTHENTICATED: any process that can reach %s can pose as a "
+        "member and rewrite this node's state. Use --peer-cert/--peer-key/--peer-ca "
+        "(paxon certs makes them) or --cluster-secret-file.",
+        config.node_id,
+        _fmt(config.peer_listen or config.listen),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ See ``replica.py`` for the theory of operation and ``ready.py`` for the rule by
 which a runtime performs the core's outputs.
 """
 
-from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
 from paxon.protocol.messages import (
     MESSAGE_TYPES,
     Accept,
@@ -32,7 +32,7 @@ from paxon.protocol.records import (
     SnapshotRecord,
     recover,
 )
-from paxon.protocol.replica import RandomSource, Replica, ReplicaStatus, Role
+from paxon.protocol.replica import RandomSource, Replica, ReplicaCounters, ReplicaStatus, Role
 from paxon.protocol.types import (
     BALLOT_ZERO,
     NOOP,
@@ -49,6 +49,8 @@ __all__ = [
     "BALLOT_ZERO",
     "MESSAGE_TYPES",
     "NOOP",
+    "ROUND_END",
+    "ROUND_JUMP_MAX",
     "Accept",
     "AcceptRecord",
     "Accepted",
@@ -78,6 +80,7 @@ __all__ = [
     "Record",
     "Replica",
     "ReplicaConfig",
+    "ReplicaCounters",
     "ReplicaStatus",
     "Role",
     "Slot",

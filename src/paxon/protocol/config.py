@@ -2,11 +2,32 @@
 
 Times are seconds of the replica's own clock, which the runtime passes to
 ``tick(now)``; the core never reads a clock.
+
+Bounds on what a replica believes from a peer (see "What a replica refuses" in
+docs/protocol.md). Two are fixed, the rest follow from the fields below:
+
+- ``ROUND_END = 2**63``: the wire carries ints in ``[0, 2**63)``; a ballot round
+  at or above it is refused, and a replica never makes one.
+- ``ROUND_JUMP_MAX = 2**32``: a round more than this above the highest round
+  the replica knows is refused. Honest rounds climb by one per election
+  attempt; 2**32 attempts at the fastest timeout (0.3 s) take 40 years.
+- ``slots_ahead_max = slots_ahead_factor * pipeline_window_slots`` (16 * 64 =
+  1,024 by default; never below ``learn_max_entries``): a peer's Accept or Learn entry at or beyond
+  ``slot_chosen + slots_ahead_max`` is refused; a Promise from an acceptor whose
+  chosen prefix is more than this ahead of ``slot_from`` sends the candidate to
+  learn instead of carrying the gap; a new leader re-proposes and fills at most
+  ``2 * slots_ahead_max`` slots from its ``slot_from``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ROUND_END = 2**63
+"""Ballot rounds are in ``[0, ROUND_END)``: what the wire (and the WAL) can carry."""
+
+ROUND_JUMP_MAX = 2**32
+"""A round more than this above every round a replica knows is refused as absurd."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +55,14 @@ class ReplicaConfig:
     queue_max_commands: int = 100_000
     learn_max_entries: int = 256
     runs_max: int = 64
+    # Peers may name slots up to ``slots_ahead_factor * pipeline_window_slots``
+    # past this replica's chosen prefix; see the module docstring.
+    slots_ahead_factor: int = 16
+
+    @property
+    def slots_ahead_max(self) -> int:
+        # Never below one full page of Learn, which must fit inside the window.
+        return max(self.slots_ahead_factor * self.pipeline_window_slots, self.learn_max_entries)
 
     def __post_init__(self) -> None:
         if not 0 < self.heartbeat_interval_s < self.election_timeout_min_s:
@@ -50,6 +79,7 @@ class ReplicaConfig:
             "queue_max_commands",
             "learn_max_entries",
             "runs_max",
+            "slots_ahead_factor",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -25,12 +25,42 @@ cannot raise everyone's ballot and depose a healthy leader (the job PreVote
 does in Raft). Only after a majority says yes does the candidate promise itself,
 persist that, and send Prepare.
 
+Trust bounds. ``step`` never raises on what a peer sends: a message that breaks
+a bound is ignored (as if lost, which Paxos survives) and counted in
+``ReplicaCounters``. ``_refusal`` checks every message at the edge; ``W`` is
+``config.slots_ahead_max`` (1,024 slots by default):
+
+| what a peer sent                                    | verdict          | counter                 |
+|-----------------------------------------------------|------------------|-------------------------|
+| ``dst`` is not this replica                         | ignored          | ignored_misaddressed    |
+| ``src`` is not a member                             | ignored          | ignored_non_member      |
+| a ballot round >= ROUND_END (2**63), or more than   | ignored          | ignored_bad_ballot      |
+| ROUND_JUMP_MAX (2**32) above the rounds known; a    |                  |                         |
+| non-member's ballot; a Probe, Prepare, Accept or    |                  |                         |
+| Heartbeat under a ballot its sender does not own;   |                  |                         |
+| a reply under a ballot that is not ours             |                  |                         |
+| a peer's Accept at ``slot_chosen + W`` or beyond    | ignored          | ignored_out_of_bounds   |
+| LearnRequest from beyond ``slot_chosen + W``        | ignored          | ignored_out_of_bounds   |
+| Learn entries at ``slot_chosen + W`` or beyond      | entries dropped  | ignored_out_of_bounds   |
+| Learn from a node this replica did not ask          | ignored          | ignored_unsolicited     |
+| Promise with an entry at ``slot_from + 2W`` or      | not counted      | ignored_out_of_bounds   |
+| beyond, or for another ``slot_from``                | toward a quorum  |                         |
+| HeartbeatReply with a read round never sent         | ignored          | ignored_out_of_bounds   |
+
+An acceptor whose chosen prefix is more than ``W`` past a Prepare's
+``slot_from`` reports ``log_start = slot_chosen`` in its Promise, so the
+candidate learns before it leads (the compacted-log rule) and the Promise stays
+small. A replica whose next round would reach ROUND_END does not stand.
+
 Invariants (``check_invariants`` asserts them after every step in tests):
 - ``slot_applied <= slot_chosen``; every slot in ``[log_start, slot_chosen)``
   holds an entry marked chosen.
-- ``ballot_promised`` is at least every ballot in the log.
+- ``ballot_promised`` is at least every ballot in the log, and its round is
+  below ROUND_END.
 - While PREPARING or LEADER, ``ballot_promised == ballot_own``.
 - A LEADER's proposals lie in ``[slot_chosen, slot_next)`` and none is chosen.
+- Every slot held lies below ``slot_chosen + 2W`` (a peer's slots below
+  ``slot_chosen + W``; a new leader's fill below ``slot_from + 2W``).
 """
 
 from __future__ import annotations
@@ -41,8 +71,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
-from paxon.errors import Busy, NotLeader, ProtocolError
-from paxon.protocol.config import ReplicaConfig
+from paxon.errors import Busy, NotLeader
+from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -94,6 +124,34 @@ class Role(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaCounters:
+    """Messages (or parts of them) a replica refused, by reason, since it started.
+
+    Counts are volatile (a restart starts at zero). See the module docstring for
+    which message lands in which counter.
+    """
+
+    ignored_misaddressed: int = 0
+    ignored_non_member: int = 0
+    ignored_bad_ballot: int = 0
+    ignored_out_of_bounds: int = 0
+    ignored_unsolicited: int = 0
+    # Elections not started because the next round would reach ROUND_END.
+    elections_blocked_round_end: int = 0
+
+
+class _Refusal(enum.Enum):
+    """Why a message was refused; the value names its ``ReplicaCounters`` field."""
+
+    MISADDRESSED = "ignored_misaddressed"
+    NON_MEMBER = "ignored_non_member"
+    BAD_BALLOT = "ignored_bad_ballot"
+    OUT_OF_BOUNDS = "ignored_out_of_bounds"
+    UNSOLICITED = "ignored_unsolicited"
+    ROUND_END = "elections_blocked_round_end"
+
+
+@dataclass(frozen=True, slots=True)
 class ReplicaStatus:
     node_id: NodeId
     role: Role
@@ -103,6 +161,7 @@ class ReplicaStatus:
     slot_applied: Slot
     slot_next: Slot
     log_start: Slot
+    counters: ReplicaCounters = ReplicaCounters()
 
 
 @dataclass(slots=True)
@@ -141,6 +200,7 @@ class Replica:
     ) -> None:
         self.node_id = node_id
         self.members: tuple[NodeId, ...] = tuple(sorted(set(members)))
+        self._member_set = frozenset(self.members)
         if node_id not in self.members:
             raise ValueError(f"node {node_id} is not among the members {self.members}")
         self.quorum = majority(len(self.members))
@@ -167,6 +227,9 @@ class Replica:
                 break
             self._log[slot].chosen = True
         self._learn_requested_at = float("-inf")
+        # Peers asked for a Learn that has not come yet: only they may send one.
+        self._learn_pending: set[NodeId] = set()
+        self._refused: dict[_Refusal, int] = dict.fromkeys(_Refusal, 0)
         # Who leads, as far as this replica knows.
         self.role = Role.FOLLOWER
         self.leader_id: NodeId | None = None
@@ -178,6 +241,7 @@ class Replica:
         # Proposer (meaningful while PROBING, PREPARING or LEADER).
         self.ballot_own = BALLOT_ZERO
         self.slot_next = self.slot_chosen
+        self._slot_prepared = self.slot_chosen  # the slot_from of our last Prepare
         self._grants: set[NodeId] = set()
         self._promises: dict[NodeId, Promise] = {}
         self._proposals: dict[Slot, _Proposal] = {}
@@ -204,11 +268,15 @@ class Replica:
         return self._now
 
     def step(self, message: Message) -> Ready:
-        """Handle one message from a peer (or from this replica itself)."""
-        if message.dst != self.node_id:
-            raise ProtocolError(f"message for node {message.dst} delivered to {self.node_id}")
-        if message.src not in self.members:
-            raise ProtocolError(f"message from unknown node {message.src}")
+        """Handle one message from a peer (or from this replica itself).
+
+        Never raises on what a peer sends: a message outside the trust bounds
+        (module docstring) is ignored and counted in ``counters``.
+        """
+        refusal = self._refusal(message)
+        if refusal is not None:
+            self._refuse(refusal)
+            return self._take_ready()
         match message:
             case Probe():
                 self._on_probe(message)
@@ -313,7 +381,12 @@ class Replica:
             slot_applied=self.slot_applied,
             slot_next=self.slot_next,
             log_start=self.log_start,
+            counters=self.counters,
         )
+
+    @property
+    def counters(self) -> ReplicaCounters:
+        return ReplicaCounters(**{refusal.value: count for refusal, count in self._refused.items()})
 
     def peer_slot_chosen(self, peer: NodeId) -> Slot | None:
         """How far ``peer`` said its chosen prefix reached (known while leading)."""
@@ -338,8 +411,14 @@ class Replica:
             return
         for slot in range(self.log_start, self.slot_chosen):
             assert self._log[slot].chosen, f"slot {slot} below slot_chosen is not chosen"
+        assert self.ballot_promised.round < ROUND_END, "promised a round the wire cannot carry"
         for entry in self._log.values():
             assert entry.ballot <= self.ballot_promised, "accepted above the promise"
+        if self._log:
+            slot_high = max(self._log)
+            assert slot_high < self.slot_chosen + 2 * self.config.slots_ahead_max, (
+                f"slot {slot_high} held, beyond the window of slot_chosen {self.slot_chosen}"
+            )
         for slot in self._proposals:
             assert self.slot_chosen <= slot < self.slot_next, f"proposal at {slot}"
             assert not self._is_chosen(slot), f"proposal at chosen slot {slot}"
@@ -381,10 +460,17 @@ class Replica:
             self.leader_id = None
             self._leader_seen_at = float("-inf")
             self._reset_election_timer()
+        log_start = self.log_start
+        if self.slot_chosen - message.slot_from > self.config.slots_ahead_max:
+            # The candidate is far behind: say the slots below our chosen prefix
+            # cannot be reported, so it learns them instead of leading (the
+            # compacted-log rule), and the Promise stays within the window.
+            log_start = self.slot_chosen
+        slot_low = max(message.slot_from, log_start)
         entries = tuple(
             Entry(slot, held.ballot, held.value)
             for slot, held in sorted(self._log.items())
-            if slot >= message.slot_from
+            if slot >= slot_low
         )
         promise = Promise(
             self.node_id,
@@ -393,12 +479,20 @@ class Replica:
             message.slot_from,
             entries,
             self.slot_chosen,
-            self.log_start,
+            log_start,
         )
         self._send_after_persist(promise)
 
     def _on_promise(self, message: Promise) -> None:
         if self.role is not Role.PREPARING or message.ballot != self.ballot_own:
+            return
+        slot_fill_end = self._slot_prepared + 2 * self.config.slots_ahead_max
+        if message.slot_from != self._slot_prepared or (
+            message.entries and message.entries[-1].slot >= slot_fill_end
+        ):
+            # Leading on it would mean filling slots a peer named, without bound.
+            # Not counting it toward the quorum is as safe as losing it.
+            self._refuse(_Refusal.OUT_OF_BOUNDS)
             return
         self._promises[message.src] = message
         if len(self._promises) >= self.quorum:
@@ -465,12 +559,18 @@ class Replica:
         self._see_round(message.ballot)
         if self.role is not Role.LEADER or message.ballot != self.ballot_own:
             return
+        if message.read_round > self._read_round:
+            self._refuse(_Refusal.OUT_OF_BOUNDS)  # it would confirm reads not yet asked
+            return
         self._note_peer(message.src, message.slot_chosen)
         if message.read_round > self._peer_read_round.get(message.src, 0):
             self._peer_read_round[message.src] = message.read_round
             self._resolve_reads()
 
     def _on_learn_request(self, message: LearnRequest) -> None:
+        if message.slot_from > self.slot_chosen + self.config.slots_ahead_max:
+            self._refuse(_Refusal.OUT_OF_BOUNDS)
+            return
         if message.slot_from < self.log_start:
             self._ready.snapshot_requests.append(SnapshotRequest(message.src, message.slot_from))
             return
@@ -487,7 +587,16 @@ class Replica:
             self._send(Learn(self.node_id, message.src, tuple(entries)))
 
     def _on_learn(self, message: Learn) -> None:
+        if message.src not in self._learn_pending:
+            self._refuse(_Refusal.UNSOLICITED)
+            return
+        self._learn_pending.discard(message.src)
+        slot_end = self.slot_chosen + self.config.slots_ahead_max
+        if message.entries and message.entries[-1].slot >= slot_end:
+            self._refuse(_Refusal.OUT_OF_BOUNDS)  # the entries below the window still count
         for entry in message.entries:
+            if entry.slot >= slot_end:
+                break
             held = self._log.get(entry.slot)
             if entry.slot < self.log_start or (held is not None and held.chosen):
                 continue
@@ -532,8 +641,13 @@ class Replica:
     # ---------------------------------------------------------- role changes
 
     def _start_probe(self) -> None:
+        ballot = self._next_ballot()
+        if ballot is None:
+            self._refuse(_Refusal.ROUND_END)
+            self._reset_election_timer()
+            return
         self.role = Role.PROBING
-        self.ballot_own = self._next_ballot()
+        self.ballot_own = ballot
         self._see_round(self.ballot_own)  # a retry probes with a fresh ballot
         self._grants = {self.node_id}
         self._reset_election_timer()
@@ -548,10 +662,15 @@ class Replica:
         # It is fresh either way: above our promise, so never prepared before.
         probed = self.ballot_own
         if not (probed > self.ballot_promised and probed.round >= self._round_seen):
-            self.ballot_own = self._next_ballot()
+            ballot = self._next_ballot()
+            if ballot is None:
+                self._refuse(_Refusal.ROUND_END)
+                self._step_down(preempted=True)
+                return
+            self.ballot_own = ballot
         self._promises = {}
         self._reset_election_timer()
-        slot_from = self.slot_chosen
+        slot_from = self._slot_prepared = self.slot_chosen
         # Our own promise goes first and is persisted before any Prepare leaves,
         # so this ballot is durable before anyone can hear of it.
         self._on_prepare(Prepare(self.node_id, self.node_id, self.ballot_own, slot_from))
@@ -559,7 +678,7 @@ class Replica:
             self._send_after_persist(Prepare(self.node_id, peer, self.ballot_own, slot_from))
 
     def _become_leader(self) -> None:
-        slot_from = min(promise.slot_from for promise in self._promises.values())
+        slot_from = self._slot_prepared  # every promise counted is for this slot_from
         ahead = max(self._promises.values(), key=lambda promise: promise.log_start)
         if ahead.log_start > slot_from:
             # Some slots we would re-propose were compacted away by an acceptor;
@@ -763,6 +882,7 @@ class Replica:
         if self._now - self._learn_requested_at < self.config.learn_retry_s:
             return
         self._learn_requested_at = self._now
+        self._learn_pending.add(source)
         self._send(LearnRequest(self.node_id, source, self.slot_chosen))
 
     def _mark_chosen(self, slot: Slot, ballot: Ballot, value: Value) -> None:
@@ -817,13 +937,56 @@ class Replica:
         while len(self._runs) > 1 and self._runs[1][0] <= self.log_start:
             self._runs.pop(0)
 
+    # ------------------------------------------------------------ the edge
+
+    def _refusal(self, message: Message) -> _Refusal | None:
+        """Why ``message`` must be ignored, or None when it is within bounds."""
+        if message.dst != self.node_id:
+            return _Refusal.MISADDRESSED
+        if message.src not in self._member_set:
+            return _Refusal.NON_MEMBER
+        # (ballot, the node that must own it): a ballot is used by one node only.
+        owned: tuple[Ballot, NodeId] | None
+        match message:
+            case Probe() | Prepare() | Accept() | Heartbeat():
+                owned = (message.ballot, message.src)
+            case ProbeReply() | Promise() | Nack() | Accepted() | HeartbeatReply():
+                owned = (message.ballot, self.node_id)  # a reply carries our ballot
+            case LearnRequest() | Learn():
+                owned = None
+            case _:
+                assert_never(message)
+        if owned is not None and owned[0].node_id != owned[1]:
+            return _Refusal.BAD_BALLOT
+        round_known = max(self._round_seen, self.ballot_promised.round)
+        round_max = min(ROUND_END - 1, round_known + ROUND_JUMP_MAX)
+        for ballot in _ballots_of(message):
+            # A member's ballot (or the zero ballot), a round the wire carries,
+            # and no absurd jump above every round this replica knows.
+            if ballot.round > round_max or (
+                ballot.node_id not in self._member_set and ballot.round != 0
+            ):
+                return _Refusal.BAD_BALLOT
+        if (
+            isinstance(message, Accept)
+            and message.src != self.node_id  # our own fill is bounded by _on_promise
+            and message.slot >= self.slot_chosen + self.config.slots_ahead_max
+        ):
+            return _Refusal.OUT_OF_BOUNDS
+        return None
+
+    def _refuse(self, refusal: _Refusal) -> None:
+        self._refused[refusal] += 1
+
     # -------------------------------------------------------------- helpers
 
     def _peers(self) -> list[NodeId]:
         return [member for member in self.members if member != self.node_id]
 
-    def _next_ballot(self) -> Ballot:
-        return Ballot(max(self._round_seen, self.ballot_promised.round) + 1, self.node_id)
+    def _next_ballot(self) -> Ballot | None:
+        """A fresh ballot above every round known, or None once rounds run out."""
+        round_next = max(self._round_seen, self.ballot_promised.round) + 1
+        return Ballot(round_next, self.node_id) if round_next < ROUND_END else None
 
     def _see_round(self, ballot: Ballot) -> None:
         self._round_seen = max(self._round_seen, ballot.round)
@@ -852,3 +1015,22 @@ class Replica:
     def _take_ready(self) -> Ready:
         ready, self._ready = self._ready, Ready()
         return ready
+
+
+def _ballots_of(message: Message) -> list[Ballot]:
+    """Every ballot a message names, so the edge can check each one."""
+    match message:
+        case Probe() | ProbeReply() | Prepare() | Accepted() | HeartbeatReply():
+            return [message.ballot]
+        case Promise():
+            return [message.ballot, *(entry.ballot for entry in message.entries)]
+        case Nack():
+            return [message.ballot, message.ballot_promised]
+        case Accept() | Heartbeat():
+            return [message.ballot, *(run.ballot for run in message.chosen.runs)]
+        case Learn():
+            return [entry.ballot for entry in message.entries]
+        case LearnRequest():
+            return []
+        case _:
+            assert_never(message)

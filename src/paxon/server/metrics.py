@@ -81,6 +81,21 @@ class NodeMetrics:
             "Client requests answered 'busy' for being over the in-flight bound.",
             registry=registry,
         )
+        self.snapshots_refused = Counter(
+            "paxon_snapshots_refused",
+            "Snapshot chunks or whole snapshots ignored (not from the leader, not asked "
+            "for, undecodable, too large), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.core_refused = Counter(
+            "paxon_core_refused",
+            "Messages the protocol core ignored as out of bounds (not from a member, a "
+            "ballot the wire cannot carry, a slot past the window, an unasked Learn), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self._core_seen: dict[str, int] = {}
         self._network_seen: dict[str, int] = {}
         self.snapshot_failures = Counter(
             "paxon_snapshot_failures",
@@ -134,6 +149,15 @@ class NodeMetrics:
             if total > seen:
                 counter.inc(total - seen)
                 self._network_seen[name] = total
+
+    def observe_core(self, totals: dict[str, int]) -> None:
+        """Advance the core's refusal counters to its running totals (which restart
+        at zero with the process, as a Prometheus counter does)."""
+        for reason, total in totals.items():
+            seen = self._core_seen.get(reason, 0)
+            if total > seen:
+                self.core_refused.labels(reason=reason).inc(total - seen)
+                self._core_seen[reason] = total
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this node, and its content type."""

@@ -12,6 +12,10 @@ The checker sees the cluster from outside, as an omniscient observer:
   in a crash and replaced shows up here as a second chosen value.
 - **Apply only chosen**: a replica applies at a slot only a value that is
   already chosen there, slots in order from the first.
+- **Wire bound**: no replica sends a ballot round the wire cannot carry
+  (``ROUND_END``): a node that promised one could never speak again.
+- **No exception**: a call into a replica never raises (the cluster reports it
+  as ``exception`` and crashes that node, as the runtime would stop it).
 - **Validity**: applied commands were submitted by a client (or the slot is a
   no-op); no replica applies one ``(client_id, seq)`` twice in one lifetime
   (its state machine's session table must turn retries into duplicates).
@@ -21,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from paxon.protocol.messages import Accept, Accepted, Message
+from paxon.protocol.config import ROUND_END
+from paxon.protocol.messages import Accept, Accepted, Message, Nack
 from paxon.protocol.types import Ballot, Command, Slot, Value
 
 
@@ -57,6 +62,17 @@ class SafetyChecker:
         self._submitted[(command.client_id, command.seq)] = command.payload
 
     def on_send(self, message: Message, time: float) -> None:
+        ballots = [getattr(message, "ballot", None)]
+        if isinstance(message, Nack):
+            ballots.append(message.ballot_promised)
+        for ballot in ballots:
+            if ballot is not None and ballot.round >= ROUND_END:
+                self._fail(
+                    time,
+                    "wire-bound",
+                    f"n{message.src} sent {type(message).__name__} under ballot round "
+                    f"{ballot.round}, which the wire cannot carry",
+                )
         if isinstance(message, Accept):
             key = (message.slot, message.ballot)
             known = self._proposals.setdefault(key, message.value)

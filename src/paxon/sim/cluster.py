@@ -16,6 +16,7 @@ every replica up to date within ``heal_phase_s`` of simulated time.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from collections.abc import Callable
@@ -30,22 +31,44 @@ from paxon.protocol.ready import Ready
 from paxon.protocol.records import DurableState
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
+from paxon.sim import buggy
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.disk import MemoryDisk, WalDisk
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.registers import RegisterMachine, RegisterOp, Result
 from paxon.sim.trace import describe
 
-FAULT_KINDS = ("drop", "duplicate", "delay", "reorder", "partition", "crash", "pause", "drift")
+FAULT_KINDS = (
+    "drop",
+    "duplicate",
+    "delay",
+    "reorder",
+    "partition",
+    "crash",
+    "pause",
+    "drift",
+    "buggy",
+)
 
 ReplicaFactory = Callable[..., Replica]
 Disk = MemoryDisk | WalDisk
 STORAGE_KINDS = ("wal", "memory")
 
 # Event kinds, in the heap as (time, sequence, kind, payload).
-(_DELIVER, _TICK, _FSYNC, _CLIENT, _FAULT, _CRASH, _RESTART, _HEAL, _END_FAULTS, _END, _CALL) = (
-    range(11)
-)
+(
+    _DELIVER,
+    _TICK,
+    _FSYNC,
+    _CLIENT,
+    _FAULT,
+    _CRASH,
+    _RESTART,
+    _HEAL,
+    _END_FAULTS,
+    _END,
+    _CALL,
+    _BUGGY,
+) = range(12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +176,8 @@ class SimStats:
     ops_completed: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     heal_progress_s: float | None = None
+    # ReplicaCounters summed over every replica and incarnation of the run.
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 class SimCluster:
@@ -174,6 +199,8 @@ class SimCluster:
         self._sequence = 0
         self._rng_faults = random.Random(f"{seed}:faults")
         self._rng_clients = random.Random(f"{seed}:clients")
+        # Its own stream, so turning the buggy member on leaves the other faults as they were.
+        self._rng_buggy = random.Random(f"{seed}:buggy")
         self.network = SimNetwork(random.Random(f"{seed}:net"), self._link_faults())
         self.members = list(range(1, config.nodes + 1))
         self.checker = SafetyChecker(self.members)
@@ -207,6 +234,8 @@ class SimCluster:
             self._push(0.05 + 0.01 * index, _CLIENT, (index, 0))
         if {"partition", "crash", "pause"} & config.faults:
             self._push(0.5 + self._rng_faults.random() * 0.5, _FAULT, None)
+        if "buggy" in config.faults:
+            self._push(0.2 + self._rng_buggy.random() * 0.3, _BUGGY, None)
         self._push(config.fault_phase_s, _END_FAULTS, None)
         self._push(config.fault_phase_s + config.heal_phase_s, _END, None)
 
@@ -268,6 +297,8 @@ class SimCluster:
             self._finish()
         elif kind == _CALL:
             payload(self)
+        elif kind == _BUGGY:
+            self._inject_buggy()
 
     # ----------------------------------------------------------- replicas
 
@@ -315,7 +346,16 @@ class SimCluster:
         """Run one call into the core and perform its output, as a runtime would."""
         replica = node.replica
         role_before = replica.role
-        ready = action()
+        try:
+            ready = action()
+        except (NotLeader, Busy):
+            raise  # answers to a client, handled by the caller
+        except Exception as error:
+            # The runtime stops a node whose core raises: nothing a peer sends may do that.
+            detail = f"n{node.node_id} raised {type(error).__name__}: {error}"
+            self.checker.fail(self.time, "exception", detail)
+            self._crash(node)
+            return
         if replica.role is not role_before:
             ballot = (
                 replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
@@ -419,7 +459,11 @@ class SimCluster:
         if dst >= CLIENT_BASE:
             self._client_receive(self.clients[dst - CLIENT_BASE], message)
             return
-        node = self.nodes[dst]
+        node = self.nodes.get(dst)
+        if node is None:
+            detail = f"n{src} answered node {dst}, which is not a member: {describe(message)}"
+            self.checker.fail(self.time, "non-member", detail)
+            return
         if not node.up:
             return
         if node.paused_until > self.time:
@@ -621,6 +665,29 @@ class SimCluster:
         node.paused_until = self.time + 0.2 + 1.8 * rng.random()
         self._log(f"fault: pause n{node.node_id} until {node.paused_until:.6f}")
 
+    def _inject_buggy(self) -> None:
+        """A buggy member or an outsider sends one out-of-bounds message now."""
+        if self._healed_at is not None:
+            return
+        rng = self._rng_buggy
+        up = [node for node in self.nodes.values() if node.up]
+        if up:
+            target = rng.choice(up)
+            kind, message = buggy.forge(rng, target.replica)
+            self._log(
+                f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
+                f" delivered to n{target.node_id}"
+            )
+            # Delivered at once: the slots it names are measured from the state now.
+            self._push(self.time, _DELIVER, (message.src, target.node_id, message))
+            self.stats.faults["buggy"] += 1
+        self._push(self.time + 0.02 + 0.08 * rng.random(), _BUGGY, None)
+
+    def _retire(self, replica: Replica) -> None:
+        """Keep a replica's refusal counts before it is replaced or the run ends."""
+        for name, count in dataclasses.asdict(replica.counters).items():
+            self.stats.refused[name] = self.stats.refused.get(name, 0) + count
+
     def _crash(self, node: _SimNode) -> None:
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), _RESTART, node.node_id)
         node.crash_in_fsync = False
@@ -641,6 +708,7 @@ class SimCluster:
             return
         node.up = True
         node.machine = RegisterMachine()
+        self._retire(node.replica)
         node.replica = self._build_replica(
             node_id, node.rng, self._local_now(node), node.disk.recover()
         )
@@ -681,6 +749,8 @@ class SimCluster:
 
     def _finish(self) -> None:
         self._done = True
+        for node in self.nodes.values():
+            self._retire(node.replica)
         if self.stats.heal_progress_s is None:
             self.checker.fail(
                 self.time,

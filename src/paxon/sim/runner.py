@@ -25,6 +25,8 @@ class SeedResult:
     violations: list[str]
     heal_progress_s: float | None
     trace: list[str] = field(default_factory=list)
+    # Messages the replicas refused (ReplicaCounters, summed): the buggy fault's mark.
+    refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +58,7 @@ def run_seed(
         violations=violations,
         heal_progress_s=stats.heal_progress_s,
         trace=cluster.trace,
+        refused=dict(stats.refused),
     )
 
 

@@ -1,0 +1,92 @@
+"""The buggy-member fault: out-of-bounds messages during the normal workload.
+
+The replicas must refuse every one (the counters show they arrived and were
+refused), never raise, and the run's checkers (agreement, durability, validity,
+the wire bound, linearizability, liveness after heal) must stay clean.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from paxon.protocol import ROUND_JUMP_MAX, Replica, ReplicaConfig
+from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, replay_command, run_seed
+from paxon.sim.buggy import KINDS, forge
+
+SEEDS = range(12)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_buggy_members_change_nothing_and_are_counted(nodes: int) -> None:
+    config = SimConfig(nodes=nodes, faults=frozenset({"buggy", "crash", "drop", "partition"}))
+    refused: dict[str, int] = {}
+    for seed in SEEDS:
+        result = run_seed(seed, config)
+        assert result.ok, f"seed {seed}: {result.violations[:3]}\n{replay_command(seed, config)}"
+        assert result.faults["buggy"] > 20
+        for name, count in result.refused.items():
+            refused[name] = refused.get(name, 0) + count
+    # Proof the fault fires and each kind of bound refuses something.
+    for name in (
+        "ignored_misaddressed",
+        "ignored_non_member",
+        "ignored_bad_ballot",
+        "ignored_out_of_bounds",
+        "ignored_unsolicited",
+    ):
+        assert refused[name] > 0, (name, refused)
+
+
+@pytest.mark.sim
+def test_no_round_or_slot_a_buggy_member_names_is_believed() -> None:
+    cluster = SimCluster(4, SimConfig(nodes=3, faults=frozenset({"buggy"})))
+    cluster.run()
+    assert not cluster.checker.violations
+    assert cluster.stats.faults["buggy"] > 20
+    for node in cluster.nodes.values():
+        replica = node.replica
+        assert replica.ballot_promised.round < ROUND_JUMP_MAX
+        assert replica.entry(2**62) is None
+        replica.check_invariants()  # full: every slot held lies within the window
+
+
+def test_every_forged_kind_is_refused_by_a_replica() -> None:
+    """Each kind of forgery, straight at a follower: no raise, no record, no reply."""
+    rng = random.Random(3)
+    seen: set[str] = set()
+    for _ in range(400):
+        replica = Replica(1, (1, 2, 3), rng=random.Random(1))
+        before = replica.status()
+        kind, message = forge(rng, replica)
+        seen.add(kind)
+        assert replica.step(message).is_empty(), (kind, message)
+        after = replica.status()
+        assert after == replace(before, counters=after.counters), kind
+        replica.check_invariants()
+    assert seen == set(KINDS)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_an_honest_cluster_with_a_tight_window_stays_safe_and_live(nodes: int) -> None:
+    """With W = 8 slots, honest lag passes the window all the time: followers refuse
+    Accepts past it, learn, and vote again; new leaders fill at most 16 slots. The
+    run must stay clean, and honest traffic never trips the other bounds."""
+    replica = ReplicaConfig(
+        backoff_max_factor=4.0, pipeline_window_slots=4, slots_ahead_factor=2, learn_max_entries=8
+    )
+    assert replica.slots_ahead_max == 8
+    config = SimConfig(nodes=nodes, replica=replica, faults=frozenset(FAULT_KINDS) - {"buggy"})
+    refused: dict[str, int] = {}
+    for seed in range(10):
+        result = run_seed(seed, config)
+        assert result.ok, f"seed {seed}: {result.violations[:3]}"
+        for name, count in result.refused.items():
+            refused[name] = refused.get(name, 0) + count
+    assert refused["ignored_out_of_bounds"] > 0, "the window was never reached"
+    for name in ("ignored_misaddressed", "ignored_non_member", "ignored_bad_ballot"):
+        assert refused[name] == 0, (name, refused)
