@@ -28,6 +28,12 @@ on this object (``submit``/``query``, used by the HTTP API and library users)
 through an internal ``Client``. When this node stops leading, every request
 waiting on it is redirected: its command may still be chosen, and the retry's
 session makes sure it is applied once.
+
+Auth (``paxon.node.authgate``, ``docs/security.md``): with a ``KvStore``, a
+client logs in with ``Authenticate`` on any node (checked on a worker
+thread); commands and queries carry the token inside their payload, the node
+refuses early what the store would refuse, hashes the password of a ``user
+add``/``passwd`` before proposing it, and the store checks again at apply.
 """
 
 from __future__ import annotations
@@ -503,7 +509,13 @@ class Node:
     def _start_auth_work(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(work)
         self._auth_work.add(task)
-        task.add_done_callback(self._auth_work.discard)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._auth_work.discard(task)
+            if not task.cancelled() and task.exception() is not None and not self._stopping:
+                self._fatal(task.exception())  # type: ignore[arg-type]  # a bug: stop, loudly
+
+        task.add_done_callback(done)
 
     async def _authenticate(
         self, connection: ClientConnection, request_id: int, user: str, password: str
