@@ -515,6 +515,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from paxon.bench import main as bench_main
 
     def body() -> int:
+        user, password = credentials(args)
         options = BenchOptions(
             endpoints=tuple(_endpoints(args.endpoints)),
             timeout_s=args.timeout,
@@ -525,6 +526,8 @@ def _run_bench(args: argparse.Namespace) -> int:
             rate=args.rate,
             keys=args.keys,
             tls=_client_tls(args),
+            user=user,
+            password=password,
         )
         return bench_main(options, json_output=args.json)
 

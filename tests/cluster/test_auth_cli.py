@@ -138,6 +138,10 @@ def test_auth_end_to_end_through_the_cli_and_http(cluster: Cluster) -> None:
     assert paxon(cluster, "get", "app/x").returncode == 1
     assert http_call(node_b, "GET", "/v1/kv/app/x", token=token)[0] == 200
 
+    bench = ("bench", "--ops", "20", "--clients", "2", "--json")
+    assert paxon(cluster, *bench).returncode == 1
+    ok(paxon(cluster, *bench, user="root", password=ROOT_PASSWORD))
+
     ok(paxon(cluster, "auth", "disable", user="root", password=ROOT_PASSWORD))
     ok(paxon(cluster, "put", "app/x", "5"))
     assert http_call(node_b, "GET", "/v1/kv/app/x", token=token)[0] == 200  # a token is ignored
