@@ -36,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from paxon.errors import AuthNotEnabled, Busy, Unauthenticated
+from paxon.errors import AuthNotEnabled, BadRequest, Busy, Unauthenticated
 from paxon.kv.auth import (
     SALT_BYTES,
     TOKEN_KEY_BYTES,
@@ -134,7 +134,12 @@ class AuthGate:
         self._check_age(token)
 
     def needs_prepare(self, payload: bytes) -> bool:
-        _, inner = unwrap(payload)
+        """Whether ``prepare`` changes ``payload``; never raises (bad bytes: False,
+        and the store refuses them)."""
+        try:
+            _, inner = unwrap(payload)
+        except BadRequest:
+            return False
         return len(inner) >= 2 and 0x91 <= inner[0] <= 0x9F and inner[1] in _PREPARED_TAGS
 
     async def prepare(self, payload: bytes) -> bytes:
