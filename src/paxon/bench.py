@@ -58,6 +58,8 @@ class BenchOptions:
     keys: int = 1000
     seed: int = 0
     tls: ClientTls | None = None  # TLS to the cluster; None is plain TCP
+    user: str | None = None  # log in as this user (auth enabled)
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         assert self.clients >= 1 and self.ops >= 1 and self.keys >= 1
@@ -257,7 +259,14 @@ async def _bench_cluster(options: BenchOptions, *, show_progress: bool) -> Bench
     from paxon.client import Client
 
     endpoints = list(options.endpoints)
-    async with Client(endpoints, timeout=options.timeout_s, tls=options.tls) as client:
+    client = Client(
+        endpoints,
+        timeout=options.timeout_s,
+        tls=options.tls,
+        user=options.user,
+        password=options.password,
+    )
+    async with client:
         await client.put(bench_key(0), b"")
         if not show_progress:
             return await run_bench([client], options)

@@ -29,6 +29,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from paxon import __version__
+from paxon.cli_auth import (
+    AUTH_GROUPS,
+    add_auth_commands,
+    add_user_flag,
+    auth_operation,
+    command_name,
+    credentials,
+)
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
 from paxon.sim.cluster import FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
@@ -289,6 +297,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     common.add_argument(
         "--key", dest="tls_key", metavar="FILE", help="the key of --cert ($PAXON_KEY)"
     )
+    add_user_flag(common)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])
@@ -314,6 +323,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     )
     add("txn", "run the JSON transaction read from stdin; prints its result")
     add("status", "show each member's role, ballot and log indexes")
+    add_auth_commands(commands, common)
     members = commands.add_parser(
         "members", help="list the members (add and remove: not yet supported)"
     )
@@ -345,9 +355,10 @@ def _run_client_command(args: argparse.Namespace) -> int:
         operation = _CLIENT_COMMANDS[args.command](args)
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
-        return asyncio.run(_with_client(endpoints, args.timeout, tls, operation))
+        user, password = credentials(args)
+        return asyncio.run(_with_client(endpoints, args.timeout, tls, operation, user, password))
 
-    name = "members list" if args.command == "members" else args.command
+    name = "members list" if args.command == "members" else command_name(args)
     return _reporting_errors(name, body)
 
 
@@ -361,12 +372,18 @@ def _reporting_errors(name: str, body: Callable[[], int]) -> int:
 
 
 async def _with_client(
-    endpoints: list[str], timeout_s: float, tls: ClientTls | None, operation: _Operation
+    endpoints: list[str],
+    timeout_s: float,
+    tls: ClientTls | None,
+    operation: _Operation,
+    user: str | None = None,
+    password: str | None = None,
 ) -> int:
     from paxon.client import Client
 
     async def session() -> int:
-        async with Client(endpoints, timeout=timeout_s, tls=tls) as client:
+        client = Client(endpoints, timeout=timeout_s, tls=tls, user=user, password=password)
+        async with client:
             return await operation(client)
 
     try:
@@ -498,6 +515,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from paxon.bench import main as bench_main
 
     def body() -> int:
+        user, password = credentials(args)
         options = BenchOptions(
             endpoints=tuple(_endpoints(args.endpoints)),
             timeout_s=args.timeout,
@@ -508,6 +526,8 @@ def _run_bench(args: argparse.Namespace) -> int:
             rate=args.rate,
             keys=args.keys,
             tls=_client_tls(args),
+            user=user,
+            password=password,
         )
         return bench_main(options, json_output=args.json)
 
@@ -623,6 +643,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "txn": _txn,
     "status": _status,
     "members": _members,
+    **dict.fromkeys(AUTH_GROUPS, auth_operation),
 }
 
 
@@ -964,6 +985,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "txn": _run_client_command,
     "status": _run_client_command,
     "members": _run_client_command,
+    **dict.fromkeys(AUTH_GROUPS, _run_client_command),
     "bench": _run_bench,
     "sim": _run_sim,
     "certs": _run_certs,

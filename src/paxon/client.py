@@ -25,6 +25,12 @@ How a call travels:
   endpoint's host and presenting ``cert`` when given (see
   ``paxon.security.client_tls``). Without it, connections are plain TCP. A
   failed handshake makes that node unreachable, with the reason.
+- Auth: with ``user=`` and ``password=`` the client logs in once (an
+  ``Authenticate`` request to any node), keeps the token and wraps every
+  key-value command and read in it (``paxon.kv.authcodec``); a token that
+  stops working (expired, password changed) is renewed once per call. On a
+  cluster with auth disabled the login is skipped. ``auth_*``, ``user_*`` and
+  ``role_*`` administer users and roles (``paxon.kv.auth``).
 - Errors: ``Unavailable`` when no node could be reached at all, ``Timeout``
   when nodes were reached but no answer came in time (for a write: its outcome
   is unknown), and the request's own errors (``BadRequest``, ``ValueTooLarge``,
@@ -40,13 +46,14 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
 from paxon.errors import (
     ERROR_CLASSES,
+    AuthNotEnabled,
     BadRequest,
     Busy,
     NotSupported,
@@ -54,7 +61,38 @@ from paxon.errors import (
     ProtocolError,
     SessionsFull,
     Timeout,
+    Unauthenticated,
     Unavailable,
+)
+from paxon.kv.auth import (
+    TOKEN_KEY_BYTES,
+    AuthCommand,
+    AuthDisable,
+    AuthEnable,
+    AuthResult,
+    Mode,
+    PasswordRequest,
+    RoleAdd,
+    RoleDelete,
+    RoleGrant,
+    RoleInfo,
+    RoleList,
+    RoleListResult,
+    RoleRevoke,
+    UserDelete,
+    UserGrantRole,
+    UserInfo,
+    UserList,
+    UserListResult,
+    UserRevokeRole,
+    check_name,
+    check_password,
+)
+from paxon.kv.authcodec import (
+    decode_auth_result,
+    encode_auth_command,
+    encode_auth_query,
+    wrap,
 )
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
@@ -72,6 +110,7 @@ from paxon.kv.model import (
 )
 from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
+    Authenticate,
     ClientRequest,
     ClientResponse,
     Failure,
@@ -194,8 +233,20 @@ class Client:
         cluster_id: str = "",
         limits: KvLimits | None = None,
         tls: ClientTls | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.endpoints = parse_endpoints(endpoints)
+        if (user is None) != (password is None):
+            raise BadRequest("give both user and password, or neither")
+        if user is not None:
+            check_name(user, "user")
+            check_password(password)
+        self.user = user
+        self._password = password
+        self._token: str | None = None
+        self._logged_in = False
+        self._login_lock = asyncio.Lock()
         self.tls = tls
         self._ssl_context: ssl.SSLContext | None = tls.context() if tls is not None else None
         self.options = ClientOptions(timeout_s=timeout)
@@ -273,6 +324,77 @@ class Client:
         """Each endpoint's own status view, None where it did not answer."""
         return list(await asyncio.gather(*(self._node_status(e) for e in self.endpoints)))
 
+    # ------------------------------------------------------------ auth API
+
+    async def login(self) -> str | None:
+        """Log in as ``user`` now (calls do it when needed); the token, None when
+        the cluster's auth is disabled. ``Unauthenticated`` for a wrong password."""
+        async with self._login_lock:
+            self._token = None
+            if self.user is not None and self._password is not None:
+                user, password = self.user, self._password
+                try:
+                    response = await self._call(
+                        lambda request_id: Authenticate(request_id, user, password), None
+                    )
+                except AuthNotEnabled:
+                    pass
+                else:
+                    assert isinstance(response, Reply)
+                    self._token = response.payload.decode()
+            self._logged_in = True
+            return self._token
+
+    async def auth_enable(self) -> int:
+        """Turn auth on (the user root must exist); the auth revision."""
+        # The node that proposes it picks the real token key.
+        return await self._auth_command(AuthEnable(b"\x00" * TOKEN_KEY_BYTES))
+
+    async def auth_disable(self) -> int:
+        return await self._auth_command(AuthDisable())
+
+    async def user_add(self, name: str, password: str) -> int:
+        """Add a user; the password is hashed by the node that receives it."""
+        check_name(name, "user")
+        return await self._auth_command(PasswordRequest(name, check_password(password), True))
+
+    async def user_passwd(self, name: str, password: str) -> int:
+        check_name(name, "user")
+        return await self._auth_command(PasswordRequest(name, check_password(password), False))
+
+    async def user_delete(self, name: str) -> int:
+        return await self._auth_command(UserDelete(name))
+
+    async def user_grant_role(self, name: str, role: str) -> int:
+        return await self._auth_command(UserGrantRole(name, role))
+
+    async def user_revoke_role(self, name: str, role: str) -> int:
+        return await self._auth_command(UserRevokeRole(name, role))
+
+    async def user_list(self) -> tuple[bool, list[UserInfo]]:
+        """Whether auth is enabled, and every user with its roles."""
+        result = await self._auth_query(UserList())
+        assert isinstance(result, UserListResult)
+        return result.enabled, list(result.users)
+
+    async def role_add(self, name: str) -> int:
+        return await self._auth_command(RoleAdd(name))
+
+    async def role_delete(self, name: str) -> int:
+        return await self._auth_command(RoleDelete(name))
+
+    async def role_grant(self, name: str, prefix: str, mode: Mode) -> int:
+        """Let role ``name`` read (``read``) or also write (``readwrite``) keys under ``prefix``."""
+        return await self._auth_command(RoleGrant(name, prefix, mode))
+
+    async def role_revoke(self, name: str, prefix: str) -> int:
+        return await self._auth_command(RoleRevoke(name, prefix))
+
+    async def role_list(self) -> list[RoleInfo]:
+        result = await self._auth_query(RoleList())
+        assert isinstance(result, RoleListResult)
+        return list(result.roles)
+
     # ------------------------------------------------------------ generic API
 
     async def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
@@ -333,11 +455,54 @@ class Client:
 
     async def _write(self, command: Put | Delete | Txn, kind: type[_R]) -> _R:
         validate_command(command, self.limits)
-        return decode_result_as(await self.submit(encode_command(command)), kind)
+        payload = encode_command(command)
+
+        async def attempt(token: str | None) -> _R:
+            return decode_result_as(await self.submit(_wrapped(payload, token)), kind)
+
+        return await self._with_token(attempt)
 
     async def _read(self, query: Get, serializable: bool) -> GetResult:
-        payload = await self.query(encode_query(query), linearizable=not serializable)
-        return decode_result_as(payload, GetResult)
+        payload = encode_query(query)
+
+        async def attempt(token: str | None) -> GetResult:
+            reply = await self.query(_wrapped(payload, token), linearizable=not serializable)
+            return decode_result_as(reply, GetResult)
+
+        return await self._with_token(attempt)
+
+    async def _auth_command(self, command: AuthCommand | PasswordRequest) -> int:
+        payload = encode_auth_command(command)
+
+        async def attempt(token: str | None) -> int:
+            result = decode_auth_result(await self.submit(_wrapped(payload, token)))
+            assert isinstance(result, AuthResult)
+            return result.revision
+
+        return await self._with_token(attempt)
+
+    async def _auth_query(self, query: UserList | RoleList) -> object:
+        payload = encode_auth_query(query)
+
+        async def attempt(token: str | None) -> object:
+            return decode_auth_result(await self.query(_wrapped(payload, token)))
+
+        return await self._with_token(attempt)
+
+    async def _with_token(self, attempt: Callable[[str | None], Awaitable[_T]]) -> _T:
+        """``attempt`` with this client's token; once more with a new one if refused.
+
+        A refused token applied nothing, so trying again is safe."""
+        if self.user is None:
+            return await attempt(None)
+        token = self._token if self._logged_in else await self.login()
+        try:
+            return await attempt(token)
+        except Unauthenticated:
+            renewed = await self.login()
+            if renewed is None or renewed == token:
+                raise
+            return await attempt(renewed)
 
     async def _node_status(self, endpoint: str) -> dict[str, Any] | None:
         timeout = min(self.options.timeout_s, self.options.attempt_timeout_s)
@@ -539,6 +704,10 @@ def _ballot_key(ballot: object) -> tuple[int, int]:
     return (0, 0)
 
 
+def _wrapped(payload: bytes, token: str | None) -> bytes:
+    return payload if token is None else wrap(token, payload)
+
+
 def _as_bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
@@ -553,12 +722,16 @@ class SyncClient:
         timeout: float = 10.0,
         cluster_id: str = "",
         tls: ClientTls | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         try:
-            self._client = self._run_sync(_make_client(endpoints, timeout, cluster_id, tls))
+            self._client = self._run_sync(
+                _make_client(endpoints, timeout, cluster_id, tls, user, password)
+            )
         except BaseException:
             self._stop_loop()
             raise
@@ -626,9 +799,16 @@ class SyncClient:
 
 
 async def _make_client(
-    endpoints: Sequence[str] | str | None, timeout: float, cluster_id: str, tls: ClientTls | None
+    endpoints: Sequence[str] | str | None,
+    timeout: float,
+    cluster_id: str,
+    tls: ClientTls | None,
+    user: str | None,
+    password: str | None,
 ) -> Client:
-    return Client(endpoints, timeout=timeout, cluster_id=cluster_id, tls=tls)
+    return Client(
+        endpoints, timeout=timeout, cluster_id=cluster_id, tls=tls, user=user, password=password
+    )
 
 
 __all__ = [

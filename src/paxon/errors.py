@@ -68,6 +68,32 @@ class SessionExpired(PaxonError):
     http_status = 503
 
 
+class Unauthenticated(PaxonError):
+    """Auth is enabled and the request has no valid token (none, forged, expired,
+    or its user changed), or a login's user and password do not match.
+    Nothing was applied (HTTP 401)."""
+
+    code = "unauthenticated"
+    exit_code = 1
+    http_status = 401
+
+
+class PermissionDenied(PaxonError):
+    """The request's user has no permission for it; nothing was applied (HTTP 403)."""
+
+    code = "permission_denied"
+    exit_code = 1
+    http_status = 403
+
+
+class AuthNotEnabled(PaxonError):
+    """A login was asked of a cluster whose auth is disabled (no token is needed)."""
+
+    code = "auth_not_enabled"
+    exit_code = 1
+    http_status = 400
+
+
 class ProtocolError(PaxonError):
     """A peer broke the protocol (a malformed or impossible message)."""
 
@@ -129,6 +155,9 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         Busy,
         SessionsFull,
         SessionExpired,
+        Unauthenticated,
+        PermissionDenied,
+        AuthNotEnabled,
         ProtocolError,
         BadRequest,
         ValueTooLarge,

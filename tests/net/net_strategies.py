@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from paxon.net import (
+    Authenticate,
     Failure,
     Hello,
     Query,
@@ -130,6 +131,7 @@ client_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(Submit, uints, uints, uints, st.binary(max_size=40)),
     st.builds(Query, uints, st.binary(max_size=40), st.booleans()),
     st.builds(StatusRequest, uints),
+    st.builds(Authenticate, uints, st.text(max_size=20), st.text(max_size=20)),
     st.builds(Reply, uints, st.binary(max_size=40)),
     st.builds(Redirect, uints, st.none() | uints, st.none() | st.text(max_size=20)),
     st.builds(Failure, uints, st.sampled_from(["busy", "timeout", "x"]), st.text(max_size=20)),

@@ -24,6 +24,7 @@ from paxon.errors import (
     PaxonError,
     RevisionCompacted,
     Timeout,
+    Unauthenticated,
     Unavailable,
     ValueTooLarge,
 )
@@ -85,23 +86,33 @@ class FakeKv:
         self.txns: list[Txn] = []
         self.metrics = NodeMetrics(node_id=1)
 
-    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
+    async def put(
+        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+    ) -> PutResult:
         self._maybe_fail()
         self.puts.append((key, value, expect_version))
         return self._put(key, value, expect_version)
 
     async def get(
-        self, key: str, *, prefix: bool, serializable: bool, revision: int | None
+        self,
+        key: str,
+        *,
+        prefix: bool,
+        serializable: bool,
+        revision: int | None,
+        token: str | None = None,
     ) -> GetResult:
         self._maybe_fail()
-        self.gets.append({"key": key, "serializable": serializable, "revision": revision})
+        self.gets.append(
+            {"key": key, "serializable": serializable, "revision": revision, "token": token}
+        )
         return self._get(key, prefix)
 
-    async def delete(self, key: str, *, prefix: bool) -> DeleteResult:
+    async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult:
         self._maybe_fail()
         return self._delete(key, prefix)
 
-    async def txn(self, txn: Txn) -> TxnResult:
+    async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult:
         self._maybe_fail()
         self.txns.append(txn)
         succeeded = all(self._holds(condition) for condition in txn.compare)
@@ -115,6 +126,11 @@ class FakeKv:
                 case GetOp(key, prefix):
                     responses.append(self._get(key, prefix))
         return TxnResult(succeeded, self.revision, tuple(responses))
+
+    async def authenticate(self, user: str, password: str) -> str:
+        if password != "pw":
+            raise Unauthenticated("authentication failed: wrong user or password")
+        return f"token-of-{user}"
 
     def status(self) -> dict[str, Any]:
         self._maybe_fail()
@@ -584,3 +600,38 @@ def test_start_http_binds_serves_and_a_taken_port_raises_oserror() -> None:
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+# ------------------------------------------------------------------ auth
+
+
+def test_login_gives_a_token_and_bearer_tokens_reach_the_service() -> None:
+    service = FakeKv()
+
+    async def scenario(client: Client) -> None:
+        response = await client.post("/v1/auth/authenticate", json={"user": "al", "password": "pw"})
+        assert response.status == 200
+        token = (await response.json())["token"]
+        assert token == "token-of-al"
+        response = await client.get("/v1/kv/a", headers={"Authorization": f"Bearer {token}"})
+        assert service.gets[-1]["token"] == token
+        response = await client.get("/v1/kv/a")
+        assert service.gets[-1]["token"] is None
+        wrong = await client.post("/v1/auth/authenticate", json={"user": "al", "password": "x"})
+        await expect_error(wrong, 401, "unauthenticated")
+        assert wrong.headers["WWW-Authenticate"] == "Bearer"
+        for body in (
+            {"user": "al"},
+            {"user": 1, "password": "pw"},
+            {"user": "a", "password": "pw", "x": 1},
+        ):
+            await expect_error(
+                await client.post("/v1/auth/authenticate", json=body), 400, "bad_request"
+            )
+        await expect_error(
+            await client.get("/v1/kv/a", headers={"Authorization": "Token abc"}),
+            401,
+            "unauthenticated",
+        )
+
+    serve(service, scenario)

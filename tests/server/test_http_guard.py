@@ -425,7 +425,9 @@ class BlockingKv(FakeKv):
         self.release = asyncio.Event()
         self.entered = asyncio.Event()
 
-    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
+    async def put(
+        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+    ) -> PutResult:
         self.entered.set()
         await self.release.wait()
         return await super().put(key, value, expect_version=expect_version)

@@ -55,7 +55,24 @@ from typing import Any, Final, assert_never
 
 import msgpack  # type: ignore[import-untyped]
 
-from paxon.errors import BadRequest, RevisionCompacted
+from paxon.errors import BadRequest, PaxonError, RevisionCompacted, Unauthenticated
+from paxon.kv.auth import (
+    Access,
+    AuthCommand,
+    AuthState,
+    PasswordRequest,
+    UserList,
+    decode_auth_state,
+    encode_auth_state,
+)
+from paxon.kv.authcodec import (
+    AUTH_COMMAND_TAGS,
+    TAG_PASSWORD_REQUEST,
+    decode_auth_command,
+    decode_auth_query,
+    encode_auth_result,
+    unwrap,
+)
 from paxon.kv.codec import (
     KvDecodeError,
     decode_command,
@@ -91,10 +108,13 @@ from paxon.kv.model import (
 )
 from paxon.statemachine import StateMachine
 
-SNAPSHOT_FORMAT: Final = 1
-"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...]]
-with kv = [key, value, version, create_revision, mod_revision] sorted by key and
-entry = [revision_end, value, version, create_revision, mod_revision] oldest first."""
+SNAPSHOT_FORMAT: Final = 2
+"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...], auth]
+with kv = [key, value, version, create_revision, mod_revision] sorted by key,
+entry = [revision_end, value, version, create_revision, mod_revision] oldest first
+and auth as ``paxon.kv.auth.encode_auth_state`` writes it. Format 1 (the same
+without ``auth``, from before users and roles) still loads, with auth disabled."""
+_SNAPSHOT_FORMAT_NO_AUTH: Final = 1
 
 _BUCKET_KEYS: Final = 512
 _COMPARE_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
@@ -121,6 +141,8 @@ class KvStore(StateMachine):
         self._keys = _SortedKeys()
         self._history: dict[str, list[HistoryEntry]] = {}
         self._history_queue: deque[tuple[int, str]] = deque()
+        self.auth = AuthState()
+        """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
 
     @property
     def revision(self) -> int:
@@ -138,18 +160,54 @@ class KvStore(StateMachine):
     # -------------------------------------------------------------- bytes API
 
     def apply(self, command: bytes) -> bytes:
+        """Apply one command; with auth enabled, only under a token allowed to run it.
+
+        The token is checked here again, on every replica, against the auth
+        state at this point of the log: a revoked permission or a changed
+        password refuses every command after it, whoever checked it earlier."""
         try:
-            decoded = decode_command(command)
-        except BadRequest as error:
+            token, inner = unwrap(command)
+            decoded = _decode_any_command(inner)
+            if self.auth.enabled:
+                self._authorize(token, decoded)
+            if type(decoded) is PasswordRequest:
+                raise BadRequest("a password must be hashed by a node before it is logged")
+            if not isinstance(decoded, Put | Delete | Txn):
+                result = self.auth.apply(decoded, self.limits.key_max_bytes)  # type: ignore[arg-type]
+                return encode_auth_result(result)
+        except PaxonError as error:
             return encode_result(ErrorResult.from_error(error))
         return encode_result(self.execute(decoded))
 
     def query(self, query: bytes) -> bytes:
         try:
-            decoded = decode_query(query)
-        except BadRequest as error:
+            token, inner = unwrap(query)
+            fields = unpack(inner, "query") if inner[1:2] in _AUTH_QUERY_TAGS else None
+            auth_query = decode_auth_query(fields) if type(fields) is list else None
+            if auth_query is not None:
+                if self.auth.enabled:
+                    self.auth.check_admin(self._user(token))
+                listed = (
+                    self.auth.list_users()
+                    if type(auth_query) is UserList
+                    else self.auth.list_roles()
+                )
+                return encode_auth_result(listed)
+            decoded = decode_query(inner)
+            if self.auth.enabled:
+                self.auth.check(self._user(token), [("read", decoded.key, decoded.prefix)])
+        except PaxonError as error:
             return encode_result(ErrorResult.from_error(error))
         return encode_result(self.read(decoded))
+
+    def authorize(self, token: str | None, command: bytes) -> str | None:
+        """The user ``token`` names if it may run ``command`` now, else the typed error.
+
+        What ``apply`` checks, without applying (the node's edge refuses early
+        with it); None when auth is disabled."""
+        if not self.auth.enabled:
+            return None
+        return self._authorize(token, _decode_any_command(command))
 
     def snapshot(self) -> bytes:
         return self.snapshot_later()()
@@ -160,6 +218,7 @@ class KvStore(StateMachine):
         current = dict(self._current)
         history = {key: list(entries) for key, entries in self._history.items()}
         revision, revision_compacted = self._revision, self._revision_compacted
+        auth = self.auth.copy()
 
         def encode() -> bytes:
             kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
@@ -176,7 +235,7 @@ class KvStore(StateMachine):
             # Packed piece by piece, not in one call: the packer holds the GIL
             # while it runs, and the event loop must get it back often.
             packer = msgpack.Packer()
-            pieces = [packer.pack_array_header(5)]
+            pieces = [packer.pack_array_header(6)]
             pieces += [
                 packer.pack(item) for item in (SNAPSHOT_FORMAT, revision, revision_compacted)
             ]
@@ -186,6 +245,7 @@ class KvStore(StateMachine):
                     pieces.append(
                         b"".join(map(packer.pack, items[start : start + _PACK_PIECE_ITEMS]))
                     )
+            pieces.append(packer.pack(encode_auth_state(auth)))
             return b"".join(pieces)
 
         return encode
@@ -196,7 +256,8 @@ class KvStore(StateMachine):
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""
-        revision, revision_compacted, current, history = _decode_snapshot(data)
+        revision, revision_compacted, current, history, auth = _decode_snapshot(data)
+        self.auth = auth
         self._revision = revision
         self._revision_compacted = revision_compacted
         self._current = current
@@ -259,6 +320,26 @@ class KvStore(StateMachine):
         assert len(self._history_queue) == entries_total
         ends = [end for end, _ in self._history_queue]
         assert ends == sorted(ends)
+
+    # -------------------------------------------------------------- auth
+
+    def _authorize(self, token: str | None, command: _AnyCommand) -> str:
+        user = self._user(token)
+        match command:
+            case Put(key):
+                self.auth.check(user, [("write", key, False)])
+            case Delete(key, prefix):
+                self.auth.check(user, [("write", key, prefix)])
+            case Txn():
+                self.auth.check(user, _txn_wants(command))
+            case _:
+                self.auth.check_admin(user)
+        return user
+
+    def _user(self, token: str | None) -> str:
+        if token is None:
+            raise Unauthenticated("auth is enabled: log in first (a token is required)")
+        return self.auth.verify_token(token)[0]
 
     # -------------------------------------------------------------- handlers
 
@@ -432,6 +513,33 @@ class KvStore(StateMachine):
         return None
 
 
+_AnyCommand = Command | AuthCommand | PasswordRequest
+_AUTH_TAGS: Final = frozenset((*AUTH_COMMAND_TAGS, TAG_PASSWORD_REQUEST))
+_AUTH_QUERY_TAGS: Final = frozenset((bytes([50]), bytes([51])))
+
+
+def _decode_any_command(data: bytes) -> _AnyCommand:
+    """A key-value or auth command (the tag is the byte after a small array's header)."""
+    if len(data) >= 2 and 0x91 <= data[0] <= 0x9F and data[1] in _AUTH_TAGS:
+        fields = unpack(data, "command")
+        assert type(fields) is list and fields  # the header says so
+        return decode_auth_command(fields)
+    return decode_command(data)
+
+
+def _txn_wants(txn: Txn) -> list[tuple[Access, str, bool]]:
+    wants: list[tuple[Access, str, bool]] = [("read", c.key, False) for c in txn.compare]
+    for op in (*txn.success, *txn.failure):
+        match op:
+            case PutOp(key):
+                wants.append(("write", key, False))
+            case DeleteOp(key, prefix):
+                wants.append(("write", key, prefix))
+            case GetOp(key, prefix):
+                wants.append(("read", key, prefix))
+    return wants
+
+
 def _revision_end(entry: HistoryEntry) -> int:
     return entry[0]
 
@@ -527,11 +635,30 @@ class _SortedKeys:
 
 def _decode_snapshot(
     data: bytes,
-) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]]]:
+) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]], AuthState]:
     """Parse and check a snapshot; raise ``KvDecodeError`` naming what is wrong."""
     fields = unpack(data, "snapshot")
-    if type(fields) is not list or len(fields) != 5 or fields[0] is not SNAPSHOT_FORMAT:
-        raise KvDecodeError(f"snapshot: expected format {SNAPSHOT_FORMAT} with 5 fields")
+    if (
+        type(fields) is list
+        and len(fields) == 6
+        and type(fields[0]) is int
+        and fields[0] == SNAPSHOT_FORMAT
+    ):
+        try:
+            auth = decode_auth_state(fields.pop())
+        except ValueError as error:
+            raise KvDecodeError(f"snapshot: auth: {error}") from None
+    elif (
+        type(fields) is list
+        and len(fields) == 5
+        and type(fields[0]) is int
+        and fields[0] == _SNAPSHOT_FORMAT_NO_AUTH
+    ):
+        auth = AuthState()
+    else:
+        raise KvDecodeError(
+            f"snapshot: expected format {SNAPSHOT_FORMAT} with 6 fields (or 1 with 5)"
+        )
     _, revision, revision_compacted, kvs, history_fields = fields
     if type(revision) is not int or not 0 <= revision <= INT_MAX:
         raise KvDecodeError("snapshot: revision: expected an integer >= 0")
@@ -550,7 +677,7 @@ def _decode_snapshot(
         if live is not None and entries[-1][0] > live.mod_revision:
             raise KvDecodeError(f"snapshot: history of {key!r} ends after its live value")
         history[key] = entries
-    return revision, revision_compacted, current, history
+    return revision, revision_compacted, current, history, auth
 
 
 def _snapshot_kvs(kvs: object, revision: int) -> list[KeyValue]:

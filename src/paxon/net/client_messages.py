@@ -16,6 +16,7 @@ and responses the other. Responses may come back in any order; ``request_id``
 | 64   | Submit        | client -> node    | replicate ``payload`` as command (client_id, seq) |
 | 65   | Query         | client -> node    | read-only query, linearizable or local          |
 | 66   | StatusRequest | client -> node    | this node's view of the cluster                 |
+| 67   | Authenticate  | client -> node    | user and password; a ``Reply`` holds the token  |
 | 80   | Reply         | node -> client    | the state machine's answer                      |
 | 81   | Redirect      | node -> client    | not the leader; try this one (if known)         |
 | 82   | Failure       | node -> client    | a ``paxon.errors`` code and a message           |
@@ -174,6 +175,30 @@ class StatusRequest:
         check_uint(self.request_id, "request_id")
 
 
+AUTH_FIELD_MAX_BYTES: Final = 1024
+"""A user name or password in ``Authenticate`` (the store's own limits are tighter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Log in: any member checks ``password`` against its applied users and, if it
+    matches, answers ``Reply(token)`` (``paxon.kv.auth``). Never logged."""
+
+    request_id: int
+    user: str
+    password: str
+
+    def __post_init__(self) -> None:
+        check_uint(self.request_id, "request_id")
+        _check_type(self.user, str, "user")
+        _check_type(self.password, str, "password")
+        if max(len(self.user), len(self.password)) > AUTH_FIELD_MAX_BYTES:
+            raise ValueError(f"user and password must be at most {AUTH_FIELD_MAX_BYTES} characters")
+
+    def __repr__(self) -> str:  # never print the password
+        return f"Authenticate(request_id={self.request_id}, user={self.user!r}, password=...)"
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     request_id: int
@@ -233,8 +258,8 @@ class StatusReply:
 
 
 HandshakeMessage = Hello | Welcome | Refused | Challenge | PeerProof | PeerWelcome
-ClientRequest = Submit | Query | StatusRequest
+ClientRequest = Submit | Query | StatusRequest | Authenticate
 ClientResponse = Reply | Redirect | Failure | StatusReply
 
-CLIENT_REQUEST_TYPES: Final = (Submit, Query, StatusRequest)
+CLIENT_REQUEST_TYPES: Final = (Submit, Query, StatusRequest, Authenticate)
 CLIENT_RESPONSE_TYPES: Final = (Reply, Redirect, Failure, StatusReply)

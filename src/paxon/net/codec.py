@@ -28,6 +28,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from paxon.errors import ProtocolError
 from paxon.net.client_messages import (
+    Authenticate,
     Challenge,
     ClientRequest,
     ClientResponse,
@@ -222,6 +223,10 @@ def _encode_status_request(m: StatusRequest) -> list[Any]:
     return [66, m.request_id]
 
 
+def _encode_authenticate(m: Authenticate) -> list[Any]:
+    return [67, m.request_id, m.user, m.password]
+
+
 def _encode_reply(m: Reply) -> list[Any]:
     return [80, m.request_id, m.payload]
 
@@ -260,6 +265,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     Submit: _encode_submit,
     Query: _encode_query,
     StatusRequest: _encode_status_request,
+    Authenticate: _encode_authenticate,
     Reply: _encode_reply,
     Redirect: _encode_redirect,
     Failure: _encode_failure,
@@ -517,6 +523,12 @@ def _decode_status_request(f: tuple[Any, ...]) -> StatusRequest:
     return StatusRequest(_uint(f[1], "request_id"))
 
 
+def _decode_authenticate(f: tuple[Any, ...]) -> Authenticate:
+    return Authenticate(
+        _uint(f[1], "request_id"), _typed(f[2], str, "user"), _typed(f[3], str, "password")
+    )
+
+
 def _decode_reply(f: tuple[Any, ...]) -> Reply:
     return Reply(_uint(f[1], "request_id"), _typed(f[2], bytes, "payload"))
 
@@ -571,6 +583,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     64: ("Submit", 5, _decode_submit),
     65: ("Query", 4, _decode_query),
     66: ("StatusRequest", 2, _decode_status_request),
+    67: ("Authenticate", 4, _decode_authenticate),
     80: ("Reply", 3, _decode_reply),
     81: ("Redirect", 4, _decode_redirect),
     82: ("Failure", 4, _decode_failure),
@@ -600,6 +613,7 @@ TYPE_CODES: Final[dict[type, int]] = {
     Submit: 64,
     Query: 65,
     StatusRequest: 66,
+    Authenticate: 67,
     Reply: 80,
     Redirect: 81,
     Failure: 82,

@@ -4,12 +4,17 @@ Commands and queries are validated here, at the edge, before they are
 proposed or sent for a read (an oversize value is ``ValueTooLarge``, never a
 log entry; an oversize key in a read costs no leader round trip); the
 ``Node`` forwards to the leader when this node is a follower.
+
+``token`` is the caller's auth token (``Authorization: Bearer``), or None:
+it is wrapped around the command (``paxon.kv.authcodec.wrap``) and travels
+with it to the leader and into the log, where every replica checks it.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from paxon.kv.authcodec import wrap
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
     Delete,
@@ -34,22 +39,34 @@ class NodeKvService:
         self.node = node
         self.limits = limits or KvLimits()
 
-    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult:
-        return await self._write(Put(key, value, expect_version), PutResult)
+    async def put(
+        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+    ) -> PutResult:
+        return await self._write(Put(key, value, expect_version), PutResult, token)
 
     async def get(
-        self, key: str, *, prefix: bool, serializable: bool, revision: int | None
+        self,
+        key: str,
+        *,
+        prefix: bool,
+        serializable: bool,
+        revision: int | None,
+        token: str | None = None,
     ) -> GetResult:
         query = Get(key, prefix, revision)
         validate_query(query, self.limits)
-        payload = await self.node.query(encode_query(query), linearizable=not serializable)
-        return decode_result_as(payload, GetResult)
+        payload = _wrapped(encode_query(query), token)
+        reply = await self.node.query(payload, linearizable=not serializable)
+        return decode_result_as(reply, GetResult)
 
-    async def delete(self, key: str, *, prefix: bool) -> DeleteResult:
-        return await self._write(Delete(key, prefix), DeleteResult)
+    async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult:
+        return await self._write(Delete(key, prefix), DeleteResult, token)
 
-    async def txn(self, txn: Txn) -> TxnResult:
-        return await self._write(txn, TxnResult)
+    async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult:
+        return await self._write(txn, TxnResult, token)
+
+    async def authenticate(self, user: str, password: str) -> str:
+        return await self.node.authenticate(user, password)
 
     def status(self) -> dict[str, Any]:
         return self.node.status()
@@ -60,6 +77,11 @@ class NodeKvService:
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 
-    async def _write(self, command: Put | Delete | Txn, kind: type[_R]) -> _R:
+    async def _write(self, command: Put | Delete | Txn, kind: type[_R], token: str | None) -> _R:
         validate_command(command, self.limits)
-        return decode_result_as(await self.node.submit(encode_command(command)), kind)
+        payload = _wrapped(encode_command(command), token)
+        return decode_result_as(await self.node.submit(payload), kind)
+
+
+def _wrapped(payload: bytes, token: str | None) -> bytes:
+    return payload if token is None else wrap(token, payload)

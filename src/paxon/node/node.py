@@ -28,6 +28,12 @@ on this object (``submit``/``query``, used by the HTTP API and library users)
 through an internal ``Client``. When this node stops leading, every request
 waiting on it is redirected: its command may still be chosen, and the retry's
 session makes sure it is applied once.
+
+Auth (``paxon.node.authgate``, ``docs/security.md``): with a ``KvStore``, a
+client logs in with ``Authenticate`` on any node (checked on a worker
+thread); commands and queries carry the token inside their payload, the node
+refuses early what the store would refuse, hashes the password of a ``user
+add``/``passwd`` before proposing it, and the store checks again at apply.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +55,15 @@ from paxon.errors import (
     BadRequest,
     Busy,
     NotLeader,
+    NotSupported,
     PaxonError,
     Timeout,
     Unavailable,
     ValueTooLarge,
 )
+from paxon.kv.store import KvStore
 from paxon.net.client_messages import (
+    Authenticate,
     ClientRequest,
     Failure,
     Query,
@@ -67,6 +76,7 @@ from paxon.net.client_messages import (
 from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.net.transport import ClientConnection, Transport
+from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
@@ -152,6 +162,13 @@ class Node:
         self._lanes = SessionLanes()
         # As leader, stamps the log with this node's wall clock (``logclock``).
         self._stamper = ClockStamper(wall_time_s)
+        # Users and tokens (``authgate``), when the machine is the key-value store.
+        self._gate = (
+            AuthGate(state_machine, wall_time_s=wall_time_s)
+            if isinstance(state_machine, KvStore)
+            else None
+        )
+        self._auth_work: set[asyncio.Task[None]] = set()  # logins, password hashing
         self._started = False
         self._stopping = False
         self._closed = False
@@ -261,6 +278,10 @@ class Node:
                 await self._ticker
         await self._forwarder.close()
         await self._transport.close()
+        for task in list(self._auth_work):
+            task.cancel()
+        if self._gate is not None:
+            self._gate.close()
         self._fail_all_waiting("the node is shutting down")
         # Snapshot writes and installs use the data directory: let them finish
         # before it is closed (and its lock released to a successor).
@@ -307,6 +328,8 @@ class Node:
         Raises ``Timeout`` when the outcome is unknown after ``timeout``.
         """
         self._check_command(payload)
+        if self._gate is not None and self._gate.needs_prepare(payload):
+            payload = await self._gate.prepare(payload)  # hash a password, pick a token key
         timeout = self.config.request_timeout_s if timeout is None else timeout
         # Never retry one session's command near its expiry (``paxon.client``).
         timeout = min(timeout, SESSION_RETRY_MAX_S)
@@ -344,6 +367,8 @@ class Node:
         """Answer a read-only query; linearizable unless told otherwise."""
         if self._stopping:
             raise Unavailable(f"node {self.node_id} is stopped")
+        if self._gate is not None:
+            self._gate.check_query(payload)
         if not linearizable:
             return self._query_machine(payload)
         timeout = self.config.request_timeout_s if timeout is None else timeout
@@ -360,6 +385,15 @@ class Node:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
         remaining = max(0.0, deadline - self._loop.time())
         return await self._forwarder.client().query(payload, linearizable=True, timeout=remaining)
+
+    async def authenticate(self, user: str, password: str) -> str:
+        """A token for ``user`` that every member accepts (``paxon.node.authgate``).
+
+        Raises ``Unauthenticated`` for a wrong user or password, ``AuthNotEnabled``
+        when auth is off, ``NotSupported`` for a machine without users."""
+        if self._gate is None:
+            raise NotSupported(f"{type(self.machine.machine).__name__} has no users")
+        return await self._gate.authenticate(user, password)
 
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""
@@ -447,9 +481,18 @@ class Node:
                 except PaxonError as error:
                     connection.send(Failure(request_id, error.code, str(error)))
                     return
+                if self._gate is not None and self._gate.needs_prepare(payload):
+                    self._start_auth_work(self._prepare_and_enqueue(connection, request))
+                    return
                 waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
                 self._enqueue(Command(client_id, seq, payload), waiter)
             case Query(request_id, payload, linearizable):
+                if self._gate is not None:
+                    try:
+                        self._gate.check_query(payload)
+                    except PaxonError as error:
+                        connection.send(Failure(request_id, error.code, str(error)))
+                        return
                 waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
                 if not linearizable:
                     self._answer_query(_PendingQuery(payload, waiter))
@@ -460,6 +503,47 @@ class Node:
                     self._post_flush()
             case StatusRequest(request_id):
                 connection.send(StatusReply(request_id, self.status()))
+            case Authenticate(request_id, user, password):
+                self._start_auth_work(self._authenticate(connection, request_id, user, password))
+
+    def _start_auth_work(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(work)
+        self._auth_work.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._auth_work.discard(task)
+            if not task.cancelled() and task.exception() is not None and not self._stopping:
+                self._fatal(task.exception())  # type: ignore[arg-type]  # a bug: stop, loudly
+
+        task.add_done_callback(done)
+
+    async def _authenticate(
+        self, connection: ClientConnection, request_id: int, user: str, password: str
+    ) -> None:
+        """Log a native client in: a token from this node's applied users (``authgate``)."""
+        if self._gate is None:
+            connection.send(Failure(request_id, "not_supported", "this node has no users"))
+            return
+        try:
+            token = await self._gate.authenticate(user, password)
+        except PaxonError as error:
+            connection.send(Failure(request_id, error.code, str(error)))
+        else:
+            connection.send(Reply(request_id, token.encode()))
+
+    async def _prepare_and_enqueue(self, connection: ClientConnection, request: Submit) -> None:
+        """Hash the password of a ``user add``/``passwd`` off the loop, then propose it."""
+        assert self._gate is not None
+        try:
+            payload = await self._gate.prepare(request.payload)
+        except PaxonError as error:
+            connection.send(Failure(request.request_id, error.code, str(error)))
+            return
+        if self._stopping or self._replica.role is not Role.LEADER:
+            connection.send(self._redirect(request.request_id))
+            return
+        waiter = _RemoteWaiter(connection, request.request_id, time.perf_counter())
+        self._enqueue(Command(request.client_id, request.seq, payload), waiter)
 
     def _enqueue(self, command: Command, waiter: _Waiter) -> None:
         # A retry of a command still in flight replaces the earlier asker: the
@@ -756,6 +840,8 @@ class Node:
             raise
         except Exception as error:
             raise BadRequest(f"the state machine refused the command: {error!r}") from error
+        if self._gate is not None:
+            self._gate.check(payload)  # early; the store checks again when it applies
 
     # ------------------------------------------------------------------ state
 

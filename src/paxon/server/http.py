@@ -12,6 +12,8 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 | ``DELETE /v1/kv/{key}`` | ``{"deleted", "revision"}``; ``?prefix=1``                     |
 | ``POST /v1/txn``        | ``{"succeeded", "revision", "responses"}``; the body must be   |
 |                         | ``Content-Type: application/json``                             |
+| ``POST /v1/auth/authenticate`` | body ``{"user", "password"}``; ``{"token"}``: send it as  |
+|                         | ``Authorization: Bearer TOKEN`` (any node accepts it)          |
 | ``GET /v1/status``      | the ``status --json`` object, from this node's view            |
 | ``GET /v1/cluster``     | the same object with every member's row from that member (the  |
 |                         | dashboard's view; what ``paxon status`` prints)                |
@@ -19,6 +21,16 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 | ``GET /``               | the dashboard page                                             |
 
 ``GET /v1/kv/...`` also sends the store's revision in ``X-Paxon-Revision``.
+
+Auth (``docs/security.md``): the ``/v1/kv`` and ``/v1/txn`` routes pass the
+``Authorization: Bearer TOKEN`` header's token to the service, which wraps it
+around the command; with auth enabled, no token or a bad one is 401
+``unauthenticated`` (with ``WWW-Authenticate: Bearer``), a token without the
+permission is 403 ``permission_denied``, and nothing is applied. An
+``Authorization`` header that is not ``Bearer`` with a token of at most
+``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``
+and the dashboard stay open, as etcd leaves ``/metrics`` and ``/health``
+open: they show members, roles and counters, never a key or a value.
 
 This module is an edge: it validates everything a client sends (the key is the
 percent-decoded UTF-8 path after ``/v1/kv/``; query parameters are checked by
@@ -90,7 +102,8 @@ from urllib.parse import unquote
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from paxon.errors import BadRequest, Busy, NotLeader, PaxonError
+from paxon.errors import BadRequest, Busy, NotLeader, PaxonError, Unauthenticated
+from paxon.kv.auth import TOKEN_MAX_BYTES
 from paxon.kv.jsonforms import keyvalue_to_json, object_from_json, result_to_json, txn_from_json
 from paxon.kv.model import (
     DeleteResult,
@@ -129,15 +142,27 @@ class KvService(Protocol):
     Methods raise ``paxon.errors`` errors for answers other than success.
     """
 
-    async def put(self, key: str, value: bytes, *, expect_version: int | None) -> PutResult: ...
+    async def put(
+        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+    ) -> PutResult: ...
 
     async def get(
-        self, key: str, *, prefix: bool, serializable: bool, revision: int | None
+        self,
+        key: str,
+        *,
+        prefix: bool,
+        serializable: bool,
+        revision: int | None,
+        token: str | None = None,
     ) -> GetResult: ...
 
-    async def delete(self, key: str, *, prefix: bool) -> DeleteResult: ...
+    async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult: ...
 
-    async def txn(self, txn: Txn) -> TxnResult: ...
+    async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult: ...
+
+    async def authenticate(self, user: str, password: str) -> str:
+        """A token for ``user``; ``Unauthenticated`` for a wrong user or password."""
+        ...
 
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""
@@ -188,6 +213,7 @@ def make_app(
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
     app.router.add_post("/v1/txn", routes.txn)
+    app.router.add_post("/v1/auth/authenticate", routes.authenticate)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
         app.router.add_get(path, routes.get)
         app.router.add_put(path, routes.put)
@@ -339,6 +365,7 @@ class _Routes:
             prefix=prefix,
             serializable=_flag(query, "serializable"),
             revision=_integer(query, "revision", minimum=0),
+            token=_token(request),
         )
         headers = {"X-Paxon-Revision": str(result.revision)}
         if prefix:
@@ -363,7 +390,9 @@ class _Routes:
         key = _key(request)
         expect_version = _integer(_query(request, "expect_version"), "expect_version", minimum=0)
         value = await request.read()
-        result = await self.service.put(key, value, expect_version=expect_version)
+        result = await self.service.put(
+            key, value, expect_version=expect_version, token=_token(request)
+        )
         if not result.succeeded:
             body = {
                 "error": (
@@ -380,14 +409,23 @@ class _Routes:
     async def delete(self, request: web.Request) -> web.Response:
         key = _key(request)
         prefix = _flag(_query(request, "prefix"), "prefix")
-        result = await self.service.delete(key, prefix=prefix)
+        result = await self.service.delete(key, prefix=prefix, token=_token(request))
         return web.json_response(result_to_json(result))
 
     async def txn(self, request: web.Request) -> web.Response:
         _query(request)
         txn = txn_from_json(await _json_body(request))
-        result = await self.service.txn(txn)
+        result = await self.service.txn(txn, token=_token(request))
         return web.json_response(self._txn_to_json(result))
+
+    async def authenticate(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = await _json_body(request)
+        user, password = body.get("user"), body.get("password")
+        if set(body) != {"user", "password"} or type(user) is not str or type(password) is not str:
+            raise BadRequest('expected {"user": string, "password": string}')
+        token = await self.service.authenticate(user, password)
+        return web.json_response({"token": token}, headers={"Cache-Control": "no-store"})
 
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response(self.service.status(), headers={"Cache-Control": "no-store"})
@@ -494,7 +532,20 @@ def _error_response(error: PaxonError) -> web.Response:
     if isinstance(error, NotLeader):
         body["leader"] = error.leader_hint
         body["leader_address"] = error.leader_address
-    return web.json_response(body, status=error.http_status)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
+    return web.json_response(body, status=error.http_status, headers=headers)
+
+
+def _token(request: web.Request) -> str | None:
+    """The bearer token of the ``Authorization`` header, None without one."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > TOKEN_MAX_BYTES:
+        raise Unauthenticated("the Authorization header must be: Bearer TOKEN")
+    return token
 
 
 def _http_error_response(
