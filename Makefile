@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit cluster soak clean
+.PHONY: run test lint typecheck unit cluster soak fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -q -m "not soak"
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sim and not mutation and not cluster and not crash"
@@ -39,6 +40,28 @@ cluster: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/paxon sim --seeds 10000 --nodes 3 --jobs 2
 	$(BIN)/paxon sim --seeds 10000 --nodes 5 --jobs 2
+
+# Coverage-guided fuzzing (atheris) of the net, WAL, snapshot and KV-command decoders,
+# FUZZ_SECONDS per target, from tests/fuzz/seeds/ and the kept regressions. A broken
+# contract fails the run and leaves the input in $(FUZZ_DIR)/; once fixed, keep it in
+# tests/fuzz/regressions/<target>/ (test_regressions.py replays it). No atheris: fails.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := net wal snapshot kv_command
+FUZZ_DIR     := .scratch/fuzz
+fuzz: $(STAMP)
+	@$(BIN)/python -c "import atheris" || { echo "make fuzz: atheris does not import" \
+		"(pip install -e '.[dev]'; Linux, CPython 3.11-3.13)" >&2; exit 1; }
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/$$target; \
+		regressions=$$(ls -d tests/fuzz/regressions/$$target 2>/dev/null || true); \
+		$(BIN)/python tests/fuzz/fuzz_$$target.py -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$target- \
+			$(FUZZ_DIR)/$$target tests/fuzz/seeds/$$target $$regressions \
+			> $(FUZZ_DIR)/$$target.log 2>&1 \
+			|| { tail -40 $(FUZZ_DIR)/$$target.log; echo "make fuzz: $$target failed" >&2; exit 1; }; \
+		echo "fuzz $$target: $$(grep -h '^stat::number_of_executed_units' $(FUZZ_DIR)/$$target.log \
+			| cut -d: -f4 | tr -d ' ') inputs in $(FUZZ_SECONDS) s"; \
+	done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

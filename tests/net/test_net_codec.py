@@ -19,14 +19,17 @@ from paxon.net import (
     Hello,
     StatusReply,
     Submit,
+    codec,
     decode_body,
     encode,
     encode_body,
 )
 from paxon.net.client_messages import CLIENT_REQUEST_TYPES, CLIENT_RESPONSE_TYPES
 from paxon.net.peer_messages import SnapshotChunk  # type: ignore[import-untyped]
-from paxon.protocol.messages import MESSAGE_TYPES, Accept, ChosenPrefix, Probe
-from paxon.protocol.types import Ballot, BallotRun, Command, Value
+from paxon.node.config import NodeConfig
+from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.messages import MESSAGE_TYPES, Accept, ChosenPrefix, Learn, Probe
+from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
 
 # ------------------------------------------------------------------ round trips
 
@@ -87,14 +90,14 @@ BAD_BODIES = {
     "unused msgpack byte": (b"\xc1", "not msgpack"),
     "truncated": (_body(1, 1, 2, BALLOT)[:-1], "not msgpack"),
     "trailing bytes": (_body(1, 1, 2, BALLOT) + b"\x00", "not msgpack"),
-    "ext type": (msgpack.packb([1, msgpack.ExtType(1, b"x")]), "not msgpack"),
+    "ext type": (msgpack.packb([1, 1, 2, msgpack.ExtType(1, b"x")]), "not msgpack within"),
     "int map key": (msgpack.packb([83, 1, {1: 2}]), "not msgpack"),
     "array header larger than the body": (b"\xdd\x7f\xff\xff\xff", "not msgpack"),
-    "a map": (msgpack.packb({"a": 1}), "not a non-empty array"),
-    "an int": (msgpack.packb(1), "not a non-empty array"),
-    "empty array": (_body(), "not a non-empty array"),
+    "a map": (msgpack.packb({"a": 1}), "not msgpack of a message"),
+    "an int": (msgpack.packb(1), "not msgpack of a message"),
+    "empty array": (_body(), "not msgpack of a message"),
     "unknown code": (_body(99, 1), "unknown type code 99"),
-    "bool code": (_body(True, 1, 2, BALLOT), "unknown type code True"),
+    "bool code": (_body(True, 1, 2, BALLOT), "unknown type code byte 0xc3"),
     "string code": (_body("1", 1, 2, BALLOT), "unknown type code"),
     "too few fields": (_body(1, 1, 2), "Probe: expected 3 fields, got 2"),
     "too many fields": (_body(1, 1, 2, BALLOT, 5), "Probe: expected 3 fields, got 4"),
@@ -106,7 +109,7 @@ BAD_BODIES = {
     "ballot round 0 with a node": (_body(1, 1, 2, [0, 5]), "round 0"),
     "int granted": (_body(2, 1, 2, BALLOT, 1), "granted"),
     "nack below its ballot": (_body(5, 1, 2, [3, 1], [2, 1]), "nack"),
-    "str payload": (_body(6, 1, 2, BALLOT, 0, [[1, 1, "text"]], [0, []]), "command"),
+    "str payload": (_body(6, 1, 2, BALLOT, 0, [[1, 1, "text"]], [0, []]), "max_str_len"),
     "command arity": (_body(6, 1, 2, BALLOT, 0, [[1, 1]], [0, []]), "command"),
     "value not an array": (_body(6, 1, 2, BALLOT, 0, 5, [0, []]), "value"),
     "runs not contiguous": (
@@ -119,9 +122,9 @@ BAD_BODIES = {
         _body(11, 1, 2, [[5, BALLOT, []], [4, BALLOT, []]]),
         "increasing slot order",
     ),
-    "hello bytes cluster": (_body(32, b"c", 1, 1), "cluster_id"),
+    "hello bytes cluster": (_body(32, b"c", 1, 1), "Hello: 1 exceeds max_bin_len"),
     "query int flag": (_body(65, 1, b"q", 0), "linearizable"),
-    "redirect bytes address": (_body(81, 1, 2, b"addr"), "leader_address"),
+    "redirect bytes address": (_body(81, 1, 2, b"addr"), "Redirect: 4 exceeds max_bin_len"),
     "status not a map": (_body(83, 1, [1]), "status"),
     "status bytes key": (msgpack.packb([83, 1, {b"k": 1}]), "status key"),
     "status too deep": (
@@ -142,6 +145,101 @@ def test_the_limits_make_a_huge_array_header_cheap() -> None:
     # An array32 header claiming 2**32-1 items, in five bytes: refused before allocating.
     with pytest.raises(DecodeError):
         decode_body(b"\xdd\xff\xff\xff\xff")
+
+
+# ------------------------------------------------------------------ decode limits
+
+
+def _array_header(length: int) -> bytes:
+    return bytes([0x90 + length]) if length < 16 else b"\xdd" + length.to_bytes(4, "big")
+
+
+def _tree(leaf: bytes, width: int, size_bytes: int) -> bytes:
+    """An array of ``width``-wide subtrees of ``leaf``, about ``size_bytes`` long."""
+    level = leaf
+    while len(level) * width < size_bytes:
+        level = _array_header(width) + level * width
+    count = max(1, size_bytes // len(level))
+    return _array_header(count) + level * count
+
+
+def test_a_body_of_tiny_arrays_is_refused_from_its_first_byte() -> None:
+    # The attack of issue 8 (there 63 MiB; 2 MiB here): one array of [0], [0], ...
+    body = msgpack.packb([[0]] * 2**20)
+    with pytest.raises(DecodeError, match="not msgpack of a message"):
+        decode_body(body)
+
+
+def test_an_array_longer_than_its_type_allows_is_refused() -> None:
+    value = [[1, seq, b""] for seq in range(codec.VALUE_COMMANDS_MAX + 1)]
+    with pytest.raises(DecodeError, match="exceeds max_array_len"):
+        decode_body(_body(6, 1, 2, BALLOT, 0, value, [0, []]))
+
+
+def test_a_learn_shaped_tree_of_tiny_arrays_is_cut_off_by_the_budget() -> None:
+    # Every array is short enough; the total is what a legal Learn cannot hold.
+    body = b"\x94\x0b\x01\x02" + _tree(b"\x91\x00", 512, 4 * 2**20)
+    with pytest.raises(DecodeError, match="Learn: more arrays and items than a legal message"):
+        decode_body(body)
+
+
+def test_a_submit_holding_arrays_is_cut_off_by_the_budget() -> None:
+    body = b"\x95\x40\x01\x02\x03" + _tree(b"\x91\x00", 8, 2 * codec.BUDGET_FROM_BYTES)
+    with pytest.raises(DecodeError, match="Submit: more arrays"):
+        decode_body(body)
+
+
+def test_an_empty_map_outside_a_status_reply_is_refused() -> None:
+    with pytest.raises(DecodeError, match="Submit: a map"):
+        decode_body(_body(64, 1, 2, 3, {}))
+    with pytest.raises(DecodeError, match="Accept: a map"):
+        decode_body(_body(6, 1, 2, BALLOT, 0, [{}], [0, []]))
+
+
+def test_a_fixed_shape_message_longer_than_any_legal_one_is_refused() -> None:
+    body = b"\x94\x01" + b"\x00" * codec.FIXED_BODY_MAX_BYTES
+    with pytest.raises(DecodeError, match=f"Probe: {len(body)} bytes > 128"):
+        decode_body(body)
+
+
+def test_a_type_the_caller_does_not_expect_is_refused_before_unpacking() -> None:
+    probe = encode_body(Probe(1, 2, Ballot(1, 1)))
+    with pytest.raises(DecodeError, match="Probe is not expected here"):
+        decode_body(probe, expected=codec.CLIENT_REQUEST_CODES)
+    assert decode_body(probe, expected=codec.PEER_CODES) == Probe(1, 2, Ballot(1, 1))
+    submit = Submit(1, 2, 3, b"x")
+    assert decode_body(encode_body(submit), expected=codec.CLIENT_REQUEST_CODES) == submit
+    expected_sets = (
+        codec.PEER_CODES,
+        codec.HANDSHAKE_CODES,
+        codec.CLIENT_REQUEST_CODES,
+        codec.CLIENT_RESPONSE_CODES,
+    )
+    assert frozenset().union(*expected_sets) == frozenset(TYPE_CODES.values())
+
+
+def test_the_limits_hold_what_the_default_config_sends() -> None:
+    config = ReplicaConfig()
+    assert config.batch_max_commands <= codec.VALUE_COMMANDS_MAX
+    assert config.runs_max <= codec.RUNS_MAX
+    assert config.learn_max_entries <= codec.LEARN_ENTRIES_MAX
+    assert config.learn_max_entries * config.batch_max_commands <= codec.LEARN_COMMANDS_MAX
+    assert 2 * NodeConfig().snapshot_interval_slots <= codec.PROMISE_ENTRIES_MAX
+
+
+def test_the_largest_legal_learn_and_accept_still_decode() -> None:
+    # Over BUDGET_FROM_BYTES, so the budget is counted, and at the per-array maxima.
+    ballot = Ballot(3, 1)
+    commands = tuple(Command(7, seq, b"") for seq in range(codec.VALUE_COMMANDS_MAX))
+    slots_per_entry = codec.LEARN_COMMANDS_MAX // codec.VALUE_COMMANDS_MAX
+    entries = tuple(Entry(slot, ballot, Value(commands)) for slot in range(slots_per_entry))
+    learn = Learn(1, 2, entries)
+    body = encode_body(learn)
+    assert len(body) > codec.BUDGET_FROM_BYTES
+    assert decode_body(body) == learn
+    runs = tuple(BallotRun(slot, slot + 1, ballot) for slot in range(codec.RUNS_MAX))
+    accept = Accept(1, 2, ballot, 5000, Value(commands), ChosenPrefix(codec.RUNS_MAX, runs))
+    assert decode_body(encode_body(accept)) == accept
 
 
 # ------------------------------------------------------------------ fuzz

@@ -387,13 +387,13 @@ BAD_INPUT: dict[str, tuple[bytes, str]] = {
     "truncated frame": (_CLIENT_HELLO + frame_prefix(100) + b"abc", "closed inside a frame"),
     "client request on a peer connection": (
         _PEER_HELLO + encode(Submit(1, 2, 3, b"x")),
-        "Submit on a peer connection",
+        "Submit is not expected here",
     ),
     "peer message on a client connection": (
         _CLIENT_HELLO + encode(Probe(1, 3, BALLOT)),
-        "Probe on a client connection",
+        "Probe is not expected here",
     ),
-    "second hello": (_CLIENT_HELLO + _CLIENT_HELLO, "Hello on a client connection"),
+    "second hello": (_CLIENT_HELLO + _CLIENT_HELLO, "Hello is not expected here"),
     "peer message from another src": (
         _PEER_HELLO + encode(Probe(2, 3, BALLOT)),
         "Probe from 2 to 3 on the link to node 1",

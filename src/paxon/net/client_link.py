@@ -45,12 +45,20 @@ from paxon.net.client_messages import (
     Refused,
     Welcome,
 )
-from paxon.net.codec import DecodeError, decode_body, encode_body
+from paxon.net.codec import (
+    CLIENT_RESPONSE_CODES,
+    TYPE_CODES,
+    DecodeError,
+    decode_body,
+    encode_body,
+)
 from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
 from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
 
 _REQUEST_TYPES: Final = frozenset(CLIENT_REQUEST_TYPES)
 _RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
+_EXPECTED: Final = CLIENT_RESPONSE_CODES | {TYPE_CODES[Welcome], TYPE_CODES[Refused]}
+"""What a node may send a client; anything else is refused before it is unpacked."""
 
 _log = logging.getLogger("paxon.net.client")
 
@@ -280,7 +288,7 @@ class _LinkProtocol(asyncio.Protocol):
             for body in bodies:
                 if self.closed:
                     return
-                self._on_message(decode_body(body))
+                self._on_message(decode_body(body, _EXPECTED))
         except (FrameTooLarge, DecodeError) as exc:
             self._break(f"bad frame from the node: {exc}")
 

@@ -12,17 +12,69 @@ Rules:
   field of the wrong type, an id, slot or round outside ``[0, 2**63)``, or a
   message whose own checks fail (their ValueError/TypeError becomes a
   DecodeError). Nothing else escapes it.
-- msgpack limits are set from the body's own length, and extension types are
-  refused, so a small body cannot ask for a large allocation.
+- A body is refused before msgpack sees it unless it starts as ``encode_body``
+  writes every message: a fixarray header (1..15 items) and a positive-fixint
+  type code (all codes are < 128); the array's length must be the type's arity.
+  Knowing the type, the body is then unpacked with that type's limits (the
+  table below), so whatever the bytes, decoding costs at most a bounded
+  multiple of what the largest legal message of that type costs.
+- ``expected`` (optional) names the type codes the caller can use in its state
+  (``PEER_CODES``, ``HANDSHAKE_CODES``, ``CLIENT_REQUEST_CODES``, ...): any other
+  code is refused before unpacking, so a client connection never pays for
+  decoding a Promise-shaped body.
 - ``encode_body`` refuses (``FrameTooLarge``) a body over ``frame_max_bytes``:
   a frame the receiver must refuse is never sent.
 - Integers are exact types: ``True`` is not an int here, ``1`` is not a bool.
+
+Decode limits, per type (derived from the message layouts and the defaults of
+``ReplicaConfig`` / ``NodeConfig``, with headroom for operators who raise them):
+
+======================== ===================================================
+``VALUE_COMMANDS_MAX``   4,096 commands in one Value (Accept, an Entry):
+                         ``batch_max_commands`` is 512 by default, 8x room.
+``RUNS_MAX``             1,024 ballot runs in a ChosenPrefix: ``runs_max`` is
+                         64 by default, 16x room.
+``LEARN_ENTRIES_MAX``    4,096 entries in a Learn: ``learn_max_entries`` is 256.
+``LEARN_COMMANDS_MAX``   262,144 commands in one Learn, all entries together:
+                         twice the 256 x 512 a default Learn can carry.
+``PROMISE_ENTRIES_MAX``  65,536 entries in a Promise: a Promise carries the
+                         uncompacted log, which holds at most two snapshot
+                         intervals (2 x ``snapshot_interval_slots`` = 40,000).
+``PROMISE_COMMANDS_MAX`` 1,048,576 commands in one Promise: 64 MiB of log
+                         (2 x ``snapshot_interval_bytes``) in commands of 64
+                         bytes. This is the loosest bound; only peers send it.
+``STR_MAX_BYTES``        4,096 bytes for a string a node receives (cluster id,
+                         Refused reason); responses a client receives (Failure,
+                         Redirect, StatusReply) may use the whole body.
+``STATUS_ITEMS_MAX``     65,536 items in a StatusReply (all maps and arrays).
+``FIXED_BODY_MAX_BYTES`` 128 bytes for a message with no variable part (the
+                         largest, Prepare, is 48 bytes at 9-byte integers).
+``BUDGET_FROM_BYTES``    65,536: above this size, a hook counts every array's
+                         items (and a map's) against the type's legal total;
+                         below it the body's own size bounds the cost (about
+                         30 bytes of memory per byte at worst), and the hook,
+                         which doubles msgpack's time, is not paid.
+======================== ===================================================
+
+A type's ``max_array_len`` is the largest array it may hold (Accept and Learn
+4,096, Promise 65,536, Heartbeat 1,024, StatusReply 65,536, any other 8); a
+Heartbeat is at most 128 + 40 bytes per run. Maps are legal only in a
+StatusReply; anywhere else the first map, even an empty one, stops the
+unpacking. Binary fields exist only in Accept, Promise, Learn (payloads),
+SnapshotChunk, Submit, Query, Reply (and StatusReply values); other types
+unpack with ``max_bin_len=0``.
+
+Measured with ``tests/fuzz/measure_decode_bomb.py`` (2 shared cores): a 63 MiB
+body of one-item arrays took 7.7 s and 2.1 GB to refuse before these limits
+and is now refused from its first byte; a Learn-shaped 63 MiB tree of them
+took 3.5 s and 1.7 GB and now stops at the budget in 0.08 s; a Submit-shaped
+55 MiB tree of empty maps took 24.7 s and 4.1 GB and now stops at the first map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Container
+from typing import Any, Final, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 
@@ -276,36 +328,179 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
 # ------------------------------------------------------------------ decoding
 
 
-def decode_body(body: bytes) -> WireMessage:
-    """The message in one frame body, or DecodeError saying why there is none."""
+def decode_body(body: bytes, expected: Container[int] | None = None) -> WireMessage:
+    """The message in one frame body, or DecodeError saying why there is none.
+
+    ``expected``, if given, holds the type codes the caller accepts; a body of
+    any other type is refused before it is unpacked.
+    """
     size = len(body)
+    if size < 2 or not _FIXARRAY_FIRST <= body[0] <= _FIXARRAY_LAST:
+        raise DecodeError(f"not msgpack of a message (fixarray, type code): {_show(body[:8])}")
+    code = body[1]
+    known = _DECODERS.get(code)
+    if known is None:
+        shown = code if code < 0x80 else f"byte {code:#04x}"
+        raise DecodeError(f"unknown type code {shown}")
+    name, arity, decoder, limits = known
+    if expected is not None and code not in expected:
+        raise DecodeError(f"{name} is not expected here")
+    if body[0] - _FIXARRAY_EMPTY != arity:
+        raise DecodeError(f"{name}: expected {arity - 1} fields, got {body[0] - _FIXARRAY_FIRST}")
+    if limits.body_max_bytes is not None and size > limits.body_max_bytes:
+        raise DecodeError(f"{name}: {size} bytes > {limits.body_max_bytes}")
+    budget = (
+        _Budget(name, limits.items_max)
+        if limits.items_max is not None and size > BUDGET_FROM_BYTES
+        else None
+    )
+    if limits.map_allowed:
+        object_hook = None if budget is None else budget.count_map
+    else:
+        object_hook = _refuse_map
     try:
         fields = msgpack.unpackb(
             body,
             use_list=False,
             raw=False,
             strict_map_key=True,
-            max_str_len=size,
-            max_bin_len=size,
-            max_array_len=size,
-            max_map_len=size,
+            max_str_len=size if limits.str_max_bytes is None else limits.str_max_bytes,
+            max_bin_len=size if limits.bin_allowed else 0,
+            max_array_len=limits.array_max,
+            max_map_len=size if limits.map_allowed else 0,
             max_ext_len=0,
+            list_hook=None if budget is None else budget.count_array,
+            object_hook=object_hook,
         )
+    except _OverLimit as exc:
+        raise DecodeError(f"{name}: {exc}") from None
     except (ValueError, msgpack.UnpackException) as exc:
-        raise DecodeError(f"not msgpack: {exc}") from None
-    if type(fields) is not tuple or not fields:
-        raise DecodeError(f"not a non-empty array: {_show(fields)}")
-    code = fields[0]
-    known = _DECODERS.get(code) if type(code) is int else None
-    if known is None:
-        raise DecodeError(f"unknown type code {_show(code)}")
-    name, arity, decoder = known
-    if len(fields) != arity:
-        raise DecodeError(f"{name}: expected {arity - 1} fields, got {len(fields) - 1}")
+        raise DecodeError(f"not msgpack within the limits of a {name}: {exc}") from None
+    if type(fields) is not tuple or len(fields) != arity:  # pragma: no cover - header checked
+        raise DecodeError(f"{name}: not an array of {arity} items")
     try:
         return decoder(fields)
     except (DecodeError, ValueError, TypeError) as exc:
         raise DecodeError(f"{name}: {exc}") from None
+
+
+# ------------------------------------------------------------------ decode limits
+
+_FIXARRAY_EMPTY: Final = 0x90
+_FIXARRAY_FIRST: Final = 0x91
+_FIXARRAY_LAST: Final = 0x9F
+
+VALUE_COMMANDS_MAX: Final = 4096
+RUNS_MAX: Final = 1024
+LEARN_ENTRIES_MAX: Final = 4096
+LEARN_COMMANDS_MAX: Final = 262_144
+PROMISE_ENTRIES_MAX: Final = 65_536
+PROMISE_COMMANDS_MAX: Final = 1_048_576
+STR_MAX_BYTES: Final = 4096
+STATUS_ITEMS_MAX: Final = 65_536
+FIXED_BODY_MAX_BYTES: Final = 128
+BUDGET_FROM_BYTES: Final = 65_536
+_FIELDS_MAX: Final = 8
+
+# Items counted by the budget: an array (or map) of n items counts n + 1.
+_BALLOT_ITEMS: Final = 3
+_COMMAND_ITEMS: Final = 1 + 4  # its place in the Value, then [client_id, seq, payload]
+_ENTRY_ITEMS: Final = 1 + 4 + _BALLOT_ITEMS + 1  # its place, [slot, ballot, value], ballot, value
+
+
+def _chosen_items(runs: int) -> int:
+    return 3 + 1 + runs * (1 + 4 + _BALLOT_ITEMS)
+
+
+def _log_items(entries: int, commands: int) -> int:
+    return 1 + entries * _ENTRY_ITEMS + commands * _COMMAND_ITEMS
+
+
+class _Limits(NamedTuple):
+    """What one message type may hold; None means "as much as the body's size"."""
+
+    array_max: int = _FIELDS_MAX
+    str_max_bytes: int | None = 0
+    bin_allowed: bool = False
+    map_allowed: bool = False
+    body_max_bytes: int | None = FIXED_BODY_MAX_BYTES
+    items_max: int | None = None
+
+
+_FIXED: Final = _Limits()
+_BINARY: Final = _Limits(bin_allowed=True, body_max_bytes=None, items_max=_FIELDS_MAX)
+_NAMED: Final = _Limits(
+    str_max_bytes=STR_MAX_BYTES, body_max_bytes=FIXED_BODY_MAX_BYTES + STR_MAX_BYTES
+)
+# The peer handshake: nonces and proofs (bin, <= 64 bytes), a client address (<= 300 bytes).
+_PROOF: Final = _Limits(
+    str_max_bytes=STR_MAX_BYTES, bin_allowed=True, body_max_bytes=FIXED_BODY_MAX_BYTES + 512
+)
+# A login: user and password, each at most 1,024 characters (4 bytes each in UTF-8).
+_AUTHENTICATE: Final = _Limits(
+    str_max_bytes=STR_MAX_BYTES, body_max_bytes=FIXED_BODY_MAX_BYTES + 2 * STR_MAX_BYTES
+)
+_RESPONSE_TEXT: Final = _Limits(str_max_bytes=None, body_max_bytes=None, items_max=_FIELDS_MAX)
+_ACCEPT: Final = _Limits(
+    array_max=max(VALUE_COMMANDS_MAX, RUNS_MAX),
+    bin_allowed=True,
+    body_max_bytes=None,
+    items_max=8 + _BALLOT_ITEMS + 1 + VALUE_COMMANDS_MAX * _COMMAND_ITEMS + _chosen_items(RUNS_MAX),
+)
+_HEARTBEAT: Final = _Limits(
+    array_max=RUNS_MAX,
+    body_max_bytes=FIXED_BODY_MAX_BYTES + RUNS_MAX * 40,  # a run is at most 38 bytes
+)
+_LEARN: Final = _Limits(
+    array_max=max(LEARN_ENTRIES_MAX, VALUE_COMMANDS_MAX),
+    bin_allowed=True,
+    body_max_bytes=None,
+    items_max=5 + _log_items(LEARN_ENTRIES_MAX, LEARN_COMMANDS_MAX),
+)
+_PROMISE: Final = _Limits(
+    array_max=max(PROMISE_ENTRIES_MAX, VALUE_COMMANDS_MAX),
+    bin_allowed=True,
+    body_max_bytes=None,
+    items_max=9 + _BALLOT_ITEMS + _log_items(PROMISE_ENTRIES_MAX, PROMISE_COMMANDS_MAX),
+)
+_STATUS: Final = _Limits(
+    array_max=STATUS_ITEMS_MAX,
+    str_max_bytes=None,
+    bin_allowed=True,
+    map_allowed=True,
+    body_max_bytes=None,
+    items_max=STATUS_ITEMS_MAX,
+)
+
+
+class _OverLimit(Exception):
+    """Raised from inside msgpack's hooks to stop unpacking at once."""
+
+
+class _Budget:
+    """Counts the items of every array and map as msgpack builds them."""
+
+    __slots__ = ("_items_left", "_name")
+
+    def __init__(self, name: str, items_max: int) -> None:
+        self._name = name
+        self._items_left = items_max
+
+    def count_array(self, items: tuple[Any, ...]) -> tuple[Any, ...]:
+        self._items_left -= len(items) + 1
+        if self._items_left < 0:
+            raise _OverLimit("more arrays and items than a legal message holds")
+        return items
+
+    def count_map(self, items: dict[str, Any]) -> dict[str, Any]:
+        self._items_left -= len(items) + 1
+        if self._items_left < 0:
+            raise _OverLimit("more maps and items than a legal message holds")
+        return items
+
+
+def _refuse_map(items: dict[str, Any]) -> dict[str, Any]:
+    raise _OverLimit("a map, which only a StatusReply may hold")
 
 
 def _show(raw: object) -> str:
@@ -561,35 +756,41 @@ def _listify(raw: Any, depth: int) -> Any:
     return raw
 
 
-_DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessage]]]] = {
-    1: ("Probe", 4, _decode_probe),
-    2: ("ProbeReply", 5, _decode_probe_reply),
-    3: ("Prepare", 5, _decode_prepare),
-    4: ("Promise", 8, _decode_promise),
-    5: ("Nack", 5, _decode_nack),
-    6: ("Accept", 7, _decode_accept),
-    7: ("Accepted", 6, _decode_accepted),
-    8: ("Heartbeat", 6, _decode_heartbeat),
-    9: ("HeartbeatReply", 6, _decode_heartbeat_reply),
-    10: ("LearnRequest", 4, _decode_learn_request),
-    11: ("Learn", 4, _decode_learn),
-    12: ("SnapshotChunk", 7, _decode_snapshot_chunk),
-    32: ("Hello", 4, _decode_hello),
-    33: ("Welcome", 3, _decode_welcome),
-    34: ("Refused", 2, _decode_refused),
-    35: ("Challenge", 2, _decode_challenge),
-    36: ("PeerProof", 4, _decode_peer_proof),
-    37: ("PeerWelcome", 4, _decode_peer_welcome),
-    64: ("Submit", 5, _decode_submit),
-    65: ("Query", 4, _decode_query),
-    66: ("StatusRequest", 2, _decode_status_request),
-    67: ("Authenticate", 4, _decode_authenticate),
-    80: ("Reply", 3, _decode_reply),
-    81: ("Redirect", 4, _decode_redirect),
-    82: ("Failure", 4, _decode_failure),
-    83: ("StatusReply", 3, _decode_status_reply),
+_DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessage], _Limits]]] = {
+    1: ("Probe", 4, _decode_probe, _FIXED),
+    2: ("ProbeReply", 5, _decode_probe_reply, _FIXED),
+    3: ("Prepare", 5, _decode_prepare, _FIXED),
+    4: ("Promise", 8, _decode_promise, _PROMISE),
+    5: ("Nack", 5, _decode_nack, _FIXED),
+    6: ("Accept", 7, _decode_accept, _ACCEPT),
+    7: ("Accepted", 6, _decode_accepted, _FIXED),
+    8: ("Heartbeat", 6, _decode_heartbeat, _HEARTBEAT),
+    9: ("HeartbeatReply", 6, _decode_heartbeat_reply, _FIXED),
+    10: ("LearnRequest", 4, _decode_learn_request, _FIXED),
+    11: ("Learn", 4, _decode_learn, _LEARN),
+    12: ("SnapshotChunk", 7, _decode_snapshot_chunk, _BINARY),
+    32: ("Hello", 4, _decode_hello, _NAMED),
+    33: ("Welcome", 3, _decode_welcome, _NAMED),
+    34: ("Refused", 2, _decode_refused, _NAMED),
+    35: ("Challenge", 2, _decode_challenge, _PROOF),
+    36: ("PeerProof", 4, _decode_peer_proof, _PROOF),
+    37: ("PeerWelcome", 4, _decode_peer_welcome, _PROOF),
+    64: ("Submit", 5, _decode_submit, _BINARY),
+    65: ("Query", 4, _decode_query, _BINARY),
+    66: ("StatusRequest", 2, _decode_status_request, _FIXED),
+    67: ("Authenticate", 4, _decode_authenticate, _AUTHENTICATE),
+    80: ("Reply", 3, _decode_reply, _BINARY),
+    81: ("Redirect", 4, _decode_redirect, _RESPONSE_TEXT),
+    82: ("Failure", 4, _decode_failure, _RESPONSE_TEXT),
+    83: ("StatusReply", 3, _decode_status_reply, _STATUS),
 }
-"""Type code -> (name, array length including the code, decoder)."""
+"""Type code -> (name, array length including the code, decoder, decode limits)."""
+
+PEER_CODES: Final = frozenset(range(1, 13))
+HANDSHAKE_CODES: Final = frozenset((32, 33, 34, 35, 36, 37))
+CLIENT_REQUEST_CODES: Final = frozenset((64, 65, 66, 67))
+CLIENT_RESPONSE_CODES: Final = frozenset((80, 81, 82, 83))
+"""The ``expected`` sets for ``decode_body``, by what a connection may carry."""
 
 TYPE_CODES: Final[dict[type, int]] = {
     Probe: 1,

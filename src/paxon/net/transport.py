@@ -96,7 +96,13 @@ from paxon.net.client_messages import (
     Refused,
     Welcome,
 )
-from paxon.net.codec import DecodeError, decode_body, encode_body
+from paxon.net.codec import (
+    CLIENT_REQUEST_CODES,
+    PEER_CODES,
+    DecodeError,
+    decode_body,
+    encode_body,
+)
 from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
 from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
 from paxon.net.peer_auth import (
@@ -122,6 +128,11 @@ _CLIENT_RESPONSE_TYPES: Final = frozenset(CLIENT_RESPONSE_TYPES)
 _State = Literal["hello", "proof", "challenge", "welcome", "peer", "client", "closed"]
 # Accepted: hello -> (client | proof -> peer). Dialed: challenge -> welcome -> peer.
 _HANDSHAKING: Final = frozenset(("hello", "proof", "challenge", "welcome"))
+_EXPECTED: Final[dict[_State, frozenset[int]]] = {
+    "peer": PEER_CODES,
+    "client": CLIENT_REQUEST_CODES,
+}
+"""Type codes decoded after the handshake; frames before it are 4 KiB at most."""
 
 _DIAL_FAILURES_WARN: Final = 20
 """Consecutive failed dials to one peer before it is logged as a warning."""
@@ -620,7 +631,8 @@ class _Connection(asyncio.Protocol):
             if self.state == "closed":
                 return
             try:
-                message = decode_body(body)
+                # A type this state cannot use is refused before it is unpacked.
+                message = decode_body(body, _EXPECTED.get(self.state))
             except DecodeError as exc:
                 self._drop_bad(f"undecodable frame: {exc}")
                 return
