@@ -36,7 +36,7 @@ def test_clients_and_peers_over_tls_end_to_end(tmp_path: Path) -> None:
         http_tls=tls.context(),
     )
     try:
-        cluster.start()
+        cluster.start()  # not waiting for a leader: calls right after start-up must get through
         context = tls.context()
         for node in cluster.nodes:  # HTTPS on each node; followers forward over client TLS
             connection = http.client.HTTPSConnection(*node.http, context=context, timeout=20)

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Callable
 
 from paxon.client import Client
+from paxon.errors import Unavailable
 from paxon.security.client_tls import ClientTls
 
 
@@ -41,9 +42,20 @@ class Forwarder:
         self._client_endpoints: list[str] = []
         self._retiring: set[asyncio.Task[None]] = set()
 
+    @property
+    def ready(self) -> bool:
+        """Some other member's client address is known (a peer link has come up)."""
+        return bool(self._endpoints())
+
     def client(self) -> Client:
-        """A client of the members whose client address is known now."""
-        endpoints = self._endpoints() or ["-:1"]  # none known yet: every call is Unavailable
+        """A client of the members whose client address is known now; ``Unavailable``
+        while none is (no peer link has come up yet)."""
+        endpoints = self._endpoints()
+        if not endpoints:
+            raise Unavailable(
+                "no other member is reachable yet (no peer link is up, so no client "
+                "address is known to forward to); retry shortly"
+            )
         if self._client is None or endpoints != self._client_endpoints:
             if self._client is not None:
                 self._retire(self._client)

@@ -99,6 +99,11 @@ Address = tuple[str, int]
 _LATENCY_SAMPLE = 8
 
 
+_PEERS_WAIT_S = 0.02
+"""How often a call made on a follower that knows no other member yet (its peer
+links are still coming up) checks again, within the call's deadline."""
+
+
 @dataclass(slots=True)
 class _RemoteWaiter:
     """A native client's request, answered on its connection."""
@@ -352,6 +357,9 @@ class Node:
                         continue  # lost leadership: retry through the new leader
                     except TimeoutError:
                         continue
+                elif not self._forwarder.ready:
+                    await asyncio.sleep(min(_PEERS_WAIT_S, remaining))  # links coming up
+                    continue
                 else:
                     reply = await self._forwarder.client().submit_as(
                         lane.client_id, lane.seq, payload, timeout=remaining
@@ -373,6 +381,10 @@ class Node:
             return self._query_machine(payload)
         timeout = self.config.request_timeout_s if timeout is None else timeout
         deadline = self._loop.time() + timeout
+        while self._replica.role is not Role.LEADER and not self._forwarder.ready:
+            if self._stopping or self._loop.time() + _PEERS_WAIT_S > deadline:
+                break  # the forwarder says why it cannot forward
+            await asyncio.sleep(_PEERS_WAIT_S)  # no peer link up yet
         if self._replica.role is Role.LEADER:
             answer: asyncio.Future[bytes] = self._loop.create_future()
             self._queries.append(_PendingQuery(payload, answer))
@@ -435,7 +447,10 @@ class Node:
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""
-        others = await self._forwarder.client().node_views()
+        try:
+            others = await self._forwarder.client().node_views()
+        except Unavailable:
+            others = []  # no peer link up yet: only this node's own view
         addresses = [self.client_address(member) or "?" for member in sorted(self.addresses)]
         return merge_status(addresses, [self.status(), *others])
 
