@@ -260,7 +260,7 @@ def test_a_node_takes_a_snapshot_only_from_its_leader_when_asked_and_only_if_it_
         slow = ReplicaConfig(election_timeout_min_s=30.0, election_timeout_max_s=60.0)
         node = Node(1, peers, str(tmp_path / "n1"), KvStore(), config=NodeConfig(replica=slow))
         await node.start()
-        intake = node._snapshot_incoming
+        intake = node._transfers._intake
         try:
             good = kv_machine(50).snapshot()
             deliver(node, 2, 50, good)  # no leader yet
@@ -275,7 +275,7 @@ def test_a_node_takes_a_snapshot_only_from_its_leader_when_asked_and_only_if_it_
             await eventually(lambda: intake.refused["invalid"] == 1)
             deliver(node, 2, 50, kv_machine(60).snapshot())  # says slot 60, sent as 50
             await eventually(lambda: intake.refused["invalid"] == 2)
-            assert not node._snapshot_installing
+            assert not node._transfers.installing
             assert snapshot_files(tmp_path / "n1") == []  # nothing was written
             assert node.machine.slot_applied == 0 and len(node.machine.machine) == 0  # type: ignore[arg-type]
             assert not node._stopping and not node._failure.done()  # type: ignore[union-attr]

@@ -81,7 +81,7 @@ from paxon.node.config import NodeConfig
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
-from paxon.node.transfer import SnapshotIntake, SnapshotTooLarge, send_snapshot
+from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
@@ -200,15 +200,10 @@ class Node:
         # Snapshots: taking our own, sending ours to peers, receiving one.
         self._slot_snapshot = 0
         self._snapshot_running = False
-        self._snapshot_sends: set[int] = set()
-        # Which chunks are taken, and the transfer being put together (transfer.py).
-        self._snapshot_incoming = SnapshotIntake(self.config.snapshot_max_bytes)
-        self._snapshot_installing = False
+        self._transfers = SnapshotTransfers(self)  # sending ours, taking the leader's
         self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
         self._snapshot_next_slot = self.config.snapshot_interval_slots
         self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
-        # peer -> (snapshot slot, when a whole transfer of it was queued)
-        self._snapshot_sent: dict[int, tuple[Slot, float]] = {}
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._failure: asyncio.Future[BaseException] | None = None
@@ -469,7 +464,7 @@ class Node:
             return
         try:
             if isinstance(message, SnapshotChunk):
-                self._on_snapshot_chunk(message)
+                self._transfers.on_chunk(message)
             else:
                 self._perform(self._replica.step(message))
         except Exception as error:  # a bug or a broken invariant: stop, loudly
@@ -641,7 +636,7 @@ class Node:
         for answer in ready.reads:
             self._on_read_index(answer)
         for request in ready.snapshot_requests:
-            self._offer_snapshot(request.peer)
+            self._transfers.offer(request.peer)
         self._after_call()
 
     def _send(self, message: PeerMessage) -> None:
@@ -649,7 +644,7 @@ class Node:
             self._loop.call_soon(self._on_peer_message, message)
         else:
             if type(message) is LearnRequest:  # the core asks: a snapshot may answer
-                self._snapshot_incoming.asked(message.dst, self._loop.time())
+                self._transfers.asked(message.dst, self._loop.time())
             self._transport.send(message)
 
     def _watch_durable(self) -> None:
@@ -754,8 +749,7 @@ class Node:
             self.metrics.elections.inc()
         if leader != self._leader:
             self.metrics.leader_changes.inc()
-            # A transfer from a node that no longer leads will not be finished.
-            self._snapshot_incoming.drop()
+            self._transfers.leader_changed()
             self.log.info(
                 "[%d %s %d] leader is now %s",
                 self.node_id,
@@ -912,7 +906,7 @@ class Node:
             )
 
     def _start_snapshot(self) -> None:
-        if self._snapshot_running or self._snapshot_installing:
+        if self._snapshot_running or self._transfers.installing:
             return
         self._snapshot_running = True
         # Whatever happens, the next try is one interval on (a failing disk
@@ -962,159 +956,12 @@ class Node:
 
         task.add_done_callback(done)
 
-    # ------------------------------------------------------------------ snapshot transfer
-
-    def _offer_snapshot(self, peer: int) -> None:
-        """Send our newest snapshot to ``peer``, which needs slots we compacted."""
-        if peer in self._snapshot_sends or self._stopping:
-            return
-        sent = self._snapshot_sent.get(peer)
-        newest = self._storage.snapshots()
-        if (
-            sent is not None
-            and newest
-            and sent[0] == newest[-1].slot
-            and self._loop.time() - sent[1] < self.config.snapshot_resend_s
-        ):
-            return  # the peer is still installing the copy it was just sent
-        if not self._storage.snapshots():
-            self.log.error(
-                "[%d] node %d needs compacted slots, and no snapshot exists", self.node_id, peer
-            )
-            return
-        self._snapshot_sends.add(peer)
-        task = self._loop.create_task(self._send_snapshot(peer))
-        self._snapshot_work.add(task)
-
-        def done(task: asyncio.Task[None]) -> None:
-            self._snapshot_work.discard(task)
-            self._snapshot_sends.discard(peer)
-            if not task.cancelled() and task.exception() is not None:
-                self.log.error(
-                    "[%d] sending a snapshot to node %d failed: %s",
-                    self.node_id,
-                    peer,
-                    task.exception(),
-                )
-
-        task.add_done_callback(done)
-
-    async def _send_snapshot(self, peer: int) -> None:
-        meta = self._storage.snapshots()[-1]
-        data = await self._loop.run_in_executor(None, self._read_snapshot, meta)
-        chunk_bytes = self.config.snapshot_chunk_bytes
-        self.log.info(
-            "[%d] sending node %d the snapshot at slot %d (%d bytes)",
-            self.node_id,
-            peer,
-            meta.slot,
-            len(data),
-        )
-        sent = await send_snapshot(
-            self._transport,
-            self.node_id,
-            peer,
-            meta.slot,
-            data,
-            chunk_bytes=chunk_bytes,
-            stopping=lambda: self._stopping,
-        )
-        if sent:
-            self._snapshot_sent[peer] = (meta.slot, self._loop.time())
-
-    def _read_snapshot(self, meta: SnapshotMeta) -> bytes:
-        with self._storage.open_snapshot(meta) as reader:
-            return reader.read_all()
-
-    def _on_snapshot_chunk(self, chunk: SnapshotChunk) -> None:
-        """Take a chunk only from the leader we follow, after the core asked it (transfer.py)."""
-        intake = self._snapshot_incoming
-        leader = self._replica.leader_hint
-        reason = intake.admit(
-            chunk,
-            leader=None if leader == self.node_id else leader,  # a leader takes none
-            slot_chosen=self._replica.slot_chosen,
-            installing=self._snapshot_installing,
-            now=self._loop.time(),
-        )
-        if reason is not None:
-            if reason in ("installing", "stale"):  # routine: counted, not logged
-                intake.refuse(reason)
-            else:
-                self._refuse_snapshot(chunk.src, chunk.slot, reason)
-            return
-        try:
-            data = intake.add(chunk)
-        except SnapshotTooLarge as error:
-            self._refuse_snapshot(chunk.src, chunk.slot, "too large", str(error))
-            return
-        if data is not None:
-            self._snapshot_installing = True
-            install = self._loop.create_task(self._install_snapshot(chunk.src, chunk.slot, data))
-            self._snapshot_work.add(install)
-            install.add_done_callback(self._snapshot_work.discard)
-
-    async def _install_snapshot(self, source: int, slot: Slot, data: bytes) -> None:
-        """Install a peer's snapshot: file first, then state machine, then the core.
-
-        The whole snapshot is decoded first, on a worker thread, into scratch
-        values (``ReplicatedMachine.check_snapshot``): one that does not decode,
-        or covers another slot than it was sent as, is dropped before anything
-        is written. The file is durable before the core's ``SnapshotRecord`` is
-        appended, as recovery requires (``docs/storage.md``)."""
-        try:
-            if slot <= self._replica.slot_chosen:
-                return
-            try:
-                slot_found = await self._loop.run_in_executor(
-                    None, self.machine.check_snapshot, data
-                )
-            except InvalidSnapshot as error:
-                self._refuse_snapshot(source, slot, "invalid", str(error))
-                return
-            if slot_found != slot:
-                self._refuse_snapshot(
-                    source, slot, "invalid", f"it holds the state below slot {slot_found}"
-                )
-                return
-            if slot <= self._replica.slot_chosen or self._stopping:
-                return
-            writer = self._storage.begin_snapshot(slot)
-            await self._loop.run_in_executor(None, writer.write, data)
-            if slot <= self._replica.slot_chosen or self._stopping:
-                return  # caught up through the log meanwhile, or stopping
-            # Checked above, so a refusal here is the machine's bug (or a machine
-            # without ``check_snapshot``): its state may be half replaced, stop.
-            self.machine.restore(data)
-            if self.machine.slot_applied != slot:
-                raise AssertionError(f"restored slot {self.machine.slot_applied}, checked {slot}")
-            self._slot_snapshot = max(self._slot_snapshot, slot)
-            self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
-            self._bytes_since_snapshot = 0
-            self._perform(self._replica.install_snapshot(slot))
-            self.log.info(
-                "[%d] installed the snapshot at slot %d from node %d", self.node_id, slot, source
-            )
-        except Exception as error:
-            self._fatal(error)
-        finally:
-            self._snapshot_installing = False
-
-    def _refuse_snapshot(self, source: int, slot: Slot, reason: str, detail: str = "") -> None:
-        """Count a snapshot (or chunk) ignored; log the first few of each reason."""
-        self.metrics.snapshots_refused.labels(reason=reason).inc()
-        if self._snapshot_incoming.refuse(reason):
-            self.log.warning(
-                "[%d %s %d] ignored a snapshot at slot %d from node %d: %s%s (%d so far)",
-                self.node_id,
-                self._replica.ballot_promised,
-                self._replica.slot_chosen,
-                slot,
-                source,
-                reason,
-                f": {detail}" if detail else "",
-                self._snapshot_incoming.refused[reason],
-            )
+    def _note_snapshot_installed(self, slot: Slot) -> None:
+        """A peer's snapshot is durable and restored: schedule ours after it, tell the core."""
+        self._slot_snapshot = max(self._slot_snapshot, slot)
+        self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
+        self._bytes_since_snapshot = 0
+        self._perform(self._replica.install_snapshot(slot))
 
     def _update_gauges(self) -> None:
         status = self._replica.status()
