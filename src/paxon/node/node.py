@@ -42,7 +42,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import ssl
 import time
 from collections import deque
@@ -75,9 +74,10 @@ from paxon.net.client_messages import (
 )
 from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
-from paxon.net.transport import ClientConnection, Transport
+from paxon.net.transport import ClientConnection
 from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
+from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
@@ -89,7 +89,7 @@ from paxon.protocol.types import Command, Slot
 from paxon.security.client_tls import ClientTls
 from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
-from paxon.storage import GroupCommitter, Storage
+from paxon.storage import Storage
 from paxon.storage.errors import StorageError, UnrestorableSnapshot
 from paxon.storage.snapshot import SnapshotMeta
 
@@ -141,13 +141,17 @@ class Node:
         advertise_client: str | None = None,
         forward_tls: ClientTls | None = None,
         wall_time_s: Callable[[], float] = time.time,
+        environment: Environment = REAL,
     ) -> None:
         """``peers`` are the members' peer addresses (also their client addresses
         unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
         is the address this node's clients use, told to the other members
         (default: ``listen``). ``forward_tls`` is how this node reaches the
-        others' client ports when they use TLS."""
+        others' client ports when they use TLS. ``environment`` gives the
+        disk, network and randomness (``paxon.node.environment``): the
+        simulator passes its own."""
         self.node_id = node_id
+        self._env = environment
         self.addresses: dict[int, Address] = {
             member: _address(address) for member, address in peers.items()
         }
@@ -180,9 +184,9 @@ class Node:
         # Set by start().
         self._loop: asyncio.AbstractEventLoop
         self._storage: Storage
-        self._committer: GroupCommitter
+        self._committer: Committer
         self._replica: Replica
-        self._transport: Transport
+        self._transport: NodeTransport
         self._forwarder: Forwarder
         self._ticker: asyncio.Task[None] | None = None
         # Messages waiting for their records to be durable: (lsn, messages).
@@ -218,16 +222,14 @@ class Node:
         """
         self._loop = asyncio.get_running_loop()
         self._failure = self._loop.create_future()
-        self._storage = Storage.open(
-            self.data_dir, node_id=self.node_id, cluster_id=self.config.cluster_id
-        )
-        committer: GroupCommitter | None = None
+        self._storage = self._env.open_storage(self.data_dir, self.node_id, self.config.cluster_id)
+        committer: Committer | None = None
         try:
             self._recover()
-            committer = self._committer = GroupCommitter(
-                self._storage, observe_sync=self.metrics.fsync_seconds.observe
+            committer = self._committer = self._env.make_committer(
+                self._storage, self.metrics.fsync_seconds.observe
             )
-            self._transport = Transport(
+            self._transport = self._env.make_transport(
                 node_id=self.node_id,
                 cluster_id=self.config.cluster_id,
                 listen=self.listen,
@@ -861,10 +863,10 @@ class Node:
         if recovered.snapshot is not None:
             self._restore_recovered(recovered.snapshot)
             self._slot_snapshot = recovered.snapshot.slot
-        self._replica = Replica(
+        self._replica = self._env.replica_factory(
             self.node_id,
             self.addresses,
-            rng=random.Random(),
+            rng=self._env.make_rng(),
             now=asyncio.get_running_loop().time(),
             config=self.config.replica,
             durable=recovered.state,

@@ -41,10 +41,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from paxon.net.peer_messages import SnapshotChunk
-from paxon.net.transport import Transport
 from paxon.protocol.types import NodeId, Slot
+
+if TYPE_CHECKING:
+    from paxon.node.environment import NodeTransport
 
 # The sender waits while more than this many chunks are queued for the peer.
 _CHUNKS_QUEUED_MAX = 4
@@ -148,7 +151,7 @@ class SnapshotIntake:
 
 
 async def send_snapshot(
-    transport: Transport,
+    transport: NodeTransport,
     src: NodeId,
     peer: NodeId,
     slot: Slot,

@@ -47,7 +47,11 @@ class _NodeView:
 
 
 class SafetyChecker:
-    def __init__(self, node_ids: list[int]) -> None:
+    def __init__(
+        self, node_ids: list[int], *, internal_client_ids: frozenset[int] | set[int] = frozenset()
+    ) -> None:
+        # Commands the runtime itself proposes (the log clock's), not clients.
+        self._internal = frozenset(internal_client_ids)
         self.quorum = len(node_ids) // 2 + 1
         self._proposals: dict[tuple[Slot, Ballot], Value] = {}
         self._votes: dict[tuple[Slot, Ballot], set[int]] = {}
@@ -114,6 +118,8 @@ class SafetyChecker:
             )
         for command in value.commands:
             key = (command.client_id, command.seq)
+            if command.client_id in self._internal:
+                continue
             if self._submitted.get(key) != command.payload:
                 self._fail(
                     time,
@@ -132,6 +138,10 @@ class SafetyChecker:
     def on_restart(self, node_id: int) -> None:
         """A restarted node rebuilds its state machine from slot 0."""
         self._nodes[node_id] = _NodeView()
+
+    def on_restore(self, node_id: int, slot: Slot) -> None:
+        """A node's state machine was replaced by a snapshot of the slots below ``slot``."""
+        self._nodes[node_id].slot_applied_next = slot
 
     def on_invariant_broken(self, node_id: int, error: AssertionError, time: float) -> None:
         self._fail(time, "invariant", f"n{node_id}: {error}")

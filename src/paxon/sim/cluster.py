@@ -84,6 +84,10 @@ class SimConfig:
     # "wal": the real write-ahead log on an in-memory faulty file system;
     # "memory": records kept as objects (faster, protocol faults only).
     storage: str = "wal"
+    # Snapshots (simulated runtime only): taken every this many applied slots,
+    # sent to a lagging peer in chunks of this size.
+    snapshot_interval_slots: int = 50
+    snapshot_chunk_bytes: int = 4096
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
 
     def __post_init__(self) -> None:
@@ -176,6 +180,10 @@ class SimStats:
     ops_completed: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     heal_progress_s: float | None = None
+    # Simulated runtime only: snapshots restored from a peer's transfer, and
+    # from the disk at a restart.
+    snapshots_installed: int = 0
+    snapshots_recovered: int = 0
     # ReplicaCounters summed over every replica and incarnation of the run.
     refused: dict[str, int] = field(default_factory=dict)
 

@@ -1,0 +1,987 @@
+"""A seeded cluster of real nodes (``paxon.node.Node``) on simulated machines.
+
+This is the simulator of the runtime, not of a copy of it: each member is the
+``Node`` that ``paxon serve`` runs, with its real ``KvStore``, session table,
+log clock, group commit rule, snapshots, compaction and snapshot transfer.
+Only the outside world is simulated, through ``paxon.node.environment``:
+
+- **time and scheduling**: each node's asyncio loop is a ``SimLoop`` whose
+  clock is the simulator's global time, drifted per machine; one scheduler
+  turns whichever loop or simulator event is due first, in (time, sequence)
+  order, so a seed replays exactly;
+- **disk**: the real ``Storage`` on a ``MemFileSystem`` that survives crashes
+  as a disk does; ``_SimCommitter`` plays the group committer, with the write
+  and the fsync as separate events, so a power cut can fall between them;
+- **network**: ``_SimTransport`` hands peer messages to ``SimNetwork`` (loss,
+  duplication, delay, reordering, partitions); clients reach nodes the same
+  way, through the native request types (``Submit``, ``Query``);
+- **work on threads** (snapshot encoding, writing, checking): run by the
+  simulator a little later, so it finishes in an order the seed picks.
+
+A crash drops the whole process (its loop, pending work, unsynced bytes) and
+restarts it from its disk. The ``SafetyChecker`` watches every message that
+leaves a node (a node's message to itself counts when the node takes it in)
+and every entry its state machine applies; the client history goes to the
+linearizability checker. The two phases are those of ``SimCluster``: faults,
+then healing, after which the cluster must serve and catch every member up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import heapq
+import logging
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from paxon.errors import PaxonError
+from paxon.kv.store import KvStore
+from paxon.net.client_messages import (
+    ClientRequest,
+    ClientResponse,
+    Failure,
+    Query,
+    Redirect,
+    Reply,
+    Submit,
+)
+from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.net.transport import TransportStats
+from paxon.node.config import NodeConfig
+from paxon.node.environment import Environment
+from paxon.node.logclock import CLOCK_CLIENT_ID
+from paxon.node.machine import Applied, ReplicatedMachine
+from paxon.node.node import Node
+from paxon.protocol.ready import ChosenEntry, Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Command
+from paxon.sim import buggy
+from paxon.sim.checkers import SafetyChecker
+from paxon.sim.cluster import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, SimStats
+from paxon.sim.loop import SimLoop
+from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
+from paxon.sim.trace import describe
+from paxon.sim.workload import (
+    UnexpectedReply,
+    cas_command,
+    decode_reply,
+    read_query,
+    write_command,
+)
+from paxon.storage.codec import StorageRecord
+from paxon.storage.config import StorageConfig
+from paxon.storage.errors import StorageError
+from paxon.storage.memfs import MemFileSystem
+from paxon.storage.storage import Storage
+
+# The log clock's epoch: wall time at simulated time 0 (any fixed value works).
+_WALL_EPOCH_S = 1_800_000_000.0
+# A node's loop is due at a global time a hair after its local deadline, so
+# float rounding of a drifted clock never leaves a timer "almost due".
+_DUE_SLACK_S = 1e-9
+# Storage of a simulated node: small segments, so roll-overs happen often.
+_STORAGE = StorageConfig(
+    segment_max_bytes=64 * 1024, record_max_bytes=32 * 1024, snapshot_chunk_bytes=16 * 1024
+)
+
+
+@dataclass(slots=True)
+class _Ticket:
+    lsn: int
+
+
+class _SimCommitter:
+    """The group committer of one process: one write, then one fsync, at a time.
+
+    ``submit`` appends at once (the log assigns lsns in call order). A sync is
+    two simulator events: the *write* (the records reach the page cache) and,
+    a disk-dependent time later, the *fsync* (they are durable). Everything
+    appended by the write is covered by that fsync; batches submitted while a
+    sync runs wait for the next one, as with the real committer's thread.
+    """
+
+    def __init__(self, cluster: RuntimeCluster, host: _Host, storage: Storage) -> None:
+        self._cluster = cluster
+        self._host = host
+        self._storage = storage
+        self._lsn_wanted = storage.lsn_durable
+        self._lsn_durable = storage.lsn_durable
+        self._syncing = False
+        self._waiters: list[tuple[int, int, Any]] = []
+        self._order = 0
+        self.incarnation = host.incarnation
+
+    @property
+    def lsn_durable(self) -> int:
+        return self._lsn_durable
+
+    def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
+        lsn = self._storage.append(records)
+        if sync and lsn > self._lsn_wanted:
+            self._lsn_wanted = lsn
+            self._start_sync()
+        return _Ticket(lsn)
+
+    def durable_future(self, lsn: int) -> Any:
+        process = self._host.process
+        assert process is not None
+        future = process.loop.create_future()
+        if self._lsn_durable >= lsn:
+            future.set_result(None)
+        else:
+            self._order += 1
+            heapq.heappush(self._waiters, (lsn, self._order, future))
+        return future
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+    def _live(self) -> bool:
+        return self._host.incarnation == self.incarnation and self._host.process is not None
+
+    def _start_sync(self) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        write_s, fsync_s = self._cluster.disk_times(self._host)
+        self._cluster.later(write_s, self._write)
+        self._cluster.later(write_s + fsync_s, self._fsync)
+
+    def _write(self) -> None:
+        if not self._live():
+            return
+        if self._host.crash_in_fsync:
+            # The power fails with the batch handed to the disk, before its fsync returns.
+            self._cluster.crash_host(self._host, "mid-fsync")
+
+    def _fsync(self) -> None:
+        if not self._live():
+            return
+        self._syncing = False
+        durable = self._storage.sync()
+        if durable > self._lsn_durable:
+            self._lsn_durable = durable
+            waiters = self._waiters
+            while waiters and waiters[0][0] <= durable:
+                future = heapq.heappop(waiters)[2]
+                if not future.done():
+                    future.set_result(None)
+        if self._lsn_wanted > self._lsn_durable:
+            self._start_sync()
+
+
+class _SimTransport:
+    """Peer links of one process, over ``SimNetwork``. Never blocks, never buffers."""
+
+    def __init__(self, cluster: RuntimeCluster, host: _Host, settings: dict[str, Any]) -> None:
+        self._cluster = cluster
+        self._host = host
+        self.incarnation = host.incarnation
+        self.on_peer_message: Callable[[PeerMessage], None] = settings["on_peer_message"]
+        self.on_client_request: Callable[[Any, ClientRequest], None] = settings["on_client_request"]
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("sim", self._host.node_id)
+
+    def send(self, message: PeerMessage) -> None:
+        if self._host.incarnation == self.incarnation:
+            self._cluster.send(self._host.node_id, message)
+
+    def backlog_bytes(self, peer: int) -> int:
+        return 0
+
+    def reachable(self, peer: int) -> bool:
+        return not self._cluster.network.is_cut(self._host.node_id, peer)
+
+    def client_address_of(self, peer: int) -> str | None:
+        return f"sim{peer}:1"
+
+    def stats(self) -> TransportStats:
+        return _NO_TRAFFIC
+
+
+_NO_TRAFFIC = TransportStats(
+    frames_in=0,
+    frames_out=0,
+    bytes_in=0,
+    bytes_out=0,
+    dropped_sends=0,
+    bad_frames=0,
+    handshakes_refused=0,
+    connections_refused=0,
+    requests_refused=0,
+    peers={},
+    clients_connected=0,
+)
+
+
+@dataclass(slots=True)
+class _Connection:
+    """A client's connection to one process: answers go back over the network."""
+
+    cluster: RuntimeCluster
+    host: _Host
+    incarnation: int
+    client: int
+
+    def send(self, response: ClientResponse) -> None:
+        if self.host.incarnation == self.incarnation and self.host.process is not None:
+            self.cluster.send_to_client(self.host.node_id, self.client, response)
+
+    def peer_name(self) -> str:
+        return f"client{self.client}"
+
+    def closed(self) -> bool:
+        return self.host.incarnation != self.incarnation
+
+
+class _ObservedMachine(ReplicatedMachine):
+    """The node's replicated machine, reporting every applied entry to the checker."""
+
+    def __init__(self, cluster: RuntimeCluster, node_id: int) -> None:
+        super().__init__(KvStore())
+        self._cluster = cluster
+        self._node_id = node_id
+
+    def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
+        self._cluster.on_apply(self._node_id, entry)
+        fresh = []
+        for applied in super().apply(entry):
+            if applied.fresh:
+                fresh.append((applied.client_id, applied.seq))
+            yield applied
+        self._cluster.on_effects(self._node_id, entry, fresh)
+
+    def restore(self, data: bytes) -> None:
+        super().restore(data)
+        self._cluster.on_restore(self._node_id, self.slot_applied)
+
+
+@dataclass(slots=True)
+class _Process:
+    """One incarnation of ``paxon serve`` on a host."""
+
+    loop: SimLoop
+    node: Node
+    started: bool = False
+
+
+@dataclass(slots=True)
+class _Host:
+    """A simulated machine: its disk outlives crashes; its process does not."""
+
+    node_id: int
+    fs: MemFileSystem
+    clock_rate: float
+    clock_offset: float
+    process: _Process | None = None
+    incarnation: int = 0
+    paused_until: float = 0.0
+    crash_in_fsync: bool = False
+    # Set when recovery refused the disk: the host stays down for the run.
+    dead: str | None = None
+
+
+@dataclass(slots=True)
+class _SimClient:
+    endpoint: int
+    seq: int = 0
+    attempt: int = 0
+    target: int = 1
+    op: HistoryOp | None = None
+    payload: bytes | None = None
+    redirected: bool = False
+    last_seen: dict[str, str | None] = field(default_factory=dict)
+
+
+class RuntimeCluster:
+    """One seed: real nodes, simulated world. Same interface as ``SimCluster``."""
+
+    def __init__(
+        self,
+        seed: int,
+        config: SimConfig,
+        *,
+        replica_factory: ReplicaFactory = Replica,
+        node_class: type[Node] = Node,
+        trace: bool = False,
+    ) -> None:
+        """``replica_factory`` and ``node_class`` may plant a bug in the core or
+        the runtime (the mutation tests do)."""
+        self.seed = seed
+        self._node_class = node_class
+        self.config = config
+        self._factory = replica_factory
+        self._trace_on = trace
+        self.trace: list[str] = []
+        self.time = 0.0
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._sequence = 0
+        self._rng_faults = random.Random(f"{seed}:faults")
+        self._rng_clients = random.Random(f"{seed}:clients")
+        self._rng_buggy = random.Random(f"{seed}:buggy")
+        self._rng_disk = random.Random(f"{seed}:disk")
+        self.network = SimNetwork(random.Random(f"{seed}:net"), self._link_faults())
+        self.members = list(range(1, config.nodes + 1))
+        self.checker = SafetyChecker(self.members, internal_client_ids={CLOCK_CLIENT_ID})
+        self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
+        self.history: list[HistoryOp] = []
+        self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
+        self._node_config = NodeConfig(
+            cluster_id="sim",
+            tick_interval_s=config.tick_s,
+            replica=config.replica,
+            snapshot_interval_slots=config.snapshot_interval_slots,
+            snapshot_chunk_bytes=config.snapshot_chunk_bytes,
+            snapshot_resend_s=1.0,
+            request_timeout_s=config.client_timeout_s,
+        )
+        self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
+        self.clients = [
+            _SimClient(CLIENT_BASE + index, target=self.members[index % config.nodes])
+            for index in range(config.clients)
+        ]
+        self._healed_at: float | None = None
+        self._chosen_at_heal = 0
+        self._done = False
+        self._logger = self._make_logger()
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> SimStats:
+        self.start()
+        self.run_until(float("inf"))
+        return self.stats
+
+    def start(self) -> None:
+        config = self.config
+        for host in self.hosts.values():
+            self._start_process(host)
+        for index, _ in enumerate(self.clients):
+            self._push(0.05 + 0.01 * index, functools.partial(self._client_next, index))
+        if {"partition", "crash", "pause"} & config.faults:
+            self._push(0.5 + self._rng_faults.random() * 0.5, self._inject_fault)
+        if "buggy" in config.faults:
+            self._push(0.2 + self._rng_buggy.random() * 0.3, self._inject_buggy)
+        self._push(config.fault_phase_s, self._heal_everything)
+        self._push(config.fault_phase_s + config.heal_phase_s, self._finish)
+
+    def run_until(self, time: float) -> bool:
+        """Run events and node loops up to simulated ``time``; False once the run is over."""
+        queue = self._queue
+        hosts = list(self.hosts.values())
+        while not self._done:
+            # The process due first (ties: the lowest node id), against the next event.
+            due_host: _Host | None = None
+            due_at = float("inf")
+            for host in hosts:
+                process = host.process
+                if process is None or host.paused_until > self.time:
+                    continue
+                local = process.loop.next_due()
+                if local is None:
+                    continue
+                at = max(self.time, (local - host.clock_offset) / host.clock_rate + _DUE_SLACK_S)
+                if at < due_at:
+                    due_host, due_at = host, at
+            event_at = queue[0][0] if queue else float("inf")
+            if min(due_at, event_at) > time:
+                break
+            self.stats.steps += 1
+            if due_host is not None and due_at < event_at:
+                self.time = due_at
+                assert due_host.process is not None
+                due_host.process.loop.run_turn()
+            else:
+                self.time, _, action = heapq.heappop(queue)
+                action()
+        self.stats.slots_chosen = len(self.checker.chosen)
+        self.stats.commands_chosen = sum(
+            len(value.commands) for value in self.checker.chosen.values()
+        )
+        return not self._done
+
+    def crash(self, node_id: int) -> None:
+        """Crash a node now; it restarts by itself a little later."""
+        host = self.hosts[node_id]
+        if host.process is not None:
+            self.crash_host(host, "scripted")
+
+    def at(self, time: float, action: Callable[[RuntimeCluster], None]) -> None:
+        """Run ``action(cluster)`` at simulated ``time`` (for scripted scenarios)."""
+        self._push(time, lambda: action(self))
+
+    def leader(self) -> int | None:
+        """The up node that believes it leads with the highest ballot, if any."""
+        best: tuple[Any, int] | None = None
+        for host in self.hosts.values():
+            node = self._node(host)
+            if node is None or not node.is_leader:
+                continue
+            ballot = node._replica.ballot_own
+            if best is None or ballot > best[0]:
+                best = (ballot, host.node_id)
+        return None if best is None else best[1]
+
+    def node(self, node_id: int) -> Node | None:
+        """The running node on ``node_id``'s host, if it is up."""
+        return self._node(self.hosts[node_id])
+
+    # ------------------------------------------------------------------ hooks
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        self._push(self.time + delay, action)
+
+    def disk_times(self, host: _Host) -> tuple[float, float]:
+        """How long the next write and its fsync take on ``host``'s disk."""
+        rng = self._rng_disk
+        return 0.00005 + 0.0002 * rng.random(), self._fsync_max_s * (0.2 + 0.8 * rng.random())
+
+    def send(self, src: int, message: PeerMessage) -> None:
+        """A peer message leaves ``src`` (its transport's ``send``)."""
+        if not isinstance(message, SnapshotChunk):
+            self.checker.on_send(message, self.time)
+        for delay in self.network.delays(src, message.dst):
+            self._push(self.time + delay, lambda: self._deliver_peer(src, message))
+
+    def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
+        for delay in self.network.delays(src, client):
+            self._push(self.time + delay, lambda: self._client_receive(client, response))
+
+    def on_apply(self, node_id: int, entry: ChosenEntry) -> None:
+        self.checker.on_apply(node_id, entry.slot, entry.value, self.time)
+
+    def on_effects(self, node_id: int, entry: ChosenEntry, fresh: list[tuple[int, int]]) -> None:
+        if not fresh:
+            return
+        commands = {(c.client_id, c.seq): c for c in entry.value.commands}
+        for key in fresh:
+            self.checker.on_effect(node_id, commands[key], self.time)
+
+    def on_restore(self, node_id: int, slot: int) -> None:
+        self.checker.on_restore(node_id, slot)
+        process = self.hosts[node_id].process
+        if process is not None and process.started:
+            self.stats.snapshots_installed += 1
+        else:
+            self.stats.snapshots_recovered += 1
+        self._log(f"n{node_id} restored a snapshot: applied through slot {slot}")
+
+    def crash_host(self, host: _Host, why: str) -> None:
+        process = host.process
+        if process is None:
+            return
+        role = process.node._replica.role.value if process.started else "starting"
+        self._retire(process)
+        host.process = None
+        host.incarnation += 1
+        host.crash_in_fsync = False
+        host.paused_until = 0.0
+        host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
+        self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
+        self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
+
+    # ------------------------------------------------------------------ processes
+
+    def _new_host(self, node_id: int) -> _Host:
+        drift = "drift" in self.config.faults
+        rate = 1.0 + (self._rng_faults.uniform(-0.05, 0.05) if drift else 0.0)
+        offset = self._rng_faults.uniform(0, 100) if drift else 0.0
+        if drift:
+            self.stats.faults["drift"] += 1
+        return _Host(node_id, MemFileSystem(), rate, offset)
+
+    def _local_now(self, host: _Host) -> float:
+        return host.clock_offset + host.clock_rate * self.time
+
+    def _start_process(self, host: _Host) -> None:
+        incarnation = host.incarnation
+        node_id = host.node_id
+
+        def clock() -> float:
+            return self._local_now(host)
+
+        def defer(work: Callable[[], None]) -> None:
+            def run() -> None:
+                if host.incarnation == incarnation and host.process is not None:
+                    work()
+
+            self._push(self.time + 0.0001 + 0.002 * self._rng_disk.random(), run)
+
+        def transport(**settings: Any) -> _SimTransport:
+            return _SimTransport(self, host, settings)
+
+        loop = SimLoop(clock, defer, functools.partial(self._on_loop_error, host))
+        environment = Environment(
+            open_storage=lambda _dir, _id, cluster_id: Storage.open(
+                f"/node{node_id}",
+                node_id=node_id,
+                cluster_id=cluster_id,
+                fs=host.fs,
+                config=_STORAGE,
+                incarnation=node_id,
+            ),
+            make_committer=lambda storage, _observe: _SimCommitter(self, host, storage),
+            make_transport=transport,
+            make_rng=lambda: random.Random(f"{self.seed}:node{node_id}:{incarnation}"),
+            replica_factory=self._observed_replica_factory(host, incarnation),
+        )
+        node = self._node_class(
+            node_id,
+            {member: ("sim", member) for member in self.members},
+            f"/node{node_id}",
+            KvStore(),
+            config=self._node_config,
+            logger=self._logger.getChild(f"n{node_id}"),
+            wall_time_s=lambda: _WALL_EPOCH_S + self._local_now(host),
+            environment=environment,
+        )
+        node.machine = _ObservedMachine(self, node_id)
+        process = _Process(loop, node)
+        host.process = process
+        task = loop.create_task(node.start())
+
+        def started(task: Any) -> None:
+            if host.process is not process:
+                return
+            error = None if task.cancelled() else task.exception()
+            if error is None:
+                process.started = True
+                loop.create_task(self._watch_failure(host, process))
+                return
+            self._on_start_failed(host, error)
+
+        task.add_done_callback(started)
+
+    async def _watch_failure(self, host: _Host, process: _Process) -> None:
+        error = await process.node.wait_failed()
+        if host.process is process:
+            self.checker.fail(self.time, "node-stopped", f"n{host.node_id} stopped on {error!r}")
+            self.crash_host(host, "stopped on an internal error")
+
+    def _on_start_failed(self, host: _Host, error: BaseException) -> None:
+        host.process = None
+        if isinstance(error, StorageError):
+            host.dead = f"recovery refused the disk: {error}"
+            self.checker.fail(self.time, "recovery", f"n{host.node_id}: {error}")
+        else:
+            self.checker.fail(self.time, "start", f"n{host.node_id} failed to start: {error!r}")
+        self._log(f"n{host.node_id} did not start: {error!r}")
+
+    def _on_loop_error(self, host: _Host, loop: SimLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        message = context.get("message", "")
+        if host.process is None or host.process.loop is not loop:
+            return  # a crashed process's tasks, collected with it
+        self.checker.fail(self.time, "exception", f"n{host.node_id}: {message} {error!r}".strip())
+
+    def _observed_replica_factory(self, host: _Host, incarnation: int) -> Callable[..., Replica]:
+        """The configured replica, with every call's output reported to the checkers."""
+        factory = self._factory
+
+        def build(*args: Any, **kwargs: Any) -> Replica:
+            replica = factory(*args, **kwargs)
+            for name in ("step", "tick", "propose_many", "read_index", "install_snapshot"):
+                setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
+            return replica
+
+        return build
+
+    def _observe(
+        self, host: _Host, replica: Replica, call: Callable[..., Ready]
+    ) -> Callable[..., Ready]:
+        node_id = host.node_id
+
+        def observed(*args: Any) -> Ready:
+            if call.__name__ == "step":
+                message = args[0]
+                if message.src == node_id and message.dst == node_id:
+                    # A node's message to itself "leaves" when it takes it in.
+                    self.checker.on_send(message, self.time)
+                elif self._trace_on:
+                    self._log(f"n{message.src}->n{node_id} {describe(message)}")
+            role_before = replica.role
+            ready = call(*args)
+            if replica.role is not role_before:
+                ballot = (
+                    replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
+                )
+                self._log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
+                if replica.role is Role.LEADER:
+                    self.stats.leader_changes += 1
+            try:
+                replica.check_invariants(full=self.stats.steps % 64 == 0)
+            except AssertionError as error:
+                self.checker.on_invariant_broken(node_id, error, self.time)
+            return ready
+
+        observed.__name__ = call.__name__
+        return observed
+
+    def _restart(self, host: _Host) -> None:
+        if host.process is not None or host.dead is not None:
+            return
+        self.checker.on_restart(host.node_id)
+        self._log(f"restart n{host.node_id}")
+        self._start_process(host)
+
+    def _retire(self, process: _Process) -> None:
+        """Keep a replica's refusal counts before it is replaced or the run ends."""
+        if not process.started:
+            return
+        counters = process.node._replica.counters
+        for name, count in dataclasses.asdict(counters).items():
+            self.stats.refused[name] = self.stats.refused.get(name, 0) + count
+
+    def _node(self, host: _Host) -> Node | None:
+        process = host.process
+        if process is None or not process.started:
+            return None
+        return process.node
+
+    # ------------------------------------------------------------------ delivery
+
+    def _deliver_peer(self, src: int, message: PeerMessage) -> None:
+        host = self.hosts.get(message.dst)
+        if host is None:
+            detail = f"n{src} sent to node {message.dst}, which is not a member"
+            self.checker.fail(self.time, "non-member", detail)
+            return
+        process = host.process
+        if process is None or not process.started:
+            return
+        if host.paused_until > self.time:
+            # Held in the socket buffer until the node runs again, in order.
+            self._push(host.paused_until, lambda: self._deliver_peer(src, message))
+            return
+        transport = process.node._transport
+        assert isinstance(transport, _SimTransport)
+        process.loop.call_soon(transport.on_peer_message, message)
+
+    def _deliver_request(self, client: int, node_id: int, request: ClientRequest) -> None:
+        host = self.hosts[node_id]
+        process = host.process
+        if process is None or not process.started:
+            return  # connection refused: the client times out and moves on
+        if host.paused_until > self.time:
+            self._push(host.paused_until, lambda: self._deliver_request(client, node_id, request))
+            return
+        transport = process.node._transport
+        assert isinstance(transport, _SimTransport)
+        connection = _Connection(self, host, host.incarnation, client)
+        process.loop.call_soon(transport.on_client_request, connection, request)
+
+    # ------------------------------------------------------------------ clients
+
+    def _client_next(self, index: int) -> None:
+        """Start a new operation, or retry the current one on the next node."""
+        client = self.clients[index]
+        if client.op is None:
+            self._client_start_op(client)
+            return
+        if not client.redirected:
+            client.target = self.members[client.target % len(self.members)]
+        client.redirected = False
+        self._client_send(client)
+
+    def _client_start_op(self, client: _SimClient) -> None:
+        rng = self._rng_clients
+        key = f"k{rng.randrange(self.config.keys)}"
+        op_id = len(self.history)
+        roll = rng.random()
+        if roll < 0.4:
+            op = HistoryOp(op_id, key, "read", (), self.time)
+            client.payload = None
+        else:
+            client.seq += 1
+            value = f"c{client.endpoint}.{client.seq}"
+            if roll < 0.75:
+                op = HistoryOp(op_id, key, "write", (value,), self.time)
+                client.payload = write_command(key, value)
+            else:
+                expect = client.last_seen.get(key)
+                op = HistoryOp(op_id, key, "cas", (expect, value), self.time)
+                client.payload = cas_command(key, expect, value)
+            self.checker.on_submit(Command(client.endpoint, client.seq, client.payload))
+        client.op = op
+        self.history.append(op)
+        if self._trace_on:
+            self._log(f"client {client.endpoint} invokes #{op_id} {op.kind} {key} {op.args}")
+        self._client_send(client)
+
+    def _client_send(self, client: _SimClient) -> None:
+        op = client.op
+        assert op is not None
+        client.attempt += 1
+        request: ClientRequest
+        if client.payload is None:
+            request = Query(client.attempt, read_query(op.key), True)
+        else:
+            request = Submit(client.attempt, client.endpoint, client.seq, client.payload)
+        target = client.target
+        for delay in self.network.delays(client.endpoint, target):
+            self._push(
+                self.time + delay,
+                lambda: self._deliver_request(client.endpoint, target, request),
+            )
+        attempt = client.attempt
+        index = client.endpoint - CLIENT_BASE
+        self._push(
+            self.time + self.config.client_timeout_s,
+            lambda: self._client_timeout(index, attempt),
+        )
+
+    def _client_timeout(self, index: int, attempt: int) -> None:
+        client = self.clients[index]
+        if client.attempt == attempt and client.op is not None:
+            self._client_next(index)
+
+    def _client_receive(self, endpoint: int, response: ClientResponse) -> None:
+        client = self.clients[endpoint - CLIENT_BASE]
+        op = client.op
+        if op is None or response.request_id != client.attempt:
+            return  # an answer to an attempt already given up
+        index = endpoint - CLIENT_BASE
+        if isinstance(response, Redirect | Failure):
+            if isinstance(response, Redirect) and response.leader_id is not None:
+                client.target = response.leader_id
+                client.redirected = True
+            elif isinstance(response, Failure) and response.code not in _RETRYABLE:
+                self.checker.fail(
+                    self.time,
+                    "client-error",
+                    f"client {endpoint} #{op.op_id} {op.kind} failed: "
+                    f"{response.code}: {response.message}",
+                )
+            client.attempt += 1  # the pending timeout no longer applies
+            self._push(self.time + 0.005, lambda: self._client_next(index))
+            return
+        assert isinstance(response, Reply)
+        try:
+            result = decode_reply(op.kind, response.payload)
+        except (UnexpectedReply, PaxonError) as error:
+            self.checker.fail(self.time, "client-reply", f"client {endpoint}: {error}")
+            result = "?"
+        op.returned_at = self.time
+        op.result = result
+        self.stats.ops_completed += 1
+        if op.kind == "read":
+            client.last_seen[op.key] = result if isinstance(result, str) else None
+        elif op.kind == "write" or (op.kind == "cas" and result is True):
+            client.last_seen[op.key] = str(op.args[-1])
+        if self._trace_on:
+            self._log(f"client {endpoint} completes #{op.op_id}: {result!r}")
+        if self._healed_at is not None and self.stats.heal_progress_s is None:
+            self.stats.heal_progress_s = self.time - self._healed_at
+        client.op = None
+        client.payload = None
+        client.attempt += 1
+        think = 0.005 + 0.03 * self._rng_clients.random()
+        self._push(self.time + think, lambda: self._client_next(index))
+
+    # ------------------------------------------------------------------ faults
+
+    def _inject_fault(self) -> None:
+        if self._healed_at is not None:
+            return
+        rng = self._rng_faults
+        kinds = [kind for kind in ("partition", "crash", "pause") if kind in self.config.faults]
+        kind = rng.choice(kinds)
+        if kind == "partition":
+            self._inject_partition(rng)
+        elif kind == "crash":
+            self._inject_crash(rng)
+        else:
+            self._inject_pause(rng)
+        self.stats.faults[kind] += 1
+        self._push(self.time + 0.1 + 0.9 * rng.random(), self._inject_fault)
+
+    def _inject_partition(self, rng: random.Random) -> None:
+        members = self.members
+        shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
+        links: set[tuple[int, int]] = set()
+        if shape == "isolate" or len(members) < 3:
+            alone = rng.choice(members)
+            links = {(alone, other) for other in members if other != alone}
+            links |= {(b, a) for a, b in links}
+        elif shape == "split":
+            side = set(rng.sample(members, rng.randrange(1, len(members))))
+            links = {(a, b) for a in side for b in members if b not in side}
+            links |= {(b, a) for a, b in links}
+        elif shape == "partial":
+            a, b = rng.sample(members, 2)
+            links = {(a, b), (b, a)}
+        else:
+            a, b = rng.sample(members, 2)
+            links = {(a, b)}
+        cut_id = self.network.cut(links)
+        self._log(f"fault: {shape} partition #{cut_id} cuts {sorted(links)}")
+        self._push(self.time + 0.2 + 1.8 * rng.random(), lambda: self._heal_cut(cut_id))
+
+    def _heal_cut(self, cut_id: int) -> None:
+        self.network.heal(cut_id)
+        self._log(f"heal cut #{cut_id}")
+
+    def _inject_crash(self, rng: random.Random) -> None:
+        up = [host for host in self.hosts.values() if host.process is not None]
+        if not up:
+            return
+        if rng.random() < 0.25:
+            mid_fsync = rng.random() < 0.5
+            self._log(f"fault: power cut{' mid-fsync' if mid_fsync else ''}")
+            for host in up:
+                if mid_fsync:
+                    host.crash_in_fsync = True
+                else:
+                    self.crash_host(host, "power cut")
+            return
+        leaders = [host for host in up if self._is_leader(host)]
+        host = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(up)
+        if rng.random() < 0.5:
+            host.crash_in_fsync = True
+            return
+        self.crash_host(host, "crash")
+
+    def _inject_pause(self, rng: random.Random) -> None:
+        """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
+        up = [
+            host
+            for host in self.hosts.values()
+            if host.process is not None and host.paused_until <= self.time
+        ]
+        if not up:
+            return
+        leaders = [host for host in up if self._is_leader(host)]
+        host = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(up)
+        host.paused_until = self.time + 0.2 + 1.8 * rng.random()
+        self._log(f"fault: pause n{host.node_id} until {host.paused_until:.6f}")
+
+    def _inject_buggy(self) -> None:
+        """A buggy member or an outsider sends one out-of-bounds message now."""
+        if self._healed_at is not None:
+            return
+        rng = self._rng_buggy
+        up = [host for host in self.hosts.values() if self._node(host) is not None]
+        if up:
+            target = rng.choice(up)
+            node = self._node(target)
+            assert node is not None
+            kind, message = buggy.forge(rng, node._replica)
+            self._log(
+                f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
+                f" delivered to n{target.node_id}"
+            )
+            process = target.process
+            assert process is not None
+            transport = node._transport
+            assert isinstance(transport, _SimTransport)
+            process.loop.call_soon(transport.on_peer_message, message)
+            self.stats.faults["buggy"] += 1
+        self._push(self.time + 0.02 + 0.08 * rng.random(), self._inject_buggy)
+
+    def _is_leader(self, host: _Host) -> bool:
+        node = self._node(host)
+        return node is not None and node.is_leader
+
+    def _link_faults(self) -> LinkFaults:
+        rng = self._rng_faults
+        faults = self.config.faults
+        return LinkFaults(
+            drop_rate=rng.uniform(0.0, 0.1) if "drop" in faults else 0.0,
+            duplicate_rate=rng.uniform(0.0, 0.05) if "duplicate" in faults else 0.0,
+            reorder_rate=rng.uniform(0.05, 0.3) if "reorder" in faults else 0.0,
+            reorder_max_s=rng.uniform(0.005, 0.05) if "reorder" in faults else 0.0,
+            stall_rate=rng.uniform(0.001, 0.02) if "delay" in faults else 0.0,
+            stall_max_s=rng.uniform(0.2, 1.5) if "delay" in faults else 0.0,
+        )
+
+    def _heal_everything(self) -> None:
+        self.stats.faults["drop"] = self.network.dropped
+        self.stats.faults["duplicate"] = self.network.duplicated
+        self.stats.faults["delay"] = self.network.stalled
+        self.stats.faults["reorder"] = self.network.reordered
+        self.network.heal_all()
+        self.network.faults = LinkFaults()
+        for host in self.hosts.values():
+            host.crash_in_fsync = False
+            host.paused_until = min(host.paused_until, self.time)
+            if host.process is None:
+                self._restart(host)
+        self._healed_at = self.time
+        self._chosen_at_heal = self._chosen_prefix()
+        self._log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
+
+    def _finish(self) -> None:
+        self._done = True
+        for host in self.hosts.values():
+            if host.process is not None:
+                self._retire(host.process)
+        if self.stats.heal_progress_s is None:
+            self.checker.fail(
+                self.time,
+                "liveness",
+                "no client operation completed within "
+                f"{self.config.heal_phase_s}s after all faults healed",
+            )
+        for host in self.hosts.values():
+            if host.dead is not None:
+                continue
+            node = self._node(host)
+            applied = node.machine.slot_applied if node is not None else -1
+            if applied < self._chosen_at_heal:
+                self.checker.fail(
+                    self.time,
+                    "liveness",
+                    f"n{host.node_id} applied only {applied} slots "
+                    f"{self.config.heal_phase_s}s after healing; {self._chosen_at_heal} "
+                    "were chosen at heal time",
+                )
+
+    def _chosen_prefix(self) -> int:
+        slot = 0
+        while slot in self.checker.chosen:
+            slot += 1
+        return slot
+
+    # ------------------------------------------------------------------ helpers
+
+    def _push(self, time: float, action: Callable[[], None]) -> None:
+        self._sequence += 1
+        heapq.heappush(self._queue, (time, self._sequence, action))
+
+    def _log(self, line: str) -> None:
+        if self._trace_on:
+            self.trace.append(f"{self.time:10.6f} {line}")
+
+    def _make_logger(self) -> logging.Logger:
+        """The nodes' logs: into the trace when tracing, else nowhere."""
+        logger = logging.getLogger("paxon.sim.nodes")
+        logger.propagate = False
+        logger.handlers.clear()
+        if self._trace_on:
+            cluster = self
+
+            class _ToTrace(logging.Handler):
+                def emit(self, record: logging.LogRecord) -> None:
+                    cluster._log(f"log {record.name.rsplit('.', 1)[-1]}: {record.getMessage()}")
+
+            logger.addHandler(_ToTrace())
+            logger.setLevel(logging.INFO)
+        else:
+            logger.setLevel(logging.CRITICAL + 1)
+        return logger
+
+
+_RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader"})
+
+__all__ = ["RuntimeCluster"]
