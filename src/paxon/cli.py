@@ -38,7 +38,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
-from paxon.sim.cluster import FAULT_KINDS, STORAGE_KINDS, SimConfig
+from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
 
 if TYPE_CHECKING:
@@ -116,7 +116,27 @@ def _add_sim_command(commands: _Subcommands) -> None:
     )
     sim.add_argument("--seeds", type=_positive_int, default=None, help="how many seeds (100)")
     sim.add_argument("--seed", type=_non_negative_int, default=None, help="first seed (0)")
-    sim.add_argument("--nodes", type=int, choices=(3, 5), default=3)
+    sim.add_argument(
+        "--nodes",
+        type=int,
+        choices=range(1, 8),
+        default=None,
+        metavar="N",
+        help="cluster size, 1 to 7 (default: each swarm seed draws 3 to 7; 3 with --no-swarm)",
+    )
+    sim.add_argument(
+        "--swarm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each seed draws its own fault mix, rates and protocol knobs (default: on)",
+    )
+    sim.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="runtime",
+        help="runtime: the real node runtime on simulated I/O (default); "
+        "core: the pure core with the simulator's glue (faster)",
+    )
     sim.add_argument(
         "--faults",
         type=_fault_list,
@@ -684,12 +704,16 @@ def _run_sim(args: argparse.Namespace) -> int:
         seeds = range(first, first + (args.seeds or 100))
     if (args.trace or args.watch) and len(seeds) > 1:
         raise _UsageError("paxon sim: --trace and --watch need a single seed (--seed S)")
+    if args.storage == "memory" and args.engine == "runtime":
+        raise _UsageError("paxon sim: --storage memory needs --engine core")
     config = SimConfig(
-        nodes=args.nodes,
+        nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
         faults=args.faults,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
         storage=args.storage,
+        engine=args.engine,
+        swarm=args.swarm,
     )
     if args.watch:
         from paxon.sim.watch import watch
@@ -740,7 +764,9 @@ def _progress(results: Iterator[SeedResult], total: int, *, quiet: bool) -> Iter
 def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str, object]:
     return {
         "seeds": totals.seeds,
-        "nodes": config.nodes,
+        "nodes": config.nodes or "3-7",
+        "swarm": config.swarm,
+        "engine": config.engine,
         "fault_kinds": [kind for kind in FAULT_KINDS if kind in config.faults],
         "steps": totals.steps,
         "steps_per_s": round(totals.steps / elapsed) if elapsed else None,
@@ -767,7 +793,8 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
     faults = ", ".join(f"{kind} {count:,}" for kind, count in totals.faults.items() if count)
     rate = totals.steps / elapsed if elapsed else 0.0
     lines = [
-        f"seeds run        {totals.seeds:,} ({config.nodes} nodes)",
+        f"seeds run        {totals.seeds:,} ({config.nodes or '3-7'} nodes, "
+        f"{'swarm' if config.swarm else 'fixed'} config, {config.engine} engine)",
         f"simulated steps  {totals.steps:,} ({rate:,.0f} steps/s over {elapsed:.1f} s)",
         f"commands chosen  {totals.commands_chosen:,} in {totals.slots_chosen:,} slots",
         f"client ops       {totals.ops_completed:,} completed of {totals.ops_total:,}",

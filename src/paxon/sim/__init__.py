@@ -4,7 +4,8 @@
 """
 
 from paxon.sim.checkers import SafetyChecker, Violation
-from paxon.sim.cluster import FAULT_KINDS, SimCluster, SimConfig
+from paxon.sim.cluster import SimCluster
+from paxon.sim.config import FAULT_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed, run_seeds
 
 __all__ = [

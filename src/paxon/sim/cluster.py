@@ -25,7 +25,6 @@ from typing import Any
 
 from paxon.errors import Busy, NotLeader
 from paxon.kv.sessions import SessionVerdict
-from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import Ready
 from paxon.protocol.records import DurableState
@@ -33,26 +32,20 @@ from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
 from paxon.sim import buggy
 from paxon.sim.checkers import SafetyChecker
+from paxon.sim.config import (
+    FAULT_KINDS,
+    PROCESS_FAULTS,
+    HistoryOp,
+    ReplicaFactory,
+    SimConfig,
+    SimStats,
+)
 from paxon.sim.disk import MemoryDisk, WalDisk
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.registers import RegisterMachine, RegisterOp, Result
 from paxon.sim.trace import describe
 
-FAULT_KINDS = (
-    "drop",
-    "duplicate",
-    "delay",
-    "reorder",
-    "partition",
-    "crash",
-    "pause",
-    "drift",
-    "buggy",
-)
-
-ReplicaFactory = Callable[..., Replica]
 Disk = MemoryDisk | WalDisk
-STORAGE_KINDS = ("wal", "memory")
 
 # Event kinds, in the heap as (time, sequence, kind, payload).
 (
@@ -69,48 +62,6 @@ STORAGE_KINDS = ("wal", "memory")
     _CALL,
     _BUGGY,
 ) = range(12)
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    nodes: int = 3
-    faults: frozenset[str] = frozenset(FAULT_KINDS)
-    fault_phase_s: float = 4.0
-    heal_phase_s: float = 6.0
-    clients: int = 3
-    keys: int = 3
-    tick_s: float = 0.01
-    client_timeout_s: float = 0.25
-    # "wal": the real write-ahead log on an in-memory faulty file system;
-    # "memory": records kept as objects (faster, protocol faults only).
-    storage: str = "wal"
-    # Snapshots (simulated runtime only): taken every this many applied slots,
-    # sent to a lagging peer in chunks of this size.
-    snapshot_interval_slots: int = 50
-    snapshot_chunk_bytes: int = 4096
-    replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
-
-    def __post_init__(self) -> None:
-        unknown = set(self.faults) - set(FAULT_KINDS)
-        if unknown:
-            raise ValueError(f"unknown fault kinds: {', '.join(sorted(unknown))}")
-        if self.storage not in STORAGE_KINDS:
-            raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}")
-        if self.nodes < 1 or self.clients < 1 or self.keys < 1:
-            raise ValueError("nodes, clients and keys must be >= 1")
-
-
-@dataclass(slots=True)
-class HistoryOp:
-    """One client operation as the client saw it (input to the linearizability check)."""
-
-    op_id: int
-    key: str
-    kind: str
-    args: tuple[str | None, ...]
-    invoked_at: float
-    returned_at: float | None = None
-    result: Result | str = None
 
 
 # Client <-> server messages of the simulated service (not protocol messages).
@@ -169,23 +120,6 @@ class _SimClient:
     command: Command | None = None
     redirected: bool = False
     last_seen: dict[str, str | None] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class SimStats:
-    steps: int = 0
-    slots_chosen: int = 0
-    commands_chosen: int = 0
-    leader_changes: int = 0
-    ops_completed: int = 0
-    faults: dict[str, int] = field(default_factory=dict)
-    heal_progress_s: float | None = None
-    # Simulated runtime only: snapshots restored from a peer's transfer, and
-    # from the disk at a restart.
-    snapshots_installed: int = 0
-    snapshots_recovered: int = 0
-    # ReplicaCounters summed over every replica and incarnation of the run.
-    refused: dict[str, int] = field(default_factory=dict)
 
 
 class SimCluster:
@@ -606,8 +540,13 @@ class SimCluster:
         if self._healed_at is not None:
             return
         rng = self._rng_faults
-        kinds = [kind for kind in ("partition", "crash", "pause") if kind in self.config.faults]
-        kind = rng.choice(kinds)
+        weights = [
+            weight if kind in self.config.faults else 0.0
+            for kind, weight in zip(PROCESS_FAULTS, self.config.fault_weights, strict=True)
+        ]
+        if not any(weights):
+            return
+        kind = rng.choices(PROCESS_FAULTS, weights)[0]
         if kind == "partition":
             self._inject_partition(rng)
         elif kind == "crash":
@@ -615,7 +554,7 @@ class SimCluster:
         else:
             self._inject_pause(rng)
         self.stats.faults[kind] += 1
-        self._push(self.time + 0.1 + 0.9 * rng.random(), _FAULT, None)
+        self._push(self.time + rng.uniform(*self.config.fault_gap_s), _FAULT, None)
 
     def _inject_partition(self, rng: random.Random) -> None:
         members = self.members
@@ -730,6 +669,8 @@ class SimCluster:
     def _link_faults(self) -> LinkFaults:
         rng = self._rng_faults
         faults = self.config.faults
+        if self.config.link is not None:
+            return self.config.link
         return LinkFaults(
             drop_rate=rng.uniform(0.0, 0.1) if "drop" in faults else 0.0,
             duplicate_rate=rng.uniform(0.0, 0.05) if "duplicate" in faults else 0.0,

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from paxon.node.node import Node
 from paxon.protocol.replica import Replica
-from paxon.sim.cluster import FAULT_KINDS, HistoryOp, ReplicaFactory, SimCluster, SimConfig
+from paxon.sim.cluster import SimCluster
+from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
 from paxon.sim.linearizability import LinearizabilityBudgetExceeded, Operation, check_history
+from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.swarm import resolve
 
 
 @dataclass(slots=True)
@@ -27,6 +31,9 @@ class SeedResult:
     trace: list[str] = field(default_factory=list)
     # Messages the replicas refused (ReplicaCounters, summed): the buggy fault's mark.
     refused: dict[str, int] = field(default_factory=dict)
+    # The configuration the seed ran (drawn, for a swarm seed).
+    config: SimConfig | None = None
+    snapshots_installed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -38,12 +45,22 @@ def run_seed(
     config: SimConfig,
     *,
     replica_factory: ReplicaFactory = Replica,
+    node_class: type[Node] = Node,
     trace: bool = False,
 ) -> SeedResult:
-    cluster = SimCluster(seed, config, replica_factory=replica_factory, trace=trace)
+    """Run one seed on ``config``'s engine (its own drawn config if ``config.swarm``)."""
+    config = resolve(seed, config)
+    cluster: SimCluster | RuntimeCluster
+    if config.engine == "runtime":
+        cluster = RuntimeCluster(
+            seed, config, replica_factory=replica_factory, node_class=node_class, trace=trace
+        )
+    else:
+        cluster = SimCluster(seed, config, replica_factory=replica_factory, trace=trace)
     stats = cluster.run()
     violations = [str(violation) for violation in cluster.checker.violations]
     violations.extend(check_linearizable(cluster.history))
+    head = [f"{'':10} config: {line}" for line in config.describe().splitlines()] if trace else []
     return SeedResult(
         seed=seed,
         nodes=config.nodes,
@@ -57,8 +74,10 @@ def run_seed(
         faults=dict(stats.faults),
         violations=violations,
         heal_progress_s=stats.heal_progress_s,
-        trace=cluster.trace,
+        trace=head + cluster.trace,
         refused=dict(stats.refused),
+        config=config,
+        snapshots_installed=stats.snapshots_installed,
     )
 
 
@@ -95,6 +114,19 @@ def check_linearizable(history: list[HistoryOp]) -> list[str]:
 
 
 def replay_command(seed: int, config: SimConfig) -> str:
+    """The ``paxon sim`` command that replays ``seed`` with a trace."""
     faults = ",".join(kind for kind in FAULT_KINDS if kind in config.faults) or "none"
-    storage = "" if config.storage == "wal" else f" --storage {config.storage}"
-    return f"paxon sim --seed {seed} --nodes {config.nodes} --faults {faults}{storage} --trace"
+    words = ["paxon sim", f"--seed {seed}"]
+    if config.swarm:
+        words.append("--swarm")
+        if config.nodes:
+            words.append(f"--nodes {config.nodes}")
+    else:
+        words.append(f"--nodes {config.nodes}")
+    words.append(f"--faults {faults}")
+    if config.engine != "runtime":
+        words.append(f"--engine {config.engine}")
+    if config.storage != "wal":
+        words.append(f"--storage {config.storage}")
+    words.append("--trace")
+    return " ".join(words)

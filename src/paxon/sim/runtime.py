@@ -60,7 +60,14 @@ from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command
 from paxon.sim import buggy
 from paxon.sim.checkers import SafetyChecker
-from paxon.sim.cluster import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, SimStats
+from paxon.sim.config import (
+    FAULT_KINDS,
+    PROCESS_FAULTS,
+    HistoryOp,
+    ReplicaFactory,
+    SimConfig,
+    SimStats,
+)
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.trace import describe
@@ -354,6 +361,8 @@ class RuntimeCluster:
         self._healed_at: float | None = None
         self._chosen_at_heal = 0
         self._done = False
+        # When the last snapshot chunk on each link arrives (they stay in order).
+        self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
 
     # ------------------------------------------------------------------ run
@@ -448,10 +457,22 @@ class RuntimeCluster:
         return 0.00005 + 0.0002 * rng.random(), self._fsync_max_s * (0.2 + 0.8 * rng.random())
 
     def send(self, src: int, message: PeerMessage) -> None:
-        """A peer message leaves ``src`` (its transport's ``send``)."""
-        if not isinstance(message, SnapshotChunk):
-            self.checker.on_send(message, self.time)
-        for delay in self.network.delays(src, message.dst):
+        """A peer message leaves ``src`` (its transport's ``send``).
+
+        Protocol messages meet every fault of the network, reordering and
+        duplication included (the core is built for that). A snapshot's chunks
+        are a stream over one TCP connection, as in production: they may be
+        lost (the connection broke), never duplicated or reordered."""
+        delays = self.network.delays(src, message.dst)
+        if isinstance(message, SnapshotChunk):
+            if delays:
+                link = (src, message.dst)
+                at = max(self.time + delays[0], self._stream_tail.get(link, 0.0))
+                self._stream_tail[link] = at
+                self._push(at, lambda: self._deliver_peer(src, message))
+            return
+        self.checker.on_send(message, self.time)
+        for delay in delays:
             self._push(self.time + delay, lambda: self._deliver_peer(src, message))
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
@@ -795,8 +816,13 @@ class RuntimeCluster:
         if self._healed_at is not None:
             return
         rng = self._rng_faults
-        kinds = [kind for kind in ("partition", "crash", "pause") if kind in self.config.faults]
-        kind = rng.choice(kinds)
+        weights = [
+            weight if kind in self.config.faults else 0.0
+            for kind, weight in zip(PROCESS_FAULTS, self.config.fault_weights, strict=True)
+        ]
+        if not any(weights):
+            return
+        kind = rng.choices(PROCESS_FAULTS, weights)[0]
         if kind == "partition":
             self._inject_partition(rng)
         elif kind == "crash":
@@ -804,7 +830,7 @@ class RuntimeCluster:
         else:
             self._inject_pause(rng)
         self.stats.faults[kind] += 1
-        self._push(self.time + 0.1 + 0.9 * rng.random(), self._inject_fault)
+        self._push(self.time + rng.uniform(*self.config.fault_gap_s), self._inject_fault)
 
     def _inject_partition(self, rng: random.Random) -> None:
         members = self.members
@@ -896,6 +922,8 @@ class RuntimeCluster:
     def _link_faults(self) -> LinkFaults:
         rng = self._rng_faults
         faults = self.config.faults
+        if self.config.link is not None:
+            return self.config.link
         return LinkFaults(
             drop_rate=rng.uniform(0.0, 0.1) if "drop" in faults else 0.0,
             duplicate_rate=rng.uniform(0.0, 0.05) if "duplicate" in faults else 0.0,

@@ -6,6 +6,7 @@ faults striking and healing, leaders changing, the chosen prefix growing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -15,8 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from paxon.protocol.replica import Role
-from paxon.sim.cluster import SimCluster, SimConfig
+from paxon.sim.cluster import SimCluster
+from paxon.sim.config import SimConfig
 from paxon.sim.runner import check_linearizable
+from paxon.sim.swarm import resolve
 
 _ROLE_STYLE = {
     Role.LEADER: "bold green",
@@ -27,7 +30,11 @@ _ROLE_STYLE = {
 
 
 def watch(seed: int, config: SimConfig, *, speed: float, frame_s: float = 0.05) -> int:
-    """Play ``seed`` at ``speed`` x real time; returns the number of violations."""
+    """Play ``seed`` at ``speed`` x real time; returns the number of violations.
+
+    It shows the core engine's replicas (``SimCluster``): the table reads
+    their state directly."""
+    config = dataclasses.replace(resolve(seed, config), engine="core")
     cluster = SimCluster(seed, config, trace=True)
     cluster.start()
     with Live(_render(cluster, seed), refresh_per_second=20) as live:

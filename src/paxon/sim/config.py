@@ -1,0 +1,164 @@
+"""What one simulated run is: its configuration, its client history, its figures.
+
+Two engines run a ``SimConfig``:
+
+- ``"runtime"`` (the default): ``paxon.sim.runtime.RuntimeCluster``, the real
+  node runtime (``paxon.node.Node`` with the key-value store, sessions, log
+  clock, snapshots and their transfer) on simulated loops, disks and networks;
+- ``"core"``: ``paxon.sim.cluster.SimCluster``, the pure core with the
+  simulator's own glue and a register machine. Faster, and the only one that
+  can keep records as objects (``storage="memory"``); kept for the golden
+  scripts and for quick runs over the core alone.
+
+``swarm=True`` means the seed draws its own configuration (``paxon.sim.swarm``):
+node count, fault mix and rates, protocol knobs. The other fields are then the
+bounds it draws within (see ``swarm.draw``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.replica import Replica
+from paxon.sim.network import LinkFaults
+from paxon.sim.registers import Result
+
+FAULT_KINDS = (
+    "drop",
+    "duplicate",
+    "delay",
+    "reorder",
+    "partition",
+    "crash",
+    "pause",
+    "drift",
+    "buggy",
+)
+STORAGE_KINDS = ("wal", "memory")
+ENGINES = ("runtime", "core")
+# Which of partition, crash and pause strikes next, by weight.
+PROCESS_FAULTS = ("partition", "crash", "pause")
+
+ReplicaFactory = Callable[..., Replica]
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    # 0 with swarm: each seed draws 3 to 7.
+    nodes: int = 3
+    faults: frozenset[str] = frozenset(FAULT_KINDS)
+    fault_phase_s: float = 4.0
+    heal_phase_s: float = 6.0
+    clients: int = 3
+    keys: int = 3
+    tick_s: float = 0.01
+    client_timeout_s: float = 0.25
+    # "wal": the real write-ahead log on an in-memory faulty file system;
+    # "memory": records kept as objects (core engine only).
+    storage: str = "wal"
+    engine: str = "runtime"
+    # Draw this seed's own configuration (``paxon.sim.swarm``).
+    swarm: bool = False
+    # Snapshots (runtime engine): taken every this many applied slots, sent to
+    # a lagging peer in chunks of this size.
+    snapshot_interval_slots: int = 50
+    snapshot_chunk_bytes: int = 4096
+    # Network fault rates; None: drawn per seed from the default ranges.
+    link: LinkFaults | None = None
+    # Seconds between two partition/crash/pause faults (uniform in the range),
+    # and the weight of each of PROCESS_FAULTS among the enabled ones.
+    fault_gap_s: tuple[float, float] = (0.1, 1.0)
+    fault_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+        if self.storage not in STORAGE_KINDS:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+        if self.engine == "runtime" and self.storage != "wal":
+            raise ValueError("the runtime engine runs the real storage (storage='wal')")
+        if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
+            raise ValueError("nodes (0: drawn, with swarm), clients and keys must be >= 1")
+        low, high = self.fault_gap_s
+        if not 0 < low <= high:
+            raise ValueError("fault_gap_s must be a range 0 < low <= high")
+        if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
+            raise ValueError("fault_weights must be >= 0, not all 0")
+
+    def describe(self) -> str:
+        """One line per setting, for the head of a trace."""
+        replica = self.replica
+        link = self.link
+        lines = [
+            f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients on "
+            f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self.faults)}",
+            f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
+            f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
+            f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
+            f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s} s, "
+            f"snapshot every {self.snapshot_interval_slots} slots in "
+            f"{self.snapshot_chunk_bytes}-byte chunks",
+            f"heartbeat {replica.heartbeat_interval_s * 1000:.1f} ms, election "
+            f"{replica.election_timeout_min_s * 1000:.0f}-"
+            f"{replica.election_timeout_max_s * 1000:.0f} ms, accept retry "
+            f"{replica.accept_retry_s * 1000:.0f} ms, learn retry "
+            f"{replica.learn_retry_s * 1000:.0f} ms",
+            f"window {replica.pipeline_window_slots} slots, batch "
+            f"{replica.batch_max_commands} commands, learn {replica.learn_max_entries} "
+            f"entries, queue {replica.queue_max_commands}",
+        ]
+        if link is not None:
+            lines.append(
+                f"link: drop {link.drop_rate:.3f}, duplicate {link.duplicate_rate:.3f}, "
+                f"reorder {link.reorder_rate:.3f} (<= {link.reorder_max_s * 1000:.0f} ms), "
+                f"stall {link.stall_rate:.4f} (<= {link.stall_max_s:.2f} s)"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class HistoryOp:
+    """One client operation as the client saw it (input to the linearizability check)."""
+
+    op_id: int
+    key: str
+    kind: str
+    args: tuple[str | None, ...]
+    invoked_at: float
+    returned_at: float | None = None
+    result: Result | str = None
+
+
+@dataclass(slots=True)
+class SimStats:
+    steps: int = 0
+    slots_chosen: int = 0
+    commands_chosen: int = 0
+    leader_changes: int = 0
+    ops_completed: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    heal_progress_s: float | None = None
+    # Runtime engine only: snapshots restored from a peer's transfer, and
+    # from the disk at a restart.
+    snapshots_installed: int = 0
+    snapshots_recovered: int = 0
+    # ReplicaCounters summed over every replica and incarnation of the run.
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+__all__ = [
+    "ENGINES",
+    "FAULT_KINDS",
+    "PROCESS_FAULTS",
+    "STORAGE_KINDS",
+    "HistoryOp",
+    "ReplicaFactory",
+    "SimConfig",
+    "SimStats",
+]

@@ -1,0 +1,111 @@
+"""Swarm runs: each seed draws its own configuration.
+
+One fixed configuration explores one corner of the space: the same fault mix,
+the same timeouts, the same window, so a branch that needs a window of one
+slot, or a tiny snapshot interval, or five partitions and no crashes, is
+reached by no seed at all. Swarm testing (Groce et al., and TigerBeetle's
+VOPR, FoundationDB's randomized knobs) gives each seed its own mix instead:
+which fault kinds are on (some seeds have none of a kind, some a lot), how
+often each strikes, and every protocol knob inside its legal range. The seed
+alone still decides everything, so ``paxon sim --seed N --swarm`` replays the
+run, and the trace starts with the drawn configuration.
+
+What is drawn, and from where (``draw``):
+
+| setting                     | range                                           |
+|-----------------------------|-------------------------------------------------|
+| nodes                       | 3 to 7 (unless the base fixes it: nodes != 0)   |
+| each fault kind             | on with probability 0.7, among the base's kinds |
+| drop / duplicate            | 0-0.25 / 0-0.1 of messages                      |
+| reorder                     | 0-0.5 of messages, by up to 1-100 ms            |
+| stall                       | 0-0.05 of messages, for up to 0.1-2 s           |
+| gap between process faults  | from 0.02-0.3 s up to 0.3-2 s                   |
+| partition/crash/pause weight| 0.1-1 each                                      |
+| clients, keys               | 1-6, 1-5                                        |
+| client timeout              | 0.1-0.6 s                                       |
+| tick                        | 2-20 ms                                         |
+| heartbeat                   | 10-100 ms                                       |
+| election timeout            | min 3-10 heartbeats, max 1.1-3x min             |
+| accept / learn retry        | 20-300 ms each                                  |
+| pipeline window             | 1-128 slots (log-uniform)                       |
+| batch                       | 1-512 commands (log-uniform)                    |
+| learn page                  | 1-256 entries (log-uniform)                     |
+| queue                       | 8-100,000 commands (log-uniform)                |
+| snapshot interval           | 3-300 slots (log-uniform), chunks 64 B-8 KiB    |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+from paxon.protocol.config import ReplicaConfig
+from paxon.sim.config import FAULT_KINDS, PROCESS_FAULTS, SimConfig
+from paxon.sim.network import LinkFaults
+
+NODES_MIN = 3
+NODES_MAX = 7
+_KIND_ON = 0.7
+
+
+def draw(seed: int, base: SimConfig) -> SimConfig:
+    """The configuration of swarm seed ``seed``: ``base`` with every knob drawn.
+
+    The node count is ``base.nodes``, or 3 to 7 when that is 0; the fault
+    kinds are drawn among ``base.faults``; the phases, storage and engine are
+    the base's."""
+    rng = random.Random(f"{seed}:swarm")
+    kinds = frozenset(
+        kind for kind in FAULT_KINDS if kind in base.faults and rng.random() < _KIND_ON
+    )
+    heartbeat = rng.uniform(0.01, 0.1)
+    election_min = heartbeat * rng.uniform(3.0, 10.0)
+    replica = ReplicaConfig(
+        heartbeat_interval_s=heartbeat,
+        election_timeout_min_s=election_min,
+        election_timeout_max_s=election_min * rng.uniform(1.1, 3.0),
+        backoff_max_factor=rng.uniform(1.0, 8.0),
+        accept_retry_s=rng.uniform(0.02, 0.3),
+        learn_retry_s=rng.uniform(0.02, 0.3),
+        pipeline_window_slots=_log_uniform(rng, 1, 128),
+        batch_max_commands=_log_uniform(rng, 1, 512),
+        learn_max_entries=_log_uniform(rng, 1, 256),
+        queue_max_commands=_log_uniform(rng, 8, 100_000),
+    )
+    gap_low = rng.uniform(0.02, 0.3)
+    return dataclasses.replace(
+        base,
+        swarm=False,
+        nodes=base.nodes or rng.randint(NODES_MIN, NODES_MAX),
+        faults=kinds,
+        clients=rng.randint(1, 6),
+        keys=rng.randint(1, 5),
+        client_timeout_s=rng.uniform(0.1, 0.6),
+        tick_s=rng.uniform(0.002, 0.02),
+        snapshot_interval_slots=_log_uniform(rng, 3, 300),
+        snapshot_chunk_bytes=_log_uniform(rng, 64, 8192),
+        link=LinkFaults(
+            drop_rate=rng.uniform(0.0, 0.25) if "drop" in kinds else 0.0,
+            duplicate_rate=rng.uniform(0.0, 0.1) if "duplicate" in kinds else 0.0,
+            reorder_rate=rng.uniform(0.0, 0.5) if "reorder" in kinds else 0.0,
+            reorder_max_s=rng.uniform(0.001, 0.1) if "reorder" in kinds else 0.0,
+            stall_rate=rng.uniform(0.0, 0.05) if "delay" in kinds else 0.0,
+            stall_max_s=rng.uniform(0.1, 2.0) if "delay" in kinds else 0.0,
+        ),
+        fault_gap_s=(gap_low, gap_low + rng.uniform(0.3, 2.0)),
+        fault_weights=(rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0)),
+        replica=replica,
+    )
+
+
+def resolve(seed: int, config: SimConfig) -> SimConfig:
+    """The configuration seed ``seed`` runs: drawn if ``config.swarm``, else ``config``."""
+    return draw(seed, config) if config.swarm else config
+
+
+def _log_uniform(rng: random.Random, low: int, high: int) -> int:
+    return min(high, int(math.exp(rng.uniform(math.log(low), math.log(high + 1)))))
+
+
+__all__ = ["NODES_MAX", "NODES_MIN", "PROCESS_FAULTS", "draw", "resolve"]
