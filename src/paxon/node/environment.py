@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -96,6 +97,8 @@ class Environment:
     make_rng: Callable[[], random.Random] = random.Random
     # ``Replica`` or a planted-bug variant of it (the simulator's mutants).
     replica_factory: Callable[..., Replica] = Replica
+    # Measures durations for metrics and logs (never for decisions).
+    stopwatch: Callable[[], float] = time.perf_counter
 
 
 REAL = Environment()

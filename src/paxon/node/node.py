@@ -496,7 +496,7 @@ class Node:
                 if self._gate is not None and self._gate.needs_prepare(payload):
                     self._start_auth_work(self._prepare_and_enqueue(connection, request))
                     return
-                waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
+                waiter = _RemoteWaiter(connection, request_id, self._env.stopwatch())
                 self._enqueue(Command(client_id, seq, payload), waiter)
             case Query(request_id, payload, linearizable):
                 if self._gate is not None:
@@ -505,7 +505,7 @@ class Node:
                     except PaxonError as error:
                         connection.send(Failure(request_id, error.code, str(error)))
                         return
-                waiter = _RemoteWaiter(connection, request_id, time.perf_counter())
+                waiter = _RemoteWaiter(connection, request_id, self._env.stopwatch())
                 if not linearizable:
                     self._answer_query(_PendingQuery(payload, waiter))
                 elif self._replica.role is not Role.LEADER:
@@ -554,7 +554,7 @@ class Node:
         if self._stopping or self._replica.role is not Role.LEADER:
             connection.send(self._redirect(request.request_id))
             return
-        waiter = _RemoteWaiter(connection, request.request_id, time.perf_counter())
+        waiter = _RemoteWaiter(connection, request.request_id, self._env.stopwatch())
         self._enqueue(Command(request.client_id, request.seq, payload), waiter)
 
     def _enqueue(self, command: Command, waiter: _Waiter) -> None:
@@ -770,7 +770,7 @@ class Node:
         if isinstance(waiter, _RemoteWaiter):
             waiter.connection.send(Reply(waiter.request_id, reply))
             if waiter.request_id % _LATENCY_SAMPLE == 0:
-                self.metrics.commit_seconds.observe(time.perf_counter() - waiter.started)
+                self.metrics.commit_seconds.observe(self._env.stopwatch() - waiter.started)
         elif not waiter.done():
             waiter.set_result(reply)
 
@@ -915,11 +915,11 @@ class Node:
         # must not make every apply serialize the whole state again).
         self._snapshot_next_slot = self.machine.slot_applied + self.config.snapshot_interval_slots
         self._bytes_since_snapshot = 0
-        started = time.perf_counter()
+        started = self._env.stopwatch()
         slot = self.machine.slot_applied
         encode = self.machine.snapshot_later()  # a cheap capture; encoded off the loop
         writer = self._storage.begin_snapshot(slot)
-        on_loop_s = time.perf_counter() - started
+        on_loop_s = self._env.stopwatch() - started
         size = [0]
 
         def write() -> Any:
@@ -953,7 +953,7 @@ class Node:
                 slot,
                 size[0],
                 on_loop_s * 1000,
-                (time.perf_counter() - started) * 1000,
+                (self._env.stopwatch() - started) * 1000,
             )
 
         task.add_done_callback(done)

@@ -35,7 +35,11 @@ FAULT_KINDS = (
     "pause",
     "drift",
     "buggy",
+    "hold",
+    "crashpoint",
 )
+# Kinds only the runtime engine carries out (the core engine ignores them).
+RUNTIME_FAULTS = frozenset({"hold", "crashpoint"})
 STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
 # Which of partition, crash and pause strikes next, by weight.
@@ -71,6 +75,15 @@ class SimConfig:
     # and the weight of each of PROCESS_FAULTS among the enabled ones.
     fault_gap_s: tuple[float, float] = (0.1, 1.0)
     fault_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # "hold": this share of protocol messages is held back and released all
+    # at once at the worst moment (a leader change, a restart, a snapshot
+    # installed): stale promises, votes and accepts arriving late.
+    hold_rate: float = 0.02
+    # "crashpoint": at each point between two steps of the runtime (an fsync
+    # done and the messages waiting on it; a command applied and its answer;
+    # work on a thread done and the loop hearing of it), crash with this
+    # probability.
+    crashpoint_rate: float = 0.005
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
 
     def __post_init__(self) -> None:
@@ -90,6 +103,8 @@ class SimConfig:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
+        if not (0 <= self.hold_rate <= 1 and 0 <= self.crashpoint_rate <= 1):
+            raise ValueError("hold_rate and crashpoint_rate must be in [0, 1]")
 
     def describe(self) -> str:
         """One line per setting, for the head of a trace."""
@@ -101,7 +116,9 @@ class SimConfig:
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
-            f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s} s, "
+            f"hold {self.hold_rate:.3f} of messages, crash at {self.crashpoint_rate:.4f} of "
+            "crash points",
+            f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s:.3f} s, "
             f"snapshot every {self.snapshot_interval_slots} slots in "
             f"{self.snapshot_chunk_bytes}-byte chunks",
             f"heartbeat {replica.heartbeat_interval_s * 1000:.1f} ms, election "
@@ -156,6 +173,7 @@ __all__ = [
     "ENGINES",
     "FAULT_KINDS",
     "PROCESS_FAULTS",
+    "RUNTIME_FAULTS",
     "STORAGE_KINDS",
     "HistoryOp",
     "ReplicaFactory",

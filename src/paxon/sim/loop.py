@@ -31,6 +31,7 @@ import asyncio
 import collections
 import concurrent.futures
 import heapq
+import inspect
 import threading
 from asyncio import events
 from collections.abc import Callable
@@ -90,6 +91,7 @@ class SimLoop(asyncio.BaseEventLoop):
         super().__init__()
         self._clock = clock
         self._clock_resolution = _RESOLUTION_S
+        self._buried = False
         self.set_default_executor(DeferredExecutor(defer))
         self.set_exception_handler(lambda _loop, context: on_error(self, context))
 
@@ -123,12 +125,41 @@ class SimLoop(asyncio.BaseEventLoop):
                 else:
                     ready.append(timer)
             for _ in range(len(ready)):
+                if self._buried:
+                    break  # the process crashed in the middle of the turn
                 handle = ready.popleft()
                 if not handle.cancelled():
                     handle._run()
         finally:
             events._set_running_loop(None)
             self._thread_id = None  # type: ignore[assignment]  # asyncio's "not running"
+        if self._buried:
+            self._close_buried()
+
+    def bury(self) -> None:
+        """Close the loop of a process that crashed: nothing of it runs again.
+
+        Its tasks are left where they stand (a crash does not unwind a
+        process); they are told not to complain when collected, and a task
+        that never started is closed without running. Called during a turn
+        (the process crashed in one of its own callbacks), the rest of the
+        turn is skipped and the loop closed after it."""
+        self._buried = True
+        if not self.is_running():
+            self._close_buried()
+
+    def _close_buried(self) -> None:
+        if self.is_closed():
+            return
+        for task in asyncio.all_tasks(self):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+            coroutine = task.get_coro()
+            if inspect.iscoroutine(coroutine) and (
+                inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
+            ):
+                coroutine.close()
+        self._ready.clear()
+        self.close()
 
     # Never polled, never woken from another thread: there is no I/O and no thread.
     def _process_events(self, event_list: Any) -> None:

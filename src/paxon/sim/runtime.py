@@ -169,6 +169,8 @@ class _SimCommitter:
             return
         self._syncing = False
         durable = self._storage.sync()
+        if self._cluster.crash_point(self._host, "fsync done, messages unsent"):
+            return
         if durable > self._lsn_durable:
             self._lsn_durable = durable
             waiters = self._waiters
@@ -242,8 +244,13 @@ class _Connection:
     client: int
 
     def send(self, response: ClientResponse) -> None:
-        if self.host.incarnation == self.incarnation and self.host.process is not None:
-            self.cluster.send_to_client(self.host.node_id, self.client, response)
+        if self.host.incarnation != self.incarnation or self.host.process is None:
+            return
+        if isinstance(response, Reply) and self.cluster.crash_point(
+            self.host, "applied, not yet answered"
+        ):
+            return
+        self.cluster.send_to_client(self.host.node_id, self.client, response)
 
     def peer_name(self) -> str:
         return f"client{self.client}"
@@ -361,6 +368,12 @@ class RuntimeCluster:
         self._healed_at: float | None = None
         self._chosen_at_heal = 0
         self._done = False
+        # Messages held back by the "hold" fault, released at the worst moment.
+        self._held: list[tuple[int, PeerMessage]] = []
+        self._holding = "hold" in config.faults
+        self._crash_points = "crashpoint" in config.faults
+        self._rng_hold = random.Random(f"{seed}:hold")
+        self._rng_crash = random.Random(f"{seed}:crashpoint")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -370,6 +383,7 @@ class RuntimeCluster:
     def run(self) -> SimStats:
         self.start()
         self.run_until(float("inf"))
+        self.close()
         return self.stats
 
     def start(self) -> None:
@@ -472,8 +486,35 @@ class RuntimeCluster:
                 self._push(at, lambda: self._deliver_peer(src, message))
             return
         self.checker.on_send(message, self.time)
+        if delays and self._holding and self._rng_hold.random() < self.config.hold_rate:
+            self._hold(src, message)
+            return
         for delay in delays:
             self._push(self.time + delay, lambda: self._deliver_peer(src, message))
+
+    def _hold(self, src: int, message: PeerMessage) -> None:
+        self._held.append((src, message))
+        if len(self._held) > _HELD_MAX:
+            self._held.pop(0)  # lost after all
+        self.stats.faults["hold"] += 1
+
+    def release_held(self, why: str) -> None:
+        """Deliver every held message now, in a burst: stale news at the worst moment."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        self._log(f"fault: release {len(held)} held messages ({why})")
+        for src, message in held:
+            delay = 0.002 * self._rng_hold.random()
+            self._push(self.time + delay, functools.partial(self._deliver_peer, src, message))
+
+    def crash_point(self, host: _Host, where: str) -> bool:
+        """Whether to crash ``host`` here, between two steps of its runtime (and do it)."""
+        if not self._crash_points or self._rng_crash.random() >= self.config.crashpoint_rate:
+            return False
+        self.stats.faults["crashpoint"] += 1
+        self.crash_host(host, f"crash point: {where}")
+        return True
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         for delay in self.network.delays(src, client):
@@ -494,6 +535,7 @@ class RuntimeCluster:
         process = self.hosts[node_id].process
         if process is not None and process.started:
             self.stats.snapshots_installed += 1
+            self.release_held(f"n{node_id} installs a snapshot")
         else:
             self.stats.snapshots_recovered += 1
         self._log(f"n{node_id} restored a snapshot: applied through slot {slot}")
@@ -504,6 +546,7 @@ class RuntimeCluster:
             return
         role = process.node._replica.role.value if process.started else "starting"
         self._retire(process)
+        process.loop.bury()
         host.process = None
         host.incarnation += 1
         host.crash_in_fsync = False
@@ -536,6 +579,7 @@ class RuntimeCluster:
             def run() -> None:
                 if host.incarnation == incarnation and host.process is not None:
                     work()
+                    self.crash_point(host, "work on a thread done, loop not told")
 
             self._push(self.time + 0.0001 + 0.002 * self._rng_disk.random(), run)
 
@@ -556,6 +600,7 @@ class RuntimeCluster:
             make_transport=transport,
             make_rng=lambda: random.Random(f"{self.seed}:node{node_id}:{incarnation}"),
             replica_factory=self._observed_replica_factory(host, incarnation),
+            stopwatch=clock,
         )
         node = self._node_class(
             node_id,
@@ -591,6 +636,8 @@ class RuntimeCluster:
             self.crash_host(host, "stopped on an internal error")
 
     def _on_start_failed(self, host: _Host, error: BaseException) -> None:
+        if host.process is not None:
+            host.process.loop.bury()
         host.process = None
         if isinstance(error, StorageError):
             host.dead = f"recovery refused the disk: {error}"
@@ -640,6 +687,7 @@ class RuntimeCluster:
                 self._log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
                 if replica.role is Role.LEADER:
                     self.stats.leader_changes += 1
+                    self.release_held(f"n{node_id} leads")
             try:
                 replica.check_invariants(full=self.stats.steps % 64 == 0)
             except AssertionError as error:
@@ -655,6 +703,7 @@ class RuntimeCluster:
         self.checker.on_restart(host.node_id)
         self._log(f"restart n{host.node_id}")
         self._start_process(host)
+        self.release_held(f"n{host.node_id} restarts")
 
     def _retire(self, process: _Process) -> None:
         """Keep a replica's refusal counts before it is replaced or the run ends."""
@@ -940,6 +989,8 @@ class RuntimeCluster:
         self.stats.faults["reorder"] = self.network.reordered
         self.network.heal_all()
         self.network.faults = LinkFaults()
+        self._holding = self._crash_points = False
+        self.release_held("healing")
         for host in self.hosts.values():
             host.crash_in_fsync = False
             host.paused_until = min(host.paused_until, self.time)
@@ -975,6 +1026,14 @@ class RuntimeCluster:
                     "were chosen at heal time",
                 )
 
+    def close(self) -> None:
+        """Stop every process (after the run's last checks)."""
+        for host in self.hosts.values():
+            if host.process is not None:
+                host.process.loop.bury()
+                host.process = None
+                host.incarnation += 1
+
     def _chosen_prefix(self) -> int:
         slot = 0
         while slot in self.checker.chosen:
@@ -1009,6 +1068,9 @@ class RuntimeCluster:
             logger.setLevel(logging.CRITICAL + 1)
         return logger
 
+
+# Messages held at once by the "hold" fault; beyond, the oldest are lost.
+_HELD_MAX = 256
 
 _RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader"})
 

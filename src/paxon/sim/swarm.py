@@ -21,6 +21,8 @@ What is drawn, and from where (``draw``):
 | stall                       | 0-0.05 of messages, for up to 0.1-2 s           |
 | gap between process faults  | from 0.02-0.3 s up to 0.3-2 s                   |
 | partition/crash/pause weight| 0.1-1 each                                      |
+| messages held for later     | 0.002-0.1 of them                               |
+| crash at a crash point      | 0.0005-0.02 of the points passed                |
 | clients, keys               | 1-6, 1-5                                        |
 | client timeout              | 0.1-0.6 s                                       |
 | tick                        | 2-20 ms                                         |
@@ -95,6 +97,8 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         ),
         fault_gap_s=(gap_low, gap_low + rng.uniform(0.3, 2.0)),
         fault_weights=(rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0)),
+        hold_rate=rng.uniform(0.002, 0.1),
+        crashpoint_rate=rng.uniform(0.0005, 0.02),
         replica=replica,
     )
 
