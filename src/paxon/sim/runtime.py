@@ -688,6 +688,7 @@ class RuntimeCluster:
                 if replica.role is Role.LEADER:
                     self.stats.leader_changes += 1
                     self.release_held(f"n{node_id} leads")
+                self._strike_at_transition(host, replica.role)
             try:
                 replica.check_invariants(full=self.stats.steps % 64 == 0)
             except AssertionError as error:
@@ -941,6 +942,28 @@ class RuntimeCluster:
         host.paused_until = self.time + 0.2 + 1.8 * rng.random()
         self._log(f"fault: pause n{host.node_id} until {host.paused_until:.6f}")
 
+    def _strike_at_transition(self, host: _Host, role: Role) -> None:
+        """Pause a node the moment it becomes a candidate or a leader, now and then.
+
+        Faults at random times rarely land in the few milliseconds a ballot
+        is being won; here they do: a candidate frozen with its Prepare out
+        wakes to promises for a ballot long overtaken, a new leader frozen
+        with its first Accepts in flight wakes to a newer leader."""
+        if (
+            "pause" not in self.config.faults
+            or self._healed_at is not None
+            or role not in (Role.PREPARING, Role.LEADER)
+            or host.paused_until > self.time
+            or self._rng_faults.random() >= _TRANSITION_PAUSE
+        ):
+            return
+        host.paused_until = self.time + 0.05 + 1.5 * self._rng_faults.random()
+        self.stats.faults["pause"] += 1
+        self._log(
+            f"fault: pause n{host.node_id} as it becomes {role.value}, "
+            f"until {host.paused_until:.6f}"
+        )
+
     def _inject_buggy(self) -> None:
         """A buggy member or an outsider sends one out-of-bounds message now."""
         if self._healed_at is not None:
@@ -1069,6 +1092,9 @@ class RuntimeCluster:
         return logger
 
 
+# With "pause", the share of elections where the candidate or the new leader
+# is frozen at once (``_strike_at_transition``).
+_TRANSITION_PAUSE = 0.15
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 
