@@ -25,7 +25,7 @@ def test_sim_json_reports_the_run(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sim_summary_is_readable(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--seed", "4", "--nodes", "5", "--faults", "crash,drop"]) == 0
     out = capsys.readouterr().out
-    assert "seeds run        1 (5 nodes)" in out
+    assert "seeds run        1 (5 nodes, swarm config, runtime engine)" in out
     assert "violations       0" in out
     assert "partition" not in out.split("faults injected")[1].splitlines()[0]
 
@@ -40,7 +40,7 @@ def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> Non
     "argv",
     [
         ["sim", "--faults", "meteor"],
-        ["sim", "--nodes", "4"],
+        ["sim", "--nodes", "8"],
         ["sim", "--seeds", "0"],
         ["sim", "--seeds", "3", "--trace"],
         ["sim", "--heal-phase", "-1"],

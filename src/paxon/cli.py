@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from paxon import __version__
@@ -165,6 +166,24 @@ def _add_sim_command(commands: _Subcommands) -> None:
         type=_positive_int,
         default=os.cpu_count() or 1,
         help="worker processes; seeds run in parallel with the same results (default: cores)",
+    )
+    sim.add_argument(
+        "--coverage",
+        action="store_true",
+        help="measure the branch coverage of protocol/ and storage/ reached by these seeds",
+    )
+    sim.add_argument(
+        "--coverage-html",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --coverage: HTML report",
+    )
+    sim.add_argument(
+        "--hours",
+        type=_positive_float,
+        default=None,
+        help="run seeds from --seed (default: drawn from the clock) on --jobs workers this long",
     )
 
 
@@ -704,6 +723,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         seeds = range(first, first + (args.seeds or 100))
     if (args.trace or args.watch) and len(seeds) > 1:
         raise _UsageError("paxon sim: --trace and --watch need a single seed (--seed S)")
+    _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise _UsageError("paxon sim: --storage memory needs --engine core")
     config = SimConfig(
@@ -715,6 +735,10 @@ def _run_sim(args: argparse.Namespace) -> int:
         engine=args.engine,
         swarm=args.swarm,
     )
+    if args.hours is not None:
+        return _run_sim_hours(args, config)
+    if args.coverage:
+        return _run_sim_coverage(args, seeds, config)
     if args.watch:
         from paxon.sim.watch import watch
 
@@ -732,6 +756,62 @@ def _run_sim(args: argparse.Namespace) -> int:
     else:
         _print_sim_summary(totals, config, elapsed)
     return 1 if totals.failed else 0
+
+
+def _check_sim_modes(args: argparse.Namespace) -> None:
+    if args.coverage_html is not None and not args.coverage:
+        raise _UsageError("paxon sim: --coverage-html needs --coverage")
+    if args.hours is not None and args.seeds is not None:
+        raise _UsageError("paxon sim: --hours runs seeds until the time is up, not --seeds")
+    if args.hours is not None and args.coverage:
+        raise _UsageError("paxon sim: --hours and --coverage are separate runs")
+    if (args.hours is not None or args.coverage) and (args.trace or args.watch):
+        raise _UsageError("paxon sim: --trace and --watch replay one seed, not a measured run")
+
+
+def _run_sim_coverage(args: argparse.Namespace, seeds: range, config: SimConfig) -> int:
+    from paxon.sim import coverage
+
+    if not args.json and sys.stderr.isatty():
+        print(
+            f"measuring {len(seeds):,} seeds, --jobs {min(args.jobs, len(seeds))}",
+            file=sys.stderr,
+        )
+    report = coverage.measure(seeds, config, jobs=args.jobs, html_dir=args.coverage_html)
+    if args.json:
+        print(json.dumps(coverage.report_json(report)))
+    else:
+        print("\n".join(coverage.report_lines(report)))
+    return 0 if report.ok else 1
+
+
+def _run_sim_hours(args: argparse.Namespace, config: SimConfig) -> int:
+    from paxon.sim import longrun
+
+    first_seed = longrun.seed_from_clock() if args.seed is None else args.seed
+    drawn = " (drawn from the clock)" if args.seed is None else ""
+    print(
+        f"paxon sim --hours {args.hours}: seeds from {first_seed}{drawn}, --jobs {args.jobs}",
+        file=sys.stderr,
+    )
+
+    def on_failure(failure: longrun.SeedFailure) -> None:
+        print(f"seed {failure.seed} FAILED: {failure.violations[0]}", file=sys.stderr)
+        print(f"  replay: {failure.replay}", file=sys.stderr)
+
+    summary = longrun.run_for(
+        args.hours * longrun.SECONDS_PER_HOUR,
+        config,
+        first_seed=first_seed,
+        jobs=args.jobs,
+        on_progress=lambda progress: print(longrun.progress_line(progress), file=sys.stderr),
+        on_failure=on_failure,
+    )
+    if args.json:
+        print(json.dumps(longrun.summary_json(summary)))
+    else:
+        print("\n".join(longrun.summary_lines(summary)))
+    return 0 if summary.ok else 1
 
 
 def _results(seeds: range, config: SimConfig, args: argparse.Namespace) -> Iterator[SeedResult]:
