@@ -68,5 +68,5 @@ def test_a_violation_exits_1_with_the_replay_command(
     assert main(["sim", "--seed", "7", "--seeds", "2", "--nodes", "3"]) == 1
     out = capsys.readouterr().out
     assert "seed 8 FAILED" in out
-    assert "replay: paxon sim --seed 8 --nodes 3 --faults " in out
+    assert "replay: paxon sim --seed 8 --swarm --nodes 3 --faults " in out
     assert "--trace" in out
