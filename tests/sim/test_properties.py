@@ -277,7 +277,8 @@ def test_a_prefix_past_the_chosen_slots() -> None:
     checker.on_send(3, HeartbeatReply(3, 1, B1, 2, 0), 0.0)
     checker.on_records_durable(3, [ChosenRecord(2)], 0.0)
     checker.on_send(3, Promise(3, 2, B2, 0, (), 2, 0), 0.0)
-    assert rules(checker) == ["chosen-claim"] * 4 + ["promise-durable", "chosen-claim"]
+    checker.on_records_durable(2, [SnapshotRecord(2)], 0.0)
+    assert rules(checker) == ["chosen-claim"] * 4 + ["promise-durable"] + ["chosen-claim"] * 2
 
 
 def test_a_learn_entry_that_was_not_chosen() -> None:

@@ -5,10 +5,12 @@
 
 from paxon.sim.checkers import SafetyChecker, Violation
 from paxon.sim.cluster import FAULT_KINDS, SimCluster, SimConfig
+from paxon.sim.properties import PropertyChecker
 from paxon.sim.runner import SeedResult, replay_command, run_seed, run_seeds
 
 __all__ = [
     "FAULT_KINDS",
+    "PropertyChecker",
     "SafetyChecker",
     "SeedResult",
     "SimCluster",

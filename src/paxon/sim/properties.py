@@ -14,6 +14,11 @@ rule at the moment it is broken, from what a runtime reports:
     on_read_confirmed(node_id, read_id, slot, time)
                                                  optional: its ReadIndex answer (None: lost)
 
+Order matters where two events coincide: report a sync's records before the
+messages it releases, and a message when it leaves, before anyone can receive
+it. Messages a buggy member forges are not "sent" by a member: do not report
+them.
+
 It keeps, per node, what that node's disk holds (the durable promise, every
 ``(slot, ballot)`` it durably accepted, its current entry per slot, its chosen
 and snapshot marks) and, for the cluster, what was proposed and voted: a slot is
@@ -39,7 +44,8 @@ The properties, by rule name (``Violation.rule``), with the rule of
 - ``chosen-claim``: whatever a node says is chosen was chosen by a majority of
   the configuration. Every ``slot_chosen`` a message names (the chosen prefix
   of ``Accept`` and ``Heartbeat``, ``Promise``, ``Accepted``, ``HeartbeatReply``)
-  and every durable ``ChosenRecord``: every slot below it is chosen. Every
+  and every durable ``ChosenRecord`` or ``SnapshotRecord``: every slot below it
+  is chosen. Every
   ``BallotRun``: each of its slots is chosen, and the value its ballot proposed
   there is the chosen value. Every ``Learn`` entry (s, b, v): s is chosen with
   v, and b proposed v at s. ("Quorums are majorities"; "chosen at a majority of
@@ -161,10 +167,7 @@ class PropertyChecker:
         """``records`` just became durable on ``node_id``'s disk, in log order."""
         disk = self._node(node_id).disk
         for record in records:
-            match record:
-                case PromiseRecord(ballot):
-                    if ballot > disk.ballot_promised:
-                        disk.ballot_promised = ballot
+            match record:  # the commonest kinds first
                 case AcceptRecord(entry):
                     if entry.slot < max(disk.slot_chosen, disk.log_start):
                         self._fail(
@@ -181,7 +184,11 @@ class PropertyChecker:
                 case ChosenRecord(slot_chosen):
                     self._check_prefix_claim(node_id, "ChosenRecord", slot_chosen, time)
                     disk.slot_chosen = max(disk.slot_chosen, slot_chosen)
+                case PromiseRecord(ballot):
+                    if ballot > disk.ballot_promised:
+                        disk.ballot_promised = ballot
                 case SnapshotRecord(slot):
+                    self._check_prefix_claim(node_id, "SnapshotRecord", slot, time)
                     disk.log_start = max(disk.log_start, slot)
                     disk.slot_chosen = max(disk.slot_chosen, slot)
                 case _:
@@ -196,17 +203,8 @@ class PropertyChecker:
 
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
         """``message`` leaves ``node_id`` (handed to the network, or to itself)."""
+        # The commonest kinds first: a match tries its cases in order.
         match message:
-            case Probe():
-                self._check_owner(node_id, message, time)
-                self._node(node_id).ballot_probed = message.ballot
-            case ProbeReply():
-                if message.granted and message.dst == message.ballot.node_id:
-                    self._grants.setdefault(message.ballot, set()).add(node_id)
-            case Prepare():
-                self._on_prepare_sent(node_id, message, time)
-            case Promise():
-                self._on_promise_sent(node_id, message, time)
             case Accept():
                 self._check_owner(node_id, message, time)
                 self._check_leading(node_id, message, message.ballot, time)
@@ -223,6 +221,16 @@ class PropertyChecker:
             case Learn():
                 for entry in message.entries:
                     self._check_entry_claim(node_id, entry, time)
+            case Probe():
+                self._check_owner(node_id, message, time)
+                self._node(node_id).ballot_probed = message.ballot
+            case ProbeReply():
+                if message.granted and message.dst == message.ballot.node_id:
+                    self._grants.setdefault(message.ballot, set()).add(node_id)
+            case Prepare():
+                self._on_prepare_sent(node_id, message, time)
+            case Promise():
+                self._on_promise_sent(node_id, message, time)
             case _:
                 pass  # Nack, LearnRequest: they claim nothing durable or chosen
 
@@ -320,6 +328,7 @@ class PropertyChecker:
         if key in self._proposed:
             return
         self._proposed[key] = message.value
+        # (0 stands for "not chosen": only a chosen slot can hold _VALUE_UNKNOWN.)
         if self._chosen.get(message.slot, 0) is _VALUE_UNKNOWN and (
             len(self._votes.get(key, ())) >= self.quorum
         ):
