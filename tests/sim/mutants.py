@@ -204,3 +204,8 @@ PROPERTY_MUTANTS = {
     "confirms-reads-without-majority": ConfirmsReadsWithoutMajority,
     "prepares-without-probe": PreparesWithoutProbe,
 }
+
+GLUE_MUTANTS = {
+    "releases-one-fsync-early": ReleasesOneFsyncEarly,
+    "serves-reads-before-applied": ServesReadsBeforeApplied,
+}
