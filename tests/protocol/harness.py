@@ -187,15 +187,24 @@ class Node:
 class Env:
     """N replicas with ids ``1..count``, a network of outboxes, disks and clocks."""
 
-    def __init__(self, count: int, *, seed: int = 0, config: ReplicaConfig | None = None) -> None:
+    def __init__(
+        self,
+        count: int,
+        *,
+        seed: int = 0,
+        config: ReplicaConfig | None = None,
+        replica_factory: type[Replica] = Replica,
+    ) -> None:
         if count < 1:
             raise ValueError("an environment has at least one node")
         self.config = config or ReplicaConfig()
+        # Builds every replica, restarts included: a mutant can play a script too.
+        self.replica_factory = replica_factory
         self.members: tuple[NodeId, ...] = tuple(range(1, count + 1))
         self.nodes: dict[NodeId, Node] = {}
         for node_id in self.members:
             rng = random.Random(seed * 1000 + node_id)
-            replica = Replica(node_id, self.members, rng=rng, now=0.0, config=self.config)
+            replica = replica_factory(node_id, self.members, rng=rng, now=0.0, config=self.config)
             replica.check_invariants()
             self.nodes[node_id] = Node(replica, rng)
         self.cut: set[frozenset[NodeId]] = set()
@@ -281,7 +290,7 @@ class Env:
             f" entries={format_entries(durable.entries[slot] for slot in sorted(durable.entries))}"
             f" chosen={durable.slot_chosen} log_start={durable.log_start}"
         )
-        node.replica = Replica(
+        node.replica = self.replica_factory(
             node_id, self.members, rng=node.rng, now=node.now, config=self.config, durable=durable
         )
         node.replica.check_invariants()

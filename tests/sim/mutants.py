@@ -1,13 +1,18 @@
 """Deliberately broken replicas, one rule broken in each: the checkers must catch them.
 
-These live in the tests only. Each overrides one small hook of ``Replica``.
+These live in the tests only. Each overrides one small hook of ``Replica`` (or,
+for the runtime glue, of ``SimCluster``).
 """
 
 from __future__ import annotations
 
-from paxon.protocol.messages import Accept, Accepted, Message
-from paxon.protocol.replica import Replica, _Refusal
+import dataclasses
+
+from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role, _Refusal
 from paxon.protocol.types import NOOP, Ballot, Entry, Value
+from paxon.sim.cluster import SimCluster, _ClientReply, _SimNode
 
 
 class AcceptsLowerBallot(Replica):
@@ -77,4 +82,130 @@ MUTANTS = {
     "trusts-strangers": TrustsStrangers,
     "trusts-any-round": TrustsAnyRound,
     "ignores-slot-window": IgnoresSlotWindow,
+}
+
+
+# ------------------------------------------------------------------------------
+# Mutants for the properties (paxon.sim.properties): each breaks one rule, and the
+# property that states the rule must name it, not only a downstream failure.
+
+
+class CandidateSpeaksEarly(Replica):
+    """Sends Prepare before its own promise of the ballot is durable."""
+
+    def _send_after_persist(self, message: Message) -> None:
+        if isinstance(message, Prepare):
+            self._send(message)
+        else:
+            super()._send_after_persist(message)
+
+
+class PromisesBeforePersist(Replica):
+    """Sends Promise (its own included) before the promise is durable."""
+
+    def _send_after_persist(self, message: Message) -> None:
+        if isinstance(message, Promise):
+            self._send(message)
+        else:
+            super()._send_after_persist(message)
+
+
+class CountsVotesAcrossBallots(Replica):
+    """A leader counts a vote cast under an earlier ballot of its own toward its current one.
+
+    (Only its own ballots: the edge refuses a reply under another node's ballot.)
+    """
+
+    def _on_accepted(self, message: Accepted) -> None:
+        if self.role is Role.LEADER and message.ballot.node_id == self.node_id:
+            message = dataclasses.replace(message, ballot=self.ballot_own)
+        super()._on_accepted(message)
+
+
+class ChoosesWithoutMajority(Replica):
+    """A leader marks a slot chosen one vote short of a majority."""
+
+    def _on_accepted(self, message: Accepted) -> None:
+        self.quorum -= 1
+        try:
+            super()._on_accepted(message)
+        finally:
+            self.quorum += 1
+
+
+class LeadsWithoutMajority(Replica):
+    """A candidate leads one promise short of a majority."""
+
+    def _on_promise(self, message: Promise) -> None:
+        self.quorum -= 1
+        try:
+            super()._on_promise(message)
+        finally:
+            self.quorum += 1
+
+
+class ConfirmsReadsWithoutMajority(Replica):
+    """A leader confirms a read-index round one answer short of a majority."""
+
+    def _resolve_reads(self) -> None:
+        self.quorum -= 1
+        try:
+            super()._resolve_reads()
+        finally:
+            self.quorum += 1
+
+
+class PreparesWithoutProbe(Replica):
+    """Skips the probe: a timed-out follower persists a ballot and prepares at once."""
+
+    def _start_probe(self) -> None:
+        ballot = self._next_ballot()
+        if ballot is None:
+            super()._start_probe()
+            return
+        self.role = Role.PROBING
+        self.ballot_own = ballot
+        self._see_round(ballot)
+        self._start_prepare()
+
+
+class ReleasesOneFsyncEarly(SimCluster):
+    """Runtime glue: after-persist messages wait only for the earlier batches' records."""
+
+    def _perform(self, node: _SimNode, ready: Ready) -> None:
+        if ready.records and ready.messages_after_persist:
+            lsn_before = node.disk.lsn_appended
+            early, ready.messages_after_persist = ready.messages_after_persist, []
+            if node.disk.lsn_durable >= lsn_before:
+                for message in early:
+                    self._send(node.node_id, message)
+            else:
+                node.waiting.append((lsn_before, early))
+        super()._perform(node, ready)
+
+
+class ServesReadsBeforeApplied(SimCluster):
+    """Runtime glue: a confirmed read is served at once, applied or not."""
+
+    def _serve_reads(self, node: _SimNode) -> None:
+        applied = node.replica.slot_applied
+        for slot, client, op_id, key in node.reads_applying:
+            self.properties.on_read_answered(node.node_id, slot, applied, self.time)
+            self._send_client(node.node_id, client, _ClientReply(op_id, node.machine.read(key)))
+        node.reads_applying = []
+
+
+PROPERTY_MUTANTS = {
+    "candidate-speaks-early": CandidateSpeaksEarly,
+    "promises-before-persist": PromisesBeforePersist,
+    "counts-votes-across-ballots": CountsVotesAcrossBallots,
+    "chooses-without-majority": ChoosesWithoutMajority,
+    "leads-without-majority": LeadsWithoutMajority,
+    "confirms-reads-without-majority": ConfirmsReadsWithoutMajority,
+    "prepares-without-probe": PreparesWithoutProbe,
+}
+
+GLUE_MUTANTS = {
+    "releases-one-fsync-early": ReleasesOneFsyncEarly,
+    "serves-reads-before-applied": ServesReadsBeforeApplied,
 }

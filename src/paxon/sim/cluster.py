@@ -6,7 +6,10 @@ exactly. The cluster plays the runtime's part for each replica, following the
 rule in ``paxon.protocol.ready``: records go to a ``MemoryDisk`` whose fsync
 takes time, after-persist messages wait for it, a crash loses what was not
 synced. Clients submit register reads, writes and CAS with retries, and the
-``SafetyChecker`` watches every message sent and every entry applied.
+``SafetyChecker`` watches every message sent and every entry applied; the
+``PropertyChecker`` (``paxon.sim.properties``) checks each protocol rule on
+every send, every fsync, every crash and every read, and reports into the same
+list of violations.
 
 A run has two phases. During the fault phase the enabled faults strike at
 random. Then everything heals (partitions close, crashed nodes restart, the
@@ -42,6 +45,7 @@ from paxon.sim.config import (
 )
 from paxon.sim.disk import MemoryDisk, WalDisk
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
+from paxon.sim.properties import PropertyChecker
 from paxon.sim.registers import RegisterMachine, RegisterOp, Result
 from paxon.sim.trace import describe
 
@@ -146,6 +150,7 @@ class SimCluster:
         self.network = SimNetwork(random.Random(f"{seed}:net"), self._link_faults())
         self.members = list(range(1, config.nodes + 1))
         self.checker = SafetyChecker(self.members)
+        self.properties = PropertyChecker(self.members, self.checker.violations)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self.nodes = {node_id: self._new_node(node_id) for node_id in self.members}
@@ -328,6 +333,7 @@ class SimCluster:
             for command in chosen.value.commands:
                 self._apply_command(node, command)
         for read in ready.reads:
+            self.properties.on_read_confirmed(node.node_id, read.read_id, read.slot, self.time)
             waiting = node.reads_confirming.pop(read.read_id, None)
             if waiting is None:
                 continue
@@ -353,6 +359,7 @@ class SimCluster:
         still_waiting = []
         for slot, client, op_id, key in node.reads_applying:
             if applied >= slot:
+                self.properties.on_read_answered(node.node_id, slot, applied, self.time)
                 value = node.machine.read(key)
                 self._send_client(node.node_id, client, _ClientReply(op_id, value))
             else:
@@ -376,7 +383,8 @@ class SimCluster:
         if node.paused_until > self.time:
             self._push(node.paused_until, _FSYNC, (node_id, incarnation, lsn))
             return
-        node.disk.sync_through(lsn)
+        synced = node.disk.sync_through(lsn)
+        self.properties.on_records_durable(node_id, synced, self.time)
         node.fsync_in_flight = False
         durable = node.disk.lsn_durable
         released = [batch for batch in node.waiting if batch[0] <= durable]
@@ -390,6 +398,7 @@ class SimCluster:
 
     def _send(self, src: int, message: Message) -> None:
         self.checker.on_send(message, self.time)
+        self.properties.on_send(src, message, self.time)
         for delay in self.network.delays(src, message.dst):
             self._push(self.time + delay, _DELIVER, (src, message.dst, message))
 
@@ -444,10 +453,12 @@ class SimCluster:
         read_id = node.next_read_id
         node.next_read_id += 1
         node.reads_confirming[read_id] = (client, request.op_id, request.key)
+        self.properties.on_read_requested(node.node_id, read_id, self.time)
         try:
             self._call(node, lambda: node.replica.read_index(read_id))
         except NotLeader as error:
             del node.reads_confirming[read_id]
+            self.properties.on_read_confirmed(node.node_id, read_id, None, self.time)
             self._send_client(node.node_id, client, _Redirect(request.op_id, error.leader_hint))
 
     # ------------------------------------------------------------- clients
@@ -642,6 +653,7 @@ class SimCluster:
         node.up = False
         node.incarnation += 1
         node.disk.crash()
+        self.properties.on_crash(node.node_id, self.time)
         node.fsync_in_flight = False
         node.waiting = []
         node.writes = {}

@@ -4,7 +4,9 @@
 write-ahead log over ``MemFileSystem`` (slower, and it tests storage too).
 
 Records are appended to a volatile tail; ``sync_through(lsn)`` makes the tail
-up to ``lsn`` durable. ``crash()`` drops the volatile tail, as a power cut does.
+up to ``lsn`` durable (``WalDisk``: everything appended, as one fsync of the
+real log does) and returns the records that just became durable, in log order,
+for the property checker. ``crash()`` drops the volatile tail, as a power cut does.
 The log sequence number (lsn) of a record is its 1-based position in the log.
 """
 
@@ -39,13 +41,15 @@ class MemoryDisk:
         self._volatile.extend(records)
         return self.lsn_appended
 
-    def sync_through(self, lsn: int) -> None:
+    def sync_through(self, lsn: int) -> list[Record]:
         count = lsn - len(self._durable)
         if count <= 0:
-            return
-        self._durable.extend(self._volatile[:count])
+            return []
+        synced = self._volatile[:count]
+        self._durable.extend(synced)
         del self._volatile[:count]
         self.syncs += 1
+        return synced
 
     def crash(self) -> None:
         self.records_lost += len(self._volatile)
@@ -75,6 +79,8 @@ class WalDisk:
         )
         self._storage: Storage | None = None
         self._storage = self._open()
+        # The records appended but not yet durable, to report them once they are.
+        self._volatile: list[Record] = []
         self.syncs = 0
         self.records_lost = 0
 
@@ -87,17 +93,27 @@ class WalDisk:
         return self._live().lsn_durable
 
     def append(self, records: Sequence[Record]) -> int:
-        return self._live().append(records)
+        lsn = self._live().append(records)
+        self._volatile.extend(records)
+        return lsn
 
-    def sync_through(self, lsn: int) -> None:
+    def sync_through(self, lsn: int) -> list[Record]:
         storage = self._live()
-        if lsn > storage.lsn_durable:
-            storage.sync_through(lsn)
-            self.syncs += 1
+        durable_before = storage.lsn_durable
+        if lsn <= durable_before:
+            return []
+        assert len(self._volatile) == storage.lsn_appended - durable_before
+        storage.sync_through(lsn)
+        self.syncs += 1
+        count = storage.lsn_durable - durable_before
+        synced = self._volatile[:count]
+        del self._volatile[:count]
+        return synced
 
     def crash(self) -> None:
         storage = self._live()
         self.records_lost += storage.lsn_appended - storage.lsn_durable
+        self._volatile.clear()
         self._storage = None
         self._fs.crash(tear=lambda _path, unsynced: self._rng.randint(0, unsynced))
 

@@ -1,0 +1,492 @@
+"""Properties: each rule of ``docs/protocol.md`` as a check, asserted on every event.
+
+``SafetyChecker`` (``checkers.py``) judges outcomes: two values chosen at one
+slot, an unchosen value applied. Those fire only once a broken rule has done
+visible damage, which may need a rare schedule. ``PropertyChecker`` judges each
+rule at the moment it is broken, from what a runtime reports:
+
+    on_records_durable(node_id, records, time)   records just became durable, in log order
+    on_crash(node_id, time)                      volatile state gone; durable state stays
+    on_send(node_id, message, time)              a protocol message leaves (self-addressed too)
+    on_read_answered(node_id, read_slot, slot_applied, time)
+                                                 a read served with the machine at slot_applied
+    on_read_requested(node_id, read_id, time)    optional: read_index(read_id) is called
+    on_read_confirmed(node_id, read_id, slot, time)
+                                                 optional: its ReadIndex answer (None: lost)
+
+Order matters where two events coincide: report a sync's records before the
+messages it releases, and a message when it leaves, before anyone can receive
+it. Messages a buggy member forges are not "sent" by a member: do not report
+them.
+
+It keeps, per node, what that node's disk holds (the durable promise, every
+``(slot, ballot)`` it durably accepted, its current entry per slot, its chosen
+and snapshot marks) and, for the cluster, what was proposed and voted: a slot is
+*chosen* once a majority of the members have sent ``Accepted`` for one ballot
+there (counted when a vote leaves its node, as ``SafetyChecker`` counts it).
+
+The properties, by rule name (``Violation.rule``), with the rule of
+``docs/protocol.md`` each one states:
+
+- ``prepare-durable``: when a ``Prepare`` under ballot b leaves node n, n's disk
+  already holds a promise of at least b. ("A ballot is made durable before
+  anyone hears of it.")
+- ``promise-durable``: when a ``Promise`` under b leaves n, n's disk holds a
+  promise of at least b, and every entry it reports was durably accepted by n
+  under that slot and ballot. ("It persists the promise ... before the
+  ``Promise`` leaves.")
+- ``vote-durable``: when ``Accepted(b, s)`` leaves n, n's disk holds a promise of
+  at least b, and either n durably accepted (s, b), or s is chosen and n's disk
+  shows it: s is below n's durable chosen or snapshot mark, or n's durable entry
+  at s holds the chosen value. ("It persists ... the accepted entry before the
+  ``Accepted`` leaves"; "An ``Accept`` for such a [chosen] slot gets an
+  ``Accepted`` vote ... but no new record.")
+- ``chosen-claim``: whatever a node says is chosen was chosen by a majority of
+  the configuration. Every ``slot_chosen`` a message names (the chosen prefix
+  of ``Accept`` and ``Heartbeat``, ``Promise``, ``Accepted``, ``HeartbeatReply``)
+  and every durable ``ChosenRecord`` or ``SnapshotRecord``: every slot below it
+  is chosen. Every
+  ``BallotRun``: each of its slots is chosen, and the value its ballot proposed
+  there is the chosen value. Every ``Learn`` entry (s, b, v): s is chosen with
+  v, and b proposed v at s. ("Quorums are majorities"; "chosen at a majority of
+  ``Accepted`` under its ballot"; "a ballot carries one value per slot, so the
+  same ballot means the same value".) The run's ballot need not be the one the
+  majority voted for: a learner that learns the value it holds "keeps the held
+  ballot", and announces it later; the value is what must match.
+- ``read-applied``: a read is answered only once the state machine has applied
+  every slot below its read index. ("A read served once the state machine has
+  applied every slot below ``slot_next`` is linearizable.")
+- ``read-fresh``: a read index confirmed as slot k, for a read requested at
+  time t, is above every slot chosen before t. ("When a majority ... has
+  answered that round under the leader's ballot, no other leader can have
+  chosen anything at the time the read started.") This is what a wrong read
+  quorum breaks, whether or not a client ever observes a stale value.
+- ``lead-quorum``: an ``Accept`` or ``Heartbeat`` under b leaves b's owner only
+  after a majority of the members have sent it ``Promise(b)``. (Phase 2 starts
+  after Phase 1: "Only then does it take new commands.")
+- ``probe-quorum``: a ``Prepare`` leaves only after a majority, the candidate
+  included, granted its latest ``Probe``. ("Only with a majority of grants does
+  the candidate persist its ballot and send ``Prepare``.")
+- ``acceptor-monotone``: the ballots of the ``Promise`` and ``Accepted``
+  messages a node sends never go down, across restarts. ("It promises b only
+  if b >= ballot_promised ... It accepts under b only if b >= ballot_promised.")
+  Holds because the runtime releases after-persist messages in log order.
+- ``chosen-stable``: a node's disk never takes an accept record for a slot
+  below its own durable chosen or snapshot mark. ("It never rewrites a slot it
+  knows is chosen.")
+- ``ballot-owner``: ``Probe``, ``Prepare``, ``Accept`` and ``Heartbeat`` leave a
+  node only under its own ballots. ("Ballots are ``(round, node_id)`` ... no
+  two nodes ever share one.")
+- ``ballot-fresh``: a node never prepares a ballot below one it prepared
+  before, nor, after a crash, one it prepared in an earlier life. ("A node
+  restarted after a crash therefore always picks a round above any it used.")
+
+Cost: every event is a few dict lookups, except a ``BallotRun`` or a ``Learn``,
+checked slot by slot; a run already verified from its first slot is not
+walked again. Memory grows with the proposals and votes of the run, as
+``SafetyChecker``'s does.
+
+Not checked here: losing durable records to a storage fault (the checker keeps
+everything it was told became durable, so such a loss is never excused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from paxon.protocol.messages import (
+    Accept,
+    Accepted,
+    ChosenPrefix,
+    Heartbeat,
+    HeartbeatReply,
+    Learn,
+    Message,
+    Prepare,
+    Probe,
+    ProbeReply,
+    Promise,
+)
+from paxon.protocol.quorum import majority
+from paxon.protocol.records import AcceptRecord, ChosenRecord, PromiseRecord, SnapshotRecord
+from paxon.protocol.types import BALLOT_ZERO, Ballot, BallotRun, Entry, NodeId, Slot, Value
+from paxon.sim.checkers import Violation
+
+# A chosen slot whose value no Accept ever carried (a one-node cluster sends none).
+_VALUE_UNKNOWN = None
+
+
+@dataclass(slots=True)
+class _DiskView:
+    """What one node's disk holds, folded from the records reported durable."""
+
+    ballot_promised: Ballot = BALLOT_ZERO
+    accepted: set[tuple[Slot, Ballot]] = field(default_factory=set)  # ever, durably
+    entries: dict[Slot, Entry] = field(default_factory=dict)  # the last accept per slot
+    slot_chosen: Slot = 0
+    log_start: Slot = 0
+
+
+@dataclass(slots=True)
+class _NodeView:
+    disk: _DiskView = field(default_factory=_DiskView)
+    # The highest ballot of any Promise or Accepted this node sent, in any life.
+    ballot_voted: Ballot = BALLOT_ZERO
+    # The highest ballot it sent a Prepare under, and the life that sent it.
+    ballot_prepared: Ballot = BALLOT_ZERO
+    life_prepared: int = 0
+    life: int = 0
+    # Volatile: the ballot of its latest Probe, and the reads it has in flight
+    # (read_id -> the end of the slots chosen when the read was requested).
+    ballot_probed: Ballot | None = None
+    reads: dict[int, Slot] = field(default_factory=dict)
+
+
+class PropertyChecker:
+    """Checks every rule in the module docstring on each event it is fed."""
+
+    def __init__(self, members: Sequence[NodeId], violations: list[Violation] | None = None):
+        self.quorum = majority(len(members))
+        # Shared with SafetyChecker when given, so a runner reports one list.
+        self.violations: list[Violation] = [] if violations is None else violations
+        self._nodes = {node_id: _NodeView() for node_id in members}
+        self._proposed: dict[tuple[Slot, Ballot], Value] = {}
+        self._votes: dict[tuple[Slot, Ballot], set[NodeId]] = {}
+        self._chosen: dict[Slot, Value | None] = {}
+        self._chosen_end = 0  # every slot below is chosen
+        self._chosen_high = 0  # one past the highest chosen slot
+        self._promisers: dict[Ballot, set[NodeId]] = {}
+        self._grants: dict[Ballot, set[NodeId]] = {}
+        self._leading: set[Ballot] = set()  # ballots whose Phase 1 checked out
+        self._runs_verified: dict[tuple[Ballot, Slot], Slot] = {}  # (ballot, start) -> end
+
+    # -------------------------------------------------------------- events
+
+    def on_records_durable(self, node_id: NodeId, records: Sequence[object], time: float) -> None:
+        """``records`` just became durable on ``node_id``'s disk, in log order."""
+        disk = self._node(node_id).disk
+        for record in records:
+            match record:  # the commonest kinds first
+                case AcceptRecord(entry):
+                    if entry.slot < max(disk.slot_chosen, disk.log_start):
+                        self._fail(
+                            time,
+                            "chosen-stable",
+                            f"n{node_id} durably accepted {_entry(entry)} below its "
+                            f"durable chosen mark {disk.slot_chosen} / snapshot "
+                            f"mark {disk.log_start}",
+                        )
+                    if entry.ballot > disk.ballot_promised:
+                        disk.ballot_promised = entry.ballot
+                    disk.accepted.add((entry.slot, entry.ballot))
+                    disk.entries[entry.slot] = entry
+                case ChosenRecord(slot_chosen):
+                    self._check_prefix_claim(node_id, "ChosenRecord", slot_chosen, time)
+                    disk.slot_chosen = max(disk.slot_chosen, slot_chosen)
+                case PromiseRecord(ballot):
+                    if ballot > disk.ballot_promised:
+                        disk.ballot_promised = ballot
+                case SnapshotRecord(slot):
+                    self._check_prefix_claim(node_id, "SnapshotRecord", slot, time)
+                    disk.log_start = max(disk.log_start, slot)
+                    disk.slot_chosen = max(disk.slot_chosen, slot)
+                case _:
+                    pass  # records the protocol does not read (a configuration)
+
+    def on_crash(self, node_id: NodeId, time: float) -> None:
+        """``node_id`` lost its volatile state; what its disk holds stays."""
+        view = self._node(node_id)
+        view.life += 1
+        view.ballot_probed = None
+        view.reads.clear()
+
+    def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
+        """``message`` leaves ``node_id`` (handed to the network, or to itself)."""
+        # The commonest kinds first: a match tries its cases in order.
+        match message:
+            case Accept():
+                self._check_owner(node_id, message, time)
+                self._check_leading(node_id, message, message.ballot, time)
+                self._on_proposed(message)
+                self._check_prefix(node_id, message, message.chosen, time)
+            case Accepted():
+                self._on_accepted_sent(node_id, message, time)
+            case Heartbeat():
+                self._check_owner(node_id, message, time)
+                self._check_leading(node_id, message, message.ballot, time)
+                self._check_prefix(node_id, message, message.chosen, time)
+            case HeartbeatReply():
+                self._check_prefix_claim(node_id, "HeartbeatReply", message.slot_chosen, time)
+            case Learn():
+                for entry in message.entries:
+                    self._check_entry_claim(node_id, entry, time)
+            case Probe():
+                self._check_owner(node_id, message, time)
+                self._node(node_id).ballot_probed = message.ballot
+            case ProbeReply():
+                if message.granted and message.dst == message.ballot.node_id:
+                    self._grants.setdefault(message.ballot, set()).add(node_id)
+            case Prepare():
+                self._on_prepare_sent(node_id, message, time)
+            case Promise():
+                self._on_promise_sent(node_id, message, time)
+            case _:
+                pass  # Nack, LearnRequest: they claim nothing durable or chosen
+
+    def on_read_requested(self, node_id: NodeId, read_id: int, time: float) -> None:
+        """``read_index(read_id)`` is about to be called on ``node_id``."""
+        self._node(node_id).reads[read_id] = self._chosen_high
+
+    def on_read_confirmed(
+        self, node_id: NodeId, read_id: int, slot: Slot | None, time: float
+    ) -> None:
+        """The core answered ``read_id`` with ``ReadIndex(read_id, slot)``."""
+        chosen_high = self._node(node_id).reads.pop(read_id, None)
+        if slot is None or chosen_high is None:
+            return
+        if slot < chosen_high:
+            self._fail(
+                time,
+                "read-fresh",
+                f"n{node_id} confirmed read {read_id} at slot {slot}, but slot "
+                f"{chosen_high - 1} was chosen before the read was requested",
+            )
+
+    def on_read_answered(
+        self, node_id: NodeId, read_slot: Slot, slot_applied: Slot, time: float
+    ) -> None:
+        """A read at index ``read_slot`` was answered, the slots below ``slot_applied`` applied."""
+        if slot_applied < read_slot:
+            self._fail(
+                time,
+                "read-applied",
+                f"n{node_id} answered a read at index {read_slot} having applied "
+                f"only the slots below {slot_applied}",
+            )
+
+    # ------------------------------------------------------------ messages
+
+    def _on_prepare_sent(self, node_id: NodeId, message: Prepare, time: float) -> None:
+        self._check_owner(node_id, message, time)
+        view = self._node(node_id)
+        ballot = message.ballot
+        if view.disk.ballot_promised < ballot:
+            self._fail(
+                time,
+                "prepare-durable",
+                f"n{node_id} sent Prepare({ballot}) to n{message.dst} with only "
+                f"{view.disk.ballot_promised} promised on disk",
+            )
+        if ballot < view.ballot_prepared or (
+            ballot == view.ballot_prepared and view.life != view.life_prepared
+        ):
+            self._fail(
+                time,
+                "ballot-fresh",
+                f"n{node_id} sent Prepare({ballot}) after preparing "
+                f"{view.ballot_prepared}"
+                + ("" if view.life == view.life_prepared else " before a crash"),
+            )
+        if ballot >= view.ballot_prepared:
+            view.ballot_prepared, view.life_prepared = ballot, view.life
+        probed = view.ballot_probed
+        granted = 1 + (len(self._grants.get(probed, ())) if probed is not None else 0)
+        if granted < self.quorum:
+            self._fail(
+                time,
+                "probe-quorum",
+                f"n{node_id} sent Prepare({ballot}) with {granted} of "
+                f"{self.quorum} grants for its probe {probed}",
+            )
+
+    def _on_promise_sent(self, node_id: NodeId, message: Promise, time: float) -> None:
+        disk = self._node(node_id).disk
+        if disk.ballot_promised < message.ballot:
+            self._fail(
+                time,
+                "promise-durable",
+                f"n{node_id} sent Promise({message.ballot}) to n{message.dst} with only "
+                f"{disk.ballot_promised} promised on disk",
+            )
+        for entry in message.entries:
+            if (entry.slot, entry.ballot) not in disk.accepted:
+                self._fail(
+                    time,
+                    "promise-durable",
+                    f"n{node_id} reported {_entry(entry)} in Promise({message.ballot}) "
+                    "before accepting it durably",
+                )
+                break
+        self._check_voter_order(node_id, message, message.ballot, time)
+        self._check_prefix_claim(node_id, "Promise", message.slot_chosen, time)
+        if message.dst == message.ballot.node_id:
+            self._promisers.setdefault(message.ballot, set()).add(node_id)
+
+    def _on_proposed(self, message: Accept) -> None:
+        key = (message.slot, message.ballot)
+        if key in self._proposed:
+            return
+        self._proposed[key] = message.value
+        # (0 stands for "not chosen": only a chosen slot can hold _VALUE_UNKNOWN.)
+        if self._chosen.get(message.slot, 0) is _VALUE_UNKNOWN and (
+            len(self._votes.get(key, ())) >= self.quorum
+        ):
+            self._chosen[message.slot] = message.value  # the votes came first
+
+    def _on_accepted_sent(self, node_id: NodeId, message: Accepted, time: float) -> None:
+        disk = self._node(node_id).disk
+        ballot, slot = message.ballot, message.slot
+        problem = None
+        if disk.ballot_promised < ballot:
+            problem = f"with only {disk.ballot_promised} promised on disk"
+        elif (slot, ballot) not in disk.accepted and not self._durably_chosen(disk, slot):
+            held = disk.entries.get(slot)
+            problem = (
+                "with nothing at that slot on disk"
+                if held is None
+                else f"with {_entry(held)} on disk, which is not the chosen value"
+            )
+        if problem is not None:
+            self._fail(
+                time,
+                "vote-durable",
+                f"n{node_id} sent Accepted({ballot}, s{slot}) to n{message.dst} {problem}",
+            )
+        self._check_voter_order(node_id, message, ballot, time)
+        self._check_prefix_claim(node_id, "Accepted", message.slot_chosen, time)
+        voters = self._votes.setdefault((slot, ballot), set())
+        voters.add(node_id)
+        if len(voters) == self.quorum and slot not in self._chosen:
+            self._on_chosen(slot, self._proposed.get((slot, ballot), _VALUE_UNKNOWN))
+
+    # -------------------------------------------------------------- checks
+
+    def _check_owner(
+        self, node_id: NodeId, message: Probe | Prepare | Accept | Heartbeat, time: float
+    ) -> None:
+        ballot = message.ballot
+        if ballot.node_id != node_id:
+            self._fail(
+                time,
+                "ballot-owner",
+                f"n{node_id} sent {type(message).__name__} under n{ballot.node_id}'s "
+                f"ballot {ballot}",
+            )
+
+    def _check_leading(
+        self, node_id: NodeId, message: Message, ballot: Ballot, time: float
+    ) -> None:
+        if ballot in self._leading:
+            return
+        promisers = len(self._promisers.get(ballot, ()))
+        if promisers >= self.quorum:
+            self._leading.add(ballot)
+            return
+        self._fail(
+            time,
+            "lead-quorum",
+            f"n{node_id} sent {type(message).__name__}({ballot}) with {promisers} of "
+            f"{self.quorum} promises for it",
+        )
+        self._leading.add(ballot)  # once per ballot is enough
+
+    def _check_voter_order(
+        self, node_id: NodeId, message: Message, ballot: Ballot, time: float
+    ) -> None:
+        view = self._node(node_id)
+        if ballot < view.ballot_voted:
+            self._fail(
+                time,
+                "acceptor-monotone",
+                f"n{node_id} sent {type(message).__name__}({ballot}) after promising "
+                f"or voting for {view.ballot_voted}",
+            )
+        else:
+            view.ballot_voted = ballot
+
+    def _check_prefix(
+        self, node_id: NodeId, message: Message, prefix: ChosenPrefix, time: float
+    ) -> None:
+        self._check_prefix_claim(node_id, type(message).__name__, prefix.slot_chosen, time)
+        for run in prefix.runs:
+            self._check_run_claim(node_id, run, time)
+
+    def _check_prefix_claim(
+        self, node_id: NodeId, where: str, slot_chosen: Slot, time: float
+    ) -> None:
+        if slot_chosen > self._chosen_end:
+            self._fail(
+                time,
+                "chosen-claim",
+                f"n{node_id} claimed every slot below {slot_chosen} chosen ({where}), "
+                f"but slot {self._chosen_end} is not",
+            )
+
+    def _check_run_claim(self, node_id: NodeId, run: BallotRun, time: float) -> None:
+        key = (run.ballot, run.slot_start)
+        slot = self._runs_verified.get(key, run.slot_start)
+        while slot < run.slot_end:
+            problem = self._claim_problem(slot, run.ballot, None)
+            if problem is not None:
+                self._fail(
+                    time,
+                    "chosen-claim",
+                    f"n{node_id} claimed slot {slot} chosen under {run.ballot} "
+                    f"(run [{run.slot_start}, {run.slot_end})), but {problem}",
+                )
+                return
+            slot += 1
+        self._runs_verified[key] = max(slot, self._runs_verified.get(key, 0))
+
+    def _check_entry_claim(self, node_id: NodeId, entry: Entry, time: float) -> None:
+        problem = self._claim_problem(entry.slot, entry.ballot, entry.value)
+        if problem is not None:
+            self._fail(
+                time,
+                "chosen-claim",
+                f"n{node_id} sent {_entry(entry)} as chosen (Learn), but {problem}",
+            )
+
+    def _claim_problem(self, slot: Slot, ballot: Ballot, value: Value | None) -> str | None:
+        """Why "slot was chosen, with the value ``ballot`` proposed there" is false."""
+        if slot not in self._chosen:
+            return f"no ballot has {self.quorum} votes there"
+        chosen = self._chosen[slot]
+        proposed = self._proposed.get((slot, ballot))
+        if proposed is None:
+            return f"{ballot} never proposed there" if chosen is not _VALUE_UNKNOWN else None
+        if value is not None and value != proposed:
+            return f"{ballot} proposed {proposed} there, not {value}"
+        if chosen is not _VALUE_UNKNOWN and proposed != chosen:
+            return f"{ballot} proposed {proposed} there, and {chosen} was chosen"
+        return None
+
+    # ------------------------------------------------------------- helpers
+
+    def _durably_chosen(self, disk: _DiskView, slot: Slot) -> bool:
+        """Whether ``slot`` is chosen and the disk shows it (a vote needs no new record)."""
+        if slot < disk.slot_chosen or slot < disk.log_start:
+            return True
+        held = disk.entries.get(slot)
+        chosen = self._chosen.get(slot, _VALUE_UNKNOWN)
+        return held is not None and chosen is not _VALUE_UNKNOWN and held.value == chosen
+
+    def _on_chosen(self, slot: Slot, value: Value | None) -> None:
+        self._chosen[slot] = value
+        self._chosen_high = max(self._chosen_high, slot + 1)
+        while self._chosen_end in self._chosen:
+            self._chosen_end += 1
+
+    def _node(self, node_id: NodeId) -> _NodeView:
+        view = self._nodes.get(node_id)
+        if view is None:  # not a member: SafetyChecker and the edge handle those
+            view = self._nodes[node_id] = _NodeView()
+        return view
+
+    def _fail(self, time: float, rule: str, detail: str) -> None:
+        self.violations.append(Violation(time, rule, detail))
+
+
+def _entry(entry: Entry) -> str:
+    return f"(s{entry.slot}, {entry.ballot}, {entry.value})"
