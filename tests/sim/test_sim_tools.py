@@ -18,7 +18,7 @@ import pytest
 
 from paxon.cli import main
 from paxon.sim import coverage, longrun
-from paxon.sim.cluster import SimConfig
+from paxon.sim.config import SimConfig
 from paxon.sim.runner import SeedResult
 
 pytestmark = pytest.mark.sim

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import paxon
-from paxon.sim.cluster import FAULT_KINDS, SimConfig
+from paxon.sim.config import FAULT_KINDS, SimConfig
 from paxon.sim.longrun import SeedFailure, config_for
 from paxon.sim.runner import replay_command, run_seed
 

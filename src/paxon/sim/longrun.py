@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from paxon.sim.cluster import FAULT_KINDS, SimConfig
+from paxon.sim.config import FAULT_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
 
 SECONDS_PER_HOUR = 3600.0
