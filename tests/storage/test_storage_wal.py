@@ -124,6 +124,25 @@ def test_a_torn_tail_is_cut_at_every_byte() -> None:
         assert fs.size(path) == (size_19 if cut >= size_19 else size_18)
 
 
+def test_a_torn_tail_zero_filled_by_the_file_system_is_cut() -> None:
+    """The last write cut at any byte, and the file's size kept (the rest reads as
+    zeros, as on file systems that persist the size before the data): a torn tail,
+    never corruption. Recovery refused this before (a whole frame with a bad CRC)."""
+    fs = fresh_fs()
+    records = write_log(fs, 20, batch=20)
+    path = segment_paths(fs)[-1]
+    whole = fs.read(path)
+    size_19 = _segment_size_with(records[:19])
+    for cut in range(size_19, len(whole)):
+        fs.write_raw(path, whole[:cut] + bytes(len(whole) - cut))
+        storage = open_storage(fs)
+        recovered = storage.recovered
+        assert recovered.lsn_last == 19, cut
+        assert recovered.torn is not None and recovered.torn.offset == size_19, cut
+        storage.close()
+        assert fs.size(path) == size_19
+
+
 def _segment_size_with(records: list[StorageRecord]) -> int:
     fs = fresh_fs()
     storage = open_storage(fs)
