@@ -341,3 +341,39 @@ def test_zero_filled_tears_alone_are_caught_when_refused(monkeypatch: pytest.Mon
     monkeypatch.setattr(codec, "_cut_then_zeros", lambda *args: False)
     _, violations = run_rounds(frozenset({"torn"}), rounds=30)
     assert any("refused a recoverable disk" in violation for violation in violations)
+
+
+# ------------------------------------------------------------------ a limit of the format
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="log frames carry no lsn: a whole frame is valid at any place",
+)
+def test_limit_a_last_write_misdirected_onto_an_equal_frame_goes_unnoticed() -> None:
+    """Why ``strike`` never lets an undetectable write land elsewhere (module Limits).
+
+    The last synced write lands on an earlier frame of the same length: its own
+    place reads as zeros (a torn tail, cut) and the earlier record is replaced
+    by a frame whose CRC holds. Recovery starts with lsn 2 holding the vote for
+    slot 5, and the vote for slot 2 gone. A CRC seeded with the lsn would
+    refuse this; then drop the xfail.
+    """
+    fs = fresh_fs()
+    storage = open_storage(fs, TINY)
+    for slot in range(1, 6):
+        storage.append([accept(slot, payload=b"same size")])
+        storage.sync()
+    path = f"{DATA}/{fs.listdir(DATA)[-1]}"
+    writes = fs.write_ranges(path)
+    (second, _), (last, length) = writes[2], writes[-1]
+    fs.crash()
+    fs.misdirect_write(path, last, length, to_path=path, to_offset=second)
+    try:
+        recovered = open_storage(fs, TINY).recovered
+    except DataDirDamaged:
+        return  # what it should do
+    assert recovered.lsn_last == 4 and recovered.torn is not None
+    assert sorted(recovered.state.entries) == [1, 3, 4, 5]
+    pytest.fail("recovery started with lsn 2 holding slot 5's vote: slot 2's vote is lost")
