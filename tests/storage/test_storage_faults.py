@@ -51,7 +51,7 @@ from paxon.storage import segments as segments_module
 from paxon.storage.codec import FrameStop, StorageRecord
 from paxon.storage.segments import SegmentScan
 
-ROUNDS = 100
+ROUNDS = 70
 STEPS = 120
 
 
@@ -200,20 +200,20 @@ def test_each_fault_kind_is_classified_right(kind: str) -> None:
     counts, violations = run_rounds(frozenset({kind}))
     assert violations == []
     print(kind, dict(counts))
-    assert counts[f"{kind} {RECOVER}"] + counts[f"{kind} {REFUSE}"] >= 80, counts
+    assert counts[f"{kind} {RECOVER}"] + counts[f"{kind} {REFUSE}"] >= 55, counts
 
 
 def test_the_torn_tail_path_fires() -> None:
     """The point of splitting write from fsync: crashes between them leave
     unsynced bytes, and recovery cuts a torn tail (it never did in the old simulator)."""
-    counts, violations = run_rounds(frozenset({"torn"}), rounds=80)
+    counts, violations = run_rounds(frozenset({"torn"}), rounds=60)
     assert violations == []
     print("torn", dict(counts))
-    assert counts["torn recovered"] >= 60, counts
+    assert counts["torn recovered"] >= 45, counts
 
 
 def test_each_kind_reaches_both_decisions_where_the_table_has_both() -> None:
-    counts, violations = run_rounds(KINDS, rounds=150)
+    counts, violations = run_rounds(KINDS, rounds=100)
     assert violations == []
     print(dict(counts))
     for kind in ("bitflip", "lost", "misdirected", "dirent"):
@@ -263,6 +263,28 @@ def test_a_lost_last_write_of_the_last_segment_is_never_produced() -> None:
         assert fault.offset != last_offset, fault
         with pytest.raises(DataDirDamaged):
             open_storage(fs, TINY)
+
+
+def test_a_lost_seal_before_an_empty_segment_is_a_roll_over_cut_short() -> None:
+    """The one lost synced write recovery must start from: nothing synced is lost."""
+    recovered_from = 0
+    for seed in range(200):
+        fs, storage = synced_log(1)
+        while len(storage.segments()) < 2:  # write across a roll-over, fsync nothing after it
+            storage.append([record(storage.lsn_appended + 1, 0)])
+            storage.flush()
+        lsn_synced = storage.segments()[-1][1] - 1
+        fs.crash()  # the new segment keeps its header only
+        assert open_storage(fs, TINY).recovered.lsn_last == lsn_synced
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        assert fault is not None
+        if "a seal before an empty one" not in fault.detail:
+            continue
+        assert fault.expect == RECOVER
+        recovered = open_storage(fs, TINY).recovered
+        assert recovered.lsn_last == lsn_synced and recovered.torn is not None
+        recovered_from += 1
+    assert recovered_from > 0
 
 
 def test_a_lost_directory_fsync_after_a_roll_over_is_refused() -> None:

@@ -256,13 +256,13 @@ def _plan_torn(disk: _Disk, rng: random.Random) -> _Plan | None:
 
 
 def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
-    bits = [(name, range(_flippable_bytes(disk, name) * 8)) for name in disk.files]
-    found = _any_of(rng, [(name, span) for name, span in bits if _is_target(name)])
+    names = [name for name in disk.files if _is_target(name)]
+    found = _any_of(rng, [(name, range(_flippable_bytes(disk, name) * 8)) for name in names])
     if found is None:
         return None
     name, bit = found  # every stored bit alike, as bit rot strikes
     path = disk.path(name)
-    expect = _expect_damaged(disk, disk.files, name)
+    expect = _expect_damaged(disk, name)
     fault = StorageFault("bitflip", path, bit // 8, f"bit {bit % 8} of byte {bit // 8}", expect)
 
     def apply() -> None:
@@ -282,11 +282,11 @@ def _flippable_bytes(disk: _Disk, name: str) -> int:
     return scan.valid_bytes if scan.end in ("open", "sealed", "torn") else len(data)
 
 
-def _expect_damaged(disk: _Disk, files: dict[str, bytes], name: str) -> str:
-    """What recovery must do when ``name`` of ``files`` is damaged."""
+def _expect_damaged(disk: _Disk, name: str) -> str:
+    """What recovery must do when ``name`` is damaged (the rest as a crash now leaves it)."""
     if parse_snapshot_name(name) is None:
         return REFUSE
-    return _expect_snapshot_unusable(files, disk.incarnation, frozenset({name}))
+    return _expect_snapshot_unusable(disk.files, disk.incarnation, frozenset({name}))
 
 
 # ------------------------------------------------------------------ lost
@@ -320,14 +320,14 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
     """Every synced write whose loss the table allows, by file."""
     segments = disk.segments()
     last = segments[-1][1] if segments else None
-    after_last = segments[-2][1] if len(segments) >= 2 else None
+    before_last = segments[-2][1] if len(segments) >= 2 else None
     last_is_empty = last is not None and len(disk.files[last]) <= SEGMENT_HEADER_BYTES
     found: dict[str, list[_Write]] = {}
     for name, data in disk.files.items():
         if not _is_target(name):
             continue
         data_end = len(data.rstrip(b"\x00"))
-        expect_other = _expect_damaged(disk, disk.files, name)
+        expect_other = _expect_damaged(disk, name)
         writes: list[_Write] = []
         for offset, length in disk.fs.write_ranges(disk.path(name)):
             if not any(data[offset : offset + length]):
@@ -338,7 +338,7 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
                 writes.append(_Write(name, offset, length, REFUSE, "the segment header"))
             elif offset + length < data_end:
                 writes.append(_Write(name, offset, length, REFUSE, "frames follow it"))
-            elif name == after_last and last_is_empty:
+            elif name == before_last and last_is_empty:
                 writes.append(_Write(name, offset, length, RECOVER, "a seal before an empty one"))
             elif name != last:
                 writes.append(_Write(name, offset, length, REFUSE, "the end of an inner segment"))

@@ -199,9 +199,13 @@ class MemFileSystem:
                 inode.durable_copy = bytes(copy)
 
     def unsynced_bytes(self, path: str) -> int:
-        """Bytes of ``path`` written but not yet fsynced (0 after an unsynced truncate)."""
+        """Bytes of the file a crash now would leave at ``path`` that a tear may cut.
+
+        Looked up by durable name (no fault, no power cut applies); 0 while an
+        unsynced truncate is pending (the crash puts the durable bytes back).
+        """
         with self._lock:
-            inode = self._inodes[self._lookup(path)]
+            inode = self._inodes[self._lookup_durable(path)]
             if inode.durable_copy is not None:
                 return 0
             return len(inode.data) - inode.durable_len
@@ -209,12 +213,15 @@ class MemFileSystem:
     def write_ranges(self, path: str) -> list[tuple[int, int]]:
         """``(offset, length)`` of each durable write call of ``path``, oldest first.
 
-        Only the last ``WRITES_KEPT`` writes are remembered, none from before an
-        unsynced truncate that a crash undid, and only the part a tear kept.
+        Looked up by durable name, as ``unsynced_bytes``. Only the last
+        ``WRITES_KEPT`` writes are remembered, only the part a tear kept, and
+        none while an unsynced truncate is pending or from before one a crash undid.
         """
         with self._lock:
-            inode = self._inodes[self._lookup(path)]
-            durable = len(inode.durable())
+            inode = self._inodes[self._lookup_durable(path)]
+            if inode.durable_copy is not None:
+                return []
+            durable = inode.durable_len
             return [(at, length) for at, length in inode.writes if at + length <= durable]
 
     def lose_write(self, path: str, offset: int, length: int) -> None:
@@ -441,6 +448,13 @@ class MemFileSystem:
         ino = self._dirs.get(directory, {}).get(name)
         if ino is None:
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
+        return ino
+
+    def _lookup_durable(self, path: str) -> int:
+        directory, name = os.path.split(os.path.normpath(path))
+        ino = self._dirs_durable.get(directory, {}).get(name)
+        if ino is None:
+            raise FileNotFoundError(errno.ENOENT, "no such durable file", path)
         return ino
 
     def _durable_range(self, path: str, offset: int, length: int) -> _Inode:
