@@ -98,6 +98,28 @@ def test_a_zero_filled_tail_is_torn() -> None:
     assert stop.kind == "torn" and "zero" in stop.reason
 
 
+def test_every_cut_of_the_last_frame_then_zeros_is_torn() -> None:
+    """A write cut at any byte whose file the file system then zero-filled (its size
+    reached the media, the rest of its data did not) is torn, for any fill length."""
+    data = b"".join(encode_records([accept(1), accept(2, payload=b"xyz" * 10)], LIMIT)[0])
+    first_end = len(encode_record(accept(1), LIMIT))
+    for cut in range(first_end, len(data)):
+        for zeros in (1, 3, len(data) - cut, len(data) - cut + 40):
+            records, stop = decode_all(data[:cut] + bytes(zeros))
+            assert records == [accept(1)], (cut, zeros)
+            assert (stop.kind, stop.offset) == ("torn", first_end), (cut, zeros)
+
+
+def test_a_flipped_bit_before_zeros_is_still_bad() -> None:
+    """Zeros after a whole frame do not excuse a bad checksum inside it."""
+    frame = encode_record(accept(3, payload=b"payload"), LIMIT)
+    for bit in range(len(frame) * 8):
+        damaged = bytearray(frame)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        found = scan_frame(memoryview(bytes(damaged) + bytes(64)), 0, LIMIT)
+        assert isinstance(found, FrameStop) and found.kind == "bad", bit
+
+
 def test_a_length_over_the_limit_is_bad() -> None:
     frame = encode_frame(TYPE_CHOSEN, bytes(8))
     found = scan_frame(memoryview(frame), 0, 4)

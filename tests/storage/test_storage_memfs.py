@@ -200,3 +200,87 @@ def test_write_durably_survives_a_crash_right_after_it() -> None:
     write_durably(fs, "/d", "IDENTITY", lambda file: file.write(b"node 2"))
     fs.crash()
     assert fs.read("/d/IDENTITY") == b"node 2"
+
+
+# ------------------------------------------------------------------ faults of a lying device
+
+
+def test_a_torn_write_can_be_zero_filled() -> None:
+    """The size reached the media, the data did not: zeros, at most as many as were torn off."""
+    for keep, zeros, expected in (
+        (2, 3, b"ok01" + bytes(3)),
+        (0, 99, b"ok" + bytes(9)),
+        (9, 5, None),
+    ):
+        fs = MemFileSystem()
+        make(fs, "/f", b"ok", sync=True, dir_sync=True)
+        file = fs.open_append("/f")
+        file.write(b"012345678")
+        assert fs.unsynced_bytes("/f") == 9
+        fs.crash(tear=keep_bytes(keep), zero_fill=lambda path, torn_off, z=zeros: z)
+        assert fs.read("/f") == (expected or b"ok012345678")
+        assert fs.unsynced_bytes("/f") == 0
+
+
+def test_write_ranges_follow_tears_and_truncates() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"abc", sync=True, dir_sync=True)
+    file = fs.open_append("/f")
+    file.write(b"de")
+    file.fsync()
+    file.write(b"fghij")
+    assert fs.write_ranges("/f") == [(0, 3), (3, 2)]  # the unsynced write is not durable
+    fs.crash(tear=keep_bytes(3))
+    assert fs.read("/f") == b"abcdefgh"
+    assert fs.write_ranges("/f") == [(0, 3), (3, 2), (5, 3)]
+    file = fs.open_append("/f")
+    file.truncate(4)
+    file.fsync()
+    assert fs.write_ranges("/f") == [(0, 3), (3, 1)]
+
+
+def test_a_lost_write_reads_as_zeros_after_a_crash() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"abc", sync=True, dir_sync=True)
+    file = fs.open_append("/f")
+    file.write(b"def")
+    file.fsync()
+    file.write(b"unsynced")
+    with pytest.raises(ValueError):
+        fs.lose_write("/f", 3, 4)  # not all durable
+    fs.lose_write("/f", 3, 3)
+    fs.crash()
+    assert fs.read("/f") == b"abc" + bytes(3)
+
+
+def test_a_misdirected_write_lands_elsewhere() -> None:
+    fs = MemFileSystem()
+    make(fs, "/f", b"0123456789", sync=True, dir_sync=True)
+    make(fs, "/g", b"abcdef", sync=True, dir_sync=True)
+    assert fs.misdirect_write("/f", 2, 3, to_path="/f", to_offset=6) == 3
+    assert fs.read("/f") == b"01" + bytes(3) + b"5" + b"234" + b"9"
+    assert fs.misdirect_write("/f", 7, 3, to_path="/g", to_offset=4) == 2  # never past the end
+    assert fs.read("/f") == b"01" + bytes(3) + b"52" + bytes(3)
+    assert fs.read("/g") == b"abcd34"
+    assert fs.misdirect_write("/g", 0, 2, to_path=None) == 0
+    fs.crash()
+    assert fs.read("/g") == bytes(2) + b"cd34"
+
+
+def test_a_lost_directory_fsync_puts_the_names_back_at_the_crash() -> None:
+    fs = MemFileSystem()
+    fs.mkdir("/d")
+    make(fs, "/d/a", b"a", sync=True, dir_sync=True)
+    make(fs, "/d/b", b"b", sync=True, dir_sync=False)
+    fs.unlink("/d/a")
+    fs.fsync_dir("/d")
+    assert fs.last_dir_sync("/d") == (frozenset({"b"}), frozenset({"a"}))
+    assert fs.durable_view("/d") == {"b": b"b"}
+    assert fs.durable_view("/d", without_last_dir_sync=True) == {"a": b"a"}
+    fs.lose_last_dir_sync("/d")
+    assert fs.listdir("/d") == ["b"]  # the running system still sees its names
+    fs.crash()
+    assert fs.listdir("/d") == ["a"] and fs.read("/d/a") == b"a"
+    assert fs.last_dir_sync("/d") is None  # a crash ends the window of that fault
+    with pytest.raises(ValueError):
+        fs.lose_last_dir_sync("/d")

@@ -124,6 +124,25 @@ def test_a_torn_tail_is_cut_at_every_byte() -> None:
         assert fs.size(path) == (size_19 if cut >= size_19 else size_18)
 
 
+def test_a_torn_tail_zero_filled_by_the_file_system_is_cut() -> None:
+    """The last write cut at any byte, and the file's size kept (the rest reads as
+    zeros, as on file systems that persist the size before the data): a torn tail,
+    never corruption. Recovery refused this before (a whole frame with a bad CRC)."""
+    fs = fresh_fs()
+    records = write_log(fs, 20, batch=20)
+    path = segment_paths(fs)[-1]
+    whole = fs.read(path)
+    size_19 = _segment_size_with(records[:19])
+    for cut in range(size_19, len(whole)):
+        fs.write_raw(path, whole[:cut] + bytes(len(whole) - cut))
+        storage = open_storage(fs)
+        recovered = storage.recovered
+        assert recovered.lsn_last == 19, cut
+        assert recovered.torn is not None and recovered.torn.offset == size_19, cut
+        storage.close()
+        assert fs.size(path) == size_19
+
+
 def _segment_size_with(records: list[StorageRecord]) -> int:
     fs = fresh_fs()
     storage = open_storage(fs)
@@ -302,3 +321,66 @@ def _copy(fs: MemFileSystem) -> MemFileSystem:
     twin._lock = type(lock)()
     twin.on_sync = hook
     return twin
+
+
+# ------------------------------------------------------------------ write and fsync apart
+
+
+def test_flush_writes_without_fsync_so_a_crash_tears_what_it_wrote() -> None:
+    """``flush`` is the write event of a group commit, ``sync_through`` its fsync event:
+    a crash between them leaves written-but-unsynced bytes, torn at any byte."""
+    records = [numbered(lsn) for lsn in range(1, 9)]
+    sizes = [_segment_size_with(records[:count]) for count in range(4, 9)]
+    unsynced = sizes[-1] - sizes[0]
+    torn_seen = 0
+    for keep in range(unsynced + 1):
+        fs = fresh_fs()
+        storage = open_storage(fs)
+        storage.append(records[:4])
+        assert storage.sync() == 4
+        heard: list[int] = []
+        storage.add_durable_listener(heard.append)
+        storage.append(records[4:])
+        assert storage.flush() == 8
+        assert (storage.lsn_written, storage.lsn_durable, heard) == (8, 4, [])
+        path = segment_paths(fs)[-1]
+        assert fs.unsynced_bytes(path) == unsynced
+        fs.crash(tear=keep_bytes(keep))
+        recovered = open_storage(fs).recovered
+        whole = max(
+            count for count, size in zip(range(4, 9), sizes, strict=True) if size <= sizes[0] + keep
+        )
+        assert recovered.lsn_last == whole, keep
+        assert (recovered.torn is None) == (sizes[0] + keep in sizes), keep
+        torn_seen += recovered.torn is not None
+    assert torn_seen == unsynced + 1 - len(sizes)
+
+
+def test_sync_through_a_written_lsn_only_fsyncs() -> None:
+    fs = fresh_fs()
+    storage = open_storage(fs)
+    heard: list[int] = []
+    storage.add_durable_listener(heard.append)
+    storage.append([accept(1), accept(2)])
+    assert storage.flush() == 2
+    storage.append([accept(3)])  # queued after the write event: not in this fsync
+    assert storage.sync_through(2) == 2
+    assert (storage.lsn_written, storage.lsn_durable, heard) == (2, 2, [2])
+    assert fs.unsynced_bytes(segment_paths(fs)[-1]) == 0
+    fs.crash(tear=keep_bytes(10_000))
+    assert open_storage(fs).recovered.lsn_last == 2
+
+
+def test_flush_across_roll_overs_then_sync() -> None:
+    fs = fresh_fs()
+    storage = open_storage(fs, SMALL)
+    records = [numbered(lsn) for lsn in range(1, 120)]
+    for start in range(0, len(records), 10):
+        storage.append(records[start : start + 10])
+        assert storage.flush() == min(start + 10, len(records))
+    assert len(segment_paths(fs)) > 2 and storage.lsn_durable == 0
+    assert storage.sync_through(50) == len(records)
+    fs.crash()
+    storage = open_storage(fs, SMALL)
+    assert storage.recovered.lsn_last == len(records)
+    assert log_records(fs) == dict(enumerate(records, start=1))

@@ -23,10 +23,20 @@ Rules:
 - Encoding checks every limit before it returns a byte: a record over
   ``record_max_bytes`` or a field over 64 bits raises, and nothing is written.
 - Decoding trusts nothing. ``scan_frame`` sorts what it finds at an offset into
-  a whole frame, a clean end, a *torn* frame (bytes run out inside a frame whose
-  header is sound, or only zero bytes remain) or a *bad* one (anything else).
-  Whether torn is acceptable is the caller's decision (only at the end of the
-  last segment); the codec only classifies.
+  a whole frame, a clean end, a *torn* frame or a *bad* one (anything else).
+  Torn is what a crash leaves of a write: the bytes run out inside a frame
+  whose header is sound; or only zero bytes remain; or the frame was cut and
+  the file system zero-filled the rest (every byte from a point inside the
+  frame to the end of the buffer is zero, and the bytes before that point
+  are the right ones: the file's size reached the media, some of its data
+  did not). Whether torn
+  is acceptable is the caller's decision (only at the end of the last
+  segment); the codec only classifies.
+- A whole frame that fails its CRC is bad, even at the very end, unless that
+  zero-filled cut explains it: everything from a point at or before its CRC
+  field is zero, or from inside the CRC field after bytes that match the
+  right CRC. A synced frame with a flipped bit passes for that only with odds
+  of about 2**-32, those of a CRC collision.
 - A single flipped bit anywhere in a frame is always caught: in the length by
   the check word, everywhere else by the CRC, which covers header and payload.
 - The CRC is CRC32C from the ``crc32c`` package (hardware accelerated), never a
@@ -233,8 +243,12 @@ def scan_frame(buf: memoryview, offset: int, record_max: int) -> Frame | FrameSt
         return FrameStop(offset, "torn", f"{left} bytes left, less than a frame header")
     size, check = _U32X2.unpack_from(buf, offset)
     if size ^ _MASK != check or size > record_max:
-        if _all_zero(buf, offset):
+        zeros_from = _zeros_from(buf, offset)
+        if zeros_from == offset:
             return FrameStop(offset, "torn", f"zero-filled tail of {left} bytes")
+        if zeros_from < offset + 8:
+            reason = f"frame header zero from its byte {zeros_from - offset} to the end"
+            return FrameStop(offset, "torn", reason)
         if size ^ _MASK != check:
             return FrameStop(offset, "bad", "damaged frame length (check word mismatch)")
         return FrameStop(offset, "bad", f"frame length {size} over the limit {record_max}")
@@ -242,15 +256,36 @@ def scan_frame(buf: memoryview, offset: int, record_max: int) -> Frame | FrameSt
     if end > size_buf:
         return FrameStop(offset, "torn", f"frame of {end - offset} bytes cut after {left}")
     (crc_stored,) = _CRC.unpack_from(buf, end - CRC_BYTES)
-    if crc32c(buf[offset : end - CRC_BYTES]) != crc_stored:
+    crc = crc32c(buf[offset : end - CRC_BYTES])
+    if crc != crc_stored:
+        if _cut_then_zeros(buf, offset, end, crc):
+            cut = _zeros_from(buf, offset) - offset
+            reason = f"frame of {end - offset} bytes zero from its byte {cut} to the end"
+            return FrameStop(offset, "torn", reason)
         return FrameStop(offset, "bad", "checksum mismatch")
     frame_type = buf[offset + 8]
     return Frame(offset, frame_type, buf[offset + HEADER_BYTES : end - CRC_BYTES], end)
 
 
-def _all_zero(buf: memoryview, offset: int) -> bool:
-    tail = buf[offset:]
-    return tail.tobytes().count(0) == len(tail)
+def _cut_then_zeros(buf: memoryview, offset: int, end: int, crc: int) -> bool:
+    """Whether a whole frame failing its CRC is a cut write zero-filled to the end.
+
+    Every byte from some point to the end of ``buf`` is zero, and that point
+    is at or before the CRC field, or inside it where the bytes before it are
+    those of the right CRC (the body is whole, the CRC was cut). A synced frame
+    with a flipped bit passes this only with odds of about 2**-32.
+    """
+    zeros_from = _zeros_from(buf, offset)
+    crc_at = end - CRC_BYTES
+    if zeros_from <= crc_at:
+        return True
+    kept = zeros_from - crc_at
+    return zeros_from < end and buf[crc_at:zeros_from] == _CRC.pack(crc)[:kept]
+
+
+def _zeros_from(buf: memoryview, offset: int) -> int:
+    """Where the run of zero bytes that ends ``buf`` starts (at ``offset`` or later)."""
+    return offset + len(buf[offset:].tobytes().rstrip(b"\x00"))
 
 
 # ------------------------------------------------------------------ decoding

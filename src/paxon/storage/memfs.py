@@ -7,11 +7,28 @@ Used by the storage tests and by the simulator. It keeps the contract of
   it were written but not yet fsynced. ``crash(tear=...)`` keeps, per file, a
   prefix of those unsynced bytes of the length ``tear`` picks (none by
   default): that is "lose everything not yet fsynced" and "tear the last
-  write at any byte" in one rule. A truncate that was not fsynced is undone.
+  write at any byte" in one rule. ``zero_fill`` then appends zero bytes, at
+  most as many as were torn off: the file's size reached the media, its data
+  did not (as on file systems that log the size before the data). A truncate
+  that was not fsynced is undone.
 - Each directory has a durable set of names, taken at ``fsync_dir``. A crash
   puts every directory back to it: a created file whose directory was never
   fsynced vanishes, an unsynced rename or unlink is undone.
 - ``flip_bit`` damages stored bytes (durable ones included), as bit rot does.
+
+Faults of a device that lies (it acknowledged, the fsync returned, the bytes
+are not what was written); ``paxon.sim.storage_faults`` chooses among them:
+
+- ``lose_write(path, offset, length)``: a write that never reached the media;
+  its bytes read as zeros (durably). ``write_ranges(path)`` lists the
+  ``(offset, length)`` of each write call still in the file, to aim at one.
+- ``misdirect_write(...)``: a write that landed at another offset or in
+  another file: its own place reads as zeros, and its bytes overwrite those
+  at the other place (never past that file's end).
+- ``lose_last_dir_sync(directory)``: the last ``fsync_dir`` since the last
+  crash never reached the media; the next crash puts the names back to what
+  they were before it (``last_dir_sync`` says what that changes).
+- ``durable_view(directory)``: what a crash now would leave, to plan a fault.
 - ``fail`` makes the next matching call raise an ``OSError`` (EIO by default).
 - ``cut_power_after(n)`` lets ``n`` more mutating calls succeed, then every
   call raises ``PowerCut`` until ``crash()``: a crash at an exact point inside
@@ -40,6 +57,12 @@ from paxon.storage.fs import DIR_MODE, FILE_MODE, AppendFile, DirLock, FileAcces
 Tear = Callable[[str, int], int]
 """``tear(path, unsynced_bytes) -> bytes kept`` (clamped to [0, unsynced_bytes])."""
 
+ZeroFill = Callable[[str, int], int]
+"""``zero_fill(path, bytes_torn_off) -> zero bytes appended`` (clamped to [0, bytes_torn_off])."""
+
+WRITES_KEPT = 4096
+"""Write ranges remembered per file (the oldest are forgotten first)."""
+
 _MUTATING = frozenset(
     {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
 )
@@ -56,10 +79,36 @@ class _Inode:
     # Set when the current bytes no longer extend the durable ones (an
     # unsynced truncate): then this holds the durable contents.
     durable_copy: bytes | None = None
+    # ``(offset, length)`` of each write call, oldest first, within ``data``.
+    writes: list[tuple[int, int]] = field(default_factory=list)
 
     def sync(self) -> None:
         self.durable_len = len(self.data)
         self.durable_copy = None
+
+    def durable(self) -> bytes:
+        if self.durable_copy is not None:
+            return self.durable_copy
+        return bytes(self.data[: self.durable_len])
+
+    def wrote(self, offset: int, length: int) -> None:
+        if length:
+            self.writes.append((offset, length))
+            if len(self.writes) > WRITES_KEPT:
+                del self.writes[: len(self.writes) - WRITES_KEPT]
+
+    def cut_writes(self, size: int) -> None:
+        """Forget the part of every write range at or past ``size``."""
+        self.writes = [(at, min(length, size - at)) for at, length in self.writes if at < size]
+
+    def overwrite(self, offset: int, data: bytes) -> None:
+        """Replace stored bytes in place, durable ones included (damage, not a write)."""
+        end = offset + len(data)
+        self.data[offset:end] = data
+        if self.durable_copy is not None and offset < len(self.durable_copy):
+            copy = bytearray(self.durable_copy)
+            copy[offset:end] = data[: len(copy) - offset]
+            self.durable_copy = bytes(copy)
 
 
 @dataclass(slots=True)
@@ -77,6 +126,8 @@ class MemFileSystem:
         self._next_ino = 1
         self._dirs: dict[str, dict[str, int]] = {"/": {}}
         self._dirs_durable: dict[str, dict[str, int]] = {"/": {}}
+        # The durable names of a directory before its last fsync_dir (since the last crash).
+        self._dirs_before_sync: dict[str, dict[str, int]] = {}
         self._epoch = 0
         self._held_locks: set[str] = set()
         self._faults: list[_Fault] = []
@@ -89,9 +140,10 @@ class MemFileSystem:
 
     # ------------------------------------------------------------ fault injection
 
-    def crash(self, tear: Tear | None = None) -> None:
+    def crash(self, tear: Tear | None = None, *, zero_fill: ZeroFill | None = None) -> None:
         """A power cut and reboot: keep only what was durable (plus torn prefixes)."""
         with self._lock:
+            self._dirs_before_sync.clear()
             self._dirs = {path: dict(names) for path, names in self._dirs_durable.items()}
             live: dict[int, str] = {}
             for path, names in self._dirs.items():
@@ -104,10 +156,15 @@ class MemFileSystem:
                 inode = self._inodes[ino]
                 if inode.durable_copy is not None:
                     inode.data = bytearray(inode.durable_copy)
+                    inode.writes = []
                 else:
                     unsynced = len(inode.data) - inode.durable_len
                     kept = min(max(tear(path, unsynced), 0), unsynced) if tear and unsynced else 0
                     del inode.data[inode.durable_len + kept :]
+                    inode.cut_writes(len(inode.data))
+                    torn_off = unsynced - kept
+                    if zero_fill is not None and torn_off:
+                        inode.data += bytes(min(max(zero_fill(path, torn_off), 0), torn_off))
                 inode.sync()
             self._epoch += 1
             self._held_locks.clear()
@@ -141,6 +198,94 @@ class MemFileSystem:
                 copy[byte] ^= mask
                 inode.durable_copy = bytes(copy)
 
+    def unsynced_bytes(self, path: str) -> int:
+        """Bytes of the file a crash now would leave at ``path`` that a tear may cut.
+
+        Looked up by durable name (no fault, no power cut applies); 0 while an
+        unsynced truncate is pending (the crash puts the durable bytes back).
+        """
+        with self._lock:
+            inode = self._inodes[self._lookup_durable(path)]
+            if inode.durable_copy is not None:
+                return 0
+            return len(inode.data) - inode.durable_len
+
+    def write_ranges(self, path: str) -> list[tuple[int, int]]:
+        """``(offset, length)`` of each durable write call of ``path``, oldest first.
+
+        Looked up by durable name, as ``unsynced_bytes``. Only the last
+        ``WRITES_KEPT`` writes are remembered, only the part a tear kept, and
+        none while an unsynced truncate is pending or from before one a crash undid.
+        """
+        with self._lock:
+            inode = self._inodes[self._lookup_durable(path)]
+            if inode.durable_copy is not None:
+                return []
+            durable = inode.durable_len
+            return [(at, length) for at, length in inode.writes if at + length <= durable]
+
+    def lose_write(self, path: str, offset: int, length: int) -> None:
+        """The durable bytes ``[offset, offset + length)`` of ``path`` never reached the media."""
+        with self._lock:
+            inode = self._durable_range(path, offset, length)
+            inode.overwrite(offset, bytes(length))
+
+    def misdirect_write(
+        self, path: str, offset: int, length: int, *, to_path: str | None, to_offset: int = 0
+    ) -> int:
+        """The write at ``[offset, offset + length)`` of ``path`` landed at ``to_offset`` of
+        ``to_path`` instead (nowhere visible when None): its own place reads as zeros, and
+        its bytes overwrite the other place's, never past that file's durable end.
+
+        Returns how many of its bytes landed in ``to_path``.
+        """
+        with self._lock:
+            source = self._durable_range(path, offset, length)
+            data = source.durable()[offset : offset + length]
+            source.overwrite(offset, bytes(length))
+            if to_path is None:
+                return 0
+            target = self._inodes[self._lookup(to_path)]
+            landed = data[: max(len(target.durable()) - to_offset, 0)]
+            target.overwrite(to_offset, landed)
+            return len(landed)
+
+    def last_dir_sync(self, directory: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """``(names made durable, names removed durably)`` by the last ``fsync_dir`` of
+        ``directory`` since the last crash, or None when there was none."""
+        with self._lock:
+            before = self._dirs_before_sync.get(os.path.normpath(directory))
+            if before is None:
+                return None
+            after = self._dirs_durable[os.path.normpath(directory)]
+            made = frozenset(n for n, ino in after.items() if before.get(n) != ino)
+            removed = frozenset(n for n, ino in before.items() if after.get(n) != ino)
+            return made, removed
+
+    def lose_last_dir_sync(self, directory: str) -> None:
+        """The last ``fsync_dir`` of ``directory`` never reached the media: the next
+        crash puts its names back to what they were before it."""
+        with self._lock:
+            directory = os.path.normpath(directory)
+            before = self._dirs_before_sync.pop(directory, None)
+            if before is None:
+                raise ValueError(f"{directory}: no directory fsync since the last crash")
+            self._dirs_durable[directory] = before
+
+    def durable_view(
+        self, directory: str, *, without_last_dir_sync: bool = False
+    ) -> dict[str, bytes]:
+        """What a crash now (no tear) would leave of the files of ``directory``: name -> bytes.
+
+        ``without_last_dir_sync``: as if that ``fsync_dir`` had been lost too.
+        """
+        with self._lock:
+            directory = os.path.normpath(directory)
+            names = self._dirs_durable[directory]
+            if without_last_dir_sync:
+                names = self._dirs_before_sync.get(directory, names)
+            return {name: self._inodes[ino].durable() for name, ino in sorted(names.items())}
+
     def durable_size(self, path: str) -> int:
         with self._lock:
             inode = self._inodes[self._lookup(path)]
@@ -153,6 +298,7 @@ class MemFileSystem:
         with self._lock:
             inode = self._inodes[self._lookup(path)]
             inode.data = bytearray(data)
+            inode.writes = [(0, len(data))] if data else []
             inode.sync()
 
     # ------------------------------------------------------------ FileSystem
@@ -240,6 +386,7 @@ class MemFileSystem:
             path = self._op("fsync_dir", path)
             if path not in self._dirs:
                 raise FileNotFoundError(errno.ENOENT, "no such directory", path)
+            self._dirs_before_sync[path] = self._dirs_durable[path]
             self._dirs_durable[path] = dict(self._dirs[path])
 
     def lock(self, path: str) -> DirLock | None:
@@ -303,6 +450,19 @@ class MemFileSystem:
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         return ino
 
+    def _lookup_durable(self, path: str) -> int:
+        directory, name = os.path.split(os.path.normpath(path))
+        ino = self._dirs_durable.get(directory, {}).get(name)
+        if ino is None:
+            raise FileNotFoundError(errno.ENOENT, "no such durable file", path)
+        return ino
+
+    def _durable_range(self, path: str, offset: int, length: int) -> _Inode:
+        inode = self._inodes[self._lookup(path)]
+        if offset < 0 or length <= 0 or offset + length > len(inode.durable()):
+            raise ValueError(f"{path}: [{offset}, {offset + length}) is not durable data")
+        return inode
+
     def _inode(self, ino: int, epoch: int, op: str, path: str) -> _Inode:
         self._op(op, path)
         if epoch != self._epoch:
@@ -331,8 +491,11 @@ class _MemAppendFile:
                 # The power failed during this write: its bytes were on their way
                 # (unsynced), and ``crash(tear=...)`` decides how many landed.
                 if self._epoch == self._fs._epoch and not self._fs._was_dead_before:
-                    self._fs._inodes[self._ino].data += data
+                    inode = self._fs._inodes[self._ino]
+                    inode.wrote(len(inode.data), len(data))
+                    inode.data += data
                 raise
+            inode.wrote(len(inode.data), len(data))
             inode.data += data
 
     def fdatasync(self) -> None:
@@ -349,6 +512,7 @@ class _MemAppendFile:
                 inode.durable_copy = bytes(inode.data[: inode.durable_len])
             if size <= len(inode.data):
                 del inode.data[size:]
+                inode.cut_writes(size)
             else:
                 inode.data += bytes(size - len(inode.data))
 

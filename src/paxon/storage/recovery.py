@@ -37,7 +37,8 @@ highest first lsn, after the roll-over row has been applied):
 | not last       | sealed, next starts earlier                      | CorruptRecord        |
 | not last       | not sealed, torn, or a short header              | CorruptRecord        |
 | last           | sealed                                           | MissingSegment       |
-| last           | ends inside a frame, or in zeros                 | torn tail: cut it    |
+| last           | ends inside a frame, or in zeros (a frame cut,   | torn tail: cut it    |
+|                | then zero-filled to the end, included)           |                      |
 | last           | short header (the roll-over row did not apply)   | CorruptRecord        |
 | log, snapshot  | the log ends before the snapshot's lsn           | MissingSegment       |
 | log, snapshot  | recovered log_start above the snapshot's slot    | MissingSnapshot      |
@@ -54,7 +55,9 @@ A torn tail is never a bad checksum: a frame that is whole but fails its CRC
 is damage even at the very end, because a crash only ever shortens a file
 (and zero-fills it on some file systems); it never rewrites bytes already
 written. That is also why a flipped bit in the last record is reported, not
-cut off and lost.
+cut off and lost. The one whole frame that is torn is a cut write the file
+system zero-filled: every byte from inside the frame (its CRC field
+included) to the end of the file is zero (``codec.py``'s rules).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ Contract:
 - Before anything is read, a directory another user could write (or that is
   owned by another user) is refused with ``DataDirInsecure`` (``private.py``);
   new directories are made 0700 and files 0600.
-- ``append`` and ``sync`` are the log's (see ``wal.py``): one appending thread,
-  syncs from any thread. ``append`` also folds each record into a mirror of
+- ``append``, ``flush`` and ``sync`` are the log's (see ``wal.py``): one
+  appending thread, syncs from any thread. ``append`` also folds each record into a mirror of
   the durable state (the rules of ``paxon.protocol.records.recover``), so a
   snapshot can carry the acceptor state its lsn stands for.
 - A snapshot is taken in two steps: ``begin_snapshot(slot)`` on the appending
@@ -140,6 +140,18 @@ class Storage:
         lsn = self._wal.append(records)
         self._mirror.fold(records)
         return lsn
+
+    @property
+    def lsn_written(self) -> int:
+        return self._wal.lsn_written
+
+    def flush(self) -> int:
+        """Write every appended record to the segment files, no fdatasync; the last lsn written.
+
+        A crash before the next ``sync``/``sync_through`` may tear those bytes
+        (see ``Wal.flush``): this is the "write" event of a simulated group commit.
+        """
+        return self._wal.flush()
 
     def sync(self) -> int:
         return self._wal.sync()

@@ -9,6 +9,13 @@ Contract:
   only then moves ``lsn_durable`` and tells the listeners. Records appended
   while a sync runs wait for the next one. Durability is a prefix: when lsn
   ``n`` is durable, so is every lsn below it.
+- ``flush()`` is the first half of a sync alone: it writes everything queued
+  and moves ``lsn_written``, with no fdatasync (a roll-over inside it still
+  syncs the old segment, as its steps below require). The written bytes sit
+  in the page cache: a power cut may keep any prefix of them, so a crash
+  between ``flush`` and the next sync leaves a torn tail. ``sync_through(n)``
+  with ``n`` already written only fdatasyncs (what was queued after the flush
+  stays queued). The simulator calls the two halves as separate events.
 - One thread appends at a time (the owner); any thread may call ``sync``;
   syncs are serialized. This is what lets a group-commit thread sync while
   the event loop appends.
@@ -95,6 +102,7 @@ class Wal:
         self._segment_bytes = self._active.size()
         self._segment_records = active_records
         self._lsn_appended = lsn_last
+        self._lsn_written = lsn_last
         self._lsn_durable = lsn_last
 
     # ------------------------------------------------------------------ public
@@ -102,6 +110,11 @@ class Wal:
     @property
     def lsn_appended(self) -> int:
         return self._lsn_appended
+
+    @property
+    def lsn_written(self) -> int:
+        """The last lsn handed to the file system (durable or not)."""
+        return self._lsn_written
 
     @property
     def lsn_durable(self) -> int:
@@ -131,35 +144,30 @@ class Wal:
             self._lsn_appended += len(records)
             return self._lsn_appended
 
+    def flush(self) -> int:
+        """Write every record appended so far, without fdatasync; returns ``lsn_written``."""
+        with self._sync_lock:
+            self._write_queued()
+            return self._lsn_written
+
     def sync(self) -> int:
         """Make every record appended so far durable; returns ``lsn_durable``."""
         with self._sync_lock:
-            with self._lock:
-                if self._failed is not None:
-                    raise self._failed
-                items, self._pending = self._pending, []
-                rolls, self._rolls = self._rolls, []
-                target = self._lsn_appended
-            if target == self._lsn_durable:
-                return target
-            try:
-                self._write(items, rolls)
-            except OSError as exc:
-                failure = StorageFailed(f"{self._dir}: log write or sync failed: {exc}")
-                self._failed = failure
-                raise failure from exc
-            with self._lock:
-                self._lsn_durable = target
-            for listener in self._listeners:
-                listener(target)
-            return target
+            self._write_queued()
+            return self._sync_written()
 
     def sync_through(self, lsn: int) -> int:
-        """Return once every record up to ``lsn`` is durable (syncing if needed)."""
+        """Return once every record up to ``lsn`` is durable (syncing if needed).
+
+        When ``lsn`` was already written (``flush``), this only fdatasyncs.
+        """
         if lsn > self._lsn_appended:
             raise ValueError(f"lsn {lsn} was never appended (last is {self._lsn_appended})")
         if self._lsn_durable >= lsn:
             return self._lsn_durable
+        if self._lsn_written >= lsn:
+            with self._sync_lock:
+                return self._sync_written()
         return self.sync()
 
     def segments(self) -> list[tuple[str, int]]:
@@ -214,6 +222,44 @@ class Wal:
             self._segment_bytes += len(frame)
             self._segment_records += 1
 
+    def _write_queued(self) -> None:
+        """Write what is queued and move ``lsn_written`` (hold ``_sync_lock``)."""
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            items, self._pending = self._pending, []
+            rolls, self._rolls = self._rolls, []
+            target = self._lsn_appended
+        if target == self._lsn_written:
+            return
+        try:
+            self._write(items, rolls)
+        except OSError as exc:
+            raise self._fail(exc) from exc
+        self._lsn_written = target
+
+    def _sync_written(self) -> int:
+        """fdatasync what was written; move ``lsn_durable``; tell listeners (hold the sync lock)."""
+        if self._failed is not None:
+            raise self._failed
+        target = self._lsn_written
+        if target == self._lsn_durable:
+            return target
+        try:
+            self._active.fdatasync()
+        except OSError as exc:
+            raise self._fail(exc) from exc
+        with self._lock:
+            self._lsn_durable = target
+        for listener in self._listeners:
+            listener(target)
+        return target
+
+    def _fail(self, exc: OSError) -> StorageFailed:
+        failure = StorageFailed(f"{self._dir}: log write or sync failed: {exc}")
+        self._failed = failure
+        return failure
+
     def _write(self, items: list[bytes], rolls: list[tuple[int, int]]) -> None:
         start = 0
         for index, first_lsn in rolls:
@@ -221,7 +267,6 @@ class Wal:
             start = index
         if start < len(items):
             self._active.write(b"".join(items[start:] if start else items))
-            self._active.fdatasync()
 
     def _roll_over(self, tail: bytes, first_lsn: int) -> None:
         old, old_segment = self._active, self._segments[-1]

@@ -1,0 +1,546 @@
+"""Storage faults at a simulated crash, and what recovery must then do about them.
+
+``strike(fs, directory, rng, kinds)`` is what the simulator calls *instead of*
+``fs.crash()`` when it cuts a node's power: it crashes ``fs`` (one node's
+``MemFileSystem``) with one fault of the enabled ``kinds``, aimed at
+``directory`` (the node's data directory), and returns a ``StorageFault``
+whose ``expect`` says what recovery must do: ``"recover"`` (start, with every
+synced record back) or ``"refuse"`` (stop with a typed ``DataDirDamaged``).
+It returns None, after a plain crash, when no enabled kind can strike this
+disk now (nothing unsynced to tear, no directory fsync to lose, ...).
+After ``Storage.open`` on that disk, ``check_recovery(fault, error)`` returns
+a violation text when recovery classified it wrongly, else None.
+
+Kinds (``KINDS``): ``torn``, ``bitflip``, ``lost``, ``misdirected``, ``dirent``.
+The choice among enabled kinds, the target and the byte are drawn from
+``rng`` alone, so a seed replays the same faults.
+
+Decision table: what each fault does and what recovery must do. A fault
+that would lose a synced record (an acknowledged promise or vote) where one
+disk cannot tell is never produced: recovery could only start without it,
+and no check of the disk can do better; only the peers hold another copy.
+
+| kind        | what strikes                                    | expect                 |
+|-------------|-------------------------------------------------|------------------------|
+| torn        | the unsynced bytes of a file (the active        | recover: cut the tail; |
+|             | segment after ``Storage.flush``) cut at any     | every synced record is |
+|             | byte; half the time zero-filled up to at most   | back (no synced byte   |
+|             | the written size (size on the media, data not)  | was touched)           |
+| bitflip     | one bit of a segment's or IDENTITY's bytes      | refuse: every header   |
+|             | (segments: within their whole frames)           | and frame is checked   |
+| bitflip     | one bit of a snapshot                           | the snapshot rule      |
+| lost        | a synced write of a segment, read back as       | refuse: zeros followed |
+|             | zeros, when non-zero bytes follow it in the     | by frames are no torn  |
+|             | file, or it is the segment header               | tail; a bad header     |
+| lost        | the seal of a segment whose successor holds     | refuse: a segment that |
+|             | records, or is not the last                     | is not last, torn      |
+| lost        | the seal of the second-to-last segment, the     | recover: a roll-over   |
+|             | last holding no record                          | cut short; no record   |
+|             |                                                 | lost                   |
+| lost        | the last write of the last segment              | never produced: the    |
+|             |                                                 | same bytes as a torn   |
+|             |                                                 | tail zero-filled, so   |
+|             |                                                 | synced records would   |
+|             |                                                 | go unnoticed           |
+| lost        | a snapshot write / the IDENTITY write           | snapshot rule / refuse |
+| misdirected | a write as in "lost" (refused there, from a     | refuse: its own zeros  |
+|             | segment or IDENTITY) lands at another offset of | stop the start,        |
+|             | any file of the directory, or nowhere           | wherever it landed     |
+| misdirected | a snapshot write lands elsewhere in the same    | the snapshot rule      |
+|             | snapshot, or nowhere                            |                        |
+| misdirected | any other: landing on other files when the      | never produced: frames |
+|             | source's loss alone is not detectable           | carry no lsn or offset |
+|             |                                                 | (see Limits)           |
+| dirent      | the last fsync_dir of the directory is lost:    | recover: each is       |
+|             | names it removed come back (old segments, old   | consistent, or deleted |
+|             | snapshots, ``*.tmp``)                           | by the repairs         |
+| dirent      | ... the newest segment vanishes, the one        | refuse: the seal names |
+|             | before it sealed (a roll-over)                  | it (MissingSegment)    |
+| dirent      | ... the newest segment vanishes, the one before | recover if it held no  |
+|             | not sealed, or it was the only one              | record; else never     |
+|             |                                                 | produced (a fresh log) |
+| dirent      | ... a new snapshot vanishes                     | the snapshot rule      |
+| dirent      | ... IDENTITY vanishes                           | refuse if log files    |
+|             |                                                 | remain, else recover   |
+
+The snapshot rule (a snapshot damaged or gone): recover when the newest
+usable snapshot left (or the log from lsn 1, when none is left) is one the
+log reaches back to, and no ``SnapshotRecord`` in the log after it marks
+slots above it (an installed snapshot the log depends on); else refuse.
+Falling back loses nothing: the log is kept back to the older snapshot.
+
+Limits:
+- Frames carry no lsn, file or offset: whole frames misdirected onto a frame
+  boundary, over frames of the same lengths, pass every checksum, as the
+  wrong records. The format cannot see that (a CRC seeded with the lsn, or a
+  chained checksum as TigerBeetle's, would); ``strike`` only lets a write
+  land elsewhere when its own loss already stops the start.
+- A single disk cannot tell a lost last write, or a lost create of its only
+  segment, from a crash just before it (table above): never produced.
+- One fault per crash, on a disk that was healthy: the simulator restarts a
+  node (recovery runs, repairs are made) before it crashes it again, and
+  wipes or replaces a disk recovery refused.
+- Torn writes keep a prefix of the unsynced bytes (then maybe zeros); a
+  device that persists later sectors of a write before earlier ones is not
+  modelled (recovery would see garbage and refuse).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from paxon.protocol.records import SnapshotRecord
+from paxon.storage.codec import StorageRecord
+from paxon.storage.errors import DataDirDamaged
+from paxon.storage.identity import decode_identity
+from paxon.storage.layout import (
+    IDENTITY_NAME,
+    is_paxon_tmp,
+    parse_segment_name,
+    parse_snapshot_name,
+)
+from paxon.storage.memfs import MemFileSystem
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, scan_segment
+from paxon.storage.snapshot import SnapshotReader
+
+KINDS = frozenset({"torn", "bitflip", "lost", "misdirected", "dirent"})
+RECOVER = "recover"
+REFUSE = "refuse"
+
+# Reading files to plan a fault: any frame paxon wrote is under this.
+_RECORD_MAX = 1 << 31
+
+
+@dataclass(frozen=True, slots=True)
+class StorageFault:
+    """One fault ``strike`` applied, and what recovery must do (``expect``)."""
+
+    kind: str
+    path: str
+    offset: int
+    detail: str
+    expect: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown storage fault kind {self.kind!r}")
+        if self.expect not in (RECOVER, REFUSE):
+            raise ValueError(f"expect must be {RECOVER!r} or {REFUSE!r}, not {self.expect!r}")
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.path}:{self.offset} ({self.detail}); must {self.expect}"
+
+
+def strike(
+    fs: MemFileSystem, directory: str, rng: random.Random, kinds: frozenset[str]
+) -> StorageFault | None:
+    """Crash ``fs`` with one fault of ``kinds`` aimed at ``directory``; see the module table."""
+    unknown = kinds - KINDS
+    if unknown:
+        raise ValueError(f"unknown storage fault kinds: {sorted(unknown)}")
+    order = sorted(kinds)
+    rng.shuffle(order)
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    if disk is not None:
+        for kind in order:
+            plan = _PLANNERS[kind](disk, rng)
+            if plan is not None:
+                fault, apply = plan
+                apply()
+                return fault
+    fs.crash()
+    return None
+
+
+def check_recovery(fault: StorageFault | None, error: Exception | None) -> str | None:
+    """A violation text when recovery did not do what ``fault`` requires, else None.
+
+    ``error`` is what ``Storage.open`` raised on the struck disk (None: it
+    started). ``fault`` None means a plain crash: recovery must start.
+    """
+    if error is not None and not isinstance(error, DataDirDamaged):
+        return f"recovery failed with {type(error).__name__}, not a typed DataDirDamaged: {error}"
+    if fault is None or fault.expect == RECOVER:
+        if error is not None:
+            what = (
+                "a disk with no storage fault" if fault is None else f"a recoverable disk: {fault}"
+            )
+            return f"recovery refused {what} ({type(error).__name__}: {error})"
+        return None
+    if error is None:
+        return f"recovery started on a disk it must refuse: {fault}"
+    return None
+
+
+# ------------------------------------------------------------------ the disk a crash would leave
+
+_Plan = tuple[StorageFault, Callable[[], None]]
+
+
+@dataclass(slots=True)
+class _Disk:
+    fs: MemFileSystem
+    directory: str
+    files: dict[str, bytes]
+    incarnation: int
+
+    @classmethod
+    def read(cls, fs: MemFileSystem, directory: str) -> _Disk | None:
+        """The durable view of ``directory``; None when it holds no readable identity."""
+        try:
+            files = fs.durable_view(directory)
+        except KeyError:
+            return None
+        incarnation = _incarnation(files)
+        return None if incarnation is None else cls(fs, directory, files, incarnation)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    def segments(self) -> list[tuple[int, str]]:
+        return _segments(self.files)
+
+
+def _incarnation(files: dict[str, bytes]) -> int | None:
+    if IDENTITY_NAME not in files:
+        return None
+    try:
+        return decode_identity(files[IDENTITY_NAME], IDENTITY_NAME).incarnation
+    except DataDirDamaged:
+        return None
+
+
+def _segments(files: dict[str, bytes]) -> list[tuple[int, str]]:
+    found = ((parse_segment_name(name), name) for name in files)
+    return sorted((first, name) for first, name in found if first is not None)
+
+
+def _is_target(name: str) -> bool:
+    """A file whose damage recovery must see: a segment, a snapshot or the identity."""
+    return (
+        name == IDENTITY_NAME
+        or parse_segment_name(name) is not None
+        or parse_snapshot_name(name) is not None
+    )
+
+
+# ------------------------------------------------------------------ torn
+
+
+def _plan_torn(disk: _Disk, rng: random.Random) -> _Plan | None:
+    unsynced = {name: disk.fs.unsynced_bytes(disk.path(name)) for name in disk.files}
+    names = [name for name, count in unsynced.items() if count > 0]
+    if not names:
+        return None
+    name = rng.choice(names)
+    path, count = disk.path(name), unsynced[name]
+    kept = rng.randrange(count)
+    zeros = rng.randint(1, count - kept) if rng.random() < 0.5 else 0
+    offset = len(disk.files[name]) + kept
+    detail = f"kept {kept} of {count} unsynced bytes, then {zeros} zero bytes"
+    fault = StorageFault("torn", path, offset, detail, RECOVER)
+
+    def apply() -> None:
+        disk.fs.crash(
+            tear=lambda torn, _count: kept if torn == path else 0,
+            zero_fill=lambda torn, _count: zeros if torn == path else 0,
+        )
+
+    return fault, apply
+
+
+# ------------------------------------------------------------------ bitflip
+
+
+def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
+    names = [name for name in disk.files if _is_target(name)]
+    found = _any_of(rng, [(name, range(_flippable_bytes(disk, name) * 8)) for name in names])
+    if found is None:
+        return None
+    name, bit = found  # every stored bit alike, as bit rot strikes
+    path = disk.path(name)
+    expect = _expect_damaged(disk, name)
+    fault = StorageFault("bitflip", path, bit // 8, f"bit {bit % 8} of byte {bit // 8}", expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.flip_bit(path, bit)
+
+    return fault, apply
+
+
+def _flippable_bytes(disk: _Disk, name: str) -> int:
+    """The bytes a flip is sure to be damage in: a segment's whole frames, other files whole."""
+    data = disk.files[name]
+    first_lsn = parse_segment_name(name)
+    if first_lsn is None:
+        return len(data)
+    scan = scan_segment(data, name, first_lsn, disk.incarnation, _RECORD_MAX)
+    return scan.valid_bytes if scan.end in ("open", "sealed", "torn") else len(data)
+
+
+def _expect_damaged(disk: _Disk, name: str) -> str:
+    """What recovery must do when ``name`` is damaged (the rest as a crash now leaves it)."""
+    if parse_snapshot_name(name) is None:
+        return REFUSE
+    return _expect_snapshot_unusable(disk.files, disk.incarnation, frozenset({name}))
+
+
+# ------------------------------------------------------------------ lost
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    name: str
+    offset: int
+    length: int
+    expect: str
+    why: str
+
+
+def _plan_lost(disk: _Disk, rng: random.Random) -> _Plan | None:
+    write = _choose_write(rng, _lost_writes(disk))
+    if write is None:
+        return None
+    path = disk.path(write.name)
+    detail = f"{write.length} synced bytes read as zeros ({write.why})"
+    fault = StorageFault("lost", path, write.offset, detail, write.expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.lose_write(path, write.offset, write.length)
+
+    return fault, apply
+
+
+def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
+    """Every synced write whose loss the table allows, by file."""
+    segments = disk.segments()
+    last = segments[-1][1] if segments else None
+    before_last = segments[-2][1] if len(segments) >= 2 else None
+    last_is_empty = last is not None and len(disk.files[last]) <= SEGMENT_HEADER_BYTES
+    found: dict[str, list[_Write]] = {}
+    for name, data in disk.files.items():
+        if not _is_target(name):
+            continue
+        data_end = len(data.rstrip(b"\x00"))
+        expect_other = _expect_damaged(disk, name)
+        writes: list[_Write] = []
+        for offset, length in disk.fs.write_ranges(disk.path(name)):
+            if not any(data[offset : offset + length]):
+                continue  # already zeros: losing it changes nothing
+            if parse_segment_name(name) is None:
+                writes.append(_Write(name, offset, length, expect_other, "a checked file"))
+            elif offset == 0:
+                writes.append(_Write(name, offset, length, REFUSE, "the segment header"))
+            elif offset + length < data_end:
+                writes.append(_Write(name, offset, length, REFUSE, "frames follow it"))
+            elif name == before_last and last_is_empty:
+                writes.append(_Write(name, offset, length, RECOVER, "a seal before an empty one"))
+            elif name != last:
+                writes.append(_Write(name, offset, length, REFUSE, "the end of an inner segment"))
+        if writes:
+            found[name] = writes
+    return found
+
+
+def _choose_write(rng: random.Random, writes: dict[str, list[_Write]]) -> _Write | None:
+    """One of ``writes``, weighted by its length (files in name order)."""
+    every = [write for name in sorted(writes) for write in writes[name]]
+    if not every:
+        return None
+    return rng.choices(every, weights=[write.length for write in every])[0]
+
+
+# ------------------------------------------------------------------ misdirected
+
+
+def _plan_misdirected(disk: _Disk, rng: random.Random) -> _Plan | None:
+    sources: dict[str, list[_Write]] = {}
+    for name, writes in _lost_writes(disk).items():
+        if parse_snapshot_name(name) is not None:
+            sources[name] = writes
+        elif kept := [write for write in writes if write.expect == REFUSE]:
+            sources[name] = kept
+    write = _choose_write(rng, sources)
+    if write is None:
+        return None
+    to_name, to_offset = _landing(disk, rng, write)
+    path = disk.path(write.name)
+    to_path = disk.path(to_name) if to_name is not None else None
+    where = "nowhere" if to_name is None else f"{to_name}:{to_offset}"
+    detail = f"{write.length} synced bytes landed {where} ({write.why})"
+    fault = StorageFault("misdirected", path, write.offset, detail, write.expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.misdirect_write(
+            path, write.offset, write.length, to_path=to_path, to_offset=to_offset
+        )
+
+    return fault, apply
+
+
+def _landing(disk: _Disk, rng: random.Random, write: _Write) -> tuple[str | None, int]:
+    """Where a misdirected ``write`` lands: ``(file, offset)``, or ``(None, 0)``: nowhere.
+
+    A fifth of them land nowhere visible; the others at any byte alike, never
+    over their own place; a snapshot's write only in its own file (see Limits).
+    """
+    if rng.random() < 0.2:
+        return None, 0
+    if parse_snapshot_name(write.name) is not None:
+        names = [write.name]
+    else:
+        names = [name for name in sorted(disk.files) if _is_target(name)]
+    spans: list[tuple[str, range]] = []
+    for name in names:
+        size = len(disk.files[name])
+        if name != write.name:
+            spans.append((name, range(size)))
+        else:
+            spans.append((name, range(0, max(write.offset - write.length + 1, 0))))
+            spans.append((name, range(write.offset + write.length, size)))
+    found = _any_of(rng, spans)
+    return found if found is not None else (None, 0)
+
+
+def _any_of(rng: random.Random, spans: list[tuple[str, range]]) -> tuple[str, int] | None:
+    """``(name, number)`` drawn from ``spans``, every number of every span alike."""
+    index = rng.randrange(total) if (total := sum(len(span) for _, span in spans)) else None
+    if index is None:
+        return None
+    for name, span in spans:
+        if index < len(span):
+            return name, span[index]
+        index -= len(span)
+    raise AssertionError("unreachable: index < total")
+
+
+# ------------------------------------------------------------------ dirent
+
+
+def _plan_dirent(disk: _Disk, rng: random.Random) -> _Plan | None:
+    change = disk.fs.last_dir_sync(disk.directory)
+    if change is None:
+        return None
+    made, removed = (
+        sorted(n for n in names if _is_target(n) or is_paxon_tmp(n)) for names in change
+    )
+    if not made and not removed:
+        return None
+    after = disk.fs.durable_view(disk.directory, without_last_dir_sync=True)
+    expect = _expect_dirent(disk, after, made)
+    if expect is None:
+        return None
+    name = (made or removed)[0]
+    detail = f"the last directory fsync is lost: gone {made}, back {removed}"
+    fault = StorageFault("dirent", disk.path(name), 0, detail, expect)
+
+    def apply() -> None:
+        disk.fs.lose_last_dir_sync(disk.directory)
+        disk.fs.crash()
+
+    return fault, apply
+
+
+def _expect_dirent(disk: _Disk, after: dict[str, bytes], made: list[str]) -> str | None:
+    """What recovery must do once the names in ``made`` are gone (None: never produced)."""
+    expects = [RECOVER]
+    for name in made:
+        if name == IDENTITY_NAME:
+            log_files = [n for n in after if _is_target(n)]
+            expects.append(REFUSE if log_files else RECOVER)
+        elif parse_snapshot_name(name) is not None:
+            expects.append(_expect_snapshot_unusable(after, disk.incarnation, frozenset()))
+        elif parse_segment_name(name) is not None:
+            expect = _expect_segment_gone(disk, after, name)
+            if expect is None:
+                return None
+            expects.append(expect)
+    return REFUSE if REFUSE in expects else RECOVER
+
+
+def _expect_segment_gone(disk: _Disk, after: dict[str, bytes], name: str) -> str | None:
+    held_records = len(disk.files[name]) > SEGMENT_HEADER_BYTES
+    if name in after:
+        return None if held_records else RECOVER  # an older file of that name came back
+    remaining = _segments(after)
+    first_lsn = parse_segment_name(name)
+    if remaining and first_lsn is not None and first_lsn > remaining[-1][0]:
+        before_first, before_name = remaining[-1]
+        scan = scan_segment(
+            after[before_name], before_name, before_first, disk.incarnation, _RECORD_MAX
+        )
+        if scan.end == "sealed":
+            return REFUSE
+    elif remaining:
+        return None  # not the newest segment: no single directory fsync does that
+    elif any(parse_snapshot_name(other) for other in after):
+        return REFUSE  # snapshots, and no log: MissingSegment
+    return None if held_records else RECOVER
+
+
+# ------------------------------------------------------------------ the snapshot rule
+
+
+def _expect_snapshot_unusable(
+    files: dict[str, bytes], incarnation: int, unusable: frozenset[str]
+) -> str:
+    """What recovery must do with ``files`` when the snapshots ``unusable`` are damaged."""
+    segments = _segments(files)
+    snapshots = sorted(
+        (*lsn_slot, name) for name in files if (lsn_slot := parse_snapshot_name(name))
+    )
+    usable = [
+        (lsn, slot)
+        for lsn, slot, name in snapshots
+        if name not in unusable and _snapshot_is_valid(files, name, incarnation)
+    ]
+    if not segments:
+        return REFUSE if snapshots else RECOVER
+    lsn_base, slot_base = usable[-1] if usable else (0, 0)
+    if segments[0][0] > lsn_base + 1:
+        return REFUSE
+    marks: list[tuple[int, int]] = []
+    lsn_last = 0
+
+    def visit(lsn: int, record: StorageRecord) -> None:
+        if isinstance(record, SnapshotRecord):
+            marks.append((lsn, record.slot))
+
+    for first_lsn, name in segments:
+        scan = scan_segment(files[name], name, first_lsn, incarnation, _RECORD_MAX, visit)
+        lsn_last = max(lsn_last, scan.lsn_last)
+    if lsn_last < lsn_base:
+        return REFUSE
+    if any(lsn > lsn_base and slot > slot_base for lsn, slot in marks):
+        return REFUSE
+    return RECOVER
+
+
+def _snapshot_is_valid(files: dict[str, bytes], name: str, incarnation: int) -> bool:
+    """Whether snapshot ``name`` reads back whole (its checksums, its END, its name)."""
+    scratch = MemFileSystem()
+    scratch.mkdir("/snapshot")
+    file = scratch.open_append(f"/snapshot/{name}", create=True)
+    file.write(files[name])
+    file.close()
+    try:
+        with SnapshotReader(scratch, "/snapshot", name, incarnation, _RECORD_MAX) as reader:
+            meta = reader.verify()
+    except DataDirDamaged:
+        return False
+    return (meta.lsn, meta.slot) == parse_snapshot_name(name)
+
+
+_PLANNERS: dict[str, Callable[[_Disk, random.Random], _Plan | None]] = {
+    "torn": _plan_torn,
+    "bitflip": _plan_bitflip,
+    "lost": _plan_lost,
+    "misdirected": _plan_misdirected,
+    "dirent": _plan_dirent,
+}
