@@ -37,9 +37,10 @@ FAULT_KINDS = (
     "buggy",
     "hold",
     "crashpoint",
+    "disk",
 )
 # Kinds only the runtime engine carries out (the core engine ignores them).
-RUNTIME_FAULTS = frozenset({"hold", "crashpoint"})
+RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk"})
 STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
 # Which of partition, crash and pause strikes next, by weight.
@@ -84,6 +85,10 @@ class SimConfig:
     # work on a thread done and the loop hearing of it), crash with this
     # probability.
     crashpoint_rate: float = 0.005
+    # "disk": at this share of crashes, a storage fault strikes the disk too
+    # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,
+    # lost directory fsync); recovery must classify it right.
+    disk_fault_rate: float = 0.3
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
 
     def __post_init__(self) -> None:
@@ -103,8 +108,9 @@ class SimConfig:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
-        if not (0 <= self.hold_rate <= 1 and 0 <= self.crashpoint_rate <= 1):
-            raise ValueError("hold_rate and crashpoint_rate must be in [0, 1]")
+        rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate)
+        if not all(0 <= rate <= 1 for rate in rates):
+            raise ValueError("hold_rate, crashpoint_rate and disk_fault_rate must be in [0, 1]")
 
     def describe(self) -> str:
         """One line per setting, for the head of a trace."""
@@ -117,7 +123,7 @@ class SimConfig:
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
             f"hold {self.hold_rate:.3f} of messages, crash at {self.crashpoint_rate:.4f} of "
-            "crash points",
+            f"crash points, disk fault at {self.disk_fault_rate:.2f} of crashes",
             f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s:.3f} s, "
             f"snapshot every {self.snapshot_interval_slots} slots in "
             f"{self.snapshot_chunk_bytes}-byte chunks",

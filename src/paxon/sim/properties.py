@@ -109,7 +109,13 @@ from paxon.protocol.messages import (
     Promise,
 )
 from paxon.protocol.quorum import majority
-from paxon.protocol.records import AcceptRecord, ChosenRecord, PromiseRecord, SnapshotRecord
+from paxon.protocol.records import (
+    AcceptRecord,
+    ChosenRecord,
+    DurableState,
+    PromiseRecord,
+    SnapshotRecord,
+)
 from paxon.protocol.types import BALLOT_ZERO, Ballot, BallotRun, Entry, NodeId, Slot, Value
 from paxon.sim.checkers import Violation
 
@@ -193,6 +199,24 @@ class PropertyChecker:
                     disk.slot_chosen = max(disk.slot_chosen, slot)
                 case _:
                     pass  # records the protocol does not read (a configuration)
+
+    def on_recovered(self, node_id: NodeId, state: DurableState, time: float) -> None:
+        """A restart recovered ``state`` from ``node_id``'s disk.
+
+        Records written but not yet synced at a crash may survive it (the
+        crash tore nothing, or not them): from now on they are durable, as
+        the node rightly assumes. Nothing here is a new claim: every entry
+        was accepted, and every mark set, by an earlier life of the node."""
+        disk = self._node(node_id).disk
+        if state.ballot_promised > disk.ballot_promised:
+            disk.ballot_promised = state.ballot_promised
+        for slot, entry in state.entries.items():
+            disk.accepted.add((slot, entry.ballot))
+            disk.entries[slot] = entry
+            if entry.ballot > disk.ballot_promised:
+                disk.ballot_promised = entry.ballot
+        disk.slot_chosen = max(disk.slot_chosen, state.slot_chosen, state.log_start)
+        disk.log_start = max(disk.log_start, state.log_start)
 
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""

@@ -33,11 +33,12 @@ import functools
 import heapq
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paxon.errors import PaxonError
+from paxon.errors import NotLeader, PaxonError
 from paxon.kv.store import KvStore
 from paxon.net.client_messages import (
     ClientRequest,
@@ -55,6 +56,7 @@ from paxon.node.environment import Environment
 from paxon.node.logclock import CLOCK_CLIENT_ID
 from paxon.node.machine import Applied, ReplicatedMachine
 from paxon.node.node import Node
+from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry, Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command
@@ -70,6 +72,9 @@ from paxon.sim.config import (
 )
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
+from paxon.sim.properties import PropertyChecker
+from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
+from paxon.sim.storage_faults import REFUSE, StorageFault, check_recovery, strike
 from paxon.sim.trace import describe
 from paxon.sim.workload import (
     UnexpectedReply,
@@ -120,6 +125,10 @@ class _SimCommitter:
         self._waiters: list[tuple[int, int, Any]] = []
         self._order = 0
         self.incarnation = host.incarnation
+        # Records appended and not yet durable, by the lsn of a batch's last one.
+        self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
+        # What the last write event handed to the disk (the next fsync covers it).
+        self._lsn_written = storage.lsn_durable
 
     @property
     def lsn_durable(self) -> int:
@@ -127,6 +136,8 @@ class _SimCommitter:
 
     def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
         lsn = self._storage.append(records)
+        if records:
+            self._unsynced.append((lsn, records))
         if sync and lsn > self._lsn_wanted:
             self._lsn_wanted = lsn
             self._start_sync()
@@ -158,21 +169,27 @@ class _SimCommitter:
         self._cluster.later(write_s + fsync_s, self._fsync)
 
     def _write(self) -> None:
+        """The records reach the page cache (written, not yet synced)."""
         if not self._live():
             return
+        self._lsn_written = self._storage.flush()
         if self._host.crash_in_fsync:
-            # The power fails with the batch handed to the disk, before its fsync returns.
+            # The power fails with the batch written, before its fsync returns:
+            # the written bytes may be torn at any byte.
             self._cluster.crash_host(self._host, "mid-fsync")
 
     def _fsync(self) -> None:
         if not self._live():
             return
         self._syncing = False
-        durable = self._storage.sync()
+        durable = self._storage.sync_through(self._lsn_written)
         if self._cluster.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
             self._lsn_durable = durable
+            unsynced = self._unsynced
+            while unsynced and unsynced[0][0] <= durable:
+                self._cluster.on_records_durable(self._host, unsynced.popleft()[1])
             waiters = self._waiters
             while waiters and waiters[0][0] <= durable:
                 future = heapq.heappop(waiters)[2]
@@ -281,6 +298,24 @@ class _ObservedMachine(ReplicatedMachine):
         self._cluster.on_restore(self._node_id, self.slot_applied)
 
 
+def _observed(node_class: type[Node], cluster: RuntimeCluster) -> type[Node]:
+    """``node_class`` (the real ``Node``, or a planted bug in it) telling the
+    cluster when it answers a linearizable query."""
+
+    class Observed(node_class):  # type: ignore[valid-type,misc]
+        def _answer_query(self, query: Any) -> None:
+            cluster.read_answered(self, query)
+            super()._answer_query(query)
+
+        def _send(self, message: PeerMessage) -> None:
+            if message.dst == self.node_id and not isinstance(message, SnapshotChunk):
+                # A message to itself leaves the node here, released in log order.
+                cluster.sent_to_self(self.node_id, message)
+            super()._send(message)
+
+    return Observed
+
+
 @dataclass(slots=True)
 class _Process:
     """One incarnation of ``paxon serve`` on a host."""
@@ -333,7 +368,7 @@ class RuntimeCluster:
         """``replica_factory`` and ``node_class`` may plant a bug in the core or
         the runtime (the mutation tests do)."""
         self.seed = seed
-        self._node_class = node_class
+        self._observed_node_class = _observed(node_class, self)
         self.config = config
         self._factory = replica_factory
         self._trace_on = trace
@@ -348,6 +383,8 @@ class RuntimeCluster:
         self.network = SimNetwork(random.Random(f"{seed}:net"), self._link_faults())
         self.members = list(range(1, config.nodes + 1))
         self.checker = SafetyChecker(self.members, internal_client_ids={CLOCK_CLIENT_ID})
+        # The rules of docs/protocol.md, checked on every send, fsync and read.
+        self.properties = PropertyChecker(self.members, self.checker.violations)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
@@ -368,6 +405,15 @@ class RuntimeCluster:
         self._healed_at: float | None = None
         self._chosen_at_heal = 0
         self._done = False
+        # Linearizable queries waiting on a read index: id(query) -> (query,
+        # slot); holding the query keeps its id from being reused meanwhile.
+        self._read_slots: dict[int, tuple[object, int]] = {}
+        # Storage faults: which kinds, and how many disks may still be refused
+        # (fewer than a majority, so the cluster can serve to the end).
+        self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
+        self._disk_refusals_left = (config.nodes - 1) // 2
+        self._rng_storage = random.Random(f"{seed}:storage")
+        self._disk_faults: dict[int, StorageFault | None] = {}
         # Messages held back by the "hold" fault, released at the worst moment.
         self._held: list[tuple[int, PeerMessage]] = []
         self._holding = "hold" in config.faults
@@ -486,11 +532,16 @@ class RuntimeCluster:
                 self._push(at, lambda: self._deliver_peer(src, message))
             return
         self.checker.on_send(message, self.time)
+        self.properties.on_send(src, message, self.time)
         if delays and self._holding and self._rng_hold.random() < self.config.hold_rate:
             self._hold(src, message)
             return
         for delay in delays:
             self._push(self.time + delay, lambda: self._deliver_peer(src, message))
+
+    def sent_to_self(self, node_id: int, message: Message) -> None:
+        self.checker.on_send(message, self.time)
+        self.properties.on_send(node_id, message, self.time)
 
     def _hold(self, src: int, message: PeerMessage) -> None:
         self._held.append((src, message))
@@ -519,6 +570,9 @@ class RuntimeCluster:
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         for delay in self.network.delays(src, client):
             self._push(self.time + delay, lambda: self._client_receive(client, response))
+
+    def on_records_durable(self, host: _Host, records: Sequence[StorageRecord]) -> None:
+        self.properties.on_records_durable(host.node_id, records, self.time)
 
     def on_apply(self, node_id: int, entry: ChosenEntry) -> None:
         self.checker.on_apply(node_id, entry.slot, entry.value, self.time)
@@ -551,11 +605,51 @@ class RuntimeCluster:
         host.incarnation += 1
         host.crash_in_fsync = False
         host.paused_until = 0.0
-        host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
+        self._crash_disk(host)
+        self.properties.on_crash(host.node_id, self.time)
         self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
 
     # ------------------------------------------------------------------ processes
+
+    def _open_storage(self, host: _Host, cluster_id: str) -> Storage:
+        """The node's storage, recovered; what recovery found is durable now.
+
+        Written bytes a crash did not tear survive without their fsync: the
+        checkers learn them here, as the node does."""
+        storage = Storage.open(
+            f"/node{host.node_id}",
+            node_id=host.node_id,
+            cluster_id=cluster_id,
+            fs=host.fs,
+            config=_STORAGE,
+            incarnation=host.node_id,
+        )
+        self.properties.on_recovered(host.node_id, storage.recovered.state, self.time)
+        return storage
+
+    def _crash_disk(self, host: _Host) -> None:
+        """Power off ``host``'s disk: unsynced bytes torn, and now and then a storage fault."""
+        fault: StorageFault | None = None
+        if (
+            self._disk_kinds
+            and self._disk_refusals_left > 0
+            and self._healed_at is None
+            and self._rng_storage.random() < self.config.disk_fault_rate
+        ):
+            kinds = self._disk_kinds
+            fault = strike(host.fs, f"/node{host.node_id}", self._rng_storage, kinds)
+            if fault is not None and fault.expect == REFUSE:
+                self._disk_refusals_left -= 1
+            if fault is not None:
+                self.stats.faults["disk"] += 1
+                self._log(
+                    f"fault: disk of n{host.node_id}: {fault.kind} {fault.path}@{fault.offset} "
+                    f"({fault.detail}); recovery must {fault.expect}"
+                )
+        else:
+            host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
+        self._disk_faults[host.node_id] = fault
 
     def _new_host(self, node_id: int) -> _Host:
         drift = "drift" in self.config.faults
@@ -588,21 +682,14 @@ class RuntimeCluster:
 
         loop = SimLoop(clock, defer, functools.partial(self._on_loop_error, host))
         environment = Environment(
-            open_storage=lambda _dir, _id, cluster_id: Storage.open(
-                f"/node{node_id}",
-                node_id=node_id,
-                cluster_id=cluster_id,
-                fs=host.fs,
-                config=_STORAGE,
-                incarnation=node_id,
-            ),
+            open_storage=lambda _dir, _id, cluster_id: self._open_storage(host, cluster_id),
             make_committer=lambda storage, _observe: _SimCommitter(self, host, storage),
             make_transport=transport,
             make_rng=lambda: random.Random(f"{self.seed}:node{node_id}:{incarnation}"),
             replica_factory=self._observed_replica_factory(host, incarnation),
             stopwatch=clock,
         )
-        node = self._node_class(
+        node = self._observed_node_class(
             node_id,
             {member: ("sim", member) for member in self.members},
             f"/node{node_id}",
@@ -621,6 +708,10 @@ class RuntimeCluster:
             if host.process is not process:
                 return
             error = None if task.cancelled() else task.exception()
+            fault = self._disk_faults.pop(node_id, None)
+            wrong = check_recovery(fault, error if isinstance(error, Exception) else None)
+            if wrong is not None:
+                self.checker.fail(self.time, "recovery", f"n{node_id}: {wrong}")
             if error is None:
                 process.started = True
                 loop.create_task(self._watch_failure(host, process))
@@ -640,8 +731,9 @@ class RuntimeCluster:
             host.process.loop.bury()
         host.process = None
         if isinstance(error, StorageError):
+            # Refused rightly (a damaged disk) or wrongly (checked above): either
+            # way the node cannot come back as itself; it stays down.
             host.dead = f"recovery refused the disk: {error}"
-            self.checker.fail(self.time, "recovery", f"n{host.node_id}: {error}")
         else:
             self.checker.fail(self.time, "start", f"n{host.node_id} failed to start: {error!r}")
         self._log(f"n{host.node_id} did not start: {error!r}")
@@ -671,15 +763,22 @@ class RuntimeCluster:
         node_id = host.node_id
 
         def observed(*args: Any) -> Ready:
-            if call.__name__ == "step":
+            name = call.__name__
+            if name == "step":
                 message = args[0]
-                if message.src == node_id and message.dst == node_id:
-                    # A node's message to itself "leaves" when it takes it in.
-                    self.checker.on_send(message, self.time)
-                elif self._trace_on:
+                if self._trace_on and message.src != node_id:
                     self._log(f"n{message.src}->n{node_id} {describe(message)}")
+            elif name == "read_index":
+                self.properties.on_read_requested(node_id, args[0], self.time)
             role_before = replica.role
-            ready = call(*args)
+            try:
+                ready = call(*args)
+            except NotLeader:
+                if name == "read_index":
+                    self.properties.on_read_confirmed(node_id, args[0], None, self.time)
+                raise
+            if ready.reads:
+                self._note_read_indexes(host, ready)
             if replica.role is not role_before:
                 ballot = (
                     replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
@@ -697,6 +796,24 @@ class RuntimeCluster:
 
         observed.__name__ = call.__name__
         return observed
+
+    def _note_read_indexes(self, host: _Host, ready: Ready) -> None:
+        """Tell the properties each read index, and remember it for its queries."""
+        process = host.process
+        waiting = process.node._reads_confirming if process is not None else {}
+        for answer in ready.reads:
+            self.properties.on_read_confirmed(host.node_id, answer.read_id, answer.slot, self.time)
+            if answer.slot is not None:
+                for query in waiting.get(answer.read_id, ()):
+                    self._read_slots[id(query)] = (query, answer.slot)
+
+    def read_answered(self, node: Node, query: object) -> None:
+        """``node`` answers a linearizable query: at or after its read index?"""
+        waiting = self._read_slots.pop(id(query), None)
+        if waiting is not None:
+            self.properties.on_read_answered(
+                node.node_id, waiting[1], node.machine.slot_applied, self.time
+            )
 
     def _restart(self, host: _Host) -> None:
         if host.process is not None or host.dead is not None:
