@@ -99,6 +99,9 @@ Address = tuple[str, int]
 _LATENCY_SAMPLE = 8
 
 
+_GAUGES_INTERVAL_S = 0.1
+"""How often the tick loop refreshes the metrics gauges."""
+
 _PEERS_WAIT_S = 0.02
 """How often a call made on a follower that knows no other member yet (its peer
 links are still coming up) checks again, within the call's deadline."""
@@ -609,11 +612,18 @@ class Node:
 
     async def _tick_forever(self) -> None:
         interval = self.config.tick_interval_s
+        gauges_due = 0.0
         while not self._stopping:
             await asyncio.sleep(interval)
             try:
-                self._perform(self._replica.tick(self._loop.time()))
-                self._update_gauges()
+                now = self._loop.time()
+                self._perform(self._replica.tick(now))
+                if now >= gauges_due:
+                    # Gauges are read by scrapes, seconds apart: a tenth of a
+                    # second is fresh enough, and every tick cost 17% of a
+                    # simulated node's time (measured with cProfile).
+                    gauges_due = now + _GAUGES_INTERVAL_S
+                    self._update_gauges()
             except Exception as error:
                 self._fatal(error)
 
