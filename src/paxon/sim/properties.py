@@ -145,7 +145,8 @@ class _NodeView:
     life: int = 0
     # Volatile: the ballot of its latest Probe, and the reads it has in flight
     # (read_id -> the end of the slots chosen when the read was requested).
-    ballot_probed: Ballot | None = None
+    # Ballots this life probed with; a Prepare needs one of them granted.
+    ballots_probed: list[Ballot] = field(default_factory=list)
     reads: dict[int, Slot] = field(default_factory=dict)
 
 
@@ -222,7 +223,7 @@ class PropertyChecker:
         """``node_id`` lost its volatile state; what its disk holds stays."""
         view = self._node(node_id)
         view.life += 1
-        view.ballot_probed = None
+        view.ballots_probed = []
         view.reads.clear()
 
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
@@ -247,7 +248,9 @@ class PropertyChecker:
                     self._check_entry_claim(node_id, entry, time)
             case Probe():
                 self._check_owner(node_id, message, time)
-                self._node(node_id).ballot_probed = message.ballot
+                probed = self._node(node_id).ballots_probed
+                if not probed or probed[-1] != message.ballot:
+                    probed.append(message.ballot)
             case ProbeReply():
                 if message.granted and message.dst == message.ballot.node_id:
                     self._grants.setdefault(message.ballot, set()).add(node_id)
@@ -314,7 +317,10 @@ class PropertyChecker:
             )
         if ballot >= view.ballot_prepared:
             view.ballot_prepared, view.life_prepared = ballot, view.life
-        probed = view.ballot_probed
+        # The Prepare may leave after its fsync, when a newer probe has begun:
+        # the probe it follows is the latest one at or below its ballot (a
+        # candidate keeps the probed ballot, or takes a fresh higher one).
+        probed = next((b for b in reversed(view.ballots_probed) if b <= ballot), None)
         granted = 1 + (len(self._grants.get(probed, ())) if probed is not None else 0)
         if granted < self.quorum:
             self._fail(
