@@ -7,12 +7,24 @@ import pytest
 from paxon.sim import SimConfig, replay_command, run_seed
 
 PINNED = [
-    # seed, nodes, what it found
+    # seed, nodes (0: a swarm seed, drawing its own), what it found
     (
         1307,
         3,
         "a Learn requested as a follower arrived after the node became leader; the "
         "learned slots stayed in its proposals and broke check_invariants",
+    ),
+    (
+        241,
+        0,
+        "the probe-quorum property judged a Prepare released after its fsync by the "
+        "candidate's newer probe (a checker bug: the Prepare followed a granted probe)",
+    ),
+    (
+        55,
+        0,
+        "self-addressed votes were counted when stepped in, not when released: a vote "
+        "released before a higher promise looked like one cast after it",
     ),
 ]
 
@@ -20,6 +32,6 @@ PINNED = [
 @pytest.mark.sim
 @pytest.mark.parametrize(("seed", "nodes", "found"), PINNED, ids=[str(p[0]) for p in PINNED])
 def test_pinned_seed_passes(seed: int, nodes: int, found: str) -> None:
-    config = SimConfig(nodes=nodes)
+    config = SimConfig(nodes=nodes, swarm=nodes == 0)
     result = run_seed(seed, config)
     assert result.ok, f"{found}\n{result.violations[:3]}\nreplay: {replay_command(seed, config)}"
