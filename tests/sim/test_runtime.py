@@ -209,3 +209,45 @@ def test_the_correct_runtime_passes_the_same_seeds() -> None:
 def test_the_loop_module_needs_no_running_asyncio() -> None:
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+# ------------------------------------------------------------------ disk faults, wiring
+
+
+DISKS = SimConfig(nodes=5, faults=frozenset({"crash", "disk"}), disk_fault_rate=1.0)
+
+
+def test_storage_faults_strike_and_recovery_classifies_them() -> None:
+    struck = refused = 0
+    for seed in range(6):
+        cluster = RuntimeCluster(seed, DISKS, trace=True)
+        cluster.run()
+        assert not cluster.checker.violations, cluster.checker.violations[:3]
+        struck += cluster.stats.faults["disk"]
+        refused += sum(host.dead is not None for host in cluster.hosts.values())
+        assert sum(host.dead is not None for host in cluster.hosts.values()) <= 2
+    assert struck >= 6 and refused >= 1, (struck, refused)
+
+
+def test_a_misclassified_recovery_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wiring proof: a disk recovery starts on, while the fault said it must refuse."""
+    import paxon.sim.runtime as runtime
+    from paxon.sim.storage_faults import REFUSE, StorageFault
+
+    def plain_crash_called_corrupt(fs, directory, rng, kinds):  # type: ignore[no-untyped-def]
+        fs.crash()
+        return StorageFault("bitflip", f"{directory}/planted", 0, "nothing", REFUSE)
+
+    monkeypatch.setattr(runtime, "strike", plain_crash_called_corrupt)
+    cluster = RuntimeCluster(1, DISKS)
+    cluster.run()
+    assert any(v.rule == "recovery" for v in cluster.checker.violations)
+
+
+def test_held_messages_and_crash_points_happen() -> None:
+    config = SimConfig(
+        nodes=3, faults=frozenset({"hold", "crashpoint"}), hold_rate=0.05, crashpoint_rate=0.02
+    )
+    result = run_seed(3, config)
+    assert result.ok, result.violations[:3]
+    assert result.faults["hold"] > 0 and result.faults["crashpoint"] > 0
