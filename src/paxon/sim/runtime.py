@@ -311,6 +311,8 @@ def _observed(node_class: type[Node], cluster: RuntimeCluster) -> type[Node]:
             if message.dst == self.node_id and not isinstance(message, SnapshotChunk):
                 # A message to itself leaves the node here, released in log order.
                 cluster.sent_to_self(self.node_id, message)
+                if cluster.delay_own_message(self, message):
+                    return
             super()._send(message)
 
     return Observed
@@ -542,6 +544,26 @@ class RuntimeCluster:
     def sent_to_self(self, node_id: int, message: Message) -> None:
         self.checker.on_send(message, self.time)
         self.properties.on_send(node_id, message, self.time)
+
+    def delay_own_message(self, node: Node, message: Message) -> bool:
+        """With "hold", now and then deliver a node's own vote or promise to it late.
+
+        The runtime hands it to itself on the next loop turn; a slow turn (a
+        long callback, a GC pause) can put other messages first."""
+        if not self._holding or self._rng_hold.random() >= self.config.hold_rate:
+            return False
+        host = self.hosts[node.node_id]
+        process = host.process
+        if process is None:
+            return False
+        self.stats.faults["hold"] += 1
+
+        def deliver() -> None:
+            if host.process is process:
+                process.loop.call_soon(node._on_peer_message, message)
+
+        self.later(0.0005 + 0.02 * self._rng_hold.random(), deliver)
+        return True
 
     def _hold(self, src: int, message: PeerMessage) -> None:
         self._held.append((src, message))
