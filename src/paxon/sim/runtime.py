@@ -1026,7 +1026,10 @@ class RuntimeCluster:
         shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
         links: set[tuple[int, int]] = set()
         if shape == "isolate" or len(members) < 3:
-            alone = rng.choice(members)
+            # Half the time the leader: cut off from its peers, not from its
+            # clients, it may serve them while a new leader commits.
+            leaders = [host.node_id for host in self.hosts.values() if self._is_leader(host)]
+            alone = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(members)
             links = {(alone, other) for other in members if other != alone}
             links |= {(b, a) for a, b in links}
         elif shape == "split":
