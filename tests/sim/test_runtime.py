@@ -251,3 +251,22 @@ def test_held_messages_and_crash_points_happen() -> None:
     result = run_seed(3, config)
     assert result.ok, result.violations[:3]
     assert result.faults["hold"] > 0 and result.faults["crashpoint"] > 0
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_a_read_quorum_one_short_is_caught_on_the_runtime(nodes: int) -> None:
+    """The deposed leader that keeps its readers (a partition shape of the runtime
+    engine) answers them from a stale state while a new leader commits."""
+    from tests.sim.mutants import ConfirmsReadsWithoutMajority
+
+    config = SimConfig(
+        nodes=nodes, faults=frozenset({"partition", "pause", "delay"}), clients=4, readers=1
+    )
+    for seed in range(20):
+        result = run_seed(seed, config, replica_factory=ConfirmsReadsWithoutMajority)
+        if result.violations:
+            rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+            assert "read-fresh" in rules, result.violations[:3]
+            return
+    pytest.fail(f"a read quorum one short went unnoticed for 20 seeds of {nodes} nodes")

@@ -57,6 +57,9 @@ class SimConfig:
     fault_phase_s: float = 4.0
     heal_phase_s: float = 6.0
     clients: int = 3
+    # How many of the clients only read (runtime engine); the rest read 40%
+    # of the time and write or compare-and-set otherwise.
+    readers: int = 0
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25
@@ -117,7 +120,8 @@ class SimConfig:
         replica = self.replica
         link = self.link
         lines = [
-            f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients on "
+            f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
+            f"({self.readers} only reading) on "
             f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self.faults)}",
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "

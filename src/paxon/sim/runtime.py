@@ -909,7 +909,9 @@ class RuntimeCluster:
         key = f"k{rng.randrange(self.config.keys)}"
         op_id = len(self.history)
         roll = rng.random()
-        if roll < 0.4:
+        # The first ``readers`` clients only read (a dashboard, a cache
+        # filler): one sticks to a deposed leader while others write elsewhere.
+        if roll < 0.4 or client.endpoint - CLIENT_BASE < self.config.readers:
             op = HistoryOp(op_id, key, "read", (), self.time)
             client.payload = None
         else:
@@ -1023,6 +1025,9 @@ class RuntimeCluster:
 
     def _inject_partition(self, rng: random.Random) -> None:
         members = self.members
+        if self.config.readers and rng.random() < 0.3:
+            self._deposed_leader_keeps_readers(rng, tries=100)
+            return
         shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
         links: set[tuple[int, int]] = set()
         if shape == "isolate" or len(members) < 3:
@@ -1045,6 +1050,38 @@ class RuntimeCluster:
         cut_id = self.network.cut(links)
         self._log(f"fault: {shape} partition #{cut_id} cuts {sorted(links)}")
         self._push(self.time + 0.2 + 1.8 * rng.random(), lambda: self._heal_cut(cut_id))
+
+    def _deposed_leader_keeps_readers(self, rng: random.Random, *, tries: int) -> None:
+        """Cut the leader off from most peers and its writing clients, not its readers.
+
+        At a quiet moment (no slot in flight, so nothing holds its reads
+        back): for an election timeout or more it may answer reads while a
+        new leader commits writes elsewhere. Only a read quorum keeps those
+        answers fresh, which is what this fault is for."""
+        leader = self.leader()
+        if leader is None or self._healed_at is not None:
+            return
+        node = self.node(leader)
+        if node is None:
+            return
+        replica = node._replica
+        if replica.slot_next > replica.slot_chosen and tries > 0:
+            self.later(0.001, lambda: self._deposed_leader_keeps_readers(rng, tries=tries - 1))
+            return
+        # The leader's side is a minority: alone, or with a few followers.
+        followers = [member for member in self.members if member != leader]
+        size = rng.randint(1, (len(self.members) - 1) // 2 or 1)
+        side = {leader, *rng.sample(followers, size - 1)}
+        rest = [member for member in self.members if member not in side]
+        writers = [c.endpoint for c in self.clients[self.config.readers :]]
+        links = {(a, b) for a in side for b in [*rest, *writers]}
+        links |= {(b, a) for a, b in links}
+        cut_id = self.network.cut(links)
+        self._log(
+            f"fault: leader n{leader} keeps only its readers, with {sorted(side)} "
+            f"on its side, partition #{cut_id}"
+        )
+        self._push(self.time + 0.3 + 1.7 * rng.random(), lambda: self._heal_cut(cut_id))
 
     def _heal_cut(self, cut_id: int) -> None:
         self.network.heal(cut_id)

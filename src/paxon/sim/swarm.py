@@ -26,6 +26,7 @@ What is drawn, and from where (``draw``):
 | crash at a crash point      | 0.0005-0.02 of the points passed                |
 | storage fault at a crash    | 0.05-0.6 of crashes                             |
 | clients, keys               | 1-6, 1-5                                        |
+| clients that only read      | 0 (half the seeds), 1 or 2; never all of them   |
 | client timeout              | 0.1-0.6 s                                       |
 | tick                        | 2-20 ms                                         |
 | heartbeat                   | 10-100 ms                                       |
@@ -87,7 +88,8 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         swarm=False,
         nodes=base.nodes or rng.choices(_NODE_COUNTS, _NODE_WEIGHTS)[0],
         faults=kinds,
-        clients=rng.randint(1, 6),
+        clients=(clients := rng.randint(1, 6)),
+        readers=min(clients - 1, rng.choice((0, 0, 1, 2))),
         keys=rng.randint(1, 5),
         client_timeout_s=rng.uniform(0.1, 0.6),
         tick_s=rng.uniform(0.002, 0.02),
