@@ -3,7 +3,9 @@
 Statuses of a mutant that ran: ``killed`` (a seed reported a violation, or the
 simulator raised), ``timeout`` (a seed hung past the seed timeout, or the
 whole budget past the item timeout), ``survived`` (every seed of the budget
-passed), ``error`` (the machinery failed; never counted as a kill).
+passed), ``error`` (the machinery failed; never counted as a kill), ``invalid``
+(cosmic-ray made code that does not compile, such as ``&`` in a ``case``
+pattern: not a program, so not counted).
 
     score = (killed + timeout) / (killed + timeout + survived)
 
@@ -22,7 +24,7 @@ from typing import Any
 
 from tests.mutate.session import Outcome
 
-RAN = ("killed", "timeout", "survived", "error")
+RAN = ("killed", "timeout", "survived", "error", "invalid")
 
 
 def merge(shards: list[list[Outcome]]) -> list[Outcome]:
@@ -53,6 +55,11 @@ def build_report(outcomes: list[Outcome], meta: dict[str, Any]) -> dict[str, Any
     totals: Counter[str] = Counter()
     for counts in files.values():
         totals.update(counts)
+    cpu: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        seconds = (outcome.verdict or {}).get("cpu_s")
+        if outcome.status in RAN and seconds is not None:
+            cpu.setdefault(outcome.status, []).append(seconds)
     return {
         **meta,
         "score": _score(totals),
@@ -64,6 +71,8 @@ def build_report(outcomes: list[Outcome], meta: dict[str, Any]) -> dict[str, Any
             }
             for path, counts in files.items()
         },
+        "cpu_s_mean": {status: round(sum(v) / len(v), 2) for status, v in sorted(cpu.items())},
+        "cpu_s_total": round(sum(sum(v) for v in cpu.values()), 1),
         "excluded": dict(excluded),
         "not_run": dict(not_run),
         "survivors": [_listing(o) for o in outcomes if o.status == "survived"],
@@ -84,12 +93,14 @@ def summary(report: dict[str, Any]) -> str:
     totals = report["totals"]
     ran = totals["killed"] + totals["timeout"] + totals["survived"]
     score = report["score"]
+    run_total = ran + totals["error"] + totals["invalid"]
     lines = [
-        f"mutants run      {ran + totals['error']:,} (killed {totals['killed']:,}, "
+        f"mutants run      {run_total:,} (killed {totals['killed']:,}, "
         f"timeout {totals['timeout']:,}, survived {totals['survived']:,}, "
-        f"error {totals['error']:,})",
+        f"error {totals['error']:,}, invalid {totals['invalid']:,})",
         f"score            {_percent(score)} of {ran:,} killed by the simulator alone",
         f"excluded         {totals['excluded']:,} ({reasons(report['excluded'])})",
+        f"CPU per mutant   {_means(report['cpu_s_mean'])}",
     ]
     if report["not_run"]:
         lines.append(f"not run          {reasons(report['not_run'])}")
@@ -105,14 +116,15 @@ def markdown(report: dict[str, Any]) -> str:
         f"item timeout {report.get('item_timeout_s')} s",
         f"- command: `{report.get('command')}`",
         f"- started {report.get('started')}, {report.get('elapsed_s')} s wall "
-        f"on {report.get('jobs')} worker(s); clean budget {report.get('baseline_s')} s",
+        f"on {report.get('jobs')} worker(s); clean budget {report.get('baseline_s')} s; "
+        f"CPU per mutant {_means(report['cpu_s_mean'])}",
         f"- **score {_percent(report['score'])}** "
         "(killed + timeout over killed + timeout + survived)",
         f"- excluded, not counted: {reasons(report['excluded']) or 'none'}",
         f"- selected out of this run: {reasons(report['not_run']) or 'none'}",
         "",
-        "| file | killed | timeout | survived | error | excluded | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| file | killed | timeout | survived | error | invalid | excluded | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for path, row in sorted(report["files"].items()):
         lines.append(_row(path, row))
@@ -140,6 +152,7 @@ def _listing(outcome: Outcome) -> dict[str, Any]:
     original, mutated = _changed_lines(outcome.diff)
     return {
         "where": f"{outcome.file}:{outcome.line}",
+        "col": outcome.col,
         "function": outcome.function,
         "operator": outcome.operator.removeprefix("core/"),
         "occurrence": outcome.occurrence,
@@ -161,6 +174,10 @@ def _changed_lines(diff: str) -> tuple[str, str]:
         elif line.startswith("+"):
             added.append(line[1:].strip())
     return " / ".join(removed), " / ".join(added)
+
+
+def _means(means: dict[str, float]) -> str:
+    return ", ".join(f"{status} {seconds} s" for status, seconds in means.items()) or "n/a"
 
 
 def _score(counts: Counter[str]) -> float | None:

@@ -102,24 +102,24 @@ def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> di
                 file=echo,
             )
         _execute(trees, configs, shard_sessions, log, options.progress_s, echo)
+    state["elapsed_s"] = round(state.get("elapsed_s", 0.0) + time.monotonic() - started, 1)
+    state_path.write_text(json.dumps(state, indent=1))
+    return write_report(out, echo=echo)
+
+
+def write_report(out: Path, *, echo: TextIO = sys.stdout) -> dict[str, Any]:
+    """(Re)write ``out/report.md`` and ``report.json`` from the sessions of a run there."""
+    state = json.loads((out / "run.json").read_text())
+    shard_sessions = [out / f"shard-{shard}.sqlite" for shard in range(state["jobs"])]
     outcomes = reporting.merge([sessions.read_outcomes(path) for path in shard_sessions])
+    keys = ("command", "started", "elapsed_s", "baseline_s", "seed_timeout_s", "item_timeout_s")
     meta = {
         "tool": f"cosmic-ray {version('cosmic-ray')}",
-        "budget": spec,
-        "budget_seeds": budget.describe(),
-        "jobs": jobs,
-        "elapsed_s": round(time.monotonic() - started, 1),
-        **{
-            key: state[key]
-            for key in (
-                "command",
-                "started",
-                "baseline_s",
-                "seed_timeout_s",
-                "item_timeout_s",
-                "selection",
-            )
-        },
+        "budget": state["budget"],
+        "budget_seeds": parse_budget(state["budget"]).describe(),
+        "jobs": state["jobs"],
+        **{key: state.get(key) for key in keys},
+        "selection": state["selection"],
     }
     found = reporting.build_report(outcomes, meta)
     json_path, markdown_path = reporting.write_report(found, out)

@@ -53,6 +53,8 @@ class Selection:
     operators: str | None = None  # a regex the operator name must match (search)
     sample: int | None = None
     sample_seed: int = 0
+    # Only these mutants, as (file, line, column, operator, occurrence): a report's survivors.
+    mutants: tuple[tuple[str, int, int, str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -74,7 +76,7 @@ class Outcome:
     operator: str
     occurrence: int
     function: str | None
-    status: str  # killed, timeout, survived, error, or skipped
+    status: str  # killed, timeout, survived, error, invalid, or skipped
     detail: str  # the kill's reason, the skip's reason, or the error
     diff: str
     verdict: dict[str, Any] | None
@@ -142,6 +144,7 @@ def select_work(
     spans: dict[str, Spans] = {}
     excluded_operator = re.compile("|".join(f"(?:{pattern})" for pattern in EXCLUDED_OPERATORS))
     chosen_operator = re.compile(selection.operators) if selection.operators else None
+    only = set(selection.mutants)
     counts = SelectionCounts()
     skip: dict[str, str] = {}
     scope: list[tuple[tuple[str, int, int, str, int], str]] = []
@@ -161,12 +164,14 @@ def select_work(
                 skip[item.job_id] = f"excluded: {reason}"
                 continue
             counts.in_scope += 1
-            if (selection.files and path not in selection.files) or (
-                chosen_operator and not chosen_operator.search(mutation.operator_name)
+            key = (path, line, col, mutation.operator_name, mutation.occurrence)
+            if (
+                (selection.files and path not in selection.files)
+                or (chosen_operator and not chosen_operator.search(mutation.operator_name))
+                or (only and key not in only)
             ):
                 skip[item.job_id] = "not selected"
                 continue
-            key = (path, line, col, mutation.operator_name, mutation.occurrence)
             scope.append((key, item.job_id))
         scope.sort()
         if selection.sample is not None and selection.sample < len(scope):
@@ -255,6 +260,11 @@ def _status(result: WorkResult) -> tuple[str, str, dict[str, Any] | None]:
     where = f"seed {verdict.get('seed')} ({verdict.get('group')})"
     if kind == "survived" and result.test_outcome is TestOutcome.SURVIVED:
         return "survived", f"passed {verdict.get('seeds_run')} seeds", verdict
+    if kind == "exception" and verdict.get("seed") is None:
+        if str(verdict.get("detail")).startswith("SyntaxError"):
+            # cosmic-ray mutated a match pattern or a bare `*`: no program, no kill.
+            return "invalid", f"does not compile: {verdict.get('detail')}", verdict
+        return "killed", f"exception at import: {verdict.get('detail')}", verdict
     if kind in ("violation", "exception"):
         return "killed", f"{kind} at {where}: {verdict.get('detail')}", verdict
     if kind == "hang":

@@ -24,6 +24,9 @@ Never mutated, in any target (counted as "excluded" in the report):
   simulator runs the oracle on a correct core; weakening it cannot be seen by
   any test (equivalent by construction), and strengthening it is a false alarm
   that the first seed shows. The checks belong to the judge, not the accused;
+- the punctuation of a parameter list: cosmic-ray reads the bare ``*`` of
+  ``def f(self, *, x)`` as a product and makes ``/`` of it, which no caller
+  can tell apart (default values in a signature are still mutated);
 - module-level code of the storage files (format constants such as frame types
   are shared by the writer and the reader, so changing one changes both).
 
@@ -109,18 +112,27 @@ def targets(root: Path) -> list[Target]:
     return found + [target for target in STORAGE_TARGETS if (root / target.path).exists()]
 
 
+Region = tuple[int, int, int, int]  # (line, column, end line, end column), end exclusive
+
+
 @dataclass(frozen=True, slots=True)
 class Spans:
     """Line ranges (1-based, inclusive) of a target file: what may and may not be mutated."""
 
     allowed: tuple[tuple[int, int], ...] | None  # None: the whole file
-    annotations: tuple[tuple[int, int, int, int], ...]  # (line, col, end line, end col)
+    annotations: tuple[Region, ...]
+    signatures: tuple[Region, ...]  # from `def` to the body
+    defaults: tuple[Region, ...]  # default values, inside the signatures
     oracle: tuple[tuple[int, int], ...]
 
     def verdict(self, line: int, col: int) -> str | None:
         """Why a mutation at ``(line, col)`` is excluded, or None when it is in scope."""
         if any(_inside(line, col, span) for span in self.annotations):
             return "type annotation"
+        if any(_inside(line, col, span) for span in self.signatures) and not any(
+            _inside(line, col, span) for span in self.defaults
+        ):
+            return "parameter list"
         if any(first <= line <= last for first, last in self.oracle):
             return "oracle (assert, check_invariants)"
         if self.allowed is not None and not any(a <= line <= b for a, b in self.allowed):
@@ -140,20 +152,23 @@ def spans_of(source: str, target: Target) -> Spans:
     elif not target.module_level:
         allowed = tuple(definitions.values())
     oracle = [definitions[name] for name in ORACLE_FUNCTIONS if name in definitions]
-    annotations: list[tuple[int, int, int, int]] = []
+    annotations: list[Region] = []
+    signatures: list[Region] = []
+    defaults: list[Region] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert):
             oracle.append((node.lineno, node.end_lineno or node.lineno))
-        for annotation in _annotations_of(node):
-            annotations.append(
-                (
-                    annotation.lineno,
-                    annotation.col_offset,
-                    annotation.end_lineno or annotation.lineno,
-                    annotation.end_col_offset or 0,
-                )
-            )
-    return Spans(allowed, tuple(annotations), tuple(oracle))
+        annotations += [_region(annotation) for annotation in _annotations_of(node)]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0]
+            signatures.append((node.lineno, node.col_offset, first.lineno, first.col_offset))
+            values = [*node.args.defaults, *node.args.kw_defaults]
+            defaults += [_region(value) for value in values if value is not None]
+    return Spans(allowed, tuple(annotations), tuple(signatures), tuple(defaults), tuple(oracle))
+
+
+def _region(node: ast.expr) -> Region:
+    return (node.lineno, node.col_offset, node.end_lineno or node.lineno, node.end_col_offset or 0)
 
 
 def _definitions(tree: ast.Module) -> list[tuple[str, tuple[int, int]]]:
@@ -184,7 +199,7 @@ def _annotations_of(node: ast.AST) -> list[ast.expr]:
     return []
 
 
-def _inside(line: int, col: int, span: tuple[int, int, int, int]) -> bool:
+def _inside(line: int, col: int, span: Region) -> bool:
     first, first_col, last, last_col = span
     if line < first or line > last:
         return False

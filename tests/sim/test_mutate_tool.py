@@ -69,7 +69,7 @@ def reader(data: bytes | None) -> int | None:
     assert data is not None
     return len(data) + 1
 
-def writer(value: int) -> int:
+def writer(value: int, *, twice: bool = True) -> int:
     return value * 2
 
 class Replica:
@@ -85,6 +85,8 @@ def test_spans_exclude_annotations_the_oracle_and_other_functions() -> None:
     assert whole.verdict(6, 23) == "type annotation"  # the `|` of `bytes | None`
     assert whole.verdict(7, 16) == "oracle (assert, check_invariants)"
     assert whole.verdict(8, 21) is None
+    assert whole.verdict(10, 23) == "parameter list"  # the bare `*`
+    assert whole.verdict(10, 40) is None  # the default `True`
     only_reader = spans_of(SOURCE, Target("x.py", ("reader",), module_level=False))
     assert only_reader.verdict(8, 21) is None
     assert only_reader.verdict(11, 17) == "outside the target functions"
@@ -105,7 +107,9 @@ def _result(output: str, *, passed: bool = False, worker: str = "normal") -> wor
     [
         (_result('{"verdict": "survived"}', passed=True), "survived"),
         (_result('{"verdict": "violation"}'), "killed"),
-        (_result('{"verdict": "exception"}'), "killed"),
+        (_result('{"verdict": "exception", "seed": 3}'), "killed"),
+        (_result('{"verdict": "exception", "seed": null, "detail": "ValueError: x"}'), "killed"),
+        (_result('{"verdict": "exception", "seed": null, "detail": "SyntaxError: x"}'), "invalid"),
         (_result('{"verdict": "hang"}'), "timeout"),
         (_result("timeout"), "timeout"),  # cosmic-ray's own item timeout
         (_result('{"verdict": "setup-error"}'), "error"),
