@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         progress_s=args.progress,
         command=shlex.join(["python", "-m", "tests.mutate", *arguments]),
     )
+    # A plain SIGTERM would leave the workers running; as SystemExit, run() stops them first.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     if args.report:
         write_report(options.out)
     else:

@@ -48,13 +48,16 @@ class Options:
 def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> dict[str, Any]:
     """Run the selected mutants against the simulator; write and return the report."""
     started = time.monotonic()
-    chosen = _chosen_targets(root, options.selection)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    fingerprint = _fingerprint(root, chosen)
     state_path = out / "run.json"
+    selection = options.selection
     if options.resume:
         state = json.loads(state_path.read_text())
+        selection = _selection(state["selection"])
+    chosen = _chosen_targets(root, selection)
+    fingerprint = _fingerprint(root, chosen)
+    if options.resume:
         if state["fingerprint"] != fingerprint:
             raise SystemExit("mutate: the targets changed since that run; start a new one")
         jobs, spec = state["jobs"], state["budget"]
@@ -73,7 +76,7 @@ def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> di
             jobs=jobs,
             budget=spec,
             started=_now(),
-            selection=asdict(options.selection),
+            selection=asdict(selection),
             command=options.command,
         )
         state_path.write_text(json.dumps(state, indent=1))
@@ -93,7 +96,7 @@ def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> di
                 )
                 sessions.init_session(tree, configs[shard], shard_sessions[shard], log)
                 counts = sessions.select_work(
-                    shard_sessions[shard], tree, chosen, options.selection, shard=shard, shards=jobs
+                    shard_sessions[shard], tree, chosen, selection, shard=shard, shards=jobs
                 )
             print(
                 f"mutants: {counts.work_items:,} made, {sum(counts.excluded.values()):,} excluded "
@@ -126,6 +129,16 @@ def write_report(out: Path, *, echo: TextIO = sys.stdout) -> dict[str, Any]:
     print(reporting.summary(found), file=echo)
     print(f"report           {markdown_path} and {json_path.name}", file=echo)
     return found
+
+
+def _selection(saved: dict[str, Any]) -> sessions.Selection:
+    return sessions.Selection(
+        files=tuple(saved["files"]),
+        operators=saved["operators"],
+        sample=saved["sample"],
+        sample_seed=saved["sample_seed"],
+        mutants=tuple((m[0], m[1], m[2], m[3], m[4]) for m in saved.get("mutants", ())),
+    )
 
 
 def _chosen_targets(root: Path, selection: sessions.Selection) -> list[Target]:
