@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from cosmic_ray import work_item
 from tests.mutate import session
-from tests.mutate.budget import parse_budget
+from tests.mutate.budget import SeedBudget, SeedGroup, parse_budget
 from tests.mutate.run import ROOT, Options, run
 from tests.mutate.targets import Target, spans_of
+
+from paxon.sim import SimConfig
 
 QUORUM = "src/paxon/protocol/quorum.py"
 
@@ -58,6 +60,24 @@ def test_budget_specs() -> None:
     for bad in ("3", "x5", "3x", "threex2", "0x3"):
         with pytest.raises(ValueError):
             parse_budget(bad)
+
+
+def tiny_budget() -> SeedBudget:
+    """A budget named by its import path: two seeds of a 4-node cluster."""
+    return SeedBudget("tiny", (SeedGroup("4 nodes", range(2), lambda _seed: SimConfig(nodes=4)),))
+
+
+def test_budgets_by_import_path_and_by_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = parse_budget("tests.sim.test_mutate_tool:tiny_budget")
+    assert [seed for _, seed in budget.schedule()] == [0, 1]
+    assert budget.groups[0].config(0).nodes == 4
+
+    def swarm(seed: int) -> SimConfig:
+        return SimConfig(nodes=3 + seed % 3)
+
+    monkeypatch.setattr(SimConfig, "swarm", staticmethod(swarm), raising=False)
+    drawn = parse_budget("swarmx3")
+    assert [group.config(seed).nodes for group, seed in drawn.schedule()] == [3, 4, 5]
 
 
 SOURCE = """
