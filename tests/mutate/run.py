@@ -85,9 +85,9 @@ def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> di
         f"seed timeout {state['seed_timeout_s']} s, item timeout {state['item_timeout_s']} s",
         file=echo,
     )
+    configs = [out / f"shard-{shard}.toml" for shard in range(jobs)]
+    shard_sessions = [out / f"shard-{shard}.sqlite" for shard in range(jobs)]
     with (out / "cosmic-ray.log").open("a") as log:
-        configs = [out / f"shard-{shard}.toml" for shard in range(jobs)]
-        shard_sessions = [out / f"shard-{shard}.sqlite" for shard in range(jobs)]
         if not options.resume:
             command = sessions.test_command(spec, state["seed_timeout_s"])
             for shard, tree in enumerate(trees):
@@ -98,12 +98,7 @@ def run(options: Options, *, root: Path = ROOT, echo: TextIO = sys.stdout) -> di
                 counts = sessions.select_work(
                     shard_sessions[shard], tree, chosen, selection, shard=shard, shards=jobs
                 )
-            print(
-                f"mutants: {counts.work_items:,} made, {sum(counts.excluded.values()):,} excluded "
-                f"({reporting.reasons(dict(counts.excluded))}), {counts.in_scope:,} in scope, "
-                f"{counts.selected:,} selected, on {jobs} worker(s)",
-                file=echo,
-            )
+            _print_counts(counts, jobs, echo)
         _execute(trees, configs, shard_sessions, log, options.progress_s, echo)
     state["elapsed_s"] = round(state.get("elapsed_s", 0.0) + time.monotonic() - started, 1)
     state_path.write_text(json.dumps(state, indent=1))
@@ -138,6 +133,16 @@ def _selection(saved: dict[str, Any]) -> sessions.Selection:
         sample=saved["sample"],
         sample_seed=saved["sample_seed"],
         mutants=tuple((m[0], m[1], m[2], m[3], m[4]) for m in saved.get("mutants", ())),
+    )
+
+
+def _print_counts(counts: sessions.SelectionCounts, jobs: int, echo: TextIO) -> None:
+    excluded = sum(counts.excluded.values())
+    print(
+        f"mutants: {counts.work_items:,} made, {excluded:,} excluded "
+        f"({reporting.reasons(dict(counts.excluded))}), {counts.in_scope:,} in scope, "
+        f"{counts.selected:,} selected, on {jobs} worker(s)",
+        file=echo,
     )
 
 
