@@ -1,0 +1,101 @@
+"""The seed budget: which simulator seeds a mutant must pass to survive.
+
+A budget is named by a spec string, so it can travel on a command line into
+every mutant's process:
+
+| spec                    | seeds                                                     |
+|-------------------------|-----------------------------------------------------------|
+| ``3x20,5x20``           | seeds 0..19 of ``SimConfig(nodes=3)`` and of ``nodes=5``  |
+|                         | (every fault kind on, the simulator's defaults)           |
+| ``swarmx100``           | swarm seeds 0..99, each drawing its own configuration     |
+|                         | (``paxon.sim.swarm``), as the default suite runs them     |
+| ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
+
+Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
+so the budget keeps its meaning when the simulator's insides change.
+Seeds run round-robin across the groups (3-node seed 0, 5-node seed 0,
+3-node seed 1, ...), so every shape gets an early chance to kill.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from paxon.sim import SimConfig
+
+DEFAULT_SPEC = "3x20,5x20"
+
+ConfigOfSeed = Callable[[int], SimConfig]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedGroup:
+    name: str
+    seeds: range
+    config: ConfigOfSeed
+
+
+@dataclass(frozen=True, slots=True)
+class SeedBudget:
+    spec: str
+    groups: tuple[SeedGroup, ...]
+
+    @property
+    def seeds_total(self) -> int:
+        return sum(len(group.seeds) for group in self.groups)
+
+    def schedule(self) -> Iterator[tuple[SeedGroup, int]]:
+        """Every (group, seed) of the budget, round-robin across the groups."""
+        longest = max((len(group.seeds) for group in self.groups), default=0)
+        for index in range(longest):
+            for group in self.groups:
+                if index < len(group.seeds):
+                    yield group, group.seeds[index]
+
+    def describe(self) -> str:
+        return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
+
+
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm)x(?P<count>\d+)$")
+
+
+def parse_budget(spec: str) -> SeedBudget:
+    """The budget a spec names (see the module table); raises ``ValueError`` when it names none."""
+    if ":" in spec:
+        return _import_budget(spec)
+    groups = []
+    for part in spec.split(","):
+        match = _GROUP.match(part.strip())
+        if match is None:
+            raise ValueError(f"budget {spec!r}: {part!r} is not NODESxCOUNT or swarmxCOUNT")
+        count = int(match["count"])
+        if match["shape"] == "swarm":
+            groups.append(SeedGroup("swarm configurations", range(count), _swarm_config()))
+        else:
+            nodes = int(match["shape"])
+            SimConfig(nodes=nodes)  # validates the node count now, not in every mutant
+            groups.append(SeedGroup(f"{nodes} nodes", range(count), _fixed_config(nodes)))
+    return SeedBudget(spec, tuple(groups))
+
+
+def _fixed_config(nodes: int) -> ConfigOfSeed:
+    config = SimConfig(nodes=nodes)
+    return lambda _seed: config
+
+
+def _swarm_config() -> ConfigOfSeed:
+    # run_seed draws each seed's own configuration from the seed (paxon.sim.swarm).
+    config = SimConfig(nodes=0, swarm=True)
+    return lambda _seed: config
+
+
+def _import_budget(spec: str) -> SeedBudget:
+    module_name, _, attribute = spec.partition(":")
+    found = getattr(importlib.import_module(module_name), attribute)
+    budget = found() if callable(found) and not isinstance(found, SeedBudget) else found
+    if not isinstance(budget, SeedBudget):
+        raise ValueError(f"budget {spec!r} is a {type(budget).__name__}, not a SeedBudget")
+    return budget

@@ -1,0 +1,142 @@
+"""The mutation-score runner (tests/mutate) kills a planted bug and reports an equivalent survivor.
+
+The end-to-end test runs the real pipeline (cosmic-ray init, our selection,
+cosmic-ray exec, kill.py, the report) on two operators of
+``protocol/quorum.py`` with a one-seed budget, about 10 s; the rest are pure.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cosmic_ray import work_item
+from tests.mutate import session
+from tests.mutate.budget import SeedBudget, SeedGroup, parse_budget
+from tests.mutate.run import ROOT, Options, run
+from tests.mutate.targets import Target, spans_of
+
+from paxon.sim import SimConfig
+
+QUORUM = "src/paxon/protocol/quorum.py"
+
+
+@pytest.mark.mutation
+def test_planted_bug_is_killed_and_an_equivalent_change_survives(tmp_path: Path) -> None:
+    before = (ROOT / QUORUM).read_text()
+    selection = session.Selection(
+        files=(QUORUM,),
+        # `member_count // 2 + 1` -> `- 1`: a majority of one in three, a planted safety bug.
+        # `member_count < 1` -> `<= 1`: the simulator never builds a one-node cluster.
+        operators=r"ReplaceBinaryOperator_Add_Sub$|ReplaceComparisonOperator_Lt_LtE$",
+    )
+    options = Options(budget="3x1", selection=selection, jobs=1, out=tmp_path, progress_s=600)
+
+    report = run(options, echo=io.StringIO())
+
+    killed = [entry for entry in report["killed"] if "// 2 - 1" in entry["mutated"]]
+    assert len(killed) == 1, report["killed"]
+    assert killed[0]["where"].startswith(f"{QUORUM}:")
+    assert "seed 0" in killed[0]["detail"]
+    survivors = {(entry["original"], entry["mutated"]) for entry in report["survivors"]}
+    assert ("if member_count < 1:", "if member_count <= 1:") in survivors
+    assert report["totals"]["error"] == 0
+    assert report["files"][QUORUM]["killed"] >= 1
+    assert json.loads((tmp_path / "report.json").read_text())["score"] == report["score"]
+    assert "if member_count <= 1:" in (tmp_path / "report.md").read_text()
+    # Mutants live in the copies only, and cosmic-ray put each file back.
+    assert (ROOT / QUORUM).read_text() == before
+    assert (tmp_path / "tree-0" / QUORUM).read_text() == before
+
+
+def test_budget_specs() -> None:
+    budget = parse_budget("3x2,5x1")
+    assert budget.seeds_total == 3
+    schedule = [(group.name, seed) for group, seed in budget.schedule()]
+    assert schedule == [("3 nodes", 0), ("5 nodes", 0), ("3 nodes", 1)]
+    assert budget.groups[1].config(7).nodes == 5
+    for bad in ("3", "x5", "3x", "threex2", "0x3"):
+        with pytest.raises(ValueError):
+            parse_budget(bad)
+
+
+def tiny_budget() -> SeedBudget:
+    """A budget named by its import path: two seeds of a 4-node cluster."""
+    return SeedBudget("tiny", (SeedGroup("4 nodes", range(2), lambda _seed: SimConfig(nodes=4)),))
+
+
+def test_budgets_by_import_path_and_by_swarm() -> None:
+    budget = parse_budget("tests.sim.test_mutate_tool:tiny_budget")
+    assert [seed for _, seed in budget.schedule()] == [0, 1]
+    assert budget.groups[0].config(0).nodes == 4
+
+    drawn = parse_budget("swarmx3")
+    assert [seed for _, seed in drawn.schedule()] == [0, 1, 2]
+    # Each seed draws its own configuration when it runs (paxon.sim.swarm).
+    assert all(group.config(seed).swarm for group, seed in drawn.schedule())
+
+
+SOURCE = """
+from __future__ import annotations
+
+LIMIT = 3 + 1
+
+def reader(data: bytes | None) -> int | None:
+    assert data is not None
+    return len(data) + 1
+
+def writer(value: int, *, twice: bool = True) -> int:
+    return value * 2
+
+class Replica:
+    def check_invariants(self) -> None:
+        if self.size < 0:
+            raise AssertionError
+"""
+
+
+def test_spans_exclude_annotations_the_oracle_and_other_functions() -> None:
+    whole = spans_of(SOURCE, Target("x.py"))
+    assert whole.verdict(4, 10) is None  # module level, allowed in a protocol file
+    assert whole.verdict(6, 23) == "type annotation"  # the `|` of `bytes | None`
+    assert whole.verdict(7, 16) == "oracle (assert, check_invariants)"
+    assert whole.verdict(8, 21) is None
+    assert whole.verdict(10, 23) == "parameter list"  # the bare `*`
+    assert whole.verdict(10, 40) is None  # the default `True`
+    only_reader = spans_of(SOURCE, Target("x.py", ("reader",), module_level=False))
+    assert only_reader.verdict(8, 21) is None
+    assert only_reader.verdict(11, 17) == "outside the target functions"
+    assert only_reader.verdict(4, 10) == "outside the target functions"
+    methods = spans_of(SOURCE, Target("x.py", module_level=False))
+    assert methods.verdict(15, 21) == "oracle (assert, check_invariants)"  # check_invariants
+    with pytest.raises(ValueError, match="no function"):
+        spans_of(SOURCE, Target("x.py", ("missing",)))
+
+
+def _result(output: str, *, passed: bool = False, worker: str = "normal") -> work_item.WorkResult:
+    outcome = work_item.TestOutcome.SURVIVED if passed else work_item.TestOutcome.KILLED
+    return work_item.WorkResult(work_item.WorkerOutcome(worker), output, outcome)
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (_result('{"verdict": "survived"}', passed=True), "survived"),
+        (_result('{"verdict": "violation"}'), "killed"),
+        (_result('{"verdict": "exception", "seed": 3}'), "killed"),
+        (_result('{"verdict": "exception", "seed": null, "detail": "ValueError: x"}'), "killed"),
+        (_result('{"verdict": "exception", "seed": null, "detail": "SyntaxError: x"}'), "invalid"),
+        (_result('{"verdict": "hang"}'), "timeout"),
+        (_result("timeout"), "timeout"),  # cosmic-ray's own item timeout
+        (_result('{"verdict": "setup-error"}'), "error"),
+        (_result("Traceback ..."), "error"),
+        (_result("boom", worker="exception"), "error"),
+        (_result("not sampled", worker="skipped"), "skipped"),
+    ],
+)
+def test_a_failure_of_the_machinery_is_never_a_kill(
+    result: work_item.WorkResult, status: str
+) -> None:
+    assert session._status(result)[0] == status
