@@ -32,6 +32,7 @@ import dataclasses
 import functools
 import heapq
 import logging
+import os
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -86,7 +87,7 @@ from paxon.sim.workload import (
 from paxon.storage.codec import StorageRecord
 from paxon.storage.config import StorageConfig
 from paxon.storage.errors import StorageError
-from paxon.storage.memfs import MemFileSystem
+from paxon.storage.memfs import MemFileSystem, PowerCut
 from paxon.storage.storage import Storage
 
 # The log clock's epoch: wall time at simulated time 0 (any fixed value works).
@@ -94,10 +95,80 @@ _WALL_EPOCH_S = 1_800_000_000.0
 # A node's loop is due at a global time a hair after its local deadline, so
 # float rounding of a drifted clock never leaves a timer "almost due".
 _DUE_SLACK_S = 1e-9
-# Storage of a simulated node: small segments, so roll-overs happen often.
-_STORAGE = StorageConfig(
-    segment_max_bytes=64 * 1024, record_max_bytes=32 * 1024, snapshot_chunk_bytes=16 * 1024
+
+
+def _storage_config(segment_max_bytes: int) -> StorageConfig:
+    """Storage of a simulated node: small segments (``SimConfig.segment_max_bytes``),
+    so roll-overs happen often; records stay far above what a batch needs."""
+    record_max = min(32 * 1024, segment_max_bytes // 2)
+    return StorageConfig(
+        segment_max_bytes=segment_max_bytes,
+        record_max_bytes=record_max,
+        snapshot_chunk_bytes=min(16 * 1024, record_max),
+    )
+
+
+class _SimDisk(MemFileSystem):
+    """A host's disk whose power can fail *inside* a multi-step disk operation.
+
+    Crashes between simulator events never split a roll-over, a snapshot
+    write, a compaction or the repairs of a start-up: each runs in one event.
+    ``arm_power_cut(n)`` makes the power fail at the ``n``-th mutating call
+    counted from the next structural one (create, rename, unlink, truncate,
+    fsync_dir, mkdir: calls only those operations make), so the cut lands
+    between two of their steps. At the cut, ``on_power_cut`` is told at once
+    (the process stops there) and the call raises ``PowerCut``, as every
+    later call does until the simulator crashes the disk.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_power_cut: Callable[[], None] | None = None
+        self._cut_after: int | None = None
+        self._counting = False
+
+    def arm_power_cut(self, ops_after: int) -> None:
+        self._cut_after = ops_after
+        self._counting = False
+
+    def disarm_power_cut(self) -> None:
+        self._cut_after = None
+
+    def crash(self, *args: Any, **kwargs: Any) -> None:
+        self._cut_after = None
+        super().crash(*args, **kwargs)
+
+    def commit_directory(self, directory: str) -> None:
+        """The file system wrote ``directory``'s names to the media on its own (a
+        journal commit): as ``fsync_dir``, but nobody asked, and with the power off.
+
+        A created file may so outlive a crash without its directory's fsync (a
+        ``*.tmp`` of a snapshot, a new segment whose header never synced)."""
+        with self._lock:
+            directory = os.path.normpath(directory)
+            self._dirs_durable[directory] = dict(self._dirs[directory])
+
+    def _op(self, op: str, path: str) -> str:
+        if self._cut_after is not None and op in _MUTATING_OPS and not self.power_is_cut:
+            self._counting = self._counting or op in _STRUCTURAL_OPS
+            if self._counting:
+                if self._cut_after == 0:
+                    self._cut_after = None
+                    self.cut_power_after(0)  # this very call is where the power fails
+                else:
+                    self._cut_after -= 1
+        try:
+            return super()._op(op, path)
+        except PowerCut:
+            if not self._was_dead_before and self.on_power_cut is not None:
+                self.on_power_cut()
+            raise
+
+
+_MUTATING_OPS = frozenset(
+    {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
 )
+_STRUCTURAL_OPS = frozenset({"create", "rename", "unlink", "truncate", "fsync_dir", "mkdir"})
 
 
 @dataclass(slots=True)
@@ -332,7 +403,7 @@ class _Host:
     """A simulated machine: its disk outlives crashes; its process does not."""
 
     node_id: int
-    fs: MemFileSystem
+    fs: _SimDisk
     clock_rate: float
     clock_offset: float
     process: _Process | None = None
@@ -390,6 +461,7 @@ class RuntimeCluster:
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
+        self._storage_config = _storage_config(config.segment_max_bytes)
         self._node_config = NodeConfig(
             cluster_id="sim",
             tick_interval_s=config.tick_s,
@@ -422,6 +494,8 @@ class RuntimeCluster:
         self._crash_points = "crashpoint" in config.faults
         self._rng_hold = random.Random(f"{seed}:hold")
         self._rng_crash = random.Random(f"{seed}:crashpoint")
+        self._rng_cut = random.Random(f"{seed}:powercut")
+        self._rng_journal = random.Random(f"{seed}:journal")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -469,13 +543,19 @@ class RuntimeCluster:
             if min(due_at, event_at) > time:
                 break
             self.stats.steps += 1
-            if due_host is not None and due_at < event_at:
-                self.time = due_at
-                assert due_host.process is not None
-                due_host.process.loop.run_turn()
-            else:
-                self.time, _, action = heapq.heappop(queue)
-                action()
+            try:
+                if due_host is not None and due_at < event_at:
+                    self.time = due_at
+                    assert due_host.process is not None
+                    due_host.process.loop.run_turn()
+                else:
+                    self.time, _, action = heapq.heappop(queue)
+                    action()
+            except PowerCut:
+                # A process whose power failed inside a disk operation (``_SimDisk``)
+                # unwinds no further: it was crashed at the cut.
+                if not any(host.fs.power_is_cut for host in hosts):
+                    raise
         self.stats.slots_chosen = len(self.checker.chosen)
         self.stats.commands_chosen = sum(
             len(value.commands) for value in self.checker.chosen.values()
@@ -627,10 +707,18 @@ class RuntimeCluster:
         host.incarnation += 1
         host.crash_in_fsync = False
         host.paused_until = 0.0
-        self._crash_disk(host)
-        self.properties.on_crash(host.node_id, self.time)
+        if host.fs.power_is_cut:
+            # Cut inside a disk call: the rest of that call stack unwinds first
+            # (every disk call raises PowerCut meanwhile), then the disk crashes.
+            self._push(self.time, lambda: self._power_off(host))
+        else:
+            self._power_off(host)
         self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
+
+    def _power_off(self, host: _Host) -> None:
+        self._crash_disk(host)
+        self.properties.on_crash(host.node_id, self.time)
 
     # ------------------------------------------------------------------ processes
 
@@ -644,7 +732,7 @@ class RuntimeCluster:
             node_id=host.node_id,
             cluster_id=cluster_id,
             fs=host.fs,
-            config=_STORAGE,
+            config=self._storage_config,
             incarnation=host.node_id,
         )
         self.properties.on_recovered(host.node_id, storage.recovered.state, self.time)
@@ -670,6 +758,9 @@ class RuntimeCluster:
                     f"({fault.detail}); recovery must {fault.expect}"
                 )
         else:
+            if self._rng_journal.random() < _JOURNAL_COMMIT:
+                host.fs.commit_directory(f"/node{host.node_id}")
+                self._log(f"n{host.node_id}: its directory reached the disk without an fsync")
             host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
         self._disk_faults[host.node_id] = fault
 
@@ -679,7 +770,9 @@ class RuntimeCluster:
         offset = self._rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1
-        return _Host(node_id, MemFileSystem(), rate, offset)
+        host = _Host(node_id, _SimDisk(), rate, offset)
+        host.fs.on_power_cut = lambda: self.crash_host(host, "power cut inside a disk operation")
+        return host
 
     def _local_now(self, host: _Host) -> float:
         return host.clock_offset + host.clock_rate * self.time
@@ -1054,6 +1147,12 @@ class RuntimeCluster:
         up = [host for host in self.hosts.values() if host.process is not None]
         if not up:
             return
+        if self._rng_cut.random() < _MID_OPERATION_CUT:
+            host = self._rng_cut.choice(up)
+            ops = self._rng_cut.randrange(_CUT_OPS_MAX)
+            host.fs.arm_power_cut(ops)
+            self._log(f"fault: power of n{host.node_id} fails {ops} calls into a disk operation")
+            return
         if rng.random() < 0.25:
             mid_fsync = rng.random() < 0.5
             self._log(f"fault: power cut{' mid-fsync' if mid_fsync else ''}")
@@ -1158,6 +1257,7 @@ class RuntimeCluster:
         self.release_held("healing")
         for host in self.hosts.values():
             host.crash_in_fsync = False
+            host.fs.disarm_power_cut()
             host.paused_until = min(host.paused_until, self.time)
             if host.process is None:
                 self._restart(host)
@@ -1237,6 +1337,13 @@ class RuntimeCluster:
 # With "pause", the share of elections where the candidate or the new leader
 # is frozen at once (``_strike_at_transition``).
 _TRANSITION_PAUSE = 0.15
+# Of the crashes injected, this share is a power cut inside the next
+# multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1 calls into it.
+_MID_OPERATION_CUT = 0.3
+_CUT_OPS_MAX = 12
+# At this share of plain crashes, the directory's unsynced names reach the disk
+# anyway (``_SimDisk.commit_directory``), as a file system's journal may.
+_JOURNAL_COMMIT = 0.3
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 
