@@ -496,6 +496,7 @@ class RuntimeCluster:
         self._rng_crash = random.Random(f"{seed}:crashpoint")
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
+        self._rng_stop = random.Random(f"{seed}:stop")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -715,6 +716,33 @@ class RuntimeCluster:
             self._power_off(host)
         self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
+
+    def _stop_gracefully(self, host: _Host) -> None:
+        """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:
+        finish the fsync in flight, close the data directory), then start it again."""
+        process = host.process
+        assert process is not None
+        self._log(f"fault: stop n{host.node_id} (a graceful restart)")
+        stop = process.loop.create_task(process.node.stop())
+
+        def stopped(task: Any) -> None:
+            if host.process is not process:
+                return  # crashed while stopping
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                self.checker.fail(self.time, "stop", f"n{host.node_id} failed to stop: {error!r}")
+            self._retire(process)
+            process.loop.bury()
+            host.process = None
+            host.incarnation += 1
+            host.crash_in_fsync = False
+            host.paused_until = 0.0
+            self.properties.on_crash(host.node_id, self.time)
+            self._log(f"n{host.node_id} stopped")
+            back = self.time + 0.05 + 0.5 * self._rng_stop.random()
+            self._push(back, lambda: self._restart(host))
+
+        stop.add_done_callback(stopped)
 
     def _power_off(self, host: _Host) -> None:
         self._crash_disk(host)
@@ -1147,6 +1175,11 @@ class RuntimeCluster:
         up = [host for host in self.hosts.values() if host.process is not None]
         if not up:
             return
+        if self._rng_stop.random() < _GRACEFUL_STOP:
+            started = [host for host in up if host.process and host.process.started]
+            if started:
+                self._stop_gracefully(self._rng_stop.choice(started))
+                return
         if self._rng_cut.random() < _MID_OPERATION_CUT:
             host = self._rng_cut.choice(up)
             ops = self._rng_cut.randrange(_CUT_OPS_MAX)
@@ -1344,6 +1377,8 @@ _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
 _JOURNAL_COMMIT = 0.3
+# Of the crashes injected, this share is a graceful stop and restart instead.
+_GRACEFUL_STOP = 0.15
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 
