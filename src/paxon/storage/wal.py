@@ -161,7 +161,7 @@ class Wal:
 
         When ``lsn`` was already written (``flush``), this only fdatasyncs.
         """
-        if lsn > self._lsn_appended:
+        if lsn > self._lsn_appended:  # sim: one-way: API guard; the runtime syncs what it wrote
             raise ValueError(f"lsn {lsn} was never appended (last is {self._lsn_appended})")
         if self._lsn_durable >= lsn:
             return self._lsn_durable
@@ -251,7 +251,8 @@ class Wal:
             raise self._fail(exc) from exc
         with self._lock:
             self._lsn_durable = target
-        for listener in self._listeners:
+        # Listeners are GroupCommitter's (commit.py); the simulator's committer has none.
+        for listener in self._listeners:  # sim: one-way: the simulator adds no listener
             listener(target)
         return target
 
@@ -265,7 +266,9 @@ class Wal:
         for index, first_lsn in rolls:
             self._roll_over(b"".join(items[start:index]), first_lsn)
             start = index
-        if start < len(items):
+        # _queue_rolling puts each roll-over marker before the frame that asked
+        # for it, so frames always follow the last roll-over.
+        if start < len(items):  # sim: one-way: frames always follow the last roll-over
             self._active.write(b"".join(items[start:] if start else items))
 
     def _roll_over(self, tail: bytes, first_lsn: int) -> None:
