@@ -148,6 +148,13 @@ class _SimDisk(MemFileSystem):
             directory = os.path.normpath(directory)
             self._dirs_durable[directory] = dict(self._dirs[directory])
 
+    def clear_faults(self) -> bool:
+        """Forget the I/O errors set with ``fail`` that have not struck yet (True: some)."""
+        with self._lock:
+            pending = bool(self._faults)
+            self._faults.clear()
+            return pending
+
     def _op(self, op: str, path: str) -> str:
         if self._cut_after is not None and op in _MUTATING_OPS and not self.power_is_cut:
             self._counting = self._counting or op in _STRUCTURAL_OPS
@@ -200,12 +207,17 @@ class _SimCommitter:
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
+        # A failed write or fsync fails every waiter and every later submit,
+        # as GroupCommitter does.
+        self._failure: StorageError | None = None
 
     @property
     def lsn_durable(self) -> int:
         return self._lsn_durable
 
     def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
+        if self._failure is not None:
+            raise self._failure
         lsn = self._storage.append(records)
         if records:
             self._unsynced.append((lsn, records))
@@ -220,6 +232,8 @@ class _SimCommitter:
         future = process.loop.create_future()
         if self._lsn_durable >= lsn:
             future.set_result(None)
+        elif self._failure is not None:
+            future.set_exception(self._failure)
         else:
             self._order += 1
             heapq.heappush(self._waiters, (lsn, self._order, future))
@@ -243,7 +257,11 @@ class _SimCommitter:
         """The records reach the page cache (written, not yet synced)."""
         if not self._live():
             return
-        self._lsn_written = self._storage.flush()
+        try:
+            self._lsn_written = self._storage.flush()
+        except StorageError as error:
+            self._fail(error)
+            return
         if self._host.crash_in_fsync:
             # The power fails with the batch written, before its fsync returns:
             # the written bytes may be torn at any byte.
@@ -253,7 +271,13 @@ class _SimCommitter:
         if not self._live():
             return
         self._syncing = False
-        durable = self._storage.sync_through(self._lsn_written)
+        if self._failure is not None:
+            return
+        try:
+            durable = self._storage.sync_through(self._lsn_written)
+        except StorageError as error:
+            self._fail(error)
+            return
         if self._cluster.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
@@ -268,6 +292,14 @@ class _SimCommitter:
                     future.set_result(None)
         if self._lsn_wanted > self._lsn_durable:
             self._start_sync()
+
+    def _fail(self, error: StorageError) -> None:
+        self._failure = error
+        self._syncing = False
+        for _, _, future in self._waiters:
+            if not future.done():
+                future.set_exception(error)
+        self._waiters.clear()
 
 
 class _SimTransport:
@@ -410,6 +442,8 @@ class _Host:
     incarnation: int = 0
     paused_until: float = 0.0
     crash_in_fsync: bool = False
+    # An I/O error is due on the next fsync of a log segment (and may have struck).
+    io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
 
@@ -497,6 +531,7 @@ class RuntimeCluster:
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_stop = random.Random(f"{seed}:stop")
+        self._rng_io = random.Random(f"{seed}:io-error")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -865,7 +900,10 @@ class RuntimeCluster:
 
     async def _watch_failure(self, host: _Host, process: _Process) -> None:
         error = await process.node.wait_failed()
-        if host.process is process:
+        if host.process is process and host.io_error and isinstance(error, StorageError):
+            host.io_error = False
+            self.crash_host(host, "stopped on an injected I/O error")
+        elif host.process is process:
             self.checker.fail(self.time, "node-stopped", f"n{host.node_id} stopped on {error!r}")
             self.crash_host(host, "stopped on an internal error")
 
@@ -1175,6 +1213,12 @@ class RuntimeCluster:
         up = [host for host in self.hosts.values() if host.process is not None]
         if not up:
             return
+        if self._rng_io.random() < _IO_ERROR:
+            host = self._rng_io.choice(up)
+            host.fs.fail("fdatasync", path_contains="/wal-")
+            host.io_error = True
+            self._log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
+            return
         if self._rng_stop.random() < _GRACEFUL_STOP:
             started = [host for host in up if host.process and host.process.started]
             if started:
@@ -1291,6 +1335,8 @@ class RuntimeCluster:
         for host in self.hosts.values():
             host.crash_in_fsync = False
             host.fs.disarm_power_cut()
+            if host.fs.clear_faults():
+                host.io_error = False
             host.paused_until = min(host.paused_until, self.time)
             if host.process is None:
                 self._restart(host)
@@ -1379,6 +1425,10 @@ _CUT_OPS_MAX = 12
 _JOURNAL_COMMIT = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
+# Of the crashes injected, this share is an I/O error on a node's next log
+# fsync instead: the node must stop (it cannot trust its page cache), and
+# comes back as after a crash.
+_IO_ERROR = 0.1
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 
