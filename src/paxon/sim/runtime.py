@@ -123,7 +123,7 @@ class _SimDisk(MemFileSystem):
 
     def __init__(self) -> None:
         super().__init__()
-        self.on_power_cut: Callable[[], None] | None = None
+        self.on_power_cut: Callable[[str], None] | None = None
         self._cut_after: int | None = None
         self._counting = False
 
@@ -168,7 +168,7 @@ class _SimDisk(MemFileSystem):
             return super()._op(op, path)
         except PowerCut:
             if not self._was_dead_before and self.on_power_cut is not None:
-                self.on_power_cut()
+                self.on_power_cut(f"{op} {os.path.basename(path)}")
             raise
 
 
@@ -554,6 +554,10 @@ class RuntimeCluster:
             self._push(0.5 + self._rng_faults.random() * 0.5, self._inject_fault)
         if "buggy" in config.faults:
             self._push(0.2 + self._rng_buggy.random() * 0.3, self._inject_buggy)
+        if "crash" in config.faults:
+            for _ in range(self._rng_cut.randint(0, _POWER_CUTS_MAX)):
+                at = self._rng_cut.uniform(0.2, 0.9 * config.fault_phase_s)
+                self._push(at, self._arm_power_cut)
         self._push(config.fault_phase_s, self._heal_everything)
         self._push(config.fault_phase_s + config.heal_phase_s, self._finish)
 
@@ -752,6 +756,16 @@ class RuntimeCluster:
         self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
 
+    def _arm_power_cut(self) -> None:
+        """Cut a node's power inside its next multi-step disk operation (``_SimDisk``)."""
+        up = [host for host in self.hosts.values() if host.process is not None]
+        if not up or self._healed_at is not None:
+            return
+        host = self._rng_cut.choice(up)
+        ops = self._rng_cut.randrange(_CUT_OPS_MAX)
+        host.fs.arm_power_cut(ops)
+        self._log(f"fault: power of n{host.node_id} fails {ops} calls into a disk operation")
+
     def _stop_gracefully(self, host: _Host) -> None:
         """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:
         finish the fsync in flight, close the data directory), then start it again."""
@@ -782,6 +796,12 @@ class RuntimeCluster:
     def _power_off(self, host: _Host) -> None:
         self._crash_disk(host)
         self.properties.on_crash(host.node_id, self.time)
+        if self._healed_at is None and self._rng_cut.random() < _CUT_IN_RECOVERY:
+            # The power fails again in the repairs of the next start (or the
+            # next multi-step operation after it).
+            ops = self._rng_cut.randrange(4)
+            host.fs.arm_power_cut(ops)
+            self._log(f"fault: power of n{host.node_id} fails {ops} calls into its recovery")
 
     # ------------------------------------------------------------------ processes
 
@@ -834,7 +854,7 @@ class RuntimeCluster:
         if drift:
             self.stats.faults["drift"] += 1
         host = _Host(node_id, _SimDisk(), rate, offset)
-        host.fs.on_power_cut = lambda: self.crash_host(host, "power cut inside a disk operation")
+        host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
         return host
 
     def _local_now(self, host: _Host) -> float:
@@ -1224,12 +1244,6 @@ class RuntimeCluster:
             if started:
                 self._stop_gracefully(self._rng_stop.choice(started))
                 return
-        if self._rng_cut.random() < _MID_OPERATION_CUT:
-            host = self._rng_cut.choice(up)
-            ops = self._rng_cut.randrange(_CUT_OPS_MAX)
-            host.fs.arm_power_cut(ops)
-            self._log(f"fault: power of n{host.node_id} fails {ops} calls into a disk operation")
-            return
         if rng.random() < 0.25:
             mid_fsync = rng.random() < 0.5
             self._log(f"fault: power cut{' mid-fsync' if mid_fsync else ''}")
@@ -1416,9 +1430,13 @@ class RuntimeCluster:
 # With "pause", the share of elections where the candidate or the new leader
 # is frozen at once (``_strike_at_transition``).
 _TRANSITION_PAUSE = 0.15
-# Of the crashes injected, this share is a power cut inside the next
-# multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1 calls into it.
-_MID_OPERATION_CUT = 0.3
+# With "crash", up to this many times in the fault phase, a node's power fails
+# inside its next multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1
+# calls into it.
+_POWER_CUTS_MAX = 3
+# At this share of crashes in the fault phase, the power fails again inside
+# the repairs the restart makes (cut a torn tail, drop a segment, remove *.tmp).
+_CUT_IN_RECOVERY = 0.25
 _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
