@@ -19,7 +19,12 @@ Only the outside world is simulated, through ``paxon.node.environment``:
   simulator a little later, so it finishes in an order the seed picks.
 
 A crash drops the whole process (its loop, pending work, unsynced bytes) and
-restarts it from its disk. The ``SafetyChecker`` watches every message that
+restarts it from its disk. Beside crashes between events, the process faults
+include a power cut *inside* a multi-step disk operation (a roll-over, a
+snapshot write, a compaction, the repairs of a start-up: ``_SimDisk``), a
+directory whose new names reach the disk without an fsync (a journal commit),
+a graceful stop and restart (``Node.stop``, as on SIGTERM), and an I/O error
+on a log fsync, after which the node must stop and comes back as after a crash. The ``SafetyChecker`` watches every message that
 leaves a node (a node's message to itself counts when the node takes it in)
 and every entry its state machine applies; the client history goes to the
 linearizability checker. The two phases are those of ``SimCluster``: faults,
