@@ -24,11 +24,12 @@ include a power cut *inside* a multi-step disk operation (a roll-over, a
 snapshot write, a compaction, the repairs of a start-up: ``_SimDisk``), a
 directory whose new names reach the disk without an fsync (a journal commit),
 a graceful stop and restart (``Node.stop``, as on SIGTERM), and an I/O error
-on a log fsync, after which the node must stop and comes back as after a crash. The ``SafetyChecker`` watches every message that
-leaves a node (a node's message to itself counts when the node takes it in)
-and every entry its state machine applies; the client history goes to the
-linearizability checker. The two phases are those of ``SimCluster``: faults,
-then healing, after which the cluster must serve and catch every member up.
+on a log fsync, after which the node must stop and comes back as after a crash.
+The ``SafetyChecker`` watches every message that leaves a node (a node's
+message to itself counts when the node takes it in) and every entry its state
+machine applies; the client history goes to the linearizability checker. The
+two phases are those of ``SimCluster``: faults, then healing, after which the
+cluster must serve and catch every member up.
 """
 
 from __future__ import annotations
@@ -433,6 +434,7 @@ class _Process:
     loop: SimLoop
     node: Node
     started: bool = False
+    stopping: bool = False
 
 
 @dataclass(slots=True)
@@ -776,6 +778,7 @@ class RuntimeCluster:
         finish the fsync in flight, close the data directory), then start it again."""
         process = host.process
         assert process is not None
+        process.stopping = True
         self._log(f"fault: stop n{host.node_id} (a graceful restart)")
         stop = process.loop.create_task(process.node.stop())
 
@@ -1245,7 +1248,11 @@ class RuntimeCluster:
             self._log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
             return
         if self._rng_stop.random() < _GRACEFUL_STOP:
-            started = [host for host in up if host.process and host.process.started]
+            started = [
+                host
+                for host in up
+                if host.process and host.process.started and not host.process.stopping
+            ]
             if started:
                 self._stop_gracefully(self._rng_stop.choice(started))
                 return
