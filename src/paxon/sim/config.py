@@ -111,8 +111,8 @@ class SimConfig:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
-        if self.segment_max_bytes < 8 * 1024:
-            raise ValueError("segment_max_bytes must be >= 8 KiB")
+        if self.segment_max_bytes < 1024:
+            raise ValueError("segment_max_bytes must be >= 1 KiB")
         rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate)
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError("hold_rate, crashpoint_rate and disk_fault_rate must be in [0, 1]")

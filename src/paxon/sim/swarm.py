@@ -36,7 +36,8 @@ What is drawn, and from where (``draw``):
 | learn page                  | 1-256 entries (log-uniform)                     |
 | queue                       | 8-100,000 commands (log-uniform)                |
 | snapshot interval           | 3-300 slots (log-uniform), chunks 64 B-8 KiB    |
-| log segment size            | 8-64 KiB (log-uniform)                          |
+| log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
+|                             | 1/16 of it (a batch far inside a record)        |
 | small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 1-16 |
 |                             | commands, runs 1-64 (log-uniform)               |
 """
@@ -98,7 +99,11 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             queue_max_commands=_log_uniform(limits, 1, 16),
             runs_max=_log_uniform(limits, 1, 64),
         )
-    segment_max_bytes = _log_uniform(limits, 8 * 1024, 64 * 1024)
+    # Small enough that a fault phase (a few kilobytes of log) rolls segments
+    # over; a batch stays far inside a record (half a segment).
+    segment_max_bytes = _log_uniform(limits, 1024, 64 * 1024)
+    batch_max_bytes = min(replica.batch_max_bytes, segment_max_bytes // 16)
+    replica = dataclasses.replace(replica, batch_max_bytes=batch_max_bytes)
     gap_low = rng.uniform(0.02, 0.2)
     return dataclasses.replace(
         base,
