@@ -195,7 +195,7 @@ class Storage:
 
     def open_snapshot(self, meta: SnapshotMeta | None = None) -> SnapshotReader:
         """A reader of ``meta`` (default: the newest snapshot) that streams its data."""
-        if meta is None:  # sim: one-way: the runtime always names the snapshot it opens
+        if meta is None:  # sim: unreachable: the runtime always names the snapshot it opens
             with self._snapshot_lock:
                 if not self._snapshots:
                     raise StorageError(f"{self.directory}: there is no snapshot")

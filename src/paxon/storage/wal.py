@@ -126,11 +126,14 @@ class Wal:
 
     def append(self, records: Sequence[StorageRecord]) -> int:
         """Queue ``records``; the lsn of the last one (the current lsn when empty)."""
-        if self._failed is not None:
+        # After a failed write or sync the committer (GroupCommitter, and the
+        # simulator's alike) raises its own failure and never calls the log
+        # again; these guards are for other callers (test_storage_wal.py).
+        if self._failed is not None:  # sim: one-way: the committer stops at a failure
             raise self._failed
         pieces, total = encode_records(records, self._config.record_max_bytes)
         with self._lock:
-            if self._failed is not None:
+            if self._failed is not None:  # sim: one-way: the committer stops at a failure
                 raise self._failed
             if (
                 self._segment_records
@@ -225,7 +228,7 @@ class Wal:
     def _write_queued(self) -> None:
         """Write what is queued and move ``lsn_written`` (hold ``_sync_lock``)."""
         with self._lock:
-            if self._failed is not None:
+            if self._failed is not None:  # sim: one-way: the committer stops at a failure
                 raise self._failed
             items, self._pending = self._pending, []
             rolls, self._rolls = self._rolls, []
@@ -240,7 +243,7 @@ class Wal:
 
     def _sync_written(self) -> int:
         """fdatasync what was written; move ``lsn_durable``; tell listeners (hold the sync lock)."""
-        if self._failed is not None:
+        if self._failed is not None:  # sim: one-way: the committer stops at a failure
             raise self._failed
         target = self._lsn_written
         if target == self._lsn_durable:
