@@ -945,7 +945,9 @@ class Replica:
             if slot_end <= slot_low or len(runs) == self.config.runs_max:
                 break
             start = max(slot_start, slot_low)
-            if start < slot_end:
+            # Run starts strictly increase, each below slot_chosen, and the loop
+            # stopped at slot_low: no run here is empty.
+            if start < slot_end:  # sim: one-way: runs are never empty
                 runs.append(BallotRun(start, slot_end, ballot))
             slot_end = slot_start
         runs.reverse()

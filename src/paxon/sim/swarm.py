@@ -39,7 +39,8 @@ What is drawn, and from where (``draw``):
 | log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
 |                             | 1/16 of it (a batch far inside a record)        |
 | small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 1-16 |
-|                             | commands, runs 1-64 (log-uniform)               |
+|                             | commands, runs 1-64, slots ahead 1-16 windows   |
+|                             | (log-uniform)                                   |
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             learn_max_bytes=_log_uniform(limits, 16, 16_384),
             queue_max_commands=_log_uniform(limits, 1, 16),
             runs_max=_log_uniform(limits, 1, 64),
+            slots_ahead_factor=_log_uniform(limits, 1, 16),
         )
     # Small enough that a fault phase (a few kilobytes of log) rolls segments
     # over; a batch stays far inside a record (half a segment).
