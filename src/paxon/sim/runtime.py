@@ -1445,10 +1445,10 @@ _TRANSITION_PAUSE = 0.15
 # With "crash", up to this many times in the fault phase, a node's power fails
 # inside its next multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1
 # calls into it.
-_POWER_CUTS_MAX = 3
+_POWER_CUTS_MAX = 5
 # At this share of crashes in the fault phase, the power fails again inside
 # the repairs the restart makes (cut a torn tail, drop a segment, remove *.tmp).
-_CUT_IN_RECOVERY = 0.25
+_CUT_IN_RECOVERY = 0.4
 _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
