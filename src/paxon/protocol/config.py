@@ -65,12 +65,18 @@ class ReplicaConfig:
         return max(self.slots_ahead_factor * self.pipeline_window_slots, self.learn_max_entries)
 
     def __post_init__(self) -> None:
+        # The raises below guard the constructor's arguments: every configuration
+        # the simulator builds is legal (tests/server/test_config.py tries bad ones).
         if not 0 < self.heartbeat_interval_s < self.election_timeout_min_s:
-            raise ValueError("need 0 < heartbeat_interval_s < election_timeout_min_s")
+            raise ValueError(  # sim: unreachable: argument check
+                "need 0 < heartbeat_interval_s < election_timeout_min_s"
+            )
         if self.election_timeout_max_s < self.election_timeout_min_s:
-            raise ValueError("election_timeout_max_s must be >= election_timeout_min_s")
+            raise ValueError(  # sim: unreachable: argument check
+                "election_timeout_max_s must be >= election_timeout_min_s"
+            )
         if self.backoff_factor < 1 or self.backoff_max_factor < 1:
-            raise ValueError("backoff factors must be >= 1")
+            raise ValueError("backoff factors must be >= 1")  # sim: unreachable: argument check
         for name in (
             "pipeline_window_slots",
             "batch_max_commands",
@@ -82,4 +88,4 @@ class ReplicaConfig:
             "slots_ahead_factor",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ValueError(f"{name} must be >= 1")  # sim: unreachable: argument check

@@ -27,10 +27,15 @@ from dataclasses import dataclass
 
 from paxon.protocol.types import Ballot, BallotRun, Entry, NodeId, Slot, Value
 
+# The constructors' raises guard the wire decoder against a peer's bad frame
+# (tests/net/test_net_codec.py): the simulator hands messages over as objects,
+# and a replica (or the "buggy" fault, which must construct them) builds only
+# valid ones, so none of them can fire under simulation.
+
 
 def _check_slot(slot: Slot, name: str) -> None:
     if slot < 0:
-        raise ValueError(f"{name} must be >= 0, got {slot}")
+        raise ValueError(f"{name} must be >= 0, got {slot}")  # sim: unreachable: wire guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +55,11 @@ class ChosenPrefix:
         _check_slot(self.slot_chosen, "slot_chosen")
         for before, after in zip(self.runs, self.runs[1:], strict=False):
             if before.slot_end != after.slot_start:
-                raise ValueError("chosen runs must be contiguous")
+                raise ValueError("chosen runs must be contiguous")  # sim: unreachable: wire guard
         if self.runs and self.runs[-1].slot_end != self.slot_chosen:
-            raise ValueError("chosen runs must end at slot_chosen")
+            raise ValueError(  # sim: unreachable: wire guard
+                "chosen runs must end at slot_chosen"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +102,11 @@ class Promise:
         _check_slot(self.slot_from, "slot_from")
         _check_slot(self.slot_chosen, "slot_chosen")
         if self.log_start > self.slot_chosen:
-            raise ValueError("log_start cannot pass slot_chosen")
+            raise ValueError("log_start cannot pass slot_chosen")  # sim: unreachable: wire guard
         if any(entry.slot < self.slot_from for entry in self.entries):
-            raise ValueError("a promise reports only entries at or after slot_from")
+            raise ValueError(  # sim: unreachable: wire guard
+                "a promise reports only entries at or after slot_from"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,9 @@ class Nack:
 
     def __post_init__(self) -> None:
         if self.ballot_promised < self.ballot:
-            raise ValueError("a nack names a promise at least as high as the refused ballot")
+            raise ValueError(  # sim: unreachable: wire guard
+                "a nack names a promise at least as high as the refused ballot"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +189,9 @@ class Learn:
     def __post_init__(self) -> None:
         slots = [entry.slot for entry in self.entries]
         if slots != sorted(set(slots)):
-            raise ValueError("learned entries must be in increasing slot order")
+            raise ValueError(  # sim: unreachable: wire guard
+                "learned entries must be in increasing slot order"
+            )
 
 
 Message = (

@@ -8,7 +8,9 @@ from collections.abc import Iterable
 def majority(member_count: int) -> int:
     """The smallest number of members that intersects every other majority."""
     if member_count < 1:
-        raise ValueError("a cluster has at least one member")
+        raise ValueError(  # sim: unreachable: argument check; a cluster is never empty
+            "a cluster has at least one member"
+        )
     return member_count // 2 + 1
 
 

@@ -67,12 +67,14 @@ def recover(records: Iterable[Record]) -> DurableState:
             case PromiseRecord(ballot):
                 state.ballot_promised = max(state.ballot_promised, ballot)
             case AcceptRecord(entry):
-                if entry.slot >= state.log_start:
+                # Slots below a SnapshotRecord are applied, hence known chosen,
+                # and a replica writes no AcceptRecord for a slot it knows chosen.
+                if entry.slot >= state.log_start:  # sim: one-way: no accept below log_start
                     state.entries[entry.slot] = entry
                 state.ballot_promised = max(state.ballot_promised, entry.ballot)
             case ChosenRecord(slot_chosen):
                 state.slot_chosen = max(state.slot_chosen, slot_chosen)
-            case SnapshotRecord(slot):
+            case SnapshotRecord(slot):  # sim: one-way: the cases cover every Record (mypy)
                 state.log_start = max(state.log_start, slot)
                 state.slot_chosen = max(state.slot_chosen, slot)
                 for stale in [s for s in state.entries if s < slot]:

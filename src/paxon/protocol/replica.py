@@ -202,7 +202,9 @@ class Replica:
         self.members: tuple[NodeId, ...] = tuple(sorted(set(members)))
         self._member_set = frozenset(self.members)
         if node_id not in self.members:
-            raise ValueError(f"node {node_id} is not among the members {self.members}")
+            raise ValueError(  # sim: unreachable: argument check; the runtime passes its own id
+                f"node {node_id} is not among the members {self.members}"
+            )
         self.quorum = majority(len(self.members))
         self.config = config or ReplicaConfig()
         self._rng = rng
@@ -222,8 +224,11 @@ class Replica:
         self.slot_chosen = durable.log_start
         self.slot_applied = durable.log_start
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
+        # A ChosenRecord is written after the AcceptRecord of every slot below
+        # it (_advance_chosen), and recovery keeps a prefix of the log, so no
+        # recovered slot below slot_chosen lacks its entry.
         for slot in range(durable.log_start, durable.slot_chosen):
-            if slot not in self._log:
+            if slot not in self._log:  # sim: one-way: chosen slots were accepted first
                 break
             self._log[slot].chosen = True
         self._learn_requested_at = float("-inf")
@@ -349,7 +354,7 @@ class Replica:
 
     def compact(self, slot: Slot) -> None:
         """Forget log entries below ``slot``: a durable snapshot now covers them."""
-        if not self.log_start <= slot <= self.slot_applied:
+        if not self.log_start <= slot <= self.slot_applied:  # sim: one-way: argument check
             raise ValueError(f"can compact only within [{self.log_start}, {self.slot_applied}]")
         for stale in range(self.log_start, slot):
             self._log.pop(stale, None)
@@ -358,7 +363,9 @@ class Replica:
 
     def install_snapshot(self, slot: Slot) -> Ready:
         """The runtime restored a snapshot covering every slot below ``slot``."""
-        if slot <= self.slot_chosen:
+        # The node installs only above slot_chosen, checked in the same step
+        # (node/snapshot_transfer.py, _install).
+        if slot <= self.slot_chosen:  # sim: one-way: the node checks it first
             return self._take_ready()
         if self.role is not Role.FOLLOWER:
             self._step_down(preempted=False)  # a replica this far behind should not lead
@@ -502,7 +509,9 @@ class Replica:
         self._see_round(message.ballot_promised)
         if self.role is Role.FOLLOWER or message.ballot != self.ballot_own:
             return
-        if message.ballot_promised > self.ballot_own:
+        # Acceptors nack only a ballot below their promise (_on_prepare,
+        # _on_accept, _on_heartbeat): the promise named is higher than ours.
+        if message.ballot_promised > self.ballot_own:  # sim: one-way: nacks name a higher one
             self._step_down(preempted=True)
 
     def _on_accept(self, message: Accept) -> None:
@@ -642,7 +651,9 @@ class Replica:
 
     def _start_probe(self) -> None:
         ballot = self._next_ballot()
-        if ballot is None:
+        # No ballot is left only at round 2**63 - 1: refused jumps bound a round
+        # to 2**32 above the rounds known, and honest rounds climb by one.
+        if ballot is None:  # sim: one-way: rounds never near 2**63
             self._refuse(_Refusal.ROUND_END)
             self._reset_election_timer()
             return
@@ -653,7 +664,9 @@ class Replica:
         self._reset_election_timer()
         for peer in self._peers():
             self._send(Probe(self.node_id, peer, self.ballot_own))
-        if len(self._grants) >= self.quorum:
+        # Only a one-member cluster grants itself a quorum; the swarm draws 3 to
+        # 7 members (test_a_single_node_cluster_chooses_after_its_own_persist).
+        if len(self._grants) >= self.quorum:  # sim: one-way: one-member clusters only
             self._start_prepare()
 
     def _start_prepare(self) -> None:
@@ -663,7 +676,7 @@ class Replica:
         probed = self.ballot_own
         if not (probed > self.ballot_promised and probed.round >= self._round_seen):
             ballot = self._next_ballot()
-            if ballot is None:
+            if ballot is None:  # sim: one-way: rounds never near 2**63 (see _start_probe)
                 self._refuse(_Refusal.ROUND_END)
                 self._step_down(preempted=True)
                 return
@@ -877,7 +890,8 @@ class Replica:
             self._request_learn(source)
 
     def _request_learn(self, source: NodeId) -> None:
-        if source == self.node_id:
+        # A replica's prefix to itself carries its own slot_chosen, never ahead.
+        if source == self.node_id:  # sim: one-way: its own prefix is never ahead
             return
         if self._now - self._learn_requested_at < self.config.learn_retry_s:
             return
@@ -887,9 +901,13 @@ class Replica:
 
     def _mark_chosen(self, slot: Slot, ballot: Ballot, value: Value) -> None:
         held = self._log.get(slot)
-        if held is not None and held.chosen:
+        # Called for a slot with an open proposal: proposals go to slots not yet
+        # chosen here and leave as they become chosen (_on_accepted, _on_learn),
+        # and the leader accepted its own (_propose_slot) under this ballot; a
+        # higher promise since would have stepped it down, clearing proposals.
+        if held is not None and held.chosen:  # sim: one-way: an open proposal is unchosen
             return
-        if held is None or held.ballot != ballot:
+        if held is None or held.ballot != ballot:  # sim: one-way: the leader holds its own
             self._log[slot] = _LogEntry(ballot, value)
             self._persist(AcceptRecord(Entry(slot, ballot, value)))
         self._log[slot].chosen = True
@@ -927,7 +945,9 @@ class Replica:
             if slot_end <= slot_low or len(runs) == self.config.runs_max:
                 break
             start = max(slot_start, slot_low)
-            if start < slot_end:
+            # Run starts strictly increase, each below slot_chosen, and the loop
+            # stopped at slot_low: no run here is empty.
+            if start < slot_end:  # sim: one-way: runs are never empty
                 runs.append(BallotRun(start, slot_end, ballot))
             slot_end = slot_start
         runs.reverse()

@@ -31,9 +31,14 @@ class Ballot:
 
     def __post_init__(self) -> None:
         if self.round < 0 or self.node_id < 0:
-            raise ValueError(f"ballot parts must be >= 0, got {self.round}.{self.node_id}")
+            # Guards the wire decoder and the API, as messages.py's raises do.
+            raise ValueError(  # sim: unreachable: wire guard
+                f"ballot parts must be >= 0, got {self.round}.{self.node_id}"
+            )
         if self.round == 0 and self.node_id != 0:
-            raise ValueError("round 0 is reserved for the zero ballot")
+            raise ValueError(  # sim: unreachable: wire guard
+                "round 0 is reserved for the zero ballot"
+            )
 
     def __str__(self) -> str:
         return f"{self.round}.{self.node_id}"
@@ -56,7 +61,7 @@ class Command:
 
     def __post_init__(self) -> None:
         if self.client_id < 0 or self.seq < 0:
-            raise ValueError("client_id and seq must be >= 0")
+            raise ValueError("client_id and seq must be >= 0")  # sim: unreachable: wire guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,7 @@ class Value:
         return not self.commands
 
     def __str__(self) -> str:
-        if self.is_noop:
+        if self.is_noop:  # sim: one-way: only a trace prints a no-op; measured seeds run untraced
             return "noop"
         return "[" + " ".join(f"c{c.client_id}#{c.seq}" for c in self.commands) + "]"
 
@@ -88,7 +93,7 @@ class Entry:
 
     def __post_init__(self) -> None:
         if self.slot < 0:
-            raise ValueError(f"slot must be >= 0, got {self.slot}")
+            raise ValueError(f"slot must be >= 0, got {self.slot}")  # sim: unreachable: wire guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +110,6 @@ class BallotRun:
 
     def __post_init__(self) -> None:
         if not 0 <= self.slot_start < self.slot_end:
-            raise ValueError(f"empty or negative run [{self.slot_start}, {self.slot_end})")
+            raise ValueError(  # sim: unreachable: wire guard
+                f"empty or negative run [{self.slot_start}, {self.slot_end})"
+            )

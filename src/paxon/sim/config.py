@@ -73,6 +73,9 @@ class SimConfig:
     # a lagging peer in chunks of this size.
     snapshot_interval_slots: int = 50
     snapshot_chunk_bytes: int = 4096
+    # Runtime engine: each node's log segments roll over at this size (small,
+    # so roll-overs, and power cuts inside them, happen within a run).
+    segment_max_bytes: int = 64 * 1024
     # Network fault rates; None: drawn per seed from the default ranges.
     link: LinkFaults | None = None
     # Seconds between two partition/crash/pause faults (uniform in the range),
@@ -111,6 +114,8 @@ class SimConfig:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
+        if self.segment_max_bytes < 1024:
+            raise ValueError("segment_max_bytes must be >= 1 KiB")
         rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate)
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError("hold_rate, crashpoint_rate and disk_fault_rate must be in [0, 1]")
@@ -130,7 +135,7 @@ class SimConfig:
             f"crash points, disk fault at {self.disk_fault_rate:.2f} of crashes",
             f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s:.3f} s, "
             f"snapshot every {self.snapshot_interval_slots} slots in "
-            f"{self.snapshot_chunk_bytes}-byte chunks",
+            f"{self.snapshot_chunk_bytes}-byte chunks; segments of {self.segment_max_bytes} bytes",
             f"heartbeat {replica.heartbeat_interval_s * 1000:.1f} ms, election "
             f"{replica.election_timeout_min_s * 1000:.0f}-"
             f"{replica.election_timeout_max_s * 1000:.0f} ms, accept retry "

@@ -19,11 +19,17 @@ Only the outside world is simulated, through ``paxon.node.environment``:
   simulator a little later, so it finishes in an order the seed picks.
 
 A crash drops the whole process (its loop, pending work, unsynced bytes) and
-restarts it from its disk. The ``SafetyChecker`` watches every message that
-leaves a node (a node's message to itself counts when the node takes it in)
-and every entry its state machine applies; the client history goes to the
-linearizability checker. The two phases are those of ``SimCluster``: faults,
-then healing, after which the cluster must serve and catch every member up.
+restarts it from its disk. Beside crashes between events, the process faults
+include a power cut *inside* a multi-step disk operation (a roll-over, a
+snapshot write, a compaction, the repairs of a start-up: ``_SimDisk``), a
+directory whose new names reach the disk without an fsync (a journal commit),
+a graceful stop and restart (``Node.stop``, as on SIGTERM), and an I/O error
+on a log fsync, after which the node must stop and comes back as after a crash.
+The ``SafetyChecker`` watches every message that leaves a node (a node's
+message to itself counts when the node takes it in) and every entry its state
+machine applies; the client history goes to the linearizability checker. The
+two phases are those of ``SimCluster``: faults, then healing, after which the
+cluster must serve and catch every member up.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import dataclasses
 import functools
 import heapq
 import logging
+import os
 import random
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -86,7 +93,7 @@ from paxon.sim.workload import (
 from paxon.storage.codec import StorageRecord
 from paxon.storage.config import StorageConfig
 from paxon.storage.errors import StorageError
-from paxon.storage.memfs import MemFileSystem
+from paxon.storage.memfs import MemFileSystem, PowerCut
 from paxon.storage.storage import Storage
 
 # The log clock's epoch: wall time at simulated time 0 (any fixed value works).
@@ -94,10 +101,87 @@ _WALL_EPOCH_S = 1_800_000_000.0
 # A node's loop is due at a global time a hair after its local deadline, so
 # float rounding of a drifted clock never leaves a timer "almost due".
 _DUE_SLACK_S = 1e-9
-# Storage of a simulated node: small segments, so roll-overs happen often.
-_STORAGE = StorageConfig(
-    segment_max_bytes=64 * 1024, record_max_bytes=32 * 1024, snapshot_chunk_bytes=16 * 1024
+
+
+def _storage_config(segment_max_bytes: int) -> StorageConfig:
+    """Storage of a simulated node: small segments (``SimConfig.segment_max_bytes``),
+    so roll-overs happen often; records stay far above what a batch needs."""
+    record_max = min(32 * 1024, segment_max_bytes // 2)
+    return StorageConfig(
+        segment_max_bytes=segment_max_bytes,
+        record_max_bytes=record_max,
+        snapshot_chunk_bytes=min(16 * 1024, record_max),
+    )
+
+
+class _SimDisk(MemFileSystem):
+    """A host's disk whose power can fail *inside* a multi-step disk operation.
+
+    Crashes between simulator events never split a roll-over, a snapshot
+    write, a compaction or the repairs of a start-up: each runs in one event.
+    ``arm_power_cut(n)`` makes the power fail at the ``n``-th mutating call
+    counted from the next structural one (create, rename, unlink, truncate,
+    fsync_dir, mkdir: calls only those operations make), so the cut lands
+    between two of their steps. At the cut, ``on_power_cut`` is told at once
+    (the process stops there) and the call raises ``PowerCut``, as every
+    later call does until the simulator crashes the disk.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_power_cut: Callable[[str], None] | None = None
+        self._cut_after: int | None = None
+        self._counting = False
+
+    def arm_power_cut(self, ops_after: int) -> None:
+        self._cut_after = ops_after
+        self._counting = False
+
+    def disarm_power_cut(self) -> None:
+        self._cut_after = None
+
+    def crash(self, *args: Any, **kwargs: Any) -> None:
+        self._cut_after = None
+        super().crash(*args, **kwargs)
+
+    def commit_directory(self, directory: str) -> None:
+        """The file system wrote ``directory``'s names to the media on its own (a
+        journal commit): as ``fsync_dir``, but nobody asked, and with the power off.
+
+        A created file may so outlive a crash without its directory's fsync (a
+        ``*.tmp`` of a snapshot, a new segment whose header never synced)."""
+        with self._lock:
+            directory = os.path.normpath(directory)
+            self._dirs_durable[directory] = dict(self._dirs[directory])
+
+    def clear_faults(self) -> bool:
+        """Forget the I/O errors set with ``fail`` that have not struck yet (True: some)."""
+        with self._lock:
+            pending = bool(self._faults)
+            self._faults.clear()
+            return pending
+
+    def _op(self, op: str, path: str) -> str:
+        if self._cut_after is not None and op in _MUTATING_OPS and not self.power_is_cut:
+            self._counting = self._counting or op in _STRUCTURAL_OPS
+            if self._counting:
+                if self._cut_after == 0:
+                    self._cut_after = None
+                    self.cut_power_after(0)  # this very call is where the power fails
+                else:
+                    self._cut_after -= 1
+        try:
+            return super()._op(op, path)
+        except PowerCut:
+            if not self._was_dead_before and self.on_power_cut is not None:
+                self.on_power_cut(f"{op} {os.path.basename(path)}")
+            raise
+
+
+_MUTATING_OPS = frozenset(
+    {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
 )
+_STRUCTURAL_OPS = frozenset({"create", "rename", "unlink", "truncate", "fsync_dir", "mkdir"})
 
 
 @dataclass(slots=True)
@@ -129,12 +213,17 @@ class _SimCommitter:
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
+        # A failed write or fsync fails every waiter and every later submit,
+        # as GroupCommitter does.
+        self._failure: StorageError | None = None
 
     @property
     def lsn_durable(self) -> int:
         return self._lsn_durable
 
     def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
+        if self._failure is not None:
+            raise self._failure
         lsn = self._storage.append(records)
         if records:
             self._unsynced.append((lsn, records))
@@ -149,6 +238,8 @@ class _SimCommitter:
         future = process.loop.create_future()
         if self._lsn_durable >= lsn:
             future.set_result(None)
+        elif self._failure is not None:
+            future.set_exception(self._failure)
         else:
             self._order += 1
             heapq.heappush(self._waiters, (lsn, self._order, future))
@@ -172,7 +263,11 @@ class _SimCommitter:
         """The records reach the page cache (written, not yet synced)."""
         if not self._live():
             return
-        self._lsn_written = self._storage.flush()
+        try:
+            self._lsn_written = self._storage.flush()
+        except StorageError as error:
+            self._fail(error)
+            return
         if self._host.crash_in_fsync:
             # The power fails with the batch written, before its fsync returns:
             # the written bytes may be torn at any byte.
@@ -182,7 +277,13 @@ class _SimCommitter:
         if not self._live():
             return
         self._syncing = False
-        durable = self._storage.sync_through(self._lsn_written)
+        if self._failure is not None:
+            return
+        try:
+            durable = self._storage.sync_through(self._lsn_written)
+        except StorageError as error:
+            self._fail(error)
+            return
         if self._cluster.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
@@ -197,6 +298,14 @@ class _SimCommitter:
                     future.set_result(None)
         if self._lsn_wanted > self._lsn_durable:
             self._start_sync()
+
+    def _fail(self, error: StorageError) -> None:
+        self._failure = error
+        self._syncing = False
+        for _, _, future in self._waiters:
+            if not future.done():
+                future.set_exception(error)
+        self._waiters.clear()
 
 
 class _SimTransport:
@@ -325,6 +434,7 @@ class _Process:
     loop: SimLoop
     node: Node
     started: bool = False
+    stopping: bool = False
 
 
 @dataclass(slots=True)
@@ -332,13 +442,15 @@ class _Host:
     """A simulated machine: its disk outlives crashes; its process does not."""
 
     node_id: int
-    fs: MemFileSystem
+    fs: _SimDisk
     clock_rate: float
     clock_offset: float
     process: _Process | None = None
     incarnation: int = 0
     paused_until: float = 0.0
     crash_in_fsync: bool = False
+    # An I/O error is due on the next fsync of a log segment (and may have struck).
+    io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
 
@@ -390,6 +502,7 @@ class RuntimeCluster:
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
+        self._storage_config = _storage_config(config.segment_max_bytes)
         self._node_config = NodeConfig(
             cluster_id="sim",
             tick_interval_s=config.tick_s,
@@ -422,6 +535,10 @@ class RuntimeCluster:
         self._crash_points = "crashpoint" in config.faults
         self._rng_hold = random.Random(f"{seed}:hold")
         self._rng_crash = random.Random(f"{seed}:crashpoint")
+        self._rng_cut = random.Random(f"{seed}:powercut")
+        self._rng_journal = random.Random(f"{seed}:journal")
+        self._rng_stop = random.Random(f"{seed}:stop")
+        self._rng_io = random.Random(f"{seed}:io-error")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -444,6 +561,10 @@ class RuntimeCluster:
             self._push(0.5 + self._rng_faults.random() * 0.5, self._inject_fault)
         if "buggy" in config.faults:
             self._push(0.2 + self._rng_buggy.random() * 0.3, self._inject_buggy)
+        if "crash" in config.faults:
+            for _ in range(self._rng_cut.randint(0, _POWER_CUTS_MAX)):
+                at = self._rng_cut.uniform(0.2, 0.9 * config.fault_phase_s)
+                self._push(at, self._arm_power_cut)
         self._push(config.fault_phase_s, self._heal_everything)
         self._push(config.fault_phase_s + config.heal_phase_s, self._finish)
 
@@ -469,13 +590,19 @@ class RuntimeCluster:
             if min(due_at, event_at) > time:
                 break
             self.stats.steps += 1
-            if due_host is not None and due_at < event_at:
-                self.time = due_at
-                assert due_host.process is not None
-                due_host.process.loop.run_turn()
-            else:
-                self.time, _, action = heapq.heappop(queue)
-                action()
+            try:
+                if due_host is not None and due_at < event_at:
+                    self.time = due_at
+                    assert due_host.process is not None
+                    due_host.process.loop.run_turn()
+                else:
+                    self.time, _, action = heapq.heappop(queue)
+                    action()
+            except PowerCut:
+                # A process whose power failed inside a disk operation (``_SimDisk``)
+                # unwinds no further: it was crashed at the cut.
+                if not any(host.fs.power_is_cut for host in hosts):
+                    raise
         self.stats.slots_chosen = len(self.checker.chosen)
         self.stats.commands_chosen = sum(
             len(value.commands) for value in self.checker.chosen.values()
@@ -627,10 +754,62 @@ class RuntimeCluster:
         host.incarnation += 1
         host.crash_in_fsync = False
         host.paused_until = 0.0
-        self._crash_disk(host)
-        self.properties.on_crash(host.node_id, self.time)
+        if host.fs.power_is_cut:
+            # Cut inside a disk call: the rest of that call stack unwinds first
+            # (every disk call raises PowerCut meanwhile), then the disk crashes.
+            self._push(self.time, lambda: self._power_off(host))
+        else:
+            self._power_off(host)
         self._log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self._push(self.time + 0.05 + 1.5 * self._rng_faults.random(), lambda: self._restart(host))
+
+    def _arm_power_cut(self) -> None:
+        """Cut a node's power inside its next multi-step disk operation (``_SimDisk``)."""
+        up = [host for host in self.hosts.values() if host.process is not None]
+        if not up or self._healed_at is not None:
+            return
+        host = self._rng_cut.choice(up)
+        ops = self._rng_cut.randrange(_CUT_OPS_MAX)
+        host.fs.arm_power_cut(ops)
+        self._log(f"fault: power of n{host.node_id} fails {ops} calls into a disk operation")
+
+    def _stop_gracefully(self, host: _Host) -> None:
+        """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:
+        finish the fsync in flight, close the data directory), then start it again."""
+        process = host.process
+        assert process is not None
+        process.stopping = True
+        self._log(f"fault: stop n{host.node_id} (a graceful restart)")
+        stop = process.loop.create_task(process.node.stop())
+
+        def stopped(task: Any) -> None:
+            if host.process is not process:
+                return  # crashed while stopping
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                self.checker.fail(self.time, "stop", f"n{host.node_id} failed to stop: {error!r}")
+            self._retire(process)
+            process.loop.bury()
+            host.process = None
+            host.incarnation += 1
+            host.crash_in_fsync = False
+            host.paused_until = 0.0
+            self.properties.on_crash(host.node_id, self.time)
+            self._log(f"n{host.node_id} stopped")
+            back = self.time + 0.05 + 0.5 * self._rng_stop.random()
+            self._push(back, lambda: self._restart(host))
+
+        stop.add_done_callback(stopped)
+
+    def _power_off(self, host: _Host) -> None:
+        self._crash_disk(host)
+        self.properties.on_crash(host.node_id, self.time)
+        if self._healed_at is None and self._rng_cut.random() < _CUT_IN_RECOVERY:
+            # The power fails again in the repairs of the next start (or the
+            # next multi-step operation after it).
+            ops = self._rng_cut.randrange(4)
+            host.fs.arm_power_cut(ops)
+            self._log(f"fault: power of n{host.node_id} fails {ops} calls into its recovery")
 
     # ------------------------------------------------------------------ processes
 
@@ -644,7 +823,7 @@ class RuntimeCluster:
             node_id=host.node_id,
             cluster_id=cluster_id,
             fs=host.fs,
-            config=_STORAGE,
+            config=self._storage_config,
             incarnation=host.node_id,
         )
         self.properties.on_recovered(host.node_id, storage.recovered.state, self.time)
@@ -670,6 +849,9 @@ class RuntimeCluster:
                     f"({fault.detail}); recovery must {fault.expect}"
                 )
         else:
+            if self._rng_journal.random() < _JOURNAL_COMMIT:
+                host.fs.commit_directory(f"/node{host.node_id}")
+                self._log(f"n{host.node_id}: its directory reached the disk without an fsync")
             host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
         self._disk_faults[host.node_id] = fault
 
@@ -679,7 +861,9 @@ class RuntimeCluster:
         offset = self._rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1
-        return _Host(node_id, MemFileSystem(), rate, offset)
+        host = _Host(node_id, _SimDisk(), rate, offset)
+        host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
+        return host
 
     def _local_now(self, host: _Host) -> float:
         return host.clock_offset + host.clock_rate * self.time
@@ -744,7 +928,10 @@ class RuntimeCluster:
 
     async def _watch_failure(self, host: _Host, process: _Process) -> None:
         error = await process.node.wait_failed()
-        if host.process is process:
+        if host.process is process and host.io_error and isinstance(error, StorageError):
+            host.io_error = False
+            self.crash_host(host, "stopped on an injected I/O error")
+        elif host.process is process:
             self.checker.fail(self.time, "node-stopped", f"n{host.node_id} stopped on {error!r}")
             self.crash_host(host, "stopped on an internal error")
 
@@ -1091,6 +1278,21 @@ class RuntimeCluster:
         up = [host for host in self.hosts.values() if host.process is not None]
         if not up:
             return
+        if self._rng_io.random() < _IO_ERROR:
+            host = self._rng_io.choice(up)
+            host.fs.fail("fdatasync", path_contains="/wal-")
+            host.io_error = True
+            self._log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
+            return
+        if self._rng_stop.random() < _GRACEFUL_STOP:
+            started = [
+                host
+                for host in up
+                if host.process and host.process.started and not host.process.stopping
+            ]
+            if started:
+                self._stop_gracefully(self._rng_stop.choice(started))
+                return
         if rng.random() < 0.25:
             mid_fsync = rng.random() < 0.5
             self._log(f"fault: power cut{' mid-fsync' if mid_fsync else ''}")
@@ -1195,6 +1397,9 @@ class RuntimeCluster:
         self.release_held("healing")
         for host in self.hosts.values():
             host.crash_in_fsync = False
+            host.fs.disarm_power_cut()
+            if host.fs.clear_faults():
+                host.io_error = False
             host.paused_until = min(host.paused_until, self.time)
             if host.process is None:
                 self._restart(host)
@@ -1274,6 +1479,23 @@ class RuntimeCluster:
 # With "pause", the share of elections where the candidate or the new leader
 # is frozen at once (``_strike_at_transition``).
 _TRANSITION_PAUSE = 0.15
+# With "crash", up to this many times in the fault phase, a node's power fails
+# inside its next multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1
+# calls into it.
+_POWER_CUTS_MAX = 5
+# At this share of crashes in the fault phase, the power fails again inside
+# the repairs the restart makes (cut a torn tail, drop a segment, remove *.tmp).
+_CUT_IN_RECOVERY = 0.4
+_CUT_OPS_MAX = 12
+# At this share of plain crashes, the directory's unsynced names reach the disk
+# anyway (``_SimDisk.commit_directory``), as a file system's journal may.
+_JOURNAL_COMMIT = 0.3
+# Of the crashes injected, this share is a graceful stop and restart instead.
+_GRACEFUL_STOP = 0.15
+# Of the crashes injected, this share is an I/O error on a node's next log
+# fsync instead: the node must stop (it cannot trust its page cache), and
+# comes back as after a crash.
+_IO_ERROR = 0.1
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 

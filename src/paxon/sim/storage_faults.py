@@ -45,7 +45,8 @@ and no check of the disk can do better; only the peers hold another copy.
 | lost        | a snapshot write / the IDENTITY write           | snapshot rule / refuse |
 | misdirected | a write as in "lost" (refused there, from a     | refuse: its own zeros  |
 |             | segment or IDENTITY) lands at another offset of | stop the start,        |
-|             | any file of the directory, or nowhere           | wherever it landed     |
+|             | any file of the directory (half the time where  | wherever it landed     |
+|             | another write began), or nowhere                |                        |
 | misdirected | a snapshot write lands elsewhere in the same    | the snapshot rule      |
 |             | snapshot, or nowhere                            |                        |
 | misdirected | any other: landing on other files when the      | never produced: frames |
@@ -387,8 +388,11 @@ def _plan_misdirected(disk: _Disk, rng: random.Random) -> _Plan | None:
 def _landing(disk: _Disk, rng: random.Random, write: _Write) -> tuple[str | None, int]:
     """Where a misdirected ``write`` lands: ``(file, offset)``, or ``(None, 0)``: nowhere.
 
-    A fifth of them land nowhere visible; the others at any byte alike, never
-    over their own place; a snapshot's write only in its own file (see Limits).
+    A fifth of them land nowhere visible; of the others, half land where
+    another write began (devices misdirect whole blocks, so a write lands on
+    a boundary: a header over another file's header, a seal over a record),
+    half at any byte alike; never over their own place; a snapshot's write
+    only in its own file (see Limits).
     """
     if rng.random() < 0.2:
         return None, 0
@@ -396,6 +400,15 @@ def _landing(disk: _Disk, rng: random.Random, write: _Write) -> tuple[str | None
         names = [write.name]
     else:
         names = [name for name in sorted(disk.files) if _is_target(name)]
+    if rng.random() < 0.5:
+        starts = [
+            (name, at)
+            for name in names
+            for at, _ in disk.fs.write_ranges(disk.path(name))
+            if (name, at) != (write.name, write.offset)
+        ]
+        if starts:
+            return rng.choice(starts)
     spans: list[tuple[str, range]] = []
     for name in names:
         size = len(disk.files[name])

@@ -37,6 +37,11 @@ What is drawn, and from where (``draw``):
 | learn page                  | 1-256 entries (log-uniform)                     |
 | queue                       | 8-100,000 commands (log-uniform)                |
 | snapshot interval           | 3-300 slots (log-uniform), chunks 64 B-8 KiB    |
+| log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
+|                             | 1/16 of it (a batch far inside a record)        |
+| small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 1-16 |
+|                             | commands, runs 1-64, slots ahead 1-16 windows   |
+|                             | (log-uniform)                                   |
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ _ALL_KINDS = 0.35
 # Odd sizes are what people run; even ones have their own quorum arithmetic.
 _NODE_COUNTS = tuple(range(NODES_MIN, NODES_MAX + 1))
 _NODE_WEIGHTS = (0.35, 0.15, 0.25, 0.1, 0.15)
+# Share of seeds whose byte, queue and run limits are drawn small.
+_SMALL_LIMITS = 0.25
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -82,6 +89,24 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         learn_max_entries=_log_uniform(rng, 1, 256),
         queue_max_commands=_log_uniform(rng, 8, 100_000),
     )
+    # Drawn from their own stream, so adding them left every draw above as it was.
+    limits = random.Random(f"{seed}:swarm-limits")
+    if limits.random() < _SMALL_LIMITS:
+        # Limits small enough to bind with the simulator's few, short commands:
+        # a batch or a Learn cut by bytes, a full proposal queue, few runs.
+        replica = dataclasses.replace(
+            replica,
+            batch_max_bytes=_log_uniform(limits, 16, 4096),
+            learn_max_bytes=_log_uniform(limits, 16, 16_384),
+            queue_max_commands=_log_uniform(limits, 1, 16),
+            runs_max=_log_uniform(limits, 1, 64),
+            slots_ahead_factor=_log_uniform(limits, 1, 16),
+        )
+    # Small enough that a fault phase (a few kilobytes of log) rolls segments
+    # over; a batch stays far inside a record (half a segment).
+    segment_max_bytes = _log_uniform(limits, 1024, 64 * 1024)
+    batch_max_bytes = min(replica.batch_max_bytes, segment_max_bytes // 16)
+    replica = dataclasses.replace(replica, batch_max_bytes=batch_max_bytes)
     gap_low = rng.uniform(0.02, 0.2)
     return dataclasses.replace(
         base,
@@ -95,6 +120,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         tick_s=rng.uniform(0.002, 0.02),
         snapshot_interval_slots=_log_uniform(rng, 3, 300),
         snapshot_chunk_bytes=_log_uniform(rng, 64, 8192),
+        segment_max_bytes=segment_max_bytes,
         link=LinkFaults(
             drop_rate=rng.uniform(0.0, 0.25) if "drop" in kinds else 0.0,
             duplicate_rate=rng.uniform(0.0, 0.1) if "duplicate" in kinds else 0.0,

@@ -32,9 +32,12 @@ from paxon.storage.fs import FileSystem, OsFileSystem
 from paxon.storage.private import Exposure, find_exposure
 from paxon.storage.recovery import Inspection, inspect_data_dir
 
+# ``paxon check`` is the offline tool (tests/storage/test_storage_check.py); the
+# simulator's nodes recover through Storage.open, which shares recovery.py.
+
 
 @dataclass(slots=True)
-class CheckReport:
+class CheckReport:  # sim: unreachable: paxon check, an offline tool
     directory: str
     ok: bool
     identity: dict[str, Any] | None = None
@@ -118,7 +121,7 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_data_dir(
+def check_data_dir(  # sim: unreachable: paxon check, an offline tool
     path: str,
     *,
     fs: FileSystem | None = None,
@@ -139,7 +142,7 @@ def check_data_dir(
     return _report(found, exposure)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:  # sim: unreachable: paxon check, an offline tool
     parser = argparse.ArgumentParser(
         prog="paxon check", description="Verify a paxon data directory offline (read-only)."
     )
@@ -181,7 +184,7 @@ def main(argv: list[str]) -> int:
 # ------------------------------------------------------------------ helpers
 
 
-def _kv_snapshot_check() -> Callable[[bytes], int | None]:
+def _kv_snapshot_check() -> Callable[[bytes], int | None]:  # sim: unreachable: paxon check
     """Decode a snapshot as ``paxon serve`` writes it, changing nothing.
 
     The command's wiring, not the storage layer's: storage itself never knows
@@ -193,7 +196,9 @@ def _kv_snapshot_check() -> Callable[[bytes], int | None]:
     return ReplicatedMachine(KvStore()).check_snapshot
 
 
-def _report(found: Inspection, exposure: Exposure | None = None) -> CheckReport:
+def _report(  # sim: unreachable: paxon check, an offline tool
+    found: Inspection, exposure: Exposure | None = None
+) -> CheckReport:
     damaged_snapshots = [entry for entry in found.snapshots if entry.damage is not None]
     insecure = [str(problem) for problem in exposure.writable] if exposure is not None else []
     report = CheckReport(
@@ -265,7 +270,7 @@ def _report(found: Inspection, exposure: Exposure | None = None) -> CheckReport:
     return report
 
 
-def _describe(damage: DataDirDamaged) -> dict[str, Any]:
+def _describe(damage: DataDirDamaged) -> dict[str, Any]:  # sim: unreachable: paxon check
     return {
         "error": type(damage).__name__,
         "file": damage.file,
@@ -274,7 +279,7 @@ def _describe(damage: DataDirDamaged) -> dict[str, Any]:
     }
 
 
-def _size(size: int) -> str:
+def _size(size: int) -> str:  # sim: unreachable: paxon check, an offline tool
     if size < 1024:
         return f"{size} B"
     if size < 1024 * 1024:

@@ -70,7 +70,10 @@ class ConfigRecord:
 
     members: tuple[int, ...]
 
-    def __post_init__(self) -> None:
+    # Nothing in the runtime writes a ConfigRecord yet (membership changes are
+    # not built): tests/storage/test_storage_codec.py and the snapshot tests
+    # cover its encoding, decoding and recovery.
+    def __post_init__(self) -> None:  # sim: unreachable: the runtime writes no ConfigRecord
         if not self.members:
             raise ValueError("a configuration needs at least one member")
         if any(member <= 0 for member in self.members):
@@ -132,7 +135,9 @@ def encode_records(records: Sequence[StorageRecord], record_max: int) -> tuple[l
                     command = commands[0]
                     payload = command.payload
                     size = _ACCEPT_ONE_FIXED + len(payload)
-                    if size > record_max:
+                    # NodeConfig makes every command fit a record (node/config.py);
+                    # the simulator's commands are tens of bytes.
+                    if size > record_max:  # sim: one-way: a command always fits a record
                         raise RecordTooLarge(f"accept for slot {entry.slot}: {size} bytes")
                     body = (
                         pack_one(
@@ -173,10 +178,10 @@ def encode_record(record: StorageRecord, record_max: int) -> bytes:
                 return encode_frame(TYPE_CHOSEN, _U64.pack(slot_chosen))
             case SnapshotRecord(slot):
                 return encode_frame(TYPE_SNAPSHOT, _U64.pack(slot))
-            case ConfigRecord(members):
+            case ConfigRecord(members):  # sim: unreachable: the runtime writes no ConfigRecord
                 payload = _U32.pack(len(members)) + b"".join(_U64.pack(m) for m in members)
                 return encode_frame(TYPE_CONFIG, payload, record_max)
-            case _:
+            case _:  # sim: unreachable: every record is one of the cases (mypy)
                 raise RecordEncodingError(f"not a storage record: {record!r}")
     except struct.error as exc:
         raise RecordEncodingError(f"a field of {record!r} does not fit: {exc}") from None
@@ -184,7 +189,7 @@ def encode_record(record: StorageRecord, record_max: int) -> bytes:
 
 def encode_frame(frame_type: int, payload: bytes, record_max: int = _MASK) -> bytes:
     size = len(payload)
-    if size > record_max:
+    if size > record_max:  # sim: one-way: records fit (NodeConfig); test_storage_codec.py
         raise RecordTooLarge(f"record of type {frame_type}: {size} bytes > {record_max}")
     body = _HEADER.pack(size, size ^ _MASK, frame_type) + payload
     return body + _CRC.pack(crc32c(body))
@@ -249,7 +254,9 @@ def scan_frame(buf: memoryview, offset: int, record_max: int) -> Frame | FrameSt
         if zeros_from < offset + 8:
             reason = f"frame header zero from its byte {zeros_from - offset} to the end"
             return FrameStop(offset, "torn", reason)
-        if size ^ _MASK != check:
+        # A length over the limit with a good check word was written under a
+        # larger record_max; the simulator keeps one per seed.
+        if size ^ _MASK != check:  # sim: one-way: record_max never shrinks within a seed
             return FrameStop(offset, "bad", "damaged frame length (check word mismatch)")
         return FrameStop(offset, "bad", f"frame length {size} over the limit {record_max}")
     end = offset + HEADER_BYTES + size + CRC_BYTES
@@ -309,13 +316,17 @@ def decode_record(frame_type: int, payload: memoryview) -> StorageRecord:
         if frame_type == TYPE_SNAPSHOT:
             _expect_size(payload, 8)
             return SnapshotRecord(_U64.unpack_from(payload)[0])
-        if frame_type == TYPE_CONFIG:
+        # A frame that passes its CRC holds what paxon wrote (a flipped bit or a
+        # misdirected write fails the CRC or stops the scan first): what follows
+        # catches a writer bug, another version's record, or a CRC collision
+        # (2**-32), none of which a seed makes. test_storage_codec.py covers it.
+        if frame_type == TYPE_CONFIG:  # sim: unreachable: the runtime writes no ConfigRecord
             return _decode_config(payload)
-    except (ValueError, struct.error) as exc:
+    except (ValueError, struct.error) as exc:  # sim: unreachable: needs a writer bug
         if isinstance(exc, MalformedPayload):
             raise
         raise MalformedPayload(f"invalid record of type {frame_type}: {exc}") from None
-    raise MalformedPayload(f"unknown record type {frame_type}")
+    raise MalformedPayload(f"unknown record type {frame_type}")  # sim: unreachable: writer bug
 
 
 def decode_seal(payload: memoryview) -> int:
@@ -325,26 +336,28 @@ def decode_seal(payload: memoryview) -> int:
 
 
 def decode_entry_payload(payload: memoryview) -> Entry:
-    if len(payload) < _ACCEPT.size:
+    # The raises below need a frame that passes its CRC with a payload paxon
+    # never writes (see decode_record); test_storage_codec.py covers them.
+    if len(payload) < _ACCEPT.size:  # sim: one-way: needs a writer bug
         raise MalformedPayload(f"accept payload of {len(payload)} bytes is too short")
     slot, ballot_round, ballot_node, count = _ACCEPT.unpack_from(payload)
     offset = _ACCEPT.size
     commands: list[Command] = []
     for _ in range(count):
-        if offset + _COMMAND.size > len(payload):
+        if offset + _COMMAND.size > len(payload):  # sim: one-way: needs a writer bug
             raise MalformedPayload(f"accept names {count} commands but ends after {len(commands)}")
         client_id, seq, size = _COMMAND.unpack_from(payload, offset)
         offset += _COMMAND.size
-        if offset + size > len(payload):
+        if offset + size > len(payload):  # sim: one-way: needs a writer bug
             raise MalformedPayload("a command runs past the end of its record")
         commands.append(Command(client_id, seq, payload[offset : offset + size].tobytes()))
         offset += size
-    if offset != len(payload):
+    if offset != len(payload):  # sim: one-way: needs a writer bug
         raise MalformedPayload(f"{len(payload) - offset} stray bytes after the commands")
     return Entry(slot, Ballot(ballot_round, ballot_node), Value(tuple(commands)))
 
 
-def _decode_config(payload: memoryview) -> ConfigRecord:
+def _decode_config(payload: memoryview) -> ConfigRecord:  # sim: unreachable: no ConfigRecord
     if len(payload) < 4:
         raise MalformedPayload("config payload too short")
     (count,) = _U32.unpack_from(payload)
@@ -354,5 +367,5 @@ def _decode_config(payload: memoryview) -> ConfigRecord:
 
 
 def _expect_size(payload: memoryview, size: int) -> None:
-    if len(payload) != size:
+    if len(payload) != size:  # sim: one-way: needs a writer bug (see decode_record)
         raise MalformedPayload(f"payload of {len(payload)} bytes, expected {size}")

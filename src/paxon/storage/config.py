@@ -25,11 +25,18 @@ class StorageConfig:
     snapshots_retained: int = 2
 
     def __post_init__(self) -> None:
+        # Argument checks: every configuration the simulator builds is legal.
         if self.segment_max_bytes < 1024:
-            raise ValueError("segment_max_bytes must be >= 1024")
+            raise ValueError(  # sim: unreachable: argument check
+                "segment_max_bytes must be >= 1024"
+            )
         if not 64 <= self.record_max_bytes <= self.segment_max_bytes // 2:
-            raise ValueError("record_max_bytes must be in [64, segment_max_bytes / 2]")
+            raise ValueError(  # sim: unreachable: argument check
+                "record_max_bytes must be in [64, segment_max_bytes / 2]"
+            )
         if not 1 <= self.snapshot_chunk_bytes <= self.record_max_bytes:
-            raise ValueError("snapshot_chunk_bytes must be in [1, record_max_bytes]")
+            raise ValueError(  # sim: unreachable: argument check
+                "snapshot_chunk_bytes must be in [1, record_max_bytes]"
+            )
         if self.snapshots_retained < 1:
-            raise ValueError("snapshots_retained must be >= 1")
+            raise ValueError("snapshots_retained must be >= 1")  # sim: unreachable: argument check

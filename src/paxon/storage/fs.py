@@ -122,7 +122,11 @@ def write_durably(fs: FileSystem, directory: str, name: str, write: Callable[[Ap
     """
     path = join(directory, name)
     tmp = path + TMP_SUFFIX
-    if fs.exists(tmp):
+    # A *.tmp here is left by an earlier call that failed with an I/O error
+    # in this process (Storage.open removes those a crash leaves, see
+    # test_leftover_temporary_files_are_removed). The simulator injects no
+    # I/O error.
+    if fs.exists(tmp):  # sim: one-way: needs an I/O error, which the simulator never injects
         fs.unlink(tmp)
     file = fs.open_append(tmp, create=True)
     try:
@@ -142,7 +146,12 @@ def parent(path: str) -> str:
 # ------------------------------------------------------------------ the real one
 
 
-class OsFileSystem:
+# The simulator's disk is MemFileSystem (memfs.py); the classes below run on
+# a real disk only: tests/storage/test_storage_crash.py (SIGKILL of a real
+# node) and test_storage_private.py exercise them.
+
+
+class OsFileSystem:  # sim: unreachable: the simulator's disk is MemFileSystem
     """The operating system's file system, through ``os`` calls on file descriptors."""
 
     def open_append(self, path: str, *, create: bool = False) -> AppendFile:
@@ -202,7 +211,7 @@ class OsFileSystem:
         return FileAccess(found.st_uid, found.st_mode & 0o7777)
 
 
-class _OsAppendFile:
+class _OsAppendFile:  # sim: unreachable: the simulator's disk is MemFileSystem
     __slots__ = ("_fd",)
 
     def __init__(self, fd: int) -> None:
@@ -232,7 +241,7 @@ class _OsAppendFile:
             os.close(fd)
 
 
-class _OsReadFile:
+class _OsReadFile:  # sim: unreachable: the simulator's disk is MemFileSystem
     __slots__ = ("_fd",)
 
     def __init__(self, fd: int) -> None:
@@ -254,7 +263,7 @@ class _OsReadFile:
             os.close(fd)
 
 
-class _OsLock:
+class _OsLock:  # sim: unreachable: the simulator's disk is MemFileSystem
     __slots__ = ("_fd",)
 
     def __init__(self, fd: int) -> None:

@@ -36,12 +36,18 @@ class Identity:
     incarnation: int
 
     def __post_init__(self) -> None:
+        # Argument checks. decode_identity checks the CRC first, so only a file
+        # written with bad fields would reach them; the simulator writes none.
         if self.node_id <= 0:
-            raise ValueError(f"node id must be > 0, got {self.node_id}")
+            raise ValueError(  # sim: unreachable: argument check
+                f"node id must be > 0, got {self.node_id}"
+            )
         if not 0 < len(self.cluster_id.encode()) <= CLUSTER_ID_MAX_BYTES:
-            raise ValueError(f"cluster id must be 1..{CLUSTER_ID_MAX_BYTES} bytes of UTF-8")
+            raise ValueError(  # sim: unreachable: argument check
+                f"cluster id must be 1..{CLUSTER_ID_MAX_BYTES} bytes of UTF-8"
+            )
         if not 0 <= self.incarnation < 2**64:
-            raise ValueError("incarnation must fit in 64 bits")
+            raise ValueError("incarnation must fit in 64 bits")  # sim: unreachable: argument check
 
     def describe(self) -> str:
         return f"node {self.node_id} of cluster {self.cluster_id!r}"
@@ -54,7 +60,9 @@ def encode_identity(identity: Identity) -> bytes:
 
 
 def decode_identity(data: bytes, file: str) -> Identity:
-    if len(data) < _FIXED.size + _CRC.size:
+    # IDENTITY is written whole before its rename (write_durably), and no
+    # storage fault shortens a file: lost and misdirected writes keep its size.
+    if len(data) < _FIXED.size + _CRC.size:  # sim: one-way: no fault shortens IDENTITY
         raise CorruptIdentity(file, f"identity file of {len(data)} bytes is too short", 0)
     magic, node_id, incarnation, cluster_len = _FIXED.unpack_from(data)
     if magic != _MAGIC:
@@ -70,7 +78,9 @@ def decode_identity(data: bytes, file: str) -> Identity:
         raise CorruptIdentity(file, f"invalid identity: {exc}", 0) from None
 
 
-def read_identity(fs: FileSystem, directory: str) -> Identity | None:
+def read_identity(  # sim: unreachable: API helper; recovery reads IDENTITY itself
+    fs: FileSystem, directory: str
+) -> Identity | None:
     """The identity stored in ``directory``, or None when there is none yet."""
     path = join(directory, IDENTITY_NAME)
     if not fs.exists(path):
@@ -84,7 +94,9 @@ def write_identity(fs: FileSystem, directory: str, identity: Identity) -> None:
 
 
 def check_identity(found: Identity, node_id: int, cluster_id: str, file: str) -> None:
-    if found.node_id != node_id or found.cluster_id != cluster_id:
+    # The simulator opens each disk as its own node, and a damaged IDENTITY
+    # fails its checksum first (tests/storage/test_storage_wal.py tries another).
+    if found.node_id != node_id or found.cluster_id != cluster_id:  # sim: one-way: same node
         raise IdentityMismatch(
             file,
             f"data directory belongs to {found.describe()}, "

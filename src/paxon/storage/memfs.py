@@ -92,9 +92,11 @@ class _Inode:
         return bytes(self.data[: self.durable_len])
 
     def wrote(self, offset: int, length: int) -> None:
-        if length:
+        if length:  # sim: one-way: paxon never writes an empty buffer
             self.writes.append((offset, length))
-            if len(self.writes) > WRITES_KEPT:
+            if (  # sim: one-way: a simulated file takes far fewer writes
+                len(self.writes) > WRITES_KEPT
+            ):
                 del self.writes[: len(self.writes) - WRITES_KEPT]
 
     def cut_writes(self, size: int) -> None:
@@ -105,7 +107,9 @@ class _Inode:
         """Replace stored bytes in place, durable ones included (damage, not a write)."""
         end = offset + len(data)
         self.data[offset:end] = data
-        if self.durable_copy is not None and offset < len(self.durable_copy):
+        if (  # sim: one-way: faults strike after crash(), which settles truncates
+            self.durable_copy is not None and offset < len(self.durable_copy)
+        ):
             copy = bytearray(self.durable_copy)
             copy[offset:end] = data[: len(copy) - offset]
             self.durable_copy = bytes(copy)
@@ -120,6 +124,10 @@ class _Fault:
 
 
 class MemFileSystem:
+    # The simulator's own disk. Its "sim: one-way" markers are on branches the
+    # simulator cannot take: argument errors paxon never makes (the conformance
+    # tests of tests/storage/test_storage_memfs.py check each against the OS),
+    # hooks and options only tests use.
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._inodes: dict[int, _Inode] = {}
@@ -193,7 +201,9 @@ class MemFileSystem:
             inode = self._inodes[self._lookup(path)]
             byte, mask = bit // 8, 1 << (bit % 8)
             inode.data[byte] ^= mask
-            if inode.durable_copy is not None and byte < len(inode.durable_copy):
+            if (  # sim: one-way: flips strike after crash(), which settles truncates
+                inode.durable_copy is not None and byte < len(inode.durable_copy)
+            ):
                 copy = bytearray(inode.durable_copy)
                 copy[byte] ^= mask
                 inode.durable_copy = bytes(copy)
@@ -268,7 +278,7 @@ class MemFileSystem:
         with self._lock:
             directory = os.path.normpath(directory)
             before = self._dirs_before_sync.pop(directory, None)
-            if before is None:
+            if before is None:  # sim: one-way: the planner asks last_dir_sync first
                 raise ValueError(f"{directory}: no directory fsync since the last crash")
             self._dirs_durable[directory] = before
 
@@ -286,14 +296,14 @@ class MemFileSystem:
                 names = self._dirs_before_sync.get(directory, names)
             return {name: self._inodes[ino].durable() for name, ino in sorted(names.items())}
 
-    def durable_size(self, path: str) -> int:
+    def durable_size(self, path: str) -> int:  # sim: unreachable: a helper for tests
         with self._lock:
             inode = self._inodes[self._lookup(path)]
             if inode.durable_copy is not None:
                 return len(inode.durable_copy)
             return inode.durable_len
 
-    def write_raw(self, path: str, data: bytes) -> None:
+    def write_raw(self, path: str, data: bytes) -> None:  # sim: unreachable: a helper for tests
         """Replace a file's contents, durably, bypassing every check (for damage tests)."""
         with self._lock:
             inode = self._inodes[self._lookup(path)]
@@ -309,7 +319,7 @@ class MemFileSystem:
             directory, name = self._split(path)
             names = self._dirs[directory]
             if create:
-                if name in names:
+                if name in names:  # sim: one-way: paxon creates only new names
                     raise FileExistsError(errno.EEXIST, "file exists", path)
                 ino = self._next_ino
                 self._next_ino += 1
@@ -337,7 +347,7 @@ class MemFileSystem:
     def exists(self, path: str) -> bool:
         with self._lock:
             path = self._op("exists", path)
-            if path in self._dirs:
+            if path in self._dirs:  # sim: one-way: paxon asks exists() of files only
                 return True
             directory, name = self._split(path, must_exist=False)
             return name in self._dirs.get(directory, {})
@@ -349,7 +359,7 @@ class MemFileSystem:
     def listdir(self, path: str) -> list[str]:
         with self._lock:
             path = self._op("listdir", path)
-            if path not in self._dirs:
+            if path not in self._dirs:  # sim: one-way: paxon lists its own directory
                 raise FileNotFoundError(errno.ENOENT, "no such directory", path)
             subdirs = [os.path.basename(d) for d in self._dirs if d != path and _parent(d) == path]
             return sorted([*self._dirs[path], *subdirs])
@@ -357,9 +367,11 @@ class MemFileSystem:
     def mkdir(self, path: str) -> None:
         with self._lock:
             path = self._op("mkdir", path)
-            if path in self._dirs or self.exists(path):
+            if (  # sim: one-way: paxon makes a directory only when absent
+                path in self._dirs or self.exists(path)
+            ):
                 raise FileExistsError(errno.EEXIST, "file exists", path)
-            if _parent(path) not in self._dirs:
+            if _parent(path) not in self._dirs:  # sim: one-way: parents are made first
                 raise FileNotFoundError(errno.ENOENT, "no such directory", _parent(path))
             self._dirs[path] = {}
             self._dirs_durable[path] = {}
@@ -384,7 +396,7 @@ class MemFileSystem:
     def fsync_dir(self, path: str) -> None:
         with self._lock:
             path = self._op("fsync_dir", path)
-            if path not in self._dirs:
+            if path not in self._dirs:  # sim: one-way: paxon syncs its own directory
                 raise FileNotFoundError(errno.ENOENT, "no such directory", path)
             self._dirs_before_sync[path] = self._dirs_durable[path]
             self._dirs_durable[path] = dict(self._dirs[path])
@@ -392,7 +404,9 @@ class MemFileSystem:
     def lock(self, path: str) -> DirLock | None:
         with self._lock:
             path = self._op("lock", path)
-            if path in self._held_locks:
+            if (  # sim: one-way: one process per disk; a crash or stop frees it
+                path in self._held_locks
+            ):
                 return None
             directory, name = self._split(path)
             if name not in self._dirs[directory]:
@@ -422,14 +436,14 @@ class MemFileSystem:
         if self._dead:
             raise PowerCut(f"{op} {path}: the power is off")
         if op in _MUTATING and self._ops_until_cut is not None:
-            if self._ops_until_cut == 0:
+            if self._ops_until_cut == 0:  # sim: one-way: the simulator cuts with cut_power_after(0)
                 self._dead = True
                 raise PowerCut(f"{op} {path}: power cut")
             self._ops_until_cut -= 1
         for fault in self._faults:
             if fault.op == op and fault.path_contains in path:
                 fault.count -= 1
-                if fault.count <= 0:
+                if fault.count <= 0:  # sim: one-way: the simulator's faults strike once
                     self._faults.remove(fault)
                 raise fault.error
         self.stats[op] += 1
@@ -439,33 +453,37 @@ class MemFileSystem:
 
     def _split(self, path: str, *, must_exist: bool = True) -> tuple[str, str]:
         directory, name = os.path.split(path)
-        if must_exist and directory not in self._dirs:
+        if (  # sim: one-way: paxon names paths in its directory
+            must_exist and directory not in self._dirs
+        ):
             raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
         return directory, name
 
     def _lookup(self, path: str) -> int:
         directory, name = os.path.split(os.path.normpath(path))
         ino = self._dirs.get(directory, {}).get(name)
-        if ino is None:
+        if ino is None:  # sim: one-way: paxon opens files it listed or made
             raise FileNotFoundError(errno.ENOENT, "no such file", path)
         return ino
 
     def _lookup_durable(self, path: str) -> int:
         directory, name = os.path.split(os.path.normpath(path))
         ino = self._dirs_durable.get(directory, {}).get(name)
-        if ino is None:
+        if ino is None:  # sim: one-way: the planner names durable files
             raise FileNotFoundError(errno.ENOENT, "no such durable file", path)
         return ino
 
     def _durable_range(self, path: str, offset: int, length: int) -> _Inode:
         inode = self._inodes[self._lookup(path)]
-        if offset < 0 or length <= 0 or offset + length > len(inode.durable()):
+        if (  # sim: one-way: the planner names durable write ranges
+            offset < 0 or length <= 0 or offset + length > len(inode.durable())
+        ):
             raise ValueError(f"{path}: [{offset}, {offset + length}) is not durable data")
         return inode
 
     def _inode(self, ino: int, epoch: int, op: str, path: str) -> _Inode:
         self._op(op, path)
-        if epoch != self._epoch:
+        if epoch != self._epoch:  # sim: one-way: no handle outlives its process's crash
             raise OSError(errno.EBADF, "handle from before a crash", path)
         return self._inodes[ino]
 
@@ -508,9 +526,11 @@ class _MemAppendFile:
         with self._fs._lock:
             self._check()
             inode = self._fs._inode(self._ino, self._epoch, "truncate", self._path)
-            if inode.durable_copy is None and size < inode.durable_len:
+            if (  # sim: one-way: repairs truncate once, below the durable size
+                inode.durable_copy is None and size < inode.durable_len
+            ):
                 inode.durable_copy = bytes(inode.data[: inode.durable_len])
-            if size <= len(inode.data):
+            if size <= len(inode.data):  # sim: one-way: paxon truncates only to shorten
                 del inode.data[size:]
                 inode.cut_writes(size)
             else:
@@ -526,14 +546,14 @@ class _MemAppendFile:
 
     def _sync(self, op: str) -> None:
         hook = self._fs.on_sync
-        if hook is not None:
+        if hook is not None:  # sim: one-way: on_sync is a test hook
             hook(self._path)
         with self._fs._lock:
             self._check()
             self._fs._inode(self._ino, self._epoch, op, self._path).sync()
 
     def _check(self) -> None:
-        if self._closed:
+        if self._closed:  # sim: one-way: paxon never uses a closed file
             raise ValueError(f"{self._path}: I/O on a closed file")
 
 
@@ -546,7 +566,9 @@ class _MemReadFile:
 
     def read(self, size: int) -> bytes:
         with self._fs._lock:
-            if self._epoch != self._fs._epoch:
+            if (  # sim: one-way: no handle outlives its process's crash
+                self._epoch != self._fs._epoch
+            ):
                 raise OSError(errno.EBADF, "handle from before a crash")
             data = self._fs._inodes[self._ino].data
             chunk = bytes(data[self._position : self._position + size])
@@ -565,5 +587,5 @@ class _MemLock:
 
     def release(self) -> None:
         with self._fs._lock:
-            if self._epoch == self._fs._epoch:
+            if self._epoch == self._fs._epoch:  # sim: one-way: no lock outlives its process's crash
                 self._fs._held_locks.discard(self._path)

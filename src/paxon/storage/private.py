@@ -50,7 +50,7 @@ def find_exposure(fs: FileSystem, directory: str, *, uid: int | None = None) -> 
     found = Exposure()
     _check(fs, directory, uid, found)
     for name in fs.listdir(directory):
-        if _is_paxon_file(name):
+        if _is_paxon_file(name):  # sim: one-way: a simulated directory holds paxon's files only
             _check(fs, join(directory, name), uid, found)
     return found
 
@@ -58,20 +58,23 @@ def find_exposure(fs: FileSystem, directory: str, *, uid: int | None = None) -> 
 def check_private(fs: FileSystem, directory: str) -> list[str]:
     """Raise ``DataDirInsecure`` if another user could write ``directory``; the warnings."""
     found = find_exposure(fs, directory)
-    if found.writable:
+    # MemFileSystem gives every file to this user with private modes, and the
+    # simulator never changes them: tests/storage/test_storage_private.py
+    # tries other owners and modes on a real directory.
+    if found.writable:  # sim: one-way: simulated files are private to this user
         raise found.writable[0]
     return found.readable
 
 
 def _check(fs: FileSystem, path: str, uid: int, found: Exposure) -> None:
     access = fs.access(path)
-    if access.uid != uid:
+    if access.uid != uid:  # sim: one-way: simulated files are owned by this user
         found.writable.append(
             DataDirInsecure(
                 path, f"owned by uid {access.uid}, not by this user (uid {uid}); refusing it"
             )
         )
-    elif access.mode & _OTHERS_WRITE:
+    elif access.mode & _OTHERS_WRITE:  # sim: one-way: simulated files are private
         found.writable.append(
             DataDirInsecure(
                 path,
@@ -79,7 +82,7 @@ def _check(fs: FileSystem, path: str, uid: int, found: Exposure) -> None:
                 f"run chmod go-w {path}",
             )
         )
-    elif access.mode & _OTHERS_ANY:
+    elif access.mode & _OTHERS_ANY:  # sim: one-way: simulated files are private
         found.readable.append(
             f"{path}: readable by other users (mode {access.mode:04o}): run chmod go-rwx {path}"
         )

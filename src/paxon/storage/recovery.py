@@ -204,7 +204,7 @@ def _inspect(
             has_identity = True
         elif is_paxon_tmp(name):
             found.tmp_files.append(name)
-        elif name != LOCK_NAME:
+        elif name != LOCK_NAME:  # sim: one-way: a simulated directory holds paxon's files only
             found.unknown_files.append(name)
     segment_names.sort()
     snapshot_names.sort()
@@ -217,7 +217,7 @@ def _inspect(
         return
     try:
         found.identity = identity = decode_identity(fs.read(identity_path), identity_path)
-        if expected is not None:
+        if expected is not None:  # sim: one-way: Storage.open names its node; paxon check does not
             check_identity(identity, *expected, identity_path)
     except DataDirDamaged as damage:
         raise _Damaged(damage) from None
@@ -237,15 +237,19 @@ def _inspect_snapshots(
         entry = SnapshotFile(name, lsn, slot)
         try:
             with SnapshotReader(fs, found.directory, name, incarnation, record_max) as reader:
-                if check_snapshot is None:
+                # Contents are decoded here by paxon check only (the runtime checks
+                # them when it restores), and only it reaches _check_contents.
+                if check_snapshot is None:  # sim: one-way: paxon check decodes contents
                     meta = reader.verify()
                 else:
                     meta, data = reader.read_verified()
-            if (meta.lsn, meta.slot) != (lsn, slot):
+            # A CRC-good header names its own file: a snapshot's misdirected
+            # writes land only in that snapshot (sim/storage_faults.py).
+            if (meta.lsn, meta.slot) != (lsn, slot):  # sim: one-way: the header names its file
                 raise CorruptSnapshot(
                     reader.path, 0, f"holds lsn {meta.lsn}, slot {meta.slot}; the name disagrees"
                 )
-            if check_snapshot is not None:
+            if check_snapshot is not None:  # sim: one-way: paxon check decodes contents
                 _check_contents(check_snapshot, data, meta.slot, reader.path)
             entry.meta = meta
         except DataDirDamaged as damage:
@@ -253,7 +257,7 @@ def _inspect_snapshots(
         found.snapshots.append(entry)
 
 
-def _check_contents(
+def _check_contents(  # sim: unreachable: paxon check only
     check: Callable[[bytes], int | None], data: bytes, slot: int, path: str
 ) -> None:
     try:
@@ -315,7 +319,7 @@ def _choose_snapshot(found: Inspection, names: list[tuple[int, str]]) -> Snapsho
     skipped: list[SnapshotFile] = []
     for entry in reversed(found.snapshots):
         meta = entry.meta
-        if isinstance(entry.damage, UnrestorableSnapshot):
+        if isinstance(entry.damage, UnrestorableSnapshot):  # sim: one-way: paxon check only
             raise _Damaged(entry.damage)  # no fall back past it (module docstring)
         if meta is None:
             skipped.append(entry)
@@ -371,14 +375,18 @@ def _check_chain(found: Inspection, *, has_snapshot: bool) -> None:
             _check_last(found, scan)
         elif scan.end != "sealed":
             raise _Damaged(CorruptRecord(scan.path, scan.valid_bytes, _unsealed_reason(scan)))
-        elif successor.first_lsn > (seal := scan.seal_next or 0):
+        # A gap or an overlap between two segments that both scan clean needs a
+        # segment lost from the middle, or a seal rewritten consistently: no
+        # single fault does either (a lost directory fsync brings back only the
+        # oldest, compacted ones; a moved seal fails the seal check in scan).
+        elif successor.first_lsn > (seal := scan.seal_next or 0):  # sim: one-way: see above
             raise _Damaged(
                 MissingSegment(
                     join(directory, segment_name(seal)),
                     f"missing: {scan.path} is sealed and names it as the next segment",
                 )
             )
-        elif successor.first_lsn < seal:
+        elif successor.first_lsn < seal:  # sim: one-way: see above
             raise _Damaged(
                 CorruptRecord(
                     successor.path, 0, f"overlaps {scan.path}, which ends at lsn {seal - 1}"
@@ -394,7 +402,10 @@ def _check_last(found: Inspection, scan: SegmentScan) -> None:
                 f"missing: {scan.path} is sealed and names it as the next segment",
             )
         )
-    if scan.end == "header_torn":
+    # A short header is the last segment only of a roll-over cut short (dropped
+    # in _check_chain), or the only segment (handled there too): a segment is
+    # sealed, and gets a successor, only after its own header is durable.
+    if scan.end == "header_torn":  # sim: one-way: handled by _check_chain
         raise _Damaged(CorruptRecord(scan.path, 0, "file shorter than a segment header"))
     if scan.end == "torn":
         found.torn = TornTail(
@@ -414,7 +425,7 @@ def _fold(found: Inspection, snapshot: SnapshotMeta | None, replay: list[Storage
     records: list[Record] = snapshot.checkpoint_records() if snapshot is not None else []
     config = snapshot.config if snapshot is not None else None
     for record in replay:
-        if isinstance(record, ConfigRecord):
+        if isinstance(record, ConfigRecord):  # sim: one-way: the runtime writes no ConfigRecord
             config = record
         else:
             records.append(record)

@@ -144,10 +144,13 @@ def _check_header(
     magic, version, _, header_lsn, header_incarnation = _HEADER.unpack_from(data)
     if crc32c(data[: _HEADER.size]) != _CRC.unpack_from(data, _HEADER.size)[0]:
         return CorruptRecord(path, 0, "segment header checksum mismatch")
-    if magic != SEGMENT_MAGIC or version != SEGMENT_VERSION:
+    # A header that passes its CRC is a segment header of this directory: a
+    # misdirected write that lands on it is another segment's header (or fails
+    # the CRC), so only the lsn can differ.
+    if magic != SEGMENT_MAGIC or version != SEGMENT_VERSION:  # sim: one-way: see above
         return CorruptRecord(path, 0, f"not a paxon segment (magic {magic!r}, version {version})")
     if header_lsn != first_lsn:
         return CorruptRecord(path, 0, f"header says first lsn {header_lsn}, the name {first_lsn}")
-    if header_incarnation != incarnation:
+    if header_incarnation != incarnation:  # sim: one-way: see above
         return IdentityMismatch(path, "segment belongs to another data directory (incarnation)")
     return None

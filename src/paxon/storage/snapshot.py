@@ -150,7 +150,7 @@ def _encode_head(
         checkpoint.config is not None,
     )
     parts = [header, _CRC.pack(crc32c(header)), encode_frame(TYPE_SNAPSHOT_META, meta)]
-    if checkpoint.config is not None:
+    if checkpoint.config is not None:  # sim: one-way: the runtime writes no ConfigRecord
         parts.append(encode_record(checkpoint.config, record_max))
     for entry in checkpoint.entries:
         parts.append(encode_frame(TYPE_ACCEPT, encode_entry_payload(entry), record_max))
@@ -193,7 +193,7 @@ class SnapshotReader:
         return self._head.checkpoint
 
     def chunks(self) -> Iterator[bytes]:
-        if self._consumed:
+        if self._consumed:  # sim: one-way: API guard; the runtime reads each reader once
             raise ValueError(f"{self.path}: the data was already read")
         self._consumed = True
         data_bytes = chunks = 0
@@ -237,15 +237,19 @@ class SnapshotReader:
 
     def _finish(self, frame: Frame | None, data_bytes: int, chunks: int) -> None:
         offset = self._frames.offset
-        if frame is None:
+        # Every frame read so far passed its CRC: a damaged or lost write stopped
+        # _FrameReader.next already. A wrong END is a writer bug, or a file cut
+        # at a frame boundary, which no fault makes (snapshots are fsynced before
+        # their rename); test_storage_snapshot.py covers these.
+        if frame is None:  # sim: one-way: no fault cuts a snapshot short
             raise CorruptSnapshot(self.path, offset, "ends without an END frame")
-        if frame.frame_type != TYPE_SNAPSHOT_END:
+        if frame.frame_type != TYPE_SNAPSHOT_END:  # sim: one-way: needs a writer bug
             raise CorruptSnapshot(self.path, frame.offset, f"unexpected frame {frame.frame_type}")
-        if len(frame.payload) != _END.size:
+        if len(frame.payload) != _END.size:  # sim: one-way: needs a writer bug
             raise CorruptSnapshot(self.path, frame.offset, "malformed END frame")
-        if _END.unpack_from(frame.payload) != (data_bytes, chunks):
+        if _END.unpack_from(frame.payload) != (data_bytes, chunks):  # sim: one-way: writer bug
             raise CorruptSnapshot(self.path, frame.offset, "END does not match the data read")
-        if self._frames.next() is not None:
+        if self._frames.next() is not None:  # sim: one-way: no fault appends to a file
             raise CorruptSnapshot(self.path, frame.end, "bytes after the END frame")
 
 
@@ -260,17 +264,23 @@ class _Head:
 def _read_head(frames: _FrameReader, name: str, incarnation: int) -> _Head:
     path = frames.path
     raw = frames.read_raw(_HEADER_BYTES)
-    if len(raw) < _HEADER_BYTES:
+    # Snapshots are fsynced before their rename and no fault shortens a file;
+    # a header that passes its CRC was written by this paxon for this disk
+    # (a misdirected snapshot write lands only in its own file).
+    if len(raw) < _HEADER_BYTES:  # sim: one-way: no fault shortens a snapshot
         raise CorruptSnapshot(path, 0, "file shorter than a snapshot header")
     magic, version, _, lsn, file_incarnation = _HEADER.unpack_from(raw)
     if crc32c(raw[: _HEADER.size]) != _CRC.unpack_from(raw, _HEADER.size)[0]:
         raise CorruptSnapshot(path, 0, "snapshot header checksum mismatch")
-    if magic != SNAPSHOT_MAGIC or version != SNAPSHOT_VERSION:
+    if magic != SNAPSHOT_MAGIC or version != SNAPSHOT_VERSION:  # sim: one-way: a CRC-good header
         raise CorruptSnapshot(path, 0, f"not a paxon snapshot (magic {magic!r})")
-    if file_incarnation != incarnation:
+    if file_incarnation != incarnation:  # sim: one-way: a CRC-good header of this disk
         raise IdentityMismatch(path, "snapshot belongs to another data directory (incarnation)")
     meta = frames.next()
-    if meta is None or meta.frame_type != TYPE_SNAPSHOT_META or len(meta.payload) != _META.size:
+    # The header, META and checkpoint are one write: damage to it fails a CRC first.
+    if (  # sim: one-way: needs a writer bug
+        meta is None or meta.frame_type != TYPE_SNAPSHOT_META or len(meta.payload) != _META.size
+    ):
         raise CorruptSnapshot(path, _HEADER_BYTES, "missing or malformed META frame")
     slot, ballot_round, ballot_node, slot_chosen, count, has_config = _META.unpack_from(
         meta.payload
@@ -281,12 +291,12 @@ def _read_head(frames: _FrameReader, name: str, incarnation: int) -> _Head:
         checkpoint = Checkpoint(Ballot(ballot_round, ballot_node), slot_chosen, entries, config)
     except (MalformedPayload, ValueError) as exc:
         raise CorruptSnapshot(path, frames.offset, f"malformed checkpoint: {exc}") from None
-    if any(entry.slot < slot for entry in entries):
+    if any(entry.slot < slot for entry in entries):  # sim: one-way: needs a writer bug
         raise CorruptSnapshot(path, meta.offset, "checkpoint holds an entry below the slot")
     return _Head(name, lsn, slot, checkpoint)
 
 
-def _read_config(frames: _FrameReader) -> ConfigRecord:
+def _read_config(frames: _FrameReader) -> ConfigRecord:  # sim: unreachable: no ConfigRecord
     frame = frames.next()
     if frame is None or frame.frame_type != TYPE_CONFIG:
         raise MalformedPayload("expected a CONFIG frame")
@@ -297,7 +307,7 @@ def _read_config(frames: _FrameReader) -> ConfigRecord:
 
 def _read_entry(frames: _FrameReader) -> Entry:
     frame = frames.next()
-    if frame is None or frame.frame_type != TYPE_ACCEPT:
+    if frame is None or frame.frame_type != TYPE_ACCEPT:  # sim: one-way: needs a writer bug
         raise MalformedPayload("expected an ACCEPT frame")
     return decode_entry_payload(frame.payload)
 
@@ -339,7 +349,8 @@ class _FrameReader:
         if isinstance(found, FrameStop):
             reason = "file ends inside a frame" if found.kind == "torn" else found.reason
             raise CorruptSnapshot(self.path, start, reason)
-        if found.end != len(head) + len(rest):
+        # Reads ask for the frame's exact size, so a whole frame ends right there.
+        if found.end != len(head) + len(rest):  # sim: one-way: cannot differ, see above
             raise CorruptSnapshot(self.path, start, "frame length mismatch")
         assert found.end - FRAME_OVERHEAD == len(found.payload)
         return Frame(start, found.frame_type, found.payload, start + found.end)

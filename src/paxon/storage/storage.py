@@ -175,7 +175,9 @@ class Storage:
         """
         with self._snapshot_lock:
             newest = self._snapshots[-1].slot if self._snapshots else 0
-        if slot < max(newest, self._mirror.log_start):
+        # The runtime snapshots at its applied slot, which never falls below
+        # its last snapshot nor its log start (test_storage_snapshot.py tries).
+        if slot < max(newest, self._mirror.log_start):  # sim: one-way: argument check
             raise ValueError(f"snapshot slot {slot} is below an earlier snapshot's")
         checkpoint = self._mirror.checkpoint(slot, config)
         return SnapshotWriter(self, self._wal.lsn_appended, slot, checkpoint)
@@ -193,7 +195,7 @@ class Storage:
 
     def open_snapshot(self, meta: SnapshotMeta | None = None) -> SnapshotReader:
         """A reader of ``meta`` (default: the newest snapshot) that streams its data."""
-        if meta is None:
+        if meta is None:  # sim: unreachable: the runtime always names the snapshot it opens
             with self._snapshot_lock:
                 if not self._snapshots:
                     raise StorageError(f"{self.directory}: there is no snapshot")
@@ -272,7 +274,7 @@ class SnapshotWriter:
 
     def write(self, data: bytes | Iterable[bytes]) -> SnapshotMeta:
         """Store the state machine image ``data`` (bytes, or chunks of it) durably."""
-        if self._written:
+        if self._written:  # sim: one-way: API guard; the runtime writes each writer once
             raise ValueError("this snapshot was already written")
         self._written = True
         return self._storage._write_snapshot(self, data)
@@ -296,7 +298,10 @@ class _Mirror:
             kind = record.__class__
             if kind is AcceptRecord:
                 entry = record.entry  # type: ignore[union-attr]
-                if entry.slot >= log_start:
+                # Slots below log_start (a snapshot's slot) are applied, hence known
+                # chosen, and the replica writes no AcceptRecord for a slot it knows
+                # chosen, so none is appended below it.
+                if entry.slot >= log_start:  # sim: one-way: no accept below log_start
                     entries[entry.slot] = entry
                 ballot = entry.ballot
                 key = (ballot.round, ballot.node_id)
@@ -310,7 +315,7 @@ class _Mirror:
             elif kind is SnapshotRecord:
                 self._cut(record.slot)  # type: ignore[union-attr]
                 log_start = self.log_start
-            elif kind is ConfigRecord:
+            elif kind is ConfigRecord:  # sim: unreachable: the runtime writes no ConfigRecord
                 self.config = record  # type: ignore[assignment]
         self.promised = promised
 
@@ -346,7 +351,8 @@ def _open(
     _make_dirs(fs, directory)
     exposed = check_private(fs, directory)
     lock = fs.lock(join(directory, LOCK_NAME))
-    if lock is None:
+    # One process per simulated disk; a crash or a stop releases the lock.
+    if lock is None:  # sim: one-way: tests/storage/test_storage_wal.py opens one twice
         raise DataDirLocked(directory)
     try:
         found = inspect_data_dir(
@@ -371,7 +377,7 @@ def _make_dirs(fs: FileSystem, directory: str) -> None:
     if fs.is_dir(directory):
         return
     above = parent(directory)
-    if above != directory:
+    if above != directory:  # sim: one-way: only "/" is its own parent, and it always exists
         _make_dirs(fs, above)
     fs.mkdir(directory)
     fs.fsync_dir(above)

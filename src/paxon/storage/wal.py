@@ -126,11 +126,14 @@ class Wal:
 
     def append(self, records: Sequence[StorageRecord]) -> int:
         """Queue ``records``; the lsn of the last one (the current lsn when empty)."""
-        if self._failed is not None:
+        # After a failed write or sync the committer (GroupCommitter, and the
+        # simulator's alike) raises its own failure and never calls the log
+        # again; these guards are for other callers (test_storage_wal.py).
+        if self._failed is not None:  # sim: one-way: the committer stops at a failure
             raise self._failed
         pieces, total = encode_records(records, self._config.record_max_bytes)
         with self._lock:
-            if self._failed is not None:
+            if self._failed is not None:  # sim: one-way: the committer stops at a failure
                 raise self._failed
             if (
                 self._segment_records
@@ -161,7 +164,7 @@ class Wal:
 
         When ``lsn`` was already written (``flush``), this only fdatasyncs.
         """
-        if lsn > self._lsn_appended:
+        if lsn > self._lsn_appended:  # sim: one-way: API guard; the runtime syncs what it wrote
             raise ValueError(f"lsn {lsn} was never appended (last is {self._lsn_appended})")
         if self._lsn_durable >= lsn:
             return self._lsn_durable
@@ -225,7 +228,7 @@ class Wal:
     def _write_queued(self) -> None:
         """Write what is queued and move ``lsn_written`` (hold ``_sync_lock``)."""
         with self._lock:
-            if self._failed is not None:
+            if self._failed is not None:  # sim: one-way: the committer stops at a failure
                 raise self._failed
             items, self._pending = self._pending, []
             rolls, self._rolls = self._rolls, []
@@ -240,7 +243,7 @@ class Wal:
 
     def _sync_written(self) -> int:
         """fdatasync what was written; move ``lsn_durable``; tell listeners (hold the sync lock)."""
-        if self._failed is not None:
+        if self._failed is not None:  # sim: one-way: the committer stops at a failure
             raise self._failed
         target = self._lsn_written
         if target == self._lsn_durable:
@@ -251,7 +254,8 @@ class Wal:
             raise self._fail(exc) from exc
         with self._lock:
             self._lsn_durable = target
-        for listener in self._listeners:
+        # Listeners are GroupCommitter's (commit.py); the simulator's committer has none.
+        for listener in self._listeners:  # sim: one-way: the simulator adds no listener
             listener(target)
         return target
 
@@ -265,7 +269,9 @@ class Wal:
         for index, first_lsn in rolls:
             self._roll_over(b"".join(items[start:index]), first_lsn)
             start = index
-        if start < len(items):
+        # _queue_rolling puts each roll-over marker before the frame that asked
+        # for it, so frames always follow the last roll-over.
+        if start < len(items):  # sim: one-way: frames always follow the last roll-over
             self._active.write(b"".join(items[start:] if start else items))
 
     def _roll_over(self, tail: bytes, first_lsn: int) -> None:
