@@ -124,9 +124,9 @@ def write_durably(fs: FileSystem, directory: str, name: str, write: Callable[[Ap
     tmp = path + TMP_SUFFIX
     # A *.tmp here is left by an earlier call that failed with an I/O error
     # in this process (Storage.open removes those a crash leaves, see
-    # test_leftover_temporary_files_are_removed). The simulator injects no
-    # I/O error.
-    if fs.exists(tmp):  # sim: one-way: needs an I/O error, which the simulator never injects
+    # test_leftover_temporary_files_are_removed). The simulator injects I/O
+    # errors only on log fsyncs, after which the node stops.
+    if fs.exists(tmp):  # sim: one-way: needs a failed write of this file in this process
         fs.unlink(tmp)
     file = fs.open_append(tmp, create=True)
     try:
