@@ -786,6 +786,11 @@ class RuntimeCluster:
             if host.process is not process:
                 return  # crashed while stopping
             error = None if task.cancelled() else task.exception()
+            if isinstance(error, StorageError):
+                # Its log had failed (an injected I/O error): the stop reports
+                # it, as ``paxon serve`` exits non-zero; the process is gone.
+                self.crash_host(host, f"stopped with a failed log: {error}")
+                return
             if error is not None:
                 self.checker.fail(self.time, "stop", f"n{host.node_id} failed to stop: {error!r}")
             self._retire(process)

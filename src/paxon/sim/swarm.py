@@ -98,7 +98,9 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             replica,
             batch_max_bytes=_log_uniform(limits, 16, 4096),
             learn_max_bytes=_log_uniform(limits, 16, 16_384),
-            queue_max_commands=_log_uniform(limits, 1, 16),
+            # 2 at least: the leader heads a batch with a clock entry, so a
+            # queue of 1 refuses every command (swarm seed 162 chose nothing).
+            queue_max_commands=_log_uniform(limits, 2, 16),
             runs_max=_log_uniform(limits, 1, 64),
             slots_ahead_factor=_log_uniform(limits, 1, 16),
         )
