@@ -32,6 +32,7 @@ from typing import Final
 
 import msgpack  # type: ignore[import-untyped]
 
+from paxon.kv.authcodec import decode_auth_result
 from paxon.kv.codec import (
     KvDecodeError,
     decode_command,
@@ -230,7 +231,11 @@ def _check_kv_command_bytes(data: bytes) -> None:
         try:
             decode_result(answer)
         except KvDecodeError as error:
-            raise ContractBroken(f"the store answered unreadable bytes: {error}") from None
+            # Auth queries (users, roles) answer in the auth codec's forms.
+            try:
+                decode_auth_result(answer)
+            except Exception:
+                raise ContractBroken(f"the store answered unreadable bytes: {error}") from None
     store.check_invariants()
 
 
