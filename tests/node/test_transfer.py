@@ -28,7 +28,7 @@ from paxon.node.transfer import (
     SnapshotTooLarge,
 )
 from paxon.protocol.config import ReplicaConfig
-from paxon.protocol.messages import ChosenPrefix, Heartbeat
+from paxon.protocol.messages import ChosenPrefix, Heartbeat, LearnRequest
 from paxon.protocol.types import Ballot
 from paxon.storage import Storage, StorageError, UnrestorableSnapshot
 
@@ -111,22 +111,24 @@ def test_a_chunk_from_the_leader_after_an_ask_is_admitted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "reason"),
+    ("overrides", "asked_since", "reason"),
     [
-        ({"leader": 3}, "not leader"),
-        ({"leader": None}, "not leader"),
-        ({"slot_chosen": 40}, "stale"),
-        ({"installing": True}, "installing"),
-        ({"now": 100.0 + ASKED_VALID_S + 0.5}, "not asked"),
+        ({"leader": 3}, 3, "not leader"),  # another leader, and the core asked it since
+        ({"leader": None}, 4, "not leader"),
+        ({"slot_chosen": 40}, None, "stale"),
+        ({"installing": True}, None, "installing"),
+        ({"now": 100.0 + ASKED_VALID_S + 0.5}, None, "not asked"),
     ],
 )
 def test_a_chunk_is_ignored_for_each_row_of_the_table(
-    overrides: dict[str, object], reason: str
+    overrides: dict[str, object], asked_since: int | None, reason: str
 ) -> None:
     intake = intake_asked()
     first, second = chunks(b"abcdef", 4)
     assert admit(intake, first) is None
     intake.add(first)
+    if asked_since is not None:
+        intake.asked(asked_since, 100.5)
     assert admit(intake, first, **overrides) == reason
     assert len(intake.assembler) == 0  # the transfer from that sender is dropped
     assert admit(intake, second) is None and intake.add(second) is None  # and stays dropped
@@ -136,6 +138,42 @@ def test_a_transfer_is_not_started_by_a_peer_never_asked() -> None:
     intake = intake_asked(peer=3)  # the core asked node 3, not the leader
     assert admit(intake, chunks(b"abc", 4)[0]) == "not asked"
     assert admit(SnapshotIntake(max_bytes=10), chunks(b"abc", 4)[0], now=0.0) == "not asked"
+
+
+def test_a_chunk_from_the_peer_asked_last_is_admitted_without_a_leader() -> None:
+    """A candidate stepped down by the compacted-log rule follows no leader and
+    asked the acceptor whose log starts past its slot_from: that acceptor's
+    snapshot must be taken (swarm seed 5057 stalled 6 s without it)."""
+    intake = intake_asked(peer=5)
+    parts = chunks(b"abcdef", 4, src=5)
+    for leader in (None, 3):  # no leader, or a stale one the core did not ask last
+        assert admit(intake, parts[0], leader=leader) is None
+    assert intake.add(parts[0]) is None
+    assert admit(intake, parts[1], leader=None) is None
+    assert intake.add(parts[1]) == b"abcdef"
+    assert not intake.refused
+
+
+def test_a_peer_asked_earlier_than_another_is_not_admitted() -> None:
+    intake = intake_asked(peer=5)
+    intake.asked(6, 100.5)  # the core asked node 6 since: only 6 (or the leader) may send
+    assert admit(intake, chunks(b"abc", 4, src=5)[0], leader=None) == "not leader"
+    assert admit(intake, chunks(b"abc", 4, src=6)[0], leader=None) is None
+
+
+def test_a_transfer_that_starts_drops_any_other_so_one_is_held() -> None:
+    intake = intake_asked(peer=2)  # node 2 leads and was asked
+    from_leader = chunks(b"aaaaaa", 4, src=2)
+    assert admit(intake, from_leader[0]) is None
+    intake.add(from_leader[0])
+    intake.asked(5, 100.5)  # then the core asked node 5
+    from_asked = chunks(b"bbbbbb", 4, src=5)
+    assert admit(intake, from_asked[0]) is None
+    intake.add(from_asked[0])
+    assert len(intake.assembler) == 1  # the leader's partial transfer was dropped
+    assert admit(intake, from_leader[1]) is None  # still the leader: admitted, but
+    assert intake.add(from_leader[1]) is None  # its transfer must restart at 0
+    assert intake.add(from_asked[1]) == b"bbbbbb"
 
 
 def test_refusals_are_counted_and_logged_at_powers_of_two() -> None:
@@ -283,6 +321,31 @@ def test_a_node_takes_a_snapshot_only_from_its_leader_when_asked_and_only_if_it_
             await eventually(lambda: node.machine.slot_applied == 50)
             assert len(node.machine.machine) == 5  # type: ignore[arg-type]
             assert len(snapshot_files(tmp_path / "n1")) == 1
+            assert node._replica.status().log_start == 50
+        finally:
+            await node.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_node_following_no_leader_installs_the_snapshot_of_the_peer_it_asked(
+    tmp_path: Path,
+) -> None:
+    """The compacted-log rule's catch-up: a candidate that stepped down asks the
+    acceptor ahead of it (a LearnRequest, here sent by hand) and follows no one."""
+
+    async def scenario() -> None:
+        peers = {i + 1: f"127.0.0.1:{port}" for i, port in enumerate(free_ports(3))}
+        slow = ReplicaConfig(election_timeout_min_s=30.0, election_timeout_max_s=60.0)
+        node = Node(1, peers, str(tmp_path / "n1"), KvStore(), config=NodeConfig(replica=slow))
+        await node.start()
+        try:
+            node._send(LearnRequest(1, 3, 0))
+            assert node.leader_id is None
+            deliver(node, 2, 50, kv_machine(50).snapshot())  # not asked, not leader
+            assert node._transfers._intake.refused == {"not leader": 1}
+            deliver(node, 3, 50, kv_machine(50).snapshot(), chunk_bytes=64)
+            await eventually(lambda: node.machine.slot_applied == 50)
             assert node._replica.status().log_start == 50
         finally:
             await node.stop()

@@ -26,6 +26,12 @@ PINNED = [
         "self-addressed votes were counted when stepped in, not when released: a vote "
         "released before a higher promise looked like one cast after it",
     ),
+    (
+        5057,
+        0,
+        "a candidate stepped down by an acceptor's compacted log asked it to catch up, "
+        "but refused its snapshot as not from the leader: no leader for 6 s after healing",
+    ),
 ]
 
 

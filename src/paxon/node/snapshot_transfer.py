@@ -1,15 +1,15 @@
 """Snapshots between members: offering ours to a peer behind the compacted log,
-and taking one from the leader we follow.
+and taking one from the leader we follow (or the peer the core asked last).
 
 The runtime's side of ``SnapshotRequest`` (the core says which peer needs one)
 and of ``SnapshotChunk`` (wire code 12). Sending reads the newest snapshot on a
 worker thread and paces its chunks to the link (``transfer.send_snapshot``);
 a peer sent a whole snapshot is not sent the same one again for
 ``snapshot_resend_s`` while it installs. Receiving goes through
-``SnapshotIntake`` (chunks only from the leader we follow, after we asked it),
-decodes the whole snapshot into scratch state on a worker thread
-(``ReplicatedMachine.check_snapshot``), writes the file durably, and only then
-restores the machine and tells the core, as recovery requires
+``SnapshotIntake`` (chunks only from the leader we follow or the peer the core
+asked last, once asked), decodes the whole snapshot into scratch state on a
+worker thread (``ReplicatedMachine.check_snapshot``), writes the file durably,
+and only then restores the machine and tells the core, as recovery requires
 (``docs/storage.md``). Anything refused is counted by reason
 (``paxon_snapshots_refused_total``) and logged at the 1st, 2nd, 4th, ... time.
 """
@@ -115,7 +115,7 @@ class SnapshotTransfers:
             return reader.read_all()
 
     def on_chunk(self, chunk: SnapshotChunk) -> None:
-        """Take a chunk only from the leader we follow, after the core asked it (transfer.py)."""
+        """Take a chunk only from the leader or the peer asked last, once asked (transfer.py)."""
         node = self._node
         intake = self._intake
         leader = node._replica.leader_hint

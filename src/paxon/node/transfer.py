@@ -22,7 +22,8 @@ never fatal):
 |--------------------------------------------------------|------------------------|
 | arrives while a snapshot is being installed            | ignore ("installing")  |
 | covers no slot beyond ``slot_chosen``                  | ignore, drop ("stale") |
-| its sender is not the leader this replica follows      | ignore ("not leader")  |
+| its sender is neither the leader this replica follows  | ignore ("not leader")  |
+| nor the peer the core asked last to catch it up        |                        |
 | starts a transfer (offset 0), but the core has not     | ignore ("not asked")   |
 | asked its sender to catch us up in ``ASKED_VALID_S``   |                        |
 | takes the transfer over ``snapshot_max_bytes``         | drop ("too large")     |
@@ -30,8 +31,16 @@ never fatal):
 | body names another slot than the chunks did            |                        |
 | otherwise                                              | add; install when whole|
 
-Limits: one transfer per sender, and only the leader's is admitted, so at most
-one snapshot (``NodeConfig.snapshot_max_bytes``, 4 GiB by default) is held;
+Why the peer asked last, not only the leader: a candidate that meets an
+acceptor whose log starts past its ``slot_from`` steps down and asks that
+acceptor to catch it up (the compacted-log rule, ``docs/protocol.md``); it
+follows no leader then, and the acceptor answers with a snapshot. Taking only
+the leader's would leave it behind until the acceptor itself stood (swarm
+seed 5057: six elections lost that way, 6 s without a leader).
+
+Limits: one transfer per sender, and a transfer that starts drops any other
+sender's, so at most one snapshot (``NodeConfig.snapshot_max_bytes``, 4 GiB
+by default) is held;
 an ask is good for ``ASKED_VALID_S`` = 60 s (the core asks again every
 ``learn_retry_s`` while it is behind, so a live transfer keeps its ask fresh).
 """
@@ -92,6 +101,11 @@ class SnapshotAssembler:
         else:
             self._incoming.pop(src, None)
 
+    def drop_others(self, src: NodeId) -> None:
+        """Forget every transfer but the one from ``src``."""
+        for other in [other for other in self._incoming if other != src]:
+            del self._incoming[other]
+
     def __len__(self) -> int:
         return len(self._incoming)
 
@@ -103,10 +117,12 @@ class SnapshotIntake:
         self.assembler = SnapshotAssembler(max_bytes)
         self.refused: Counter[str] = Counter()
         self._asked: dict[NodeId, float] = {}  # peer -> when the core last asked it
+        self._asked_last: NodeId | None = None  # the peer the core asked most recently
 
     def asked(self, peer: NodeId, now: float) -> None:
         """The core asked ``peer`` to catch us up (a ``LearnRequest`` left for it)."""
         self._asked[peer] = now
+        self._asked_last = peer
 
     def admit(
         self,
@@ -122,11 +138,13 @@ class SnapshotIntake:
             reason = "installing"
         elif chunk.slot <= slot_chosen:
             reason = "stale"
-        elif chunk.src != leader:
+        elif chunk.src not in (leader, self._asked_last):
             reason = "not leader"
         elif chunk.offset == 0 and not self._asked_recently(chunk.src, now):
             reason = "not asked"
         else:
+            if chunk.offset == 0:
+                self.assembler.drop_others(chunk.src)  # one transfer held at a time
             return None
         self.assembler.drop(chunk.src)
         return reason
