@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paxon.errors import NotLeader, PaxonError
+from paxon.errors import Busy, NotLeader, PaxonError
 from paxon.kv.store import KvStore
 from paxon.net.client_messages import (
     ClientRequest,
@@ -82,6 +82,7 @@ from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, check_recovery, strike
+from paxon.sim.timers import TimerChecker, snapshot, wants_refusals
 from paxon.sim.trace import describe
 from paxon.sim.workload import (
     UnexpectedReply,
@@ -499,6 +500,8 @@ class RuntimeCluster:
         self.checker = SafetyChecker(self.members, internal_client_ids={CLOCK_CLIENT_ID})
         # The rules of docs/protocol.md, checked on every send, fsync and read.
         self.properties = PropertyChecker(self.members, self.checker.violations)
+        # Its timers and limits: leases, election timeouts, queue, batch, Learn.
+        self.timers = TimerChecker(self.checker.violations)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
@@ -965,6 +968,7 @@ class RuntimeCluster:
 
         def build(*args: Any, **kwargs: Any) -> Replica:
             replica = factory(*args, **kwargs)
+            self.timers.on_start(host.node_id, replica, self.time)
             for name in ("step", "tick", "propose_many", "read_index", "install_snapshot"):
                 setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
             return replica
@@ -985,12 +989,17 @@ class RuntimeCluster:
             elif name == "read_index":
                 self.properties.on_read_requested(node_id, args[0], self.time)
             role_before = replica.role
+            before = snapshot(replica, with_refusals=wants_refusals(name, args, node_id))
             try:
                 ready = call(*args)
             except NotLeader:
                 if name == "read_index":
                     self.properties.on_read_confirmed(node_id, args[0], None, self.time)
                 raise
+            except Busy:
+                self.timers.on_busy(node_id, replica, args[0], self.time)
+                raise
+            self.timers.on_call(node_id, replica, name, args, before, ready, self.time)
             if ready.reads:
                 self._note_read_indexes(host, ready)
             if replica.role is not role_before:
