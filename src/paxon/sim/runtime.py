@@ -83,7 +83,7 @@ from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, check_recovery, strike
-from paxon.sim.timers import TimerChecker, snapshot, wants_refusals
+from paxon.sim.timers import TimerChecker, snapshot
 from paxon.sim.trace import describe
 from paxon.sim.workload import (
     UnexpectedReply,
@@ -992,7 +992,7 @@ class RuntimeCluster:
             elif name == "read_index":
                 self.properties.on_read_requested(node_id, args[0], self.time)
             role_before = replica.role
-            before = snapshot(replica, with_refusals=wants_refusals(name, args, node_id))
+            before = snapshot(replica)
             try:
                 ready = call(*args)
             except NotLeader:

@@ -5,7 +5,7 @@ this module judges *when* it acts and *how much* it holds: the rules that
 keep a cluster live and bounded, which no safety check sees broken. A runtime
 reports every call into a replica, with the replica itself (only its public
 face is read: ``role``, ``ballot_own``, ``ballot_promised``, ``now``,
-``slot_next``, ``counters``, ``config``, ``quorum``, ``members``):
+``slot_next``, ``config``, ``quorum``, ``members``):
 
     on_start(node_id, replica, time)             a replica was built (start or restart)
     on_call(node_id, replica, call, args, before, ready, time)
@@ -13,9 +13,10 @@ face is read: ``role``, ``ballot_own``, ``ballot_promised``, ``now``,
                                                  ``snapshot(replica)`` taken just before it
     on_busy(node_id, replica, commands, time)    ``propose_many(commands)`` raised ``Busy``
 
-A message a buggy member forged is reported like any other (the replica
-refuses it at its edge, and a refused message changes no timer: refusals are
-read from ``counters``).
+A message a buggy member forged is reported like any other: the replica
+refuses it at its edge, and a refused message changes no timer (a refused
+``Prepare``, ``Accept`` or ``Heartbeat`` gets no answer; a ``HeartbeatReply``
+naming a read round never asked is refused).
 
 The rules, by name (``Violation.rule``), each from ``docs/protocol.md`` or
 ``protocol/config.py``. Times are the replica's own clock (``now``, what it
@@ -48,10 +49,9 @@ that proposes new slots or sends a Learn.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from paxon.protocol.messages import (
     Accept,
@@ -63,7 +63,7 @@ from paxon.protocol.messages import (
     Prepare,
 )
 from paxon.protocol.ready import Ready
-from paxon.protocol.replica import Replica, ReplicaCounters, Role
+from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, NodeId, Slot
 from paxon.sim.checkers import Violation
 
@@ -71,43 +71,17 @@ from paxon.sim.checkers import Violation
 _EPSILON_S = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class Before:
+class Before(NamedTuple):
     """What a replica showed just before a call (``snapshot``)."""
 
     role: Role
-    ballot_own: Ballot
     ballot_promised: Ballot
     slot_next: Slot
-    refused: int
 
 
-def snapshot(replica: Replica, *, with_refusals: bool = True) -> Before:
-    """The public state a call is judged against. Refusals are counted only
-    when asked (``wants_refusals``): building the counters costs a little."""
-    refused = _refusals(replica) if with_refusals else 0
-    return Before(
-        replica.role, replica.ballot_own, replica.ballot_promised, replica.slot_next, refused
-    )
-
-
-def wants_refusals(call: str, args: Sequence[Any], node_id: NodeId) -> bool:
-    """Whether a call's timer effect depends on the message getting past the edge."""
-    if call != "step":
-        return False
-    message = args[0]
-    return (
-        isinstance(message, Prepare | Accept | Heartbeat | HeartbeatReply)
-        and message.src != node_id
-    )
-
-
-def _refusals(replica: Replica) -> int:
-    counters = replica.counters
-    return sum(getattr(counters, name) for name in _COUNTER_NAMES)
-
-
-_COUNTER_NAMES = tuple(counter.name for counter in dataclasses.fields(ReplicaCounters))
+def snapshot(replica: Replica) -> Before:
+    """The public state a call is judged against."""
+    return Before(replica.role, replica.ballot_promised, replica.slot_next)
 
 
 @dataclass(slots=True)
@@ -122,6 +96,8 @@ class _Reign:
 class _Timer:
     reset_at: float
     reign: _Reign | None = None
+    # Read rounds asked so far (each ``read_index`` call is one; never reset).
+    read_rounds: int = 0
     # The replica object these notes are about (a restart builds a new one).
     replica_id: int = 0
 
@@ -173,7 +149,9 @@ class TimerChecker:
                 timer.reign = None
                 timer.reset_at = now
         elif call == "step":
-            self._on_step(node_id, replica, timer, args[0], before, now)
+            self._on_step(node_id, timer, args[0], before, ready, now)
+        elif call == "read_index":
+            timer.read_rounds += 1
         if ready.messages:
             self._check_learns(node_id, replica, ready.messages, time)
         reign = timer.reign
@@ -196,24 +174,26 @@ class TimerChecker:
     def _on_step(
         self,
         node_id: NodeId,
-        replica: Replica,
         timer: _Timer,
         message: Message,
         before: Before,
+        ready: Ready,
         now: float,
     ) -> None:
         reign = timer.reign
         if isinstance(message, Accepted | HeartbeatReply):
             if reign is not None and message.ballot == reign.ballot and message.src in reign.seen:
-                if isinstance(message, HeartbeatReply) and self._refused(replica, before):
+                if isinstance(message, HeartbeatReply) and message.read_round > timer.read_rounds:
                     return  # a read round never asked: refused, not heard
                 reign.seen[message.src] = now
             return
+        # Past the edge, each of these gets an answer (a vote, a promise, a
+        # reply or a Nack); a refused one gets none.
         if (
             isinstance(message, Prepare | Accept | Heartbeat)
             and message.src != node_id
             and message.ballot >= before.ballot_promised
-            and not self._refused(replica, before)
+            and (ready.messages or ready.messages_after_persist)
         ):
             timer.reset_at = now
 
@@ -321,12 +301,8 @@ class TimerChecker:
             timer = self._timers[node_id] = _Timer(reset_at=replica.now, replica_id=id(replica))
         return timer
 
-    @staticmethod
-    def _refused(replica: Replica, before: Before) -> bool:
-        return _refusals(replica) != before.refused
-
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
 
 
-__all__ = ["Before", "TimerChecker", "snapshot", "wants_refusals"]
+__all__ = ["Before", "TimerChecker", "snapshot"]
