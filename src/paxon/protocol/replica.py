@@ -834,6 +834,8 @@ class Replica:
             self._ready.reads.append(ReadIndex(read.read_id, read.slot))
 
     def _note_peer(self, peer: NodeId, slot_chosen: Slot) -> None:
+        if peer == self.node_id:
+            return  # its own vote: check quorum counts the leader once (_tick_leader)
         self._peer_seen_at[peer] = self._now
         self._peer_slot_chosen[peer] = slot_chosen
 

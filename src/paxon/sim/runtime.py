@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paxon.errors import NotLeader, PaxonError
+from paxon.errors import Busy, NotLeader, PaxonError
 from paxon.kv.store import KvStore
 from paxon.net.client_messages import (
     ClientRequest,
@@ -66,7 +66,7 @@ from paxon.node.node import Node
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry, Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import Command
+from paxon.protocol.types import BALLOT_ZERO, Command
 from paxon.sim import buggy
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.config import (
@@ -77,11 +77,13 @@ from paxon.sim.config import (
     SimConfig,
     SimStats,
 )
+from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, check_recovery, strike
+from paxon.sim.timers import TimerChecker, snapshot
 from paxon.sim.trace import describe
 from paxon.sim.workload import (
     UnexpectedReply,
@@ -499,6 +501,10 @@ class RuntimeCluster:
         self.checker = SafetyChecker(self.members, internal_client_ids={CLOCK_CLIENT_ID})
         # The rules of docs/protocol.md, checked on every send, fsync and read.
         self.properties = PropertyChecker(self.members, self.checker.violations)
+        # Its timers and limits: leases, election timeouts, queue, batch, Learn.
+        self.timers = TimerChecker(self.checker.violations)
+        # Liveness after healing: it settles on a leader, keeps it, and serves.
+        self.healing = HealWatch(config, self.checker.violations)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self._fsync_max_s = self._rng_faults.uniform(0.0005, 0.005)
@@ -965,6 +971,7 @@ class RuntimeCluster:
 
         def build(*args: Any, **kwargs: Any) -> Replica:
             replica = factory(*args, **kwargs)
+            self.timers.on_start(host.node_id, replica, self.time)
             for name in ("step", "tick", "propose_many", "read_index", "install_snapshot"):
                 setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
             return replica
@@ -985,12 +992,17 @@ class RuntimeCluster:
             elif name == "read_index":
                 self.properties.on_read_requested(node_id, args[0], self.time)
             role_before = replica.role
+            before = snapshot(replica)
             try:
                 ready = call(*args)
             except NotLeader:
                 if name == "read_index":
                     self.properties.on_read_confirmed(node_id, args[0], None, self.time)
                 raise
+            except Busy:
+                self.timers.on_busy(node_id, replica, args[0], self.time)
+                raise
+            self.timers.on_call(node_id, replica, name, args, before, ready, self.time)
             if ready.reads:
                 self._note_read_indexes(host, ready)
             if replica.role is not role_before:
@@ -998,6 +1010,7 @@ class RuntimeCluster:
                     replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
                 )
                 self._log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
+                self.healing.on_role_change(node_id, replica.role, self.time)
                 if replica.role is Role.LEADER:
                     self.stats.leader_changes += 1
                     self.release_held(f"n{node_id} leads")
@@ -1179,6 +1192,7 @@ class RuntimeCluster:
         op.returned_at = self.time
         op.result = result
         self.stats.ops_completed += 1
+        self.healing.on_op_completed(self.time)
         if op.kind == "read":
             client.last_seen[op.key] = result if isinstance(result, str) else None
         elif op.kind == "write" or (op.kind == "cas" and result is True):
@@ -1411,9 +1425,33 @@ class RuntimeCluster:
         self._healed_at = self.time
         self._chosen_at_heal = self._chosen_prefix()
         self._log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
+        self.healing.on_heal(self.time)
+        self._sample_settled()
+
+    def _sample_settled(self) -> None:
+        """Tell the heal watch what each live member is, until the cluster settles."""
+        if self._done or self.healing.settled_at is not None:
+            return
+        states = []
+        for host in self.hosts.values():
+            if host.dead is not None:
+                continue
+            node = self._node(host)
+            if node is None:
+                states.append(NodeState(host.node_id, None, BALLOT_ZERO, BALLOT_ZERO))
+            else:
+                replica = node._replica
+                states.append(
+                    NodeState(
+                        host.node_id, replica.role, replica.ballot_own, replica.ballot_promised
+                    )
+                )
+        self.healing.sample(states, self.time)
+        self.later(_SETTLE_SAMPLE_S, self._sample_settled)
 
     def _finish(self) -> None:
         self._done = True
+        self.healing.finish(self.time)
         for host in self.hosts.values():
             if host.process is not None:
                 self._retire(host.process)
@@ -1481,6 +1519,8 @@ class RuntimeCluster:
         return logger
 
 
+# How often the heal watch looks whether the cluster has settled.
+_SETTLE_SAMPLE_S = 0.01
 # With "pause", the share of elections where the candidate or the new leader
 # is frozen at once (``_strike_at_transition``).
 _TRANSITION_PAUSE = 0.15

@@ -1,0 +1,308 @@
+"""Timing and limit rules of the core, judged at every call a runtime makes into it.
+
+``PropertyChecker`` (``properties.py``) judges what a node says and writes;
+this module judges *when* it acts and *how much* it holds: the rules that
+keep a cluster live and bounded, which no safety check sees broken. A runtime
+reports every call into a replica, with the replica itself (only its public
+face is read: ``role``, ``ballot_own``, ``ballot_promised``, ``now``,
+``slot_next``, ``config``, ``quorum``, ``members``):
+
+    on_start(node_id, replica, time)             a replica was built (start or restart)
+    on_call(node_id, replica, call, args, before, ready, time)
+                                                 a call returned ``ready``; ``before`` is
+                                                 ``snapshot(replica)`` taken just before it
+    on_busy(node_id, replica, commands, time)    ``propose_many(commands)`` raised ``Busy``
+
+A message a buggy member forged is reported like any other: the replica
+refuses it at its edge, and a refused message changes no timer (a refused
+``Prepare``, ``Accept`` or ``Heartbeat`` gets no answer; a ``HeartbeatReply``
+naming a read round never asked is refused).
+
+The rules, by name (``Violation.rule``), each from ``docs/protocol.md`` or
+``protocol/config.py``. Times are the replica's own clock (``now``, what it
+was last ticked with), so each rule is exact at the tick that must act:
+
+- ``leader-lease``: a leader that has heard from no majority (itself
+  included) for ``election_timeout_max_s`` steps down at its next tick, and
+  one that has heard from a majority within it does not. A peer is heard
+  when an ``Accepted`` or ``HeartbeatReply`` under the leader's ballot reaches
+  it; every peer counts as heard at the moment it became leader. ("LEADER
+  --no word from a majority for election_timeout_max_s--> FOLLOWER".)
+- ``election-timer``: a replica stands (follower to probing), or gives up
+  probing or preparing, only once ``election_timeout_min_s`` has passed since
+  its election timer last restarted, and it does by ``election_timeout_max_s
+  * backoff_max_factor``. The timer restarts when the replica enters a role
+  other than leader, and when a ``Prepare``, ``Accept`` or ``Heartbeat`` from
+  another node, under a ballot at least its promise, gets past its edge.
+- ``queue-bound``: a leader's proposal queue (commands it took with
+  ``propose_many`` and has not yet put in a new slot) never holds more than
+  ``queue_max_commands``, and ``Busy`` is raised only when the commands would
+  not fit. ("a limit on everything".)
+- ``batch-bound``: a new slot carries at most ``batch_max_commands`` commands,
+  and past its first command at most ``batch_max_bytes`` of payload.
+- ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
+  and past its first entry at most ``learn_max_bytes`` of payload.
+
+Cost: a few attribute reads per call, and one walk of the messages of a call
+that proposes new slots or sends a Learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from paxon.protocol.messages import (
+    Accept,
+    Accepted,
+    Heartbeat,
+    HeartbeatReply,
+    Learn,
+    Message,
+    Prepare,
+)
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot, NodeId, Slot
+from paxon.sim.checkers import Violation
+
+# Float slack for comparing two sums of the same clock readings.
+_EPSILON_S = 1e-9
+
+
+class Before(NamedTuple):
+    """What a replica showed just before a call (``snapshot``)."""
+
+    role: Role
+    ballot_promised: Ballot
+    slot_next: Slot
+
+
+def snapshot(replica: Replica) -> Before:
+    """The public state a call is judged against."""
+    return Before(replica.role, replica.ballot_promised, replica.slot_next)
+
+
+@dataclass(slots=True)
+class _Reign:
+    ballot: Ballot
+    since: float
+    seen: dict[NodeId, float]
+    queued: int = 0
+
+
+@dataclass(slots=True)
+class _Timer:
+    reset_at: float
+    reign: _Reign | None = None
+    # Read rounds asked so far (each ``read_index`` call is one; never reset).
+    read_rounds: int = 0
+    # The replica object these notes are about (a restart builds a new one).
+    replica_id: int = 0
+
+
+class TimerChecker:
+    """Checks every rule in the module docstring on each call it is told of."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        self._timers: dict[NodeId, _Timer] = {}
+
+    def on_start(self, node_id: NodeId, replica: Replica, time: float) -> None:
+        self._timers[node_id] = _Timer(reset_at=replica.now, replica_id=id(replica))
+
+    def on_busy(
+        self, node_id: NodeId, replica: Replica, commands: Sequence[object], time: float
+    ) -> None:
+        timer = self._timer(node_id, replica)
+        reign = timer.reign
+        limit = replica.config.queue_max_commands
+        if reign is not None and reign.queued + len(commands) <= limit:
+            self._fail(
+                time,
+                "queue-bound",
+                f"n{node_id} refused {len(commands)} commands as Busy with "
+                f"{reign.queued} of {limit} queued",
+            )
+
+    def on_call(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        before: Before,
+        ready: Ready,
+        time: float,
+    ) -> None:
+        timer = self._timer(node_id, replica)
+        now = replica.now
+        role = replica.role
+        if call == "tick":
+            self._check_tick(node_id, replica, timer, before, time)
+        if role is not before.role:
+            if role is Role.LEADER:
+                peers = {member: now for member in replica.members if member != node_id}
+                timer.reign = _Reign(replica.ballot_own, now, peers)
+            else:
+                timer.reign = None
+                timer.reset_at = now
+        elif call == "step":
+            self._on_step(node_id, timer, args[0], before, ready, now)
+        elif call == "read_index":
+            timer.read_rounds += 1
+        if ready.messages:
+            self._check_learns(node_id, replica, ready.messages, time)
+        reign = timer.reign
+        if reign is None:
+            return
+        if call == "propose_many" and role is Role.LEADER:
+            reign.queued += len(args[0])
+        self._check_new_slots(node_id, replica, reign, before, ready, time)
+        limit = replica.config.queue_max_commands
+        if reign.queued > limit:
+            self._fail(
+                time,
+                "queue-bound",
+                f"n{node_id} holds {reign.queued} commands in its queue (at most {limit})",
+            )
+            reign.queued = 0
+
+    # ------------------------------------------------------------- rules
+
+    def _on_step(
+        self,
+        node_id: NodeId,
+        timer: _Timer,
+        message: Message,
+        before: Before,
+        ready: Ready,
+        now: float,
+    ) -> None:
+        reign = timer.reign
+        if isinstance(message, Accepted | HeartbeatReply):
+            if reign is not None and message.ballot == reign.ballot and message.src in reign.seen:
+                if isinstance(message, HeartbeatReply) and message.read_round > timer.read_rounds:
+                    return  # a read round never asked: refused, not heard
+                reign.seen[message.src] = now
+            return
+        # Past the edge, each of these gets an answer (a vote, a promise, a
+        # reply or a Nack); a refused one gets none.
+        if (
+            isinstance(message, Prepare | Accept | Heartbeat)
+            and message.src != node_id
+            and message.ballot >= before.ballot_promised
+            and (ready.messages or ready.messages_after_persist)
+        ):
+            timer.reset_at = now
+
+    def _check_tick(
+        self, node_id: NodeId, replica: Replica, timer: _Timer, before: Before, time: float
+    ) -> None:
+        config = replica.config
+        now = replica.now
+        role = replica.role
+        if before.role is Role.LEADER:
+            reign = timer.reign
+            if reign is None:
+                return
+            horizon = now - config.election_timeout_max_s
+            heard = 1 + sum(1 for seen in reign.seen.values() if seen >= horizon)
+            due = heard < replica.quorum and reign.since <= horizon
+            if due and role is Role.LEADER:
+                self._fail(
+                    time,
+                    "leader-lease",
+                    f"n{node_id} still leads under {reign.ballot} at {now:.6f} having heard "
+                    f"from {heard} of {replica.quorum} in {config.election_timeout_max_s:.3f} s",
+                )
+            elif not due and role is not Role.LEADER:
+                self._fail(
+                    time,
+                    "leader-lease",
+                    f"n{node_id} stopped leading {reign.ballot} on a tick at {now:.6f} having "
+                    f"heard from {heard} of {replica.quorum} within "
+                    f"{config.election_timeout_max_s:.3f} s",
+                )
+            return
+        quiet = now - timer.reset_at
+        timeout_max = config.election_timeout_max_s * config.backoff_max_factor
+        if role is not before.role and quiet < config.election_timeout_min_s - _EPSILON_S:
+            self._fail(
+                time,
+                "election-timer",
+                f"n{node_id} went from {before.role.value} to {role.value} "
+                f"{quiet:.6f} s after its timer restarted (at least "
+                f"{config.election_timeout_min_s:.6f} s)",
+            )
+        elif role is before.role and quiet > timeout_max + _EPSILON_S:
+            self._fail(
+                time,
+                "election-timer",
+                f"n{node_id} is still {role.value} {quiet:.6f} s after its timer "
+                f"restarted (at most {timeout_max:.6f} s)",
+            )
+            timer.reset_at = now  # once per wait is enough
+
+    def _check_new_slots(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        reign: _Reign,
+        before: Before,
+        ready: Ready,
+        time: float,
+    ) -> None:
+        """Slots this call opened take commands from the queue: count them out."""
+        if replica.slot_next <= before.slot_next or before.role is not Role.LEADER:
+            return
+        config = replica.config
+        slots: dict[Slot, Accept] = {}
+        for message in ready.messages:
+            if isinstance(message, Accept) and message.slot >= before.slot_next:
+                slots.setdefault(message.slot, message)
+        for accept in slots.values():
+            commands = accept.value.commands
+            reign.queued -= len(commands)
+            size = sum(len(command.payload) for command in commands)
+            if len(commands) > config.batch_max_commands or (
+                len(commands) > 1 and size > config.batch_max_bytes
+            ):
+                self._fail(
+                    time,
+                    "batch-bound",
+                    f"n{node_id} proposed {len(commands)} commands of {size} bytes at "
+                    f"s{accept.slot} (at most {config.batch_max_commands} commands, "
+                    f"{config.batch_max_bytes} bytes past the first)",
+                )
+
+    def _check_learns(
+        self, node_id: NodeId, replica: Replica, messages: Sequence[Message], time: float
+    ) -> None:
+        config = replica.config
+        for message in messages:
+            if not isinstance(message, Learn) or len(message.entries) <= 1:
+                continue
+            size = sum(len(c.payload) for entry in message.entries for c in entry.value.commands)
+            if len(message.entries) > config.learn_max_entries or size > config.learn_max_bytes:
+                self._fail(
+                    time,
+                    "learn-bound",
+                    f"n{node_id} sent a Learn of {len(message.entries)} entries, {size} bytes "
+                    f"(at most {config.learn_max_entries}, {config.learn_max_bytes} bytes)",
+                )
+
+    # ------------------------------------------------------------- helpers
+
+    def _timer(self, node_id: NodeId, replica: Replica) -> _Timer:
+        timer = self._timers.get(node_id)
+        if timer is None or timer.replica_id != id(replica):
+            timer = self._timers[node_id] = _Timer(reset_at=replica.now, replica_id=id(replica))
+        return timer
+
+    def _fail(self, time: float, rule: str, detail: str) -> None:
+        self.violations.append(Violation(time, rule, detail))
+
+
+__all__ = ["Before", "TimerChecker", "snapshot"]

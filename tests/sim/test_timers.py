@@ -1,0 +1,137 @@
+"""The timing and limit rules (``paxon.sim.timers``) fire on a planted bug each.
+
+Each replica below breaks one rule and nothing else; a short run of the
+runtime engine with the faults that expose it must name that rule. The real
+replica passes the same runs clean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.messages import LearnRequest
+from paxon.protocol.replica import Replica
+from paxon.protocol.types import Command
+from paxon.sim import SimConfig
+from paxon.sim.runtime import RuntimeCluster
+
+
+class KeepsLeadingAlone(Replica):
+    """Check quorum counts every peer as heard: a cut-off leader never steps down."""
+
+    def _tick_leader(self) -> None:
+        for peer in self._peer_seen_at:
+            self._peer_seen_at[peer] = self._now
+        super()._tick_leader()
+
+
+class WantsEveryPeer(Replica):
+    """Check quorum wants every member heard: it steps down with a majority heard."""
+
+    def _tick_leader(self) -> None:
+        quorum = self.quorum
+        self.quorum = len(self.members)
+        try:
+            super()._tick_leader()
+        finally:
+            self.quorum = quorum
+
+
+class StandsEarly(Replica):
+    """The election timer runs a quarter of its drawn timeout."""
+
+    def _reset_election_timer(self) -> None:
+        super()._reset_election_timer()
+        self._election_deadline = self._now + (self._election_deadline - self._now) / 4
+
+
+class NeverBusy(Replica):
+    """Takes every command, however full its queue."""
+
+    def propose_many(self, commands):  # type: ignore[no-untyped-def]
+        limit = self.config
+        self.config = dataclasses.replace(limit, queue_max_commands=10**9)
+        try:
+            return super().propose_many(commands)
+        finally:
+            self.config = limit
+
+
+class OverfullBatch(Replica):
+    """Puts two more commands in a slot than the batch limit allows."""
+
+    def _take_batch(self) -> tuple[Command, ...]:
+        limit = self.config
+        self.config = dataclasses.replace(limit, batch_max_commands=limit.batch_max_commands + 2)
+        try:
+            return super()._take_batch()
+        finally:
+            self.config = limit
+
+
+class OverlongLearn(Replica):
+    """Answers a LearnRequest with twice the page it may send."""
+
+    def _on_learn_request(self, message: LearnRequest) -> None:
+        limit = self.config
+        self.config = dataclasses.replace(limit, learn_max_entries=2 * limit.learn_max_entries)
+        try:
+            super()._on_learn_request(message)
+        finally:
+            self.config = limit
+
+
+def _rules(factory: type[Replica], config: SimConfig, seeds: range) -> set[str]:
+    rules: set[str] = set()
+    for seed in seeds:
+        cluster = RuntimeCluster(seed, config, replica_factory=factory)
+        cluster.run()
+        rules |= {violation.rule for violation in cluster.checker.violations}
+    return rules
+
+
+_SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0}
+_TIMING = SimConfig(nodes=5, faults=frozenset({"partition", "pause"}), **_SHORT)  # type: ignore[arg-type]
+_LIMITS = SimConfig(
+    nodes=3,
+    clients=6,
+    faults=frozenset({"crash", "delay"}),
+    replica=ReplicaConfig(
+        queue_max_commands=2,
+        pipeline_window_slots=1,
+        batch_max_commands=1,
+        learn_max_entries=2,
+        backoff_max_factor=4.0,
+    ),
+    snapshot_interval_slots=10_000,
+    **_SHORT,  # type: ignore[arg-type]
+)
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("factory", "config", "rule"),
+    [
+        (KeepsLeadingAlone, _TIMING, "leader-lease"),
+        (WantsEveryPeer, _TIMING, "leader-lease"),
+        (StandsEarly, _TIMING, "election-timer"),
+        (NeverBusy, _LIMITS, "queue-bound"),
+        (OverfullBatch, _LIMITS, "batch-bound"),
+        (OverlongLearn, _LIMITS, "learn-bound"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None) if isinstance(value, type) else None,
+)
+def test_a_broken_timing_or_limit_rule_is_named(
+    factory: type[Replica], config: SimConfig, rule: str
+) -> None:
+    assert rule in _rules(factory, config, range(3))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("config", [_TIMING, _LIMITS], ids=["timing", "limits"])
+def test_the_real_replica_keeps_every_timing_and_limit_rule(config: SimConfig) -> None:
+    assert _rules(Replica, config, range(3)) == set()
