@@ -129,3 +129,31 @@ def test_installing_a_snapshot_makes_a_leader_step_down() -> None:
     leader.check_invariants()
     assert leader.role is Role.FOLLOWER
     assert leader.slot_chosen == leader.log_start == 2
+
+
+def test_a_leader_hearing_from_one_peer_of_four_steps_down() -> None:
+    """Check quorum counts the leader once (swarm seed 3, found by ``leader-lease``).
+
+    A 5-node leader that proposes keeps voting for itself; its own Accepted
+    must not count as a peer heard, or it and one peer make a "majority" of 3
+    and it leads on while it cannot commit.
+    """
+    config = ReplicaConfig(election_timeout_min_s=0.3, election_timeout_max_s=0.6)
+    env = Env(5, config=config, seed=3)
+    elect(env, 1)
+    leader = env.replica(1)
+    start = leader.now
+    for step in range(1, 16):
+        now = start + 0.1 * step
+        env.tick(1, now)
+        if leader.role is not Role.LEADER:
+            break
+        env.propose(1, command(step))
+        env.persist(1)
+        env.deliver(1, 1, "Accepted")  # its own vote
+        env.deliver(1, 2, None)  # only node 2 hears it and answers
+        env.persist(2)
+        env.deliver(2, 1, None)
+        env.drop(1, None, None)
+    assert leader.role is Role.FOLLOWER
+    assert leader.now - start <= config.election_timeout_max_s + 0.2
