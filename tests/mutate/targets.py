@@ -64,7 +64,8 @@ STORAGE_TARGETS = (
         "src/paxon/storage/codec.py",
         (
             "scan_frame",
-            "_all_zero",
+            "_cut_then_zeros",
+            "_zeros_from",
             "decode_record",
             "decode_seal",
             "decode_entry_payload",

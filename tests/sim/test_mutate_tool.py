@@ -16,7 +16,7 @@ from cosmic_ray import work_item
 from tests.mutate import session
 from tests.mutate.budget import SeedBudget, SeedGroup, parse_budget
 from tests.mutate.run import ROOT, Options, run
-from tests.mutate.targets import Target, spans_of
+from tests.mutate.targets import Target, spans_of, targets
 
 from paxon.sim import SimConfig
 
@@ -140,3 +140,9 @@ def test_a_failure_of_the_machinery_is_never_a_kill(
     result: work_item.WorkResult, status: str
 ) -> None:
     assert session._status(result)[0] == status
+
+
+def test_every_named_target_function_exists_in_the_tree() -> None:
+    """A renamed function must not break ``make mutate`` at start-up (it did once)."""
+    for target in targets(ROOT):
+        spans_of((ROOT / target.path).read_text(), target)  # raises on a missing name
