@@ -265,6 +265,23 @@ def test_a_lost_last_write_of_the_last_segment_is_never_produced() -> None:
             open_storage(fs, TINY)
 
 
+def test_a_lost_last_write_below_a_snapshot_is_refused() -> None:
+    """A snapshot says the log reached its lsn: losing the last write below it shows."""
+    refused = 0
+    for seed in range(60):
+        fs, storage = synced_log(3)
+        storage.save_snapshot(2, b"state")  # at lsn 3: the last write holds lsn 3
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        assert fault is not None
+        if "below snapshot lsn 3" not in fault.detail:
+            continue
+        assert fault.expect == REFUSE and fault.offset == fs.write_ranges(fault.path)[-1][0]
+        with pytest.raises(MissingSegment, match="before snapshot"):
+            open_storage(fs, TINY)
+        refused += 1
+    assert refused > 0
+
+
 def test_a_lost_seal_before_an_empty_segment_is_a_roll_over_cut_short() -> None:
     """The one lost synced write recovery must start from: nothing synced is lost."""
     recovered_from = 0
