@@ -152,7 +152,8 @@ class _SimDisk(MemFileSystem):
         ``*.tmp`` of a snapshot, a new segment whose header never synced)."""
         with self._lock:
             directory = os.path.normpath(directory)
-            self._dirs_durable[directory] = dict(self._dirs[directory])
+            if directory in self._dirs:  # not yet made: the power failed before its mkdir
+                self._dirs_durable[directory] = dict(self._dirs[directory])
 
     def clear_faults(self) -> bool:
         """Forget the I/O errors set with ``fail`` that have not struck yet (True: some)."""
@@ -220,6 +221,11 @@ class _SimCommitter:
     @property
     def lsn_durable(self) -> int:
         return self._lsn_durable
+
+    @property
+    def syncing(self) -> bool:
+        """A write or fsync event is pending."""
+        return self._syncing
 
     def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
         if self._failure is not None:
@@ -539,6 +545,8 @@ class RuntimeCluster:
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_stop = random.Random(f"{seed}:stop")
         self._rng_io = random.Random(f"{seed}:io-error")
+        self._rng_stop_io = random.Random(f"{seed}:io-error-in-stop")
+        self._rng_creation = random.Random(f"{seed}:creation-cut")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -554,6 +562,11 @@ class RuntimeCluster:
     def start(self) -> None:
         config = self.config
         for host in self.hosts.values():
+            if "crash" in config.faults and self._rng_creation.random() < _CUT_IN_CREATION:
+                # The power fails while the node sets its data directory up.
+                ops = self._rng_creation.randrange(_CREATION_OPS)
+                host.fs.arm_power_cut(ops)
+                self._log(f"fault: power of n{host.node_id} fails {ops} calls into its creation")
             self._start_process(host)
         for index, _ in enumerate(self.clients):
             self._push(0.05 + 0.01 * index, functools.partial(self._client_next, index))
@@ -780,6 +793,14 @@ class RuntimeCluster:
         assert process is not None
         process.stopping = True
         self._log(f"fault: stop n{host.node_id} (a graceful restart)")
+        syncing = isinstance(committer := process.node._committer, _SimCommitter) and (
+            committer.syncing
+        )
+        if syncing and not host.io_error and self._rng_stop_io.random() < _IO_ERROR_IN_STOP:
+            # The disk fails while the node shuts down: the fsync in flight.
+            host.fs.fail("fdatasync", path_contains="/wal-")
+            host.io_error = True
+            self._log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
         stop = process.loop.create_task(process.node.stop())
 
         def stopped(task: Any) -> None:
@@ -791,6 +812,13 @@ class RuntimeCluster:
                 # it, as ``paxon serve`` exits non-zero; the process is gone.
                 self.crash_host(host, f"stopped with a failed log: {error}")
                 return
+            if host.io_error and not host.fs.clear_faults():
+                # The fsync in flight failed while it stopped (the stop closed
+                # a failed log): its page cache is not to be trusted.
+                host.io_error = False
+                self.crash_host(host, "stopped after an I/O error on its log")
+                return
+            host.io_error = False
             if error is not None:
                 self.checker.fail(self.time, "stop", f"n{host.node_id} failed to stop: {error!r}")
             self._retire(process)
@@ -933,6 +961,8 @@ class RuntimeCluster:
 
     async def _watch_failure(self, host: _Host, process: _Process) -> None:
         error = await process.node.wait_failed()
+        if process.stopping and host.io_error and isinstance(error, StorageError):
+            return  # stopping already: the stop ends it (``_stop_gracefully``)
         if host.process is process and host.io_error and isinstance(error, StorageError):
             host.io_error = False
             self.crash_host(host, "stopped on an injected I/O error")
@@ -1501,6 +1531,13 @@ _GRACEFUL_STOP = 0.15
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.
 _IO_ERROR = 0.1
+# Of the graceful stops with a log fsync in flight, this share sees it fail.
+_IO_ERROR_IN_STOP = 0.5
+# With "crash", each node's power fails at these odds while it first sets its
+# data directory up, 0 to _CREATION_OPS - 1 calls in (the directories, IDENTITY,
+# the first segment: 11 calls).
+_CUT_IN_CREATION = 0.15
+_CREATION_OPS = 11
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 
