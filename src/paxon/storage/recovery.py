@@ -28,9 +28,9 @@ highest first lsn, after the roll-over row has been applied):
 | segments       | none, but a snapshot exists                      | MissingSegment       |
 | first segment  | starts after snapshot lsn + 1 (after 1 without)  | MissingSegment       |
 | any segment    | bad header/frame/payload, or data after a seal   | CorruptRecord        |
-| last two       | last holds no record (or a short header), the    | roll-over cut short: |
-|                | one before it is not sealed                      | drop the last        |
-| only segment   | shorter than a header, lsn 1, no snapshot        | creation cut short:  |
+| last two       | last holds no record (or a short header (*)),    | roll-over cut short: |
+|                | the one before it is not sealed                  | drop the last        |
+| only segment   | a short header (*), lsn 1, no snapshot           | creation cut short:  |
 |                |                                                  | drop it              |
 | not last       | sealed, next starts where the seal says          | ok                   |
 | not last       | sealed, next starts later                        | MissingSegment       |
@@ -42,6 +42,9 @@ highest first lsn, after the roll-over row has been applied):
 | last           | short header (the roll-over row did not apply)   | CorruptRecord        |
 | log, snapshot  | the log ends before the snapshot's lsn           | MissingSegment       |
 | log, snapshot  | recovered log_start above the snapshot's slot    | MissingSnapshot      |
+
+(*) A short header: the file is shorter than a header, or it is the start of
+the header its name calls for, then zeros to its end (``segments.py``).
 
 Contents: when ``inspect_data_dir`` is given ``check_snapshot`` (``paxon
 check`` gives the KV store's decoder), every snapshot's data is decoded too. A
