@@ -547,6 +547,7 @@ class RuntimeCluster:
         self._rng_io = random.Random(f"{seed}:io-error")
         self._rng_stop_io = random.Random(f"{seed}:io-error-in-stop")
         self._rng_creation = random.Random(f"{seed}:creation-cut")
+        self._rng_zero = random.Random(f"{seed}:zero-fill")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -885,8 +886,19 @@ class RuntimeCluster:
             if self._rng_journal.random() < _JOURNAL_COMMIT:
                 host.fs.commit_directory(f"/node{host.node_id}")
                 self._log(f"n{host.node_id}: its directory reached the disk without an fsync")
-            host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
+            host.fs.crash(
+                tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced),
+                zero_fill=self._zero_fill,
+            )
         self._disk_faults[host.node_id] = fault
+
+    def _zero_fill(self, _path: str, torn_off: int) -> int:
+        """How many zeros a file system leaves where ``torn_off`` written bytes were
+        lost (ext4 and XFS may keep the new size without the data)."""
+        rng = self._rng_zero
+        if rng.random() >= _ZERO_FILL:
+            return 0
+        return torn_off if rng.random() < 0.5 else rng.randint(1, torn_off)
 
     def _new_host(self, node_id: int) -> _Host:
         drift = "drift" in self.config.faults
@@ -1525,6 +1537,9 @@ _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
 _JOURNAL_COMMIT = 0.3
+# At this share of the torn writes of a plain crash, the file keeps its new
+# size with zeros where the lost bytes were (all of them or a prefix).
+_ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
 # Of the crashes injected, this share is an I/O error on a node's next log
@@ -1532,7 +1547,7 @@ _GRACEFUL_STOP = 0.15
 # comes back as after a crash.
 _IO_ERROR = 0.1
 # Of the graceful stops with a log fsync in flight, this share sees it fail.
-_IO_ERROR_IN_STOP = 0.5
+_IO_ERROR_IN_STOP = 0.7
 # With "crash", each node's power fails at these odds while it first sets its
 # data directory up, 0 to _CREATION_OPS - 1 calls in (the directories, IDENTITY,
 # the first segment: 11 calls).

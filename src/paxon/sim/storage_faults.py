@@ -14,9 +14,9 @@ a violation text when recovery classified it wrongly, else None.
 Kinds (``KINDS``): ``torn``, ``bitflip``, ``lost``, ``misdirected``, ``dirent``.
 The choice among enabled kinds, the target and the byte are drawn from
 ``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
-writes are aimed: a file (or a write) is drawn first, every one alike, so the
-few bytes of IDENTITY, a snapshot, a seal or a segment header are struck as
-often as a long log.
+writes are aimed: a kind of file (bit flips) or a file (lost writes) is drawn
+first, every one alike, so the few bytes of IDENTITY, a snapshot, a seal or a
+segment header are struck as often as a long log.
 
 Decision table: what each fault does and what recovery must do. A fault
 that would lose a synced record (an acknowledged promise or vote) where one
@@ -275,10 +275,14 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
     names = [name for name in disk.files if _is_target(name)]
     spans = [(name, range(_flippable_bytes(disk, name) * 8)) for name in names]
     if rng.random() < _AIMED:
-        # Aimed at a file first (the few bytes of IDENTITY, a snapshot, a young
-        # segment are as likely hit as a long log), then any bit of it.
-        spans = [span for span in spans if len(span[1])]
-        spans = [rng.choice(spans)] if spans else []
+        # Aimed at a kind of file (IDENTITY, segment, snapshot), then a file of
+        # it, then any bit of it: the few bytes of IDENTITY or of a snapshot are
+        # struck as often as a long log.
+        by_kind: dict[int, list[tuple[str, range]]] = {}
+        for span in spans:
+            if len(span[1]):
+                by_kind.setdefault(_file_kind(span[0]), []).append(span)
+        spans = [rng.choice(by_kind[rng.choice(sorted(by_kind))])] if by_kind else []
     found = _any_of(rng, spans)
     if found is None:
         return None
@@ -292,6 +296,11 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
         disk.fs.flip_bit(path, bit)
 
     return fault, apply
+
+
+def _file_kind(name: str) -> int:
+    """0 for IDENTITY, 1 for a segment, 2 for a snapshot."""
+    return 0 if name == IDENTITY_NAME else 1 if parse_segment_name(name) is not None else 2
 
 
 def _flippable_bytes(disk: _Disk, name: str) -> int:
@@ -397,13 +406,14 @@ def _lsn_last_before(disk: _Disk, name: str, offset: int) -> int:
 
 def _choose_write(rng: random.Random, writes: dict[str, list[_Write]]) -> _Write | None:
     """One of ``writes`` (files in name order): weighted by its length, or, at
-    ``_AIMED`` odds, every write alike (a seal or a header is one lost I/O as
-    much as a long batch is)."""
+    ``_AIMED`` odds, a file drawn first, then one of its writes (a snapshot, a
+    seal or a header is one lost I/O as much as a long batch is)."""
     every = [write for name in sorted(writes) for write in writes[name]]
     if not every:
         return None
     if rng.random() < _AIMED:
-        return rng.choice(every)
+        name = rng.choice(sorted(writes))
+        return rng.choice(writes[name])
     return rng.choices(every, weights=[write.length for write in every])[0]
 
 
