@@ -36,6 +36,13 @@ and no check of the disk can do better; only the peers hold another copy.
 | lost        | a synced write of a segment, read back as       | refuse: zeros followed |
 |             | zeros, when non-zero bytes follow it in the     | by frames are no torn  |
 |             | file, or it is the segment header               | tail; a bad header     |
+| lost        | the header of the last segment, holding no      | recover where a roll-  |
+|             | record: the file reads as a new segment's       | over (the one before   |
+|             | header cut and zero-filled                      | not sealed) or the     |
+|             |                                                 | creation (lsn 1, no    |
+|             |                                                 | snapshot) may have     |
+|             |                                                 | been cut short: drop   |
+|             |                                                 | it; else refuse        |
 | lost        | the seal of a segment whose successor holds     | refuse: a segment that |
 |             | records, or is not the last                     | is not last, torn      |
 | lost        | the seal of the second-to-last segment, the     | recover: a roll-over   |
@@ -370,7 +377,8 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
             if parse_segment_name(name) is None:
                 writes.append(_Write(name, offset, length, expect_other, "a checked file"))
             elif offset == 0:
-                writes.append(_Write(name, offset, length, REFUSE, "the segment header"))
+                expect = _expect_header_lost(disk, name, segments, data_end)
+                writes.append(_Write(name, offset, length, expect, "the segment header"))
             elif offset + length < data_end:
                 writes.append(_Write(name, offset, length, REFUSE, "frames follow it"))
             elif name == before_last and last_is_empty:
@@ -383,6 +391,27 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
         if writes:
             found[name] = writes
     return found
+
+
+def _expect_header_lost(
+    disk: _Disk, name: str, segments: list[tuple[int, str]], data_end: int
+) -> str:
+    """What recovery must do when the header of segment ``name`` reads as zeros.
+
+    With nothing after it (the segment holds no record), the file is then the
+    same as a new segment whose header was cut and zero-filled: recovery drops
+    it where a roll-over or a creation may have been cut short (nothing is
+    lost, it held no record), and refuses it elsewhere."""
+    if data_end > SEGMENT_HEADER_BYTES or name != segments[-1][1]:
+        return REFUSE
+    if len(segments) >= 2:
+        before_first, before_name = segments[-2]
+        scan = scan_segment(
+            disk.files[before_name], before_name, before_first, disk.incarnation, _RECORD_MAX
+        )
+        return REFUSE if scan.end == "sealed" else RECOVER
+    has_snapshot = any(parse_snapshot_name(other) for other in disk.files)
+    return RECOVER if segments[0][0] == 1 and not has_snapshot else REFUSE
 
 
 def _newest_snapshot_lsn(disk: _Disk) -> int:
