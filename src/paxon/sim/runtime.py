@@ -534,6 +534,11 @@ class RuntimeCluster:
         self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
         self._disk_refusals_left = (config.nodes - 1) // 2
         self._rng_storage = random.Random(f"{seed}:storage")
+        # Storage faults strike from a drawn time on: later ones meet an older
+        # disk (snapshots taken, segments rolled over and compacted) before the
+        # refusals a cluster can afford are spent on a young log.
+        warm_up = random.Random(f"{seed}:storage-warm-up").uniform(0.0, _DISK_WARM_UP)
+        self._disk_faults_from = warm_up * config.fault_phase_s
         self._disk_faults: dict[int, StorageFault | None] = {}
         # Messages held back by the "hold" fault, released at the worst moment.
         self._held: list[tuple[int, PeerMessage]] = []
@@ -869,6 +874,7 @@ class RuntimeCluster:
         if (
             self._disk_kinds
             and self._disk_refusals_left > 0
+            and self.time >= self._disk_faults_from
             and self._healed_at is None
             and self._rng_storage.random() < self.config.disk_fault_rate
         ):
@@ -1537,6 +1543,8 @@ _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
 _JOURNAL_COMMIT = 0.3
+# Storage faults strike from a time drawn up to this share of the fault phase.
+_DISK_WARM_UP = 0.6
 # At this share of the torn writes of a plain crash, the file keeps its new
 # size with zeros where the lost bytes were (all of them or a prefix).
 _ZERO_FILL = 0.3

@@ -14,9 +14,9 @@ a violation text when recovery classified it wrongly, else None.
 Kinds (``KINDS``): ``torn``, ``bitflip``, ``lost``, ``misdirected``, ``dirent``.
 The choice among enabled kinds, the target and the byte are drawn from
 ``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
-writes are aimed: a kind of file (bit flips) or a file (lost writes) is drawn
-first, every one alike, so the few bytes of IDENTITY, a snapshot, a seal or a
-segment header are struck as often as a long log.
+writes are aimed: a file is drawn first (a snapshot half the time when there
+is one, else any file alike), so the few bytes of IDENTITY, a snapshot, a seal
+or a segment header are struck as often as a long log.
 
 Decision table: what each fault does and what recovery must do. A fault
 that would lose a synced record (an acknowledged promise or vote) where one
@@ -282,14 +282,10 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
     names = [name for name in disk.files if _is_target(name)]
     spans = [(name, range(_flippable_bytes(disk, name) * 8)) for name in names]
     if rng.random() < _AIMED:
-        # Aimed at a kind of file (IDENTITY, segment, snapshot), then a file of
-        # it, then any bit of it: the few bytes of IDENTITY or of a snapshot are
-        # struck as often as a long log.
-        by_kind: dict[int, list[tuple[str, range]]] = {}
-        for span in spans:
-            if len(span[1]):
-                by_kind.setdefault(_file_kind(span[0]), []).append(span)
-        spans = [rng.choice(by_kind[rng.choice(sorted(by_kind))])] if by_kind else []
+        # Aimed at a file (see _aim), then any bit of it: the few bytes of
+        # IDENTITY or of a snapshot are struck as often as a long log.
+        by_name = {name: span for name, span in spans if len(span)}
+        spans = [(name, by_name[name])] if (name := _aim(rng, sorted(by_name))) else []
     found = _any_of(rng, spans)
     if found is None:
         return None
@@ -305,9 +301,14 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
     return fault, apply
 
 
-def _file_kind(name: str) -> int:
-    """0 for IDENTITY, 1 for a segment, 2 for a snapshot."""
-    return 0 if name == IDENTITY_NAME else 1 if parse_segment_name(name) is not None else 2
+def _aim(rng: random.Random, names: list[str]) -> str | None:
+    """A file an aimed fault strikes: a snapshot half the time when there is one
+    (the newest snapshots, and installed ones, are what the log depends on),
+    else any file alike."""
+    snapshots = [name for name in names if parse_snapshot_name(name) is not None]
+    if snapshots and rng.random() < 0.5:
+        return rng.choice(snapshots)
+    return rng.choice(names) if names else None
 
 
 def _flippable_bytes(disk: _Disk, name: str) -> int:
@@ -440,8 +441,7 @@ def _choose_write(rng: random.Random, writes: dict[str, list[_Write]]) -> _Write
     every = [write for name in sorted(writes) for write in writes[name]]
     if not every:
         return None
-    if rng.random() < _AIMED:
-        name = rng.choice(sorted(writes))
+    if rng.random() < _AIMED and (name := _aim(rng, sorted(writes))) is not None:
         return rng.choice(writes[name])
     return rng.choices(every, weights=[write.length for write in every])[0]
 
