@@ -49,7 +49,7 @@ from paxon.storage import (
 )
 from paxon.storage import segments as segments_module
 from paxon.storage.codec import FrameStop, StorageRecord
-from paxon.storage.segments import SegmentScan
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, SegmentScan
 
 ROUNDS = 70
 STEPS = 120
@@ -265,6 +265,23 @@ def test_a_lost_last_write_of_the_last_segment_is_never_produced() -> None:
             open_storage(fs, TINY)
 
 
+def test_a_lost_last_write_below_a_snapshot_is_refused() -> None:
+    """A snapshot says the log reached its lsn: losing the last write below it shows."""
+    refused = 0
+    for seed in range(60):
+        fs, storage = synced_log(3)
+        storage.save_snapshot(2, b"state")  # at lsn 3: the last write holds lsn 3
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        assert fault is not None
+        if "below snapshot lsn 3" not in fault.detail:
+            continue
+        assert fault.expect == REFUSE and fault.offset == fs.write_ranges(fault.path)[-1][0]
+        with pytest.raises(MissingSegment, match="before snapshot"):
+            open_storage(fs, TINY)
+        refused += 1
+    assert refused > 0
+
+
 def test_a_lost_seal_before_an_empty_segment_is_a_roll_over_cut_short() -> None:
     """The one lost synced write recovery must start from: nothing synced is lost."""
     recovered_from = 0
@@ -285,6 +302,36 @@ def test_a_lost_seal_before_an_empty_segment_is_a_roll_over_cut_short() -> None:
         assert recovered.lsn_last == lsn_synced and recovered.torn is not None
         recovered_from += 1
     assert recovered_from > 0
+
+
+def test_a_lost_header_of_an_empty_segment_reads_as_a_start_cut_short() -> None:
+    """Zeros where a record-less segment's header was: a creation cut short (drop
+    it, nothing is lost) for the only segment; after a sealed one, damage."""
+    seen = Counter[str]()
+    for seed in range(80):
+        fs = fresh_fs()
+        open_storage(fs, TINY).close()  # IDENTITY and segment 1, header only
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        assert fault is not None
+        if "the segment header" in fault.detail:
+            assert fault.expect == RECOVER
+            assert open_storage(fs, TINY).recovered.lsn_last == 0
+            seen["creation"] += 1
+        fs, storage = synced_log(1)
+        while len(storage.segments()) < 2:  # a whole roll-over: the first is sealed
+            storage.append([record(storage.lsn_appended + 1, 0)])
+            storage.flush()
+        last = storage.segments()[-1][0]
+        fs.crash()  # the new segment keeps its header only
+        open_storage(fs, TINY)
+        assert fs.size(f"{DATA}/{last}") == SEGMENT_HEADER_BYTES
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        if fault is not None and fault.path.endswith(last) and fault.offset == 0:
+            assert fault.expect == REFUSE
+            with pytest.raises(CorruptRecord):
+                open_storage(fs, TINY)
+            seen["after a seal"] += 1
+    assert seen["creation"] > 0 and seen["after a seal"] > 0, seen
 
 
 def test_a_lost_directory_fsync_after_a_roll_over_is_refused() -> None:

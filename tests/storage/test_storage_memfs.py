@@ -183,8 +183,24 @@ def test_power_cut_after_n_operations() -> None:
         file.fsync()
     with pytest.raises(PowerCut):
         fs.listdir("/")
+    with pytest.raises(PowerCut):
+        file.write(b"b")  # after the cut: nothing of it was on its way
     fs.crash()
     assert fs.listdir("/") == []
+
+
+def test_a_write_cut_by_the_power_may_land_torn() -> None:
+    fs = MemFileSystem()
+    file = fs.open_append("/f", create=True)
+    file.fsync()
+    fs.fsync_dir("/")
+    fs.cut_power_after(0)
+    with pytest.raises(PowerCut):
+        file.write(b"abcd")  # the cut falls in this write: its bytes were on their way
+    with pytest.raises(PowerCut):
+        file.write(b"efgh")  # a later call: never on its way
+    fs.crash(tear=lambda _path, unsynced: unsynced)
+    assert fs.read("/f") == b"abcd"
 
 
 def test_write_durably_survives_a_crash_right_after_it() -> None:

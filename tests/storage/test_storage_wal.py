@@ -35,6 +35,7 @@ from paxon.storage import (
 )
 from paxon.storage.codec import StorageRecord
 from paxon.storage.layout import segment_name
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, encode_segment_header
 
 
 def write_log(fs: MemFileSystem, count: int, batch: int = 7) -> list[StorageRecord]:
@@ -141,6 +142,52 @@ def test_a_torn_tail_zero_filled_by_the_file_system_is_cut() -> None:
         assert recovered.torn is not None and recovered.torn.offset == size_19, cut
         storage.close()
         assert fs.size(path) == size_19
+
+
+@pytest.mark.parametrize("where", ["roll-over", "creation"])
+def test_a_new_segment_header_zero_filled_by_the_file_system_is_a_cut_short_start(
+    where: str,
+) -> None:
+    """A new segment's header cut at any byte and zero-filled to its size (its name
+    reached the disk, its bytes did not): the roll-over or the creation was cut
+    short, as with a short header, not damage. Found by the simulator once plain
+    crashes zero-filled (recovery refused it as a header checksum mismatch)."""
+    for cut in range(SEGMENT_HEADER_BYTES):
+        fs = fresh_fs()
+        if where == "roll-over":
+            write_log(fs, 5)
+            first_lsn, lsn_last = 6, 5
+        else:
+            open_storage(fs).close()
+            for path in segment_paths(fs):
+                fs.unlink(path)
+            first_lsn, lsn_last = 1, 0
+        path = os.path.join(DATA, segment_name(first_lsn))
+        header = encode_segment_header(first_lsn, 42)
+        file = fs.open_append(path, create=True)
+        file.write(header[:cut] + bytes(SEGMENT_HEADER_BYTES - cut))
+        file.fsync()
+        file.close()
+        fs.fsync_dir(DATA)
+        storage = open_storage(fs)
+        assert storage.recovered.lsn_last == lsn_last, cut
+        storage.append([numbered(lsn_last + 1)])
+        storage.close()
+        assert open_storage(fs).recovered.lsn_last == lsn_last + 1, cut
+
+
+def test_a_zero_filled_header_that_is_not_the_segments_own_is_damage() -> None:
+    fs = fresh_fs()
+    write_log(fs, 5)
+    path = os.path.join(DATA, segment_name(6))
+    file = fs.open_append(path, create=True)
+    file.write(encode_segment_header(7, 42)[:20] + bytes(12))  # another lsn's header
+    file.fsync()
+    file.close()
+    fs.fsync_dir(DATA)
+    with pytest.raises(CorruptRecord, match="header checksum") as raised:
+        open_storage(fs)
+    assert raised.value.file == path
 
 
 def _segment_size_with(records: list[StorageRecord]) -> int:

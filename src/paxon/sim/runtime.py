@@ -154,7 +154,8 @@ class _SimDisk(MemFileSystem):
         ``*.tmp`` of a snapshot, a new segment whose header never synced)."""
         with self._lock:
             directory = os.path.normpath(directory)
-            self._dirs_durable[directory] = dict(self._dirs[directory])
+            if directory in self._dirs:  # not yet made: the power failed before its mkdir
+                self._dirs_durable[directory] = dict(self._dirs[directory])
 
     def clear_faults(self) -> bool:
         """Forget the I/O errors set with ``fail`` that have not struck yet (True: some)."""
@@ -222,6 +223,11 @@ class _SimCommitter:
     @property
     def lsn_durable(self) -> int:
         return self._lsn_durable
+
+    @property
+    def syncing(self) -> bool:
+        """A write or fsync event is pending."""
+        return self._syncing
 
     def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> _Ticket:
         if self._failure is not None:
@@ -534,6 +540,11 @@ class RuntimeCluster:
         self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
         self._disk_refusals_left = (config.nodes - 1) // 2
         self._rng_storage = random.Random(f"{seed}:storage")
+        # Storage faults strike from a drawn time on: later ones meet an older
+        # disk (snapshots taken, segments rolled over and compacted) before the
+        # refusals a cluster can afford are spent on a young log.
+        warm_up = random.Random(f"{seed}:storage-warm-up").uniform(0.0, _DISK_WARM_UP)
+        self._disk_faults_from = warm_up * config.fault_phase_s
         self._disk_faults: dict[int, StorageFault | None] = {}
         # Messages held back by the "hold" fault, released at the worst moment.
         self._held: list[tuple[int, PeerMessage]] = []
@@ -545,6 +556,9 @@ class RuntimeCluster:
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_stop = random.Random(f"{seed}:stop")
         self._rng_io = random.Random(f"{seed}:io-error")
+        self._rng_stop_io = random.Random(f"{seed}:io-error-in-stop")
+        self._rng_creation = random.Random(f"{seed}:creation-cut")
+        self._rng_zero = random.Random(f"{seed}:zero-fill")
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
         self._logger = self._make_logger()
@@ -560,6 +574,11 @@ class RuntimeCluster:
     def start(self) -> None:
         config = self.config
         for host in self.hosts.values():
+            if "crash" in config.faults and self._rng_creation.random() < _CUT_IN_CREATION:
+                # The power fails while the node sets its data directory up.
+                ops = self._rng_creation.randrange(_CREATION_OPS)
+                host.fs.arm_power_cut(ops)
+                self._log(f"fault: power of n{host.node_id} fails {ops} calls into its creation")
             self._start_process(host)
         for index, _ in enumerate(self.clients):
             self._push(0.05 + 0.01 * index, functools.partial(self._client_next, index))
@@ -786,6 +805,14 @@ class RuntimeCluster:
         assert process is not None
         process.stopping = True
         self._log(f"fault: stop n{host.node_id} (a graceful restart)")
+        syncing = isinstance(committer := process.node._committer, _SimCommitter) and (
+            committer.syncing
+        )
+        if syncing and not host.io_error and self._rng_stop_io.random() < _IO_ERROR_IN_STOP:
+            # The disk fails while the node shuts down: the fsync in flight.
+            host.fs.fail("fdatasync", path_contains="/wal-")
+            host.io_error = True
+            self._log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
         stop = process.loop.create_task(process.node.stop())
 
         def stopped(task: Any) -> None:
@@ -797,6 +824,13 @@ class RuntimeCluster:
                 # it, as ``paxon serve`` exits non-zero; the process is gone.
                 self.crash_host(host, f"stopped with a failed log: {error}")
                 return
+            if host.io_error and not host.fs.clear_faults():
+                # The fsync in flight failed while it stopped (the stop closed
+                # a failed log): its page cache is not to be trusted.
+                host.io_error = False
+                self.crash_host(host, "stopped after an I/O error on its log")
+                return
+            host.io_error = False
             if error is not None:
                 self.checker.fail(self.time, "stop", f"n{host.node_id} failed to stop: {error!r}")
             self._retire(process)
@@ -846,6 +880,7 @@ class RuntimeCluster:
         if (
             self._disk_kinds
             and self._disk_refusals_left > 0
+            and self.time >= self._disk_faults_from
             and self._healed_at is None
             and self._rng_storage.random() < self.config.disk_fault_rate
         ):
@@ -863,8 +898,19 @@ class RuntimeCluster:
             if self._rng_journal.random() < _JOURNAL_COMMIT:
                 host.fs.commit_directory(f"/node{host.node_id}")
                 self._log(f"n{host.node_id}: its directory reached the disk without an fsync")
-            host.fs.crash(tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced))
+            host.fs.crash(
+                tear=lambda _path, unsynced: self._rng_disk.randint(0, unsynced),
+                zero_fill=self._zero_fill,
+            )
         self._disk_faults[host.node_id] = fault
+
+    def _zero_fill(self, _path: str, torn_off: int) -> int:
+        """How many zeros a file system leaves where ``torn_off`` written bytes were
+        lost (ext4 and XFS may keep the new size without the data)."""
+        rng = self._rng_zero
+        if rng.random() >= _ZERO_FILL:
+            return 0
+        return torn_off if rng.random() < 0.5 else rng.randint(1, torn_off)
 
     def _new_host(self, node_id: int) -> _Host:
         drift = "drift" in self.config.faults
@@ -939,6 +985,8 @@ class RuntimeCluster:
 
     async def _watch_failure(self, host: _Host, process: _Process) -> None:
         error = await process.node.wait_failed()
+        if process.stopping and host.io_error and isinstance(error, StorageError):
+            return  # stopping already: the stop ends it (``_stop_gracefully``)
         if host.process is process and host.io_error and isinstance(error, StorageError):
             host.io_error = False
             self.crash_host(host, "stopped on an injected I/O error")
@@ -1535,12 +1583,24 @@ _CUT_OPS_MAX = 12
 # At this share of plain crashes, the directory's unsynced names reach the disk
 # anyway (``_SimDisk.commit_directory``), as a file system's journal may.
 _JOURNAL_COMMIT = 0.3
+# Storage faults strike from a time drawn up to this share of the fault phase.
+_DISK_WARM_UP = 0.6
+# At this share of the torn writes of a plain crash, the file keeps its new
+# size with zeros where the lost bytes were (all of them or a prefix).
+_ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.
 _IO_ERROR = 0.1
+# Of the graceful stops with a log fsync in flight, this share sees it fail.
+_IO_ERROR_IN_STOP = 0.7
+# With "crash", each node's power fails at these odds while it first sets its
+# data directory up, 0 to _CREATION_OPS - 1 calls in (the directories, IDENTITY,
+# the first segment: 11 calls).
+_CUT_IN_CREATION = 0.15
+_CREATION_OPS = 11
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256
 

@@ -13,7 +13,10 @@ a violation text when recovery classified it wrongly, else None.
 
 Kinds (``KINDS``): ``torn``, ``bitflip``, ``lost``, ``misdirected``, ``dirent``.
 The choice among enabled kinds, the target and the byte are drawn from
-``rng`` alone, so a seed replays the same faults.
+``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
+writes are aimed: a file is drawn first (a snapshot half the time when there
+is one, else any file alike), so the few bytes of IDENTITY, a snapshot, a seal
+or a segment header are struck as often as a long log.
 
 Decision table: what each fault does and what recovery must do. A fault
 that would lose a synced record (an acknowledged promise or vote) where one
@@ -24,29 +27,41 @@ and no check of the disk can do better; only the peers hold another copy.
 |-------------|-------------------------------------------------|------------------------|
 | torn        | the unsynced bytes of a file (the active        | recover: cut the tail; |
 |             | segment after ``Storage.flush``) cut at any     | every synced record is |
-|             | byte; half the time zero-filled up to at most   | back (no synced byte   |
-|             | the written size (size on the media, data not)  | was touched)           |
+|             | byte; half the time zero-filled up to the       | back (no synced byte   |
+|             | written size, or short of it (size on the       | was touched)           |
+|             | media, data not)                                |                        |
 | bitflip     | one bit of a segment's or IDENTITY's bytes      | refuse: every header   |
 |             | (segments: within their whole frames)           | and frame is checked   |
 | bitflip     | one bit of a snapshot                           | the snapshot rule      |
 | lost        | a synced write of a segment, read back as       | refuse: zeros followed |
 |             | zeros, when non-zero bytes follow it in the     | by frames are no torn  |
 |             | file, or it is the segment header               | tail; a bad header     |
+| lost        | the header of the last segment, holding no      | recover where a roll-  |
+|             | record: the file reads as a new segment's       | over (the one before   |
+|             | header cut and zero-filled                      | not sealed) or the     |
+|             |                                                 | creation (lsn 1, no    |
+|             |                                                 | snapshot) may have     |
+|             |                                                 | been cut short: drop   |
+|             |                                                 | it; else refuse        |
 | lost        | the seal of a segment whose successor holds     | refuse: a segment that |
 |             | records, or is not the last                     | is not last, torn      |
 | lost        | the seal of the second-to-last segment, the     | recover: a roll-over   |
 |             | last holding no record                          | cut short; no record   |
 |             |                                                 | lost                   |
-| lost        | the last write of the last segment              | never produced: the    |
+| lost        | the last write of the last segment, when the    | refuse: the log ends   |
+|             | log before it ends below the newest snapshot's  | before the snapshot    |
+|             | lsn                                             | (MissingSegment)       |
+| lost        | the last write of the last segment, otherwise   | never produced: the    |
 |             |                                                 | same bytes as a torn   |
 |             |                                                 | tail zero-filled, so   |
 |             |                                                 | synced records would   |
 |             |                                                 | go unnoticed           |
 | lost        | a snapshot write / the IDENTITY write           | snapshot rule / refuse |
 | misdirected | a write as in "lost" (refused there, from a     | refuse: its own zeros  |
-|             | segment or IDENTITY) lands at another offset of | stop the start,        |
-|             | any file of the directory (half the time where  | wherever it landed     |
-|             | another write began), or nowhere                |                        |
+|             | segment or IDENTITY, not for a snapshot's sake) | stop the start,        |
+|             | lands at another offset of any file of the      | wherever it landed     |
+|             | directory (half the time where another write    |                        |
+|             | began), or nowhere                              |                        |
 | misdirected | a snapshot write lands elsewhere in the same    | the snapshot rule      |
 |             | snapshot, or nowhere                            |                        |
 | misdirected | any other: landing on other files when the      | never produced: frames |
@@ -113,6 +128,9 @@ REFUSE = "refuse"
 
 # Reading files to plan a fault: any frame paxon wrote is under this.
 _RECORD_MAX = 1 << 31
+# Odds that a bit flip or a lost write is aimed at a file or a write drawn
+# alike, not at a byte drawn alike (small files and small writes get hit too).
+_AIMED = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +257,11 @@ def _plan_torn(disk: _Disk, rng: random.Random) -> _Plan | None:
     name = rng.choice(names)
     path, count = disk.path(name), unsynced[name]
     kept = rng.randrange(count)
-    zeros = rng.randint(1, count - kept) if rng.random() < 0.5 else 0
+    # Half the time zero-filled: to the size the writes reached (the size
+    # reached the media, the data did not), or to some point before it.
+    zeros = 0
+    if rng.random() < 0.5:
+        zeros = count - kept if rng.random() < 0.5 else rng.randint(1, count - kept)
     offset = len(disk.files[name]) + kept
     detail = f"kept {kept} of {count} unsynced bytes, then {zeros} zero bytes"
     fault = StorageFault("torn", path, offset, detail, RECOVER)
@@ -258,10 +280,16 @@ def _plan_torn(disk: _Disk, rng: random.Random) -> _Plan | None:
 
 def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
     names = [name for name in disk.files if _is_target(name)]
-    found = _any_of(rng, [(name, range(_flippable_bytes(disk, name) * 8)) for name in names])
+    spans = [(name, range(_flippable_bytes(disk, name) * 8)) for name in names]
+    if rng.random() < _AIMED:
+        # Aimed at a file (see _aim), then any bit of it: the few bytes of
+        # IDENTITY or of a snapshot are struck as often as a long log.
+        by_name = {name: span for name, span in spans if len(span)}
+        spans = [(name, by_name[name])] if (name := _aim(rng, sorted(by_name))) else []
+    found = _any_of(rng, spans)
     if found is None:
         return None
-    name, bit = found  # every stored bit alike, as bit rot strikes
+    name, bit = found  # every stored bit alike within the span, as bit rot strikes
     path = disk.path(name)
     expect = _expect_damaged(disk, name)
     fault = StorageFault("bitflip", path, bit // 8, f"bit {bit % 8} of byte {bit // 8}", expect)
@@ -271,6 +299,16 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
         disk.fs.flip_bit(path, bit)
 
     return fault, apply
+
+
+def _aim(rng: random.Random, names: list[str]) -> str | None:
+    """A file an aimed fault strikes: a snapshot half the time when there is one
+    (the newest snapshots, and installed ones, are what the log depends on),
+    else any file alike."""
+    snapshots = [name for name in names if parse_snapshot_name(name) is not None]
+    if snapshots and rng.random() < 0.5:
+        return rng.choice(snapshots)
+    return rng.choice(names) if names else None
 
 
 def _flippable_bytes(disk: _Disk, name: str) -> int:
@@ -300,6 +338,9 @@ class _Write:
     length: int
     expect: str
     why: str
+    # Refused only because a snapshot says the log reached further: not a
+    # source of misdirected writes, which could land on that snapshot.
+    needs_snapshot: bool = False
 
 
 def _plan_lost(disk: _Disk, rng: random.Random) -> _Plan | None:
@@ -323,6 +364,7 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
     last = segments[-1][1] if segments else None
     before_last = segments[-2][1] if len(segments) >= 2 else None
     last_is_empty = last is not None and len(disk.files[last]) <= SEGMENT_HEADER_BYTES
+    lsn_snapshot = _newest_snapshot_lsn(disk)
     found: dict[str, list[_Write]] = {}
     for name, data in disk.files.items():
         if not _is_target(name):
@@ -336,23 +378,71 @@ def _lost_writes(disk: _Disk) -> dict[str, list[_Write]]:
             if parse_segment_name(name) is None:
                 writes.append(_Write(name, offset, length, expect_other, "a checked file"))
             elif offset == 0:
-                writes.append(_Write(name, offset, length, REFUSE, "the segment header"))
+                expect = _expect_header_lost(disk, name, segments, data_end)
+                writes.append(_Write(name, offset, length, expect, "the segment header"))
             elif offset + length < data_end:
                 writes.append(_Write(name, offset, length, REFUSE, "frames follow it"))
             elif name == before_last and last_is_empty:
                 writes.append(_Write(name, offset, length, RECOVER, "a seal before an empty one"))
             elif name != last:
                 writes.append(_Write(name, offset, length, REFUSE, "the end of an inner segment"))
+            elif _lsn_last_before(disk, name, offset) < lsn_snapshot:
+                why = f"the log's end, below snapshot lsn {lsn_snapshot}"
+                writes.append(_Write(name, offset, length, REFUSE, why, needs_snapshot=True))
         if writes:
             found[name] = writes
     return found
 
 
+def _expect_header_lost(
+    disk: _Disk, name: str, segments: list[tuple[int, str]], data_end: int
+) -> str:
+    """What recovery must do when the header of segment ``name`` reads as zeros.
+
+    With nothing after it (the segment holds no record), the file is then the
+    same as a new segment whose header was cut and zero-filled: recovery drops
+    it where a roll-over or a creation may have been cut short (nothing is
+    lost, it held no record), and refuses it elsewhere."""
+    if data_end > SEGMENT_HEADER_BYTES or name != segments[-1][1]:
+        return REFUSE
+    if len(segments) >= 2:
+        before_first, before_name = segments[-2]
+        scan = scan_segment(
+            disk.files[before_name], before_name, before_first, disk.incarnation, _RECORD_MAX
+        )
+        return REFUSE if scan.end == "sealed" else RECOVER
+    has_snapshot = any(parse_snapshot_name(other) for other in disk.files)
+    return RECOVER if segments[0][0] == 1 and not has_snapshot else REFUSE
+
+
+def _newest_snapshot_lsn(disk: _Disk) -> int:
+    """The lsn of the newest snapshot that reads back whole (0: none)."""
+    snapshots = sorted(
+        (*lsn_slot, name) for name in disk.files if (lsn_slot := parse_snapshot_name(name))
+    )
+    for lsn, _, name in reversed(snapshots):
+        if _snapshot_is_valid(disk.files, name, disk.incarnation):
+            return lsn
+    return 0
+
+
+def _lsn_last_before(disk: _Disk, name: str, offset: int) -> int:
+    """The lsn of the last record of segment ``name`` that lies wholly before ``offset``."""
+    first_lsn = parse_segment_name(name)
+    assert first_lsn is not None
+    data = disk.files[name][:offset]
+    return scan_segment(data, name, first_lsn, disk.incarnation, _RECORD_MAX).lsn_last
+
+
 def _choose_write(rng: random.Random, writes: dict[str, list[_Write]]) -> _Write | None:
-    """One of ``writes``, weighted by its length (files in name order)."""
+    """One of ``writes`` (files in name order): weighted by its length, or, at
+    ``_AIMED`` odds, a file drawn first, then one of its writes (a snapshot, a
+    seal or a header is one lost I/O as much as a long batch is)."""
     every = [write for name in sorted(writes) for write in writes[name]]
     if not every:
         return None
+    if rng.random() < _AIMED and (name := _aim(rng, sorted(writes))) is not None:
+        return rng.choice(writes[name])
     return rng.choices(every, weights=[write.length for write in every])[0]
 
 
@@ -364,7 +454,7 @@ def _plan_misdirected(disk: _Disk, rng: random.Random) -> _Plan | None:
     for name, writes in _lost_writes(disk).items():
         if parse_snapshot_name(name) is not None:
             sources[name] = writes
-        elif kept := [write for write in writes if write.expect == REFUSE]:
+        elif kept := [w for w in writes if w.expect == REFUSE and not w.needs_snapshot]:
             sources[name] = kept
     write = _choose_write(rng, sources)
     if write is None:
@@ -390,7 +480,8 @@ def _landing(disk: _Disk, rng: random.Random, write: _Write) -> tuple[str | None
 
     A fifth of them land nowhere visible; of the others, half land where
     another write began (devices misdirect whole blocks, so a write lands on
-    a boundary: a header over another file's header, a seal over a record),
+    a boundary: a header over another file's header, a seal over a record;
+    half of those, when one exists, where a write began at its own offset),
     half at any byte alike; never over their own place; a snapshot's write
     only in its own file (see Limits).
     """
@@ -407,6 +498,11 @@ def _landing(disk: _Disk, rng: random.Random, write: _Write) -> tuple[str | None
             for at, _ in disk.fs.write_ranges(disk.path(name))
             if (name, at) != (write.name, write.offset)
         ]
+        # Half of these at its own offset in another file (a block mapped to
+        # the wrong file: a header onto another header), when there is one.
+        same = [(name, at) for name, at in starts if at == write.offset]
+        if same and rng.random() < 0.5:
+            return rng.choice(same)
         if starts:
             return rng.choice(starts)
     spans: list[tuple[str, range]] = []

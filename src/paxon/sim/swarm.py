@@ -24,7 +24,7 @@ What is drawn, and from where (``draw``):
 | partition/crash/pause weight| 0.1-1 each                                      |
 | messages held for later     | 0.002-0.1 of them                               |
 | crash at a crash point      | 0.0005-0.02 of the points passed                |
-| storage fault at a crash    | 0.05-0.6 of crashes                             |
+| storage fault at a crash    | 0.1-0.9 of crashes                              |
 | clients, keys               | 1-6, 1-5                                        |
 | clients that only read      | 0 (half the seeds), 1 or 2; never all of them   |
 | client timeout              | 0.1-0.6 s                                       |
@@ -135,7 +135,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         fault_weights=(rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0)),
         hold_rate=rng.uniform(0.002, 0.1),
         crashpoint_rate=rng.uniform(0.0005, 0.02),
-        disk_fault_rate=rng.uniform(0.05, 0.6),
+        disk_fault_rate=rng.uniform(0.1, 0.9),
         replica=replica,
     )
 

@@ -433,7 +433,9 @@ class MemFileSystem:
         """Count ``op``; raise an injected fault or a power cut. Call with the lock held."""
         path = os.path.normpath(path)
         self._was_dead_before = self._dead
-        if self._dead:
+        # Each storage path stops at its first OSError and the simulator buries
+        # the process at the cut (test_storage_memfs.py tries later calls).
+        if self._dead:  # sim: one-way: paxon makes no disk call after a PowerCut
             raise PowerCut(f"{op} {path}: the power is off")
         if op in _MUTATING and self._ops_until_cut is not None:
             if self._ops_until_cut == 0:  # sim: one-way: the simulator cuts with cut_power_after(0)
@@ -508,7 +510,9 @@ class _MemAppendFile:
             except PowerCut:
                 # The power failed during this write: its bytes were on their way
                 # (unsynced), and ``crash(tear=...)`` decides how many landed.
-                if self._epoch == self._fs._epoch and not self._fs._was_dead_before:
+                if (  # sim: one-way: no write follows a PowerCut, no handle a crash
+                    self._epoch == self._fs._epoch and not self._fs._was_dead_before
+                ):
                     inode = self._fs._inodes[self._ino]
                     inode.wrote(len(inode.data), len(data))
                     inode.data += data

@@ -28,9 +28,9 @@ highest first lsn, after the roll-over row has been applied):
 | segments       | none, but a snapshot exists                      | MissingSegment       |
 | first segment  | starts after snapshot lsn + 1 (after 1 without)  | MissingSegment       |
 | any segment    | bad header/frame/payload, or data after a seal   | CorruptRecord        |
-| last two       | last holds no record (or a short header), the    | roll-over cut short: |
-|                | one before it is not sealed                      | drop the last        |
-| only segment   | shorter than a header, lsn 1, no snapshot        | creation cut short:  |
+| last two       | last holds no record (or a short header (*)),    | roll-over cut short: |
+|                | the one before it is not sealed                  | drop the last        |
+| only segment   | a short header (*), lsn 1, no snapshot           | creation cut short:  |
 |                |                                                  | drop it              |
 | not last       | sealed, next starts where the seal says          | ok                   |
 | not last       | sealed, next starts later                        | MissingSegment       |
@@ -42,6 +42,9 @@ highest first lsn, after the roll-over row has been applied):
 | last           | short header (the roll-over row did not apply)   | CorruptRecord        |
 | log, snapshot  | the log ends before the snapshot's lsn           | MissingSegment       |
 | log, snapshot  | recovered log_start above the snapshot's slot    | MissingSnapshot      |
+
+(*) A short header: the file is shorter than a header, or it is the start of
+the header its name calls for, then zeros to its end (``segments.py``).
 
 Contents: when ``inspect_data_dir`` is given ``check_snapshot`` (``paxon
 check`` gives the KV store's decoder), every snapshot's data is decoded too. A
@@ -210,7 +213,9 @@ def _inspect(
     snapshot_names.sort()
     identity_path = join(directory, IDENTITY_NAME)
     if not has_identity:
-        if segment_names or snapshot_names:
+        # A journal commits names in order: a segment's reaches the disk only
+        # after IDENTITY's did (test_storage_wal.py removes it by hand).
+        if segment_names or snapshot_names:  # sim: one-way: needs IDENTITY deleted by hand
             raise _Damaged(
                 CorruptIdentity(identity_path, "missing, but the directory holds log files")
             )
@@ -312,7 +317,11 @@ def _choose_snapshot(found: Inspection, names: list[tuple[int, str]]) -> Snapsho
     """The newest valid snapshot the log reaches back to (see the decision table)."""
     first_lsn = names[0][0] if names else None
     directory = found.directory
-    if first_lsn is None and found.snapshots:
+    # The rows below need segments gone that no single fault removes: only
+    # sealed segments below a kept snapshot are deleted, never the active one;
+    # a lost directory fsync hides only the newest names; one snapshot at most
+    # is damaged per crash (test_storage_recovery.py makes each by hand).
+    if first_lsn is None and found.snapshots:  # sim: one-way: see above
         raise _Damaged(
             MissingSegment(join(directory, "wal-*.seg"), "no log segment, but snapshots exist")
         )
@@ -325,7 +334,7 @@ def _choose_snapshot(found: Inspection, names: list[tuple[int, str]]) -> Snapsho
             skipped.append(entry)
             continue
         assert first_lsn is not None
-        if first_lsn > meta.lsn + 1:
+        if first_lsn > meta.lsn + 1:  # sim: one-way: see above
             raise _Damaged(
                 MissingSegment(
                     join(directory, names[0][1]),
@@ -344,7 +353,7 @@ def _choose_snapshot(found: Inspection, names: list[tuple[int, str]]) -> Snapsho
             raise _Damaged(damage)
         for bad in skipped:
             found.warnings.append(f"skipped damaged snapshot: {bad.damage}")
-    if first_lsn is not None and first_lsn != 1:
+    if first_lsn is not None and first_lsn != 1:  # sim: one-way: see above
         raise _Damaged(
             MissingSegment(
                 join(directory, segment_name(1)),
@@ -365,7 +374,9 @@ def _check_chain(found: Inspection, *, has_snapshot: bool) -> None:
             found.drop_segment = last.path
             scans = scans[:-1]
         elif len(scans) == 1 and last.end == "header_torn":
-            if has_snapshot or last.first_lsn != 1:
+            # A segment after lsn 1 comes from a roll-over, which keeps its
+            # unsealed predecessor: the row above (test_storage_recovery.py).
+            if has_snapshot or last.first_lsn != 1:  # sim: one-way: see above
                 raise _Damaged(CorruptRecord(last.path, 0, "file shorter than a segment header"))
             found.drop_segment = last.path
             return
@@ -414,9 +425,13 @@ def _check_last(found: Inspection, scan: SegmentScan) -> None:
 
 
 def _unsealed_reason(scan: SegmentScan) -> str:
-    if scan.end == "torn":
+    # A roll-over makes its seal durable before the new segment gets a record,
+    # so a single fault leaves an inner segment unsealed only by zeroing its
+    # seal (a lost or misdirected write: torn). A clean end or a short header
+    # there needs bytes removed by hand (test_storage_recovery.py).
+    if scan.end == "torn":  # sim: one-way: see above
         return f"torn record in a segment that is not the last ({scan.torn_reason})"
-    if scan.end == "header_torn":
+    if scan.end == "header_torn":  # sim: unreachable: see above
         return "file shorter than a segment header"
     return "segment ends without a seal, but a later segment holds records"
 

@@ -55,7 +55,8 @@ class SegmentScan:
     ``end`` is one of: ``sealed`` (complete, ``seal_next`` set), ``open``
     (frames end cleanly at the end of the file), ``torn`` (the file ends inside
     a frame, or in zeros, at ``valid_bytes``), ``header_torn`` (the file is
-    shorter than a header) or ``damaged`` (see ``damage``).
+    shorter than a header, or its header cut short and zero-filled to the end
+    of the file) or ``damaged`` (see ``damage``).
     """
 
     path: str
@@ -89,7 +90,10 @@ def scan_segment(
         return scan
     damage = _check_header(data, path, first_lsn, incarnation)
     if damage is not None:
-        scan.end, scan.damage = "damaged", damage
+        if _header_cut_then_zeros(data, first_lsn, incarnation):
+            scan.end = "header_torn"
+        else:
+            scan.end, scan.damage = "damaged", damage
         return scan
     view = memoryview(data)
     offset = scan.valid_bytes = SEGMENT_HEADER_BYTES
@@ -136,6 +140,21 @@ def _stop(scan: SegmentScan, stop: FrameStop, path: str) -> None:
     else:
         scan.end = "damaged"
         scan.damage = CorruptRecord(path, stop.offset, stop.reason)
+
+
+def _header_cut_then_zeros(data: bytes, first_lsn: int, incarnation: int) -> bool:
+    """Whether ``data`` is this segment's header cut short, then zeros to the end.
+
+    A crash before the header's fsync may leave the file at its new size with
+    zeros where the bytes did not land (as a torn frame, ``codec.py``). The
+    header's bytes are known, so the kept part must be exactly their prefix;
+    a flipped bit is not (unless it zeroes the last non-zero byte of a header
+    ending in zeros, as rare as a CRC collision).
+    """
+    kept = len(data.rstrip(b"\x00"))
+    return kept < SEGMENT_HEADER_BYTES and (
+        data[:kept] == encode_segment_header(first_lsn, incarnation)[:kept]
+    )
 
 
 def _check_header(
