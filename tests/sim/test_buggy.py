@@ -14,7 +14,7 @@ from typing import TypeVar
 import pytest
 
 from paxon.protocol import ROUND_JUMP_MAX, Replica, ReplicaConfig
-from paxon.protocol.messages import Accepted, HeartbeatReply, ProbeReply, Promise
+from paxon.protocol.messages import Accepted, HeartbeatReply, Nack, ProbeReply, Promise
 from paxon.protocol.replica import Role
 from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, replay_command, run_seed
 from paxon.sim.buggy import KINDS, forge
@@ -129,6 +129,15 @@ class CountsReadRepliesAboveItsBallot(Replica):
         super()._on_heartbeat_reply(_as_own(self, message, Role.LEADER))
 
 
+class HeedsNacksAboveItsBallot(Replica):
+    """A candidate or leader steps down on a Nack under a higher round of its own id."""
+
+    def _on_nack(self, message: Nack) -> None:
+        if self.role is not Role.FOLLOWER:
+            message = _as_own(self, message, self.role)
+        super()._on_nack(message)
+
+
 class CountsPromisesForLaterSlots(Replica):
     """A candidate counts a Promise for a ``slot_from`` above the one it prepared."""
 
@@ -151,7 +160,7 @@ class FillsThreeWindows(Replica):
             self.config = limit
 
 
-_Reply = TypeVar("_Reply", Accepted, ProbeReply, Promise, HeartbeatReply)
+_Reply = TypeVar("_Reply", Accepted, ProbeReply, Promise, HeartbeatReply, Nack)
 
 
 def _as_own(replica: Replica, message: _Reply, role: Role) -> _Reply:
@@ -191,6 +200,7 @@ def _rules(factory: type[Replica]) -> set[str]:
         CountsGrantsAboveItsBallot,
         CountsPromisesAboveItsBallot,
         CountsReadRepliesAboveItsBallot,
+        HeedsNacksAboveItsBallot,
         CountsPromisesForLaterSlots,
         FillsThreeWindows,
     ],

@@ -44,6 +44,11 @@ and forged bounds, not Byzantine votes). Nor Learn entries under a bumped
 ballot: a ``Learn`` is trusted as chosen (its source was asked), and a ballot
 that never proposed the value there would break ``chosen-claim`` on a correct
 core once the target announced it.
+
+After healing, once the cluster has settled, only ``QUIET_KINDS`` are forged:
+ones a correct core drops without a reply, a record or a change of role or
+promise, so a settled leader must keep leading through them (``quiet-stable``
+in ``sim/healing.py``): a guard that heeded a forged Nack would depose it.
 """
 
 from __future__ import annotations
@@ -97,9 +102,27 @@ _REPLY_KINDS = ("foreign-reply", "foreign-reply", "promise-from", "far-promise",
 _AIM_REPLIES = 0.7
 
 
-def forge(rng: random.Random, target: Replica) -> tuple[str, Message]:
-    """One out-of-bounds message for ``target`` and its kind, from a member or the outsider."""
-    if target.role is not Role.FOLLOWER and rng.random() < _AIM_REPLIES:
+# Kinds a correct core drops without a trace (no reply, no record, no role or
+# promise change): forged into a settled cluster, they must leave it settled.
+QUIET_KINDS = (
+    "round-end",
+    "round-jump",
+    "nack-round-end",
+    "stolen-ballot",
+    "far-accept",
+    "read-round",
+    "outsider",
+    "misaddressed",
+    "foreign-reply",
+)
+
+
+def forge(rng: random.Random, target: Replica, *, quiet: bool = False) -> tuple[str, Message]:
+    """One out-of-bounds message for ``target`` and its kind, from a member or the outsider;
+    with ``quiet``, only one of ``QUIET_KINDS`` (a reply aimed at a leader half the time)."""
+    if quiet:
+        kind = "foreign-reply" if rng.random() < 0.5 else rng.choice(QUIET_KINDS)
+    elif target.role is not Role.FOLLOWER and rng.random() < _AIM_REPLIES:
         kind = rng.choice(_REPLY_KINDS)
     else:
         kind = rng.choice(KINDS)

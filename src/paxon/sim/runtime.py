@@ -1366,24 +1366,27 @@ class RuntimeCluster:
         )
 
     def _inject_buggy(self) -> None:
-        """A buggy member or an outsider sends one out-of-bounds message now."""
-        if self._healed_at is not None:
-            return
+        """A buggy member or an outsider sends one out-of-bounds message now.
+
+        Once healed, it waits for the cluster to settle, then forges only what a
+        correct core ignores outright (``buggy.QUIET_KINDS``): a settled leader
+        must keep leading through them (``quiet-stable``)."""
         rng = self._rng_buggy
+        quiet = self._healed_at is not None
         up = [host for host in self.hosts.values() if self._node(host) is not None]
-        if up:
+        if up and (not quiet or self.healing.settled_at is not None):
             # Half the time at a candidate or a leader: its reply guards are the
             # ones a forged reply reaches.
             aimed = [host for host in up if not self._is_follower(host)]
-            self._forge_to(rng.choice(aimed if aimed and rng.random() < 0.5 else up))
+            self._forge_to(rng.choice(aimed if aimed and rng.random() < 0.5 else up), quiet=quiet)
         low, high = self.config.buggy_gap_s
         self._push(self.time + low + (high - low) * rng.random(), self._inject_buggy)
 
-    def _forge_to(self, target: _Host) -> None:
+    def _forge_to(self, target: _Host, *, quiet: bool = False) -> None:
         node = self._node(target)
-        if node is None or self._healed_at is not None:
+        if node is None or (self._healed_at is not None and not quiet):
             return
-        kind, message = buggy.forge(self._rng_buggy, node._replica)
+        kind, message = buggy.forge(self._rng_buggy, node._replica, quiet=quiet)
         self._log(
             f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
             f" delivered to n{target.node_id}"
