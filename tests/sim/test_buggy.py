@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
 from paxon.protocol import ROUND_JUMP_MAX, Replica, ReplicaConfig
+from paxon.protocol.messages import Accepted, HeartbeatReply, Nack, ProbeReply, Promise
+from paxon.protocol.replica import Role
 from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, replay_command, run_seed
 from paxon.sim.buggy import KINDS, forge
+from paxon.sim.runtime import RuntimeCluster
 
 SEEDS = range(12)
 
@@ -90,3 +94,122 @@ def test_an_honest_cluster_with_a_tight_window_stays_safe_and_live(nodes: int) -
     assert refused["ignored_out_of_bounds"] > 0, "the window was never reached"
     for name in ("ignored_misaddressed", "ignored_non_member", "ignored_bad_ballot"):
         assert refused[name] == 0, (name, refused)
+
+
+# ------------------------------------------------------------------------------
+# Forged replies at candidates and leaders: each planted weakening of a reply
+# guard lets a forgery count, and the simulator must catch it within a few seeds.
+
+
+class CountsVotesAboveItsBallot(Replica):
+    """A leader counts an Accepted under a higher round of its own id as a vote."""
+
+    def _on_accepted(self, message: Accepted) -> None:
+        super()._on_accepted(_as_own(self, message, Role.LEADER))
+
+
+class CountsGrantsAboveItsBallot(Replica):
+    """A prober counts a ProbeReply under a higher round of its own id as a grant."""
+
+    def _on_probe_reply(self, message: ProbeReply) -> None:
+        super()._on_probe_reply(_as_own(self, message, Role.PROBING))
+
+
+class CountsPromisesAboveItsBallot(Replica):
+    """A candidate counts a Promise under a higher round of its own id."""
+
+    def _on_promise(self, message: Promise) -> None:
+        super()._on_promise(_as_own(self, message, Role.PREPARING))
+
+
+class CountsReadRepliesAboveItsBallot(Replica):
+    """A leader counts a HeartbeatReply under a higher round of its own id."""
+
+    def _on_heartbeat_reply(self, message: HeartbeatReply) -> None:
+        super()._on_heartbeat_reply(_as_own(self, message, Role.LEADER))
+
+
+class HeedsNacksAboveItsBallot(Replica):
+    """A candidate or leader steps down on a Nack under a higher round of its own id."""
+
+    def _on_nack(self, message: Nack) -> None:
+        if self.role is not Role.FOLLOWER:
+            message = _as_own(self, message, self.role)
+        super()._on_nack(message)
+
+
+class CountsPromisesForLaterSlots(Replica):
+    """A candidate counts a Promise for a ``slot_from`` above the one it prepared."""
+
+    def _on_promise(self, message: Promise) -> None:
+        if self.role is Role.PREPARING and message.slot_from > self._slot_prepared:
+            message = replace(message, slot_from=self._slot_prepared)
+        super()._on_promise(message)
+
+
+class FillsThreeWindows(Replica):
+    """A candidate takes promises naming slots up to ``3W`` past ``slot_from``, not ``2W``."""
+
+    def _on_promise(self, message: Promise) -> None:
+        limit = self.config
+        # W' = 3W/2, so the bound 2W' is 3W (the factor dominates the Learn page here).
+        self.config = replace(limit, slots_ahead_factor=limit.slots_ahead_factor * 3 // 2)
+        try:
+            super()._on_promise(message)
+        finally:
+            self.config = limit
+
+
+_Reply = TypeVar("_Reply", Accepted, ProbeReply, Promise, HeartbeatReply, Nack)
+
+
+def _as_own(replica: Replica, message: _Reply, role: Role) -> _Reply:
+    ballot = message.ballot
+    if replica.role is role and ballot.node_id == replica.node_id and ballot > replica.ballot_own:
+        return replace(message, ballot=replica.ballot_own)
+    return message
+
+
+_FORGING = SimConfig(
+    nodes=3,
+    faults=frozenset({"buggy", "partition", "crash", "drop"}),
+    buggy_gap_s=(0.003, 0.02),
+    fault_phase_s=3.0,
+    heal_phase_s=3.0,
+)
+_FORGING_SEEDS = range(4)
+
+
+def _rules(factory: type[Replica]) -> set[str]:
+    rules: set[str] = set()
+    for seed in _FORGING_SEEDS:
+        cluster = RuntimeCluster(seed, _FORGING, replica_factory=factory)
+        cluster.run()
+        rules |= {violation.rule for violation in cluster.checker.violations}
+        if rules:
+            break
+    return rules
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    "factory",
+    [
+        CountsVotesAboveItsBallot,
+        CountsGrantsAboveItsBallot,
+        CountsPromisesAboveItsBallot,
+        CountsReadRepliesAboveItsBallot,
+        HeedsNacksAboveItsBallot,
+        CountsPromisesForLaterSlots,
+        FillsThreeWindows,
+    ],
+    ids=lambda factory: factory.__name__,
+)
+def test_a_reply_guard_that_counts_a_forgery_is_caught(factory: type[Replica]) -> None:
+    assert _rules(factory), f"{factory.__name__} survived seeds {_FORGING_SEEDS}"
+
+
+@pytest.mark.sim
+def test_the_real_replica_refuses_every_forged_reply() -> None:
+    assert _rules(Replica) == set()

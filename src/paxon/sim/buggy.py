@@ -11,11 +11,16 @@ at the moment so it lands past a trust bound of ``paxon.protocol.replica``:
 | stolen-ballot  | Accept of a forged value under another node's ballot      | ballot owner   |
 | far-accept     | Accept at ``slot_chosen + 4W`` and more, or at ``2**62``  | slot window    |
 | far-learn      | Learn with an entry at ``slot_chosen + 4W`` or ``2**62``  | window, unasked|
-| far-promise    | Promise naming a slot ``4W`` past ``slot_from``           | fill window    |
+| far-promise    | Promise naming a slot ``2W`` to ``4W`` past ``slot_from`` | fill window    |
 | read-round     | HeartbeatReply confirming a read round never sent         | read round     |
 | learn-request  | LearnRequest from ``2**62`` (or from 0: one page answers) | slot window    |
 | outsider       | Prepare, Learn or LearnRequest from node ``OUTSIDER``     | membership     |
 | misaddressed   | a message for another node                                | destination    |
+| foreign-reply  | a reply (ProbeReply, Promise, Accepted, HeartbeatReply or | reply ballot   |
+|                | Nack) under a ballot the target does not hold: a higher or|                |
+|                | lower round of its own id, or another node's              |                |
+| promise-from   | Promise under the candidate's own ballot for a            | slot_from      |
+|                | ``slot_from`` other than the one it prepared              |                |
 
 ``W`` is ``slots_ahead_max``. Every message is one the core must refuse (or, for
 LearnRequest from 0, answer with one bounded page), so the run's checkers must
@@ -23,6 +28,27 @@ stay clean: a value a buggy message slipped in would show up as a validity or
 agreement violation, a slot held past the window as a broken invariant, a
 round past the wire in a message sent, an answer to the outsider as a
 ``non-member`` violation.
+
+Replies are aimed at a target in the role that reads them (``forge`` picks a
+reply kind for a candidate or a leader more often than not): a ProbeReply to a
+prober, a Promise to a preparer, an Accepted for an open proposal or a
+HeartbeatReply for the read round to a leader, a Nack to any of them. A forged
+Promise carries ``FORGED`` at a slot the candidate would re-propose, under a
+ballot just below (or above) its own, and a forged grant, vote or read answer
+completes a quorum that honest members alone did not give; so a guard that
+counted one would let ``FORGED`` be chosen, an entry sit above the promise, or a
+cut-off leader keep leading. Never forged: a well-formed reply from a member
+under the target's own ballot for the slot it asked about; a correct core acts
+on that, and a member that lies so is outside the fault model (crash faults
+and forged bounds, not Byzantine votes). Nor Learn entries under a bumped
+ballot: a ``Learn`` is trusted as chosen (its source was asked), and a ballot
+that never proposed the value there would break ``chosen-claim`` on a correct
+core once the target announced it.
+
+After healing, once the cluster has settled, only ``QUIET_KINDS`` are forged:
+ones a correct core drops without a reply, a record or a change of role or
+promise, so a settled leader must keep leading through them (``quiet-stable``
+in ``sim/healing.py``): a guard that heeded a forged Nack would depose it.
 """
 
 from __future__ import annotations
@@ -32,6 +58,7 @@ import random
 from paxon.protocol.config import ROUND_END
 from paxon.protocol.messages import (
     Accept,
+    Accepted,
     ChosenPrefix,
     HeartbeatReply,
     Learn,
@@ -40,13 +67,14 @@ from paxon.protocol.messages import (
     Nack,
     Prepare,
     Probe,
+    ProbeReply,
     Promise,
 )
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import Ballot, Command, Entry, NodeId, Value
+from paxon.protocol.types import BALLOT_ZERO, Ballot, Command, Entry, NodeId, Slot, Value
 
 OUTSIDER: NodeId = 99
-"""A node id no simulated cluster has (clusters have 3 or 5 members)."""
+"""A node id no simulated cluster has (clusters have 3 to 7 members)."""
 
 FORGED = Value((Command(999_999, 1, b"forged"),))
 """A value no client submitted: applying it anywhere is a validity violation."""
@@ -65,12 +93,39 @@ KINDS = (
     "learn-request",
     "outsider",
     "misaddressed",
+    "foreign-reply",
+    "promise-from",
+)
+# Kinds that reach a candidate's or a leader's reply guards; ``forge`` picks one
+# of them for such a target with probability _AIM_REPLIES.
+_REPLY_KINDS = ("foreign-reply", "foreign-reply", "promise-from", "far-promise", "read-round")
+_AIM_REPLIES = 0.7
+
+
+# Kinds a correct core drops without a trace (no reply, no record, no role or
+# promise change): forged into a settled cluster, they must leave it settled.
+QUIET_KINDS = (
+    "round-end",
+    "round-jump",
+    "nack-round-end",
+    "stolen-ballot",
+    "far-accept",
+    "read-round",
+    "outsider",
+    "misaddressed",
+    "foreign-reply",
 )
 
 
-def forge(rng: random.Random, target: Replica) -> tuple[str, Message]:
-    """One out-of-bounds message for ``target`` and its kind, from a member or the outsider."""
-    kind = rng.choice(KINDS)
+def forge(rng: random.Random, target: Replica, *, quiet: bool = False) -> tuple[str, Message]:
+    """One out-of-bounds message for ``target`` and its kind, from a member or the outsider;
+    with ``quiet``, only one of ``QUIET_KINDS`` (a reply aimed at a leader half the time)."""
+    if quiet:
+        kind = "foreign-reply" if rng.random() < 0.5 else rng.choice(QUIET_KINDS)
+    elif target.role is not Role.FOLLOWER and rng.random() < _AIM_REPLIES:
+        kind = rng.choice(_REPLY_KINDS)
+    else:
+        kind = rng.choice(KINDS)
     return kind, _forge(kind, rng, target)
 
 
@@ -100,11 +155,12 @@ def _forge(kind: str, rng: random.Random, target: Replica) -> Message:
         return Learn(src, to, (Entry(slot_far, Ballot(max(promised.round, 1), src), FORGED),))
     if kind == "far-promise":
         if target.role is Role.PREPARING:
-            ballot = target.ballot_own
-            slot_from = target.slot_chosen
+            ballot, slot_from = target.ballot_own, _slot_prepared(target)
         else:
             ballot, slot_from = Ballot(max(promised.round, 1), to), 0
-        entry = Entry(slot_from + 4 * window, Ballot(max(promised.round, 1), src), FORGED)
+        # From the first slot past the fill window (2W) up to twice that.
+        slot = slot_from + 2 * window + rng.randrange(2 * window)
+        entry = Entry(slot, _just_below(target.ballot_own, src), FORGED)
         return Promise(src, to, ballot, slot_from, (entry,), slot_from, 0)
     if kind == "read-round":
         ballot = target.ballot_own if target.role is Role.LEADER else Ballot(1, to)
@@ -120,5 +176,82 @@ def _forge(kind: str, rng: random.Random, target: Replica) -> Message:
                 LearnRequest(OUTSIDER, to, 0),
             )
         )
+    if kind == "foreign-reply":
+        return _foreign_reply(rng, target, src)
+    if kind == "promise-from":
+        prepared = _slot_prepared(target)
+        # Above or below the prepared slot; either way not the Prepare's.
+        shift = 1 + rng.randrange(window)
+        slot_from = prepared + shift if prepared < shift or rng.random() < 0.5 else prepared - shift
+        return _promise(rng, target, src, target.ballot_own, slot_from)
     assert kind == "misaddressed"
     return LearnRequest(src, rng.choice(others), 0)
+
+
+def _foreign_reply(rng: random.Random, target: Replica, src: NodeId) -> Message:
+    """A reply of the kind the target's role reads, under a ballot it does not hold."""
+    to = target.node_id
+    ballot = _foreign_ballot(rng, target, src)
+    role = target.role
+    if role is Role.FOLLOWER:
+        role = rng.choice(tuple(Role))
+    if rng.random() < 0.2:
+        # Any role reads a Nack: one naming a promise above ours would depose us.
+        above = max(ballot.round, target.ballot_promised.round) + 1
+        return Nack(src, to, ballot, Ballot(above, src))
+    match role:
+        case Role.PROBING:
+            return ProbeReply(src, to, ballot, True)
+        case Role.PREPARING:
+            return _promise(rng, target, src, ballot, _slot_prepared(target))
+        case Role.LEADER if rng.random() < 0.5:
+            open_slots = sorted(target._proposals) or [target.slot_chosen]
+            return Accepted(src, to, ballot, rng.choice(open_slots), target.slot_chosen)
+        case _:
+            return HeartbeatReply(src, to, ballot, target.slot_chosen, target._read_round)
+
+
+def _foreign_ballot(rng: random.Random, target: Replica, src: NodeId) -> Ballot:
+    """A ballot that is not ``target.ballot_own``: a higher or lower round of the
+    target's id (past the edge, up to the reply guards), or another node's (the
+    edge refuses it)."""
+    own = target.ballot_own if target.role is not Role.FOLLOWER else target.ballot_promised
+    to = target.node_id
+    pick = rng.random()
+    lower = max(1, own.round - 1 - rng.randrange(2))  # round 0 is the zero ballot's only
+    if pick < 0.6 or lower >= own.round:
+        return Ballot(own.round + 1 + rng.randrange(3), to)
+    if pick < 0.9:
+        return Ballot(lower, to)
+    return Ballot(max(own.round, 1), src)
+
+
+def _promise(
+    rng: random.Random, target: Replica, src: NodeId, ballot: Ballot, slot_from: Slot
+) -> Promise:
+    """A Promise carrying ``FORGED`` at a slot the candidate would re-propose, under
+    a ballot just below the candidate's (the highest an honest acceptor could
+    report) or, now and then, above it."""
+    prepared = _slot_prepared(target)
+    # Inside the fill window, so only the guard under test stands in its way.
+    window = target.config.slots_ahead_max
+    slot = min(max(prepared, slot_from) + rng.randrange(4), prepared + 2 * window - 1)
+    if rng.random() < 0.8:
+        entry_ballot = _just_below(target.ballot_own, src)
+    else:
+        entry_ballot = Ballot(target.ballot_own.round + 1, src)
+    entry = Entry(slot, entry_ballot, FORGED)
+    return Promise(src, target.node_id, ballot, slot_from, (entry,), prepared, 0)
+
+
+def _just_below(ballot: Ballot, src: NodeId) -> Ballot:
+    """The highest ballot of ``src`` below ``ballot`` (the zero ballot below round 1)."""
+    if ballot.round == 0 or (ballot.round == 1 and src > ballot.node_id):
+        return BALLOT_ZERO
+    return Ballot(ballot.round, src) if src < ballot.node_id else Ballot(ballot.round - 1, src)
+
+
+def _slot_prepared(target: Replica) -> Slot:
+    """The ``slot_from`` of the target's last Prepare (its live state, as the
+    buggy member would know it from the Prepare it was sent)."""
+    return target._slot_prepared

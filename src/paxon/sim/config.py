@@ -95,6 +95,8 @@ class SimConfig:
     # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,
     # lost directory fsync); recovery must classify it right.
     disk_fault_rate: float = 0.3
+    # "buggy": seconds between two forged messages (uniform in the range).
+    buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
 
     def __post_init__(self) -> None:
@@ -112,6 +114,8 @@ class SimConfig:
         low, high = self.fault_gap_s
         if not 0 < low <= high:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
+        if not 0 < self.buggy_gap_s[0] <= self.buggy_gap_s[1]:
+            raise ValueError("buggy_gap_s must be a range 0 < low <= high")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
         if self.segment_max_bytes < 1024:
@@ -132,7 +136,8 @@ class SimConfig:
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
             f"hold {self.hold_rate:.3f} of messages, crash at {self.crashpoint_rate:.4f} of "
-            f"crash points, disk fault at {self.disk_fault_rate:.2f} of crashes",
+            f"crash points, disk fault at {self.disk_fault_rate:.2f} of crashes, forged "
+            f"message every {self.buggy_gap_s[0]:.3f}-{self.buggy_gap_s[1]:.3f} s",
             f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s:.3f} s, "
             f"snapshot every {self.snapshot_interval_slots} slots in "
             f"{self.snapshot_chunk_bytes}-byte chunks; segments of {self.segment_max_bytes} bytes",

@@ -1,7 +1,9 @@
 """Liveness once every fault has healed: the cluster settles, then stays quiet and serves.
 
 After the fault phase the network is perfect, no node crashes or pauses, and
-every member that recovery did not refuse is restarted. From then on a
+every member that recovery did not refuse is restarted; once the cluster has
+settled, a buggy member forges only messages a correct core drops outright
+(``buggy.QUIET_KINDS``), which must change nothing below. From then on a
 correct cluster must, by the rules of ``docs/protocol.md`` ("Leader
 stability"):
 

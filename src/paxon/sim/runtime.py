@@ -1063,6 +1063,7 @@ class RuntimeCluster:
                     self.stats.leader_changes += 1
                     self.release_held(f"n{node_id} leads")
                 self._strike_at_transition(host, replica.role)
+                self._aim_buggy_at_transition(host, replica.role)
             try:
                 replica.check_invariants(full=self.stats.steps % 64 == 0)
             except AssertionError as error:
@@ -1413,27 +1414,56 @@ class RuntimeCluster:
         )
 
     def _inject_buggy(self) -> None:
-        """A buggy member or an outsider sends one out-of-bounds message now."""
-        if self._healed_at is not None:
-            return
+        """A buggy member or an outsider sends one out-of-bounds message now.
+
+        Once healed, it waits for the cluster to settle, then forges only what a
+        correct core ignores outright (``buggy.QUIET_KINDS``): a settled leader
+        must keep leading through them (``quiet-stable``)."""
         rng = self._rng_buggy
+        quiet = self._healed_at is not None
         up = [host for host in self.hosts.values() if self._node(host) is not None]
-        if up:
-            target = rng.choice(up)
-            node = self._node(target)
-            assert node is not None
-            kind, message = buggy.forge(rng, node._replica)
-            self._log(
-                f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
-                f" delivered to n{target.node_id}"
-            )
-            process = target.process
-            assert process is not None
-            transport = node._transport
-            assert isinstance(transport, _SimTransport)
-            process.loop.call_soon(transport.on_peer_message, message)
-            self.stats.faults["buggy"] += 1
-        self._push(self.time + 0.02 + 0.08 * rng.random(), self._inject_buggy)
+        if up and (not quiet or self.healing.settled_at is not None):
+            # Half the time at a candidate or a leader: its reply guards are the
+            # ones a forged reply reaches.
+            aimed = [host for host in up if not self._is_follower(host)]
+            self._forge_to(rng.choice(aimed if aimed and rng.random() < 0.5 else up), quiet=quiet)
+        low, high = self.config.buggy_gap_s
+        self._push(self.time + low + (high - low) * rng.random(), self._inject_buggy)
+
+    def _forge_to(self, target: _Host, *, quiet: bool = False) -> None:
+        node = self._node(target)
+        if node is None or (self._healed_at is not None and not quiet):
+            return
+        kind, message = buggy.forge(self._rng_buggy, node._replica, quiet=quiet)
+        self._log(
+            f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
+            f" delivered to n{target.node_id}"
+        )
+        process = target.process
+        assert process is not None
+        transport = node._transport
+        assert isinstance(transport, _SimTransport)
+        process.loop.call_soon(transport.on_peer_message, message)
+        self.stats.faults["buggy"] += 1
+
+    def _aim_buggy_at_transition(self, host: _Host, role: Role) -> None:
+        """Now and then, forge a reply to a node the moment it stands or leads.
+
+        A prober or a preparer is one for a few milliseconds; injections at
+        random times rarely find one, so its reply guards would go untried."""
+        if (
+            "buggy" not in self.config.faults
+            or self._healed_at is not None
+            or role is Role.FOLLOWER
+            or self._rng_buggy.random() >= _TRANSITION_FORGE
+        ):
+            return
+        delay = 0.002 * self._rng_buggy.random()
+        self._push(self.time + delay, functools.partial(self._forge_to, host))
+
+    def _is_follower(self, host: _Host) -> bool:
+        node = self._node(host)
+        return node is None or node._replica.role is Role.FOLLOWER
 
     def _is_leader(self, host: _Host) -> bool:
         node = self._node(host)
@@ -1572,6 +1602,8 @@ _SETTLE_SAMPLE_S = 0.01
 # With "pause", the share of elections where the candidate or the new leader
 # is frozen at once (``_strike_at_transition``).
 _TRANSITION_PAUSE = 0.15
+# Share of role changes to candidate or leader that draw a forged reply at once.
+_TRANSITION_FORGE = 0.5
 # With "crash", up to this many times in the fault phase, a node's power fails
 # inside its next multi-step disk operation (``_SimDisk``), 0 to _CUT_OPS_MAX - 1
 # calls into it.

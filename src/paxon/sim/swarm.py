@@ -39,9 +39,15 @@ What is drawn, and from where (``draw``):
 | snapshot interval           | 3-300 slots (log-uniform), chunks 64 B-8 KiB    |
 | log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
 |                             | 1/16 of it (a batch far inside a record)        |
-| small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 1-16 |
+| small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 2-16 |
 |                             | commands, runs 1-64, slots ahead 1-16 windows   |
 |                             | (log-uniform)                                   |
+| tiny limits (half of those) | queue 7-8 commands, window 1-4 slots, slots     |
+|                             | ahead 1 window, learn 1-2 entries, batch 1-4    |
+|                             | commands: ``Busy`` and the slots-ahead bound    |
+|                             | (``W`` = 1-4 slots) are reached                 |
+| forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
+|                             | seeds                                           |
 """
 
 from __future__ import annotations
@@ -63,6 +69,13 @@ _NODE_COUNTS = tuple(range(NODES_MIN, NODES_MAX + 1))
 _NODE_WEIGHTS = (0.35, 0.15, 0.25, 0.1, 0.15)
 # Share of seeds whose byte, queue and run limits are drawn small.
 _SMALL_LIMITS = 0.25
+_CLIENTS_MAX = 6
+# Share of those whose queue, window and Learn page are tiny (W of 1-4 slots).
+_TINY_LIMITS = 0.5
+# Seconds between forged messages; in a share of seeds much shorter.
+_BUGGY_GAP = (0.02, 0.1)
+_BUGGY_GAP_FAST = (0.003, 0.02)
+_BUGGY_FAST = 0.3
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -104,18 +117,35 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             runs_max=_log_uniform(limits, 1, 64),
             slots_ahead_factor=_log_uniform(limits, 1, 16),
         )
+        # Their own stream again, so the draws above stay as they were.
+        tiny = random.Random(f"{seed}:swarm-tiny")
+        if tiny.random() < _TINY_LIMITS:
+            replica = dataclasses.replace(
+                replica,
+                # Room for every client's command and the clock entry in one
+                # flush: the node refuses a whole flush that does not fit, and
+                # clients retrying in step then livelock (seed 257 with 2).
+                # Window 1-4 still fills this queue, so Busy is reached.
+                queue_max_commands=tiny.randint(_CLIENTS_MAX + 1, _CLIENTS_MAX + 2),
+                pipeline_window_slots=tiny.randint(1, 4),
+                slots_ahead_factor=1,
+                learn_max_entries=tiny.randint(1, 2),
+                batch_max_commands=tiny.randint(1, 4),
+            )
     # Small enough that a fault phase (a few kilobytes of log) rolls segments
     # over; a batch stays far inside a record (half a segment).
     segment_max_bytes = _log_uniform(limits, 1024, 64 * 1024)
     batch_max_bytes = min(replica.batch_max_bytes, segment_max_bytes // 16)
     replica = dataclasses.replace(replica, batch_max_bytes=batch_max_bytes)
     gap_low = rng.uniform(0.02, 0.2)
+    forging = random.Random(f"{seed}:swarm-buggy")
+    buggy_gap_s = _BUGGY_GAP_FAST if forging.random() < _BUGGY_FAST else _BUGGY_GAP
     return dataclasses.replace(
         base,
         swarm=False,
         nodes=base.nodes or rng.choices(_NODE_COUNTS, _NODE_WEIGHTS)[0],
         faults=kinds,
-        clients=(clients := rng.randint(1, 6)),
+        clients=(clients := rng.randint(1, _CLIENTS_MAX)),
         readers=min(clients - 1, rng.choice((0, 0, 1, 2))),
         keys=rng.randint(1, 5),
         client_timeout_s=rng.uniform(0.1, 0.6),
@@ -136,6 +166,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         hold_rate=rng.uniform(0.002, 0.1),
         crashpoint_rate=rng.uniform(0.0005, 0.02),
         disk_fault_rate=rng.uniform(0.1, 0.9),
+        buggy_gap_s=buggy_gap_s,
         replica=replica,
     )
 
