@@ -350,3 +350,11 @@ def test_no_message_makes_step_raise_or_the_log_grow_past_the_window() -> None:
         counters = replica.counters
         assert counters.ignored_non_member and counters.ignored_misaddressed
         assert counters.ignored_bad_ballot and counters.ignored_out_of_bounds
+
+
+def test_a_slots_ahead_bound_of_one_window_is_refused() -> None:
+    """With W equal to the window, a follower refuses the Accept that tells it the
+    previous slot was chosen; a one-slot window then chose each slot on its retry."""
+    with pytest.raises(ValueError, match="slots_ahead_factor"):
+        ReplicaConfig(slots_ahead_factor=1)
+    assert ReplicaConfig(slots_ahead_factor=2, pipeline_window_slots=1).slots_ahead_max == 256

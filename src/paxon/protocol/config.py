@@ -12,7 +12,7 @@ docs/protocol.md). Two are fixed, the rest follow from the fields below:
   the replica knows is refused. Honest rounds climb by one per election
   attempt; 2**32 attempts at the fastest timeout (0.3 s) take 40 years.
 - ``slots_ahead_max = slots_ahead_factor * pipeline_window_slots`` (16 * 64 =
-  1,024 by default; never below ``learn_max_entries``): a peer's Accept or Learn entry at or beyond
+  1,024 by default; never below ``learn_max_entries``; the factor is at least 2): a peer's Accept or Learn entry at or beyond
   ``slot_chosen + slots_ahead_max`` is refused; a Promise from an acceptor whose
   chosen prefix is more than this ahead of ``slot_from`` sends the candidate to
   learn instead of carrying the gap; a new leader re-proposes and fills at most
@@ -89,3 +89,9 @@ class ReplicaConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")  # sim: unreachable: argument check
+        if self.slots_ahead_factor < 2:
+            # A follower learns that slot s - 1 is chosen from the Accept of
+            # slot s itself; with a bound of one window it refuses that Accept,
+            # and a leader with a window of one slot then chooses each slot
+            # only on its retry (swarm seed 257: 0.3 s a slot).
+            raise ValueError("slots_ahead_factor must be >= 2")  # sim: unreachable: argument check

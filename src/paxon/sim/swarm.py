@@ -40,12 +40,12 @@ What is drawn, and from where (``draw``):
 | log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
 |                             | 1/16 of it (a batch far inside a record)        |
 | small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 2-16 |
-|                             | commands, runs 1-64, slots ahead 1-16 windows   |
+|                             | commands, runs 1-64, slots ahead 2-16 windows   |
 |                             | (log-uniform)                                   |
-| tiny limits (half of those) | queue 7-8 commands, window 1-4 slots, slots     |
-|                             | ahead 1 window, learn 1-2 entries, batch 1-4    |
+| tiny limits (half of those) | queue 2-8 commands, window 1-4 slots, slots     |
+|                             | ahead 2 windows, learn 1-2 entries, batch 1-4   |
 |                             | commands: ``Busy`` and the slots-ahead bound    |
-|                             | (``W`` = 1-4 slots) are reached                 |
+|                             | (``W`` = 2-8 slots) are reached                 |
 | forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
 |                             | seeds                                           |
 """
@@ -70,7 +70,7 @@ _NODE_WEIGHTS = (0.35, 0.15, 0.25, 0.1, 0.15)
 # Share of seeds whose byte, queue and run limits are drawn small.
 _SMALL_LIMITS = 0.25
 _CLIENTS_MAX = 6
-# Share of those whose queue, window and Learn page are tiny (W of 1-4 slots).
+# Share of those whose queue, window and Learn page are tiny (W of 2-8 slots).
 _TINY_LIMITS = 0.5
 # Seconds between forged messages; in a share of seeds much shorter.
 _BUGGY_GAP = (0.02, 0.1)
@@ -115,20 +115,19 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             # queue of 1 refuses every command (swarm seed 162 chose nothing).
             queue_max_commands=_log_uniform(limits, 2, 16),
             runs_max=_log_uniform(limits, 1, 64),
-            slots_ahead_factor=_log_uniform(limits, 1, 16),
+            slots_ahead_factor=_log_uniform(limits, 2, 16),
         )
         # Their own stream again, so the draws above stay as they were.
         tiny = random.Random(f"{seed}:swarm-tiny")
         if tiny.random() < _TINY_LIMITS:
             replica = dataclasses.replace(
                 replica,
-                # Room for every client's command and the clock entry in one
-                # flush: the node refuses a whole flush that does not fit, and
-                # clients retrying in step then livelock (seed 257 with 2).
-                # Window 1-4 still fills this queue, so Busy is reached.
-                queue_max_commands=tiny.randint(_CLIENTS_MAX + 1, _CLIENTS_MAX + 2),
+                # Fewer than a flush of every client's command, so Busy is
+                # reached (seed 257's stall was the slots-ahead bound of one
+                # window, now refused by ReplicaConfig, not this queue).
+                queue_max_commands=tiny.randint(2, 8),
                 pipeline_window_slots=tiny.randint(1, 4),
-                slots_ahead_factor=1,
+                slots_ahead_factor=2,
                 learn_max_entries=tiny.randint(1, 2),
                 batch_max_commands=tiny.randint(1, 4),
             )
