@@ -12,8 +12,9 @@ docs/protocol.md). Two are fixed, the rest follow from the fields below:
   the replica knows is refused. Honest rounds climb by one per election
   attempt; 2**32 attempts at the fastest timeout (0.3 s) take 40 years.
 - ``slots_ahead_max = slots_ahead_factor * pipeline_window_slots`` (16 * 64 =
-  1,024 by default; never below ``learn_max_entries``; the factor is at least 2): a peer's Accept or Learn entry at or beyond
-  ``slot_chosen + slots_ahead_max`` is refused; a Promise from an acceptor whose
+  1,024 by default; never below ``learn_max_entries``; the factor is at least
+  2): a peer's Accept or Learn entry at or beyond ``slot_chosen +
+  slots_ahead_max`` is refused; a Promise from an acceptor whose
   chosen prefix is more than this ahead of ``slot_from`` sends the candidate to
   learn instead of carrying the gap; a new leader re-proposes and fills at most
   ``2 * slots_ahead_max`` slots from its ``slot_from``.
