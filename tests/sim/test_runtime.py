@@ -133,7 +133,7 @@ def test_a_node_behind_the_compacted_log_installs_a_snapshot() -> None:
     def bring_it_back(cluster: RuntimeCluster) -> None:
         host = cluster.hosts[state["follower"]]
         host.dead = None
-        cluster._restart(host)
+        cluster.restart(host)
 
     cluster.at(0.5, stop_a_follower)
     cluster.at(2.5, bring_it_back)
@@ -231,14 +231,14 @@ def test_storage_faults_strike_and_recovery_classifies_them() -> None:
 
 def test_a_misclassified_recovery_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wiring proof: a disk recovery starts on, while the fault said it must refuse."""
-    import paxon.sim.runtime as runtime
+    import paxon.sim.faults as faults
     from paxon.sim.storage_faults import REFUSE, StorageFault
 
     def plain_crash_called_corrupt(fs, directory, rng, kinds):  # type: ignore[no-untyped-def]
         fs.crash()
         return StorageFault("bitflip", f"{directory}/planted", 0, "nothing", REFUSE)
 
-    monkeypatch.setattr(runtime, "strike", plain_crash_called_corrupt)
+    monkeypatch.setattr(faults, "strike", plain_crash_called_corrupt)
     cluster = RuntimeCluster(1, DISKS)
     cluster.run()
     assert any(v.rule == "recovery" for v in cluster.checker.violations)

@@ -69,12 +69,12 @@ _Waiter = tuple[int, int, "asyncio.Future[None]"]
 _log = logging.getLogger("paxon.storage")
 
 
-# The simulator plays group commit as events (sim/runtime.py's _SimCommitter:
+# The simulator plays group commit as events (sim/host.py's SimCommitter:
 # a write, then an fsync, a crash may fall between): a thread is not
 # deterministic. This module is tested by tests/storage/test_storage_commit.py.
 
 
-class CommitHandle:  # sim: unreachable: replaced by the simulator's _SimCommitter
+class CommitHandle:  # sim: unreachable: replaced by the simulator's SimCommitter
     """Completes when every record up to ``lsn`` is durable."""
 
     __slots__ = ("_committer", "lsn")
@@ -99,7 +99,7 @@ class CommitHandle:  # sim: unreachable: replaced by the simulator's _SimCommitt
         return f"CommitHandle(lsn={self.lsn}, done={self.done()})"
 
 
-class GroupCommitter:  # sim: unreachable: replaced by the simulator's _SimCommitter
+class GroupCommitter:  # sim: unreachable: replaced by the simulator's SimCommitter
     """Owns the sync thread of one log. See the module contract."""
 
     def __init__(

@@ -1,0 +1,531 @@
+"""The faults a ``RuntimeCluster`` injects, drawn from the seed.
+
+One ``FaultInjector`` per run plans and strikes every fault of the fault
+phase, then ends them all at the heal:
+
+- **network**: the link faults of ``SimNetwork`` (loss, duplication, delay,
+  reordering) drawn once; partitions of every shape, among them the deposed
+  leader that keeps only its readers; messages held back ("hold") and let go
+  in a burst at the worst moment;
+- **process**: crashes (one node, or a power cut of all), a crash between the
+  write and the fsync of a batch, a graceful stop, an I/O error on a log
+  fsync, pauses, crash points between two steps of the runtime, and pauses or
+  forged replies aimed at the moment a node stands or leads;
+- **disk**: a power cut inside a multi-step disk operation (at creation, in
+  the repairs of a restart, or armed at a random time), torn and zero-filled
+  writes, a directory reaching the disk unsynced, and the storage faults of
+  ``storage_faults`` whose recovery the node must classify rightly;
+- **buggy peers**: out-of-bounds messages from ``buggy.forge``.
+
+Contract: each kind draws from its own stream (``{seed}:buggy``,
+``{seed}:hold``, ...), except those sharing the cluster's ``rng_faults``,
+``rng_disk`` and ``rng_stop``; the draws for a seed come in the same order
+run after run, so a seed replays exactly. After ``end_all`` (the heal) no new
+fault strikes, except the quiet forgeries a settled leader must ride out.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import TYPE_CHECKING
+
+from paxon.net.peer_messages import PeerMessage
+from paxon.node.node import Node
+from paxon.protocol.messages import Message
+from paxon.protocol.replica import Role
+from paxon.sim import buggy
+from paxon.sim.config import PROCESS_FAULTS
+from paxon.sim.host import Host, SimTransport
+from paxon.sim.network import LinkFaults
+from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
+from paxon.sim.storage_faults import REFUSE, StorageFault, strike
+from paxon.sim.trace import describe
+
+if TYPE_CHECKING:
+    from paxon.sim.runtime import RuntimeCluster
+
+
+class FaultInjector:
+    """Every fault of one run; ``cluster`` is the world it strikes."""
+
+    def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
+        self._cluster = cluster
+        config = cluster.config
+        self._rng_buggy = random.Random(f"{seed}:buggy")
+        # Storage faults: which kinds, and how many disks may still be refused
+        # (fewer than a majority, so the cluster can serve to the end).
+        self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
+        self._disk_refusals_left = (config.nodes - 1) // 2
+        self._rng_storage = random.Random(f"{seed}:storage")
+        # Storage faults strike from a drawn time on: later ones meet an older
+        # disk (snapshots taken, segments rolled over and compacted) before the
+        # refusals a cluster can afford are spent on a young log.
+        warm_up = random.Random(f"{seed}:storage-warm-up").uniform(0.0, _DISK_WARM_UP)
+        self._disk_faults_from = warm_up * config.fault_phase_s
+        # The storage fault each crashed disk took, for its next start to classify.
+        self._disk_faults: dict[int, StorageFault | None] = {}
+        # Messages held back by the "hold" fault, released at the worst moment.
+        self._held: list[tuple[int, PeerMessage]] = []
+        self._holding = "hold" in config.faults
+        self._crash_points = "crashpoint" in config.faults
+        self._rng_hold = random.Random(f"{seed}:hold")
+        self._rng_crash = random.Random(f"{seed}:crashpoint")
+        self._rng_cut = random.Random(f"{seed}:powercut")
+        self._rng_journal = random.Random(f"{seed}:journal")
+        self._rng_io = random.Random(f"{seed}:io-error")
+        self._rng_creation = random.Random(f"{seed}:creation-cut")
+        self._rng_zero = random.Random(f"{seed}:zero-fill")
+
+    # ------------------------------------------------------------------ plan
+
+    def link_faults(self) -> LinkFaults:
+        """The network's link faults for the fault phase (configured, or drawn)."""
+        cluster = self._cluster
+        rng = cluster.rng_faults
+        faults = cluster.config.faults
+        if cluster.config.link is not None:
+            return cluster.config.link
+        return LinkFaults(
+            drop_rate=rng.uniform(0.0, 0.1) if "drop" in faults else 0.0,
+            duplicate_rate=rng.uniform(0.0, 0.05) if "duplicate" in faults else 0.0,
+            reorder_rate=rng.uniform(0.05, 0.3) if "reorder" in faults else 0.0,
+            reorder_max_s=rng.uniform(0.005, 0.05) if "reorder" in faults else 0.0,
+            stall_rate=rng.uniform(0.001, 0.02) if "delay" in faults else 0.0,
+            stall_max_s=rng.uniform(0.2, 1.5) if "delay" in faults else 0.0,
+        )
+
+    def arm_creation_cut(self, host: Host) -> None:
+        """Now and then, the power fails while ``host``'s node sets its data directory up."""
+        if "crash" in self._cluster.config.faults and self._rng_creation.random() < (
+            _CUT_IN_CREATION
+        ):
+            ops = self._rng_creation.randrange(_CREATION_OPS)
+            host.fs.arm_power_cut(ops)
+            self._cluster.log(
+                f"fault: power of n{host.node_id} fails {ops} calls into its creation"
+            )
+
+    def start(self) -> None:
+        """Schedule the first process fault, forgery and the armed power cuts."""
+        cluster = self._cluster
+        config = cluster.config
+        if {"partition", "crash", "pause"} & config.faults:
+            cluster.push(0.5 + cluster.rng_faults.random() * 0.5, self._inject_fault)
+        if "buggy" in config.faults:
+            cluster.push(0.2 + self._rng_buggy.random() * 0.3, self._inject_buggy)
+        if "crash" in config.faults:
+            for _ in range(self._rng_cut.randint(0, _POWER_CUTS_MAX)):
+                at = self._rng_cut.uniform(0.2, 0.9 * config.fault_phase_s)
+                cluster.push(at, self._arm_power_cut)
+
+    def end_all(self) -> None:
+        """The heal: every fault ends, held messages go out, every host comes back."""
+        cluster = self._cluster
+        network = cluster.network
+        cluster.stats.faults["drop"] = network.dropped
+        cluster.stats.faults["duplicate"] = network.duplicated
+        cluster.stats.faults["delay"] = network.stalled
+        cluster.stats.faults["reorder"] = network.reordered
+        network.heal_all()
+        network.faults = LinkFaults()
+        self._holding = self._crash_points = False
+        self.release_held("healing")
+        for host in cluster.hosts.values():
+            host.crash_in_fsync = False
+            host.fs.disarm_power_cut()
+            if host.fs.clear_faults():
+                host.io_error = False
+            host.paused_until = min(host.paused_until, cluster.time)
+            if host.process is None:
+                cluster.restart(host)
+
+    # ------------------------------------------------------------------ hooks
+
+    def hold(self, src: int, message: PeerMessage) -> bool:
+        """With "hold", now and then keep a sent message back (True: kept)."""
+        if not self._holding or self._rng_hold.random() >= self._cluster.config.hold_rate:
+            return False
+        self._held.append((src, message))
+        if len(self._held) > _HELD_MAX:
+            self._held.pop(0)  # lost after all
+        self._cluster.stats.faults["hold"] += 1
+        return True
+
+    def release_held(self, why: str) -> None:
+        """Deliver every held message now, in a burst: stale news at the worst moment."""
+        if not self._held:
+            return
+        cluster = self._cluster
+        held, self._held = self._held, []
+        cluster.log(f"fault: release {len(held)} held messages ({why})")
+        for src, message in held:
+            delay = 0.002 * self._rng_hold.random()
+            cluster.push(
+                cluster.time + delay, functools.partial(cluster.deliver_peer, src, message)
+            )
+
+    def delay_own_message(self, node: Node, message: Message) -> bool:
+        """With "hold", now and then deliver a node's own vote or promise to it late.
+
+        The runtime hands it to itself on the next loop turn; a slow turn (a
+        long callback, a GC pause) can put other messages first."""
+        cluster = self._cluster
+        if not self._holding or self._rng_hold.random() >= cluster.config.hold_rate:
+            return False
+        host = cluster.hosts[node.node_id]
+        process = host.process
+        if process is None:
+            return False
+        cluster.stats.faults["hold"] += 1
+
+        def deliver() -> None:
+            if host.process is process:
+                process.loop.call_soon(node._on_peer_message, message)
+
+        cluster.later(0.0005 + 0.02 * self._rng_hold.random(), deliver)
+        return True
+
+    def crash_point(self, host: Host, where: str) -> bool:
+        """Whether to crash ``host`` here, between two steps of its runtime (and do it)."""
+        cluster = self._cluster
+        if not self._crash_points or self._rng_crash.random() >= cluster.config.crashpoint_rate:
+            return False
+        cluster.stats.faults["crashpoint"] += 1
+        cluster.crash_host(host, f"crash point: {where}")
+        return True
+
+    def at_transition(self, host: Host, role: Role) -> None:
+        """``host``'s node just changed role: now and then strike it at once."""
+        self._strike_at_transition(host, role)
+        self._aim_buggy_at_transition(host, role)
+
+    def power_off(self, host: Host) -> None:
+        """The disk side of a crash: power off, and maybe fail again in the recovery."""
+        cluster = self._cluster
+        self._crash_disk(host)
+        cluster.properties.on_crash(host.node_id, cluster.time)
+        if cluster.healed_at is None and self._rng_cut.random() < _CUT_IN_RECOVERY:
+            # The power fails again in the repairs of the next start (or the
+            # next multi-step operation after it).
+            ops = self._rng_cut.randrange(4)
+            host.fs.arm_power_cut(ops)
+            cluster.log(f"fault: power of n{host.node_id} fails {ops} calls into its recovery")
+
+    def take_disk_fault(self, node_id: int) -> StorageFault | None:
+        """The storage fault ``node_id``'s disk took at its last crash (once)."""
+        return self._disk_faults.pop(node_id, None)
+
+    # ------------------------------------------------------------------ process faults
+
+    def _inject_fault(self) -> None:
+        cluster = self._cluster
+        if cluster.healed_at is not None:
+            return
+        rng = cluster.rng_faults
+        weights = [
+            weight if kind in cluster.config.faults else 0.0
+            for kind, weight in zip(PROCESS_FAULTS, cluster.config.fault_weights, strict=True)
+        ]
+        if not any(weights):
+            return
+        kind = rng.choices(PROCESS_FAULTS, weights)[0]
+        if kind == "partition":
+            self._inject_partition(rng)
+        elif kind == "crash":
+            self._inject_crash(rng)
+        else:
+            self._inject_pause(rng)
+        cluster.stats.faults[kind] += 1
+        cluster.push(cluster.time + rng.uniform(*cluster.config.fault_gap_s), self._inject_fault)
+
+    def _inject_partition(self, rng: random.Random) -> None:
+        cluster = self._cluster
+        members = cluster.members
+        if cluster.config.readers and rng.random() < 0.3:
+            self._deposed_leader_keeps_readers(rng, tries=100)
+            return
+        shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
+        links: set[tuple[int, int]] = set()
+        if shape == "isolate" or len(members) < 3:
+            # Half the time the leader: cut off from its peers, not from its
+            # clients, it may serve them while a new leader commits.
+            leaders = [host.node_id for host in cluster.hosts.values() if self._is_leader(host)]
+            alone = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(members)
+            links = {(alone, other) for other in members if other != alone}
+            links |= {(b, a) for a, b in links}
+        elif shape == "split":
+            side = set(rng.sample(members, rng.randrange(1, len(members))))
+            links = {(a, b) for a in side for b in members if b not in side}
+            links |= {(b, a) for a, b in links}
+        elif shape == "partial":
+            a, b = rng.sample(members, 2)
+            links = {(a, b), (b, a)}
+        else:
+            a, b = rng.sample(members, 2)
+            links = {(a, b)}
+        cut_id = cluster.network.cut(links)
+        cluster.log(f"fault: {shape} partition #{cut_id} cuts {sorted(links)}")
+        cluster.push(cluster.time + 0.2 + 1.8 * rng.random(), lambda: self._heal_cut(cut_id))
+
+    def _deposed_leader_keeps_readers(self, rng: random.Random, *, tries: int) -> None:
+        """Cut the leader off from most peers and its writing clients, not its readers.
+
+        At a quiet moment (no slot in flight, so nothing holds its reads
+        back): for an election timeout or more it may answer reads while a
+        new leader commits writes elsewhere. Only a read quorum keeps those
+        answers fresh, which is what this fault is for."""
+        cluster = self._cluster
+        leader = cluster.leader()
+        if leader is None or cluster.healed_at is not None:
+            return
+        node = cluster.node(leader)
+        if node is None:
+            return
+        replica = node._replica
+        if replica.slot_next > replica.slot_chosen and tries > 0:
+            cluster.later(0.001, lambda: self._deposed_leader_keeps_readers(rng, tries=tries - 1))
+            return
+        # The leader's side is a minority: alone, or with a few followers.
+        followers = [member for member in cluster.members if member != leader]
+        size = rng.randint(1, (len(cluster.members) - 1) // 2 or 1)
+        side = {leader, *rng.sample(followers, size - 1)}
+        rest = [member for member in cluster.members if member not in side]
+        writers = [c.endpoint for c in cluster.clients.all[cluster.config.readers :]]
+        links = {(a, b) for a in side for b in [*rest, *writers]}
+        links |= {(b, a) for a, b in links}
+        cut_id = cluster.network.cut(links)
+        cluster.log(
+            f"fault: leader n{leader} keeps only its readers, with {sorted(side)} "
+            f"on its side, partition #{cut_id}"
+        )
+        cluster.push(cluster.time + 0.3 + 1.7 * rng.random(), lambda: self._heal_cut(cut_id))
+
+    def _heal_cut(self, cut_id: int) -> None:
+        self._cluster.network.heal(cut_id)
+        self._cluster.log(f"heal cut #{cut_id}")
+
+    def _inject_crash(self, rng: random.Random) -> None:
+        cluster = self._cluster
+        up = [host for host in cluster.hosts.values() if host.process is not None]
+        if not up:
+            return
+        if self._rng_io.random() < _IO_ERROR:
+            host = self._rng_io.choice(up)
+            host.fs.fail("fdatasync", path_contains="/wal-")
+            host.io_error = True
+            cluster.log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
+            return
+        if cluster.rng_stop.random() < _GRACEFUL_STOP:
+            started = [
+                host
+                for host in up
+                if host.process and host.process.started and not host.process.stopping
+            ]
+            if started:
+                cluster.stop_gracefully(cluster.rng_stop.choice(started))
+                return
+        if rng.random() < 0.25:
+            mid_fsync = rng.random() < 0.5
+            cluster.log(f"fault: power cut{' mid-fsync' if mid_fsync else ''}")
+            for host in up:
+                if mid_fsync:
+                    host.crash_in_fsync = True
+                else:
+                    cluster.crash_host(host, "power cut")
+            return
+        leaders = [host for host in up if self._is_leader(host)]
+        host = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(up)
+        if rng.random() < 0.5:
+            host.crash_in_fsync = True
+            return
+        cluster.crash_host(host, "crash")
+
+    def _inject_pause(self, rng: random.Random) -> None:
+        """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
+        cluster = self._cluster
+        up = [
+            host
+            for host in cluster.hosts.values()
+            if host.process is not None and host.paused_until <= cluster.time
+        ]
+        if not up:
+            return
+        leaders = [host for host in up if self._is_leader(host)]
+        host = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(up)
+        host.paused_until = cluster.time + 0.2 + 1.8 * rng.random()
+        cluster.log(f"fault: pause n{host.node_id} until {host.paused_until:.6f}")
+
+    def _strike_at_transition(self, host: Host, role: Role) -> None:
+        """Pause a node the moment it becomes a candidate or a leader, now and then.
+
+        Faults at random times rarely land in the few milliseconds a ballot
+        is being won; here they do: a candidate frozen with its Prepare out
+        wakes to promises for a ballot long overtaken, a new leader frozen
+        with its first Accepts in flight wakes to a newer leader."""
+        cluster = self._cluster
+        if (
+            "pause" not in cluster.config.faults
+            or cluster.healed_at is not None
+            or role not in (Role.PREPARING, Role.LEADER)
+            or host.paused_until > cluster.time
+            or cluster.rng_faults.random() >= _TRANSITION_PAUSE
+        ):
+            return
+        host.paused_until = cluster.time + 0.05 + 1.5 * cluster.rng_faults.random()
+        cluster.stats.faults["pause"] += 1
+        cluster.log(
+            f"fault: pause n{host.node_id} as it becomes {role.value}, "
+            f"until {host.paused_until:.6f}"
+        )
+
+    # ------------------------------------------------------------------ buggy peers
+
+    def _inject_buggy(self) -> None:
+        """A buggy member or an outsider sends one out-of-bounds message now.
+
+        Once healed, it waits for the cluster to settle, then forges only what a
+        correct core ignores outright (``buggy.QUIET_KINDS``): a settled leader
+        must keep leading through them (``quiet-stable``)."""
+        cluster = self._cluster
+        rng = self._rng_buggy
+        quiet = cluster.healed_at is not None
+        up = [host for host in cluster.hosts.values() if cluster.node_of(host) is not None]
+        if up and (not quiet or cluster.healing.settled_at is not None):
+            # Half the time at a candidate or a leader: its reply guards are the
+            # ones a forged reply reaches.
+            aimed = [host for host in up if not self._is_follower(host)]
+            self._forge_to(rng.choice(aimed if aimed and rng.random() < 0.5 else up), quiet=quiet)
+        low, high = cluster.config.buggy_gap_s
+        cluster.push(cluster.time + low + (high - low) * rng.random(), self._inject_buggy)
+
+    def _forge_to(self, target: Host, *, quiet: bool = False) -> None:
+        cluster = self._cluster
+        node = cluster.node_of(target)
+        if node is None or (cluster.healed_at is not None and not quiet):
+            return
+        kind, message = buggy.forge(self._rng_buggy, node._replica, quiet=quiet)
+        cluster.log(
+            f"fault: buggy {kind} n{message.src}->n{message.dst} {describe(message)}"
+            f" delivered to n{target.node_id}"
+        )
+        process = target.process
+        assert process is not None
+        transport = node._transport
+        assert isinstance(transport, SimTransport)
+        process.loop.call_soon(transport.on_peer_message, message)
+        cluster.stats.faults["buggy"] += 1
+
+    def _aim_buggy_at_transition(self, host: Host, role: Role) -> None:
+        """Now and then, forge a reply to a node the moment it stands or leads.
+
+        A prober or a preparer is one for a few milliseconds; injections at
+        random times rarely find one, so its reply guards would go untried."""
+        cluster = self._cluster
+        if (
+            "buggy" not in cluster.config.faults
+            or cluster.healed_at is not None
+            or role is Role.FOLLOWER
+            or self._rng_buggy.random() >= _TRANSITION_FORGE
+        ):
+            return
+        delay = 0.002 * self._rng_buggy.random()
+        cluster.push(cluster.time + delay, functools.partial(self._forge_to, host))
+
+    # ------------------------------------------------------------------ disk faults
+
+    def _arm_power_cut(self) -> None:
+        """Cut a node's power inside its next multi-step disk operation (``SimDisk``)."""
+        cluster = self._cluster
+        up = [host for host in cluster.hosts.values() if host.process is not None]
+        if not up or cluster.healed_at is not None:
+            return
+        host = self._rng_cut.choice(up)
+        ops = self._rng_cut.randrange(_CUT_OPS_MAX)
+        host.fs.arm_power_cut(ops)
+        cluster.log(f"fault: power of n{host.node_id} fails {ops} calls into a disk operation")
+
+    def _crash_disk(self, host: Host) -> None:
+        """Power off ``host``'s disk: unsynced bytes torn, and now and then a storage fault."""
+        cluster = self._cluster
+        fault: StorageFault | None = None
+        if (
+            self._disk_kinds
+            and self._disk_refusals_left > 0
+            and cluster.time >= self._disk_faults_from
+            and cluster.healed_at is None
+            and self._rng_storage.random() < cluster.config.disk_fault_rate
+        ):
+            kinds = self._disk_kinds
+            fault = strike(host.fs, f"/node{host.node_id}", self._rng_storage, kinds)
+            if fault is not None and fault.expect == REFUSE:
+                self._disk_refusals_left -= 1
+            if fault is not None:
+                cluster.stats.faults["disk"] += 1
+                cluster.log(
+                    f"fault: disk of n{host.node_id}: {fault.kind} {fault.path}@{fault.offset} "
+                    f"({fault.detail}); recovery must {fault.expect}"
+                )
+        else:
+            if self._rng_journal.random() < _JOURNAL_COMMIT:
+                host.fs.commit_directory(f"/node{host.node_id}")
+                cluster.log(f"n{host.node_id}: its directory reached the disk without an fsync")
+            host.fs.crash(
+                tear=lambda _path, unsynced: cluster.rng_disk.randint(0, unsynced),
+                zero_fill=self._zero_fill,
+            )
+        self._disk_faults[host.node_id] = fault
+
+    def _zero_fill(self, _path: str, torn_off: int) -> int:
+        """How many zeros a file system leaves where ``torn_off`` written bytes were
+        lost (ext4 and XFS may keep the new size without the data)."""
+        rng = self._rng_zero
+        if rng.random() >= _ZERO_FILL:
+            return 0
+        return torn_off if rng.random() < 0.5 else rng.randint(1, torn_off)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _is_follower(self, host: Host) -> bool:
+        node = self._cluster.node_of(host)
+        return node is None or node._replica.role is Role.FOLLOWER
+
+    def _is_leader(self, host: Host) -> bool:
+        node = self._cluster.node_of(host)
+        return node is not None and node.is_leader
+
+
+# With "pause", the share of elections where the candidate or the new leader
+# is frozen at once (``_strike_at_transition``).
+_TRANSITION_PAUSE = 0.15
+# Share of role changes to candidate or leader that draw a forged reply at once.
+_TRANSITION_FORGE = 0.5
+# With "crash", up to this many times in the fault phase, a node's power fails
+# inside its next multi-step disk operation (``SimDisk``), 0 to _CUT_OPS_MAX - 1
+# calls into it.
+_POWER_CUTS_MAX = 5
+# At this share of crashes in the fault phase, the power fails again inside
+# the repairs the restart makes (cut a torn tail, drop a segment, remove *.tmp).
+_CUT_IN_RECOVERY = 0.4
+_CUT_OPS_MAX = 12
+# At this share of plain crashes, the directory's unsynced names reach the disk
+# anyway (``SimDisk.commit_directory``), as a file system's journal may.
+_JOURNAL_COMMIT = 0.3
+# Storage faults strike from a time drawn up to this share of the fault phase.
+_DISK_WARM_UP = 0.6
+# At this share of the torn writes of a plain crash, the file keeps its new
+# size with zeros where the lost bytes were (all of them or a prefix).
+_ZERO_FILL = 0.3
+# Of the crashes injected, this share is a graceful stop and restart instead.
+_GRACEFUL_STOP = 0.15
+# Of the crashes injected, this share is an I/O error on a node's next log
+# fsync instead: the node must stop (it cannot trust its page cache), and
+# comes back as after a crash.
+_IO_ERROR = 0.1
+# With "crash", each node's power fails at these odds while it first sets its
+# data directory up, 0 to _CREATION_OPS - 1 calls in (the directories, IDENTITY,
+# the first segment: 11 calls).
+_CUT_IN_CREATION = 0.15
+_CREATION_OPS = 11
+# Messages held at once by the "hold" fault; beyond, the oldest are lost.
+_HELD_MAX = 256

@@ -1,0 +1,384 @@
+"""The simulated machine a ``Node`` runs on: its host, disk, group commit and links.
+
+A ``Host`` outlives crashes with its ``SimDisk``; its ``Process`` (one
+incarnation of ``paxon serve``) does not. What the node's ``Environment`` gets
+in place of real I/O lives here:
+
+- ``SimDisk``: a ``MemFileSystem`` whose power can fail *inside* a multi-step
+  disk operation (``arm_power_cut``), and whose directory may reach the media
+  without an fsync (``commit_directory``);
+- ``SimCommitter``: the group committer, with the write and the fsync as two
+  simulator events, so a power cut can fall between them;
+- ``SimTransport`` and ``Connection``: peer links and client connections that
+  hand every message to the simulated network.
+
+Contract: none of these keeps time, draws randomness or schedules anything on
+its own; each asks its ``World`` (the cluster: ``RuntimeCluster``) when an
+event happens, how long the disk takes, and whether to crash here. Every
+object belongs to one incarnation of its host and goes quiet once the host
+has moved on (crashed, stopped, restarted).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
+from paxon.net.peer_messages import PeerMessage
+from paxon.net.transport import TransportStats
+from paxon.node.node import Node
+from paxon.sim.loop import SimLoop
+from paxon.sim.network import SimNetwork
+from paxon.storage.codec import StorageRecord
+from paxon.storage.config import StorageConfig
+from paxon.storage.errors import StorageError
+from paxon.storage.memfs import MemFileSystem, PowerCut
+from paxon.storage.storage import Storage
+
+
+class World(Protocol):
+    """What the simulated I/O asks of the cluster that runs it."""
+
+    network: SimNetwork
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` ``delay`` simulated seconds from now."""
+
+    def disk_times(self, host: Host) -> tuple[float, float]:
+        """How long the next write and its fsync take on ``host``'s disk."""
+
+    def crash_host(self, host: Host, why: str) -> None:
+        """Crash ``host``'s process now."""
+
+    def crash_point(self, host: Host, where: str) -> bool:
+        """Whether ``host`` crashes here, between two steps of its runtime (and do it)."""
+
+    def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
+        """``records`` of ``host``'s log are durable now."""
+
+    def send(self, src: int, message: PeerMessage) -> None:
+        """A peer message leaves ``src``."""
+
+    def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
+        """An answer leaves ``src`` for ``client``."""
+
+
+@dataclass(slots=True)
+class Process:
+    """One incarnation of ``paxon serve`` on a host."""
+
+    loop: SimLoop
+    node: Node
+    started: bool = False
+    stopping: bool = False
+
+
+@dataclass(slots=True)
+class Host:
+    """A simulated machine: its disk outlives crashes; its process does not."""
+
+    node_id: int
+    fs: SimDisk
+    clock_rate: float
+    clock_offset: float
+    process: Process | None = None
+    incarnation: int = 0
+    paused_until: float = 0.0
+    crash_in_fsync: bool = False
+    # An I/O error is due on the next fsync of a log segment (and may have struck).
+    io_error: bool = False
+    # Set when recovery refused the disk: the host stays down for the run.
+    dead: str | None = None
+
+
+def storage_config(segment_max_bytes: int) -> StorageConfig:
+    """Storage of a simulated node: small segments (``SimConfig.segment_max_bytes``),
+    so roll-overs happen often; records stay far above what a batch needs."""
+    record_max = min(32 * 1024, segment_max_bytes // 2)
+    return StorageConfig(
+        segment_max_bytes=segment_max_bytes,
+        record_max_bytes=record_max,
+        snapshot_chunk_bytes=min(16 * 1024, record_max),
+    )
+
+
+class SimDisk(MemFileSystem):
+    """A host's disk whose power can fail *inside* a multi-step disk operation.
+
+    Crashes between simulator events never split a roll-over, a snapshot
+    write, a compaction or the repairs of a start-up: each runs in one event.
+    ``arm_power_cut(n)`` makes the power fail at the ``n``-th mutating call
+    counted from the next structural one (create, rename, unlink, truncate,
+    fsync_dir, mkdir: calls only those operations make), so the cut lands
+    between two of their steps. At the cut, ``on_power_cut`` is told at once
+    (the process stops there) and the call raises ``PowerCut``, as every
+    later call does until the simulator crashes the disk.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_power_cut: Callable[[str], None] | None = None
+        self._cut_after: int | None = None
+        self._counting = False
+
+    def arm_power_cut(self, ops_after: int) -> None:
+        self._cut_after = ops_after
+        self._counting = False
+
+    def disarm_power_cut(self) -> None:
+        self._cut_after = None
+
+    def crash(self, *args: Any, **kwargs: Any) -> None:
+        self._cut_after = None
+        super().crash(*args, **kwargs)
+
+    def commit_directory(self, directory: str) -> None:
+        """The file system wrote ``directory``'s names to the media on its own (a
+        journal commit): as ``fsync_dir``, but nobody asked, and with the power off.
+
+        A created file may so outlive a crash without its directory's fsync (a
+        ``*.tmp`` of a snapshot, a new segment whose header never synced)."""
+        with self._lock:
+            directory = os.path.normpath(directory)
+            if directory in self._dirs:  # not yet made: the power failed before its mkdir
+                self._dirs_durable[directory] = dict(self._dirs[directory])
+
+    def clear_faults(self) -> bool:
+        """Forget the I/O errors set with ``fail`` that have not struck yet (True: some)."""
+        with self._lock:
+            pending = bool(self._faults)
+            self._faults.clear()
+            return pending
+
+    def _op(self, op: str, path: str) -> str:
+        if self._cut_after is not None and op in _MUTATING_OPS and not self.power_is_cut:
+            self._counting = self._counting or op in _STRUCTURAL_OPS
+            if self._counting:
+                if self._cut_after == 0:
+                    self._cut_after = None
+                    self.cut_power_after(0)  # this very call is where the power fails
+                else:
+                    self._cut_after -= 1
+        try:
+            return super()._op(op, path)
+        except PowerCut:
+            if not self._was_dead_before and self.on_power_cut is not None:
+                self.on_power_cut(f"{op} {os.path.basename(path)}")
+            raise
+
+
+_MUTATING_OPS = frozenset(
+    {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
+)
+_STRUCTURAL_OPS = frozenset({"create", "rename", "unlink", "truncate", "fsync_dir", "mkdir"})
+
+
+@dataclass(slots=True)
+class Ticket:
+    lsn: int
+
+
+class SimCommitter:
+    """The group committer of one process: one write, then one fsync, at a time.
+
+    ``submit`` appends at once (the log assigns lsns in call order). A sync is
+    two simulator events: the *write* (the records reach the page cache) and,
+    a disk-dependent time later, the *fsync* (they are durable). Everything
+    appended by the write is covered by that fsync; batches submitted while a
+    sync runs wait for the next one, as with the real committer's thread.
+    """
+
+    def __init__(self, world: World, host: Host, storage: Storage) -> None:
+        self._world = world
+        self._host = host
+        self._storage = storage
+        self._lsn_wanted = storage.lsn_durable
+        self._lsn_durable = storage.lsn_durable
+        self._syncing = False
+        self._waiters: list[tuple[int, int, Any]] = []
+        self._order = 0
+        self.incarnation = host.incarnation
+        # Records appended and not yet durable, by the lsn of a batch's last one.
+        self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
+        # What the last write event handed to the disk (the next fsync covers it).
+        self._lsn_written = storage.lsn_durable
+        # A failed write or fsync fails every waiter and every later submit,
+        # as GroupCommitter does.
+        self._failure: StorageError | None = None
+
+    @property
+    def lsn_durable(self) -> int:
+        return self._lsn_durable
+
+    @property
+    def syncing(self) -> bool:
+        """A write or fsync event is pending."""
+        return self._syncing
+
+    def submit(self, records: Sequence[StorageRecord], *, sync: bool = True) -> Ticket:
+        if self._failure is not None:
+            raise self._failure
+        lsn = self._storage.append(records)
+        if records:
+            self._unsynced.append((lsn, records))
+        if sync and lsn > self._lsn_wanted:
+            self._lsn_wanted = lsn
+            self._start_sync()
+        return Ticket(lsn)
+
+    def durable_future(self, lsn: int) -> Any:
+        process = self._host.process
+        assert process is not None
+        future = process.loop.create_future()
+        if self._lsn_durable >= lsn:
+            future.set_result(None)
+        elif self._failure is not None:
+            future.set_exception(self._failure)
+        else:
+            self._order += 1
+            heapq.heappush(self._waiters, (lsn, self._order, future))
+        return future
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+    def _live(self) -> bool:
+        return self._host.incarnation == self.incarnation and self._host.process is not None
+
+    def _start_sync(self) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        write_s, fsync_s = self._world.disk_times(self._host)
+        self._world.later(write_s, self._write)
+        self._world.later(write_s + fsync_s, self._fsync)
+
+    def _write(self) -> None:
+        """The records reach the page cache (written, not yet synced)."""
+        if not self._live():
+            return
+        try:
+            self._lsn_written = self._storage.flush()
+        except StorageError as error:
+            self._fail(error)
+            return
+        if self._host.crash_in_fsync:
+            # The power fails with the batch written, before its fsync returns:
+            # the written bytes may be torn at any byte.
+            self._world.crash_host(self._host, "mid-fsync")
+
+    def _fsync(self) -> None:
+        if not self._live():
+            return
+        self._syncing = False
+        if self._failure is not None:
+            return
+        try:
+            durable = self._storage.sync_through(self._lsn_written)
+        except StorageError as error:
+            self._fail(error)
+            return
+        if self._world.crash_point(self._host, "fsync done, messages unsent"):
+            return
+        if durable > self._lsn_durable:
+            self._lsn_durable = durable
+            unsynced = self._unsynced
+            while unsynced and unsynced[0][0] <= durable:
+                self._world.on_records_durable(self._host, unsynced.popleft()[1])
+            waiters = self._waiters
+            while waiters and waiters[0][0] <= durable:
+                future = heapq.heappop(waiters)[2]
+                if not future.done():
+                    future.set_result(None)
+        if self._lsn_wanted > self._lsn_durable:
+            self._start_sync()
+
+    def _fail(self, error: StorageError) -> None:
+        self._failure = error
+        self._syncing = False
+        for _, _, future in self._waiters:
+            if not future.done():
+                future.set_exception(error)
+        self._waiters.clear()
+
+
+class SimTransport:
+    """Peer links of one process, over ``SimNetwork``. Never blocks, never buffers."""
+
+    def __init__(self, world: World, host: Host, settings: dict[str, Any]) -> None:
+        self._world = world
+        self._host = host
+        self.incarnation = host.incarnation
+        self.on_peer_message: Callable[[PeerMessage], None] = settings["on_peer_message"]
+        self.on_client_request: Callable[[Any, ClientRequest], None] = settings["on_client_request"]
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("sim", self._host.node_id)
+
+    def send(self, message: PeerMessage) -> None:
+        if self._host.incarnation == self.incarnation:
+            self._world.send(self._host.node_id, message)
+
+    def backlog_bytes(self, peer: int) -> int:
+        return 0
+
+    def reachable(self, peer: int) -> bool:
+        return not self._world.network.is_cut(self._host.node_id, peer)
+
+    def client_address_of(self, peer: int) -> str | None:
+        return f"sim{peer}:1"
+
+    def stats(self) -> TransportStats:
+        return _NO_TRAFFIC
+
+
+_NO_TRAFFIC = TransportStats(
+    frames_in=0,
+    frames_out=0,
+    bytes_in=0,
+    bytes_out=0,
+    dropped_sends=0,
+    bad_frames=0,
+    handshakes_refused=0,
+    connections_refused=0,
+    requests_refused=0,
+    peers={},
+    clients_connected=0,
+)
+
+
+@dataclass(slots=True)
+class Connection:
+    """A client's connection to one process: answers go back over the network."""
+
+    world: World
+    host: Host
+    incarnation: int
+    client: int
+
+    def send(self, response: ClientResponse) -> None:
+        if self.host.incarnation != self.incarnation or self.host.process is None:
+            return
+        if isinstance(response, Reply) and self.world.crash_point(
+            self.host, "applied, not yet answered"
+        ):
+            return
+        self.world.send_to_client(self.host.node_id, self.client, response)
+
+    def peer_name(self) -> str:
+        return f"client{self.client}"
+
+    def closed(self) -> bool:
+        return self.host.incarnation != self.incarnation

@@ -1,0 +1,178 @@
+"""What a simulated node does, reported to the cluster's checkers as it happens.
+
+The node under test is the real one; these wrappers only watch it:
+
+- ``ObservedMachine``: every entry applied, every effect done once, every
+  snapshot restored goes to the ``SafetyChecker``;
+- ``observed_node_class``: the node's class (the real ``Node``, or a planted
+  bug in it) telling the cluster when it answers a linearizable query and
+  when it hands a message to itself;
+- ``ReplicaObserver``: the replica each node builds, its calls (``step``,
+  ``tick``, ``propose_many``, ``read_index``, ``install_snapshot``) wrapped so
+  the properties, the timer checks and the heal watch see each output, role
+  changes are traced, and ``check_invariants`` runs after every call.
+
+Contract: observing changes nothing a node does and draws no randomness; the
+faults aimed at a role change (``FaultInjector.at_transition``) are the one
+thing a call here sets off, in the order the cluster always made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from paxon.errors import Busy, NotLeader
+from paxon.kv.store import KvStore
+from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.node.machine import Applied, ReplicatedMachine
+from paxon.node.node import Node
+from paxon.protocol.ready import ChosenEntry, Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.sim.config import ReplicaFactory
+from paxon.sim.host import Host
+from paxon.sim.timers import snapshot
+from paxon.sim.trace import describe
+
+if TYPE_CHECKING:
+    from paxon.sim.runtime import RuntimeCluster
+
+# The replica calls whose output the checkers see.
+_OBSERVED_CALLS = ("step", "tick", "propose_many", "read_index", "install_snapshot")
+
+
+class ObservedMachine(ReplicatedMachine):
+    """The node's replicated machine, reporting every applied entry to the checker."""
+
+    def __init__(self, cluster: RuntimeCluster, node_id: int) -> None:
+        super().__init__(KvStore())
+        self._cluster = cluster
+        self._node_id = node_id
+
+    def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
+        self._cluster.on_apply(self._node_id, entry)
+        fresh = []
+        for applied in super().apply(entry):
+            if applied.fresh:
+                fresh.append((applied.client_id, applied.seq))
+            yield applied
+        self._cluster.on_effects(self._node_id, entry, fresh)
+
+    def restore(self, data: bytes) -> None:
+        super().restore(data)
+        self._cluster.on_restore(self._node_id, self.slot_applied)
+
+
+def observed_node_class(node_class: type[Node], cluster: RuntimeCluster) -> type[Node]:
+    """``node_class`` (the real ``Node``, or a planted bug in it) telling the
+    cluster when it answers a linearizable query."""
+
+    class Observed(node_class):  # type: ignore[valid-type,misc]
+        def _answer_query(self, query: Any) -> None:
+            cluster.replicas.read_answered(self, query)
+            super()._answer_query(query)
+
+        def _send(self, message: PeerMessage) -> None:
+            if message.dst == self.node_id and not isinstance(message, SnapshotChunk):
+                # A message to itself leaves the node here, released in log order.
+                cluster.sent_to_self(self.node_id, message)
+                if cluster.faults.delay_own_message(self, message):
+                    return
+            super()._send(message)
+
+    return Observed
+
+
+class ReplicaObserver:
+    """Builds each node's replica with every call's output reported to the checkers."""
+
+    def __init__(self, cluster: RuntimeCluster, replica_factory: ReplicaFactory) -> None:
+        self._cluster = cluster
+        self._factory = replica_factory
+        # Linearizable queries waiting on a read index: id(query) -> (query,
+        # slot); holding the query keeps its id from being reused meanwhile.
+        self._read_slots: dict[int, tuple[object, int]] = {}
+
+    def factory(self, host: Host, incarnation: int) -> Callable[..., Replica]:
+        """The configured replica, with every call's output reported to the checkers."""
+        factory = self._factory
+        cluster = self._cluster
+
+        def build(*args: Any, **kwargs: Any) -> Replica:
+            replica = factory(*args, **kwargs)
+            cluster.timers.on_start(host.node_id, replica, cluster.time)
+            for name in _OBSERVED_CALLS:
+                setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
+            return replica
+
+        return build
+
+    def read_answered(self, node: Node, query: object) -> None:
+        """``node`` answers a linearizable query: at or after its read index?"""
+        waiting = self._read_slots.pop(id(query), None)
+        if waiting is not None:
+            self._cluster.properties.on_read_answered(
+                node.node_id, waiting[1], node.machine.slot_applied, self._cluster.time
+            )
+
+    def _observe(
+        self, host: Host, replica: Replica, call: Callable[..., Ready]
+    ) -> Callable[..., Ready]:
+        node_id = host.node_id
+        cluster = self._cluster
+
+        def observed(*args: Any) -> Ready:
+            name = call.__name__
+            if name == "step":
+                message = args[0]
+                if cluster.tracing and message.src != node_id:
+                    cluster.log(f"n{message.src}->n{node_id} {describe(message)}")
+            elif name == "read_index":
+                cluster.properties.on_read_requested(node_id, args[0], cluster.time)
+            role_before = replica.role
+            before = snapshot(replica)
+            try:
+                ready = call(*args)
+            except NotLeader:
+                if name == "read_index":
+                    cluster.properties.on_read_confirmed(node_id, args[0], None, cluster.time)
+                raise
+            except Busy:
+                cluster.timers.on_busy(node_id, replica, args[0], cluster.time)
+                raise
+            cluster.timers.on_call(node_id, replica, name, args, before, ready, cluster.time)
+            if ready.reads:
+                self._note_read_indexes(host, ready)
+            if replica.role is not role_before:
+                self._on_role_change(host, replica, role_before)
+            try:
+                replica.check_invariants(full=cluster.stats.steps % 64 == 0)
+            except AssertionError as error:
+                cluster.checker.on_invariant_broken(node_id, error, cluster.time)
+            return ready
+
+        observed.__name__ = call.__name__
+        return observed
+
+    def _on_role_change(self, host: Host, replica: Replica, role_before: Role) -> None:
+        cluster = self._cluster
+        node_id = host.node_id
+        ballot = replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
+        cluster.log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
+        cluster.healing.on_role_change(node_id, replica.role, cluster.time)
+        if replica.role is Role.LEADER:
+            cluster.stats.leader_changes += 1
+            cluster.faults.release_held(f"n{node_id} leads")
+        cluster.faults.at_transition(host, replica.role)
+
+    def _note_read_indexes(self, host: Host, ready: Ready) -> None:
+        """Tell the properties each read index, and remember it for its queries."""
+        process = host.process
+        waiting = process.node._reads_confirming if process is not None else {}
+        for answer in ready.reads:
+            self._cluster.properties.on_read_confirmed(
+                host.node_id, answer.read_id, answer.slot, self._cluster.time
+            )
+            if answer.slot is not None:
+                for query in waiting.get(answer.read_id, ()):
+                    self._read_slots[id(query)] = (query, answer.slot)
