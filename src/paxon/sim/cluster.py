@@ -37,11 +37,11 @@ from paxon.sim import buggy
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.config import (
     FAULT_KINDS,
-    PROCESS_FAULTS,
     HistoryOp,
     ReplicaFactory,
     SimConfig,
     SimStats,
+    draw_process_fault,
 )
 from paxon.sim.disk import MemoryDisk, WalDisk
 from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
@@ -551,13 +551,9 @@ class SimCluster:
         if self._healed_at is not None:
             return
         rng = self._rng_faults
-        weights = [
-            weight if kind in self.config.faults else 0.0
-            for kind, weight in zip(PROCESS_FAULTS, self.config.fault_weights, strict=True)
-        ]
-        if not any(weights):
+        kind = draw_process_fault(rng, self.config)
+        if kind is None:
             return
-        kind = rng.choices(PROCESS_FAULTS, weights)[0]
         if kind == "partition":
             self._inject_partition(rng)
         elif kind == "crash":

@@ -17,6 +17,7 @@ bounds it draws within (see ``swarm.draw``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -189,6 +190,20 @@ class SimStats:
     refused: dict[str, int] = field(default_factory=dict)
 
 
+def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:
+    """The next process fault of a run (one of ``PROCESS_FAULTS``), or None if none is on.
+
+    Both engines draw through this, so a seed's fault sequence reads the same.
+    """
+    weights = [
+        weight if kind in config.faults else 0.0
+        for kind, weight in zip(PROCESS_FAULTS, config.fault_weights, strict=True)
+    ]
+    if not any(weights):
+        return None
+    return rng.choices(PROCESS_FAULTS, weights)[0]
+
+
 __all__ = [
     "ENGINES",
     "FAULT_KINDS",
@@ -199,4 +214,5 @@ __all__ = [
     "ReplicaFactory",
     "SimConfig",
     "SimStats",
+    "draw_process_fault",
 ]

@@ -35,7 +35,7 @@ from paxon.node.node import Node
 from paxon.protocol.messages import Message
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
-from paxon.sim.config import PROCESS_FAULTS
+from paxon.sim.config import draw_process_fault
 from paxon.sim.host import Host, SimTransport
 from paxon.sim.network import LinkFaults
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
@@ -223,13 +223,9 @@ class FaultInjector:
         if cluster.healed_at is not None:
             return
         rng = cluster.rng_faults
-        weights = [
-            weight if kind in cluster.config.faults else 0.0
-            for kind, weight in zip(PROCESS_FAULTS, cluster.config.fault_weights, strict=True)
-        ]
-        if not any(weights):
+        kind = draw_process_fault(rng, cluster.config)
+        if kind is None:
             return
-        kind = rng.choices(PROCESS_FAULTS, weights)[0]
         if kind == "partition":
             self._inject_partition(rng)
         elif kind == "crash":
