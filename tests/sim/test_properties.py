@@ -402,3 +402,13 @@ def test_a_ballot_prepared_again_after_a_crash() -> None:
     probe(checker, B1, [2])
     checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
     assert rules(checker) == ["ballot-fresh", "ballot-fresh"]
+
+
+def test_only_votes_go_to_oneself() -> None:
+    """A leader counting its own heartbeat reply confirms reads with no peer at all."""
+    checker = PropertyChecker(MEMBERS)
+    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
+    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
+    assert rules(checker) == []
+    checker.on_send(1, HeartbeatReply(1, 1, B1, 0, 1), 0.0)
+    assert rules(checker) == ["self-vote"]

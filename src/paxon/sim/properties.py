@@ -80,6 +80,9 @@ The properties, by rule name (``Violation.rule``), with the rule of
 - ``ballot-fresh``: a node never prepares a ballot below one it prepared
   before, nor, after a crash, one it prepared in an earlier life. ("A node
   restarted after a crash therefore always picks a round above any it used.")
+- ``self-vote``: the only messages a node sends itself are its own votes
+  (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
+  or a read round answered by itself would count it twice.
 
 Cost: every event is a few dict lookups, except a ``BallotRun`` or a ``Learn``,
 checked slot by slot; a run already verified from its first slot is not
@@ -228,6 +231,8 @@ class PropertyChecker:
 
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
         """``message`` leaves ``node_id`` (handed to the network, or to itself)."""
+        if message.dst == node_id and not isinstance(message, Promise | Accepted):
+            self._fail(time, "self-vote", f"n{node_id} sent itself {type(message).__name__}")
         # The commonest kinds first: a match tries its cases in order.
         match message:
             case Accept():
