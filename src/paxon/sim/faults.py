@@ -9,8 +9,11 @@ phase, then ends them all at the heal:
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
   write and the fsync of a batch, a graceful stop, an I/O error on a log
-  fsync, pauses, crash points between two steps of the runtime, and pauses or
-  forged replies aimed at the moment a node stands or leads;
+  fsync, pauses, crash points between two steps of the runtime and right at
+  storage events (a roll-over made durable before the new segment's first
+  record, a snapshot written, a SnapshotRecord or a no-op's accept made
+  durable), and pauses or forged replies aimed at the moment a node stands
+  or leads;
 - **disk**: a power cut inside a multi-step disk operation (at creation, in
   the repairs of a restart, or armed at a random time), torn and zero-filled
   writes, a directory reaching the disk unsynced, and the storage faults of
@@ -18,10 +21,11 @@ phase, then ends them all at the heal:
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``.
 
 Contract: each kind draws from its own stream (``{seed}:buggy``,
-``{seed}:hold``, ...), except those sharing the cluster's ``rng_faults``,
-``rng_disk`` and ``rng_stop``; the draws for a seed come in the same order
-run after run, so a seed replays exactly. After ``end_all`` (the heal) no new
-fault strikes, except the quiet forgeries a settled leader must ride out.
+``{seed}:hold``, ``{seed}:crashpoint-storage``, ...), except those sharing
+the cluster's ``rng_faults``, ``rng_disk`` and ``rng_stop``; the draws for
+a seed come in the same order run after run, so a seed replays exactly.
+After ``end_all`` (the heal) no new fault strikes, except the quiet
+forgeries a settled leader must ride out.
 """
 
 from __future__ import annotations

@@ -149,6 +149,7 @@ class SimDisk(MemFileSystem):
 
     def crash(self, *args: Any, **kwargs: Any) -> None:
         self._cut_after = None
+        self._new_segment = None
         super().crash(*args, **kwargs)
 
     def commit_directory(self, directory: str) -> None:

@@ -665,8 +665,6 @@ _SETTLE_SAMPLE_S = 0.01
 # Of the graceful stops with a log fsync in flight, this share sees it fail.
 _IO_ERROR_IN_STOP = 0.7
 
-__all__ = ["RuntimeCluster"]
-
 
 # A crash point: a snapshot file just became durable (taken, or the file of
 # one being installed) while the log still reaches back before its lsn.
@@ -697,3 +695,6 @@ def _new_snapshot_over_log(host: Host, before: str | None) -> bool:
         return False
     segments = storage.segments()
     return bool(segments) and segments[0][1] <= snapshots[-1].lsn
+
+
+__all__ = ["RuntimeCluster"]
