@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 
 import pytest
 
 from paxon.node.node import Node
+from paxon.protocol.records import AcceptRecord
+from paxon.protocol.types import Ballot, Command, Entry, Value
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.config import FAULT_KINDS
+from paxon.sim.host import ROLLED_OVER, SimDisk, storage_config
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import NODES_MAX, NODES_MIN, draw
+from paxon.storage import recovery
+from paxon.storage.memfs import PowerCut
+from paxon.storage.segments import SEGMENT_HEADER_BYTES
+from paxon.storage.storage import Storage
 
 QUIET = SimConfig(nodes=3, faults=frozenset(), fault_phase_s=2.0, heal_phase_s=6.0)
 
@@ -251,6 +259,67 @@ def test_held_messages_and_crash_points_happen() -> None:
     result = run_seed(3, config)
     assert result.ok, result.violations[:3]
     assert result.faults["hold"] > 0 and result.faults["crashpoint"] > 0
+
+
+# Small segments and frequent snapshots: roll-overs and snapshots every few
+# hundred milliseconds, so the storage crash points find their moments.
+STORAGE_POINTS = SimConfig(
+    nodes=3,
+    faults=frozenset({"crashpoint"}),
+    crashpoint_rate=0.02,
+    segment_max_bytes=4096,
+    snapshot_interval_slots=20,
+)
+
+
+def test_crash_points_at_storage_events_happen_and_the_node_recovers() -> None:
+    """A roll-over made durable with its new segment still empty, and a snapshot
+    written while the log reaches back before it: crashed there, restarted clean."""
+    result = run_seed(3, STORAGE_POINTS)
+    assert result.ok, result.violations[:3]
+    assert result.faults["crashpoint: roll-over durable, new segment empty"] > 0
+    assert result.faults["crashpoint: snapshot file durable, log reaches back before it"] > 0
+
+
+def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() -> None:
+    """The power fails before the new segment's first write: none of its bytes land."""
+    disk = SimDisk()
+    storage = Storage.open(
+        "/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024), incarnation=1
+    )
+    cuts: list[str] = []
+    disk.at_storage_event = lambda where: where == ROLLED_OVER
+    disk.on_power_cut = cuts.append
+    entry = Entry(1, Ballot(1, 1), Value((Command(1, 1, b"x" * 200),)))
+    storage.append([AcceptRecord(entry)] * 3)
+    storage.sync()
+    with pytest.raises(PowerCut):
+        storage.append([AcceptRecord(entry)] * 3)
+        storage.sync()
+    assert cuts and cuts[0].startswith("before write wal-")
+    disk.crash(tear=lambda _path, unsynced: unsynced)
+    segments = sorted(name for name in disk.listdir("/n") if name.startswith("wal-"))
+    assert len(segments) == 2
+    assert disk.size(f"/n/{segments[1]}") == SEGMENT_HEADER_BYTES
+    reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
+    assert reopened.recovered.lsn_last == 3
+    assert len(reopened.segments()) == 2  # the empty segment is kept, not dropped
+
+
+@pytest.mark.mutation
+def test_an_empty_segment_after_a_sealed_one_refused_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mutant #82 of the sample: recovery drops an empty last segment even after a
+    sealed one, so a roll-over crash point's disk is refused as MissingSegment."""
+    right = 'scans[-2].end != "sealed"'
+    source = inspect.getsource(recovery._check_chain)
+    assert right in source
+    namespace = dict(vars(recovery))
+    exec(source.replace(right, 'scans[-1].end != "sealed"'), namespace)
+    monkeypatch.setattr(recovery, "_check_chain", namespace["_check_chain"])
+    result = run_seed(3, STORAGE_POINTS)
+    assert any("MissingSegment" in violation for violation in result.violations)
 
 
 @pytest.mark.mutation

@@ -90,7 +90,9 @@ class SimConfig:
     # "crashpoint": at each point between two steps of the runtime (an fsync
     # done and the messages waiting on it; a command applied and its answer;
     # work on a thread done and the loop hearing of it), crash with this
-    # probability.
+    # probability; at the rarer storage events (a roll-over made durable, a
+    # snapshot written, a SnapshotRecord or a no-op persisted) at a higher
+    # one (``faults._STORAGE_POINT_BOOST``).
     crashpoint_rate: float = 0.005
     # "disk": at this share of crashes, a storage fault strikes the disk too
     # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,

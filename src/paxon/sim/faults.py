@@ -9,8 +9,11 @@ phase, then ends them all at the heal:
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
   write and the fsync of a batch, a graceful stop, an I/O error on a log
-  fsync, pauses, crash points between two steps of the runtime, and pauses or
-  forged replies aimed at the moment a node stands or leads;
+  fsync, pauses, crash points between two steps of the runtime and right at
+  storage events (a roll-over made durable before the new segment's first
+  record, a snapshot written, a SnapshotRecord or a no-op's accept made
+  durable), and pauses or forged replies aimed at the moment a node stands
+  or leads;
 - **disk**: a power cut inside a multi-step disk operation (at creation, in
   the repairs of a restart, or armed at a random time), torn and zero-filled
   writes, a directory reaching the disk unsynced, and the storage faults of
@@ -18,10 +21,11 @@ phase, then ends them all at the heal:
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``.
 
 Contract: each kind draws from its own stream (``{seed}:buggy``,
-``{seed}:hold``, ...), except those sharing the cluster's ``rng_faults``,
-``rng_disk`` and ``rng_stop``; the draws for a seed come in the same order
-run after run, so a seed replays exactly. After ``end_all`` (the heal) no new
-fault strikes, except the quiet forgeries a settled leader must ride out.
+``{seed}:hold``, ``{seed}:crashpoint-storage``, ...), except those sharing
+the cluster's ``rng_faults``, ``rng_disk`` and ``rng_stop``; the draws for
+a seed come in the same order run after run, so a seed replays exactly.
+After ``end_all`` (the heal) no new fault strikes, except the quiet
+forgeries a settled leader must ride out.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from paxon.protocol.messages import Message
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
-from paxon.sim.host import Host, SimTransport
+from paxon.sim.host import NOOP_DURABLE, SNAPSHOT_RECORD_DURABLE, Host, SimTransport
 from paxon.sim.network import LinkFaults
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, strike
@@ -71,6 +75,9 @@ class FaultInjector:
         self._crash_points = "crashpoint" in config.faults
         self._rng_hold = random.Random(f"{seed}:hold")
         self._rng_crash = random.Random(f"{seed}:crashpoint")
+        # Crash points at rare storage moments draw apart, so the draws of
+        # the crash points above do not shift when one is added.
+        self._rng_storage_crash = random.Random(f"{seed}:crashpoint-storage")
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
@@ -193,6 +200,34 @@ class FaultInjector:
             return False
         cluster.stats.faults["crashpoint"] += 1
         cluster.crash_host(host, f"crash point: {where}")
+        return True
+
+    def storage_crash_point(self, host: Host, where: str) -> bool:
+        """Whether to crash ``host`` right after a rare storage event (and do it)."""
+        if not self.storage_event_strikes(host, where):
+            return False
+        self._cluster.crash_host(host, f"crash point: {where}")
+        return True
+
+    def storage_event_strikes(self, host: Host, where: str) -> bool:
+        """Whether a crash point at the rare storage event ``where`` strikes ``host``
+        (counted and logged; the caller crashes it). These events are far fewer
+        than messages or fsyncs, so they strike at a higher rate; the rarest
+        (a snapshot installed, a no-op persisted: a few a run, mostly after
+        the heal) at _RARE_POINT_RATE."""
+        cluster = self._cluster
+        if where in _RARE_STORAGE_EVENTS:
+            rate = _RARE_POINT_RATE
+        else:
+            rate = min(
+                _STORAGE_POINT_RATE_MAX, cluster.config.crashpoint_rate * _STORAGE_POINT_BOOST
+            )
+        if not self._crash_points or self._rng_storage_crash.random() >= rate:
+            return False
+        cluster.stats.faults[f"crashpoint: {where}"] = (
+            cluster.stats.faults.get(f"crashpoint: {where}", 0) + 1
+        )
+        cluster.log(f"fault: crash point of n{host.node_id} at a storage event: {where}")
         return True
 
     def at_transition(self, host: Host, role: Role) -> None:
@@ -523,5 +558,14 @@ _IO_ERROR = 0.1
 # the first segment: 11 calls).
 _CUT_IN_CREATION = 0.15
 _CREATION_OPS = 11
+# Crash points at storage events (a roll-over made durable, a snapshot file
+# written: hundreds a run) strike at this multiple of ``crashpoint_rate``, at
+# most at _STORAGE_POINT_RATE_MAX; the rarest (a SnapshotRecord or a no-op's
+# accept made durable: 60 swarm seeds had 13 and 5, 1 and 0 of them in a fault
+# phase with crash points on) at _RARE_POINT_RATE.
+_STORAGE_POINT_BOOST = 20
+_STORAGE_POINT_RATE_MAX = 0.3
+_RARE_POINT_RATE = 0.5
+_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE})
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256

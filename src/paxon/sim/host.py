@@ -32,6 +32,7 @@ from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
 from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import TransportStats
 from paxon.node.node import Node
+from paxon.protocol.records import AcceptRecord, SnapshotRecord
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.storage.codec import StorageRecord
@@ -57,6 +58,9 @@ class World(Protocol):
 
     def crash_point(self, host: Host, where: str) -> bool:
         """Whether ``host`` crashes here, between two steps of its runtime (and do it)."""
+
+    def storage_crash_point(self, host: Host, where: str) -> bool:
+        """Whether ``host`` crashes right after a rare storage event (and do it)."""
 
     def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
         """``records`` of ``host``'s log are durable now."""
@@ -118,13 +122,23 @@ class SimDisk(MemFileSystem):
     between two of their steps. At the cut, ``on_power_cut`` is told at once
     (the process stops there) and the call raises ``PowerCut``, as every
     later call does until the simulator crashes the disk.
+
+    ``at_storage_event`` is asked at a storage moment random cuts rarely hit:
+    a roll-over just made durable (the new segment's header and the old one's
+    seal synced) with the new segment's first record not yet written. When
+    it answers True the power fails before that write: none of its bytes land.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.on_power_cut: Callable[[str], None] | None = None
+        self.at_storage_event: Callable[[str], bool] | None = None
         self._cut_after: int | None = None
         self._counting = False
+        # The roll-over in progress: the new segment whose header was fsynced,
+        # and whether the old segment's seal was fdatasynced since.
+        self._new_segment: str | None = None
+        self._sealed = False
 
     def arm_power_cut(self, ops_after: int) -> None:
         self._cut_after = ops_after
@@ -135,6 +149,7 @@ class SimDisk(MemFileSystem):
 
     def crash(self, *args: Any, **kwargs: Any) -> None:
         self._cut_after = None
+        self._new_segment = None
         super().crash(*args, **kwargs)
 
     def commit_directory(self, directory: str) -> None:
@@ -156,6 +171,14 @@ class SimDisk(MemFileSystem):
             return pending
 
     def _op(self, op: str, path: str) -> str:
+        asked = self.at_storage_event
+        if self._rolled_over_before(op, path) and asked is not None and asked(ROLLED_OVER):
+            # The power fails before this call: none of its bytes leave.
+            self._dead = True
+            self._was_dead_before = True
+            if self.on_power_cut is not None:
+                self.on_power_cut(f"before {op} {os.path.basename(path)}")
+            raise PowerCut(f"{op} {path}: the power failed before it")
         if self._cut_after is not None and op in _MUTATING_OPS and not self.power_is_cut:
             self._counting = self._counting or op in _STRUCTURAL_OPS
             if self._counting:
@@ -171,6 +194,24 @@ class SimDisk(MemFileSystem):
                 self.on_power_cut(f"{op} {os.path.basename(path)}")
             raise
 
+    def _rolled_over_before(self, op: str, path: str) -> bool:
+        """Whether ``op`` is the first write to a segment whose roll-over is durable."""
+        if _SEGMENT_MARK not in path or self.power_is_cut:
+            return False
+        path = os.path.normpath(path)
+        if op == "fsync":  # only a new segment's header is fsynced; records are fdatasynced
+            self._new_segment, self._sealed = path, False
+        elif op == "fdatasync" and self._new_segment not in (None, path):
+            self._sealed = True  # the old segment's seal
+        elif op == "write" and path == self._new_segment:
+            self._new_segment = None
+            return self._sealed
+        return False
+
+
+# The storage moments ``at_storage_event`` is asked about.
+ROLLED_OVER = "roll-over durable, new segment empty"
+_SEGMENT_MARK = "/wal-"
 
 _MUTATING_OPS = frozenset(
     {"create", "write", "fdatasync", "fsync", "truncate", "rename", "unlink", "fsync_dir", "mkdir"}
@@ -283,6 +324,9 @@ class SimCommitter:
         except StorageError as error:
             self._fail(error)
             return
+        event = _rare_record(self._unsynced, durable)
+        if event is not None and self._world.storage_crash_point(self._host, event):
+            return
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
@@ -305,6 +349,24 @@ class SimCommitter:
             if not future.done():
                 future.set_exception(error)
         self._waiters.clear()
+
+
+def _rare_record(unsynced: deque[tuple[int, Sequence[StorageRecord]]], durable: int) -> str | None:
+    """The rare storage moment a sync through ``durable`` makes, if any: a
+    ``SnapshotRecord`` (an installed or taken snapshot) or a no-op's accept."""
+    for lsn, records in unsynced:
+        if lsn > durable:
+            break
+        for record in records:
+            if isinstance(record, SnapshotRecord):
+                return SNAPSHOT_RECORD_DURABLE
+            if isinstance(record, AcceptRecord) and record.entry.value.is_noop:
+                return NOOP_DURABLE
+    return None
+
+
+SNAPSHOT_RECORD_DURABLE = "SnapshotRecord durable"
+NOOP_DURABLE = "no-op accept durable"
 
 
 class SimTransport:

@@ -277,6 +277,10 @@ class RuntimeCluster:
         """Whether to crash ``host`` here, between two steps of its runtime (and do it)."""
         return self.faults.crash_point(host, where)
 
+    def storage_crash_point(self, host: Host, where: str) -> bool:
+        """Whether to crash ``host`` right after a rare storage event (and do it)."""
+        return self.faults.storage_crash_point(host, where)
+
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         for delay in self.network.delays(src, client):
             self.push(self.time + delay, lambda: self.clients.receive(client, response))
@@ -398,6 +402,7 @@ class RuntimeCluster:
             self.stats.faults["drift"] += 1
         host = Host(node_id, SimDisk(), rate, offset)
         host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
+        host.fs.at_storage_event = functools.partial(self.faults.storage_event_strikes, host)
         return host
 
     def _local_now(self, host: Host) -> float:
@@ -413,7 +418,12 @@ class RuntimeCluster:
         def defer(work: Callable[[], None]) -> None:
             def run() -> None:
                 if host.incarnation == incarnation and host.process is not None:
+                    newest = _newest_snapshot(host)
                     work()
+                    if _new_snapshot_over_log(host, newest) and self.storage_crash_point(
+                        host, SNAPSHOT_TAKEN
+                    ):
+                        return
                     self.crash_point(host, "work on a thread done, loop not told")
 
             self.push(self.time + 0.0001 + 0.002 * self.rng_disk.random(), run)
@@ -654,5 +664,37 @@ class RuntimeCluster:
 _SETTLE_SAMPLE_S = 0.01
 # Of the graceful stops with a log fsync in flight, this share sees it fail.
 _IO_ERROR_IN_STOP = 0.7
+
+
+# A crash point: a snapshot file just became durable (taken, or the file of
+# one being installed) while the log still reaches back before its lsn.
+SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
+
+
+def _storage_of(host: Host) -> Storage | None:
+    process = host.process
+    if process is None:
+        return None
+    storage: Storage | None = getattr(process.node, "_storage", None)  # set in ``start``
+    return storage
+
+
+def _newest_snapshot(host: Host) -> str | None:
+    """The name of the newest snapshot on ``host``'s running node's storage."""
+    storage = _storage_of(host)
+    snapshots = [] if storage is None else storage.snapshots()
+    return snapshots[-1].name if snapshots else None
+
+
+def _new_snapshot_over_log(host: Host, before: str | None) -> bool:
+    """Whether a snapshot newer than ``before`` is on disk with the log
+    still reaching back to its lsn or before."""
+    storage = _storage_of(host)
+    snapshots = [] if storage is None else storage.snapshots()
+    if storage is None or not snapshots or snapshots[-1].name == before:
+        return False
+    segments = storage.segments()
+    return bool(segments) and segments[0][1] <= snapshots[-1].lsn
+
 
 __all__ = ["RuntimeCluster"]
