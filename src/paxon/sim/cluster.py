@@ -44,7 +44,7 @@ from paxon.sim.config import (
     draw_process_fault,
 )
 from paxon.sim.disk import MemoryDisk, WalDisk
-from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork
+from paxon.sim.network import CLIENT_BASE, LinkFaults, SimNetwork, draw_partition
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.registers import RegisterMachine, RegisterOp, Result
 from paxon.sim.trace import describe
@@ -565,22 +565,7 @@ class SimCluster:
 
     def _inject_partition(self, rng: random.Random) -> None:
         members = self.members
-        shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
-        links: set[tuple[int, int]] = set()
-        if shape == "isolate" or len(members) < 3:
-            alone = rng.choice(members)
-            links = {(alone, other) for other in members if other != alone}
-            links |= {(b, a) for a, b in links}
-        elif shape == "split":
-            side = set(rng.sample(members, rng.randrange(1, len(members))))
-            links = {(a, b) for a in side for b in members if b not in side}
-            links |= {(b, a) for a, b in links}
-        elif shape == "partial":
-            a, b = rng.sample(members, 2)
-            links = {(a, b), (b, a)}
-        else:
-            a, b = rng.sample(members, 2)
-            links = {(a, b)}
+        shape, links = draw_partition(rng, members)
         cut_id = self.network.cut(links)
         self._log(f"fault: {shape} partition #{cut_id} cuts {sorted(links)}")
         self._push(self.time + 0.2 + 1.8 * rng.random(), _HEAL, cut_id)

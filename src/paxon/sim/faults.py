@@ -41,7 +41,7 @@ from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
 from paxon.sim.host import NOOP_DURABLE, SNAPSHOT_RECORD_DURABLE, Host, SimTransport
-from paxon.sim.network import LinkFaults
+from paxon.sim.network import LinkFaults, draw_partition
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, strike
 from paxon.sim.trace import describe
@@ -276,25 +276,8 @@ class FaultInjector:
         if cluster.config.readers and rng.random() < 0.3:
             self._deposed_leader_keeps_readers(rng, tries=100)
             return
-        shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
-        links: set[tuple[int, int]] = set()
-        if shape == "isolate" or len(members) < 3:
-            # Half the time the leader: cut off from its peers, not from its
-            # clients, it may serve them while a new leader commits.
-            leaders = [host.node_id for host in cluster.hosts.values() if self._is_leader(host)]
-            alone = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(members)
-            links = {(alone, other) for other in members if other != alone}
-            links |= {(b, a) for a, b in links}
-        elif shape == "split":
-            side = set(rng.sample(members, rng.randrange(1, len(members))))
-            links = {(a, b) for a in side for b in members if b not in side}
-            links |= {(b, a) for a, b in links}
-        elif shape == "partial":
-            a, b = rng.sample(members, 2)
-            links = {(a, b), (b, a)}
-        else:
-            a, b = rng.sample(members, 2)
-            links = {(a, b)}
+        leaders = [host.node_id for host in cluster.hosts.values() if self._is_leader(host)]
+        shape, links = draw_partition(rng, members, leaders)
         cut_id = cluster.network.cut(links)
         cluster.log(f"fault: {shape} partition #{cut_id} cuts {sorted(links)}")
         cluster.push(cluster.time + 0.2 + 1.8 * rng.random(), lambda: self._heal_cut(cut_id))

@@ -9,9 +9,44 @@ modelled as able to reach every server, as a load balancer would.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 CLIENT_BASE = 1000
+
+Links = set[tuple[int, int]]
+
+
+def draw_partition(
+    rng: random.Random, members: Sequence[int], leaders: Sequence[int] | None = None
+) -> tuple[str, Links]:
+    """A partition's shape and the directed links it cuts.
+
+    ``isolate`` cuts one node off, ``split`` two sides, ``partial`` one link
+    both ways, ``asymmetric`` one direction. Given ``leaders`` (the runtime
+    engine's), ``isolate`` takes a leader half the time: cut off from its peers,
+    not from its clients, it may serve them while a new leader commits.
+    """
+    shape = rng.choice(("isolate", "split", "partial", "asymmetric"))
+    links: Links
+    if shape == "isolate" or len(members) < 3:
+        if leaders is None:
+            alone = rng.choice(members)
+        else:
+            alone = rng.choice(leaders) if leaders and rng.random() < 0.5 else rng.choice(members)
+        links = {(alone, other) for other in members if other != alone}
+        links |= {(b, a) for a, b in links}
+    elif shape == "split":
+        side = set(rng.sample(members, rng.randrange(1, len(members))))
+        links = {(a, b) for a in side for b in members if b not in side}
+        links |= {(b, a) for a, b in links}
+    elif shape == "partial":
+        a, b = rng.sample(members, 2)
+        links = {(a, b), (b, a)}
+    else:
+        a, b = rng.sample(members, 2)
+        links = {(a, b)}
+    return shape, links
 
 
 @dataclass(slots=True)
