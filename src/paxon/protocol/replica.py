@@ -249,6 +249,7 @@ class Replica:
         self._slot_prepared = self.slot_chosen  # the slot_from of our last Prepare
         self._grants: set[NodeId] = set()
         self._promises: dict[NodeId, Promise] = {}
+        self._catch_up_to = 0  # while PREPARING: the highest log_start past slot_from
         self._proposals: dict[Slot, _Proposal] = {}
         self._queue: deque[Command] = deque()
         self._peer_seen_at: dict[NodeId, float] = {}
@@ -367,7 +368,8 @@ class Replica:
         # (node/snapshot_transfer.py, _install).
         if slot <= self.slot_chosen:  # sim: one-way: the node checks it first
             return self._take_ready()
-        if self.role is not Role.FOLLOWER:
+        catching_up = self.role is Role.PREPARING and self._catch_up_to > 0
+        if self.role is not Role.FOLLOWER and not catching_up:
             self._step_down(preempted=False)  # a replica this far behind should not lead
         for stale in [s for s in self._log if s < slot]:
             del self._log[stale]
@@ -376,6 +378,10 @@ class Replica:
         self._runs.clear()
         self._persist_snapshot_mark(slot)
         self._advance_chosen()
+        if catching_up:
+            # The snapshot it asked for: prepare again from the new slot_from, or
+            # keep preparing (the old promises, for the old slot_from, still hold).
+            self._prepare_again_if_caught_up()
         return self._take_ready()
 
     def status(self) -> ReplicaStatus:
@@ -502,8 +508,25 @@ class Replica:
             self._refuse(_Refusal.OUT_OF_BOUNDS)
             return
         self._promises[message.src] = message
-        if len(self._promises) >= self.quorum:
+        if message.log_start > self._slot_prepared:
+            # The compacted-log rule: this acceptor cannot report the slots below
+            # its log_start, so its promise does not count; learn them from it,
+            # and prepare again once caught up (_prepare_again_if_caught_up).
+            self._catch_up_to = max(self._catch_up_to, message.log_start)
+            self._request_learn(message.src)
+        if self._complete_promises() >= self.quorum:
             self._become_leader()
+
+    def _complete_promises(self) -> int:
+        """Promises that report every slot from our ``slot_from``: a Phase 1 quorum."""
+        slot_from = self._slot_prepared
+        return sum(1 for promise in self._promises.values() if promise.log_start <= slot_from)
+
+    def _prepare_again_if_caught_up(self) -> None:
+        """A candidate that learned past an acceptor's log_start prepares again at
+        once, from its new slot_from, instead of waiting out a timeout."""
+        if self.role is Role.PREPARING and 0 < self._catch_up_to <= self.slot_chosen:
+            self._start_prepare()
 
     def _on_nack(self, message: Nack) -> None:
         self._see_round(message.ballot_promised)
@@ -635,6 +658,7 @@ class Replica:
         if self.slot_chosen > before and self._learn_was_cut(message):
             self._learn_requested_at = float("-inf")
             self._request_learn(message.src)
+        self._prepare_again_if_caught_up()
 
     def _learn_was_cut(self, message: Learn) -> bool:
         """Whether a ``Learn`` likely stopped at a limit, so more is waiting.
@@ -682,6 +706,7 @@ class Replica:
                 return
             self.ballot_own = ballot
         self._promises = {}
+        self._catch_up_to = 0
         self._reset_election_timer()
         slot_from = self._slot_prepared = self.slot_chosen
         # Our own promise goes first and is persisted before any Prepare leaves,
@@ -692,13 +717,14 @@ class Replica:
 
     def _become_leader(self) -> None:
         slot_from = self._slot_prepared  # every promise counted is for this slot_from
-        ahead = max(self._promises.values(), key=lambda promise: promise.log_start)
-        if ahead.log_start > slot_from:
-            # Some slots we would re-propose were compacted away by an acceptor;
-            # we cannot learn their values from promises. Catch up first.
-            self._step_down(preempted=True)
-            self._request_learn(ahead.src)
-            return
+        # Lead on the promises that report every slot from slot_from, a quorum
+        # of them (_on_promise); the others' slots below their log_start were
+        # compacted away and could not be re-proposed from them.
+        self._promises = {
+            src: promise
+            for src, promise in self._promises.items()
+            if promise.log_start <= slot_from
+        }
         self.role = Role.LEADER
         self.leader_id = self.node_id
         self._backoff = 1.0
