@@ -260,6 +260,12 @@ class Env:
         replica = self.replica(node_id)
         return self._perform(node_id, lambda: replica.read_index(read_id))
 
+    def install_snapshot(self, node_id: NodeId, slot: Slot) -> list[str]:
+        """The runtime restored a snapshot covering every slot below ``slot``."""
+        node = self.node(node_id)
+        node.slot_apply_next = max(node.slot_apply_next, slot)
+        return self._perform(node_id, lambda: node.replica.install_snapshot(slot))
+
     # ------------------------------------------------------------ disk
 
     def persist(self, node_id: NodeId) -> list[str]:

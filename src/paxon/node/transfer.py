@@ -32,9 +32,9 @@ never fatal):
 | otherwise                                              | add; install when whole|
 
 Why the peer asked last, not only the leader: a candidate that meets an
-acceptor whose log starts past its ``slot_from`` steps down and asks that
-acceptor to catch it up (the compacted-log rule, ``docs/protocol.md``); it
-follows no leader then, and the acceptor answers with a snapshot. Taking only
+acceptor whose log starts past its ``slot_from`` asks that acceptor to catch
+it up (the compacted-log rule, ``docs/protocol.md``); it follows no leader
+then, and the acceptor answers with a snapshot. Taking only
 the leader's would leave it behind until the acceptor itself stood (swarm
 seed 5057: six elections lost that way, 6 s without a leader).
 

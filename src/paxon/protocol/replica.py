@@ -49,8 +49,8 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise, so the
-candidate learns before it leads (the compacted-log rule) and the Promise stays
-small. A replica whose next round would reach ROUND_END does not stand.
+Promise does not count and the candidate learns from it (the compacted-log
+rule) and the Promise stays small. A replica whose next round would reach ROUND_END does not stand.
 
 Invariants (``check_invariants`` asserts them after every step in tests):
 - ``slot_applied <= slot_chosen``; every slot in ``[log_start, slot_chosen)``
