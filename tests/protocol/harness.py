@@ -69,6 +69,7 @@ from paxon.protocol import (
     Value,
     recover,
 )
+from paxon.protocol.membership import Configuration
 
 CAMPAIGN_STEP_S = 0.01
 """``campaign`` ticks the node's clock forward in steps of this size."""
@@ -194,17 +195,24 @@ class Env:
         seed: int = 0,
         config: ReplicaConfig | None = None,
         replica_factory: type[Replica] = Replica,
+        nodes: int | None = None,
+        alpha: int | None = None,
     ) -> None:
+        """``count`` voters; ``nodes`` (default ``count``) replicas in all: those
+        past ``count`` start outside the configuration, as a new node joins."""
         if count < 1:
             raise ValueError("an environment has at least one node")
         self.config = config or ReplicaConfig()
         # Builds every replica, restarts included: a mutant can play a script too.
         self.replica_factory = replica_factory
-        self.members: tuple[NodeId, ...] = tuple(range(1, count + 1))
+        self.members: tuple[NodeId, ...] = tuple(range(1, (nodes or count) + 1))
+        self.initial = Configuration.initial(
+            range(1, count + 1), **({"alpha": alpha} if alpha else {})
+        )
         self.nodes: dict[NodeId, Node] = {}
         for node_id in self.members:
             rng = random.Random(seed * 1000 + node_id)
-            replica = replica_factory(node_id, self.members, rng=rng, now=0.0, config=self.config)
+            replica = replica_factory(node_id, self.initial, rng=rng, now=0.0, config=self.config)
             replica.check_invariants()
             self.nodes[node_id] = Node(replica, rng)
         self.cut: set[frozenset[NodeId]] = set()
@@ -297,7 +305,7 @@ class Env:
             f" chosen={durable.slot_chosen} log_start={durable.log_start}"
         )
         node.replica = self.replica_factory(
-            node_id, self.members, rng=node.rng, now=node.now, config=self.config, durable=durable
+            node_id, self.initial, rng=node.rng, now=node.now, config=self.config, durable=durable
         )
         node.replica.check_invariants()
         # The state machine is rebuilt from scratch: the recovered chosen entries

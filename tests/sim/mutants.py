@@ -7,7 +7,10 @@ for the runtime glue, of ``SimCluster``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role, _Refusal
@@ -122,37 +125,46 @@ class CountsVotesAcrossBallots(Replica):
         super()._on_accepted(message)
 
 
-class ChoosesWithoutMajority(Replica):
+class _ShortQuorums(Replica):
+    """Counts majorities one short while ``short`` is set (by ``_one_short``)."""
+
+    short = False
+
+    def _quorum_size(self, config: Configuration) -> int:
+        return super()._quorum_size(config) - (1 if self.short else 0)
+
+
+@contextmanager
+def _one_short(replica: _ShortQuorums) -> Iterator[None]:
+    replica.short = True
+    try:
+        yield
+    finally:
+        replica.short = False
+
+
+class ChoosesWithoutMajority(_ShortQuorums):
     """A leader marks a slot chosen one vote short of a majority."""
 
     def _on_accepted(self, message: Accepted) -> None:
-        self.quorum -= 1
-        try:
+        with _one_short(self):
             super()._on_accepted(message)
-        finally:
-            self.quorum += 1
 
 
-class LeadsWithoutMajority(Replica):
+class LeadsWithoutMajority(_ShortQuorums):
     """A candidate leads one promise short of a majority."""
 
     def _on_promise(self, message: Promise) -> None:
-        self.quorum -= 1
-        try:
+        with _one_short(self):
             super()._on_promise(message)
-        finally:
-            self.quorum += 1
 
 
-class ConfirmsReadsWithoutMajority(Replica):
+class ConfirmsReadsWithoutMajority(_ShortQuorums):
     """A leader confirms a read-index round one answer short of a majority."""
 
     def _resolve_reads(self) -> None:
-        self.quorum -= 1
-        try:
+        with _one_short(self):
             super()._resolve_reads()
-        finally:
-            self.quorum += 1
 
 
 class PreparesWithoutProbe(Replica):

@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import Command
@@ -31,13 +32,17 @@ class KeepsLeadingAlone(Replica):
 class WantsEveryPeer(Replica):
     """Check quorum wants every member heard: it steps down with a majority heard."""
 
+    wants_all = False
+
+    def _quorum_size(self, config: Configuration) -> int:
+        return len(config.voters) if self.wants_all else super()._quorum_size(config)
+
     def _tick_leader(self) -> None:
-        quorum = self.quorum
-        self.quorum = len(self.members)
+        self.wants_all = True
         try:
             super()._tick_leader()
         finally:
-            self.quorum = quorum
+            self.wants_all = False
 
 
 class StandsEarly(Replica):

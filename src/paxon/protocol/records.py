@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from paxon.protocol.membership import ConfigState
 from paxon.protocol.types import BALLOT_ZERO, Ballot, Entry, Slot
 
 
@@ -57,6 +58,9 @@ class DurableState:
     entries: dict[Slot, Entry] = field(default_factory=dict)
     slot_chosen: Slot = 0
     log_start: Slot = 0
+    # The configurations from log_start on (``membership.ConfigState``), as the
+    # snapshot at log_start carries them; empty: the replica's first one.
+    configs: ConfigState = ()
 
 
 def recover(records: Iterable[Record]) -> DurableState:

@@ -73,6 +73,13 @@ from typing import Protocol, assert_never
 
 from paxon.errors import Busy, NotLeader
 from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
+from paxon.protocol.membership import (
+    ConfigHistory,
+    ConfigState,
+    Configuration,
+    InvalidConfiguration,
+    change_in,
+)
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -88,7 +95,7 @@ from paxon.protocol.messages import (
     ProbeReply,
     Promise,
 )
-from paxon.protocol.quorum import majority, quorum_floor
+from paxon.protocol.quorum import quorum_floor
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready, SnapshotRequest
 from paxon.protocol.records import (
     AcceptRecord,
@@ -191,7 +198,7 @@ class Replica:
     def __init__(
         self,
         node_id: NodeId,
-        members: Iterable[NodeId],
+        members: Iterable[NodeId] | Configuration,
         *,
         rng: RandomSource,
         now: float = 0.0,
@@ -199,19 +206,21 @@ class Replica:
         durable: DurableState | None = None,
     ) -> None:
         self.node_id = node_id
-        self.members: tuple[NodeId, ...] = tuple(sorted(set(members)))
-        self._member_set = frozenset(self.members)
-        if node_id not in self.members:
-            raise ValueError(  # sim: unreachable: argument check; the runtime passes its own id
-                f"node {node_id} is not among the members {self.members}"
-            )
-        self.quorum = majority(len(self.members))
         self.config = config or ReplicaConfig()
+        if not isinstance(members, Configuration):
+            voters = sorted(set(members))
+            if node_id not in voters:
+                raise ValueError(  # sim: unreachable: argument check; the runtime passes its own id
+                    f"node {node_id} is not among the members {voters}"
+                )
+            members = Configuration.initial(voters)
         self._rng = rng
         self._now = now
         self._ready = Ready()
 
         durable = durable or DurableState()
+        # Membership: every configuration from log_start on (membership.py).
+        self._history = ConfigHistory(durable.configs or ((0, members),))
         # Acceptor.
         self.ballot_promised = durable.ballot_promised
         self._log: dict[Slot, _LogEntry] = {
@@ -223,6 +232,7 @@ class Replica:
         self.log_start = durable.log_start
         self.slot_chosen = durable.log_start
         self.slot_applied = durable.log_start
+        self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
         # it (_advance_chosen), and recovery keeps a prefix of the log, so no
@@ -249,6 +259,13 @@ class Replica:
         self._slot_prepared = self.slot_chosen  # the slot_from of our last Prepare
         self._grants: set[NodeId] = set()
         self._promises: dict[NodeId, Promise] = {}
+        self._prepared_from: dict[NodeId, Slot] = {}  # the slot_from we asked each voter
+        self._prepared_epochs: set[int] = set()  # configurations a majority promised
+        self._prepare_sent_at = float("-inf")
+        # While PREPARING or LEADER: per slot, the entry of highest ballot any
+        # promise reported, and the end of the slots the promises reported.
+        self._reported: dict[Slot, Entry] = {}
+        self._fill_end: Slot = 0
         self._catch_up_to = 0  # while PREPARING: the highest log_start past slot_from
         self._proposals: dict[Slot, _Proposal] = {}
         self._queue: deque[Command] = deque()
@@ -272,6 +289,11 @@ class Replica:
     @property
     def now(self) -> float:
         return self._now
+
+    @property
+    def quorum(self) -> int:
+        """A majority of the voters in effect now."""
+        return self._quorum_size(self.configuration)
 
     def step(self, message: Message) -> Ready:
         """Handle one message from a peer (or from this replica itself).
@@ -348,7 +370,10 @@ class Replica:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         self._read_round += 1
-        self._reads.append(_PendingRead(self._read_round, read_id, self.slot_next))
+        # Every slot a promise reported may be chosen already: the read waits for
+        # the re-proposals too, not only for the slots proposed so far.
+        read_slot = max(self.slot_next, self._fill_end)
+        self._reads.append(_PendingRead(self._read_round, read_id, read_slot))
         self._broadcast_heartbeat()
         self._resolve_reads()
         return self._take_ready()
@@ -361,9 +386,54 @@ class Replica:
             self._log.pop(stale, None)
         self.log_start = slot
         self._trim_runs()
+        self._history.forget_before(slot)
+        self._refresh_members()
 
-    def install_snapshot(self, slot: Slot) -> Ready:
-        """The runtime restored a snapshot covering every slot below ``slot``."""
+    def configs_at(self, slot: Slot) -> ConfigState:
+        """The configurations a snapshot at ``slot`` must carry (the one in
+        effect at ``slot`` and every later one, pending changes included)."""
+        if not self.log_start <= slot <= self.slot_chosen:
+            raise ValueError(
+                f"configurations are known within [{self.log_start}, {self.slot_chosen}]"
+            )
+        return self._history.state(slot)
+
+    @property
+    def configuration(self) -> Configuration:
+        """The configuration in effect at the first slot not yet chosen."""
+        return self._history.at(self.slot_chosen)
+
+    @property
+    def configuration_newest(self) -> Configuration:
+        """The newest configuration chosen, which may not be in effect yet."""
+        return self._history.newest
+
+    def propose_configuration(self, configuration: Configuration) -> Ready:
+        """Queue a change to ``configuration`` (the leader only), one at a time.
+
+        Raises ``NotLeader``; ``Busy`` while another change is chosen but not in
+        effect or is on its way; ``InvalidConfiguration`` unless it is the next
+        epoch with the same alpha.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_hint)
+        newest = self._history.newest
+        if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
+            raise InvalidConfiguration(
+                f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
+            )
+        pending = newest.epoch != self._history.at(self.slot_chosen).epoch
+        in_flight = any(
+            change_in(proposal.value) is not None for proposal in self._proposals.values()
+        ) or any(change_in(Value((command,))) is not None for command in self._queue)
+        if pending or in_flight:
+            raise Busy("a configuration change is in progress; try again once it is in effect")
+        return self.propose(configuration.command())
+
+    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+        """The runtime restored a snapshot covering every slot below ``slot``,
+        carrying ``configs`` (``configs_at(slot)`` where it was taken; empty
+        keeps this replica's own, for a cluster whose members never change)."""
         # The node installs only above slot_chosen, checked in the same step
         # (node/snapshot_transfer.py, _install).
         if slot <= self.slot_chosen:  # sim: one-way: the node checks it first
@@ -376,6 +446,9 @@ class Replica:
         self.log_start = self.slot_chosen = self.slot_applied = slot
         self.slot_next = max(self.slot_next, slot)
         self._runs.clear()
+        if configs:
+            self._history = ConfigHistory(configs)
+        self._refresh_members()
         self._persist_snapshot_mark(slot)
         self._advance_chosen()
         if catching_up:
@@ -457,7 +530,7 @@ class Replica:
             return
         if message.granted:
             self._grants.add(message.src)
-            if len(self._grants) >= self.quorum:
+            if self._has_quorums_ahead(self._grants):
                 self._start_prepare()
 
     def _on_prepare(self, message: Prepare) -> None:
@@ -497,10 +570,10 @@ class Replica:
         self._send_after_persist(promise)
 
     def _on_promise(self, message: Promise) -> None:
-        if self.role is not Role.PREPARING or message.ballot != self.ballot_own:
+        if self.role not in (Role.PREPARING, Role.LEADER) or message.ballot != self.ballot_own:
             return
-        slot_fill_end = self._slot_prepared + 2 * self.config.slots_ahead_max
-        if message.slot_from != self._slot_prepared or (
+        slot_fill_end = message.slot_from + 2 * self.config.slots_ahead_max
+        if message.slot_from != self._prepared_from.get(message.src) or (
             message.entries and message.entries[-1].slot >= slot_fill_end
         ):
             # Leading on it would mean filling slots a peer named, without bound.
@@ -508,19 +581,56 @@ class Replica:
             self._refuse(_Refusal.OUT_OF_BOUNDS)
             return
         self._promises[message.src] = message
-        if message.log_start > self._slot_prepared:
+        for entry in message.entries:
+            best = self._reported.get(entry.slot)
+            if best is None or entry.ballot > best.ballot:
+                self._reported[entry.slot] = entry
+            self._fill_end = max(self._fill_end, entry.slot + 1)
+        if message.log_start > message.slot_from and self.role is Role.PREPARING:
             # The compacted-log rule: this acceptor cannot report the slots below
             # its log_start, so its promise does not count; learn them from it,
             # and prepare again once caught up (_prepare_again_if_caught_up).
             self._catch_up_to = max(self._catch_up_to, message.log_start)
             self._request_learn(message.src)
-        if self._complete_promises() >= self.quorum:
-            self._become_leader()
+        if self.role is Role.PREPARING:
+            if self._prepared(self._slot_prepared):
+                self._become_leader()
+        else:
+            self._flush_queue()  # a configuration taking effect may now be prepared
 
-    def _complete_promises(self) -> int:
-        """Promises that report every slot from our ``slot_from``: a Phase 1 quorum."""
-        slot_from = self._slot_prepared
-        return sum(1 for promise in self._promises.values() if promise.log_start <= slot_from)
+    def _prepared(self, slot: Slot) -> bool:
+        """Whether a majority of the voters deciding ``slot`` promised our ballot
+        in promises that report every slot from where that configuration (or our
+        Phase 1) starts, so Phase 1 saw whatever that majority accepted there."""
+        config = self._history.at(slot)
+        if config.epoch in self._prepared_epochs:
+            return True
+        start = max(self._history.effect_of(slot), self._slot_prepared)
+        covering = [
+            src
+            for src, promise in self._promises.items()
+            if max(promise.slot_from, promise.log_start) <= start
+        ]
+        if not self._has_quorum(config, covering):
+            return False
+        self._prepared_epochs.add(config.epoch)
+        return True
+
+    def _prepare_configuration(self, slot: Slot) -> None:
+        """Phase 1 for the configuration that takes effect at or before ``slot``:
+        ask its voters that have not promised (a leader's ballot reaches a new
+        configuration's voters before it proposes there)."""
+        if self._now - self._prepare_sent_at < self.config.accept_retry_s:
+            return
+        self._prepare_sent_at = self._now
+        config = self._history.at(slot)
+        start = max(self._history.effect_of(slot), self._slot_prepared)
+        for voter in sorted(config.voters - {self.node_id}):
+            promise = self._promises.get(voter)
+            if promise is not None and max(promise.slot_from, promise.log_start) <= start:
+                continue
+            self._prepared_from[voter] = start
+            self._send(Prepare(self.node_id, voter, self.ballot_own, start))
 
     def _prepare_again_if_caught_up(self) -> None:
         """A candidate that learned past an acceptor's log_start prepares again at
@@ -568,7 +678,7 @@ class Replica:
         if proposal is None:
             return
         proposal.votes.add(message.src)
-        if len(proposal.votes) >= self.quorum:
+        if self._has_quorum(self._history.at(message.slot), proposal.votes):
             del self._proposals[message.slot]
             self._mark_chosen(message.slot, message.ballot, proposal.value)
             self._advance_chosen()
@@ -674,6 +784,9 @@ class Replica:
     # ---------------------------------------------------------- role changes
 
     def _start_probe(self) -> None:
+        if not self._may_stand():
+            self._reset_election_timer()
+            return
         ballot = self._next_ballot()
         # No ballot is left only at round 2**63 - 1: refused jumps bound a round
         # to 2**32 above the rounds known, and honest rounds climb by one.
@@ -686,11 +799,11 @@ class Replica:
         self._see_round(self.ballot_own)  # a retry probes with a fresh ballot
         self._grants = {self.node_id}
         self._reset_election_timer()
-        for peer in self._peers():
+        for peer in sorted(self._voters_ahead() - {self.node_id}):
             self._send(Probe(self.node_id, peer, self.ballot_own))
         # Only a one-member cluster grants itself a quorum; the swarm draws 3 to
         # 7 members (test_a_single_node_cluster_chooses_after_its_own_persist).
-        if len(self._grants) >= self.quorum:  # sim: one-way: one-member clusters only
+        if self._has_quorums_ahead(self._grants):  # sim: one-way: one-member clusters only
             self._start_prepare()
 
     def _start_prepare(self) -> None:
@@ -705,26 +818,27 @@ class Replica:
                 self._step_down(preempted=True)
                 return
             self.ballot_own = ballot
-        self._promises = {}
-        self._catch_up_to = 0
+        self._forget_phase_one()
         self._reset_election_timer()
         slot_from = self._slot_prepared = self.slot_chosen
         # Our own promise goes first and is persisted before any Prepare leaves,
-        # so this ballot is durable before anyone can hear of it.
+        # so this ballot is durable before anyone can hear of it. Every voter of
+        # a configuration known from slot_from on is asked.
+        self._prepared_from = dict.fromkeys(self._voters_ahead() | {self.node_id}, slot_from)
+        self._prepare_sent_at = self._now
         self._on_prepare(Prepare(self.node_id, self.node_id, self.ballot_own, slot_from))
-        for peer in self._peers():
+        for peer in sorted(self._voters_ahead() - {self.node_id}):
             self._send_after_persist(Prepare(self.node_id, peer, self.ballot_own, slot_from))
 
+    def _forget_phase_one(self) -> None:
+        self._promises = {}
+        self._prepared_from = {}
+        self._prepared_epochs = set()
+        self._reported = {}
+        self._fill_end = 0
+        self._catch_up_to = 0
+
     def _become_leader(self) -> None:
-        slot_from = self._slot_prepared  # every promise counted is for this slot_from
-        # Lead on the promises that report every slot from slot_from, a quorum
-        # of them (_on_promise); the others' slots below their log_start were
-        # compacted away and could not be re-proposed from them.
-        self._promises = {
-            src: promise
-            for src, promise in self._promises.items()
-            if promise.log_start <= slot_from
-        }
         self.role = Role.LEADER
         self.leader_id = self.node_id
         self._backoff = 1.0
@@ -736,13 +850,12 @@ class Replica:
             promise.src: promise.slot_chosen for promise in self._promises.values()
         }
         self._peer_read_round = {}
-        reproposals = self._values_to_repropose(slot_from)
-        self.slot_next = max([self.slot_chosen, *(slot + 1 for slot in reproposals)])
-        for slot, value in sorted(reproposals.items()):
-            if slot >= self.slot_chosen and not self._is_chosen(slot):
-                self._propose_slot(slot, value)
-        self._broadcast_heartbeat()
+        # Phase 2 re-proposes, slot by slot from here, what the promises
+        # reported, and fills the holes below the last reported slot with
+        # no-ops (_flush_queue); only then new commands.
+        self.slot_next = self.slot_chosen
         self._flush_queue()
+        self._broadcast_heartbeat()
 
     def _step_down(self, *, preempted: bool) -> None:
         was_leader = self.role is Role.LEADER
@@ -755,7 +868,7 @@ class Replica:
         self._proposals.clear()
         self._queue.clear()
         self._grants = set()
-        self._promises = {}
+        self._forget_phase_one()
         if preempted:
             self._backoff = min(
                 self._backoff * self.config.backoff_factor, self.config.backoff_max_factor
@@ -764,24 +877,14 @@ class Replica:
 
     # ------------------------------------------------------------- proposer
 
-    def _values_to_repropose(self, slot_from: Slot) -> dict[Slot, Value]:
-        """Phase 1's rule: per slot, the value accepted under the highest ballot.
-
-        Every slot from ``slot_from`` up to the highest one any promise reports
-        gets a value; a slot no promise mentions is a hole and gets a no-op.
-        """
-        best: dict[Slot, Entry] = {}
-        for promise in self._promises.values():
-            for entry in promise.entries:
-                current = best.get(entry.slot)
-                if current is None or entry.ballot > current.ballot:
-                    best[entry.slot] = entry
-        if not best:
-            return {}
-        return {
-            slot: self._choose_reproposal(best[slot]) if slot in best else NOOP
-            for slot in range(slot_from, max(best) + 1)
-        }
+    def _reproposal(self, slot: Slot) -> Value:
+        """Phase 1's rule: the value accepted under the highest ballot any promise
+        reported at ``slot``, or a no-op where none did (a hole below the last
+        reported slot). Promises beyond a majority only add reports, which is
+        as safe: a value chosen under ballot b is the only one accepted at that
+        slot under any ballot from b up."""
+        highest = self._reported.get(slot)
+        return NOOP if highest is None else self._choose_reproposal(highest)
 
     def _choose_reproposal(self, highest: Entry) -> Value:
         return highest.value
@@ -798,14 +901,32 @@ class Replica:
                 self._send(accept)
 
     def _flush_queue(self) -> None:
+        """Propose the next slots: re-proposals first, then queued commands.
+
+        Slot s goes out only while ``s < slot_chosen + alpha`` (the window is
+        never wider), so the configuration deciding s is known; only once a
+        majority of its voters promised our ballot; and only while this
+        replica is one of its voters (a leader being removed stops at the
+        slot its removal takes effect, _tick_leader).
+        """
         if self.role is not Role.LEADER:
             return
-        window = self.config.pipeline_window_slots
-        while self._queue and self.slot_next - self.slot_chosen < window:
-            batch = self._take_batch()
+        window = min(self.config.pipeline_window_slots, self._history.newest.alpha)
+        while self.slot_next - self.slot_chosen < window:
             slot = self.slot_next
+            if self._is_chosen(slot):  # learned while we led: nothing to propose
+                self.slot_next += 1
+                continue
+            if slot >= self._fill_end and not self._queue:
+                return
+            if self.node_id not in self._history.at(slot).voters:
+                return
+            if not self._prepared(slot):
+                self._prepare_configuration(slot)
+                return
+            value = self._reproposal(slot) if slot < self._fill_end else Value(self._take_batch())
             self.slot_next += 1
-            self._propose_slot(slot, Value(batch))
+            self._propose_slot(slot, value)
 
     def _take_batch(self) -> tuple[Command, ...]:
         """The next slot's commands: at most ``batch_max_commands`` and, past the
@@ -821,10 +942,20 @@ class Replica:
 
     def _tick_leader(self) -> None:
         horizon = self._now - self.config.election_timeout_max_s
-        heard = 1 + sum(1 for seen in self._peer_seen_at.values() if seen >= horizon)
-        if heard < self.quorum and self._leader_since <= horizon:
+        heard = {self.node_id}.union(
+            peer for peer, seen in self._peer_seen_at.items() if seen >= horizon
+        )
+        if not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
             self._step_down(preempted=False)
             return
+        if self.node_id not in self._history.at(self.slot_chosen).voters:
+            # Our removal took effect (every slot before it is chosen, and we
+            # propose none after it): stop leading, and never stand again.
+            self._step_down(preempted=False)
+            return
+        waiting = self._queue or self._fill_end > self.slot_next
+        if waiting and not self._prepared(self.slot_next):
+            self._prepare_configuration(self.slot_next)  # asked again while unanswered
         if self._now >= self._heartbeat_due:
             self._broadcast_heartbeat()
         for slot, proposal in self._proposals.items():
@@ -853,8 +984,14 @@ class Replica:
             )
 
     def _resolve_reads(self) -> None:
-        rounds = [self._read_round, *self._peer_read_round.values()]
-        confirmed = quorum_floor(rounds, self.quorum)
+        rounds = dict(self._peer_read_round)
+        rounds[self.node_id] = self._read_round
+        confirmed = min(
+            quorum_floor(
+                [rounds.get(voter, 0) for voter in config.voters], self._quorum_size(config)
+            )
+            for config in self._history.from_slot(self.slot_chosen)
+        )
         while self._reads and self._reads[0].read_round <= confirmed:
             read = self._reads.popleft()
             self._ready.reads.append(ReadIndex(read.read_id, read.slot))
@@ -952,7 +1089,10 @@ class Replica:
                 break
             if not self._runs or self._runs[-1][1] != held.ballot:
                 self._runs.append((self.slot_chosen, held.ballot))
+            self._history.chosen(self.slot_chosen, held.value)
             self.slot_chosen += 1
+        if self.slot_chosen > start:
+            self._refresh_members()
         if persist and self.slot_chosen > start:
             self._persist(ChosenRecord(self.slot_chosen))
         self._apply_chosen()
@@ -993,6 +1133,8 @@ class Replica:
             return _Refusal.MISADDRESSED
         if message.src not in self._member_set:
             return _Refusal.NON_MEMBER
+        if isinstance(message, Probe | Prepare) and message.src not in self._voters_ahead():
+            return _Refusal.NON_MEMBER  # a learner or a removed voter never stands
         # (ballot, the node that must own it): a ballot is used by one node only.
         owned: tuple[Ballot, NodeId] | None
         match message:
@@ -1009,11 +1151,10 @@ class Replica:
         round_known = max(self._round_seen, self.ballot_promised.round)
         round_max = min(ROUND_END - 1, round_known + ROUND_JUMP_MAX)
         for ballot in _ballots_of(message):
-            # A member's ballot (or the zero ballot), a round the wire carries,
-            # and no absurd jump above every round this replica knows.
-            if ballot.round > round_max or (
-                ballot.node_id not in self._member_set and ballot.round != 0
-            ):
+            # A round the wire carries, and no absurd jump above every round this
+            # replica knows. (Entries and runs may name any node's ballot: a
+            # removed member's entries stay in the log.)
+            if ballot.round > round_max:
                 return _Refusal.BAD_BALLOT
         if (
             isinstance(message, Accept)
@@ -1029,7 +1170,42 @@ class Replica:
     # -------------------------------------------------------------- helpers
 
     def _peers(self) -> list[NodeId]:
+        """Every member (voter or learner) of a configuration from slot_chosen on."""
         return [member for member in self.members if member != self.node_id]
+
+    def _may_stand(self) -> bool:
+        """Only a voter now and in the newest configuration stands: a learner
+        never does, nor a voter whose removal is chosen."""
+        return self.node_id in self._history.at(self.slot_chosen).voters and (
+            self.node_id in self._history.newest.voters
+        )
+
+    def _voters_ahead(self) -> frozenset[NodeId]:
+        """The voters of every configuration from slot_chosen on."""
+        return frozenset().union(
+            *(config.voters for config in self._history.from_slot(self.slot_chosen))
+        )
+
+    def _quorum_size(self, config: Configuration) -> int:
+        return config.quorum
+
+    def _has_quorum(self, config: Configuration, ids: Iterable[NodeId]) -> bool:
+        return len(config.voters.intersection(ids)) >= self._quorum_size(config)
+
+    def _has_quorums_ahead(self, ids: Iterable[NodeId]) -> bool:
+        """A majority of every configuration from slot_chosen on: what an election,
+        a read and a leader's lease need while a change is pending, so that no
+        other leader can rise in either configuration meanwhile."""
+        ids = set(ids)
+        return all(
+            self._has_quorum(config, ids) for config in self._history.from_slot(self.slot_chosen)
+        )
+
+    def _refresh_members(self) -> None:
+        """The ids this replica talks to and hears from (the history changed)."""
+        live = self._history.from_slot(self.slot_chosen)
+        self.members = tuple(sorted(frozenset().union(*(config.ids for config in live))))
+        self._member_set = self._history.ids()
 
     def _next_ballot(self) -> Ballot | None:
         """A fresh ballot above every round known, or None once rounds run out."""

@@ -1,0 +1,253 @@
+"""Cluster membership as protocol state: configurations carried in the log.
+
+A *configuration* names the members, each a voter (a majority of the voters
+decides a slot) or a learner (it receives the log and votes, but its vote is
+never counted and it never stands), with the address the runtime dials, an
+``epoch`` that counts changes, and ``alpha``, the distance from the slot where
+a change is chosen to the slot where it takes effect.
+
+Rules (docs/protocol.md, "Membership", says why each is safe):
+- A change is a command in the log: client id ``SYSTEM_CLIENT_ID`` (0, the
+  runtime's reserved session) with a payload that starts with
+  ``CONFIG_MAGIC``. Every replica reads it at the slot it is chosen, in slot
+  order, so every replica holds the same history.
+- A change chosen at slot ``i`` takes effect at slot ``i + alpha``: the
+  configuration in effect at slot ``s`` is the last one whose effect slot is
+  at most ``s``. A leader proposes slot ``s`` only while ``s < slot_chosen +
+  alpha``, so it always knows the configuration that decides ``s``.
+- A change counts only if its epoch is one above the newest configuration
+  known (pending ones included) and it keeps ``alpha``; any other is a no-op
+  on every replica alike, so a change proposed twice, or by two leaders,
+  takes effect at most once.
+
+Limits: ``MEMBERS_MAX`` = 64 members, ``ADDRESS_BYTES_MAX`` = 255 bytes per
+address, ``CONFIG_BYTES_MAX`` = 32 KiB per encoded configuration; a payload
+past them, or one that does not decode, is no change at all.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from paxon.protocol.quorum import majority
+from paxon.protocol.types import Command, NodeId, Slot, Value
+
+SYSTEM_CLIENT_ID = 0
+"""The session of commands the system writes itself: the runtime's clock
+entries (empty payload) and configuration changes (``CONFIG_MAGIC``...)."""
+
+CONFIG_MAGIC = b"paxon-config\x00"
+MEMBERS_MAX = 64
+ADDRESS_BYTES_MAX = 255
+CONFIG_BYTES_MAX = 32 * 1024
+ALPHA_DEFAULT = 64
+"""Slots from a change's choice to its effect; the default pipeline window, so
+a leader with the default window is never slowed by the rule."""
+
+
+class InvalidConfiguration(ValueError):
+    """A configuration that breaks a rule above; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    node_id: NodeId
+    address: str = ""
+    voter: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """Who votes and who learns, from the slot it takes effect at on."""
+
+    epoch: int
+    members: tuple[Member, ...]
+    alpha: int = ALPHA_DEFAULT
+
+    def __post_init__(self) -> None:
+        ids = [member.node_id for member in self.members]
+        if self.epoch < 0:
+            raise InvalidConfiguration(f"epoch must be >= 0, got {self.epoch}")
+        if self.alpha < 1:
+            raise InvalidConfiguration(f"alpha must be >= 1, got {self.alpha}")
+        if not 0 < len(ids) <= MEMBERS_MAX:
+            raise InvalidConfiguration(f"a configuration has 1 to {MEMBERS_MAX} members")
+        if ids != sorted(set(ids)) or ids[0] <= 0:
+            raise InvalidConfiguration(f"member ids must be > 0, unique and sorted: {ids}")
+        if not any(member.voter for member in self.members):
+            raise InvalidConfiguration("a configuration needs at least one voter")
+        for member in self.members:
+            if len(member.address.encode()) > ADDRESS_BYTES_MAX:
+                raise InvalidConfiguration(f"address of node {member.node_id} is too long")
+
+    @classmethod
+    def initial(
+        cls, voters: Iterable[NodeId] | Mapping[NodeId, str], *, alpha: int = ALPHA_DEFAULT
+    ) -> Configuration:
+        """The first configuration of a cluster: every member votes."""
+        addresses = dict(voters) if isinstance(voters, Mapping) else dict.fromkeys(voters, "")
+        members = tuple(Member(node_id, addresses[node_id]) for node_id in sorted(addresses))
+        return cls(0, members, alpha)
+
+    @property
+    def voters(self) -> frozenset[NodeId]:
+        return frozenset(member.node_id for member in self.members if member.voter)
+
+    @property
+    def learners(self) -> frozenset[NodeId]:
+        return frozenset(member.node_id for member in self.members if not member.voter)
+
+    @property
+    def ids(self) -> frozenset[NodeId]:
+        return frozenset(member.node_id for member in self.members)
+
+    @property
+    def quorum(self) -> int:
+        return majority(len(self.voters))
+
+    def has_quorum(self, ids: Iterable[NodeId]) -> bool:
+        """Whether ``ids`` holds a majority of this configuration's voters."""
+        return len(self.voters.intersection(ids)) >= self.quorum
+
+    def member(self, node_id: NodeId) -> Member | None:
+        for member in self.members:
+            if member.node_id == node_id:
+                return member
+        return None
+
+    def successor(self, members: Iterable[Member]) -> Configuration:
+        """The next configuration: ``members``, one epoch later, same alpha."""
+        return Configuration(
+            self.epoch + 1, tuple(sorted(members, key=lambda m: m.node_id)), self.alpha
+        )
+
+    # ---------------------------------------------------------------- the log
+
+    def command(self) -> Command:
+        """The command that, once chosen, makes this the configuration."""
+        return Command(SYSTEM_CLIENT_ID, self.epoch, CONFIG_MAGIC + self.encode())
+
+    def encode(self) -> bytes:
+        members = [[m.node_id, m.address, m.voter] for m in self.members]
+        body = json.dumps([self.epoch, self.alpha, members], separators=(",", ":"))
+        return body.encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Configuration:
+        """Raises ``InvalidConfiguration`` on anything ``encode`` cannot have made."""
+        if len(data) > CONFIG_BYTES_MAX:
+            raise InvalidConfiguration("configuration over CONFIG_BYTES_MAX")
+        try:
+            epoch, alpha, raw_members = json.loads(data)
+            members = tuple(
+                Member(_int(node_id), _str(address), _bool(voter))
+                for node_id, address, voter in raw_members
+            )
+        except (ValueError, TypeError) as error:
+            raise InvalidConfiguration(f"configuration does not decode: {error}") from None
+        return cls(_int(epoch), members, _int(alpha))
+
+
+def change_in(value: Value) -> Configuration | None:
+    """The configuration change a chosen value carries, if any (the last wins)."""
+    found = None
+    for command in value.commands:
+        if command.client_id == SYSTEM_CLIENT_ID and command.payload.startswith(CONFIG_MAGIC):
+            try:
+                found = Configuration.decode(command.payload[len(CONFIG_MAGIC) :])
+            except InvalidConfiguration:
+                continue  # not a change: a no-op on every replica alike
+    return found
+
+
+def _int(raw: object) -> int:
+    if type(raw) is not int:
+        raise InvalidConfiguration(f"expected an integer, got {raw!r}")
+    return raw
+
+
+def _str(raw: object) -> str:
+    if type(raw) is not str:
+        raise InvalidConfiguration(f"expected a string, got {raw!r}")
+    return raw
+
+
+def _bool(raw: object) -> bool:
+    if type(raw) is not bool:
+        raise InvalidConfiguration(f"expected true or false, got {raw!r}")
+    return raw
+
+
+ConfigState = tuple[tuple[Slot, Configuration], ...]
+"""Configurations by the slot each takes effect at, oldest first."""
+
+
+class ConfigHistory:
+    """The configurations in effect from some slot on, by effect slot.
+
+    Holds the one in effect at the oldest slot still of interest and every
+    later one (pending changes included). ``state(slot)`` is what a snapshot
+    at ``slot`` must carry so a replica restored from it knows every
+    configuration from ``slot`` on.
+    """
+
+    __slots__ = ("_configs", "_effects")
+
+    def __init__(self, state: ConfigState) -> None:
+        if not state:
+            raise ValueError("a history starts with one configuration")
+        slots = [slot for slot, _ in state]
+        if slots != sorted(set(slots)):
+            raise ValueError(f"effect slots must rise: {slots}")
+        self._effects: list[Slot] = slots
+        self._configs: list[Configuration] = [config for _, config in state]
+
+    def at(self, slot: Slot) -> Configuration:
+        """The configuration that decides ``slot`` (as far as this history knows)."""
+        index = bisect_right(self._effects, slot) - 1
+        return self._configs[max(index, 0)]
+
+    def effect_of(self, slot: Slot) -> Slot:
+        """The slot where the configuration deciding ``slot`` took effect."""
+        index = bisect_right(self._effects, slot) - 1
+        return self._effects[max(index, 0)]
+
+    @property
+    def newest(self) -> Configuration:
+        return self._configs[-1]
+
+    def from_slot(self, slot: Slot) -> list[Configuration]:
+        """The configuration in effect at ``slot`` and every one after it."""
+        index = max(bisect_right(self._effects, slot) - 1, 0)
+        return self._configs[index:]
+
+    def ids(self) -> frozenset[NodeId]:
+        """Every member of every configuration held."""
+        return frozenset().union(*(config.ids for config in self._configs))
+
+    def chosen(self, slot: Slot, value: Value) -> Configuration | None:
+        """``value`` was chosen at ``slot``: record the change it carries, if it counts."""
+        change = change_in(value)
+        newest = self.newest
+        if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
+            return None
+        effect = slot + newest.alpha
+        if effect <= self._effects[-1]:  # sim: unreachable: changes are chosen in slot order
+            return None
+        self._effects.append(effect)
+        self._configs.append(change)
+        return change
+
+    def state(self, slot: Slot) -> ConfigState:
+        """The configurations a snapshot at ``slot`` carries."""
+        index = max(bisect_right(self._effects, slot) - 1, 0)
+        return tuple(zip(self._effects[index:], self._configs[index:], strict=True))
+
+    def forget_before(self, slot: Slot) -> None:
+        """Drop what no slot at or after ``slot`` can be decided by."""
+        index = max(bisect_right(self._effects, slot) - 1, 0)
+        del self._effects[:index]
+        del self._configs[:index]

@@ -1,0 +1,285 @@
+"""Membership in the core: configurations in the log, effect after alpha slots,
+quorums counted in the configuration that decides each slot, learners, removal,
+and Phase 1 across a configuration boundary (docs/protocol.md, "Membership")."""
+
+from __future__ import annotations
+
+import pytest
+from tests.protocol.harness import Env
+from tests.protocol.test_replica import command, elect
+
+from paxon.errors import Busy
+from paxon.protocol import Accept, DurableState, Prepare, Replica, Role
+from paxon.protocol.membership import (
+    CONFIG_MAGIC,
+    SYSTEM_CLIENT_ID,
+    ConfigHistory,
+    Configuration,
+    InvalidConfiguration,
+    Member,
+    change_in,
+)
+from paxon.protocol.types import Command, Value
+
+ALPHA = 4
+
+
+def members(voters: list[int], learners: list[int] = ()) -> list[Member]:  # type: ignore[assignment]
+    return [Member(n, f"h{n}:1", True) for n in voters] + [
+        Member(n, f"h{n}:1", False) for n in learners
+    ]
+
+
+def change(env: Env, leader: int, voters: list[int], learners: list[int] = ()) -> Configuration:  # type: ignore[assignment]
+    """Propose the next configuration and run until it is chosen."""
+    replica = env.replica(leader)
+    new = replica.configuration_newest.successor(members(voters, learners))
+    env._perform(leader, lambda: replica.propose_configuration(new))
+    env.stabilize()
+    assert replica.configuration_newest == new
+    return new
+
+
+def fill(env: Env, leader: int, count: int, seq_start: int = 100) -> None:
+    for seq in range(seq_start, seq_start + count):
+        env.propose(leader, command(seq))
+        env.stabilize()
+    settle(env, leader)
+
+
+def settle(env: Env, leader: int) -> None:
+    """A heartbeat interval passes at the leader: retries and chosen prefixes go out."""
+    env.tick(leader, env.replica(leader).now + 0.11)
+    env.stabilize()
+
+
+def elect_again(env: Env, candidate: int, voters: list[int]) -> None:
+    """The old leader is gone: the voters stop hearing it, and ``candidate`` stands."""
+    for voter in voters:
+        if voter != candidate:
+            env.tick(voter, env.replica(voter).now + 0.31)
+    env.campaign(candidate)
+    env.stabilize()
+
+
+# ------------------------------------------------------------- the command
+
+
+def test_a_configuration_survives_its_command() -> None:
+    config = Configuration(3, tuple(members([1, 2], [7])), alpha=9)
+    assert change_in(Value((command(1), config.command()))) == config
+    assert config.voters == {1, 2} and config.learners == {7} and config.quorum == 2
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"[", b"[1, 2]", b'[1, 4, [[0, "a", true]]]', b'[1, 4, [[1, "a", 1]]]', b"x" * 40_000],
+)
+def test_a_payload_that_is_not_a_configuration_is_no_change(payload: bytes) -> None:
+    assert change_in(Value((Command(SYSTEM_CLIENT_ID, 1, CONFIG_MAGIC + payload),))) is None
+
+
+def test_a_configuration_without_voters_is_refused() -> None:
+    with pytest.raises(InvalidConfiguration):
+        Configuration(1, (Member(1, "", False),))
+
+
+def test_the_history_takes_a_change_only_as_the_next_epoch() -> None:
+    first = Configuration.initial([1, 2, 3], alpha=ALPHA)
+    history = ConfigHistory(((0, first),))
+    second = first.successor(members([1, 2, 3], [4]))
+    skipped = second.successor(members([1, 2]))
+    assert history.chosen(10, Value((skipped.command(),))) is None
+    assert history.chosen(10, Value((second.command(),))) == second
+    assert history.chosen(11, Value((second.command(),))) is None  # twice: once only
+    assert history.at(10 + ALPHA - 1) == first and history.at(10 + ALPHA) == second
+    assert history.state(12) == ((0, first), (10 + ALPHA, second))
+    history.forget_before(10 + ALPHA)
+    assert history.state(10 + ALPHA) == ((10 + ALPHA, second),)
+
+
+# ------------------------------------------------------------- in the cluster
+
+
+def test_a_learner_gets_the_log_and_is_never_counted() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4])
+    fill(env, 1, ALPHA)
+    leader = env.replica(1)
+    assert leader.configuration.learners == {4}
+    assert env.replica(4).slot_chosen == leader.slot_chosen  # it learned the log
+    # With 2 and 3 cut off, the leader and the learner are not a majority.
+    env.partition([[1, 4], [2, 3]])
+    chosen = leader.slot_chosen
+    env.propose(1, command(500))
+    env.stabilize()
+    assert leader.slot_chosen == chosen
+    assert env.replica(4).entry(chosen) is not None  # it voted; the vote did not count
+    env.heal()
+    settle(env, 1)
+    assert leader.slot_chosen == chosen + 1
+
+
+def test_a_learner_never_stands_and_its_probes_are_ignored() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4])
+    fill(env, 1, ALPHA)
+    learner = env.replica(4)
+    env.tick(4, learner.now + 30.0)
+    assert learner.role is Role.FOLLOWER
+    assert not env.deliverable(4, None, "Probe")
+
+
+def test_a_promoted_learner_counts_toward_a_majority_of_four() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4])
+    fill(env, 1, ALPHA)
+    change(env, 1, [1, 2, 3, 4])
+    fill(env, 1, ALPHA)
+    leader = env.replica(1)
+    assert leader.configuration.voters == {1, 2, 3, 4} and leader.quorum == 3
+    env.partition([[1, 2], [3, 4]])
+    chosen = leader.slot_chosen
+    env.propose(1, command(600))
+    env.stabilize()
+    assert leader.slot_chosen == chosen  # 2 of 4 is no majority
+    env.partition([[1, 2, 4], [3]])
+    settle(env, 1)
+    assert leader.slot_chosen == chosen + 1
+
+
+def test_a_change_takes_effect_alpha_slots_after_it_is_chosen() -> None:
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    before = leader.configuration
+    new = change(env, 1, [1, 2])
+    chosen_at = leader.slot_chosen - 1
+    for _ in range(ALPHA - 1):
+        assert leader.configuration == before
+        fill(env, 1, 1, seq_start=700 + leader.slot_chosen)
+    assert leader.slot_chosen == chosen_at + ALPHA
+    assert leader.configuration == new
+    for node_id in (1, 2, 3):
+        assert env.replica(node_id).configuration_newest == new
+
+
+def test_one_change_at_a_time() -> None:
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    change(env, 1, [1, 2, 3, 4])
+    with pytest.raises(Busy):
+        leader.propose_configuration(leader.configuration_newest.successor(members([1, 2, 3])))
+    with pytest.raises(InvalidConfiguration):
+        leader.propose_configuration(Configuration(9, tuple(members([1, 2]))))
+
+
+def test_a_removed_voter_stops_standing_and_is_ignored_once_removed() -> None:
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2])
+    fill(env, 1, ALPHA)
+    removed = env.replica(3)
+    assert removed.configuration_newest.voters == {1, 2}  # it knows it was removed
+    env.tick(3, removed.now + 30.0)
+    assert removed.role is Role.FOLLOWER and not env.deliverable(3, None, "Probe")
+    leader = env.replica(1)
+    assert 3 not in leader.members
+    ballot = leader.ballot_own
+    env.inject(Prepare(3, 2, type(ballot)(ballot.round + 1, 3), 0))
+    assert env.replica(2).counters.ignored_non_member == 1
+    assert env.replica(2).ballot_promised == ballot
+
+
+def test_a_removed_leader_stops_where_its_removal_takes_effect() -> None:
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [2, 3])
+    leader = env.replica(1)
+    effect = leader.slot_chosen - 1 + ALPHA
+    for seq in range(800, 800 + 2 * ALPHA):
+        if leader.role is not Role.LEADER:
+            break
+        env.propose(1, command(seq))
+        env.stabilize()
+        env.tick(1, leader.now + 0.06)
+        env.stabilize()
+    assert leader.role is Role.FOLLOWER
+    assert leader.slot_chosen == effect
+    assert all(
+        message.slot < effect
+        for message in env.deliverable(1, None, "Accept")
+        if isinstance(message, Accept)
+    )
+    elect_again(env, 2, [2, 3])
+    assert env.replica(2).role is Role.LEADER
+    assert env.replica(2).configuration.voters == {2, 3}
+
+
+def test_a_new_leader_reproposes_a_change_it_found_accepted() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    new = leader.configuration_newest.successor(members([1, 2, 3], [4]))
+    env._perform(1, lambda: leader.propose_configuration(new))
+    env.persist(1)
+    env.deliver(1, 2, "Accept")
+    env.persist(2)
+    env.drop(None, None, None)  # node 1's other messages and node 2's vote are lost
+    env.partition([[1], [2, 3]])
+    elect_again(env, 2, [2, 3])
+    follower = env.replica(2)
+    assert follower.role is Role.LEADER
+    settle(env, 2)
+    assert follower.configuration_newest == new
+    assert env.replica(3).configuration_newest == new
+
+
+def test_a_leader_prepares_new_voters_before_it_proposes_where_they_decide() -> None:
+    """{1, 2, 3} becomes {1, 4, 5}: node 1 alone is no majority of the new
+    voters, so it asks 4 and 5 to promise before any slot from the effect on."""
+    env = Env(3, nodes=5, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4, 5])
+    fill(env, 1, ALPHA)
+    change(env, 1, [1, 4, 5])
+    leader = env.replica(1)
+    effect = leader.slot_chosen - 1 + ALPHA
+    env.partition([[1, 2, 3], [4, 5]])
+    fill(env, 1, ALPHA + 2, seq_start=900)
+    assert leader.slot_chosen == effect  # the queue waits at the boundary
+    assert all(
+        message.slot < effect
+        for message in env.deliverable(1, None, "Accept")
+        if isinstance(message, Accept)
+    )
+    env.heal()
+    settle(env, 1)
+    settle(env, 1)
+    assert leader.slot_chosen == effect + 1  # the commands that waited, in one slot
+    entry = leader.entry(effect)
+    assert entry is not None and entry.value.commands[-1].seq == 905
+    assert leader.configuration.voters == {1, 4, 5}
+
+
+def test_a_snapshot_carries_the_configurations() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4])
+    leader = env.replica(1)
+    state = leader.configs_at(leader.slot_chosen)
+    assert [config.learners for _, config in state][-1] == {4}
+    restored = Replica(
+        2,
+        env.initial,
+        rng=env.node(2).rng,
+        durable=DurableState(
+            slot_chosen=leader.slot_chosen, log_start=leader.slot_chosen, configs=state
+        ),
+    )
+    assert restored.configuration_newest == leader.configuration_newest
+    assert 4 in restored.members
