@@ -33,12 +33,14 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | what a peer sent                                    | verdict          | counter                 |
 |-----------------------------------------------------|------------------|-------------------------|
 | ``dst`` is not this replica                         | ignored          | ignored_misaddressed    |
-| ``src`` is not a member                             | ignored          | ignored_non_member      |
+| ``src`` is in no configuration held; a Probe or     | ignored          | ignored_non_member      |
+| Prepare from a node that is not a voter from        |                  |                         |
+| ``slot_chosen`` on (membership.py)                  |                  |                         |
 | a ballot round >= ROUND_END (2**63), or more than   | ignored          | ignored_bad_ballot      |
 | ROUND_JUMP_MAX (2**32) above the rounds known; a    |                  |                         |
-| non-member's ballot; a Probe, Prepare, Accept or    |                  |                         |
-| Heartbeat under a ballot its sender does not own;   |                  |                         |
-| a reply under a ballot that is not ours             |                  |                         |
+| Probe, Prepare, Accept or Heartbeat under a ballot  |                  |                         |
+| its sender does not own; a reply under a ballot     |                  |                         |
+| that is not ours                                    |                  |                         |
 | a peer's Accept at ``slot_chosen + W`` or beyond    | ignored          | ignored_out_of_bounds   |
 | LearnRequest from beyond ``slot_chosen + W``        | ignored          | ignored_out_of_bounds   |
 | Learn entries at ``slot_chosen + W`` or beyond      | entries dropped  | ignored_out_of_bounds   |
