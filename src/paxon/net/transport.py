@@ -212,7 +212,7 @@ class Transport:
         self._peer_connections: dict[int, _Connection] = {}
         self._peer_client_addresses: dict[int, str] = {}
         self._dial_states: dict[int, PeerState] = {}
-        self._dial_tasks: list[asyncio.Task[None]] = []
+        self._dial_tasks: dict[int, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -244,12 +244,39 @@ class Transport:
                 server.close()
             raise
         for peer, address in sorted(self._peers.items()):
-            if peer > self.node_id:
-                self._dial_states[peer] = "connecting"
-                task = loop.create_task(self._dial_loop(peer, address), name=f"paxon-dial-{peer}")
-                task.add_done_callback(self._on_dial_task_done)
-                self._dial_tasks.append(task)
+            self._start_dialing(peer, address)
         self._sweeper = loop.create_task(self._sweep_forever(), name="paxon-client-sweep")
+
+    def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None:
+        """The members changed: dial the new ones (those with a larger id), hang
+        up on and stop dialing the ones gone or moved, refuse the gone from now on."""
+        peers = {peer: address for peer, address in peers.items() if peer != self.node_id}
+        for peer, address in list(self._peers.items()):
+            if peers.get(peer) == address:
+                continue
+            task = self._dial_tasks.pop(peer, None)
+            if task is not None:
+                task.cancel()
+            connection = self._peer_connections.pop(peer, None)
+            if connection is not None:
+                connection.close()
+            self._dial_states.pop(peer, None)
+            self._peer_client_addresses.pop(peer, None)
+            del self._peers[peer]
+        for peer, address in sorted(peers.items()):
+            if peer not in self._peers:
+                self._peers[peer] = address
+                self._start_dialing(peer, address)
+
+    def _start_dialing(self, peer: int, address: tuple[str, int]) -> None:
+        if peer <= self.node_id:
+            return  # the peer with the larger id dials
+        self._dial_states[peer] = "connecting"
+        task = asyncio.get_running_loop().create_task(
+            self._dial_loop(peer, address), name=f"paxon-dial-{peer}"
+        )
+        task.add_done_callback(self._on_dial_task_done)
+        self._dial_tasks[peer] = task
 
     @property
     def address(self) -> tuple[str, int]:
@@ -317,7 +344,7 @@ class Transport:
     async def close(self) -> None:
         """Stops dialing and listening, flushes and closes every connection."""
         self._closing = True
-        tasks = [*self._dial_tasks, *([self._sweeper] if self._sweeper else [])]
+        tasks = [*self._dial_tasks.values(), *([self._sweeper] if self._sweeper else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,6 +48,8 @@ class NodeTransport(Protocol):
     def client_address_of(self, peer: int) -> str | None: ...
 
     def stats(self) -> TransportStats: ...
+
+    def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None: ...
 
 
 class CommitTicket(Protocol):

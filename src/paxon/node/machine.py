@@ -37,9 +37,20 @@ A client retries one command for at most ``paxon.client.SESSION_RETRY_MAX_S``
 inside the TTL, so a retry finds its session unless the members' clocks are
 minutes apart.
 
-Snapshot layout (version 2): a msgpack array ``[2, slot_applied, log_time_ms,
-sessions]`` where ``sessions`` is ``[[client_id, seq, active_ms, reply], ...]``
-least recently active first, then the user state machine's bytes. Version 1
+Configurations (``paxon.protocol.membership``): a command of the system
+session (client id 0) whose payload starts with ``CONFIG_MAGIC`` is a
+configuration change (any other is a clock entry, as before); it yields
+nothing, and the machine keeps the same history of configurations as the
+core (same rule, same slots), so a snapshot carries what a replica restored
+from it needs (``configs_at``).
+
+Snapshot layout (version 3): a msgpack array ``[3, slot_applied, log_time_ms,
+sessions, configs]`` where ``sessions`` is ``[[client_id, seq, active_ms,
+reply], ...]`` least recently active first and ``configs`` is ``[[effect_slot,
+configuration], ...]`` (the one in effect at ``slot_applied`` and every later
+one; ``configuration`` as ``Configuration.encode`` writes it; empty when the
+machine does not track them), then the user state machine's bytes. Version 2
+is version 3 without ``configs``. Version 1
 (``[1, slot_applied, [[client_id, seq, reply], ...]]``, before log time)
 still loads: its sessions get log time 0 and count as active at the first
 stamp (``SessionTable.rebase``).
@@ -55,11 +66,19 @@ import msgpack  # type: ignore[import-untyped]
 from paxon.errors import BadRequest, PaxonError, SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionTable, SessionVerdict
 from paxon.node.logclock import CLOCK_CLIENT_ID, LogClock
+from paxon.protocol.membership import (
+    CONFIG_MAGIC,
+    ConfigHistory,
+    ConfigState,
+    Configuration,
+    InvalidConfiguration,
+)
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.types import Slot
 from paxon.statemachine import StateMachine
 
-_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION_NO_CONFIGS = 2
 _SNAPSHOT_VERSION_NO_TIME = 1
 
 SESSIONS_MAX = 100_000
@@ -76,8 +95,13 @@ class _Head(NamedTuple):
     slot_applied: Slot
     log_time_ms: int
     sessions: list[tuple[int, int, int, bytes]]
+    configs: ConfigState
     size: int  # bytes of the head; the user machine's image follows
 
+
+CONFIGS_MAX = 64
+"""Configurations a snapshot may carry (one in effect, the rest pending; the
+core takes one change at a time, so two is the most it writes)."""
 
 SESSION_TTL_MS = 300_000
 """A session idle this long in log time (5 minutes) is dropped. A rule of the
@@ -130,11 +154,14 @@ class ReplicatedMachine:
         sessions_max: int = SESSIONS_MAX,
         session_ttl_ms: int = SESSION_TTL_MS,
         slot_applied: Slot = 0,
+        configuration: Configuration | None = None,
     ):
         self.machine = machine
         self.sessions: SessionTable[bytes] = SessionTable(sessions_max, ttl_ms=session_ttl_ms)
         self.clock = LogClock()
         self.slot_applied = slot_applied
+        # The configurations from slot_applied on, when the runtime tracks them.
+        self.configs = None if configuration is None else ConfigHistory(((0, configuration),))
 
     def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
         if entry.slot != self.slot_applied:
@@ -144,7 +171,14 @@ class ReplicatedMachine:
         for command in entry.value.commands:
             client_id, seq = command.client_id, command.seq
             if client_id == CLOCK_CLIENT_ID:
-                self._observe_clock(seq)
+                if command.payload.startswith(CONFIG_MAGIC):
+                    # A configuration change: the core and this history read it
+                    # alike (``ConfigHistory.chosen``), once per slot.
+                    if self.configs is not None:
+                        self.configs.chosen(entry.slot, entry.value)
+                        self.configs.forget_before(self.slot_applied)
+                else:
+                    self._observe_clock(seq)
                 continue
             verdict = sessions.verdict(client_id, seq)
             if verdict is SessionVerdict.NEW:
@@ -163,11 +197,13 @@ class ReplicatedMachine:
     def snapshot_later(self) -> Callable[[], bytes]:
         """The state as of now, encoded when the returned function is called
         (on any thread; see ``StateMachine.snapshot_later``)."""
+        configs = [] if self.configs is None else self.configs.state(self.slot_applied)
         body = [
             _SNAPSHOT_VERSION,
             self.slot_applied,
             self.clock.log_time_ms,
             self.sessions.export(),
+            [[effect, config.encode()] for effect, config in configs],
         ]
         user = self.machine.snapshot_later()
 
@@ -203,6 +239,8 @@ class ReplicatedMachine:
         self.sessions = table
         self.clock = LogClock(head.log_time_ms)
         self.slot_applied = head.slot_applied
+        if head.configs:
+            self.configs = ConfigHistory(head.configs)
 
     def _session_table(self, head: _Head) -> SessionTable[bytes]:
         table: SessionTable[bytes] = SessionTable(
@@ -235,18 +273,25 @@ def _decode_head(data: bytes) -> _Head:
     except (ValueError, msgpack.UnpackException) as error:
         raise InvalidSnapshot(f"snapshot head does not decode: {error!r}") from None
     try:
-        slot_applied, log_time_ms, sessions = _parse_header(header)
+        slot_applied, log_time_ms, sessions, configs = _parse_header(header)
     except ValueError as error:
         raise InvalidSnapshot(str(error)) from None
-    return _Head(slot_applied, log_time_ms, sessions, size)
+    return _Head(slot_applied, log_time_ms, sessions, configs, size)
 
 
-def _parse_header(header: Any) -> tuple[Slot, int, list[tuple[int, int, int, bytes]]]:
-    """``(slot_applied, log_time_ms, sessions)`` from a snapshot header, checked."""
+def _parse_header(
+    header: Any,
+) -> tuple[Slot, int, list[tuple[int, int, int, bytes]], ConfigState]:
+    """``(slot_applied, log_time_ms, sessions, configs)`` from a snapshot header, checked."""
     if not isinstance(header, list) or not header or type(header[0]) is not int:
         raise ValueError("snapshot header is not [version, ...]")
     version = header[0]
-    if version == _SNAPSHOT_VERSION and len(header) == 4:
+    configs: ConfigState = ()
+    if version == _SNAPSHOT_VERSION and len(header) == 5:
+        _, slot_applied, log_time_ms, rows, config_rows = header
+        sessions = [_session_row(row, 4) for row in _rows(rows)]
+        configs = _configs(config_rows, slot_applied)
+    elif version == _SNAPSHOT_VERSION_NO_CONFIGS and len(header) == 4:
         _, slot_applied, log_time_ms, rows = header
         sessions = [_session_row(row, 4) for row in _rows(rows)]
     elif version == _SNAPSHOT_VERSION_NO_TIME and len(header) == 3:
@@ -259,7 +304,28 @@ def _parse_header(header: Any) -> tuple[Slot, int, list[tuple[int, int, int, byt
         raise ValueError("snapshot slot_applied and log_time_ms must be integers >= 0")
     if any(active_ms > log_time_ms for _, _, active_ms, _ in sessions):
         raise ValueError("a snapshot session is active after the snapshot's log time")
-    return slot_applied, log_time_ms, sessions
+    return slot_applied, log_time_ms, sessions, configs
+
+
+def _configs(rows: Any, slot_applied: Any) -> ConfigState:
+    """The snapshot's configurations, checked: effect slots rising, the first at
+    or below ``slot_applied``, each one decoding."""
+    if not isinstance(rows, list) or len(rows) > CONFIGS_MAX:
+        raise ValueError(f"snapshot configurations are not a list of at most {CONFIGS_MAX}")
+    state = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 2 or not _is_uint(row[0]):
+            raise ValueError(f"snapshot configuration row is not [slot, bytes]: {row!r:.80}")
+        if not isinstance(row[1], bytes):
+            raise ValueError("snapshot configuration is not bytes")
+        try:
+            state.append((row[0], Configuration.decode(row[1])))
+        except InvalidConfiguration as error:
+            raise ValueError(f"snapshot configuration: {error}") from None
+    slots = [slot for slot, _ in state]
+    if slots != sorted(set(slots)) or (state and slots[0] > slot_applied):
+        raise ValueError(f"snapshot configuration slots out of order: {slots}")
+    return tuple(state)
 
 
 def _rows(rows: Any) -> list[Any]:

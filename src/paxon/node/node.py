@@ -82,6 +82,7 @@ from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.snapshot_transfer import SnapshotTransfers
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
@@ -170,7 +171,14 @@ class Node:
         self.config = config or NodeConfig()
         self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
         self.metrics = NodeMetrics(node_id)
-        self.machine = ReplicatedMachine(state_machine)
+        # The first configuration, from --peers: used at a cluster's very first
+        # start; later the configurations come from the log and the snapshot.
+        self._initial = Configuration.initial(
+            {member: _format(address) for member, address in self.addresses.items()}
+        )
+        self._members: tuple[int, ...] = tuple(sorted(self.addresses))
+        self._seed_addresses = dict(self.addresses)
+        self.machine = ReplicatedMachine(state_machine, configuration=self._initial)
         self._lanes = SessionLanes()
         # As leader, stamps the log with this node's wall clock (``logclock``).
         self._stamper = ClockStamper(wall_time_s)
@@ -631,6 +639,8 @@ class Node:
 
     def _perform(self, ready: Ready) -> None:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
+        if self._replica.members != self._members:
+            self._follow_membership()  # before sending: a new member gets its Accepts
         if ready.records or ready.messages_after_persist:
             # Records no message waits on (a chosen mark, values learned) need
             # no fsync of their own: the next sync, which every later promise
@@ -650,6 +660,39 @@ class Node:
         for request in ready.snapshot_requests:
             self._transfers.offer(request.peer)
         self._after_call()
+
+    def _follow_membership(self) -> None:
+        """The members changed (a configuration was chosen or took effect): dial
+        the new ones, hang up on those gone."""
+        # Until the members first change, --peers is what the SPEC says it is on a
+        # restart, the addresses; after, the log is (docs/membership.md).
+        seeds = self._seed_addresses if self._replica.configuration_newest.epoch == 0 else {}
+        addresses = {
+            member: seeds.get(member) or _address(address)
+            for member, address in self._replica.member_addresses().items()
+            if address or member in seeds
+        }
+        addresses.setdefault(self.node_id, self._seed_addresses[self.node_id])
+        gone = sorted(set(self._members) - set(addresses))
+        added = sorted(set(addresses) - set(self._members))
+        self._members = self._replica.members
+        self.addresses = addresses
+        if not self._started:
+            return  # the transport is made with these addresses
+        self._transport.set_peers({m: a for m, a in addresses.items() if m != self.node_id})
+        newest = self._replica.configuration_newest
+        self.log.info(
+            "[%d] members now %s (configuration %d: voters %s, learners %s)%s%s",
+            self.node_id,
+            list(self._members),
+            newest.epoch,
+            sorted(newest.voters),
+            sorted(newest.learners),
+            f"; added {added}" if added else "",
+            f"; gone {gone}" if gone else "",
+        )
+        if self.node_id not in newest.ids:
+            self.log.warning("[%d] this node was removed from the cluster", self.node_id)
 
     def _send(self, message: PeerMessage) -> None:
         if message.dst == self.node_id:
@@ -873,14 +916,17 @@ class Node:
         if recovered.snapshot is not None:
             self._restore_recovered(recovered.snapshot)
             self._slot_snapshot = recovered.snapshot.slot
+        machine_configs = self.machine.configs
+        configs = machine_configs.state(self.machine.slot_applied) if machine_configs else ()
         self._replica = self._env.replica_factory(
             self.node_id,
-            self.addresses,
+            self._initial,
             rng=self._env.make_rng(),
             now=asyncio.get_running_loop().time(),
             config=self.config.replica,
-            durable=recovered.state,
+            durable=dataclasses.replace(recovered.state, configs=configs),
         )
+        self._follow_membership()
         # The core hands the recovered chosen entries from log_start to the
         # first Ready, to be applied on top of the snapshot.
         if self.machine.slot_applied != self._replica.log_start:
@@ -973,7 +1019,8 @@ class Node:
         self._slot_snapshot = max(self._slot_snapshot, slot)
         self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
         self._bytes_since_snapshot = 0
-        self._perform(self._replica.install_snapshot(slot))
+        configs = self.machine.configs.state(slot) if self.machine.configs else ()
+        self._perform(self._replica.install_snapshot(slot, configs))
 
     def _update_gauges(self) -> None:
         status = self._replica.status()

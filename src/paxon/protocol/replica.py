@@ -405,6 +405,15 @@ class Replica:
         """The configuration in effect at the first slot not yet chosen."""
         return self._history.at(self.slot_chosen)
 
+    def member_addresses(self) -> dict[NodeId, str]:
+        """Every member (voter or learner) of a configuration from slot_chosen on,
+        with its address; a newer configuration's address wins."""
+        addresses: dict[NodeId, str] = {}
+        for config in self._history.from_slot(self.slot_chosen):
+            for member in config.members:
+                addresses[member.node_id] = member.address
+        return addresses
+
     @property
     def configuration_newest(self) -> Configuration:
         """The newest configuration chosen, which may not be in effect yet."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -404,6 +404,9 @@ class SimTransport:
 
     def stats(self) -> TransportStats:
         return _NO_TRAFFIC
+
+    def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None:
+        pass  # the simulated network reaches every node; the core refuses strangers
 
 
 _NO_TRAFFIC = TransportStats(
