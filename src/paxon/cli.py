@@ -197,8 +197,6 @@ def _unsupported_command(argv: list[str]) -> str | None:
     """The name of a SPEC command that is not built yet, if ``argv`` asks for one."""
     if argv[:1] in (["lock"], ["watch"]):
         return argv[0]
-    if argv[:2] in (["members", "add"], ["members", "remove"]):
-        return " ".join(argv[:2])
     return None
 
 
@@ -363,13 +361,24 @@ def _add_client_commands(commands: _Subcommands) -> None:
     add("txn", "run the JSON transaction read from stdin; prints its result")
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
-    members = commands.add_parser(
-        "members", help="list the members (add and remove: not yet supported)"
-    )
+    members = commands.add_parser("members", help="list the members; add, promote or remove one")
     member_commands = members.add_subparsers(dest="members_command", parser_class=_Parser)
     member_commands.add_parser("list", help="list the members", parents=[common])
-    member_commands.add_parser("add", help="add ID=HOST:PORT" + _NOT_YET, add_help=False)
-    member_commands.add_parser("remove", help="remove ID" + _NOT_YET, add_help=False)
+    member_add = member_commands.add_parser(
+        "add",
+        help="add ID=PEER_HOST:PORT as a voter, or with --learner as a learner",
+        parents=[common],
+    )
+    member_add.add_argument("member", metavar="ID=HOST:PORT", help="its id and peer address")
+    member_add.add_argument(
+        "--learner", action="store_true", help="it gets the log but does not vote (promote later)"
+    )
+    member_promote = member_commands.add_parser(
+        "promote", help="make learner ID a voter", parents=[common]
+    )
+    member_promote.add_argument("node_id", metavar="ID", type=_positive_int)
+    member_remove = member_commands.add_parser("remove", help="remove member ID", parents=[common])
+    member_remove.add_argument("node_id", metavar="ID", type=_positive_int)
     commands.add_parser("lock", help="run a command holding a lock" + _NOT_YET, add_help=False)
     commands.add_parser("watch", help="follow changes to a key" + _NOT_YET, add_help=False)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
@@ -397,7 +406,7 @@ def _run_client_command(args: argparse.Namespace) -> int:
         user, password = credentials(args)
         return asyncio.run(_with_client(endpoints, args.timeout, tls, operation, user, password))
 
-    name = "members list" if args.command == "members" else command_name(args)
+    name = f"members {args.members_command}" if args.command == "members" else command_name(args)
     return _reporting_errors(name, body)
 
 
@@ -534,7 +543,9 @@ def _status(args: argparse.Namespace) -> _Operation:
 
 def _members(args: argparse.Namespace) -> _Operation:
     if args.members_command is None:
-        raise _UsageError("paxon members: choose list, add or remove")
+        raise _UsageError("paxon members: choose list, add, promote or remove")
+    if args.members_command != "list":
+        return _change_members(args)
 
     async def run(client: Client) -> int:
         status = await _reachable_status(client)
@@ -544,6 +555,28 @@ def _members(args: argparse.Namespace) -> _Operation:
             else:
                 role = member.get("role") or ("?" if member.get("reachable") else "unreachable")
                 print(f"{member.get('id')}\t{member.get('address')}\t{role}")
+        return 0
+
+    return run
+
+
+def _change_members(args: argparse.Namespace) -> _Operation:
+    if args.members_command == "add":
+        node_text, _, address = args.member.partition("=")
+        if not node_text.isdigit() or int(node_text) < 1 or not address:
+            raise _UsageError(f"paxon members add: expected ID=HOST:PORT, got {args.member!r}")
+        action, node_id = ("add-learner" if args.learner else "add"), int(node_text)
+    else:
+        action, node_id, address = args.members_command, args.node_id, ""
+
+    async def run(client: Client) -> int:
+        configuration = await client.change_members(action, node_id, address)
+        if args.json:
+            _print_json(configuration)
+        else:
+            print(f"configuration {configuration['epoch']}:")
+            for member in configuration["members"]:
+                print(f"{member['id']}\t{member['address']}\t{member['role']}")
         return 0
 
     return run

@@ -111,6 +111,7 @@ from paxon.kv.model import (
 from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
     Authenticate,
+    ChangeMembers,
     ClientRequest,
     ClientResponse,
     Failure,
@@ -323,6 +324,27 @@ class Client:
     async def node_views(self) -> list[dict[str, Any] | None]:
         """Each endpoint's own status view, None where it did not answer."""
         return list(await asyncio.gather(*(self._node_status(e) for e in self.endpoints)))
+
+    # ------------------------------------------------------------ members API
+
+    async def change_members(self, action: str, node_id: int, address: str = "") -> dict[str, Any]:
+        """Add (``add``, ``add-learner``), ``promote`` or ``remove`` one member; the
+        configuration (``{"epoch", "alpha", "members"}``) once the change is chosen.
+
+        Safe to retry: a change already made answers at once. ``BadRequest`` for a
+        change that cannot be; ``Busy``-like waits while another one is pending
+        are retried within the timeout."""
+
+        async def attempt(token: str | None) -> dict[str, Any]:
+            response = await self._call(
+                lambda request_id: ChangeMembers(request_id, action, node_id, address, token or ""),
+                None,
+            )
+            assert isinstance(response, StatusReply)
+            configuration: dict[str, Any] = response.status["configuration"]
+            return configuration
+
+        return await self._with_token(attempt)
 
     # ------------------------------------------------------------ auth API
 
@@ -686,6 +708,14 @@ def merge_status(
                 reachable=False,
             )
         rows.append(row)
+    # The newest configuration any member reported: who is a member at all.
+    configs = [view["configuration"] for view in views if view and view.get("configuration")]
+    configuration = max(configs, key=lambda c: c.get("epoch", -1)) if configs else None
+    if configuration is not None:
+        ids = {member.get("id") for member in configuration.get("members", [])}
+        for row in rows:
+            if row["id"] not in ids:
+                row["role"] = "removed"
     leaders = [row for row in rows if row.get("role") == "leader"]
     leader = max(leaders, key=lambda row: _ballot_key(row.get("ballot")))["id"] if leaders else None
     if not rows:
@@ -693,7 +723,10 @@ def merge_status(
             {"id": None, "address": endpoint, "reachable": False, "role": None}
             for endpoint in endpoints
         ]
-    return {"members": rows, "leader": leader}
+    merged: dict[str, Any] = {"members": rows, "leader": leader}
+    if configuration is not None:
+        merged["configuration"] = configuration
+    return merged
 
 
 def _ballot_key(ballot: object) -> tuple[int, int]:
@@ -784,6 +817,9 @@ class SyncClient:
 
     def status(self) -> dict[str, Any]:
         return self._run_sync(self._client.status())
+
+    def change_members(self, action: str, node_id: int, address: str = "") -> dict[str, Any]:
+        return self._run_sync(self._client.change_members(action, node_id, address))
 
     def submit(self, payload: bytes, *, timeout: float | None = None) -> bytes:
         return self._run_sync(self._client.submit(payload, timeout=timeout))

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from paxon.net import (
     Authenticate,
+    ChangeMembers,
     Failure,
     Hello,
     Query,
@@ -20,6 +21,7 @@ from paxon.net import (
     Welcome,
     WireMessage,
 )
+from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.net.peer_messages import SnapshotChunk
 from paxon.protocol.messages import (
     Accept,
@@ -132,6 +134,14 @@ client_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(Query, uints, st.binary(max_size=40), st.booleans()),
     st.builds(StatusRequest, uints),
     st.builds(Authenticate, uints, st.text(max_size=20), st.text(max_size=20)),
+    st.builds(
+        ChangeMembers,
+        uints,
+        st.sampled_from(MEMBER_ACTIONS),
+        uints,
+        st.text(max_size=20),
+        st.text(max_size=20),
+    ),
     st.builds(Reply, uints, st.binary(max_size=40)),
     st.builds(Redirect, uints, st.none() | uints, st.none() | st.text(max_size=20)),
     st.builds(Failure, uints, st.sampled_from(["busy", "timeout", "x"]), st.text(max_size=20)),

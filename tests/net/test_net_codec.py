@@ -53,8 +53,8 @@ def test_type_codes_follow_the_protocol_order() -> None:
     assert [TYPE_CODES[kind] for kind in MESSAGE_TYPES] == list(range(1, 12))
     assert TYPE_CODES[SnapshotChunk] == 12  # the runtime's own peer message
     handshake = [TYPE_CODES[kind] for kind in CLIENT_REQUEST_TYPES + CLIENT_RESPONSE_TYPES]
-    assert handshake == [64, 65, 66, 67, 80, 81, 82, 83]
-    assert len(set(TYPE_CODES.values())) == len(TYPE_CODES) == 26
+    assert handshake == [64, 65, 66, 67, 68, 80, 81, 82, 83]
+    assert len(set(TYPE_CODES.values())) == len(TYPE_CODES) == 27
 
 
 def test_status_arrays_decode_as_lists() -> None:

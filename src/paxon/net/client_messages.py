@@ -17,6 +17,8 @@ and responses the other. Responses may come back in any order; ``request_id``
 | 65   | Query         | client -> node    | read-only query, linearizable or local          |
 | 66   | StatusRequest | client -> node    | this node's view of the cluster                 |
 | 67   | Authenticate  | client -> node    | user and password; a ``Reply`` holds the token  |
+| 68   | ChangeMembers | client -> node    | add, promote or remove a member; a         |
+|      |               |                   | ``StatusReply`` once the change is chosen       |
 | 80   | Reply         | node -> client    | the state machine's answer                      |
 | 81   | Redirect      | node -> client    | not the leader; try this one (if known)         |
 | 82   | Failure       | node -> client    | a ``paxon.errors`` code and a message           |
@@ -258,8 +260,47 @@ class StatusReply:
 
 
 HandshakeMessage = Hello | Welcome | Refused | Challenge | PeerProof | PeerWelcome
-ClientRequest = Submit | Query | StatusRequest | Authenticate
+MEMBER_ACTIONS: Final = ("add", "add-learner", "promote", "remove")
+"""What ``ChangeMembers`` may ask: add a voter or a learner, make a learner a
+voter, remove a member."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMembers:
+    """Change the configuration by one member (``paxon.protocol.membership``).
+
+    ``address`` is the new member's peer ``HOST:PORT`` (add only); ``token``
+    authenticates a root user when auth is enabled (empty otherwise).
+    """
+
+    request_id: int
+    action: str
+    node_id: int
+    address: str
+    token: str
+
+    def __post_init__(self) -> None:
+        check_uint(self.request_id, "request_id")
+        _check_type(self.action, str, "action")
+        check_uint(self.node_id, "node_id")
+        _check_type(self.address, str, "address")
+        _check_type(self.token, str, "token")
+        if self.action not in MEMBER_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(MEMBER_ACTIONS)}")
+        if len(self.address.encode()) > ADDRESS_MAX_BYTES:
+            raise ValueError(f"address must be at most {ADDRESS_MAX_BYTES} bytes")
+        if len(self.token) > AUTH_FIELD_MAX_BYTES:
+            raise ValueError(f"token must be at most {AUTH_FIELD_MAX_BYTES} characters")
+
+    def __repr__(self) -> str:  # never print the token
+        return (
+            f"ChangeMembers(request_id={self.request_id}, action={self.action!r}, "
+            f"node_id={self.node_id}, address={self.address!r}, token=...)"
+        )
+
+
+ClientRequest = Submit | Query | StatusRequest | Authenticate | ChangeMembers
 ClientResponse = Reply | Redirect | Failure | StatusReply
 
-CLIENT_REQUEST_TYPES: Final = (Submit, Query, StatusRequest, Authenticate)
+CLIENT_REQUEST_TYPES: Final = (Submit, Query, StatusRequest, Authenticate, ChangeMembers)
 CLIENT_RESPONSE_TYPES: Final = (Reply, Redirect, Failure, StatusReply)

@@ -82,6 +82,7 @@ from paxon.errors import ProtocolError
 from paxon.net.client_messages import (
     Authenticate,
     Challenge,
+    ChangeMembers,
     ClientRequest,
     ClientResponse,
     Failure,
@@ -279,6 +280,10 @@ def _encode_authenticate(m: Authenticate) -> list[Any]:
     return [67, m.request_id, m.user, m.password]
 
 
+def _encode_change_members(m: ChangeMembers) -> list[Any]:
+    return [68, m.request_id, m.action, m.node_id, m.address, m.token]
+
+
 def _encode_reply(m: Reply) -> list[Any]:
     return [80, m.request_id, m.payload]
 
@@ -318,6 +323,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     Query: _encode_query,
     StatusRequest: _encode_status_request,
     Authenticate: _encode_authenticate,
+    ChangeMembers: _encode_change_members,
     Reply: _encode_reply,
     Redirect: _encode_redirect,
     Failure: _encode_failure,
@@ -439,6 +445,9 @@ _PROOF: Final = _Limits(
 # A login: user and password, each at most 1,024 characters (4 bytes each in UTF-8).
 _AUTHENTICATE: Final = _Limits(
     str_max_bytes=STR_MAX_BYTES, body_max_bytes=FIXED_BODY_MAX_BYTES + 2 * STR_MAX_BYTES
+)
+_CHANGE_MEMBERS: Final = _Limits(
+    str_max_bytes=STR_MAX_BYTES, body_max_bytes=FIXED_BODY_MAX_BYTES + 3 * STR_MAX_BYTES
 )
 _RESPONSE_TEXT: Final = _Limits(str_max_bytes=None, body_max_bytes=None, items_max=_FIELDS_MAX)
 _ACCEPT: Final = _Limits(
@@ -724,6 +733,16 @@ def _decode_authenticate(f: tuple[Any, ...]) -> Authenticate:
     )
 
 
+def _decode_change_members(f: tuple[Any, ...]) -> ChangeMembers:
+    return ChangeMembers(
+        _uint(f[1], "request_id"),
+        _typed(f[2], str, "action"),
+        _uint(f[3], "node_id"),
+        _typed(f[4], str, "address"),
+        _typed(f[5], str, "token"),
+    )
+
+
 def _decode_reply(f: tuple[Any, ...]) -> Reply:
     return Reply(_uint(f[1], "request_id"), _typed(f[2], bytes, "payload"))
 
@@ -779,6 +798,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     65: ("Query", 4, _decode_query, _BINARY),
     66: ("StatusRequest", 2, _decode_status_request, _FIXED),
     67: ("Authenticate", 4, _decode_authenticate, _AUTHENTICATE),
+    68: ("ChangeMembers", 6, _decode_change_members, _CHANGE_MEMBERS),
     80: ("Reply", 3, _decode_reply, _BINARY),
     81: ("Redirect", 4, _decode_redirect, _RESPONSE_TEXT),
     82: ("Failure", 4, _decode_failure, _RESPONSE_TEXT),
@@ -788,7 +808,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
 
 PEER_CODES: Final = frozenset(range(1, 13))
 HANDSHAKE_CODES: Final = frozenset((32, 33, 34, 35, 36, 37))
-CLIENT_REQUEST_CODES: Final = frozenset((64, 65, 66, 67))
+CLIENT_REQUEST_CODES: Final = frozenset((64, 65, 66, 67, 68))
 CLIENT_RESPONSE_CODES: Final = frozenset((80, 81, 82, 83))
 """The ``expected`` sets for ``decode_body``, by what a connection may carry."""
 
@@ -815,6 +835,7 @@ TYPE_CODES: Final[dict[type, int]] = {
     Query: 65,
     StatusRequest: 66,
     Authenticate: 67,
+    ChangeMembers: 68,
     Reply: 80,
     Redirect: 81,
     Failure: 82,

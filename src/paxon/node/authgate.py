@@ -36,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from paxon.errors import AuthNotEnabled, BadRequest, Busy, Unauthenticated
+from paxon.errors import AuthNotEnabled, BadRequest, Busy, PermissionDenied, Unauthenticated
 from paxon.kv.auth import (
     SALT_BYTES,
     TOKEN_KEY_BYTES,
@@ -125,6 +125,17 @@ class AuthGate:
         token, inner = unwrap(payload)
         self._check_age(token)
         self._store.authorize(token, inner)
+
+    def check_admin(self, token: str | None) -> None:
+        """Refuse a cluster administration request (membership) unless auth is off
+        or ``token`` is a root user's: ``Unauthenticated`` / ``PermissionDenied``."""
+        if not self.enabled:
+            return
+        self._check_age(token)
+        assert token is not None
+        user, _ = self._store.auth.verify_token(token)
+        if not self._store.auth.is_root(user):
+            raise PermissionDenied(f"user {user!r} may not change the members (needs role root)")
 
     def check_query(self, payload: bytes) -> None:
         """Refuse a query early if its token is missing, invalid or too old."""

@@ -63,6 +63,7 @@ from paxon.errors import (
 from paxon.kv.store import KvStore
 from paxon.net.client_messages import (
     Authenticate,
+    ChangeMembers,
     ClientRequest,
     Failure,
     Query,
@@ -81,6 +82,7 @@ from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
+from paxon.node.members import MembershipWaiters, describe, next_configuration
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -221,6 +223,7 @@ class Node:
         self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
         self._role = Role.FOLLOWER
         self._leader: int | None = None
+        self._membership_waiters = MembershipWaiters()
         self._failure: asyncio.Future[BaseException] | None = None
 
     # ------------------------------------------------------------------ life
@@ -451,7 +454,16 @@ class Node:
                         "reachable": self._transport.reachable(member),
                     }
                 )
-        return {"node_id": self.node_id, "members": members, "leader": leader}
+        learners = self._replica.configuration.learners
+        for row in members:
+            if row["id"] in learners and row["role"] != "leader":
+                row["role"] = "learner"
+        return {
+            "node_id": self.node_id,
+            "members": members,
+            "leader": leader,
+            "configuration": describe(self._replica.configuration_newest),
+        }
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""
@@ -528,6 +540,39 @@ class Node:
                 connection.send(StatusReply(request_id, self.status()))
             case Authenticate(request_id, user, password):
                 self._start_auth_work(self._authenticate(connection, request_id, user, password))
+            case ChangeMembers():
+                self._change_members(connection, request)
+
+    def _change_members(self, connection: ClientConnection, request: ChangeMembers) -> None:
+        """Propose the configuration ``request`` asks for; answer once it is chosen."""
+        if self._replica.role is not Role.LEADER:
+            connection.send(self._redirect(request.request_id))
+            return
+        newest = self._replica.configuration_newest
+        try:
+            if self._gate is not None:
+                self._gate.check_admin(request.token or None)
+            wanted = next_configuration(newest, request.action, request.node_id, request.address)
+            if wanted is not None:
+                self._membership_waiters.add(connection, request.request_id, wanted)
+                try:
+                    self._perform(self._replica.propose_configuration(wanted))
+                except BaseException:
+                    self._membership_waiters.fail_all("the change was not proposed")
+                    raise
+        except PaxonError as error:
+            connection.send(Failure(request.request_id, error.code, str(error)))
+            return
+        if wanted is None:
+            connection.send(StatusReply(request.request_id, {"configuration": describe(newest)}))
+        else:
+            self.log.info(
+                "[%d] proposing configuration %d: %s node %d",
+                self.node_id,
+                wanted.epoch,
+                request.action,
+                request.node_id,
+            )
 
     def _start_auth_work(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(work)
@@ -641,6 +686,8 @@ class Node:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
         if self._replica.members != self._members:
             self._follow_membership()  # before sending: a new member gets its Accepts
+        if len(self._membership_waiters):
+            self._membership_waiters.on_newest(self._replica.configuration_newest)
         if ready.records or ready.messages_after_persist:
             # Records no message waits on (a chosen mark, values learned) need
             # no fsync of their own: the next sync, which every later promise
@@ -816,6 +863,7 @@ class Node:
         self._role, self._leader = role, leader
         if was_leader and role is not Role.LEADER:
             self._redirect_all_waiting()
+            self._membership_waiters.fail_all("this node stopped leading; ask the new leader")
 
     # ------------------------------------------------------------------ answers
 

@@ -405,6 +405,12 @@ class Replica:
         """The configuration in effect at the first slot not yet chosen."""
         return self._history.at(self.slot_chosen)
 
+    @property
+    def slot_fill_end(self) -> Slot:
+        """While leading: the slots below this that it proposes are Phase 1's
+        re-proposals and no-op fills, not commands from its queue."""
+        return self._fill_end
+
     def member_addresses(self) -> dict[NodeId, str]:
         """Every member (voter or learner) of a configuration from slot_chosen on,
         with its address; a newer configuration's address wins."""

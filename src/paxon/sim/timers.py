@@ -264,7 +264,8 @@ class TimerChecker:
                 slots.setdefault(message.slot, message)
         for accept in slots.values():
             commands = accept.value.commands
-            reign.queued -= len(commands)
+            if accept.slot >= replica.slot_fill_end:  # below it: re-proposals, not the queue
+                reign.queued -= len(commands)
             size = sum(len(command.payload) for command in commands)
             if len(commands) > config.batch_max_commands or (
                 len(commands) > 1 and size > config.batch_max_bytes
