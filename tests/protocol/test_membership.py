@@ -40,6 +40,16 @@ def change(env: Env, leader: int, voters: list[int], learners: list[int] = ()) -
     return new
 
 
+def change_slot(replica: Replica, epoch: int) -> int:
+    """The slot where the change to ``epoch`` was chosen."""
+    for slot in range(replica.slot_chosen):
+        entry = replica.entry(slot)
+        found = None if entry is None else change_in(entry.value)
+        if found is not None and found.epoch == epoch:
+            return slot
+    raise AssertionError(f"no change to epoch {epoch} in the log")
+
+
 def fill(env: Env, leader: int, count: int, seq_start: int = 100) -> None:
     for seq in range(seq_start, seq_start + count):
         env.propose(leader, command(seq))
@@ -152,30 +162,39 @@ def test_a_promoted_learner_counts_toward_a_majority_of_four() -> None:
 
 
 def test_a_change_takes_effect_alpha_slots_after_it_is_chosen() -> None:
+    """With nothing else to propose, the leader carries the log to the effect
+    slot with no-ops, so an idle cluster's change takes effect at once."""
     env = Env(3, alpha=ALPHA)
     elect(env, 1)
     leader = env.replica(1)
-    before = leader.configuration
     new = change(env, 1, [1, 2])
-    chosen_at = leader.slot_chosen - 1
-    for _ in range(ALPHA - 1):
-        assert leader.configuration == before
-        fill(env, 1, 1, seq_start=700 + leader.slot_chosen)
+    chosen_at = change_slot(leader, new.epoch)
     assert leader.slot_chosen == chosen_at + ALPHA
-    assert leader.configuration == new
+    for slot in range(chosen_at + 1, chosen_at + ALPHA):
+        entry = leader.entry(slot)
+        assert entry is not None and entry.value.is_noop
+    history = ConfigHistory(leader.configs_at(leader.log_start))
+    assert history.at(chosen_at + ALPHA - 1).voters == {1, 2, 3}
+    assert history.at(chosen_at + ALPHA) == new == leader.configuration
+    settle(env, 1)
     for node_id in (1, 2, 3):
         assert env.replica(node_id).configuration_newest == new
 
 
 def test_one_change_at_a_time() -> None:
-    env = Env(3, alpha=ALPHA)
+    env = Env(3, nodes=4, alpha=ALPHA)
     elect(env, 1)
     leader = env.replica(1)
-    change(env, 1, [1, 2, 3, 4])
-    with pytest.raises(Busy):
-        leader.propose_configuration(leader.configuration_newest.successor(members([1, 2, 3])))
+    first = leader.configuration_newest.successor(members([1, 2, 3], [4]))
+    env._perform(1, lambda: leader.propose_configuration(first))
+    second = first.successor(members([1, 2, 3]))
+    with pytest.raises(Busy):  # the first is on its way
+        leader.propose_configuration(second)
+    env.stabilize()
+    assert leader.configuration == first  # chosen, and in effect after the no-ops
     with pytest.raises(InvalidConfiguration):
         leader.propose_configuration(Configuration(9, tuple(members([1, 2]))))
+    change(env, 1, [1, 2, 3])
 
 
 def test_a_removed_voter_stops_standing_and_is_ignored_once_removed() -> None:
@@ -198,9 +217,9 @@ def test_a_removed_voter_stops_standing_and_is_ignored_once_removed() -> None:
 def test_a_removed_leader_stops_where_its_removal_takes_effect() -> None:
     env = Env(3, alpha=ALPHA)
     elect(env, 1)
-    change(env, 1, [2, 3])
+    new = change(env, 1, [2, 3])
     leader = env.replica(1)
-    effect = leader.slot_chosen - 1 + ALPHA
+    effect = change_slot(leader, new.epoch) + ALPHA
     for seq in range(800, 800 + 2 * ALPHA):
         if leader.role is not Role.LEADER:
             break
@@ -216,8 +235,11 @@ def test_a_removed_leader_stops_where_its_removal_takes_effect() -> None:
         if isinstance(message, Accept)
     )
     elect_again(env, 2, [2, 3])
-    assert env.replica(2).role is Role.LEADER
-    assert env.replica(2).configuration.voters == {2, 3}
+    (new_leader,) = [n for n in (2, 3) if env.replica(n).role is Role.LEADER]
+    assert env.replica(new_leader).configuration.voters == {2, 3}
+    assert leader.role is Role.FOLLOWER  # and it never stands again
+    env.tick(1, leader.now + 30.0)
+    assert leader.role is Role.FOLLOWER and not env.deliverable(1, None, "Probe")
 
 
 def test_a_new_leader_reproposes_a_change_it_found_accepted() -> None:
@@ -245,13 +267,13 @@ def test_a_leader_prepares_new_voters_before_it_proposes_where_they_decide() -> 
     env = Env(3, nodes=5, alpha=ALPHA)
     elect(env, 1)
     change(env, 1, [1, 2, 3], [4, 5])
-    fill(env, 1, ALPHA)
-    change(env, 1, [1, 4, 5])
-    leader = env.replica(1)
-    effect = leader.slot_chosen - 1 + ALPHA
     env.partition([[1, 2, 3], [4, 5]])
+    new = change(env, 1, [1, 4, 5])
+    leader = env.replica(1)
+    effect = change_slot(leader, new.epoch) + ALPHA
     fill(env, 1, ALPHA + 2, seq_start=900)
     assert leader.slot_chosen == effect  # the queue waits at the boundary
+    assert [m.dst for m in env.deliverable(1, None, "Prepare")] == []  # cut off: dropped
     assert all(
         message.slot < effect
         for message in env.deliverable(1, None, "Accept")

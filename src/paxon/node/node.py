@@ -454,7 +454,7 @@ class Node:
                         "reachable": self._transport.reachable(member),
                     }
                 )
-        learners = self._replica.configuration.learners
+        learners = self._replica.configuration_newest.learners
         for row in members:
             if row["id"] in learners and row["role"] != "leader":
                 row["role"] = "learner"

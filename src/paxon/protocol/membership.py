@@ -219,6 +219,11 @@ class ConfigHistory:
     def newest(self) -> Configuration:
         return self._configs[-1]
 
+    @property
+    def newest_effect(self) -> Slot:
+        """The slot the newest configuration takes (or took) effect at."""
+        return self._effects[-1]
+
     def from_slot(self, slot: Slot) -> list[Configuration]:
         """The configuration in effect at ``slot`` and every one after it."""
         index = max(bisect_right(self._effects, slot) - 1, 0)

@@ -435,16 +435,16 @@ class Replica:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         newest = self._history.newest
-        if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
-            raise InvalidConfiguration(
-                f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
-            )
         pending = newest.epoch != self._history.at(self.slot_chosen).epoch
         in_flight = any(
             change_in(proposal.value) is not None for proposal in self._proposals.values()
         ) or any(change_in(Value((command,))) is not None for command in self._queue)
         if pending or in_flight:
             raise Busy("a configuration change is in progress; try again once it is in effect")
+        if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
+            raise InvalidConfiguration(
+                f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
+            )
         return self.propose(configuration.command())
 
     def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
@@ -934,14 +934,23 @@ class Replica:
             if self._is_chosen(slot):  # learned while we led: nothing to propose
                 self.slot_next += 1
                 continue
-            if slot >= self._fill_end and not self._queue:
+            # A chosen change takes effect alpha slots on; with nothing else to
+            # propose, no-ops carry the log there, so an idle cluster does not
+            # hold a change (and the next one) back.
+            pending = slot < self._history.newest_effect
+            if slot >= self._fill_end and not self._queue and not pending:
                 return
             if self.node_id not in self._history.at(slot).voters:
                 return
             if not self._prepared(slot):
                 self._prepare_configuration(slot)
                 return
-            value = self._reproposal(slot) if slot < self._fill_end else Value(self._take_batch())
+            if slot < self._fill_end:
+                value = self._reproposal(slot)
+            elif self._queue:
+                value = Value(self._take_batch())
+            else:
+                value = NOOP
             self.slot_next += 1
             self._propose_slot(slot, value)
 
@@ -970,7 +979,11 @@ class Replica:
             # propose none after it): stop leading, and never stand again.
             self._step_down(preempted=False)
             return
-        waiting = self._queue or self._fill_end > self.slot_next
+        waiting = (
+            self._queue
+            or self._fill_end > self.slot_next
+            or self.slot_next < self._history.newest_effect
+        )
         if waiting and not self._prepared(self.slot_next):
             self._prepare_configuration(self.slot_next)  # asked again while unanswered
         if self._now >= self._heartbeat_due:

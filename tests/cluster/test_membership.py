@@ -1,0 +1,89 @@
+"""Membership changes on real processes, as an operator runs them with the CLI:
+grow 3 nodes to 4 (a learner first, then a voter), remove the leader, and keep
+serving writes throughout; every acknowledged write is there afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.cluster.harness import HOST, Cluster, ServerNode, free_ports, own_row
+
+pytestmark = pytest.mark.cluster
+
+
+def paxon(cluster: Cluster, *args: str) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "paxon", *args, "--endpoints", ",".join(cluster.endpoints)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"{args}: {result.stderr}\n{cluster.describe()}"
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
+def roles(configuration: dict[str, Any]) -> dict[int, str]:
+    return {member["id"]: member["role"] for member in configuration["members"]}
+
+
+def test_grow_to_four_then_remove_the_leader_while_serving(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path).start()
+    try:
+        cluster.wait_for_leader()
+        client = cluster.client()
+        for i in range(20):
+            client.put(f"k{i}", f"v{i}")
+        native, http = free_ports(2)
+        peers = cluster.node(1).peers + f",4={HOST}:{native}"
+        newcomer = ServerNode(4, (HOST, native), (HOST, http), peers, tmp_path)
+
+        added = paxon(cluster, "members", "add", f"4={HOST}:{native}", "--learner", "--json")
+        assert roles(added) == {1: "voter", 2: "voter", 3: "voter", 4: "learner"}
+        # The same request again is answered at once: the change is made.
+        assert (
+            paxon(cluster, "members", "add", f"4={HOST}:{native}", "--learner", "--json")["epoch"]
+            == added["epoch"]
+        )
+        newcomer.start()
+        cluster.nodes.append(newcomer)
+        newcomer.wait_ready(deadline=time.monotonic() + 30)
+        client.put("during", "learner")
+        cluster.wait_caught_up(4)
+        assert own_row(newcomer.status() or {})["role"] == "learner"
+
+        promoted = paxon(cluster, "members", "promote", "4", "--json")
+        assert roles(promoted) == {1: "voter", 2: "voter", 3: "voter", 4: "voter"}
+        client.put("after", "promote")
+
+        leader = cluster.wait_for_leader()
+        removed = paxon(cluster, "members", "remove", str(leader), "--json")
+        assert leader not in roles(removed) and len(roles(removed)) == 3
+        # Writes go on; once the removal is in effect a remaining voter leads.
+        for i in range(80):
+            client.put(f"after-remove-{i}", "x")
+        remaining = [node_id for node_id in (1, 2, 3, 4) if node_id != leader]
+
+        def new_leader() -> int | None:
+            views = cluster.views()
+            leaders = [
+                node_id
+                for node_id, view in views.items()
+                if node_id in remaining and own_row(view)["role"] == "leader"
+            ]
+            return leaders[0] if len(leaders) == 1 else None
+
+        cluster.wait_until(new_leader, 30, "a leader among the remaining voters")
+        client.put("last", "write")
+        assert client.get("k7").value == b"v7"
+        assert client.get("during").value == b"learner"
+        assert client.get("last").value == b"write"
+        argv = [sys.executable, "-m", "paxon", "members", "list", "--json"]
+        argv += ["--endpoints", ",".join(cluster.endpoints)]
+        listed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert {row["id"]: row["role"] for row in rows}[leader] == "removed"
+    finally:
+        cluster.close()
