@@ -327,9 +327,12 @@ class Client:
 
     # ------------------------------------------------------------ members API
 
-    async def change_members(self, action: str, node_id: int, address: str = "") -> dict[str, Any]:
+    async def change_members(
+        self, action: str, node_id: int, address: str = "", *, token: str | None = None
+    ) -> dict[str, Any]:
         """Add (``add``, ``add-learner``), ``promote`` or ``remove`` one member; the
         configuration (``{"epoch", "alpha", "members"}``) once the change is chosen.
+        ``token``: use this one instead of logging in as ``user``.
 
         Safe to retry: a change already made answers at once. ``BadRequest`` for a
         change that cannot be; ``Busy``-like waits while another one is pending
@@ -344,6 +347,8 @@ class Client:
             configuration: dict[str, Any] = response.status["configuration"]
             return configuration
 
+        if token is not None:  # a caller's own token (the HTTP API passes it on)
+            return await attempt(token)
         return await self._with_token(attempt)
 
     # ------------------------------------------------------------ auth API

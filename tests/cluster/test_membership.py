@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cluster.harness import HOST, Cluster, ServerNode, free_ports, own_row
+from tests.cluster.harness import HOST, Cluster, ServerNode, free_ports, http_request, own_row
 
 pytestmark = pytest.mark.cluster
 
@@ -85,5 +85,7 @@ def test_grow_to_four_then_remove_the_leader_while_serving(tmp_path: Path) -> No
         listed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
         rows = [json.loads(line) for line in listed.stdout.splitlines()]
         assert {row["id"]: row["role"] for row in rows}[leader] == "removed"
+        over_http = http_request(newcomer.http, "GET", "/v1/members").json()
+        assert over_http["configuration"] == removed
     finally:
         cluster.close()

@@ -84,6 +84,7 @@ class FakeKv:
         self.gets: list[dict[str, Any]] = []
         self.puts: list[tuple[str, bytes, int | None]] = []
         self.txns: list[Txn] = []
+        self.member_changes: list[tuple[str, int, str, str | None]] = []
         self.metrics = NodeMetrics(node_id=1)
 
     async def put(
@@ -139,6 +140,18 @@ class FakeKv:
     async def cluster_status(self) -> dict[str, Any]:
         self._maybe_fail()
         return {**STATUS, "members": [{**row, "ballot": "9.1"} for row in STATUS["members"]]}
+
+    async def change_members(
+        self, action: str, node_id: int, address: str, *, token: str | None = None
+    ) -> dict[str, Any]:
+        self._maybe_fail()
+        self.member_changes.append((action, node_id, address, token))
+        role = "learner" if action == "add-learner" else "voter"
+        return {
+            "epoch": 1,
+            "alpha": 64,
+            "members": [{"id": node_id, "address": address, "role": role}],
+        }
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render()
@@ -553,6 +566,46 @@ def test_cluster_is_the_services_merged_view() -> None:
         assert [row["ballot"] for row in body["members"]] == ["9.1"] * len(STATUS["members"])
 
     serve(FakeKv(), scenario)
+
+
+def test_members_change_goes_to_the_service_with_the_token() -> None:
+    service = FakeKv()
+
+    async def scenario(client: Client) -> None:
+        body = {"action": "add-learner", "id": 4, "address": "h4:7001"}
+        headers = {"Authorization": "Bearer tok"}
+        response = await client.post("/v1/members", json=body, headers=headers)
+        assert response.status == 200
+        answer = await response.json()
+        assert answer["members"] == [{"id": 4, "address": "h4:7001", "role": "learner"}]
+        assert service.member_changes == [("add-learner", 4, "h4:7001", "tok")]
+        listed = await client.get("/v1/members")
+        assert listed.status == 200
+        assert set(await listed.json()) == {"configuration", "members"}
+
+    serve(service, scenario)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "grow", "id": 4},
+        {"action": "remove", "id": "4"},
+        {"action": "remove", "id": 0},
+        {"action": "remove", "id": 4, "extra": 1},
+        {"action": "add", "id": 4, "address": 7},
+    ],
+)
+def test_a_malformed_members_change_is_400(body: dict[str, Any]) -> None:
+    service = FakeKv()
+
+    async def scenario(client: Client) -> None:
+        response = await client.post("/v1/members", json=body)
+        assert response.status == 400
+        await expect_error(response, 400, "bad_request")
+        assert service.member_changes == []
+
+    serve(service, scenario)
 
 
 def test_metrics_is_prometheus_text() -> None:

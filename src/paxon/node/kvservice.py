@@ -74,6 +74,11 @@ class NodeKvService:
     async def cluster_status(self) -> dict[str, Any]:
         return await self.node.cluster_status()
 
+    async def change_members(
+        self, action: str, node_id: int, address: str, *, token: str | None = None
+    ) -> dict[str, Any]:
+        return await self.node.change_members(action, node_id, address, token=token)
+
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 

@@ -418,6 +418,14 @@ class Node:
             raise NotSupported(f"{type(self.machine.machine).__name__} has no users")
         return await self._gate.authenticate(user, password)
 
+    async def change_members(
+        self, action: str, node_id: int, address: str, *, token: str | None = None
+    ) -> dict[str, Any]:
+        """Ask the leader (through the forwarding client) for a membership change;
+        the configuration once it is chosen (``node/members.py``)."""
+        client = self._forwarder.client()  # follows a redirect to this node too
+        return await client.change_members(action, node_id, address, token=token)
+
     def status(self) -> dict[str, Any]:
         """The SPEC ``status --json`` object, from this node's view."""
         status = self._replica.status()

@@ -17,6 +17,12 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 | ``GET /v1/status``      | the ``status --json`` object, from this node's view            |
 | ``GET /v1/cluster``     | the same object with every member's row from that member (the  |
 |                         | dashboard's view; what ``paxon status`` prints)                |
+| ``GET /v1/members``     | ``{"configuration", "members"}``: the newest configuration and |
+|                         | each member's row from its own view (``members list``)         |
+| ``POST /v1/members``    | body ``{"action": "add"|"add-learner"|"promote"|"remove",      |
+|                         | "id": N, "address": "HOST:PORT"}`` (address for add only); the |
+|                         | configuration once the change is chosen (docs/membership.md);  |
+|                         | with auth enabled, a root user's token                         |
 | ``GET /metrics``        | Prometheus text                                                |
 | ``GET /``               | the dashboard page                                             |
 
@@ -114,6 +120,7 @@ from paxon.kv.model import (
     TxnResponse,
     TxnResult,
 )
+from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.server.guard import RequestGuard
 
 log = logging.getLogger(__name__)
@@ -172,6 +179,12 @@ class KvService(Protocol):
         """The ``status --json`` object with each member's row from that member."""
         ...
 
+    async def change_members(
+        self, action: str, node_id: int, address: str, *, token: str | None = None
+    ) -> dict[str, Any]:
+        """Change the members by one; the configuration once the change is chosen."""
+        ...
+
     def metrics_text(self) -> tuple[bytes, str]:
         """The ``/metrics`` body and its content type."""
         ...
@@ -212,6 +225,8 @@ def make_app(
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
+    app.router.add_get("/v1/members", routes.members)
+    app.router.add_post("/v1/members", routes.change_members)
     app.router.add_post("/v1/txn", routes.txn)
     app.router.add_post("/v1/auth/authenticate", routes.authenticate)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
@@ -434,6 +449,32 @@ class _Routes:
         _query(request)
         view = await self.service.cluster_status()
         return web.json_response(view, headers={"Cache-Control": "no-store"})
+
+    async def members(self, request: web.Request) -> web.Response:
+        _query(request)
+        view = await self.service.cluster_status()
+        answer = {"configuration": view.get("configuration"), "members": view["members"]}
+        return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+    async def change_members(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = await _json_body(request)
+        action, node_id, address = body.get("action"), body.get("id"), body.get("address", "")
+        if (
+            not set(body) <= {"action", "id", "address"}
+            or action not in MEMBER_ACTIONS
+            or type(node_id) is not int
+            or not 0 < node_id < 2**63
+            or type(address) is not str
+        ):
+            raise BadRequest(
+                'expected {"action": "add"|"add-learner"|"promote"|"remove", "id": N, '
+                '"address": "HOST:PORT"}'
+            )
+        configuration = await self.service.change_members(
+            action, node_id, address, token=_token(request)
+        )
+        return web.json_response(configuration, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()
