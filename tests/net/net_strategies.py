@@ -36,6 +36,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
 
@@ -120,6 +121,7 @@ peer_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(Heartbeat, node_ids, node_ids, ballots, chosen_prefixes(), uints),
     st.builds(HeartbeatReply, node_ids, node_ids, ballots, uints, uints),
     st.builds(LearnRequest, node_ids, node_ids, uints),
+    st.builds(TimeoutNow, node_ids, node_ids, ballots),
     learns(),
     st.builds(
         SnapshotChunk, node_ids, node_ids, uints, uints, st.binary(max_size=64), st.booleans()

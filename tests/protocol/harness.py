@@ -66,6 +66,7 @@ from paxon.protocol import (
     Slot,
     SnapshotRecord,
     SnapshotRequest,
+    TimeoutNow,
     Value,
     recover,
 )
@@ -136,6 +137,8 @@ def format_message(message: Message) -> str:
             body = f"slot_from={slot_from}"
         case Learn(entries=entries):
             body = f"entries={format_entries(entries)}"
+        case TimeoutNow(ballot=ballot):
+            body = f"ballot={ballot}"
         case _:
             raise TypeError(f"unknown message {message!r}")
     return f"{message.src}->{message.dst} {type(message).__name__}({body})"

@@ -9,7 +9,7 @@ from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
 from paxon.errors import Busy
-from paxon.protocol import Accept, DurableState, Prepare, Replica, Role
+from paxon.protocol import Accept, Ballot, DurableState, Prepare, Replica, Role, TimeoutNow
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
     SYSTEM_CLIENT_ID,
@@ -234,7 +234,7 @@ def test_a_removed_leader_stops_where_its_removal_takes_effect() -> None:
         for message in env.deliverable(1, None, "Accept")
         if isinstance(message, Accept)
     )
-    elect_again(env, 2, [2, 3])
+    env.stabilize()  # it handed leadership over (TimeoutNow) as it stepped down
     (new_leader,) = [n for n in (2, 3) if env.replica(n).role is Role.LEADER]
     assert env.replica(new_leader).configuration.voters == {2, 3}
     assert leader.role is Role.FOLLOWER  # and it never stands again
@@ -305,3 +305,78 @@ def test_a_snapshot_carries_the_configurations() -> None:
     )
     assert restored.configuration_newest == leader.configuration_newest
     assert 4 in restored.members
+
+
+# ------------------------------------------------------------- leadership transfer
+
+
+def test_a_transfer_makes_the_target_leader_without_an_election_timeout() -> None:
+    env = Env(3)
+    elect(env, 1)
+    fill(env, 1, 3)
+    leader = env.replica(1)
+    clock_of_3 = env.replica(3).now
+    env._perform(1, lambda: leader.transfer_leadership(3))
+    assert leader.transferring_to == 3
+    with pytest.raises(Busy):
+        leader.propose(command(999))
+    assert env.deliverable(1, 3, "TimeoutNow")  # node 3 holds every chosen slot
+    env.stabilize()
+    assert env.replica(3).role is Role.LEADER
+    assert leader.role is Role.FOLLOWER and leader.transferring_to is None
+    assert env.replica(3).now == clock_of_3  # its clock never moved: no timeout waited out
+    fill(env, 3, 2, seq_start=300)
+
+
+def test_a_transfer_waits_for_the_target_to_catch_up() -> None:
+    env = Env(3)
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    fill(env, 1, 3)
+    leader = env.replica(1)
+    env._perform(1, lambda: leader.transfer_leadership(3))
+    assert not env.deliverable(1, 3, "TimeoutNow")  # node 3 is behind
+    env.heal()
+    settle(env, 1)
+    settle(env, 1)
+    assert env.replica(3).role is Role.LEADER
+
+
+def test_a_transfer_that_cannot_finish_is_dropped_in_time() -> None:
+    env = Env(3)
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    leader = env.replica(1)
+    env._perform(1, lambda: leader.transfer_leadership(3))
+    for _ in range(8):
+        settle(env, 1)
+    assert leader.role is Role.LEADER and leader.transferring_to is None
+    fill(env, 1, 1)  # it serves again
+
+
+def test_only_another_voter_can_be_given_leadership() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3], [4])
+    leader = env.replica(1)
+    for target in (1, 4, 9):
+        with pytest.raises(ValueError):
+            leader.transfer_leadership(target)
+
+
+def test_a_timeout_now_from_anyone_but_the_leader_is_ignored() -> None:
+    env = Env(3)
+    elect(env, 1)
+    follower = env.replica(2)
+    env.inject(TimeoutNow(3, 2, Ballot(1, 3)))
+    assert follower.role is Role.FOLLOWER
+
+
+def test_a_removed_leader_hands_over_at_once() -> None:
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [2, 3])
+    leader = env.replica(1)
+    settle(env, 1)
+    assert leader.role is Role.FOLLOWER
+    assert any(env.replica(n).role is Role.LEADER for n in (2, 3))

@@ -116,6 +116,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
 
@@ -198,6 +199,10 @@ def _encode_promise(m: Promise) -> list[Any]:
         m.slot_chosen,
         m.log_start,
     ]
+
+
+def _encode_timeout_now(m: TimeoutNow) -> list[Any]:
+    return [13, m.src, m.dst, _ballot_out(m.ballot)]
 
 
 def _encode_nack(m: Nack) -> list[Any]:
@@ -306,6 +311,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     Prepare: _encode_prepare,
     Promise: _encode_promise,
     Nack: _encode_nack,
+    TimeoutNow: _encode_timeout_now,
     Accept: _encode_accept,
     Accepted: _encode_accepted,
     Heartbeat: _encode_heartbeat,
@@ -618,6 +624,10 @@ def _decode_nack(f: tuple[Any, ...]) -> Nack:
     )
 
 
+def _decode_timeout_now(f: tuple[Any, ...]) -> TimeoutNow:
+    return TimeoutNow(_uint(f[1], "src"), _uint(f[2], "dst"), _ballot(f[3]))
+
+
 def _decode_accept(f: tuple[Any, ...]) -> Accept:
     return Accept(
         _uint(f[1], "src"),
@@ -788,6 +798,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     10: ("LearnRequest", 4, _decode_learn_request, _FIXED),
     11: ("Learn", 4, _decode_learn, _LEARN),
     12: ("SnapshotChunk", 7, _decode_snapshot_chunk, _BINARY),
+    13: ("TimeoutNow", 4, _decode_timeout_now, _FIXED),
     32: ("Hello", 4, _decode_hello, _NAMED),
     33: ("Welcome", 3, _decode_welcome, _NAMED),
     34: ("Refused", 2, _decode_refused, _NAMED),
@@ -806,7 +817,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
 }
 """Type code -> (name, array length including the code, decoder, decode limits)."""
 
-PEER_CODES: Final = frozenset(range(1, 13))
+PEER_CODES: Final = frozenset(range(1, 14))
 HANDSHAKE_CODES: Final = frozenset((32, 33, 34, 35, 36, 37))
 CLIENT_REQUEST_CODES: Final = frozenset((64, 65, 66, 67, 68))
 CLIENT_RESPONSE_CODES: Final = frozenset((80, 81, 82, 83))
@@ -825,6 +836,7 @@ TYPE_CODES: Final[dict[type, int]] = {
     LearnRequest: 10,
     Learn: 11,
     SnapshotChunk: 12,
+    TimeoutNow: 13,
     Hello: 32,
     Welcome: 33,
     Refused: 34,

@@ -20,6 +20,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.quorum import majority, quorum_floor
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready, SnapshotRequest
@@ -86,6 +87,7 @@ __all__ = [
     "Slot",
     "SnapshotRecord",
     "SnapshotRequest",
+    "TimeoutNow",
     "Value",
     "majority",
     "quorum_floor",

@@ -19,6 +19,7 @@ reply is delivered only after the records it stands for are durable.
 | HeartbeatReply  | follower -> leader   | you still lead for me; my chosen index              |
 | LearnRequest    | learner -> leader    | send me chosen values from ``slot_from``            |
 | Learn           | leader -> learner    | chosen entries                                      |
+| TimeoutNow      | leader -> a voter    | stand now: I hand leadership to you (``ballot``: mine) |
 """
 
 from __future__ import annotations
@@ -194,6 +195,15 @@ class Learn:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """The leader under ``ballot`` asks ``dst`` to stand at once (a transfer)."""
+
+    src: NodeId
+    dst: NodeId
+    ballot: Ballot
+
+
 Message = (
     Probe
     | ProbeReply
@@ -206,6 +216,7 @@ Message = (
     | HeartbeatReply
     | LearnRequest
     | Learn
+    | TimeoutNow
 )
 
 MESSAGE_TYPES: tuple[type[Message], ...] = (
@@ -220,4 +231,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     HeartbeatReply,
     LearnRequest,
     Learn,
+    TimeoutNow,
 )

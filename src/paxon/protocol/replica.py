@@ -96,6 +96,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.quorum import quorum_floor
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready, SnapshotRequest
@@ -269,6 +270,10 @@ class Replica:
         self._reported: dict[Slot, Entry] = {}
         self._fill_end: Slot = 0
         self._catch_up_to = 0  # while PREPARING: the highest log_start past slot_from
+        # While LEADER: the voter leadership is being handed to, and until when.
+        self._transfer_to: NodeId | None = None
+        self._transfer_until = 0.0
+        self._transfer_sent_at = float("-inf")
         self._proposals: dict[Slot, _Proposal] = {}
         self._queue: deque[Command] = deque()
         self._peer_seen_at: dict[NodeId, float] = {}
@@ -330,6 +335,8 @@ class Replica:
                 self._on_learn_request(message)
             case Learn():
                 self._on_learn(message)
+            case TimeoutNow():
+                self._on_timeout_now(message)
             case _:
                 assert_never(message)
         return self._take_ready()
@@ -360,12 +367,44 @@ class Replica:
     def propose_many(self, commands: Iterable[Command]) -> Ready:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
+        if self._transfer_to is not None:
+            raise Busy(f"leadership is moving to node {self._transfer_to}; retry shortly")
         commands = tuple(commands)
         if len(self._queue) + len(commands) > self.config.queue_max_commands:
             raise Busy(f"proposal queue full ({self.config.queue_max_commands} commands)")
         self._queue.extend(commands)
         self._flush_queue()
         return self._take_ready()
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        """Hand leadership to ``target`` (default: the voter furthest along).
+
+        The leader takes no new commands (``Busy``) while the transfer runs;
+        once ``target`` has every slot chosen here, it gets ``TimeoutNow`` and
+        stands at once, without waiting out an election timeout. A transfer
+        not done within ``election_timeout_max_s`` is dropped and the leader
+        serves on. Raises ``NotLeader``, and ``ValueError`` for a target that
+        is not a voter (now and in the newest configuration) other than this one.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_hint)
+        eligible = self._transfer_targets()
+        if target is None:
+            if not eligible:
+                raise ValueError("no other voter to hand leadership to")
+            target = max(eligible, key=lambda peer: (self._peer_slot_chosen.get(peer, -1), -peer))
+        elif target not in eligible:
+            raise ValueError(f"node {target} is not another voter: leadership cannot go there")
+        self._transfer_to = target
+        self._transfer_until = self._now + self.config.election_timeout_max_s
+        self._transfer_sent_at = float("-inf")
+        self._try_transfer()
+        return self._take_ready()
+
+    @property
+    def transferring_to(self) -> NodeId | None:
+        """The voter leadership is being handed to, while a transfer runs."""
+        return self._transfer_to if self.role is Role.LEADER else None
 
     def read_index(self, read_id: int) -> Ready:
         """Start a read-index confirmation; the answer comes as a ``ReadIndex``."""
@@ -655,6 +694,45 @@ class Replica:
         if self.role is Role.PREPARING and 0 < self._catch_up_to <= self.slot_chosen:
             self._start_prepare()
 
+    def _on_timeout_now(self, message: TimeoutNow) -> None:
+        """Our leader hands leadership to us: stand at once, skipping the probe
+        (the probe only protects a live leader, and this one consents)."""
+        if (
+            self.role is not Role.FOLLOWER
+            or message.src != self.leader_id
+            or message.ballot != self.ballot_promised
+            or not self._may_stand()
+        ):
+            return
+        ballot = self._next_ballot()
+        if ballot is None:  # sim: one-way: rounds never near 2**63
+            return
+        self.role = Role.PROBING
+        self.ballot_own = ballot
+        self._see_round(ballot)
+        self._start_prepare()
+
+    def _transfer_targets(self) -> list[NodeId]:
+        newest = self._history.newest.voters
+        return sorted(
+            voter for voter in self.configuration.voters & newest if voter != self.node_id
+        )
+
+    def _try_transfer(self) -> None:
+        """Send TimeoutNow once the target holds every slot chosen here."""
+        target = self._transfer_to
+        if target is None or self.role is not Role.LEADER:
+            return
+        if self._now > self._transfer_until or target not in self._transfer_targets():
+            self._transfer_to = None  # not done in time: serve on
+            return
+        if self._proposals or self._peer_slot_chosen.get(target, -1) < self.slot_chosen:
+            return
+        if self._now - self._transfer_sent_at < self.config.accept_retry_s:
+            return  # sent; the target's Prepare will end our reign
+        self._transfer_sent_at = self._now
+        self._send(TimeoutNow(self.node_id, target, self.ballot_own))
+
     def _on_nack(self, message: Nack) -> None:
         self._see_round(message.ballot_promised)
         if self.role is Role.FOLLOWER or message.ballot != self.ballot_own:
@@ -877,6 +955,7 @@ class Replica:
     def _step_down(self, *, preempted: bool) -> None:
         was_leader = self.role is Role.LEADER
         self.role = Role.FOLLOWER
+        self._transfer_to = None
         if was_leader:
             self.leader_id = None
         for read in self._reads:
@@ -976,9 +1055,16 @@ class Replica:
             return
         if self.node_id not in self._history.at(self.slot_chosen).voters:
             # Our removal took effect (every slot before it is chosen, and we
-            # propose none after it): stop leading, and never stand again.
+            # propose none after it): hand leadership to the voter furthest
+            # along, stop leading, and never stand again.
+            successors = self._transfer_targets()
+            if successors:
+                best = max(successors, key=lambda p: (self._peer_slot_chosen.get(p, -1), -p))
+                self._send(TimeoutNow(self.node_id, best, self.ballot_own))
             self._step_down(preempted=False)
             return
+        if self._transfer_to is not None:
+            self._try_transfer()  # again each tick, or drop it once its time is up
         waiting = (
             self._queue
             or self._fill_end > self.slot_next
@@ -1031,6 +1117,8 @@ class Replica:
             return  # its own vote: check quorum counts the leader once (_tick_leader)
         self._peer_seen_at[peer] = self._now
         self._peer_slot_chosen[peer] = slot_chosen
+        if peer == self._transfer_to:
+            self._try_transfer()
 
     # ------------------------------------------------------------- acceptor
 
@@ -1168,7 +1256,7 @@ class Replica:
         # (ballot, the node that must own it): a ballot is used by one node only.
         owned: tuple[Ballot, NodeId] | None
         match message:
-            case Probe() | Prepare() | Accept() | Heartbeat():
+            case Probe() | Prepare() | Accept() | Heartbeat() | TimeoutNow():
                 owned = (message.ballot, message.src)
             case ProbeReply() | Promise() | Nack() | Accepted() | HeartbeatReply():
                 owned = (message.ballot, self.node_id)  # a reply carries our ballot
@@ -1274,7 +1362,7 @@ class Replica:
 def _ballots_of(message: Message) -> list[Ballot]:
     """Every ballot a message names, so the edge can check each one."""
     match message:
-        case Probe() | ProbeReply() | Prepare() | Accepted() | HeartbeatReply():
+        case Probe() | ProbeReply() | Prepare() | Accepted() | HeartbeatReply() | TimeoutNow():
             return [message.ballot]
         case Promise():
             return [message.ballot, *(entry.ballot for entry in message.entries)]
