@@ -60,7 +60,7 @@ def listening_port() -> Iterator[int]:
         (["del", "k", "--frob"], "paxon: unrecognized arguments: --frob"),
         (["get", "k", "--endpoints", "nonsense"], "paxon get: --endpoints: bad address"),
         (["put", "k", "\udcff"], "paxon put: VALUE is not valid UTF-8 text"),
-        (["members"], "paxon members: choose list, add, promote or remove"),
+        (["members"], "paxon members: choose list, add, promote, remove or transfer-leader"),
         (["members", "purge"], "paxon members: argument members_command: invalid choice"),
         (["bench", "--read-ratio", "1.5"], "paxon bench: argument --read-ratio: must be between"),
         (["bench", "--clients", "0"], "paxon bench: argument --clients: must be >= 1"),

@@ -379,6 +379,12 @@ def _add_client_commands(commands: _Subcommands) -> None:
     member_promote.add_argument("node_id", metavar="ID", type=_positive_int)
     member_remove = member_commands.add_parser("remove", help="remove member ID", parents=[common])
     member_remove.add_argument("node_id", metavar="ID", type=_positive_int)
+    member_transfer = member_commands.add_parser(
+        "transfer-leader",
+        help="make voter ID the leader, without an election timeout",
+        parents=[common],
+    )
+    member_transfer.add_argument("node_id", metavar="ID", type=_positive_int)
     commands.add_parser("lock", help="run a command holding a lock" + _NOT_YET, add_help=False)
     commands.add_parser("watch", help="follow changes to a key" + _NOT_YET, add_help=False)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
@@ -543,7 +549,7 @@ def _status(args: argparse.Namespace) -> _Operation:
 
 def _members(args: argparse.Namespace) -> _Operation:
     if args.members_command is None:
-        raise _UsageError("paxon members: choose list, add, promote or remove")
+        raise _UsageError("paxon members: choose list, add, promote, remove or transfer-leader")
     if args.members_command != "list":
         return _change_members(args)
 
@@ -571,6 +577,8 @@ def _change_members(args: argparse.Namespace) -> _Operation:
 
     async def run(client: Client) -> int:
         configuration = await client.change_members(action, node_id, address)
+        if action == "transfer-leader":
+            return await _wait_for_leader(client, node_id, args)
         if args.json:
             _print_json(configuration)
         else:
@@ -580,6 +588,22 @@ def _change_members(args: argparse.Namespace) -> _Operation:
         return 0
 
     return run
+
+
+async def _wait_for_leader(client: Client, node_id: int, args: argparse.Namespace) -> int:
+    """After a transfer: until ``node_id`` leads (1 if not within ``--timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    while loop.time() < deadline:
+        if (await client.status()).get("leader") == node_id:
+            if args.json:
+                _print_json({"leader": node_id})
+            else:
+                print(f"node {node_id} leads")
+            return 0
+        await asyncio.sleep(0.05)
+    print(f"paxon members transfer-leader: node {node_id} did not take over", file=sys.stderr)
+    return 1
 
 
 def _run_bench(args: argparse.Namespace) -> int:

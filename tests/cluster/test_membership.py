@@ -89,3 +89,28 @@ def test_grow_to_four_then_remove_the_leader_while_serving(tmp_path: Path) -> No
         assert over_http["configuration"] == removed
     finally:
         cluster.close()
+
+
+def test_transfer_leader_and_a_leader_stopped_by_sigterm_hands_over(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path).start()
+    try:
+        leader = cluster.wait_for_leader()
+        target = next(node_id for node_id in (1, 2, 3) if node_id != leader)
+        client = cluster.client()
+        client.put("before", "transfer")
+        argv = [sys.executable, "-m", "paxon", "members", "transfer-leader", str(target)]
+        argv += ["--endpoints", ",".join(cluster.endpoints)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"node {target} leads"
+        assert cluster.wait_for_leader() == target
+        client.put("after", "transfer")
+        # SIGTERM the new leader: it hands over before it exits.
+        cluster.node(target).stop()
+        assert "leadership handed to node" in cluster.node(target).log_tail()
+        successor = cluster.wait_for_leader(not_in=[target])
+        assert successor != target
+        client.put("after", "sigterm")
+        assert client.get("after").value == b"sigterm"
+    finally:
+        cluster.close()

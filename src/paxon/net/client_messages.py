@@ -260,9 +260,9 @@ class StatusReply:
 
 
 HandshakeMessage = Hello | Welcome | Refused | Challenge | PeerProof | PeerWelcome
-MEMBER_ACTIONS: Final = ("add", "add-learner", "promote", "remove")
+MEMBER_ACTIONS: Final = ("add", "add-learner", "promote", "remove", "transfer-leader")
 """What ``ChangeMembers`` may ask: add a voter or a learner, make a learner a
-voter, remove a member."""
+voter, remove a member, hand leadership to a voter."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,10 @@ class _PendingQuery:
     answer: _Waiter
 
 
+HANDOVER_MAX_S = 2.0
+"""How long a stopping leader waits for its successor to take over."""
+
+
 class Node:
     """One member of a paxon cluster, replicating ``state_machine``."""
 
@@ -283,9 +287,14 @@ class Node:
         )
 
     async def stop(self) -> None:
-        """Stop serving; finish the in-flight fsync; close the data directory."""
+        """Stop serving; finish the in-flight fsync; close the data directory.
+
+        A leader first hands leadership to the voter furthest along (waiting at
+        most ``HANDOVER_MAX_S``), so the cluster does not wait out an election
+        timeout for it (SIGTERM under ``paxon serve``)."""
         if not self._started or self._closed:
             return
+        await self._hand_over()
         self._closed = True
         self._stopping = True
         if self._ticker is not None:
@@ -307,6 +316,23 @@ class Node:
         await self._loop.run_in_executor(None, self._committer.close)
         self._storage.close()
         self.log.info("[%d] stopped", self.node_id)
+
+    async def _hand_over(self) -> None:
+        if self._replica.role is not Role.LEADER or self._failure is None or self._failure.done():
+            return
+        try:
+            self._perform(self._replica.transfer_leadership())
+        except ValueError:
+            return  # no other voter
+        target = self._replica.transferring_to
+        deadline = self._loop.time() + HANDOVER_MAX_S
+        while self._replica.role is Role.LEADER and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        self.log.info(
+            "[%d] stopping: leadership %s",
+            self.node_id,
+            f"handed to node {target}" if self._replica.role is not Role.LEADER else "kept",
+        )
 
     async def __aenter__(self) -> Node:
         await self.start()
@@ -557,6 +583,19 @@ class Node:
             connection.send(self._redirect(request.request_id))
             return
         newest = self._replica.configuration_newest
+        if request.action == "transfer-leader":
+            try:
+                if self._gate is not None:
+                    self._gate.check_admin(request.token or None)
+                self._perform(self._replica.transfer_leadership(request.node_id))
+            except PaxonError as error:
+                connection.send(Failure(request.request_id, error.code, str(error)))
+            except ValueError as error:
+                connection.send(Failure(request.request_id, "bad_request", str(error)))
+            else:
+                answer = {"configuration": describe(newest), "transferring_to": request.node_id}
+                connection.send(StatusReply(request.request_id, answer))
+            return
         try:
             if self._gate is not None:
                 self._gate.check_admin(request.token or None)
