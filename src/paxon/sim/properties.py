@@ -110,6 +110,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.quorum import majority
 from paxon.protocol.records import (
@@ -261,6 +262,8 @@ class PropertyChecker:
                     self._grants.setdefault(message.ballot, set()).add(node_id)
             case Prepare():
                 self._on_prepare_sent(node_id, message, time)
+            case TimeoutNow():
+                self._check_owner(node_id, message, time)
             case Promise():
                 self._on_promise_sent(node_id, message, time)
             case _:
@@ -398,7 +401,10 @@ class PropertyChecker:
     # -------------------------------------------------------------- checks
 
     def _check_owner(
-        self, node_id: NodeId, message: Probe | Prepare | Accept | Heartbeat, time: float
+        self,
+        node_id: NodeId,
+        message: Probe | Prepare | Accept | Heartbeat | TimeoutNow,
+        time: float,
     ) -> None:
         ballot = message.ballot
         if ballot.node_id != node_id:
