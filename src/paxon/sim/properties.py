@@ -65,8 +65,10 @@ The properties, by rule name (``Violation.rule``), with the rule of
   after a majority of the members have sent it ``Promise(b)``. (Phase 2 starts
   after Phase 1: "Only then does it take new commands.")
 - ``probe-quorum``: a ``Prepare`` leaves only after a majority, the candidate
-  included, granted its latest ``Probe``. ("Only with a majority of grants does
-  the candidate persist its ballot and send ``Prepare``.")
+  included, granted its latest ``Probe``, or after the leader handed it
+  leadership (``TimeoutNow`` under a lower ballot). ("Only with a majority of
+  grants does the candidate persist its ballot and send ``Prepare``"; and
+  leadership transfer.)
 - ``acceptor-monotone``: the ballots of the ``Promise`` and ``Accepted``
   messages a node sends never go down, across restarts. ("It promises b only
   if b >= ballot_promised ... It accepts under b only if b >= ballot_promised.")
@@ -151,6 +153,8 @@ class _NodeView:
     # (read_id -> the end of the slots chosen when the read was requested).
     # Ballots this life probed with; a Prepare needs one of them granted.
     ballots_probed: list[Ballot] = field(default_factory=list)
+    # The ballot of a leader that handed leadership to this node (TimeoutNow).
+    handed_over_by: Ballot | None = None
     reads: dict[int, Slot] = field(default_factory=dict)
 
 
@@ -264,6 +268,8 @@ class PropertyChecker:
                 self._on_prepare_sent(node_id, message, time)
             case TimeoutNow():
                 self._check_owner(node_id, message, time)
+                if message.ballot in self._leading:
+                    self._node(message.dst).handed_over_by = message.ballot
             case Promise():
                 self._on_promise_sent(node_id, message, time)
             case _:
@@ -330,7 +336,9 @@ class PropertyChecker:
         # candidate keeps the probed ballot, or takes a fresh higher one).
         probed = next((b for b in reversed(view.ballots_probed) if b <= ballot), None)
         granted = 1 + (len(self._grants.get(probed, ())) if probed is not None else 0)
-        if granted < self.quorum:
+        # A leader that hands leadership over (TimeoutNow) stands in for the probe.
+        handed_over = view.handed_over_by is not None and view.handed_over_by < ballot
+        if granted < self.quorum and not handed_over:
             self._fail(
                 time,
                 "probe-quorum",

@@ -37,7 +37,7 @@ was last ticked with), so each rule is exact at the tick that must act:
 - ``queue-bound``: a leader's proposal queue (commands it took with
   ``propose_many`` and has not yet put in a new slot) never holds more than
   ``queue_max_commands``, and ``Busy`` is raised only when the commands would
-  not fit. ("a limit on everything".)
+  not fit, or while leadership is being handed over. ("a limit on everything".)
 - ``batch-bound``: a new slot carries at most ``batch_max_commands`` commands,
   and past its first command at most ``batch_max_bytes`` of payload.
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
@@ -118,7 +118,8 @@ class TimerChecker:
         timer = self._timer(node_id, replica)
         reign = timer.reign
         limit = replica.config.queue_max_commands
-        if reign is not None and reign.queued + len(commands) <= limit:
+        moving = replica.transferring_to is not None  # Busy while leadership moves
+        if reign is not None and reign.queued + len(commands) <= limit and not moving:
             self._fail(
                 time,
                 "queue-bound",
