@@ -698,6 +698,7 @@ class _SimTotals:
     leader_changes: int = 0
     ops_completed: int = 0
     ops_total: int = 0
+    configs_chosen: int = 0
     faults: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in FAULT_KINDS})
     failed: list[SeedResult] = field(default_factory=list)
 
@@ -709,6 +710,7 @@ class _SimTotals:
         self.leader_changes += result.leader_changes
         self.ops_completed += result.ops_completed
         self.ops_total += result.ops_total
+        self.configs_chosen += result.configs_chosen
         for kind, count in result.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + count
         if not result.ok:
@@ -856,6 +858,7 @@ def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str
         "leader_changes": totals.leader_changes,
         "ops_completed": totals.ops_completed,
         "ops_total": totals.ops_total,
+        "configs_chosen": totals.configs_chosen,
         "faults": totals.faults,
         "violations": sum(len(result.violations) for result in totals.failed),
         "failed_seeds": [
@@ -882,6 +885,8 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
         f"faults injected  {faults or 'none'}",
         f"violations       {sum(len(result.violations) for result in totals.failed)}",
     ]
+    if totals.configs_chosen:
+        lines.insert(-1, f"configs chosen   {totals.configs_chosen:,} (reconfig)")
     print("\n".join(lines))
     for result in totals.failed:
         print(f"\nseed {result.seed} FAILED:")

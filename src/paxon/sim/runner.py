@@ -34,6 +34,8 @@ class SeedResult:
     # The configuration the seed ran (drawn, for a swarm seed).
     config: SimConfig | None = None
     snapshots_installed: int = 0
+    # Core engine, "reconfig": configuration changes chosen.
+    configs_chosen: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +80,7 @@ def run_seed(
         refused=dict(stats.refused),
         config=config,
         snapshots_installed=stats.snapshots_installed,
+        configs_chosen=stats.configs_chosen,
     )
 
 
