@@ -39,6 +39,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
+from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
 
@@ -143,6 +144,22 @@ def _add_sim_command(commands: _Subcommands) -> None:
         type=_fault_list,
         default=frozenset(FAULT_KINDS),
         help=f"comma-separated subset of {','.join(FAULT_KINDS)}, or 'all' or 'none'",
+    )
+    sim.add_argument(
+        "--spares",
+        type=int,
+        choices=range(0, 8),
+        default=0,
+        metavar="N",
+        help="core engine, fixed config: nodes started outside the configuration, "
+        "for reconfig to add (0)",
+    )
+    sim.add_argument(
+        "--alpha",
+        type=_positive_int,
+        default=ALPHA_DEFAULT,
+        help=f"fixed config: a configuration change takes effect this many slots "
+        f"after it is chosen ({ALPHA_DEFAULT})",
     )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
@@ -728,8 +745,12 @@ def _run_sim(args: argparse.Namespace) -> int:
     _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise _UsageError("paxon sim: --storage memory needs --engine core")
+    if args.spares and args.engine == "runtime":
+        raise _UsageError("paxon sim: --spares needs --engine core")
     config = SimConfig(
         nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
+        spares=args.spares,
+        alpha=args.alpha,
         faults=args.faults,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,

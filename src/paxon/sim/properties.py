@@ -222,7 +222,8 @@ class PropertyChecker:
         # Per ballot, each promiser and the first slot its promises report.
         self._promisers: dict[Ballot, dict[NodeId, Slot]] = {}
         self._grants: dict[Ballot, set[NodeId]] = {}
-        # Per ballot, the slot_from of every Prepare sent under it.
+        # Per ballot, the slot_from of every Prepare sent under it, and of every
+        # Promise sent to its owner.
         self._prepared_from: dict[Ballot, set[Slot]] = {}
         self._leading: set[Ballot] = set()  # ballots whose Phase 1 checked out
         self._leading_unproven: set[Ballot] = set()  # ... or broke lead-quorum
@@ -455,6 +456,9 @@ class PropertyChecker:
                 f"a configuration from its chosen prefix {message.slot_chosen} on",
             )
         if message.dst == owner:
+            # A candidate alone in its configuration sends no Prepare, only its
+            # own Promise, which names the slot_from too (and comes first).
+            self._prepared_from.setdefault(message.ballot, set()).add(message.slot_from)
             reported_from = max(message.slot_from, message.log_start)
             promisers = self._promisers.setdefault(message.ballot, {})
             promisers[node_id] = min(reported_from, promisers.get(node_id, reported_from))

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from paxon.node.node import Node
+from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.protocol.replica import Replica
 from paxon.sim.cluster import SimCluster
 from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
@@ -126,6 +127,10 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--nodes {config.nodes}")
     else:
         words.append(f"--nodes {config.nodes}")
+        if config.spares:
+            words.append(f"--spares {config.spares}")
+        if config.alpha != ALPHA_DEFAULT:
+            words.append(f"--alpha {config.alpha}")
     words.append(f"--faults {faults}")
     if config.engine != "runtime":
         words.append(f"--engine {config.engine}")
