@@ -153,3 +153,9 @@ def test_reconfig_seeds_name_the_broken_rule(mutant: type[Replica], rule: str) -
         if rule in found:
             return
     pytest.fail(f"{mutant.__name__} ran {MAX_SEEDS} reconfig seeds without {rule}")
+
+
+@pytest.mark.mutation
+def test_the_correct_core_passes_the_same_reconfig_seeds() -> None:
+    for seed in range(3):
+        assert property_rules(seed, RECONFIG, Replica) == []

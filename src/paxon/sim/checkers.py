@@ -71,6 +71,7 @@ class SafetyChecker:
         self._votes: dict[tuple[Slot, Ballot], set[int]] = {}
         self._decided: set[tuple[Slot, Ballot]] = set()  # a quorum voted
         self._waiting: dict[Slot, set[Ballot]] = {}  # votes whose C(s) is not known yet
+        self._reading = False  # inside _read_prefix
         self.chosen: dict[Slot, Value] = {}
         self._nodes = {node_id: _NodeView() for node_id in node_ids}
         self._submitted: dict[tuple[int, int], bytes] = {}
@@ -177,14 +178,23 @@ class SafetyChecker:
             self._on_chosen(slot, ballot, time)
 
     def _read_prefix(self, time: float) -> None:
-        """Read the chosen prefix's changes, then count the votes that waited for them."""
+        """Read the chosen prefix's changes, then count the votes that waited for
+        them; again while that chooses the next slot (a loop, not a recursion:
+        a runaway leader may leave many slots waiting)."""
+        if self._reading:
+            return
+        self._reading = True
         configs = self.configs
-        while configs.prefix_end in self.chosen:
-            configs.read(self.chosen[configs.prefix_end])
-        for slot in sorted(slot for slot in self._waiting if configs.known(slot)):
-            for ballot in sorted(self._waiting.pop(slot, ())):
-                if (slot, ballot) not in self._decided:
-                    self._count(slot, ballot, time)
+        while True:
+            while configs.prefix_end in self.chosen:
+                configs.read(self.chosen[configs.prefix_end])
+            for slot in sorted(slot for slot in self._waiting if configs.known(slot)):
+                for ballot in sorted(self._waiting.pop(slot, ())):
+                    if (slot, ballot) not in self._decided:
+                        self._count(slot, ballot, time)
+            if configs.prefix_end not in self.chosen:
+                break
+        self._reading = False
 
     def _on_chosen(self, slot: Slot, ballot: Ballot, time: float) -> None:
         value = self._proposals.get((slot, ballot))

@@ -218,6 +218,7 @@ class PropertyChecker:
         self._chosen_end = 0  # every slot below is chosen
         self._chosen_high = 0  # one past the highest chosen slot
         self._waiting: dict[Slot, set[Ballot]] = {}  # votes whose C(s) is not known yet
+        self._reading = False  # inside _on_chosen's loop
         self._ballots_voted: dict[Slot, set[Ballot]] = {}
         # Per ballot, each promiser and the first slot its promises report.
         self._promisers: dict[Ballot, dict[NodeId, Slot]] = {}
@@ -699,13 +700,22 @@ class PropertyChecker:
     def _on_chosen(self, slot: Slot, value: Value | None) -> None:
         self._chosen[slot] = value
         self._chosen_high = max(self._chosen_high, slot + 1)
-        while self._chosen_end in self._chosen:
-            self.configs.read(self._chosen[self._chosen_end])
-            self._chosen_end += 1
-        ready = [slot for slot in self._waiting if self.configs.known(slot)]
-        for slot_ready in sorted(ready):
-            for ballot in sorted(self._waiting.pop(slot_ready, ())):
-                self._count(slot_ready, ballot)
+        if self._reading:
+            return  # the loop below goes on from here
+        self._reading = True
+        while True:
+            while self._chosen_end in self._chosen:
+                self.configs.read(self._chosen[self._chosen_end])
+                self._chosen_end += 1
+            # Votes that waited for the configuration of their slot (a loop, not
+            # a recursion: a runaway leader may leave many slots waiting).
+            ready = [slot for slot in self._waiting if self.configs.known(slot)]
+            for slot_ready in sorted(ready):
+                for ballot in sorted(self._waiting.pop(slot_ready, ())):
+                    self._count(slot_ready, ballot)
+            if self._chosen_end not in self._chosen:
+                break
+        self._reading = False
 
     def _node(self, node_id: NodeId) -> _NodeView:
         view = self._nodes.get(node_id)
