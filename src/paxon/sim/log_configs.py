@@ -49,10 +49,6 @@ class LogConfigs:
         """``C(slot)``, as far as the prefix read so far says (final if ``known(slot)``)."""
         return self._history.at(slot)
 
-    def effect_of(self, slot: Slot) -> Slot:
-        """The slot where ``C(slot)`` took effect."""
-        return self._history.effect_of(slot)
-
     @property
     def changes_chosen(self) -> int:
         return len(self._changes) - 1
