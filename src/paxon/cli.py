@@ -39,6 +39,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
+from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
 from paxon.sim.runner import SeedResult, replay_command, run_seed
 
@@ -143,6 +144,22 @@ def _add_sim_command(commands: _Subcommands) -> None:
         type=_fault_list,
         default=frozenset(FAULT_KINDS),
         help=f"comma-separated subset of {','.join(FAULT_KINDS)}, or 'all' or 'none'",
+    )
+    sim.add_argument(
+        "--spares",
+        type=int,
+        choices=range(0, 8),
+        default=0,
+        metavar="N",
+        help="core engine, fixed config: nodes started outside the configuration, "
+        "for reconfig to add (0)",
+    )
+    sim.add_argument(
+        "--alpha",
+        type=_positive_int,
+        default=ALPHA_DEFAULT,
+        help=f"fixed config: a configuration change takes effect this many slots "
+        f"after it is chosen ({ALPHA_DEFAULT})",
     )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
@@ -755,6 +772,7 @@ class _SimTotals:
     leader_changes: int = 0
     ops_completed: int = 0
     ops_total: int = 0
+    configs_chosen: int = 0
     faults: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in FAULT_KINDS})
     failed: list[SeedResult] = field(default_factory=list)
 
@@ -766,6 +784,7 @@ class _SimTotals:
         self.leader_changes += result.leader_changes
         self.ops_completed += result.ops_completed
         self.ops_total += result.ops_total
+        self.configs_chosen += result.configs_chosen
         for kind, count in result.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + count
         if not result.ok:
@@ -783,8 +802,12 @@ def _run_sim(args: argparse.Namespace) -> int:
     _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise _UsageError("paxon sim: --storage memory needs --engine core")
+    if args.spares and args.engine == "runtime":
+        raise _UsageError("paxon sim: --spares needs --engine core")
     config = SimConfig(
         nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
+        spares=args.spares,
+        alpha=args.alpha,
         faults=args.faults,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
@@ -913,6 +936,7 @@ def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str
         "leader_changes": totals.leader_changes,
         "ops_completed": totals.ops_completed,
         "ops_total": totals.ops_total,
+        "configs_chosen": totals.configs_chosen,
         "faults": totals.faults,
         "violations": sum(len(result.violations) for result in totals.failed),
         "failed_seeds": [
@@ -939,6 +963,8 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
         f"faults injected  {faults or 'none'}",
         f"violations       {sum(len(result.violations) for result in totals.failed)}",
     ]
+    if totals.configs_chosen:
+        lines.insert(-1, f"configs chosen   {totals.configs_chosen:,} (reconfig)")
     print("\n".join(lines))
     for result in totals.failed:
         print(f"\nseed {result.seed} FAILED:")

@@ -7,14 +7,15 @@ for the runtime glue, of ``SimCluster``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import ConfigHistory, Configuration, change_in
 from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role, _Refusal
-from paxon.protocol.types import NOOP, Ballot, Entry, Value
+from paxon.protocol.types import NOOP, Ballot, Entry, NodeId, Slot, Value
 from paxon.sim.cluster import SimCluster, _ClientReply, _SimNode
 
 
@@ -215,6 +216,65 @@ PROPERTY_MUTANTS = {
     "leads-without-majority": LeadsWithoutMajority,
     "confirms-reads-without-majority": ConfirmsReadsWithoutMajority,
     "prepares-without-probe": PreparesWithoutProbe,
+}
+
+# ------------------------------------------------------------------------------
+# Membership mutants: each breaks one rule of docs/protocol.md, "Membership", and
+# the property stating that rule must name it.
+
+
+class _HistoryAtOnce(ConfigHistory):
+    """Takes a change effect at the next slot, not alpha slots after it is chosen."""
+
+    def chosen(self, slot: Slot, value: Value) -> Configuration | None:
+        change = change_in(value)
+        newest = self.newest
+        if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
+            return None
+        self._effects.append(slot + 1)
+        self._configs.append(change)
+        return change
+
+
+class TakesEffectAtOnce(Replica):
+    """A change chosen at slot i decides slot i + 1 on, not i + alpha."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._history = _HistoryAtOnce(self._history.state(self.log_start))
+
+
+class CountsLearners(Replica):
+    """Counts a learner's vote (and its word) toward a majority of the voters."""
+
+    def _has_quorum(self, config: Configuration, ids: Iterable[NodeId]) -> bool:
+        return len(config.ids.intersection(ids)) >= self._quorum_size(config)
+
+
+class IgnoresNonVoters(Replica):
+    """Stands whatever its part, and takes a Probe or Prepare from any node it
+    knows: a learner, or a voter whose removal is chosen."""
+
+    def _may_stand(self) -> bool:
+        return True
+
+    def _voters_ahead(self) -> frozenset[NodeId]:
+        return frozenset(self._member_set)
+
+
+class SkipsPhaseOnePerConfiguration(Replica):
+    """A leader treats every configuration as prepared: it never asks a later
+    configuration's voters to promise before it proposes where they decide."""
+
+    def _prepared(self, slot: Slot) -> bool:
+        return self.role is Role.LEADER or super()._prepared(slot)
+
+
+MEMBERSHIP_MUTANTS = {
+    "takes-effect-at-once": TakesEffectAtOnce,
+    "counts-learners": CountsLearners,
+    "ignores-non-voters": IgnoresNonVoters,
+    "skips-phase-one-per-configuration": SkipsPhaseOnePerConfiguration,
 }
 
 GLUE_MUTANTS = {

@@ -5,8 +5,9 @@ held back across two of one leader's reigns). ``PropertyEnv`` plays such a
 schedule step by step with ``tests.protocol.harness.Env`` and feeds the checker
 the same events a runtime does: a message enters an outbox (it was sent),
 ``persist`` makes records durable and releases held messages, ``crash`` loses
-volatile state. ``replica_factory`` builds every replica, so a mutant can be
-driven through the schedule.
+volatile state, and after every call the replica's configurations are reported
+(``on_configuration``) before its messages. ``replica_factory`` builds every
+replica, so a mutant can be driven through the schedule.
 """
 
 from __future__ import annotations
@@ -24,9 +25,16 @@ from paxon.sim.properties import PropertyChecker
 
 
 class PropertyEnv(Env):
-    def __init__(self, count: int, replica_factory: type[Replica] = Replica) -> None:
-        super().__init__(count, replica_factory=replica_factory)
-        self.checker = PropertyChecker(self.members)
+    def __init__(
+        self,
+        count: int,
+        replica_factory: type[Replica] = Replica,
+        *,
+        nodes: int | None = None,
+        alpha: int | None = None,
+    ) -> None:
+        super().__init__(count, replica_factory=replica_factory, nodes=nodes, alpha=alpha)
+        self.checker = PropertyChecker(self.members, configuration=self.initial)
 
     def persist(self, node_id: NodeId) -> list[str]:
         node = self.node(node_id)
@@ -61,7 +69,16 @@ class PropertyEnv(Env):
             return readies[-1]
 
         lines = super()._perform(node_id, recorded, **kwargs)
-        self._sent(readies[0].messages)
+        if readies:
+            replica = self.replica(node_id)
+            self.checker.on_configuration(
+                node_id,
+                replica.slot_chosen,
+                replica.configuration,
+                replica.configuration_newest,
+                0.0,
+            )
+            self._sent(readies[0].messages)
         return lines
 
     def _sent(self, messages: list[Message]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paxon.protocol.config import ROUND_END
+from paxon.protocol.membership import Configuration, Member
 from paxon.protocol.messages import Accept, Accepted, ChosenPrefix, Nack, Promise
 from paxon.protocol.types import NOOP, Ballot, Command, Value
 from paxon.sim.checkers import SafetyChecker
@@ -86,3 +87,41 @@ def test_a_ballot_round_the_wire_cannot_carry() -> None:
     checker.on_send(Promise(2, 1, Ballot(ROUND_END, 1), 0, (), 0, 0), 0.0)
     checker.on_send(Nack(2, 1, B1, Ballot(ROUND_END, 3)), 0.0)
     assert rules(checker) == ["wire-bound", "wire-bound"]
+
+
+# ------------------------------------------------------------------ membership
+
+
+def vote(
+    checker: SafetyChecker, ballot: Ballot, slot: int, value: Value, voters: list[int]
+) -> None:
+    checker.on_send(accept(ballot.node_id, 2, ballot, slot, value), 0.0)
+    for voter in voters:
+        checker.on_send(Accepted(voter, ballot.node_id, ballot, slot, 0), 0.0)
+
+
+def test_votes_count_in_the_configuration_the_log_puts_at_their_slot() -> None:
+    """{1, 2, 3} with alpha 2; a change chosen at slot 0 makes 4 a voter and 5 a
+    learner from slot 2 on: 2 votes choose slot 1, but not slot 2 (3 of 4 do),
+    and the learner's vote never counts."""
+    first = Configuration.initial([1, 2, 3], alpha=2)
+    members = (Member(1), Member(2), Member(3), Member(4), Member(5, voter=False))
+    checker = SafetyChecker([1, 2, 3, 4, 5], configuration=first)
+    vote(checker, B1, 0, Value((first.successor(members).command(),)), [1, 2])
+    assert checker.configs.changes_chosen == 1
+    vote(checker, B1, 1, V, [1, 2])
+    assert 1 in checker.chosen
+    vote(checker, B1, 2, V, [1, 2, 5])
+    assert 2 not in checker.chosen
+    checker.on_send(Accepted(4, 1, B1, 2, 0), 0.0)
+    assert 2 in checker.chosen and checker.violations == []
+
+
+def test_votes_wait_until_their_configuration_is_known() -> None:
+    """Alpha 2: C(3) is known once slot 1 is chosen; votes at 3 wait until then."""
+    checker = SafetyChecker([1, 2, 3], configuration=Configuration.initial([1, 2, 3], alpha=2))
+    vote(checker, B1, 3, V, [1, 2])
+    assert 3 not in checker.chosen
+    vote(checker, B1, 0, V, [1, 2])
+    vote(checker, B1, 1, V, [1, 2])
+    assert 3 in checker.chosen and checker.violations == []

@@ -12,7 +12,7 @@ from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord
 from paxon.protocol.types import Ballot, Command, Entry, Value
 from paxon.sim import SimConfig, run_seed
-from paxon.sim.config import FAULT_KINDS
+from paxon.sim.config import CORE_FAULTS, FAULT_KINDS
 from paxon.sim.host import ROLLED_OVER, SimDisk, storage_config
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
@@ -98,11 +98,21 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     assert {config.nodes for config in configs} == set(range(NODES_MIN, NODES_MAX + 1))
     windows = {config.replica.pipeline_window_slots for config in configs}
     assert 1 in windows and max(windows) > 64
-    # Some seeds have none of a kind, some have it.
+    # Some seeds have none of a kind, some have it; the runtime never draws
+    # the core engine's own (reconfig), and the core engine draws it too.
     for kind in FAULT_KINDS:
         having = sum(kind in config.faults for config in configs)
-        assert 0 < having < len(configs), kind
+        if kind in CORE_FAULTS:
+            assert having == 0, kind
+        else:
+            assert 0 < having < len(configs), kind
     assert draw(3, dataclasses.replace(base, nodes=5)).nodes == 5
+    core = [draw(seed, dataclasses.replace(base, engine="core")) for seed in range(200)]
+    reconfig = [config for config in core if "reconfig" in config.faults]
+    assert 0 < len(reconfig) < len(core)
+    assert {config.spares for config in reconfig} == {0, 1, 2}
+    others = [config for config in core if config not in reconfig]
+    assert all(config.spares == 0 and config.alpha == 64 for config in others)
 
 
 def test_a_swarm_seed_replays_exactly_and_prints_its_config() -> None:

@@ -2,10 +2,14 @@
 
 The checker sees the cluster from outside, as an omniscient observer:
 
-- A value is *chosen* at a slot once a majority of acceptors have *sent*
-  ``Accepted`` for one ballot there. A vote counts the moment it leaves a node
-  (handed to the network), whether or not the node later loses its disk: that
-  is exactly the promise persist-before-speak must keep.
+- A value is *chosen* at a slot once a majority of the voters of the
+  configuration deciding that slot, ``C(s)``, have *sent* ``Accepted`` for one
+  ballot there. A vote counts the moment it leaves a node (handed to the
+  network), whether or not the node later loses its disk: that is exactly the
+  promise persist-before-speak must keep. A learner's vote never counts.
+  ``C(s)`` comes from the chosen log itself (``paxon.sim.log_configs``: a change
+  chosen at slot i takes effect at i + alpha); votes at a slot whose
+  configuration is not known yet wait until it is.
 - **Ballot uniqueness**: a ballot carries one value per slot, in every
   ``Accept`` sent by anyone.
 - **Agreement / durability**: a slot never has two chosen values. A value lost
@@ -26,8 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from paxon.protocol.config import ROUND_END
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import Accept, Accepted, Message, Nack
 from paxon.protocol.types import Ballot, Command, Slot, Value
+from paxon.sim.log_configs import LogConfigs
 
 
 @dataclass(slots=True)
@@ -48,13 +54,24 @@ class _NodeView:
 
 class SafetyChecker:
     def __init__(
-        self, node_ids: list[int], *, internal_client_ids: frozenset[int] | set[int] = frozenset()
+        self,
+        node_ids: list[int],
+        *,
+        internal_client_ids: frozenset[int] | set[int] = frozenset(),
+        configuration: Configuration | None = None,
     ) -> None:
+        """``node_ids``: every node of the run; ``configuration``: the first
+        one (default: every node votes)."""
         # Commands the runtime itself proposes (the log clock's), not clients.
         self._internal = frozenset(internal_client_ids)
-        self.quorum = len(node_ids) // 2 + 1
+        initial = configuration or Configuration.initial(node_ids)
+        self.configs = LogConfigs(initial)
+        self.quorum = initial.quorum  # of the first configuration
         self._proposals: dict[tuple[Slot, Ballot], Value] = {}
         self._votes: dict[tuple[Slot, Ballot], set[int]] = {}
+        self._decided: set[tuple[Slot, Ballot]] = set()  # a quorum voted
+        self._waiting: dict[Slot, set[Ballot]] = {}  # votes whose C(s) is not known yet
+        self._reading = False  # inside _read_prefix
         self.chosen: dict[Slot, Value] = {}
         self._nodes = {node_id: _NodeView() for node_id in node_ids}
         self._submitted: dict[tuple[int, int], bytes] = {}
@@ -89,10 +106,13 @@ class SafetyChecker:
                 )
         elif isinstance(message, Accepted):
             key = (message.slot, message.ballot)
-            voters = self._votes.setdefault(key, set())
-            voters.add(message.src)
-            if len(voters) == self.quorum:
-                self._on_chosen(message.slot, message.ballot, time)
+            self._votes.setdefault(key, set()).add(message.src)
+            if key in self._decided:
+                return
+            if self.configs.known(message.slot):
+                self._count(message.slot, message.ballot, time)
+            else:
+                self._waiting.setdefault(message.slot, set()).add(message.ballot)
 
     def on_apply(self, node_id: int, slot: Slot, value: Value, time: float) -> None:
         view = self._nodes[node_id]
@@ -151,6 +171,31 @@ class SafetyChecker:
 
     # ------------------------------------------------------------- helpers
 
+    def _count(self, slot: Slot, ballot: Ballot, time: float) -> None:
+        """Count the votes for ``ballot`` at ``slot`` in ``C(slot)``, which is known."""
+        if self.configs.at(slot).has_quorum(self._votes[(slot, ballot)]):
+            self._decided.add((slot, ballot))
+            self._on_chosen(slot, ballot, time)
+
+    def _read_prefix(self, time: float) -> None:
+        """Read the chosen prefix's changes, then count the votes that waited for
+        them; again while that chooses the next slot (a loop, not a recursion:
+        a runaway leader may leave many slots waiting)."""
+        if self._reading:
+            return
+        self._reading = True
+        configs = self.configs
+        while True:
+            while configs.prefix_end in self.chosen:
+                configs.read(self.chosen[configs.prefix_end])
+            for slot in sorted(slot for slot in self._waiting if configs.known(slot)):
+                for ballot in sorted(self._waiting.pop(slot, ())):
+                    if (slot, ballot) not in self._decided:
+                        self._count(slot, ballot, time)
+            if configs.prefix_end not in self.chosen:
+                break
+        self._reading = False
+
     def _on_chosen(self, slot: Slot, ballot: Ballot, time: float) -> None:
         value = self._proposals.get((slot, ballot))
         if value is None:
@@ -167,6 +212,8 @@ class SafetyChecker:
                 "agreement",
                 f"slot {slot} chose {previous} and then {value} (ballot {ballot})",
             )
+        if slot == self.configs.prefix_end:
+            self._read_prefix(time)
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))

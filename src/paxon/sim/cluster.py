@@ -11,10 +11,18 @@ synced. Clients submit register reads, writes and CAS with retries, and the
 every send, every fsync, every crash and every read, and reports into the same
 list of violations.
 
+With the ``reconfig`` kind (``paxon.sim.reconfig``) the leader is asked now
+and then to change the configuration: nodes join as learners (``spares``
+start outside it), learners are promoted, voters demoted, removed or replaced,
+the leader among them. The checkers read the configurations from the chosen
+log, and each replica reports the ones it holds (``on_configuration``).
+
 A run has two phases. During the fault phase the enabled faults strike at
 random. Then everything heals (partitions close, crashed nodes restart, the
 network stops losing messages) and the cluster must make progress and bring
-every replica up to date within ``heal_phase_s`` of simulated time.
+every replica of the configurations from the final chosen prefix on up to
+date within ``heal_phase_s`` of simulated time (a node removed, or never added,
+is not waited for).
 """
 
 from __future__ import annotations
@@ -28,12 +36,13 @@ from typing import Any
 
 from paxon.errors import Busy, NotLeader
 from paxon.kv.sessions import SessionVerdict
+from paxon.protocol.membership import SYSTEM_CLIENT_ID, Configuration
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import Ready
 from paxon.protocol.records import DurableState
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
-from paxon.sim import buggy
+from paxon.sim import buggy, reconfig
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.config import (
     FAULT_KINDS,
@@ -65,7 +74,8 @@ Disk = MemoryDisk | WalDisk
     _END,
     _CALL,
     _BUGGY,
-) = range(12)
+    _RECONFIG,
+) = range(13)
 
 
 # Client <-> server messages of the simulated service (not protocol messages).
@@ -112,6 +122,7 @@ class _SimNode:
     reads_confirming: dict[int, tuple[int, int, str]] = field(default_factory=dict)
     reads_applying: list[tuple[Slot, int, int, str]] = field(default_factory=list)
     next_read_id: int = 1
+    slot_chosen_reported: Slot = -1  # to the PropertyChecker (on_configuration)
 
 
 @dataclass(slots=True)
@@ -147,10 +158,17 @@ class SimCluster:
         self._rng_clients = random.Random(f"{seed}:clients")
         # Its own stream, so turning the buggy member on leaves the other faults as they were.
         self._rng_buggy = random.Random(f"{seed}:buggy")
+        self._rng_reconfig = random.Random(f"{seed}:reconfig")
         self.network = SimNetwork(random.Random(f"{seed}:net"), self._link_faults())
-        self.members = list(range(1, config.nodes + 1))
-        self.checker = SafetyChecker(self.members)
-        self.properties = PropertyChecker(self.members, self.checker.violations)
+        # Every node of the run; the first configuration's voters, then the spares.
+        self.members = list(range(1, config.nodes + config.spares + 1))
+        self.initial = Configuration.initial(range(1, config.nodes + 1), alpha=config.alpha)
+        self.checker = SafetyChecker(
+            self.members, internal_client_ids={SYSTEM_CLIENT_ID}, configuration=self.initial
+        )
+        self.properties = PropertyChecker(
+            self.members, self.checker.violations, configuration=self.initial
+        )
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
         self.nodes = {node_id: self._new_node(node_id) for node_id in self.members}
@@ -183,6 +201,8 @@ class SimCluster:
             self._push(0.5 + self._rng_faults.random() * 0.5, _FAULT, None)
         if "buggy" in config.faults:
             self._push(0.2 + self._rng_buggy.random() * 0.3, _BUGGY, None)
+        if "reconfig" in config.faults:
+            self._push(0.3 + self._rng_reconfig.random() * 0.3, _RECONFIG, None)
         self._push(config.fault_phase_s, _END_FAULTS, None)
         self._push(config.fault_phase_s + config.heal_phase_s, _END, None)
 
@@ -197,6 +217,7 @@ class SimCluster:
         self.stats.commands_chosen = sum(
             len(value.commands) for value in self.checker.chosen.values()
         )
+        self.stats.configs_chosen = self.checker.configs.changes_chosen
         return bool(queue) and not self._done
 
     def crash(self, node_id: int) -> None:
@@ -246,6 +267,8 @@ class SimCluster:
             payload(self)
         elif kind == _BUGGY:
             self._inject_buggy()
+        elif kind == _RECONFIG:
+            self._inject_reconfig()
 
     # ----------------------------------------------------------- replicas
 
@@ -269,7 +292,7 @@ class SimCluster:
     ) -> Replica:
         return self._factory(
             node_id,
-            self.members,
+            self.initial,
             rng=rng,
             now=now,
             config=self.config.replica,
@@ -314,6 +337,16 @@ class SimCluster:
             replica.check_invariants(full=self.stats.steps % 64 == 0)
         except AssertionError as error:
             self.checker.on_invariant_broken(node.node_id, error, self.time)
+        if replica.slot_chosen != node.slot_chosen_reported:
+            # Before its messages leave: a Probe is judged by the prefix it was sent at.
+            node.slot_chosen_reported = replica.slot_chosen
+            self.properties.on_configuration(
+                node.node_id,
+                replica.slot_chosen,
+                replica.configuration,
+                replica.configuration_newest,
+                self.time,
+            )
         self._perform(node, ready)
 
     def _perform(self, node: _SimNode, ready: Ready) -> None:
@@ -346,6 +379,8 @@ class SimCluster:
             self._serve_reads(node)
 
     def _apply_command(self, node: _SimNode, command: Command) -> None:
+        if command.client_id == SYSTEM_CLIENT_ID:
+            return  # a configuration change: the replica's business, not the registers'
         verdict, result = node.machine.apply(command)
         if verdict is SessionVerdict.NEW:
             self.checker.on_effect(node.node_id, command, self.time)
@@ -622,6 +657,35 @@ class SimCluster:
             self.stats.faults["buggy"] += 1
         self._push(self.time + 0.02 + 0.08 * rng.random(), _BUGGY, None)
 
+    def _inject_reconfig(self) -> None:
+        """Ask the leader to change the configuration (``paxon.sim.reconfig``)."""
+        if self._healed_at is not None:
+            return
+        rng = self._rng_reconfig
+        leader_id = self.leader()
+        node = self.nodes[leader_id] if leader_id is not None else None
+        proposed = False
+        if node is not None and node.paused_until <= self.time:
+            replica = node.replica
+            drawn = reconfig.draw_change(
+                rng, replica.configuration_newest, self.members, node.node_id
+            )
+            if drawn is not None:
+                label, change = drawn
+                try:
+                    self._call(node, lambda: replica.propose_configuration(change))
+                except (NotLeader, Busy) as error:
+                    self._log(f"reconfig: n{node.node_id} refused to {label}: {error!r}")
+                else:
+                    self._log(f"reconfig: n{node.node_id} proposes epoch {change.epoch}: {label}")
+                    self.stats.faults["reconfig"] += 1
+                    proposed = True
+        else:
+            self._log("reconfig: no leader to ask")
+        # Refused or not asked: try again sooner.
+        gap = rng.uniform(*self.config.reconfig_gap_s) / (1 if proposed else 4)
+        self._push(self.time + gap, _RECONFIG, None)
+
     def _retire(self, replica: Replica) -> None:
         """Keep a replica's refusal counts before it is replaced or the run ends."""
         for name, count in dataclasses.asdict(replica.counters).items():
@@ -652,6 +716,7 @@ class SimCluster:
         node.replica = self._build_replica(
             node_id, node.rng, self._local_now(node), node.disk.recover()
         )
+        node.slot_chosen_reported = -1
         self.checker.on_restart(node_id)
         self._log(
             f"restart n{node_id} promised={node.replica.ballot_promised} "
@@ -700,8 +765,10 @@ class SimCluster:
                 "no client operation completed within "
                 f"{self.config.heal_phase_s}s after all faults healed",
             )
+        # Nodes removed, or never added, are not kept up to date.
+        kept = self.checker.configs.members_from(self._chosen_prefix())
         for node in self.nodes.values():
-            if node.replica.slot_applied < self._chosen_at_heal:
+            if node.node_id in kept and node.replica.slot_applied < self._chosen_at_heal:
                 self.checker.fail(
                     self.time,
                     "liveness",

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.membership import ALPHA_DEFAULT, MEMBERS_MAX
 from paxon.protocol.replica import Replica
 from paxon.sim.network import LinkFaults
 from paxon.sim.registers import Result
@@ -39,9 +40,13 @@ FAULT_KINDS = (
     "hold",
     "crashpoint",
     "disk",
+    "reconfig",
 )
 # Kinds only the runtime engine carries out (the core engine ignores them).
 RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk"})
+# Kinds only the core engine carries out (the runtime engine ignores them):
+# membership changes, until the runtime handles them.
+CORE_FAULTS = frozenset({"reconfig"})
 STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
 # Which of partition, crash and pause strikes next, by weight.
@@ -52,8 +57,15 @@ ReplicaFactory = Callable[..., Replica]
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    # 0 with swarm: each seed draws 3 to 7.
+    # 0 with swarm: each seed draws 3 to 7. The voters of the first configuration.
     nodes: int = 3
+    # Nodes started outside the configuration (ids nodes+1 on), for "reconfig"
+    # to add (core engine).
+    spares: int = 0
+    # The configurations' alpha: a change chosen at slot i takes effect at i + alpha.
+    alpha: int = ALPHA_DEFAULT
+    # "reconfig": seconds between two attempts to change the configuration.
+    reconfig_gap_s: tuple[float, float] = (0.1, 0.6)
     faults: frozenset[str] = frozenset(FAULT_KINDS)
     fault_phase_s: float = 4.0
     heal_phase_s: float = 6.0
@@ -119,6 +131,12 @@ class SimConfig:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
         if not 0 < self.buggy_gap_s[0] <= self.buggy_gap_s[1]:
             raise ValueError("buggy_gap_s must be a range 0 < low <= high")
+        if not 0 < self.reconfig_gap_s[0] <= self.reconfig_gap_s[1]:
+            raise ValueError("reconfig_gap_s must be a range 0 < low <= high")
+        if self.spares < 0 or self.nodes + self.spares > MEMBERS_MAX or self.alpha < 1:
+            raise ValueError(f"spares must be >= 0, nodes + spares <= {MEMBERS_MAX}, alpha >= 1")
+        if self.spares and self.engine != "core":
+            raise ValueError("spares need the core engine (the runtime has no reconfig yet)")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
         if self.segment_max_bytes < 1024:
@@ -127,6 +145,12 @@ class SimConfig:
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError("hold_rate, crashpoint_rate and disk_fault_rate must be in [0, 1]")
 
+    @property
+    def _kinds_run(self) -> frozenset[str]:
+        """The kinds this engine carries out (the runtime ignores the core's own;
+        the core still lists the runtime's, as it always did)."""
+        return self.faults - CORE_FAULTS if self.engine == "runtime" else self.faults
+
     def describe(self) -> str:
         """One line per setting, for the head of a trace."""
         replica = self.replica
@@ -134,7 +158,7 @@ class SimConfig:
         lines = [
             f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
             f"({self.readers} only reading) on "
-            f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self.faults)}",
+            f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self._kinds_run)}",
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
@@ -153,6 +177,11 @@ class SimConfig:
             f"{replica.batch_max_commands} commands, learn {replica.learn_max_entries} "
             f"entries, queue {replica.queue_max_commands}",
         ]
+        if "reconfig" in self._kinds_run or self.spares:
+            lines.append(
+                f"reconfig: {self.spares} spare nodes, alpha {self.alpha}, a change every "
+                f"{self.reconfig_gap_s[0]:.3f}-{self.reconfig_gap_s[1]:.3f} s"
+            )
         if link is not None:
             lines.append(
                 f"link: drop {link.drop_rate:.3f}, duplicate {link.duplicate_rate:.3f}, "
@@ -184,6 +213,8 @@ class SimStats:
     ops_completed: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     heal_progress_s: float | None = None
+    # Core engine, "reconfig": configuration changes chosen in the run.
+    configs_chosen: int = 0
     # Runtime engine only: snapshots restored from a peer's transfer, and
     # from the disk at a restart.
     snapshots_installed: int = 0
@@ -207,6 +238,7 @@ def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:
 
 
 __all__ = [
+    "CORE_FAULTS",
     "ENGINES",
     "FAULT_KINDS",
     "PROCESS_FAULTS",

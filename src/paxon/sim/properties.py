@@ -13,6 +13,9 @@ rule at the moment it is broken, from what a runtime reports:
     on_read_requested(node_id, read_id, time)    optional: read_index(read_id) is called
     on_read_confirmed(node_id, read_id, slot, time)
                                                  optional: its ReadIndex answer (None: lost)
+    on_configuration(node_id, slot_chosen, configuration, newest, time)
+                                                 optional: the node's chosen prefix moved; it
+                                                 holds these in effect and newest
 
 Order matters where two events coincide: report a sync's records before the
 messages it releases, and a message when it leaves, before anyone can receive
@@ -22,8 +25,12 @@ them.
 It keeps, per node, what that node's disk holds (the durable promise, every
 ``(slot, ballot)`` it durably accepted, its current entry per slot, its chosen
 and snapshot marks) and, for the cluster, what was proposed and voted: a slot is
-*chosen* once a majority of the members have sent ``Accepted`` for one ballot
-there (counted when a vote leaves its node, as ``SafetyChecker`` counts it).
+*chosen* once a majority of the voters of ``C(s)``, the configuration deciding
+it, have sent ``Accepted`` for one ballot there (counted when a vote leaves its
+node, as ``SafetyChecker`` counts it). ``C(s)`` is read from the chosen log
+(``paxon.sim.log_configs``): a change chosen at slot i takes effect at
+i + alpha. Without changes every slot has the first configuration, and every
+rule below reads as it did before membership.
 
 The properties, by rule name (``Violation.rule``), with the rule of
 ``docs/protocol.md`` each one states:
@@ -62,9 +69,12 @@ The properties, by rule name (``Violation.rule``), with the rule of
   chosen anything at the time the read started.") This is what a wrong read
   quorum breaks, whether or not a client ever observes a stale value.
 - ``lead-quorum``: an ``Accept`` or ``Heartbeat`` under b leaves b's owner only
-  after a majority of the members have sent it ``Promise(b)``. (Phase 2 starts
-  after Phase 1: "Only then does it take new commands.")
-- ``probe-quorum``: a ``Prepare`` leaves only after a majority, the candidate
+  after a majority of the voters of ``C(slot_from)`` have sent it
+  ``Promise(b)``, ``slot_from`` that of its latest Phase 1 ``Prepare`` (one sent
+  before it led). (Phase 2 starts after Phase 1: "Only then does it take new
+  commands.")
+- ``probe-quorum``: a ``Prepare`` leaves only after a majority of the voters of
+  ``C(slot_from)`` (``slot_from`` of its first ``Prepare``), the candidate
   included, granted its latest ``Probe``, or after the leader handed it
   leadership (``TimeoutNow`` under a lower ballot). ("Only with a majority of
   grants does the candidate persist its ballot and send ``Prepare``"; and
@@ -86,6 +96,34 @@ The properties, by rule name (``Violation.rule``), with the rule of
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
 
+Membership (docs/protocol.md, "Membership: configurations in the log"); they
+never fire while the configuration does not change:
+
+- ``config-known``: an ``Accept`` at slot s leaves only once ``C(s)`` is known,
+  every slot up to ``s - alpha`` chosen. ("A leader proposes slot s only while
+  s < slot_chosen + alpha.")
+- ``config-effect``: a change takes effect exactly alpha slots after it is
+  chosen: the configuration a replica holds in effect at its ``slot_chosen``
+  k is ``C(k)``, and its newest is the last change chosen below k (checked on
+  ``on_configuration``).
+- ``prepared-config``: Phase 1 per configuration. An ``Accept(b, s)`` leaves
+  only after a majority of ``C(s)``'s voters have sent ``Promise(b)`` reporting
+  every slot from s on (``max(slot_from, log_start) <= s``); checked once per
+  ballot and configuration, and not for a ballot that broke ``lead-quorum``. ("Before it
+  proposes at a slot s of a later configuration ... it needs promises of its
+  ballot ... from a majority of C(s)'s voters.")
+- ``learner-vote``: a learner's vote never counts. Fires beside
+  ``chosen-claim`` when a slot claimed chosen is not, but would be if the
+  learners' votes were counted.
+- ``promise-non-voter``: a ``Promise(b)`` leaves an acceptor whose chosen
+  prefix ends at k only if b's owner is a voter of a configuration it holds
+  from k on. ("A Probe or Prepare from a node that is not a voter of a
+  configuration from slot_chosen on is ignored.")
+- ``stand-non-voter``: a ``Probe`` leaves a node only if it is a voter of
+  ``C(k)`` and of the newest configuration it holds, k its chosen prefix as
+  last reported by ``on_configuration`` (unchecked without it). ("A learner
+  never stands; a voter whose removal is chosen stops standing at once.")
+
 Cost: every event is a few dict lookups, except a ``BallotRun`` or a ``Learn``,
 checked slot by slot; a run already verified from its first slot is not
 walked again. Memory grows with the proposals and votes of the run, as
@@ -100,6 +138,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -114,7 +153,6 @@ from paxon.protocol.messages import (
     Promise,
     TimeoutNow,
 )
-from paxon.protocol.quorum import majority
 from paxon.protocol.records import (
     AcceptRecord,
     ChosenRecord,
@@ -124,6 +162,7 @@ from paxon.protocol.records import (
 )
 from paxon.protocol.types import BALLOT_ZERO, Ballot, BallotRun, Entry, NodeId, Slot, Value
 from paxon.sim.checkers import Violation
+from paxon.sim.log_configs import LogConfigs
 
 # A chosen slot whose value no Accept ever carried (a one-node cluster sends none).
 _VALUE_UNKNOWN = None
@@ -156,13 +195,25 @@ class _NodeView:
     # The ballot of a leader that handed leadership to this node (TimeoutNow).
     handed_over_by: Ballot | None = None
     reads: dict[int, Slot] = field(default_factory=dict)
+    # Volatile: its chosen prefix as last reported by on_configuration.
+    slot_chosen: Slot | None = None
 
 
 class PropertyChecker:
     """Checks every rule in the module docstring on each event it is fed."""
 
-    def __init__(self, members: Sequence[NodeId], violations: list[Violation] | None = None):
-        self.quorum = majority(len(members))
+    def __init__(
+        self,
+        members: Sequence[NodeId],
+        violations: list[Violation] | None = None,
+        *,
+        configuration: Configuration | None = None,
+    ):
+        """``members``: every node of the run; ``configuration``: the first one
+        (default: every member votes)."""
+        initial = configuration or Configuration.initial(members)
+        self.configs = LogConfigs(initial)
+        self.quorum = initial.quorum  # of the first configuration
         # Shared with SafetyChecker when given, so a runner reports one list.
         self.violations: list[Violation] = [] if violations is None else violations
         self._nodes = {node_id: _NodeView() for node_id in members}
@@ -171,9 +222,19 @@ class PropertyChecker:
         self._chosen: dict[Slot, Value | None] = {}
         self._chosen_end = 0  # every slot below is chosen
         self._chosen_high = 0  # one past the highest chosen slot
-        self._promisers: dict[Ballot, set[NodeId]] = {}
+        self._waiting: dict[Slot, set[Ballot]] = {}  # votes whose C(s) is not known yet
+        self._reading = False  # inside _on_chosen's loop
+        self._ballots_voted: dict[Slot, set[Ballot]] = {}
+        # Per ballot, each promiser and the first slot its promises report.
+        self._promisers: dict[Ballot, dict[NodeId, Slot]] = {}
         self._grants: dict[Ballot, set[NodeId]] = {}
+        # Per ballot, the slot_from of every Prepare sent under it, and of every
+        # Promise sent to its owner.
+        self._prepared_from: dict[Ballot, set[Slot]] = {}
         self._leading: set[Ballot] = set()  # ballots whose Phase 1 checked out
+        self._leading_unproven: set[Ballot] = set()  # ... or broke lead-quorum
+        self._prepared_configs: set[tuple[Ballot, int]] = set()  # (ballot, epoch) checked
+        self._unknown_proposers: set[Ballot] = set()  # config-known reported once per ballot
         self._runs_verified: dict[tuple[Ballot, Slot], Slot] = {}  # (ballot, start) -> end
 
     # -------------------------------------------------------------- events
@@ -243,6 +304,7 @@ class PropertyChecker:
             case Accept():
                 self._check_owner(node_id, message, time)
                 self._check_leading(node_id, message, message.ballot, time)
+                self._check_slot_configuration(node_id, message, time)
                 self._on_proposed(message)
                 self._check_prefix(node_id, message, message.chosen, time)
             case Accepted():
@@ -258,6 +320,7 @@ class PropertyChecker:
                     self._check_entry_claim(node_id, entry, time)
             case Probe():
                 self._check_owner(node_id, message, time)
+                self._check_stands(node_id, time)
                 probed = self._node(node_id).ballots_probed
                 if not probed or probed[-1] != message.ballot:
                     probed.append(message.ballot)
@@ -292,6 +355,31 @@ class PropertyChecker:
                 "read-fresh",
                 f"n{node_id} confirmed read {read_id} at slot {slot}, but slot "
                 f"{chosen_high - 1} was chosen before the read was requested",
+            )
+
+    def on_configuration(
+        self,
+        node_id: NodeId,
+        slot_chosen: Slot,
+        configuration: Configuration,
+        newest: Configuration,
+        time: float,
+    ) -> None:
+        """``node_id``'s chosen prefix now ends at ``slot_chosen``; it holds
+        ``configuration`` in effect there and ``newest`` as its newest."""
+        self._node(node_id).slot_chosen = slot_chosen
+        if slot_chosen > self._chosen_end:
+            return  # a claim chosen-claim judges; the configurations there are unknown
+        expected = self.configs.at(slot_chosen)
+        expected_newest = self.configs.newest_known_at(slot_chosen)
+        if configuration != expected or newest != expected_newest:
+            self._fail(
+                time,
+                "config-effect",
+                f"n{node_id} holds epoch {configuration.epoch} in effect at slot "
+                f"{slot_chosen} (newest {newest.epoch}), but the log puts epoch "
+                f"{expected.epoch} there (newest {expected_newest.epoch}; a change "
+                f"chosen at slot i takes effect at i + {self.configs.alpha})",
             )
 
     def on_read_answered(
@@ -331,19 +419,24 @@ class PropertyChecker:
             )
         if ballot >= view.ballot_prepared:
             view.ballot_prepared, view.life_prepared = ballot, view.life
+        prepared_from = self._prepared_from.setdefault(ballot, set())
+        prepared_from.add(message.slot_from)
+        slot_from = min(prepared_from)  # the first Prepare's: later ones start higher
         # The Prepare may leave after its fsync, when a newer probe has begun:
         # the probe it follows is the latest one at or below its ballot (a
         # candidate keeps the probed ballot, or takes a fresh higher one).
         probed = next((b for b in reversed(view.ballots_probed) if b <= ballot), None)
-        granted = 1 + (len(self._grants.get(probed, ())) if probed is not None else 0)
+        grants = {node_id}.union(self._grants.get(probed, ()) if probed is not None else ())
+        config = self.configs.at(slot_from)
+        granted = len(config.voters.intersection(grants))
         # A leader that hands leadership over (TimeoutNow) stands in for the probe.
         handed_over = view.handed_over_by is not None and view.handed_over_by < ballot
-        if granted < self.quorum and not handed_over:
+        if granted < config.quorum and not handed_over:
             self._fail(
                 time,
                 "probe-quorum",
                 f"n{node_id} sent Prepare({ballot}) with {granted} of "
-                f"{self.quorum} grants for its probe {probed}",
+                f"{config.quorum} grants for its probe {probed}",
             )
 
     def _on_promise_sent(self, node_id: NodeId, message: Promise, time: float) -> None:
@@ -366,8 +459,21 @@ class PropertyChecker:
                 break
         self._check_voter_order(node_id, message, message.ballot, time)
         self._check_prefix_claim(node_id, "Promise", message.slot_chosen, time)
-        if message.dst == message.ballot.node_id:
-            self._promisers.setdefault(message.ballot, set()).add(node_id)
+        owner = message.ballot.node_id
+        if owner not in self.configs.voters_ahead_known_at(message.slot_chosen):
+            self._fail(
+                time,
+                "promise-non-voter",
+                f"n{node_id} promised {message.ballot} to n{owner}, which is no voter of "
+                f"a configuration from its chosen prefix {message.slot_chosen} on",
+            )
+        if message.dst == owner:
+            # A candidate alone in its configuration sends no Prepare, only its
+            # own Promise, which names the slot_from too (and comes first).
+            self._prepared_from.setdefault(message.ballot, set()).add(message.slot_from)
+            reported_from = max(message.slot_from, message.log_start)
+            promisers = self._promisers.setdefault(message.ballot, {})
+            promisers[node_id] = min(reported_from, promisers.get(node_id, reported_from))
 
     def _on_proposed(self, message: Accept) -> None:
         key = (message.slot, message.ballot)
@@ -376,7 +482,7 @@ class PropertyChecker:
         self._proposed[key] = message.value
         # (0 stands for "not chosen": only a chosen slot can hold _VALUE_UNKNOWN.)
         if self._chosen.get(message.slot, 0) is _VALUE_UNKNOWN and (
-            len(self._votes.get(key, ())) >= self.quorum
+            self.configs.at(message.slot).has_quorum(self._votes.get(key, ()))
         ):
             self._chosen[message.slot] = message.value  # the votes came first
 
@@ -402,9 +508,15 @@ class PropertyChecker:
         self._check_voter_order(node_id, message, ballot, time)
         self._check_prefix_claim(node_id, "Accepted", message.slot_chosen, time)
         voters = self._votes.setdefault((slot, ballot), set())
+        if not voters:
+            self._ballots_voted.setdefault(slot, set()).add(ballot)
         voters.add(node_id)
-        if len(voters) == self.quorum and slot not in self._chosen:
-            self._on_chosen(slot, self._proposed.get((slot, ballot), _VALUE_UNKNOWN))
+        if slot in self._chosen:
+            return
+        if self.configs.known(slot):
+            self._count(slot, ballot)
+        else:
+            self._waiting.setdefault(slot, set()).add(ballot)
 
     # -------------------------------------------------------------- checks
 
@@ -428,17 +540,67 @@ class PropertyChecker:
     ) -> None:
         if ballot in self._leading:
             return
-        promisers = len(self._promisers.get(ballot, ()))
-        if promisers >= self.quorum:
+        # Phase 1 ends on a majority of C(slot_from) for the slot_from of the
+        # candidate's latest Phase 1 Prepare (it prepares again, higher, after
+        # catching up): a majority of C(p) for any p it prepared from will do.
+        promised = self._promisers.get(ballot, {})
+        configs = {self.configs.at(p) for p in self._prepared_from.get(ballot, {0})}
+        counts = [(len(c.voters.intersection(promised)), c.quorum) for c in configs]
+        promisers, quorum = max(counts, key=lambda count: count[0] - count[1])
+        if promisers >= quorum:
             self._leading.add(ballot)
             return
         self._fail(
             time,
             "lead-quorum",
             f"n{node_id} sent {type(message).__name__}({ballot}) with {promisers} of "
-            f"{self.quorum} promises for it",
+            f"{quorum} promises for it",
         )
         self._leading.add(ballot)  # once per ballot is enough
+        self._leading_unproven.add(ballot)
+
+    def _check_slot_configuration(self, node_id: NodeId, message: Accept, time: float) -> None:
+        """config-known and prepared-config: the configuration deciding the slot
+        is known, and a majority of its voters promised the ballot from there."""
+        ballot, slot = message.ballot, message.slot
+        if not self.configs.known(slot):
+            if ballot not in self._unknown_proposers:
+                self._unknown_proposers.add(ballot)
+                self._fail(
+                    time,
+                    "config-known",
+                    f"n{node_id} proposed at slot {slot} under {ballot} with slot "
+                    f"{self._chosen_end} not chosen: the configuration deciding slot "
+                    f"{slot} is not known (alpha {self.configs.alpha})",
+                )
+            return
+        config = self.configs.at(slot)
+        if (ballot, config.epoch) in self._prepared_configs or ballot in self._leading_unproven:
+            return  # checked, or lead-quorum said it already
+        self._prepared_configs.add((ballot, config.epoch))  # checked once
+        promisers = self._promisers.get(ballot, {})
+        covering = [voter for voter in config.voters if promisers.get(voter, slot + 1) <= slot]
+        if len(covering) < config.quorum:
+            self._fail(
+                time,
+                "prepared-config",
+                f"n{node_id} proposed at slot {slot} under {ballot} with promises from "
+                f"{sorted(covering)}, not a majority of epoch {config.epoch}'s voters "
+                f"{sorted(config.voters)}",
+            )
+
+    def _check_stands(self, node_id: NodeId, time: float) -> None:
+        slot_chosen = self._node(node_id).slot_chosen
+        if slot_chosen is None or slot_chosen > self._chosen_end:
+            return
+        now, newest = self.configs.at(slot_chosen), self.configs.newest_known_at(slot_chosen)
+        if node_id not in now.voters or node_id not in newest.voters:
+            self._fail(
+                time,
+                "stand-non-voter",
+                f"n{node_id} probed at chosen prefix {slot_chosen}, a voter of neither "
+                f"epoch {now.epoch} in effect there or of the newest, epoch {newest.epoch}",
+            )
 
     def _check_voter_order(
         self, node_id: NodeId, message: Message, ballot: Ballot, time: float
@@ -471,6 +633,7 @@ class PropertyChecker:
                 f"n{node_id} claimed every slot below {slot_chosen} chosen ({where}), "
                 f"but slot {self._chosen_end} is not",
             )
+            self._check_learner_votes(node_id, self._chosen_end, time)
 
     def _check_run_claim(self, node_id: NodeId, run: BallotRun, time: float) -> None:
         key = (run.ballot, run.slot_start)
@@ -484,6 +647,7 @@ class PropertyChecker:
                     f"n{node_id} claimed slot {slot} chosen under {run.ballot} "
                     f"(run [{run.slot_start}, {run.slot_end})), but {problem}",
                 )
+                self._check_learner_votes(node_id, slot, time)
                 return
             slot += 1
         self._runs_verified[key] = max(slot, self._runs_verified.get(key, 0))
@@ -496,11 +660,30 @@ class PropertyChecker:
                 "chosen-claim",
                 f"n{node_id} sent {_entry(entry)} as chosen (Learn), but {problem}",
             )
+            self._check_learner_votes(node_id, entry.slot, time)
+
+    def _check_learner_votes(self, node_id: NodeId, slot: Slot, time: float) -> None:
+        """A slot claimed chosen is not: was it chosen only if learners counted?"""
+        if slot in self._chosen or not self.configs.known(slot):
+            return
+        config = self.configs.at(slot)
+        for ballot in sorted(self._ballots_voted.get(slot, ())):
+            votes = self._votes[(slot, ballot)]
+            if len(config.ids.intersection(votes)) >= config.quorum:
+                self._fail(
+                    time,
+                    "learner-vote",
+                    f"n{node_id} claimed slot {slot} chosen: {ballot} has votes from "
+                    f"{sorted(votes)}, a majority of epoch {config.epoch}'s voters "
+                    f"{sorted(config.voters)} only if its learners "
+                    f"{sorted(config.learners)} count",
+                )
+                return
 
     def _claim_problem(self, slot: Slot, ballot: Ballot, value: Value | None) -> str | None:
         """Why "slot was chosen, with the value ``ballot`` proposed there" is false."""
         if slot not in self._chosen:
-            return f"no ballot has {self.quorum} votes there"
+            return f"no ballot has {self.configs.at(slot).quorum} votes there"
         chosen = self._chosen[slot]
         proposed = self._proposed.get((slot, ballot))
         if proposed is None:
@@ -521,11 +704,32 @@ class PropertyChecker:
         chosen = self._chosen.get(slot, _VALUE_UNKNOWN)
         return held is not None and chosen is not _VALUE_UNKNOWN and held.value == chosen
 
+    def _count(self, slot: Slot, ballot: Ballot) -> None:
+        """Count the votes for ``ballot`` at ``slot`` in ``C(slot)``, which is known."""
+        if slot not in self._chosen and self.configs.at(slot).has_quorum(
+            self._votes[(slot, ballot)]
+        ):
+            self._on_chosen(slot, self._proposed.get((slot, ballot), _VALUE_UNKNOWN))
+
     def _on_chosen(self, slot: Slot, value: Value | None) -> None:
         self._chosen[slot] = value
         self._chosen_high = max(self._chosen_high, slot + 1)
-        while self._chosen_end in self._chosen:
-            self._chosen_end += 1
+        if self._reading:
+            return  # the loop below goes on from here
+        self._reading = True
+        while True:
+            while self._chosen_end in self._chosen:
+                self.configs.read(self._chosen[self._chosen_end])
+                self._chosen_end += 1
+            # Votes that waited for the configuration of their slot (a loop, not
+            # a recursion: a runaway leader may leave many slots waiting).
+            ready = [slot for slot in self._waiting if self.configs.known(slot)]
+            for slot_ready in sorted(ready):
+                for ballot in sorted(self._waiting.pop(slot_ready, ())):
+                    self._count(slot_ready, ballot)
+            if self._chosen_end not in self._chosen:
+                break
+        self._reading = False
 
     def _node(self, node_id: NodeId) -> _NodeView:
         view = self._nodes.get(node_id)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from paxon.node.node import Node
+from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.protocol.replica import Replica
 from paxon.sim.cluster import SimCluster
 from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
@@ -34,6 +35,8 @@ class SeedResult:
     # The configuration the seed ran (drawn, for a swarm seed).
     config: SimConfig | None = None
     snapshots_installed: int = 0
+    # Core engine, "reconfig": configuration changes chosen.
+    configs_chosen: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,6 +81,7 @@ def run_seed(
         refused=dict(stats.refused),
         config=config,
         snapshots_installed=stats.snapshots_installed,
+        configs_chosen=stats.configs_chosen,
     )
 
 
@@ -123,6 +127,10 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--nodes {config.nodes}")
     else:
         words.append(f"--nodes {config.nodes}")
+        if config.spares:
+            words.append(f"--spares {config.spares}")
+        if config.alpha != ALPHA_DEFAULT:
+            words.append(f"--alpha {config.alpha}")
     words.append(f"--faults {faults}")
     if config.engine != "runtime":
         words.append(f"--engine {config.engine}")

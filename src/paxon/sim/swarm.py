@@ -48,6 +48,12 @@ What is drawn, and from where (``draw``):
 |                             | (``W`` = 2-8 slots) are reached                 |
 | forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
 |                             | seeds                                           |
+| membership ("reconfig",     | on with probability 0.75; then 0-2 spare nodes, |
+| core engine only)           | alpha 1-64 (log-uniform), a change every        |
+|                             | 0.05-0.3 s up to 0.2-1 s more                   |
+
+"reconfig" is drawn from its own stream, and only for the core engine, so
+every other draw, and every runtime seed, is as it was before it existed.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ import math
 import random
 
 from paxon.protocol.config import ReplicaConfig
-from paxon.sim.config import FAULT_KINDS, PROCESS_FAULTS, SimConfig
+from paxon.sim.config import CORE_FAULTS, FAULT_KINDS, PROCESS_FAULTS, SimConfig
 from paxon.sim.network import LinkFaults
 
 NODES_MIN = 3
@@ -86,7 +92,9 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     the base's."""
     rng = random.Random(f"{seed}:swarm")
     kinds = frozenset(
-        kind for kind in FAULT_KINDS if kind in base.faults and rng.random() < _KIND_ON
+        kind
+        for kind in FAULT_KINDS
+        if kind not in CORE_FAULTS and kind in base.faults and rng.random() < _KIND_ON
     )
     heartbeat = rng.uniform(0.01, 0.1)
     election_min = heartbeat * rng.uniform(3.0, 10.0)
@@ -139,6 +147,10 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     gap_low = rng.uniform(0.02, 0.2)
     forging = random.Random(f"{seed}:swarm-buggy")
     buggy_gap_s = _BUGGY_GAP_FAST if forging.random() < _BUGGY_FAST else _BUGGY_GAP
+    membership = _draw_membership(seed, base)
+    if membership is not None:
+        kinds |= {"reconfig"}
+        base = membership
     return dataclasses.replace(
         base,
         swarm=False,
@@ -167,6 +179,22 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         disk_fault_rate=rng.uniform(0.1, 0.9),
         buggy_gap_s=buggy_gap_s,
         replica=replica,
+    )
+
+
+def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
+    """``base`` with the "reconfig" settings of a core-engine seed, or None when it is off."""
+    if base.engine != "core" or "reconfig" not in base.faults:
+        return None
+    rng = random.Random(f"{seed}:swarm-reconfig")
+    if rng.random() >= _KIND_ON:
+        return None
+    gap_low = rng.uniform(0.05, 0.3)
+    return dataclasses.replace(
+        base,
+        spares=rng.randint(0, 2),
+        alpha=_log_uniform(rng, 1, 64),
+        reconfig_gap_s=(gap_low, gap_low + rng.uniform(0.2, 1.0)),
     )
 
 

@@ -1,0 +1,82 @@
+"""The configurations a run's chosen log makes, as the checkers derive them.
+
+The checkers watch every vote leave its node, so they know a slot is chosen
+before any replica does. They learn the membership as every replica does
+(``paxon.protocol.membership``): the values chosen are read in slot order, and
+a change chosen at slot ``i`` takes effect at ``i + alpha``. ``C(s)``, the
+configuration that decides slot ``s``, is therefore final once every slot up to
+``s - alpha`` is chosen (``known(s)``). A correct leader proposes ``s`` only
+while ``s < slot_chosen + alpha``, and its ``slot_chosen`` never runs ahead of
+the observer's prefix, so a vote at a slot whose configuration is not known yet
+comes from a broken leader; a checker keeps such votes until it is known.
+
+A chosen slot whose value no ``Accept`` carried (only a configuration of one
+member sends none; the simulator keeps two at least) is read as no change.
+"""
+
+from __future__ import annotations
+
+from paxon.protocol.membership import ConfigHistory, Configuration
+from paxon.protocol.types import NodeId, Slot, Value
+
+
+class LogConfigs:
+    """The history of configurations read from the chosen prefix so far."""
+
+    __slots__ = ("_changes", "_history", "alpha", "prefix_end")
+
+    def __init__(self, initial: Configuration) -> None:
+        self._history = ConfigHistory(((0, initial),))
+        self.alpha = initial.alpha
+        self.prefix_end = 0  # every slot below is chosen and read
+        # (slot chosen at, configuration), oldest first; the initial one at -1.
+        self._changes: list[tuple[Slot, Configuration]] = [(-1, initial)]
+
+    def read(self, value: Value | None) -> Configuration | None:
+        """``value`` was chosen at ``prefix_end``: take the change it carries, if it counts."""
+        slot = self.prefix_end
+        self.prefix_end += 1
+        change = None if value is None else self._history.chosen(slot, value)
+        if change is not None:
+            self._changes.append((slot, change))
+        return change
+
+    def known(self, slot: Slot) -> bool:
+        """Whether every change that could decide ``slot`` has been read."""
+        return slot < self.prefix_end + self.alpha
+
+    def at(self, slot: Slot) -> Configuration:
+        """``C(slot)``, as far as the prefix read so far says (final if ``known(slot)``)."""
+        return self._history.at(slot)
+
+    @property
+    def changes_chosen(self) -> int:
+        return len(self._changes) - 1
+
+    def newest_known_at(self, slot_chosen: Slot) -> Configuration:
+        """The newest configuration a replica whose chosen prefix ends at
+        ``slot_chosen`` holds: the last change chosen below it."""
+        newest = self._changes[0][1]
+        for slot, config in self._changes:
+            if slot >= slot_chosen:
+                break
+            newest = config
+        return newest
+
+    def ahead_known_at(self, slot_chosen: Slot) -> list[Configuration]:
+        """The configurations such a replica holds from ``slot_chosen`` on:
+        ``C(slot_chosen)`` and every change chosen below it that takes effect later."""
+        ahead = [self.at(slot_chosen)]
+        for slot, config in self._changes[1:]:
+            if slot < slot_chosen < slot + self.alpha:
+                ahead.append(config)
+        return ahead
+
+    def voters_ahead_known_at(self, slot_chosen: Slot) -> frozenset[NodeId]:
+        """Who may stand, or be promised, in the eyes of such a replica."""
+        return frozenset().union(*(config.voters for config in self.ahead_known_at(slot_chosen)))
+
+    def members_from(self, slot: Slot) -> frozenset[NodeId]:
+        """Every member of ``C(slot)`` and of every configuration read after it."""
+        configs = [self.at(slot)] + [c for s, c in self._changes[1:] if s + self.alpha > slot]
+        return frozenset().union(*(config.ids for config in configs))
