@@ -245,6 +245,7 @@ class Replica:
                 break
             self._log[slot].chosen = True
         self._learn_requested_at = float("-inf")
+        self._learn_turn = 0  # which known member to ask when a stranger leads
         # Peers asked for a Learn that has not come yet: only they may send one.
         self._learn_pending: set[NodeId] = set()
         self._refused: dict[_Refusal, int] = dict.fromkeys(_Refusal, 0)
@@ -311,6 +312,8 @@ class Replica:
         refusal = self._refusal(message)
         if refusal is not None:
             self._refuse(refusal)
+            if refusal is _Refusal.NON_MEMBER and isinstance(message, Accept | Heartbeat):
+                self._behind_a_stranger(message.chosen)
             return self._take_ready()
         match message:
             case Probe():
@@ -733,6 +736,19 @@ class Replica:
         self._transfer_sent_at = self._now
         self._send(TimeoutNow(self.node_id, target, self.ballot_own))
 
+    def _behind_a_stranger(self, prefix: ChosenPrefix) -> None:
+        """A node in no configuration we hold leads and has chosen past us: it was
+        added by changes we have not learned yet (we joined late, or were cut
+        off). Take nothing from it; learn the log from a member we know, which
+        brings the configurations that name it."""
+        if prefix.slot_chosen <= self.slot_chosen:
+            return
+        known = [member for member in self.members if member != self.node_id]
+        if not known:  # sim: one-way: a replica alone in its configuration leads itself
+            return
+        self._learn_turn = (self._learn_turn + 1) % len(known)
+        self._request_learn(known[self._learn_turn])
+
     def _on_nack(self, message: Nack) -> None:
         self._see_round(message.ballot_promised)
         if self.role is Role.FOLLOWER or message.ballot != self.ballot_own:
@@ -1053,16 +1069,24 @@ class Replica:
         if not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
             self._step_down(preempted=False)
             return
-        if self.node_id not in self._history.at(self.slot_chosen).voters:
+        in_effect = self._history.at(self.slot_chosen)
+        if self.node_id not in in_effect.voters:
             # Our removal took effect (every slot before it is chosen, and we
-            # propose none after it): hand leadership to the voter furthest
-            # along, stop leading, and never stand again.
-            successors = self._transfer_targets()
-            if successors:
-                best = max(successors, key=lambda p: (self._peer_slot_chosen.get(p, -1), -p))
+            # propose none after it). Lead on, proposing nothing, until a
+            # majority of the new voters know it (their chosen prefix reached
+            # ours): before that they hold the old configuration, where they
+            # may not stand (swarm core seeds 235, 238, 249, 284). Then hand
+            # leadership to the one furthest along and never stand again.
+            informed = [
+                voter
+                for voter in in_effect.voters
+                if self._peer_slot_chosen.get(voter, -1) >= self.slot_chosen
+            ]
+            if self._has_quorum(in_effect, informed):
+                best = max(informed, key=lambda p: (self._peer_slot_chosen.get(p, -1), -p))
                 self._send(TimeoutNow(self.node_id, best, self.ballot_own))
-            self._step_down(preempted=False)
-            return
+                self._step_down(preempted=False)
+                return
         if self._transfer_to is not None:
             self._try_transfer()  # again each tick, or drop it once its time is up
         waiting = (
