@@ -62,8 +62,10 @@ The properties, by rule name (``Violation.rule``), with the rule of
   chosen anything at the time the read started.") This is what a wrong read
   quorum breaks, whether or not a client ever observes a stale value.
 - ``lead-quorum``: an ``Accept`` or ``Heartbeat`` under b leaves b's owner only
-  after a majority of the members have sent it ``Promise(b)``. (Phase 2 starts
-  after Phase 1: "Only then does it take new commands.")
+  after a majority of the members have sent it a ``Promise(b)`` that reports
+  every slot from its ``slot_from`` (``log_start <= slot_from``). (Phase 2
+  starts after Phase 1: "Only then does it take new commands"; and the
+  compacted-log rule.)
 - ``probe-quorum``: a ``Prepare`` leaves only after a majority, the candidate
   included, granted its latest ``Probe``. ("Only with a majority of grants does
   the candidate persist its ballot and send ``Prepare``.")
@@ -355,7 +357,10 @@ class PropertyChecker:
                 break
         self._check_voter_order(node_id, message, message.ballot, time)
         self._check_prefix_claim(node_id, "Promise", message.slot_chosen, time)
-        if message.dst == message.ballot.node_id:
+        # A promise that cannot report every slot from slot_from does not count
+        # (the compacted-log rule).
+        complete = message.log_start <= message.slot_from
+        if message.dst == message.ballot.node_id and complete:
             self._promisers.setdefault(message.ballot, set()).add(node_id)
 
     def _on_proposed(self, message: Accept) -> None:
