@@ -139,6 +139,9 @@ class SimDisk(MemFileSystem):
         # and whether the old segment's seal was fdatasynced since.
         self._new_segment: str | None = None
         self._sealed = False
+        # Files truncated and not fsynced since (the restart's torn-tail repair
+        # cut short): a crash now puts their durable bytes back.
+        self._truncated: set[str] = set()
 
     def arm_power_cut(self, ops_after: int) -> None:
         self._cut_after = ops_after
@@ -147,9 +150,15 @@ class SimDisk(MemFileSystem):
     def disarm_power_cut(self) -> None:
         self._cut_after = None
 
+    @property
+    def truncate_pending(self) -> bool:
+        """A file was truncated and not fsynced since (a crash now undoes the cut)."""
+        return bool(self._truncated)
+
     def crash(self, *args: Any, **kwargs: Any) -> None:
         self._cut_after = None
         self._new_segment = None
+        self._truncated.clear()
         super().crash(*args, **kwargs)
 
     def commit_directory(self, directory: str) -> None:
@@ -188,11 +197,16 @@ class SimDisk(MemFileSystem):
                 else:
                     self._cut_after -= 1
         try:
-            return super()._op(op, path)
+            path = super()._op(op, path)
         except PowerCut:
             if not self._was_dead_before and self.on_power_cut is not None:
                 self.on_power_cut(f"{op} {os.path.basename(path)}")
             raise
+        if op == "truncate":
+            self._truncated.add(path)
+        elif op in ("fsync", "fdatasync"):
+            self._truncated.discard(path)
+        return path
 
     def _rolled_over_before(self, op: str, path: str) -> bool:
         """Whether ``op`` is the first write to a segment whose roll-over is durable."""
