@@ -17,7 +17,9 @@ phase, then ends them all at the heal:
 - **disk**: a power cut inside a multi-step disk operation (at creation, in
   the repairs of a restart, or armed at a random time), torn and zero-filled
   writes, a directory reaching the disk unsynced, and the storage faults of
-  ``storage_faults`` whose recovery the node must classify rightly;
+  ``storage_faults`` whose recovery the node must classify rightly (some
+  aimed at rare targets: at crash points at storage events, at a torn-tail
+  cut not yet durable, and in one planned late crash of half the seeds);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``.
 
 Contract: each kind draws from its own stream (``{seed}:buggy``,
