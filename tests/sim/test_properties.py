@@ -346,6 +346,22 @@ def test_phase_two_before_a_majority_promised() -> None:
     assert rules(checker) == ["lead-quorum"]  # once per ballot
 
 
+def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
+    """n2's log starts at slot 5, past the Prepare's slot_from 0: it cannot
+    report slots 0..4, so its promise does not make a quorum (seed 5090's rule)."""
+    checker = PropertyChecker(MEMBERS)
+    probe(checker, B1, [2])
+    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
+    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
+    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
+    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
+    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
+    assert "lead-quorum" not in rules(checker)
+    propose(checker, B1, 0, V)
+    # (It also claims slots 0..4 chosen, which this short history never chose.)
+    assert "lead-quorum" in rules(checker)
+
+
 def test_prepare_without_a_majority_of_grants() -> None:
     checker = PropertyChecker((1, 2, 3, 4, 5))
     probe(checker, B1, [2])  # itself and n2: two of five

@@ -50,9 +50,10 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | HeartbeatReply with a read round never sent         | ignored          | ignored_out_of_bounds   |
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
-``slot_from`` reports ``log_start = slot_chosen`` in its Promise, so the
-Promise does not count and the candidate learns from it (the compacted-log
-rule) and the Promise stays small. A replica whose next round would reach ROUND_END does not stand.
+``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
+stays small, does not count toward a quorum, and the candidate learns from it
+(the compacted-log rule). A replica whose next round would reach ROUND_END
+does not stand.
 
 Invariants (``check_invariants`` asserts them after every step in tests):
 - ``slot_applied <= slot_chosen``; every slot in ``[log_start, slot_chosen)``

@@ -139,6 +139,9 @@ class SimDisk(MemFileSystem):
         # and whether the old segment's seal was fdatasynced since.
         self._new_segment: str | None = None
         self._sealed = False
+        # Files truncated and not fsynced since (the restart's torn-tail repair
+        # cut short): a crash now puts their durable bytes back.
+        self._truncated: set[str] = set()
 
     def arm_power_cut(self, ops_after: int) -> None:
         self._cut_after = ops_after
@@ -147,9 +150,15 @@ class SimDisk(MemFileSystem):
     def disarm_power_cut(self) -> None:
         self._cut_after = None
 
+    @property
+    def truncate_pending(self) -> bool:
+        """A file was truncated and not fsynced since (a crash now undoes the cut)."""
+        return bool(self._truncated)
+
     def crash(self, *args: Any, **kwargs: Any) -> None:
         self._cut_after = None
         self._new_segment = None
+        self._truncated.clear()
         super().crash(*args, **kwargs)
 
     def commit_directory(self, directory: str) -> None:
@@ -188,11 +197,16 @@ class SimDisk(MemFileSystem):
                 else:
                     self._cut_after -= 1
         try:
-            return super()._op(op, path)
+            path = super()._op(op, path)
         except PowerCut:
             if not self._was_dead_before and self.on_power_cut is not None:
                 self.on_power_cut(f"{op} {os.path.basename(path)}")
             raise
+        if op == "truncate":
+            self._truncated.add(path)
+        elif op in ("fsync", "fdatasync"):
+            self._truncated.discard(path)
+        return path
 
     def _rolled_over_before(self, op: str, path: str) -> bool:
         """Whether ``op`` is the first write to a segment whose roll-over is durable."""
@@ -251,6 +265,8 @@ class SimCommitter:
         # A failed write or fsync fails every waiter and every later submit,
         # as GroupCommitter does.
         self._failure: StorageError | None = None
+        # Closed: the pending write and fsync events do nothing (the thread stopped).
+        self._closed = False
 
     @property
     def lsn_durable(self) -> int:
@@ -286,10 +302,26 @@ class SimCommitter:
         return future
 
     def close(self, timeout: float | None = None) -> None:
-        pass
+        """Sync everything submitted and complete its handles, as ``GroupCommitter.close``
+        does: the sync in flight is finished here, and when it fails (an I/O error
+        during a graceful stop) every waiter hears of it and the log closes failed."""
+        live = self._live()
+        self._closed = True
+        if not live or self._failure is not None:
+            return
+        try:
+            durable = self._storage.sync()
+        except StorageError as error:
+            self._fail(error)
+            return
+        self._complete_through(durable)
 
     def _live(self) -> bool:
-        return self._host.incarnation == self.incarnation and self._host.process is not None
+        return (
+            not self._closed
+            and self._host.incarnation == self.incarnation
+            and self._host.process is not None
+        )
 
     def _start_sync(self) -> None:
         if self._syncing:
@@ -329,18 +361,23 @@ class SimCommitter:
             return
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
             return
-        if durable > self._lsn_durable:
-            self._lsn_durable = durable
-            unsynced = self._unsynced
-            while unsynced and unsynced[0][0] <= durable:
-                self._world.on_records_durable(self._host, unsynced.popleft()[1])
-            waiters = self._waiters
-            while waiters and waiters[0][0] <= durable:
-                future = heapq.heappop(waiters)[2]
-                if not future.done():
-                    future.set_result(None)
+        self._complete_through(durable)
         if self._lsn_wanted > self._lsn_durable:
             self._start_sync()
+
+    def _complete_through(self, durable: int) -> None:
+        """Records through ``durable`` are durable: tell the world, wake their waiters."""
+        if durable <= self._lsn_durable:
+            return
+        self._lsn_durable = durable
+        unsynced = self._unsynced
+        while unsynced and unsynced[0][0] <= durable:
+            self._world.on_records_durable(self._host, unsynced.popleft()[1])
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= durable:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
 
     def _fail(self, error: StorageError) -> None:
         self._failure = error

@@ -69,10 +69,11 @@ The properties, by rule name (``Violation.rule``), with the rule of
   chosen anything at the time the read started.") This is what a wrong read
   quorum breaks, whether or not a client ever observes a stale value.
 - ``lead-quorum``: an ``Accept`` or ``Heartbeat`` under b leaves b's owner only
-  after a majority of the voters of ``C(slot_from)`` have sent it
-  ``Promise(b)``, ``slot_from`` that of its latest Phase 1 ``Prepare`` (one sent
-  before it led). (Phase 2 starts after Phase 1: "Only then does it take new
-  commands.")
+  after a majority of the voters of ``C(slot_from)`` have sent it a
+  ``Promise(b)`` that reports every slot from its ``slot_from``
+  (``log_start <= slot_from``), ``slot_from`` that of its latest Phase 1
+  ``Prepare`` (one sent before it led). (Phase 2 starts after Phase 1: "Only
+  then does it take new commands"; and the compacted-log rule.)
 - ``probe-quorum``: a ``Prepare`` leaves only after a majority of the voters of
   ``C(slot_from)`` (``slot_from`` of its first ``Prepare``), the candidate
   included, granted its latest ``Probe``, or after the leader handed it
@@ -543,9 +544,14 @@ class PropertyChecker:
         # Phase 1 ends on a majority of C(slot_from) for the slot_from of the
         # candidate's latest Phase 1 Prepare (it prepares again, higher, after
         # catching up): a majority of C(p) for any p it prepared from will do.
+        # Only promises that report every slot from there count (the
+        # compacted-log rule): reported_from <= slot_from.
         promised = self._promisers.get(ballot, {})
-        configs = {self.configs.at(p) for p in self._prepared_from.get(ballot, {0})}
-        counts = [(len(c.voters.intersection(promised)), c.quorum) for c in configs]
+        counts = []
+        for slot_from in self._prepared_from.get(ballot, {0}):
+            config = self.configs.at(slot_from)
+            complete = {n for n, reported_from in promised.items() if reported_from <= slot_from}
+            counts.append((len(config.voters.intersection(complete)), config.quorum))
         promisers, quorum = max(counts, key=lambda count: count[0] - count[1])
         if promisers >= quorum:
             self._leading.add(ballot)

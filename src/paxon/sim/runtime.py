@@ -350,8 +350,10 @@ class RuntimeCluster:
                 return  # crashed while stopping
             error = None if task.cancelled() else task.exception()
             if isinstance(error, StorageError):
-                # Its log had failed (an injected I/O error): the stop reports
-                # it, as ``paxon serve`` exits non-zero; the process is gone.
+                # Its log had failed (an injected I/O error) and the stop
+                # reports it, as ``paxon serve`` exits non-zero; the process is
+                # gone. (The committer's close catches a failed last sync, as
+                # GroupCommitter's does; the log then closes unsynced.)
                 self.crash_host(host, f"stopped with a failed log: {error}")
                 return
             if host.io_error and not host.fs.clear_faults():
@@ -477,7 +479,17 @@ class RuntimeCluster:
             return  # stopping already: the stop ends it (``stop_gracefully``)
         if host.process is process and host.io_error and isinstance(error, StorageError):
             host.io_error = False
-            self.crash_host(host, "stopped on an injected I/O error")
+            # ``paxon serve`` stops the node on its way out (``Node.stop``: the
+            # failed log is closed unsynced); the page cache is not to be
+            # trusted, so the disk then goes as in a crash.
+            process.stopping = True
+            stop = process.loop.create_task(process.node.stop())
+
+            def stopped(_task: Any) -> None:
+                if host.process is process:
+                    self.crash_host(host, "stopped on an injected I/O error")
+
+            stop.add_done_callback(stopped)
         elif host.process is process:
             self.checker.fail(self.time, "node-stopped", f"n{host.node_id} stopped on {error!r}")
             self.crash_host(host, "stopped on an internal error")

@@ -46,6 +46,9 @@ What is drawn, and from where (``draw``):
 |                             | ahead 2 windows, learn 1-2 entries, batch 1-4   |
 |                             | commands: ``Busy`` and the slots-ahead bound    |
 |                             | (``W`` = 2-8 slots) are reached                 |
+| disk-heavy (25% of seeds)   | segments of 1 KiB, a snapshot every 3-20 slots  |
+|                             | (log-uniform): the fault phase rolls over,      |
+|                             | snapshots, installs and compacts many times     |
 | forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
 |                             | seeds                                           |
 | membership ("reconfig",     | on with probability 0.75; then 0-2 spare nodes, |
@@ -82,6 +85,9 @@ _TINY_LIMITS = 0.5
 _BUGGY_GAP = (0.02, 0.1)
 _BUGGY_GAP_FAST = (0.003, 0.02)
 _BUGGY_FAST = 0.3
+# Share of seeds that are disk-heavy (``draw``); the smallest segment allowed.
+_DISK_HEAVY = 0.25
+_SEGMENT_BYTES_MIN = 1024
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -141,7 +147,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             )
     # Small enough that a fault phase (a few kilobytes of log) rolls segments
     # over; a batch stays far inside a record (half a segment).
-    segment_max_bytes = _log_uniform(limits, 1024, 64 * 1024)
+    segment_max_bytes = _log_uniform(limits, _SEGMENT_BYTES_MIN, 64 * 1024)
     batch_max_bytes = min(replica.batch_max_bytes, segment_max_bytes // 16)
     replica = dataclasses.replace(replica, batch_max_bytes=batch_max_bytes)
     gap_low = rng.uniform(0.02, 0.2)
@@ -151,7 +157,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     if membership is not None:
         kinds |= {"reconfig"}
         base = membership
-    return dataclasses.replace(
+    config = dataclasses.replace(
         base,
         swarm=False,
         nodes=base.nodes or rng.choices(_NODE_COUNTS, _NODE_WEIGHTS)[0],
@@ -180,6 +186,22 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         buggy_gap_s=buggy_gap_s,
         replica=replica,
     )
+    # Disk-heavy seeds, from their own stream (the draws above stay as they
+    # were): the smallest segments and frequent snapshots give the storage
+    # faults old disks to strike (inner segments and seals, compacted logs,
+    # installed snapshots).
+    disk_heavy = random.Random(f"{seed}:swarm-disk")
+    if disk_heavy.random() < _DISK_HEAVY:
+        replica = dataclasses.replace(
+            replica, batch_max_bytes=min(replica.batch_max_bytes, _SEGMENT_BYTES_MIN // 16)
+        )
+        config = dataclasses.replace(
+            config,
+            segment_max_bytes=_SEGMENT_BYTES_MIN,
+            snapshot_interval_slots=_log_uniform(disk_heavy, 3, 20),
+            replica=replica,
+        )
+    return config
 
 
 def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
