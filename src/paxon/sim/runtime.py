@@ -264,7 +264,7 @@ class RuntimeCluster:
             return
         self.checker.on_send(message, self.time)
         self.properties.on_send(src, message, self.time)
-        if delays and self.faults.hold(src, message):
+        if delays and (self.faults.lose_prepare(message) or self.faults.hold(src, message)):
             return
         for delay in delays:
             self.push(self.time + delay, lambda: self.deliver_peer(src, message))

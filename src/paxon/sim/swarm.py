@@ -27,6 +27,8 @@ What is drawn, and from where (``draw``):
 | storage fault at a crash    | 0.1-0.9 of crashes                              |
 | clients, keys               | 1-6, 1-5                                        |
 | clients that only read      | 0 (half the seeds), 1 or 2; never all of them   |
+| operations in flight        | 1 per client; 2-8 (log-uniform) in 30% of seeds |
+|                             | (session lanes, as ``paxon.Client``'s calls)    |
 | client timeout              | 0.1-0.6 s                                       |
 | tick                        | 2-20 ms                                         |
 | heartbeat                   | 10-100 ms                                       |
@@ -76,6 +78,10 @@ _TINY_LIMITS = 0.5
 _BUGGY_GAP = (0.02, 0.1)
 _BUGGY_GAP_FAST = (0.003, 0.02)
 _BUGGY_FAST = 0.3
+# Share of seeds whose clients keep several operations in flight, and how many:
+# enough, with 1-6 clients, to fill a queue of 2-16 while the window is full.
+_PIPELINED = 0.3
+_LANES = (2, 8)
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -139,6 +145,8 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     gap_low = rng.uniform(0.02, 0.2)
     forging = random.Random(f"{seed}:swarm-buggy")
     buggy_gap_s = _BUGGY_GAP_FAST if forging.random() < _BUGGY_FAST else _BUGGY_GAP
+    pipelining = random.Random(f"{seed}:swarm-lanes")
+    lanes = _log_uniform(pipelining, *_LANES) if pipelining.random() < _PIPELINED else 1
     return dataclasses.replace(
         base,
         swarm=False,
@@ -146,6 +154,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         faults=kinds,
         clients=(clients := rng.randint(1, _CLIENTS_MAX)),
         readers=min(clients - 1, rng.choice((0, 0, 1, 2))),
+        client_lanes=lanes,
         keys=rng.randint(1, 5),
         client_timeout_s=rng.uniform(0.1, 0.6),
         tick_s=rng.uniform(0.002, 0.02),
