@@ -13,7 +13,7 @@ from paxon.protocol.records import AcceptRecord
 from paxon.protocol.types import Ballot, Command, Entry, Value
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.config import FAULT_KINDS
-from paxon.sim.host import ROLLED_OVER, SimDisk, storage_config
+from paxon.sim.host import REACCEPT_DURABLE, ROLLED_OVER, SimDisk, storage_config
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import NODES_MAX, NODES_MIN, draw
@@ -304,6 +304,41 @@ def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() ->
     reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
     assert reopened.recovered.lsn_last == 3
     assert len(reopened.segments()) == 2  # the empty segment is kept, not dropped
+
+
+# Re-proposals after leader changes (pauses, lost Prepares) on a log that
+# snapshots often: the aimed crash points find accepts that replace older ones.
+AIMED = dataclasses.replace(STORAGE_POINTS, faults=frozenset({"crashpoint", "pause", "drop"}))
+
+
+def test_aimed_crash_points_and_lost_prepares_happen() -> None:
+    """A crash right after an accept that replaced a lower one is the log's last
+    record, and a Prepare lost on its way to an acceptor ahead of the candidate;
+    every restart recovers what was durable (``recovery-fold``)."""
+    seen: dict[str, int] = {}
+    for seed in range(3):
+        result = run_seed(seed, AIMED)
+        assert result.ok, result.violations[:3]
+        for kind, count in result.faults.items():
+            seen[kind] = seen.get(kind, 0) + count
+    assert seen[f"crashpoint: {REACCEPT_DURABLE}"] > 0
+    assert seen["lose-prepare"] > 0
+
+
+@pytest.mark.mutation
+def test_a_recovery_that_forgets_the_last_accept_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted bug for ``recovery-fold``: a restart rebuilds its state without the
+    log's last accept record (as mutant #78 puts a slot's older accept back)."""
+    fold = recovery.recover
+
+    def forgets_last_accept(records):  # type: ignore[no-untyped-def]
+        records = list(records)
+        last = max((i for i, r in enumerate(records) if isinstance(r, AcceptRecord)), default=None)
+        return fold(records[:last] + records[last + 1 :] if last is not None else records)
+
+    monkeypatch.setattr(recovery, "recover", forgets_last_accept)
+    result = run_seed(0, SimConfig(nodes=3, faults=frozenset({"crash"})))
+    assert any(" recovery-fold: " in violation for violation in result.violations)
 
 
 @pytest.mark.mutation

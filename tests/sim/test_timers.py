@@ -156,6 +156,18 @@ def test_a_broken_timing_or_limit_rule_is_named(
 
 
 @pytest.mark.sim
+@pytest.mark.mutation
+def test_one_client_with_commands_in_flight_fills_the_queue() -> None:
+    """One client alone binds a queue of 2 only with several operations in
+    flight (its session lanes); with one at a time it never can."""
+    one_client = dataclasses.replace(_LIMITS, clients=1)
+    assert "queue-bound" not in _rules(NeverBusy, one_client, range(2))
+    pipelining = dataclasses.replace(one_client, client_lanes=8)
+    assert "queue-bound" in _rules(NeverBusy, pipelining, range(2))
+    assert _rules(Replica, pipelining, range(2)) == set()
+
+
+@pytest.mark.sim
 @pytest.mark.parametrize(
     "config", [_TIMING, _STEP_DOWNS, _LIMITS], ids=["timing", "step-downs", "limits"]
 )

@@ -41,7 +41,14 @@ from paxon.protocol.messages import Message, Prepare
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
-from paxon.sim.host import NOOP_DURABLE, SNAPSHOT_RECORD_DURABLE, Host, SimTransport
+from paxon.sim.host import (
+    NOOP_DURABLE,
+    REACCEPT_DURABLE,
+    SNAPSHOT_RECORD_DURABLE,
+    SNAPSHOT_TAKEN,
+    Host,
+    SimTransport,
+)
 from paxon.sim.network import LinkFaults, draw_partition
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import REFUSE, StorageFault, strike
@@ -239,7 +246,10 @@ class FaultInjector:
         (a snapshot installed, a no-op persisted: a few a run, mostly after
         the heal) at _RARE_POINT_RATE."""
         cluster = self._cluster
-        if where in _RARE_STORAGE_EVENTS:
+        aimed = where == SNAPSHOT_TAKEN and host.crash_at_next_snapshot
+        if where == SNAPSHOT_TAKEN:
+            host.crash_at_next_snapshot = False
+        if where in _RARE_STORAGE_EVENTS or aimed:
             rate = _RARE_POINT_RATE
         else:
             rate = min(
@@ -572,7 +582,7 @@ _CREATION_OPS = 11
 _STORAGE_POINT_BOOST = 20
 _STORAGE_POINT_RATE_MAX = 0.3
 _RARE_POINT_RATE = 0.5
-_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE})
+_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE, REACCEPT_DURABLE})
 # Share of the Prepares to an acceptor ahead of the candidate that are lost
 # (with "drop"): a few a run, each a re-proposal of slots known chosen there.
 _PREPARE_LOSS = 0.5

@@ -98,6 +98,11 @@ class Host:
     io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
+    # The durable log ends in an accept that replaced a lower one of its slot.
+    log_ends_in_reaccept: bool = False
+    # Set at a restart on such a log: the first snapshot of the new life (taken
+    # at the first apply, over the log's tail) is a crash point at the rare rate.
+    crash_at_next_snapshot: bool = False
 
 
 def storage_config(segment_max_bytes: int) -> StorageConfig:
@@ -246,6 +251,10 @@ class SimCommitter:
         self.incarnation = host.incarnation
         # Records appended and not yet durable, by the lsn of a batch's last one.
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
+        # The ballot of the last accept appended per slot (recovered ones too),
+        # and the lsns of batches that end in an accept replacing a lower one.
+        self._accepted = {slot: e.ballot for slot, e in storage.recovered.state.entries.items()}
+        self._reaccepts: set[int] = set()
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
         # A failed write or fsync fails every waiter and every later submit,
@@ -267,10 +276,21 @@ class SimCommitter:
         lsn = self._storage.append(records)
         if records:
             self._unsynced.append((lsn, records))
+            self._note_accepts(lsn, records)
         if sync and lsn > self._lsn_wanted:
             self._lsn_wanted = lsn
             self._start_sync()
         return Ticket(lsn)
+
+    def _note_accepts(self, lsn: int, records: Sequence[StorageRecord]) -> None:
+        accepted = self._accepted
+        for record in records:
+            if isinstance(record, AcceptRecord):
+                entry = record.entry
+                before = accepted.get(entry.slot)
+                accepted[entry.slot] = entry.ballot
+                if record is records[-1] and before is not None and before < entry.ballot:
+                    self._reaccepts.add(lsn)
 
     def durable_future(self, lsn: int) -> Any:
         process = self._host.process
@@ -325,11 +345,16 @@ class SimCommitter:
             self._fail(error)
             return
         event = _rare_record(self._unsynced, durable)
+        if durable in self._reaccepts:
+            # The log now ends in an accept that replaced an older one of its slot.
+            event = event or REACCEPT_DURABLE
+        self._reaccepts = {lsn for lsn in self._reaccepts if lsn > durable}
         if event is not None and self._world.storage_crash_point(self._host, event):
             return
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
+            self._host.log_ends_in_reaccept = durable in self._reaccepts
             self._lsn_durable = durable
             unsynced = self._unsynced
             while unsynced and unsynced[0][0] <= durable:
@@ -367,6 +392,10 @@ def _rare_record(unsynced: deque[tuple[int, Sequence[StorageRecord]]], durable: 
 
 SNAPSHOT_RECORD_DURABLE = "SnapshotRecord durable"
 NOOP_DURABLE = "no-op accept durable"
+REACCEPT_DURABLE = "accept replacing a lower one durable, last in the log"
+# A crash point: a snapshot file just became durable (taken, or the file of
+# one being installed) while the log still reaches back before its lsn.
+SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
 
 
 class SimTransport:

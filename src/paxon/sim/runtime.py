@@ -66,6 +66,7 @@ from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, 
 from paxon.sim.faults import FaultInjector
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
+    SNAPSHOT_TAKEN,
     Connection,
     Host,
     Process,
@@ -507,6 +508,9 @@ class RuntimeCluster:
             return
         self.checker.on_restart(host.node_id)
         self.log(f"restart n{host.node_id}")
+        # Its first apply snapshots over the log's tail; a crash there makes the
+        # next recovery replay the older accept of that slot (before the snapshot).
+        host.crash_at_next_snapshot = host.log_ends_in_reaccept
         self._start_process(host)
         self.faults.release_held(f"n{host.node_id} restarts")
 
@@ -664,11 +668,6 @@ class RuntimeCluster:
 _SETTLE_SAMPLE_S = 0.01
 # Of the graceful stops with a log fsync in flight, this share sees it fail.
 _IO_ERROR_IN_STOP = 0.7
-
-
-# A crash point: a snapshot file just became durable (taken, or the file of
-# one being installed) while the log still reaches back before its lsn.
-SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
 
 
 def _storage_of(host: Host) -> Storage | None:
