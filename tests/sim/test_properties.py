@@ -338,6 +338,24 @@ def test_a_read_index_below_a_slot_chosen_before_the_read() -> None:
     assert rules(checker) == ["read-fresh"]
 
 
+def test_every_read_gets_exactly_one_answer() -> None:
+    """``read-answer``: no answer twice or unasked, none left when leadership ends."""
+    checker = leader_elected()
+    checker.on_read_requested(1, 1, 0.0)
+    checker.on_read_requested(1, 2, 0.0)
+    checker.on_read_confirmed(1, 1, 0, 0.0)
+    assert checker.violations == []
+    checker.on_read_confirmed(1, 1, 0, 0.0)
+    checker.on_read_confirmed(1, 9, None, 0.0)
+    assert rules(checker) == ["read-answer"] * 2
+    checker.on_stopped_leading(1, 0.0)  # read 2 was never answered
+    assert rules(checker) == ["read-answer"] * 3
+    checker.on_read_requested(1, 3, 0.0)
+    checker.on_read_confirmed(1, 3, None, 0.0)
+    checker.on_stopped_leading(1, 0.0)
+    assert rules(checker) == ["read-answer"] * 3
+
+
 # ------------------------------------------------ the other rules of the page
 
 

@@ -275,10 +275,19 @@ STORAGE_POINTS = SimConfig(
 def test_crash_points_at_storage_events_happen_and_the_node_recovers() -> None:
     """A roll-over made durable with its new segment still empty, and a snapshot
     written while the log reaches back before it: crashed there, restarted clean."""
-    result = run_seed(3, STORAGE_POINTS)
-    assert result.ok, result.violations[:3]
-    assert result.faults["crashpoint: roll-over durable, new segment empty"] > 0
-    assert result.faults["crashpoint: snapshot file durable, log reaches back before it"] > 0
+    wanted = (
+        "crashpoint: roll-over durable, new segment empty",
+        "crashpoint: snapshot file durable, log reaches back before it",
+    )
+    seen = dict.fromkeys(wanted, 0)
+    for seed in range(3, 9):
+        result = run_seed(seed, STORAGE_POINTS)
+        assert result.ok, result.violations[:3]
+        for kind in wanted:
+            seen[kind] += result.faults.get(kind, 0)
+        if all(seen.values()):
+            break
+    assert all(seen.values()), seen
 
 
 def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() -> None:
@@ -353,8 +362,11 @@ def test_an_empty_segment_after_a_sealed_one_refused_is_caught(
     namespace = dict(vars(recovery))
     exec(source.replace(right, 'scans[-1].end != "sealed"'), namespace)
     monkeypatch.setattr(recovery, "_check_chain", namespace["_check_chain"])
-    result = run_seed(3, STORAGE_POINTS)
-    assert any("MissingSegment" in violation for violation in result.violations)
+    for seed in range(3, 9):
+        violations = run_seed(seed, STORAGE_POINTS).violations
+        if violations:
+            break
+    assert any("MissingSegment" in violation for violation in violations)
 
 
 @pytest.mark.mutation

@@ -44,8 +44,8 @@ from paxon.sim.config import draw_process_fault
 from paxon.sim.host import (
     NOOP_DURABLE,
     REACCEPT_DURABLE,
+    SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_RECORD_DURABLE,
-    SNAPSHOT_TAKEN,
     Host,
     SimTransport,
 )
@@ -89,6 +89,8 @@ class FaultInjector:
         # Crash points at rare storage moments draw apart, so the draws of
         # the crash points above do not shift when one is added.
         self._rng_storage_crash = random.Random(f"{seed}:crashpoint-storage")
+        # The re-accept points (mutant #78's schedule) draw apart again.
+        self._rng_reaccept_crash = random.Random(f"{seed}:crashpoint-reaccept")
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
@@ -246,16 +248,14 @@ class FaultInjector:
         (a snapshot installed, a no-op persisted: a few a run, mostly after
         the heal) at _RARE_POINT_RATE."""
         cluster = self._cluster
-        aimed = where == SNAPSHOT_TAKEN and host.crash_at_next_snapshot
-        if where == SNAPSHOT_TAKEN:
-            host.crash_at_next_snapshot = False
-        if where in _RARE_STORAGE_EVENTS or aimed:
+        if where in _RARE_STORAGE_EVENTS:
             rate = _RARE_POINT_RATE
         else:
             rate = min(
                 _STORAGE_POINT_RATE_MAX, cluster.config.crashpoint_rate * _STORAGE_POINT_BOOST
             )
-        if not self._crash_points or self._rng_storage_crash.random() >= rate:
+        rng = self._rng_reaccept_crash if where in _REACCEPT_EVENTS else self._rng_storage_crash
+        if not self._crash_points or rng.random() >= rate:
             return False
         cluster.stats.faults[f"crashpoint: {where}"] = (
             cluster.stats.faults.get(f"crashpoint: {where}", 0) + 1
@@ -582,7 +582,10 @@ _CREATION_OPS = 11
 _STORAGE_POINT_BOOST = 20
 _STORAGE_POINT_RATE_MAX = 0.3
 _RARE_POINT_RATE = 0.5
-_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE, REACCEPT_DURABLE})
+_REACCEPT_EVENTS = frozenset({REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT})
+_RARE_STORAGE_EVENTS = frozenset(
+    {SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE, REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT}
+)
 # Share of the Prepares to an acceptor ahead of the candidate that are lost
 # (with "drop"): a few a run, each a re-proposal of slots known chosen there.
 _PREPARE_LOSS = 0.5

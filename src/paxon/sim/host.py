@@ -25,7 +25,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
@@ -33,6 +33,7 @@ from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import TransportStats
 from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord, SnapshotRecord
+from paxon.protocol.types import Ballot
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.storage.codec import StorageRecord
@@ -98,11 +99,11 @@ class Host:
     io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
-    # The durable log ends in an accept that replaced a lower one of its slot.
-    log_ends_in_reaccept: bool = False
-    # Set at a restart on such a log: the first snapshot of the new life (taken
-    # at the first apply, over the log's tail) is a crash point at the rare rate.
-    crash_at_next_snapshot: bool = False
+    # Accepts appended to its log, across lives (they aim crash points): per
+    # slot the lsn and ballot of the last one, and for an accept that replaced
+    # a lower one of its slot, its lsn -> the replaced one's lsn.
+    accepts: dict[int, tuple[int, Ballot]] = field(default_factory=dict)
+    replaced: dict[int, int] = field(default_factory=dict)
 
 
 def storage_config(segment_max_bytes: int) -> StorageConfig:
@@ -251,10 +252,12 @@ class SimCommitter:
         self.incarnation = host.incarnation
         # Records appended and not yet durable, by the lsn of a batch's last one.
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
-        # The ballot of the last accept appended per slot (recovered ones too),
-        # and the lsns of batches that end in an accept replacing a lower one.
-        self._accepted = {slot: e.ballot for slot, e in storage.recovered.state.entries.items()}
+        # Batches (by their last lsn) that end in an accept replacing a lower one.
         self._reaccepts: set[int] = set()
+        # Notes about records a crash tore (their lsns are handed out again).
+        last = storage.lsn_durable
+        host.accepts = {slot: at for slot, at in host.accepts.items() if at[0] <= last}
+        host.replaced = {lsn: old for lsn, old in host.replaced.items() if lsn <= last}
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
         # A failed write or fsync fails every waiter and every later submit,
@@ -282,15 +285,18 @@ class SimCommitter:
             self._start_sync()
         return Ticket(lsn)
 
-    def _note_accepts(self, lsn: int, records: Sequence[StorageRecord]) -> None:
-        accepted = self._accepted
-        for record in records:
+    def _note_accepts(self, lsn_last: int, records: Sequence[StorageRecord]) -> None:
+        accepts = self._host.accepts
+        first = lsn_last - len(records) + 1
+        for at, record in enumerate(records, first):
             if isinstance(record, AcceptRecord):
                 entry = record.entry
-                before = accepted.get(entry.slot)
-                accepted[entry.slot] = entry.ballot
-                if record is records[-1] and before is not None and before < entry.ballot:
-                    self._reaccepts.add(lsn)
+                before = accepts.get(entry.slot)
+                accepts[entry.slot] = (at, entry.ballot)
+                if before is not None and before[1] < entry.ballot:
+                    self._host.replaced[at] = before[0]
+                    if at == lsn_last:
+                        self._reaccepts.add(lsn_last)
 
     def durable_future(self, lsn: int) -> Any:
         process = self._host.process
@@ -354,7 +360,6 @@ class SimCommitter:
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
             return
         if durable > self._lsn_durable:
-            self._host.log_ends_in_reaccept = durable in self._reaccepts
             self._lsn_durable = durable
             unsynced = self._unsynced
             while unsynced and unsynced[0][0] <= durable:
@@ -394,8 +399,13 @@ SNAPSHOT_RECORD_DURABLE = "SnapshotRecord durable"
 NOOP_DURABLE = "no-op accept durable"
 REACCEPT_DURABLE = "accept replacing a lower one durable, last in the log"
 # A crash point: a snapshot file just became durable (taken, or the file of
-# one being installed) while the log still reaches back before its lsn.
+# one being installed) while the log still reaches back before its lsn; and
+# the rarer case where its lsn is an accept that replaced an older one of its
+# slot still in the log (a restart replays the log over the snapshot's lsn).
 SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
+SNAPSHOT_OVER_REACCEPT = (
+    "snapshot file durable at a re-accept, the replaced accept still in the log"
+)
 
 
 class SimTransport:

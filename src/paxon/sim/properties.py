@@ -160,6 +160,8 @@ class _NodeView:
     # Ballots this life probed with; a Prepare needs one of them granted.
     ballots_probed: list[Ballot] = field(default_factory=list)
     reads: dict[int, Slot] = field(default_factory=dict)
+    # Reads a crash left unanswered: a late answer of an earlier life is no second one.
+    reads_of_earlier_lives: set[int] = field(default_factory=set)
 
 
 class PropertyChecker:
@@ -264,6 +266,7 @@ class PropertyChecker:
         view = self._node(node_id)
         view.life += 1
         view.ballots_probed = []
+        view.reads_of_earlier_lives.update(view.reads)
         view.reads.clear()
 
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
@@ -311,8 +314,12 @@ class PropertyChecker:
         self, node_id: NodeId, read_id: int, slot: Slot | None, time: float
     ) -> None:
         """The core answered ``read_id`` with ``ReadIndex(read_id, slot)``."""
-        reads = self._node(node_id).reads
+        view = self._node(node_id)
+        reads = view.reads
         if read_id not in reads:
+            if read_id in view.reads_of_earlier_lives:
+                view.reads_of_earlier_lives.discard(read_id)
+                return
             self._fail(
                 time,
                 "read-answer",

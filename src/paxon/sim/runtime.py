@@ -66,6 +66,7 @@ from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, 
 from paxon.sim.faults import FaultInjector
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
+    SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_TAKEN,
     Connection,
     Host,
@@ -422,7 +423,7 @@ class RuntimeCluster:
                     newest = _newest_snapshot(host)
                     work()
                     if _new_snapshot_over_log(host, newest) and self.storage_crash_point(
-                        host, SNAPSHOT_TAKEN
+                        host, SNAPSHOT_OVER_REACCEPT if _over_reaccept(host) else SNAPSHOT_TAKEN
                     ):
                         return
                     self.crash_point(host, "work on a thread done, loop not told")
@@ -508,9 +509,6 @@ class RuntimeCluster:
             return
         self.checker.on_restart(host.node_id)
         self.log(f"restart n{host.node_id}")
-        # Its first apply snapshots over the log's tail; a crash there makes the
-        # next recovery replay the older accept of that slot (before the snapshot).
-        host.crash_at_next_snapshot = host.log_ends_in_reaccept
         self._start_process(host)
         self.faults.release_held(f"n{host.node_id} restarts")
 
@@ -683,6 +681,18 @@ def _newest_snapshot(host: Host) -> str | None:
     storage = _storage_of(host)
     snapshots = [] if storage is None else storage.snapshots()
     return snapshots[-1].name if snapshots else None
+
+
+def _over_reaccept(host: Host) -> bool:
+    """Whether the newest snapshot's lsn is an accept that replaced an older one
+    of its slot, still in the log (a restart after the first apply snapshots
+    over the log's tail: often such an accept, when it crashed right after it)."""
+    storage = _storage_of(host)
+    assert storage is not None
+    log_start = storage.segments()[0][1]
+    host.replaced = {lsn: old for lsn, old in host.replaced.items() if old >= log_start}
+    replaced = host.replaced.get(storage.snapshots()[-1].lsn)
+    return replaced is not None
 
 
 def _new_snapshot_over_log(host: Host, before: str | None) -> bool:
