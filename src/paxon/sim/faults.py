@@ -4,7 +4,8 @@ One ``FaultInjector`` per run plans and strikes every fault of the fault
 phase, then ends them all at the heal:
 
 - **network**: the link faults of ``SimNetwork`` (loss, duplication, delay,
-  reordering) drawn once; partitions of every shape, among them the deposed
+  reordering) drawn once; a ``Prepare`` lost on its way to an acceptor that
+  knows more slots chosen than the candidate; partitions of every shape, among them the deposed
   leader that keeps only its readers; messages held back ("hold") and let go
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
@@ -38,11 +39,18 @@ from typing import TYPE_CHECKING
 
 from paxon.net.peer_messages import PeerMessage
 from paxon.node.node import Node
-from paxon.protocol.messages import Message
+from paxon.protocol.messages import Message, Prepare
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
-from paxon.sim.host import NOOP_DURABLE, SNAPSHOT_RECORD_DURABLE, Host, SimTransport
+from paxon.sim.host import (
+    NOOP_DURABLE,
+    REACCEPT_DURABLE,
+    SNAPSHOT_OVER_REACCEPT,
+    SNAPSHOT_RECORD_DURABLE,
+    Host,
+    SimTransport,
+)
 from paxon.sim.network import LinkFaults, draw_partition
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import (
@@ -89,10 +97,15 @@ class FaultInjector:
         self._holding = "hold" in config.faults
         self._crash_points = "crashpoint" in config.faults
         self._rng_hold = random.Random(f"{seed}:hold")
+        # Prepares lost on purpose ("drop"): to an acceptor ahead of the candidate.
+        self._losing_prepares = "drop" in config.faults
+        self._rng_lose_prepare = random.Random(f"{seed}:lose-prepare")
         self._rng_crash = random.Random(f"{seed}:crashpoint")
         # Crash points at rare storage moments draw apart, so the draws of
         # the crash points above do not shift when one is added.
         self._rng_storage_crash = random.Random(f"{seed}:crashpoint-storage")
+        # The re-accept points (mutant #78's schedule) draw apart again.
+        self._rng_reaccept_crash = random.Random(f"{seed}:crashpoint-reaccept")
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
@@ -154,7 +167,7 @@ class FaultInjector:
         cluster.stats.faults["reorder"] = network.reordered
         network.heal_all()
         network.faults = LinkFaults()
-        self._holding = self._crash_points = False
+        self._holding = self._crash_points = self._losing_prepares = False
         self.release_held("healing")
         for host in cluster.hosts.values():
             host.crash_in_fsync = False
@@ -175,6 +188,25 @@ class FaultInjector:
         if len(self._held) > _HELD_MAX:
             self._held.pop(0)  # lost after all
         self._cluster.stats.faults["hold"] += 1
+        return True
+
+    def lose_prepare(self, message: PeerMessage) -> bool:
+        """With "drop", now and then lose a ``Prepare`` to an acceptor that knows
+        slots chosen from the candidate's ``slot_from`` on (True: lost).
+
+        Once leading, the candidate re-proposes those slots; its ``Accept``
+        then meets an acceptor that knows them chosen and never promised the
+        ballot, which must still make the ballot durable before it votes."""
+        if not self._losing_prepares or not isinstance(message, Prepare):
+            return False
+        cluster = self._cluster
+        node = cluster.node(message.dst)
+        if node is None or node._replica.slot_chosen <= message.slot_from:
+            return False
+        if self._rng_lose_prepare.random() >= _PREPARE_LOSS:
+            return False
+        cluster.stats.faults["lose-prepare"] = cluster.stats.faults.get("lose-prepare", 0) + 1
+        cluster.log(f"fault: lose {describe(message)} (n{message.dst} is ahead)")
         return True
 
     def release_held(self, why: str) -> None:
@@ -240,7 +272,8 @@ class FaultInjector:
             rate = min(
                 _STORAGE_POINT_RATE_MAX, cluster.config.crashpoint_rate * _STORAGE_POINT_BOOST
             )
-        if not self._crash_points or self._rng_storage_crash.random() >= rate:
+        rng = self._rng_reaccept_crash if where in _REACCEPT_EVENTS else self._rng_storage_crash
+        if not self._crash_points or rng.random() >= rate:
             return False
         cluster.stats.faults[f"crashpoint: {where}"] = (
             cluster.stats.faults.get(f"crashpoint: {where}", 0) + 1
@@ -618,6 +651,12 @@ _CREATION_OPS = 11
 _STORAGE_POINT_BOOST = 20
 _STORAGE_POINT_RATE_MAX = 0.3
 _RARE_POINT_RATE = 0.5
-_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE})
+_REACCEPT_EVENTS = frozenset({REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT})
+_RARE_STORAGE_EVENTS = frozenset(
+    {SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE, REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT}
+)
+# Share of the Prepares to an acceptor ahead of the candidate that are lost
+# (with "drop"): a few a run, each a re-proposal of slots known chosen there.
+_PREPARE_LOSS = 0.5
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256

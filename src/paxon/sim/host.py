@@ -25,7 +25,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
@@ -33,6 +33,7 @@ from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import TransportStats
 from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord, SnapshotRecord
+from paxon.protocol.types import Ballot
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.storage.codec import StorageRecord
@@ -98,6 +99,11 @@ class Host:
     io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
+    # Accepts appended to its log, across lives (they aim crash points): per
+    # slot the lsn and ballot of the last one, and for an accept that replaced
+    # a lower one of its slot, its lsn -> the replaced one's lsn.
+    accepts: dict[int, tuple[int, Ballot]] = field(default_factory=dict)
+    replaced: dict[int, int] = field(default_factory=dict)
 
 
 def storage_config(segment_max_bytes: int) -> StorageConfig:
@@ -260,6 +266,12 @@ class SimCommitter:
         self.incarnation = host.incarnation
         # Records appended and not yet durable, by the lsn of a batch's last one.
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
+        # Batches (by their last lsn) that end in an accept replacing a lower one.
+        self._reaccepts: set[int] = set()
+        # Notes about records a crash tore (their lsns are handed out again).
+        last = storage.lsn_durable
+        host.accepts = {slot: at for slot, at in host.accepts.items() if at[0] <= last}
+        host.replaced = {lsn: old for lsn, old in host.replaced.items() if lsn <= last}
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
         # A failed write or fsync fails every waiter and every later submit,
@@ -283,10 +295,24 @@ class SimCommitter:
         lsn = self._storage.append(records)
         if records:
             self._unsynced.append((lsn, records))
+            self._note_accepts(lsn, records)
         if sync and lsn > self._lsn_wanted:
             self._lsn_wanted = lsn
             self._start_sync()
         return Ticket(lsn)
+
+    def _note_accepts(self, lsn_last: int, records: Sequence[StorageRecord]) -> None:
+        accepts = self._host.accepts
+        first = lsn_last - len(records) + 1
+        for at, record in enumerate(records, first):
+            if isinstance(record, AcceptRecord):
+                entry = record.entry
+                before = accepts.get(entry.slot)
+                accepts[entry.slot] = (at, entry.ballot)
+                if before is not None and before[1] < entry.ballot:
+                    self._host.replaced[at] = before[0]
+                    if at == lsn_last:
+                        self._reaccepts.add(lsn_last)
 
     def durable_future(self, lsn: int) -> Any:
         process = self._host.process
@@ -357,6 +383,10 @@ class SimCommitter:
             self._fail(error)
             return
         event = _rare_record(self._unsynced, durable)
+        if durable in self._reaccepts:
+            # The log now ends in an accept that replaced an older one of its slot.
+            event = event or REACCEPT_DURABLE
+        self._reaccepts = {lsn for lsn in self._reaccepts if lsn > durable}
         if event is not None and self._world.storage_crash_point(self._host, event):
             return
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
@@ -404,6 +434,15 @@ def _rare_record(unsynced: deque[tuple[int, Sequence[StorageRecord]]], durable: 
 
 SNAPSHOT_RECORD_DURABLE = "SnapshotRecord durable"
 NOOP_DURABLE = "no-op accept durable"
+REACCEPT_DURABLE = "accept replacing a lower one durable, last in the log"
+# A crash point: a snapshot file just became durable (taken, or the file of
+# one being installed) while the log still reaches back before its lsn; and
+# the rarer case where its lsn is an accept that replaced an older one of its
+# slot still in the log (a restart replays the log over the snapshot's lsn).
+SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
+SNAPSHOT_OVER_REACCEPT = (
+    "snapshot file durable at a re-accept, the replaced accept still in the log"
+)
 
 
 class SimTransport:

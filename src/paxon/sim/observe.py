@@ -130,7 +130,7 @@ class ReplicaObserver:
             elif name == "read_index":
                 cluster.properties.on_read_requested(node_id, args[0], cluster.time)
             role_before = replica.role
-            before = snapshot(replica)
+            before = snapshot(replica, name, args)
             try:
                 ready = call(*args)
             except NotLeader:
@@ -160,6 +160,8 @@ class ReplicaObserver:
         ballot = replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
         cluster.log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
         cluster.healing.on_role_change(node_id, replica.role, cluster.time)
+        if role_before is Role.LEADER:
+            cluster.properties.on_stopped_leading(node_id, cluster.time)
         if replica.role is Role.LEADER:
             cluster.stats.leader_changes += 1
             cluster.faults.release_held(f"n{node_id} leads")
