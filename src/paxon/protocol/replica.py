@@ -236,6 +236,8 @@ class Replica:
         self.log_start = durable.log_start
         self.slot_chosen = durable.log_start
         self.slot_applied = durable.log_start
+        self.role = Role.FOLLOWER
+        self.members: tuple[NodeId, ...] = ()
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
@@ -1067,11 +1069,16 @@ class Replica:
         heard = {self.node_id}.union(
             peer for peer, seen in self._peer_seen_at.items() if seen >= horizon
         )
-        if not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
+        in_effect = self._history.at(self.slot_chosen)
+        removed = self.node_id not in in_effect.voters
+        # A removed leader waiting to hand over proposes nothing, and a read
+        # still needs the new voters' answers, so it may outlast its lease: it
+        # may be the only one that can tell the new voters (seed 17 of the
+        # core reconfig test: the only voter replaced while cut off from it).
+        if not removed and not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
             self._step_down(preempted=False)
             return
-        in_effect = self._history.at(self.slot_chosen)
-        if self.node_id not in in_effect.voters:
+        if removed:
             # Our removal took effect (every slot before it is chosen, and we
             # propose none after it). Lead on, proposing nothing, until a
             # majority of the new voters know it (their chosen prefix reached
@@ -1347,8 +1354,14 @@ class Replica:
     def _refresh_members(self) -> None:
         """The ids this replica talks to and hears from (the history changed)."""
         live = self._history.from_slot(self.slot_chosen)
+        before = frozenset(self.members)
         self.members = tuple(sorted(frozenset().union(*(config.ids for config in live))))
         self._member_set = self._history.ids()
+        if self.role is Role.LEADER:
+            # A member that (re)joins gets a whole lease to answer before check
+            # quorum counts it as unheard: the leader only now talks to it.
+            for member in set(self.members) - before - {self.node_id}:
+                self._peer_seen_at[member] = self._now
 
     def _next_ballot(self) -> Ballot | None:
         """A fresh ballot above every round known, or None once rounds run out."""
