@@ -513,7 +513,10 @@ class Node:
         if member == self.node_id:
             return self.advertise_client
         if self.peer_listen is None:
-            return _format(self.addresses[member])  # one port serves peers and clients
+            # One port serves peers and clients. A leader hint may name a node
+            # this one no longer lists (removed, still leading until it hands over).
+            address = self.addresses.get(member)
+            return None if address is None else _format(address)
         return self._transport.client_address_of(member)
 
     # ------------------------------------------------------------------ inputs
@@ -601,12 +604,12 @@ class Node:
                 self._gate.check_admin(request.token or None)
             wanted = next_configuration(newest, request.action, request.node_id, request.address)
             if wanted is not None:
+                # Room first, then the core (Busy while another change is in
+                # progress): a refusal answers this request alone.
+                self._membership_waiters.check_room()
+                ready = self._replica.propose_configuration(wanted)
                 self._membership_waiters.add(connection, request.request_id, wanted)
-                try:
-                    self._perform(self._replica.propose_configuration(wanted))
-                except BaseException:
-                    self._membership_waiters.fail_all("the change was not proposed")
-                    raise
+                self._perform(ready)
         except PaxonError as error:
             connection.send(Failure(request.request_id, error.code, str(error)))
             return
