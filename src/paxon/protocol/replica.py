@@ -375,10 +375,6 @@ class Replica:
             raise NotLeader(self.leader_hint)
         if self._transfer_to is not None:
             raise Busy(f"leadership is moving to node {self._transfer_to}; retry shortly")
-        if self.node_id not in self._history.at(self.slot_chosen).voters:
-            # Removed: it proposes nothing more and only waits to hand over, so a
-            # command would wait until then; say so at once instead.
-            raise Busy("this node was removed and is handing leadership over; retry shortly")
         commands = tuple(commands)
         if len(self._queue) + len(commands) > self.config.queue_max_commands:
             raise Busy(f"proposal queue full ({self.config.queue_max_commands} commands)")
