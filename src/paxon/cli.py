@@ -390,6 +390,11 @@ def _add_client_commands(commands: _Subcommands) -> None:
     member_add.add_argument(
         "--learner", action="store_true", help="it gets the log but does not vote (promote later)"
     )
+    member_add.add_argument(
+        "--auto-promote",
+        action="store_true",
+        help="a learner the leader promotes once it has caught up (implies --learner)",
+    )
     member_promote = member_commands.add_parser(
         "promote", help="make learner ID a voter", parents=[common]
     )
@@ -588,8 +593,12 @@ def _change_members(args: argparse.Namespace) -> _Operation:
         node_text, _, address = args.member.partition("=")
         if not node_text.isdigit() or int(node_text) < 1 or not address:
             raise _UsageError(f"paxon members add: expected ID=HOST:PORT, got {args.member!r}")
-        action, node_id = ("add-learner" if args.learner else "add"), int(node_text)
-        if not args.learner:
+        node_id = int(node_text)
+        if args.auto_promote:
+            action = "add-learner-auto-promote"
+        else:
+            action = "add-learner" if args.learner else "add"
+        if action == "add":
             print(
                 "paxon members add: adding a voter directly is safe only for a node that has "
                 "caught up; add a new node --learner and promote it (docs/membership.md)",

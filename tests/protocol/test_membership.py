@@ -4,6 +4,8 @@ and Phase 1 across a configuration boundary (docs/protocol.md, "Membership")."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
@@ -55,6 +57,12 @@ def fill(env: Env, leader: int, count: int, seq_start: int = 100) -> None:
         env.propose(leader, command(seq))
         env.stabilize()
     settle(env, leader)
+
+
+def offer(env: Env, leader: int, entry: Command) -> None:
+    """Propose, taking Busy (a removed leader's answer) as a fine answer."""
+    with contextlib.suppress(Busy):
+        env.propose(leader, entry)
 
 
 def settle(env: Env, leader: int) -> None:
@@ -223,7 +231,7 @@ def test_a_removed_leader_stops_where_its_removal_takes_effect() -> None:
     for seq in range(800, 800 + 2 * ALPHA):
         if leader.role is not Role.LEADER:
             break
-        env.propose(1, command(seq))
+        offer(env, 1, command(seq))
         env.stabilize()
         env.tick(1, leader.now + 0.06)
         env.stabilize()
@@ -395,12 +403,17 @@ def test_a_node_joining_learns_from_a_leader_newer_than_what_it_was_started_with
     fill(env, 1, ALPHA)
     change(env, 1, [1, 2, 3, 4])
     fill(env, 1, ALPHA)
-    change(env, 1, [2, 3, 4])
-    fill(env, 1, ALPHA)
-    env.partition([[1], [2, 3, 4, 5]])
-    elect_again(env, 4, [2, 3, 4])
-    env.heal()
+    change(env, 1, [2, 3, 4])  # node 1 removed: it hands over to one of 2, 3, 4
+    settle(env, 1)
+    settle(env, 1)
+    (handed_to,) = [n for n in (2, 3, 4) if env.replica(n).role is Role.LEADER]
+    if handed_to != 4:  # node 4, which node 5 has never heard of, must lead
+        successor = env.replica(handed_to)
+        env._perform(handed_to, lambda: successor.transfer_leadership(4))
+        env.stabilize()
+        settle(env, handed_to)
     leader = env.replica(4)
+    assert leader.role is Role.LEADER
     new = leader.configuration_newest.successor(members([2, 3, 4], [5]))
     env._perform(4, lambda: leader.propose_configuration(new))
     env.stabilize()
@@ -432,7 +445,7 @@ def test_the_only_voter_replaced_hands_over_to_its_successor() -> None:
     for seq in range(800, 800 + 2 * ALPHA):
         if leader.role is not Role.LEADER:
             break
-        env.propose(1, command(seq))
+        offer(env, 1, command(seq))
         env.stabilize()
         env.tick(1, leader.now + 0.06)
         env.stabilize()
@@ -460,6 +473,8 @@ def test_a_removed_leader_cut_off_from_its_successor_waits_past_its_lease() -> N
     for _ in range(30):  # 3 s: many leases
         settle(env, 1)
     assert leader.role is Role.LEADER
+    with pytest.raises(Busy):  # it proposes nothing more: clients hear so at once
+        leader.propose(command(999))
     entries_before = leader.slot_chosen
     env.heal()
     for _ in range(3):
@@ -468,3 +483,32 @@ def test_a_removed_leader_cut_off_from_its_successor_waits_past_its_lease() -> N
     assert leader.role is Role.FOLLOWER
     assert env.replica(2).role is Role.LEADER
     assert leader.slot_chosen == entries_before  # it never proposed past its removal
+
+
+def test_a_voter_added_before_it_heard_so_learns_when_a_stranger_needs_its_vote() -> None:
+    """Core engine reconfig seed 19: {1, 2, 3} became {4, 5} while 5 was cut
+    off, so 5 still holds {1, 2, 3}. 4 can lead only with 5's vote, but a Probe
+    carries no chosen prefix and 5 refuses a stranger's Probe: before the fix 5
+    learned only from a stranger's Accept or Heartbeat, which a candidate never
+    sends, and no leader stood again. Now a stranger's Probe, to a node that
+    follows no live leader, makes it learn from a member it knows."""
+    env = Env(3, nodes=5, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3, 4])
+    fill(env, 1, ALPHA)
+    env.partition([[1, 2, 3, 4], [5]])
+    change(env, 1, [4, 5])
+    for _ in range(3):
+        settle(env, 1)  # the change takes effect; 1 cannot hand over without 5
+    assert env.replica(1).slot_chosen >= change_slot(env.replica(1), 2) + ALPHA
+    env.partition([[1], [2, 3, 4, 5]])  # 1 is gone; 2 and 3 know the log
+    candidate, joiner = env.replica(4), env.replica(5)
+    assert 4 not in joiner.configuration_newest.voters
+    for _ in range(20):  # election timeouts pass: 4 stands, 5 hears its Probe
+        env.tick(5, joiner.now + 0.31)
+        env.tick(4, candidate.now + 0.31)
+        env.stabilize()
+        if candidate.role is Role.LEADER:
+            break
+    assert joiner.configuration_newest.voters == {4, 5}
+    assert candidate.role is Role.LEADER

@@ -24,6 +24,7 @@ from paxon.protocol import (
     Command,
     Entry,
     Heartbeat,
+    LearnRequest,
     Nack,
     Prepare,
     Probe,
@@ -87,10 +88,23 @@ def test_a_message_for_another_node_is_ignored_and_counted() -> None:
 def test_a_message_from_a_stranger_is_ignored_and_counted() -> None:
     replica = fresh(1)
     ready = replica.step(Probe(9, 1, Ballot(1, 9)))
-    assert ready.is_empty()
+    # Nothing goes to the stranger and nothing changes here. Following no live
+    # leader, the replica may be the one behind (the stranger may be a member
+    # added by changes it has not learned), so it asks a member it knows.
+    assert not ready.records and not ready.messages_after_persist
+    assert [(type(m), m.dst in {2, 3}) for m in ready.messages] == [(LearnRequest, True)]
+    assert replica.ballot_promised == BALLOT_ZERO and replica.role is Role.FOLLOWER
     assert replica.counters.ignored_non_member == 1
     assert replica.status().counters.ignored_non_member == 1
     replica.check_invariants()
+
+
+def test_a_stranger_probe_to_a_follower_of_a_live_leader_sends_nothing() -> None:
+    env = Env(3)
+    elect(env, 1)
+    follower = env.replica(2)
+    ready = follower.step(Probe(9, 2, Ballot(5, 9)))
+    assert ready.is_empty() and follower.counters.ignored_non_member == 1
 
 
 def test_the_queue_limit_raises_busy_and_queues_nothing_of_the_batch() -> None:

@@ -260,7 +260,14 @@ class StatusReply:
 
 
 HandshakeMessage = Hello | Welcome | Refused | Challenge | PeerProof | PeerWelcome
-MEMBER_ACTIONS: Final = ("add", "add-learner", "promote", "remove", "transfer-leader")
+MEMBER_ACTIONS: Final = (
+    "add",
+    "add-learner",
+    "add-learner-auto-promote",
+    "promote",
+    "remove",
+    "transfer-leader",
+)
 """What ``ChangeMembers`` may ask: add a voter or a learner, make a learner a
 voter, remove a member, hand leadership to a voter."""
 

@@ -8,14 +8,17 @@ Contract:
   safe to repeat). ``BadRequest`` for what cannot be: adding a member that is
   there with another role or address, removing or promoting a node that is
   not there, removing the last voter, an empty or malformed address.
+- ``auto_promotion(replica)`` is the promotion of a learner added with
+  ``add-learner-auto-promote`` once it has caught up, for the leader to propose.
 - ``MembershipWaiters`` holds the requests whose change is on its way. Each is
   answered with ``StatusReply({"configuration": ...})`` when the newest
   configuration is the one it asked for, or with a retryable ``unavailable``
   when another change took its epoch or this node stopped leading (the
   client's retry then finds the change made, or asks again).
 
-Limits: ``WAITERS_MAX`` = 64 requests wait at once (the core takes one change
-at a time, so more are retries); past it the request is refused ``busy``.
+Limits: ``AUTO_PROMOTE_LAG_SLOTS`` = 64; ``WAITERS_MAX`` = 64 requests wait at
+once (the core takes one change at a time, so more are retries); past it the
+request is refused ``busy``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ from typing import Any
 from paxon.errors import BadRequest, Busy
 from paxon.net.client_messages import Failure, StatusReply
 from paxon.net.transport import ClientConnection
+from paxon.protocol import Replica, Role
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 
 WAITERS_MAX = 64
+AUTO_PROMOTE_LAG_SLOTS = 64
+"""How far behind the leader's chosen prefix a learner added with
+``--auto-promote`` may be when it is promoted: one default pipeline window."""
 
 
 def describe(configuration: Configuration) -> dict[str, Any]:
@@ -38,6 +45,7 @@ def describe(configuration: Configuration) -> dict[str, Any]:
         "alpha": configuration.alpha,
         "members": [
             {"id": m.node_id, "address": m.address, "role": "voter" if m.voter else "learner"}
+            | ({"auto_promote": True} if m.auto_promote else {})
             for m in configuration.members
         ],
     }
@@ -50,9 +58,14 @@ def next_configuration(
     current = newest.member(node_id)
     members = {member.node_id: member for member in newest.members}
     match action:
-        case "add" | "add-learner":
+        case "add" | "add-learner" | "add-learner-auto-promote":
             _check_address(address)
-            wanted = Member(node_id, address, voter=action == "add")
+            wanted = Member(
+                node_id,
+                address,
+                voter=action == "add",
+                auto_promote=action == "add-learner-auto-promote",
+            )
             if current == wanted:
                 return None
             if current is not None:
@@ -80,6 +93,28 @@ def next_configuration(
         return newest.successor(members.values())
     except InvalidConfiguration as error:
         raise BadRequest(str(error)) from None
+
+
+def auto_promotion(replica: Replica) -> Configuration | None:
+    """The change that promotes a caught-up ``auto_promote`` learner, if the
+    leading ``replica`` may propose one now (no change is on its way).
+
+    Caught up: the learner has said that its chosen prefix reaches the slot where
+    the newest configuration (the one that names it) took effect, so it votes by
+    the log and not by a ``--peers`` guess, and lags the leader by at most
+    ``AUTO_PROMOTE_LAG_SLOTS``. One learner at a time, the lowest id first."""
+    newest = replica.configuration_newest
+    waiting = [member for member in newest.members if member.auto_promote]
+    if not waiting or replica.role is not Role.LEADER or replica.change_in_progress:
+        return None
+    effect_slot = replica.configs_at(replica.slot_chosen)[-1][0]
+    for member in waiting:
+        reached = replica.peer_slot_chosen(member.node_id)
+        if reached is None or reached < effect_slot:
+            continue
+        if replica.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS:
+            return next_configuration(newest, "promote", member.node_id, "")
+    return None
 
 
 def _check_address(address: str) -> None:

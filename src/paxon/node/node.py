@@ -82,7 +82,12 @@ from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
-from paxon.node.members import MembershipWaiters, describe, next_configuration
+from paxon.node.members import (
+    MembershipWaiters,
+    auto_promotion,
+    describe,
+    next_configuration,
+)
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -624,6 +629,23 @@ class Node:
                 request.node_id,
             )
 
+    def _promote_caught_up(self) -> None:
+        """Leading: promote a learner added with ``--auto-promote`` once caught up."""
+        wanted = auto_promotion(self._replica)
+        if wanted is None:
+            return
+        try:
+            self._perform(self._replica.propose_configuration(wanted))
+        except Busy:
+            return  # a change is on its way after all; the next tick looks again
+        promoted = sorted(wanted.voters - self._replica.configuration.voters)
+        self.log.info(
+            "[%d] proposing configuration %d: promote caught-up learner %s",
+            self.node_id,
+            wanted.epoch,
+            promoted,
+        )
+
     def _start_auth_work(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(work)
         self._auth_work.add(task)
@@ -721,6 +743,7 @@ class Node:
             try:
                 now = self._loop.time()
                 self._perform(self._replica.tick(now))
+                self._promote_caught_up()
                 if now >= gauges_due:
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a

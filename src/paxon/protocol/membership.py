@@ -57,6 +57,8 @@ class Member:
     node_id: NodeId
     address: str = ""
     voter: bool = True
+    auto_promote: bool = False
+    """A learner the leader promotes once it has caught up (node/members.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,10 @@ class Configuration:
         for member in self.members:
             if len(member.address.encode()) > ADDRESS_BYTES_MAX:
                 raise InvalidConfiguration(f"address of node {member.node_id} is too long")
+            if member.voter and member.auto_promote:
+                raise InvalidConfiguration(
+                    f"node {member.node_id} votes: only a learner is promoted"
+                )
 
     @classmethod
     def initial(
@@ -131,7 +137,16 @@ class Configuration:
         return Command(SYSTEM_CLIENT_ID, self.epoch, CONFIG_MAGIC + self.encode())
 
     def encode(self) -> bytes:
-        members = [[m.node_id, m.address, m.voter] for m in self.members]
+        # A member is [id, address, voter], then a map of options only if any is set,
+        # so a configuration without them encodes as it always has.
+        members: list[list[object]] = []
+        for m in self.members:
+            options = {"auto_promote": True} if m.auto_promote else {}
+            members.append(
+                [m.node_id, m.address, m.voter, options]
+                if options
+                else [m.node_id, m.address, m.voter]
+            )
         body = json.dumps([self.epoch, self.alpha, members], separators=(",", ":"))
         return body.encode()
 
@@ -142,10 +157,7 @@ class Configuration:
             raise InvalidConfiguration("configuration over CONFIG_BYTES_MAX")
         try:
             epoch, alpha, raw_members = json.loads(data)
-            members = tuple(
-                Member(_int(node_id), _str(address), _bool(voter))
-                for node_id, address, voter in raw_members
-            )
+            members = tuple(_member(raw) for raw in raw_members)
         except (ValueError, TypeError) as error:
             raise InvalidConfiguration(f"configuration does not decode: {error}") from None
         return cls(_int(epoch), members, _int(alpha))
@@ -161,6 +173,16 @@ def change_in(value: Value) -> Configuration | None:
             except InvalidConfiguration:
                 continue  # not a change: a no-op on every replica alike
     return found
+
+
+def _member(raw: object) -> Member:
+    if type(raw) is not list or len(raw) not in (3, 4):
+        raise InvalidConfiguration(f"a member is [id, address, voter(, options)], got {raw!r}")
+    options = raw[3] if len(raw) == 4 else {}
+    if type(options) is not dict or not set(options) <= {"auto_promote"}:
+        raise InvalidConfiguration(f"unknown member options {options!r}")
+    auto_promote = _bool(options.get("auto_promote", False))
+    return Member(_int(raw[0]), _str(raw[1]), _bool(raw[2]), auto_promote)
 
 
 def _int(raw: object) -> int:

@@ -295,7 +295,14 @@ class Replica:
 
     @property
     def leader_hint(self) -> NodeId | None:
-        return self.node_id if self.role is Role.LEADER else self.leader_id
+        """Where to send a client: this node if it leads, else the leader it follows,
+        unless that one is no voter of the newest configuration known (a removed
+        node hears from no new leader, so its hint would send clients in circles)."""
+        if self.role is Role.LEADER:
+            return self.node_id
+        if self.leader_id is None or self.leader_id not in self._history.newest.voters:
+            return None
+        return self.leader_id
 
     @property
     def now(self) -> float:
@@ -315,8 +322,8 @@ class Replica:
         refusal = self._refusal(message)
         if refusal is not None:
             self._refuse(refusal)
-            if refusal is _Refusal.NON_MEMBER and isinstance(message, Accept | Heartbeat):
-                self._behind_a_stranger(message.chosen)
+            if refusal is _Refusal.NON_MEMBER:
+                self._behind_a_stranger(message)
             return self._take_ready()
         match message:
             case Probe():
@@ -375,6 +382,10 @@ class Replica:
             raise NotLeader(self.leader_hint)
         if self._transfer_to is not None:
             raise Busy(f"leadership is moving to node {self._transfer_to}; retry shortly")
+        if self.node_id not in self._history.at(self.slot_chosen).voters:
+            # Removed: it proposes nothing more and only waits to hand over, so a
+            # command would wait until then; say so at once instead.
+            raise Busy("this node was removed and is handing leadership over; retry shortly")
         commands = tuple(commands)
         if len(self._queue) + len(commands) > self.config.queue_max_commands:
             raise Busy(f"proposal queue full ({self.config.queue_max_commands} commands)")
@@ -470,6 +481,16 @@ class Replica:
         """The newest configuration chosen, which may not be in effect yet."""
         return self._history.newest
 
+    @property
+    def change_in_progress(self) -> bool:
+        """A change is chosen but not in effect yet, or on its way (proposed or
+        queued here): ``propose_configuration`` refuses another."""
+        if self._history.newest.epoch != self._history.at(self.slot_chosen).epoch:
+            return True
+        return any(
+            change_in(proposal.value) is not None for proposal in self._proposals.values()
+        ) or any(change_in(Value((command,))) is not None for command in self._queue)
+
     def propose_configuration(self, configuration: Configuration) -> Ready:
         """Queue a change to ``configuration`` (the leader only), one at a time.
 
@@ -480,11 +501,7 @@ class Replica:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         newest = self._history.newest
-        pending = newest.epoch != self._history.at(self.slot_chosen).epoch
-        in_flight = any(
-            change_in(proposal.value) is not None for proposal in self._proposals.values()
-        ) or any(change_in(Value((command,))) is not None for command in self._queue)
-        if pending or in_flight:
+        if self.change_in_progress:
             raise Busy("a configuration change is in progress; try again once it is in effect")
         if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
             raise InvalidConfiguration(
@@ -747,13 +764,26 @@ class Replica:
         self._transfer_sent_at = self._now
         self._send(TimeoutNow(self.node_id, target, self.ballot_own))
 
-    def _behind_a_stranger(self, prefix: ChosenPrefix) -> None:
-        """A node in no configuration we hold leads and has chosen past us: it was
-        added by changes we have not learned yet (we joined late, or were cut
-        off). Take nothing from it; learn the log from a member we know, which
-        brings the configurations that name it."""
-        if prefix.slot_chosen <= self.slot_chosen:
-            return
+    def _behind_a_stranger(self, message: Message) -> None:
+        """A node in no configuration we hold leads, or stands, past what we know:
+        it was added by changes we have not learned yet (we joined late, or were
+        cut off). Take nothing from it; learn the log from a member we know, which
+        brings the configurations that name it. A stranger's Probe says nothing of
+        how far it has chosen, yet it may need our vote to lead at all (we were
+        added as a voter before we heard so), so it asks too; learn_retry_s bounds
+        what a stranger's flood costs."""
+        match message:
+            case Accept() | Heartbeat():
+                if message.chosen.slot_chosen <= self.slot_chosen:
+                    return
+            case Prepare():
+                if message.slot_from <= self.slot_chosen or self._leader_is_live():
+                    return
+            case Probe():
+                if self.role is Role.LEADER or self._leader_is_live():
+                    return  # we are not stuck: a live leader would bring the change
+            case _:
+                return
         known = [member for member in self.members if member != self.node_id]
         if not known:  # sim: one-way: a replica alone in its configuration leads itself
             return

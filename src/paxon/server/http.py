@@ -19,8 +19,9 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 |                         | dashboard's view; what ``paxon status`` prints)                |
 | ``GET /v1/members``     | ``{"configuration", "members"}``: the newest configuration and |
 |                         | each member's row from its own view (``members list``)         |
-| ``POST /v1/members``    | body ``{"action": "add"|"add-learner"|"promote"|"remove",      |
-|                         | "id": N, "address": "HOST:PORT"}`` (address for add only); the |
+| ``POST /v1/members``    | body ``{"action", "id": N, "address": "HOST:PORT"}``, action   |
+|                         | ``add``, ``add-learner``, ``add-learner-auto-promote``,        |
+|                         | ``promote`` or ``remove`` (address for the adds only); the     |
 |                         | configuration once the change is chosen (docs/membership.md);  |
 |                         | with auth enabled, a root user's token                         |
 | ``GET /metrics``        | Prometheus text                                                |
@@ -468,8 +469,8 @@ class _Routes:
             or type(address) is not str
         ):
             raise BadRequest(
-                'expected {"action": "add"|"add-learner"|"promote"|"remove", "id": N, '
-                '"address": "HOST:PORT"}'
+                'expected {"action": ACTION, "id": N, "address": "HOST:PORT"}, ACTION one of '
+                + ", ".join(a for a in MEMBER_ACTIONS if a != "transfer-leader")
             )
         configuration = await self.service.change_members(
             action, node_id, address, token=_token(request)

@@ -480,7 +480,8 @@ class SimCluster:
             self._send_client(node.node_id, client, _Redirect(request.op_id, error.leader_hint))
             return
         except Busy:
-            self._send_client(node.node_id, client, _Redirect(request.op_id, node.node_id))
+            # As paxon.Client does: a busy node is left for the next one.
+            self._send_client(node.node_id, client, _Redirect(request.op_id, None))
             return
         node.writes[(command.client_id, command.seq)] = (client, request.op_id)
 

@@ -1,0 +1,66 @@
+"""Membership requests at the leader (node/members.py): the change each asks for,
+and the promotion of a learner added with ``--auto-promote`` once caught up."""
+
+from __future__ import annotations
+
+import pytest
+from tests.protocol.harness import Env
+from tests.protocol.test_membership import change_slot, fill, settle
+from tests.protocol.test_replica import elect
+
+from paxon.errors import BadRequest
+from paxon.node.members import AUTO_PROMOTE_LAG_SLOTS, auto_promotion, next_configuration
+from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
+
+ALPHA = 4
+
+
+def test_an_auto_promote_learner_is_added_and_survives_its_encoding() -> None:
+    first = Configuration.initial({1: "h1:1", 2: "h2:1", 3: "h3:1"})
+    added = next_configuration(first, "add-learner-auto-promote", 4, "h4:1")
+    assert added is not None
+    assert added.member(4) == Member(4, "h4:1", voter=False, auto_promote=True)
+    assert Configuration.decode(added.encode()) == added
+    # Without the option a member encodes as it always has: three fields.
+    assert b'[1,"h1:1",true]' in added.encode()
+    assert next_configuration(added, "add-learner-auto-promote", 4, "h4:1") is None  # a retry
+    with pytest.raises(BadRequest):  # already a learner of the other kind
+        next_configuration(added, "add-learner", 4, "h4:1")
+    promoted = next_configuration(added, "promote", 4, "")
+    assert promoted is not None and promoted.member(4) == Member(4, "h4:1")
+
+
+def test_only_a_learner_carries_auto_promote() -> None:
+    with pytest.raises(InvalidConfiguration):
+        Configuration(1, (Member(1, "h1:1", voter=True, auto_promote=True),))
+    for bad in (b'[1,64,[[1,"a",true],[2,"b",false,{"x":1}]]]', b'[1,64,[[1,"a",true,[]]]]'):
+        with pytest.raises(InvalidConfiguration):
+            Configuration.decode(bad)
+
+
+def test_the_leader_promotes_an_auto_promote_learner_once_it_has_caught_up() -> None:
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    env.partition([[1, 2, 3], [4]])  # the learner is cut off: it cannot catch up
+    wanted = leader.configuration_newest.successor(
+        [Member(n, f"h{n}:1") for n in (1, 2, 3)] + [Member(4, "h4:1", False, True)]
+    )
+    env._perform(1, lambda: leader.propose_configuration(wanted))
+    env.stabilize()
+    fill(env, 1, ALPHA)
+    assert leader.configuration == wanted  # in effect
+    assert auto_promotion(leader) is None  # 4 has said nothing yet
+    env.heal()
+    for _ in range(3):
+        settle(env, 1)  # heartbeats bring 4 the log; its replies say how far it got
+    reached = leader.peer_slot_chosen(4)
+    assert reached is not None and reached >= change_slot(leader, 1) + ALPHA
+    assert leader.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS
+    promotion = auto_promotion(leader)
+    assert promotion is not None and promotion.voters == {1, 2, 3, 4}
+    assert promotion.member(4) == Member(4, "h4:1")  # the option goes with the promotion
+    # A follower, or a leader with a change on its way, proposes nothing.
+    assert auto_promotion(env.replica(2)) is None
+    env._perform(1, lambda: leader.propose_configuration(promotion))
+    assert auto_promotion(leader) is None
