@@ -43,6 +43,27 @@ def describe(configuration: Configuration) -> dict[str, Any]:
     }
 
 
+def from_description(described: object) -> Configuration:
+    """The configuration ``describe`` made (``paxon serve --join`` reads it from a
+    member's status); ``BadRequest`` for anything ``describe`` cannot have made."""
+    if not isinstance(described, dict):
+        raise BadRequest(f"not a configuration: {described!r:.120}")
+    try:
+        members = tuple(
+            Member(int(row["id"]), str(row["address"]), voter=_voter(row["role"]))
+            for row in described["members"]
+        )
+        return Configuration(int(described["epoch"]), members, int(described["alpha"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadRequest(f"not a configuration: {error!r:.120}") from None
+
+
+def _voter(role: object) -> bool:
+    if role not in ("voter", "learner"):
+        raise ValueError(f"unknown role {role!r}")
+    return role == "voter"
+
+
 def next_configuration(
     newest: Configuration, action: str, node_id: int, address: str
 ) -> Configuration | None:

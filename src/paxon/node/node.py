@@ -84,7 +84,7 @@ from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.members import MembershipWaiters, describe, next_configuration
 from paxon.node.snapshot_transfer import SnapshotTransfers
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
@@ -94,6 +94,7 @@ from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
 from paxon.storage import Storage
 from paxon.storage.errors import StorageError, UnrestorableSnapshot
+from paxon.storage.first_config import read_first_configuration, write_first_configuration
 from paxon.storage.snapshot import SnapshotMeta
 
 Address = tuple[str, int]
@@ -152,6 +153,7 @@ class Node:
         forward_tls: ClientTls | None = None,
         wall_time_s: Callable[[], float] = time.time,
         environment: Environment = REAL,
+        joined: Configuration | None = None,
     ) -> None:
         """``peers`` are the members' peer addresses (also their client addresses
         unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
@@ -159,7 +161,9 @@ class Node:
         (default: ``listen``). ``forward_tls`` is how this node reaches the
         others' client ports when they use TLS. ``environment`` gives the
         disk, network and randomness (``paxon.node.environment``): the
-        simulator passes its own."""
+        simulator passes its own. ``joined`` is the configuration ``paxon serve
+        --join`` fetched (``node.join``): the first configuration of this new
+        member, whose data directory must be new."""
         self.node_id = node_id
         self._env = environment
         self.addresses: dict[int, Address] = {
@@ -177,9 +181,11 @@ class Node:
         self.config = config or NodeConfig()
         self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
         self.metrics = NodeMetrics(node_id)
-        # The first configuration, from --peers: used at a cluster's very first
-        # start; later the configurations come from the log and the snapshot.
-        self._initial = Configuration.initial(
+        # The first configuration: from --peers (or --join) at the data
+        # directory's first start, then the one kept there (FIRST-CONFIG, set in
+        # start()); the later ones come from the log and the snapshot.
+        self._joined = joined
+        self._initial = joined or Configuration.initial(
             {member: _format(address) for member, address in self.addresses.items()}
         )
         self._members: tuple[int, ...] = tuple(sorted(self.addresses))
@@ -243,6 +249,7 @@ class Node:
         self._storage = self._env.open_storage(self.data_dir, self.node_id, self.config.cluster_id)
         committer: Committer | None = None
         try:
+            self._settle_first_configuration()
             self._recover()
             committer = self._committer = self._env.make_committer(
                 self._storage, self.metrics.fsync_seconds.observe
@@ -1006,6 +1013,35 @@ class Node:
             self._gate.check(payload)  # early; the store checks again when it applies
 
     # ------------------------------------------------------------------ state
+
+    def _settle_first_configuration(self) -> None:
+        """Keep the first configuration at the directory's first start; take the
+        kept one at every later start (``storage.first_config``)."""
+        fs, directory = self._storage.fs, self._storage.directory
+        kept = read_first_configuration(fs, directory)
+        if self._joined is not None and (kept is not None or not self._storage.recovered.fresh):
+            raise BadRequest(  # sim: unreachable: the simulator never joins
+                f"--join makes a new member, but {directory} already holds node "
+                f"{self.node_id}'s state; restart it without --join"
+            )
+        if kept is None:
+            # A new directory, or one from before paxon kept FIRST-CONFIG: the
+            # flags are what its first start read.
+            write_first_configuration(fs, directory, self._initial)
+        else:
+            if kept.ids != self._initial.ids:  # sim: one-way: every start gives the same peers
+                self.log.warning(
+                    "[%d] --peers names members %s, but this data directory started with "
+                    "%s (FIRST-CONFIG): --peers is read only at a cluster's first start; "
+                    "the members come from the data directory and its log, --peers only "
+                    "gives addresses",
+                    self.node_id,
+                    sorted(self._initial.ids),
+                    sorted(kept.ids),
+                )
+            self._initial = kept
+        if self.machine.configs is not None:
+            self.machine.configs = ConfigHistory(((0, self._initial),))
 
     def _recover(self) -> None:
         recovered = self._storage.recovered
