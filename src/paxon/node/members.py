@@ -8,6 +8,10 @@ Contract:
   safe to repeat). ``BadRequest`` for what cannot be: adding a member that is
   there with another role or address, removing or promoting a node that is
   not there, removing the last voter, an empty or malformed address.
+- ``bind_incarnations(newest, known)`` is the change that binds the members
+  whose incarnation the leader has seen in an authenticated handshake, or
+  None. ``add`` and ``promote`` compare members bound or not; a member
+  removed and added again starts unbound.
 - ``MembershipWaiters`` holds the requests whose change is on its way. Each is
   answered with ``StatusReply({"configuration": ...})`` when the newest
   configuration is the one it asked for, or with a retryable ``unavailable``
@@ -20,6 +24,8 @@ at a time, so more are retries); past it the request is refused ``busy``.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +42,19 @@ def describe(configuration: Configuration) -> dict[str, Any]:
     return {
         "epoch": configuration.epoch,
         "alpha": configuration.alpha,
-        "members": [
-            {"id": m.node_id, "address": m.address, "role": "voter" if m.voter else "learner"}
-            for m in configuration.members
-        ],
+        "members": [_describe_member(m) for m in configuration.members],
     }
+
+
+def _describe_member(member: Member) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": member.node_id,
+        "address": member.address,
+        "role": "voter" if member.voter else "learner",
+    }
+    if member.incarnation is not None:
+        row["incarnation"] = member.incarnation
+    return row
 
 
 def from_description(described: object) -> Configuration:
@@ -50,7 +64,12 @@ def from_description(described: object) -> Configuration:
         raise BadRequest(f"not a configuration: {described!r:.120}")
     try:
         members = tuple(
-            Member(int(row["id"]), str(row["address"]), voter=_voter(row["role"]))
+            Member(
+                int(row["id"]),
+                str(row["address"]),
+                voter=_voter(row["role"]),
+                incarnation=None if row.get("incarnation") is None else int(row["incarnation"]),
+            )
             for row in described["members"]
         )
         return Configuration(int(described["epoch"]), members, int(described["alpha"]))
@@ -74,7 +93,7 @@ def next_configuration(
         case "add" | "add-learner":
             _check_address(address)
             wanted = Member(node_id, address, voter=action == "add")
-            if current == wanted:
+            if current is not None and current.same_place(wanted):
                 return None
             if current is not None:
                 role = "voter" if current.voter else "learner"
@@ -88,7 +107,7 @@ def next_configuration(
                 raise BadRequest(f"node {node_id} is not a member: add it as a learner first")
             if current.voter:
                 return None
-            members[node_id] = Member(node_id, current.address, voter=True)
+            members[node_id] = Member(node_id, current.address, True, current.incarnation)
         case "remove":
             if current is None:
                 return None
@@ -101,6 +120,21 @@ def next_configuration(
         return newest.successor(members.values())
     except InvalidConfiguration as error:
         raise BadRequest(str(error)) from None
+
+
+def bind_incarnations(newest: Configuration, known: Mapping[int, int]) -> Configuration | None:
+    """The next configuration, binding each unbound member of ``newest`` whose
+    incarnation is in ``known`` (authenticated handshakes); None if none is.
+    Same members, same roles: a binding changes no quorum."""
+    bound = [
+        dataclasses.replace(m, incarnation=known[m.node_id])
+        if m.incarnation is None and m.node_id in known
+        else m
+        for m in newest.members
+    ]
+    if tuple(bound) == newest.members:
+        return None
+    return newest.successor(bound)
 
 
 def _check_address(address: str) -> None:

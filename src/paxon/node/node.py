@@ -82,7 +82,12 @@ from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
-from paxon.node.members import MembershipWaiters, describe, next_configuration
+from paxon.node.members import (
+    MembershipWaiters,
+    bind_incarnations,
+    describe,
+    next_configuration,
+)
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -234,6 +239,7 @@ class Node:
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership_waiters = MembershipWaiters()
+        self._newest_seen: Configuration | None = None  # the transport knows its bindings
         self._failure: asyncio.Future[BaseException] | None = None
 
     # ------------------------------------------------------------------ life
@@ -267,6 +273,7 @@ class Node:
                 security=self.peer_security,
                 client_tls=self.client_tls,
                 client_address=self.advertise_client,
+                incarnation=self._storage.identity.incarnation,
             )
             await self._transport.start()
         except BaseException:
@@ -281,6 +288,7 @@ class Node:
             tls=self._forward_tls,
         )
         self._started = True
+        self._follow_incarnations()
         self._perform(self._replica.tick(self._loop.time()))
         self._ticker = self._loop.create_task(self._tick_forever())
         status = self._replica.status()
@@ -729,6 +737,7 @@ class Node:
                 now = self._loop.time()
                 self._perform(self._replica.tick(now))
                 if now >= gauges_due:
+                    self._bind_incarnations()
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
                     # simulated node's time (measured with cProfile).
@@ -743,6 +752,8 @@ class Node:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
         if self._replica.members != self._members:
             self._follow_membership()  # before sending: a new member gets its Accepts
+        if self._replica.configuration_newest is not self._newest_seen:
+            self._follow_incarnations()
         if len(self._membership_waiters):
             self._membership_waiters.on_newest(self._replica.configuration_newest)
         if ready.records or ready.messages_after_persist:
@@ -769,8 +780,10 @@ class Node:
         """The members changed (a configuration was chosen or took effect): dial
         the new ones, hang up on those gone."""
         # Until the members first change, --peers is what the SPEC says it is on a
-        # restart, the addresses; after, the log is (docs/membership.md).
-        seeds = self._seed_addresses if self._replica.configuration_newest.epoch == 0 else {}
+        # restart, the addresses; after, the log is (docs/membership.md). A
+        # change that only binds incarnations changes no member.
+        unchanged = _places(self._replica.configuration_newest) == _places(self._initial)
+        seeds = self._seed_addresses if unchanged else {}
         addresses = {
             member: seeds.get(member) or _address(address)
             for member, address in self._replica.member_addresses().items()
@@ -797,6 +810,54 @@ class Node:
         )
         if self.node_id not in newest.ids:
             self.log.warning("[%d] this node was removed from the cluster", self.node_id)
+
+    def _follow_incarnations(self) -> None:
+        """A newer configuration: tell the transport whom it binds to which data
+        directory, and say so loudly if this node's own is not the one bound."""
+        newest = self._newest_seen = self._replica.configuration_newest
+        if not self._started:
+            return  # start() tells the transport once it is made
+        bound = {m.node_id: m.incarnation for m in newest.members if m.incarnation is not None}
+        self._transport.set_bound_incarnations(bound)
+        own = bound.get(self.node_id)
+        if own is not None and own != self._storage.identity.incarnation:
+            self.log.error(  # sim: unreachable: the simulator binds no incarnation
+                "[%d] this data directory is a new incarnation (%#x), not the one the cluster "
+                "bound to node %d (%#x): the other members refuse it. Remove this node and add "
+                "it back as a learner (docs/membership.md, replace)",
+                self.node_id,
+                self._storage.identity.incarnation,
+                self.node_id,
+                own,
+            )
+
+    def _bind_incarnations(self) -> None:
+        """As leader, with no change on its way: bind the members whose data
+        directory an authenticated handshake named (docs/membership.md,
+        "Incarnations"). A binding keeps members and roles: no quorum changes."""
+        if self._replica.role is not Role.LEADER or len(self._membership_waiters):
+            return
+        newest = self._replica.configuration_newest
+        known = {self.node_id: self._storage.identity.incarnation}
+        for member in newest.members:
+            if member.incarnation is None and member.node_id != self.node_id:
+                incarnation = self._transport.incarnation_of(member.node_id)
+                if incarnation is not None:
+                    known[member.node_id] = incarnation
+        wanted = bind_incarnations(newest, known)
+        if wanted is None:
+            return
+        try:
+            ready = self._replica.propose_configuration(wanted)
+        except (Busy, NotLeader):
+            return  # a change is on its way; the next tick tries again
+        self.log.info(
+            "[%d] proposing configuration %d: binding incarnations of nodes %s",
+            self.node_id,
+            wanted.epoch,
+            sorted(m.node_id for m in wanted.members if m not in newest.members),
+        )
+        self._perform(ready)
 
     def _send(self, message: PeerMessage) -> None:
         if message.dst == self.node_id:
@@ -1173,12 +1234,17 @@ class Node:
                 "handshakes_refused": network.handshakes_refused,
                 "connections_refused": network.connections_refused,
                 "requests_refused": network.requests_refused,
+                "incarnations_refused": network.incarnations_refused,
             }
         )
         for member in self.addresses:
             if member != self.node_id:
                 reachable = self._transport.reachable(member)
                 metrics.peer_reachable.labels(peer=str(member)).set(1 if reachable else 0)
+
+
+def _places(configuration: Configuration) -> list[tuple[int, str, bool]]:
+    return [(m.node_id, m.address, m.voter) for m in configuration.members]
 
 
 def _address(address: str | Address) -> Address:

@@ -52,11 +52,28 @@ class InvalidConfiguration(ValueError):
     """A configuration that breaks a rule above; the message says which."""
 
 
+INCARNATION_END = 2**64
+"""Incarnations are the 64-bit numbers of a data directory's IDENTITY file."""
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
+    """``incarnation``: the data directory this member must run on, once the
+    leader has bound it (None until then; docs/membership.md, "Incarnations").
+    A peer whose handshake names another one is refused by every member."""
+
     node_id: NodeId
     address: str = ""
     voter: bool = True
+    incarnation: int | None = None
+
+    def same_place(self, other: Member) -> bool:
+        """Same id, address and role, bound or not."""
+        return (self.node_id, self.address, self.voter) == (
+            other.node_id,
+            other.address,
+            other.voter,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,8 @@ class Configuration:
         for member in self.members:
             if len(member.address.encode()) > ADDRESS_BYTES_MAX:
                 raise InvalidConfiguration(f"address of node {member.node_id} is too long")
+            if member.incarnation is not None and not 0 <= member.incarnation < INCARNATION_END:
+                raise InvalidConfiguration(f"incarnation of node {member.node_id} is not 64-bit")
 
     @classmethod
     def initial(
@@ -131,7 +150,13 @@ class Configuration:
         return Command(SYSTEM_CLIENT_ID, self.epoch, CONFIG_MAGIC + self.encode())
 
     def encode(self) -> bytes:
-        members = [[m.node_id, m.address, m.voter] for m in self.members]
+        # An unbound member is encoded as before incarnations existed.
+        members = [
+            [m.node_id, m.address, m.voter]
+            if m.incarnation is None
+            else [m.node_id, m.address, m.voter, m.incarnation]
+            for m in self.members
+        ]
         body = json.dumps([self.epoch, self.alpha, members], separators=(",", ":"))
         return body.encode()
 
@@ -142,10 +167,7 @@ class Configuration:
             raise InvalidConfiguration("configuration over CONFIG_BYTES_MAX")
         try:
             epoch, alpha, raw_members = json.loads(data)
-            members = tuple(
-                Member(_int(node_id), _str(address), _bool(voter))
-                for node_id, address, voter in raw_members
-            )
+            members = tuple(_member(*raw) for raw in raw_members)
         except (ValueError, TypeError) as error:
             raise InvalidConfiguration(f"configuration does not decode: {error}") from None
         return cls(_int(epoch), members, _int(alpha))
@@ -161,6 +183,11 @@ def change_in(value: Value) -> Configuration | None:
             except InvalidConfiguration:
                 continue  # not a change: a no-op on every replica alike
     return found
+
+
+def _member(node_id: object, address: object, voter: object, incarnation: object = None) -> Member:
+    bound = None if incarnation is None else _int(incarnation)
+    return Member(_int(node_id), _str(address), _bool(voter), bound)
 
 
 def _int(raw: object) -> int:
