@@ -7,6 +7,7 @@ Cost: about 15 s (one 3-node cluster, one node joining, four refused starts).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from tests.cluster.harness import (
     Cluster,
     ServerNode,
     free_ports,
+    http_request,
     own_row,
     run_serve,
     serve_argv,
@@ -138,3 +140,64 @@ def test_join_refusals(tmp_path: Path) -> None:
         "2",
     )
     assert nobody.returncode == 3 and "no member answered" in nobody.stderr, nobody.stderr
+
+
+def test_a_wiped_member_is_refused_then_replaced_as_a_learner_with_join(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    client = cluster.client()
+    written = {f"k{i}": f"v{i}" for i in range(20)}
+    for key, value in written.items():
+        client.put(key, value)
+
+    def all_bound() -> bool | None:
+        view = cluster.node(1).status() or {}
+        members = view.get("configuration", {}).get("members", [])
+        return (len(members) == 3 and all("incarnation" in m for m in members)) or None
+
+    cluster.wait_until(all_bound, 30, "every member's incarnation bound")
+    node3 = cluster.node(3)
+    node3.kill()
+    shutil.rmtree(node3.data_dir)
+    node3.restart()  # same id, same flags, an empty data dir
+    for i in range(20):
+        key = f"while-wiped-{i}"
+        client.put(key, "x")
+        written[key] = "x"
+    cluster.wait_until(
+        lambda: "refuses this node" in node3.log_tail(400) or None, 30, "node 3 told why"
+    )
+    assert "new incarnation" in node3.log_tail(400)
+    assert "paxon members remove 3" in node3.log_tail(400)
+    own = own_row(node3.status() or {})
+    assert own["role"] != "leader" and own["applied_index"] == 0
+
+    def refused_total() -> float | None:
+        total = 0.0
+        for node_id in (1, 2):
+            metrics = http_request(cluster.node(node_id).http, "GET", "/metrics").body.decode()
+            for line in metrics.splitlines():
+                if line.startswith("paxon_incarnations_refused_total"):
+                    total += float(line.split()[-1])
+        return total or None
+
+    cluster.wait_until(refused_total, 10, "paxon_incarnations_refused counted")
+
+    # The operator replaces it: stop it, remove 3, add it back as a learner (same
+    # address), start it on an empty data directory with --join, promote it.
+    node3.kill()
+    paxon(cluster, "members", "remove", "3", "--json")
+    paxon(cluster, "members", "add", f"3={node3.endpoint}", "--learner", "--json")
+    shutil.rmtree(node3.data_dir)
+    joining = JoiningNode(3, tmp_path, cluster.endpoints[:2])
+    joining.listen, joining.http = node3.listen, node3.http
+    cluster.nodes[2] = joining
+    joining.restart()
+    client.put("after", "replace")
+    written["after"] = "replace"
+    cluster.wait_caught_up(3)
+    paxon(cluster, "members", "promote", "3", "--json")
+    cluster.wait_until(all_bound, 30, "the new node 3 bound")
+    reader = joining.client()
+    for key, value in written.items():
+        assert reader.get(key).value == value.encode(), key

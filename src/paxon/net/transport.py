@@ -274,6 +274,7 @@ class Transport:
                 connection.close()
             self._dial_states.pop(peer, None)
             self._peer_client_addresses.pop(peer, None)
+            self._peer_incarnations.pop(peer, None)
             del self._peers[peer]
         for peer, address in sorted(peers.items()):
             if peer not in self._peers:
@@ -301,7 +302,7 @@ class Transport:
         return self._bound("shared" if self._peer_listen is None else "peer")
 
     def incarnation_of(self, peer: int) -> int | None:
-        """The incarnation ``peer`` named in its last handshake that got through."""
+        """The incarnation ``peer`` named in the handshake of its link, while it is up."""
         return self._peer_incarnations.get(peer)
 
     def set_bound_incarnations(self, bound: Mapping[int, int]) -> None:
@@ -435,6 +436,9 @@ class Transport:
         peer = connection.peer_id
         if peer is not None and self._peer_connections.get(peer) is connection:
             del self._peer_connections[peer]
+            # Only a link that is up vouches for an incarnation (a leader binds
+            # what it hears now, never what a wiped node's predecessor said).
+            self._peer_incarnations.pop(peer, None)
             self._log.info("[node %d] link to node %d is down", self.node_id, peer)
 
     def _check_hello(self, hello: Hello, connection: _Connection) -> str | None:
