@@ -222,11 +222,12 @@ def _unsupported_command(argv: list[str]) -> str | None:
 
 _SERVE_FLAGS = {
     # key: (metavar, help)
-    "id": ("N", "this node's id (>= 1); it must be among --peers"),
+    "id": ("N", "this node's id (>= 1); it must be among --peers (or added, for --join)"),
     "data_dir": ("DIR", "this node's data directory (created if missing)"),
     "listen": ("HOST:PORT", "for peers and native clients (default: this node's entry in --peers)"),
     "http": ("HOST:PORT", "for the JSON API, /metrics and the dashboard (none if not given)"),
-    "peers": ("ID=HOST:PORT,...", "every member, this node included"),
+    "peers": ("ID=HOST:PORT,...", "every member, this node included (read at the first start)"),
+    "join": ("HOST:PORT,...", "a new member: ask these members' client ports for the members"),
     "cluster_id": ("NAME", "the cluster's name, kept in the data directory (paxon)"),
     "log_format": ("text|json", "log lines on stderr (text)"),
     "log_level": ("LEVEL", "debug, info, warning, error or critical (info)"),

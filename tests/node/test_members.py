@@ -24,8 +24,9 @@ def test_an_auto_promote_learner_is_added_and_survives_its_encoding() -> None:
     # Without the option a member encodes as it always has: three fields.
     assert b'[1,"h1:1",true]' in added.encode()
     assert next_configuration(added, "add-learner-auto-promote", 4, "h4:1") is None  # a retry
-    with pytest.raises(BadRequest):  # already a learner of the other kind
-        next_configuration(added, "add-learner", 4, "h4:1")
+    assert next_configuration(added, "add-learner", 4, "h4:1") is None  # a learner there
+    with pytest.raises(BadRequest):  # a learner there, not a voter
+        next_configuration(added, "add", 4, "h4:1")
     promoted = next_configuration(added, "promote", 4, "")
     assert promoted is not None and promoted.member(4) == Member(4, "h4:1")
 
@@ -44,7 +45,8 @@ def test_the_leader_promotes_an_auto_promote_learner_once_it_has_caught_up() -> 
     leader = env.replica(1)
     env.partition([[1, 2, 3], [4]])  # the learner is cut off: it cannot catch up
     wanted = leader.configuration_newest.successor(
-        [Member(n, f"h{n}:1") for n in (1, 2, 3)] + [Member(4, "h4:1", False, True)]
+        [Member(n, f"h{n}:1") for n in (1, 2, 3)]
+        + [Member(4, "h4:1", voter=False, auto_promote=True)]
     )
     env._perform(1, lambda: leader.propose_configuration(wanted))
     env.stabilize()

@@ -37,8 +37,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-PROTOCOL_VERSION: Final = 2
-"""2: peers prove who they are (Challenge, PeerProof, PeerWelcome)."""
+PROTOCOL_VERSION: Final = 3
+"""2: peers prove who they are (Challenge, PeerProof, PeerWelcome); 3: and tell
+the incarnation of their data directory (PeerProof, PeerWelcome)."""
+INCARNATION_END: Final = 2**64
+"""An incarnation is the random 64-bit number of a data directory's IDENTITY."""
 CLIENT_NODE_ID: Final = 0
 """The ``node_id`` a client sends in its Hello."""
 ANY_CLUSTER: Final = ""
@@ -108,11 +111,13 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class PeerProof:
-    """``proof`` is empty when TLS (or nothing) authenticates the peers."""
+    """``proof`` is empty when TLS (or nothing) authenticates the peers.
+    ``incarnation``: the dialer's data directory (``storage.identity``)."""
 
     nonce: bytes
     proof: bytes
     client_address: str
+    incarnation: int = 0
 
     def __post_init__(self) -> None:
         _check_type(self.nonce, bytes, "nonce")
@@ -121,19 +126,29 @@ class PeerProof:
         if len(self.nonce) != NONCE_BYTES:
             raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
         _check_sizes(self.proof, self.client_address)
+        _check_incarnation(self.incarnation)
 
 
 @dataclass(frozen=True, slots=True)
 class PeerWelcome:
+    """``incarnation``: the acceptor's data directory (``storage.identity``)."""
+
     node_id: int
     proof: bytes
     client_address: str
+    incarnation: int = 0
 
     def __post_init__(self) -> None:
         check_uint(self.node_id, "node_id")
         _check_type(self.proof, bytes, "proof")
         _check_type(self.client_address, str, "client_address")
         _check_sizes(self.proof, self.client_address)
+        _check_incarnation(self.incarnation)
+
+
+def _check_incarnation(incarnation: int) -> None:
+    if type(incarnation) is not int or not 0 <= incarnation < INCARNATION_END:
+        raise ValueError(f"incarnation must be a 64-bit unsigned integer, got {incarnation!r}")
 
 
 def _check_sizes(proof: bytes, client_address: str) -> None:

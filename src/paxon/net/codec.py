@@ -262,11 +262,11 @@ def _encode_challenge(m: Challenge) -> list[Any]:
 
 
 def _encode_peer_proof(m: PeerProof) -> list[Any]:
-    return [36, m.nonce, m.proof, m.client_address]
+    return [36, m.nonce, m.proof, m.client_address, m.incarnation]
 
 
 def _encode_peer_welcome(m: PeerWelcome) -> list[Any]:
-    return [37, m.node_id, m.proof, m.client_address]
+    return [37, m.node_id, m.proof, m.client_address, m.incarnation]
 
 
 def _encode_submit(m: Submit) -> list[Any]:
@@ -706,13 +706,19 @@ def _decode_challenge(f: tuple[Any, ...]) -> Challenge:
 
 def _decode_peer_proof(f: tuple[Any, ...]) -> PeerProof:
     return PeerProof(
-        _typed(f[1], bytes, "nonce"), _typed(f[2], bytes, "proof"), _typed(f[3], str, "address")
+        _typed(f[1], bytes, "nonce"),
+        _typed(f[2], bytes, "proof"),
+        _typed(f[3], str, "address"),
+        _typed(f[4], int, "incarnation"),
     )
 
 
 def _decode_peer_welcome(f: tuple[Any, ...]) -> PeerWelcome:
     return PeerWelcome(
-        _uint(f[1], "node_id"), _typed(f[2], bytes, "proof"), _typed(f[3], str, "address")
+        _uint(f[1], "node_id"),
+        _typed(f[2], bytes, "proof"),
+        _typed(f[3], str, "address"),
+        _typed(f[4], int, "incarnation"),
     )
 
 
@@ -803,8 +809,8 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     33: ("Welcome", 3, _decode_welcome, _NAMED),
     34: ("Refused", 2, _decode_refused, _NAMED),
     35: ("Challenge", 2, _decode_challenge, _PROOF),
-    36: ("PeerProof", 4, _decode_peer_proof, _PROOF),
-    37: ("PeerWelcome", 4, _decode_peer_welcome, _PROOF),
+    36: ("PeerProof", 5, _decode_peer_proof, _PROOF),
+    37: ("PeerWelcome", 5, _decode_peer_welcome, _PROOF),
     64: ("Submit", 5, _decode_submit, _BINARY),
     65: ("Query", 4, _decode_query, _BINARY),
     66: ("StatusRequest", 2, _decode_status_request, _FIXED),

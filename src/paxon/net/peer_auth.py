@@ -13,20 +13,23 @@ The peer handshake, after TLS (if any) has finished:
 
     dialer  -> acceptor  Hello(cluster_id, dialer_id, version)
     acceptor -> dialer   Challenge(nonce_a)                  (or Refused)
-    dialer  -> acceptor  PeerProof(nonce_d, proof_d, client_address_d)
-    acceptor -> dialer   PeerWelcome(acceptor_id, proof_a, client_address_a)
+    dialer  -> acceptor  PeerProof(nonce_d, proof_d, client_address_d, incarnation_d)
+    acceptor -> dialer   PeerWelcome(acceptor_id, proof_a, client_address_a, incarnation_a)
 
 With a secret, ``proof_d`` and ``proof_a`` are HMAC-SHA256 (stdlib ``hmac``)
 of everything both sides said, under the secret, with a different label per
 role: a proof cannot be replayed (fresh nonces on both sides), reflected (the
-labels differ) or moved to another node id, cluster or client address (they are
-in the MAC). Both sides prove, so a dialer never treats an impostor acceptor as
-its peer either. With TLS the proofs are empty: the certificates, checked by
-``ssl`` against the CA and then for the node id, already did that job. In
-``secret`` mode the handshake is authenticated but the stream after it is not
-encrypted or MACed: an attacker who can splice TCP segments into an existing
-connection (on the path, not merely able to reach the port) is not stopped;
-that is what TLS is for.
+labels differ) or moved to another node id, cluster, client address or
+incarnation (they are in the MAC). The incarnation is the random number of the
+sender's data directory (``storage.identity``): a member whose directory was
+wiped comes back with another one, and is refused by the members that have it
+bound (``docs/membership.md``, "Incarnations"). Both sides prove, so a dialer
+never treats an impostor acceptor as its peer either. With TLS the proofs are
+empty: the certificates, checked by ``ssl`` against the CA and then for the
+node id, already did that job. In ``secret`` mode the handshake is
+authenticated but the stream after it is not encrypted or MACed: an attacker
+who can splice TCP segments into an existing connection (on the path, not
+merely able to reach the port) is not stopped; that is what TLS is for.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ PeerAuthMode = Literal["tls", "secret", "none"]
 
 SECRET_MIN_BYTES: Final = 16
 SECRET_MAX_BYTES: Final = 4096
-_LABEL_DIALER: Final = "paxon peer proof v1: dialer"
-_LABEL_ACCEPTOR: Final = "paxon peer proof v1: acceptor"
+_LABEL_DIALER: Final = "paxon peer proof v2: dialer"
+_LABEL_ACCEPTOR: Final = "paxon peer proof v2: acceptor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +99,19 @@ class HandshakeTranscript:
     nonce_acceptor: bytes
     nonce_dialer: bytes
     client_address_dialer: str
+    incarnation_dialer: int = 0
 
     def dialer_proof(self, secret: bytes) -> bytes:
-        return self._mac(secret, _LABEL_DIALER, "")
+        return self._mac(secret, _LABEL_DIALER, "", 0)
 
-    def acceptor_proof(self, secret: bytes, client_address_acceptor: str) -> bytes:
-        return self._mac(secret, _LABEL_ACCEPTOR, client_address_acceptor)
+    def acceptor_proof(
+        self, secret: bytes, client_address_acceptor: str, incarnation_acceptor: int = 0
+    ) -> bytes:
+        return self._mac(secret, _LABEL_ACCEPTOR, client_address_acceptor, incarnation_acceptor)
 
-    def _mac(self, secret: bytes, label: str, client_address_acceptor: str) -> bytes:
+    def _mac(
+        self, secret: bytes, label: str, client_address_acceptor: str, incarnation_acceptor: int
+    ) -> bytes:
         message = msgpack.packb(
             [
                 label,
@@ -113,7 +121,9 @@ class HandshakeTranscript:
                 self.nonce_acceptor,
                 self.nonce_dialer,
                 self.client_address_dialer,
+                self.incarnation_dialer,
                 client_address_acceptor,
+                incarnation_acceptor,
             ],
             use_bin_type=True,
         )

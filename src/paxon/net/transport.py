@@ -54,6 +54,8 @@ reason, the connection is dropped, the transport keeps serving):
 | peer Hello on the client port, or the reverse| accepted connection   | handshakes_refused |
 | TLS certificate not naming the claimed node  | either side           | handshakes_refused |
 | a wrong proof (cluster secret)               | either side           | handshakes_refused |
+| an incarnation other than the bound one      | either side           | incarnations_refused|
+| (``set_bound_incarnations``; the refused side is told why by ``Refused``; one warning per peer)  |
 | no handshake in time                         | any connection        | -                  |
 | over ``handshaking_max`` / client bounds     | accepted connection   | connections_refused|
 | a client request or handshake message        | peer connection       | bad_frames         |
@@ -129,7 +131,8 @@ _State = Literal["hello", "proof", "challenge", "welcome", "peer", "client", "cl
 # Accepted: hello -> (client | proof -> peer). Dialed: challenge -> welcome -> peer.
 _HANDSHAKING: Final = frozenset(("hello", "proof", "challenge", "welcome"))
 _EXPECTED: Final[dict[_State, frozenset[int]]] = {
-    "peer": PEER_CODES,
+    # Refused: a dialer that found this node's incarnation unbound tells it why.
+    "peer": PEER_CODES | {34},
     "client": CLIENT_REQUEST_CODES,
 }
 """Type codes decoded after the handshake; frames before it are 4 KiB at most."""
@@ -153,6 +156,7 @@ class TransportStats:
     requests_refused: int
     peers: Mapping[int, PeerState]
     clients_connected: int
+    incarnations_refused: int = 0
 
 
 @dataclass(slots=True)
@@ -166,6 +170,7 @@ class _Counters:
     handshakes_refused: int = 0
     connections_refused: int = 0
     requests_refused: int = 0
+    incarnations_refused: int = 0
 
 
 class Transport:
@@ -186,7 +191,10 @@ class Transport:
         security: PeerSecurity = INSECURE,
         client_tls: ssl.SSLContext | None = None,
         client_address: str = "",
+        incarnation: int = 0,
     ) -> None:
+        """``incarnation``: this node's data directory (``storage.identity``), told to
+        peers in the handshake."""
         if node_id <= 0:
             raise ValueError(f"node_id must be > 0, got {node_id}")
         if node_id in peers or any(peer <= 0 for peer in peers):
@@ -211,6 +219,10 @@ class Transport:
         self._connections: set[_Connection] = set()
         self._peer_connections: dict[int, _Connection] = {}
         self._peer_client_addresses: dict[int, str] = {}
+        self.incarnation = incarnation
+        self._peer_incarnations: dict[int, int] = {}  # from handshakes that got through
+        self._bound_incarnations: dict[int, int] = {}  # what the newest configuration binds
+        self._incarnations_logged: set[tuple[int, int]] = set()  # (peer, incarnation) refused
         self._dial_states: dict[int, PeerState] = {}
         self._dial_tasks: dict[int, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -262,6 +274,7 @@ class Transport:
                 connection.close()
             self._dial_states.pop(peer, None)
             self._peer_client_addresses.pop(peer, None)
+            self._peer_incarnations.pop(peer, None)
             del self._peers[peer]
         for peer, address in sorted(peers.items()):
             if peer not in self._peers:
@@ -287,6 +300,41 @@ class Transport:
     def peer_address(self) -> tuple[str, int]:
         """The bound (host, port) peers dial (the client port when they share it)."""
         return self._bound("shared" if self._peer_listen is None else "peer")
+
+    def incarnation_of(self, peer: int) -> int | None:
+        """The incarnation ``peer`` named in the handshake of its link, while it is up."""
+        return self._peer_incarnations.get(peer)
+
+    def set_bound_incarnations(self, bound: Mapping[int, int]) -> None:
+        """From now on refuse a handshake of a peer in ``bound`` that names another
+        incarnation, and drop the links of those that did."""
+        self._bound_incarnations = dict(bound)
+        for peer, incarnation in list(self._peer_incarnations.items()):
+            if bound.get(peer, incarnation) != incarnation:
+                connection = self._peer_connections.get(peer)
+                if connection is not None:
+                    connection.refuse_incarnation(peer, incarnation)
+
+    def _incarnation_refusal(self, peer: int, incarnation: int) -> str | None:
+        """Why ``peer``'s handshake naming ``incarnation`` is refused, or None."""
+        bound = self._bound_incarnations.get(peer)
+        if bound is None or bound == incarnation:
+            return None
+        return (
+            f"node {peer}'s data directory is a new incarnation ({incarnation:#x}), not the one "
+            f"the cluster bound ({bound:#x}): it was wiped or replaced and may have forgotten "
+            f"promises. Remove it and add it back as a learner: paxon members remove {peer}; "
+            f"paxon members add {peer}=PEER_HOST:PORT --learner; then start it on an empty data "
+            "directory with --join (docs/membership.md, replace)"
+        )
+
+    def _note_incarnation_refused(self, peer: int, incarnation: int, reason: str) -> None:
+        self._counters.incarnations_refused += 1
+        first = (peer, incarnation) not in self._incarnations_logged
+        self._incarnations_logged.add((peer, incarnation))
+        (self._log.warning if first else self._log.debug)(
+            "[node %d] refusing node %d: %s", self.node_id, peer, reason
+        )
 
     def client_address_of(self, peer: int) -> str | None:
         """The client address ``peer`` announced in its last handshake, if any."""
@@ -337,6 +385,7 @@ class Transport:
             handshakes_refused=counters.handshakes_refused,
             connections_refused=counters.connections_refused,
             requests_refused=counters.requests_refused,
+            incarnations_refused=counters.incarnations_refused,
             peers={peer: self._peer_state(peer) for peer in sorted(self._peers)},
             clients_connected=sum(c.state == "client" for c in self._connections),
         )
@@ -387,6 +436,9 @@ class Transport:
         peer = connection.peer_id
         if peer is not None and self._peer_connections.get(peer) is connection:
             del self._peer_connections[peer]
+            # Only a link that is up vouches for an incarnation (a leader binds
+            # what it hears now, never what a wiped node's predecessor said).
+            self._peer_incarnations.pop(peer, None)
             self._log.info("[node %d] link to node %d is down", self.node_id, peer)
 
     def _check_hello(self, hello: Hello, connection: _Connection) -> str | None:
@@ -435,9 +487,12 @@ class Transport:
             return f"too many clients from {connection.host} (over {limit})"
         return None
 
-    def _on_peer_handshaken(self, connection: _Connection, peer: int, client_address: str) -> None:
+    def _on_peer_handshaken(
+        self, connection: _Connection, peer: int, client_address: str, incarnation: int
+    ) -> None:
         old = self._peer_connections.get(peer)
         self._peer_connections[peer] = connection
+        self._peer_incarnations[peer] = incarnation
         if client_address:
             self._peer_client_addresses[peer] = client_address
         self._log.info(
@@ -777,6 +832,19 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------ handlers
 
     def _on_peer_frame(self, message: Any) -> None:
+        if type(message) is Refused:
+            owner = self._owner
+            key = (self.peer_id or 0, -1)  # logged once per peer
+            first = key not in owner._incarnations_logged
+            owner._incarnations_logged.add(key)
+            (self._log.error if first else self._log.debug)(
+                "[node %d] node %s refuses this node: %s",
+                owner.node_id,
+                self.peer_id,
+                message.reason,
+            )
+            self.close()
+            return
         if type(message) not in _PEER_TYPES:
             self._drop_bad(f"{type(message).__name__} on a peer connection")
             return
@@ -842,6 +910,7 @@ class _Connection(asyncio.Protocol):
             self._nonce,
             message.nonce,
             message.client_address,
+            message.incarnation,
         )
         secret = owner.security.secret
         proof = b""
@@ -849,9 +918,16 @@ class _Connection(asyncio.Protocol):
             if not proofs_match(transcript.dialer_proof(secret), message.proof):
                 self._refuse(f"node {self.peer_id} did not prove it holds the cluster secret")
                 return
-            proof = transcript.acceptor_proof(secret, owner.client_address)
-        self.write(encode_body(PeerWelcome(owner.node_id, proof, owner.client_address)))
-        self._become_peer(self.peer_id, message.client_address)
+            proof = transcript.acceptor_proof(secret, owner.client_address, owner.incarnation)
+        refusal = owner._incarnation_refusal(self.peer_id, message.incarnation)
+        if refusal is not None:
+            owner._note_incarnation_refused(self.peer_id, message.incarnation, refusal)
+            self.write(encode_body(Refused(refusal)))
+            self.close()
+            return
+        welcome = PeerWelcome(owner.node_id, proof, owner.client_address, owner.incarnation)
+        self.write(encode_body(welcome))
+        self._become_peer(self.peer_id, message.client_address, message.incarnation)
 
     def _on_challenge_frame(self, message: Any) -> None:
         if type(message) is Refused:
@@ -870,11 +946,14 @@ class _Connection(asyncio.Protocol):
             message.nonce,
             self._nonce,
             owner.client_address,
+            owner.incarnation,
         )
         secret = owner.security.secret
         proof = b"" if secret is None else self._transcript.dialer_proof(secret)
         self.state = "welcome"
-        self.write(encode_body(PeerProof(self._nonce, proof, owner.client_address)))
+        self.write(
+            encode_body(PeerProof(self._nonce, proof, owner.client_address, owner.incarnation))
+        )
 
     def _on_welcome_frame(self, message: Any) -> None:
         if type(message) is Refused:
@@ -889,13 +968,22 @@ class _Connection(asyncio.Protocol):
         secret = self._owner.security.secret
         assert self._transcript is not None
         if secret is not None and not proofs_match(
-            self._transcript.acceptor_proof(secret, message.client_address), message.proof
+            self._transcript.acceptor_proof(secret, message.client_address, message.incarnation),
+            message.proof,
         ):
             self._refuse_quietly(
                 f"the peer at {self.name} did not prove it holds the cluster secret"
             )
             return
-        self._become_peer(message.node_id, message.client_address)
+        refusal = self._owner._incarnation_refusal(message.node_id, message.incarnation)
+        if refusal is not None:
+            # Tell the acceptor why (it holds no binding, so only we know).
+            self._owner._note_incarnation_refused(message.node_id, message.incarnation, refusal)
+            self.write(encode_body(Refused(refusal)))
+            self.handshaken.set_result(f"refused node {message.node_id}: new incarnation")
+            self.close()
+            return
+        self._become_peer(message.node_id, message.client_address, message.incarnation)
         self.handshaken.set_result(None)
 
     def _on_handshake_timeout(self) -> None:
@@ -905,11 +993,19 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------ helpers
 
-    def _become_peer(self, peer: int, client_address: str) -> None:
+    def _become_peer(self, peer: int, client_address: str, incarnation: int) -> None:
         self._end_handshake()
         self.state = "peer"
         self.peer_id = peer
-        self._owner._on_peer_handshaken(self, peer, client_address)
+        self._owner._on_peer_handshaken(self, peer, client_address, incarnation)
+
+    def refuse_incarnation(self, peer: int, incarnation: int) -> None:
+        """An up link whose peer's incarnation was bound to another one: close it."""
+        reason = self._owner._incarnation_refusal(peer, incarnation)
+        assert reason is not None
+        self._owner._note_incarnation_refused(peer, incarnation, reason)
+        self.write(encode_body(Refused(reason)))
+        self.close()
 
     def _end_handshake(self) -> None:
         if self._timer is not None:

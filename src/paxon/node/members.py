@@ -10,6 +10,10 @@ Contract:
   not there, removing the last voter, an empty or malformed address.
 - ``auto_promotion(replica)`` is the promotion of a learner added with
   ``add-learner-auto-promote`` once it has caught up, for the leader to propose.
+- ``bind_incarnations(newest, known)`` is the change that binds the members
+  whose incarnation the leader has seen in an authenticated handshake, or
+  None. ``add`` and ``promote`` compare members bound or not; a member
+  removed and added again starts unbound.
 - ``MembershipWaiters`` holds the requests whose change is on its way. Each is
   answered with ``StatusReply({"configuration": ...})`` when the newest
   configuration is the one it asked for, or with a retryable ``unavailable``
@@ -23,6 +27,8 @@ request is refused ``busy``.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +49,48 @@ def describe(configuration: Configuration) -> dict[str, Any]:
     return {
         "epoch": configuration.epoch,
         "alpha": configuration.alpha,
-        "members": [
-            {"id": m.node_id, "address": m.address, "role": "voter" if m.voter else "learner"}
-            | ({"auto_promote": True} if m.auto_promote else {})
-            for m in configuration.members
-        ],
+        "members": [_describe_member(m) for m in configuration.members],
     }
+
+
+def _describe_member(member: Member) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": member.node_id,
+        "address": member.address,
+        "role": "voter" if member.voter else "learner",
+    }
+    if member.incarnation is not None:
+        row["incarnation"] = member.incarnation
+    if member.auto_promote:
+        row["auto_promote"] = True
+    return row
+
+
+def from_description(described: object) -> Configuration:
+    """The configuration ``describe`` made (``paxon serve --join`` reads it from a
+    member's status); ``BadRequest`` for anything ``describe`` cannot have made."""
+    if not isinstance(described, dict):
+        raise BadRequest(f"not a configuration: {described!r:.120}")
+    try:
+        members = tuple(
+            Member(
+                int(row["id"]),
+                str(row["address"]),
+                voter=_voter(row["role"]),
+                incarnation=None if row.get("incarnation") is None else int(row["incarnation"]),
+                auto_promote=row.get("auto_promote") is True,
+            )
+            for row in described["members"]
+        )
+        return Configuration(int(described["epoch"]), members, int(described["alpha"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadRequest(f"not a configuration: {error!r:.120}") from None
+
+
+def _voter(role: object) -> bool:
+    if role not in ("voter", "learner"):
+        raise ValueError(f"unknown role {role!r}")
+    return role == "voter"
 
 
 def next_configuration(
@@ -66,7 +108,7 @@ def next_configuration(
                 voter=action == "add",
                 auto_promote=action == "add-learner-auto-promote",
             )
-            if current == wanted:
+            if current is not None and current.same_place(wanted):
                 return None
             if current is not None:
                 role = "voter" if current.voter else "learner"
@@ -80,7 +122,7 @@ def next_configuration(
                 raise BadRequest(f"node {node_id} is not a member: add it as a learner first")
             if current.voter:
                 return None
-            members[node_id] = Member(node_id, current.address, voter=True)
+            members[node_id] = Member(node_id, current.address, True, current.incarnation)
         case "remove":
             if current is None:
                 return None
@@ -115,6 +157,21 @@ def auto_promotion(replica: Replica) -> Configuration | None:
         if replica.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS:
             return next_configuration(newest, "promote", member.node_id, "")
     return None
+
+
+def bind_incarnations(newest: Configuration, known: Mapping[int, int]) -> Configuration | None:
+    """The next configuration, binding each unbound member of ``newest`` whose
+    incarnation is in ``known`` (authenticated handshakes); None if none is.
+    Same members, same roles: a binding changes no quorum."""
+    bound = [
+        dataclasses.replace(m, incarnation=known[m.node_id])
+        if m.incarnation is None and m.node_id in known
+        else m
+        for m in newest.members
+    ]
+    if tuple(bound) == newest.members:
+        return None
+    return newest.successor(bound)
 
 
 def _check_address(address: str) -> None:

@@ -85,11 +85,12 @@ from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.members import (
     MembershipWaiters,
     auto_promotion,
+    bind_incarnations,
     describe,
     next_configuration,
 )
 from paxon.node.snapshot_transfer import SnapshotTransfers
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import Replica, Role
@@ -99,6 +100,7 @@ from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
 from paxon.storage import Storage
 from paxon.storage.errors import StorageError, UnrestorableSnapshot
+from paxon.storage.first_config import read_first_configuration, write_first_configuration
 from paxon.storage.snapshot import SnapshotMeta
 
 Address = tuple[str, int]
@@ -157,6 +159,7 @@ class Node:
         forward_tls: ClientTls | None = None,
         wall_time_s: Callable[[], float] = time.time,
         environment: Environment = REAL,
+        joined: Configuration | None = None,
     ) -> None:
         """``peers`` are the members' peer addresses (also their client addresses
         unless ``peer_listen`` gives peers a port of their own); ``advertise_client``
@@ -164,7 +167,9 @@ class Node:
         (default: ``listen``). ``forward_tls`` is how this node reaches the
         others' client ports when they use TLS. ``environment`` gives the
         disk, network and randomness (``paxon.node.environment``): the
-        simulator passes its own."""
+        simulator passes its own. ``joined`` is the configuration ``paxon serve
+        --join`` fetched (``node.join``): the first configuration of this new
+        member, whose data directory must be new."""
         self.node_id = node_id
         self._env = environment
         self.addresses: dict[int, Address] = {
@@ -182,9 +187,11 @@ class Node:
         self.config = config or NodeConfig()
         self.log = logger or logging.getLogger(f"paxon.node.{node_id}")
         self.metrics = NodeMetrics(node_id)
-        # The first configuration, from --peers: used at a cluster's very first
-        # start; later the configurations come from the log and the snapshot.
-        self._initial = Configuration.initial(
+        # The first configuration: from --peers (or --join) at the data
+        # directory's first start, then the one kept there (FIRST-CONFIG, set in
+        # start()); the later ones come from the log and the snapshot.
+        self._joined = joined
+        self._initial = joined or Configuration.initial(
             {member: _format(address) for member, address in self.addresses.items()}
         )
         self._members: tuple[int, ...] = tuple(sorted(self.addresses))
@@ -233,6 +240,7 @@ class Node:
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership_waiters = MembershipWaiters()
+        self._newest_seen: Configuration | None = None  # the transport knows its bindings
         self._failure: asyncio.Future[BaseException] | None = None
 
     # ------------------------------------------------------------------ life
@@ -248,6 +256,7 @@ class Node:
         self._storage = self._env.open_storage(self.data_dir, self.node_id, self.config.cluster_id)
         committer: Committer | None = None
         try:
+            self._settle_first_configuration()
             self._recover()
             committer = self._committer = self._env.make_committer(
                 self._storage, self.metrics.fsync_seconds.observe
@@ -265,6 +274,7 @@ class Node:
                 security=self.peer_security,
                 client_tls=self.client_tls,
                 client_address=self.advertise_client,
+                incarnation=self._storage.identity.incarnation,
             )
             await self._transport.start()
         except BaseException:
@@ -279,6 +289,7 @@ class Node:
             tls=self._forward_tls,
         )
         self._started = True
+        self._follow_incarnations()
         self._perform(self._replica.tick(self._loop.time()))
         self._ticker = self._loop.create_task(self._tick_forever())
         status = self._replica.status()
@@ -745,6 +756,7 @@ class Node:
                 self._perform(self._replica.tick(now))
                 self._promote_caught_up()
                 if now >= gauges_due:
+                    self._bind_incarnations()
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
                     # simulated node's time (measured with cProfile).
@@ -759,6 +771,8 @@ class Node:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
         if self._replica.members != self._members:
             self._follow_membership()  # before sending: a new member gets its Accepts
+        if self._replica.configuration_newest is not self._newest_seen:
+            self._follow_incarnations()
         if len(self._membership_waiters):
             self._membership_waiters.on_newest(self._replica.configuration_newest)
         if ready.records or ready.messages_after_persist:
@@ -785,8 +799,10 @@ class Node:
         """The members changed (a configuration was chosen or took effect): dial
         the new ones, hang up on those gone."""
         # Until the members first change, --peers is what the SPEC says it is on a
-        # restart, the addresses; after, the log is (docs/membership.md).
-        seeds = self._seed_addresses if self._replica.configuration_newest.epoch == 0 else {}
+        # restart, the addresses; after, the log is (docs/membership.md). A
+        # change that only binds incarnations changes no member.
+        unchanged = _places(self._replica.configuration_newest) == _places(self._initial)
+        seeds = self._seed_addresses if unchanged else {}
         addresses = {
             member: seeds.get(member) or _address(address)
             for member, address in self._replica.member_addresses().items()
@@ -813,6 +829,54 @@ class Node:
         )
         if self.node_id not in newest.ids:
             self.log.warning("[%d] this node was removed from the cluster", self.node_id)
+
+    def _follow_incarnations(self) -> None:
+        """A newer configuration: tell the transport whom it binds to which data
+        directory, and say so loudly if this node's own is not the one bound."""
+        newest = self._newest_seen = self._replica.configuration_newest
+        if not self._started:
+            return  # start() tells the transport once it is made
+        bound = {m.node_id: m.incarnation for m in newest.members if m.incarnation is not None}
+        self._transport.set_bound_incarnations(bound)
+        own = bound.get(self.node_id)
+        if own is not None and own != self._storage.identity.incarnation:
+            self.log.error(  # sim: unreachable: the simulator binds no incarnation
+                "[%d] this data directory is a new incarnation (%#x), not the one the cluster "
+                "bound to node %d (%#x): the other members refuse it. Remove this node and add "
+                "it back as a learner (docs/membership.md, replace)",
+                self.node_id,
+                self._storage.identity.incarnation,
+                self.node_id,
+                own,
+            )
+
+    def _bind_incarnations(self) -> None:
+        """As leader, with no change on its way: bind the members whose data
+        directory an authenticated handshake named (docs/membership.md,
+        "Incarnations"). A binding keeps members and roles: no quorum changes."""
+        if self._replica.role is not Role.LEADER or len(self._membership_waiters):
+            return
+        newest = self._replica.configuration_newest
+        known = {self.node_id: self._storage.identity.incarnation}
+        for member in newest.members:
+            if member.incarnation is None and member.node_id != self.node_id:
+                incarnation = self._transport.incarnation_of(member.node_id)
+                if incarnation is not None:
+                    known[member.node_id] = incarnation
+        wanted = bind_incarnations(newest, known)
+        if wanted is None:
+            return
+        try:
+            ready = self._replica.propose_configuration(wanted)
+        except (Busy, NotLeader):
+            return  # a change is on its way; the next tick tries again
+        self.log.info(
+            "[%d] proposing configuration %d: binding incarnations of nodes %s",
+            self.node_id,
+            wanted.epoch,
+            sorted(m.node_id for m in wanted.members if m not in newest.members),
+        )
+        self._perform(ready)
 
     def _send(self, message: PeerMessage) -> None:
         if message.dst == self.node_id:
@@ -1030,6 +1094,35 @@ class Node:
 
     # ------------------------------------------------------------------ state
 
+    def _settle_first_configuration(self) -> None:
+        """Keep the first configuration at the directory's first start; take the
+        kept one at every later start (``storage.first_config``)."""
+        fs, directory = self._storage.fs, self._storage.directory
+        kept = read_first_configuration(fs, directory)
+        if self._joined is not None and (kept is not None or not self._storage.recovered.fresh):
+            raise BadRequest(  # sim: unreachable: the simulator never joins
+                f"--join makes a new member, but {directory} already holds node "
+                f"{self.node_id}'s state; restart it without --join"
+            )
+        if kept is None:
+            # A new directory, or one from before paxon kept FIRST-CONFIG: the
+            # flags are what its first start read.
+            write_first_configuration(fs, directory, self._initial)
+        else:
+            if kept.ids != self._initial.ids:  # sim: one-way: every start gives the same peers
+                self.log.warning(
+                    "[%d] --peers names members %s, but this data directory started with "
+                    "%s (FIRST-CONFIG): --peers is read only at a cluster's first start; "
+                    "the members come from the data directory and its log, --peers only "
+                    "gives addresses",
+                    self.node_id,
+                    sorted(self._initial.ids),
+                    sorted(kept.ids),
+                )
+            self._initial = kept
+        if self.machine.configs is not None:
+            self.machine.configs = ConfigHistory(((0, self._initial),))
+
     def _recover(self) -> None:
         recovered = self._storage.recovered
         for warning in recovered.warnings:
@@ -1160,12 +1253,17 @@ class Node:
                 "handshakes_refused": network.handshakes_refused,
                 "connections_refused": network.connections_refused,
                 "requests_refused": network.requests_refused,
+                "incarnations_refused": network.incarnations_refused,
             }
         )
         for member in self.addresses:
             if member != self.node_id:
                 reachable = self._transport.reachable(member)
                 metrics.peer_reachable.labels(peer=str(member)).set(1 if reachable else 0)
+
+
+def _places(configuration: Configuration) -> list[tuple[int, str, bool]]:
+    return [(m.node_id, m.address, m.voter) for m in configuration.members]
 
 
 def _address(address: str | Address) -> Address:

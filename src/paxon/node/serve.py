@@ -1,7 +1,9 @@
 """``paxon serve``: one key-value node with its native port and HTTP API.
 
 Start-up refuses, with one line on stderr and exit code 2, a data directory of
-another node or cluster, a damaged log, a port in use. SIGTERM and SIGINT stop
+another node or cluster, a damaged log, a port in use; with ``--join``, a
+data directory that already holds state or a node the cluster has not added
+(exit 3 when no member answers). SIGTERM and SIGINT stop
 the node cleanly (the in-flight fsync finishes) with exit code 0.
 """
 
@@ -18,13 +20,16 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from paxon.errors import BadRequest, PaxonError
 from paxon.kv.model import KvLimits
 from paxon.kv.store import KvStore
 from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
 from paxon.node.config import NodeConfig
+from paxon.node.join import check_new_data_dir, fetch_configuration
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
 from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.membership import Configuration
 from paxon.security.client_tls import ClientTls
 from paxon.server.config import ServeConfig
 from paxon.server.dev import ports_in_use
@@ -39,7 +44,9 @@ from paxon.tuning import (
 
 
 class _StartupError(Exception):
-    pass
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def serve(config: ServeConfig) -> int:
@@ -50,7 +57,7 @@ def serve(config: ServeConfig) -> int:
         return _run(_serve(config))
     except _StartupError as error:
         print(f"paxon serve: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
 
 
 async def _serve(config: ServeConfig) -> int:
@@ -71,9 +78,11 @@ async def _serve(config: ServeConfig) -> int:
     except ValueError as error:
         raise _StartupError(str(error)) from None
     raise_file_limit()
+    joined = await _join(config, security.forwarding, log) if config.join else None
+    peers = dict(config.peers) if joined is None else members_of(joined)
     node = Node(
         config.node_id,
-        dict(config.peers),
+        peers,
         config.data_dir,
         KvStore(limits),
         config=node_config,
@@ -84,10 +93,11 @@ async def _serve(config: ServeConfig) -> int:
         client_tls=security.clients,
         advertise_client=_fmt(config.advertise_client) if config.advertise_client else None,
         forward_tls=security.forwarding,
+        joined=joined,
     )
     try:
         await node.start()
-    except StorageError as error:
+    except (StorageError, BadRequest) as error:
         raise _StartupError(str(error)) from None
     except OSError as error:
         raise _StartupError(f"cannot listen on {_fmt(config.listen)}: {error}") from None
@@ -146,6 +156,44 @@ async def _serve(config: ServeConfig) -> int:
             await runner.cleanup()
         await node.stop()
     return exit_code
+
+
+async def _join(config: ServeConfig, tls: ClientTls | None, log: logging.Logger) -> Configuration:
+    """The configuration a new member starts from, asked of ``--join``'s members."""
+    try:
+        check_new_data_dir(config.data_dir)
+        joined = await fetch_configuration(
+            config.join,
+            config.node_id,
+            cluster_id=config.cluster_id,
+            tls=tls,
+            timeout_s=config.request_timeout_s,
+        )
+    except PaxonError as error:
+        raise _StartupError(f"--join: {error}", error.exit_code) from None
+    me = joined.member(config.node_id)
+    assert me is not None  # fetch_configuration checked it
+    own = _fmt(config.peer_listen or config.listen)
+    if me.address != own:
+        log.warning(
+            "[%d] the cluster dials this node at %s, but it listens for peers on %s",
+            config.node_id,
+            me.address,
+            own,
+        )
+    log.info(
+        "[%d] joining as a %s: configuration %d from %s, members %s",
+        config.node_id,
+        "voter" if me.voter else "learner",
+        joined.epoch,
+        ",".join(config.join),
+        sorted(joined.ids),
+    )
+    return joined
+
+
+def members_of(configuration: Configuration) -> dict[int, str]:
+    return {member.node_id: member.address for member in configuration.members}
 
 
 def _warn_unauthenticated(log: logging.Logger, config: ServeConfig) -> None:

@@ -52,13 +52,32 @@ class InvalidConfiguration(ValueError):
     """A configuration that breaks a rule above; the message says which."""
 
 
+INCARNATION_END = 2**64
+"""Incarnations are the 64-bit numbers of a data directory's IDENTITY file."""
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
+    """``incarnation``: the data directory this member must run on, once the
+    leader has bound it (None until then; docs/membership.md, "Incarnations").
+    A peer whose handshake names another one is refused by every member."""
+
     node_id: NodeId
     address: str = ""
     voter: bool = True
+    incarnation: int | None = None
+    """The data directory it was bound to (its IDENTITY file), once the leader
+    has authenticated it; None until then (docs/membership.md)."""
     auto_promote: bool = False
     """A learner the leader promotes once it has caught up (node/members.py)."""
+
+    def same_place(self, other: Member) -> bool:
+        """Same id, address and role, bound or not."""
+        return (self.node_id, self.address, self.voter) == (
+            other.node_id,
+            other.address,
+            other.voter,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +107,8 @@ class Configuration:
                 raise InvalidConfiguration(
                     f"node {member.node_id} votes: only a learner is promoted"
                 )
+            if member.incarnation is not None and not 0 <= member.incarnation < INCARNATION_END:
+                raise InvalidConfiguration(f"incarnation of node {member.node_id} is not 64-bit")
 
     @classmethod
     def initial(
@@ -137,16 +158,17 @@ class Configuration:
         return Command(SYSTEM_CLIENT_ID, self.epoch, CONFIG_MAGIC + self.encode())
 
     def encode(self) -> bytes:
-        # A member is [id, address, voter], then a map of options only if any is set,
-        # so a configuration without them encodes as it always has.
+        # A member is [id, address, voter], then a map of options only if one is
+        # set, so a configuration without them encodes as it did before options.
         members: list[list[object]] = []
         for m in self.members:
-            options = {"auto_promote": True} if m.auto_promote else {}
-            members.append(
-                [m.node_id, m.address, m.voter, options]
-                if options
-                else [m.node_id, m.address, m.voter]
-            )
+            options: dict[str, object] = {}
+            if m.incarnation is not None:
+                options["incarnation"] = m.incarnation
+            if m.auto_promote:
+                options["auto_promote"] = True
+            base: list[object] = [m.node_id, m.address, m.voter]
+            members.append([*base, options] if options else base)
         body = json.dumps([self.epoch, self.alpha, members], separators=(",", ":"))
         return body.encode()
 
@@ -179,10 +201,16 @@ def _member(raw: object) -> Member:
     if type(raw) is not list or len(raw) not in (3, 4):
         raise InvalidConfiguration(f"a member is [id, address, voter(, options)], got {raw!r}")
     options = raw[3] if len(raw) == 4 else {}
-    if type(options) is not dict or not set(options) <= {"auto_promote"}:
+    if type(options) is not dict or not set(options) <= {"incarnation", "auto_promote"}:
         raise InvalidConfiguration(f"unknown member options {options!r}")
-    auto_promote = _bool(options.get("auto_promote", False))
-    return Member(_int(raw[0]), _str(raw[1]), _bool(raw[2]), auto_promote)
+    incarnation = options.get("incarnation")
+    return Member(
+        _int(raw[0]),
+        _str(raw[1]),
+        _bool(raw[2]),
+        None if incarnation is None else _int(incarnation),
+        _bool(options.get("auto_promote", False)),
+    )
 
 
 def _int(raw: object) -> int:

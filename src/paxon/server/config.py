@@ -10,6 +10,9 @@ Rules:
   flag's ``"1=HOST:PORT,2=HOST:PORT"`` string or a table ``{"1" = "HOST:PORT"}``.
 - ``listen`` defaults to this node's own address in ``peers``; ``http`` is
   optional (no HTTP endpoint without it).
+- ``join`` (client endpoints of existing members, ``"HOST:PORT,..."`` or a
+  TOML array) starts a new member that asks the cluster for its configuration
+  (``paxon.node.join``); it excludes ``peers`` and needs ``listen``.
 - ``peer_listen`` gives peers a port of their own; ``peers`` then names peer
   addresses and ``listen`` (required then) is the client port. Peer TLS
   (``peer_cert``, ``peer_key``, ``peer_ca``: all three) and client TLS
@@ -51,7 +54,7 @@ class ServeConfig:
     data_dir: str
     listen: Address
     http: Address | None
-    # Every member, this node included, by node id.
+    # Every member, this node included, by node id (empty with ``join``).
     peers: Mapping[int, Address]
     cluster_id: str = "paxon"
     log_format: LogFormat = "text"
@@ -79,9 +82,15 @@ class ServeConfig:
     # call the API. Empty: only same-origin requests (see paxon.server.guard).
     http_allowed_hosts: tuple[str, ...] = ()
     http_allowed_origins: tuple[str, ...] = ()
+    # A new member: the client endpoints it asks for the configuration (no peers then).
+    join: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_member(self.node_id, self.peers)
+        if self.join:
+            if self.peers:
+                raise BadRequest(_JOIN_AND_PEERS)
+        else:
+            _check_member(self.node_id, self.peers)
         if self.http is not None and self.http == self.listen:
             raise BadRequest(f"http and listen are the same address {format_address(self.http)}")
         self._check_security()
@@ -139,15 +148,24 @@ def load_serve_config(flags: Mapping[str, object], toml_path: str | None) -> Ser
     for key in _REQUIRED:
         if key not in values:
             raise BadRequest(f"missing {_flag_name(key)} (or {key!r} in the config file)")
-    peers = cast(Mapping[int, Address], values["peers"])
     node_id = cast(int, values["id"])
-    _check_member(node_id, peers)
+    if "join" in values:
+        if "peers" in values:
+            raise BadRequest(_JOIN_AND_PEERS)
+        if "listen" not in values:
+            raise BadRequest("--join needs --listen (there is no --peers entry to take it from)")
+        values["peers"] = MappingProxyType({})
+    elif "peers" not in values:
+        raise BadRequest("missing --peers (or 'peers' in the config file), or --join")
+    peers = cast(Mapping[int, Address], values["peers"])
+    if "join" not in values:
+        _check_member(node_id, peers)
     if "peer_listen" in values and "listen" not in values:
         raise BadRequest(
             "--peer-listen needs --listen too: --peers then names peer addresses, "
             "and --listen is the client port"
         )
-    values.setdefault("listen", peers[node_id])
+    values.setdefault("listen", peers.get(node_id))
     fields = {_SETTINGS[key][0]: value for key, value in values.items()}
     fields.setdefault("http", None)
     return ServeConfig(**fields)  # type: ignore[arg-type]
@@ -310,6 +328,15 @@ def _peer_map(pairs: list[tuple[object, object]]) -> dict[int, Address]:
     return peers
 
 
+def _endpoints(value: object, from_text: bool) -> tuple[str, ...]:
+    endpoints = _text_list(value, from_text)
+    if not endpoints:
+        raise ValueError("no endpoints given (want HOST:PORT,...)")
+    for endpoint in endpoints:
+        parse_address(endpoint)
+    return endpoints
+
+
 def _log_format(value: object, from_text: bool) -> LogFormat:
     text = _text(value, from_text)
     for log_format in LOG_FORMATS:
@@ -362,6 +389,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "listen": ("listen", _address),
     "http": ("http", _address),
     "peers": ("peers", _peers),
+    "join": ("join", _endpoints),
     "cluster_id": ("cluster_id", _cluster_id),
     "log_format": ("log_format", _log_format),
     "log_level": ("log_level", _log_level),
@@ -382,6 +410,10 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "http_allowed_hosts": ("http_allowed_hosts", _http_hosts),
     "http_allowed_origins": ("http_allowed_origins", _http_origins),
 }
-_REQUIRED = ("id", "data_dir", "peers")
+_REQUIRED = ("id", "data_dir")  # and "peers" or "join"
+_JOIN_AND_PEERS = (
+    "--join and --peers exclude each other: --peers names the members at a cluster's "
+    "first start, --join asks a running cluster for them"
+)
 SETTING_NAMES = tuple(_SETTINGS)
 """Every setting's key, in the order ``paxon serve --help`` lists them."""

@@ -71,6 +71,12 @@ class NodeMetrics:
             "Connections refused in their handshake (wrong cluster, id, certificate or proof).",
             registry=registry,
         )
+        self.incarnations_refused = Counter(
+            "paxon_incarnations_refused",
+            "Peer handshakes refused for naming another data directory incarnation than "
+            "the one the newest configuration binds (a wiped member back under its id).",
+            registry=registry,
+        )
         self.connections_refused = Counter(
             "paxon_connections_refused",
             "Connections closed at once for being over a connection bound.",

@@ -484,6 +484,12 @@ class SimTransport:
     def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None:
         pass  # the simulated network reaches every node; the core refuses strangers
 
+    def incarnation_of(self, peer: int) -> int | None:
+        return None  # no handshakes here: the leader binds no incarnation in the simulator
+
+    def set_bound_incarnations(self, bound: Mapping[int, int]) -> None:
+        pass
+
 
 _NO_TRAFFIC = TransportStats(
     frames_in=0,

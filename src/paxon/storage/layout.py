@@ -1,6 +1,7 @@
 """Names of the files in a data directory.
 
     IDENTITY                                     node id, cluster id, incarnation
+    FIRST-CONFIG                                 the configuration of the first start
     LOCK                                         held (flock) by the running node
     wal-<first lsn, 20 digits>.seg               log segments, in lsn order
     snapshot-<lsn, 20 digits>-<slot, 20 digits>.snap
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 
 IDENTITY_NAME = "IDENTITY"
+FIRST_CONFIG_NAME = "FIRST-CONFIG"
 LOCK_NAME = "LOCK"
 TMP_SUFFIX = ".tmp"
 
@@ -47,4 +49,4 @@ def is_paxon_tmp(name: str) -> bool:
     if not name.endswith(TMP_SUFFIX):
         return False
     final = name[: -len(TMP_SUFFIX)]
-    return final == IDENTITY_NAME or parse_snapshot_name(final) is not None
+    return final in (IDENTITY_NAME, FIRST_CONFIG_NAME) or parse_snapshot_name(final) is not None

@@ -83,6 +83,7 @@ from paxon.storage.errors import (
 from paxon.storage.fs import FileSystem, join
 from paxon.storage.identity import Identity, check_identity, decode_identity
 from paxon.storage.layout import (
+    FIRST_CONFIG_NAME,
     IDENTITY_NAME,
     LOCK_NAME,
     is_paxon_tmp,
@@ -92,6 +93,9 @@ from paxon.storage.layout import (
 )
 from paxon.storage.segments import SegmentScan, scan_segment
 from paxon.storage.snapshot import SnapshotMeta, SnapshotReader
+
+# Paxon's files that recovery does not read (LOCK; FIRST-CONFIG is the node's).
+_OTHER_PAXON_FILES = (LOCK_NAME, FIRST_CONFIG_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +211,7 @@ def _inspect(
             has_identity = True
         elif is_paxon_tmp(name):
             found.tmp_files.append(name)
-        elif name != LOCK_NAME:  # sim: one-way: a simulated directory holds paxon's files only
+        elif name not in _OTHER_PAXON_FILES:  # sim: one-way: simulated dirs hold paxon's only
             found.unknown_files.append(name)
     segment_names.sort()
     snapshot_names.sort()

@@ -1,0 +1,83 @@
+"""``paxon serve --join``: the configuration a new member starts from, asked of the cluster.
+
+Contract:
+- ``check_new_data_dir(data_dir)`` raises ``BadRequest`` when the directory
+  already holds a node's state (an ``IDENTITY`` file): ``--join`` makes a new
+  member; a node that has started once recovers its configuration from its
+  own directory and is restarted without ``--join``.
+- ``fetch_configuration(endpoints, node_id, ...)`` asks the members at
+  ``endpoints`` (their client ports) for their status, as ``paxon members
+  list`` does, and returns the newest configuration any of them reports.
+  ``node_id`` must be in it: the operator adds the node first (``paxon
+  members add ID=PEER_HOST:PORT --learner``); until then it is ``BadRequest``
+  naming that command. ``Unavailable`` when no member answers.
+- The status needs no user or token (it is what ``paxon status`` shows).
+  With client TLS the node reaches the client ports as it forwards requests:
+  trusting ``--peer-ca`` and showing its own ``--peer-cert``.
+
+A change is answered once it is chosen at the leader, so a follower asked
+right after ``members add`` may not know it yet: the newest configuration of
+all answers is taken, and the question is asked again for up to
+``MEMBER_WAIT_S`` before the node is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+
+from paxon.client import Client
+from paxon.errors import BadRequest, Unavailable
+from paxon.node.members import from_description
+from paxon.protocol.membership import Configuration
+from paxon.security.client_tls import ClientTls
+from paxon.storage.layout import FIRST_CONFIG_NAME, IDENTITY_NAME
+
+MEMBER_WAIT_S = 3.0
+"""How long a joining node waits to see itself in the configuration."""
+_ASK_AGAIN_S = 0.2
+
+
+def check_new_data_dir(data_dir: str) -> None:
+    """``BadRequest`` unless ``data_dir`` holds no node's state yet."""
+    for name in (IDENTITY_NAME, FIRST_CONFIG_NAME):
+        if os.path.exists(os.path.join(data_dir, name)):
+            raise BadRequest(
+                f"--join makes a new member from an empty data directory, but {data_dir} "
+                f"already holds a node's state ({name}); restart that node without --join "
+                "(it recovers its configuration from its data directory), or give a new "
+                "--data-dir"
+            )
+
+
+async def fetch_configuration(
+    endpoints: Sequence[str],
+    node_id: int,
+    *,
+    cluster_id: str = "",
+    tls: ClientTls | None = None,
+    timeout_s: float = 10.0,
+) -> Configuration:
+    """The newest configuration the members at ``endpoints`` know, holding ``node_id``."""
+    loop = asyncio.get_running_loop()
+    member_deadline: float | None = None
+    async with Client(endpoints, timeout=timeout_s, cluster_id=cluster_id, tls=tls) as client:
+        while True:
+            status = await client.status()
+            described = status.get("configuration")
+            if described is None:
+                problem = f": {client.status_problem}" if client.status_problem else ""
+                raise Unavailable(f"no member answered at {', '.join(endpoints)}{problem}")
+            configuration = from_description(described)
+            if node_id in configuration.ids:
+                return configuration
+            now = loop.time()
+            member_deadline = member_deadline or now + MEMBER_WAIT_S
+            if now >= member_deadline:
+                raise BadRequest(
+                    f"node {node_id} is not a member of the cluster (configuration "
+                    f"{configuration.epoch}: members {sorted(configuration.ids)}); add it "
+                    f"first: paxon members add {node_id}=PEER_HOST:PORT --learner"
+                )
+            await asyncio.sleep(_ASK_AGAIN_S)

@@ -1,0 +1,203 @@
+"""``paxon serve --join`` on real processes: a new member asks the cluster for the
+members instead of taking ``--peers``; the refusals an operator can meet.
+
+Cost: about 15 s (one 3-node cluster, one node joining, four refused starts).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.cluster.harness import (
+    HOST,
+    Cluster,
+    ServerNode,
+    free_ports,
+    http_request,
+    own_row,
+    run_serve,
+    serve_argv,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+class JoiningNode(ServerNode):
+    """A ``paxon serve`` started with ``--join ENDPOINTS`` instead of ``--peers``."""
+
+    def __init__(self, node_id: int, root: Path, join: list[str], **kwargs: Any) -> None:
+        native, http = free_ports(2)
+        super().__init__(node_id, (HOST, native), (HOST, http), "", root, **kwargs)
+        self.join = join
+
+    def argv(self) -> list[str]:
+        return serve_argv(
+            "--id",
+            str(self.node_id),
+            "--data-dir",
+            str(self.data_dir),
+            "--listen",
+            self.endpoint,
+            "--http",
+            f"{self.http[0]}:{self.http[1]}",
+            "--join",
+            ",".join(self.join),
+            *self.extra_args,
+        )
+
+
+def paxon(cluster: Cluster, *args: str) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "paxon", *args, "--endpoints", ",".join(cluster.endpoints)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"{args}: {result.stderr}\n{cluster.describe()}"
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
+def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    client = cluster.client()
+    for i in range(30):
+        client.put(f"k{i}", f"v{i}")
+    newcomer = JoiningNode(4, tmp_path, cluster.endpoints[:2])
+    not_yet = run_serve(*newcomer.argv()[4:])
+    assert not_yet.returncode == 2, not_yet.stderr
+    assert "paxon members add 4=PEER_HOST:PORT --learner" in not_yet.stderr
+    assert not newcomer.data_dir.exists()  # refused before it made its data dir
+
+    paxon(cluster, "members", "add", f"4={newcomer.endpoint}", "--learner", "--json")
+    newcomer.start()
+    cluster.nodes.append(newcomer)
+    newcomer.wait_ready(deadline=time.monotonic() + 30)
+    assert (newcomer.data_dir / "FIRST-CONFIG").exists()
+    client.put("during", "learner")
+    cluster.wait_caught_up(4)
+    assert own_row(newcomer.status() or {})["role"] == "learner"
+    paxon(cluster, "members", "promote", "4", "--json")
+    client.put("after", "promote")
+    reader = newcomer.client()
+    for i in range(30):
+        assert reader.get(f"k{i}").value == f"v{i}".encode()
+    assert reader.get("after").value == b"promote"
+
+    # Restarted with --join again: refused, it has state; without it, it recovers.
+    newcomer.stop()
+    again = run_serve(*newcomer.argv()[4:])
+    assert again.returncode == 2 and "restart that node without --join" in again.stderr
+    newcomer.join = []
+    newcomer.argv = lambda: serve_argv(  # type: ignore[method-assign]
+        "--id",
+        "4",
+        "--data-dir",
+        str(newcomer.data_dir),
+        "--listen",
+        newcomer.endpoint,
+        "--http",
+        f"{HOST}:{newcomer.http[1]}",
+        "--peers",
+        f"4={newcomer.endpoint}",  # only itself: ignored, the data dir knows the members
+    )
+    newcomer.restart()
+    client.put("after", "restart")
+    cluster.wait_caught_up(4)
+    assert newcomer.client().get("after").value == b"restart"
+    assert "--peers is read only at a cluster's first start" in newcomer.log_tail(200)
+
+
+def test_join_refusals(tmp_path: Path) -> None:
+    listen = f"{HOST}:{free_ports(1)[0]}"
+    both = run_serve(
+        "--id",
+        "4",
+        "--data-dir",
+        str(tmp_path / "a"),
+        "--listen",
+        listen,
+        "--join",
+        listen,
+        "--peers",
+        f"4={listen}",
+    )
+    assert both.returncode == 2 and "--join and --peers exclude each other" in both.stderr
+    nobody = run_serve(
+        "--id",
+        "4",
+        "--data-dir",
+        str(tmp_path / "b"),
+        "--listen",
+        listen,
+        "--join",
+        f"{HOST}:{free_ports(1)[0]}",
+        "--request-timeout-s",
+        "2",
+    )
+    assert nobody.returncode == 3 and "no member answered" in nobody.stderr, nobody.stderr
+
+
+def test_a_wiped_member_is_refused_then_replaced_as_a_learner_with_join(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    client = cluster.client()
+    written = {f"k{i}": f"v{i}" for i in range(20)}
+    for key, value in written.items():
+        client.put(key, value)
+
+    def all_bound() -> bool | None:
+        view = cluster.node(1).status() or {}
+        members = view.get("configuration", {}).get("members", [])
+        return (len(members) == 3 and all("incarnation" in m for m in members)) or None
+
+    cluster.wait_until(all_bound, 30, "every member's incarnation bound")
+    node3 = cluster.node(3)
+    node3.kill()
+    shutil.rmtree(node3.data_dir)
+    node3.restart()  # same id, same flags, an empty data dir
+    for i in range(20):
+        key = f"while-wiped-{i}"
+        client.put(key, "x")
+        written[key] = "x"
+    cluster.wait_until(
+        lambda: "refuses this node" in node3.log_tail(400) or None, 30, "node 3 told why"
+    )
+    assert "new incarnation" in node3.log_tail(400)
+    assert "paxon members remove 3" in node3.log_tail(400)
+    own = own_row(node3.status() or {})
+    assert own["role"] != "leader" and own["applied_index"] == 0
+
+    def refused_total() -> float | None:
+        total = 0.0
+        for node_id in (1, 2):
+            metrics = http_request(cluster.node(node_id).http, "GET", "/metrics").body.decode()
+            for line in metrics.splitlines():
+                if line.startswith("paxon_incarnations_refused_total"):
+                    total += float(line.split()[-1])
+        return total or None
+
+    cluster.wait_until(refused_total, 10, "paxon_incarnations_refused counted")
+
+    # The operator replaces it: stop it, remove 3, add it back as a learner (same
+    # address), start it on an empty data directory with --join, promote it.
+    node3.kill()
+    paxon(cluster, "members", "remove", "3", "--json")
+    paxon(cluster, "members", "add", f"3={node3.endpoint}", "--learner", "--json")
+    shutil.rmtree(node3.data_dir)
+    joining = JoiningNode(3, tmp_path, cluster.endpoints[:2])
+    joining.listen, joining.http = node3.listen, node3.http
+    cluster.nodes[2] = joining
+    joining.restart()
+    client.put("after", "replace")
+    written["after"] = "replace"
+    cluster.wait_caught_up(3)
+    paxon(cluster, "members", "promote", "3", "--json")
+    cluster.wait_until(all_bound, 30, "the new node 3 bound")
+    reader = joining.client()
+    for key, value in written.items():
+        assert reader.get(key).value == value.encode(), key
