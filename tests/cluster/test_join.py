@@ -88,10 +88,16 @@ def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
         assert reader.get(f"k{i}").value == f"v{i}".encode()
     assert reader.get("after").value == b"promote"
 
-    # Restarted with --join again: refused, it has state; without it, it recovers.
+    # Restarted with the same flags, --join included: it ignores --join and
+    # recovers its members from its data directory.
     newcomer.stop()
-    again = run_serve(*newcomer.argv()[4:])
-    assert again.returncode == 2 and "restart that node without --join" in again.stderr
+    newcomer.restart()
+    client.put("after", "rejoin")
+    cluster.wait_caught_up(4)
+    assert newcomer.client().get("after").value == b"rejoin"
+    assert "--join ignored" in newcomer.log_tail(200)
+    # With --peers naming only itself: ignored too, the data dir knows the members.
+    newcomer.stop()
     newcomer.join = []
     newcomer.argv = lambda: serve_argv(  # type: ignore[method-assign]
         "--id",

@@ -20,7 +20,7 @@ from paxon.net.codec import decode_body, encode_body
 from paxon.net.peer_auth import HandshakeTranscript, proofs_match
 from paxon.node import Node
 from paxon.node import join as join_module
-from paxon.node.join import check_new_data_dir, fetch_configuration
+from paxon.node.join import fetch_configuration, held_state
 from paxon.node.members import bind_incarnations, describe, from_description, next_configuration
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 from paxon.server.config import load_serve_config
@@ -57,12 +57,12 @@ def test_the_first_start_keeps_peers_and_a_restart_ignores_other_peers(
     assert "--peers is read only at a cluster's first start" in caplog.text
 
 
-def test_join_refuses_a_data_dir_that_holds_state(tmp_path: Path) -> None:
+def test_a_node_with_state_is_never_made_again_from_a_joined_configuration(tmp_path: Path) -> None:
     port = free_ports(1)[0]
     data_dir = tmp_path / "n1"
-    check_new_data_dir(str(data_dir))  # missing: fine
+    assert held_state(str(data_dir)) is None  # missing
     data_dir.mkdir()
-    check_new_data_dir(str(data_dir))  # empty: fine
+    assert held_state(str(data_dir)) is None  # empty
 
     async def scenario() -> None:
         node = Node(1, {1: f"127.0.0.1:{port}"}, str(data_dir), Counter())
@@ -74,8 +74,7 @@ def test_join_refuses_a_data_dir_that_holds_state(tmp_path: Path) -> None:
             await again.start()
 
     run(scenario)
-    with pytest.raises(BadRequest, match="without --join"):
-        check_new_data_dir(str(data_dir))
+    assert held_state(str(data_dir)) == "IDENTITY"
 
 
 def test_a_node_not_added_is_refused_with_the_command_to_add_it_then_joins_and_catches_up(

@@ -1,10 +1,11 @@
 """``paxon serve --join``: the configuration a new member starts from, asked of the cluster.
 
 Contract:
-- ``check_new_data_dir(data_dir)`` raises ``BadRequest`` when the directory
-  already holds a node's state (an ``IDENTITY`` file): ``--join`` makes a new
-  member; a node that has started once recovers its configuration from its
-  own directory and is restarted without ``--join``.
+- ``held_state(data_dir)`` names the file that shows the directory already
+  holds a node's state (``IDENTITY`` or ``FIRST-CONFIG``): ``--join`` makes a
+  new member, and a node that has started once recovers its configuration
+  from its own directory, so ``paxon serve`` then ignores ``--join`` (a
+  service manager restarts a node with the flags it first had).
 - ``fetch_configuration(endpoints, node_id, ...)`` asks the members at
   ``endpoints`` (their client ports) for their status, as ``paxon members
   list`` does, and returns the newest configuration any of them reports.
@@ -39,16 +40,12 @@ MEMBER_WAIT_S = 3.0
 _ASK_AGAIN_S = 0.2
 
 
-def check_new_data_dir(data_dir: str) -> None:
-    """``BadRequest`` unless ``data_dir`` holds no node's state yet."""
+def held_state(data_dir: str) -> str | None:
+    """The file that shows ``data_dir`` already holds a node's state, or None."""
     for name in (IDENTITY_NAME, FIRST_CONFIG_NAME):
         if os.path.exists(os.path.join(data_dir, name)):
-            raise BadRequest(
-                f"--join makes a new member from an empty data directory, but {data_dir} "
-                f"already holds a node's state ({name}); restart that node without --join "
-                "(it recovers its configuration from its data directory), or give a new "
-                "--data-dir"
-            )
+            return name
+    return None
 
 
 async def fetch_configuration(

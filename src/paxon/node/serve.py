@@ -2,8 +2,9 @@
 
 Start-up refuses, with one line on stderr and exit code 2, a data directory of
 another node or cluster, a damaged log, a port in use; with ``--join``, a
-data directory that already holds state or a node the cluster has not added
-(exit 3 when no member answers). SIGTERM and SIGINT stop
+node the cluster has not added (exit 3 when no member answers). ``--join`` on
+a data directory that already holds state is ignored: the node recovers its
+members from there. SIGTERM and SIGINT stop
 the node cleanly (the in-flight fsync finishes) with exit code 0.
 """
 
@@ -25,7 +26,7 @@ from paxon.kv.model import KvLimits
 from paxon.kv.store import KvStore
 from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
 from paxon.node.config import NodeConfig
-from paxon.node.join import check_new_data_dir, fetch_configuration
+from paxon.node.join import fetch_configuration, held_state
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
 from paxon.protocol.config import ReplicaConfig
@@ -78,8 +79,23 @@ async def _serve(config: ServeConfig) -> int:
     except ValueError as error:
         raise _StartupError(str(error)) from None
     raise_file_limit()
-    joined = await _join(config, security.forwarding, log) if config.join else None
-    peers = dict(config.peers) if joined is None else members_of(joined)
+    joined = None
+    peers: dict[int, str | tuple[str, int]] = dict(config.peers)
+    if config.join:
+        found = held_state(config.data_dir)
+        if found is None:
+            joined = await _join(config, security.forwarding, log)
+            peers = dict(members_of(joined))
+        else:
+            # Joined before: the data directory holds the members; --join is
+            # the flag a service manager starts the node with every time.
+            log.info(
+                "[%d] --join ignored: %s already holds this node's state (%s)",
+                config.node_id,
+                config.data_dir,
+                found,
+            )
+            peers = {config.node_id: _fmt(config.peer_listen or config.listen)}
     node = Node(
         config.node_id,
         peers,
@@ -161,7 +177,6 @@ async def _serve(config: ServeConfig) -> int:
 async def _join(config: ServeConfig, tls: ClientTls | None, log: logging.Logger) -> Configuration:
     """The configuration a new member starts from, asked of ``--join``'s members."""
     try:
-        check_new_data_dir(config.data_dir)
         joined = await fetch_configuration(
             config.join,
             config.node_id,
