@@ -207,3 +207,35 @@ def test_a_wiped_member_is_refused_then_replaced_as_a_learner_with_join(
     reader = joining.client()
     for key, value in written.items():
         assert reader.get(key).value == value.encode(), key
+
+
+def test_a_learner_added_with_auto_promote_is_promoted_once_it_has_caught_up(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    client = cluster.client()
+    for i in range(20):
+        client.put(f"k{i}", f"v{i}")
+    newcomer = JoiningNode(4, tmp_path, cluster.endpoints[:2])
+    added = paxon(cluster, "members", "add", f"4={newcomer.endpoint}", "--auto-promote", "--json")
+    (row,) = [m for m in added["members"] if m["id"] == 4]
+    assert row["role"] == "learner" and row["auto_promote"] is True
+    newcomer.start()
+    cluster.nodes.append(newcomer)
+    newcomer.wait_ready(deadline=time.monotonic() + 30)
+
+    deadline = time.monotonic() + 30
+    while True:  # no operator step: the leader promotes it once it has caught up
+        answer = http_request(cluster.nodes[0].http, "GET", "/v1/members")
+        members = json.loads(answer.body)["configuration"]["members"]
+        (row,) = [m for m in members if m["id"] == 4]
+        if row["role"] == "voter":
+            break
+        assert time.monotonic() < deadline, f"not promoted: {row}\n{cluster.describe()}"
+        time.sleep(0.2)
+    assert "auto_promote" not in row
+    assert "promote caught-up learner [4]" in "".join(n.log_tail(400) for n in cluster.nodes)
+    client.put("after", "promote")
+    reader = newcomer.client()
+    for i in range(20):
+        assert reader.get(f"k{i}").value == f"v{i}".encode()
+    assert reader.get("after").value == b"promote"
