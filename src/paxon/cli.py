@@ -685,9 +685,11 @@ _STATUS_COLUMNS = (
     ("id", "ID"),
     ("address", "ADDRESS"),
     ("role", "ROLE"),
+    ("epoch", "EPOCH"),
     ("ballot", "BALLOT"),
     ("commit_index", "COMMIT"),
     ("applied_index", "APPLIED"),
+    ("lag", "LAG"),
     ("log_start", "LOG START"),
     ("snapshot_index", "SNAPSHOT"),
     ("reachable", "REACHABLE"),
@@ -705,6 +707,15 @@ def _status_table(status: dict[str, Any]) -> str:
     ]
     leader = status.get("leader")
     lines.append(f"leader: {'none known' if leader is None else leader}")
+    configuration = status.get("configuration")
+    if configuration:
+        roles: dict[str, list[str]] = {"voter": [], "learner": []}
+        for member in configuration.get("members", []):
+            roles.setdefault(str(member.get("role")), []).append(str(member.get("id")))
+        lines.append(
+            f"configuration {configuration.get('epoch')}: voters {', '.join(roles['voter'])}"
+            + (f"; learners {', '.join(roles['learner'])}" if roles["learner"] else "")
+        )
     return "\n".join(lines)
 
 

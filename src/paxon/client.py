@@ -694,7 +694,10 @@ def merge_status(
         me = view.get("node_id")
         for row in view.get("members", []):
             if row.get("id") == me:
-                own_rows[int(me)] = dict(row)
+                # The configuration epoch it holds: a member behind on changes shows it.
+                own_rows[int(me)] = dict(row) | {
+                    "epoch": (view.get("configuration") or {}).get("epoch")
+                }
     for node_id, row in own_rows.items():
         members[node_id] = row
     rows = []
@@ -711,6 +714,7 @@ def merge_status(
                 log_start=None,
                 snapshot_index=None,
                 reachable=False,
+                epoch=None,
             )
         rows.append(row)
     # The newest configuration any member reported: who is a member at all.
@@ -723,6 +727,12 @@ def merge_status(
                 row["role"] = "removed"
     leaders = [row for row in rows if row.get("role") == "leader"]
     leader = max(leaders, key=lambda row: _ballot_key(row.get("ballot")))["id"] if leaders else None
+    leader_commit = next((row.get("commit_index") for row in leaders if row["id"] == leader), None)
+    for row in rows:  # slots chosen at the leader that this member has not applied
+        applied = row.get("applied_index")
+        row["lag"] = None
+        if isinstance(leader_commit, int) and isinstance(applied, int):
+            row["lag"] = max(0, leader_commit - applied)
     if not rows:
         rows = [
             {"id": None, "address": endpoint, "reachable": False, "role": None}
