@@ -295,8 +295,12 @@ def test_a_change_asked_while_one_is_on_its_way_is_busy_and_the_first_is_answere
         try:
             await eventually(lambda: node.is_leader)
             first, second = _Answers(), _Answers()
-            node._change_members(first, ChangeMembers(1, "add-learner", 2, "127.0.0.1:9", ""))  # type: ignore[arg-type]
-            node._change_members(second, ChangeMembers(2, "add-learner", 3, "127.0.0.1:9", ""))  # type: ignore[arg-type]
+            node._membership.on_request(
+                first, ChangeMembers(1, "add-learner", 2, "127.0.0.1:9", "")
+            )  # type: ignore[arg-type]
+            node._membership.on_request(
+                second, ChangeMembers(2, "add-learner", 3, "127.0.0.1:9", "")
+            )  # type: ignore[arg-type]
             assert [type(r) for r in second.sent] == [Failure]
             assert second.sent[0].code == "busy"  # type: ignore[attr-defined]
             await eventually(lambda: bool(first.sent))

@@ -512,3 +512,19 @@ def test_a_voter_added_before_it_heard_so_learns_when_a_stranger_needs_its_vote(
             break
     assert joiner.configuration_newest.voters == {4, 5}
     assert candidate.role is Role.LEADER
+
+
+def test_a_transfer_with_no_target_skips_a_voter_not_heard_from() -> None:
+    """Found by the rolling-restart cluster test: with node 2 down for
+    maintenance, a SIGTERM'd leader picked 2 (as far along, lower id) and the
+    cluster waited out an election. A voter heard from lately goes first."""
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    fill(env, 1, 3)
+    leader = env.replica(1)
+    assert leader.peer_slot_chosen(2) == leader.peer_slot_chosen(3) == leader.slot_chosen
+    env.partition([[1, 3], [2]])
+    for _ in range(4):
+        settle(env, 1)  # 0.44 s: 3 answers every heartbeat, 2 none
+    env._perform(1, lambda: leader.transfer_leadership())
+    assert leader.transferring_to == 3

@@ -141,23 +141,26 @@ _LIMITS = SimConfig(
 @pytest.mark.sim
 @pytest.mark.mutation
 @pytest.mark.parametrize(
-    ("factory", "config", "rule"),
+    ("factory", "config", "rule", "seeds"),
     [
-        (KeepsLeadingAlone, _TIMING, "leader-lease"),
-        (WantsEveryPeer, _TIMING, "leader-lease"),
-        (StandsEarly, _TIMING, "election-timer"),
-        (NeverBusy, _LIMITS, "queue-bound"),
-        (OverfullBatch, _LIMITS, "batch-bound"),
-        (OverlongLearn, _LIMITS, "learn-bound"),
-        (IgnoresNacks, _STEP_DOWNS, "nack-steps-down"),
-        (DropsReadsAtStepDown, _STEP_DOWNS, "read-answer"),
+        (KeepsLeadingAlone, _TIMING, "leader-lease", 3),
+        (WantsEveryPeer, _TIMING, "leader-lease", 3),
+        (StandsEarly, _TIMING, "election-timer", 3),
+        (NeverBusy, _LIMITS, "queue-bound", 3),
+        (OverfullBatch, _LIMITS, "batch-bound", 3),
+        (OverlongLearn, _LIMITS, "learn-bound", 3),
+        (IgnoresNacks, _STEP_DOWNS, "nack-steps-down", 3),
+        # Seeds 0 and 1 caught it until a cluster's first leader began binding
+        # its members' incarnations (a change at the start of every run);
+        # now seed 5 is the first that deposes a leader holding reads.
+        (DropsReadsAtStepDown, _STEP_DOWNS, "read-answer", 6),
     ],
     ids=lambda value: getattr(value, "__name__", None) if isinstance(value, type) else None,
 )
 def test_a_broken_timing_or_limit_rule_is_named(
-    factory: type[Replica], config: SimConfig, rule: str
+    factory: type[Replica], config: SimConfig, rule: str, seeds: int
 ) -> None:
-    assert rule in _rules(factory, config, range(3))
+    assert rule in _rules(factory, config, range(seeds))
 
 
 @pytest.mark.sim

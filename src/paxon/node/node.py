@@ -82,13 +82,8 @@ from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
-from paxon.node.members import (
-    MembershipWaiters,
-    auto_promotion,
-    bind_incarnations,
-    describe,
-    next_configuration,
-)
+from paxon.node.member_duties import LeaderMembership
+from paxon.node.members import describe
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -239,7 +234,7 @@ class Node:
         self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
         self._role = Role.FOLLOWER
         self._leader: int | None = None
-        self._membership_waiters = MembershipWaiters()
+        self._membership = LeaderMembership(self)  # requests, promotions, bindings
         self._newest_seen: Configuration | None = None  # the transport knows its bindings
         self._failure: asyncio.Future[BaseException] | None = None
 
@@ -594,68 +589,7 @@ class Node:
             case Authenticate(request_id, user, password):
                 self._start_auth_work(self._authenticate(connection, request_id, user, password))
             case ChangeMembers():
-                self._change_members(connection, request)
-
-    def _change_members(self, connection: ClientConnection, request: ChangeMembers) -> None:
-        """Propose the configuration ``request`` asks for; answer once it is chosen."""
-        if self._replica.role is not Role.LEADER:
-            connection.send(self._redirect(request.request_id))
-            return
-        newest = self._replica.configuration_newest
-        if request.action == "transfer-leader":
-            try:
-                if self._gate is not None:
-                    self._gate.check_admin(request.token or None)
-                self._perform(self._replica.transfer_leadership(request.node_id))
-            except PaxonError as error:
-                connection.send(Failure(request.request_id, error.code, str(error)))
-            except ValueError as error:
-                connection.send(Failure(request.request_id, "bad_request", str(error)))
-            else:
-                answer = {"configuration": describe(newest), "transferring_to": request.node_id}
-                connection.send(StatusReply(request.request_id, answer))
-            return
-        try:
-            if self._gate is not None:
-                self._gate.check_admin(request.token or None)
-            wanted = next_configuration(newest, request.action, request.node_id, request.address)
-            if wanted is not None:
-                # Room first, then the core (Busy while another change is in
-                # progress): a refusal answers this request alone.
-                self._membership_waiters.check_room()
-                ready = self._replica.propose_configuration(wanted)
-                self._membership_waiters.add(connection, request.request_id, wanted)
-                self._perform(ready)
-        except PaxonError as error:
-            connection.send(Failure(request.request_id, error.code, str(error)))
-            return
-        if wanted is None:
-            connection.send(StatusReply(request.request_id, {"configuration": describe(newest)}))
-        else:
-            self.log.info(
-                "[%d] proposing configuration %d: %s node %d",
-                self.node_id,
-                wanted.epoch,
-                request.action,
-                request.node_id,
-            )
-
-    def _promote_caught_up(self) -> None:
-        """Leading: promote a learner added with ``--auto-promote`` once caught up."""
-        wanted = auto_promotion(self._replica)
-        if wanted is None:
-            return
-        try:
-            self._perform(self._replica.propose_configuration(wanted))
-        except Busy:
-            return  # a change is on its way after all; the next tick looks again
-        promoted = sorted(wanted.voters - self._replica.configuration.voters)
-        self.log.info(
-            "[%d] proposing configuration %d: promote caught-up learner %s",
-            self.node_id,
-            wanted.epoch,
-            promoted,
-        )
+                self._membership.on_request(connection, request)
 
     def _start_auth_work(self, work: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(work)
@@ -754,9 +688,9 @@ class Node:
             try:
                 now = self._loop.time()
                 self._perform(self._replica.tick(now))
-                self._promote_caught_up()
+                self._membership.on_tick()
                 if now >= gauges_due:
-                    self._bind_incarnations()
+                    self._membership.bind_incarnations()
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
                     # simulated node's time (measured with cProfile).
@@ -773,8 +707,8 @@ class Node:
             self._follow_membership()  # before sending: a new member gets its Accepts
         if self._replica.configuration_newest is not self._newest_seen:
             self._follow_incarnations()
-        if len(self._membership_waiters):
-            self._membership_waiters.on_newest(self._replica.configuration_newest)
+        if len(self._membership.waiters):
+            self._membership.waiters.on_newest(self._replica.configuration_newest)
         if ready.records or ready.messages_after_persist:
             # Records no message waits on (a chosen mark, values learned) need
             # no fsync of their own: the next sync, which every later promise
@@ -849,34 +783,6 @@ class Node:
                 self.node_id,
                 own,
             )
-
-    def _bind_incarnations(self) -> None:
-        """As leader, with no change on its way: bind the members whose data
-        directory an authenticated handshake named (docs/membership.md,
-        "Incarnations"). A binding keeps members and roles: no quorum changes."""
-        if self._replica.role is not Role.LEADER or len(self._membership_waiters):
-            return
-        newest = self._replica.configuration_newest
-        known = {self.node_id: self._storage.identity.incarnation}
-        for member in newest.members:
-            if member.incarnation is None and member.node_id != self.node_id:
-                incarnation = self._transport.incarnation_of(member.node_id)
-                if incarnation is not None:
-                    known[member.node_id] = incarnation
-        wanted = bind_incarnations(newest, known)
-        if wanted is None:
-            return
-        try:
-            ready = self._replica.propose_configuration(wanted)
-        except (Busy, NotLeader):
-            return  # a change is on its way; the next tick tries again
-        self.log.info(
-            "[%d] proposing configuration %d: binding incarnations of nodes %s",
-            self.node_id,
-            wanted.epoch,
-            sorted(m.node_id for m in wanted.members if m not in newest.members),
-        )
-        self._perform(ready)
 
     def _send(self, message: PeerMessage) -> None:
         if message.dst == self.node_id:
@@ -1000,7 +906,7 @@ class Node:
         self._role, self._leader = role, leader
         if was_leader and role is not Role.LEADER:
             self._redirect_all_waiting()
-            self._membership_waiters.fail_all("this node stopped leading; ask the new leader")
+            self._membership.waiters.fail_all("this node stopped leading; ask the new leader")
 
     # ------------------------------------------------------------------ answers
 

@@ -409,7 +409,17 @@ class Replica:
         if target is None:
             if not eligible:
                 raise ValueError("no other voter to hand leadership to")
-            target = max(eligible, key=lambda peer: (self._peer_slot_chosen.get(peer, -1), -peer))
+            # A voter heard from lately first (one down for maintenance would
+            # leave the cluster to an election timeout), then the furthest along.
+            recent = self._now - self.config.election_timeout_min_s
+            target = max(
+                eligible,
+                key=lambda peer: (
+                    self._peer_seen_at.get(peer, float("-inf")) >= recent,
+                    self._peer_slot_chosen.get(peer, -1),
+                    -peer,
+                ),
+            )
         elif target not in eligible:
             raise ValueError(f"node {target} is not another voter: leadership cannot go there")
         self._transfer_to = target

@@ -384,8 +384,9 @@ class SimCommitter:
             return
         event = _rare_record(self._unsynced, durable)
         if durable in self._reaccepts:
-            # The log now ends in an accept that replaced an older one of its slot.
-            event = event or REACCEPT_DURABLE
+            # The log now ends in an accept that replaced an older one of its
+            # slot: the rarest of them, so it names the event.
+            event = REACCEPT_DURABLE
         self._reaccepts = {lsn for lsn in self._reaccepts if lsn > durable}
         if event is not None and self._world.storage_crash_point(self._host, event):
             return
@@ -485,7 +486,11 @@ class SimTransport:
         pass  # the simulated network reaches every node; the core refuses strangers
 
     def incarnation_of(self, peer: int) -> int | None:
-        return None  # no handshakes here: the leader binds no incarnation in the simulator
+        # What a handshake would prove: a simulated node's data directory is
+        # incarnation = its id (RuntimeCluster opens it so), and a link is up
+        # while it is not cut. The leader binds them all at once, as in a real
+        # cluster's first minutes.
+        return peer if self.reachable(peer) else None
 
     def set_bound_incarnations(self, bound: Mapping[int, int]) -> None:
         pass

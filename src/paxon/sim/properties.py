@@ -282,14 +282,20 @@ class PropertyChecker:
                 case _:
                     pass  # records the protocol does not read (a configuration)
 
-    def on_recovered(self, node_id: NodeId, state: DurableState, time: float) -> None:
-        """A restart recovered ``state`` from ``node_id``'s disk.
+    def on_recovered(
+        self, node_id: NodeId, state: DurableState, time: float, *, snapshot_struck: bool = False
+    ) -> None:
+        """A restart recovered ``state`` from ``node_id``'s disk (``snapshot_struck``:
+        a storage fault hit a snapshot file, which recovery skips, so the chosen
+        mark it carried is not owed).
 
         Records written but not yet synced at a crash may survive it (the
         crash tore nothing, or not them): from now on they are durable, as
         the node rightly assumes. Nothing here is a new claim: every entry
         was accepted, and every mark set, by an earlier life of the node."""
         disk = self._node(node_id).disk
+        if snapshot_struck:
+            disk.slot_chosen = min(disk.slot_chosen, max(state.slot_chosen, state.log_start))
         self._check_recovered(node_id, disk, state, time)
         if state.ballot_promised > disk.ballot_promised:
             disk.ballot_promised = state.ballot_promised

@@ -395,7 +395,12 @@ class RuntimeCluster:
             config=self._storage_config,
             incarnation=host.node_id,
         )
-        self.properties.on_recovered(host.node_id, storage.recovered.state, self.time)
+        self.properties.on_recovered(
+            host.node_id,
+            storage.recovered.state,
+            self.time,
+            snapshot_struck=self.faults.snapshot_struck(host.node_id),
+        )
         return storage
 
     def _new_host(self, node_id: int) -> Host:
