@@ -129,7 +129,7 @@ def test_grow_three_to_five_under_load(start_cluster: StartCluster) -> None:
         )
         load.wait_progress(40, PROGRESS_TIMEOUT_S, "with five voters", cluster.describe())
         with cluster.client() as kv:
-            load.finish(kv)
+            print(load.finish(kv))
     check_every_member(cluster, load, everyone)
 
 
@@ -163,7 +163,7 @@ def test_shrink_five_to_three_removing_the_leader_under_load(start_cluster: Star
             f"voters {remaining} in every remaining member's configuration",
         )
         with cluster.client(*remaining) as kv:
-            load.finish(kv)
+            print(load.finish(kv))
     check_every_member(cluster, load, remaining)
 
 
@@ -220,7 +220,7 @@ def test_rolling_restart_with_leader_transfer_has_no_election_timeout(
             steps.append(f"node {victim} ({how}): longest time without an answer {gaps[-1]:.3f} s")
             restarted.append(victim)
         with cluster.client() as kv:
-            load.finish(kv)
+            print(load.finish(kv))
     check_every_member(cluster, load, members)
     print("\n".join(steps))
     assert leaders_stopped >= 2, steps
@@ -264,7 +264,7 @@ def test_two_of_three_voters_down_stop_progress_whatever_the_learners(
         ) in (follower, survivor)
         cluster.node(leader).restart()
         with cluster.client() as kv:
-            load.finish(kv)
+            print(load.finish(kv))
     check_every_member(cluster, load, [1, 2, 3, 4, 5])
 
 

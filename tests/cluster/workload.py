@@ -109,9 +109,10 @@ class MixedLoad:
         assert not self._thread.is_alive(), "the load's clients did not stop"
         self._raise_if_failed()
 
-    def finish(self, kv: paxon.SyncClient) -> None:
+    def finish(self, kv: paxon.SyncClient) -> str:
         """Stops the load, reads each register once more through ``kv`` (linearizable),
-        and checks the history; every acknowledged put must read back through ``kv``."""
+        and checks the history; every acknowledged put must read back through ``kv``.
+        What was checked, in a line."""
         self.stop()
         for key in REGISTER_KEYS:
             invoked = time.monotonic()
@@ -121,6 +122,11 @@ class MixedLoad:
         verdict = check_history(self.operations)
         assert verdict.ok, verdict.explanation
         self.check_acked(kv, serializable=False)
+        unanswered = sum(op.returned_at is None for op in self.operations)
+        return (
+            f"{verdict.explanation}, {unanswered} unanswered; "
+            f"{len(self.acked)} acknowledged puts read back"
+        )
 
     def check_acked(self, kv: paxon.SyncClient, *, serializable: bool) -> None:
         """Every acknowledged put reads back through ``kv``, written exactly once."""
