@@ -6,7 +6,15 @@ rolling restart of every member without an election timeout, and 3 voters with
 Every test runs ``MixedLoad`` throughout: its register history must be
 linearizable (``paxon.sim.linearizability``) and every put it had acknowledged
 must read back, through the cluster and through each remaining member's own
-state. Costs on 2 busy cores are noted on each test.
+state. Costs are measured on 2 cores shared with a simulator sweep (load
+average 6-10), alone and under ``pytest -n 2``.
+
+The tests can fail: with a replica that counts learners toward a majority
+(``tests/sim/mutants.py`` ``CountsLearners``, planted in ``protocol/replica.py``)
+the 2-voters-down test failed (a write went through); with the SIGTERM handover
+taken out of ``Node.stop`` the rolling restart failed (5.1 s without an answer).
+Unplanted, the rolling restart found a stopping leader that closed its links
+before its promise to the successor was durable (fixed in ``Node._hand_over``).
 """
 
 from __future__ import annotations
@@ -108,7 +116,7 @@ def check_every_member(cluster: Cluster, load: MixedLoad, node_ids: Sequence[int
 
 def test_grow_three_to_five_under_load(start_cluster: StartCluster) -> None:
     """Two learners added, started, caught up and promoted one at a time while the
-    clients write; then five voters, all holding everything. About 20 s."""
+    clients write; then five voters, all holding everything. 6-14 s."""
     cluster = start_cluster(3)
     with MixedLoad(cluster.endpoints) as load:
         load.wait_progress(40, PROGRESS_TIMEOUT_S, "before growing", cluster.describe())
@@ -136,7 +144,7 @@ def test_grow_three_to_five_under_load(start_cluster: StartCluster) -> None:
 def test_shrink_five_to_three_removing_the_leader_under_load(start_cluster: StartCluster) -> None:
     """The leader removed, twice, while the clients write: each one keeps serving
     until its removal is in effect, hands over, says it was removed, and stops
-    cleanly; three voters go on with everything. About 20 s."""
+    cleanly; three voters go on with everything. 10-14 s."""
     cluster = start_cluster(5)
     remaining = [1, 2, 3, 4, 5]
     with MixedLoad(cluster.endpoints) as load:
@@ -181,7 +189,10 @@ def test_rolling_restart_with_leader_transfer_has_no_election_timeout(
     a path that waited out an election timeout would leave at least 3 s without
     an answer, while a transfer takes a round trip, so the 3 s bound cannot be
     reached by noise on 2 busy cores unless every client stalls 3 s at once.
-    About 30 s (the first election alone takes 3-4 s)."""
+    Measured over 20 runs: at most 1.1 s (the 1 s cases are the clients' retry
+    backoff; the node logs show the new leader within 10 ms); before the
+    handover fix, 4.1 and 5.3 s in 2 of 14 runs. 11-25 s (the first election
+    alone takes 3-4 s)."""
     cluster = start_cluster(3, SLOW_ELECTIONS)
     members = [1, 2, 3]
     steps: list[str] = []
@@ -233,7 +244,7 @@ def test_two_of_three_voters_down_stop_progress_whatever_the_learners(
     """3 voters and 2 learners. Two followers killed: the leader, with both learners
     up, commits nothing; one voter back and writes go on. Then the leader and a
     follower killed: one voter and two learners elect no one and commit nothing;
-    one voter back and writes go on. About 30 s."""
+    one voter back and writes go on. 20-40 s (two 3 s watches, 4 restarts)."""
     cluster = start_cluster(3)
     for node_id in (4, 5):
         start_learner(cluster, node_id)
