@@ -191,7 +191,7 @@ def test_rolling_restart_with_leader_transfer_has_no_election_timeout(
     reached by noise on 2 busy cores unless every client stalls 3 s at once.
     Measured over 20 runs: at most 1.1 s (the 1 s cases are the clients' retry
     backoff; the node logs show the new leader within 10 ms); before the
-    handover fix, 4.1 and 5.3 s in 2 of 14 runs. 11-25 s (the first election
+    handover fix, 4.1 and 5.3 s in 2 of 27 runs. 11-25 s (the first election
     alone takes 3-4 s)."""
     cluster = start_cluster(3, SLOW_ELECTIONS)
     members = [1, 2, 3]
