@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -309,3 +310,42 @@ def test_a_change_asked_while_one_is_on_its_way_is_busy_and_the_first_is_answere
             await node.stop()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_stopping_leader_stays_until_its_successor_leads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopping leader's promise to its successor leaves only once durable.
+    With the third voter down, that promise is the successor's only way to a
+    majority: a leader that closed its links as soon as it stepped down dropped
+    it, and no one led (on real processes: an election timeout without a leader
+    in the rolling-restart cluster test). A slow fdatasync makes the race certain."""
+    from paxon.node import node as node_module
+    from paxon.storage import fs
+
+    fdatasync = fs._OsAppendFile.fdatasync
+
+    def slow_fdatasync(self: fs._OsAppendFile) -> None:
+        time.sleep(0.05)
+        fdatasync(self)
+
+    monkeypatch.setattr(fs._OsAppendFile, "fdatasync", slow_fdatasync)
+    # The last one stopped has no voter left to hand over to: do not wait 2 s.
+    monkeypatch.setattr(node_module, "HANDOVER_MAX_S", 0.5)
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            leader = next(n for n, node in cluster.nodes.items() if node.is_leader)
+            down, successor = (n for n in cluster.nodes if n != leader)
+            await cluster.stop(down)
+            for _ in range(3):  # the successor is now the voter furthest along
+                await cluster.nodes[leader].submit(b"1")
+            await cluster.stop(leader)
+            assert cluster.nodes[successor].is_leader
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)

@@ -337,13 +337,25 @@ class Node:
             return  # no other voter
         target = self._replica.transferring_to
         deadline = self._loop.time() + HANDOVER_MAX_S
-        while self._replica.role is Role.LEADER and self._loop.time() < deadline:
+        # Stay until another node leads, not just until we step down: our promise
+        # to the successor leaves only once durable, and it may be the successor's
+        # only way to a majority (a voter out of its reach). Closing at once dropped
+        # it, and the cluster waited out an election timeout (rolling-restart
+        # cluster test; test_a_stopping_leader_stays_until_its_successor_leads).
+        while self._loop.time() < deadline and not self._led_by_another():
             await asyncio.sleep(0.01)
+        leader = self._replica.leader_hint
         self.log.info(
             "[%d] stopping: leadership %s",
             self.node_id,
-            f"handed to node {target}" if self._replica.role is not Role.LEADER else "kept",
+            f"handed to node {leader}"
+            if self._led_by_another()
+            else f"not taken by node {target} in time",
         )
+
+    def _led_by_another(self) -> bool:
+        leader = self._replica.leader_hint
+        return self._replica.role is not Role.LEADER and leader not in (None, self.node_id)
 
     async def __aenter__(self) -> Node:
         await self.start()
