@@ -84,7 +84,10 @@ def run_dev(
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
     peers = ",".join(f"{node.node_id}={format_address(node.peer_address)}" for node in plan)
-    settings = DevSettings(data_dir, bases, peers, client_tls=client_tls, ca_cert=ca_cert)
+    console = stdin_reader()
+    settings = DevSettings(
+        data_dir, bases, peers, client_tls=client_tls, ca_cert=ca_cert, commands=console is not None
+    )
     cluster = DevNodes(plan, settings)
     stop = _StopSignals()
     try:
@@ -95,7 +98,6 @@ def run_dev(
             return 1
         if stop.requested:
             return 0
-        console = stdin_reader()
         _print_banner(plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None)
         _serve_until_stopped(cluster, console, stop)
         return 0

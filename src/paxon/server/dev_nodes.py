@@ -46,7 +46,7 @@ from paxon.server.dev_plan import (
     NODES_MAX,
     DevNode,
     PortBases,
-    check_ports,
+    ports_in_use,
     with_certificates,
 )
 
@@ -90,6 +90,7 @@ class DevSettings:
     peers: str  # the --peers of the first nodes
     client_tls: bool = False
     ca_cert: str | None = None  # None: --insecure, no certificates
+    commands: bool = True  # whether dev reads commands (messages suggest them)
 
     def client_tls_settings(self) -> Any:
         if not self.client_tls or self.ca_cert is None:
@@ -139,10 +140,8 @@ class DevNodes:
         if row.removed:
             return [f"node {node_id} {how} after its removal (log: {node.log_path})"]
         asked = f" ({row.signal_sent} {node_id})" if row.signal_sent else ""
-        lines = [
-            f"node {node_id} {how}{asked}; {others}; log: {node.log_path}; "
-            f"`restart {node_id}` starts it again"
-        ]
+        hint = f"; `restart {node_id}` starts it again" if self.settings.commands else ""
+        lines = [f"node {node_id} {how}{asked}; {others}; log: {node.log_path}{hint}"]
         if row.process.returncode > 0 and not row.signal_sent:
             lines += [f"  {line}" for line in log_tail(node.log_path)]
         return lines
@@ -315,7 +314,10 @@ class DevNodes:
             if clash:
                 names = ", ".join(format_address(address) for address in sorted(clash))
                 raise BadRequest(f"node {node_id}'s ports {names} are other nodes' ports")
-            check_ports([node])
+            busy = ports_in_use(node.ports())
+            if busy:
+                names = ", ".join(format_address(address) for address in busy)
+                raise BadRequest(f"port(s) {names} are in use by another process")
             if settings.ca_cert is not None:
                 tls = settings.client_tls
                 [node], _ = with_certificates([node], settings.data_dir, client_tls=tls)
