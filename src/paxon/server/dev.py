@@ -94,7 +94,8 @@ def run_dev(
         cluster.start_all()
         failed = _wait_until_ready(cluster, stop)
         if failed is not None:
-            _say(cluster.exit_report(failed, others="stopping the others"), sys.stderr)
+            report = cluster.exit_report(failed, others="stopping the others", restartable=False)
+            _say(report, sys.stderr)
             return 1
         if stop.requested:
             return 0
@@ -102,7 +103,7 @@ def run_dev(
         _serve_until_stopped(cluster, console, stop)
         return 0
     finally:
-        cluster.stop_all()
+        _say(cluster.stop_all(), sys.stderr)
         stop.restore()
 
 

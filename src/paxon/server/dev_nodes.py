@@ -129,10 +129,12 @@ class DevNodes:
                 continue
             row.exit_reported = True
             row.paused = False
-            lines += self.exit_report(node_id, others="the others keep running")
+            lines += self.exit_report(node_id, others="the others keep running", restartable=True)
         return lines
 
-    def exit_report(self, node_id: int, *, others: str) -> list[str]:
+    def exit_report(self, node_id: int, *, others: str, restartable: bool) -> list[str]:
+        """What to say about node ``node_id``, which has exited: one line, then its
+        log's tail if it failed on its own; ``others``: what happens to the rest."""
         row = self._rows[node_id]
         assert row.process is not None and row.process.returncode is not None
         node = row.node
@@ -140,15 +142,17 @@ class DevNodes:
         if row.removed:
             return [f"node {node_id} {how} after its removal (log: {node.log_path})"]
         asked = f" ({row.signal_sent} {node_id})" if row.signal_sent else ""
-        hint = f"; `restart {node_id}` starts it again" if self.settings.commands else ""
+        restart = restartable and self.settings.commands
+        hint = f"; `restart {node_id}` starts it again" if restart else ""
         lines = [f"node {node_id} {how}{asked}; {others}; log: {node.log_path}{hint}"]
         if row.process.returncode > 0 and not row.signal_sent:
             lines += [f"  {line}" for line in log_tail(node.log_path)]
         return lines
 
-    def stop_all(self) -> None:
+    def stop_all(self) -> list[str]:
         """SIGTERM every running node (resumed if paused), SIGKILL what is left after
-        ``STOP_TIMEOUT_S``; wait for all."""
+        ``STOP_TIMEOUT_S``; wait for all. A line for each node that had to be killed."""
+        lines = []
         running = [row for row in self._rows.values() if row.running]
         for row in running:
             assert row.process is not None
@@ -161,8 +165,12 @@ class DevNodes:
             try:
                 row.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
             except subprocess.TimeoutExpired:
+                lines.append(
+                    f"node {row.node.node_id} did not stop within {STOP_TIMEOUT_S:g} s; killing it"
+                )
                 row.process.kill()
                 row.process.wait()
+        return lines
 
     # ------------------------------------------------------------- commands
 
