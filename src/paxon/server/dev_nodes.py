@@ -36,11 +36,13 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
+from paxon.client import Client
 from paxon.errors import BadRequest, PaxonError
+from paxon.security.client_tls import ClientTls
 from paxon.server.config import format_address
 from paxon.server.dev_plan import (
     NODES_MAX,
@@ -54,6 +56,8 @@ STOP_TIMEOUT_S = 10.0
 CHANGE_TIMEOUT_S = 15.0  # one membership change (add, remove), as the CLI's default
 STATUS_TIMEOUT_S = 1.0  # a node's own view in ``status`` (a paused node never answers)
 LOG_TAIL_LINES = 15
+
+_T = TypeVar("_T")
 
 
 class DevCommandError(Exception):
@@ -92,11 +96,10 @@ class DevSettings:
     ca_cert: str | None = None  # None: --insecure, no certificates
     commands: bool = True  # whether dev reads commands (messages suggest them)
 
-    def client_tls_settings(self) -> Any:
+    def client_tls_settings(self) -> ClientTls | None:
+        """How dev's own requests reach the client ports (TLS with ``--client-tls``)."""
         if not self.client_tls or self.ca_cert is None:
             return None
-        from paxon.security.client_tls import ClientTls
-
         return ClientTls(cacert=self.ca_cert)
 
 
@@ -356,22 +359,20 @@ class DevNodes:
         return {int(member["id"]) for member in configuration.get("members", [])}
 
     def _change(self, action: str, node_id: int, address: str = "") -> dict[str, Any]:
-        configuration: dict[str, Any] = self._ask(
-            lambda client: client.change_members(action, node_id, address)
-        )
-        return configuration
+        return self._ask(lambda client: client.change_members(action, node_id, address))
 
     def _ask(
-        self, call: Any, timeout_s: float = CHANGE_TIMEOUT_S, endpoints: list[str] | None = None
-    ) -> Any:
+        self,
+        call: Callable[[Client], Awaitable[_T]],
+        timeout_s: float = CHANGE_TIMEOUT_S,
+        endpoints: list[str] | None = None,
+    ) -> _T:
         """Run ``call(client)`` against ``endpoints`` (the running members' client ports);
         ``DevCommandError`` if it fails."""
-        from paxon.client import Client
-
         if endpoints is None:
             endpoints = self._client_endpoints()
 
-        async def run() -> Any:
+        async def run() -> _T:
             tls = self.settings.client_tls_settings()
             async with Client(endpoints, timeout=timeout_s, tls=tls) as client:
                 return await call(client)
