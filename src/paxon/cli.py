@@ -269,9 +269,14 @@ def _add_server_commands(commands: _Subcommands) -> None:
     dev = commands.add_parser(
         "dev",
         help="run a local cluster of N nodes on 127.0.0.1 in the foreground",
-        description="Start N `paxon serve` processes on 127.0.0.1; Ctrl-C stops them all.",
+        description=(
+            "Start N `paxon serve` processes on 127.0.0.1; a node that exits leaves the "
+            "others running. Commands typed at its terminal (help, status, kill N, stop N, "
+            "pause N, resume N, restart N, add, remove N, quit) act on the nodes while it "
+            "runs; at most 9 nodes. Ctrl-C stops them all."
+        ),
     )
-    dev.add_argument("--nodes", type=_positive_int, default=3, help="how many nodes (3)")
+    dev.add_argument("--nodes", type=_positive_int, default=3, help="how many nodes (3; 1..9)")
     dev.add_argument("--base-port", type=_positive_int, default=7001, help="node 1's native port")
     dev.add_argument(
         "--http-base-port", type=_positive_int, default=8001, help="node 1's HTTP port"

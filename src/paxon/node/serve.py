@@ -33,7 +33,7 @@ from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
 from paxon.security.client_tls import ClientTls
 from paxon.server.config import ServeConfig
-from paxon.server.dev import ports_in_use
+from paxon.server.dev_plan import ports_in_use
 from paxon.server.http import start_http
 from paxon.storage.errors import StorageError
 from paxon.tuning import (

@@ -1,24 +1,26 @@
-"""``paxon dev``: a local cluster of N ``paxon serve`` processes on 127.0.0.1, in the foreground.
+"""``paxon dev``: a local cluster of ``paxon serve`` processes on 127.0.0.1, in the
+foreground, that survives its nodes and takes commands from its terminal.
 
 Rules:
-- Node ``i`` (from 1) listens on ``base_port + i - 1`` (native) and
-  ``http_base_port + i - 1`` (HTTP), keeps its data in ``DIR/node<i>`` and has
-  every node as a peer. Its stdout and stderr are appended to ``DIR/node<i>.log``.
+- Where the nodes live (ids, ports, data dirs, certificates): ``dev_plan``.
+  At most ``NODES_MAX`` nodes, the first ``--nodes`` and those ``add`` makes.
 - Secure by default: the nodes speak mutual TLS to each other on peer ports of
-  their own (``peer_base_port + i - 1``), with a CA and node certificates that
-  ``paxon dev`` makes once in ``DIR/certs`` (``paxon certs``) and reuses.
-  Client ports stay plain on 127.0.0.1 so the README's commands work as
-  written; ``--client-tls`` puts them under TLS too (``PAXON_CACERT`` then
-  points clients at the CA). ``--insecure`` turns peer TLS off: one port per
-  node, and every node warns that its peers are not authenticated.
+  their own, with a CA and node certificates that ``paxon dev`` makes once in
+  ``DIR/certs`` (``paxon certs``) and reuses. Client ports stay plain on
+  127.0.0.1 so the README's commands work as written; ``--client-tls`` puts
+  them under TLS too (``PAXON_CACERT`` then points clients at the CA).
+  ``--insecure`` turns peer TLS off: one port per node, and every node warns
+  that its peers are not authenticated.
 - Nothing starts unless every port is free and the data directory can be made;
   otherwise one clear line on stderr and exit 2.
 - The banner (endpoints, dashboard, commands to try) is printed once every node
-  accepts connections on both ports.
-- Ctrl-C or SIGTERM: SIGTERM to every node, wait for them (SIGKILL after
-  ``STOP_TIMEOUT_S``), exit 0.
-- A node that exits on its own: say which, with its exit code and the last
-  lines of its log, stop the others, exit 1.
+  accepts connections on both ports. A node that exits before that is a
+  failed start: say which, with the last lines of its log, stop the others, exit 1.
+- After the banner a node that exits is reported in one line and the others
+  keep running (``dev_nodes``); the terminal's commands (``dev_console``) kill,
+  stop, pause, resume, restart, add and remove nodes.
+- Ctrl-C, SIGTERM or ``quit``: SIGTERM to every node, wait for them (SIGKILL
+  after ``STOP_TIMEOUT_S``), exit 0.
 
 The children run in their own session, so a Ctrl-C at the terminal reaches
 only this process, which then stops them in order.
@@ -30,146 +32,31 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from types import FrameType
+from typing import TextIO
 
 from paxon.errors import BadRequest
 from paxon.server.config import Address, format_address
+from paxon.server.dev_console import LineReader, help_lines, run_line, stdin_reader
+from paxon.server.dev_nodes import STOP_TIMEOUT_S, DevNodes, DevSettings
+from paxon.server.dev_plan import (
+    HOST,
+    NODES_MAX,
+    PEER_BASE_PORT,
+    DevNode,
+    PortBases,
+    check_ports,
+    plan_nodes,
+    ports_in_use,
+    with_certificates,
+)
 
-HOST = "127.0.0.1"
 DEFAULT_ENDPOINTS = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 POLL_INTERVAL_S = 0.1
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
-LOG_TAIL_LINES = 15
-NODES_MAX = 9
-
-
-CERTS_DIR = "certs"
-CLUSTER_ID = "paxon"
-PEER_BASE_PORT = 7101
-
-
-@dataclass(frozen=True, slots=True)
-class DevNode:
-    node_id: int
-    listen: Address
-    http: Address
-    data_dir: str
-    log_path: str
-    peer: Address | None = None  # a peer port of its own (peer TLS)
-    tls_args: tuple[str, ...] = ()
-
-    @property
-    def peer_address(self) -> Address:
-        return self.peer or self.listen
-
-    def argv(self, peers: str) -> list[str]:
-        peer_listen = ("--peer-listen", format_address(self.peer)) if self.peer else ()
-        return [
-            sys.executable,
-            "-m",
-            "paxon",
-            "serve",
-            "--id",
-            str(self.node_id),
-            "--data-dir",
-            self.data_dir,
-            "--listen",
-            format_address(self.listen),
-            "--http",
-            format_address(self.http),
-            "--peers",
-            peers,
-            *peer_listen,
-            *self.tls_args,
-        ]
-
-
-def plan_nodes(
-    nodes: int,
-    base_port: int,
-    http_base_port: int,
-    data_dir: str,
-    *,
-    peer_base_port: int | None = None,
-) -> list[DevNode]:
-    """The nodes ``paxon dev`` would start (with peer ports when ``peer_base_port``
-    is given); ``BadRequest`` if the ports do not fit."""
-    if not 1 <= nodes <= NODES_MAX:
-        raise BadRequest(f"--nodes must be 1..{NODES_MAX}, got {nodes}")
-    native = range(base_port, base_port + nodes)
-    http = range(http_base_port, http_base_port + nodes)
-    named = [("native", "--base-port", native), ("http", "--http-base-port", http)]
-    if peer_base_port is not None:
-        named.append(("peer", "--peer-base-port", range(peer_base_port, peer_base_port + nodes)))
-    for _, flag, ports in named:
-        if ports.start < 1 or ports.stop - 1 > 65535:
-            raise BadRequest(f"{flag}: ports {ports.start}..{ports.stop - 1} are not all valid")
-    for i, (name_a, _, ports_a) in enumerate(named):
-        for name_b, _, ports_b in named[i + 1 :]:
-            if set(ports_a) & set(ports_b):
-                raise BadRequest(
-                    f"{name_a} ports {ports_a.start}..{ports_a.stop - 1} overlap "
-                    f"{name_b} ports {ports_b.start}..{ports_b.stop - 1}"
-                )
-    return [
-        DevNode(
-            node_id=index + 1,
-            listen=(HOST, native[index]),
-            http=(HOST, http[index]),
-            data_dir=os.path.join(data_dir, f"node{index + 1}"),
-            log_path=os.path.join(data_dir, f"node{index + 1}.log"),
-            peer=None if peer_base_port is None else (HOST, peer_base_port + index),
-        )
-        for index in range(nodes)
-    ]
-
-
-def with_certificates(
-    plan: Sequence[DevNode], data_dir: str, *, client_tls: bool
-) -> tuple[list[DevNode], str]:
-    """``plan`` with each node's TLS flags, from the CA in ``DATA_DIR/certs`` (made on
-    first use, reused after; a node without a certificate yet gets one); the CA file."""
-    from paxon.security.certs import issue_node_cert, write_cluster_certs
-
-    directory = os.path.join(data_dir, CERTS_DIR)
-    ca_cert = os.path.join(directory, "ca.pem")
-    ids = [node.node_id for node in plan]
-    try:
-        if not os.path.exists(ca_cert):
-            write_cluster_certs(directory, CLUSTER_ID, ids, clients=["dev"])
-        for node_id in ids:
-            if not os.path.exists(os.path.join(directory, f"node-{node_id}.pem")):
-                issue_node_cert(directory, node_id)
-    except (OSError, ValueError) as error:
-        raise BadRequest(f"cannot make certificates in {directory}: {error}") from None
-    nodes = []
-    for node in plan:
-        cert = os.path.join(directory, f"node-{node.node_id}.pem")
-        key = os.path.join(directory, f"node-{node.node_id}-key.pem")
-        args = ["--peer-cert", cert, "--peer-key", key, "--peer-ca", ca_cert]
-        if client_tls:
-            args += ["--cert", cert, "--key", key]
-        nodes.append(replace(node, tls_args=tuple(args)))
-    return nodes, ca_cert
-
-
-def ports_in_use(addresses: Sequence[Address]) -> list[Address]:
-    """The addresses that cannot be bound now (bound as a server binds: SO_REUSEADDR)."""
-    busy = []
-    for address in addresses:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError:
-                busy.append(address)
-    return busy
 
 
 def run_dev(
@@ -182,66 +69,66 @@ def run_dev(
     insecure: bool = False,
     client_tls: bool = False,
 ) -> int:
-    """Start the cluster, print how to use it, and keep it until a signal or a crash."""
+    """Start the cluster, print how to use it, and keep it until a signal or ``quit``."""
     ca_cert = None
     try:
         if insecure and client_tls:
             raise BadRequest("--client-tls needs peer TLS: leave out --insecure")
-        plan = plan_nodes(
-            nodes,
-            base_port,
-            http_base_port,
-            data_dir,
-            peer_base_port=None if insecure else peer_base_port,
-        )
-        _check_ports(plan)
+        bases = PortBases(base_port, http_base_port, None if insecure else peer_base_port)
+        plan = plan_nodes(nodes, base_port, http_base_port, data_dir, peer_base_port=bases.peer)
+        check_ports(plan)
         _make_dirs(plan, data_dir)
         if not insecure:
             plan, ca_cert = with_certificates(plan, data_dir, client_tls=client_tls)
     except BadRequest as error:
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
+    peers = ",".join(f"{node.node_id}={format_address(node.peer_address)}" for node in plan)
+    console = stdin_reader()
+    settings = DevSettings(
+        data_dir, bases, peers, client_tls=client_tls, ca_cert=ca_cert, commands=console is not None
+    )
+    cluster = DevNodes(plan, settings)
     stop = _StopSignals()
-    children: list[_Child] = []
     try:
-        peers = ",".join(f"{node.node_id}={format_address(node.peer_address)}" for node in plan)
-        for node in plan:
-            children.append(_Child.start(node, peers))
-        dead = _wait_until_ready(children, stop)
-        if dead is None and not stop.requested:
-            _print_banner(plan, data_dir, ca_cert, client_tls=client_tls)
-            dead = _wait_for_stop_or_death(children, stop)
-        if dead is not None:
-            _report_death(dead)
-        return 0 if dead is None else 1
+        cluster.start_all()
+        failed = _wait_until_ready(cluster, stop)
+        if failed is not None:
+            report = cluster.exit_report(failed, others="stopping the others", restartable=False)
+            _say(report, sys.stderr)
+            return 1
+        if stop.requested:
+            return 0
+        _print_banner(plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None)
+        _serve_until_stopped(cluster, console, stop)
+        return 0
     finally:
-        _stop_all(children)
+        _say(cluster.stop_all(), sys.stderr)
         stop.restore()
 
 
 # ------------------------------------------------------------------- helpers
 
 
-@dataclass(slots=True)
-class _Child:
-    node: DevNode
-    process: subprocess.Popen[bytes]
+def _serve_until_stopped(cluster: DevNodes, console: LineReader | None, stop: _StopSignals) -> None:
+    """Report exits and run the console's commands until a stop signal or ``quit``."""
+    while not stop.requested:
+        _say(cluster.exits(), sys.stderr)
+        if console is None:
+            time.sleep(POLL_INTERVAL_S)
+            continue
+        for line in console.read_lines(POLL_INTERVAL_S):
+            done, errors, quit_requested = run_line(line, cluster)
+            _say(done, sys.stdout)
+            _say(errors, sys.stderr)
+            if quit_requested:
+                return
 
-    @classmethod
-    def start(cls, node: DevNode, peers: str) -> _Child:
-        descriptor = os.open(node.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with open(descriptor, "ab") as log:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            log.write(f"--- paxon dev: node {node.node_id} starting at {stamp} ---\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                node.argv(peers),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        return cls(node, process)
+
+def _say(lines: Sequence[str], stream: TextIO) -> None:
+    """Each line, prefixed ``paxon dev:`` unless indented (a table row, a log tail)."""
+    for line in lines:
+        print(line if line.startswith("  ") else f"paxon dev: {line}", file=stream, flush=True)
 
 
 class _StopSignals:
@@ -262,18 +149,6 @@ class _StopSignals:
         self.requested = True
 
 
-def _check_ports(plan: Sequence[DevNode]) -> None:
-    addresses = [node.listen for node in plan] + [node.http for node in plan]
-    addresses += [node.peer for node in plan if node.peer is not None]
-    busy = ports_in_use(addresses)
-    if busy:
-        names = ", ".join(format_address(address) for address in busy)
-        raise BadRequest(
-            f"port(s) already in use: {names} (another paxon dev? pick others with "
-            "--base-port, --http-base-port and --peer-base-port)"
-        )
-
-
 def _make_dirs(plan: Sequence[DevNode], data_dir: str) -> None:
     try:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
@@ -283,14 +158,14 @@ def _make_dirs(plan: Sequence[DevNode], data_dir: str) -> None:
         raise BadRequest(f"cannot create {data_dir}: {error.strerror or error}") from None
 
 
-def _wait_until_ready(children: Sequence[_Child], stop: _StopSignals) -> _Child | None:
-    """Wait until every node accepts connections; the first child that died, if any."""
-    pending = [address for child in children for address in (child.node.listen, child.node.http)]
+def _wait_until_ready(cluster: DevNodes, stop: _StopSignals) -> int | None:
+    """Wait until every node accepts connections; the id of a node that exited, if any."""
+    pending = [address for node in cluster.nodes() for address in (node.listen, node.http)]
     deadline = time.monotonic() + READY_TIMEOUT_S
     while pending and not stop.requested and time.monotonic() < deadline:
-        dead = _first_dead(children)
-        if dead is not None:
-            return dead
+        failed = cluster.first_exited()
+        if failed is not None:
+            return failed
         pending = [address for address in pending if not _accepts(address)]
         if pending:
             time.sleep(POLL_INTERVAL_S)
@@ -301,20 +176,7 @@ def _wait_until_ready(children: Sequence[_Child], stop: _StopSignals) -> _Child 
             "going on (see the node logs)",
             file=sys.stderr,
         )
-    return _first_dead(children)
-
-
-def _wait_for_stop_or_death(children: Sequence[_Child], stop: _StopSignals) -> _Child | None:
-    while not stop.requested:
-        dead = _first_dead(children)
-        if dead is not None:
-            return dead
-        time.sleep(POLL_INTERVAL_S)
-    return None
-
-
-def _first_dead(children: Sequence[_Child]) -> _Child | None:
-    return next((child for child in children if child.process.poll() is not None), None)
+    return cluster.first_exited()
 
 
 def _accepts(address: Address) -> bool:
@@ -325,51 +187,13 @@ def _accepts(address: Address) -> bool:
         return False
 
 
-def _stop_all(children: Sequence[_Child]) -> None:
-    running = [child for child in children if child.process.poll() is None]
-    for child in running:
-        child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for child in running:
-        try:
-            child.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            print(
-                f"paxon dev: node {child.node.node_id} did not stop within "
-                f"{STOP_TIMEOUT_S:g} s; killing it",
-                file=sys.stderr,
-            )
-            child.process.kill()
-            child.process.wait()
-
-
-def _report_death(child: _Child) -> None:
-    code = child.process.returncode
-    if code is not None and code < 0:
-        how = f"was killed by {signal.Signals(-code).name}"
-    else:
-        how = f"exited with code {code}"
-    lines = [
-        f"paxon dev: node {child.node.node_id} {how}; stopping the others.",
-        f"last lines of {child.node.log_path}:",
-    ]
-    lines += [f"  {line}" for line in _log_tail(child.node.log_path)]
-    print("\n".join(lines), file=sys.stderr)
-
-
-def _log_tail(path: str) -> list[str]:
-    try:
-        with open(path, "rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(log.tell() - 16_384, 0))
-            text = log.read().decode(errors="replace")
-    except OSError as error:
-        return [f"(cannot read it: {error.strerror or error})"]
-    return text.splitlines()[-LOG_TAIL_LINES:]
-
-
 def _print_banner(
-    plan: Sequence[DevNode], data_dir: str, ca_cert: str | None, *, client_tls: bool
+    plan: Sequence[DevNode],
+    data_dir: str,
+    ca_cert: str | None,
+    *,
+    client_tls: bool,
+    console: bool,
 ) -> None:
     endpoints = ",".join(format_address(node.listen) for node in plan)
     paxon = _paxon_command()
@@ -416,8 +240,14 @@ def _print_banner(
         f"{dashboard}v1/kv/hello",
         f"  {paxon} status",
         "",
-        "Ctrl-C stops the cluster.",
     ]
+    if console:
+        lines += ["commands (type them here; a node that exits leaves the others running):"]
+        lines += help_lines()
+        lines += [f"  (at most {NODES_MAX} nodes: ports go up from each base port)", ""]
+    else:
+        lines += ["(stdin is not a terminal in the foreground: no commands are read)"]
+    lines += ["Ctrl-C stops the cluster."]
     print("\n".join(lines), flush=True)
 
 
@@ -430,3 +260,15 @@ def _paxon_command() -> str:
         return f"{sys.executable} -m paxon"
     relative = os.path.relpath(beside)
     return beside if relative.startswith("..") else relative
+
+
+__all__ = [
+    "HOST",
+    "NODES_MAX",
+    "STOP_TIMEOUT_S",
+    "DevNode",
+    "plan_nodes",
+    "ports_in_use",
+    "run_dev",
+    "with_certificates",
+]
