@@ -251,6 +251,16 @@ class CountsLearners(Replica):
         return len(config.ids.intersection(ids)) >= self._quorum_size(config)
 
 
+class CountsRemovedVoters(Replica):
+    """Counts the vote of a member removed from the voters (a voter of any
+    configuration it has seen) toward a majority of the voters in effect."""
+
+    def _has_quorum(self, config: Configuration, ids: Iterable[NodeId]) -> bool:
+        seen = self.__dict__.setdefault("_ever_voters", set())
+        seen.update(config.voters)
+        return len(seen.intersection(ids)) >= self._quorum_size(config)
+
+
 class IgnoresNonVoters(Replica):
     """Stands whatever its part, and takes a Probe or Prepare from any node it
     knows: a learner, or a voter whose removal is chosen."""
@@ -273,6 +283,7 @@ class SkipsPhaseOnePerConfiguration(Replica):
 MEMBERSHIP_MUTANTS = {
     "takes-effect-at-once": TakesEffectAtOnce,
     "counts-learners": CountsLearners,
+    "counts-removed-voters": CountsRemovedVoters,
     "ignores-non-voters": IgnoresNonVoters,
     "skips-phase-one-per-configuration": SkipsPhaseOnePerConfiguration,
 }

@@ -17,6 +17,7 @@ from tests.protocol.test_membership import ALPHA, change, elect_again, fill, set
 from tests.protocol.test_replica import command, elect
 from tests.sim.mutants import (
     CountsLearners,
+    CountsRemovedVoters,
     IgnoresNonVoters,
     SkipsPhaseOnePerConfiguration,
     TakesEffectAtOnce,
@@ -143,6 +144,7 @@ RECONFIG = SimConfig(
     [
         (TakesEffectAtOnce, "config-effect"),
         (CountsLearners, "learner-vote"),
+        (CountsRemovedVoters, "learner-vote"),  # a chosen slot lacks a quorum of C(s)
         (IgnoresNonVoters, "stand-non-voter"),
         (SkipsPhaseOnePerConfiguration, "prepared-config"),
     ],
