@@ -349,3 +349,33 @@ def test_a_stopping_leader_stays_until_its_successor_leads(
             await cluster.stop_all()
 
     run(scenario)
+
+
+def test_a_write_during_a_transfer_is_held_then_sent_to_the_new_leader(tmp_path: Path) -> None:
+    """A leader handing over took a write with ``busy``; its client backed off
+    for about a second (the membership cluster tests saw such gaps) while the
+    new leader was up within milliseconds. Now the write waits out the
+    transfer and is redirected, naming the node leadership went to."""
+    from paxon.errors import NotLeader
+    from paxon.protocol import Command
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            leader_id = next(n for n, node in cluster.nodes.items() if node.is_leader)
+            leader = cluster.nodes[leader_id]
+            await leader.submit(b"1")
+            target = min(n for n in cluster.nodes if n != leader_id)
+            leader._perform(leader._replica.transfer_leadership(target))
+            answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            leader._enqueue(Command(10**6, 1, b"1"), answer)
+            with pytest.raises(NotLeader) as raised:
+                await asyncio.wait_for(answer, 5)
+            assert raised.value.leader_hint == target
+            await eventually(lambda: cluster.nodes[target].is_leader)
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)

@@ -218,6 +218,7 @@ class Node:
         self._durable_wait: asyncio.Future[None] | None = None
         # Commands and reads collected during one loop turn.
         self._proposals: list[Command] = []
+        self._handing_to: int | None = None  # the transfer target while leading
         self._queries: list[_PendingQuery] = []
         self._flush_posted = False
         # Commands proposed here, by session; reads waiting for their index.
@@ -667,6 +668,13 @@ class Node:
     def _flush_batches(self) -> None:
         commands, self._proposals = self._proposals, []
         queries, self._queries = self._queries, []
+        moving = self._replica.transferring_to is not None
+        if moving and 0 < len(commands) <= self._replica.config.queue_max_commands:
+            # Leadership is moving, about a round trip: hold the commands rather
+            # than answer busy (a client would back off for longer). They are
+            # proposed here if the transfer is dropped, or redirected to the new
+            # leader when it leads (_redirect_all_waiting); the tick flushes again.
+            self._proposals, commands = commands + self._proposals, []
         if commands:
             # Log time (``logclock``): a clock entry heads the batch now and then.
             stamp = self._stamper.stamp()
@@ -700,6 +708,8 @@ class Node:
             try:
                 now = self._loop.time()
                 self._perform(self._replica.tick(now))
+                if self._proposals:  # held while leadership moves
+                    self._post_flush()
                 self._membership.on_tick()
                 if now >= gauges_due:
                     self._membership.bind_incarnations()
@@ -900,6 +910,10 @@ class Node:
     def _after_call(self) -> None:
         """Notice role and leader changes: count them, redirect what waits on us."""
         role, leader = self._replica.role, self._replica.leader_hint
+        if role is Role.LEADER:
+            self._handing_to = self._replica.transferring_to
+        elif leader is not None:
+            self._handing_to = None  # a leader is known: no need to guess
         if role is self._role and leader == self._leader:
             return
         if role is Role.PREPARING and self._role is not Role.PREPARING:
@@ -945,7 +959,10 @@ class Node:
             self._fail(waiter, error)
 
     def _redirect_all_waiting(self) -> None:
-        error = NotLeader(self._replica.leader_hint)
+        # Stepping down for a transfer, it often knows no leader yet: the target
+        # it handed to is the best hint (it stands at once).
+        error = NotLeader(self._replica.leader_hint or self._handing_to)
+        self._proposals.clear()  # their waiters are answered here
         waiting, self._waiting = self._waiting, {}
         for waiter in waiting.values():
             self._fail(waiter, error)
@@ -986,7 +1003,7 @@ class Node:
                 self._fail(query.answer, error)
 
     def _redirect(self, request_id: int) -> Redirect:
-        leader = self._replica.leader_hint
+        leader = self._replica.leader_hint or self._handing_to
         if leader is None or leader == self.node_id:
             return Redirect(request_id, None, None)
         return Redirect(request_id, leader, self.client_address(leader))
