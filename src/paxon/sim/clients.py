@@ -66,7 +66,7 @@ class Clients:
     def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
         self._cluster = cluster
         self._rng = random.Random(f"{seed}:clients")
-        members = cluster.members
+        members = cluster.first_members  # a spare is no member yet
         self.all = [
             SimClient(CLIENT_BASE + index, target=members[index % len(members)])
             for index in range(cluster.config.clients)

@@ -1,0 +1,197 @@
+"""The "reconfig" workload of the runtime engine: an operator changing the members.
+
+During the fault phase, every ``SimConfig.reconfig_gap_s``, the operator
+sends one ``ChangeMembers`` request over the simulated client network, as
+``paxon members`` does: a change drawn by ``reconfig.draw_action`` from the
+newest configuration of the node that leads now (add a spare or a removed
+node, as a learner or a voter; promote a learner; remove a voter, the leader
+among them, or a learner), or, in ``TRANSFER_SHARE`` of the draws,
+``transfer-leader`` to another voter. The request goes to the node the
+operator last heard lead and follows redirects, as the clients do.
+
+| answer                                  | what the operator does                    |
+|-----------------------------------------|-------------------------------------------|
+| ``StatusReply``                         | done; the next change after a gap         |
+| ``Redirect`` (to a leader, or none)     | the same request to the leader, or to the |
+|                                         | next node (at most ``HOPS_MAX`` times)    |
+| ``Failure`` busy, unavailable,          | given up; the next draw after a quarter   |
+| not_leader, timeout                     | gap (a change in progress, a lost leader) |
+| ``Failure`` bad_request                 | the same: drawn from a view the node that |
+|                                         | answered no longer holds (counted)        |
+| any other ``Failure``                   | a violation (``reconfig-error``)          |
+| no answer within ``ANSWER_TIMEOUT_S``   | given up, as for busy                     |
+
+Contract: every random choice comes from the operator's own stream
+(``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
+one request is in flight at a time; answers to a request given up are
+ignored; nothing is asked after the heal (changes chosen before it still take
+effect). Nodes whose disk recovery refused (``Host.dead``) are never added
+or promoted: they will not come back, and a voter that never comes back is
+an outage, not a test.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from paxon.net.client_messages import ChangeMembers, ClientResponse, Failure, Redirect, StatusReply
+from paxon.protocol.membership import Configuration
+from paxon.sim import reconfig
+from paxon.sim.network import CLIENT_BASE
+
+if TYPE_CHECKING:
+    from paxon.sim.runtime import RuntimeCluster
+
+# Share of the draws that move the leadership instead of changing the members.
+TRANSFER_SHARE = 0.2
+# Redirects followed for one request before it is given up.
+HOPS_MAX = 8
+# How long the operator waits for an answer (a change waits until chosen).
+ANSWER_TIMEOUT_S = 1.0
+# Answers after which the operator draws again sooner (a quarter gap).
+_RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
+
+
+def sim_address(node_id: int) -> str:
+    """A simulated node's peer address, as its ``Node`` formats it (``host.py``)."""
+    return f"sim:{node_id}"
+
+
+class Operator:
+    """Sends one membership change at a time to the cluster (see the module docstring)."""
+
+    def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
+        self._cluster = cluster
+        self._rng = random.Random(f"{seed}:reconfig-runtime")
+        # After the clients' endpoints, on the same client network.
+        self.endpoint = CLIENT_BASE + cluster.config.clients
+        self._target = cluster.members[0]
+        self._request: ChangeMembers | None = None
+        self._request_id = 0
+        self._hops = 0
+        # Figures for the trace and the tests.
+        self.done = 0
+        self.refused = 0
+
+    def start(self) -> None:
+        if "reconfig" in self._cluster.config.faults:
+            self._cluster.later(0.3 + 0.3 * self._rng.random(), self._next)
+
+    def receive(self, response: ClientResponse) -> None:
+        """An answer reaches the operator."""
+        cluster = self._cluster
+        request = self._request
+        if request is None or response.request_id != request.request_id:
+            return  # an answer to a request given up
+        if isinstance(response, Redirect):
+            self._hops += 1
+            if self._hops > HOPS_MAX:
+                self._give_up(f"{self._hops} redirects")
+                return
+            members = cluster.members
+            self._target = (
+                response.leader_id
+                if response.leader_id is not None
+                else members[self._target % len(members)]
+            )
+            self._request_id += 1
+            self._request = ChangeMembers(
+                self._request_id, request.action, request.node_id, request.address, ""
+            )
+            cluster.later(0.005, self._send)
+            return
+        if isinstance(response, Failure):
+            if response.code == "bad_request":
+                self.refused += 1
+            elif response.code not in _RETRY_LATER:
+                cluster.checker.fail(
+                    cluster.time,
+                    "reconfig-error",
+                    f"{_describe(request)} failed: {response.code}: {response.message}",
+                )
+            self._give_up(f"{response.code}: {response.message}")
+            return
+        if isinstance(response, StatusReply):
+            self.done += 1
+            cluster.stats.faults["reconfig"] += 1
+            cluster.log(f"reconfig: {_describe(request)} done by n{self._target}")
+            self._request = None
+            self._after(reconfig_gap=True)
+            return
+        cluster.checker.fail(
+            cluster.time, "reconfig-error", f"{_describe(request)} answered {response!r}"
+        )
+        self._give_up("an unexpected answer")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next(self) -> None:
+        """Draw the next change and send it, unless the faults are over."""
+        cluster = self._cluster
+        if cluster.healed_at is not None or self._request is not None:
+            return
+        leader = cluster.leader()
+        node = cluster.node(leader) if leader is not None else None
+        drawn = None
+        if leader is not None and node is not None:
+            drawn = self._draw(node._replica.configuration_newest, leader)
+        if drawn is None:
+            cluster.log("reconfig: no leader to ask, or no change to draw")
+            self._after(reconfig_gap=False)
+            return
+        action, node_id = drawn
+        address = sim_address(node_id) if action in ("add", "add-learner") else ""
+        self._request_id += 1
+        self._request = ChangeMembers(self._request_id, action, node_id, address, "")
+        self._hops = 0
+        cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
+        self._send()
+
+    def _draw(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+        rng = self._rng
+        others = sorted(newest.voters - {leader})
+        if others and rng.random() < TRANSFER_SHARE:
+            return "transfer-leader", rng.choice(others)
+        alive = [node_id for node_id, host in self._cluster.hosts.items() if host.dead is None]
+        drawn = reconfig.draw_action(rng, newest, alive, leader)
+        if drawn is not None and drawn[0] == "promote" and drawn[1] not in alive:
+            return None
+        return drawn
+
+    def _send(self) -> None:
+        cluster = self._cluster
+        request = self._request
+        if request is None:
+            return
+        target = self._target
+        for delay in cluster.network.delays(self.endpoint, target):
+            cluster.later(delay, lambda: cluster.deliver_request(self.endpoint, target, request))
+        request_id = request.request_id
+        cluster.later(ANSWER_TIMEOUT_S, lambda: self._timeout(request_id))
+
+    def _timeout(self, request_id: int) -> None:
+        request = self._request
+        if request is not None and request.request_id == request_id:
+            members = self._cluster.members
+            self._target = members[self._target % len(members)]  # down or cut off: the next
+            self._give_up("no answer in time")
+
+    def _give_up(self, why: str) -> None:
+        request = self._request
+        assert request is not None
+        self._cluster.log(f"reconfig: {_describe(request)} given up: {why}")
+        self._request = None
+        self._after(reconfig_gap=False)
+
+    def _after(self, *, reconfig_gap: bool) -> None:
+        """The next draw after a gap (a quarter of one after a refusal)."""
+        gap = self._rng.uniform(*self._cluster.config.reconfig_gap_s)
+        self._cluster.later(gap if reconfig_gap else gap / 4, self._next)
+
+
+def _describe(request: ChangeMembers) -> str:
+    return f"{request.action} n{request.node_id}"
+
+
+__all__ = ["ANSWER_TIMEOUT_S", "HOPS_MAX", "TRANSFER_SHARE", "Operator", "sim_address"]
