@@ -255,3 +255,12 @@ def test_a_state_machine_failing_a_query_or_validate_fails_that_request_only(
 def test_a_command_limit_that_cannot_fit_a_log_record_is_refused() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         NodeConfig(command_max_bytes=64 * 1024 * 1024)
+
+
+def test_a_redirect_to_a_leader_this_node_does_not_list_names_no_address(tmp_path: Path) -> None:
+    # A removed leader leads on until it hands over; the members that dropped
+    # it from their addresses redirect to it by id (sim seed 9, --nodes 3
+    # --spares 2 --faults drop,reconfig: three nodes stopped on KeyError).
+    node = Node(1, {1: "127.0.0.1:7001", 2: "127.0.0.1:7002"}, str(tmp_path / "n1"), Counter())
+    assert node.client_address(2) == "127.0.0.1:7002"
+    assert node.client_address(3) is None

@@ -513,7 +513,10 @@ class Node:
         if member == self.node_id:
             return self.advertise_client
         if self.peer_listen is None:
-            return _format(self.addresses[member])  # one port serves peers and clients
+            # One port serves peers and clients. A leader hint may name a node
+            # this one no longer lists (removed, still leading until it hands over).
+            address = self.addresses.get(member)
+            return None if address is None else _format(address)
         return self._transport.client_address_of(member)
 
     # ------------------------------------------------------------------ inputs

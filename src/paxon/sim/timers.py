@@ -43,6 +43,14 @@ was last ticked with), so each rule is exact at the tick that must act:
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
 
+While the members change (``docs/protocol.md``, "Membership") the two timer
+rules judge only what they can judge exactly: ``leader-lease`` only a reign
+whose configurations ahead (from ``slot_chosen`` on) are still the one it began
+under, a single one with the leader a voter of it (a pending change asks a
+majority of each configuration; a removed leader leads on until it hands
+over); ``election-timer``'s "stands by" only a voter of a configuration it
+holds ahead (a learner, a removed node and a spare never added never stand).
+
 Cost: a few attribute reads per call, and one walk of the messages of a call
 that proposes new slots or sends a Learn.
 """
@@ -89,6 +97,8 @@ class _Reign:
     ballot: Ballot
     since: float
     seen: dict[NodeId, float]
+    # The configurations ahead when the reign began (``_configs_ahead``).
+    configs: tuple[object, ...] = ()
     queued: int = 0
 
 
@@ -145,7 +155,7 @@ class TimerChecker:
         if role is not before.role:
             if role is Role.LEADER:
                 peers = {member: now for member in replica.members if member != node_id}
-                timer.reign = _Reign(replica.ballot_own, now, peers)
+                timer.reign = _Reign(replica.ballot_own, now, peers, _configs_ahead(replica))
             else:
                 timer.reign = None
                 timer.reset_at = now
@@ -206,7 +216,7 @@ class TimerChecker:
         role = replica.role
         if before.role is Role.LEADER:
             reign = timer.reign
-            if reign is None:
+            if reign is None or not _lease_judged(node_id, replica, reign):
                 return
             horizon = now - config.election_timeout_max_s
             heard = 1 + sum(1 for seen in reign.seen.values() if seen >= horizon)
@@ -237,7 +247,11 @@ class TimerChecker:
                 f"{quiet:.6f} s after its timer restarted (at least "
                 f"{config.election_timeout_min_s:.6f} s)",
             )
-        elif role is before.role and quiet > timeout_max + _EPSILON_S:
+        elif (
+            role is before.role
+            and quiet > timeout_max + _EPSILON_S
+            and node_id in _voters_ahead(replica)
+        ):
             self._fail(
                 time,
                 "election-timer",
@@ -305,6 +319,23 @@ class TimerChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _configs_ahead(replica: Replica) -> tuple[object, ...]:
+    """The configurations ``replica`` holds from its chosen prefix on."""
+    return tuple(replica._history.from_slot(replica.slot_chosen))
+
+
+def _voters_ahead(replica: Replica) -> frozenset[NodeId]:
+    return frozenset().union(
+        *(config.voters for config in replica._history.from_slot(replica.slot_chosen))
+    )
+
+
+def _lease_judged(node_id: NodeId, replica: Replica, reign: _Reign) -> bool:
+    """Whether the lease rule, as written for one fixed configuration, applies."""
+    configs = replica._history.from_slot(replica.slot_chosen)
+    return len(configs) == 1 and reign.configs == tuple(configs) and node_id in configs[0].voters
 
 
 __all__ = ["Before", "TimerChecker", "snapshot"]
