@@ -13,7 +13,8 @@ operator last heard lead and follows redirects, as the clients do.
 |-----------------------------------------|-------------------------------------------|
 | ``StatusReply``                         | done; the next change after a gap         |
 | ``Redirect`` (to a leader, or none)     | the same request to the leader, or to the |
-|                                         | next node (at most ``HOPS_MAX`` times)    |
+|                                         | next node not asked yet when it names     |
+|                                         | none or one asked (at most ``HOPS_MAX``)  |
 | ``Failure`` busy, unavailable,          | given up; the next draw after a quarter   |
 | not_leader, timeout                     | gap (a change in progress, a lost leader) |
 | ``Failure`` bad_request                 | the same: drawn from a view the node that |
@@ -70,6 +71,7 @@ class Operator:
         self._request: ChangeMembers | None = None
         self._request_id = 0
         self._hops = 0
+        self._visited: set[int] = set()  # nodes this request was sent to
         # Figures for the trace and the tests.
         self.done = 0
         self.refused = 0
@@ -89,12 +91,13 @@ class Operator:
             if self._hops > HOPS_MAX:
                 self._give_up(f"{self._hops} redirects")
                 return
-            members = cluster.members
-            self._target = (
-                response.leader_id
-                if response.leader_id is not None
-                else members[self._target % len(members)]
-            )
+            # Straight to the leader it names, unless asked already (a removed
+            # node's hint may name another removed node): then the next node.
+            self._visited.add(self._target)
+            leader = response.leader_id
+            if leader is None or leader in self._visited:
+                leader = self._next_unvisited()
+            self._target = leader
             self._request_id += 1
             self._request = ChangeMembers(
                 self._request_id, request.action, request.node_id, request.address, ""
@@ -145,6 +148,7 @@ class Operator:
         self._request_id += 1
         self._request = ChangeMembers(self._request_id, action, node_id, address, "")
         self._hops = 0
+        self._visited.clear()
         cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
         self._send()
 
@@ -169,6 +173,15 @@ class Operator:
             cluster.later(delay, lambda: cluster.deliver_request(self.endpoint, target, request))
         request_id = request.request_id
         cluster.later(ANSWER_TIMEOUT_S, lambda: self._timeout(request_id))
+
+    def _next_unvisited(self) -> int:
+        members = self._cluster.members
+        target = self._target
+        for _ in members:
+            target = members[target % len(members)]
+            if target not in self._visited:
+                return target
+        return target
 
     def _timeout(self, request_id: int) -> None:
         request = self._request

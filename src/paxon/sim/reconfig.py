@@ -116,7 +116,11 @@ def draw_action(
     after = {member.node_id: member.voter for member in change.members}
     leaving = sorted(set(before) - set(after))
     if leaving:
-        return "remove", leaving[0]  # a remove, or a replace's first half
+        # A remove, or a replace's first half, within the limits on its own.
+        voters_left = len(newest.voters) - (1 if before[leaving[0]] else 0)
+        if len(newest.members) - 1 < MEMBERS_MIN or voters_left < VOTERS_MIN:
+            return None
+        return "remove", leaving[0]
     joining = sorted(set(after) - set(before))
     if joining:
         voter = len(newest.voters) < VOTERS_MAX and rng.random() < ADD_VOTER_SHARE

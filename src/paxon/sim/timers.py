@@ -48,8 +48,9 @@ rules judge only what they can judge exactly: ``leader-lease`` only a reign
 whose configurations ahead (from ``slot_chosen`` on) are still the one it began
 under, a single one with the leader a voter of it (a pending change asks a
 majority of each configuration; a removed leader leads on until it hands
-over); ``election-timer``'s "stands by" only a voter of a configuration it
-holds ahead (a learner, a removed node and a spare never added never stand).
+over); ``election-timer``'s "stands by" only a replica that may stand, a voter
+in effect at its ``slot_chosen`` and in its newest configuration (a learner,
+a node whose removal is chosen, a spare never added never stand).
 
 Cost: a few attribute reads per call, and one walk of the messages of a call
 that proposes new slots or sends a Learn.
@@ -247,11 +248,7 @@ class TimerChecker:
                 f"{quiet:.6f} s after its timer restarted (at least "
                 f"{config.election_timeout_min_s:.6f} s)",
             )
-        elif (
-            role is before.role
-            and quiet > timeout_max + _EPSILON_S
-            and node_id in _voters_ahead(replica)
-        ):
+        elif role is before.role and quiet > timeout_max + _EPSILON_S and replica._may_stand():
             self._fail(
                 time,
                 "election-timer",
@@ -324,12 +321,6 @@ class TimerChecker:
 def _configs_ahead(replica: Replica) -> tuple[object, ...]:
     """The configurations ``replica`` holds from its chosen prefix on."""
     return tuple(replica._history.from_slot(replica.slot_chosen))
-
-
-def _voters_ahead(replica: Replica) -> frozenset[NodeId]:
-    return frozenset().union(
-        *(config.voters for config in replica._history.from_slot(replica.slot_chosen))
-    )
 
 
 def _lease_judged(node_id: NodeId, replica: Replica, reign: _Reign) -> bool:
