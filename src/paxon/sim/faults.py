@@ -61,6 +61,9 @@ class FaultInjector:
         # (fewer than a majority, so the cluster can serve to the end).
         self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
         self._disk_refusals_left = (config.nodes - 1) // 2
+        # Nodes struck with a fault recovery must refuse: down for the rest of the
+        # run. With "reconfig", fewer than a majority of each configuration's voters.
+        self.disks_refused: set[int] = set()
         self._rng_storage = random.Random(f"{seed}:storage")
         # Storage faults strike from a drawn time on: later ones meet an older
         # disk (snapshots taken, segments rolled over and compacted) before the
@@ -466,6 +469,7 @@ class FaultInjector:
         if (
             self._disk_kinds
             and self._disk_refusals_left > 0
+            and cluster.may_lose(host.node_id, self.disks_refused)
             and cluster.time >= self._disk_faults_from
             and cluster.healed_at is None
             and self._rng_storage.random() < cluster.config.disk_fault_rate
@@ -474,6 +478,7 @@ class FaultInjector:
             fault = strike(host.fs, f"/node{host.node_id}", self._rng_storage, kinds)
             if fault is not None and fault.expect == REFUSE:
                 self._disk_refusals_left -= 1
+                self.disks_refused.add(host.node_id)
             if fault is not None:
                 cluster.stats.faults["disk"] += 1
                 cluster.log(

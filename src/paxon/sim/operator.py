@@ -26,9 +26,11 @@ Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
 ignored; nothing is asked after the heal (changes chosen before it still take
-effect). Nodes whose disk recovery refused (``Host.dead``) are never added
-or promoted: they will not come back, and a voter that never comes back is
-an outage, not a test.
+effect). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
+are never added or promoted, and no change leaves them a majority of the
+voters: they will not come back, and a majority that never comes back is an
+outage the operator made, not a test (the faults keep the same rule when they
+strike a disk: ``RuntimeCluster.may_lose``).
 """
 
 from __future__ import annotations
@@ -157,9 +159,23 @@ class Operator:
         others = sorted(newest.voters - {leader})
         if others and rng.random() < TRANSFER_SHARE:
             return "transfer-leader", rng.choice(others)
-        alive = [node_id for node_id, host in self._cluster.hosts.items() if host.dead is None]
+        lost = self._cluster.faults.disks_refused
+        alive = [node_id for node_id in self._cluster.members if node_id not in lost]
         drawn = reconfig.draw_action(rng, newest, alive, leader)
-        if drawn is not None and drawn[0] == "promote" and drawn[1] not in alive:
+        if drawn is None:
+            return None
+        action, node_id = drawn
+        if action == "promote" and node_id in lost:
+            return None
+        # A change that leaves the lost nodes a majority of the voters is an
+        # outage the operator made, not a test: not asked.
+        voters = set(newest.voters)
+        if action in ("add", "promote"):
+            voters.add(node_id)
+        elif action == "remove":
+            voters.discard(node_id)
+        quorum = len(voters) // 2 + 1
+        if len(voters & lost) > len(voters) - quorum:
             return None
         return drawn
 

@@ -658,6 +658,13 @@ class RuntimeCluster:
                 host.process = None
                 host.incarnation += 1
 
+    def may_lose(self, node_id: int, lost: set[int]) -> bool:
+        """Whether every configuration from the chosen prefix on keeps a majority of
+        its voters alive when ``node_id`` joins the ``lost`` nodes for good."""
+        gone = lost | {node_id}
+        configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
+        return all(len(c.voters & gone) <= len(c.voters) - c.quorum for c in configs)
+
     def kept_members(self) -> frozenset[int]:
         """Who must settle and catch up after the heal: the members of the
         configurations from the chosen prefix on (not a node removed, or never added)."""
