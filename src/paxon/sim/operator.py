@@ -90,6 +90,9 @@ class Operator:
             return  # an answer to a request given up
         if isinstance(response, Redirect):
             self._hops += 1
+            if cluster.healed_at is not None:
+                self._give_up("the faults are over")
+                return
             if self._hops > HOPS_MAX:
                 self._give_up(f"{self._hops} redirects")
                 return

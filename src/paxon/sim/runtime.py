@@ -604,6 +604,12 @@ class RuntimeCluster:
         """Tell the heal watch what each live member is, until the cluster settles."""
         if self._done or self.healing.settled_at is not None:
             return
+        if not self._membership_settled():
+            # A change chosen before the heal still takes effect, and a removed
+            # leader hands over after it: not settled until both are done.
+            self.healing.sample([], self.time)
+            self.later(_SETTLE_SAMPLE_S, self._sample_settled)
+            return
         states = []
         kept = self.kept_members()
         for host in self.hosts.values():
@@ -657,6 +663,13 @@ class RuntimeCluster:
                 host.process.loop.bury()
                 host.process = None
                 host.incarnation += 1
+
+    def _membership_settled(self) -> bool:
+        """Whether one configuration holds from the chosen prefix on and the
+        leader (if any) is one of its voters."""
+        configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
+        leader = self.leader()
+        return len(configs) == 1 and (leader is None or leader in configs[0].voters)
 
     def may_lose(self, node_id: int, lost: set[int]) -> bool:
         """Whether every configuration from the chosen prefix on keeps a majority of
