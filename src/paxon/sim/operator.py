@@ -72,8 +72,14 @@ class Operator:
         self._target = cluster.members[0]
         self._request: ChangeMembers | None = None
         self._request_id = 0
+        self._asked_id = 0  # the request id a change was first asked under
+        self._voters_drawn: frozenset[int] = frozenset()
         self._hops = 0
         self._visited: set[int] = set()  # nodes this request was sent to
+        # The voters each change asked for may come to be, unless refused
+        # outright (a request given up at a timeout may still be chosen): the
+        # faults lose no disk that would leave them short of a majority.
+        self.voters_asked: dict[int, frozenset[int]] = {}
         # Figures for the trace and the tests.
         self.done = 0
         self.refused = 0
@@ -110,6 +116,8 @@ class Operator:
             cluster.later(0.005, self._send)
             return
         if isinstance(response, Failure):
+            if response.code in ("bad_request", "busy", "not_leader"):
+                self.voters_asked.pop(self._asked_id, None)  # refused before proposing
             if response.code == "bad_request":
                 self.refused += 1
             elif response.code not in _RETRY_LATER:
@@ -152,6 +160,9 @@ class Operator:
         address = sim_address(node_id) if action in ("add", "add-learner") else ""
         self._request_id += 1
         self._request = ChangeMembers(self._request_id, action, node_id, address, "")
+        if action != "transfer-leader":
+            self.voters_asked[self._request_id] = self._voters_drawn
+        self._asked_id = self._request_id
         self._hops = 0
         self._visited.clear()
         cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
@@ -180,6 +191,7 @@ class Operator:
         quorum = len(voters) // 2 + 1
         if len(voters & lost) > len(voters) - quorum:
             return None
+        self._voters_drawn = frozenset(voters)
         return drawn
 
     def _send(self) -> None:

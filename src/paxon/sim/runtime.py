@@ -672,11 +672,13 @@ class RuntimeCluster:
         return len(configs) == 1 and (leader is None or leader in configs[0].voters)
 
     def may_lose(self, node_id: int, lost: set[int]) -> bool:
-        """Whether every configuration from the chosen prefix on keeps a majority of
-        its voters alive when ``node_id`` joins the ``lost`` nodes for good."""
+        """Whether every configuration from the chosen prefix on, and every one the
+        operator asked for that may yet be chosen, keeps a majority of its voters
+        alive when ``node_id`` joins the ``lost`` nodes for good."""
         gone = lost | {node_id}
         configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
-        return all(len(c.voters & gone) <= len(c.voters) - c.quorum for c in configs)
+        voter_sets = [c.voters for c in configs] + list(self.operator.voters_asked.values())
+        return all(len(v & gone) <= len(v) - (len(v) // 2 + 1) for v in voter_sets)
 
     def kept_members(self) -> frozenset[int]:
         """Who must settle and catch up after the heal: the members of the
