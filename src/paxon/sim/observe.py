@@ -169,8 +169,10 @@ class ReplicaObserver:
         node_id = host.node_id
         ballot = replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
         cluster.log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
-        if node_id in cluster.kept_members():
-            # A node removed, or never added, may stand on its own; the others ignore it.
+        guessing = node_id not in cluster.first_members and replica.configuration_newest.epoch == 0
+        if node_id in cluster.kept_members() and not guessing:
+            # A node removed, or never added, may stand on its own, and so may a
+            # spare just added that still holds its --peers guess: the others ignore it.
             cluster.healing.on_role_change(node_id, replica.role, cluster.time)
         if replica.role is Role.LEADER:
             cluster.stats.leader_changes += 1
