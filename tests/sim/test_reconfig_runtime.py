@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from paxon.net.client_messages import ChangeMembers, ClientResponse, Failure, StatusReply
 from paxon.protocol.membership import Configuration, Member
 from paxon.sim import SimConfig
 from paxon.sim.reconfig import MEMBERS_MIN, VOTERS_MIN, draw_action
@@ -47,3 +48,33 @@ def test_a_runtime_seed_changes_its_members_through_change_members() -> None:
         node = cluster.node(node_id)
         if node is not None:
             assert node._replica.configuration_newest.voters == newest.voters
+
+
+def test_a_change_asked_while_one_is_in_progress_is_busy_and_the_first_is_answered() -> None:
+    # Found by the runtime reconfig seeds: the second request's Busy answered
+    # the first one "unavailable: the change was not proposed" although it was,
+    # and the second one twice.
+    cluster = RuntimeCluster(0, SimConfig(nodes=3, spares=2, faults=frozenset()))
+    answers: list[tuple[int, object]] = []
+    receive = cluster.send_to_client
+
+    def send_to_client(src: int, client: int, response: ClientResponse) -> None:
+        if client >= 2000:
+            answers.append((client, response))
+        else:
+            receive(src, client, response)
+
+    cluster.send_to_client = send_to_client  # type: ignore[method-assign]
+    cluster.start()
+    cluster.run_until(1.0)
+    leader = cluster.leader()
+    assert leader is not None
+    cluster.deliver_request(2000, leader, ChangeMembers(1, "add-learner", 4, "sim:4", ""))
+    cluster.deliver_request(2001, leader, ChangeMembers(1, "add-learner", 5, "sim:5", ""))
+    cluster.run_until(2.0)
+    cluster.close()
+    first = [response for client, response in answers if client == 2000]
+    second = [response for client, response in answers if client == 2001]
+    assert len(first) == 1 and isinstance(first[0], StatusReply), first
+    assert len(second) == 1 and isinstance(second[0], Failure), second
+    assert second[0].code == "busy"

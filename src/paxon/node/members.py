@@ -104,9 +104,13 @@ class MembershipWaiters:
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def add(self, connection: ClientConnection, request_id: int, wanted: Configuration) -> None:
+    def check_room(self) -> None:
+        """Raise ``Busy`` if no more request may wait."""
         if len(self._waiting) >= WAITERS_MAX:
             raise Busy(f"{WAITERS_MAX} membership requests are waiting; retry later")
+
+    def add(self, connection: ClientConnection, request_id: int, wanted: Configuration) -> None:
+        self.check_room()
         self._waiting.append(_Waiter(connection, request_id, wanted))
 
     def on_newest(self, newest: Configuration) -> None:

@@ -604,12 +604,12 @@ class Node:
                 self._gate.check_admin(request.token or None)
             wanted = next_configuration(newest, request.action, request.node_id, request.address)
             if wanted is not None:
+                # Room first, then the core (Busy while another change is in
+                # progress): a refusal answers this request alone.
+                self._membership_waiters.check_room()
+                ready = self._replica.propose_configuration(wanted)
                 self._membership_waiters.add(connection, request.request_id, wanted)
-                try:
-                    self._perform(self._replica.propose_configuration(wanted))
-                except BaseException:
-                    self._membership_waiters.fail_all("the change was not proposed")
-                    raise
+                self._perform(ready)
         except PaxonError as error:
             connection.send(Failure(request.request_id, error.code, str(error)))
             return
