@@ -605,8 +605,9 @@ class RuntimeCluster:
         if self._done or self.healing.settled_at is not None:
             return
         if not self._membership_settled():
-            # A change chosen before the heal still takes effect, and a removed
-            # leader hands over after it: not settled until both are done.
+            # A change chosen before the heal still takes effect, a removed
+            # leader hands over after it, and a transfer the operator asked for
+            # just before the heal moves the leader: not settled until done.
             self.healing.sample([], self.time)
             self.later(_SETTLE_SAMPLE_S, self._sample_settled)
             return
@@ -665,11 +666,15 @@ class RuntimeCluster:
                 host.incarnation += 1
 
     def _membership_settled(self) -> bool:
-        """Whether one configuration holds from the chosen prefix on and the
-        leader (if any) is one of its voters."""
+        """Whether one configuration holds from the chosen prefix on, the leader
+        (if any) is one of its voters, and no leadership transfer is under way."""
         configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
         leader = self.leader()
-        return len(configs) == 1 and (leader is None or leader in configs[0].voters)
+        if leader is None:
+            return len(configs) == 1
+        node = self.node(leader)
+        moving = node is not None and node._replica.transferring_to is not None
+        return len(configs) == 1 and leader in configs[0].voters and not moving
 
     def may_lose(self, node_id: int, lost: set[int]) -> bool:
         """Whether every configuration from the chosen prefix on, and every one the
