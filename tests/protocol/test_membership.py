@@ -442,3 +442,29 @@ def test_the_only_voter_replaced_hands_over_to_its_successor() -> None:
         env.tick(1, leader.now + 0.1)
         env.stabilize()
     assert successor.role is Role.LEADER
+
+
+def test_a_removed_leader_cut_off_from_its_successor_waits_past_its_lease() -> None:
+    """Core reconfig seed 17: {1} (learner 2) becomes {2} while 2 is cut off.
+    Stepping down at the lease would leave nobody able to tell 2 it is the
+    voter now; the removed leader waits, proposing nothing, and hands over
+    once 2 is back."""
+    env = Env(1, nodes=2, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1], [2])
+    settle(env, 1)
+    env.partition([[1], [2]])
+    new = change(env, 1, [2])
+    leader = env.replica(1)
+    assert leader.slot_chosen == change_slot(leader, new.epoch) + ALPHA  # in effect
+    for _ in range(30):  # 3 s: many leases
+        settle(env, 1)
+    assert leader.role is Role.LEADER
+    entries_before = leader.slot_chosen
+    env.heal()
+    for _ in range(3):
+        env.tick(2, env.replica(2).now + 0.11)
+        settle(env, 1)
+    assert leader.role is Role.FOLLOWER
+    assert env.replica(2).role is Role.LEADER
+    assert leader.slot_chosen == entries_before  # it never proposed past its removal

@@ -50,8 +50,7 @@ CASES = [
     (SpeaksBeforePersist, {"crash", "drop"}, {"agreement", "linearizability", "vote-durable"}),
     (AppliesBeforeChosen, set(FAULT_KINDS), {"apply-unchosen"}),
     # The trust bounds: the buggy member's messages get through.
-    # The runtime reports its configurations now, so a promise to a stranger is
-    # named as such too.
+    # A stranger's Prepare promised is named by promise-non-voter (membership) first.
     (TrustsStrangers, {"buggy"}, {"non-member", "promise-non-voter"}),
     (TrustsAnyRound, {"buggy"}, {"wire-bound", "invariant", "exception"}),
     (IgnoresSlotWindow, {"buggy"}, {"invariant"}),

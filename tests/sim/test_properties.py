@@ -20,7 +20,13 @@ from paxon.protocol.messages import (
     ProbeReply,
     Promise,
 )
-from paxon.protocol.records import AcceptRecord, ChosenRecord, PromiseRecord, SnapshotRecord
+from paxon.protocol.records import (
+    AcceptRecord,
+    ChosenRecord,
+    DurableState,
+    PromiseRecord,
+    SnapshotRecord,
+)
 from paxon.protocol.types import NOOP, Ballot, BallotRun, Command, Entry, Value
 from paxon.sim.checkers import Violation
 from paxon.sim.properties import PropertyChecker
@@ -332,6 +338,24 @@ def test_a_read_index_below_a_slot_chosen_before_the_read() -> None:
     assert rules(checker) == ["read-fresh"]
 
 
+def test_every_read_gets_exactly_one_answer() -> None:
+    """``read-answer``: no answer twice or unasked, none left when leadership ends."""
+    checker = leader_elected()
+    checker.on_read_requested(1, 1, 0.0)
+    checker.on_read_requested(1, 2, 0.0)
+    checker.on_read_confirmed(1, 1, 0, 0.0)
+    assert checker.violations == []
+    checker.on_read_confirmed(1, 1, 0, 0.0)
+    checker.on_read_confirmed(1, 9, None, 0.0)
+    assert rules(checker) == ["read-answer"] * 2
+    checker.on_stopped_leading(1, 0.0)  # read 2 was never answered
+    assert rules(checker) == ["read-answer"] * 3
+    checker.on_read_requested(1, 3, 0.0)
+    checker.on_read_confirmed(1, 3, None, 0.0)
+    checker.on_stopped_leading(1, 0.0)
+    assert rules(checker) == ["read-answer"] * 3
+
+
 # ------------------------------------------------ the other rules of the page
 
 
@@ -344,6 +368,22 @@ def test_phase_two_before_a_majority_promised() -> None:
     propose(checker, B1, 0, V)
     checker.on_send(1, heartbeat(1, B1, 0), 0.0)
     assert rules(checker) == ["lead-quorum"]  # once per ballot
+
+
+def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
+    """n2's log starts at slot 5, past the Prepare's slot_from 0: it cannot
+    report slots 0..4, so its promise does not make a quorum (seed 5090's rule)."""
+    checker = PropertyChecker(MEMBERS)
+    probe(checker, B1, [2])
+    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
+    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
+    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
+    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
+    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
+    assert "lead-quorum" not in rules(checker)
+    propose(checker, B1, 0, V)
+    # (It also claims slots 0..4 chosen, which this short history never chose.)
+    assert "lead-quorum" in rules(checker)
 
 
 def test_prepare_without_a_majority_of_grants() -> None:
@@ -412,3 +452,40 @@ def test_only_votes_go_to_oneself() -> None:
     assert rules(checker) == []
     checker.on_send(1, HeartbeatReply(1, 1, B1, 0, 1), 0.0)
     assert rules(checker) == ["self-vote"]
+
+
+def test_a_recovery_that_rebuilds_the_durable_state_or_later() -> None:
+    """What a restart recovers may hold records written after the last sync (they
+    survived the crash), never less than the records made durable."""
+    checker = leader_elected()
+    choose(checker, B1, 0, V)
+    checker.on_records_durable(3, [ChosenRecord(1)], 0.0)
+    checker.on_crash(3, 0.0)
+    later = DurableState(B2, {0: Entry(0, B1, V), 1: Entry(1, B2, W)}, slot_chosen=1)
+    checker.on_recovered(3, later, 0.0)
+    # A snapshot mark above a slot lets its entry go.
+    checker.on_crash(3, 0.0)
+    checker.on_recovered(3, DurableState(B2, {1: Entry(1, B2, W)}, 1, log_start=1), 0.0)
+    assert checker.violations == []
+
+
+def test_a_recovery_that_loses_a_durable_record() -> None:
+    """Mutant #78 of the sample: records older than the snapshot replayed over its
+    checkpoint put back a slot's older accept (or a promise or mark went missing)."""
+    checker = leader_elected()
+    choose(checker, B1, 0, V)
+    vote(checker, B1, 1, V, 3)
+    promise(checker, B2, 3)
+    vote(checker, B2, 1, W, 3)
+    checker.on_records_durable(3, [ChosenRecord(1)], 0.0)
+    checker.on_crash(3, 0.0)
+    zero = Entry(0, B1, V)
+    checker.on_recovered(3, DurableState(B2, {0: zero, 1: Entry(1, B1, V)}, 1), 0.0)
+    assert rules(checker) == ["recovery-fold"]
+    assert "(s1, " in checker.violations[0].detail
+    checker.on_recovered(3, DurableState(B1, {0: zero, 1: Entry(1, B2, W)}, 0), 0.0)
+    assert rules(checker) == ["recovery-fold"] * 2
+    assert "promise" in checker.violations[1].detail
+    assert "chosen mark" in checker.violations[1].detail
+    checker.on_recovered(3, DurableState(B2, {0: zero}, 1), 0.0)
+    assert rules(checker) == ["recovery-fold"] * 3

@@ -13,7 +13,7 @@ from paxon.protocol.records import AcceptRecord
 from paxon.protocol.types import Ballot, Command, Entry, Value
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.config import CORE_FAULTS, FAULT_KINDS
-from paxon.sim.host import ROLLED_OVER, SimDisk, storage_config
+from paxon.sim.host import REACCEPT_DURABLE, ROLLED_OVER, SimDisk, storage_config
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import NODES_MAX, NODES_MIN, draw
@@ -293,10 +293,19 @@ STORAGE_POINTS = SimConfig(
 def test_crash_points_at_storage_events_happen_and_the_node_recovers() -> None:
     """A roll-over made durable with its new segment still empty, and a snapshot
     written while the log reaches back before it: crashed there, restarted clean."""
-    result = run_seed(3, STORAGE_POINTS)
-    assert result.ok, result.violations[:3]
-    assert result.faults["crashpoint: roll-over durable, new segment empty"] > 0
-    assert result.faults["crashpoint: snapshot file durable, log reaches back before it"] > 0
+    wanted = (
+        "crashpoint: roll-over durable, new segment empty",
+        "crashpoint: snapshot file durable, log reaches back before it",
+    )
+    seen = dict.fromkeys(wanted, 0)
+    for seed in range(3, 9):
+        result = run_seed(seed, STORAGE_POINTS)
+        assert result.ok, result.violations[:3]
+        for kind in wanted:
+            seen[kind] += result.faults.get(kind, 0)
+        if all(seen.values()):
+            break
+    assert all(seen.values()), seen
 
 
 def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() -> None:
@@ -324,6 +333,41 @@ def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() ->
     assert len(reopened.segments()) == 2  # the empty segment is kept, not dropped
 
 
+# Re-proposals after leader changes (pauses, lost Prepares) on a log that
+# snapshots often: the aimed crash points find accepts that replace older ones.
+AIMED = dataclasses.replace(STORAGE_POINTS, faults=frozenset({"crashpoint", "pause", "drop"}))
+
+
+def test_aimed_crash_points_and_lost_prepares_happen() -> None:
+    """A crash right after an accept that replaced a lower one is the log's last
+    record, and a Prepare lost on its way to an acceptor ahead of the candidate;
+    every restart recovers what was durable (``recovery-fold``)."""
+    seen: dict[str, int] = {}
+    for seed in range(3):
+        result = run_seed(seed, AIMED)
+        assert result.ok, result.violations[:3]
+        for kind, count in result.faults.items():
+            seen[kind] = seen.get(kind, 0) + count
+    assert seen[f"crashpoint: {REACCEPT_DURABLE}"] > 0
+    assert seen["lose-prepare"] > 0
+
+
+@pytest.mark.mutation
+def test_a_recovery_that_forgets_the_last_accept_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted bug for ``recovery-fold``: a restart rebuilds its state without the
+    log's last accept record (as mutant #78 puts a slot's older accept back)."""
+    fold = recovery.recover
+
+    def forgets_last_accept(records):  # type: ignore[no-untyped-def]
+        records = list(records)
+        last = max((i for i, r in enumerate(records) if isinstance(r, AcceptRecord)), default=None)
+        return fold(records[:last] + records[last + 1 :] if last is not None else records)
+
+    monkeypatch.setattr(recovery, "recover", forgets_last_accept)
+    result = run_seed(0, SimConfig(nodes=3, faults=frozenset({"crash"})))
+    assert any(" recovery-fold: " in violation for violation in result.violations)
+
+
 @pytest.mark.mutation
 def test_an_empty_segment_after_a_sealed_one_refused_is_caught(
     monkeypatch: pytest.MonkeyPatch,
@@ -336,8 +380,11 @@ def test_an_empty_segment_after_a_sealed_one_refused_is_caught(
     namespace = dict(vars(recovery))
     exec(source.replace(right, 'scans[-1].end != "sealed"'), namespace)
     monkeypatch.setattr(recovery, "_check_chain", namespace["_check_chain"])
-    result = run_seed(3, STORAGE_POINTS)
-    assert any("MissingSegment" in violation for violation in result.violations)
+    for seed in range(3, 9):
+        violations = run_seed(seed, STORAGE_POINTS).violations
+        if violations:
+            break
+    assert any("MissingSegment" in violation for violation in violations)
 
 
 @pytest.mark.mutation

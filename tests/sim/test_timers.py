@@ -1,5 +1,7 @@
 """The timing and limit rules (``paxon.sim.timers``) fire on a planted bug each.
 
+(So does ``read-answer`` of ``paxon.sim.properties``: a liveness rule of reads.)
+
 Each replica below breaks one rule and nothing else; a short run of the
 runtime engine with the faults that expose it must name that rule. The real
 replica passes the same runs clean.
@@ -13,7 +15,7 @@ import pytest
 
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
-from paxon.protocol.messages import LearnRequest
+from paxon.protocol.messages import LearnRequest, Nack
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import Command
 from paxon.sim import SimConfig
@@ -89,6 +91,23 @@ class OverlongLearn(Replica):
             self.config = limit
 
 
+class IgnoresNacks(Replica):
+    """Mutant #21 of the sample: a Nack naming a higher promise never deposes it;
+    a preempted candidate waits out its timer, a deposed leader its lease."""
+
+    def _on_nack(self, message: Nack) -> None:
+        self._see_round(message.ballot_promised)
+
+
+class DropsReadsAtStepDown(Replica):
+    """Mutant #33 of the sample: a leader that steps down forgets its pending reads
+    instead of answering each ``ReadIndex(read_id, None)``."""
+
+    def _step_down(self, *, preempted: bool) -> None:
+        self._reads.clear()
+        super()._step_down(preempted=preempted)
+
+
 def _rules(factory: type[Replica], config: SimConfig, seeds: range) -> set[str]:
     rules: set[str] = set()
     for seed in seeds:
@@ -100,6 +119,9 @@ def _rules(factory: type[Replica], config: SimConfig, seeds: range) -> set[str]:
 
 _SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0}
 _TIMING = SimConfig(nodes=5, faults=frozenset({"partition", "pause"}), **_SHORT)  # type: ignore[arg-type]
+# A leader or candidate deposed while it holds reads, and Nacks that reach one:
+# a paused leader's late heartbeats, held-back Prepares.
+_STEP_DOWNS = SimConfig(nodes=5, faults=frozenset({"pause", "delay", "hold"}), **_SHORT)  # type: ignore[arg-type]
 _LIMITS = SimConfig(
     nodes=3,
     clients=6,
@@ -127,6 +149,8 @@ _LIMITS = SimConfig(
         (NeverBusy, _LIMITS, "queue-bound"),
         (OverfullBatch, _LIMITS, "batch-bound"),
         (OverlongLearn, _LIMITS, "learn-bound"),
+        (IgnoresNacks, _STEP_DOWNS, "nack-steps-down"),
+        (DropsReadsAtStepDown, _STEP_DOWNS, "read-answer"),
     ],
     ids=lambda value: getattr(value, "__name__", None) if isinstance(value, type) else None,
 )
@@ -137,6 +161,20 @@ def test_a_broken_timing_or_limit_rule_is_named(
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("config", [_TIMING, _LIMITS], ids=["timing", "limits"])
+@pytest.mark.mutation
+def test_one_client_with_commands_in_flight_fills_the_queue() -> None:
+    """One client alone binds a queue of 2 only with several operations in
+    flight (its session lanes); with one at a time it never can."""
+    one_client = dataclasses.replace(_LIMITS, clients=1)
+    assert "queue-bound" not in _rules(NeverBusy, one_client, range(2))
+    pipelining = dataclasses.replace(one_client, client_lanes=8)
+    assert "queue-bound" in _rules(NeverBusy, pipelining, range(2))
+    assert _rules(Replica, pipelining, range(2)) == set()
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize(
+    "config", [_TIMING, _STEP_DOWNS, _LIMITS], ids=["timing", "step-downs", "limits"]
+)
 def test_the_real_replica_keeps_every_timing_and_limit_rule(config: SimConfig) -> None:
     assert _rules(Replica, config, range(3)) == set()

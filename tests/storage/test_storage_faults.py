@@ -37,7 +37,9 @@ from paxon.sim.storage_faults import (
     REFUSE,
     StorageFault,
     check_recovery,
+    rare_targets,
     strike,
+    strike_rare,
 )
 from paxon.storage import (
     ConfigRecord,
@@ -78,6 +80,8 @@ class Round:
     acknowledged: int = 0
     snapshots: set[tuple[int, int]] = field(default_factory=set)
     life: int = 0
+    # Aim each crash's fault at a rare target when the disk holds one (strike_rare).
+    rare: bool = False
     faults: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
@@ -133,7 +137,12 @@ class Round:
             storage.append([SnapshotRecord(slot)])
 
     def crash(self) -> bool:
-        fault = strike(self.fs, DATA, self.rng, self.kinds)
+        fault = None
+        if self.rare:
+            for target in rare_targets(self.fs, DATA, self.kinds):
+                self.counts[f"target {target}"] += 1
+            fault = strike_rare(self.fs, DATA, self.rng, self.kinds)
+        fault = fault or strike(self.fs, DATA, self.rng, self.kinds)
         self.counts[f"{fault.kind} {fault.expect}" if fault else "plain crash"] += 1
         self.faults.append(str(fault))
         try:
@@ -182,11 +191,13 @@ class Round:
             self.counts["torn recovered"] += 1
 
 
-def run_rounds(kinds: frozenset[str], rounds: int = ROUNDS) -> tuple[Counter[str], list[str]]:
+def run_rounds(
+    kinds: frozenset[str], rounds: int = ROUNDS, *, rare: bool = False
+) -> tuple[Counter[str], list[str]]:
     counts: Counter[str] = Counter()
     violations: list[str] = []
     for seed in range(rounds):
-        game = Round(random.Random(f"storage-faults:{seed}"), kinds, counts)
+        game = Round(random.Random(f"storage-faults:{seed}"), kinds, counts, rare=rare)
         game.run(STEPS)
         violations.extend(f"seed {seed}: {violation}" for violation in game.violations)
     return counts, violations
@@ -220,6 +231,37 @@ def test_each_kind_reaches_both_decisions_where_the_table_has_both() -> None:
         assert counts[f"{kind} {RECOVER}"] > 0 and counts[f"{kind} {REFUSE}"] > 0, (kind, counts)
     for refused in ("CorruptRecord", "CorruptSnapshot", "MissingSegment", "MissingSnapshot"):
         assert counts[f"refused {refused}"] > 0, (refused, counts)
+
+
+def test_faults_aimed_at_rare_targets_are_classified_right() -> None:
+    """``strike_rare``: each rare target is met and struck, and recovery refuses
+    each as the table says (the log ends before a snapshot; an inner segment
+    unsealed; a seal or a header where it does not belong; a fallback past a
+    damaged snapshot the log depends on)."""
+    counts, violations = run_rounds(KINDS, rounds=30, rare=True)
+    assert violations == []
+    print(dict(counts))
+    targets = (
+        "lost_below_snapshot",
+        "lost_inner_seal",
+        "bitflip_newest_snapshot",
+        "misdirected_seal",
+        "misdirected_header",
+    )
+    for target in targets:
+        assert counts[f"target {target}"] > 0, (target, counts)
+    for refused in ("CorruptRecord", "MissingSegment", "MissingSnapshot"):
+        assert counts[f"refused {refused}"] > 0, (refused, counts)
+
+
+def test_strike_rare_leaves_a_disk_without_rare_targets_alone() -> None:
+    fs, _ = synced_log(2)
+    before = fs.durable_view(DATA)
+    assert rare_targets(fs, DATA, KINDS) == []
+    assert strike_rare(fs, DATA, random.Random(1), KINDS) is None
+    assert fs.durable_view(DATA) == before
+    with pytest.raises(ValueError, match="unknown storage fault kinds"):
+        strike_rare(fs, DATA, random.Random(1), frozenset({"melt"}))
 
 
 def test_a_seed_replays_the_same_faults() -> None:

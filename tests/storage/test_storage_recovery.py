@@ -14,9 +14,10 @@ import os
 import pytest
 from storage_helpers import DATA, fresh_fs, numbered, open_storage
 
-from paxon.storage import CorruptRecord, MemFileSystem, MissingSegment
+from paxon.storage import CorruptRecord, CorruptSnapshot, MemFileSystem, MissingSegment
 from paxon.storage.codec import encode_seal
 from paxon.storage.layout import segment_name
+from paxon.storage.segments import SEGMENT_HEADER_BYTES
 
 
 def log_with_segments(fs: MemFileSystem, count: int, *, snapshot_at: int | None = None) -> None:
@@ -91,3 +92,44 @@ def test_an_inner_segment_without_its_seal_is_refused(end: str) -> None:
     with pytest.raises(CorruptRecord, match=match) as raised:
         open_storage(fs)
     assert raised.value.file == inner
+
+
+def test_the_only_snapshot_damaged_after_the_log_was_compacted_is_refused() -> None:
+    """No snapshot left to start from, and the log no longer starts at lsn 1:
+    the snapshot's own damage stops the start (``_choose_snapshot``)."""
+    fs = fresh_fs()
+    log_with_segments(fs, 300, snapshot_at=250)  # the segments below it are deleted
+    assert not segments(fs)[0].endswith(segment_name(1))
+    (snapshot,) = [n for n in fs.listdir(DATA) if n.startswith("snapshot-")]
+    fs.flip_bit(os.path.join(DATA, snapshot), 8 * 40)
+    with pytest.raises(CorruptSnapshot) as raised:
+        open_storage(fs)
+    assert raised.value.file == os.path.join(DATA, snapshot)
+
+
+def test_a_seal_where_a_record_belongs_is_refused() -> None:
+    """A seal frame that passes its checksum at a frame boundary (a misdirected
+    seal): naming another lsn than the one due there, it is damage."""
+    fs = fresh_fs()
+    log_with_segments(fs, 300)
+    inner = segments(fs)[1]
+    data = fs.read(inner)
+    fs.write_raw(inner, data[:SEGMENT_HEADER_BYTES] + encode_seal(7) + data[SEGMENT_HEADER_BYTES:])
+    with pytest.raises(CorruptRecord, match="seal names lsn 7") as raised:
+        open_storage(fs)
+    assert raised.value.file == inner
+
+
+def test_a_record_after_a_seal_is_refused() -> None:
+    """A seal naming the lsn due there (a segment's seal landed on its
+    successor's first frame), then more frames: nothing may follow a seal."""
+    fs = fresh_fs()
+    log_with_segments(fs, 300)
+    inner = segments(fs)[1]
+    first_lsn = int(os.path.basename(inner)[4:-4])
+    data = fs.read(inner)
+    seal = encode_seal(first_lsn)
+    fs.write_raw(inner, data[:SEGMENT_HEADER_BYTES] + seal + data[SEGMENT_HEADER_BYTES:])
+    with pytest.raises(CorruptRecord, match="a record follows the seal") as raised:
+        open_storage(fs)
+    assert (raised.value.file, raised.value.offset) == (inner, SEGMENT_HEADER_BYTES + len(seal))

@@ -50,9 +50,10 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | HeartbeatReply with a read round never sent         | ignored          | ignored_out_of_bounds   |
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
-``slot_from`` reports ``log_start = slot_chosen`` in its Promise, so the
-Promise does not count and the candidate learns from it (the compacted-log
-rule) and the Promise stays small. A replica whose next round would reach ROUND_END does not stand.
+``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
+stays small, does not count toward a quorum, and the candidate learns from it
+(the compacted-log rule). A replica whose next round would reach ROUND_END
+does not stand.
 
 Invariants (``check_invariants`` asserts them after every step in tests):
 - ``slot_applied <= slot_chosen``; every slot in ``[log_start, slot_chosen)``
@@ -235,6 +236,8 @@ class Replica:
         self.log_start = durable.log_start
         self.slot_chosen = durable.log_start
         self.slot_applied = durable.log_start
+        self.role = Role.FOLLOWER
+        self.members: tuple[NodeId, ...] = ()
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
@@ -1066,11 +1069,16 @@ class Replica:
         heard = {self.node_id}.union(
             peer for peer, seen in self._peer_seen_at.items() if seen >= horizon
         )
-        if not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
+        in_effect = self._history.at(self.slot_chosen)
+        removed = self.node_id not in in_effect.voters
+        # A removed leader waiting to hand over proposes nothing, and a read
+        # still needs the new voters' answers, so it may outlast its lease: it
+        # may be the only one that can tell the new voters (seed 17 of the
+        # core reconfig test: the only voter replaced while cut off from it).
+        if not removed and not self._has_quorums_ahead(heard) and self._leader_since <= horizon:
             self._step_down(preempted=False)
             return
-        in_effect = self._history.at(self.slot_chosen)
-        if self.node_id not in in_effect.voters:
+        if removed:
             # Our removal took effect (every slot before it is chosen, and we
             # propose none after it). Lead on, proposing nothing, until a
             # majority of the new voters know it (their chosen prefix reached
@@ -1346,8 +1354,14 @@ class Replica:
     def _refresh_members(self) -> None:
         """The ids this replica talks to and hears from (the history changed)."""
         live = self._history.from_slot(self.slot_chosen)
+        before = frozenset(self.members)
         self.members = tuple(sorted(frozenset().union(*(config.ids for config in live))))
         self._member_set = self._history.ids()
+        if self.role is Role.LEADER:
+            # A member that (re)joins gets a whole lease to answer before check
+            # quorum counts it as unheard: the leader only now talks to it.
+            for member in set(self.members) - before - {self.node_id}:
+                self._peer_seen_at[member] = self._now
 
     def _next_ballot(self) -> Ballot | None:
         """A fresh ballot above every round known, or None once rounds run out."""

@@ -12,6 +12,7 @@ at the moment so it lands past a trust bound of ``paxon.protocol.replica``:
 | far-accept     | Accept at ``slot_chosen + 4W`` and more, or at ``2**62``  | slot window    |
 | far-learn      | Learn with an entry at ``slot_chosen + 4W`` or ``2**62``  | window, unasked|
 | far-promise    | Promise naming a slot ``2W`` to ``4W`` past ``slot_from`` | fill window    |
+|                | (last), after 0-2 entries inside the window               |                |
 | read-round     | HeartbeatReply confirming a read round never sent         | read round     |
 | learn-request  | LearnRequest from ``2**62`` (or from 0: one page answers) | slot window    |
 | outsider       | Prepare, Learn or LearnRequest from node ``OUTSIDER``     | membership     |
@@ -158,10 +159,13 @@ def _forge(kind: str, rng: random.Random, target: Replica) -> Message:
             ballot, slot_from = target.ballot_own, _slot_prepared(target)
         else:
             ballot, slot_from = Ballot(max(promised.round, 1), to), 0
-        # From the first slot past the fill window (2W) up to twice that.
+        # From the first slot past the fill window (2W) up to twice that, after
+        # 0-2 entries inside it: the guard must read the last entry, not the first.
         slot = slot_from + 2 * window + rng.randrange(2 * window)
-        entry = Entry(slot, _just_below(target.ballot_own, src), FORGED)
-        return Promise(src, to, ballot, slot_from, (entry,), slot_from, 0)
+        near = sorted(rng.sample(range(slot_from, slot_from + 2 * window), rng.randint(0, 2)))
+        entry_ballot = _just_below(target.ballot_own, src)
+        entries = tuple(Entry(at, entry_ballot, FORGED) for at in [*near, slot])
+        return Promise(src, to, ballot, slot_from, entries, slot_from, 0)
     if kind == "read-round":
         ballot = target.ballot_own if target.role is Role.LEADER else Ballot(1, to)
         return HeartbeatReply(src, to, ballot, target.slot_chosen, 2**40)

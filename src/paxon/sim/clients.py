@@ -1,4 +1,4 @@
-"""The simulated clients of a ``RuntimeCluster``: each runs one operation at a time.
+"""The simulated clients of a ``RuntimeCluster``: each runs its operations on lanes.
 
 A client picks a random key and a read, a write or a compare-and-set,
 sends it to a node through the native request types (``Query``, ``Submit``)
@@ -6,6 +6,14 @@ over the simulated network, and retries on the next node at a timeout, a
 redirect (straight to the named leader) or a retryable failure. Each
 operation is recorded in the cluster's history for the linearizability
 checker: invoked when first sent, returned when its reply arrives.
+
+A client has ``config.client_lanes`` lanes, each with one operation in
+flight, as ``paxon.Client`` runs concurrent calls: a lane is a session of its
+own (lane 0's client id is the client's endpoint, lane k's is
+``k << 32 | endpoint``), numbers its commands 1, 2, 3, ..., and keeps its own
+target. The lanes share the client's endpoint (its network fate), so request
+ids are ``attempt * lanes + lane``. With one lane a client behaves, and draws
+from its stream, exactly as before lanes existed.
 
 Contract: every random choice comes from the clients' own stream
 (``{seed}:clients``), drawn in the same order for a seed; a reply to an
@@ -49,14 +57,28 @@ _RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader"})
 
 
 @dataclass(slots=True)
-class SimClient:
-    endpoint: int
+class Lane:
+    """One session of a client: its own client id, one operation at a time."""
+
+    client: SimClient
+    number: int
+    session_id: int
+    target: int
     seq: int = 0
     attempt: int = 0
-    target: int = 1
     op: HistoryOp | None = None
     payload: bytes | None = None
     redirected: bool = False
+
+    @property
+    def request_id(self) -> int:
+        return self.attempt * len(self.client.lanes) + self.number
+
+
+@dataclass(slots=True)
+class SimClient:
+    endpoint: int
+    lanes: list[Lane] = field(default_factory=list)
     last_seen: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -67,28 +89,39 @@ class Clients:
         self._cluster = cluster
         self._rng = random.Random(f"{seed}:clients")
         members = cluster.first_members  # a spare is no member yet
-        self.all = [
-            SimClient(CLIENT_BASE + index, target=members[index % len(members)])
-            for index in range(cluster.config.clients)
-        ]
+        self.all: list[SimClient] = []
+        for index in range(cluster.config.clients):
+            client = SimClient(CLIENT_BASE + index)
+            client.lanes = [
+                Lane(
+                    client,
+                    number,
+                    number << _LANE_ID_SHIFT | client.endpoint,
+                    target=members[index % len(members)],
+                )
+                for number in range(cluster.config.client_lanes)
+            ]
+            self.all.append(client)
 
     def start(self) -> None:
-        """Each client starts its first operation, a little after the last."""
-        for index, _ in enumerate(self.all):
-            self._cluster.push(0.05 + 0.01 * index, functools.partial(self._next, index))
+        """Each client starts its first operations, a little after the last client."""
+        for index, client in enumerate(self.all):
+            for lane in client.lanes:
+                at = 0.05 + 0.01 * index + _LANE_START_GAP_S * lane.number
+                self._cluster.push(at, functools.partial(self._next, lane))
 
     def receive(self, endpoint: int, response: ClientResponse) -> None:
         """An answer reaches client ``endpoint``."""
         cluster = self._cluster
         client = self.all[endpoint - CLIENT_BASE]
-        op = client.op
-        if op is None or response.request_id != client.attempt:
+        lane = client.lanes[response.request_id % len(client.lanes)]
+        op = lane.op
+        if op is None or response.request_id != lane.request_id:
             return  # an answer to an attempt already given up
-        index = endpoint - CLIENT_BASE
         if isinstance(response, Redirect | Failure):
             if isinstance(response, Redirect) and response.leader_id is not None:
-                client.target = response.leader_id
-                client.redirected = True
+                lane.target = response.leader_id
+                lane.redirected = True
             elif isinstance(response, Failure) and response.code not in _RETRYABLE:
                 cluster.checker.fail(
                     cluster.time,
@@ -96,8 +129,8 @@ class Clients:
                     f"client {endpoint} #{op.op_id} {op.kind} failed: "
                     f"{response.code}: {response.message}",
                 )
-            client.attempt += 1  # the pending timeout no longer applies
-            cluster.push(cluster.time + 0.005, lambda: self._next(index))
+            lane.attempt += 1  # the pending timeout no longer applies
+            cluster.push(cluster.time + 0.005, lambda: self._next(lane))
             return
         assert isinstance(response, Reply)
         try:
@@ -117,27 +150,27 @@ class Clients:
             cluster.log(f"client {endpoint} completes #{op.op_id}: {result!r}")
         if cluster.healed_at is not None and cluster.stats.heal_progress_s is None:
             cluster.stats.heal_progress_s = cluster.time - cluster.healed_at
-        client.op = None
-        client.payload = None
-        client.attempt += 1
+        lane.op = None
+        lane.payload = None
+        lane.attempt += 1
         think = 0.005 + 0.03 * self._rng.random()
-        cluster.push(cluster.time + think, lambda: self._next(index))
+        cluster.push(cluster.time + think, lambda: self._next(lane))
 
-    def _next(self, index: int) -> None:
-        """Start a new operation, or retry the current one on the next node."""
-        client = self.all[index]
-        if client.op is None:
-            self._start_op(client)
+    def _next(self, lane: Lane) -> None:
+        """Start a new operation on ``lane``, or retry its current one on the next node."""
+        if lane.op is None:
+            self._start_op(lane)
             return
-        if not client.redirected:
+        if not lane.redirected:
             members = self._cluster.members
-            client.target = members[client.target % len(members)]
-        client.redirected = False
-        self._send(client)
+            lane.target = members[lane.target % len(members)]
+        lane.redirected = False
+        self._send(lane)
 
-    def _start_op(self, client: SimClient) -> None:
+    def _start_op(self, lane: Lane) -> None:
         cluster = self._cluster
         rng = self._rng
+        client = lane.client
         key = f"k{rng.randrange(cluster.config.keys)}"
         op_id = len(cluster.history)
         roll = rng.random()
@@ -145,48 +178,61 @@ class Clients:
         # filler): one sticks to a deposed leader while others write elsewhere.
         if roll < 0.4 or client.endpoint - CLIENT_BASE < cluster.config.readers:
             op = HistoryOp(op_id, key, "read", (), cluster.time)
-            client.payload = None
+            lane.payload = None
         else:
-            client.seq += 1
-            value = f"c{client.endpoint}.{client.seq}"
+            lane.seq += 1
+            value = f"c{lane.session_id}.{lane.seq}"
             if roll < 0.75:
                 op = HistoryOp(op_id, key, "write", (value,), cluster.time)
-                client.payload = write_command(key, value)
+                lane.payload = write_command(key, value)
             else:
                 expect = client.last_seen.get(key)
                 op = HistoryOp(op_id, key, "cas", (expect, value), cluster.time)
-                client.payload = cas_command(key, expect, value)
-            cluster.checker.on_submit(Command(client.endpoint, client.seq, client.payload))
-        client.op = op
+                lane.payload = cas_command(key, expect, value)
+            cluster.checker.on_submit(Command(lane.session_id, lane.seq, lane.payload))
+        lane.op = op
         cluster.history.append(op)
         if cluster.tracing:
-            cluster.log(f"client {client.endpoint} invokes #{op_id} {op.kind} {key} {op.args}")
-        self._send(client)
+            cluster.log(
+                f"client {client.endpoint}{_lane_name(lane)} invokes #{op_id} {op.kind} "
+                f"{key} {op.args}"
+            )
+        self._send(lane)
 
-    def _send(self, client: SimClient) -> None:
+    def _send(self, lane: Lane) -> None:
         cluster = self._cluster
-        op = client.op
+        op = lane.op
         assert op is not None
-        client.attempt += 1
+        endpoint = lane.client.endpoint
+        lane.attempt += 1
         request: ClientRequest
-        if client.payload is None:
-            request = Query(client.attempt, read_query(op.key), True)
+        if lane.payload is None:
+            request = Query(lane.request_id, read_query(op.key), True)
         else:
-            request = Submit(client.attempt, client.endpoint, client.seq, client.payload)
-        target = client.target
-        for delay in cluster.network.delays(client.endpoint, target):
+            request = Submit(lane.request_id, lane.session_id, lane.seq, lane.payload)
+        target = lane.target
+        for delay in cluster.network.delays(endpoint, target):
             cluster.push(
                 cluster.time + delay,
-                lambda: cluster.deliver_request(client.endpoint, target, request),
+                lambda: cluster.deliver_request(endpoint, target, request),
             )
-        attempt = client.attempt
-        index = client.endpoint - CLIENT_BASE
+        attempt = lane.attempt
         cluster.push(
             cluster.time + cluster.config.client_timeout_s,
-            lambda: self._timeout(index, attempt),
+            lambda: self._timeout(lane, attempt),
         )
 
-    def _timeout(self, index: int, attempt: int) -> None:
-        client = self.all[index]
-        if client.attempt == attempt and client.op is not None:
-            self._next(index)
+    def _timeout(self, lane: Lane, attempt: int) -> None:
+        if lane.attempt == attempt and lane.op is not None:
+            self._next(lane)
+
+
+def _lane_name(lane: Lane) -> str:
+    return f"/{lane.number}" if len(lane.client.lanes) > 1 else ""
+
+
+# Lane k's session id is ``k << _LANE_ID_SHIFT | endpoint``: distinct from every
+# endpoint, and lane 0's is the endpoint itself (one-lane seeds as before).
+_LANE_ID_SHIFT = 32
+# The lanes of one client start this far apart (a burst, as concurrent calls).
+_LANE_START_GAP_S = 0.0005

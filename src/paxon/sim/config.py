@@ -49,6 +49,8 @@ RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk"})
 CORE_FAULTS: frozenset[str] = frozenset()
 STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
+# Operations one simulated client may keep in flight (its session lanes).
+CLIENT_LANES_MAX = 16
 # Which of partition, crash and pause strikes next, by weight.
 PROCESS_FAULTS = ("partition", "crash", "pause")
 
@@ -74,6 +76,9 @@ class SimConfig:
     # How many of the clients only read (runtime engine); the rest read 40%
     # of the time and write or compare-and-set otherwise.
     readers: int = 0
+    # Runtime engine: operations each client keeps in flight, one per session
+    # lane (a lane has its own client id, as ``paxon.Client``'s concurrent calls).
+    client_lanes: int = 1
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25
@@ -127,6 +132,8 @@ class SimConfig:
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
             raise ValueError("nodes (0: drawn, with swarm), clients and keys must be >= 1")
+        if not 1 <= self.client_lanes <= CLIENT_LANES_MAX:
+            raise ValueError(f"client_lanes must be 1 to {CLIENT_LANES_MAX}")
         low, high = self.fault_gap_s
         if not 0 < low <= high:
             raise ValueError("fault_gap_s must be a range 0 < low <= high")
@@ -158,7 +165,7 @@ class SimConfig:
         link = self.link
         lines = [
             f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
-            f"({self.readers} only reading) on "
+            f"({self.readers} only reading, {self.client_lanes} in flight each) on "
             f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self._kinds_run)}",
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
@@ -239,6 +246,7 @@ def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:
 
 
 __all__ = [
+    "CLIENT_LANES_MAX",
     "CORE_FAULTS",
     "ENGINES",
     "FAULT_KINDS",

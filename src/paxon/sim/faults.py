@@ -4,7 +4,8 @@ One ``FaultInjector`` per run plans and strikes every fault of the fault
 phase, then ends them all at the heal:
 
 - **network**: the link faults of ``SimNetwork`` (loss, duplication, delay,
-  reordering) drawn once; partitions of every shape, among them the deposed
+  reordering) drawn once; a ``Prepare`` lost on its way to an acceptor that
+  knows more slots chosen than the candidate; partitions of every shape, among them the deposed
   leader that keeps only its readers; messages held back ("hold") and let go
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
@@ -17,7 +18,9 @@ phase, then ends them all at the heal:
 - **disk**: a power cut inside a multi-step disk operation (at creation, in
   the repairs of a restart, or armed at a random time), torn and zero-filled
   writes, a directory reaching the disk unsynced, and the storage faults of
-  ``storage_faults`` whose recovery the node must classify rightly;
+  ``storage_faults`` whose recovery the node must classify rightly (some
+  aimed at rare targets: at crash points at storage events, at a torn-tail
+  cut not yet durable, and in one planned late crash of half the seeds);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``.
 
 Contract: each kind draws from its own stream (``{seed}:buggy``,
@@ -36,14 +39,27 @@ from typing import TYPE_CHECKING
 
 from paxon.net.peer_messages import PeerMessage
 from paxon.node.node import Node
-from paxon.protocol.messages import Message
+from paxon.protocol.messages import Message, Prepare
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
-from paxon.sim.host import NOOP_DURABLE, SNAPSHOT_RECORD_DURABLE, Host, SimTransport
+from paxon.sim.host import (
+    NOOP_DURABLE,
+    REACCEPT_DURABLE,
+    SNAPSHOT_OVER_REACCEPT,
+    SNAPSHOT_RECORD_DURABLE,
+    Host,
+    SimTransport,
+)
 from paxon.sim.network import LinkFaults, draw_partition
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
-from paxon.sim.storage_faults import REFUSE, StorageFault, strike
+from paxon.sim.storage_faults import (
+    REFUSE,
+    StorageFault,
+    rare_targets,
+    strike,
+    strike_rare,
+)
 from paxon.sim.trace import describe
 
 if TYPE_CHECKING:
@@ -72,15 +88,27 @@ class FaultInjector:
         self._disk_faults_from = warm_up * config.fault_phase_s
         # The storage fault each crashed disk took, for its next start to classify.
         self._disk_faults: dict[int, StorageFault | None] = {}
+        # Faults aimed at rare targets (``strike_rare``), and the odds of a fault
+        # at rare moments, draw apart, so the draws above stay as they were.
+        self._rng_rare = random.Random(f"{seed}:storage-rare")
+        # The storage event (``storage_event_strikes``) each host was crashed at.
+        self._crashed_at_event: dict[int, str] = {}
+        # Hosts crashed for a fault aimed at a rare target (``_crash_for_rare_target``).
+        self._crashed_for_rare: set[int] = set()
         # Messages held back by the "hold" fault, released at the worst moment.
         self._held: list[tuple[int, PeerMessage]] = []
         self._holding = "hold" in config.faults
         self._crash_points = "crashpoint" in config.faults
         self._rng_hold = random.Random(f"{seed}:hold")
+        # Prepares lost on purpose ("drop"): to an acceptor ahead of the candidate.
+        self._losing_prepares = "drop" in config.faults
+        self._rng_lose_prepare = random.Random(f"{seed}:lose-prepare")
         self._rng_crash = random.Random(f"{seed}:crashpoint")
         # Crash points at rare storage moments draw apart, so the draws of
         # the crash points above do not shift when one is added.
         self._rng_storage_crash = random.Random(f"{seed}:crashpoint-storage")
+        # The re-accept points (mutant #78's schedule) draw apart again.
+        self._rng_reaccept_crash = random.Random(f"{seed}:crashpoint-reaccept")
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
@@ -128,6 +156,9 @@ class FaultInjector:
             for _ in range(self._rng_cut.randint(0, _POWER_CUTS_MAX)):
                 at = self._rng_cut.uniform(0.2, 0.9 * config.fault_phase_s)
                 cluster.push(at, self._arm_power_cut)
+            if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
+                at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
+                cluster.push(at, self._crash_for_rare_target)
 
     def end_all(self) -> None:
         """The heal: every fault ends, held messages go out, every host comes back."""
@@ -139,7 +170,7 @@ class FaultInjector:
         cluster.stats.faults["reorder"] = network.reordered
         network.heal_all()
         network.faults = LinkFaults()
-        self._holding = self._crash_points = False
+        self._holding = self._crash_points = self._losing_prepares = False
         self.release_held("healing")
         for host in cluster.hosts.values():
             host.crash_in_fsync = False
@@ -160,6 +191,25 @@ class FaultInjector:
         if len(self._held) > _HELD_MAX:
             self._held.pop(0)  # lost after all
         self._cluster.stats.faults["hold"] += 1
+        return True
+
+    def lose_prepare(self, message: PeerMessage) -> bool:
+        """With "drop", now and then lose a ``Prepare`` to an acceptor that knows
+        slots chosen from the candidate's ``slot_from`` on (True: lost).
+
+        Once leading, the candidate re-proposes those slots; its ``Accept``
+        then meets an acceptor that knows them chosen and never promised the
+        ballot, which must still make the ballot durable before it votes."""
+        if not self._losing_prepares or not isinstance(message, Prepare):
+            return False
+        cluster = self._cluster
+        node = cluster.node(message.dst)
+        if node is None or node._replica.slot_chosen <= message.slot_from:
+            return False
+        if self._rng_lose_prepare.random() >= _PREPARE_LOSS:
+            return False
+        cluster.stats.faults["lose-prepare"] = cluster.stats.faults.get("lose-prepare", 0) + 1
+        cluster.log(f"fault: lose {describe(message)} (n{message.dst} is ahead)")
         return True
 
     def release_held(self, why: str) -> None:
@@ -225,12 +275,14 @@ class FaultInjector:
             rate = min(
                 _STORAGE_POINT_RATE_MAX, cluster.config.crashpoint_rate * _STORAGE_POINT_BOOST
             )
-        if not self._crash_points or self._rng_storage_crash.random() >= rate:
+        rng = self._rng_reaccept_crash if where in _REACCEPT_EVENTS else self._rng_storage_crash
+        if not self._crash_points or rng.random() >= rate:
             return False
         cluster.stats.faults[f"crashpoint: {where}"] = (
             cluster.stats.faults.get(f"crashpoint: {where}", 0) + 1
         )
         cluster.log(f"fault: crash point of n{host.node_id} at a storage event: {where}")
+        self._crashed_at_event[host.node_id] = where
         return True
 
     def at_transition(self, host: Host, role: Role) -> None:
@@ -451,6 +503,26 @@ class FaultInjector:
 
     # ------------------------------------------------------------------ disk faults
 
+    def _crash_for_rare_target(self) -> None:
+        """Crash a node whose disk holds a rare target (``strike_rare``), and strike it.
+
+        By the late fault phase a disk has rolled segments over, taken and
+        installed snapshots and compacted; a crash at a random time with a
+        fault drawn over the whole disk seldom meets the few writes that
+        matter there (a seal, a header, the newest snapshot)."""
+        cluster = self._cluster
+        if cluster.healed_at is not None or self._disk_refusals_left <= 0:
+            return
+        up = [host for host in cluster.hosts.values() if cluster.node_of(host) is not None]
+        aimed = [
+            host for host in up if rare_targets(host.fs, f"/node{host.node_id}", self._disk_kinds)
+        ]
+        if not aimed:
+            return
+        host = self._rng_rare.choice(aimed)
+        self._crashed_for_rare.add(host.node_id)
+        cluster.crash_host(host, "a disk fault aimed at a rare target")
+
     def _arm_power_cut(self) -> None:
         """Cut a node's power inside its next multi-step disk operation (``SimDisk``)."""
         cluster = self._cluster
@@ -466,16 +538,40 @@ class FaultInjector:
         """Power off ``host``'s disk: unsynced bytes torn, and now and then a storage fault."""
         cluster = self._cluster
         fault: StorageFault | None = None
-        if (
-            self._disk_kinds
+        directory, kinds = f"/node{host.node_id}", self._disk_kinds
+        # Rare moments: a crash point at a storage event (a roll-over just made
+        # durable, a snapshot just written, an installed snapshot just marked
+        # in the log), or the restart's torn-tail cut not yet durable. Storage
+        # faults at the drawn rate seldom meet them; the disk then holds the
+        # rare targets of ``strike_rare``. An installed snapshot is the one
+        # struck: the log depends on it.
+        event = self._crashed_at_event.pop(host.node_id, None)
+        rare_moment = host.fs.truncate_pending or event is not None
+        for_rare = host.node_id in self._crashed_for_rare
+        self._crashed_for_rare.discard(host.node_id)
+        may_strike = (
+            bool(kinds)
             and self._disk_refusals_left > 0
             and cluster.may_lose(host.node_id, self.disks_refused)
-            and cluster.time >= self._disk_faults_from
             and cluster.healed_at is None
-            and self._rng_storage.random() < cluster.config.disk_fault_rate
-        ):
-            kinds = self._disk_kinds
-            fault = strike(host.fs, f"/node{host.node_id}", self._rng_storage, kinds)
+        )
+        if may_strike and (for_rare or (rare_moment and self._rng_rare.random() < _RARE_MOMENT)):
+            aimed = kinds & {"bitflip"} if event == SNAPSHOT_RECORD_DURABLE else kinds
+            fault = strike_rare(host.fs, directory, self._rng_rare, aimed) or strike(
+                host.fs, directory, self._rng_rare, kinds
+            )
+            struck = True
+        else:
+            struck = (
+                may_strike
+                and cluster.time >= self._disk_faults_from
+                and self._rng_storage.random() < cluster.config.disk_fault_rate
+            )
+            if struck and self._rng_rare.random() < _RARE_AIM:
+                fault = strike_rare(host.fs, directory, self._rng_rare, kinds)
+            if struck and fault is None:
+                fault = strike(host.fs, directory, self._rng_storage, kinds)
+        if struck:
             if fault is not None and fault.expect == REFUSE:
                 self._disk_refusals_left -= 1
                 self.disks_refused.add(host.node_id)
@@ -532,6 +628,16 @@ _CUT_OPS_MAX = 12
 _JOURNAL_COMMIT = 0.3
 # Storage faults strike from a time drawn up to this share of the fault phase.
 _DISK_WARM_UP = 0.6
+# Of the storage faults struck, this share is aimed at a rare target
+# (``strike_rare``) when the disk holds one.
+_RARE_AIM = 0.25
+# At a rare moment (see ``_crash_disk``) a storage fault strikes at these odds,
+# whatever the drawn rate and warm-up, aimed at a rare target when there is one.
+_RARE_MOMENT = 0.3
+# With "crash" and "disk", this share of seeds crashes a node whose disk holds
+# a rare target once, at a time drawn in this span of the fault phase.
+_RARE_CRASH = 0.5
+_RARE_CRASH_AT = (0.5, 0.95)
 # At this share of the torn writes of a plain crash, the file keeps its new
 # size with zeros where the lost bytes were (all of them or a prefix).
 _ZERO_FILL = 0.3
@@ -554,6 +660,12 @@ _CREATION_OPS = 11
 _STORAGE_POINT_BOOST = 20
 _STORAGE_POINT_RATE_MAX = 0.3
 _RARE_POINT_RATE = 0.5
-_RARE_STORAGE_EVENTS = frozenset({SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE})
+_REACCEPT_EVENTS = frozenset({REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT})
+_RARE_STORAGE_EVENTS = frozenset(
+    {SNAPSHOT_RECORD_DURABLE, NOOP_DURABLE, REACCEPT_DURABLE, SNAPSHOT_OVER_REACCEPT}
+)
+# Share of the Prepares to an acceptor ahead of the candidate that are lost
+# (with "drop"): a few a run, each a re-proposal of slots known chosen there.
+_PREPARE_LOSS = 0.5
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256

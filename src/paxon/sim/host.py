@@ -25,7 +25,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
@@ -33,6 +33,7 @@ from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import TransportStats
 from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord, SnapshotRecord
+from paxon.protocol.types import Ballot
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.storage.codec import StorageRecord
@@ -98,6 +99,11 @@ class Host:
     io_error: bool = False
     # Set when recovery refused the disk: the host stays down for the run.
     dead: str | None = None
+    # Accepts appended to its log, across lives (they aim crash points): per
+    # slot the lsn and ballot of the last one, and for an accept that replaced
+    # a lower one of its slot, its lsn -> the replaced one's lsn.
+    accepts: dict[int, tuple[int, Ballot]] = field(default_factory=dict)
+    replaced: dict[int, int] = field(default_factory=dict)
 
 
 def storage_config(segment_max_bytes: int) -> StorageConfig:
@@ -139,6 +145,9 @@ class SimDisk(MemFileSystem):
         # and whether the old segment's seal was fdatasynced since.
         self._new_segment: str | None = None
         self._sealed = False
+        # Files truncated and not fsynced since (the restart's torn-tail repair
+        # cut short): a crash now puts their durable bytes back.
+        self._truncated: set[str] = set()
 
     def arm_power_cut(self, ops_after: int) -> None:
         self._cut_after = ops_after
@@ -147,9 +156,15 @@ class SimDisk(MemFileSystem):
     def disarm_power_cut(self) -> None:
         self._cut_after = None
 
+    @property
+    def truncate_pending(self) -> bool:
+        """A file was truncated and not fsynced since (a crash now undoes the cut)."""
+        return bool(self._truncated)
+
     def crash(self, *args: Any, **kwargs: Any) -> None:
         self._cut_after = None
         self._new_segment = None
+        self._truncated.clear()
         super().crash(*args, **kwargs)
 
     def commit_directory(self, directory: str) -> None:
@@ -188,11 +203,16 @@ class SimDisk(MemFileSystem):
                 else:
                     self._cut_after -= 1
         try:
-            return super()._op(op, path)
+            path = super()._op(op, path)
         except PowerCut:
             if not self._was_dead_before and self.on_power_cut is not None:
                 self.on_power_cut(f"{op} {os.path.basename(path)}")
             raise
+        if op == "truncate":
+            self._truncated.add(path)
+        elif op in ("fsync", "fdatasync"):
+            self._truncated.discard(path)
+        return path
 
     def _rolled_over_before(self, op: str, path: str) -> bool:
         """Whether ``op`` is the first write to a segment whose roll-over is durable."""
@@ -246,11 +266,19 @@ class SimCommitter:
         self.incarnation = host.incarnation
         # Records appended and not yet durable, by the lsn of a batch's last one.
         self._unsynced: deque[tuple[int, Sequence[StorageRecord]]] = deque()
+        # Batches (by their last lsn) that end in an accept replacing a lower one.
+        self._reaccepts: set[int] = set()
+        # Notes about records a crash tore (their lsns are handed out again).
+        last = storage.lsn_durable
+        host.accepts = {slot: at for slot, at in host.accepts.items() if at[0] <= last}
+        host.replaced = {lsn: old for lsn, old in host.replaced.items() if lsn <= last}
         # What the last write event handed to the disk (the next fsync covers it).
         self._lsn_written = storage.lsn_durable
         # A failed write or fsync fails every waiter and every later submit,
         # as GroupCommitter does.
         self._failure: StorageError | None = None
+        # Closed: the pending write and fsync events do nothing (the thread stopped).
+        self._closed = False
 
     @property
     def lsn_durable(self) -> int:
@@ -267,10 +295,24 @@ class SimCommitter:
         lsn = self._storage.append(records)
         if records:
             self._unsynced.append((lsn, records))
+            self._note_accepts(lsn, records)
         if sync and lsn > self._lsn_wanted:
             self._lsn_wanted = lsn
             self._start_sync()
         return Ticket(lsn)
+
+    def _note_accepts(self, lsn_last: int, records: Sequence[StorageRecord]) -> None:
+        accepts = self._host.accepts
+        first = lsn_last - len(records) + 1
+        for at, record in enumerate(records, first):
+            if isinstance(record, AcceptRecord):
+                entry = record.entry
+                before = accepts.get(entry.slot)
+                accepts[entry.slot] = (at, entry.ballot)
+                if before is not None and before[1] < entry.ballot:
+                    self._host.replaced[at] = before[0]
+                    if at == lsn_last:
+                        self._reaccepts.add(lsn_last)
 
     def durable_future(self, lsn: int) -> Any:
         process = self._host.process
@@ -286,10 +328,26 @@ class SimCommitter:
         return future
 
     def close(self, timeout: float | None = None) -> None:
-        pass
+        """Sync everything submitted and complete its handles, as ``GroupCommitter.close``
+        does: the sync in flight is finished here, and when it fails (an I/O error
+        during a graceful stop) every waiter hears of it and the log closes failed."""
+        live = self._live()
+        self._closed = True
+        if not live or self._failure is not None:
+            return
+        try:
+            durable = self._storage.sync()
+        except StorageError as error:
+            self._fail(error)
+            return
+        self._complete_through(durable)
 
     def _live(self) -> bool:
-        return self._host.incarnation == self.incarnation and self._host.process is not None
+        return (
+            not self._closed
+            and self._host.incarnation == self.incarnation
+            and self._host.process is not None
+        )
 
     def _start_sync(self) -> None:
         if self._syncing:
@@ -325,22 +383,31 @@ class SimCommitter:
             self._fail(error)
             return
         event = _rare_record(self._unsynced, durable)
+        if durable in self._reaccepts:
+            # The log now ends in an accept that replaced an older one of its slot.
+            event = event or REACCEPT_DURABLE
+        self._reaccepts = {lsn for lsn in self._reaccepts if lsn > durable}
         if event is not None and self._world.storage_crash_point(self._host, event):
             return
         if self._world.crash_point(self._host, "fsync done, messages unsent"):
             return
-        if durable > self._lsn_durable:
-            self._lsn_durable = durable
-            unsynced = self._unsynced
-            while unsynced and unsynced[0][0] <= durable:
-                self._world.on_records_durable(self._host, unsynced.popleft()[1])
-            waiters = self._waiters
-            while waiters and waiters[0][0] <= durable:
-                future = heapq.heappop(waiters)[2]
-                if not future.done():
-                    future.set_result(None)
+        self._complete_through(durable)
         if self._lsn_wanted > self._lsn_durable:
             self._start_sync()
+
+    def _complete_through(self, durable: int) -> None:
+        """Records through ``durable`` are durable: tell the world, wake their waiters."""
+        if durable <= self._lsn_durable:
+            return
+        self._lsn_durable = durable
+        unsynced = self._unsynced
+        while unsynced and unsynced[0][0] <= durable:
+            self._world.on_records_durable(self._host, unsynced.popleft()[1])
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= durable:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
 
     def _fail(self, error: StorageError) -> None:
         self._failure = error
@@ -367,6 +434,15 @@ def _rare_record(unsynced: deque[tuple[int, Sequence[StorageRecord]]], durable: 
 
 SNAPSHOT_RECORD_DURABLE = "SnapshotRecord durable"
 NOOP_DURABLE = "no-op accept durable"
+REACCEPT_DURABLE = "accept replacing a lower one durable, last in the log"
+# A crash point: a snapshot file just became durable (taken, or the file of
+# one being installed) while the log still reaches back before its lsn; and
+# the rarer case where its lsn is an accept that replaced an older one of its
+# slot still in the log (a restart replays the log over the snapshot's lsn).
+SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
+SNAPSHOT_OVER_REACCEPT = (
+    "snapshot file durable at a re-accept, the replaced accept still in the log"
+)
 
 
 class SimTransport:

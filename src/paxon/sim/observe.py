@@ -138,7 +138,7 @@ class ReplicaObserver:
             elif name == "read_index":
                 cluster.properties.on_read_requested(node_id, args[0], cluster.time)
             role_before = replica.role
-            before = snapshot(replica)
+            before = snapshot(replica, name, args)
             try:
                 ready = call(*args)
             except NotLeader:
@@ -174,6 +174,8 @@ class ReplicaObserver:
             # A node removed, or never added, may stand on its own, and so may a
             # spare just added that still holds its --peers guess: the others ignore it.
             cluster.healing.on_role_change(node_id, replica.role, cluster.time)
+        if role_before is Role.LEADER:
+            cluster.properties.on_stopped_leading(node_id, cluster.time)
         if replica.role is Role.LEADER:
             cluster.stats.leader_changes += 1
             cluster.faults.release_held(f"n{node_id} leads")

@@ -16,6 +16,7 @@ rule at the moment it is broken, from what a runtime reports:
     on_configuration(node_id, slot_chosen, configuration, newest, time)
                                                  optional: the node's chosen prefix moved; it
                                                  holds these in effect and newest
+    on_stopped_leading(node_id, time)            optional: a leader became candidate or follower
 
 Order matters where two events coincide: report a sync's records before the
 messages it releases, and a message when it leaves, before anyone can receive
@@ -69,10 +70,11 @@ The properties, by rule name (``Violation.rule``), with the rule of
   chosen anything at the time the read started.") This is what a wrong read
   quorum breaks, whether or not a client ever observes a stale value.
 - ``lead-quorum``: an ``Accept`` or ``Heartbeat`` under b leaves b's owner only
-  after a majority of the voters of ``C(slot_from)`` have sent it
-  ``Promise(b)``, ``slot_from`` that of its latest Phase 1 ``Prepare`` (one sent
-  before it led). (Phase 2 starts after Phase 1: "Only then does it take new
-  commands.")
+  after a majority of the voters of ``C(slot_from)`` have sent it a
+  ``Promise(b)`` that reports every slot from its ``slot_from``
+  (``log_start <= slot_from``), ``slot_from`` that of its latest Phase 1
+  ``Prepare`` (one sent before it led). (Phase 2 starts after Phase 1: "Only
+  then does it take new commands"; and the compacted-log rule.)
 - ``probe-quorum``: a ``Prepare`` leaves only after a majority of the voters of
   ``C(slot_from)`` (``slot_from`` of its first ``Prepare``), the candidate
   included, granted its latest ``Probe``, or after the leader handed it
@@ -92,6 +94,14 @@ The properties, by rule name (``Violation.rule``), with the rule of
 - ``ballot-fresh``: a node never prepares a ballot below one it prepared
   before, nor, after a crash, one it prepared in an earlier life. ("A node
   restarted after a crash therefore always picks a round above any it used.")
+- ``read-answer``: every ``read_index`` gets exactly one ``ReadIndex`` answer:
+  none without a request or twice, and none left open when the leader stops
+  leading (a crash excuses it). ("If leadership is lost first, the answer is
+  ``ReadIndex(read_id, None)``.")
+- ``recovery-fold``: a restart recovers a promise and a chosen mark at least
+  the durable ones, and at each slot at or above its snapshot mark the last
+  durable accept record there, or a later one. ("``recover(records)`` folds
+  them in log order: ... the last accept record for a slot wins.")
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -197,6 +207,8 @@ class _NodeView:
     reads: dict[int, Slot] = field(default_factory=dict)
     # Volatile: its chosen prefix as last reported by on_configuration.
     slot_chosen: Slot | None = None
+    # Reads a crash left unanswered: a late answer of an earlier life is no second one.
+    reads_of_earlier_lives: set[int] = field(default_factory=set)
 
 
 class PropertyChecker:
@@ -278,6 +290,7 @@ class PropertyChecker:
         the node rightly assumes. Nothing here is a new claim: every entry
         was accepted, and every mark set, by an earlier life of the node."""
         disk = self._node(node_id).disk
+        self._check_recovered(node_id, disk, state, time)
         if state.ballot_promised > disk.ballot_promised:
             disk.ballot_promised = state.ballot_promised
         for slot, entry in state.entries.items():
@@ -288,11 +301,39 @@ class PropertyChecker:
         disk.slot_chosen = max(disk.slot_chosen, state.slot_chosen, state.log_start)
         disk.log_start = max(disk.log_start, state.log_start)
 
+    def _check_recovered(
+        self, node_id: NodeId, disk: _DiskView, state: DurableState, time: float
+    ) -> None:
+        """``recovery-fold``: the recovered state holds every durable record's effect
+        (or a later record's: unsynced bytes may survive, and a slot's ballot
+        only grows), for each slot at or above the recovered snapshot mark."""
+        problems = []
+        if state.ballot_promised < disk.ballot_promised:
+            problems.append(
+                f"promise {state.ballot_promised} below the durable {disk.ballot_promised}"
+            )
+        if max(state.slot_chosen, state.log_start) < disk.slot_chosen:
+            problems.append(
+                f"chosen mark {max(state.slot_chosen, state.log_start)} below the "
+                f"durable {disk.slot_chosen}"
+            )
+        for slot, durable in disk.entries.items():
+            if slot < state.log_start:
+                continue
+            held = state.entries.get(slot)
+            if held is None or held.ballot < durable.ballot:
+                found = "nothing" if held is None else _entry(held)
+                problems.append(f"{found} at slot {slot}, where {_entry(durable)} is durable")
+                break
+        if problems:
+            self._fail(time, "recovery-fold", f"n{node_id} recovered " + "; ".join(problems))
+
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""
         view = self._node(node_id)
         view.life += 1
         view.ballots_probed = []
+        view.reads_of_earlier_lives.update(view.reads)
         view.reads.clear()
 
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
@@ -346,8 +387,20 @@ class PropertyChecker:
         self, node_id: NodeId, read_id: int, slot: Slot | None, time: float
     ) -> None:
         """The core answered ``read_id`` with ``ReadIndex(read_id, slot)``."""
-        chosen_high = self._node(node_id).reads.pop(read_id, None)
-        if slot is None or chosen_high is None:
+        view = self._node(node_id)
+        reads = view.reads
+        if read_id not in reads:
+            if read_id in view.reads_of_earlier_lives:
+                view.reads_of_earlier_lives.discard(read_id)
+                return
+            self._fail(
+                time,
+                "read-answer",
+                f"n{node_id} answered read {read_id}, which it was not asked or answered before",
+            )
+            return
+        chosen_high = reads.pop(read_id)
+        if slot is None:
             return
         if slot < chosen_high:
             self._fail(
@@ -381,6 +434,17 @@ class PropertyChecker:
                 f"{expected.epoch} there (newest {expected_newest.epoch}; a change "
                 f"chosen at slot i takes effect at i + {self.configs.alpha})",
             )
+
+    def on_stopped_leading(self, node_id: NodeId, time: float) -> None:
+        """``node_id`` is no longer leader: every read it was asked is answered."""
+        reads = self._node(node_id).reads
+        if reads:
+            self._fail(
+                time,
+                "read-answer",
+                f"n{node_id} stopped leading with reads {sorted(reads)} never answered",
+            )
+            reads.clear()
 
     def on_read_answered(
         self, node_id: NodeId, read_slot: Slot, slot_applied: Slot, time: float
@@ -543,9 +607,14 @@ class PropertyChecker:
         # Phase 1 ends on a majority of C(slot_from) for the slot_from of the
         # candidate's latest Phase 1 Prepare (it prepares again, higher, after
         # catching up): a majority of C(p) for any p it prepared from will do.
+        # Only promises that report every slot from there count (the
+        # compacted-log rule): reported_from <= slot_from.
         promised = self._promisers.get(ballot, {})
-        configs = {self.configs.at(p) for p in self._prepared_from.get(ballot, {0})}
-        counts = [(len(c.voters.intersection(promised)), c.quorum) for c in configs]
+        counts = []
+        for slot_from in self._prepared_from.get(ballot, {0}):
+            config = self.configs.at(slot_from)
+            complete = {n for n, reported_from in promised.items() if reported_from <= slot_from}
+            counts.append((len(config.voters.intersection(complete)), config.quorum))
         promisers, quorum = max(counts, key=lambda count: count[0] - count[1])
         if promisers >= quorum:
             self._leading.add(ballot)

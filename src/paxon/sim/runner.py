@@ -126,7 +126,7 @@ def replay_command(seed: int, config: SimConfig) -> str:
         if config.nodes:
             words.append(f"--nodes {config.nodes}")
     else:
-        words.append(f"--nodes {config.nodes}")
+        words.append(f"--no-swarm --nodes {config.nodes}")  # swarm is the default
         if config.spares:
             words.append(f"--spares {config.spares}")
         if config.alpha != ALPHA_DEFAULT:

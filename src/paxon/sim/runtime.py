@@ -78,6 +78,8 @@ from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, 
 from paxon.sim.faults import FaultInjector
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
+    SNAPSHOT_OVER_REACCEPT,
+    SNAPSHOT_TAKEN,
     Connection,
     Host,
     Process,
@@ -290,7 +292,7 @@ class RuntimeCluster:
             return
         self.checker.on_send(message, self.time)
         self.properties.on_send(src, message, self.time)
-        if delays and self.faults.hold(src, message):
+        if delays and (self.faults.lose_prepare(message) or self.faults.hold(src, message)):
             return
         for delay in delays:
             self.push(self.time + delay, lambda: self.deliver_peer(src, message))
@@ -381,8 +383,10 @@ class RuntimeCluster:
                 return  # crashed while stopping
             error = None if task.cancelled() else task.exception()
             if isinstance(error, StorageError):
-                # Its log had failed (an injected I/O error): the stop reports
-                # it, as ``paxon serve`` exits non-zero; the process is gone.
+                # Its log had failed (an injected I/O error) and the stop
+                # reports it, as ``paxon serve`` exits non-zero; the process is
+                # gone. (The committer's close catches a failed last sync, as
+                # GroupCommitter's does; the log then closes unsynced.)
                 self.crash_host(host, f"stopped with a failed log: {error}")
                 return
             if host.io_error and not host.fs.clear_faults():
@@ -452,7 +456,7 @@ class RuntimeCluster:
                     newest = _newest_snapshot(host)
                     work()
                     if _new_snapshot_over_log(host, newest) and self.storage_crash_point(
-                        host, SNAPSHOT_TAKEN
+                        host, SNAPSHOT_OVER_REACCEPT if _over_reaccept(host) else SNAPSHOT_TAKEN
                     ):
                         return
                     self.crash_point(host, "work on a thread done, loop not told")
@@ -510,7 +514,17 @@ class RuntimeCluster:
             return  # stopping already: the stop ends it (``stop_gracefully``)
         if host.process is process and host.io_error and isinstance(error, StorageError):
             host.io_error = False
-            self.crash_host(host, "stopped on an injected I/O error")
+            # ``paxon serve`` stops the node on its way out (``Node.stop``: the
+            # failed log is closed unsynced); the page cache is not to be
+            # trusted, so the disk then goes as in a crash.
+            process.stopping = True
+            stop = process.loop.create_task(process.node.stop())
+
+            def stopped(_task: Any) -> None:
+                if host.process is process:
+                    self.crash_host(host, "stopped on an injected I/O error")
+
+            stop.add_done_callback(stopped)
         elif host.process is process:
             self.checker.fail(self.time, "node-stopped", f"n{host.node_id} stopped on {error!r}")
             self.crash_host(host, "stopped on an internal error")
@@ -733,11 +747,6 @@ _SETTLE_SAMPLE_S = 0.01
 _IO_ERROR_IN_STOP = 0.7
 
 
-# A crash point: a snapshot file just became durable (taken, or the file of
-# one being installed) while the log still reaches back before its lsn.
-SNAPSHOT_TAKEN = "snapshot file durable, log reaches back before it"
-
-
 def _storage_of(host: Host) -> Storage | None:
     process = host.process
     if process is None:
@@ -751,6 +760,18 @@ def _newest_snapshot(host: Host) -> str | None:
     storage = _storage_of(host)
     snapshots = [] if storage is None else storage.snapshots()
     return snapshots[-1].name if snapshots else None
+
+
+def _over_reaccept(host: Host) -> bool:
+    """Whether the newest snapshot's lsn is an accept that replaced an older one
+    of its slot, still in the log (a restart after the first apply snapshots
+    over the log's tail: often such an accept, when it crashed right after it)."""
+    storage = _storage_of(host)
+    assert storage is not None
+    log_start = storage.segments()[0][1]
+    host.replaced = {lsn: old for lsn, old in host.replaced.items() if old >= log_start}
+    replaced = host.replaced.get(storage.snapshots()[-1].lsn)
+    return replaced is not None
 
 
 def _new_snapshot_over_log(host: Host, before: str | None) -> bool:

@@ -12,6 +12,18 @@ After ``Storage.open`` on that disk, ``check_recovery(fault, error)`` returns
 a violation text when recovery classified it wrongly, else None.
 
 Kinds (``KINDS``): ``torn``, ``bitflip``, ``lost``, ``misdirected``, ``dirent``.
+``strike_rare(fs, directory, rng, kinds)`` strikes one fault of the same
+table, aimed at a target that whole-disk draws seldom meet (``RARE``), and
+returns None without touching ``fs`` when the disk holds none of them now:
+
+- a lost last write that leaves the log ending below the newest snapshot;
+- a lost seal of an inner segment;
+- a flipped bit in the newest snapshot (the one the log depends on, or the
+  only one left after the oldest segments were compacted);
+- an inner segment's seal misdirected onto a frame boundary of another
+  segment (its successor's first frame when that frame has a seal's length);
+- a segment header misdirected onto an older segment's header.
+
 The choice among enabled kinds, the target and the byte are drawn from
 ``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
 writes are aimed: a file is drawn first (a snapshot half the time when there
@@ -103,13 +115,14 @@ Limits:
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from paxon.protocol.records import SnapshotRecord
-from paxon.storage.codec import StorageRecord
+from paxon.storage.codec import FrameStop, StorageRecord, scan_frame
 from paxon.storage.errors import DataDirDamaged
 from paxon.storage.identity import decode_identity
 from paxon.storage.layout import (
@@ -172,6 +185,38 @@ def strike(
                 return fault
     fs.crash()
     return None
+
+
+def strike_rare(
+    fs: MemFileSystem, directory: str, rng: random.Random, kinds: frozenset[str]
+) -> StorageFault | None:
+    """Crash ``fs`` with one fault of ``kinds`` aimed at a rare target (module
+    docstring); None, and ``fs`` untouched, when the disk holds none now."""
+    unknown = kinds - KINDS
+    if unknown:
+        raise ValueError(f"unknown storage fault kinds: {sorted(unknown)}")
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    if disk is None:
+        return None
+    plans = [plan for kind, planner in _RARE if kind in kinds if (plan := planner(disk, rng))]
+    if not plans:
+        return None
+    fault, apply = rng.choice(plans)
+    apply()
+    return fault
+
+
+def rare_targets(fs: MemFileSystem, directory: str, kinds: frozenset[str]) -> list[str]:
+    """The rare targets of ``kinds`` the disk holds now (planned, not struck)."""
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    if disk is None:
+        return []
+    scratch = random.Random(0)  # plans only: what they would strike is not used
+    return [
+        planner.__name__.removeprefix("_rare_")
+        for kind, planner in _RARE
+        if kind in kinds and planner(disk, scratch) is not None
+    ]
 
 
 def check_recovery(fault: StorageFault | None, error: Exception | None) -> str | None:
@@ -345,8 +390,10 @@ class _Write:
 
 def _plan_lost(disk: _Disk, rng: random.Random) -> _Plan | None:
     write = _choose_write(rng, _lost_writes(disk))
-    if write is None:
-        return None
+    return None if write is None else _lost_plan(disk, write)
+
+
+def _lost_plan(disk: _Disk, write: _Write) -> _Plan:
     path = disk.path(write.name)
     detail = f"{write.length} synced bytes read as zeros ({write.why})"
     fault = StorageFault("lost", path, write.offset, detail, write.expect)
@@ -460,6 +507,10 @@ def _plan_misdirected(disk: _Disk, rng: random.Random) -> _Plan | None:
     if write is None:
         return None
     to_name, to_offset = _landing(disk, rng, write)
+    return _misdirected_plan(disk, write, to_name, to_offset)
+
+
+def _misdirected_plan(disk: _Disk, write: _Write, to_name: str | None, to_offset: int) -> _Plan:
     path = disk.path(write.name)
     to_path = disk.path(to_name) if to_name is not None else None
     where = "nowhere" if to_name is None else f"{to_name}:{to_offset}"
@@ -644,6 +695,125 @@ def _snapshot_is_valid(files: dict[str, bytes], name: str, incarnation: int) -> 
     except DataDirDamaged:
         return False
     return (meta.lsn, meta.slot) == parse_snapshot_name(name)
+
+
+# ------------------------------------------------------------------ rare targets
+
+
+def _rare_lost(disk: _Disk, rng: random.Random, why: str) -> _Plan | None:
+    """A lost write of one kind (``_Write.why`` starting with ``why``)."""
+    writes = [
+        write
+        for writes in _lost_writes(disk).values()
+        for write in writes
+        if write.why.startswith(why)
+    ]
+    return _lost_plan(disk, rng.choice(writes)) if writes else None
+
+
+def _rare_lost_below_snapshot(disk: _Disk, rng: random.Random) -> _Plan | None:
+    return _rare_lost(disk, rng, "the log's end, below snapshot")
+
+
+def _rare_lost_inner_seal(disk: _Disk, rng: random.Random) -> _Plan | None:
+    return _rare_lost(disk, rng, "the end of an inner segment")
+
+
+def _rare_bitflip_newest_snapshot(disk: _Disk, rng: random.Random) -> _Plan | None:
+    snapshots = sorted(
+        (*lsn_slot, name) for name in disk.files if (lsn_slot := parse_snapshot_name(name))
+    )
+    if not snapshots:
+        return None
+    name = snapshots[-1][2]
+    if not disk.files[name]:
+        return None
+    bit = rng.randrange(len(disk.files[name]) * 8)
+    path = disk.path(name)
+    expect = _expect_damaged(disk, name)
+    fault = StorageFault("bitflip", path, bit // 8, f"bit {bit % 8} of byte {bit // 8}", expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.flip_bit(path, bit)
+
+    return fault, apply
+
+
+def _rare_misdirected_seal(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """An inner segment's seal lands on a frame boundary of another segment
+    (half the time, when it has a seal's length, on its successor's first
+    frame: the seal then names the right lsn, and frames follow it)."""
+    segments = disk.segments()
+    successors = {name: after for (_, name), (_, after) in itertools.pairwise(segments)}
+    seals = [
+        write
+        for writes in _lost_writes(disk).values()
+        for write in writes
+        if write.why.startswith("the end of an inner segment")
+    ]
+    if not seals:
+        return None
+    seal = rng.choice(seals)
+    after = successors.get(seal.name)
+    if (
+        after is not None
+        and any(at == SEGMENT_HEADER_BYTES for at, _ in disk.fs.write_ranges(disk.path(after)))
+        and _first_frame_bytes(disk.files[after]) == seal.length
+        and rng.random() < 0.5
+    ):
+        to_name, to_offset = after, SEGMENT_HEADER_BYTES
+    else:
+        starts = [
+            (name, at)
+            for _, name in segments
+            if name != seal.name
+            for at, _ in disk.fs.write_ranges(disk.path(name))
+            if at >= SEGMENT_HEADER_BYTES
+        ]
+        if not starts:
+            return None
+        to_name, to_offset = rng.choice(starts)
+    return _misdirected_plan(disk, seal, to_name, to_offset)
+
+
+def _rare_misdirected_header(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """A segment's header lands on an older segment's header (a block mapped to
+    the wrong file): the older one, scanned first, names the wrong lsn."""
+    segments = disk.segments()
+    headers = [
+        write
+        for writes in _lost_writes(disk).values()
+        for write in writes
+        if write.offset == 0 and write.expect == REFUSE and not write.needs_snapshot
+    ]
+    pairs = [
+        (header, older)
+        for header in headers
+        for first, older in segments
+        if first < (parse_segment_name(header.name) or 0)
+        and (0, SEGMENT_HEADER_BYTES) in disk.fs.write_ranges(disk.path(older))
+    ]
+    if not pairs:
+        return None
+    header, older = rng.choice(pairs)
+    return _misdirected_plan(disk, header, older, 0)
+
+
+def _first_frame_bytes(data: bytes) -> int:
+    """The length of the frame right after a segment's header (0: none whole)."""
+    view = memoryview(data)
+    found = scan_frame(view, SEGMENT_HEADER_BYTES, _RECORD_MAX)
+    return 0 if isinstance(found, FrameStop) else found.end - found.offset
+
+
+_RARE: tuple[tuple[str, Callable[[_Disk, random.Random], _Plan | None]], ...] = (
+    ("lost", _rare_lost_below_snapshot),
+    ("lost", _rare_lost_inner_seal),
+    ("bitflip", _rare_bitflip_newest_snapshot),
+    ("misdirected", _rare_misdirected_seal),
+    ("misdirected", _rare_misdirected_header),
+)
 
 
 _PLANNERS: dict[str, Callable[[_Disk, random.Random], _Plan | None]] = {

@@ -27,6 +27,9 @@ What is drawn, and from where (``draw``):
 | storage fault at a crash    | 0.1-0.9 of crashes                              |
 | clients, keys               | 1-6, 1-5                                        |
 | clients that only read      | 0 (half the seeds), 1 or 2; never all of them   |
+| operations in flight        | 1 per client; 2-8 (log-uniform) in 30% of seeds |
+|                             | (session lanes, as ``paxon.Client``'s calls),   |
+|                             | with the clients cut to 8 in flight in all      |
 | client timeout              | 0.1-0.6 s                                       |
 | tick                        | 2-20 ms                                         |
 | heartbeat                   | 10-100 ms                                       |
@@ -46,6 +49,9 @@ What is drawn, and from where (``draw``):
 |                             | ahead 2 windows, learn 1-2 entries, batch 1-4   |
 |                             | commands: ``Busy`` and the slots-ahead bound    |
 |                             | (``W`` = 2-8 slots) are reached                 |
+| disk-heavy (25% of seeds)   | segments of 1 KiB, a snapshot every 3-20 slots  |
+|                             | (log-uniform): the fault phase rolls over,      |
+|                             | snapshots, installs and compacts many times     |
 | forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
 |                             | seeds                                           |
 | membership ("reconfig"),    | on with probability 0.75; then 0-2 spare nodes, |
@@ -91,6 +97,14 @@ _TINY_LIMITS = 0.5
 _BUGGY_GAP = (0.02, 0.1)
 _BUGGY_GAP_FAST = (0.003, 0.02)
 _BUGGY_FAST = 0.3
+# Share of seeds that are disk-heavy (``draw``); the smallest segment allowed.
+_DISK_HEAVY = 0.25
+_SEGMENT_BYTES_MIN = 1024
+# Share of seeds whose clients keep several operations in flight, and how many:
+# enough, with 1-6 clients, to fill a queue of 2-16 while the window is full.
+_PIPELINED = 0.3
+_LANES = (2, 8)
+_IN_FLIGHT_MAX = 8
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -150,7 +164,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             )
     # Small enough that a fault phase (a few kilobytes of log) rolls segments
     # over; a batch stays far inside a record (half a segment).
-    segment_max_bytes = _log_uniform(limits, 1024, 64 * 1024)
+    segment_max_bytes = _log_uniform(limits, _SEGMENT_BYTES_MIN, 64 * 1024)
     batch_max_bytes = min(replica.batch_max_bytes, segment_max_bytes // 16)
     replica = dataclasses.replace(replica, batch_max_bytes=batch_max_bytes)
     gap_low = rng.uniform(0.02, 0.2)
@@ -160,13 +174,16 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     if membership is not None:
         kinds |= {"reconfig"}
         base = membership
-    return dataclasses.replace(
+    pipelining = random.Random(f"{seed}:swarm-lanes")
+    lanes = _log_uniform(pipelining, *_LANES) if pipelining.random() < _PIPELINED else 1
+    config = dataclasses.replace(
         base,
         swarm=False,
         nodes=base.nodes or rng.choices(_NODE_COUNTS, _NODE_WEIGHTS)[0],
         faults=kinds,
-        clients=(clients := rng.randint(1, _CLIENTS_MAX)),
+        clients=(clients := _clients_for(rng.randint(1, _CLIENTS_MAX), lanes)),
         readers=min(clients - 1, rng.choice((0, 0, 1, 2))),
+        client_lanes=lanes,
         keys=rng.randint(1, 5),
         client_timeout_s=rng.uniform(0.1, 0.6),
         tick_s=rng.uniform(0.002, 0.02),
@@ -189,6 +206,22 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         buggy_gap_s=buggy_gap_s,
         replica=replica,
     )
+    # Disk-heavy seeds, from their own stream (the draws above stay as they
+    # were): the smallest segments and frequent snapshots give the storage
+    # faults old disks to strike (inner segments and seals, compacted logs,
+    # installed snapshots).
+    disk_heavy = random.Random(f"{seed}:swarm-disk")
+    if disk_heavy.random() < _DISK_HEAVY:
+        replica = dataclasses.replace(
+            replica, batch_max_bytes=min(replica.batch_max_bytes, _SEGMENT_BYTES_MIN // 16)
+        )
+        config = dataclasses.replace(
+            config,
+            segment_max_bytes=_SEGMENT_BYTES_MIN,
+            snapshot_interval_slots=_log_uniform(disk_heavy, 3, 20),
+            replica=replica,
+        )
+    return config
 
 
 def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
@@ -220,6 +253,12 @@ def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
 def resolve(seed: int, config: SimConfig) -> SimConfig:
     """The configuration seed ``seed`` runs: drawn if ``config.swarm``, else ``config``."""
     return draw(seed, config) if config.swarm else config
+
+
+def _clients_for(clients: int, lanes: int) -> int:
+    """Fewer clients when each keeps several operations in flight: at most
+    _IN_FLIGHT_MAX in all (the cost of a seed grows with them)."""
+    return clients if lanes == 1 else max(1, min(clients, _IN_FLIGHT_MAX // lanes))
 
 
 def _log_uniform(rng: random.Random, low: int, high: int) -> int:

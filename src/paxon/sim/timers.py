@@ -40,6 +40,11 @@ was last ticked with), so each rule is exact at the tick that must act:
   not fit, or while leadership is being handed over. ("a limit on everything".)
 - ``batch-bound``: a new slot carries at most ``batch_max_commands`` commands,
   and past its first command at most ``batch_max_bytes`` of payload.
+- ``nack-steps-down``: a candidate or leader that steps a ``Nack`` answering
+  its own ballot and naming a higher promise (one its edge does not refuse)
+  is a follower when the step returns. ("An acceptor ... the higher ballot it
+  promised"; "a candidate or leader preempted by a higher ballot" backs off:
+  the ballot it held can no longer win.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
 
@@ -52,12 +57,14 @@ over); ``election-timer``'s "stands by" only a replica that may stand, a voter
 in effect at its ``slot_chosen`` and in its newest configuration (a learner,
 a node whose removal is chosen, a spare never added never stand).
 
-Cost: a few attribute reads per call, and one walk of the messages of a call
-that proposes new slots or sends a Learn.
+Cost: a few attribute reads per call, one walk of the messages of a call
+that proposes new slots or sends a Learn, and two reads of the refusal
+counters around each ``Nack`` stepped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -69,6 +76,7 @@ from paxon.protocol.messages import (
     HeartbeatReply,
     Learn,
     Message,
+    Nack,
     Prepare,
 )
 from paxon.protocol.ready import Ready
@@ -86,11 +94,23 @@ class Before(NamedTuple):
     role: Role
     ballot_promised: Ballot
     slot_next: Slot
+    ballot_own: Ballot
+    # Messages it had refused at its edge, counted only before a Nack is stepped.
+    refused: int
 
 
-def snapshot(replica: Replica) -> Before:
-    """The public state a call is judged against."""
-    return Before(replica.role, replica.ballot_promised, replica.slot_next)
+def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
+    """The public state the call ``call(*args)`` is judged against."""
+    refused = 0
+    if call == "step" and isinstance(args[0], Nack):
+        refused = _refused(replica)
+    return Before(
+        replica.role, replica.ballot_promised, replica.slot_next, replica.ballot_own, refused
+    )
+
+
+def _refused(replica: Replica) -> int:
+    return sum(dataclasses.astuple(replica.counters))
 
 
 @dataclass(slots=True)
@@ -164,6 +184,8 @@ class TimerChecker:
             self._on_step(node_id, timer, args[0], before, ready, now)
         elif call == "read_index":
             timer.read_rounds += 1
+        if call == "step" and isinstance(args[0], Nack):
+            self._check_nack(node_id, replica, args[0], before, time)
         if ready.messages:
             self._check_learns(node_id, replica, ready.messages, time)
         reign = timer.reign
@@ -208,6 +230,26 @@ class TimerChecker:
             and (ready.messages or ready.messages_after_persist)
         ):
             timer.reset_at = now
+
+    def _check_nack(
+        self, node_id: NodeId, replica: Replica, nack: Nack, before: Before, time: float
+    ) -> None:
+        """``nack-steps-down``: a Nack past the edge that answers the candidate's or
+        leader's own ballot, naming a higher promise, makes it a follower at once."""
+        if (
+            before.role is Role.FOLLOWER
+            or nack.ballot != before.ballot_own
+            or nack.ballot_promised <= before.ballot_own
+            or replica.role is Role.FOLLOWER
+            or _refused(replica) > before.refused
+        ):
+            return
+        self._fail(
+            time,
+            "nack-steps-down",
+            f"n{node_id} is still {replica.role.value} under {before.ballot_own} after a Nack "
+            f"from n{nack.src} naming the promise {nack.ballot_promised}",
+        )
 
     def _check_tick(
         self, node_id: NodeId, replica: Replica, timer: _Timer, before: Before, time: float
