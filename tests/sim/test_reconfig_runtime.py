@@ -92,3 +92,15 @@ def test_a_change_asked_while_one_is_in_progress_is_busy_and_the_first_is_answer
 def test_a_spare_restarted_behind_its_addition_does_not_stand_on_its_peers_guess() -> None:
     result = run_seed(11, SimConfig(nodes=3, spares=2))  # 63 too (115 before members moved)
     assert result.ok, result.violations[:3]
+
+
+@pytest.mark.sim
+@pytest.mark.xfail(
+    strict=True,
+    reason="a candidate behind the log installs a snapshot whose configuration drops a "
+    "voter that granted its probe, then prepares again on the old probe's grants "
+    "(probe-quorum, swarm seed 172; protocol/, reported to the lead)",
+)
+def test_a_candidate_prepares_again_only_with_a_probe_quorum_of_its_new_configuration() -> None:
+    result = run_seed(172, SimConfig(nodes=0, swarm=True))
+    assert result.ok, result.violations[:3]
