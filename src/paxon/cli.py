@@ -588,6 +588,12 @@ def _change_members(args: argparse.Namespace) -> _Operation:
         if not node_text.isdigit() or int(node_text) < 1 or not address:
             raise _UsageError(f"paxon members add: expected ID=HOST:PORT, got {args.member!r}")
         action, node_id = ("add-learner" if args.learner else "add"), int(node_text)
+        if not args.learner:
+            print(
+                "paxon members add: adding a voter directly is safe only for a node that has "
+                "caught up; add a new node --learner and promote it (docs/membership.md)",
+                file=sys.stderr,
+            )
     else:
         action, node_id, address = args.members_command, args.node_id, ""
 

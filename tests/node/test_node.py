@@ -264,3 +264,44 @@ def test_a_redirect_to_a_leader_this_node_does_not_list_names_no_address(tmp_pat
     node = Node(1, {1: "127.0.0.1:7001", 2: "127.0.0.1:7002"}, str(tmp_path / "n1"), Counter())
     assert node.client_address(2) == "127.0.0.1:7002"
     assert node.client_address(3) is None
+
+
+class _Answers:
+    """A client connection that keeps what the node sends it."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def send(self, response: object) -> None:
+        self.sent.append(response)
+
+    def peer_name(self) -> str:
+        return "test"
+
+    def closed(self) -> bool:
+        return False
+
+
+def test_a_change_asked_while_one_is_on_its_way_is_busy_and_the_first_is_answered(
+    tmp_path: Path,
+) -> None:
+    """The second request is refused alone; the first is answered once chosen."""
+    from paxon.net.client_messages import ChangeMembers, Failure, StatusReply
+
+    async def scenario() -> None:
+        port = free_ports(1)[0]
+        node = Node(1, {1: f"127.0.0.1:{port}"}, str(tmp_path / "n1"), Counter())
+        await node.start()
+        try:
+            await eventually(lambda: node.is_leader)
+            first, second = _Answers(), _Answers()
+            node._change_members(first, ChangeMembers(1, "add-learner", 2, "127.0.0.1:9", ""))  # type: ignore[arg-type]
+            node._change_members(second, ChangeMembers(2, "add-learner", 3, "127.0.0.1:9", ""))  # type: ignore[arg-type]
+            assert [type(r) for r in second.sent] == [Failure]
+            assert second.sent[0].code == "busy"  # type: ignore[attr-defined]
+            await eventually(lambda: bool(first.sent))
+            assert [type(r) for r in first.sent] == [StatusReply]
+        finally:
+            await node.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

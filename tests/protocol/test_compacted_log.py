@@ -23,6 +23,7 @@ from paxon.protocol import (
     Role,
     Value,
 )
+from paxon.protocol.membership import Member
 
 OLD = Ballot(1, 1)
 
@@ -118,3 +119,28 @@ def test_a_snapshot_nobody_asked_for_still_stops_a_candidate() -> None:
     campaigning(env, 3)
     env.install_snapshot(3, 5)
     assert env.replica(3).role is Role.FOLLOWER
+
+
+def test_a_candidate_whose_snapshot_changes_the_voters_probes_again() -> None:
+    """Runtime reconfig seed 172: the snapshot it caught up by names other
+    voters than those that granted its probe; it must ask them anew."""
+    env = Env(3, nodes=4)
+    for node_id in (1, 2):
+        start(env, node_id, DurableState(OLD, {}, slot_chosen=5, log_start=5))
+    env.campaign(3)
+    env.deliver(3, 1, "Probe")
+    env.deliver(1, 3, "ProbeReply")  # granted by 1: a majority of {1, 2, 3}
+    env.persist(3)
+    env.deliver(3, 3, "Promise")
+    env.deliver(3, 1, "Prepare")
+    env.persist(1)
+    env.deliver(1, 3, "Promise")  # compacted: node 3 must catch up first
+    candidate = env.replica(3)
+    assert candidate.role is Role.PREPARING
+    first = env.initial
+    later = first.successor([Member(2), Member(3), Member(4)])
+    env.node(3).slot_apply_next = 5
+    env._perform(3, lambda: candidate.install_snapshot(5, ((0, first), (5, later))))
+    assert candidate.configuration.voters == {2, 3, 4}
+    assert candidate.role is Role.PROBING  # 1 granted, but 1 no longer votes
+    assert {m.dst for m in env.deliverable(3, None, "Probe")} >= {2, 4}

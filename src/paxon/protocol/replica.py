@@ -697,8 +697,16 @@ class Replica:
     def _prepare_again_if_caught_up(self) -> None:
         """A candidate that learned past an acceptor's log_start prepares again at
         once, from its new slot_from, instead of waiting out a timeout."""
-        if self.role is Role.PREPARING and 0 < self._catch_up_to <= self.slot_chosen:
+        if self.role is not Role.PREPARING or not 0 < self._catch_up_to <= self.slot_chosen:
+            return
+        if self._has_quorums_ahead(self._grants):
             self._start_prepare()
+            return
+        # What it learned changed the configurations (a snapshot's may drop a
+        # voter that granted): their voters must grant anew (runtime reconfig
+        # seed 172), so it probes again, or stays a follower if it may not stand.
+        self._step_down(preempted=False)
+        self._start_probe()
 
     def _on_timeout_now(self, message: TimeoutNow) -> None:
         """Our leader hands leadership to us: stand at once, skipping the probe
