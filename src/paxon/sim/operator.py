@@ -4,10 +4,20 @@ During the fault phase, every ``SimConfig.reconfig_gap_s``, the operator
 sends one ``ChangeMembers`` request over the simulated client network, as
 ``paxon members`` does: a change drawn by ``reconfig.draw_action`` from the
 newest configuration of the node that leads now (add a spare or a removed
-node, as a learner or a voter; promote a learner; remove a voter, the leader
-among them, or a learner), or, in ``TRANSFER_SHARE`` of the draws,
-``transfer-leader`` to another voter. The request goes to the node the
-operator last heard lead and follows redirects, as the clients do.
+node; promote a learner; remove a voter, the leader among them, or a
+learner), or, in ``TRANSFER_SHARE`` of the draws, ``transfer-leader`` to
+another voter. The request goes to the node the operator last heard lead and
+follows redirects, as the clients do.
+
+New voters join as docs/membership.md says they must: a node is promoted, or
+added as a voter at once, only once it has caught up (``caught_up``: it holds
+the leader's newest configuration, read from the log, and has applied within
+``CAUGHT_UP_LAG_SLOTS`` of the leader). Until then a spare holds its
+``--peers`` guess, in which it votes; a voter on a guess may promise and stand
+on a majority that need not meet the real one's (runtime swarm seed 115). So
+an ``add`` draw of a node not caught up adds it as a learner and the operator
+then waits for it, at most ``PROMOTE_WAIT_S``, asking nothing else, and
+promotes it; a ``promote`` draw of a learner not caught up is no draw.
 
 | answer                                  | what the operator does                    |
 |-----------------------------------------|-------------------------------------------|
@@ -52,6 +62,10 @@ TRANSFER_SHARE = 0.2
 HOPS_MAX = 8
 # How long the operator waits for an answer (a change waits until chosen).
 ANSWER_TIMEOUT_S = 1.0
+# A node has caught up when it has applied this close to the leader.
+CAUGHT_UP_LAG_SLOTS = 16
+# How long the operator waits for a learner it means to promote to catch up.
+PROMOTE_WAIT_S = 2.0
 # Answers after which the operator draws again sooner (a quarter gap).
 _RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
 
@@ -59,6 +73,20 @@ _RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
 def sim_address(node_id: int) -> str:
     """A simulated node's peer address, as its ``Node`` formats it (``host.py``)."""
     return f"sim:{node_id}"
+
+
+def caught_up(cluster: RuntimeCluster, node_id: int, leader: int) -> bool:
+    """Whether ``node_id`` may become a voter now: it runs, holds the leader's
+    newest configuration (so it has read every change the leader knows, the one
+    that added it included, and stands on no ``--peers`` guess), and has applied
+    within ``CAUGHT_UP_LAG_SLOTS`` of the leader (``paxon members list``)."""
+    node, leading = cluster.node(node_id), cluster.node(leader)
+    if node is None or leading is None:
+        return False
+    own, newest = node._replica.configuration_newest, leading._replica.configuration_newest
+    if (own.epoch, own.voters, own.learners) != (newest.epoch, newest.voters, newest.learners):
+        return False  # behind, or on its guess (epoch 0, itself a voter)
+    return node.machine.slot_applied + CAUGHT_UP_LAG_SLOTS >= leading.machine.slot_applied
 
 
 class Operator:
@@ -76,6 +104,10 @@ class Operator:
         self._voters_drawn: frozenset[int] = frozenset()
         self._hops = 0
         self._visited: set[int] = set()  # nodes this request was sent to
+        # The learner to promote once caught up (an ``add`` drawn before it
+        # was), and until when the operator waits for it.
+        self._promoting: int | None = None
+        self._promote_by_s = 0.0
         # The voters each change asked for may come to be, unless refused
         # outright (a request given up at a timeout may still be chosen): the
         # faults lose no disk that would leave them short of a majority.
@@ -133,6 +165,10 @@ class Operator:
             cluster.stats.faults["reconfig"] += 1
             cluster.log(f"reconfig: {_describe(request)} done by n{self._target}")
             self._request = None
+            if request.node_id == self._promoting and request.action == "add-learner":
+                self._promote_by_s = cluster.time + PROMOTE_WAIT_S
+                self._after(reconfig_gap=False)  # look for it to catch up soon
+                return
             self._after(reconfig_gap=True)
             return
         cluster.checker.fail(
@@ -151,7 +187,14 @@ class Operator:
         node = cluster.node(leader) if leader is not None else None
         drawn = None
         if leader is not None and node is not None:
-            drawn = self._draw(node._replica.configuration_newest, leader)
+            newest = node._replica.configuration_newest
+            drawn = self._promotion(newest, leader)
+            if drawn is None and self._promoting is not None:
+                cluster.log(f"reconfig: wait for n{self._promoting} to catch up")
+                self._after(reconfig_gap=False)
+                return
+            if drawn is None:
+                drawn = self._draw(newest, leader)
         if drawn is None:
             cluster.log("reconfig: no leader to ask, or no change to draw")
             self._after(reconfig_gap=False)
@@ -168,6 +211,22 @@ class Operator:
         cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
         self._send()
 
+    def _promotion(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+        """The promotion of the learner the operator waits for, once it has
+        caught up; None while it waits (``_promoting`` stays set) or when it
+        gave up (a change took the learner away, or it took too long)."""
+        node_id = self._promoting
+        if node_id is None:
+            return None
+        if node_id not in newest.learners or self._cluster.time > self._promote_by_s:
+            self._cluster.log(f"reconfig: no longer waiting to promote n{node_id}")
+            self._promoting = None
+            return None
+        if not caught_up(self._cluster, node_id, leader):
+            return None
+        self._promoting = None
+        return self._checked("promote", node_id, newest)
+
     def _draw(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
         rng = self._rng
         others = sorted(newest.voters - {leader})
@@ -179,6 +238,18 @@ class Operator:
         if drawn is None:
             return None
         action, node_id = drawn
+        if action == "promote" and not caught_up(self._cluster, node_id, leader):
+            return None  # docs/membership.md: promoted only once caught up
+        if action == "add" and not caught_up(self._cluster, node_id, leader):
+            # As a learner first; promoted once caught up (``_promotion``).
+            self._promoting = node_id
+            self._promote_by_s = self._cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
+            action = "add-learner"
+        return self._checked(action, node_id, newest)
+
+    def _checked(self, action: str, node_id: int, newest: Configuration) -> tuple[str, int] | None:
+        """``(action, node_id)`` unless it would leave the lost disks a majority."""
+        lost = self._cluster.faults.disks_refused
         if action == "promote" and node_id in lost:
             return None
         # A change that leaves the lost nodes a majority of the voters is an
@@ -192,7 +263,7 @@ class Operator:
         if len(voters & lost) > len(voters) - quorum:
             return None
         self._voters_drawn = frozenset(voters)
-        return drawn
+        return action, node_id
 
     def _send(self) -> None:
         cluster = self._cluster
@@ -238,4 +309,13 @@ def _describe(request: ChangeMembers) -> str:
     return f"{request.action} n{request.node_id}"
 
 
-__all__ = ["ANSWER_TIMEOUT_S", "HOPS_MAX", "TRANSFER_SHARE", "Operator", "sim_address"]
+__all__ = [
+    "ANSWER_TIMEOUT_S",
+    "CAUGHT_UP_LAG_SLOTS",
+    "HOPS_MAX",
+    "PROMOTE_WAIT_S",
+    "TRANSFER_SHARE",
+    "Operator",
+    "caught_up",
+    "sim_address",
+]

@@ -25,8 +25,9 @@ checkers could not see what it chose. ``Busy`` (a change in progress) and
 The runtime engine (``paxon.sim.operator``) changes the members the way an
 operator does, one ``ChangeMembers`` action at a time: ``draw_action`` draws
 through ``draw_change`` and names the action that makes the same change
-(add -> ``add-learner``, or ``add`` of a voter at once in ``ADD_VOTER_SHARE``
-of the draws; promote, remove). No action demotes a voter, so a demote is no
+(add -> ``add-learner``, or ``add`` of a voter in ``ADD_VOTER_SHARE`` of the
+draws, which the operator makes a learner first and promotes once caught up,
+docs/membership.md; promote, remove). No action demotes a voter, so a demote is no
 draw; a replace is its first half, the voter's removal.
 """
 
@@ -42,7 +43,8 @@ VOTERS_MIN = 1
 VOTERS_MAX = 7
 MEMBERS_MIN = 2
 LEADER_SHARE = 0.3
-# Runtime engine: share of the adds that add a voter at once (``paxon members add``).
+# Runtime engine: share of the adds that add a voter (as a learner first, then
+# promoted once caught up, unless it has caught up already: ``paxon.sim.operator``).
 ADD_VOTER_SHARE = 0.25
 # Each kind's weight among those the configuration allows.
 CHANGE_WEIGHTS = {"add": 3.0, "promote": 2.0, "demote": 1.0, "remove": 2.0, "replace": 2.0}
