@@ -468,3 +468,35 @@ def test_a_removed_leader_cut_off_from_its_successor_waits_past_its_lease() -> N
     assert leader.role is Role.FOLLOWER
     assert env.replica(2).role is Role.LEADER
     assert leader.slot_chosen == entries_before  # it never proposed past its removal
+
+
+def test_a_voter_that_knows_its_leader_was_removed_grants_another_voters_probe() -> None:
+    """Runtime swarm seed 85: {1, 2, 3} becomes {2, 3} while 3 is cut off; 3
+    then installs a snapshot taken past the removal, whose configurations no
+    longer name 1. 3 ignores the removed leader (``ignored_non_member``), so 1
+    never hears that 3 knows and waits on to hand over; 2, still hearing 1,
+    refused 3's probes as from under a live leader: nobody led again. A
+    leader that is no voter from the acceptor's chosen prefix on proposes
+    nothing more, and does not keep another voter from standing."""
+    env = Env(1, nodes=3, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    new = change(env, 1, [2, 3])
+    leader = env.replica(1)
+    effect = change_slot(leader, new.epoch) + ALPHA
+    for _ in range(3):
+        settle(env, 1)
+    assert leader.slot_chosen == effect and leader.role is Role.LEADER
+    assert env.replica(2).slot_chosen == effect  # 2 knows 1 is removed
+    cut_off = env.replica(3)
+    env.node(3).slot_apply_next = effect
+    env._perform(3, lambda: cut_off.install_snapshot(effect, leader.configs_at(effect)))
+    assert 1 not in cut_off.members
+    env.heal()
+    for _ in range(40):  # 4 s: many election timeouts
+        env.tick(3, cut_off.now + 0.1)
+        env.tick(2, env.replica(2).now + 0.1)
+        settle(env, 1)
+    assert cut_off.counters.ignored_non_member > 0
+    assert any(env.replica(n).role is Role.LEADER for n in (2, 3))
+    assert leader.role is Role.FOLLOWER

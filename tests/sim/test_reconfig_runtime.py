@@ -145,6 +145,7 @@ def test_caught_up_needs_the_leaders_configuration_and_its_applied_slots() -> No
         (11, SimConfig(nodes=3, spares=2)),  # spare added as a voter on its guess (63 too)
         (115, SimConfig(nodes=0, swarm=True)),  # the same, in the swarm
         (172, SimConfig(nodes=0, swarm=True)),  # candidate prepared on old grants (fixed on main)
+        (85, SimConfig(nodes=0, swarm=True)),  # a removed leader's heartbeats held a probe back
     ],
 )
 def test_pinned_runtime_reconfig_seeds(seed: int, config: SimConfig) -> None:
