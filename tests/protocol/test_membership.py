@@ -8,7 +8,7 @@ import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
-from paxon.errors import Busy
+from paxon.errors import Busy, NotLeader
 from paxon.protocol import Accept, Ballot, DurableState, Prepare, Replica, Role, TimeoutNow
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
@@ -500,3 +500,16 @@ def test_a_voter_that_knows_its_leader_was_removed_grants_another_voters_probe()
     assert cut_off.counters.ignored_non_member > 0
     assert any(env.replica(n).role is Role.LEADER for n in (2, 3))
     assert leader.role is Role.FOLLOWER
+
+
+def test_a_follower_asked_to_change_the_members_or_hand_over_raises_not_leader() -> None:
+    # Argument checks the node never reaches (it asks its leader only).
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    follower = env.replica(2)
+    new = follower.configuration_newest.successor(members([1, 2]))
+    with pytest.raises(NotLeader) as raised:
+        follower.propose_configuration(new)
+    assert raised.value.leader_hint == 1
+    with pytest.raises(NotLeader):
+        follower.transfer_leadership(3)

@@ -395,7 +395,7 @@ class Replica:
         is not a voter (now and in the newest configuration) other than this one.
         """
         if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_hint)
+            raise NotLeader(self.leader_hint)  # sim: unreachable: argument check; leader only
         eligible = self._transfer_targets()
         if target is None:
             if not eligible:
@@ -480,7 +480,7 @@ class Replica:
         epoch with the same alpha.
         """
         if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_hint)
+            raise NotLeader(self.leader_hint)  # sim: unreachable: argument check; leader only
         newest = self._history.newest
         pending = newest.epoch != self._history.at(self.slot_chosen).epoch
         in_flight = any(
@@ -489,7 +489,7 @@ class Replica:
         if pending or in_flight:
             raise Busy("a configuration change is in progress; try again once it is in effect")
         if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
-            raise InvalidConfiguration(
+            raise InvalidConfiguration(  # sim: unreachable: argument check; callers ask a successor
                 f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
             )
         return self.propose(configuration.command())
