@@ -151,8 +151,7 @@ def _add_sim_command(commands: _Subcommands) -> None:
         choices=range(0, 8),
         default=0,
         metavar="N",
-        help="core engine, fixed config: nodes started outside the configuration, "
-        "for reconfig to add (0)",
+        help="fixed config: nodes started outside the configuration, for reconfig to add (0)",
     )
     sim.add_argument(
         "--alpha",
@@ -834,8 +833,10 @@ def _run_sim(args: argparse.Namespace) -> int:
     _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise _UsageError("paxon sim: --storage memory needs --engine core")
-    if args.spares and args.engine == "runtime":
-        raise _UsageError("paxon sim: --spares needs --engine core")
+    if args.alpha != ALPHA_DEFAULT and args.engine == "runtime":
+        raise _UsageError(
+            f"paxon sim: --alpha needs --engine core (the runtime has {ALPHA_DEFAULT})"
+        )
     config = SimConfig(
         nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
         spares=args.spares,

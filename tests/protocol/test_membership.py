@@ -10,7 +10,7 @@ import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
-from paxon.errors import Busy
+from paxon.errors import Busy, NotLeader
 from paxon.protocol import Accept, Ballot, DurableState, Prepare, Replica, Role, TimeoutNow
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
@@ -528,3 +528,48 @@ def test_a_transfer_with_no_target_skips_a_voter_not_heard_from() -> None:
         settle(env, 1)  # 0.44 s: 3 answers every heartbeat, 2 none
     env._perform(1, lambda: leader.transfer_leadership())
     assert leader.transferring_to == 3
+
+
+def test_a_voter_that_knows_its_leader_was_removed_grants_another_voters_probe() -> None:
+    """Runtime swarm seed 85: {1, 2, 3} becomes {2, 3} while 3 is cut off; 3
+    then installs a snapshot taken past the removal, whose configurations no
+    longer name 1. 3 ignores the removed leader (``ignored_non_member``), so 1
+    never hears that 3 knows and waits on to hand over; 2, still hearing 1,
+    refused 3's probes as from under a live leader: nobody led again. A
+    leader that is no voter from the acceptor's chosen prefix on proposes
+    nothing more, and does not keep another voter from standing."""
+    env = Env(1, nodes=3, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    new = change(env, 1, [2, 3])
+    leader = env.replica(1)
+    effect = change_slot(leader, new.epoch) + ALPHA
+    for _ in range(3):
+        settle(env, 1)
+    assert leader.slot_chosen == effect and leader.role is Role.LEADER
+    assert env.replica(2).slot_chosen == effect  # 2 knows 1 is removed
+    cut_off = env.replica(3)
+    env.node(3).slot_apply_next = effect
+    env._perform(3, lambda: cut_off.install_snapshot(effect, leader.configs_at(effect)))
+    assert 1 not in cut_off.members
+    env.heal()
+    for _ in range(40):  # 4 s: many election timeouts
+        env.tick(3, cut_off.now + 0.1)
+        env.tick(2, env.replica(2).now + 0.1)
+        settle(env, 1)
+    assert cut_off.counters.ignored_non_member > 0
+    assert any(env.replica(n).role is Role.LEADER for n in (2, 3))
+    assert leader.role is Role.FOLLOWER
+
+
+def test_a_follower_asked_to_change_the_members_or_hand_over_raises_not_leader() -> None:
+    # Argument checks the node never reaches (it asks its leader only).
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    follower = env.replica(2)
+    new = follower.configuration_newest.successor(members([1, 2]))
+    with pytest.raises(NotLeader) as raised:
+        follower.propose_configuration(new)
+    assert raised.value.leader_hint == 1
+    with pytest.raises(NotLeader):
+        follower.transfer_leadership(3)

@@ -19,6 +19,7 @@ from tests.mutate.run import ROOT, Options, run
 from tests.mutate.targets import Target, spans_of, targets
 
 from paxon.sim import SimConfig
+from paxon.sim.config import FAULT_KINDS
 
 QUORUM = "src/paxon/protocol/quorum.py"
 
@@ -32,7 +33,13 @@ def test_planted_bug_is_killed_and_an_equivalent_change_survives(tmp_path: Path)
         # `member_count < 1` -> `<= 1`: the simulator never builds a one-node cluster.
         operators=r"ReplaceBinaryOperator_Add_Sub$|ReplaceComparisonOperator_Lt_LtE$",
     )
-    options = Options(budget="3x1", selection=selection, jobs=1, out=tmp_path, progress_s=600)
+    options = Options(
+        budget="tests.sim.test_mutate_tool:fixed_members_budget",
+        selection=selection,
+        jobs=1,
+        out=tmp_path,
+        progress_s=600,
+    )
 
     report = run(options, echo=io.StringIO())
 
@@ -65,6 +72,14 @@ def test_budget_specs() -> None:
 def tiny_budget() -> SeedBudget:
     """A budget named by its import path: two seeds of a 4-node cluster."""
     return SeedBudget("tiny", (SeedGroup("4 nodes", range(2), lambda _seed: SimConfig(nodes=4)),))
+
+
+def fixed_members_budget() -> SeedBudget:
+    """Seed 0 of 3 nodes, every fault kind but membership changes: "reconfig"
+    may leave one voter, where the `<=` mutant above is no longer equivalent."""
+    faults = frozenset(FAULT_KINDS) - {"reconfig"}
+    config = SimConfig(nodes=3, faults=faults)
+    return SeedBudget("3 nodes", (SeedGroup("3 nodes", range(1), lambda _seed: config),))
 
 
 def test_budgets_by_import_path_and_by_swarm() -> None:

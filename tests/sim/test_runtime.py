@@ -98,14 +98,22 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     assert {config.nodes for config in configs} == set(range(NODES_MIN, NODES_MAX + 1))
     windows = {config.replica.pipeline_window_slots for config in configs}
     assert 1 in windows and max(windows) > 64
-    # Some seeds have none of a kind, some have it; the runtime never draws
-    # the core engine's own (reconfig), and the core engine draws it too.
+    # Some seeds have none of a kind, some have it (reconfig too, from its own
+    # stream, with 0 to 2 spares and the node's alpha).
+    assert not CORE_FAULTS
     for kind in FAULT_KINDS:
         having = sum(kind in config.faults for config in configs)
-        if kind in CORE_FAULTS:
-            assert having == 0, kind
-        else:
-            assert 0 < having < len(configs), kind
+        assert 0 < having < len(configs), kind
+    changing = [config for config in configs if "reconfig" in config.faults]
+    assert {config.spares for config in changing} == {0, 1, 2}
+    assert all(config.alpha == 64 for config in configs)
+    assert all(config.spares == 0 for config in configs if config not in changing)
+    # Drawn from its own stream: turning it off leaves every other draw as it was.
+    without = dataclasses.replace(base, faults=base.faults - {"reconfig"})
+    for seed, config in enumerate(configs[:50]):
+        assert draw(seed, without) == dataclasses.replace(
+            config, faults=config.faults - {"reconfig"}, spares=0, reconfig_gap_s=(0.1, 0.6)
+        )
     assert draw(3, dataclasses.replace(base, nodes=5)).nodes == 5
     core = [draw(seed, dataclasses.replace(base, engine="core")) for seed in range(200)]
     reconfig = [config for config in core if "reconfig" in config.faults]

@@ -4,7 +4,9 @@ protocol knobs (``paxon.sim.swarm``), plus 60 fixed-config seeds of the core
 engine (the pure core with the simulator's glue, every core fault at once,
 membership changes among the 3 or 5 nodes included), and 30 core seeds of 3
 voters and 2 spare nodes whose configuration changes every few tenths of a
-second (``reconfig``, alpha 16).
+second (``reconfig``, alpha 16), and 10 runtime seeds of 3 voters and 2
+spares with every fault, whose members change through ``ChangeMembers``
+(about a third of the swarm seeds change them too).
 
 A failure names the seed and the command that replays it with a trace.
 """
@@ -19,6 +21,7 @@ SEEDS_PER_CHUNK = 15
 SWARM_CHUNKS = 20  # 300 swarm seeds
 CORE_CHUNKS = 2  # 30 seeds of 3 nodes and 30 of 5 on the core engine
 RECONFIG_CHUNKS = 2  # 30 seeds of 3 voters and 2 spares, reconfig on
+RUNTIME_RECONFIG_SEEDS = 10  # runtime engine, 3 voters and 2 spares, every fault
 
 
 def _run(config: SimConfig, seeds: range) -> int:
@@ -63,3 +66,10 @@ def test_core_engine_reconfig_seeds_are_safe_live_and_linearizable(chunk: int) -
     config = SimConfig(nodes=3, spares=2, alpha=16, engine="core")
     seeds = range(chunk * SEEDS_PER_CHUNK, (chunk + 1) * SEEDS_PER_CHUNK)
     assert _run(config, seeds) >= len(seeds)  # about two changes chosen per seed
+
+
+@pytest.mark.sim
+def test_runtime_engine_reconfig_seeds_are_safe_live_and_linearizable() -> None:
+    config = SimConfig(nodes=3, spares=2)
+    seeds = range(RUNTIME_RECONFIG_SEEDS)
+    assert _run(config, seeds) >= len(seeds) // 2  # changes chosen through the node

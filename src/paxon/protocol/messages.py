@@ -8,7 +8,7 @@ reply is delivered only after the records it stands for are durable.
 | message         | from -> to           | means                                              |
 |-----------------|----------------------|----------------------------------------------------|
 | Probe           | candidate -> all     | would you promise ``ballot``? (nothing persisted)   |
-| ProbeReply      | acceptor -> cand.    | yes/no; no while a live leader is heard              |
+| ProbeReply      | acceptor -> cand.    | yes/no; no while a live leader (a voter) is heard    |
 | Prepare         | candidate -> all     | phase 1a for every slot >= ``slot_from``             |
 | Promise         | acceptor -> cand.    | phase 1b with every accepted entry >= ``slot_from``  |
 |                 |                      | (and ``log_start``: slots below it were compacted)   |

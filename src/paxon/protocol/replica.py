@@ -20,7 +20,9 @@ Theory of operation. Roles move like this:
 
 PROBING is a phase before Phase 1 that changes no durable state: a candidate
 asks whether a majority would promise its ballot, and an acceptor says no while
-it still hears a live leader. A replica cut off from the leader alone therefore
+it still hears a live leader that is a voter from its chosen prefix on (a
+removed leader only waits to hand over, and a new voter restored past the
+removal may ignore it, so it holds nobody back). A replica cut off from the leader alone therefore
 cannot raise everyone's ballot and depose a healthy leader (the job PreVote
 does in Raft). Only after a majority says yes does the candidate promise itself,
 persist that, and send Prepare.
@@ -404,7 +406,7 @@ class Replica:
         is not a voter (now and in the newest configuration) other than this one.
         """
         if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_hint)
+            raise NotLeader(self.leader_hint)  # sim: unreachable: argument check; leader only
         eligible = self._transfer_targets()
         if target is None:
             if not eligible:
@@ -509,12 +511,12 @@ class Replica:
         epoch with the same alpha.
         """
         if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_hint)
+            raise NotLeader(self.leader_hint)  # sim: unreachable: argument check; leader only
         newest = self._history.newest
         if self.change_in_progress:
             raise Busy("a configuration change is in progress; try again once it is in effect")
         if configuration.epoch != newest.epoch + 1 or configuration.alpha != newest.alpha:
-            raise InvalidConfiguration(
+            raise InvalidConfiguration(  # sim: unreachable: argument check; callers ask a successor
                 f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
             )
         return self.propose(configuration.command())
@@ -607,10 +609,16 @@ class Replica:
 
     def _on_probe(self, message: Probe) -> None:
         self._see_round(message.ballot)
+        # A leader that is no voter from our chosen prefix on was removed: it
+        # proposes nothing more and only waits to hand over, which it may never
+        # do if a new voter ignores it (one restored from a snapshot past the
+        # removal no longer lists it: runtime swarm seed 85). It keeps no voter
+        # from standing.
+        leader_votes = self.leader_id in self._voters_ahead()
         granted = (
             message.ballot > self.ballot_promised
             and self.role is not Role.LEADER
-            and not self._leader_is_live()
+            and not (self._leader_is_live() and leader_votes)
         )
         self._send(ProbeReply(self.node_id, message.src, message.ballot, granted))
 

@@ -88,7 +88,7 @@ class Clients:
     def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
         self._cluster = cluster
         self._rng = random.Random(f"{seed}:clients")
-        members = cluster.members
+        members = cluster.first_members  # a spare is no member yet
         self.all: list[SimClient] = []
         for index in range(cluster.config.clients):
             client = SimClient(CLIENT_BASE + index)

@@ -45,8 +45,8 @@ FAULT_KINDS = (
 # Kinds only the runtime engine carries out (the core engine ignores them).
 RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk"})
 # Kinds only the core engine carries out (the runtime engine ignores them):
-# membership changes, until the runtime handles them.
-CORE_FAULTS = frozenset({"reconfig"})
+# none since the runtime changes the members too (``paxon.sim.operator``).
+CORE_FAULTS: frozenset[str] = frozenset()
 STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
 # Operations one simulated client may keep in flight (its session lanes).
@@ -62,9 +62,10 @@ class SimConfig:
     # 0 with swarm: each seed draws 3 to 7. The voters of the first configuration.
     nodes: int = 3
     # Nodes started outside the configuration (ids nodes+1 on), for "reconfig"
-    # to add (core engine).
+    # to add.
     spares: int = 0
-    # The configurations' alpha: a change chosen at slot i takes effect at i + alpha.
+    # The configurations' alpha: a change chosen at slot i takes effect at i + alpha
+    # (the runtime engine's nodes have ALPHA_DEFAULT: no setting changes it).
     alpha: int = ALPHA_DEFAULT
     # "reconfig": seconds between two attempts to change the configuration.
     reconfig_gap_s: tuple[float, float] = (0.1, 0.6)
@@ -142,8 +143,8 @@ class SimConfig:
             raise ValueError("reconfig_gap_s must be a range 0 < low <= high")
         if self.spares < 0 or self.nodes + self.spares > MEMBERS_MAX or self.alpha < 1:
             raise ValueError(f"spares must be >= 0, nodes + spares <= {MEMBERS_MAX}, alpha >= 1")
-        if self.spares and self.engine != "core":
-            raise ValueError("spares need the core engine (the runtime has no reconfig yet)")
+        if self.engine == "runtime" and self.alpha != ALPHA_DEFAULT:
+            raise ValueError(f"the runtime engine's nodes have alpha {ALPHA_DEFAULT}")
         if min(self.fault_weights) < 0 or sum(self.fault_weights) <= 0:
             raise ValueError("fault_weights must be >= 0, not all 0")
         if self.segment_max_bytes < 1024:

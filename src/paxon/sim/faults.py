@@ -77,6 +77,9 @@ class FaultInjector:
         # (fewer than a majority, so the cluster can serve to the end).
         self._disk_kinds = DISK_FAULT_KINDS if "disk" in config.faults else frozenset()
         self._disk_refusals_left = (config.nodes - 1) // 2
+        # Nodes struck with a fault recovery must refuse: down for the rest of the
+        # run. With "reconfig", fewer than a majority of each configuration's voters.
+        self.disks_refused: set[int] = set()
         self._rng_storage = random.Random(f"{seed}:storage")
         # Storage faults strike from a drawn time on: later ones meet an older
         # disk (snapshots taken, segments rolled over and compacted) before the
@@ -559,7 +562,12 @@ class FaultInjector:
         rare_moment = host.fs.truncate_pending or event is not None
         for_rare = host.node_id in self._crashed_for_rare
         self._crashed_for_rare.discard(host.node_id)
-        may_strike = bool(kinds) and self._disk_refusals_left > 0 and cluster.healed_at is None
+        may_strike = (
+            bool(kinds)
+            and self._disk_refusals_left > 0
+            and cluster.may_lose(host.node_id, self.disks_refused)
+            and cluster.healed_at is None
+        )
         if may_strike and (for_rare or (rare_moment and self._rng_rare.random() < _RARE_MOMENT)):
             aimed = kinds & {"bitflip"} if event == SNAPSHOT_RECORD_DURABLE else kinds
             fault = strike_rare(host.fs, directory, self._rng_rare, aimed) or strike(
@@ -579,6 +587,7 @@ class FaultInjector:
         if struck:
             if fault is not None and fault.expect == REFUSE:
                 self._disk_refusals_left -= 1
+                self.disks_refused.add(host.node_id)
             if fault is not None:
                 cluster.stats.faults["disk"] += 1
                 cluster.log(

@@ -10,7 +10,9 @@ The node under test is the real one; these wrappers only watch it:
 - ``ReplicaObserver``: the replica each node builds, its calls (``step``,
   ``tick``, ``propose_many``, ``read_index``, ``install_snapshot``) wrapped so
   the properties, the timer checks and the heal watch see each output, role
-  changes are traced, and ``check_invariants`` runs after every call.
+  changes are traced, ``check_invariants`` runs after every call, and the
+  configurations a replica holds go to the properties (``on_configuration``)
+  whenever its chosen prefix moves, before the call's messages leave.
 
 Contract: observing changes nothing a node does and draws no randomness; the
 faults aimed at a role change (``FaultInjector.at_transition``) are the one
@@ -27,6 +29,7 @@ from paxon.kv.store import KvStore
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.machine import Applied, ReplicatedMachine
 from paxon.node.node import Node
+from paxon.protocol.membership import Configuration
 from paxon.protocol.ready import ChosenEntry, Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.sim.config import ReplicaFactory
@@ -44,8 +47,10 @@ _OBSERVED_CALLS = ("step", "tick", "propose_many", "read_index", "install_snapsh
 class ObservedMachine(ReplicatedMachine):
     """The node's replicated machine, reporting every applied entry to the checker."""
 
-    def __init__(self, cluster: RuntimeCluster, node_id: int) -> None:
-        super().__init__(KvStore())
+    def __init__(self, cluster: RuntimeCluster, node_id: int, configuration: Configuration) -> None:
+        """``configuration``: the node's first one (from its --peers), as ``Node`` gives
+        its own machine, so snapshots carry the configurations (version 3)."""
+        super().__init__(KvStore(), configuration=configuration)
         self._cluster = cluster
         self._node_id = node_id
 
@@ -92,6 +97,8 @@ class ReplicaObserver:
         # Linearizable queries waiting on a read index: id(query) -> (query,
         # slot); holding the query keeps its id from being reused meanwhile.
         self._read_slots: dict[int, tuple[object, int]] = {}
+        # Each node's chosen prefix as last told to on_configuration (its replica now).
+        self._slot_chosen_reported: dict[int, int] = {}
 
     def factory(self, host: Host, incarnation: int) -> Callable[..., Replica]:
         """The configured replica, with every call's output reported to the checkers."""
@@ -100,6 +107,7 @@ class ReplicaObserver:
 
         def build(*args: Any, **kwargs: Any) -> Replica:
             replica = factory(*args, **kwargs)
+            self._slot_chosen_reported[host.node_id] = -1
             cluster.timers.on_start(host.node_id, replica, cluster.time)
             for name in _OBSERVED_CALLS:
                 setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
@@ -149,6 +157,8 @@ class ReplicaObserver:
                 replica.check_invariants(full=cluster.stats.steps % 64 == 0)
             except AssertionError as error:
                 cluster.checker.on_invariant_broken(node_id, error, cluster.time)
+            if replica.slot_chosen != self._slot_chosen_reported.get(node_id):
+                self._report_configuration(node_id, replica)
             return ready
 
         observed.__name__ = call.__name__
@@ -159,13 +169,35 @@ class ReplicaObserver:
         node_id = host.node_id
         ballot = replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
         cluster.log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
-        cluster.healing.on_role_change(node_id, replica.role, cluster.time)
+        guessing = node_id not in cluster.first_members and replica.configuration_newest.epoch == 0
+        if node_id in cluster.kept_members() and not guessing:
+            # A node removed, or never added, may stand on its own, and so may a
+            # spare just added that still holds its --peers guess: the others ignore it.
+            cluster.healing.on_role_change(node_id, replica.role, cluster.time)
         if role_before is Role.LEADER:
             cluster.properties.on_stopped_leading(node_id, cluster.time)
         if replica.role is Role.LEADER:
             cluster.stats.leader_changes += 1
             cluster.faults.release_held(f"n{node_id} leads")
         cluster.faults.at_transition(host, replica.role)
+
+    def _report_configuration(self, node_id: int, replica: Replica) -> None:
+        """Tell the properties the configurations ``replica`` holds at its prefix.
+
+        A spare's own first configuration comes from its --peers (the first
+        members and itself), not from the log: held until it reads a change,
+        it is not the log's epoch 0 and is not judged."""
+        self._slot_chosen_reported[node_id] = replica.slot_chosen
+        cluster = self._cluster
+        if node_id not in cluster.first_members and replica.configuration.epoch == 0:
+            return
+        cluster.properties.on_configuration(
+            node_id,
+            replica.slot_chosen,
+            replica.configuration,
+            replica.configuration_newest,
+            cluster.time,
+        )
 
     def _note_read_indexes(self, host: Host, ready: Ready) -> None:
         """Tell the properties each read index, and remember it for its queries."""

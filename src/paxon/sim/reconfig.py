@@ -21,6 +21,14 @@ steps down). Limits: ``VOTERS_MIN`` = 1 and ``VOTERS_MAX`` = 7 voters;
 ``MEMBERS_MIN`` = 2 members, because a lone member sends no ``Accept`` and the
 checkers could not see what it chose. ``Busy`` (a change in progress) and
 ``NotLeader`` are expected answers; the next attempt comes after the next gap.
+
+The runtime engine (``paxon.sim.operator``) changes the members the way an
+operator does, one ``ChangeMembers`` action at a time: ``draw_action`` draws
+through ``draw_change`` and names the action that makes the same change
+(add -> ``add-learner``, or ``add`` of a voter in ``ADD_VOTER_SHARE`` of the
+draws, which the operator makes a learner first and promotes once caught up,
+docs/membership.md; promote, remove). No action demotes a voter, so a demote is no
+draw; a replace is its first half, the voter's removal.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ VOTERS_MIN = 1
 VOTERS_MAX = 7
 MEMBERS_MIN = 2
 LEADER_SHARE = 0.3
+# Runtime engine: share of the adds that add a voter (as a learner first, then
+# promoted once caught up, unless it has caught up already: ``paxon.sim.operator``).
+ADD_VOTER_SHARE = 0.25
 # Each kind's weight among those the configuration allows.
 CHANGE_WEIGHTS = {"add": 3.0, "promote": 2.0, "demote": 1.0, "remove": 2.0, "replace": 2.0}
 
@@ -93,10 +104,46 @@ def draw_change(
     return label, newest.successor(members)
 
 
+def draw_action(
+    rng: random.Random, newest: Configuration, node_ids: Sequence[NodeId], leader: NodeId
+) -> tuple[str, NodeId] | None:
+    """One ``ChangeMembers`` action (``add``, ``add-learner``, ``promote``,
+    ``remove``) and the node it names, drawn as ``draw_change`` draws; None when
+    the draw is no change an action makes (a demote) or breaks a limit."""
+    drawn = draw_change(rng, newest, node_ids, leader)
+    if drawn is None:
+        return None
+    _, change = drawn
+    before = {member.node_id: member.voter for member in newest.members}
+    after = {member.node_id: member.voter for member in change.members}
+    leaving = sorted(set(before) - set(after))
+    if leaving:
+        # A remove, or a replace's first half, within the limits on its own.
+        voters_left = len(newest.voters) - (1 if before[leaving[0]] else 0)
+        if len(newest.members) - 1 < MEMBERS_MIN or voters_left < VOTERS_MIN:
+            return None
+        return "remove", leaving[0]
+    joining = sorted(set(after) - set(before))
+    if joining:
+        voter = len(newest.voters) < VOTERS_MAX and rng.random() < ADD_VOTER_SHARE
+        return ("add" if voter else "add-learner"), joining[0]
+    promoted = sorted(node for node, voter in after.items() if voter and not before[node])
+    if promoted:
+        return "promote", promoted[0]
+    return None  # a demote
+
+
 def _pick_voter(rng: random.Random, voters: list[NodeId], leader: NodeId) -> NodeId:
     if leader in voters and (len(voters) == 1 or rng.random() < LEADER_SHARE):
         return leader
     return rng.choice([voter for voter in voters if voter != leader])
 
 
-__all__ = ["CHANGE_WEIGHTS", "LEADER_SHARE", "VOTERS_MAX", "draw_change"]
+__all__ = [
+    "ADD_VOTER_SHARE",
+    "CHANGE_WEIGHTS",
+    "LEADER_SHARE",
+    "VOTERS_MAX",
+    "draw_action",
+    "draw_change",
+]

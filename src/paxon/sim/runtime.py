@@ -31,6 +31,17 @@ machine applies; the client history goes to the linearizability checker. The
 two phases are those of ``SimCluster``: faults, then healing, after which the
 cluster must serve and catch every member up.
 
+With the ``reconfig`` kind the members change through the real path: the
+run starts ``spares`` more nodes outside the first configuration, each with
+``--peers`` naming the first members and itself (docs/membership.md, step 2),
+and an ``Operator`` (``paxon.sim.operator``) sends ``ChangeMembers`` requests
+over the client network during the fault phase. The checkers read the
+configurations from the chosen log; each replica reports the ones it holds
+(``on_configuration``), except a spare still holding its ``--peers`` guess
+(epoch 0 with itself in it: not the log's, and docs/membership.md says so).
+After the heal only the members of the configurations from the chosen prefix
+on are waited for: a node removed, or never added, may stay behind.
+
 The parts, one job each: ``host`` (the machine a node runs on: disk, group
 commit, links), ``observe`` (what the nodes do, told to the checkers),
 ``clients`` (the workload and its history), ``faults`` (every fault of the
@@ -56,6 +67,7 @@ from paxon.node.config import NodeConfig
 from paxon.node.environment import Environment
 from paxon.node.logclock import CLOCK_CLIENT_ID
 from paxon.node.node import Node
+from paxon.protocol.membership import SYSTEM_CLIENT_ID, Configuration
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.replica import Replica
@@ -79,6 +91,7 @@ from paxon.sim.host import (
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
+from paxon.sim.operator import Operator, sim_address
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
@@ -121,12 +134,22 @@ class RuntimeCluster:
         self.rng_disk = random.Random(f"{seed}:disk")
         self.rng_stop = random.Random(f"{seed}:stop")
         self._rng_stop_io = random.Random(f"{seed}:io-error-in-stop")
-        self.members = list(range(1, config.nodes + 1))
+        # Every node of the run: the first configuration's voters, then the spares.
+        self.members = list(range(1, config.nodes + config.spares + 1))
+        self.first_members = self.members[: config.nodes]
+        # As every first member's node makes it from its --peers.
+        self.initial = Configuration.initial({m: sim_address(m) for m in self.first_members})
         self.faults = FaultInjector(self, seed)
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
-        self.checker = SafetyChecker(self.members, internal_client_ids={CLOCK_CLIENT_ID})
+        self.checker = SafetyChecker(
+            self.members,
+            internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
+            configuration=self.initial,
+        )
         # The rules of docs/protocol.md, checked on every send, fsync and read.
-        self.properties = PropertyChecker(self.members, self.checker.violations)
+        self.properties = PropertyChecker(
+            self.members, self.checker.violations, configuration=self.initial
+        )
         # Its timers and limits: leases, election timeouts, queue, batch, Learn.
         self.timers = TimerChecker(self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
@@ -147,6 +170,7 @@ class RuntimeCluster:
         )
         self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
         self.clients = Clients(self, seed)
+        self.operator = Operator(self, seed)
         self.healed_at: float | None = None
         self._chosen_at_heal = 0
         self._done = False
@@ -168,6 +192,7 @@ class RuntimeCluster:
             self.faults.arm_creation_cut(host)
             self._start_process(host)
         self.clients.start()
+        self.operator.start()
         self.faults.start()
         self.push(config.fault_phase_s, self._heal_everything)
         self.push(config.fault_phase_s + config.heal_phase_s, self._finish)
@@ -211,6 +236,7 @@ class RuntimeCluster:
         self.stats.commands_chosen = sum(
             len(value.commands) for value in self.checker.chosen.values()
         )
+        self.stats.configs_chosen = self.checker.configs.changes_chosen
         return not self._done
 
     def crash(self, node_id: int) -> None:
@@ -284,8 +310,13 @@ class RuntimeCluster:
         return self.faults.storage_crash_point(host, where)
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
+        receive = (
+            self.operator.receive
+            if client == self.operator.endpoint
+            else functools.partial(self.clients.receive, client)
+        )
         for delay in self.network.delays(src, client):
-            self.push(self.time + delay, lambda: self.clients.receive(client, response))
+            self.push(self.time + delay, lambda: receive(response))
 
     def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
         self.properties.on_records_durable(host.node_id, records, self.time)
@@ -449,9 +480,11 @@ class RuntimeCluster:
             replica_factory=self.replicas.factory(host, incarnation),
             stopwatch=clock,
         )
+        # A spare's --peers: the first members and itself (docs/membership.md).
+        peers = {member: ("sim", member) for member in sorted({*self.first_members, node_id})}
         node = self._observed_node_class(
             node_id,
-            {member: ("sim", member) for member in self.members},
+            peers,
             f"/node{node_id}",
             KvStore(),
             config=self._node_config,
@@ -459,7 +492,7 @@ class RuntimeCluster:
             wall_time_s=lambda: _WALL_EPOCH_S + self._local_now(host),
             environment=environment,
         )
-        node.machine = ObservedMachine(self, node_id)
+        node.machine = ObservedMachine(self, node_id, node._initial)
         process = Process(loop, node)
         host.process = process
         task = loop.create_task(node.start())
@@ -590,9 +623,17 @@ class RuntimeCluster:
         """Tell the heal watch what each live member is, until the cluster settles."""
         if self._done or self.healing.settled_at is not None:
             return
+        if not self._membership_settled():
+            # A change chosen before the heal still takes effect, a removed
+            # leader hands over after it, and a transfer the operator asked for
+            # just before the heal moves the leader: not settled until done.
+            self.healing.sample([], self.time)
+            self.later(_SETTLE_SAMPLE_S, self._sample_settled)
+            return
         states = []
+        kept = self.kept_members()
         for host in self.hosts.values():
-            if host.dead is not None:
+            if host.dead is not None or host.node_id not in kept:
                 continue
             node = self.node_of(host)
             if node is None:
@@ -620,8 +661,9 @@ class RuntimeCluster:
                 "no client operation completed within "
                 f"{self.config.heal_phase_s}s after all faults healed",
             )
+        kept = self.kept_members()
         for host in self.hosts.values():
-            if host.dead is not None:
+            if host.dead is not None or host.node_id not in kept:
                 continue
             node = self.node_of(host)
             applied = node.machine.slot_applied if node is not None else -1
@@ -641,6 +683,31 @@ class RuntimeCluster:
                 host.process.loop.bury()
                 host.process = None
                 host.incarnation += 1
+
+    def _membership_settled(self) -> bool:
+        """Whether one configuration holds from the chosen prefix on, the leader
+        (if any) is one of its voters, and no leadership transfer is under way."""
+        configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
+        leader = self.leader()
+        if leader is None:
+            return len(configs) == 1
+        node = self.node(leader)
+        moving = node is not None and node._replica.transferring_to is not None
+        return len(configs) == 1 and leader in configs[0].voters and not moving
+
+    def may_lose(self, node_id: int, lost: set[int]) -> bool:
+        """Whether every configuration from the chosen prefix on, and every one the
+        operator asked for that may yet be chosen, keeps a majority of its voters
+        alive when ``node_id`` joins the ``lost`` nodes for good."""
+        gone = lost | {node_id}
+        configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
+        voter_sets = [c.voters for c in configs] + list(self.operator.voters_asked.values())
+        return all(len(v & gone) <= len(v) - (len(v) // 2 + 1) for v in voter_sets)
+
+    def kept_members(self) -> frozenset[int]:
+        """Who must settle and catch up after the heal: the members of the
+        configurations from the chosen prefix on (not a node removed, or never added)."""
+        return self.checker.configs.members_from(self._chosen_prefix())
 
     def _chosen_prefix(self) -> int:
         slot = 0

@@ -54,12 +54,16 @@ What is drawn, and from where (``draw``):
 |                             | snapshots, installs and compacts many times     |
 | forged messages ("buggy")   | every 0.02-0.1 s; every 0.003-0.02 s in 30% of  |
 |                             | seeds                                           |
-| membership ("reconfig",     | on with probability 0.75; then 0-2 spare nodes, |
-| core engine only)           | alpha 1-64 (log-uniform), a change every        |
+| membership ("reconfig"),    | on with probability 0.75; then 0-2 spare nodes, |
+| core engine                 | alpha 1-64 (log-uniform), a change every        |
 |                             | 0.05-0.3 s up to 0.2-1 s more                   |
+| membership ("reconfig"),    | on with probability 0.3; then 0-2 spare nodes,  |
+| runtime engine              | alpha 64 (the node's), a change every 0.1-0.4 s |
+|                             | up to 0.2-1 s more                              |
 
-"reconfig" is drawn from its own stream, and only for the core engine, so
-every other draw, and every runtime seed, is as it was before it existed.
+"reconfig" is drawn from a stream of its own per engine, so every other draw
+is as it was before it existed, and a seed that does not draw it runs as
+before.
 """
 
 from __future__ import annotations
@@ -69,12 +73,17 @@ import math
 import random
 
 from paxon.protocol.config import ReplicaConfig
-from paxon.sim.config import CORE_FAULTS, FAULT_KINDS, PROCESS_FAULTS, SimConfig
+from paxon.sim.config import FAULT_KINDS, PROCESS_FAULTS, SimConfig
 from paxon.sim.network import LinkFaults
 
 NODES_MIN = 3
 NODES_MAX = 7
 _KIND_ON = 0.75
+# Kinds drawn from a stream of their own (``_draw_membership``), not in the loop.
+_OWN_STREAM_KINDS = frozenset({"reconfig"})
+# Runtime engine: share of the seeds that change the members (each costs more:
+# spare nodes, and the changes' traffic).
+_RUNTIME_RECONFIG_ON = 0.3
 _ALL_KINDS = 0.35
 # Odd sizes are what people run; even ones have their own quorum arithmetic.
 _NODE_COUNTS = tuple(range(NODES_MIN, NODES_MAX + 1))
@@ -108,7 +117,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     kinds = frozenset(
         kind
         for kind in FAULT_KINDS
-        if kind not in CORE_FAULTS and kind in base.faults and rng.random() < _KIND_ON
+        if kind not in _OWN_STREAM_KINDS and kind in base.faults and rng.random() < _KIND_ON
     )
     heartbeat = rng.uniform(0.01, 0.1)
     election_min = heartbeat * rng.uniform(3.0, 10.0)
@@ -216,9 +225,19 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
 
 
 def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
-    """``base`` with the "reconfig" settings of a core-engine seed, or None when it is off."""
-    if base.engine != "core" or "reconfig" not in base.faults:
+    """``base`` with the "reconfig" settings of the seed, or None when it is off."""
+    if "reconfig" not in base.faults:
         return None
+    if base.engine == "runtime":
+        runtime = random.Random(f"{seed}:swarm-reconfig-runtime")
+        if runtime.random() >= _RUNTIME_RECONFIG_ON:
+            return None
+        gap_low = runtime.uniform(0.1, 0.4)
+        return dataclasses.replace(
+            base,
+            spares=runtime.randint(0, 2),
+            reconfig_gap_s=(gap_low, gap_low + runtime.uniform(0.2, 1.0)),
+        )
     rng = random.Random(f"{seed}:swarm-reconfig")
     if rng.random() >= _KIND_ON:
         return None

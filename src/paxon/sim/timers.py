@@ -37,7 +37,8 @@ was last ticked with), so each rule is exact at the tick that must act:
 - ``queue-bound``: a leader's proposal queue (commands it took with
   ``propose_many`` and has not yet put in a new slot) never holds more than
   ``queue_max_commands``, and ``Busy`` is raised only when the commands would
-  not fit, or while leadership is being handed over. ("a limit on everything".)
+  not fit, or while leadership is being handed over (a transfer, or a removed
+  leader waiting to hand over). ("a limit on everything".)
 - ``batch-bound``: a new slot carries at most ``batch_max_commands`` commands,
   and past its first command at most ``batch_max_bytes`` of payload.
 - ``nack-steps-down``: a candidate or leader that steps a ``Nack`` answering
@@ -47,6 +48,15 @@ was last ticked with), so each rule is exact at the tick that must act:
   the ballot it held can no longer win.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
+
+While the members change (``docs/protocol.md``, "Membership") the two timer
+rules judge only what they can judge exactly: ``leader-lease`` only a reign
+whose configurations ahead (from ``slot_chosen`` on) still have the voters it
+began under, one set with the leader in it (a pending change asks a
+majority of each configuration; a removed leader leads on until it hands
+over); ``election-timer``'s "stands by" only a replica that may stand, a voter
+in effect at its ``slot_chosen`` and in its newest configuration (a learner,
+a node whose removal is chosen, a spare never added never stand).
 
 Cost: a few attribute reads per call, one walk of the messages of a call
 that proposes new slots or sends a Learn, and two reads of the refusal
@@ -109,6 +119,8 @@ class _Reign:
     ballot: Ballot
     since: float
     seen: dict[NodeId, float]
+    # The configurations ahead when the reign began (``_configs_ahead``).
+    configs: tuple[frozenset[NodeId], ...] = ()
     queued: int = 0
 
 
@@ -138,7 +150,9 @@ class TimerChecker:
         timer = self._timer(node_id, replica)
         reign = timer.reign
         limit = replica.config.queue_max_commands
-        moving = replica.transferring_to is not None  # Busy while leadership moves
+        # Busy while leadership moves, or from a removed leader waiting to hand over.
+        removed = replica.node_id not in replica.configuration.voters
+        moving = replica.transferring_to is not None or removed
         if reign is not None and reign.queued + len(commands) <= limit and not moving:
             self._fail(
                 time,
@@ -165,7 +179,7 @@ class TimerChecker:
         if role is not before.role:
             if role is Role.LEADER:
                 peers = {member: now for member in replica.members if member != node_id}
-                timer.reign = _Reign(replica.ballot_own, now, peers)
+                timer.reign = _Reign(replica.ballot_own, now, peers, _configs_ahead(replica))
             else:
                 timer.reign = None
                 timer.reset_at = now
@@ -248,7 +262,7 @@ class TimerChecker:
         role = replica.role
         if before.role is Role.LEADER:
             reign = timer.reign
-            if reign is None:
+            if reign is None or not _lease_judged(node_id, replica, reign):
                 return
             horizon = now - config.election_timeout_max_s
             heard = 1 + sum(1 for seen in reign.seen.values() if seen >= horizon)
@@ -279,7 +293,7 @@ class TimerChecker:
                 f"{quiet:.6f} s after its timer restarted (at least "
                 f"{config.election_timeout_min_s:.6f} s)",
             )
-        elif role is before.role and quiet > timeout_max + _EPSILON_S:
+        elif role is before.role and quiet > timeout_max + _EPSILON_S and replica._may_stand():
             self._fail(
                 time,
                 "election-timer",
@@ -347,6 +361,23 @@ class TimerChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _configs_ahead(replica: Replica) -> tuple[frozenset[NodeId], ...]:
+    """The voters of each configuration ``replica`` holds from its chosen prefix
+    on; a change that keeps the voters (an incarnation binding, a learner added)
+    asks no other quorum, so it counts once."""
+    voters: list[frozenset[NodeId]] = []
+    for config in replica._history.from_slot(replica.slot_chosen):
+        if not voters or voters[-1] != config.voters:
+            voters.append(config.voters)
+    return tuple(voters)
+
+
+def _lease_judged(node_id: NodeId, replica: Replica, reign: _Reign) -> bool:
+    """Whether the lease rule, as written for one fixed configuration, applies."""
+    ahead = _configs_ahead(replica)
+    return len(ahead) == 1 and reign.configs == ahead and node_id in ahead[0]
 
 
 __all__ = ["Before", "TimerChecker", "snapshot"]

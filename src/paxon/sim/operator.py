@@ -1,0 +1,321 @@
+"""The "reconfig" workload of the runtime engine: an operator changing the members.
+
+During the fault phase, every ``SimConfig.reconfig_gap_s``, the operator
+sends one ``ChangeMembers`` request over the simulated client network, as
+``paxon members`` does: a change drawn by ``reconfig.draw_action`` from the
+newest configuration of the node that leads now (add a spare or a removed
+node; promote a learner; remove a voter, the leader among them, or a
+learner), or, in ``TRANSFER_SHARE`` of the draws, ``transfer-leader`` to
+another voter. The request goes to the node the operator last heard lead and
+follows redirects, as the clients do.
+
+New voters join as docs/membership.md says they must: a node is promoted, or
+added as a voter at once, only once it has caught up (``caught_up``: it holds
+the leader's newest configuration, read from the log, and has applied within
+``CAUGHT_UP_LAG_SLOTS`` of the leader). Until then a spare holds its
+``--peers`` guess, in which it votes; a voter on a guess may promise and stand
+on a majority that need not meet the real one's (runtime swarm seed 115). So
+an ``add`` draw of a node not caught up adds it as a learner and the operator
+then waits for it, at most ``PROMOTE_WAIT_S``, asking nothing else, and
+promotes it; a ``promote`` draw of a learner not caught up is no draw.
+
+| answer                                  | what the operator does                    |
+|-----------------------------------------|-------------------------------------------|
+| ``StatusReply``                         | done; the next change after a gap         |
+| ``Redirect`` (to a leader, or none)     | the same request to the leader, or to the |
+|                                         | next node not asked yet when it names     |
+|                                         | none or one asked (at most ``HOPS_MAX``)  |
+| ``Failure`` busy, unavailable,          | given up; the next draw after a quarter   |
+| not_leader, timeout                     | gap (a change in progress, a lost leader) |
+| ``Failure`` bad_request                 | the same: drawn from a view the node that |
+|                                         | answered no longer holds (counted)        |
+| any other ``Failure``                   | a violation (``reconfig-error``)          |
+| no answer within ``ANSWER_TIMEOUT_S``   | given up, as for busy                     |
+
+Contract: every random choice comes from the operator's own stream
+(``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
+one request is in flight at a time; answers to a request given up are
+ignored; nothing is asked after the heal (changes chosen before it still take
+effect). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
+are never added or promoted, and no change leaves them a majority of the
+voters: they will not come back, and a majority that never comes back is an
+outage the operator made, not a test (the faults keep the same rule when they
+strike a disk: ``RuntimeCluster.may_lose``).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from paxon.net.client_messages import ChangeMembers, ClientResponse, Failure, Redirect, StatusReply
+from paxon.protocol.membership import Configuration
+from paxon.sim import reconfig
+from paxon.sim.network import CLIENT_BASE
+
+if TYPE_CHECKING:
+    from paxon.sim.runtime import RuntimeCluster
+
+# Share of the draws that move the leadership instead of changing the members.
+TRANSFER_SHARE = 0.2
+# Redirects followed for one request before it is given up.
+HOPS_MAX = 8
+# How long the operator waits for an answer (a change waits until chosen).
+ANSWER_TIMEOUT_S = 1.0
+# A node has caught up when it has applied this close to the leader.
+CAUGHT_UP_LAG_SLOTS = 16
+# How long the operator waits for a learner it means to promote to catch up.
+PROMOTE_WAIT_S = 2.0
+# Answers after which the operator draws again sooner (a quarter gap).
+_RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
+
+
+def sim_address(node_id: int) -> str:
+    """A simulated node's peer address, as its ``Node`` formats it (``host.py``)."""
+    return f"sim:{node_id}"
+
+
+def caught_up(cluster: RuntimeCluster, node_id: int, leader: int) -> bool:
+    """Whether ``node_id`` may become a voter now: it runs, holds the leader's
+    newest configuration (so it has read every change the leader knows, the one
+    that added it included, and stands on no ``--peers`` guess), and has applied
+    within ``CAUGHT_UP_LAG_SLOTS`` of the leader (``paxon members list``)."""
+    node, leading = cluster.node(node_id), cluster.node(leader)
+    if node is None or leading is None:
+        return False
+    own, newest = node._replica.configuration_newest, leading._replica.configuration_newest
+    if (own.epoch, own.voters, own.learners) != (newest.epoch, newest.voters, newest.learners):
+        return False  # behind, or on its guess (epoch 0, itself a voter)
+    return node.machine.slot_applied + CAUGHT_UP_LAG_SLOTS >= leading.machine.slot_applied
+
+
+class Operator:
+    """Sends one membership change at a time to the cluster (see the module docstring)."""
+
+    def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
+        self._cluster = cluster
+        self._rng = random.Random(f"{seed}:reconfig-runtime")
+        # After the clients' endpoints, on the same client network.
+        self.endpoint = CLIENT_BASE + cluster.config.clients
+        self._target = cluster.members[0]
+        self._request: ChangeMembers | None = None
+        self._request_id = 0
+        self._asked_id = 0  # the request id a change was first asked under
+        self._voters_drawn: frozenset[int] = frozenset()
+        self._hops = 0
+        self._visited: set[int] = set()  # nodes this request was sent to
+        # The learner to promote once caught up (an ``add`` drawn before it
+        # was), and until when the operator waits for it.
+        self._promoting: int | None = None
+        self._promote_by_s = 0.0
+        # The voters each change asked for may come to be, unless refused
+        # outright (a request given up at a timeout may still be chosen): the
+        # faults lose no disk that would leave them short of a majority.
+        self.voters_asked: dict[int, frozenset[int]] = {}
+        # Figures for the trace and the tests.
+        self.done = 0
+        self.refused = 0
+
+    def start(self) -> None:
+        if "reconfig" in self._cluster.config.faults:
+            self._cluster.later(0.3 + 0.3 * self._rng.random(), self._next)
+
+    def receive(self, response: ClientResponse) -> None:
+        """An answer reaches the operator."""
+        cluster = self._cluster
+        request = self._request
+        if request is None or response.request_id != request.request_id:
+            return  # an answer to a request given up
+        if isinstance(response, Redirect):
+            self._hops += 1
+            if cluster.healed_at is not None:
+                self._give_up("the faults are over")
+                return
+            if self._hops > HOPS_MAX:
+                self._give_up(f"{self._hops} redirects")
+                return
+            # Straight to the leader it names, unless asked already (a removed
+            # node's hint may name another removed node): then the next node.
+            self._visited.add(self._target)
+            leader = response.leader_id
+            if leader is None or leader in self._visited:
+                leader = self._next_unvisited()
+            self._target = leader
+            self._request_id += 1
+            self._request = ChangeMembers(
+                self._request_id, request.action, request.node_id, request.address, ""
+            )
+            cluster.later(0.005, self._send)
+            return
+        if isinstance(response, Failure):
+            if response.code in ("bad_request", "busy", "not_leader"):
+                self.voters_asked.pop(self._asked_id, None)  # refused before proposing
+            if response.code == "bad_request":
+                self.refused += 1
+            elif response.code not in _RETRY_LATER:
+                cluster.checker.fail(
+                    cluster.time,
+                    "reconfig-error",
+                    f"{_describe(request)} failed: {response.code}: {response.message}",
+                )
+            self._give_up(f"{response.code}: {response.message}")
+            return
+        if isinstance(response, StatusReply):
+            self.done += 1
+            cluster.stats.faults["reconfig"] += 1
+            cluster.log(f"reconfig: {_describe(request)} done by n{self._target}")
+            self._request = None
+            if request.node_id == self._promoting and request.action == "add-learner":
+                self._promote_by_s = cluster.time + PROMOTE_WAIT_S
+                self._after(reconfig_gap=False)  # look for it to catch up soon
+                return
+            self._after(reconfig_gap=True)
+            return
+        cluster.checker.fail(
+            cluster.time, "reconfig-error", f"{_describe(request)} answered {response!r}"
+        )
+        self._give_up("an unexpected answer")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next(self) -> None:
+        """Draw the next change and send it, unless the faults are over."""
+        cluster = self._cluster
+        if cluster.healed_at is not None or self._request is not None:
+            return
+        leader = cluster.leader()
+        node = cluster.node(leader) if leader is not None else None
+        drawn = None
+        if leader is not None and node is not None:
+            newest = node._replica.configuration_newest
+            drawn = self._promotion(newest, leader)
+            if drawn is None and self._promoting is not None:
+                cluster.log(f"reconfig: wait for n{self._promoting} to catch up")
+                self._after(reconfig_gap=False)
+                return
+            if drawn is None:
+                drawn = self._draw(newest, leader)
+        if drawn is None:
+            cluster.log("reconfig: no leader to ask, or no change to draw")
+            self._after(reconfig_gap=False)
+            return
+        action, node_id = drawn
+        address = sim_address(node_id) if action in ("add", "add-learner") else ""
+        self._request_id += 1
+        self._request = ChangeMembers(self._request_id, action, node_id, address, "")
+        if action != "transfer-leader":
+            self.voters_asked[self._request_id] = self._voters_drawn
+        self._asked_id = self._request_id
+        self._hops = 0
+        self._visited.clear()
+        cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
+        self._send()
+
+    def _promotion(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+        """The promotion of the learner the operator waits for, once it has
+        caught up; None while it waits (``_promoting`` stays set) or when it
+        gave up (a change took the learner away, or it took too long)."""
+        node_id = self._promoting
+        if node_id is None:
+            return None
+        if node_id not in newest.learners or self._cluster.time > self._promote_by_s:
+            self._cluster.log(f"reconfig: no longer waiting to promote n{node_id}")
+            self._promoting = None
+            return None
+        if not caught_up(self._cluster, node_id, leader):
+            return None
+        self._promoting = None
+        return self._checked("promote", node_id, newest)
+
+    def _draw(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+        rng = self._rng
+        others = sorted(newest.voters - {leader})
+        if others and rng.random() < TRANSFER_SHARE:
+            return "transfer-leader", rng.choice(others)
+        lost = self._cluster.faults.disks_refused
+        alive = [node_id for node_id in self._cluster.members if node_id not in lost]
+        drawn = reconfig.draw_action(rng, newest, alive, leader)
+        if drawn is None:
+            return None
+        action, node_id = drawn
+        if action == "promote" and not caught_up(self._cluster, node_id, leader):
+            return None  # docs/membership.md: promoted only once caught up
+        if action == "add" and not caught_up(self._cluster, node_id, leader):
+            # As a learner first; promoted once caught up (``_promotion``).
+            self._promoting = node_id
+            self._promote_by_s = self._cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
+            action = "add-learner"
+        return self._checked(action, node_id, newest)
+
+    def _checked(self, action: str, node_id: int, newest: Configuration) -> tuple[str, int] | None:
+        """``(action, node_id)`` unless it would leave the lost disks a majority."""
+        lost = self._cluster.faults.disks_refused
+        if action == "promote" and node_id in lost:
+            return None
+        # A change that leaves the lost nodes a majority of the voters is an
+        # outage the operator made, not a test: not asked.
+        voters = set(newest.voters)
+        if action in ("add", "promote"):
+            voters.add(node_id)
+        elif action == "remove":
+            voters.discard(node_id)
+        quorum = len(voters) // 2 + 1
+        if len(voters & lost) > len(voters) - quorum:
+            return None
+        self._voters_drawn = frozenset(voters)
+        return action, node_id
+
+    def _send(self) -> None:
+        cluster = self._cluster
+        request = self._request
+        if request is None:
+            return
+        target = self._target
+        for delay in cluster.network.delays(self.endpoint, target):
+            cluster.later(delay, lambda: cluster.deliver_request(self.endpoint, target, request))
+        request_id = request.request_id
+        cluster.later(ANSWER_TIMEOUT_S, lambda: self._timeout(request_id))
+
+    def _next_unvisited(self) -> int:
+        members = self._cluster.members
+        target = self._target
+        for _ in members:
+            target = members[target % len(members)]
+            if target not in self._visited:
+                return target
+        return target
+
+    def _timeout(self, request_id: int) -> None:
+        request = self._request
+        if request is not None and request.request_id == request_id:
+            members = self._cluster.members
+            self._target = members[self._target % len(members)]  # down or cut off: the next
+            self._give_up("no answer in time")
+
+    def _give_up(self, why: str) -> None:
+        request = self._request
+        assert request is not None
+        self._cluster.log(f"reconfig: {_describe(request)} given up: {why}")
+        self._request = None
+        self._after(reconfig_gap=False)
+
+    def _after(self, *, reconfig_gap: bool) -> None:
+        """The next draw after a gap (a quarter of one after a refusal)."""
+        gap = self._rng.uniform(*self._cluster.config.reconfig_gap_s)
+        self._cluster.later(gap if reconfig_gap else gap / 4, self._next)
+
+
+def _describe(request: ChangeMembers) -> str:
+    return f"{request.action} n{request.node_id}"
+
+
+__all__ = [
+    "ANSWER_TIMEOUT_S",
+    "CAUGHT_UP_LAG_SLOTS",
+    "HOPS_MAX",
+    "PROMOTE_WAIT_S",
+    "TRANSFER_SHARE",
+    "Operator",
+    "caught_up",
+    "sim_address",
+]
