@@ -219,6 +219,7 @@ class Node:
         # Commands and reads collected during one loop turn.
         self._proposals: list[Command] = []
         self._handing_to: int | None = None  # the transfer target while leading
+        self._handing_over = False  # stopping: leadership is being handed over
         self._queries: list[_PendingQuery] = []
         self._flush_posted = False
         # Commands proposed here, by session; reads waiting for their index.
@@ -338,6 +339,7 @@ class Node:
             return  # no other voter
         target = self._replica.transferring_to
         deadline = self._loop.time() + HANDOVER_MAX_S
+        self._handing_over = True
         # Stay until another node leads, not just until we step down: our promise
         # to the successor leaves only once durable, and it may be the successor's
         # only way to a majority (a voter out of its reach). Closing at once dropped
@@ -707,7 +709,12 @@ class Node:
             await asyncio.sleep(interval)
             try:
                 now = self._loop.time()
-                self._perform(self._replica.tick(now))
+                if not (self._handing_over and self._replica.role is not Role.LEADER):
+                    # Once a stopping leader has stepped down it only answers
+                    # (its promise to the successor): no tick, so it never
+                    # stands again (swarm seed 6 of the buggy-member test: it
+                    # led again, then stopped as leader at the deadline).
+                    self._perform(self._replica.tick(now))
                 if self._proposals:  # held while leadership moves
                     self._post_flush()
                 self._membership.on_tick()

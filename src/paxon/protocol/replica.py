@@ -683,11 +683,15 @@ class Replica:
             if best is None or entry.ballot > best.ballot:
                 self._reported[entry.slot] = entry
             self._fill_end = max(self._fill_end, entry.slot + 1)
-        if message.log_start > message.slot_from and self.role is Role.PREPARING:
+        if message.log_start > max(message.slot_from, self.slot_chosen):
             # The compacted-log rule: this acceptor cannot report the slots below
-            # its log_start, so its promise does not count; learn them from it,
-            # and prepare again once caught up (_prepare_again_if_caught_up).
-            self._catch_up_to = max(self._catch_up_to, message.log_start)
+            # its log_start, so its promise does not count (_covers) until we
+            # know them chosen; learn them from it. A candidate then prepares
+            # again (_prepare_again_if_caught_up); a leader preparing a later
+            # configuration counts the promise once caught up (runtime seed
+            # 1307: it asked again and again and never learned).
+            if self.role is Role.PREPARING:
+                self._catch_up_to = max(self._catch_up_to, message.log_start)
             self._request_learn(message.src)
         if self.role is Role.PREPARING:
             if self._prepared(self._slot_prepared):
@@ -703,15 +707,18 @@ class Replica:
         if config.epoch in self._prepared_epochs:
             return True
         start = max(self._history.effect_of(slot), self._slot_prepared)
-        covering = [
-            src
-            for src, promise in self._promises.items()
-            if max(promise.slot_from, promise.log_start) <= start
-        ]
+        covering = [src for src, promise in self._promises.items() if self._covers(promise, start)]
         if not self._has_quorum(config, covering):
             return False
         self._prepared_epochs.add(config.epoch)
         return True
+
+    def _covers(self, promise: Promise, start: Slot) -> bool:
+        """Whether ``promise`` reports every slot from ``start`` that we do not
+        know chosen: an acceptor compacts only chosen slots, so what it cannot
+        report below its log_start is chosen, and once we know those chosen
+        (slot_chosen reached its log_start) nothing of Phase 1 is missing."""
+        return max(promise.slot_from, promise.log_start) <= max(start, self.slot_chosen)
 
     def _prepare_configuration(self, slot: Slot) -> None:
         """Phase 1 for the configuration that takes effect at or before ``slot``:
@@ -724,7 +731,7 @@ class Replica:
         start = max(self._history.effect_of(slot), self._slot_prepared)
         for voter in sorted(config.voters - {self.node_id}):
             promise = self._promises.get(voter)
-            if promise is not None and max(promise.slot_from, promise.log_start) <= start:
+            if promise is not None and self._covers(promise, start):
                 continue
             self._prepared_from[voter] = start
             self._send(Prepare(self.node_id, voter, self.ballot_own, start))
