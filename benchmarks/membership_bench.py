@@ -332,6 +332,9 @@ def _changes_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         )
         windows["remove-leader"] = (started, time.monotonic(), {"chosen_s": chosen - started})
         time.sleep(AFTER_S)
+        # What the removed node says of itself a second after its successor leads.
+        old_view = bench.members[leader].status()
+        old_role = own_row(old_view)["role"] if old_view is not None else "no answer"
         bench.retire(leader)
         time.sleep(args.gap_s)
 
@@ -355,6 +358,7 @@ def _changes_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         time.sleep(1.0)
         load.stop()
         result = _measure(load, windows, args.baseline_s)
+        result["changes"]["remove-leader"]["removed_node_role_after_s"] = old_role
         result["run"] = run + 1
         _print_run(result)
         return result
