@@ -29,9 +29,11 @@ over the ``--baseline-s`` seconds just before the request; ``after_ratio`` the
 same for the window plus the second after it (a stall that starts once the
 change is in effect shows here); ``max_latency_s`` = the longest write that
 was in flight at any time during the window or that second after, against the
-election timeout; ``longest_gap_s`` = the longest time in there without an ok
-write, ending ``writes_resumed_s`` after the request; errors. A removed node
-is stopped (SIGTERM) after its change's measured second.
+election timeout; ``longest_gap_s`` = the longest time without an ok write
+from the request to 3 s past the window, ending ``writes_resumed_s`` after the
+request; errors. A removed node is stopped (SIGTERM) after its change's
+measured second (a removed leader: ``--retire-after-s`` after its successor
+leads).
 
 ``catchup`` (issue goal: snapshot transfer at disk or network speed). Puts of
 100-byte values to every key of 100,000 (``--keys``) by 128 clients, then
@@ -91,6 +93,7 @@ VALUE = b"v" * 100
 BUCKET_S = 0.5
 ELECTION_TIMEOUT_S = (0.3, 0.6)  # paxon serve's defaults (--election-timeout-min/max-s)
 AFTER_S = 1.0
+GAP_HORIZON_S = 3.0  # how far past a window a stall that began in it is followed
 POLL_S = 0.02
 CHANGE_TIMEOUT_S = 60.0
 CLIENT_TIMEOUT_S = 30.0
@@ -110,6 +113,12 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=100_000, help="keys held for catchup")
     parser.add_argument(
         "--backoff-max-s", type=float, help="cap the load client's retry backoff (default 0.5)"
+    )
+    parser.add_argument(
+        "--retire-after-s",
+        type=float,
+        default=AFTER_S,
+        help="stop a removed leader this long after its successor leads (1)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     args = parser.parse_args()
@@ -335,6 +344,7 @@ def _changes_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         # What the removed node says of itself a second after its successor leads.
         old_view = bench.members[leader].status()
         old_role = own_row(old_view)["role"] if old_view is not None else "no answer"
+        time.sleep(max(0.0, args.retire_after_s - AFTER_S))
         bench.retire(leader)
         time.sleep(args.gap_s)
 
@@ -386,7 +396,7 @@ def _measure(
         during = _rate(ends, start, max(end, start + BUCKET_S))
         after = _rate(ends, start, end + AFTER_S)
         in_flight = [e - s for s, e in done if s <= end + AFTER_S and e >= start]
-        gap_s, gap_end = _longest_gap(ends, start, end + AFTER_S)
+        gap_s, gap_end = _longest_gap(ends, start, end + GAP_HORIZON_S)
         changes[name] = {
             "window_s": round(end - start, 3),
             **{key: round(value, 3) for key, value in parts.items()},
@@ -401,7 +411,7 @@ def _measure(
             "window_buckets": [
                 round(b / BUCKET_S)
                 for b in buckets[
-                    int((start - first) / BUCKET_S) : int((end - first) / BUCKET_S) + 3
+                    int((start - first) / BUCKET_S) : int((end + GAP_HORIZON_S - first) / BUCKET_S)
                 ]
             ],
         }
