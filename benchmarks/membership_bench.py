@@ -365,7 +365,7 @@ def _changes_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         windows["remove-follower"] = (started, time.monotonic(), {})
         time.sleep(AFTER_S)
         bench.retire(follower)
-        time.sleep(1.0)
+        time.sleep(GAP_HORIZON_S)  # the load outlasts the last window's horizon
         load.stop()
         result = _measure(load, windows, args.baseline_s)
         result["changes"]["remove-leader"]["removed_node_role_after_s"] = old_role
