@@ -379,3 +379,28 @@ def test_a_write_during_a_transfer_is_held_then_sent_to_the_new_leader(tmp_path:
             await cluster.stop_all()
 
     run(scenario)
+
+
+def test_a_removed_leader_keeps_its_links_until_it_has_handed_over(tmp_path: Path) -> None:
+    """The others hung up on a removed leader as soon as its removal took effect
+    there, dropping the very replies that tell it the new voters know: it never
+    handed over, an election followed, and writes it held waited 2 s (the
+    membership benchmark). Links to a member just gone now stay a while."""
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            leader_id = next(n for n, node in cluster.nodes.items() if node.is_leader)
+            follower = cluster.nodes[min(n for n in cluster.nodes if n != leader_id)]
+            await follower.submit(b"1")
+            await follower.change_members("remove", leader_id, "")
+            removed = cluster.nodes[leader_id]
+            await eventually(lambda: not removed.is_leader, timeout=3.0)
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            await follower.submit(b"1")
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)

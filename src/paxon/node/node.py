@@ -133,6 +133,12 @@ class _PendingQuery:
 HANDOVER_MAX_S = 2.0
 """How long a stopping leader waits for its successor to take over."""
 
+LEAVING_LINK_S = 5.0
+"""How long a member gone from the configurations keeps its peer link here. A
+removed leader hands over only once a majority of the new voters have told it
+they know of its removal; hanging up at once dropped that very reply (the
+membership benchmark: an election, and writes held 2 s, instead of a handover)."""
+
 
 class Node:
     """One member of a paxon cluster, replicating ``state_machine``."""
@@ -220,6 +226,8 @@ class Node:
         self._proposals: list[Command] = []
         self._handing_to: int | None = None  # the transfer target while leading
         self._handing_over = False  # stopping: leadership is being handed over
+        # Members gone from the configurations: address and when to hang up.
+        self._leaving: dict[int, tuple[Address, float]] = {}
         self._queries: list[_PendingQuery] = []
         self._flush_posted = False
         # Commands proposed here, by session; reads waiting for their index.
@@ -719,6 +727,7 @@ class Node:
                     self._post_flush()
                 self._membership.on_tick()
                 if now >= gauges_due:
+                    self._expire_leaving(now)
                     self._membership.bind_incarnations()
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
@@ -774,11 +783,17 @@ class Node:
         addresses.setdefault(self.node_id, self._seed_addresses[self.node_id])
         gone = sorted(set(self._members) - set(addresses))
         added = sorted(set(addresses) - set(self._members))
+        until = self._loop.time() + LEAVING_LINK_S
+        for member in gone:
+            if member in self.addresses and member != self.node_id:
+                self._leaving[member] = (self.addresses[member], until)
+        for member in addresses:
+            self._leaving.pop(member, None)  # back in a configuration
         self._members = self._replica.members
         self.addresses = addresses
         if not self._started:
             return  # the transport is made with these addresses
-        self._transport.set_peers({m: a for m, a in addresses.items() if m != self.node_id})
+        self._set_transport_peers()
         newest = self._replica.configuration_newest
         self.log.info(
             "[%d] members now %s (configuration %d: voters %s, learners %s)%s%s",
@@ -792,6 +807,20 @@ class Node:
         )
         if self.node_id not in newest.ids:
             self.log.warning("[%d] this node was removed from the cluster", self.node_id)
+
+    def _set_transport_peers(self) -> None:
+        """Links to the members, and for ``LEAVING_LINK_S`` to those just gone."""
+        peers = {m: a for m, a in self.addresses.items() if m != self.node_id}
+        for member, (address, _) in self._leaving.items():
+            peers.setdefault(member, address)
+        self._transport.set_peers(peers)
+
+    def _expire_leaving(self, now: float) -> None:
+        expired = [m for m, (_, until) in self._leaving.items() if until <= now]
+        if expired:
+            for member in expired:
+                del self._leaving[member]
+            self._set_transport_peers()
 
     def _follow_incarnations(self) -> None:
         """A newer configuration: tell the transport whom it binds to which data
