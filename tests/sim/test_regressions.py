@@ -12,7 +12,15 @@ PINNED = [
         1307,
         3,
         "a Learn requested as a follower arrived after the node became leader; the "
-        "learned slots stayed in its proposals and broke check_invariants",
+        "learned slots stayed in its proposals and broke check_invariants; and, once "
+        "the runtime changed members, a leader preparing a later configuration met an "
+        "acceptor whose log started past it, asked again and again and never learned",
+    ),
+    (
+        5034,
+        0,
+        "an operator's transfer-leader on its way at the heal moved the leader in the "
+        "quiet phase: a handover, not the quiet-stable break the checker called it",
     ),
     (
         241,
@@ -45,5 +53,23 @@ PINNED = [
 @pytest.mark.parametrize(("seed", "nodes", "found"), PINNED, ids=[str(p[0]) for p in PINNED])
 def test_pinned_seed_passes(seed: int, nodes: int, found: str) -> None:
     config = SimConfig(nodes=nodes, swarm=nodes == 0)
+    result = run_seed(seed, config)
+    assert result.ok, f"{found}\n{result.violations[:3]}\nreplay: {replay_command(seed, config)}"
+
+
+PINNED_CORE = [
+    (
+        445,
+        "core engine swarm: a removed leader handed over, and the simulated clients went "
+        "round between it (no leader known) and a spare that still named it, as a turn "
+        "taken from the last target allowed; they now keep their own turn, as paxon.Client",
+    ),
+]
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize(("seed", "found"), PINNED_CORE, ids=[str(p[0]) for p in PINNED_CORE])
+def test_pinned_core_seed_passes(seed: int, found: str) -> None:
+    config = SimConfig(nodes=0, swarm=True, engine="core")
     result = run_seed(seed, config)
     assert result.ok, f"{found}\n{result.violations[:3]}\nreplay: {replay_command(seed, config)}"

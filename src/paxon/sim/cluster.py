@@ -135,6 +135,9 @@ class _SimClient:
     command: Command | None = None
     redirected: bool = False
     last_seen: dict[str, str | None] = field(default_factory=dict)
+    # Which member to try next when no leader is named: its own turn, as
+    # paxon.Client keeps, so a stale hint cannot trap it between two nodes.
+    turn: int = 0
 
 
 class SimCluster:
@@ -508,9 +511,13 @@ class SimCluster:
             return
         if not client.redirected:
             # No answer in time: try the next server with the same request.
-            client.target = self.members[client.target % len(self.members)]
+            client.target = self._next_member(client)
         client.redirected = False
         self._client_send(index, client)
+
+    def _next_member(self, client: _SimClient) -> int:
+        client.turn += 1
+        return self.members[client.turn % len(self.members)]
 
     def _client_start_op(self, index: int, client: _SimClient) -> None:
         rng = self._rng_clients
@@ -555,11 +562,8 @@ class SimCluster:
             return  # an answer to an operation already finished
         index = client.endpoint - CLIENT_BASE
         if isinstance(message, _Redirect):
-            client.target = (
-                message.leader_hint
-                if message.leader_hint is not None
-                else self.members[client.target % len(self.members)]
-            )
+            hint = message.leader_hint
+            client.target = hint if hint is not None else self._next_member(client)
             client.redirected = True
             client.token += 1
             self._push(self.time + 0.005, _CLIENT, (index, client.token))

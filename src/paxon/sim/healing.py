@@ -79,6 +79,8 @@ class HealWatch:
     violations: list[Violation]
     healed_at: float | None = None
     settled_at: float | None = None
+    # When a leader sent TimeoutNow after settling (``on_handover``).
+    _handovers: list[float] = field(default_factory=list)
     leader: NodeId | None = None
     _role_changes: list[tuple[float, NodeId, Role]] = field(default_factory=list)
     _last_op_at: float | None = None
@@ -93,6 +95,13 @@ class HealWatch:
         if self.settled_at is not None:
             self._role_changes.append((time, node_id, role))
         self._calm_since = None
+
+    def on_handover(self, time: float) -> None:
+        """A leader sent ``TimeoutNow``: once settled, only an operator's
+        transfer-leader does that (asked in the faults, still on its way at
+        the heal); the role changes of that handover are on purpose."""
+        if self.settled_at is not None:
+            self._handovers.append(time)
 
     def on_op_completed(self, time: float) -> None:
         if self.settled_at is None:
@@ -139,13 +148,21 @@ class HealWatch:
                 f"the cluster settled {self.settled_at - self.healed_at:.3f} s after "
                 f"healing (at most {bound:.3f} s)",
             )
-        if self._role_changes:
-            at, node_id, role = self._role_changes[0]
+        # A handover's own role changes (the leader steps down, the target
+        # prepares and leads) fall within one election timeout of it.
+        window = self.config.replica.election_timeout_max_s
+        unexplained = [
+            change
+            for change in self._role_changes
+            if not any(0 <= change[0] - at <= window for at in self._handovers)
+        ]
+        if unexplained:
+            at, node_id, role = unexplained[0]
             self._fail(
                 at,
                 "quiet-stable",
                 f"n{node_id} became {role.value} in a quiet cluster settled on "
-                f"n{self.leader} at {self.settled_at:.6f} ({len(self._role_changes)} "
+                f"n{self.leader} at {self.settled_at:.6f} ({len(unexplained)} "
                 "role changes since)",
             )
         if self._last_op_at is not None:

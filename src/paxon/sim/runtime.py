@@ -68,7 +68,7 @@ from paxon.node.environment import Environment
 from paxon.node.logclock import CLOCK_CLIENT_ID
 from paxon.node.node import Node
 from paxon.protocol.membership import SYSTEM_CLIENT_ID, Configuration
-from paxon.protocol.messages import Message
+from paxon.protocol.messages import Message, TimeoutNow
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import BALLOT_ZERO
@@ -282,6 +282,8 @@ class RuntimeCluster:
         duplication included (the core is built for that). A snapshot's chunks
         are a stream over one TCP connection, as in production: they may be
         lost (the connection broke), never duplicated or reordered."""
+        if isinstance(message, TimeoutNow):
+            self.healing.on_handover(self.time)
         delays = self.network.delays(src, message.dst)
         if isinstance(message, SnapshotChunk):
             if delays:
