@@ -573,3 +573,30 @@ def test_a_follower_asked_to_change_the_members_or_hand_over_raises_not_leader()
     assert raised.value.leader_hint == 1
     with pytest.raises(NotLeader):
         follower.transfer_leadership(3)
+
+
+def test_a_successor_behind_its_own_promotion_asks_to_be_caught_up() -> None:
+    """Core reconfig seed 17, second form: {1} (learner 2) becomes {2} while 2
+    is cut off, and then every node restarts. The removed leader is a follower
+    now and never stands; 2 holds {1} in effect at its chosen prefix, so it may
+    not stand either, and nobody sends it anything: no leader, ever. A node
+    that may not stand and hears no leader for a timeout now asks a member it
+    knows to catch it up."""
+    env = Env(1, nodes=2, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1], [2])
+    settle(env, 1)
+    env.partition([[1], [2]])
+    new = change(env, 1, [2])
+    removed, successor = env.replica(1), env.replica(2)
+    assert removed.slot_chosen == change_slot(removed, new.epoch) + ALPHA  # in effect at 1
+    env.crash(1)
+    env.crash(2)
+    env.heal()
+    removed, successor = env.replica(1), env.replica(2)
+    assert 2 not in successor.configuration.voters  # behind: no voter at its prefix
+    for _ in range(30):  # 3 s: many election timeouts
+        env.tick(2, successor.now + 0.1)
+        env.tick(1, removed.now + 0.1)
+        env.stabilize()
+    assert successor.role is Role.LEADER

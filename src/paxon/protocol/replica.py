@@ -963,6 +963,15 @@ class Replica:
     def _start_probe(self) -> None:
         if not self._may_stand():
             self._reset_election_timer()
+            # No leader for a whole timeout, and we may not stand: perhaps only
+            # because we are behind (the slots that make us a voter are chosen
+            # but not known here, and whoever knows them follows no one: the
+            # only voter replaced, then every node restarted; core reconfig
+            # seed 17). Ask a member we know to catch us up, once a timeout.
+            known = [member for member in self.members if member != self.node_id]
+            if known:
+                self._learn_turn = (self._learn_turn + 1) % len(known)
+                self._request_learn(known[self._learn_turn])
             return
         ballot = self._next_ballot()
         # No ballot is left only at round 2**63 - 1: refused jumps bound a round
