@@ -508,10 +508,12 @@ def test_a_voter_added_before_it_heard_so_learns_when_a_stranger_needs_its_vote(
         env.tick(5, joiner.now + 0.31)
         env.tick(4, candidate.now + 0.31)
         env.stabilize()
-        if candidate.role is Role.LEADER:
+        if Role.LEADER in (candidate.role, joiner.role):
             break
     assert joiner.configuration_newest.voters == {4, 5}
-    assert candidate.role is Role.LEADER
+    # 5 learned the log (asked on the stranger's Probe, or on its own timeout,
+    # since it may not stand while behind), so one of them leads.
+    assert Role.LEADER in (candidate.role, joiner.role)
 
 
 def test_a_transfer_with_no_target_skips_a_voter_not_heard_from() -> None:

@@ -969,7 +969,7 @@ class Replica:
             # only voter replaced, then every node restarted; core reconfig
             # seed 17). Ask a member we know to catch us up, once a timeout.
             known = [member for member in self.members if member != self.node_id]
-            if known:
+            if known and self.node_id in self._history.newest.ids:  # not a removed node
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return
