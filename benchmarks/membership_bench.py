@@ -79,10 +79,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.cluster.harness
 
 from tests.cluster.harness import (
-    HOST,
     Cluster,
+    JoiningNode,
     ServerNode,
-    free_ports,
     own_row,
 )
 
@@ -201,22 +200,6 @@ class WriteLoad:
 # ------------------------------------------------------------------ changes under load
 
 
-class JoiningNode(ServerNode):
-    """A node started with ``--join`` (the members' client ports) instead of ``--peers``."""
-
-    def __init__(self, node_id: int, root: Path, join: str) -> None:
-        native, http = free_ports(2)
-        super().__init__(node_id, (HOST, native), (HOST, http), "", root)
-        self.join = join
-
-    def argv(self) -> list[str]:
-        return [
-            sys.executable, "-m", "paxon", "serve", "--id", str(self.node_id),
-            "--data-dir", str(self.data_dir), "--listen", self.endpoint,
-            "--http", f"{self.http[0]}:{self.http[1]}", "--join", self.join,
-        ]  # fmt: skip
-
-
 class Bench:
     """One fresh cluster and the bookkeeping every measurement shares."""
 
@@ -267,7 +250,7 @@ class Bench:
         return "\n".join(node.describe() for node in self.members.values())
 
     def add_learner(self, node_id: int) -> JoiningNode:
-        join = ",".join(n.endpoint for i, n in self.members.items() if i not in self.removed)
+        join = [n.endpoint for i, n in self.members.items() if i not in self.removed]
         node = JoiningNode(node_id, self.root, join)
         self.admin.change_members("add-learner", node_id, node.endpoint)
         self.members[node_id] = node
@@ -506,7 +489,7 @@ def _catchup_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         leader = bench.wait(bench.agreed_leader, "a leader")
         time.sleep(1.0)
         commit_index = bench.leader_commit_index()
-        join = ",".join(n.endpoint for n in bench.cluster.nodes)
+        join = [n.endpoint for n in bench.cluster.nodes]
         node = JoiningNode(4, root, join)
         bench.admin.change_members("add-learner", 4, node.endpoint)
         bench.members[4] = node

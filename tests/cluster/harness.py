@@ -294,6 +294,31 @@ class ServerNode:
 # ------------------------------------------------------------------ a cluster
 
 
+class JoiningNode(ServerNode):
+    """A ``paxon serve`` started with ``--join ENDPOINTS`` (members' client ports)
+    instead of ``--peers`` (``tests/cluster/test_join.py``, the membership benchmark)."""
+
+    def __init__(self, node_id: int, root: Path, join: list[str], **kwargs: Any) -> None:
+        native, http = free_ports(2)
+        super().__init__(node_id, (HOST, native), (HOST, http), "", root, **kwargs)
+        self.join = join
+
+    def argv(self) -> list[str]:
+        return serve_argv(
+            "--id",
+            str(self.node_id),
+            "--data-dir",
+            str(self.data_dir),
+            "--listen",
+            self.endpoint,
+            "--http",
+            f"{self.http[0]}:{self.http[1]}",
+            "--join",
+            ",".join(self.join),
+            *self.extra_args,
+        )
+
+
 class Cluster:
     """``size`` nodes on loopback, every node a peer of every other."""
 

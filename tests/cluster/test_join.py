@@ -18,7 +18,7 @@ import pytest
 from tests.cluster.harness import (
     HOST,
     Cluster,
-    ServerNode,
+    JoiningNode,
     free_ports,
     http_request,
     own_row,
@@ -27,30 +27,6 @@ from tests.cluster.harness import (
 )
 
 pytestmark = pytest.mark.cluster
-
-
-class JoiningNode(ServerNode):
-    """A ``paxon serve`` started with ``--join ENDPOINTS`` instead of ``--peers``."""
-
-    def __init__(self, node_id: int, root: Path, join: list[str], **kwargs: Any) -> None:
-        native, http = free_ports(2)
-        super().__init__(node_id, (HOST, native), (HOST, http), "", root, **kwargs)
-        self.join = join
-
-    def argv(self) -> list[str]:
-        return serve_argv(
-            "--id",
-            str(self.node_id),
-            "--data-dir",
-            str(self.data_dir),
-            "--listen",
-            self.endpoint,
-            "--http",
-            f"{self.http[0]}:{self.http[1]}",
-            "--join",
-            ",".join(self.join),
-            *self.extra_args,
-        )
 
 
 def paxon(cluster: Cluster, *args: str) -> dict[str, Any]:

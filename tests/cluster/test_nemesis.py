@@ -25,10 +25,11 @@ from collections.abc import Hashable
 
 import pytest
 from tests.cluster.harness import Cluster
+from tests.cluster.workload import History, recent_value
 
 import paxon
 from paxon.kv.model import Compare, PutOp, Txn
-from paxon.sim.linearizability import Operation, check_history
+from paxon.sim.linearizability import check_history
 
 pytestmark = pytest.mark.cluster
 
@@ -37,36 +38,6 @@ KEYS = ("a", "b", "c")
 CLIENTS = 6
 OP_TIMEOUT_S = 2.0
 SEED = 20261126
-
-
-class History:
-    def __init__(self) -> None:
-        self.operations: list[Operation] = []
-        self.completed = 0
-        self._lock = threading.Lock()
-
-    def record(
-        self,
-        key: str,
-        kind: str,
-        args: tuple[Hashable, ...],
-        invoked_at: float,
-        returned_at: float | None,
-        result: Hashable,
-    ) -> None:
-        with self._lock:
-            self.operations.append(
-                Operation(
-                    len(self.operations),
-                    key,
-                    kind,
-                    args,
-                    invoked_at,
-                    returned_at,
-                    result,  # type: ignore[arg-type]
-                )
-            )
-            self.completed += returned_at is not None
 
 
 async def client_loop(
@@ -101,17 +72,6 @@ async def client_loop(
                 history.record(key, kind, args, invoked, None, None)
                 continue
             history.record(key, kind, args, invoked, time.monotonic(), result)
-
-
-def recent_value(history: History, key: str) -> str | None:
-    """The last value some client saw or wrote for ``key``."""
-    for op in reversed(history.operations[-50:]):
-        if op.key == key and op.returned_at is not None:
-            if op.kind == "write":
-                return str(op.args[0])
-            if op.kind == "read":
-                return None if op.result is None else str(op.result)
-    return None
 
 
 async def cas_by_value(kv: paxon.Client, key: str, expect: str | None, new: str) -> bool:

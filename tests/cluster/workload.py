@@ -41,6 +41,55 @@ NEW_KEY_PREFIX = "n-"
 STOP_JOIN_S = 30.0
 
 
+class History:
+    """A concurrent history of register operations, for ``check_history``
+    (``test_nemesis`` records its clients here too)."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self.completed = 0
+        self.answered_at: list[float] = []  # when each answered operation returned
+        self.lock = threading.Lock()
+
+    def record(
+        self,
+        key: str,
+        kind: str,
+        args: tuple[Hashable, ...],
+        invoked_at: float,
+        returned_at: float | None,
+        result: Hashable,
+    ) -> None:
+        with self.lock:
+            self.operations.append(
+                Operation(
+                    len(self.operations),
+                    key,
+                    kind,  # type: ignore[arg-type]
+                    args,
+                    invoked_at,
+                    returned_at,
+                    result,
+                )
+            )
+            if returned_at is not None:
+                self.completed += 1
+                self.answered_at.append(returned_at)
+
+
+def recent_value(history: History, key: str) -> str | None:
+    """The last value some client saw or wrote for ``key`` (so some CAS succeed)."""
+    with history.lock:
+        recent = history.operations[-50:]
+    for op in reversed(recent):
+        if op.key == key and op.returned_at is not None:
+            if op.kind == "write":
+                return str(op.args[0])
+            if op.kind == "read":
+                return None if op.result is None else str(op.result)
+    return None
+
+
 class MixedLoad:
     def __init__(
         self, endpoints: Sequence[str], *, clients: int = 4, timeout_s: float = 10.0, seed: int = 1
@@ -49,10 +98,9 @@ class MixedLoad:
         self.clients = clients
         self.timeout_s = timeout_s
         self.seed = seed
-        self.operations: list[Operation] = []
+        self.history = History()
         self.acked: dict[str, bytes] = {}
         self.unknown: set[str] = set()
-        self.answered_at: list[float] = []  # when each answered operation returned
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
@@ -70,8 +118,8 @@ class MixedLoad:
 
     @property
     def answered(self) -> int:
-        with self._lock:
-            return len(self.answered_at)
+        with self.history.lock:
+            return self.history.completed
 
     def wait_progress(self, more: int, timeout_s: float, what: str, describe: str = "") -> None:
         """Until ``more`` operations beyond those answered now have been answered."""
@@ -88,8 +136,8 @@ class MixedLoad:
 
     def answered_between(self, start: float, end: float) -> list[Operation]:
         """Answered operations invoked at or after ``start`` that returned by ``end``."""
-        with self._lock:
-            operations = list(self.operations)
+        with self.history.lock:
+            operations = list(self.history.operations)
         return [
             op
             for op in operations
@@ -98,8 +146,8 @@ class MixedLoad:
 
     def longest_gap(self, start: float, end: float) -> float:
         """The longest time within ``[start, end]`` in which no operation was answered."""
-        with self._lock:
-            times = sorted(t for t in self.answered_at if start <= t <= end)
+        with self.history.lock:
+            times = sorted(t for t in self.history.answered_at if start <= t <= end)
         edges = [start, *times, end]
         return max(later - earlier for earlier, later in itertools.pairwise(edges))
 
@@ -118,11 +166,11 @@ class MixedLoad:
             invoked = time.monotonic()
             item = kv.get(key)
             value = None if item is None else item.value.decode()
-            self._record(key, "read", (), invoked, time.monotonic(), value)
-        verdict = check_history(self.operations)
+            self.history.record(key, "read", (), invoked, time.monotonic(), value)
+        verdict = check_history(self.history.operations)
         assert verdict.ok, verdict.explanation
         self.check_acked(kv, serializable=False)
-        unanswered = sum(op.returned_at is None for op in self.operations)
+        unanswered = sum(op.returned_at is None for op in self.history.operations)
         return (
             f"{verdict.explanation}, {unanswered} unanswered; "
             f"{len(self.acked)} acknowledged puts read back"
@@ -175,7 +223,7 @@ class MixedLoad:
         elif roll < 0.75:
             kind, args = "read", ()
         else:
-            expect = self._recent_value(key) if rng.random() < 0.7 else None
+            expect = recent_value(self.history, key) if rng.random() < 0.7 else None
             kind, args = "cas", (expect, new)
         try:
             if kind == "write":
@@ -186,9 +234,9 @@ class MixedLoad:
             else:
                 result = await _cas_by_value(kv, key, args[0], new)
         except (paxon.Timeout, paxon.Unavailable):
-            self._record(key, kind, args, invoked, None, None)
+            self.history.record(key, kind, args, invoked, None, None)
             return
-        self._record(key, kind, args, invoked, time.monotonic(), result)
+        self.history.record(key, kind, args, invoked, time.monotonic(), result)
 
     async def _put_new_key(self, kv: paxon.Client, key: str, value: str) -> None:
         invoked = time.monotonic()
@@ -197,47 +245,11 @@ class MixedLoad:
         except (paxon.Timeout, paxon.Unavailable):
             with self._lock:
                 self.unknown.add(key)
-            self._record(key, "write", (value,), invoked, None, None)
+            self.history.record(key, "write", (value,), invoked, None, None)
             return
         with self._lock:
             self.acked[key] = value.encode()
-        self._record(key, "write", (value,), invoked, time.monotonic(), None)
-
-    def _record(
-        self,
-        key: str,
-        kind: str,
-        args: tuple[Hashable, ...],
-        invoked_at: float,
-        returned_at: float | None,
-        result: Hashable,
-    ) -> None:
-        with self._lock:
-            self.operations.append(
-                Operation(
-                    len(self.operations),
-                    key,
-                    kind,  # type: ignore[arg-type]
-                    args,
-                    invoked_at,
-                    returned_at,
-                    result,
-                )
-            )
-            if returned_at is not None:
-                self.answered_at.append(returned_at)
-
-    def _recent_value(self, key: str) -> str | None:
-        """The last value some client saw or wrote for ``key`` (so some CAS succeed)."""
-        with self._lock:
-            recent = self.operations[-50:]
-        for op in reversed(recent):
-            if op.key == key and op.returned_at is not None:
-                if op.kind == "write":
-                    return str(op.args[0])
-                if op.kind == "read":
-                    return None if op.result is None else str(op.result)
-        return None
+        self.history.record(key, "write", (value,), invoked, time.monotonic(), None)
 
 
 async def _cas_by_value(kv: paxon.Client, key: str, expect: Hashable, new: str) -> bool:
