@@ -47,6 +47,20 @@ class StateMachine(abc.ABC):
         """
         return None
 
+    def prepare_restore(self, data: bytes) -> Callable[[], None]:
+        """Decode ``data`` now, install it later: ``restore`` in two steps.
+
+        The runtime calls this on a worker thread with a snapshot a peer sent
+        (it must not change this machine, like ``check_snapshot``), and the
+        returned function on its event loop once the snapshot's file is
+        durable; that function should only swap in what was decoded, so a
+        large state does not stall the node and is decoded once. Raise (any
+        exception) if ``restore(data)`` would refuse ``data``. The default
+        checks with ``check_snapshot`` and restores in the returned function.
+        """
+        self.check_snapshot(data)
+        return lambda: self.restore(data)
+
     def snapshot_later(self) -> Callable[[], bytes]:
         """Capture the state now; the returned function encodes it later.
 

@@ -490,6 +490,12 @@ def test_restore_of_an_empty_store() -> None:
         [1, 3, 0, [["a", b"", 2, 1, 2]], [["a", [[3, b"", 1, 1, 1]]]]],
         [1, 3, 1, [], [["a", [[1, b"", 1, 1, 0]]]]],
         [1, 0, 0, "kvs", []],
+        [1, 1, 0, [["a", b"", 1, 1, 1], ["a", b"", 1, 1, 1]], []],  # a key twice
+        [1, 1, 0, [["a", "text", 1, 1, 1]], []],  # a value that is not bytes
+        [1, 1, 0, [["a", b"", True, 1, 1]], []],  # a version that is not an integer
+        [1, 1, 0, [[b"a", b"", 1, 1, 1]], []],  # a key that is not a string
+        [1, 1, 0, [["a", b"", 1, 1]], []],  # a field missing
+        [1, 1, 0, ["a"], []],
     ],
 )
 def test_restore_refuses_impossible_snapshots(state: list[object]) -> None:
@@ -498,6 +504,8 @@ def test_restore_refuses_impossible_snapshots(state: list[object]) -> None:
     before = store.snapshot()
     with pytest.raises(KvDecodeError, match="snapshot"):
         store.restore(msgpack.packb(state))
+    with pytest.raises(KvDecodeError, match="snapshot"):
+        store.prepare_restore(msgpack.packb(state))
     assert store.snapshot() == before
 
 

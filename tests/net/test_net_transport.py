@@ -176,6 +176,34 @@ def test_links_come_back_after_either_side_restarts() -> None:
     run(main)
 
 
+def test_a_peer_that_refuses_connections_is_redialed_within_the_short_ceiling(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing listens at the peer's port (its process is starting, or it was just
+    added): redials stay within ``reconnect_refused_max_s`` however long that
+    lasts, where other failures back off to ``reconnect_max_s``."""
+    config = replace(FAST, reconnect_min_s=0.01, reconnect_max_s=60.0, reconnect_refused_max_s=0.02)
+
+    async def main() -> None:
+        b = await Node(2, {1: NOWHERE}).start()
+        port = b.address[1]
+        await b.close()  # nothing listens there now
+        a = await Node(1, {2: ("127.0.0.1", port)}, config=config).start()
+        try:
+            await asyncio.sleep(1.0)
+            # Doubling from 0.01 s toward 60 s dials about 8 times in a second.
+            dials = [r for r in caplog.records if "cannot reach node 2" in r.getMessage()]
+            assert len(dials) >= 15 and "nothing listens there" in dials[0].getMessage()
+            b = await Node(2, {1: NOWHERE}, port=port).start()
+            await eventually(lambda: a.transport.reachable(2))
+        finally:
+            await a.close()
+            await b.close()
+
+    with caplog.at_level(logging.DEBUG, logger="paxon"):
+        run(main)
+
+
 def test_without_authentication_a_new_connection_from_a_peer_replaces_the_old_one() -> None:
     async def main() -> None:
         a, b = await linked_pair()

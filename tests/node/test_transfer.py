@@ -203,6 +203,18 @@ def test_check_snapshot_gives_the_slot_and_changes_nothing() -> None:
     assert target.slot_applied == 40 and len(target.machine) == 5  # type: ignore[arg-type]
 
 
+def test_prepare_restore_decodes_now_and_changes_nothing_until_installed() -> None:
+    data = kv_machine(40).snapshot()
+    target = kv_machine(0, keys=1)
+    before = target.snapshot()
+    slot, install = target.prepare_restore(data)
+    assert slot == 40 and target.snapshot() == before
+    install()
+    restored = kv_machine(0, keys=1)
+    restored.restore(data)
+    assert target.slot_applied == 40 and target.snapshot() == restored.snapshot() == data
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -224,6 +236,8 @@ def test_check_and_restore_refuse_garbage_with_invalid_snapshot_only(data: bytes
         target.check_snapshot(data)
     with pytest.raises(InvalidSnapshot):
         target.restore(data)
+    with pytest.raises(InvalidSnapshot):
+        target.prepare_restore(data)
     assert target.snapshot() == before  # the KV store restores all or nothing
 
 
@@ -247,10 +261,14 @@ def test_random_and_mutated_snapshots_never_raise_anything_else() -> None:
             slot = target.check_snapshot(data)
         except InvalidSnapshot:
             refused += 1
+            with pytest.raises(InvalidSnapshot):
+                target.prepare_restore(data)
             continue
         scratch = ReplicatedMachine(KvStore())
         scratch.restore(data)
         assert scratch.slot_applied == slot
+        prepared = ReplicatedMachine(KvStore())
+        assert prepared.prepare_restore(data)[0] == slot
     assert 1000 < refused < 2000
 
 

@@ -27,6 +27,11 @@ class NetConfig:
     # Reconnect backoff for peer links: doubles from min to max, with jitter.
     reconnect_min_s: float = 0.05
     reconnect_max_s: float = 2.0
+    # ... but a connection refused outright (nothing listens on the port: the
+    # peer's process is starting, or was just added) is retried within this
+    # (or reconnect_max_s if smaller): a refusal costs one round trip, and the
+    # link is up soon after the peer listens.
+    reconnect_refused_max_s: float = 0.25
     # A TCP connect that takes longer than this fails.
     connect_timeout_s: float = 2.0
     # Until its handshake is done a connection may send only frames this small
@@ -57,6 +62,8 @@ class NetConfig:
             raise ValueError("timeouts must be > 0")
         if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
             raise ValueError("reconnect delays must satisfy 0 < min <= max")
+        if self.reconnect_refused_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_refused_max_s must be >= reconnect_min_s")
         if self.handshake_frame_max_bytes < 64:
             raise ValueError("handshake_frame_max_bytes must be >= 64")
         counts = (

@@ -17,7 +17,10 @@ Theory of operation:
   proves it is that node id, and the acceptor proves the same back.
 - Peers: the node with the smaller id dials the larger one, so each pair has
   exactly one connection, used both ways. The dialer reconnects forever with
-  exponential backoff (``reconnect_min_s`` to ``reconnect_max_s``, jittered).
+  exponential backoff (``reconnect_min_s`` to ``reconnect_max_s``, jittered);
+  a connection refused outright (nothing listens: the peer's process is
+  starting, restarting, or was just added) backs off only to
+  ``reconnect_refused_max_s``, so its link is up soon after it listens.
   An acceptor takes a peer's Hello only for the exact cluster id, a known peer
   id smaller than its own, and (TLS) a certificate naming that id. Only a
   connection that finished the whole handshake replaces a peer's link, so with
@@ -138,6 +141,9 @@ _EXPECTED: Final[dict[_State, frozenset[int]]] = {
 """Type codes decoded after the handshake; frames before it are 4 KiB at most."""
 
 _DIAL_FAILURES_WARN: Final = 20
+# How a dial refused outright (ECONNREFUSED) is reported; such a dial is retried
+# within ``reconnect_refused_max_s``.
+_NOT_LISTENING: Final = "nothing listens there"
 """Consecutive failed dials to one peer before it is logged as a warning."""
 _SWEEP_INTERVAL_S: Final = 1.0
 """How often client connections are checked for idleness and forgotten requests."""
@@ -565,7 +571,8 @@ class Transport:
                 )
                 failures += 1
             self._dial_states[peer] = "down"
-            await asyncio.sleep(self._backoff_s(failures))
+            not_listening = reason is not None and reason.startswith(_NOT_LISTENING)
+            await asyncio.sleep(self._backoff_s(failures, not_listening=not_listening))
 
     async def _dial_once(
         self, loop: asyncio.AbstractEventLoop, peer: int, host: str, port: int
@@ -583,6 +590,8 @@ class Transport:
                         self.config.handshake_timeout_s if context is not None else None
                     ),
                 )
+        except ConnectionRefusedError as exc:
+            return f"{_NOT_LISTENING} ({exc})"
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             return str(exc) or type(exc).__name__
         reason = await connection.handshaken
@@ -592,9 +601,12 @@ class Transport:
         await connection.closed
         return None
 
-    def _backoff_s(self, failures: int) -> float:
+    def _backoff_s(self, failures: int, *, not_listening: bool = False) -> float:
         config = self.config
-        delay = min(config.reconnect_max_s, config.reconnect_min_s * 2.0 ** min(failures, 32))
+        ceiling = config.reconnect_max_s
+        if not_listening:
+            ceiling = min(ceiling, config.reconnect_refused_max_s)
+        delay = min(ceiling, config.reconnect_min_s * 2.0 ** min(failures, 32))
         return delay * random.uniform(0.5, 1.0)
 
     def _peer_state(self, peer: int) -> PeerState:

@@ -21,7 +21,8 @@ Contract:
   ``check_snapshot`` decodes all of it into scratch values (the head, a
   scratch session table, the user machine's ``check_snapshot``) and changes
   nothing; ``restore`` refuses what ``check_snapshot`` refuses. Both raise
-  ``InvalidSnapshot`` only.
+  ``InvalidSnapshot`` only. ``prepare_restore`` is ``restore`` split in two:
+  decode and check on a worker thread, swap in on the event loop.
 
 Rules of the replicated state (the same on every node; changing one is a
 change of the rules, like a format change, and needs every node restarted on
@@ -236,6 +237,26 @@ class ReplicatedMachine:
             self.machine.restore(data[head.size :])
         except Exception as error:
             raise InvalidSnapshot(f"state machine refused its part: {error!r}") from error
+        self._install_head(head, table)
+
+    def prepare_restore(self, data: bytes) -> tuple[Slot, Callable[[], None]]:
+        """``restore`` in two steps: decode all of ``data`` now (any thread; changes
+        nothing; ``InvalidSnapshot`` if bad) and return the slot it covers and a
+        function that swaps the decoded state in (``StateMachine.prepare_restore``)."""
+        head = _decode_head(data)
+        table = self._session_table(head)
+        try:
+            install_user = self.machine.prepare_restore(data[head.size :])
+        except Exception as error:
+            raise InvalidSnapshot(f"state machine refused its part: {error!r}") from error
+
+        def install() -> None:
+            install_user()
+            self._install_head(head, table)
+
+        return head.slot_applied, install
+
+    def _install_head(self, head: _Head, table: SessionTable[bytes]) -> None:
         self.sessions = table
         self.clock = LogClock(head.log_time_ms)
         self.slot_applied = head.slot_applied

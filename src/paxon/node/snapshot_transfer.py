@@ -8,8 +8,8 @@ a peer sent a whole snapshot is not sent the same one again for
 ``snapshot_resend_s`` while it installs. Receiving goes through
 ``SnapshotIntake`` (chunks only from the leader we follow or the peer the core
 asked last, once asked), decodes the whole snapshot into scratch state on a
-worker thread (``ReplicatedMachine.check_snapshot``), writes the file durably,
-and only then restores the machine and tells the core, as recovery requires
+worker thread (``ReplicatedMachine.prepare_restore``), writes the file durably,
+and only then swaps the decoded state in and tells the core, as recovery requires
 (``docs/storage.md``). Anything refused is counted by reason
 (``paxon_snapshots_refused_total``) and logged at the 1st, 2nd, 4th, ... time.
 """
@@ -146,8 +146,8 @@ class SnapshotTransfers:
     async def _install(self, source: int, slot: Slot, data: bytes) -> None:
         """Install a peer's snapshot: file first, then state machine, then the core.
 
-        The whole snapshot is decoded first, on a worker thread, into scratch
-        values (``ReplicatedMachine.check_snapshot``): one that does not decode,
+        The whole snapshot is decoded first, on a worker thread, into new
+        values (``ReplicatedMachine.prepare_restore``): one that does not decode,
         or covers another slot than it was sent as, is dropped before anything
         is written. The file is durable before the core's ``SnapshotRecord`` is
         appended, as recovery requires (``docs/storage.md``)."""
@@ -156,8 +156,8 @@ class SnapshotTransfers:
             if slot <= node._replica.slot_chosen:
                 return
             try:
-                slot_found = await node._loop.run_in_executor(
-                    None, node.machine.check_snapshot, data
+                slot_found, install = await node._loop.run_in_executor(
+                    None, node.machine.prepare_restore, data
                 )
             except InvalidSnapshot as error:
                 self._refuse(source, slot, "invalid", str(error))
@@ -171,9 +171,9 @@ class SnapshotTransfers:
             await node._loop.run_in_executor(None, writer.write, data)
             if slot <= node._replica.slot_chosen or node._stopping:
                 return  # caught up through the log meanwhile, or stopping
-            # Checked above, so a refusal here is the machine's bug (or a machine
-            # without ``check_snapshot``): its state may be half replaced, stop.
-            node.machine.restore(data)
+            # Decoded and checked above: installing swaps it in (no decoding on
+            # the event loop, and the snapshot is decoded once).
+            install()
             if node.machine.slot_applied != slot:
                 raise AssertionError(f"restored slot {node.machine.slot_applied}, checked {slot}")
             node._note_snapshot_installed(slot)

@@ -10,7 +10,7 @@ Receiving: ``SnapshotIntake`` decides which chunks are taken at all, and its
 transfer restarts at offset 0; a chunk at any other offset than the next
 expected one means a chunk was lost, and that transfer is dropped (the sender
 tries again when the peer asks again). Nothing is installed here: the node
-checks a whole snapshot (``ReplicatedMachine.check_snapshot``, on a worker
+checks a whole snapshot (``ReplicatedMachine.prepare_restore``, on a worker
 thread) before its file is written or anything restored.
 
 A snapshot replaces the whole state, so a chunk is untrusted input. Decision

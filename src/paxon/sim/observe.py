@@ -32,6 +32,7 @@ from paxon.node.node import Node
 from paxon.protocol.membership import Configuration
 from paxon.protocol.ready import ChosenEntry, Ready
 from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Slot
 from paxon.sim.config import ReplicaFactory
 from paxon.sim.host import Host
 from paxon.sim.timers import snapshot
@@ -66,6 +67,15 @@ class ObservedMachine(ReplicatedMachine):
     def restore(self, data: bytes) -> None:
         super().restore(data)
         self._cluster.on_restore(self._node_id, self.slot_applied)
+
+    def prepare_restore(self, data: bytes) -> tuple[Slot, Callable[[], None]]:
+        slot, install = super().prepare_restore(data)
+
+        def observed_install() -> None:
+            install()
+            self._cluster.on_restore(self._node_id, self.slot_applied)
+
+        return slot, observed_install
 
 
 def observed_node_class(node_class: type[Node], cluster: RuntimeCluster) -> type[Node]:
