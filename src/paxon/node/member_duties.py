@@ -65,7 +65,13 @@ class LeaderMembership:
         try:
             if node._gate is not None:
                 node._gate.check_admin(request.token or None)
-            wanted = next_configuration(newest, request.action, request.node_id, request.address)
+            wanted = next_configuration(
+                newest,
+                request.action,
+                request.node_id,
+                request.address,
+                node._transport.incarnation_of(request.node_id),
+            )
             if wanted is not None:
                 # Room first, then the core (Busy while another change is in
                 # progress): a refusal answers this request alone.
@@ -90,7 +96,7 @@ class LeaderMembership:
     def on_tick(self) -> None:
         """Leading: promote a learner added with ``--auto-promote`` once caught up."""
         node = self._node
-        wanted = auto_promotion(node._replica)
+        wanted = auto_promotion(node._replica, node._transport.incarnation_of)
         if wanted is None:
             return
         try:

@@ -7,8 +7,11 @@ Contract:
   asks (a retry of a change that was made: answered at once, so a request is
   safe to repeat). ``BadRequest`` for what cannot be: adding a member that is
   there with another role or address, removing or promoting a node that is
-  not there, removing the last voter, an empty or malformed address.
-- ``auto_promotion(replica)`` is the promotion of a learner added with
+  not there, removing the last voter, an empty or malformed address. A
+  learner is promoted bound to the incarnation its link to the leader named
+  (``Unavailable`` while that link is down), so no voter is ever unbound
+  after its first vote unless it was added as a voter directly.
+- ``auto_promotion(replica, incarnation_of)`` is the promotion of a learner added with
   ``add-learner-auto-promote`` once it has caught up, for the leader to propose.
 - ``bind_incarnations(newest, known)`` is the change that binds the members
   whose incarnation the leader has seen in an authenticated handshake, or
@@ -28,11 +31,11 @@ request is refused ``busy``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.errors import BadRequest, Busy
+from paxon.errors import BadRequest, Busy, Unavailable
 from paxon.net.client_messages import Failure, StatusReply
 from paxon.net.transport import ClientConnection
 from paxon.protocol import Replica, Role
@@ -94,9 +97,19 @@ def _voter(role: object) -> bool:
 
 
 def next_configuration(
-    newest: Configuration, action: str, node_id: int, address: str
+    newest: Configuration,
+    action: str,
+    node_id: int,
+    address: str,
+    incarnation: int | None = None,
 ) -> Configuration | None:
-    """The configuration ``action`` asks for after ``newest``; None if already so."""
+    """The configuration ``action`` asks for after ``newest``; None if already so.
+
+    ``incarnation``: what the leader's link to ``node_id`` says its data
+    directory is (None if that link is down). A learner is promoted bound to
+    it: a voter must never be unbound once it can vote, and a learner has
+    nothing to forget. An unbound learner whose link is down is not promoted
+    (``Unavailable``: it could not vote anyway)."""
     current = newest.member(node_id)
     members = {member.node_id: member for member in newest.members}
     match action:
@@ -122,7 +135,13 @@ def next_configuration(
                 raise BadRequest(f"node {node_id} is not a member: add it as a learner first")
             if current.voter:
                 return None
-            members[node_id] = Member(node_id, current.address, True, current.incarnation)
+            bound = current.incarnation if current.incarnation is not None else incarnation
+            if bound is None:
+                raise Unavailable(
+                    f"node {node_id} is not connected to the leader, so nobody knows which "
+                    "data directory it runs on: start it (paxon serve --join ...) and try again"
+                )
+            members[node_id] = Member(node_id, current.address, True, bound)
         case "remove":
             if current is None:
                 return None
@@ -137,7 +156,9 @@ def next_configuration(
         raise BadRequest(str(error)) from None
 
 
-def auto_promotion(replica: Replica) -> Configuration | None:
+def auto_promotion(
+    replica: Replica, incarnation_of: Callable[[int], int | None]
+) -> Configuration | None:
     """The change that promotes a caught-up ``auto_promote`` learner, if the
     leading ``replica`` may propose one now (no change is on its way).
 
@@ -154,8 +175,9 @@ def auto_promotion(replica: Replica) -> Configuration | None:
         reached = replica.peer_slot_chosen(member.node_id)
         if reached is None or reached < effect_slot:
             continue
-        if replica.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS:
-            return next_configuration(newest, "promote", member.node_id, "")
+        incarnation = member.incarnation or incarnation_of(member.node_id)
+        if replica.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS and incarnation is not None:
+            return next_configuration(newest, "promote", member.node_id, "", incarnation)
     return None
 
 
