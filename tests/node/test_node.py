@@ -158,6 +158,35 @@ def test_snapshots_compact_the_log_and_restore_on_restart(tmp_path: Path) -> Non
     run(scenario)
 
 
+def test_a_restart_keeps_the_snapshot_schedule(tmp_path: Path) -> None:
+    """The next snapshot is due an interval after the recovered one, not at the
+    first slot applied after every restart (a wasted snapshot per restart)."""
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path, NodeConfig(snapshot_interval_slots=1000))
+        await cluster.start_all()
+        for _ in range(1010):  # about a slot each: every node snapshots once
+            await cluster.nodes[1].submit(b"1")
+        await eventually(lambda: all(n._slot_snapshot > 0 for n in cluster.nodes.values()))
+        await cluster.stop_all()
+        files = {path: path.stat().st_mtime_ns for path in tmp_path.glob("n1/snapshot-*")}
+        await cluster.start_all()
+        try:
+            node = cluster.nodes[1]
+            assert 1000 <= node._slot_snapshot < 1500
+            for _ in range(3):
+                await node.submit(b"1")
+            await asyncio.gather(*node._snapshot_work)
+            # No snapshot written since (not even the recovered one again).
+            assert {path: path.stat().st_mtime_ns for path in tmp_path.glob("n1/snapshot-*")} == (
+                files
+            )
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
 def test_a_restarted_follower_catches_up(tmp_path: Path) -> None:
     async def scenario() -> None:
         cluster = LocalCluster(tmp_path)

@@ -1101,6 +1101,9 @@ class Node:
         if recovered.snapshot is not None:
             self._restore_recovered(recovered.snapshot)
             self._slot_snapshot = recovered.snapshot.slot
+            # Next one an interval after it (not at the first apply: that wrote
+            # the recovered state again at every restart).
+            self._snapshot_next_slot = self._slot_snapshot + self.config.snapshot_interval_slots
         machine_configs = self.machine.configs
         configs = machine_configs.state(self.machine.slot_applied) if machine_configs else ()
         self._replica = self._env.replica_factory(
