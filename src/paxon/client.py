@@ -122,6 +122,7 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
+from paxon.protocol.membership import MEMBERS_MAX
 from paxon.security.client_tls import ClientTls
 
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
@@ -317,9 +318,27 @@ class Client:
     def lock(self, name: str, *, ttl: float = 10.0) -> Any:
         raise NotSupported("locks are not yet supported")
 
-    async def status(self) -> dict[str, Any]:
-        """The SPEC ``status --json`` object: each node's own view of itself."""
-        return merge_status(self.endpoints, await self.node_views())
+    async def status(self, *, discover: bool = True) -> dict[str, Any]:
+        """The SPEC ``status --json`` object: each node's own view of itself.
+
+        ``discover``: also ask the members the answers name at client addresses
+        not among ``endpoints`` (a node added since the endpoints were written
+        shows its own row instead of "unreachable"); at most ``MEMBERS_MAX``."""
+        views = await self.node_views()
+        asked = [*self.endpoints]
+        if discover:
+            answered = {view.get("node_id") for view in views if view}
+            named = {
+                row["address"]
+                for view in views
+                if view
+                for row in view.get("members", [])
+                if row.get("id") not in answered and isinstance(row.get("address"), str)
+            }
+            more = sorted(named - set(asked))[:MEMBERS_MAX]
+            views += await asyncio.gather(*(self._node_status(e) for e in more))
+            asked += more
+        return merge_status(asked, views)
 
     async def node_views(self) -> list[dict[str, Any] | None]:
         """Each endpoint's own status view, None where it did not answer."""

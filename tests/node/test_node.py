@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from paxon.client import Client
 from paxon.errors import BadRequest, ValueTooLarge
 from paxon.node import Node, NodeConfig
 from paxon.statemachine import StateMachine
@@ -429,6 +430,28 @@ def test_a_removed_leader_keeps_its_links_until_it_has_handed_over(tmp_path: Pat
             await eventually(lambda: not removed.is_leader, timeout=3.0)
             await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
             await follower.submit(b"1")
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+
+
+def test_client_status_asks_the_members_the_answers_name(tmp_path: Path) -> None:
+    """A client told one endpoint still shows every member's own row (a node
+    added since the endpoints were written is not "unreachable")."""
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await cluster.nodes[1].submit(b"1")
+            async with Client([cluster.peers[1]], timeout=5.0) as client:
+                await eventually(lambda: all(n.status()["leader"] for n in cluster.nodes.values()))
+                found = await client.status()
+                assert [row["reachable"] for row in found["members"]] == [True, True, True]
+                assert {row["role"] for row in found["members"]} == {"leader", "follower"}
+                told = await client.status(discover=False)
+                assert [row["reachable"] for row in told["members"]] == [True, False, False]
         finally:
             await cluster.stop_all()
 

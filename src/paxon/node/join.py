@@ -61,7 +61,7 @@ async def fetch_configuration(
     member_deadline: float | None = None
     async with Client(endpoints, timeout=timeout_s, cluster_id=cluster_id, tls=tls) as client:
         while True:
-            status = await client.status()
+            status = await client.status(discover=False)  # only the members it was told
             described = status.get("configuration")
             if described is None:
                 problem = f": {client.status_problem}" if client.status_problem else ""
