@@ -197,7 +197,9 @@ def reconcile(
             problems.append(f"it runs on {flag} {recorded}, not {value}")
     if insecure != (bases.peer is None):
         problems.append(
-            "it was started with --insecure" if bases.peer is None else "it uses peer TLS"
+            "it was started with --insecure"
+            if bases.peer is None
+            else "it uses peer TLS (no --insecure)"
         )
     if problems:
         flags = f"--base-port {bases.native} --http-base-port {bases.http}"
