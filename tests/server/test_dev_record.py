@@ -41,6 +41,9 @@ def test_a_record_plans_its_members_only_joined_ones_with_join(tmp_path: Path) -
     peers = "1=127.0.0.1:27101,2=127.0.0.1:27102,3=127.0.0.1:27103"
     assert record.first_peers(str(tmp_path)) == peers
     assert "--peers" in plan[0].argv(peers) and "--join" in plan[2].argv(peers)
+    # A joined node left alone: --peers would not name it (serve refuses that).
+    [alone] = DevRecord(BASES, 1, (2,), (2,)).plan(str(tmp_path))
+    assert alone.join == "127.0.0.1:27002"
 
 
 def test_the_record_survives_a_round_trip_and_a_bad_one_is_refused(tmp_path: Path) -> None:

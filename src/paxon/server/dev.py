@@ -126,6 +126,7 @@ def run_dev(
     )
     cluster = DevNodes(plan, settings, record=record)
     stop = _StopSignals()
+    serving = False
     try:
         cluster.start_all()
         failed = _wait_until_ready(cluster, stop)
@@ -139,9 +140,12 @@ def run_dev(
         _print_banner(
             plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None, again=again
         )
+        serving = True
         _serve_until_stopped(cluster, console, stop)
         return 0
     finally:
+        if serving and cluster.running_ids():  # a leader hands over first: up to 2 s
+            _say(["stopping the nodes"], sys.stderr)
         _say(cluster.stop_all(), sys.stderr)
         stop.restore()
 

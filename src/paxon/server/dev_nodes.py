@@ -142,6 +142,9 @@ class DevNodes:
     def nodes(self) -> list[DevNode]:
         return [self._rows[node_id].node for node_id in sorted(self._rows)]
 
+    def running_ids(self) -> list[int]:
+        return sorted(i for i, row in self._rows.items() if row.running)
+
     def first_exited(self) -> int | None:
         """The id of a node whose process has ended, if any (used while starting)."""
         return next((i for i, row in self._rows.items() if row.process and not row.running), None)

@@ -75,20 +75,16 @@ class DevRecord:
 
     def plan(self, data_dir: str) -> list[DevNode]:
         """The members to start: a joined one with ``--join`` naming the others' client
-        ports (used only while its data dir holds no state); ``BadRequest`` if the
-        ports do not fit."""
+        ports (``serve`` reads them only while its data dir holds no state; a joined
+        node left alone names itself, as ``--peers`` would not name it); ``BadRequest``
+        if the ports do not fit."""
         highest = max(*self.members, self.first_nodes)
         bases = self.bases
         every = plan_nodes(highest, bases.native, bases.http, data_dir, peer_base_port=bases.peer)
         nodes = [node for node in every if node.node_id in self.members]
         joined = set(self.joined)
         return [
-            replace(
-                node,
-                join=",".join(format_address(other.listen) for other in nodes if other is not node),
-            )
-            if node.node_id in joined and len(nodes) > 1
-            else node
+            replace(node, join=_join_list(node, nodes)) if node.node_id in joined else node
             for node in nodes
         ]
 
@@ -210,6 +206,11 @@ def reconcile(
             "--data-dir)"
         )
     return notes
+
+
+def _join_list(node: DevNode, members: Sequence[DevNode]) -> str:
+    others = [other for other in members if other.node_id != node.node_id] or [node]
+    return ",".join(format_address(other.listen) for other in others)
 
 
 def _is_int(value: Any) -> bool:
