@@ -186,7 +186,8 @@ def _credentials() -> tuple[str | None, str | None]:
 def _terminal_password(user: str) -> str | None:
     """Ask this terminal for ``user``'s password (not echoed); None if none is typed."""
     try:
-        password = getpass.getpass(f"paxon dev: password for {user}: ")
+        prompt = f"paxon dev: the cluster asks for a login; password for {user}: "
+        password = getpass.getpass(prompt)
     except (EOFError, OSError):
         return None
     return password or None
