@@ -272,18 +272,20 @@ def _add_server_commands(commands: _Subcommands) -> None:
             "Start N `paxon serve` processes on 127.0.0.1; a node that exits leaves the "
             "others running. Commands typed at its terminal (help, status, kill N, stop N, "
             "pause N, resume N, restart N, add, remove N, quit) act on the nodes while it "
-            "runs; at most 9 nodes. Ctrl-C stops them all."
+            "runs; at most 9 nodes. Ctrl-C stops them all. Run again on the same "
+            "--data-dir, it starts the members it recorded there (DIR/dev-cluster.json), "
+            "on the same ports. Membership changes log in as $PAXON_USER with "
+            "$PAXON_PASSWORD once the cluster's auth is enabled."
         ),
     )
-    dev.add_argument("--nodes", type=_positive_int, default=3, help="how many nodes (3; 1..9)")
-    dev.add_argument("--base-port", type=_positive_int, default=7001, help="node 1's native port")
+    # Defaults are None: a DIR that holds a dev cluster keeps its recorded ones.
     dev.add_argument(
-        "--http-base-port", type=_positive_int, default=8001, help="node 1's HTTP port"
+        "--nodes", type=_positive_int, help="how many nodes a new cluster starts with (3; 1..9)"
     )
+    dev.add_argument("--base-port", type=_positive_int, help="node 1's native port (7001)")
+    dev.add_argument("--http-base-port", type=_positive_int, help="node 1's HTTP port (8001)")
     dev.add_argument("--data-dir", default="./paxon-data", help="where the nodes keep their data")
-    dev.add_argument(
-        "--peer-base-port", type=_positive_int, default=7101, help="node 1's peer port (7101)"
-    )
+    dev.add_argument("--peer-base-port", type=_positive_int, help="node 1's peer port (7101)")
     dev.add_argument(
         "--insecure",
         action="store_true",

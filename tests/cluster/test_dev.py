@@ -3,11 +3,13 @@ stdin (a pipe here, the terminal for a person), surviving the nodes it kills,
 adding and removing a node, and leaving no process behind after Ctrl-C.
 
 Cost: about 8-13 s on 2 busy cores (3 nodes, one killed and restarted, one added
-and removed), plus about 3 s for a start that fails.
+and removed), about 10 s for one changed with auth on, stopped and started again,
+plus about 3 s for a start that fails.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -27,6 +29,7 @@ from paxon.server.dev_plan import NODES_MAX, ports_in_use
 pytestmark = pytest.mark.cluster
 
 EXPECT_TIMEOUT_S = 30.0
+ROOT_PASSWORD = "dev-root-password"
 
 
 def free_port_bases() -> tuple[int, int, int]:
@@ -44,18 +47,30 @@ def free_port_bases() -> tuple[int, int, int]:
 class Dev:
     """A ``paxon dev`` process with its stdin on a pipe and its output collected."""
 
-    def __init__(self, data_dir: Path, nodes: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        nodes: int,
+        *,
+        again: Dev | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``again``: run dev on ``again``'s data dir without flags (its record's ports)."""
         self.data_dir = data_dir
-        self.native, self.http, self.peer = free_port_bases()
-        argv = [sys.executable, "-m", "paxon", "dev", "--nodes", str(nodes)]
-        argv += ["--base-port", str(self.native), "--http-base-port", str(self.http)]
-        argv += ["--peer-base-port", str(self.peer), "--data-dir", str(data_dir)]
+        argv = [sys.executable, "-m", "paxon", "dev", "--data-dir", str(data_dir)]
+        if again is not None:
+            self.native, self.http, self.peer = again.native, again.http, again.peer
+        else:
+            self.native, self.http, self.peer = free_port_bases()
+            argv += ["--nodes", str(nodes), "--base-port", str(self.native)]
+            argv += ["--http-base-port", str(self.http), "--peer-base-port", str(self.peer)]
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env=env,
         )
         self.lines: list[str] = []
         self._mark = 0
@@ -66,9 +81,10 @@ class Dev:
     def endpoint(self, node_id: int) -> str:
         return f"{HOST}:{self.native + node_id - 1}"
 
-    def client(self, *node_ids: int) -> paxon.SyncClient:
+    def client(self, *node_ids: int, user: str | None = None) -> paxon.SyncClient:
         endpoints = [self.endpoint(node_id) for node_id in node_ids or (1, 2, 3)]
-        return paxon.SyncClient(endpoints, timeout=20.0)
+        password = None if user is None else ROOT_PASSWORD
+        return paxon.SyncClient(endpoints, timeout=20.0, user=user, password=password)
 
     def send(self, command: str) -> None:
         """Type ``command``; ``expect`` then looks at the output from here on."""
@@ -193,6 +209,45 @@ def test_dev_survives_its_nodes_and_adds_and_removes_one(tmp_path: Path) -> None
         assert processes_naming(dev.data_dir) == []
     finally:
         dev.close()
+
+
+def test_dev_run_again_starts_its_members_and_changes_them_with_auth_on(tmp_path: Path) -> None:
+    env = {**os.environ, "PAXON_USER": "root", "PAXON_PASSWORD": ROOT_PASSWORD}
+    dev = Dev(tmp_path / "dev", nodes=1, env=env)
+    try:
+        dev.expect("Ctrl-C stops the cluster.")
+        with dev.client(1) as client:
+            client.put("before", "restart")
+        asyncio.run(enable_auth([dev.endpoint(1)]))
+
+        dev.send("add")  # as root: the cluster now refuses changes without a login
+        dev.expect("node 2: added as a learner")
+        dev.wait_for(lambda: dev.members().get(2) == "voter", "node 2 never became a voter")
+        dev.send("remove 1")
+        dev.expect("node 1 exited with code 0 after its removal")
+        dev.send("quit")
+        assert dev.process.wait(timeout=30) == 0
+    finally:
+        dev.close()
+
+    again = Dev(dev.data_dir, nodes=0, again=dev, env=env)
+    try:
+        again.expect("Ctrl-C stops the cluster.")
+        assert again.lines[0].endswith("dev-cluster.json: 2)")  # the members it starts
+        again.send("status")
+        assert again.expect("  2 ").split()[1] == "running"  # added in the first run
+        assert not any(line.startswith("  1 ") for line in again.lines)  # removed there
+        assert processes_naming(again.data_dir / "node1") == []
+        with again.client(2, user="root") as client:
+            assert client.get("before").value == b"restart"
+    finally:
+        again.close()
+
+
+async def enable_auth(endpoints: list[str]) -> None:
+    async with paxon.Client(endpoints, timeout=20.0) as client:
+        await client.user_add("root", ROOT_PASSWORD)
+        await client.auth_enable()
 
 
 def test_a_node_that_cannot_start_stops_dev_with_its_log(tmp_path: Path) -> None:

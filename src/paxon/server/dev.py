@@ -4,6 +4,12 @@ foreground, that survives its nodes and takes commands from its terminal.
 Rules:
 - Where the nodes live (ids, ports, data dirs, certificates): ``dev_plan``.
   At most ``NODES_MAX`` nodes, the first ``--nodes`` and those ``add`` makes.
+- Run again on the same DIR, dev starts the members it recorded there
+  (``dev_record``): nodes added earlier come back, removed ones stay down.
+- Membership changes log in as ``$PAXON_USER`` with ``$PAXON_PASSWORD`` when
+  set (once the cluster's auth is enabled only a root user may change the
+  members); when they are not and the cluster asks for a login, dev asks its
+  terminal for root's password (``dev_nodes``).
 - Secure by default: the nodes speak mutual TLS to each other on peer ports of
   their own, with a CA and node certificates that ``paxon dev`` makes once in
   ``DIR/certs`` (``paxon certs``) and reuses. Client ports stay plain on
@@ -28,6 +34,7 @@ only this process, which then stops them in order.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -53,43 +60,73 @@ from paxon.server.dev_plan import (
     ports_in_use,
     with_certificates,
 )
+from paxon.server.dev_record import DevRecord, read_record, reconcile, record_path, write_record
 
 DEFAULT_ENDPOINTS = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+DEFAULT_NODES = 3
+DEFAULT_BASE_PORT = 7001
+DEFAULT_HTTP_BASE_PORT = 8001
 POLL_INTERVAL_S = 0.1
 READY_TIMEOUT_S = 30.0
 
 
 def run_dev(
-    nodes: int,
-    base_port: int,
-    http_base_port: int,
+    nodes: int | None,
+    base_port: int | None,
+    http_base_port: int | None,
     data_dir: str,
     *,
-    peer_base_port: int = PEER_BASE_PORT,
+    peer_base_port: int | None = None,
     insecure: bool = False,
     client_tls: bool = False,
 ) -> int:
-    """Start the cluster, print how to use it, and keep it until a signal or ``quit``."""
+    """Start the cluster, print how to use it, and keep it until a signal or ``quit``.
+    A count or port left None is the recorded one (``dev_record``), else the default."""
     ca_cert = None
     try:
         if insecure and client_tls:
             raise BadRequest("--client-tls needs peer TLS: leave out --insecure")
-        bases = PortBases(base_port, http_base_port, None if insecure else peer_base_port)
-        plan = plan_nodes(nodes, base_port, http_base_port, data_dir, peer_base_port=bases.peer)
+        recorded = read_record(data_dir)
+        if recorded is None:
+            record = _new_record(nodes, base_port, http_base_port, peer_base_port, insecure)
+        else:
+            record = recorded
+            notes = reconcile(
+                record,
+                nodes=nodes,
+                base_port=base_port,
+                http_base_port=http_base_port,
+                peer_base_port=peer_base_port,
+                insecure=insecure,
+                data_dir=data_dir,
+            )
+            _say(notes, sys.stderr)
+        plan = record.plan(data_dir)
         check_ports(plan)
         _make_dirs(plan, data_dir)
+        if recorded is None:
+            _write_record(data_dir, record)
         if not insecure:
             plan, ca_cert = with_certificates(plan, data_dir, client_tls=client_tls)
+        user, password = _credentials()
     except BadRequest as error:
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
-    peers = ",".join(f"{node.node_id}={format_address(node.peer_address)}" for node in plan)
     console = stdin_reader()
     settings = DevSettings(
-        data_dir, bases, peers, client_tls=client_tls, ca_cert=ca_cert, commands=console is not None
+        data_dir,
+        record.bases,
+        record.first_peers(data_dir),
+        client_tls=client_tls,
+        ca_cert=ca_cert,
+        commands=console is not None,
+        user=user,
+        password=password,
+        ask_password=_terminal_password if console is not None and console.is_terminal else None,
     )
-    cluster = DevNodes(plan, settings)
+    cluster = DevNodes(plan, settings, record=record)
     stop = _StopSignals()
+    serving = False
     try:
         cluster.start_all()
         failed = _wait_until_ready(cluster, stop)
@@ -99,12 +136,61 @@ def run_dev(
             return 1
         if stop.requested:
             return 0
-        _print_banner(plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None)
+        again = recorded is not None
+        _print_banner(
+            plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None, again=again
+        )
+        serving = True
         _serve_until_stopped(cluster, console, stop)
         return 0
     finally:
+        if serving and cluster.running_ids():  # a leader hands over first: up to 2 s
+            _say(["stopping the nodes"], sys.stderr)
         _say(cluster.stop_all(), sys.stderr)
         stop.restore()
+
+
+def _new_record(
+    nodes: int | None,
+    base_port: int | None,
+    http_base_port: int | None,
+    peer_base_port: int | None,
+    insecure: bool,
+) -> DevRecord:
+    """The record of a cluster started now from these flags (defaults where None)."""
+    count = DEFAULT_NODES if nodes is None else nodes
+    native = DEFAULT_BASE_PORT if base_port is None else base_port
+    http = DEFAULT_HTTP_BASE_PORT if http_base_port is None else http_base_port
+    peer = None if insecure else PEER_BASE_PORT if peer_base_port is None else peer_base_port
+    plan_nodes(count, native, http, ".", peer_base_port=peer)  # BadRequest if they do not fit
+    return DevRecord(PortBases(native, http, peer), count, tuple(range(1, count + 1)))
+
+
+def _write_record(data_dir: str, record: DevRecord) -> None:
+    try:
+        write_record(data_dir, record)
+    except OSError as error:
+        raise BadRequest(f"cannot write {record_path(data_dir)}: {error}") from None
+
+
+def _credentials() -> tuple[str | None, str | None]:
+    """Who dev's membership changes log in as: ``$PAXON_USER`` and ``$PAXON_PASSWORD``,
+    as every client command (needed once the cluster's auth is enabled)."""
+    user = os.environ.get("PAXON_USER") or None
+    password = os.environ.get("PAXON_PASSWORD")
+    if user is not None and password is None:
+        raise BadRequest("$PAXON_USER is set but $PAXON_PASSWORD is not: set both, or neither")
+    return user, password if user is not None else None
+
+
+def _terminal_password(user: str) -> str | None:
+    """Ask this terminal for ``user``'s password (not echoed); None if none is typed."""
+    try:
+        prompt = f"paxon dev: the cluster asks for a login; password for {user}: "
+        password = getpass.getpass(prompt)
+    except (EOFError, OSError):
+        return None
+    return password or None
 
 
 # ------------------------------------------------------------------- helpers
@@ -194,6 +280,7 @@ def _print_banner(
     *,
     client_tls: bool,
     console: bool,
+    again: bool,
 ) -> None:
     endpoints = ",".join(format_address(node.listen) for node in plan)
     paxon = _paxon_command()
@@ -214,7 +301,9 @@ def _print_banner(
     else:
         peers = f"peers: mutual TLS on their own ports, CA {ca_cert}"
     clients = "clients: TLS" if client_tls else "clients: plain TCP on 127.0.0.1"
-    lines = [f"paxon dev: {len(plan)} nodes on {HOST}, data in {data_dir}", ""]
+    ids = ", ".join(str(node.node_id) for node in plan)
+    record = f" (the members in {record_path(data_dir)}: {ids})" if again else ""
+    lines = [f"paxon dev: {len(plan)} nodes on {HOST}, data in {data_dir}{record}", ""]
     lines += [
         "  "
         + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

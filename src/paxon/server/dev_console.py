@@ -142,8 +142,9 @@ def run_line(line: str, target: DevTarget) -> tuple[list[str], list[str], bool]:
 class LineReader:
     """Lines from a file descriptor, without blocking longer than asked."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, is_terminal: bool = False) -> None:
         self.fd = fd
+        self.is_terminal = is_terminal  # a person types here (dev may ask for a password)
         self.closed = False
         self._pending = b""
         self._skipping = False  # dropping an overlong line up to its newline
@@ -199,7 +200,7 @@ def stdin_reader() -> LineReader | None:
             in_foreground = os.tcgetpgrp(fd) == os.getpgrp()
         except OSError:
             return None
-        return LineReader(fd) if in_foreground else None
+        return LineReader(fd, is_terminal=True) if in_foreground else None
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         return LineReader(fd)
     return None

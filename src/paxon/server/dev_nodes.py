@@ -23,7 +23,15 @@ Rules:
 - ``remove`` asks the cluster to remove the node; once the change is chosen it
   sends the node ``SIGTERM``.
 - Membership requests go to the running nodes' client ports and give up after
-  ``CHANGE_TIMEOUT_S``; dev's console waits for them (Ctrl-C too).
+  ``CHANGE_TIMEOUT_S``; dev's console waits for them (Ctrl-C too). They speak
+  TLS with dev's CA under ``--client-tls`` and log in as ``DevSettings.user``
+  (``$PAXON_USER``) once the cluster's auth is enabled. Without a user, a
+  change the cluster refuses for want of a login is asked again as ``root``
+  with a password typed at dev's terminal (``ask_password``; no terminal: the
+  error says to set ``$PAXON_USER`` and ``$PAXON_PASSWORD``); a login that
+  works is kept for the next changes.
+- A change that is chosen is written to dev's record (``dev_record``), so that
+  a later ``paxon dev`` on the same directory starts the same members.
 - Every operation returns the line to print, or raises ``DevCommandError``
   with a one-line reason; nothing here prints.
 """
@@ -41,7 +49,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from paxon.client import Client
-from paxon.errors import BadRequest, PaxonError
+from paxon.errors import BadRequest, PaxonError, Unauthenticated
 from paxon.security.client_tls import ClientTls
 from paxon.server.config import format_address
 from paxon.server.dev_plan import (
@@ -51,17 +59,23 @@ from paxon.server.dev_plan import (
     ports_in_use,
     with_certificates,
 )
+from paxon.server.dev_record import DevRecord, record_path, write_record
 
 STOP_TIMEOUT_S = 10.0
 CHANGE_TIMEOUT_S = 15.0  # one membership change (add, remove), as the CLI's default
 STATUS_TIMEOUT_S = 1.0  # a node's own view in ``status`` (a paused node never answers)
 LOG_TAIL_LINES = 15
+ROOT_USER = "root"  # asked for when no $PAXON_USER is set: only root may change members
 
 _T = TypeVar("_T")
 
 
 class DevCommandError(Exception):
     """A console command that cannot be done; the message is one line."""
+
+
+class _NeedsLogin(DevCommandError):
+    """The cluster refused a request for want of a login, or of a right one."""
 
 
 @dataclass(slots=True)
@@ -95,6 +109,10 @@ class DevSettings:
     client_tls: bool = False
     ca_cert: str | None = None  # None: --insecure, no certificates
     commands: bool = True  # whether dev reads commands (messages suggest them)
+    user: str | None = None  # who membership changes log in as ($PAXON_USER)
+    password: str | None = None
+    # Asks a person for a user's password (None: no terminal to ask at).
+    ask_password: Callable[[str], str | None] | None = None
 
     def client_tls_settings(self) -> ClientTls | None:
         """How dev's own requests reach the client ports (TLS with ``--client-tls``)."""
@@ -106,9 +124,14 @@ class DevSettings:
 class DevNodes:
     """The processes of one dev cluster, by node id."""
 
-    def __init__(self, plan: Sequence[DevNode], settings: DevSettings) -> None:
+    def __init__(
+        self, plan: Sequence[DevNode], settings: DevSettings, *, record: DevRecord | None = None
+    ) -> None:
+        """``record``: what to update when a change is chosen (None: keep none)."""
         self.settings = settings
+        self.record = record
         self._rows: dict[int, _Row] = {node.node_id: _Row(node) for node in plan}
+        self._user, self._password = settings.user, settings.password
 
     # ------------------------------------------------------------- lifecycle
 
@@ -118,6 +141,9 @@ class DevNodes:
 
     def nodes(self) -> list[DevNode]:
         return [self._rows[node_id].node for node_id in sorted(self._rows)]
+
+    def running_ids(self) -> list[int]:
+        return sorted(i for i, row in self._rows.items() if row.running)
 
     def first_exited(self) -> int | None:
         """The id of a node whose process has ended, if any (used while starting)."""
@@ -261,6 +287,7 @@ class DevNodes:
         node = self._plan_joiner(free[0])
         address = format_address(node.peer_address)
         self._change("add-learner-auto-promote", node.node_id, address)
+        recorded = self._record_change(lambda record: record.with_added(node.node_id))
         row = _Row(node)
         self._rows[node.node_id] = row
         self._start(row)
@@ -268,6 +295,7 @@ class DevNodes:
         return (
             f"node {node.node_id}: added as a learner at {address} and started with --join "
             f"(pid {row.process.pid}); the leader promotes it to voter once it has caught up"
+            f"{recorded}"
         )
 
     def remove(self, node_id: int) -> str:
@@ -275,6 +303,7 @@ class DevNodes:
         if row.removed:
             raise DevCommandError(f"node {node_id} was already removed")
         configuration = self._change("remove", node_id)
+        recorded = self._record_change(lambda record: record.with_removed(node_id))
         row.removed = True
         stopping = ""
         if row.running:
@@ -285,7 +314,7 @@ class DevNodes:
             stopping = "; sent it SIGTERM"
         return (
             f"node {node_id}: removed from the cluster (configuration epoch "
-            f"{configuration.get('epoch')}){stopping}"
+            f"{configuration.get('epoch')}){stopping}{recorded}"
         )
 
     # ------------------------------------------------------------- helpers
@@ -358,27 +387,76 @@ class DevNodes:
             raise DevCommandError("no node answered with the cluster's members")
         return {int(member["id"]) for member in configuration.get("members", [])}
 
+    def _record_change(self, change: Callable[[DevRecord], DevRecord]) -> str:
+        """Write the record with ``change`` made; what to add to the command's line
+        (nothing, or why the record could not be written: the change itself is made)."""
+        if self.record is None:
+            return ""
+        updated = change(self.record)
+        try:
+            write_record(self.settings.data_dir, updated)
+        except OSError as error:
+            path = record_path(self.settings.data_dir)
+            return f"; but cannot write {path} ({error}): a later paxon dev will not know"
+        self.record = updated
+        return ""
+
     def _change(self, action: str, node_id: int, address: str = "") -> dict[str, Any]:
-        return self._ask(lambda client: client.change_members(action, node_id, address))
+        """Ask for one membership change, logging in first if the cluster asks for it."""
+
+        def change(client: Client) -> Awaitable[dict[str, Any]]:
+            return client.change_members(action, node_id, address)
+
+        try:
+            return self._ask(change, login=True)
+        except _NeedsLogin as refused:
+            ask = self.settings.ask_password
+            if self._user is not None or ask is None:
+                hint = (
+                    ""
+                    if self._user is not None
+                    else (
+                        "; start paxon dev with $PAXON_USER and $PAXON_PASSWORD set "
+                        "(a user with role root)"
+                    )
+                )
+                raise DevCommandError(f"{refused}{hint}") from None
+            password = ask(ROOT_USER)
+            if password is None:
+                raise DevCommandError(f"{refused} (no password given)") from None
+            self._user, self._password = ROOT_USER, password
+            try:
+                return self._ask(change, login=True)
+            except _NeedsLogin as again:
+                self._user = self._password = None  # a wrong one: ask again next time
+                raise DevCommandError(str(again)) from None
 
     def _ask(
         self,
         call: Callable[[Client], Awaitable[_T]],
         timeout_s: float = CHANGE_TIMEOUT_S,
         endpoints: list[str] | None = None,
+        *,
+        login: bool = False,
     ) -> _T:
-        """Run ``call(client)`` against ``endpoints`` (the running members' client ports);
-        ``DevCommandError`` if it fails."""
+        """Run ``call(client)`` against ``endpoints`` (the running members' client ports),
+        as dev's user when ``login``; ``DevCommandError`` if it fails (``_NeedsLogin``
+        when the cluster wants a login or a right one)."""
         if endpoints is None:
             endpoints = self._client_endpoints()
+        user, password = (self._user, self._password) if login else (None, None)
 
         async def run() -> _T:
             tls = self.settings.client_tls_settings()
-            async with Client(endpoints, timeout=timeout_s, tls=tls) as client:
+            async with Client(
+                endpoints, timeout=timeout_s, tls=tls, user=user, password=password
+            ) as client:
                 return await call(client)
 
         try:
             return asyncio.run(run())
+        except Unauthenticated as error:
+            raise _NeedsLogin(_one_line(str(error) or type(error).__name__)) from None
         except PaxonError as error:
             raise DevCommandError(_one_line(str(error) or type(error).__name__)) from None
 
