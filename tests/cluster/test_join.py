@@ -92,6 +92,22 @@ def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
     cluster.wait_caught_up(4)
     assert newcomer.client().get("after").value == b"restart"
     assert "--peers is read only at a cluster's first start" in newcomer.log_tail(200)
+    # With neither --peers nor --join: a restart needs no members named at all.
+    newcomer.stop()
+    newcomer.argv = lambda: serve_argv(  # type: ignore[method-assign]
+        "--id",
+        "4",
+        "--data-dir",
+        str(newcomer.data_dir),
+        "--listen",
+        newcomer.endpoint,
+        "--http",
+        f"{HOST}:{newcomer.http[1]}",
+    )
+    newcomer.restart()
+    client.put("after", "bare restart")
+    cluster.wait_caught_up(4)
+    assert newcomer.client().get("after").value == b"bare restart"
 
 
 def test_join_refusals(tmp_path: Path) -> None:
@@ -122,6 +138,9 @@ def test_join_refusals(tmp_path: Path) -> None:
         "2",
     )
     assert nobody.returncode == 3 and "no member answered" in nobody.stderr, nobody.stderr
+    # Neither --peers nor --join on a directory with no members kept: refused.
+    bare = run_serve("--id", "4", "--data-dir", str(tmp_path / "c"), "--listen", listen)
+    assert bare.returncode == 2 and "missing --peers" in bare.stderr, bare.stderr
 
 
 def test_a_wiped_member_is_refused_then_replaced_as_a_learner_with_join(

@@ -8,7 +8,7 @@ from tests.protocol.harness import Env
 from tests.protocol.test_membership import change_slot, fill, settle
 from tests.protocol.test_replica import elect
 
-from paxon.errors import BadRequest, Unavailable
+from paxon.errors import BadRequest
 from paxon.node.members import (
     AUTO_PROMOTE_LAG_SLOTS,
     auto_promotion,
@@ -45,7 +45,7 @@ def test_a_learner_is_promoted_bound_and_never_while_its_link_is_down() -> None:
     first = Configuration.initial({1: "h1:1", 2: "h2:1", 3: "h3:1"})
     added = next_configuration(first, "add-learner", 4, "h4:1")
     assert added is not None
-    with pytest.raises(Unavailable, match="not connected to the leader"):
+    with pytest.raises(BadRequest, match="not connected to the leader"):
         next_configuration(added, "promote", 4, "")  # nobody knows its data directory
     bound = next_configuration(added, "promote", 4, "", incarnation=5)
     assert bound is not None and bound.member(4) == Member(4, "h4:1", incarnation=5)

@@ -9,8 +9,8 @@ Contract:
   there with another role or address, removing or promoting a node that is
   not there, removing the last voter, an empty or malformed address. A
   learner is promoted bound to the incarnation its link to the leader named
-  (``Unavailable`` while that link is down), so no voter is ever unbound
-  after its first vote unless it was added as a voter directly.
+  (``BadRequest`` while that link is down: the client does not retry it), so
+  no voter is ever unbound after its first vote unless added as a voter.
 - ``auto_promotion(replica, incarnation_of)`` is the promotion of a learner added with
   ``add-learner-auto-promote`` once it has caught up, for the leader to propose.
 - ``bind_incarnations(newest, known)`` is the change that binds the members
@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.errors import BadRequest, Busy, Unavailable
+from paxon.errors import BadRequest, Busy
 from paxon.net.client_messages import Failure, StatusReply
 from paxon.net.transport import ClientConnection
 from paxon.protocol import Replica, Role
@@ -109,7 +109,7 @@ def next_configuration(
     directory is (None if that link is down). A learner is promoted bound to
     it: a voter must never be unbound once it can vote, and a learner has
     nothing to forget. An unbound learner whose link is down is not promoted
-    (``Unavailable``: it could not vote anyway)."""
+    (``BadRequest``: it could not vote anyway, and the operator must start it)."""
     current = newest.member(node_id)
     members = {member.node_id: member for member in newest.members}
     match action:
@@ -137,7 +137,9 @@ def next_configuration(
                 return None
             bound = current.incarnation if current.incarnation is not None else incarnation
             if bound is None:
-                raise Unavailable(
+                # Not retried by clients (unavailable would be, for its whole
+                # timeout): the operator has to start the node first.
+                raise BadRequest(
                     f"node {node_id} is not connected to the leader, so nobody knows which "
                     "data directory it runs on: start it (paxon serve --join ...) and try again"
                 )

@@ -96,6 +96,8 @@ async def _serve(config: ServeConfig) -> int:
                 found,
             )
             peers = {config.node_id: _fmt(config.peer_listen or config.listen)}
+    if not peers:  # a restart without --peers: the data directory holds the members
+        peers = {config.node_id: _fmt(config.peer_listen or config.listen)}
     node = Node(
         config.node_id,
         peers,

@@ -12,7 +12,9 @@ Rules:
   optional (no HTTP endpoint without it).
 - ``join`` (client endpoints of existing members, ``"HOST:PORT,..."`` or a
   TOML array) starts a new member that asks the cluster for its configuration
-  (``paxon.node.join``); it excludes ``peers`` and needs ``listen``.
+  (``paxon.node.join``); it excludes ``peers`` and needs ``listen``. Neither
+  is needed to restart on a data directory that keeps its members
+  (``FIRST-CONFIG``); ``listen`` then is.
 - ``peer_listen`` gives peers a port of their own; ``peers`` then names peer
   addresses and ``listen`` (required then) is the client port. Peer TLS
   (``peer_cert``, ``peer_key``, ``peer_ca``: all three) and client TLS
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +42,7 @@ from typing import Literal, cast
 from paxon.errors import BadRequest
 from paxon.server.guard import ANY_HOST, parse_host_entry, parse_origin_entry
 from paxon.storage.identity import CLUSTER_ID_MAX_BYTES
+from paxon.storage.layout import FIRST_CONFIG_NAME
 
 Address = tuple[str, int]
 LogFormat = Literal["text", "json"]
@@ -86,10 +90,9 @@ class ServeConfig:
     join: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.join:
-            if self.peers:
-                raise BadRequest(_JOIN_AND_PEERS)
-        else:
+        if self.join and self.peers:
+            raise BadRequest(_JOIN_AND_PEERS)
+        if self.peers:  # none: --join, or a restart (load_serve_config checks which)
             _check_member(self.node_id, self.peers)
         if self.http is not None and self.http == self.listen:
             raise BadRequest(f"http and listen are the same address {format_address(self.http)}")
@@ -156,9 +159,18 @@ def load_serve_config(flags: Mapping[str, object], toml_path: str | None) -> Ser
             raise BadRequest("--join needs --listen (there is no --peers entry to take it from)")
         values["peers"] = MappingProxyType({})
     elif "peers" not in values:
-        raise BadRequest("missing --peers (or 'peers' in the config file), or --join")
+        # A restart: the data directory keeps the members it started with
+        # (FIRST-CONFIG) and its log the changes since, so --peers is not needed.
+        if not os.path.exists(os.path.join(str(values["data_dir"]), FIRST_CONFIG_NAME)):
+            raise BadRequest(
+                "missing --peers (or 'peers' in the config file), or --join; a node "
+                "restarted on a data directory that holds its members needs neither"
+            )
+        if "listen" not in values:
+            raise BadRequest("a restart without --peers needs --listen")
+        values["peers"] = MappingProxyType({})
     peers = cast(Mapping[int, Address], values["peers"])
-    if "join" not in values:
+    if peers:
         _check_member(node_id, peers)
     if "peer_listen" in values and "listen" not in values:
         raise BadRequest(
