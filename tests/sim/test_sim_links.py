@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from paxon.net.peer_messages import PeerMessage
-from paxon.sim import SimConfig
+from paxon.node.node import Node
+from paxon.protocol.messages import TimeoutNow
+from paxon.sim import SimConfig, run_seed
 from paxon.sim.host import SimTransport
 from paxon.sim.runtime import RuntimeCluster
 
@@ -115,3 +119,40 @@ def test_a_spare_outside_the_configuration_reaches_no_member() -> None:
     assert _transport(cluster, 4).has_peer(1)  # its --peers name the first members
     assert _transport(cluster, 4).stats().dropped_sends > 0  # it tried: not vacuous
     cluster.close()
+
+
+_handovers: list[int] = []  # one per TimeoutNow a removed leader sent
+
+
+class _CountsHandovers(Node):
+    """Counts the ``TimeoutNow`` a removed leader sends: its handover."""
+
+    def _send(self, message: PeerMessage) -> None:
+        if isinstance(message, TimeoutNow) and (
+            self.node_id not in self._replica.configuration_newest.ids
+        ):
+            _handovers.append(self.node_id)
+        super()._send(message)
+
+
+class _HangsUpAtOnce(_CountsHandovers):
+    """The planted bug: links to departed members go at once, without ``LEAVING_LINK_S``."""
+
+    def _set_transport_peers(self) -> None:
+        self._transport.set_peers({m: a for m, a in self.addresses.items() if m != self.node_id})
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_removed_leader_hands_over_only_while_its_links_last() -> None:
+    # Runtime swarm seed 146 removes its leader. With the grace it hands over;
+    # hanging up at once loses the new voters' replies and it never does (the
+    # old SimTransport ignored set_peers and let it hand over all the same).
+    # No checker fails on it: the new voters elect a leader after a timeout.
+    config = SimConfig(nodes=0, swarm=True)
+    handovers = []
+    for node_class in (_CountsHandovers, _HangsUpAtOnce):
+        _handovers.clear()
+        assert run_seed(146, config, node_class=node_class).ok
+        handovers.append(len(_handovers))
+    assert handovers[0] > 0 and handovers[1] == 0, handovers
