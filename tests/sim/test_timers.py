@@ -10,6 +10,7 @@ replica passes the same runs clean.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import pytest
 
@@ -17,8 +18,8 @@ from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Nack
 from paxon.protocol.replica import Replica
-from paxon.protocol.types import Command
-from paxon.sim import SimConfig
+from paxon.protocol.types import Command, NodeId
+from paxon.sim import SimConfig, run_seed
 from paxon.sim.runtime import RuntimeCluster
 
 
@@ -45,6 +46,24 @@ class WantsEveryPeer(Replica):
             super()._tick_leader()
         finally:
             self.wants_all = False
+
+
+class LeasedByLearners(Replica):
+    """Check quorum counts a learner heard toward the voters' majority."""
+
+    counting_learners = False
+
+    def _has_quorum(self, config: Configuration, ids: Iterable[NodeId]) -> bool:
+        if self.counting_learners:
+            return len(config.ids.intersection(ids)) >= self._quorum_size(config)
+        return super()._has_quorum(config, ids)
+
+    def _tick_leader(self) -> None:
+        self.counting_learners = True
+        try:
+            super()._tick_leader()
+        finally:
+            self.counting_learners = False
 
 
 class StandsEarly(Replica):
@@ -161,6 +180,15 @@ def test_a_broken_timing_or_limit_rule_is_named(
     factory: type[Replica], config: SimConfig, rule: str, seeds: int
 ) -> None:
     assert rule in _rules(factory, config, range(seeds))
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_lease_kept_by_a_learner_is_named() -> None:
+    """Runtime swarm seed 5049: the leader is cut off from the other voters (one
+    down, one partitioned away) and hears only a learner; it must step down."""
+    result = run_seed(5049, SimConfig(nodes=0, swarm=True), replica_factory=LeasedByLearners)
+    assert any("leader-lease" in violation for violation in result.violations), result.violations
 
 
 @pytest.mark.sim

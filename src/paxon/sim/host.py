@@ -10,7 +10,18 @@ in place of real I/O lives here:
 - ``SimCommitter``: the group committer, with the write and the fsync as two
   simulator events, so a power cut can fall between them;
 - ``SimTransport`` and ``Connection``: peer links and client connections that
-  hand every message to the simulated network.
+  hand every message to the simulated network. A peer link exists as the real
+  transport's TCP link does (``paxon.net.transport``): only while each side
+  has the other in its peer map (the smaller id dials only its peers, the
+  larger accepts only its peers' handshakes, and ``set_peers`` hangs up on the
+  ones gone). ``SimTransport.send`` drops and counts (``dropped_sends``) a
+  message over a link that is not up, as the real one does; the receiving
+  side drops, silently, one that arrives after it hung up or over a link that
+  came up only after the message left (a new connection never carries an old
+  one's bytes). Kept lenient, as the simulated network is elsewhere: a link
+  comes up at once (no reconnect backoff), and a message sent to a node that
+  is down may reach its next life when that life has the sender as a peer
+  from its start.
 
 Contract: none of these keeps time, draws randomness or schedules anything on
 its own; each asks its ``World`` (the cluster: ``RuntimeCluster``) when an
@@ -21,6 +32,7 @@ has moved on (crashed, stopped, restarted).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import os
 from collections import deque
@@ -71,6 +83,13 @@ class World(Protocol):
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         """An answer leaves ``src`` for ``client``."""
+
+    def link_up(self, src: int, dst: int) -> bool:
+        """Whether ``src``'s running transport and ``dst``'s (when ``dst`` runs) name
+        each other as peers: the link between them exists."""
+
+    def link_stamp(self) -> int:
+        """A fresh stamp, later than every stamp handed out or seen by a send before."""
 
 
 @dataclass(slots=True)
@@ -447,7 +466,13 @@ SNAPSHOT_OVER_REACCEPT = (
 
 
 class SimTransport:
-    """Peer links of one process, over ``SimNetwork``. Never blocks, never buffers."""
+    """Peer links of one process, over ``SimNetwork``. Never blocks, never buffers.
+
+    Membership as the real ``Transport`` keeps it: ``peers`` (given at the
+    start, then ``set_peers``) are the only nodes this one links to; a link
+    needs both ends (``World.link_up``). Each peer's entry remembers when it
+    was made (``linked_since``): a message that left before it came over no
+    link this process still has."""
 
     def __init__(self, world: World, host: Host, settings: dict[str, Any]) -> None:
         self._world = world
@@ -455,6 +480,14 @@ class SimTransport:
         self.incarnation = host.incarnation
         self.on_peer_message: Callable[[PeerMessage], None] = settings["on_peer_message"]
         self.on_client_request: Callable[[Any, ClientRequest], None] = settings["on_client_request"]
+        node_id = host.node_id
+        self._peers: dict[int, tuple[str, int]] = {
+            peer: address for peer, address in settings["peers"].items() if peer != node_id
+        }
+        # Stamp (``World.link_stamp``) at which each peer's entry was made; the
+        # peers of the start have 0: as old as any message (see the module docstring).
+        self._linked_since: dict[int, int] = dict.fromkeys(self._peers, 0)
+        self._dropped_sends = 0
 
     async def start(self) -> None:
         pass
@@ -467,23 +500,49 @@ class SimTransport:
         return ("sim", self._host.node_id)
 
     def send(self, message: PeerMessage) -> None:
-        if self._host.incarnation == self.incarnation:
-            self._world.send(self._host.node_id, message)
+        if self._host.incarnation != self.incarnation:
+            return
+        if not self._world.link_up(self._host.node_id, message.dst):
+            self._dropped_sends += 1  # no link: the real transport drops and counts it
+            return
+        self._world.send(self._host.node_id, message)
 
     def backlog_bytes(self, peer: int) -> int:
         return 0
 
+    def has_peer(self, peer: int) -> bool:
+        """``peer`` is in this transport's peer map (it dials or accepts it)."""
+        return peer in self._peers
+
+    def linked_since(self, peer: int) -> int | None:
+        """The stamp at which ``peer`` entered the peer map, None if it is not in it."""
+        return self._linked_since.get(peer)
+
     def reachable(self, peer: int) -> bool:
-        return not self._world.network.is_cut(self._host.node_id, peer)
+        node_id = self._host.node_id
+        return not self._world.network.is_cut(node_id, peer) and self._world.link_up(node_id, peer)
 
     def client_address_of(self, peer: int) -> str | None:
         return f"sim{peer}:1"
 
     def stats(self) -> TransportStats:
-        return _NO_TRAFFIC
+        if not self._dropped_sends:
+            return _NO_TRAFFIC
+        return dataclasses.replace(_NO_TRAFFIC, dropped_sends=self._dropped_sends)
 
     def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None:
-        pass  # the simulated network reaches every node; the core refuses strangers
+        """As ``Transport.set_peers``: hang up on the peers gone or moved (their
+        entries go), link to the new ones (their entries are made now)."""
+        node_id = self._host.node_id
+        peers = {peer: address for peer, address in peers.items() if peer != node_id}
+        for peer, address in list(self._peers.items()):
+            if peers.get(peer) != address:
+                del self._peers[peer]
+                del self._linked_since[peer]
+        for peer, address in sorted(peers.items()):
+            if peer not in self._peers:
+                self._peers[peer] = address
+                self._linked_since[peer] = self._world.link_stamp()
 
     def incarnation_of(self, peer: int) -> int | None:
         # What a handshake would prove: a simulated node's data directory is

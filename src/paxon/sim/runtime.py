@@ -176,6 +176,8 @@ class RuntimeCluster:
         self._done = False
         # When the last snapshot chunk on each link arrives (they stay in order).
         self._stream_tail: dict[tuple[int, int], float] = {}
+        # The newest stamp handed out for a peer entry made (``link_stamp``).
+        self._link_stamp = 0
         self._logger = self._make_logger()
 
     # ------------------------------------------------------------------ run
@@ -290,14 +292,40 @@ class RuntimeCluster:
                 link = (src, message.dst)
                 at = max(self.time + delays[0], self._stream_tail.get(link, 0.0))
                 self._stream_tail[link] = at
-                self.push(at, lambda: self.deliver_peer(src, message))
+                sent = self._link_stamp
+                self.push(at, lambda: self.deliver_peer(src, message, sent))
             return
         self.checker.on_send(message, self.time)
         self.properties.on_send(src, message, self.time)
         if delays and (self.faults.lose_prepare(message) or self.faults.hold(src, message)):
             return
+        sent = self._link_stamp
         for delay in delays:
-            self.push(self.time + delay, lambda: self.deliver_peer(src, message))
+            self.push(self.time + delay, lambda: self.deliver_peer(src, message, sent))
+
+    def link_up(self, src: int, dst: int) -> bool:
+        """The real transport's link from ``src`` to ``dst`` is up: each names the other
+        as a peer (the smaller dials only its peers, the larger accepts only its
+        peers' handshakes). A ``dst`` that is down says nothing here: the network
+        delivers to its next life, if that life takes ``src`` (``deliver_peer``)."""
+        sender = self._transport_of(src)
+        if sender is None or not sender.has_peer(dst):
+            return False
+        receiver = self._transport_of(dst)
+        return receiver is None or receiver.has_peer(src)
+
+    def link_stamp(self) -> int:
+        self._link_stamp += 1
+        return self._link_stamp
+
+    def _transport_of(self, node_id: int) -> SimTransport | None:
+        """The transport of ``node_id``'s running process, once its node made it."""
+        host = self.hosts.get(node_id)
+        process = None if host is None else host.process
+        if process is None:
+            return None
+        transport = getattr(process.node, "_transport", None)
+        return transport if isinstance(transport, SimTransport) else None
 
     def sent_to_self(self, node_id: int, message: Message) -> None:
         self.checker.on_send(message, self.time)
@@ -581,7 +609,9 @@ class RuntimeCluster:
 
     # ------------------------------------------------------------------ delivery
 
-    def deliver_peer(self, src: int, message: PeerMessage) -> None:
+    def deliver_peer(self, src: int, message: PeerMessage, sent: int | None = None) -> None:
+        """``message`` from ``src`` arrives; ``sent``: the link stamp when it left (None:
+        a held message, let go late on purpose, which only needs a link now)."""
         host = self.hosts.get(message.dst)
         if host is None:
             detail = f"n{src} sent to node {message.dst}, which is not a member"
@@ -592,10 +622,13 @@ class RuntimeCluster:
             return
         if host.paused_until > self.time:
             # Held in the socket buffer until the node runs again, in order.
-            self.push(host.paused_until, lambda: self.deliver_peer(src, message))
+            self.push(host.paused_until, lambda: self.deliver_peer(src, message, sent))
             return
         transport = process.node._transport
         assert isinstance(transport, SimTransport)
+        linked_since = transport.linked_since(src)
+        if linked_since is None or (sent is not None and linked_since > sent):
+            return  # it hung up on src, or the link it came over is gone: lost
         process.loop.call_soon(transport.on_peer_message, message)
 
     def deliver_request(self, client: int, node_id: int, request: ClientRequest) -> None:

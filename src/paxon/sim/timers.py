@@ -22,12 +22,13 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md`` or
 ``protocol/config.py``. Times are the replica's own clock (``now``, what it
 was last ticked with), so each rule is exact at the tick that must act:
 
-- ``leader-lease``: a leader that has heard from no majority (itself
-  included) for ``election_timeout_max_s`` steps down at its next tick, and
-  one that has heard from a majority within it does not. A peer is heard
-  when an ``Accepted`` or ``HeartbeatReply`` under the leader's ballot reaches
-  it; every peer counts as heard at the moment it became leader. ("LEADER
-  --no word from a majority for election_timeout_max_s--> FOLLOWER".)
+- ``leader-lease``: a leader that has heard from no majority of the voters
+  (itself included; a learner does not count) for ``election_timeout_max_s``
+  steps down at its next tick, and one that has heard from a majority within
+  it does not. A peer is heard when an ``Accepted`` or ``HeartbeatReply``
+  under the leader's ballot reaches it; every peer counts as heard at the
+  moment it became leader. ("LEADER --no word from a majority for
+  election_timeout_max_s--> FOLLOWER".)
 - ``election-timer``: a replica stands (follower to probing), or gives up
   probing or preparing, only once ``election_timeout_min_s`` has passed since
   its election timer last restarted, and it does by ``election_timeout_max_s
@@ -265,7 +266,11 @@ class TimerChecker:
             if reign is None or not _lease_judged(node_id, replica, reign):
                 return
             horizon = now - config.election_timeout_max_s
-            heard = 1 + sum(1 for seen in reign.seen.values() if seen >= horizon)
+            # Only voters make the majority: a learner's replies keep no lease.
+            voters = reign.configs[0]
+            heard = 1 + sum(
+                1 for peer, seen in reign.seen.items() if seen >= horizon and peer in voters
+            )
             due = heard < replica.quorum and reign.since <= horizon
             if due and role is Role.LEADER:
                 self._fail(
