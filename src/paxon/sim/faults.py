@@ -479,9 +479,10 @@ class FaultInjector:
     def _wipe(self) -> None:
         """Wipe one voter's disk (``RuntimeCluster.wipe``), or try again a little later.
 
-        Only a voter every configuration from the chosen prefix on binds to
-        its data directory (an unbound one is accepted back: the window
-        docs/membership.md leaves open), none while another is refused, and
+        Only a voter of every configuration from the chosen prefix on whom
+        the newest binds to its data directory (the nodes refuse what their
+        newest configuration binds; an unbound member is accepted back, the
+        window docs/membership.md leaves open), none while another is refused, and
         none whose loss would leave a configuration's voters short of a
         majority (``may_lose``)."""
         cluster = self._cluster
@@ -496,7 +497,8 @@ class FaultInjector:
                 if host.dead is None
                 and host.node_id not in self.disks_refused
                 and not host.fs.power_is_cut
-                and all(_bound_voter(c, host) for c in configs)
+                and all(host.node_id in c.voters for c in configs)
+                and _bound(configs[-1], host)
                 and cluster.may_lose(host.node_id, self.disks_refused)
             ]
             if bound:
@@ -732,10 +734,10 @@ _RARE_STORAGE_EVENTS = frozenset(
 _PREPARE_LOSS = 0.5
 
 
-def _bound_voter(configuration: Configuration, host: Host) -> bool:
-    """Whether ``configuration`` has ``host`` vote, bound to its data directory."""
+def _bound(configuration: Configuration, host: Host) -> bool:
+    """Whether ``configuration`` binds ``host`` to its data directory."""
     member = configuration.member(host.node_id)
-    return member is not None and member.voter and member.incarnation == host.data_incarnation
+    return member is not None and member.incarnation == host.data_incarnation
 
 
 # "wipe": when in the fault phase the wipe strikes (shares of it), and how
