@@ -123,6 +123,9 @@ class Operator:
         # to be added back as a learner.
         self._refused_since: dict[int, float] = {}
         self._replacing: int | None = None
+        # A replaced member added back as a learner, until promoted: a promote
+        # refused for now (busy while the leader binds it) is asked again.
+        self._rejoining: int | None = None
         # The voters each change asked for may come to be, unless refused
         # outright (a request given up at a timeout may still be chosen): the
         # faults lose no disk that would leave them short of a majority.
@@ -181,6 +184,8 @@ class Operator:
             cluster.stats.faults["reconfig"] += 1
             cluster.log(f"reconfig: {_describe(request)} done by n{self._target}")
             self._request = None
+            if request.node_id == self._rejoining and request.action == "promote":
+                self._rejoining = None
             if request.node_id == self._promoting and request.action == "add-learner":
                 self._promote_by_s = cluster.time + PROMOTE_WAIT_S
                 self._after(reconfig_gap=False)  # look for it to catch up soon
@@ -204,6 +209,8 @@ class Operator:
         drawn = None
         if leader is not None and node is not None:
             newest = node._replica.configuration_newest
+            if self._target in cluster.refused_members():
+                self._target = leader  # the wiped node knows nothing: ask the leader
             drawn = self._replacement(newest)
             if drawn is None:
                 drawn = self._promotion(newest, leader)
@@ -253,7 +260,7 @@ class Operator:
         node_id = self._replacing
         if node_id is not None and newest.member(node_id) is None:
             self._replacing = None
-            self._promoting = node_id
+            self._promoting = self._rejoining = node_id
             self._promote_by_s = cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
             return "add-learner", node_id
         refused = cluster.refused_members()
@@ -349,6 +356,10 @@ class Operator:
         assert request is not None
         self._cluster.log(f"reconfig: {_describe(request)} given up: {why}")
         self._request = None
+        if request.action == "promote" and request.node_id == self._rejoining:
+            # Asked again once it may be (the leader binds it first: busy).
+            self._promoting = request.node_id
+            self._promote_by_s = self._cluster.time + PROMOTE_WAIT_S
         self._after(reconfig_gap=False)
 
     def _after(self, *, reconfig_gap: bool) -> None:
