@@ -42,6 +42,18 @@ configurations from the chosen log; each replica reports the ones it holds
 After the heal only the members of the configurations from the chosen prefix
 on are waited for: a node removed, or never added, may stay behind.
 
+With the ``wipe`` fault a voter loses its disk and starts again, same flags,
+on an empty one with a new data-directory incarnation (``wipe``; the
+process-restart count ``Host.incarnation`` is another thing). ``SimTransport``
+mirrors the peer handshake: a link is refused, and its messages dropped, when
+either side's bindings (``set_bound_incarnations``) name the other with
+another incarnation than its disk holds. ``incarnation-bound`` checks each
+message against the nodes' newest configurations, so a node that accepts a
+wiped member back is named. The checkers take the wiped node as a new
+acceptor (``PropertyChecker.on_wipe``); until the operator replaces it
+(``Operator``: remove, add back as a learner, promote), it counts as dead for
+the heal (``refused_members``).
+
 The parts, one job each: ``host`` (the machine a node runs on: disk, group
 commit, links), ``observe`` (what the nodes do, told to the checkers),
 ``clients`` (the workload and its history), ``faults`` (every fault of the
