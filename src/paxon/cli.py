@@ -160,6 +160,14 @@ def _add_sim_command(commands: _Subcommands) -> None:
         help=f"fixed config: a configuration change takes effect this many slots "
         f"after it is chosen ({ALPHA_DEFAULT})",
     )
+    sim.add_argument(
+        "--wipe-rate",
+        type=_share,
+        default=0.0,
+        metavar="P",
+        help="fixed config, runtime engine, with the wipe fault: the odds that the run "
+        "wipes one voter's disk (0; swarm seeds draw it)",
+    )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
     sim.add_argument(
@@ -844,6 +852,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         spares=args.spares,
         alpha=args.alpha,
         faults=args.faults,
+        wipe_rate=args.wipe_rate,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
         storage=args.storage,
@@ -1163,6 +1172,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
     return value
 
 

@@ -1,7 +1,7 @@
 """Deliberately broken replicas, one rule broken in each: the checkers must catch them.
 
 These live in the tests only. Each overrides one small hook of ``Replica`` (or,
-for the runtime glue, of ``SimCluster``).
+for the runtime glue, of ``SimCluster``, and for the node runtime, of ``Node``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from paxon.node.node import Node
 from paxon.protocol.membership import ConfigHistory, Configuration, change_in
 from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
 from paxon.protocol.ready import Ready
@@ -278,6 +279,15 @@ class SkipsPhaseOnePerConfiguration(Replica):
 
     def _prepared(self, slot: Slot) -> bool:
         return self.role is Role.LEADER or super()._prepared(slot)
+
+
+class AcceptsWipedMember(Node):
+    """Never hands the incarnations its configuration binds to the transport:
+    a member wiped and started again on an empty disk (same id, new
+    incarnation) is accepted back, with every promise and vote forgotten."""
+
+    def _follow_incarnations(self) -> None:
+        self._newest_seen = self._replica.configuration_newest
 
 
 MEMBERSHIP_MUTANTS = {

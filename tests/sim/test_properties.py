@@ -489,3 +489,27 @@ def test_a_recovery_that_loses_a_durable_record() -> None:
     assert "chosen mark" in checker.violations[1].detail
     checker.on_recovered(3, DurableState(B2, {0: zero}, 1), 0.0)
     assert rules(checker) == ["recovery-fold"] * 3
+
+
+# ------------------------------------------------------------------ a wiped disk
+
+
+def _promise_after_a_wipe(wipe: bool) -> list[str]:
+    """n1 promises 5.2, loses its disk, and (a new acceptor) promises 2.3."""
+    checker = PropertyChecker((1, 2, 3))
+    high, low = Ballot(5, 2), Ballot(2, 3)
+    checker.on_records_durable(1, [PromiseRecord(high)], 0.0)
+    checker.on_send(1, Promise(1, 2, high, 0, (), 0, 0), 0.0)
+    checker.on_crash(1, 1.0)
+    if wipe:
+        checker.on_wipe(1, 1.0)
+    checker.on_records_durable(1, [PromiseRecord(low)], 2.0)
+    checker.on_send(1, Promise(1, 3, low, 0, (), 0, 0), 2.0)
+    return [violation.rule for violation in checker.violations]
+
+
+def test_a_wiped_node_is_a_new_acceptor_for_its_own_rules() -> None:
+    # Without the wipe the lower promise breaks acceptor-monotone (and the
+    # disk still holds 5.2, so promise-durable holds); after it, nothing fires.
+    assert "acceptor-monotone" in _promise_after_a_wipe(wipe=False)
+    assert _promise_after_a_wipe(wipe=True) == []

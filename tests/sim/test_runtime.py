@@ -114,11 +114,22 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
         assert draw(seed, without) == dataclasses.replace(
             config, faults=config.faults - {"reconfig"}, spares=0, reconfig_gap_s=(0.1, 0.6)
         )
+    # "wipe" likewise: from its own stream, once per run in the seeds that draw it.
+    wiping = [config for config in configs if "wipe" in config.faults]
+    assert all(config.wipe_rate == 1.0 for config in wiping)
+    assert all(config.wipe_rate == 0.0 for config in configs if config not in wiping)
+    assert "wipe: one voter's disk" in wiping[0].describe()
+    no_wipe = dataclasses.replace(base, faults=base.faults - {"wipe"})
+    for seed, config in enumerate(configs[:50]):
+        assert draw(seed, no_wipe) == dataclasses.replace(
+            config, faults=config.faults - {"wipe"}, wipe_rate=0.0
+        )
     assert draw(3, dataclasses.replace(base, nodes=5)).nodes == 5
     core = [draw(seed, dataclasses.replace(base, engine="core")) for seed in range(200)]
     reconfig = [config for config in core if "reconfig" in config.faults]
     assert 0 < len(reconfig) < len(core)
     assert {config.spares for config in reconfig} == {0, 1, 2}
+    assert not any("wipe" in config.faults for config in core)  # the runtime's kind
     others = [config for config in core if config not in reconfig]
     assert all(config.spares == 0 and config.alpha == 64 for config in others)
 

@@ -832,7 +832,7 @@ class Node:
         self._transport.set_bound_incarnations(bound)
         own = bound.get(self.node_id)
         if own is not None and own != self._storage.identity.incarnation:
-            self.log.error(  # sim: unreachable: the simulator binds no incarnation
+            self.log.error(  # the simulator's "wipe" fault reaches it
                 "[%d] this data directory is a new incarnation (%#x), not the one the cluster "
                 "bound to node %d (%#x): the other members refuse it. Remove this node and add "
                 "it back as a learner (docs/membership.md, replace)",

@@ -41,9 +41,10 @@ FAULT_KINDS = (
     "crashpoint",
     "disk",
     "reconfig",
+    "wipe",
 )
 # Kinds only the runtime engine carries out (the core engine ignores them).
-RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk"})
+RUNTIME_FAULTS = frozenset({"hold", "crashpoint", "disk", "wipe"})
 # Kinds only the core engine carries out (the runtime engine ignores them):
 # none since the runtime changes the members too (``paxon.sim.operator``).
 CORE_FAULTS: frozenset[str] = frozenset()
@@ -116,6 +117,11 @@ class SimConfig:
     # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,
     # lost directory fsync); recovery must classify it right.
     disk_fault_rate: float = 0.3
+    # "wipe": the odds that a run wipes one voter's disk, once (0: never, so
+    # a fixed configuration runs as before the kind existed; swarm seeds draw
+    # it). The node comes back empty with a new incarnation, and the others
+    # must refuse it until an operator replaces it (docs/membership.md).
+    wipe_rate: float = 0.0
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -149,9 +155,11 @@ class SimConfig:
             raise ValueError("fault_weights must be >= 0, not all 0")
         if self.segment_max_bytes < 1024:
             raise ValueError("segment_max_bytes must be >= 1 KiB")
-        rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate)
+        rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate, self.wipe_rate)
         if not all(0 <= rate <= 1 for rate in rates):
-            raise ValueError("hold_rate, crashpoint_rate and disk_fault_rate must be in [0, 1]")
+            raise ValueError(
+                "hold_rate, crashpoint_rate, disk_fault_rate and wipe_rate must be in [0, 1]"
+            )
 
     @property
     def _kinds_run(self) -> frozenset[str]:
@@ -190,6 +198,8 @@ class SimConfig:
                 f"reconfig: {self.spares} spare nodes, alpha {self.alpha}, a change every "
                 f"{self.reconfig_gap_s[0]:.3f}-{self.reconfig_gap_s[1]:.3f} s"
             )
+        if "wipe" in self._kinds_run and self.wipe_rate > 0:
+            lines.append(f"wipe: one voter's disk at odds {self.wipe_rate:.2f}")
         if link is not None:
             lines.append(
                 f"link: drop {link.drop_rate:.3f}, duplicate {link.duplicate_rate:.3f}, "

@@ -21,7 +21,10 @@ phase, then ends them all at the heal:
   ``storage_faults`` whose recovery the node must classify rightly (some
   aimed at rare targets: at crash points at storage events, at a torn-tail
   cut not yet durable, and in one planned late crash of half the seeds);
-- **buggy peers**: out-of-bounds messages from ``buggy.forge``.
+- **buggy peers**: out-of-bounds messages from ``buggy.forge``;
+- **wipe**: at ``SimConfig.wipe_rate`` odds per run, once, a voter bound to
+  its data directory loses its disk and comes back on an empty one with a new
+  incarnation, same flags: the others must refuse it (``wipe``).
 
 Contract: each kind draws from its own stream (``{seed}:buggy``,
 ``{seed}:hold``, ``{seed}:crashpoint-storage``, ...), except those sharing
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from paxon.net.peer_messages import PeerMessage
 from paxon.node.node import Node
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import Message, Prepare
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
@@ -115,6 +119,7 @@ class FaultInjector:
         self._rng_io = random.Random(f"{seed}:io-error")
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         self._rng_zero = random.Random(f"{seed}:zero-fill")
+        self._rng_wipe = random.Random(f"{seed}:wipe")
 
     # ------------------------------------------------------------------ plan
 
@@ -160,6 +165,8 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
+        if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
+            cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
     def end_all(self) -> None:
         """The heal: every fault ends, held messages go out, every host comes back."""
@@ -315,6 +322,12 @@ class FaultInjector:
         fault = self._disk_faults.get(node_id)
         return fault is not None and fault.path.endswith(".snap")
 
+    def forget_disk(self, node_id: int) -> None:
+        """``node_id``'s disk was replaced by an empty one: what struck the old is moot."""
+        self._disk_faults.pop(node_id, None)
+        self._crashed_at_event.pop(node_id, None)
+        self._crashed_for_rare.discard(node_id)
+
     def take_disk_fault(self, node_id: int) -> StorageFault | None:
         """The storage fault ``node_id``'s disk took at its last crash (once)."""
         return self._disk_faults.pop(node_id, None)
@@ -460,6 +473,42 @@ class FaultInjector:
             f"fault: pause n{host.node_id} as it becomes {role.value}, "
             f"until {host.paused_until:.6f}"
         )
+
+    # ------------------------------------------------------------------ wipe
+
+    def _wipe(self) -> None:
+        """Wipe one voter's disk (``RuntimeCluster.wipe``), or try again a little later.
+
+        Only a voter of every configuration from the chosen prefix on whom
+        the newest binds to its data directory (the nodes refuse what their
+        newest configuration binds; an unbound member is accepted back, the
+        window docs/membership.md leaves open), none while another is refused, and
+        none whose loss would leave a configuration's voters short of a
+        majority (``may_lose``)."""
+        cluster = self._cluster
+        if cluster.healed_at is not None:
+            return
+        rng = self._rng_wipe
+        if not cluster.refused_members():
+            configs = cluster.checker.configs.ahead_known_at(cluster._chosen_prefix())
+            bound = [
+                host
+                for host in cluster.hosts.values()
+                if host.dead is None
+                and host.node_id not in self.disks_refused
+                and not host.fs.power_is_cut
+                and all(host.node_id in c.voters for c in configs)
+                and _bound(configs[-1], host)
+                and cluster.may_lose(host.node_id, self.disks_refused)
+            ]
+            if bound:
+                host = rng.choice(bound)
+                incarnation = rng.getrandbits(64)
+                while incarnation == host.data_incarnation:
+                    incarnation = rng.getrandbits(64)
+                cluster.wipe(host, incarnation)
+                return
+        cluster.push(cluster.time + _WIPE_RETRY_S, self._wipe)
 
     # ------------------------------------------------------------------ buggy peers
 
@@ -683,5 +732,18 @@ _RARE_STORAGE_EVENTS = frozenset(
 # Share of the Prepares to an acceptor ahead of the candidate that are lost
 # (with "drop"): a few a run, each a re-proposal of slots known chosen there.
 _PREPARE_LOSS = 0.5
+
+
+def _bound(configuration: Configuration, host: Host) -> bool:
+    """Whether ``configuration`` binds ``host`` to its data directory."""
+    member = configuration.member(host.node_id)
+    return member is not None and member.incarnation == host.data_incarnation
+
+
+# "wipe": when in the fault phase the wipe strikes (shares of it), and how
+# soon it tries again while no voter may be wiped (none bound yet, another
+# refused, or too few left).
+_WIPE_AT = (0.15, 0.7)
+_WIPE_RETRY_S = 0.1
 # Messages held at once by the "hold" fault; beyond, the oldest are lost.
 _HELD_MAX = 256

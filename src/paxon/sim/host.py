@@ -81,6 +81,13 @@ class World(Protocol):
     def send(self, src: int, message: PeerMessage) -> None:
         """A peer message leaves ``src``."""
 
+    def handshake_refused(self, a: int, b: int, *, dropping: bool = False) -> bool:
+        """Whether a link between ``a`` and ``b`` is refused for an incarnation
+        (``dropping``: a message is lost to it)."""
+
+    def data_incarnation(self, node_id: int) -> int:
+        """The incarnation of ``node_id``'s data directory now."""
+
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         """An answer leaves ``src`` for ``client``."""
 
@@ -111,7 +118,11 @@ class Host:
     clock_rate: float
     clock_offset: float
     process: Process | None = None
+    # Restarts of its process (``paxon serve`` started again), not its disk's.
     incarnation: int = 0
+    # Its data directory's incarnation (the IDENTITY file's): RuntimeCluster
+    # opens the first one as the node id; a wipe draws a new one.
+    data_incarnation: int = 0
     paused_until: float = 0.0
     crash_in_fsync: bool = False
     # An I/O error is due on the next fsync of a log segment (and may have struck).
@@ -478,6 +489,8 @@ class SimTransport:
         self._world = world
         self._host = host
         self.incarnation = host.incarnation
+        # What ``set_bound_incarnations`` was last told (``refuses`` reads it).
+        self.bound_incarnations: dict[int, int] = {}
         self.on_peer_message: Callable[[PeerMessage], None] = settings["on_peer_message"]
         self.on_client_request: Callable[[Any, ClientRequest], None] = settings["on_client_request"]
         node_id = host.node_id
@@ -505,6 +518,8 @@ class SimTransport:
         if not self._world.link_up(self._host.node_id, message.dst):
             self._dropped_sends += 1  # no link: the real transport drops and counts it
             return
+        if self._refused(message.dst, dropping=True):
+            return  # the handshake was refused: no link either
         self._world.send(self._host.node_id, message)
 
     def backlog_bytes(self, peer: int) -> int:
@@ -545,14 +560,33 @@ class SimTransport:
                 self._linked_since[peer] = self._world.link_stamp()
 
     def incarnation_of(self, peer: int) -> int | None:
-        # What a handshake would prove: a simulated node's data directory is
-        # incarnation = its id (RuntimeCluster opens it so), and a link is up
-        # while it is not cut. The leader binds them all at once, as in a real
-        # cluster's first minutes.
-        return peer if self.reachable(peer) else None
+        # What a handshake proves (``PeerTransport.incarnation_of``): the
+        # peer's data directory, while the link is up: not cut, and not
+        # refused for an incarnation by either side.
+        if not self.reachable(peer) or self._refused(peer):
+            return None
+        return self._world.data_incarnation(peer)
 
     def set_bound_incarnations(self, bound: Mapping[int, int]) -> None:
-        pass
+        self.bound_incarnations = dict(bound)
+
+    def _refused(self, peer: int, *, dropping: bool = False) -> bool:
+        """Whether the link to ``peer`` is refused (its messages dropped, as
+        ``PeerTransport`` drops a link whose handshake either side refused)."""
+        return self._world.handshake_refused(self._host.node_id, peer, dropping=dropping)
+
+
+def refuses(binder: Host, peer: Host) -> bool:
+    """Whether ``binder``'s running process refuses ``peer``'s handshake: the
+    configuration it gave its transport binds ``peer`` to another incarnation
+    than ``peer``'s data directory holds (each side of a ``PeerTransport``
+    handshake checks the other's incarnation against its own bindings)."""
+    process = binder.process
+    transport = None if process is None else getattr(process.node, "_transport", None)
+    if not isinstance(transport, SimTransport):
+        return False
+    bound = transport.bound_incarnations.get(peer.node_id)
+    return bound is not None and bound != peer.data_incarnation
 
 
 _NO_TRAFFIC = TransportStats(

@@ -32,6 +32,15 @@ promotes it; a ``promote`` draw of a learner not caught up is no draw.
 | any other ``Failure``                   | a violation (``reconfig-error``)          |
 | no answer within ``ANSWER_TIMEOUT_S``   | given up, as for busy                     |
 
+A wiped member (the "wipe" fault: same id, empty disk, a new incarnation)
+is refused by the others. Once it has been refused for ``REPLACE_AFTER_S``
+the operator replaces it as docs/membership.md says: ``remove`` it, then
+``add-learner`` it again (the configuration then binds no incarnation for
+it, so the links come up), and promotes it once caught up (the promotion
+binds the new incarnation). This runs with "wipe" alone too; the random
+draws only with "reconfig". No change the operator draws leaves the refused
+member and the lost disks a majority of the voters.
+
 Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
@@ -66,6 +75,8 @@ ANSWER_TIMEOUT_S = 1.0
 CAUGHT_UP_LAG_SLOTS = 16
 # How long the operator waits for a learner it means to promote to catch up.
 PROMOTE_WAIT_S = 2.0
+# How long a wiped member is refused before the operator replaces it.
+REPLACE_AFTER_S = 0.5
 # Answers after which the operator draws again sooner (a quarter gap).
 _RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
 
@@ -108,6 +119,13 @@ class Operator:
         # was), and until when the operator waits for it.
         self._promoting: int | None = None
         self._promote_by_s = 0.0
+        # A wiped member: when it was first seen refused, and the one removed
+        # to be added back as a learner.
+        self._refused_since: dict[int, float] = {}
+        self._replacing: int | None = None
+        # A replaced member added back as a learner, until promoted: a promote
+        # refused for now (busy while the leader binds it) is asked again.
+        self._rejoining: int | None = None
         # The voters each change asked for may come to be, unless refused
         # outright (a request given up at a timeout may still be chosen): the
         # faults lose no disk that would leave them short of a majority.
@@ -117,7 +135,8 @@ class Operator:
         self.refused = 0
 
     def start(self) -> None:
-        if "reconfig" in self._cluster.config.faults:
+        config = self._cluster.config
+        if "reconfig" in config.faults or ("wipe" in config.faults and config.wipe_rate > 0):
             self._cluster.later(0.3 + 0.3 * self._rng.random(), self._next)
 
     def receive(self, response: ClientResponse) -> None:
@@ -165,6 +184,8 @@ class Operator:
             cluster.stats.faults["reconfig"] += 1
             cluster.log(f"reconfig: {_describe(request)} done by n{self._target}")
             self._request = None
+            if request.node_id == self._rejoining and request.action == "promote":
+                self._rejoining = None
             if request.node_id == self._promoting and request.action == "add-learner":
                 self._promote_by_s = cluster.time + PROMOTE_WAIT_S
                 self._after(reconfig_gap=False)  # look for it to catch up soon
@@ -188,15 +209,20 @@ class Operator:
         drawn = None
         if leader is not None and node is not None:
             newest = node._replica.configuration_newest
-            drawn = self._promotion(newest, leader)
+            if self._target in cluster.refused_members():
+                self._target = leader  # the wiped node knows nothing: ask the leader
+            drawn = self._replacement(newest)
+            if drawn is None:
+                drawn = self._promotion(newest, leader)
             if drawn is None and self._promoting is not None:
                 cluster.log(f"reconfig: wait for n{self._promoting} to catch up")
                 self._after(reconfig_gap=False)
                 return
-            if drawn is None:
+            if drawn is None and "reconfig" in cluster.config.faults:
                 drawn = self._draw(newest, leader)
         if drawn is None:
-            cluster.log("reconfig: no leader to ask, or no change to draw")
+            if "reconfig" in cluster.config.faults:
+                cluster.log("reconfig: no leader to ask, or no change to draw")
             self._after(reconfig_gap=False)
             return
         action, node_id = drawn
@@ -227,12 +253,45 @@ class Operator:
         self._promoting = None
         return self._checked("promote", node_id, newest)
 
+    def _replacement(self, newest: Configuration) -> tuple[str, int] | None:
+        """The next step of replacing a wiped member (see the module docstring),
+        or None: none refused long enough, or the step is taken already."""
+        cluster = self._cluster
+        node_id = self._replacing
+        if node_id is not None and newest.member(node_id) is None:
+            self._replacing = None
+            self._promoting = self._rejoining = node_id
+            self._promote_by_s = cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
+            return "add-learner", node_id
+        refused = cluster.refused_members()
+        self._refused_since = {
+            n: self._refused_since.get(n, cluster.time) for n in refused if n in cluster.hosts
+        }
+        for node_id, since in sorted(self._refused_since.items()):
+            member = newest.member(node_id)
+            if member is None or cluster.time - since < REPLACE_AFTER_S:
+                continue
+            if member.incarnation == cluster.hosts[node_id].data_incarnation:
+                continue  # bound anew: the newest configuration no longer refuses it
+            checked = self._checked("remove", node_id, newest)
+            if checked is not None:
+                self._replacing = node_id
+                if self._promoting == node_id:
+                    self._promoting = None
+            return checked
+        return None
+
+    def _lost(self) -> set[int]:
+        """Nodes that will not serve as voters: disks recovery refuses, and
+        wiped members the others refuse."""
+        return self._cluster.faults.disks_refused | self._cluster.refused_members()
+
     def _draw(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
         rng = self._rng
         others = sorted(newest.voters - {leader})
         if others and rng.random() < TRANSFER_SHARE:
             return "transfer-leader", rng.choice(others)
-        lost = self._cluster.faults.disks_refused
+        lost = self._lost()
         alive = [node_id for node_id in self._cluster.members if node_id not in lost]
         drawn = reconfig.draw_action(rng, newest, alive, leader)
         if drawn is None:
@@ -249,7 +308,7 @@ class Operator:
 
     def _checked(self, action: str, node_id: int, newest: Configuration) -> tuple[str, int] | None:
         """``(action, node_id)`` unless it would leave the lost disks a majority."""
-        lost = self._cluster.faults.disks_refused
+        lost = self._lost()
         if action == "promote" and node_id in lost:
             return None
         # A change that leaves the lost nodes a majority of the voters is an
@@ -297,6 +356,10 @@ class Operator:
         assert request is not None
         self._cluster.log(f"reconfig: {_describe(request)} given up: {why}")
         self._request = None
+        if request.action == "promote" and request.node_id == self._rejoining:
+            # Asked again once it may be (the leader binds it first: busy).
+            self._promoting = request.node_id
+            self._promote_by_s = self._cluster.time + PROMOTE_WAIT_S
         self._after(reconfig_gap=False)
 
     def _after(self, *, reconfig_gap: bool) -> None:
@@ -314,6 +377,7 @@ __all__ = [
     "CAUGHT_UP_LAG_SLOTS",
     "HOPS_MAX",
     "PROMOTE_WAIT_S",
+    "REPLACE_AFTER_S",
     "TRANSFER_SHARE",
     "Operator",
     "caught_up",

@@ -342,6 +342,17 @@ class PropertyChecker:
         view.reads_of_earlier_lives.update(view.reads)
         view.reads.clear()
 
+    def on_wipe(self, node_id: NodeId, time: float) -> None:
+        """``node_id``'s disk was replaced by an empty one (a new incarnation):
+        a new acceptor, so its own rules (``acceptor-monotone``, ``ballot-fresh``,
+        ``recovery-fold``, the durable-before-send ones) start afresh for it,
+        after ``on_crash``. The cluster-wide counts (votes, chosen slots) keep
+        every vote its earlier incarnation sent."""
+        old = self._node(node_id)
+        self._nodes[node_id] = _NodeView(
+            life=old.life + 1, reads_of_earlier_lives=old.reads_of_earlier_lives
+        )
+
     def on_send(self, node_id: NodeId, message: Message, time: float) -> None:
         """``message`` leaves ``node_id`` (handed to the network, or to itself)."""
         if message.dst == node_id and not isinstance(message, Promise | Accepted):

@@ -131,6 +131,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--spares {config.spares}")
         if config.alpha != ALPHA_DEFAULT:
             words.append(f"--alpha {config.alpha}")
+        if config.wipe_rate:
+            words.append(f"--wipe-rate {config.wipe_rate}")
     words.append(f"--faults {faults}")
     if config.engine != "runtime":
         words.append(f"--engine {config.engine}")

@@ -42,6 +42,18 @@ configurations from the chosen log; each replica reports the ones it holds
 After the heal only the members of the configurations from the chosen prefix
 on are waited for: a node removed, or never added, may stay behind.
 
+With the ``wipe`` fault a voter loses its disk and starts again, same flags,
+on an empty one with a new data-directory incarnation (``wipe``; the
+process-restart count ``Host.incarnation`` is another thing). ``SimTransport``
+mirrors the peer handshake: a link is refused, and its messages dropped, when
+either side's bindings (``set_bound_incarnations``) name the other with
+another incarnation than its disk holds. ``incarnation-bound`` checks each
+message against the nodes' newest configurations, so a node that accepts a
+wiped member back is named. The checkers take the wiped node as a new
+acceptor (``PropertyChecker.on_wipe``); until the operator replaces it
+(``Operator``: remove, add back as a learner, promote), it counts as dead for
+the heal (``refused_members``).
+
 The parts, one job each: ``host`` (the machine a node runs on: disk, group
 commit, links), ``observe`` (what the nodes do, told to the checkers),
 ``clients`` (the workload and its history), ``faults`` (every fault of the
@@ -86,6 +98,7 @@ from paxon.sim.host import (
     SimCommitter,
     SimDisk,
     SimTransport,
+    refuses,
     storage_config,
 )
 from paxon.sim.loop import SimLoop
@@ -297,6 +310,7 @@ class RuntimeCluster:
             return
         self.checker.on_send(message, self.time)
         self.properties.on_send(src, message, self.time)
+        self._check_bound(src, message.dst)
         if delays and (self.faults.lose_prepare(message) or self.faults.hold(src, message)):
             return
         sent = self._link_stamp
@@ -441,6 +455,86 @@ class RuntimeCluster:
 
         stop.add_done_callback(stopped)
 
+    # ------------------------------------------------------------------ wipes and incarnations
+
+    def wipe(self, host: Host, incarnation: int) -> None:
+        """``host`` comes back on an empty disk with a new data-directory
+        ``incarnation``, started with the same flags (the operator's mistake:
+        same id, empty disk). Crashed first if it runs; its restart is the
+        one the crash (or the earlier one) scheduled."""
+        if host.process is not None:
+            self.crash_host(host, "its disk is wiped")
+        host.fs = SimDisk()
+        self._wire_disk(host)
+        host.data_incarnation = incarnation
+        host.accepts.clear()
+        host.replaced.clear()
+        self.faults.forget_disk(host.node_id)
+        self.properties.on_wipe(host.node_id, self.time)
+        self.stats.faults["wipe"] += 1
+        self.log(f"fault: wipe n{host.node_id}'s disk; new incarnation {incarnation:#x}")
+
+    def handshake_refused(self, a: int, b: int, *, dropping: bool = False) -> bool:
+        """Whether the link between ``a`` and ``b`` is refused: either side's
+        bindings name the other with another incarnation than its disk's
+        (``dropping``: a message is lost to it, counted)."""
+        host_a, host_b = self.hosts.get(a), self.hosts.get(b)
+        if host_a is None or host_b is None:
+            return False
+        refused = refuses(host_a, host_b) or refuses(host_b, host_a)
+        if refused and dropping:
+            faults = self.stats.faults
+            faults["incarnation-refused"] = faults.get("incarnation-refused", 0) + 1
+        return refused
+
+    def data_incarnation(self, node_id: int) -> int:
+        return self.hosts[node_id].data_incarnation
+
+    def _link_admits(self, src: int, dst: int) -> bool:
+        """Whether a message from ``src`` may reach ``dst`` now (a refused
+        handshake drops the link and what is in flight on it); checks the
+        receiver's configuration too (``incarnation-bound``)."""
+        if self.handshake_refused(src, dst, dropping=True):
+            return False
+        self._check_bound(dst, src)
+        return True
+
+    def _check_bound(self, node_id: int, peer: int) -> None:
+        """``incarnation-bound``: a node exchanges messages with a peer only if
+        its newest configuration binds that peer to the data directory the
+        peer runs on, or not at all (docs/membership.md, "Incarnations")."""
+        node = self.node(node_id)
+        host = self.hosts.get(peer)
+        if node is None or host is None:
+            return
+        for member in node._replica.configuration_newest.members:
+            if member.node_id != peer:
+                continue
+            if member.incarnation is not None and member.incarnation != host.data_incarnation:
+                self.checker.fail(
+                    self.time,
+                    "incarnation-bound",
+                    f"n{node_id} exchanged a message with n{peer}, whose data directory is "
+                    f"{host.data_incarnation:#x}, but its newest configuration (epoch "
+                    f"{node._replica.configuration_newest.epoch}) binds n{peer} to "
+                    f"{member.incarnation:#x}: a wiped member accepted back",
+                )
+            return
+
+    def refused_members(self) -> frozenset[int]:
+        """Members the newest configuration chosen binds to another data
+        directory than the one they run on (wiped): refused by the others (they
+        bind what their newest configuration binds) until an operator removes
+        them and adds them back."""
+        newest = self.checker.configs.ahead_known_at(self._chosen_prefix())[-1]
+        return frozenset(
+            member.node_id
+            for member in newest.members
+            if member.incarnation is not None
+            and member.node_id in self.hosts
+            and member.incarnation != self.hosts[member.node_id].data_incarnation
+        )
+
     # ------------------------------------------------------------------ processes
 
     def _open_storage(self, host: Host, cluster_id: str) -> Storage:
@@ -454,7 +548,7 @@ class RuntimeCluster:
             cluster_id=cluster_id,
             fs=host.fs,
             config=self._storage_config,
-            incarnation=host.node_id,
+            incarnation=host.data_incarnation,
         )
         self.properties.on_recovered(
             host.node_id,
@@ -470,10 +564,13 @@ class RuntimeCluster:
         offset = self.rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1
-        host = Host(node_id, SimDisk(), rate, offset)
+        host = Host(node_id, SimDisk(), rate, offset, data_incarnation=node_id)
+        self._wire_disk(host)
+        return host
+
+    def _wire_disk(self, host: Host) -> None:
         host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
         host.fs.at_storage_event = functools.partial(self.faults.storage_event_strikes, host)
-        return host
 
     def _local_now(self, host: Host) -> float:
         return host.clock_offset + host.clock_rate * self.time
@@ -624,6 +721,8 @@ class RuntimeCluster:
             # Held in the socket buffer until the node runs again, in order.
             self.push(host.paused_until, lambda: self.deliver_peer(src, message, sent))
             return
+        if not self._link_admits(src, message.dst):
+            return
         transport = process.node._transport
         assert isinstance(transport, SimTransport)
         linked_since = transport.linked_since(src)
@@ -734,15 +833,18 @@ class RuntimeCluster:
         """Whether every configuration from the chosen prefix on, and every one the
         operator asked for that may yet be chosen, keeps a majority of its voters
         alive when ``node_id`` joins the ``lost`` nodes for good."""
-        gone = lost | {node_id}
+        gone = lost | self.refused_members() | {node_id}
         configs = self.checker.configs.ahead_known_at(self._chosen_prefix())
         voter_sets = [c.voters for c in configs] + list(self.operator.voters_asked.values())
         return all(len(v & gone) <= len(v) - (len(v) // 2 + 1) for v in voter_sets)
 
     def kept_members(self) -> frozenset[int]:
         """Who must settle and catch up after the heal: the members of the
-        configurations from the chosen prefix on (not a node removed, or never added)."""
-        return self.checker.configs.members_from(self._chosen_prefix())
+        configurations from the chosen prefix on (not a node removed, or never
+        added), except a wiped one the others refuse (``refused_members``): as
+        dead, until an operator replaces it."""
+        members = self.checker.configs.members_from(self._chosen_prefix())
+        return members - self.refused_members()
 
     def _chosen_prefix(self) -> int:
         slot = 0

@@ -60,10 +60,12 @@ What is drawn, and from where (``draw``):
 | membership ("reconfig"),    | on with probability 0.3; then 0-2 spare nodes,  |
 | runtime engine              | alpha 64 (the node's), a change every 0.1-0.4 s |
 |                             | up to 0.2-1 s more                              |
+| a wiped disk ("wipe"),      | on with probability 0.2; then one voter's disk  |
+| runtime engine              | is wiped once in the fault phase (wipe_rate 1)  |
 
-"reconfig" is drawn from a stream of its own per engine, so every other draw
-is as it was before it existed, and a seed that does not draw it runs as
-before.
+"reconfig" is drawn from a stream of its own per engine, and "wipe" from
+another, so every other draw is as it was before they existed, and a seed
+that draws neither runs as before.
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ NODES_MIN = 3
 NODES_MAX = 7
 _KIND_ON = 0.75
 # Kinds drawn from a stream of their own (``_draw_membership``), not in the loop.
-_OWN_STREAM_KINDS = frozenset({"reconfig"})
+_OWN_STREAM_KINDS = frozenset({"reconfig", "wipe"})
+# Runtime engine: share of the seeds that wipe a voter's disk once.
+_RUNTIME_WIPE_ON = 0.2
 # Runtime engine: share of the seeds that change the members (each costs more:
 # spare nodes, and the changes' traffic).
 _RUNTIME_RECONFIG_ON = 0.3
@@ -174,6 +178,11 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     if membership is not None:
         kinds |= {"reconfig"}
         base = membership
+    wipe_rate = 0.0
+    wiping = random.Random(f"{seed}:swarm-wipe")
+    if "wipe" in base.faults and base.engine == "runtime" and wiping.random() < _RUNTIME_WIPE_ON:
+        kinds |= {"wipe"}
+        wipe_rate = 1.0
     pipelining = random.Random(f"{seed}:swarm-lanes")
     lanes = _log_uniform(pipelining, *_LANES) if pipelining.random() < _PIPELINED else 1
     config = dataclasses.replace(
@@ -203,6 +212,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         hold_rate=rng.uniform(0.002, 0.1),
         crashpoint_rate=rng.uniform(0.0005, 0.02),
         disk_fault_rate=rng.uniform(0.1, 0.9),
+        wipe_rate=wipe_rate,
         buggy_gap_s=buggy_gap_s,
         replica=replica,
     )
