@@ -89,26 +89,39 @@ class Configuration:
     alpha: int = ALPHA_DEFAULT
 
     def __post_init__(self) -> None:
+        # The runtime builds one by ``initial`` (its own peers), ``successor``
+        # (``node/members.next_configuration``, from an operator's request: a bad
+        # id or address lands here) and ``decode`` (only what ``encode`` wrote).
         ids = [member.node_id for member in self.members]
         if self.epoch < 0:
-            raise InvalidConfiguration(f"epoch must be >= 0, got {self.epoch}")
+            raise InvalidConfiguration(  # sim: unreachable: from 0, a successor adds one
+                f"epoch must be >= 0, got {self.epoch}"
+            )
         if self.alpha < 1:
-            raise InvalidConfiguration(f"alpha must be >= 1, got {self.alpha}")
+            raise InvalidConfiguration(  # sim: unreachable: a successor keeps a valid alpha
+                f"alpha must be >= 1, got {self.alpha}"
+            )
         if not 0 < len(ids) <= MEMBERS_MAX:
-            raise InvalidConfiguration(f"a configuration has 1 to {MEMBERS_MAX} members")
+            raise InvalidConfiguration(  # sim: unreachable: a voter stays; at most 9 nodes run
+                f"a configuration has 1 to {MEMBERS_MAX} members"
+            )
         if ids != sorted(set(ids)) or ids[0] <= 0:
             raise InvalidConfiguration(f"member ids must be > 0, unique and sorted: {ids}")
         if not any(member.voter for member in self.members):
-            raise InvalidConfiguration("a configuration needs at least one voter")
+            raise InvalidConfiguration(  # sim: unreachable: the last voter is never removed
+                "a configuration needs at least one voter"
+            )
         for member in self.members:
             if len(member.address.encode()) > ADDRESS_BYTES_MAX:
                 raise InvalidConfiguration(f"address of node {member.node_id} is too long")
             if member.voter and member.auto_promote:
-                raise InvalidConfiguration(
+                raise InvalidConfiguration(  # sim: unreachable: next_configuration makes none
                     f"node {member.node_id} votes: only a learner is promoted"
                 )
             if member.incarnation is not None and not 0 <= member.incarnation < INCARNATION_END:
-                raise InvalidConfiguration(f"incarnation of node {member.node_id} is not 64-bit")
+                raise InvalidConfiguration(  # sim: unreachable: IDENTITY holds 64-bit ones
+                    f"incarnation of node {member.node_id} is not 64-bit"
+                )
 
     @classmethod
     def initial(
@@ -174,13 +187,20 @@ class Configuration:
 
     @classmethod
     def decode(cls, data: bytes) -> Configuration:
-        """Raises ``InvalidConfiguration`` on anything ``encode`` cannot have made."""
+        """Raises ``InvalidConfiguration`` on anything ``encode`` cannot have made.
+
+        In the runtime it reads only what ``encode`` wrote, so its checks never
+        fail there: a change in the log is a command of session 0, which no
+        client may use (``node/logclock.check_client_id``), and a snapshot's or
+        the first configuration's bytes pass a checksum first."""
         if len(data) > CONFIG_BYTES_MAX:
-            raise InvalidConfiguration("configuration over CONFIG_BYTES_MAX")
+            raise InvalidConfiguration(  # sim: unreachable: encode's output (decode's docstring)
+                "configuration over CONFIG_BYTES_MAX"
+            )
         try:
             epoch, alpha, raw_members = json.loads(data)
             members = tuple(_member(raw) for raw in raw_members)
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError) as error:  # sim: unreachable: encode's output
             raise InvalidConfiguration(f"configuration does not decode: {error}") from None
         return cls(_int(epoch), members, _int(alpha))
 
@@ -199,10 +219,14 @@ def change_in(value: Value) -> Configuration | None:
 
 def _member(raw: object) -> Member:
     if type(raw) is not list or len(raw) not in (3, 4):
-        raise InvalidConfiguration(f"a member is [id, address, voter(, options)], got {raw!r}")
+        raise InvalidConfiguration(  # sim: unreachable: encode's output (see decode)
+            f"a member is [id, address, voter(, options)], got {raw!r}"
+        )
     options = raw[3] if len(raw) == 4 else {}
     if type(options) is not dict or not set(options) <= {"incarnation", "auto_promote"}:
-        raise InvalidConfiguration(f"unknown member options {options!r}")
+        raise InvalidConfiguration(  # sim: unreachable: encode's output (see decode)
+            f"unknown member options {options!r}"
+        )
     incarnation = options.get("incarnation")
     return Member(
         _int(raw[0]),
@@ -215,19 +239,25 @@ def _member(raw: object) -> Member:
 
 def _int(raw: object) -> int:
     if type(raw) is not int:
-        raise InvalidConfiguration(f"expected an integer, got {raw!r}")
+        raise InvalidConfiguration(  # sim: unreachable: encode's output (see decode)
+            f"expected an integer, got {raw!r}"
+        )
     return raw
 
 
 def _str(raw: object) -> str:
     if type(raw) is not str:
-        raise InvalidConfiguration(f"expected a string, got {raw!r}")
+        raise InvalidConfiguration(  # sim: unreachable: encode's output (see decode)
+            f"expected a string, got {raw!r}"
+        )
     return raw
 
 
 def _bool(raw: object) -> bool:
     if type(raw) is not bool:
-        raise InvalidConfiguration(f"expected true or false, got {raw!r}")
+        raise InvalidConfiguration(  # sim: unreachable: encode's output (see decode)
+            f"expected true or false, got {raw!r}"
+        )
     return raw
 
 
@@ -247,11 +277,15 @@ class ConfigHistory:
     __slots__ = ("_configs", "_effects")
 
     def __init__(self, state: ConfigState) -> None:
+        # Argument checks: the runtime passes ``state()``'s output, or a snapshot's
+        # configurations, which the node checks first (``node/machine._configs``).
         if not state:
-            raise ValueError("a history starts with one configuration")
+            raise ValueError(  # sim: unreachable: argument check (above)
+                "a history starts with one configuration"
+            )
         slots = [slot for slot, _ in state]
         if slots != sorted(set(slots)):
-            raise ValueError(f"effect slots must rise: {slots}")
+            raise ValueError(f"effect slots must rise: {slots}")  # sim: unreachable: see above
         self._effects: list[Slot] = slots
         self._configs: list[Configuration] = [config for _, config in state]
 

@@ -22,5 +22,5 @@ def quorum_floor(values: Iterable[int], quorum: int) -> int:
     """
     ordered = sorted(values, reverse=True)
     if len(ordered) < quorum:
-        return -1
+        return -1  # sim: unreachable: the replica passes one value per voter, quorum a majority
     return ordered[quorum - 1]

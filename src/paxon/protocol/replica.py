@@ -213,7 +213,9 @@ class Replica:
     ) -> None:
         self.node_id = node_id
         self.config = config or ReplicaConfig()
-        if not isinstance(members, Configuration):
+        # Plain ids: the tests' and the core engine's shorthand for a first
+        # configuration; the runtime passes its Configuration.
+        if not isinstance(members, Configuration):  # sim: one-way: see above
             voters = sorted(set(members))
             if node_id not in voters:
                 raise ValueError(  # sim: unreachable: argument check; the runtime passes its own id
@@ -463,7 +465,7 @@ class Replica:
         """The configurations a snapshot at ``slot`` must carry (the one in
         effect at ``slot`` and every later one, pending changes included)."""
         if not self.log_start <= slot <= self.slot_chosen:
-            raise ValueError(
+            raise ValueError(  # sim: unreachable: argument check; the node asks at slot_chosen
                 f"configurations are known within [{self.log_start}, {self.slot_chosen}]"
             )
         return self._history.state(slot)
@@ -537,7 +539,9 @@ class Replica:
         self.log_start = self.slot_chosen = self.slot_applied = slot
         self.slot_next = max(self.slot_next, slot)
         self._runs.clear()
-        if configs:
+        # The runtime's machine always carries configurations (empty: the core
+        # engine and tests, whose members never change).
+        if configs:  # sim: one-way: see above
             self._history = ConfigHistory(configs)
         self._refresh_members()
         self._persist_snapshot_mark(slot)
@@ -584,6 +588,7 @@ class Replica:
             assert self.slot_next >= self.slot_chosen, "slot_next behind the chosen prefix"
         else:
             assert not self._proposals and not self._queue and not self._reads
+            assert self._transfer_to is None, "a transfer outlived the leadership"
         if not full:
             return
         for slot in range(self.log_start, self.slot_chosen):
@@ -777,8 +782,9 @@ class Replica:
     def _try_transfer(self) -> None:
         """Send TimeoutNow once the target holds every slot chosen here."""
         target = self._transfer_to
-        if target is None or self.role is not Role.LEADER:
-            return
+        # Every caller checks a transfer runs, and only a leader runs one
+        # (transfer_leadership; _step_down ends it).
+        assert target is not None and self.role is Role.LEADER
         if self._now > self._transfer_until or target not in self._transfer_targets():
             self._transfer_to = None  # not done in time: serve on
             return
