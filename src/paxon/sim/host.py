@@ -81,6 +81,10 @@ class World(Protocol):
     def send(self, src: int, message: PeerMessage) -> None:
         """A peer message leaves ``src``."""
 
+    def unsent(self, src: int, message: PeerMessage) -> None:
+        """``src`` handed its transport ``message`` but no link carries it: the
+        rules about what a node sends still judge it (it did send it)."""
+
     def handshake_refused(self, a: int, b: int, *, dropping: bool = False) -> bool:
         """Whether a link between ``a`` and ``b`` is refused for an incarnation
         (``dropping``: a message is lost to it)."""
@@ -517,6 +521,7 @@ class SimTransport:
             return
         if not self._world.link_up(self._host.node_id, message.dst):
             self._dropped_sends += 1  # no link: the real transport drops and counts it
+            self._world.unsent(self._host.node_id, message)
             return
         if self._refused(message.dst, dropping=True):
             return  # the handshake was refused: no link either

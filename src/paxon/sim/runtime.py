@@ -328,6 +328,13 @@ class RuntimeCluster:
         receiver = self._transport_of(dst)
         return receiver is None or receiver.has_peer(src)
 
+    def unsent(self, src: int, message: PeerMessage) -> None:
+        # The node's own rules (a Promise only to a voter, durable before it
+        # leaves, ...) hold for what it tries to send, link or no link; the
+        # safety checker counts only what can arrive.
+        if not isinstance(message, SnapshotChunk):
+            self.properties.on_send(src, message, self.time)
+
     def link_stamp(self) -> int:
         self._link_stamp += 1
         return self._link_stamp
