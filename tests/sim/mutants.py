@@ -287,7 +287,7 @@ class AcceptsWipedMember(Node):
     incarnation) is accepted back, with every promise and vote forgotten."""
 
     def _follow_incarnations(self) -> None:
-        self._newest_seen = self._replica.configuration_newest
+        self._bindings_from = (self._replica.configuration, self._replica.configuration_newest)
 
 
 MEMBERSHIP_MUTANTS = {

@@ -53,6 +53,21 @@ PINNED = [
         "a leader cut off from the voters, heard only by a learner, stepped down rightly and "
         "was called wrong (a checker bug; found once the simulated links followed membership)",
     ),
+    (
+        280,
+        0,
+        "a wiped voter's removal was chosen and the members took it back at once (they "
+        "bound only what their newest configuration binds) though it still votes until the "
+        "removal takes effect; quiet-stable then counted it; a node now keeps the oldest "
+        "binding it holds, and the simulator counts such a node refused",
+    ),
+    (
+        100,
+        0,
+        "a voter wiped before every member had learned its binding was taken back by one "
+        "that had not, and broke agreement: the window docs/membership.md leaves open; the "
+        "wipe fault now strikes only a voter every member knows bound",
+    ),
 ]
 
 

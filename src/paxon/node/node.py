@@ -245,7 +245,8 @@ class Node:
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership = LeaderMembership(self)  # requests, promotions, bindings
-        self._newest_seen: Configuration | None = None  # the transport knows its bindings
+        # The configurations (in effect, newest) whose bindings the transport knows.
+        self._bindings_from: tuple[Configuration, Configuration] | None = None
         self._failure: asyncio.Future[BaseException] | None = None
 
     # ------------------------------------------------------------------ life
@@ -743,7 +744,10 @@ class Node:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
         if self._replica.members != self._members:
             self._follow_membership()  # before sending: a new member gets its Accepts
-        if self._replica.configuration_newest is not self._newest_seen:
+        if self._bindings_from != (
+            self._replica.configuration,
+            self._replica.configuration_newest,
+        ):
             self._follow_incarnations()
         if len(self._membership.waiters):
             self._membership.waiters.on_newest(self._replica.configuration_newest)
@@ -823,12 +827,25 @@ class Node:
             self._set_transport_peers()
 
     def _follow_incarnations(self) -> None:
-        """A newer configuration: tell the transport whom it binds to which data
-        directory, and say so loudly if this node's own is not the one bound."""
-        newest = self._newest_seen = self._replica.configuration_newest
+        """A configuration came or went out of effect: tell the transport whom it
+        binds to which data directory, and say so loudly if this node's own is
+        not the one bound.
+
+        Every configuration this node holds from its chosen prefix on counts,
+        the oldest binding of a node first: a member removed after it was wiped
+        still votes until its removal takes effect, so its old binding must keep
+        refusing the empty directory until then (the runtime simulator's wipe
+        fault found a removed, wiped voter accepted back at once). A node added
+        again under a new incarnation waits for that too."""
+        replica = self._replica
+        self._bindings_from = (replica.configuration, replica.configuration_newest)
         if not self._started:
             return  # start() tells the transport once it is made
-        bound = {m.node_id: m.incarnation for m in newest.members if m.incarnation is not None}
+        bound: dict[int, int] = {}
+        for _, configuration in replica.configs_at(replica.slot_chosen):
+            for member in configuration.members:
+                if member.incarnation is not None:
+                    bound.setdefault(member.node_id, member.incarnation)
         self._transport.set_bound_incarnations(bound)
         own = bound.get(self.node_id)
         if own is not None and own != self._storage.identity.incarnation:

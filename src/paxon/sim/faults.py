@@ -499,6 +499,7 @@ class FaultInjector:
                 and not host.fs.power_is_cut
                 and all(host.node_id in c.voters for c in configs)
                 and _bound(configs[-1], host)
+                and self._known_bound_by_all(host, configs)
                 and cluster.may_lose(host.node_id, self.disks_refused)
             ]
             if bound:
@@ -509,6 +510,26 @@ class FaultInjector:
                 cluster.wipe(host, incarnation)
                 return
         cluster.push(cluster.time + _WIPE_RETRY_S, self._wipe)
+
+    def _known_bound_by_all(self, target: Host, configs: list[Configuration]) -> bool:
+        """Every other member runs and its newest configuration binds ``target``
+        to its data directory. Only then does the design promise a refusal: a
+        node that has not learned the binding takes the wiped node back, and
+        with it in a quorum agreement breaks (swarm seed 100 showed it:
+        docs/membership.md, "The window before binding")."""
+        cluster = self._cluster
+        for host in cluster.hosts.values():
+            if host is target or host.dead is not None:
+                continue
+            node = cluster.node_of(host)
+            if node is None:
+                if any(host.node_id in c.ids for c in configs):
+                    return False  # a member down: what it will know is unknown here
+                continue
+            newest = node._replica.configuration_newest
+            if not _bound(newest, target) and host.node_id in newest.ids:
+                return False
+        return True
 
     # ------------------------------------------------------------------ buggy peers
 

@@ -529,18 +529,21 @@ class RuntimeCluster:
             return
 
     def refused_members(self) -> frozenset[int]:
-        """Members the newest configuration chosen binds to another data
-        directory than the one they run on (wiped): refused by the others (they
-        bind what their newest configuration binds) until an operator removes
-        them and adds them back."""
-        newest = self.checker.configs.ahead_known_at(self._chosen_prefix())[-1]
-        return frozenset(
-            member.node_id
-            for member in newest.members
-            if member.incarnation is not None
-            and member.node_id in self.hosts
-            and member.incarnation != self.hosts[member.node_id].data_incarnation
-        )
+        """Nodes a configuration chosen from the chosen prefix on binds to another
+        data directory than the one they run on (wiped): refused by the others
+        (``Node._follow_incarnations``: the oldest binding a node holds counts)
+        until an operator removes them and the removal takes effect."""
+        refused = set()
+        for configuration in self.checker.configs.ahead_known_at(self._chosen_prefix()):
+            for member in configuration.members:
+                host = self.hosts.get(member.node_id)
+                if (
+                    member.incarnation is not None
+                    and host is not None
+                    and member.incarnation != host.data_incarnation
+                ):
+                    refused.add(member.node_id)
+        return frozenset(refused)
 
     # ------------------------------------------------------------------ processes
 
