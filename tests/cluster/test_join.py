@@ -75,18 +75,12 @@ def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
     # With --peers naming only itself: ignored too, the data dir knows the members.
     newcomer.stop()
     newcomer.join = []
-    newcomer.argv = lambda: serve_argv(  # type: ignore[method-assign]
-        "--id",
-        "4",
-        "--data-dir",
-        str(newcomer.data_dir),
-        "--listen",
-        newcomer.endpoint,
-        "--http",
-        f"{HOST}:{newcomer.http[1]}",
-        "--peers",
-        f"4={newcomer.endpoint}",  # only itself: ignored, the data dir knows the members
+    own = (
+        *("--id", "4", "--data-dir", str(newcomer.data_dir), "--listen", newcomer.endpoint),
+        *("--http", f"{HOST}:{newcomer.http[1]}"),
     )
+    # only itself: ignored, the data dir knows the members
+    newcomer.argv = lambda: serve_argv(*own, "--peers", f"4={newcomer.endpoint}")  # type: ignore[method-assign]
     newcomer.restart()
     client.put("after", "restart")
     cluster.wait_caught_up(4)
@@ -94,16 +88,7 @@ def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
     assert "--peers is read only at a cluster's first start" in newcomer.log_tail(200)
     # With neither --peers nor --join: a restart needs no members named at all.
     newcomer.stop()
-    newcomer.argv = lambda: serve_argv(  # type: ignore[method-assign]
-        "--id",
-        "4",
-        "--data-dir",
-        str(newcomer.data_dir),
-        "--listen",
-        newcomer.endpoint,
-        "--http",
-        f"{HOST}:{newcomer.http[1]}",
-    )
+    newcomer.argv = lambda: serve_argv(*own)  # type: ignore[method-assign]
     newcomer.restart()
     client.put("after", "bare restart")
     cluster.wait_caught_up(4)

@@ -14,6 +14,7 @@ from paxon.node.members import (
     auto_promotion,
     bind_incarnations,
     next_configuration,
+    refusal_bindings,
 )
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 
@@ -95,3 +96,21 @@ def test_the_leader_promotes_an_auto_promote_learner_once_it_has_caught_up() -> 
     assert auto_promotion(env.replica(2), linked) is None
     env._perform(1, lambda: leader.propose_configuration(promotion))
     assert auto_promotion(leader, linked) is None
+
+
+def test_a_removed_wiped_member_stays_refused_until_its_removal_takes_effect() -> None:
+    """The oldest binding among the configurations held counts: a removal chosen
+    but not in effect keeps the old incarnation; only after it does a newer one
+    (the member added back on a new directory) count."""
+    first = Configuration.initial({1: "h1:1", 2: "h2:1", 3: "h3:1"})
+    bound = bind_incarnations(first, {1: 10, 2: 20, 3: 30})
+    assert bound is not None
+    removed = next_configuration(bound, "remove", 3, "")
+    assert removed is not None
+    added = next_configuration(removed, "add-learner", 3, "h3:1")
+    assert added is not None
+    rebound = bind_incarnations(added, {3: 99})
+    assert rebound is not None
+    assert refusal_bindings([bound, removed, added, rebound]) == {1: 10, 2: 20, 3: 30}
+    assert refusal_bindings([removed, added, rebound]) == {1: 10, 2: 20, 3: 99}
+    assert refusal_bindings([removed]) == {1: 10, 2: 20}

@@ -31,7 +31,7 @@ request is refused ``busy``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +181,20 @@ def auto_promotion(
         if replica.slot_chosen - reached <= AUTO_PROMOTE_LAG_SLOTS and incarnation is not None:
             return next_configuration(newest, "promote", member.node_id, "", incarnation)
     return None
+
+
+def refusal_bindings(held: Iterable[Configuration]) -> dict[int, int]:
+    """The incarnation a node accepts for each bound member, from the
+    configurations it holds from its chosen prefix on, oldest first: the
+    oldest binding counts. A wiped member whose removal is chosen still votes
+    until the removal takes effect, so its old binding keeps refusing the
+    empty directory until then; one added back under a new incarnation waits."""
+    bound: dict[int, int] = {}
+    for configuration in held:
+        for member in configuration.members:
+            if member.incarnation is not None:
+                bound.setdefault(member.node_id, member.incarnation)
+    return bound
 
 
 def bind_incarnations(newest: Configuration, known: Mapping[int, int]) -> Configuration | None:

@@ -83,7 +83,7 @@ from paxon.node.forwarding import Forwarder
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
-from paxon.node.members import describe
+from paxon.node.members import describe, refusal_bindings
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -831,21 +831,15 @@ class Node:
         binds to which data directory, and say so loudly if this node's own is
         not the one bound.
 
-        Every configuration this node holds from its chosen prefix on counts,
-        the oldest binding of a node first: a member removed after it was wiped
-        still votes until its removal takes effect, so its old binding must keep
-        refusing the empty directory until then (the runtime simulator's wipe
-        fault found a removed, wiped voter accepted back at once). A node added
-        again under a new incarnation waits for that too."""
+        Every configuration held from the chosen prefix on counts, the oldest
+        binding first (``members.refusal_bindings``; the runtime simulator's
+        wipe fault found a removed, wiped voter accepted back at once)."""
         replica = self._replica
         self._bindings_from = (replica.configuration, replica.configuration_newest)
         if not self._started:
             return  # start() tells the transport once it is made
-        bound: dict[int, int] = {}
-        for _, configuration in replica.configs_at(replica.slot_chosen):
-            for member in configuration.members:
-                if member.incarnation is not None:
-                    bound.setdefault(member.node_id, member.incarnation)
+        held = (configuration for _, configuration in replica.configs_at(replica.slot_chosen))
+        bound = refusal_bindings(held)
         self._transport.set_bound_incarnations(bound)
         own = bound.get(self.node_id)
         if own is not None and own != self._storage.identity.incarnation:
