@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-import paxon.cli
+import paxon.sim.runner
 from paxon.cli import main
 from paxon.sim.runner import SeedResult
 
@@ -56,7 +58,7 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
 def test_a_violation_exits_1_with_the_replay_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real_run_seed = paxon.cli.run_seed
+    real_run_seed = paxon.sim.runner.run_seed
 
     def run_seed_with_a_violation(seed: int, config: object, **kwargs: object) -> SeedResult:
         result = real_run_seed(seed, config, **kwargs)  # type: ignore[arg-type]
@@ -64,9 +66,27 @@ def test_a_violation_exits_1_with_the_replay_command(
             result.violations.append("t=1.0 agreement: slot 3 chose noop and then [c1#1]")
         return result
 
-    monkeypatch.setattr(paxon.cli, "run_seed", run_seed_with_a_violation)
+    monkeypatch.setattr(paxon.sim.runner, "run_seed", run_seed_with_a_violation)
     assert main(["sim", "--seed", "7", "--seeds", "2", "--nodes", "3"]) == 1
     out = capsys.readouterr().out
     assert "seed 8 FAILED" in out
     assert "replay: paxon sim --seed 8 --swarm --nodes 3 --faults " in out
     assert "--trace" in out
+
+
+def test_the_command_line_does_not_import_the_simulator_until_asked() -> None:
+    # Every `paxon serve` imports paxon.cli: the simulator's modules would be
+    # start-up CPU a new member takes from its cluster (docs/benchmarks.md).
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, paxon.cli, paxon.node.serve; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('paxon.sim'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "paxon.sim.config" in loaded  # the flags of `paxon sim` need it
+    assert not {"paxon.sim.runner", "paxon.sim.runtime", "paxon.sim.cluster"} & set(loaded)

@@ -41,12 +41,12 @@ from paxon.cli_auth import (
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
 from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
-from paxon.sim.runner import SeedResult, replay_command, run_seed
 
 if TYPE_CHECKING:
     from paxon.client import Client
     from paxon.security.certs import ClusterCertPaths
     from paxon.security.client_tls import ClientTls
+    from paxon.sim.runner import SeedResult
 
 _Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 _Operation: TypeAlias = "Callable[[Client], Awaitable[int]]"
@@ -939,6 +939,8 @@ def _run_sim_hours(args: argparse.Namespace, config: SimConfig) -> int:
 
 
 def _results(seeds: range, config: SimConfig, args: argparse.Namespace) -> Iterator[SeedResult]:
+    from paxon.sim.runner import run_seed
+
     if args.jobs == 1 or len(seeds) == 1:
         for seed in seeds:
             yield run_seed(seed, config, trace=args.trace)
@@ -948,6 +950,8 @@ def _results(seeds: range, config: SimConfig, args: argparse.Namespace) -> Itera
 
 
 def _run_one(seed: int, config: SimConfig) -> SeedResult:
+    from paxon.sim.runner import run_seed
+
     return run_seed(seed, config)
 
 
@@ -966,6 +970,8 @@ def _progress(results: Iterator[SeedResult], total: int, *, quiet: bool) -> Iter
 
 
 def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str, object]:
+    from paxon.sim.runner import replay_command
+
     return {
         "seeds": totals.seeds,
         "nodes": config.nodes or "3-7",
@@ -995,6 +1001,8 @@ def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str
 
 
 def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) -> None:
+    from paxon.sim.runner import replay_command
+
     faults = ", ".join(f"{kind} {count:,}" for kind, count in totals.faults.items() if count)
     rate = totals.steps / elapsed if elapsed else 0.0
     lines = [

@@ -39,6 +39,7 @@ class SnapshotTransfers:
         self._sent: dict[int, tuple[Slot, float]] = {}
         # Which chunks are taken, and the transfer being put together (transfer.py).
         self._intake = SnapshotIntake(node.config.snapshot_max_bytes)
+        self._first_chunk_at: dict[int, float] = {}  # sender -> when its transfer began
         self.installing = False
 
     def asked(self, peer: int, now: float) -> None:
@@ -132,6 +133,8 @@ class SnapshotTransfers:
             else:
                 self._refuse(chunk.src, chunk.slot, reason)
             return
+        if chunk.offset == 0:
+            self._first_chunk_at[chunk.src] = node._loop.time()
         try:
             data = intake.add(chunk)
         except SnapshotTooLarge as error:
@@ -139,11 +142,12 @@ class SnapshotTransfers:
             return
         if data is not None:
             self.installing = True
-            install = node._loop.create_task(self._install(chunk.src, chunk.slot, data))
+            received_s = node._loop.time() - self._first_chunk_at.pop(chunk.src, node._loop.time())
+            install = node._loop.create_task(self._install(chunk.src, chunk.slot, data, received_s))
             node._snapshot_work.add(install)
             install.add_done_callback(node._snapshot_work.discard)
 
-    async def _install(self, source: int, slot: Slot, data: bytes) -> None:
+    async def _install(self, source: int, slot: Slot, data: bytes, received_s: float) -> None:
         """Install a peer's snapshot: file first, then state machine, then the core.
 
         The whole snapshot is decoded first, on a worker thread, into new
@@ -155,6 +159,7 @@ class SnapshotTransfers:
         try:
             if slot <= node._replica.slot_chosen:
                 return
+            began = node._loop.time()
             try:
                 slot_found, install = await node._loop.run_in_executor(
                     None, node.machine.prepare_restore, data
@@ -167,8 +172,10 @@ class SnapshotTransfers:
                 return
             if slot <= node._replica.slot_chosen or node._stopping:
                 return
+            decoded = node._loop.time()
             writer = node._storage.begin_snapshot(slot)
             await node._loop.run_in_executor(None, writer.write, data)
+            written = node._loop.time()
             if slot <= node._replica.slot_chosen or node._stopping:
                 return  # caught up through the log meanwhile, or stopping
             # Decoded and checked above: installing swaps it in (no decoding on
@@ -178,7 +185,15 @@ class SnapshotTransfers:
                 raise AssertionError(f"restored slot {node.machine.slot_applied}, checked {slot}")
             node._note_snapshot_installed(slot)
             node.log.info(
-                "[%d] installed the snapshot at slot %d from node %d", node.node_id, slot, source
+                "[%d] installed the snapshot at slot %d from node %d "
+                "(%d bytes: received in %.3f s, decoded in %.3f s, written durably in %.3f s)",
+                node.node_id,
+                slot,
+                source,
+                len(data),
+                received_s,
+                decoded - began,
+                written - decoded,
             )
         except Exception as error:
             node._fatal(error)
