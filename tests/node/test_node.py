@@ -398,6 +398,37 @@ def test_a_stopping_leader_stays_until_its_successor_leads(
     run(scenario)
 
 
+def test_a_leader_stopped_after_every_other_voter_does_not_wait_to_hand_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A whole cluster stopped at once (paxon dev, a host shutting down): the
+    leader's successor is gone, so waiting for it only delayed the exit, by
+    ``HANDOVER_MAX_S`` each time."""
+    from paxon.node import node as node_module
+
+    monkeypatch.setattr(node_module, "HANDOVER_MAX_S", 30.0)
+    caplog.set_level(logging.INFO, logger="paxon.node")
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path)
+        await cluster.start_all()
+        try:
+            await eventually(lambda: any(n.is_leader for n in cluster.nodes.values()))
+            leader = next(n for n, node in cluster.nodes.items() if node.is_leader)
+            await cluster.nodes[leader].submit(b"1")
+            for follower in [n for n in cluster.nodes if n != leader]:
+                await cluster.stop(follower)
+            await asyncio.wait_for(cluster.stop(leader), timeout=5.0)
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+    assert any(
+        "stopping: leadership not taken: the link to node" in record.getMessage()
+        for record in caplog.records
+    )
+
+
 def test_a_write_during_a_transfer_is_held_then_sent_to_the_new_leader(tmp_path: Path) -> None:
     """A leader handing over took a write with ``busy``; its client backed off
     for about a second (the membership cluster tests saw such gaps) while the

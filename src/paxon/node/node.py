@@ -354,16 +354,23 @@ class Node:
         # only way to a majority (a voter out of its reach). Closing at once dropped
         # it, and the cluster waited out an election timeout (rolling-restart
         # cluster test; test_a_stopping_leader_stays_until_its_successor_leads).
-        while self._loop.time() < deadline and not self._led_by_another():
+        # ... but not for a successor we cannot reach: when a whole cluster is
+        # stopped at once (paxon dev, a host shutting down), its link goes down
+        # and waiting out the deadline would only delay the exit.
+        while (
+            self._loop.time() < deadline
+            and not self._led_by_another()
+            and (target is None or self._transport.reachable(target))
+        ):
             await asyncio.sleep(0.01)
         leader = self._replica.leader_hint
-        self.log.info(
-            "[%d] stopping: leadership %s",
-            self.node_id,
-            f"handed to node {leader}"
-            if self._led_by_another()
-            else f"not taken by node {target} in time",
-        )
+        if self._led_by_another():
+            outcome = f"handed to node {leader}"
+        elif target is not None and not self._transport.reachable(target):
+            outcome = f"not taken: the link to node {target} is down"
+        else:
+            outcome = f"not taken by node {target} in time"
+        self.log.info("[%d] stopping: leadership %s", self.node_id, outcome)
 
     def _led_by_another(self) -> bool:
         leader = self._replica.leader_hint
