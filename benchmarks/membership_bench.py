@@ -45,7 +45,10 @@ to its applied index reaching the leader's commit index; the snapshot's bytes
 and the transfer time come from the leader's log line (``sending node 4 the
 snapshot at slot S (B bytes)``) and the learner's (``installed the snapshot at
 slot S``): MB/s = B / (installed - sending), which includes decoding it and
-writing it durably on the learner.
+writing it durably on the learner. The learner's line also says where that time
+went (``received in R s, decoded in D s, written durably in W s``): ``wire``
+MB/s = B / R (first chunk to last on the learner), ``disk`` MB/s = B / W, and
+the decode on its own.
 
 Each figure is the median over ``--runs`` runs (3), each on a fresh cluster.
 Prints a table on stderr and, last, one JSON line with the medians and every run.
