@@ -34,11 +34,23 @@ State and invariants (``check_invariants`` asserts them):
 - ``_revision_compacted`` <= ``revision``: reads at revisions below it are
   refused (``RevisionCompacted``); every history entry ends after it.
 
-Compaction: once ``revision - _revision_compacted`` reaches
-``history_max_revisions + step`` (``step`` = an eighth of the window, at least
-1), history is cut at ``revision - history_max_revisions``. Each entry is
-dropped once, so the cost is amortized O(1) per write, and a read at least
-``history_max_revisions`` revisions back always works.
+Compaction, three ways, all at a point of the log, so every replica cuts the
+same history at the same command:
+- ``Compact(R)``, a client's command (``paxon compact R``): history before R
+  goes; R ahead of the store is ``BadRequest``, R at or below what is already
+  compacted is ``RevisionCompacted`` (as etcd answers). It needs write access
+  to the whole key space under auth. It moves no revision.
+- ``compact_history(R)``, the leader's retention (``paxon.node.history``)
+  through the runtime's system session: the same cut, answered to no one, a
+  no-op when R is not above what is compacted or is ahead of the store.
+- The hard cap, the store's own: once ``revision - _revision_compacted``
+  reaches ``history_max_revisions + step`` (``step`` = an eighth of the
+  window, at least 1), history is cut at ``revision - history_max_revisions``.
+  ``history_max_revisions`` is 1,000,000 by default (``HISTORY_REVISIONS_MAX``),
+  far above the leader's default retention (10,000), so it bounds memory
+  only when no leader's retention does.
+Each entry is dropped once, so the cost is amortized O(1) per write, and a
+read at least ``history_max_revisions`` revisions back always works.
 
 A read at an older revision R looks at the live value (if its mod_revision is
 <= R) or bisects the key's history. A prefix read at R also scans the keys of
@@ -85,6 +97,8 @@ from paxon.kv.model import (
     DEFAULT_LIMITS,
     INT_MAX,
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -172,7 +186,7 @@ class KvStore(StateMachine):
                 self._authorize(token, decoded)
             if type(decoded) is PasswordRequest:
                 raise BadRequest("a password must be hashed by a node before it is logged")
-            if not isinstance(decoded, Put | Delete | Txn):
+            if not isinstance(decoded, Put | Delete | Txn | Compact):
                 result = self.auth.apply(decoded, self.limits.key_max_bytes)  # type: ignore[arg-type]
                 return encode_auth_result(result)
         except PaxonError as error:
@@ -291,6 +305,8 @@ class KvStore(StateMachine):
                 return self._on_delete(key, prefix)
             case Txn():
                 return self._on_txn(command)
+            case Compact(revision):
+                return self._on_compact(revision)
             case _:
                 assert_never(command)
 
@@ -305,6 +321,16 @@ class KvStore(StateMachine):
         if revision is None or revision == self._revision:
             return GetResult(self._range_now(query.key, query.prefix), self._revision)
         return GetResult(self._range_at(query.key, query.prefix, revision), self._revision)
+
+    def compact_history(self, revision: int) -> bool:
+        """The leader's retention: drop the history before ``revision`` if that
+        cuts anything new; whether it did. A revision ahead of the store, or
+        not above the one already compacted to, changes nothing (a retention
+        command may arrive after a client's ``Compact`` went further)."""
+        if not self._revision_compacted < revision <= self._revision:
+            return False
+        self._compact(revision)
+        return True
 
     def check_invariants(self) -> None:
         """Assert every invariant of the module docstring (for tests; O(state))."""
@@ -341,6 +367,9 @@ class KvStore(StateMachine):
                 self.auth.check(user, [("write", key, prefix)])
             case Txn():
                 self.auth.check(user, _txn_wants(command))
+            case Compact():
+                # It drops the history of every key: write on the whole key space.
+                self.auth.check(user, [("write", "", True)])
             case _:
                 self.auth.check_admin(user)
         return user
@@ -372,6 +401,21 @@ class KvStore(StateMachine):
             self._remove(each, revision)
         self._commit(revision)
         return DeleteResult(len(keys), revision)
+
+    def _on_compact(self, revision: int) -> CompactResult | ErrorResult:
+        if revision > self._revision:
+            return ErrorResult.from_error(
+                BadRequest(f"revision {revision} is ahead of the store ({self._revision})")
+            )
+        if revision <= self._revision_compacted:
+            return ErrorResult.from_error(
+                RevisionCompacted(
+                    f"revision {revision} is already compacted; "
+                    f"the oldest kept is {self._revision_compacted}"
+                )
+            )
+        self._compact(revision)
+        return CompactResult(self._revision_compacted, self._revision)
 
     def _on_txn(self, txn: Txn) -> TxnResult:
         succeeded = all(self._holds(condition) for condition in txn.compare)
@@ -435,6 +479,7 @@ class KvStore(StateMachine):
 
     def _compact(self, revision_compacted: int) -> None:
         """Drop the history no read at ``revision_compacted`` or later needs."""
+        assert self._revision_compacted < revision_compacted <= self._revision
         queue = self._history_queue
         dropped: dict[str, int] = {}
         while queue and queue[0][0] <= revision_compacted:
