@@ -399,12 +399,13 @@ def _add_client_commands(commands: _Subcommands) -> None:
         "--expect-version", type=_non_negative_int, required=True, metavar="V", dest="version"
     )
     add("txn", "run the JSON transaction read from stdin; prints its result")
-    compact = add(
-        "compact",
-        "drop the history before REVISION on every member (get --revision below it then "
-        "fails); prints the oldest revision kept",
+    compact = add("compact", "drop the history before REVISION on every member")
+    compact.add_argument(
+        "revision",
+        metavar="REVISION",
+        type=_non_negative_int,
+        help="reads below it then fail (exit 1); prints it, the oldest revision kept",
     )
-    compact.add_argument("revision", metavar="REVISION", type=_non_negative_int)
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
     members = commands.add_parser("members", help="list the members; add, promote or remove one")
