@@ -19,7 +19,9 @@ the core together (``propose_many``, one ``read_index`` per batch); the core
 packs commands into slots and keeps a window of slots in flight. As leader,
 the node heads a batch with a clock entry (its wall clock, at most every
 0.1 s; ``paxon.node.logclock``): the only time replicas see, through the log.
-A client's command may not use the clock's client id 0.
+A client's command may not use the clock's client id 0. With a ``KvStore``,
+the leader also proposes the history retention's compaction entries
+(``paxon.node.history``) in that system session.
 
 Who answers a client: the leader proposes and answers when the command is
 applied. A follower answers a native client with a ``Redirect`` to the leader
