@@ -32,7 +32,10 @@ State and invariants (``check_invariants`` asserts them):
   of ``revision_end`` across all keys, so compaction finds what to drop
   without looking at every key.
 - ``_revision_compacted`` <= ``revision``: reads at revisions below it are
-  refused (``RevisionCompacted``); every history entry ends after it.
+  refused (``RevisionCompacted``). History entries that end at or before it
+  are *dead*: no read can reach them (a read at R >= it bisects past them),
+  no snapshot holds them, and they wait at the head of ``_history_queue`` to
+  be freed, at most ``DROP_ENTRIES_PER_COMMIT`` per command (see below).
 
 Compaction, three ways, all at a point of the log, so every replica cuts the
 same history at the same command:
@@ -49,8 +52,14 @@ same history at the same command:
   ``history_max_revisions`` is 1,000,000 by default (``HISTORY_REVISIONS_MAX``),
   far above the leader's default retention (10,000), so it bounds memory
   only when no leader's retention does.
-Each entry is dropped once, so the cost is amortized O(1) per write, and a
-read at least ``history_max_revisions`` revisions back always works.
+A cut is at once for reads and snapshots; the memory is freed in chunks: the
+cut frees up to ``DROP_ENTRIES_PER_COMMIT`` (4,096) dead entries and each later
+write as many again (or twice what it retired, if more), so no command stalls
+the apply loop for long (freeing a million entries at once took 0.8 s, longer
+than an election timeout). Each entry is dropped once, so the cost is
+amortized O(1) per write, and a read at least ``history_max_revisions``
+revisions back always works. When entries are freed is not replicated state:
+no read or snapshot can tell.
 
 A read at an older revision R looks at the live value (if its mod_revision is
 <= R) or bisects the key's history. A prefix read at R also scans the keys of
@@ -144,6 +153,9 @@ HistoryEntry = tuple[int, KeyValue]
 
 _PACK_PIECE_ITEMS = 1000
 
+DROP_ENTRIES_PER_COMMIT: Final = 4096
+"""Dead history entries freed per compaction or write, at least (see the module docstring)."""
+
 
 class KvStore(StateMachine):
     def __init__(self, limits: KvLimits = DEFAULT_LIMITS) -> None:
@@ -155,6 +167,7 @@ class KvStore(StateMachine):
         self._keys = _SortedKeys()
         self._history: dict[str, list[HistoryEntry]] = {}
         self._history_queue: deque[tuple[int, str]] = deque()
+        self._retired_since_commit = 0  # history entries the command being applied made
         self.auth = AuthState()
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
 
@@ -236,15 +249,19 @@ class KvStore(StateMachine):
 
         def encode() -> bytes:
             kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
+            live = (
+                (key, _live_entries(history[key], revision_compacted)) for key in sorted(history)
+            )
             kept = [
                 [
                     key,
                     [
                         [end, kv.value, kv.version, kv.create_revision, kv.mod_revision]
-                        for end, kv in history[key]
+                        for end, kv in entries
                     ],
                 ]
-                for key in sorted(history)
+                for key, entries in live
+                if entries
             ]
             # Packed piece by piece, not in one call: the packer holds the GIL
             # while it runs, and the event loop must get it back often.
@@ -343,7 +360,7 @@ class KvStore(StateMachine):
         entries_total = 0
         for key, entries in self._history.items():
             assert entries, f"empty history for {key!r}"
-            revision_end_before = self._revision_compacted
+            revision_end_before = 0  # dead entries (ended by revision_compacted) may wait
             for revision_end, kv in entries:
                 assert kv.key == key and kv.version >= 1
                 assert revision_end_before < revision_end <= self._revision
@@ -469,6 +486,7 @@ class KvStore(StateMachine):
         else:
             entries.append((revision, old))
         self._history_queue.append((revision, old.key))
+        self._retired_since_commit += 1
 
     def _commit(self, revision: int) -> None:
         assert revision == self._revision + 1
@@ -476,13 +494,27 @@ class KvStore(StateMachine):
         history_max = self.limits.history_max_revisions
         if revision - self._revision_compacted >= history_max + self._compaction_step:
             self._compact(revision - history_max)
+        retired, self._retired_since_commit = self._retired_since_commit, 0
+        queue = self._history_queue
+        if queue and queue[0][0] <= self._revision_compacted:
+            self._drop_dead(max(DROP_ENTRIES_PER_COMMIT, 2 * retired))
 
     def _compact(self, revision_compacted: int) -> None:
-        """Drop the history no read at ``revision_compacted`` or later needs."""
+        """Cut the history no read at ``revision_compacted`` or later needs: at
+        once for reads and snapshots; the first ``DROP_ENTRIES_PER_COMMIT``
+        dead entries are freed now, the rest by the writes after it."""
         assert self._revision_compacted < revision_compacted <= self._revision
+        self._revision_compacted = revision_compacted
+        self._drop_dead(DROP_ENTRIES_PER_COMMIT)
+
+    def _drop_dead(self, entries_max: int) -> None:
+        """Free up to ``entries_max`` dead history entries, oldest first."""
         queue = self._history_queue
+        revision_compacted = self._revision_compacted
         dropped: dict[str, int] = {}
-        while queue and queue[0][0] <= revision_compacted:
+        for _ in range(entries_max):
+            if not queue or queue[0][0] > revision_compacted:
+                break
             _, key = queue.popleft()
             dropped[key] = dropped.get(key, 0) + 1
         for key, count in dropped.items():
@@ -491,7 +523,6 @@ class KvStore(StateMachine):
                 del self._history[key]
             else:
                 del entries[:count]
-        self._revision_compacted = revision_compacted
 
     # -------------------------------------------------------------- reads
 
@@ -596,6 +627,13 @@ def _txn_wants(txn: Txn) -> list[tuple[Access, str, bool]]:
 
 def _revision_end(entry: HistoryEntry) -> int:
     return entry[0]
+
+
+def _live_entries(entries: list[HistoryEntry], revision_compacted: int) -> list[HistoryEntry]:
+    """``entries`` without the dead ones at their head (ended by ``revision_compacted``)."""
+    if entries[0][0] > revision_compacted:
+        return entries
+    return entries[bisect_right(entries, revision_compacted, key=_revision_end) :]
 
 
 class _SortedKeys:
