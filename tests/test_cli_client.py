@@ -20,7 +20,9 @@ import pytest
 from paxon.cli import main
 from paxon.server.dev import plan_nodes, ports_in_use
 
-COMMANDS = ("serve", "dev", "put", "get", "del", "cas", "txn", "status", "members", "bench")
+COMMANDS = (
+    *("serve", "dev", "put", "get", "del", "cas", "txn", "compact", "status", "members", "bench"),
+)
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -65,6 +67,9 @@ def listening_port() -> Iterator[int]:
         (["bench", "--read-ratio", "1.5"], "paxon bench: argument --read-ratio: must be between"),
         (["bench", "--clients", "0"], "paxon bench: argument --clients: must be >= 1"),
         (["dev", "--nodes", "0"], "paxon dev: argument --nodes: must be >= 1"),
+        (["compact"], "paxon compact: the following arguments are required: REVISION"),
+        (["compact", "-3"], "paxon compact: argument REVISION: must be >= 0"),
+        (["compact", "x"], "paxon compact: argument REVISION: not an integer"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(
@@ -130,6 +135,7 @@ def test_commands_not_built_yet_exit_2(
         ["status"],
         ["status", "--json"],
         ["members", "list"],
+        ["compact", "5", "--json"],
         ["bench", "--ops", "10"],
     ],
 )

@@ -243,6 +243,14 @@ _SERVE_FLAGS = {
     "election_timeout_max_s": ("S", "longest election timeout (0.6)"),
     "value_max_bytes": ("B", "largest value accepted (1048576)"),
     "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
+    "history_revisions": (
+        "N",
+        "as leader, keep at least the last N revisions readable (10000; at most 1000000)",
+    ),
+    "history_seconds": (
+        "S",
+        "as leader, also keep every revision of the last S seconds of log time (off)",
+    ),
     "peer_listen": ("HOST:PORT", "a port for peers only; --peers then names peer ports"),
     "peer_cert": ("FILE", "this node's certificate for peer mutual TLS (paxon certs)"),
     "peer_key": ("FILE", "its private key"),
@@ -391,6 +399,13 @@ def _add_client_commands(commands: _Subcommands) -> None:
         "--expect-version", type=_non_negative_int, required=True, metavar="V", dest="version"
     )
     add("txn", "run the JSON transaction read from stdin; prints its result")
+    compact = add("compact", "drop the history before REVISION on every member")
+    compact.add_argument(
+        "revision",
+        metavar="REVISION",
+        type=_non_negative_int,
+        help="reads below it then fail (exit 1); prints it, the oldest revision kept",
+    )
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
     members = commands.add_parser("members", help="list the members; add, promote or remove one")
@@ -568,6 +583,17 @@ def _txn(args: argparse.Namespace) -> _Operation:
         result = await client.txn(txn)
         _print_json(result_to_json(result))
         return 0 if result.succeeded else 1
+
+    return run
+
+
+def _compact(args: argparse.Namespace) -> _Operation:
+    from paxon.kv.jsonforms import result_to_json
+
+    async def run(client: Client) -> int:
+        result = await client.compact(args.revision)
+        _emit(args, result_to_json(result), str(result.revision_compacted))
+        return 0
 
     return run
 
@@ -795,6 +821,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "del": _delete,
     "cas": _cas,
     "txn": _txn,
+    "compact": _compact,
     "status": _status,
     "members": _members,
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
@@ -1235,6 +1262,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "del": _run_client_command,
     "cas": _run_client_command,
     "txn": _run_client_command,
+    "compact": _run_client_command,
     "status": _run_client_command,
     "members": _run_client_command,
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),

@@ -96,6 +96,8 @@ from paxon.kv.authcodec import (
 )
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
+    Compact,
+    CompactResult,
     Delete,
     DeleteResult,
     Get,
@@ -128,7 +130,7 @@ from paxon.security.client_tls import ClientTls
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
 _T = TypeVar("_T")
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
 
 
 def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
@@ -315,6 +317,13 @@ class Client:
     async def txn(self, txn: Txn) -> TxnResult:
         return await self._write(txn, TxnResult)
 
+    async def compact(self, revision: int) -> CompactResult:
+        """Drop the history before ``revision`` on every replica (a command in
+        the log): reads below it then raise ``RevisionCompacted``. Raises
+        ``BadRequest`` for a revision ahead of the store and ``RevisionCompacted``
+        for one at or below what is already compacted (``.revision_compacted``)."""
+        return await self._write(Compact(revision), CompactResult)
+
     def lock(self, name: str, *, ttl: float = 10.0) -> Any:
         raise NotSupported("locks are not yet supported")
 
@@ -499,7 +508,7 @@ class Client:
 
     # ------------------------------------------------------------ helpers
 
-    async def _write(self, command: Put | Delete | Txn, kind: type[_R]) -> _R:
+    async def _write(self, command: Put | Delete | Txn | Compact, kind: type[_R]) -> _R:
         validate_command(command, self.limits)
         payload = encode_command(command)
 
@@ -848,6 +857,9 @@ class SyncClient:
 
     def txn(self, txn: Txn) -> TxnResult:
         return self._run_sync(self._client.txn(txn))
+
+    def compact(self, revision: int) -> CompactResult:
+        return self._run_sync(self._client.compact(revision))
 
     def status(self) -> dict[str, Any]:
         return self._run_sync(self._client.status())

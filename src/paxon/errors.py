@@ -7,6 +7,8 @@ mapping so the CLI and the HTTP server do not each keep their own table.
 
 from __future__ import annotations
 
+import re
+
 
 class PaxonError(Exception):
     """Base of every error paxon raises on purpose."""
@@ -116,10 +118,26 @@ class ValueTooLarge(BadRequest):
 
 
 class RevisionCompacted(BadRequest):
-    """A read asked for a revision older than the history the store keeps."""
+    """A read asked for a revision older than the history the store keeps, or
+    a ``Compact`` for one already compacted.
+
+    ``revision_compacted`` is the oldest revision kept, when known. Only the
+    message crosses the wire (``ErrorResult``), so the store ends it with
+    "the oldest kept is N" and this reads N back from there.
+    """
 
     code = "compacted"
     exit_code = 1
+
+    def __init__(self, message: str = "", *, revision_compacted: int | None = None) -> None:
+        super().__init__(message)
+        if revision_compacted is None:
+            found = _OLDEST_KEPT.search(message)
+            revision_compacted = int(found.group(1)) if found else None
+        self.revision_compacted = revision_compacted
+
+
+_OLDEST_KEPT = re.compile(r"the oldest kept is (\d{1,19})\b")
 
 
 class NotSupported(BadRequest):

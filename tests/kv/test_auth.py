@@ -45,7 +45,18 @@ from paxon.kv.authcodec import (
     wrap,
 )
 from paxon.kv.codec import decode_result, encode_command, encode_query
-from paxon.kv.model import Compare, Delete, ErrorResult, Get, GetOp, Put, PutOp, Txn
+from paxon.kv.model import (
+    Compact,
+    CompactResult,
+    Compare,
+    Delete,
+    ErrorResult,
+    Get,
+    GetOp,
+    Put,
+    PutOp,
+    Txn,
+)
 from paxon.kv.store import KvStore
 
 HASH = b"h" * PASSWORD_HASH_BYTES
@@ -55,11 +66,11 @@ KEY = b"k" * TOKEN_KEY_BYTES
 def run(store: KvStore, command: object, token: str | None = None) -> object:
     inner = (
         encode_command(command)  # type: ignore[arg-type]
-        if isinstance(command, Put | Delete | Txn)
+        if isinstance(command, Put | Delete | Txn | Compact)
         else encode_auth_command(command)  # type: ignore[arg-type]
     )
     reply = store.apply(inner if token is None else wrap(token, inner))
-    if isinstance(command, Put | Delete | Txn):
+    if isinstance(command, Put | Delete | Txn | Compact):
         return decode_result(reply)
     try:
         return decode_auth_result(reply)
@@ -162,6 +173,36 @@ def test_apply_checks_the_token_and_the_permission(
         assert error_code(run(fresh, command, token)) == code, who
         if code != "ok":
             assert fresh.snapshot() == before, f"{who}: a refused command changed the state"
+
+
+def test_compaction_needs_write_on_the_whole_key_space(store: KvStore) -> None:
+    """It drops every key's history: write on prefix "" (root, or such a role)."""
+    root = token_of(store, "root")
+    for command in (
+        UserAdd("admin", HASH),
+        RoleAdd("all"),
+        RoleGrant("all", "", "readwrite"),
+        UserGrantRole("admin", "all"),
+    ):
+        assert isinstance(run(store, command, root), AuthResult), command
+    for number in range(3):
+        assert error_code(run(store, Put("app/a", str(number).encode()), root)) == "ok"
+    expected = {
+        "none": "unauthenticated",
+        "reader": "permission_denied",
+        "writer": "permission_denied",  # readwrite on app/ only
+        "admin": "ok",
+        "root": "ok",
+    }
+    for who, code in expected.items():
+        fresh = KvStore()
+        fresh.restore(store.snapshot())
+        token = None if who == "none" else token_of(fresh, who)
+        result = run(fresh, Compact(2), token)
+        assert error_code(result) == code, who
+        if code == "ok":
+            assert result == CompactResult(2, 3)
+        assert fresh.revision_compacted == (2 if code == "ok" else 0), who
 
 
 def test_a_forged_or_stale_token_is_refused_at_apply(store: KvStore) -> None:

@@ -25,6 +25,8 @@ from paxon.kv.model import (
     COMPARE_OPS,
     COMPARE_TARGETS,
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -73,6 +75,7 @@ commands = st.one_of(
         st.lists(txn_ops, max_size=3).map(tuple),
         st.lists(txn_ops, max_size=3).map(tuple),
     ),
+    st.builds(Compact, counts),
 )
 queries = st.builds(Get, texts, st.booleans(), st.none() | counts)
 keyvalues = st.builds(KeyValue, texts, blobs, counts, counts, counts)
@@ -85,6 +88,7 @@ results = st.one_of(
     responses,
     st.builds(TxnResult, st.booleans(), counts, st.lists(responses, max_size=3).map(tuple)),
     st.builds(ErrorResult, texts, texts),
+    st.builds(CompactResult, counts, counts),
 )
 plausible_leaves = st.sampled_from(
     [None, True, False, -1, 0, 1, 2, 3, 2**64 - 1, "", "k", b"", b"v"]
@@ -98,7 +102,7 @@ msgpack_values = st.one_of(
 
 
 def encode_any(obj: Command | Get | Result) -> bytes:
-    if isinstance(obj, Put | Delete | Txn):
+    if isinstance(obj, Put | Delete | Txn | Compact):
         return encode_command(obj)
     if isinstance(obj, Get):
         return encode_query(obj)
@@ -227,6 +231,9 @@ def test_mangled_encodings_never_escape_as_other_errors(
         (msgpack.packb([3, [], [], 5]), "failure: expected an array"),
         (msgpack.packb([4, "k", False, None]), "expected [tag"),
         (msgpack.packb(7), "got int"),
+        (msgpack.packb([6, -1]), "Compact.revision: expected an integer >= 0"),
+        (msgpack.packb([6, "5"]), "Compact.revision: expected an integer >= 0"),
+        (msgpack.packb([6, 5, 6]), "expected [tag, fields...] of a Put, Delete, Txn or Compact"),
     ],
 )
 def test_decode_command_says_why(data: bytes, reason: str) -> None:
@@ -257,6 +264,25 @@ def test_error_results_carry_typed_errors() -> None:
     assert isinstance(error, RevisionCompacted)
     assert str(error) == "revision 3 was compacted"
     assert type(ErrorResult("no-such-code", "x").to_error()).__name__ == "PaxonError"
+
+
+def test_compaction_encodes_as_small_tagged_arrays() -> None:
+    assert encode_command(Compact(7)) == msgpack.packb([6, 7])
+    assert encode_result(CompactResult(7, 9)) == msgpack.packb([24, 7, 9])
+    assert decode_result(msgpack.packb([24, 7, 9])) == CompactResult(7, 9)
+    with pytest.raises(KvDecodeError, match=r"CompactResult\.revision: expected an integer"):
+        decode_result(msgpack.packb([24, 7, None]))
+
+
+def test_a_compacted_error_names_the_oldest_revision_kept_across_the_wire() -> None:
+    message = "revision 3 was compacted; the oldest kept is 12"
+    decoded = decode_result(encode_result(ErrorResult.from_error(RevisionCompacted(message))))
+    assert isinstance(decoded, ErrorResult)
+    error = decoded.to_error()
+    assert isinstance(error, RevisionCompacted)
+    assert error.revision_compacted == 12
+    assert RevisionCompacted("no number here").revision_compacted is None
+    assert RevisionCompacted("x", revision_compacted=4).revision_compacted == 4
 
 
 def test_unencodable_objects_raise_bad_request() -> None:

@@ -24,6 +24,8 @@ from paxon.kv.model import (
     COMPARE_OPS,
     COMPARE_TARGETS,
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -553,8 +555,10 @@ def test_sorted_keys_across_many_buckets() -> None:
 class Reference:
     """The store's semantics the obvious way: one full copy of the keys per revision."""
 
-    def __init__(self) -> None:
+    def __init__(self, history_max: int = 10_000) -> None:
         self.states: list[dict[str, KeyValue]] = [{}]
+        self.history_max = history_max
+        self.compacted = 0
 
     @property
     def revision(self) -> int:
@@ -576,6 +580,18 @@ class Reference:
                 succeeded = all(self._holds(condition, now) for condition in compare)
                 responses = self._run(success if succeeded else failure)
                 return TxnResult(succeeded, self.revision, responses)
+            case Compact(revision):
+                if revision > self.revision:
+                    message = f"revision {revision} is ahead of the store ({self.revision})"
+                    return ErrorResult("bad_request", message)
+                if revision <= self.compacted:
+                    message = (
+                        f"revision {revision} is already compacted; "
+                        f"the oldest kept is {self.compacted}"
+                    )
+                    return ErrorResult("compacted", message)
+                self.compacted = revision
+                return CompactResult(revision, self.revision)
         raise AssertionError(command)
 
     def read(self, key: str, prefix: bool, revision: int) -> tuple[KeyValue, ...]:
@@ -612,6 +628,10 @@ class Reference:
                     outcomes.append(("get", found))
         if wrote:
             self.states.append(state)
+            # The store's hard cap: cut at revision - history_max once a step past it.
+            step = max(1, self.history_max // 8)
+            if self.revision - self.compacted >= self.history_max + step:
+                self.compacted = self.revision - self.history_max
         final = self.revision
         responses: list[TxnResponse] = []
         for kind, outcome in outcomes:
@@ -674,6 +694,7 @@ commands = st.one_of(
         st.lists(txn_ops, max_size=4).map(tuple),
         st.lists(txn_ops, max_size=3).map(tuple),
     ),
+    st.builds(Compact, st.integers(0, 45)),
 )
 command_lists = st.lists(commands, max_size=40)
 history_windows = st.sampled_from([0, 1, 3, 8, 10_000])
@@ -683,13 +704,13 @@ history_windows = st.sampled_from([0, 1, 3, 8, 10_000])
 @given(command_lists, history_windows)
 def test_store_matches_the_reference(sequence: list[Command], history_max: int) -> None:
     limits = KvLimits(history_max_revisions=history_max)
-    store, reference = KvStore(limits), Reference()
+    store, reference = KvStore(limits), Reference(history_max)
     for command in sequence:
         validate_command(command, limits)
         assert store.execute(command) == reference.execute(command)
         assert store.revision == reference.revision
+        assert store.revision_compacted == reference.compacted
         store.check_invariants()
-    assert store.revision_compacted <= max(0, store.revision - history_max)
     for revision in range(store.revision + 1):
         for key, prefix in (("", True), ("a", True), ("a", False), ("ab", False)):
             result = store.read(Get(key, prefix, revision))

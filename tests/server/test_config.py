@@ -51,6 +51,15 @@ def test_flags_alone_with_defaults() -> None:
     assert config.log_format == "text"
     assert config.heartbeat_interval_s == 0.05
     assert config.value_max_bytes == 1024 * 1024
+    assert (config.history_revisions, config.history_seconds) == (10_000, None)
+
+
+def test_history_retention_comes_from_flags_or_the_file(tmp_path: Path) -> None:
+    config = load_serve_config(_flags(history_revisions="500", history_seconds="90.5"), None)
+    assert (config.history_revisions, config.history_seconds) == (500, 90.5)
+    path = _toml(tmp_path, "history_revisions = 2000\nhistory_seconds = 3600\n")
+    config = load_serve_config(_flags(), path)
+    assert (config.history_revisions, config.history_seconds) == (2000, 3600.0)
 
 
 def test_flags_not_given_are_none_and_ignored() -> None:
@@ -174,6 +183,11 @@ def test_wrong_values_in_the_file(tmp_path: Path, line: str, expected: str) -> N
         (_flags(peers=","), "--peers: no peers given"),
         (_flags(election_timeout_max_s="0"), "--election-timeout-max-s: must be a number"),
         (_flags(cluster_id="x" * 256), "--cluster-id: must be at most 255 bytes"),
+        (_flags(history_revisions="0"), "--history-revisions: must be from 1 to 1000000"),
+        (_flags(history_revisions="1000001"), "the store's hard cap on history"),
+        (_flags(history_revisions="many"), "--history-revisions: not an integer"),
+        (_flags(history_seconds="0"), "--history-seconds: must be a number of seconds > 0"),
+        (_flags(history_seconds="1e9"), "--history-seconds: must be at most 31622400"),
         (_flags(id="4"), "id 4 is not among the peers (1, 2, 3)"),
         (_flags(listen="h:1", http="h:1"), "http and listen are the same address h:1"),
         (_flags(heartbeat_interval_s="0.5"), "heartbeat_interval_s must be below"),

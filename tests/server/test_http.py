@@ -29,6 +29,7 @@ from paxon.errors import (
     ValueTooLarge,
 )
 from paxon.kv.model import (
+    CompactResult,
     Compare,
     DeleteOp,
     DeleteResult,
@@ -84,6 +85,7 @@ class FakeKv:
         self.gets: list[dict[str, Any]] = []
         self.puts: list[tuple[str, bytes, int | None]] = []
         self.txns: list[Txn] = []
+        self.compactions: list[tuple[int, str | None]] = []
         self.member_changes: list[tuple[str, int, str, str | None]] = []
         self.metrics = NodeMetrics(node_id=1)
 
@@ -127,6 +129,11 @@ class FakeKv:
                 case GetOp(key, prefix):
                     responses.append(self._get(key, prefix))
         return TxnResult(succeeded, self.revision, tuple(responses))
+
+    async def compact(self, revision: int, *, token: str | None = None) -> CompactResult:
+        self._maybe_fail()
+        self.compactions.append((revision, token))
+        return CompactResult(revision, self.revision)
 
     async def authenticate(self, user: str, password: str) -> str:
         if password != "pw":
@@ -524,6 +531,31 @@ def test_service_errors_map_to_their_status_and_code(
         assert body["error"] == str(error)
 
     serve(service, scenario)
+
+
+def test_compact_takes_a_revision_and_answers_the_oldest_kept() -> None:
+    service = FakeKv()
+
+    async def scenario(client: Client) -> None:
+        for number in range(5):
+            await client.put("/v1/kv/k", data=str(number).encode())
+        response = await client.post(
+            "/v1/compact", json={"revision": 3}, headers={"Authorization": "Bearer t0k"}
+        )
+        assert response.status == 200
+        assert await response.json() == {"revision": 5, "revision_compacted": 3}
+        for body in ({}, {"revision": -1}, {"revision": "3"}, {"revision": 3, "x": 1}):
+            response = await client.post("/v1/compact", json=body)
+            assert "expected" in (await expect_error(response, 400, "bad_request"))["error"]
+        response = await client.post("/v1/compact", data=b'{"revision": 3}')
+        await expect_error(response, 415, "unsupported_media_type")
+        service.fail_with = RevisionCompacted("revision 2 was compacted; the oldest kept is 3")
+        response = await client.get("/v1/kv/k", params={"revision": "2"})
+        body = await expect_error(response, 400, "compacted")
+        assert body["revision_compacted"] == 3
+
+    serve(service, scenario)
+    assert service.compactions == [(3, "t0k")]
 
 
 def test_unexpected_exception_is_500_logged_and_the_server_keeps_serving(

@@ -19,6 +19,8 @@ from paxon.kv.codec import (
 from paxon.kv.jsonforms import keyvalue_to_json, result_to_json, txn_from_json
 from paxon.kv.model import (
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -46,6 +48,8 @@ from paxon.kv.store import KvStore
 
 __all__ = [
     "Command",
+    "Compact",
+    "CompactResult",
     "Compare",
     "Delete",
     "DeleteOp",

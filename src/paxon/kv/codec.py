@@ -8,6 +8,7 @@ follow in declaration order (no field names on the wire)::
     2    Delete        key, prefix
     3    Txn           [compare...], [op...] success, [op...] failure
     4    Get           key, prefix, revision | nil
+    6    Compact       revision
          Compare       [key, target, op, operand]   target and op as indexes into
                                                      COMPARE_TARGETS / COMPARE_OPS
     1    PutOp         [1, key, value]              (txn ops reuse the command tags)
@@ -18,6 +19,7 @@ follow in declaration order (no field names on the wire)::
     18   GetResult     revision, [[key, value, version, create_revision, mod_revision]...]
     19   TxnResult     succeeded, revision, [result...]
     20   ErrorResult   code, message
+    24   CompactResult revision_compacted, revision
 
 Rules:
 - Decoding trusts nothing: any input either decodes to an object of the right
@@ -51,6 +53,8 @@ from paxon.kv.model import (
     COMPARE_OPS,
     COMPARE_TARGETS,
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -71,7 +75,7 @@ from paxon.kv.model import (
     TxnResult,
 )
 
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
 
 
 class KvDecodeError(BadRequest):
@@ -82,11 +86,13 @@ TAG_PUT: Final = 1
 TAG_DELETE: Final = 2
 TAG_TXN: Final = 3
 TAG_GET: Final = 4
+TAG_COMPACT: Final = 6
 TAG_PUT_RESULT: Final = 16
 TAG_DELETE_RESULT: Final = 17
 TAG_GET_RESULT: Final = 18
 TAG_TXN_RESULT: Final = 19
 TAG_ERROR_RESULT: Final = 20
+TAG_COMPACT_RESULT: Final = 24
 
 _TARGET_INDEX: Final = {target: index for index, target in enumerate(COMPARE_TARGETS)}
 _OP_INDEX: Final = {op: index for index, op in enumerate(COMPARE_OPS)}
@@ -111,6 +117,8 @@ def encode_command(command: Command) -> bytes:
                     [_op_fields(op) for op in failure],
                 ]
             )
+        case Compact(revision):
+            return _pack([TAG_COMPACT, revision])
     raise BadRequest(f"not a command: {type(command).__name__}")
 
 
@@ -128,6 +136,8 @@ def encode_result(result: Result) -> bytes:
     if type(result) is TxnResult:
         responses = [_result_fields(response) for response in result.responses]
         return _pack([TAG_TXN_RESULT, result.succeeded, result.revision, responses])
+    if type(result) is CompactResult:
+        return _pack([TAG_COMPACT_RESULT, result.revision_compacted, result.revision])
     return _pack(_result_fields(result))
 
 
@@ -248,7 +258,12 @@ def decode_command(data: bytes) -> Command:
             return Delete(_str(fields[1], "Delete.key"), _bool(fields[2], "Delete.prefix"))
         if tag == TAG_TXN and size == 4:
             return Txn(_compares(fields[1]), _ops(fields[2], "success"), _ops(fields[3], "failure"))
-    _fail(f"command: expected [tag, fields...] of a Put, Delete or Txn, got {_describe(fields)}")
+        if tag == TAG_COMPACT and size == 2:
+            return Compact(_count(fields[1], "Compact.revision"))
+    _fail(
+        "command: expected [tag, fields...] of a Put, Delete, Txn or Compact, "
+        f"got {_describe(fields)}"
+    )
 
 
 def decode_query(data: bytes) -> Query:
@@ -287,6 +302,11 @@ def decode_result(data: bytes) -> Result:
                 _bool(fields[1], "TxnResult.succeeded"),
                 _count(fields[2], "TxnResult.revision"),
                 tuple(_response(item) for item in _list(fields[3], "responses")),
+            )
+        if tag == TAG_COMPACT_RESULT and len(fields) == 3:
+            return CompactResult(
+                _count(fields[1], "CompactResult.revision_compacted"),
+                _count(fields[2], "CompactResult.revision"),
             )
         return _response(fields)
     _fail(f"result: expected [tag, fields...], got {_describe(fields)}")

@@ -40,6 +40,7 @@ from paxon.kv.model import (
     COMPARE_TARGETS,
     INT_MAX,
     INT_MIN,
+    CompactResult,
     Compare,
     CompareOp,
     CompareTarget,
@@ -276,6 +277,8 @@ def result_to_json(result: Result) -> dict[str, Any]:
                 "revision": revision,
                 "responses": [_response_to_json(response) for response in responses],
             }
+        case CompactResult(revision_compacted, revision):
+            return {"revision": revision, "revision_compacted": revision_compacted}
         case ErrorResult(code, message):
             return {"error": message, "code": code}
     raise TypeError(f"not a result: {type(result).__name__}")

@@ -1,6 +1,6 @@
 """The vocabulary of the key-value store: commands, queries, results and limits.
 
-Commands (``Put``, ``Delete``, ``Txn``) change the store and go through the log;
+Commands (``Put``, ``Delete``, ``Txn``, ``Compact``) change the store and go through the log;
 the query ``Get`` only reads and is not logged. Every command is answered by one
 result; a command that is malformed or over a limit is answered by an
 ``ErrorResult`` and changes nothing.
@@ -51,8 +51,12 @@ COMPARE_OPS: Final[tuple[CompareOp, ...]] = ("==", "!=", "<", ">")
 class KvLimits:
     """Every bound of the store, in one place. Going over one is an error reply.
 
-    ``history_max_revisions`` is how many past revisions stay readable: a read
-    at a revision at least ``revision - history_max_revisions`` always works.
+    ``history_max_revisions`` is the store's own hard cap on history: once
+    ``revision - revision_compacted`` passes it (plus a step), the store
+    compacts itself, whatever the leader's retention says (``paxon.kv.store``).
+    The retention a user picks (``paxon serve --history-revisions``,
+    ``--history-seconds``) is the leader's, carried out by ``Compact``
+    commands in the log (``paxon.node.history``), and is bounded by this cap.
     Every replica must run with the same limits, since they decide which
     commands are refused and when history is compacted.
     """
@@ -60,7 +64,7 @@ class KvLimits:
     key_max_bytes: int = 4096
     value_max_bytes: int = 1_048_576
     txn_max_ops: int = 128
-    history_max_revisions: int = 10_000
+    history_max_revisions: int = 1_000_000
 
     def __post_init__(self) -> None:
         if self.key_max_bytes < 1:
@@ -70,6 +74,10 @@ class KvLimits:
 
 
 DEFAULT_LIMITS: Final = KvLimits()
+
+HISTORY_REVISIONS_MAX: Final = DEFAULT_LIMITS.history_max_revisions
+"""The store's hard cap on history (1,000,000 revisions), a rule of the
+replicated state; ``--history-revisions`` may not ask for more."""
 
 
 # ------------------------------------------------------------------ values
@@ -178,7 +186,22 @@ class Txn:
     failure: tuple[TxnOp, ...] = ()
 
 
-Command: TypeAlias = Put | Delete | Txn
+@dataclass(frozen=True, slots=True)
+class Compact:
+    """Drop the history before ``revision``: reads below it get ``RevisionCompacted``.
+
+    As etcd's: ``revision`` must not be ahead of the store (``BadRequest``),
+    and one at or below the revision already compacted to is refused with
+    ``RevisionCompacted`` naming the oldest revision kept. It changes no key
+    and does not move the revision. Under auth it needs write access to the
+    whole key space (``root``, or a role with ``readwrite`` on the prefix
+    ``""``): it drops the history of every key.
+    """
+
+    revision: int
+
+
+Command: TypeAlias = Put | Delete | Txn | Compact
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +248,14 @@ class GetResult:
     revision: int
 
 
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    """History before ``revision_compacted`` is gone; ``revision`` is the store's current one."""
+
+    revision_compacted: int
+    revision: int
+
+
 TxnResponse: TypeAlias = PutResult | DeleteResult | GetResult
 
 
@@ -253,7 +284,7 @@ class ErrorResult:
         return ERROR_CLASSES.get(self.code, PaxonError)(self.message)
 
 
-Result: TypeAlias = PutResult | DeleteResult | GetResult | TxnResult | ErrorResult
+Result: TypeAlias = PutResult | DeleteResult | GetResult | TxnResult | CompactResult | ErrorResult
 
 
 # ------------------------------------------------------------------ validation
@@ -272,6 +303,8 @@ def validate_command(command: Command, limits: KvLimits) -> None:
             _check_flag(prefix, "prefix")
         case Txn(compare, success, failure):
             _check_txn(compare, success, failure, limits)
+        case Compact(revision):
+            _check_count(revision, "revision")
         case _:
             raise BadRequest(f"not a command: {type(command).__name__}")
 

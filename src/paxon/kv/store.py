@@ -32,13 +32,34 @@ State and invariants (``check_invariants`` asserts them):
   of ``revision_end`` across all keys, so compaction finds what to drop
   without looking at every key.
 - ``_revision_compacted`` <= ``revision``: reads at revisions below it are
-  refused (``RevisionCompacted``); every history entry ends after it.
+  refused (``RevisionCompacted``). History entries that end at or before it
+  are *dead*: no read can reach them (a read at R >= it bisects past them),
+  no snapshot holds them, and they wait at the head of ``_history_queue`` to
+  be freed, at most ``DROP_ENTRIES_PER_COMMIT`` per command (see below).
 
-Compaction: once ``revision - _revision_compacted`` reaches
-``history_max_revisions + step`` (``step`` = an eighth of the window, at least
-1), history is cut at ``revision - history_max_revisions``. Each entry is
-dropped once, so the cost is amortized O(1) per write, and a read at least
-``history_max_revisions`` revisions back always works.
+Compaction, three ways, all at a point of the log, so every replica cuts the
+same history at the same command:
+- ``Compact(R)``, a client's command (``paxon compact R``): history before R
+  goes; R ahead of the store is ``BadRequest``, R at or below what is already
+  compacted is ``RevisionCompacted`` (as etcd answers). It needs write access
+  to the whole key space under auth. It moves no revision.
+- ``compact_history(R)``, the leader's retention (``paxon.node.history``)
+  through the runtime's system session: the same cut, answered to no one, a
+  no-op when R is not above what is compacted or is ahead of the store.
+- The hard cap, the store's own: once ``revision - _revision_compacted``
+  reaches ``history_max_revisions + step`` (``step`` = an eighth of the
+  window, at least 1), history is cut at ``revision - history_max_revisions``.
+  ``history_max_revisions`` is 1,000,000 by default (``HISTORY_REVISIONS_MAX``),
+  far above the leader's default retention (10,000), so it bounds memory
+  only when no leader's retention does.
+A cut is at once for reads and snapshots; the memory is freed in chunks: the
+cut frees up to ``DROP_ENTRIES_PER_COMMIT`` (4,096) dead entries and each later
+write as many again (or twice what it retired, if more), so no command stalls
+the apply loop for long (freeing a million entries at once took 0.8 s, longer
+than an election timeout). Each entry is dropped once, so the cost is
+amortized O(1) per write, and a read at least ``history_max_revisions``
+revisions back always works. When entries are freed is not replicated state:
+no read or snapshot can tell.
 
 A read at an older revision R looks at the live value (if its mod_revision is
 <= R) or bisects the key's history. A prefix read at R also scans the keys of
@@ -85,6 +106,8 @@ from paxon.kv.model import (
     DEFAULT_LIMITS,
     INT_MAX,
     Command,
+    Compact,
+    CompactResult,
     Compare,
     Delete,
     DeleteOp,
@@ -130,6 +153,9 @@ HistoryEntry = tuple[int, KeyValue]
 
 _PACK_PIECE_ITEMS = 1000
 
+DROP_ENTRIES_PER_COMMIT: Final = 4096
+"""Dead history entries freed per compaction or write, at least (see the module docstring)."""
+
 
 class KvStore(StateMachine):
     def __init__(self, limits: KvLimits = DEFAULT_LIMITS) -> None:
@@ -141,6 +167,7 @@ class KvStore(StateMachine):
         self._keys = _SortedKeys()
         self._history: dict[str, list[HistoryEntry]] = {}
         self._history_queue: deque[tuple[int, str]] = deque()
+        self._retired_since_commit = 0  # history entries the command being applied made
         self.auth = AuthState()
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
 
@@ -172,7 +199,7 @@ class KvStore(StateMachine):
                 self._authorize(token, decoded)
             if type(decoded) is PasswordRequest:
                 raise BadRequest("a password must be hashed by a node before it is logged")
-            if not isinstance(decoded, Put | Delete | Txn):
+            if not isinstance(decoded, Put | Delete | Txn | Compact):
                 result = self.auth.apply(decoded, self.limits.key_max_bytes)  # type: ignore[arg-type]
                 return encode_auth_result(result)
         except PaxonError as error:
@@ -222,15 +249,19 @@ class KvStore(StateMachine):
 
         def encode() -> bytes:
             kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
+            live = (
+                (key, _live_entries(history[key], revision_compacted)) for key in sorted(history)
+            )
             kept = [
                 [
                     key,
                     [
                         [end, kv.value, kv.version, kv.create_revision, kv.mod_revision]
-                        for end, kv in history[key]
+                        for end, kv in entries
                     ],
                 ]
-                for key in sorted(history)
+                for key, entries in live
+                if entries
             ]
             # Packed piece by piece, not in one call: the packer holds the GIL
             # while it runs, and the event loop must get it back often.
@@ -291,6 +322,8 @@ class KvStore(StateMachine):
                 return self._on_delete(key, prefix)
             case Txn():
                 return self._on_txn(command)
+            case Compact(revision):
+                return self._on_compact(revision)
             case _:
                 assert_never(command)
 
@@ -306,6 +339,16 @@ class KvStore(StateMachine):
             return GetResult(self._range_now(query.key, query.prefix), self._revision)
         return GetResult(self._range_at(query.key, query.prefix, revision), self._revision)
 
+    def compact_history(self, revision: int) -> bool:
+        """The leader's retention: drop the history before ``revision`` if that
+        cuts anything new; whether it did. A revision ahead of the store, or
+        not above the one already compacted to, changes nothing (a retention
+        command may arrive after a client's ``Compact`` went further)."""
+        if not self._revision_compacted < revision <= self._revision:
+            return False
+        self._compact(revision)
+        return True
+
     def check_invariants(self) -> None:
         """Assert every invariant of the module docstring (for tests; O(state))."""
         assert 0 <= self._revision_compacted <= self._revision
@@ -317,7 +360,7 @@ class KvStore(StateMachine):
         entries_total = 0
         for key, entries in self._history.items():
             assert entries, f"empty history for {key!r}"
-            revision_end_before = self._revision_compacted
+            revision_end_before = 0  # dead entries (ended by revision_compacted) may wait
             for revision_end, kv in entries:
                 assert kv.key == key and kv.version >= 1
                 assert revision_end_before < revision_end <= self._revision
@@ -341,6 +384,9 @@ class KvStore(StateMachine):
                 self.auth.check(user, [("write", key, prefix)])
             case Txn():
                 self.auth.check(user, _txn_wants(command))
+            case Compact():
+                # It drops the history of every key: write on the whole key space.
+                self.auth.check(user, [("write", "", True)])
             case _:
                 self.auth.check_admin(user)
         return user
@@ -372,6 +418,21 @@ class KvStore(StateMachine):
             self._remove(each, revision)
         self._commit(revision)
         return DeleteResult(len(keys), revision)
+
+    def _on_compact(self, revision: int) -> CompactResult | ErrorResult:
+        if revision > self._revision:
+            return ErrorResult.from_error(
+                BadRequest(f"revision {revision} is ahead of the store ({self._revision})")
+            )
+        if revision <= self._revision_compacted:
+            return ErrorResult.from_error(
+                RevisionCompacted(
+                    f"revision {revision} is already compacted; "
+                    f"the oldest kept is {self._revision_compacted}"
+                )
+            )
+        self._compact(revision)
+        return CompactResult(self._revision_compacted, self._revision)
 
     def _on_txn(self, txn: Txn) -> TxnResult:
         succeeded = all(self._holds(condition) for condition in txn.compare)
@@ -425,6 +486,7 @@ class KvStore(StateMachine):
         else:
             entries.append((revision, old))
         self._history_queue.append((revision, old.key))
+        self._retired_since_commit += 1
 
     def _commit(self, revision: int) -> None:
         assert revision == self._revision + 1
@@ -432,12 +494,27 @@ class KvStore(StateMachine):
         history_max = self.limits.history_max_revisions
         if revision - self._revision_compacted >= history_max + self._compaction_step:
             self._compact(revision - history_max)
+        retired, self._retired_since_commit = self._retired_since_commit, 0
+        queue = self._history_queue
+        if queue and queue[0][0] <= self._revision_compacted:
+            self._drop_dead(max(DROP_ENTRIES_PER_COMMIT, 2 * retired))
 
     def _compact(self, revision_compacted: int) -> None:
-        """Drop the history no read at ``revision_compacted`` or later needs."""
+        """Cut the history no read at ``revision_compacted`` or later needs: at
+        once for reads and snapshots; the first ``DROP_ENTRIES_PER_COMMIT``
+        dead entries are freed now, the rest by the writes after it."""
+        assert self._revision_compacted < revision_compacted <= self._revision
+        self._revision_compacted = revision_compacted
+        self._drop_dead(DROP_ENTRIES_PER_COMMIT)
+
+    def _drop_dead(self, entries_max: int) -> None:
+        """Free up to ``entries_max`` dead history entries, oldest first."""
         queue = self._history_queue
+        revision_compacted = self._revision_compacted
         dropped: dict[str, int] = {}
-        while queue and queue[0][0] <= revision_compacted:
+        for _ in range(entries_max):
+            if not queue or queue[0][0] > revision_compacted:
+                break
             _, key = queue.popleft()
             dropped[key] = dropped.get(key, 0) + 1
         for key, count in dropped.items():
@@ -446,7 +523,6 @@ class KvStore(StateMachine):
                 del self._history[key]
             else:
                 del entries[:count]
-        self._revision_compacted = revision_compacted
 
     # -------------------------------------------------------------- reads
 
@@ -551,6 +627,13 @@ def _txn_wants(txn: Txn) -> list[tuple[Access, str, bool]]:
 
 def _revision_end(entry: HistoryEntry) -> int:
     return entry[0]
+
+
+def _live_entries(entries: list[HistoryEntry], revision_compacted: int) -> list[HistoryEntry]:
+    """``entries`` without the dead ones at their head (ended by ``revision_compacted``)."""
+    if entries[0][0] > revision_compacted:
+        return entries
+    return entries[bisect_right(entries, revision_compacted, key=_revision_end) :]
 
 
 class _SortedKeys:

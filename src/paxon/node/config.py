@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from paxon.net.config import NetConfig
+from paxon.node.history import HistoryRetention
 from paxon.protocol.config import ReplicaConfig
 from paxon.storage.config import StorageConfig
 
@@ -36,6 +37,8 @@ class NodeConfig:
     snapshot_resend_s: float = 10.0
     # Default deadline of a request (submit, query) made through the node.
     request_timeout_s: float = 10.0
+    # The history a leader keeps of a KvStore (``paxon.node.history``).
+    history: HistoryRetention = field(default_factory=HistoryRetention)
 
     def __post_init__(self) -> None:
         if self.tick_interval_s <= 0 or self.request_timeout_s <= 0:

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from paxon.kv.authcodec import wrap
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
+    Compact,
+    CompactResult,
     Delete,
     DeleteResult,
     Get,
@@ -31,7 +33,7 @@ from paxon.kv.model import (
 )
 from paxon.node.node import Node
 
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult)
+_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
 
 
 class NodeKvService:
@@ -65,6 +67,9 @@ class NodeKvService:
     async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult:
         return await self._write(txn, TxnResult, token)
 
+    async def compact(self, revision: int, *, token: str | None = None) -> CompactResult:
+        return await self._write(Compact(revision), CompactResult, token)
+
     async def authenticate(self, user: str, password: str) -> str:
         return await self.node.authenticate(user, password)
 
@@ -82,7 +87,9 @@ class NodeKvService:
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 
-    async def _write(self, command: Put | Delete | Txn, kind: type[_R], token: str | None) -> _R:
+    async def _write(
+        self, command: Put | Delete | Txn | Compact, kind: type[_R], token: str | None
+    ) -> _R:
         validate_command(command, self.limits)
         payload = _wrapped(encode_command(command), token)
         return decode_result_as(await self.node.submit(payload), kind)

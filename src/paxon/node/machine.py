@@ -43,7 +43,10 @@ session (client id 0) whose payload starts with ``CONFIG_MAGIC`` is a
 configuration change (any other is a clock entry, as before); it yields
 nothing, and the machine keeps the same history of configurations as the
 core (same rule, same slots), so a snapshot carries what a replica restored
-from it needs (``configs_at``).
+from it needs (``configs_at``). One whose payload starts with
+``COMPACT_MAGIC`` is the leader's history retention (``paxon.node.history``):
+a ``KvStore`` cuts its history there (``KvStore.compact_history``); it yields
+nothing and needs no token (no client can use client id 0).
 
 Snapshot layout (version 3): a msgpack array ``[3, slot_applied, log_time_ms,
 sessions, configs]`` where ``sessions`` is ``[[client_id, seq, active_ms,
@@ -66,6 +69,8 @@ import msgpack  # type: ignore[import-untyped]
 
 from paxon.errors import BadRequest, PaxonError, SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionTable, SessionVerdict
+from paxon.kv.store import KvStore
+from paxon.node.history import COMPACT_MAGIC, compaction_revision
 from paxon.node.logclock import CLOCK_CLIENT_ID, LogClock
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
@@ -178,6 +183,8 @@ class ReplicatedMachine:
                     if self.configs is not None:
                         self.configs.chosen(entry.slot, entry.value)
                         self.configs.forget_before(self.slot_applied)
+                elif command.payload.startswith(COMPACT_MAGIC):
+                    self._compact_history(command.payload)
                 else:
                     self._observe_clock(seq)
                 continue
@@ -272,6 +279,13 @@ class ReplicatedMachine:
         except ValueError as error:
             raise InvalidSnapshot(f"snapshot sessions: {error}") from None
         return table
+
+    def _compact_history(self, payload: bytes) -> None:
+        """The leader's retention (``paxon.node.history``): cut the store's history.
+        Another machine, or a malformed entry, changes nothing."""
+        revision = compaction_revision(payload)
+        if revision is not None and isinstance(self.machine, KvStore):
+            self.machine.compact_history(revision)
 
     def _observe_clock(self, stamp_ms: int) -> None:
         untimed = self.clock.log_time_ms == 0

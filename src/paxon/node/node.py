@@ -19,7 +19,9 @@ the core together (``propose_many``, one ``read_index`` per batch); the core
 packs commands into slots and keeps a window of slots in flight. As leader,
 the node heads a batch with a clock entry (its wall clock, at most every
 0.1 s; ``paxon.node.logclock``): the only time replicas see, through the log.
-A client's command may not use the clock's client id 0.
+A client's command may not use the clock's client id 0. With a ``KvStore``,
+the leader also proposes the history retention's compaction entries
+(``paxon.node.history``) in that system session.
 
 Who answers a client: the leader proposes and answers when the command is
 applied. A follower answers a native client with a ``Redirect`` to the leader
@@ -80,6 +82,7 @@ from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
 from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
+from paxon.node.history import LeaderHistory
 from paxon.node.logclock import ClockStamper, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
@@ -245,6 +248,7 @@ class Node:
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership = LeaderMembership(self)  # requests, promotions, bindings
+        self._history = LeaderHistory(self, self.config.history)  # retention of a KvStore
         # The configurations (in effect, newest) whose bindings the transport knows.
         self._bindings_from: tuple[Configuration, Configuration] | None = None
         self._failure: asyncio.Future[BaseException] | None = None
@@ -668,6 +672,12 @@ class Node:
         self._proposals.append(command)
         self._post_flush()
 
+    def _propose_system(self, command: Command) -> None:
+        """Propose a command of the system session with the next batch; no one
+        waits for it (a duty looks at the applied state instead)."""
+        self._proposals.append(command)
+        self._post_flush()
+
     def _post_flush(self) -> None:
         if not self._flush_posted:
             self._flush_posted = True
@@ -737,6 +747,7 @@ class Node:
                 if now >= gauges_due:
                     self._expire_leaving(now)
                     self._membership.bind_incarnations()
+                    self._history.on_tick(now)
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
                     # simulated node's time (measured with cProfile).

@@ -26,6 +26,7 @@ from paxon.kv.model import KvLimits
 from paxon.kv.store import KvStore
 from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
 from paxon.node.config import NodeConfig
+from paxon.node.history import HistoryRetention
 from paxon.node.join import fetch_configuration, held_state
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
@@ -264,6 +265,7 @@ def _node_config(config: ServeConfig, limits: KvLimits) -> NodeConfig:
         ),
         command_max_bytes=config.value_max_bytes + limits.key_max_bytes + 8192,
         request_timeout_s=config.request_timeout_s,
+        history=HistoryRetention(config.history_revisions, config.history_seconds),
     )
 
 

@@ -40,6 +40,8 @@ from types import MappingProxyType
 from typing import Literal, cast
 
 from paxon.errors import BadRequest
+from paxon.kv.model import HISTORY_REVISIONS_MAX
+from paxon.node.history import HISTORY_REVISIONS_DEFAULT, HISTORY_SECONDS_MAX
 from paxon.server.guard import ANY_HOST, parse_host_entry, parse_origin_entry
 from paxon.storage.identity import CLUSTER_ID_MAX_BYTES
 from paxon.storage.layout import FIRST_CONFIG_NAME
@@ -70,6 +72,10 @@ class ServeConfig:
     # Limits: a larger value is refused (413); a request gets no answer after this long.
     value_max_bytes: int = 1 * MIB
     request_timeout_s: float = 10.0
+    # History the leader keeps readable (paxon.node.history): revisions, and
+    # seconds of log time (None: no time-based retention).
+    history_revisions: int = HISTORY_REVISIONS_DEFAULT
+    history_seconds: float | None = None
     # Security (docs/security.md): a peer port, how peers prove who they are,
     # client TLS, and the client address told to the other members.
     peer_listen: Address | None = None
@@ -275,6 +281,23 @@ def _integer(value: object, from_text: bool) -> int:
     return value
 
 
+def _history_revisions(value: object, from_text: bool) -> int:
+    number = _integer(value, from_text)
+    if not 1 <= number <= HISTORY_REVISIONS_MAX:
+        raise ValueError(
+            f"must be from 1 to {HISTORY_REVISIONS_MAX} (the store's hard cap on history), "
+            f"got {number}"
+        )
+    return number
+
+
+def _history_seconds(value: object, from_text: bool) -> float:
+    number = _seconds(value, from_text)
+    if number > HISTORY_SECONDS_MAX:
+        raise ValueError(f"must be at most {HISTORY_SECONDS_MAX} (a year), got {value}")
+    return number
+
+
 def _seconds(value: object, from_text: bool) -> float:
     number: float
     if from_text and isinstance(value, str):
@@ -410,6 +433,8 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "election_timeout_max_s": ("election_timeout_max_s", _seconds),
     "value_max_bytes": ("value_max_bytes", _positive_int),
     "request_timeout_s": ("request_timeout_s", _seconds),
+    "history_revisions": ("history_revisions", _history_revisions),
+    "history_seconds": ("history_seconds", _history_seconds),
     "peer_listen": ("peer_listen", _address),
     "peer_cert": ("peer_cert", _text),
     "peer_key": ("peer_key", _text),

@@ -12,6 +12,8 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 | ``DELETE /v1/kv/{key}`` | ``{"deleted", "revision"}``; ``?prefix=1``                     |
 | ``POST /v1/txn``        | ``{"succeeded", "revision", "responses"}``; the body must be   |
 |                         | ``Content-Type: application/json``                             |
+| ``POST /v1/compact``    | body ``{"revision": R}``; ``{"revision", "revision_compacted"}``:|
+|                         | history before R is gone on every replica (a logged command)   |
 | ``POST /v1/auth/authenticate`` | body ``{"user", "password"}``; ``{"token"}``: send it as  |
 |                         | ``Authorization: Bearer TOKEN`` (any node accepts it)          |
 | ``GET /v1/status``      | the ``status --json`` object, from this node's view            |
@@ -78,6 +80,9 @@ Every error answer is JSON ``{"error": message, "code": code}``:
 | a ``paxon.errors`` error        | its ``http_status``  | its ``code``                     |
 | ``NotLeader``                   | 421                  | ``not_leader``, ``leader``,      |
 |                                 |                      | ``leader_address``               |
+| ``RevisionCompacted``           | 400                  | ``compacted``,                   |
+|                                 |                      | ``revision_compacted`` (the      |
+|                                 |                      | oldest kept, when known)         |
 | key absent (``GET``)            | 404                  | ``not_found``, ``revision``      |
 | CAS mismatch                    | 412                  | ``compare_failed``, ``revision``,|
 |                                 |                      | ``version`` (the current one)    |
@@ -109,10 +114,18 @@ from urllib.parse import unquote
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from paxon.errors import BadRequest, Busy, NotLeader, PaxonError, Unauthenticated
+from paxon.errors import (
+    BadRequest,
+    Busy,
+    NotLeader,
+    PaxonError,
+    RevisionCompacted,
+    Unauthenticated,
+)
 from paxon.kv.auth import TOKEN_MAX_BYTES
 from paxon.kv.jsonforms import keyvalue_to_json, object_from_json, result_to_json, txn_from_json
 from paxon.kv.model import (
+    CompactResult,
     DeleteResult,
     GetResult,
     KeyValue,
@@ -167,6 +180,10 @@ class KvService(Protocol):
     async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult: ...
 
     async def txn(self, txn: Txn, *, token: str | None = None) -> TxnResult: ...
+
+    async def compact(self, revision: int, *, token: str | None = None) -> CompactResult:
+        """Drop the history before ``revision`` (a command through the log)."""
+        ...
 
     async def authenticate(self, user: str, password: str) -> str:
         """A token for ``user``; ``Unauthenticated`` for a wrong user or password."""
@@ -229,6 +246,7 @@ def make_app(
     app.router.add_get("/v1/members", routes.members)
     app.router.add_post("/v1/members", routes.change_members)
     app.router.add_post("/v1/txn", routes.txn)
+    app.router.add_post("/v1/compact", routes.compact)
     app.router.add_post("/v1/auth/authenticate", routes.authenticate)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
         app.router.add_get(path, routes.get)
@@ -434,6 +452,19 @@ class _Routes:
         result = await self.service.txn(txn, token=_token(request))
         return web.json_response(self._txn_to_json(result))
 
+    async def compact(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = await _json_body(request)
+        revision = body.get("revision")
+        if (
+            set(body) != {"revision"}
+            or type(revision) is not int
+            or not 0 <= revision <= INTEGER_MAX
+        ):
+            raise BadRequest(f'expected {{"revision": R}}, R an integer from 0 to {INTEGER_MAX}')
+        result = await self.service.compact(revision, token=_token(request))
+        return web.json_response(result_to_json(result))
+
     async def authenticate(self, request: web.Request) -> web.Response:
         _query(request)
         body = await _json_body(request)
@@ -574,6 +605,8 @@ def _error_response(error: PaxonError) -> web.Response:
     if isinstance(error, NotLeader):
         body["leader"] = error.leader_hint
         body["leader_address"] = error.leader_address
+    if isinstance(error, RevisionCompacted) and error.revision_compacted is not None:
+        body["revision_compacted"] = error.revision_compacted
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
     return web.json_response(body, status=error.http_status, headers=headers)
 
