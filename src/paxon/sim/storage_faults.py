@@ -22,7 +22,19 @@ returns None without touching ``fs`` when the disk holds none of them now:
   only one left after the oldest segments were compacted);
 - an inner segment's seal misdirected onto a frame boundary of another
   segment (its successor's first frame when that frame has a seal's length);
-- a segment header misdirected onto an older segment's header.
+- a segment header misdirected onto an older segment's header;
+- a tear that keeps 1 to 7 bytes of a frame's 8-byte length header (one of
+  them not zero), zero-filled to the written size: torn, recover;
+- the seal of the second-to-last segment lost, the last holding no record: as
+  zeros, or with the file's size (the segment then ends cleanly, unsealed):
+  recover, a roll-over cut short;
+- a snapshot's writes lost from inside one of its frames (its 8-byte length
+  kept): with the file's size (it ends inside that frame), or that write's
+  tail read as zeros: the snapshot rule.
+
+A write lost "with the file's size" is a write cache that lied about a
+flush; it is drawn only where no synced record is lost with it (a seal, a
+snapshot, which recovery checks whole).
 
 The choice among enabled kinds, the target and the byte are drawn from
 ``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
