@@ -247,6 +247,9 @@ def test_faults_aimed_at_rare_targets_are_classified_right() -> None:
         "bitflip_newest_snapshot",
         "misdirected_seal",
         "misdirected_header",
+        "torn_in_frame_header",
+        "lost_seal_before_empty",
+        "snapshot_cut_in_frame",
     )
     for target in targets:
         assert counts[f"target {target}"] > 0, (target, counts)
@@ -488,3 +491,42 @@ def test_limit_a_last_write_misdirected_onto_an_equal_frame_goes_unnoticed() -> 
     assert recovered.lsn_last == 4 and recovered.torn is not None
     assert sorted(recovered.state.entries) == [1, 3, 4, 5]
     pytest.fail("recovery started with lsn 2 holding slot 5's vote: slot 2's vote is lost")
+
+
+def test_a_tear_inside_a_frame_header_taken_for_damage_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted bug (mutant #58 of docs/mutation/sample-200-judgements.md): a frame
+    header cut after 1 to 7 bytes, zero-filled, is called damage; the tear
+    aimed inside a frame header (``strike_rare``) shows it."""
+    real_stop = segments_module._stop
+
+    def refuse_cut_headers(scan: SegmentScan, stop: FrameStop, path: str) -> None:
+        if stop.reason.startswith("frame header zero"):
+            stop = FrameStop(stop.offset, "bad", "planted")
+        real_stop(scan, stop, path)
+
+    monkeypatch.setattr(segments_module, "_stop", refuse_cut_headers)
+    _, violations = run_rounds(KINDS, rounds=30, rare=True)
+    assert any("refused a recoverable disk" in violation for violation in violations)
+
+
+def test_a_snapshot_cut_inside_a_frame_that_fails_untyped_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted bug (mutants #63 and #65): a snapshot frame cut short, or zero from
+    inside it to its end, raises an untyped error instead of ``CorruptSnapshot``:
+    the snapshot faults cut inside a frame (``strike_rare``) show it."""
+    from paxon.storage import snapshot
+
+    real_scan = snapshot.scan_frame
+
+    def fails_on_cut_frames(buf: memoryview, offset: int, record_max: int) -> object:
+        found = real_scan(buf, offset, record_max)
+        if isinstance(found, FrameStop) and found.reason.startswith("frame of"):
+            raise ZeroDivisionError("planted")
+        return found
+
+    monkeypatch.setattr(snapshot, "scan_frame", fails_on_cut_frames)
+    _, violations = run_rounds(KINDS, rounds=30, rare=True)
+    assert any("ZeroDivisionError" in violation for violation in violations)

@@ -88,6 +88,7 @@ from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
 from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, SimStats
 from paxon.sim.faults import FaultInjector
+from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
     SNAPSHOT_OVER_REACCEPT,
@@ -167,6 +168,8 @@ class RuntimeCluster:
         self.timers = TimerChecker(self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
+        # A removed leader that can reach the new voters hands over in time.
+        self.handover = HandoverWatch(config, self.checker.violations)
         self.replicas = ReplicaObserver(self, replica_factory)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
@@ -210,6 +213,8 @@ class RuntimeCluster:
         self.operator.start()
         self.faults.start()
         self.push(config.fault_phase_s, self._heal_everything)
+        if "reconfig" in config.faults:
+            self.later(SAMPLE_S, self._sample_removed_leaders)
         self.push(config.fault_phase_s + config.heal_phase_s, self._finish)
 
     def run_until(self, time: float) -> bool:
@@ -791,6 +796,44 @@ class RuntimeCluster:
                 )
         self.healing.sample(states, self.time)
         self.later(_SETTLE_SAMPLE_S, self._sample_settled)
+
+    def _sample_removed_leaders(self) -> None:
+        """Tell the handover watch which removed nodes still lead, and whether
+        the world lets each reach a majority of the new voters."""
+        if self._done:
+            return
+        leaders = []
+        for host in self.hosts.values():
+            node = self.node_of(host)
+            if node is None or not node.is_leader:
+                continue
+            replica = node._replica
+            if replica.node_id in replica.configuration_newest.voters:
+                continue
+            in_effect = replica.configuration.voters
+            reached = [v for v in in_effect if self._world_links(host.node_id, v)]
+            leaders.append(
+                RemovedLeader(
+                    host.node_id,
+                    removal_chosen=True,
+                    removal_in_effect=replica.node_id not in in_effect,
+                    reaches_majority=len(reached) > len(in_effect) // 2,
+                )
+            )
+        self.handover.sample(leaders, self.time)
+        self.later(SAMPLE_S, self._sample_removed_leaders)
+
+    def _world_links(self, a: int, b: int) -> bool:
+        """Whether the simulated world lets ``a`` and ``b`` talk now: both up and
+        running, neither paused, no partition cutting either way."""
+        for node_id in (a, b):
+            host = self.hosts[node_id]
+            process = host.process
+            if process is None or not process.started or process.stopping:
+                return False
+            if host.paused_until > self.time or host.dead is not None:
+                return False
+        return not (self.network.is_cut(a, b) or self.network.is_cut(b, a))
 
     def _finish(self) -> None:
         self._done = True

@@ -22,7 +22,19 @@ returns None without touching ``fs`` when the disk holds none of them now:
   only one left after the oldest segments were compacted);
 - an inner segment's seal misdirected onto a frame boundary of another
   segment (its successor's first frame when that frame has a seal's length);
-- a segment header misdirected onto an older segment's header.
+- a segment header misdirected onto an older segment's header;
+- a tear that keeps 1 to 7 bytes of a frame's 8-byte length header (one of
+  them not zero), zero-filled to the written size: torn, recover;
+- the seal of the second-to-last segment lost, the last holding no record: as
+  zeros, or with the file's size (the segment then ends cleanly, unsealed):
+  recover, a roll-over cut short;
+- a snapshot's writes lost from inside one of its frames (its 8-byte length
+  kept): with the file's size (it ends inside that frame), or that write's
+  tail read as zeros: the snapshot rule.
+
+A write lost "with the file's size" is a write cache that lied about a
+flush; it is drawn only where no synced record is lost with it (a seal, a
+snapshot, which recovery checks whole).
 
 The choice among enabled kinds, the target and the byte are drawn from
 ``rng`` alone, so a seed replays the same faults. Half the bit flips and lost
@@ -800,6 +812,106 @@ def _rare_misdirected_header(disk: _Disk, rng: random.Random) -> _Plan | None:
     return _misdirected_plan(disk, header, older, 0)
 
 
+def _rare_torn_in_frame_header(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """A tear that keeps 1 to 7 bytes of a frame's 8-byte length header (at least
+    one of them not zero), zero-filled to the size the writes reached, as ext4
+    and XFS may leave it: a torn tail, which recovery cuts."""
+    cuts: list[tuple[str, int, int, int]] = []  # (name, kept, zeros, frame start)
+    for _, name in disk.segments():
+        durable = disk.files[name]
+        if len(durable) < SEGMENT_HEADER_BYTES:
+            continue
+        pending = disk.fs.unsynced_data(disk.path(name))
+        whole = memoryview(durable + pending)
+        offset = len(durable)
+        while not isinstance(found := scan_frame(whole, offset, _RECORD_MAX), FrameStop):
+            header = bytes(whole[offset : offset + 7])
+            last_nonzero = len(header.rstrip(b"\x00"))
+            if last_nonzero:
+                kept = offset - len(durable) + rng.randint(last_nonzero, 7)
+                cuts.append((name, kept, len(pending) - kept, offset))
+            offset = found.end
+    if not cuts:
+        return None
+    name, kept, zeros, start = rng.choice(cuts)
+    path = disk.path(name)
+    detail = (
+        f"kept {kept} unsynced bytes, {start + 8 - len(disk.files[name]) - kept} short of the "
+        f"frame header at {start}, then {zeros} zero bytes"
+    )
+    fault = StorageFault("torn", path, len(disk.files[name]) + kept, detail, RECOVER)
+
+    def apply() -> None:
+        disk.fs.crash(
+            tear=lambda torn, _count: kept if torn == path else 0,
+            zero_fill=lambda torn, _count: zeros if torn == path else 0,
+        )
+
+    return fault, apply
+
+
+def _rare_lost_seal_before_empty(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """The seal of the second-to-last segment is lost, the last holding no record
+    (a roll-over cut short): read back as zeros, or, half the time, lost with
+    the file's size (the segment then ends cleanly where the seal began)."""
+    seals = [
+        write
+        for writes in _lost_writes(disk).values()
+        for write in writes
+        if write.why == "a seal before an empty one"
+    ]
+    if not seals:
+        return None
+    seal = rng.choice(seals)
+    if rng.random() < 0.5:
+        return _lost_plan(disk, seal)
+    return _lost_tail_plan(disk, seal.name, seal.offset, seal.expect, "the seal and its size")
+
+
+def _rare_snapshot_cut_in_frame(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """A snapshot's writes from inside one of its frames on never reached the media:
+    half the time the file reads shorter (its size lost too, the file ends inside
+    that frame, its 8-byte length kept), else the rest of that write reads as
+    zeros (its last sectors lost). The snapshot rule says what recovery must do."""
+    cuts: list[tuple[str, int, int]] = []  # (name, cut at, end of that write)
+    for name in sorted(disk.files):
+        if parse_snapshot_name(name) is None:
+            continue
+        data = disk.files[name]
+        for at, length in disk.fs.write_ranges(disk.path(name)):
+            if length > 8 and any(data[at + 8 : at + length]):
+                cuts.append((name, at + rng.randint(8, length - 1), at + length))
+    if not cuts:
+        return None
+    name, cut, end = rng.choice(cuts)
+    expect = _expect_damaged(disk, name)
+    if rng.random() < 0.5 or not any(disk.files[name][cut:end]):
+        return _lost_tail_plan(disk, name, cut, expect, "inside a snapshot frame")
+    path = disk.path(name)
+    detail = f"{end - cut} synced bytes read as zeros (the tail of a snapshot frame's write)"
+    fault = StorageFault("lost", path, cut, detail, expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.lose_write(path, cut, end - cut)
+
+    return fault, apply
+
+
+def _lost_tail_plan(disk: _Disk, name: str, size: int, expect: str, why: str) -> _Plan:
+    """The synced bytes of ``name`` from ``size`` on are lost with the file's size."""
+    path = disk.path(name)
+    lost = len(disk.files[name]) - size
+    detail = f"the last {lost} synced bytes lost with the file's size ({why})"
+    fault = StorageFault("lost", path, size, detail, expect)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.lose_tail(path, size)
+
+    return fault, apply
+
+
 def _first_frame_bytes(data: bytes) -> int:
     """The length of the frame right after a segment's header (0: none whole)."""
     view = memoryview(data)
@@ -813,6 +925,9 @@ _RARE: tuple[tuple[str, Callable[[_Disk, random.Random], _Plan | None]], ...] = 
     ("bitflip", _rare_bitflip_newest_snapshot),
     ("misdirected", _rare_misdirected_seal),
     ("misdirected", _rare_misdirected_header),
+    ("torn", _rare_torn_in_frame_header),
+    ("lost", _rare_lost_seal_before_empty),
+    ("lost", _rare_snapshot_cut_in_frame),
 )
 
 

@@ -220,6 +220,14 @@ class MemFileSystem:
                 return 0
             return len(inode.data) - inode.durable_len
 
+    def unsynced_data(self, path: str) -> bytes:
+        """The bytes ``unsynced_bytes`` counts: what a tear may cut, past the durable end."""
+        with self._lock:
+            inode = self._inodes[self._lookup_durable(path)]
+            if inode.durable_copy is not None:  # sim: one-way: planned after unsynced_bytes > 0
+                return b""
+            return bytes(inode.data[inode.durable_len :])
+
     def write_ranges(self, path: str) -> list[tuple[int, int]]:
         """``(offset, length)`` of each durable write call of ``path``, oldest first.
 
@@ -239,6 +247,16 @@ class MemFileSystem:
         with self._lock:
             inode = self._durable_range(path, offset, length)
             inode.overwrite(offset, bytes(length))
+
+    def lose_tail(self, path: str, size: int) -> None:
+        """The durable bytes of ``path`` from ``size`` on, and the size itself, never
+        reached the media (a write cache that lied about a flush): it reads shorter."""
+        with self._lock:
+            length = len(self._inodes[self._lookup(path)].durable()) - size
+            inode = self._durable_range(path, size, length)
+            del inode.data[size:]
+            inode.cut_writes(size)
+            inode.sync()
 
     def misdirect_write(
         self, path: str, offset: int, length: int, *, to_path: str | None, to_offset: int = 0
