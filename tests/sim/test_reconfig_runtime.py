@@ -14,7 +14,7 @@ from paxon.net.client_messages import (
     Failure,
     StatusReply,
 )
-from paxon.protocol.membership import Configuration, Member
+from paxon.protocol.membership import ADDRESS_BYTES_MAX, Configuration, Member
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.operator import caught_up
 from paxon.sim.reconfig import MEMBERS_MIN, VOTERS_MIN, draw_action
@@ -109,7 +109,13 @@ def test_the_operator_makes_a_voter_only_of_a_node_that_has_caught_up() -> None:
             deliver: Callable[[int, int, ClientRequest], None] = deliver,
         ) -> None:
             leader = cluster.leader()
-            if isinstance(request, ChangeMembers) and leader is not None:
+            # A careless operator's mistakes (node 0, a node outside the
+            # cluster) are refused and make no voter: they name no host.
+            if (
+                isinstance(request, ChangeMembers)
+                and leader is not None
+                and request.node_id in cluster.hosts
+            ):
                 ready = caught_up(cluster, request.node_id, leader)
                 asked.append((request.action, request.node_id, ready))
             deliver(src, dst, request)
@@ -153,3 +159,45 @@ def test_caught_up_needs_the_leaders_configuration_and_its_applied_slots() -> No
 def test_pinned_runtime_reconfig_seeds(seed: int, config: SimConfig) -> None:
     result = run_seed(seed, config)
     assert result.ok, result.violations[:3]
+
+
+@pytest.mark.sim
+def test_a_careless_operator_errs_and_the_nodes_refuse_its_mistakes() -> None:
+    # Seeds 1 and 8 draw a careless operator, 0 and 7 a careful one; about 3 s.
+    asked: dict[int, list[ChangeMembers]] = {}
+    for seed in (0, 1, 7, 8):
+        cluster = RuntimeCluster(seed, SimConfig(nodes=3, spares=2, faults=frozenset({"reconfig"})))
+        deliver = cluster.deliver_request
+        requests = asked[seed] = []
+
+        def deliver_request(
+            src: int,
+            dst: int,
+            request: ClientRequest,
+            requests: list[ChangeMembers] = requests,
+            deliver: Callable[[int, int, ClientRequest], None] = deliver,
+        ) -> None:
+            if isinstance(request, ChangeMembers):
+                requests.append(request)
+            deliver(src, dst, request)
+
+        cluster.deliver_request = deliver_request  # type: ignore[method-assign]
+        cluster.run()
+        cluster.close()
+        assert not cluster.checker.violations, cluster.checker.violations[:3]
+        careless = seed in (1, 8)
+        assert (cluster.operator.refused > 0) == careless, (seed, cluster.operator.refused)
+
+    def mistakes(seed: int) -> set[str]:
+        kinds = set()
+        for request in asked[seed]:
+            if request.action == "add" and request.node_id == 0:
+                kinds.add("node 0")
+            if len(request.address.encode()) > ADDRESS_BYTES_MAX:
+                kinds.add("long address")
+            if request.action == "add-learner-auto-promote":
+                kinds.add("auto-promote")
+        return kinds
+
+    assert mistakes(1) | mistakes(8) == {"node 0", "long address", "auto-promote"}
+    assert not mistakes(0) and not mistakes(7)

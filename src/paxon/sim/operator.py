@@ -9,6 +9,18 @@ learner), or, in ``TRANSFER_SHARE`` of the draws, ``transfer-leader`` to
 another voter. The request goes to the node the operator last heard lead and
 follows redirects, as the clients do.
 
+In ``CARELESS_SHARE`` of the seeds the operator is careless (drawn from
+``{seed}:reconfig-runtime-careless``, as are its slips, so a careful
+operator's seed runs as before): in ``MISTAKE_SHARE`` of its draws it errs as
+a real one can, and the node must refuse (``bad_request``, counted in
+``refused``): ``transfer-leader`` to a node that is not a voter (a learner, a
+removed node, a spare), an ``add`` of node id 0, or an ``add`` with an
+address longer than a configuration holds (``ADDRESS_BYTES_MAX``, though
+within the wire's limit); and it leaves ``AUTO_PROMOTE_SHARE`` of the nodes it
+adds before they caught up to the leader's auto-promotion
+(``add-learner-auto-promote``; ``node/members.auto_promotion``) instead of
+promoting them itself.
+
 New voters join as docs/membership.md says they must: a node is promoted, or
 added as a voter at once, only once it has caught up (``caught_up``: it holds
 the leader's newest configuration, read from the log, and has applied within
@@ -17,7 +29,8 @@ the leader's newest configuration, read from the log, and has applied within
 on a majority that need not meet the real one's (runtime swarm seed 115). So
 an ``add`` draw of a node not caught up adds it as a learner and the operator
 then waits for it, at most ``PROMOTE_WAIT_S``, asking nothing else, and
-promotes it; a ``promote`` draw of a learner not caught up is no draw.
+promotes it (or, careless, leaves that to the leader); a ``promote`` draw of a
+learner not caught up is no draw.
 
 | answer                                  | what the operator does                    |
 |-----------------------------------------|-------------------------------------------|
@@ -58,7 +71,7 @@ import random
 from typing import TYPE_CHECKING
 
 from paxon.net.client_messages import ChangeMembers, ClientResponse, Failure, Redirect, StatusReply
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import ADDRESS_BYTES_MAX, Configuration
 from paxon.sim import reconfig
 from paxon.sim.network import CLIENT_BASE
 
@@ -67,6 +80,12 @@ if TYPE_CHECKING:
 
 # Share of the draws that move the leadership instead of changing the members.
 TRANSFER_SHARE = 0.2
+# Share of the seeds whose operator is careless (the module docstring), the
+# share of its draws that are a mistake the node must refuse, and the share of
+# the adds of a node not caught up it leaves to the leader's auto-promotion.
+CARELESS_SHARE = 0.5
+MISTAKE_SHARE = 0.1
+AUTO_PROMOTE_SHARE = 0.5
 # Redirects followed for one request before it is given up.
 HOPS_MAX = 8
 # How long the operator waits for an answer (a change waits until chosen).
@@ -79,6 +98,8 @@ PROMOTE_WAIT_S = 2.0
 REPLACE_AFTER_S = 0.5
 # Answers after which the operator draws again sooner (a quarter gap).
 _RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
+# A drawn request: action, node id, address.
+_Drawn = tuple[str, int, str]
 
 
 def sim_address(node_id: int) -> str:
@@ -106,6 +127,10 @@ class Operator:
     def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
         self._cluster = cluster
         self._rng = random.Random(f"{seed}:reconfig-runtime")
+        # A careless operator's slips come from a stream of their own (None:
+        # careful), so a careful operator draws exactly as before they existed.
+        careless = random.Random(f"{seed}:reconfig-runtime-careless")
+        self._slips = careless if careless.random() < CARELESS_SHARE else None
         # After the clients' endpoints, on the same client network.
         self.endpoint = CLIENT_BASE + cluster.config.clients
         self._target = cluster.members[0]
@@ -225,8 +250,7 @@ class Operator:
                 cluster.log("reconfig: no leader to ask, or no change to draw")
             self._after(reconfig_gap=False)
             return
-        action, node_id = drawn
-        address = sim_address(node_id) if action in ("add", "add-learner") else ""
+        action, node_id, address = drawn
         self._request_id += 1
         self._request = ChangeMembers(self._request_id, action, node_id, address, "")
         if action != "transfer-leader":
@@ -237,7 +261,7 @@ class Operator:
         cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
         self._send()
 
-    def _promotion(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+    def _promotion(self, newest: Configuration, leader: int) -> _Drawn | None:
         """The promotion of the learner the operator waits for, once it has
         caught up; None while it waits (``_promoting`` stays set) or when it
         gave up (a change took the learner away, or it took too long)."""
@@ -253,7 +277,7 @@ class Operator:
         self._promoting = None
         return self._checked("promote", node_id, newest)
 
-    def _replacement(self, newest: Configuration) -> tuple[str, int] | None:
+    def _replacement(self, newest: Configuration) -> _Drawn | None:
         """The next step of replacing a wiped member (see the module docstring),
         or None: none refused long enough, or the step is taken already."""
         cluster = self._cluster
@@ -262,7 +286,7 @@ class Operator:
             self._replacing = None
             self._promoting = self._rejoining = node_id
             self._promote_by_s = cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
-            return "add-learner", node_id
+            return "add-learner", node_id, sim_address(node_id)
         refused = cluster.refused_members()
         self._refused_since = {
             n: self._refused_since.get(n, cluster.time) for n in refused if n in cluster.hosts
@@ -286,11 +310,13 @@ class Operator:
         wiped members the others refuse."""
         return self._cluster.faults.disks_refused | self._cluster.refused_members()
 
-    def _draw(self, newest: Configuration, leader: int) -> tuple[str, int] | None:
+    def _draw(self, newest: Configuration, leader: int) -> _Drawn | None:
         rng = self._rng
+        if self._slips is not None and self._slips.random() < MISTAKE_SHARE:
+            return self._mistake(newest, self._slips)
         others = sorted(newest.voters - {leader})
         if others and rng.random() < TRANSFER_SHARE:
-            return "transfer-leader", rng.choice(others)
+            return "transfer-leader", rng.choice(others), ""
         lost = self._lost()
         alive = [node_id for node_id in self._cluster.members if node_id not in lost]
         drawn = reconfig.draw_action(rng, newest, alive, leader)
@@ -300,13 +326,31 @@ class Operator:
         if action == "promote" and not caught_up(self._cluster, node_id, leader):
             return None  # docs/membership.md: promoted only once caught up
         if action == "add" and not caught_up(self._cluster, node_id, leader):
-            # As a learner first; promoted once caught up (``_promotion``).
-            self._promoting = node_id
-            self._promote_by_s = self._cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
-            action = "add-learner"
+            if self._slips is not None and self._slips.random() < AUTO_PROMOTE_SHARE:
+                # The leader promotes it once caught up (its own rule).
+                action = "add-learner-auto-promote"
+            else:
+                # As a learner first; promoted once caught up (``_promotion``).
+                self._promoting = node_id
+                self._promote_by_s = self._cluster.time + ANSWER_TIMEOUT_S + PROMOTE_WAIT_S
+                action = "add-learner"
         return self._checked(action, node_id, newest)
 
-    def _checked(self, action: str, node_id: int, newest: Configuration) -> tuple[str, int] | None:
+    def _mistake(self, newest: Configuration, slips: random.Random) -> _Drawn:
+        """A request the node must refuse (the module docstring)."""
+        self._voters_drawn = frozenset(newest.voters)  # refused: nothing changes
+        everyone = sorted(newest.ids.union(self._cluster.members))
+        not_voters = sorted(set(everyone) - newest.voters)
+        kind = slips.randrange(3)
+        if kind == 0 and not_voters:
+            return "transfer-leader", slips.choice(not_voters), ""
+        if kind == 1:
+            return "add", 0, sim_address(slips.choice(everyone))
+        outside = max(everyone) + 1
+        host = "h" * (ADDRESS_BYTES_MAX - len(":1") + 1)
+        return "add", outside, f"{host}:1"
+
+    def _checked(self, action: str, node_id: int, newest: Configuration) -> _Drawn | None:
         """``(action, node_id)`` unless it would leave the lost disks a majority."""
         lost = self._lost()
         if action == "promote" and node_id in lost:
@@ -314,15 +358,16 @@ class Operator:
         # A change that leaves the lost nodes a majority of the voters is an
         # outage the operator made, not a test: not asked.
         voters = set(newest.voters)
-        if action in ("add", "promote"):
-            voters.add(node_id)
+        if action in ("add", "promote", "add-learner-auto-promote"):
+            voters.add(node_id)  # the last: once the leader promotes it
         elif action == "remove":
             voters.discard(node_id)
         quorum = len(voters) // 2 + 1
         if len(voters & lost) > len(voters) - quorum:
             return None
         self._voters_drawn = frozenset(voters)
-        return action, node_id
+        address = sim_address(node_id) if action.startswith("add") else ""
+        return action, node_id, address
 
     def _send(self) -> None:
         cluster = self._cluster
@@ -374,8 +419,11 @@ def _describe(request: ChangeMembers) -> str:
 
 __all__ = [
     "ANSWER_TIMEOUT_S",
+    "AUTO_PROMOTE_SHARE",
+    "CARELESS_SHARE",
     "CAUGHT_UP_LAG_SLOTS",
     "HOPS_MAX",
+    "MISTAKE_SHARE",
     "PROMOTE_WAIT_S",
     "REPLACE_AFTER_S",
     "TRANSFER_SHARE",

@@ -59,7 +59,9 @@ What is drawn, and from where (``draw``):
 |                             | 0.05-0.3 s up to 0.2-1 s more                   |
 | membership ("reconfig"),    | on with probability 0.3; then 0-2 spare nodes,  |
 | runtime engine              | alpha 64 (the node's), a change every 0.1-0.4 s |
-|                             | up to 0.2-1 s more                              |
+|                             | up to 0.2-1 s more; a careless operator (its    |
+|                             | mistakes refused) in half of them               |
+|                             | (``operator.CARELESS_SHARE``)                   |
 | a wiped disk ("wipe"),      | on with probability 0.2; then one voter's disk  |
 | runtime engine              | is wiped once in the fault phase (wipe_rate 1)  |
 
