@@ -602,3 +602,26 @@ def test_a_successor_behind_its_own_promotion_asks_to_be_caught_up() -> None:
         env.tick(1, removed.now + 0.1)
         env.stabilize()
     assert successor.role is Role.LEADER
+
+
+def test_a_member_removed_and_added_back_must_promise_again() -> None:
+    """Removed, a member comes back only as a new entry, perhaps on a new disk
+    (the replace procedure): the promise its old self gave this leader binds
+    nothing any more. The leader forgot it, so the configuration that has it
+    vote again is prepared by promises given since (here, 1's and 2's)."""
+    env = Env(3, nodes=3, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    assert 3 in leader._promises
+    removal = change(env, 1, [1, 2])
+    assert 3 not in leader._promises
+    fill(env, 1, ALPHA + 1)
+    change(env, 1, [1, 2], [3])
+    fill(env, 1, ALPHA + 1, seq_start=200)
+    back = change(env, 1, [1, 2, 3])
+    fill(env, 1, ALPHA + 1, seq_start=300)
+    assert leader.configuration.voters == {1, 2, 3}
+    assert leader.role is Role.LEADER
+    promise = leader._promises.get(3)
+    assert promise is None or promise.slot_from >= change_slot(leader, removal.epoch), promise
+    assert change_slot(leader, back.epoch) > change_slot(leader, removal.epoch)

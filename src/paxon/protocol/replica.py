@@ -1317,13 +1317,24 @@ class Replica:
                 break
             if not self._runs or self._runs[-1][1] != held.ballot:
                 self._runs.append((self.slot_chosen, held.ballot))
-            self._history.chosen(self.slot_chosen, held.value)
+            change = self._history.chosen(self.slot_chosen, held.value)
+            if change is not None:
+                self._forget_promises_of_the_removed(change)
             self.slot_chosen += 1
         if self.slot_chosen > start:
             self._refresh_members()
         if persist and self.slot_chosen > start:
             self._persist(ChosenRecord(self.slot_chosen))
         self._apply_chosen()
+
+    def _forget_promises_of_the_removed(self, change: Configuration) -> None:
+        """A member gone from ``change`` can only come back as a new entry, on
+        what may be a new disk (the replace procedure): the promise its old self
+        gave does not bind that one, so a later configuration that has it vote
+        again must have its promise anew (``_prepare_configuration``). Dropping
+        a promise is as safe as losing it."""
+        for node_id in [src for src in self._promises if src not in change.ids]:
+            del self._promises[node_id]
 
     def _apply_chosen(self) -> None:
         for slot in range(self.slot_applied, self.slot_chosen):
