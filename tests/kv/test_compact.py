@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from paxon.errors import RevisionCompacted
 from paxon.kv.codec import decode_result, encode_command
 from paxon.kv.model import (
@@ -156,3 +158,56 @@ def test_a_large_cut_frees_memory_in_chunks_invisibly() -> None:
         store.check_invariants()
     assert len(store._history_queue) == 3  # only the three writes' own entries
     assert store.snapshot() == restored.snapshot()
+
+
+def test_history_is_capped_by_bytes_as_well() -> None:
+    """Large values: the revision cap alone bounds nothing (a million 1 MiB
+    values), so the entries not yet cut are held under ``history_max_bytes``:
+    past it, history is cut to seven eighths of it, oldest revisions first."""
+    from paxon.kv.model import HISTORY_ENTRY_OVERHEAD_BYTES
+
+    entry_bytes = len("a") + 1000 + HISTORY_ENTRY_OVERHEAD_BYTES
+    limits = KvLimits(history_max_bytes=20 * entry_bytes)
+    store = KvStore(limits)
+    compacted_at = []
+    for number in range(1, 101):
+        store.execute(Put("a", bytes([number % 256]) * 1000))
+        store.check_invariants()  # asserts the live bytes stay under the cap
+        compacted_at.append(store.revision_compacted)
+    assert compacted_at[20] == 0  # 21 puts, 20 history entries: at the cap
+    assert compacted_at[21] > 0  # 21 entries are over it: cut
+    kept = store.revision - store.revision_compacted
+    assert 16 <= kept <= 21, kept  # between seven eighths of the cap and the cap
+    assert value_at(store, "a", store.revision_compacted) is not None
+    assert isinstance(refusal_at(store, store.revision_compacted - 1), RevisionCompacted)
+
+
+def test_the_byte_cap_cuts_at_the_same_revisions_after_a_restore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cap is replicated state: a replica restored from a snapshot (whose
+    dead entries are gone, not waiting to be freed) cuts exactly where one
+    that applied every command does, cut entries still waiting there."""
+    from paxon.kv import store as store_module
+
+    monkeypatch.setattr(store_module, "DROP_ENTRIES_PER_COMMIT", 1)  # cut entries wait
+    limits = KvLimits(history_max_bytes=50_000)
+    applied = KvStore(limits)
+    commands = [Put(f"k{n % 7}", bytes([n % 256]) * (100 + 37 * (n % 11))) for n in range(600)]
+    restored: KvStore | None = None
+    for index, command in enumerate(commands):
+        applied.execute(command)
+        if index == 250:
+            # A large cut (the leader's retention): its entries wait to be freed,
+            # and the snapshot taken now holds none of them.
+            assert applied.compact_history(applied.revision - 3)
+            assert applied._dead_pending > 10
+            restored = KvStore(limits)
+            restored.restore(applied.snapshot())
+        elif restored is not None:
+            restored.execute(command)
+            assert restored.revision_compacted == applied.revision_compacted
+    assert restored is not None and applied.revision_compacted > 0
+    restored.check_invariants()
+    applied.check_invariants()
+    assert restored.snapshot() == applied.snapshot()

@@ -57,6 +57,10 @@ class KvLimits:
     The retention a user picks (``paxon serve --history-revisions``,
     ``--history-seconds``) is the leader's, carried out by ``Compact``
     commands in the log (``paxon.node.history``), and is bounded by this cap.
+    ``history_max_bytes`` (512 MiB) caps the same history by size: each entry
+    counts its key's characters, its value's bytes and
+    ``HISTORY_ENTRY_OVERHEAD_BYTES`` (200, about what Python spends on it),
+    so a store of large values is bounded too.
     Every replica must run with the same limits, since they decide which
     commands are refused and when history is compacted.
     """
@@ -65,15 +69,28 @@ class KvLimits:
     value_max_bytes: int = 1_048_576
     txn_max_ops: int = 128
     history_max_revisions: int = 1_000_000
+    history_max_bytes: int = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.key_max_bytes < 1:
             raise ValueError(f"key_max_bytes must be >= 1: {self}")
-        if min(self.value_max_bytes, self.txn_max_ops, self.history_max_revisions) < 0:
+        if (
+            min(
+                self.value_max_bytes,
+                self.txn_max_ops,
+                self.history_max_revisions,
+                self.history_max_bytes,
+            )
+            < 0
+        ):
             raise ValueError(f"limits must be >= 0: {self}")
 
 
 DEFAULT_LIMITS: Final = KvLimits()
+
+HISTORY_ENTRY_OVERHEAD_BYTES: Final = 200
+"""What a history entry counts toward ``history_max_bytes`` beyond its key and
+value: 1M entries of 100-byte values took about 313 MiB, 328 bytes each."""
 
 HISTORY_REVISIONS_MAX: Final = DEFAULT_LIMITS.history_max_revisions
 """The store's hard cap on history (1,000,000 revisions), a rule of the

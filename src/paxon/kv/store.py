@@ -28,9 +28,13 @@ State and invariants (``check_invariants`` asserts them):
   revisions ``[kv.mod_revision, revision_end)``. The live value is not in it;
   a value written and overwritten within one revision (inside a txn) was never
   visible and is not kept either.
-- ``_history_queue``: one ``(revision_end, key)`` per history entry, in order
-  of ``revision_end`` across all keys, so compaction finds what to drop
-  without looking at every key.
+- ``_history_queue``: one ``(revision_end, key, size)`` per history entry, in
+  order of ``revision_end`` across all keys, so compaction finds what to drop
+  without looking at every key; ``size`` is what the entry counts toward
+  ``history_max_bytes`` (``_entry_bytes``).
+- ``_history_live_bytes``: the sizes of the entries not yet cut (ending after
+  ``_revision_compacted``); ``_dead_pending``: how many cut entries still
+  wait at the head of the queue to be freed.
 - ``_revision_compacted`` <= ``revision``: reads at revisions below it are
   refused (``RevisionCompacted``). History entries that end at or before it
   are *dead*: no read can reach them (a read at R >= it bisects past them),
@@ -51,14 +55,18 @@ same history at the same command:
   window, at least 1), history is cut at ``revision - history_max_revisions``.
   ``history_max_revisions`` is 1,000,000 by default (``HISTORY_REVISIONS_MAX``),
   far above the leader's default retention (10,000), so it bounds memory
-  only when no leader's retention does.
+  only when no leader's retention does. And once the entries not yet cut
+  count more than ``history_max_bytes`` (512 MiB), history is cut at the
+  oldest revision that brings them to seven eighths of it: a store of large
+  values stays bounded too, and then a read far back may find its revision
+  cut sooner than ``history_max_revisions`` promises.
 A cut is at once for reads and snapshots; the memory is freed in chunks: the
 cut frees up to ``DROP_ENTRIES_PER_COMMIT`` (4,096) dead entries and each later
 write as many again (or twice what it retired, if more), so no command stalls
 the apply loop for long (freeing a million entries at once took 0.8 s, longer
 than an election timeout). Each entry is dropped once, so the cost is
 amortized O(1) per write, and a read at least ``history_max_revisions``
-revisions back always works. When entries are freed is not replicated state:
+revisions back works unless the byte cap cut first. When entries are freed is not replicated state:
 no read or snapshot can tell.
 
 A read at an older revision R looks at the live value (if its mod_revision is
@@ -72,6 +80,7 @@ import operator
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any, Final, assert_never
 
 import msgpack  # type: ignore[import-untyped]
@@ -104,6 +113,7 @@ from paxon.kv.codec import (
 )
 from paxon.kv.model import (
     DEFAULT_LIMITS,
+    HISTORY_ENTRY_OVERHEAD_BYTES,
     INT_MAX,
     Command,
     Compact,
@@ -166,7 +176,9 @@ class KvStore(StateMachine):
         self._current: dict[str, KeyValue] = {}
         self._keys = _SortedKeys()
         self._history: dict[str, list[HistoryEntry]] = {}
-        self._history_queue: deque[tuple[int, str]] = deque()
+        self._history_queue: deque[tuple[int, str, int]] = deque()
+        self._history_live_bytes = 0
+        self._dead_pending = 0
         self._retired_since_commit = 0  # history entries the command being applied made
         self.auth = AuthState()
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
@@ -294,7 +306,14 @@ class KvStore(StateMachine):
         new values; the returned function swaps them in, in constant time."""
         revision, revision_compacted, current, history, auth = _decode_snapshot(data)
         keys = _SortedKeys(list(current))
-        queue = deque(sorted((end, key) for key, entries in history.items() for end, _ in entries))
+        queue = deque(
+            sorted(
+                (end, key, _entry_bytes(kv))
+                for key, entries in history.items()
+                for end, kv in entries
+            )
+        )
+        live_bytes = sum(size for _, _, size in queue)
 
         def install() -> None:
             self.auth = auth
@@ -304,6 +323,8 @@ class KvStore(StateMachine):
             self._keys = keys
             self._history = history
             self._history_queue = queue
+            self._history_live_bytes = live_bytes
+            self._dead_pending = 0
 
         return install
 
@@ -370,8 +391,13 @@ class KvStore(StateMachine):
             assert live is None or revision_end_before <= live.mod_revision
             entries_total += len(entries)
         assert len(self._history_queue) == entries_total
-        ends = [end for end, _ in self._history_queue]
+        ends = [end for end, _, _ in self._history_queue]
         assert ends == sorted(ends)
+        dead = [item for item in self._history_queue if item[0] <= self._revision_compacted]
+        assert len(dead) == self._dead_pending
+        live_bytes = sum(size for _, _, size in self._history_queue) - sum(s for *_, s in dead)
+        assert live_bytes == self._history_live_bytes
+        assert live_bytes <= self.limits.history_max_bytes
 
     # -------------------------------------------------------------- auth
 
@@ -485,7 +511,9 @@ class KvStore(StateMachine):
             self._history[old.key] = [(revision, old)]
         else:
             entries.append((revision, old))
-        self._history_queue.append((revision, old.key))
+        size = _entry_bytes(old)
+        self._history_queue.append((revision, old.key, size))
+        self._history_live_bytes += size
         self._retired_since_commit += 1
 
     def _commit(self, revision: int) -> None:
@@ -494,35 +522,58 @@ class KvStore(StateMachine):
         history_max = self.limits.history_max_revisions
         if revision - self._revision_compacted >= history_max + self._compaction_step:
             self._compact(revision - history_max)
+        if self._history_live_bytes > self.limits.history_max_bytes:
+            self._compact(self._revision_cutting_bytes())
         retired, self._retired_since_commit = self._retired_since_commit, 0
-        queue = self._history_queue
-        if queue and queue[0][0] <= self._revision_compacted:
+        if self._dead_pending:
             self._drop_dead(max(DROP_ENTRIES_PER_COMMIT, 2 * retired))
+
+    def _revision_cutting_bytes(self) -> int:
+        """The oldest revision whose cut leaves at most seven eighths of
+        ``history_max_bytes`` in the entries not yet cut."""
+        target = self.limits.history_max_bytes - self.limits.history_max_bytes // 8
+        live_bytes = self._history_live_bytes
+        cut = self._revision_compacted
+        for end, _, size in islice(self._history_queue, self._dead_pending, None):
+            if live_bytes <= target and end > cut:
+                break  # every entry ending at ``cut`` is counted; the next revision stays
+            live_bytes -= size
+            cut = end
+        return cut
 
     def _compact(self, revision_compacted: int) -> None:
         """Cut the history no read at ``revision_compacted`` or later needs: at
-        once for reads and snapshots; the first ``DROP_ENTRIES_PER_COMMIT``
-        dead entries are freed now, the rest by the writes after it."""
+        once for reads and snapshots (the entries it kills are only counted
+        here, one pass over them); the first ``DROP_ENTRIES_PER_COMMIT`` dead
+        entries are freed now, the rest by the writes after it."""
         assert self._revision_compacted < revision_compacted <= self._revision
+        newly_dead = 0
+        freed_bytes = 0
+        for end, _, size in islice(self._history_queue, self._dead_pending, None):
+            if end > revision_compacted:
+                break
+            newly_dead += 1
+            freed_bytes += size
+        self._dead_pending += newly_dead
+        self._history_live_bytes -= freed_bytes
         self._revision_compacted = revision_compacted
         self._drop_dead(DROP_ENTRIES_PER_COMMIT)
 
     def _drop_dead(self, entries_max: int) -> None:
         """Free up to ``entries_max`` dead history entries, oldest first."""
         queue = self._history_queue
-        revision_compacted = self._revision_compacted
         dropped: dict[str, int] = {}
-        for _ in range(entries_max):
-            if not queue or queue[0][0] > revision_compacted:
-                break
-            _, key = queue.popleft()
+        count = min(entries_max, self._dead_pending)
+        for _ in range(count):
+            _, key, _ = queue.popleft()
             dropped[key] = dropped.get(key, 0) + 1
-        for key, count in dropped.items():
+        self._dead_pending -= count
+        for key, dropped_count in dropped.items():
             entries = self._history[key]
-            if count == len(entries):
+            if dropped_count == len(entries):
                 del self._history[key]
             else:
-                del entries[:count]
+                del entries[:dropped_count]
 
     # -------------------------------------------------------------- reads
 
@@ -723,6 +774,11 @@ class _SortedKeys:
 
 
 # ------------------------------------------------------------------ snapshots
+
+
+def _entry_bytes(kv: KeyValue) -> int:
+    """What one history entry counts toward ``KvLimits.history_max_bytes``."""
+    return len(kv.key) + len(kv.value) + HISTORY_ENTRY_OVERHEAD_BYTES
 
 
 def _decode_snapshot(
