@@ -183,6 +183,11 @@ def test_the_leader_compacts_by_its_revisions_and_every_replica_cuts_the_same(
             await eventually(lambda: trio.compacted() == {expected})
             await asyncio.sleep(0.3)  # a few more ticks: nothing more to compact
             assert trio.compacted() == {expected}
+            # Operators see the cut: every node's gauges, set on its tick.
+            for node in trio.nodes.values():
+                text = node.metrics.render()[0].decode()
+                assert f"paxon_kv_revision_compacted {float(expected)}" in text, node.node_id
+                assert "paxon_kv_revision 20.0" in text
             assert {store.revision for store in trio.stores()} == {20}
             item = await client.get("a", revision=expected)
             assert item is not None and item.value == str(expected).encode()

@@ -167,6 +167,8 @@ class LeaderHistory:
         store = node.machine.machine
         if not isinstance(store, KvStore):
             return
+        node.metrics.kv_revision.set(store.revision)
+        node.metrics.kv_revision_compacted.set(store.revision_compacted)
         log_time_ms = node.machine.clock.log_time_ms
         self.policy.observe(log_time_ms, store.revision)
         if node._replica.role is not Role.LEADER:

@@ -140,6 +140,16 @@ class NodeMetrics:
         self.is_leader = Gauge(
             "paxon_is_leader", "1 while this node is the leader, else 0.", registry=registry
         )
+        self.kv_revision = Gauge(
+            "paxon_kv_revision",
+            "The key-value store's revision as this node applied it.",
+            registry=registry,
+        )
+        self.kv_revision_compacted = Gauge(
+            "paxon_kv_revision_compacted",
+            "The oldest revision a read can still ask for (history before it is cut).",
+            registry=registry,
+        )
         self.peer_reachable = Gauge(
             "paxon_peer_reachable",
             "1 while the link to the peer is up, else 0.",
