@@ -97,6 +97,23 @@ def test_a_payload_that_is_not_a_configuration_is_no_change(payload: bytes) -> N
     assert change_in(Value((Command(SYSTEM_CLIENT_ID, 1, CONFIG_MAGIC + payload),))) is None
 
 
+def test_a_clients_command_carrying_a_configuration_is_no_change() -> None:
+    """Only the system session changes members: a client whose payload is a
+    well-formed configuration change (mutation sample s13, #7) changes nothing."""
+    config = Configuration(3, tuple(members([9], [])), alpha=ALPHA)
+    forged = Command(5, 1, config.command().payload)
+    assert forged.payload.startswith(CONFIG_MAGIC)
+    assert change_in(Value((forged,))) is None
+    assert change_in(Value((command(1), forged))) is None
+    history = ConfigHistory([(0, Configuration.initial([1, 2, 3], alpha=ALPHA))])
+    assert history.chosen(7, Value((Command(5, 1, _successor_payload(history)),))) is None
+
+
+def _successor_payload(history: ConfigHistory) -> bytes:
+    newest = history.newest
+    return newest.successor(members([1, 2], [3])).command().payload
+
+
 def test_a_configuration_without_voters_is_refused() -> None:
     with pytest.raises(InvalidConfiguration):
         Configuration(1, (Member(1, "", False),))
