@@ -140,6 +140,15 @@ class RevisionCompacted(BadRequest):
 _OLDEST_KEPT = re.compile(r"the oldest kept is (\d{1,19})\b")
 
 
+class LeaseNotFound(PaxonError):
+    """The lease a request names does not exist: never granted, revoked, or
+    expired (its keys are gone). Nothing was applied (HTTP 404)."""
+
+    code = "lease_not_found"
+    exit_code = 1
+    http_status = 404
+
+
 class NotSupported(BadRequest):
     """The operation exists in SPEC.md but is not built yet, or not by this state machine."""
 
@@ -180,6 +189,7 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         BadRequest,
         ValueTooLarge,
         RevisionCompacted,
+        LeaseNotFound,
         NotSupported,
         Unavailable,
         Timeout,

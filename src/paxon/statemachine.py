@@ -9,6 +9,13 @@ with an error reply instead (raising stops the node).
 
 Client sessions are not the state machine's job: the runtime applies each
 ``(client_id, seq)`` once and remembers the reply (``paxon.kv.sessions``).
+
+Time, for a machine that needs it (leases, TTLs), comes only through the log
+(``paxon.node.logclock``): the runtime calls ``on_log_time`` when a clock entry
+moves log time forward and ``on_leader_change`` at a new leader's first clock
+entry, at the same slot on every replica; ``next_deadline_ms`` tells the
+leader when to stamp the log even if no command comes. A machine that ignores
+time keeps the defaults, which do nothing.
 """
 
 from __future__ import annotations
@@ -78,6 +85,25 @@ class StateMachine(abc.ABC):
         Called on the leader only, so it is a courtesy to clients, not a
         safety check: ``apply`` must still cope with any bytes.
         """
+        return None
+
+    def on_log_time(self, log_time_ms: int) -> None:
+        """Log time moved forward to ``log_time_ms`` (milliseconds, from the
+        leaders' clocks, never back). Called between commands, at the same
+        point of the log on every replica; may change state (expire what is
+        due), as deterministically as ``apply``. The default does nothing."""
+        return None
+
+    def on_leader_change(self, log_time_ms: int) -> None:
+        """A new leader's first clock entry, just before log time moves to
+        ``log_time_ms``: a machine with leases extends them here so that a
+        leader change never shortens one. The default does nothing."""
+        return None
+
+    def next_deadline_ms(self) -> int | None:
+        """The log time at which this machine next wants ``on_log_time`` (its
+        earliest expiry), or None. The leader stamps the log when its clock
+        reaches it, even with no command to carry the stamp. Default: None."""
         return None
 
     def query(self, query: bytes) -> bytes:

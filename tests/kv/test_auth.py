@@ -322,7 +322,9 @@ def test_auth_state_is_in_the_snapshot_and_old_snapshots_still_load(store: KvSto
     copy.restore(store.snapshot())
     assert encode_auth_state(copy.auth) == encode_auth_state(store.auth)
     fields = msgpack.unpackb(store.snapshot())
-    assert fields[0] == 2
+    assert fields[0] == 3
+    copy.restore(msgpack.packb([2, *fields[1:6]]))  # before leases
+    assert encode_auth_state(copy.auth) == encode_auth_state(store.auth)
     old = msgpack.packb([1, *fields[1:5]])
     copy.restore(old)
     assert not copy.auth.enabled and copy.auth.users == {}

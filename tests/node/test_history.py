@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from paxon.kv.model import HISTORY_REVISIONS_MAX, Put
 from paxon.kv.store import KvStore
 from paxon.node import Node
 from paxon.node.config import NodeConfig
+from paxon.node.environment import REAL
 from paxon.node.history import (
     SAMPLES_MAX,
     HistoryRetention,
@@ -137,6 +139,7 @@ class Trio:
                 KvStore(),
                 config=NodeConfig(history=retention),
                 wall_time_s=self.wall,
+                environment=replace(REAL, monotonic=self.wall),
             )
             for node_id, retention in zip(self.peers, retentions, strict=True)
         }

@@ -7,6 +7,7 @@ import pytest
 from paxon.errors import BadRequest
 from paxon.node.logclock import (
     CLOCK_CLIENT_ID,
+    LEADER_MAGIC,
     ClockStamper,
     LogClock,
     check_client_id,
@@ -21,18 +22,44 @@ def test_a_clock_entry_is_the_reserved_client_id_with_the_stamp_as_seq() -> None
 
 
 def test_the_stamper_stamps_at_most_once_per_interval_from_its_wall_clock() -> None:
-    now = [1_800_000_000.0]
-    stamper = ClockStamper(lambda: now[0], interval_s=0.5)
+    wall = [1_800_000_000.0]
+    elapsed = [50.0]
+    stamper = ClockStamper(lambda: wall[0], elapsed_s=lambda: elapsed[0], interval_s=0.5)
+    stamper.lead()
     first = stamper.stamp()
     assert first is not None and first.seq == 1_800_000_000_000
-    now[0] += 0.25
+    assert first.payload == LEADER_MAGIC  # a tenure's first stamp says so
+    elapsed[0] += 0.25
+    wall[0] += 0.25
     assert stamper.stamp() is None
-    now[0] += 0.25
+    elapsed[0] += 0.25
+    wall[0] += 0.25
     second = stamper.stamp()
     assert second is not None and second.seq == 1_800_000_000_500
-    now[0] -= 30  # the wall clock stepped back: stamp (log time will ignore it)
+    assert second.payload == b""
+    wall[0] -= 30  # the wall clock stepped back: no stamp of this tenure moves
+    elapsed[0] += 0.5
     third = stamper.stamp()
-    assert third is not None and third.seq == 1_799_999_970_500
+    assert third is not None and third.seq == 1_800_000_001_000
+    wall[0] += 3600  # nor forward: a step cannot expire a lease early
+    elapsed[0] += 0.5
+    fourth = stamper.stamp()
+    assert fourth is not None and fourth.seq == 1_800_000_001_500
+
+
+def test_a_new_tenure_reads_the_wall_clock_again_and_stamps_at_once() -> None:
+    wall = [1_800_000_000.0]
+    elapsed = [0.0]
+    stamper = ClockStamper(lambda: wall[0], elapsed_s=lambda: elapsed[0], interval_s=0.5)
+    assert stamper.first_pending and stamper.stamp() is not None
+    assert not stamper.first_pending and stamper.stamp() is None
+    wall[0] += 100.0  # stepped while it led
+    elapsed[0] += 0.1
+    stamper.lead()  # leads again (after losing leadership)
+    assert stamper.first_pending
+    again = stamper.stamp()  # at once, though the interval has not passed
+    assert again is not None and again.payload == LEADER_MAGIC
+    assert again.seq == 1_800_000_100_000
 
 
 def test_log_time_never_goes_back() -> None:

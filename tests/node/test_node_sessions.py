@@ -6,6 +6,7 @@ waiting; everything else (proposing, the log, apply, the native port) is real.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from paxon.client import Client
 from paxon.errors import BadRequest, SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionVerdict
 from paxon.node import Node
+from paxon.node.environment import REAL
 from paxon.node.machine import SESSION_TTL_MS
 
 START_S = 1_800_000_000.0
@@ -35,7 +37,12 @@ class Trio:
         self.peers = {i + 1: f"127.0.0.1:{port}" for i, port in enumerate(free_ports(3))}
         self.nodes = {
             node_id: Node(
-                node_id, self.peers, str(root / f"n{node_id}"), Counter(), wall_time_s=self.wall
+                node_id,
+                self.peers,
+                str(root / f"n{node_id}"),
+                Counter(),
+                wall_time_s=self.wall,
+                environment=replace(REAL, monotonic=self.wall),
             )
             for node_id in self.peers
         }

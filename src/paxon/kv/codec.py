@@ -4,14 +4,19 @@ Every object is one msgpack array whose first element is a type tag; fields
 follow in declaration order (no field names on the wire)::
 
     tag  object        fields
-    1    Put           key, value, expect_version | nil
+    1    Put           key, value, expect_version | nil [, lease]   (lease only when not 0)
     2    Delete        key, prefix
     3    Txn           [compare...], [op...] success, [op...] failure
     4    Get           key, prefix, revision | nil
     6    Compact       revision
+    7    LeaseGrant    ttl_ms
+    8    LeaseKeepAlive lease
+    9    LeaseRevoke   lease
+    10   LeaseTimeToLive lease, keys                (a query)
+    11   LeaseList                                  (a query)
          Compare       [key, target, op, operand]   target and op as indexes into
                                                      COMPARE_TARGETS / COMPARE_OPS
-    1    PutOp         [1, key, value]              (txn ops reuse the command tags)
+    1    PutOp         [1, key, value [, lease]]    (txn ops reuse the command tags)
     2    DeleteOp      [2, key, prefix]
     4    GetOp         [4, key, prefix]
     16   PutResult     succeeded, revision, version
@@ -20,6 +25,11 @@ follow in declaration order (no field names on the wire)::
     19   TxnResult     succeeded, revision, [result...]
     20   ErrorResult   code, message
     24   CompactResult revision_compacted, revision
+    25   LeaseGrantResult lease, ttl_ms
+    26   LeaseKeepAliveResult lease, ttl_ms
+    27   LeaseRevokeResult deleted, revision
+    28   LeaseTimeToLiveResult lease, granted_ttl_ms, remaining_ms, [key...]
+    29   LeaseListResult [lease...]
 
 Rules:
 - Decoding trusts nothing: any input either decodes to an object of the right
@@ -64,6 +74,16 @@ from paxon.kv.model import (
     GetOp,
     GetResult,
     KeyValue,
+    LeaseGrant,
+    LeaseGrantResult,
+    LeaseKeepAlive,
+    LeaseKeepAliveResult,
+    LeaseList,
+    LeaseListResult,
+    LeaseRevoke,
+    LeaseRevokeResult,
+    LeaseTimeToLive,
+    LeaseTimeToLiveResult,
     Put,
     PutOp,
     PutResult,
@@ -75,7 +95,19 @@ from paxon.kv.model import (
     TxnResult,
 )
 
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
+_R = TypeVar(
+    "_R",
+    PutResult,
+    DeleteResult,
+    GetResult,
+    TxnResult,
+    CompactResult,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
+    LeaseListResult,
+)
 
 
 class KvDecodeError(BadRequest):
@@ -87,12 +119,22 @@ TAG_DELETE: Final = 2
 TAG_TXN: Final = 3
 TAG_GET: Final = 4
 TAG_COMPACT: Final = 6
+TAG_LEASE_GRANT: Final = 7
+TAG_LEASE_KEEP_ALIVE: Final = 8
+TAG_LEASE_REVOKE: Final = 9
+TAG_LEASE_TIME_TO_LIVE: Final = 10
+TAG_LEASE_LIST: Final = 11
 TAG_PUT_RESULT: Final = 16
 TAG_DELETE_RESULT: Final = 17
 TAG_GET_RESULT: Final = 18
 TAG_TXN_RESULT: Final = 19
 TAG_ERROR_RESULT: Final = 20
 TAG_COMPACT_RESULT: Final = 24
+TAG_LEASE_GRANT_RESULT: Final = 25
+TAG_LEASE_KEEP_ALIVE_RESULT: Final = 26
+TAG_LEASE_REVOKE_RESULT: Final = 27
+TAG_LEASE_TIME_TO_LIVE_RESULT: Final = 28
+TAG_LEASE_LIST_RESULT: Final = 29
 
 _TARGET_INDEX: Final = {target: index for index, target in enumerate(COMPARE_TARGETS)}
 _OP_INDEX: Final = {op: index for index, op in enumerate(COMPARE_OPS)}
@@ -104,7 +146,9 @@ _DECODE_ERRORS: Final = (ValueError, TypeError, msgpack.UnpackException)
 
 def encode_command(command: Command) -> bytes:
     match command:
-        case Put(key, value, expect_version):
+        case Put(key, value, expect_version, lease):
+            if lease:
+                return _pack([TAG_PUT, key, value, expect_version, lease])
             return _pack([TAG_PUT, key, value, expect_version])
         case Delete(key, prefix):
             return _pack([TAG_DELETE, key, prefix])
@@ -119,13 +163,23 @@ def encode_command(command: Command) -> bytes:
             )
         case Compact(revision):
             return _pack([TAG_COMPACT, revision])
+        case LeaseGrant(ttl_ms):
+            return _pack([TAG_LEASE_GRANT, ttl_ms])
+        case LeaseKeepAlive(lease):
+            return _pack([TAG_LEASE_KEEP_ALIVE, lease])
+        case LeaseRevoke(lease):
+            return _pack([TAG_LEASE_REVOKE, lease])
     raise BadRequest(f"not a command: {type(command).__name__}")
 
 
 def encode_query(query: Query) -> bytes:
-    if type(query) is not Get:
-        raise BadRequest(f"not a query: {type(query).__name__}")
-    return _pack([TAG_GET, query.key, query.prefix, query.revision])
+    if type(query) is Get:
+        return _pack([TAG_GET, query.key, query.prefix, query.revision])
+    if type(query) is LeaseTimeToLive:
+        return _pack([TAG_LEASE_TIME_TO_LIVE, query.lease, query.keys])
+    if type(query) is LeaseList:
+        return _pack([TAG_LEASE_LIST])
+    raise BadRequest(f"not a query: {type(query).__name__}")
 
 
 def encode_result(result: Result) -> bytes:
@@ -138,6 +192,24 @@ def encode_result(result: Result) -> bytes:
         return _pack([TAG_TXN_RESULT, result.succeeded, result.revision, responses])
     if type(result) is CompactResult:
         return _pack([TAG_COMPACT_RESULT, result.revision_compacted, result.revision])
+    if type(result) is LeaseGrantResult:
+        return _pack([TAG_LEASE_GRANT_RESULT, result.lease, result.ttl_ms])
+    if type(result) is LeaseKeepAliveResult:
+        return _pack([TAG_LEASE_KEEP_ALIVE_RESULT, result.lease, result.ttl_ms])
+    if type(result) is LeaseRevokeResult:
+        return _pack([TAG_LEASE_REVOKE_RESULT, result.deleted, result.revision])
+    if type(result) is LeaseTimeToLiveResult:
+        return _pack(
+            [
+                TAG_LEASE_TIME_TO_LIVE_RESULT,
+                result.lease,
+                result.granted_ttl_ms,
+                result.remaining_ms,
+                list(result.keys),
+            ]
+        )
+    if type(result) is LeaseListResult:
+        return _pack([TAG_LEASE_LIST_RESULT, list(result.leases)])
     return _pack(_result_fields(result))
 
 
@@ -164,8 +236,8 @@ def _compare_fields(condition: Compare) -> list[object]:
 
 def _op_fields(op: TxnOp) -> list[object]:
     match op:
-        case PutOp(key, value):
-            return [TAG_PUT, key, value]
+        case PutOp(key, value, lease):
+            return [TAG_PUT, key, value, lease] if lease else [TAG_PUT, key, value]
         case DeleteOp(key, prefix):
             return [TAG_DELETE, key, prefix]
         case GetOp(key, prefix):
@@ -254,31 +326,50 @@ def decode_command(data: bytes) -> Command:
             ):
                 return Put(key, value, expect_version)
             _fail("command: Put fields must be (str, bytes, int | nil)")
+        if tag == TAG_PUT and size == 5:
+            _, key, value, expect_version, lease = fields
+            if (
+                type(key) is str
+                and type(value) is bytes
+                and (expect_version is None or type(expect_version) is int)
+                and type(lease) is int
+            ):
+                return Put(key, value, expect_version, lease)
+            _fail("command: Put fields must be (str, bytes, int | nil, int)")
         if tag == TAG_DELETE and size == 3:
             return Delete(_str(fields[1], "Delete.key"), _bool(fields[2], "Delete.prefix"))
         if tag == TAG_TXN and size == 4:
             return Txn(_compares(fields[1]), _ops(fields[2], "success"), _ops(fields[3], "failure"))
         if tag == TAG_COMPACT and size == 2:
             return Compact(_count(fields[1], "Compact.revision"))
+        if tag == TAG_LEASE_GRANT and size == 2:
+            return LeaseGrant(_int(fields[1], "LeaseGrant.ttl_ms"))
+        if tag == TAG_LEASE_KEEP_ALIVE and size == 2:
+            return LeaseKeepAlive(_int(fields[1], "LeaseKeepAlive.lease"))
+        if tag == TAG_LEASE_REVOKE and size == 2:
+            return LeaseRevoke(_int(fields[1], "LeaseRevoke.lease"))
     _fail(
-        "command: expected [tag, fields...] of a Put, Delete, Txn or Compact, "
+        "command: expected [tag, fields...] of a Put, Delete, Txn, Compact or lease command, "
         f"got {_describe(fields)}"
     )
 
 
 def decode_query(data: bytes) -> Query:
     fields = unpack(data, "query", COMMAND_ARRAY_MAX, COMMAND_ITEMS_MAX)
-    if (
-        type(fields) is list
-        and len(fields) == 4
-        and type(fields[0]) is int
-        and fields[0] == TAG_GET
-    ):
-        _, key, prefix, revision = fields
-        if revision is not None and type(revision) is not int:
-            _fail("query: Get.revision: expected an integer or nil")
-        return Get(_str(key, "Get.key"), _bool(prefix, "Get.prefix"), revision)
-    _fail(f"query: expected [4, key, prefix, revision], got {_describe(fields)}")
+    if type(fields) is list and fields and type(fields[0]) is int:
+        tag, size = fields[0], len(fields)
+        if tag == TAG_GET and size == 4:
+            _, key, prefix, revision = fields
+            if revision is not None and type(revision) is not int:
+                _fail("query: Get.revision: expected an integer or nil")
+            return Get(_str(key, "Get.key"), _bool(prefix, "Get.prefix"), revision)
+        if tag == TAG_LEASE_TIME_TO_LIVE and size == 3:
+            return LeaseTimeToLive(
+                _int(fields[1], "LeaseTimeToLive.lease"), _bool(fields[2], "LeaseTimeToLive.keys")
+            )
+        if tag == TAG_LEASE_LIST and size == 1:
+            return LeaseList()
+    _fail(f"query: expected [4, key, prefix, revision] or a lease query, got {_describe(fields)}")
 
 
 def decode_result_as(data: bytes, kind: type[_R]) -> _R:
@@ -308,8 +399,35 @@ def decode_result(data: bytes) -> Result:
                 _count(fields[1], "CompactResult.revision_compacted"),
                 _count(fields[2], "CompactResult.revision"),
             )
+        lease_result = _lease_result(fields)
+        if lease_result is not None:
+            return lease_result
         return _response(fields)
     _fail(f"result: expected [tag, fields...], got {_describe(fields)}")
+
+
+def _lease_result(fields: list[object]) -> Result | None:
+    """A lease result from its fields, or None if the tag is not a lease result's."""
+    tag, size = fields[0], len(fields)
+    if tag == TAG_LEASE_GRANT_RESULT and size == 3:
+        return LeaseGrantResult(_count(fields[1], "lease"), _count(fields[2], "ttl_ms"))
+    if tag == TAG_LEASE_KEEP_ALIVE_RESULT and size == 3:
+        return LeaseKeepAliveResult(_count(fields[1], "lease"), _count(fields[2], "ttl_ms"))
+    if tag == TAG_LEASE_REVOKE_RESULT and size == 3:
+        return LeaseRevokeResult(_count(fields[1], "deleted"), _count(fields[2], "revision"))
+    if tag == TAG_LEASE_TIME_TO_LIVE_RESULT and size == 5:
+        keys = tuple(_str(key, "key") for key in _list(fields[4], "keys"))
+        return LeaseTimeToLiveResult(
+            _count(fields[1], "lease"),
+            _count(fields[2], "granted_ttl_ms"),
+            _count(fields[3], "remaining_ms"),
+            keys,
+        )
+    if tag == TAG_LEASE_LIST_RESULT and size == 2:
+        return LeaseListResult(
+            tuple(_count(lease, "lease") for lease in _list(fields[1], "leases"))
+        )
+    return None
 
 
 def _response(fields: object) -> TxnResponse:
@@ -379,6 +497,12 @@ def _compare(fields: object) -> Compare:
 def _ops(fields: object, what: str) -> tuple[TxnOp, ...]:
     ops: list[TxnOp] = []
     for index, item in enumerate(_list(fields, what)):
+        if type(item) is list and len(item) == 4 and item[0] == TAG_PUT:
+            _, key, value, lease = item
+            if type(key) is str and type(value) is bytes and type(lease) is int:
+                ops.append(PutOp(key, value, lease))
+                continue
+            _fail(f"{what}[{index}]: expected [1, key, value, lease], got bad field types")
         if type(item) is list and len(item) == 3 and type(item[0]) is int:
             tag, key, argument = item
             if type(key) is str:
@@ -430,6 +554,12 @@ def _bytes(value: object, what: str) -> bytes:
 def _bool(value: object, what: str) -> bool:
     if type(value) is not bool:
         _fail(f"{what}: expected a boolean, got {_describe(value)}")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if type(value) is not int:
+        _fail(f"{what}: expected an integer, got {_describe(value)}")
     return value
 
 

@@ -1,7 +1,9 @@
 """The vocabulary of the key-value store: commands, queries, results and limits.
 
-Commands (``Put``, ``Delete``, ``Txn``, ``Compact``) change the store and go through the log;
-the query ``Get`` only reads and is not logged. Every command is answered by one
+Commands (``Put``, ``Delete``, ``Txn``, ``Compact`` and the lease commands
+``LeaseGrant``, ``LeaseKeepAlive``, ``LeaseRevoke``) change the store and go
+through the log; the queries (``Get``, ``LeaseTimeToLive``, ``LeaseList``) only
+read and are not logged. Every command is answered by one
 result; a command that is malformed or over a limit is answered by an
 ``ErrorResult`` and changes nothing.
 
@@ -16,6 +18,11 @@ Checks happen in two places, cheapest first:
 Keys are non-empty strings that encode to UTF-8 (no lone surrogates); sizes are
 counted in UTF-8 bytes. The one exception: a prefix ``Get`` (or ``GetOp``) may
 use the empty key, meaning "every key". Values are bytes.
+
+Leases follow etcd, with time agreed through the log (``paxon.kv.leases``): a
+lease has an id (from 1, counted by the store), a TTL in milliseconds of log
+time and an expiry; a ``Put`` with ``lease`` attaches its key, and the key is
+deleted when the lease expires or is revoked.
 
 Revisions follow etcd: ``revision`` counts the commands that changed something.
 ``KeyValue.version`` is 1 when the key is created and grows by one per put;
@@ -60,7 +67,8 @@ class KvLimits:
     ``history_max_bytes`` (512 MiB) caps the same history by size: each entry
     counts its key's characters, its value's bytes and
     ``HISTORY_ENTRY_OVERHEAD_BYTES`` (200, about what Python spends on it),
-    so a store of large values is bounded too.
+    so a store of large values is bounded too. ``leases_max`` (100,000) bounds
+    the live leases; a grant past it is refused (``Busy``) until some expire.
     Every replica must run with the same limits, since they decide which
     commands are refused and when history is compacted.
     """
@@ -70,6 +78,7 @@ class KvLimits:
     txn_max_ops: int = 128
     history_max_revisions: int = 1_000_000
     history_max_bytes: int = 512 * 1024 * 1024
+    leases_max: int = 100_000
 
     def __post_init__(self) -> None:
         if self.key_max_bytes < 1:
@@ -80,6 +89,7 @@ class KvLimits:
                 self.txn_max_ops,
                 self.history_max_revisions,
                 self.history_max_bytes,
+                self.leases_max,
             )
             < 0
         ):
@@ -91,6 +101,13 @@ DEFAULT_LIMITS: Final = KvLimits()
 HISTORY_ENTRY_OVERHEAD_BYTES: Final = 200
 """What a history entry counts toward ``history_max_bytes`` beyond its key and
 value: 1M entries of 100-byte values took about 313 MiB, 328 bytes each."""
+
+LEASE_TTL_MIN_MS: Final = 1_000
+"""The shortest lease (1 s of log time): shorter ones would expire between a
+client's keep-alives on a loaded cluster."""
+
+LEASE_TTL_MAX_MS: Final = 30 * 24 * 3600 * 1000
+"""The longest lease (30 days)."""
 
 HISTORY_REVISIONS_MAX: Final = DEFAULT_LIMITS.history_max_revisions
 """The store's hard cap on history (1,000,000 revisions), a rule of the
@@ -148,8 +165,11 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class PutOp:
+    """A put inside a txn; ``lease`` as in ``Put``."""
+
     key: str
     value: bytes
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +199,14 @@ class Put:
 
     With ``expect_version`` it is a compare-and-set: it applies only when the
     key's current version equals it, 0 meaning "the key must not exist".
+    With ``lease`` (an id, not 0) the key is attached to that lease, which must
+    exist (``LeaseNotFound``); without it, a key attached before is detached.
     """
 
     key: str
     value: bytes
     expect_version: int | None = None
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +241,29 @@ class Compact:
     revision: int
 
 
-Command: TypeAlias = Put | Delete | Txn | Compact
+@dataclass(frozen=True, slots=True)
+class LeaseGrant:
+    """Grant a lease of ``ttl_ms`` milliseconds of log time
+    (``LEASE_TTL_MIN_MS`` to ``LEASE_TTL_MAX_MS``)."""
+
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAlive:
+    """Give ``lease`` its whole TTL again, from the log time of this command."""
+
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevoke:
+    """End ``lease`` now and delete its keys, at one revision."""
+
+    lease: int
+
+
+Command: TypeAlias = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +275,20 @@ class Get:
     revision: int | None = None
 
 
-Query: TypeAlias = Get
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLive:
+    """How long ``lease`` has left (and, with ``keys``, which keys it holds)."""
+
+    lease: int
+    keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseList:
+    """The ids of every live lease."""
+
+
+Query: TypeAlias = Get | LeaseTimeToLive | LeaseList
 
 
 # ------------------------------------------------------------------ results
@@ -273,6 +331,55 @@ class CompactResult:
     revision: int
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseGrantResult:
+    """The new lease's id and TTL; it expires ``ttl_ms`` of log time after the grant."""
+
+    lease: int
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveResult:
+    """``lease`` has ``ttl_ms`` of log time left, counted from the keep-alive."""
+
+    lease: int
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeResult:
+    """The lease is gone; ``deleted`` keys went with it at ``revision``."""
+
+    deleted: int
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveResult:
+    """``remaining_ms`` of log time left of ``granted_ttl_ms``; ``keys`` if asked for."""
+
+    lease: int
+    granted_ttl_ms: int
+    remaining_ms: int
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseListResult:
+    """The ids of the live leases, in order."""
+
+    leases: tuple[int, ...]
+
+
+LeaseResult: TypeAlias = (
+    LeaseGrantResult
+    | LeaseKeepAliveResult
+    | LeaseRevokeResult
+    | LeaseTimeToLiveResult
+    | LeaseListResult
+)
+
 TxnResponse: TypeAlias = PutResult | DeleteResult | GetResult
 
 
@@ -301,7 +408,9 @@ class ErrorResult:
         return ERROR_CLASSES.get(self.code, PaxonError)(self.message)
 
 
-Result: TypeAlias = PutResult | DeleteResult | GetResult | TxnResult | CompactResult | ErrorResult
+Result: TypeAlias = (
+    PutResult | DeleteResult | GetResult | TxnResult | CompactResult | LeaseResult | ErrorResult
+)
 
 
 # ------------------------------------------------------------------ validation
@@ -315,6 +424,7 @@ def validate_command(command: Command, limits: KvLimits) -> None:
             _check_value(command.value, limits, "value")
             if command.expect_version is not None:
                 _check_count(command.expect_version, "expect_version")
+            _check_count(command.lease, "lease")
         case Delete(key, prefix):
             _check_key(key, limits, "key")
             _check_flag(prefix, "prefix")
@@ -322,12 +432,22 @@ def validate_command(command: Command, limits: KvLimits) -> None:
             _check_txn(compare, success, failure, limits)
         case Compact(revision):
             _check_count(revision, "revision")
+        case LeaseGrant(ttl_ms):
+            _check_ttl(ttl_ms)
+        case LeaseKeepAlive(lease) | LeaseRevoke(lease):
+            _check_lease_id(lease)
         case _:
             raise BadRequest(f"not a command: {type(command).__name__}")
 
 
 def validate_query(query: Query, limits: KvLimits) -> None:
     """Raise ``BadRequest`` unless ``query`` is well formed (the revision bound is the store's)."""
+    if type(query) is LeaseTimeToLive:
+        _check_lease_id(query.lease)
+        _check_flag(query.keys, "keys")
+        return
+    if type(query) is LeaseList:
+        return
     if type(query) is not Get:
         raise BadRequest(f"not a query: {type(query).__name__}")
     _check_flag(query.prefix, "prefix")
@@ -367,9 +487,10 @@ def _check_txn(
 
 def _check_op(op: TxnOp, limits: KvLimits) -> None:
     match op:
-        case PutOp(key, value):
+        case PutOp(key, value, lease):
             _check_key(key, limits, "key")
             _check_value(value, limits, "value")
+            _check_count(lease, "lease")
         case DeleteOp(key, prefix):
             _check_key(key, limits, "key")
             _check_flag(prefix, "prefix")
@@ -408,6 +529,22 @@ def _check_count(number: object, what: str) -> None:
         raise BadRequest(f"{what}: expected an integer")
     if not 0 <= number <= INT_MAX:
         raise BadRequest(f"{what}: must be between 0 and 2**63-1, got {number}")
+
+
+def _check_ttl(ttl_ms: object) -> None:
+    if type(ttl_ms) is not int:
+        raise BadRequest("ttl_ms: expected an integer")
+    if not LEASE_TTL_MIN_MS <= ttl_ms <= LEASE_TTL_MAX_MS:
+        raise BadRequest(
+            f"ttl_ms: a lease lasts from {LEASE_TTL_MIN_MS} to {LEASE_TTL_MAX_MS} ms, got {ttl_ms}"
+        )
+
+
+def _check_lease_id(lease: object) -> None:
+    if type(lease) is not int:
+        raise BadRequest("lease: expected an integer")
+    if not 1 <= lease <= INT_MAX:
+        raise BadRequest(f"lease: an id is from 1 to 2**63-1, got {lease}")
 
 
 def _check_flag(flag: object, what: str) -> None:

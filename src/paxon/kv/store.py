@@ -85,7 +85,13 @@ from typing import Any, Final, assert_never
 
 import msgpack  # type: ignore[import-untyped]
 
-from paxon.errors import BadRequest, PaxonError, RevisionCompacted, Unauthenticated
+from paxon.errors import (
+    BadRequest,
+    LeaseNotFound,
+    PaxonError,
+    RevisionCompacted,
+    Unauthenticated,
+)
 from paxon.kv.auth import (
     Access,
     AuthCommand,
@@ -111,6 +117,7 @@ from paxon.kv.codec import (
     keyvalue_from_fields,
     unpack,
 )
+from paxon.kv.leases import LeaseTable
 from paxon.kv.model import (
     DEFAULT_LIMITS,
     HISTORY_ENTRY_OVERHEAD_BYTES,
@@ -128,9 +135,20 @@ from paxon.kv.model import (
     GetResult,
     KeyValue,
     KvLimits,
+    LeaseGrant,
+    LeaseGrantResult,
+    LeaseKeepAlive,
+    LeaseKeepAliveResult,
+    LeaseList,
+    LeaseListResult,
+    LeaseRevoke,
+    LeaseRevokeResult,
+    LeaseTimeToLive,
+    LeaseTimeToLiveResult,
     Put,
     PutOp,
     PutResult,
+    Query,
     Result,
     Txn,
     TxnOp,
@@ -141,12 +159,14 @@ from paxon.kv.model import (
 )
 from paxon.statemachine import StateMachine
 
-SNAPSHOT_FORMAT: Final = 2
-"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...], auth]
-with kv = [key, value, version, create_revision, mod_revision] sorted by key,
-entry = [revision_end, value, version, create_revision, mod_revision] oldest first
-and auth as ``paxon.kv.auth.encode_auth_state`` writes it. Format 1 (the same
-without ``auth``, from before users and roles) still loads, with auth disabled."""
+SNAPSHOT_FORMAT: Final = 3
+"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...], auth,
+leases] with kv = [key, value, version, create_revision, mod_revision] sorted by key,
+entry = [revision_end, value, version, create_revision, mod_revision] oldest first,
+auth as ``paxon.kv.auth.encode_auth_state`` writes it and leases = [log_time_ms,
+next_id, [[id, ttl_ms, expiry_ms, [key...]]...]] by id, keys sorted. Format 2 (the
+same without leases, from before them) and 1 (without auth either) still load."""
+_SNAPSHOT_FORMAT_NO_LEASES: Final = 2
 _SNAPSHOT_FORMAT_NO_AUTH: Final = 1
 
 _BUCKET_KEYS: Final = 512
@@ -182,6 +202,9 @@ class KvStore(StateMachine):
         self._retired_since_commit = 0  # history entries the command being applied made
         self.auth = AuthState()
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
+        self.leases = LeaseTable(limits.leases_max)
+        """Leases and the keys attached to them (``paxon.kv.leases``)."""
+        self._log_time_ms = 0  # as the runtime last told (``on_log_time``)
 
     @property
     def revision(self) -> int:
@@ -193,8 +216,32 @@ class KvStore(StateMachine):
         """The oldest revision a read can still ask for."""
         return self._revision_compacted
 
+    @property
+    def log_time_ms(self) -> int:
+        """The log time leases are counted in (``on_log_time``)."""
+        return self._log_time_ms
+
     def __len__(self) -> int:
         return len(self._current)
+
+    # -------------------------------------------------------------- log time
+
+    def on_log_time(self, log_time_ms: int) -> None:
+        """Log time moved: end every lease it passed, each deleting its keys at
+        one revision, in order of (expiry, id)."""
+        if log_time_ms <= self._log_time_ms:
+            return
+        self._log_time_ms = log_time_ms
+        for lease_id in self.leases.expired(log_time_ms):
+            self._end_lease(lease_id)
+
+    def on_leader_change(self, log_time_ms: int) -> None:
+        """A new leader's first log time: every lease gets at least its TTL from it."""
+        self.leases.renew_all(max(log_time_ms, self._log_time_ms))
+
+    def next_deadline_ms(self) -> int | None:
+        """The log time at which the next lease expires (the leader stamps then)."""
+        return self.leases.next_expiry_ms()
 
     # -------------------------------------------------------------- bytes API
 
@@ -211,7 +258,7 @@ class KvStore(StateMachine):
                 self._authorize(token, decoded)
             if type(decoded) is PasswordRequest:
                 raise BadRequest("a password must be hashed by a node before it is logged")
-            if not isinstance(decoded, Put | Delete | Txn | Compact):
+            if not isinstance(decoded, _KV_COMMANDS):
                 result = self.auth.apply(decoded, self.limits.key_max_bytes)  # type: ignore[arg-type]
                 return encode_auth_result(result)
         except PaxonError as error:
@@ -234,7 +281,9 @@ class KvStore(StateMachine):
                 return encode_auth_result(listed)
             decoded = decode_query(inner)
             if self.auth.enabled:
-                self.auth.check(self._user(token), [("read", decoded.key, decoded.prefix)])
+                user = self._user(token)
+                if type(decoded) is Get:
+                    self.auth.check(user, [("read", decoded.key, decoded.prefix)])
         except PaxonError as error:
             return encode_result(ErrorResult.from_error(error))
         return encode_result(self.read(decoded))
@@ -258,6 +307,7 @@ class KvStore(StateMachine):
         history = {key: list(entries) for key, entries in self._history.items()}
         revision, revision_compacted = self._revision, self._revision_compacted
         auth = self.auth.copy()
+        leases = [self._log_time_ms, self.leases.next_id, self.leases.export()]
 
         def encode() -> bytes:
             kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
@@ -278,7 +328,7 @@ class KvStore(StateMachine):
             # Packed piece by piece, not in one call: the packer holds the GIL
             # while it runs, and the event loop must get it back often.
             packer = msgpack.Packer()
-            pieces = [packer.pack_array_header(6)]
+            pieces = [packer.pack_array_header(7)]
             pieces += [
                 packer.pack(item) for item in (SNAPSHOT_FORMAT, revision, revision_compacted)
             ]
@@ -289,13 +339,14 @@ class KvStore(StateMachine):
                         b"".join(map(packer.pack, items[start : start + _PACK_PIECE_ITEMS]))
                     )
             pieces.append(packer.pack(encode_auth_state(auth)))
+            pieces.append(packer.pack(leases))
             return b"".join(pieces)
 
         return encode
 
     def check_snapshot(self, data: bytes) -> None:
         """Decode ``data`` as ``restore`` does and drop it (``KvDecodeError`` if bad)."""
-        _decode_snapshot(data)
+        _decode_snapshot(data, self.limits.leases_max)
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""
@@ -304,7 +355,12 @@ class KvStore(StateMachine):
     def prepare_restore(self, data: bytes) -> Callable[[], None]:
         """Decode and index ``data`` (any thread; ``KvDecodeError`` if bad) into
         new values; the returned function swaps them in, in constant time."""
-        revision, revision_compacted, current, history, auth = _decode_snapshot(data)
+        revision, revision_compacted, current, history, auth, leased = _decode_snapshot(
+            data, self.limits.leases_max
+        )
+        leases = LeaseTable(self.limits.leases_max)
+        log_time_ms, next_id, lease_rows = leased
+        leases.load(next_id, lease_rows)
         keys = _SortedKeys(list(current))
         queue = deque(
             sorted(
@@ -317,6 +373,8 @@ class KvStore(StateMachine):
 
         def install() -> None:
             self.auth = auth
+            self.leases = leases
+            self._log_time_ms = log_time_ms
             self._revision = revision
             self._revision_compacted = revision_compacted
             self._current = current
@@ -345,15 +403,22 @@ class KvStore(StateMachine):
                 return self._on_txn(command)
             case Compact(revision):
                 return self._on_compact(revision)
+            case LeaseGrant() | LeaseKeepAlive() | LeaseRevoke():
+                try:
+                    return self._on_lease(command)
+                except PaxonError as error:
+                    return ErrorResult.from_error(error)
             case _:
                 assert_never(command)
 
-    def read(self, query: Get) -> GetResult | ErrorResult:
-        """The keys ``query`` asks for, now or at ``query.revision``."""
+    def read(self, query: Query) -> Result:
+        """What ``query`` asks for: keys now or at ``query.revision``, or a lease."""
         try:
             validate_query(query, self.limits)
+            if not isinstance(query, Get):
+                return self._read_lease(query)
             self._check_readable(query.revision)
-        except BadRequest as error:
+        except PaxonError as error:
             return ErrorResult.from_error(error)
         revision = query.revision
         if revision is None or revision == self._revision:
@@ -398,6 +463,8 @@ class KvStore(StateMachine):
         live_bytes = sum(size for _, _, size in self._history_queue) - sum(s for *_, s in dead)
         assert live_bytes == self._history_live_bytes
         assert live_bytes <= self.limits.history_max_bytes
+        self.leases.check_invariants()
+        assert all(key in self._current for key in self.leases.lease_of)
 
     # -------------------------------------------------------------- auth
 
@@ -413,6 +480,13 @@ class KvStore(StateMachine):
             case Compact():
                 # It drops the history of every key: write on the whole key space.
                 self.auth.check(user, [("write", "", True)])
+            case LeaseGrant() | LeaseKeepAlive():
+                pass  # any user may hold leases; a key needs write access to attach
+            case LeaseRevoke(lease_id):
+                # Revoking deletes the lease's keys: write access to each.
+                lease = self.leases.leases.get(lease_id)
+                keys = [] if lease is None else lease.sorted_keys()
+                self.auth.check(user, [("write", key, False) for key in keys])
             case _:
                 self.auth.check_admin(user)
         return user
@@ -424,14 +498,16 @@ class KvStore(StateMachine):
 
     # -------------------------------------------------------------- handlers
 
-    def _on_put(self, put: Put) -> PutResult:
+    def _on_put(self, put: Put) -> PutResult | ErrorResult:
+        if put.lease and put.lease not in self.leases.leases:
+            return ErrorResult.from_error(_no_lease(put.lease))
         old = self._current.get(put.key)
         if put.expect_version is not None:
             version = 0 if old is None else old.version
             if version != put.expect_version:
                 return PutResult(False, self._revision, version)
         revision = self._revision + 1
-        kv = self._write(put.key, put.value, revision, old)
+        kv = self._write(put.key, put.value, revision, old, put.lease)
         self._commit(revision)
         return PutResult(True, revision, kv.version)
 
@@ -460,7 +536,46 @@ class KvStore(StateMachine):
         self._compact(revision)
         return CompactResult(self._revision_compacted, self._revision)
 
-    def _on_txn(self, txn: Txn) -> TxnResult:
+    def _on_lease(
+        self, command: LeaseGrant | LeaseKeepAlive | LeaseRevoke
+    ) -> LeaseGrantResult | LeaseKeepAliveResult | LeaseRevokeResult:
+        now_ms = self._log_time_ms
+        match command:
+            case LeaseGrant(ttl_ms):
+                lease = self.leases.grant(ttl_ms, now_ms)
+                return LeaseGrantResult(lease.id, lease.ttl_ms)
+            case LeaseKeepAlive(lease_id):
+                lease = self.leases.keep_alive(lease_id, now_ms)
+                return LeaseKeepAliveResult(lease.id, lease.expiry_ms - now_ms)
+            case LeaseRevoke(lease_id):
+                self.leases.get(lease_id)  # LeaseNotFound
+                return self._end_lease(lease_id)
+        assert_never(command)
+
+    def _end_lease(self, lease_id: int) -> LeaseRevokeResult:
+        """Remove a lease (revoked or expired) and delete its keys at one revision."""
+        keys = self.leases.remove(lease_id).sorted_keys()
+        if not keys:
+            return LeaseRevokeResult(0, self._revision)
+        revision = self._revision + 1
+        for key in keys:
+            self._remove(key, revision)
+        self._commit(revision)
+        return LeaseRevokeResult(len(keys), revision)
+
+    def _read_lease(self, query: LeaseTimeToLive | LeaseList) -> Result:
+        if type(query) is LeaseList:
+            return LeaseListResult(tuple(sorted(self.leases.leases)))
+        assert type(query) is LeaseTimeToLive
+        lease = self.leases.get(query.lease)
+        keys = tuple(lease.sorted_keys()) if query.keys else ()
+        remaining_ms = max(0, lease.expiry_ms - self._log_time_ms)
+        return LeaseTimeToLiveResult(lease.id, lease.ttl_ms, remaining_ms, keys)
+
+    def _on_txn(self, txn: Txn) -> TxnResult | ErrorResult:
+        for op in (*txn.success, *txn.failure):
+            if type(op) is PutOp and op.lease and op.lease not in self.leases.leases:
+                return ErrorResult.from_error(_no_lease(op.lease))
         succeeded = all(self._holds(condition) for condition in txn.compare)
         branch = txn.success if succeeded else txn.failure
         revision = self._revision + 1 if self._writes(branch) else self._revision
@@ -471,8 +586,8 @@ class KvStore(StateMachine):
 
     def _on_op(self, op: TxnOp, revision: int) -> TxnResponse:
         match op:
-            case PutOp(key, value):
-                kv = self._write(key, value, revision, self._current.get(key))
+            case PutOp(key, value, lease):
+                kv = self._write(key, value, revision, self._current.get(key), lease)
                 return PutResult(True, revision, kv.version)
             case DeleteOp(key, prefix):
                 keys = self._matching(key, prefix)
@@ -486,8 +601,14 @@ class KvStore(StateMachine):
 
     # -------------------------------------------------------------- writes
 
-    def _write(self, key: str, value: bytes, revision: int, old: KeyValue | None) -> KeyValue:
+    def _write(
+        self, key: str, value: bytes, revision: int, old: KeyValue | None, lease: int = 0
+    ) -> KeyValue:
         assert revision == self._revision + 1
+        if lease:
+            self.leases.attach(key, lease)
+        elif self.leases.lease_of:
+            self.leases.detach(key)
         if old is None:
             kv = KeyValue(key, value, 1, revision, revision)
             self._keys.add(key)
@@ -501,6 +622,8 @@ class KvStore(StateMachine):
         assert revision == self._revision + 1
         self._retire(self._current.pop(key), revision)
         self._keys.remove(key)
+        if self.leases.lease_of:
+            self.leases.detach(key)
 
     def _retire(self, old: KeyValue, revision: int) -> None:
         """Keep ``old`` readable at the revisions before ``revision``."""
@@ -650,6 +773,13 @@ class KvStore(StateMachine):
 
 
 _AnyCommand = Command | AuthCommand | PasswordRequest
+_KV_COMMANDS: Final = (Put, Delete, Txn, Compact, LeaseGrant, LeaseKeepAlive, LeaseRevoke)
+
+
+def _no_lease(lease_id: int) -> LeaseNotFound:
+    return LeaseNotFound(f"lease {lease_id} does not exist (never granted, or ended)")
+
+
 _AUTH_TAGS: Final = frozenset((*AUTH_COMMAND_TAGS, TAG_PASSWORD_REQUEST))
 _AUTH_QUERY_TAGS: Final = frozenset((bytes([50]), bytes([51])))
 
@@ -781,16 +911,29 @@ def _entry_bytes(kv: KeyValue) -> int:
     return len(kv.key) + len(kv.value) + HISTORY_ENTRY_OVERHEAD_BYTES
 
 
+_LeaseState = tuple[int, int, list[tuple[int, int, int, list[str]]]]
+"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys)...])`` of a snapshot."""
+
+
 def _decode_snapshot(
-    data: bytes,
-) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]], AuthState]:
+    data: bytes, leases_max: int
+) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]], AuthState, _LeaseState]:
     """Parse and check a snapshot; raise ``KvDecodeError`` naming what is wrong."""
     fields = unpack(data, "snapshot")
+    lease_fields: object = [0, 1, []]
+    if (
+        type(fields) is list
+        and len(fields) == 7
+        and type(fields[0]) is int
+        and fields[0] == SNAPSHOT_FORMAT
+    ):
+        lease_fields = fields.pop()
+        fields[0] = _SNAPSHOT_FORMAT_NO_LEASES
     if (
         type(fields) is list
         and len(fields) == 6
         and type(fields[0]) is int
-        and fields[0] == SNAPSHOT_FORMAT
+        and fields[0] == _SNAPSHOT_FORMAT_NO_LEASES
     ):
         try:
             auth = decode_auth_state(fields.pop())
@@ -805,7 +948,7 @@ def _decode_snapshot(
         auth = AuthState()
     else:
         raise KvDecodeError(
-            f"snapshot: expected format {SNAPSHOT_FORMAT} with 6 fields (or 1 with 5)"
+            f"snapshot: expected format {SNAPSHOT_FORMAT} with 7 fields (or 2 with 6, 1 with 5)"
         )
     _, revision, revision_compacted, kvs, history_fields = fields
     if type(revision) is not int or not 0 <= revision <= INT_MAX:
@@ -821,7 +964,49 @@ def _decode_snapshot(
         if live is not None and entries[-1][0] > live.mod_revision:
             raise KvDecodeError(f"snapshot: history of {key!r} ends after its live value")
         history[key] = entries
-    return revision, revision_compacted, current, history, auth
+    leases = _snapshot_leases(lease_fields, current, leases_max)
+    return revision, revision_compacted, current, history, auth, leases
+
+
+def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: int) -> _LeaseState:
+    """The leases of a snapshot, checked: ids rising below ``next_id``, each
+    attached key live and attached once, at most ``leases_max``."""
+    if type(fields) is not list or len(fields) != 3:
+        raise KvDecodeError("snapshot: leases: expected [log_time_ms, next_id, [lease...]]")
+    log_time_ms, next_id, rows = fields
+    if type(log_time_ms) is not int or not 0 <= log_time_ms <= INT_MAX:
+        raise KvDecodeError("snapshot: leases: log_time_ms: expected an integer >= 0")
+    if type(next_id) is not int or not 1 <= next_id <= INT_MAX:
+        raise KvDecodeError("snapshot: leases: next_id: expected an integer >= 1")
+    if type(rows) is not list or len(rows) > leases_max:
+        raise KvDecodeError(f"snapshot: leases: expected an array of at most {leases_max}")
+    leases = []
+    attached: set[str] = set()
+    previous_id = 0
+    for row in rows:
+        if type(row) is not list or len(row) != 4:
+            raise KvDecodeError("snapshot: lease: expected [id, ttl_ms, expiry_ms, [key...]]")
+        lease_id, ttl_ms, expiry_ms, keys = row
+        if not (
+            type(lease_id) is int
+            and previous_id < lease_id < next_id
+            and type(ttl_ms) is int
+            and 1 <= ttl_ms <= INT_MAX
+            and type(expiry_ms) is int
+            and 0 <= expiry_ms <= INT_MAX
+            and type(keys) is list
+        ):
+            raise KvDecodeError(f"snapshot: lease {lease_id!r}: impossible id, TTL or expiry")
+        for key in keys:
+            if type(key) is not str or key not in current or key in attached:
+                raise KvDecodeError(
+                    f"snapshot: lease {lease_id}: key {key!r:.80} is not a live key, "
+                    "or is attached twice"
+                )
+            attached.add(key)
+        leases.append((lease_id, ttl_ms, expiry_ms, keys))
+        previous_id = lease_id
+    return log_time_ms, next_id, leases
 
 
 def _snapshot_kvs(kvs: object, revision: int) -> dict[str, KeyValue]:

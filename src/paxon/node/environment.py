@@ -105,6 +105,8 @@ class Environment:
     replica_factory: Callable[..., Replica] = Replica
     # Measures durations for metrics and logs (never for decisions).
     stopwatch: Callable[[], float] = time.perf_counter
+    # A leader's log stamps advance by this clock within a tenure (``logclock``).
+    monotonic: Callable[[], float] = time.monotonic
 
 
 REAL = Environment()

@@ -44,6 +44,9 @@ configuration change (any other is a clock entry, as before); it yields
 nothing, and the machine keeps the same history of configurations as the
 core (same rule, same slots), so a snapshot carries what a replica restored
 from it needs (``configs_at``). One whose payload starts with
+``LEADER_MAGIC`` is a clock entry that a new leader proposes first: the user
+machine's ``on_leader_change`` runs, then the clock moves as for any clock
+entry (``StateMachine.on_log_time``). One whose payload starts with
 ``COMPACT_MAGIC`` is the leader's history retention (``paxon.node.history``):
 a ``KvStore`` cuts its history there (``KvStore.compact_history``); it yields
 nothing and needs no token (no client can use client id 0).
@@ -71,7 +74,7 @@ from paxon.errors import BadRequest, PaxonError, SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionTable, SessionVerdict
 from paxon.kv.store import KvStore
 from paxon.node.history import COMPACT_MAGIC, compaction_revision
-from paxon.node.logclock import CLOCK_CLIENT_ID, LogClock
+from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC, LogClock
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
     ConfigHistory,
@@ -186,6 +189,10 @@ class ReplicatedMachine:
                 elif command.payload.startswith(COMPACT_MAGIC):
                     self._compact_history(command.payload)
                 else:
+                    if command.payload == LEADER_MAGIC:
+                        # A new leader's first stamp: leases are extended
+                        # before the stamp can expire any (``logclock``).
+                        self.machine.on_leader_change(max(seq, self.clock.log_time_ms))
                     self._observe_clock(seq)
                 continue
             verdict = sessions.verdict(client_id, seq)
@@ -296,6 +303,7 @@ class ReplicatedMachine:
             self.sessions.rebase(stamp_ms)
         else:
             self.sessions.expire(stamp_ms)
+        self.machine.on_log_time(stamp_ms)
 
 
 def _decode_head(data: bytes) -> _Head:

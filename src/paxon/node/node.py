@@ -83,7 +83,7 @@ from paxon.node.config import NodeConfig
 from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.history import LeaderHistory
-from paxon.node.logclock import ClockStamper, check_client_id
+from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
 from paxon.node.members import describe, refusal_bindings
@@ -203,7 +203,8 @@ class Node:
         self.machine = ReplicatedMachine(state_machine, configuration=self._initial)
         self._lanes = SessionLanes()
         # As leader, stamps the log with this node's wall clock (``logclock``).
-        self._stamper = ClockStamper(wall_time_s)
+        self._stamper = ClockStamper(wall_time_s, elapsed_s=self._env.monotonic)
+        self._leader_clock = LeaderClock(self, self._stamper)  # stamps for leases
         # Users and tokens (``authgate``), when the machine is the key-value store.
         self._gate = (
             AuthGate(state_machine, wall_time_s=wall_time_s)
@@ -744,6 +745,7 @@ class Node:
                 if self._proposals:  # held while leadership moves
                     self._post_flush()
                 self._membership.on_tick()
+                self._leader_clock.on_tick()
                 if now >= gauges_due:
                     self._expire_leaving(now)
                     self._membership.bind_incarnations()
@@ -995,6 +997,8 @@ class Node:
             )
         was_leader = self._role is Role.LEADER
         self._role, self._leader = role, leader
+        if role is Role.LEADER and not was_leader:
+            self._stamper.lead()
         if was_leader and role is not Role.LEADER:
             self._redirect_all_waiting()
             self._membership.waiters.fail_all("this node stopped leading; ask the new leader")

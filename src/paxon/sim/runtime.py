@@ -621,6 +621,7 @@ class RuntimeCluster:
             make_rng=lambda: random.Random(f"{self.seed}:node{node_id}:{incarnation}"),
             replica_factory=self.replicas.factory(host, incarnation),
             stopwatch=clock,
+            monotonic=clock,
         )
         # A spare's --peers: the first members and itself (docs/membership.md).
         peers = {member: ("sim", member) for member in sorted({*self.first_members, node_id})}
