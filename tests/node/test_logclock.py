@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from paxon.errors import BadRequest
 from paxon.node.logclock import (
     CLOCK_CLIENT_ID,
+    IDLE_STAMP_INTERVAL_S,
     LEADER_MAGIC,
     ClockStamper,
+    LeaderClock,
     LogClock,
     check_client_id,
     clock_command,
 )
+from paxon.protocol import Role
+from paxon.protocol.types import Command
 
 
 def test_a_clock_entry_is_the_reserved_client_id_with_the_stamp_as_seq() -> None:
@@ -51,8 +57,10 @@ def test_a_new_tenure_reads_the_wall_clock_again_and_stamps_at_once() -> None:
     wall = [1_800_000_000.0]
     elapsed = [0.0]
     stamper = ClockStamper(lambda: wall[0], elapsed_s=lambda: elapsed[0], interval_s=0.5)
-    assert stamper.first_pending and stamper.stamp() is not None
-    assert not stamper.first_pending and stamper.stamp() is None
+    pending_before = stamper.first_pending
+    assert pending_before and stamper.stamp() is not None
+    pending_after = stamper.first_pending
+    assert not pending_after and stamper.stamp() is None
     wall[0] += 100.0  # stepped while it led
     elapsed[0] += 0.1
     stamper.lead()  # leads again (after losing leadership)
@@ -74,3 +82,57 @@ def test_the_clock_client_id_is_refused_at_the_edge() -> None:
     with pytest.raises(BadRequest, match="reserved"):
         check_client_id(CLOCK_CLIENT_ID)
     check_client_id(1)
+
+
+class _FakeNode:
+    """What ``LeaderClock`` reads of a node: its role, its machine, a proposal queue."""
+
+    def __init__(self, deadline_ms: int | None) -> None:
+        self._replica = SimpleNamespace(role=Role.LEADER)
+        self.machine = SimpleNamespace(
+            machine=SimpleNamespace(next_deadline_ms=lambda: deadline_ms)
+        )
+        self.proposed: list[Command] = []
+
+    def _propose_system(self, command: Command) -> None:
+        self.proposed.append(command)
+
+
+def test_an_idle_leader_stamps_at_once_when_it_leads_then_at_the_deadline() -> None:
+    wall = [1_800_000_000.0]
+    elapsed = [0.0]
+    stamper = ClockStamper(lambda: wall[0], elapsed_s=lambda: elapsed[0])
+    node = _FakeNode(deadline_ms=1_800_000_000_300)
+    duty = LeaderClock(node, stamper)  # type: ignore[arg-type]
+    stamper.lead()
+    duty.on_tick()
+    assert [c.payload for c in node.proposed] == [LEADER_MAGIC]  # renews at once
+    for _ in range(29):
+        elapsed[0] += 0.01
+        duty.on_tick()
+    assert len(node.proposed) == 1, "not due yet: before the deadline and the idle interval"
+    elapsed[0] += 0.011
+    duty.on_tick()
+    assert len(node.proposed) == 2 and node.proposed[1].seq >= 1_800_000_000_300
+
+
+def test_an_idle_leader_restamps_every_idle_interval_while_there_is_a_deadline() -> None:
+    elapsed = [0.0]
+    stamper = ClockStamper(lambda: 1_800_000_000.0, elapsed_s=lambda: elapsed[0])
+    node = _FakeNode(deadline_ms=1_900_000_000_000)
+    duty = LeaderClock(node, stamper)  # type: ignore[arg-type]
+    while elapsed[0] < 2.005:
+        duty.on_tick()
+        elapsed[0] += 0.01
+    # One at once, then one per IDLE_STAMP_INTERVAL_S (0.5 s) over 2 s.
+    assert len(node.proposed) == 1 + int(2.0 / IDLE_STAMP_INTERVAL_S)
+
+
+def test_no_stamps_without_a_deadline_or_when_following() -> None:
+    stamper = ClockStamper(lambda: 1_800_000_000.0, elapsed_s=lambda: 0.0)
+    idle = _FakeNode(deadline_ms=None)
+    LeaderClock(idle, stamper).on_tick()  # type: ignore[arg-type]
+    follower = _FakeNode(deadline_ms=5)
+    follower._replica.role = Role.FOLLOWER
+    LeaderClock(follower, stamper).on_tick()  # type: ignore[arg-type]
+    assert idle.proposed == follower.proposed == []
