@@ -258,14 +258,16 @@ def test_a_snapshot_from_before_leases_still_loads() -> None:
 @pytest.mark.parametrize(
     "leases",
     [
-        [0, 1, [[1, 5_000, 10, []]]],  # an id at or past next_id
-        [0, 3, [[2, 5_000, 10, []], [1, 5_000, 10, []]]],  # ids out of order
-        [0, 3, [[1, 5_000, 10, ["missing"]]]],  # a key that is not live
-        [0, 3, [[1, 5_000, 10, ["k"]], [2, 5_000, 10, ["k"]]]],  # a key attached twice
-        [0, 3, [[1, 0, 10, []]]],  # no TTL
-        [-1, 3, []],  # log time before 0
-        [0, 3, [[1, 5_000, 10, []]] * 3],  # more than leases_max
+        [0, 1, [[1, 5_000, 10, []]], []],  # an id at or past next_id
+        [0, 3, [[2, 5_000, 10, []], [1, 5_000, 10, []]], []],  # ids out of order
+        [0, 3, [[1, 5_000, 10, ["missing"]]], []],  # a key that is not live
+        [0, 3, [[1, 5_000, 10, ["k"]], [2, 5_000, 10, ["k"]]], []],  # a key attached twice
+        [0, 3, [[1, 0, 10, []]], []],  # no TTL
+        [-1, 3, [], []],  # log time before 0
+        [0, 3, [[1, 5_000, 10, []]] * 3, []],  # more than leases_max
         [0, 3],  # a short header
+        [0, 1, [], [["b", 5], ["a", 5]]],  # lock-delays out of order
+        [0, 1, [], [["a", 0]]],  # a lock-delay that ended at 0
     ],
 )
 def test_a_snapshot_with_impossible_leases_is_refused(leases: list[object]) -> None:

@@ -14,6 +14,8 @@ follow in declaration order (no field names on the wire)::
     9    LeaseRevoke   lease
     10   LeaseTimeToLive lease, keys                (a query)
     11   LeaseList                                  (a query)
+    12   LockAcquire   name, lease, delay_ms
+    13   LockState     name                         (a query)
          Compare       [key, target, op, operand]   target and op as indexes into
                                                      COMPARE_TARGETS / COMPARE_OPS
     1    PutOp         [1, key, value [, lease]]    (txn ops reuse the command tags)
@@ -30,6 +32,8 @@ follow in declaration order (no field names on the wire)::
     27   LeaseRevokeResult deleted, revision
     28   LeaseTimeToLiveResult lease, granted_ttl_ms, remaining_ms, [key...]
     29   LeaseListResult [lease...]
+    30   LockAcquireResult key, fence, held
+    31   LockStateResult holder_key, fence, waiters, delay_remaining_ms
 
 Rules:
 - Decoding trusts nothing: any input either decodes to an object of the right
@@ -84,6 +88,10 @@ from paxon.kv.model import (
     LeaseRevokeResult,
     LeaseTimeToLive,
     LeaseTimeToLiveResult,
+    LockAcquire,
+    LockAcquireResult,
+    LockState,
+    LockStateResult,
     Put,
     PutOp,
     PutResult,
@@ -107,6 +115,8 @@ _R = TypeVar(
     LeaseRevokeResult,
     LeaseTimeToLiveResult,
     LeaseListResult,
+    LockAcquireResult,
+    LockStateResult,
 )
 
 
@@ -124,6 +134,8 @@ TAG_LEASE_KEEP_ALIVE: Final = 8
 TAG_LEASE_REVOKE: Final = 9
 TAG_LEASE_TIME_TO_LIVE: Final = 10
 TAG_LEASE_LIST: Final = 11
+TAG_LOCK_ACQUIRE: Final = 12
+TAG_LOCK_STATE: Final = 13
 TAG_PUT_RESULT: Final = 16
 TAG_DELETE_RESULT: Final = 17
 TAG_GET_RESULT: Final = 18
@@ -135,6 +147,8 @@ TAG_LEASE_KEEP_ALIVE_RESULT: Final = 26
 TAG_LEASE_REVOKE_RESULT: Final = 27
 TAG_LEASE_TIME_TO_LIVE_RESULT: Final = 28
 TAG_LEASE_LIST_RESULT: Final = 29
+TAG_LOCK_ACQUIRE_RESULT: Final = 30
+TAG_LOCK_STATE_RESULT: Final = 31
 
 _TARGET_INDEX: Final = {target: index for index, target in enumerate(COMPARE_TARGETS)}
 _OP_INDEX: Final = {op: index for index, op in enumerate(COMPARE_OPS)}
@@ -169,6 +183,8 @@ def encode_command(command: Command) -> bytes:
             return _pack([TAG_LEASE_KEEP_ALIVE, lease])
         case LeaseRevoke(lease):
             return _pack([TAG_LEASE_REVOKE, lease])
+        case LockAcquire(name, lease, delay_ms):
+            return _pack([TAG_LOCK_ACQUIRE, name, lease, delay_ms])
     raise BadRequest(f"not a command: {type(command).__name__}")
 
 
@@ -179,6 +195,8 @@ def encode_query(query: Query) -> bytes:
         return _pack([TAG_LEASE_TIME_TO_LIVE, query.lease, query.keys])
     if type(query) is LeaseList:
         return _pack([TAG_LEASE_LIST])
+    if type(query) is LockState:
+        return _pack([TAG_LOCK_STATE, query.name])
     raise BadRequest(f"not a query: {type(query).__name__}")
 
 
@@ -210,6 +228,18 @@ def encode_result(result: Result) -> bytes:
         )
     if type(result) is LeaseListResult:
         return _pack([TAG_LEASE_LIST_RESULT, list(result.leases)])
+    if type(result) is LockAcquireResult:
+        return _pack([TAG_LOCK_ACQUIRE_RESULT, result.key, result.fence, result.held])
+    if type(result) is LockStateResult:
+        return _pack(
+            [
+                TAG_LOCK_STATE_RESULT,
+                result.holder_key,
+                result.fence,
+                result.waiters,
+                result.delay_remaining_ms,
+            ]
+        )
     return _pack(_result_fields(result))
 
 
@@ -348,6 +378,12 @@ def decode_command(data: bytes) -> Command:
             return LeaseKeepAlive(_int(fields[1], "LeaseKeepAlive.lease"))
         if tag == TAG_LEASE_REVOKE and size == 2:
             return LeaseRevoke(_int(fields[1], "LeaseRevoke.lease"))
+        if tag == TAG_LOCK_ACQUIRE and size == 4:
+            return LockAcquire(
+                _str(fields[1], "LockAcquire.name"),
+                _int(fields[2], "LockAcquire.lease"),
+                _int(fields[3], "LockAcquire.delay_ms"),
+            )
     _fail(
         "command: expected [tag, fields...] of a Put, Delete, Txn, Compact or lease command, "
         f"got {_describe(fields)}"
@@ -369,6 +405,8 @@ def decode_query(data: bytes) -> Query:
             )
         if tag == TAG_LEASE_LIST and size == 1:
             return LeaseList()
+        if tag == TAG_LOCK_STATE and size == 2:
+            return LockState(_str(fields[1], "LockState.name"))
     _fail(f"query: expected [4, key, prefix, revision] or a lease query, got {_describe(fields)}")
 
 
@@ -422,6 +460,17 @@ def _lease_result(fields: list[object]) -> Result | None:
             _count(fields[2], "granted_ttl_ms"),
             _count(fields[3], "remaining_ms"),
             keys,
+        )
+    if tag == TAG_LOCK_ACQUIRE_RESULT and size == 4:
+        return LockAcquireResult(
+            _str(fields[1], "key"), _count(fields[2], "fence"), _bool(fields[3], "held")
+        )
+    if tag == TAG_LOCK_STATE_RESULT and size == 5:
+        return LockStateResult(
+            _str(fields[1], "holder_key"),
+            _count(fields[2], "fence"),
+            _count(fields[3], "waiters"),
+            _count(fields[4], "delay_remaining_ms"),
         )
     if tag == TAG_LEASE_LIST_RESULT and size == 2:
         return LeaseListResult(

@@ -109,6 +109,15 @@ client's keep-alives on a loaded cluster."""
 LEASE_TTL_MAX_MS: Final = 30 * 24 * 3600 * 1000
 """The longest lease (30 days)."""
 
+LOCK_PREFIX: Final = "_paxon/lock/"
+"""Locks live in the key space: a waiter of lock N is the key
+``_paxon/lock/N/<lease id, 16 hex digits>``, attached to the waiter's lease
+(``lock_key``). Its create revision is the waiter's fence; the waiter with
+the lowest holds the lock (unless a lock-delay runs)."""
+
+LOCK_DELAY_MAX_MS: Final = 60_000
+"""The longest lock-delay a waiter may ask for (1 minute, as Chubby caps it)."""
+
 HISTORY_REVISIONS_MAX: Final = DEFAULT_LIMITS.history_max_revisions
 """The store's hard cap on history (1,000,000 revisions), a rule of the
 replicated state; ``--history-revisions`` may not ask for more."""
@@ -263,7 +272,22 @@ class LeaseRevoke:
     lease: int
 
 
-Command: TypeAlias = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
+@dataclass(frozen=True, slots=True)
+class LockAcquire:
+    """Join the queue of lock ``name`` with ``lease`` (which must live): the
+    store puts ``lock_key(name, lease)`` with the lease, once (again with the
+    same lease answers the same key and fence). ``delay_ms`` is this waiter's
+    lock-delay: if its lease *expires* while it holds the lock, nobody holds
+    the lock for that long after (a release or revoke frees it at once)."""
+
+    name: str
+    lease: int
+    delay_ms: int = 0
+
+
+Command: TypeAlias = (
+    Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke | LockAcquire
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +312,14 @@ class LeaseList:
     """The ids of every live lease."""
 
 
-Query: TypeAlias = Get | LeaseTimeToLive | LeaseList
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """Who holds lock ``name`` now, how many wait, and any lock-delay left."""
+
+    name: str
+
+
+Query: TypeAlias = Get | LeaseTimeToLive | LeaseList | LockState
 
 
 # ------------------------------------------------------------------ results
@@ -372,12 +403,36 @@ class LeaseListResult:
     leases: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class LockAcquireResult:
+    """The waiter's ``key`` and ``fence`` (its create revision), and whether it
+    holds the lock now (else it waits: ask ``LockState`` until it does)."""
+
+    key: str
+    fence: int
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LockStateResult:
+    """The holder's key and fence ("" and 0 when nobody holds the lock, as
+    while a lock-delay runs), the waiters in the queue (the holder included),
+    and the lock-delay left in milliseconds of log time."""
+
+    holder_key: str
+    fence: int
+    waiters: int
+    delay_remaining_ms: int
+
+
 LeaseResult: TypeAlias = (
     LeaseGrantResult
     | LeaseKeepAliveResult
     | LeaseRevokeResult
     | LeaseTimeToLiveResult
     | LeaseListResult
+    | LockAcquireResult
+    | LockStateResult
 )
 
 TxnResponse: TypeAlias = PutResult | DeleteResult | GetResult
@@ -436,6 +491,11 @@ def validate_command(command: Command, limits: KvLimits) -> None:
             _check_ttl(ttl_ms)
         case LeaseKeepAlive(lease) | LeaseRevoke(lease):
             _check_lease_id(lease)
+        case LockAcquire(name, lease, delay_ms):
+            _check_lock_name(name, limits)
+            _check_lease_id(lease)
+            if type(delay_ms) is not int or not 0 <= delay_ms <= LOCK_DELAY_MAX_MS:
+                raise BadRequest(f"delay_ms: from 0 to {LOCK_DELAY_MAX_MS}, got {delay_ms!r}")
         case _:
             raise BadRequest(f"not a command: {type(command).__name__}")
 
@@ -447,6 +507,9 @@ def validate_query(query: Query, limits: KvLimits) -> None:
         _check_flag(query.keys, "keys")
         return
     if type(query) is LeaseList:
+        return
+    if type(query) is LockState:
+        _check_lock_name(query.name, limits)
         return
     if type(query) is not Get:
         raise BadRequest(f"not a query: {type(query).__name__}")
@@ -529,6 +592,27 @@ def _check_count(number: object, what: str) -> None:
         raise BadRequest(f"{what}: expected an integer")
     if not 0 <= number <= INT_MAX:
         raise BadRequest(f"{what}: must be between 0 and 2**63-1, got {number}")
+
+
+def lock_key(name: str, lease: int) -> str:
+    """The key a waiter of lock ``name`` holds with ``lease``."""
+    return f"{LOCK_PREFIX}{name}/{lease:016x}"
+
+
+def lock_name(key: str) -> str | None:
+    """The lock a waiter's key belongs to, or None for any other key."""
+    if not key.startswith(LOCK_PREFIX):
+        return None
+    name, _, _ = key[len(LOCK_PREFIX) :].rpartition("/")
+    return name or None
+
+
+def _check_lock_name(name: object, limits: KvLimits) -> None:
+    if type(name) is not str or not name:
+        raise BadRequest("lock name: expected a non-empty string")
+    if "/" in name:
+        raise BadRequest(f"lock name: must not contain '/': {name!r:.80}")
+    _check_key(lock_key(name, 1), limits, "lock name")
 
 
 def _check_ttl(ttl_ms: object) -> None:

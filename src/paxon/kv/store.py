@@ -118,6 +118,7 @@ from paxon.kv.codec import (
     unpack,
 )
 from paxon.kv.leases import LeaseTable
+from paxon.kv.locks import LockDelays, decode_delay, encode_delay
 from paxon.kv.model import (
     DEFAULT_LIMITS,
     HISTORY_ENTRY_OVERHEAD_BYTES,
@@ -145,6 +146,10 @@ from paxon.kv.model import (
     LeaseRevokeResult,
     LeaseTimeToLive,
     LeaseTimeToLiveResult,
+    LockAcquire,
+    LockAcquireResult,
+    LockState,
+    LockStateResult,
     Put,
     PutOp,
     PutResult,
@@ -154,6 +159,8 @@ from paxon.kv.model import (
     TxnOp,
     TxnResponse,
     TxnResult,
+    lock_key,
+    lock_name,
     validate_command,
     validate_query,
 )
@@ -204,6 +211,8 @@ class KvStore(StateMachine):
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
         self.leases = LeaseTable(limits.leases_max)
         """Leases and the keys attached to them (``paxon.kv.leases``)."""
+        self.lock_delays = LockDelays()
+        """Locks whose holder's lease expired, blocked until (``paxon.kv.locks``)."""
         self._log_time_ms = 0  # as the runtime last told (``on_log_time``)
 
     @property
@@ -233,15 +242,18 @@ class KvStore(StateMachine):
             return
         self._log_time_ms = log_time_ms
         for lease_id in self.leases.expired(log_time_ms):
-            self._end_lease(lease_id)
+            self._end_lease(lease_id, expired=True)
+        self.lock_delays.end_passed(log_time_ms)
 
     def on_leader_change(self, log_time_ms: int) -> None:
         """A new leader's first log time: every lease gets at least its TTL from it."""
         self.leases.renew_all(max(log_time_ms, self._log_time_ms))
 
     def next_deadline_ms(self) -> int | None:
-        """The log time at which the next lease expires (the leader stamps then)."""
-        return self.leases.next_expiry_ms()
+        """The log time at which the next lease expires or lock-delay ends (the
+        leader stamps then)."""
+        deadlines = [self.leases.next_expiry_ms(), self.lock_delays.next_end_ms()]
+        return min((each for each in deadlines if each is not None), default=None)
 
     # -------------------------------------------------------------- bytes API
 
@@ -284,6 +296,8 @@ class KvStore(StateMachine):
                 user = self._user(token)
                 if type(decoded) is Get:
                     self.auth.check(user, [("read", decoded.key, decoded.prefix)])
+                elif type(decoded) is LockState:
+                    self.auth.check(user, [("read", lock_key(decoded.name, 0)[:-16], True)])
         except PaxonError as error:
             return encode_result(ErrorResult.from_error(error))
         return encode_result(self.read(decoded))
@@ -307,7 +321,12 @@ class KvStore(StateMachine):
         history = {key: list(entries) for key, entries in self._history.items()}
         revision, revision_compacted = self._revision, self._revision_compacted
         auth = self.auth.copy()
-        leases = [self._log_time_ms, self.leases.next_id, self.leases.export()]
+        leases = [
+            self._log_time_ms,
+            self.leases.next_id,
+            self.leases.export(),
+            self.lock_delays.export(),
+        ]
 
         def encode() -> bytes:
             kvs = [current[key] for key in sorted(current)]  # named tuples pack as arrays
@@ -359,8 +378,10 @@ class KvStore(StateMachine):
             data, self.limits.leases_max
         )
         leases = LeaseTable(self.limits.leases_max)
-        log_time_ms, next_id, lease_rows = leased
+        log_time_ms, next_id, lease_rows, delay_rows = leased
         leases.load(next_id, lease_rows)
+        lock_delays = LockDelays()
+        lock_delays.load(delay_rows)
         keys = _SortedKeys(list(current))
         queue = deque(
             sorted(
@@ -374,6 +395,7 @@ class KvStore(StateMachine):
         def install() -> None:
             self.auth = auth
             self.leases = leases
+            self.lock_delays = lock_delays
             self._log_time_ms = log_time_ms
             self._revision = revision
             self._revision_compacted = revision_compacted
@@ -403,8 +425,10 @@ class KvStore(StateMachine):
                 return self._on_txn(command)
             case Compact(revision):
                 return self._on_compact(revision)
-            case LeaseGrant() | LeaseKeepAlive() | LeaseRevoke():
+            case LeaseGrant() | LeaseKeepAlive() | LeaseRevoke() | LockAcquire():
                 try:
+                    if isinstance(command, LockAcquire):
+                        return self._on_lock_acquire(command)
                     return self._on_lease(command)
                 except PaxonError as error:
                     return ErrorResult.from_error(error)
@@ -482,6 +506,8 @@ class KvStore(StateMachine):
                 self.auth.check(user, [("write", "", True)])
             case LeaseGrant() | LeaseKeepAlive():
                 pass  # any user may hold leases; a key needs write access to attach
+            case LockAcquire(name, lease_id):
+                self.auth.check(user, [("write", lock_key(name, lease_id), False)])
             case LeaseRevoke(lease_id):
                 # Revoking deletes the lease's keys: write access to each.
                 lease = self.leases.leases.get(lease_id)
@@ -552,8 +578,16 @@ class KvStore(StateMachine):
                 return self._end_lease(lease_id)
         assert_never(command)
 
-    def _end_lease(self, lease_id: int) -> LeaseRevokeResult:
-        """Remove a lease (revoked or expired) and delete its keys at one revision."""
+    def _end_lease(self, lease_id: int, *, expired: bool = False) -> LeaseRevokeResult:
+        """Remove a lease (revoked or expired) and delete its keys at one revision;
+        an expiry that takes a lock's holder starts the holder's lock-delay."""
+        if expired:
+            for key in self.leases.get(lease_id).sorted_keys():
+                name = lock_name(key)
+                if name is not None and self._lock_holder(name) is self._current[key]:
+                    delay_ms = decode_delay(self._current[key].value)
+                    if delay_ms:
+                        self.lock_delays.start(name, self._log_time_ms + delay_ms)
         keys = self.leases.remove(lease_id).sorted_keys()
         if not keys:
             return LeaseRevokeResult(0, self._revision)
@@ -563,7 +597,37 @@ class KvStore(StateMachine):
         self._commit(revision)
         return LeaseRevokeResult(len(keys), revision)
 
-    def _read_lease(self, query: LeaseTimeToLive | LeaseList) -> Result:
+    def _on_lock_acquire(self, command: LockAcquire) -> LockAcquireResult:
+        name, lease_id = command.name, command.lease
+        self.leases.get(lease_id)  # LeaseNotFound
+        key = lock_key(name, lease_id)
+        kv = self._current.get(key)
+        if kv is None or self.leases.lease_of.get(key) != lease_id:
+            revision = self._revision + 1
+            kv = self._write(key, encode_delay(command.delay_ms), revision, kv, lease_id)
+            self._commit(revision)
+        return LockAcquireResult(key, kv.create_revision, self._lock_holder(name) is kv)
+
+    def _lock_waiters(self, name: str) -> list[KeyValue]:
+        current = self._current
+        return [current[key] for key in self._keys.with_prefix(lock_key(name, 0)[:-16])]
+
+    def _lock_holder(self, name: str) -> KeyValue | None:
+        """The waiter holding lock ``name``: the one that joined first, unless a
+        lock-delay runs (``paxon.kv.locks``)."""
+        if self.lock_delays.remaining_ms(name, self._log_time_ms):
+            return None
+        return min(self._lock_waiters(name), key=_create_revision, default=None)
+
+    def _read_lease(self, query: LeaseTimeToLive | LeaseList | LockState) -> Result:
+        if type(query) is LockState:
+            holder = self._lock_holder(query.name)
+            return LockStateResult(
+                "" if holder is None else holder.key,
+                0 if holder is None else holder.create_revision,
+                len(self._lock_waiters(query.name)),
+                self.lock_delays.remaining_ms(query.name, self._log_time_ms),
+            )
         if type(query) is LeaseList:
             return LeaseListResult(tuple(sorted(self.leases.leases)))
         assert type(query) is LeaseTimeToLive
@@ -773,7 +837,16 @@ class KvStore(StateMachine):
 
 
 _AnyCommand = Command | AuthCommand | PasswordRequest
-_KV_COMMANDS: Final = (Put, Delete, Txn, Compact, LeaseGrant, LeaseKeepAlive, LeaseRevoke)
+_KV_COMMANDS: Final = (
+    Put,
+    Delete,
+    Txn,
+    Compact,
+    LeaseGrant,
+    LeaseKeepAlive,
+    LeaseRevoke,
+    LockAcquire,
+)
 
 
 def _no_lease(lease_id: int) -> LeaseNotFound:
@@ -804,6 +877,10 @@ def _txn_wants(txn: Txn) -> list[tuple[Access, str, bool]]:
             case GetOp(key, prefix):
                 wants.append(("read", key, prefix))
     return wants
+
+
+def _create_revision(kv: KeyValue) -> int:
+    return kv.create_revision
 
 
 def _revision_end(entry: HistoryEntry) -> int:
@@ -911,8 +988,9 @@ def _entry_bytes(kv: KeyValue) -> int:
     return len(kv.key) + len(kv.value) + HISTORY_ENTRY_OVERHEAD_BYTES
 
 
-_LeaseState = tuple[int, int, list[tuple[int, int, int, list[str]]]]
-"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys)...])`` of a snapshot."""
+_LeaseState = tuple[int, int, list[tuple[int, int, int, list[str]]], list[tuple[str, int]]]
+"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys)...], [(lock, until_ms)...])``
+of a snapshot."""
 
 
 def _decode_snapshot(
@@ -920,7 +998,7 @@ def _decode_snapshot(
 ) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]], AuthState, _LeaseState]:
     """Parse and check a snapshot; raise ``KvDecodeError`` naming what is wrong."""
     fields = unpack(data, "snapshot")
-    lease_fields: object = [0, 1, []]
+    lease_fields: object = [0, 1, [], []]
     if (
         type(fields) is list
         and len(fields) == 7
@@ -970,10 +1048,14 @@ def _decode_snapshot(
 
 def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: int) -> _LeaseState:
     """The leases of a snapshot, checked: ids rising below ``next_id``, each
-    attached key live and attached once, at most ``leases_max``."""
-    if type(fields) is not list or len(fields) != 3:
-        raise KvDecodeError("snapshot: leases: expected [log_time_ms, next_id, [lease...]]")
-    log_time_ms, next_id, rows = fields
+    attached key live and attached once, at most ``leases_max``; and the
+    lock-delays, names rising."""
+    if type(fields) is not list or len(fields) != 4:
+        raise KvDecodeError(
+            "snapshot: leases: expected [log_time_ms, next_id, [lease...], [delay...]]"
+        )
+    log_time_ms, next_id, rows, delay_rows = fields
+    delays = _snapshot_lock_delays(delay_rows)
     if type(log_time_ms) is not int or not 0 <= log_time_ms <= INT_MAX:
         raise KvDecodeError("snapshot: leases: log_time_ms: expected an integer >= 0")
     if type(next_id) is not int or not 1 <= next_id <= INT_MAX:
@@ -1006,7 +1088,25 @@ def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: i
             attached.add(key)
         leases.append((lease_id, ttl_ms, expiry_ms, keys))
         previous_id = lease_id
-    return log_time_ms, next_id, leases
+    return log_time_ms, next_id, leases, delays
+
+
+def _snapshot_lock_delays(rows: object) -> list[tuple[str, int]]:
+    if type(rows) is not list:
+        raise KvDecodeError("snapshot: lock delays: expected an array")
+    delays: list[tuple[str, int]] = []
+    for row in rows:
+        if (
+            type(row) is not list
+            or len(row) != 2
+            or type(row[0]) is not str
+            or type(row[1]) is not int
+            or not 0 < row[1] <= INT_MAX
+            or (delays and row[0] <= delays[-1][0])
+        ):
+            raise KvDecodeError("snapshot: lock delay: expected [name, until_ms], names rising")
+        delays.append((row[0], row[1]))
+    return delays
 
 
 def _snapshot_kvs(kvs: object, revision: int) -> dict[str, KeyValue]:
