@@ -149,6 +149,15 @@ class LeaseNotFound(PaxonError):
     http_status = 404
 
 
+class LockNotAcquired(PaxonError):
+    """A lock was not acquired within the caller's timeout; this waiter left
+    the queue (its lease was revoked). Exit 1, as SPEC.md has ``paxon lock``."""
+
+    code = "lock_not_acquired"
+    exit_code = 1
+    http_status = 409
+
+
 class NotSupported(BadRequest):
     """The operation exists in SPEC.md but is not built yet, or not by this state machine."""
 
@@ -190,6 +199,7 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         ValueTooLarge,
         RevisionCompacted,
         LeaseNotFound,
+        LockNotAcquired,
         NotSupported,
         Unavailable,
         Timeout,
