@@ -16,6 +16,7 @@ follow in declaration order (no field names on the wire)::
     11   LeaseList                                  (a query)
     12   LockAcquire   name, lease, delay_ms
     13   LockState     name                         (a query)
+    14   Events        key, prefix, from_revision, after_key, limit, prev_kv  (a query)
          Compare       [key, target, op, operand]   target and op as indexes into
                                                      COMPARE_TARGETS / COMPARE_OPS
     1    PutOp         [1, key, value [, lease]]    (txn ops reuse the command tags)
@@ -34,6 +35,8 @@ follow in declaration order (no field names on the wire)::
     29   LeaseListResult [lease...]
     30   LockAcquireResult key, fence, held
     31   LockStateResult holder_key, fence, waiters, delay_remaining_ms
+    60   EventsResult  [[put?, kv, prev | nil]...], revision, next_revision, next_key
+                       (kv as in GetResult; tags 32-59 are the auth codec's)
 
 Rules:
 - Decoding trusts nothing: any input either decodes to an object of the right
@@ -74,6 +77,9 @@ from paxon.kv.model import (
     DeleteOp,
     DeleteResult,
     ErrorResult,
+    Event,
+    Events,
+    EventsResult,
     Get,
     GetOp,
     GetResult,
@@ -117,6 +123,7 @@ _R = TypeVar(
     LeaseListResult,
     LockAcquireResult,
     LockStateResult,
+    EventsResult,
 )
 
 
@@ -136,6 +143,7 @@ TAG_LEASE_TIME_TO_LIVE: Final = 10
 TAG_LEASE_LIST: Final = 11
 TAG_LOCK_ACQUIRE: Final = 12
 TAG_LOCK_STATE: Final = 13
+TAG_EVENTS: Final = 14
 TAG_PUT_RESULT: Final = 16
 TAG_DELETE_RESULT: Final = 17
 TAG_GET_RESULT: Final = 18
@@ -149,6 +157,7 @@ TAG_LEASE_TIME_TO_LIVE_RESULT: Final = 28
 TAG_LEASE_LIST_RESULT: Final = 29
 TAG_LOCK_ACQUIRE_RESULT: Final = 30
 TAG_LOCK_STATE_RESULT: Final = 31
+TAG_EVENTS_RESULT: Final = 60
 
 _TARGET_INDEX: Final = {target: index for index, target in enumerate(COMPARE_TARGETS)}
 _OP_INDEX: Final = {op: index for index, op in enumerate(COMPARE_OPS)}
@@ -197,6 +206,18 @@ def encode_query(query: Query) -> bytes:
         return _pack([TAG_LEASE_LIST])
     if type(query) is LockState:
         return _pack([TAG_LOCK_STATE, query.name])
+    if type(query) is Events:
+        return _pack(
+            [
+                TAG_EVENTS,
+                query.key,
+                query.prefix,
+                query.from_revision,
+                query.after_key,
+                query.limit,
+                query.prev_kv,
+            ]
+        )
     raise BadRequest(f"not a query: {type(query).__name__}")
 
 
@@ -228,6 +249,18 @@ def encode_result(result: Result) -> bytes:
         )
     if type(result) is LeaseListResult:
         return _pack([TAG_LEASE_LIST_RESULT, list(result.leases)])
+    if type(result) is EventsResult:
+        events = [
+            [
+                event.type == "put",
+                keyvalue_fields(event.kv),
+                None if event.prev is None else keyvalue_fields(event.prev),
+            ]
+            for event in result.events
+        ]
+        return _pack(
+            [TAG_EVENTS_RESULT, events, result.revision, result.next_revision, result.next_key]
+        )
     if type(result) is LockAcquireResult:
         return _pack([TAG_LOCK_ACQUIRE_RESULT, result.key, result.fence, result.held])
     if type(result) is LockStateResult:
@@ -407,6 +440,15 @@ def decode_query(data: bytes) -> Query:
             return LeaseList()
         if tag == TAG_LOCK_STATE and size == 2:
             return LockState(_str(fields[1], "LockState.name"))
+        if tag == TAG_EVENTS and size == 7:
+            return Events(
+                _str(fields[1], "Events.key"),
+                _bool(fields[2], "Events.prefix"),
+                _int(fields[3], "Events.from_revision"),
+                _str(fields[4], "Events.after_key"),
+                _int(fields[5], "Events.limit"),
+                _bool(fields[6], "Events.prev_kv"),
+            )
     _fail(f"query: expected [4, key, prefix, revision] or a lease query, got {_describe(fields)}")
 
 
@@ -461,6 +503,13 @@ def _lease_result(fields: list[object]) -> Result | None:
             _count(fields[3], "remaining_ms"),
             keys,
         )
+    if tag == TAG_EVENTS_RESULT and size == 5:
+        return EventsResult(
+            tuple(_event(item) for item in _list(fields[1], "events")),
+            _count(fields[2], "revision"),
+            _count(fields[3], "next_revision"),
+            _str(fields[4], "next_key"),
+        )
     if tag == TAG_LOCK_ACQUIRE_RESULT and size == 4:
         return LockAcquireResult(
             _str(fields[1], "key"), _count(fields[2], "fence"), _bool(fields[3], "held")
@@ -477,6 +526,17 @@ def _lease_result(fields: list[object]) -> Result | None:
             tuple(_count(lease, "lease") for lease in _list(fields[1], "leases"))
         )
     return None
+
+
+def _event(fields: object) -> Event:
+    if type(fields) is list and len(fields) == 3 and type(fields[0]) is bool:
+        is_put, kv, prev = fields
+        return Event(
+            "put" if is_put else "delete",
+            keyvalue_from_fields(kv),
+            None if prev is None else keyvalue_from_fields(prev),
+        )
+    _fail(f"event: expected [put?, kv, prev | nil], got {_describe(fields)}")
 
 
 def _response(fields: object) -> TxnResponse:

@@ -319,7 +319,28 @@ class LockState:
     name: str
 
 
-Query: TypeAlias = Get | LeaseTimeToLive | LeaseList | LockState
+EVENTS_PAGE_MAX: Final = 1000
+"""Events one ``Events`` answer holds at most (the next page resumes at its cursor)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """The changes to ``key`` (or, with ``prefix``, to every key under it) from
+    ``from_revision`` on, in order of (revision, key): at most ``limit``
+    (``EVENTS_PAGE_MAX``) per answer. ``after_key`` resumes inside
+    ``from_revision`` (the cursor of the previous page). ``from_revision`` must
+    be above the revision compacted to (``RevisionCompacted`` otherwise): the
+    delete events of that revision are gone with its history."""
+
+    key: str
+    prefix: bool = False
+    from_revision: int = 1
+    after_key: str = ""
+    limit: int = EVENTS_PAGE_MAX
+    prev_kv: bool = False
+
+
+Query: TypeAlias = Get | LeaseTimeToLive | LeaseList | LockState | Events
 
 
 # ------------------------------------------------------------------ results
@@ -425,6 +446,33 @@ class LockStateResult:
     delay_remaining_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change: a put (``kv`` is the new value) or a delete (``kv`` has the
+    key, an empty value, version 0 and the deleting revision as ``mod_revision``,
+    as etcd reports it); ``prev`` is the value before, when asked for."""
+
+    type: Literal["put", "delete"]
+    kv: KeyValue
+    prev: KeyValue | None = None
+
+    @property
+    def revision(self) -> int:
+        return self.kv.mod_revision
+
+
+@dataclass(frozen=True, slots=True)
+class EventsResult:
+    """A page of events, the store's current ``revision``, and the cursor to
+    ask from next (``next_revision``, ``next_key``): after the last event, or
+    ``revision + 1`` when the page holds everything up to now."""
+
+    events: tuple[Event, ...]
+    revision: int
+    next_revision: int
+    next_key: str
+
+
 LeaseResult: TypeAlias = (
     LeaseGrantResult
     | LeaseKeepAliveResult
@@ -433,6 +481,7 @@ LeaseResult: TypeAlias = (
     | LeaseListResult
     | LockAcquireResult
     | LockStateResult
+    | EventsResult
 )
 
 TxnResponse: TypeAlias = PutResult | DeleteResult | GetResult
@@ -510,6 +559,16 @@ def validate_query(query: Query, limits: KvLimits) -> None:
         return
     if type(query) is LockState:
         _check_lock_name(query.name, limits)
+        return
+    if type(query) is Events:
+        _check_flag(query.prefix, "prefix")
+        _check_flag(query.prev_kv, "prev_kv")
+        _check_key(query.key, limits, "key", empty_ok=query.prefix)
+        _check_count(query.from_revision, "from_revision")
+        if query.after_key:
+            _check_key(query.after_key, limits, "after_key")
+        if type(query.limit) is not int or not 1 <= query.limit <= EVENTS_PAGE_MAX:
+            raise BadRequest(f"limit: from 1 to {EVENTS_PAGE_MAX}, got {query.limit!r}")
         return
     if type(query) is not Get:
         raise BadRequest(f"not a query: {type(query).__name__}")

@@ -131,6 +131,9 @@ from paxon.kv.model import (
     DeleteOp,
     DeleteResult,
     ErrorResult,
+    Event,
+    Events,
+    EventsResult,
     Get,
     GetOp,
     GetResult,
@@ -294,7 +297,7 @@ class KvStore(StateMachine):
             decoded = decode_query(inner)
             if self.auth.enabled:
                 user = self._user(token)
-                if type(decoded) is Get:
+                if type(decoded) is Get or type(decoded) is Events:
                     self.auth.check(user, [("read", decoded.key, decoded.prefix)])
                 elif type(decoded) is LockState:
                     self.auth.check(user, [("read", lock_key(decoded.name, 0)[:-16], True)])
@@ -608,6 +611,57 @@ class KvStore(StateMachine):
             self._commit(revision)
         return LockAcquireResult(key, kv.create_revision, self._lock_holder(name) is kv)
 
+    def _events(self, query: Events) -> EventsResult:
+        """The changes ``query`` asks for, derived from the MVCC history (a put at
+        each value's mod revision; a delete where a value ended and no value
+        followed at once). O(candidate keys x their kept history)."""
+        start = query.from_revision
+        if start <= self._revision_compacted:
+            raise RevisionCompacted(
+                f"events from revision {start} were compacted: watch from "
+                f"{self._revision_compacted + 1} on; the oldest kept is "
+                f"{self._revision_compacted}"
+            )
+        if query.prefix:
+            history = (key for key in self._history if key.startswith(query.key))
+            keys = sorted({*self._keys.with_prefix(query.key), *history})
+        else:
+            keys = [query.key]
+        events = [
+            event
+            for key in keys
+            for event in self._key_events(key, start, query.prev_kv)
+            if event.revision > start or key > query.after_key
+        ]
+        events.sort(key=_event_order)
+        page = tuple(events[: query.limit])
+        if len(events) > query.limit:
+            last = page[-1]
+            return EventsResult(page, self._revision, last.revision, last.kv.key)
+        return EventsResult(page, self._revision, max(start, self._revision + 1), "")
+
+    def _key_events(self, key: str, start: int, with_prev: bool) -> list[Event]:
+        """``key``'s events at revisions from ``start`` on, oldest first."""
+        history = self._history.get(key)
+        entries = [] if history is None else _live_entries(history, self._revision_compacted)
+        current = self._current.get(key)
+        found: list[Event] = []
+        before: KeyValue | None = None  # the value just before, if it was live then
+        for index, (end, kv) in enumerate(entries):
+            if kv.mod_revision >= start:
+                found.append(Event("put", kv, before if with_prev else None))
+            following = entries[index + 1][1] if index + 1 < len(entries) else current
+            if following is None or following.mod_revision != end:
+                if end >= start:
+                    tombstone = KeyValue(key, b"", 0, 0, end)
+                    found.append(Event("delete", tombstone, kv if with_prev else None))
+                before = None
+            else:
+                before = kv
+        if current is not None and current.mod_revision >= start:
+            found.append(Event("put", current, before if with_prev else None))
+        return found
+
     def _lock_waiters(self, name: str) -> list[KeyValue]:
         current = self._current
         return [current[key] for key in self._keys.with_prefix(lock_key(name, 0)[:-16])]
@@ -619,7 +673,9 @@ class KvStore(StateMachine):
             return None
         return min(self._lock_waiters(name), key=_create_revision, default=None)
 
-    def _read_lease(self, query: LeaseTimeToLive | LeaseList | LockState) -> Result:
+    def _read_lease(self, query: LeaseTimeToLive | LeaseList | LockState | Events) -> Result:
+        if type(query) is Events:
+            return self._events(query)
         if type(query) is LockState:
             holder = self._lock_holder(query.name)
             return LockStateResult(
@@ -877,6 +933,10 @@ def _txn_wants(txn: Txn) -> list[tuple[Access, str, bool]]:
             case GetOp(key, prefix):
                 wants.append(("read", key, prefix))
     return wants
+
+
+def _event_order(event: Event) -> tuple[int, str]:
+    return event.kv.mod_revision, event.kv.key
 
 
 def _create_revision(kv: KeyValue) -> int:
