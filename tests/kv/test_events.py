@@ -159,7 +159,7 @@ def test_a_prefix_delete_of_many_keys_pages_inside_its_revision() -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [Events("k"), Events("", True, 7, "a", 10, True), Events("p/", True, 3)]
+    "query", [Events("k"), Events("", True, 7, "a", 10, True, 500), Events("p/", True, 3)]
 )
 def test_events_queries_and_results_round_trip(query: Events) -> None:
     assert decode_query(encode_query(query)) == query

@@ -16,7 +16,7 @@ follow in declaration order (no field names on the wire)::
     11   LeaseList                                  (a query)
     12   LockAcquire   name, lease, delay_ms
     13   LockState     name                         (a query)
-    14   Events        key, prefix, from_revision, after_key, limit, prev_kv  (a query)
+    14   Events        key, prefix, from_revision, after_key, limit, prev_kv, wait_ms  (a query)
          Compare       [key, target, op, operand]   target and op as indexes into
                                                      COMPARE_TARGETS / COMPARE_OPS
     1    PutOp         [1, key, value [, lease]]    (txn ops reuse the command tags)
@@ -216,6 +216,7 @@ def encode_query(query: Query) -> bytes:
                 query.after_key,
                 query.limit,
                 query.prev_kv,
+                query.wait_ms,
             ]
         )
     raise BadRequest(f"not a query: {type(query).__name__}")
@@ -440,7 +441,7 @@ def decode_query(data: bytes) -> Query:
             return LeaseList()
         if tag == TAG_LOCK_STATE and size == 2:
             return LockState(_str(fields[1], "LockState.name"))
-        if tag == TAG_EVENTS and size == 7:
+        if tag == TAG_EVENTS and size == 8:
             return Events(
                 _str(fields[1], "Events.key"),
                 _bool(fields[2], "Events.prefix"),
@@ -448,6 +449,7 @@ def decode_query(data: bytes) -> Query:
                 _str(fields[4], "Events.after_key"),
                 _int(fields[5], "Events.limit"),
                 _bool(fields[6], "Events.prev_kv"),
+                _int(fields[7], "Events.wait_ms"),
             )
     _fail(f"query: expected [4, key, prefix, revision] or a lease query, got {_describe(fields)}")
 

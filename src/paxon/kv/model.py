@@ -322,6 +322,9 @@ class LockState:
 EVENTS_PAGE_MAX: Final = 1000
 """Events one ``Events`` answer holds at most (the next page resumes at its cursor)."""
 
+EVENTS_WAIT_MAX_MS: Final = 30_000
+"""The longest a node holds an ``Events`` query that found nothing yet."""
+
 
 @dataclass(frozen=True, slots=True)
 class Events:
@@ -330,7 +333,11 @@ class Events:
     (``EVENTS_PAGE_MAX``) per answer. ``after_key`` resumes inside
     ``from_revision`` (the cursor of the previous page). ``from_revision`` must
     be above the revision compacted to (``RevisionCompacted`` otherwise): the
-    delete events of that revision are gone with its history."""
+    delete events of that revision are gone with its history.
+
+    ``wait_ms`` is for the node, not the store: a node holds a query whose
+    answer has no events for up to that long (``EVENTS_WAIT_MAX_MS``), and
+    answers as soon as a change it asks for is applied (``paxon.node.watches``)."""
 
     key: str
     prefix: bool = False
@@ -338,6 +345,7 @@ class Events:
     after_key: str = ""
     limit: int = EVENTS_PAGE_MAX
     prev_kv: bool = False
+    wait_ms: int = 0
 
 
 Query: TypeAlias = Get | LeaseTimeToLive | LeaseList | LockState | Events
@@ -569,6 +577,8 @@ def validate_query(query: Query, limits: KvLimits) -> None:
             _check_key(query.after_key, limits, "after_key")
         if type(query.limit) is not int or not 1 <= query.limit <= EVENTS_PAGE_MAX:
             raise BadRequest(f"limit: from 1 to {EVENTS_PAGE_MAX}, got {query.limit!r}")
+        if type(query.wait_ms) is not int or not 0 <= query.wait_ms <= EVENTS_WAIT_MAX_MS:
+            raise BadRequest(f"wait_ms: from 0 to {EVENTS_WAIT_MAX_MS}, got {query.wait_ms!r}")
         return
     if type(query) is not Get:
         raise BadRequest(f"not a query: {type(query).__name__}")

@@ -193,6 +193,10 @@ HistoryEntry = tuple[int, KeyValue]
 
 _PACK_PIECE_ITEMS = 1000
 
+CHANGES_KEPT: Final = 65_536
+"""Recent (revision, key) changes a store remembers for the node's watches
+(``changed_since``): about 6 MiB; past it a watch is woken to look anyway."""
+
 DROP_ENTRIES_PER_COMMIT: Final = 4096
 """Dead history entries freed per compaction or write, at least (see the module docstring)."""
 
@@ -217,6 +221,10 @@ class KvStore(StateMachine):
         self.lock_delays = LockDelays()
         """Locks whose holder's lease expired, blocked until (``paxon.kv.locks``)."""
         self._log_time_ms = 0  # as the runtime last told (``on_log_time``)
+        # The keys each recent revision changed, for the node's watches
+        # (``changed_since``); not replicated state, not in snapshots.
+        self._changes: deque[tuple[int, str]] = deque(maxlen=CHANGES_KEPT)
+        self._changes_from = 1  # the first revision ``_changes`` is complete from
 
     @property
     def revision(self) -> int:
@@ -237,6 +245,22 @@ class KvStore(StateMachine):
         return len(self._current)
 
     # -------------------------------------------------------------- log time
+
+    def changed_since(self, revision: int) -> list[str] | None:
+        """The keys changed at revisions from ``revision`` on (repeats possible),
+        or None if this store no longer remembers that far back (the last
+        ``CHANGES_KEPT`` changes, since the last restore)."""
+        if revision < self._changes_from:
+            return None
+        changes = self._changes
+        if len(changes) == changes.maxlen and changes[0][0] >= revision:
+            return None  # the deque may have dropped some
+        found = []
+        for changed_at, key in reversed(changes):
+            if changed_at < revision:
+                break
+            found.append(key)
+        return found
 
     def on_log_time(self, log_time_ms: int) -> None:
         """Log time moved: end every lease it passed, each deleting its keys at
@@ -408,6 +432,8 @@ class KvStore(StateMachine):
             self._history_queue = queue
             self._history_live_bytes = live_bytes
             self._dead_pending = 0
+            self._changes.clear()
+            self._changes_from = revision + 1
 
         return install
 
@@ -736,12 +762,14 @@ class KvStore(StateMachine):
             kv = KeyValue(key, value, old.version + 1, old.create_revision, revision)
             self._retire(old, revision)
         self._current[key] = kv
+        self._changes.append((revision, key))
         return kv
 
     def _remove(self, key: str, revision: int) -> None:
         assert revision == self._revision + 1
         self._retire(self._current.pop(key), revision)
         self._keys.remove(key)
+        self._changes.append((revision, key))
         if self.leases.lease_of:
             self.leases.detach(key)
 

@@ -88,6 +88,7 @@ from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
 from paxon.node.members import describe, refusal_bindings
 from paxon.node.snapshot_transfer import SnapshotTransfers
+from paxon.node.watches import WatchParking
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
@@ -205,6 +206,8 @@ class Node:
         # As leader, stamps the log with this node's wall clock (``logclock``).
         self._stamper = ClockStamper(wall_time_s, elapsed_s=self._env.monotonic)
         self._leader_clock = LeaderClock(self, self._stamper)  # stamps for leases
+        # Watches held until a change they ask for is applied (``watches``).
+        self._watches = WatchParking(self._kv_store, self._query_machine)
         # Users and tokens (``authgate``), when the machine is the key-value store.
         self._gate = (
             AuthGate(state_machine, wall_time_s=wall_time_s)
@@ -335,6 +338,7 @@ class Node:
         if self._gate is not None:
             self._gate.close()
         self._fail_all_waiting("the node is shutting down")
+        self._watches.fail_all("the node is shutting down")
         # Snapshot writes and installs use the data directory: let them finish
         # before it is closed (and its lock released to a successor).
         for work in list(self._snapshot_work):
@@ -462,7 +466,11 @@ class Node:
         if self._gate is not None:
             self._gate.check_query(payload)
         if not linearizable:
-            return self._query_machine(payload)
+            if self._watches.wait_of(payload) is None:
+                return self._query_machine(payload)
+            waiting: asyncio.Future[bytes] = self._loop.create_future()
+            self._answer_query(_PendingQuery(payload, waiting))
+            return await waiting  # a watch: held until a change it asks for
         timeout = self.config.request_timeout_s if timeout is None else timeout
         deadline = self._loop.time() + timeout
         while self._replica.role is not Role.LEADER and not self._forwarder.ready:
@@ -746,6 +754,7 @@ class Node:
                     self._post_flush()
                 self._membership.on_tick()
                 self._leader_clock.on_tick()
+                self._watches.on_tick(now)
                 if now >= gauges_due:
                     self._expire_leaving(now)
                     self._membership.bind_incarnations()
@@ -933,6 +942,7 @@ class Node:
                     self._fail(waiter, error)
         self.metrics.commits.inc(commits)
         self.metrics.slots_chosen.inc(len(entries))
+        self._watches.on_applied()
         reads = self._reads_applying
         while reads and reads[0][0] <= self.machine.slot_applied:
             for query in reads.popleft()[1]:
@@ -961,8 +971,22 @@ class Node:
             reply = self._query_machine(query.payload)
         except PaxonError as error:
             self._fail(query.answer, error)
-        else:
-            self._answer(query.answer, reply)
+            return
+        waiter = query.answer
+
+        def answer_later(reply: bytes | None, error: Exception | None) -> None:
+            if reply is not None:
+                self._answer(waiter, reply)
+            else:
+                failure = error if isinstance(error, PaxonError) else BadRequest(repr(error))
+                self._fail(waiter, failure)
+
+        if not self._watches.park(query.payload, reply, self._loop.time(), answer_later):
+            self._answer(waiter, reply)
+
+    def _kv_store(self) -> KvStore | None:
+        store = self.machine.machine
+        return store if isinstance(store, KvStore) else None
 
     def _query_machine(self, payload: bytes) -> bytes:
         """The state machine's answer; its own failures are the request's, not the node's."""
