@@ -323,6 +323,12 @@ class KvStore(StateMachine):
                 user = self._user(token)
                 if type(decoded) is Get or type(decoded) is Events:
                     self.auth.check(user, [("read", decoded.key, decoded.prefix)])
+                elif type(decoded) is LeaseTimeToLive and decoded.keys:
+                    # Listing a lease's keys needs read access to each (as
+                    # etcd's PR 15656 closed the same hole).
+                    lease = self.leases.leases.get(decoded.lease)
+                    keys = [] if lease is None else lease.sorted_keys()
+                    self.auth.check(user, [("read", key, False) for key in keys])
                 elif type(decoded) is LockState:
                     self.auth.check(user, [("read", lock_key(decoded.name, 0)[:-16], True)])
         except PaxonError as error:
