@@ -22,6 +22,7 @@ from paxon.server.dev import plan_nodes, ports_in_use
 
 COMMANDS = (
     *("serve", "dev", "put", "get", "del", "cas", "txn", "compact", "status", "members", "bench"),
+    "lease",
 )
 
 
@@ -70,6 +71,18 @@ def listening_port() -> Iterator[int]:
         (["compact"], "paxon compact: the following arguments are required: REVISION"),
         (["compact", "-3"], "paxon compact: argument REVISION: must be >= 0"),
         (["compact", "x"], "paxon compact: argument REVISION: not an integer"),
+        (["lease"], "paxon lease: choose an action: grant, revoke, keep-alive, ttl or list"),
+        (["lease", "grant"], "paxon lease grant: the following arguments are required: TTL"),
+        (["lease", "grant", "0.5"], "paxon lease grant: ttl: a lease lasts from 1 to 2592000"),
+        (["lease", "grant", "1e9"], "paxon lease grant: ttl: a lease lasts from 1 to 2592000"),
+        (["lease", "grant", "nan"], "paxon lease grant: ttl: a lease lasts from 1"),
+        (["lease", "grant", "ten"], "paxon lease grant: argument TTL_SECONDS: not a number"),
+        (["lease", "revoke", "0"], "paxon lease revoke: argument ID: a lease id is an integer"),
+        (["lease", "ttl", "-1"], "paxon lease ttl: argument ID: a lease id is an integer"),
+        (["lease", "keep-alive", "x"], "paxon lease keep-alive: argument ID: a lease id"),
+        (["lease", "list", "7"], "paxon: unrecognized arguments: 7"),
+        (["lease", "purge"], "paxon lease: argument lease_command: invalid choice"),
+        (["put", "k", "v", "--lease", "0"], "paxon put: argument --lease: a lease id is"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(
@@ -136,6 +149,10 @@ def test_commands_not_built_yet_exit_2(
         ["status", "--json"],
         ["members", "list"],
         ["compact", "5", "--json"],
+        ["put", "k", "v", "--lease", "3"],
+        ["lease", "grant", "10"],
+        ["lease", "keep-alive", "3"],  # runs until interrupted, yet not when unreachable
+        ["lease", "ttl", "3", "--keys"],
         ["bench", "--ops", "10"],
     ],
 )

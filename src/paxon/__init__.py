@@ -4,7 +4,9 @@ The replicated-state-machine library and key-value service are built in
 layers; see ``docs/architecture.md``. This module is the public API:
 
 - ``Client`` / ``SyncClient``: talk to a running cluster (``paxon serve``),
-  over TLS with ``tls=ClientTls(cacert=..., cert=..., key=...)``;
+  over TLS with ``tls=ClientTls(cacert=..., cert=..., key=...)``; leases
+  through ``grant_lease`` and the rest (results ``Lease*Result``), or
+  ``client.lease(ttl)`` (a ``KeptLease`` / ``SyncKeptLease``);
 - ``StateMachine`` and ``Node``: replicate your own deterministic state machine;
 - the error hierarchy of ``paxon.errors``.
 
@@ -13,9 +15,11 @@ simulator in ``paxon.sim``.
 """
 
 from paxon.client import Client, SyncClient
+from paxon.client_lease import KeptLease, SyncKeptLease
 from paxon.errors import (
     BadRequest,
     Busy,
+    LeaseNotFound,
     NotLeader,
     NotSupported,
     PaxonError,
@@ -29,7 +33,13 @@ from paxon.errors import (
     Unavailable,
     ValueTooLarge,
 )
-from paxon.kv.model import KeyValue
+from paxon.kv.model import (
+    KeyValue,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
+)
 from paxon.node import Node, NodeConfig
 from paxon.security.client_tls import ClientTls
 from paxon.statemachine import StateMachine
@@ -41,7 +51,13 @@ __all__ = [
     "Busy",
     "Client",
     "ClientTls",
+    "KeptLease",
     "KeyValue",
+    "LeaseGrantResult",
+    "LeaseKeepAliveResult",
+    "LeaseNotFound",
+    "LeaseRevokeResult",
+    "LeaseTimeToLiveResult",
     "Node",
     "NodeConfig",
     "NotLeader",
@@ -54,6 +70,7 @@ __all__ = [
     "SessionsFull",
     "StateMachine",
     "SyncClient",
+    "SyncKeptLease",
     "Timeout",
     "Unauthenticated",
     "Unavailable",

@@ -38,6 +38,13 @@ from paxon.cli_auth import (
     command_name,
     credentials,
 )
+from paxon.cli_lease import (
+    LEASE_GROUP,
+    add_lease_commands,
+    add_put_lease_flag,
+    lease_operation,
+    runs_until_interrupted,
+)
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
 from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
@@ -382,6 +389,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     put = add("put", "set KEY to VALUE; prints the new revision")
     put.add_argument("key", metavar="KEY")
     put.add_argument("value", metavar="VALUE")
+    add_put_lease_flag(put)
     get = add("get", "print KEY's value (linearizable unless --serializable)")
     get.add_argument("key", metavar="KEY")
     get.add_argument("--prefix", action="store_true", help="every key starting with KEY")
@@ -408,6 +416,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     )
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
+    add_lease_commands(commands, common)
     members = commands.add_parser("members", help="list the members; add, promote or remove one")
     member_commands = members.add_subparsers(dest="members_command", parser_class=_Parser)
     member_commands.add_parser("list", help="list the members", parents=[common])
@@ -462,7 +471,10 @@ def _run_client_command(args: argparse.Namespace) -> int:
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
         user, password = credentials(args)
-        return asyncio.run(_with_client(endpoints, args.timeout, tls, operation, user, password))
+        endless = runs_until_interrupted(args)
+        return asyncio.run(
+            _with_client(endpoints, args.timeout, tls, operation, user, password, endless=endless)
+        )
 
     name = f"members {args.members_command}" if args.command == "members" else command_name(args)
     return _reporting_errors(name, body)
@@ -484,7 +496,11 @@ async def _with_client(
     operation: _Operation,
     user: str | None = None,
     password: str | None = None,
+    *,
+    endless: bool = False,
 ) -> int:
+    """``operation`` on a client, all of it within ``timeout_s`` unless ``endless``
+    (a command that runs until interrupted bounds each of its calls itself)."""
     from paxon.client import Client
 
     async def session() -> int:
@@ -492,6 +508,8 @@ async def _with_client(
         async with client:
             return await operation(client)
 
+    if endless:
+        return await session()
     try:
         return await asyncio.wait_for(session(), timeout_s + _TIMEOUT_GRACE_S)
     except TimeoutError:
@@ -502,7 +520,7 @@ def _put(args: argparse.Namespace) -> _Operation:
     value = _utf8(args.value)
 
     async def run(client: Client) -> int:
-        revision = await client.put(args.key, value)
+        revision = await client.put(args.key, value, lease=args.lease)
         _emit(args, {"revision": revision}, str(revision))
         return 0
 
@@ -825,6 +843,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "status": _status,
     "members": _members,
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
+    LEASE_GROUP: lease_operation,
 }
 
 
@@ -1266,6 +1285,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _run_client_command,
     "members": _run_client_command,
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),
+    LEASE_GROUP: _run_client_command,
     "bench": _run_bench,
     "sim": _run_sim,
     "certs": _run_certs,

@@ -31,6 +31,10 @@ How a call travels:
   stops working (expired, password changed) is renewed once per call. On a
   cluster with auth disabled the login is skipped. ``auth_*``, ``user_*`` and
   ``role_*`` administer users and roles (``paxon.kv.auth``).
+- Leases (``paxon.kv.leases``): ``grant_lease``, ``keep_alive``,
+  ``revoke_lease``, ``lease_time_to_live``, ``leases``, and ``put(...,
+  lease=ID)``; TTLs are seconds here, milliseconds on the wire. ``lease(ttl)``
+  grants one and keeps it alive while a block runs (``paxon.client_lease``).
 - Errors: ``Unavailable`` when no node could be reached at all, ``Timeout``
   when nodes were reached but no answer came in time (for a write: its outcome
   is unknown), and the request's own errors (``BadRequest``, ``ValueTooLarge``,
@@ -51,6 +55,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+from paxon.client_lease import KeptLease, SyncKeptLease
 from paxon.errors import (
     ERROR_CLASSES,
     AuthNotEnabled,
@@ -95,6 +100,7 @@ from paxon.kv.authcodec import (
     wrap,
 )
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
+from paxon.kv.jsonforms import lease_ttl_ms
 from paxon.kv.model import (
     Compact,
     CompactResult,
@@ -104,11 +110,22 @@ from paxon.kv.model import (
     GetResult,
     KeyValue,
     KvLimits,
+    LeaseGrant,
+    LeaseGrantResult,
+    LeaseKeepAlive,
+    LeaseKeepAliveResult,
+    LeaseList,
+    LeaseListResult,
+    LeaseRevoke,
+    LeaseRevokeResult,
+    LeaseTimeToLive,
+    LeaseTimeToLiveResult,
     Put,
     PutResult,
     Txn,
     TxnResult,
     validate_command,
+    validate_query,
 )
 from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
@@ -130,7 +147,21 @@ from paxon.security.client_tls import ClientTls
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
 _T = TypeVar("_T")
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
+_R = TypeVar(
+    "_R",
+    PutResult,
+    DeleteResult,
+    GetResult,
+    TxnResult,
+    CompactResult,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
+    LeaseListResult,
+)
+_WriteCommand = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
+_ReadQuery = Get | LeaseTimeToLive | LeaseList
 
 
 def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
@@ -286,29 +317,34 @@ class Client:
 
     # ------------------------------------------------------------ key-value API
 
-    async def put(self, key: str, value: bytes | str) -> int:
-        """Write ``key``; the new revision."""
-        return (await self._write(Put(key, _as_bytes(value)), PutResult)).revision
+    async def put(self, key: str, value: bytes | str, *, lease: int = 0) -> int:
+        """Write ``key``; the new revision. With ``lease`` (an id) the key is
+        attached to that lease and deleted when it ends (``LeaseNotFound`` if it
+        does not exist); without, a lease the key had is let go."""
+        return (await self._write(Put(key, _as_bytes(value), None, lease), PutResult)).revision
 
-    async def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
+    async def cas(
+        self, key: str, value: bytes | str, *, expect_version: int, lease: int = 0
+    ) -> PutResult:
         """Write ``key`` only if its version is ``expect_version`` (0: must not exist).
 
         The result is true when the write happened (``.succeeded``), so
         ``if await kv.cas(...)`` reads as SPEC.md writes it; ``.revision`` and
-        ``.version`` tell the store's state either way.
+        ``.version`` tell the store's state either way. ``lease`` as in ``put``.
         """
-        return await self._write(Put(key, _as_bytes(value), expect_version), PutResult)
+        command = Put(key, _as_bytes(value), expect_version, lease)
+        return await self._write(command, PutResult)
 
     async def get(
         self, key: str, *, serializable: bool = False, revision: int | None = None
     ) -> KeyValue | None:
-        result = await self._read(Get(key, False, revision), serializable)
+        result = await self._read(Get(key, False, revision), serializable, GetResult)
         return result.items[0] if result.items else None
 
     async def get_prefix(
         self, prefix: str, *, serializable: bool = False, revision: int | None = None
     ) -> list[KeyValue]:
-        result = await self._read(Get(prefix, True, revision), serializable)
+        result = await self._read(Get(prefix, True, revision), serializable, GetResult)
         return list(result.items)
 
     async def delete(self, key: str, *, prefix: bool = False) -> DeleteResult:
@@ -323,6 +359,53 @@ class Client:
         ``BadRequest`` for a revision ahead of the store and ``RevisionCompacted``
         for one at or below what is already compacted (``.revision_compacted``)."""
         return await self._write(Compact(revision), CompactResult)
+
+    # ------------------------------------------------------------ lease API
+
+    async def grant_lease(self, ttl: float) -> LeaseGrantResult:
+        """A new lease of ``ttl`` seconds of log time (1 s to 30 days, else
+        ``BadRequest`` before anything is sent); ``.lease`` is its id and
+        ``.ttl_ms`` its TTL in milliseconds. It expires unless kept alive."""
+        return await self._write(LeaseGrant(lease_ttl_ms(ttl)), LeaseGrantResult)
+
+    async def keep_alive(
+        self, lease_id: int, *, timeout: float | None = None
+    ) -> LeaseKeepAliveResult:
+        """Give ``lease_id`` its whole TTL again (``.ttl_ms`` from now);
+        ``LeaseNotFound`` if it has ended (revoked or expired: its keys are gone).
+        ``timeout``: give up after this many seconds (the client's by default)."""
+        command = LeaseKeepAlive(lease_id)
+        return await self._write(command, LeaseKeepAliveResult, timeout=timeout)
+
+    async def revoke_lease(self, lease_id: int) -> LeaseRevokeResult:
+        """End ``lease_id`` now; its keys are deleted at one revision
+        (``.deleted`` of them, at ``.revision``). ``LeaseNotFound`` if it has ended."""
+        return await self._write(LeaseRevoke(lease_id), LeaseRevokeResult)
+
+    async def lease_time_to_live(
+        self, lease_id: int, *, keys: bool = False, serializable: bool = False
+    ) -> LeaseTimeToLiveResult:
+        """How long ``lease_id`` has left (``.remaining_ms`` of ``.granted_ttl_ms``)
+        and, with ``keys``, the keys attached to it. Linearizable, like ``get``,
+        unless ``serializable``. ``LeaseNotFound`` if it has ended."""
+        query = LeaseTimeToLive(lease_id, keys)
+        return await self._read(query, serializable, LeaseTimeToLiveResult)
+
+    async def leases(self, *, serializable: bool = False) -> list[int]:
+        """The ids of every live lease, in order (linearizable unless ``serializable``)."""
+        return list((await self._read(LeaseList(), serializable, LeaseListResult)).leases)
+
+    def lease(self, ttl: float, *, keep_alive_interval: float | None = None) -> KeptLease:
+        """A lease kept alive while an ``async with`` block runs, revoked after it.
+
+        ``async with client.lease(10) as lease:`` grants a lease of ``ttl``
+        seconds, keeps it alive every ``keep_alive_interval`` seconds (``ttl``/3)
+        in a background task, and revokes it when the block ends. If the lease
+        is lost (it expired, or keep-alives failed for a whole TTL),
+        ``lease.lost`` turns true and ``await lease.wait_lost()`` returns; see
+        ``paxon.client_lease.KeptLease``.
+        """
+        return KeptLease(self, ttl, keep_alive_interval=keep_alive_interval)
 
     def lock(self, name: str, *, ttl: float = 10.0) -> Any:
         raise NotSupported("locks are not yet supported")
@@ -508,21 +591,26 @@ class Client:
 
     # ------------------------------------------------------------ helpers
 
-    async def _write(self, command: Put | Delete | Txn | Compact, kind: type[_R]) -> _R:
+    async def _write(
+        self, command: _WriteCommand, kind: type[_R], *, timeout: float | None = None
+    ) -> _R:
         validate_command(command, self.limits)
         payload = encode_command(command)
 
         async def attempt(token: str | None) -> _R:
-            return decode_result_as(await self.submit(_wrapped(payload, token)), kind)
+            reply = await self.submit(_wrapped(payload, token), timeout=timeout)
+            return decode_result_as(reply, kind)
 
         return await self._with_token(attempt)
 
-    async def _read(self, query: Get, serializable: bool) -> GetResult:
+    async def _read(self, query: _ReadQuery, serializable: bool, kind: type[_R]) -> _R:
+        if type(query) is not Get:  # a get's bounds are the cluster's to check, as before
+            validate_query(query, self.limits)
         payload = encode_query(query)
 
-        async def attempt(token: str | None) -> GetResult:
+        async def attempt(token: str | None) -> _R:
             reply = await self.query(_wrapped(payload, token), linearizable=not serializable)
-            return decode_result_as(reply, GetResult)
+            return decode_result_as(reply, kind)
 
         return await self._with_token(attempt)
 
@@ -835,11 +923,14 @@ class SyncClient:
         self._thread.join()
         self._loop.close()
 
-    def put(self, key: str, value: bytes | str) -> int:
-        return self._run_sync(self._client.put(key, value))
+    def put(self, key: str, value: bytes | str, *, lease: int = 0) -> int:
+        return self._run_sync(self._client.put(key, value, lease=lease))
 
-    def cas(self, key: str, value: bytes | str, *, expect_version: int) -> PutResult:
-        return self._run_sync(self._client.cas(key, value, expect_version=expect_version))
+    def cas(
+        self, key: str, value: bytes | str, *, expect_version: int, lease: int = 0
+    ) -> PutResult:
+        call = self._client.cas(key, value, expect_version=expect_version, lease=lease)
+        return self._run_sync(call)
 
     def get(
         self, key: str, *, serializable: bool = False, revision: int | None = None
@@ -860,6 +951,30 @@ class SyncClient:
 
     def compact(self, revision: int) -> CompactResult:
         return self._run_sync(self._client.compact(revision))
+
+    def grant_lease(self, ttl: float) -> LeaseGrantResult:
+        return self._run_sync(self._client.grant_lease(ttl))
+
+    def keep_alive(self, lease_id: int, *, timeout: float | None = None) -> LeaseKeepAliveResult:
+        return self._run_sync(self._client.keep_alive(lease_id, timeout=timeout))
+
+    def revoke_lease(self, lease_id: int) -> LeaseRevokeResult:
+        return self._run_sync(self._client.revoke_lease(lease_id))
+
+    def lease_time_to_live(
+        self, lease_id: int, *, keys: bool = False, serializable: bool = False
+    ) -> LeaseTimeToLiveResult:
+        call = self._client.lease_time_to_live(lease_id, keys=keys, serializable=serializable)
+        return self._run_sync(call)
+
+    def leases(self, *, serializable: bool = False) -> list[int]:
+        return self._run_sync(self._client.leases(serializable=serializable))
+
+    def lease(self, ttl: float, *, keep_alive_interval: float | None = None) -> SyncKeptLease:
+        """``Client.lease`` for a ``with`` block: the keep-alives run on this
+        client's own event loop thread while the block runs."""
+        kept = self._client.lease(ttl, keep_alive_interval=keep_alive_interval)
+        return SyncKeptLease(kept, self._run_sync)
 
     def status(self) -> dict[str, Any]:
         return self._run_sync(self._client.status())
@@ -896,8 +1011,10 @@ async def _make_client(
 __all__ = [
     "Client",
     "ClientTls",
+    "KeptLease",
     "SessionLanes",
     "SyncClient",
+    "SyncKeptLease",
     "merge_status",
     "parse_endpoints",
 ]

@@ -96,7 +96,7 @@ def _put(**fields: Any) -> dict[str, Any]:
         (_put(key="", value="v"), "success[1].put.key: expected a non-empty string"),
         (_put(key=["k"], value="v"), "success[1].put.key: expected a string, got a list"),
         (_put(key="k", value="\ud800"), "success[1].put.value: not valid Unicode text"),
-        (_put(key="k", value="v", lease=1), "success[1].put.lease: unknown field"),
+        (_put(key="k", value="v", ttl=1), "success[1].put.ttl: unknown field"),
         ({"failure": [{"get": {"key": "k", "prefix": 1}}]}, "failure[0].get.prefix: expected true"),
         ({"failure": [{"delete": {"key": ""}}]}, "failure[0].delete.key: expected a non-empty"),
         ({"failure": [{"get": {"key": ""}}]}, "failure[0].get.key: expected a non-empty"),

@@ -20,6 +20,7 @@ from yarl import URL
 
 from paxon.errors import (
     Busy,
+    LeaseNotFound,
     NotLeader,
     PaxonError,
     RevisionCompacted,
@@ -36,6 +37,11 @@ from paxon.kv.model import (
     GetOp,
     GetResult,
     KeyValue,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseListResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
     PutOp,
     PutResult,
     Txn,
@@ -84,17 +90,65 @@ class FakeKv:
         self.fail_with: BaseException | None = None
         self.gets: list[dict[str, Any]] = []
         self.puts: list[tuple[str, bytes, int | None]] = []
+        self.lease_table: dict[int, tuple[int, set[str]]] = {}  # id -> (ttl_ms, keys)
+        self.lease_calls: list[tuple[str, object, str | None]] = []
         self.txns: list[Txn] = []
         self.compactions: list[tuple[int, str | None]] = []
         self.member_changes: list[tuple[str, int, str, str | None]] = []
         self.metrics = NodeMetrics(node_id=1)
 
     async def put(
-        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+        self,
+        key: str,
+        value: bytes,
+        *,
+        expect_version: int | None,
+        lease: int = 0,
+        token: str | None = None,
     ) -> PutResult:
         self._maybe_fail()
         self.puts.append((key, value, expect_version))
+        if lease:
+            self._lease(lease)[1].add(key)
         return self._put(key, value, expect_version)
+
+    async def grant_lease(self, ttl_ms: int, *, token: str | None = None) -> LeaseGrantResult:
+        self._maybe_fail()
+        self.lease_calls.append(("grant", ttl_ms, token))
+        lease = max(self.lease_table, default=0) + 1
+        self.lease_table[lease] = (ttl_ms, set())
+        return LeaseGrantResult(lease, ttl_ms)
+
+    async def keep_alive(self, lease: int, *, token: str | None = None) -> LeaseKeepAliveResult:
+        self._maybe_fail()
+        self.lease_calls.append(("keep_alive", lease, token))
+        return LeaseKeepAliveResult(lease, self._lease(lease)[0])
+
+    async def revoke_lease(self, lease: int, *, token: str | None = None) -> LeaseRevokeResult:
+        self._maybe_fail()
+        self.lease_calls.append(("revoke", lease, token))
+        _, keys = self._lease(lease)
+        del self.lease_table[lease]
+        deleted = sum(self._delete(key, False).deleted for key in sorted(keys))
+        return LeaseRevokeResult(deleted, self.revision)
+
+    async def lease_time_to_live(
+        self, lease: int, *, keys: bool, serializable: bool, token: str | None = None
+    ) -> LeaseTimeToLiveResult:
+        self._maybe_fail()
+        self.lease_calls.append(("ttl", (lease, keys, serializable), token))
+        ttl_ms, attached = self._lease(lease)
+        return LeaseTimeToLiveResult(lease, ttl_ms, ttl_ms - 1, tuple(sorted(attached)))
+
+    async def leases(self, *, serializable: bool, token: str | None = None) -> LeaseListResult:
+        self._maybe_fail()
+        self.lease_calls.append(("list", serializable, token))
+        return LeaseListResult(tuple(sorted(self.lease_table)))
+
+    def _lease(self, lease: int) -> tuple[int, set[str]]:
+        if lease not in self.lease_table:
+            raise LeaseNotFound(f"lease {lease} does not exist")
+        return self.lease_table[lease]
 
     async def get(
         self,

@@ -426,11 +426,17 @@ class BlockingKv(FakeKv):
         self.entered = asyncio.Event()
 
     async def put(
-        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+        self,
+        key: str,
+        value: bytes,
+        *,
+        expect_version: int | None,
+        lease: int = 0,
+        token: str | None = None,
     ) -> PutResult:
         self.entered.set()
         await self.release.wait()
-        return await super().put(key, value, expect_version=expect_version)
+        return await super().put(key, value, expect_version=expect_version, lease=lease)
 
 
 def test_requests_over_the_in_flight_cap_are_503_busy_and_not_applied() -> None:

@@ -8,14 +8,19 @@ typo never silently turns into a default.
 Transaction request::
 
     {"compare": [{"key", "target", "op", "operand" | "operand_b64"}],
-     "success": [{"put": {"key", "value" | "value_b64"}}
+     "success": [{"put": {"key", "value" | "value_b64", "lease"?}}
                  | {"delete": {"key", "prefix"?}} | {"get": {"key", "prefix"?}}],
      "failure": [...]}
 
 All three lists are optional (empty). Values are UTF-8 text, or base64 under
 ``value_b64`` for binary. ``operand`` is an integer, or text when ``target`` is
-``"value"`` (``operand_b64`` for binary). Limits (sizes, op counts) are checked
-later by ``validate_command``.
+``"value"`` (``operand_b64`` for binary). ``lease`` attaches the key to a
+lease (an id; 0 or absent: none). Limits (sizes, op counts, id ranges) are
+checked later by ``validate_command``.
+
+Leases: TTLs are seconds in JSON (a number; ``lease_ttl_ms`` turns them into
+the wire's milliseconds, 1 s to 30 days) and ids are integers from 1
+(``lease_id_from_json``).
 
 Parsing (``object_from_json``) is bounded too: every integer anywhere in the
 document must lie in the signed 64-bit range (checked on its digits, before
@@ -25,6 +30,10 @@ Python builds it, so a 5,000-digit number costs nothing), ``NaN`` and
 
 Output: ``keyvalue_to_json`` and ``result_to_json`` give plain dicts ready for
 ``json.dumps``; a value that is not valid UTF-8 appears as ``value_b64``.
+Lease results show their TTLs in seconds (``seconds_from_ms``: an integer when
+whole): ``{"id", "ttl"}`` for a grant or keep-alive, ``{"deleted",
+"revision"}`` for a revoke, ``{"id", "granted_ttl", "ttl", "keys"}`` for a
+time-to-live and ``{"leases": [id...]}`` for the list.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any, Final, NoReturn
 
 from paxon.errors import BadRequest
@@ -40,6 +50,8 @@ from paxon.kv.model import (
     COMPARE_TARGETS,
     INT_MAX,
     INT_MIN,
+    LEASE_TTL_MAX_MS,
+    LEASE_TTL_MIN_MS,
     CompactResult,
     Compare,
     CompareOp,
@@ -50,6 +62,11 @@ from paxon.kv.model import (
     GetOp,
     GetResult,
     KeyValue,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseListResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
     PutOp,
     PutResult,
     Result,
@@ -147,9 +164,10 @@ def _op(obj: object, path: str) -> TxnOp:
     ((kind, body),) = obj.items()
     where = f"{path}.{kind}"
     if kind == "put":
-        fields = _object(body, where, required=("key",), optional=("value", "value_b64"))
+        fields = _object(body, where, required=("key",), optional=("value", "value_b64", "lease"))
         key = _key(fields["key"], f"{where}.key")
-        return PutOp(key, _value(fields, where, text="value", binary="value_b64"))
+        value = _value(fields, where, text="value", binary="value_b64")
+        return PutOp(key, value, _integer(fields.get("lease", 0), f"{where}.lease"))
     if kind in ("delete", "get"):
         fields = _object(body, where, required=("key",), optional=("prefix",))
         prefix = _bool(fields.get("prefix", False), f"{where}.prefix")
@@ -157,6 +175,36 @@ def _op(obj: object, path: str) -> TxnOp:
             return DeleteOp(_key(fields["key"], f"{where}.key"), prefix)
         return GetOp(_key(fields["key"], f"{where}.key", empty_ok=prefix), prefix)
     _fail(path, f'unknown operation "{kind}" (expected "put", "delete" or "get")')
+
+
+def lease_ttl_ms(seconds: object, what: str = "ttl") -> int:
+    """The milliseconds of a lease TTL given in seconds (a number, not a boolean),
+    or ``BadRequest`` outside ``LEASE_TTL_MIN_MS`` .. ``LEASE_TTL_MAX_MS``."""
+    if type(seconds) not in (int, float):
+        _fail(what, f"expected a number of seconds, got {_kind(seconds)}")
+    assert isinstance(seconds, int | float)
+    ttl_ms = round(seconds * 1000) if math.isfinite(seconds) else 0
+    if not LEASE_TTL_MIN_MS <= ttl_ms <= LEASE_TTL_MAX_MS:
+        _fail(
+            what,
+            f"a lease lasts from {LEASE_TTL_MIN_MS // 1000} to {LEASE_TTL_MAX_MS // 1000} "
+            f"seconds, got {seconds!r}",
+        )
+    return ttl_ms
+
+
+def lease_id_from_json(obj: object, what: str = "id") -> int:
+    """A lease id (an integer from 1), or ``BadRequest`` naming ``what``."""
+    lease_id = _integer(obj, what)
+    if not 1 <= lease_id <= INT_MAX:
+        _fail(what, f"a lease id is an integer from 1 to {INT_MAX}, got {lease_id}")
+    return lease_id
+
+
+def seconds_from_ms(milliseconds: int) -> int | float:
+    """Milliseconds as seconds for JSON and text: ``2000`` -> ``2``, ``1500`` -> ``1.5``."""
+    whole, rest = divmod(milliseconds, 1000)
+    return whole if rest == 0 else milliseconds / 1000
 
 
 def _object(
@@ -279,6 +327,19 @@ def result_to_json(result: Result) -> dict[str, Any]:
             }
         case CompactResult(revision_compacted, revision):
             return {"revision": revision, "revision_compacted": revision_compacted}
+        case LeaseGrantResult(lease, ttl_ms) | LeaseKeepAliveResult(lease, ttl_ms):
+            return {"id": lease, "ttl": seconds_from_ms(ttl_ms)}
+        case LeaseRevokeResult(deleted, revision):
+            return {"deleted": deleted, "revision": revision}
+        case LeaseTimeToLiveResult(lease, granted_ttl_ms, remaining_ms, keys):
+            return {
+                "id": lease,
+                "granted_ttl": seconds_from_ms(granted_ttl_ms),
+                "ttl": seconds_from_ms(remaining_ms),
+                "keys": list(keys),
+            }
+        case LeaseListResult(leases):
+            return {"leases": list(leases)}
         case ErrorResult(code, message):
             return {"error": message, "code": code}
     raise TypeError(f"not a result: {type(result).__name__}")

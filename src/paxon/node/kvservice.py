@@ -24,6 +24,16 @@ from paxon.kv.model import (
     Get,
     GetResult,
     KvLimits,
+    LeaseGrant,
+    LeaseGrantResult,
+    LeaseKeepAlive,
+    LeaseKeepAliveResult,
+    LeaseList,
+    LeaseListResult,
+    LeaseRevoke,
+    LeaseRevokeResult,
+    LeaseTimeToLive,
+    LeaseTimeToLiveResult,
     Put,
     PutResult,
     Txn,
@@ -33,7 +43,20 @@ from paxon.kv.model import (
 )
 from paxon.node.node import Node
 
-_R = TypeVar("_R", PutResult, DeleteResult, GetResult, TxnResult, CompactResult)
+_R = TypeVar(
+    "_R",
+    PutResult,
+    DeleteResult,
+    GetResult,
+    TxnResult,
+    CompactResult,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
+    LeaseListResult,
+)
+_Command = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
 
 
 class NodeKvService:
@@ -42,9 +65,15 @@ class NodeKvService:
         self.limits = limits or KvLimits()
 
     async def put(
-        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+        self,
+        key: str,
+        value: bytes,
+        *,
+        expect_version: int | None,
+        lease: int = 0,
+        token: str | None = None,
     ) -> PutResult:
-        return await self._write(Put(key, value, expect_version), PutResult, token)
+        return await self._write(Put(key, value, expect_version, lease), PutResult, token)
 
     async def get(
         self,
@@ -55,11 +84,7 @@ class NodeKvService:
         revision: int | None,
         token: str | None = None,
     ) -> GetResult:
-        query = Get(key, prefix, revision)
-        validate_query(query, self.limits)
-        payload = _wrapped(encode_query(query), token)
-        reply = await self.node.query(payload, linearizable=not serializable)
-        return decode_result_as(reply, GetResult)
+        return await self._read(Get(key, prefix, revision), serializable, GetResult, token)
 
     async def delete(self, key: str, *, prefix: bool, token: str | None = None) -> DeleteResult:
         return await self._write(Delete(key, prefix), DeleteResult, token)
@@ -69,6 +94,24 @@ class NodeKvService:
 
     async def compact(self, revision: int, *, token: str | None = None) -> CompactResult:
         return await self._write(Compact(revision), CompactResult, token)
+
+    async def grant_lease(self, ttl_ms: int, *, token: str | None = None) -> LeaseGrantResult:
+        return await self._write(LeaseGrant(ttl_ms), LeaseGrantResult, token)
+
+    async def keep_alive(self, lease: int, *, token: str | None = None) -> LeaseKeepAliveResult:
+        return await self._write(LeaseKeepAlive(lease), LeaseKeepAliveResult, token)
+
+    async def revoke_lease(self, lease: int, *, token: str | None = None) -> LeaseRevokeResult:
+        return await self._write(LeaseRevoke(lease), LeaseRevokeResult, token)
+
+    async def lease_time_to_live(
+        self, lease: int, *, keys: bool, serializable: bool, token: str | None = None
+    ) -> LeaseTimeToLiveResult:
+        query = LeaseTimeToLive(lease, keys)
+        return await self._read(query, serializable, LeaseTimeToLiveResult, token)
+
+    async def leases(self, *, serializable: bool, token: str | None = None) -> LeaseListResult:
+        return await self._read(LeaseList(), serializable, LeaseListResult, token)
 
     async def authenticate(self, user: str, password: str) -> str:
         return await self.node.authenticate(user, password)
@@ -87,12 +130,22 @@ class NodeKvService:
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 
-    async def _write(
-        self, command: Put | Delete | Txn | Compact, kind: type[_R], token: str | None
-    ) -> _R:
+    async def _write(self, command: _Command, kind: type[_R], token: str | None) -> _R:
         validate_command(command, self.limits)
         payload = _wrapped(encode_command(command), token)
         return decode_result_as(await self.node.submit(payload), kind)
+
+    async def _read(
+        self,
+        query: Get | LeaseTimeToLive | LeaseList,
+        serializable: bool,
+        kind: type[_R],
+        token: str | None,
+    ) -> _R:
+        validate_query(query, self.limits)
+        payload = _wrapped(encode_query(query), token)
+        reply = await self.node.query(payload, linearizable=not serializable)
+        return decode_result_as(reply, kind)
 
 
 def _wrapped(payload: bytes, token: str | None) -> bytes:

@@ -9,11 +9,19 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 |                         | short; ``?limit=N`` and ``?after=K`` (keys > K) with prefix;   |
 |                         | ``?serializable=1``; ``?revision=R``                           |
 | ``PUT /v1/kv/{key}``    | body is the value; ``{"revision"}``; ``?expect_version=V``: CAS |
+|                         | ``?lease=ID``: the key goes when lease ID ends                 |
 | ``DELETE /v1/kv/{key}`` | ``{"deleted", "revision"}``; ``?prefix=1``                     |
 | ``POST /v1/txn``        | ``{"succeeded", "revision", "responses"}``; the body must be   |
 |                         | ``Content-Type: application/json``                             |
 | ``POST /v1/compact``    | body ``{"revision": R}``; ``{"revision", "revision_compacted"}``:|
 |                         | history before R is gone on every replica (a logged command)   |
+| ``POST /v1/lease/grant``| body ``{"ttl": SECONDS}`` (1 to 2592000); ``{"id", "ttl"}``     |
+| ``POST /v1/lease/keepalive`` | body ``{"id": ID}``; ``{"id", "ttl"}``, the TTL it has    |
+|                         | again from now                                                 |
+| ``POST /v1/lease/revoke``| body ``{"id": ID}``; ``{"deleted", "revision"}``: its keys went|
+| ``GET /v1/lease/{id}``  | ``{"id", "granted_ttl", "ttl"}`` (seconds left); ``?keys=1``   |
+|                         | adds ``"keys"``; ``?serializable=1``                           |
+| ``GET /v1/leases``      | ``{"leases": [ID...]}``, the live leases; ``?serializable=1``  |
 | ``POST /v1/auth/authenticate`` | body ``{"user", "password"}``; ``{"token"}``: send it as  |
 |                         | ``Authorization: Bearer TOKEN`` (any node accepts it)          |
 | ``GET /v1/status``      | the ``status --json`` object, from this node's view            |
@@ -31,7 +39,11 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 
 ``GET /v1/kv/...`` also sends the store's revision in ``X-Paxon-Revision``.
 
-Auth (``docs/security.md``): the ``/v1/kv`` and ``/v1/txn`` routes pass the
+A lease that does not exist (never granted, revoked, or expired) is 404
+``lease_not_found``, from every route that names one (``PUT /v1/kv`` with
+``?lease=`` and the transaction's ``"lease"`` too).
+
+Auth (``docs/security.md``): the ``/v1/kv``, ``/v1/txn`` and lease routes pass the
 ``Authorization: Bearer TOKEN`` header's token to the service, which wraps it
 around the command; with auth enabled, no token or a bad one is 401
 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), a token without the
@@ -123,12 +135,24 @@ from paxon.errors import (
     Unauthenticated,
 )
 from paxon.kv.auth import TOKEN_MAX_BYTES
-from paxon.kv.jsonforms import keyvalue_to_json, object_from_json, result_to_json, txn_from_json
+from paxon.kv.jsonforms import (
+    keyvalue_to_json,
+    lease_id_from_json,
+    lease_ttl_ms,
+    object_from_json,
+    result_to_json,
+    txn_from_json,
+)
 from paxon.kv.model import (
     CompactResult,
     DeleteResult,
     GetResult,
     KeyValue,
+    LeaseGrantResult,
+    LeaseKeepAliveResult,
+    LeaseListResult,
+    LeaseRevokeResult,
+    LeaseTimeToLiveResult,
     PutResult,
     Txn,
     TxnResponse,
@@ -164,7 +188,13 @@ class KvService(Protocol):
     """
 
     async def put(
-        self, key: str, value: bytes, *, expect_version: int | None, token: str | None = None
+        self,
+        key: str,
+        value: bytes,
+        *,
+        expect_version: int | None,
+        lease: int = 0,
+        token: str | None = None,
     ) -> PutResult: ...
 
     async def get(
@@ -184,6 +214,24 @@ class KvService(Protocol):
     async def compact(self, revision: int, *, token: str | None = None) -> CompactResult:
         """Drop the history before ``revision`` (a command through the log)."""
         ...
+
+    async def grant_lease(self, ttl_ms: int, *, token: str | None = None) -> LeaseGrantResult:
+        """A new lease of ``ttl_ms`` milliseconds of log time."""
+        ...
+
+    async def keep_alive(self, lease: int, *, token: str | None = None) -> LeaseKeepAliveResult:
+        """Renew ``lease`` for its whole TTL; ``LeaseNotFound`` if it has ended."""
+        ...
+
+    async def revoke_lease(self, lease: int, *, token: str | None = None) -> LeaseRevokeResult:
+        """End ``lease`` and delete its keys; ``LeaseNotFound`` if it has ended."""
+        ...
+
+    async def lease_time_to_live(
+        self, lease: int, *, keys: bool, serializable: bool, token: str | None = None
+    ) -> LeaseTimeToLiveResult: ...
+
+    async def leases(self, *, serializable: bool, token: str | None = None) -> LeaseListResult: ...
 
     async def authenticate(self, user: str, password: str) -> str:
         """A token for ``user``; ``Unauthenticated`` for a wrong user or password."""
@@ -248,6 +296,11 @@ def make_app(
     app.router.add_post("/v1/txn", routes.txn)
     app.router.add_post("/v1/compact", routes.compact)
     app.router.add_post("/v1/auth/authenticate", routes.authenticate)
+    app.router.add_post("/v1/lease/grant", routes.lease_grant)
+    app.router.add_post("/v1/lease/keepalive", routes.lease_keep_alive)
+    app.router.add_post("/v1/lease/revoke", routes.lease_revoke)
+    app.router.add_get("/v1/lease/{id}", routes.lease_time_to_live)
+    app.router.add_get("/v1/leases", routes.leases)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
         app.router.add_get(path, routes.get)
         app.router.add_put(path, routes.put)
@@ -422,10 +475,12 @@ class _Routes:
 
     async def put(self, request: web.Request) -> web.Response:
         key = _key(request)
-        expect_version = _integer(_query(request, "expect_version"), "expect_version", minimum=0)
+        query = _query(request, "expect_version", "lease")
+        expect_version = _integer(query, "expect_version", minimum=0)
+        lease = _integer(query, "lease", minimum=1) or 0
         value = await request.read()
         result = await self.service.put(
-            key, value, expect_version=expect_version, token=_token(request)
+            key, value, expect_version=expect_version, lease=lease, token=_token(request)
         )
         if not result.succeeded:
             body = {
@@ -463,6 +518,46 @@ class _Routes:
         ):
             raise BadRequest(f'expected {{"revision": R}}, R an integer from 0 to {INTEGER_MAX}')
         result = await self.service.compact(revision, token=_token(request))
+        return web.json_response(result_to_json(result))
+
+    async def lease_grant(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = await _json_body(request)
+        if set(body) != {"ttl"}:
+            raise BadRequest('expected {"ttl": SECONDS}')
+        result = await self.service.grant_lease(lease_ttl_ms(body["ttl"]), token=_token(request))
+        return web.json_response(result_to_json(result))
+
+    async def lease_keep_alive(self, request: web.Request) -> web.Response:
+        lease = await _lease_id_body(request)
+        result = await self.service.keep_alive(lease, token=_token(request))
+        return web.json_response(result_to_json(result))
+
+    async def lease_revoke(self, request: web.Request) -> web.Response:
+        lease = await _lease_id_body(request)
+        result = await self.service.revoke_lease(lease, token=_token(request))
+        return web.json_response(result_to_json(result))
+
+    async def lease_time_to_live(self, request: web.Request) -> web.Response:
+        query = _query(request, "keys", "serializable")
+        text = request.match_info["id"]
+        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= INTEGER_MAX:
+            raise BadRequest(
+                f"a lease id is an integer from 1 to {INTEGER_MAX}, not {text[:100]!r}"
+            )
+        keys = _flag(query, "keys")
+        result = await self.service.lease_time_to_live(
+            int(text), keys=keys, serializable=_flag(query, "serializable"), token=_token(request)
+        )
+        body = result_to_json(result)
+        if not keys:
+            del body["keys"]  # not asked for: an empty list would say "no keys"
+        return web.json_response(body)
+
+    async def leases(self, request: web.Request) -> web.Response:
+        query = _query(request, "serializable")
+        serializable = _flag(query, "serializable")
+        result = await self.service.leases(serializable=serializable, token=_token(request))
         return web.json_response(result_to_json(result))
 
     async def authenticate(self, request: web.Request) -> web.Response:
@@ -656,6 +751,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
             f"request body must be Content-Type: {JSON_CONTENT_TYPE}, not {given[:100]!r}",
         )
     return object_from_json(await request.read())
+
+
+async def _lease_id_body(request: web.Request) -> int:
+    """The lease id of a ``{"id": ID}`` body (no query parameters)."""
+    _query(request)
+    body = await _json_body(request)
+    if set(body) != {"id"}:
+        raise BadRequest('expected {"id": ID}')
+    return lease_id_from_json(body["id"])
 
 
 def _local_address(request: web.Request) -> tuple[str, int] | None:
