@@ -1,13 +1,10 @@
-"""A gap found while building the lease API (not fixed here: the store is the
-lead's): under auth, ``LeaseTimeToLive(keys=True)`` lists the keys attached to
-any lease to any logged-in user, even one that may read none of them. etcd
-closed the same hole by requiring read permission on every attached key
-(etcd-io/etcd pull request 15656, "protect LeaseTimeToLive with RBAC").
-Strict xfail: it fails once fixed, so the marker gets removed."""
+"""Under auth, ``LeaseTimeToLive(keys=True)`` must not list a lease's keys to a
+user who may not read them (found while building the lease API; etcd closed
+the same hole by requiring read permission on every attached key, etcd-io/etcd
+pull request 15656). Without keys, any logged-in user may ask a lease's TTL."""
 
 from __future__ import annotations
 
-import pytest
 from tests.kv.test_auth import HASH, run, token_of
 from tests.kv.test_auth import store as auth_store
 
@@ -24,7 +21,6 @@ from paxon.kv.model import (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="store: lease keys are shown without read permission")
 def test_lease_keys_are_not_shown_to_a_user_who_may_not_read_them() -> None:
     store = auth_store.__wrapped__()  # type: ignore[attr-defined]
     writer = token_of(store, "writer")
@@ -38,3 +34,7 @@ def test_lease_keys_are_not_shown_to_a_user_who_may_not_read_them() -> None:
     query = encode_query(LeaseTimeToLive(granted.lease, keys=True))
     answer = decode_result(store.query(wrap(outsider, query)))
     assert isinstance(answer, ErrorResult) and answer.code == "permission_denied", answer
+    without_keys = encode_query(LeaseTimeToLive(granted.lease))
+    assert not isinstance(decode_result(store.query(wrap(outsider, without_keys))), ErrorResult)
+    query_writer = decode_result(store.query(wrap(writer, query)))
+    assert not isinstance(query_writer, ErrorResult), "a user who may read the keys sees them"
