@@ -50,6 +50,7 @@ import secrets
 import ssl
 import threading
 import time
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -61,7 +62,6 @@ from paxon.errors import (
     AuthNotEnabled,
     BadRequest,
     Busy,
-    NotSupported,
     PaxonError,
     ProtocolError,
     SessionsFull,
@@ -106,6 +106,8 @@ from paxon.kv.model import (
     CompactResult,
     Delete,
     DeleteResult,
+    Events,
+    EventsResult,
     Get,
     GetResult,
     KeyValue,
@@ -120,6 +122,10 @@ from paxon.kv.model import (
     LeaseRevokeResult,
     LeaseTimeToLive,
     LeaseTimeToLiveResult,
+    LockAcquire,
+    LockAcquireResult,
+    LockState,
+    LockStateResult,
     Put,
     PutResult,
     Txn,
@@ -127,6 +133,7 @@ from paxon.kv.model import (
     validate_command,
     validate_query,
 )
+from paxon.locking import Fence, Lock
 from paxon.net.client_link import ClientLink, TlsHandshakeFailed
 from paxon.net.client_messages import (
     Authenticate,
@@ -159,9 +166,14 @@ _R = TypeVar(
     LeaseRevokeResult,
     LeaseTimeToLiveResult,
     LeaseListResult,
+    LockAcquireResult,
+    LockStateResult,
+    EventsResult,
 )
-_WriteCommand = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
-_ReadQuery = Get | LeaseTimeToLive | LeaseList
+_WriteCommand = (
+    Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke | LockAcquire
+)
+_ReadQuery = Get | LeaseTimeToLive | LeaseList | LockState | Events
 
 
 def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
@@ -407,8 +419,20 @@ class Client:
         """
         return KeptLease(self, ttl, keep_alive_interval=keep_alive_interval)
 
-    def lock(self, name: str, *, ttl: float = 10.0) -> Any:
-        raise NotSupported("locks are not yet supported")
+    def lock(
+        self, name: str, *, ttl: float = 10.0, timeout: float | None = None, delay: float = 0.0
+    ) -> Lock:
+        """Lock ``name``: ``async with kv.lock("jobs", ttl=10) as fence:``.
+
+        Waiters are served in the order they came; ``fence`` is an ``int``
+        that grows with every new holder (``fence.guard()`` is the txn compare
+        that refuses a stale holder). ``ttl``: the lease behind the lock, kept
+        alive while the block runs. ``timeout``: give up waiting after that
+        long (``LockNotAcquired``; default: wait on). ``delay``: lock-delay in
+        seconds (up to 60): if this holder's lease expires rather than being
+        released, nobody gets the lock for that long. ``paxon.locking`` has
+        the contract."""
+        return Lock(self, name, ttl=ttl, timeout=timeout, delay=delay)
 
     async def status(self, *, discover: bool = True) -> dict[str, Any]:
         """The SPEC ``status --json`` object: each node's own view of itself.
@@ -988,8 +1012,14 @@ class SyncClient:
     def query(self, payload: bytes, *, linearizable: bool = True) -> bytes:
         return self._run_sync(self._client.query(payload, linearizable=linearizable))
 
-    def lock(self, name: str, *, ttl: float = 10.0) -> Any:
-        raise NotSupported("locks are not yet supported")
+    def lock(
+        self, name: str, *, ttl: float = 10.0, timeout: float | None = None, delay: float = 0.0
+    ) -> SyncLock:
+        """``Client.lock`` for ``with kv.lock("jobs", ttl=10) as fence:``; the
+        lease is kept alive on this client's loop thread while the block runs."""
+        return SyncLock(
+            Lock(self._client, name, ttl=ttl, timeout=timeout, delay=delay), self._run_sync
+        )
 
     def _run_sync(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
@@ -1018,3 +1048,27 @@ __all__ = [
     "merge_status",
     "parse_endpoints",
 ]
+
+
+class SyncLock:
+    """A ``Lock`` for ``SyncClient``: ``with kv.lock(name) as fence:``."""
+
+    def __init__(self, lock: Lock, run_sync: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+        self._lock = lock
+        self._run_sync = run_sync
+
+    @property
+    def lost(self) -> bool:
+        return self._lock.lost
+
+    def __enter__(self) -> Fence:
+        fence: Fence = self._run_sync(self._lock.acquire())
+        return fence
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        self._run_sync(self._lock.release(exc_type, exc, traceback))

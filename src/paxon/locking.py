@@ -1,0 +1,165 @@
+"""The client side of the store's locks: ``async with kv.lock(name, ttl=...) as fence``.
+
+The store keeps the queue, the fences and the lock-delay (``paxon.kv.locks``,
+``docs/coordination.md``); a ``Lock`` is one waiter:
+
+1. It holds a lease of ``ttl`` seconds, kept alive every third of the TTL
+   while it waits and while it holds the lock (``Client.lease``,
+   ``paxon.client_lease``).
+2. ``LockAcquire(name, lease, delay)`` puts its waiter key; the answer has the
+   key, the fence and whether it holds the lock already.
+3. Otherwise it asks ``LockState`` until its key is the holder, every
+   ``POLL_MIN_S`` at first, backing off to ``POLL_MAX_S`` (jittered). Past
+   ``timeout`` it revokes its lease, so it leaves the queue, and raises
+   ``LockNotAcquired`` (exit 1 for ``paxon lock``).
+4. The block runs holding the lock. The ``Fence`` it gets is an ``int`` (the
+   fencing token: the waiter key's create revision, larger for every later
+   holder) that knows its key, so ``fence.guard()`` is the txn compare that
+   refuses a stale holder's write.
+5. Leaving revokes the lease: the key goes and the next waiter holds the lock
+   at once (no lock-delay: the holder said it was done).
+
+If the lease is lost while the block runs (the holder was paused or cut off
+past its TTL), ``lock.lost`` turns true and ``await lock.wait_lost()``
+returns: the lock may already be another's. Code that holds a lock for long
+should check it, or guard its writes with the fence (safe either way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import TracebackType
+from typing import TYPE_CHECKING, Final
+
+from paxon.errors import LeaseNotFound, LockNotAcquired
+from paxon.kv.model import (
+    LOCK_DELAY_MAX_MS,
+    Compare,
+    LockAcquire,
+    LockAcquireResult,
+    LockState,
+    LockStateResult,
+)
+
+if TYPE_CHECKING:
+    from paxon.client import Client
+    from paxon.client_lease import KeptLease
+
+POLL_MIN_S: Final = 0.02
+POLL_MAX_S: Final = 0.25
+
+
+class Fence(int):
+    """A fencing token: the holder key's create revision (larger for every
+    later holder of any lock), with the key and the lock it belongs to."""
+
+    key: str
+    name: str
+
+    def __new__(cls, fence: int, *, key: str, name: str) -> Fence:
+        made = super().__new__(cls, fence)
+        made.key = key
+        made.name = name
+        return made
+
+    def guard(self) -> Compare:
+        """The txn compare that holds only while this holder's key lives:
+        ``Txn((fence.guard(),), (PutOp(...),))`` writes nothing once the lock
+        has passed on (the holder's lease expired or was revoked)."""
+        return Compare(self.key, "create_revision", "==", int(self))
+
+
+class Lock:
+    """One waiter of lock ``name``: ``async with kv.lock(name) as fence``."""
+
+    def __init__(
+        self,
+        client: Client,
+        name: str,
+        *,
+        ttl: float = 10.0,
+        timeout: float | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        delay_ms = round(delay * 1000)
+        if not 0 <= delay_ms <= LOCK_DELAY_MAX_MS:
+            raise ValueError(f"delay: from 0 to {LOCK_DELAY_MAX_MS / 1000:g} s, got {delay}")
+        self._client = client
+        self.name = name
+        self.ttl = ttl
+        self.timeout = timeout
+        self.delay_ms = delay_ms
+        self._lease: KeptLease | None = None
+        self.fence: Fence | None = None
+
+    @property
+    def lost(self) -> bool:
+        """Whether the lease behind the lock is lost (the lock may be another's)."""
+        return self._lease is not None and self._lease.lost
+
+    async def wait_lost(self) -> None:
+        """Return once the lease behind the held lock is lost."""
+        if self._lease is None:
+            raise RuntimeError("the lock is not held")
+        await self._lease.wait_lost()
+
+    async def __aenter__(self) -> Fence:
+        return await self.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.release(exc_type, exc, traceback)
+
+    async def acquire(self) -> Fence:
+        """Wait for the lock (up to ``timeout``); its fence."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
+        lease = client.lease(self.ttl)
+        await lease.__aenter__()
+        try:
+            joined = await client._write(
+                LockAcquire(self.name, lease.id, self.delay_ms), LockAcquireResult
+            )
+            pause = POLL_MIN_S
+            held = joined.held
+            while not held:
+                if lease.lost:
+                    raise LeaseNotFound(
+                        f"lock {self.name!r}: the lease was lost while waiting "
+                        f"({lease.lost_reason})"
+                    )
+                if deadline is not None and loop.time() >= deadline:
+                    raise LockNotAcquired(
+                        f"lock {self.name!r} not acquired in {self.timeout:g} s "
+                        "(this waiter left the queue)"
+                    )
+                wait = pause * (0.5 + random.random())
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - loop.time()))
+                await asyncio.sleep(wait)
+                pause = min(POLL_MAX_S, pause * 2)
+                state = await client._read(LockState(self.name), False, LockStateResult)
+                held = state.holder_key == joined.key
+        except BaseException as error:
+            await lease.__aexit__(type(error), error, error.__traceback__)
+            raise
+        self._lease = lease
+        self.fence = Fence(joined.fence, key=joined.key, name=self.name)
+        return self.fence
+
+    async def release(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        """Leave the lock: the lease is revoked, the next waiter holds it at once."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.__aexit__(exc_type, exc, traceback)
