@@ -126,7 +126,6 @@ def test_txn_with_a_bad_request_exits_2_without_connecting(
 @pytest.mark.parametrize(
     ("argv", "name"),
     [
-        (["lock", "jobs", "--ttl", "5", "--", "true"], "lock"),
         (["watch", "k", "--prefix"], "watch"),
     ],
 )

@@ -45,6 +45,7 @@ from paxon.cli_lease import (
     lease_operation,
     runs_until_interrupted,
 )
+from paxon.cli_lock import add_lock_command, lock_operation, split_command
 from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
 from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
@@ -78,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paxon {unsupported}: not yet supported", file=sys.stderr)
         return NotSupported.exit_code
     parser = _build_parser()
+    argv, command_argv = split_command(argv)
     try:
         args = parser.parse_args(argv)
+        args.command_argv = command_argv
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
@@ -226,7 +229,7 @@ def _run_check(argv: list[str]) -> int:
 
 def _unsupported_command(argv: list[str]) -> str | None:
     """The name of a SPEC command that is not built yet, if ``argv`` asks for one."""
-    if argv[:1] in (["lock"], ["watch"]):
+    if argv[:1] == ["watch"]:
         return argv[0]
     return None
 
@@ -446,7 +449,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
         parents=[common],
     )
     member_transfer.add_argument("node_id", metavar="ID", type=_positive_int)
-    commands.add_parser("lock", help="run a command holding a lock" + _NOT_YET, add_help=False)
+    add_lock_command(commands, common)
     commands.add_parser("watch", help="follow changes to a key" + _NOT_YET, add_help=False)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
     bench.add_argument("--clients", type=_positive_int, default=16, help="concurrent clients (16)")
@@ -471,7 +474,7 @@ def _run_client_command(args: argparse.Namespace) -> int:
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
         user, password = credentials(args)
-        endless = runs_until_interrupted(args)
+        endless = runs_until_interrupted(args) or args.command == "lock"
         return asyncio.run(
             _with_client(endpoints, args.timeout, tls, operation, user, password, endless=endless)
         )
@@ -844,6 +847,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "members": _members,
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
     LEASE_GROUP: lease_operation,
+    "lock": lock_operation,
 }
 
 
@@ -1286,6 +1290,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "members": _run_client_command,
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),
     LEASE_GROUP: _run_client_command,
+    "lock": _run_client_command,
     "bench": _run_bench,
     "sim": _run_sim,
     "certs": _run_certs,

@@ -119,3 +119,32 @@ def test_the_sync_client_locks_too(tmp_path: Path) -> None:
             assert second > first
 
     run(scenario)
+
+
+def test_paxon_lock_runs_the_command_with_its_fence_and_exits_with_its_status(
+    tmp_path: Path,
+) -> None:
+    from paxon.cli import main
+
+    async def scenario() -> None:
+        async with Trio(tmp_path, DEFAULT_RETENTION) as trio, trio.client() as client:
+            endpoints = ",".join(trio.peers.values())
+            out = tmp_path / "fence"
+            script = f'echo "$PAXON_FENCE $PAXON_LOCK_KEY" > {out}; exit 7'
+            argv = ["lock", "jobs", "--endpoints", endpoints, "--", "sh", "-c", script]
+            assert await asyncio.to_thread(main, argv) == 7
+            fence, key = out.read_text().split()
+            assert int(fence) > 0 and key.startswith("_paxon/lock/jobs/")
+            assert _leases(trio) == [], "released: its lease revoked"
+            # Held by another: not acquired within --timeout, exit 1, nothing run.
+            async with client.lock("jobs", ttl=30):
+                argv = ["lock", "jobs", "--timeout", "0.5", "--endpoints", endpoints, "--"]
+                code = await asyncio.to_thread(main, [*argv, "sh", "-c", f"touch {out}.ran"])
+                assert code == 1 and not (tmp_path / "fence.ran").exists()
+            second = tmp_path / "second"
+            argv = ["lock", "jobs", "--endpoints", endpoints, "--", "sh", "-c"]
+            script = f'echo "$PAXON_FENCE" > {second}'
+            assert await asyncio.to_thread(main, [*argv, script]) == 0
+            assert int(second.read_text()) > int(fence), "fences only grow"
+
+    run(scenario)
