@@ -124,19 +124,6 @@ def test_txn_with_a_bad_request_exits_2_without_connecting(
 
 
 @pytest.mark.parametrize(
-    ("argv", "name"),
-    [
-        (["watch", "k", "--prefix"], "watch"),
-    ],
-)
-def test_commands_not_built_yet_exit_2(
-    argv: list[str], name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(argv) == 2
-    assert _one_line_error(capsys) == f"paxon {name}: not yet supported"
-
-
-@pytest.mark.parametrize(
     "argv",
     [
         ["put", "k", "v"],

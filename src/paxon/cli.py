@@ -46,7 +46,8 @@ from paxon.cli_lease import (
     runs_until_interrupted,
 )
 from paxon.cli_lock import add_lock_command, lock_operation, split_command
-from paxon.errors import BadRequest, NotSupported, PaxonError, Timeout, Unavailable
+from paxon.cli_watch import add_watch_command, watch_operation
+from paxon.errors import BadRequest, PaxonError, Timeout, Unavailable
 from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
 
@@ -74,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["check"]:
         # `paxon check` has its own parser in the storage package.
         return _run_check(argv[1:])
-    unsupported = _unsupported_command(argv)
-    if unsupported is not None:
-        print(f"paxon {unsupported}: not yet supported", file=sys.stderr)
-        return NotSupported.exit_code
     parser = _build_parser()
     argv, command_argv = split_command(argv)
     try:
@@ -227,13 +224,6 @@ def _run_check(argv: list[str]) -> int:
     return check_main(argv)
 
 
-def _unsupported_command(argv: list[str]) -> str | None:
-    """The name of a SPEC command that is not built yet, if ``argv`` asks for one."""
-    if argv[:1] == ["watch"]:
-        return argv[0]
-    return None
-
-
 # -------------------------------------------------------------- serve and dev
 
 
@@ -353,7 +343,6 @@ def _run_dev(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------ client commands
 
 _TIMEOUT_GRACE_S = 1.0  # the client gives up at --timeout; this bounds the whole command
-_NOT_YET = " (not yet supported)"
 
 
 def _add_client_commands(commands: _Subcommands) -> None:
@@ -450,7 +439,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     )
     member_transfer.add_argument("node_id", metavar="ID", type=_positive_int)
     add_lock_command(commands, common)
-    commands.add_parser("watch", help="follow changes to a key" + _NOT_YET, add_help=False)
+    add_watch_command(commands, common)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
     bench.add_argument("--clients", type=_positive_int, default=16, help="concurrent clients (16)")
     bench.add_argument("--ops", type=_positive_int, default=10_000, help="operations (10000)")
@@ -474,7 +463,7 @@ def _run_client_command(args: argparse.Namespace) -> int:
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
         user, password = credentials(args)
-        endless = runs_until_interrupted(args) or args.command == "lock"
+        endless = runs_until_interrupted(args) or args.command in ("lock", "watch")
         return asyncio.run(
             _with_client(endpoints, args.timeout, tls, operation, user, password, endless=endless)
         )
@@ -848,6 +837,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
     LEASE_GROUP: lease_operation,
     "lock": lock_operation,
+    "watch": watch_operation,
 }
 
 
@@ -1291,6 +1281,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),
     LEASE_GROUP: _run_client_command,
     "lock": _run_client_command,
+    "watch": _run_client_command,
     "bench": _run_bench,
     "sim": _run_sim,
     "certs": _run_certs,

@@ -51,7 +51,7 @@ import ssl
 import threading
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -106,6 +106,7 @@ from paxon.kv.model import (
     CompactResult,
     Delete,
     DeleteResult,
+    Event,
     Events,
     EventsResult,
     Get,
@@ -150,6 +151,8 @@ from paxon.net.client_messages import (
 )
 from paxon.protocol.membership import MEMBERS_MAX
 from paxon.security.client_tls import ClientTls
+from paxon.watching import WAIT_S as WATCH_WAIT_S
+from paxon.watching import Watch
 
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
@@ -434,6 +437,32 @@ class Client:
         the contract."""
         return Lock(self, name, ttl=ttl, timeout=timeout, delay=delay)
 
+    def watch(
+        self,
+        key: str,
+        *,
+        prefix: bool = False,
+        from_revision: int | None = None,
+        prev_kv: bool = False,
+        wait: float = WATCH_WAIT_S,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Watch:
+        """Follow the changes to ``key`` (or every key under it, with ``prefix``):
+        ``async for event in kv.watch("k"):`` gives ``Event``s (``.type`` "put"
+        or "delete", ``.kv``, ``.prev`` with ``prev_kv``) in revision order,
+        exactly once, from ``from_revision`` (default: after now) across
+        reconnects and members. ``RevisionCompacted`` if that history is gone.
+        ``paxon.watching`` has the contract."""
+        return Watch(
+            self,
+            key,
+            prefix=prefix,
+            from_revision=from_revision,
+            prev_kv=prev_kv,
+            wait=wait,
+            on_progress=on_progress,
+        )
+
     async def status(self, *, discover: bool = True) -> dict[str, Any]:
         """The SPEC ``status --json`` object: each node's own view of itself.
 
@@ -627,13 +656,22 @@ class Client:
 
         return await self._with_token(attempt)
 
-    async def _read(self, query: _ReadQuery, serializable: bool, kind: type[_R]) -> _R:
+    async def _read(
+        self,
+        query: _ReadQuery,
+        serializable: bool,
+        kind: type[_R],
+        *,
+        timeout: float | None = None,
+    ) -> _R:
         if type(query) is not Get:  # a get's bounds are the cluster's to check, as before
             validate_query(query, self.limits)
         payload = encode_query(query)
 
         async def attempt(token: str | None) -> _R:
-            reply = await self.query(_wrapped(payload, token), linearizable=not serializable)
+            reply = await self.query(
+                _wrapped(payload, token), linearizable=not serializable, timeout=timeout
+            )
             return decode_result_as(reply, kind)
 
         return await self._with_token(attempt)
@@ -1020,6 +1058,22 @@ class SyncClient:
         return SyncLock(
             Lock(self._client, name, ttl=ttl, timeout=timeout, delay=delay), self._run_sync
         )
+
+    def watch(
+        self,
+        key: str,
+        *,
+        prefix: bool = False,
+        from_revision: int | None = None,
+        prev_kv: bool = False,
+        wait: float = WATCH_WAIT_S,
+    ) -> Iterator[Event]:
+        """``Client.watch`` as a blocking iterator: ``for event in kv.watch("k"):``."""
+        watch = self._client.watch(
+            key, prefix=prefix, from_revision=from_revision, prev_kv=prev_kv, wait=wait
+        )
+        while True:
+            yield self._run_sync(watch.__anext__())
 
     def _run_sync(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
