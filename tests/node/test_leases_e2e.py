@@ -108,6 +108,8 @@ def test_a_kept_lease_is_lost_when_its_lease_ends_under_it(tmp_path: Path) -> No
             assert lease.lost_reason is not None
             assert lease.lost_reason.startswith("LeaseNotFound: lease")
 
+    run(scenario)
+
 
 def test_the_cli_drives_a_lease_on_a_real_cluster(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -198,5 +200,33 @@ def test_the_http_api_drives_a_lease_on_a_real_cluster(tmp_path: Path) -> None:
                     assert (status, body["code"]) == (404, "lease_not_found")
             finally:
                 await runner.cleanup()
+
+    run(scenario)
+
+
+def test_a_kept_lease_without_a_quorum_is_retried_for_its_ttl_then_lost(tmp_path: Path) -> None:
+    """Two of three nodes stop: every keep-alive fails, and is retried until the
+    lease's TTL (2 s, counted from the last one that got through) has run out;
+    then the lease is lost. Log time stands still here, so the cluster itself
+    has not expired it: the client gives up first, never later."""
+
+    async def scenario() -> None:
+        async with Trio(tmp_path, DEFAULT_RETENTION) as trio, trio.client() as client:
+            loop = asyncio.get_running_loop()
+            async with client.lease(2, keep_alive_interval=0.1) as lease:
+                await client.put("lock/owner", "me", lease=lease.id)
+                await eventually(lambda: lease.keep_alives >= 2)
+                for node_id in sorted(trio.nodes)[:2]:
+                    await trio.nodes.pop(node_id).stop()
+                stopped_s = loop.time()
+                await asyncio.sleep(1.2)
+                assert not lease.lost, "lost before its TTL could have run out"
+                await asyncio.wait_for(lease.wait_lost(), 5)
+                lost_after_s = loop.time() - stopped_s
+                assert 1.5 < lost_after_s < 2.5, lost_after_s
+                assert lease.lost_reason is not None
+                assert "no keep-alive succeeded within its TTL" in lease.lost_reason
+            (survivor,) = trio.stores()
+            assert keys_on(survivor, "lock/") == ["lock/owner"]
 
     run(scenario)
