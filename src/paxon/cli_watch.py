@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from paxon.kv.jsonforms import keyvalue_to_json
+from paxon.kv.jsonforms import event_to_json
 
 if TYPE_CHECKING:
     from paxon.client import Client
@@ -57,16 +57,6 @@ def watch_operation(args: argparse.Namespace) -> _Operation:
         return 0
 
     return run
-
-
-def event_to_json(event: Event) -> dict[str, Any]:
-    fields: dict[str, Any] = {"type": event.type, **keyvalue_to_json(event.kv)}
-    if event.type == "delete":
-        for absent in ("value", "value_b64", "version", "create_revision"):
-            fields.pop(absent, None)
-    if event.prev is not None:
-        fields["prev"] = keyvalue_to_json(event.prev)
-    return fields
 
 
 def _print(event: Event, *, as_json: bool) -> None:

@@ -19,7 +19,7 @@ hold the query until a change comes (``paxon.node.watches``), so:
   events); a member holds nothing for it but the request.
 
 Without ``from_revision`` a watch starts after the current revision, read
-linearizably when the watch first asks.
+linearizably (a page asked past every revision) when the watch first asks.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from paxon.errors import BadRequest
 from paxon.kv.model import (
     EVENTS_PAGE_MAX,
     EVENTS_WAIT_MAX_MS,
+    INT_MAX,
     Event,
     Events,
     EventsResult,
-    Get,
-    GetResult,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +96,9 @@ class Watch:
     async def _next_page(self) -> None:
         client = self._client
         if self._cursor is None:
-            now = await client._read(Get(self.key, self.prefix), False, GetResult)
+            # The revision now, from a page asked past it (no keys are read).
+            probe = Events(self.key, self.prefix, INT_MAX)
+            now = await client._read(probe, False, EventsResult)
             self._cursor = (now.revision + 1, "")
             self.revision = now.revision
         start, after_key = self._cursor

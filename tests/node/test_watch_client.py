@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.node.test_history import Trio
-from tests.node.test_node import run
+from tests.node.test_node import eventually, run
 
 from paxon.client import Client
 from paxon.errors import RevisionCompacted
@@ -163,5 +163,62 @@ def test_the_sync_client_watches_too(tmp_path: Path) -> None:
                     return [next(events).kv.value, next(events).kv.value]
 
             assert await asyncio.to_thread(blocking) == [b"1", b"2"]
+
+    run(scenario)
+
+
+def test_the_http_watch_streams_json_lines_and_progress(tmp_path: Path) -> None:
+    import json
+
+    import aiohttp
+
+    from paxon.node.kvservice import NodeKvService
+    from paxon.server import http as http_module
+    from paxon.server.http import start_http
+
+    async def scenario() -> None:
+        async with Trio(tmp_path, DEFAULT_RETENTION) as trio, trio.client() as client:
+            start = await client.put("h/a", b"1")
+            runner = await start_http(NodeKvService(trio.nodes[2]), "127.0.0.1", 0)
+            host, port = runner.addresses[0][:2]
+            base = f"http://{host}:{port}"
+            saved_wait = http_module.WATCH_WAIT_S
+            http_module.WATCH_WAIT_S = 0.3  # a progress line soon
+            try:
+                async with aiohttp.ClientSession() as http:
+                    url = f"{base}/v1/watch/h/?prefix=1&from_revision={start}&prev=1"
+                    async with http.get(url) as stream:
+                        assert stream.status == 200
+                        assert stream.headers["Content-Type"] == "application/x-ndjson"
+
+                        async def line() -> dict[str, object]:
+                            raw = await asyncio.wait_for(stream.content.readline(), 5)
+                            parsed: dict[str, object] = json.loads(raw)
+                            return parsed
+
+                        async def event_line() -> dict[str, object]:
+                            found = await line()
+                            while "progress" in found:  # this node may lag a little
+                                found = await line()
+                            return found
+
+                        assert (await event_line())["key"] == "h/a"
+                        progress = await line()  # idle now: progress at the revision
+                        assert progress == {"progress": start}
+                        written = await client.put("h/b", b"2")
+                        event = await event_line()
+                        assert (event["type"], event["key"], event["mod_revision"]) == (
+                            "put",
+                            "h/b",
+                            written,
+                        )
+                    await client.compact(written)
+                    await eventually(lambda: trio.stores()[2].revision_compacted == written)
+                    async with http.get(f"{base}/v1/watch/h/a?from_revision=1") as refused:
+                        assert refused.status == 400
+                        assert (await refused.json())["code"] == "compacted"
+            finally:
+                http_module.WATCH_WAIT_S = saved_wait
+                await runner.cleanup()
 
     run(scenario)

@@ -59,6 +59,7 @@ from paxon.kv.model import (
     DeleteOp,
     DeleteResult,
     ErrorResult,
+    Event,
     GetOp,
     GetResult,
     KeyValue,
@@ -307,6 +308,20 @@ def keyvalue_to_json(kv: KeyValue) -> dict[str, Any]:
     fields["version"] = kv.version
     fields["create_revision"] = kv.create_revision
     fields["mod_revision"] = kv.mod_revision
+    return fields
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """A watch event as ``paxon watch --json`` and ``/v1/watch`` write it:
+    ``{"type", "key", "value" | "value_b64", "version", "create_revision",
+    "mod_revision"}`` for a put, ``{"type", "key", "mod_revision"}`` for a
+    delete, and ``"prev"`` (the value before) when it was asked for."""
+    fields: dict[str, Any] = {"type": event.type, **keyvalue_to_json(event.kv)}
+    if event.type == "delete":
+        for absent in ("value", "value_b64", "version", "create_revision"):
+            fields.pop(absent, None)
+    if event.prev is not None:
+        fields["prev"] = keyvalue_to_json(event.prev)
     return fields
 
 

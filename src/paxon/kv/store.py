@@ -654,6 +654,8 @@ class KvStore(StateMachine):
                 f"{self._revision_compacted + 1} on; the oldest kept is "
                 f"{self._revision_compacted}"
             )
+        if start > self._revision:
+            return EventsResult((), self._revision, start, "")  # nothing yet: no scan
         if query.prefix:
             history = (key for key in self._history if key.startswith(query.key))
             keys = sorted({*self._keys.with_prefix(query.key), *history})

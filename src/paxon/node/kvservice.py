@@ -21,6 +21,8 @@ from paxon.kv.model import (
     CompactResult,
     Delete,
     DeleteResult,
+    Events,
+    EventsResult,
     Get,
     GetResult,
     KvLimits,
@@ -55,6 +57,7 @@ _R = TypeVar(
     LeaseRevokeResult,
     LeaseTimeToLiveResult,
     LeaseListResult,
+    EventsResult,
 )
 _Command = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
 
@@ -113,6 +116,11 @@ class NodeKvService:
     async def leases(self, *, serializable: bool, token: str | None = None) -> LeaseListResult:
         return await self._read(LeaseList(), serializable, LeaseListResult, token)
 
+    async def events(self, query: Events, *, token: str | None = None) -> EventsResult:
+        """A page of a watch from this node's applied state (held by the node
+        until a change comes, for ``query.wait_ms``)."""
+        return await self._read(query, True, EventsResult, token)
+
     async def authenticate(self, user: str, password: str) -> str:
         return await self.node.authenticate(user, password)
 
@@ -137,7 +145,7 @@ class NodeKvService:
 
     async def _read(
         self,
-        query: Get | LeaseTimeToLive | LeaseList,
+        query: Get | LeaseTimeToLive | LeaseList | Events,
         serializable: bool,
         kind: type[_R],
         token: str | None,

@@ -115,6 +115,8 @@ before anything was done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
 import ssl
@@ -136,6 +138,7 @@ from paxon.errors import (
 )
 from paxon.kv.auth import TOKEN_MAX_BYTES
 from paxon.kv.jsonforms import (
+    event_to_json,
     keyvalue_to_json,
     lease_id_from_json,
     lease_ttl_ms,
@@ -144,8 +147,12 @@ from paxon.kv.jsonforms import (
     txn_from_json,
 )
 from paxon.kv.model import (
+    EVENTS_PAGE_MAX,
+    INT_MAX,
     CompactResult,
     DeleteResult,
+    Events,
+    EventsResult,
     GetResult,
     KeyValue,
     LeaseGrantResult,
@@ -173,6 +180,11 @@ KEEPALIVE_TIMEOUT_S: Final = 30.0
 TLS_HANDSHAKE_TIMEOUT_S: Final = 10.0
 
 KV_PREFIX: Final = "/v1/kv/"
+WATCH_PREFIX: Final = "/v1/watch/"
+WATCH_STREAMS_MAX: Final = 256
+"""Open ``/v1/watch`` streams per node (each holds a connection of CONNECTIONS_MAX)."""
+WATCH_WAIT_S: Final = 5.0
+"""A watch stream writes a progress line at least this often while idle."""
 INTEGER_MAX: Final = 2**63 - 1
 JSON_CONTENT_TYPE: Final = "application/json"
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -232,6 +244,10 @@ class KvService(Protocol):
     ) -> LeaseTimeToLiveResult: ...
 
     async def leases(self, *, serializable: bool, token: str | None = None) -> LeaseListResult: ...
+
+    async def events(self, query: Events, *, token: str | None = None) -> EventsResult:
+        """A page of a watch (``paxon.kv.model.Events``), held for ``wait_ms``."""
+        ...
 
     async def authenticate(self, user: str, password: str) -> str:
         """A token for ``user``; ``Unauthenticated`` for a wrong user or password."""
@@ -301,6 +317,7 @@ def make_app(
     app.router.add_post("/v1/lease/revoke", routes.lease_revoke)
     app.router.add_get("/v1/lease/{id}", routes.lease_time_to_live)
     app.router.add_get("/v1/leases", routes.leases)
+    app.router.add_get(WATCH_PREFIX + "{key:.*}", routes.watch)
     for path in ("/v1/kv", KV_PREFIX, KV_PREFIX + "{key:.+}"):
         app.router.add_get(path, routes.get)
         app.router.add_put(path, routes.put)
@@ -435,6 +452,7 @@ class _Routes:
     def __init__(self, service: KvService, range_limits: _RangeLimits) -> None:
         self.service = service
         self.range_limits = range_limits
+        self.watch_streams = 0
         self.dashboard_html = (
             resources.files("paxon.server").joinpath("dashboard.html").read_text("utf-8")
         )
@@ -554,6 +572,55 @@ class _Routes:
             del body["keys"]  # not asked for: an empty list would say "no keys"
         return web.json_response(body)
 
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/watch/{key}?prefix=1&from_revision=R&prev=1``: newline-delimited
+        JSON, one event a line (as ``paxon watch --json``), and a
+        ``{"progress": R}`` line whenever ``WATCH_WAIT_S`` passes with none.
+        Held open until the client goes. A compacted start is a 400 before
+        the stream; an error later is a last ``{"error", "code"}`` line."""
+        query = _query(request, "prefix", "from_revision", "prev")
+        prefix = _flag(query, "prefix")
+        key = _key(request, empty_ok=prefix)
+        start = _integer(query, "from_revision", minimum=1)
+        prev_kv = _flag(query, "prev")
+        token = _token(request)
+        if self.watch_streams >= WATCH_STREAMS_MAX:
+            raise Busy(f"{self.watch_streams} watch streams open, the most this node serves")
+        if start is None:  # after the revision now (a page asked past every revision)
+            now = await self.service.events(Events(key, prefix, INT_MAX), token=token)
+            start = now.revision + 1
+        cursor = (start, "")
+        wait_ms = int(WATCH_WAIT_S * 1000)
+        first = await self.service.events(  # before the stream: its errors are a status
+            Events(key, prefix, start, "", EVENTS_PAGE_MAX, prev_kv, 0), token=token
+        )
+        stream = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await stream.prepare(request)
+        self.watch_streams += 1
+        try:
+            page = first
+            while True:
+                lines = [event_to_json(event) for event in page.events]
+                cursor = (page.next_revision, page.next_key)
+                if not page.events and not page.next_key:
+                    lines.append({"progress": page.next_revision - 1})
+                if lines:
+                    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+                    await stream.write(text.encode())  # waits while the reader is slow
+                events = Events(
+                    key, prefix, cursor[0], cursor[1], EVENTS_PAGE_MAX, prev_kv, wait_ms
+                )
+                page = await self.service.events(events, token=token)
+        except PaxonError as error:
+            line = {"error": str(error), "code": error.code}
+            with contextlib.suppress(ConnectionError):
+                await stream.write((json.dumps(line) + "\n").encode())
+        except ConnectionError:
+            pass  # the client went
+        finally:
+            self.watch_streams -= 1
+        return stream
+
     async def leases(self, request: web.Request) -> web.Response:
         query = _query(request, "serializable")
         serializable = _flag(query, "serializable")
@@ -659,6 +726,8 @@ def _in_flight_middleware(requests_max: int) -> Middleware:
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
+        if request.path.startswith(WATCH_PREFIX):
+            return await handler(request)  # a stream: counted by its own limit
         if in_flight >= requests_max:
             raise Busy(f"{in_flight} HTTP requests in flight, the most this node takes; retry")
         in_flight += 1
