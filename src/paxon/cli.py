@@ -38,6 +38,7 @@ from paxon.cli_auth import (
     command_name,
     credentials,
 )
+from paxon.cli_elect import add_elect_command, elect_operation
 from paxon.cli_lease import (
     LEASE_GROUP,
     add_lease_commands,
@@ -440,6 +441,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     member_transfer.add_argument("node_id", metavar="ID", type=_positive_int)
     add_lock_command(commands, common)
     add_watch_command(commands, common)
+    add_elect_command(commands, common)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
     bench.add_argument("--clients", type=_positive_int, default=16, help="concurrent clients (16)")
     bench.add_argument("--ops", type=_positive_int, default=10_000, help="operations (10000)")
@@ -463,7 +465,7 @@ def _run_client_command(args: argparse.Namespace) -> int:
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
         user, password = credentials(args)
-        endless = runs_until_interrupted(args) or args.command in ("lock", "watch")
+        endless = runs_until_interrupted(args) or args.command in ("lock", "watch", "elect")
         return asyncio.run(
             _with_client(endpoints, args.timeout, tls, operation, user, password, endless=endless)
         )
@@ -838,6 +840,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     LEASE_GROUP: lease_operation,
     "lock": lock_operation,
     "watch": watch_operation,
+    "elect": elect_operation,
 }
 
 
@@ -1282,6 +1285,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     LEASE_GROUP: _run_client_command,
     "lock": _run_client_command,
     "watch": _run_client_command,
+    "elect": _run_client_command,
     "bench": _run_bench,
     "sim": _run_sim,
     "certs": _run_certs,

@@ -57,6 +57,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from paxon.client_lease import KeptLease, SyncKeptLease
+from paxon.election import Election
 from paxon.errors import (
     ERROR_CLASSES,
     AuthNotEnabled,
@@ -437,6 +438,11 @@ class Client:
         the contract."""
         return Lock(self, name, ttl=ttl, timeout=timeout, delay=delay)
 
+    def election(self, name: str, *, ttl: float = 10.0) -> Election:
+        """Leader election among clients (``paxon.election``): ``campaign``,
+        ``proclaim``, ``leader``, ``observe``, ``resign``, as etcd's."""
+        return Election(self, name, ttl=ttl)
+
     def watch(
         self,
         key: str,
@@ -634,10 +640,17 @@ class Client:
         return response.payload
 
     async def query(
-        self, payload: bytes, *, linearizable: bool = True, timeout: float | None = None
+        self,
+        payload: bytes,
+        *,
+        linearizable: bool = True,
+        timeout: float | None = None,
+        held_s: float = 0.0,
     ) -> bytes:
+        """A read-only query; ``held_s``: how long a node may hold it on purpose
+        (a watch's wait), added to each attempt's deadline."""
         response = await self._call(
-            lambda request_id: Query(request_id, payload, linearizable), timeout
+            lambda request_id: Query(request_id, payload, linearizable), timeout, held_s
         )
         assert isinstance(response, Reply)
         return response.payload
@@ -663,6 +676,7 @@ class Client:
         kind: type[_R],
         *,
         timeout: float | None = None,
+        held_s: float = 0.0,
     ) -> _R:
         if type(query) is not Get:  # a get's bounds are the cluster's to check, as before
             validate_query(query, self.limits)
@@ -670,7 +684,10 @@ class Client:
 
         async def attempt(token: str | None) -> _R:
             reply = await self.query(
-                _wrapped(payload, token), linearizable=not serializable, timeout=timeout
+                _wrapped(payload, token),
+                linearizable=not serializable,
+                timeout=timeout,
+                held_s=held_s,
             )
             return decode_result_as(reply, kind)
 
@@ -723,8 +740,11 @@ class Client:
         return response.status if isinstance(response, StatusReply) else None
 
     async def _call(
-        self, build: Callable[[int], ClientRequest], timeout: float | None
+        self, build: Callable[[int], ClientRequest], timeout: float | None, held_s: float = 0.0
     ) -> ClientResponse:
+        """``build``'s request, retried across nodes within ``timeout``; each
+        attempt gets ``attempt_timeout_s`` plus ``held_s`` (the time a node may
+        hold the request on purpose, as a watch's)."""
         if self._closed:
             raise Unavailable("the client is closed")
         loop = asyncio.get_running_loop()
@@ -743,7 +763,7 @@ class Client:
                     raise Timeout(f"no answer from the cluster in time ({last_problem})")
                 raise Unavailable(f"could not reach any of {where} ({last_problem})") from None
             address = self._leader or self.endpoints[self._turn % len(self.endpoints)]
-            attempt_s = min(remaining, self.options.attempt_timeout_s)
+            attempt_s = min(remaining, self.options.attempt_timeout_s + held_s)
             try:
                 link = await self._link(address, min(attempt_s, self.options.connect_timeout_s))
                 reached = True

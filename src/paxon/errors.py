@@ -158,6 +158,14 @@ class LockNotAcquired(PaxonError):
     http_status = 409
 
 
+class NotElected(PaxonError):
+    """This candidate does not lead the election (any more); nothing was changed."""
+
+    code = "not_elected"
+    exit_code = 1
+    http_status = 409
+
+
 class NotSupported(BadRequest):
     """The operation exists in SPEC.md but is not built yet, or not by this state machine."""
 
@@ -200,6 +208,7 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         RevisionCompacted,
         LeaseNotFound,
         LockNotAcquired,
+        NotElected,
         NotSupported,
         Unavailable,
         Timeout,

@@ -105,8 +105,9 @@ class Watch:
         query = Events(
             self.key, self.prefix, start, after_key, EVENTS_PAGE_MAX, self.prev_kv, self._wait_ms
         )
-        held_s = self._wait_ms / 1000 + client.options.timeout_s
-        page = await client._read(query, True, EventsResult, timeout=held_s)
+        held_s = self._wait_ms / 1000
+        timeout_s = held_s + client.options.timeout_s
+        page = await client._read(query, True, EventsResult, timeout=timeout_s, held_s=held_s)
         self._pending.extend(page.events)
         self._cursor = (page.next_revision, page.next_key)
         # Below next_revision every event is in this page (a page that stops

@@ -14,6 +14,7 @@ from tests.node.test_node import eventually, run
 from paxon.client import Client
 from paxon.errors import RevisionCompacted
 from paxon.kv.model import DeleteOp, Event, PutOp, Txn
+from paxon.kv.store import KvStore
 from paxon.node.history import HistoryRetention
 
 DEFAULT_RETENTION = [HistoryRetention()] * 3
@@ -213,7 +214,9 @@ def test_the_http_watch_streams_json_lines_and_progress(tmp_path: Path) -> None:
                             written,
                         )
                     await client.compact(written)
-                    await eventually(lambda: trio.stores()[2].revision_compacted == written)
+                    served = trio.nodes[2].machine.machine
+                    assert isinstance(served, KvStore)
+                    await eventually(lambda: served.revision_compacted == written)
                     async with http.get(f"{base}/v1/watch/h/a?from_revision=1") as refused:
                         assert refused.status == 400
                         assert (await refused.json())["code"] == "compacted"
