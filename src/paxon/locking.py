@@ -8,10 +8,13 @@ The store keeps the queue, the fences and the lock-delay (``paxon.kv.locks``,
    ``paxon.client_lease``).
 2. ``LockAcquire(name, lease, delay)`` puts its waiter key; the answer has the
    key, the fence and whether it holds the lock already.
-3. Otherwise it asks ``LockState`` until its key is the holder, every
-   ``POLL_MIN_S`` at first, backing off to ``POLL_MAX_S`` (jittered). Past
-   ``timeout`` it revokes its lease, so it leaves the queue, and raises
-   ``LockNotAcquired`` (exit 1 for ``paxon lock``).
+3. Otherwise it waits for the waiter just ahead of it to leave, with a watch
+   of that one key held by a member (read at a revision, watched from the
+   next, so the leaving is never missed; etcd's clients wait the same way, so
+   one release wakes one waiter, not all), then asks ``LockState`` again;
+   during a lock-delay it sleeps the delay out. Past ``timeout`` it revokes
+   its lease, so it leaves the queue, and raises ``LockNotAcquired`` (exit 1
+   for ``paxon lock``).
 4. The block runs holding the lock. The ``Fence`` it gets is an ``int`` (the
    fencing token: the waiter key's create revision, larger for every later
    holder) that knows its key, so ``fence.guard()`` is the txn compare that
@@ -28,26 +31,32 @@ should check it, or guard its writes with the fence (safe either way).
 from __future__ import annotations
 
 import asyncio
-import random
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from paxon.errors import LeaseNotFound, LockNotAcquired
 from paxon.kv.model import (
+    EVENTS_WAIT_MAX_MS,
     LOCK_DELAY_MAX_MS,
     Compare,
+    Events,
+    EventsResult,
+    Get,
+    GetResult,
+    KeyValue,
     LockAcquire,
     LockAcquireResult,
     LockState,
     LockStateResult,
+    lock_key,
 )
 
 if TYPE_CHECKING:
     from paxon.client import Client
     from paxon.client_lease import KeptLease
 
-POLL_MIN_S: Final = 0.02
-POLL_MAX_S: Final = 0.25
+WAIT_S: Final = 5.0
+"""The longest one wait for the waiter ahead lasts before the state is read again."""
 
 
 class Fence(int):
@@ -126,7 +135,6 @@ class Lock:
             joined = await client._write(
                 LockAcquire(self.name, lease.id, self.delay_ms), LockAcquireResult
             )
-            pause = POLL_MIN_S
             held = joined.held
             while not held:
                 if lease.lost:
@@ -134,24 +142,44 @@ class Lock:
                         f"lock {self.name!r}: the lease was lost while waiting "
                         f"({lease.lost_reason})"
                     )
-                if deadline is not None and loop.time() >= deadline:
+                left_s = WAIT_S if deadline is None else deadline - loop.time()
+                if left_s <= 0:
                     raise LockNotAcquired(
                         f"lock {self.name!r} not acquired in {self.timeout:g} s "
                         "(this waiter left the queue)"
                     )
-                wait = pause * (0.5 + random.random())
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - loop.time()))
-                await asyncio.sleep(wait)
-                pause = min(POLL_MAX_S, pause * 2)
-                state = await client._read(LockState(self.name), False, LockStateResult)
-                held = state.holder_key == joined.key
+                held = await self._turn_or_wait(joined, min(WAIT_S, left_s))
         except BaseException as error:
             await lease.__aexit__(type(error), error, error.__traceback__)
             raise
         self._lease = lease
         self.fence = Fence(joined.fence, key=joined.key, name=self.name)
         return self.fence
+
+    async def _turn_or_wait(self, joined: LockAcquireResult, wait_s: float) -> bool:
+        """Whether this waiter holds the lock now; if not, return once the waiter
+        just ahead of it leaves (or the lock-delay runs out, or ``wait_s``
+        passes): the waiters are read at a revision and the one ahead is
+        watched from the next, held by a member (``paxon.node.watches``), so
+        its leaving is never missed."""
+        client = self._client
+        state = await client._read(LockState(self.name), False, LockStateResult)
+        if state.holder_key == joined.key:
+            return True
+        if state.delay_remaining_ms:
+            await asyncio.sleep(min(wait_s, state.delay_remaining_ms / 1000))
+            return False
+        queue = await client._read(Get(lock_key(self.name, 0)[:-16], True), False, GetResult)
+        ahead = [kv for kv in queue.items if kv.create_revision < joined.fence]
+        if not ahead:
+            return False
+        predecessor = max(ahead, key=_create_revision).key
+        wait_ms = max(1, min(EVENTS_WAIT_MAX_MS, round(wait_s * 1000)))
+        leaving = Events(predecessor, False, queue.revision + 1, "", 1, False, wait_ms)
+        held_s = wait_ms / 1000
+        timeout_s = held_s + client.options.timeout_s
+        await client._read(leaving, True, EventsResult, timeout=timeout_s, held_s=held_s)
+        return False
 
     async def release(
         self,
@@ -163,3 +191,7 @@ class Lock:
         lease, self._lease = self._lease, None
         if lease is not None:
             await lease.__aexit__(exc_type, exc, traceback)
+
+
+def _create_revision(kv: KeyValue) -> int:
+    return kv.create_revision
