@@ -19,27 +19,27 @@ store's help: no lock-delay, and values are public.
   next candidate leads). A candidate whose lease is lost (paused or cut off
   past ``ttl``) is out: ``lost`` turns true.
 
-Waiting is by polling, as for locks (``POLL_MIN_S`` to ``POLL_MAX_S``).
+A candidate waits as a lock's waiter does (``paxon.locking``): for the one
+just ahead of it to leave, with a held watch of that key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from paxon.errors import LeaseNotFound, NotElected
 from paxon.kv.model import Compare, Get, GetOp, GetResult, KeyValue, PutOp, Txn, TxnResult
+from paxon.locking import wait_for_the_one_ahead
 
 if TYPE_CHECKING:
     from paxon.client import Client
     from paxon.client_lease import KeptLease
 
 ELECTION_PREFIX: Final = "_paxon/election/"
-POLL_MIN_S: Final = 0.02
-POLL_MAX_S: Final = 0.25
+WAIT_S: Final = 5.0
+"""The longest one wait for the candidate ahead lasts before the leader is read again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +93,13 @@ class Election:
         )
         self._key = key
         self._revision = entered.revision if entered.succeeded else _created(entered)
-        pause = POLL_MIN_S
         while True:
             if lease.lost:
                 raise LeaseNotFound(f"election {self.name!r}: the candidate's lease was lost")
             leader = await self.leader()
             if leader is not None and leader.key == key:
                 return leader
-            await asyncio.sleep(pause * (0.5 + random.random()))
-            pause = min(POLL_MAX_S, pause * 2)
+            await wait_for_the_one_ahead(self._client, self._prefix, self._revision, WAIT_S)
 
     async def proclaim(self, value: bytes | str) -> None:
         """Change the leader's value; ``NotElected`` unless this candidate leads."""

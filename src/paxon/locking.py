@@ -169,16 +169,7 @@ class Lock:
         if state.delay_remaining_ms:
             await asyncio.sleep(min(wait_s, state.delay_remaining_ms / 1000))
             return False
-        queue = await client._read(Get(lock_key(self.name, 0)[:-16], True), False, GetResult)
-        ahead = [kv for kv in queue.items if kv.create_revision < joined.fence]
-        if not ahead:
-            return False
-        predecessor = max(ahead, key=_create_revision).key
-        wait_ms = max(1, min(EVENTS_WAIT_MAX_MS, round(wait_s * 1000)))
-        leaving = Events(predecessor, False, queue.revision + 1, "", 1, False, wait_ms)
-        held_s = wait_ms / 1000
-        timeout_s = held_s + client.options.timeout_s
-        await client._read(leaving, True, EventsResult, timeout=timeout_s, held_s=held_s)
+        await wait_for_the_one_ahead(client, lock_key(self.name, 0)[:-16], joined.fence, wait_s)
         return False
 
     async def release(
@@ -195,3 +186,22 @@ class Lock:
 
 def _create_revision(kv: KeyValue) -> int:
     return kv.create_revision
+
+
+async def wait_for_the_one_ahead(client: Client, queue: str, revision: int, wait_s: float) -> bool:
+    """In the queue of keys under ``queue`` ordered by create revision, wait
+    until the key just ahead of the one created at ``revision`` changes or
+    goes, or ``wait_s`` passes; False at once if none is ahead. The queue is
+    read linearizably at a revision and that key watched from the next one
+    (a query a member holds), so its leaving is never missed."""
+    read = await client._read(Get(queue, True), False, GetResult)
+    ahead = [kv for kv in read.items if kv.create_revision < revision]
+    if not ahead:
+        return False
+    one_ahead = max(ahead, key=_create_revision).key
+    wait_ms = max(1, min(EVENTS_WAIT_MAX_MS, round(wait_s * 1000)))
+    leaving = Events(one_ahead, False, read.revision + 1, "", 1, False, wait_ms)
+    held_s = wait_ms / 1000
+    timeout_s = held_s + client.options.timeout_s
+    await client._read(leaving, True, EventsResult, timeout=timeout_s, held_s=held_s)
+    return True
