@@ -1,8 +1,8 @@
 """Watchers on three ``paxon serve`` processes see every event of a write load
 exactly once, in order, while the leader is SIGKILLed (the issue's real-process
-watch case). The default run uses 30 watchers and 1,000 writes (about 15 s on a busy
-2-core machine);
-``-m soak`` runs the issue's 1,000 watchers and 10,000 writes.
+watch case). The default run uses 30 watchers and 1,000 writes (about 15 s
+on a busy 2-core machine); ``-m soak`` runs the issue's 1,000 watchers and
+10,000 writes.
 """
 
 from __future__ import annotations
