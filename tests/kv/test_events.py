@@ -122,6 +122,11 @@ def test_events_from_history_equal_the_events_seen_live(
         read_events_error(store, Events(key, prefix, start))
         return
     assert all_pages(store, key, prefix, start, limit) == expected
+    # A store restored from a snapshot has no recent changes: the full scan.
+    restored = KvStore()
+    restored.restore(store.snapshot())
+    assert restored.changed_since(start) is None or start > store.revision
+    assert all_pages(restored, key, prefix, start, limit) == expected
 
 
 def read_events_error(store: KvStore, query: Events) -> RevisionCompacted:

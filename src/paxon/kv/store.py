@@ -646,7 +646,9 @@ class KvStore(StateMachine):
     def _events(self, query: Events) -> EventsResult:
         """The changes ``query`` asks for, derived from the MVCC history (a put at
         each value's mod revision; a delete where a value ended and no value
-        followed at once). O(candidate keys x their kept history)."""
+        followed at once). O(candidate keys x their kept history); for a prefix
+        the candidates are the keys changed since ``from_revision`` when the
+        recent changes reach back that far, else every key under it."""
         start = query.from_revision
         if start <= self._revision_compacted:
             raise RevisionCompacted(
@@ -656,11 +658,16 @@ class KvStore(StateMachine):
             )
         if start > self._revision:
             return EventsResult((), self._revision, start, "")  # nothing yet: no scan
-        if query.prefix:
+        changed = self.changed_since(start) if query.prefix else None
+        if not query.prefix:
+            keys = [query.key]
+        elif changed is not None:
+            # Every event from ``start`` on changed a key at its revision: the
+            # recent changes name the candidates (a live watch costs O(changes)).
+            keys = sorted({key for key in changed if key.startswith(query.key)})
+        else:
             history = (key for key in self._history if key.startswith(query.key))
             keys = sorted({*self._keys.with_prefix(query.key), *history})
-        else:
-            keys = [query.key]
         events = [
             event
             for key in keys
