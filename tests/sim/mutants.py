@@ -356,6 +356,14 @@ class KeepAliveDoesNotExtend(KvStore):
         return super()._on_lease(command)
 
 
+class NeverExpires(KvStore):
+    """Moves log time but ends no lease by it (only revoke ends one): caught by
+    the liveness check (lease-late-expiry), not by the early-expiry one."""
+
+    def on_log_time(self, log_time_ms: int) -> None:
+        self._log_time_ms = max(self._log_time_ms, log_time_ms)
+
+
 LEASE_MUTANTS: dict[str, StoreFactory] = {
     "expires-by-own-clock": expires_by_own_clock,
     "no-renewal-on-new-leader": lambda _cluster, _node_id: NoRenewalOnNewLeader(),

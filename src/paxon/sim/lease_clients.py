@@ -193,6 +193,7 @@ class LeaseClients:
         roll = rng.random()
         if holder.lease and roll < _ABANDON:
             self.counts["abandoned"] += 1
+            self._cluster.leases.on_abandoned(holder.lease)
             holder.lease = 0
         if not holder.lease:
             ttl_ms = rng.choice(TTLS_MS)

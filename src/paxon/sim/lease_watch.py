@@ -38,6 +38,19 @@ on every replica that applies that ending::
 Not covered, as the document says: a leader whose clock runs faster than rho
 (the simulator draws none).
 
+**lease-late-expiry** (liveness, judged at the end of a run without the
+``drift`` fault, where every clock reads the global time): a lease its holder
+abandoned must have ended somewhere by::
+
+    max(last renewal applied, heal, last new leader's first stamp applied)
+        + TTL + LATE_SLACK_S
+
+(a new leader's first stamp renews every lease to a whole TTL, so the last
+one counts; the slack covers the stamp interval, a tick, and the round trip
+of the stamp that ends it). With drift a leader whose wall clock is behind
+stalls log time, by design (``docs/coordination.md``), up to the 100 s of the
+simulator's offsets: no deadline in real time holds then.
+
 Also counted per run (``SimStats.leases``): grants, renewals (keep-alives
 applied), expiries and revokes, each lease's ending counted once.
 
@@ -57,6 +70,9 @@ from paxon.kv.model import LeaseGrantResult, LeaseKeepAliveResult, LeaseRevokeRe
 from paxon.node.logclock import STAMP_INTERVAL_S
 from paxon.sim.checkers import Violation
 from paxon.sim.config import DRIFT_RATE_MAX
+
+LATE_SLACK_S: Final = 0.5
+"""Slack of the liveness deadline (lease-late-expiry)."""
 
 EPSILON_S: Final = 0.002
 """Slack of the bound: the millisecond truncation of a stamp, and float rounding."""
@@ -90,6 +106,8 @@ class _Lease:
     # Applied grant and keep-alives: order -> the first send time of the command.
     renewals: dict[Order, float] = field(default_factory=dict)
     ended: str | None = None  # "expired" or "revoked", first seen
+    renewed_applied_at: float = 0.0  # the last renewal's first apply anywhere
+    abandoned: bool = False  # its holder stopped keeping it alive
     reported: bool = False  # a violation named it already
 
 
@@ -101,6 +119,8 @@ class LeaseWatch:
         self._sent: dict[CommandKey, _Sent] = {}
         self._leases: dict[int, _Lease] = {}
         self.counts: dict[str, int] = {"granted": 0, "renewed": 0, "expired": 0, "revoked": 0}
+        self._leader_stamp_slots: set[int] = set()
+        self._leader_stamp_at = 0.0  # when the newest first stamp of a leader applied first
 
     # -------------------------------------------------------------- the clients
 
@@ -115,6 +135,12 @@ class LeaseWatch:
         """Whether ``key`` is a lease client's command (its reply is worth decoding)."""
         return key in self._sent
 
+    def on_abandoned(self, lease_id: int) -> None:
+        """The holder of ``lease_id`` stopped keeping it alive."""
+        lease = self._leases.get(lease_id)
+        if lease is not None:
+            lease.abandoned = True
+
     def live(self, lease_id: int) -> bool:
         """Whether no replica has ended ``lease_id`` yet (as far as seen)."""
         lease = self._leases.get(lease_id)
@@ -122,7 +148,13 @@ class LeaseWatch:
 
     # -------------------------------------------------------------- the replicas
 
-    def on_applied(self, order: Order, key: CommandKey, reply: bytes) -> None:
+    def on_leader_stamp(self, slot: int, time: float) -> None:
+        """A replica applied a new leader's first stamp (``LEADER_MAGIC``) at ``slot``."""
+        if slot not in self._leader_stamp_slots:
+            self._leader_stamp_slots.add(slot)
+            self._leader_stamp_at = max(self._leader_stamp_at, time)
+
+    def on_applied(self, order: Order, key: CommandKey, reply: bytes, time: float) -> None:
         """A replica applied a lease client's command for the first time (fresh)."""
         sent = self._sent[key]
         if sent.kind not in ("grant", "keep-alive", "revoke"):
@@ -144,6 +176,7 @@ class LeaseWatch:
             return  # refused (LeaseNotFound): it renewed nothing
         if order not in lease.renewals:
             lease.renewals[order] = sent.sent_at
+            lease.renewed_applied_at = max(lease.renewed_applied_at, time)
             if sent.kind == "keep-alive":
                 self.counts["renewed"] += 1
 
@@ -172,6 +205,28 @@ class LeaseWatch:
                 )
             )
 
+    def finish(self, time: float, healed_at: float | None) -> None:
+        """The run ends at ``time``: every abandoned lease past its deadline must
+        have ended (lease-late-expiry; call it only for runs without drift)."""
+        if healed_at is None:
+            return
+        for lease_id, lease in sorted(self._leases.items()):
+            if not lease.abandoned or lease.ended is not None:
+                continue
+            since = max(lease.renewed_applied_at, healed_at, self._leader_stamp_at)
+            deadline = since + lease.ttl_ms / 1000 + LATE_SLACK_S
+            if deadline <= time:
+                self._violations.append(
+                    Violation(
+                        time,
+                        "lease-late-expiry",
+                        f"lease {lease_id} (ttl {lease.ttl_ms} ms), abandoned by its holder, "
+                        f"was still live at the end of the run; it should have ended by "
+                        f"t={deadline:.6f} (from t={since:.6f}: its last renewal applied, "
+                        "the heal, or the last new leader's first stamp)",
+                    )
+                )
+
     def _end(self, lease_id: int, how: str) -> None:
         lease = self._leases.get(lease_id)
         if lease is not None and lease.ended is None:
@@ -179,4 +234,4 @@ class LeaseWatch:
             self.counts[how] += 1
 
 
-__all__ = ["EPSILON_S", "LeaseWatch", "earliest_expiry_s"]
+__all__ = ["EPSILON_S", "LATE_SLACK_S", "LeaseWatch", "earliest_expiry_s"]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from paxon.errors import Busy, NotLeader
 from paxon.kv.store import KvStore
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC
 from paxon.node.machine import Applied, ReplicatedMachine
 from paxon.node.node import Node
 from paxon.protocol.membership import Configuration
@@ -73,12 +74,15 @@ class ObservedMachine(ReplicatedMachine):
         watch = self._cluster.leases
         fresh = []
         self._order = (entry.slot, 0)
+        for command in entry.value.commands:
+            if command.client_id == CLOCK_CLIENT_ID and command.payload == LEADER_MAGIC:
+                watch.on_leader_stamp(entry.slot, self._cluster.time)
         for applied in super().apply(entry):
             key = (applied.client_id, applied.seq)
             if applied.fresh:
                 fresh.append(key)
                 if applied.reply is not None and watch.watches(key):
-                    watch.on_applied(self._order, key, applied.reply)
+                    watch.on_applied(self._order, key, applied.reply, self._cluster.time)
             self._order = (entry.slot, self._order[1] + 1)
             yield applied
         self._cluster.on_effects(self._node_id, entry, fresh)

@@ -867,6 +867,8 @@ class RuntimeCluster:
     def _finish(self) -> None:
         self._done = True
         self.healing.finish(self.time)
+        if "drift" not in self.config.faults:
+            self.leases.finish(self.time, self.healed_at)
         for host in self.hosts.values():
             if host.process is not None:
                 self._retire(host.process)
