@@ -858,6 +858,8 @@ class _SimTotals:
     ops_total: int = 0
     configs_chosen: int = 0
     faults: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in FAULT_KINDS})
+    # The lease holders' leases (runtime engine): granted, renewed, expired, ...
+    leases: dict[str, int] = field(default_factory=dict)
     failed: list[SeedResult] = field(default_factory=list)
 
     def add(self, result: SeedResult) -> None:
@@ -871,6 +873,8 @@ class _SimTotals:
         self.configs_chosen += result.configs_chosen
         for kind, count in result.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + count
+        for name, count in result.leases.items():
+            self.leases[name] = self.leases.get(name, 0) + count
         if not result.ok:
             self.failed.append(result)
 
@@ -1030,6 +1034,7 @@ def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str
         "ops_completed": totals.ops_completed,
         "ops_total": totals.ops_total,
         "configs_chosen": totals.configs_chosen,
+        "leases": totals.leases,
         "faults": totals.faults,
         "violations": sum(len(result.violations) for result in totals.failed),
         "failed_seeds": [
@@ -1060,6 +1065,9 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
     ]
     if totals.configs_chosen:
         lines.insert(-1, f"configs chosen   {totals.configs_chosen:,} (reconfig)")
+    if totals.leases.get("granted"):
+        leases = ", ".join(f"{name} {count:,}" for name, count in totals.leases.items())
+        lines.insert(-1, f"leases           {leases}")
     print("\n".join(lines))
     for result in totals.failed:
         print(f"\nseed {result.seed} FAILED:")

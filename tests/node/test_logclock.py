@@ -136,3 +136,29 @@ def test_no_stamps_without_a_deadline_or_when_following() -> None:
     follower._replica.role = Role.FOLLOWER
     LeaderClock(follower, stamper).on_tick()  # type: ignore[arg-type]
     assert idle.proposed == follower.proposed == []
+
+
+def test_a_stamp_refused_with_its_batch_is_forgotten_and_the_next_batch_stamps() -> None:
+    """A stamp whose batch the core refused (Busy) never reached the log: the
+    next batch, however soon, must carry one, or its commands would apply under
+    the log time of an older stamp (a lease could expire that much early)."""
+    wall = [1_800_000_000.0]
+    elapsed = [10.0]
+    stamper = ClockStamper(lambda: wall[0], elapsed_s=lambda: elapsed[0], interval_s=0.1)
+    stamper.lead()
+    first = stamper.stamp()
+    assert first is not None and first.payload == LEADER_MAGIC
+    stamper.refused()  # the tenure's first stamp was refused: the next is the first again
+    assert stamper.first_pending
+    elapsed[0] += 0.01
+    again = stamper.stamp()
+    assert again is not None and again.payload == LEADER_MAGIC
+    elapsed[0] += 0.4
+    stamp = stamper.stamp()
+    assert stamp is not None and stamp.payload == b""
+    stamper.refused()
+    elapsed[0] += 0.01  # well within the interval of the refused stamp
+    retried = stamper.stamp()
+    assert retried is not None and retried.seq == 1_800_000_000_410
+    elapsed[0] += 0.01
+    assert stamper.stamp() is None  # the one that got in counts as before

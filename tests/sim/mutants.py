@@ -1,16 +1,19 @@
 """Deliberately broken replicas, one rule broken in each: the checkers must catch them.
 
 These live in the tests only. Each overrides one small hook of ``Replica`` (or,
-for the runtime glue, of ``SimCluster``, and for the node runtime, of ``Node``).
+for the runtime glue, of ``SimCluster``, for the node runtime, of ``Node``, and
+for leases, of ``KvStore``: built per node by a ``StoreFactory``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from paxon.kv.model import LeaseKeepAlive, LeaseKeepAliveResult
+from paxon.kv.store import KvStore
 from paxon.node.node import Node
 from paxon.protocol.membership import ConfigHistory, Configuration, change_in
 from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
@@ -18,6 +21,7 @@ from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role, _Refusal
 from paxon.protocol.types import NOOP, Ballot, Entry, NodeId, Slot, Value
 from paxon.sim.cluster import SimCluster, _ClientReply, _SimNode
+from paxon.sim.runtime import RuntimeCluster, StoreFactory
 
 
 class AcceptsLowerBallot(Replica):
@@ -301,4 +305,67 @@ MEMBERSHIP_MUTANTS = {
 GLUE_MUTANTS = {
     "releases-one-fsync-early": ReleasesOneFsyncEarly,
     "serves-reads-before-applied": ServesReadsBeforeApplied,
+}
+
+
+# ---------------------------------------------------------------- leases
+
+
+OWN_CLOCK_AHEAD_MS = 500
+"""How far ahead of its host's wall clock ``ExpiresByOwnClock`` counts."""
+
+
+class ExpiresByOwnClock(KvStore):
+    """Ends leases by its own host's clock (plus ``OWN_CLOCK_AHEAD_MS``) when a
+    clock entry applies, while grants and keep-alives still count from the
+    log's time: this replica ends leases at other commands than the rest, and
+    early whenever its clock reads ahead of the log's."""
+
+    def __init__(self, own_ms: Callable[[], int]) -> None:
+        super().__init__()
+        self._own_ms = own_ms
+
+    def on_log_time(self, log_time_ms: int) -> None:
+        super().on_log_time(log_time_ms)
+        for lease_id in self.leases.expired(self._own_ms() + OWN_CLOCK_AHEAD_MS):
+            self._end_lease(lease_id)
+
+
+def expires_by_own_clock(cluster: RuntimeCluster, node_id: int) -> KvStore:
+    """Node 1 runs ``ExpiresByOwnClock``; the others are correct."""
+    if node_id != 1:
+        return KvStore()
+    return ExpiresByOwnClock(lambda: cluster.wall_ms(node_id))
+
+
+class NoRenewalOnNewLeader(KvStore):
+    """Takes a new leader's first stamp (``LEADER_MAGIC``) as a plain one: no
+    lease is renewed, so a new leader whose clock is ahead expires them early."""
+
+    def on_leader_change(self, log_time_ms: int) -> None:
+        pass
+
+
+class KeepAliveDoesNotExtend(KvStore):
+    """Answers a keep-alive as done but leaves the lease's expiry where it was."""
+
+    def _on_lease(self, command: Any) -> Any:
+        if type(command) is LeaseKeepAlive:
+            lease = self.leases.get(command.lease)
+            return LeaseKeepAliveResult(lease.id, lease.expiry_ms - self.log_time_ms)
+        return super()._on_lease(command)
+
+
+class NeverExpires(KvStore):
+    """Moves log time but ends no lease by it (only revoke ends one): caught by
+    the liveness check (lease-late-expiry), not by the early-expiry one."""
+
+    def on_log_time(self, log_time_ms: int) -> None:
+        self._log_time_ms = max(self._log_time_ms, log_time_ms)
+
+
+LEASE_MUTANTS: dict[str, StoreFactory] = {
+    "expires-by-own-clock": expires_by_own_clock,
+    "no-renewal-on-new-leader": lambda _cluster, _node_id: NoRenewalOnNewLeader(),
+    "keep-alive-does-not-extend": lambda _cluster, _node_id: KeepAliveDoesNotExtend(),
 }

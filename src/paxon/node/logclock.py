@@ -122,6 +122,8 @@ class ClockStamper:
         self.interval_s = interval_s
         self._stamped_at_s: float | None = None  # on the elapsed clock
         self._tenure: tuple[float, float] | None = None  # (wall, elapsed) at the first stamp
+        # As they were before the last stamp, for ``refused``.
+        self._before_stamp: tuple[float | None, tuple[float, float] | None] = (None, None)
 
     def lead(self) -> None:
         """This node now leads: the next stamp is a leader's first, at once."""
@@ -152,11 +154,21 @@ class ClockStamper:
         elapsed = self.elapsed_s()
         if self._stamped_at_s is not None and 0 <= elapsed - self._stamped_at_s < self.interval_s:
             return None
+        self._before_stamp = (self._stamped_at_s, self._tenure)
         self._stamped_at_s = elapsed
         first = self._tenure is None
         if first:
             self._tenure = (self.wall_time_s(), elapsed)
         return clock_command(self.now_ms(), first_of_leader=first)
+
+    def refused(self) -> None:
+        """The last stamp never reached the log (its batch was refused, ``Busy``):
+        forget it, so the next batch carries one (the tenure's first again, if
+        it was). A stamp counted but lost would let the batches of the next
+        ``interval_s`` go without one, under a log time as old as the last
+        stamp that did get in (sim swarm seed 5: 0.43 s old, a lease expired
+        that much early)."""
+        self._stamped_at_s, self._tenure = self._before_stamp
 
 
 class LeaderClock:

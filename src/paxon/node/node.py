@@ -720,6 +720,8 @@ class Node:
                     commands if stamp is None else [stamp, *commands]
                 )
             except (NotLeader, Busy) as error:
+                if stamp is not None:
+                    self._stamper.refused()  # the next batch stamps (``logclock``)
                 for command in commands:
                     self._fail_waiter(command.client_id, command.seq, error)
             else:

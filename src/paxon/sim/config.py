@@ -52,6 +52,9 @@ STORAGE_KINDS = ("wal", "memory")
 ENGINES = ("runtime", "core")
 # Operations one simulated client may keep in flight (its session lanes).
 CLIENT_LANES_MAX = 16
+# "drift": each host's clocks run at a rate in 1 +- this (the rho of
+# docs/coordination.md), with an offset of 0 to 100 s.
+DRIFT_RATE_MAX = 0.05
 # Which of partition, crash and pause strikes next, by weight.
 PROCESS_FAULTS = ("partition", "crash", "pause")
 
@@ -80,6 +83,10 @@ class SimConfig:
     # Runtime engine: operations each client keeps in flight, one per session
     # lane (a lane has its own client id, as ``paxon.Client``'s concurrent calls).
     client_lanes: int = 1
+    # Runtime engine: clients that hold leases (``paxon.sim.lease_clients``):
+    # grant, put keys with them, keep them alive, stop or revoke; judged by
+    # ``paxon.sim.lease_watch``. Their keys are not the registers' keys.
+    lease_clients: int = 2
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25
@@ -138,6 +145,8 @@ class SimConfig:
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
             raise ValueError("nodes (0: drawn, with swarm), clients and keys must be >= 1")
+        if self.lease_clients < 0:
+            raise ValueError("lease_clients must be >= 0")
         if not 1 <= self.client_lanes <= CLIENT_LANES_MAX:
             raise ValueError(f"client_lanes must be 1 to {CLIENT_LANES_MAX}")
         low, high = self.fault_gap_s
@@ -174,7 +183,8 @@ class SimConfig:
         lines = [
             f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
             f"({self.readers} only reading, {self.client_lanes} in flight each) on "
-            f"{self.keys} keys, faults {','.join(k for k in FAULT_KINDS if k in self._kinds_run)}",
+            f"{self.keys} keys, {self.lease_clients} holding leases, faults "
+            f"{','.join(k for k in FAULT_KINDS if k in self._kinds_run)}",
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
@@ -239,6 +249,9 @@ class SimStats:
     snapshots_recovered: int = 0
     # ReplicaCounters summed over every replica and incarnation of the run.
     refused: dict[str, int] = field(default_factory=dict)
+    # Runtime engine, lease clients: leases granted, kept alive (renewals
+    # applied), ended by expiry and by revoke (each counted once per lease).
+    leases: dict[str, int] = field(default_factory=dict)
 
 
 def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:
@@ -258,6 +271,7 @@ def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:
 __all__ = [
     "CLIENT_LANES_MAX",
     "CORE_FAULTS",
+    "DRIFT_RATE_MAX",
     "ENGINES",
     "FAULT_KINDS",
     "PROCESS_FAULTS",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from paxon.errors import Busy, NotLeader
 from paxon.kv.store import KvStore
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC
 from paxon.node.machine import Applied, ReplicatedMachine
 from paxon.node.node import Node
 from paxon.protocol.membership import Configuration
@@ -46,23 +47,59 @@ _OBSERVED_CALLS = ("step", "tick", "propose_many", "read_index", "install_snapsh
 
 
 class ObservedMachine(ReplicatedMachine):
-    """The node's replicated machine, reporting every applied entry to the checker."""
+    """The node's replicated machine, reporting every applied entry to the checker,
+    and the leases' lives to the lease watch (``paxon.sim.lease_watch``): each
+    lease client's command applied fresh, and each lease a clock entry expired,
+    at an order key ``(slot, position)`` (position: the entry's clock entries
+    and client commands counted in log order, the same on every replica)."""
 
-    def __init__(self, cluster: RuntimeCluster, node_id: int, configuration: Configuration) -> None:
+    def __init__(
+        self,
+        cluster: RuntimeCluster,
+        node_id: int,
+        configuration: Configuration,
+        store: KvStore | None = None,
+    ) -> None:
         """``configuration``: the node's first one (from its --peers), as ``Node`` gives
-        its own machine, so snapshots carry the configurations (version 3)."""
-        super().__init__(KvStore(), configuration=configuration)
+        its own machine, so snapshots carry the configurations (version 3);
+        ``store``: the key-value store (a fresh ``KvStore``, or a planted bug)."""
+        self._store = KvStore() if store is None else store
+        super().__init__(self._store, configuration=configuration)
         self._cluster = cluster
         self._node_id = node_id
+        self._order: tuple[int, int] = (-1, 0)
 
     def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
         self._cluster.on_apply(self._node_id, entry)
+        watch = self._cluster.leases
         fresh = []
+        self._order = (entry.slot, 0)
+        for command in entry.value.commands:
+            if command.client_id == CLOCK_CLIENT_ID and command.payload == LEADER_MAGIC:
+                watch.on_leader_stamp(entry.slot, self._cluster.time)
         for applied in super().apply(entry):
+            key = (applied.client_id, applied.seq)
             if applied.fresh:
-                fresh.append((applied.client_id, applied.seq))
+                fresh.append(key)
+                if applied.reply is not None and watch.watches(key):
+                    watch.on_applied(self._order, key, applied.reply, self._cluster.time)
+            self._order = (entry.slot, self._order[1] + 1)
             yield applied
         self._cluster.on_effects(self._node_id, entry, fresh)
+
+    def _observe_clock(self, stamp_ms: int) -> None:
+        leases = self._store.leases.leases
+        if not leases:
+            super()._observe_clock(stamp_ms)
+        else:
+            before = list(leases)
+            super()._observe_clock(stamp_ms)
+            leases = self._store.leases.leases
+            cluster = self._cluster
+            for lease_id in before:
+                if lease_id not in leases:
+                    cluster.leases.on_expired(self._node_id, lease_id, self._order, cluster.time)
+        self._order = (self._order[0], self._order[1] + 1)
 
     def restore(self, data: bytes) -> None:
         super().restore(data)

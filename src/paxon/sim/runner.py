@@ -11,7 +11,7 @@ from paxon.protocol.replica import Replica
 from paxon.sim.cluster import SimCluster
 from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
 from paxon.sim.linearizability import LinearizabilityBudgetExceeded, Operation, check_history
-from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.runtime import RuntimeCluster, StoreFactory
 from paxon.sim.swarm import resolve
 
 
@@ -37,6 +37,8 @@ class SeedResult:
     snapshots_installed: int = 0
     # Core engine, "reconfig": configuration changes chosen.
     configs_chosen: int = 0
+    # Runtime engine: the lease clients' leases (``SimStats.leases``).
+    leases: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -49,6 +51,7 @@ def run_seed(
     *,
     replica_factory: ReplicaFactory = Replica,
     node_class: type[Node] = Node,
+    store_factory: StoreFactory | None = None,
     trace: bool = False,
 ) -> SeedResult:
     """Run one seed on ``config``'s engine (its own drawn config if ``config.swarm``)."""
@@ -56,7 +59,12 @@ def run_seed(
     cluster: SimCluster | RuntimeCluster
     if config.engine == "runtime":
         cluster = RuntimeCluster(
-            seed, config, replica_factory=replica_factory, node_class=node_class, trace=trace
+            seed,
+            config,
+            replica_factory=replica_factory,
+            node_class=node_class,
+            store_factory=store_factory,
+            trace=trace,
         )
     else:
         cluster = SimCluster(seed, config, replica_factory=replica_factory, trace=trace)
@@ -82,6 +90,7 @@ def run_seed(
         config=config,
         snapshots_installed=stats.snapshots_installed,
         configs_chosen=stats.configs_chosen,
+        leases=dict(stats.leases),
     )
 
 

@@ -86,7 +86,14 @@ from paxon.protocol.replica import Replica
 from paxon.protocol.types import BALLOT_ZERO
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
-from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig, SimStats
+from paxon.sim.config import (
+    DRIFT_RATE_MAX,
+    FAULT_KINDS,
+    HistoryOp,
+    ReplicaFactory,
+    SimConfig,
+    SimStats,
+)
 from paxon.sim.faults import FaultInjector
 from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
 from paxon.sim.healing import HealWatch, NodeState
@@ -102,6 +109,8 @@ from paxon.sim.host import (
     refuses,
     storage_config,
 )
+from paxon.sim.lease_clients import LeaseClients
+from paxon.sim.lease_watch import LeaseWatch
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
@@ -113,6 +122,9 @@ from paxon.storage.codec import StorageRecord
 from paxon.storage.errors import StorageError
 from paxon.storage.memfs import PowerCut
 from paxon.storage.storage import Storage
+
+StoreFactory = Callable[["RuntimeCluster", int], KvStore]
+"""Builds node ``node_id``'s key-value store (the mutation tests plant a bug in it)."""
 
 # The log clock's epoch: wall time at simulated time 0 (any fixed value works).
 _WALL_EPOCH_S = 1_800_000_000.0
@@ -131,11 +143,14 @@ class RuntimeCluster:
         *,
         replica_factory: ReplicaFactory = Replica,
         node_class: type[Node] = Node,
+        store_factory: StoreFactory | None = None,
         trace: bool = False,
     ) -> None:
-        """``replica_factory`` and ``node_class`` may plant a bug in the core or
-        the runtime (the mutation tests do)."""
+        """``replica_factory``, ``node_class`` and ``store_factory`` (each node's
+        key-value store, given the cluster and the node id) may plant a bug in
+        the core, the runtime or the store (the mutation tests do)."""
         self.seed = seed
+        self._store_factory = store_factory
         self._observed_node_class = observed_node_class(node_class, self)
         self.config = config
         self.tracing = trace
@@ -170,6 +185,8 @@ class RuntimeCluster:
         self.healing = HealWatch(config, self.checker.violations)
         # A removed leader that can reach the new voters hands over in time.
         self.handover = HandoverWatch(config, self.checker.violations)
+        # No lease ends by expiry before its holder may count on (``lease_watch``).
+        self.leases = LeaseWatch(self.checker.violations)
         self.replicas = ReplicaObserver(self, replica_factory)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
@@ -186,6 +203,7 @@ class RuntimeCluster:
         )
         self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
         self.clients = Clients(self, seed)
+        self.lease_clients = LeaseClients(self, seed)
         self.operator = Operator(self, seed)
         self.healed_at: float | None = None
         self._chosen_at_heal = 0
@@ -210,6 +228,7 @@ class RuntimeCluster:
             self.faults.arm_creation_cut(host)
             self._start_process(host)
         self.clients.start()
+        self.lease_clients.start()
         self.operator.start()
         self.faults.start()
         self.push(config.fault_phase_s, self._heal_everything)
@@ -257,6 +276,7 @@ class RuntimeCluster:
             len(value.commands) for value in self.checker.chosen.values()
         )
         self.stats.configs_chosen = self.checker.configs.changes_chosen
+        self.stats.leases = {**self.leases.counts, **self.lease_clients.counts}
         return not self._done
 
     def crash(self, node_id: int) -> None:
@@ -366,11 +386,13 @@ class RuntimeCluster:
         return self.faults.storage_crash_point(host, where)
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
-        receive = (
-            self.operator.receive
-            if client == self.operator.endpoint
-            else functools.partial(self.clients.receive, client)
-        )
+        receive: Callable[[ClientResponse], None]
+        if client == self.operator.endpoint:
+            receive = self.operator.receive
+        elif self.lease_clients.holds(client):
+            receive = functools.partial(self.lease_clients.receive, client)
+        else:
+            receive = functools.partial(self.clients.receive, client)
         for delay in self.network.delays(src, client):
             self.push(self.time + delay, lambda: receive(response))
 
@@ -575,7 +597,7 @@ class RuntimeCluster:
 
     def _new_host(self, node_id: int) -> Host:
         drift = "drift" in self.config.faults
-        rate = 1.0 + (self.rng_faults.uniform(-0.05, 0.05) if drift else 0.0)
+        rate = 1.0 + (self.rng_faults.uniform(-DRIFT_RATE_MAX, DRIFT_RATE_MAX) if drift else 0.0)
         offset = self.rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1
@@ -586,6 +608,11 @@ class RuntimeCluster:
     def _wire_disk(self, host: Host) -> None:
         host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
         host.fs.at_storage_event = functools.partial(self.faults.storage_event_strikes, host)
+
+    def wall_ms(self, node_id: int) -> int:
+        """Node ``node_id``'s wall clock now, in milliseconds, as its log clock
+        reads it (for a planted bug that reads its own clock)."""
+        return int((_WALL_EPOCH_S + self._local_now(self.hosts[node_id])) * 1000)
 
     def _local_now(self, host: Host) -> float:
         return host.clock_offset + host.clock_rate * self.time
@@ -635,7 +662,8 @@ class RuntimeCluster:
             wall_time_s=lambda: _WALL_EPOCH_S + self._local_now(host),
             environment=environment,
         )
-        node.machine = ObservedMachine(self, node_id, node._initial)
+        store = None if self._store_factory is None else self._store_factory(self, node_id)
+        node.machine = ObservedMachine(self, node_id, node._initial, store)
         process = Process(loop, node)
         host.process = process
         task = loop.create_task(node.start())
@@ -839,6 +867,8 @@ class RuntimeCluster:
     def _finish(self) -> None:
         self._done = True
         self.healing.finish(self.time)
+        if "drift" not in self.config.faults:
+            self.leases.finish(self.time, self.healed_at)
         for host in self.hosts.values():
             if host.process is not None:
                 self._retire(host.process)
