@@ -383,6 +383,7 @@ class RuntimeCluster:
 
     def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
         self.properties.on_records_durable(host.node_id, records, self.time)
+        self.faults.crash_again.synced(host)
 
     def on_apply(self, node_id: int, entry: ChosenEntry) -> None:
         self.checker.on_apply(node_id, entry.slot, entry.value, self.time)
@@ -657,6 +658,7 @@ class RuntimeCluster:
             if error is None:
                 process.started = True
                 loop.create_task(self._watch_failure(host, process))
+                self.faults.crash_again.started(host)
                 return
             self._on_start_failed(host, error)
 
