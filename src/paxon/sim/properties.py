@@ -111,7 +111,7 @@ The properties, by rule name (``Violation.rule``), with the rule of
   (Votes are durable; an acceptor's answers come from memory, so a vote
   dropped there, say by a snapshot install, is missing from its promises
   until it restarts: mutation s13 #23.) Checked after each
-  ``install_snapshot`` and every 64th step (``ReplicaObserver``).
+  ``install_snapshot`` and every 1024th step (``ReplicaObserver``).
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
