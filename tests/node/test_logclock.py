@@ -16,6 +16,7 @@ from paxon.node.logclock import (
     LogClock,
     check_client_id,
     clock_command,
+    is_stamp,
 )
 from paxon.protocol import Role
 from paxon.protocol.types import Command
@@ -162,3 +163,18 @@ def test_a_stamp_refused_with_its_batch_is_forgotten_and_the_next_batch_stamps()
     assert retried is not None and retried.seq == 1_800_000_000_410
     elapsed[0] += 0.01
     assert stamper.stamp() is None  # the one that got in counts as before
+
+
+def test_a_refused_duty_stamp_lets_the_next_one_be_the_tenures_first_again() -> None:
+    """The idle duty's first stamp of a tenure, refused with its batch (Busy),
+    must not count: else no stamp of that tenure renews leases."""
+    elapsed = [0.0]
+    stamper = ClockStamper(lambda: 1_800_000_000.0, elapsed_s=lambda: elapsed[0])
+    stamper.lead()
+    duty_stamp = stamper.stamp()
+    assert duty_stamp is not None and is_stamp(duty_stamp) and stamper.stamp() is None
+    stamper.refused()  # what the node does when the batch holding it is refused
+    again = stamper.stamp()
+    assert again is not None and again.payload == LEADER_MAGIC
+    assert not is_stamp(Command(CLOCK_CLIENT_ID, 0, b"paxon-compact\x00" + bytes(8)))
+    assert not is_stamp(Command(7, 1, b""))

@@ -82,6 +82,11 @@ def clock_command(stamp_ms: int, *, first_of_leader: bool = False) -> Command:
     return Command(CLOCK_CLIENT_ID, stamp_ms, LEADER_MAGIC if first_of_leader else b"")
 
 
+def is_stamp(command: Command) -> bool:
+    """Whether ``command`` is a clock entry a stamper made (plain or a leader's first)."""
+    return command.client_id == CLOCK_CLIENT_ID and command.payload in (b"", LEADER_MAGIC)
+
+
 def check_client_id(client_id: int) -> None:
     """Refuse a client's command that claims the clock's client id."""
     if client_id == CLOCK_CLIENT_ID:

@@ -83,7 +83,7 @@ from paxon.node.config import NodeConfig
 from paxon.node.environment import REAL, Committer, Environment, NodeTransport
 from paxon.node.forwarding import Forwarder
 from paxon.node.history import LeaderHistory
-from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id
+from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id, is_stamp
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
 from paxon.node.members import describe, refusal_bindings
@@ -720,8 +720,10 @@ class Node:
                     commands if stamp is None else [stamp, *commands]
                 )
             except (NotLeader, Busy) as error:
-                if stamp is not None:
-                    self._stamper.refused()  # the next batch stamps (``logclock``)
+                if stamp is not None or any(map(is_stamp, commands)):
+                    # The next batch stamps (``logclock``); a stamp the idle
+                    # duty proposed goes through here too (``LeaderClock``).
+                    self._stamper.refused()
                 for command in commands:
                     self._fail_waiter(command.client_id, command.seq, error)
             else:
