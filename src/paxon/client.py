@@ -100,6 +100,7 @@ from paxon.kv.authcodec import (
     encode_auth_query,
     wrap,
 )
+from paxon.kv.codec import ResultT as _R  # the result types a call may expect
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.jsonforms import lease_ttl_ms
 from paxon.kv.model import (
@@ -109,7 +110,6 @@ from paxon.kv.model import (
     DeleteResult,
     Event,
     Events,
-    EventsResult,
     Get,
     GetResult,
     KeyValue,
@@ -125,9 +125,7 @@ from paxon.kv.model import (
     LeaseTimeToLive,
     LeaseTimeToLiveResult,
     LockAcquire,
-    LockAcquireResult,
     LockState,
-    LockStateResult,
     Put,
     PutResult,
     Txn,
@@ -158,22 +156,6 @@ from paxon.watching import Watch
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
 _RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
 _T = TypeVar("_T")
-_R = TypeVar(
-    "_R",
-    PutResult,
-    DeleteResult,
-    GetResult,
-    TxnResult,
-    CompactResult,
-    LeaseGrantResult,
-    LeaseKeepAliveResult,
-    LeaseRevokeResult,
-    LeaseTimeToLiveResult,
-    LeaseListResult,
-    LockAcquireResult,
-    LockStateResult,
-    EventsResult,
-)
 _WriteCommand = (
     Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke | LockAcquire
 )

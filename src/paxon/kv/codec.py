@@ -109,8 +109,8 @@ from paxon.kv.model import (
     TxnResult,
 )
 
-_R = TypeVar(
-    "_R",
+ResultT = TypeVar(
+    "ResultT",
     PutResult,
     DeleteResult,
     GetResult,
@@ -454,7 +454,7 @@ def decode_query(data: bytes) -> Query:
     _fail(f"query: expected [4, key, prefix, revision] or a lease query, got {_describe(fields)}")
 
 
-def decode_result_as(data: bytes, kind: type[_R]) -> _R:
+def decode_result_as(data: bytes, kind: type[ResultT]) -> ResultT:
     """Decode a reply that must be a ``kind``; an ``ErrorResult`` raises its typed error."""
     result = decode_result(data)
     if isinstance(result, ErrorResult):

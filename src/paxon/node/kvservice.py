@@ -12,9 +12,10 @@ with it to the leader and into the log, where every replica checks it.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from paxon.kv.authcodec import wrap
+from paxon.kv.codec import ResultT as _R  # the result types a call may expect
 from paxon.kv.codec import decode_result_as, encode_command, encode_query
 from paxon.kv.model import (
     Compact,
@@ -45,20 +46,6 @@ from paxon.kv.model import (
 )
 from paxon.node.node import Node
 
-_R = TypeVar(
-    "_R",
-    PutResult,
-    DeleteResult,
-    GetResult,
-    TxnResult,
-    CompactResult,
-    LeaseGrantResult,
-    LeaseKeepAliveResult,
-    LeaseRevokeResult,
-    LeaseTimeToLiveResult,
-    LeaseListResult,
-    EventsResult,
-)
 _Command = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
 
 
