@@ -144,3 +144,25 @@ def test_a_candidate_whose_snapshot_changes_the_voters_probes_again() -> None:
     assert candidate.configuration.voters == {2, 3, 4}
     assert candidate.role is Role.PROBING  # 1 granted, but 1 no longer votes
     assert {m.dst for m in env.deliverable(3, None, "Probe")} >= {2, 4}
+
+
+def test_installing_a_snapshot_keeps_the_votes_above_its_slot() -> None:
+    """Mutation s13 #23: a follower that accepted slots 0-7 (2 known chosen)
+    installs a snapshot covering slots below 5. It forgets what the snapshot
+    covers and nothing else: a vote it acknowledged above the snapshot is
+    still on its disk, and a new leader's Phase 1 must hear of it, or may
+    choose another value in a slot that vote helped choose."""
+    env = Env(3)
+    accepted = {slot: Entry(slot, OLD, value(slot)) for slot in range(8)}
+    start(env, 3, DurableState(OLD, accepted, slot_chosen=2))
+    follower = env.replica(3)
+    env.install_snapshot(3, 5)
+    assert follower.log_start == 5
+    assert [follower.entry(slot) for slot in range(5, 8)] == [accepted[s] for s in range(5, 8)]
+    assert [follower.entry(slot) for slot in range(5)] == [None] * 5
+    env.persist(3)
+    env.inject(Prepare(1, 3, Ballot(2, 1), 5))
+    env.persist(3)
+    promise = env.deliverable(3, 1, "Promise")[-1]
+    assert isinstance(promise, Promise)
+    assert [entry for entry in promise.entries if entry.slot > 5] == [accepted[6], accepted[7]]

@@ -294,6 +294,18 @@ class AcceptsWipedMember(Node):
         self._bindings_from = (self._replica.configuration, self._replica.configuration_newest)
 
 
+class ForgetsVotesAboveSnapshot(Replica):
+    """Installing a snapshot also drops the accepted entries above its slot
+    (mutation s13 #23): votes it acknowledged stay on disk, but its promises
+    no longer report them until it restarts."""
+
+    def install_snapshot(self, slot: Slot, configs: Any = ()) -> Ready:
+        if slot > self.slot_chosen:
+            for above in [s for s in self._log if s > slot]:
+                del self._log[above]
+        return super().install_snapshot(slot, configs)
+
+
 MEMBERSHIP_MUTANTS = {
     "takes-effect-at-once": TakesEffectAtOnce,
     "counts-learners": CountsLearners,

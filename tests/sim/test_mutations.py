@@ -29,6 +29,7 @@ from tests.sim.mutants import (
     ChoosesWithoutMajority,
     ConfirmsReadsWithoutMajority,
     CountsVotesAcrossBallots,
+    ForgetsVotesAboveSnapshot,
     IgnoresSlotWindow,
     LeadsWithoutMajority,
     PreparesWithoutProbe,
@@ -247,3 +248,17 @@ def test_the_correct_runtime_refuses_a_wiped_member_until_it_is_replaced() -> No
         member = newest.member(wiped[0].node_id)
         assert member is not None and member.voter
         assert member.incarnation == wiped[0].data_incarnation
+
+
+# Swarm seed 18 installs a snapshot on a follower that accepted slots above it
+# (within 0.5 s of the run; about 1 s).
+VOTES_SEED = 18
+
+
+@pytest.mark.mutation
+def test_votes_forgotten_at_a_snapshot_install_are_named_by_votes_held() -> None:
+    result = run_seed(
+        VOTES_SEED, SimConfig(nodes=0, swarm=True), replica_factory=ForgetsVotesAboveSnapshot
+    )
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "votes-held" in rules, result.violations[:3]

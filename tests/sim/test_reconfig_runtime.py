@@ -163,9 +163,10 @@ def test_pinned_runtime_reconfig_seeds(seed: int, config: SimConfig) -> None:
 
 @pytest.mark.sim
 def test_a_careless_operator_errs_and_the_nodes_refuse_its_mistakes() -> None:
-    # Seeds 1 and 8 draw a careless operator, 0 and 7 a careful one; about 3 s.
+    # Seeds 1 and 8 draw a careless operator, 2 and 3 a careful one; about 3 s.
+    # (0 and 7 draw a careless one too, whose slips need not come in a run.)
     asked: dict[int, list[ChangeMembers]] = {}
-    for seed in (0, 1, 7, 8):
+    for seed in (1, 2, 3, 8):
         cluster = RuntimeCluster(seed, SimConfig(nodes=3, spares=2, faults=frozenset({"reconfig"})))
         deliver = cluster.deliver_request
         requests = asked[seed] = []
@@ -186,6 +187,7 @@ def test_a_careless_operator_errs_and_the_nodes_refuse_its_mistakes() -> None:
         cluster.close()
         assert not cluster.checker.violations, cluster.checker.violations[:3]
         careless = seed in (1, 8)
+        assert (cluster.operator._slips is not None) == careless
         assert (cluster.operator.refused > 0) == careless, (seed, cluster.operator.refused)
 
     def mistakes(seed: int) -> set[str]:
@@ -200,4 +202,4 @@ def test_a_careless_operator_errs_and_the_nodes_refuse_its_mistakes() -> None:
         return kinds
 
     assert mistakes(1) | mistakes(8) == {"node 0", "long address", "auto-promote"}
-    assert not mistakes(0) and not mistakes(7)
+    assert not mistakes(2) and not mistakes(3)

@@ -1,6 +1,7 @@
 """Mutants of the storage code that only the aimed storage faults of the
 simulator show (``sim/storage_faults.py``, ``strike_rare``): numbers of
-``docs/mutation/sample-200-judgements.md``, each applied to the source as the
+``docs/mutation/sample-200-judgements.md`` (and of
+``sample-200-s13-judgements.md``, marked s13), each applied to the source as the
 mutation tool would, on the first swarm seed that kills it (seeds 0-299 were
 run in order; before these faults every one of them survived that seed).
 """
@@ -35,10 +36,18 @@ def _mutate_scan_frame(monkeypatch: pytest.MonkeyPatch, right: str, wrong: str) 
     [
         # A tear kept 7 bytes of a frame's length header, zero-filled: "bad".
         (58, "zeros_from < offset + 8", "zeros_from < offset // 8", 2, "CorruptRecord"),
+        # s13 #57: a bit set in a frame's length read as a torn tail and cut.
+        (
+            57,
+            "size ^ _MASK != check or size > record_max",
+            "size ^ _MASK > check or size > record_max",
+            0,
+            "a frame length grown past the end",
+        ),
         # A snapshot file that ends inside a frame: an untyped ZeroDivisionError.
         (63, "{end - offset} bytes cut", "{end / offset} bytes cut", 109, "ZeroDivisionError"),
         # A snapshot frame zero from inside it to its end: the same.
-        (65, "{end - offset} bytes zero", "{end % offset} bytes zero", 82, "ZeroDivisionError"),
+        (65, "{end - offset} bytes zero", "{end % offset} bytes zero", 86, "ZeroDivisionError"),
     ],
 )
 def test_a_scan_frame_mutant_is_caught_by_an_aimed_storage_fault(

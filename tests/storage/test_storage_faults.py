@@ -258,13 +258,28 @@ def test_faults_aimed_at_rare_targets_are_classified_right() -> None:
 
 
 def test_strike_rare_leaves_a_disk_without_rare_targets_alone() -> None:
+    # With bit flips, a log whose last segment holds a frame always holds the
+    # fallback target (a frame length grown past the end): left out here.
     fs, _ = synced_log(2)
     before = fs.durable_view(DATA)
     assert rare_targets(fs, DATA, KINDS) == []
-    assert strike_rare(fs, DATA, random.Random(1), KINDS) is None
+    assert strike_rare(fs, DATA, random.Random(1), KINDS - {"bitflip"}) is None
     assert fs.durable_view(DATA) == before
     with pytest.raises(ValueError, match="unknown storage fault kinds"):
         strike_rare(fs, DATA, random.Random(1), frozenset({"melt"}))
+
+
+def test_a_frame_length_grown_past_the_end_is_refused_not_cut() -> None:
+    """The fallback rare target (mutation s13 #57): a bit set in a frame's
+    length so the frame claims to reach past the end of the file. Its check
+    word no longer matches: damage, refused, never a torn tail cut off."""
+    for seed in range(8):
+        fs, _ = synced_log(3)
+        fault = strike_rare(fs, DATA, random.Random(seed), frozenset({"bitflip"}))
+        assert fault is not None and "frame length grown past the end" in fault.detail
+        assert fault.expect == REFUSE
+        with pytest.raises(DataDirDamaged):
+            open_storage(fs, TINY)
 
 
 def test_a_seed_replays_the_same_faults() -> None:

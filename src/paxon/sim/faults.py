@@ -22,6 +22,9 @@ phase, then ends them all at the heal:
   aimed at rare targets: at crash points at storage events, at a torn-tail
   cut not yet durable, and in one planned late crash of half the seeds);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``;
+- **crash again**: a node restarted after a crash that lost unsynced log
+  bytes, or with its log over two or more segments, crashed again soon after
+  (``crash_again``);
 - **wipe**: at ``SimConfig.wipe_rate`` odds per run, once, a voter bound to
   its data directory loses its disk and comes back on an empty one with a new
   incarnation, same flags: the others must refuse it (``wipe``).
@@ -47,6 +50,7 @@ from paxon.protocol.messages import Message, Prepare
 from paxon.protocol.replica import Role
 from paxon.sim import buggy
 from paxon.sim.config import draw_process_fault
+from paxon.sim.crash_again import CrashAgain
 from paxon.sim.host import (
     NOOP_DURABLE,
     REACCEPT_DURABLE,
@@ -120,6 +124,8 @@ class FaultInjector:
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         self._rng_zero = random.Random(f"{seed}:zero-fill")
         self._rng_wipe = random.Random(f"{seed}:wipe")
+        # A node crashed again soon after a restart that met an odd log.
+        self.crash_again = CrashAgain(cluster, seed)
 
     # ------------------------------------------------------------------ plan
 
@@ -669,9 +675,12 @@ class FaultInjector:
                 host.fs.commit_directory(f"/node{host.node_id}")
                 cluster.log(f"n{host.node_id}: its directory reached the disk without an fsync")
             host.fs.crash(
-                tear=lambda _path, unsynced: cluster.rng_disk.randint(0, unsynced),
+                tear=self.crash_again.tear(
+                    host, lambda _path, unsynced: cluster.rng_disk.randint(0, unsynced)
+                ),
                 zero_fill=self._zero_fill,
             )
+        self.crash_again.crashed(host)
         self._disk_faults[host.node_id] = fault
 
     def _zero_fill(self, _path: str, torn_off: int) -> int:

@@ -54,6 +54,10 @@ binds the new incarnation). This runs with "wipe" alone too; the random
 draws only with "reconfig". No change the operator draws leaves the refused
 member and the lost disks a majority of the voters.
 
+Once a learner is added, ``MembershipFaults.learner_added`` may cut it off
+past its election timeout (``membership_faults``); the operator then waits
+that much longer to promote it.
+
 Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
@@ -211,8 +215,11 @@ class Operator:
             self._request = None
             if request.node_id == self._rejoining and request.action == "promote":
                 self._rejoining = None
+            cut_s = 0.0
+            if request.action in ("add-learner", "add-learner-auto-promote"):
+                cut_s = cluster.membership_faults.learner_added(request.node_id)
             if request.node_id == self._promoting and request.action == "add-learner":
-                self._promote_by_s = cluster.time + PROMOTE_WAIT_S
+                self._promote_by_s = cluster.time + cut_s + PROMOTE_WAIT_S
                 self._after(reconfig_gap=False)  # look for it to catch up soon
                 return
             self._after(reconfig_gap=True)

@@ -17,6 +17,9 @@ rule at the moment it is broken, from what a runtime reports:
                                                  optional: the node's chosen prefix moved; it
                                                  holds these in effect and newest
     on_stopped_leading(node_id, time)            optional: a leader became candidate or follower
+    on_votes_held(node_id, log_start, held, time)
+                                                 optional: what a replica holds in memory now,
+                                                 ``held(slot)`` -> (ballot, chosen) or None
 
 Order matters where two events coincide: report a sync's records before the
 messages it releases, and a message when it leaves, before anyone can receive
@@ -102,6 +105,13 @@ The properties, by rule name (``Violation.rule``), with the rule of
   the durable ones, and at each slot at or above its snapshot mark the last
   durable accept record there, or a later one. ("``recover(records)`` folds
   them in log order: ... the last accept record for a slot wins.")
+- ``votes-held``: a replica's memory never forgets a vote its disk holds: at
+  each slot from its ``log_start`` on where n's disk holds an accept record
+  (s, b), its log holds s under b or a later ballot, or knows s chosen.
+  (Votes are durable; an acceptor's answers come from memory, so a vote
+  dropped there, say by a snapshot install, is missing from its promises
+  until it restarts: mutation s13 #23.) Checked after each
+  ``install_snapshot`` and every 1024th step (``ReplicaObserver``).
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -145,7 +155,7 @@ everything it was told became durable, so such a loss is never excused).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from paxon.protocol.membership import Configuration
@@ -462,6 +472,29 @@ class PropertyChecker:
                 f"n{node_id} stopped leading with reads {sorted(reads)} never answered",
             )
             reads.clear()
+
+    def on_votes_held(
+        self,
+        node_id: NodeId,
+        log_start: Slot,
+        held: Callable[[Slot], tuple[Ballot, bool] | None],
+        time: float,
+    ) -> None:
+        """``votes-held``: ``node_id``'s replica, whose log starts at ``log_start``,
+        holds ``held(slot)`` (its ballot there and whether it knows it chosen)."""
+        for slot, durable in self._node(node_id).disk.entries.items():
+            if slot < log_start:
+                continue
+            found = held(slot)
+            if found is None or (not found[1] and found[0] < durable.ballot):
+                holds = "nothing" if found is None else f"ballot {found[0]}"
+                self._fail(
+                    time,
+                    "votes-held",
+                    f"n{node_id} holds {holds} at slot {slot} (log from {log_start}), "
+                    f"where its disk holds {_entry(durable)}",
+                )
+                return
 
     def on_read_answered(
         self, node_id: NodeId, read_slot: Slot, slot_applied: Slot, time: float

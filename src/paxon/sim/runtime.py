@@ -112,6 +112,7 @@ from paxon.sim.host import (
 from paxon.sim.lease_clients import LeaseClients
 from paxon.sim.lease_watch import LeaseWatch
 from paxon.sim.loop import SimLoop
+from paxon.sim.membership_faults import MembershipFaults
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
 from paxon.sim.operator import Operator, sim_address
@@ -170,6 +171,8 @@ class RuntimeCluster:
         self.initial = Configuration.initial({m: sim_address(m) for m in self.first_members})
         self.faults = FaultInjector(self, seed)
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
+        # Bare elections and learners cut off, while the operator changes members.
+        self.membership_faults = MembershipFaults(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -336,7 +339,11 @@ class RuntimeCluster:
         self.checker.on_send(message, self.time)
         self.properties.on_send(src, message, self.time)
         self._check_bound(src, message.dst)
-        if delays and (self.faults.lose_prepare(message) or self.faults.hold(src, message)):
+        if delays and (
+            self.faults.lose_prepare(message)
+            or self.faults.hold(src, message)
+            or self.membership_faults.lose_prepare(src, message)
+        ):
             return
         sent = self._link_stamp
         for delay in delays:
@@ -398,6 +405,7 @@ class RuntimeCluster:
 
     def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
         self.properties.on_records_durable(host.node_id, records, self.time)
+        self.faults.crash_again.synced(host)
 
     def on_apply(self, node_id: int, entry: ChosenEntry) -> None:
         self.checker.on_apply(node_id, entry.slot, entry.value, self.time)
@@ -679,6 +687,7 @@ class RuntimeCluster:
             if error is None:
                 process.started = True
                 loop.create_task(self._watch_failure(host, process))
+                self.faults.crash_again.started(host)
                 return
             self._on_start_failed(host, error)
 
@@ -791,6 +800,7 @@ class RuntimeCluster:
 
     def _heal_everything(self) -> None:
         self.faults.end_all()
+        self.membership_faults.end()
         self.healed_at = self.time
         self._chosen_at_heal = self._chosen_prefix()
         self.log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")

@@ -28,6 +28,9 @@ returns None without touching ``fs`` when the disk holds none of them now:
 - the seal of the second-to-last segment lost, the last holding no record: as
   zeros, or with the file's size (the segment then ends cleanly, unsealed):
   recover, a roll-over cut short;
+- only when the disk holds none of the above: a bit set in the length of a
+  frame of the last segment, so the frame claims to reach past the end of
+  the file (within any record limit): refuse, it is no torn tail;
 - a snapshot's writes lost from inside one of its frames (its 8-byte length
   kept): with the file's size (it ends inside that frame), or that write's
   tail read as zeros: the snapshot rule.
@@ -134,7 +137,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from paxon.protocol.records import SnapshotRecord
-from paxon.storage.codec import FrameStop, StorageRecord, scan_frame
+from paxon.storage.codec import FRAME_OVERHEAD, FrameStop, StorageRecord, scan_frame
 from paxon.storage.errors import DataDirDamaged
 from paxon.storage.identity import decode_identity
 from paxon.storage.layout import (
@@ -153,6 +156,9 @@ REFUSE = "refuse"
 
 # Reading files to plan a fault: any frame paxon wrote is under this.
 _RECORD_MAX = 1 << 31
+# The least record limit a simulated node has (``host.storage_config``: half a
+# segment of 1 KiB at least): a frame length grown within it passes that check.
+_LENGTH_MAX = 512
 # Odds that a bit flip or a lost write is aimed at a file or a write drawn
 # alike, not at a byte drawn alike (small files and small writes get hit too).
 _AIMED = 0.5
@@ -211,6 +217,13 @@ def strike_rare(
     if disk is None:
         return None
     plans = [plan for kind, planner in _RARE if kind in kinds if (plan := planner(disk, rng))]
+    if not plans:
+        plans = [
+            plan
+            for kind, planner in _RARE_FALLBACK
+            if kind in kinds
+            if (plan := planner(disk, rng))
+        ]
     if not plans:
         return None
     fault, apply = rng.choice(plans)
@@ -850,6 +863,47 @@ def _rare_torn_in_frame_header(disk: _Disk, rng: random.Random) -> _Plan | None:
     return fault, apply
 
 
+def _rare_bitflip_frame_length(disk: _Disk, rng: random.Random) -> _Plan | None:
+    """A bit set in the length of a frame of the last segment, so the frame now
+    claims to reach past the end of the file while its length stays within any
+    record limit (``_LENGTH_MAX``): bit rot, not a tear (the frame's check word
+    no longer matches), so recovery must refuse, not cut a torn tail there
+    (mutation s13 #57 read it as torn, and cut synced records)."""
+    segments = disk.segments()
+    if not segments:
+        return None
+    name = segments[-1][1]
+    data = disk.files[name]
+    whole = memoryview(data)
+    bits: list[int] = []
+    offset = SEGMENT_HEADER_BYTES
+    while len(data) >= offset and not isinstance(
+        found := scan_frame(whole, offset, _RECORD_MAX), FrameStop
+    ):
+        size = int.from_bytes(data[offset : offset + 4], "little")
+        for bit in range(32):
+            grown = size | (1 << bit)
+            if (
+                grown != size
+                and grown <= _LENGTH_MAX
+                and offset + FRAME_OVERHEAD + grown > len(data)
+            ):
+                bits.append(offset * 8 + bit)  # the length is stored little-endian
+        offset = found.end
+    if not bits:
+        return None
+    bit = rng.choice(bits)
+    path = disk.path(name)
+    detail = f"bit {bit % 8} of byte {bit // 8}, a frame length grown past the end"
+    fault = StorageFault("bitflip", path, bit // 8, detail, REFUSE)
+
+    def apply() -> None:
+        disk.fs.crash()
+        disk.fs.flip_bit(path, bit)
+
+    return fault, apply
+
+
 def _rare_lost_seal_before_empty(disk: _Disk, rng: random.Random) -> _Plan | None:
     """The seal of the second-to-last segment is lost, the last holding no record
     (a roll-over cut short): read back as zeros, or, half the time, lost with
@@ -928,6 +982,14 @@ _RARE: tuple[tuple[str, Callable[[_Disk, random.Random], _Plan | None]], ...] = 
     ("torn", _rare_torn_in_frame_header),
     ("lost", _rare_lost_seal_before_empty),
     ("lost", _rare_snapshot_cut_in_frame),
+)
+
+
+# Struck by ``strike_rare`` only when the disk holds none of ``_RARE`` (a log
+# whose last segment holds a frame always holds it), so the choices among
+# those stay as they were; not listed by ``rare_targets``.
+_RARE_FALLBACK: tuple[tuple[str, Callable[[_Disk, random.Random], _Plan | None]], ...] = (
+    ("bitflip", _rare_bitflip_frame_length),
 )
 
 
