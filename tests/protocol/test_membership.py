@@ -642,3 +642,49 @@ def test_a_member_removed_and_added_back_must_promise_again() -> None:
     promise = leader._promises.get(3)
     assert promise is None or promise.slot_from >= change_slot(leader, removal.epoch), promise
     assert change_slot(leader, back.epoch) > change_slot(leader, removal.epoch)
+
+
+def test_a_removed_leader_that_missed_its_successor_is_nacked_down() -> None:
+    """Membership-faults seed 9: {1, 2, 3} becomes {2, 3}; 2 and 3 elect 2
+    before they tell 1 they know the removal. 1, removed, proposes nothing and
+    waits to hear that a majority knows it, but 2 and 3, past snapshots taken
+    after the removal, hold no configuration naming 1 and ignored every
+    message from it: 1 led on, refusing
+    its clients as Busy, for the rest of the run. Its Heartbeat, under a ballot
+    below their promise, now gets the Nack a member would get, and 1 steps
+    down for good."""
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    new = change(env, 1, [2, 3])
+    leader = env.replica(1)
+    effect = change_slot(leader, new.epoch) + ALPHA
+    for _ in range(6):
+        if leader.slot_chosen >= effect:
+            break
+        settle(env, 1)
+    assert leader.slot_chosen == effect and leader.role is Role.LEADER
+    for _ in range(4):  # 2 and 3 learn the removal; their answers are lost
+        env.tick(1, leader.now + 0.11)
+        env.persist(1)
+        env.deliver(1, None)
+        for voter in (2, 3):
+            env.persist(voter)
+            env.drop(voter, 1)
+    assert all(env.replica(n).slot_chosen >= effect for n in (2, 3))
+    assert leader.role is Role.LEADER
+    env.partition([[1], [2, 3]])
+    elect_again(env, 2, [2, 3])
+    successor = env.replica(2)
+    assert successor.role is Role.LEADER and successor.slot_applied >= effect
+    # Snapshots past the removal: neither holds a configuration naming 1.
+    for voter in (2, 3):
+        env.replica(voter).compact(env.replica(voter).slot_applied)
+        assert 1 not in env.replica(voter).members
+    refused_before = successor.counters.ignored_non_member
+    env.heal()
+    env.tick(1, leader.now + 0.06)  # its next heartbeat
+    env.stabilize()
+    assert successor.counters.ignored_non_member > refused_before
+    assert leader.role is Role.FOLLOWER
+    env.tick(1, leader.now + 30.0)
+    assert leader.role is Role.FOLLOWER and not env.deliverable(1, None, "Probe")

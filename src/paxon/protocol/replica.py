@@ -35,7 +35,7 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | what a peer sent                                    | verdict          | counter                 |
 |-----------------------------------------------------|------------------|-------------------------|
 | ``dst`` is not this replica                         | ignored          | ignored_misaddressed    |
-| ``src`` is in no configuration held; a Probe or     | ignored          | ignored_non_member      |
+| ``src`` is in no configuration held; a Probe or     | ignored (*)      | ignored_non_member      |
 | Prepare from a node that is not a voter from        |                  |                         |
 | ``slot_chosen`` on (membership.py)                  |                  |                         |
 | a ballot round >= ROUND_END (2**63), or more than   | ignored          | ignored_bad_ballot      |
@@ -50,6 +50,10 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | Promise with an entry at ``slot_from + 2W`` or      | not counted      | ignored_out_of_bounds   |
 | beyond, or for another ``slot_from``                | toward a quorum  |                         |
 | HeartbeatReply with a read round never sent         | ignored          | ignored_out_of_bounds   |
+
+(*) A non-member's Heartbeat or Accept under its own ballot below our promise
+is answered with a Nack, as a member's would be: a removed leader learns so
+that it is behind and steps down (``_nack_a_stale_stranger``).
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
@@ -327,6 +331,7 @@ class Replica:
         if refusal is not None:
             self._refuse(refusal)
             if refusal is _Refusal.NON_MEMBER:
+                self._nack_a_stale_stranger(message)
                 self._behind_a_stranger(message)
             return self._take_ready()
         match message:
@@ -794,6 +799,21 @@ class Replica:
             return  # sent; the target's Prepare will end our reign
         self._transfer_sent_at = self._now
         self._send(TimeoutNow(self.node_id, target, self.ballot_own))
+
+    def _nack_a_stale_stranger(self, message: Message) -> None:
+        """A node in no configuration we hold leads under a ballot below our
+        promise: most likely a removed leader waiting for us to show that we
+        know its removal, which we never would by ignoring it (it then leads on,
+        refusing its clients, forever: swarm seed 9 of the membership faults).
+        A Nack is what a member would get, changes nothing here, and answers
+        one message with one; the stranger steps down and, removed, never
+        stands again."""
+        if (
+            isinstance(message, Accept | Heartbeat)
+            and message.ballot.node_id == message.src
+            and message.ballot < self.ballot_promised
+        ):
+            self._send(Nack(self.node_id, message.src, message.ballot, self.ballot_promised))
 
     def _behind_a_stranger(self, message: Message) -> None:
         """A node in no configuration we hold leads, or stands, past what we know:

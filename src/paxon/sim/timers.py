@@ -33,8 +33,10 @@ was last ticked with), so each rule is exact at the tick that must act:
   probing or preparing, only once ``election_timeout_min_s`` has passed since
   its election timer last restarted, and it does by ``election_timeout_max_s
   * backoff_max_factor``. The timer restarts when the replica enters a role
-  other than leader, and when a ``Prepare``, ``Accept`` or ``Heartbeat`` from
-  another node, under a ballot at least its promise, gets past its edge.
+  other than leader, when a candidate starts Phase 1 again under a new ballot
+  (it caught up past an acceptor's log_start), and when a ``Prepare``,
+  ``Accept`` or ``Heartbeat`` from another node, under a ballot at least its
+  promise, gets past its edge.
 - ``queue-bound``: a leader's proposal queue (commands it took with
   ``propose_many`` and has not yet put in a new slot) never holds more than
   ``queue_max_commands``, and ``Busy`` is raised only when the commands would
@@ -184,6 +186,11 @@ class TimerChecker:
             else:
                 timer.reign = None
                 timer.reset_at = now
+        elif role is Role.PREPARING and replica.ballot_own != before.ballot_own:
+            # A candidate that caught up past an acceptor's log_start prepares
+            # again at once under a new ballot: a new Phase 1, a new timer
+            # (swarm seed 238: after installing a snapshot).
+            timer.reset_at = now
         elif call == "step":
             self._on_step(node_id, timer, args[0], before, ready, now)
         elif call == "read_index":
