@@ -16,8 +16,16 @@ from paxon.kv.model import LeaseKeepAlive, LeaseKeepAliveResult
 from paxon.kv.store import KvStore
 from paxon.node.node import Node
 from paxon.protocol.membership import ConfigHistory, Configuration, change_in
-from paxon.protocol.messages import Accept, Accepted, Message, Prepare, Promise
+from paxon.protocol.messages import (
+    Accept,
+    Accepted,
+    ChosenPrefix,
+    Message,
+    Prepare,
+    Promise,
+)
 from paxon.protocol.ready import Ready
+from paxon.protocol.records import ChosenRecord
 from paxon.protocol.replica import Replica, Role, _Refusal
 from paxon.protocol.types import NOOP, Ballot, Entry, NodeId, Slot, Value
 from paxon.sim.cluster import SimCluster, _ClientReply, _SimNode
@@ -304,6 +312,60 @@ class ForgetsVotesAboveSnapshot(Replica):
             for above in [s for s in self._log if s > slot]:
                 del self._log[above]
         return super().install_snapshot(slot, configs)
+
+
+class RewritesTheChosenMark(Replica):
+    """At each start it writes its recovered chosen mark again (mutation s13
+    #17, ``_advance_chosen(persist=True)`` in the constructor): a redundant
+    record and fsync, which no safety check sees."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._persist(ChosenRecord(self.slot_chosen))
+
+
+class NeverHandsOver(Replica):
+    """A transfer never sends ``TimeoutNow`` (mutation s13 #37, the retry test
+    reversed): the leader serves on once the transfer's time is up."""
+
+    def _try_transfer(self) -> None:
+        if self._now > self._transfer_until or self._transfer_to not in self._transfer_targets():
+            self._transfer_to = None
+
+
+class StopsLearningAtAChosenSlot(Replica):
+    """The walk of a run stops at a slot already known chosen under another
+    ballot (the core before swarm seed 30 showed it): the slots after it wait
+    for a ``Learn`` round trip."""
+
+    def _learn_prefix(self, prefix: ChosenPrefix, source: NodeId) -> None:
+        if prefix.slot_chosen <= self.slot_chosen:
+            return
+        for run in prefix.runs:
+            if run.slot_end <= self.slot_chosen:
+                continue
+            if run.slot_start > self.slot_chosen:
+                break
+            slot = self.slot_chosen
+            while slot < run.slot_end:
+                held = self._log.get(slot)
+                if held is None or held.ballot != run.ballot:
+                    break
+                held.chosen = True
+                slot += 1
+            self._advance_chosen()
+            if self.slot_chosen < run.slot_end:
+                break
+        if self.slot_chosen < prefix.slot_chosen:
+            self._request_learn(source)
+
+
+class SendsNoRuns(Replica):
+    """A leader's chosen prefix names no ballots (mutation s13 #50's effect):
+    followers learn every chosen slot by a ``Learn`` round trip."""
+
+    def _prefix_for(self, peer: NodeId) -> ChosenPrefix:
+        return ChosenPrefix(self.slot_chosen)
 
 
 MEMBERSHIP_MUTANTS = {

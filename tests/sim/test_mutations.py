@@ -32,12 +32,16 @@ from tests.sim.mutants import (
     ForgetsVotesAboveSnapshot,
     IgnoresSlotWindow,
     LeadsWithoutMajority,
+    NeverHandsOver,
     PreparesWithoutProbe,
     PromisesBeforePersist,
     ReleasesOneFsyncEarly,
+    RewritesTheChosenMark,
+    SendsNoRuns,
     ServesReadsBeforeApplied,
     SkipsReproposal,
     SpeaksBeforePersist,
+    StopsLearningAtAChosenSlot,
     TrustsAnyRound,
     TrustsStrangers,
 )
@@ -262,3 +266,42 @@ def test_votes_forgotten_at_a_snapshot_install_are_named_by_votes_held() -> None
     )
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "votes-held" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_chosen_mark_written_again_is_named_by_chosen_advances() -> None:
+    """Swarm seed 0 restarts a node within its first 4 s (about 5 s)."""
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=RewritesTheChosenMark)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "chosen-advances" in rules, result.violations[:3]
+
+
+# Promptness (paxon.sim.promptness): duties whose skipping only slows the cluster.
+RECONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
+
+
+@pytest.mark.mutation
+def test_a_transfer_that_never_hands_over_is_named_by_transfer_sends() -> None:
+    """Seed 0 of 3 voters, a spare, reconfig and loss transfers leadership in
+    its first second (about 2 s)."""
+    result = run_seed(0, RECONFIG, replica_factory=NeverHandsOver)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "transfer-sends" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_walk_stopped_at_a_chosen_slot_is_named_by_runs_learned() -> None:
+    """Swarm seed 30: a follower knows a slot chosen under its old ballot that
+    the new leader re-proposed under its own (about 4 s)."""
+    result = run_seed(
+        30, SimConfig(nodes=0, swarm=True), replica_factory=StopsLearningAtAChosenSlot
+    )
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "runs-learned" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_prefix_without_ballots_is_named_by_runs_cover() -> None:
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=SendsNoRuns)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "runs-cover" in rules, result.violations[:3]

@@ -1292,9 +1292,16 @@ class Replica:
             slot = self.slot_chosen
             while slot < run.slot_end:
                 held = self._log.get(slot)
-                if held is None or held.ballot != run.ballot:
+                if held is None:
                     break
-                held.chosen = True
+                # A slot known chosen keeps the ballot it was chosen under, which
+                # a later leader's re-proposal of the same value does not carry:
+                # step over it (swarm seed 30: the walk stopped there and the
+                # slots after it waited for a Learn round trip).
+                if not held.chosen:
+                    if held.ballot != run.ballot:
+                        break
+                    held.chosen = True
                 slot += 1
             self._advance_chosen()
             if self.slot_chosen < run.slot_end:

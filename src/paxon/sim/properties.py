@@ -112,6 +112,12 @@ The properties, by rule name (``Violation.rule``), with the rule of
   dropped there, say by a snapshot install, is missing from its promises
   until it restarts: mutation s13 #23.) Checked after each
   ``install_snapshot`` and every 1024th step (``ReplicaObserver``).
+- ``chosen-advances``: a durable ``ChosenRecord`` of a node names a chosen
+  prefix above every chosen or snapshot mark that node held in the same life
+  (the mark it recovered included): the chosen mark is written when the
+  prefix advances and only then. ("``ChosenRecord`` ... is written only when
+  the chosen prefix advances past every mark the replica holds".) Judged on
+  the runtime engine, which reports each recovery.
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -219,6 +225,10 @@ class _NodeView:
     slot_chosen: Slot | None = None
     # Reads a crash left unanswered: a late answer of an earlier life is no second one.
     reads_of_earlier_lives: set[int] = field(default_factory=set)
+    # The highest chosen or snapshot mark this life started from or wrote (None:
+    # not known, so ``chosen-advances`` waits: a life the core engine restarted,
+    # or one whose snapshot a storage fault struck).
+    mark_this_life: Slot | None = 0
 
 
 class PropertyChecker:
@@ -281,12 +291,16 @@ class PropertyChecker:
                     disk.entries[entry.slot] = entry
                 case ChosenRecord(slot_chosen):
                     self._check_prefix_claim(node_id, "ChosenRecord", slot_chosen, time)
+                    self._check_chosen_advances(node_id, slot_chosen, time)
                     disk.slot_chosen = max(disk.slot_chosen, slot_chosen)
                 case PromiseRecord(ballot):
                     if ballot > disk.ballot_promised:
                         disk.ballot_promised = ballot
                 case SnapshotRecord(slot):
                     self._check_prefix_claim(node_id, "SnapshotRecord", slot, time)
+                    view = self._node(node_id)
+                    if view.mark_this_life is not None:
+                        view.mark_this_life = max(view.mark_this_life, slot)
                     disk.log_start = max(disk.log_start, slot)
                     disk.slot_chosen = max(disk.slot_chosen, slot)
                 case _:
@@ -303,7 +317,9 @@ class PropertyChecker:
         crash tore nothing, or not them): from now on they are durable, as
         the node rightly assumes. Nothing here is a new claim: every entry
         was accepted, and every mark set, by an earlier life of the node."""
-        disk = self._node(node_id).disk
+        view = self._node(node_id)
+        disk = view.disk
+        view.mark_this_life = None if snapshot_struck else max(state.slot_chosen, state.log_start)
         if snapshot_struck:
             disk.slot_chosen = min(disk.slot_chosen, max(state.slot_chosen, state.log_start))
         self._check_recovered(node_id, disk, state, time)
@@ -344,10 +360,27 @@ class PropertyChecker:
         if problems:
             self._fail(time, "recovery-fold", f"n{node_id} recovered " + "; ".join(problems))
 
+    def _check_chosen_advances(self, node_id: NodeId, slot_chosen: Slot, time: float) -> None:
+        """``chosen-advances``: a ``ChosenRecord`` is written only when the chosen
+        prefix moved past every mark this life holds (no fsync for nothing)."""
+        view = self._node(node_id)
+        mark = view.mark_this_life
+        if mark is None:
+            return
+        if slot_chosen <= mark:
+            self._fail(
+                time,
+                "chosen-advances",
+                f"n{node_id} wrote a chosen mark {slot_chosen} that does not advance "
+                f"past {mark}, which this life already held",
+            )
+        view.mark_this_life = max(mark, slot_chosen)
+
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""
         view = self._node(node_id)
         view.life += 1
+        view.mark_this_life = None  # until on_recovered says what the next life holds
         view.ballots_probed = []
         view.reads_of_earlier_lives.update(view.reads)
         view.reads.clear()

@@ -116,6 +116,7 @@ from paxon.sim.membership_faults import MembershipFaults
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
 from paxon.sim.operator import Operator, sim_address
+from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
@@ -184,6 +185,7 @@ class RuntimeCluster:
         )
         # Its timers and limits: leases, election timeouts, queue, batch, Learn.
         self.timers = TimerChecker(self.checker.violations)
+        self.promptness = PromptnessChecker(self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
         # A removed leader that can reach the new voters hands over in time.

@@ -1,0 +1,175 @@
+"""Promptness: a replica does at once what it already knows enough to do.
+
+``TimerChecker`` (``timers.py``) judges when a replica stands, steps down and
+how much it holds; this module judges three duties no safety check and no
+timer sees skipped, because skipping them only makes the cluster slower (a
+follower learns by a ``Learn`` round trip instead, a transfer times out and
+the leader serves on). A runtime reports every call into a replica, as to
+``TimerChecker``:
+
+    on_call(node_id, replica, call, args, ready, time)
+
+The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
+
+- ``runs-learned``: once an ``Accept`` or ``Heartbeat`` from another node got
+  past the edge and was followed (answered with ``Accepted`` or
+  ``HeartbeatReply``), the receiver's chosen prefix ``c`` is not still below
+  the sender's while a run of that message covers ``c`` under the ballot the
+  receiver holds at ``c``. ("A receiver whose accepted ballot for a slot
+  equals the run's ballot holds the chosen value": it marks it chosen from
+  the run, without asking.)
+- ``runs-cover``: an ``Accept`` or ``Heartbeat`` a leader sends a peer names,
+  below its chosen prefix, the ballots of every slot from where that peer
+  last said it stood (``peer_slot_chosen``, not below the leader's
+  ``log_start``), in contiguous runs ending at the prefix, unless the runs
+  reach ``runs_max``. ("The chosen prefix, with ballots from where ``peer``
+  last said it stood.")
+- ``transfer-sends``: a leader handing leadership over, with no proposal open
+  (``slot_next == slot_chosen``) and a target that said it holds every slot
+  chosen here, has sent that target ``TimeoutNow`` within ``accept_retry_s``
+  when a tick returns. ("Once ``target`` has every slot chosen here, it gets
+  ``TimeoutNow``", sent again each ``accept_retry_s`` until the target's
+  Prepare ends the reign or the transfer's time is up.)
+
+Cost: a walk of the runs of each followed ``Accept`` and ``Heartbeat`` (a
+handful) and of each such message a leader sends; two attribute reads per
+leader tick.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from paxon.protocol.messages import (
+    Accept,
+    Accepted,
+    ChosenPrefix,
+    Heartbeat,
+    HeartbeatReply,
+    Message,
+    TimeoutNow,
+)
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import NodeId
+from paxon.sim.checkers import Violation
+
+# Float slack for comparing two readings of one replica clock.
+_EPSILON_S = 1e-9
+
+
+class PromptnessChecker:
+    """Checks every rule in the module docstring on each call it is told of."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        # Per node: the replica object and its clock when it last sent TimeoutNow.
+        self._handed_at: dict[NodeId, tuple[int, float]] = {}
+
+    def on_call(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        ready: Ready,
+        time: float,
+    ) -> None:
+        messages = ready.messages
+        if call == "step" and isinstance(args[0], Accept | Heartbeat):
+            self._check_learned(node_id, replica, args[0], ready, time)
+        if replica.role is not Role.LEADER:
+            return
+        for message in messages:
+            if isinstance(message, Accept | Heartbeat) and message.dst != node_id:
+                self._check_cover(node_id, replica, message.dst, message.chosen, time)
+            elif isinstance(message, TimeoutNow):
+                self._handed_at[node_id] = (id(replica), replica.now)
+        if call == "tick":
+            self._check_transfer(node_id, replica, time)
+
+    def _check_learned(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        message: Accept | Heartbeat,
+        ready: Ready,
+        time: float,
+    ) -> None:
+        if message.src == node_id or not _answered(message, ready):
+            return
+        prefix = message.chosen
+        chosen = replica.slot_chosen
+        if chosen >= prefix.slot_chosen:
+            return
+        for run in prefix.runs:
+            if run.slot_start <= chosen < run.slot_end:
+                held = replica.entry(chosen)
+                if held is not None and held.ballot == run.ballot:
+                    self._fail(
+                        time,
+                        "runs-learned",
+                        f"n{node_id} holds s{chosen} under {run.ballot}, which the run "
+                        f"[{run.slot_start}, {run.slot_end}) from n{message.src} names "
+                        f"chosen, yet its chosen prefix stayed at {chosen}",
+                    )
+                return
+
+    def _check_cover(
+        self, node_id: NodeId, replica: Replica, peer: NodeId, prefix: ChosenPrefix, time: float
+    ) -> None:
+        said = replica.peer_slot_chosen(peer)
+        low = replica.log_start if said is None else max(said, replica.log_start)
+        runs = prefix.runs
+        if prefix.slot_chosen <= low or len(runs) >= replica.config.runs_max:
+            return
+        contiguous = all(a.slot_end == b.slot_start for a, b in itertools.pairwise(runs))
+        if (
+            runs
+            and contiguous
+            and runs[0].slot_start <= low < prefix.slot_chosen == runs[-1].slot_end
+        ):
+            return
+        shown = ", ".join(f"[{r.slot_start}, {r.slot_end})" for r in runs) or "none"
+        self._fail(
+            time,
+            "runs-cover",
+            f"n{node_id} sent n{peer} the chosen prefix {prefix.slot_chosen} with runs "
+            f"{shown}, which do not cover it from {low}, where n{peer} last stood",
+        )
+
+    def _check_transfer(self, node_id: NodeId, replica: Replica, time: float) -> None:
+        target = replica.transferring_to
+        if target is None or replica.slot_next != replica.slot_chosen:
+            return
+        said = replica.peer_slot_chosen(target)
+        if said is None or said < replica.slot_chosen:
+            return
+        life, handed_at = self._handed_at.get(node_id, (0, float("-inf")))
+        waited = replica.now - (handed_at if life == id(replica) else float("-inf"))
+        if waited >= replica.config.accept_retry_s + _EPSILON_S:
+            self._fail(
+                time,
+                "transfer-sends",
+                f"n{node_id} hands leadership to n{target}, which holds its chosen prefix "
+                f"{replica.slot_chosen}, but sent it no TimeoutNow for {waited:.3f} s "
+                f"(at most {replica.config.accept_retry_s:.3f} s)",
+            )
+            self._handed_at[node_id] = (id(replica), replica.now)  # once per wait
+
+    def _fail(self, time: float, rule: str, detail: str) -> None:
+        self.violations.append(Violation(time, rule, detail))
+
+
+def _answered(message: Message, ready: Ready) -> bool:
+    """Whether the step followed ``message``: it voted or replied to its sender."""
+    kind = Accepted if isinstance(message, Accept) else HeartbeatReply
+    return any(
+        isinstance(reply, kind) and reply.dst == message.src
+        for reply in (*ready.messages, *ready.messages_after_persist)
+    )
+
+
+__all__ = ["PromptnessChecker"]
