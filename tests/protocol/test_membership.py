@@ -688,3 +688,26 @@ def test_a_removed_leader_that_missed_its_successor_is_nacked_down() -> None:
     assert leader.role is Role.FOLLOWER
     env.tick(1, leader.now + 30.0)
     assert leader.role is Role.FOLLOWER and not env.deliverable(1, None, "Probe")
+
+
+def test_a_learner_behind_its_own_add_asks_a_member_to_catch_it_up() -> None:
+    """Runtime reconfig seed 102 of 5 nodes: a learner lost, in a power cut,
+    the unsynced entries that added it, and came back at a snapshot whose
+    configurations do not name it. It took itself for removed and never asked
+    anyone; the leader, which it did not know, could not reach it. In none of
+    the configurations it holds, it is behind, not removed: after a timeout
+    without a leader it asks a member it knows to catch it up."""
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 2, 3], [4]])
+    change(env, 1, [1, 2, 3], [4])
+    joiner = env.replica(4)
+    assert 4 not in joiner.members and joiner.configuration_newest.epoch == 0
+    env.partition([[1], [4]])  # the leader cannot reach it; 2 and 3 can
+    env.drop(None, 4)
+    for _ in range(6):  # 0.6 s: past its election timeout
+        env.tick(4, joiner.now + 0.1)
+    asked = env.deliverable(4, None, "LearnRequest")
+    assert asked and all(message.dst in (2, 3) for message in asked)
+    env.stabilize()
+    assert 4 in joiner.configuration_newest.learners

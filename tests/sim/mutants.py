@@ -360,6 +360,25 @@ class StopsLearningAtAChosenSlot(Replica):
             self._request_learn(source)
 
 
+class StopsAskingAtAPromiser(Replica):
+    """Phase 1 for a new configuration stops at the first voter that already
+    promised (mutation s13 #33, ``continue`` made ``break``): voters with
+    higher ids are never asked, and the change can stall."""
+
+    def _prepare_configuration(self, slot: Slot) -> None:
+        if self._now - self._prepare_sent_at < self.config.accept_retry_s:
+            return
+        self._prepare_sent_at = self._now
+        config = self._history.at(slot)
+        start = max(self._history.effect_of(slot), self._slot_prepared)
+        for voter in sorted(config.voters - {self.node_id}):
+            promise = self._promises.get(voter)
+            if promise is not None and self._covers(promise, start):
+                break
+            self._prepared_from[voter] = start
+            self._send(Prepare(self.node_id, voter, self.ballot_own, start))
+
+
 class SendsNoRuns(Replica):
     """A leader's chosen prefix names no ballots (mutation s13 #50's effect):
     followers learn every chosen slot by a ``Learn`` round trip."""

@@ -41,6 +41,7 @@ from tests.sim.mutants import (
     ServesReadsBeforeApplied,
     SkipsReproposal,
     SpeaksBeforePersist,
+    StopsAskingAtAPromiser,
     StopsLearningAtAChosenSlot,
     TrustsAnyRound,
     TrustsStrangers,
@@ -305,3 +306,12 @@ def test_a_prefix_without_ballots_is_named_by_runs_cover() -> None:
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=SendsNoRuns)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "runs-cover" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_phase_one_that_skips_unpromised_voters_is_named_by_config_prepare_asks() -> None:
+    """Seed 2 of the same config: a bare election leaves the leader without a
+    promise from the spare it then adds as a voter (about 2 s)."""
+    result = run_seed(2, RECONFIG, replica_factory=StopsAskingAtAPromiser)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "config-prepare-asks" in rules, result.violations[:3]

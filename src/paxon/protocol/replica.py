@@ -994,8 +994,14 @@ class Replica:
             # but not known here, and whoever knows them follows no one: the
             # only voter replaced, then every node restarted; core reconfig
             # seed 17). Ask a member we know to catch us up, once a timeout.
+            # A node in none of the configurations it holds is not removed but
+            # behind them: a learner that lost, in a power cut, the unsynced
+            # entries that added it is back at a snapshot older than its add
+            # (reconfig seed 102 of 5 nodes: it waited for good, and the leader,
+            # which it did not know, could not link to it).
             known = [member for member in self.members if member != self.node_id]
-            if known and self.node_id in self._history.newest.ids:  # not a removed node
+            removed = self.node_id in self._history.ids() - self._history.newest.ids
+            if known and not removed:
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return

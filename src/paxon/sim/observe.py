@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from paxon.sim.runtime import RuntimeCluster
 
 # The replica calls whose output the checkers see.
-_OBSERVED_CALLS = ("step", "tick", "propose_many", "read_index", "install_snapshot")
+_OBSERVED_CALLS = (
+    "step",
+    "tick",
+    "propose_many",
+    "read_index",
+    "install_snapshot",
+    "transfer_leadership",
+)
 # Steps between two ``votes-held`` checks of a replica's whole log (also after
 # every snapshot install): the check walks every durable entry of the node.
 # Every 64 steps cost a tenth of the run's time (swarm seeds 0-19); 1024, none

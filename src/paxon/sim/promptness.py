@@ -24,6 +24,11 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   ``log_start``), in contiguous runs ending at the prefix, unless the runs
   reach ``runs_max``. ("The chosen prefix, with ballots from where ``peer``
   last said it stood.")
+- ``config-prepare-asks``: when a leader sends the ``Prepare`` messages of a
+  configuration it has not yet prepared (``C(slot_next)``, before it proposes
+  there), every voter of it that never sent a ``Promise`` under the leader's
+  ballot gets one in the same call. ("Phase 1 for the configuration that
+  takes effect at or before ``slot``: ask its voters that have not promised".)
 - ``transfer-sends``: a leader handing leadership over, with no proposal open
   (``slot_next == slot_chosen``) and a target that said it holds every slot
   chosen here, has sent that target ``TimeoutNow`` within ``accept_retry_s``
@@ -49,11 +54,13 @@ from paxon.protocol.messages import (
     Heartbeat,
     HeartbeatReply,
     Message,
+    Prepare,
+    Promise,
     TimeoutNow,
 )
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import NodeId
+from paxon.protocol.types import Ballot, NodeId
 from paxon.sim.checkers import Violation
 
 # Float slack for comparing two readings of one replica clock.
@@ -67,6 +74,8 @@ class PromptnessChecker:
         self.violations = violations
         # Per node: the replica object and its clock when it last sent TimeoutNow.
         self._handed_at: dict[NodeId, tuple[int, float]] = {}
+        # Per node: the ballot it leads or stands under, and who promised it.
+        self._promised: dict[NodeId, tuple[Ballot, set[NodeId]]] = {}
 
     def on_call(
         self,
@@ -80,15 +89,46 @@ class PromptnessChecker:
         messages = ready.messages
         if call == "step" and isinstance(args[0], Accept | Heartbeat):
             self._check_learned(node_id, replica, args[0], ready, time)
+        elif call == "step" and isinstance(args[0], Promise):
+            self._note_promise(node_id, replica, args[0])
         if replica.role is not Role.LEADER:
             return
+        asked: set[NodeId] = set()
         for message in messages:
             if isinstance(message, Accept | Heartbeat) and message.dst != node_id:
                 self._check_cover(node_id, replica, message.dst, message.chosen, time)
+            elif isinstance(message, Prepare) and message.ballot == replica.ballot_own:
+                asked.add(message.dst)
             elif isinstance(message, TimeoutNow):
                 self._handed_at[node_id] = (id(replica), replica.now)
+        if asked:
+            self._check_asked(node_id, replica, asked, time)
         if call == "tick":
             self._check_transfer(node_id, replica, time)
+
+    def _note_promise(self, node_id: NodeId, replica: Replica, promise: Promise) -> None:
+        ballot = replica.ballot_own
+        if promise.ballot != ballot:
+            return
+        held = self._promised.get(node_id)
+        if held is None or held[0] != ballot:
+            held = self._promised[node_id] = (ballot, set())
+        held[1].add(promise.src)
+
+    def _check_asked(
+        self, node_id: NodeId, replica: Replica, asked: set[NodeId], time: float
+    ) -> None:
+        held = self._promised.get(node_id)
+        promised = held[1] if held is not None and held[0] == replica.ballot_own else set()
+        voters = replica._history.at(replica.slot_next).voters
+        missed = sorted(voters - promised - asked - {node_id})
+        if missed:
+            self._fail(
+                time,
+                "config-prepare-asks",
+                f"n{node_id} asked {sorted(asked)} to promise {replica.ballot_own} for the "
+                f"configuration at s{replica.slot_next}, but not {missed}, which never did",
+            )
 
     def _check_learned(
         self,
