@@ -9,6 +9,10 @@ every mutant's process:
 |                         | (every fault kind on, the simulator's defaults)           |
 | ``swarmx100``           | swarm seeds 0..99, each drawing its own configuration     |
 |                         | (``paxon.sim.swarm``), as the default suite runs them     |
+| ``reconfigx3``          | seeds 0..2 of 3 voters and a spare under membership       |
+|                         | changes and loss (``RECONFIG_CONFIG``: the operator's     |
+|                         | changes, transfers and the faults aimed at them are       |
+|                         | dense there, rare in swarm seeds)                         |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
@@ -59,7 +63,10 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig)x(?P<count>\d+)$")
+
+# Membership changes and loss on 3 voters and a spare to add.
+RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -70,10 +77,16 @@ def parse_budget(spec: str) -> SeedBudget:
     for part in spec.split(","):
         match = _GROUP.match(part.strip())
         if match is None:
-            raise ValueError(f"budget {spec!r}: {part!r} is not NODESxCOUNT or swarmxCOUNT")
+            raise ValueError(
+                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT or reconfigxCOUNT"
+            )
         count = int(match["count"])
         if match["shape"] == "swarm":
             groups.append(SeedGroup("swarm configurations", range(count), _swarm_config()))
+        elif match["shape"] == "reconfig":
+            groups.append(
+                SeedGroup("membership changes", range(count), lambda _seed: RECONFIG_CONFIG)
+            )
         else:
             nodes = int(match["shape"])
             SimConfig(nodes=nodes)  # validates the node count now, not in every mutant

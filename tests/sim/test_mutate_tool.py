@@ -92,6 +92,15 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     # Each seed draws its own configuration when it runs (paxon.sim.swarm).
     assert all(group.config(seed).swarm for group, seed in drawn.schedule())
 
+    mixed = parse_budget("swarmx2,reconfigx1")
+    assert [(group.name, seed) for group, seed in mixed.schedule()] == [
+        ("swarm configurations", 0),
+        ("membership changes", 0),
+        ("swarm configurations", 1),
+    ]
+    changes = mixed.groups[1].config(0)
+    assert changes.spares == 1 and "reconfig" in changes.faults and not changes.swarm
+
 
 SOURCE = """
 from __future__ import annotations
