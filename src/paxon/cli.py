@@ -176,6 +176,12 @@ def _add_sim_command(commands: _Subcommands) -> None:
         help="fixed config, runtime engine, with the wipe fault: the odds that the run "
         "wipes one voter's disk (0; swarm seeds draw it)",
     )
+    sim.add_argument(
+        "--wipe-window",
+        action="store_true",
+        help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
+        "known to every member, first when there is one (docs/binding-window.md)",
+    )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
     sim.add_argument(
@@ -900,6 +906,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         faults=args.faults,
         wipe_rate=args.wipe_rate,
+        wipe_window=args.wipe_window,
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
         storage=args.storage,

@@ -129,6 +129,11 @@ class SimConfig:
     # it). The node comes back empty with a new incarnation, and the others
     # must refuse it until an operator replaces it (docs/membership.md).
     wipe_rate: float = 0.0
+    # "wipe", widened: also strike a voter whose binding is chosen but not yet
+    # known to every member (preferred when there is one), the window
+    # docs/binding-window.md studies. Off: only a voter every member knows
+    # bound, as before. The first-start window (no binding chosen) is never struck.
+    wipe_window: bool = False
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -209,7 +214,8 @@ class SimConfig:
                 f"{self.reconfig_gap_s[0]:.3f}-{self.reconfig_gap_s[1]:.3f} s"
             )
         if "wipe" in self._kinds_run and self.wipe_rate > 0:
-            lines.append(f"wipe: one voter's disk at odds {self.wipe_rate:.2f}")
+            window = ", also before every member knows its binding" if self.wipe_window else ""
+            lines.append(f"wipe: one voter's disk at odds {self.wipe_rate:.2f}{window}")
         if link is not None:
             lines.append(
                 f"link: drop {link.drop_rate:.3f}, duplicate {link.duplicate_rate:.3f}, "

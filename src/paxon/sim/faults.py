@@ -490,11 +490,15 @@ class FaultInjector:
         newest configuration binds; an unbound member is accepted back, the
         window docs/membership.md leaves open), none while another is refused, and
         none whose loss would leave a configuration's voters short of a
-        majority (``may_lose``)."""
+        majority (``may_lose``). Every member must know the binding too
+        (``_known_bound_by_all``), unless ``SimConfig.wipe_window``: then a
+        voter whose binding some member has not learned is struck first
+        (docs/binding-window.md: no rule closes that window yet)."""
         cluster = self._cluster
         if cluster.healed_at is not None:
             return
         rng = self._rng_wipe
+        widened = cluster.config.wipe_window
         if not cluster.refused_members():
             configs = cluster.checker.configs.ahead_known_at(cluster._chosen_prefix())
             bound = [
@@ -505,11 +509,19 @@ class FaultInjector:
                 and not host.fs.power_is_cut
                 and all(host.node_id in c.voters for c in configs)
                 and _bound(configs[-1], host)
-                and self._known_bound_by_all(host, configs)
+                and (widened or self._known_bound_by_all(host, configs))
                 and cluster.may_lose(host.node_id, self.disks_refused)
             ]
+            unknown: list[Host] = []
+            if widened:
+                # The window first: a binding chosen that some member has not learned.
+                unknown = [h for h in bound if not self._known_bound_by_all(h, configs)]
+                bound = unknown or bound
             if bound:
                 host = rng.choice(bound)
+                if host in unknown:
+                    faults = cluster.stats.faults
+                    faults["wipe-window"] = faults.get("wipe-window", 0) + 1
                 incarnation = rng.getrandbits(64)
                 while incarnation == host.data_incarnation:
                     incarnation = rng.getrandbits(64)

@@ -142,6 +142,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--alpha {config.alpha}")
         if config.wipe_rate:
             words.append(f"--wipe-rate {config.wipe_rate}")
+    if config.wipe_window:
+        words.append("--wipe-window")
     words.append(f"--faults {faults}")
     if config.engine != "runtime":
         words.append(f"--engine {config.engine}")
