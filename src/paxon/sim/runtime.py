@@ -120,6 +120,7 @@ from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
+from paxon.sim.wrong_disk import WrongDiskCheck
 from paxon.storage.codec import StorageRecord
 from paxon.storage.errors import StorageError
 from paxon.storage.memfs import PowerCut
@@ -186,6 +187,7 @@ class RuntimeCluster:
         # Its timers and limits: leases, election timeouts, queue, batch, Learn.
         self.timers = TimerChecker(self.checker.violations)
         self.promptness = PromptnessChecker(self.checker.violations)
+        self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
         # A removed leader that can reach the new voters hands over in time.
@@ -589,6 +591,8 @@ class RuntimeCluster:
 
         Written bytes a crash did not tear survive without their fsync: the
         checkers learn them here, as the node does."""
+        disks = {other.node_id: other.fs for other in self.hosts.values()}
+        self.wrong_disk.on_restart(host.node_id, disks, cluster_id, self._storage_config, self.time)
         storage = Storage.open(
             f"/node{host.node_id}",
             node_id=host.node_id,

@@ -321,8 +321,9 @@ class MemFileSystem:
                 return len(inode.durable_copy)
             return inode.durable_len
 
-    def write_raw(self, path: str, data: bytes) -> None:  # sim: unreachable: a helper for tests
-        """Replace a file's contents, durably, bypassing every check (for damage tests)."""
+    def write_raw(self, path: str, data: bytes) -> None:
+        """Replace a file's contents, durably, bypassing every check (for damage
+        tests, and the simulator's scratch copies of a directory)."""
         with self._lock:
             inode = self._inodes[self._lookup(path)]
             inode.data = bytearray(data)

@@ -1,0 +1,100 @@
+"""A node started on another member's data directory is refused: ``wrong-disk``.
+
+An operator who mounts the wrong volume, or copies a directory to the wrong
+host, starts node A on node B's data: B's promises and votes would then speak
+as A's, and two acceptors' states would merge into one. ``Storage.open``
+names the node and cluster it opens for, and recovery refuses a directory whose
+``IDENTITY`` names another (``IdentityMismatch``, ``docs/storage.md``).
+
+At a restart, in ``ODDS`` of them (drawn from a random stream of its own, so
+every other draw of the seed stays as it was), the check copies what another
+member's directory durably holds into a scratch file system and opens it as
+the restarting node. The rule:
+
+    ``wrong-disk``: opening another member's data directory as this node's
+    raises ``IdentityMismatch``, and nothing else.
+
+The copy is scratch: the other member's disk is never touched, and the
+restart then opens the node's own directory as usual. Cost: one copy of a
+directory (a few hundred kilobytes at most in the simulator) per checked
+restart.
+"""
+
+from __future__ import annotations
+
+import random
+
+from paxon.sim.checkers import Violation
+from paxon.storage.config import StorageConfig
+from paxon.storage.errors import IdentityMismatch, StorageError
+from paxon.storage.memfs import MemFileSystem
+from paxon.storage.storage import Storage
+
+# The share of restarts that first try another member's directory.
+ODDS = 0.25
+
+
+class WrongDiskCheck:
+    """Tries another member's directory at some restarts (module docstring)."""
+
+    def __init__(self, seed: int, violations: list[Violation]) -> None:
+        self._rng = random.Random(f"{seed}:wrong-disk")
+        self.violations = violations
+        self.tried = 0
+
+    def on_restart(
+        self,
+        node_id: int,
+        disks: dict[int, MemFileSystem],
+        cluster_id: str,
+        config: StorageConfig,
+        time: float,
+    ) -> None:
+        """``node_id`` is about to open its own directory; ``disks``: every host's."""
+        others = sorted(other for other, fs in disks.items() if other != node_id)
+        if not others or self._rng.random() >= ODDS:
+            return
+        other = self._rng.choice(others)
+        directory = f"/node{other}"
+        files = _durable_files(disks[other], directory)
+        if not files:
+            return  # nothing there yet: a directory never made is just a new one
+        self.tried += 1
+        scratch = _scratch_copy(directory, files)
+        try:
+            storage = Storage.open(
+                directory, node_id=node_id, cluster_id=cluster_id, fs=scratch, config=config
+            )
+        except IdentityMismatch:
+            return
+        except StorageError as error:
+            detail = f"refused it for another reason: {type(error).__name__}: {error}"
+        else:
+            storage.close()
+            detail = "opened it as its own"
+        self.violations.append(
+            Violation(
+                time, "wrong-disk", f"n{node_id}, started on n{other}'s data directory, {detail}"
+            )
+        )
+
+
+def _durable_files(fs: MemFileSystem, directory: str) -> dict[str, bytes]:
+    try:
+        return fs.durable_view(directory)
+    except KeyError:  # no directory made durable yet
+        return {}
+
+
+def _scratch_copy(directory: str, files: dict[str, bytes]) -> MemFileSystem:
+    scratch = MemFileSystem()
+    scratch.mkdir(directory)
+    for name, data in files.items():
+        path = f"{directory}/{name}"
+        scratch.open_append(path, create=True).close()
+        scratch.write_raw(path, data)
+    scratch.fsync_dir(directory)
+    return scratch
+
+
+__all__ = ["ODDS", "WrongDiskCheck"]
