@@ -12,7 +12,10 @@ member's directory durably holds into a scratch file system and opens it as
 the restarting node. The rule:
 
     ``wrong-disk``: opening another member's data directory as this node's
-    raises ``IdentityMismatch``, and nothing else.
+    raises ``IdentityMismatch``, and nothing else; opening the node's own
+    directory with one log segment replaced by the other member's segment of
+    the same name (a file restored from the wrong backup) is refused as
+    damage (``DataDirDamaged``), whichever check finds it first.
 
 The copy is scratch: the other member's disk is never touched, and the
 restart then opens the node's own directory as usual. Cost: one copy of a
@@ -23,15 +26,19 @@ restart.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 from paxon.sim.checkers import Violation
 from paxon.storage.config import StorageConfig
-from paxon.storage.errors import IdentityMismatch, StorageError
+from paxon.storage.errors import DataDirDamaged, IdentityMismatch, StorageError
 from paxon.storage.memfs import MemFileSystem
 from paxon.storage.storage import Storage
 
-# The share of restarts that first try another member's directory.
+# The share of starts that first try another member's directory (or files).
 ODDS = 0.25
+# Of those, the share that mixes one of its log segments into the node's own
+# directory instead of handing it the whole directory.
+MIXED_SHARE = 0.5
 
 
 class WrongDiskCheck:
@@ -45,7 +52,7 @@ class WrongDiskCheck:
     def on_restart(
         self,
         node_id: int,
-        disks: dict[int, MemFileSystem],
+        disks: Mapping[int, MemFileSystem],
         cluster_id: str,
         config: StorageConfig,
         time: float,
@@ -55,15 +62,22 @@ class WrongDiskCheck:
         if not others or self._rng.random() >= ODDS:
             return
         other = self._rng.choice(others)
-        directory = f"/node{other}"
-        files = _durable_files(disks[other], directory)
-        if not files:
+        mixed = self._rng.random() < MIXED_SHARE
+        theirs = _durable_files(disks[other], f"/node{other}")
+        if mixed:
+            self._try_mixed(node_id, other, disks, theirs, cluster_id, config, time)
+            return
+        if not theirs:
             return  # nothing there yet: a directory never made is just a new one
         self.tried += 1
-        scratch = _scratch_copy(directory, files)
+        directory = f"/node{other}"
         try:
             storage = Storage.open(
-                directory, node_id=node_id, cluster_id=cluster_id, fs=scratch, config=config
+                directory,
+                node_id=node_id,
+                cluster_id=cluster_id,
+                fs=_scratch_copy(directory, theirs),
+                config=config,
             )
         except IdentityMismatch:
             return
@@ -77,6 +91,46 @@ class WrongDiskCheck:
                 time, "wrong-disk", f"n{node_id}, started on n{other}'s data directory, {detail}"
             )
         )
+
+    def _try_mixed(
+        self,
+        node_id: int,
+        other: int,
+        disks: Mapping[int, MemFileSystem],
+        theirs: dict[str, bytes],
+        cluster_id: str,
+        config: StorageConfig,
+        time: float,
+    ) -> None:
+        """``node_id``'s own directory with one log segment replaced by the other
+        member's segment of the same name (a file restored from the wrong
+        backup): refused as damage, whatever check finds it first."""
+        directory = f"/node{node_id}"
+        ours = _durable_files(disks[node_id], directory)
+        # Segments both hold under one name (the first lsn), with other bytes.
+        common = sorted(
+            name
+            for name in ours
+            if name.startswith("wal-") and theirs.get(name, ours[name]) != ours[name]
+        )
+        if not common:
+            return
+        self.tried += 1
+        files = dict(ours)
+        files[common[0]] = theirs[common[0]]
+        try:
+            storage = Storage.open(
+                directory,
+                node_id=node_id,
+                cluster_id=cluster_id,
+                fs=_scratch_copy(directory, files),
+                config=config,
+            )
+        except DataDirDamaged:
+            return
+        storage.close()
+        detail = f"n{node_id} opened its directory holding n{other}'s segment {common[0]}"
+        self.violations.append(Violation(time, "wrong-disk", detail))
 
 
 def _durable_files(fs: MemFileSystem, directory: str) -> dict[str, bytes]:
@@ -97,4 +151,4 @@ def _scratch_copy(directory: str, files: dict[str, bytes]) -> MemFileSystem:
     return scratch
 
 
-__all__ = ["ODDS", "WrongDiskCheck"]
+__all__ = ["MIXED_SHARE", "ODDS", "WrongDiskCheck"]
