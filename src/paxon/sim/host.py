@@ -92,6 +92,9 @@ class World(Protocol):
     def data_incarnation(self, node_id: int) -> int:
         """The incarnation of ``node_id``'s data directory now."""
 
+    def runs(self, node_id: int) -> bool:
+        """Whether ``node_id``'s process runs now (a handshake needs both ends)."""
+
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         """An answer leaves ``src`` for ``client``."""
 
@@ -566,9 +569,10 @@ class SimTransport:
 
     def incarnation_of(self, peer: int) -> int | None:
         # What a handshake proves (``PeerTransport.incarnation_of``): the
-        # peer's data directory, while the link is up: not cut, and not
-        # refused for an incarnation by either side.
-        if not self.reachable(peer) or self._refused(peer):
+        # peer's data directory, while the link is up: not cut, not refused
+        # for an incarnation by either side, and the peer's process running
+        # (a peer that is down has made no handshake to prove anything).
+        if not self.reachable(peer) or self._refused(peer) or not self._world.runs(peer):
             return None
         return self._world.data_incarnation(peer)
 

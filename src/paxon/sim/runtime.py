@@ -375,6 +375,9 @@ class RuntimeCluster:
         self._link_stamp += 1
         return self._link_stamp
 
+    def runs(self, node_id: int) -> bool:
+        return self._transport_of(node_id) is not None
+
     def _transport_of(self, node_id: int) -> SimTransport | None:
         """The transport of ``node_id``'s running process, once its node made it."""
         host = self.hosts.get(node_id)

@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from paxon.sim.checkers import Violation
 from paxon.storage.config import StorageConfig
 from paxon.storage.errors import DataDirDamaged, IdentityMismatch, StorageError
+from paxon.storage.identity import decode_identity
+from paxon.storage.layout import IDENTITY_NAME
 from paxon.storage.memfs import MemFileSystem
 from paxon.storage.storage import Storage
 
@@ -67,8 +69,11 @@ class WrongDiskCheck:
         if mixed:
             self._try_mixed(node_id, other, disks, theirs, cluster_id, config, time)
             return
-        if not theirs:
-            return  # nothing there yet: a directory never made is just a new one
+        if not _identity_whole(theirs):
+            # Nothing there yet (a directory never made is just a new one), or an
+            # IDENTITY whose entry reached the disk before its bytes: refused as
+            # damage for that alone, which says nothing of the identity check.
+            return
         self.tried += 1
         directory = f"/node{other}"
         try:
@@ -131,6 +136,17 @@ class WrongDiskCheck:
         storage.close()
         detail = f"n{node_id} opened its directory holding n{other}'s segment {common[0]}"
         self.violations.append(Violation(time, "wrong-disk", detail))
+
+
+def _identity_whole(files: Mapping[str, bytes]) -> bool:
+    data = files.get(IDENTITY_NAME)
+    if data is None:
+        return False
+    try:
+        decode_identity(data, IDENTITY_NAME)
+    except DataDirDamaged:
+        return False
+    return True
 
 
 def _durable_files(fs: MemFileSystem, directory: str) -> dict[str, bytes]:
