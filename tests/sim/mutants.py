@@ -442,11 +442,11 @@ class NoRenewalOnNewLeader(KvStore):
 class KeepAliveDoesNotExtend(KvStore):
     """Answers a keep-alive as done but leaves the lease's expiry where it was."""
 
-    def _on_lease(self, command: Any) -> Any:
+    def _on_lease(self, command: Any, owner: str | None) -> Any:
         if type(command) is LeaseKeepAlive:
             lease = self.leases.get(command.lease)
             return LeaseKeepAliveResult(lease.id, lease.expiry_ms - self.log_time_ms)
-        return super()._on_lease(command)
+        return super()._on_lease(command, owner)
 
 
 class NeverExpires(KvStore):

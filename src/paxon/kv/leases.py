@@ -20,9 +20,17 @@ each holds. It is part of the replicated state, so it is deterministic:
 - **Attachment**: a key is attached to at most one lease (``lease_of``); a
   lease's keys are kept sorted when they leave, so deletion order is the same
   everywhere.
+- **Owner**: under auth, a lease is owned by the user whose token granted it
+  (``paxon.kv.store`` verifies the token at apply, on every replica, so the
+  owner is the same everywhere and no client field can name another user);
+  without auth it has none. ``owned`` counts each owner's live leases.
 
-Limits: at most ``KvLimits.leases_max`` (100,000) live leases; a grant past
-it is refused with ``Busy``. The deadline heap holds one entry per grant,
+Limits: at most ``KvLimits.leases_max`` (100,000) live leases, and at most
+``KvLimits.leases_per_user_max`` (10,000) owned by one user, so one tenant
+cannot take the whole table from the others; a grant past either is refused
+with ``Busy`` (a lease without an owner counts toward the first only).
+``owned`` holds one entry per owner with a live lease, so it is bounded by the
+live leases. The deadline heap holds one entry per grant,
 keep-alive or renewal not yet popped; it is rebuilt when it holds more than
 twice the live leases (plus 64), so keep-alives cannot grow it without bound.
 """
@@ -38,6 +46,9 @@ from paxon.errors import Busy, LeaseNotFound
 
 _HEAP_SLACK: Final = 64
 
+LeaseRow = tuple[int, int, int, list[str], str | None]
+"""``(id, ttl_ms, expiry_ms, keys, owner)``: one lease of a snapshot, checked."""
+
 
 @dataclass(slots=True)
 class Lease:
@@ -47,18 +58,23 @@ class Lease:
     ttl_ms: int
     expiry_ms: int
     keys: set[str] = field(default_factory=set)
+    owner: str | None = None
+    """The user who granted it under auth, else None."""
 
     def sorted_keys(self) -> list[str]:
         return sorted(self.keys)
 
 
 class LeaseTable:
-    def __init__(self, leases_max: int) -> None:
+    def __init__(self, leases_max: int, leases_per_user_max: int) -> None:
         self.leases_max = leases_max
+        self.leases_per_user_max = leases_per_user_max
         self.next_id = 1
         self.leases: dict[int, Lease] = {}
         self.lease_of: dict[str, int] = {}
         """Key -> the lease it is attached to (only attached keys)."""
+        self.owned: dict[str, int] = {}
+        """Owner -> how many live leases it owns (only owners with one or more)."""
         self._deadlines: list[tuple[int, int]] = []  # (expiry_ms, id), maybe stale
 
     def __len__(self) -> int:
@@ -77,15 +93,22 @@ class LeaseTable:
 
     # -------------------------------------------------------------- changes
 
-    def grant(self, ttl_ms: int, now_ms: int) -> Lease:
+    def grant(self, ttl_ms: int, now_ms: int, owner: str | None = None) -> Lease:
+        """A new lease, owned by ``owner`` (None: no one); ``Busy`` past a limit."""
         if len(self.leases) >= self.leases_max:
             raise Busy(
                 f"the lease table is full ({self.leases_max} live leases): grant refused; "
                 "retry once some expire or are revoked"
             )
-        lease = Lease(self.next_id, ttl_ms, now_ms + ttl_ms)
+        if owner is not None and self.owned.get(owner, 0) >= self.leases_per_user_max:
+            raise Busy(
+                f"user {owner!r} holds {self.leases_per_user_max} live leases, the most one "
+                "user may: grant refused; revoke some or let them expire"
+            )
+        lease = Lease(self.next_id, ttl_ms, now_ms + ttl_ms, owner=owner)
         self.next_id += 1
         self.leases[lease.id] = lease
+        self._count(owner, 1)
         self._push(lease)
         return lease
 
@@ -108,6 +131,7 @@ class LeaseTable:
         lease = self.leases.pop(lease_id)
         for key in lease.keys:
             del self.lease_of[key]
+        self._count(lease.owner, -1)
         return lease
 
     def expired(self, now_ms: int) -> list[int]:
@@ -149,18 +173,27 @@ class LeaseTable:
     # -------------------------------------------------------------- snapshots
 
     def export(self) -> list[list[object]]:
-        """``[[id, ttl_ms, expiry_ms, [key...]]...]`` by id, keys sorted."""
-        return [[lease.id, lease.ttl_ms, lease.expiry_ms, lease.sorted_keys()] for lease in self]
+        """``[[id, ttl_ms, expiry_ms, [key...]] or [id, ttl_ms, expiry_ms, [key...],
+        owner]...]`` by id, keys sorted: the owner only when there is one, so a
+        table without owners (no auth) exports as it did before owners."""
+        rows: list[list[object]] = []
+        for lease in self:
+            row: list[object] = [lease.id, lease.ttl_ms, lease.expiry_ms, lease.sorted_keys()]
+            if lease.owner is not None:
+                row.append(lease.owner)
+            rows.append(row)
+        return rows
 
-    def load(self, next_id: int, rows: Iterable[tuple[int, int, int, list[str]]]) -> None:
+    def load(self, next_id: int, rows: Iterable[LeaseRow]) -> None:
         """Fill an empty table from checked rows (``paxon.kv.store`` checks them)."""
         assert not self.leases
         self.next_id = next_id
-        for lease_id, ttl_ms, expiry_ms, keys in rows:
-            lease = Lease(lease_id, ttl_ms, expiry_ms, set(keys))
+        for lease_id, ttl_ms, expiry_ms, keys, owner in rows:
+            lease = Lease(lease_id, ttl_ms, expiry_ms, set(keys), owner)
             self.leases[lease_id] = lease
             for key in keys:
                 self.lease_of[key] = lease_id
+            self._count(owner, 1)
         self._rebuild()
 
     def check_invariants(self) -> None:
@@ -173,8 +206,25 @@ class LeaseTable:
                 assert self.lease_of[key] == lease_id
             attached += len(lease.keys)
         assert attached == len(self.lease_of)
+        owned: dict[str, int] = {}
+        for lease in self.leases.values():
+            if lease.owner is not None:
+                owned[lease.owner] = owned.get(lease.owner, 0) + 1
+        assert owned == self.owned
         live = {(lease.expiry_ms, lease.id) for lease in self.leases.values()}
         assert live <= set(self._deadlines)
+
+    # -------------------------------------------------------------- helpers
+
+    def _count(self, owner: str | None, change: int) -> None:
+        if owner is None:
+            return
+        count = self.owned.get(owner, 0) + change
+        assert count >= 0
+        if count:
+            self.owned[owner] = count
+        else:
+            del self.owned[owner]
 
     # -------------------------------------------------------------- deadlines
 

@@ -69,6 +69,10 @@ class KvLimits:
     ``HISTORY_ENTRY_OVERHEAD_BYTES`` (200, about what Python spends on it),
     so a store of large values is bounded too. ``leases_max`` (100,000) bounds
     the live leases; a grant past it is refused (``Busy``) until some expire.
+    ``leases_per_user_max`` (10,000) bounds the live leases one user owns
+    under auth, so no one user can fill the table and refuse everyone else's
+    grants (``Busy`` too); without auth leases have no owner and only
+    ``leases_max`` applies.
     Every replica must run with the same limits, since they decide which
     commands are refused and when history is compacted.
     """
@@ -79,6 +83,7 @@ class KvLimits:
     history_max_revisions: int = 1_000_000
     history_max_bytes: int = 512 * 1024 * 1024
     leases_max: int = 100_000
+    leases_per_user_max: int = 10_000
 
     def __post_init__(self) -> None:
         if self.key_max_bytes < 1:
@@ -90,6 +95,7 @@ class KvLimits:
                 self.history_max_revisions,
                 self.history_max_bytes,
                 self.leases_max,
+                self.leases_per_user_max,
             )
             < 0
         ):

@@ -89,10 +89,12 @@ from paxon.errors import (
     BadRequest,
     LeaseNotFound,
     PaxonError,
+    PermissionDenied,
     RevisionCompacted,
     Unauthenticated,
 )
 from paxon.kv.auth import (
+    NAME_MAX_BYTES,
     Access,
     AuthCommand,
     AuthState,
@@ -117,7 +119,7 @@ from paxon.kv.codec import (
     keyvalue_from_fields,
     unpack,
 )
-from paxon.kv.leases import LeaseTable
+from paxon.kv.leases import LeaseRow, LeaseTable
 from paxon.kv.locks import LockDelays, decode_delay, encode_delay
 from paxon.kv.model import (
     DEFAULT_LIMITS,
@@ -174,8 +176,10 @@ SNAPSHOT_FORMAT: Final = 3
 leases] with kv = [key, value, version, create_revision, mod_revision] sorted by key,
 entry = [revision_end, value, version, create_revision, mod_revision] oldest first,
 auth as ``paxon.kv.auth.encode_auth_state`` writes it and leases = [log_time_ms,
-next_id, [[id, ttl_ms, expiry_ms, [key...]]...]] by id, keys sorted. Format 2 (the
-same without leases, from before them) and 1 (without auth either) still load."""
+next_id, [[id, ttl_ms, expiry_ms, [key...]]...]] by id, keys sorted; a lease with an
+owner (granted under auth) has the owner's name as a fifth field, one from before
+owners or without auth has four. Format 2 (the same without leases, from before
+them) and 1 (without auth either) still load."""
 _SNAPSHOT_FORMAT_NO_LEASES: Final = 2
 _SNAPSHOT_FORMAT_NO_AUTH: Final = 1
 
@@ -216,7 +220,7 @@ class KvStore(StateMachine):
         self._retired_since_commit = 0  # history entries the command being applied made
         self.auth = AuthState()
         """Users, roles and permissions (``paxon.kv.auth``), replicated with the keys."""
-        self.leases = LeaseTable(limits.leases_max)
+        self.leases = LeaseTable(limits.leases_max, limits.leases_per_user_max)
         """Leases and the keys attached to them (``paxon.kv.leases``)."""
         self.lock_delays = LockDelays()
         """Locks whose holder's lease expired, blocked until (``paxon.kv.locks``)."""
@@ -293,8 +297,9 @@ class KvStore(StateMachine):
         try:
             token, inner = unwrap(command)
             decoded = _decode_any_command(inner)
-            if self.auth.enabled:
-                self._authorize(token, decoded)
+            # The user the token names, checked here on every replica: the
+            # owner of a lease it grants (never a field the client wrote).
+            user = self._authorize(token, decoded) if self.auth.enabled else None
             if type(decoded) is PasswordRequest:
                 raise BadRequest("a password must be hashed by a node before it is logged")
             if not isinstance(decoded, _KV_COMMANDS):
@@ -302,7 +307,7 @@ class KvStore(StateMachine):
                 return encode_auth_result(result)
         except PaxonError as error:
             return encode_result(ErrorResult.from_error(error))
-        return encode_result(self.execute(decoded))
+        return encode_result(self.execute(decoded, owner=user))
 
     def query(self, query: bytes) -> bytes:
         try:
@@ -410,7 +415,7 @@ class KvStore(StateMachine):
         revision, revision_compacted, current, history, auth, leased = _decode_snapshot(
             data, self.limits.leases_max
         )
-        leases = LeaseTable(self.limits.leases_max)
+        leases = LeaseTable(self.limits.leases_max, self.limits.leases_per_user_max)
         log_time_ms, next_id, lease_rows, delay_rows = leased
         leases.load(next_id, lease_rows)
         lock_delays = LockDelays()
@@ -445,8 +450,12 @@ class KvStore(StateMachine):
 
     # -------------------------------------------------------------- typed API
 
-    def execute(self, command: Command) -> Result:
-        """Validate and apply one command; a refused command changes nothing."""
+    def execute(self, command: Command, *, owner: str | None = None) -> Result:
+        """Validate and apply one command; a refused command changes nothing.
+
+        ``owner``: the authenticated user running it (``apply`` passes the user
+        its token names under auth), who owns a lease it grants and is held to
+        ``KvLimits.leases_per_user_max``; None without auth."""
         try:
             validate_command(command, self.limits)
         except BadRequest as error:
@@ -464,7 +473,7 @@ class KvStore(StateMachine):
                 try:
                     if isinstance(command, LockAcquire):
                         return self._on_lock_acquire(command)
-                    return self._on_lease(command)
+                    return self._on_lease(command, owner)
                 except PaxonError as error:
                     return ErrorResult.from_error(error)
             case _:
@@ -530,27 +539,49 @@ class KvStore(StateMachine):
     def _authorize(self, token: str | None, command: _AnyCommand) -> str:
         user = self._user(token)
         match command:
-            case Put(key):
+            case Put(key, lease=lease_id):
                 self.auth.check(user, [("write", key, False)])
+                self._check_lease_user(user, lease_id)
             case Delete(key, prefix):
                 self.auth.check(user, [("write", key, prefix)])
             case Txn():
                 self.auth.check(user, _txn_wants(command))
+                for op in (*command.success, *command.failure):
+                    if type(op) is PutOp:
+                        self._check_lease_user(user, op.lease)
             case Compact():
                 # It drops the history of every key: write on the whole key space.
                 self.auth.check(user, [("write", "", True)])
-            case LeaseGrant() | LeaseKeepAlive():
-                pass  # any user may hold leases; a key needs write access to attach
+            case LeaseGrant():
+                pass  # any user may hold leases, up to leases_per_user_max
+            case LeaseKeepAlive(lease_id):
+                self._check_lease_user(user, lease_id)
             case LockAcquire(name, lease_id):
                 self.auth.check(user, [("write", lock_key(name, lease_id), False)])
+                self._check_lease_user(user, lease_id)
             case LeaseRevoke(lease_id):
                 # Revoking deletes the lease's keys: write access to each.
+                self._check_lease_user(user, lease_id)
                 lease = self.leases.leases.get(lease_id)
                 keys = [] if lease is None else lease.sorted_keys()
                 self.auth.check(user, [("write", key, False) for key in keys])
             case _:
                 self.auth.check_admin(user)
         return user
+
+    def _check_lease_user(self, user: str, lease_id: int) -> None:
+        """Under auth only a lease's owner, or a root user, may keep it alive,
+        revoke it or attach a key to it (a lock waiter's too), else
+        ``PermissionDenied``. A lease without an owner (granted before auth was
+        enabled) and one that does not exist pass (the command answers
+        ``LeaseNotFound``)."""
+        lease = self.leases.leases.get(lease_id) if lease_id else None
+        if lease is None or lease.owner is None or lease.owner == user:
+            return
+        if not self.auth.is_root(user):
+            raise PermissionDenied(
+                f"user {user!r} may not use lease {lease_id}: it is another user's"
+            )
 
     def _user(self, token: str | None) -> str:
         if token is None:
@@ -598,12 +629,12 @@ class KvStore(StateMachine):
         return CompactResult(self._revision_compacted, self._revision)
 
     def _on_lease(
-        self, command: LeaseGrant | LeaseKeepAlive | LeaseRevoke
+        self, command: LeaseGrant | LeaseKeepAlive | LeaseRevoke, owner: str | None
     ) -> LeaseGrantResult | LeaseKeepAliveResult | LeaseRevokeResult:
         now_ms = self._log_time_ms
         match command:
             case LeaseGrant(ttl_ms):
-                lease = self.leases.grant(ttl_ms, now_ms)
+                lease = self.leases.grant(ttl_ms, now_ms, owner)
                 return LeaseGrantResult(lease.id, lease.ttl_ms)
             case LeaseKeepAlive(lease_id):
                 lease = self.leases.keep_alive(lease_id, now_ms)
@@ -1091,8 +1122,8 @@ def _entry_bytes(kv: KeyValue) -> int:
     return len(kv.key) + len(kv.value) + HISTORY_ENTRY_OVERHEAD_BYTES
 
 
-_LeaseState = tuple[int, int, list[tuple[int, int, int, list[str]]], list[tuple[str, int]]]
-"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys)...], [(lock, until_ms)...])``
+_LeaseState = tuple[int, int, list[LeaseRow], list[tuple[str, int]]]
+"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys, owner)...], [(lock, until_ms)...])``
 of a snapshot."""
 
 
@@ -1151,8 +1182,10 @@ def _decode_snapshot(
 
 def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: int) -> _LeaseState:
     """The leases of a snapshot, checked: ids rising below ``next_id``, each
-    attached key live and attached once, at most ``leases_max``; and the
-    lock-delays, names rising."""
+    attached key live and attached once, an owner (if any) a possible user
+    name, at most ``leases_max``; and the lock-delays, names rising. (An
+    owner's count is not held to ``leases_per_user_max``: a lowered limit
+    refuses new grants, it does not make a snapshot unreadable.)"""
     if type(fields) is not list or len(fields) != 4:
         raise KvDecodeError(
             "snapshot: leases: expected [log_time_ms, next_id, [lease...], [delay...]]"
@@ -1165,13 +1198,18 @@ def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: i
         raise KvDecodeError("snapshot: leases: next_id: expected an integer >= 1")
     if type(rows) is not list or len(rows) > leases_max:
         raise KvDecodeError(f"snapshot: leases: expected an array of at most {leases_max}")
-    leases = []
+    leases: list[LeaseRow] = []
     attached: set[str] = set()
     previous_id = 0
     for row in rows:
-        if type(row) is not list or len(row) != 4:
-            raise KvDecodeError("snapshot: lease: expected [id, ttl_ms, expiry_ms, [key...]]")
-        lease_id, ttl_ms, expiry_ms, keys = row
+        if type(row) is not list or len(row) not in (4, 5):
+            raise KvDecodeError(
+                "snapshot: lease: expected [id, ttl_ms, expiry_ms, [key...]] and maybe an owner"
+            )
+        lease_id, ttl_ms, expiry_ms, keys = row[:4]
+        owner = row[4] if len(row) == 5 else None
+        if len(row) == 5 and not (type(owner) is str and 0 < len(owner) <= NAME_MAX_BYTES):
+            raise KvDecodeError(f"snapshot: lease {lease_id!r}: owner: expected a user name")
         if not (
             type(lease_id) is int
             and previous_id < lease_id < next_id
@@ -1189,7 +1227,7 @@ def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: i
                     "or is attached twice"
                 )
             attached.add(key)
-        leases.append((lease_id, ttl_ms, expiry_ms, keys))
+        leases.append((lease_id, ttl_ms, expiry_ms, keys, owner))
         previous_id = lease_id
     return log_time_ms, next_id, leases, delays
 
