@@ -379,6 +379,16 @@ class StopsAskingAtAPromiser(Replica):
             self._send(Prepare(self.node_id, voter, self.ballot_own, start))
 
 
+class RetriesAtOnce(Replica):
+    """A new proposal counts as sent long ago, so the next tick sends its
+    Accepts again at once (as mutants that resend on every tick do: a retry
+    storm that costs every follower a write)."""
+
+    def _propose_slot(self, slot: Slot, value: Value) -> None:
+        super()._propose_slot(slot, value)
+        self._proposals[slot].sent_at = float("-inf")
+
+
 class SendsNoRuns(Replica):
     """A leader's chosen prefix names no ballots (mutation s13 #50's effect):
     followers learn every chosen slot by a ``Learn`` round trip."""

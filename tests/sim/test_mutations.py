@@ -36,6 +36,7 @@ from tests.sim.mutants import (
     PreparesWithoutProbe,
     PromisesBeforePersist,
     ReleasesOneFsyncEarly,
+    RetriesAtOnce,
     RewritesTheChosenMark,
     SendsNoRuns,
     ServesReadsBeforeApplied,
@@ -48,6 +49,7 @@ from tests.sim.mutants import (
 )
 from tests.sim.property_env import PropertyEnv
 
+from paxon.protocol.membership import ConfigHistory
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import Command
 from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, run_seed
@@ -315,3 +317,24 @@ def test_phase_one_that_skips_unpromised_voters_is_named_by_config_prepare_asks(
     result = run_seed(2, RECONFIG, replica_factory=StopsAskingAtAPromiser)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "config-prepare-asks" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_history_that_counts_no_change_is_named_by_config_effect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checkers read the log's configurations with their own rule, so a
+    replica whose ``ConfigHistory`` counts no change (a fresh mutation sample's
+    survivor: the epoch test made ``!= newest.epoch + 0``) disagrees with them
+    at the first change (about 1 s)."""
+    monkeypatch.setattr(ConfigHistory, "chosen", lambda self, slot, value: None)
+    result = run_seed(0, RECONFIG)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "config-effect" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_accepts_sent_again_at_once_are_named_by_accept_paced() -> None:
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=RetriesAtOnce)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "accept-paced" in rules, result.violations[:3]

@@ -12,33 +12,50 @@ comes from a broken leader; a checker keeps such votes until it is known.
 
 A chosen slot whose value no ``Accept`` carried (only a configuration of one
 member sends none; the simulator keeps two at least) is read as no change.
+
+The rule of which change counts (the next epoch, the same alpha) is written
+out here rather than borrowed from ``ConfigHistory``: an oracle that shares
+the code it judges agrees with its bugs (a fresh mutation sample showed it:
+``ConfigHistory.chosen`` counting no change at all went unseen, since the
+checkers then counted none either). Only the decoding (``change_in``) is
+shared.
 """
 
 from __future__ import annotations
 
-from paxon.protocol.membership import ConfigHistory, Configuration
+from bisect import bisect_right
+
+from paxon.protocol.membership import Configuration, change_in
 from paxon.protocol.types import NodeId, Slot, Value
 
 
 class LogConfigs:
     """The history of configurations read from the chosen prefix so far."""
 
-    __slots__ = ("_changes", "_history", "alpha", "prefix_end")
+    __slots__ = ("_changes", "_configs", "_effects", "alpha", "prefix_end")
 
     def __init__(self, initial: Configuration) -> None:
-        self._history = ConfigHistory(((0, initial),))
         self.alpha = initial.alpha
         self.prefix_end = 0  # every slot below is chosen and read
         # (slot chosen at, configuration), oldest first; the initial one at -1.
         self._changes: list[tuple[Slot, Configuration]] = [(-1, initial)]
+        # Each configuration with the slot it takes effect at, oldest first.
+        self._effects: list[Slot] = [0]
+        self._configs: list[Configuration] = [initial]
 
     def read(self, value: Value | None) -> Configuration | None:
-        """``value`` was chosen at ``prefix_end``: take the change it carries, if it counts."""
+        """``value`` was chosen at ``prefix_end``: take the change it carries, if it
+        counts: a configuration of the next epoch, with the same alpha, takes
+        effect alpha slots after the slot it was chosen at."""
         slot = self.prefix_end
         self.prefix_end += 1
-        change = None if value is None else self._history.chosen(slot, value)
-        if change is not None:
-            self._changes.append((slot, change))
+        change = None if value is None else change_in(value)
+        newest = self._configs[-1]
+        if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
+            return None
+        self._effects.append(slot + self.alpha)
+        self._configs.append(change)
+        self._changes.append((slot, change))
         return change
 
     def known(self, slot: Slot) -> bool:
@@ -47,7 +64,7 @@ class LogConfigs:
 
     def at(self, slot: Slot) -> Configuration:
         """``C(slot)``, as far as the prefix read so far says (final if ``known(slot)``)."""
-        return self._history.at(slot)
+        return self._configs[bisect_right(self._effects, max(slot, 0)) - 1]
 
     @property
     def changes_chosen(self) -> int:

@@ -29,6 +29,10 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   there), every voter of it that never sent a ``Promise`` under the leader's
   ballot gets one in the same call. ("Phase 1 for the configuration that
   takes effect at or before ``slot``: ask its voters that have not promised".)
+- ``accept-paced``: a leader sends one peer the ``Accept`` of one slot under
+  one ballot again only ``accept_retry_s`` after it last did. ("A proposal not
+  chosen is sent again to the peers that have not voted, every
+  ``accept_retry_s``": a retry storm costs every follower a write.)
 - ``transfer-sends``: a leader handing leadership over, with no proposal open
   (``slot_next == slot_chosen``) and a target that said it holds every slot
   chosen here, has sent that target ``TimeoutNow`` within ``accept_retry_s``
@@ -65,6 +69,8 @@ from paxon.sim.checkers import Violation
 
 # Float slack for comparing two readings of one replica clock.
 _EPSILON_S = 1e-9
+# Accept sends remembered per leader before those below its chosen prefix go.
+_SENT_KEPT_MAX = 4096
 
 
 class PromptnessChecker:
@@ -76,6 +82,9 @@ class PromptnessChecker:
         self._handed_at: dict[NodeId, tuple[int, float]] = {}
         # Per node: the ballot it leads or stands under, and who promised it.
         self._promised: dict[NodeId, tuple[Ballot, set[NodeId]]] = {}
+        # Per node: its replica object, its ballot, and when it last sent each
+        # (slot, peer) an Accept under that ballot (its own clock).
+        self._accepts_sent: dict[NodeId, tuple[int, Ballot, dict[tuple[int, NodeId], float]]] = {}
 
     def on_call(
         self,
@@ -97,6 +106,8 @@ class PromptnessChecker:
         for message in messages:
             if isinstance(message, Accept | Heartbeat) and message.dst != node_id:
                 self._check_cover(node_id, replica, message.dst, message.chosen, time)
+                if isinstance(message, Accept):
+                    self._check_paced(node_id, replica, message, time)
             elif isinstance(message, Prepare) and message.ballot == replica.ballot_own:
                 asked.add(message.dst)
             elif isinstance(message, TimeoutNow):
@@ -179,6 +190,27 @@ class PromptnessChecker:
             f"n{node_id} sent n{peer} the chosen prefix {prefix.slot_chosen} with runs "
             f"{shown}, which do not cover it from {low}, where n{peer} last stood",
         )
+
+    def _check_paced(self, node_id: NodeId, replica: Replica, accept: Accept, time: float) -> None:
+        held = self._accepts_sent.get(node_id)
+        if held is None or held[0] != id(replica) or held[1] != accept.ballot:
+            held = self._accepts_sent[node_id] = (id(replica), accept.ballot, {})
+        sent = held[2]
+        key = (accept.slot, accept.dst)
+        now = replica.now
+        last = sent.get(key)
+        retry = replica.config.accept_retry_s
+        if last is not None and now - last < retry - _EPSILON_S:
+            self._fail(
+                time,
+                "accept-paced",
+                f"n{node_id} sent n{accept.dst} the Accept of s{accept.slot} under "
+                f"{accept.ballot} again {now - last:.3f} s after the last (at least {retry:.3f} s)",
+            )
+        sent[key] = now
+        if len(sent) > _SENT_KEPT_MAX:
+            for stale in [k for k in sent if k[0] < replica.slot_chosen]:
+                del sent[stale]
 
     def _check_transfer(self, node_id: NodeId, replica: Replica, time: float) -> None:
         target = replica.transferring_to
