@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 
 import pytest
+from tests.sim.mutants import NO_COORDINATION
 
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
@@ -136,9 +137,9 @@ def _rules(factory: type[Replica], config: SimConfig, seeds: range) -> set[str]:
     return rules
 
 
-# Without the lease holders (lease_clients=0) the seeds replay as when they were
+# Without the lease holders, contenders and watchers the seeds replay as when they were
 # picked: their traffic moves every later event of a seed.
-_SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0, "lease_clients": 0}
+_SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0, **NO_COORDINATION}
 _TIMING = SimConfig(nodes=5, faults=frozenset({"partition", "pause"}), **_SHORT)  # type: ignore[arg-type]
 # A leader or candidate deposed while it holds reads, and Nacks that reach one:
 # a paused leader's late heartbeats, held-back Prepares.
@@ -189,7 +190,7 @@ def test_a_broken_timing_or_limit_rule_is_named(
 def test_a_lease_kept_by_a_learner_is_named() -> None:
     """Runtime swarm seed 5049: the leader is cut off from the other voters (one
     down, one partitioned away) and hears only a learner; it must step down."""
-    config = SimConfig(nodes=0, swarm=True, lease_clients=0)  # the seed as found
+    config = SimConfig(nodes=0, swarm=True, **NO_COORDINATION)  # the seed as found
     result = run_seed(5049, config, replica_factory=LeasedByLearners)
     assert any("leader-lease" in violation for violation in result.violations), result.violations
 

@@ -95,6 +95,7 @@ from paxon.sim.config import (
     SimStats,
 )
 from paxon.sim.faults import FaultInjector
+from paxon.sim.fencing import LockWatch
 from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
@@ -111,6 +112,7 @@ from paxon.sim.host import (
 )
 from paxon.sim.lease_clients import LeaseClients
 from paxon.sim.lease_watch import LeaseWatch
+from paxon.sim.lock_clients import LockClients
 from paxon.sim.loop import SimLoop
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
@@ -118,6 +120,8 @@ from paxon.sim.operator import Operator, sim_address
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
+from paxon.sim.watch_check import WatchCheck
+from paxon.sim.watch_clients import WatchClients
 from paxon.storage.codec import StorageRecord
 from paxon.storage.errors import StorageError
 from paxon.storage.memfs import PowerCut
@@ -187,6 +191,12 @@ class RuntimeCluster:
         self.handover = HandoverWatch(config, self.checker.violations)
         # No lease ends by expiry before its holder may count on (``lease_watch``).
         self.leases = LeaseWatch(self.checker.violations)
+        # Locks granted in order and fenced writes in fence order (``fencing``);
+        # watch streams exactly once against the store's changes (``watch_check``).
+        self.locks = LockWatch(self.checker.violations)
+        self.watches = WatchCheck(self.checker.violations)
+        self._point_seen: tuple[int, int] = (-1, 0)  # the last point of the log judged
+        self._judges_points = config.lock_clients > 0 or config.watch_clients > 0
         self.replicas = ReplicaObserver(self, replica_factory)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
@@ -204,6 +214,8 @@ class RuntimeCluster:
         self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
         self.clients = Clients(self, seed)
         self.lease_clients = LeaseClients(self, seed)
+        self.lock_clients = LockClients(self, seed)
+        self.watch_clients = WatchClients(self, seed)
         self.operator = Operator(self, seed)
         self.healed_at: float | None = None
         self._chosen_at_heal = 0
@@ -229,6 +241,8 @@ class RuntimeCluster:
             self._start_process(host)
         self.clients.start()
         self.lease_clients.start()
+        self.lock_clients.start()
+        self.watch_clients.start()
         self.operator.start()
         self.faults.start()
         self.push(config.fault_phase_s, self._heal_everything)
@@ -277,6 +291,11 @@ class RuntimeCluster:
         )
         self.stats.configs_chosen = self.checker.configs.changes_chosen
         self.stats.leases = {**self.leases.counts, **self.lease_clients.counts}
+        self.stats.coordination = {
+            **self.locks.counts,
+            **self.lock_clients.counts,
+            **self.watches.counts,
+        }
         return not self._done
 
     def crash(self, node_id: int) -> None:
@@ -391,6 +410,10 @@ class RuntimeCluster:
             receive = self.operator.receive
         elif self.lease_clients.holds(client):
             receive = functools.partial(self.lease_clients.receive, client)
+        elif self.lock_clients.holds(client):
+            receive = functools.partial(self.lock_clients.receive, client)
+        elif self.watch_clients.holds(client):
+            receive = functools.partial(self.watch_clients.receive, client)
         else:
             receive = functools.partial(self.clients.receive, client)
         for delay in self.network.delays(src, client):
@@ -408,6 +431,22 @@ class RuntimeCluster:
         commands = {(c.client_id, c.seq): c for c in entry.value.commands}
         for key in fresh:
             self.checker.on_effect(node_id, commands[key], self.time)
+
+    def on_point(
+        self,
+        order: tuple[int, int],
+        store: KvStore,
+        command: tuple[int, int] | None = None,
+        reply: bytes | None = None,
+    ) -> None:
+        """A replica applied the point ``order`` of the log (a command applied
+        fresh with ``reply``, or a clock entry): the first to reach it has the
+        lock watch and the watch check judge it, from ``store`` after it."""
+        if not self._judges_points or order <= self._point_seen:
+            return
+        self._point_seen = order
+        self.locks.on_point(order, store, self.time, command, reply)
+        self.watches.on_point(store)
 
     def on_restore(self, node_id: int, slot: int) -> None:
         self.checker.on_restore(node_id, slot)
