@@ -51,7 +51,9 @@ class ObservedMachine(ReplicatedMachine):
     and the leases' lives to the lease watch (``paxon.sim.lease_watch``): each
     lease client's command applied fresh, and each lease a clock entry expired,
     at an order key ``(slot, position)`` (position: the entry's clock entries
-    and client commands counted in log order, the same on every replica)."""
+    and client commands counted in log order, the same on every replica); and
+    every such point, with the store after it, to ``RuntimeCluster.on_point``
+    (the lock watch and the watch check judge each point once)."""
 
     def __init__(
         self,

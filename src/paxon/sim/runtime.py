@@ -56,7 +56,9 @@ the heal (``refused_members``).
 
 The parts, one job each: ``host`` (the machine a node runs on: disk, group
 commit, links), ``observe`` (what the nodes do, told to the checkers),
-``clients`` (the workload and its history), ``faults`` (every fault of the
+``clients`` (the workload and its history; ``lease_clients``,
+``lock_clients`` and ``watch_clients`` beside it, judged by ``lease_watch``,
+``fencing`` and ``watch_check``), ``faults`` (every fault of the
 run, drawn from the seed). This module keeps the hosts and their processes
 (start, crash, graceful stop, restart), the scheduler (``run_until``), the
 delivery of messages, the heal and the run's last checks.
@@ -446,7 +448,8 @@ class RuntimeCluster:
             return
         self._point_seen = order
         self.locks.on_point(order, store, self.time, command, reply)
-        self.watches.on_point(store)
+        if self.config.watch_clients:
+            self.watches.on_point(store)
 
     def on_restore(self, node_id: int, slot: int) -> None:
         self.checker.on_restore(node_id, slot)
