@@ -92,7 +92,7 @@ class SimConfig:
     # clients that watch a prefix (``paxon.sim.watch_clients``, judged by
     # ``paxon.sim.watch_check``). Their keys are not the registers' keys either.
     lock_clients: int = 3
-    watch_clients: int = 1
+    watch_clients: int = 2
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25

@@ -1,9 +1,9 @@
 """The watchers of a ``RuntimeCluster``: clients that follow a prefix through
 held ``Events`` queries, resuming on another member when one fails them.
 
-Each of ``config.watch_clients`` watchers follows one prefix drawn from
-``PREFIXES`` (the whole key space, the registers, the lease holders' keys, the
-lock waiters, the guarded key) from revision 1, as
+Each of ``config.watch_clients`` watchers follows one prefix (watcher 0 the
+whole key space, the others one drawn from ``PREFIXES``: the registers, the
+lease holders' keys, the lock waiters, the guarded key) from revision 1, as
 ``paxon.watching`` does: one serializable ``Events(prefix, from_revision,
 after_key, limit=PAGE, wait_ms=WAIT_MS)`` at a time (``paxon.sim.requests``),
 held by the member until a change it asks for is applied
@@ -36,9 +36,8 @@ from paxon.sim.requests import Requester
 if TYPE_CHECKING:
     from paxon.sim.runtime import RuntimeCluster
 
-PREFIXES: Final = ("", "", "k", "L", "_paxon/lock/", "F")
-"""The prefixes a watcher draws from: everything (twice as likely), the
-registers, the lease holders' keys, the lock waiters, the guarded key."""
+PREFIXES: Final = ("k", "L", "_paxon/lock/", "F")
+"""The prefixes watchers after the first follow (the first follows everything)."""
 
 PAGE: Final = 8
 """Events per answer at most: small, so streams resume inside a revision too."""
@@ -73,7 +72,7 @@ class WatchClients:
         self._base = CLIENT_BASE + config.clients + 1 + config.lease_clients + config.lock_clients
         self.all: list[Watcher] = []
         for index in range(config.watch_clients):
-            prefix = self._rng.choice(PREFIXES)
+            prefix = "" if index == 0 else self._rng.choice(PREFIXES)
             target = members[index % len(members)]
             answer = functools.partial(self._answer_of, index)
             requester = Requester(cluster, self._base + index, target, answer)
