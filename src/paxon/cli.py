@@ -866,6 +866,8 @@ class _SimTotals:
     faults: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in FAULT_KINDS})
     # The lease holders' leases (runtime engine): granted, renewed, expired, ...
     leases: dict[str, int] = field(default_factory=dict)
+    # The lock contenders' and watchers' (runtime engine): grants, fenced writes, events.
+    coordination: dict[str, int] = field(default_factory=dict)
     failed: list[SeedResult] = field(default_factory=list)
 
     def add(self, result: SeedResult) -> None:
@@ -881,6 +883,8 @@ class _SimTotals:
             self.faults[kind] = self.faults.get(kind, 0) + count
         for name, count in result.leases.items():
             self.leases[name] = self.leases.get(name, 0) + count
+        for name, count in result.coordination.items():
+            self.coordination[name] = self.coordination.get(name, 0) + count
         if not result.ok:
             self.failed.append(result)
 
@@ -1042,6 +1046,7 @@ def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str
         "ops_total": totals.ops_total,
         "configs_chosen": totals.configs_chosen,
         "leases": totals.leases,
+        "coordination": totals.coordination,
         "faults": totals.faults,
         "violations": sum(len(result.violations) for result in totals.failed),
         "failed_seeds": [
@@ -1075,6 +1080,9 @@ def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) ->
     if totals.leases.get("granted"):
         leases = ", ".join(f"{name} {count:,}" for name, count in totals.leases.items())
         lines.insert(-1, f"leases           {leases}")
+    if any(totals.coordination.values()):
+        locks = ", ".join(f"{name} {count:,}" for name, count in totals.coordination.items())
+        lines.insert(-1, f"locks, watches   {locks}")
     print("\n".join(lines))
     for result in totals.failed:
         print(f"\nseed {result.seed} FAILED:")

@@ -147,6 +147,15 @@ def test_a_watch_past_the_present_gets_nothing_and_a_cursor_at_the_next_revision
     assert [e.type for e in page.events] == ["put"] and page.next_revision == 2
 
 
+def test_a_member_behind_the_cursor_keeps_the_cursor_inside_its_revision() -> None:
+    # Found by the simulator's watch check (swarm seed 18): a watcher that had
+    # paged to (240, "k1") asked a member still at revision 0, was given the
+    # cursor (240, ""), and got the events of revision 240 up to k1 again.
+    behind = KvStore()
+    page = read_events(behind, Events("", True, 240, "k1", 4))
+    assert page == EventsResult((), 0, 240, "k1")
+
+
 def test_a_prefix_delete_of_many_keys_pages_inside_its_revision() -> None:
     store = KvStore()
     for index in range(7):

@@ -472,3 +472,51 @@ LEASE_MUTANTS: dict[str, StoreFactory] = {
     "no-renewal-on-new-leader": lambda _cluster, _node_id: NoRenewalOnNewLeader(),
     "keep-alive-does-not-extend": lambda _cluster, _node_id: KeepAliveDoesNotExtend(),
 }
+
+
+# ---------------------------------------------------------------- locks and watches
+
+NO_COORDINATION: dict[str, Any] = {"lease_clients": 0, "lock_clients": 0, "watch_clients": 0}
+"""``SimConfig`` settings for a seed picked before the lease holders, the lock
+contenders and the watchers joined the workload: their traffic moves every
+later event of a seed, so without them it replays as it was found."""
+
+
+class GrantsWithoutCheckingLower(KvStore):
+    """Grants a lock to its newest waiter, not checking the waiters below it:
+    ``LockAcquire`` answers ``held`` to every newcomer and ``LockState`` names
+    it, while a lower-revision waiter key still lives."""
+
+    def _lock_holder(self, name: str) -> Any:
+        if self.lock_delays.remaining_ms(name, self.log_time_ms):
+            return None
+        return max(self._lock_waiters(name), key=lambda kv: kv.create_revision, default=None)
+
+
+class IgnoresFenceGuard(KvStore):
+    """Takes every ``create_revision`` compare as holding: a stale holder's fenced
+    write goes through after the lock went on (fencing-order, not lock-grant-order)."""
+
+    def _holds(self, condition: Any) -> bool:
+        return condition.target == "create_revision" or super()._holds(condition)
+
+
+class ResumesOneLate(KvStore):
+    """Answers ``Events`` from one revision past the one asked (a resumed watch
+    skips the change at the revision it resumes from)."""
+
+    def _events(self, query: Any) -> Any:
+        if not query.after_key:
+            query = dataclasses.replace(query, from_revision=query.from_revision + 1)
+        return super()._events(query)
+
+
+COORDINATION_MUTANTS: dict[str, tuple[StoreFactory, str]] = {
+    "grants-without-checking-lower": (
+        lambda _cluster, _node_id: GrantsWithoutCheckingLower(),
+        "lock-grant-order",
+    ),
+    "ignores-fence-guard": (lambda _cluster, _node_id: IgnoresFenceGuard(), "fencing-order"),
+    "resumes-one-late": (lambda _cluster, _node_id: ResumesOneLate(), "watch-exactly-once"),
+}
+"""Each planted store bug, with the rule that must name it."""

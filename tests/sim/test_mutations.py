@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pytest
 from tests.sim.mutants import (
+    NO_COORDINATION,
     AcceptsLowerBallot,
     AcceptsWipedMember,
     AppliesBeforeChosen,
@@ -219,8 +220,8 @@ def test_votes_counted_across_ballots_are_named_by_chosen_claim() -> None:
 # ------------------------------------------------------------------ a wiped member
 
 # Runtime engine, 3 voters, one wiped in every seed (about 1.5 s a seed).
-# lease_clients=0: the seeds below as picked, before lease holders joined.
-WIPE = SimConfig(nodes=3, faults=frozenset({"wipe", "drop"}), wipe_rate=1.0, lease_clients=0)
+# No lease, lock or watch clients: the seeds below as picked, before they joined.
+WIPE = SimConfig(nodes=3, faults=frozenset({"wipe", "drop"}), wipe_rate=1.0, **NO_COORDINATION)
 # Cheap seeds that catch it (each of the first 20 does: see the report
 # of issue 10, point 4); the correct runtime passes the same ones and, in
 # these two, replaces the wiped member before the heal. (Seeds 0-19: the

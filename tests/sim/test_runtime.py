@@ -406,7 +406,7 @@ def test_an_empty_segment_after_a_sealed_one_refused_is_caught(
 def test_a_read_quorum_one_short_is_caught_on_the_runtime(nodes: int) -> None:
     """The deposed leader that keeps its readers (a partition shape of the runtime
     engine) answers them from a stale state while a new leader commits."""
-    from tests.sim.mutants import ConfirmsReadsWithoutMajority
+    from tests.sim.mutants import NO_COORDINATION, ConfirmsReadsWithoutMajority
 
     # Drift too: a deposed leader steps down once it has heard from no majority
     # for election_timeout_max_s of its own clock, so its stale reads overlap a
@@ -416,7 +416,7 @@ def test_a_read_quorum_one_short_is_caught_on_the_runtime(nodes: int) -> None:
         faults=frozenset({"partition", "pause", "delay", "drift"}),
         clients=4,
         readers=1,
-        lease_clients=0,  # the seeds as picked, before lease holders joined
+        **NO_COORDINATION,  # the seeds as picked, before lease holders joined
     )
     for seed in range(30):
         result = run_seed(seed, config, replica_factory=ConfirmsReadsWithoutMajority)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from tests.sim.mutants import NO_COORDINATION
 
 from paxon.sim import SimConfig, run_seed
 from paxon.storage import codec, segments, snapshot
 
 # The seeds here were aimed before lease holders joined the workload: without
-# them (lease_clients=0) each replays as it was found.
-SWARM = SimConfig(nodes=0, swarm=True, lease_clients=0)
+# them (nor the lock contenders and watchers) each replays as it was found.
+SWARM = SimConfig(nodes=0, swarm=True, **NO_COORDINATION)
 
 
 def _mutate_scan_frame(monkeypatch: pytest.MonkeyPatch, right: str, wrong: str) -> None:

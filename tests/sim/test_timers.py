@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 
 import pytest
+from tests.sim.mutants import NO_COORDINATION
 
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
@@ -136,9 +137,9 @@ def _rules(factory: type[Replica], config: SimConfig, seeds: range) -> set[str]:
     return rules
 
 
-# Without the lease holders (lease_clients=0) the seeds replay as when they were
+# Without the lease holders, contenders and watchers the seeds replay as when they were
 # picked: their traffic moves every later event of a seed.
-_SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0, "lease_clients": 0}
+_SHORT = {"fault_phase_s": 2.0, "heal_phase_s": 2.0, **NO_COORDINATION}
 _TIMING = SimConfig(nodes=5, faults=frozenset({"partition", "pause"}), **_SHORT)  # type: ignore[arg-type]
 # A leader or candidate deposed while it holds reads, and Nacks that reach one:
 # a paused leader's late heartbeats, held-back Prepares.
@@ -190,11 +191,11 @@ def test_a_lease_kept_by_a_learner_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     """Runtime swarm seed 5049: the leader is cut off from the other voters (one
     down, one partitioned away) and hears only a learner; it must step down.
     The seed was found before the faults aimed at membership changes (which
-    cut that learner off too) and the lease holders: both are off here, so
-    the seed runs as it did."""
+    cut that learner off too) and the lease, lock and watch clients: all are
+    off here, so the seed runs as it did."""
     monkeypatch.setattr(membership_faults, "LEARNER_CUT_SHARE", 0.0)
     monkeypatch.setattr(membership_faults, "BARE_ELECTION_SHARE", 0.0)
-    config = SimConfig(nodes=0, swarm=True, lease_clients=0)
+    config = SimConfig(nodes=0, swarm=True, **NO_COORDINATION)
     result = run_seed(5049, config, replica_factory=LeasedByLearners)
     assert any("leader-lease" in violation for violation in result.violations), result.violations
 

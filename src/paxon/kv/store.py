@@ -688,7 +688,10 @@ class KvStore(StateMachine):
                 f"{self._revision_compacted}"
             )
         if start > self._revision:
-            return EventsResult((), self._revision, start, "")  # nothing yet: no scan
+            # Nothing yet: no scan. The cursor is the query's own, ``after_key``
+            # included: a watcher paging inside a revision that asks a member
+            # still behind it must not be sent back to the revision's start.
+            return EventsResult((), self._revision, start, query.after_key)
         changed = self.changed_since(start) if query.prefix else None
         if not query.prefix:
             keys = [query.key]

@@ -87,6 +87,12 @@ class SimConfig:
     # grant, put keys with them, keep them alive, stop or revoke; judged by
     # ``paxon.sim.lease_watch``. Their keys are not the registers' keys.
     lease_clients: int = 2
+    # Runtime engine: clients that take one lock in turn and write a key fenced
+    # by it (``paxon.sim.lock_clients``, judged by ``paxon.sim.fencing``), and
+    # clients that watch a prefix (``paxon.sim.watch_clients``, judged by
+    # ``paxon.sim.watch_check``). Their keys are not the registers' keys either.
+    lock_clients: int = 3
+    watch_clients: int = 2
     keys: int = 3
     tick_s: float = 0.01
     client_timeout_s: float = 0.25
@@ -150,8 +156,8 @@ class SimConfig:
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
             raise ValueError("nodes (0: drawn, with swarm), clients and keys must be >= 1")
-        if self.lease_clients < 0:
-            raise ValueError("lease_clients must be >= 0")
+        if min(self.lease_clients, self.lock_clients, self.watch_clients) < 0:
+            raise ValueError("lease_clients, lock_clients and watch_clients must be >= 0")
         if not 1 <= self.client_lanes <= CLIENT_LANES_MAX:
             raise ValueError(f"client_lanes must be 1 to {CLIENT_LANES_MAX}")
         low, high = self.fault_gap_s
@@ -188,7 +194,8 @@ class SimConfig:
         lines = [
             f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
             f"({self.readers} only reading, {self.client_lanes} in flight each) on "
-            f"{self.keys} keys, {self.lease_clients} holding leases, faults "
+            f"{self.keys} keys, {self.lease_clients} holding leases, "
+            f"{self.lock_clients} taking a lock, {self.watch_clients} watching, faults "
             f"{','.join(k for k in FAULT_KINDS if k in self._kinds_run)}",
             f"phases: faults {self.fault_phase_s} s, heal {self.heal_phase_s} s; fault gap "
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
@@ -258,6 +265,9 @@ class SimStats:
     # Runtime engine, lease clients: leases granted, kept alive (renewals
     # applied), ended by expiry and by revoke (each counted once per lease).
     leases: dict[str, int] = field(default_factory=dict)
+    # Runtime engine, lock contenders and watchers: grants, fenced writes that
+    # succeeded and were refused, holds, stalls, events received.
+    coordination: dict[str, int] = field(default_factory=dict)
 
 
 def draw_process_fault(rng: random.Random, config: SimConfig) -> str | None:

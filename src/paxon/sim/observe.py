@@ -74,7 +74,9 @@ class ObservedMachine(ReplicatedMachine):
     and the leases' lives to the lease watch (``paxon.sim.lease_watch``): each
     lease client's command applied fresh, and each lease a clock entry expired,
     at an order key ``(slot, position)`` (position: the entry's clock entries
-    and client commands counted in log order, the same on every replica)."""
+    and client commands counted in log order, the same on every replica); and
+    every such point, with the store after it, to ``RuntimeCluster.on_point``
+    (the lock watch and the watch check judge each point once)."""
 
     def __init__(
         self,
@@ -106,6 +108,9 @@ class ObservedMachine(ReplicatedMachine):
                 fresh.append(key)
                 if applied.reply is not None and watch.watches(key):
                     watch.on_applied(self._order, key, applied.reply, self._cluster.time)
+                self._cluster.on_point(self._order, self._store, key, applied.reply)
+            else:
+                self._cluster.on_point(self._order, self._store)
             self._order = (entry.slot, self._order[1] + 1)
             yield applied
         self._cluster.on_effects(self._node_id, entry, fresh)
@@ -122,6 +127,7 @@ class ObservedMachine(ReplicatedMachine):
             for lease_id in before:
                 if lease_id not in leases:
                     cluster.leases.on_expired(self._node_id, lease_id, self._order, cluster.time)
+        self._cluster.on_point(self._order, self._store)
         self._order = (self._order[0], self._order[1] + 1)
 
     def restore(self, data: bytes) -> None:

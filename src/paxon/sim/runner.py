@@ -39,6 +39,8 @@ class SeedResult:
     configs_chosen: int = 0
     # Runtime engine: the lease clients' leases (``SimStats.leases``).
     leases: dict[str, int] = field(default_factory=dict)
+    # Runtime engine: the lock contenders' and watchers' (``SimStats.coordination``).
+    coordination: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +93,7 @@ def run_seed(
         snapshots_installed=stats.snapshots_installed,
         configs_chosen=stats.configs_chosen,
         leases=dict(stats.leases),
+        coordination=dict(stats.coordination),
     )
 
 

@@ -56,7 +56,9 @@ the heal (``refused_members``).
 
 The parts, one job each: ``host`` (the machine a node runs on: disk, group
 commit, links), ``observe`` (what the nodes do, told to the checkers),
-``clients`` (the workload and its history), ``faults`` (every fault of the
+``clients`` (the workload and its history; ``lease_clients``,
+``lock_clients`` and ``watch_clients`` beside it, judged by ``lease_watch``,
+``fencing`` and ``watch_check``), ``faults`` (every fault of the
 run, drawn from the seed). This module keeps the hosts and their processes
 (start, crash, graceful stop, restart), the scheduler (``run_until``), the
 delivery of messages, the heal and the run's last checks.
@@ -95,6 +97,7 @@ from paxon.sim.config import (
     SimStats,
 )
 from paxon.sim.faults import FaultInjector
+from paxon.sim.fencing import LockWatch
 from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
@@ -111,6 +114,7 @@ from paxon.sim.host import (
 )
 from paxon.sim.lease_clients import LeaseClients
 from paxon.sim.lease_watch import LeaseWatch
+from paxon.sim.lock_clients import LockClients
 from paxon.sim.loop import SimLoop
 from paxon.sim.membership_faults import MembershipFaults
 from paxon.sim.network import SimNetwork
@@ -120,6 +124,8 @@ from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
+from paxon.sim.watch_check import WatchCheck
+from paxon.sim.watch_clients import WatchClients
 from paxon.sim.wrong_disk import WrongDiskCheck
 from paxon.storage.codec import StorageRecord
 from paxon.storage.errors import StorageError
@@ -194,6 +200,12 @@ class RuntimeCluster:
         self.handover = HandoverWatch(config, self.checker.violations)
         # No lease ends by expiry before its holder may count on (``lease_watch``).
         self.leases = LeaseWatch(self.checker.violations)
+        # Locks granted in order and fenced writes in fence order (``fencing``);
+        # watch streams exactly once against the store's changes (``watch_check``).
+        self.locks = LockWatch(self.checker.violations)
+        self.watches = WatchCheck(self.checker.violations)
+        self._point_seen: tuple[int, int] = (-1, 0)  # the last point of the log judged
+        self._judges_points = config.lock_clients > 0 or config.watch_clients > 0
         self.replicas = ReplicaObserver(self, replica_factory)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
@@ -211,6 +223,8 @@ class RuntimeCluster:
         self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
         self.clients = Clients(self, seed)
         self.lease_clients = LeaseClients(self, seed)
+        self.lock_clients = LockClients(self, seed)
+        self.watch_clients = WatchClients(self, seed)
         self.operator = Operator(self, seed)
         self.healed_at: float | None = None
         self._chosen_at_heal = 0
@@ -236,6 +250,8 @@ class RuntimeCluster:
             self._start_process(host)
         self.clients.start()
         self.lease_clients.start()
+        self.lock_clients.start()
+        self.watch_clients.start()
         self.operator.start()
         self.faults.start()
         self.push(config.fault_phase_s, self._heal_everything)
@@ -284,6 +300,11 @@ class RuntimeCluster:
         )
         self.stats.configs_chosen = self.checker.configs.changes_chosen
         self.stats.leases = {**self.leases.counts, **self.lease_clients.counts}
+        self.stats.coordination = {
+            **self.locks.counts,
+            **self.lock_clients.counts,
+            **self.watches.counts,
+        }
         return not self._done
 
     def crash(self, node_id: int) -> None:
@@ -405,6 +426,10 @@ class RuntimeCluster:
             receive = self.operator.receive
         elif self.lease_clients.holds(client):
             receive = functools.partial(self.lease_clients.receive, client)
+        elif self.lock_clients.holds(client):
+            receive = functools.partial(self.lock_clients.receive, client)
+        elif self.watch_clients.holds(client):
+            receive = functools.partial(self.watch_clients.receive, client)
         else:
             receive = functools.partial(self.clients.receive, client)
         for delay in self.network.delays(src, client):
@@ -423,6 +448,23 @@ class RuntimeCluster:
         commands = {(c.client_id, c.seq): c for c in entry.value.commands}
         for key in fresh:
             self.checker.on_effect(node_id, commands[key], self.time)
+
+    def on_point(
+        self,
+        order: tuple[int, int],
+        store: KvStore,
+        command: tuple[int, int] | None = None,
+        reply: bytes | None = None,
+    ) -> None:
+        """A replica applied the point ``order`` of the log (a command applied
+        fresh with ``reply``, or a clock entry): the first to reach it has the
+        lock watch and the watch check judge it, from ``store`` after it."""
+        if not self._judges_points or order <= self._point_seen:
+            return
+        self._point_seen = order
+        self.locks.on_point(order, store, self.time, command, reply)
+        if self.config.watch_clients:
+            self.watches.on_point(store)
 
     def on_restore(self, node_id: int, slot: int) -> None:
         self.checker.on_restore(node_id, slot)
