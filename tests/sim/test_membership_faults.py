@@ -13,11 +13,11 @@ from paxon.sim import SimConfig
 from paxon.sim.membership_faults import MembershipFaults
 from paxon.sim.runtime import RuntimeCluster
 
-# 3 voters and a spare to add, membership changes and lost messages: seed 2
+# 3 voters and a spare to add, membership changes and lost messages: seed 1
 # runs a bare election, a change of voters prepared by the leader, and a
 # learner cut off past its election timeout (about 1.5 s on one core).
 CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
-SEED = 2
+SEED = 1
 
 
 def test_a_reconfig_seed_builds_bare_elections_and_cut_off_learners_safely() -> None:

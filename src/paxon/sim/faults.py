@@ -530,11 +530,14 @@ class FaultInjector:
         cluster.push(cluster.time + _WIPE_RETRY_S, self._wipe)
 
     def _known_bound_by_all(self, target: Host, configs: list[Configuration]) -> bool:
-        """Every other member runs and its newest configuration binds ``target``
-        to its data directory. Only then does the design promise a refusal: a
-        node that has not learned the binding takes the wiped node back, and
-        with it in a quorum agreement breaks (swarm seed 100 showed it:
-        docs/membership.md, "The window before binding")."""
+        """Every other member runs and the newest configuration its *disk* holds
+        binds ``target`` to its data directory. Only then does the design promise
+        a refusal: a node that has not learned the binding takes the wiped node
+        back, and with it in a quorum agreement breaks (swarm seed 100 showed
+        it: docs/membership.md, "The window before binding"). Knowledge in
+        memory is not enough: a member that learned the binding but had not
+        made it durable crashed and came back without it (swarm seed 143 with
+        one watcher)."""
         cluster = self._cluster
         for host in cluster.hosts.values():
             if host is target or host.dead is not None:
@@ -545,7 +548,12 @@ class FaultInjector:
                     return False  # a member down: what it will know is unknown here
                 continue
             newest = node._replica.configuration_newest
-            if not _bound(newest, target) and host.node_id in newest.ids:
+            durable = cluster.checker.configs.newest_known_at(
+                cluster.properties.durable_slot_chosen(host.node_id)
+            )
+            if host.node_id in newest.ids and not (
+                _bound(newest, target) and _bound(durable, target)
+            ):
                 return False
         return True
 

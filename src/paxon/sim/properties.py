@@ -385,6 +385,11 @@ class PropertyChecker:
         view.reads_of_earlier_lives.update(view.reads)
         view.reads.clear()
 
+    def durable_slot_chosen(self, node_id: NodeId) -> Slot:
+        """The chosen prefix ``node_id``'s disk holds (its chosen or snapshot
+        mark): what the node will know after a crash."""
+        return self._node(node_id).disk.slot_chosen
+
     def on_wipe(self, node_id: NodeId, time: float) -> None:
         """``node_id``'s disk was replaced by an empty one (a new incarnation):
         a new acceptor, so its own rules (``acceptor-monotone``, ``ballot-fresh``,
