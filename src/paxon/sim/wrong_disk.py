@@ -32,8 +32,9 @@ from paxon.sim.checkers import Violation
 from paxon.storage.config import StorageConfig
 from paxon.storage.errors import DataDirDamaged, IdentityMismatch, StorageError
 from paxon.storage.identity import decode_identity
-from paxon.storage.layout import IDENTITY_NAME
+from paxon.storage.layout import IDENTITY_NAME, parse_segment_name, parse_snapshot_name
 from paxon.storage.memfs import MemFileSystem
+from paxon.storage.segments import SEGMENT_HEADER_BYTES
 from paxon.storage.storage import Storage
 
 # The share of starts that first try another member's directory (or files).
@@ -107,16 +108,26 @@ class WrongDiskCheck:
         config: StorageConfig,
         time: float,
     ) -> None:
-        """``node_id``'s own directory with one log segment replaced by the other
-        member's segment of the same name (a file restored from the wrong
-        backup): refused as damage, whatever check finds it first."""
+        """``node_id``'s own directory with one log segment past its snapshots
+        replaced by the other member's segment of the same name (a file
+        restored from the wrong backup): refused as damage, whatever check
+        finds it first."""
         directory = f"/node{node_id}"
         ours = _durable_files(disks[node_id], directory)
-        # Segments both hold under one name (the first lsn), with other bytes.
+        # Segments both hold under one name (the first lsn), with other bytes,
+        # that recovery must read: past every snapshot (a segment wholly below
+        # the newest snapshot may be skipped, as compaction would delete it:
+        # swarm seed 287), and whose header reached their disk whole (a torn
+        # one is a torn tail, cut as such: seed 287 again).
+        snapshots = [parse_snapshot_name(name) for name in ours]
+        past = max((found[0] for found in snapshots if found is not None), default=-1)
         common = sorted(
             name
-            for name in ours
-            if name.startswith("wal-") and theirs.get(name, ours[name]) != ours[name]
+            for name, data in ours.items()
+            if (first := parse_segment_name(name)) is not None
+            and first > past
+            and len(theirs.get(name, b"")) >= SEGMENT_HEADER_BYTES  # a whole header
+            and theirs[name] != data
         )
         if not common:
             return
