@@ -449,6 +449,16 @@ class NoRenewalOnNewLeader(KvStore):
         pass
 
 
+class ResetsTtlOnNewLeader(KvStore):
+    """A new leader's first stamp sets every lease's remaining time to zero
+    instead of renewing it: every lease held across a leader change ends at
+    once (the issue's "a new leader that resets remaining TTL to zero")."""
+
+    def on_leader_change(self, log_time_ms: int) -> None:
+        for lease_id in self.leases.expired(2**62):
+            self._end_lease(lease_id)
+
+
 class KeepAliveDoesNotExtend(KvStore):
     """Answers a keep-alive as done but leaves the lease's expiry where it was."""
 
@@ -471,6 +481,7 @@ LEASE_MUTANTS: dict[str, StoreFactory] = {
     "expires-by-own-clock": expires_by_own_clock,
     "no-renewal-on-new-leader": lambda _cluster, _node_id: NoRenewalOnNewLeader(),
     "keep-alive-does-not-extend": lambda _cluster, _node_id: KeepAliveDoesNotExtend(),
+    "resets-ttl-on-new-leader": lambda _cluster, _node_id: ResetsTtlOnNewLeader(),
 }
 
 

@@ -298,9 +298,7 @@ def test_a_walk_stopped_at_a_chosen_slot_is_named_by_runs_learned() -> None:
     """Swarm seed 6: a follower knows a slot chosen under an older ballot that
     the new leader re-proposed under its own (seed 30 showed it first, before
     lock and watch clients joined the workload; about 4 s)."""
-    result = run_seed(
-        6, SimConfig(nodes=0, swarm=True), replica_factory=StopsLearningAtAChosenSlot
-    )
+    result = run_seed(6, SimConfig(nodes=0, swarm=True), replica_factory=StopsLearningAtAChosenSlot)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "runs-learned" in rules, result.violations[:3]
 

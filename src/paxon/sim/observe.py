@@ -93,6 +93,10 @@ class ObservedMachine(ReplicatedMachine):
         self._cluster = cluster
         self._node_id = node_id
         self._order: tuple[int, int] = (-1, 0)
+        # The live leases as the last point left them: a lease that a clock
+        # entry finds gone ended there, in the new leader's renewal that runs
+        # just before it included (a store that ends leases there was missed).
+        self._lease_ids: set[int] = set()
 
     def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
         self._cluster.on_apply(self._node_id, entry)
@@ -112,26 +116,27 @@ class ObservedMachine(ReplicatedMachine):
             else:
                 self._cluster.on_point(self._order, self._store)
             self._order = (entry.slot, self._order[1] + 1)
+            if self._lease_ids or self._store.leases.leases:
+                self._lease_ids = set(self._store.leases.leases)
             yield applied
         self._cluster.on_effects(self._node_id, entry, fresh)
 
     def _observe_clock(self, stamp_ms: int) -> None:
+        before = self._lease_ids
+        super()._observe_clock(stamp_ms)
         leases = self._store.leases.leases
-        if not leases:
-            super()._observe_clock(stamp_ms)
-        else:
-            before = list(leases)
-            super()._observe_clock(stamp_ms)
-            leases = self._store.leases.leases
+        if before:
             cluster = self._cluster
-            for lease_id in before:
+            for lease_id in sorted(before):
                 if lease_id not in leases:
                     cluster.leases.on_expired(self._node_id, lease_id, self._order, cluster.time)
+        self._lease_ids = set(leases)
         self._cluster.on_point(self._order, self._store)
         self._order = (self._order[0], self._order[1] + 1)
 
     def restore(self, data: bytes) -> None:
         super().restore(data)
+        self._lease_ids = set(self._store.leases.leases)
         self._cluster.on_restore(self._node_id, self.slot_applied)
 
     def prepare_restore(self, data: bytes) -> tuple[Slot, Callable[[], None]]:
@@ -139,6 +144,7 @@ class ObservedMachine(ReplicatedMachine):
 
         def observed_install() -> None:
             install()
+            self._lease_ids = set(self._store.leases.leases)
             self._cluster.on_restore(self._node_id, self.slot_applied)
 
         return slot, observed_install
