@@ -6,16 +6,18 @@ as A's, and two acceptors' states would merge into one. ``Storage.open``
 names the node and cluster it opens for, and recovery refuses a directory whose
 ``IDENTITY`` names another (``IdentityMismatch``, ``docs/storage.md``).
 
-At a restart, in ``ODDS`` of them (drawn from a random stream of its own, so
-every other draw of the seed stays as it was), the check copies what another
-member's directory durably holds into a scratch file system and opens it as
-the restarting node. The rule:
+At a start (the first or a restart), in ``ODDS`` of them (drawn from a
+random stream of its own, so every other draw of the seed stays as it was),
+the check copies what another member's directory durably holds into a
+scratch file system and opens it as the starting node. The rule:
 
-    ``wrong-disk``: opening another member's data directory as this node's
-    raises ``IdentityMismatch``, and nothing else; opening the node's own
-    directory with one log segment replaced by the other member's segment of
-    the same name (a file restored from the wrong backup) is refused as
-    damage (``DataDirDamaged``), whichever check finds it first.
+    ``wrong-disk``: opening another member's data directory (its IDENTITY
+    whole on disk) as this node's raises ``IdentityMismatch``, and nothing
+    else; opening the node's own directory with one log segment that recovery
+    must read (past every snapshot) replaced by the other member's segment of
+    the same name, its header whole (a file restored from the wrong backup),
+    is refused as damage (``DataDirDamaged``), whichever check finds it
+    first.
 
 The copy is scratch: the other member's disk is never touched, and the
 restart then opens the node's own directory as usual. Cost: one copy of a
