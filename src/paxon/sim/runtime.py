@@ -875,7 +875,11 @@ class RuntimeCluster:
             if host.dead is not None or host.node_id not in kept:
                 continue
             node = self.node_of(host)
-            if node is None:
+            # A graceful stop begun before the heal may outlast it (waiting to
+            # hand over): that node counts as down until it is back, so the
+            # cluster is not settled on it (swarm seeds 315 and 7334).
+            stopping = host.process is not None and host.process.stopping
+            if node is None or stopping:
                 states.append(NodeState(host.node_id, None, BALLOT_ZERO, BALLOT_ZERO))
             else:
                 replica = node._replica
