@@ -39,8 +39,13 @@ MEMORY_MAX_BYTES = 4 << 30  # a clean seed maps well under 200 MB
 Verdict = dict[str, Any]
 
 
-class SeedHang(BaseException):
-    """The wall-clock alarm; a BaseException, so no ``except Exception`` of a mutant eats it."""
+class SeedHang(KeyboardInterrupt):
+    """The wall-clock alarm. Not an ``Exception``, so no ``except Exception`` of a
+    mutant eats it; and a ``KeyboardInterrupt``, because an asyncio task step keeps
+    any other ``BaseException`` as the task's result and the loop runs on: a
+    mutant's endless loop inside the simulated runtime's tasks then hung the seed
+    for good (s14 row 30, ``break`` to ``continue`` in the learn walk). The timer
+    also re-fires each second, in case one raise is still swallowed somewhere."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +87,7 @@ def run_budget(src: Path, spec: str, seed_timeout_s: float, *, baseline: bool = 
     for group, seed in budget.schedule():
         where = {"group": group.name, "seed": seed, "seeds_run": len(seconds) + 1}
         started = time.perf_counter()
-        signal.setitimer(signal.ITIMER_REAL, seed_timeout_s)
+        signal.setitimer(signal.ITIMER_REAL, seed_timeout_s, 1.0)
         try:
             result = run_seed(seed, group.config(seed))
         except SeedHang:

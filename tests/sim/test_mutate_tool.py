@@ -170,3 +170,38 @@ def test_every_named_target_function_exists_in_the_tree() -> None:
     """A renamed function must not break ``make mutate`` at start-up (it did once)."""
     for target in targets(ROOT):
         spans_of((ROOT / target.path).read_text(), target)  # raises on a missing name
+
+
+def test_a_hang_inside_a_task_of_the_simulated_runtime_is_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An endless loop in a task ends the seed even though asyncio keeps a task's
+    other ``BaseException`` as its result and runs on (s14 row 30 hung for good)."""
+    import asyncio
+    import time
+
+    from tests.mutate import kill
+
+    import paxon.sim
+
+    def spinning_seed(_seed: int, _config: object) -> object:
+        async def spin() -> None:
+            while True:  # a mutant's endless loop, never yielding
+                pass
+
+        async def runtime() -> None:
+            task = asyncio.get_running_loop().create_task(spin())
+            ends = time.monotonic() + 3.0
+            while time.monotonic() < ends:  # the rest of the simulation runs on
+                await asyncio.sleep(0)
+            task.cancel()
+
+        asyncio.run(runtime())
+        raise AssertionError("the simulation ran to its end: the hang went unseen")
+
+    monkeypatch.setattr(paxon.sim, "run_seed", spinning_seed)
+    src = Path(paxon.__file__).resolve().parents[1]
+
+    verdict = kill.run_budget(src, "3x1", 0.3)
+
+    assert verdict["verdict"] == "hang", verdict
