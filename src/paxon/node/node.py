@@ -289,6 +289,7 @@ class Node:
                 client_tls=self.client_tls,
                 client_address=self.advertise_client,
                 incarnation=self._storage.identity.incarnation,
+                on_client_answer=self.metrics.observe_native,
             )
             await self._transport.start()
         except BaseException:
