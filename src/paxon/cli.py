@@ -1,7 +1,7 @@
 """The ``paxon`` command: the server (``serve``, ``dev``), the client commands, ``bench``,
 ``sim``, ``check`` and ``certs``.
 
-Exit codes follow SPEC.md: 0 success; 1 refused or not satisfied (key not
+Exit codes follow docs/api.md: 0 success; 1 refused or not satisfied (key not
 found, compare failed; for ``sim``: a violation was found); 2 bad usage or bad
 input; 3 the cluster could not be reached or gave no answer in ``--timeout``.
 A paxon error's class carries its exit code (``PaxonError.exit_code``); every
@@ -758,7 +758,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 class _NotFound(PaxonError):
-    """A read found nothing: SPEC exit 1."""
+    """A read found nothing: exit 1 (docs/api.md)."""
 
     code = "not_found"
     exit_code = 1

@@ -357,7 +357,7 @@ class Client:
         """Write ``key`` only if its version is ``expect_version`` (0: must not exist).
 
         The result is true when the write happened (``.succeeded``), so
-        ``if await kv.cas(...)`` reads as SPEC.md writes it; ``.revision`` and
+        ``if await kv.cas(...)`` reads as docs/api.md writes it; ``.revision`` and
         ``.version`` tell the store's state either way. ``lease`` as in ``put``.
         """
         command = Put(key, _as_bytes(value), expect_version, lease)
@@ -482,7 +482,7 @@ class Client:
         )
 
     async def status(self, *, discover: bool = True) -> dict[str, Any]:
-        """The SPEC ``status --json`` object: each node's own view of itself.
+        """The ``status --json`` object of docs/api.md: each node's own view of itself.
 
         ``discover``: also ask the members the answers name at client addresses
         not among ``endpoints`` (a node added since the endpoints were written

@@ -256,7 +256,7 @@ class KvService(Protocol):
         ...
 
     def status(self) -> dict[str, Any]:
-        """The SPEC ``status --json`` object, from this node's view."""
+        """The ``status --json`` object of docs/api.md, from this node's view."""
         ...
 
     async def cluster_status(self) -> dict[str, Any]:
@@ -683,7 +683,7 @@ class _Routes:
         return web.Response(text=self.dashboard_html, content_type="text/html")
 
     def _txn_to_json(self, result: TxnResult) -> dict[str, Any]:
-        """SPEC's shape, each ``get`` cut to what is left of one budget (``"more": true``)."""
+        """docs/api.md's shape, each ``get`` cut to one budget (``"more": true`` when cut)."""
         budget = _Budget(self.range_limits.keys_max, self.range_limits.bytes_max)
         cut: set[int] = set()
         responses: list[TxnResponse] = []
