@@ -24,13 +24,13 @@ the Python runtime (``python_info``, ``python_gc_*``), ``paxon_build_info``
   ``redirect``: ask the leader), a key-value error reply, or an HTTP status of
   400 and over (the JSON ``code``), except a ``GET`` of an absent key (404) and
   a failed compare (412), which are answers. Where the histogram samples:
-  native, from the request frame's arrival at this node's transport to its
-  response being queued on the connection (a forwarded or redirected request
-  counts on each node it reaches); HTTP, from the route's handler being
-  entered (after the Host/Origin guard and the in-flight bound) to its
-  response being ready, so it includes forwarding to the leader, and for a
-  watch, the whole stream. A request answered ``busy`` at a bound before it
-  reaches a handler is counted by ``paxon_requests_refused`` only.
+  native, from the request frame's arrival at this node's transport (past the
+  in-flight bound: one refused there is counted by ``paxon_requests_refused``
+  only) to its response being queued on the connection (a forwarded or
+  redirected request counts on each node it reaches); HTTP, from the request
+  entering the application to its response being ready, so it includes the
+  Host/Origin guard, the in-flight bound, forwarding to the leader and, for a
+  watch, the whole stream (``server.http_metrics``).
 - ``paxon_http_requests_total{route, method, status}`` and
   ``paxon_http_request_seconds{route, method}``: every HTTP request, by its
   route pattern (``/v1/kv/{key}``, never the key itself; ``other`` for a path
