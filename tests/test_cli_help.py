@@ -1,6 +1,9 @@
-"""Every ``paxon`` command's ``--help`` ends with an example of that command."""
+"""Every ``paxon`` command's ``--help`` ends with an example of that command, and
+every flag it shows is in the contract, docs/api.md."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +36,19 @@ def test_help_ends_with_an_example_of_the_command(
     lines = example.rstrip("\n").splitlines()
     assert all(line.startswith("  ") for line in lines), lines  # kept as written, not refilled
     assert head.startswith(f"usage: paxon {command}")
+
+
+API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def test_every_flag_of_every_command_is_in_the_contract() -> None:
+    """docs/api.md names each long option ``--help`` shows (a new flag is documented)."""
+    contract = API_DOC.read_text()
+    undocumented = {
+        f"paxon {command} {option}"
+        for command, parser in commands_of(_build_parser())
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help" and option not in contract
+    }
+    assert undocumented == set()
