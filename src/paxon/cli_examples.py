@@ -22,7 +22,7 @@ EXAMPLES: Final[dict[str, str]] = {
     "put": """\
   paxon put greeting hello              # prints the new revision
   paxon put config.json --from-file ./config.json
-  tar c docs | paxon put docs.tar -     # the value's bytes from stdin (at most 1 MiB)""",
+  uname -a | paxon put hosts/this -    # the value's bytes from stdin (at most 1 MiB)""",
     "get": """\
   paxon get greeting                    # the value's bytes, then a newline
   paxon get config/ --prefix --limit 10 # KEY<TAB>VALUE, escaped: \\t \\n \\\\ \\xff
