@@ -7,8 +7,15 @@ layers; see ``docs/architecture.md``. This module is the public API:
   over TLS with ``tls=ClientTls(cacert=..., cert=..., key=...)``; leases
   through ``grant_lease`` and the rest (results ``Lease*Result``), or
   ``client.lease(ttl)`` (a ``KeptLease`` / ``SyncKeptLease``);
+- the requests and results of the key-value API: ``Txn`` with its ``Compare``
+  conditions and ``PutOp`` / ``GetOp`` / ``DeleteOp`` operations (``TxnOp``),
+  and what calls return: ``KeyValue``, ``PutResult``, ``GetResult``,
+  ``DeleteResult``, ``TxnResult`` (``TxnResponse`` each), ``CompactResult``,
+  ``Event`` (a watch), ``KvLimits``;
 - ``StateMachine`` and ``Node``: replicate your own deterministic state machine;
 - the error hierarchy of ``paxon.errors``.
+
+``docs/api.md`` is the contract: what of this is stable, with the CLI and HTTP API.
 
 The pure protocol core lives in ``paxon.protocol`` and the deterministic
 simulator in ``paxon.sim``.
@@ -34,25 +41,46 @@ from paxon.errors import (
     ValueTooLarge,
 )
 from paxon.kv.model import (
+    CompactResult,
+    Compare,
+    DeleteOp,
+    DeleteResult,
+    Event,
+    GetOp,
+    GetResult,
     KeyValue,
+    KvLimits,
     LeaseGrantResult,
     LeaseKeepAliveResult,
     LeaseRevokeResult,
     LeaseTimeToLiveResult,
+    PutOp,
+    PutResult,
+    Txn,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
 )
 from paxon.node import Node, NodeConfig
 from paxon.security.client_tls import ClientTls
 from paxon.statemachine import StateMachine
-
-__version__ = "0.1.0"
+from paxon.version import __version__
 
 __all__ = [
     "BadRequest",
     "Busy",
     "Client",
     "ClientTls",
+    "CompactResult",
+    "Compare",
+    "DeleteOp",
+    "DeleteResult",
+    "Event",
+    "GetOp",
+    "GetResult",
     "KeptLease",
     "KeyValue",
+    "KvLimits",
     "LeaseGrantResult",
     "LeaseKeepAliveResult",
     "LeaseNotFound",
@@ -65,6 +93,8 @@ __all__ = [
     "PaxonError",
     "PermissionDenied",
     "ProtocolError",
+    "PutOp",
+    "PutResult",
     "RevisionCompacted",
     "SessionExpired",
     "SessionsFull",
@@ -72,6 +102,10 @@ __all__ = [
     "SyncClient",
     "SyncKeptLease",
     "Timeout",
+    "Txn",
+    "TxnOp",
+    "TxnResponse",
+    "TxnResult",
     "Unauthenticated",
     "Unavailable",
     "ValueTooLarge",

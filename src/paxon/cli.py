@@ -1,7 +1,7 @@
 """The ``paxon`` command: the server (``serve``, ``dev``), the client commands, ``bench``,
 ``sim``, ``check`` and ``certs``.
 
-Exit codes follow SPEC.md: 0 success; 1 refused or not satisfied (key not
+Exit codes follow docs/api.md: 0 success; 1 refused or not satisfied (key not
 found, compare failed; for ``sim``: a violation was found); 2 bad usage or bad
 input; 3 the cluster could not be reached or gave no answer in ``--timeout``.
 A paxon error's class carries its exit code (``PaxonError.exit_code``); every
@@ -39,6 +39,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.cli_elect import add_elect_command, elect_operation
+from paxon.cli_examples import add_examples
 from paxon.cli_lease import (
     LEASE_GROUP,
     add_lease_commands,
@@ -47,6 +48,7 @@ from paxon.cli_lease import (
     runs_until_interrupted,
 )
 from paxon.cli_lock import add_lock_command, lock_operation, split_command
+from paxon.cli_values import escaped, read_value
 from paxon.cli_watch import add_watch_command, watch_operation
 from paxon.errors import BadRequest, PaxonError, Timeout, Unavailable
 from paxon.protocol.membership import ALPHA_DEFAULT
@@ -111,6 +113,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="verify a data directory offline (--data-dir DIR [--json])",
         add_help=False,
     )
+    add_examples(parser)
     return parser
 
 
@@ -387,15 +390,35 @@ def _add_client_commands(commands: _Subcommands) -> None:
 
     put = add("put", "set KEY to VALUE; prints the new revision")
     put.add_argument("key", metavar="KEY")
-    put.add_argument("value", metavar="VALUE")
+    put.add_argument(
+        "value",
+        metavar="VALUE",
+        nargs="?",
+        help="UTF-8 text; - reads the value's bytes from stdin (at most 1 MiB)",
+    )
+    put.add_argument(
+        "--from-file", metavar="PATH", help="read the value's bytes from PATH (at most 1 MiB)"
+    )
     add_put_lease_flag(put)
     get = add("get", "print KEY's value (linearizable unless --serializable)")
     get.add_argument("key", metavar="KEY")
-    get.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+    get.add_argument(
+        "--prefix",
+        action="store_true",
+        help="every key starting with KEY, one KEY<TAB>VALUE line each, escaped",
+    )
     get.add_argument(
         "--serializable", action="store_true", help="read the local state (possibly stale)"
     )
     get.add_argument("--revision", type=_non_negative_int, metavar="R", help="read as of R")
+    get.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="with --prefix: print the first N keys"
+    )
+    shown = get.add_mutually_exclusive_group()
+    shown.add_argument("--keys-only", action="store_true", help="print the keys, not the values")
+    shown.add_argument(
+        "--count-only", action="store_true", help="print how many keys there are (0 is exit 0)"
+    )
     delete = add("del", "delete KEY; prints how many keys were deleted")
     delete.add_argument("key", metavar="KEY")
     delete.add_argument("--prefix", action="store_true", help="every key starting with KEY")
@@ -517,7 +540,9 @@ async def _with_client(
 
 
 def _put(args: argparse.Namespace) -> _Operation:
-    value = _utf8(args.value)
+    if args.value is None and args.from_file is None:
+        raise _UsageError("paxon put: the following arguments are required: VALUE")
+    value = read_value(args.value, args.from_file)
 
     async def run(client: Client) -> int:
         revision = await client.put(args.key, value, lease=args.lease)
@@ -530,24 +555,32 @@ def _put(args: argparse.Namespace) -> _Operation:
 def _get(args: argparse.Namespace) -> _Operation:
     from paxon.kv.jsonforms import keyvalue_to_json
 
+    if args.limit is not None and not args.prefix:
+        raise _UsageError("paxon get: --limit needs --prefix")
+
     async def run(client: Client) -> int:
         serializable, revision = args.serializable, args.revision
         if args.prefix:
             items = await client.get_prefix(args.key, serializable=serializable, revision=revision)
-            if not items:
-                raise _NotFound(f"no keys with prefix {args.key!r}")
         else:
             item = await client.get(args.key, serializable=serializable, revision=revision)
-            if item is None:
-                raise _NotFound(f"key {args.key!r} not found")
-            items = [item]
-        for item in items:
+            items = [] if item is None else [item]
+        if args.count_only:
+            _emit(args, {"count": len(items)}, str(len(items)))
+            return 0
+        if not items:
+            if args.prefix:
+                raise _NotFound(f"no keys with prefix {args.key!r}")
+            raise _NotFound(f"key {args.key!r} not found")
+        for item in items[: args.limit]:
             if args.json:
-                _print_json(keyvalue_to_json(item))
+                _print_json({"key": item.key} if args.keys_only else keyvalue_to_json(item))
+            elif args.keys_only:
+                print(escaped(item.key.encode()))
             elif args.prefix:
-                _write_bytes(item.key.encode() + b"\t" + item.value + b"\n")
+                print(f"{escaped(item.key.encode())}\t{escaped(item.value)}")
             else:
-                _write_bytes(item.value + b"\n")
+                _write_bytes(item.value + b"\n")  # one key: its bytes, as they are
         return 0
 
     return run
@@ -725,7 +758,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 class _NotFound(PaxonError):
-    """A read found nothing: SPEC exit 1."""
+    """A read found nothing: exit 1 (docs/api.md)."""
 
     code = "not_found"
     exit_code = 1

@@ -7,7 +7,7 @@ user, commands run without a token, which is all a cluster with auth disabled
 comes from ``$PAXON_NEW_PASSWORD`` or a prompt (asked twice). Passwords are
 never taken on the command line, where other local users could read them.
 
-Exit codes are SPEC's: 0 done; 1 refused (``unauthenticated``: no login or a
+Exit codes are docs/api.md's: 0 done; 1 refused (``unauthenticated``: no login or a
 wrong one; ``permission_denied``; a rule of ``paxon.kv.auth`` such as "no such
 user"); 2 bad usage; 3 the cluster could not be reached.
 """

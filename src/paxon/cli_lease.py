@@ -20,7 +20,7 @@ command                                prints (``--json``: one object a line)
 ``paxon put KEY VALUE --lease ID`` attaches a key (``paxon.cli``).
 
 TTLs are seconds (1 to 2592000; a fraction is fine), checked before anything
-connects. Exit codes are SPEC's: 0 done; 1 the lease does not exist (never
+connects. Exit codes are docs/api.md's: 0 done; 1 the lease does not exist (never
 granted, revoked or expired: ``lease_not_found``) or was refused; 2 bad usage;
 3 the cluster could not be reached. ``keep-alive`` without ``--once`` runs
 until interrupted (exit 130) or until the lease is lost: 1 when it expired,

@@ -8,7 +8,7 @@ after the current revision.
 Text: one line per event, ``put KEY VALUE`` or ``delete KEY`` (the value as
 raw bytes, as ``get`` prints it). ``--json``: one object per line,
 ``{"type": "put"|"delete", "key", "value" (or "value_b64"), "version",
-"create_revision", "mod_revision"}`` (SPEC.md), with ``"prev"`` (the value
+"create_revision", "mod_revision"}`` (docs/api.md), with ``"prev"`` (the value
 before, the same fields) when ``--prev`` is given and there was one.
 
 Exit codes: 0 when interrupted; 1 if the history asked for was compacted

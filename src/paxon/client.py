@@ -134,7 +134,7 @@ from paxon.kv.model import (
     validate_query,
 )
 from paxon.locking import Fence, Lock
-from paxon.net.client_link import ClientLink, TlsHandshakeFailed
+from paxon.net.client_link import ClientLink, NotNativePort, TlsHandshakeFailed
 from paxon.net.client_messages import (
     Authenticate,
     ChangeMembers,
@@ -163,17 +163,45 @@ _ReadQuery = Get | LeaseTimeToLive | LeaseList | LockState | Events
 
 
 def parse_endpoints(endpoints: Sequence[str] | str | None) -> list[str]:
-    """Endpoints as given, else ``$PAXON_ENDPOINTS``, else the ``paxon dev`` defaults."""
-    if endpoints is None:
-        endpoints = os.environ.get("PAXON_ENDPOINTS") or ",".join(DEFAULT_ENDPOINTS)
-    if isinstance(endpoints, str):
-        endpoints = [part for part in endpoints.split(",") if part.strip()]
-    result = [endpoint.strip() for endpoint in endpoints]
+    """Endpoints as given, else ``$PAXON_ENDPOINTS``, else the ``paxon dev`` defaults.
+
+    Each is ``HOST:PORT``, or the same as a person copies it from a browser:
+    ``http://HOST:PORT`` or ``https://HOST:PORT``, with or without a trailing
+    ``/``. The scheme is dropped (``endpoints_want_tls`` says whether it was
+    ``https``); the port must still be a native one (``--listen``)."""
+    result = [_without_scheme(endpoint)[0] for endpoint in _endpoint_list(endpoints)]
     if not result:
         raise BadRequest("no endpoints given")
     for endpoint in result:
         split_address(endpoint)
     return result
+
+
+def endpoints_want_tls(endpoints: Sequence[str] | str | None) -> bool:
+    """Whether ``endpoints`` are written ``https://...``: all of them or none
+    (``BadRequest`` for a mix)."""
+    schemes = {_without_scheme(endpoint)[1] for endpoint in _endpoint_list(endpoints)}
+    if "https" in schemes and len(schemes) > 1:
+        raise BadRequest("endpoints mix https:// with plain ones: give TLS to all or none")
+    return schemes == {"https"}
+
+
+def _endpoint_list(endpoints: Sequence[str] | str | None) -> list[str]:
+    if endpoints is None:
+        endpoints = os.environ.get("PAXON_ENDPOINTS") or ",".join(DEFAULT_ENDPOINTS)
+    if isinstance(endpoints, str):
+        endpoints = [part for part in endpoints.split(",") if part.strip()]
+    return [endpoint.strip() for endpoint in endpoints]
+
+
+def _without_scheme(endpoint: str) -> tuple[str, str]:
+    """``(HOST:PORT, scheme)`` of ``scheme://HOST:PORT[/]``; scheme "" when none is written."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        return endpoint, ""
+    if scheme.lower() not in ("http", "https"):
+        raise BadRequest(f"bad address {endpoint!r}: expected HOST:PORT or http(s)://HOST:PORT")
+    return rest.removesuffix("/"), scheme.lower()
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -270,6 +298,8 @@ class Client:
         password: str | None = None,
     ) -> None:
         self.endpoints = parse_endpoints(endpoints)
+        if tls is None and endpoints_want_tls(endpoints):
+            tls = ClientTls()  # https://HOST:PORT: TLS, trusting the system's CAs
         if (user is None) != (password is None):
             raise BadRequest("give both user and password, or neither")
         if user is not None:
@@ -327,7 +357,7 @@ class Client:
         """Write ``key`` only if its version is ``expect_version`` (0: must not exist).
 
         The result is true when the write happened (``.succeeded``), so
-        ``if await kv.cas(...)`` reads as SPEC.md writes it; ``.revision`` and
+        ``if await kv.cas(...)`` reads as docs/api.md writes it; ``.revision`` and
         ``.version`` tell the store's state either way. ``lease`` as in ``put``.
         """
         command = Put(key, _as_bytes(value), expect_version, lease)
@@ -452,7 +482,7 @@ class Client:
         )
 
     async def status(self, *, discover: bool = True) -> dict[str, Any]:
-        """The SPEC ``status --json`` object: each node's own view of itself.
+        """The ``status --json`` object of docs/api.md: each node's own view of itself.
 
         ``discover``: also ask the members the answers name at client addresses
         not among ``endpoints`` (a node added since the endpoints were written
@@ -754,7 +784,7 @@ class Client:
                 last_problem = _problem(address, exc)
                 self._drop(address)
                 self._rotate(address)
-                if isinstance(exc, TlsHandshakeFailed) and exc.lasting:
+                if isinstance(exc, TlsHandshakeFailed | NotNativePort) and exc.lasting:
                     untrusted.add(address)
                     if untrusted.issuperset(self.endpoints):
                         where = ", ".join(self.endpoints)
@@ -1101,6 +1131,7 @@ __all__ = [
     "SessionLanes",
     "SyncClient",
     "SyncKeptLease",
+    "endpoints_want_tls",
     "merge_status",
     "parse_endpoints",
 ]

@@ -1,7 +1,7 @@
 """One typed hierarchy for every error paxon raises on purpose.
 
 Where an error reaches a user, its class decides the answer: the CLI exit code
-(SPEC.md) and the HTTP status. ``exit_code`` and ``http_status`` carry that
+(docs/api.md) and the HTTP status. ``exit_code`` and ``http_status`` carry that
 mapping so the CLI and the HTTP server do not each keep their own table.
 """
 
@@ -151,7 +151,7 @@ class LeaseNotFound(PaxonError):
 
 class LockNotAcquired(PaxonError):
     """A lock was not acquired within the caller's timeout; this waiter left
-    the queue (its lease was revoked). Exit 1, as SPEC.md has ``paxon lock``."""
+    the queue (its lease was revoked). Exit 1, as docs/api.md has ``paxon lock``."""
 
     code = "lock_not_acquired"
     exit_code = 1
@@ -167,7 +167,7 @@ class NotElected(PaxonError):
 
 
 class NotSupported(BadRequest):
-    """The operation exists in SPEC.md but is not built yet, or not by this state machine."""
+    """The operation exists in docs/api.md but is not built yet, or not by this state machine."""
 
     code = "not_supported"
 

@@ -1,6 +1,6 @@
 """``paxon serve`` refuses to start, with exit 2 and one clear line on stderr, when it must.
 
-The cases of SPEC.md: a TOML key it does not know, a data dir of another
+The cases of docs/api.md: a TOML key it does not know, a data dir of another
 node or cluster (used in place, or copied), a port in use, a log record
 damaged in the middle of a segment. No traceback, ever; the line names what
 is wrong (the key, the owner, the address, the file and offset). A refused

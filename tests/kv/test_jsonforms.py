@@ -1,4 +1,4 @@
-"""The JSON shapes of SPEC.md: txn requests in, key-values and results out."""
+"""The JSON shapes of docs/api.md: txn requests in, key-values and results out."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from paxon.kv.model import (
     TxnResult,
 )
 
-SPEC_EXAMPLE = """
+API_EXAMPLE = """
 {"compare": [{"key": "a", "target": "version", "op": "==", "operand": 3}],
  "success": [{"put": {"key": "a", "value": "x"}}, {"delete": {"key": "b"}},
              {"get": {"key": "c"}}],
@@ -35,7 +35,7 @@ SPEC_EXAMPLE = """
 
 
 def test_the_spec_example() -> None:
-    assert txn_from_json(json.loads(SPEC_EXAMPLE)) == Txn(
+    assert txn_from_json(json.loads(API_EXAMPLE)) == Txn(
         (Compare("a", "version", "==", 3),),
         (PutOp("a", b"x"), DeleteOp("b"), GetOp("c")),
         (GetOp("a"),),

@@ -163,7 +163,7 @@ def test_cas_with_zero_means_must_not_exist() -> None:
 
 
 def test_a_put_result_is_true_exactly_when_the_put_happened() -> None:
-    # SPEC.md: `ok = await kv.cas(...)`
+    # docs/api.md: `ok = await kv.cas(...)`
     assert PutResult(True, 1, 1)
     assert not PutResult(False, 1, 1)
 

@@ -360,7 +360,7 @@ def test_prefix_read_is_cut_at_the_limit_with_more_and_pages_with_after() -> Non
                 break
             after = keys[-1]
         assert keys == [f"k{i:03}" for i in range(25)]
-        # Within the limit: SPEC's shape exactly, no "more".
+        # Within the limit: docs/api.md's shape exactly, no "more".
         body = await (await client.get("/v1/kv/k02", params={"prefix": "1"})).json()
         assert set(body) == {"revision", "kvs"} and len(body["kvs"]) == 5
 

@@ -1,9 +1,24 @@
-"""NodeMetrics: each node has its own registry; updates show in the rendered text."""
+"""NodeMetrics: each node has its own registry; updates show in the rendered text;
+the process, GC and build series are there; native answers count by operation."""
 
 from __future__ import annotations
 
+import platform
+
 from prometheus_client.parser import text_string_to_metric_families
 
+import paxon
+from paxon.kv.codec import encode_command, encode_query, encode_result
+from paxon.kv.model import ErrorResult, Get, Put, PutResult
+from paxon.net.client_messages import (
+    Failure,
+    Query,
+    Redirect,
+    Reply,
+    StatusReply,
+    StatusRequest,
+    Submit,
+)
 from paxon.server.metrics import NodeMetrics
 
 METRIC_NAMES = (
@@ -96,3 +111,41 @@ def test_core_refusals_by_reason() -> None:
     values = samples(metrics)
     assert values[("paxon_core_refused_total", (("reason", "ignored_non_member"),))] == 3
     assert values[("paxon_core_refused_total", (("reason", "ignored_bad_ballot"),))] == 1
+
+
+def test_build_process_and_gc_series_are_exported() -> None:
+    got = samples(NodeMetrics(node_id=1))
+    names = {name for name, _ in got}
+    build = [labels for name, labels in got if name == "paxon_build_info"]
+    assert len(build) == 1 and dict(build[0])["version"] == paxon.__version__
+    assert dict(build[0])["python"] == platform.python_version()
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert {"python_gc_collections_total", "python_info"} <= names
+
+
+def test_native_answers_count_by_operation_with_errors_by_code() -> None:
+    metrics = NodeMetrics(node_id=1)
+    put = Submit(1, 9, 1, encode_command(Put("k", b"v")))
+    get = Query(2, encode_query(Get("k")), True)
+    metrics.observe_native(put, Reply(1, encode_result(PutResult(True, 4, 1))), 0.003)
+    metrics.observe_native(put, Redirect(1, 2, "127.0.0.1:7002"), 0.0001)
+    metrics.observe_native(get, Failure(2, "busy", "full"), 0.0001)
+    lost = Reply(2, encode_result(ErrorResult("lease_not_found", "gone")))
+    metrics.observe_native(get, lost, 0.0002)
+    metrics.observe_native(StatusRequest(3), StatusReply(3, {}), 0.0001)
+
+    got = samples(metrics)
+
+    def value(name: str, **labels: str) -> float:
+        return got.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("paxon_requests_total", api="native", op="put") == 2
+    assert value("paxon_requests_total", api="native", op="get") == 2
+    assert value("paxon_requests_total", api="native", op="status") == 1
+    assert value("paxon_request_errors_total", api="native", op="put", code="redirect") == 1
+    assert value("paxon_request_errors_total", api="native", op="get", code="busy") == 1
+    assert value("paxon_request_errors_total", api="native", op="get", code="lease_not_found") == 1
+    assert value("paxon_request_errors_total", api="native", op="status", code="redirect") == 0
+    assert value("paxon_request_seconds_count", api="native", op="put") == 2
+    assert value("paxon_request_seconds_bucket", api="native", op="put", le="0.001") == 1
+    assert value("paxon_request_seconds_bucket", api="native", op="put", le="0.005") == 2

@@ -3,7 +3,7 @@
 - ``model``: commands, queries, results and ``KvLimits`` (frozen dataclasses).
 - ``store``: ``KvStore``, the etcd-like state machine with MVCC history.
 - ``codec``: the compact msgpack encoding used on the wire and in the log.
-- ``jsonforms``: the JSON shapes of SPEC.md, for the CLI and the HTTP server.
+- ``jsonforms``: the JSON shapes of docs/api.md, for the CLI and the HTTP server.
 - ``sessions``: apply each ``(client_id, seq)`` once (used by the runtime).
 """
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of SPEC.md, shared by the CLI and the HTTP server.
+"""The JSON shapes of docs/api.md, shared by the CLI and the HTTP server.
 
 Input (``txn_from_json``) is untrusted: every field is checked, and a problem
 raises ``BadRequest`` naming the exact path, e.g.
@@ -326,7 +326,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
 
 
 def result_to_json(result: Result) -> dict[str, Any]:
-    """A result as SPEC.md shows it; an ``ErrorResult`` as ``{"error", "code"}``."""
+    """A result as docs/api.md shows it; an ``ErrorResult`` as ``{"error", "code"}``."""
     match result:
         case PutResult(succeeded, revision, version):
             return {"revision": revision, "succeeded": succeeded, "version": version}

@@ -23,11 +23,17 @@ Used by ``paxon.Client`` and by followers forwarding requests to the leader.
   is ignored.
 - Anything from the node that is not a response (garbage, a peer message, a
   second Welcome) breaks the link: it is closed and every pending future fails.
+- A port that answers the handshake with ``HTTP/`` is a paxon HTTP port (or
+  another web server), not a native one: ``connect`` raises ``NotNativePort``
+  at once, naming the node's native address when that port's ``GET /v1/status``
+  tells it (one request, its answer read up to ``HTTP_PROBE_MAX_BYTES``,
+  within what is left of ``timeout``). No frame error is logged for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import ssl
@@ -76,6 +82,19 @@ class TlsHandshakeFailed(ConnectionError):
         self.lasting = lasting
 
 
+class NotNativePort(ConnectionError):
+    """The port speaks HTTP, not paxon's native protocol; the message names the
+    native address when the node told it. Retrying cannot help (``lasting``)."""
+
+    lasting = True
+
+
+HTTP_PROBE_MAX_BYTES: Final = 1 << 20
+"""The most of an HTTP port's ``/v1/status`` answer read to find its native address."""
+
+_HTTP_REPLY: Final = b"HTTP/"
+
+
 class ClientLink:
     """One handshaken connection to a node; build it with ``ClientLink.connect``."""
 
@@ -118,6 +137,11 @@ class ClientLink:
                     handshaking = False
                 protocol.send_hello(cluster_id)
                 welcome = await protocol.welcome
+        except NotNativePort:
+            protocol.abort()
+            native = await _native_address(host, port, ssl_context, server_hostname, timeout)
+            where = f"the native port is {native}" if native else "not a native paxon port"
+            raise NotNativePort(f"{address} is an HTTP port; {where}") from None
         except BaseException as exc:
             protocol.welcome.cancel()
             protocol.abort()
@@ -193,6 +217,48 @@ def describe_tls_error(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError):
         return "TLS: the node hung up during the handshake (is the port serving TLS?)"
     return f"TLS: handshake failed ({exc})"
+
+
+async def _native_address(
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    server_hostname: str | None,
+    timeout: float,
+) -> str | None:
+    """The native address an HTTP port's node gives in its ``/v1/status``; None if it
+    does not answer that within ``timeout`` (it may not be paxon at all)."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=(server_hostname or host) if ssl_context else None,
+            )
+            try:
+                name = f"[{host}]" if ":" in host else host
+                writer.write(
+                    f"GET /v1/status HTTP/1.1\r\nHost: {name}:{port}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+                answer = await reader.read(HTTP_PROBE_MAX_BYTES)
+                while len(answer) < HTTP_PROBE_MAX_BYTES and (more := await reader.read(65536)):
+                    answer += more
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return None
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return None
+    try:
+        status = json.loads(body)
+        rows = [row for row in status["members"] if row["id"] == status["node_id"]]
+        address = rows[0]["address"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 async def _connect_tcp(host: str, port: int) -> socket.socket:
@@ -283,6 +349,11 @@ class _LinkProtocol(asyncio.Protocol):
         self._writer = FrameWriter(transport, asyncio.get_running_loop())
 
     def data_received(self, data: bytes) -> None:
+        if not self.welcome.done() and data.startswith(_HTTP_REPLY):
+            # No frame starts so: its length would be over 1 GiB, far past any limit.
+            self.welcome.set_exception(NotNativePort(f"{self.address}: an HTTP port"))
+            self._fail("an HTTP port")
+            return
         try:
             bodies = self._decoder.feed(data)
             for body in bodies:

@@ -198,9 +198,12 @@ class Transport:
         client_tls: ssl.SSLContext | None = None,
         client_address: str = "",
         incarnation: int = 0,
+        on_client_answer: Callable[[ClientRequest, ClientResponse, float], None] | None = None,
     ) -> None:
         """``incarnation``: this node's data directory (``storage.identity``), told to
-        peers in the handshake."""
+        peers in the handshake. ``on_client_answer(request, response, seconds)`` is
+        called as each client request is answered, with the seconds since its frame
+        arrived (for metrics; a request forgotten unanswered is not reported)."""
         if node_id <= 0:
             raise ValueError(f"node_id must be > 0, got {node_id}")
         if node_id in peers or any(peer <= 0 for peer in peers):
@@ -219,6 +222,7 @@ class Transport:
         self._peers = dict(peers)
         self._on_peer_message = on_peer_message
         self._on_client_request = on_client_request
+        self._on_client_answer = on_client_answer
         self._log = logger or logging.getLogger("paxon.net")
         self._counters = _Counters()
         self._servers: dict[PortRole, asyncio.Server] = {}
@@ -664,7 +668,7 @@ class _Connection(asyncio.Protocol):
         self._nonce = b""
         # Client connections: when the last frame arrived; requests in flight by id.
         self._last_frame_at = loop.time()
-        self._in_flight: dict[int, float] = {}
+        self._in_flight: dict[int, tuple[float, ClientRequest]] = {}
         self.state: _State = "hello" if dialed_peer is None else "challenge"
         self.peer_id: int | None = None
         self.identity: Any = None
@@ -789,7 +793,11 @@ class _Connection(asyncio.Protocol):
                 "[node %d] client %s is gone; dropping a response", self._owner.node_id, self.name
             )
             return
-        self._in_flight.pop(response.request_id, None)
+        answered = self._in_flight.pop(response.request_id, None)
+        observe = self._owner._on_client_answer
+        if answered is not None and observe is not None:
+            arrived_at, request = answered
+            observe(request, response, self._loop.time() - arrived_at)
         config = self._owner.config
         try:
             body = encode_body(response, config.frame_max_bytes)
@@ -815,7 +823,7 @@ class _Connection(asyncio.Protocol):
         config = self._owner.config
         if self._in_flight:
             forget_before = now - config.client_request_forget_s
-            for request_id, arrived_at in list(self._in_flight.items()):
+            for request_id, (arrived_at, _) in list(self._in_flight.items()):
                 if arrived_at < forget_before:
                     del self._in_flight[request_id]
         if not self._in_flight and now - self._last_frame_at > config.client_idle_timeout_s:
@@ -883,7 +891,7 @@ class _Connection(asyncio.Protocol):
                 Failure(request_id, "busy", f"over {limit} requests in flight on one connection")
             )
             return
-        in_flight[request_id] = now
+        in_flight[request_id] = (now, message)
         assert self._client is not None
         self._owner._on_client_request(self._client, message)
 

@@ -289,6 +289,7 @@ class Node:
                 client_tls=self.client_tls,
                 client_address=self.advertise_client,
                 incarnation=self._storage.identity.incarnation,
+                on_client_answer=self.metrics.observe_native,
             )
             await self._transport.start()
         except BaseException:
@@ -508,7 +509,7 @@ class Node:
         return await client.change_members(action, node_id, address, token=token)
 
     def status(self) -> dict[str, Any]:
-        """The SPEC ``status --json`` object, from this node's view."""
+        """The ``status --json`` object of docs/api.md, from this node's view."""
         status = self._replica.status()
         leader = status.leader_hint
         members = []
@@ -807,7 +808,7 @@ class Node:
     def _follow_membership(self) -> None:
         """The members changed (a configuration was chosen or took effect): dial
         the new ones, hang up on those gone."""
-        # Until the members first change, --peers is what the SPEC says it is on a
+        # Until the members first change, --peers is what docs/api.md says it is on a
         # restart, the addresses; after, the log is (docs/membership.md). A
         # change that only binds incarnations changes no member.
         unchanged = _places(self._replica.configuration_newest) == _places(self._initial)

@@ -136,6 +136,7 @@ async def _serve(config: ServeConfig) -> int:
                     allowed_hosts=config.http_allowed_hosts,
                     allowed_origins=config.http_allowed_origins,
                     ssl_context=security.clients,
+                    metrics=node.metrics,
                 )
             except OSError as error:
                 raise _StartupError(

@@ -30,7 +30,7 @@ Decision table (first matching row wins):
 | known or absent            | anything else                      | 403 ``origin_not_allowed`` |
 
 403 rather than 421 for an unknown ``Host``: clients read 421 as "not the
-leader, see ``leader_address``" (SPEC.md), which this is not.
+leader, see ``leader_address``" (docs/api.md), which this is not.
 
 Names compare case-insensitively; IP literals compare as addresses
 (``[0::1]`` is ``::1``); a missing port means the scheme's default (80, 443).

@@ -1,6 +1,6 @@
 """The HTTP endpoint: the JSON key-value API, ``/metrics`` and the dashboard.
 
-Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
+Routes and answers are fixed by docs/api.md ("HTTP API", "Transaction request"):
 
 | route                   | answer                                                         |
 |-------------------------|----------------------------------------------------------------|
@@ -108,7 +108,7 @@ Every error answer is JSON ``{"error": message, "code": code}``:
 | anything else (a bug)           | 500                  | ``internal``; traceback logged   |
 
 A 4xx answer means nothing was applied; 503 and 504 mean the outcome of a
-write is unknown (SPEC.md); a 503 ``busy`` from this module was refused
+write is unknown (docs/api.md); a 503 ``busy`` from this module was refused
 before anything was done.
 """
 
@@ -167,6 +167,8 @@ from paxon.kv.model import (
 )
 from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.server.guard import RequestGuard
+from paxon.server.http_metrics import metrics_middleware
+from paxon.server.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +256,7 @@ class KvService(Protocol):
         ...
 
     def status(self) -> dict[str, Any]:
-        """The SPEC ``status --json`` object, from this node's view."""
+        """The ``status --json`` object of docs/api.md, from this node's view."""
         ...
 
     async def cluster_status(self) -> dict[str, Any]:
@@ -282,12 +284,14 @@ def make_app(
     range_max_keys: int = RANGE_MAX_KEYS,
     range_max_bytes: int = RANGE_MAX_BYTES,
     requests_in_flight_max: int = REQUESTS_IN_FLIGHT_MAX,
+    metrics: NodeMetrics | None = None,
 ) -> web.Application:
     """The application; ``ValueError`` for a limit below 1 or a malformed host or origin.
 
     ``listen_host`` is the HTTP listen host as given (a known ``Host`` name);
     ``allowed_hosts`` and ``allowed_origins`` are the settings of the same
-    names (see ``paxon.server.guard``).
+    names (see ``paxon.server.guard``). With ``metrics``, every request is
+    counted and timed there (``paxon.server.http_metrics``).
     """
     if min(body_max_bytes, range_max_keys, range_max_bytes, requests_in_flight_max) < 1:
         raise ValueError("body_max_bytes and the range and request limits must be >= 1")
@@ -298,6 +302,7 @@ def make_app(
     app = web.Application(
         client_max_size=body_max_bytes,
         middlewares=[
+            *([] if metrics is None else [metrics_middleware(metrics)]),
             _error_middleware(body_max_bytes),
             _guard_middleware(guard),
             _in_flight_middleware(requests_in_flight_max),
@@ -678,7 +683,7 @@ class _Routes:
         return web.Response(text=self.dashboard_html, content_type="text/html")
 
     def _txn_to_json(self, result: TxnResult) -> dict[str, Any]:
-        """SPEC's shape, each ``get`` cut to what is left of one budget (``"more": true``)."""
+        """docs/api.md's shape, each ``get`` cut to one budget (``"more": true`` when cut)."""
         budget = _Budget(self.range_limits.keys_max, self.range_limits.bytes_max)
         cut: set[int] = set()
         responses: list[TxnResponse] = []

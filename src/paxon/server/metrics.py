@@ -8,18 +8,67 @@ node, and Prometheus adds the ``instance`` label when it scrapes.
 The node runtime updates the prometheus_client objects directly
 (``metrics.commits.inc()``, ``metrics.slot_chosen.set(n)``); ``render`` gives
 the body and content type that ``GET /metrics`` serves.
+
+Besides the node's own series, each registry carries what dashboards already
+chart for any service: the process (``process_*``: CPU, memory, open files),
+the Python runtime (``python_info``, ``python_gc_*``), ``paxon_build_info``
+(version and Python), and the requests it serves:
+
+- ``paxon_requests_total{api, op}``, ``paxon_request_errors_total{api, op,
+  code}`` and ``paxon_request_seconds{api, op}``: every client request this
+  node answers, by ``api`` (``native`` or ``http``) and operation (``put``,
+  ``get``, ``txn``, ``delete``, ``compact``, ``lease_*``, ``lock``, ``watch``,
+  ``auth``, ``status``, ``members``, ``authenticate``; ``other`` for a command
+  that is not the key-value store's). An error is an answer that did not do
+  what was asked: a native ``Failure`` (its code) or ``Redirect`` (code
+  ``redirect``: ask the leader), a key-value error reply, or an HTTP status of
+  400 and over (the JSON ``code``), except a ``GET`` of an absent key (404) and
+  a failed compare (412), which are answers. Where the histogram samples:
+  native, from the request frame's arrival at this node's transport (past the
+  in-flight bound: one refused there is counted by ``paxon_requests_refused``
+  only) to its response being queued on the connection (a forwarded or
+  redirected request counts on each node it reaches); HTTP, from the request
+  entering the application to its response being ready, so it includes the
+  Host/Origin guard, the in-flight bound, forwarding to the leader and, for a
+  watch, the whole stream (``server.http_metrics``).
+- ``paxon_http_requests_total{route, method, status}`` and
+  ``paxon_http_request_seconds{route, method}``: every HTTP request, by its
+  route pattern (``/v1/kv/{key}``, never the key itself; ``other`` for a path
+  without a route), sampled from the request entering the application to its
+  response, so it includes the guard and error answers.
 """
 
 from __future__ import annotations
 
+import platform
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
+
+from paxon.kv.operations import error_code_of_reply, operation_name
+from paxon.net.client_messages import (
+    Authenticate,
+    ChangeMembers,
+    ClientRequest,
+    ClientResponse,
+    Failure,
+    Query,
+    Redirect,
+    Reply,
+    StatusRequest,
+    Submit,
+)
+from paxon.version import __version__
 
 FSYNC_BUCKETS_S = (
     0.0001,
@@ -42,11 +91,67 @@ COMMIT_BUCKETS_S = (*FSYNC_BUCKETS_S, 2.5, 5.0, 10.0)
 """Fsync buckets plus the slow tail up to the default client timeout of 10 s."""
 
 
+REQUEST_BUCKETS_S = COMMIT_BUCKETS_S
+"""A request answered at once (a redirect, a local read) to one the client gives up on."""
+
+NO_ROUTE = "other"
+"""The ``route`` label of an HTTP request that matched no route (bounded: never the path)."""
+
+
+_NATIVE_OPERATIONS: dict[type, str] = {
+    StatusRequest: "status",
+    Authenticate: "authenticate",
+    ChangeMembers: "members",
+}
+
+
 class NodeMetrics:
     def __init__(self, node_id: int) -> None:
         self.node_id = node_id
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
+        # The process and the runtime, as every Python service exports them (the
+        # default registry's collectors read /proc and gc only when scraped).
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            registry.register(collector)
+        Info("paxon_build", "The paxon version and Python it runs on.", registry=registry).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
+        self.requests = Counter(
+            "paxon_requests",
+            "Client requests this node answered, by API (native, http) and operation.",
+            ["api", "op"],
+            registry=registry,
+        )
+        self.request_errors = Counter(
+            "paxon_request_errors",
+            "Client requests this node answered with an error, by API, operation and "
+            "error code ('redirect': sent to the leader).",
+            ["api", "op", "code"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "paxon_request_seconds",
+            "Seconds from a client request's arrival to its answer on this node, by API "
+            "and operation (docs/metrics.md says where each API samples).",
+            ["api", "op"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=registry,
+        )
+        self._request_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self.http_requests = Counter(
+            "paxon_http_requests",
+            "HTTP requests, by route pattern, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.http_request_seconds = Histogram(
+            "paxon_http_request_seconds",
+            "Seconds from an HTTP request entering the application to its response.",
+            ["route", "method"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=registry,
+        )
 
         self.proposals = Counter(
             "paxon_proposals", "Client commands proposed by this node.", registry=registry
@@ -174,6 +279,41 @@ class NodeMetrics:
             if total > seen:
                 self.core_refused.labels(reason=reason).inc(total - seen)
                 self._core_seen[reason] = total
+
+    def observe_request(self, api: str, op: str, seconds: float, code: str | None) -> None:
+        """One client request answered: ``code`` is None for a success."""
+        children = self._request_children.get((api, op))
+        if children is None:  # labels() costs more than the update: look it up once
+            children = (self.requests.labels(api, op), self.request_seconds.labels(api, op))
+            self._request_children[(api, op)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if code is not None:
+            self.request_errors.labels(api, op, code).inc()
+
+    def observe_native(
+        self, request: ClientRequest, response: ClientResponse, seconds: float
+    ) -> None:
+        """A native request answered (``Transport``'s ``on_client_answer``).
+
+        Dispatch with ``isinstance``, not ``match``: this runs for every request."""
+        if isinstance(request, Submit | Query):
+            op = operation_name(request.payload)
+        else:
+            op = _NATIVE_OPERATIONS[type(request)]
+        error: str | None = None
+        if isinstance(response, Reply):
+            error = error_code_of_reply(response.payload)
+        elif isinstance(response, Failure):
+            error = response.code
+        elif isinstance(response, Redirect):
+            error = "redirect"
+        self.observe_request("native", op, seconds, error)
+
+    def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered (``route``: its pattern, or ``NO_ROUTE``)."""
+        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_request_seconds.labels(route, method).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this node, and its content type."""

@@ -144,7 +144,10 @@ def check_data_dir(  # sim: unreachable: paxon check, an offline tool
 
 def main(argv: list[str]) -> int:  # sim: unreachable: paxon check, an offline tool
     parser = argparse.ArgumentParser(
-        prog="paxon check", description="Verify a paxon data directory offline (read-only)."
+        prog="paxon check",
+        description="Verify a paxon data directory offline (read-only).",
+        epilog="example:\n  paxon check --data-dir /var/lib/paxon   # exit 0: sound; 1: damaged",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", required=True, metavar="DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,0 +1,123 @@
+"""``/metrics`` of real ``paxon serve`` processes moves with the requests they serve,
+and the Grafana dashboard in docs/ charts only series the nodes export.
+
+Three nodes; a native client and HTTP requests; every node scraped before and
+after. Costs about 10 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.cluster.harness import Cluster, http_request
+
+import paxon
+
+pytestmark = pytest.mark.cluster
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("metrics") / "cluster")
+    try:
+        cluster.start()
+        cluster.wait_for_leader()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def scrape(cluster: Cluster, node_id: int) -> Samples:
+    answer = http_request(cluster.node(node_id).http, "GET", "/metrics")
+    assert answer.status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.body.decode())
+        for sample in family.samples
+    }
+
+
+def total(samples: list[Samples], name: str, **labels: str) -> float:
+    """``name`` summed over nodes and over every label not given."""
+    return sum(
+        value
+        for node in samples
+        for (sample, sample_labels), value in node.items()
+        if sample == name and labels.items() <= dict(sample_labels).items()
+    )
+
+
+def test_request_series_move_when_requests_happen(cluster: Cluster) -> None:
+    nodes = [node.node_id for node in cluster.nodes]
+    before = [scrape(cluster, node_id) for node_id in nodes]
+    with cluster.client() as client:
+        for number in range(5):
+            client.put(f"metrics/{number}", "v")
+        assert client.get("metrics/0") is not None
+    follower = next(node for node in nodes if node != cluster.leader_id())
+    address = cluster.node(follower).http
+    assert http_request(address, "PUT", "/v1/kv/metrics/http", b"v").status == 200
+    assert http_request(address, "GET", "/v1/kv/metrics/http").status == 200
+    assert http_request(address, "GET", "/v1/lease/424242").status == 404
+    after = [scrape(cluster, node_id) for node_id in nodes]
+
+    def moved(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert moved("paxon_requests_total", api="native", op="put") >= 5
+    assert moved("paxon_requests_total", api="native", op="get") >= 1
+    assert moved("paxon_request_seconds_count", api="native", op="put") >= 5
+    # The follower's HTTP requests, each counted once by operation and by route.
+    assert moved("paxon_requests_total", api="http", op="put") == 1
+    assert moved("paxon_requests_total", api="http", op="get") == 1
+    assert moved("paxon_request_seconds_count", api="http", op="put") == 1
+    assert (
+        moved("paxon_request_errors_total", api="http", op="lease_ttl", code="lease_not_found") == 1
+    )
+    route = "/v1/kv/{key}"
+    assert moved("paxon_http_requests_total", route=route, method="PUT", status="200") == 1
+    assert moved("paxon_http_request_seconds_count", route=route, method="GET") == 1
+    # The follower forwarded the HTTP put: the leader counts it as a native put.
+    leader = nodes.index(cluster.leader_id() or 0)
+    leader_puts = [
+        total([node[leader]], "paxon_requests_total", api="native", op="put")
+        for node in (before, after)
+    ]
+    assert leader_puts[1] - leader_puts[0] >= 6
+    for node in after:
+        build = [labels for name, labels in node if name == "paxon_build_info"]
+        assert [dict(labels)["version"] for labels in build] == [paxon.__version__]
+        assert total([node], "process_resident_memory_bytes") > 0
+        assert total([node], "python_gc_collections_total") > 0
+
+
+def dashboard_series() -> set[str]:
+    board = json.loads(DASHBOARD.read_text())
+    expressions = [
+        target["expr"] for panel in board["panels"] for target in panel.get("targets", [])
+    ]
+    assert len(expressions) > 20
+    queries = [board["templating"]["list"][1]["definition"], *expressions]
+    return {
+        name
+        for query in queries
+        for name in re.findall(r"\b((?:paxon|process|python)_[a-z_]+)\b", query)
+    }
+
+
+def test_the_dashboard_charts_only_series_the_nodes_export(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.put("dashboard/k", "v")
+    http_request(cluster.node(1).http, "GET", "/v1/lease/424242")  # an error series
+    exported = {name for node in cluster.nodes for name, _ in scrape(cluster, node.node_id)}
+    charted = dashboard_series()
+    assert {"paxon_requests_total", "paxon_request_seconds_bucket"} <= charted
+    assert charted - exported == set()
