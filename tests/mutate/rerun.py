@@ -1,0 +1,71 @@
+"""Re-run the survivors a report lists against the current code, one at a time.
+
+    python -m tests.mutate.rerun docs/mutation/sample-120-s14.md 1,4,5 [BUDGET]
+
+For each chosen row of the report's survivor table (numbered from 0 in table
+order), the mutated line is found in today's file by its text (the match
+nearest the reported line number), applied to a copy of ``src`` under
+``.scratch/rerun/ROW``, and judged by ``kill.py`` with BUDGET (default
+``swarmx20,reconfigx3``). One JSON line per row; "line-gone" when the original
+text is no longer in the file. Mutants that name ``CosmicRayTestingException``
+cannot be applied by hand and are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+_ROW = re.compile(r"\| (src/[^:]+):(\d+) \|[^|]*\| (\w+) \| `(.*)` \| `(.*)` \|[^|]*\|$")
+
+
+def survivors(report: Path) -> list[tuple[str, int, str, str, str]]:
+    rows = []
+    for line in report.read_text().splitlines():
+        match = _ROW.match(line)
+        if match:
+            rows.append((match[1], int(match[2]), match[3], match[4], match[5]))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    report, picked = Path(argv[0]), argv[1]
+    budget = argv[2] if len(argv) > 2 else "swarmx20,reconfigx3"
+    rows = survivors(report)
+    chosen = range(len(rows)) if picked == "all" else [int(n) for n in picked.split(",")]
+    for index in chosen:
+        path, line_no, operator, original, mutated = rows[index]
+        verdict: dict[str, object] = {"row": index, "operator": operator}
+        lines = (ROOT / path).read_text().splitlines(keepends=True)
+        hits = [n for n, text in enumerate(lines) if text.strip() == original]
+        if not hits or "CosmicRayTestingException" in mutated:
+            print(json.dumps({**verdict, "where": f"{path}:{line_no}", "verdict": "line-gone"}))
+            continue
+        at = min(hits, key=lambda n: abs(n + 1 - line_no))
+        work = ROOT / ".scratch/rerun" / str(index)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(ROOT / "src", work / "src")
+        indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+        lines[at] = f"{indent}{mutated}\n"
+        (work / path).write_text("".join(lines))
+        kill = [sys.executable, str(ROOT / "tests/mutate/kill.py"), "--src", str(work / "src")]
+        done = subprocess.run(
+            [*kill, "--budget", budget, "--seed-timeout", "120"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        answer = done.stdout.strip().splitlines()
+        verdict["where"] = f"{path}:{at + 1}"
+        verdict["result"] = json.loads(answer[-1]) if answer else done.stderr[-300:]
+        print(json.dumps(verdict), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
