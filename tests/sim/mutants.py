@@ -389,6 +389,19 @@ class RetriesAtOnce(Replica):
         self._proposals[slot].sent_at = float("-inf")
 
 
+class ReportsOnlyItsChosenPrefix(Replica):
+    """Every Promise says the slots below the acceptor's chosen prefix cannot be
+    reported, as to a candidate far behind (mutation s14 row 16's effect): a
+    candidate a few slots behind learns them by a round trip before it leads."""
+
+    def _on_prepare(self, message: Prepare) -> None:
+        log_start, self.log_start = self.log_start, self.slot_chosen
+        try:
+            super()._on_prepare(message)
+        finally:
+            self.log_start = log_start
+
+
 class SendsNoRuns(Replica):
     """A leader's chosen prefix names no ballots (mutation s13 #50's effect):
     followers learn every chosen slot by a ``Learn`` round trip."""

@@ -37,6 +37,7 @@ from tests.sim.mutants import (
     PreparesWithoutProbe,
     PromisesBeforePersist,
     ReleasesOneFsyncEarly,
+    ReportsOnlyItsChosenPrefix,
     RetriesAtOnce,
     RewritesTheChosenMark,
     SendsNoRuns,
@@ -338,3 +339,10 @@ def test_accepts_sent_again_at_once_are_named_by_accept_paced() -> None:
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=RetriesAtOnce)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "accept-paced" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_promises_that_report_only_the_chosen_prefix_are_named_by_promise_reports() -> None:
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=ReportsOnlyItsChosenPrefix)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "promise-reports" in rules, result.violations[:3]

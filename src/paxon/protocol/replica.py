@@ -594,6 +594,8 @@ class Replica:
         else:
             assert not self._proposals and not self._queue and not self._reads
             assert self._transfer_to is None, "a transfer outlived the leadership"
+            # Its hint would send clients back to it (mutation s14 row 25).
+            assert self.leader_id != self.node_id, "a replica that does not lead names itself"
         if not full:
             return
         for slot in range(self.log_start, self.slot_chosen):

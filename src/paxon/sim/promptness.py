@@ -1,7 +1,7 @@
 """Promptness: a replica does at once what it already knows enough to do.
 
 ``TimerChecker`` (``timers.py``) judges when a replica stands, steps down and
-how much it holds; this module judges three duties no safety check and no
+how much it holds; this module judges duties no safety check and no
 timer sees skipped, because skipping them only makes the cluster slower (a
 follower learns by a ``Learn`` round trip instead, a transfer times out and
 the leader serves on). A runtime reports every call into a replica, as to
@@ -33,6 +33,11 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   one ballot again only ``accept_retry_s`` after it last did. ("A proposal not
   chosen is sent again to the peers that have not voted, every
   ``accept_retry_s``": a retry storm costs every follower a write.)
+- ``promise-reports``: a ``Promise`` to a candidate whose ``slot_from`` is
+  within ``slots_ahead_max`` of the acceptor's chosen prefix reports from the
+  acceptor's own ``log_start``, not from its chosen prefix. ("Only a candidate
+  far behind is told the slots below the chosen prefix cannot be reported":
+  one told so for less must learn them first, a round trip before it leads.)
 - ``transfer-sends``: a leader handing leadership over, with no proposal open
   (``slot_next == slot_chosen``) and a target that said it holds every slot
   chosen here, has sent that target ``TimeoutNow`` within ``accept_retry_s``
@@ -100,6 +105,8 @@ class PromptnessChecker:
             self._check_learned(node_id, replica, args[0], ready, time)
         elif call == "step" and isinstance(args[0], Promise):
             self._note_promise(node_id, replica, args[0])
+        elif call == "step" and isinstance(args[0], Prepare):
+            self._check_reported(node_id, replica, ready.messages_after_persist, time)
         if replica.role is not Role.LEADER:
             return
         asked: set[NodeId] = set()
@@ -140,6 +147,23 @@ class PromptnessChecker:
                 f"n{node_id} asked {sorted(asked)} to promise {replica.ballot_own} for the "
                 f"configuration at s{replica.slot_next}, but not {missed}, which never did",
             )
+
+    def _check_reported(
+        self, node_id: NodeId, replica: Replica, messages: Sequence[Message], time: float
+    ) -> None:
+        for promise in messages:
+            if not isinstance(promise, Promise) or promise.dst == node_id:
+                continue
+            near = promise.slot_chosen - promise.slot_from <= replica.config.slots_ahead_max
+            if near and promise.log_start != replica.log_start:
+                self._fail(
+                    time,
+                    "promise-reports",
+                    f"n{node_id} told n{promise.dst} (slot_from {promise.slot_from}, within "
+                    f"{replica.config.slots_ahead_max} of its chosen prefix "
+                    f"{promise.slot_chosen}) that it reports from s{promise.log_start}, "
+                    f"not from its log_start s{replica.log_start}",
+                )
 
     def _check_learned(
         self,
