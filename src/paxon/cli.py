@@ -39,6 +39,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.cli_elect import add_elect_command, elect_operation
+from paxon.cli_endpoint import ENDPOINT_GROUP, add_endpoint_commands, endpoint_operation
 from paxon.cli_lease import (
     LEASE_GROUP,
     add_lease_commands,
@@ -416,6 +417,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
     add_lease_commands(commands, common)
+    add_endpoint_commands(commands, common)
     members = commands.add_parser("members", help="list the members; add, promote or remove one")
     member_commands = members.add_subparsers(dest="members_command", parser_class=_Parser)
     member_commands.add_parser("list", help="list the members", parents=[common])
@@ -844,6 +846,7 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "members": _members,
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
     LEASE_GROUP: lease_operation,
+    ENDPOINT_GROUP: endpoint_operation,
     "lock": lock_operation,
     "watch": watch_operation,
     "elect": elect_operation,
@@ -1306,6 +1309,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "members": _run_client_command,
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),
     LEASE_GROUP: _run_client_command,
+    ENDPOINT_GROUP: _run_client_command,
     "lock": _run_client_command,
     "watch": _run_client_command,
     "elect": _run_client_command,

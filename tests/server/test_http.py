@@ -96,6 +96,7 @@ class FakeKv:
         self.compactions: list[tuple[int, str | None]] = []
         self.member_changes: list[tuple[str, int, str, str | None]] = []
         self.metrics = NodeMetrics(node_id=1)
+        self.ready_report: dict[str, Any] | None = None  # readiness(): None keeps none
 
     async def put(
         self,
@@ -216,6 +217,9 @@ class FakeKv:
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render()
+
+    def readiness(self) -> dict[str, Any] | None:
+        return self.ready_report
 
     def _maybe_fail(self) -> None:
         error, self.fail_with = self.fail_with, None

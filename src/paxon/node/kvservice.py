@@ -125,6 +125,10 @@ class NodeKvService:
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
 
+    def readiness(self) -> dict[str, Any] | None:
+        report = self.node.health_report
+        return None if report is None else report()
+
     async def _write(self, command: _Command, kind: type[_R], token: str | None) -> _R:
         validate_command(command, self.limits)
         payload = _wrapped(encode_command(command), token)

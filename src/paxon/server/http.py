@@ -35,6 +35,11 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 |                         | configuration once the change is chosen (docs/membership.md);  |
 |                         | with auth enabled, a root user's token                         |
 | ``GET /metrics``        | Prometheus text                                                |
+| ``GET /health``         | 200 ``{"health": "ok", "node_id"}`` while the process serves   |
+| ``GET /readyz``         | 200 with the readiness report (``paxon.node.readiness``) when  |
+|                         | the node knows a leader, is caught up and can write its disk;  |
+|                         | else 503 with the same report, ``"code": "not_ready"`` and the |
+|                         | failing check named in ``"failed"`` and ``"error"``            |
 | ``GET /``               | the dashboard page                                             |
 
 ``GET /v1/kv/...`` also sends the store's revision in ``X-Paxon-Revision``.
@@ -49,9 +54,10 @@ around the command; with auth enabled, no token or a bad one is 401
 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), a token without the
 permission is 403 ``permission_denied``, and nothing is applied. An
 ``Authorization`` header that is not ``Bearer`` with a token of at most
-``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``
-and the dashboard stay open, as etcd leaves ``/metrics`` and ``/health``
-open: they show members, roles and counters, never a key or a value.
+``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``,
+``/health``, ``/readyz`` and the dashboard stay open, as etcd leaves ``/metrics``
+and ``/health`` open: they show members, roles and counters, never a key, a
+value, a user or a path.
 
 This module is an edge: it validates everything a client sends (the key is the
 percent-decoded UTF-8 path after ``/v1/kv/``; query parameters are checked by
@@ -271,6 +277,11 @@ class KvService(Protocol):
         """The ``/metrics`` body and its content type."""
         ...
 
+    def readiness(self) -> dict[str, Any] | None:
+        """This node's readiness report (``paxon.node.readiness.judge``), None if
+        it keeps none (a node not run by ``paxon serve``)."""
+        ...
+
 
 def make_app(
     service: KvService,
@@ -305,6 +316,8 @@ def make_app(
     )
     app.router.add_get("/", routes.dashboard)
     app.router.add_get("/metrics", routes.metrics)
+    app.router.add_get("/health", routes.health)
+    app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
     app.router.add_get("/v1/members", routes.members)
@@ -669,6 +682,29 @@ class _Routes:
             action, node_id, address, token=_token(request)
         )
         return web.json_response(configuration, headers={"Cache-Control": "no-store"})
+
+    async def health(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = {"health": "ok", "node_id": self.service.status().get("node_id")}
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        _query(request)
+        report = self.service.readiness()
+        if report is None:
+            report = {"ready": False, "failed": "readiness", "checks": {}}
+            reason = "this node keeps no readiness checks"
+        else:
+            reason = str(report["checks"].get(report["failed"], ""))
+        status = 200
+        if not report["ready"]:
+            status = 503
+            report = {
+                "error": f"not ready: {report['failed']}: {reason}",
+                "code": "not_ready",
+                **report,
+            }
+        return web.json_response(report, status=status, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()
