@@ -259,6 +259,8 @@ class Node:
         # Set by ``paxon serve``: this node's readiness report (``node/readiness.py``),
         # added to ``status()`` as ``"health"``.
         self.health_report: Callable[[], dict[str, Any]] | None = None
+        # Set by ``paxon serve``: where its HTTP port listens (``"http"`` in ``status()``).
+        self.http_address: str | None = None
 
     # ------------------------------------------------------------------ life
 
@@ -558,6 +560,8 @@ class Node:
         }
         if self.health_report is not None:
             view["health"] = self.health_report()
+        if self.http_address is not None:
+            view["http"] = self.http_address
         return view
 
     async def cluster_status(self) -> dict[str, Any]:

@@ -145,6 +145,8 @@ async def _serve(config: ServeConfig) -> int:
                 raise _StartupError(
                     f"cannot listen for HTTP on {_fmt(config.http)}: {error}"
                 ) from None
+            scheme = "https" if security.clients is not None else "http"
+            node.http_address = f"{scheme}://{_fmt(config.http)}"
         log.info(
             "[%d] serving: native %s%s, peers %s (%s), http %s%s",
             config.node_id,

@@ -34,6 +34,9 @@ Routes and answers are fixed by SPEC.md ("HTTP API", "Transaction request"):
 |                         | ``promote`` or ``remove`` (address for the adds only); the     |
 |                         | configuration once the change is chosen (docs/membership.md);  |
 |                         | with auth enabled, a root user's token                         |
+| ``GET /v1/snapshot``    | a backup of the store at one revision, streamed               |
+|                         | (``application/octet-stream``, ``paxon.storage.backup``;       |
+|                         | ``X-Paxon-Revision``); with auth enabled, a root user's token  |
 | ``GET /metrics``        | Prometheus text                                                |
 | ``GET /health``         | 200 ``{"health": "ok", "node_id"}`` while the process serves   |
 | ``GET /readyz``         | 200 with the readiness report (``paxon.node.readiness``) when  |
@@ -173,6 +176,7 @@ from paxon.kv.model import (
 )
 from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.server.guard import RequestGuard
+from paxon.storage.backup import BackupMeta, encode_chunks, encoded_size
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +281,10 @@ class KvService(Protocol):
         """The ``/metrics`` body and its content type."""
         ...
 
+    async def backup(self, *, token: str | None = None) -> tuple[BackupMeta, bytes]:
+        """A backup of the store, fresh and at one revision (``paxon.node.backup``)."""
+        ...
+
     def readiness(self) -> dict[str, Any] | None:
         """This node's readiness report (``paxon.node.readiness.judge``), None if
         it keeps none (a node not run by ``paxon serve``)."""
@@ -318,6 +326,7 @@ def make_app(
     app.router.add_get("/metrics", routes.metrics)
     app.router.add_get("/health", routes.health)
     app.router.add_get("/readyz", routes.readyz)
+    app.router.add_get("/v1/snapshot", routes.snapshot)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
     app.router.add_get("/v1/members", routes.members)
@@ -705,6 +714,23 @@ class _Routes:
                 **report,
             }
         return web.json_response(report, status=status, headers={"Cache-Control": "no-store"})
+
+    async def snapshot(self, request: web.Request) -> web.StreamResponse:
+        _query(request)
+        meta, data = await self.service.backup(token=_token(request))
+        stream = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(encoded_size(meta)),
+                "X-Paxon-Revision": str(meta.revision),
+                "Cache-Control": "no-store",
+            }
+        )
+        await stream.prepare(request)
+        for chunk in encode_chunks(meta, data):
+            await stream.write(chunk)  # waits while the reader is slow
+        await stream.write_eof()
+        return stream
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()
