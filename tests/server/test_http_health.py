@@ -7,7 +7,9 @@ from typing import Any
 
 from tests.server.test_http import Client, FakeKv, serve
 
+from paxon.errors import PermissionDenied
 from paxon.node.readiness import DiskState, Facts, judge
+from paxon.storage.backup import BackupMeta, decode_backup
 
 SECRET_HEADERS = {"Authorization": "Bearer not-a-real-token"}
 
@@ -82,3 +84,26 @@ def test_readyz_refuses_unknown_query_parameters() -> None:
         assert response.status == 400
 
     serve(FakeKv(), scenario)
+
+
+def test_snapshot_streams_a_backup_and_passes_the_token() -> None:
+    service = FakeKv()
+    data = bytes(range(256)) * 9000  # over two chunks
+    meta = BackupMeta(7, 3, 12, 1000, 1, "paxon", "2026-01-01T00:00:00Z", len(data))
+    service.backup_answer = (meta, data)
+
+    async def scenario(client: Client) -> None:
+        response = await client.get("/v1/snapshot", headers=SECRET_HEADERS)
+        assert response.status == 200
+        assert response.headers["X-Paxon-Revision"] == "7"
+        body = await response.read()
+        assert int(response.headers["Content-Length"]) == len(body)
+        backup = decode_backup(body, "answer")
+        assert backup.meta == meta and backup.data == data
+        assert service.backup_tokens == ["not-a-real-token"]
+
+        service.fail_with = PermissionDenied("user 'alice' may not take a backup")
+        response = await client.get("/v1/snapshot")
+        assert response.status == 403
+
+    serve(service, scenario)
