@@ -209,6 +209,7 @@ def test_dev_survives_its_nodes_and_adds_and_removes_one(tmp_path: Path) -> None
         dev.send("status")
         assert dev.expect("  1 ").split()[1] == "running"
         assert dev.expect("  4 ").split()[1] == "removed"
+        assert dev.expect("  3 ").split()[-1] == "yes"  # ready, as its GET /readyz says
 
         assert dev.process.stdin is not None
         dev.process.stdin.close()  # end of input stops the reading, not the cluster
