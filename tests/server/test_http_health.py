@@ -3,6 +3,7 @@ token, 200 or 503 with the failing check named, nothing sensitive in the body.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.server.test_http import Client, FakeKv, serve
@@ -105,5 +106,30 @@ def test_snapshot_streams_a_backup_and_passes_the_token() -> None:
         service.fail_with = PermissionDenied("user 'alice' may not take a backup")
         response = await client.get("/v1/snapshot")
         assert response.status == 403
+
+    serve(service, scenario)
+
+
+def test_one_backup_at_a_time() -> None:
+    service = FakeKv()
+    meta = BackupMeta(1, 1, 1, 0, 1, "paxon", "2026-01-01T00:00:00Z", 3)
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow_backup(*, token: str | None = None) -> tuple[Any, bytes]:
+        started.set()
+        await release.wait()
+        return meta, b"abc"
+
+    service.backup = slow_backup  # type: ignore[method-assign]
+
+    async def scenario(client: Client) -> None:
+        first = asyncio.ensure_future(client.get("/v1/snapshot"))
+        await started.wait()
+        second = await client.get("/v1/snapshot")
+        assert second.status == 503 and (await second.json())["code"] == "busy"
+        release.set()
+        assert (await first).status == 200
+        assert (await client.get("/v1/snapshot")).status == 200  # the slot is free again
 
     serve(service, scenario)

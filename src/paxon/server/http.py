@@ -84,6 +84,7 @@ Limits (defaults; each is a keyword of ``make_app`` / ``start_http``):
 | ``range_max_bytes`` (per       | 4 MiB of    | ``"more": true`` (the first key is    |
 | answer, keys + values)         | raw bytes   | always sent, so reading progresses)   |
 | ``requests_in_flight_max``     | 256         | 503 ``busy`` (nothing applied)        |
+| ``BACKUPS_MAX`` (being sent)  | 1           | 503 ``busy``                          |
 | ``connections_max``            | 512         | the connection is closed at once      |
 | idle keep-alive                | 30 s        | the connection is closed              |
 | TLS handshake                  | 10 s        | the connection is closed              |
@@ -193,6 +194,9 @@ KV_PREFIX: Final = "/v1/kv/"
 WATCH_PREFIX: Final = "/v1/watch/"
 WATCH_STREAMS_MAX: Final = 256
 """Open ``/v1/watch`` streams per node (each holds a connection of CONNECTIONS_MAX)."""
+BACKUPS_MAX: Final = 1
+"""Backups (``GET /v1/snapshot``) a node sends at once: each holds a copy of the
+whole encoded store in memory until its reader has it."""
 WATCH_WAIT_S: Final = 5.0
 """A watch stream writes a progress line at least this often while idle."""
 INTEGER_MAX: Final = 2**63 - 1
@@ -475,6 +479,7 @@ class _Routes:
         self.service = service
         self.range_limits = range_limits
         self.watch_streams = 0
+        self.backups = 0
         self.dashboard_html = (
             resources.files("paxon.server").joinpath("dashboard.html").read_text("utf-8")
         )
@@ -717,6 +722,15 @@ class _Routes:
 
     async def snapshot(self, request: web.Request) -> web.StreamResponse:
         _query(request)
+        if self.backups >= BACKUPS_MAX:
+            raise Busy(f"{self.backups} backup(s) being sent, the most this node sends at once")
+        self.backups += 1
+        try:
+            return await self._send_backup(request)
+        finally:
+            self.backups -= 1
+
+    async def _send_backup(self, request: web.Request) -> web.StreamResponse:
         meta, data = await self.service.backup(token=_token(request))
         stream = web.StreamResponse(
             headers={
