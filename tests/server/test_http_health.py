@@ -116,9 +116,15 @@ def test_one_backup_at_a_time() -> None:
     release = asyncio.Event()
     started = asyncio.Event()
 
+    calls: list[None] = []
+
     async def slow_backup(*, token: str | None = None) -> tuple[Any, bytes]:
+        calls.append(None)
+        if len(calls) == 2:  # the second came through while the first was being sent
+            raise AssertionError("two backups at once")
         started.set()
-        await release.wait()
+        if len(calls) == 1:
+            await release.wait()
         return meta, b"abc"
 
     service.backup = slow_backup  # type: ignore[method-assign]
