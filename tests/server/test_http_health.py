@@ -116,15 +116,15 @@ def test_one_backup_at_a_time() -> None:
     release = asyncio.Event()
     started = asyncio.Event()
 
-    calls: list[None] = []
+    active: list[None] = []
 
     async def slow_backup(*, token: str | None = None) -> tuple[Any, bytes]:
-        calls.append(None)
-        if len(calls) == 2:  # the second came through while the first was being sent
+        if active:  # another came through while the first is being sent
             raise AssertionError("two backups at once")
+        active.append(None)
         started.set()
-        if len(calls) == 1:
-            await release.wait()
+        await release.wait()
+        active.clear()
         return meta, b"abc"
 
     service.backup = slow_backup  # type: ignore[method-assign]
