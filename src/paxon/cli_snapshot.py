@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -111,8 +112,11 @@ def run_offline(args: argparse.Namespace) -> int:
 
 
 def snapshot_operation(args: argparse.Namespace) -> _Operation:
-    """The operation of ``snapshot save``."""
+    """The operation of ``snapshot save`` (FILE's directory is checked now)."""
     path = args.file
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or os.path.isdir(path):
+        raise BadRequest(f"cannot write {path}: no such directory, or it is one")
 
     async def run(client: Client) -> int:
         from paxon.storage.backup import save_atomically
@@ -120,7 +124,10 @@ def snapshot_operation(args: argparse.Namespace) -> _Operation:
         url, endpoint = await _http_of(client)
         token = await client.login() if client.user is not None else None
         chunks = _download(url + "/v1/snapshot", token, client, endpoint)
-        backup = await save_atomically(path, chunks)
+        try:
+            backup = await save_atomically(path, chunks)
+        except OSError as error:
+            raise BadRequest(f"cannot write {path}: {error.strerror or error}") from None
         _print(args, path, backup, f"saved {path}")
         return 0
 

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from crc32c import crc32c
 
+from paxon.errors import BadRequest
 from paxon.storage.errors import StorageError
 
 BACKUP_MAGIC: Final = b"PAXONBAK"
@@ -121,7 +122,7 @@ def encode_chunks(meta: BackupMeta, data: bytes, chunk_bytes: int = CHUNK_BYTES)
 
 def read_backup(path: str) -> Backup:
     """Read and check the whole backup at ``path``; ``CorruptBackup`` if it is not one,
-    ``StorageError`` if it cannot be read."""
+    ``BadRequest`` if it cannot be read (both exit 2)."""
     try:
         size = os.path.getsize(path)
         if size > BACKUP_MAX_BYTES:
@@ -131,7 +132,7 @@ def read_backup(path: str) -> Backup:
         with open(path, "rb") as file:
             content = file.read()
     except OSError as error:
-        raise StorageError(f"{path}: cannot read it: {error.strerror or error}") from None
+        raise BadRequest(f"{path}: cannot read it: {error.strerror or error}") from None
     return decode_backup(content, path)
 
 
