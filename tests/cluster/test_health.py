@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -96,3 +97,27 @@ def test_endpoint_health_exits_3_when_nothing_answers() -> None:
     result = paxon("endpoint", "health", "--timeout", "2", endpoints=endpoints)
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.count(" is unhealthy: took ") == 2
+
+
+def test_a_data_dir_that_takes_no_write_makes_its_node_not_ready(cluster: Cluster) -> None:
+    """``chattr +i`` on a data directory refuses new files even to root: the disk
+    probe fails, so the node is not ready, and is again once the flag is gone."""
+    node = cluster.node(2)
+    readyz_once(cluster, 2, 200, "node 2 never ready")
+    if shutil.which("chattr") is None:
+        pytest.skip("no chattr here")
+    flagged = subprocess.run(["chattr", "+i", str(node.data_dir)], capture_output=True, check=False)
+    if flagged.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {flagged.stderr!r}")
+    try:
+        report = readyz_once(cluster, 2, 503, "node 2 stayed ready on a disk that takes no write")
+        assert report["failed"] == "disk", report
+        assert report["checks"]["disk"] == "a probe write failed: Operation not permitted"
+        result = paxon("endpoint", "health", endpoints=node.endpoint)
+        assert result.returncode == 1
+        assert "is unhealthy" in result.stdout and "not ready: disk: a probe write failed" in (
+            result.stdout
+        )
+    finally:
+        subprocess.run(["chattr", "-i", str(node.data_dir)], check=True)
+    readyz_once(cluster, 2, 200, "node 2 not ready again once its disk takes writes")
