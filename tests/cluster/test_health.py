@@ -1,8 +1,10 @@
 """Health and readiness on real processes: ``GET /health``, ``GET /readyz`` and
 ``paxon endpoint health`` on a healthy cluster, on a leader cut off from its
-followers (both paused), and on endpoints where nothing listens.
+followers (both paused), on a data directory that takes no write, and on
+endpoints where nothing listens.
 
-Cost: one 3-node cluster, about 5 s on 2 busy cores.
+Cost: two 3-node clusters, about 10 s on 2 busy cores; the disk test is skipped
+where `chattr +i` does not work (not root, or a file system without it).
 """
 
 from __future__ import annotations
