@@ -92,6 +92,18 @@ def test_health_readiness_and_endpoint_health(cluster: Cluster) -> None:
         node.resume()
     readyz_once(cluster, leader, 200, "the cluster never became ready again")
 
+    # A follower that hears from no leader is not ready either.
+    leader = cluster.wait_for_leader()
+    lonely = next(node for node in cluster.nodes if node.node_id != leader)
+    others = [node for node in cluster.nodes if node is not lonely]
+    for node in others:
+        node.pause()
+    report = readyz_once(cluster, lonely.node_id, 503, "a follower hearing no leader stayed ready")
+    assert report["failed"] == "leader" and report["role"] != "leader"
+    for node in others:
+        node.resume()
+    readyz_once(cluster, lonely.node_id, 200, "the follower never became ready again")
+
 
 def test_endpoint_health_exits_3_when_nothing_answers() -> None:
     ports = free_ports(2)
