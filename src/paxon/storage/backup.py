@@ -49,7 +49,7 @@ _HEAD = struct.Struct("<8sHHI")
 _TRAILER = struct.Struct("<I8s")
 
 
-class CorruptBackup(StorageError):
+class CorruptBackup(StorageError):  # sim: unreachable: backups (HTTP, CLI)
     """A backup file failed its checks."""
 
     exit_code = 2
@@ -61,7 +61,7 @@ class CorruptBackup(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
-class BackupMeta:
+class BackupMeta:  # sim: unreachable: backups (HTTP, CLI)
     """What a backup says about itself."""
 
     revision: int  # the store's revision: the backup holds every change up to it
@@ -91,20 +91,22 @@ class BackupMeta:
 
 
 @dataclass(frozen=True, slots=True)
-class Backup:
+class Backup:  # sim: unreachable: backups (HTTP, CLI)
     meta: BackupMeta
     data: bytes
     checksum: int  # the CRC32C in the trailer (checked)
     file_bytes: int
 
 
-def encoded_size(meta: BackupMeta) -> int:
+def encoded_size(meta: BackupMeta) -> int:  # sim: unreachable: backups (HTTP, CLI)
     """The size of the backup file ``encode_chunks(meta, ...)`` makes."""
     meta_bytes = len(json.dumps(meta.to_json(), sort_keys=True).encode())
     return _HEAD.size + meta_bytes + meta.data_bytes + _TRAILER.size
 
 
-def encode_chunks(meta: BackupMeta, data: bytes, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+def encode_chunks(  # sim: unreachable: backups (HTTP, CLI)
+    meta: BackupMeta, data: bytes, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[bytes]:
     """The backup file's bytes in pieces of at most about ``chunk_bytes``."""
     assert meta.data_bytes == len(data), "meta.data_bytes must be the data's length"
     meta_bytes = json.dumps(meta.to_json(), sort_keys=True).encode()
@@ -120,7 +122,7 @@ def encode_chunks(meta: BackupMeta, data: bytes, chunk_bytes: int = CHUNK_BYTES)
     yield _TRAILER.pack(checksum, BACKUP_END)
 
 
-def read_backup(path: str) -> Backup:
+def read_backup(path: str) -> Backup:  # sim: unreachable: backups (HTTP, CLI)
     """Read and check the whole backup at ``path``; ``CorruptBackup`` if it is not one,
     ``BadRequest`` if it cannot be read (both exit 2)."""
     try:
@@ -136,7 +138,7 @@ def read_backup(path: str) -> Backup:
     return decode_backup(content, path)
 
 
-def decode_backup(content: bytes, file: str) -> Backup:
+def decode_backup(content: bytes, file: str) -> Backup:  # sim: unreachable: backups (HTTP, CLI)
     if len(content) < _HEAD.size + _TRAILER.size:
         raise CorruptBackup(file, f"only {len(content)} bytes: too short for a backup")
     magic, version, reserved, meta_length = _HEAD.unpack_from(content)
@@ -164,7 +166,9 @@ def decode_backup(content: bytes, file: str) -> Backup:
     return Backup(meta, data, checksum, len(content))
 
 
-async def save_atomically(path: str, chunks: AsyncIterator[bytes]) -> Backup:
+async def save_atomically(  # sim: unreachable: backups (HTTP, CLI)
+    path: str, chunks: AsyncIterator[bytes]
+) -> Backup:
     """Write ``chunks`` to ``path`` as the rules say; the backup, checked. Nothing is
     left at ``path`` (nor its ``.tmp``) unless all of it arrived and checks."""
     tmp = path + ".tmp"
