@@ -147,10 +147,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     from paxon.node.restore import restore_data_dir
-    from paxon.server.config import parse_peers
+    from paxon.server.config import format_address, parse_peers
 
     try:
-        peers = parse_peers(args.peers)
+        peers = {member: format_address(a) for member, a in parse_peers(args.peers).items()}
     except ValueError as error:
         raise BadRequest(f"--peers: {error}") from None
     try:

@@ -38,7 +38,6 @@ from paxon.node.logclock import LogClock
 from paxon.node.machine import ReplicatedMachine
 from paxon.protocol.membership import Configuration
 from paxon.protocol.records import SnapshotRecord
-from paxon.server.config import Address, format_address
 from paxon.storage.backup import Backup, CorruptBackup, read_backup
 from paxon.storage.first_config import write_first_configuration
 from paxon.storage.storage import Storage
@@ -68,11 +67,12 @@ def restore_data_dir(
     path: str,
     data_dir: str,
     node_id: int,
-    peers: Mapping[int, Address],
+    peers: Mapping[int, str],
     cluster_id: str,
 ) -> Restored:
-    """Seed ``data_dir`` as member ``node_id`` of a new cluster of ``peers`` from
-    the backup at ``path`` (see the rules)."""
+    """Seed ``data_dir`` as member ``node_id`` of a new cluster of ``peers`` (id to
+    ``"HOST:PORT"``, as ``--peers`` names them) from the backup at ``path`` (see the
+    rules)."""
     if node_id not in peers:
         raise BadRequest(f"--id {node_id} is not among --peers {sorted(peers)}")
     if os.path.exists(data_dir) and (not os.path.isdir(data_dir) or os.listdir(data_dir)):
@@ -82,9 +82,7 @@ def restore_data_dir(
     backup = check_backup(path)
     store = KvStore()
     store.restore(backup.data)
-    initial = Configuration.initial(
-        {member: format_address(address) for member, address in peers.items()}
-    )
+    initial = Configuration.initial(dict(peers))
     machine = ReplicatedMachine(store, configuration=initial)
     slot = max(backup.meta.slot, 1)
     machine.slot_applied = slot
