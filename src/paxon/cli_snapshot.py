@@ -14,8 +14,10 @@ command                                        does
 =============================================  ==================================
 
 ``save`` takes the client flags (``--endpoints``, TLS, ``--user``): the native
-endpoints are asked where their HTTP port is, and the backup comes from there
-(HTTPS with the same CA under ``--cacert``). With auth enabled it needs a root
+endpoints are asked where their HTTP port is, and the backup comes from the
+first that sends one (HTTPS with the same CA under ``--cacert``); a member that
+cannot (no answer, 503 busy or unavailable, 504) is passed over for the next,
+a refusal (401, 403, 400) is final. With auth enabled it needs a root
 user (a backup holds every key and the users table). ``--timeout`` bounds the
 wait for each piece, not the whole transfer.
 
@@ -121,15 +123,21 @@ def snapshot_operation(args: argparse.Namespace) -> _Operation:
     async def run(client: Client) -> int:
         from paxon.storage.backup import save_atomically
 
-        url, endpoint = await _http_of(client)
+        members = await _http_of(client)
         token = await client.login() if client.user is not None else None
-        chunks = _download(url + "/v1/snapshot", token, client, endpoint)
-        try:
-            backup = await save_atomically(path, chunks)
-        except OSError as error:
-            raise BadRequest(f"cannot write {path}: {error.strerror or error}") from None
-        _print(args, path, backup, f"saved {path}")
-        return 0
+        problems = []
+        for url, endpoint in members:
+            chunks = _download(url + "/v1/snapshot", token, client, endpoint)
+            try:
+                backup = await save_atomically(path, chunks)
+            except OSError as error:
+                raise BadRequest(f"cannot write {path}: {error.strerror or error}") from None
+            except Unavailable as error:  # this member cannot send one now: the next may
+                problems.append(str(error))
+                continue
+            _print(args, path, backup, f"saved {path}")
+            return 0
+        raise Unavailable("no member sent a backup: " + "; ".join(problems))
 
     return run
 
@@ -181,10 +189,11 @@ def _print(args: argparse.Namespace, path: str, backup: Backup, first: str) -> N
     )
 
 
-async def _http_of(client: Client) -> tuple[str, str]:
-    """The HTTP base URL of the first endpoint that says where it serves HTTP, and
-    that endpoint."""
+async def _http_of(client: Client) -> list[tuple[str, str]]:
+    """The HTTP base URL and the endpoint of each endpoint that answers and says where
+    it serves HTTP, in the order of the endpoints (``Unavailable`` if none does)."""
     views = await client.node_views()
+    found = []
     for endpoint, view in zip(client.endpoints, views, strict=True):
         if not view or not isinstance(view.get("http"), str):
             continue
@@ -194,7 +203,9 @@ async def _http_of(client: Client) -> tuple[str, str]:
             host = endpoint.rpartition(":")[0]
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"{parts.scheme}://{host}:{parts.port}", endpoint
+        found.append((f"{parts.scheme}://{host}:{parts.port}", endpoint))
+    if found:
+        return found
     if any(views):
         raise Unavailable("no endpoint that answered serves HTTP (paxon serve --http)")
     raise Unavailable(client.status_problem or "no endpoint answered")
