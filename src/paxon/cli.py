@@ -39,6 +39,7 @@ from paxon.cli_auth import (
     credentials,
 )
 from paxon.cli_elect import add_elect_command, elect_operation
+from paxon.cli_endpoint import ENDPOINT_GROUP, add_endpoint_commands, endpoint_operation
 from paxon.cli_examples import add_examples
 from paxon.cli_lease import (
     LEASE_GROUP,
@@ -48,6 +49,13 @@ from paxon.cli_lease import (
     runs_until_interrupted,
 )
 from paxon.cli_lock import add_lock_command, lock_operation, split_command
+from paxon.cli_snapshot import (
+    SNAPSHOT_GROUP,
+    add_snapshot_commands,
+    is_online,
+    run_offline,
+    snapshot_operation,
+)
 from paxon.cli_values import escaped, read_value
 from paxon.cli_watch import add_watch_command, watch_operation
 from paxon.errors import BadRequest, PaxonError, Timeout, Unavailable
@@ -439,6 +447,8 @@ def _add_client_commands(commands: _Subcommands) -> None:
     add("status", "show each member's role, ballot and log indexes")
     add_auth_commands(commands, common)
     add_lease_commands(commands, common)
+    add_endpoint_commands(commands, common)
+    add_snapshot_commands(commands, common)
     members = commands.add_parser("members", help="list the members; add, promote or remove one")
     member_commands = members.add_subparsers(dest="members_command", parser_class=_Parser)
     member_commands.add_parser("list", help="list the members", parents=[common])
@@ -494,7 +504,13 @@ def _run_client_command(args: argparse.Namespace) -> int:
         endpoints = _endpoints(args.endpoints)
         tls = _client_tls(args)
         user, password = credentials(args)
-        endless = runs_until_interrupted(args) or args.command in ("lock", "watch", "elect")
+        # A backup bounds each piece it reads by --timeout, not the whole transfer.
+        endless = runs_until_interrupted(args) or args.command in (
+            "lock",
+            "watch",
+            "elect",
+            SNAPSHOT_GROUP,
+        )
         return asyncio.run(
             _with_client(endpoints, args.timeout, tls, operation, user, password, endless=endless)
         )
@@ -877,6 +893,8 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "members": _members,
     **dict.fromkeys(AUTH_GROUPS, auth_operation),
     LEASE_GROUP: lease_operation,
+    ENDPOINT_GROUP: endpoint_operation,
+    SNAPSHOT_GROUP: snapshot_operation,
     "lock": lock_operation,
     "watch": watch_operation,
     "elect": elect_operation,
@@ -1339,6 +1357,10 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "members": _run_client_command,
     **dict.fromkeys(AUTH_GROUPS, _run_client_command),
     LEASE_GROUP: _run_client_command,
+    ENDPOINT_GROUP: _run_client_command,
+    SNAPSHOT_GROUP: lambda args: (
+        _run_client_command(args) if is_online(args) else run_offline(args)
+    ),
     "lock": _run_client_command,
     "watch": _run_client_command,
     "elect": _run_client_command,

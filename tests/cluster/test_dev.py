@@ -2,7 +2,7 @@
 stdin (a pipe here, the terminal for a person), surviving the nodes it kills,
 adding and removing a node, and leaving no process behind after Ctrl-C.
 
-Cost: about 8-13 s on 2 busy cores (3 nodes, one killed and restarted, one added
+Cost: about 10-15 s on 2 busy cores (3 nodes, two killed and restarted, one added
 and removed), about 10 s for one changed with auth on, stopped and started again,
 plus about 3 s for a start that fails.
 """
@@ -177,6 +177,18 @@ def test_dev_survives_its_nodes_and_adds_and_removes_one(tmp_path: Path) -> None
         with dev.client(2) as client:
             assert client.get("during").value == b"kill"
 
+        # A node dies outside dev (a crash, a kill from another terminal): said, survived.
+        dev.send("status")
+        os.kill(int(dev.expect("  3 ").split()[2]), signal.SIGKILL)
+        line = dev.expect("node 3 was killed by SIGKILL; the others keep running")
+        assert "`restart 3` starts it again" in line
+        with dev.client(1, 2) as client:
+            client.put("crashed", "3")
+        dev.send("restart 3")
+        dev.expect("node 3: started again")
+        with dev.client(3) as client:
+            assert client.get("crashed").value == b"3"
+
         dev.send("add")
         dev.expect("node 4: added as a learner")
         dev.wait_for(lambda: dev.members().get(4) == "voter", "node 4 never became a voter")
@@ -197,6 +209,7 @@ def test_dev_survives_its_nodes_and_adds_and_removes_one(tmp_path: Path) -> None
         dev.send("status")
         assert dev.expect("  1 ").split()[1] == "running"
         assert dev.expect("  4 ").split()[1] == "removed"
+        assert dev.expect("  3 ").split()[-1] == "yes"  # ready, as its GET /readyz says
 
         assert dev.process.stdin is not None
         dev.process.stdin.close()  # end of input stops the reading, not the cluster

@@ -96,6 +96,9 @@ class FakeKv:
         self.compactions: list[tuple[int, str | None]] = []
         self.member_changes: list[tuple[str, int, str, str | None]] = []
         self.metrics = NodeMetrics(node_id=1)
+        self.ready_report: dict[str, Any] | None = None  # readiness(): None keeps none
+        self.backup_answer: tuple[Any, bytes] | None = None  # backup(): (BackupMeta, data)
+        self.backup_tokens: list[str | None] = []
 
     async def put(
         self,
@@ -216,6 +219,15 @@ class FakeKv:
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render()
+
+    def readiness(self) -> dict[str, Any] | None:
+        return self.ready_report
+
+    async def backup(self, *, token: str | None = None) -> tuple[Any, bytes]:
+        self.backup_tokens.append(token)
+        self._maybe_fail()
+        assert self.backup_answer is not None
+        return self.backup_answer
 
     def _maybe_fail(self) -> None:
         error, self.fail_with = self.fail_with, None

@@ -126,16 +126,16 @@ class AuthGate:
         self._check_age(token)
         self._store.authorize(token, inner)
 
-    def check_admin(self, token: str | None) -> None:
-        """Refuse a cluster administration request (membership) unless auth is off
-        or ``token`` is a root user's: ``Unauthenticated`` / ``PermissionDenied``."""
+    def check_admin(self, token: str | None, what: str = "change the members") -> None:
+        """Refuse a cluster administration request (membership, a backup) unless auth
+        is off or ``token`` is a root user's: ``Unauthenticated`` / ``PermissionDenied``."""
         if not self.enabled:
             return
         self._check_age(token)
         assert token is not None
         user, _ = self._store.auth.verify_token(token)
         if not self._store.auth.is_root(user):
-            raise PermissionDenied(f"user {user!r} may not change the members (needs role root)")
+            raise PermissionDenied(f"user {user!r} may not {what} (needs role root)")
 
     def check_query(self, payload: bytes) -> None:
         """Refuse a query early if its token is missing, invalid or too old."""

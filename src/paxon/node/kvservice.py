@@ -44,7 +44,9 @@ from paxon.kv.model import (
     validate_command,
     validate_query,
 )
+from paxon.node.backup import take_backup
 from paxon.node.node import Node
+from paxon.storage.backup import BackupMeta
 
 _Command = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke
 
@@ -124,6 +126,13 @@ class NodeKvService:
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()
+
+    async def backup(self, *, token: str | None = None) -> tuple[BackupMeta, bytes]:
+        return await take_backup(self.node, token)
+
+    def readiness(self) -> dict[str, Any] | None:
+        report = self.node.health_report
+        return None if report is None else report()
 
     async def _write(self, command: _Command, kind: type[_R], token: str | None) -> _R:
         validate_command(command, self.limits)

@@ -256,6 +256,11 @@ class Node:
         # The configurations (in effect, newest) whose bindings the transport knows.
         self._bindings_from: tuple[Configuration, Configuration] | None = None
         self._failure: asyncio.Future[BaseException] | None = None
+        # Set by ``paxon serve``: this node's readiness report (``node/readiness.py``),
+        # added to ``status()`` as ``"health"``.
+        self.health_report: Callable[[], dict[str, Any]] | None = None
+        # Set by ``paxon serve``: where its HTTP port listens (``"http"`` in ``status()``).
+        self.http_address: str | None = None
 
     # ------------------------------------------------------------------ life
 
@@ -548,12 +553,17 @@ class Node:
         for row in members:
             if row["id"] in learners and row["role"] != "leader":
                 row["role"] = "learner"
-        return {
+        view = {
             "node_id": self.node_id,
             "members": members,
             "leader": leader,
             "configuration": describe(self._replica.configuration_newest),
         }
+        if self.health_report is not None:
+            view["health"] = self.health_report()
+        if self.http_address is not None:
+            view["http"] = self.http_address
+        return view
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""

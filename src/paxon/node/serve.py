@@ -30,6 +30,7 @@ from paxon.node.history import HistoryRetention
 from paxon.node.join import fetch_configuration, held_state
 from paxon.node.kvservice import NodeKvService
 from paxon.node.node import Node
+from paxon.node.readiness import DiskProbe, Readiness
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
 from paxon.security.client_tls import ClientTls
@@ -120,6 +121,9 @@ async def _serve(config: ServeConfig) -> int:
         raise _StartupError(str(error)) from None
     except OSError as error:
         raise _StartupError(f"cannot listen on {_fmt(config.listen)}: {error}") from None
+    probe = DiskProbe(config.data_dir)
+    node.health_report = Readiness(node, probe).report
+    prober = asyncio.ensure_future(probe.run())
     if security.peers.mode == "none":  # after start-up, so a refusal stays one line
         _warn_unauthenticated(log, config)
     runner = None
@@ -142,6 +146,8 @@ async def _serve(config: ServeConfig) -> int:
                 raise _StartupError(
                     f"cannot listen for HTTP on {_fmt(config.http)}: {error}"
                 ) from None
+            scheme = "https" if security.clients is not None else "http"
+            node.http_address = f"{scheme}://{_fmt(config.http)}"
         log.info(
             "[%d] serving: native %s%s, peers %s (%s), http %s%s",
             config.node_id,
@@ -172,6 +178,7 @@ async def _serve(config: ServeConfig) -> int:
             failed.cancel()
         freezer.cancel()
     finally:
+        prober.cancel()
         if runner is not None:
             await runner.cleanup()
         await node.stop()

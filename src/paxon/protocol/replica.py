@@ -264,6 +264,8 @@ class Replica:
         self.role = Role.FOLLOWER
         self.leader_id: NodeId | None = None
         self._leader_seen_at = float("-inf")
+        # The highest chosen prefix a peer has announced (readiness: how far behind).
+        self._slot_chosen_heard: Slot = 0
         self._round_seen = self.ballot_promised.round
         self._backoff = 1.0
         self._election_deadline = 0.0
@@ -573,6 +575,36 @@ class Replica:
     @property
     def counters(self) -> ReplicaCounters:
         return ReplicaCounters(**{refusal.value: count for refusal, count in self._refused.items()})
+
+    @property
+    def slot_chosen_heard(self) -> Slot:  # sim: unreachable: readiness, paxon serve only
+        """The end of the chosen prefix as far as this replica has heard (its own
+        ``slot_chosen`` or beyond): how far it may be behind."""
+        return max(self._slot_chosen_heard, self.slot_chosen)
+
+    def leader_contact_at(self) -> float | None:  # sim: unreachable: readiness, serve only
+        """When this replica last knew a leader to be leading, on its clock (``now``):
+        a leader, when it last heard from enough voters in effect to make a majority
+        with itself; any other role, when it last heard from the leader it follows.
+        None when it knows of no leader (readiness: ``paxon.node.readiness``)."""
+        if self.role is Role.LEADER:
+            voters = self.configuration.voters
+            need = self.quorum - (1 if self.node_id in voters else 0)
+            if need <= 0:
+                return self._now
+            seen = sorted(
+                (
+                    self._peer_seen_at.get(peer, float("-inf"))
+                    for peer in voters
+                    if peer != self.node_id
+                ),
+                reverse=True,
+            )
+            heard = seen[need - 1] if len(seen) >= need else float("-inf")
+            return heard if heard > float("-inf") else None
+        if self.leader_id is None or self._leader_seen_at == float("-inf"):
+            return None
+        return self._leader_seen_at
 
     def peer_slot_chosen(self, peer: NodeId) -> Slot | None:
         """How far ``peer`` said its chosen prefix reached (known while leading)."""
@@ -1290,6 +1322,7 @@ class Replica:
 
     def _learn_prefix(self, prefix: ChosenPrefix, source: NodeId) -> None:
         """Mark chosen every slot whose entry matches the ballot it was chosen under."""
+        self._slot_chosen_heard = max(self._slot_chosen_heard, prefix.slot_chosen)
         if prefix.slot_chosen <= self.slot_chosen:
             return
         for run in prefix.runs:

@@ -40,7 +40,7 @@ class CommandSpec:
 
 COMMANDS: dict[str, CommandSpec] = {
     "help": CommandSpec(False, "list these commands"),
-    "status": CommandSpec(False, "each node: state, pid, ports, role"),
+    "status": CommandSpec(False, "each node: state, pid, ports, role, ready"),
     "kill": CommandSpec(True, "kill node N (SIGKILL)"),
     "stop": CommandSpec(True, "stop node N (SIGTERM: a leader hands over first)"),
     "pause": CommandSpec(True, "pause node N (SIGSTOP)"),

@@ -132,6 +132,7 @@ class DevNodes:
         self.record = record
         self._rows: dict[int, _Row] = {node.node_id: _Row(node) for node in plan}
         self._user, self._password = settings.user, settings.password
+        self._readiness: dict[int, str] = {}  # each node's readiness, as ``_roles`` last saw
 
     # ------------------------------------------------------------- lifecycle
 
@@ -204,9 +205,11 @@ class DevNodes:
     # ------------------------------------------------------------- commands
 
     def status(self) -> list[str]:
-        """A table: each node's state, pid, ports and role (from its own view)."""
+        """A table: each node's state, pid, ports, role and readiness (from its own view:
+        ``yes``, or ``no (CHECK)`` naming the check that fails, as ``GET /readyz``)."""
         roles = self._roles()
-        header = ("node", "state", "pid", "native", "http", "peer", "role")
+        readiness = self._readiness  # as the views ``_roles`` just fetched say
+        header = ("node", "state", "pid", "native", "http", "peer", "role", "ready")
         table = [header]
         for node_id in sorted(self._rows):
             row = self._rows[node_id]
@@ -223,6 +226,7 @@ class DevNodes:
                     format_address(node.http),
                     format_address(node.peer) if node.peer else "-",
                     roles.get(node_id, "-"),
+                    readiness.get(node_id, "-"),
                 )
             )
         widths = [max(len(line[column]) for line in table) for column in range(len(header))]
@@ -467,6 +471,7 @@ class DevNodes:
             for row in self._rows.values()
             if row.running and not row.paused
         ]
+        self._readiness = {}
         if not endpoints:
             return {}
         try:
@@ -478,6 +483,10 @@ class DevNodes:
             if not view:
                 continue
             me = view.get("node_id")
+            health = view.get("health")
+            if isinstance(me, int) and isinstance(health, dict):
+                ready = bool(health.get("ready"))
+                self._readiness[me] = "yes" if ready else f"no ({health.get('failed')})"
             for member in view.get("members", []):
                 if member.get("id") == me and isinstance(me, int):
                     roles[me] = str(member.get("role") or "?")

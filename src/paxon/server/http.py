@@ -34,7 +34,15 @@ Routes and answers are fixed by docs/api.md ("HTTP API", "Transaction request"):
 |                         | ``promote`` or ``remove`` (address for the adds only); the     |
 |                         | configuration once the change is chosen (docs/membership.md);  |
 |                         | with auth enabled, a root user's token                         |
+| ``GET /v1/snapshot``    | a backup of the store at one revision, streamed               |
+|                         | (``application/octet-stream``, ``paxon.storage.backup``;       |
+|                         | ``X-Paxon-Revision``); with auth enabled, a root user's token  |
 | ``GET /metrics``        | Prometheus text                                                |
+| ``GET /health``         | 200 ``{"health": "ok", "node_id"}`` while the process serves   |
+| ``GET /readyz``         | 200 with the readiness report (``paxon.node.readiness``) when  |
+|                         | the node knows a leader, is caught up and can write its disk;  |
+|                         | else 503 with the same report, ``"code": "not_ready"`` and the |
+|                         | failing check named in ``"failed"`` and ``"error"``            |
 | ``GET /``               | the dashboard page                                             |
 
 ``GET /v1/kv/...`` also sends the store's revision in ``X-Paxon-Revision``.
@@ -49,9 +57,10 @@ around the command; with auth enabled, no token or a bad one is 401
 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), a token without the
 permission is 403 ``permission_denied``, and nothing is applied. An
 ``Authorization`` header that is not ``Bearer`` with a token of at most
-``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``
-and the dashboard stay open, as etcd leaves ``/metrics`` and ``/health``
-open: they show members, roles and counters, never a key or a value.
+``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``,
+``/health``, ``/readyz`` and the dashboard stay open, as etcd leaves ``/metrics``
+and ``/health`` open: they show members, roles and counters, never a key, a
+value, a user or a path.
 
 This module is an edge: it validates everything a client sends (the key is the
 percent-decoded UTF-8 path after ``/v1/kv/``; query parameters are checked by
@@ -75,6 +84,7 @@ Limits (defaults; each is a keyword of ``make_app`` / ``start_http``):
 | ``range_max_bytes`` (per       | 4 MiB of    | ``"more": true`` (the first key is    |
 | answer, keys + values)         | raw bytes   | always sent, so reading progresses)   |
 | ``requests_in_flight_max``     | 256         | 503 ``busy`` (nothing applied)        |
+| ``BACKUPS_MAX`` (being sent)  | 1           | 503 ``busy``                          |
 | ``connections_max``            | 512         | the connection is closed at once      |
 | idle keep-alive                | 30 s        | the connection is closed              |
 | TLS handshake                  | 10 s        | the connection is closed              |
@@ -169,6 +179,7 @@ from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.server.guard import RequestGuard
 from paxon.server.http_metrics import metrics_middleware
 from paxon.server.metrics import NodeMetrics
+from paxon.storage.backup import BackupMeta, encode_chunks, encoded_size
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +196,9 @@ KV_PREFIX: Final = "/v1/kv/"
 WATCH_PREFIX: Final = "/v1/watch/"
 WATCH_STREAMS_MAX: Final = 256
 """Open ``/v1/watch`` streams per node (each holds a connection of CONNECTIONS_MAX)."""
+BACKUPS_MAX: Final = 1
+"""Backups (``GET /v1/snapshot``) a node sends at once: each holds a copy of the
+whole encoded store in memory until its reader has it."""
 WATCH_WAIT_S: Final = 5.0
 """A watch stream writes a progress line at least this often while idle."""
 INTEGER_MAX: Final = 2**63 - 1
@@ -273,6 +287,15 @@ class KvService(Protocol):
         """The ``/metrics`` body and its content type."""
         ...
 
+    async def backup(self, *, token: str | None = None) -> tuple[BackupMeta, bytes]:
+        """A backup of the store, fresh and at one revision (``paxon.node.backup``)."""
+        ...
+
+    def readiness(self) -> dict[str, Any] | None:
+        """This node's readiness report (``paxon.node.readiness.judge``), None if
+        it keeps none (a node not run by ``paxon serve``)."""
+        ...
+
 
 def make_app(
     service: KvService,
@@ -310,6 +333,9 @@ def make_app(
     )
     app.router.add_get("/", routes.dashboard)
     app.router.add_get("/metrics", routes.metrics)
+    app.router.add_get("/health", routes.health)
+    app.router.add_get("/readyz", routes.readyz)
+    app.router.add_get("/v1/snapshot", routes.snapshot)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
     app.router.add_get("/v1/members", routes.members)
@@ -458,6 +484,7 @@ class _Routes:
         self.service = service
         self.range_limits = range_limits
         self.watch_streams = 0
+        self.backups = 0
         self.dashboard_html = (
             resources.files("paxon.server").joinpath("dashboard.html").read_text("utf-8")
         )
@@ -674,6 +701,55 @@ class _Routes:
             action, node_id, address, token=_token(request)
         )
         return web.json_response(configuration, headers={"Cache-Control": "no-store"})
+
+    async def health(self, request: web.Request) -> web.Response:
+        _query(request)
+        body = {"health": "ok", "node_id": self.service.status().get("node_id")}
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        _query(request)
+        report = self.service.readiness()
+        if report is None:
+            report = {"ready": False, "failed": "readiness", "checks": {}}
+            reason = "this node keeps no readiness checks"
+        else:
+            reason = str(report["checks"].get(report["failed"], ""))
+        status = 200
+        if not report["ready"]:
+            status = 503
+            report = {
+                "error": f"not ready: {report['failed']}: {reason}",
+                "code": "not_ready",
+                **report,
+            }
+        return web.json_response(report, status=status, headers={"Cache-Control": "no-store"})
+
+    async def snapshot(self, request: web.Request) -> web.StreamResponse:
+        _query(request)
+        if self.backups >= BACKUPS_MAX:
+            raise Busy(f"{self.backups} backup(s) being sent, the most this node sends at once")
+        self.backups += 1
+        try:
+            return await self._send_backup(request)
+        finally:
+            self.backups -= 1
+
+    async def _send_backup(self, request: web.Request) -> web.StreamResponse:
+        meta, data = await self.service.backup(token=_token(request))
+        stream = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(encoded_size(meta)),
+                "X-Paxon-Revision": str(meta.revision),
+                "Cache-Control": "no-store",
+            }
+        )
+        await stream.prepare(request)
+        for chunk in encode_chunks(meta, data):
+            await stream.write(chunk)  # waits while the reader is slow
+        await stream.write_eof()
+        return stream
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()

@@ -3,6 +3,7 @@
     IDENTITY                                     node id, cluster id, incarnation
     FIRST-CONFIG                                 the configuration of the first start
     LOCK                                         held (flock) by the running node
+    DISK-PROBE.tmp                               readiness's probe write (node/readiness.py)
     wal-<first lsn, 20 digits>.seg               log segments, in lsn order
     snapshot-<lsn, 20 digits>-<slot, 20 digits>.snap
     *.tmp                                        a write that was never renamed
@@ -18,6 +19,7 @@ import re
 IDENTITY_NAME = "IDENTITY"
 FIRST_CONFIG_NAME = "FIRST-CONFIG"
 LOCK_NAME = "LOCK"
+DISK_PROBE_NAME = "DISK-PROBE"
 TMP_SUFFIX = ".tmp"
 
 _SEGMENT = re.compile(r"wal-(\d{20})\.seg")
@@ -49,4 +51,7 @@ def is_paxon_tmp(name: str) -> bool:
     if not name.endswith(TMP_SUFFIX):
         return False
     final = name[: -len(TMP_SUFFIX)]
-    return final in (IDENTITY_NAME, FIRST_CONFIG_NAME) or parse_snapshot_name(final) is not None
+    return (
+        final in (IDENTITY_NAME, FIRST_CONFIG_NAME, DISK_PROBE_NAME)
+        or parse_snapshot_name(final) is not None
+    )
