@@ -154,7 +154,7 @@ from paxon.watching import WAIT_S as WATCH_WAIT_S
 from paxon.watching import Watch
 
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
-_RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
+_RETRY_CODES = frozenset({"busy", "unavailable", "not_leader", "no_quorum", "leader_unreachable"})
 _T = TypeVar("_T")
 _WriteCommand = (
     Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke | LockAcquire

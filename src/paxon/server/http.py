@@ -131,6 +131,7 @@ from aiohttp.typedefs import Handler, Middleware
 from paxon.errors import (
     BadRequest,
     Busy,
+    LeaderUnreachable,
     NotLeader,
     PaxonError,
     RevisionCompacted,
@@ -766,7 +767,7 @@ def _error_middleware(body_max_bytes: int) -> Middleware:
 
 def _error_response(error: PaxonError) -> web.Response:
     body: dict[str, Any] = {"error": str(error) or error.code, "code": error.code}
-    if isinstance(error, NotLeader):
+    if isinstance(error, NotLeader | LeaderUnreachable):
         body["leader"] = error.leader_hint
         body["leader_address"] = error.leader_address
     if isinstance(error, RevisionCompacted) and error.revision_compacted is not None:
