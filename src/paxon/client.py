@@ -305,6 +305,12 @@ class Client:
         self.status_problem: str | None = None
         """Why the last node that did not answer a status request did not (for messages)."""
 
+    def prefer(self, address: str | None) -> None:
+        """Send the next request to ``address`` first, one of ``endpoints``: a
+        caller that knows the leader (a node forwarding to the leader it hears)."""
+        if address is not None and address in self.endpoints:
+            self._leader = address
+
     async def __aenter__(self) -> Client:
         return self
 

@@ -123,3 +123,27 @@ def test_a_leader_that_hears_no_majority_fails_what_it_holds_and_the_majority_el
             await cluster.stop_all()
 
     run(scenario)
+
+
+def test_a_call_forwarded_to_a_leader_since_replaced_fails_and_the_next_goes_to_the_new_one(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        cluster, leader, follower, other = await started(tmp_path)
+        node, old = cluster.nodes[follower], cluster.nodes[leader]
+        try:
+            hang_clients(old)  # its client port still takes requests, never answers
+            forwarded = asyncio.ensure_future(node.submit(b"1", timeout=DEADLINE_S))
+            await asyncio.sleep(0)
+            old._perform(old._replica.transfer_leadership(other))  # the leader changes
+            with pytest.raises(LeaderUnreachable):
+                await forwarded
+            await eventually(lambda: node.leader_id == other and node._replica.leader_live)
+            # The next call goes to the leader this node hears, not to the old one
+            # its forwarding client used last (which would hold it past this
+            # deadline, shorter than the client's 2 s attempt timeout).
+            assert await node.submit(b"1", timeout=1.5)
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)

@@ -25,8 +25,9 @@ module maps that to client answers. Decision table (``B`` is
 | follower, leader not heard      | ``LeaderUnreachable`` at  | forwarded calls fail      |
 | within ``B``, or no leader      | once (503                 | ``LeaderUnreachable`` at  |
 | known                           | ``leader_unreachable``,   | the tick that sees it     |
-|                                 | ``leader``,               | (outcome unknown)         |
-|                                 | ``leader_address``)       |                           |
+|                                 | ``leader``,               | (outcome unknown), and so |
+|                                 | ``leader_address``)       | do calls forwarded to a   |
+|                                 |                           | leader another replaced   |
 | just started, never knew a      | waits for one within the  | -                         |
 | leader                          | call's deadline (first    |                           |
 |                                 | election, links coming up)|                           |
@@ -40,12 +41,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from paxon.errors import LeaderUnreachable, NoQuorum, PaxonError
 from paxon.protocol.replica import Replica, Role
 
 _T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class _Forwarded:
+    leader: int | None  # the leader heard when the call was forwarded
+    error: PaxonError | None = None  # set when this module fails the call
 
 
 class FailFast:
@@ -62,7 +70,7 @@ class FailFast:
         self._address_of = address_of
         self._knew_leader = False  # since start: before, a call waits for the first
         self._was_serving = False
-        self._forwarded: dict[asyncio.Task[Any], PaxonError | None] = {}
+        self._forwarded: dict[asyncio.Task[Any], _Forwarded] = {}
 
     @property
     def waits_for_first_leader(self) -> bool:
@@ -92,14 +100,14 @@ class FailFast:
         task = asyncio.ensure_future(call)
         if self.waits_for_first_leader:
             return await task
-        self._forwarded[task] = None
+        self._forwarded[task] = _Forwarded(self._replica().leader_hint)
         try:
             return await task
         except asyncio.CancelledError:
-            error = self._forwarded.get(task)
-            if error is None:
+            forwarded = self._forwarded.get(task)
+            if forwarded is None or forwarded.error is None:
                 raise
-            raise error from None
+            raise forwarded.error from None
         finally:
             self._forwarded.pop(task, None)
             task.cancel()
@@ -114,12 +122,8 @@ class FailFast:
         serving = replica.serving
         lapsed = self._was_serving and not serving and replica.role is Role.LEADER
         self._was_serving = serving
-        if self._forwarded and not replica.leader_live and replica.role is not Role.LEADER:
-            error = self._unreachable("the outcome of the forwarded request is unknown")
-            for task, failed in list(self._forwarded.items()):
-                if failed is None:
-                    self._forwarded[task] = error
-                    task.cancel()
+        if self._forwarded:
+            self._fail_forwarded(replica)
         if not lapsed:
             return None
         bound = replica.config.election_timeout_min_s
@@ -127,6 +131,26 @@ class FailFast:
             f"node {self._node_id} leads but has heard from no majority within {bound} s; "
             "the outcome of this request is unknown; retry on another node"
         )
+
+    def _fail_forwarded(self, replica: Replica) -> None:
+        """Fail the forwarded calls whose leader is no longer heard, or no longer
+        leads (a call may wait on a deposed leader this node cannot reach)."""
+        leader, heard = replica.leader_hint, replica.leader_live  # a leader hears itself
+        for task, forwarded in self._forwarded.items():
+            if forwarded.error is not None or (heard and forwarded.leader == leader):
+                continue
+            if heard and leader is not None:
+                forwarded.error = LeaderUnreachable(
+                    f"node {self._node_id} forwarded the request to node {forwarded.leader}, "
+                    f"but node {leader} leads now; the outcome is unknown; retry",
+                    leader_hint=leader,
+                    leader_address=self._address_of(leader),
+                )
+            else:
+                forwarded.error = self._unreachable(
+                    "the outcome of the forwarded request is unknown"
+                )
+            task.cancel()
 
     def _unreachable(self, outcome: str) -> LeaderUnreachable:
         replica = self._replica()

@@ -53,7 +53,13 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import SESSION_RETRY_MAX_S, SessionLanes, merge_status, split_address
+from paxon.client import (
+    SESSION_RETRY_MAX_S,
+    Client,
+    SessionLanes,
+    merge_status,
+    split_address,
+)
 from paxon.errors import (
     BadRequest,
     Busy,
@@ -458,7 +464,7 @@ class Node:
                     continue
                 else:
                     reply = await self._failfast.forward(
-                        self._forwarder.client().submit_as(
+                        self._forwarding_client().submit_as(
                             lane.client_id, lane.seq, payload, timeout=remaining
                         )
                     )
@@ -502,8 +508,17 @@ class Node:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
         remaining = max(0.0, deadline - self._loop.time())
         return await self._failfast.forward(
-            self._forwarder.client().query(payload, linearizable=True, timeout=remaining)
+            self._forwarding_client().query(payload, linearizable=True, timeout=remaining)
         )
+
+    def _forwarding_client(self) -> Client:
+        """The forwarder's client, sent first to the leader this node hears (its
+        own last guess may be a leader since deposed and cut off)."""
+        client = self._forwarder.client()
+        leader = self._replica.leader_hint
+        if leader is not None and leader != self.node_id and self._replica.leader_live:
+            client.prefer(self.client_address(leader))
+        return client
 
     async def authenticate(self, user: str, password: str) -> str:
         """A token for ``user`` that every member accepts (``paxon.node.authgate``).
