@@ -59,6 +59,17 @@ def test_a_failed_node_is_skipped_for_a_while_doubling_and_an_answer_clears_it()
     assert not health.skipped("a")
 
 
+def test_a_node_failing_for_ever_stays_at_the_longest_skip() -> None:
+    clock = FakeClock()
+    health = EndpointHealth(["a"], clock=clock)
+    for _ in range(5_000):  # a dead node, asked by a long-running client
+        health.failed("a")
+    clock.now += SKIP_MAX_S - 0.5
+    assert health.skipped("a")
+    clock.now += 0.5
+    assert not health.skipped("a")
+
+
 def test_when_every_node_is_skipped_the_one_whose_skip_ends_first_is_tried() -> None:
     clock = FakeClock()
     health = EndpointHealth(["a", "b"], clock=clock)

@@ -25,6 +25,7 @@ SKIP_MIN_S = 1.0
 """How long a node is skipped after its first failure in a row."""
 SKIP_MAX_S = 8.0
 """The longest skip, after several failures in a row."""
+_DOUBLINGS_MAX = 16
 
 
 @dataclass(slots=True)
@@ -53,7 +54,8 @@ class EndpointHealth:
         """``address`` timed out, could not be reached, or could not serve."""
         record = self._record(address)
         record.failures += 1
-        skip = min(SKIP_MIN_S * 2 ** (record.failures - 1), SKIP_MAX_S)
+        doublings = min(record.failures - 1, _DOUBLINGS_MAX)  # no overflow after many
+        skip = min(SKIP_MIN_S * 2**doublings, SKIP_MAX_S)
         record.skip_until = self._clock() + skip
 
     def skipped(self, address: str) -> bool:
