@@ -16,7 +16,7 @@ Output, one line per endpoint in the order given (as ``etcdctl endpoint health``
 ``--json``: one object a line, ``{"endpoint", "healthy", "took_ms", "error",
 "node_id", "report"}`` (``error`` and ``report`` null when there is none).
 
-Exit codes (SPEC.md): 0 every endpoint is healthy; 1 at least one answered but
+Exit codes (docs/api.md): 0 every endpoint is healthy; 1 at least one answered but
 not every one is healthy; 2 bad usage; 3 none answered.
 """
 

@@ -21,7 +21,7 @@ a refusal (401, 403, 400) is final. With auth enabled it needs a root
 user (a backup holds every key and the users table). ``--timeout`` bounds the
 wait for each piece, not the whole transfer.
 
-Exit codes (SPEC.md): 0 done; 1 refused (not root); 2 bad usage, a corrupted
+Exit codes (docs/api.md): 0 done; 1 refused (not root); 2 bad usage, a corrupted
 FILE, a data directory that is not empty; 3 no endpoint answered.
 """
 

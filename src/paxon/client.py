@@ -20,6 +20,10 @@ How a call travels:
   new lane, with backoff (0.1 s doubling to 2 s), then raises ``SessionsFull``.
 - Each attempt has its own deadline (``attempt_timeout_s``) inside the call's
   (``timeout``), so a node that hangs (SIGSTOP) costs one attempt, not the call.
+- A node that timed out, could not be reached, or could not serve
+  (``no_quorum``, ``leader_unreachable``) is skipped for 1 s, doubling up to
+  8 s while it keeps failing (``paxon.client_health``); a redirect to a
+  skipped leader is not followed until then.
 - TLS: ``tls=ClientTls(cacert=..., cert=..., key=...)`` makes every
   connection TLS, verifying each node's certificate against ``cacert`` for the
   endpoint's host and presenting ``cert`` when given (see
@@ -56,6 +60,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+from paxon.client_health import EndpointHealth
 from paxon.client_lease import KeptLease, SyncKeptLease
 from paxon.election import Election
 from paxon.errors import (
@@ -154,7 +159,9 @@ from paxon.watching import WAIT_S as WATCH_WAIT_S
 from paxon.watching import Watch
 
 DEFAULT_ENDPOINTS = ("127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003")
-_RETRY_CODES = frozenset({"busy", "unavailable", "not_leader"})
+_RETRY_CODES = frozenset({"busy", "unavailable", "not_leader", "no_quorum", "leader_unreachable"})
+# A node answering these cannot serve anyone now: skipped for a while (``client_health``).
+_CANNOT_SERVE = frozenset({"no_quorum", "leader_unreachable"})
 _T = TypeVar("_T")
 _WriteCommand = (
     Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRevoke | LockAcquire
@@ -321,11 +328,18 @@ class Client:
         self._links: dict[str, ClientLink] = {}
         self._connecting: dict[str, asyncio.Future[ClientLink]] = {}
         self._leader: str | None = None
+        self._health = EndpointHealth(self.endpoints)
         self._turn = 0
         self._request_id = 0
         self._closed = False
         self.status_problem: str | None = None
         """Why the last node that did not answer a status request did not (for messages)."""
+
+    def prefer(self, address: str | None) -> None:
+        """Send the next request to ``address`` first, one of ``endpoints``: a
+        caller that knows the leader (a node forwarding to the leader it hears)."""
+        if address is not None and address in self.endpoints:
+            self._leader = address
 
     async def __aenter__(self) -> Client:
         return self
@@ -774,7 +788,7 @@ class Client:
                 if reached:
                     raise Timeout(f"no answer from the cluster in time ({last_problem})")
                 raise Unavailable(f"could not reach any of {where} ({last_problem})") from None
-            address = self._leader or self.endpoints[self._turn % len(self.endpoints)]
+            address = self._leader or self._health.pick(self._turn)
             attempt_s = min(remaining, self.options.attempt_timeout_s + held_s)
             try:
                 link = await self._link(address, min(attempt_s, self.options.connect_timeout_s))
@@ -784,6 +798,7 @@ class Client:
                 last_problem = _problem(address, exc)
                 self._drop(address)
                 self._rotate(address)
+                self._health.failed(address)
                 if isinstance(exc, TlsHandshakeFailed | NotNativePort) and exc.lasting:
                     untrusted.add(address)
                     if untrusted.issuperset(self.endpoints):
@@ -794,13 +809,21 @@ class Client:
             except TimeoutError:
                 last_problem = f"{address}: no answer in {attempt_s:.1f} s"
                 self._rotate(address)
+                self._health.failed(address)
             except Busy as exc:  # our own send queue to that node is full
                 last_problem = f"{address}: {exc}"
                 self._rotate(address)
             else:
+                if not isinstance(response, Failure) or response.code not in _CANNOT_SERVE:
+                    self._health.answered(address)
                 match response:
                     case Reply() | StatusReply():
                         return response
+                    case Redirect(leader_address=leader) if (
+                        leader and leader != address and self._health.skipped(leader)
+                    ):
+                        last_problem = f"{address}: redirected to {leader}, which failed lately"
+                        self._rotate(address)
                     case Redirect(leader_address=leader) if leader and leader != address:
                         self._leader = leader
                         last_problem = f"{address}: redirected to {leader}"
@@ -813,6 +836,8 @@ class Client:
                     case Failure(code=code, message=message) if code in _RETRY_CODES:
                         last_problem = f"{address}: {message}"
                         self._rotate(address)
+                        if code in _CANNOT_SERVE:
+                            self._health.failed(address)
                     case Failure(code=code, message=message):
                         raise ERROR_CLASSES.get(code, PaxonError)(message)
             failures += 1

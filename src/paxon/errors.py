@@ -183,6 +183,47 @@ class Unavailable(PaxonError):
     http_status = 503
 
 
+class NoQuorum(Unavailable):
+    """This node leads but has heard from no quorum within the serving bound
+    (``election_timeout_min_s``, 0.3 s by default): it cannot get anything
+    chosen or confirm a read, so it refuses at once instead of holding the
+    request (HTTP 503, code ``no_quorum``).
+
+    A request refused on arrival was not applied; one this leader already held
+    and failed this way has an unknown outcome (its session makes a retry
+    safe). Retry on another node: the majority side elects a new leader
+    within about one election timeout.
+    """
+
+    code = "no_quorum"
+
+
+class LeaderUnreachable(Unavailable):
+    """This node follows a leader it has not heard from within the serving
+    bound (``election_timeout_min_s``, 0.3 s by default), or knows no leader:
+    it cannot forward the request, so it refuses at once instead of holding it
+    (HTTP 503, code ``leader_unreachable``, with ``leader`` and
+    ``leader_address`` when it knows one).
+
+    Refused on arrival, the request was not applied; a forwarded request
+    failed this way when the link went bad has an unknown outcome (its
+    session makes a retry safe). Retry at ``leader_address`` or another node.
+    """
+
+    code = "leader_unreachable"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        leader_hint: int | None = None,
+        leader_address: str | None = None,
+    ) -> None:
+        self.leader_hint = leader_hint
+        self.leader_address = leader_address
+        super().__init__(message)
+
+
 class Timeout(PaxonError):
     """No answer within the deadline. For a write, the outcome is unknown."""
 
@@ -211,6 +252,8 @@ ERROR_CLASSES: dict[str, type[PaxonError]] = {
         NotElected,
         NotSupported,
         Unavailable,
+        NoQuorum,
+        LeaderUnreachable,
         Timeout,
     )
 }

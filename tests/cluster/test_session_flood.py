@@ -130,7 +130,7 @@ async def _send(
                     decided["applied"] += 1
                 case Failure(code="sessions_full"):
                     decided["sessions_full"] += 1
-                case Redirect() | Failure(code="unavailable" | "not_leader" | "busy"):
+                case Redirect() | Failure(code="unavailable" | "not_leader" | "busy" | "no_quorum"):
                     undecided.append(client_id)
                 case _:
                     raise AssertionError(f"unexpected answer to a flood command: {response}")

@@ -7,9 +7,11 @@ sequence below fails loudly if the fix is undone.
 
 from __future__ import annotations
 
+import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
+from paxon.errors import NoQuorum
 from paxon.protocol import ReplicaConfig, Role
 
 
@@ -148,7 +150,11 @@ def test_a_leader_hearing_from_one_peer_of_four_steps_down() -> None:
         env.tick(1, now)
         if leader.role is not Role.LEADER:
             break
-        env.propose(1, command(step))
+        if leader.serving:
+            env.propose(1, command(step))
+        else:  # no majority heard within election_timeout_min_s: refused at once
+            with pytest.raises(NoQuorum):
+                env.propose(1, command(step))
         env.persist(1)
         env.deliver(1, 1, "Accepted")  # its own vote
         env.deliver(1, 2, None)  # only node 2 hears it and answers

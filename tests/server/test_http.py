@@ -20,7 +20,9 @@ from yarl import URL
 
 from paxon.errors import (
     Busy,
+    LeaderUnreachable,
     LeaseNotFound,
+    NoQuorum,
     NotLeader,
     PaxonError,
     RevisionCompacted,
@@ -572,6 +574,24 @@ def test_not_leader_is_421_with_the_leader_and_its_address() -> None:
         service.fail_with = NotLeader(None)
         body = await expect_error(await client.get("/v1/kv/k"), 421, "not_leader")
         assert body["leader"] is None
+
+    serve(service, scenario)
+
+
+def test_a_node_that_cannot_reach_its_leader_answers_503_with_the_leader_and_address() -> None:
+    service = FakeKv()
+
+    async def scenario(client: Client) -> None:
+        service.fail_with = LeaderUnreachable(
+            "not heard within 0.3 s", leader_hint=2, leader_address="127.0.0.1:7002"
+        )
+        put = await client.put("/v1/kv/k", data=b"v")
+        body = await expect_error(put, 503, "leader_unreachable")
+        assert body["leader"] == 2 and body["leader_address"] == "127.0.0.1:7002"
+
+        service.fail_with = NoQuorum("no majority within 0.3 s")
+        body = await expect_error(await client.get("/v1/kv/k"), 503, "no_quorum")
+        assert "leader" not in body
 
     serve(service, scenario)
 

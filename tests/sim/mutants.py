@@ -174,7 +174,16 @@ class LeadsWithoutMajority(_ShortQuorums):
 
 
 class ConfirmsReadsWithoutMajority(_ShortQuorums):
-    """A leader confirms a read-index round one answer short of a majority."""
+    """A leader confirms a read-index round one answer short of a majority, and
+    its serving bound (``Replica.serving``, which ``read_index`` checks first and
+    the runtime watches) counts one short too: without that, a deposed leader
+    in a minority fails its readers over to other nodes after
+    ``election_timeout_min_s`` and the hazard shrinks to a slow clock's sliver."""
+
+    @property
+    def serving(self) -> bool:
+        with _one_short(self):
+            return bool(Replica.serving.fget(self))  # type: ignore[attr-defined]
 
     def _resolve_reads(self) -> None:
         with _one_short(self):

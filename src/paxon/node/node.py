@@ -29,7 +29,9 @@ applied. A follower answers a native client with a ``Redirect`` to the leader
 on this object (``submit``/``query``, used by the HTTP API and library users)
 through an internal ``Client``. When this node stops leading, every request
 waiting on it is redirected: its command may still be chosen, and the retry's
-session makes sure it is applied once.
+session makes sure it is applied once. What cannot be served is refused at
+once (``paxon.node.failfast``): a leader that hears no majority answers
+``NoQuorum``, a follower that does not hear its leader does not forward.
 
 Auth (``paxon.node.authgate``, ``docs/security.md``): with a ``KvStore``, a
 client logs in with ``Authenticate`` on any node (checked on a worker
@@ -51,10 +53,17 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paxon.client import SESSION_RETRY_MAX_S, SessionLanes, merge_status, split_address
+from paxon.client import (
+    SESSION_RETRY_MAX_S,
+    Client,
+    SessionLanes,
+    merge_status,
+    split_address,
+)
 from paxon.errors import (
     BadRequest,
     Busy,
+    NoQuorum,
     NotLeader,
     NotSupported,
     PaxonError,
@@ -81,6 +90,7 @@ from paxon.net.transport import ClientConnection
 from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
 from paxon.node.environment import REAL, Committer, Environment, NodeTransport
+from paxon.node.failfast import FailFast
 from paxon.node.forwarding import Forwarder
 from paxon.node.history import LeaderHistory
 from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id, is_stamp
@@ -225,6 +235,7 @@ class Node:
         self._replica: Replica
         self._transport: NodeTransport
         self._forwarder: Forwarder
+        self._failfast = FailFast(node_id, lambda: self._replica, self.client_address)
         self._ticker: asyncio.Task[None] | None = None
         # Messages waiting for their records to be durable: (lsn, messages).
         self._after_persist: deque[tuple[int, list[Message]]] = deque()
@@ -442,6 +453,9 @@ class Node:
                     raise Timeout(f"command not applied within {timeout} s (outcome unknown)")
                 if self._stopping:
                     raise Unavailable(f"node {self.node_id} is stopped")
+                refusal = self._failfast.refusal()
+                if refusal is not None and not self._failfast.waits_for_first_leader:
+                    raise refusal
                 if self._replica.role is Role.LEADER:
                     answer: asyncio.Future[bytes] = self._loop.create_future()
                     self._enqueue(Command(lane.client_id, lane.seq, payload), answer)
@@ -455,8 +469,10 @@ class Node:
                     await asyncio.sleep(min(_PEERS_WAIT_S, remaining))  # links coming up
                     continue
                 else:
-                    reply = await self._forwarder.client().submit_as(
-                        lane.client_id, lane.seq, payload, timeout=remaining
+                    reply = await self._failfast.forward(
+                        self._forwarding_client().submit_as(
+                            lane.client_id, lane.seq, payload, timeout=remaining
+                        )
                     )
                 succeeded = True
                 return reply
@@ -479,6 +495,9 @@ class Node:
             return await waiting  # a watch: held until a change it asks for
         timeout = self.config.request_timeout_s if timeout is None else timeout
         deadline = self._loop.time() + timeout
+        refusal = self._failfast.refusal()
+        if refusal is not None and not self._failfast.waits_for_first_leader:
+            raise refusal
         while self._replica.role is not Role.LEADER and not self._forwarder.ready:
             if self._stopping or self._loop.time() + _PEERS_WAIT_S > deadline:
                 break  # the forwarder says why it cannot forward
@@ -494,7 +513,18 @@ class Node:
             except TimeoutError:
                 raise Timeout(f"no read confirmation within {timeout} s") from None
         remaining = max(0.0, deadline - self._loop.time())
-        return await self._forwarder.client().query(payload, linearizable=True, timeout=remaining)
+        return await self._failfast.forward(
+            self._forwarding_client().query(payload, linearizable=True, timeout=remaining)
+        )
+
+    def _forwarding_client(self) -> Client:
+        """The forwarder's client, sent first to the leader this node hears (its
+        own last guess may be a leader since deposed and cut off)."""
+        client = self._forwarder.client()
+        leader = self._replica.leader_hint
+        if leader is not None and leader != self.node_id and self._replica.leader_live:
+            client.prefer(self.client_address(leader))
+        return client
 
     async def authenticate(self, user: str, password: str) -> str:
         """A token for ``user`` that every member accepts (``paxon.node.authgate``).
@@ -730,7 +760,7 @@ class Node:
                 ready = self._replica.propose_many(
                     commands if stamp is None else [stamp, *commands]
                 )
-            except (NotLeader, Busy) as error:
+            except (NotLeader, Busy, NoQuorum) as error:
                 if stamp is not None or any(map(is_stamp, commands)):
                     # The next batch stamps (``logclock``); a stamp the idle
                     # duty proposed goes through here too (``LeaderClock``).
@@ -745,7 +775,7 @@ class Node:
                 self._read_id += 1
                 self._reads_confirming[self._read_id] = queries
                 ready = self._replica.read_index(self._read_id)
-            except NotLeader as error:
+            except (NotLeader, NoQuorum) as error:
                 del self._reads_confirming[self._read_id]
                 for query in queries:
                     self._fail(query.answer, error)
@@ -765,6 +795,9 @@ class Node:
                     # stands again (swarm seed 6 of the buggy-member test: it
                     # led again, then stopped as leader at the deadline).
                     self._perform(self._replica.tick(now))
+                lapsed = self._failfast.on_tick()
+                if lapsed is not None:  # leading, but no majority heard: fail what waits
+                    self._fail_held(lapsed)
                 if self._proposals:  # held while leadership moves
                     self._post_flush()
                 self._membership.on_tick()
@@ -1079,6 +1112,18 @@ class Node:
                 self._fail(query.answer, error)
         self._reads_confirming.clear()
         # Reads already confirmed stay: their index is valid, they wait for apply.
+
+    def _fail_held(self, error: PaxonError) -> None:
+        """Fail the commands and unconfirmed reads waiting here (``failfast``):
+        their outcome is unknown, and a retry's session applies a command once.
+        Commands not yet handed to the core still go (and fail there, unwaited)."""
+        waiting, self._waiting = self._waiting, {}
+        for waiter in waiting.values():
+            self._fail(waiter, error)
+        for queries in self._reads_confirming.values():
+            for query in queries:
+                self._fail(query.answer, error)
+        self._reads_confirming.clear()
 
     def _fatal(self, error: BaseException) -> None:
         """Stop taking part: the core or the disk can no longer be trusted.

@@ -18,6 +18,15 @@ Theory of operation. Roles move like this:
     any role --sees a higher ballot / nack / probe or prepare timeout--> FOLLOWER
     LEADER --no word from a majority for election_timeout_max_s--> FOLLOWER
 
+Serving bound (check quorum's first half; docs/architecture.md "Failing
+fast"). A leader that has heard from no majority (itself counted, every
+configuration ahead) for ``election_timeout_min_s`` still leads, but
+``propose_many`` and ``read_index`` raise ``NoQuorum`` at once rather than
+hold what it cannot get chosen or confirmed (``serving``); it steps down at
+``election_timeout_max_s`` as before. A follower says whether it heard from
+the leader it follows within ``election_timeout_min_s`` (``leader_live``), the
+same bound under which it refuses a Probe, so the runtime forwards only then.
+
 PROBING is a phase before Phase 1 that changes no durable state: a candidate
 asks whether a majority would promise its ballot, and an acceptor says no while
 it still hears a live leader that is a voter from its chosen prefix on (a
@@ -80,7 +89,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
-from paxon.errors import Busy, NotLeader
+from paxon.errors import Busy, NoQuorum, NotLeader
 from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
 from paxon.protocol.membership import (
     ConfigHistory,
@@ -290,6 +299,7 @@ class Replica:
         self._transfer_sent_at = float("-inf")
         self._proposals: dict[Slot, _Proposal] = {}
         self._queue: deque[Command] = deque()
+        self._proposing_configuration = False  # propose_configuration is calling
         self._peer_seen_at: dict[NodeId, float] = {}
         self._peer_slot_chosen: dict[NodeId, Slot] = {}
         self._heartbeat_due = 0.0
@@ -317,6 +327,29 @@ class Replica:
     @property
     def now(self) -> float:
         return self._now
+
+    @property
+    def leader_live(self) -> bool:
+        """A follower heard from the leader it follows (``leader_hint``) within
+        ``election_timeout_min_s``: the runtime may forward to it. A leader: True."""
+        if self.role is Role.LEADER:
+            return True
+        return self.leader_hint is not None and self._leader_is_live()
+
+    @property
+    def serving(self) -> bool:
+        """A leader heard from a majority of every configuration ahead (itself
+        counted) within ``election_timeout_min_s``, or leads for less than that:
+        it takes commands and reads. False on any other role."""
+        if self.role is not Role.LEADER:
+            return False
+        recent = self._now - self.config.election_timeout_min_s
+        if self._leader_since > recent:
+            return True
+        heard = {self.node_id}.union(
+            peer for peer, seen in self._peer_seen_at.items() if seen >= recent
+        )
+        return self._has_quorums_ahead(heard)
 
     @property
     def quorum(self) -> int:
@@ -397,6 +430,8 @@ class Replica:
             # Removed: it proposes nothing more and only waits to hand over, so a
             # command would wait until then; say so at once instead.
             raise Busy("this node was removed and is handing leadership over; retry shortly")
+        if not self._proposing_configuration:
+            self._check_serving()
         commands = tuple(commands)
         if len(self._queue) + len(commands) > self.config.queue_max_commands:
             raise Busy(f"proposal queue full ({self.config.queue_max_commands} commands)")
@@ -448,6 +483,7 @@ class Replica:
         """Start a read-index confirmation; the answer comes as a ``ReadIndex``."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
+        self._check_serving()
         self._read_round += 1
         # Every slot a promise reported may be chosen already: the read waits for
         # the re-proposals too, not only for the slots proposed so far.
@@ -528,7 +564,14 @@ class Replica:
             raise InvalidConfiguration(  # sim: unreachable: argument check; callers ask a successor
                 f"the next configuration is epoch {newest.epoch + 1} with alpha {newest.alpha}"
             )
-        return self.propose(configuration.command())
+        # An operator's (or a leader duty's) change is not held to the serving
+        # bound: nobody waits on it at once, and a leader that hears no
+        # majority steps down within election_timeout_max_s anyway.
+        self._proposing_configuration = True
+        try:
+            return self.propose(configuration.command())
+        finally:
+            self._proposing_configuration = False
 
     def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
         """The runtime restored a snapshot covering every slot below ``slot``,
@@ -1527,6 +1570,14 @@ class Replica:
 
     def _see_round(self, ballot: Ballot) -> None:
         self._round_seen = max(self._round_seen, ballot.round)
+
+    def _check_serving(self) -> None:
+        if not self.serving:
+            raise NoQuorum(
+                f"node {self.node_id} leads but has heard from no majority within "
+                f"{self.config.election_timeout_min_s} s; nothing was done here; retry on "
+                "another node"
+            )
 
     def _leader_is_live(self) -> bool:
         return self._now - self._leader_seen_at < self.config.election_timeout_min_s

@@ -113,13 +113,22 @@ Every error answer is JSON ``{"error": message, "code": code}``:
 | ``POST`` body not JSON          | 415                  | ``unsupported_media_type``       |
 | body over ``body_max_bytes``    | 413                  | ``too_large``                    |
 | too many requests in flight     | 503                  | ``busy``                         |
+| this node leads but has heard   | 503                  | ``no_quorum``                    |
+| from no majority within 0.3 s   |                      |                                  |
+| (``election_timeout_min_s``)    |                      |                                  |
+| this node has not heard its     | 503                  | ``leader_unreachable``,          |
+| leader within 0.3 s, or knows   |                      | ``leader``, ``leader_address``   |
+| none: it does not forward       |                      | (null when it knows none)        |
 | no such route / method          | 404 / 405            | ``not_found`` /                  |
 |                                 |                      | ``method_not_allowed``           |
 | anything else (a bug)           | 500                  | ``internal``; traceback logged   |
 
 A 4xx answer means nothing was applied; 503 and 504 mean the outcome of a
 write is unknown (docs/api.md); a 503 ``busy`` from this module was refused
-before anything was done.
+before anything was done. ``no_quorum`` and ``leader_unreachable`` come at
+once (``paxon.node.failfast``): retry on another node, or at
+``leader_address``; the message says whether the request was refused on
+arrival ("nothing was done") or failed while held ("outcome ... unknown").
 """
 
 from __future__ import annotations
@@ -141,6 +150,7 @@ from aiohttp.typedefs import Handler, Middleware
 from paxon.errors import (
     BadRequest,
     Busy,
+    LeaderUnreachable,
     NotLeader,
     PaxonError,
     RevisionCompacted,
@@ -847,7 +857,7 @@ def _error_middleware(body_max_bytes: int) -> Middleware:
 
 def _error_response(error: PaxonError) -> web.Response:
     body: dict[str, Any] = {"error": str(error) or error.code, "code": error.code}
-    if isinstance(error, NotLeader):
+    if isinstance(error, NotLeader | LeaderUnreachable):
         body["leader"] = error.leader_hint
         body["leader_address"] = error.leader_address
     if isinstance(error, RevisionCompacted) and error.revision_compacted is not None:

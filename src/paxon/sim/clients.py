@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from paxon.sim.runtime import RuntimeCluster
 
 # Failures a client retries (on the next node) rather than report.
-_RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader"})
+_RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader", "no_quorum"})
 
 
 @dataclass(slots=True)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from paxon.errors import Busy, NotLeader
+from paxon.errors import Busy, NoQuorum, NotLeader
 from paxon.kv.sessions import SessionVerdict
 from paxon.protocol.membership import SYSTEM_CLIENT_ID, Configuration
 from paxon.protocol.messages import Message
@@ -321,7 +321,7 @@ class SimCluster:
         role_before = replica.role
         try:
             ready = action()
-        except (NotLeader, Busy):
+        except (NotLeader, Busy, NoQuorum):
             raise  # answers to a client, handled by the caller
         except Exception as error:
             # The runtime stops a node whose core raises: nothing a peer sends may do that.
@@ -482,8 +482,9 @@ class SimCluster:
         except NotLeader as error:
             self._send_client(node.node_id, client, _Redirect(request.op_id, error.leader_hint))
             return
-        except Busy:
-            # As paxon.Client does: a busy node is left for the next one.
+        except (Busy, NoQuorum):
+            # As paxon.Client does: a busy node, or a leader that hears no
+            # majority, is left for the next one.
             self._send_client(node.node_id, client, _Redirect(request.op_id, None))
             return
         node.writes[(command.client_id, command.seq)] = (client, request.op_id)
@@ -495,10 +496,11 @@ class SimCluster:
         self.properties.on_read_requested(node.node_id, read_id, self.time)
         try:
             self._call(node, lambda: node.replica.read_index(read_id))
-        except NotLeader as error:
+        except (NotLeader, NoQuorum) as error:
             del node.reads_confirming[read_id]
             self.properties.on_read_confirmed(node.node_id, read_id, None, self.time)
-            self._send_client(node.node_id, client, _Redirect(request.op_id, error.leader_hint))
+            hint = error.leader_hint if isinstance(error, NotLeader) else None
+            self._send_client(node.node_id, client, _Redirect(request.op_id, hint))
 
     # ------------------------------------------------------------- clients
 

@@ -71,7 +71,7 @@ _REVOKE: Final = 0.1
 _PUT: Final = 0.15
 
 # Failures a holder retries (on the next node) rather than report.
-_RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader"})
+_RETRYABLE = frozenset({"busy", "unavailable", "timeout", "not_leader", "no_quorum"})
 _LEASE_GONE = "lease_not_found"
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from paxon.errors import Busy, NotLeader
+from paxon.errors import Busy, NoQuorum, NotLeader
 from paxon.kv.store import KvStore
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC
@@ -223,7 +223,7 @@ class ReplicaObserver:
             before = snapshot(replica, name, args)
             try:
                 ready = call(*args)
-            except NotLeader:
+            except (NotLeader, NoQuorum):
                 if name == "read_index":
                     cluster.properties.on_read_confirmed(node_id, args[0], None, cluster.time)
                 raise

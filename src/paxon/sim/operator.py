@@ -101,7 +101,7 @@ PROMOTE_WAIT_S = 2.0
 # How long a wiped member is refused before the operator replaces it.
 REPLACE_AFTER_S = 0.5
 # Answers after which the operator draws again sooner (a quarter gap).
-_RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout"})
+_RETRY_LATER = frozenset({"busy", "unavailable", "not_leader", "timeout", "no_quorum"})
 # A drawn request: action, node id, address.
 _Drawn = tuple[str, int, str]
 

@@ -33,7 +33,7 @@ from paxon.protocol.types import Command
 if TYPE_CHECKING:
     from paxon.sim.runtime import RuntimeCluster
 
-RETRYABLE: Final = frozenset({"busy", "unavailable", "timeout", "not_leader"})
+RETRYABLE: Final = frozenset({"busy", "unavailable", "timeout", "not_leader", "no_quorum"})
 """Failures retried on the next member rather than handed to the owner."""
 
 _RETRY_PAUSE_S: Final = 0.005
