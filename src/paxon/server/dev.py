@@ -39,6 +39,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from typing import TextIO
 from paxon.errors import BadRequest
 from paxon.server.config import Address, format_address
 from paxon.server.dev_console import LineReader, help_lines, run_line, stdin_reader
+from paxon.server.dev_dashboard import ChaosDashboard
 from paxon.server.dev_nodes import STOP_TIMEOUT_S, DevNodes, DevSettings
 from paxon.server.dev_plan import (
     HOST,
@@ -79,6 +81,7 @@ def run_dev(
     peer_base_port: int | None = None,
     insecure: bool = False,
     client_tls: bool = False,
+    chaos: bool = False,
 ) -> int:
     """Start the cluster, print how to use it, and keep it until a signal or ``quit``.
     A count or port left None is the recorded one (``dev_record``), else the default."""
@@ -125,6 +128,25 @@ def run_dev(
         ask_password=_terminal_password if console is not None and console.is_terminal else None,
     )
     cluster = DevNodes(plan, settings, record=record)
+    shown = _Published()
+    dashboard = None
+    if chaos:
+        port = record.bases.http - 1
+        try:
+            dashboard = ChaosDashboard(
+                HOST,
+                port,
+                node_urls=lambda: shown.urls,
+                states=lambda: shown.states,
+                ssl_context=ssl.create_default_context(cafile=ca_cert) if client_tls else None,
+            )
+        except (OSError, OverflowError) as error:
+            print(
+                f"paxon dev: --chaos: cannot serve its dashboard on {HOST}:{port} "
+                f"(one below --http-base-port): {error}",
+                file=sys.stderr,
+            )
+            return 2
     stop = _StopSignals()
     serving = False
     try:
@@ -141,9 +163,19 @@ def run_dev(
             plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None, again=again
         )
         serving = True
-        _serve_until_stopped(cluster, console, stop)
+        if dashboard is not None:
+            shown.publish(cluster, client_tls)
+            dashboard.start()
+            host, port = dashboard.address
+            _say(
+                [f"chaos dashboard: http://{host}:{port}/ (kill, pause, resume, restart)"],
+                sys.stdout,
+            )
+        _serve_until_stopped(cluster, console, stop, dashboard, shown, client_tls)
         return 0
     finally:
+        if dashboard is not None:
+            dashboard.close()
         if serving and cluster.running_ids():  # a leader hands over first: up to 2 s
             _say(["stopping the nodes"], sys.stderr)
         _say(cluster.stop_all(), sys.stderr)
@@ -196,10 +228,46 @@ def _terminal_password(user: str) -> str | None:
 # ------------------------------------------------------------------- helpers
 
 
-def _serve_until_stopped(cluster: DevNodes, console: LineReader | None, stop: _StopSignals) -> None:
-    """Report exits and run the console's commands until a stop signal or ``quit``."""
+class _Published:
+    """What the chaos dashboard's thread reads: swapped whole by the main thread."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.states: dict[int, str] = {}
+
+    def publish(self, cluster: DevNodes, client_tls: bool) -> None:
+        scheme = "https" if client_tls else "http"
+        running = set(cluster.running_ids())
+        self.urls = [
+            f"{scheme}://{format_address(node.http)}"
+            for node in cluster.nodes()
+            if node.node_id in running
+        ]
+        self.states = cluster.states()
+
+
+def _serve_until_stopped(
+    cluster: DevNodes,
+    console: LineReader | None,
+    stop: _StopSignals,
+    dashboard: ChaosDashboard | None = None,
+    shown: _Published | None = None,
+    client_tls: bool = False,
+) -> None:
+    """Report exits and run the console's and the chaos dashboard's commands until a
+    stop signal or ``quit``."""
+
+    def from_dashboard(line: str) -> tuple[list[str], list[str]]:
+        done, errors, _ = run_line(line, cluster)
+        _say([f"(dashboard) {line}", *done], sys.stdout)
+        _say(errors, sys.stderr)
+        return done, errors
+
     while not stop.requested:
         _say(cluster.exits(), sys.stderr)
+        if dashboard is not None and shown is not None:
+            dashboard.run_pending(from_dashboard)
+            shown.publish(cluster, client_tls)
         if console is None:
             time.sleep(POLL_INTERVAL_S)
             continue
