@@ -9,6 +9,7 @@ from typing import Any
 from tests.server.test_http import Client, FakeKv, expect_error, serve
 
 from paxon.protocol import RECENT_SLOTS_MAX
+from paxon.server.dashboard import dashboard_page
 
 SAMPLES = {"node_id": 1, "interval_s": 1.0, "samples_max": 300, "samples": [{"t": 1.0}]}
 
@@ -71,3 +72,10 @@ def test_the_page_loads_nothing_from_another_origin() -> None:
             assert f'"{route}' in page  # relative, so dev's proxy serves the same page
 
     serve(DashboardKv(), scenario)
+
+
+def test_the_config_cannot_close_its_script_element() -> None:
+    hostile = "</script><script>alert(1)</script>"
+    page = dashboard_page({"chaos": True, "token": hostile})
+    assert hostile not in page and "\\u003c/script\\u003e" in page
+    assert page.count("</script>") == dashboard_page().count("</script>")

@@ -29,8 +29,12 @@ without a CORS preflight that this server never grants. Refusals are 403
 
 The commands run on dev's main thread, which drains ``pending`` between console
 lines (``run_pending``); the HTTP thread waits at most ``COMMAND_WAIT_S`` for
-one. At most ``PENDING_MAX`` commands wait at once (more: 503). Bodies are read
-up to ``BODY_MAX_BYTES``; a proxied answer up to ``PROXY_MAX_BYTES``.
+one. At most ``PENDING_MAX`` (8) commands wait at once (more: 503). At most
+``CONNECTIONS_MAX`` (16) connections are served at once (more are closed at
+once), each idle for at most ``IDLE_TIMEOUT_S`` (10 s). Bodies are read up to
+``BODY_MAX_BYTES`` (1 KiB); a proxied answer up to ``PROXY_MAX_BYTES`` (4 MiB),
+each node tried for ``PROXY_TIMEOUT_S`` (2 s); a command waited for up to
+``COMMAND_WAIT_S`` (20 s).
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ PROXY_MAX_BYTES: Final = 4 * 1024 * 1024
 COMMAND_WAIT_S: Final = 20.0
 PENDING_MAX: Final = 8
 BODY_MAX_BYTES: Final = 1024
+CONNECTIONS_MAX: Final = 16
+IDLE_TIMEOUT_S: Final = 10.0
+SHUTDOWN_POLL_S: Final = 0.1  # how soon the server thread sees close()
 _COMMAND_PATH = re.compile(r"/dev/nodes/([0-9]{1,3})/([a-z]{1,10})")
 
 
@@ -93,9 +100,11 @@ class ChaosDashboard:
         self._ssl = ssl_context
         self._guard = RequestGuard.build(host)
         self._page = dashboard_page({"chaos": True, "token": self.token}).encode()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server = _BoundedServer((host, port), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -106,7 +115,8 @@ class ChaosDashboard:
         self._thread.start()
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever that never began
+            self._server.shutdown()
         self._server.server_close()
         while True:  # release anyone still waiting
             try:
@@ -184,12 +194,38 @@ class ChaosDashboard:
         return _error(502, "unavailable", "no node answered: " + "; ".join(reasons)[:500])
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """At most ``CONNECTIONS_MAX`` connections served at once; more are closed."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(CONNECTIONS_MAX)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps({"error": message, "code": code}).encode()
 
 
 def _handler(server: ChaosDashboard) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_TIMEOUT_S
+
         def do_GET(self) -> None:
             self._answer(lambda: server.get(self.path.split("?")[0]))
 
