@@ -24,7 +24,7 @@ EVIL_ORIGIN = {"Origin": "http://evil.example", "TOKEN": "", **JSON}
 
 class FakeNode(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = json.dumps({"path": self.path}).encode()
+        body = json.dumps({"path": self.path, "host": self.headers["Host"]}).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -146,7 +146,8 @@ def test_a_post_is_refused_without_token_host_origin_or_json(
 
 def test_reads_go_to_the_first_node_that_answers(dashboard: ChaosDashboard) -> None:
     for path in ("/v1/cluster", "/v1/activity", "/v1/slots"):
-        assert request(dashboard, "GET", path) == (200, {"path": path})
+        status, body = request(dashboard, "GET", path)
+        assert status == 200 and body["path"] == path  # type: ignore[index]
     assert request(dashboard, "GET", "/dev/nodes") == (200, {"states": {"1": "paused"}})
     assert request(dashboard, "GET", "/v1/kv/secret")[0] == 404
     assert request(dashboard, "GET", "/v1/cluster", {"Host": "evil.example"})[0] == 403
@@ -177,3 +178,24 @@ def test_connections_past_the_bound_are_closed(dashboard: ChaosDashboard) -> Non
     finally:
         for connection in idle:
             connection.close()
+
+
+def test_reads_keep_to_the_node_they_came_from(node_url: str) -> None:
+    other = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
+    threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True).start()
+    urls = [node_url]
+    server = ChaosDashboard("127.0.0.1", 0, node_urls=lambda: urls, states=dict)
+    server.start()
+    try:
+        port = request(server, "GET", "/v1/slots")[1]["host"].rsplit(":", 1)[1]  # type: ignore[index]
+        assert int(port) == int(node_url.rsplit(":", 1)[1])
+        urls.insert(0, f"http://127.0.0.1:{other.server_address[1]}")  # first in order now
+        body = request(server, "GET", "/v1/slots")[1]
+        assert body["host"].endswith(f":{port}")  # type: ignore[index]
+        urls.remove(node_url)  # gone: the next answer comes from the other
+        body = request(server, "GET", "/v1/slots")[1]
+        assert body["host"].endswith(f":{other.server_address[1]}")  # type: ignore[index]
+    finally:
+        server.close()
+        other.shutdown()
+        other.server_close()

@@ -8,9 +8,10 @@ default), from a thread of its own (stdlib ``ThreadingHTTPServer``):
 |-------------------------------------|-----------------------------------------------------|
 | ``GET /``                           | the dashboard (``paxon.server.dashboard``) with     |
 |                                     | ``{"chaos": true, "token": T}``                     |
-| ``GET /v1/cluster``, ``/v1/activity``, | the same route of the first running node that   |
-| ``/v1/slots``                       | answers within ``PROXY_TIMEOUT_S`` (so the page    |
-|                                     | outlives the node it was reading)                  |
+| ``GET /v1/cluster``, ``/v1/activity``, | the same route of the node the last read came   |
+| ``/v1/slots``                       | from, else of the first running node that answers  |
+|                                     | within ``PROXY_TIMEOUT_S`` (so the page keeps to   |
+|                                     | one node's samples, and outlives it)               |
 | ``GET /dev/nodes``                  | ``{"states": {id: "running" / "paused" / ...}}``   |
 | ``POST /dev/nodes/{id}/{action}``   | ``kill``, ``pause``, ``resume`` or ``restart``, as  |
 |                                     | typed at dev's terminal; ``{"done": [lines]}`` or  |
@@ -98,6 +99,7 @@ class ChaosDashboard:
         self._node_urls = node_urls
         self._states = states
         self._ssl = ssl_context
+        self._viewed = ""  # the node the last proxied read came from
         self._guard = RequestGuard.build(host)
         self._page = dashboard_page({"chaos": True, "token": self.token}).encode()
         self._server = _BoundedServer((host, port), _handler(self))
@@ -183,12 +185,18 @@ class ChaosDashboard:
 
     def _proxy(self, path: str) -> tuple[int, str, bytes]:
         reasons = []
-        for base in self._node_urls():
+        urls = list(self._node_urls())
+        if self._viewed in urls:  # keep to the node the page reads while it answers
+            urls.remove(self._viewed)
+            urls.insert(0, self._viewed)
+        for base in urls:
             try:
                 with urllib.request.urlopen(
                     base + path, timeout=PROXY_TIMEOUT_S, context=self._ssl
                 ) as answer:
-                    return 200, "application/json", answer.read(PROXY_MAX_BYTES)
+                    body = answer.read(PROXY_MAX_BYTES)
+                self._viewed = base
+                return 200, "application/json", body
             except (OSError, urllib.error.URLError) as error:
                 reasons.append(f"{base}: {error}")
         return _error(502, "unavailable", "no node answered: " + "; ".join(reasons)[:500])
