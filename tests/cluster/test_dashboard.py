@@ -5,11 +5,14 @@ and a killed node shows as down.
 Chromium runs with ``--dump-dom`` and a virtual time budget: the page's timers run
 on virtual time, which waits while a fetch is pending, so the polls happen without
 the test sleeping. Skipped, with the reason, where no Chromium is installed
-(``apt-get install chromium``). Cost: one cluster, about 10 s on 2 busy cores.
+(``apt-get install chromium``). Cost: one cluster and one ``paxon dev --chaos``,
+about 20 s on 2 busy cores.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from tests.cluster.harness import HOST, Cluster, http_request
+from tests.cluster.test_dev import Dev
+
+from paxon.server.dev_dashboard import TOKEN_HEADER
 
 CHROMIUM = next(
     (
@@ -105,3 +111,47 @@ def test_the_dashboard_renders_updates_and_shows_a_killed_node_down(
     )
     assert len(chosen) >= 20  # the puts' slots (and the first leader's no-ops)
     assert 'id="error" role="alert" class="shown"' not in dom
+
+
+def post(port: int, path: str, token: str | None) -> tuple[int, dict[str, object]]:
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers[TOKEN_HEADER] = token
+        connection.request("POST", path, body=b"{}", headers=headers)
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_dev_chaos_buttons_kill_and_restart_a_node(tmp_path: Path) -> None:
+    dev = Dev(tmp_path / "dev", nodes=3, extra=["--chaos"])
+    try:
+        line = dev.expect("chaos dashboard: ")
+        port = dev.http - 1
+        assert f"http://{HOST}:{port}/" in line
+        page = http_request((HOST, port), "GET", "/").body.decode()
+        found = re.search(r'"token": "([0-9a-f]{64})"', page)
+        assert found is not None
+        token = found.group(1)
+
+        status, answer = post(port, "/dev/nodes/2/kill", None)  # another site's POST
+        assert (status, answer["code"]) == (403, "bad_token")
+        status, answer = post(port, "/dev/nodes/2/kill", token)
+        assert status == 200, answer
+        dev.expect("node 2 was killed by SIGKILL (kill 2); the others keep running")
+
+        dom = dump_dom(f"http://{HOST}:{port}/", tmp_path / "profile")
+        assert member_state(dom, 2) == "down" and member_state(dom, 1) == "up"
+        assert 'data-action="restart" data-node="2"' in dom  # the buttons are there
+        assert "(exited)" in dom  # dev's own view of the process
+
+        status, answer = post(port, "/dev/nodes/2/restart", token)
+        assert status == 200, answer
+        dev.expect("node 2: started again")
+        status, answer = post(port, "/dev/nodes/2/restart", token)  # running: refused
+        assert status == 409 and "kill" in str(answer["error"])
+    finally:
+        dev.close()
