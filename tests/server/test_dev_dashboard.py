@@ -10,10 +10,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from paxon.server.dev import run_dev
 from paxon.server.dev_dashboard import CONNECTIONS_MAX, TOKEN_HEADER, ChaosDashboard
 from paxon.server.dev_plan import ports_in_use
 
@@ -199,3 +201,19 @@ def test_reads_keep_to_the_node_they_came_from(node_url: str) -> None:
         server.close()
         other.shutdown()
         other.server_close()
+
+
+def test_dev_with_a_taken_chaos_port_refuses_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        chaos_port = taken.getsockname()[1]
+        base = 20_000 + chaos_port % 10_000
+        data = tmp_path / "data"
+        code = run_dev(1, base, chaos_port + 1, str(data), insecure=True, chaos=True)
+    assert code == 2
+    said = capsys.readouterr().err
+    assert f"--chaos: cannot serve its dashboard on 127.0.0.1:{chaos_port}" in said
+    assert not data.exists()

@@ -25,6 +25,11 @@ Rules:
 - After the banner a node that exits is reported in one line and the others
   keep running (``dev_nodes``); the terminal's commands (``dev_console``) kill,
   stop, pause, resume, restart, add and remove nodes.
+- ``--chaos``: dev also serves its own dashboard, with kill/pause/resume/restart
+  buttons, on 127.0.0.1 one port below node 1's HTTP port
+  (``dev_dashboard``); that port is bound before anything is written, and a
+  taken one is a refusal like the others (exit 2). The buttons' commands run
+  on this thread between console lines.
 - Ctrl-C, SIGTERM or ``quit``: SIGTERM to every node, wait for them (SIGKILL
   after ``STOP_TIMEOUT_S``), exit 0.
 
@@ -86,6 +91,8 @@ def run_dev(
     """Start the cluster, print how to use it, and keep it until a signal or ``quit``.
     A count or port left None is the recorded one (``dev_record``), else the default."""
     ca_cert = None
+    shown = _Published()
+    dashboard = None
     try:
         if insecure and client_tls:
             raise BadRequest("--client-tls needs peer TLS: leave out --insecure")
@@ -106,13 +113,19 @@ def run_dev(
             _say(notes, sys.stderr)
         plan = record.plan(data_dir)
         check_ports(plan)
+        if chaos:  # bound before anything is written: a taken port changes nothing
+            dashboard = _chaos_dashboard(record.bases.http - 1, shown)
         _make_dirs(plan, data_dir)
         if recorded is None:
             _write_record(data_dir, record)
         if not insecure:
             plan, ca_cert = with_certificates(plan, data_dir, client_tls=client_tls)
+        if dashboard is not None and client_tls:
+            dashboard.ssl_context = ssl.create_default_context(cafile=ca_cert)
         user, password = _credentials()
     except BadRequest as error:
+        if dashboard is not None:
+            dashboard.close()
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
     console = stdin_reader()
@@ -128,25 +141,6 @@ def run_dev(
         ask_password=_terminal_password if console is not None and console.is_terminal else None,
     )
     cluster = DevNodes(plan, settings, record=record)
-    shown = _Published()
-    dashboard = None
-    if chaos:
-        port = record.bases.http - 1
-        try:
-            dashboard = ChaosDashboard(
-                HOST,
-                port,
-                node_urls=lambda: shown.urls,
-                states=lambda: shown.states,
-                ssl_context=ssl.create_default_context(cafile=ca_cert) if client_tls else None,
-            )
-        except (OSError, OverflowError) as error:
-            print(
-                f"paxon dev: --chaos: cannot serve its dashboard on {HOST}:{port} "
-                f"(one below --http-base-port): {error}",
-                file=sys.stderr,
-            )
-            return 2
     stop = _StopSignals()
     serving = False
     try:
@@ -226,6 +220,19 @@ def _terminal_password(user: str) -> str | None:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _chaos_dashboard(port: int, shown: _Published) -> ChaosDashboard:
+    """``--chaos``'s server, bound (not started); ``BadRequest`` if the port is taken."""
+    try:
+        if port < 1:
+            raise OSError("there is no port below 1")
+        return ChaosDashboard(HOST, port, node_urls=lambda: shown.urls, states=lambda: shown.states)
+    except (OSError, OverflowError) as error:
+        raise BadRequest(
+            f"--chaos: cannot serve its dashboard on {HOST}:{port} "
+            f"(one below --http-base-port): {error}"
+        ) from None
 
 
 class _Published:

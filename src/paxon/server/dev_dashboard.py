@@ -98,7 +98,7 @@ class ChaosDashboard:
         self.pending: queue.Queue[_Job] = queue.Queue(PENDING_MAX)
         self._node_urls = node_urls
         self._states = states
-        self._ssl = ssl_context
+        self.ssl_context = ssl_context  # how to reach nodes under --client-tls
         self._viewed = ""  # the node the last proxied read came from
         self._guard = RequestGuard.build(host)
         self._page = dashboard_page({"chaos": True, "token": self.token}).encode()
@@ -192,7 +192,7 @@ class ChaosDashboard:
         for base in urls:
             try:
                 with urllib.request.urlopen(
-                    base + path, timeout=PROXY_TIMEOUT_S, context=self._ssl
+                    base + path, timeout=PROXY_TIMEOUT_S, context=self.ssl_context
                 ) as answer:
                     body = answer.read(PROXY_MAX_BYTES)
                 self._viewed = base
