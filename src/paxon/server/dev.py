@@ -386,7 +386,7 @@ def _print_banner(
     ]
     lines += [
         "",
-        f"dashboard  {dashboard}  (every node's http port serves one)",
+        f"dashboard  {dashboard}  (every node's http port serves one; --chaos adds buttons)",
         f"endpoints  {endpoints}",
         f"logs       {os.path.join(data_dir, 'node<i>.log')} (each node's stderr)",
         f"security   {peers}; {clients}",
