@@ -34,7 +34,7 @@ one. At most ``PENDING_MAX`` (8) commands wait at once (more: 503). At most
 ``CONNECTIONS_MAX`` (16) connections are served at once (more are closed at
 once), each idle for at most ``IDLE_TIMEOUT_S`` (10 s). Bodies are read up to
 ``BODY_MAX_BYTES`` (1 KiB); a proxied answer up to ``PROXY_MAX_BYTES`` (4 MiB),
-each node tried for ``PROXY_TIMEOUT_S`` (2 s); a command waited for up to
+each node tried for ``PROXY_TIMEOUT_S`` (5 s); a command waited for up to
 ``COMMAND_WAIT_S`` (20 s).
 """
 
@@ -60,7 +60,7 @@ from paxon.server.guard import RequestGuard
 ACTIONS: Final = ("kill", "pause", "resume", "restart")
 PROXIED: Final = ("/v1/cluster", "/v1/activity", "/v1/slots")
 TOKEN_HEADER: Final = "X-Paxon-Dev-Token"
-PROXY_TIMEOUT_S: Final = 2.0
+PROXY_TIMEOUT_S: Final = 5.0  # /v1/cluster itself waits 2 s for a paused member
 PROXY_MAX_BYTES: Final = 4 * 1024 * 1024
 COMMAND_WAIT_S: Final = 20.0
 PENDING_MAX: Final = 8
