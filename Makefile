@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit cluster soak fuzz mutate mutate-quick clean
+.PHONY: run test lint typecheck browser unit cluster soak fuzz mutate mutate-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src/paxon
 
-test: lint typecheck
+# The dashboard's test runs in headless Chromium (tests/cluster/test_dashboard.py). As root
+# with apt (CI), install it when absent; otherwise that test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq chromium >/dev/null 2>&1) \
+			|| echo "make: no chromium (apt-get install chromium): the dashboard test will skip" >&2; }
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n 2 -q -m "not soak"
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
@@ -34,7 +43,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sim and not mutation and not cluster and not crash"
 
 # Only the real multi-process tests (SIGKILL, SIGSTOP, bad bytes on every port).
-cluster: $(STAMP)
+cluster: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m cluster tests/cluster
 
 soak: $(STAMP)

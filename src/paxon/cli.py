@@ -328,6 +328,12 @@ def _add_server_commands(commands: _Subcommands) -> None:
     dev.add_argument(
         "--client-tls", action="store_true", help="TLS on the native and HTTP ports too"
     )
+    dev.add_argument(
+        "--chaos",
+        action="store_true",
+        help="serve a dashboard with kill/pause/resume/restart buttons per node on "
+        "127.0.0.1, one port below node 1's HTTP port (8000)",
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -355,6 +361,7 @@ def _run_dev(args: argparse.Namespace) -> int:
         peer_base_port=args.peer_base_port,
         insecure=args.insecure,
         client_tls=args.client_tls,
+        chaos=args.chaos,
     )
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ class Dev:
         *,
         again: Dev | None = None,
         env: dict[str, str] | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
-        """``again``: run dev on ``again``'s data dir without flags (its record's ports)."""
+        """``again``: run dev on ``again``'s data dir without flags (its record's ports);
+        ``extra``: more flags (``--chaos``)."""
         self.data_dir = data_dir
         argv = [sys.executable, "-m", "paxon", "dev", "--data-dir", str(data_dir)]
         if again is not None:
@@ -64,6 +67,7 @@ class Dev:
             self.native, self.http, self.peer = free_port_bases()
             argv += ["--nodes", str(nodes), "--base-port", str(self.native)]
             argv += ["--http-base-port", str(self.http), "--peer-base-port", str(self.peer)]
+        argv += extra
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,

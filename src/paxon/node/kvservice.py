@@ -44,6 +44,7 @@ from paxon.kv.model import (
     validate_command,
     validate_query,
 )
+from paxon.node.activity import ActivitySampler
 from paxon.node.backup import take_backup
 from paxon.node.node import Node
 from paxon.storage.backup import BackupMeta
@@ -52,9 +53,16 @@ _Command = Put | Delete | Txn | Compact | LeaseGrant | LeaseKeepAlive | LeaseRev
 
 
 class NodeKvService:
-    def __init__(self, node: Node, limits: KvLimits | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        limits: KvLimits | None = None,
+        *,
+        activity: ActivitySampler | None = None,
+    ) -> None:
         self.node = node
         self.limits = limits or KvLimits()
+        self._activity = activity
 
     async def put(
         self,
@@ -123,6 +131,12 @@ class NodeKvService:
         self, action: str, node_id: int, address: str, *, token: str | None = None
     ) -> dict[str, Any]:
         return await self.node.change_members(action, node_id, address, token=token)
+
+    def activity(self) -> dict[str, Any] | None:
+        return None if self._activity is None else self._activity.to_json()
+
+    def recent_slots(self, count: int) -> dict[str, Any]:
+        return self.node.recent_slots(count)
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.node.metrics.render()

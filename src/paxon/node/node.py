@@ -102,7 +102,7 @@ from paxon.node.watches import WatchParking
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
-from paxon.protocol.replica import Replica, Role
+from paxon.protocol.replica import RECENT_SLOTS_MAX, Replica, Role, SlotView
 from paxon.protocol.types import Command, Slot
 from paxon.security.client_tls import ClientTls
 from paxon.server.metrics import NodeMetrics
@@ -594,6 +594,27 @@ class Node:
         if self.http_address is not None:
             view["http"] = self.http_address
         return view
+
+    def recent_slots(self, count: int) -> dict[str, Any]:
+        """The dashboard's log view: ``Replica.recent_slots`` and where the log stands."""
+        status = self._replica.status()
+        return {
+            "node_id": self.node_id,
+            "log_start": status.log_start,
+            "commit_index": status.slot_chosen,
+            "slot_next": status.slot_next if status.role is Role.LEADER else None,
+            "slots_max": RECENT_SLOTS_MAX,
+            "slots": [
+                {
+                    "slot": view.slot,
+                    "ballot": None if view.ballot is None else str(view.ballot),
+                    "state": _slot_state(view),
+                    "noop": view.is_noop,
+                    "commands": view.commands,
+                }
+                for view in self._replica.recent_slots(count)
+            ],
+        }
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""
@@ -1361,6 +1382,13 @@ def _address(address: str | Address) -> Address:
     if isinstance(address, tuple):
         return address
     return split_address(address)
+
+
+def _slot_state(view: SlotView) -> str:
+    """A slot's state in the dashboard's log view (docs/api.md, ``GET /v1/slots``)."""
+    if view.chosen:
+        return "chosen"
+    return "hole" if view.ballot is None else "in_flight"
 
 
 def _format(address: Address) -> str:

@@ -25,6 +25,7 @@ from paxon.errors import BadRequest, PaxonError
 from paxon.kv.model import KvLimits
 from paxon.kv.store import KvStore
 from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
+from paxon.node.activity import ActivitySampler, own_row
 from paxon.node.config import NodeConfig
 from paxon.node.history import HistoryRetention
 from paxon.node.join import fetch_configuration, held_state
@@ -124,13 +125,15 @@ async def _serve(config: ServeConfig) -> int:
     probe = DiskProbe(config.data_dir)
     node.health_report = Readiness(node, probe).report
     prober = asyncio.ensure_future(probe.run())
+    activity = ActivitySampler(config.node_id, lambda: own_row(node.status()), node.metrics)
+    sampler = asyncio.ensure_future(activity.run())
     if security.peers.mode == "none":  # after start-up, so a refusal stays one line
         _warn_unauthenticated(log, config)
     runner = None
     exit_code = 0
     try:
         if config.http is not None:
-            service = NodeKvService(node, limits)
+            service = NodeKvService(node, limits, activity=activity)
             try:
                 runner = await start_http(
                     service,
@@ -179,6 +182,7 @@ async def _serve(config: ServeConfig) -> int:
         freezer.cancel()
     finally:
         prober.cancel()
+        sampler.cancel()
         if runner is not None:
             await runner.cleanup()
         await node.stop()

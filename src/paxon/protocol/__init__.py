@@ -33,7 +33,15 @@ from paxon.protocol.records import (
     SnapshotRecord,
     recover,
 )
-from paxon.protocol.replica import RandomSource, Replica, ReplicaCounters, ReplicaStatus, Role
+from paxon.protocol.replica import (
+    RECENT_SLOTS_MAX,
+    RandomSource,
+    Replica,
+    ReplicaCounters,
+    ReplicaStatus,
+    Role,
+    SlotView,
+)
 from paxon.protocol.types import (
     BALLOT_ZERO,
     NOOP,
@@ -50,6 +58,7 @@ __all__ = [
     "BALLOT_ZERO",
     "MESSAGE_TYPES",
     "NOOP",
+    "RECENT_SLOTS_MAX",
     "ROUND_END",
     "ROUND_JUMP_MAX",
     "Accept",
@@ -85,6 +94,7 @@ __all__ = [
     "ReplicaStatus",
     "Role",
     "Slot",
+    "SlotView",
     "SnapshotRecord",
     "SnapshotRequest",
     "TimeoutNow",

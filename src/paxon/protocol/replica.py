@@ -190,6 +190,23 @@ class ReplicaStatus:
     counters: ReplicaCounters = ReplicaCounters()
 
 
+RECENT_SLOTS_MAX = 64
+"""``recent_slots`` shows at most this many slots (the dashboard's log view)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotView:
+    """One slot as this replica holds it (``Replica.recent_slots``): the ballot of the
+    value it accepted there (None: a hole, nothing accepted here yet), whether it
+    knows that value chosen, whether the value is a no-op, and its command count."""
+
+    slot: Slot
+    ballot: Ballot | None
+    chosen: bool
+    is_noop: bool
+    commands: int
+
+
 @dataclass(slots=True)
 class _LogEntry:
     ballot: Ballot
@@ -612,6 +629,27 @@ class Replica:
             log_start=self.log_start,
             counters=self.counters,
         )
+
+    def recent_slots(self, count: int) -> tuple[SlotView, ...]:  # sim: unreachable: dashboard
+        """The last ``min(count, RECENT_SLOTS_MAX)`` slots of the log this replica holds,
+        oldest first, from ``log_start`` to its highest accepted slot (looked for at
+        most ``slots_ahead_max`` past ``slot_chosen``). Read-only: a view for the
+        dashboard, never an input to the protocol."""
+        count = max(0, min(count, RECENT_SLOTS_MAX))
+        top = max(self.slot_chosen, self.slot_next)
+        for slot in range(top, self.slot_chosen + self.config.slots_ahead_max):
+            if slot in self._log:
+                top = slot + 1
+        views = []
+        for slot in range(max(self.log_start, top - count), top):
+            entry = self._log.get(slot)
+            if entry is None:
+                views.append(SlotView(slot, None, False, False, 0))
+            else:
+                chosen = entry.chosen or slot < self.slot_chosen
+                commands = len(entry.value.commands)
+                views.append(SlotView(slot, entry.ballot, chosen, entry.value.is_noop, commands))
+        return tuple(views)
 
     @property
     def counters(self) -> ReplicaCounters:

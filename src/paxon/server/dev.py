@@ -25,6 +25,11 @@ Rules:
 - After the banner a node that exits is reported in one line and the others
   keep running (``dev_nodes``); the terminal's commands (``dev_console``) kill,
   stop, pause, resume, restart, add and remove nodes.
+- ``--chaos``: dev also serves its own dashboard, with kill/pause/resume/restart
+  buttons, on 127.0.0.1 one port below node 1's HTTP port
+  (``dev_dashboard``); that port is bound before anything is written, and a
+  taken one is a refusal like the others (exit 2). The buttons' commands run
+  on this thread between console lines.
 - Ctrl-C, SIGTERM or ``quit``: SIGTERM to every node, wait for them (SIGKILL
   after ``STOP_TIMEOUT_S``), exit 0.
 
@@ -39,6 +44,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +54,7 @@ from typing import TextIO
 from paxon.errors import BadRequest
 from paxon.server.config import Address, format_address
 from paxon.server.dev_console import LineReader, help_lines, run_line, stdin_reader
+from paxon.server.dev_dashboard import ChaosDashboard
 from paxon.server.dev_nodes import STOP_TIMEOUT_S, DevNodes, DevSettings
 from paxon.server.dev_plan import (
     HOST,
@@ -79,10 +86,13 @@ def run_dev(
     peer_base_port: int | None = None,
     insecure: bool = False,
     client_tls: bool = False,
+    chaos: bool = False,
 ) -> int:
     """Start the cluster, print how to use it, and keep it until a signal or ``quit``.
     A count or port left None is the recorded one (``dev_record``), else the default."""
     ca_cert = None
+    shown = _Published()
+    dashboard = None
     try:
         if insecure and client_tls:
             raise BadRequest("--client-tls needs peer TLS: leave out --insecure")
@@ -103,13 +113,19 @@ def run_dev(
             _say(notes, sys.stderr)
         plan = record.plan(data_dir)
         check_ports(plan)
+        if chaos:  # bound before anything is written: a taken port changes nothing
+            dashboard = _chaos_dashboard(record.bases.http - 1, shown)
         _make_dirs(plan, data_dir)
         if recorded is None:
             _write_record(data_dir, record)
         if not insecure:
             plan, ca_cert = with_certificates(plan, data_dir, client_tls=client_tls)
+        if dashboard is not None and client_tls:
+            dashboard.ssl_context = ssl.create_default_context(cafile=ca_cert)
         user, password = _credentials()
     except BadRequest as error:
+        if dashboard is not None:
+            dashboard.close()
         print(f"paxon dev: {error}", file=sys.stderr)
         return 2
     console = stdin_reader()
@@ -141,9 +157,19 @@ def run_dev(
             plan, data_dir, ca_cert, client_tls=client_tls, console=console is not None, again=again
         )
         serving = True
-        _serve_until_stopped(cluster, console, stop)
+        if dashboard is not None:
+            shown.publish(cluster, client_tls)
+            dashboard.start()
+            host, port = dashboard.address
+            _say(
+                [f"chaos dashboard: http://{host}:{port}/ (kill, pause, resume, restart)"],
+                sys.stdout,
+            )
+        _serve_until_stopped(cluster, console, stop, dashboard, shown, client_tls)
         return 0
     finally:
+        if dashboard is not None:
+            dashboard.close()
         if serving and cluster.running_ids():  # a leader hands over first: up to 2 s
             _say(["stopping the nodes"], sys.stderr)
         _say(cluster.stop_all(), sys.stderr)
@@ -196,10 +222,59 @@ def _terminal_password(user: str) -> str | None:
 # ------------------------------------------------------------------- helpers
 
 
-def _serve_until_stopped(cluster: DevNodes, console: LineReader | None, stop: _StopSignals) -> None:
-    """Report exits and run the console's commands until a stop signal or ``quit``."""
+def _chaos_dashboard(port: int, shown: _Published) -> ChaosDashboard:
+    """``--chaos``'s server, bound (not started); ``BadRequest`` if the port is taken."""
+    try:
+        if port < 1:
+            raise OSError("there is no port below 1")
+        return ChaosDashboard(HOST, port, node_urls=lambda: shown.urls, states=lambda: shown.states)
+    except (OSError, OverflowError) as error:
+        raise BadRequest(
+            f"--chaos: cannot serve its dashboard on {HOST}:{port} "
+            f"(one below --http-base-port): {error}"
+        ) from None
+
+
+class _Published:
+    """What the chaos dashboard's thread reads: swapped whole by the main thread."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.states: dict[int, str] = {}
+
+    def publish(self, cluster: DevNodes, client_tls: bool) -> None:
+        scheme = "https" if client_tls else "http"
+        running = set(cluster.running_ids())
+        self.urls = [
+            f"{scheme}://{format_address(node.http)}"
+            for node in cluster.nodes()
+            if node.node_id in running
+        ]
+        self.states = cluster.states()
+
+
+def _serve_until_stopped(
+    cluster: DevNodes,
+    console: LineReader | None,
+    stop: _StopSignals,
+    dashboard: ChaosDashboard | None = None,
+    shown: _Published | None = None,
+    client_tls: bool = False,
+) -> None:
+    """Report exits and run the console's and the chaos dashboard's commands until a
+    stop signal or ``quit``."""
+
+    def from_dashboard(line: str) -> tuple[list[str], list[str]]:
+        done, errors, _ = run_line(line, cluster)
+        _say([f"(dashboard) {line}", *done], sys.stdout)
+        _say(errors, sys.stderr)
+        return done, errors
+
     while not stop.requested:
         _say(cluster.exits(), sys.stderr)
+        if dashboard is not None and shown is not None:
+            dashboard.run_pending(from_dashboard)
+            shown.publish(cluster, client_tls)
         if console is None:
             time.sleep(POLL_INTERVAL_S)
             continue
@@ -311,7 +386,7 @@ def _print_banner(
     ]
     lines += [
         "",
-        f"dashboard  {dashboard}  (every node's http port serves one)",
+        f"dashboard  {dashboard}  (every node's http port serves one; --chaos adds buttons)",
         f"endpoints  {endpoints}",
         f"logs       {os.path.join(data_dir, 'node<i>.log')} (each node's stderr)",
         f"security   {peers}; {clients}",

@@ -143,6 +143,10 @@ class DevNodes:
     def nodes(self) -> list[DevNode]:
         return [self._rows[node_id].node for node_id in sorted(self._rows)]
 
+    def states(self) -> dict[int, str]:
+        """Each node's state: ``running``, ``paused``, ``exited`` or ``removed``."""
+        return {node_id: self._rows[node_id].state for node_id in sorted(self._rows)}
+
     def running_ids(self) -> list[int]:
         return sorted(i for i, row in self._rows.items() if row.running)
 

@@ -37,6 +37,16 @@ Routes and answers are fixed by docs/api.md ("HTTP API", "Transaction request"):
 | ``GET /v1/snapshot``    | a backup of the store at one revision, streamed               |
 |                         | (``application/octet-stream``, ``paxon.storage.backup``;       |
 |                         | ``X-Paxon-Revision``); with auth enabled, a root user's token  |
+| ``GET /v1/activity``    | extension: ``{"node_id", "interval_s", "samples_max",         |
+|                         | "samples"}``, this node's last per-second samples             |
+|                         | (``paxon.node.activity``); 400 ``not_supported`` without     |
+|                         | a sampler (a node not run by ``paxon serve``)                 |
+| ``GET /v1/slots``       | extension: ``{"node_id", "log_start", "commit_index",         |
+|                         | "slot_next" (a leader's; else null), "slots_max", "slots"}``: |
+|                         | the last slots of the log it holds, each ``{"slot",           |
+|                         | "ballot", "state", "noop", "commands"}``, state ``chosen``,   |
+|                         | ``in_flight`` or ``hole``; ``?limit=N`` (at most              |
+|                         | ``RECENT_SLOTS_MAX``, 64)                                     |
 | ``GET /metrics``        | Prometheus text                                                |
 | ``GET /health``         | 200 ``{"health": "ok", "node_id"}`` while the process serves   |
 | ``GET /readyz``         | 200 with the readiness report (``paxon.node.readiness``) when  |
@@ -57,7 +67,8 @@ around the command; with auth enabled, no token or a bad one is 401
 ``unauthenticated`` (with ``WWW-Authenticate: Bearer``), a token without the
 permission is 403 ``permission_denied``, and nothing is applied. An
 ``Authorization`` header that is not ``Bearer`` with a token of at most
-``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/metrics``,
+``TOKEN_MAX_BYTES`` is 401. ``/v1/status``, ``/v1/cluster``, ``/v1/activity``,
+``/v1/slots``, ``/metrics``,
 ``/health``, ``/readyz`` and the dashboard stay open, as etcd leaves ``/metrics``
 and ``/health`` open: they show members, roles and counters, never a key, a
 value, a user or a path.
@@ -140,7 +151,6 @@ import logging
 import re
 import ssl
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
@@ -152,6 +162,7 @@ from paxon.errors import (
     Busy,
     LeaderUnreachable,
     NotLeader,
+    NotSupported,
     PaxonError,
     RevisionCompacted,
     Unauthenticated,
@@ -186,6 +197,8 @@ from paxon.kv.model import (
     TxnResult,
 )
 from paxon.net.client_messages import MEMBER_ACTIONS
+from paxon.protocol.replica import RECENT_SLOTS_MAX
+from paxon.server.dashboard import dashboard_page
 from paxon.server.guard import RequestGuard
 from paxon.server.http_metrics import metrics_middleware
 from paxon.server.metrics import NodeMetrics
@@ -293,6 +306,15 @@ class KvService(Protocol):
         """Change the members by one; the configuration once the change is chosen."""
         ...
 
+    def activity(self) -> dict[str, Any] | None:
+        """The recent per-second samples (``paxon.node.activity``); None if it keeps none."""
+        ...
+
+    def recent_slots(self, count: int) -> dict[str, Any]:
+        """The last ``count`` (at most ``RECENT_SLOTS_MAX``) slots of the log as this
+        node holds them (``Node.recent_slots``)."""
+        ...
+
     def metrics_text(self) -> tuple[bytes, str]:
         """The ``/metrics`` body and its content type."""
         ...
@@ -348,6 +370,8 @@ def make_app(
     app.router.add_get("/v1/snapshot", routes.snapshot)
     app.router.add_get("/v1/status", routes.status)
     app.router.add_get("/v1/cluster", routes.cluster_status)
+    app.router.add_get("/v1/activity", routes.activity)
+    app.router.add_get("/v1/slots", routes.recent_slots)
     app.router.add_get("/v1/members", routes.members)
     app.router.add_post("/v1/members", routes.change_members)
     app.router.add_post("/v1/txn", routes.txn)
@@ -495,9 +519,7 @@ class _Routes:
         self.range_limits = range_limits
         self.watch_streams = 0
         self.backups = 0
-        self.dashboard_html = (
-            resources.files("paxon.server").joinpath("dashboard.html").read_text("utf-8")
-        )
+        self.dashboard_html = dashboard_page()
 
     async def get(self, request: web.Request) -> web.Response:
         query = _query(request, "prefix", "serializable", "revision", "limit", "after")
@@ -760,6 +782,20 @@ class _Routes:
             await stream.write(chunk)  # waits while the reader is slow
         await stream.write_eof()
         return stream
+
+    async def activity(self, request: web.Request) -> web.Response:
+        _query(request)
+        samples = self.service.activity()
+        if samples is None:
+            raise NotSupported("this node keeps no activity samples (not run by paxon serve)")
+        return web.json_response(samples, headers={"Cache-Control": "no-store"})
+
+    async def recent_slots(self, request: web.Request) -> web.Response:
+        query = _query(request, "limit")
+        limit = _integer(query, "limit", minimum=1)
+        count = RECENT_SLOTS_MAX if limit is None else min(limit, RECENT_SLOTS_MAX)
+        view = self.service.recent_slots(count)
+        return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self.service.metrics_text()
