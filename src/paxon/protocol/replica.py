@@ -316,6 +316,7 @@ class Replica:
         self._transfer_sent_at = float("-inf")
         self._proposals: dict[Slot, _Proposal] = {}
         self._queue: deque[Command] = deque()
+        self._proposing_configuration = False  # propose_configuration is calling
         self._peer_seen_at: dict[NodeId, float] = {}
         self._peer_slot_chosen: dict[NodeId, Slot] = {}
         self._heartbeat_due = 0.0
@@ -438,9 +439,6 @@ class Replica:
         return self.propose_many((command,))
 
     def propose_many(self, commands: Iterable[Command]) -> Ready:
-        return self._queue_commands(commands, bound_by_serving=True)
-
-    def _queue_commands(self, commands: Iterable[Command], *, bound_by_serving: bool) -> Ready:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         if self._transfer_to is not None:
@@ -449,7 +447,7 @@ class Replica:
             # Removed: it proposes nothing more and only waits to hand over, so a
             # command would wait until then; say so at once instead.
             raise Busy("this node was removed and is handing leadership over; retry shortly")
-        if bound_by_serving:
+        if not self._proposing_configuration:
             self._check_serving()
         commands = tuple(commands)
         if len(self._queue) + len(commands) > self.config.queue_max_commands:
@@ -586,7 +584,13 @@ class Replica:
         # An operator's (or a leader duty's) change is not held to the serving
         # bound: nobody waits on it at once, and a leader that hears no
         # majority steps down within election_timeout_max_s anyway.
-        return self._queue_commands((configuration.command(),), bound_by_serving=False)
+        # Through ``propose`` on purpose: the simulator observes every command a
+        # leader queues at ``propose_many`` (its queue-bound rule counts them).
+        self._proposing_configuration = True
+        try:
+            return self.propose(configuration.command())
+        finally:
+            self._proposing_configuration = False
 
     def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
         """The runtime restored a snapshot covering every slot below ``slot``,
