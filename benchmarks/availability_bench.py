@@ -64,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -247,6 +248,7 @@ class Load:
 
     ok_at: list[float] = field(default_factory=list)
     failed_fast_at: list[float] = field(default_factory=list)  # an HTTP answer, not ok
+    failed_fast_codes: list[tuple[float, str]] = field(default_factory=list)  # (time, status code)
     unanswered_at: list[float] = field(default_factory=list)  # timeout, connection refused
     history: History = field(default_factory=History)
     prefix: str = ""
@@ -312,9 +314,18 @@ async def client(
                 history.record(key, kind, args, invoked, now, result)
                 continue
             load.failed_fast_at.append(now)
+            load.failed_fast_codes.append((now, f"{status} {_error_code(body)}"))
             if not (status == 503 and "nothing was done" in body) and not 400 <= status < 500:
                 history.record(key, kind, args, invoked, None, None)  # outcome unknown
             await asyncio.sleep(failure_pause_s)
+
+
+def _error_code(body: str) -> str:
+    """The ``code`` of an error answer, or ``?`` when it has none."""
+    try:
+        return str(json.loads(body).get("code", "?"))
+    except (ValueError, AttributeError):
+        return "?"
 
 
 def _cas(key: str, expect: Hashable, new: Hashable) -> dict[str, Any]:
@@ -382,7 +393,11 @@ async def run_fault(
         "ok_per_s_before": round(before, 1),
         "ok_per_s_during": round(during, 1),
         "ratio": round(during / before, 3) if before else None,
+        "failed_fast_before": between(load.failed_fast_at, fault_at - args.baseline_s, fault_at),
         "failed_fast_during": between(load.failed_fast_at, fault_at, healed_at),
+        "failed_fast_codes_during": dict(
+            Counter(code for at, code in load.failed_fast_codes if fault_at <= at < healed_at)
+        ),
         "unanswered_during": between(load.unanswered_at, fault_at, healed_at),
         "served_again_after_heal_s": round(served_at - healed_at, 2),
         "operations": len(load.history.operations),

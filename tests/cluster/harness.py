@@ -30,7 +30,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -627,3 +628,28 @@ def kill_at_once(nodes: Iterable[ServerNode]) -> None:
         os.kill(node.process.pid, signal.SIGKILL)
     for node in nodes:
         node.kill()
+
+
+@contextmanager
+def running_cluster(root: Path) -> Iterator[Cluster]:
+    """A 3-node cluster under ``root`` with a leader, closed when the block ends."""
+    cluster = Cluster(root)
+    try:
+        cluster.start()
+        cluster.wait_for_leader()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def paxon_cli(*args: str, endpoints: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m paxon ARGS`` against ``endpoints`` (text out, no stdin, 60 s at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "paxon", *args],
+        env=dict(os.environ, PAXON_ENDPOINTS=endpoints, **env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

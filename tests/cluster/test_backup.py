@@ -10,14 +10,12 @@ Cost: one 3-node cluster started twice, about 10 s on 2 busy cores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.cluster.harness import Cluster
+from tests.cluster.harness import Cluster, paxon_cli
 
 from paxon.kv.model import Compare, PutOp, Txn
 
@@ -28,16 +26,7 @@ ALICE_PASSWORD = "backup-alice-password"
 
 
 def paxon(cluster: Cluster, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PAXON_ENDPOINTS=",".join(cluster.endpoints), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "paxon", *args],
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return paxon_cli(*args, endpoints=",".join(cluster.endpoints), **env)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

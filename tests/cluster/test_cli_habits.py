@@ -17,20 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.cluster.harness import Cluster
+from tests.cluster.harness import Cluster, running_cluster
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("habits") / "cluster")
-    try:
-        cluster.start()
-        cluster.wait_for_leader()
+    with running_cluster(tmp_path_factory.mktemp("habits") / "cluster") as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def paxon(

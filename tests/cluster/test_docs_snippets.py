@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.cluster.harness import Cluster
+from tests.cluster.harness import Cluster, running_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -42,13 +42,8 @@ BLOCKS = python_blocks()
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("snippets") / "cluster")
-    try:
-        cluster.start()
-        cluster.wait_for_leader()
+    with running_cluster(tmp_path_factory.mktemp("snippets") / "cluster") as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def test_the_documents_have_python_blocks() -> None:

@@ -10,32 +10,18 @@ where `chattr +i` does not work (not root, or a file system without it).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 from tests.cluster.harness import HOST, Cluster, free_ports, http_request
+from tests.cluster.harness import paxon_cli as paxon
 
 pytestmark = pytest.mark.cluster
 
 WAIT_S = 30.0
-
-
-def paxon(*args: str, endpoints: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PAXON_ENDPOINTS=endpoints)
-    return subprocess.run(
-        [sys.executable, "-m", "paxon", *args],
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def readyz(cluster: Cluster, node_id: int) -> tuple[int, dict[str, Any]]:

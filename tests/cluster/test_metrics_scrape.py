@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.cluster.harness import Cluster, http_request
+from tests.cluster.harness import Cluster, http_request, running_cluster
 
 import paxon
 
@@ -26,13 +26,8 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("metrics") / "cluster")
-    try:
-        cluster.start()
-        cluster.wait_for_leader()
+    with running_cluster(tmp_path_factory.mktemp("metrics") / "cluster") as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def scrape(cluster: Cluster, node_id: int) -> Samples:
