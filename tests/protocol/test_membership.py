@@ -711,27 +711,3 @@ def test_a_learner_behind_its_own_add_asks_a_member_to_catch_it_up() -> None:
     assert asked and all(message.dst in (2, 3) for message in asked)
     env.stabilize()
     assert 4 in joiner.configuration_newest.learners
-
-
-def test_a_removed_node_added_back_asks_a_member_what_it_missed() -> None:
-    """5-node runtime reconfig seed 108: a node removed (and knowing it) was added
-    back as a learner while it heard nothing, through a leader it could not be
-    reached from; it stayed at its removal for good. A removed node, after a
-    timeout without a leader, still asks a member it knows what it missed."""
-    env = Env(3, nodes=4, alpha=ALPHA)
-    elect(env, 1)
-    change(env, 1, [1, 2, 4])  # 3 removed, and it learns so
-    env.stabilize()
-    removed = env.replica(3)
-    assert 3 not in removed.configuration_newest.ids
-    env.partition([[1, 2, 4], [3]])
-    change(env, 1, [1, 2, 4], [3])  # added back while cut off
-    env.partition([[1], [2, 4, 3]])  # the leader still cannot reach it
-    env.drop(None, 3)
-    for _ in range(20):  # 2 s: past its election timeout
-        env.tick(3, removed.now + 0.1)
-    asked = env.deliverable(3, None, "LearnRequest")
-    asked_whom = {message.dst for message in asked}
-    assert asked_whom <= {1, 2, 4} and asked_whom & {2, 4}, asked  # members it knows, in turn
-    env.stabilize()
-    assert 3 in removed.configuration_newest.learners

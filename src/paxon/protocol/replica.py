@@ -1115,13 +1115,10 @@ class Replica:
             # behind them: a learner that lost, in a power cut, the unsynced
             # entries that added it is back at a snapshot older than its add
             # (reconfig seed 102 of 5 nodes: it waited for good, and the leader,
-            # which it did not know, could not link to it). A removed node asks
-            # too: it may have been added back through a leader it does not
-            # know, which cannot reach it (5-node reconfig seed 108: it stayed
-            # at its removal for good); members that do not hold it refuse the
-            # request at the edge, one per election timeout.
+            # which it did not know, could not link to it).
             known = [member for member in self.members if member != self.node_id]
-            if known:
+            removed = self.node_id in self._history.ids() - self._history.newest.ids
+            if known and not removed:
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return
