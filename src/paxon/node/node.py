@@ -1123,15 +1123,8 @@ class Node:
     def _redirect_all_waiting(self) -> None:
         # Stepping down for a transfer, it often knows no leader yet: the target
         # it handed to is the best hint (it stands at once).
-        error = NotLeader(self._replica.leader_hint or self._handing_to)
         self._proposals.clear()  # their waiters are answered here
-        waiting, self._waiting = self._waiting, {}
-        for waiter in waiting.values():
-            self._fail(waiter, error)
-        for queries in self._reads_confirming.values():
-            for query in queries:
-                self._fail(query.answer, error)
-        self._reads_confirming.clear()
+        self._fail_held(NotLeader(self._replica.leader_hint or self._handing_to))
         # Reads already confirmed stay: their index is valid, they wait for apply.
 
     def _fail_held(self, error: PaxonError) -> None:
