@@ -10,13 +10,17 @@ Clients (``--clients``, 6) run in this process, in the root namespace: each
 repeats a register operation (write 40%, linearizable read 35%, compare-and-set
 by value through ``POST /v1/txn`` 25%) on one of three keys, over HTTP to a
 node drawn at random for every operation, with a ``--op-timeout-s`` (2 s)
-client timeout, as a user behind a load balancer would. ``--balancer random``
-draws from every node; ``skip`` (the default) is a balancer with passive
-health checks shared by all clients: a node that did not answer (timeout,
-refused connection) is left out of the draw for 1 s, doubling to 8 s (``paxon.client_health``, as
-``paxon.Client`` does). No server can answer from a stopped process, so
-under ``pause-leader`` a ``random`` client waits out its timeout on every
-draw of the paused node. An answer is "ok"
+client timeout, as a user behind a load balancer would. The balancer
+(``--balancer``, shared by all clients; see ``Balancer``): ``random`` draws
+from every node; ``skip`` adds passive health checks: a node that did not
+answer (timeout, refused connection) or answered that it cannot serve (503
+``no_quorum`` or ``leader_unreachable``) is left out of the draw for 1 s,
+doubling to 8 s (``paxon.client_health``, as ``paxon.Client`` does);
+``least`` (the default) adds to ``skip`` the power of two random choices by
+fewest operations in flight, as Envoy's and nginx's least-request balancing.
+No server can answer from a stopped process, so under ``pause-leader`` a
+``random`` client waits out its timeout on every draw of the paused node, and
+a ``skip`` client on its first one. An answer is "ok"
 (200, or 404 for a read of an absent key); after any other outcome the client
 waits ``--failure-pause-s`` (0: at once, as a load balancer that retries on the
 next node) and goes on. Each operation is recorded with its invocation and
@@ -254,6 +258,54 @@ class Load:
     prefix: str = ""
 
 
+CANNOT_SERVE = frozenset({"no_quorum", "leader_unreachable"})
+"""Error codes of a node that cannot serve anyone now (``paxon.client``'s)."""
+
+
+class Balancer:
+    """The load balancer all clients share: which node gets the next operation.
+
+    ``random``: any node. ``skip``: any node not skipped by the passive health
+    checks of ``paxon.client_health`` (a node that timed out or could not be
+    reached is left out for 1 s, doubling to 8 s). ``least``: the same
+    skipping, then the power of two random choices by fewest operations in
+    flight (Envoy's ``LEAST_REQUEST``, nginx's ``least_conn``): two distinct
+    nodes not skipped are drawn and the one with fewer operations waiting on it
+    gets this one, so a node that stopped answering, holding the operations
+    already sent to it, gets few new ones long before any of them times out.
+    When fewer than two nodes are not skipped, the two are drawn from all.
+    """
+
+    def __init__(self, mode: str, nodes: Sequence[int]) -> None:
+        self.mode = mode
+        self.nodes = list(nodes)
+        self.health = EndpointHealth([str(node) for node in nodes])
+        self.in_flight = dict.fromkeys(self.nodes, 0)
+
+    def choose(self, rng: random.Random) -> int:
+        node = self._choose(rng)
+        self.in_flight[node] += 1
+        return node
+
+    def done(self, node: int) -> None:
+        self.in_flight[node] -= 1
+
+    def _choose(self, rng: random.Random) -> int:
+        if self.mode == "random":
+            return rng.choice(self.nodes)
+        live = [node for node in self.nodes if not self.health.skipped(str(node))]
+        if self.mode == "skip":
+            if not live:
+                return int(self.health.pick(rng.randrange(len(self.nodes))))
+            return rng.choice(live)
+        # With fewer than two nodes left to draw from, every node is drawn from:
+        # while a paused leader holds what was sent to it, the followers that
+        # said they cannot reach it are skipped too, and drawing only from
+        # what is left would send everything to the paused one.
+        first, second = rng.sample(live if len(live) >= 2 else self.nodes, 2)
+        return first if self.in_flight[first] <= self.in_flight[second] else second
+
+
 async def client(
     index: int,
     cluster: Cluster,
@@ -262,62 +314,80 @@ async def client(
     timeout_s: float,
     seed: int,
     failure_pause_s: float,
-    balancer: str,
-    health: EndpointHealth,
+    balancer: Balancer,
 ) -> None:
     rng = random.Random(seed * 100 + index)
-    nodes = list(cluster.processes)
     count = 0
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while not stop.is_set():
-            node = rng.choice(nodes)
-            if balancer == "skip" and health.skipped(str(node)):
-                node = int(health.pick(rng.randrange(len(nodes))))
-            base = cluster.http(node)
-            key = f"{load.prefix}{rng.choice(KEYS)}"
-            history = load.history
-            roll = rng.random()
-            count += 1
-            invoked = time.monotonic()
-            kind: str
-            args: tuple[Hashable, ...]
-            result: Hashable = None
+            node = balancer.choose(rng)
             try:
-                if roll < 0.4:
-                    kind, args = "write", (f"{index}:{count}",)
-                    async with session.put(f"{base}/v1/kv/{key}", data=args[0]) as answer:
-                        status, body = answer.status, await answer.text()
-                elif roll < 0.75:
-                    kind, args = "read", ()
-                    async with session.get(f"{base}/v1/kv/{key}") as answer:
-                        status, body = answer.status, await answer.text()
-                    if status == 200:
-                        result = json.loads(body)["value"]
-                else:
-                    expect = recent_value(history, key) if rng.random() < 0.7 else None
-                    kind, args = "cas", (expect, f"{index}:{count}")
-                    async with session.post(f"{base}/v1/txn", json=_cas(key, *args)) as answer:
-                        status, body = answer.status, await answer.text()
-                    if status == 200:
-                        result = bool(json.loads(body)["succeeded"])
-            except (aiohttp.ClientError, TimeoutError, OSError):
-                load.unanswered_at.append(time.monotonic())
-                health.failed(str(node))
-                history.record(key, kind, args, invoked, None, None)
+                ok = await _one_operation(index, count, node, cluster, session, load, rng, balancer)
+            finally:
+                balancer.done(node)
+            count += 1
+            if not ok:
                 await asyncio.sleep(failure_pause_s)
-                continue
-            now = time.monotonic()
-            health.answered(str(node))
-            if status == 200 or (status == 404 and kind == "read"):
-                load.ok_at.append(now)
-                history.record(key, kind, args, invoked, now, result)
-                continue
-            load.failed_fast_at.append(now)
-            load.failed_fast_codes.append((now, f"{status} {_error_code(body)}"))
-            if not (status == 503 and "nothing was done" in body) and not 400 <= status < 500:
-                history.record(key, kind, args, invoked, None, None)  # outcome unknown
-            await asyncio.sleep(failure_pause_s)
+
+
+async def _one_operation(
+    index: int,
+    count: int,
+    node: int,
+    cluster: Cluster,
+    session: aiohttp.ClientSession,
+    load: Load,
+    rng: random.Random,
+    balancer: Balancer,
+) -> bool:
+    """One register operation on ``node``, recorded in ``load``; whether it was ok."""
+    health = balancer.health
+    base = cluster.http(node)
+    key = f"{load.prefix}{rng.choice(KEYS)}"
+    history = load.history
+    roll = rng.random()
+    invoked = time.monotonic()
+    kind: str
+    args: tuple[Hashable, ...]
+    result: Hashable = None
+    try:
+        if roll < 0.4:
+            kind, args = "write", (f"{index}:{count}",)
+            async with session.put(f"{base}/v1/kv/{key}", data=args[0]) as answer:
+                status, body = answer.status, await answer.text()
+        elif roll < 0.75:
+            kind, args = "read", ()
+            async with session.get(f"{base}/v1/kv/{key}") as answer:
+                status, body = answer.status, await answer.text()
+            if status == 200:
+                result = json.loads(body)["value"]
+        else:
+            expect = recent_value(history, key) if rng.random() < 0.7 else None
+            kind, args = "cas", (expect, f"{index}:{count}")
+            async with session.post(f"{base}/v1/txn", json=_cas(key, *args)) as answer:
+                status, body = answer.status, await answer.text()
+            if status == 200:
+                result = bool(json.loads(body)["succeeded"])
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        load.unanswered_at.append(time.monotonic())
+        health.failed(str(node))
+        history.record(key, kind, args, invoked, None, None)
+        return False
+    now = time.monotonic()
+    if status == 503 and _error_code(body) in CANNOT_SERVE:
+        health.failed(str(node))  # as paxon.Client does: ask another node for a while
+    else:
+        health.answered(str(node))
+    if status == 200 or (status == 404 and kind == "read"):
+        load.ok_at.append(now)
+        history.record(key, kind, args, invoked, now, result)
+        return True
+    load.failed_fast_at.append(now)
+    load.failed_fast_codes.append((now, f"{status} {_error_code(body)}"))
+    if not (status == 503 and "nothing was done" in body) and not 400 <= status < 500:
+        history.record(key, kind, args, invoked, None, None)  # outcome unknown
+    return False
 
 
 def _error_code(body: str) -> str:
@@ -348,7 +418,7 @@ async def run_fault(
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
         leader = await cluster.wait_leader(session)
-        health = EndpointHealth([str(node) for node in cluster.processes])  # the balancer's
+        balancer = Balancer(args.balancer, list(cluster.processes))
         clients = [
             asyncio.create_task(
                 client(
@@ -359,8 +429,7 @@ async def run_fault(
                     args.op_timeout_s,
                     args.seed + run,
                     args.failure_pause_s,
-                    args.balancer,
-                    health,
+                    balancer,
                 )
             )
             for i in range(args.clients)
@@ -399,6 +468,11 @@ async def run_fault(
             Counter(code for at, code in load.failed_fast_codes if fault_at <= at < healed_at)
         ),
         "unanswered_during": between(load.unanswered_at, fault_at, healed_at),
+        # ok answers per quarter second from the fault to the heal: where the time went
+        "ok_per_quarter_s_during": [
+            between(load.ok_at, fault_at + q / 4, fault_at + (q + 1) / 4)
+            for q in range(int((healed_at - fault_at) * 4))
+        ],
         "served_again_after_heal_s": round(served_at - healed_at, 2),
         "operations": len(load.history.operations),
         "linearizable": verdict.ok,
@@ -466,7 +540,7 @@ def main() -> int:
     parser.add_argument("--fault-s", type=float, default=4.0)
     parser.add_argument("--op-timeout-s", type=float, default=2.0)
     parser.add_argument("--failure-pause-s", type=float, default=0.0)
-    parser.add_argument("--balancer", choices=("skip", "random"), default="skip")
+    parser.add_argument("--balancer", choices=("least", "skip", "random"), default="least")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and logs")
     args = parser.parse_args()
