@@ -323,8 +323,8 @@ def test_dev_chaos_with_client_tls_pauses_and_resumes_a_node(tmp_path: Path) -> 
         dev.expect("node 2: resumed (SIGCONT)")
         assert chaos_states(port)["2"] == "running"
         dev.wait_for(lambda: process_state(node2) != "T", "node 2 never went on")
-        answer = http_request((HOST, dev.http + 1), "GET", "/v1/kv/while", tls=tls.context())
-        assert answer.status == 200 and answer.json()["value"] == "paused"  # node 2, HTTPS
+        read = http_request((HOST, dev.http + 1), "GET", "/v1/kv/while", tls=tls.context())
+        assert read.status == 200 and read.json()["value"] == "paused"  # node 2, HTTPS
     finally:
         dev.close()
 
