@@ -1,5 +1,6 @@
 """``/metrics`` of real ``paxon serve`` processes moves with the requests they serve,
-and the Grafana dashboard in docs/ charts only series the nodes export.
+and the Grafana dashboard in docs/ charts only series and labels the nodes export
+(its structure and the PromQL reading: ``tests/test_grafana_dashboard.py``).
 
 Three nodes; a native client and HTTP requests; every node scraped before and
 after. Costs about 10 s.
