@@ -4,14 +4,17 @@ adding and removing a node, and leaving no process behind after Ctrl-C.
 
 Cost: about 10-15 s on 2 busy cores (3 nodes, two killed and restarted, one added
 and removed), about 10 s for one changed with auth on, stopped and started again,
-plus about 3 s for a start that fails.
+plus about 3 s for a start that fails, and about 8 s for ``--chaos --client-tls``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +28,7 @@ import pytest
 from tests.cluster.harness import HOST, http_request
 
 import paxon
+from paxon.server.dev_dashboard import TOKEN_HEADER
 from paxon.server.dev_plan import NODES_MAX, ports_in_use
 
 pytestmark = pytest.mark.cluster
@@ -281,3 +285,69 @@ def test_a_node_that_cannot_start_stops_dev_with_its_log(tmp_path: Path) -> None
         assert processes_naming(data_dir) == []
     finally:
         dev.close()
+
+
+def test_dev_chaos_with_client_tls_pauses_and_resumes_a_node(tmp_path: Path) -> None:
+    """Under ``--client-tls`` the nodes serve HTTPS; dev's chaos page (plain HTTP on
+    127.0.0.1) reads the cluster from them over HTTPS with dev's CA, and its buttons
+    act only with the token written into this run's page."""
+    dev = Dev(tmp_path / "dev", nodes=3, extra=["--chaos", "--client-tls"])
+    try:
+        port = dev.http - 1
+        assert f"http://{HOST}:{port}/" in dev.expect("chaos dashboard: ")
+        tls = paxon.ClientTls(cacert=dev.data_dir / "certs" / "ca.pem")
+        page = http_request((HOST, port), "GET", "/").body.decode()
+        found = re.search(r'"token": "([0-9a-f]{64})"', page)
+        assert found is not None
+        token = found.group(1)
+        view = http_request((HOST, port), "GET", "/v1/cluster")  # proxied over HTTPS
+        assert view.status == 200, view.body
+        assert sorted(member["id"] for member in view.json()["members"]) == [1, 2, 3]
+        (node2,) = processes_naming(dev.data_dir / "node2")
+
+        for refused in (None, "0" * 64):  # no token (another site's POST), a wrong one
+            status, answer = chaos_post(port, "/dev/nodes/2/pause", refused)
+            assert (status, answer.get("code")) == (403, "bad_token"), answer
+        assert chaos_states(port)["2"] == "running" and process_state(node2) != "T"
+
+        status, answer = chaos_post(port, "/dev/nodes/2/pause", token)
+        assert status == 200, answer
+        dev.expect("node 2: paused (SIGSTOP)")
+        assert chaos_states(port)["2"] == "paused"
+        dev.wait_for(lambda: process_state(node2) == "T", "node 2 never stopped")
+        with paxon.SyncClient([dev.endpoint(1), dev.endpoint(3)], tls=tls, timeout=20) as kv:
+            kv.put("while", "paused")  # two of three serve, over client TLS
+
+        status, answer = chaos_post(port, "/dev/nodes/2/resume", token)
+        assert status == 200, answer
+        dev.expect("node 2: resumed (SIGCONT)")
+        assert chaos_states(port)["2"] == "running"
+        dev.wait_for(lambda: process_state(node2) != "T", "node 2 never went on")
+        read = http_request((HOST, dev.http + 1), "GET", "/v1/kv/while", tls=tls.context())
+        assert read.status == 200 and read.json()["value"] == "paused"  # node 2, HTTPS
+    finally:
+        dev.close()
+
+
+def chaos_post(port: int, path: str, token: str | None) -> tuple[int, dict[str, Any]]:
+    """A ``POST`` to dev's chaos page as its buttons send one (``token``: the header)."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers[TOKEN_HEADER] = token
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        connection.request("POST", path, body=b"{}", headers=headers)
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def chaos_states(port: int) -> dict[str, str]:
+    states: dict[str, str] = http_request((HOST, port), "GET", "/dev/nodes").json()["states"]
+    return states
+
+
+def process_state(pid: int) -> str:
+    """The state letter of ``/proc/PID/stat`` (``T``: stopped by a signal)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]

@@ -1,5 +1,6 @@
 """``/metrics`` of real ``paxon serve`` processes moves with the requests they serve,
-and the Grafana dashboard in docs/ charts only series the nodes export.
+and the Grafana dashboard in docs/ charts only series and labels the nodes export
+(its structure and the PromQL reading: ``tests/test_grafana_dashboard.py``).
 
 Three nodes; a native client and HTTP requests; every node scraped before and
 after. Costs about 10 s.
@@ -7,20 +8,17 @@ after. Costs about 10 s.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.cluster.harness import Cluster, http_request, running_cluster
+from tests.test_grafana_dashboard import load_dashboard, queries, query_reading
 
 import paxon
 
 pytestmark = pytest.mark.cluster
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -94,25 +92,33 @@ def test_request_series_move_when_requests_happen(cluster: Cluster) -> None:
         assert total([node], "python_gc_collections_total") > 0
 
 
-def dashboard_series() -> set[str]:
-    board = json.loads(DASHBOARD.read_text())
-    expressions = [
-        target["expr"] for panel in board["panels"] for target in panel.get("targets", [])
-    ]
-    assert len(expressions) > 20
-    queries = [board["templating"]["list"][1]["definition"], *expressions]
-    return {
-        name
-        for query in queries
-        for name in re.findall(r"\b((?:paxon|process|python)_[a-z_]+)\b", query)
-    }
+TARGET_LABELS = {"instance", "job"}  # added by Prometheus to every series it scrapes
 
 
-def test_the_dashboard_charts_only_series_the_nodes_export(cluster: Cluster) -> None:
+def test_the_dashboard_charts_only_series_and_labels_the_nodes_export(cluster: Cluster) -> None:
+    """Every metric a query of docs/grafana-dashboard.json names is a series some node
+    exports (histograms as their ``_bucket``, ``_sum``, ``_count``), every label it
+    matches or groups by is one that series carries (or one Prometheus adds), and a
+    legend's ``{{label}}`` is one the query keeps."""
     with cluster.client() as client:
         client.put("dashboard/k", "v")
     http_request(cluster.node(1).http, "GET", "/v1/lease/424242")  # an error series
-    exported = {name for node in cluster.nodes for name, _ in scrape(cluster, node.node_id)}
-    charted = dashboard_series()
+    exported: dict[str, set[str]] = {}
+    for node in cluster.nodes:
+        for name, labels in scrape(cluster, node.node_id):
+            exported.setdefault(name, set()).update(label for label, _ in labels)
+    board = load_dashboard()
+    charted = set()
+    for query in queries(board):
+        reading = query_reading(query)
+        charted |= reading.metrics
+        missing = reading.metrics - set(exported)
+        assert not missing, f"{query.where}: no node exports {sorted(missing)}: {query.expr}"
+        carried = TARGET_LABELS.union(*(exported[name] for name in reading.metrics))
+        named = reading.matched_labels | reading.grouping_labels
+        assert named <= carried, f"{query.where}: no label {sorted(named - carried)}"
+        kept = reading.grouping_labels or carried
+        assert query.legend_labels <= kept, (
+            f"{query.where}: legend {sorted(query.legend_labels - kept)} not in the result"
+        )
     assert {"paxon_requests_total", "paxon_request_seconds_bucket"} <= charted
-    assert charted - exported == set()
