@@ -82,6 +82,7 @@ def main() -> int:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise Stopped(signal.Signals(signum).name)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where started ignoring it
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
     procs = Processes()
@@ -89,7 +90,7 @@ def main() -> int:
     try:
         return _bench(procs, systems, runs, durations, quick=args.quick, json_only=args.json)
     except (KeyboardInterrupt, Stopped) as stopped:
-        _say(f"stopped ({stopped or 'Ctrl-C'}); ending every process")
+        _say(f"stopped ({str(stopped) or 'Ctrl-C'}); ending every process")
         return 130
     except etcd.NotInstalled as missing:
         print(f"bench-peers: {missing}", file=sys.stderr)
