@@ -38,6 +38,7 @@ from benchmarks.peers.procs import HOST, Processes, free_ports
 
 PACKAGES = ("etcd-server", "etcd-client")
 READY_TIMEOUT_S = 60.0
+LOG_LEVEL = "warn"
 CHECK_PERF_LOAD = "xl"
 CHECK_PERF_SECONDS = 60.0  # fixed in etcdctl
 CHECK_PERF_TIMEOUT_S = 300.0

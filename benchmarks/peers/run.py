@@ -1,17 +1,17 @@
 """paxon, etcd and PySyncObj side by side on this machine, under the same load (issue 13).
 
-    make bench-peers                                   # 3 runs, about 12 minutes
+    make bench-peers                                   # 3 runs, about 13 minutes
     .venv/bin/python benchmarks/peers/run.py [--runs 3] [--quick] [--systems paxon,etcd]
 
 Installs what it needs (etcd from Debian's ``etcd-server`` and ``etcd-client``
 when missing, as root; PySyncObj from PyPI into ``.venv-bench-peers/``), then
-for each run starts a 3-member cluster of each system on 127.0.0.1 (free
-ports, a temp data dir), in turn, interleaved (paxon, etcd, PySyncObj, paxon,
-...) so that machine noise hits all alike, drives it with each of its clients
-(``phases.py`` has the load shape: 64-byte values over 1,000 keys), and stops
-it by PID. Prints one table (medians over the runs, with min and max) and,
-last, one JSON line; ``--json`` prints only the JSON line. Progress goes to
-stderr.
+for each run takes the systems in turn, interleaved (paxon, etcd, PySyncObj,
+paxon, ...) so that machine noise hits all alike; for each client of a system
+it starts a fresh 3-member cluster on 127.0.0.1 (free ports, a temp data dir),
+drives it (``phases.py`` has the load shape: 64-byte values over 1,000 keys),
+and stops it by PID, the leader first. Prints one table (medians over the
+runs, with min and max) and, last, one JSON line; ``--json`` prints only the
+JSON line. Progress goes to stderr.
 
 The clients: paxon by ``paxon bench`` (native protocol) and by the shared
 aiohttp load generator on its HTTP API; etcd by ``etcdctl check perf`` (Go,
@@ -127,13 +127,10 @@ def _bench(
             phases: dict[str, float] = {}
             wall[-1][system] = phases
             _say(f"run {run + 1}/{runs}: {system}")
-            if system == "paxon":
-                measured = _paxon(procs, durations, phases, errors)
-            elif system == "etcd":
-                measured = _etcd(procs, durations, phases, errors)
-            else:
-                measured = _pysyncobj(procs, python, durations, phases, errors)
-            for client, sample in measured.items():
+            for client, start_cluster, make_driver in _clients(system, procs, python):
+                sample = _measure_client(
+                    procs, client, start_cluster, make_driver, durations, phases, errors
+                )
                 samples.setdefault(client, []).append(sample)
     meta = _meta(runs, durations, quick, versions, load_before, setup_s)
     notes = [note for system, note in _NOTES.items() if system in systems]
@@ -149,92 +146,91 @@ def _bench(
 _NOTES = {"paxon": paxon_peer.NOTE, "etcd": etcd.NOTE, "pysyncobj": pysyncobj_peer.NOTE}
 
 
-def _drive(
-    drivers: dict[str, Driver],
-    pids: list[int],
+StartCluster = Callable[[], Any]
+MakeDriver = Callable[[Any], Driver]
+
+
+def _clients(
+    system: str, procs: Processes, python: Path | None
+) -> list[tuple[str, StartCluster, MakeDriver]]:
+    """Each client of ``system``: its name, how to start its cluster, how to make its driver.
+
+    Every client gets a fresh cluster, so that what one leaves behind (etcdctl
+    check perf's 150,000 1 KiB values and their deletion) does not weigh on the next.
+    """
+    if system == "paxon":
+
+        def paxon_http(cluster: paxon_peer.PaxonCluster) -> Driver:
+            url = cluster.http[cluster.leader]
+            return HttpDriver(CLIENT_NAMES["paxon-http"], procs, "paxon", url)
+
+        def start_paxon() -> paxon_peer.PaxonCluster:
+            return paxon_peer.start_cluster(procs)
+
+        return [
+            ("paxon-native", start_paxon, lambda cluster: paxon_peer.NativeDriver(procs, cluster)),
+            ("paxon-http", start_paxon, paxon_http),
+        ]
+    if system == "etcd":
+
+        def etcd_http(cluster: etcd.EtcdCluster) -> Driver:
+            url = cluster.client_urls[cluster.leader]
+            etcd.put_probe(url)
+            return HttpDriver(CLIENT_NAMES["etcd-http"], procs, "etcd", url)
+
+        def start_etcd() -> etcd.EtcdCluster:
+            return etcd.start_cluster(procs)
+
+        return [
+            ("etcd-go", start_etcd, lambda cluster: etcd.CheckPerfDriver(procs, cluster)),
+            ("etcd-http", start_etcd, etcd_http),
+        ]
+    assert python is not None
+
+    def start_pysyncobj() -> pysyncobj_peer.SyncObjCluster:
+        return pysyncobj_peer.start_cluster(procs, python)
+
+    def in_process(cluster: pysyncobj_peer.SyncObjCluster) -> Driver:
+        return pysyncobj_peer.InProcessDriver(cluster, VALUE_SIZE, KEYS)
+
+    return [("pysyncobj", start_pysyncobj, in_process)]
+
+
+def _measure_client(
+    procs: Processes,
+    client: str,
+    start_cluster: StartCluster,
+    make_driver: MakeDriver,
     durations: Durations,
     phases: dict[str, float],
     errors: list[str],
-) -> dict[str, dict[str, float | None]]:
-    samples = {}
-    for client, driver in drivers.items():
+) -> dict[str, float | None]:
+    """Start a cluster, run the client's phases, stop it; times go to ``phases``."""
+    began = time.perf_counter()
+    cluster = start_cluster()
+    phases[f"{client} start"] = round(time.perf_counter() - began, 3)
+    try:
+        driver = make_driver(cluster)
         wall: dict[str, float] = {}
-        samples[client] = measure(driver, pids, durations, wall, errors)
+        sample = measure(driver, cluster.pids, durations, wall, errors)
         for phase, seconds in wall.items():
             phases[f"{client} {phase}"] = seconds
-        figures = ", ".join(
-            f"{name} {value:,.2f}" for name, value in samples[client].items() if value is not None
-        )
+        figures = ", ".join(f"{name} {value:,.2f}" for name, value in sample.items() if value)
         _say(f"  {driver.name}: {figures}")
-    return samples
-
-
-def _timed_start(phases: dict[str, float], start: Callable[[], Any]) -> Any:
-    began = time.perf_counter()
-    cluster = start()
-    phases["start"] = round(time.perf_counter() - began, 3)
-    return cluster
-
-
-def _timed_stop(
-    procs: Processes, phases: dict[str, float], cluster: Any, errors: list[str]
-) -> None:
-    if all(node.poll() is None for node in cluster.nodes):
-        changed = cluster.leader_changed()
-        if changed is not None:
-            errors.append(changed)
-    began = time.perf_counter()
-    procs.stop(cluster.nodes)
-    procs.remove(cluster.root)
-    phases["stop"] = round(time.perf_counter() - began, 3)
-
-
-def _paxon(
-    procs: Processes, durations: Durations, phases: dict[str, float], errors: list[str]
-) -> dict[str, dict[str, float | None]]:
-    cluster = _timed_start(phases, lambda: paxon_peer.start_cluster(procs))
-    try:
-        drivers: dict[str, Driver] = {
-            "paxon-native": paxon_peer.NativeDriver(procs, cluster),
-            "paxon-http": HttpDriver(
-                CLIENT_NAMES["paxon-http"], procs, "paxon", cluster.http[cluster.leader]
-            ),
-        }
-        return _drive(drivers, cluster.pids, durations, phases, errors)
+        return sample
     finally:
-        _timed_stop(procs, phases, cluster, errors)
-
-
-def _etcd(
-    procs: Processes, durations: Durations, phases: dict[str, float], errors: list[str]
-) -> dict[str, dict[str, float | None]]:
-    cluster = _timed_start(phases, lambda: etcd.start_cluster(procs))
-    try:
-        leader_url = cluster.client_urls[cluster.leader]
-        etcd.put_probe(leader_url)
-        drivers: dict[str, Driver] = {
-            "etcd-go": etcd.CheckPerfDriver(procs, cluster),
-            "etcd-http": HttpDriver(CLIENT_NAMES["etcd-http"], procs, "etcd", leader_url),
-        }
-        return _drive(drivers, cluster.pids, durations, phases, errors)
-    finally:
-        _timed_stop(procs, phases, cluster, errors)
-
-
-def _pysyncobj(
-    procs: Processes,
-    python: Path | None,
-    durations: Durations,
-    phases: dict[str, float],
-    errors: list[str],
-) -> dict[str, dict[str, float | None]]:
-    assert python is not None
-    cluster = _timed_start(phases, lambda: pysyncobj_peer.start_cluster(procs, python))
-    try:
-        driver = pysyncobj_peer.InProcessDriver(cluster, VALUE_SIZE, KEYS)
-        return _drive({"pysyncobj": driver}, cluster.pids, durations, phases, errors)
-    finally:
-        _timed_stop(procs, phases, cluster, errors)
+        if all(node.poll() is None for node in cluster.nodes):
+            changed = cluster.leader_changed()
+            if changed is not None:
+                errors.append(f"{changed} ({client})")
+        began = time.perf_counter()
+        # The leader first: etcd's leader hands over on SIGTERM, and waits about 7 s
+        # for a follower that was stopped beside it.
+        leader = cluster.nodes[cluster.leader]
+        procs.stop([leader])
+        procs.stop([node for node in cluster.nodes if node is not leader])
+        procs.remove(cluster.root)
+        phases[f"{client} stop"] = round(time.perf_counter() - began, 3)
 
 
 def _meta(
