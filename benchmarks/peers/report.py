@@ -16,7 +16,7 @@ from benchmarks.peers.phases import METRICS, Sample
 from benchmarks.peers.stats import spread
 
 LABELS: dict[str, str] = {
-    "writes_per_s": "durable writes/s, saturation",
+    "writes_per_s": "writes/s at saturation",
     "p50_at_1000_ms": "p50 ms at 1,000 writes/s",
     "p99_at_1000_ms": "p99 ms at 1,000 writes/s",
     "p99.9_at_1000_ms": "p99.9 ms at 1,000 writes/s",

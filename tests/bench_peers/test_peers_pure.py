@@ -184,7 +184,7 @@ def test_report_has_medians_with_min_and_max_and_ratios_of_medians() -> None:
     table = render(built)
     lines = table.splitlines()
     assert "paxon native" in lines[0] and "etcd Go" in lines[0]
-    writes_row = next(line for line in lines if line.startswith("durable writes/s"))
+    writes_row = next(line for line in lines if line.startswith("writes/s at saturation"))
     assert "14,000 [12,000-15,000]" in writes_row and "2,400 [2,000-2,500]" in writes_row
     reads_row = next(line for line in lines if line.startswith("linearizable reads/s"))
     assert reads_row.rstrip().endswith("-")
@@ -195,5 +195,17 @@ def test_report_has_medians_with_min_and_max_and_ratios_of_medians() -> None:
 def test_report_of_one_run_shows_plain_values() -> None:
     samples = {client: runs[:1] for client, runs in _samples().items()}
     built = build(samples, {"paxon-native": "p", "etcd-go": "e"}, wall_s=[{}], meta={"runs": 1})
-    writes_row = next(line for line in render(built).splitlines() if line.startswith("durable"))
+    writes_row = next(line for line in render(built).splitlines() if line.startswith("writes/s"))
     assert writes_row.split()[-2:] == ["12,000", "2,500"]
+
+
+def test_a_missing_etcd_without_root_says_what_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.peers import etcd
+
+    ran: list[object] = []
+    monkeypatch.setattr(etcd.shutil, "which", lambda name: None)
+    monkeypatch.setattr(etcd.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(etcd.subprocess, "run", lambda *args, **kwargs: ran.append(args))
+    with pytest.raises(etcd.NotInstalled, match="sudo apt-get install -y etcd-server etcd-client"):
+        etcd.ensure_installed()
+    assert ran == []  # no apt-get tried without root
