@@ -252,7 +252,11 @@ class CheckPerfDriver:
             "check", "perf", "--load", CHECK_PERF_LOAD,
         ]  # fmt: skip
         done = self.procs.run(argv, timeout_s=CHECK_PERF_TIMEOUT_S)
-        report = parse_check_perf(done.stdout + done.stderr)
+        try:
+            report = parse_check_perf(done.stdout + done.stderr)
+        except ValueError as unreadable:
+            failed = f"etcdctl check perf exited {done.returncode}: {unreadable}"
+            raise RuntimeError(failed) from None
         puts = revision(self.url) - before - 1  # its puts, less its delete of the prefix
         return Load(
             ops=puts,

@@ -95,6 +95,9 @@ def main() -> int:
     except etcd.NotInstalled as missing:
         print(f"bench-peers: {missing}", file=sys.stderr)
         return 2
+    except RuntimeError as failed:  # a cluster that did not start, a load that failed
+        _say(f"failed: {failed}")
+        return 1
     finally:
         procs.close()
         _say(f"done in {time.perf_counter() - began:.0f} s; no process or temp dir left")
