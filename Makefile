@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck browser unit cluster soak fuzz mutate mutate-quick clean
+.PHONY: run test lint typecheck browser unit cluster soak fuzz mutate mutate-quick bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,5 +88,12 @@ mutate-quick: $(STAMP)
 	$(BIN)/python -m tests.mutate --budget $(MUTATE_BUDGET) --jobs $(MUTATE_JOBS) \
 		--sample 40 --sample-seed $(MUTATE_SEED) $(MUTATE_ARGS)
 
+# paxon, etcd and PySyncObj side by side (issue 13; docs/benchmarks.md): installs etcd from
+# Debian's packages when missing (as root) and PySyncObj into .venv-bench-peers/, then runs
+# 3 interleaved rounds. PEERS_ARGS=--quick: a smoke run (1 round, 2 s phases); "--runs 5".
+PEERS_ARGS ?=
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers/run.py $(PEERS_ARGS)
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench-peers build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
