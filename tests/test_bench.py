@@ -143,8 +143,49 @@ def test_report_json_shape() -> None:
         "seconds": 2.0,
         "throughput": 1.5,
         "latency_ms": {"p50": 2.0, "p90": 3.0, "p99": 3.0, "p99.9": 3.0},
+        "worst_second": None,  # no answer times given
         "errors": 1,
     }
     text = report.render()
     assert "throughput  2 ops/s" in text
     assert "p50 2.00  p90 3.00  p99 3.00  p99.9 3.00" in text
+
+
+def test_the_worst_second_is_the_one_with_the_slowest_answer() -> None:
+    # Three whole seconds: the second one holds a 250 ms stall among fast answers.
+    answered = (0.1, 0.5, 0.9, 1.1, 1.2, 1.9, 2.2, 2.4, 2.6, 2.8, 3.05)
+    latencies = (0.001, 0.001, 0.002, 0.001, 0.250, 0.003, 0.001, 0.002, 0.001, 0.001, 0.4)
+    options = BenchOptions(clients=2, ops=len(answered))
+    report = BenchReport(
+        options, seconds=3.1, latencies_s=latencies, errors=0, answered_at_s=answered
+    )
+    worst = report.worst_second()
+    # The last answer (3.05 s) is past the last whole second: not judged.
+    assert worst == {
+        "second": 1,
+        "ops": 3,
+        "p99_ms": 250.0,
+        "max_ms": 250.0,
+        "seconds_under_half": 0,
+    }
+    assert "worst sec   #1: 3 ops, p99 250.00, max 250.00 ms; 0 s under half" in report.render()
+
+
+def test_a_second_with_few_answers_counts_as_under_half_the_rate() -> None:
+    answered = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.5, 2.1, 2.2, 2.3, 2.4, 2.5)
+    options = BenchOptions(clients=1, ops=len(answered))
+    report = BenchReport(
+        options, seconds=3.0, latencies_s=(0.001,) * 12, errors=0, answered_at_s=answered
+    )
+    worst = report.worst_second()
+    assert worst is not None and worst["seconds_under_half"] == 1  # second 1: 1 of a mean 4
+
+
+def test_a_run_records_when_each_op_was_answered() -> None:
+    clock = FakeClock()
+    client = FakeClient(clock, service_s=0.25)
+    report = _run(client, BenchOptions(clients=1, ops=8), clock)
+    assert report.answered_at_s == pytest.approx((0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0))
+    worst = report.worst_second()
+    # Equal answers everywhere: the first second, answered at 0.25, 0.5 and 0.75.
+    assert worst is not None and (worst["second"], worst["ops"]) == (0, 3)

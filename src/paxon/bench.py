@@ -16,6 +16,12 @@ How it measures:
 - An op that fails with a ``PaxonError`` counts as an error and adds no
   latency sample; throughput counts the ops answered without error, over the
   whole run.
+- The worst second: the ops answered in each whole second since the start
+  are grouped by the second they were answered in, and the second whose
+  slowest answer was slowest is reported with its op count, p99 and maximum,
+  so a stall of a fraction of a second shows even where the percentiles of
+  the whole run hide it (and ``seconds_under_half``: how many whole seconds
+  answered fewer than half the run's mean ops/s).
 - Before the clock starts, one put checks that the cluster answers, so an
   unreachable cluster fails at once with its exit code (3).
 """
@@ -74,6 +80,8 @@ class BenchReport:
     latencies_s: tuple[float, ...]
     errors: int
     error_first: str | None = None
+    # When each latency sample's op was answered, in seconds since the start.
+    answered_at_s: tuple[float, ...] = ()
 
     @property
     def throughput(self) -> float:
@@ -96,7 +104,31 @@ class BenchReport:
             "seconds": round(self.seconds, 3),
             "throughput": round(self.throughput, 1),
             "latency_ms": self.latency_ms(),
+            "worst_second": self.worst_second(),
             "errors": self.errors,
+        }
+
+    def worst_second(self) -> dict[str, object] | None:
+        """The whole second (counted from the start) whose slowest answer was the
+        slowest: its number, ops, p99 and max in ms; and how many whole seconds
+        answered fewer than half the mean ops/s. None without a whole second."""
+        whole = int(self.seconds)
+        if whole < 1 or len(self.answered_at_s) != len(self.latencies_s):
+            return None
+        by_second: list[list[float]] = [[] for _ in range(whole)]
+        for answered_at, latency in zip(self.answered_at_s, self.latencies_s, strict=True):
+            second = int(answered_at)
+            if 0 <= second < whole:
+                by_second[second].append(latency)
+        worst = max(range(whole), key=lambda second: max(by_second[second], default=0.0))
+        samples = by_second[worst]
+        p99 = percentiles(samples)["p99"]
+        return {
+            "second": worst,
+            "ops": len(samples),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+            "max_ms": round(max(samples) * 1000, 3) if samples else None,
+            "seconds_under_half": sum(1 for ops in by_second if len(ops) < self.throughput / 2),
         }
 
     def render(self) -> str:
@@ -113,8 +145,15 @@ class BenchReport:
             f"seconds     {self.seconds:.2f}",
             f"throughput  {self.throughput:,.0f} ops/s",
             f"latency ms  {latency}",
-            f"errors      {self.errors:,}",
         ]
+        worst = self.worst_second()
+        if worst is not None:
+            lines.append(
+                f"worst sec   #{worst['second']}: {worst['ops']:,} ops, p99 "
+                f"{_ms(worst['p99_ms'])}, max {_ms(worst['max_ms'])} ms; "
+                f"{worst['seconds_under_half']} s under half the mean rate"
+            )
+        lines.append(f"errors      {self.errors:,}")
         if self.error_first is not None:
             lines.append(f"first error {self.error_first}")
         return "\n".join(lines)
@@ -169,7 +208,12 @@ async def run_bench(
         latencies_s=tuple(run.latencies_s),
         errors=run.errors,
         error_first=run.error_first,
+        answered_at_s=tuple(run.answered_at_s),
     )
+
+
+def _ms(value: object) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def percentiles(
@@ -213,6 +257,7 @@ class _Run:
     errors: int = 0
     error_first: str | None = None
     latencies_s: list[float] = field(default_factory=list)
+    answered_at_s: list[float] = field(default_factory=list)
     rng: random.Random = field(init=False)
     value: bytes = field(init=False)
 
@@ -245,7 +290,9 @@ class _Run:
                 if self.error_first is None:
                     self.error_first = f"{type(error).__name__}: {error}"
             else:
-                self.latencies_s.append(self.clock() - due)
+                answered = self.clock()
+                self.latencies_s.append(answered - due)
+                self.answered_at_s.append(answered - self.start)
             self.done += 1
 
 
