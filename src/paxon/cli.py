@@ -269,6 +269,10 @@ _SERVE_FLAGS = {
         "S",
         "as leader, also keep every revision of the last S seconds of log time (off)",
     ),
+    "unsafe_no_fsync": (
+        "on|off",
+        "BENCHMARKS ONLY: never fsync; a power loss loses acknowledged writes (off)",
+    ),
     "peer_listen": ("HOST:PORT", "a port for peers only; --peers then names peer ports"),
     "peer_cert": ("FILE", "this node's certificate for peer mutual TLS (paxon certs)"),
     "peer_key": ("FILE", "its private key"),

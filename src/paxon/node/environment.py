@@ -27,6 +27,7 @@ from paxon.net.transport import Transport, TransportStats
 from paxon.protocol.replica import Replica
 from paxon.storage import GroupCommitter, Storage
 from paxon.storage.codec import StorageRecord
+from paxon.storage.unsynced import UnsyncedFileSystem
 
 
 class NodeTransport(Protocol):
@@ -85,6 +86,11 @@ def _open_storage(data_dir: str, node_id: int, cluster_id: str) -> Storage:
     return Storage.open(data_dir, node_id=node_id, cluster_id=cluster_id)
 
 
+def open_unsynced_storage(data_dir: str, node_id: int, cluster_id: str) -> Storage:
+    """``paxon serve --unsafe-no-fsync`` (benchmarks only): every fsync skipped."""
+    return Storage.open(data_dir, node_id=node_id, cluster_id=cluster_id, fs=UnsyncedFileSystem())
+
+
 def _make_committer(storage: Storage, observe_sync: Callable[[float], None]) -> Committer:
     return GroupCommitter(storage, observe_sync=observe_sync)
 
@@ -110,5 +116,7 @@ class Environment:
 
 
 REAL = Environment()
+UNSYNCED = Environment(open_storage=open_unsynced_storage)
+"""The real one, but no fsync ever: ``--unsafe-no-fsync``, for benchmarks only."""
 
-__all__ = ["REAL", "CommitTicket", "Committer", "Environment", "NodeTransport"]
+__all__ = ["REAL", "UNSYNCED", "CommitTicket", "Committer", "Environment", "NodeTransport"]

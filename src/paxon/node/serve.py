@@ -27,6 +27,7 @@ from paxon.kv.store import KvStore
 from paxon.net.peer_auth import INSECURE, PeerSecurity, read_secret_file
 from paxon.node.activity import ActivitySampler, own_row
 from paxon.node.config import NodeConfig
+from paxon.node.environment import REAL, UNSYNCED
 from paxon.node.history import HistoryRetention
 from paxon.node.join import fetch_configuration, held_state
 from paxon.node.kvservice import NodeKvService
@@ -115,7 +116,14 @@ async def _serve(config: ServeConfig) -> int:
         advertise_client=_fmt(config.advertise_client) if config.advertise_client else None,
         forward_tls=security.forwarding,
         joined=joined,
+        environment=UNSYNCED if config.unsafe_no_fsync else REAL,
     )
+    if config.unsafe_no_fsync:
+        log.warning(
+            "[%d] --unsafe-no-fsync: nothing is ever fsynced; a power loss loses "
+            "acknowledged writes and can break agreement (benchmarks only)",
+            config.node_id,
+        )
     try:
         await node.start()
     except (StorageError, BadRequest) as error:

@@ -76,6 +76,9 @@ class ServeConfig:
     # seconds of log time (None: no time-based retention).
     history_revisions: int = HISTORY_REVISIONS_DEFAULT
     history_seconds: float | None = None
+    # Benchmarks only: skip every fsync (paxon.storage.unsynced). A power loss
+    # then loses acknowledged writes and can break agreement.
+    unsafe_no_fsync: bool = False
     # Security (docs/security.md): a peer port, how peers prove who they are,
     # client TLS, and the client address told to the other members.
     peer_listen: Address | None = None
@@ -314,6 +317,19 @@ def _seconds(value: object, from_text: bool) -> float:
     return number
 
 
+def _switch(value: object, from_text: bool) -> bool:
+    if from_text and isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("on", "true", "yes", "1"):
+            return True
+        if word in ("off", "false", "no", "0"):
+            return False
+        raise ValueError(f"must be on or off, got {value!r}")
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_describe(value)}")
+    return value
+
+
 def _text(value: object, from_text: bool) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {_describe(value)}")
@@ -435,6 +451,7 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "request_timeout_s": ("request_timeout_s", _seconds),
     "history_revisions": ("history_revisions", _history_revisions),
     "history_seconds": ("history_seconds", _history_seconds),
+    "unsafe_no_fsync": ("unsafe_no_fsync", _switch),
     "peer_listen": ("peer_listen", _address),
     "peer_cert": ("peer_cert", _text),
     "peer_key": ("peer_key", _text),
