@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from tests.protocol.harness import Env
-from tests.protocol.test_replica import elect
+from tests.protocol.test_replica import command, elect
 
 from paxon.protocol import ReplicaConfig, Role
 from paxon.protocol.messages import Heartbeat, Prepare
@@ -193,3 +193,49 @@ def test_a_leader_whose_transfer_gave_up_holds_no_lease_for_the_rest_of_its_reig
         env.stabilize()
     assert leader.role is Role.LEADER and leader.transferring_to is None
     assert leader.serving and not leader.lease_holds
+
+
+def _new_leader_writes_while_the_old_one_is_cut_off(
+    rate_old: float, rate_others: float, real_s: float
+) -> tuple[Env, int]:
+    """Node 1 leads and its round is acknowledged; then it is cut off, and after
+    ``real_s`` real seconds (each clock running at its rate) node 3 stands,
+    wins with node 2 and chooses a write. The slot of that write."""
+    env = _cluster()
+    old_clock = env.replica(1).now
+    env.partition([[1], [2, 3]])
+    env.tick(2, env.replica(2).now + rate_others * real_s)
+    env.tick(3, env.replica(3).now + rate_others * real_s)
+    env.campaign(3)
+    env.stabilize()
+    assert env.replica(3).role is Role.LEADER
+    env.propose(3, command(99))
+    env.stabilize()
+    written = max(slot for slot, value in env.chosen.items() if command(99) in value.commands)
+    env.tick(1, old_clock + rate_old * real_s)
+    return env, written
+
+
+def test_clocks_outside_the_drift_bound_let_a_deposed_leader_read_stale() -> None:
+    # The bound is 5%; the old leader's clock runs at half speed, the others' at
+    # 1.5: its lease outlives the others' promise, and its read misses a write
+    # chosen (and answered) before the read began. The lease is only as good
+    # as the bound, which is why it is off by default.
+    env, written = _new_leader_writes_while_the_old_one_is_cut_off(0.5, 1.5, 0.25)
+    old = env.replica(1)
+    assert old.role is Role.LEADER and old.lease_holds
+    lines = env.read_index(1, 5, now=old.now)
+    read_slot = old.slot_next
+    assert lines == [f"1: read 5 slot={read_slot}"]
+    assert read_slot <= written  # answered from a state without the write
+
+
+def test_clocks_inside_the_drift_bound_leave_no_lease_to_read_stale_from() -> None:
+    # At the bound itself (rates 0.95 and 1.05), the first moment node 2 may
+    # promise another candidate is the moment the old leader's lease ends.
+    free_at = LEASE.election_timeout_min_s / 1.05
+    env, _ = _new_leader_writes_while_the_old_one_is_cut_off(0.95, 1.05, free_at + 1e-6)
+    old = env.replica(1)
+    assert not old.lease_holds
+    lines = env.read_index(1, 5, now=old.now)
+    assert not any("read 5 slot" in line for line in lines)  # a round, which nobody answers
