@@ -193,6 +193,19 @@ def _add_sim_command(commands: _Subcommands) -> None:
         help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
         "known to every member, first when there is one (docs/binding-window.md)",
     )
+    sim.add_argument(
+        "--lease-reads",
+        action="store_true",
+        help="every node answers linearizable reads under a leader lease (docs/protocol.md)",
+    )
+    sim.add_argument(
+        "--drift-max",
+        type=float,
+        default=None,
+        metavar="F",
+        help="with the drift fault: clocks run at rates within 1 +- F (0.05, the "
+        "replicas' clock_drift_max; above it lease reads are unsafe by design)",
+    )
     sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
     sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
     sim.add_argument(
@@ -259,6 +272,11 @@ _SERVE_FLAGS = {
     "heartbeat_interval_s": ("S", "seconds between leader heartbeats (0.05)"),
     "election_timeout_min_s": ("S", "shortest election timeout (0.3)"),
     "election_timeout_max_s": ("S", "longest election timeout (0.6)"),
+    "lease_reads": (
+        "on|off",
+        "answer linearizable reads under a leader lease; set alike on every member (off)",
+    ),
+    "clock_drift_max": ("F", "the clock rate error lease reads rest on: 0.05 is 5% (0.05)"),
     "value_max_bytes": ("B", "largest value accepted (1048576)"),
     "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
     "history_revisions": (
@@ -973,6 +991,8 @@ def _run_sim(args: argparse.Namespace) -> int:
         faults=args.faults,
         wipe_rate=args.wipe_rate,
         wipe_window=args.wipe_window,
+        lease_reads=args.lease_reads,
+        **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,
         storage=args.storage,

@@ -113,7 +113,7 @@ status_values: st.SearchStrategy[Any] = st.recursive(
 peer_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(Probe, node_ids, node_ids, ballots),
     st.builds(ProbeReply, node_ids, node_ids, ballots, st.booleans()),
-    st.builds(Prepare, node_ids, node_ids, ballots, uints),
+    st.builds(Prepare, node_ids, node_ids, ballots, uints, st.none() | ballots),
     promises(),
     nacks(),
     st.builds(Accept, node_ids, node_ids, ballots, uints, values, chosen_prefixes()),

@@ -267,9 +267,11 @@ class Env:
         batch = tuple(commands)
         return self._perform(node_id, lambda: replica.propose_many(batch))
 
-    def read_index(self, node_id: NodeId, read_id: int) -> list[str]:
+    def read_index(self, node_id: NodeId, read_id: int, *, now: float | None = None) -> list[str]:
+        """A read-index call; with ``now`` (the node's clock as it takes the read),
+        a lease read may answer at once."""
         replica = self.replica(node_id)
-        return self._perform(node_id, lambda: replica.read_index(read_id))
+        return self._perform(node_id, lambda: replica.read_index(read_id, now))
 
     def install_snapshot(self, node_id: NodeId, slot: Slot) -> list[str]:
         """The runtime restored a snapshot covering every slot below ``slot``."""

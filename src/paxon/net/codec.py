@@ -48,7 +48,7 @@ Decode limits, per type (derived from the message layouts and the defaults of
                          Redirect, StatusReply) may use the whole body.
 ``STATUS_ITEMS_MAX``     65,536 items in a StatusReply (all maps and arrays).
 ``FIXED_BODY_MAX_BYTES`` 128 bytes for a message with no variable part (the
-                         largest, Prepare, is 48 bytes at 9-byte integers).
+                         largest, HandoverPrepare, is 67 bytes at 9-byte integers).
 ``BUDGET_FROM_BYTES``    65,536: above this size, a hook counts every array's
                          items (and a map's) against the type's legal total;
                          below it the body's own size bounds the cost (about
@@ -185,6 +185,8 @@ def _encode_probe_reply(m: ProbeReply) -> list[Any]:
 
 
 def _encode_prepare(m: Prepare) -> list[Any]:
+    if m.handover_from is not None:  # a transfer's: a type of its own, so others stay as they were
+        return [14, m.src, m.dst, _ballot_out(m.ballot), m.slot_from, _ballot_out(m.handover_from)]
     return [3, m.src, m.dst, _ballot_out(m.ballot), m.slot_from]
 
 
@@ -606,6 +608,16 @@ def _decode_prepare(f: tuple[Any, ...]) -> Prepare:
     return Prepare(_uint(f[1], "src"), _uint(f[2], "dst"), _ballot(f[3]), _uint(f[4], "slot_from"))
 
 
+def _decode_handover_prepare(f: tuple[Any, ...]) -> Prepare:
+    return Prepare(
+        _uint(f[1], "src"),
+        _uint(f[2], "dst"),
+        _ballot(f[3]),
+        _uint(f[4], "slot_from"),
+        _ballot(f[5], "handover_from"),
+    )
+
+
 def _decode_promise(f: tuple[Any, ...]) -> Promise:
     return Promise(
         _uint(f[1], "src"),
@@ -805,6 +817,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     11: ("Learn", 4, _decode_learn, _LEARN),
     12: ("SnapshotChunk", 7, _decode_snapshot_chunk, _BINARY),
     13: ("TimeoutNow", 4, _decode_timeout_now, _FIXED),
+    14: ("HandoverPrepare", 6, _decode_handover_prepare, _FIXED),
     32: ("Hello", 4, _decode_hello, _NAMED),
     33: ("Welcome", 3, _decode_welcome, _NAMED),
     34: ("Refused", 2, _decode_refused, _NAMED),
@@ -823,7 +836,10 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
 }
 """Type code -> (name, array length including the code, decoder, decode limits)."""
 
-PEER_CODES: Final = frozenset(range(1, 14))
+PEER_CODES: Final = frozenset(range(1, 15))
+VARIANT_CODES: Final = frozenset((14,))
+"""Codes that decode to a type ``TYPE_CODES`` lists under another code
+(14, HandoverPrepare: a ``Prepare`` with ``handover_from``)."""
 HANDSHAKE_CODES: Final = frozenset((32, 33, 34, 35, 36, 37))
 CLIENT_REQUEST_CODES: Final = frozenset((64, 65, 66, 67, 68))
 CLIENT_RESPONSE_CODES: Final = frozenset((80, 81, 82, 83))

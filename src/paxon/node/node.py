@@ -588,6 +588,8 @@ class Node:
             "members": members,
             "leader": leader,
             "configuration": describe(self._replica.configuration_newest),
+            # How linearizable reads are confirmed here: every member alike, or unsafe.
+            "lease_reads": self._replica.config.lease_reads,
         }
         if self.health_report is not None:
             view["health"] = self.health_report()
@@ -795,7 +797,7 @@ class Node:
             try:
                 self._read_id += 1
                 self._reads_confirming[self._read_id] = queries
-                ready = self._replica.read_index(self._read_id)
+                ready = self._replica.read_index(self._read_id, self._loop.time())
             except (NotLeader, NoQuorum) as error:
                 del self._reads_confirming[self._read_id]
                 for query in queries:

@@ -282,6 +282,8 @@ def _node_config(config: ServeConfig, limits: KvLimits) -> NodeConfig:
             heartbeat_interval_s=config.heartbeat_interval_s,
             election_timeout_min_s=config.election_timeout_min_s,
             election_timeout_max_s=config.election_timeout_max_s,
+            lease_reads=config.lease_reads,
+            clock_drift_max=config.clock_drift_max,
         ),
         command_max_bytes=config.value_max_bytes + limits.key_max_bytes + 8192,
         request_timeout_s=config.request_timeout_s,

@@ -59,6 +59,29 @@ class ReplicaConfig:
     # Peers may name slots up to ``slots_ahead_factor * pipeline_window_slots``
     # past this replica's chosen prefix; see the module docstring.
     slots_ahead_factor: int = 16
+    # Lease reads (off by default; docs/protocol.md "Lease reads"): a leader
+    # answers a linearizable read without a round of heartbeats while a
+    # majority acknowledged a heartbeat it sent less than ``lease_s`` ago. The
+    # lease rests on a promise every acceptor keeps only with this set: no
+    # Prepare from another candidate while it hears its leader, and none for
+    # ``election_timeout_min_s`` after it starts. Every member must set it alike.
+    lease_reads: bool = False
+    # The clock bound the lease rests on: every member's clock runs at a rate
+    # within 1 +- this of real time (0.05: 5%, far above what NTP-less
+    # quartz drifts, about 1e-4).
+    clock_drift_max: float = 0.05
+
+    @property
+    def lease_s(self) -> float:
+        """How long a majority's acknowledgement of a heartbeat keeps the lease,
+        from when the heartbeat went out, by the leader's clock. Each of them
+        promises no other candidate until its own clock shows
+        ``election_timeout_min_s`` since it heard the heartbeat: at least
+        ``min / (1 + rho)`` real seconds after it went out. The leader's clock
+        shows at least ``(1 - rho)`` of the real time passed, so its lease, at
+        ``min * (1 - rho) / (1 + rho)`` of its clock, ends before that."""
+        rho = self.clock_drift_max
+        return self.election_timeout_min_s * (1 - rho) / (1 + rho)
 
     @property
     def slots_ahead_max(self) -> int:
@@ -96,3 +119,7 @@ class ReplicaConfig:
             # and a leader with a window of one slot then chooses each slot
             # only on its retry (swarm seed 257: 0.3 s a slot).
             raise ValueError("slots_ahead_factor must be >= 2")  # sim: unreachable: argument check
+        if not 0 <= self.clock_drift_max < 1:
+            raise ValueError(  # sim: unreachable: argument check
+                "clock_drift_max must be in [0, 1)"
+            )

@@ -308,6 +308,16 @@ class ConfigHistory:
         """The slot the newest configuration takes (or took) effect at."""
         return self._effects[-1]
 
+    def voter_since(self, node: NodeId) -> Slot | None:
+        """The first slot from which ``node`` is a voter of every configuration
+        held, or None when the newest does not have it as a voter."""
+        since: Slot | None = None
+        for effect, config in zip(reversed(self._effects), reversed(self._configs), strict=True):
+            if node not in config.voters:
+                break
+            since = effect
+        return since
+
     def from_slot(self, slot: Slot) -> list[Configuration]:
         """The configuration in effect at ``slot`` and every one after it."""
         index = max(bisect_right(self._effects, slot) - 1, 0)

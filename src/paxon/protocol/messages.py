@@ -10,6 +10,7 @@ reply is delivered only after the records it stands for are durable.
 | Probe           | candidate -> all     | would you promise ``ballot``? (nothing persisted)   |
 | ProbeReply      | acceptor -> cand.    | yes/no; no while a live leader (a voter) is heard    |
 | Prepare         | candidate -> all     | phase 1a for every slot >= ``slot_from``             |
+|                 |                      | (``handover_from``: the leader that handed over)     |
 | Promise         | acceptor -> cand.    | phase 1b with every accepted entry >= ``slot_from``  |
 |                 |                      | (and ``log_start``: slots below it were compacted)   |
 | Nack            | acceptor -> proposer | refused: I promised ``ballot_promised``              |
@@ -84,6 +85,10 @@ class Prepare:
     dst: NodeId
     ballot: Ballot
     slot_from: Slot
+    # The ballot of the leader whose TimeoutNow this candidate obeys (a
+    # transfer), or None. Lease reads: an acceptor that keeps a live leader's
+    # lease promises such a candidate only if that leader consented.
+    handover_from: Ballot | None = None
 
     def __post_init__(self) -> None:
         _check_slot(self.slot_from, "slot_from")

@@ -162,6 +162,8 @@ class ReplicaCounters:
     ignored_bad_ballot: int = 0
     ignored_out_of_bounds: int = 0
     ignored_unsolicited: int = 0
+    # Prepares refused because this acceptor keeps a leader's lease (lease reads).
+    ignored_leader_lease: int = 0
     # Elections not started because the next round would reach ROUND_END.
     elections_blocked_round_end: int = 0
 
@@ -174,6 +176,7 @@ class _Refusal(enum.Enum):
     BAD_BALLOT = "ignored_bad_ballot"
     OUT_OF_BOUNDS = "ignored_out_of_bounds"
     UNSOLICITED = "ignored_unsolicited"
+    LEADER_LEASE = "ignored_leader_lease"
     ROUND_END = "elections_blocked_round_end"
 
 
@@ -189,6 +192,10 @@ class ReplicaStatus:
     log_start: Slot
     counters: ReplicaCounters = ReplicaCounters()
 
+
+_LEASE_ROUNDS_MAX = 4096
+"""Lease reads: at most this many heartbeat rounds' send times are kept (those
+of the last ``lease_s``; dropping the oldest only shortens a lease)."""
 
 RECENT_SLOTS_MAX = 64
 """``recent_slots`` shows at most this many slots (the dashboard's log view)."""
@@ -325,6 +332,17 @@ class Replica:
         self._read_round = 0
         self._peer_read_round: dict[NodeId, int] = {}
         self._reads: deque[_PendingRead] = deque()
+        # Lease reads (config.lease_reads; docs/protocol.md "Lease reads"). An
+        # acceptor just started refuses every candidate until ``_quiet_until``:
+        # it may have acknowledged a leader's heartbeat before it stopped. A
+        # leader dates its lease by when each recent heartbeat round went out,
+        # and forfeits it for the rest of its term once it hands over. A
+        # candidate remembers the ballot of the leader that handed over to it.
+        lease = self.config.lease_reads
+        self._quiet_until = now + self.config.election_timeout_min_s if lease else float("-inf")
+        self._round_sent_at: dict[int, float] = {}
+        self._lease_forfeit = False
+        self._handover_from: Ballot | None = None
         # Recovered chosen entries are handed out by the first call's Ready.
         self._advance_chosen(persist=False)
 
@@ -367,6 +385,36 @@ class Replica:
             peer for peer, seen in self._peer_seen_at.items() if seen >= recent
         )
         return self._has_quorums_ahead(heard)
+
+    @property
+    def lease_holds(self) -> bool:
+        """Lease reads: this leader answers a linearizable read without a round.
+        A majority of every configuration ahead acknowledged a heartbeat round
+        that went out less than ``config.lease_s`` ago, each of them holding a
+        configuration where this leader votes; the leader votes in every
+        configuration ahead, hands nothing over, and has not this term."""
+        if (
+            not self.config.lease_reads
+            or self.role is not Role.LEADER
+            or self._lease_forfeit
+            or self._transfer_to is not None
+        ):
+            return False
+        voter_since = self._history.voter_since(self.node_id)
+        if voter_since is None or any(
+            self.node_id not in config.voters
+            for config in self._history.from_slot(self.slot_chosen)
+        ):
+            return False  # being removed: voters may stand while they hear us
+        # A peer that holds no configuration where we vote may promise another
+        # while it hears us: its acknowledgement does not count.
+        rounds = {
+            peer: read_round
+            for peer, read_round in self._peer_read_round.items()
+            if self._peer_slot_chosen.get(peer, -1) >= voter_since
+        }
+        sent_at = self._round_sent_at.get(self._confirmed_round(rounds))
+        return sent_at is not None and self._now < sent_at + self.config.lease_s
 
     @property
     def quorum(self) -> int:
@@ -496,15 +544,26 @@ class Replica:
         """The voter leadership is being handed to, while a transfer runs."""
         return self._transfer_to if self.role is Role.LEADER else None
 
-    def read_index(self, read_id: int) -> Ready:
-        """Start a read-index confirmation; the answer comes as a ``ReadIndex``."""
+    def read_index(self, read_id: int, now: float | None = None) -> Ready:
+        """Start a read-index confirmation; the answer comes as a ``ReadIndex``.
+
+        ``now``: the runtime's clock as it takes the read. A lease read is judged
+        at it, and only with it: a replica paused since its last tick must not
+        trust the time it was last told (simulated seed 10 of a pause, drift
+        0.6: a leader resumed after 1.2 s answered from a lease long gone)."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         self._check_serving()
-        self._read_round += 1
         # Every slot a promise reported may be chosen already: the read waits for
         # the re-proposals too, not only for the slots proposed so far.
         read_slot = max(self.slot_next, self._fill_end)
+        if now is not None:
+            self._now = max(self._now, now)
+        if now is not None and self.lease_holds:
+            # No other leader can have chosen anything yet: the read needs no round.
+            self._ready.reads.append(ReadIndex(read_id, read_slot))
+            return self._take_ready()
+        self._read_round += 1
         self._reads.append(_PendingRead(self._read_round, read_id, read_slot))
         self._broadcast_heartbeat()
         self._resolve_reads()
@@ -746,8 +805,26 @@ class Replica:
             message.ballot > self.ballot_promised
             and self.role is not Role.LEADER
             and not (self._leader_is_live() and leader_votes)
+            and not self._keeps_a_lease(message.src, None)
         )
         self._send(ProbeReply(self.node_id, message.src, message.ballot, granted))
+
+    def _keeps_a_lease(self, candidate: NodeId, handover_from: Ballot | None) -> bool:
+        """Lease reads: this acceptor must not promise ``candidate`` now. It keeps
+        the lease of the leader it hears, or leads, or (just started) one it may
+        have heard before it stopped, unless that leader handed over to
+        ``candidate`` (the Prepare names the ballot it promised)."""
+        if not self.config.lease_reads or candidate == self.node_id:
+            return False
+        if handover_from is not None and handover_from == self.ballot_promised:
+            return False
+        if self._now < self._quiet_until or self.role is Role.LEADER:
+            return True
+        return (
+            candidate != self.leader_id
+            and self._leader_is_live()
+            and self.leader_id in self._voters_ahead()
+        )
 
     def _on_probe_reply(self, message: ProbeReply) -> None:
         if self.role is not Role.PROBING or message.ballot != self.ballot_own:
@@ -759,6 +836,11 @@ class Replica:
 
     def _on_prepare(self, message: Prepare) -> None:
         self._see_round(message.ballot)
+        if message.ballot > self.ballot_promised and self._keeps_a_lease(
+            message.src, message.handover_from
+        ):
+            self._refuse(_Refusal.LEADER_LEASE)  # as if lost: the candidate tries again
+            return
         if message.ballot < self.ballot_promised:
             self._send(Nack(self.node_id, message.src, message.ballot, self.ballot_promised))
             return
@@ -893,6 +975,7 @@ class Replica:
         self.role = Role.PROBING
         self.ballot_own = ballot
         self._see_round(ballot)
+        self._handover_from = message.ballot
         self._start_prepare()
 
     def _transfer_targets(self) -> list[NodeId]:
@@ -915,6 +998,7 @@ class Replica:
         if self._now - self._transfer_sent_at < self.config.accept_retry_s:
             return  # sent; the target's Prepare will end our reign
         self._transfer_sent_at = self._now
+        self._lease_forfeit = True  # its Prepares may be promised while we are heard
         self._send(TimeoutNow(self.node_id, target, self.ballot_own))
 
     def _nack_a_stale_stranger(self, message: Message) -> None:
@@ -1131,6 +1215,7 @@ class Replica:
             return
         self.role = Role.PROBING
         self.ballot_own = ballot
+        self._handover_from = None  # a candidate of its own, not a transfer's
         self._see_round(self.ballot_own)  # a retry probes with a fresh ballot
         self._grants = {self.node_id}
         self._reset_election_timer()
@@ -1163,7 +1248,9 @@ class Replica:
         self._prepare_sent_at = self._now
         self._on_prepare(Prepare(self.node_id, self.node_id, self.ballot_own, slot_from))
         for peer in sorted(self._voters_ahead() - {self.node_id}):
-            self._send_after_persist(Prepare(self.node_id, peer, self.ballot_own, slot_from))
+            self._send_after_persist(
+                Prepare(self.node_id, peer, self.ballot_own, slot_from, self._handover_from)
+            )
 
     def _forget_phase_one(self) -> None:
         self._promises = {}
@@ -1185,6 +1272,9 @@ class Replica:
             promise.src: promise.slot_chosen for promise in self._promises.values()
         }
         self._peer_read_round = {}
+        self._round_sent_at = {}
+        self._lease_forfeit = False
+        self._handover_from = None
         # Phase 2 re-proposes, slot by slot from here, what the promises
         # reported, and fills the holes below the last reported slot with
         # no-ops (_flush_queue); only then new commands.
@@ -1204,6 +1294,7 @@ class Replica:
         self._proposals.clear()
         self._queue.clear()
         self._grants = set()
+        self._handover_from = None
         self._forget_phase_one()
         if preempted:
             self._backoff = min(
@@ -1313,6 +1404,7 @@ class Replica:
             ]
             if self._has_quorum(in_effect, informed):
                 best = max(informed, key=lambda p: (self._peer_slot_chosen.get(p, -1), -p))
+                self._lease_forfeit = True
                 self._send(TimeoutNow(self.node_id, best, self.ballot_own))
                 self._step_down(preempted=False)
                 return
@@ -1345,6 +1437,16 @@ class Replica:
 
     def _broadcast_heartbeat(self) -> None:
         self._heartbeat_due = self._now + self.config.heartbeat_interval_s
+        if self.config.lease_reads:
+            # Every round of heartbeats is a read round: its acknowledgements
+            # date the lease. Rounds older than a lease are of no more use.
+            self._read_round += 1
+            self._round_sent_at[self._read_round] = self._now
+            horizon = self._now - self.config.lease_s
+            for read_round, sent_at in list(self._round_sent_at.items()):
+                if sent_at >= horizon and len(self._round_sent_at) <= _LEASE_ROUNDS_MAX:
+                    break
+                del self._round_sent_at[read_round]  # oldest first: a lease only shortens
         for peer in self._peers():
             self._send(
                 Heartbeat(
@@ -1352,15 +1454,20 @@ class Replica:
                 )
             )
 
-    def _resolve_reads(self) -> None:
-        rounds = dict(self._peer_read_round)
+    def _confirmed_round(self, peer_rounds: dict[NodeId, int]) -> int:
+        """The highest read round a majority of every configuration ahead
+        acknowledged (this leader counting with its own round)."""
+        rounds = dict(peer_rounds)
         rounds[self.node_id] = self._read_round
-        confirmed = min(
+        return min(
             quorum_floor(
                 [rounds.get(voter, 0) for voter in config.voters], self._quorum_size(config)
             )
             for config in self._history.from_slot(self.slot_chosen)
         )
+
+    def _resolve_reads(self) -> None:
+        confirmed = self._confirmed_round(self._peer_read_round)
         while self._reads and self._reads[0].read_round <= confirmed:
             read = self._reads.popleft()
             self._ready.reads.append(ReadIndex(read.read_id, read.slot))

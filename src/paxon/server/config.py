@@ -69,6 +69,9 @@ class ServeConfig:
     heartbeat_interval_s: float = 0.05
     election_timeout_min_s: float = 0.3
     election_timeout_max_s: float = 0.6
+    # Lease reads (docs/protocol.md "Lease reads"): every member alike, or none.
+    lease_reads: bool = False
+    clock_drift_max: float = 0.05
     # Limits: a larger value is refused (413); a request gets no answer after this long.
     value_max_bytes: int = 1 * MIB
     request_timeout_s: float = 10.0
@@ -330,6 +333,26 @@ def _switch(value: object, from_text: bool) -> bool:
     return value
 
 
+CLOCK_DRIFT_MAX_LIMIT = 0.5
+"""``clock_drift_max`` is at most this: a lease of a third of the election timeout."""
+
+
+def _drift(value: object, from_text: bool) -> float:
+    number: float
+    if from_text and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {_describe(value)}")
+    else:
+        number = float(value)
+    if not (math.isfinite(number) and 0 <= number <= CLOCK_DRIFT_MAX_LIMIT):
+        raise ValueError(f"must be a fraction from 0 to {CLOCK_DRIFT_MAX_LIMIT}, got {value}")
+    return number
+
+
 def _text(value: object, from_text: bool) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {_describe(value)}")
@@ -447,6 +470,8 @@ _SETTINGS: dict[str, tuple[str, Callable[[object, bool], object]]] = {
     "heartbeat_interval_s": ("heartbeat_interval_s", _seconds),
     "election_timeout_min_s": ("election_timeout_min_s", _seconds),
     "election_timeout_max_s": ("election_timeout_max_s", _seconds),
+    "lease_reads": ("lease_reads", _switch),
+    "clock_drift_max": ("clock_drift_max", _drift),
     "value_max_bytes": ("value_max_bytes", _positive_int),
     "request_timeout_s": ("request_timeout_s", _seconds),
     "history_revisions": ("history_revisions", _history_revisions),

@@ -277,7 +277,8 @@ class SimCluster:
 
     def _new_node(self, node_id: int) -> _SimNode:
         drift = "drift" in self.config.faults
-        rate = 1.0 + (self._rng_faults.uniform(-0.05, 0.05) if drift else 0.0)
+        most = self.config.drift_rate_max
+        rate = 1.0 + (self._rng_faults.uniform(-most, most) if drift else 0.0)
         offset = self._rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1
@@ -298,7 +299,7 @@ class SimCluster:
             self.initial,
             rng=rng,
             now=now,
-            config=self.config.replica,
+            config=self.config.replica_config,
             durable=durable,
         )
 
@@ -495,7 +496,7 @@ class SimCluster:
         node.reads_confirming[read_id] = (client, request.op_id, request.key)
         self.properties.on_read_requested(node.node_id, read_id, self.time)
         try:
-            self._call(node, lambda: node.replica.read_index(read_id))
+            self._call(node, lambda: node.replica.read_index(read_id, self._local_now(node)))
         except (NotLeader, NoQuorum) as error:
             del node.reads_confirming[read_id]
             self.properties.on_read_confirmed(node.node_id, read_id, None, self.time)

@@ -17,6 +17,7 @@ bounds it draws within (see ``swarm.draw``).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,11 @@ class SimConfig:
     # docs/binding-window.md studies. Off: only a voter every member knows
     # bound, as before. The first-start window (no binding chosen) is never struck.
     wipe_window: bool = False
+    # Lease reads on every node (ReplicaConfig.lease_reads), and the drift of the
+    # simulated clocks ("drift" fault): rates within 1 +- this. Above the
+    # replicas' clock_drift_max the lease's bound is broken on purpose.
+    lease_reads: bool = False
+    drift_rate_max: float = DRIFT_RATE_MAX
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -175,11 +181,20 @@ class SimConfig:
             raise ValueError("fault_weights must be >= 0, not all 0")
         if self.segment_max_bytes < 1024:
             raise ValueError("segment_max_bytes must be >= 1 KiB")
+        if not 0 <= self.drift_rate_max < 1:
+            raise ValueError("drift_rate_max must be in [0, 1)")
         rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate, self.wipe_rate)
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError(
                 "hold_rate, crashpoint_rate, disk_fault_rate and wipe_rate must be in [0, 1]"
             )
+
+    @property
+    def replica_config(self) -> ReplicaConfig:
+        """What every replica runs with: ``replica``, with ``lease_reads``."""
+        if not self.lease_reads:
+            return self.replica
+        return dataclasses.replace(self.replica, lease_reads=True)
 
     @property
     def _kinds_run(self) -> frozenset[str]:

@@ -9,7 +9,7 @@ from paxon.node.node import Node
 from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.protocol.replica import Replica
 from paxon.sim.cluster import SimCluster
-from paxon.sim.config import FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
+from paxon.sim.config import DRIFT_RATE_MAX, FAULT_KINDS, HistoryOp, ReplicaFactory, SimConfig
 from paxon.sim.linearizability import LinearizabilityBudgetExceeded, Operation, check_history
 from paxon.sim.runtime import RuntimeCluster, StoreFactory
 from paxon.sim.swarm import resolve
@@ -147,6 +147,10 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--wipe-rate {config.wipe_rate}")
     if config.wipe_window:
         words.append("--wipe-window")
+    if config.lease_reads:
+        words.append("--lease-reads")
+    if config.drift_rate_max != DRIFT_RATE_MAX:
+        words.append(f"--drift-max {config.drift_rate_max}")
     words.append(f"--faults {faults}")
     if config.engine != "runtime":
         words.append(f"--engine {config.engine}")

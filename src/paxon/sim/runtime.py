@@ -89,7 +89,6 @@ from paxon.protocol.types import BALLOT_ZERO
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
 from paxon.sim.config import (
-    DRIFT_RATE_MAX,
     FAULT_KINDS,
     HistoryOp,
     ReplicaFactory,
@@ -214,7 +213,7 @@ class RuntimeCluster:
         self._node_config = NodeConfig(
             cluster_id="sim",
             tick_interval_s=config.tick_s,
-            replica=config.replica,
+            replica=config.replica_config,
             snapshot_interval_slots=config.snapshot_interval_slots,
             snapshot_chunk_bytes=config.snapshot_chunk_bytes,
             snapshot_resend_s=1.0,
@@ -656,7 +655,8 @@ class RuntimeCluster:
 
     def _new_host(self, node_id: int) -> Host:
         drift = "drift" in self.config.faults
-        rate = 1.0 + (self.rng_faults.uniform(-DRIFT_RATE_MAX, DRIFT_RATE_MAX) if drift else 0.0)
+        most = self.config.drift_rate_max
+        rate = 1.0 + (self.rng_faults.uniform(-most, most) if drift else 0.0)
         offset = self.rng_faults.uniform(0, 100) if drift else 0.0
         if drift:
             self.stats.faults["drift"] += 1

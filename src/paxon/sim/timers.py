@@ -195,6 +195,10 @@ class TimerChecker:
             self._on_step(node_id, timer, args[0], before, ready, now)
         elif call == "read_index":
             timer.read_rounds += 1
+        for message in ready.messages:
+            if isinstance(message, Heartbeat) and message.read_round > timer.read_rounds:
+                # Lease reads: every round of heartbeats is a read round too.
+                timer.read_rounds = message.read_round
         if call == "step" and isinstance(args[0], Nack):
             self._check_nack(node_id, replica, args[0], before, time)
         if ready.messages:
