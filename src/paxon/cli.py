@@ -276,7 +276,7 @@ _SERVE_FLAGS = {
         "on|off",
         "answer linearizable reads under a leader lease; set alike on every member (off)",
     ),
-    "clock_drift_max": ("F", "the clock rate error lease reads rest on: 0.05 is 5% (0.05)"),
+    "clock_drift_max": ("F", "the clock rate error lease reads rest on, a fraction (0.05)"),
     "value_max_bytes": ("B", "largest value accepted (1048576)"),
     "request_timeout_s": ("S", "a request not answered in S seconds times out (10)"),
     "history_revisions": (
