@@ -68,7 +68,19 @@ def _status(url: str) -> dict[str, object] | None:
         return None
 
 
-def start_cluster(procs: Processes) -> PaxonCluster:
+VARIANT_FLAGS = {
+    "paxon-lease": ("--lease-reads", "on"),
+    "paxon-nofsync": ("--unsafe-no-fsync", "on"),
+}
+"""``paxon serve`` flags of the variants measured beside the default (native client only)."""
+VARIANT_NOTE = (
+    "paxon-lease: --lease-reads on (linearizable reads under a leader lease resting on a "
+    "5% clock-rate bound; docs/protocol.md). paxon-nofsync: --unsafe-no-fsync on, "
+    "benchmarks only: NOT durable, as PySyncObj's default."
+)
+
+
+def start_cluster(procs: Processes, flags: tuple[str, ...] = ()) -> PaxonCluster:
     root = procs.temp_dir("paxon")
     ports = free_ports(6)
     native = [f"{HOST}:{port}" for port in ports[:3]]
@@ -91,6 +103,7 @@ def start_cluster(procs: Processes) -> PaxonCluster:
                 http[index].removeprefix("http://"),
                 "--peers",
                 peers,
+                *flags,
             ],
             root / f"node{index + 1}.log",
         )

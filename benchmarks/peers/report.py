@@ -36,6 +36,9 @@ RATIOS: tuple[tuple[str, str, str, str], ...] = (
     ("paxon native / PySyncObj, writes/s", "writes_per_s", "paxon-native", "pysyncobj"),
     ("paxon native / etcd HTTP, reads/s", "reads_per_s", "paxon-native", "etcd-http"),
     ("paxon HTTP / etcd HTTP, reads/s", "reads_per_s", "paxon-http", "etcd-http"),
+    ("paxon lease / etcd HTTP, reads/s", "reads_per_s", "paxon-lease", "etcd-http"),
+    ("paxon no-fsync / PySyncObj, writes/s", "writes_per_s", "paxon-nofsync", "pysyncobj"),
+    ("paxon no-fsync / PySyncObj, p50 at 1,000/s", "p50_at_1000_ms", "paxon-nofsync", "pysyncobj"),
 )
 
 

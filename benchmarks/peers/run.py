@@ -18,6 +18,9 @@ aiohttp load generator on its HTTP API; etcd by ``etcdctl check perf`` (Go,
 gRPC) and by the same generator on its v3 HTTP gateway; PySyncObj in the
 leader's process (no client protocol; NOT durable). ``etcd.py``,
 ``paxon_peer.py`` and ``pysyncobj_peer.py`` say what each figure means.
+Two paxon variants run beside them, native client only: ``paxon-lease``
+(``--lease-reads on``) and ``paxon-nofsync`` (``--unsafe-no-fsync on``, not
+durable, as PySyncObj's default), for the issue's read and no-fsync goals.
 
 Every process is ended by its PID and every temp dir removed however the run
 ends (Ctrl-C, SIGTERM, an error): ``procs.py``.
@@ -49,7 +52,7 @@ from benchmarks.peers.procs import Processes  # noqa: E402
 
 import paxon  # noqa: E402
 
-SYSTEMS = ("paxon", "etcd", "pysyncobj")
+SYSTEMS = ("paxon", "etcd", "pysyncobj", "paxon-lease", "paxon-nofsync")
 FULL = Durations(saturation_s=10.0, paced_s=10.0, reads_s=10.0)
 QUICK = Durations(saturation_s=2.0, paced_s=2.0, reads_s=2.0)
 CLIENT_NAMES = {
@@ -58,6 +61,8 @@ CLIENT_NAMES = {
     "etcd-go": etcd.CheckPerfDriver.name,
     "etcd-http": "etcd · v3 HTTP gateway (aiohttp)",
     "pysyncobj": pysyncobj_peer.InProcessDriver.name,
+    "paxon-lease": "paxon --lease-reads on · paxon bench (native)",
+    "paxon-nofsync": "paxon --unsafe-no-fsync on (NOT durable) · paxon bench (native)",
 }
 
 
@@ -69,7 +74,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, help="rounds of every system (3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s phases, 1 run")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="paxon,etcd,pysyncobj")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=",".join(SYSTEMS))
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
     systems = [name for name in args.systems.split(",") if name]
@@ -146,7 +151,12 @@ def _bench(
     return 0
 
 
-_NOTES = {"paxon": paxon_peer.NOTE, "etcd": etcd.NOTE, "pysyncobj": pysyncobj_peer.NOTE}
+_NOTES = {
+    "paxon": paxon_peer.NOTE,
+    "etcd": etcd.NOTE,
+    "pysyncobj": pysyncobj_peer.NOTE,
+    "paxon-lease": paxon_peer.VARIANT_NOTE,
+}
 
 
 StartCluster = Callable[[], Any]
@@ -174,6 +184,18 @@ def _clients(
             ("paxon-native", start_paxon, lambda cluster: paxon_peer.NativeDriver(procs, cluster)),
             ("paxon-http", start_paxon, paxon_http),
         ]
+    if system in paxon_peer.VARIANT_FLAGS:
+        flags = paxon_peer.VARIANT_FLAGS[system]
+
+        def start_variant() -> paxon_peer.PaxonCluster:
+            return paxon_peer.start_cluster(procs, flags)
+
+        def native(cluster: paxon_peer.PaxonCluster) -> Driver:
+            driver = paxon_peer.NativeDriver(procs, cluster)
+            driver.name = CLIENT_NAMES[system]
+            return driver
+
+        return [(system, start_variant, native)]
     if system == "etcd":
 
         def etcd_http(cluster: etcd.EtcdCluster) -> Driver:
