@@ -419,6 +419,54 @@ class SendsNoRuns(Replica):
         return ChosenPrefix(self.slot_chosen)
 
 
+class ServesPastTheBound(Replica):
+    """A leader serves however long it has heard from no majority (the serving
+    bound dropped): it takes commands it cannot get chosen until it steps down."""
+
+    @property
+    def serving(self) -> bool:
+        return self.role is Role.LEADER
+
+
+class RefusesBeforeTheBound(Replica):
+    """A leader counts a peer heard only within half of ``election_timeout_min_s``:
+    it refuses with ``NoQuorum`` while a majority still answers in time."""
+
+    @property
+    def serving(self) -> bool:
+        return _within_half_the_bound(self, Replica.serving.fget)  # type: ignore[attr-defined]
+
+
+class ForwardsPastTheBound(Replica):
+    """A follower calls its leader live however long it has not heard it: the
+    runtime would forward calls to a leader it cannot reach."""
+
+    @property
+    def leader_live(self) -> bool:
+        return self.role is Role.LEADER or self.leader_hint is not None
+
+
+class StopsForwardingEarly(Replica):
+    """A follower calls its leader unreachable once it has not heard it for half
+    of ``election_timeout_min_s``: it would refuse calls it could forward."""
+
+    @property
+    def leader_live(self) -> bool:
+        return _within_half_the_bound(self, Replica.leader_live.fget)  # type: ignore[attr-defined]
+
+
+def _within_half_the_bound(replica: Replica, judge: Callable[[Replica], bool]) -> bool:
+    """``judge(replica)`` with ``election_timeout_min_s`` halved."""
+    config = replica.config
+    replica.config = dataclasses.replace(
+        config, election_timeout_min_s=config.election_timeout_min_s / 2
+    )
+    try:
+        return judge(replica)
+    finally:
+        replica.config = config
+
+
 MEMBERSHIP_MUTANTS = {
     "takes-effect-at-once": TakesEffectAtOnce,
     "counts-learners": CountsLearners,

@@ -31,20 +31,24 @@ from tests.sim.mutants import (
     ConfirmsReadsWithoutMajority,
     CountsVotesAcrossBallots,
     ForgetsVotesAboveSnapshot,
+    ForwardsPastTheBound,
     IgnoresSlotWindow,
     LeadsWithoutMajority,
     NeverHandsOver,
     PreparesWithoutProbe,
     PromisesBeforePersist,
+    RefusesBeforeTheBound,
     ReleasesOneFsyncEarly,
     ReportsOnlyItsChosenPrefix,
     RetriesAtOnce,
     RewritesTheChosenMark,
     SendsNoRuns,
+    ServesPastTheBound,
     ServesReadsBeforeApplied,
     SkipsReproposal,
     SpeaksBeforePersist,
     StopsAskingAtAPromiser,
+    StopsForwardingEarly,
     StopsLearningAtAChosenSlot,
     TrustsAnyRound,
     TrustsStrangers,
@@ -346,3 +350,26 @@ def test_promises_that_report_only_the_chosen_prefix_are_named_by_promise_report
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=ReportsOnlyItsChosenPrefix)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "promise-reports" in rules, result.violations[:3]
+
+
+# Failing fast (paxon.sim.failfast): the serving bounds, judged from what each
+# replica heard and when. Swarm seeds, each within its first few seconds: seed 3
+# cuts a leader off from its majority while clients still reach it; seed 1 has
+# a leader's majority answer later than half the bound; seed 0 has a follower
+# miss its leader's heartbeats for longer than half the bound, and than the bound.
+SERVING_CASES = [
+    (ServesPastTheBound, 3, "serve-bound"),
+    (RefusesBeforeTheBound, 1, "serve-heard"),
+    (ForwardsPastTheBound, 0, "forward-bound"),
+    (StopsForwardingEarly, 0, "forward-heard"),
+]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("mutant", "seed", "rule"), SERVING_CASES, ids=[case[0].__name__ for case in SERVING_CASES]
+)
+def test_a_serving_bound_broken_is_named(mutant: type[Replica], seed: int, rule: str) -> None:
+    result = run_seed(seed, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rule in rules, result.violations[:3]

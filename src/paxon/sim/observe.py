@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from paxon.errors import Busy, NoQuorum, NotLeader
+from paxon.errors import Busy, NoQuorum, NotLeader, PaxonError
 from paxon.kv.store import KvStore
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC
@@ -167,6 +167,11 @@ def observed_node_class(node_class: type[Node], cluster: RuntimeCluster) -> type
                     return
             super()._send(message)
 
+        def _fail_held(self, error: PaxonError) -> None:
+            if isinstance(error, NoQuorum):  # the serving bound lapsed (``failfast``)
+                cluster.failfast.on_held_failed(self.node_id, self._replica, cluster.time)
+            super()._fail_held(error)
+
     return Observed
 
 
@@ -223,15 +228,18 @@ class ReplicaObserver:
             before = snapshot(replica, name, args)
             try:
                 ready = call(*args)
-            except (NotLeader, NoQuorum):
+            except (NotLeader, NoQuorum) as error:
                 if name == "read_index":
                     cluster.properties.on_read_confirmed(node_id, args[0], None, cluster.time)
+                if isinstance(error, NoQuorum):
+                    cluster.failfast.on_refused(node_id, replica, name, cluster.time)
                 raise
             except Busy:
                 cluster.timers.on_busy(node_id, replica, args[0], cluster.time)
                 raise
             cluster.timers.on_call(node_id, replica, name, args, before, ready, cluster.time)
             cluster.promptness.on_call(node_id, replica, name, args, ready, cluster.time)
+            cluster.failfast.on_call(node_id, replica, name, args, ready, cluster.time)
             if ready.reads:
                 self._note_read_indexes(host, ready)
             if replica.role is not role_before:

@@ -95,6 +95,7 @@ from paxon.sim.config import (
     SimConfig,
     SimStats,
 )
+from paxon.sim.failfast import FailFastChecker
 from paxon.sim.faults import FaultInjector
 from paxon.sim.fencing import LockWatch
 from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
@@ -192,6 +193,8 @@ class RuntimeCluster:
         # Its timers and limits: leases, election timeouts, queue, batch, Learn.
         self.timers = TimerChecker(self.checker.violations)
         self.promptness = PromptnessChecker(self.checker.violations)
+        # Its serving bounds: NoQuorum and LeaderUnreachable exactly past them.
+        self.failfast = FailFastChecker(self.checker.violations)
         self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)

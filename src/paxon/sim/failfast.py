@@ -1,0 +1,279 @@
+"""Failing fast: the serving bounds of the core, judged at every call into a replica.
+
+``docs/architecture.md`` ("Failing fast") sets two bounds, both
+``election_timeout_min_s`` (``B``): a leader that has heard from no majority
+within ``B`` refuses commands and linearizable reads with ``NoQuorum``, and a
+follower that has not heard its leader within ``B`` refuses with
+``LeaderUnreachable`` instead of forwarding. The core decides both
+(``Replica.serving``, ``Replica.leader_live``); this module states them from
+what it sees arrive, never by asking the core, so a core that gets either
+wrong is named. A runtime reports every call into a replica, as to
+``TimerChecker``:
+
+    on_call(node_id, replica, call, args, ready, time)   a call returned ``ready``
+    on_refused(node_id, replica, call, time)             ``propose_many`` or
+                                                         ``read_index`` raised ``NoQuorum``
+    on_held_failed(node_id, replica, time)               the runtime failed what the
+                                                         leader holds with ``NoQuorum``
+                                                         (the tick that saw the bound lapse)
+
+Heard, as the checker counts it (times are the replica's own clock, ``now``,
+when the message is stepped: a message is heard when it is delivered, not when
+it was sent, and the core knows of it no sooner):
+
+- a leader hears a peer when it steps an ``Accepted`` or ``HeartbeatReply``
+  addressed to it under the ballot it leads with (a reply naming a read round
+  it never asked is refused at its edge: not heard); every member it talks to
+  (``members``: the configurations from its chosen prefix on) counts as heard
+  when the reign begins, and a member that joins them mid-reign when it joins
+  (it gets a whole bound to answer; the leader only now talks to it);
+- a follower (any role but leader) hears a node when it follows an ``Accept``
+  or ``Heartbeat`` from it: answers it with ``Accepted`` or ``HeartbeatReply``
+  (one below its promise gets a ``Nack``, and is not heard).
+
+The rules, by name (``Violation.rule``), each from ``docs/architecture.md``
+"Failing fast" (a majority is of the voters of every configuration the leader
+holds from its chosen prefix on, itself counted; within 1e-9 s of the bound
+nothing is judged, as two readings of one clock may round apart):
+
+- ``serve-bound``: a leader's ``propose_many`` returns (takes the commands) or
+  its ``read_index`` returns (starts the read) only if it heard from a
+  majority within ``B`` of its ``now``. A configuration change is exempt (an
+  operator's or a duty's: nobody waits on it, and the leader steps down at
+  ``election_timeout_max_s`` anyway): a batch that is one configuration
+  command (``SYSTEM_CLIENT_ID``, ``CONFIG_MAGIC``).
+- ``serve-heard``: a leader that heard from a majority within ``B`` does not
+  refuse with ``NoQuorum``: neither call raises it, and the runtime fails
+  nothing it holds with it. (A leader handing over refuses with ``Busy``, not
+  ``NoQuorum``, so it needs no exemption.)
+- ``forward-bound``: a replica that does not lead says the leader it follows
+  (``leader_hint``) is live (``leader_live``: the runtime forwards to it) only
+  if it heard that node within ``B``.
+- ``forward-heard``: and it says so whenever it did: a follower refuses with
+  ``LeaderUnreachable`` (``leader_live`` false) only when it has not heard
+  its leader within ``B``. (The two ``forward`` rules judge ``leader_live``
+  after each call: the simulator's clients speak the native protocol, where
+  a follower redirects whatever it hears, so no call of theirs is refused
+  with ``LeaderUnreachable``; the runtime reads ``leader_live`` for every
+  call on a ``Node`` and every forwarded one.)
+
+Cost: per call, a few attribute reads; a walk of the heard times per
+configuration ahead at each ``propose_many`` and ``read_index``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from paxon.protocol.membership import CONFIG_MAGIC, SYSTEM_CLIENT_ID
+from paxon.protocol.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Message
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot, Command, NodeId
+from paxon.sim.checkers import Violation
+
+# Float slack for comparing two readings of one replica clock.
+_EPSILON_S = 1e-9
+
+
+@dataclass(slots=True)
+class _Reign:
+    ballot: Ballot
+    # The members it talks to as of the last call (the replica's own tuple).
+    members: tuple[NodeId, ...]
+    # When it last heard each member (its clock).
+    heard: dict[NodeId, float]
+
+
+@dataclass(slots=True)
+class _Life:
+    """What the checker saw of one replica object (a restart builds a new one)."""
+
+    replica_id: int
+    reign: _Reign | None = None
+    # Read rounds asked so far (each ``read_index`` that returned is one).
+    read_rounds: int = 0
+    # As a follower: when it last followed each node.
+    followed: dict[NodeId, float] = field(default_factory=dict)
+
+
+class FailFastChecker:
+    """Checks every rule in the module docstring on each call it is told of."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        self._lives: dict[NodeId, _Life] = {}
+
+    def on_call(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        ready: Ready,
+        time: float,
+    ) -> None:
+        life = self._life(node_id, replica)
+        if call == "read_index":
+            life.read_rounds += 1
+        if replica.role is not Role.LEADER:
+            life.reign = None
+            if call == "step":
+                self._note_followed(node_id, replica, life, args[0], ready)
+            self._check_forward(node_id, replica, life, time)
+            return
+        reign = self._reign(replica, life)
+        if call == "step":
+            self._note_heard(node_id, replica, life, reign, args[0])
+        elif call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
+            heard, _ = self._majorities(node_id, replica, reign)
+            if not heard:
+                what = "started a read" if call == "read_index" else "took commands"
+                self._fail(
+                    time,
+                    "serve-bound",
+                    f"n{node_id} leads under {reign.ballot} and {what} at {replica.now:.6f} "
+                    f"having heard from no majority {self._heard_text(replica, reign)} "
+                    f"within {replica.config.election_timeout_min_s:.6f} s",
+                )
+
+    def on_refused(self, node_id: NodeId, replica: Replica, call: str, time: float) -> None:
+        """``call`` (``propose_many`` or ``read_index``) raised ``NoQuorum``."""
+        self._check_refusal(node_id, replica, f"refused {call} with NoQuorum", time)
+
+    def on_held_failed(self, node_id: NodeId, replica: Replica, time: float) -> None:
+        """The runtime failed the commands and reads it holds with ``NoQuorum``."""
+        self._check_refusal(node_id, replica, "failed what it holds with NoQuorum", time)
+
+    # ------------------------------------------------------------- leader
+
+    def _reign(self, replica: Replica, life: _Life) -> _Reign:
+        """The reign ``replica`` leads now, its members' joins noted."""
+        now = replica.now
+        members = replica.members
+        reign = life.reign
+        if reign is None or reign.ballot != replica.ballot_own:
+            heard = {member: now for member in members if member != replica.node_id}
+            reign = life.reign = _Reign(replica.ballot_own, members, heard)
+        elif members is not reign.members and members != reign.members:
+            for member in set(members).difference(reign.members, (replica.node_id,)):
+                reign.heard[member] = now  # joined: a whole bound to answer
+            reign.members = members
+        return reign
+
+    def _note_heard(
+        self, node_id: NodeId, replica: Replica, life: _Life, reign: _Reign, message: Message
+    ) -> None:
+        if (
+            not isinstance(message, Accepted | HeartbeatReply)
+            or message.dst != node_id
+            or message.src == node_id
+            or message.ballot != reign.ballot
+        ):
+            return
+        if isinstance(message, HeartbeatReply) and message.read_round > life.read_rounds:
+            return  # a read round never asked: refused at the edge, not heard
+        reign.heard[message.src] = replica.now
+
+    def _check_refusal(self, node_id: NodeId, replica: Replica, what: str, time: float) -> None:
+        life = self._life(node_id, replica)
+        reign = life.reign
+        if replica.role is not Role.LEADER or reign is None or reign.ballot != replica.ballot_own:
+            return  # not a reign this checker saw begin: nothing to judge by
+        _, surely = self._majorities(node_id, replica, reign)
+        if surely:
+            self._fail(
+                time,
+                "serve-heard",
+                f"n{node_id} leads under {reign.ballot} and {what} at {replica.now:.6f} "
+                f"having heard from a majority {self._heard_text(replica, reign)} within "
+                f"{replica.config.election_timeout_min_s:.6f} s",
+            )
+
+    def _majorities(self, node_id: NodeId, replica: Replica, reign: _Reign) -> tuple[bool, bool]:
+        """Whether the leader heard from a majority of every configuration ahead
+        within the bound: (maybe, surely), the bound's edge counted in and out."""
+        recent = replica.now - replica.config.election_timeout_min_s
+        maybe = {node_id}
+        surely = {node_id}
+        for peer, heard_at in reign.heard.items():
+            if heard_at >= recent - _EPSILON_S:
+                maybe.add(peer)
+                if heard_at >= recent + _EPSILON_S:
+                    surely.add(peer)
+        configs = replica._history.from_slot(replica.slot_chosen)
+        return (
+            all(config.has_quorum(maybe) for config in configs),
+            all(config.has_quorum(surely) for config in configs),
+        )
+
+    def _heard_text(self, replica: Replica, reign: _Reign) -> str:
+        now = replica.now
+        heard = ", ".join(
+            f"n{peer} {now - at:.3f} s ago" for peer, at in sorted(reign.heard.items())
+        )
+        voters = [
+            sorted(config.voters) for config in replica._history.from_slot(replica.slot_chosen)
+        ]
+        return f"of {voters} ({heard or 'none'})"
+
+    # ------------------------------------------------------------- follower
+
+    def _note_followed(
+        self, node_id: NodeId, replica: Replica, life: _Life, message: Message, ready: Ready
+    ) -> None:
+        if not isinstance(message, Accept | Heartbeat) or message.src == node_id:
+            return
+        kind = Accepted if isinstance(message, Accept) else HeartbeatReply
+        for reply in (*ready.messages, *ready.messages_after_persist):
+            if isinstance(reply, kind) and reply.dst == message.src:
+                life.followed[message.src] = replica.now
+                return
+
+    def _check_forward(self, node_id: NodeId, replica: Replica, life: _Life, time: float) -> None:
+        leader = replica.leader_hint
+        if leader is None:
+            return  # no leader to forward to: refused whatever was heard
+        bound = replica.config.election_timeout_min_s
+        quiet = replica.now - life.followed.get(leader, float("-inf"))
+        live = replica.leader_live
+        if live and quiet > bound + _EPSILON_S:
+            self._fail(
+                time,
+                "forward-bound",
+                f"n{node_id} ({replica.role.value}) says its leader n{leader} is live at "
+                f"{replica.now:.6f}, not having heard it for {quiet:.6f} s "
+                f"(bound {bound:.6f} s)",
+            )
+        elif not live and quiet < bound - _EPSILON_S:
+            self._fail(
+                time,
+                "forward-heard",
+                f"n{node_id} ({replica.role.value}) says its leader n{leader} is not live at "
+                f"{replica.now:.6f}, having heard it {quiet:.6f} s before "
+                f"(bound {bound:.6f} s)",
+            )
+
+    # ------------------------------------------------------------- helpers
+
+    def _life(self, node_id: NodeId, replica: Replica) -> _Life:
+        life = self._lives.get(node_id)
+        if life is None or life.replica_id != id(replica):
+            life = self._lives[node_id] = _Life(id(replica))
+        return life
+
+    def _fail(self, time: float, rule: str, detail: str) -> None:
+        self.violations.append(Violation(time, rule, detail))
+
+
+def _is_change(commands: Sequence[Command]) -> bool:
+    """A batch that is one configuration change (``propose_configuration``'s)."""
+    if len(commands) != 1:
+        return False
+    command = commands[0]
+    return command.client_id == SYSTEM_CLIENT_ID and command.payload.startswith(CONFIG_MAGIC)
+
+
+__all__ = ["FailFastChecker"]
