@@ -547,19 +547,23 @@ class Replica:
     def read_index(self, read_id: int, now: float | None = None) -> Ready:
         """Start a read-index confirmation; the answer comes as a ``ReadIndex``.
 
-        ``now``: the runtime's clock as it takes the read. A lease read is judged
-        at it, and only with it: a replica paused since its last tick must not
+        ``now``: the runtime's clock as it takes the read. Under lease reads the
+        read is judged at it (the lease and the serving bound), and a lease read
+        happens only with it: a replica paused since its last tick must not
         trust the time it was last told (simulated seed 10 of a pause, drift
         0.6: a leader resumed after 1.2 s answered from a lease long gone)."""
+        lease_clock = now is not None and self.config.lease_reads
+        if now is not None and lease_clock:
+            # Before the serving bound is judged too. Without lease reads the
+            # replica keeps the time of its last tick, as it always did.
+            self._now = max(self._now, now)
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_hint)
         self._check_serving()
         # Every slot a promise reported may be chosen already: the read waits for
         # the re-proposals too, not only for the slots proposed so far.
         read_slot = max(self.slot_next, self._fill_end)
-        if now is not None:
-            self._now = max(self._now, now)
-        if now is not None and self.lease_holds:
+        if lease_clock and self.lease_holds:
             # No other leader can have chosen anything yet: the read needs no round.
             self._ready.reads.append(ReadIndex(read_id, read_slot))
             return self._take_ready()

@@ -118,6 +118,10 @@ class FailFastChecker:
         life = self._life(node_id, replica)
         if call == "read_index":
             life.read_rounds += 1
+        for message in ready.messages:
+            if isinstance(message, Heartbeat) and message.read_round > life.read_rounds:
+                # Lease reads: every round of heartbeats is a read round too.
+                life.read_rounds = message.read_round
         if replica.role is not Role.LEADER:
             life.reign = None
             if call == "step":
