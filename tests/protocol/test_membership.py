@@ -711,3 +711,80 @@ def test_a_learner_behind_its_own_add_asks_a_member_to_catch_it_up() -> None:
     assert asked and all(message.dst in (2, 3) for message in asked)
     env.stabilize()
     assert 4 in joiner.configuration_newest.learners
+
+
+def readded_through_a_stranger(env: Env) -> Replica:
+    """Node 3 is removed (and knows it), then cut off while node 5 joins and
+    takes the lead, and added back as a learner through node 5, which its
+    configurations do not name: the shape of 5-node swarm seed 108."""
+    elect(env, 1)
+    change(env, 1, [1, 2, 4])  # 3 removed, 4 added
+    fill(env, 1, ALPHA)
+    removed = env.replica(3)
+    assert 3 not in removed.configuration_newest.ids  # it knows it was removed
+    env.partition([[1, 2, 4, 5], [3]])  # it hears nothing more
+    change(env, 1, [1, 2, 4, 5])
+    fill(env, 1, ALPHA)
+    env._perform(1, lambda: env.replica(1).transfer_leadership(5))
+    env.stabilize()
+    assert env.replica(5).role is Role.LEADER
+    change(env, 5, [1, 2, 4, 5], [3])  # added back while cut off
+    fill(env, 5, ALPHA, seq_start=200)
+    assert 5 not in removed.members
+    return removed
+
+
+def test_a_removed_node_added_back_through_a_leader_it_never_knew_catches_up() -> None:
+    """5-node swarm seed 108: a removed node, added back as a learner through a
+    leader its configurations do not name (no link between them), asked no one
+    and stayed at its removal for good. A removed node, after a timeout without
+    a leader, asks the members it knows in turn; one that holds the change adding
+    it back answers, and then it follows the new leader like any learner."""
+    env = Env(3, nodes=5, alpha=ALPHA)
+    removed = readded_through_a_stranger(env)
+    env.partition([[5], [3]])  # only the link to the leader it does not know is missing
+    env.drop(None, 3)
+    for _ in range(20):  # 2 s: past its election timeout
+        env.tick(3, removed.now + 0.1)
+    asked = env.deliverable(3, None, "LearnRequest")
+    asked_whom = {message.dst for message in asked}
+    assert asked_whom and asked_whom <= {1, 2, 4}, asked  # the members it knows
+    env.stabilize()
+    assert 3 in removed.configuration_newest.learners and 5 in removed.members
+    # Now in a configuration with the leader: it takes the leader's messages.
+    env.heal()
+    refused = removed.counters
+    fill(env, 5, 2, seq_start=300)
+    leader = env.replica(5)
+    assert removed.counters == refused, removed.counters
+    assert removed.leader_id == 5 and removed.slot_chosen == leader.slot_chosen
+    assert removed.entry(leader.slot_chosen - 1) == leader.entry(leader.slot_chosen - 1)
+
+
+def test_a_member_that_holds_a_removed_node_nowhere_refuses_its_learn_request_apart() -> None:
+    """A member past the removal in its snapshot cannot tell the removed node
+    from an outsider: it answers nothing, and counts the request apart from
+    ``ignored_non_member`` (honest traffic: a removed node asks what it missed,
+    which must not look like a non-member's election or agreement traffic)."""
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2])
+    fill(env, 1, ALPHA)
+    removed = env.replica(3)
+    assert 3 not in removed.configuration_newest.ids
+    member = env.replica(2)
+    member.compact(member.slot_applied)
+    assert 3 not in member.members
+    env.partition([[1], [3]])
+    env.drop(None, 3)
+    for _ in range(20):
+        env.tick(3, removed.now + 0.1)
+    assert env.deliverable(3, 2, "LearnRequest")
+    before = member.counters
+    env.deliver(3, 2, "LearnRequest")
+    # Nothing for it: no Learn, and no snapshot (the member compacted past it).
+    assert not env.deliverable(2, 3) and not env.node(2).held
+    assert not env.node(2).snapshot_requests
+    assert member.counters.ignored_non_member == before.ignored_non_member
+    learn_refused = member.counters.ignored_non_member_learn_request
+    assert learn_refused > before.ignored_non_member_learn_request

@@ -44,9 +44,10 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | what a peer sent                                    | verdict          | counter                 |
 |-----------------------------------------------------|------------------|-------------------------|
 | ``dst`` is not this replica                         | ignored          | ignored_misaddressed    |
-| ``src`` is in no configuration held; a Probe or     | ignored (*)      | ignored_non_member      |
-| Prepare from a node that is not a voter from        |                  |                         |
-| ``slot_chosen`` on (membership.py)                  |                  |                         |
+| ``src`` is in no configuration held (a LearnRequest | ignored (*)      | ignored_non_member      |
+| aside); a Probe or Prepare from a node that is not  |                  |                         |
+| a voter from ``slot_chosen`` on (membership.py)     |                  |                         |
+| LearnRequest from a node in no configuration held   | ignored          | (**)                    |
 | a ballot round >= ROUND_END (2**63), or more than   | ignored          | ignored_bad_ballot      |
 | ROUND_JUMP_MAX (2**32) above the rounds known; a    |                  |                         |
 | Probe, Prepare, Accept or Heartbeat under a ballot  |                  |                         |
@@ -63,6 +64,15 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 (*) A non-member's Heartbeat or Accept under its own ballot below our promise
 is answered with a Nack, as a member's would be: a removed leader learns so
 that it is behind and steps down (``_nack_a_stale_stranger``).
+
+(**) Counted as ``ignored_non_member_learn_request``, apart from
+``ignored_non_member``, which stays a sign of election or agreement traffic
+from a node no configuration names. This one is honest traffic: a removed
+node asks a member it knows, once an election timeout, what it missed
+(``_start_probe``), so that one added back catches up even through a leader
+it never knew. A member that holds it in no configuration cannot tell it from
+an outsider and answers nothing; once it holds the configuration that adds it
+back, it answers as it answers any member.
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
@@ -159,6 +169,8 @@ class ReplicaCounters:
 
     ignored_misaddressed: int = 0
     ignored_non_member: int = 0
+    # A LearnRequest from a node in no configuration held (a removed node asking).
+    ignored_non_member_learn_request: int = 0
     ignored_bad_ballot: int = 0
     ignored_out_of_bounds: int = 0
     ignored_unsolicited: int = 0
@@ -173,6 +185,7 @@ class _Refusal(enum.Enum):
 
     MISADDRESSED = "ignored_misaddressed"
     NON_MEMBER = "ignored_non_member"
+    NON_MEMBER_LEARN_REQUEST = "ignored_non_member_learn_request"
     BAD_BALLOT = "ignored_bad_ballot"
     OUT_OF_BOUNDS = "ignored_out_of_bounds"
     UNSOLICITED = "ignored_unsolicited"
@@ -1203,10 +1216,14 @@ class Replica:
             # behind them: a learner that lost, in a power cut, the unsynced
             # entries that added it is back at a snapshot older than its add
             # (reconfig seed 102 of 5 nodes: it waited for good, and the leader,
-            # which it did not know, could not link to it).
+            # which it did not know, could not link to it). A removed node asks
+            # too: it may have been added back through a leader it never knew,
+            # which cannot reach it (swarm seed 108 of 5 nodes: it stayed at its
+            # removal for good). A member that holds it in no configuration
+            # refuses the request (ignored_non_member_learn_request); one that
+            # holds the configuration adding it back answers.
             known = [member for member in self.members if member != self.node_id]
-            removed = self.node_id in self._history.ids() - self._history.newest.ids
-            if known and not removed:
+            if known:
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return
@@ -1633,6 +1650,8 @@ class Replica:
         if message.dst != self.node_id:
             return _Refusal.MISADDRESSED
         if message.src not in self._member_set:
+            if isinstance(message, LearnRequest):
+                return _Refusal.NON_MEMBER_LEARN_REQUEST  # a removed node asking (**)
             return _Refusal.NON_MEMBER
         if isinstance(message, Probe | Prepare) and message.src not in self._voters_ahead():
             return _Refusal.NON_MEMBER  # a learner or a removed voter never stands
