@@ -279,3 +279,17 @@ def test_security_settings_that_do_not_fit_are_refused(
 def test_a_cluster_secret_shares_the_port() -> None:
     config = load_serve_config(_flags(cluster_secret_file="/etc/paxon/secret"), None)
     assert config.peer_listen is None and config.cluster_secret_file == "/etc/paxon/secret"
+
+
+def test_lease_reads_and_the_drift_bound_are_read_from_flags_and_toml(tmp_path: Path) -> None:
+    config = load_serve_config(_flags(lease_reads="on", clock_drift_max="0.1"), None)
+    assert config.lease_reads and config.clock_drift_max == 0.1
+    default = load_serve_config(_flags(), None)
+    assert not default.lease_reads and default.clock_drift_max == 0.05
+    toml = _toml(tmp_path, "lease_reads = true\nclock_drift_max = 0\n")
+    from_file = load_serve_config({"id": "2", "data_dir": "d", "peers": PEERS}, toml)
+    assert from_file.lease_reads and from_file.clock_drift_max == 0.0
+    assert "from 0 to 0.5" in _refused(_flags(clock_drift_max="0.6"))
+    assert "not a number" in _refused(_flags(clock_drift_max="five percent"))
+    assert "on or off" in _refused(_flags(lease_reads="sometimes"))
+    assert "true or false" in _refused({}, _toml(tmp_path, 'id = 2\nlease_reads = "yes"\n'))

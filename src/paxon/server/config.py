@@ -304,17 +304,20 @@ def _history_seconds(value: object, from_text: bool) -> float:
     return number
 
 
-def _seconds(value: object, from_text: bool) -> float:
-    number: float
+def _number(value: object, from_text: bool, what: str) -> float:
+    """A number from a flag's text or a TOML number (not a bool)."""
     if from_text and isinstance(value, str):
         try:
-            number = float(value.strip())
+            return float(value.strip())
         except ValueError:
             raise ValueError(f"not a number: {value!r}") from None
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number of seconds, got {_describe(value)}")
-    else:
-        number = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be {what}, got {_describe(value)}")
+    return float(value)
+
+
+def _seconds(value: object, from_text: bool) -> float:
+    number = _number(value, from_text, "a number of seconds")
     if not (math.isfinite(number) and number > 0):
         raise ValueError(f"must be a number of seconds > 0, got {value}")
     return number
@@ -338,16 +341,7 @@ CLOCK_DRIFT_MAX_LIMIT = 0.5
 
 
 def _drift(value: object, from_text: bool) -> float:
-    number: float
-    if from_text and isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"not a number: {value!r}") from None
-    elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {_describe(value)}")
-    else:
-        number = float(value)
+    number = _number(value, from_text, "a number")
     if not (math.isfinite(number) and 0 <= number <= CLOCK_DRIFT_MAX_LIMIT):
         raise ValueError(f"must be a fraction from 0 to {CLOCK_DRIFT_MAX_LIMIT}, got {value}")
     return number
