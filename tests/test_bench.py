@@ -145,6 +145,7 @@ def test_report_json_shape() -> None:
         "latency_ms": {"p50": 2.0, "p90": 3.0, "p99": 3.0, "p99.9": 3.0},
         "worst_second": None,  # no answer times given
         "errors": 1,
+        "loadgen": None,  # the load generator's stalls, watched by `paxon bench` only
     }
     text = report.render()
     assert "throughput  2 ops/s" in text

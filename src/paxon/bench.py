@@ -29,6 +29,7 @@ How it measures:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import random
@@ -40,6 +41,7 @@ from typing import Any, Protocol
 
 from paxon.errors import PaxonError
 from paxon.security.client_tls import ClientTls
+from paxon.stalls import StallSummary, watch_gc_pauses, watch_loop_lag
 from paxon.tuning import tune_for_throughput
 
 QUANTILES: tuple[tuple[str, float], ...] = (
@@ -82,6 +84,8 @@ class BenchReport:
     error_first: str | None = None
     # When each latency sample's op was answered, in seconds since the start.
     answered_at_s: tuple[float, ...] = ()
+    # The load generator's own loop lag and collections (None: not watched).
+    loadgen: StallSummary | None = None
 
     @property
     def throughput(self) -> float:
@@ -106,6 +110,7 @@ class BenchReport:
             "latency_ms": self.latency_ms(),
             "worst_second": self.worst_second(),
             "errors": self.errors,
+            "loadgen": None if self.loadgen is None else self.loadgen.to_json(),
         }
 
     def worst_second(self) -> dict[str, object] | None:
@@ -152,6 +157,13 @@ class BenchReport:
                 f"worst sec   #{worst['second']}: {worst['ops']:,} ops, p99 "
                 f"{_ms(worst['p99_ms'])}, max {_ms(worst['max_ms'])} ms; "
                 f"{worst['seconds_under_half']} s under half the mean rate"
+            )
+        if self.loadgen is not None:
+            stalls = self.loadgen
+            lines.append(
+                f"load gen    loop lag p99 {stalls.loop_lag_p99_s * 1000:.2f}, max "
+                f"{stalls.loop_lag_max_s * 1000:.2f} ms; gc max "
+                f"{stalls.gc_pause_max_s * 1000:.2f} ms"
             )
         lines.append(f"errors      {self.errors:,}")
         if self.error_first is not None:
@@ -316,7 +328,7 @@ async def _bench_cluster(options: BenchOptions, *, show_progress: bool) -> Bench
     async with client:
         await client.put(bench_key(0), b"")
         if not show_progress:
-            return await run_bench([client], options)
+            return await _watching_stalls(run_bench([client], options))
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -330,9 +342,27 @@ async def _bench_cluster(options: BenchOptions, *, show_progress: bool) -> Bench
         console = Console(stderr=True)
         with Progress("bench", *columns, console=console, transient=True) as progress:
             task = progress.add_task("ops", total=options.ops)
-            return await run_bench(
-                [client], options, on_progress=lambda done: progress.update(task, completed=done)
+            return await _watching_stalls(
+                run_bench(
+                    [client],
+                    options,
+                    on_progress=lambda done: progress.update(task, completed=done),
+                )
             )
+
+
+async def _watching_stalls(run: Coroutine[Any, Any, BenchReport]) -> BenchReport:
+    """Run the benchmark while watching this process's own loop lag and
+    collections: an op is timed here, so a stall here is in its latency."""
+    stalls = StallSummary()
+    unhook = watch_gc_pauses(lambda _generation, seconds: stalls.gc_pauses_s.append(seconds))
+    lag = asyncio.create_task(watch_loop_lag(stalls.loop_lags_s.append))
+    try:
+        report = await run
+    finally:
+        unhook()
+        lag.cancel()
+    return dataclasses.replace(report, loadgen=stalls)
 
 
 def _run_loop(coroutine: Coroutine[Any, Any, BenchReport]) -> BenchReport:
