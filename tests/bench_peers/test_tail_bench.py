@@ -1,0 +1,54 @@
+"""The tail benchmark's pure parts (benchmarks/tail_bench.py): counting stalls
+from a node's real ``/metrics`` text, and reading a process's schedstat."""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks.tail_bench import Schedstat, render, stall_counts
+
+from paxon.server.metrics import NodeMetrics
+
+
+def test_stalls_over_5ms_are_counted_from_a_nodes_metrics() -> None:
+    metrics = NodeMetrics(1)
+    for lag in (0.0001, 0.004, 0.005, 0.006, 0.3):  # 5 ms itself is in the 5 ms bucket
+        metrics.loop_lag_seconds.observe(lag)
+    metrics.gc_pause_seconds.labels("0").observe(0.02)
+    metrics.gc_pause_seconds.labels("2").observe(0.05)
+    metrics.gc_pause_seconds.labels("2").observe(0.001)
+    metrics.fsync_seconds.observe(0.0003)
+    body, _ = metrics.render()
+    assert stall_counts(body.decode()) == {"loop_lag": 2.0, "gc": 2.0, "fsync": 0.0}
+
+
+def test_a_process_schedstat_sums_its_threads() -> None:
+    before = Schedstat.of(os.getpid())
+    sum(range(200_000))  # some CPU
+    after = Schedstat.of(os.getpid())
+    used = after.minus(before)
+    assert used.cpu_s > 0 and used.wait_s >= 0
+    assert Schedstat.of(2**22 + 12345) == Schedstat()  # no such process: nothing
+
+
+def test_a_run_renders_per_process_rows() -> None:
+    run = {
+        "variant": "default",
+        "rate": 1000.0,
+        "seconds": 2.0,
+        "latency_ms": {"p50": 1.0, "p99": 4.0, "p99.9": 9.0},
+        "worst_second": {"second": 1, "max_ms": 12.0},
+        "errors": 0,
+        "leader_changed": None,
+        "processes": [
+            {
+                "name": "leader",
+                "cpu_s": 1.0,
+                "runqueue_wait_s": 0.1,
+                "over_5ms": {"loop_lag": 3, "gc": 0, "fsync": 1},
+            }
+        ],
+    }
+    text = render(run)
+    assert "default  at 1,000/s: p50 1.0 p99 4.0 p99.9 9.0 ms" in text
+    assert "leader    cpu  0.50 cores, run-queue wait   50.0 ms/s; >5 ms: loop lag 3" in text
