@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from paxon.server.guard import (
+    MEMO_ENTRIES_MAX,
+    MEMO_HEADER_MAX_BYTES,
     Origin,
+    RememberingGuard,
     RequestGuard,
     parse_host_entry,
     parse_host_header,
@@ -141,3 +144,28 @@ def test_parsers() -> None:
             parse_origin_entry(bad)
     with pytest.raises(ValueError, match="bad origin"):
         RequestGuard.build(allowed_origins=["*"])
+
+
+def test_a_remembering_guard_answers_as_the_guard_and_stays_bounded() -> None:
+    guard = RequestGuard.build("node1.internal", allowed_origins=["https://ui.example"])
+    remembering = RememberingGuard(guard)
+    asked = [
+        ("127.0.0.1:8001", None),
+        ("evil.example:8001", None),
+        ("localhost:8001", "http://evil.example"),
+        ("localhost:8001", "https://ui.example"),
+        (None, "http://evil.example"),
+        *((f"h{number}.example:8001", None) for number in range(3 * MEMO_ENTRIES_MAX)),
+        ("127.0.0.1:8001", None),  # asked again after the memo was emptied
+        ("x" * MEMO_HEADER_MAX_BYTES + ":8001", None),  # too long to keep
+    ]
+    for _ in range(2):  # the second pass answers from what was kept
+        for host, origin in asked:
+            kept = remembering.refusal(
+                host_header=host, origin_header=origin, scheme="http", local_address=LOCAL
+            )
+            assert kept == guard.refusal(
+                host_header=host, origin_header=origin, scheme="http", local_address=LOCAL
+            )
+            assert remembering.entries <= MEMO_ENTRIES_MAX
+    assert remembering.entries > 0

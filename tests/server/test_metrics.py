@@ -149,3 +149,16 @@ def test_native_answers_count_by_operation_with_errors_by_code() -> None:
     assert value("paxon_request_seconds_count", api="native", op="put") == 2
     assert value("paxon_request_seconds_bucket", api="native", op="put", le="0.001") == 1
     assert value("paxon_request_seconds_bucket", api="native", op="put", le="0.005") == 2
+
+
+def test_http_methods_outside_the_known_ones_share_one_label() -> None:
+    metrics = NodeMetrics(node_id=1)
+    for method in ("PUT", "PUT", "PROPFIND", "MKCOL", "GET"):
+        metrics.observe_http("other", method, 405, 0.001)
+    got = samples(metrics)
+    methods = {
+        dict(labels)["method"]: value
+        for (name, labels), value in got.items()
+        if name == "paxon_http_requests_total"
+    }
+    assert methods == {"PUT": 2.0, "other": 2.0, "GET": 1.0}

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 ANY_HOST: Final = "*"
@@ -143,6 +143,57 @@ class RequestGuard:
         if self.listen_host is not None:
             own.add(self.listen_host)
         return name in own
+
+
+MEMO_ENTRIES_MAX: Final = 256
+"""Decisions a ``RememberingGuard`` keeps; it forgets them all when full, so a client
+that varies its headers costs only the check it would cost anyway."""
+MEMO_HEADER_MAX_BYTES: Final = 256
+"""``Host`` plus ``Origin`` longer than this are checked every time, never kept."""
+
+_Asked = tuple[str | None, str | None, str, tuple[str, int] | None]
+
+
+@dataclass(slots=True)
+class RememberingGuard:
+    """A ``RequestGuard`` that keeps its decisions: a client sends the same ``Host``
+    and ``Origin`` with every request, and parsing them (addresses compared as
+    addresses) was a few percent of an HTTP write's CPU. A decision is a pure
+    function of the four things asked, so keeping it changes no answer."""
+
+    guard: RequestGuard
+    entries_max: int = MEMO_ENTRIES_MAX
+    _memo: dict[_Asked, Refusal | None] = field(default_factory=dict)
+
+    def refusal(
+        self,
+        *,
+        host_header: str | None,
+        origin_header: str | None,
+        scheme: str,
+        local_address: tuple[str, int] | None,
+    ) -> Refusal | None:
+        """As ``RequestGuard.refusal``."""
+        asked = (host_header, origin_header, scheme, local_address)
+        try:
+            return self._memo[asked]
+        except KeyError:
+            pass
+        refusal = self.guard.refusal(
+            host_header=host_header,
+            origin_header=origin_header,
+            scheme=scheme,
+            local_address=local_address,
+        )
+        if len(host_header or "") + len(origin_header or "") <= MEMO_HEADER_MAX_BYTES:
+            if len(self._memo) >= self.entries_max:
+                self._memo.clear()
+            self._memo[asked] = refusal
+        return refusal
+
+    @property
+    def entries(self) -> int:
+        return len(self._memo)
 
 
 def parse_host_header(text: str, scheme: str) -> tuple[str, int] | None:

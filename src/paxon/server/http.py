@@ -199,7 +199,7 @@ from paxon.kv.model import (
 from paxon.net.client_messages import MEMBER_ACTIONS
 from paxon.protocol.replica import RECENT_SLOTS_MAX
 from paxon.server.dashboard import dashboard_page
-from paxon.server.guard import RequestGuard
+from paxon.server.guard import RememberingGuard, RequestGuard
 from paxon.server.http_metrics import metrics_middleware
 from paxon.server.metrics import NodeMetrics
 from paxon.storage.backup import BackupMeta, encode_chunks, encoded_size
@@ -832,9 +832,11 @@ class _Refused(Exception):
 
 
 def _guard_middleware(guard: RequestGuard) -> Middleware:
+    remembering = RememberingGuard(guard)
+
     @web.middleware
     async def check_host_and_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-        refusal = guard.refusal(
+        refusal = remembering.refusal(
             host_header=request.headers.get("Host"),
             origin_header=request.headers.get("Origin"),
             scheme=request.scheme,

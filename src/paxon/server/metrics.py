@@ -96,7 +96,11 @@ REQUEST_BUCKETS_S = COMMIT_BUCKETS_S
 """A request answered at once (a redirect, a local read) to one the client gives up on."""
 
 NO_ROUTE = "other"
-"""The ``route`` label of an HTTP request that matched no route (bounded: never the path)."""
+"""The ``route`` label of an HTTP request that matched no route (bounded: never the
+path), and the ``method`` label of a method outside ``HTTP_METHODS``."""
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+"""The methods counted under their own name."""
 
 
 _NATIVE_OPERATIONS: dict[type, str] = {
@@ -140,6 +144,7 @@ class NodeMetrics:
             registry=registry,
         )
         self._request_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.http_requests = Counter(
             "paxon_http_requests",
             "HTTP requests, by route pattern, method and status.",
@@ -326,9 +331,23 @@ class NodeMetrics:
         self.observe_request("native", op, seconds, error)
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One HTTP request answered (``route``: its pattern, or ``NO_ROUTE``)."""
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_request_seconds.labels(route, method).observe(seconds)
+        """One HTTP request answered (``route``: its pattern, or ``NO_ROUTE``).
+
+        A method outside ``HTTP_METHODS`` is counted as ``other``: with the
+        route's pattern and a status, the label set stays small whatever a
+        client sends, and so does the cache of children."""
+        if method not in HTTP_METHODS:
+            method = NO_ROUTE
+        key = (route, method, status)
+        children = self._http_children.get(key)
+        if children is None:  # labels() costs more than the update: look it up once
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_request_seconds.labels(route, method),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this node, and its content type."""
