@@ -76,6 +76,9 @@ from typing import Any
 
 from paxon.kv.store import KvStore
 from paxon.net.client_messages import ClientRequest, ClientResponse
+from paxon.net.codec import PEER_CODES, DecodeError, decode_body, encode_body
+from paxon.net.config import NetConfig
+from paxon.net.frames import FrameTooLarge
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.config import NodeConfig
 from paxon.node.environment import Environment
@@ -140,6 +143,9 @@ _WALL_EPOCH_S = 1_800_000_000.0
 # A node's loop is due at a global time a hair after its local deadline, so
 # float rounding of a drifted clock never leaves a timer "almost due".
 _DUE_SLACK_S = 1e-9
+
+_FRAME_MAX_BYTES = NetConfig().frame_max_bytes
+"""What a real peer link carries at most (the runtime's default ``NetConfig``)."""
 
 
 class RuntimeCluster:
@@ -356,7 +362,9 @@ class RuntimeCluster:
             self.healing.on_handover(self.time)
         delays = self.network.delays(src, message.dst)
         if isinstance(message, SnapshotChunk):
-            if delays:
+            carried = self._over_the_wire(src, message) if delays else None
+            if carried is not None:
+                message = carried
                 link = (src, message.dst)
                 at = max(self.time + delays[0], self._stream_tail.get(link, 0.0))
                 self._stream_tail[link] = at
@@ -372,9 +380,33 @@ class RuntimeCluster:
             or self.membership_faults.lose_prepare(src, message)
         ):
             return
+        if not delays:
+            return
+        carried = self._over_the_wire(src, message)
+        if carried is None:
+            return
         sent = self._link_stamp
         for delay in delays:
-            self.push(self.time + delay, lambda: self.deliver_peer(src, message, sent))
+            self.push(self.time + delay, lambda: self.deliver_peer(src, carried, sent))
+
+    def _over_the_wire(self, src: int, message: PeerMessage) -> PeerMessage | None:
+        """``message`` as the real transport carries it: encoded to a frame body
+        by the sender, decoded by the receiver with the peer link's type codes;
+        None if it could not be carried (the real sender drops a frame too large,
+        the receiver a frame it cannot decode). Either, or a message that comes
+        out different from what went in, is a ``wire`` violation: a node never
+        sends what the wire cannot carry, and the codec changes nothing."""
+        try:
+            carried = decode_body(encode_body(message, _FRAME_MAX_BYTES), PEER_CODES)
+        except (FrameTooLarge, DecodeError) as error:
+            self.checker.fail(self.time, "wire", f"n{src} sent {type(message).__name__}: {error}")
+            return None
+        if carried != message:
+            self.checker.fail(
+                self.time, "wire", f"n{src} sent {message!r}, the wire carried {carried!r}"
+            )
+        assert isinstance(carried, PeerMessage)
+        return carried
 
     def link_up(self, src: int, dst: int) -> bool:
         """The real transport's link from ``src`` to ``dst`` is up: each names the other
