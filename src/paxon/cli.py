@@ -367,7 +367,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     except BadRequest as error:
         print(f"paxon serve: {_one_line(error)}", file=sys.stderr)
         return error.exit_code
-    from paxon.node.serve import serve
+    from paxon.server.serve import serve
 
     return serve(config)
 
