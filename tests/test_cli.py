@@ -81,7 +81,7 @@ def test_the_command_line_does_not_import_the_simulator_until_asked() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, paxon.cli, paxon.node.serve; "
+            "import sys, paxon.cli, paxon.server.serve; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('paxon.sim'))))",
         ],
         capture_output=True,

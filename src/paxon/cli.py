@@ -18,15 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import json
-import os
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from paxon import __version__
@@ -37,6 +30,17 @@ from paxon.cli_auth import (
     auth_operation,
     command_name,
     credentials,
+)
+from paxon.cli_certs import add_certs_command, run_certs
+from paxon.cli_common import (
+    UsageError,
+    non_negative_int,
+    one_line,
+    positive_float,
+    positive_int,
+    print_json,
+    reporting_errors,
+    share,
 )
 from paxon.cli_elect import add_elect_command, elect_operation
 from paxon.cli_endpoint import ENDPOINT_GROUP, add_endpoint_commands, endpoint_operation
@@ -49,6 +53,7 @@ from paxon.cli_lease import (
     runs_until_interrupted,
 )
 from paxon.cli_lock import add_lock_command, lock_operation, split_command
+from paxon.cli_sim import add_sim_command, run_sim
 from paxon.cli_snapshot import (
     SNAPSHOT_GROUP,
     add_snapshot_commands,
@@ -59,26 +64,18 @@ from paxon.cli_snapshot import (
 from paxon.cli_values import escaped, read_value
 from paxon.cli_watch import add_watch_command, watch_operation
 from paxon.errors import BadRequest, PaxonError, Timeout, Unavailable
-from paxon.protocol.membership import ALPHA_DEFAULT
-from paxon.sim.config import ENGINES, FAULT_KINDS, STORAGE_KINDS, SimConfig
 
 if TYPE_CHECKING:
     from paxon.client import Client
-    from paxon.security.certs import ClusterCertPaths
     from paxon.security.client_tls import ClientTls
-    from paxon.sim.runner import SeedResult
 
 _Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 _Operation: TypeAlias = "Callable[[Client], Awaitable[int]]"
 
 
-class _UsageError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         handler = _COMMANDS[args.command]
         return handler(args)
-    except _UsageError as error:
+    except UsageError as error:
         print(error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -114,8 +111,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_server_commands(commands)
     _add_client_commands(commands)
-    _add_sim_command(commands)
-    _add_certs_command(commands)
+    add_sim_command(commands)
+    add_certs_command(commands)
     commands.add_parser(
         "check",
         help="verify a data directory offline (--data-dir DIR [--json])",
@@ -123,130 +120,6 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     add_examples(parser)
     return parser
-
-
-def _add_sim_command(commands: _Subcommands) -> None:
-    sim = commands.add_parser(
-        "sim",
-        help="run the deterministic simulator against the protocol core",
-        description=(
-            "Run seeded simulations of a cluster under faults and check safety "
-            "(agreement, durability, validity), liveness after healing, and "
-            "linearizability of the client history."
-        ),
-    )
-    sim.add_argument("--seeds", type=_positive_int, default=None, help="how many seeds (100)")
-    sim.add_argument("--seed", type=_non_negative_int, default=None, help="first seed (0)")
-    sim.add_argument(
-        "--nodes",
-        type=int,
-        choices=range(1, 8),
-        default=None,
-        metavar="N",
-        help="cluster size, 1 to 7 (default: each swarm seed draws 3 to 7; 3 with --no-swarm)",
-    )
-    sim.add_argument(
-        "--swarm",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="each seed draws its own fault mix, rates and protocol knobs (default: on)",
-    )
-    sim.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="runtime",
-        help="runtime: the real node runtime on simulated I/O (default); "
-        "core: the pure core with the simulator's glue (faster)",
-    )
-    sim.add_argument(
-        "--faults",
-        type=_fault_list,
-        default=frozenset(FAULT_KINDS),
-        help=f"comma-separated subset of {','.join(FAULT_KINDS)}, or 'all' or 'none'",
-    )
-    sim.add_argument(
-        "--spares",
-        type=int,
-        choices=range(0, 8),
-        default=0,
-        metavar="N",
-        help="fixed config: nodes started outside the configuration, for reconfig to add (0)",
-    )
-    sim.add_argument(
-        "--alpha",
-        type=_positive_int,
-        default=ALPHA_DEFAULT,
-        help=f"fixed config: a configuration change takes effect this many slots "
-        f"after it is chosen ({ALPHA_DEFAULT})",
-    )
-    sim.add_argument(
-        "--wipe-rate",
-        type=_share,
-        default=0.0,
-        metavar="P",
-        help="fixed config, runtime engine, with the wipe fault: the odds that the run "
-        "wipes one voter's disk (0; swarm seeds draw it)",
-    )
-    sim.add_argument(
-        "--wipe-window",
-        action="store_true",
-        help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
-        "known to every member, first when there is one (docs/binding-window.md)",
-    )
-    sim.add_argument(
-        "--lease-reads",
-        action="store_true",
-        help="every node answers linearizable reads under a leader lease (docs/protocol.md)",
-    )
-    sim.add_argument(
-        "--drift-max",
-        type=float,
-        default=None,
-        metavar="F",
-        help="with the drift fault: clocks run at rates within 1 +- F (0.05, the "
-        "replicas' clock_drift_max; above it lease reads are unsafe by design)",
-    )
-    sim.add_argument("--fault-phase", type=_positive_float, default=4.0, metavar="SECONDS")
-    sim.add_argument("--heal-phase", type=_positive_float, default=6.0, metavar="SECONDS")
-    sim.add_argument(
-        "--storage",
-        choices=STORAGE_KINDS,
-        default="wal",
-        help="wal: the real write-ahead log on a faulty in-memory file system (default); "
-        "memory: records as objects (faster)",
-    )
-    sim.add_argument("--trace", action="store_true", help="print the readable event trace")
-    sim.add_argument("--json", action="store_true", help="print one JSON object")
-    sim.add_argument(
-        "--watch", action="store_true", help="play one seed in slow motion as a live table"
-    )
-    sim.add_argument(
-        "--speed", type=_positive_float, default=0.5, help="simulated seconds per second (--watch)"
-    )
-    sim.add_argument(
-        "--jobs",
-        type=_positive_int,
-        default=os.cpu_count() or 1,
-        help="worker processes; seeds run in parallel with the same results (default: cores)",
-    )
-    sim.add_argument(
-        "--coverage",
-        action="store_true",
-        help="measure the branch coverage of protocol/ and storage/ reached by these seeds",
-    )
-    sim.add_argument(
-        "--coverage-html",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="with --coverage: HTML report",
-    )
-    sim.add_argument(
-        "--hours",
-        type=_positive_float,
-        default=None,
-        help="run seeds from --seed (default: drawn from the clock) on --jobs workers this long",
-    )
 
 
 def _run_check(argv: list[str]) -> int:
@@ -336,12 +209,12 @@ def _add_server_commands(commands: _Subcommands) -> None:
     )
     # Defaults are None: a DIR that holds a dev cluster keeps its recorded ones.
     dev.add_argument(
-        "--nodes", type=_positive_int, help="how many nodes a new cluster starts with (3; 1..9)"
+        "--nodes", type=positive_int, help="how many nodes a new cluster starts with (3; 1..9)"
     )
-    dev.add_argument("--base-port", type=_positive_int, help="node 1's native port (7001)")
-    dev.add_argument("--http-base-port", type=_positive_int, help="node 1's HTTP port (8001)")
+    dev.add_argument("--base-port", type=positive_int, help="node 1's native port (7001)")
+    dev.add_argument("--http-base-port", type=positive_int, help="node 1's HTTP port (8001)")
     dev.add_argument("--data-dir", default="./paxon-data", help="where the nodes keep their data")
-    dev.add_argument("--peer-base-port", type=_positive_int, help="node 1's peer port (7101)")
+    dev.add_argument("--peer-base-port", type=positive_int, help="node 1's peer port (7101)")
     dev.add_argument(
         "--insecure",
         action="store_true",
@@ -365,9 +238,9 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         config = load_serve_config(flags, args.config)
     except BadRequest as error:
-        print(f"paxon serve: {_one_line(error)}", file=sys.stderr)
+        print(f"paxon serve: {one_line(error)}", file=sys.stderr)
         return error.exit_code
-    from paxon.node.serve import serve
+    from paxon.server.serve import serve
 
     return serve(config)
 
@@ -402,7 +275,7 @@ def _add_client_commands(commands: _Subcommands) -> None:
     )
     common.add_argument("--json", action="store_true", help="print JSON, one object per line")
     common.add_argument(
-        "--timeout", type=_positive_float, default=10.0, metavar="S", help="give up after S s (10)"
+        "--timeout", type=positive_float, default=10.0, metavar="S", help="give up after S s (10)"
     )
     common.add_argument(
         "--cacert",
@@ -447,9 +320,9 @@ def _add_client_commands(commands: _Subcommands) -> None:
     get.add_argument(
         "--serializable", action="store_true", help="read the local state (possibly stale)"
     )
-    get.add_argument("--revision", type=_non_negative_int, metavar="R", help="read as of R")
+    get.add_argument("--revision", type=non_negative_int, metavar="R", help="read as of R")
     get.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="with --prefix: print the first N keys"
+        "--limit", type=positive_int, metavar="N", help="with --prefix: print the first N keys"
     )
     shown = get.add_mutually_exclusive_group()
     shown.add_argument("--keys-only", action="store_true", help="print the keys, not the values")
@@ -463,14 +336,14 @@ def _add_client_commands(commands: _Subcommands) -> None:
     cas.add_argument("key", metavar="KEY")
     cas.add_argument("value", metavar="VALUE")
     cas.add_argument(
-        "--expect-version", type=_non_negative_int, required=True, metavar="V", dest="version"
+        "--expect-version", type=non_negative_int, required=True, metavar="V", dest="version"
     )
     add("txn", "run the JSON transaction read from stdin; prints its result")
     compact = add("compact", "drop the history before REVISION on every member")
     compact.add_argument(
         "revision",
         metavar="REVISION",
-        type=_non_negative_int,
+        type=non_negative_int,
         help="reads below it then fail (exit 1); prints it, the oldest revision kept",
     )
     add("status", "show each member's role, ballot and log indexes")
@@ -498,31 +371,31 @@ def _add_client_commands(commands: _Subcommands) -> None:
     member_promote = member_commands.add_parser(
         "promote", help="make learner ID a voter", parents=[common]
     )
-    member_promote.add_argument("node_id", metavar="ID", type=_positive_int)
+    member_promote.add_argument("node_id", metavar="ID", type=positive_int)
     member_remove = member_commands.add_parser("remove", help="remove member ID", parents=[common])
-    member_remove.add_argument("node_id", metavar="ID", type=_positive_int)
+    member_remove.add_argument("node_id", metavar="ID", type=positive_int)
     member_transfer = member_commands.add_parser(
         "transfer-leader",
         help="make voter ID the leader, without an election timeout",
         parents=[common],
     )
-    member_transfer.add_argument("node_id", metavar="ID", type=_positive_int)
+    member_transfer.add_argument("node_id", metavar="ID", type=positive_int)
     add_lock_command(commands, common)
     add_watch_command(commands, common)
     add_elect_command(commands, common)
     bench = add("bench", "load the cluster and report throughput and latency percentiles")
-    bench.add_argument("--clients", type=_positive_int, default=16, help="concurrent clients (16)")
-    bench.add_argument("--ops", type=_positive_int, default=10_000, help="operations (10000)")
+    bench.add_argument("--clients", type=positive_int, default=16, help="concurrent clients (16)")
+    bench.add_argument("--ops", type=positive_int, default=10_000, help="operations (10000)")
     bench.add_argument(
-        "--value-size", type=_non_negative_int, default=100, metavar="B", help="bytes (100)"
+        "--value-size", type=non_negative_int, default=100, metavar="B", help="bytes (100)"
     )
     bench.add_argument(
-        "--read-ratio", type=_ratio, default=0.0, metavar="R", help="share of gets (0.0)"
+        "--read-ratio", type=share, default=0.0, metavar="R", help="share of gets (0.0)"
     )
     bench.add_argument(
-        "--rate", type=_positive_float, metavar="OPS_PER_S", help="open loop at this total rate"
+        "--rate", type=positive_float, metavar="OPS_PER_S", help="open loop at this total rate"
     )
-    bench.add_argument("--keys", type=_positive_int, default=1000, help="distinct keys (1000)")
+    bench.add_argument("--keys", type=positive_int, default=1000, help="distinct keys (1000)")
 
 
 def _run_client_command(args: argparse.Namespace) -> int:
@@ -545,16 +418,7 @@ def _run_client_command(args: argparse.Namespace) -> int:
         )
 
     name = f"members {args.members_command}" if args.command == "members" else command_name(args)
-    return _reporting_errors(name, body)
-
-
-def _reporting_errors(name: str, body: Callable[[], int]) -> int:
-    """``body()``, with a paxon error as one line on stderr and its exit code."""
-    try:
-        return body()
-    except PaxonError as error:
-        print(f"paxon {name}: {_one_line(error)}", file=sys.stderr)
-        return error.exit_code
+    return reporting_errors(name, body)
 
 
 async def _with_client(
@@ -586,7 +450,7 @@ async def _with_client(
 
 def _put(args: argparse.Namespace) -> _Operation:
     if args.value is None and args.from_file is None:
-        raise _UsageError("paxon put: the following arguments are required: VALUE")
+        raise UsageError("paxon put: the following arguments are required: VALUE")
     value = read_value(args.value, args.from_file)
 
     async def run(client: Client) -> int:
@@ -601,7 +465,7 @@ def _get(args: argparse.Namespace) -> _Operation:
     from paxon.kv.jsonforms import keyvalue_to_json
 
     if args.limit is not None and not args.prefix:
-        raise _UsageError("paxon get: --limit needs --prefix")
+        raise UsageError("paxon get: --limit needs --prefix")
 
     async def run(client: Client) -> int:
         serializable, revision = args.serializable, args.revision
@@ -619,7 +483,7 @@ def _get(args: argparse.Namespace) -> _Operation:
             raise _NotFound(f"key {args.key!r} not found")
         for item in items[: args.limit]:
             if args.json:
-                _print_json({"key": item.key} if args.keys_only else keyvalue_to_json(item))
+                print_json({"key": item.key} if args.keys_only else keyvalue_to_json(item))
             elif args.keys_only:
                 print(escaped(item.key.encode()))
             elif args.prefix:
@@ -650,7 +514,7 @@ def _cas(args: argparse.Namespace) -> _Operation:
     async def run(client: Client) -> int:
         result = await client.cas(args.key, value, expect_version=args.version)
         if args.json:
-            _print_json(result_to_json(result))
+            print_json(result_to_json(result))
         elif result.succeeded:
             print(result.revision)
         else:
@@ -677,7 +541,7 @@ def _txn(args: argparse.Namespace) -> _Operation:
 
     async def run(client: Client) -> int:
         result = await client.txn(txn)
-        _print_json(result_to_json(result))
+        print_json(result_to_json(result))
         return 0 if result.succeeded else 1
 
     return run
@@ -698,7 +562,7 @@ def _status(args: argparse.Namespace) -> _Operation:
     async def run(client: Client) -> int:
         status = await _reachable_status(client)
         if args.json:
-            _print_json(status)
+            print_json(status)
         else:
             print(_status_table(status))
         return 0
@@ -708,7 +572,7 @@ def _status(args: argparse.Namespace) -> _Operation:
 
 def _members(args: argparse.Namespace) -> _Operation:
     if args.members_command is None:
-        raise _UsageError("paxon members: choose list, add, promote, remove or transfer-leader")
+        raise UsageError("paxon members: choose list, add, promote, remove or transfer-leader")
     if args.members_command != "list":
         return _change_members(args)
 
@@ -716,7 +580,7 @@ def _members(args: argparse.Namespace) -> _Operation:
         status = await _reachable_status(client)
         for member in status["members"]:
             if args.json:
-                _print_json({key: member.get(key) for key in ("id", "address", "role")})
+                print_json({key: member.get(key) for key in ("id", "address", "role")})
             else:
                 role = member.get("role") or ("?" if member.get("reachable") else "unreachable")
                 print(f"{member.get('id')}\t{member.get('address')}\t{role}")
@@ -729,7 +593,7 @@ def _change_members(args: argparse.Namespace) -> _Operation:
     if args.members_command == "add":
         node_text, _, address = args.member.partition("=")
         if not node_text.isdigit() or int(node_text) < 1 or not address:
-            raise _UsageError(f"paxon members add: expected ID=HOST:PORT, got {args.member!r}")
+            raise UsageError(f"paxon members add: expected ID=HOST:PORT, got {args.member!r}")
         node_id = int(node_text)
         if args.auto_promote:
             action = "add-learner-auto-promote"
@@ -749,7 +613,7 @@ def _change_members(args: argparse.Namespace) -> _Operation:
         if action == "transfer-leader":
             return await _wait_for_leader(client, node_id, args)
         if args.json:
-            _print_json(configuration)
+            print_json(configuration)
         else:
             print(f"configuration {configuration['epoch']}:")
             for member in configuration["members"]:
@@ -766,7 +630,7 @@ async def _wait_for_leader(client: Client, node_id: int, args: argparse.Namespac
     while loop.time() < deadline:
         if (await client.status()).get("leader") == node_id:
             if args.json:
-                _print_json({"leader": node_id})
+                print_json({"leader": node_id})
             else:
                 print(f"node {node_id} leads")
             return 0
@@ -796,7 +660,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         )
         return bench_main(options, json_output=args.json)
 
-    return _reporting_errors("bench", body)
+    return reporting_errors("bench", body)
 
 
 # ------------------------------------------------------------ client helpers
@@ -892,23 +756,15 @@ def _utf8(text: str) -> bytes:
 
 def _emit(args: argparse.Namespace, as_json: object, as_text: str) -> None:
     if args.json:
-        _print_json(as_json)
+        print_json(as_json)
     else:
         print(as_text)
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False))
 
 
 def _write_bytes(data: bytes) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
@@ -928,451 +784,6 @@ _CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace], _Operation]] = {
     "watch": watch_operation,
     "elect": elect_operation,
 }
-
-
-# ----------------------------------------------------------------------- sim
-
-
-@dataclass(slots=True)
-class _SimTotals:
-    seeds: int = 0
-    steps: int = 0
-    commands_chosen: int = 0
-    slots_chosen: int = 0
-    leader_changes: int = 0
-    ops_completed: int = 0
-    ops_total: int = 0
-    configs_chosen: int = 0
-    faults: dict[str, int] = field(default_factory=lambda: {kind: 0 for kind in FAULT_KINDS})
-    # The lease holders' leases (runtime engine): granted, renewed, expired, ...
-    leases: dict[str, int] = field(default_factory=dict)
-    # The lock contenders' and watchers' (runtime engine): grants, fenced writes, events.
-    coordination: dict[str, int] = field(default_factory=dict)
-    failed: list[SeedResult] = field(default_factory=list)
-
-    def add(self, result: SeedResult) -> None:
-        self.seeds += 1
-        self.steps += result.steps
-        self.commands_chosen += result.commands_chosen
-        self.slots_chosen += result.slots_chosen
-        self.leader_changes += result.leader_changes
-        self.ops_completed += result.ops_completed
-        self.ops_total += result.ops_total
-        self.configs_chosen += result.configs_chosen
-        for kind, count in result.faults.items():
-            self.faults[kind] = self.faults.get(kind, 0) + count
-        for name, count in result.leases.items():
-            self.leases[name] = self.leases.get(name, 0) + count
-        for name, count in result.coordination.items():
-            self.coordination[name] = self.coordination.get(name, 0) + count
-        if not result.ok:
-            self.failed.append(result)
-
-
-def _run_sim(args: argparse.Namespace) -> int:
-    if args.seed is not None and args.seeds is None:
-        seeds = range(args.seed, args.seed + 1)
-    else:
-        first = args.seed or 0
-        seeds = range(first, first + (args.seeds or 100))
-    if (args.trace or args.watch) and len(seeds) > 1:
-        raise _UsageError("paxon sim: --trace and --watch need a single seed (--seed S)")
-    _check_sim_modes(args)
-    if args.storage == "memory" and args.engine == "runtime":
-        raise _UsageError("paxon sim: --storage memory needs --engine core")
-    if args.alpha != ALPHA_DEFAULT and args.engine == "runtime":
-        raise _UsageError(
-            f"paxon sim: --alpha needs --engine core (the runtime has {ALPHA_DEFAULT})"
-        )
-    config = SimConfig(
-        nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
-        spares=args.spares,
-        alpha=args.alpha,
-        faults=args.faults,
-        wipe_rate=args.wipe_rate,
-        wipe_window=args.wipe_window,
-        lease_reads=args.lease_reads,
-        **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
-        fault_phase_s=args.fault_phase,
-        heal_phase_s=args.heal_phase,
-        storage=args.storage,
-        engine=args.engine,
-        swarm=args.swarm,
-    )
-    if args.hours is not None:
-        return _run_sim_hours(args, config)
-    if args.coverage:
-        return _run_sim_coverage(args, seeds, config)
-    if args.watch:
-        from paxon.sim.watch import watch
-
-        return 1 if watch(seeds[0], config, speed=args.speed) else 0
-    totals = _SimTotals()
-    started = time.perf_counter()
-    for result in _progress(_results(seeds, config, args), len(seeds), quiet=args.json):
-        totals.add(result)
-        if args.trace:
-            for line in result.trace:
-                print(line)
-    elapsed = time.perf_counter() - started
-    if args.json:
-        print(json.dumps(_sim_json(totals, config, elapsed)))
-    else:
-        _print_sim_summary(totals, config, elapsed)
-    return 1 if totals.failed else 0
-
-
-def _check_sim_modes(args: argparse.Namespace) -> None:
-    if args.coverage_html is not None and not args.coverage:
-        raise _UsageError("paxon sim: --coverage-html needs --coverage")
-    if args.hours is not None and args.seeds is not None:
-        raise _UsageError("paxon sim: --hours runs seeds until the time is up, not --seeds")
-    if args.hours is not None and args.coverage:
-        raise _UsageError("paxon sim: --hours and --coverage are separate runs")
-    if (args.hours is not None or args.coverage) and (args.trace or args.watch):
-        raise _UsageError("paxon sim: --trace and --watch replay one seed, not a measured run")
-
-
-def _run_sim_coverage(args: argparse.Namespace, seeds: range, config: SimConfig) -> int:
-    from paxon.sim import coverage
-
-    if not args.json and sys.stderr.isatty():
-        print(
-            f"measuring {len(seeds):,} seeds, --jobs {min(args.jobs, len(seeds))}",
-            file=sys.stderr,
-        )
-    report = coverage.measure(seeds, config, jobs=args.jobs, html_dir=args.coverage_html)
-    if args.json:
-        print(json.dumps(coverage.report_json(report)))
-    else:
-        print("\n".join(coverage.report_lines(report)))
-    return 0 if report.ok else 1
-
-
-def _run_sim_hours(args: argparse.Namespace, config: SimConfig) -> int:
-    from paxon.sim import longrun
-
-    first_seed = longrun.seed_from_clock() if args.seed is None else args.seed
-    drawn = " (drawn from the clock)" if args.seed is None else ""
-    print(
-        f"paxon sim --hours {args.hours}: seeds from {first_seed}{drawn}, --jobs {args.jobs}",
-        file=sys.stderr,
-    )
-
-    def on_failure(failure: longrun.SeedFailure) -> None:
-        print(f"seed {failure.seed} FAILED: {failure.violations[0]}", file=sys.stderr)
-        print(f"  replay: {failure.replay}", file=sys.stderr)
-
-    summary = longrun.run_for(
-        args.hours * longrun.SECONDS_PER_HOUR,
-        config,
-        first_seed=first_seed,
-        jobs=args.jobs,
-        on_progress=lambda progress: print(longrun.progress_line(progress), file=sys.stderr),
-        on_failure=on_failure,
-    )
-    if args.json:
-        print(json.dumps(longrun.summary_json(summary)))
-    else:
-        print("\n".join(longrun.summary_lines(summary)))
-    return 0 if summary.ok else 1
-
-
-def _results(seeds: range, config: SimConfig, args: argparse.Namespace) -> Iterator[SeedResult]:
-    from paxon.sim.runner import run_seed
-
-    if args.jobs == 1 or len(seeds) == 1:
-        for seed in seeds:
-            yield run_seed(seed, config, trace=args.trace)
-        return
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        yield from pool.map(_run_one, seeds, [config] * len(seeds), chunksize=4)
-
-
-def _run_one(seed: int, config: SimConfig) -> SeedResult:
-    from paxon.sim.runner import run_seed
-
-    return run_seed(seed, config)
-
-
-def _progress(results: Iterator[SeedResult], total: int, *, quiet: bool) -> Iterator[SeedResult]:
-    if quiet or total == 1 or not sys.stderr.isatty():
-        yield from results
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress("simulating", *columns, transient=True) as progress:
-        task = progress.add_task("seeds", total=total)
-        for result in results:
-            progress.advance(task)
-            yield result
-
-
-def _sim_json(totals: _SimTotals, config: SimConfig, elapsed: float) -> dict[str, object]:
-    from paxon.sim.runner import replay_command
-
-    return {
-        "seeds": totals.seeds,
-        "nodes": config.nodes or "3-7",
-        "swarm": config.swarm,
-        "engine": config.engine,
-        "fault_kinds": [kind for kind in FAULT_KINDS if kind in config.faults],
-        "steps": totals.steps,
-        "steps_per_s": round(totals.steps / elapsed) if elapsed else None,
-        "elapsed_s": round(elapsed, 3),
-        "chosen": totals.commands_chosen,
-        "slots_chosen": totals.slots_chosen,
-        "leader_changes": totals.leader_changes,
-        "ops_completed": totals.ops_completed,
-        "ops_total": totals.ops_total,
-        "configs_chosen": totals.configs_chosen,
-        "leases": totals.leases,
-        "coordination": totals.coordination,
-        "faults": totals.faults,
-        "violations": sum(len(result.violations) for result in totals.failed),
-        "failed_seeds": [
-            {
-                "seed": result.seed,
-                "violations": result.violations,
-                "replay": replay_command(result.seed, config),
-            }
-            for result in totals.failed
-        ],
-    }
-
-
-def _print_sim_summary(totals: _SimTotals, config: SimConfig, elapsed: float) -> None:
-    from paxon.sim.runner import replay_command
-
-    faults = ", ".join(f"{kind} {count:,}" for kind, count in totals.faults.items() if count)
-    rate = totals.steps / elapsed if elapsed else 0.0
-    lines = [
-        f"seeds run        {totals.seeds:,} ({config.nodes or '3-7'} nodes, "
-        f"{'swarm' if config.swarm else 'fixed'} config, {config.engine} engine)",
-        f"simulated steps  {totals.steps:,} ({rate:,.0f} steps/s over {elapsed:.1f} s)",
-        f"commands chosen  {totals.commands_chosen:,} in {totals.slots_chosen:,} slots",
-        f"client ops       {totals.ops_completed:,} completed of {totals.ops_total:,}",
-        f"leader changes   {totals.leader_changes:,}",
-        f"faults injected  {faults or 'none'}",
-        f"violations       {sum(len(result.violations) for result in totals.failed)}",
-    ]
-    if totals.configs_chosen:
-        lines.insert(-1, f"configs chosen   {totals.configs_chosen:,} (reconfig)")
-    if totals.leases.get("granted"):
-        leases = ", ".join(f"{name} {count:,}" for name, count in totals.leases.items())
-        lines.insert(-1, f"leases           {leases}")
-    if any(totals.coordination.values()):
-        locks = ", ".join(f"{name} {count:,}" for name, count in totals.coordination.items())
-        lines.insert(-1, f"locks, watches   {locks}")
-    print("\n".join(lines))
-    for result in totals.failed:
-        print(f"\nseed {result.seed} FAILED:")
-        for violation in result.violations[:5]:
-            print(f"  {violation}")
-        if len(result.violations) > 5:
-            print(f"  ... and {len(result.violations) - 5} more")
-        print(f"  replay: {replay_command(result.seed, config)}")
-
-
-# --------------------------------------------------------------------- certs
-
-
-def _add_certs_command(commands: _Subcommands) -> None:
-    certs = commands.add_parser(
-        "certs",
-        help="make and inspect the cluster's TLS certificates",
-        description=(
-            "Make a CA and certificates for a cluster's nodes and clients (init), add "
-            "one later (add-node, add-client), or print what a certificate says (show)."
-        ),
-    )
-    actions = certs.add_subparsers(dest="certs_command", parser_class=_Parser, metavar="ACTION")
-    init = actions.add_parser("init", help="make a new CA and node and client certificates")
-    init.add_argument("--cluster-id", default="paxon", metavar="NAME", help="(paxon)")
-    init.add_argument(
-        "--nodes", type=_node_id_list, required=True, metavar="ID,...", help="node ids"
-    )
-    init.add_argument("--clients", type=_name_list, default=[], metavar="NAME,...")
-    init.add_argument("--out", default="./paxon-certs", metavar="DIR", help="(./paxon-certs)")
-    for parser in (init, actions.add_parser("add-node", help="add a node certificate")):
-        if parser is not init:
-            parser.add_argument("node_id", type=_positive_int, metavar="ID")
-        parser.add_argument(
-            "--hosts",
-            type=_name_list,
-            default=[],
-            metavar="HOST,...",
-            help="DNS names or IP addresses the node certificates also name "
-            "(always: localhost, 127.0.0.1, ::1)",
-        )
-    add_client = actions.add_parser("add-client", help="add a client certificate")
-    add_client.add_argument("name", metavar="NAME")
-    for parser in (actions.choices["add-node"], add_client):
-        parser.add_argument("--dir", default="./paxon-certs", metavar="DIR", help="the CA's dir")
-    for parser in (init, actions.choices["add-node"], add_client):
-        parser.add_argument(
-            "--days", type=_positive_int, default=730, metavar="N", help="validity (730)"
-        )
-        parser.add_argument("--force", action="store_true", help="replace existing files")
-    show = actions.add_parser("show", help="print a certificate's identity, names and expiry")
-    show.add_argument("file", metavar="FILE")
-    show.add_argument("--ca", metavar="FILE", help="also check it is signed by this CA")
-    show.add_argument("--json", action="store_true", help="print one JSON object per certificate")
-
-
-def _run_certs(args: argparse.Namespace) -> int:
-    from paxon.security import certs
-
-    def body() -> int:
-        match args.certs_command:
-            case "init":
-                written = certs.write_cluster_certs(
-                    args.out,
-                    args.cluster_id,
-                    args.nodes,
-                    hosts=args.hosts,
-                    clients=args.clients,
-                    days=args.days,
-                    force=args.force,
-                )
-                _print_cluster_certs(written)
-            case "add-node":
-                paths = certs.issue_node_cert(
-                    args.dir, args.node_id, hosts=args.hosts, days=args.days, force=args.force
-                )
-                print(f"node {args.node_id}	{paths.cert}	{paths.key}")
-            case "add-client":
-                paths = certs.issue_client_cert(
-                    args.dir, args.name, days=args.days, force=args.force
-                )
-                print(f"client {args.name}	{paths.cert}	{paths.key}")
-            case "show":
-                return _show_certs(args)
-            case _:
-                raise _UsageError("paxon certs: choose init, add-node, add-client or show")
-        return 0
-
-    return _reporting_errors(f"certs {args.certs_command or ''}".strip(), body)
-
-
-def _print_cluster_certs(written: ClusterCertPaths) -> None:
-    ca = written.ca
-    print(f"CA for cluster {written.cluster_id!r}	{ca.cert}	{ca.key} (keep it private)")
-    for node_id, paths in written.nodes.items():
-        print(f"node {node_id}	{paths.cert}	{paths.key}")
-    for name, paths in written.clients.items():
-        print(f"client {name}	{paths.cert}	{paths.key}")
-
-
-def _show_certs(args: argparse.Namespace) -> int:
-    from paxon.security import certs
-
-    infos = certs.read_certificate_infos(args.file)
-    signed = None if args.ca is None else certs.is_issued_by(args.file, args.ca)
-    for info in infos:
-        if args.json:
-            fields = {"file": args.file, **info.to_json()}
-            if signed is not None:
-                fields["signed_by_ca"] = signed
-            _print_json(fields)
-            continue
-        identity = info.identity
-        names = [*info.dns_names, *info.ip_addresses, *info.uris]
-        lines = [
-            ("identity", "none" if identity is None else identity.uri),
-            ("subject", info.subject),
-            ("issuer", info.issuer),
-            ("names", ", ".join(names) or "none"),
-            ("usages", ", ".join(info.usages) or "any"),
-            ("ca", "yes" if info.is_ca else "no"),
-            ("not before", info.not_before.isoformat()),
-            ("not after", info.not_after.isoformat() + _expiry_note(info.not_after)),
-        ]
-        if signed is not None:
-            lines.append(("signed by", f"{args.ca}: {'yes' if signed else 'NO'}"))
-        print("\n".join(f"{title:<11}{value}" for title, value in lines))
-    return 1 if signed is False else 0
-
-
-def _expiry_note(not_after: datetime.datetime) -> str:
-    left = not_after - datetime.datetime.now(datetime.UTC)
-    return " (EXPIRED)" if left.total_seconds() <= 0 else f" ({left.days} days left)"
-
-
-def _node_id_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in _name_list(text)]
-
-
-def _name_list(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return names
-
-
-# ------------------------------------------------------------ argument types
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _fault_list(text: str) -> frozenset[str]:
-    if text == "all":
-        return frozenset(FAULT_KINDS)
-    if text == "none":
-        return frozenset()
-    kinds = frozenset(part.strip() for part in text.split(",") if part.strip())
-    unknown = sorted(kinds - set(FAULT_KINDS))
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown fault kind(s) {', '.join(unknown)}; choose from {', '.join(FAULT_KINDS)}"
-        )
-    return kinds
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -1396,6 +807,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "watch": _run_client_command,
     "elect": _run_client_command,
     "bench": _run_bench,
-    "sim": _run_sim,
-    "certs": _run_certs,
+    "sim": run_sim,
+    "certs": run_certs,
 }

@@ -8,7 +8,7 @@ import time
 
 from benchmarks.tail_bench import Schedstat, render, stall_counts
 
-from paxon.server.metrics import NodeMetrics
+from paxon.node.metrics import NodeMetrics
 
 
 def test_stalls_over_5ms_are_counted_from_a_nodes_metrics() -> None:

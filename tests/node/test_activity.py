@@ -14,7 +14,7 @@ from paxon.node.activity import (
     read_metrics,
     sample_between,
 )
-from paxon.server.metrics import NodeMetrics
+from paxon.node.metrics import NodeMetrics
 
 ROW = {"role": "leader", "ballot": "2.1", "leader": 1, "commit_index": 9, "applied_index": 9}
 

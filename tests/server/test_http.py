@@ -51,8 +51,8 @@ from paxon.kv.model import (
     TxnResponse,
     TxnResult,
 )
+from paxon.node.metrics import NodeMetrics
 from paxon.server.http import make_app, start_http
-from paxon.server.metrics import NodeMetrics
 
 Client = TestClient[web.Request, web.Application]
 Scenario = Callable[[Client], Awaitable[None]]

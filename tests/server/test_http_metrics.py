@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.server.test_http import JSON, Client, FakeKv, serve
 
 from paxon.errors import LeaseNotFound
-from paxon.server.metrics import NodeMetrics
+from paxon.node.metrics import NodeMetrics
 
 
 def samples(metrics: NodeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -19,7 +19,7 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
-from paxon.server.metrics import NodeMetrics
+from paxon.node.metrics import NodeMetrics
 
 METRIC_NAMES = (
     "paxon_proposals_total",

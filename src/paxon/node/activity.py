@@ -1,7 +1,7 @@
 """A node's recent activity for the dashboard: a bounded ring of per-second samples.
 
 Every ``SAMPLE_INTERVAL_S`` (1 s) ``ActivitySampler.run`` reads the node's own
-status row and its metrics (``paxon.server.metrics``) and keeps one
+status row and its metrics (``paxon.node.metrics``) and keeps one
 sample; at most ``SAMPLES_MAX`` (300, five minutes) are kept, the oldest
 dropped first, so a page opened late still draws the last minutes. A sample is
 about 300 bytes of JSON, so ``GET /v1/activity`` answers at most about 90 KiB.
@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from prometheus_client import Counter, Histogram
 
-from paxon.server.metrics import NodeMetrics
+from paxon.node.metrics import NodeMetrics
 
 SAMPLE_INTERVAL_S: Final = 1.0
 SAMPLES_MAX: Final = 300

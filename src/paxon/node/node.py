@@ -97,6 +97,7 @@ from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id, is_s
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
 from paxon.node.members import describe, refusal_bindings
+from paxon.node.metrics import NodeMetrics
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.node.watches import WatchParking
 from paxon.protocol.membership import ConfigHistory, Configuration
@@ -105,7 +106,6 @@ from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
 from paxon.protocol.replica import RECENT_SLOTS_MAX, Replica, Role, SlotView
 from paxon.protocol.types import Command, Slot
 from paxon.security.client_tls import ClientTls
-from paxon.server.metrics import NodeMetrics
 from paxon.statemachine import StateMachine
 from paxon.storage import Storage
 from paxon.storage.errors import StorageError, UnrestorableSnapshot

@@ -197,11 +197,11 @@ from paxon.kv.model import (
     TxnResult,
 )
 from paxon.net.client_messages import MEMBER_ACTIONS
+from paxon.node.metrics import NodeMetrics
 from paxon.protocol.replica import RECENT_SLOTS_MAX
 from paxon.server.dashboard import dashboard_page
 from paxon.server.guard import RememberingGuard, RequestGuard
 from paxon.server.http_metrics import metrics_middleware
-from paxon.server.metrics import NodeMetrics
 from paxon.storage.backup import BackupMeta, encode_chunks, encoded_size
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ included. For each request it records, in ``NodeMetrics``:
   status and member routes; not ``/``, ``/metrics`` or the probes),
   ``paxon_requests_total{api="http", op}``, ``paxon_request_seconds`` and,
   for an error answer, ``paxon_request_errors_total{api="http", op, code}``
-  with the JSON body's ``code`` (``server.metrics`` says which answers are
+  with the JSON body's ``code`` (``node.metrics`` says which answers are
   errors).
 
 The time is sampled from the request entering the application (after aiohttp
@@ -31,7 +31,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from paxon.kv.operations import ERROR_CODE_MAX_CHARS
-from paxon.server.metrics import NO_ROUTE, NodeMetrics
+from paxon.node.metrics import NO_ROUTE, NodeMetrics
 
 _OPERATIONS: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/txn"): "txn",
