@@ -46,7 +46,8 @@ from paxon.kv.model import (
     TxnResult,
     validate_command,
 )
-from paxon.kv.store import KvStore, _SortedKeys
+from paxon.kv.sorted_keys import SortedKeys
+from paxon.kv.store import KvStore
 
 PROPERTIES = settings(derandomize=True, deadline=None, max_examples=300)
 
@@ -527,7 +528,7 @@ def test_restore_of_garbage_raises_only_kv_decode_error(data: bytes) -> None:
 
 
 def test_sorted_keys_across_many_buckets() -> None:
-    index = _SortedKeys()
+    index = SortedKeys()
     keys = [f"{(number * 7919) % 5000:05d}" for number in range(5000)]
     for key in keys:
         index.add(key)
@@ -546,7 +547,7 @@ def test_sorted_keys_across_many_buckets() -> None:
         index.remove(key)
     assert list(index) == []
     assert not index.has_prefix("")
-    assert _SortedKeys(sorted(keys)).with_prefix("04999") == ["04999"]
+    assert SortedKeys(sorted(keys)).with_prefix("04999") == ["04999"]
 
 
 # ------------------------------------------------------------------ against a reference

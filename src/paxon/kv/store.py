@@ -21,7 +21,7 @@ Rules (etcd's model):
 State and invariants (``check_invariants`` asserts them):
 - ``_current``: key -> its live ``KeyValue``. Reads at the current revision
   are one dict lookup.
-- ``_keys``: the live keys in order (``_SortedKeys``), for prefix scans in
+- ``_keys``: the live keys in order (``SortedKeys``), for prefix scans in
   O(log n + k).
 - ``_history``: key -> the values it had before, as ``(revision_end, kv)``
   with ``revision_end`` strictly increasing: ``kv`` was the key's value for
@@ -77,9 +77,9 @@ A read at an older revision R looks at the live value (if its mod_revision is
 from __future__ import annotations
 
 import operator
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, Final, assert_never
 
@@ -94,13 +94,11 @@ from paxon.errors import (
     Unauthenticated,
 )
 from paxon.kv.auth import (
-    NAME_MAX_BYTES,
     Access,
     AuthCommand,
     AuthState,
     PasswordRequest,
     UserList,
-    decode_auth_state,
     encode_auth_state,
 )
 from paxon.kv.authcodec import (
@@ -112,19 +110,16 @@ from paxon.kv.authcodec import (
     unwrap,
 )
 from paxon.kv.codec import (
-    KvDecodeError,
     decode_command,
     decode_query,
     encode_result,
-    keyvalue_from_fields,
     unpack,
 )
-from paxon.kv.leases import LeaseRow, LeaseTable
+from paxon.kv.leases import LeaseTable
 from paxon.kv.locks import LockDelays, decode_delay, encode_delay
 from paxon.kv.model import (
     DEFAULT_LIMITS,
     HISTORY_ENTRY_OVERHEAD_BYTES,
-    INT_MAX,
     Command,
     Compact,
     CompactResult,
@@ -169,30 +164,16 @@ from paxon.kv.model import (
     validate_command,
     validate_query,
 )
+from paxon.kv.sorted_keys import SortedKeys
+from paxon.kv.store_snapshot import SNAPSHOT_FORMAT, HistoryEntry, decode_snapshot
 from paxon.statemachine import StateMachine
 
-SNAPSHOT_FORMAT: Final = 3
-"""Snapshot layout: [format, revision, revision_compacted, [kv...], [[key, [entry...]]...], auth,
-leases] with kv = [key, value, version, create_revision, mod_revision] sorted by key,
-entry = [revision_end, value, version, create_revision, mod_revision] oldest first,
-auth as ``paxon.kv.auth.encode_auth_state`` writes it and leases = [log_time_ms,
-next_id, [[id, ttl_ms, expiry_ms, [key...]]...]] by id, keys sorted; a lease with an
-owner (granted under auth) has the owner's name as a fifth field, one from before
-owners or without auth has four. Format 2 (the same without leases, from before
-them) and 1 (without auth either) still load."""
-_SNAPSHOT_FORMAT_NO_LEASES: Final = 2
-_SNAPSHOT_FORMAT_NO_AUTH: Final = 1
-
-_BUCKET_KEYS: Final = 512
 _COMPARE_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
     ">": operator.gt,
 }
-
-HistoryEntry = tuple[int, KeyValue]
-"""``(revision_end, kv)``: ``kv`` was the value for revisions [kv.mod_revision, revision_end)."""
 
 
 _PACK_PIECE_ITEMS = 1000
@@ -212,7 +193,7 @@ class KvStore(StateMachine):
         self._revision = 0
         self._revision_compacted = 0
         self._current: dict[str, KeyValue] = {}
-        self._keys = _SortedKeys()
+        self._keys = SortedKeys()
         self._history: dict[str, list[HistoryEntry]] = {}
         self._history_queue: deque[tuple[int, str, int]] = deque()
         self._history_live_bytes = 0
@@ -403,7 +384,7 @@ class KvStore(StateMachine):
 
     def check_snapshot(self, data: bytes) -> None:
         """Decode ``data`` as ``restore`` does and drop it (``KvDecodeError`` if bad)."""
-        _decode_snapshot(data, self.limits.leases_max)
+        decode_snapshot(data, self.limits.leases_max)
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a snapshot; on ``KvDecodeError`` the state is unchanged."""
@@ -412,7 +393,7 @@ class KvStore(StateMachine):
     def prepare_restore(self, data: bytes) -> Callable[[], None]:
         """Decode and index ``data`` (any thread; ``KvDecodeError`` if bad) into
         new values; the returned function swaps them in, in constant time."""
-        revision, revision_compacted, current, history, auth, leased = _decode_snapshot(
+        revision, revision_compacted, current, history, auth, leased = decode_snapshot(
             data, self.limits.leases_max
         )
         leases = LeaseTable(self.limits.leases_max, self.limits.leases_per_user_max)
@@ -420,7 +401,7 @@ class KvStore(StateMachine):
         leases.load(next_id, lease_rows)
         lock_delays = LockDelays()
         lock_delays.load(delay_rows)
-        keys = _SortedKeys(list(current))
+        keys = SortedKeys(list(current))
         queue = deque(
             sorted(
                 (end, key, _entry_bytes(kv))
@@ -1031,291 +1012,9 @@ def _live_entries(entries: list[HistoryEntry], revision_compacted: int) -> list[
     return entries[bisect_right(entries, revision_compacted, key=_revision_end) :]
 
 
-class _SortedKeys:
-    """Strings in order, as sorted buckets of at most ``2 * _BUCKET_KEYS`` each.
-
-    A single sorted list would move every later key on each insert (O(n));
-    buckets keep an insert or removal at O(log n + _BUCKET_KEYS) and a prefix
-    scan at O(log n + k). ``_maxes[i]`` is the last key of ``_buckets[i]``; no
-    bucket is empty.
-    """
-
-    __slots__ = ("_buckets", "_maxes")
-
-    def __init__(self, keys_sorted: list[str] | None = None) -> None:
-        keys = keys_sorted or []
-        self._buckets = [keys[i : i + _BUCKET_KEYS] for i in range(0, len(keys), _BUCKET_KEYS)]
-        self._maxes = [bucket[-1] for bucket in self._buckets]
-
-    def __iter__(self) -> Iterator[str]:
-        for bucket in self._buckets:
-            yield from bucket
-
-    def add(self, key: str) -> None:
-        """Insert ``key``, which must not be present."""
-        buckets, maxes = self._buckets, self._maxes
-        if not maxes:
-            buckets.append([key])
-            maxes.append(key)
-            return
-        index = bisect_left(maxes, key)
-        if index == len(maxes):
-            index -= 1
-            bucket = buckets[index]
-            bucket.append(key)
-            maxes[index] = key
-        else:
-            bucket = buckets[index]
-            insort(bucket, key)
-        if len(bucket) > 2 * _BUCKET_KEYS:
-            buckets[index : index + 1] = [bucket[:_BUCKET_KEYS], bucket[_BUCKET_KEYS:]]
-            maxes[index : index + 1] = [bucket[_BUCKET_KEYS - 1], bucket[-1]]
-
-    def remove(self, key: str) -> None:
-        """Remove ``key``, which must be present."""
-        index = bisect_left(self._maxes, key)
-        bucket = self._buckets[index]
-        position = bisect_left(bucket, key)
-        assert bucket[position] == key
-        del bucket[position]
-        if not bucket:
-            del self._buckets[index]
-            del self._maxes[index]
-        elif position == len(bucket):
-            self._maxes[index] = bucket[-1]
-
-    def with_prefix(self, prefix: str) -> list[str]:
-        """Every key starting with ``prefix``, in order."""
-        found: list[str] = []
-        buckets = self._buckets
-        index = bisect_left(self._maxes, prefix)
-        if index == len(buckets):
-            return found
-        position = bisect_left(buckets[index], prefix)
-        while index < len(buckets):
-            bucket = buckets[index]
-            for each in range(position, len(bucket)):
-                key = bucket[each]
-                if not key.startswith(prefix):
-                    return found
-                found.append(key)
-            index += 1
-            position = 0
-        return found
-
-    def has_prefix(self, prefix: str) -> bool:
-        index = bisect_left(self._maxes, prefix)
-        if index == len(self._buckets):
-            return False
-        bucket = self._buckets[index]
-        return bucket[bisect_left(bucket, prefix)].startswith(prefix)
-
-    def check_invariants(self) -> None:
-        assert len(self._buckets) == len(self._maxes)
-        for bucket, last in zip(self._buckets, self._maxes, strict=True):
-            assert 0 < len(bucket) <= 2 * _BUCKET_KEYS
-            assert bucket[-1] == last
-
-
 # ------------------------------------------------------------------ snapshots
 
 
 def _entry_bytes(kv: KeyValue) -> int:
     """What one history entry counts toward ``KvLimits.history_max_bytes``."""
     return len(kv.key) + len(kv.value) + HISTORY_ENTRY_OVERHEAD_BYTES
-
-
-_LeaseState = tuple[int, int, list[LeaseRow], list[tuple[str, int]]]
-"""``(log_time_ms, next_id, [(id, ttl_ms, expiry_ms, keys, owner)...], [(lock, until_ms)...])``
-of a snapshot."""
-
-
-def _decode_snapshot(
-    data: bytes, leases_max: int
-) -> tuple[int, int, dict[str, KeyValue], dict[str, list[HistoryEntry]], AuthState, _LeaseState]:
-    """Parse and check a snapshot; raise ``KvDecodeError`` naming what is wrong."""
-    fields = unpack(data, "snapshot")
-    lease_fields: object = [0, 1, [], []]
-    if (
-        type(fields) is list
-        and len(fields) == 7
-        and type(fields[0]) is int
-        and fields[0] == SNAPSHOT_FORMAT
-    ):
-        lease_fields = fields.pop()
-        fields[0] = _SNAPSHOT_FORMAT_NO_LEASES
-    if (
-        type(fields) is list
-        and len(fields) == 6
-        and type(fields[0]) is int
-        and fields[0] == _SNAPSHOT_FORMAT_NO_LEASES
-    ):
-        try:
-            auth = decode_auth_state(fields.pop())
-        except ValueError as error:
-            raise KvDecodeError(f"snapshot: auth: {error}") from None
-    elif (
-        type(fields) is list
-        and len(fields) == 5
-        and type(fields[0]) is int
-        and fields[0] == _SNAPSHOT_FORMAT_NO_AUTH
-    ):
-        auth = AuthState()
-    else:
-        raise KvDecodeError(
-            f"snapshot: expected format {SNAPSHOT_FORMAT} with 7 fields (or 2 with 6, 1 with 5)"
-        )
-    _, revision, revision_compacted, kvs, history_fields = fields
-    if type(revision) is not int or not 0 <= revision <= INT_MAX:
-        raise KvDecodeError("snapshot: revision: expected an integer >= 0")
-    if type(revision_compacted) is not int or not 0 <= revision_compacted <= revision:
-        raise KvDecodeError("snapshot: revision_compacted: expected 0 <= it <= revision")
-    current = _snapshot_kvs(kvs, revision)
-    history: dict[str, list[HistoryEntry]] = {}
-    for key, entries in _snapshot_history(history_fields, revision_compacted, revision):
-        if history and key <= next(reversed(history)):
-            raise KvDecodeError(f"snapshot: history keys out of order at {key!r}")
-        live = current.get(key)
-        if live is not None and entries[-1][0] > live.mod_revision:
-            raise KvDecodeError(f"snapshot: history of {key!r} ends after its live value")
-        history[key] = entries
-    leases = _snapshot_leases(lease_fields, current, leases_max)
-    return revision, revision_compacted, current, history, auth, leases
-
-
-def _snapshot_leases(fields: object, current: dict[str, KeyValue], leases_max: int) -> _LeaseState:
-    """The leases of a snapshot, checked: ids rising below ``next_id``, each
-    attached key live and attached once, an owner (if any) a possible user
-    name, at most ``leases_max``; and the lock-delays, names rising. (An
-    owner's count is not held to ``leases_per_user_max``: a lowered limit
-    refuses new grants, it does not make a snapshot unreadable.)"""
-    if type(fields) is not list or len(fields) != 4:
-        raise KvDecodeError(
-            "snapshot: leases: expected [log_time_ms, next_id, [lease...], [delay...]]"
-        )
-    log_time_ms, next_id, rows, delay_rows = fields
-    delays = _snapshot_lock_delays(delay_rows)
-    if type(log_time_ms) is not int or not 0 <= log_time_ms <= INT_MAX:
-        raise KvDecodeError("snapshot: leases: log_time_ms: expected an integer >= 0")
-    if type(next_id) is not int or not 1 <= next_id <= INT_MAX:
-        raise KvDecodeError("snapshot: leases: next_id: expected an integer >= 1")
-    if type(rows) is not list or len(rows) > leases_max:
-        raise KvDecodeError(f"snapshot: leases: expected an array of at most {leases_max}")
-    leases: list[LeaseRow] = []
-    attached: set[str] = set()
-    previous_id = 0
-    for row in rows:
-        if type(row) is not list or len(row) not in (4, 5):
-            raise KvDecodeError(
-                "snapshot: lease: expected [id, ttl_ms, expiry_ms, [key...]] and maybe an owner"
-            )
-        lease_id, ttl_ms, expiry_ms, keys = row[:4]
-        owner = row[4] if len(row) == 5 else None
-        if len(row) == 5 and not (type(owner) is str and 0 < len(owner) <= NAME_MAX_BYTES):
-            raise KvDecodeError(f"snapshot: lease {lease_id!r}: owner: expected a user name")
-        if not (
-            type(lease_id) is int
-            and previous_id < lease_id < next_id
-            and type(ttl_ms) is int
-            and 1 <= ttl_ms <= INT_MAX
-            and type(expiry_ms) is int
-            and 0 <= expiry_ms <= INT_MAX
-            and type(keys) is list
-        ):
-            raise KvDecodeError(f"snapshot: lease {lease_id!r}: impossible id, TTL or expiry")
-        for key in keys:
-            if type(key) is not str or key not in current or key in attached:
-                raise KvDecodeError(
-                    f"snapshot: lease {lease_id}: key {key!r:.80} is not a live key, "
-                    "or is attached twice"
-                )
-            attached.add(key)
-        leases.append((lease_id, ttl_ms, expiry_ms, keys, owner))
-        previous_id = lease_id
-    return log_time_ms, next_id, leases, delays
-
-
-def _snapshot_lock_delays(rows: object) -> list[tuple[str, int]]:
-    if type(rows) is not list:
-        raise KvDecodeError("snapshot: lock delays: expected an array")
-    delays: list[tuple[str, int]] = []
-    for row in rows:
-        if (
-            type(row) is not list
-            or len(row) != 2
-            or type(row[0]) is not str
-            or type(row[1]) is not int
-            or not 0 < row[1] <= INT_MAX
-            or (delays and row[0] <= delays[-1][0])
-        ):
-            raise KvDecodeError("snapshot: lock delay: expected [name, until_ms], names rising")
-        delays.append((row[0], row[1]))
-    return delays
-
-
-def _snapshot_kvs(kvs: object, revision: int) -> dict[str, KeyValue]:
-    """The live values of a snapshot, by key, checked: sorted unique keys, the
-    fields' types, and revisions that can have happened by ``revision``."""
-    if type(kvs) is not list:
-        raise KvDecodeError("snapshot: kvs: expected an array")
-    current: dict[str, KeyValue] = {}
-    previous = ""
-    make_kv = KeyValue._make
-    # One loop with the checks inline: a snapshot holds up to millions of keys,
-    # and a call per field (keyvalue_from_fields) doubled the decoding time.
-    # Anything that fails a check goes through keyvalue_from_fields for its message.
-    for fields in kvs:
-        if type(fields) is list and len(fields) == 5:
-            key, value, version, create_revision, mod_revision = fields
-            if (
-                type(key) is str
-                and type(value) is bytes
-                and type(version) is int
-                and type(create_revision) is int
-                and type(mod_revision) is int
-            ):
-                if not (version >= 1 and 1 <= create_revision <= mod_revision <= revision):
-                    raise KvDecodeError(f"snapshot: impossible revisions for {key!r}")
-                if key <= previous and current:
-                    raise KvDecodeError(f"snapshot: keys out of order at {key!r}")
-                current[key] = make_kv(fields)
-                previous = key
-                continue
-        try:
-            keyvalue_from_fields(fields)  # raises, naming the field
-        except KvDecodeError as error:
-            raise KvDecodeError(f"snapshot: kvs: {error}") from None
-        raise AssertionError(f"snapshot: fields the fast path refused were accepted: {fields!r}")
-    return current
-
-
-def _snapshot_history(
-    history: object, revision_compacted: int, revision: int
-) -> list[tuple[str, list[HistoryEntry]]]:
-    if type(history) is not list:
-        raise KvDecodeError("snapshot: history: expected an array")
-    found = []
-    for item in history:
-        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
-            raise KvDecodeError("snapshot: history: expected [key, [entry...]]")
-        key, entry_fields = item
-        if type(entry_fields) is not list or not entry_fields:
-            raise KvDecodeError(f"snapshot: history of {key!r}: expected entries")
-        entries: list[HistoryEntry] = []
-        revision_end_before = revision_compacted
-        for fields in entry_fields:
-            if type(fields) is not list or len(fields) != 5:
-                raise KvDecodeError(f"snapshot: history of {key!r}: expected 5 fields")
-            revision_end = fields[0]
-            kv = keyvalue_from_fields([key, *fields[1:]])
-            if (
-                type(revision_end) is not int
-                or not revision_end_before < revision_end <= revision
-                or not (kv.version >= 1 and 1 <= kv.create_revision <= kv.mod_revision)
-                or kv.mod_revision >= revision_end
-            ):
-                raise KvDecodeError(f"snapshot: history of {key!r}: impossible revisions")
-            entries.append((revision_end, kv))
-            revision_end_before = revision_end
-        found.append((key, entries))
-    return found
