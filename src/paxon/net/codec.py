@@ -295,6 +295,14 @@ def _encode_reply(m: Reply) -> list[Any]:
     return [80, m.request_id, m.payload]
 
 
+def encode_reply_body(request_id: int, payload: bytes) -> bytes:
+    """``encode_body(Reply(request_id, payload))`` without making the Reply: the
+    answer to every write, on the leader's hot path. The caller checks the size
+    (``frame_max_bytes``) and passes a ``request_id`` a decoded request carried."""
+    body: bytes = msgpack.packb([80, request_id, payload])
+    return body
+
+
 def _encode_redirect(m: Redirect) -> list[Any]:
     return [81, m.request_id, m.leader_id, m.leader_address]
 

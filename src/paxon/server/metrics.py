@@ -286,6 +286,17 @@ class NodeMetrics:
             error = "redirect"
         self.request_tally.observe("native", op, seconds, error)
 
+    def observe_native_reply(self, request: ClientRequest, reply: bytes, seconds: float) -> None:
+        """``observe_native(request, Reply(..., reply), seconds)`` for an answer sent
+        with ``ClientConnection.reply`` (``Transport``'s ``on_client_reply``)."""
+        kind = type(request)
+        op = (
+            operation_name(request.payload)  # type: ignore[union-attr]
+            if kind is Submit or kind is Query
+            else _NATIVE_OPERATIONS[kind]
+        )
+        self.request_tally.observe("native", op, seconds, error_code_of_reply(reply))
+
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
         """One HTTP request answered (``route``: its pattern, or ``NO_ROUTE``)."""
         self.http_requests.labels(route, method, str(status)).inc()
