@@ -14,8 +14,10 @@ Rules:
   families, label sets in first-seen order, cumulative buckets with their
   ``le`` spelled as the library spells it, and each series' ``_created``
   (the time of its first observation).
-- Updates and ``collect`` run on one thread (the node's event loop); a scrape
-  from another thread reads a copy of each dict, never a torn sum.
+- Updates and ``collect`` run on one thread (the node's event loop: ``GET
+  /metrics`` and the activity sampler both render there). ``collect`` copies
+  each dict before walking it, so a scrape from another thread would not fail,
+  but it could see one series a request ahead of its neighbours.
 - Bounded: one entry per label set seen, and the labels are bounded where
   they are made (``op`` and ``code`` come from closed sets; the HTTP route is
   its pattern).
