@@ -42,8 +42,8 @@ def test_a_full_table_refuses_new_sessions_and_keeps_every_live_one() -> None:
     for client_id in (1, 2, 3):
         table.record(client_id, 1, f"reply {client_id}", now_ms=100)
     assert table.verdict(4, 1) is SessionVerdict.FULL
-    with pytest.raises(ValueError):
-        table.record(4, 1, "no room")
+    with pytest.raises(ValueError, match="not new"):
+        table.record(4, 1, "no room", now_ms=100)
     assert len(table) == 3
     # Every live session still answers its retry and takes its next command.
     for client_id in (1, 2, 3):

@@ -335,3 +335,25 @@ def test_an_accept_of_64_commands_round_trips() -> None:
 def test_hello_and_probe_are_distinguished_by_code_alone() -> None:
     assert type(decode_body(encode_body(Hello("c", 1, 1)))) is Hello
     assert type(decode_body(encode_body(Probe(1, 2, Ballot(1, 1))))) is Probe
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ((64, -1, 2, 3, b"x"), "Submit: request_id must be in"),
+        ((64, 1, True, 3, b"x"), "Submit: client_id must be an int"),
+        ((64, 1, 2, 2**63, b"x"), "Submit: seq must be in"),
+        ((64, 1, 2, 3, None), "Submit: payload must be bytes"),
+        ((65, 1, b"p", 1), "Query: linearizable must be bool"),
+        ((65, 1.5, b"p", True), "Query: request_id must be an int"),
+        ((80, -2, b"r"), "Reply: request_id must be in"),
+        ((80, 1, None), "Reply: payload must be bytes"),
+    ],
+)
+def test_a_request_or_reply_with_a_bad_field_is_refused_naming_it(
+    fields: tuple[object, ...], refusal: str
+) -> None:
+    """Submit, Query and Reply are checked once, by their own constructors
+    (the hot path decodes each field once); a bad field is still a DecodeError."""
+    with pytest.raises(DecodeError, match=refusal):
+        decode_body(_body(*fields))

@@ -31,9 +31,11 @@ from paxon.net import (
     Reply,
     StatusRequest,
     Submit,
+    Transport,
     encode,
 )
-from paxon.net.client_messages import PROTOCOL_VERSION, PeerProof
+from paxon.net.client_messages import PROTOCOL_VERSION, Failure, PeerProof
+from paxon.net.codec import decode_body, encode_body
 from paxon.net.frames import frame_prefix
 from paxon.protocol.messages import Accept, Accepted, ChosenPrefix, Message, Probe, ProbeReply
 from paxon.protocol.types import Ballot, Command, Value
@@ -539,3 +541,61 @@ def test_an_exception_in_on_client_request_reaches_the_loop_exception_handler() 
             await server.close()
 
     run(main)
+
+
+# ------------------------------------------------------------------ the reply fast path
+
+
+def test_reply_sends_what_send_of_a_reply_sends_and_reports_the_answer() -> None:
+    """``ClientConnection.reply`` builds no Reply: its frames and its metrics call must
+    be those of ``send(Reply(...))``, and an oversize one fails as ``send``'s does."""
+    answered: list[tuple[str, ClientRequest, object]] = []
+    big = b"x" * 2000
+
+    def on_request(connection: ClientConnection, request: ClientRequest) -> None:
+        assert isinstance(request, Submit)
+        payload = big if request.seq == 3 else request.payload
+        if request.seq == 1:
+            connection.send(Reply(request.request_id, payload))
+        else:
+            connection.reply(request.request_id, payload)
+
+    async def main() -> None:
+        transport = Transport(
+            node_id=1,
+            cluster_id=CLUSTER,
+            listen=("127.0.0.1", 0),
+            peers={},
+            on_peer_message=lambda message: None,
+            on_client_request=on_request,
+            config=replace(FAST, frame_max_bytes=1024),
+            on_client_answer=lambda request, response, s: answered.append(
+                ("answer", request, response)
+            ),
+            on_client_reply=lambda request, payload, s: answered.append(
+                ("reply", request, payload)
+            ),
+        )
+        await transport.start()
+        try:
+            raw = await Raw.connect(transport.address)
+            raw.send_message(Hello("", 0, PROTOCOL_VERSION))
+            await raw.read_frames(1)  # the Welcome
+            for seq in (1, 2, 3):
+                raw.send_message(Submit(10 + seq, 7, seq, b"same answer"))
+            bodies = await raw.read_frames(3)
+            assert bodies[0] == encode_body(Reply(11, b"same answer"))
+            assert bodies[1] == encode_body(Reply(12, b"same answer"))
+            assert decode_body(bodies[2]) == Failure(
+                13, "too_large", "the response is over the frame limit"
+            )
+            await raw.close()
+        finally:
+            await transport.close()
+
+    run(main)
+    assert [(kind, request.request_id, what) for kind, request, what in answered] == [
+        ("answer", 11, Reply(11, b"same answer")),
+        ("reply", 12, b"same answer"),
+        ("answer", 13, Reply(13, big)),
+    ]

@@ -11,6 +11,7 @@ import paxon
 from paxon.kv.codec import encode_command, encode_query, encode_result
 from paxon.kv.model import ErrorResult, Get, Put, PutResult
 from paxon.net.client_messages import (
+    Authenticate,
     Failure,
     Query,
     Redirect,
@@ -162,3 +163,37 @@ def test_http_methods_outside_the_known_ones_share_one_label() -> None:
         if name == "paxon_http_requests_total"
     }
     assert methods == {"PUT": 2.0, "other": 2.0, "GET": 1.0}
+
+
+def test_a_reply_sent_without_its_reply_object_counts_as_one_sent_with_it() -> None:
+    """``observe_native_reply`` (``ClientConnection.reply``) counts as ``observe_native``
+    of the same ``Reply``: operation, error code of the reply, latency bucket."""
+    put = Submit(1, 7, 1, encode_command(Put("k", b"v")))
+    answers = [
+        (put, encode_result(PutResult(True, 4, 1)), 0.003),
+        (put, encode_result(ErrorResult("lease_not_found", "gone")), 0.0002),
+        (Authenticate(2, "ann", "secret"), b"a token", 0.02),
+    ]
+    with_object, without = NodeMetrics(node_id=1), NodeMetrics(node_id=1)
+    for request, payload, seconds in answers:
+        with_object.observe_native(request, Reply(request.request_id, payload), seconds)
+        without.observe_native_reply(request, payload, seconds)
+
+    def counted(metrics: NodeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            key: value
+            for key, value in samples(metrics).items()
+            if key[0].startswith("paxon_request") and not key[0].endswith("_created")
+        }
+
+    expected, got = counted(with_object), counted(without)
+    assert got == expected
+    assert (
+        expected[
+            (
+                "paxon_request_errors_total",
+                (("api", "native"), ("code", "lease_not_found"), ("op", "put")),
+            )
+        ]
+        == 1
+    )

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, TypeAlias
 
 from paxon.errors import ERROR_CLASSES, BadRequest, PaxonError, ValueTooLarge
+from paxon.frozen import fast_init
 
 INT_MAX: Final = 2**63 - 1
 """Every integer in a command or result fits a signed 64-bit integer."""
@@ -208,6 +209,7 @@ _TXN_OP_TYPES: Final = (PutOp, DeleteOp, GetOp)
 # ------------------------------------------------------------------ commands
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Put:
     """Set ``key`` to ``value``.
@@ -296,6 +298,7 @@ Command: TypeAlias = (
 )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Get:
     """Read ``key`` (or every key under the prefix ``key``), now or at ``revision``."""
@@ -360,6 +363,7 @@ Query: TypeAlias = Get | LeaseTimeToLive | LeaseList | LockState | Events
 # ------------------------------------------------------------------ results
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PutResult:
     """``revision`` and ``version`` after the put; on a failed CAS, the current ones.
@@ -381,6 +385,7 @@ class DeleteResult:
     revision: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GetResult:
     """The keys found, sorted by key; ``revision`` is the store's current revision."""

@@ -100,12 +100,25 @@ class SessionTable(Generic[Reply]):
         return session.reply if session is not None and session.seq == seq else None
 
     def record(self, client_id: int, seq: int, reply: Reply, now_ms: int = 0) -> None:
-        """Remember that ``(client_id, seq)`` was applied at log time ``now_ms``."""
-        if self.verdict(client_id, seq) is not SessionVerdict.NEW:
+        """Remember that ``(client_id, seq)`` was applied at log time ``now_ms``.
+
+        Once per command on every replica: one lookup, and a known session is
+        updated in place (``export`` copies the fields, so no snapshot shares it)."""
+        sessions = self._sessions
+        session = sessions.get(client_id)
+        if session is None:
+            if seq != SEQ_FIRST or len(sessions) >= self.max_sessions:
+                raise ValueError(f"command {client_id}#{seq} is not new to the session table")
+            self._check_time(now_ms)
+            sessions[client_id] = _Session(seq, reply, now_ms)  # added last: the most recent
+            return
+        if seq <= session.seq:
             raise ValueError(f"command {client_id}#{seq} is not new to the session table")
         self._check_time(now_ms)
-        self._sessions[client_id] = _Session(seq, reply, now_ms)
-        self._sessions.move_to_end(client_id)
+        session.seq = seq
+        session.reply = reply
+        session.active_ms = now_ms
+        sessions.move_to_end(client_id)
 
     def touch(self, client_id: int, now_ms: int) -> None:
         """A retry of the last command was seen at ``now_ms``: the session is in use."""

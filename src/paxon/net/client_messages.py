@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from paxon.frozen import fast_init
+
 PROTOCOL_VERSION: Final = 3
 """2: peers prove who they are (Challenge, PeerProof, PeerWelcome); 3: and tell
 the incarnation of their data directory (PeerProof, PeerWelcome)."""
@@ -158,6 +160,7 @@ def _check_sizes(proof: bytes, client_address: str) -> None:
         raise ValueError(f"client_address must be at most {ADDRESS_MAX_BYTES} bytes")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Submit:
     request_id: int
@@ -172,6 +175,7 @@ class Submit:
         _check_type(self.payload, bytes, "payload")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Query:
     request_id: int
@@ -216,6 +220,7 @@ class Authenticate:
         return f"Authenticate(request_id={self.request_id}, user={self.user!r}, password=...)"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     request_id: int
@@ -226,6 +231,7 @@ class Reply:
         _check_type(self.payload, bytes, "payload")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Redirect:
     """Not the leader. ``leader_id`` / ``leader_address`` are None when unknown."""
@@ -242,6 +248,7 @@ class Redirect:
             _check_type(self.leader_address, str, "leader_address")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Failure:
     """The request failed with ``code``, a ``paxon.errors`` code such as "busy".

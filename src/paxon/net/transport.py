@@ -99,6 +99,7 @@ from paxon.net.client_messages import (
     PeerProof,
     PeerWelcome,
     Refused,
+    Reply,
     Welcome,
 )
 from paxon.net.codec import (
@@ -107,6 +108,7 @@ from paxon.net.codec import (
     DecodeError,
     decode_body,
     encode_body,
+    encode_reply_body,
 )
 from paxon.net.config import DEFAULT_NET_CONFIG, NetConfig
 from paxon.net.frames import FrameDecoder, FrameTooLarge, FrameWriter
@@ -199,11 +201,14 @@ class Transport:
         client_address: str = "",
         incarnation: int = 0,
         on_client_answer: Callable[[ClientRequest, ClientResponse, float], None] | None = None,
+        on_client_reply: Callable[[ClientRequest, bytes, float], None] | None = None,
     ) -> None:
         """``incarnation``: this node's data directory (``storage.identity``), told to
         peers in the handshake. ``on_client_answer(request, response, seconds)`` is
         called as each client request is answered, with the seconds since its frame
-        arrived (for metrics; a request forgotten unanswered is not reported)."""
+        arrived (for metrics; a request forgotten unanswered is not reported);
+        ``on_client_reply(request, payload, seconds)`` instead for an answer sent
+        with ``ClientConnection.reply`` (a ``Reply`` that was never made)."""
         if node_id <= 0:
             raise ValueError(f"node_id must be > 0, got {node_id}")
         if node_id in peers or any(peer <= 0 for peer in peers):
@@ -223,6 +228,7 @@ class Transport:
         self._on_peer_message = on_peer_message
         self._on_client_request = on_client_request
         self._on_client_answer = on_client_answer
+        self._on_client_reply = on_client_reply
         self._log = logger or logging.getLogger("paxon.net")
         self._counters = _Counters()
         self._servers: dict[PortRole, asyncio.Server] = {}
@@ -632,6 +638,11 @@ class ClientConnection:
         ``client_queue_max_bytes`` buffered, the client is disconnected."""
         self._connection.send_response(response)
 
+    def reply(self, request_id: int, payload: bytes) -> None:
+        """``send(Reply(request_id, payload))``, the same bytes on the wire, without
+        making the Reply (once per command on the leader)."""
+        self._connection.send_reply(request_id, payload)
+
     @property
     def peer_name(self) -> str:
         return self._connection.name
@@ -807,12 +818,33 @@ class _Connection(asyncio.Protocol):
                 response.request_id, "too_large", "the response is over the frame limit"
             )
             body = encode_body(failure)
-        if self.buffered_bytes >= config.client_queue_max_bytes:
+        self._write_response(body)
+
+    def send_reply(self, request_id: int, payload: bytes) -> None:
+        """``send_response(Reply(request_id, payload))``, built straight from its fields;
+        anything but the common case (a live client, a frame within the limit) goes
+        the general way."""
+        if type(payload) is not bytes:
+            raise TypeError(f"a reply payload must be bytes, got {type(payload).__name__}")
+        body = encode_reply_body(request_id, payload)
+        if self.state != "client" or len(body) > self._owner.config.frame_max_bytes:
+            self.send_response(Reply(request_id, payload))
+            return
+        answered = self._in_flight.pop(request_id, None)
+        observe = self._owner._on_client_reply
+        if answered is not None and observe is not None:
+            arrived_at, request = answered
+            observe(request, payload, self._loop.time() - arrived_at)
+        self._write_response(body)
+
+    def _write_response(self, body: bytes) -> None:
+        limit = self._owner.config.client_queue_max_bytes
+        if self.buffered_bytes >= limit:
             self._log.warning(
                 "[node %d] disconnecting client %s: over %d bytes queued (not reading)",
                 self._owner.node_id,
                 self.name,
-                config.client_queue_max_bytes,
+                limit,
             )
             self.abort()
             return

@@ -25,7 +25,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -150,8 +150,8 @@ def read_metrics(metrics: NodeMetrics, at: float) -> Reading:
         at,
         _total(metrics.commits),
         _total(metrics.slots_chosen),
-        _histo(metrics.commit_seconds),
-        _histo(metrics.request_seconds),
+        _histo(_samples(metrics.commit_seconds)),
+        _histo(metrics.request_tally.seconds().samples),
     )
 
 
@@ -165,10 +165,10 @@ def _total(counter: Counter) -> float:
     )
 
 
-def _histo(histogram: Histogram) -> Histo:
+def _histo(samples: Iterable[Any]) -> Histo:
     count = total = 0.0
     buckets: dict[float, float] = {}
-    for sample in _samples(histogram):
+    for sample in samples:
         if sample.name.endswith("_count"):
             count += sample.value
         elif sample.name.endswith("_sum"):

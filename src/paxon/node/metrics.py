@@ -68,6 +68,7 @@ from paxon.net.client_messages import (
     StatusRequest,
     Submit,
 )
+from paxon.node.request_tally import RequestTally
 from paxon.stalls import STALL_BUCKETS_S
 from paxon.version import __version__
 
@@ -122,28 +123,10 @@ class NodeMetrics:
         Info("paxon_build", "The paxon version and Python it runs on.", registry=registry).info(
             {"version": __version__, "python": platform.python_version()}
         )
-        self.requests = Counter(
-            "paxon_requests",
-            "Client requests this node answered, by API (native, http) and operation.",
-            ["api", "op"],
-            registry=registry,
-        )
-        self.request_errors = Counter(
-            "paxon_request_errors",
-            "Client requests this node answered with an error, by API, operation and "
-            "error code ('redirect': sent to the leader).",
-            ["api", "op", "code"],
-            registry=registry,
-        )
-        self.request_seconds = Histogram(
-            "paxon_request_seconds",
-            "Seconds from a client request's arrival to its answer on this node, by API "
-            "and operation (docs/metrics.md says where each API samples).",
-            ["api", "op"],
-            buckets=REQUEST_BUCKETS_S,
-            registry=registry,
-        )
-        self._request_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        # paxon_requests_total, paxon_request_errors_total, paxon_request_seconds:
+        # counted in plain dicts, built when scraped (``request_tally``).
+        self.request_tally = RequestTally(REQUEST_BUCKETS_S)
+        registry.register(self.request_tally)
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.http_requests = Counter(
             "paxon_http_requests",
@@ -302,14 +285,7 @@ class NodeMetrics:
 
     def observe_request(self, api: str, op: str, seconds: float, code: str | None) -> None:
         """One client request answered: ``code`` is None for a success."""
-        children = self._request_children.get((api, op))
-        if children is None:  # labels() costs more than the update: look it up once
-            children = (self.requests.labels(api, op), self.request_seconds.labels(api, op))
-            self._request_children[(api, op)] = children
-        children[0].inc()
-        children[1].observe(seconds)
-        if code is not None:
-            self.request_errors.labels(api, op, code).inc()
+        self.request_tally.observe(api, op, seconds, code)
 
     def observe_native(
         self, request: ClientRequest, response: ClientResponse, seconds: float
@@ -328,7 +304,18 @@ class NodeMetrics:
             error = response.code
         elif isinstance(response, Redirect):
             error = "redirect"
-        self.observe_request("native", op, seconds, error)
+        self.request_tally.observe("native", op, seconds, error)
+
+    def observe_native_reply(self, request: ClientRequest, reply: bytes, seconds: float) -> None:
+        """``observe_native(request, Reply(..., reply), seconds)`` for an answer sent
+        with ``ClientConnection.reply`` (``Transport``'s ``on_client_reply``)."""
+        kind = type(request)
+        op = (
+            operation_name(request.payload)  # type: ignore[union-attr]
+            if kind is Submit or kind is Query
+            else _NATIVE_OPERATIONS[kind]
+        )
+        self.request_tally.observe("native", op, seconds, error_code_of_reply(reply))
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
         """One HTTP request answered (``route``: its pattern, or ``NO_ROUTE``).

@@ -306,6 +306,7 @@ class Node:
                 client_address=self.advertise_client,
                 incarnation=self._storage.identity.incarnation,
                 on_client_answer=self.metrics.observe_native,
+                on_client_reply=self.metrics.observe_native_reply,
             )
             await self._transport.start()
         except BaseException:
@@ -1102,7 +1103,7 @@ class Node:
 
     def _answer(self, waiter: _Waiter, reply: bytes) -> None:
         if isinstance(waiter, _RemoteWaiter):
-            waiter.connection.send(Reply(waiter.request_id, reply))
+            waiter.connection.reply(waiter.request_id, reply)
             if waiter.request_id % _LATENCY_SAMPLE == 0:
                 self.metrics.commit_seconds.observe(self._env.stopwatch() - waiter.started)
         elif not waiter.done():

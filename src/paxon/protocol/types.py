@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paxon.frozen import fast_init
+
 NodeId = int
 """A replica's identity: a positive integer, unique in the cluster."""
 
@@ -47,6 +49,7 @@ class Ballot:
 BALLOT_ZERO = Ballot(0, 0)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Command:
     """One client command: opaque bytes tagged with the client's session.

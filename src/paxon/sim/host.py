@@ -631,6 +631,10 @@ class Connection:
             return
         self.world.send_to_client(self.host.node_id, self.client, response)
 
+    def reply(self, request_id: int, payload: bytes) -> None:
+        """``ClientConnection.reply``: here simply ``send`` of the Reply."""
+        self.send(Reply(request_id, payload))
+
     def peer_name(self) -> str:
         return f"client{self.client}"
 
