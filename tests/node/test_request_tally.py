@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from paxon.server.metrics import REQUEST_BUCKETS_S
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from paxon.node.metrics import REQUEST_BUCKETS_S
 from paxon.node.request_tally import ERRORS_HELP, REQUESTS_HELP, SECONDS_HELP, RequestTally
 
 OBSERVED: list[tuple[str, str, float, str | None]] = [
