@@ -45,7 +45,7 @@ def test_lower_layers_import_nothing_from_the_server_or_the_command_line() -> No
 def test_the_check_sees_imports_at_the_top_and_inside_functions(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(
-        "from paxon.node.metrics import NodeMetrics\n"
+        "from paxon.server.metrics import NodeMetrics\n"
         "def later():\n    import paxon.cli\n"
         "from paxon import server\n"
         "from paxon.serverless import x\n"
@@ -53,6 +53,6 @@ def test_the_check_sees_imports_at_the_top_and_inside_functions(tmp_path: Path) 
     assert upward(imported_modules(sample)) == [
         "paxon.cli",
         "paxon.server",
-        "paxon.node.metrics",
-        "paxon.node.metrics.NodeMetrics",
+        "paxon.server.metrics",
+        "paxon.server.metrics.NodeMetrics",
     ]
