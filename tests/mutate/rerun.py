@@ -35,6 +35,17 @@ def survivors(report: Path) -> list[tuple[str, int, str, str, str, str]]:
     return rows
 
 
+def line_of(lines: list[str], line_no: int, function: str, original: str) -> int | None:
+    """The 0-based index of the line to mutate: one whose text is ``original``,
+    inside ``function`` when any is (the same text may stand in another
+    function since the sample ran: ``recent = ...`` in ``serving`` and in
+    ``transfer_leadership``), nearest the reported ``line_no``; None if gone."""
+    hits = [n for n, text in enumerate(lines) if text.strip() == original]
+    inside = [n for n in hits if function and _function_at(lines, n) == function]
+    hits = inside or hits
+    return min(hits, key=lambda n: abs(n + 1 - line_no)) if hits else None
+
+
 def _function_at(lines: list[str], index: int) -> str:
     """The name of the innermost ``def`` at or above line ``index`` (0-based)."""
     for text in reversed(lines[: index + 1]):
@@ -53,16 +64,10 @@ def main(argv: list[str]) -> int:
         path, line_no, function, operator, original, mutated = rows[index]
         verdict: dict[str, object] = {"row": index, "operator": operator}
         lines = (ROOT / path).read_text().splitlines(keepends=True)
-        hits = [n for n, text in enumerate(lines) if text.strip() == original]
-        # The same text may stand in another function since the sample ran
-        # (``recent = ...`` in ``serving`` and ``transfer_leadership``): the
-        # reported function's lines first.
-        inside = [n for n in hits if function and _function_at(lines, n) == function]
-        hits = inside or hits
-        if not hits or "CosmicRayTestingException" in mutated:
+        at = line_of(lines, line_no, function, original)
+        if at is None or "CosmicRayTestingException" in mutated:
             print(json.dumps({**verdict, "where": f"{path}:{line_no}", "verdict": "line-gone"}))
             continue
-        at = min(hits, key=lambda n: abs(n + 1 - line_no))
         work = ROOT / ".scratch/rerun" / str(index)
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(ROOT / "src", work / "src")
