@@ -21,16 +21,38 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_ROW = re.compile(r"\| (src/[^:]+):(\d+) \|[^|]*\| (\w+) \| `(.*)` \| `(.*)` \|[^|]*\|$")
+_ROW = re.compile(r"\| (src/[^:]+):(\d+) \| *(\w*) *\| (\w+) \| `(.*)` \| `(.*)` \|[^|]*\|$")
+_DEF = re.compile(r"\s*(?:async\s+)?def (\w+)\(")
 
 
-def survivors(report: Path) -> list[tuple[str, int, str, str, str]]:
+def survivors(report: Path) -> list[tuple[str, int, str, str, str, str]]:
+    """(path, line, function, operator, original, mutated) per survivor row."""
     rows = []
     for line in report.read_text().splitlines():
         match = _ROW.match(line)
         if match:
-            rows.append((match[1], int(match[2]), match[3], match[4], match[5]))
+            rows.append((match[1], int(match[2]), match[3], match[4], match[5], match[6]))
     return rows
+
+
+def line_of(lines: list[str], line_no: int, function: str, original: str) -> int | None:
+    """The 0-based index of the line to mutate: one whose text is ``original``,
+    inside ``function`` when any is (the same text may stand in another
+    function since the sample ran: ``recent = ...`` in ``serving`` and in
+    ``transfer_leadership``), nearest the reported ``line_no``; None if gone."""
+    hits = [n for n, text in enumerate(lines) if text.strip() == original]
+    inside = [n for n in hits if function and _function_at(lines, n) == function]
+    hits = inside or hits
+    return min(hits, key=lambda n: abs(n + 1 - line_no)) if hits else None
+
+
+def _function_at(lines: list[str], index: int) -> str:
+    """The name of the innermost ``def`` at or above line ``index`` (0-based)."""
+    for text in reversed(lines[: index + 1]):
+        match = _DEF.match(text)
+        if match:
+            return match[1]
+    return ""
 
 
 def main(argv: list[str]) -> int:
@@ -39,14 +61,13 @@ def main(argv: list[str]) -> int:
     rows = survivors(report)
     chosen = range(len(rows)) if picked == "all" else [int(n) for n in picked.split(",")]
     for index in chosen:
-        path, line_no, operator, original, mutated = rows[index]
+        path, line_no, function, operator, original, mutated = rows[index]
         verdict: dict[str, object] = {"row": index, "operator": operator}
         lines = (ROOT / path).read_text().splitlines(keepends=True)
-        hits = [n for n, text in enumerate(lines) if text.strip() == original]
-        if not hits or "CosmicRayTestingException" in mutated:
+        at = line_of(lines, line_no, function, original)
+        if at is None or "CosmicRayTestingException" in mutated:
             print(json.dumps({**verdict, "where": f"{path}:{line_no}", "verdict": "line-gone"}))
             continue
-        at = min(hits, key=lambda n: abs(n + 1 - line_no))
         work = ROOT / ".scratch/rerun" / str(index)
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(ROOT / "src", work / "src")

@@ -20,6 +20,7 @@ from paxon.protocol.messages import (
     Accept,
     Accepted,
     ChosenPrefix,
+    Learn,
     Message,
     Prepare,
     Promise,
@@ -409,6 +410,40 @@ class ReportsOnlyItsChosenPrefix(Replica):
             super()._on_prepare(message)
         finally:
             self.log_start = log_start
+
+
+class AsksAgainAfterAnyLearn(Replica):
+    """Every ``Learn`` is answered with another ``LearnRequest`` at once, whether
+    it taught anything or came whole (mutation s14 row 24's effect, widened):
+    the learn pacing dropped, a round trip for nothing each time."""
+
+    def _on_learn(self, message: Learn) -> None:
+        super()._on_learn(message)
+        self._learn_requested_at = float("-inf")
+        self._request_learn(message.src)
+
+
+class IgnoresStrangersAhead(Replica):
+    """A node behind a leader it does not know never asks a member it knows for
+    the log (mutation s14 row 23's effect on the lowest id, which asked only
+    itself): it stays behind until a snapshot or a known leader reaches it."""
+
+    def _behind_a_stranger(self, message: Message) -> None:
+        return
+
+
+class HandsToTheFurthest(Replica):
+    """A transfer without a target goes to the voter furthest along, heard from
+    lately or not (mutation s14 row 14's effect): one down since may be picked,
+    and the cluster waits out the transfer, then an election."""
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        if target is None and self.role is Role.LEADER and self._transfer_targets():
+            target = max(
+                self._transfer_targets(),
+                key=lambda peer: (self._peer_slot_chosen.get(peer, -1), -peer),
+            )
+        return super().transfer_leadership(target)
 
 
 class SendsNoRuns(Replica):

@@ -205,3 +205,23 @@ def test_a_hang_inside_a_task_of_the_simulated_runtime_is_a_hang(
     verdict = kill.run_budget(src, "3x1", 0.3)
 
     assert verdict["verdict"] == "hang", verdict
+
+
+def test_rerun_mutates_the_line_inside_the_reported_function() -> None:
+    from tests.mutate.rerun import line_of
+
+    lines = [
+        "class Replica:\n",
+        "    def serving(self):\n",
+        "        recent = self._now - t\n",
+        "        return recent\n",
+        "\n",
+        "    def transfer_leadership(self):\n",
+        "        recent = self._now - t\n",
+    ]
+    text = "recent = self._now - t"
+    # Reported at line 3, nearer serving's copy, but inside transfer_leadership.
+    assert line_of(lines, 3, "transfer_leadership", text) == 6
+    assert line_of(lines, 7, "serving", text) == 2
+    assert line_of(lines, 3, "", text) == 2  # no function named: the nearest
+    assert line_of(lines, 3, "serving", "gone = 1") is None

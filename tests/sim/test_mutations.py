@@ -21,18 +21,22 @@ wiped node exchanges with a member that binds its old incarnation.
 from __future__ import annotations
 
 import pytest
+from tests.protocol.harness import Env
 from tests.sim.mutants import (
     NO_COORDINATION,
     AcceptsLowerBallot,
     AcceptsWipedMember,
     AppliesBeforeChosen,
+    AsksAgainAfterAnyLearn,
     CandidateSpeaksEarly,
     ChoosesWithoutMajority,
     ConfirmsReadsWithoutMajority,
     CountsVotesAcrossBallots,
     ForgetsVotesAboveSnapshot,
     ForwardsPastTheBound,
+    HandsToTheFurthest,
     IgnoresSlotWindow,
+    IgnoresStrangersAhead,
     LeadsWithoutMajority,
     NeverHandsOver,
     PreparesWithoutProbe,
@@ -56,9 +60,14 @@ from tests.sim.mutants import (
 from tests.sim.property_env import PropertyEnv
 
 from paxon.protocol.membership import ConfigHistory
-from paxon.protocol.replica import Replica
-from paxon.protocol.types import Command
+from paxon.protocol.messages import ChosenPrefix, Heartbeat, HeartbeatReply, LearnRequest
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot, Command
 from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, run_seed
+from paxon.sim.checkers import Violation
+from paxon.sim.failfast import FailFastChecker
+from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.runtime import RuntimeCluster
 
 MAX_SEEDS = 20
@@ -373,3 +382,65 @@ def test_a_serving_bound_broken_is_named(mutant: type[Replica], seed: int, rule:
     result = run_seed(seed, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_learn_answered_by_another_request_at_once_is_named_by_learn_paced() -> None:
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=AsksAgainAfterAnyLearn)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "learn-paced" in rules, result.violations[:3]
+
+
+# The next two rules state duties whose moment no seed tried so far reaches
+# (s14 rows 23 and 14: a member behind a leader it does not know; a transfer
+# without a target while a voter went unheard): their checks are driven here
+# call by call, as a runtime reports them.
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(("mutant", "named"), [(Replica, False), (IgnoresStrangersAhead, True)])
+def test_a_node_that_asks_nobody_when_a_stranger_is_ahead_is_named_by_stranger_asks(
+    mutant: type[Replica], named: bool
+) -> None:
+    env = Env(3, replica_factory=mutant)
+    replica = env.replica(1)
+    # Node 4 leads a configuration node 1 never heard of, 5 slots ahead of it.
+    heartbeat = Heartbeat(4, 1, Ballot(3, 4), ChosenPrefix(5), 0)
+    ready = replica.step(heartbeat)
+    violations: list[Violation] = []
+    PromptnessChecker(violations).on_call(1, replica, "step", (heartbeat,), ready, 0.0)
+    asked = [m.dst for m in ready.messages if isinstance(m, LearnRequest)]
+    assert (asked == []) is named
+    assert ["stranger-asks" in str(v) for v in violations] == ([True] if named else []), violations
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(("mutant", "named"), [(Replica, False), (HandsToTheFurthest, True)])
+def test_a_transfer_to_a_voter_unheard_lately_is_named_by_transfer_recent(
+    mutant: type[Replica], named: bool
+) -> None:
+    env = Env(3, replica_factory=mutant)
+    env.campaign(1)
+    env.stabilize()
+    env.propose(1, Command(1, 1, b"x"))
+    env.stabilize()
+    leader = env.replica(1)
+    assert leader.role is Role.LEADER and leader.slot_chosen > 0
+    checker = FailFastChecker(violations := [])
+    ballot, start = leader.ballot_own, leader.now
+
+    def call(name: str, args: tuple[object, ...], ready: Ready) -> None:
+        checker.on_call(1, leader, name, args, ready, leader.now)
+
+    call("tick", (), leader.tick(start))  # the reign begins: every member heard now
+    # Node 3 says it is furthest along, then falls silent; node 2 lags but answers.
+    reply = HeartbeatReply(3, 1, ballot, leader.slot_chosen, 0)
+    call("step", (reply,), leader.step(reply))
+    timing = leader.config
+    later = start + (timing.election_timeout_min_s + timing.election_timeout_max_s) / 2
+    call("tick", (), leader.tick(later))
+    reply = HeartbeatReply(2, 1, ballot, 0, 0)
+    call("step", (reply,), leader.step(reply))
+    call("transfer_leadership", (), leader.transfer_leadership())
+    assert leader.transferring_to == (3 if named else 2)
+    assert ["transfer-recent" in str(v) for v in violations] == ([True] if named else [])

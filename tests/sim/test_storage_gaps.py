@@ -36,7 +36,9 @@ def _mutate_scan_frame(monkeypatch: pytest.MonkeyPatch, right: str, wrong: str) 
     ("number", "right", "wrong", "seed", "named"),
     [
         # A tear kept 7 bytes of a frame's length header, zero-filled: "bad".
-        (58, "zeros_from < offset + 8", "zeros_from < offset // 8", 2, "CorruptRecord"),
+        # (Seed 2 until session 10, whose cut at the first segment header moved
+        # that seed; 23 is the first of 0-299 to kill it now.)
+        (58, "zeros_from < offset + 8", "zeros_from < offset // 8", 23, "CorruptRecord"),
         # s13 #57: a bit set in a frame's length read as a torn tail and cut.
         (
             57,

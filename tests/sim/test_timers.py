@@ -170,7 +170,9 @@ _LIMITS = SimConfig(
         (StandsEarly, _TIMING, "election-timer", 3),
         (NeverBusy, _LIMITS, "queue-bound", 3),
         (OverfullBatch, _LIMITS, "batch-bound", 3),
-        (OverlongLearn, _LIMITS, "learn-bound", 3),
+        # Seed 2 caught it until the cut at the first segment header (session
+        # 10) moved that seed; seed 3 is the next.
+        (OverlongLearn, _LIMITS, "learn-bound", 4),
         (IgnoresNacks, _STEP_DOWNS, "nack-steps-down", 3),
         # Seeds 0 and 1 caught it until a cluster's first leader began binding
         # its members' incarnations (a change at the start of every run);

@@ -56,6 +56,12 @@ nothing is judged, as two readings of one clock may round apart):
   a follower redirects whatever it hears, so no call of theirs is refused
   with ``LeaderUnreachable``; the runtime reads ``leader_live`` for every
   call on a ``Node`` and every forwarded one.)
+- ``transfer-recent``: a leader handing over with no target named
+  (``transfer_leadership()``, a graceful stop's) picks a voter it heard from
+  within ``B`` whenever it heard one of those it may hand to (voters now and
+  in its newest configuration): one down for maintenance, unheard since,
+  would leave the cluster to an election timeout (``docs/protocol.md``,
+  "Leadership transfer").
 
 Cost: per call, a few attribute reads; a walk of the heard times per
 configuration ahead at each ``propose_many`` and ``read_index``.
@@ -131,6 +137,8 @@ class FailFastChecker:
         reign = self._reign(replica, life)
         if call == "step":
             self._note_heard(node_id, replica, life, reign, args[0])
+        elif call == "transfer_leadership" and (not args or args[0] is None):
+            self._check_transfer(node_id, replica, reign, time)
         elif call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
             heard, _ = self._majorities(node_id, replica, reign)
             if not heard:
@@ -180,6 +188,25 @@ class FailFastChecker:
         if isinstance(message, HeartbeatReply) and message.read_round > life.read_rounds:
             return  # a read round never asked: refused at the edge, not heard
         reign.heard[message.src] = replica.now
+
+    def _check_transfer(
+        self, node_id: NodeId, replica: Replica, reign: _Reign, time: float
+    ) -> None:
+        target = replica.transferring_to
+        if target is None:
+            return
+        recent = replica.now - replica.config.election_timeout_min_s
+        newest = replica._history.newest.voters
+        eligible = (replica.configuration.voters & newest) - {node_id}
+        heard = [p for p in eligible if reign.heard.get(p, float("-inf")) >= recent + _EPSILON_S]
+        if heard and reign.heard.get(target, float("-inf")) < recent - _EPSILON_S:
+            self._fail(
+                time,
+                "transfer-recent",
+                f"n{node_id} hands leadership to n{target} at {replica.now:.6f}, not heard "
+                f"within {replica.config.election_timeout_min_s:.6f} s, while it heard "
+                f"{sorted(heard)} {self._heard_text(replica, reign)}",
+            )
 
     def _check_refusal(self, node_id: NodeId, replica: Replica, what: str, time: float) -> None:
         life = self._life(node_id, replica)

@@ -16,7 +16,9 @@ phase, then ends them all at the heal:
   durable), and pauses or forged replies aimed at the moment a node stands
   or leads;
 - **disk**: a power cut inside a multi-step disk operation (at creation, in
-  the repairs of a restart, or armed at a random time), torn and zero-filled
+  the repairs of a restart, or armed at a random time; at creation, now and
+  then aimed at the first segment's header: written, not yet synced, its
+  name on the disk by a journal commit, its bytes torn), torn and zero-filled
   writes, a directory reaching the disk unsynced, and the storage faults of
   ``storage_faults`` whose recovery the node must classify rightly (some
   aimed at rare targets: at crash points at storage events, at a torn-tail
@@ -69,6 +71,8 @@ from paxon.sim.storage_faults import (
     strike_rare,
 )
 from paxon.sim.trace import describe
+from paxon.storage.layout import segment_name
+from paxon.storage.segments import SEGMENT_HEADER_BYTES
 
 if TYPE_CHECKING:
     from paxon.sim.runtime import RuntimeCluster
@@ -122,6 +126,12 @@ class FaultInjector:
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
         self._rng_creation = random.Random(f"{seed}:creation-cut")
+        # The aimed cut at the first segment's header draws apart, so the
+        # draws of the creation cuts above stay as they were.
+        self._rng_header_cut = random.Random(f"{seed}:creation-header")
+        # Per host whose creation cut is aimed at it: the header bytes kept,
+        # then the zeros a file system may leave after them.
+        self._header_cuts: dict[int, tuple[int, int]] = {}
         self._rng_zero = random.Random(f"{seed}:zero-fill")
         self._rng_wipe = random.Random(f"{seed}:wipe")
         # A node crashed again soon after a restart that met an odd log.
@@ -147,13 +157,28 @@ class FaultInjector:
 
     def arm_creation_cut(self, host: Host) -> None:
         """Now and then, the power fails while ``host``'s node sets its data directory up."""
-        if "crash" in self._cluster.config.faults and self._rng_creation.random() < (
-            _CUT_IN_CREATION
-        ):
+        if "crash" not in self._cluster.config.faults:
+            return
+        if self._rng_creation.random() < _CUT_IN_CREATION:
             ops = self._rng_creation.randrange(_CREATION_OPS)
             host.fs.arm_power_cut(ops)
             self._cluster.log(
                 f"fault: power of n{host.node_id} fails {ops} calls into its creation"
+            )
+            return
+        rng = self._rng_header_cut
+        if rng.random() < _CUT_AT_FIRST_HEADER:
+            # The power fails at the fsync of the first segment's header; a
+            # journal commit kept its name, and a prefix of its bytes (maybe
+            # zeros after): recovery must drop that lone torn segment and
+            # start (``_check_chain``), losing nothing: it held no record.
+            kept = rng.randrange(SEGMENT_HEADER_BYTES)
+            zeros = 0 if rng.random() < 0.5 else rng.randint(1, SEGMENT_HEADER_BYTES - kept)
+            host.fs.arm_power_cut(_FIRST_HEADER_FSYNC_OP)
+            self._header_cuts[host.node_id] = (kept, zeros)
+            self._cluster.log(
+                f"fault: power of n{host.node_id} fails at its first segment header's fsync "
+                f"({kept} bytes kept, then {zeros} zeros)"
             )
 
     def start(self) -> None:
@@ -654,6 +679,9 @@ class FaultInjector:
         # faults at the drawn rate seldom meet them; the disk then holds the
         # rare targets of ``strike_rare``. An installed snapshot is the one
         # struck: the log depends on it.
+        header_cut = self._header_cuts.pop(host.node_id, None)
+        if header_cut is not None and self._tear_first_header(host, directory, *header_cut):
+            return
         event = self._crashed_at_event.pop(host.node_id, None)
         rare_moment = host.fs.truncate_pending or event is not None
         for_rare = host.node_id in self._crashed_for_rare
@@ -702,6 +730,30 @@ class FaultInjector:
             )
         self.crash_again.crashed(host)
         self._disk_faults[host.node_id] = fault
+
+    def _tear_first_header(self, host: Host, directory: str, kept: int, zeros: int) -> bool:
+        """The crash of an aimed creation cut (``arm_creation_cut``): False when the
+        cut did not land at the first segment's header (an ordinary crash then)."""
+        fs = host.fs
+        first = f"{directory}/{segment_name(1)}"
+        fs.commit_directory(directory)  # the journal keeps the new name
+        try:
+            landed = fs.unsynced_bytes(first) == SEGMENT_HEADER_BYTES
+        except KeyError:  # sim: one-way: the cut lands at that fsync (the test pins op 9)
+            landed = False
+        if not landed:  # sim: one-way: as above
+            return False
+        fs.crash(
+            tear=lambda path, _count: kept if path == first else 0,
+            zero_fill=lambda path, _count: zeros if path == first else 0,
+        )
+        cluster = self._cluster
+        cluster.stats.faults["crashpoint: first segment header torn"] = (
+            cluster.stats.faults.get("crashpoint: first segment header torn", 0) + 1
+        )
+        self.crash_again.crashed(host)
+        self._disk_faults[host.node_id] = None
+        return True
 
     def _zero_fill(self, _path: str, torn_off: int) -> int:
         """How many zeros a file system leaves where ``torn_off`` written bytes were
@@ -764,6 +816,11 @@ _IO_ERROR = 0.1
 # the first segment: 11 calls).
 _CUT_IN_CREATION = 0.15
 _CREATION_OPS = 11
+# Of the nodes with no such cut, the share whose power fails at the fsync of
+# the first segment's header (op 9 of those 11, counted from the mkdir; a
+# test pins it: ``tests/sim/test_first_header_cut.py``).
+_CUT_AT_FIRST_HEADER = 0.05
+_FIRST_HEADER_FSYNC_OP = 9
 # Crash points at storage events (a roll-over made durable, a snapshot file
 # written: hundreds a run) strike at this multiple of ``crashpoint_rate``, at
 # most at _STORAGE_POINT_RATE_MAX; the rarest (a SnapshotRecord or a no-op's

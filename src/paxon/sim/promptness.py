@@ -44,6 +44,19 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   when a tick returns. ("Once ``target`` has every slot chosen here, it gets
   ``TimeoutNow``", sent again each ``accept_retry_s`` until the target's
   Prepare ends the reign or the transfer's time is up.)
+- ``learn-paced``: a replica sends ``LearnRequest`` at most once per
+  ``learn_retry_s`` (its clock), but at once again after stepping a ``Learn``
+  that advanced its chosen prefix and came full (``learn_max_entries``
+  entries, or a payload within ``batch_max_bytes`` of ``learn_max_bytes``: a
+  page a limit cut, so more waits). ("At most once per ``learn_retry_s``": a
+  ``Learn`` that taught nothing, or came whole, asks nothing more; every
+  request costs its source a read of its log.)
+- ``stranger-asks``: a replica that steps an ``Accept`` or ``Heartbeat`` from a
+  node in no configuration it holds, showing a chosen prefix past its own,
+  sends a ``LearnRequest`` to a member it knows (not itself) in the same call,
+  unless it sent one within ``learn_retry_s``. ("A node behind a leader it
+  does not know ... asks a member it does know for the log": the stranger's
+  messages it refuses, and nobody else may ever reach it.)
 
 Cost: a walk of the runs of each followed ``Accept`` and ``Heartbeat`` (a
 handful) and of each such message a leader sends; two attribute reads per
@@ -62,6 +75,8 @@ from paxon.protocol.messages import (
     ChosenPrefix,
     Heartbeat,
     HeartbeatReply,
+    Learn,
+    LearnRequest,
     Message,
     Prepare,
     Promise,
@@ -90,6 +105,9 @@ class PromptnessChecker:
         # Per node: its replica object, its ballot, and when it last sent each
         # (slot, peer) an Accept under that ballot (its own clock).
         self._accepts_sent: dict[NodeId, tuple[int, Ballot, dict[tuple[int, NodeId], float]]] = {}
+        # Per node: its replica object, its clock when it last sent a
+        # LearnRequest, and its chosen prefix when the last call returned.
+        self._learning: dict[NodeId, tuple[int, float, int]] = {}
 
     def on_call(
         self,
@@ -101,8 +119,10 @@ class PromptnessChecker:
         time: float,
     ) -> None:
         messages = ready.messages
+        asked_at = self._check_learn_paced(node_id, replica, call, args, ready, time)
         if call == "step" and isinstance(args[0], Accept | Heartbeat):
             self._check_learned(node_id, replica, args[0], ready, time)
+            self._check_stranger(node_id, replica, args[0], ready, asked_at, time)
         elif call == "step" and isinstance(args[0], Promise):
             self._note_promise(node_id, replica, args[0])
         elif call == "step" and isinstance(args[0], Prepare):
@@ -192,6 +212,78 @@ class PromptnessChecker:
                     )
                 return
 
+    def _check_learn_paced(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        ready: Ready,
+        time: float,
+    ) -> float:
+        """``learn-paced``; returns when the replica last sent a LearnRequest
+        before this call (its clock; -inf if never in this life)."""
+        life, asked_at, before = self._learning.get(node_id, (0, float("-inf"), -1))
+        if life != id(replica):
+            asked_at, before = float("-inf"), -1  # a new life: nothing known of it
+        now = replica.now
+        config = replica.config
+        sent = [
+            m
+            for m in (*ready.messages, *ready.messages_after_persist)
+            if isinstance(m, LearnRequest) and m.dst != node_id
+        ]
+        last = asked_at
+        for request in sent:
+            if now - last < config.learn_retry_s - _EPSILON_S and not (
+                call == "step"
+                and isinstance(args[0], Learn)
+                and 0 <= before < replica.slot_chosen
+                and _full(args[0], replica)
+            ):
+                self._fail(
+                    time,
+                    "learn-paced",
+                    f"n{node_id} asked n{request.dst} to learn from s{request.slot_from} "
+                    f"{now - last:.3f} s after its last request (at least "
+                    f"{config.learn_retry_s:.3f} s, unless a full Learn just taught it)",
+                )
+            last = now
+        self._learning[node_id] = (id(replica), last, replica.slot_chosen)
+        return asked_at
+
+    def _check_stranger(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        message: Accept | Heartbeat,
+        ready: Ready,
+        asked_at: float,
+        time: float,
+    ) -> None:
+        if (
+            message.dst != node_id
+            or message.src in replica.members
+            or message.chosen.slot_chosen <= replica.slot_chosen
+            or replica.now - asked_at < replica.config.learn_retry_s + _EPSILON_S
+            or message.src in replica._history.ids()
+        ):
+            return
+        known = set(replica.members) - {node_id}
+        if not known:
+            return  # alone in its configuration: it leads itself
+        if not any(
+            isinstance(m, LearnRequest) and m.dst in known
+            for m in (*ready.messages, *ready.messages_after_persist)
+        ):
+            self._fail(
+                time,
+                "stranger-asks",
+                f"n{node_id} (chosen prefix {replica.slot_chosen}) refused n{message.src}, "
+                f"in no configuration it holds, showing {message.chosen.slot_chosen}, and "
+                f"asked none of {sorted(known)} to learn",
+            )
+
     def _check_cover(
         self, node_id: NodeId, replica: Replica, peer: NodeId, prefix: ChosenPrefix, time: float
     ) -> None:
@@ -257,6 +349,15 @@ class PromptnessChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _full(learn: Learn, replica: Replica) -> bool:
+    """Whether ``learn`` came as full as a page a limit cut."""
+    config = replica.config
+    if len(learn.entries) >= config.learn_max_entries:
+        return True
+    size = sum(len(c.payload) for entry in learn.entries for c in entry.value.commands)
+    return size > config.learn_max_bytes - config.batch_max_bytes
 
 
 def _answered(message: Message, ready: Ready) -> bool:
