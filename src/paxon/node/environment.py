@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from paxon.net.client_messages import ClientResponse
 from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import Transport, TransportStats
 from paxon.protocol.replica import Replica
@@ -55,6 +56,16 @@ class NodeTransport(Protocol):
     def stats(self) -> TransportStats: ...
 
     def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None: ...
+
+
+class ClientAnswers(Protocol):
+    """What the runtime answers a client's request through: the real transport's
+    ``ClientConnection``, or the simulator's (so mypy holds both to it)."""
+
+    def send(self, response: ClientResponse) -> None: ...
+
+    def reply(self, request_id: int, payload: bytes) -> None:
+        """``send(Reply(request_id, payload))``, perhaps without making the Reply."""
 
 
 class CommitTicket(Protocol):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from paxon.errors import Busy, NotLeader, PaxonError
 from paxon.net.client_messages import ChangeMembers, Failure, StatusReply
-from paxon.net.transport import ClientConnection
+from paxon.node.environment import ClientAnswers
 from paxon.node.members import (
     MembershipWaiters,
     auto_promotion,
@@ -42,7 +42,7 @@ class LeaderMembership:
         self._node = node
         self.waiters = MembershipWaiters()
 
-    def on_request(self, connection: ClientConnection, request: ChangeMembers) -> None:
+    def on_request(self, connection: ClientAnswers, request: ChangeMembers) -> None:
         """Propose the configuration ``request`` asks for; answer once it is chosen."""
         node = self._node
         if node._replica.role is not Role.LEADER:

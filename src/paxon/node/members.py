@@ -37,7 +37,7 @@ from typing import Any
 
 from paxon.errors import BadRequest, Busy
 from paxon.net.client_messages import Failure, StatusReply
-from paxon.net.transport import ClientConnection
+from paxon.node.environment import ClientAnswers
 from paxon.protocol import Replica, Role
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 
@@ -220,7 +220,7 @@ def _check_address(address: str) -> None:
 
 @dataclass(slots=True)
 class _Waiter:
-    connection: ClientConnection
+    connection: ClientAnswers
     request_id: int
     wanted: Configuration
 
@@ -239,7 +239,7 @@ class MembershipWaiters:
         if len(self._waiting) >= WAITERS_MAX:
             raise Busy(f"{WAITERS_MAX} membership requests are waiting; retry later")
 
-    def add(self, connection: ClientConnection, request_id: int, wanted: Configuration) -> None:
+    def add(self, connection: ClientAnswers, request_id: int, wanted: Configuration) -> None:
         self.check_room()
         self._waiting.append(_Waiter(connection, request_id, wanted))
 

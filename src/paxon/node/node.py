@@ -86,10 +86,9 @@ from paxon.net.client_messages import (
 )
 from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
-from paxon.net.transport import ClientConnection
 from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
-from paxon.node.environment import REAL, Committer, Environment, NodeTransport
+from paxon.node.environment import REAL, ClientAnswers, Committer, Environment, NodeTransport
 from paxon.node.failfast import FailFast
 from paxon.node.forwarding import Forwarder
 from paxon.node.history import LeaderHistory
@@ -130,7 +129,7 @@ links are still coming up) checks again, within the call's deadline."""
 class _RemoteWaiter:
     """A native client's request, answered on its connection."""
 
-    connection: ClientConnection
+    connection: ClientAnswers
     request_id: int
     started: float
 
@@ -652,7 +651,7 @@ class Node:
         except Exception as error:  # a bug or a broken invariant: stop, loudly
             self._fatal(error)
 
-    def _on_client_request(self, connection: ClientConnection, request: ClientRequest) -> None:
+    def _on_client_request(self, connection: ClientAnswers, request: ClientRequest) -> None:
         if self._stopping:
             connection.send(Failure(request.request_id, "unavailable", "shutting down"))
             return
@@ -661,7 +660,7 @@ class Node:
         except Exception as error:
             self._fatal(error)
 
-    def _serve_client(self, connection: ClientConnection, request: ClientRequest) -> None:
+    def _serve_client(self, connection: ClientAnswers, request: ClientRequest) -> None:
         match request:
             case Submit(request_id, client_id, seq, payload):
                 if self._replica.role is not Role.LEADER:
@@ -712,7 +711,7 @@ class Node:
         task.add_done_callback(done)
 
     async def _authenticate(
-        self, connection: ClientConnection, request_id: int, user: str, password: str
+        self, connection: ClientAnswers, request_id: int, user: str, password: str
     ) -> None:
         """Log a native client in: a token from this node's applied users (``authgate``)."""
         if self._gate is None:
@@ -725,7 +724,7 @@ class Node:
         else:
             connection.send(Reply(request_id, token.encode()))
 
-    async def _prepare_and_enqueue(self, connection: ClientConnection, request: Submit) -> None:
+    async def _prepare_and_enqueue(self, connection: ClientAnswers, request: Submit) -> None:
         """Hash the password of a ``user add``/``passwd`` off the loop, then propose it."""
         assert self._gate is not None
         try:

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from paxon.net.client_messages import ClientRequest, ClientResponse, Reply
 from paxon.net.peer_messages import PeerMessage
 from paxon.net.transport import TransportStats
+from paxon.node.environment import ClientAnswers
 from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord, SnapshotRecord
 from paxon.protocol.types import Ballot
@@ -499,7 +500,9 @@ class SimTransport:
         # What ``set_bound_incarnations`` was last told (``refuses`` reads it).
         self.bound_incarnations: dict[int, int] = {}
         self.on_peer_message: Callable[[PeerMessage], None] = settings["on_peer_message"]
-        self.on_client_request: Callable[[Any, ClientRequest], None] = settings["on_client_request"]
+        self.on_client_request: Callable[[ClientAnswers, ClientRequest], None] = settings[
+            "on_client_request"
+        ]
         node_id = host.node_id
         self._peers: dict[int, tuple[str, int]] = {
             peer: address for peer, address in settings["peers"].items() if peer != node_id
