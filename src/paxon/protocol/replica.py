@@ -1222,8 +1222,10 @@ class Replica:
             # removal for good). A member that holds it in no configuration
             # refuses the request (ignored_non_member_learn_request); one that
             # holds the configuration adding it back answers.
+            # A configuration ahead has a voter that is not this node (it may
+            # not stand), and members holds every member of those: never empty.
             known = [member for member in self.members if member != self.node_id]
-            if known:
+            if known:  # sim: one-way: see above
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return
