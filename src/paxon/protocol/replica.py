@@ -1466,7 +1466,9 @@ class Replica:
             self._read_round += 1
             self._round_sent_at[self._read_round] = self._now
             horizon = self._now - self.config.lease_s
-            for read_round, sent_at in list(self._round_sent_at.items()):
+            # The round just added went out now, within the horizon, and alone
+            # it is within the bound: the loop always stops at it at the latest.
+            for read_round, sent_at in list(self._round_sent_at.items()):  # sim: one-way: above
                 if sent_at >= horizon and len(self._round_sent_at) <= _LEASE_ROUNDS_MAX:
                     break
                 del self._round_sent_at[read_round]  # oldest first: a lease only shortens
