@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from tests.protocol.harness import Env
+from tests.protocol.test_membership import ALPHA, change
 from tests.protocol.test_replica import command, elect
 
 from paxon.protocol import ReplicaConfig, Role
@@ -193,6 +194,24 @@ def test_a_leader_whose_transfer_gave_up_holds_no_lease_for_the_rest_of_its_reig
         env.stabilize()
     assert leader.role is Role.LEADER and leader.transferring_to is None
     assert leader.serving and not leader.lease_holds
+
+
+def test_a_leader_whose_removal_is_chosen_holds_no_lease() -> None:
+    # Voters may stand while they hear a leader being removed (it no longer
+    # keeps them from it): its acknowledged rounds must not make a lease.
+    env = Env(3, config=LEASE, alpha=ALPHA)
+    for node_id in (2, 3):
+        env.tick(node_id, LEASE.election_timeout_min_s)  # past the quiet start
+    elect(env, 1)
+    env.stabilize()
+    leader = env.replica(1)
+    assert leader.lease_holds
+    change(env, 1, [2, 3])  # chosen, not in effect yet: it still leads
+    env.tick(1, leader.now + 0.01)  # a fresh round of heartbeats, acknowledged
+    env.stabilize()
+    assert leader.role is Role.LEADER
+    assert not leader.lease_holds
+    assert not any("read 7" in line for line in env.read_index(1, 7, now=leader.now))
 
 
 def _new_leader_writes_while_the_old_one_is_cut_off(

