@@ -14,6 +14,7 @@ printed per tree::
 
     PYTHONPATH=$PWD /work/main/.venv/bin/python benchmarks/cpu_per_write.py \\
         --src /work/main/src --src src --runs 3 --ops 60000
+    ... --runs 3 --http 6        # the HTTP API instead, 6 s of aiohttp load per run
 
 Every process is ended by its PID and every temp dir removed (``Processes``).
 """
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 from benchmarks.peers import paxon_peer
+from benchmarks.peers.http_driver import HttpDriver
 from benchmarks.peers.procs import CLOCK_TICKS_PER_S, Processes, cpu_seconds
 
 CLIENTS = paxon_peer.CLIENTS
@@ -45,14 +47,20 @@ def system_seconds(pid: int) -> float:
 
 
 def measure_once(
-    src: Path, ops: int, flags: tuple[str, ...], sampler: str | None = None
+    src: Path,
+    ops: int,
+    flags: tuple[str, ...],
+    sampler: str | None = None,
+    http_seconds: float | None = None,
 ) -> dict[str, float]:
     """One fresh cluster from ``src``: µs of CPU per write of each process.
 
     ``sampler``: a command run beside the leader during the load, ``{pid}``
     replaced by its PID, stopped with SIGINT (``py-spy record`` or ``perf
     record``; neither is a project dependency). Its CPU is its own, but the
-    sampling slows the leader: measure without it."""
+    sampling slows the leader: measure without it. ``http_seconds``: drive the
+    leader's HTTP API for that long instead, with the peer benchmark's aiohttp
+    load generator (``HttpDriver``, 128 connections), not ``paxon bench``."""
     os.environ["PYTHONPATH"] = str(src.resolve())
     procs = Processes()
     try:
@@ -65,7 +73,11 @@ def measure_once(
             time.sleep(SAMPLER_START_S)
         before = [cpu_seconds(pid) for pid in pids]
         system_before = system_seconds(pids[0])
-        load = driver._bench(ops, CLIENTS, seconds=ops / 5_000)
+        if http_seconds is None:
+            load = driver._bench(ops, CLIENTS, seconds=ops / 5_000)
+        else:
+            url = cluster.http[cluster.leader]
+            load = HttpDriver("paxon http", procs, "paxon", url).saturation(http_seconds)
         spent = [cpu_seconds(pid) - cpu for pid, cpu in zip(pids, before, strict=True)]
         leader_system = system_seconds(pids[0]) - system_before
         if sampler is not None:
@@ -97,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=60_000)
     parser.add_argument("--flag", action="append", default=[], help="a paxon serve flag")
     parser.add_argument(
+        "--http",
+        type=float,
+        metavar="SECONDS",
+        help="drive the leader's HTTP API this long (aiohttp, 128 connections) instead",
+    )
+    parser.add_argument(
         "--sampler",
         help="a profiler to run on the leader, {pid} its PID, e.g. "
         "'py-spy record --pid {pid} --gil --format raw -o leader.txt'",
@@ -106,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: dict[Path, list[dict[str, float]]] = {src: [] for src in args.src}
     for run in range(args.runs):
         for src in args.src:
-            sample = measure_once(src, args.ops, flags, args.sampler)
+            sample = measure_once(src, args.ops, flags, args.sampler, args.http)
             if sample:
                 samples[src].append(sample)
             shown = " ".join(f"{k}={v:,.1f}" for k, v in sample.items())

@@ -11,10 +11,9 @@ paced rate), then ``paxon bench --rate`` runs at half of it for ``--seconds``
 at the leader, as the peer benchmark's "half of saturation" phase does. Around
 that paced phase it reads, for every process:
 
-- each node's ``/metrics``: how late its event loop's 10 ms wake-ups came
-  (``paxon_loop_lag_seconds``), its garbage collections
-  (``paxon_gc_pause_seconds``) and its fsyncs (``paxon_fsync_seconds``),
-  counted at 5 ms and over;
+- each node's ``/metrics``: its fsyncs (``paxon_fsync_seconds``) of 5 ms and
+  over (the nodes' own loop lag and collections were exported for a while and
+  no longer are: docs/benchmarks.md, "The tail");
 - ``/proc/PID/task/*/schedstat`` of every process, the load generator's
   sampled while it runs: CPU time, and time spent runnable but waiting for a
   CPU (the run queue), the cost of four busy processes on two cores;
@@ -59,11 +58,7 @@ PACED_CLIENTS = 256  # as the peer benchmark (benchmarks/peers/paxon_peer.py)
 SATURATION_S = 6.0
 SATURATION_OPS_PER_S = 12_000
 SAMPLE_EVERY_S = 0.2
-STALL_SERIES = {
-    "loop_lag": "paxon_loop_lag_seconds",
-    "gc": "paxon_gc_pause_seconds",
-    "fsync": "paxon_fsync_seconds",
-}
+STALL_SERIES = {"fsync": "paxon_fsync_seconds"}
 
 
 @dataclass
@@ -94,7 +89,7 @@ class Schedstat:
 class ProcessStalls:
     name: str
     sched: Schedstat = field(default_factory=Schedstat)
-    over_5ms: dict[str, float] = field(default_factory=dict)  # series -> count
+    over_5ms: dict[str, float | None] = field(default_factory=dict)  # None: not measured
 
 
 def stall_counts(metrics_text: str) -> dict[str, float]:
@@ -167,7 +162,11 @@ def one_run(variant: str, rate: float | None, seconds: float) -> dict[str, objec
             ProcessStalls(
                 name,
                 sched_after.minus(sched_before),
-                {key: stalls_after[key] - stalls_before[key] for key in STALL_SERIES},
+                {
+                    "loop_lag": None,
+                    "gc": None,
+                    **{key: stalls_after[key] - stalls_before[key] for key in STALL_SERIES},
+                },
             )
             for name, (sched_before, stalls_before), (sched_after, stalls_after) in zip(
                 names, before, after, strict=True
@@ -224,9 +223,13 @@ def render(run: dict) -> str:
         lines.append(
             f"  {process['name']:9} cpu {process['cpu_s'] / seconds:5.2f} cores, run-queue wait "
             f"{1000 * process['runqueue_wait_s'] / seconds:6.1f} ms/s; >5 ms: loop lag "
-            f"{over['loop_lag']:.0f}, gc {over['gc']:.0f}, fsync {over['fsync']:.0f}"
+            f"{_count(over['loop_lag'])}, gc {_count(over['gc'])}, fsync {_count(over['fsync'])}"
         )
     return "\n".join(lines)
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def summary(runs: list[dict]) -> str:

@@ -11,10 +11,11 @@ shows in a request's own timing:
   operating system ran something else instead of this process. On 2 cores
   shared by three nodes and a load generator, the second is not rare.
 
-``paxon serve`` exports both as histograms (``paxon_gc_pause_seconds``,
-``paxon_loop_lag_seconds``; ``docs/metrics.md``), and ``paxon bench`` reports
-its own, so a run's tail can be set beside where the time went: in a server,
-or in the load generator that measured it.
+``paxon bench`` reports its own (``loadgen`` in ``--json``): an op is timed
+there, so a stall there is in its latency. ``paxon serve`` exported the same
+for a while and no longer does: with the watch running, a leader's handover
+under load stalled about 0.3 s in most runs of the membership benchmark and
+never without it (``docs/benchmarks.md``, "The tail"; the cause is not found).
 """
 
 from __future__ import annotations
@@ -23,16 +24,12 @@ import asyncio
 import gc
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 LOOP_LAG_INTERVAL_S = 0.01
 """How often the loop-lag task asks to wake: 100 wake-ups a second, each a few
 microseconds of CPU; a hold shorter than this may fall between two and be missed."""
-
-STALL_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-"""From half a millisecond (noise) to a second (a stall that costs a leadership)."""
 
 SLOW_S = 0.005
 """A stall at least this long is counted apart: the p99 goals are in milliseconds."""
@@ -68,34 +65,6 @@ async def watch_loop_lag(
         asked = clock()
         await asyncio.sleep(interval_s)
         observe(max(clock() - asked - interval_s, 0.0))
-
-
-GC_PENDING_MAX = 4096
-"""Collections kept between two loop wake-ups by ``export_stalls`` (older ones
-are dropped: a process collecting 400,000 times a second has other news)."""
-
-
-async def export_stalls(
-    observe_gc_pause: Callable[[int, float], None],
-    observe_loop_lag: Callable[[float], None],
-    interval_s: float = LOOP_LAG_INTERVAL_S,
-) -> None:
-    """Until cancelled: pass every collection and every loop wake-up's lateness
-    to the observers, both from the event loop. The collector's callback only
-    queues: it may run in any thread and inside any code, an observer's own
-    lock included (a Prometheus histogram takes one)."""
-    pending: deque[tuple[int, float]] = deque(maxlen=GC_PENDING_MAX)
-    stop = watch_gc_pauses(lambda generation, seconds: pending.append((generation, seconds)))
-
-    def on_wake_up(lag_s: float) -> None:
-        observe_loop_lag(lag_s)
-        while pending:
-            observe_gc_pause(*pending.popleft())
-
-    try:
-        await watch_loop_lag(on_wake_up, interval_s)
-    finally:
-        stop()
 
 
 @dataclass(slots=True)

@@ -78,10 +78,6 @@ def test_request_series_move_when_requests_happen(cluster: Cluster) -> None:
     route = "/v1/kv/{key}"
     assert moved("paxon_http_requests_total", route=route, method="PUT", status="200") == 1
     assert moved("paxon_http_request_seconds_count", route=route, method="GET") == 1
-    # Each process watches its own loop, 100 wake-ups a second (paxon.stalls).
-    for node_before, node_after in zip(before, after, strict=True):
-        lag = ("paxon_loop_lag_seconds_count", ())
-        assert node_after[lag] > node_before[lag]
     # The follower forwarded the HTTP put: the leader counts it as a native put.
     leader = nodes.index(cluster.leader_id() or 0)
     leader_puts = [

@@ -69,7 +69,6 @@ from paxon.net.client_messages import (
     Submit,
 )
 from paxon.node.request_tally import RequestTally
-from paxon.stalls import STALL_BUCKETS_S
 from paxon.version import __version__
 
 FSYNC_BUCKETS_S = (
@@ -207,20 +206,6 @@ class NodeMetrics:
             "paxon_fsync_seconds",
             "Duration of one write-ahead log fsync.",
             buckets=FSYNC_BUCKETS_S,
-            registry=registry,
-        )
-        self.gc_pause_seconds = Histogram(
-            "paxon_gc_pause_seconds",
-            "Wall-clock duration of one garbage collection of this process, by generation.",
-            ["generation"],
-            buckets=STALL_BUCKETS_S,
-            registry=registry,
-        )
-        self.loop_lag_seconds = Histogram(
-            "paxon_loop_lag_seconds",
-            "How late a wake-up asked of the event loop every 10 ms came: time the loop "
-            "was held by other work, or the process was not given a CPU.",
-            buckets=STALL_BUCKETS_S,
             registry=registry,
         )
         self.commit_seconds = Histogram(

@@ -39,7 +39,6 @@ from paxon.security.client_tls import ClientTls
 from paxon.server.config import ServeConfig
 from paxon.server.dev_plan import ports_in_use
 from paxon.server.http import start_http
-from paxon.stalls import export_stalls
 from paxon.storage.errors import StorageError
 from paxon.tuning import (
     freeze_survivors,
@@ -136,13 +135,6 @@ async def _serve(config: ServeConfig) -> int:
     prober = asyncio.ensure_future(probe.run())
     activity = ActivitySampler(config.node_id, lambda: own_row(node.status()), node.metrics)
     sampler = asyncio.ensure_future(activity.run())
-    gc_pause = node.metrics.gc_pause_seconds
-    stalls = asyncio.ensure_future(
-        export_stalls(
-            lambda generation, seconds: gc_pause.labels(str(generation)).observe(seconds),
-            node.metrics.loop_lag_seconds.observe,
-        )
-    )
     if security.peers.mode == "none":  # after start-up, so a refusal stays one line
         _warn_unauthenticated(log, config)
     runner = None
@@ -199,7 +191,6 @@ async def _serve(config: ServeConfig) -> int:
     finally:
         prober.cancel()
         sampler.cancel()
-        stalls.cancel()
         if runner is not None:
             await runner.cleanup()
         await node.stop()
