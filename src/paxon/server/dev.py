@@ -268,6 +268,11 @@ def _serve_until_stopped(
         done, errors, _ = run_line(line, cluster)
         _say([f"(dashboard) {line}", *done], sys.stdout)
         _say(errors, sys.stderr)
+        if shown is not None:
+            # Before the button's request is answered: a page that reads the
+            # states right after its POST must see what the command did (the
+            # chaos TLS test read "running" after a pause, now and then).
+            shown.publish(cluster, client_tls)
         return done, errors
 
     while not stop.requested:
