@@ -259,6 +259,7 @@ class Node:
         self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
         self._snapshot_next_slot = self.config.snapshot_interval_slots
         self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
+        self._snapshot_due_bytes = self.config.snapshot_due_bytes(0)  # none known yet
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership = LeaderMembership(self)  # requests, promotions, bindings
@@ -1020,7 +1021,7 @@ class Node:
                 self._answer_query(query)
         if (
             self.machine.slot_applied >= self._snapshot_next_slot
-            or self._bytes_since_snapshot >= self.config.snapshot_interval_bytes
+            or self._bytes_since_snapshot >= self._snapshot_due_bytes
         ):
             self._start_snapshot()
 
@@ -1283,6 +1284,7 @@ class Node:
                 f"it holds the state below slot {self.machine.slot_applied}, "
                 f"its header says slot {meta.slot}",
             )
+        self._snapshot_due_bytes = self.config.snapshot_due_bytes(len(data))
 
     def _start_snapshot(self) -> None:
         if self._snapshot_running or self._transfers.installing:
@@ -1321,6 +1323,7 @@ class Node:
             if slot <= self._slot_snapshot:
                 return  # an installed snapshot overtook this one
             self._slot_snapshot = slot
+            self._snapshot_due_bytes = self.config.snapshot_due_bytes(size[0])
             # Keep one interval of log in memory for peers that lag behind.
             if previous > self._replica.log_start:
                 self._replica.compact(previous)
@@ -1335,9 +1338,11 @@ class Node:
 
         task.add_done_callback(done)
 
-    def _note_snapshot_installed(self, slot: Slot) -> None:
-        """A peer's snapshot is durable and restored: schedule ours after it, tell the core."""
+    def _note_snapshot_installed(self, slot: Slot, size: int) -> None:
+        """A peer's snapshot (``size`` bytes) is durable and restored: schedule
+        ours after it, tell the core."""
         self._slot_snapshot = max(self._slot_snapshot, slot)
+        self._snapshot_due_bytes = self.config.snapshot_due_bytes(size)
         self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
         self._bytes_since_snapshot = 0
         configs = self.machine.configs.state(slot) if self.machine.configs else ()
