@@ -185,11 +185,11 @@ def test_a_node_snapshots_once_its_log_outgrows_its_small_state(tmp_path: Path) 
         try:
             for _ in range(50):
                 await cluster.nodes[1].submit(b"1")
-            await eventually(lambda: all(n._slot_snapshot > 0 for n in cluster.nodes.values()))
+            await eventually(lambda: all(n._snapshots.slot > 0 for n in cluster.nodes.values()))
             node = cluster.nodes[1]
-            await asyncio.gather(*node._snapshot_work)
+            await asyncio.gather(*node._snapshots.work)
             (path,) = tmp_path.glob("n1/snapshot-*")  # compacted: the newest one stays
-            assert 40 < node._snapshot_due_bytes <= 2 * path.stat().st_size
+            assert 40 < node._snapshots.due_bytes <= 2 * path.stat().st_size
         finally:
             await cluster.stop_all()
 
@@ -205,16 +205,16 @@ def test_a_restart_keeps_the_snapshot_schedule(tmp_path: Path) -> None:
         await cluster.start_all()
         for _ in range(1010):  # about a slot each: every node snapshots once
             await cluster.nodes[1].submit(b"1")
-        await eventually(lambda: all(n._slot_snapshot > 0 for n in cluster.nodes.values()))
+        await eventually(lambda: all(n._snapshots.slot > 0 for n in cluster.nodes.values()))
         await cluster.stop_all()
         files = {path: path.stat().st_mtime_ns for path in tmp_path.glob("n1/snapshot-*")}
         await cluster.start_all()
         try:
             node = cluster.nodes[1]
-            assert 1000 <= node._slot_snapshot < 1500
+            assert 1000 <= node._snapshots.slot < 1500
             for _ in range(3):
                 await node.submit(b"1")
-            await asyncio.gather(*node._snapshot_work)
+            await asyncio.gather(*node._snapshots.work)
             # No snapshot written since (not even the recovered one again).
             assert {path: path.stat().st_mtime_ns for path in tmp_path.glob("n1/snapshot-*")} == (
                 files

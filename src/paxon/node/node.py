@@ -98,6 +98,7 @@ from paxon.node.member_duties import LeaderMembership
 from paxon.node.members import describe, refusal_bindings
 from paxon.node.metrics import NodeMetrics
 from paxon.node.snapshot_transfer import SnapshotTransfers
+from paxon.node.snapshots import LocalSnapshots
 from paxon.node.watches import WatchParking
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
@@ -253,13 +254,8 @@ class Node:
         self._reads_confirming: dict[int, list[_PendingQuery]] = {}
         self._reads_applying: deque[tuple[Slot, list[_PendingQuery]]] = deque()
         # Snapshots: taking our own, sending ours to peers, receiving one.
-        self._slot_snapshot = 0
-        self._snapshot_running = False
+        self._snapshots = LocalSnapshots(self)
         self._transfers = SnapshotTransfers(self)  # sending ours, taking the leader's
-        self._snapshot_work: set[asyncio.Future[Any]] = set()  # writes, installs, sends
-        self._snapshot_next_slot = self.config.snapshot_interval_slots
-        self._bytes_since_snapshot = 0  # command payload applied since the last snapshot
-        self._snapshot_due_bytes = self.config.snapshot_due_bytes(0)  # none known yet
         self._role = Role.FOLLOWER
         self._leader: int | None = None
         self._membership = LeaderMembership(self)  # requests, promotions, bindings
@@ -359,7 +355,7 @@ class Node:
         self._watches.fail_all("the node is shutting down")
         # Snapshot writes and installs use the data directory: let them finish
         # before it is closed (and its lock released to a successor).
-        for work in list(self._snapshot_work):
+        for work in list(self._snapshots.work):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await work
         await self._loop.run_in_executor(None, self._committer.close)
@@ -561,7 +557,7 @@ class Node:
                         "commit_index": status.slot_chosen,
                         "applied_index": self.machine.slot_applied,
                         "log_start": status.log_start,
-                        "snapshot_index": self._slot_snapshot,
+                        "snapshot_index": self._snapshots.slot,
                         "reachable": True,
                     }
                 )
@@ -998,9 +994,10 @@ class Node:
     def _apply(self, entries: list[ChosenEntry]) -> None:
         waiting = self._waiting
         commits = 0
+        applied_bytes = 0
         for entry in entries:
             for command in entry.value.commands:
-                self._bytes_since_snapshot += len(command.payload)
+                applied_bytes += len(command.payload)
             for applied in self.machine.apply(entry):
                 commits += applied.fresh
                 waiter = waiting.pop((applied.client_id, applied.seq), None)
@@ -1019,11 +1016,7 @@ class Node:
         while reads and reads[0][0] <= self.machine.slot_applied:
             for query in reads.popleft()[1]:
                 self._answer_query(query)
-        if (
-            self.machine.slot_applied >= self._snapshot_next_slot
-            or self._bytes_since_snapshot >= self._snapshot_due_bytes
-        ):
-            self._start_snapshot()
+        self._snapshots.applied(applied_bytes)
 
     def _on_read_index(self, answer: ReadIndex) -> None:
         queries = self._reads_confirming.pop(answer.read_id, None)
@@ -1233,11 +1226,8 @@ class Node:
         for warning in recovered.warnings:
             self.log.warning("[%d] %s", self.node_id, warning)
         if recovered.snapshot is not None:
-            self._restore_recovered(recovered.snapshot)
-            self._slot_snapshot = recovered.snapshot.slot
-            # Next one an interval after it (not at the first apply: that wrote
-            # the recovered state again at every restart).
-            self._snapshot_next_slot = self._slot_snapshot + self.config.snapshot_interval_slots
+            size = self._restore_recovered(recovered.snapshot)
+            self._snapshots.recovered(recovered.snapshot.slot, size)
         machine_configs = self.machine.configs
         configs = machine_configs.state(self.machine.slot_applied) if machine_configs else ()
         self._replica = self._env.replica_factory(
@@ -1260,13 +1250,13 @@ class Node:
             "[%d %s] recovered: snapshot at slot %d, %d log records replayed%s",
             self.node_id,
             recovered.state.ballot_promised,
-            self._slot_snapshot,
+            self._snapshots.slot,
             recovered.records_replayed,
             "" if recovered.torn is None else f", torn tail cut ({recovered.torn})",
         )
 
-    def _restore_recovered(self, meta: SnapshotMeta) -> None:
-        """Restore the state machine from the snapshot recovery starts at.
+    def _restore_recovered(self, meta: SnapshotMeta) -> int:
+        """Restore the state machine from the snapshot recovery starts at; its size.
 
         A snapshot that does not restore stops the start with
         ``UnrestorableSnapshot`` naming the file (``paxon serve`` exits 2); no
@@ -1284,67 +1274,12 @@ class Node:
                 f"it holds the state below slot {self.machine.slot_applied}, "
                 f"its header says slot {meta.slot}",
             )
-        self._snapshot_due_bytes = self.config.snapshot_due_bytes(len(data))
-
-    def _start_snapshot(self) -> None:
-        if self._snapshot_running or self._transfers.installing:
-            return
-        self._snapshot_running = True
-        # Whatever happens, the next try is one interval on (a failing disk
-        # must not make every apply serialize the whole state again).
-        self._snapshot_next_slot = self.machine.slot_applied + self.config.snapshot_interval_slots
-        self._bytes_since_snapshot = 0
-        started = self._env.stopwatch()
-        slot = self.machine.slot_applied
-        encode = self.machine.snapshot_later()  # a cheap capture; encoded off the loop
-        writer = self._storage.begin_snapshot(slot)
-        on_loop_s = self._env.stopwatch() - started
-        size = [0]
-
-        def write() -> Any:
-            data = encode()
-            size[0] = len(data)
-            return writer.write(data)
-
-        task = self._loop.run_in_executor(None, write)
-        self._snapshot_work.add(task)
-        previous = self._slot_snapshot
-
-        def done(future: asyncio.Future[Any]) -> None:
-            self._snapshot_work.discard(future)
-            self._snapshot_running = False
-            if self._closed:
-                return
-            error = future.exception()
-            if error is not None:
-                self.metrics.snapshot_failures.inc()
-                self.log.error("[%d] snapshot at slot %d failed: %s", self.node_id, slot, error)
-                return
-            if slot <= self._slot_snapshot:
-                return  # an installed snapshot overtook this one
-            self._slot_snapshot = slot
-            self._snapshot_due_bytes = self.config.snapshot_due_bytes(size[0])
-            # Keep one interval of log in memory for peers that lag behind.
-            if previous > self._replica.log_start:
-                self._replica.compact(previous)
-            self.log.info(
-                "[%d] snapshot at slot %d written: %d bytes, %.1f ms on the loop, %.1f ms in all",
-                self.node_id,
-                slot,
-                size[0],
-                on_loop_s * 1000,
-                (self._env.stopwatch() - started) * 1000,
-            )
-
-        task.add_done_callback(done)
+        return len(data)
 
     def _note_snapshot_installed(self, slot: Slot, size: int) -> None:
         """A peer's snapshot (``size`` bytes) is durable and restored: schedule
         ours after it, tell the core."""
-        self._slot_snapshot = max(self._slot_snapshot, slot)
-        self._snapshot_due_bytes = self.config.snapshot_due_bytes(size)
-        self._snapshot_next_slot = slot + self.config.snapshot_interval_slots
-        self._bytes_since_snapshot = 0
+        self._snapshots.installed(slot, size)
         configs = self.machine.configs.state(slot) if self.machine.configs else ()
         self._perform(self._replica.install_snapshot(slot, configs))
 

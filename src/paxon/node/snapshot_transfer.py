@@ -71,10 +71,10 @@ class SnapshotTransfers:
             return
         self._sends.add(peer)
         task = node._loop.create_task(self._send(peer))
-        node._snapshot_work.add(task)
+        node._snapshots.work.add(task)
 
         def done(task: asyncio.Task[None]) -> None:
-            node._snapshot_work.discard(task)
+            node._snapshots.work.discard(task)
             self._sends.discard(peer)
             if not task.cancelled() and task.exception() is not None:
                 node.log.error(
@@ -144,8 +144,8 @@ class SnapshotTransfers:
             self.installing = True
             received_s = node._loop.time() - self._first_chunk_at.pop(chunk.src, node._loop.time())
             install = node._loop.create_task(self._install(chunk.src, chunk.slot, data, received_s))
-            node._snapshot_work.add(install)
-            install.add_done_callback(node._snapshot_work.discard)
+            node._snapshots.work.add(install)
+            install.add_done_callback(node._snapshots.work.discard)
 
     async def _install(self, source: int, slot: Slot, data: bytes, received_s: float) -> None:
         """Install a peer's snapshot: file first, then state machine, then the core.
