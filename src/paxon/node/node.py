@@ -86,6 +86,7 @@ from paxon.net.client_messages import (
 )
 from paxon.net.peer_auth import INSECURE, PeerSecurity
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
+from paxon.node import status_view
 from paxon.node.authgate import AuthGate
 from paxon.node.config import NodeConfig
 from paxon.node.environment import REAL, ClientAnswers, Committer, Environment, NodeTransport
@@ -95,7 +96,7 @@ from paxon.node.history import LeaderHistory
 from paxon.node.logclock import ClockStamper, LeaderClock, check_client_id, is_stamp
 from paxon.node.machine import InvalidSnapshot, ReplicatedMachine, refusal
 from paxon.node.member_duties import LeaderMembership
-from paxon.node.members import describe, refusal_bindings
+from paxon.node.members import refusal_bindings
 from paxon.node.metrics import NodeMetrics
 from paxon.node.snapshot_transfer import SnapshotTransfers
 from paxon.node.snapshots import LocalSnapshots
@@ -103,7 +104,7 @@ from paxon.node.watches import WatchParking
 from paxon.protocol.membership import ConfigHistory, Configuration
 from paxon.protocol.messages import LearnRequest, Message
 from paxon.protocol.ready import ChosenEntry, ReadIndex, Ready
-from paxon.protocol.replica import RECENT_SLOTS_MAX, Replica, Role, SlotView
+from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Command, Slot
 from paxon.security.client_tls import ClientTls
 from paxon.statemachine import StateMachine
@@ -542,78 +543,11 @@ class Node:
 
     def status(self) -> dict[str, Any]:
         """The ``status --json`` object of docs/api.md, from this node's view."""
-        status = self._replica.status()
-        leader = status.leader_hint
-        members = []
-        for member in sorted(self.addresses):
-            address = self.client_address(member)
-            if member == self.node_id:
-                members.append(
-                    {
-                        "id": member,
-                        "address": address,
-                        "role": status.role.value,
-                        "ballot": str(status.ballot_promised),
-                        "commit_index": status.slot_chosen,
-                        "applied_index": self.machine.slot_applied,
-                        "log_start": status.log_start,
-                        "snapshot_index": self._snapshots.slot,
-                        "reachable": True,
-                    }
-                )
-            else:
-                members.append(
-                    {
-                        "id": member,
-                        "address": address,
-                        "role": "leader" if member == leader else None,
-                        "ballot": None,
-                        # A leader hears each follower's chosen index.
-                        "commit_index": self._replica.peer_slot_chosen(member),
-                        "applied_index": None,
-                        "log_start": None,
-                        "snapshot_index": None,
-                        "reachable": self._transport.reachable(member),
-                    }
-                )
-        learners = self._replica.configuration_newest.learners
-        for row in members:
-            if row["id"] in learners and row["role"] != "leader":
-                row["role"] = "learner"
-        view = {
-            "node_id": self.node_id,
-            "members": members,
-            "leader": leader,
-            "configuration": describe(self._replica.configuration_newest),
-            # How linearizable reads are confirmed here: every member alike, or unsafe.
-            "lease_reads": self._replica.config.lease_reads,
-        }
-        if self.health_report is not None:
-            view["health"] = self.health_report()
-        if self.http_address is not None:
-            view["http"] = self.http_address
-        return view
+        return status_view.node_status(self)
 
     def recent_slots(self, count: int) -> dict[str, Any]:
         """The dashboard's log view: ``Replica.recent_slots`` and where the log stands."""
-        status = self._replica.status()
-        return {
-            "node_id": self.node_id,
-            "log_start": status.log_start,
-            "commit_index": status.slot_chosen,
-            "slot_next": status.slot_next if status.role is Role.LEADER else None,
-            "slots_max": RECENT_SLOTS_MAX,
-            "slots": [
-                {
-                    "slot": view.slot,
-                    "ballot": None if view.ballot is None else str(view.ballot),
-                    "state": _slot_state(view),
-                    "noop": view.is_noop,
-                    "commands": view.commands,
-                }
-                for view in self._replica.recent_slots(count)
-            ],
-        }
+        return status_view.recent_slots(self, count)
 
     async def cluster_status(self) -> dict[str, Any]:
         """``status()`` with every member's row from that member's own view."""
@@ -1317,13 +1251,6 @@ def _address(address: str | Address) -> Address:
     if isinstance(address, tuple):
         return address
     return split_address(address)
-
-
-def _slot_state(view: SlotView) -> str:
-    """A slot's state in the dashboard's log view (docs/api.md, ``GET /v1/slots``)."""
-    if view.chosen:
-        return "chosen"
-    return "hole" if view.ballot is None else "in_flight"
 
 
 def _format(address: Address) -> str:
