@@ -64,7 +64,7 @@ from paxon.protocol.messages import ChosenPrefix, Heartbeat, HeartbeatReply, Lea
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, Command
-from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, run_seed
+from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, moments, run_seed
 from paxon.sim.checkers import Violation
 from paxon.sim.failfast import FailFastChecker
 from paxon.sim.promptness import PromptnessChecker
@@ -325,9 +325,14 @@ def test_a_prefix_without_ballots_is_named_by_runs_cover() -> None:
 
 
 @pytest.mark.mutation
-def test_phase_one_that_skips_unpromised_voters_is_named_by_config_prepare_asks() -> None:
+def test_phase_one_that_skips_unpromised_voters_is_named_by_config_prepare_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Seed 2 of the same config: a bare election leaves the leader without a
-    promise from the spare it then adds as a voter (about 2 s)."""
+    promise from the spare it then adds as a voter (about 2 s). The seed was
+    found before the aimed unheard voter (``moments``), which would stop its
+    leader at 0.8 s: off here, so the seed runs as it did."""
+    monkeypatch.setattr(moments, "UNHEARD_SHARE", 0.0)
     result = run_seed(2, RECONFIG, replica_factory=StopsAskingAtAPromiser)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "config-prepare-asks" in rules, result.violations[:3]
@@ -444,3 +449,21 @@ def test_a_transfer_to_a_voter_unheard_lately_is_named_by_transfer_recent(
     call("transfer_leadership", (), leader.transfer_leadership())
     assert leader.transferring_to == (3 if named else 2)
     assert ["transfer-recent" in str(v) for v in violations] == ([True] if named else [])
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+@pytest.mark.parametrize(("mutant", "named"), [(Replica, False), (HandsToTheFurthest, True)])
+def test_the_aimed_unheard_voter_builds_transfer_recents_moment(
+    mutant: type[Replica], named: bool
+) -> None:
+    """Membership-changes seed 0 (``moments.UnheardMoment``): the leader's
+    clients are cut off, then the voter it would hand to by slot alone; once
+    that voter went unheard past the bound, the leader is stopped gracefully
+    and must hand to the voter it heard (s14 row 14's moment)."""
+    result = run_seed(0, RECONFIG, replica_factory=mutant, trace=True)
+    aimed = [line for line in result.trace if "aimed: an unheard voter" in line]
+    assert len(aimed) == 2, aimed  # the clients' cut, then the voter's
+    assert any("(a graceful restart)" in line for line in result.trace)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rules == ({"transfer-recent"} if named else set()), result.violations[:3]

@@ -15,7 +15,7 @@ from paxon.net.client_messages import (
     StatusReply,
 )
 from paxon.protocol.membership import ADDRESS_BYTES_MAX, Configuration, Member
-from paxon.sim import SimConfig, run_seed
+from paxon.sim import SimConfig, moments, run_seed
 from paxon.sim.operator import caught_up
 from paxon.sim.reconfig import MEMBERS_MIN, VOTERS_MIN, draw_action
 from paxon.sim.runtime import RuntimeCluster
@@ -92,10 +92,15 @@ def test_a_change_asked_while_one_is_in_progress_is_busy_and_the_first_is_answer
     assert second[0].code == "busy"
 
 
-def test_the_operator_makes_a_voter_only_of_a_node_that_has_caught_up() -> None:
+def test_the_operator_makes_a_voter_only_of_a_node_that_has_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # docs/membership.md: a spare holds its --peers guess, in which it votes,
     # until it reads the change that added it; added as a voter at once it
     # promised itself on the guess (promise-non-voter, runtime swarm seed 115).
+    # The seeds were picked before the aimed unheard voter (``moments``), whose
+    # graceful stops leave them fewer voters made: off here, they run as then.
+    monkeypatch.setattr(moments, "UNHEARD_SHARE", 0.0)
     asked: list[tuple[str, int, bool]] = []
     for seed in range(3):
         cluster = RuntimeCluster(seed, SimConfig(nodes=3, spares=2, faults=frozenset({"reconfig"})))

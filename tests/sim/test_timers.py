@@ -20,7 +20,7 @@ from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Nack
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import Command, NodeId
-from paxon.sim import SimConfig, membership_faults, run_seed
+from paxon.sim import SimConfig, membership_faults, moments, run_seed
 from paxon.sim.runtime import RuntimeCluster
 
 
@@ -193,10 +193,11 @@ def test_a_lease_kept_by_a_learner_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     """Runtime swarm seed 5049: the leader is cut off from the other voters (one
     down, one partitioned away) and hears only a learner; it must step down.
     The seed was found before the faults aimed at membership changes (which
-    cut that learner off too) and the lease, lock and watch clients: all are
-    off here, so the seed runs as it did."""
+    cut that learner off too), the aimed unheard voter (``moments``) and the
+    lease, lock and watch clients: all are off here, so the seed runs as it did."""
     monkeypatch.setattr(membership_faults, "LEARNER_CUT_SHARE", 0.0)
     monkeypatch.setattr(membership_faults, "BARE_ELECTION_SHARE", 0.0)
+    monkeypatch.setattr(moments, "UNHEARD_SHARE", 0.0)
     config = SimConfig(nodes=0, swarm=True, **NO_COORDINATION)
     result = run_seed(5049, config, replica_factory=LeasedByLearners)
     assert any("leader-lease" in violation for violation in result.violations), result.violations

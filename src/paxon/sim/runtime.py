@@ -120,6 +120,7 @@ from paxon.sim.lease_watch import LeaseWatch
 from paxon.sim.lock_clients import LockClients
 from paxon.sim.loop import SimLoop
 from paxon.sim.membership_faults import MembershipFaults
+from paxon.sim.moments import UnheardMoment
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
 from paxon.sim.operator import Operator, sim_address
@@ -187,6 +188,8 @@ class RuntimeCluster:
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
         # Bare elections and learners cut off, while the operator changes members.
         self.membership_faults = MembershipFaults(self, seed)
+        # A moment aimed at a rule no random fault reaches (``moments``).
+        self.unheard_moment = UnheardMoment(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -262,6 +265,7 @@ class RuntimeCluster:
         self.watch_clients.start()
         self.operator.start()
         self.faults.start()
+        self.unheard_moment.start()
         self.push(config.fault_phase_s, self._heal_everything)
         if "reconfig" in config.faults:
             self.later(SAMPLE_S, self._sample_removed_leaders)
@@ -887,6 +891,7 @@ class RuntimeCluster:
     def _heal_everything(self) -> None:
         self.faults.end_all()
         self.membership_faults.end()
+        self.unheard_moment.end()
         self.healed_at = self.time
         self._chosen_at_heal = self._chosen_prefix()
         self.log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
