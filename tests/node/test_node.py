@@ -161,41 +161,6 @@ def test_snapshots_compact_the_log_and_restore_on_restart(tmp_path: Path) -> Non
     run(scenario)
 
 
-def test_a_small_state_is_snapshotted_after_a_multiple_of_its_size() -> None:
-    config = NodeConfig(snapshot_min_bytes=1000, snapshot_interval_bytes=10_000)
-    assert config.snapshot_due_bytes(0) == 1000  # no snapshot known: the floor
-    assert config.snapshot_due_bytes(300) == 1000  # 2 x 300 is under the floor
-    assert config.snapshot_due_bytes(3000) == 6000  # snapshot_log_factor 2
-    assert config.snapshot_due_bytes(9000) == 10_000  # never past the interval
-    with pytest.raises(ValueError, match="snapshot_log_factor"):
-        NodeConfig(snapshot_log_factor=0)
-
-
-def test_a_node_snapshots_once_its_log_outgrows_its_small_state(tmp_path: Path) -> None:
-    """Neither interval is near: the floor (then twice the snapshot's size) is due."""
-
-    async def scenario() -> None:
-        config = NodeConfig(
-            snapshot_interval_slots=1_000_000,
-            snapshot_interval_bytes=1_000_000,
-            snapshot_min_bytes=40,
-        )
-        cluster = LocalCluster(tmp_path, config)
-        await cluster.start_all()
-        try:
-            for _ in range(50):
-                await cluster.nodes[1].submit(b"1")
-            await eventually(lambda: all(n._snapshots.slot > 0 for n in cluster.nodes.values()))
-            node = cluster.nodes[1]
-            await asyncio.gather(*node._snapshots.work)
-            (path,) = tmp_path.glob("n1/snapshot-*")  # compacted: the newest one stays
-            assert 40 < node._snapshots.due_bytes <= 2 * path.stat().st_size
-        finally:
-            await cluster.stop_all()
-
-    run(scenario)
-
-
 def test_a_restart_keeps_the_snapshot_schedule(tmp_path: Path) -> None:
     """The next snapshot is due an interval after the recovered one, not at the
     first slot applied after every restart (a wasted snapshot per restart)."""

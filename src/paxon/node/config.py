@@ -22,21 +22,12 @@ class NodeConfig:
     net: NetConfig = field(default_factory=NetConfig)
     # A client command's payload, as proposed; larger ones are refused (413).
     command_max_bytes: int = 1_048_576 + 8192
-    # A snapshot is taken after this many applied slots, or once the bytes of
-    # commands applied since the last one reach ``snapshot_due_bytes`` (at most
-    # ``snapshot_interval_bytes``), whichever comes first; the in-memory log
-    # keeps one interval more, so a lagging peer can still learn. The byte bound
-    # is what bounds memory under load, when a slot carries hundreds of commands.
+    # A snapshot is taken after this many applied slots, or this many bytes of
+    # applied commands, whichever comes first; the in-memory log keeps one
+    # interval more, so a lagging peer can still learn. The byte bound is what
+    # bounds memory under load, when a slot carries hundreds of commands.
     snapshot_interval_slots: int = 20_000
     snapshot_interval_bytes: int = 32 * 1024**2
-    # A small state is snapshotted sooner: once the log since the last snapshot
-    # holds ``snapshot_log_factor`` times that snapshot's size, but at least
-    # ``snapshot_min_bytes``. A node that joins or falls behind then replays
-    # little log after installing the snapshot (replaying costs more CPU per
-    # byte than decoding a snapshot), and writing snapshots costs at most
-    # 1 / factor of the log's bytes again (docs/architecture.md, "Snapshots").
-    snapshot_min_bytes: int = 4 * 1024**2
-    snapshot_log_factor: float = 2.0
     # Snapshots sent to a lagging peer go in chunks of this size; a snapshot
     # received over the limit is refused.
     snapshot_chunk_bytes: int = 1_048_576
@@ -67,11 +58,3 @@ class NodeConfig:
             raise ValueError("snapshot_chunk_bytes and snapshot_max_bytes must be >= 1")
         if self.snapshot_interval_slots < 1 or self.snapshot_interval_bytes < 1:
             raise ValueError("snapshot_interval_slots and snapshot_interval_bytes must be >= 1")
-        if self.snapshot_min_bytes < 1 or not self.snapshot_log_factor > 0:
-            raise ValueError("snapshot_min_bytes must be >= 1 and snapshot_log_factor > 0")
-
-    def snapshot_due_bytes(self, snapshot_bytes: int) -> int:
-        """Bytes of applied commands after which a snapshot falls due, the last
-        one being ``snapshot_bytes`` long (0 if none is known yet)."""
-        due = max(self.snapshot_min_bytes, int(self.snapshot_log_factor * snapshot_bytes))
-        return min(due, self.snapshot_interval_bytes)

@@ -1160,8 +1160,8 @@ class Node:
         for warning in recovered.warnings:
             self.log.warning("[%d] %s", self.node_id, warning)
         if recovered.snapshot is not None:
-            size = self._restore_recovered(recovered.snapshot)
-            self._snapshots.recovered(recovered.snapshot.slot, size)
+            self._restore_recovered(recovered.snapshot)
+            self._snapshots.recovered(recovered.snapshot.slot)
         machine_configs = self.machine.configs
         configs = machine_configs.state(self.machine.slot_applied) if machine_configs else ()
         self._replica = self._env.replica_factory(
@@ -1189,8 +1189,8 @@ class Node:
             "" if recovered.torn is None else f", torn tail cut ({recovered.torn})",
         )
 
-    def _restore_recovered(self, meta: SnapshotMeta) -> int:
-        """Restore the state machine from the snapshot recovery starts at; its size.
+    def _restore_recovered(self, meta: SnapshotMeta) -> None:
+        """Restore the state machine from the snapshot recovery starts at.
 
         A snapshot that does not restore stops the start with
         ``UnrestorableSnapshot`` naming the file (``paxon serve`` exits 2); no
@@ -1208,12 +1208,10 @@ class Node:
                 f"it holds the state below slot {self.machine.slot_applied}, "
                 f"its header says slot {meta.slot}",
             )
-        return len(data)
 
-    def _note_snapshot_installed(self, slot: Slot, size: int) -> None:
-        """A peer's snapshot (``size`` bytes) is durable and restored: schedule
-        ours after it, tell the core."""
-        self._snapshots.installed(slot, size)
+    def _note_snapshot_installed(self, slot: Slot) -> None:
+        """A peer's snapshot is durable and restored: schedule ours after it, tell the core."""
+        self._snapshots.installed(slot)
         configs = self.machine.configs.state(slot) if self.machine.configs else ()
         self._perform(self._replica.install_snapshot(slot, configs))
 

@@ -183,7 +183,7 @@ class SnapshotTransfers:
             install()
             if node.machine.slot_applied != slot:
                 raise AssertionError(f"restored slot {node.machine.slot_applied}, checked {slot}")
-            node._note_snapshot_installed(slot, len(data))
+            node._note_snapshot_installed(slot)
             node.log.info(
                 "[%d] installed the snapshot at slot %d from node %d "
                 "(%d bytes: received in %.3f s, decoded in %.3f s, written durably in %.3f s)",

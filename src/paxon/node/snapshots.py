@@ -1,11 +1,9 @@
 """This node's own snapshots: when one falls due, taking it off the event loop,
 and where the schedule stands after a restart or an installed snapshot.
 
-A snapshot falls due after ``snapshot_interval_slots`` applied slots, or once
-the command bytes applied since the last one reach
-``NodeConfig.snapshot_due_bytes`` of that snapshot's size (twice it, at least
-``snapshot_min_bytes``, at most ``snapshot_interval_bytes``), whichever comes
-first (docs/architecture.md, "Snapshots"). The state is captured on the loop
+A snapshot falls due after ``snapshot_interval_slots`` applied slots or
+``snapshot_interval_bytes`` of applied commands, whichever comes first
+(docs/architecture.md, "Snapshots"). The state is captured on the loop
 (``StateMachine.snapshot_later``), encoded and written durably on a worker
 thread; once written, the core's in-memory log is compacted to the *previous*
 snapshot, so a peer one interval behind can still learn from the log.
@@ -35,31 +33,28 @@ class LocalSnapshots:
         self._running = False
         self._next_slot: Slot = config.snapshot_interval_slots
         self._bytes_since = 0  # command payload applied since the last snapshot
-        self.due_bytes = config.snapshot_due_bytes(0)  # no snapshot known yet
 
     def applied(self, payload_bytes: int) -> None:
         """Commands of ``payload_bytes`` were applied: take a snapshot if one is due."""
         self._bytes_since += payload_bytes
         if (
             self._node.machine.slot_applied >= self._next_slot
-            or self._bytes_since >= self.due_bytes
+            or self._bytes_since >= self._node.config.snapshot_interval_bytes
         ):
             self._take()
 
-    def recovered(self, slot: Slot, size: int) -> None:
-        """The node restarted from a snapshot of ``size`` bytes at ``slot``: the
-        next one falls due an interval after it (not at the first apply, which
-        would write the recovered state again at every restart)."""
+    def recovered(self, slot: Slot) -> None:
+        """The node restarted from a snapshot at ``slot``: the next one falls due
+        an interval after it (not at the first apply, which would write the
+        recovered state again at every restart)."""
         self.slot = slot
         self._next_slot = slot + self._node.config.snapshot_interval_slots
-        self.due_bytes = self._node.config.snapshot_due_bytes(size)
 
-    def installed(self, slot: Slot, size: int) -> None:
-        """A peer's snapshot of ``size`` bytes at ``slot`` is durable and restored."""
+    def installed(self, slot: Slot) -> None:
+        """A peer's snapshot at ``slot`` is durable and restored."""
         self.slot = max(self.slot, slot)
         self._next_slot = slot + self._node.config.snapshot_interval_slots
         self._bytes_since = 0
-        self.due_bytes = self._node.config.snapshot_due_bytes(size)
 
     def _take(self) -> None:
         node = self._node
@@ -99,7 +94,6 @@ class LocalSnapshots:
             if slot <= self.slot:
                 return  # an installed snapshot overtook this one
             self.slot = slot
-            self.due_bytes = node.config.snapshot_due_bytes(size[0])
             # Keep one interval of log in memory for peers that lag behind.
             if previous > node._replica.log_start:
                 node._replica.compact(previous)
