@@ -125,6 +125,14 @@ class FaultInjector:
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
+        # A graceful stop aimed at the leader (``_stop_leader``) draws apart, so
+        # the draws above stay as they were; the stream's number was searched
+        # so that no seed a test pins draws it (``_STOP_LEADER_STREAM``).
+        # Counted for the tests: leaders stopped with another voter to hand
+        # over to, and with none.
+        self._rng_stop_leader = random.Random(f"{seed}:stop-leader-{_STOP_LEADER_STREAM}")
+        self.leaders_stopped = 0
+        self.lone_leaders_stopped = 0
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         # The aimed cut at the first segment's header draws apart, so the
         # draws of the creation cuts above stay as they were.
@@ -196,6 +204,13 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
+            rng = self._rng_stop_leader
+            if rng.random() < _STOP_LEADER:
+                # Waiting for a leader that is its configuration's only voter
+                # only pays where the operator changes the members.
+                lone = "reconfig" in config.faults and rng.random() < _STOP_LONE_LEADER
+                at = rng.uniform(*_STOP_LEADER_AT) * config.fault_phase_s
+                cluster.push(at, functools.partial(self._stop_leader, lone))
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -466,6 +481,44 @@ class FaultInjector:
             host.crash_in_fsync = True
             return
         cluster.crash_host(host, "crash")
+
+    def _stop_leader(self, lone: bool) -> None:
+        """Stop the node that leads gracefully, as SIGTERM under ``paxon serve``
+        does: it hands leadership over first (``Node._hand_over``,
+        ``transfer_leadership()`` without a target). With ``lone``, wait (until
+        late in the fault phase) for a leader with no other voter to take over,
+        which must stop without a handover."""
+        cluster = self._cluster
+        config = cluster.config
+        if cluster.healed_at is not None:
+            return
+        started = [
+            host
+            for host in cluster.hosts.values()
+            if host.process and host.process.started and not host.process.stopping
+        ]
+        leaders = [host for host in started if self._is_leader(host)]
+        if lone:
+            alone = [host for host in leaders if not self._others_to_take_over(host)]
+            if not alone and cluster.time < _STOP_LONE_UNTIL * config.fault_phase_s:
+                cluster.later(_STOP_LEADER_RETRY_S, functools.partial(self._stop_leader, lone))
+                return
+            leaders = alone or leaders
+        if not leaders:
+            if cluster.time < _STOP_LONE_UNTIL * config.fault_phase_s:
+                cluster.later(_STOP_LEADER_RETRY_S, functools.partial(self._stop_leader, lone))
+            return
+        host = leaders[0]
+        if self._others_to_take_over(host):
+            self.leaders_stopped += 1
+        else:
+            self.lone_leaders_stopped += 1
+        cluster.log(f"fault: a graceful stop aimed at leader n{host.node_id}")
+        cluster.stop_gracefully(host)
+
+    def _others_to_take_over(self, host: Host) -> bool:
+        node = self._cluster.node_of(host)
+        return node is not None and bool(node._replica._transfer_targets())
 
     def _inject_pause(self, rng: random.Random) -> None:
         """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
@@ -807,6 +860,19 @@ _RARE_CRASH_AT = (0.5, 0.95)
 _ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
+# With "crash", this share of the seeds stops the node that leads gracefully
+# once, at a drawn time of the fault phase (``_stop_leader``); with "reconfig"
+# too, this share of those waits for a leader that is the only voter, until
+# _STOP_LONE_UNTIL of the fault phase (then any leader), looking every
+# _STOP_LEADER_RETRY_S.
+_STOP_LEADER = 0.3
+_STOP_LONE_LEADER = 0.5
+_STOP_LEADER_AT = (0.2, 0.7)
+_STOP_LONE_UNTIL = 0.9
+_STOP_LEADER_RETRY_S = 0.05
+# No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
+# 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
+_STOP_LEADER_STREAM = 48767
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.
