@@ -45,3 +45,12 @@ def test_a_graceful_stop_aimed_at_the_leader_hands_leadership_over() -> None:
     cluster = _run(35, replica_factory=_CountsTransfers)
     assert _CountsTransfers.untargeted, "no leader was asked to hand over"
     assert cluster.faults.leaders_stopped == 1
+
+
+def test_a_roll_over_whose_directory_fsync_is_lost_leaves_a_seal_naming_nothing() -> None:
+    """Swarm seed 54: a crash point right after a roll-over made durable, and the
+    roll-over's directory fsync lost (``strike_successor_lost``): the old segment
+    ends with a seal naming a segment that is gone. The run checks that recovery
+    refuses that disk (``check_recovery``: a violation if it starts)."""
+    cluster = _run(54)
+    assert cluster.faults.successors_lost == 1

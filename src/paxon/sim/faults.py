@@ -56,6 +56,7 @@ from paxon.sim.crash_again import CrashAgain
 from paxon.sim.host import (
     NOOP_DURABLE,
     REACCEPT_DURABLE,
+    ROLLED_OVER,
     SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_RECORD_DURABLE,
     Host,
@@ -69,6 +70,7 @@ from paxon.sim.storage_faults import (
     rare_targets,
     strike,
     strike_rare,
+    strike_successor_lost,
 )
 from paxon.sim.trace import describe
 from paxon.storage.layout import segment_name
@@ -125,6 +127,10 @@ class FaultInjector:
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
+        # At a crash point right after a roll-over made durable, this stream
+        # draws whether its directory fsync is lost (``strike_successor_lost``).
+        self._rng_successor_lost = random.Random(f"{seed}:successor-lost")
+        self.successors_lost = 0
         # A graceful stop aimed at the leader (``_stop_leader``) draws apart, so
         # the draws above stay as they were; the stream's number was searched
         # so that no seed a test pins draws it (``_STOP_LEADER_STREAM``).
@@ -745,6 +751,27 @@ class FaultInjector:
             and cluster.may_lose(host.node_id, self.disks_refused)
             and cluster.healed_at is None
         )
+        if (
+            may_strike
+            and event == ROLLED_OVER
+            and "dirent" in kinds
+            and self._rng_successor_lost.random() < _SUCCESSOR_LOST
+        ):
+            # The roll-over's directory fsync lost, its seal not: the old
+            # segment ends with a seal naming a segment that is gone.
+            fault = strike_successor_lost(host.fs, directory)
+            if fault is not None:
+                self.successors_lost += 1
+                self._disk_refusals_left -= 1
+                self.disks_refused.add(host.node_id)
+                cluster.stats.faults["disk"] += 1
+                cluster.log(
+                    f"fault: disk of n{host.node_id}: {fault.kind} {fault.path} "
+                    f"({fault.detail}); recovery must {fault.expect}"
+                )
+                self.crash_again.crashed(host)
+                self._disk_faults[host.node_id] = fault
+                return
         if may_strike and (for_rare or (rare_moment and self._rng_rare.random() < _RARE_MOMENT)):
             aimed = kinds & {"bitflip"} if event == SNAPSHOT_RECORD_DURABLE else kinds
             fault = strike_rare(host.fs, directory, self._rng_rare, aimed) or strike(
@@ -873,6 +900,10 @@ _STOP_LEADER_RETRY_S = 0.05
 # No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
 # 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
 _STOP_LEADER_STREAM = 48767
+# At a crash point right after a roll-over made durable (``ROLLED_OVER``), with
+# the "dirent" kind, this share loses the roll-over's directory fsync: the new
+# segment's name is gone, the old one's seal names it; recovery must refuse.
+_SUCCESSOR_LOST = 0.3
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.
