@@ -39,10 +39,10 @@ def _run(seed: int, **kwargs: Any) -> RuntimeCluster:
 
 
 def test_a_graceful_stop_aimed_at_the_leader_hands_leadership_over() -> None:
-    """Swarm seed 35: the leader is stopped as on SIGTERM; it asks its core to
+    """Swarm seed 67: the leader is stopped as on SIGTERM; it asks its core to
     hand over to a voter of its choosing (``Node._hand_over``)."""
     _CountsTransfers.untargeted = []
-    cluster = _run(35, replica_factory=_CountsTransfers)
+    cluster = _run(67, replica_factory=_CountsTransfers)
     assert _CountsTransfers.untargeted, "no leader was asked to hand over"
     assert cluster.faults.leaders_stopped == 1
 

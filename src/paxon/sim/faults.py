@@ -212,11 +212,8 @@ class FaultInjector:
                 cluster.push(at, self._crash_for_rare_target)
             rng = self._rng_stop_leader
             if rng.random() < _STOP_LEADER:
-                # Waiting for a leader that is its configuration's only voter
-                # only pays where the operator changes the members.
-                lone = "reconfig" in config.faults and rng.random() < _STOP_LONE_LEADER
                 at = rng.uniform(*_STOP_LEADER_AT) * config.fault_phase_s
-                cluster.push(at, functools.partial(self._stop_leader, lone))
+                cluster.push(at, self._stop_leader)
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -488,43 +485,37 @@ class FaultInjector:
             return
         cluster.crash_host(host, "crash")
 
-    def _stop_leader(self, lone: bool) -> None:
+    def _stop_leader(self) -> None:
         """Stop the node that leads gracefully, as SIGTERM under ``paxon serve``
         does: it hands leadership over first (``Node._hand_over``,
-        ``transfer_leadership()`` without a target). With ``lone``, wait (until
-        late in the fault phase) for a leader with no other voter to take over,
-        which must stop without a handover."""
+        ``transfer_leadership()`` without a target). With no leader running now
+        (a paused one would only stop once it runs again, led by another), look
+        again until late in the fault phase."""
         cluster = self._cluster
-        config = cluster.config
         if cluster.healed_at is not None:
             return
-        started = [
+        leaders = [
             host
             for host in cluster.hosts.values()
-            if host.process and host.process.started and not host.process.stopping
+            if host.process
+            and host.process.started
+            and not host.process.stopping
+            and host.paused_until <= cluster.time
+            and self._is_leader(host)
         ]
-        leaders = [host for host in started if self._is_leader(host)]
-        if lone:
-            alone = [host for host in leaders if not self._others_to_take_over(host)]
-            if not alone and cluster.time < _STOP_LONE_UNTIL * config.fault_phase_s:
-                cluster.later(_STOP_LEADER_RETRY_S, functools.partial(self._stop_leader, lone))
-                return
-            leaders = alone or leaders
         if not leaders:
-            if cluster.time < _STOP_LONE_UNTIL * config.fault_phase_s:
-                cluster.later(_STOP_LEADER_RETRY_S, functools.partial(self._stop_leader, lone))
+            if cluster.time < _STOP_LEADER_UNTIL * cluster.config.fault_phase_s:
+                cluster.later(_STOP_LEADER_RETRY_S, self._stop_leader)
             return
         host = leaders[0]
-        if self._others_to_take_over(host):
+        node = cluster.node_of(host)
+        assert node is not None
+        if node._replica._transfer_targets():
             self.leaders_stopped += 1
-        else:
+        else:  # no other voter: it stops without a handover
             self.lone_leaders_stopped += 1
         cluster.log(f"fault: a graceful stop aimed at leader n{host.node_id}")
         cluster.stop_gracefully(host)
-
-    def _others_to_take_over(self, host: Host) -> bool:
-        node = self._cluster.node_of(host)
-        return node is not None and bool(node._replica._transfer_targets())
 
     def _inject_pause(self, rng: random.Random) -> None:
         """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
@@ -888,14 +879,12 @@ _ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
 # With "crash", this share of the seeds stops the node that leads gracefully
-# once, at a drawn time of the fault phase (``_stop_leader``); with "reconfig"
-# too, this share of those waits for a leader that is the only voter, until
-# _STOP_LONE_UNTIL of the fault phase (then any leader), looking every
-# _STOP_LEADER_RETRY_S.
+# once, at a drawn time of the fault phase (``_stop_leader``); with no leader
+# then, it looks again every _STOP_LEADER_RETRY_S until _STOP_LEADER_UNTIL of
+# the fault phase.
 _STOP_LEADER = 0.3
-_STOP_LONE_LEADER = 0.5
 _STOP_LEADER_AT = (0.2, 0.7)
-_STOP_LONE_UNTIL = 0.9
+_STOP_LEADER_UNTIL = 0.9
 _STOP_LEADER_RETRY_S = 0.05
 # No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
 # 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
