@@ -9,7 +9,8 @@ phase, then ends them all at the heal:
   leader that keeps only its readers; messages held back ("hold") and let go
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
-  write and the fsync of a batch, a graceful stop, an I/O error on a log
+  write and the fsync of a batch, a graceful stop (in some seeds one aimed at
+  the running leader: it hands over first), an I/O error on a log
   fsync, pauses, crash points between two steps of the runtime and right at
   storage events (a roll-over made durable before the new segment's first
   record, a snapshot written, a SnapshotRecord or a no-op's accept made
@@ -22,7 +23,9 @@ phase, then ends them all at the heal:
   writes, a directory reaching the disk unsynced, and the storage faults of
   ``storage_faults`` whose recovery the node must classify rightly (some
   aimed at rare targets: at crash points at storage events, at a torn-tail
-  cut not yet durable, and in one planned late crash of half the seeds);
+  cut not yet durable, and in one planned late crash of half the seeds; at a
+  roll-over made durable, now and then its directory fsync lost, so the old
+  segment's seal names a segment gone);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``;
 - **crash again**: a node restarted after a crash that lost unsynced log
   bytes, or with its log over two or more segments, crashed again soon after
