@@ -9,7 +9,8 @@ phase, then ends them all at the heal:
   leader that keeps only its readers; messages held back ("hold") and let go
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
-  write and the fsync of a batch, a graceful stop, an I/O error on a log
+  write and the fsync of a batch, a graceful stop (in some seeds one aimed at
+  the running leader: it hands over first), an I/O error on a log
   fsync, pauses, crash points between two steps of the runtime and right at
   storage events (a roll-over made durable before the new segment's first
   record, a snapshot written, a SnapshotRecord or a no-op's accept made
@@ -22,7 +23,9 @@ phase, then ends them all at the heal:
   writes, a directory reaching the disk unsynced, and the storage faults of
   ``storage_faults`` whose recovery the node must classify rightly (some
   aimed at rare targets: at crash points at storage events, at a torn-tail
-  cut not yet durable, and in one planned late crash of half the seeds);
+  cut not yet durable, and in one planned late crash of half the seeds; at a
+  roll-over made durable, now and then its directory fsync lost, so the old
+  segment's seal names a segment gone);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``;
 - **crash again**: a node restarted after a crash that lost unsynced log
   bytes, or with its log over two or more segments, crashed again soon after
@@ -56,6 +59,7 @@ from paxon.sim.crash_again import CrashAgain
 from paxon.sim.host import (
     NOOP_DURABLE,
     REACCEPT_DURABLE,
+    ROLLED_OVER,
     SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_RECORD_DURABLE,
     Host,
@@ -69,6 +73,7 @@ from paxon.sim.storage_faults import (
     rare_targets,
     strike,
     strike_rare,
+    strike_successor_lost,
 )
 from paxon.sim.trace import describe
 from paxon.storage.layout import segment_name
@@ -125,6 +130,18 @@ class FaultInjector:
         self._rng_cut = random.Random(f"{seed}:powercut")
         self._rng_journal = random.Random(f"{seed}:journal")
         self._rng_io = random.Random(f"{seed}:io-error")
+        # At a crash point right after a roll-over made durable, this stream
+        # draws whether its directory fsync is lost (``strike_successor_lost``).
+        self._rng_successor_lost = random.Random(f"{seed}:successor-lost")
+        self.successors_lost = 0
+        # A graceful stop aimed at the leader (``_stop_leader``) draws apart, so
+        # the draws above stay as they were; the stream's number was searched
+        # so that no seed a test pins draws it (``_STOP_LEADER_STREAM``).
+        # Counted for the tests: leaders stopped with another voter to hand
+        # over to, and with none.
+        self._rng_stop_leader = random.Random(f"{seed}:stop-leader-{_STOP_LEADER_STREAM}")
+        self.leaders_stopped = 0
+        self.lone_leaders_stopped = 0
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         # The aimed cut at the first segment's header draws apart, so the
         # draws of the creation cuts above stay as they were.
@@ -196,6 +213,10 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
+            rng = self._rng_stop_leader
+            if rng.random() < _STOP_LEADER:
+                at = rng.uniform(*_STOP_LEADER_AT) * config.fault_phase_s
+                cluster.push(at, self._stop_leader)
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -467,6 +488,38 @@ class FaultInjector:
             return
         cluster.crash_host(host, "crash")
 
+    def _stop_leader(self) -> None:
+        """Stop the node that leads gracefully, as SIGTERM under ``paxon serve``
+        does: it hands leadership over first (``Node._hand_over``,
+        ``transfer_leadership()`` without a target). With no leader running now
+        (a paused one would only stop once it runs again, led by another), look
+        again until late in the fault phase."""
+        cluster = self._cluster
+        if cluster.healed_at is not None:
+            return
+        leaders = [
+            host
+            for host in cluster.hosts.values()
+            if host.process
+            and host.process.started
+            and not host.process.stopping
+            and host.paused_until <= cluster.time
+            and self._is_leader(host)
+        ]
+        if not leaders:
+            if cluster.time < _STOP_LEADER_UNTIL * cluster.config.fault_phase_s:
+                cluster.later(_STOP_LEADER_RETRY_S, self._stop_leader)
+            return
+        host = leaders[0]
+        node = cluster.node_of(host)
+        assert node is not None
+        if node._replica._transfer_targets():
+            self.leaders_stopped += 1
+        else:  # no other voter: it stops without a handover
+            self.lone_leaders_stopped += 1
+        cluster.log(f"fault: a graceful stop aimed at leader n{host.node_id}")
+        cluster.stop_gracefully(host)
+
     def _inject_pause(self, rng: random.Random) -> None:
         """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
         cluster = self._cluster
@@ -692,6 +745,27 @@ class FaultInjector:
             and cluster.may_lose(host.node_id, self.disks_refused)
             and cluster.healed_at is None
         )
+        if (
+            may_strike
+            and event == ROLLED_OVER
+            and "dirent" in kinds
+            and self._rng_successor_lost.random() < _SUCCESSOR_LOST
+        ):
+            # The roll-over's directory fsync lost, its seal not: the old
+            # segment ends with a seal naming a segment that is gone.
+            fault = strike_successor_lost(host.fs, directory)
+            if fault is not None:
+                self.successors_lost += 1
+                self._disk_refusals_left -= 1
+                self.disks_refused.add(host.node_id)
+                cluster.stats.faults["disk"] += 1
+                cluster.log(
+                    f"fault: disk of n{host.node_id}: {fault.kind} {fault.path} "
+                    f"({fault.detail}); recovery must {fault.expect}"
+                )
+                self.crash_again.crashed(host)
+                self._disk_faults[host.node_id] = fault
+                return
         if may_strike and (for_rare or (rare_moment and self._rng_rare.random() < _RARE_MOMENT)):
             aimed = kinds & {"bitflip"} if event == SNAPSHOT_RECORD_DURABLE else kinds
             fault = strike_rare(host.fs, directory, self._rng_rare, aimed) or strike(
@@ -807,6 +881,21 @@ _RARE_CRASH_AT = (0.5, 0.95)
 _ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
+# With "crash", this share of the seeds stops the node that leads gracefully
+# once, at a drawn time of the fault phase (``_stop_leader``); with no leader
+# then, it looks again every _STOP_LEADER_RETRY_S until _STOP_LEADER_UNTIL of
+# the fault phase.
+_STOP_LEADER = 0.3
+_STOP_LEADER_AT = (0.2, 0.7)
+_STOP_LEADER_UNTIL = 0.9
+_STOP_LEADER_RETRY_S = 0.05
+# No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
+# 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
+_STOP_LEADER_STREAM = 48767
+# At a crash point right after a roll-over made durable (``ROLLED_OVER``), with
+# the "dirent" kind, this share loses the roll-over's directory fsync: the new
+# segment's name is gone, the old one's seal names it; recovery must refuse.
+_SUCCESSOR_LOST = 0.3
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.

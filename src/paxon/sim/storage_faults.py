@@ -231,6 +231,30 @@ def strike_rare(
     return fault
 
 
+def strike_successor_lost(fs: MemFileSystem, directory: str) -> StorageFault | None:
+    """Crash ``fs`` losing its last directory fsync when that fsync made the
+    newest segment's name and the segment before it ends with its seal (a
+    roll-over just made durable): the seal names a segment that is gone, and
+    recovery must refuse (``MissingSegment``). None, and ``fs`` untouched, when
+    the disk is not in that state."""
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    if disk is None:
+        return None
+    change = fs.last_dir_sync(disk.directory)
+    if change is None or not change[0]:
+        return None
+    made = [name for name in change[0] if parse_segment_name(name) is not None]
+    segments = disk.segments()
+    if made != sorted(change[0]) or len(segments) < 2 or made != [segments[-1][1]]:
+        return None
+    plan = _plan_dirent(disk, random.Random(0))  # it draws nothing
+    if plan is None or plan[0].expect != REFUSE:
+        return None
+    fault, apply = plan
+    apply()
+    return fault
+
+
 def rare_targets(fs: MemFileSystem, directory: str, kinds: frozenset[str]) -> list[str]:
     """The rare targets of ``kinds`` the disk holds now (planned, not struck)."""
     disk = _Disk.read(fs, os.path.normpath(directory))
