@@ -44,7 +44,7 @@ def test_a_graceful_stop_aimed_at_the_leader_hands_leadership_over() -> None:
     _CountsTransfers.untargeted = []
     cluster = _run(67, replica_factory=_CountsTransfers)
     assert _CountsTransfers.untargeted, "no leader was asked to hand over"
-    assert cluster.faults.leaders_stopped == 1
+    assert cluster.leader_stop.stopped == 1
 
 
 def test_a_roll_over_whose_directory_fsync_is_lost_leaves_a_seal_naming_nothing() -> None:

@@ -9,8 +9,8 @@ phase, then ends them all at the heal:
   leader that keeps only its readers; messages held back ("hold") and let go
   in a burst at the worst moment;
 - **process**: crashes (one node, or a power cut of all), a crash between the
-  write and the fsync of a batch, a graceful stop (in some seeds one aimed at
-  the running leader: it hands over first), an I/O error on a log
+  write and the fsync of a batch, a graceful stop (and, from ``moments``, one
+  aimed at the running leader: it hands over first), an I/O error on a log
   fsync, pauses, crash points between two steps of the runtime and right at
   storage events (a roll-over made durable before the new segment's first
   record, a snapshot written, a SnapshotRecord or a no-op's accept made
@@ -134,14 +134,6 @@ class FaultInjector:
         # draws whether its directory fsync is lost (``strike_successor_lost``).
         self._rng_successor_lost = random.Random(f"{seed}:successor-lost")
         self.successors_lost = 0
-        # A graceful stop aimed at the leader (``_stop_leader``) draws apart, so
-        # the draws above stay as they were; the stream's number was searched
-        # so that no seed a test pins draws it (``_STOP_LEADER_STREAM``).
-        # Counted for the tests: leaders stopped with another voter to hand
-        # over to, and with none.
-        self._rng_stop_leader = random.Random(f"{seed}:stop-leader-{_STOP_LEADER_STREAM}")
-        self.leaders_stopped = 0
-        self.lone_leaders_stopped = 0
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         # The aimed cut at the first segment's header draws apart, so the
         # draws of the creation cuts above stay as they were.
@@ -213,10 +205,6 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
-            rng = self._rng_stop_leader
-            if rng.random() < _STOP_LEADER:
-                at = rng.uniform(*_STOP_LEADER_AT) * config.fault_phase_s
-                cluster.push(at, self._stop_leader)
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -487,38 +475,6 @@ class FaultInjector:
             host.crash_in_fsync = True
             return
         cluster.crash_host(host, "crash")
-
-    def _stop_leader(self) -> None:
-        """Stop the node that leads gracefully, as SIGTERM under ``paxon serve``
-        does: it hands leadership over first (``Node._hand_over``,
-        ``transfer_leadership()`` without a target). With no leader running now
-        (a paused one would only stop once it runs again, led by another), look
-        again until late in the fault phase."""
-        cluster = self._cluster
-        if cluster.healed_at is not None:
-            return
-        leaders = [
-            host
-            for host in cluster.hosts.values()
-            if host.process
-            and host.process.started
-            and not host.process.stopping
-            and host.paused_until <= cluster.time
-            and self._is_leader(host)
-        ]
-        if not leaders:
-            if cluster.time < _STOP_LEADER_UNTIL * cluster.config.fault_phase_s:
-                cluster.later(_STOP_LEADER_RETRY_S, self._stop_leader)
-            return
-        host = leaders[0]
-        node = cluster.node_of(host)
-        assert node is not None
-        if node._replica._transfer_targets():
-            self.leaders_stopped += 1
-        else:  # no other voter: it stops without a handover
-            self.lone_leaders_stopped += 1
-        cluster.log(f"fault: a graceful stop aimed at leader n{host.node_id}")
-        cluster.stop_gracefully(host)
 
     def _inject_pause(self, rng: random.Random) -> None:
         """Freeze a node (a GC pause, a stalled VM, SIGSTOP): it wakes to a stale world."""
@@ -881,17 +837,6 @@ _RARE_CRASH_AT = (0.5, 0.95)
 _ZERO_FILL = 0.3
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
-# With "crash", this share of the seeds stops the node that leads gracefully
-# once, at a drawn time of the fault phase (``_stop_leader``); with no leader
-# then, it looks again every _STOP_LEADER_RETRY_S until _STOP_LEADER_UNTIL of
-# the fault phase.
-_STOP_LEADER = 0.3
-_STOP_LEADER_AT = (0.2, 0.7)
-_STOP_LEADER_UNTIL = 0.9
-_STOP_LEADER_RETRY_S = 0.05
-# No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
-# 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
-_STOP_LEADER_STREAM = 48767
 # At a crash point right after a roll-over made durable (``ROLLED_OVER``), with
 # the "dirent" kind, this share loses the roll-over's directory fsync: the new
 # segment's name is gone, the old one's seal names it; recovery must refuse.

@@ -1,6 +1,15 @@
-"""A moment the random faults almost never build, aimed at the rule that judges it.
+"""Moments the random faults almost never build, each aimed at what judges it.
 
-``transfer-recent`` (``docs/protocol.md``, "Every rule, checked as a
+``LeaderStop``: a graceful stop aimed at the running leader, as SIGTERM under
+``paxon serve`` does: it hands leadership over first (``Node._hand_over``,
+``transfer_leadership()`` without a target; coverage, issue 9 point 4). In
+``_STOP_LEADER`` of the seeds with crash faults, once, at a drawn time of the
+fault phase; with no leader running then (a paused one would only stop once
+it runs again, led by another), it looks again every ``_STOP_LEADER_RETRY_S``
+until ``_STOP_LEADER_UNTIL`` of the phase. It draws from its own stream, whose
+number was searched so that no seed a test pins draws it.
+
+``UnheardMoment``: ``transfer-recent`` (``docs/protocol.md``, "Every rule, checked as a
 property"; ``paxon.sim.failfast``) judges a leader handing over with no
 target named (a graceful stop's ``transfer_leadership()``) while a voter it
 may hand to went unheard past ``election_timeout_min_s`` and, by slot alone,
@@ -38,6 +47,16 @@ if TYPE_CHECKING:
     from paxon.node.node import Node
     from paxon.sim.runtime import RuntimeCluster
 
+# With "crash", this share of the seeds stops the node that leads gracefully
+# once (``LeaderStop``), at a drawn share of the fault phase.
+_STOP_LEADER = 0.3
+_STOP_LEADER_AT = (0.2, 0.7)
+_STOP_LEADER_UNTIL = 0.9
+_STOP_LEADER_RETRY_S = 0.05
+# No swarm seed a test pins (0-23, 30-32, 40, 46, 85, 86, 97, 100-102, 108,
+# 109, 115, 146, 172, 200, 5049, 5090) draws the stop with this stream.
+_STOP_LEADER_STREAM = 48767
+
 # Share of the seeds with the operator where the moment is built, and the
 # window of the fault phase its first try draws from.
 UNHEARD_SHARE = 0.5
@@ -54,6 +73,53 @@ _UNHEARD_WAIT_S = 1.5
 _UNHEARD_HOLD_S = 1.0
 # A margin for two readings of one clock (as the rule's checker keeps).
 _EPSILON_S = 1e-6
+
+
+class LeaderStop:
+    """The graceful stop aimed at the leader (module docstring), for one run of ``cluster``."""
+
+    def __init__(self, cluster: RuntimeCluster, seed: int) -> None:
+        self._cluster = cluster
+        self._rng = random.Random(f"{seed}:stop-leader-{_STOP_LEADER_STREAM}")
+        # Counted for the tests: leaders stopped with another voter to hand
+        # over to, and with none.
+        self.stopped = 0
+        self.lone_stopped = 0
+
+    def start(self) -> None:
+        """Perhaps plan the stop (drawn from this stream, only with crash faults)."""
+        config = self._cluster.config
+        if "crash" in config.faults and self._rng.random() < _STOP_LEADER:
+            at = self._rng.uniform(*_STOP_LEADER_AT) * config.fault_phase_s
+            self._cluster.push(at, self._stop_leader)
+
+    def _stop_leader(self) -> None:
+        cluster = self._cluster
+        if cluster.healed_at is not None:
+            return
+        leaders = [
+            host
+            for host in cluster.hosts.values()
+            if host.process
+            and host.process.started
+            and not host.process.stopping
+            and host.paused_until <= cluster.time
+            and (node := cluster.node_of(host)) is not None
+            and node.is_leader
+        ]
+        if not leaders:
+            if cluster.time < _STOP_LEADER_UNTIL * cluster.config.fault_phase_s:
+                cluster.later(_STOP_LEADER_RETRY_S, self._stop_leader)
+            return
+        host = leaders[0]
+        node = cluster.node_of(host)
+        assert node is not None
+        if node._replica._transfer_targets():
+            self.stopped += 1
+        else:  # no other voter: it stops without a handover
+            self.lone_stopped += 1
+        cluster.log(f"fault: a graceful stop aimed at leader n{host.node_id}")
+        cluster.stop_gracefully(host)
 
 
 class UnheardMoment:
@@ -186,4 +252,4 @@ def config_tick(cluster: RuntimeCluster) -> float:
     return cluster.config.tick_s
 
 
-__all__ = ["UNHEARD_SHARE", "UnheardMoment"]
+__all__ = ["UNHEARD_SHARE", "LeaderStop", "UnheardMoment"]

@@ -120,7 +120,7 @@ from paxon.sim.lease_watch import LeaseWatch
 from paxon.sim.lock_clients import LockClients
 from paxon.sim.loop import SimLoop
 from paxon.sim.membership_faults import MembershipFaults
-from paxon.sim.moments import UnheardMoment
+from paxon.sim.moments import LeaderStop, UnheardMoment
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
 from paxon.sim.operator import Operator, sim_address
@@ -188,7 +188,8 @@ class RuntimeCluster:
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
         # Bare elections and learners cut off, while the operator changes members.
         self.membership_faults = MembershipFaults(self, seed)
-        # A moment aimed at a rule no random fault reaches (``moments``).
+        # Moments no random fault builds, aimed (``moments``).
+        self.leader_stop = LeaderStop(self, seed)
         self.unheard_moment = UnheardMoment(self, seed)
         self.checker = SafetyChecker(
             self.members,
@@ -265,6 +266,7 @@ class RuntimeCluster:
         self.watch_clients.start()
         self.operator.start()
         self.faults.start()
+        self.leader_stop.start()
         self.unheard_moment.start()
         self.push(config.fault_phase_s, self._heal_everything)
         if "reconfig" in config.faults:
