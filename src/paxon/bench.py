@@ -79,11 +79,13 @@ class BenchOptions:
 class BenchReport:
     options: BenchOptions
     seconds: float
-    latencies_s: tuple[float, ...]
+    # Not in the repr: asyncio.run formats the main task's result at exit
+    # (restoring its SIGINT handler), and 60,000 floats cost ~0.05 s each time.
+    latencies_s: tuple[float, ...] = field(repr=False)
     errors: int
     error_first: str | None = None
     # When each latency sample's op was answered, in seconds since the start.
-    answered_at_s: tuple[float, ...] = ()
+    answered_at_s: tuple[float, ...] = field(default=(), repr=False)
     # The load generator's own loop lag and collections (None: not watched).
     loadgen: StallSummary | None = None
 
