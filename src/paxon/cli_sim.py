@@ -102,6 +102,12 @@ def add_sim_command(commands: _Subcommands) -> None:
         help="every node answers linearizable reads under a leader lease (docs/protocol.md)",
     )
     sim.add_argument(
+        "--sync-here",
+        action="store_true",
+        help="runtime engine: a node syncs its log from its own loop when its disk is idle, "
+        "as paxon serve does at low rates (storage/commit.py)",
+    )
+    sim.add_argument(
         "--drift-max",
         type=float,
         default=None,
@@ -211,6 +217,7 @@ def run_sim(args: argparse.Namespace) -> int:
         wipe_rate=args.wipe_rate,
         wipe_window=args.wipe_window,
         lease_reads=args.lease_reads,
+        sync_here=args.sync_here,
         **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,

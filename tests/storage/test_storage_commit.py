@@ -223,3 +223,84 @@ def test_close_syncs_batches_submitted_without_sync(
     handle = committer.submit([accept(1), accept(2)], sync=False)
     committer.close(WAIT_S)
     assert handle.done() and storage.lsn_durable == 2
+
+
+# ------------------------------------------------------------ syncing from the caller
+
+
+def synced_on(fs: MemFileSystem) -> list[str]:
+    """The name of the thread of every file sync from now on."""
+    threads: list[str] = []
+    fs.on_sync = lambda _path: threads.append(threading.current_thread().name)
+    return threads
+
+
+def test_an_idle_quick_disk_is_synced_on_the_callers_thread(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+) -> None:
+    fs, storage, committer = setup
+    threads = synced_on(fs)
+    assert committer.may_sync_here()  # nothing synced yet: idle
+    handle = committer.submit([accept(1), accept(2)], sync=False)
+    assert not handle.done()
+    committer.sync_here(handle.lsn)
+    assert handle.done() and storage.lsn_durable == 2
+    assert threads == [threading.current_thread().name]
+
+
+def test_no_sync_here_while_the_sync_thread_has_work(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paxon.storage import commit
+
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
+    fs, _storage, committer = setup
+    gate = Gate(fs)
+    gate.close()
+    handle = committer.submit([accept(1)])
+    gate.wait_for_sync()  # the thread is inside fdatasync
+    assert not committer.may_sync_here()
+    gate.open.set()
+    handle.wait(WAIT_S)
+    assert committer.may_sync_here()  # idle again, and the last sync was quick
+
+
+def test_right_after_a_sync_the_thread_keeps_the_group_commit(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paxon.storage import commit
+
+    _fs, _storage, committer = setup
+    committer.submit([accept(1)]).wait(WAIT_S)
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 3600.0)  # "the last sync just ended"
+    assert not committer.may_sync_here()
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
+    assert committer.may_sync_here()
+
+
+def test_a_slow_sync_sends_the_next_ones_to_the_thread(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paxon.storage import commit
+
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
+    monkeypatch.setattr(commit, "SYNC_HERE_MAX_S", 0.0)  # every sync counts as slow
+    _fs, _storage, committer = setup
+    committer.sync_here(committer.submit([accept(1)], sync=False).lsn)  # slow, on this thread
+    assert not committer.may_sync_here()
+    monkeypatch.setattr(commit, "SYNC_HERE_MAX_S", 3600.0)  # the same last sync, now quick
+    assert committer.may_sync_here()
+
+
+def test_a_failed_sync_here_fails_it_and_every_later_batch(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+) -> None:
+    fs, storage, committer = setup
+    fs.fail("fdatasync")
+    handle = committer.submit([accept(1)], sync=False)
+    with pytest.raises(StorageFailed):
+        committer.sync_here(handle.lsn)
+    assert storage.lsn_durable == 0 and not handle.done()
+    assert not committer.may_sync_here()
+    with pytest.raises(StorageFailed):
+        committer.submit([accept(2)])

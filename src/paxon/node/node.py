@@ -782,15 +782,22 @@ class Node:
             self._follow_incarnations()
         if len(self._membership.waiters):
             self._membership.waiters.on_newest(self._replica.configuration_newest)
+        sync_here_through: int | None = None
         if ready.records or ready.messages_after_persist:
             # Records no message waits on (a chosen mark, values learned) need
             # no fsync of their own: the next sync, which every later promise
             # or vote waits for, carries them.
             waiting = bool(ready.messages_after_persist)
-            handle = self._committer.submit(ready.records, sync=waiting)
+            # An idle, quick disk is synced from here once the rest is out
+            # (storage/commit.py): no hand-off to the sync thread and back.
+            here = waiting and self._committer.may_sync_here()
+            handle = self._committer.submit(ready.records, sync=waiting and not here)
             if waiting:
                 self._after_persist.append((handle.lsn, ready.messages_after_persist))
-                self._watch_durable()
+                if here:
+                    sync_here_through = handle.lsn
+                else:
+                    self._watch_durable()
         send = self._send
         for message in ready.messages:
             send(message)
@@ -800,7 +807,18 @@ class Node:
             self._on_read_index(answer)
         for request in ready.snapshot_requests:
             self._transfers.offer(request.peer)
+        if sync_here_through is not None:
+            self._sync_here(sync_here_through)
         self._after_call()
+
+    def _sync_here(self, lsn: int) -> None:
+        """Make ``lsn`` durable on the loop's thread, then send what waited for it."""
+        try:
+            self._committer.sync_here(lsn)
+        except StorageError as error:
+            self._fatal(error)  # the log is poisoned: nothing more may be promised or voted
+            return
+        self._release_durable()
 
     def _follow_membership(self) -> None:
         """The members changed (a configuration was chosen or took effect): dial

@@ -146,6 +146,11 @@ class SimConfig:
     # replicas' clock_drift_max the lease's bound is broken on purpose.
     lease_reads: bool = False
     drift_rate_max: float = DRIFT_RATE_MAX
+    # Runtime engine: each node's committer syncs a batch from the node's own
+    # loop when its disk is idle (storage/commit.py, ``sync_here``), at once,
+    # as the real committer does at low rates. Off: every sync is the two
+    # events of ``SimCommitter``, as before.
+    sync_here: bool = False
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -158,6 +163,8 @@ class SimConfig:
             raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+        if self.sync_here and self.engine != "runtime":
+            raise ValueError("sync_here is the runtime engine's (the node's committer)")
         if self.engine == "runtime" and self.storage != "wal":
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:

@@ -292,10 +292,13 @@ class SimCommitter:
     sync runs wait for the next one, as with the real committer's thread.
     """
 
-    def __init__(self, world: World, host: Host, storage: Storage) -> None:
+    def __init__(
+        self, world: World, host: Host, storage: Storage, *, sync_here: bool = False
+    ) -> None:
         self._world = world
         self._host = host
         self._storage = storage
+        self._sync_here = sync_here
         self._lsn_wanted = storage.lsn_durable
         self._lsn_durable = storage.lsn_durable
         self._syncing = False
@@ -364,6 +367,31 @@ class SimCommitter:
             self._order += 1
             heapq.heappush(self._waiters, (lsn, self._order, future))
         return future
+
+    def may_sync_here(self) -> bool:
+        """With ``sync_here`` on: when no write or fsync event is pending and
+        nothing waits for one (the real committer's idle disk)."""
+        return (
+            self._sync_here
+            and not self._syncing
+            and self._lsn_wanted <= self._lsn_durable
+            and self._failure is None
+            and self._live()
+        )
+
+    def sync_here(self, lsn: int) -> None:
+        """Write and fsync through ``lsn`` at once, on the node's own turn: the
+        node sends what waited for them only after this returns."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            durable = self._storage.sync_through(lsn)
+        except StorageError as error:
+            self._fail(error)
+            raise
+        self._lsn_written = max(self._lsn_written, durable)
+        self._reaccepts = {each for each in self._reaccepts if each > durable}
+        self._complete_through(durable)
 
     def close(self, timeout: float | None = None) -> None:
         """Sync everything submitted and complete its handles, as ``GroupCommitter.close``

@@ -149,6 +149,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
         words.append("--wipe-window")
     if config.lease_reads:
         words.append("--lease-reads")
+    if config.sync_here:
+        words.append("--sync-here")
     if config.drift_rate_max != DRIFT_RATE_MAX:
         words.append(f"--drift-max {config.drift_rate_max}")
     words.append(f"--faults {faults}")

@@ -743,7 +743,9 @@ class RuntimeCluster:
         loop = SimLoop(clock, defer, functools.partial(self._on_loop_error, host))
         environment = Environment(
             open_storage=lambda _dir, _id, cluster_id: self._open_storage(host, cluster_id),
-            make_committer=lambda storage, _observe: SimCommitter(self, host, storage),
+            make_committer=lambda storage, _observe: SimCommitter(
+                self, host, storage, sync_here=self.config.sync_here
+            ),
             make_transport=transport,
             make_rng=lambda: random.Random(f"{self.seed}:node{node_id}:{incarnation}"),
             replica_factory=self.replicas.factory(host, incarnation),

@@ -29,6 +29,16 @@ Contract:
   no message waits on ride along with the next sync instead of costing one.
 - ``close`` syncs whatever was submitted, completes its handles, stops the
   thread. It does not close the ``Storage``.
+- Syncing on the loop's own thread, at low rates: ``may_sync_here()`` says
+  whether the disk is idle and quick (the sync thread idle with nothing
+  asked of it, its last sync over ``SYNC_HERE_IDLE_S`` ago and shorter than
+  ``SYNC_HERE_MAX_S``); if so the caller may ``submit(records, sync=False)``,
+  send what needs no durability, then ``sync_here(lsn)``: one fdatasync on
+  the calling thread, without the two thread hand-offs (a futex one way, the
+  loop's self-pipe back), which at 1,000 writes/s cost the leader about as
+  much CPU as the fsync itself (docs/benchmarks.md, "The tail").
+  Under load the sync thread keeps the group commit, and one slow sync sends
+  every later one back to it until a sync is quick again.
 """
 
 from __future__ import annotations
@@ -66,6 +76,13 @@ class Log(Protocol):
 
 
 _Waiter = tuple[int, int, "asyncio.Future[None]"]
+
+SYNC_HERE_MAX_S = 0.002
+"""A sync on the caller's thread only while the last sync took at most this:
+a slow disk must not hold the event loop (its heartbeats, its reads)."""
+SYNC_HERE_IDLE_S = 0.0005
+"""... and only when the last sync ended at least this long ago: at higher
+rates batches meet in the sync thread's group commit instead."""
 _log = logging.getLogger("paxon.storage")
 
 
@@ -119,6 +136,9 @@ class GroupCommitter:  # sim: unreachable: replaced by the simulator's SimCommit
         self._durable = threading.Condition(self._lock)  # blocking waiters wait here
         self._lsn_wanted = log.lsn_appended
         self._lsn_durable = log.lsn_durable
+        # The last sync's duration and end (perf_counter), whichever thread ran it.
+        self._last_sync_s = 0.0
+        self._last_sync_end = 0.0
         self._failure: StorageError | None = None
         self._closing = False
         self._waiters: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
@@ -179,6 +199,32 @@ class GroupCommitter:  # sim: unreachable: replaced by the simulator's SimCommit
             raise
         return lsn
 
+    def may_sync_here(self) -> bool:
+        """Whether ``sync_here`` is cheap now: see the module contract."""
+        return (
+            self._lsn_wanted <= self._lsn_durable  # nothing asked of the sync thread
+            and self._failure is None
+            and self._last_sync_s <= SYNC_HERE_MAX_S
+            and time.perf_counter() - self._last_sync_end >= SYNC_HERE_IDLE_S
+        )
+
+    def sync_here(self, lsn: int) -> None:
+        """Make every record up to ``lsn`` durable on the calling thread.
+
+        Serialized with the sync thread by the log; ``StorageFailed`` (and every
+        later handle fails) if the sync fails.
+        """
+        if self._failure is not None:
+            raise self._failure
+        started = time.perf_counter()
+        try:
+            self._log.sync_through(lsn)
+        except StorageError as exc:
+            self._fail(exc)
+            assert self._failure is not None
+            raise self._failure from exc
+        self._synced(started)
+
     def wait_durable(self, lsn: int, timeout: float | None = None) -> None:
         with self._lock:
             if not self._durable.wait_for(
@@ -232,11 +278,17 @@ class GroupCommitter:  # sim: unreachable: replaced by the simulator's SimCommit
             except Exception as exc:  # every waiter must hear of it, whatever it is
                 self._fail(exc)
                 return
-            if self._observe_sync is not None:
-                try:
-                    self._observe_sync(time.perf_counter() - started)
-                except Exception:  # a metrics hook must never stop the log
-                    _log.exception("the sync observer failed")
+            self._synced(started)
+
+    def _synced(self, started: float) -> None:
+        ended = time.perf_counter()
+        self._last_sync_s = ended - started
+        self._last_sync_end = ended
+        if self._observe_sync is not None:
+            try:
+                self._observe_sync(self._last_sync_s)
+            except Exception:  # a metrics hook must never stop the log
+                _log.exception("the sync observer failed")
 
     def _on_durable(self, lsn: int) -> None:
         """Listener of the log: runs on whichever thread synced."""
