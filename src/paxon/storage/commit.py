@@ -204,6 +204,7 @@ class GroupCommitter:  # sim: unreachable: replaced by the simulator's SimCommit
         return (
             self._lsn_wanted <= self._lsn_durable  # nothing asked of the sync thread
             and self._failure is None
+            and not self._closing
             and self._last_sync_s <= SYNC_HERE_MAX_S
             and time.perf_counter() - self._last_sync_end >= SYNC_HERE_IDLE_S
         )
