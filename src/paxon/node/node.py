@@ -788,8 +788,8 @@ class Node:
             # no fsync of their own: the next sync, which every later promise
             # or vote waits for, carries them.
             waiting = bool(ready.messages_after_persist)
-            # An idle, quick disk is synced from here once the rest is out
-            # (storage/commit.py): no hand-off to the sync thread and back.
+            # An idle, quick disk is synced from the loop once the rest is
+            # out (storage/commit.py): no hand-off to the sync thread and back.
             here = waiting and self._committer.may_sync_here()
             handle = self._committer.submit(ready.records, sync=waiting and not here)
             if waiting:
@@ -808,11 +808,15 @@ class Node:
         for request in ready.snapshot_requests:
             self._transfers.offer(request.peer)
         if sync_here_through is not None:
-            self._sync_here(sync_here_through)
+            # Behind the flushes this turn's sends queued (frames.FrameWriter):
+            # the Accepts and replies leave before this fsync holds the loop.
+            self._loop.call_soon(self._sync_here, sync_here_through)
         self._after_call()
 
     def _sync_here(self, lsn: int) -> None:
         """Make ``lsn`` durable on the loop's thread, then send what waited for it."""
+        if self._stopping:
+            return  # stopped, or stopping: close() syncs what was submitted
         try:
             self._committer.sync_here(lsn)
         except StorageError as error:
