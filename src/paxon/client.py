@@ -809,7 +809,9 @@ class Client:
             address = self._leader or self._health.pick(self._turn)
             attempt_s = min(remaining, self.options.attempt_timeout_s + held_s)
             try:
-                link = await self._link(address, min(attempt_s, self.options.connect_timeout_s))
+                link = self._links.get(address)  # the hot path: no coroutine to await
+                if link is None or link.closed:
+                    link = await self._link(address, min(attempt_s, self.options.connect_timeout_s))
                 reached = True
                 answer = link.request(build(self._next_request_id()))
                 expiry = loop.call_later(attempt_s, _expire, answer)
