@@ -386,6 +386,17 @@ class Node:
             and not self._led_by_another()
             and (target is None or self._transport.reachable(target))
         ):
+            if self._replica.role is Role.LEADER and self._replica.transferring_to is None:
+                # The core dropped the transfer (its target not caught up within
+                # an election timeout: a lost Accept held it back) and serves
+                # on: ask again, or this node would stop leading only by
+                # stopping, and the cluster wait out an election (swarm seed
+                # 7809 with --sync-here).
+                try:
+                    self._perform(self._replica.transfer_leadership())
+                except ValueError:
+                    break  # no other voter any more
+                target = self._replica.transferring_to
             await asyncio.sleep(0.01)
         leader = self._replica.leader_hint
         if self._led_by_another():
