@@ -251,6 +251,11 @@ class Operator:
                 self._after(reconfig_gap=False)
                 return
             if drawn is None and "reconfig" in cluster.config.faults:
+                # A request aimed at a branch the swarm missed (``aims``), if due.
+                drawn = cluster.aims.draw(newest, leader, self._checked)
+                if drawn is not None and drawn[0] == "transfer-leader":
+                    self._voters_drawn = frozenset(newest.voters)
+            if drawn is None and "reconfig" in cluster.config.faults:
                 drawn = self._draw(newest, leader)
         if drawn is None:
             if "reconfig" in cluster.config.faults:
