@@ -11,14 +11,17 @@ fault phase, in this order:
   node, or an id outside the cluster when there is none), as a mistaken
   operator asks: the leader must refuse it (``bad_request``), nothing moves.
 - **a transfer under lease reads** (seeds with ``lease_reads``): the leader
-  hands over to another voter while its readers keep reading, so reads reach
-  a leader whose lease no longer holds (``Replica.lease_holds``: handing over,
+  is asked to hand over to the voter it would wait longest for (one down, else
+  the one furthest behind), cut off from it until past the transfer's limit,
+  so the transfer runs while its readers keep reading, and reads reach a
+  leader whose lease no longer holds (``Replica.lease_holds``: handing over,
   or forfeited once ``TimeoutNow`` left).
 - **a late removal**: from ``_REMOVE_AT`` of the phase, a voter whose removal
   the leader's promises do not prepare (they are no majority of the voters
   left: an election on a bare majority, or a voter that never answered), so
   once the removal takes effect the leader asks the others for their
   promises before it proposes there (``Replica._prepare_configuration``).
+  It waits for a turn with no change and no transfer in progress.
   Asked late, so that the heal, where no fault deposes the leader, usually
   comes before it takes effect. In lease-read seeds, half the time it is the
   leader itself that is removed: a leader whose removal is chosen holds no
@@ -58,6 +61,9 @@ _MISDIRECT_AT = (0.05, 0.3)
 _LEASE_TRANSFER_AT = (0.2, 0.5)
 _REMOVE_AT = (0.5, 0.7)
 _LAST = 0.9
+# A transfer under lease reads: its target is cut off from the leader for this
+# many of the leader's election_timeout_max_s (the transfer's own limit).
+_TRANSFER_CUT = 1.5
 # Lease-read seeds: share of the late removals that remove the leader.
 _REMOVE_LEADER = 0.5
 # A duplicate TimeoutNow arrives this much after the first, at most.
@@ -112,11 +118,12 @@ class Aims:
             self.misdirected += 1
             return "transfer-leader", self._not_a_voter(newest), ""
         if now >= self._transfer_at:
-            others = sorted(newest.voters - {leader})
-            if others:
+            target = self._slowest(newest, leader)
+            if target is not None:
                 self._transfer_at = float("inf")
                 self.lease_transfers += 1
-                return "transfer-leader", self._rng.choice(others), ""
+                self._cut_apart(leader, target)
+                return "transfer-leader", target, ""
         if now >= self._remove_at:
             node_id = self._removal(newest, leader)
             drawn = None if node_id is None else checked("remove", node_id, newest)
@@ -160,15 +167,35 @@ class Aims:
             return self._rng.choice(not_voters)
         return max(members) + 1  # a node no configuration names
 
+    def _cut_apart(self, leader: int, target: int) -> None:
+        """Cut ``leader`` and ``target`` apart until past the transfer's time
+        (``election_timeout_max_s``): the leader hands over nothing meanwhile."""
+        cluster = self._cluster
+        cut_id = cluster.network.cut({(leader, target), (target, leader)})
+        cluster.log(f"fault: n{leader} and n{target} cut apart (aimed: a transfer under leases)")
+        hold = _TRANSFER_CUT * cluster.config.replica.election_timeout_max_s
+        cluster.later(hold, lambda: cluster.network.heal(cut_id))
+
+    def _slowest(self, newest: Configuration, leader: int) -> int | None:
+        """The other voter the leader would wait longest for: one down, else the
+        one furthest behind (the transfer then runs until its time is up)."""
+        node = self._cluster.node(leader)
+        others = sorted(newest.voters - {leader})
+        if node is None or not others:
+            return None
+        chosen = node._replica._peer_slot_chosen
+        return min(others, key=lambda p: (self._cluster.node(p) is not None, chosen.get(p, -1), p))
+
     def _removal(self, newest: Configuration, leader: int) -> int | None:
-        """A voter to remove as the module docstring says, or None (none fits yet)."""
+        """A voter to remove as the module docstring says, or None (none fits yet:
+        a change or a transfer in progress would only be refused)."""
+        node = self._cluster.node(leader)
         if len(newest.members) - 1 < reconfig.MEMBERS_MIN or len(newest.voters) < 2:
+            return None
+        if node is None or node._replica.change_in_progress or node._replica.transferring_to:
             return None
         if self._remove_leader:
             return leader if leader in newest.voters else None
-        node = self._cluster.node(leader)
-        if node is None:
-            return None
         promised = set(node._replica._promises)
         for voter in sorted(newest.voters & promised - {leader}):
             left = newest.voters - {voter}

@@ -253,8 +253,10 @@ class Operator:
             if drawn is None and "reconfig" in cluster.config.faults:
                 # A request aimed at a branch the swarm missed (``aims``), if due.
                 drawn = cluster.aims.draw(newest, leader, self._checked)
-                if drawn is not None and drawn[0] == "transfer-leader":
-                    self._voters_drawn = frozenset(newest.voters)
+                if drawn is not None:
+                    self._target = leader  # aimed at this leader: asked directly
+                    if drawn[0] == "transfer-leader":
+                        self._voters_drawn = frozenset(newest.voters)
             if drawn is None and "reconfig" in cluster.config.faults:
                 drawn = self._draw(newest, leader)
         if drawn is None:
