@@ -96,3 +96,24 @@ def test_a_duplicate_timeout_now_is_refused_by_the_node_that_stood() -> None:
     cluster = _run(127, replica_factory=_RecordsRefusals)
     assert _RecordsRefusals.timeouts_refused, "no TimeoutNow was refused"
     assert cluster.aims.timeout_now_twice >= 1
+
+
+class _RecordsRemovedLeaders(Replica):
+    """A replica that records a leader reaching the effect of its own removal."""
+
+    removed: list[NodeId] = []
+
+    def _flush_queue(self) -> None:
+        super()._flush_queue()
+        if self.role is Role.LEADER and self.node_id not in self._history.at(self.slot_next).voters:
+            _RecordsRemovedLeaders.removed.append(self.node_id)
+
+
+def test_a_leader_whose_removal_takes_effect_proposes_nothing_there() -> None:
+    """Swarm seed 144 (alpha 3, drawn small): the operator removes the leader and
+    the removal takes effect while it leads; it proposes nothing from there on
+    and hands over (its next leader carries the log on)."""
+    _RecordsRemovedLeaders.removed = []
+    cluster = _run(144, replica_factory=_RecordsRemovedLeaders)
+    assert _RecordsRemovedLeaders.removed, "no leader reached its removal's effect"
+    assert cluster.config.alpha < 64
