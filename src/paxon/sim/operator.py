@@ -54,6 +54,10 @@ binds the new incarnation). This runs with "wipe" alone too; the random
 draws only with "reconfig". No change the operator draws leaves the refused
 member and the lost disks a majority of the voters.
 
+In the seeds ``aims`` picks, a turn first asks ``Aims.draw`` for a request
+aimed at a branch the swarm missed (a transfer to a node that is not a voter,
+one under lease reads, a late removal); it goes to the leader directly.
+
 Once a learner is added, ``MembershipFaults.learner_added`` may cut it off
 past its election timeout (``membership_faults``); the operator then waits
 that much longer to promote it.
