@@ -205,10 +205,6 @@ def run_sim(args: argparse.Namespace) -> int:
     _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise UsageError("paxon sim: --storage memory needs --engine core")
-    if args.alpha != ALPHA_DEFAULT and args.engine == "runtime":
-        raise UsageError(
-            f"paxon sim: --alpha needs --engine core (the runtime has {ALPHA_DEFAULT})"
-        )
     config = SimConfig(
         nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
         spares=args.spares,

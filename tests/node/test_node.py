@@ -300,6 +300,25 @@ def test_a_state_machine_failing_a_query_or_validate_fails_that_request_only(
     run(scenario)
 
 
+def test_the_first_configuration_takes_the_configured_alpha(tmp_path: Path) -> None:
+    """``NodeConfig.alpha`` sets the alpha of the configuration made from --peers
+    (the simulator draws small ones so that changes take effect in its runs)."""
+
+    async def scenario() -> None:
+        cluster = LocalCluster(tmp_path, NodeConfig(alpha=4))
+        await cluster.start_all()
+        try:
+            await cluster.nodes[1].submit(b"1")
+            for node in cluster.nodes.values():
+                assert node._replica.configuration_newest.alpha == 4
+        finally:
+            await cluster.stop_all()
+
+    run(scenario)
+    with pytest.raises(ValueError, match="alpha"):
+        NodeConfig(alpha=0)
+
+
 def test_a_command_limit_that_cannot_fit_a_log_record_is_refused() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         NodeConfig(command_max_bytes=64 * 1024 * 1024)

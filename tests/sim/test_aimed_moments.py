@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
-from paxon.protocol.replica import Replica
+from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import NodeId
 from paxon.sim import SimConfig
 from paxon.sim.runtime import RuntimeCluster
@@ -54,3 +55,65 @@ def test_a_roll_over_whose_directory_fsync_is_lost_leaves_a_seal_naming_nothing(
     refuses that disk (``check_recovery``: a violation if it starts)."""
     cluster = _run(54)
     assert cluster.faults.successors_lost == 1
+
+
+class _RecordsRefusals(Replica):
+    """A replica that records what the aimed requests reach in its core."""
+
+    transfers_refused: list[NodeId] = []
+    timeouts_refused: list[NodeId] = []
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        try:
+            return super().transfer_leadership(target)
+        except ValueError:
+            if target is not None:
+                _RecordsRefusals.transfers_refused.append(target)
+            raise
+
+    def _on_timeout_now(self, message: TimeoutNow) -> None:
+        role = self.role
+        super()._on_timeout_now(message)
+        if self.role is role and role is not Role.FOLLOWER:
+            _RecordsRefusals.timeouts_refused.append(self.node_id)
+
+
+def test_a_transfer_to_a_node_that_is_not_a_voter_is_refused() -> None:
+    """Swarm seed 113: the aimed operator asks the leader to hand over to a
+    node that is not a voter (``aims``); the core refuses it (``bad_request``)
+    and the run stays safe."""
+    _RecordsRefusals.transfers_refused = []
+    cluster = _run(113, replica_factory=_RecordsRefusals)
+    assert _RecordsRefusals.transfers_refused, "no transfer to a non-voter reached a leader"
+    assert cluster.aims.misdirected == 1
+    assert cluster.operator.refused >= 1
+
+
+def test_a_duplicate_timeout_now_is_refused_by_the_node_that_stood() -> None:
+    """Swarm seed 127: every TimeoutNow of an aimed seed is delivered twice; the
+    second reaches the node that already stood on the first, which refuses it."""
+    _RecordsRefusals.timeouts_refused = []
+    cluster = _run(127, replica_factory=_RecordsRefusals)
+    assert _RecordsRefusals.timeouts_refused, "no TimeoutNow was refused"
+    assert cluster.aims.timeout_now_twice >= 1
+
+
+class _RecordsRemovedLeaders(Replica):
+    """A replica that records a leader reaching the effect of its own removal."""
+
+    removed: list[NodeId] = []
+
+    def _flush_queue(self) -> None:
+        super()._flush_queue()
+        if self.role is Role.LEADER and self.node_id not in self._history.at(self.slot_next).voters:
+            _RecordsRemovedLeaders.removed.append(self.node_id)
+
+
+def test_a_leader_whose_removal_takes_effect_proposes_nothing_there() -> None:
+    """Swarm seed 144 (alpha 3, drawn small): the operator removes the leader and
+    the removal takes effect while it leads; it proposes nothing from there on
+    and hands over (its next leader carries the log on)."""
+    _RecordsRemovedLeaders.removed = []
+    cluster = _run(144, replica_factory=_RecordsRemovedLeaders)
+    assert _RecordsRemovedLeaders.removed, "no leader reached its removal's effect"
+    assert cluster.config.alpha < 64

@@ -99,20 +99,26 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     windows = {config.replica.pipeline_window_slots for config in configs}
     assert 1 in windows and max(windows) > 64
     # Some seeds have none of a kind, some have it (reconfig too, from its own
-    # stream, with 0 to 2 spares and the node's alpha).
+    # stream, with 0 to 2 spares, and a small alpha in some of them).
     assert not CORE_FAULTS
     for kind in FAULT_KINDS:
         having = sum(kind in config.faults for config in configs)
         assert 0 < having < len(configs), kind
     changing = [config for config in configs if "reconfig" in config.faults]
     assert {config.spares for config in changing} == {0, 1, 2}
-    assert all(config.alpha == 64 for config in configs)
+    assert all(config.alpha == 64 for config in configs if config not in changing)
+    small = {config.alpha for config in changing} - {64}
+    assert small and all(1 <= alpha <= 16 for alpha in small)
     assert all(config.spares == 0 for config in configs if config not in changing)
     # Drawn from its own stream: turning it off leaves every other draw as it was.
     without = dataclasses.replace(base, faults=base.faults - {"reconfig"})
     for seed, config in enumerate(configs[:50]):
         assert draw(seed, without) == dataclasses.replace(
-            config, faults=config.faults - {"reconfig"}, spares=0, reconfig_gap_s=(0.1, 0.6)
+            config,
+            faults=config.faults - {"reconfig"},
+            spares=0,
+            alpha=64,
+            reconfig_gap_s=(0.1, 0.6),
         )
     # "wipe" likewise: from its own stream, once per run in the seeds that draw it.
     wiping = [config for config in configs if "wipe" in config.faults]

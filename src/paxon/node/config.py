@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from paxon.net.config import NetConfig
 from paxon.node.history import HistoryRetention
 from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.membership import ALPHA_DEFAULT
 from paxon.storage.config import StorageConfig
 
 # Headroom for everything in a record or frame besides the commands' payloads.
@@ -39,12 +40,18 @@ class NodeConfig:
     request_timeout_s: float = 10.0
     # The history a leader keeps of a KvStore (``paxon.node.history``).
     history: HistoryRetention = field(default_factory=HistoryRetention)
+    # The alpha of the first configuration (made from --peers at a data
+    # directory's first start): a change chosen at slot i takes effect at
+    # slot i + alpha; later configurations keep it (docs/membership.md).
+    alpha: int = ALPHA_DEFAULT
 
     def __post_init__(self) -> None:
         if self.tick_interval_s <= 0 or self.request_timeout_s <= 0:
             raise ValueError("tick_interval_s and request_timeout_s must be > 0")
         if self.command_max_bytes < 1:
             raise ValueError("command_max_bytes must be >= 1")
+        if self.alpha < 1:
+            raise ValueError("alpha must be >= 1")
         # A slot's value is one log record and one frame: the largest command
         # must fit both, with room for the rest of the batch around it.
         room = min(StorageConfig().record_max_bytes, self.net.frame_max_bytes)

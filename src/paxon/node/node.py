@@ -208,7 +208,8 @@ class Node:
         # start()); the later ones come from the log and the snapshot.
         self._joined = joined
         self._initial = joined or Configuration.initial(
-            {member: _format(address) for member, address in self.addresses.items()}
+            {member: _format(address) for member, address in self.addresses.items()},
+            alpha=self.config.alpha,
         )
         self._members: tuple[int, ...] = tuple(sorted(self.addresses))
         self._seed_addresses = dict(self.addresses)

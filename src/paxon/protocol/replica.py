@@ -500,8 +500,10 @@ class Replica:
         return self.propose_many((command,))
 
     def propose_many(self, commands: Iterable[Command]) -> Ready:
+        # The node queues commands only while it leads, and a step-down's Ready
+        # clears its queue before the next flush (docs/testing.md, "Coverage").
         if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_hint)
+            raise NotLeader(self.leader_hint)  # sim: unreachable: the node asks only a leader
         if self._transfer_to is not None:
             raise Busy(f"leadership is moving to node {self._transfer_to}; retry shortly")
         if self.node_id not in self._history.at(self.slot_chosen).voters:

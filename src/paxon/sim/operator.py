@@ -54,6 +54,10 @@ binds the new incarnation). This runs with "wipe" alone too; the random
 draws only with "reconfig". No change the operator draws leaves the refused
 member and the lost disks a majority of the voters.
 
+In the seeds ``aims`` picks, a turn first asks ``Aims.draw`` for a request
+aimed at a branch the swarm missed (a transfer to a node that is not a voter,
+one under lease reads, a late removal); it goes to the leader directly.
+
 Once a learner is added, ``MembershipFaults.learner_added`` may cut it off
 past its election timeout (``membership_faults``); the operator then waits
 that much longer to promote it.
@@ -250,6 +254,13 @@ class Operator:
                 cluster.log(f"reconfig: wait for n{self._promoting} to catch up")
                 self._after(reconfig_gap=False)
                 return
+            if drawn is None and "reconfig" in cluster.config.faults:
+                # A request aimed at a branch the swarm missed (``aims``), if due.
+                drawn = cluster.aims.draw(newest, leader, self._checked)
+                if drawn is not None:
+                    self._target = leader  # aimed at this leader: asked directly
+                    if drawn[0] == "transfer-leader":
+                        self._voters_drawn = frozenset(newest.voters)
             if drawn is None and "reconfig" in cluster.config.faults:
                 drawn = self._draw(newest, leader)
         if drawn is None:

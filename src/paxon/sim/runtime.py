@@ -89,6 +89,7 @@ from paxon.protocol.messages import Message, TimeoutNow
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import BALLOT_ZERO
+from paxon.sim.aims import Aims
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
 from paxon.sim.config import (
@@ -183,7 +184,9 @@ class RuntimeCluster:
         self.members = list(range(1, config.nodes + config.spares + 1))
         self.first_members = self.members[: config.nodes]
         # As every first member's node makes it from its --peers.
-        self.initial = Configuration.initial({m: sim_address(m) for m in self.first_members})
+        self.initial = Configuration.initial(
+            {m: sim_address(m) for m in self.first_members}, alpha=config.alpha
+        )
         self.faults = FaultInjector(self, seed)
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
         # Bare elections and learners cut off, while the operator changes members.
@@ -191,6 +194,8 @@ class RuntimeCluster:
         # Moments no random fault builds, aimed (``moments``).
         self.leader_stop = LeaderStop(self, seed)
         self.unheard_moment = UnheardMoment(self, seed)
+        # The operator's requests aimed at branches the swarm missed (``aims``).
+        self.aims = Aims(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -225,6 +230,7 @@ class RuntimeCluster:
         self._storage_config = storage_config(config.segment_max_bytes)
         self._node_config = NodeConfig(
             cluster_id="sim",
+            alpha=config.alpha,
             tick_interval_s=config.tick_s,
             replica=config.replica_config,
             snapshot_interval_slots=config.snapshot_interval_slots,
@@ -367,6 +373,8 @@ class RuntimeCluster:
         if isinstance(message, TimeoutNow):
             self.healing.on_handover(self.time)
         delays = self.network.delays(src, message.dst)
+        if delays and isinstance(message, TimeoutNow):
+            delays += [delays[0] + lag for lag in self.aims.timeout_now_lags()]
         if isinstance(message, SnapshotChunk):
             carried = self._over_the_wire(src, message) if delays else None
             if carried is not None:
