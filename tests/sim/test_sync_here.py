@@ -43,7 +43,9 @@ def test_a_seed_drawing_it_syncs_from_the_nodes_own_loop(monkeypatch: pytest.Mon
 def test_votes_sent_before_that_sync_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted bug: what waited for durability leaves before the sync."""
 
-    def early(self: Node, lsn: int) -> None:
+    def early(self: Node) -> None:
+        lsn, self._sync_here_due = self._sync_here_due, None
+        assert lsn is not None
         while self._after_persist and self._after_persist[0][0] <= lsn:
             for message in self._after_persist.popleft()[1]:
                 self._send(message)

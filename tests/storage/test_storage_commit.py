@@ -142,7 +142,7 @@ def test_a_failed_sync_fails_every_waiter_and_every_later_batch(
     with pytest.raises(StorageFailed):
         handle.wait(WAIT_S)
     with pytest.raises(StorageFailed):
-        committer.submit([accept(2)])
+        committer.submit([accept(3)])
 
     async def late() -> None:
         with pytest.raises(StorageFailed):
@@ -236,15 +236,20 @@ def synced_on(fs: MemFileSystem) -> list[str]:
 
 
 def test_an_idle_quick_disk_is_synced_on_the_callers_thread(
-    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from paxon.storage import commit
+
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
     fs, storage, committer = setup
+    assert not committer.may_sync_here()  # the disk is not timed yet: the thread first
+    committer.submit([accept(1)]).wait(WAIT_S)
     threads = synced_on(fs)
-    assert committer.may_sync_here()  # nothing synced yet: idle
-    handle = committer.submit([accept(1), accept(2)], sync=False)
+    assert committer.may_sync_here()  # idle, and its one sync was quick
+    handle = committer.submit([accept(2), accept(3)], sync=False)
     assert not handle.done()
     committer.sync_here(handle.lsn)
-    assert handle.done() and storage.lsn_durable == 2
+    assert handle.done() and storage.lsn_durable == 3
     assert threads == [threading.current_thread().name]
 
 
@@ -256,8 +261,11 @@ def test_no_sync_here_while_the_sync_thread_has_work(
     monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
     fs, _storage, committer = setup
     gate = Gate(fs)
+    committer.submit([accept(1)]).wait(WAIT_S)  # quick: the loop may sync next
+    gate.wait_for_sync()
+    assert committer.may_sync_here()
     gate.close()
-    handle = committer.submit([accept(1)])
+    handle = committer.submit([accept(2)])
     gate.wait_for_sync()  # the thread is inside fdatasync
     assert not committer.may_sync_here()
     gate.open.set()
@@ -293,14 +301,38 @@ def test_a_slow_sync_sends_the_next_ones_to_the_thread(
 
 
 def test_a_failed_sync_here_fails_it_and_every_later_batch(
-    setup: tuple[MemFileSystem, Storage, GroupCommitter],
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from paxon.storage import commit
+
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
     fs, storage, committer = setup
+    committer.submit([accept(1)]).wait(WAIT_S)  # a quick sync: the loop may sync next
+    assert committer.may_sync_here()
     fs.fail("fdatasync")
-    handle = committer.submit([accept(1)], sync=False)
+    handle = committer.submit([accept(2)], sync=False)
     with pytest.raises(StorageFailed):
         committer.sync_here(handle.lsn)
-    assert storage.lsn_durable == 0 and not handle.done()
+    assert storage.lsn_durable == 1 and not handle.done()
     assert not committer.may_sync_here()
     with pytest.raises(StorageFailed):
         committer.submit([accept(2)])
+
+
+def test_a_sync_here_with_nothing_to_sync_leaves_the_slow_disk_guard_alone(
+    setup: tuple[MemFileSystem, Storage, GroupCommitter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several Readies of one loop turn each ask; only the first fsyncs. The
+    others must not count as quick syncs that lift the guard of a slow one."""
+    import time
+
+    from paxon.storage import commit
+
+    monkeypatch.setattr(commit, "SYNC_HERE_IDLE_S", 0.0)
+    fs, _storage, committer = setup
+    fs.on_sync = lambda _path: time.sleep(2 * commit.SYNC_HERE_MAX_S)  # a slow disk
+    lsn = committer.submit([accept(1)], sync=False).lsn
+    committer.sync_here(lsn)
+    assert not committer.may_sync_here()
+    committer.sync_here(lsn)  # already durable: no fsync
+    assert not committer.may_sync_here()

@@ -242,6 +242,8 @@ class Node:
         # Messages waiting for their records to be durable: (lsn, messages).
         self._after_persist: deque[tuple[int, list[Message]]] = deque()
         self._durable_wait: asyncio.Future[None] | None = None
+        # The lsn the loop will sync itself at its next turn (one call pending at most).
+        self._sync_here_due: int | None = None
         # Commands and reads collected during one loop turn.
         self._proposals: list[Command] = []
         self._handing_to: int | None = None  # the transfer target while leading
@@ -387,6 +389,8 @@ class Node:
             and not self._led_by_another()
             and (target is None or self._transport.reachable(target))
         ):
+            if self._stopping:
+                break  # stopped on an internal error meanwhile: nothing more is sent
             if self._replica.role is Role.LEADER and self._replica.transferring_to is None:
                 # The core dropped the transfer (its target not caught up within
                 # an election timeout: a lost Accept held it back) and serves
@@ -822,17 +826,21 @@ class Node:
         if sync_here_through is not None:
             # Behind the flushes this turn's sends queued (frames.FrameWriter):
             # the Accepts and replies leave before this fsync holds the loop.
-            self._loop.call_soon(self._sync_here, sync_here_through)
+            # One sync for every Ready of the turn: the latest lsn covers them.
+            if self._sync_here_due is None:
+                self._loop.call_soon(self._sync_here)
+            self._sync_here_due = max(self._sync_here_due or 0, sync_here_through)
         self._after_call()
 
-    def _sync_here(self, lsn: int) -> None:
-        """Make ``lsn`` durable on the loop's thread, then send what waited for it."""
-        if self._stopping:
+    def _sync_here(self) -> None:
+        """Make the due lsn durable on the loop's thread, then send what waited for it."""
+        lsn, self._sync_here_due = self._sync_here_due, None
+        if self._stopping or lsn is None:
             return  # stopped, or stopping: close() syncs what was submitted
         try:
             self._committer.sync_here(lsn)
-        except StorageError as error:
-            self._fatal(error)  # the log is poisoned: nothing more may be promised or voted
+        except Exception as error:  # the log is poisoned: nothing more may be promised or voted
+            self._fatal(error)
             return
         self._release_durable()
 
