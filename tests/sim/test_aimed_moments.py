@@ -14,7 +14,7 @@ from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import NodeId
-from paxon.sim import SimConfig
+from paxon.sim import SimConfig, run_seed
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
 
@@ -117,3 +117,14 @@ def test_a_leader_whose_removal_takes_effect_proposes_nothing_there() -> None:
     cluster = _run(144, replica_factory=_RecordsRemovedLeaders)
     assert _RecordsRemovedLeaders.removed, "no leader reached its removal's effect"
     assert cluster.config.alpha < 64
+
+
+def test_a_lost_seal_landed_on_its_successors_first_frame_is_refused() -> None:
+    """Swarm seed 144: a lost inner seal lands on its successor's first frame, a
+    chosen mark of a seal's length (``storage_faults._seal_on_successor``): the
+    seal names the right lsn and whole frames follow it, which recovery must
+    refuse (``segments.scan_segment``: a record follows the seal)."""
+    result = run_seed(144, SWARM, trace=True)
+    assert not result.violations, result.violations[:3]
+    refused = [line for line in result.trace if "a record follows the seal" in line]
+    assert refused and "did not start: CorruptRecord" in refused[0], refused
