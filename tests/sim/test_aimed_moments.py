@@ -128,3 +128,28 @@ def test_a_lost_seal_landed_on_its_successors_first_frame_is_refused() -> None:
     assert not result.violations, result.violations[:3]
     refused = [line for line in result.trace if "a record follows the seal" in line]
     assert refused and "did not start: CorruptRecord" in refused[0], refused
+
+
+class _RecordsLeaderPrepares(Replica):
+    """A replica that records a leader asking for promises for a configuration
+    its election's promises did not prepare."""
+
+    asked: list[NodeId] = []
+
+    def _prepare_configuration(self, slot: int) -> None:
+        before = self._prepare_sent_at
+        super()._prepare_configuration(slot)
+        if self._prepare_sent_at != before:
+            _RecordsLeaderPrepares.asked.append(self.node_id)
+
+
+def test_a_leader_prepares_a_configuration_its_promises_did_not() -> None:
+    """Swarm seed 268 (alpha 1, drawn small): its elections are made bare and a
+    bare leader is asked a change its promises do not prepare (``bare_reign``);
+    once the change takes effect, the leader asks the voters that have not
+    promised before it proposes there (``Replica._prepare_configuration``)."""
+    _RecordsLeaderPrepares.asked = []
+    cluster = _run(268, replica_factory=_RecordsLeaderPrepares)
+    assert cluster.aims.bare_reign.changes_unprepared >= 1
+    assert _RecordsLeaderPrepares.asked, "no leader prepared a configuration"
+    assert cluster.aims.bare_reign.leader_prepares >= 1

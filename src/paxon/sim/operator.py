@@ -56,7 +56,10 @@ member and the lost disks a majority of the voters.
 
 In the seeds ``aims`` picks, a turn first asks ``Aims.draw`` for a request
 aimed at a branch the swarm missed (a transfer to a node that is not a voter,
-one under lease reads, a late removal); it goes to the leader directly.
+one under lease reads, a late removal, a change a bare reign's promises do
+not prepare); it goes to the leader directly. ``bare_reign`` may also have
+the operator take its turn sooner (``turn_soon``: the turn then due is
+dropped, so there is still one).
 
 Once a learner is added, ``MembershipFaults.learner_added`` may cut it off
 past its election timeout (``membership_faults``); the operator then waits
@@ -166,11 +169,13 @@ class Operator:
         # Figures for the trace and the tests.
         self.done = 0
         self.refused = 0
+        # The turn scheduled last (``_turn_in``): only it is taken.
+        self._turn = 0
 
     def start(self) -> None:
         config = self._cluster.config
         if "reconfig" in config.faults or ("wipe" in config.faults and config.wipe_rate > 0):
-            self._cluster.later(0.3 + 0.3 * self._rng.random(), self._next)
+            self._turn_in(0.3 + 0.3 * self._rng.random())
 
     def receive(self, response: ClientResponse) -> None:
         """An answer reaches the operator."""
@@ -428,7 +433,27 @@ class Operator:
     def _after(self, *, reconfig_gap: bool) -> None:
         """The next draw after a gap (a quarter of one after a refusal)."""
         gap = self._rng.uniform(*self._cluster.config.reconfig_gap_s)
-        self._cluster.later(gap if reconfig_gap else gap / 4, self._next)
+        self._turn_in(gap if reconfig_gap else gap / 4)
+
+    def turn_soon(self, delay: float) -> bool:
+        """Take the next turn after ``delay`` instead of when it was due (the turn
+        then due is dropped), unless a request is in flight or the faults are
+        over (False)."""
+        if self._request is not None or self._cluster.healed_at is not None or not self._turn:
+            return False
+        self._turn_in(delay)
+        return True
+
+    def _turn_in(self, delay: float) -> None:
+        """The next turn (``_next``) after ``delay``; any turn scheduled before is dropped."""
+        self._turn += 1
+        turn = self._turn
+
+        def take() -> None:
+            if turn == self._turn:
+                self._next()
+
+        self._cluster.later(delay, take)
 
 
 def _describe(request: ChangeMembers) -> str:

@@ -391,7 +391,7 @@ class RuntimeCluster:
         if delays and (
             self.faults.lose_prepare(message)
             or self.faults.hold(src, message)
-            or self.membership_faults.lose_prepare(src, message)
+            or self._lost_for_a_bare_election(src, message)
         ):
             return
         if not delays:
@@ -402,6 +402,14 @@ class RuntimeCluster:
         sent = self._link_stamp
         for delay in delays:
             self.push(self.time + delay, lambda: self.deliver_peer(src, carried, sent))
+
+    def _lost_for_a_bare_election(self, src: int, message: PeerMessage) -> bool:
+        """Whether ``message``, a candidate's Prepare, is lost for a bare election:
+        an aimed ballot's (``aims``), else perhaps a drawn one's (``membership_faults``)."""
+        aimed = self.aims.lose_prepare(src, message)
+        if aimed is not None:
+            return aimed
+        return self.membership_faults.lose_prepare(src, message)
 
     def _over_the_wire(self, src: int, message: PeerMessage) -> PeerMessage | None:
         """``message`` as the real transport carries it: encoded to a frame body
