@@ -46,8 +46,9 @@ must refuse it (``Replica._on_timeout_now``).
 Contract: every draw comes from this module's own stream, whose number was
 searched so that no seed a test pins draws an aim (``_STREAM``), and nothing
 is drawn unless the operator changes members, so every other seed runs as
-before. Nothing is aimed after ``_LAST`` of the phase; the operator keeps its
-rules (``Operator._checked``: no change leaves lost disks a majority).
+before. Nothing is aimed after ``_LAST`` of the phase (but ``lease_removal``'s
+one request, after the heal); the operator keeps its rules
+(``Operator._checked``: no change leaves lost disks a majority).
 """
 
 from __future__ import annotations
