@@ -153,3 +153,44 @@ def test_a_leader_prepares_a_configuration_its_promises_did_not() -> None:
     assert cluster.aims.bare_reign.changes_unprepared >= 1
     assert _RecordsLeaderPrepares.asked, "no leader prepared a configuration"
     assert cluster.aims.bare_reign.leader_prepares >= 1
+
+
+class _RecordsRemovedLeases(Replica):
+    """A replica that records a read reaching it as a leader whose newest
+    configuration does not have it as a voter, with no handover running."""
+
+    reads: list[NodeId] = []
+    # Those of them answered at once, from the lease (no round).
+    leased: list[NodeId] = []
+
+    def read_index(self, read_id: int, now: float | None = None) -> Ready:
+        aimed = (
+            now is not None
+            and self.config.lease_reads
+            and self.role is Role.LEADER
+            and self.node_id not in self._history.newest.voters
+            and not self._lease_forfeit
+            and self._transfer_to is None
+        )
+        ready = super().read_index(read_id, now)
+        if aimed:
+            _RecordsRemovedLeases.reads.append(self.node_id)
+            if any(read.read_id == read_id for read in ready.reads):
+                _RecordsRemovedLeases.leased.append(self.node_id)
+        return ready
+
+
+def test_a_leader_being_removed_serves_no_read_from_its_lease() -> None:
+    """Swarm seed 230 (lease reads): after the heal a calm leader serving reads
+    from its lease is asked to remove itself (``lease_removal``); reads reach it
+    while it leads on, removed, and the lease is refused (``Replica.lease_holds``:
+    ``voter_since`` finds it no voter of the newest configuration): each read
+    takes a round, and the run stays linearizable."""
+    _RecordsRemovedLeases.reads = []
+    _RecordsRemovedLeases.leased = []
+    cluster = _run(230, replica_factory=_RecordsRemovedLeases)
+    removal = cluster.aims.lease_removal
+    assert removal.asked is not None
+    assert _RecordsRemovedLeases.reads, "no read reached a leader being removed"
+    assert set(_RecordsRemovedLeases.reads) == {removal.asked}
+    assert not _RecordsRemovedLeases.leased, "a leader being removed answered from its lease"

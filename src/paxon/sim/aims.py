@@ -35,6 +35,10 @@ comes from there: a change the leader's promises do not prepare, after
 elections made bare (``bare_reign``; ``lose_prepare`` is its hook on the
 network).
 
+In the seeds ``lease_removal`` picks (a stream of its own; with lease reads),
+a calm leader serving reads from its lease is asked to remove itself after
+the heal.
+
 Every ``TimeoutNow`` of an aimed seed is delivered twice (a duplicate, as the
 "duplicate" fault makes): the second reaches a node that already stood, which
 must refuse it (``Replica._on_timeout_now``).
@@ -42,8 +46,9 @@ must refuse it (``Replica._on_timeout_now``).
 Contract: every draw comes from this module's own stream, whose number was
 searched so that no seed a test pins draws an aim (``_STREAM``), and nothing
 is drawn unless the operator changes members, so every other seed runs as
-before. Nothing is aimed after ``_LAST`` of the phase; the operator keeps its
-rules (``Operator._checked``: no change leaves lost disks a majority).
+before. Nothing is aimed after ``_LAST`` of the phase (but ``lease_removal``'s
+one request, after the heal); the operator keeps its rules
+(``Operator._checked``: no change leaves lost disks a majority).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from typing import TYPE_CHECKING
 from paxon.net.peer_messages import PeerMessage
 from paxon.sim import reconfig
 from paxon.sim.bare_reign import BareReign
+from paxon.sim.lease_removal import LeaseRemoval
 
 if TYPE_CHECKING:
     from paxon.protocol.membership import Configuration
@@ -112,6 +118,9 @@ class Aims:
         self.lone_stopped = 0
         # A bare reign, from a stream of its own (``bare_reign``).
         self.bare_reign = BareReign(cluster, seed)
+        # After the heal, a lease-read leader's own removal, from a stream of
+        # its own (``lease_removal``).
+        self.lease_removal = LeaseRemoval(cluster, seed)
 
     def draw(self, newest: Configuration, leader: int, checked: _Check) -> _Drawn | None:
         """The operator's next request, when an aim is due (else None; no draw).

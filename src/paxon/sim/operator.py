@@ -69,7 +69,8 @@ Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
 ignored; nothing is asked after the heal (changes chosen before it still take
-effect). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
+effect), but for ``lease_removal``'s one request in its seeds
+(``ask_after_heal``). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
 are never added or promoted, and no change leaves them a majority of the
 voters: they will not come back, and a majority that never comes back is an
 outage the operator made, not a test (the faults keep the same rule when they
@@ -273,6 +274,20 @@ class Operator:
                 cluster.log("reconfig: no leader to ask, or no change to draw")
             self._after(reconfig_gap=False)
             return
+        self._ask(drawn)
+
+    def ask_after_heal(self, drawn: _Drawn, target: int) -> bool:
+        """Send ``drawn`` (through ``_checked``) to ``target`` now, though the
+        faults are over: ``lease_removal``'s one request, in the calm after the
+        heal. Any turn due is dropped; False while a request is in flight."""
+        if self._request is not None:
+            return False
+        self._turn += 1
+        self._target = target
+        self._ask(drawn)
+        return True
+
+    def _ask(self, drawn: _Drawn) -> None:
         action, node_id, address = drawn
         self._request_id += 1
         self._request = ChangeMembers(self._request_id, action, node_id, address, "")
@@ -281,7 +296,7 @@ class Operator:
         self._asked_id = self._request_id
         self._hops = 0
         self._visited.clear()
-        cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
+        self._cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
         self._send()
 
     def _promotion(self, newest: Configuration, leader: int) -> _Drawn | None:

@@ -271,6 +271,7 @@ class RuntimeCluster:
         self.lock_clients.start()
         self.watch_clients.start()
         self.operator.start()
+        self.aims.lease_removal.start()
         self.faults.start()
         self.leader_stop.start()
         self.unheard_moment.start()
