@@ -194,3 +194,30 @@ def test_a_leader_being_removed_serves_no_read_from_its_lease() -> None:
     assert _RecordsRemovedLeases.reads, "no read reached a leader being removed"
     assert set(_RecordsRemovedLeases.reads) == {removal.asked}
     assert not _RecordsRemovedLeases.leased, "a leader being removed answered from its lease"
+
+
+class _RecordsLoneHandovers(Replica):
+    """A replica that records the handovers refused for want of another voter."""
+
+    refused: list[NodeId] = []
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        try:
+            return super().transfer_leadership(target)
+        except ValueError:
+            if target is None:
+                _RecordsLoneHandovers.refused.append(self.node_id)
+            raise
+
+
+def test_a_leader_left_the_only_voter_stops_without_a_handover() -> None:
+    """Swarm seed 61: after the heal the other voters are removed one by one
+    (``lone_voter``) until the leader's core names nobody to hand over to; the
+    leader is stopped as on SIGTERM, its core refuses the handover, and the
+    cluster settles again on it (``HealWatch.on_restart``)."""
+    _RecordsLoneHandovers.refused = []
+    cluster = _run(61, replica_factory=_RecordsLoneHandovers)
+    lone = cluster.aims.lone_voter
+    assert lone.stopped == 1 and lone.changes >= 1
+    assert _RecordsLoneHandovers.refused, "no leader was refused a handover"
+    assert cluster.healing.settled_at is not None

@@ -37,7 +37,9 @@ network).
 
 In the seeds ``lease_removal`` picks (a stream of its own; with lease reads),
 a calm leader serving reads from its lease is asked to remove itself after
-the heal.
+the heal; in those ``lone_voter`` picks, the voters other than the leader
+are removed after the heal until it has nobody to hand over to, and it is
+stopped as on SIGTERM.
 
 Every ``TimeoutNow`` of an aimed seed is delivered twice (a duplicate, as the
 "duplicate" fault makes): the second reaches a node that already stood, which
@@ -47,7 +49,7 @@ Contract: every draw comes from this module's own stream, whose number was
 searched so that no seed a test pins draws an aim (``_STREAM``), and nothing
 is drawn unless the operator changes members, so every other seed runs as
 before. Nothing is aimed after ``_LAST`` of the phase (but ``lease_removal``'s
-one request, after the heal); the operator keeps its rules
+one request and ``lone_voter``'s, after the heal); the operator keeps its rules
 (``Operator._checked``: no change leaves lost disks a majority).
 """
 
@@ -61,6 +63,7 @@ from paxon.net.peer_messages import PeerMessage
 from paxon.sim import reconfig
 from paxon.sim.bare_reign import BareReign
 from paxon.sim.lease_removal import LeaseRemoval
+from paxon.sim.lone_voter import LoneVoter
 
 if TYPE_CHECKING:
     from paxon.protocol.membership import Configuration
@@ -121,6 +124,9 @@ class Aims:
         # After the heal, a lease-read leader's own removal, from a stream of
         # its own (``lease_removal``).
         self.lease_removal = LeaseRemoval(cluster, seed)
+        # After the heal, a leader left the only voter and stopped, from a
+        # stream of its own (``lone_voter``; not where lease_removal aims).
+        self.lone_voter = LoneVoter(cluster, seed, excluded=self.lease_removal.active)
 
     def draw(self, newest: Configuration, leader: int, checked: _Check) -> _Drawn | None:
         """The operator's next request, when an aim is due (else None; no draw).

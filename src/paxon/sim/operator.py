@@ -69,7 +69,7 @@ Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
 ignored; nothing is asked after the heal (changes chosen before it still take
-effect), but for ``lease_removal``'s one request in its seeds
+effect), but for ``lease_removal``'s and ``lone_voter``'s requests in their seeds
 (``ask_after_heal``). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
 are never added or promoted, and no change leaves them a majority of the
 voters: they will not come back, and a majority that never comes back is an
@@ -278,7 +278,7 @@ class Operator:
 
     def ask_after_heal(self, drawn: _Drawn, target: int) -> bool:
         """Send ``drawn`` (through ``_checked``) to ``target`` now, though the
-        faults are over: ``lease_removal``'s one request, in the calm after the
+        faults are over: ``lease_removal``'s or ``lone_voter``'s, in the calm after the
         heal. Any turn due is dropped; False while a request is in flight."""
         if self._request is not None:
             return False

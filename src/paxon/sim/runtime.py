@@ -272,6 +272,7 @@ class RuntimeCluster:
         self.watch_clients.start()
         self.operator.start()
         self.aims.lease_removal.start()
+        self.aims.lone_voter.start()
         self.faults.start()
         self.leader_stop.start()
         self.unheard_moment.start()
@@ -553,9 +554,10 @@ class RuntimeCluster:
         self.log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self.push(self.time + 0.05 + 1.5 * self.rng_faults.random(), lambda: self.restart(host))
 
-    def stop_gracefully(self, host: Host) -> None:
+    def stop_gracefully(self, host: Host, *, io_fault: bool = True) -> None:
         """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:
-        finish the fsync in flight, close the data directory), then start it again."""
+        finish the fsync in flight, close the data directory), then start it again.
+        ``io_fault``: the fsync in flight may fail (not after the heal)."""
         process = host.process
         assert process is not None
         process.stopping = True
@@ -563,7 +565,12 @@ class RuntimeCluster:
         syncing = isinstance(committer := process.node._committer, SimCommitter) and (
             committer.syncing
         )
-        if syncing and not host.io_error and self._rng_stop_io.random() < _IO_ERROR_IN_STOP:
+        if (
+            io_fault
+            and syncing
+            and not host.io_error
+            and self._rng_stop_io.random() < _IO_ERROR_IN_STOP
+        ):
             # The disk fails while the node shuts down: the fsync in flight.
             host.fs.fail("fdatasync", path_contains="/wal-")
             host.io_error = True
@@ -918,6 +925,14 @@ class RuntimeCluster:
         self.log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
         self.healing.on_heal(self.time)
         self._sample_settled()
+
+    def heal_again(self) -> None:
+        """An aimed stop after the heal of the node nobody can take over from
+        (``lone_voter``): the cluster must settle again (``HealWatch.on_restart``)."""
+        settled = self.healing.settled_at is not None
+        self.healing.on_restart(self.time)
+        if settled:  # else the samples still run
+            self._sample_settled()
 
     def _sample_settled(self) -> None:
         """Tell the heal watch what each live member is, until the cluster settles."""
