@@ -19,8 +19,9 @@ Cut off from its leader, the receiver's election timer fires and it probes
 not dropped). At the first tick where it no longer follows, the chunk gets
 through; the cut heals once the receiver is done installing (at most
 ``_KEEP_S`` later). If it never stands within ``_WAIT_S`` (it learned the
-slots elsewhere, crashed, or another leader rose), or at the heal, the chunk
-is let go and the cut heals anyway.
+slots elsewhere, or another leader rose), or at the heal, the chunk is let go
+and the cut heals anyway; if the receiver's process is gone by then (crashed,
+stopped), the chunk is lost with its connection.
 
 Contract: every draw comes from this module's own stream, whose number was
 searched so that no seed a test pins draws the stall (``_STREAM``), and
@@ -107,10 +108,13 @@ class StalledChunk:
         if not standing and cluster.healed_at is None and cluster.time < self._until:
             cluster.later(cluster.config.tick_s, lambda: self._watch(receiver))
             return
-        if standing:
-            self.let_through_standing += 1
-        cluster.log(f"fault: n{src}'s stalled snapshot chunk to n{chunk.dst} gets through")
-        cluster.deliver_peer(src, chunk, None)
+        if not up:  # its connection died with the receiver's process: lost
+            cluster.log(f"fault: n{src}'s stalled snapshot chunk to n{chunk.dst} is lost")
+        else:
+            if standing:
+                self.let_through_standing += 1
+            cluster.log(f"fault: n{src}'s stalled snapshot chunk to n{chunk.dst} gets through")
+            cluster.deliver_peer(src, chunk, None)
         self._until = cluster.time + _KEEP_S
         cluster.later(cluster.config.tick_s, lambda: self._heal(receiver))
 
