@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from paxon.protocol.membership import ConfigState
 from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import NodeId
+from paxon.protocol.types import NodeId, Slot
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
@@ -221,3 +222,31 @@ def test_a_leader_left_the_only_voter_stops_without_a_handover() -> None:
     assert lone.stopped == 1 and lone.changes >= 1
     assert _RecordsLoneHandovers.refused, "no leader was refused a handover"
     assert cluster.healing.settled_at is not None
+
+
+class _RecordsStandingInstalls(Replica):
+    """A replica that records a snapshot installed while it does not follow
+    (probing, a candidate not catching up, or leading): it steps down."""
+
+    installs: list[tuple[NodeId, Role, Role]] = []  # node, role before, role after
+
+    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+        role, behind = self.role, slot > self.slot_chosen
+        catching_up = role is Role.PREPARING and self._catch_up_to > 0
+        ready = super().install_snapshot(slot, configs)
+        if behind and role is not Role.FOLLOWER and not catching_up:
+            _RecordsStandingInstalls.installs.append((self.node_id, role, self.role))
+        return ready
+
+
+def test_a_snapshot_installed_by_a_node_that_stands_steps_it_down() -> None:
+    """Swarm seed 91: a leader's last snapshot chunk to a follower stalls while
+    the two are cut apart (``stalled_chunk``); the follower's election timer
+    fires and it probes, then the chunk gets through and it installs the
+    snapshot while probing: it steps down (``Replica.install_snapshot``)."""
+    _RecordsStandingInstalls.installs = []
+    cluster = _run(91, replica_factory=_RecordsStandingInstalls)
+    assert cluster.stalled_chunk.let_through_standing == 1
+    installs = _RecordsStandingInstalls.installs
+    assert installs, "no snapshot was installed by a node that stands"
+    assert all(after is Role.FOLLOWER for _, _, after in installs), installs

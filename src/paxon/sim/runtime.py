@@ -127,6 +127,7 @@ from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_cl
 from paxon.sim.operator import Operator, sim_address
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
+from paxon.sim.stalled_chunk import StalledChunk
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
 from paxon.sim.watch_check import WatchCheck
@@ -196,6 +197,8 @@ class RuntimeCluster:
         self.unheard_moment = UnheardMoment(self, seed)
         # The operator's requests aimed at branches the swarm missed (``aims``).
         self.aims = Aims(self, seed)
+        # A snapshot's last chunk stalled until its receiver stands (``stalled_chunk``).
+        self.stalled_chunk = StalledChunk(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -379,7 +382,8 @@ class RuntimeCluster:
             delays += [delays[0] + lag for lag in self.aims.timeout_now_lags()]
         if isinstance(message, SnapshotChunk):
             carried = self._over_the_wire(src, message) if delays else None
-            if carried is not None:
+            stalled = isinstance(carried, SnapshotChunk) and self.stalled_chunk.holds(src, carried)
+            if carried is not None and not stalled:
                 message = carried
                 link = (src, message.dst)
                 at = max(self.time + delays[0], self._stream_tail.get(link, 0.0))
