@@ -399,6 +399,15 @@ class RetriesAtOnce(Replica):
         self._proposals[slot].sent_at = float("-inf")
 
 
+class NeverAsksANewConfiguration(Replica):
+    """A leader never asks the voters of a configuration its promises do not
+    prepare (the Prepare of ``_prepare_configuration`` left out): it proposes
+    nothing from that configuration's first slot until it is deposed."""
+
+    def _prepare_configuration(self, slot: Slot) -> None:
+        return
+
+
 class ReportsOnlyItsChosenPrefix(Replica):
     """Every Promise says the slots below the acceptor's chosen prefix cannot be
     reported, as to a candidate far behind (mutation s14 row 16's effect): a

@@ -38,6 +38,7 @@ from tests.sim.mutants import (
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
     LeadsWithoutMajority,
+    NeverAsksANewConfiguration,
     NeverHandsOver,
     PreparesWithoutProbe,
     PromisesBeforePersist,
@@ -357,6 +358,23 @@ def test_accepts_sent_again_at_once_are_named_by_accept_paced() -> None:
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=RetriesAtOnce)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "accept-paced" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("mutant", "named"), [(Replica, False), (NeverAsksANewConfiguration, True)]
+)
+def test_a_leader_that_never_asks_a_new_configurations_voters_is_named(
+    mutant: type[Replica], named: bool
+) -> None:
+    """Swarm seed 268 (``bare_reign``): a leader elected on a bare majority
+    waits on a configuration its promises do not prepare; left unasked, its
+    voters never promise, which only ``config-prepare-sent`` names."""
+    result = run_seed(268, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert ("config-prepare-sent" in rules) is named, result.violations[:3]
+    if not named:
+        assert not result.violations, result.violations[:3]
 
 
 @pytest.mark.mutation
