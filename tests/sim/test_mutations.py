@@ -40,6 +40,7 @@ from tests.sim.mutants import (
     HandsToTheFurthest,
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
+    KeepsStandingAtAnInstall,
     LeadsWithoutMajority,
     NeverAsksANewConfiguration,
     NeverHandsOver,
@@ -512,3 +513,12 @@ def test_a_lease_read_served_while_being_removed_is_named_by_lease_voter() -> No
     result = run_seed(230, SimConfig(nodes=0, swarm=True), replica_factory=_leases_while_removed())
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "lease-voter" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_prober_that_installs_and_keeps_standing_is_named_by_install_steps_down() -> None:
+    """Swarm seed 91 (``stalled_chunk``): a snapshot's last chunk reaches its
+    receiver while it probes; a core that does not step down there is named."""
+    result = run_seed(91, SimConfig(nodes=0, swarm=True), replica_factory=KeepsStandingAtAnInstall)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "install-steps-down" in rules, result.violations[:3]
