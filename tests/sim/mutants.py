@@ -15,7 +15,7 @@ from typing import Any
 from paxon.kv.model import LeaseKeepAlive, LeaseKeepAliveResult
 from paxon.kv.store import KvStore
 from paxon.node.node import Node
-from paxon.protocol.membership import ConfigHistory, Configuration, change_in
+from paxon.protocol.membership import ConfigHistory, ConfigState, Configuration, change_in
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -397,6 +397,33 @@ class RetriesAtOnce(Replica):
     def _propose_slot(self, slot: Slot, value: Value) -> None:
         super()._propose_slot(slot, value)
         self._proposals[slot].sent_at = float("-inf")
+
+
+class KeepsStandingAtAnInstall(Replica):
+    """A leader or candidate that installs a snapshot does not step down (the
+    step-down of ``install_snapshot`` left out)."""
+
+    _installing = False
+
+    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+        self._installing = True
+        try:
+            return super().install_snapshot(slot, configs)
+        finally:
+            self._installing = False
+
+    def _step_down(self, *, preempted: bool) -> None:
+        if not self._installing:
+            super()._step_down(preempted=preempted)
+
+
+class NeverAsksANewConfiguration(Replica):
+    """A leader never asks the voters of a configuration its promises do not
+    prepare (the Prepare of ``_prepare_configuration`` left out): it proposes
+    nothing from that configuration's first slot until it is deposed."""
+
+    def _prepare_configuration(self, slot: Slot) -> None:
+        return
 
 
 class ReportsOnlyItsChosenPrefix(Replica):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from paxon.protocol.membership import ConfigState
 from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import NodeId
-from paxon.sim import SimConfig
+from paxon.protocol.types import NodeId, Slot
+from paxon.sim import SimConfig, run_seed
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
 
@@ -117,3 +118,135 @@ def test_a_leader_whose_removal_takes_effect_proposes_nothing_there() -> None:
     cluster = _run(144, replica_factory=_RecordsRemovedLeaders)
     assert _RecordsRemovedLeaders.removed, "no leader reached its removal's effect"
     assert cluster.config.alpha < 64
+
+
+def test_a_lost_seal_landed_on_its_successors_first_frame_is_refused() -> None:
+    """Swarm seed 144: a lost inner seal lands on its successor's first frame, a
+    chosen mark of a seal's length (``storage_faults._seal_on_successor``): the
+    seal names the right lsn and whole frames follow it, which recovery must
+    refuse (``segments.scan_segment``: a record follows the seal)."""
+    result = run_seed(144, SWARM, trace=True)
+    assert not result.violations, result.violations[:3]
+    refused = [line for line in result.trace if "a record follows the seal" in line]
+    assert refused and "did not start: CorruptRecord" in refused[0], refused
+
+
+class _RecordsLeaderPrepares(Replica):
+    """A replica that records a leader asking for promises for a configuration
+    its election's promises did not prepare."""
+
+    asked: list[NodeId] = []
+
+    def _prepare_configuration(self, slot: int) -> None:
+        before = self._prepare_sent_at
+        super()._prepare_configuration(slot)
+        if self._prepare_sent_at != before:
+            _RecordsLeaderPrepares.asked.append(self.node_id)
+
+
+def test_a_leader_prepares_a_configuration_its_promises_did_not() -> None:
+    """Swarm seed 268 (alpha 1, drawn small): its elections are made bare and a
+    bare leader is asked a change its promises do not prepare (``bare_reign``);
+    once the change takes effect, the leader asks the voters that have not
+    promised before it proposes there (``Replica._prepare_configuration``)."""
+    _RecordsLeaderPrepares.asked = []
+    cluster = _run(268, replica_factory=_RecordsLeaderPrepares)
+    assert cluster.aims.bare_reign.changes_unprepared >= 1
+    assert _RecordsLeaderPrepares.asked, "no leader prepared a configuration"
+    assert cluster.aims.bare_reign.leader_prepares >= 1
+
+
+class _RecordsRemovedLeases(Replica):
+    """A replica that records a read reaching it as a leader whose newest
+    configuration does not have it as a voter, with no handover running."""
+
+    reads: list[NodeId] = []
+    # Those of them answered at once, from the lease (no round).
+    leased: list[NodeId] = []
+
+    def read_index(self, read_id: int, now: float | None = None) -> Ready:
+        aimed = (
+            now is not None
+            and self.config.lease_reads
+            and self.role is Role.LEADER
+            and self.node_id not in self._history.newest.voters
+            and not self._lease_forfeit
+            and self._transfer_to is None
+        )
+        ready = super().read_index(read_id, now)
+        if aimed:
+            _RecordsRemovedLeases.reads.append(self.node_id)
+            if any(read.read_id == read_id for read in ready.reads):
+                _RecordsRemovedLeases.leased.append(self.node_id)
+        return ready
+
+
+def test_a_leader_being_removed_serves_no_read_from_its_lease() -> None:
+    """Swarm seed 230 (lease reads): after the heal a calm leader serving reads
+    from its lease is asked to remove itself (``lease_removal``); reads reach it
+    while it leads on, removed, and the lease is refused (``Replica.lease_holds``:
+    ``voter_since`` finds it no voter of the newest configuration): each read
+    takes a round, and the run stays linearizable."""
+    _RecordsRemovedLeases.reads = []
+    _RecordsRemovedLeases.leased = []
+    cluster = _run(230, replica_factory=_RecordsRemovedLeases)
+    removal = cluster.aims.lease_removal
+    assert removal.asked is not None
+    assert _RecordsRemovedLeases.reads, "no read reached a leader being removed"
+    assert set(_RecordsRemovedLeases.reads) == {removal.asked}
+    assert not _RecordsRemovedLeases.leased, "a leader being removed answered from its lease"
+
+
+class _RecordsLoneHandovers(Replica):
+    """A replica that records the handovers refused for want of another voter."""
+
+    refused: list[NodeId] = []
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        try:
+            return super().transfer_leadership(target)
+        except ValueError:
+            if target is None:
+                _RecordsLoneHandovers.refused.append(self.node_id)
+            raise
+
+
+def test_a_leader_left_the_only_voter_stops_without_a_handover() -> None:
+    """Swarm seed 61: after the heal the other voters are removed one by one
+    (``lone_voter``) until the leader's core names nobody to hand over to; the
+    leader is stopped as on SIGTERM, its core refuses the handover, and the
+    cluster settles again on it (``HealWatch.on_restart``)."""
+    _RecordsLoneHandovers.refused = []
+    cluster = _run(61, replica_factory=_RecordsLoneHandovers)
+    lone = cluster.aims.lone_voter
+    assert lone.stopped == 1 and lone.changes >= 1
+    assert _RecordsLoneHandovers.refused, "no leader was refused a handover"
+    assert cluster.healing.settled_at is not None
+
+
+class _RecordsStandingInstalls(Replica):
+    """A replica that records a snapshot installed while it does not follow
+    (probing, a candidate not catching up, or leading): it steps down."""
+
+    installs: list[tuple[NodeId, Role, Role]] = []  # node, role before, role after
+
+    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+        role, behind = self.role, slot > self.slot_chosen
+        catching_up = role is Role.PREPARING and self._catch_up_to > 0
+        ready = super().install_snapshot(slot, configs)
+        if behind and role is not Role.FOLLOWER and not catching_up:
+            _RecordsStandingInstalls.installs.append((self.node_id, role, self.role))
+        return ready
+
+
+def test_a_snapshot_installed_by_a_node_that_stands_steps_it_down() -> None:
+    """Swarm seed 91: a leader's last snapshot chunk to a follower stalls while
+    the two are cut apart (``stalled_chunk``); the follower's election timer
+    fires and it probes, then the chunk gets through and it installs the
+    snapshot while probing: it steps down (``Replica.install_snapshot``)."""
+    _RecordsStandingInstalls.installs = []
+    cluster = _run(91, replica_factory=_RecordsStandingInstalls)
+    assert cluster.stalled_chunk.let_through_standing == 1
+    installs = _RecordsStandingInstalls.installs
+    assert installs, "no snapshot was installed by a node that stands"
+    assert all(after is Role.FOLLOWER for _, _, after in installs), installs

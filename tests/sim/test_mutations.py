@@ -20,6 +20,9 @@ wiped node exchanges with a member that binds its old incarnation.
 
 from __future__ import annotations
 
+import inspect
+import textwrap
+
 import pytest
 from tests.protocol.harness import Env
 from tests.sim.mutants import (
@@ -37,7 +40,9 @@ from tests.sim.mutants import (
     HandsToTheFurthest,
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
+    KeepsStandingAtAnInstall,
     LeadsWithoutMajority,
+    NeverAsksANewConfiguration,
     NeverHandsOver,
     PreparesWithoutProbe,
     PromisesBeforePersist,
@@ -59,6 +64,7 @@ from tests.sim.mutants import (
 )
 from tests.sim.property_env import PropertyEnv
 
+from paxon.protocol import replica as replica_module
 from paxon.protocol.membership import ConfigHistory
 from paxon.protocol.messages import ChosenPrefix, Heartbeat, HeartbeatReply, LearnRequest
 from paxon.protocol.ready import Ready
@@ -360,6 +366,23 @@ def test_accepts_sent_again_at_once_are_named_by_accept_paced() -> None:
 
 
 @pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("mutant", "named"), [(Replica, False), (NeverAsksANewConfiguration, True)]
+)
+def test_a_leader_that_never_asks_a_new_configurations_voters_is_named(
+    mutant: type[Replica], named: bool
+) -> None:
+    """Swarm seed 268 (``bare_reign``): a leader elected on a bare majority
+    waits on a configuration its promises do not prepare; left unasked, its
+    voters never promise, which only ``config-prepare-sent`` names."""
+    result = run_seed(268, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert ("config-prepare-sent" in rules) is named, result.violations[:3]
+    if not named:
+        assert not result.violations, result.violations[:3]
+
+
+@pytest.mark.mutation
 def test_promises_that_report_only_the_chosen_prefix_are_named_by_promise_reports() -> None:
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=ReportsOnlyItsChosenPrefix)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
@@ -467,3 +490,35 @@ def test_the_aimed_unheard_voter_builds_transfer_recents_moment(
     assert any("(a graceful restart)" in line for line in result.trace)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rules == ({"transfer-recent"} if named else set()), result.violations[:3]
+
+
+def _leases_while_removed() -> type[Replica]:
+    """``Replica`` whose lease holds though its removal is chosen (the refusal
+    of ``lease_holds`` planted away, as the lease-removal aim found unjudged)."""
+    source = textwrap.dedent(inspect.getsource(replica_module.Replica.lease_holds.fget))
+    right = "return False  # being removed: voters may stand while they hear us"
+    assert source.count(right) == 1
+    wrong = "voter_since = 0 if voter_since is None else voter_since"
+    namespace = dict(vars(replica_module))
+    exec(source.replace("@property\n", "").replace(right, wrong), namespace)
+    lease_holds = property(namespace["lease_holds"])
+    return type("LeasesWhileRemoved", (Replica,), {"lease_holds": lease_holds})
+
+
+@pytest.mark.mutation
+def test_a_lease_read_served_while_being_removed_is_named_by_lease_voter() -> None:
+    """Swarm seed 230 (``lease_removal``): a leader whose own removal is chosen
+    keeps serving reads; its lease no longer holds, which only ``lease-voter``
+    names (the window is too short for a new voter to stand)."""
+    result = run_seed(230, SimConfig(nodes=0, swarm=True), replica_factory=_leases_while_removed())
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "lease-voter" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_prober_that_installs_and_keeps_standing_is_named_by_install_steps_down() -> None:
+    """Swarm seed 91 (``stalled_chunk``): a snapshot's last chunk reaches its
+    receiver while it probes; a core that does not step down there is named."""
+    result = run_seed(91, SimConfig(nodes=0, swarm=True), replica_factory=KeepsStandingAtAnInstall)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "install-steps-down" in rules, result.violations[:3]

@@ -14,7 +14,7 @@ import pytest
 from paxon.net.peer_messages import PeerMessage
 from paxon.node.node import Node
 from paxon.protocol.messages import TimeoutNow
-from paxon.sim import SimConfig, moments, run_seed
+from paxon.sim import SimConfig, bare_reign, moments, run_seed
 from paxon.sim.host import SimTransport
 from paxon.sim.runtime import RuntimeCluster
 
@@ -164,3 +164,18 @@ def test_a_removed_leader_hands_over_only_while_its_links_last(
         rules.append({violation.split(": ")[0].split()[-1] for violation in result.violations})
     assert handovers[0] > 0 and handovers[1] == 0, handovers
     assert rules == [set(), {"removed-hands-over"}], rules
+
+
+def test_a_restarted_member_keeps_a_link_to_a_member_its_log_removed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Swarm seed 152 with the bare reign on (``bare_reign.BARE_SHARE`` 1): n1
+    chose the removal of n2, the leader, and restarted with it in its log. The
+    transport it started with named only the members in effect, so the
+    removed leader never heard that n1 knew of its removal, and led on until
+    n3's own link to it expired (removed-hands-over, heal-settles). A start
+    links for ``LEAVING_LINK_S`` to the members --peers named that the log
+    removed, as a running node does when it sees them go."""
+    monkeypatch.setattr(bare_reign, "BARE_SHARE", 1.0)
+    result = run_seed(152, SimConfig(nodes=0, swarm=True))
+    assert not result.violations, result.violations[:3]

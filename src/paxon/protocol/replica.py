@@ -1042,13 +1042,23 @@ class Replica:
         brings the configurations that name it. A stranger's Probe says nothing of
         how far it has chosen, yet it may need our vote to lead at all (we were
         added as a voter before we heard so), so it asks too; learn_retry_s bounds
-        what a stranger's flood costs."""
+        what a stranger's flood costs.
+
+        A stranger's Accept, Heartbeat or Prepare ahead of us needs a node that
+        was removed and added back while we missed both: a node links only to
+        the members it names, and to those gone for LEAVING_LINK_S (5 s), and a
+        removed node that knows more than we do knows it was removed, so it
+        neither stands nor leads past its removal. No simulated operator builds
+        that within 5 s (docs/testing.md, "Coverage"); test_membership.py
+        (readded_through_a_stranger) and test_mutations.py (stranger-asks)
+        drive it call by call."""
         match message:
             case Accept() | Heartbeat():
-                if message.chosen.slot_chosen <= self.slot_chosen:
+                if message.chosen.slot_chosen <= self.slot_chosen:  # sim: one-way: see above
                     return
             case Prepare():
-                if message.slot_from <= self.slot_chosen or self._leader_is_live():
+                nothing_new = message.slot_from <= self.slot_chosen
+                if nothing_new or self._leader_is_live():  # sim: one-way: see above
                     return
             case Probe():
                 if self.role is Role.LEADER or self._leader_is_live():

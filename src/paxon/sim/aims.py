@@ -30,6 +30,17 @@ fault phase, in this order:
 Once the leader is the only voter (now and in its newest configuration), it
 is stopped as on SIGTERM: ``Node._hand_over`` finds nobody to hand over to.
 
+In the seeds ``bare_reign`` picks (a stream of its own), the next request
+comes from there: a change the leader's promises do not prepare, after
+elections made bare (``bare_reign``; ``lose_prepare`` is its hook on the
+network).
+
+In the seeds ``lease_removal`` picks (a stream of its own; with lease reads),
+a calm leader serving reads from its lease is asked to remove itself after
+the heal; in those ``lone_voter`` picks, the voters other than the leader
+are removed after the heal until it has nobody to hand over to, and it is
+stopped as on SIGTERM.
+
 Every ``TimeoutNow`` of an aimed seed is delivered twice (a duplicate, as the
 "duplicate" fault makes): the second reaches a node that already stood, which
 must refuse it (``Replica._on_timeout_now``).
@@ -37,8 +48,9 @@ must refuse it (``Replica._on_timeout_now``).
 Contract: every draw comes from this module's own stream, whose number was
 searched so that no seed a test pins draws an aim (``_STREAM``), and nothing
 is drawn unless the operator changes members, so every other seed runs as
-before. Nothing is aimed after ``_LAST`` of the phase; the operator keeps its
-rules (``Operator._checked``: no change leaves lost disks a majority).
+before. Nothing is aimed after ``_LAST`` of the phase (but ``lease_removal``'s
+one request and ``lone_voter``'s, after the heal); the operator keeps its rules
+(``Operator._checked``: no change leaves lost disks a majority).
 """
 
 from __future__ import annotations
@@ -47,7 +59,11 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from paxon.net.peer_messages import PeerMessage
 from paxon.sim import reconfig
+from paxon.sim.bare_reign import BareReign
+from paxon.sim.lease_removal import LeaseRemoval
+from paxon.sim.lone_voter import LoneVoter
 
 if TYPE_CHECKING:
     from paxon.protocol.membership import Configuration
@@ -103,14 +119,34 @@ class Aims:
         self.leaders_removed = 0
         self.timeout_now_twice = 0
         self.lone_stopped = 0
+        # A bare reign, from a stream of its own (``bare_reign``).
+        self.bare_reign = BareReign(cluster, seed)
+        # After the heal, a lease-read leader's own removal, from a stream of
+        # its own (``lease_removal``).
+        self.lease_removal = LeaseRemoval(cluster, seed)
+        # After the heal, a leader left the only voter and stopped, from a
+        # stream of its own (``lone_voter``; not where lease_removal aims).
+        self.lone_voter = LoneVoter(cluster, seed, excluded=self.lease_removal.active)
 
     def draw(self, newest: Configuration, leader: int, checked: _Check) -> _Drawn | None:
         """The operator's next request, when an aim is due (else None; no draw).
         A change goes through ``checked``, the operator's own rules."""
-        cluster = self._cluster
-        now = cluster.time
-        if not self.active or now > self._last:
+        now = self._cluster.time
+        if now > self._last:
             return None
+        if self.active:
+            drawn = self._aimed(newest, leader, checked)
+            if drawn is not None:
+                return drawn
+        return self.bare_reign.draw(newest, leader, checked)
+
+    def lose_prepare(self, src: int, message: PeerMessage) -> bool | None:
+        """Whether ``message`` is a Prepare the bare reign's aimed ballot loses
+        (None: not one of its ballots; ``bare_reign``)."""
+        return self.bare_reign.lose_prepare(src, message)
+
+    def _aimed(self, newest: Configuration, leader: int, checked: _Check) -> _Drawn | None:
+        now = self._cluster.time
         if not self.lone_stopped and newest.voters == {leader}:
             self._stop_lone(leader)
         if now >= self._misdirect_at:

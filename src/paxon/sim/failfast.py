@@ -63,6 +63,12 @@ nothing is judged, as two readings of one clock may round apart):
   would leave the cluster to an election timeout (``docs/protocol.md``,
   "Leadership transfer").
 
+- ``lease-voter``: a leader answers a read from its lease (in the
+  ``read_index`` call itself, with no heartbeat round sent) only while it
+  votes in every configuration it holds from its chosen prefix on: one whose
+  removal or demotion is chosen may be outvoted by voters that no longer
+  count it (``docs/protocol.md``, "Lease reads").
+
 Cost: per call, a few attribute reads; a walk of the heard times per
 configuration ahead at each ``propose_many`` and ``read_index``.
 """
@@ -139,7 +145,9 @@ class FailFastChecker:
             self._note_heard(node_id, replica, life, reign, args[0])
         elif call == "transfer_leadership" and (not args or args[0] is None):
             self._check_transfer(node_id, replica, reign, time)
-        elif call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
+        elif call == "read_index" and ready.reads:
+            self._check_lease_voter(node_id, replica, ready, time)
+        if call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
             heard, _ = self._majorities(node_id, replica, reign)
             if not heard:
                 what = "started a read" if call == "read_index" else "took commands"
@@ -150,6 +158,24 @@ class FailFastChecker:
                     f"having heard from no majority {self._heard_text(replica, reign)} "
                     f"within {replica.config.election_timeout_min_s:.6f} s",
                 )
+
+    def _check_lease_voter(
+        self, node_id: NodeId, replica: Replica, ready: Ready, time: float
+    ) -> None:
+        if any(isinstance(message, Heartbeat) for message in ready.messages):
+            return  # a read round went out: not a lease read
+        outside = [
+            config.epoch
+            for config in replica._history.from_slot(replica.slot_chosen)
+            if node_id not in config.voters
+        ]
+        if outside:
+            self._fail(
+                time,
+                "lease-voter",
+                f"n{node_id} answered a read from its lease at {replica.now:.6f} while no "
+                f"voter of configuration epoch {outside[0]}, which it holds",
+            )
 
     def on_refused(self, node_id: NodeId, replica: Replica, call: str, time: float) -> None:
         """``call`` (``propose_many`` or ``read_index``) raised ``NoQuorum``."""

@@ -103,6 +103,21 @@ class HealWatch:
         if self.settled_at is not None:
             self._handovers.append(time)
 
+    def on_restart(self, time: float) -> None:
+        """An aimed graceful stop after the heal of a node nobody can take over
+        from (``lone_voter``: the only voter): what was owed until now is
+        judged (``finish``), then the cluster must settle again as after a
+        heal, from ``time``, and keep quiet from then on."""
+        self.finish(time)
+        self.healed_at = time
+        self.settled_at = None
+        self.leader = None
+        self._handovers.clear()
+        self._role_changes.clear()
+        self._last_op_at = None
+        self._gap_max = 0.0
+        self._calm_since = None
+
     def on_op_completed(self, time: float) -> None:
         if self.settled_at is None:
             return

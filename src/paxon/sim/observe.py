@@ -275,6 +275,8 @@ class ReplicaObserver:
             cluster.stats.leader_changes += 1
             cluster.faults.release_held(f"n{node_id} leads")
         cluster.faults.at_transition(host, replica.role)
+        if replica.role is Role.LEADER:
+            cluster.aims.bare_reign.on_leading(node_id, replica)
 
     def _report_configuration(self, node_id: int, replica: Replica) -> None:
         """Tell the properties the configurations ``replica`` holds at its prefix.

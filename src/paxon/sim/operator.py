@@ -56,7 +56,10 @@ member and the lost disks a majority of the voters.
 
 In the seeds ``aims`` picks, a turn first asks ``Aims.draw`` for a request
 aimed at a branch the swarm missed (a transfer to a node that is not a voter,
-one under lease reads, a late removal); it goes to the leader directly.
+one under lease reads, a late removal, a change a bare reign's promises do
+not prepare); it goes to the leader directly. ``bare_reign`` may also have
+the operator take its turn sooner (``turn_soon``: the turn then due is
+dropped, so there is still one).
 
 Once a learner is added, ``MembershipFaults.learner_added`` may cut it off
 past its election timeout (``membership_faults``); the operator then waits
@@ -66,7 +69,8 @@ Contract: every random choice comes from the operator's own stream
 (``{seed}:reconfig-runtime``), so a seed without "reconfig" runs as before;
 one request is in flight at a time; answers to a request given up are
 ignored; nothing is asked after the heal (changes chosen before it still take
-effect). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
+effect), but for ``lease_removal``'s and ``lone_voter``'s requests in their seeds
+(``ask_after_heal``). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
 are never added or promoted, and no change leaves them a majority of the
 voters: they will not come back, and a majority that never comes back is an
 outage the operator made, not a test (the faults keep the same rule when they
@@ -166,11 +170,13 @@ class Operator:
         # Figures for the trace and the tests.
         self.done = 0
         self.refused = 0
+        # The turn scheduled last (``_turn_in``): only it is taken.
+        self._turn = 0
 
     def start(self) -> None:
         config = self._cluster.config
         if "reconfig" in config.faults or ("wipe" in config.faults and config.wipe_rate > 0):
-            self._cluster.later(0.3 + 0.3 * self._rng.random(), self._next)
+            self._turn_in(0.3 + 0.3 * self._rng.random())
 
     def receive(self, response: ClientResponse) -> None:
         """An answer reaches the operator."""
@@ -268,6 +274,20 @@ class Operator:
                 cluster.log("reconfig: no leader to ask, or no change to draw")
             self._after(reconfig_gap=False)
             return
+        self._ask(drawn)
+
+    def ask_after_heal(self, drawn: _Drawn, target: int) -> bool:
+        """Send ``drawn`` (through ``_checked``) to ``target`` now, though the
+        faults are over: ``lease_removal``'s or ``lone_voter``'s, in the calm after the
+        heal. Any turn due is dropped; False while a request is in flight."""
+        if self._request is not None:
+            return False
+        self._turn += 1
+        self._target = target
+        self._ask(drawn)
+        return True
+
+    def _ask(self, drawn: _Drawn) -> None:
         action, node_id, address = drawn
         self._request_id += 1
         self._request = ChangeMembers(self._request_id, action, node_id, address, "")
@@ -276,7 +296,7 @@ class Operator:
         self._asked_id = self._request_id
         self._hops = 0
         self._visited.clear()
-        cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
+        self._cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
         self._send()
 
     def _promotion(self, newest: Configuration, leader: int) -> _Drawn | None:
@@ -428,7 +448,27 @@ class Operator:
     def _after(self, *, reconfig_gap: bool) -> None:
         """The next draw after a gap (a quarter of one after a refusal)."""
         gap = self._rng.uniform(*self._cluster.config.reconfig_gap_s)
-        self._cluster.later(gap if reconfig_gap else gap / 4, self._next)
+        self._turn_in(gap if reconfig_gap else gap / 4)
+
+    def turn_soon(self, delay: float) -> bool:
+        """Take the next turn after ``delay`` instead of when it was due (the turn
+        then due is dropped), unless a request is in flight or the faults are
+        over (False)."""
+        if self._request is not None or self._cluster.healed_at is not None or not self._turn:
+            return False
+        self._turn_in(delay)
+        return True
+
+    def _turn_in(self, delay: float) -> None:
+        """The next turn (``_next``) after ``delay``; any turn scheduled before is dropped."""
+        self._turn += 1
+        turn = self._turn
+
+        def take() -> None:
+            if turn == self._turn:
+                self._next()
+
+        self._cluster.later(delay, take)
 
 
 def _describe(request: ChangeMembers) -> str:

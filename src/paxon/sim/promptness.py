@@ -29,6 +29,15 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   there), every voter of it that never sent a ``Promise`` under the leader's
   ballot gets one in the same call. ("Phase 1 for the configuration that
   takes effect at or before ``slot``: ask its voters that have not promised".)
+- ``config-prepare-sent``: a leader with something to propose (a command
+  queued, a slot to fill, or a configuration to carry the log to), whose
+  configuration at ``slot_next`` has it as a voter and whose promises are no
+  majority of that configuration's voters, has sent each voter of it that
+  never promised a ``Prepare`` under its ballot within ``accept_retry_s``
+  when a tick returns (counted from the first such tick of the ballot and
+  configuration). ("Phase 1 for the configuration that takes effect at or
+  before ``slot``", asked again while unanswered: without it the leader
+  proposes nothing there until it is deposed.)
 - ``accept-paced``: a leader sends one peer the ``Accept`` of one slot under
   one ballot again only ``accept_retry_s`` after it last did. ("A proposal not
   chosen is sent again to the peers that have not voted, every
@@ -108,6 +117,12 @@ class PromptnessChecker:
         # Per node: its replica object, its clock when it last sent a
         # LearnRequest, and its chosen prefix when the last call returned.
         self._learning: dict[NodeId, tuple[int, float, int]] = {}
+        # Per node: its replica object and ballot, when it last sent each voter
+        # a Prepare under that ballot as leader, and since when (per epoch) it
+        # has waited on a configuration its promises do not prepare.
+        self._config_asks: dict[
+            NodeId, tuple[int, Ballot, dict[NodeId, float], dict[int, float]]
+        ] = {}
 
     def on_call(
         self,
@@ -137,12 +152,14 @@ class PromptnessChecker:
                     self._check_paced(node_id, replica, message, time)
             elif isinstance(message, Prepare) and message.ballot == replica.ballot_own:
                 asked.add(message.dst)
+                self._asks_of(node_id, replica)[2][message.dst] = replica.now
             elif isinstance(message, TimeoutNow):
                 self._handed_at[node_id] = (id(replica), replica.now)
         if asked:
             self._check_asked(node_id, replica, asked, time)
         if call == "tick":
             self._check_transfer(node_id, replica, time)
+            self._check_config_prepared(node_id, replica, time)
 
     def _note_promise(self, node_id: NodeId, replica: Replica, promise: Promise) -> None:
         ballot = replica.ballot_own
@@ -346,6 +363,47 @@ class PromptnessChecker:
                 f"(at most {replica.config.accept_retry_s:.3f} s)",
             )
             self._handed_at[node_id] = (id(replica), replica.now)  # once per wait
+
+    def _asks_of(
+        self, node_id: NodeId, replica: Replica
+    ) -> tuple[int, Ballot, dict[NodeId, float], dict[int, float]]:
+        held = self._config_asks.get(node_id)
+        if held is None or held[0] != id(replica) or held[1] != replica.ballot_own:
+            held = self._config_asks[node_id] = (id(replica), replica.ballot_own, {}, {})
+        return held
+
+    def _check_config_prepared(self, node_id: NodeId, replica: Replica, time: float) -> None:
+        config = replica._history.at(replica.slot_next)
+        voters = config.voters
+        waiting = (
+            replica._queue
+            or replica._fill_end > replica.slot_next
+            or replica.slot_next < replica._history.newest_effect
+        )
+        held = self._promised.get(node_id)
+        promised = {node_id} | (
+            held[1] if held is not None and held[0] == replica.ballot_own else set()
+        )
+        if not waiting or node_id not in voters or len(voters & promised) > len(voters) // 2:
+            return
+        _, _, sent, since = self._asks_of(node_id, replica)
+        first = since.setdefault(config.epoch, replica.now)
+        retry = replica.config.accept_retry_s
+        late = sorted(
+            voter
+            for voter in voters - promised
+            if replica.now - max(first, sent.get(voter, float("-inf"))) > retry + _EPSILON_S
+        )
+        if late:
+            self._fail(
+                time,
+                "config-prepare-sent",
+                f"n{node_id} waits to propose at s{replica.slot_next} with promises from "
+                f"{sorted(voters & promised)} of epoch {config.epoch}'s voters {sorted(voters)}, "
+                f"but asked {late} nothing for over {retry:.3f} s",
+            )
+            for voter in late:
+                sent[voter] = replica.now  # once per wait
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))

@@ -127,6 +127,7 @@ from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_cl
 from paxon.sim.operator import Operator, sim_address
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
+from paxon.sim.stalled_chunk import StalledChunk
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
 from paxon.sim.watch_check import WatchCheck
@@ -196,6 +197,8 @@ class RuntimeCluster:
         self.unheard_moment = UnheardMoment(self, seed)
         # The operator's requests aimed at branches the swarm missed (``aims``).
         self.aims = Aims(self, seed)
+        # A snapshot's last chunk stalled until its receiver stands (``stalled_chunk``).
+        self.stalled_chunk = StalledChunk(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -271,6 +274,8 @@ class RuntimeCluster:
         self.lock_clients.start()
         self.watch_clients.start()
         self.operator.start()
+        self.aims.lease_removal.start()
+        self.aims.lone_voter.start()
         self.faults.start()
         self.leader_stop.start()
         self.unheard_moment.start()
@@ -377,7 +382,8 @@ class RuntimeCluster:
             delays += [delays[0] + lag for lag in self.aims.timeout_now_lags()]
         if isinstance(message, SnapshotChunk):
             carried = self._over_the_wire(src, message) if delays else None
-            if carried is not None:
+            stalled = isinstance(carried, SnapshotChunk) and self.stalled_chunk.holds(src, carried)
+            if carried is not None and not stalled:
                 message = carried
                 link = (src, message.dst)
                 at = max(self.time + delays[0], self._stream_tail.get(link, 0.0))
@@ -391,7 +397,7 @@ class RuntimeCluster:
         if delays and (
             self.faults.lose_prepare(message)
             or self.faults.hold(src, message)
-            or self.membership_faults.lose_prepare(src, message)
+            or self._lost_for_a_bare_election(src, message)
         ):
             return
         if not delays:
@@ -402,6 +408,14 @@ class RuntimeCluster:
         sent = self._link_stamp
         for delay in delays:
             self.push(self.time + delay, lambda: self.deliver_peer(src, carried, sent))
+
+    def _lost_for_a_bare_election(self, src: int, message: PeerMessage) -> bool:
+        """Whether ``message``, a candidate's Prepare, is lost for a bare election:
+        an aimed ballot's (``aims``), else perhaps a drawn one's (``membership_faults``)."""
+        aimed = self.aims.lose_prepare(src, message)
+        if aimed is not None:
+            return aimed
+        return self.membership_faults.lose_prepare(src, message)
 
     def _over_the_wire(self, src: int, message: PeerMessage) -> PeerMessage | None:
         """``message`` as the real transport carries it: encoded to a frame body
@@ -544,9 +558,10 @@ class RuntimeCluster:
         self.log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self.push(self.time + 0.05 + 1.5 * self.rng_faults.random(), lambda: self.restart(host))
 
-    def stop_gracefully(self, host: Host) -> None:
+    def stop_gracefully(self, host: Host, *, io_fault: bool = True) -> None:
         """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:
-        finish the fsync in flight, close the data directory), then start it again."""
+        finish the fsync in flight, close the data directory), then start it again.
+        ``io_fault``: the fsync in flight may fail (not after the heal)."""
         process = host.process
         assert process is not None
         process.stopping = True
@@ -554,7 +569,12 @@ class RuntimeCluster:
         syncing = isinstance(committer := process.node._committer, SimCommitter) and (
             committer.syncing
         )
-        if syncing and not host.io_error and self._rng_stop_io.random() < _IO_ERROR_IN_STOP:
+        if (
+            io_fault
+            and syncing
+            and not host.io_error
+            and self._rng_stop_io.random() < _IO_ERROR_IN_STOP
+        ):
             # The disk fails while the node shuts down: the fsync in flight.
             host.fs.fail("fdatasync", path_contains="/wal-")
             host.io_error = True
@@ -909,6 +929,14 @@ class RuntimeCluster:
         self.log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
         self.healing.on_heal(self.time)
         self._sample_settled()
+
+    def heal_again(self) -> None:
+        """An aimed stop after the heal of the node nobody can take over from
+        (``lone_voter``): the cluster must settle again (``HealWatch.on_restart``)."""
+        settled = self.healing.settled_at is not None
+        self.healing.on_restart(self.time)
+        if settled:  # else the samples still run
+            self._sample_settled()
 
     def _sample_settled(self) -> None:
         """Tell the heal watch what each live member is, until the cluster settles."""

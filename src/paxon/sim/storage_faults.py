@@ -17,7 +17,8 @@ table, aimed at a target that whole-disk draws seldom meet (``RARE``), and
 returns None without touching ``fs`` when the disk holds none of them now:
 
 - a lost last write that leaves the log ending below the newest snapshot;
-- a lost seal of an inner segment;
+- a lost seal of an inner segment (now and then landed on its successor's
+  first frame, when that frame has a seal's length: a misdirected write);
 - a flipped bit in the newest snapshot (the one the log depends on, or the
   only one left after the oldest segments were compacted);
 - an inner segment's seal misdirected onto a frame boundary of another
@@ -156,6 +157,11 @@ REFUSE = "refuse"
 
 # Reading files to plan a fault: any frame paxon wrote is under this.
 _RECORD_MAX = 1 << 31
+# A lost inner seal lands on its successor's first frame, when that frame has
+# a seal's length, in this share of the strikes; the draw's generator is
+# seeded with this number (``_seal_on_successor``).
+_SEAL_ON_SUCCESSOR_SHARE = 0.5
+_SEAL_ON_SUCCESSOR_STREAM = 1
 # The least record limit a simulated node has (``host.storage_config``: half a
 # segment of 1 KiB at least): a frame length grown within it passes that check.
 _LENGTH_MAX = 512
@@ -751,13 +757,17 @@ def _snapshot_is_valid(files: dict[str, bytes], name: str, incarnation: int) -> 
 
 def _rare_lost(disk: _Disk, rng: random.Random, why: str) -> _Plan | None:
     """A lost write of one kind (``_Write.why`` starting with ``why``)."""
-    writes = [
+    writes = _writes_lost_for(disk, why)
+    return _lost_plan(disk, rng.choice(writes)) if writes else None
+
+
+def _writes_lost_for(disk: _Disk, why: str) -> list[_Write]:
+    return [
         write
         for writes in _lost_writes(disk).values()
         for write in writes
         if write.why.startswith(why)
     ]
-    return _lost_plan(disk, rng.choice(writes)) if writes else None
 
 
 def _rare_lost_below_snapshot(disk: _Disk, rng: random.Random) -> _Plan | None:
@@ -765,7 +775,18 @@ def _rare_lost_below_snapshot(disk: _Disk, rng: random.Random) -> _Plan | None:
 
 
 def _rare_lost_inner_seal(disk: _Disk, rng: random.Random) -> _Plan | None:
-    return _rare_lost(disk, rng, "the end of an inner segment")
+    """A lost seal of an inner segment; or, when its successor's first frame has
+    a seal's length, now and then landed there (``_seal_on_successor``): the
+    seal names the right lsn and whole frames follow it, which only a
+    misdirected write makes of a segment (refuse: a record follows the seal)."""
+    seals = _writes_lost_for(disk, "the end of an inner segment")
+    if not seals:
+        return None
+    seal = rng.choice(seals)
+    after = _seal_on_successor(disk, seal)
+    if after is not None:
+        return _misdirected_plan(disk, seal, after, SEGMENT_HEADER_BYTES)
+    return _lost_plan(disk, seal)
 
 
 def _rare_bitflip_newest_snapshot(disk: _Disk, rng: random.Random) -> _Plan | None:
@@ -795,12 +816,7 @@ def _rare_misdirected_seal(disk: _Disk, rng: random.Random) -> _Plan | None:
     frame: the seal then names the right lsn, and frames follow it)."""
     segments = disk.segments()
     successors = {name: after for (_, name), (_, after) in itertools.pairwise(segments)}
-    seals = [
-        write
-        for writes in _lost_writes(disk).values()
-        for write in writes
-        if write.why.startswith("the end of an inner segment")
-    ]
+    seals = _writes_lost_for(disk, "the end of an inner segment")
     if not seals:
         return None
     seal = rng.choice(seals)
@@ -824,6 +840,23 @@ def _rare_misdirected_seal(disk: _Disk, rng: random.Random) -> _Plan | None:
             return None
         to_name, to_offset = rng.choice(starts)
     return _misdirected_plan(disk, seal, to_name, to_offset)
+
+
+def _seal_on_successor(disk: _Disk, seal: _Write) -> str | None:
+    """The successor of ``seal``'s segment when the seal lands on its first frame
+    instead, or None: that frame is not of a seal's length (a chosen mark or a
+    snapshot record is), or not drawn (``_SEAL_ON_SUCCESSOR_SHARE``). Drawn
+    from a generator of its own, seeded by where the seal stands, so
+    ``strike_rare``'s stream and every other plan are as without it."""
+    names = [name for _, name in disk.segments()]
+    index = names.index(seal.name)
+    if index + 1 == len(names):  # not an inner segment: no successor to land on
+        return None
+    after = names[index + 1]
+    if _first_frame_bytes(disk.files[after]) != seal.length:
+        return None
+    draws = random.Random(f"{seal.name}:{seal.offset}:{_SEAL_ON_SUCCESSOR_STREAM}")
+    return after if draws.random() < _SEAL_ON_SUCCESSOR_SHARE else None
 
 
 def _rare_misdirected_header(disk: _Disk, rng: random.Random) -> _Plan | None:

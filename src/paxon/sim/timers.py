@@ -49,6 +49,9 @@ was last ticked with), so each rule is exact at the tick that must act:
   is a follower when the step returns. ("An acceptor ... the higher ballot it
   promised"; "a candidate or leader preempted by a higher ballot" backs off:
   the ballot it held can no longer win.)
+- ``install-steps-down``: a leader or a prober that installs a snapshot is a
+  follower when the call returns. ("A replica this far behind should not
+  lead": a candidate catching up may go on preparing, so it is not judged.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
 
@@ -179,6 +182,8 @@ class TimerChecker:
         role = replica.role
         if call == "tick":
             self._check_tick(node_id, replica, timer, before, time)
+        elif call == "install_snapshot":
+            self._check_install(node_id, replica, args[0], before, time)
         if role is not before.role:
             if role is Role.LEADER:
                 peers = {member: now for member in replica.members if member != node_id}
@@ -245,6 +250,18 @@ class TimerChecker:
             and (ready.messages or ready.messages_after_persist)
         ):
             timer.reset_at = now
+
+    def _check_install(
+        self, node_id: NodeId, replica: Replica, slot: Slot, before: Before, time: float
+    ) -> None:
+        """``install-steps-down``: a leader or prober that installed is a follower."""
+        if before.role in (Role.LEADER, Role.PROBING) and replica.role is not Role.FOLLOWER:
+            self._fail(
+                time,
+                "install-steps-down",
+                f"n{node_id} installed a snapshot at s{slot} as {before.role.value} "
+                f"and is still {replica.role.value}",
+            )
 
     def _check_nack(
         self, node_id: NodeId, replica: Replica, nack: Nack, before: Before, time: float
