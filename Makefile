@@ -36,7 +36,7 @@ browser:
 			|| echo "make: no chromium (apt-get install chromium): the dashboard test will skip" >&2; }
 
 test: lint typecheck browser
-	$(BIN)/python -m pytest -n 2 -q -m "not soak"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q -m "not soak"
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
 unit: $(STAMP)
