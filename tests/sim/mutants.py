@@ -24,6 +24,7 @@ from paxon.protocol.messages import (
     Message,
     Prepare,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.ready import Ready
 from paxon.protocol.records import ChosenRecord
@@ -663,3 +664,11 @@ COORDINATION_MUTANTS: dict[str, tuple[StoreFactory, str]] = {
     "resumes-one-late": (lambda _cluster, _node_id: ResumesOneLate(), "watch-exactly-once"),
 }
 """Each planted store bug, with the rule that must name it."""
+
+
+class IgnoresTimeoutNow(Replica):
+    """A follower handed leadership (``TimeoutNow``) does not stand: the
+    transfer waits out an election timeout."""
+
+    def _on_timeout_now(self, message: TimeoutNow) -> None:
+        return

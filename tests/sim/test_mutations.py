@@ -40,6 +40,7 @@ from tests.sim.mutants import (
     HandsToTheFurthest,
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
+    IgnoresTimeoutNow,
     KeepsStandingAtAnInstall,
     LeadsWithoutMajority,
     NeverAsksANewConfiguration,
@@ -522,3 +523,13 @@ def test_a_prober_that_installs_and_keeps_standing_is_named_by_install_steps_dow
     result = run_seed(91, SimConfig(nodes=0, swarm=True), replica_factory=KeepsStandingAtAnInstall)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "install-steps-down" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_follower_that_ignores_its_leaders_hand_over_is_named_by_timeout_now_stands() -> None:
+    """Swarm seed 1: a leader hands leadership over (``TimeoutNow``); a core whose
+    follower does not stand at once is named, where no other rule was (the
+    transfer falls back to an election timeout, s14 sample rows 19 and 20)."""
+    result = run_seed(1, SimConfig(nodes=0, swarm=True), replica_factory=IgnoresTimeoutNow)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "timeout-now-stands" in rules, result.violations[:3]

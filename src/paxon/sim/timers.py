@@ -52,6 +52,12 @@ was last ticked with), so each rule is exact at the tick that must act:
 - ``install-steps-down``: a leader or a prober that installs a snapshot is a
   follower when the call returns. ("A replica this far behind should not
   lead": a candidate catching up may go on preparing, so it is not judged.)
+- ``timeout-now-stands``: a follower that steps a ``TimeoutNow`` from the
+  leader it follows, under the ballot it promised, and may stand, is
+  preparing under a new ballot when the step returns. ("Our leader hands
+  leadership to us: stand at once, skipping the probe": ignored, the
+  transfer waits out an election timeout and a graceful stop or a removal
+  of the leader pauses writes that long.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
 
@@ -76,6 +82,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from paxon.protocol.config import ROUND_END
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -85,6 +92,7 @@ from paxon.protocol.messages import (
     Message,
     Nack,
     Prepare,
+    TimeoutNow,
 )
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
@@ -102,17 +110,24 @@ class Before(NamedTuple):
     ballot_promised: Ballot
     slot_next: Slot
     ballot_own: Ballot
-    # Messages it had refused at its edge, counted only before a Nack is stepped.
+    # Messages it had refused at its edge, counted only before a Nack or a
+    # TimeoutNow is stepped.
     refused: int
+    leader_id: NodeId | None
 
 
 def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
     """The public state the call ``call(*args)`` is judged against."""
     refused = 0
-    if call == "step" and isinstance(args[0], Nack):
+    if call == "step" and isinstance(args[0], Nack | TimeoutNow):
         refused = _refused(replica)
     return Before(
-        replica.role, replica.ballot_promised, replica.slot_next, replica.ballot_own, refused
+        replica.role,
+        replica.ballot_promised,
+        replica.slot_next,
+        replica.ballot_own,
+        refused,
+        replica.leader_id,
     )
 
 
@@ -206,6 +221,8 @@ class TimerChecker:
                 timer.read_rounds = message.read_round
         if call == "step" and isinstance(args[0], Nack):
             self._check_nack(node_id, replica, args[0], before, time)
+        elif call == "step" and isinstance(args[0], TimeoutNow):
+            self._check_timeout_now(node_id, replica, args[0], before, time)
         if ready.messages:
             self._check_learns(node_id, replica, ready.messages, time)
         reign = timer.reign
@@ -281,6 +298,30 @@ class TimerChecker:
             "nack-steps-down",
             f"n{node_id} is still {replica.role.value} under {before.ballot_own} after a Nack "
             f"from n{nack.src} naming the promise {nack.ballot_promised}",
+        )
+
+    def _check_timeout_now(
+        self, node_id: NodeId, replica: Replica, message: TimeoutNow, before: Before, time: float
+    ) -> None:
+        """``timeout-now-stands``: the leader's hand-over makes its follower a
+        candidate at once, when that follower may stand."""
+        if (
+            before.role is not Role.FOLLOWER
+            or message.src == node_id
+            or message.src != before.leader_id
+            or message.ballot != before.ballot_promised
+            or _refused(replica) > before.refused
+            or not replica._may_stand()
+            or before.ballot_promised.round >= ROUND_END - 1  # no round left to stand in
+        ):
+            return
+        if replica.role is not Role.FOLLOWER and replica.ballot_own > message.ballot:
+            return
+        self._fail(
+            time,
+            "timeout-now-stands",
+            f"n{node_id} is {replica.role.value} under {replica.ballot_own} after its leader "
+            f"n{message.src} handed it leadership (TimeoutNow under {message.ballot})",
         )
 
     def _check_tick(
