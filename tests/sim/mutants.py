@@ -672,3 +672,28 @@ class IgnoresTimeoutNow(Replica):
 
     def _on_timeout_now(self, message: TimeoutNow) -> None:
         return
+
+
+class WaitsWhenItMayNotStand(Replica):
+    """A learner or removed node whose election timer runs out only restarts it:
+    it never asks a member to catch it up (the ask of ``_start_probe`` left out)."""
+
+    def _start_probe(self) -> None:
+        if not self._may_stand():
+            self._reset_election_timer()
+            return
+        super()._start_probe()
+
+
+class DropsAStaleGrantedProbe(Replica):
+    """A prober granted a majority whose probed ballot went stale meanwhile steps
+    down, backed off, instead of preparing under a fresh ballot."""
+
+    def _start_prepare(self) -> None:
+        probed = self.ballot_own
+        if self.role is Role.PROBING and not (
+            probed > self.ballot_promised and probed.round >= self._round_seen
+        ):
+            self._step_down(preempted=True)
+            return
+        super()._start_prepare()

@@ -35,6 +35,7 @@ from tests.sim.mutants import (
     ChoosesWithoutMajority,
     ConfirmsReadsWithoutMajority,
     CountsVotesAcrossBallots,
+    DropsAStaleGrantedProbe,
     ForgetsVotesAboveSnapshot,
     ForwardsPastTheBound,
     HandsToTheFurthest,
@@ -62,6 +63,7 @@ from tests.sim.mutants import (
     StopsLearningAtAChosenSlot,
     TrustsAnyRound,
     TrustsStrangers,
+    WaitsWhenItMayNotStand,
 )
 from tests.sim.property_env import PropertyEnv
 
@@ -533,3 +535,23 @@ def test_a_follower_that_ignores_its_leaders_hand_over_is_named_by_timeout_now_s
     result = run_seed(1, SimConfig(nodes=0, swarm=True), replica_factory=IgnoresTimeoutNow)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "timeout-now-stands" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_node_that_may_not_stand_and_never_asks_is_named_by_nonvoter_asks() -> None:
+    """Swarm seed 1: a learner or removed node hears no leader for a timeout; a
+    core that only restarts its timer there, and asks no member for the log,
+    is named (the flip of the ask's one-way guard survived every rule before)."""
+    result = run_seed(1, SimConfig(nodes=0, swarm=True), replica_factory=WaitsWhenItMayNotStand)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "nonvoter-asks" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_prober_that_drops_a_granted_probe_is_named_by_probe_prepares() -> None:
+    """Swarm seed 0: a prober is granted a majority after its probed ballot went
+    stale (it saw a higher round meanwhile); a core that steps down there,
+    instead of preparing under a fresh ballot, is named."""
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=DropsAStaleGrantedProbe)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "probe-prepares" in rules, result.violations[:3]

@@ -58,6 +58,19 @@ was last ticked with), so each rule is exact at the tick that must act:
   leadership to us: stand at once, skipping the probe": ignored, the
   transfer waits out an election timeout and a graceful stop or a removal
   of the leader pauses writes that long.)
+- ``nonvoter-asks``: a follower that may not stand (a learner, a removed
+  voter, a node behind the configurations that add it), having heard no
+  leader for ``election_timeout_max_s * backoff_max_factor +
+  learn_retry_s``, has asked a member it knows for the log within that time.
+  ("No leader for a whole timeout, and we may not stand: ask a member we
+  know to catch us up, once a timeout": it may be behind only because whoever
+  knows the slots that make it a voter follows no one.)
+- ``probe-prepares``: a prober whose grants (``ProbeReply`` granted under its
+  ballot, itself counted) make a majority of every configuration it holds
+  from its chosen prefix on is preparing, or leading, when that step returns,
+  under its probed ballot or a fresh one if that went stale meanwhile.
+  ("PROBING --a majority granted--> PREPARING": a prober that drops its
+  granted probe waits out another timeout, backed off.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
 
@@ -89,9 +102,11 @@ from paxon.protocol.messages import (
     Heartbeat,
     HeartbeatReply,
     Learn,
+    LearnRequest,
     Message,
     Nack,
     Prepare,
+    ProbeReply,
     TimeoutNow,
 )
 from paxon.protocol.ready import Ready
@@ -119,8 +134,10 @@ class Before(NamedTuple):
 def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
     """The public state the call ``call(*args)`` is judged against."""
     refused = 0
-    if call == "step" and isinstance(args[0], Nack | TimeoutNow):
+    if call == "step" and isinstance(args[0], Nack):
         refused = _refused(replica)
+    elif call == "step" and isinstance(args[0], TimeoutNow | ProbeReply):
+        refused = _refused_at_edge(replica)
     return Before(
         replica.role,
         replica.ballot_promised,
@@ -133,6 +150,11 @@ def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Befo
 
 def _refused(replica: Replica) -> int:
     return sum(dataclasses.astuple(replica.counters))
+
+
+def _refused_at_edge(replica: Replica) -> int:
+    """Messages refused at the edge: not an election the rounds ran out for."""
+    return _refused(replica) - replica.counters.elections_blocked_round_end
 
 
 @dataclass(slots=True)
@@ -153,6 +175,8 @@ class _Timer:
     read_rounds: int = 0
     # The replica object these notes are about (a restart builds a new one).
     replica_id: int = 0
+    # When it last sent a LearnRequest (its clock).
+    asked_at: float = float("-inf")
 
 
 class TimerChecker:
@@ -161,6 +185,8 @@ class TimerChecker:
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         self._timers: dict[NodeId, _Timer] = {}
+        # Per node: its replica object, the ballot it probes under, who granted it.
+        self._grants: dict[NodeId, tuple[int, Ballot, set[NodeId]]] = {}
 
     def on_start(self, node_id: NodeId, replica: Replica, time: float) -> None:
         self._timers[node_id] = _Timer(reset_at=replica.now, replica_id=id(replica))
@@ -195,6 +221,8 @@ class TimerChecker:
         timer = self._timer(node_id, replica)
         now = replica.now
         role = replica.role
+        if any(isinstance(message, LearnRequest) for message in ready.messages):
+            timer.asked_at = now
         if call == "tick":
             self._check_tick(node_id, replica, timer, before, time)
         elif call == "install_snapshot":
@@ -223,6 +251,8 @@ class TimerChecker:
             self._check_nack(node_id, replica, args[0], before, time)
         elif call == "step" and isinstance(args[0], TimeoutNow):
             self._check_timeout_now(node_id, replica, args[0], before, time)
+        elif call == "step" and isinstance(args[0], ProbeReply):
+            self._check_probe(node_id, replica, args[0], before, time)
         if ready.messages:
             self._check_learns(node_id, replica, ready.messages, time)
         reign = timer.reign
@@ -310,7 +340,7 @@ class TimerChecker:
             or message.src == node_id
             or message.src != before.leader_id
             or message.ballot != before.ballot_promised
-            or _refused(replica) > before.refused
+            or _refused_at_edge(replica) > before.refused
             or not replica._may_stand()
             or before.ballot_promised.round >= ROUND_END - 1  # no round left to stand in
         ):
@@ -322,6 +352,33 @@ class TimerChecker:
             "timeout-now-stands",
             f"n{node_id} is {replica.role.value} under {replica.ballot_own} after its leader "
             f"n{message.src} handed it leadership (TimeoutNow under {message.ballot})",
+        )
+
+    def _check_probe(
+        self, node_id: NodeId, replica: Replica, reply: ProbeReply, before: Before, time: float
+    ) -> None:
+        """``probe-prepares``: a prober whose grants make a majority of every
+        configuration ahead starts Phase 1 in the same step."""
+        if before.role is not Role.PROBING or reply.ballot != before.ballot_own:
+            return
+        held = self._grants.get(node_id)
+        if held is None or held[0] != id(replica) or held[1] != before.ballot_own:
+            held = self._grants[node_id] = (id(replica), before.ballot_own, {node_id})
+        if not reply.granted or _refused_at_edge(replica) > before.refused:
+            return
+        grants = held[2]
+        grants.add(reply.src)
+        quorum = all(len(voters & grants) > len(voters) // 2 for voters in _configs_ahead(replica))
+        if not quorum or replica.role in (Role.PREPARING, Role.LEADER):
+            return
+        if before.ballot_promised.round >= ROUND_END - 1:
+            return  # no round left to prepare in
+        self._fail(
+            time,
+            "probe-prepares",
+            f"n{node_id} is {replica.role.value} after n{reply.src} granted its probe "
+            f"{before.ballot_own}, its grants {sorted(grants)} a majority of every "
+            "configuration ahead",
         )
 
     def _check_tick(
@@ -375,6 +432,35 @@ class TimerChecker:
                 f"restarted (at most {timeout_max:.6f} s)",
             )
             timer.reset_at = now  # once per wait is enough
+        elif role is Role.FOLLOWER and before.role is Role.FOLLOWER and not replica._may_stand():
+            self._check_asks(node_id, replica, timer, quiet, timeout_max, time)
+
+    def _check_asks(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        timer: _Timer,
+        quiet: float,
+        timeout_max: float,
+        time: float,
+    ) -> None:
+        """``nonvoter-asks``: a follower that may not stand, and hears no leader,
+        asks a member for the log once per election timeout."""
+        # Its own timer restarts unseen here, at each such ask; an ask inside
+        # learn_retry_s of the last is skipped, so the next waits a timeout more.
+        bound = timeout_max + replica.config.learn_retry_s
+        asked = replica.now - timer.asked_at
+        if quiet <= bound + _EPSILON_S or asked <= bound + _EPSILON_S:
+            return
+        if not set(replica.members) - {node_id}:
+            return  # nobody to ask
+        self._fail(
+            time,
+            "nonvoter-asks",
+            f"n{node_id} may not stand, has heard no leader for {quiet:.6f} s and asked no "
+            f"member for the log for {asked:.6f} s (at most {bound:.6f} s)",
+        )
+        timer.asked_at = replica.now  # once per wait is enough
 
     def _check_new_slots(
         self,

@@ -1,0 +1,107 @@
+"""Flip every guard the coverage marks call one-way or unreachable, and judge each flip.
+
+    python -m tests.mutate.flips [--jobs 2] [--only PATH:LINE,...] [--budget SPEC]
+
+A line marked ``# sim: one-way`` or ``# sim: unreachable`` says the simulator
+never takes one side of it. Mutation operators mostly widen or narrow such a
+guard, which changes nothing the simulator can reach; negating it does: the
+side every run takes becomes the exit. So each negated guard must be killed
+by the simulator alone, or it shows a duty no rule states (session 15 found
+three: a follower handed leadership that does not stand, a learner that
+never asks for the log, a prober that drops a granted probe).
+
+Every single-line ``if``/``elif`` so marked in the mutation scope
+(``targets.py``: ``protocol/`` and the storage recovery files) becomes
+``if not (CONDITION):`` in a copy of ``src``, judged by ``kill.py`` with the
+default budget; one JSON line per flip on stdout, in the order of the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = (
+    *sorted((ROOT / "src/paxon/protocol").glob("*.py")),
+    *(
+        ROOT / f"src/paxon/storage/{name}"
+        for name in ("recovery.py", "segments.py", "codec.py", "storage.py", "wal.py")
+    ),
+)
+MARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*# sim: (?:one-way|unreachable).*)$")
+DEFAULT_BUDGET = "swarmx20,reconfigx3"
+
+
+@dataclass(frozen=True, slots=True)
+class Flip:
+    path: str  # relative to the tree
+    line: int  # 1-based
+    original: str
+    mutated: str
+
+
+def marked_guards(files: tuple[Path, ...] = FILES) -> list[Flip]:
+    """One flip per marked single-line guard of ``files``."""
+    flips = []
+    for path in files:
+        for index, text in enumerate(path.read_text().splitlines()):
+            match = MARKED_GUARD.match(text)
+            if match:
+                indent, keyword, condition, comment = match.groups()
+                mutated = f"{indent}{keyword} not ({condition}):{comment}"
+                flips.append(Flip(str(path.relative_to(ROOT)), index + 1, text, mutated))
+    return flips
+
+
+def judge(flip: Flip, budget: str) -> dict[str, object]:
+    """Apply ``flip`` to a copy of ``src`` and run ``kill.py`` on it."""
+    with tempfile.TemporaryDirectory(prefix="paxon-flip-") as work:
+        shutil.copytree(ROOT / "src", Path(work) / "src")
+        target = Path(work) / flip.path
+        lines = target.read_text().splitlines(keepends=True)
+        lines[flip.line - 1] = flip.mutated + "\n"
+        target.write_text("".join(lines))
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests/mutate/kill.py"),
+                *("--src", str(Path(work) / "src"), "--budget", budget),
+                *("--seed-timeout", "120"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    answer = done.stdout.strip().splitlines()
+    verdict = json.loads(answer[-1]) if answer else {"verdict": "error", "why": done.stderr[-300:]}
+    return {"where": f"{flip.path}:{flip.line}", "original": flip.original.strip(), **verdict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", help="PATH:LINE,... (as printed in 'where')")
+    parser.add_argument("--budget", default=DEFAULT_BUDGET)
+    options = parser.parse_args(argv)
+    flips = marked_guards()
+    if options.only:
+        wanted = set(options.only.split(","))
+        flips = [flip for flip in flips if f"{flip.path}:{flip.line}" in wanted]
+    print(f"{len(flips)} marked guards to flip", file=sys.stderr)
+    with ThreadPoolExecutor(options.jobs) as pool:
+        for verdict in pool.map(lambda flip: judge(flip, options.budget), flips):
+            print(json.dumps(verdict), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
