@@ -1,6 +1,7 @@
 """Flip every guard the coverage marks call one-way or unreachable, and judge each flip.
 
     python -m tests.mutate.flips [--jobs 2] [--only PATH:LINE,...] [--budget SPEC]
+    python -m tests.mutate.flips --unmarked [--files protocol/replica.py,...]
 
 A line marked ``# sim: one-way`` or ``# sim: unreachable`` says the simulator
 never takes one side of it. Mutation operators mostly widen or narrow such a
@@ -14,6 +15,12 @@ Every single-line ``if``/``elif`` so marked in the mutation scope
 (``targets.py``: ``protocol/`` and the storage recovery files) becomes
 ``if not (CONDITION):`` in a copy of ``src``, judged by ``kill.py`` with the
 default budget; one JSON line per flip on stdout, in the order of the files.
+
+``--unmarked`` flips the other guards instead: every single-line ``if``/``elif``
+of ``protocol/`` (or ``--files``) that carries no mark, whose both sides the
+default seeds take (``paxon sim --coverage``). A survivor there is a guard
+whose every outcome the checkers accept: a duty no rule states, or a guard
+that changes nothing (equivalent).
 """
 
 from __future__ import annotations
@@ -38,7 +45,11 @@ FILES = (
     ),
 )
 MARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*# sim: (?:one-way|unreachable).*)$")
+UNMARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*(?:#(?! sim: (?:one-way|unreachable)).*)?)$")
 DEFAULT_BUDGET = "swarmx20,reconfigx3"
+# The judge, not the accused (targets.py): flipping it is a false alarm or nothing.
+ORACLE = frozenset({"check_invariants"})
+_DEF = re.compile(r"\s*(?:async\s+)?def (\w+)\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +60,18 @@ class Flip:
     mutated: str
 
 
-def marked_guards(files: tuple[Path, ...] = FILES) -> list[Flip]:
-    """One flip per marked single-line guard of ``files``."""
+def marked_guards(files: tuple[Path, ...] = FILES, *, marked: bool = True) -> list[Flip]:
+    """One flip per single-line guard of ``files``, marked or (``marked=False``) not."""
+    pattern = MARKED_GUARD if marked else UNMARKED_GUARD
     flips = []
     for path in files:
+        function = ""
         for index, text in enumerate(path.read_text().splitlines()):
-            match = MARKED_GUARD.match(text)
-            if match:
+            defined = _DEF.match(text)
+            if defined:
+                function = defined[1]
+            match = pattern.match(text)
+            if match and function not in ORACLE:
                 indent, keyword, condition, comment = match.groups()
                 mutated = f"{indent}{keyword} not ({condition}):{comment}"
                 flips.append(Flip(str(path.relative_to(ROOT)), index + 1, text, mutated))
@@ -91,8 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", help="PATH:LINE,... (as printed in 'where')")
     parser.add_argument("--budget", default=DEFAULT_BUDGET)
+    parser.add_argument("--unmarked", action="store_true", help="flip the unmarked guards")
+    parser.add_argument("--files", help="paths under src/paxon/, comma-separated")
     options = parser.parse_args(argv)
-    flips = marked_guards()
+    files = FILES
+    if options.files:
+        files = tuple(ROOT / "src/paxon" / name for name in options.files.split(","))
+    elif options.unmarked:
+        files = tuple(sorted((ROOT / "src/paxon/protocol").glob("*.py")))
+    flips = marked_guards(files, marked=not options.unmarked)
     if options.only:
         wanted = set(options.only.split(","))
         flips = [flip for flip in flips if f"{flip.path}:{flip.line}" in wanted]
