@@ -67,6 +67,7 @@ from tests.sim.mutants import (
 )
 from tests.sim.property_env import PropertyEnv
 
+from paxon.protocol import membership
 from paxon.protocol import replica as replica_module
 from paxon.protocol.membership import ConfigHistory
 from paxon.protocol.messages import ChosenPrefix, Heartbeat, HeartbeatReply, LearnRequest
@@ -356,6 +357,20 @@ def test_a_history_that_counts_no_change_is_named_by_config_effect(
     survivor: the epoch test made ``!= newest.epoch + 0``) disagrees with them
     at the first change (about 1 s)."""
     monkeypatch.setattr(ConfigHistory, "chosen", lambda self, slot, value: None)
+    result = run_seed(0, RECONFIG)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "config-effect" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_values_read_as_carrying_no_change_are_named_by_config_effect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checkers find a value's configuration change with their own reading
+    too (``sim/log_configs.py``), so a core whose ``change_in`` misses every
+    change (its guard flipped, session 15) disagrees with them at the first."""
+    # The function itself, as the flip changed it: whoever imported it sees the bug.
+    monkeypatch.setattr(membership.change_in, "__code__", (lambda value: None).__code__)
     result = run_seed(0, RECONFIG)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "config-effect" in rules, result.violations[:3]

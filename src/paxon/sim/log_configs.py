@@ -17,15 +17,23 @@ The rule of which change counts (the next epoch, the same alpha) is written
 out here rather than borrowed from ``ConfigHistory``: an oracle that shares
 the code it judges agrees with its bugs (a fresh mutation sample showed it:
 ``ConfigHistory.chosen`` counting no change at all went unseen, since the
-checkers then counted none either). Only the decoding (``change_in``) is
-shared.
+checkers then counted none either). So is which command of a value is a
+change (``_change_in``): ``change_in`` made to miss every change went unseen
+too, the checkers reading the log through it (flipped guards, session 15).
+Only the decoding of one configuration's bytes is shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 from bisect import bisect_right
 
-from paxon.protocol.membership import Configuration, change_in
+from paxon.protocol.membership import (
+    CONFIG_MAGIC,
+    SYSTEM_CLIENT_ID,
+    Configuration,
+    InvalidConfiguration,
+)
 from paxon.protocol.types import NodeId, Slot, Value
 
 
@@ -49,7 +57,7 @@ class LogConfigs:
         effect alpha slots after the slot it was chosen at."""
         slot = self.prefix_end
         self.prefix_end += 1
-        change = None if value is None else change_in(value)
+        change = None if value is None else _change_in(value)
         newest = self._configs[-1]
         if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
             return None
@@ -97,3 +105,16 @@ class LogConfigs:
         """Every member of ``C(slot)`` and of every configuration read after it."""
         configs = [self.at(slot)] + [c for s, c in self._changes[1:] if s + self.alpha > slot]
         return frozenset().union(*(config.ids for config in configs))
+
+
+def _change_in(value: Value) -> Configuration | None:
+    """The change ``value`` carries, if any: its last command from the system
+    client whose payload is a configuration (docs/membership.md)."""
+    found = None
+    for command in value.commands:
+        if command.client_id != SYSTEM_CLIENT_ID or not command.payload.startswith(CONFIG_MAGIC):
+            continue
+        # One that does not decode is not a change: a no-op on every replica alike.
+        with contextlib.suppress(InvalidConfiguration):
+            found = Configuration.decode(command.payload[len(CONFIG_MAGIC) :])
+    return found
