@@ -697,3 +697,12 @@ class DropsAStaleGrantedProbe(Replica):
             self._step_down(preempted=True)
             return
         super()._start_prepare()
+
+
+class BeatsOnEveryTick(Replica):
+    """A leader broadcasts heartbeats on every tick, not once per
+    ``heartbeat_interval_s``."""
+
+    def _tick_leader(self) -> None:
+        self._heartbeat_due = float("-inf")
+        super()._tick_leader()

@@ -31,6 +31,7 @@ from tests.sim.mutants import (
     AcceptsWipedMember,
     AppliesBeforeChosen,
     AsksAgainAfterAnyLearn,
+    BeatsOnEveryTick,
     CandidateSpeaksEarly,
     ChoosesWithoutMajority,
     ConfirmsReadsWithoutMajority,
@@ -570,3 +571,12 @@ def test_a_prober_that_drops_a_granted_probe_is_named_by_probe_prepares() -> Non
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=DropsAStaleGrantedProbe)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "probe-prepares" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_heartbeats_on_every_tick_are_named_by_heartbeat_paced() -> None:
+    """Swarm seed 0: a leader that broadcasts on every tick, not once per
+    ``heartbeat_interval_s``, is named (its guard flipped survived every rule)."""
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=BeatsOnEveryTick)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "heartbeat-paced" in rules, result.violations[:3]

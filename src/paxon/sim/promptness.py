@@ -42,6 +42,10 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   one ballot again only ``accept_retry_s`` after it last did. ("A proposal not
   chosen is sent again to the peers that have not voted, every
   ``accept_retry_s``": a retry storm costs every follower a write.)
+- ``heartbeat-paced``: a leader's tick broadcasts ``Heartbeat`` only once
+  ``heartbeat_interval_s`` has passed since it last did (from a tick, a read
+  round or the end of Phase 1). ("Every ``heartbeat_interval_s``": a storm of
+  heartbeats costs every follower a wake-up and a reply each.)
 - ``promise-reports``: a ``Promise`` to a candidate whose ``slot_from`` is
   within ``slots_ahead_max`` of the acceptor's chosen prefix reports from the
   acceptor's own ``log_start``, not from its chosen prefix. ("Only a candidate
@@ -114,6 +118,9 @@ class PromptnessChecker:
         # Per node: its replica object, its ballot, and when it last sent each
         # (slot, peer) an Accept under that ballot (its own clock).
         self._accepts_sent: dict[NodeId, tuple[int, Ballot, dict[tuple[int, NodeId], float]]] = {}
+        # Per node: its replica object and ballot, and its clock when it last
+        # broadcast heartbeats under that ballot.
+        self._beat_at: dict[NodeId, tuple[int, Ballot | None, float]] = {}
         # Per node: its replica object, its clock when it last sent a
         # LearnRequest, and its chosen prefix when the last call returned.
         self._learning: dict[NodeId, tuple[int, float, int]] = {}
@@ -157,6 +164,8 @@ class PromptnessChecker:
                 self._handed_at[node_id] = (id(replica), replica.now)
         if asked:
             self._check_asked(node_id, replica, asked, time)
+        if any(isinstance(message, Heartbeat) for message in messages):
+            self._check_heartbeats(node_id, replica, call, time)
         if call == "tick":
             self._check_transfer(node_id, replica, time)
             self._check_config_prepared(node_id, replica, time)
@@ -344,6 +353,21 @@ class PromptnessChecker:
         if len(sent) > _SENT_KEPT_MAX:
             for stale in [k for k in sent if k[0] < replica.slot_chosen]:
                 del sent[stale]
+
+    def _check_heartbeats(self, node_id: NodeId, replica: Replica, call: str, time: float) -> None:
+        life, ballot, last = self._beat_at.get(node_id, (0, None, float("-inf")))
+        if life != id(replica) or ballot != replica.ballot_own:
+            last = float("-inf")
+        now = replica.now
+        interval = replica.config.heartbeat_interval_s
+        if call == "tick" and now - last < interval - _EPSILON_S:
+            self._fail(
+                time,
+                "heartbeat-paced",
+                f"n{node_id} broadcast heartbeats on a tick {now - last:.6f} s after the "
+                f"last broadcast (at least {interval:.6f} s)",
+            )
+        self._beat_at[node_id] = (id(replica), replica.ballot_own, now)
 
     def _check_transfer(self, node_id: NodeId, replica: Replica, time: float) -> None:
         target = replica.transferring_to
