@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.only:
         wanted = set(options.only.split(","))
         flips = [flip for flip in flips if f"{flip.path}:{flip.line}" in wanted]
-    print(f"{len(flips)} marked guards to flip", file=sys.stderr)
+    print(f"{len(flips)} guards to flip", file=sys.stderr)
     with ThreadPoolExecutor(options.jobs) as pool:
         for verdict in pool.map(lambda flip: judge(flip, options.budget), flips):
             print(json.dumps(verdict), flush=True)
