@@ -3,9 +3,10 @@
 ``PropertyChecker`` (``properties.py``) judges what a node says and writes;
 this module judges *when* it acts and *how much* it holds: the rules that
 keep a cluster live and bounded, which no safety check sees broken. A runtime
-reports every call into a replica, with the replica itself (only its public
-face is read: ``role``, ``ballot_own``, ``ballot_promised``, ``now``,
-``slot_next``, ``config``, ``quorum``, ``members``):
+reports every call into a replica, with the replica itself (its public face
+is read: ``role``, ``ballot_own``, ``ballot_promised``, ``leader_id``, ``now``,
+``slot_next``, ``config``, ``quorum``, ``members``, ``counters``; and, shared
+with the code judged, ``_may_stand()`` and the configurations it holds):
 
     on_start(node_id, replica, time)             a replica was built (start or restart)
     on_call(node_id, replica, call, args, before, ready, time)
@@ -125,8 +126,8 @@ class Before(NamedTuple):
     ballot_promised: Ballot
     slot_next: Slot
     ballot_own: Ballot
-    # Messages it had refused at its edge, counted only before a Nack or a
-    # TimeoutNow is stepped.
+    # Messages it had refused, counted only before a Nack (every refusal), a
+    # TimeoutNow or a ProbeReply (at the edge alone) is stepped.
     refused: int
     leader_id: NodeId | None
 
