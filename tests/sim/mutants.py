@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from paxon.errors import Busy
 from paxon.kv.model import LeaseKeepAlive, LeaseKeepAliveResult
 from paxon.kv.store import KvStore
 from paxon.node.node import Node
@@ -706,3 +707,18 @@ class BeatsOnEveryTick(Replica):
     def _tick_leader(self) -> None:
         self._heartbeat_due = float("-inf")
         super()._tick_leader()
+
+
+class RefusesEveryChange(Replica):
+    """A leader answers every configuration change ``Busy``, none on its way."""
+
+    def propose_configuration(self, configuration: Configuration) -> Ready:
+        raise Busy("a configuration change is in progress; try again once it is in effect")
+
+
+class HandsToItsOwnChoice(Replica):
+    """``transfer_leadership(target)`` ignores the target named and hands to the
+    voter it would pick with none named."""
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        return super().transfer_leadership(None)

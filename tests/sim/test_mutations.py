@@ -39,6 +39,7 @@ from tests.sim.mutants import (
     DropsAStaleGrantedProbe,
     ForgetsVotesAboveSnapshot,
     ForwardsPastTheBound,
+    HandsToItsOwnChoice,
     HandsToTheFurthest,
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
@@ -50,6 +51,7 @@ from tests.sim.mutants import (
     PreparesWithoutProbe,
     PromisesBeforePersist,
     RefusesBeforeTheBound,
+    RefusesEveryChange,
     ReleasesOneFsyncEarly,
     ReportsOnlyItsChosenPrefix,
     RetriesAtOnce,
@@ -580,3 +582,23 @@ def test_heartbeats_on_every_tick_are_named_by_heartbeat_paced() -> None:
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=BeatsOnEveryTick)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "heartbeat-paced" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_leader_that_refuses_every_change_is_named_by_change_refused() -> None:
+    """Swarm seed 0: the leader's first change (binding its members'
+    incarnations) is refused ``Busy`` with none on its way; the operator and
+    the leader's duties take a refusal as a reason to try later, so only this
+    rule names it."""
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=RefusesEveryChange)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rules == {"change-refused"}, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_transfer_to_another_than_the_one_named_is_named_by_transfer_refused() -> None:
+    """Membership-changes seed 0: the operator's ``transfer-leader`` names a
+    voter; a core that hands to the one it would pick itself is named."""
+    result = run_seed(0, RECONFIG, replica_factory=HandsToItsOwnChoice)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "transfer-refused" in rules, result.violations[:3]

@@ -18,7 +18,7 @@ out here rather than borrowed from ``ConfigHistory``: an oracle that shares
 the code it judges agrees with its bugs (a fresh mutation sample showed it:
 ``ConfigHistory.chosen`` counting no change at all went unseen, since the
 checkers then counted none either). So is which command of a value is a
-change (``_change_in``): ``change_in`` made to miss every change went unseen
+change (``change_of``): ``change_in`` made to miss every change went unseen
 too, the checkers reading the log through it (flipped guards, session 15).
 Only the decoding of one configuration's bytes is shared.
 """
@@ -57,7 +57,7 @@ class LogConfigs:
         effect alpha slots after the slot it was chosen at."""
         slot = self.prefix_end
         self.prefix_end += 1
-        change = None if value is None else _change_in(value)
+        change = None if value is None else change_of(value)
         newest = self._configs[-1]
         if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
             return None
@@ -107,7 +107,7 @@ class LogConfigs:
         return frozenset().union(*(config.ids for config in configs))
 
 
-def _change_in(value: Value) -> Configuration | None:
+def change_of(value: Value) -> Configuration | None:
     """The change ``value`` carries, if any: its last command from the system
     client whose payload is a configuration (docs/membership.md)."""
     found = None

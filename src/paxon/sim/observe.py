@@ -198,6 +198,9 @@ class ReplicaObserver:
             cluster.timers.on_start(host.node_id, replica, cluster.time)
             for name in _OBSERVED_CALLS:
                 setattr(replica, name, self._observe(host, replica, getattr(replica, name)))
+            replica.propose_configuration = self._observe_refusals(  # type: ignore[method-assign]
+                host, replica, replica.propose_configuration
+            )
             return replica
 
         return build
@@ -235,8 +238,15 @@ class ReplicaObserver:
                     cluster.failfast.on_refused(node_id, replica, name, cluster.time)
                 raise
             except Busy:
-                cluster.timers.on_busy(node_id, replica, args[0], cluster.time)
+                if name == "propose_many":
+                    cluster.timers.on_busy(node_id, replica, args[0], cluster.time)
                 raise
+            except ValueError as error:
+                if name == "transfer_leadership":
+                    cluster.operator_rules.on_transfer(node_id, replica, args, error, cluster.time)
+                raise
+            if name == "transfer_leadership":
+                cluster.operator_rules.on_transfer(node_id, replica, args, None, cluster.time)
             cluster.timers.on_call(node_id, replica, name, args, before, ready, cluster.time)
             cluster.promptness.on_call(node_id, replica, name, args, ready, cluster.time)
             cluster.failfast.on_call(node_id, replica, name, args, ready, cluster.time)
@@ -255,6 +265,23 @@ class ReplicaObserver:
                     node_id, replica.log_start, _held(replica), cluster.time
                 )
             return ready
+
+        observed.__name__ = call.__name__
+        return observed
+
+    def _observe_refusals(
+        self, host: Host, replica: Replica, call: Callable[..., Ready]
+    ) -> Callable[..., Ready]:
+        """``call`` (``propose_configuration``) with its refusals reported. Only
+        they: it proposes through ``propose``, whose call is observed in full."""
+        cluster = self._cluster
+
+        def observed(*args: Any) -> Ready:
+            try:
+                return call(*args)
+            except (Busy, NotLeader) as error:
+                cluster.operator_rules.on_change_refused(host.node_id, replica, error, cluster.time)
+                raise
 
         observed.__name__ = call.__name__
         return observed

@@ -43,6 +43,9 @@ learner not caught up is no draw.
 | ``Failure`` bad_request                 | the same: drawn from a view the node that |
 |                                         | answered no longer holds (counted)        |
 | any other ``Failure``                   | a violation (``reconfig-error``)          |
+
+Whether a refusal was right is judged in the core, where it is made
+(``sim/operator_rules.py``: ``change-refused``, ``transfer-refused``).
 | no answer within ``ANSWER_TIMEOUT_S``   | given up, as for busy                     |
 
 A wiped member (the "wipe" fault: same id, empty disk, a new incarnation)

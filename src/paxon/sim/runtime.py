@@ -125,6 +125,7 @@ from paxon.sim.moments import LeaderStop, UnheardMoment
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
 from paxon.sim.operator import Operator, sim_address
+from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.stalled_chunk import StalledChunk
@@ -213,6 +214,8 @@ class RuntimeCluster:
         self.promptness = PromptnessChecker(self.checker.violations)
         # Its serving bounds: NoQuorum and LeaderUnreachable exactly past them.
         self.failfast = FailFastChecker(self.checker.violations)
+        # The operator's calls: a valid change or transfer is taken.
+        self.operator_rules = OperatorChecker(self.checker.violations)
         self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
