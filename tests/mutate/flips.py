@@ -60,8 +60,11 @@ class Flip:
     mutated: str
 
 
-def marked_guards(files: tuple[Path, ...] = FILES, *, marked: bool = True) -> list[Flip]:
-    """One flip per single-line guard of ``files``, marked or (``marked=False``) not."""
+def marked_guards(
+    files: tuple[Path, ...] = FILES, *, marked: bool = True, root: Path = ROOT
+) -> list[Flip]:
+    """One flip per single-line guard of ``files``, marked or (``marked=False``) not;
+    paths relative to ``root``."""
     pattern = MARKED_GUARD if marked else UNMARKED_GUARD
     flips = []
     for path in files:
@@ -74,7 +77,7 @@ def marked_guards(files: tuple[Path, ...] = FILES, *, marked: bool = True) -> li
             if match and function not in ORACLE:
                 indent, keyword, condition, comment = match.groups()
                 mutated = f"{indent}{keyword} not ({condition}):{comment}"
-                flips.append(Flip(str(path.relative_to(ROOT)), index + 1, text, mutated))
+                flips.append(Flip(str(path.relative_to(root)), index + 1, text, mutated))
     return flips
 
 

@@ -225,3 +225,36 @@ def test_rerun_mutates_the_line_inside_the_reported_function() -> None:
     assert line_of(lines, 7, "serving", text) == 2
     assert line_of(lines, 3, "", text) == 2  # no function named: the nearest
     assert line_of(lines, 3, "serving", "gone = 1") is None
+
+
+def test_flips_negate_each_single_line_guard_and_leave_the_oracle_alone(tmp_path: Path) -> None:
+    from tests.mutate.flips import marked_guards
+
+    source = tmp_path / "core.py"
+    source.write_text(
+        "class Core:\n"
+        "    def step(self, x):\n"
+        "        if x < 0:  # sim: one-way: the caller checks it\n"
+        "            return 0\n"
+        "        elif x == 1:\n"
+        "            return 1\n"
+        "        if (x > 2 and\n"
+        "                x < 9):\n"
+        "            return 2\n"
+        "\n"
+        "    def check_invariants(self):\n"
+        "        if self.broken:\n"
+        "            raise AssertionError\n"
+        "        if self.odd:  # sim: unreachable: a correct core\n"
+        "            raise AssertionError\n"
+    )
+    marked = marked_guards((source,), root=tmp_path)
+    unmarked = marked_guards((source,), root=tmp_path, marked=False)
+
+    assert [(flip.line, flip.mutated) for flip in marked] == [
+        (3, "        if not (x < 0):  # sim: one-way: the caller checks it"),
+    ]
+    # The oracle is never flipped, marked or not; a guard over two lines is not either.
+    assert [(flip.line, flip.mutated) for flip in unmarked] == [
+        (5, "        elif not (x == 1):"),
+    ]
