@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.mutate.rerun import DEF_LINE, judge_line
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = (
@@ -49,7 +49,6 @@ UNMARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*(?:#(?! sim: (?:one-way|u
 DEFAULT_BUDGET = "swarmx20,reconfigx3"
 # The judge, not the accused (targets.py): flipping it is a false alarm or nothing.
 ORACLE = frozenset({"check_invariants"})
-_DEF = re.compile(r"\s*(?:async\s+)?def (\w+)\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +69,7 @@ def marked_guards(
     for path in files:
         function = ""
         for index, text in enumerate(path.read_text().splitlines()):
-            defined = _DEF.match(text)
+            defined = DEF_LINE.match(text)
             if defined:
                 function = defined[1]
             match = pattern.match(text)
@@ -84,24 +83,9 @@ def marked_guards(
 def judge(flip: Flip, budget: str) -> dict[str, object]:
     """Apply ``flip`` to a copy of ``src`` and run ``kill.py`` on it."""
     with tempfile.TemporaryDirectory(prefix="paxon-flip-") as work:
-        shutil.copytree(ROOT / "src", Path(work) / "src")
-        target = Path(work) / flip.path
-        lines = target.read_text().splitlines(keepends=True)
-        lines[flip.line - 1] = flip.mutated + "\n"
-        target.write_text("".join(lines))
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests/mutate/kill.py"),
-                *("--src", str(Path(work) / "src"), "--budget", budget),
-                *("--seed-timeout", "120"),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-    answer = done.stdout.strip().splitlines()
-    verdict = json.loads(answer[-1]) if answer else {"verdict": "error", "why": done.stderr[-300:]}
+        verdict = judge_line(flip.path, flip.line - 1, flip.mutated, budget, Path(work))
+    if isinstance(verdict, str):
+        verdict = {"verdict": "error", "why": verdict}
     return {"where": f"{flip.path}:{flip.line}", "original": flip.original.strip(), **verdict}
 
 

@@ -19,10 +19,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 _ROW = re.compile(r"\| (src/[^:]+):(\d+) \| *(\w*) *\| (\w+) \| `(.*)` \| `(.*)` \|[^|]*\|$")
-_DEF = re.compile(r"\s*(?:async\s+)?def (\w+)\(")
+DEF_LINE = re.compile(r"\s*(?:async\s+)?def (\w+)\(")
 
 
 def survivors(report: Path) -> list[tuple[str, int, str, str, str, str]]:
@@ -49,7 +50,7 @@ def line_of(lines: list[str], line_no: int, function: str, original: str) -> int
 def _function_at(lines: list[str], index: int) -> str:
     """The name of the innermost ``def`` at or above line ``index`` (0-based)."""
     for text in reversed(lines[: index + 1]):
-        match = _DEF.match(text)
+        match = DEF_LINE.match(text)
         if match:
             return match[1]
     return ""
@@ -70,22 +71,31 @@ def main(argv: list[str]) -> int:
             continue
         work = ROOT / ".scratch/rerun" / str(index)
         shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(ROOT / "src", work / "src")
         indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
-        lines[at] = f"{indent}{mutated}\n"
-        (work / path).write_text("".join(lines))
-        kill = [sys.executable, str(ROOT / "tests/mutate/kill.py"), "--src", str(work / "src")]
-        done = subprocess.run(
-            [*kill, "--budget", budget, "--seed-timeout", "120"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        answer = done.stdout.strip().splitlines()
         verdict["where"] = f"{path}:{at + 1}"
-        verdict["result"] = json.loads(answer[-1]) if answer else done.stderr[-300:]
+        verdict["result"] = judge_line(path, at, f"{indent}{mutated}", budget, work)
         print(json.dumps(verdict), flush=True)
     return 0
+
+
+def judge_line(path: str, at: int, text: str, budget: str, work: Path) -> dict[str, Any] | str:
+    """Copy ``src`` into ``work``, put ``text`` on line ``at`` (0-based) of
+    ``path`` there, and judge that tree with ``kill.py``: its verdict, or the
+    tail of its stderr when it printed none."""
+    shutil.copytree(ROOT / "src", work / "src")
+    lines = (ROOT / path).read_text().splitlines(keepends=True)
+    lines[at] = f"{text}\n"
+    (work / path).write_text("".join(lines))
+    kill = [sys.executable, str(ROOT / "tests/mutate/kill.py"), "--src", str(work / "src")]
+    done = subprocess.run(
+        [*kill, "--budget", budget, "--seed-timeout", "120"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    answer = done.stdout.strip().splitlines()
+    verdict: dict[str, Any] = json.loads(answer[-1]) if answer else {}
+    return verdict or done.stderr[-300:]
 
 
 if __name__ == "__main__":
