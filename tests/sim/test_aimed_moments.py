@@ -131,6 +131,18 @@ def test_a_lost_seal_landed_on_its_successors_first_frame_is_refused() -> None:
     assert refused and "did not start: CorruptRecord" in refused[0], refused
 
 
+def test_a_snapshot_head_misdirected_onto_an_older_snapshot_is_classified() -> None:
+    """Swarm seed 174: a crash lands the newest snapshot's head on the snapshot
+    before it (``storage_faults.strike_snapshot_head_misdirected``): the older
+    file's header passes its CRC and names the newer's lsn. Recovery must see
+    both damaged and fall back as the snapshot rule says (``check_recovery``:
+    a violation if it refuses this disk, or starts on one it must refuse)."""
+    cluster = _run(174, trace=True)
+    assert cluster.faults.snapshot_heads_misdirected == 1
+    struck = [line for line in cluster.trace if "a snapshot's head, onto an older" in line]
+    assert len(struck) == 1 and "recovery must recover" in struck[0], struck
+
+
 class _RecordsLeaderPrepares(Replica):
     """A replica that records a leader asking for promises for a configuration
     its election's promises did not prepare."""

@@ -82,6 +82,7 @@ from paxon.sim.checkers import Violation
 from paxon.sim.failfast import FailFastChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.runtime import RuntimeCluster
+from paxon.storage import recovery as recovery_module
 
 MAX_SEEDS = 20
 
@@ -602,3 +603,25 @@ def test_a_transfer_to_another_than_the_one_named_is_named_by_transfer_refused()
     result = run_seed(0, RECONFIG, replica_factory=HandsToItsOwnChoice)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "transfer-refused" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_snapshot_header_naming_a_later_snapshot_is_named_by_recovery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Swarm seed 174 lands the newest snapshot's head on an older snapshot
+    (``strike_snapshot_head_misdirected``). Recovery that refuses a header
+    naming another file only when it names an earlier one (the check's ``!=``
+    made ``<``, row 41 of the s14 sample) takes the older file for the
+    newer snapshot; the run must fail."""
+    source = textwrap.dedent(inspect.getsource(recovery_module._inspect_snapshots))
+    right = "if (meta.lsn, meta.slot) != (lsn, slot):"
+    assert source.count(right) == 1
+    namespace = dict(vars(recovery_module))
+    exec(source.replace(right, "if (meta.lsn, meta.slot) < (lsn, slot):"), namespace)
+    monkeypatch.setattr(
+        recovery_module._inspect_snapshots, "__code__", namespace["_inspect_snapshots"].__code__
+    )
+    result = run_seed(174, SimConfig(nodes=0, swarm=True))
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "recovery" in rules, result.violations[:3]

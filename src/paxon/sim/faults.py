@@ -71,8 +71,10 @@ from paxon.sim.storage_faults import (
     REFUSE,
     StorageFault,
     rare_targets,
+    snapshot_head_verdict,
     strike,
     strike_rare,
+    strike_snapshot_head_misdirected,
     strike_successor_lost,
 )
 from paxon.sim.trace import describe
@@ -134,6 +136,18 @@ class FaultInjector:
         # draws whether its directory fsync is lost (``strike_successor_lost``).
         self._rng_successor_lost = random.Random(f"{seed}:successor-lost")
         self.successors_lost = 0
+        # In a share of the seeds with misdirected writes, a crash aimed late in
+        # the fault phase lands the newest snapshot's head on an older snapshot
+        # (``_crash_for_snapshot_head``), drawn from its own stream: no other
+        # draw shifts until that crash.
+        self._rng_snapshot_head = random.Random(f"{seed}:snapshot-head-{_SNAPSHOT_HEAD_STREAM}")
+        self._snapshot_head_armed = (
+            "misdirected" in self._disk_kinds
+            and config.snapshot_interval_slots <= _SNAPSHOT_HEAD_INTERVAL
+            and self._rng_snapshot_head.random() < SNAPSHOT_HEAD_SHARE
+        )
+        self._snapshot_head_host: int | None = None
+        self.snapshot_heads_misdirected = 0
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         # The aimed cut at the first segment's header draws apart, so the
         # draws of the creation cuts above stay as they were.
@@ -205,6 +219,9 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
+        if self._snapshot_head_armed:
+            at = self._rng_snapshot_head.uniform(*_SNAPSHOT_HEAD_AT) * config.fault_phase_s
+            cluster.push(at, self._crash_for_snapshot_head)
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -666,6 +683,35 @@ class FaultInjector:
         self._crashed_for_rare.add(host.node_id)
         cluster.crash_host(host, "a disk fault aimed at a rare target")
 
+    def _crash_for_snapshot_head(self) -> None:
+        """Crash a node whose disk holds two snapshots with known heads, for
+        ``_crash_disk`` to land the newest one's head on an older one; when none
+        may be struck now, look again a little later, until the heal."""
+        cluster = self._cluster
+        if cluster.healed_at is not None:
+            return
+        aimed = [
+            host
+            for host in cluster.hosts.values()
+            if cluster.node_of(host) is not None and self._may_misdirect_head(host)
+        ]
+        if not aimed:
+            cluster.push(cluster.time + _SNAPSHOT_HEAD_RETRY_S, self._crash_for_snapshot_head)
+            return
+        host = self._rng_snapshot_head.choice(aimed)
+        self._snapshot_head_host = host.node_id
+        cluster.crash_host(host, "a misdirected snapshot head")
+
+    def _may_misdirect_head(self, host: Host) -> bool:
+        """Whether ``host``'s disk may take the misdirected head now: one recovery
+        must refuse only while the cluster can lose it."""
+        cluster = self._cluster
+        verdict = snapshot_head_verdict(host.fs, f"/node{host.node_id}")
+        return verdict is not None and (
+            verdict != REFUSE
+            or (self._disk_refusals_left > 0 and cluster.may_lose(host.node_id, self.disks_refused))
+        )
+
     def _arm_power_cut(self) -> None:
         """Cut a node's power inside its next multi-step disk operation (``SimDisk``)."""
         cluster = self._cluster
@@ -702,6 +748,16 @@ class FaultInjector:
             and cluster.healed_at is None
         )
         if (
+            self._snapshot_head_host == host.node_id
+            and cluster.healed_at is None
+            and self._may_misdirect_head(host)
+            and (fault := strike_snapshot_head_misdirected(host.fs, directory)) is not None
+        ):
+            self._snapshot_head_host = None
+            self.snapshot_heads_misdirected += 1
+            self._struck_aimed(host, fault)
+            return
+        if (
             may_strike
             and event == ROLLED_OVER
             and "dirent" in kinds
@@ -712,15 +768,7 @@ class FaultInjector:
             fault = strike_successor_lost(host.fs, directory)
             if fault is not None:
                 self.successors_lost += 1
-                self._disk_refusals_left -= 1
-                self.disks_refused.add(host.node_id)
-                cluster.stats.faults["disk"] += 1
-                cluster.log(
-                    f"fault: disk of n{host.node_id}: {fault.kind} {fault.path} "
-                    f"({fault.detail}); recovery must {fault.expect}"
-                )
-                self.crash_again.crashed(host)
-                self._disk_faults[host.node_id] = fault
+                self._struck_aimed(host, fault)
                 return
         if may_strike and (for_rare or (rare_moment and self._rng_rare.random() < _RARE_MOMENT)):
             aimed = kinds & {"bitflip"} if event == SNAPSHOT_RECORD_DURABLE else kinds
@@ -758,6 +806,19 @@ class FaultInjector:
                 ),
                 zero_fill=self._zero_fill,
             )
+        self.crash_again.crashed(host)
+        self._disk_faults[host.node_id] = fault
+
+    def _struck_aimed(self, host: Host, fault: StorageFault) -> None:
+        """The bookkeeping of an aimed storage fault ``fault`` that struck ``host``'s disk."""
+        if fault.expect == REFUSE:
+            self._disk_refusals_left -= 1
+            self.disks_refused.add(host.node_id)
+        self._cluster.stats.faults["disk"] += 1
+        self._cluster.log(
+            f"fault: disk of n{host.node_id}: {fault.kind} {fault.path} "
+            f"({fault.detail}); recovery must {fault.expect}"
+        )
         self.crash_again.crashed(host)
         self._disk_faults[host.node_id] = fault
 
@@ -841,6 +902,21 @@ _GRACEFUL_STOP = 0.15
 # the "dirent" kind, this share loses the roll-over's directory fsync: the new
 # segment's name is gone, the old one's seal names it; recovery must refuse.
 _SUCCESSOR_LOST = 0.3
+# With the "misdirected" disk kind and a snapshot at least every
+# _SNAPSHOT_HEAD_INTERVAL slots (so that a disk holds two), this share of the
+# seeds crashes a node whose disk holds two snapshots and lands the newest one's
+# head on an older one (``strike_snapshot_head_misdirected``). Of the seeds a
+# test pins, those are 0, 5-7, 11, 14, 18, 22-24, 31, 40, 54, 67, 85, 91, 95,
+# 97, 106, 107, 113, 114, 144, 170, 172, 210, 241, 243, 254, 293, 300, 445,
+# 1307, 5034 and 5057, and none of them draws it with this stream; 22 of seeds
+# 0-299 do.
+SNAPSHOT_HEAD_SHARE = 0.3
+_SNAPSHOT_HEAD_INTERVAL = 20
+_SNAPSHOT_HEAD_STREAM = 134072
+# The aimed crash comes in this span of the fault phase, and looks again this
+# often when no disk holds two snapshots yet.
+_SNAPSHOT_HEAD_AT = (0.3, 0.8)
+_SNAPSHOT_HEAD_RETRY_S = 0.1
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.

@@ -36,6 +36,12 @@ returns None without touching ``fs`` when the disk holds none of them now:
   kept): with the file's size (it ends inside that frame), or that write's
   tail read as zeros: the snapshot rule.
 
+``strike_snapshot_head_misdirected(fs, directory)``, aimed by the fault
+injector at a disk holding two snapshots: the newest one's first write (its
+header, META and checkpoint frames) lands at offset 0 of an older one, of a
+head as long when there is one (every frame after it stays whole, so only the
+check that a header names its own file sees it): the snapshot rule for both.
+
 A write lost "with the file's size" is a write cache that lied about a
 flush; it is drawn only where no synced record is lost with it (a seal, a
 snapshot, which recovery checks whole).
@@ -92,6 +98,8 @@ and no check of the disk can do better; only the peers hold another copy.
 |             | began), or nowhere                              |                        |
 | misdirected | a snapshot write lands elsewhere in the same    | the snapshot rule      |
 |             | snapshot, or nowhere                            |                        |
+| misdirected | the newest snapshot's head (aimed) lands on an  | the snapshot rule for  |
+|             | older snapshot's: its header names another file | both                   |
 | misdirected | any other: landing on other files when the      | never produced: frames |
 |             | source's loss alone is not detectable           | carry no lsn or offset |
 |             |                                                 | (see Limits)           |
@@ -118,7 +126,8 @@ Limits:
   boundary, over frames of the same lengths, pass every checksum, as the
   wrong records. The format cannot see that (a CRC seeded with the lsn, or a
   chained checksum as TigerBeetle's, would); ``strike`` only lets a write
-  land elsewhere when its own loss already stops the start.
+  land elsewhere when its own loss already stops the start (a snapshot's
+  header names its lsn: its head may land on another snapshot, aimed above).
 - A single disk cannot tell a lost last write, or a lost create of its only
   segment, from a crash just before it (table above): never produced.
 - One fault per crash, on a disk that was healthy: the simulator restarts a
@@ -235,6 +244,55 @@ def strike_rare(
     fault, apply = rng.choice(plans)
     apply()
     return fault
+
+
+def snapshot_head_verdict(fs: MemFileSystem, directory: str) -> str | None:
+    """What recovery must do after ``strike_snapshot_head_misdirected`` on this
+    disk now (planned, not struck); None when it would not strike."""
+    plan = _plan_snapshot_head(fs, directory)
+    return None if plan is None else plan[0].expect
+
+
+def strike_snapshot_head_misdirected(fs: MemFileSystem, directory: str) -> StorageFault | None:
+    """Crash ``fs`` with the newest snapshot's first write (its header, META and
+    checkpoint frames) landed at offset 0 of an older snapshot: a block mapped
+    to the wrong file. The older file's header, which passes its CRC, now
+    names the newer's lsn; the newer reads zeros where its head was. Both are
+    damaged, and recovery must follow the snapshot rule for the two.
+
+    The older one is the newest whose head has the same length, when there is
+    one: then every frame after the landed head stays whole, and only the
+    check that a header names its own file can see the damage; else the
+    snapshot just before. None, and ``fs`` untouched, when the disk holds no
+    two snapshots whose first writes are known (``MemFileSystem.write_ranges``).
+    """
+    plan = _plan_snapshot_head(fs, directory)
+    if plan is None:
+        return None
+    fault, apply = plan
+    apply()
+    return fault
+
+
+def _plan_snapshot_head(fs: MemFileSystem, directory: str) -> _Plan | None:
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    if disk is None:
+        return None
+    heads = sorted(
+        (lsn_slot, name, ranges[0][1])
+        for name in disk.files
+        if (lsn_slot := parse_snapshot_name(name)) is not None
+        and (ranges := disk.fs.write_ranges(disk.path(name)))
+        and ranges[0][0] == 0
+    )
+    if len(heads) < 2:
+        return None
+    *olders, (_, newer, length) = heads
+    alike = [name for _, name, older_length in olders if older_length == length]
+    older = alike[-1] if alike else olders[-1][1]
+    expect = _expect_snapshot_unusable(disk.files, disk.incarnation, frozenset({older, newer}))
+    write = _Write(newer, 0, length, expect, "a snapshot's head, onto an older snapshot")
+    return _misdirected_plan(disk, write, older, 0)
 
 
 def strike_successor_lost(fs: MemFileSystem, directory: str) -> StorageFault | None:

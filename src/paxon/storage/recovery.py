@@ -252,9 +252,10 @@ def _inspect_snapshots(
                     meta = reader.verify()
                 else:
                     meta, data = reader.read_verified()
-            # A CRC-good header names its own file: a snapshot's misdirected
-            # writes land only in that snapshot (sim/storage_faults.py).
-            if (meta.lsn, meta.slot) != (lsn, slot):  # sim: one-way: the header names its file
+            # A CRC-good header names its own file, unless a misdirected write
+            # landed another snapshot's head on it (the simulator aims one:
+            # sim/storage_faults.py, strike_snapshot_head_misdirected).
+            if (meta.lsn, meta.slot) != (lsn, slot):
                 raise CorruptSnapshot(
                     reader.path, 0, f"holds lsn {meta.lsn}, slot {meta.slot}; the name disagrees"
                 )
