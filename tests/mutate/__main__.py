@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget",
         default=DEFAULT_SPEC,
-        help=f"seed budget: NODESxCOUNT[,...], swarmxCOUNT or module:name (default {DEFAULT_SPEC})",
+        help=(
+            "seed budget: NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, leasexCOUNT (comma-"
+            f"separated) or module:name (default {DEFAULT_SPEC})"
+        ),
     )
     parser.add_argument("--files", nargs="+", default=[], metavar="PATH", help="only these targets")
     parser.add_argument("--operators", metavar="REGEX", help="only operators matching this")

@@ -13,6 +13,10 @@ every mutant's process:
 |                         | changes and loss (``RECONFIG_CONFIG``: the operator's     |
 |                         | changes, transfers and the faults aimed at them are       |
 |                         | dense there, rare in swarm seeds)                         |
+| ``leasex6``             | seeds 0..5 of nodes answering reads from a leader lease   |
+|                         | (``LEASE_CONFIGS``: 3 nodes on even seeds, 5 on odd ones, |
+|                         | every fault kind; swarm seeds turn lease reads on in a    |
+|                         | fifth of the seeds, none of 0..23)                        |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 
 from paxon.sim import SimConfig
 
-DEFAULT_SPEC = "3x20,5x20"
+# The budget the mutation score is measured with (docs/testing.md, "Mutation score").
+DEFAULT_SPEC = "swarmx20,reconfigx3,leasex6"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -63,10 +68,14 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
+# Lease reads, every fault kind (clocks drift within the lease's bound): 3 nodes
+# on even seeds, 5 on odd ones (a Prepare reaches a node that keeps a lease far
+# more often among 5; a retried Prepare meets one among 3).
+LEASE_CONFIGS = (SimConfig(nodes=3, lease_reads=True), SimConfig(nodes=5, lease_reads=True))
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -78,7 +87,8 @@ def parse_budget(spec: str) -> SeedBudget:
         match = _GROUP.match(part.strip())
         if match is None:
             raise ValueError(
-                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT or reconfigxCOUNT"
+                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT "
+                "or leasexCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -86,6 +96,10 @@ def parse_budget(spec: str) -> SeedBudget:
         elif match["shape"] == "reconfig":
             groups.append(
                 SeedGroup("membership changes", range(count), lambda _seed: RECONFIG_CONFIG)
+            )
+        elif match["shape"] == "lease":
+            groups.append(
+                SeedGroup("lease reads", range(count), lambda seed: LEASE_CONFIGS[seed % 2])
             )
         else:
             nodes = int(match["shape"])

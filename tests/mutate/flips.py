@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.mutate.budget import DEFAULT_SPEC
 from tests.mutate.rerun import DEF_LINE, judge_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ FILES = (
 )
 MARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*# sim: (?:one-way|unreachable).*)$")
 UNMARKED_GUARD = re.compile(r"^(\s*)(if|elif) (.+):(\s*(?:#(?! sim: (?:one-way|unreachable)).*)?)$")
-DEFAULT_BUDGET = "swarmx20,reconfigx3"
+DEFAULT_BUDGET = DEFAULT_SPEC
 # The judge, not the accused (targets.py): flipping it is a false alarm or nothing.
 ORACLE = frozenset({"check_invariants"})
 

@@ -6,9 +6,9 @@ For each chosen row of the report's survivor table (numbered from 0 in table
 order), the mutated line is found in today's file by its text (the match
 nearest the reported line number), applied to a copy of ``src`` under
 ``.scratch/rerun/ROW``, and judged by ``kill.py`` with BUDGET (default
-``swarmx20,reconfigx3``). One JSON line per row; "line-gone" when the original
-text is no longer in the file. Mutants that name ``CosmicRayTestingException``
-cannot be applied by hand and are skipped.
+``budget.DEFAULT_SPEC``, ``swarmx20,reconfigx3,leasex6``). One JSON line per
+row; "line-gone" when the original text is no longer in the file. Mutants that
+name ``CosmicRayTestingException`` cannot be applied by hand and are skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from tests.mutate.budget import DEFAULT_SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
 _ROW = re.compile(r"\| (src/[^:]+):(\d+) \| *(\w*) *\| (\w+) \| `(.*)` \| `(.*)` \|[^|]*\|$")
@@ -58,7 +60,7 @@ def _function_at(lines: list[str], index: int) -> str:
 
 def main(argv: list[str]) -> int:
     report, picked = Path(argv[0]), argv[1]
-    budget = argv[2] if len(argv) > 2 else "swarmx20,reconfigx3"
+    budget = argv[2] if len(argv) > 2 else DEFAULT_SPEC
     rows = survivors(report)
     chosen = range(len(rows)) if picked == "all" else [int(n) for n in picked.split(",")]
     for index in chosen:

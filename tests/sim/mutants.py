@@ -722,3 +722,27 @@ class HandsToItsOwnChoice(Replica):
 
     def transfer_leadership(self, target: NodeId | None = None) -> Ready:
         return super().transfer_leadership(None)
+
+
+class PromisesThroughALease(Replica):
+    """Under lease reads an acceptor keeps no leader's lease: it promises any
+    candidate above its promise, while it leads or hears a live leader."""
+
+    def _keeps_a_lease(self, candidate: NodeId, handover_from: Ballot | None) -> bool:
+        return False
+
+
+class RefusesForAStaleLease(Replica):
+    """Under lease reads an acceptor keeps the lease of the leader it last
+    followed however long ago it heard it (the liveness test left out)."""
+
+    def _keeps_a_lease(self, candidate: NodeId, handover_from: Ballot | None) -> bool:
+        if super()._keeps_a_lease(candidate, handover_from):
+            return True
+        if handover_from is not None and handover_from == self.ballot_promised:
+            return False
+        return (
+            self.config.lease_reads
+            and candidate not in (self.node_id, self.leader_id)
+            and self.leader_id in self._voters_ahead()
+        )

@@ -101,6 +101,10 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     changes = mixed.groups[1].config(0)
     assert changes.spares == 1 and "reconfig" in changes.faults and not changes.swarm
 
+    leases = parse_budget("leasex2").groups[0]
+    assert [leases.config(seed).nodes for seed in leases.seeds] == [3, 5]
+    assert all(leases.config(seed).lease_reads for seed in leases.seeds)
+
 
 SOURCE = """
 from __future__ import annotations

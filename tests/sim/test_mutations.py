@@ -50,8 +50,10 @@ from tests.sim.mutants import (
     NeverHandsOver,
     PreparesWithoutProbe,
     PromisesBeforePersist,
+    PromisesThroughALease,
     RefusesBeforeTheBound,
     RefusesEveryChange,
+    RefusesForAStaleLease,
     ReleasesOneFsyncEarly,
     ReportsOnlyItsChosenPrefix,
     RetriesAtOnce,
@@ -514,17 +516,27 @@ def test_the_aimed_unheard_voter_builds_transfer_recents_moment(
     assert rules == ({"transfer-recent"} if named else set()), result.violations[:3]
 
 
+def _with_line_changed(name: str, right: str, wrong: str) -> type[Replica]:
+    """``Replica`` with one line of its method (or property) ``name`` changed."""
+    found = vars(Replica)[name]
+    function = found.fget if isinstance(found, property) else found
+    source = textwrap.dedent(inspect.getsource(function))
+    assert source.count(right) == 1
+    namespace = dict(vars(replica_module))
+    exec(source.replace("@property\n", "").replace(right, wrong), namespace)
+    changed = namespace[name]
+    planted = property(changed) if isinstance(found, property) else changed
+    return type(f"Changed_{name}", (Replica,), {name: planted})
+
+
 def _leases_while_removed() -> type[Replica]:
     """``Replica`` whose lease holds though its removal is chosen (the refusal
     of ``lease_holds`` planted away, as the lease-removal aim found unjudged)."""
-    source = textwrap.dedent(inspect.getsource(replica_module.Replica.lease_holds.fget))
-    right = "return False  # being removed: voters may stand while they hear us"
-    assert source.count(right) == 1
-    wrong = "voter_since = 0 if voter_since is None else voter_since"
-    namespace = dict(vars(replica_module))
-    exec(source.replace("@property\n", "").replace(right, wrong), namespace)
-    lease_holds = property(namespace["lease_holds"])
-    return type("LeasesWhileRemoved", (Replica,), {"lease_holds": lease_holds})
+    return _with_line_changed(
+        "lease_holds",
+        "return False  # being removed: voters may stand while they hear us",
+        "voter_since = 0 if voter_since is None else voter_since",
+    )
 
 
 @pytest.mark.mutation
@@ -625,3 +637,44 @@ def test_a_snapshot_header_naming_a_later_snapshot_is_named_by_recovery(
     result = run_seed(174, SimConfig(nodes=0, swarm=True))
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "recovery" in rules, result.violations[:3]
+
+
+LEASES_TWICE_AS_LONG = _with_line_changed(
+    "lease_holds",
+    "self._now < sent_at + self.config.lease_s",
+    "self._now < sent_at + 2 * self.config.lease_s",
+)
+REFUSES_AT_ITS_PROMISE = _with_line_changed(
+    "_on_prepare",
+    "if message.ballot > self.ballot_promised and self._keeps_a_lease(",
+    "if message.ballot >= self.ballot_promised and self._keeps_a_lease(",
+)
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("factory", "nodes", "seed", "rule"),
+    [
+        (LEASES_TWICE_AS_LONG, 5, 5, "lease-bound"),
+        (PromisesThroughALease, 5, 5, "lease-promise"),
+        (REFUSES_AT_ITS_PROMISE, 3, 7, "lease-refused"),
+        (RefusesForAStaleLease, 5, 0, "probe-denied"),
+    ],
+    ids=[
+        "leases-twice-as-long",
+        "promises-through-a-lease",
+        "refuses-at-its-promise",
+        "refuses-for-a-stale-lease",
+    ],
+)
+def test_each_broken_half_of_the_lease_is_named(
+    factory: type[Replica], nodes: int, seed: int, rule: str
+) -> None:
+    """Lease reads, every fault kind (``tests/mutate/budget.py``'s lease seeds):
+    a leader answering from a lease twice as long, an acceptor that keeps no
+    lease, one that refuses a Prepare at its promise, one that keeps the lease of
+    a leader it no longer hears, each named by the rule of ``sim/lease_rules.py``
+    that states that half."""
+    result = run_seed(seed, SimConfig(nodes=nodes, lease_reads=True), replica_factory=factory)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rule in rules, result.violations[:3]

@@ -250,6 +250,7 @@ class ReplicaObserver:
             cluster.timers.on_call(node_id, replica, name, args, before, ready, cluster.time)
             cluster.promptness.on_call(node_id, replica, name, args, ready, cluster.time)
             cluster.failfast.on_call(node_id, replica, name, args, ready, cluster.time)
+            cluster.lease_rules.on_call(node_id, replica, name, args, ready, cluster.time)
             if ready.reads:
                 self._note_read_indexes(host, ready)
             if replica.role is not role_before:

@@ -117,6 +117,7 @@ from paxon.sim.host import (
     storage_config,
 )
 from paxon.sim.lease_clients import LeaseClients
+from paxon.sim.lease_rules import LeaseChecker
 from paxon.sim.lease_watch import LeaseWatch
 from paxon.sim.lock_clients import LockClients
 from paxon.sim.loop import SimLoop
@@ -214,6 +215,8 @@ class RuntimeCluster:
         self.promptness = PromptnessChecker(self.checker.violations)
         # Its serving bounds: NoQuorum and LeaderUnreachable exactly past them.
         self.failfast = FailFastChecker(self.checker.violations)
+        # Lease reads: the leader's lease and the acceptors' promise.
+        self.lease_rules = LeaseChecker(self.checker.violations)
         # The operator's calls: a valid change or transfer is taken.
         self.operator_rules = OperatorChecker(self.checker.violations)
         self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
