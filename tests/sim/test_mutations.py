@@ -678,3 +678,35 @@ def test_each_broken_half_of_the_lease_is_named(
     result = run_seed(seed, SimConfig(nodes=nodes, lease_reads=True), replica_factory=factory)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_leader_weighing_the_lowest_ballot_first_is_named_by_reproposes_highest() -> None:
+    """Swarm seed 72, the one default seed of 0-299 where two promises report
+    different values at one slot: a core that keeps the lowest-ballot report
+    (mutant ``replica.py:911`` of the s16 sample) re-proposes it, and
+    ``reproposes-highest`` names it before agreement breaks."""
+    planted = _with_line_changed(
+        "_on_promise",
+        "if best is None or entry.ballot > best.ballot:",
+        "if best is None or entry.ballot < best.ballot:",
+    )
+    result = run_seed(72, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = [violation.split()[1].rstrip(":") for violation in result.violations]
+    assert rules and rules[0] == "reproposes-highest", result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_read_that_reuses_the_last_round_is_named_by_read_round_fresh() -> None:
+    """A core whose ``read_index`` does not advance the read round (mutant
+    ``replica.py:585`` of the s16 sample) lets replies to a round sent before
+    the read arrived confirm it; ``read-round-fresh`` names it at the first
+    such read."""
+    planted = _with_line_changed(
+        "read_index",
+        "self._read_round += 1",
+        "self._read_round += 0",
+    )
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "read-round-fresh" in rules, result.violations[:3]

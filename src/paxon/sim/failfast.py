@@ -63,6 +63,12 @@ nothing is judged, as two readings of one clock may round apart):
   would leave the cluster to an election timeout (``docs/protocol.md``,
   "Leadership transfer").
 
+- ``read-round-fresh``: a ``read_index`` call that sends a round of
+  heartbeats sends a round above every one that replica sent before: an
+  acknowledgement of an older round, sent before the read arrived, would
+  confirm a leadership that may have ended by then (``docs/protocol.md``,
+  "Reads": each ``read_index`` starts a new round).
+
 - ``lease-voter``: a leader answers a read from its lease (in the
   ``read_index`` call itself, with no heartbeat round sent) only while it
   votes in every configuration it holds from its chosen prefix on: one whose
@@ -107,6 +113,8 @@ class _Life:
     reign: _Reign | None = None
     # Read rounds asked so far (each ``read_index`` that returned is one).
     read_rounds: int = 0
+    # The highest read round its heartbeats carried so far.
+    round_sent_max: int = 0
     # As a follower: when it last followed each node.
     followed: dict[NodeId, float] = field(default_factory=dict)
 
@@ -128,6 +136,15 @@ class FailFastChecker:
         time: float,
     ) -> None:
         life = self._life(node_id, replica)
+        rounds = [m.read_round for m in ready.messages if isinstance(m, Heartbeat)]
+        if call == "read_index" and rounds and min(rounds) <= life.round_sent_max:
+            self._fail(
+                time,
+                "read-round-fresh",
+                f"n{node_id} started a read at {replica.now:.6f} with heartbeats of round "
+                f"{min(rounds)}, not above round {life.round_sent_max} it sent before",
+            )
+        life.round_sent_max = max(life.round_sent_max, *rounds, 0)
         if call == "read_index":
             life.read_rounds += 1
         for message in ready.messages:

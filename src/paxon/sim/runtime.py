@@ -129,6 +129,7 @@ from paxon.sim.operator import Operator, sim_address
 from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
+from paxon.sim.reproposal import ReproposalChecker
 from paxon.sim.stalled_chunk import StalledChunk
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
@@ -215,6 +216,8 @@ class RuntimeCluster:
         self.promptness = PromptnessChecker(self.checker.violations)
         # Its serving bounds: NoQuorum and LeaderUnreachable exactly past them.
         self.failfast = FailFastChecker(self.checker.violations)
+        # Phase 1's rule at the leader: the highest-ballot report is re-proposed.
+        self.reproposal = ReproposalChecker(self.checker.violations)
         # Lease reads: the leader's lease and the acceptors' promise.
         self.lease_rules = LeaseChecker(self.checker.violations)
         # The operator's calls: a valid change or transfer is taken.

@@ -1,0 +1,123 @@
+"""Phase 1's rule judged at the leader: a reported slot gets the highest ballot's value.
+
+``docs/protocol.md`` ("Phase 1") has a new leader re-propose, at each slot the
+promises it counted reported, the value accepted under the highest ballot any
+of them reported there. No property stated it (``docs/protocol.md`` said so:
+"rules that need to know what a node *received* ... are not properties yet"),
+and breaking it shows only when the lower-ballot value differs from a value
+already chosen, a schedule the swarm seldom builds: a core that kept the
+lowest-ballot report was caught by 1 of 300 default seeds (swarm seed 72;
+session 16's sample, ``replica.py:911``), where this rule now names it
+first. A runtime reports every call into a replica, as to
+``FailFastChecker``:
+
+    on_call(node_id, replica, call, args, ready, time)
+
+The rule, by name (``Violation.rule``):
+
+- ``reproposes-highest``: when a leader sends the first ``Accept`` of its
+  reign for a slot that a ``Promise`` under its ballot, stepped before that
+  call, reported, the value is the one of the highest-ballot entry reported
+  there. Promises counted are those the core may count: from a node it sent a
+  ``Prepare`` of that ballot, naming that ``Prepare``'s ``slot_from`` (its
+  own, the ``slot_from`` of its Phase 1), and reporting no slot at or past
+  ``slot_from + 2 * slots_ahead_max`` (``Replica._on_promise`` refuses those).
+  Paxos makes any later report at a slot carry the value of an earlier highest
+  one once it is chosen, so the rule holds whatever arrives after.
+
+Cost: per stepped ``Promise``, a walk of its entries; per ``Accept`` sent, a
+dict lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from paxon.protocol.messages import Accept, Prepare, Promise
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot, Entry, NodeId, Slot
+from paxon.sim.checkers import Violation
+
+
+@dataclass(slots=True)
+class _Candidacy:
+    """One ballot of one replica object: its Phase 1 as the checker saw it."""
+
+    replica_id: int
+    ballot: Ballot
+    # The slot_from of the Prepare it sent each node under this ballot.
+    asked: dict[NodeId, Slot] = field(default_factory=dict)
+    # The highest-ballot entry reported per slot by the promises it counts.
+    reported: dict[Slot, Entry] = field(default_factory=dict)
+    # Slots whose first Accept of the reign was judged.
+    judged: set[Slot] = field(default_factory=set)
+
+
+class ReproposalChecker:
+    """Checks the rule of the module docstring on each call it is told of."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        self._candidacies: dict[NodeId, _Candidacy] = {}
+
+    def on_call(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        ready: Ready,
+        time: float,
+    ) -> None:
+        if replica.role is Role.FOLLOWER:
+            return
+        ballot = replica.ballot_own
+        candidacy = self._candidacies.get(node_id)
+        if candidacy is None or (candidacy.replica_id, candidacy.ballot) != (id(replica), ballot):
+            candidacy = _Candidacy(id(replica), ballot)
+            self._candidacies[node_id] = candidacy
+        if call == "step" and isinstance(args[0], Promise):
+            self._count(replica, candidacy, args[0])
+        for message in (*ready.messages, *ready.messages_after_persist):
+            if isinstance(message, Prepare) and message.ballot == ballot:
+                candidacy.asked[message.dst] = message.slot_from
+            elif isinstance(message, Promise) and message.dst == node_id:
+                # Its own promise: the slot_from of its Phase 1.
+                candidacy.asked.setdefault(node_id, message.slot_from)
+            elif isinstance(message, Accept) and message.ballot == ballot:
+                self._judge(node_id, candidacy, message, time)
+
+    def _count(self, replica: Replica, candidacy: _Candidacy, promise: Promise) -> None:
+        if promise.ballot != candidacy.ballot:
+            return
+        asked = candidacy.asked.get(promise.src)
+        if asked is None and promise.src == replica.node_id:
+            asked = candidacy.asked[promise.src] = promise.slot_from
+        fill_end = promise.slot_from + 2 * replica.config.slots_ahead_max
+        if asked != promise.slot_from or (promise.entries and promise.entries[-1].slot >= fill_end):
+            return  # one the core refuses (Replica._on_promise)
+        reported = candidacy.reported
+        for entry in promise.entries:
+            best = reported.get(entry.slot)
+            if best is None or entry.ballot > best.ballot:
+                reported[entry.slot] = entry
+
+    def _judge(self, node_id: NodeId, candidacy: _Candidacy, accept: Accept, time: float) -> None:
+        slot = accept.slot
+        if slot in candidacy.judged:
+            return
+        candidacy.judged.add(slot)
+        best = candidacy.reported.get(slot)
+        if best is not None and best.value != accept.value:
+            self.violations.append(
+                Violation(
+                    time,
+                    "reproposes-highest",
+                    f"n{node_id} leads under {candidacy.ballot} and proposed {accept.value} at "
+                    f"slot {slot}, where the highest ballot reported, {best.ballot}, had "
+                    f"accepted {best.value}",
+                )
+            )
