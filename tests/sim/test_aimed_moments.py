@@ -138,7 +138,7 @@ def test_a_snapshot_head_misdirected_onto_an_older_snapshot_is_classified() -> N
     both damaged and fall back as the snapshot rule says (``check_recovery``:
     a violation if it refuses this disk, or starts on one it must refuse)."""
     cluster = _run(174, trace=True)
-    assert cluster.faults.snapshot_heads_misdirected == 1
+    assert cluster.faults.snapshot_head.struck == 1
     struck = [line for line in cluster.trace if "a snapshot's head, onto an older" in line]
     assert len(struck) == 1 and "recovery must recover" in struck[0], struck
 

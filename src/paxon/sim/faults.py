@@ -25,7 +25,8 @@ phase, then ends them all at the heal:
   aimed at rare targets: at crash points at storage events, at a torn-tail
   cut not yet durable, and in one planned late crash of half the seeds; at a
   roll-over made durable, now and then its directory fsync lost, so the old
-  segment's seal names a segment gone);
+  segment's seal names a segment gone; and, from ``snapshot_head``, a
+  snapshot's head misdirected onto an older snapshot);
 - **buggy peers**: out-of-bounds messages from ``buggy.forge``;
 - **crash again**: a node restarted after a crash that lost unsynced log
   bytes, or with its log over two or more segments, crashed again soon after
@@ -66,15 +67,14 @@ from paxon.sim.host import (
     SimTransport,
 )
 from paxon.sim.network import LinkFaults, draw_partition
+from paxon.sim.snapshot_head import SnapshotHeadAim
 from paxon.sim.storage_faults import KINDS as DISK_FAULT_KINDS
 from paxon.sim.storage_faults import (
     REFUSE,
     StorageFault,
     rare_targets,
-    snapshot_head_verdict,
     strike,
     strike_rare,
-    strike_snapshot_head_misdirected,
     strike_successor_lost,
 )
 from paxon.sim.trace import describe
@@ -136,18 +136,8 @@ class FaultInjector:
         # draws whether its directory fsync is lost (``strike_successor_lost``).
         self._rng_successor_lost = random.Random(f"{seed}:successor-lost")
         self.successors_lost = 0
-        # In a share of the seeds with misdirected writes, a crash aimed late in
-        # the fault phase lands the newest snapshot's head on an older snapshot
-        # (``_crash_for_snapshot_head``), drawn from its own stream: no other
-        # draw shifts until that crash.
-        self._rng_snapshot_head = random.Random(f"{seed}:snapshot-head-{_SNAPSHOT_HEAD_STREAM}")
-        self._snapshot_head_armed = (
-            "misdirected" in self._disk_kinds
-            and config.snapshot_interval_slots <= _SNAPSHOT_HEAD_INTERVAL
-            and self._rng_snapshot_head.random() < SNAPSHOT_HEAD_SHARE
-        )
-        self._snapshot_head_host: int | None = None
-        self.snapshot_heads_misdirected = 0
+        # A snapshot's head misdirected onto an older one, aimed (``snapshot_head``).
+        self.snapshot_head = SnapshotHeadAim(cluster, seed, self._disk_kinds)
         self._rng_creation = random.Random(f"{seed}:creation-cut")
         # The aimed cut at the first segment's header draws apart, so the
         # draws of the creation cuts above stay as they were.
@@ -219,9 +209,7 @@ class FaultInjector:
             if self._disk_kinds and self._rng_rare.random() < _RARE_CRASH:
                 at = self._rng_rare.uniform(*_RARE_CRASH_AT) * config.fault_phase_s
                 cluster.push(at, self._crash_for_rare_target)
-        if self._snapshot_head_armed:
-            at = self._rng_snapshot_head.uniform(*_SNAPSHOT_HEAD_AT) * config.fault_phase_s
-            cluster.push(at, self._crash_for_snapshot_head)
+        self.snapshot_head.start()
         if "wipe" in config.faults and self._rng_wipe.random() < config.wipe_rate:
             cluster.push(self._rng_wipe.uniform(*_WIPE_AT) * config.fault_phase_s, self._wipe)
 
@@ -683,33 +671,11 @@ class FaultInjector:
         self._crashed_for_rare.add(host.node_id)
         cluster.crash_host(host, "a disk fault aimed at a rare target")
 
-    def _crash_for_snapshot_head(self) -> None:
-        """Crash a node whose disk holds two snapshots with known heads, for
-        ``_crash_disk`` to land the newest one's head on an older one; when none
-        may be struck now, look again a little later, until the heal."""
-        cluster = self._cluster
-        if cluster.healed_at is not None:
-            return
-        aimed = [
-            host
-            for host in cluster.hosts.values()
-            if cluster.node_of(host) is not None and self._may_misdirect_head(host)
-        ]
-        if not aimed:
-            cluster.push(cluster.time + _SNAPSHOT_HEAD_RETRY_S, self._crash_for_snapshot_head)
-            return
-        host = self._rng_snapshot_head.choice(aimed)
-        self._snapshot_head_host = host.node_id
-        cluster.crash_host(host, "a misdirected snapshot head")
-
-    def _may_misdirect_head(self, host: Host) -> bool:
-        """Whether ``host``'s disk may take the misdirected head now: one recovery
-        must refuse only while the cluster can lose it."""
-        cluster = self._cluster
-        verdict = snapshot_head_verdict(host.fs, f"/node{host.node_id}")
-        return verdict is not None and (
-            verdict != REFUSE
-            or (self._disk_refusals_left > 0 and cluster.may_lose(host.node_id, self.disks_refused))
+    def may_refuse_disk(self, host: Host) -> bool:
+        """Whether ``host``'s disk may take a fault recovery must refuse now: the
+        cluster can afford one more refused disk, and can lose this one."""
+        return self._disk_refusals_left > 0 and self._cluster.may_lose(
+            host.node_id, self.disks_refused
         )
 
     def _arm_power_cut(self) -> None:
@@ -741,20 +707,9 @@ class FaultInjector:
         rare_moment = host.fs.truncate_pending or event is not None
         for_rare = host.node_id in self._crashed_for_rare
         self._crashed_for_rare.discard(host.node_id)
-        may_strike = (
-            bool(kinds)
-            and self._disk_refusals_left > 0
-            and cluster.may_lose(host.node_id, self.disks_refused)
-            and cluster.healed_at is None
-        )
-        if (
-            self._snapshot_head_host == host.node_id
-            and cluster.healed_at is None
-            and self._may_misdirect_head(host)
-            and (fault := strike_snapshot_head_misdirected(host.fs, directory)) is not None
-        ):
-            self._snapshot_head_host = None
-            self.snapshot_heads_misdirected += 1
+        may_strike = bool(kinds) and self.may_refuse_disk(host) and cluster.healed_at is None
+        fault = self.snapshot_head.strike(host)
+        if fault is not None:
             self._struck_aimed(host, fault)
             return
         if (
@@ -902,21 +857,6 @@ _GRACEFUL_STOP = 0.15
 # the "dirent" kind, this share loses the roll-over's directory fsync: the new
 # segment's name is gone, the old one's seal names it; recovery must refuse.
 _SUCCESSOR_LOST = 0.3
-# With the "misdirected" disk kind and a snapshot at least every
-# _SNAPSHOT_HEAD_INTERVAL slots (so that a disk holds two), this share of the
-# seeds crashes a node whose disk holds two snapshots and lands the newest one's
-# head on an older one (``strike_snapshot_head_misdirected``). Of the seeds a
-# test pins, those are 0, 5-7, 11, 14, 18, 22-24, 31, 40, 54, 67, 85, 91, 95,
-# 97, 106, 107, 113, 114, 144, 170, 172, 210, 241, 243, 254, 293, 300, 445,
-# 1307, 5034 and 5057, and none of them draws it with this stream; 22 of seeds
-# 0-299 do.
-SNAPSHOT_HEAD_SHARE = 0.3
-_SNAPSHOT_HEAD_INTERVAL = 20
-_SNAPSHOT_HEAD_STREAM = 134072
-# The aimed crash comes in this span of the fault phase, and looks again this
-# often when no disk holds two snapshots yet.
-_SNAPSHOT_HEAD_AT = (0.3, 0.8)
-_SNAPSHOT_HEAD_RETRY_S = 0.1
 # Of the crashes injected, this share is an I/O error on a node's next log
 # fsync instead: the node must stop (it cannot trust its page cache), and
 # comes back as after a crash.
