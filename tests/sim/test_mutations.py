@@ -92,7 +92,11 @@ CASES = [
     # mutant, faults that expose it, rules the checker should name
     # (The properties may now name the broken rule before the damage shows.)
     (AcceptsLowerBallot, {"pause", "delay"}, {"agreement", "linearizability", "acceptor-monotone"}),
-    (SkipsReproposal, set(FAULT_KINDS), {"agreement", "linearizability", "chosen-claim"}),
+    (
+        SkipsReproposal,
+        set(FAULT_KINDS),
+        {"agreement", "linearizability", "chosen-claim", "reproposes-highest"},
+    ),
     (SpeaksBeforePersist, {"crash", "drop"}, {"agreement", "linearizability", "vote-durable"}),
     (AppliesBeforeChosen, set(FAULT_KINDS), {"apply-unchosen"}),
     # The trust bounds: the buggy member's messages get through.
