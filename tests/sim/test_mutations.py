@@ -44,6 +44,7 @@ from tests.sim.mutants import (
     IgnoresSlotWindow,
     IgnoresStrangersAhead,
     IgnoresTimeoutNow,
+    KeepsCompactedSlots,
     KeepsStandingAtAnInstall,
     LeadsWithoutMajority,
     NeverAsksANewConfiguration,
@@ -714,3 +715,12 @@ def test_a_read_that_reuses_the_last_round_is_named_by_read_round_fresh() -> Non
     result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "read-round-fresh" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_compacted_slots_kept_are_named_by_the_invariant() -> None:
+    """A core whose ``compact`` forgets nothing holds slots below ``log_start``:
+    ``Replica.check_invariants``, which the simulator runs after every step,
+    names it (``invariant``) on swarm seed 0."""
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=KeepsCompactedSlots)
+    assert any("a slot below log_start held" in v for v in result.violations), result.violations[:3]
