@@ -298,13 +298,8 @@ class FailFastChecker:
     def _note_followed(
         self, node_id: NodeId, replica: Replica, life: _Life, message: Message, ready: Ready
     ) -> None:
-        if not isinstance(message, Accept | Heartbeat) or message.src == node_id:
-            return
-        kind = Accepted if isinstance(message, Accept) else HeartbeatReply
-        for reply in (*ready.messages, *ready.messages_after_persist):
-            if isinstance(reply, kind) and reply.dst == message.src:
-                life.followed[message.src] = replica.now
-                return
+        if message.src != node_id and follows(message, ready):
+            life.followed[message.src] = replica.now
 
     def _check_forward(self, node_id: NodeId, replica: Replica, life: _Life, time: float) -> None:
         leader = replica.leader_hint
@@ -340,6 +335,19 @@ class FailFastChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def follows(message: Message, ready: Ready) -> bool:
+    """Whether a replica that stepped ``message`` and returned ``ready`` followed
+    its sender: an ``Accept`` or ``Heartbeat`` answered with ``Accepted`` or
+    ``HeartbeatReply`` (one below its promise gets a ``Nack``)."""
+    if not isinstance(message, Accept | Heartbeat):
+        return False
+    kind = Accepted if isinstance(message, Accept) else HeartbeatReply
+    return any(
+        isinstance(reply, kind) and reply.dst == message.src
+        for reply in (*ready.messages, *ready.messages_after_persist)
+    )
 
 
 def _is_change(commands: Sequence[Command]) -> bool:

@@ -50,7 +50,6 @@ from typing import Any
 
 from paxon.protocol.messages import (
     Accept,
-    Accepted,
     Heartbeat,
     HeartbeatReply,
     Message,
@@ -63,6 +62,7 @@ from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, NodeId
 from paxon.sim.checkers import Violation
+from paxon.sim.failfast import follows
 
 # Float slack for comparing two readings of one replica clock.
 _EPSILON_S = 1e-9
@@ -136,8 +136,7 @@ class LeaseChecker:
     ) -> None:
         replies = (*ready.messages, *ready.messages_after_persist)
         if isinstance(message, Accept | Heartbeat):
-            kind = Accepted if isinstance(message, Accept) else HeartbeatReply
-            if any(isinstance(r, kind) and r.dst == message.src for r in replies):
+            if follows(message, ready):
                 life.leader, life.leader_at = message.src, replica.now
             return
         if isinstance(message, HeartbeatReply):
@@ -168,15 +167,8 @@ class LeaseChecker:
         """Why the acceptor keeps a lease against ``candidate`` now, surely; or None."""
         if life.role is Role.LEADER:
             return "it leads"
-        leader = life.leader
-        bound = replica.config.election_timeout_min_s
-        if (
-            leader is not None
-            and leader != candidate
-            and replica.now - life.leader_at < bound - _EPSILON_S
-            and _votes_ahead(replica, leader)
-        ):
-            return f"it followed n{leader} {replica.now - life.leader_at:.6f} s before"
+        if _follows_live_voter(replica, life, candidate, -_EPSILON_S):
+            return f"it followed n{life.leader} {replica.now - life.leader_at:.6f} s before"
         return None
 
     def _check_promise(
@@ -212,7 +204,7 @@ class LeaseChecker:
         elif (
             life.role is Role.LEADER
             or just_started
-            or self._lease_may_hold(replica, life, message.src)
+            or _follows_live_voter(replica, life, message.src, _EPSILON_S)
         ):
             return
         else:
@@ -247,16 +239,6 @@ class LeaseChecker:
         """Whether it may be within ``B`` of its start (its first call bounds that)."""
         bound = replica.config.election_timeout_min_s
         return replica.now < life.started_at + bound + _EPSILON_S
-
-    def _lease_may_hold(self, replica: Replica, life: _Life, candidate: NodeId) -> bool:
-        leader = life.leader
-        bound = replica.config.election_timeout_min_s
-        return (
-            leader is not None
-            and leader != candidate
-            and replica.now - life.leader_at < bound + _EPSILON_S
-            and _votes_ahead(replica, leader)
-        )
 
     # --------------------------------------------------------------- leader
 
@@ -300,6 +282,18 @@ class LeaseChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _follows_live_voter(replica: Replica, life: _Life, candidate: NodeId, slack: float) -> bool:
+    """Whether the acceptor follows a leader other than ``candidate``, heard
+    within ``B + slack``, that votes in a configuration it holds ahead."""
+    leader = life.leader
+    return (
+        leader is not None
+        and leader != candidate
+        and replica.now - life.leader_at < replica.config.election_timeout_min_s + slack
+        and _votes_ahead(replica, leader)
+    )
 
 
 def _votes_ahead(replica: Replica, node: NodeId) -> bool:
