@@ -102,6 +102,14 @@ def add_sim_command(commands: _Subcommands) -> None:
         help="every node answers linearizable reads under a leader lease (docs/protocol.md)",
     )
     sim.add_argument(
+        "--split-slot",
+        action="store_true",
+        help="runtime engine: build once two reigns' values at one slot, met by one "
+        "Phase 1 (paxon.sim.split_slot); random crashes, pauses and partitions take it "
+        "apart: the mutation budget runs it with --no-swarm --nodes 3 "
+        "--faults duplicate,reorder,hold",
+    )
+    sim.add_argument(
         "--sync-here",
         action="store_true",
         help="runtime engine: a node syncs its log from its own loop when its disk is idle, "
@@ -214,6 +222,7 @@ def run_sim(args: argparse.Namespace) -> int:
         wipe_window=args.wipe_window,
         lease_reads=args.lease_reads,
         sync_here=args.sync_here,
+        split_slot=args.split_slot,
         **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
         fault_phase_s=args.fault_phase,
         heal_phase_s=args.heal_phase,

@@ -17,6 +17,9 @@ every mutant's process:
 |                         | (``LEASE_CONFIGS``: 3 nodes on even seeds, 5 on odd ones, |
 |                         | every fault kind; swarm seeds turn lease reads on in a    |
 |                         | fifth of the seeds, none of 0..23)                        |
+| ``splitx2``             | seeds 0..1 of two reigns' values at one slot, met by one  |
+|                         | Phase 1 (``paxon.sim.split_slot.CONFIG``: 3 nodes, the    |
+|                         | moment built once; the swarm met it in 1 seed of 300)     |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
@@ -33,9 +36,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from paxon.sim import SimConfig
+from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 
 # The budget the mutation score is measured with (docs/testing.md, "Mutation score").
-DEFAULT_SPEC = "swarmx20,reconfigx3,leasex6"
+DEFAULT_SPEC = "swarmx20,reconfigx3,leasex6,splitx2"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -68,7 +72,7 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -87,8 +91,8 @@ def parse_budget(spec: str) -> SeedBudget:
         match = _GROUP.match(part.strip())
         if match is None:
             raise ValueError(
-                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT "
-                "or leasexCOUNT"
+                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
+                "leasexCOUNT or splitxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -101,6 +105,8 @@ def parse_budget(spec: str) -> SeedBudget:
             groups.append(
                 SeedGroup("lease reads", range(count), lambda seed: LEASE_CONFIGS[seed % 2])
             )
+        elif match["shape"] == "split":
+            groups.append(SeedGroup("a split slot", range(count), lambda _seed: SPLIT_CONFIG))
         else:
             nodes = int(match["shape"])
             SimConfig(nodes=nodes)  # validates the node count now, not in every mutant

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from paxon.protocol.membership import ConfigState
 from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
@@ -17,6 +19,7 @@ from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import NodeId, Slot
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 from paxon.sim.swarm import draw
 
 SWARM = SimConfig(nodes=0, swarm=True)
@@ -141,6 +144,21 @@ def test_a_snapshot_head_misdirected_onto_an_older_snapshot_is_classified() -> N
     assert cluster.faults.snapshot_head.struck == 1
     struck = [line for line in cluster.trace if "a snapshot's head, onto an older" in line]
     assert len(struck) == 1 and "recovery must recover" in struck[0], struck
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_reigns_values_at_one_slot_meet_in_one_phase_one(seed: int) -> None:
+    """``split_slot``: the first leader's value at a slot and the second's,
+    each held by its leader alone, both reported to the next leader's Phase 1,
+    which must re-propose the second's (``reproposes-highest`` judges it)."""
+    cluster = RuntimeCluster(seed, SPLIT_CONFIG, trace=True)
+    cluster.run()
+    assert not cluster.checker.violations, cluster.checker.violations[:3]
+    split = cluster.split_slot
+    assert split.stage == 3 and split.first != split.second
+    assert cluster.reproposal.split_judged > 0
+    cut = [line for line in cluster.trace if f"Accepts at slot {split.slot} lost" in line]
+    assert len(cut) == 2, cut
 
 
 class _RecordsLeaderPrepares(Replica):

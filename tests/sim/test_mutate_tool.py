@@ -105,6 +105,10 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     assert [leases.config(seed).nodes for seed in leases.seeds] == [3, 5]
     assert all(leases.config(seed).lease_reads for seed in leases.seeds)
 
+    split = parse_budget("splitx2").groups[0]
+    assert [split.config(seed).split_slot for seed in split.seeds] == [True, True]
+    assert split.config(0).nodes == 3 and not split.config(0).swarm
+
 
 SOURCE = """
 from __future__ import annotations

@@ -82,9 +82,12 @@ from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, Command
 from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, moments, run_seed
 from paxon.sim.checkers import Violation
+from paxon.sim.duties import DutyChecker
 from paxon.sim.failfast import FailFastChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.split_slot import CONFIG as SPLIT
+from paxon.sim.timers import snapshot
 from paxon.storage import recovery as recovery_module
 
 MAX_SEEDS = 20
@@ -654,6 +657,13 @@ REFUSES_AT_ITS_PROMISE = _with_line_changed(
     "if message.ballot > self.ballot_promised and self._keeps_a_lease(",
     "if message.ballot >= self.ballot_promised and self._keeps_a_lease(",
 )
+# s16 row 9: the runtime always passes its clock, so no read is ever answered
+# from the lease: every read costs a round.
+NEVER_USES_ITS_LEASE = _with_line_changed(
+    "read_index",
+    "lease_clock = now is not None and self.config.lease_reads",
+    "lease_clock = now is None and self.config.lease_reads",
+)
 
 
 @pytest.mark.mutation
@@ -664,12 +674,14 @@ REFUSES_AT_ITS_PROMISE = _with_line_changed(
         (PromisesThroughALease, 5, 5, "lease-promise"),
         (REFUSES_AT_ITS_PROMISE, 3, 7, "lease-refused"),
         (RefusesForAStaleLease, 5, 0, "probe-denied"),
+        (NEVER_USES_ITS_LEASE, 3, 0, "lease-used"),
     ],
     ids=[
         "leases-twice-as-long",
         "promises-through-a-lease",
         "refuses-at-its-promise",
         "refuses-for-a-stale-lease",
+        "never-uses-its-lease",
     ],
 )
 def test_each_broken_half_of_the_lease_is_named(
@@ -678,27 +690,134 @@ def test_each_broken_half_of_the_lease_is_named(
     """Lease reads, every fault kind (``tests/mutate/budget.py``'s lease seeds):
     a leader answering from a lease twice as long, an acceptor that keeps no
     lease, one that refuses a Prepare at its promise, one that keeps the lease of
-    a leader it no longer hears, each named by the rule of ``sim/lease_rules.py``
-    that states that half."""
+    a leader it no longer hears, a leader that never answers from its lease, each
+    named by the rule of ``sim/lease_rules.py`` that states that half."""
     result = run_seed(seed, SimConfig(nodes=nodes, lease_reads=True), replica_factory=factory)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
 
 
 @pytest.mark.mutation
-def test_a_leader_weighing_the_lowest_ballot_first_is_named_by_reproposes_highest() -> None:
-    """Swarm seed 72, the one default seed of 0-299 where two promises report
-    different values at one slot: a core that keeps the lowest-ballot report
-    (mutant ``replica.py:911`` of the s16 sample) re-proposes it, and
-    ``reproposes-highest`` names it before agreement breaks."""
+@pytest.mark.parametrize(("seed", "config"), [(72, SimConfig(nodes=0, swarm=True)), (0, SPLIT)])
+def test_a_leader_weighing_the_lowest_ballot_first_is_named_by_reproposes_highest(
+    seed: int, config: SimConfig
+) -> None:
+    """A core that keeps the lowest-ballot report (mutant ``replica.py:911`` of
+    the s16 sample) re-proposes it, and ``reproposes-highest`` names it before
+    agreement breaks: on swarm seed 72, the one default seed of 0-299 where
+    two promises report different values at one slot, and on the first seed
+    of ``split_slot``, which builds that moment."""
     planted = _with_line_changed(
         "_on_promise",
         "if best is None or entry.ballot > best.ballot:",
         "if best is None or entry.ballot < best.ballot:",
     )
-    result = run_seed(72, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    result = run_seed(seed, config, replica_factory=planted)
     rules = [violation.split()[1].rstrip(":") for violation in result.violations]
     assert rules and rules[0] == "reproposes-highest", result.violations[:3]
+
+
+_LEADS_ON_UNDER_A_HIGHER_HEARTBEAT = _with_line_changed(
+    "_follow",
+    "elif self.role is not Role.FOLLOWER and ballot > self.ballot_own:",
+    "elif self.role is not Role.FOLLOWER and ballot < self.ballot_own:",
+)
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("mutant", "named"), [(Replica, False), (_LEADS_ON_UNDER_A_HIGHER_HEARTBEAT, True)]
+)
+def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yields_to_higher(
+    mutant: type[Replica], named: bool
+) -> None:
+    """A deposed leader that missed its successor's ``Prepare`` and hears its
+    ``Heartbeat`` first answers it; a core whose ``_follow`` steps down only for
+    a lower ballot (mutant ``replica.py:1540`` of the s16 sample, row 32) leads
+    on. Swarm seeds seldom build the moment (the Prepare lost, a Heartbeat
+    before any Accept: 97 and 100 of 0-119; membership-changes seed 0 does,
+    after a transfer), so the rule itself is pinned here, the call driven as a
+    runtime reports it."""
+    env = Env(3, replica_factory=mutant)
+    env.campaign(1)
+    env.stabilize()
+    leader = env.replica(1)
+    assert leader.role is Role.LEADER
+    higher = Ballot(leader.ballot_own.round + 1, 2)
+    heartbeat = Heartbeat(2, 1, higher, ChosenPrefix(leader.slot_chosen), 0)
+    before = snapshot(leader, "step", (heartbeat,))
+    ready = leader.step(heartbeat)
+    assert any(isinstance(m, HeartbeatReply) for m in ready.messages)
+    violations: list[Violation] = []
+    DutyChecker(violations).on_call(1, leader, "step", (heartbeat,), before, ready, leader.now)
+    assert (leader.role is Role.LEADER) is named
+    assert ["yields-to-higher" in str(v) for v in violations] == ([True] if named else [])
+
+
+@pytest.mark.mutation
+def test_a_learned_entry_held_with_the_same_value_left_unmarked_is_named_by_learn_marks() -> None:
+    """A core whose ``_on_learn`` does not mark chosen an entry it already held
+    with the learned value (mutant ``replica.py:1188`` of the s16 sample, row
+    24) stalls its chosen prefix there until a leader's runs mark it:
+    ``learn-marks`` names it on swarm seed 5."""
+    planted = _with_line_changed("_on_learn", "held.chosen = True", "held.chosen = False")
+    result = run_seed(5, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "learn-marks" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_cut_learn_taken_for_whole_is_named_by_learn_continues() -> None:
+    """A core whose ``_learn_was_cut`` sees a byte-limited ``Learn`` as cut only
+    at its exact size (mutant ``replica.py:1215`` of the s16 sample, row 25)
+    waits ``learn_retry_s`` for the rest: on swarm seed 5 (its learn page
+    drawn small) only ``learn-continues`` names it."""
+    planted = _with_line_changed(
+        "_learn_was_cut",
+        "return size > self.config.learn_max_bytes - self.config.batch_max_bytes",
+        "return size == self.config.learn_max_bytes - self.config.batch_max_bytes",
+    )
+    result = run_seed(5, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rules == {"learn-continues"}, result.violations[:3]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("wrong", [">=", "<="])
+def test_a_candidate_asking_for_the_log_on_a_whole_promise_is_named_by_compacted_learns(
+    wrong: str,
+) -> None:
+    """The compacted-log rule taken at ``log_start == max(slot_from,
+    slot_chosen)`` too, or for every promise (mutants ``replica.py:914`` of
+    the s16 sample, rows 20 and 21): the candidate asks for a log it has and
+    prepares again. ``compacted-learns`` names either at the first election
+    of swarm seed 0."""
+    planted = _with_line_changed(
+        "_on_promise",
+        "if message.log_start > max(message.slot_from, self.slot_chosen):",
+        f"if message.log_start {wrong} max(message.slot_from, self.slot_chosen):",
+    )
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "compacted-learns" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_candidate_that_waits_for_one_promise_more_is_named_by_promised_leads() -> None:
+    """A core whose candidate leads only on a majority plus one of promises sits
+    on a majority while a voter is down or cut off, and stands again at its
+    timer: on swarm seed 0 (5 nodes) only ``promised-leads`` names it. (s16
+    row 18, the fill window halved, breaks the same rule, at a moment no seed
+    of the budget builds: a promise reporting a slot between ``W`` and ``2W``
+    past the candidate's ``slot_from``.)"""
+    planted = _with_line_changed(
+        "_on_promise",
+        "if self._prepared(self._slot_prepared):",
+        "if len(self._promises) > self.quorum and self._prepared(self._slot_prepared):",
+    )
+    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rules == {"promised-leads"}, result.violations[:3]
 
 
 @pytest.mark.mutation

@@ -151,6 +151,10 @@ class SimConfig:
     # as the real committer does at low rates. Off: every sync is the two
     # events of ``SimCommitter``, as before.
     sync_here: bool = False
+    # Runtime engine: build once, in the fault phase, two reigns' values at one
+    # slot met by one Phase 1 (``paxon.sim.split_slot``). Wants a calm run: the
+    # random crashes, pauses and partitions take the construction apart.
+    split_slot: bool = False
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -165,6 +169,8 @@ class SimConfig:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
         if self.sync_here and self.engine != "runtime":
             raise ValueError("sync_here is the runtime engine's (the node's committer)")
+        if self.split_slot and self.engine != "runtime":
+            raise ValueError("split_slot is the runtime engine's (paxon.sim.split_slot)")
         if self.engine == "runtime" and self.storage != "wal":
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
@@ -240,6 +246,8 @@ class SimConfig:
                 f"reconfig: {self.spares} spare nodes, alpha {self.alpha}, a change every "
                 f"{self.reconfig_gap_s[0]:.3f}-{self.reconfig_gap_s[1]:.3f} s"
             )
+        if self.split_slot:
+            lines.append("split slot: two reigns' values at one slot, met by one Phase 1")
         if "wipe" in self._kinds_run and self.wipe_rate > 0:
             window = ", also before every member knows its binding" if self.wipe_window else ""
             lines.append(f"wipe: one voter's disk at odds {self.wipe_rate:.2f}{window}")

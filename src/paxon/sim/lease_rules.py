@@ -33,6 +33,17 @@ with ``Accepted`` or ``HeartbeatReply``; promising another candidate's
 - ``lease-refused`` (lease reads): it refuses a ``Prepare`` for the lease (the
   ``ignored_leader_lease`` counter) only in those cases or within ``B`` of its
   start (bounded here by its first call), and only one above its promise.
+- ``lease-used`` (lease reads): and it does answer from its lease whenever
+  the lease surely holds: a ``read_index`` call given the runtime's clock
+  that sends a heartbeat round instead is a violation if, before the call, a
+  round it sent at ``t`` with ``now < t + B * (1 - rho) / (1 + rho)`` was
+  acknowledged by a majority of every configuration ahead, counting only
+  peers whose last reply under its ballot showed a chosen prefix at or past
+  the slot from which it votes in every configuration it holds (the core
+  counts no other: such a peer may hold none where it votes), while it votes
+  in every configuration ahead, hands nothing over and sent no
+  ``TimeoutNow`` in this reign. A lease that is never used costs every read
+  a round, which only speed would show (s16 row 9).
 - ``probe-denied`` (always): an acceptor denies a ``Probe`` above its promise
   only while it leads, or while it follows a leader it heard within ``B``, or
   (lease reads) within ``B`` of its start. A core that denied more would leave
@@ -50,6 +61,7 @@ from typing import Any
 
 from paxon.protocol.messages import (
     Accept,
+    Accepted,
     Heartbeat,
     HeartbeatReply,
     Message,
@@ -57,8 +69,10 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    TimeoutNow,
 )
 from paxon.protocol.ready import Ready
+from paxon.protocol.replica import _LEASE_ROUNDS_MAX as LEASE_ROUNDS_MAX
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, NodeId
 from paxon.sim.checkers import Violation
@@ -84,6 +98,10 @@ class _Life:
     ballot: Ballot | None = None
     round_sent_at: dict[int, float] = field(default_factory=dict)
     acked: dict[NodeId, int] = field(default_factory=dict)
+    # The chosen prefix each peer's last reply under that ballot showed, and
+    # whether it sent ``TimeoutNow`` in this reign (its lease is forfeit).
+    peer_chosen: dict[NodeId, int] = field(default_factory=dict)
+    forfeited: bool = False
     # Prepares it refused for a lease so far (``ignored_leader_lease``).
     refusals: int = 0
 
@@ -119,6 +137,8 @@ class LeaseChecker:
                 self._on_step(node_id, replica, life, message, ready, time)
         elif call == "read_index" and ready.reads and not _heartbeats(ready):
             self._check_lease_bound(node_id, replica, life, time)  # a lease read
+        elif call == "read_index" and len(args) > 1 and args[1] is not None:
+            self._check_lease_used(node_id, replica, life, time)  # a round sent
         self._note_leading(replica, life, ready)
         life.role = replica.role
         life.promised = replica.ballot_promised
@@ -144,6 +164,15 @@ class LeaseChecker:
             if message.ballot == life.ballot and message.read_round in life.round_sent_at:
                 acked = life.acked.get(message.src, 0)
                 life.acked[message.src] = max(acked, message.read_round)
+            if message.ballot == life.ballot and message.read_round <= max(
+                life.round_sent_at, default=-1
+            ):
+                # Not a round it never sent (refused at the edge): the core notes it.
+                life.peer_chosen[message.src] = message.slot_chosen
+            return
+        if isinstance(message, Accepted):
+            if message.ballot == life.ballot:
+                life.peer_chosen[message.src] = message.slot_chosen
             return
         lease = replica.config.lease_reads
         if isinstance(message, Prepare):
@@ -250,7 +279,11 @@ class LeaseChecker:
             life.ballot = replica.ballot_own
             life.round_sent_at = {}
             life.acked = {}
+            life.peer_chosen = {}
+            life.forfeited = False
             life.leader, life.leader_at = None, float("-inf")
+        if any(isinstance(m, TimeoutNow) for m in ready.messages):
+            life.forfeited = True
         for read_round in {m.read_round for m in _heartbeats(ready)}:
             life.round_sent_at.setdefault(read_round, replica.now)
 
@@ -278,6 +311,50 @@ class LeaseChecker:
             f"n{node_id} answered a read from its lease at {replica.now:.6f}; the last round "
             f"a majority of every configuration ahead acknowledged: {since} (lease "
             f"{bound:.6f} s)",
+        )
+
+    def _check_lease_used(
+        self, node_id: NodeId, replica: Replica, life: _Life, time: float
+    ) -> None:
+        config = replica.config
+        history = replica._history
+        voter_since = history.voter_since(node_id)
+        ahead = history.from_slot(replica.slot_chosen)
+        if (
+            not config.lease_reads
+            or life.ballot is None
+            or life.forfeited
+            or replica.transferring_to is not None
+            or voter_since is None
+            or any(node_id not in c.voters for c in ahead)
+            or len(life.round_sent_at) >= LEASE_ROUNDS_MAX  # the core may have dropped some
+        ):
+            return
+        rho = config.clock_drift_max
+        bound = config.election_timeout_min_s * (1 - rho) / (1 + rho)
+        # The rounds before this call's: the one it just sent is not noted yet.
+        own = max(life.round_sent_at, default=0)
+        counted = {
+            peer: acked
+            for peer, acked in life.acked.items()
+            if life.peer_chosen.get(peer, -1) >= voter_since
+        }
+        confirmed = min(
+            sorted(
+                (own if voter == node_id else counted.get(voter, 0) for voter in c.voters),
+                reverse=True,
+            )[c.quorum - 1]
+            for c in ahead
+        )
+        sent_at = life.round_sent_at.get(confirmed)
+        if sent_at is None or replica.now >= sent_at + bound - _EPSILON_S:
+            return
+        self._fail(
+            time,
+            "lease-used",
+            f"n{node_id} sent a heartbeat round for a read at {replica.now:.6f} while its "
+            f"lease held: round {confirmed}, sent at {sent_at:.6f}, acknowledged by a "
+            f"majority of every configuration ahead (lease {bound:.6f} s)",
         )
 
     def _fail(self, time: float, rule: str, detail: str) -> None:

@@ -252,6 +252,7 @@ class ReplicaObserver:
             cluster.failfast.on_call(node_id, replica, name, args, ready, cluster.time)
             cluster.lease_rules.on_call(node_id, replica, name, args, ready, cluster.time)
             cluster.reproposal.on_call(node_id, replica, name, args, ready, cluster.time)
+            cluster.duties.on_call(node_id, replica, name, args, before, ready, cluster.time)
             if ready.reads:
                 self._note_read_indexes(host, ready)
             if replica.role is not role_before:

@@ -1,4 +1,5 @@
-"""Phase 1's rule judged at the leader: a reported slot gets the highest ballot's value.
+"""Phase 1's rules at the candidate: a reported slot gets the highest ballot's
+value, and a majority of promises makes a leader.
 
 ``docs/protocol.md`` ("Phase 1") has a new leader re-propose, at each slot the
 promises it counted reported, the value accepted under the highest ballot any
@@ -24,6 +25,16 @@ The rule, by name (``Violation.rule``):
   ``slot_from + 2 * slots_ahead_max`` (``Replica._on_promise`` refuses those).
   Paxos makes any later report at a slot carry the value of an earlier highest
   one once it is chosen, so the rule holds whatever arrives after.
+
+- ``promised-leads``: a candidate leads once the promises it may count make
+  a majority: when a step of a ``Promise`` leaves it preparing, the promises
+  counted (as above) from the voters of the configuration at its Phase 1's
+  ``slot_from`` are fewer than a majority of them. Judged only where that is
+  the one configuration from ``slot_from`` on and no counted promise has a
+  ``log_start`` past its ``slot_from`` (the compacted-log rule has such a
+  candidate learn first, then prepare again). A candidate that sits on a
+  majority of promises waits out its timer and stands again: no safety rule
+  sees it (s16 row 18, the fill window halved).
 
 Cost: per stepped ``Promise``, a walk of its entries; per ``Accept`` sent, a
 dict lookup.
@@ -54,6 +65,12 @@ class _Candidacy:
     reported: dict[Slot, Entry] = field(default_factory=dict)
     # Slots whose first Accept of the reign was judged.
     judged: set[Slot] = field(default_factory=set)
+    # Slots where the counted promises reported two values or more.
+    split: set[Slot] = field(default_factory=set)
+    # The nodes whose promises it counts, and whether one of them had compacted
+    # past its slot_from (the candidate must learn before it may lead).
+    counted: set[NodeId] = field(default_factory=set)
+    learn_first: bool = False
 
 
 class ReproposalChecker:
@@ -62,6 +79,9 @@ class ReproposalChecker:
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         self._candidacies: dict[NodeId, _Candidacy] = {}
+        # First Accepts judged at a slot reported with two values or more: the
+        # moment the rule is about (counted for the tests, ``split_slot``).
+        self.split_judged = 0
 
     def on_call(
         self,
@@ -81,6 +101,8 @@ class ReproposalChecker:
             self._candidacies[node_id] = candidacy
         if call == "step" and isinstance(args[0], Promise):
             self._count(replica, candidacy, args[0])
+            if replica.role is Role.PREPARING:
+                self._check_leads(node_id, replica, candidacy, time)
         for message in (*ready.messages, *ready.messages_after_persist):
             if isinstance(message, Prepare) and message.ballot == ballot:
                 candidacy.asked[message.dst] = message.slot_from
@@ -99,17 +121,43 @@ class ReproposalChecker:
         fill_end = promise.slot_from + 2 * replica.config.slots_ahead_max
         if asked != promise.slot_from or (promise.entries and promise.entries[-1].slot >= fill_end):
             return  # one the core refuses (Replica._on_promise)
+        candidacy.counted.add(promise.src)
+        candidacy.learn_first |= promise.log_start > promise.slot_from
         reported = candidacy.reported
         for entry in promise.entries:
             best = reported.get(entry.slot)
+            if best is not None and best.value != entry.value:
+                candidacy.split.add(entry.slot)
             if best is None or entry.ballot > best.ballot:
                 reported[entry.slot] = entry
+
+    def _check_leads(
+        self, node_id: NodeId, replica: Replica, candidacy: _Candidacy, time: float
+    ) -> None:
+        slot_from = candidacy.asked.get(node_id)
+        if slot_from is None or candidacy.learn_first:
+            return
+        configs = replica._history.from_slot(slot_from)
+        if len(configs) != 1:
+            return
+        voters = configs[0].voters
+        promised = sorted(candidacy.counted & voters)
+        if len(promised) >= configs[0].quorum:
+            self.violations.append(
+                Violation(
+                    time,
+                    "promised-leads",
+                    f"n{node_id} prepares under {candidacy.ballot} from slot {slot_from} with "
+                    f"promises from {promised}, a majority of {sorted(voters)}, and does not lead",
+                )
+            )
 
     def _judge(self, node_id: NodeId, candidacy: _Candidacy, accept: Accept, time: float) -> None:
         slot = accept.slot
         if slot in candidacy.judged:
             return
         candidacy.judged.add(slot)
+        self.split_judged += slot in candidacy.split
         best = candidacy.reported.get(slot)
         if best is not None and best.value != accept.value:
             self.violations.append(

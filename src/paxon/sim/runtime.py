@@ -99,6 +99,7 @@ from paxon.sim.config import (
     SimConfig,
     SimStats,
 )
+from paxon.sim.duties import DutyChecker
 from paxon.sim.failfast import FailFastChecker
 from paxon.sim.faults import FaultInjector
 from paxon.sim.fencing import LockWatch
@@ -130,6 +131,7 @@ from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
 from paxon.sim.reproposal import ReproposalChecker
+from paxon.sim.split_slot import SplitSlot
 from paxon.sim.stalled_chunk import StalledChunk
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
@@ -202,6 +204,8 @@ class RuntimeCluster:
         self.aims = Aims(self, seed)
         # A snapshot's last chunk stalled until its receiver stands (``stalled_chunk``).
         self.stalled_chunk = StalledChunk(self, seed)
+        # Two reigns' values at one slot, met by one Phase 1 (``split_slot``).
+        self.split_slot = SplitSlot(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -218,6 +222,8 @@ class RuntimeCluster:
         self.failfast = FailFastChecker(self.checker.violations)
         # Phase 1's rule at the leader: the highest-ballot report is re-proposed.
         self.reproposal = ReproposalChecker(self.checker.violations)
+        # Duties owed for liveness: yield to a higher leader, mark learned slots chosen.
+        self.duties = DutyChecker(self.checker.violations)
         # Lease reads: the leader's lease and the acceptors' promise.
         self.lease_rules = LeaseChecker(self.checker.violations)
         # The operator's calls: a valid change or transfer is taken.
@@ -407,6 +413,7 @@ class RuntimeCluster:
             self.faults.lose_prepare(message)
             or self.faults.hold(src, message)
             or self._lost_for_a_bare_election(src, message)
+            or self.split_slot.drops(src, message)
         ):
             return
         if not delays:

@@ -130,6 +130,7 @@ class Before(NamedTuple):
     # TimeoutNow or a ProbeReply (at the edge alone) is stepped.
     refused: int
     leader_id: NodeId | None
+    slot_chosen: Slot
 
 
 def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
@@ -146,6 +147,7 @@ def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Befo
         replica.ballot_own,
         refused,
         replica.leader_id,
+        replica.slot_chosen,
     )
 
 
