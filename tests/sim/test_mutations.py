@@ -803,6 +803,23 @@ def test_a_candidate_asking_for_the_log_on_a_whole_promise_is_named_by_compacted
 
 
 @pytest.mark.mutation
+def test_a_candidate_caught_up_that_does_not_prepare_again_is_named() -> None:
+    """A core whose ``_prepare_again_if_caught_up`` is negated (the unmarked
+    flip of its guard) leaves a candidate that learned past a compacting
+    acceptor's ``log_start`` preparing under its old ballot until its timer:
+    ``caught-up-prepares`` names it on swarm seed 7."""
+    planted = _with_line_changed(
+        "_prepare_again_if_caught_up",
+        "if self.role is not Role.PREPARING or not 0 < self._catch_up_to <= self.slot_chosen:",
+        "if not (self.role is not Role.PREPARING or not 0 < self._catch_up_to"
+        " <= self.slot_chosen):",
+    )
+    result = run_seed(7, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "caught-up-prepares" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
 def test_a_candidate_that_waits_for_one_promise_more_is_named_by_promised_leads() -> None:
     """A core whose candidate leads only on a majority plus one of promises sits
     on a majority while a voter is down or cut off, and stands again at its

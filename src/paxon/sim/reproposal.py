@@ -36,6 +36,15 @@ The rule, by name (``Violation.rule``):
   majority of promises waits out its timer and stands again: no safety rule
   sees it (s16 row 18, the fill window halved).
 
+- ``caught-up-prepares``: a candidate that a counted promise sent to learn
+  first (its ``log_start`` past both the promise's ``slot_from`` and the
+  candidate's chosen prefix: the compacted-log rule) prepares again, or gives
+  up standing, as soon as its chosen prefix reaches the highest such
+  ``log_start``: no call may leave it preparing under that ballot once
+  caught up. One that sits there waits out its timer for nothing (a
+  candidate's prefix moves only by a ``Learn`` or a snapshot it installs;
+  a leader's ``Accept`` or ``Heartbeat`` would have made it follow).
+
 Cost: per stepped ``Promise``, a walk of its entries; per ``Accept`` sent, a
 dict lookup.
 """
@@ -71,6 +80,8 @@ class _Candidacy:
     # past its slot_from (the candidate must learn before it may lead).
     counted: set[NodeId] = field(default_factory=set)
     learn_first: bool = False
+    # The highest log_start of a counted promise that sent it to learn first.
+    catch_up_to: Slot = 0
 
 
 class ReproposalChecker:
@@ -103,6 +114,17 @@ class ReproposalChecker:
             self._count(replica, candidacy, args[0])
             if replica.role is Role.PREPARING:
                 self._check_leads(node_id, replica, candidacy, time)
+        if replica.role is Role.PREPARING and 0 < candidacy.catch_up_to <= replica.slot_chosen:
+            self.violations.append(
+                Violation(
+                    time,
+                    "caught-up-prepares",
+                    f"n{node_id} is still preparing under {candidacy.ballot} after its "
+                    f"{call}, its chosen prefix at {replica.slot_chosen}, past the log_start "
+                    f"{candidacy.catch_up_to} it was sent to learn up to",
+                )
+            )
+            candidacy.catch_up_to = 0  # named once
         for message in (*ready.messages, *ready.messages_after_persist):
             if isinstance(message, Prepare) and message.ballot == ballot:
                 candidacy.asked[message.dst] = message.slot_from
@@ -123,6 +145,10 @@ class ReproposalChecker:
             return  # one the core refuses (Replica._on_promise)
         candidacy.counted.add(promise.src)
         candidacy.learn_first |= promise.log_start > promise.slot_from
+        if replica.role is Role.PREPARING and promise.log_start > max(
+            promise.slot_from, replica.slot_chosen
+        ):
+            candidacy.catch_up_to = max(candidacy.catch_up_to, promise.log_start)
         reported = candidacy.reported
         for entry in promise.entries:
             best = reported.get(entry.slot)
