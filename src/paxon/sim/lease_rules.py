@@ -59,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -290,16 +291,9 @@ class LeaseChecker:
     def _check_lease_bound(
         self, node_id: NodeId, replica: Replica, life: _Life, time: float
     ) -> None:
-        config = replica.config
-        rho = config.clock_drift_max
-        bound = config.election_timeout_min_s * (1 - rho) / (1 + rho)
-        own = max(life.round_sent_at, default=0)
-        confirmed = min(
-            sorted(
-                (own if voter == node_id else life.acked.get(voter, 0) for voter in c.voters),
-                reverse=True,
-            )[c.quorum - 1]
-            for c in replica._history.from_slot(replica.slot_chosen)
+        bound = _lease_bound(replica)
+        confirmed = _confirmed_round(
+            node_id, life, life.acked, replica._history.from_slot(replica.slot_chosen)
         )
         sent_at = life.round_sent_at.get(confirmed)
         if sent_at is not None and replica.now < sent_at + bound + _EPSILON_S:
@@ -330,22 +324,14 @@ class LeaseChecker:
             or len(life.round_sent_at) >= LEASE_ROUNDS_MAX  # the core may have dropped some
         ):
             return
-        rho = config.clock_drift_max
-        bound = config.election_timeout_min_s * (1 - rho) / (1 + rho)
-        # The rounds before this call's: the one it just sent is not noted yet.
-        own = max(life.round_sent_at, default=0)
+        bound = _lease_bound(replica)
         counted = {
             peer: acked
             for peer, acked in life.acked.items()
             if life.peer_chosen.get(peer, -1) >= voter_since
         }
-        confirmed = min(
-            sorted(
-                (own if voter == node_id else counted.get(voter, 0) for voter in c.voters),
-                reverse=True,
-            )[c.quorum - 1]
-            for c in ahead
-        )
+        # Judged on the rounds before this call's: the one it just sent is not noted yet.
+        confirmed = _confirmed_round(node_id, life, counted, ahead)
         sent_at = life.round_sent_at.get(confirmed)
         if sent_at is None or replica.now >= sent_at + bound - _EPSILON_S:
             return
@@ -359,6 +345,28 @@ class LeaseChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _lease_bound(replica: Replica) -> float:
+    """``B * (1 - rho) / (1 + rho)``, from the documented formula."""
+    config = replica.config
+    rho = config.clock_drift_max
+    return config.election_timeout_min_s * (1 - rho) / (1 + rho)
+
+
+def _confirmed_round(
+    node_id: NodeId, life: _Life, acked: dict[NodeId, int], configs: Sequence[Configuration]
+) -> int:
+    """The highest round a majority of each of ``configs`` acknowledged (``acked``),
+    the leader counting with the newest round it sent."""
+    own = max(life.round_sent_at, default=0)
+    return min(
+        sorted(
+            (own if voter == node_id else acked.get(voter, 0) for voter in c.voters),
+            reverse=True,
+        )[c.quorum - 1]
+        for c in configs
+    )
 
 
 def _follows_live_voter(replica: Replica, life: _Life, candidate: NodeId, slack: float) -> bool:
