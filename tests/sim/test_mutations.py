@@ -754,103 +754,97 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
     assert ["yields-to-higher" in str(v) for v in violations] == ([True] if named else [])
 
 
-@pytest.mark.mutation
-def test_a_learned_entry_held_with_the_same_value_left_unmarked_is_named_by_learn_marks() -> None:
-    """A core whose ``_on_learn`` does not mark chosen an entry it already held
-    with the learned value (mutant ``replica.py:1188`` of the s16 sample, row
-    24) stalls its chosen prefix there until a leader's runs mark it:
-    ``learn-marks`` names it on swarm seed 5."""
-    planted = _with_line_changed("_on_learn", "held.chosen = True", "held.chosen = False")
-    result = run_seed(5, SimConfig(nodes=0, swarm=True), replica_factory=planted)
-    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert "learn-marks" in rules, result.violations[:3]
-
-
-@pytest.mark.mutation
-def test_a_cut_learn_taken_for_whole_is_named_by_learn_continues() -> None:
-    """A core whose ``_learn_was_cut`` sees a byte-limited ``Learn`` as cut only
-    at its exact size (mutant ``replica.py:1215`` of the s16 sample, row 25)
-    waits ``learn_retry_s`` for the rest: on swarm seed 5 (its learn page
-    drawn small) only ``learn-continues`` names it."""
-    planted = _with_line_changed(
+# One line of the core changed, and the rule that must name it on a swarm seed:
+# (id, method, right, wrong, seed, rule, named by that rule alone).
+LINE_CHANGES = [
+    # s16 row 24: a learned entry held with the same value is not marked chosen;
+    # the prefix stalls until a leader's runs mark it.
+    (
+        "learned-entry-left-unmarked",
+        "_on_learn",
+        "held.chosen = True",
+        "held.chosen = False",
+        5,
+        "learn-marks",
+        False,
+    ),
+    # s16 row 25: a byte-limited Learn taken as cut only at its exact size; the
+    # rest waits learn_retry_s (seed 5 draws a small learn page).
+    (
+        "cut-learn-taken-for-whole",
         "_learn_was_cut",
         "return size > self.config.learn_max_bytes - self.config.batch_max_bytes",
         "return size == self.config.learn_max_bytes - self.config.batch_max_bytes",
-    )
-    result = run_seed(5, SimConfig(nodes=0, swarm=True), replica_factory=planted)
-    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert rules == {"learn-continues"}, result.violations[:3]
-
-
-@pytest.mark.mutation
-@pytest.mark.parametrize("wrong", [">=", "<="])
-def test_a_candidate_asking_for_the_log_on_a_whole_promise_is_named_by_compacted_learns(
-    wrong: str,
-) -> None:
-    """The compacted-log rule taken at ``log_start == max(slot_from,
-    slot_chosen)`` too, or for every promise (mutants ``replica.py:914`` of
-    the s16 sample, rows 20 and 21): the candidate asks for a log it has and
-    prepares again. ``compacted-learns`` names either at the first election
-    of swarm seed 0."""
-    planted = _with_line_changed(
-        "_on_promise",
-        "if message.log_start > max(message.slot_from, self.slot_chosen):",
-        f"if message.log_start {wrong} max(message.slot_from, self.slot_chosen):",
-    )
-    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
-    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert "compacted-learns" in rules, result.violations[:3]
-
-
-@pytest.mark.mutation
-def test_a_candidate_caught_up_that_does_not_prepare_again_is_named() -> None:
-    """A core whose ``_prepare_again_if_caught_up`` is negated (the unmarked
-    flip of its guard) leaves a candidate that learned past a compacting
-    acceptor's ``log_start`` preparing under its old ballot until its timer:
-    ``caught-up-prepares`` names it on swarm seed 7."""
-    planted = _with_line_changed(
+        5,
+        "learn-continues",
+        True,
+    ),
+    # s16 rows 20 and 21: the compacted-log rule taken at equality too, or for
+    # every promise: the candidate asks for a log it has and prepares again.
+    *(
+        (
+            f"compacted-log-rule-{name}",
+            "_on_promise",
+            "if message.log_start > max(message.slot_from, self.slot_chosen):",
+            f"if message.log_start {wrong} max(message.slot_from, self.slot_chosen):",
+            0,
+            "compacted-learns",
+            False,
+        )
+        for name, wrong in (("at-equality", ">="), ("for-every-promise", "<="))
+    ),
+    # The unmarked flip of _prepare_again_if_caught_up's guard: a candidate that
+    # learned past a compacting acceptor's log_start sits on its old ballot.
+    (
+        "caught-up-and-still-preparing",
         "_prepare_again_if_caught_up",
         "if self.role is not Role.PREPARING or not 0 < self._catch_up_to <= self.slot_chosen:",
         "if not (self.role is not Role.PREPARING or not 0 < self._catch_up_to"
         " <= self.slot_chosen):",
-    )
-    result = run_seed(7, SimConfig(nodes=0, swarm=True), replica_factory=planted)
-    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert "caught-up-prepares" in rules, result.violations[:3]
-
-
-@pytest.mark.mutation
-def test_a_candidate_that_waits_for_one_promise_more_is_named_by_promised_leads() -> None:
-    """A core whose candidate leads only on a majority plus one of promises sits
-    on a majority while a voter is down or cut off, and stands again at its
-    timer: on swarm seed 0 (5 nodes) only ``promised-leads`` names it. (s16
-    row 18, the fill window halved, breaks the same rule, at a moment no seed
-    of the budget builds: a promise reporting a slot between ``W`` and ``2W``
-    past the candidate's ``slot_from``.)"""
-    planted = _with_line_changed(
+        7,
+        "caught-up-prepares",
+        False,
+    ),
+    # A candidate that leads only on a majority plus one of promises (5 nodes on
+    # seed 0). s16 row 18, the fill window halved, breaks the same rule at a
+    # moment no budget seed builds: a promise reporting a slot between W and 2W
+    # past the candidate's slot_from.
+    (
+        "waits-for-one-promise-more",
         "_on_promise",
         "if self._prepared(self._slot_prepared):",
         "if len(self._promises) > self.quorum and self._prepared(self._slot_prepared):",
-    )
-    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
-    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert rules == {"promised-leads"}, result.violations[:3]
-
-
-@pytest.mark.mutation
-def test_a_read_that_reuses_the_last_round_is_named_by_read_round_fresh() -> None:
-    """A core whose ``read_index`` does not advance the read round (mutant
-    ``replica.py:585`` of the s16 sample) lets replies to a round sent before
-    the read arrived confirm it; ``read-round-fresh`` names it at the first
-    such read."""
-    planted = _with_line_changed(
+        0,
+        "promised-leads",
+        True,
+    ),
+    # s16 (replica.py:585): read_index does not advance the read round, so
+    # replies to a round sent before the read arrived confirm it.
+    (
+        "read-round-reused",
         "read_index",
         "self._read_round += 1",
         "self._read_round += 0",
-    )
-    result = run_seed(0, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+        0,
+        "read-round-fresh",
+        False,
+    ),
+]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("method", "right", "wrong", "seed", "rule", "alone"),
+    [case[1:] for case in LINE_CHANGES],
+    ids=[case[0] for case in LINE_CHANGES],
+)
+def test_a_changed_line_is_named_by_the_rule_it_breaks(
+    method: str, right: str, wrong: str, seed: int, rule: str, alone: bool
+) -> None:
+    planted = _with_line_changed(method, right, wrong)
+    result = run_seed(seed, SimConfig(nodes=0, swarm=True), replica_factory=planted)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
-    assert "read-round-fresh" in rules, result.violations[:3]
+    assert (rules == {rule}) if alone else (rule in rules), result.violations[:3]
 
 
 @pytest.mark.mutation

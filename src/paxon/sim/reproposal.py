@@ -85,7 +85,7 @@ class _Candidacy:
 
 
 class ReproposalChecker:
-    """Checks the rule of the module docstring on each call it is told of."""
+    """Checks the rules of the module docstring on each call it is told of."""
 
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
