@@ -24,6 +24,7 @@ import inspect
 import textwrap
 
 import pytest
+from tests.mutate.budget import LEASE_CONFIGS, RECONFIG_CONFIG
 from tests.protocol.harness import Env
 from tests.sim.mutants import (
     NO_COORDINATION,
@@ -832,17 +833,51 @@ LINE_CHANGES = [
 ]
 
 
+SWARM = SimConfig(nodes=0, swarm=True)
+
+# The same, named in a group of the mutation budget other than the swarm's
+# (tests/mutate/budget.py): the runs where the moment is dense.
+LINE_CHANGES_IN_GROUPS = [
+    # s16 row 23: an Accept at a slot known chosen raises the promise only when
+    # its ballot is not above it, so the vote outruns the durable promise (lease
+    # seed 7: 5 nodes, an acceptor outside the new leader's Phase 1 quorum).
+    (
+        "vote-above-the-durable-promise",
+        "_on_accept",
+        "if message.ballot > self.ballot_promised:",
+        "if message.ballot <= self.ballot_promised:",
+        LEASE_CONFIGS[7 % 2],
+        7,
+        "vote-durable",
+        False,
+    ),
+    # s16 row 26: a node that may not stand asks only members with an id at
+    # least its own: the highest asks itself, which sends nothing.
+    (
+        "nonvoter-asks-only-itself",
+        "_start_probe",
+        "known = [member for member in self.members if member != self.node_id]",
+        "known = [member for member in self.members if member >= self.node_id]",
+        RECONFIG_CONFIG,
+        4,
+        "nonvoter-asks",
+        False,
+    ),
+]
+
+
 @pytest.mark.mutation
 @pytest.mark.parametrize(
-    ("method", "right", "wrong", "seed", "rule", "alone"),
-    [case[1:] for case in LINE_CHANGES],
-    ids=[case[0] for case in LINE_CHANGES],
+    ("method", "right", "wrong", "config", "seed", "rule", "alone"),
+    [(*case[1:4], SWARM, *case[4:]) for case in LINE_CHANGES]
+    + [case[1:] for case in LINE_CHANGES_IN_GROUPS],
+    ids=[case[0] for case in LINE_CHANGES + LINE_CHANGES_IN_GROUPS],
 )
 def test_a_changed_line_is_named_by_the_rule_it_breaks(
-    method: str, right: str, wrong: str, seed: int, rule: str, alone: bool
+    method: str, right: str, wrong: str, config: SimConfig, seed: int, rule: str, alone: bool
 ) -> None:
     planted = _with_line_changed(method, right, wrong)
-    result = run_seed(seed, SimConfig(nodes=0, swarm=True), replica_factory=planted)
+    result = run_seed(seed, config, replica_factory=planted)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert (rules == {rule}) if alone else (rule in rules), result.violations[:3]
 
