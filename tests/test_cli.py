@@ -32,6 +32,14 @@ def test_sim_summary_is_readable(capsys: pytest.CaptureFixture[str]) -> None:
     assert "partition" not in out.split("faults injected")[1].splitlines()[0]
 
 
+def test_a_lagging_candidate_run_prints_its_moment(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sim", "--seed", "0", "--no-swarm", "--nodes", "3", "--lagging-candidate"]
+    assert main([*argv, "--faults", "duplicate,reorder", "--trace"]) == 0
+    out = capsys.readouterr().out
+    assert "lagging candidate: behind its acceptor by nearly a window" in out
+    assert "window 2 slots" in out and "rejoins" in out
+
+
 def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--seed", "1", "--trace", "--faults", "none"]) == 0
     out = capsys.readouterr().out
@@ -46,6 +54,8 @@ def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> Non
         ["sim", "--seeds", "0"],
         ["sim", "--seeds", "3", "--trace"],
         ["sim", "--heal-phase", "-1"],
+        ["sim", "--lagging-candidate"],  # swarm seeds: it needs --no-swarm --nodes 3
+        ["sim", "--no-swarm", "--nodes", "5", "--lagging-candidate"],
         ["frobnicate"],
         [],
     ],

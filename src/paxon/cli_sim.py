@@ -110,6 +110,13 @@ def add_sim_command(commands: _Subcommands) -> None:
         "--faults duplicate,reorder,hold",
     )
     sim.add_argument(
+        "--lagging-candidate",
+        action="store_true",
+        help="runtime engine: build once a candidate behind its acceptor by nearly a window "
+        "(paxon.sim.lagging_candidate), with that module's small window (2 slots, 4 ahead); "
+        "the mutation budget runs it with --no-swarm --nodes 3 --faults duplicate,reorder",
+    )
+    sim.add_argument(
         "--sync-here",
         action="store_true",
         help="runtime engine: a node syncs its log from its own loop when its disk is idle, "
@@ -213,23 +220,38 @@ def run_sim(args: argparse.Namespace) -> int:
     _check_sim_modes(args)
     if args.storage == "memory" and args.engine == "runtime":
         raise UsageError("paxon sim: --storage memory needs --engine core")
-    config = SimConfig(
-        nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
-        spares=args.spares,
-        alpha=args.alpha,
-        faults=args.faults,
-        wipe_rate=args.wipe_rate,
-        wipe_window=args.wipe_window,
-        lease_reads=args.lease_reads,
-        sync_here=args.sync_here,
-        split_slot=args.split_slot,
-        **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
-        fault_phase_s=args.fault_phase,
-        heal_phase_s=args.heal_phase,
-        storage=args.storage,
-        engine=args.engine,
-        swarm=args.swarm,
-    )
+    if args.lagging_candidate and (args.swarm or args.nodes != 3 or args.engine != "runtime"):
+        raise UsageError(
+            "paxon sim: --lagging-candidate is a calm run of its own: it needs --no-swarm "
+            "--nodes 3 and the runtime engine"
+        )
+    replica: dict[str, Any] = {}
+    if args.lagging_candidate:
+        from paxon.sim.lagging_candidate import REPLICA
+
+        replica["replica"] = REPLICA
+    try:
+        config = SimConfig(
+            nodes=args.nodes if args.nodes is not None else (0 if args.swarm else 3),
+            spares=args.spares,
+            alpha=args.alpha,
+            faults=args.faults,
+            wipe_rate=args.wipe_rate,
+            wipe_window=args.wipe_window,
+            lease_reads=args.lease_reads,
+            sync_here=args.sync_here,
+            split_slot=args.split_slot,
+            lagging_candidate=args.lagging_candidate,
+            **replica,
+            **({} if args.drift_max is None else {"drift_rate_max": args.drift_max}),
+            fault_phase_s=args.fault_phase,
+            heal_phase_s=args.heal_phase,
+            storage=args.storage,
+            engine=args.engine,
+            swarm=args.swarm,
+        )
+    except ValueError as error:  # a combination SimConfig refuses
+        raise UsageError(f"paxon sim: {error}") from None
     if args.hours is not None:
         return _run_sim_hours(args, config)
     if args.coverage:

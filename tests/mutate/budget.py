@@ -20,6 +20,9 @@ every mutant's process:
 | ``splitx2``             | seeds 0..1 of two reigns' values at one slot, met by one  |
 |                         | Phase 1 (``paxon.sim.split_slot.CONFIG``: 3 nodes, the    |
 |                         | moment built once; the swarm met it in 1 seed of 300)     |
+| ``lagx2``               | seeds 0..1 of a candidate behind its acceptor by nearly   |
+|                         | a window (``paxon.sim.lagging_candidate.CONFIG``: 3       |
+|                         | nodes, a 2-slot window; no swarm seed of 0-59 built it)   |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
@@ -36,14 +39,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from paxon.sim import SimConfig
+from paxon.sim.lagging_candidate import CONFIG as LAGGING_CONFIG
 from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 
 # The budget the mutation score is measured with (docs/testing.md, "Mutation score").
 # Five membership and eight lease seeds since session 18 (three and six before):
 # the rules already named two s16 mutants there, on membership seed 4 (a
 # non-voter that asks only itself) and lease seed 7 (a vote above the durable
-# promise); 35 seeds, about 45 s a survivor on one core.
-DEFAULT_SPEC = "swarmx20,reconfigx5,leasex8,splitx2"
+# promise); with the lagging candidate's two (the far half of Phase 1's fill
+# window), 37 seeds, about 47 s a survivor on one core.
+DEFAULT_SPEC = "swarmx20,reconfigx5,leasex8,splitx2,lagx2"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -76,7 +81,7 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -96,7 +101,7 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT or splitxCOUNT"
+                "leasexCOUNT, splitxCOUNT or lagxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -111,6 +116,10 @@ def parse_budget(spec: str) -> SeedBudget:
             )
         elif match["shape"] == "split":
             groups.append(SeedGroup("a split slot", range(count), lambda _seed: SPLIT_CONFIG))
+        elif match["shape"] == "lag":
+            groups.append(
+                SeedGroup("a lagging candidate", range(count), lambda _seed: LAGGING_CONFIG)
+            )
         else:
             nodes = int(match["shape"])
             SimConfig(nodes=nodes)  # validates the node count now, not in every mutant

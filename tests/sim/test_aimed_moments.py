@@ -18,6 +18,7 @@ from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import NodeId, Slot
 from paxon.sim import SimConfig, run_seed
+from paxon.sim.lagging_candidate import CONFIG as LAGGING_CONFIG
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 from paxon.sim.swarm import draw
@@ -282,3 +283,19 @@ def test_a_snapshot_installed_by_a_node_that_stands_steps_it_down() -> None:
     installs = _RecordsStandingInstalls.installs
     assert installs, "no snapshot was installed by a node that stands"
     assert all(after is Role.FOLLOWER for _, _, after in installs), installs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_candidate_behind_by_nearly_a_window_leads_on_the_far_fill(seed: int) -> None:
+    """``lagging_candidate``: a follower cut off until the other has chosen
+    nearly a window past it, then the leader cut off instead: the follower
+    stands, and its Phase 1 counts a promise reporting a slot in the far half
+    of the fill window (``promised-leads`` judges it)."""
+    cluster = RuntimeCluster(seed, LAGGING_CONFIG, trace=True)
+    cluster.run()
+    assert not cluster.checker.violations, cluster.checker.violations[:3]
+    lagging = cluster.lagging_candidate
+    assert lagging.stage == 2 and lagging.candidate != lagging.acceptor
+    assert cluster.reproposal.far_fill_counted > 0
+    rejoined = [line for line in cluster.trace if "fault: " in line and "rejoins" in line]
+    assert len(rejoined) == 1 and f"rejoins n{lagging.acceptor}" in rejoined[0], rejoined

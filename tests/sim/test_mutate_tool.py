@@ -108,6 +108,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     split = parse_budget("splitx2").groups[0]
     assert [split.config(seed).split_slot for seed in split.seeds] == [True, True]
     assert split.config(0).nodes == 3 and not split.config(0).swarm
+    lagging = parse_budget("lagx2").groups[0]
+    assert [lagging.config(seed).lagging_candidate for seed in lagging.seeds] == [True, True]
+    assert lagging.config(0).replica.pipeline_window_slots == 2
 
 
 SOURCE = """

@@ -85,6 +85,7 @@ from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, moments, run_seed
 from paxon.sim.checkers import Violation
 from paxon.sim.duties import DutyChecker
 from paxon.sim.failfast import FailFastChecker
+from paxon.sim.lagging_candidate import CONFIG as LAGGING
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.split_slot import CONFIG as SPLIT
@@ -862,6 +863,19 @@ LINE_CHANGES_IN_GROUPS = [
         4,
         "nonvoter-asks",
         False,
+    ),
+    # s16 row 18: the fill window halved (W for 2W): a promise reporting a slot
+    # in the far half is refused, as if lost, and the candidate sits on a
+    # majority of promises until its timer (lagging-candidate seed 0).
+    (
+        "fill-window-halved",
+        "_on_promise",
+        "slot_fill_end = message.slot_from + 2 * self.config.slots_ahead_max",
+        "slot_fill_end = message.slot_from + 1 * self.config.slots_ahead_max",
+        LAGGING,
+        0,
+        "promised-leads",
+        True,
     ),
 ]
 

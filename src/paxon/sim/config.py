@@ -155,6 +155,11 @@ class SimConfig:
     # slot met by one Phase 1 (``paxon.sim.split_slot``). Wants a calm run: the
     # random crashes, pauses and partitions take the construction apart.
     split_slot: bool = False
+    # Runtime engine: build once, in the fault phase, a candidate behind its
+    # acceptor by nearly a window, so Phase 1 fills the far half of its bound
+    # (``paxon.sim.lagging_candidate``; wants a calm run and that module's
+    # ``REPLICA``, which ``paxon sim --lagging-candidate`` sets).
+    lagging_candidate: bool = False
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -171,6 +176,11 @@ class SimConfig:
             raise ValueError("sync_here is the runtime engine's (the node's committer)")
         if self.split_slot and self.engine != "runtime":
             raise ValueError("split_slot is the runtime engine's (paxon.sim.split_slot)")
+        if self.lagging_candidate and (self.engine != "runtime" or self.nodes != 3):
+            raise ValueError(
+                "lagging_candidate is the runtime engine's, on 3 nodes "
+                "(paxon.sim.lagging_candidate)"
+            )
         if self.engine == "runtime" and self.storage != "wal":
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
@@ -248,6 +258,8 @@ class SimConfig:
             )
         if self.split_slot:
             lines.append("split slot: two reigns' values at one slot, met by one Phase 1")
+        if self.lagging_candidate:
+            lines.append("lagging candidate: behind its acceptor by nearly a window, it stands")
         if "wipe" in self._kinds_run and self.wipe_rate > 0:
             window = ", also before every member knows its binding" if self.wipe_window else ""
             lines.append(f"wipe: one voter's disk at odds {self.wipe_rate:.2f}{window}")

@@ -93,6 +93,9 @@ class ReproposalChecker:
         # First Accepts judged at a slot reported with two values or more: the
         # moment the rule is about (counted for the tests, ``split_slot``).
         self.split_judged = 0
+        # Promises counted that report a slot in the far half of the fill
+        # window, W or more past the slot_from (``lagging_candidate``).
+        self.far_fill_counted = 0
 
     def on_call(
         self,
@@ -144,6 +147,11 @@ class ReproposalChecker:
         if asked != promise.slot_from or (promise.entries and promise.entries[-1].slot >= fill_end):
             return  # one the core refuses (Replica._on_promise)
         candidacy.counted.add(promise.src)
+        if (
+            promise.entries
+            and promise.entries[-1].slot >= fill_end - replica.config.slots_ahead_max
+        ):
+            self.far_fill_counted += 1
         candidacy.learn_first |= promise.log_start > promise.slot_from
         if replica.role is Role.PREPARING and promise.log_start > max(
             promise.slot_from, replica.slot_chosen

@@ -153,6 +153,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
         words.append("--sync-here")
     if config.split_slot:
         words.append("--split-slot")
+    if config.lagging_candidate:
+        words.append("--lagging-candidate")
     if config.drift_rate_max != DRIFT_RATE_MAX:
         words.append(f"--drift-max {config.drift_rate_max}")
     words.append(f"--faults {faults}")

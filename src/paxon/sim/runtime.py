@@ -117,6 +117,7 @@ from paxon.sim.host import (
     refuses,
     storage_config,
 )
+from paxon.sim.lagging_candidate import LaggingCandidate
 from paxon.sim.lease_clients import LeaseClients
 from paxon.sim.lease_rules import LeaseChecker
 from paxon.sim.lease_watch import LeaseWatch
@@ -206,6 +207,8 @@ class RuntimeCluster:
         self.stalled_chunk = StalledChunk(self, seed)
         # Two reigns' values at one slot, met by one Phase 1 (``split_slot``).
         self.split_slot = SplitSlot(self, seed)
+        # A candidate behind its acceptor by nearly a window (``lagging_candidate``).
+        self.lagging_candidate = LaggingCandidate(self, seed)
         self.checker = SafetyChecker(
             self.members,
             internal_client_ids={CLOCK_CLIENT_ID, SYSTEM_CLIENT_ID},
@@ -414,6 +417,7 @@ class RuntimeCluster:
             or self.faults.hold(src, message)
             or self._lost_for_a_bare_election(src, message)
             or self.split_slot.drops(src, message)
+            or self.lagging_candidate.drops(src, message)
         ):
             return
         if not delays:
