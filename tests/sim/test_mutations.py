@@ -820,6 +820,16 @@ LINE_CHANGES = [
         "promised-leads",
         True,
     ),
+    # The unmarked flip of _step_down's back-off guard: a candidate beaten by a
+    # higher ballot stands again at once, and one that stepped down unbeaten
+    # (a leader that lost its majority) waits longer; and no back-off at all.
+    *(
+        (name, "_step_down", "if preempted:", wrong, 3, "election-backoff", True)
+        for name, wrong in (
+            ("backs-off-unbeaten", "if not preempted:"),
+            ("never-backs-off", "if False:"),
+        )
+    ),
     # s16 (replica.py:585): read_index does not advance the read round, so
     # replies to a round sent before the read arrived confirm it.
     (

@@ -38,6 +38,21 @@ was last ticked with), so each rule is exact at the tick that must act:
   (it caught up past an acceptor's log_start), and when a ``Prepare``,
   ``Accept`` or ``Heartbeat`` from another node, under a ballot at least its
   promise, gets past its edge.
+- ``election-backoff``: the same bounds stretched by the back-off ``b`` its
+  timeout is drawn with: between ``election_timeout_min_s * b`` and
+  ``election_timeout_max_s * b``. ``b`` is 1 at the start, on leading and on
+  following a leader (an ``Accept`` or ``Heartbeat`` past the edge), and is
+  multiplied by ``backoff_factor`` (at most ``backoff_max_factor``) at each
+  preempted step-down: a candidate whose timer ran out, or one that heard a
+  higher ballot (a ``Nack`` naming one, a promise raised above its own). A
+  leader that lost its majority or handed over, and a replica that installed
+  a snapshot, keep theirs. ("A candidate or leader preempted by a higher
+  ballot ... multiplies its next election timeout by backoff_factor": a
+  candidate that does not back off duels on; one that backs off unbeaten
+  waits for nothing.) A follower that may not stand restarts its timer
+  unseen at each ask; until a restart the checker sees, only
+  ``election-timer``'s bound judges how long it waits (membership-changes
+  seed 12: a learner made a voter).
 - ``queue-bound``: a leader's proposal queue (commands it took with
   ``propose_many`` and has not yet put in a new slot) never holds more than
   ``queue_max_commands``, and ``Busy`` is raised only when the commands would
@@ -180,6 +195,15 @@ class _Timer:
     replica_id: int = 0
     # When it last sent a LearnRequest (its clock).
     asked_at: float = float("-inf")
+    # The back-off its election timeout is drawn with, as the rule states it:
+    # 1 at the start, on leading and on following a leader; times
+    # backoff_factor (at most backoff_max_factor) at each preempted step-down.
+    backoff: float = 1.0
+    # Whether it may have restarted its timer unseen since reset_at: a
+    # follower that may not stand restarts it at each ask (``nonvoter-asks``),
+    # sent or skipped. Until the next restart seen, only ``election-timer``'s
+    # looser bound judges how long it waits.
+    blind: bool = False
 
 
 class TimerChecker:
@@ -236,12 +260,12 @@ class TimerChecker:
                 timer.reign = _Reign(replica.ballot_own, now, peers, _configs_ahead(replica))
             else:
                 timer.reign = None
-                timer.reset_at = now
+                timer.reset_at, timer.blind = now, False
         elif role is Role.PREPARING and replica.ballot_own != before.ballot_own:
             # A candidate that caught up past an acceptor's log_start prepares
             # again at once under a new ballot: a new Phase 1, a new timer
             # (swarm seed 238: after installing a snapshot).
-            timer.reset_at = now
+            timer.reset_at, timer.blind = now, False
         elif call == "step":
             self._on_step(node_id, timer, args[0], before, ready, now)
         elif call == "read_index":
@@ -250,6 +274,7 @@ class TimerChecker:
             if isinstance(message, Heartbeat) and message.read_round > timer.read_rounds:
                 # Lease reads: every round of heartbeats is a read round too.
                 timer.read_rounds = message.read_round
+        self._back_off(timer, replica, call, args, before, ready)
         if call == "step" and isinstance(args[0], Nack):
             self._check_nack(node_id, replica, args[0], before, time)
         elif call == "step" and isinstance(args[0], TimeoutNow):
@@ -299,7 +324,42 @@ class TimerChecker:
             and message.ballot >= before.ballot_promised
             and (ready.messages or ready.messages_after_persist)
         ):
-            timer.reset_at = now
+            timer.reset_at, timer.blind = now, False
+
+    @staticmethod
+    def _back_off(
+        timer: _Timer,
+        replica: Replica,
+        call: str,
+        args: Sequence[Any],
+        before: Before,
+        ready: Ready,
+    ) -> None:
+        """The back-off after this call (``election-backoff``)."""
+        role = replica.role
+        message = args[0] if call == "step" else None
+        followed = (
+            isinstance(message, Accept | Heartbeat)
+            and message.src != replica.node_id
+            and message.ballot >= before.ballot_promised
+            and bool(ready.messages or ready.messages_after_persist)
+        )
+        if role is Role.LEADER or followed:
+            timer.backoff = 1.0
+            return
+        if before.role is Role.FOLLOWER or role is not Role.FOLLOWER:
+            return
+        # A candidate or leader became a follower. Preempted: a candidate whose
+        # timer ran out, or one that heard a higher ballot (a Nack naming one,
+        # or a promise raised above its own). Not: a leader that lost its
+        # majority or handed over (a tick), or one that installed a snapshot.
+        preempted = (call == "tick" and before.role is not Role.LEADER) or (
+            call == "step"
+            and (isinstance(message, Nack) or replica.ballot_promised > before.ballot_own)
+        )
+        if preempted:
+            config = replica.config
+            timer.backoff = min(timer.backoff * config.backoff_factor, config.backoff_max_factor)
 
     def _check_install(
         self, node_id: NodeId, replica: Replica, slot: Slot, before: Before, time: float
@@ -419,23 +479,32 @@ class TimerChecker:
             return
         quiet = now - timer.reset_at
         timeout_max = config.election_timeout_max_s * config.backoff_max_factor
-        if role is not before.role and quiet < config.election_timeout_min_s - _EPSILON_S:
+        # election-backoff: within the bounds the back-off stretches them to.
+        backoff = timer.backoff
+        if role is not before.role and quiet < config.election_timeout_min_s * backoff - _EPSILON_S:
             self._fail(
                 time,
-                "election-timer",
+                "election-timer" if backoff == 1.0 else "election-backoff",
                 f"n{node_id} went from {before.role.value} to {role.value} "
                 f"{quiet:.6f} s after its timer restarted (at least "
-                f"{config.election_timeout_min_s:.6f} s)",
+                f"{config.election_timeout_min_s * backoff:.6f} s, backed off {backoff:g}x)",
             )
-        elif role is before.role and quiet > timeout_max + _EPSILON_S and replica._may_stand():
+        elif (
+            role is before.role
+            and quiet
+            > (timeout_max if timer.blind else config.election_timeout_max_s * backoff) + _EPSILON_S
+            and replica._may_stand()
+        ):
             self._fail(
                 time,
-                "election-timer",
+                "election-timer" if quiet > timeout_max + _EPSILON_S else "election-backoff",
                 f"n{node_id} is still {role.value} {quiet:.6f} s after its timer "
-                f"restarted (at most {timeout_max:.6f} s)",
+                f"restarted (at most {config.election_timeout_max_s * backoff:.6f} s, backed "
+                f"off {backoff:g}x)",
             )
-            timer.reset_at = now  # once per wait is enough
+            timer.reset_at, timer.blind = now, False  # once per wait is enough
         elif role is Role.FOLLOWER and before.role is Role.FOLLOWER and not replica._may_stand():
+            timer.blind = True
             self._check_asks(node_id, replica, timer, quiet, timeout_max, time)
 
     def _check_asks(
