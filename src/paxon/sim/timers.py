@@ -52,7 +52,8 @@ was last ticked with), so each rule is exact at the tick that must act:
   waits for nothing.) A follower that may not stand restarts its timer
   unseen at each ask; until a restart the checker sees, only
   ``election-timer``'s bound judges how long it waits (membership-changes
-  seed 12: a learner made a voter).
+  seed 12: a learner made a voter), and one with no round left to stand in
+  restarts it unseen too (a core trusting any round: ``TrustsAnyRound``).
 - ``queue-bound``: a leader's proposal queue (commands it took with
   ``propose_many`` and has not yet put in a new slot) never holds more than
   ``queue_max_commands``, and ``Busy`` is raised only when the commands would
@@ -481,6 +482,7 @@ class TimerChecker:
         timeout_max = config.election_timeout_max_s * config.backoff_max_factor
         # election-backoff: within the bounds the back-off stretches them to.
         backoff = timer.backoff
+        timeout_max_now = config.election_timeout_max_s * backoff
         if role is not before.role and quiet < config.election_timeout_min_s * backoff - _EPSILON_S:
             self._fail(
                 time,
@@ -491,9 +493,9 @@ class TimerChecker:
             )
         elif (
             role is before.role
-            and quiet
-            > (timeout_max if timer.blind else config.election_timeout_max_s * backoff) + _EPSILON_S
+            and quiet > (timeout_max if timer.blind else timeout_max_now) + _EPSILON_S
             and replica._may_stand()
+            and replica._next_ballot() is not None  # no round left: it restarts, unseen
         ):
             self._fail(
                 time,
