@@ -9,12 +9,13 @@ run in order; before these faults every one of them survived that seed).
 from __future__ import annotations
 
 import inspect
+import textwrap
 
 import pytest
 from tests.sim.mutants import NO_COORDINATION
 
 from paxon.sim import SimConfig, run_seed
-from paxon.storage import codec, segments, snapshot
+from paxon.storage import codec, segments, snapshot, wal
 
 # The seeds here were aimed before lease holders joined the workload: without
 # them (nor the lock contenders and watchers) each replays as it was found.
@@ -59,3 +60,20 @@ def test_a_scan_frame_mutant_is_caught_by_an_aimed_storage_fault(
     _mutate_scan_frame(monkeypatch, right, wrong)
     violations = run_seed(seed, SWARM).violations
     assert any("recovery" in v and named in v for v in violations), (number, violations[:3])
+
+
+def test_a_new_logs_first_segment_misnamed_fails_snapshots_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """s18 sample (``wal.py:94``): a new log keeps its first segment under the
+    name of lsn + 2. Once that segment is sealed, every snapshot fails to delete
+    it; the node logs that and goes on, and before ``snapshot-written`` no rule
+    saw it. It names the mutant on swarm seed 1."""
+    source = textwrap.dedent(inspect.getsource(wal.Wal.__init__))
+    right = "_Segment(segment_name(lsn_last + 1), lsn_last + 1, False)"
+    assert source.count(right) == 1, right
+    namespace = dict(vars(wal))
+    exec(source.replace(right, right.replace("lsn_last + 1)", "lsn_last + 2)", 1)), namespace)
+    monkeypatch.setattr(wal.Wal, "__init__", namespace["__init__"])
+    result = run_seed(1, SimConfig(nodes=0, swarm=True))
+    assert any("snapshot-written" in v for v in result.violations), result.violations[:3]

@@ -454,6 +454,8 @@ class FaultInjector:
             host = self._rng_io.choice(up)
             host.fs.fail("fdatasync", path_contains="/wal-")
             host.io_error = True
+            if host.process is not None:
+                host.process.io_fault = True
             cluster.log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
             return
         if cluster.rng_stop.random() < _GRACEFUL_STOP:

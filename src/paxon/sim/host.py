@@ -115,6 +115,9 @@ class Process:
     node: Node
     started: bool = False
     stopping: bool = False
+    # An injected I/O error was set on its disk in this life: a snapshot it
+    # then fails to write is the fault's doing (``snapshot-written``).
+    io_fault: bool = False
 
 
 @dataclass(slots=True)

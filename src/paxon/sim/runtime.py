@@ -598,6 +598,7 @@ class RuntimeCluster:
             # The disk fails while the node shuts down: the fsync in flight.
             host.fs.fail("fdatasync", path_contains="/wal-")
             host.io_error = True
+            process.io_fault = True
             self.log(f"fault: the next fsync of n{host.node_id}'s log fails (EIO)")
         stop = process.loop.create_task(process.node.stop())
 
@@ -885,12 +886,24 @@ class RuntimeCluster:
         self.faults.release_held(f"n{host.node_id} restarts")
 
     def _retire(self, process: Process) -> None:
-        """Keep a replica's refusal counts before it is replaced or the run ends."""
+        """Keep a replica's refusal counts before it is replaced or the run ends,
+        and judge its snapshots (``snapshot-written``)."""
         if not process.started:
             return
         counters = process.node._replica.counters
         for name, count in dataclasses.asdict(counters).items():
             self.stats.refused[name] = self.stats.refused.get(name, 0) + count
+        # A snapshot the node started and could not write, with no I/O error
+        # injected in this life: the runtime logs it and goes on with a log it
+        # cannot compact, which no other rule sees (s18 sample, wal.py:94).
+        failed = process.node.metrics.registry.get_sample_value("paxon_snapshot_failures_total")
+        if failed and not process.io_fault:
+            self.checker.fail(
+                self.time,
+                "snapshot-written",
+                f"n{process.node.node_id} failed to write {failed:.0f} snapshot(s) in this "
+                "life, with no I/O error injected",
+            )
 
     def node_of(self, host: Host) -> Node | None:
         """The running node on ``host``, if it has started."""
