@@ -171,9 +171,7 @@ class LaggingCandidate:
         )
 
     def _cut_off(self, node_id: int) -> int:
-        others = [peer for peer in self._cluster.hosts if peer != node_id]
-        links = {(node_id, peer) for peer in others} | {(peer, node_id) for peer in others}
-        return self._cluster.network.cut(links)
+        return self._cluster.network.cut_off(node_id, self._cluster.hosts)
 
 
 __all__ = ["CONFIG", "REPLICA", "LaggingCandidate"]

@@ -145,9 +145,7 @@ class MembershipFaults:
         assert node is not None
         replica = node._replica
         lasting = self._cut_length(node_id)
-        links = {(node_id, other) for other in cluster.members if other != node_id}
-        links |= {(b, a) for a, b in links}
-        cut_id = cluster.network.cut(links)
+        cut_id = cluster.network.cut_off(node_id, cluster.members)
         self.learners_cut += 1
         cluster.log(f"fault: learner n{node_id} cut off for {lasting:.3f} s, cut #{cut_id}")
         deadline = replica._election_deadline

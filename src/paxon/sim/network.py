@@ -9,7 +9,7 @@ modelled as able to reach every server, as a load balancer would.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 CLIENT_BASE = 1000
@@ -85,6 +85,11 @@ class SimNetwork:
         self._cuts[cut_id] = links
         self._recompute()
         return cut_id
+
+    def cut_off(self, node_id: int, others: Iterable[int]) -> int:
+        """Cut ``node_id`` off from each of ``others``, both ways; the cut's id."""
+        links = {(node_id, peer) for peer in others if peer != node_id}
+        return self.cut(links | {(peer, node) for node, peer in links})
 
     def heal(self, cut_id: int) -> None:
         self._cuts.pop(cut_id, None)

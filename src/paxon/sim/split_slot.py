@@ -113,9 +113,7 @@ class SplitSlot:
         return node._replica.config.election_timeout_max_s + _STEP_DOWN_MARGIN_S
 
     def _cut_off(self, node_id: int) -> None:
-        others = [peer for peer in self._cluster.hosts if peer != node_id]
-        links = {(node_id, peer) for peer in others} | {(peer, node_id) for peer in others}
-        self._cuts.append(self._cluster.network.cut(links))
+        self._cuts.append(self._cluster.network.cut_off(node_id, self._cluster.hosts))
 
     def _join(self) -> None:
         """Stage 3: the first and the second join a bare majority, apart from the rest."""
