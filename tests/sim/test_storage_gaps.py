@@ -77,3 +77,25 @@ def test_a_new_logs_first_segment_misnamed_fails_snapshots_named(
     monkeypatch.setattr(wal.Wal, "__init__", namespace["__init__"])
     result = run_seed(1, SimConfig(nodes=0, swarm=True))
     assert any("snapshot-written" in v for v in result.violations), result.violations[:3]
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_header_check_that_passes_a_changed_checksum_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """s18 sample (``segments.py:164``): a segment header is taken as whole when
+    its checksum compares above, not unequal to, the stored one. Only a flip in
+    the header's reserved bytes or its checksum gets past the later checks, and
+    half of those pass; before the header flips of ``strike_rare`` no budget
+    seed struck a header. Lease seed 5 (5 nodes) flips a checksum bit."""
+    source = inspect.getsource(segments._check_header)
+    right = "if crc32c(data[: _HEADER.size]) != _CRC"
+    assert source.count(right) == 1, right
+    namespace = dict(vars(segments))
+    exec(source.replace(right, right.replace("!=", ">")), namespace)
+    monkeypatch.setattr(segments, "_check_header", namespace["_check_header"])
+    result = run_seed(5, SimConfig(nodes=5, lease_reads=True))
+    assert any("recovery" in v and "the segment header" in v for v in result.violations), (
+        result.violations[:3]
+    )

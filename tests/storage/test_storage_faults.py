@@ -31,6 +31,7 @@ from storage_helpers import (
 
 from paxon.protocol.records import ChosenRecord, PromiseRecord, SnapshotRecord
 from paxon.protocol.types import Ballot
+from paxon.sim import storage_faults
 from paxon.sim.storage_faults import (
     KINDS,
     RECOVER,
@@ -258,8 +259,9 @@ def test_faults_aimed_at_rare_targets_are_classified_right() -> None:
 
 
 def test_strike_rare_leaves_a_disk_without_rare_targets_alone() -> None:
-    # With bit flips, a log whose last segment holds a frame always holds the
-    # fallback target (a frame length grown past the end): left out here.
+    # With bit flips, every log holds a fallback target (a segment header; a
+    # frame length grown past the end once its last segment holds a frame):
+    # left out here.
     fs, _ = synced_log(2)
     before = fs.durable_view(DATA)
     assert rare_targets(fs, DATA, KINDS) == []
@@ -269,17 +271,33 @@ def test_strike_rare_leaves_a_disk_without_rare_targets_alone() -> None:
         strike_rare(fs, DATA, random.Random(1), frozenset({"melt"}))
 
 
-def test_a_frame_length_grown_past_the_end_is_refused_not_cut() -> None:
-    """The fallback rare target (mutation s13 #57): a bit set in a frame's
-    length so the frame claims to reach past the end of the file. Its check
-    word no longer matches: damage, refused, never a torn tail cut off."""
-    for seed in range(8):
+def test_the_fallback_bit_flips_are_refused_not_cut() -> None:
+    """The fallback rare targets, one of two: a bit set in a frame's length so
+    the frame claims to reach past the end of the file (mutation s13 #57), or
+    a bit of a segment's header (s18 #33). Either is damage, refused, never a
+    torn tail cut off."""
+    struck = set()
+    for seed in range(16):
         fs, _ = synced_log(3)
         fault = strike_rare(fs, DATA, random.Random(seed), frozenset({"bitflip"}))
-        assert fault is not None and "frame length grown past the end" in fault.detail
+        assert fault is not None, seed
+        target = fault.detail.partition(", ")[2]
+        assert target in ("a frame length grown past the end", "the segment header"), fault
+        struck.add(target)
         assert fault.expect == REFUSE
         with pytest.raises(DataDirDamaged):
             open_storage(fs, TINY)
+    assert len(struck) == 2, struck
+
+
+def test_a_header_flip_that_reads_as_a_cut_header_is_not_drawn() -> None:
+    """A flip that clears the last set bit of a header leaves its first bytes,
+    then zeros: a header cut short by a crash, which recovery may drop. The
+    planner never draws it as damage."""
+    header = bytes(range(1, 31)) + b"\x00\x04"
+    assert storage_faults._reads_cut(header, 31 * 8 + 2)
+    assert not storage_faults._reads_cut(header, 31 * 8 + 3)
+    assert not storage_faults._reads_cut(header, 0)
 
 
 def test_a_seed_replays_the_same_faults() -> None:
