@@ -759,6 +759,17 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
+    # s18 row 21: the chosen prefix advances without its ChosenRecord, so a
+    # restart knows none of it and must learn it again.
+    (
+        "chosen-prefix-never-recorded",
+        "_advance_chosen",
+        "persist: bool = True",
+        "persist: bool = False",
+        0,
+        "chosen-advances",
+        True,
+    ),
     # s16 row 24: a learned entry held with the same value is not marked chosen;
     # the prefix stalls until a leader's runs mark it.
     (

@@ -261,6 +261,9 @@ class ReplicaObserver:
                 replica.check_invariants(full=cluster.stats.steps % 64 == 0)
             except AssertionError as error:
                 cluster.checker.on_invariant_broken(node_id, error, cluster.time)
+            cluster.properties.on_prefix_moved(
+                node_id, before.slot_chosen, replica.slot_chosen, ready.records, cluster.time
+            )
             if replica.slot_chosen != self._slot_chosen_reported.get(node_id):
                 self._report_configuration(node_id, replica)
             if name == "install_snapshot" or cluster.stats.steps % _VOTES_EVERY == 0:

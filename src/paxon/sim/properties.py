@@ -112,12 +112,16 @@ The properties, by rule name (``Violation.rule``), with the rule of
   dropped there, say by a snapshot install, is missing from its promises
   until it restarts: mutation s13 #23.) Checked after each
   ``install_snapshot`` and every 1024th step (``ReplicaObserver``).
-- ``chosen-advances``: a durable ``ChosenRecord`` of a node names a chosen
-  prefix above every chosen or snapshot mark that node held in the same life
-  (the mark it recovered included): the chosen mark is written when the
-  prefix advances and only then. ("``ChosenRecord`` ... is written only when
-  the chosen prefix advances past every mark the replica holds".) Judged on
-  the runtime engine, which reports each recovery.
+- ``chosen-advances``: the chosen mark is written when the prefix advances,
+  and only then. Only then: a durable ``ChosenRecord`` of a node names a
+  chosen prefix above every chosen or snapshot mark that node held in the
+  same life (the mark it recovered included). When: a call that moves a
+  node's chosen prefix hands out, in the same ``Ready``, a ``ChosenRecord``
+  of the new prefix, or an installed snapshot's ``SnapshotRecord`` that
+  reaches it (a mark never written is a prefix a restart must learn again:
+  s18 #21). ("``ChosenRecord`` ... is written whenever the chosen prefix
+  advances, and only when it advances past every mark the replica holds".)
+  Judged on the runtime engine, which reports each recovery and each call.
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -375,6 +379,29 @@ class PropertyChecker:
                 f"past {mark}, which this life already held",
             )
         view.mark_this_life = max(mark, slot_chosen)
+
+    def on_prefix_moved(
+        self, node_id: NodeId, before: Slot, after: Slot, records: Sequence[object], time: float
+    ) -> None:
+        """``chosen-advances``, when: a call moved ``node_id``'s chosen prefix from
+        ``before`` to ``after``; ``records`` are what it hands out to persist."""
+        if after <= before:
+            return
+        written = max(
+            (
+                record.slot_chosen if isinstance(record, ChosenRecord) else record.slot
+                for record in records
+                if isinstance(record, ChosenRecord | SnapshotRecord)
+            ),
+            default=None,
+        )
+        if written is None or written < after:
+            self._fail(
+                time,
+                "chosen-advances",
+                f"n{node_id}'s chosen prefix moved from {before} to {after} with "
+                + ("no mark written" if written is None else f"a mark of {written} written"),
+            )
 
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""
