@@ -264,6 +264,9 @@ class ReplicaObserver:
             cluster.properties.on_prefix_moved(
                 node_id, before.slot_chosen, replica.slot_chosen, ready.records, cluster.time
             )
+            cluster.properties.on_promises_handed(
+                node_id, before.ballot_promised, ready.records, cluster.time
+            )
             if replica.slot_chosen != self._slot_chosen_reported.get(node_id):
                 self._report_configuration(node_id, replica)
             if name == "install_snapshot" or cluster.stats.steps % _VOTES_EVERY == 0:

@@ -122,6 +122,12 @@ The properties, by rule name (``Violation.rule``), with the rule of
   s18 #21). ("``ChosenRecord`` ... is written whenever the chosen prefix
   advances, and only when it advances past every mark the replica holds".)
   Judged on the runtime engine, which reports each recovery and each call.
+- ``promise-raises``: a ``PromiseRecord`` is written only when it raises the
+  node's promise: above the promise it held when the call began, and above
+  every promise or vote handed out before it in the same ``Ready`` (an
+  accept record raises the recovered promise too). A redundant one costs a
+  write and an fsync, as a redundant chosen mark does. ("The promise is
+  raised, and persisted, only by a ballot above it.")
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -402,6 +408,25 @@ class PropertyChecker:
                 f"n{node_id}'s chosen prefix moved from {before} to {after} with "
                 + ("no mark written" if written is None else f"a mark of {written} written"),
             )
+
+    def on_promises_handed(
+        self, node_id: NodeId, held: Ballot, records: Sequence[object], time: float
+    ) -> None:
+        """``promise-raises``: ``records`` are what one call hands out to persist,
+        ``held`` the promise ``node_id`` held when the call began."""
+        for record in records:
+            if isinstance(record, AcceptRecord):
+                held = max(held, record.entry.ballot)
+            elif isinstance(record, PromiseRecord):
+                if record.ballot <= held:
+                    self._fail(
+                        time,
+                        "promise-raises",
+                        f"n{node_id} wrote a promise of {record.ballot}, which does not "
+                        f"raise the {held} it held",
+                    )
+                    return
+                held = record.ballot
 
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""
