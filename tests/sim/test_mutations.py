@@ -874,6 +874,19 @@ SWARM = SimConfig(nodes=0, swarm=True)
 # The same, named in a group of the mutation budget other than the swarm's
 # (tests/mutate/budget.py): the runs where the moment is dense.
 LINE_CHANGES_IN_GROUPS = [
+    # The unmarked flip replica.py:1623: the members are refreshed only when the
+    # chosen prefix did not move, so a configuration that takes effect leaves
+    # the edge and the links on the old members until some later call.
+    (
+        "members-left-stale-as-the-prefix-moves",
+        "_advance_chosen",
+        "if self.slot_chosen > start:\n        self._refresh_members()",
+        "if not (self.slot_chosen > start):\n        self._refresh_members()",
+        RECONFIG_CONFIG,
+        0,
+        "invariant",
+        True,
+    ),
     # s16 row 23: an Accept at a slot known chosen raises the promise only when
     # its ballot is not above it, so the vote outruns the durable promise (lease
     # seed 7: 5 nodes, an acceptor outside the new leader's Phase 1 quorum).

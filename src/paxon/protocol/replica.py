@@ -90,6 +90,8 @@ Invariants (``check_invariants`` asserts them after every step in tests):
 - Every slot held lies in ``[log_start, slot_chosen + 2W)`` (a peer's slots
   below ``slot_chosen + W``; a new leader's fill below ``slot_from + 2W``):
   compacted slots are forgotten.
+- ``members`` are the members of every configuration in effect from
+  ``slot_chosen`` on, and the edge hears from every node of the history.
 """
 
 from __future__ import annotations
@@ -790,6 +792,11 @@ class Replica:
             assert self._transfer_to is None, "a transfer outlived the leadership"
             # Its hint would send clients back to it (mutation s14 row 25).
             assert self.leader_id != self.node_id, "a replica that does not lead names itself"
+        # Who the edge hears from follows every change of the history and of
+        # the chosen prefix at once (the unmarked flip of _advance_chosen's
+        # refresh left a member outside until the next call).
+        assert self.members == self._members_now(), "members not refreshed"
+        assert self._member_set == self._history.ids(), "the edge's member set not refreshed"
         if not full:
             return
         for slot in range(self.log_start, self.slot_chosen):
@@ -1743,15 +1750,19 @@ class Replica:
 
     def _refresh_members(self) -> None:
         """The ids this replica talks to and hears from (the history changed)."""
-        live = self._history.from_slot(self.slot_chosen)
         before = frozenset(self.members)
-        self.members = tuple(sorted(frozenset().union(*(config.ids for config in live))))
+        self.members = self._members_now()
         self._member_set = self._history.ids()
         if self.role is Role.LEADER:
             # A member that (re)joins gets a whole lease to answer before check
             # quorum counts it as unheard: the leader only now talks to it.
             for member in set(self.members) - before - {self.node_id}:
                 self._peer_seen_at[member] = self._now
+
+    def _members_now(self) -> tuple[NodeId, ...]:
+        """Every member of a configuration in effect from the chosen prefix on."""
+        live = self._history.from_slot(self.slot_chosen)
+        return tuple(sorted(frozenset().union(*(config.ids for config in live))))
 
     def _next_ballot(self) -> Ballot | None:
         """A fresh ballot above every round known, or None once rounds run out."""
