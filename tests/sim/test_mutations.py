@@ -759,6 +759,27 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
+    # s18 rows 13 and 6: what the core tells readiness (a `# sim: unreachable`
+    # accessor until session 19): a leader counting itself out of the majority
+    # it needs, and a prefix heard that starts at slot 1.
+    (
+        "leader-contact-needs-one-more",
+        "leader_contact_at",
+        "need = self.quorum - (1 if",
+        "need = self.quorum * (1 if",
+        0,
+        "readiness-contact",
+        True,
+    ),
+    (
+        "prefix-heard-starts-at-one",
+        "__init__",
+        "self._slot_chosen_heard: Slot = 0",
+        "self._slot_chosen_heard: Slot = 1",
+        0,
+        "readiness-behind",
+        True,
+    ),
     # The unmarked flips' survivor replica.py:1189: a learned entry held with
     # the same value writes a promise of its ballot when it does not raise the
     # promise (and none when it does): an fsync for nothing.

@@ -741,12 +741,12 @@ class Replica:
         return ReplicaCounters(**{refusal.value: count for refusal, count in self._refused.items()})
 
     @property
-    def slot_chosen_heard(self) -> Slot:  # sim: unreachable: readiness, paxon serve only
+    def slot_chosen_heard(self) -> Slot:
         """The end of the chosen prefix as far as this replica has heard (its own
         ``slot_chosen`` or beyond): how far it may be behind."""
         return max(self._slot_chosen_heard, self.slot_chosen)
 
-    def leader_contact_at(self) -> float | None:  # sim: unreachable: readiness, serve only
+    def leader_contact_at(self) -> float | None:
         """When this replica last knew a leader to be leading, on its clock (``now``):
         a leader, when it last heard from enough voters in effect to make a majority
         with itself; any other role, when it last heard from the leader it follows.

@@ -69,6 +69,19 @@ nothing is judged, as two readings of one clock may round apart):
   confirm a leadership that may have ended by then (``docs/protocol.md``,
   "Reads": each ``read_index`` starts a new round).
 
+- ``readiness-contact``: what the core tells ``paxon serve``'s readiness
+  (``leader_contact_at``) is what the checker heard, after every call: a
+  leader, the time by which it had heard from enough voters of the
+  configuration in effect to make a majority with itself (its reign's start,
+  or a join, counting as heard; its own clock when it alone is a majority);
+  any other role, when it last followed the leader it names (None with no
+  leader, or one not followed in this life) (``docs/architecture.md``, the
+  core's readiness facts; ``node/readiness.py`` judges from them).
+- ``readiness-behind``: and how far the chosen prefix reaches as far as the
+  replica has heard (``slot_chosen_heard``) is its own prefix or the highest
+  one an ``Accept`` or ``Heartbeat`` it followed in this life carried,
+  whichever is higher: readiness reports the lag from it.
+
 - ``lease-voter``: a leader answers a read from its lease (in the
   ``read_index`` call itself, with no heartbeat round sent) only while it
   votes in every configuration it holds from its chosen prefix on: one whose
@@ -87,6 +100,7 @@ from typing import Any
 
 from paxon.protocol.membership import CONFIG_MAGIC, SYSTEM_CLIENT_ID
 from paxon.protocol.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Message
+from paxon.protocol.quorum import majority
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import Ballot, Command, NodeId
@@ -117,6 +131,8 @@ class _Life:
     round_sent_max: int = 0
     # As a follower: when it last followed each node.
     followed: dict[NodeId, float] = field(default_factory=dict)
+    # The highest chosen prefix an Accept or Heartbeat it followed carried.
+    prefix_heard: int = 0
 
 
 class FailFastChecker:
@@ -151,11 +167,15 @@ class FailFastChecker:
             if isinstance(message, Heartbeat) and message.read_round > life.read_rounds:
                 # Lease reads: every round of heartbeats is a read round too.
                 life.read_rounds = message.read_round
+        if call == "step" and follows(args[0], ready):
+            life.prefix_heard = max(life.prefix_heard, args[0].chosen.slot_chosen)
+        self._check_behind(node_id, replica, life, time)
         if replica.role is not Role.LEADER:
             life.reign = None
             if call == "step":
                 self._note_followed(node_id, replica, life, args[0], ready)
             self._check_forward(node_id, replica, life, time)
+            self._check_contact(node_id, replica, life.followed.get(replica.leader_id or 0), time)
             return
         reign = self._reign(replica, life)
         if call == "step":
@@ -164,6 +184,7 @@ class FailFastChecker:
             self._check_transfer(node_id, replica, reign, time)
         elif call == "read_index" and ready.reads:
             self._check_lease_voter(node_id, replica, ready, time)
+        self._check_contact(node_id, replica, self._majority_heard_at(replica, reign), time)
         if call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
             heard, _ = self._majorities(node_id, replica, reign)
             if not heard:
@@ -323,6 +344,48 @@ class FailFastChecker:
                 f"n{node_id} ({replica.role.value}) says its leader n{leader} is not live at "
                 f"{replica.now:.6f}, having heard it {quiet:.6f} s before "
                 f"(bound {bound:.6f} s)",
+            )
+
+    # ------------------------------------------------------------- readiness
+
+    def _majority_heard_at(self, replica: Replica, reign: _Reign) -> float | None:
+        """When the leader had heard from enough voters in effect to make a
+        majority with itself (its clock; None: not yet)."""
+        voters = replica.configuration.voters
+        need = majority(len(voters)) - (1 if replica.node_id in voters else 0)
+        if need <= 0:
+            return replica.now
+        heard = sorted(
+            (reign.heard.get(peer, float("-inf")) for peer in voters - {replica.node_id}),
+            reverse=True,
+        )
+        at = heard[need - 1] if len(heard) >= need else float("-inf")
+        return None if at == float("-inf") else at
+
+    def _check_contact(
+        self, node_id: NodeId, replica: Replica, expected: float | None, time: float
+    ) -> None:
+        reported = replica.leader_contact_at()
+        if reported is None and expected is None:
+            return
+        if reported is None or expected is None or abs(reported - expected) > _EPSILON_S:
+            self._fail(
+                time,
+                "readiness-contact",
+                f"n{node_id} ({replica.role.value}, leader {replica.leader_id}) reports its "
+                f"last contact with a leader at {reported}, where what it heard says "
+                f"{expected} (now {replica.now:.6f})",
+            )
+
+    def _check_behind(self, node_id: NodeId, replica: Replica, life: _Life, time: float) -> None:
+        expected = max(replica.slot_chosen, life.prefix_heard)
+        if replica.slot_chosen_heard != expected:
+            self._fail(
+                time,
+                "readiness-behind",
+                f"n{node_id} reports the chosen prefix heard at {replica.slot_chosen_heard}, "
+                f"where its own is {replica.slot_chosen} and the highest it followed "
+                f"{life.prefix_heard}",
             )
 
     # ------------------------------------------------------------- helpers
