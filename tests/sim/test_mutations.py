@@ -759,6 +759,27 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
+    # s18 rows 11 and 5: the dashboard's log view (a `# sim: unreachable`
+    # accessor until session 19) starting far past its top, so it shows
+    # nothing, or capped at 65 slots instead of the 64 documented.
+    (
+        "log-view-starts-past-its-top",
+        "recent_slots",
+        "range(max(self.log_start, top - count), top)",
+        "range(max(self.log_start, top * count), top)",
+        0,
+        "dashboard-truthful",
+        True,
+    ),
+    (
+        "log-view-shows-65-slots",
+        "recent_slots",
+        "count = max(0, min(count, RECENT_SLOTS_MAX))",
+        "count = max(0, min(count, 65))",
+        2,
+        "dashboard-truthful",
+        True,
+    ),
     # s18 rows 13 and 6: what the core tells readiness (a `# sim: unreachable`
     # accessor until session 19): a leader counting itself out of the majority
     # it needs, and a prefix heard that starts at slot 1.

@@ -715,7 +715,7 @@ class Replica:
             counters=self.counters,
         )
 
-    def recent_slots(self, count: int) -> tuple[SlotView, ...]:  # sim: unreachable: dashboard
+    def recent_slots(self, count: int) -> tuple[SlotView, ...]:
         """The last ``min(count, RECENT_SLOTS_MAX)`` slots of the log this replica holds,
         oldest first, from ``log_start`` to its highest accepted slot (looked for at
         most ``slots_ahead_max`` past ``slot_chosen``). Read-only: a view for the

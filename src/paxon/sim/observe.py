@@ -32,7 +32,7 @@ from paxon.node.machine import Applied, ReplicatedMachine
 from paxon.node.node import Node
 from paxon.protocol.membership import Configuration
 from paxon.protocol.ready import ChosenEntry, Ready
-from paxon.protocol.replica import Replica, Role
+from paxon.protocol.replica import RECENT_SLOTS_MAX, Replica, Role
 from paxon.protocol.types import Ballot, Slot
 from paxon.sim.config import ReplicaFactory
 from paxon.sim.host import Host
@@ -56,6 +56,8 @@ _OBSERVED_CALLS = (
 # Every 64 steps cost a tenth of the run's time (swarm seeds 0-19); 1024, none
 # measurable, and the mutant it is for is still caught at the install.
 _VOTES_EVERY = 1024
+# The dashboard's log view is checked every this many calls (it walks 64 slots).
+_VIEWS_EVERY = 64
 
 
 def _held(replica: Replica) -> Callable[[Slot], tuple[Ballot, bool] | None]:
@@ -269,6 +271,14 @@ class ReplicaObserver:
             )
             if replica.slot_chosen != self._slot_chosen_reported.get(node_id):
                 self._report_configuration(node_id, replica)
+            if cluster.stats.steps % _VIEWS_EVERY == 0:
+                cluster.properties.on_slot_views(
+                    node_id,
+                    replica.recent_slots(2 * RECENT_SLOTS_MAX),
+                    replica.slot_chosen,
+                    replica.log_start,
+                    cluster.time,
+                )
             if name == "install_snapshot" or cluster.stats.steps % _VOTES_EVERY == 0:
                 cluster.properties.on_votes_held(
                     node_id, replica.log_start, _held(replica), cluster.time

@@ -128,6 +128,13 @@ The properties, by rule name (``Violation.rule``), with the rule of
   accept record raises the recovered promise too). A redundant one costs a
   write and an fsync, as a redundant chosen mark does. ("The promise is
   raised, and persisted, only by a ballot above it.")
+- ``dashboard-truthful``: what the dashboard's log view shows of a replica
+  (``recent_slots``) is what it holds: at most ``RECENT_SLOTS_MAX`` (64)
+  consecutive slots, none below ``log_start``, fewer only when they start at
+  ``log_start``, reaching the end of the chosen prefix; every slot below the
+  prefix shown chosen; a slot shown chosen has a ballot, and the command count
+  and no-op flag of the value chosen there. Checked every 64th call
+  (``ReplicaObserver``), asking for twice the cap.
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -196,6 +203,7 @@ from paxon.protocol.records import (
     PromiseRecord,
     SnapshotRecord,
 )
+from paxon.protocol.replica import RECENT_SLOTS_MAX, SlotView
 from paxon.protocol.types import BALLOT_ZERO, Ballot, BallotRun, Entry, NodeId, Slot, Value
 from paxon.sim.checkers import Violation
 from paxon.sim.log_configs import LogConfigs
@@ -427,6 +435,39 @@ class PropertyChecker:
                     )
                     return
                 held = record.ballot
+
+    def on_slot_views(
+        self,
+        node_id: NodeId,
+        views: Sequence[SlotView],
+        slot_chosen: Slot,
+        log_start: Slot,
+        time: float,
+    ) -> None:
+        """``dashboard-truthful``: ``views`` is what ``recent_slots`` showed."""
+        problem = _views_problem(views, slot_chosen, log_start)
+        for view in views if problem is None else ():
+            chosen = self._chosen.get(view.slot, _VALUE_UNKNOWN)
+            if view.slot < slot_chosen and not view.chosen:
+                problem = f"slot {view.slot}, below the chosen prefix, shown not chosen"
+            elif view.chosen and view.ballot is None:
+                problem = f"slot {view.slot} shown chosen with no ballot"
+            elif view.chosen and chosen is not _VALUE_UNKNOWN and chosen is not None:
+                shown = (view.commands, bool(view.is_noop))
+                if shown != (len(chosen.commands), not chosen.commands):
+                    problem = (
+                        f"slot {view.slot} shown chosen with (commands, no-op) {shown}, "
+                        f"where {chosen} was chosen"
+                    )
+            if problem is not None:
+                break
+        if problem is not None:
+            self._fail(
+                time,
+                "dashboard-truthful",
+                f"n{node_id}'s log view (chosen prefix {slot_chosen}, log_start {log_start}): "
+                + problem,
+            )
 
     def on_crash(self, node_id: NodeId, time: float) -> None:
         """``node_id`` lost its volatile state; what its disk holds stays."""
@@ -952,3 +993,19 @@ class PropertyChecker:
 
 def _entry(entry: Entry) -> str:
     return f"(s{entry.slot}, {entry.ballot}, {entry.value})"
+
+
+def _views_problem(views: Sequence[SlotView], slot_chosen: Slot, log_start: Slot) -> str | None:
+    """What is wrong with the shape of a log view, if anything."""
+    slots = [view.slot for view in views]
+    if len(slots) > RECENT_SLOTS_MAX:
+        return f"{len(slots)} slots shown, more than {RECENT_SLOTS_MAX}"
+    if slots != list(range(slots[0], slots[0] + len(slots))) if slots else False:
+        return f"slots {slots[:3]}... not consecutive"
+    if slots and slots[0] < log_start:
+        return f"slot {slots[0]} shown, below log_start"
+    if slots and len(slots) < RECENT_SLOTS_MAX and slots[0] != log_start:
+        return f"{len(slots)} slots shown from {slots[0]}, not from log_start"
+    if slot_chosen > log_start and (not slots or slots[-1] < slot_chosen - 1):
+        return f"the view ends at {slots[-1] if slots else None}, before the chosen prefix"
+    return None
