@@ -123,7 +123,10 @@ class _Reign:
 class _Life:
     """What the checker saw of one replica object (a restart builds a new one)."""
 
-    replica_id: int
+    # The replica object itself, not its id(): a restarted node's new replica
+    # may reuse a freed one's id, and would inherit its life (a prefix heard
+    # that the new one never heard; seen in a fresh clone's run of seed 230).
+    replica: Replica
     reign: _Reign | None = None
     # Read rounds asked so far (each ``read_index`` that returned is one).
     read_rounds: int = 0
@@ -392,8 +395,8 @@ class FailFastChecker:
 
     def _life(self, node_id: NodeId, replica: Replica) -> _Life:
         life = self._lives.get(node_id)
-        if life is None or life.replica_id != id(replica):
-            life = self._lives[node_id] = _Life(id(replica))
+        if life is None or life.replica is not replica:
+            life = self._lives[node_id] = _Life(replica)
         return life
 
     def _fail(self, time: float, rule: str, detail: str) -> None:

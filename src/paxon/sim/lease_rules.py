@@ -87,7 +87,7 @@ _EPSILON_S = 1e-9
 class _Life:
     """What the checker saw of one replica object (a restart builds a new one)."""
 
-    replica_id: int
+    replica: Replica  # the object, not its id(): a new one may reuse a freed id
     started_at: float
     role: Role
     promised: Ballot
@@ -124,10 +124,10 @@ class LeaseChecker:
         time: float,
     ) -> None:
         life = self._lives.get(node_id)
-        if life is None or life.replica_id != id(replica):
+        if life is None or life.replica is not replica:
             # The first call of a replica object: what it held before is unknown.
             self._lives[node_id] = life = _Life(
-                id(replica), replica.now, replica.role, replica.ballot_promised
+                replica, replica.now, replica.role, replica.ballot_promised
             )
             life.refusals = replica.counters.ignored_leader_lease
             self._note_leading(replica, life, ready)
