@@ -300,3 +300,18 @@ def test_a_lost_directory_fsync_puts_the_names_back_at_the_crash() -> None:
     assert fs.last_dir_sync("/d") is None  # a crash ends the window of that fault
     with pytest.raises(ValueError):
         fs.lose_last_dir_sync("/d")
+
+
+def test_reads_made_unobserved_strike_no_fault_and_count_nothing() -> None:
+    """``unobserved``: the simulator's look at a disk (``paxon check`` before a
+    start) leaves its faults and counts as they were."""
+    fs = MemFileSystem()
+    make(fs, "/f", b"data", sync=True, dir_sync=True)
+    fs.fail("read", "/f", OSError(errno.EIO, "bad sector"))
+    counted = dict(fs.stats)
+    with fs.unobserved():
+        assert fs.read("/f") == b"data"
+        assert fs.is_dir("/")
+    assert dict(fs.stats) == counted
+    with pytest.raises(OSError, match="bad sector"):
+        fs.read("/f")

@@ -127,6 +127,7 @@ from paxon.sim.membership_faults import MembershipFaults
 from paxon.sim.moments import LeaderStop, UnheardMoment
 from paxon.sim.network import SimNetwork
 from paxon.sim.observe import ObservedMachine, ReplicaObserver, observed_node_class
+from paxon.sim.offline_check import OfflineCheck
 from paxon.sim.operator import Operator, sim_address
 from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
@@ -232,6 +233,8 @@ class RuntimeCluster:
         # The operator's calls: a valid change or transfer is taken.
         self.operator_rules = OperatorChecker(self.checker.violations)
         self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
+        # paxon check, run on each disk before a start, agrees with the start-up.
+        self.offline_check = OfflineCheck(self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
         # A removed leader that can reach the new voters hands over in time.
@@ -727,13 +730,21 @@ class RuntimeCluster:
         checkers learn them here, as the node does."""
         disks = {other.node_id: other.fs for other in self.hosts.values()}
         self.wrong_disk.on_restart(host.node_id, disks, cluster_id, self._storage_config, self.time)
-        storage = Storage.open(
-            f"/node{host.node_id}",
-            node_id=host.node_id,
-            cluster_id=cluster_id,
-            fs=host.fs,
-            config=self._storage_config,
-            incarnation=host.data_incarnation,
+        directory = f"/node{host.node_id}"
+        storage = self.offline_check.open_checked(
+            host.node_id,
+            directory,
+            host.fs,
+            self._storage_config,
+            lambda: Storage.open(
+                directory,
+                node_id=host.node_id,
+                cluster_id=cluster_id,
+                fs=host.fs,
+                config=self._storage_config,
+                incarnation=host.data_incarnation,
+            ),
+            self.time,
         )
         self.properties.on_recovered(
             host.node_id,

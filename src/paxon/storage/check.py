@@ -33,11 +33,13 @@ from paxon.storage.private import Exposure, find_exposure
 from paxon.storage.recovery import Inspection, inspect_data_dir
 
 # ``paxon check`` is the offline tool (tests/storage/test_storage_check.py); the
-# simulator's nodes recover through Storage.open, which shares recovery.py.
+# simulator's nodes recover through Storage.open, which shares recovery.py, and
+# the simulator runs check_data_dir on each disk before a start and compares
+# (sim/offline_check.py, ``check-agrees``).
 
 
 @dataclass(slots=True)
-class CheckReport:  # sim: unreachable: paxon check, an offline tool
+class CheckReport:
     directory: str
     ok: bool
     identity: dict[str, Any] | None = None
@@ -52,7 +54,7 @@ class CheckReport:  # sim: unreachable: paxon check, an offline tool
     empty: bool = False
     insecure: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # sim: unreachable: printed by paxon check only
         return {
             "data_dir": self.directory,
             "ok": self.ok,
@@ -69,7 +71,7 @@ class CheckReport:  # sim: unreachable: paxon check, an offline tool
             "first_bad": self.first_bad,
         }
 
-    def render(self) -> str:
+    def render(self) -> str:  # sim: unreachable: printed by paxon check only
         lines = [f"paxon check: {self.directory}"]
         if self.identity is not None:
             ident = self.identity
@@ -121,7 +123,7 @@ class CheckReport:  # sim: unreachable: paxon check, an offline tool
         return "\n".join(lines)
 
 
-def check_data_dir(  # sim: unreachable: paxon check, an offline tool
+def check_data_dir(
     path: str,
     *,
     fs: FileSystem | None = None,
@@ -173,7 +175,7 @@ def main(argv: list[str]) -> int:  # sim: unreachable: paxon check, an offline t
         print(f"paxon check: {exc}", file=sys.stderr)
         return 2
     try:
-        check = _kv_snapshot_check() if args.snapshot_contents == "kv" else None
+        check = kv_snapshot_check() if args.snapshot_contents == "kv" else None
         report = check_data_dir(args.data_dir, config=config, check_snapshot=check)
     except OSError as exc:
         print(f"paxon check: {exc}", file=sys.stderr)
@@ -187,7 +189,7 @@ def main(argv: list[str]) -> int:  # sim: unreachable: paxon check, an offline t
 # ------------------------------------------------------------------ helpers
 
 
-def _kv_snapshot_check() -> Callable[[bytes], int | None]:  # sim: unreachable: paxon check
+def kv_snapshot_check() -> Callable[[bytes], int | None]:
     """Decode a snapshot as ``paxon serve`` writes it, changing nothing.
 
     The command's wiring, not the storage layer's: storage itself never knows
@@ -199,9 +201,7 @@ def _kv_snapshot_check() -> Callable[[bytes], int | None]:  # sim: unreachable: 
     return ReplicatedMachine(KvStore()).check_snapshot
 
 
-def _report(  # sim: unreachable: paxon check, an offline tool
-    found: Inspection, exposure: Exposure | None = None
-) -> CheckReport:
+def _report(found: Inspection, exposure: Exposure | None = None) -> CheckReport:
     damaged_snapshots = [entry for entry in found.snapshots if entry.damage is not None]
     insecure = [str(problem) for problem in exposure.writable] if exposure is not None else []
     report = CheckReport(
@@ -273,7 +273,7 @@ def _report(  # sim: unreachable: paxon check, an offline tool
     return report
 
 
-def _describe(damage: DataDirDamaged) -> dict[str, Any]:  # sim: unreachable: paxon check
+def _describe(damage: DataDirDamaged) -> dict[str, Any]:
     return {
         "error": type(damage).__name__,
         "file": damage.file,

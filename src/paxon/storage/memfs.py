@@ -45,11 +45,12 @@ The object is thread-safe (one lock), as the group committer's thread uses it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from paxon.storage.fs import DIR_MODE, FILE_MODE, AppendFile, DirLock, FileAccess, ReadFile
@@ -145,6 +146,20 @@ class MemFileSystem:
         self.on_sync: Callable[[str], None] | None = None
         self.stats: Counter[str] = Counter()
         self.ops: list[tuple[str, str]] = []
+
+    @contextlib.contextmanager
+    def unobserved(self) -> Iterator[None]:
+        """Calls made inside neither strike an injected fault nor count in
+        ``stats``: the simulator's offline look at a disk (``paxon check``)
+        leaves the run as it would have been without it."""
+        with self._lock:
+            faults, stats = self._faults, self.stats
+            self._faults, self.stats = [], Counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._faults, self.stats = faults, stats
 
     # ------------------------------------------------------------ fault injection
 

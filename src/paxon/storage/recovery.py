@@ -247,8 +247,9 @@ def _inspect_snapshots(
         try:
             with SnapshotReader(fs, found.directory, name, incarnation, record_max) as reader:
                 # Contents are decoded here by paxon check only (the runtime checks
-                # them when it restores), and only it reaches _check_contents.
-                if check_snapshot is None:  # sim: one-way: paxon check decodes contents
+                # them when it restores), and only it reaches _check_contents (the
+                # simulator runs it before each start: sim/offline_check.py).
+                if check_snapshot is None:  # paxon check decodes the contents too
                     meta = reader.verify()
                 else:
                     meta, data = reader.read_verified()
@@ -259,7 +260,7 @@ def _inspect_snapshots(
                 raise CorruptSnapshot(
                     reader.path, 0, f"holds lsn {meta.lsn}, slot {meta.slot}; the name disagrees"
                 )
-            if check_snapshot is not None:  # sim: one-way: paxon check decodes contents
+            if check_snapshot is not None:
                 _check_contents(check_snapshot, data, meta.slot, reader.path)
             entry.meta = meta
         except DataDirDamaged as damage:
@@ -267,14 +268,15 @@ def _inspect_snapshots(
         found.snapshots.append(entry)
 
 
-def _check_contents(  # sim: unreachable: paxon check only
+def _check_contents(
     check: Callable[[bytes], int | None], data: bytes, slot: int, path: str
 ) -> None:
     try:
         slot_found = check(data)
-    except Exception as error:  # any refusal of untrusted bytes: the decoder's own types vary
+    # Any refusal of untrusted bytes: the decoder's own types vary.
+    except Exception as error:  # sim: unreachable: bytes whose checksums hold decode
         raise UnrestorableSnapshot(path, str(error) or type(error).__name__) from None
-    if slot_found is not None and slot_found != slot:
+    if slot_found is not None and slot_found != slot:  # sim: one-way: only a writer bug splits them
         raise UnrestorableSnapshot(
             path, f"it holds the state below slot {slot_found}, its header says slot {slot}"
         )
