@@ -780,6 +780,16 @@ LINE_CHANGES = [
         "dashboard-truthful",
         True,
     ),
+    # s18 row 10: asked for no slot, the view shows one.
+    (
+        "log-view-shows-one-when-asked-for-none",
+        "recent_slots",
+        "count = max(0, min(count, RECENT_SLOTS_MAX))",
+        "count = max(1, min(count, RECENT_SLOTS_MAX))",
+        0,
+        "dashboard-truthful",
+        True,
+    ),
     # s18 rows 13 and 6: what the core tells readiness (a `# sim: unreachable`
     # accessor until session 19): a leader counting itself out of the majority
     # it needs, and a prefix heard that starts at slot 1.

@@ -272,12 +272,15 @@ class ReplicaObserver:
             if replica.slot_chosen != self._slot_chosen_reported.get(node_id):
                 self._report_configuration(node_id, replica)
             if cluster.stats.steps % _VIEWS_EVERY == 0:
+                # A small count too, 0 to 3 in turn: the view shows no more than asked.
+                asked = cluster.stats.steps // _VIEWS_EVERY % 4
                 cluster.properties.on_slot_views(
                     node_id,
                     replica.recent_slots(2 * RECENT_SLOTS_MAX),
                     replica.slot_chosen,
                     replica.log_start,
                     cluster.time,
+                    few=(asked, replica.recent_slots(asked)),
                 )
             if name == "install_snapshot" or cluster.stats.steps % _VOTES_EVERY == 0:
                 cluster.properties.on_votes_held(

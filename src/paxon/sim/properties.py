@@ -133,8 +133,9 @@ The properties, by rule name (``Violation.rule``), with the rule of
   consecutive slots, none below ``log_start``, fewer only when they start at
   ``log_start``, reaching the end of the chosen prefix; every slot below the
   prefix shown chosen; a slot shown chosen has a ballot, and the command count
-  and no-op flag of the value chosen there. Checked every 64th call
-  (``ReplicaObserver``), asking for twice the cap.
+  and no-op flag of the value chosen there; asked for fewer, the last that
+  many of them. Checked every 64th call (``ReplicaObserver``), asking for
+  twice the cap and for 0 to 3 slots in turn.
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -443,9 +444,18 @@ class PropertyChecker:
         slot_chosen: Slot,
         log_start: Slot,
         time: float,
+        few: tuple[int, Sequence[SlotView]] = (0, ()),
     ) -> None:
-        """``dashboard-truthful``: ``views`` is what ``recent_slots`` showed."""
+        """``dashboard-truthful``: ``views`` is what ``recent_slots`` showed when
+        asked for more than its cap; ``few`` a small count asked and what it showed."""
         problem = _views_problem(views, slot_chosen, log_start)
+        asked, few_shown = few
+        last = tuple(views[len(views) - min(asked, len(views)) :])
+        if problem is None and tuple(few_shown) != last:
+            problem = (
+                f"asked for {asked} slots, shown {[view.slot for view in few_shown]}, "
+                f"not the last {asked} of {[view.slot for view in views][-4:]}"
+            )
         for view in views if problem is None else ():
             chosen = self._chosen.get(view.slot, _VALUE_UNKNOWN)
             if view.slot < slot_chosen and not view.chosen:
