@@ -811,6 +811,26 @@ LINE_CHANGES = [
         "readiness-behind",
         True,
     ),
+    # s18 row 7: a follower that says it serves (`serving`, read by the
+    # runtime's fail-fast), and a leader that says so without a majority heard.
+    (
+        "serving-off-a-leader",
+        "serving",
+        "return False",
+        "return True",
+        0,
+        "readiness-serving",
+        True,
+    ),
+    (
+        "serving-without-a-majority",
+        "serving",
+        "return self._has_quorums_ahead(heard)",
+        "return True",
+        1,
+        "readiness-serving",
+        False,
+    ),
     # The unmarked flips' survivor replica.py:1189: a learned entry held with
     # the same value writes a promise of its ballot when it does not raise the
     # promise (and none when it does): an fsync for nothing.

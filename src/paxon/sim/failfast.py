@@ -77,6 +77,12 @@ nothing is judged, as two readings of one clock may round apart):
   any other role, when it last followed the leader it names (None with no
   leader, or one not followed in this life) (``docs/architecture.md``, the
   core's readiness facts; ``node/readiness.py`` judges from them).
+- ``readiness-serving``: and whether it serves (``serving``: the runtime
+  fails what a leader holds with ``NoQuorum`` when this lapses, and refuses
+  at once while it is false): never on a role but leader; a leader serves
+  exactly while it heard from a majority of every configuration ahead within
+  ``B`` (its reign's start and a join counting as heard), the bound's edge
+  not judged.
 - ``readiness-behind``: and how far the chosen prefix reaches as far as the
   replica has heard (``slot_chosen_heard``) is its own prefix or the highest
   one an ``Accept`` or ``Heartbeat`` it followed in this life carried,
@@ -88,8 +94,8 @@ nothing is judged, as two readings of one clock may round apart):
   removal or demotion is chosen may be outvoted by voters that no longer
   count it (``docs/protocol.md``, "Lease reads").
 
-Cost: per call, a few attribute reads; a walk of the heard times per
-configuration ahead at each ``propose_many`` and ``read_index``.
+Cost: per call, a few attribute reads; a leader's, a walk of its heard times
+per configuration ahead.
 """
 
 from __future__ import annotations
@@ -179,6 +185,12 @@ class FailFastChecker:
                 self._note_followed(node_id, replica, life, args[0], ready)
             self._check_forward(node_id, replica, life, time)
             self._check_contact(node_id, replica, life.followed.get(replica.leader_id or 0), time)
+            if replica.serving:
+                self._fail(
+                    time,
+                    "readiness-serving",
+                    f"n{node_id} ({replica.role.value}) says it serves at {replica.now:.6f}",
+                )
             return
         reign = self._reign(replica, life)
         if call == "step":
@@ -188,17 +200,19 @@ class FailFastChecker:
         elif call == "read_index" and ready.reads:
             self._check_lease_voter(node_id, replica, ready, time)
         self._check_contact(node_id, replica, self._majority_heard_at(replica, reign), time)
-        if call == "read_index" or (call == "propose_many" and not _is_change(args[0])):
-            heard, _ = self._majorities(node_id, replica, reign)
-            if not heard:
-                what = "started a read" if call == "read_index" else "took commands"
-                self._fail(
-                    time,
-                    "serve-bound",
-                    f"n{node_id} leads under {reign.ballot} and {what} at {replica.now:.6f} "
-                    f"having heard from no majority {self._heard_text(replica, reign)} "
-                    f"within {replica.config.election_timeout_min_s:.6f} s",
-                )
+        heard, surely = self._majorities(node_id, replica, reign)
+        if replica.serving != heard:
+            self._check_serving(node_id, replica, reign, heard, surely, time)
+        serves = call == "read_index" or (call == "propose_many" and not _is_change(args[0]))
+        if serves and not heard:
+            what = "started a read" if call == "read_index" else "took commands"
+            self._fail(
+                time,
+                "serve-bound",
+                f"n{node_id} leads under {reign.ballot} and {what} at {replica.now:.6f} "
+                f"having heard from no majority {self._heard_text(replica, reign)} "
+                f"within {replica.config.election_timeout_min_s:.6f} s",
+            )
 
     def _check_lease_voter(
         self, node_id: NodeId, replica: Replica, ready: Ready, time: float
@@ -274,6 +288,27 @@ class FailFastChecker:
                 f"within {replica.config.election_timeout_min_s:.6f} s, while it heard "
                 f"{sorted(heard)} {self._heard_text(replica, reign)}",
             )
+
+    def _check_serving(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        reign: _Reign,
+        heard: bool,
+        surely: bool,
+        time: float,
+    ) -> None:
+        serving = replica.serving
+        if serving == heard or (heard and not surely):
+            return  # agrees, or at the bound's edge
+        self._fail(
+            time,
+            "readiness-serving",
+            f"n{node_id} leads under {reign.ballot} and says it "
+            f"{'serves' if serving else 'does not serve'} at {replica.now:.6f}, having heard "
+            f"from {'a' if heard else 'no'} majority {self._heard_text(replica, reign)} "
+            f"within {replica.config.election_timeout_min_s:.6f} s",
+        )
 
     def _check_refusal(self, node_id: NodeId, replica: Replica, what: str, time: float) -> None:
         life = self._life(node_id, replica)
