@@ -52,7 +52,7 @@ from paxon.storage import (
 )
 from paxon.storage import segments as segments_module
 from paxon.storage.codec import FrameStop, StorageRecord
-from paxon.storage.segments import SEGMENT_HEADER_BYTES, SegmentScan
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, SegmentScan, encode_segment_header
 
 ROUNDS = 70
 STEPS = 120
@@ -295,9 +295,24 @@ def test_a_header_flip_that_reads_as_a_cut_header_is_not_drawn() -> None:
     then zeros: a header cut short by a crash, which recovery may drop. The
     planner never draws it as damage."""
     header = bytes(range(1, 31)) + b"\x00\x04"
-    assert storage_faults._reads_cut(header, 31 * 8 + 2)
-    assert not storage_faults._reads_cut(header, 31 * 8 + 3)
-    assert not storage_faults._reads_cut(header, 0)
+    assert storage_faults._reads_cut(header, 31 * 8 + 2, header)
+    assert not storage_faults._reads_cut(header, 31 * 8 + 3, header)
+    assert not storage_faults._reads_cut(header, 0, header)
+
+
+def test_a_flip_in_a_header_cut_short_is_judged_against_the_whole_header() -> None:
+    """A header cut short, zero-filled: a flip in its kept bytes is damage
+    (swarm seed 2000016), but one that sets the next zero byte to the
+    header's byte there, or clears the last one kept, leaves a header cut
+    elsewhere, which recovery may drop as it drops the first."""
+    header = encode_segment_header(1, incarnation=1)
+    assert header[20:28] == bytes([1, 0, 0, 0, 0, 0, 0, 0])  # the incarnation
+    cut_at_20 = header[:20] + bytes(12)
+    cut_at_21 = header[:21] + bytes(11)
+    assert not storage_faults._reads_cut(cut_at_20, 9 * 8 + 7, header)
+    assert storage_faults._reads_cut(cut_at_20, 20 * 8, header)  # byte 20 set to 1
+    assert not storage_faults._reads_cut(cut_at_20, 20 * 8 + 1, header)  # set to 2
+    assert storage_faults._reads_cut(cut_at_21, 20 * 8, header)  # cleared
 
 
 def test_a_seed_replays_the_same_faults() -> None:

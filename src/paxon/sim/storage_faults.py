@@ -67,6 +67,10 @@ and no check of the disk can do better; only the peers hold another copy.
 |             | media, data not)                                |                        |
 | bitflip     | one bit of a segment's or IDENTITY's bytes      | refuse: every header   |
 |             | (segments: within their whole frames)           | and frame is checked   |
+|             |                                                 | (a header, whole or    |
+|             |                                                 | cut, left reading as   |
+|             |                                                 | its first bytes then   |
+|             |                                                 | zeros: as a lost one)  |
 | bitflip     | one bit of a snapshot                           | the snapshot rule      |
 | lost        | a synced write of a segment, read back as       | refuse: zeros followed |
 |             | zeros, when non-zero bytes follow it in the     | by frames are no torn  |
@@ -158,7 +162,7 @@ from paxon.storage.layout import (
     parse_snapshot_name,
 )
 from paxon.storage.memfs import MemFileSystem
-from paxon.storage.segments import SEGMENT_HEADER_BYTES, scan_segment
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, encode_segment_header, scan_segment
 from paxon.storage.snapshot import SnapshotReader
 
 KINDS = frozenset({"torn", "bitflip", "lost", "misdirected", "dirent"})
@@ -451,6 +455,14 @@ def _plan_bitflip(disk: _Disk, rng: random.Random) -> _Plan | None:
     name, bit = found  # every stored bit alike within the span, as bit rot strikes
     path = disk.path(name)
     expect = _expect_damaged(disk, name)
+    first_lsn = parse_segment_name(name)
+    if first_lsn is not None and _reads_cut(
+        disk.files[name], bit, encode_segment_header(first_lsn, disk.incarnation)
+    ):
+        # The bytes a crash may leave (a header cut short, the rest zeros):
+        # recovery must take them as one (swarm seed 2000016 flipped a bit of
+        # a 22-byte header, which is damage; clearing the last set bit is not).
+        expect = _expect_header_lost(disk, name, disk.segments(), 0)
     fault = StorageFault("bitflip", path, bit // 8, f"bit {bit % 8} of byte {bit // 8}", expect)
 
     def apply() -> None:
@@ -997,7 +1009,7 @@ def _rare_bitflip_segment_header(disk: _Disk, rng: random.Random) -> _Plan | Non
         return None
     name = rng.choice(headers)
     header = disk.files[name][:SEGMENT_HEADER_BYTES]
-    bits = [bit for bit in range(SEGMENT_HEADER_BYTES * 8) if not _reads_cut(header, bit)]
+    bits = [bit for bit in range(SEGMENT_HEADER_BYTES * 8) if not _reads_cut(header, bit, header)]
     bit = rng.choice(bits)
     path = disk.path(name)
     fault = StorageFault(
@@ -1011,9 +1023,10 @@ def _rare_bitflip_segment_header(disk: _Disk, rng: random.Random) -> _Plan | Non
     return fault, apply
 
 
-def _reads_cut(header: bytes, bit: int) -> bool:
-    """Whether ``header`` with ``bit`` flipped is its own first bytes, then zeros."""
-    flipped = bytearray(header)
+def _reads_cut(data: bytes, bit: int, header: bytes) -> bool:
+    """Whether ``data`` with ``bit`` flipped is ``header`` cut short: its first
+    bytes, then zeros to the end."""
+    flipped = bytearray(data)
     flipped[bit // 8] ^= 1 << (bit % 8)
     kept = len(bytes(flipped).rstrip(b"\x00"))
     return kept < len(header) and flipped[:kept] == header[:kept]

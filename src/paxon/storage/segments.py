@@ -86,11 +86,19 @@ def scan_segment(
     """Check every byte of one segment's ``data``; hand each record to ``visit``."""
     scan = SegmentScan(path, first_lsn, len(data))
     if len(data) < SEGMENT_HEADER_BYTES:
-        scan.end = "header_torn"
+        # A file shorter than its header: a creation cut short keeps a prefix
+        # of the header (then zeros, maybe); any other byte is damage (swarm
+        # seed 2000016: a flipped bit in a 22-byte header was taken as torn).
+        changed = _header_changed_at(data, first_lsn, incarnation)
+        if changed is None:
+            scan.end = "header_torn"
+        else:
+            reason = f"segment header cut short, its byte {changed} not the header's"
+            scan.end, scan.damage = "damaged", CorruptRecord(path, changed, reason)
         return scan
     damage = _check_header(data, path, first_lsn, incarnation)
     if damage is not None:
-        if _header_cut_then_zeros(data, first_lsn, incarnation):
+        if _header_changed_at(data, first_lsn, incarnation) is None:
             scan.end = "header_torn"
         else:
             scan.end, scan.damage = "damaged", damage
@@ -142,18 +150,25 @@ def _stop(scan: SegmentScan, stop: FrameStop, path: str) -> None:
         scan.damage = CorruptRecord(path, stop.offset, stop.reason)
 
 
-def _header_cut_then_zeros(data: bytes, first_lsn: int, incarnation: int) -> bool:
-    """Whether ``data`` is this segment's header cut short, then zeros to the end.
+def _header_changed_at(data: bytes, first_lsn: int, incarnation: int) -> int | None:
+    """None if ``data`` is this segment's header cut short, then zeros to the
+    end; else the first byte that is not.
 
-    A crash before the header's fsync may leave the file at its new size with
-    zeros where the bytes did not land (as a torn frame, ``codec.py``). The
-    header's bytes are known, so the kept part must be exactly their prefix;
-    a flipped bit is not (unless it zeroes the last non-zero byte of a header
-    ending in zeros, as rare as a CRC collision).
+    A crash before the header's fsync may leave the file short, or at its new
+    size with zeros where the bytes did not land (as a torn frame,
+    ``codec.py``). The header's bytes are known, so the kept part must be
+    exactly their prefix; a flipped bit is not (unless it zeroes the last
+    non-zero byte kept, or sets a zero byte after it to the header's byte
+    there: then the bytes are a cut header's, and nothing is lost by taking
+    them as one).
     """
     kept = len(data.rstrip(b"\x00"))
-    return kept < SEGMENT_HEADER_BYTES and (
-        data[:kept] == encode_segment_header(first_lsn, incarnation)[:kept]
+    header = encode_segment_header(first_lsn, incarnation)
+    if kept < SEGMENT_HEADER_BYTES and data[:kept] == header[:kept]:
+        return None
+    return next(
+        (at for at, (got, due) in enumerate(zip(data, header, strict=False)) if got != due),
+        min(len(data), SEGMENT_HEADER_BYTES),
     )
 
 
