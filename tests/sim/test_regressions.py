@@ -75,6 +75,13 @@ PINNED = [
         "taken as the cut and the segment dropped; recovery now checks a short header's "
         "bytes as it does a zero-filled one's (found by a one-hour run, session 21)",
     ),
+    (
+        2000272,
+        0,
+        "a learner promoted while cut off for 0.9 s stood a timeout after it learned so, "
+        "and election-timer counted its wait from the last restart it saw, 1 s before (a "
+        "checker bug: its timer restarts unseen while it may not stand; one-hour run)",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import cast
 
 import pytest
 from tests.sim.mutants import NO_COORDINATION
@@ -18,10 +19,13 @@ from tests.sim.mutants import NO_COORDINATION
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import LearnRequest, Nack
-from paxon.protocol.replica import Replica
-from paxon.protocol.types import Command, NodeId
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot, Command, NodeId
 from paxon.sim import SimConfig, membership_faults, moments, run_seed
+from paxon.sim.checkers import Violation
 from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.timers import Before, TimerChecker
 
 
 class KeepsLeadingAlone(Replica):
@@ -201,6 +205,54 @@ def test_a_lease_kept_by_a_learner_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     config = SimConfig(nodes=0, swarm=True, **NO_COORDINATION)
     result = run_seed(5049, config, replica_factory=LeasedByLearners)
     assert any("leader-lease" in violation for violation in result.violations), result.violations
+
+
+class _Barred:
+    """As much of a follower as ``TimerChecker`` reads on a tick; whether it
+    may stand is set by the test."""
+
+    def __init__(self) -> None:
+        self.config = ReplicaConfig(election_timeout_min_s=0.15, election_timeout_max_s=0.3)
+        self.node_id = 1
+        self.role = Role.FOLLOWER
+        self.now = 0.0
+        self.members = (1, 2, 3)
+        self.may_stand = False
+
+    def _may_stand(self) -> bool:
+        return self.may_stand
+
+    def _next_ballot(self) -> Ballot:
+        return Ballot(2, self.node_id)
+
+
+def _tick(checker: TimerChecker, replica: _Barred, now: float) -> None:
+    replica.now = now
+    before = Before(replica.role, Ballot(1, 2), 0, Ballot(0, 0), 0, 2, 0)
+    checker.on_call(1, cast(Replica, replica), "tick", (now,), before, Ready(), now)
+
+
+@pytest.mark.mutation
+def test_a_voter_made_while_barred_is_timed_from_its_last_barred_tick() -> None:
+    """A follower that may not stand restarts its timer unseen at each ask, so
+    once it may stand, ``election-timer`` gives it a whole (backed-off)
+    timeout from the last tick that saw it barred, not from the last restart
+    it saw (swarm seed 2000272: a learner promoted while cut off for 0.9 s was
+    named 13 ms after it learned so; a checker bug found by a one-hour run),
+    and still names one that does not stand by then."""
+    violations: list[Violation] = []
+    checker = TimerChecker(violations)
+    replica = _Barred()
+    checker.on_start(1, cast(Replica, replica), 0.0)
+    for tick in range(1, 101):  # barred for 1 s, asking on its own
+        _tick(checker, replica, tick / 100)
+    replica.may_stand = True  # it learns it was made a voter
+    bound = replica.config.election_timeout_max_s * replica.config.backoff_max_factor
+    for tick in range(1, int(bound * 100)):
+        _tick(checker, replica, 1.0 + tick / 100)
+    assert violations == []
+    _tick(checker, replica, 1.0 + bound + 0.01)  # still a follower, past any timeout
+    assert [v.rule for v in violations] == ["election-timer"], violations
 
 
 @pytest.mark.sim
