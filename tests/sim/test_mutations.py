@@ -812,7 +812,8 @@ LINE_CHANGES = [
         True,
     ),
     # s18 row 7: a follower that says it serves (`serving`, read by the
-    # runtime's fail-fast), and a leader that says so without a majority heard.
+    # runtime's fail-fast); a leader that says it does not while it heard a
+    # majority within the bound, and one that says so without a majority.
     (
         "serving-off-a-leader",
         "serving",
@@ -821,6 +822,15 @@ LINE_CHANGES = [
         0,
         "readiness-serving",
         True,
+    ),
+    (
+        "serving-ends-at-half-the-bound",
+        "serving",
+        "recent = self._now - self.config.election_timeout_min_s",
+        "recent = self._now - self.config.election_timeout_min_s / 2",
+        1,
+        "readiness-serving",
+        False,
     ),
     (
         "serving-without-a-majority",

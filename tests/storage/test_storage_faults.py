@@ -52,6 +52,7 @@ from paxon.storage import (
 )
 from paxon.storage import segments as segments_module
 from paxon.storage.codec import FrameStop, StorageRecord
+from paxon.storage.layout import segment_name
 from paxon.storage.segments import SEGMENT_HEADER_BYTES, SegmentScan, encode_segment_header
 
 ROUNDS = 70
@@ -313,6 +314,30 @@ def test_a_flip_in_a_header_cut_short_is_judged_against_the_whole_header() -> No
     assert storage_faults._reads_cut(cut_at_20, 20 * 8, header)  # byte 20 set to 1
     assert not storage_faults._reads_cut(cut_at_20, 20 * 8 + 1, header)  # set to 2
     assert storage_faults._reads_cut(cut_at_21, 20 * 8, header)  # cleared
+
+
+@pytest.mark.parametrize(("bit", "expect"), [(12 * 8, RECOVER), (12 * 8 + 1, REFUSE)])
+def test_a_flip_that_leaves_a_cut_header_cut_is_recovered(
+    bit: int, expect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The only segment, a header cut after byte 11 and zero-filled; byte 12 is
+    the first lsn's low byte (1), then zeros. Setting its bit 0 leaves a header
+    cut after byte 12, which recovery drops as a creation cut short; setting
+    bit 1 leaves a byte the header never held: damage."""
+    fs = fresh_fs()
+    open_storage(fs, TINY).close()
+    name = segment_name(1)
+    header = fs.read(f"{DATA}/{name}")
+    assert header[12:20] == bytes([1, 0, 0, 0, 0, 0, 0, 0])
+    fs.write_raw(f"{DATA}/{name}", header[:12] + bytes(20))
+    monkeypatch.setattr(storage_faults, "_any_of", lambda _rng, _spans: (name, bit))
+    fault = strike(fs, DATA, random.Random(0), frozenset({"bitflip"}))
+    assert fault is not None and fault.expect == expect, fault
+    if expect == RECOVER:
+        assert open_storage(fs, TINY).recovered.lsn_last == 0
+    else:
+        with pytest.raises(CorruptRecord, match="header checksum mismatch"):
+            open_storage(fs, TINY)
 
 
 def test_a_seed_replays_the_same_faults() -> None:

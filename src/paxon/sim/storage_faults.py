@@ -1008,8 +1008,13 @@ def _rare_bitflip_segment_header(disk: _Disk, rng: random.Random) -> _Plan | Non
     if not headers:
         return None
     name = rng.choice(headers)
-    header = disk.files[name][:SEGMENT_HEADER_BYTES]
-    bits = [bit for bit in range(SEGMENT_HEADER_BYTES * 8) if not _reads_cut(header, bit, header)]
+    first_lsn = parse_segment_name(name)
+    assert first_lsn is not None
+    # Judged against the header the segment calls for: its bytes may be a
+    # cut one (the first bytes, then zeros), which a flip may extend.
+    header = encode_segment_header(first_lsn, disk.incarnation)
+    stored = disk.files[name][:SEGMENT_HEADER_BYTES]
+    bits = [bit for bit in range(SEGMENT_HEADER_BYTES * 8) if not _reads_cut(stored, bit, header)]
     bit = rng.choice(bits)
     path = disk.path(name)
     fault = StorageFault(

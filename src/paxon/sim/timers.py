@@ -488,6 +488,9 @@ class TimerChecker:
         # election-backoff: within the bounds the back-off stretches them to.
         backoff = timer.backoff
         timeout_max_now = config.election_timeout_max_s * backoff
+        # How long it has waited to stand, and the longest it may (see _Timer.blind).
+        waited = now - max(timer.reset_at, timer.blind_at) if timer.blind else quiet
+        wait_max = timeout_max if timer.blind else timeout_max_now
         if role is not before.role and quiet < config.election_timeout_min_s * backoff - _EPSILON_S:
             self._fail(
                 time,
@@ -498,8 +501,7 @@ class TimerChecker:
             )
         elif (
             role is before.role
-            and (waited := now - max(timer.reset_at, timer.blind_at) if timer.blind else quiet)
-            > (timeout_max if timer.blind else timeout_max_now) + _EPSILON_S
+            and waited > wait_max + _EPSILON_S
             and replica._may_stand()
             and replica._next_ballot() is not None  # no round left: it restarts, unseen
         ):
@@ -507,8 +509,8 @@ class TimerChecker:
                 time,
                 "election-timer" if waited > timeout_max + _EPSILON_S else "election-backoff",
                 f"n{node_id} is still {role.value} {waited:.6f} s after its timer "
-                f"{'may have ' if timer.blind else ''}restarted (at most "
-                f"{config.election_timeout_max_s * backoff:.6f} s, backed off {backoff:g}x)",
+                f"{'may have ' if timer.blind else ''}restarted (at most {wait_max:.6f} s, "
+                f"backed off {config.backoff_max_factor if timer.blind else backoff:g}x)",
             )
             timer.reset_at, timer.blind = now, False  # once per wait is enough
         elif role is Role.FOLLOWER and before.role is Role.FOLLOWER and not replica._may_stand():

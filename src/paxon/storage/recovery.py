@@ -43,8 +43,9 @@ highest first lsn, after the roll-over row has been applied):
 | log, snapshot  | the log ends before the snapshot's lsn           | MissingSegment       |
 | log, snapshot  | recovered log_start above the snapshot's slot    | MissingSnapshot      |
 
-(*) A short header: the file is shorter than a header, or it is the start of
-the header its name calls for, then zeros to its end (``segments.py``).
+(*) A short header: the file is the start of the header its name and
+incarnation call for, then zeros, if any, to its end, shorter than a header or
+not (``segments.py``); a short file with any other byte is damage.
 
 Contents: when ``inspect_data_dir`` is given ``check_snapshot`` (``paxon
 check`` gives the KV store's decoder), every snapshot's data is decoded too. A

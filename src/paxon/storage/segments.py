@@ -54,9 +54,10 @@ class SegmentScan:
 
     ``end`` is one of: ``sealed`` (complete, ``seal_next`` set), ``open``
     (frames end cleanly at the end of the file), ``torn`` (the file ends inside
-    a frame, or in zeros, at ``valid_bytes``), ``header_torn`` (the file is
-    shorter than a header, or its header cut short and zero-filled to the end
-    of the file) or ``damaged`` (see ``damage``).
+    a frame, or in zeros, at ``valid_bytes``), ``header_torn`` (the file holds
+    the first bytes of the header its name and incarnation call for, then
+    zeros, if any, to its end: a header cut short) or ``damaged`` (see
+    ``damage``; a short file with any other byte is damaged).
     """
 
     path: str
@@ -160,7 +161,8 @@ def _header_changed_at(data: bytes, first_lsn: int, incarnation: int) -> int | N
     exactly their prefix; a flipped bit is not (unless it zeroes the last
     non-zero byte kept, or sets a zero byte after it to the header's byte
     there: then the bytes are a cut header's, and nothing is lost by taking
-    them as one).
+    them as one). The last resort of the search is never taken: a file
+    whose bytes all match the header is either a cut one or whole.
     """
     kept = len(data.rstrip(b"\x00"))
     header = encode_segment_header(first_lsn, incarnation)
