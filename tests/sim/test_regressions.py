@@ -82,6 +82,13 @@ PINNED = [
         "and election-timer counted its wait from the last restart it saw, 1 s before (a "
         "checker bug: its timer restarts unseen while it may not stand; one-hour run)",
     ),
+    (
+        2000871,
+        0,
+        "a roll-over's seal lost, the new segment empty: the disk fault then lost the "
+        "record before it as 'a seal before an empty one', a synced vote no check can see "
+        "(a fault-model bug: recovery-fold named it; one-hour run)",
+    ),
 ]
 
 

@@ -422,6 +422,28 @@ def test_a_lost_seal_before_an_empty_segment_is_a_roll_over_cut_short() -> None:
     assert recovered_from > 0
 
 
+def test_the_record_before_a_lost_seal_is_never_lost_as_a_seal() -> None:
+    """Swarm seed 2000871: a roll-over's seal lost (zeros), the new segment
+    empty; the last non-zero write of the first segment is then a record, not
+    a seal. Losing it would lose a synced vote that recovery cannot see (the
+    same bytes as a torn tail), so it is never drawn; it was, as "a seal
+    before an empty one"."""
+    for seed in range(60):
+        fs, storage = synced_log(1)
+        while len(storage.segments()) < 2:
+            storage.append([record(storage.lsn_appended + 1, 0)])
+            storage.flush()
+        first = f"{DATA}/{storage.segments()[0][0]}"
+        lsn_synced = storage.segments()[-1][1] - 1
+        fs.crash()  # the new segment keeps its header only
+        *_, (record_at, _), (seal_at, seal_length) = fs.write_ranges(first)
+        fs.lose_write(first, seal_at, seal_length)
+        fault = strike(fs, DATA, random.Random(seed), frozenset({"lost"}))
+        assert fault is None or (fault.path, fault.offset) != (first, record_at), fault
+        if fault is not None and fault.expect == RECOVER:
+            assert open_storage(fs, TINY).recovered.lsn_last == lsn_synced, fault
+
+
 def test_a_lost_header_of_an_empty_segment_reads_as_a_start_cut_short() -> None:
     """Zeros where a record-less segment's header was: a creation cut short (drop
     it, nothing is lost) for the only segment; after a sealed one, damage."""
