@@ -780,6 +780,16 @@ LINE_CHANGES = [
         "dashboard-truthful",
         True,
     ),
+    # s21: a hole shown with a command in it.
+    (
+        "log-view-shows-a-command-in-a-hole",
+        "recent_slots",
+        "views.append(SlotView(slot, None, False, False, 0))",
+        "views.append(SlotView(slot, None, False, False, 1))",
+        0,
+        "dashboard-truthful",
+        True,
+    ),
     # s18 row 10: asked for no slot, the view shows one.
     (
         "log-view-shows-one-when-asked-for-none",

@@ -132,7 +132,8 @@ The properties, by rule name (``Violation.rule``), with the rule of
   (``recent_slots``) is what it holds: at most ``RECENT_SLOTS_MAX`` (64)
   consecutive slots, none below ``log_start``, fewer only when they start at
   ``log_start``, reaching the end of the chosen prefix; every slot below the
-  prefix shown chosen; a slot shown chosen has a ballot, and the command count
+  prefix shown chosen; a slot shown with no ballot (a hole) shown not chosen,
+  no no-op and no command; a slot shown chosen has the command count
   and no-op flag of the value chosen there; asked for fewer, the last that
   many of them. Checked every 64th call (``ReplicaObserver``), asking for
   twice the cap and for 0 to 3 slots in turn.
@@ -460,8 +461,11 @@ class PropertyChecker:
             chosen = self._chosen.get(view.slot, _VALUE_UNKNOWN)
             if view.slot < slot_chosen and not view.chosen:
                 problem = f"slot {view.slot}, below the chosen prefix, shown not chosen"
-            elif view.chosen and view.ballot is None:
-                problem = f"slot {view.slot} shown chosen with no ballot"
+            elif view.ballot is None and (view.chosen or view.is_noop or view.commands):
+                problem = (
+                    f"slot {view.slot} shown as a hole (no ballot) with (chosen, no-op, "
+                    f"commands) {(view.chosen, view.is_noop, view.commands)}"
+                )
             elif view.chosen and chosen is not _VALUE_UNKNOWN and chosen is not None:
                 shown = (view.commands, bool(view.is_noop))
                 if shown != (len(chosen.commands), not chosen.commands):
