@@ -821,6 +821,16 @@ LINE_CHANGES = [
         "readiness-behind",
         True,
     ),
+    # s21: a follower that sends clients nowhere while it follows a leader.
+    (
+        "hint-forgets-the-leader",
+        "leader_hint",
+        "if self.leader_id is None or self.leader_id",
+        "if self.leader_id is not None or self.leader_id",
+        0,
+        "readiness-hint",
+        True,
+    ),
     # s18 row 7: a follower that says it serves (`serving`, read by the
     # runtime's fail-fast); a leader that says it does not while it heard a
     # majority within the bound, and one that says so without a majority.
@@ -966,6 +976,18 @@ SWARM = SimConfig(nodes=0, swarm=True)
 # The same, named in a group of the mutation budget other than the swarm's
 # (tests/mutate/budget.py): the runs where the moment is dense.
 LINE_CHANGES_IN_GROUPS = [
+    # s21: a follower sends clients to a leader its newest configuration
+    # removed (which hears from no new leader: clients go in circles).
+    (
+        "hint-names-a-removed-leader",
+        "leader_hint",
+        "if self.leader_id is None or self.leader_id not in self._history.newest.voters:",
+        "if self.leader_id is None:",
+        RECONFIG_CONFIG,
+        0,
+        "readiness-hint",
+        True,
+    ),
     # The unmarked flip replica.py:1623: the members are refreshed only when the
     # chosen prefix did not move, so a configuration that takes effect leaves
     # the edge and the links on the old members until some later call.

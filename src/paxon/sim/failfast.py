@@ -83,6 +83,12 @@ nothing is judged, as two readings of one clock may round apart):
   exactly while it heard from a majority of every configuration ahead within
   ``B`` (its reign's start and a join counting as heard), the bound's edge
   not judged.
+- ``readiness-hint``: where it sends clients (``leader_hint``: every
+  ``Redirect`` and ``NotLeader`` names it) is itself when it leads; else the
+  node it last followed, unless it promised another node's ``Prepare`` or
+  stepped down from leading since (either forgets the leader), or that node
+  is no voter of its newest configuration (a removed node's hint would send
+  clients in circles); else none.
 - ``readiness-behind``: and how far the chosen prefix reaches as far as the
   replica has heard (``slot_chosen_heard``) is its own prefix or the highest
   one an ``Accept`` or ``Heartbeat`` it followed in this life carried,
@@ -105,7 +111,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paxon.protocol.membership import CONFIG_MAGIC, SYSTEM_CLIENT_ID
-from paxon.protocol.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Message
+from paxon.protocol.messages import (
+    Accept,
+    Accepted,
+    Heartbeat,
+    HeartbeatReply,
+    Message,
+    Prepare,
+    Promise,
+)
 from paxon.protocol.quorum import majority
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
@@ -142,6 +156,10 @@ class _Life:
     followed: dict[NodeId, float] = field(default_factory=dict)
     # The highest chosen prefix an Accept or Heartbeat it followed carried.
     prefix_heard: int = 0
+    # The leader it follows as far as the checker saw (itself while leading):
+    # the last node it followed, until it promises another node's Prepare or
+    # stops leading.
+    following: NodeId | None = None
 
 
 class FailFastChecker:
@@ -178,6 +196,8 @@ class FailFastChecker:
                 life.read_rounds = message.read_round
         if call == "step" and follows(args[0], ready):
             life.prefix_heard = max(life.prefix_heard, args[0].chosen.slot_chosen)
+        self._note_following(node_id, replica, life, call, args, ready)
+        self._check_hint(node_id, replica, life, time)
         self._check_behind(node_id, replica, life, time)
         if replica.role is not Role.LEADER:
             life.reign = None
@@ -424,6 +444,41 @@ class FailFastChecker:
                 f"n{node_id} reports the chosen prefix heard at {replica.slot_chosen_heard}, "
                 f"where its own is {replica.slot_chosen} and the highest it followed "
                 f"{life.prefix_heard}",
+            )
+
+    def _note_following(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        life: _Life,
+        call: str,
+        args: Sequence[Any],
+        ready: Ready,
+    ) -> None:
+        if life.reign is not None and replica.role is not Role.LEADER:
+            life.following = None  # stepped down from leading: no leader known
+        message = args[0] if call == "step" else None
+        if message is not None and message.src != node_id:
+            if follows(message, ready):
+                life.following = message.src
+            elif isinstance(message, Prepare) and any(
+                isinstance(reply, Promise) and reply.dst == message.src
+                for reply in (*ready.messages, *ready.messages_after_persist)
+            ):
+                life.following = None  # gives the candidate time to finish Phase 1
+        if replica.role is Role.LEADER:
+            life.following = node_id
+
+    def _check_hint(self, node_id: NodeId, replica: Replica, life: _Life, time: float) -> None:
+        following = life.following
+        if following != node_id and following not in replica.configuration_newest.voters:
+            following = None
+        if replica.leader_hint != following:
+            self._fail(
+                time,
+                "readiness-hint",
+                f"n{node_id} ({replica.role.value}) sends clients to {replica.leader_hint}, "
+                f"where what it heard says {following}",
             )
 
     # ------------------------------------------------------------- helpers
