@@ -89,14 +89,6 @@ PINNED = [
         "record before it as 'a seal before an empty one', a synced vote no check can see "
         "(a fault-model bug: recovery-fold named it; one-hour run)",
     ),
-    (
-        2000990,
-        0,
-        "a removed node redirected clients to a dead leader; a simulated client followed "
-        "it, timed out, and went round the same three nodes for 5 s (quiet-progress); it "
-        "now skips a node that timed out on the operation, as paxon.Client skips one "
-        "(a client-model bug; one-hour run)",
-    ),
 ]
 
 

@@ -3,9 +3,7 @@
 A client picks a random key and a read, a write or a compare-and-set,
 sends it to a node through the native request types (``Query``, ``Submit``)
 over the simulated network, and retries on the next node at a timeout, a
-redirect (straight to the named leader, unless that node already timed out
-on this operation: then on the next node, as ``paxon.Client`` skips a node
-that failed lately) or a retryable failure. Each
+redirect (straight to the named leader) or a retryable failure. Each
 operation is recorded in the cluster's history for the linearizability
 checker: invoked when first sent, returned when its reply arrives.
 
@@ -71,10 +69,6 @@ class Lane:
     op: HistoryOp | None = None
     payload: bytes | None = None
     redirected: bool = False
-    # Nodes that timed out on the current operation: a redirect to one is not
-    # followed (swarm seed 2000990: a removed node named a dead leader, and
-    # the lane went round the same three nodes for 5 s).
-    timed_out: set[int] = field(default_factory=set)
 
     @property
     def request_id(self) -> int:
@@ -125,11 +119,7 @@ class Clients:
         if op is None or response.request_id != lane.request_id:
             return  # an answer to an attempt already given up
         if isinstance(response, Redirect | Failure):
-            if (
-                isinstance(response, Redirect)
-                and response.leader_id is not None
-                and response.leader_id not in lane.timed_out
-            ):
+            if isinstance(response, Redirect) and response.leader_id is not None:
                 lane.target = response.leader_id
                 lane.redirected = True
             elif isinstance(response, Failure) and response.code not in _RETRYABLE:
@@ -162,7 +152,6 @@ class Clients:
             cluster.stats.heal_progress_s = cluster.time - cluster.healed_at
         lane.op = None
         lane.payload = None
-        lane.timed_out.clear()
         lane.attempt += 1
         think = 0.005 + 0.03 * self._rng.random()
         cluster.push(cluster.time + think, lambda: self._next(lane))
@@ -235,7 +224,6 @@ class Clients:
 
     def _timeout(self, lane: Lane, attempt: int) -> None:
         if lane.attempt == attempt and lane.op is not None:
-            lane.timed_out.add(lane.target)
             self._next(lane)
 
 
