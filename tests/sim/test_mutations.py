@@ -984,7 +984,7 @@ LINE_CHANGES_IN_GROUPS = [
         "if self.leader_id is None or self.leader_id not in self._history.newest.voters:",
         "if self.leader_id is None:",
         RECONFIG_CONFIG,
-        0,
+        4,
         "readiness-hint",
         True,
     ),
