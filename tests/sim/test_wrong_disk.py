@@ -4,14 +4,22 @@ directory's identity, and stays quiet on the correct code."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 import paxon.storage.recovery
 import paxon.storage.segments
+from paxon.protocol.records import PromiseRecord
+from paxon.protocol.types import Ballot
 from paxon.sim import SimConfig
 from paxon.sim.runner import resolve
 from paxon.sim.runtime import RuntimeCluster
+from paxon.sim.wrong_disk import WrongDiskCheck
+from paxon.storage import MemFileSystem, Storage, StorageConfig
 from paxon.storage.errors import IdentityMismatch
+from paxon.storage.layout import segment_name
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, encode_segment_header
 
 SWARM = SimConfig(nodes=0, swarm=True)
 # Swarm seed 4 mixes n4's first segment into n5's directory at 1.08 s.
@@ -59,3 +67,62 @@ def test_a_segment_of_another_incarnation_accepted_is_named_by_wrong_disk(
     cluster = _run(MIXED_SEED)
     details = [violation.detail for violation in cluster.checker.violations]
     assert any("holding" in detail for detail in details), details[:3]
+
+
+class _Always(random.Random):
+    """Draws that try every start, mixed, against the first other member."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def _two_disks(their_segment: bytes | None) -> tuple[dict[int, MemFileSystem], list[int]]:
+    """n1 holds one durable promise in segment 1; n2's segment 1 is
+    ``their_segment`` (None: as n2 wrote it, with its own promise)."""
+    disks: dict[int, MemFileSystem] = {}
+    incarnations: list[int] = []
+    for node_id in (1, 2):
+        fs = MemFileSystem()
+        storage = Storage.open(
+            f"/node{node_id}",
+            node_id=node_id,
+            cluster_id="c",
+            fs=fs,
+            config=StorageConfig(),
+            incarnation=100 + node_id,
+        )
+        storage.append([PromiseRecord(Ballot(3, node_id))])
+        storage.sync()
+        storage.close()
+        disks[node_id] = fs
+        incarnations.append(100 + node_id)
+    if their_segment is not None:
+        disks[2].write_raw(f"/node2/{segment_name(1)}", their_segment)
+    return disks, incarnations
+
+
+def _try(disks: dict[int, MemFileSystem]) -> WrongDiskCheck:
+    check = WrongDiskCheck(0, [])
+    check._rng = _Always()
+    check.on_restart(1, disks, "c", StorageConfig(), 0.0)
+    return check
+
+
+@pytest.mark.sim
+def test_the_other_members_whole_segment_is_tried_and_refused() -> None:
+    check = _try(_two_disks(None)[0])
+    assert check.tried == 1
+    assert not check.violations, check.violations
+
+
+@pytest.mark.sim
+def test_a_header_torn_in_the_others_creation_is_not_tried() -> None:
+    """Swarm seed 2002326: n5's power failed while it wrote its first
+    segment's header, leaving magic, version and lsn, then zeros. Those bytes
+    are n4's own header cut short too, so nothing could tell the restored file
+    from n4's own torn creation: the check must not try it."""
+    header = encode_segment_header(1, 102)
+    torn = header[:20] + bytes(SEGMENT_HEADER_BYTES - 20)
+    check = _try(_two_disks(torn)[0])
+    assert check.tried == 0
+    assert not check.violations, check.violations

@@ -36,7 +36,7 @@ from paxon.storage.errors import DataDirDamaged, IdentityMismatch, StorageError
 from paxon.storage.identity import decode_identity
 from paxon.storage.layout import IDENTITY_NAME, parse_segment_name, parse_snapshot_name
 from paxon.storage.memfs import MemFileSystem
-from paxon.storage.segments import SEGMENT_HEADER_BYTES
+from paxon.storage.segments import SEGMENT_HEADER_BYTES, encode_segment_header
 from paxon.storage.storage import Storage
 
 # The share of starts that first try another member's directory (or files).
@@ -120,7 +120,13 @@ class WrongDiskCheck:
         # that recovery must read: past every snapshot (a segment wholly below
         # the newest snapshot may be skipped, as compaction would delete it:
         # swarm seed 287), and whose header reached their disk whole (a torn
-        # one is a torn tail, cut as such: seed 287 again).
+        # one is a torn tail, cut as such: seed 287 again). Whole means the
+        # very header their identity calls for: 32 bytes whose incarnation and
+        # checksum are still zeros hold nothing of theirs, and read as this
+        # node's own header cut short (swarm seed 2002326).
+        their_incarnation = _incarnation(theirs)
+        if their_incarnation is None:
+            return
         snapshots = [parse_snapshot_name(name) for name in ours]
         past = max((found[0] for found in snapshots if found is not None), default=-1)
         common = sorted(
@@ -128,7 +134,8 @@ class WrongDiskCheck:
             for name, data in ours.items()
             if (first := parse_segment_name(name)) is not None
             and first > past
-            and len(theirs.get(name, b"")) >= SEGMENT_HEADER_BYTES  # a whole header
+            and theirs.get(name, b"")[:SEGMENT_HEADER_BYTES]
+            == encode_segment_header(first, their_incarnation)
             and theirs[name] != data
         )
         if not common:
@@ -152,14 +159,18 @@ class WrongDiskCheck:
 
 
 def _identity_whole(files: Mapping[str, bytes]) -> bool:
+    return _incarnation(files) is not None
+
+
+def _incarnation(files: Mapping[str, bytes]) -> int | None:
+    """The incarnation a directory's IDENTITY names, None if it is not whole."""
     data = files.get(IDENTITY_NAME)
     if data is None:
-        return False
+        return None
     try:
-        decode_identity(data, IDENTITY_NAME)
+        return decode_identity(data, IDENTITY_NAME).incarnation
     except DataDirDamaged:
-        return False
-    return True
+        return None
 
 
 def _durable_files(fs: MemFileSystem, directory: str) -> dict[str, bytes]:
