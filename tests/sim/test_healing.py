@@ -7,9 +7,11 @@ import pytest
 from paxon.errors import Busy
 from paxon.protocol.messages import ProbeReply
 from paxon.protocol.ready import Ready
-from paxon.protocol.replica import Replica
+from paxon.protocol.replica import Replica, Role
+from paxon.protocol.types import Ballot
 from paxon.sim import SimConfig
-from paxon.sim.healing import settle_bound
+from paxon.sim.healing import learner_outbidding, settle_bound
+from paxon.sim.runner import resolve
 from paxon.sim.runtime import RuntimeCluster
 
 
@@ -76,3 +78,54 @@ def test_a_cluster_that_does_not_settle_or_serve_is_named(
 @pytest.mark.sim
 def test_the_real_replica_settles_and_serves() -> None:
     assert _rules(Replica, range(2)) == set()
+
+
+# Swarm seed 2002105: n2, removed while it stood at ballot 7.2, is added back as
+# a learner after the heal; its Nack deposes the settled leader at 7.1 (4.47 s).
+OUTBID_SEED = 2002105
+
+
+class StepsDownOnceLate(Replica):
+    """The leader elected after the outbid (ballot round 9 and up) steps down
+    once, for no reason, 100 ticks into its reign (0.7 s on this seed)."""
+
+    stepped = False
+
+    def tick(self, now: float) -> Ready:
+        if self.role is Role.LEADER and self.ballot_own.round >= 9 and not self.stepped:
+            self._reign_ticks = getattr(self, "_reign_ticks", 0) + 1
+            if self._reign_ticks > 100:
+                StepsDownOnceLate.stepped = True
+                self._step_down(preempted=False)
+        return super().tick(now)
+
+
+def test_a_learner_outbids_only_with_a_promise_above_the_leaders_ballot() -> None:
+    promised = {2: Ballot(7, 2), 3: Ballot(7, 1), 4: Ballot(9, 4)}
+    assert learner_outbidding({2, 3}, promised, Ballot(7, 1)) == 2
+    assert learner_outbidding({3}, promised, Ballot(7, 1)) is None  # equal: it accepts
+    assert learner_outbidding({5}, promised, Ballot(7, 1)) is None  # not live
+    assert learner_outbidding(set(), promised, Ballot(7, 1)) is None  # voters do not count
+
+
+@pytest.mark.sim
+def test_a_learner_added_back_with_a_higher_promise_deposes_once() -> None:
+    cluster = RuntimeCluster(OUTBID_SEED, resolve(OUTBID_SEED, SimConfig(nodes=0, swarm=True)))
+    cluster.run()
+    assert not cluster.checker.violations, cluster.checker.violations[:3]
+    assert cluster.healing.settled_at is not None and cluster.healing.settled_at > 4.47
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_leader_deposed_after_the_outbid_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbid starts the rules over; it excuses nothing after them."""
+    monkeypatch.setattr(StepsDownOnceLate, "stepped", False)
+    cluster = RuntimeCluster(
+        OUTBID_SEED,
+        resolve(OUTBID_SEED, SimConfig(nodes=0, swarm=True)),
+        replica_factory=StepsDownOnceLate,
+    )
+    cluster.run()
+    rules = {violation.rule for violation in cluster.checker.violations}
+    assert "quiet-stable" in rules, cluster.checker.violations[:3]

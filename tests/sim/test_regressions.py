@@ -89,6 +89,20 @@ PINNED = [
         "record before it as 'a seal before an empty one', a synced vote no check can see "
         "(a fault-model bug: recovery-fold named it; one-hour run)",
     ),
+    (
+        2002105,
+        0,
+        "a node removed while it stood at 7.2, added back as a learner after the heal, "
+        "refused the settled leader's 7.1 and deposed it, as it must: quiet-stable now "
+        "starts over on such an outbid (a checker gap; session 21's one-hour run)",
+    ),
+    (
+        2002326,
+        0,
+        "wrong-disk mixed in n5's first segment, its header torn at creation (incarnation "
+        "and checksum still zeros): n4's own torn header has those bytes, so no check can "
+        "refuse it (a checker bug; session 21's one-hour run)",
+    ),
 ]
 
 

@@ -18,7 +18,13 @@ stability"):
 - ``quiet-stable``: once settled, keep that leader: no replica changes role
   until the run ends (heartbeats reach every follower well inside its
   timeout, a probe is refused while a leader is live, and nothing else
-  deposes a leader in a quiet cluster);
+  deposes a leader in a quiet cluster). One deposition is owed, not a fault:
+  a learner added after the heal that promised a higher ballot while it was
+  away (a node removed while it stood, added back) refuses every Accept of
+  the leader's ballot, and the leader steps down so that a ballot above it is
+  chosen (``docs/protocol.md``, "Leader stability"; swarm seed 2002105). The
+  leader's step-down then starts the rules over, as a restart does
+  (``learner_outbidding``, ``on_restart``);
 - ``quiet-progress``: once settled, complete client operations with no gap
   longer than ``progress_gap_bound(config)``: two client timeouts (a retry
   that went to a node that was not leader) plus two accept retries and half a
@@ -29,7 +35,7 @@ A seed whose settle bound passes the end of the run checks only what it can.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from paxon.protocol.replica import Role
@@ -61,6 +67,19 @@ def confirm_window(config: SimConfig) -> float:
 def progress_gap_bound(config: SimConfig) -> float:
     """Longest a settled cluster may go without completing a client operation."""
     return 2 * config.client_timeout_s + 2 * config.replica.accept_retry_s + _SLACK_S
+
+
+def learner_outbidding(
+    learners: Iterable[NodeId], promised: Mapping[NodeId, Ballot], ballot: Ballot
+) -> NodeId | None:
+    """The lowest of ``learners`` (of the leader's newest configuration) whose
+    promise, by ``promised`` (every live member's), is above the leader's
+    ``ballot``: it refuses all the leader sends, and only a higher ballot
+    brings it the log. None if there is none."""
+    for node_id in sorted(learners):
+        if node_id in promised and promised[node_id] > ballot:
+            return node_id
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +124,9 @@ class HealWatch:
 
     def on_restart(self, time: float) -> None:
         """An aimed graceful stop after the heal of a node nobody can take over
-        from (``lone_voter``: the only voter): what was owed until now is
-        judged (``finish``), then the cluster must settle again as after a
+        from (``lone_voter``: the only voter), or a settled leader outbid by a
+        learner added back (``learner_outbidding``): what was owed until now
+        is judged (``finish``), then the cluster must settle again as after a
         heal, from ``time``, and keep quiet from then on."""
         self.finish(time)
         self.healed_at = time
@@ -197,4 +217,11 @@ class HealWatch:
         self.violations.append(Violation(time, rule, detail))
 
 
-__all__ = ["HealWatch", "NodeState", "confirm_window", "progress_gap_bound", "settle_bound"]
+__all__ = [
+    "HealWatch",
+    "NodeState",
+    "confirm_window",
+    "learner_outbidding",
+    "progress_gap_bound",
+    "settle_bound",
+]

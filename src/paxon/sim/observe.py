@@ -35,6 +35,7 @@ from paxon.protocol.ready import ChosenEntry, Ready
 from paxon.protocol.replica import RECENT_SLOTS_MAX, Replica, Role
 from paxon.protocol.types import Ballot, Slot
 from paxon.sim.config import ReplicaFactory
+from paxon.sim.healing import learner_outbidding
 from paxon.sim.host import Host
 from paxon.sim.timers import snapshot
 from paxon.sim.trace import describe
@@ -314,6 +315,8 @@ class ReplicaObserver:
         ballot = replica.ballot_promised if replica.role is Role.FOLLOWER else replica.ballot_own
         cluster.log(f"n{node_id} {role_before.value} -> {replica.role.value} b={ballot}")
         guessing = node_id not in cluster.first_members and replica.configuration_newest.epoch == 0
+        if role_before is Role.LEADER and cluster.healing.leader == node_id:
+            self._judge_outbid(replica)
         if node_id in cluster.kept_members() and not guessing:
             # A node removed, or never added, may stand on its own, and so may a
             # spare just added that still holds its --peers guess: the others ignore it.
@@ -326,6 +329,27 @@ class ReplicaObserver:
         cluster.faults.at_transition(host, replica.role)
         if replica.role is Role.LEADER:
             cluster.aims.bare_reign.on_leading(node_id, replica)
+
+    def _judge_outbid(self, leader: Replica) -> None:
+        """The settled leader stepped down: if a learner of its configuration
+        promised above its ballot (added back after standing while away), the
+        step-down is owed, and the cluster must settle again (``healing``)."""
+        cluster = self._cluster
+        if cluster.healing.settled_at is None:
+            return
+        promised = {}
+        for host in cluster.hosts.values():
+            node = cluster.node_of(host)
+            if node is not None and host.dead is None:
+                promised[host.node_id] = node._replica.ballot_promised
+        learners = leader.configuration_newest.learners
+        outbidding = learner_outbidding(learners, promised, leader.ballot_own)
+        if outbidding is not None:
+            cluster.log(
+                f"n{leader.node_id} outbid by learner n{outbidding} "
+                f"(promised {promised[outbidding]}): the cluster settles again"
+            )
+            cluster.heal_again()
 
     def _report_configuration(self, node_id: int, replica: Replica) -> None:
         """Tell the properties the configurations ``replica`` holds at its prefix.
