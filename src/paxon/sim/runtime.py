@@ -75,7 +75,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from paxon.kv.store import KvStore
-from paxon.net.client_messages import ClientRequest, ClientResponse
+from paxon.net.client_messages import ChangeMembers, ClientRequest, ClientResponse
 from paxon.net.codec import PEER_CODES, DecodeError, decode_body, encode_body
 from paxon.net.config import NetConfig
 from paxon.net.frames import FrameTooLarge
@@ -90,6 +90,7 @@ from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import BALLOT_ZERO
 from paxon.sim.aims import Aims
+from paxon.sim.change_answers import ChangeAnswerChecker, JudgedAnswers
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
 from paxon.sim.config import (
@@ -232,6 +233,7 @@ class RuntimeCluster:
         self.lease_rules = LeaseChecker(self.checker.violations)
         # The operator's calls: a valid change or transfer is taken.
         self.operator_rules = OperatorChecker(self.checker.violations)
+        self.change_answers = ChangeAnswerChecker(self.checker.violations, lambda: self.time)
         self.wrong_disk = WrongDiskCheck(seed, self.checker.violations)
         # paxon check, run on each disk before a start, agrees with the start-up.
         self.offline_check = OfflineCheck(self.checker.violations)
@@ -959,7 +961,10 @@ class RuntimeCluster:
             return
         transport = process.node._transport
         assert isinstance(transport, SimTransport)
-        connection = Connection(self, host, host.incarnation, client)
+        plain = Connection(self, host, host.incarnation, client)
+        connection: Connection | JudgedAnswers = plain
+        if isinstance(request, ChangeMembers):
+            connection = self.change_answers.watch(plain, request, lambda: self.node_of(host))
         process.loop.call_soon(transport.on_client_request, connection, request)
 
     # ------------------------------------------------------------------ heal and finish
