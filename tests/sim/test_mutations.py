@@ -976,6 +976,21 @@ SWARM = SimConfig(nodes=0, swarm=True)
 # The same, named in a group of the mutation budget other than the swarm's
 # (tests/mutate/budget.py): the runs where the moment is dense.
 LINE_CHANGES_IN_GROUPS = [
+    # s21 row 13: read_index keeps the time of the replica's last tick when
+    # the runtime gives it the clock of the moment, so a leader resumed from a
+    # pause judges its lease as it stood before (lease seed 4: 1.4 s after
+    # the round that confirmed it). lease-bound judged at the core's own
+    # clock until session 22, and passed it.
+    (
+        "lease-judged-at-the-last-tick",
+        "read_index",
+        "if now is not None and lease_clock:",
+        "if not now is not None and lease_clock:",
+        LEASE_CONFIGS[4 % 2],
+        4,
+        "lease-bound",
+        True,
+    ),
     # s21: a follower sends clients to a leader its newest configuration
     # removed (which hears from no new leader: clients go in circles).
     (
