@@ -759,6 +759,18 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
+    # s21 row 17: a Learn page stops after its first entry whenever the payload
+    # fits, so a lagging node catches up one slot per ask (session 22's
+    # learn-full; judged speed-only before it).
+    (
+        "learn-pages-of-one",
+        "_on_learn_request",
+        "if entries and size > self.config.learn_max_bytes:",
+        "if entries and size <= self.config.learn_max_bytes:",
+        0,
+        "learn-full",
+        True,
+    ),
     # s18 rows 11 and 5: the dashboard's log view (a `# sim: unreachable`
     # accessor until session 19) starting far past its top, so it shows
     # nothing, or capped at 65 slots instead of the 64 documented.

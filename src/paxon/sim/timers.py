@@ -92,6 +92,12 @@ was last ticked with), so each rule is exact at the tick that must act:
   granted probe waits out another timeout, backed off.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
   and past its first entry at most ``learn_max_bytes`` of payload.
+- ``learn-full``: and a ``Learn`` answering a ``LearnRequest`` is as full as
+  those limits let it be: the consecutive slots from the request's
+  ``slot_from``, up to the sender's chosen prefix or ``learn_max_entries`` of
+  them, cut short only where the next slot would take the payload past
+  ``learn_max_bytes``. A page cut sooner makes the asker come back once a
+  slot (s21 sample row 17: pages of one entry).
 
 While the members change (``docs/protocol.md``, "Membership") the two timer
 rules judge only what they can judge exactly: ``leader-lease`` only a reign
@@ -289,6 +295,8 @@ class TimerChecker:
             self._check_probe(node_id, replica, args[0], before, time)
         if ready.messages:
             self._check_learns(node_id, replica, ready.messages, time)
+            if call == "step" and isinstance(args[0], LearnRequest):
+                self._check_learn_full(node_id, replica, args[0], ready.messages, time)
         reign = timer.reign
         if reign is None:
             return
@@ -594,6 +602,44 @@ class TimerChecker:
                     "learn-bound",
                     f"n{node_id} sent a Learn of {len(message.entries)} entries, {size} bytes "
                     f"(at most {config.learn_max_entries}, {config.learn_max_bytes} bytes)",
+                )
+
+    def _check_learn_full(
+        self,
+        node_id: NodeId,
+        replica: Replica,
+        request: LearnRequest,
+        messages: Sequence[Message],
+        time: float,
+    ) -> None:
+        config = replica.config
+        for message in messages:
+            if not isinstance(message, Learn) or message.dst != request.src:
+                continue
+            slots = [entry.slot for entry in message.entries]
+            due_end = min(replica.slot_chosen, request.slot_from + config.learn_max_entries)
+            if slots != list(range(request.slot_from, request.slot_from + len(slots))):
+                self._fail(
+                    time,
+                    "learn-full",
+                    f"n{node_id} answered n{request.src}'s LearnRequest from slot "
+                    f"{request.slot_from} with slots {slots[:8]}: not the slots from there on",
+                )
+                continue
+            end = request.slot_from + len(slots)
+            following = replica._log.get(end)
+            if end >= due_end or following is None:
+                continue
+            size = sum(len(c.payload) for entry in message.entries for c in entry.value.commands)
+            more = sum(len(command.payload) for command in following.value.commands)
+            if size + more <= config.learn_max_bytes:
+                self._fail(
+                    time,
+                    "learn-full",
+                    f"n{node_id} answered n{request.src}'s LearnRequest from slot "
+                    f"{request.slot_from} with {len(slots)} entries ({size} bytes), though "
+                    f"slot {end} ({more} bytes) fit (at most {config.learn_max_entries} "
+                    f"entries, {config.learn_max_bytes} bytes, chosen to {due_end})",
                 )
 
     # ------------------------------------------------------------- helpers
