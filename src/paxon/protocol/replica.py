@@ -298,10 +298,13 @@ class Replica:
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
-        # it (_advance_chosen), and recovery keeps a prefix of the log, so no
-        # recovered slot below slot_chosen lacks its entry.
+        # it (_advance_chosen), or after a snapshot installed past them. If
+        # that snapshot is struck on disk, recovery falls back to an older one
+        # and the log, whose slots the lost one carried without accepts: the
+        # prefix then stops at the first hole, and the rest is learned again
+        # (swarm seed 3000029, a one-hour run of session 22).
         for slot in range(durable.log_start, durable.slot_chosen):
-            if slot not in self._log:  # sim: one-way: chosen slots were accepted first
+            if slot not in self._log:  # sim: one-way: a struck installed snapshot, seed 3000029
                 break
             self._log[slot].chosen = True
         self._learn_requested_at = float("-inf")

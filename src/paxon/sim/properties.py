@@ -341,7 +341,13 @@ class PropertyChecker:
         disk = view.disk
         view.mark_this_life = None if snapshot_struck else max(state.slot_chosen, state.log_start)
         if snapshot_struck:
-            disk.slot_chosen = min(disk.slot_chosen, max(state.slot_chosen, state.log_start))
+            # Recovery fell back to an older snapshot and the log after it. The
+            # slots the struck one carried that this node never accepted (it
+            # installed that snapshot) are holes now, and the node knows the
+            # chosen prefix only to its first hole: it learns the rest again,
+            # and may accept there again (swarm seed 3000029).
+            disk.slot_chosen = min(disk.slot_chosen, _chosen_held(state))
+            disk.log_start = min(disk.log_start, state.log_start)
         self._check_recovered(node_id, disk, state, time)
         if state.ballot_promised > disk.ballot_promised:
             disk.ballot_promised = state.ballot_promised
@@ -350,7 +356,7 @@ class PropertyChecker:
             disk.entries[slot] = entry
             if entry.ballot > disk.ballot_promised:
                 disk.ballot_promised = entry.ballot
-        disk.slot_chosen = max(disk.slot_chosen, state.slot_chosen, state.log_start)
+        disk.slot_chosen = max(disk.slot_chosen, _chosen_held(state))
         disk.log_start = max(disk.log_start, state.log_start)
 
     def _check_recovered(
@@ -1023,3 +1029,13 @@ def _views_problem(views: Sequence[SlotView], slot_chosen: Slot, log_start: Slot
     if slot_chosen > log_start and (not slots or slots[-1] < slot_chosen - 1):
         return f"the view ends at {slots[-1] if slots else None}, before the chosen prefix"
     return None
+
+
+def _chosen_held(state: DurableState) -> Slot:
+    """The chosen prefix a replica recovers from ``state``: the durable chosen
+    mark, but no further than the first slot from ``log_start`` that holds no
+    entry (``Replica.__init__`` marks chosen only the entries it holds)."""
+    slot = state.log_start
+    while slot < state.slot_chosen and slot in state.entries:
+        slot += 1
+    return slot
