@@ -759,7 +759,19 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
-    # s21 row 17: a Learn page stops after its first entry whenever the payload
+    # s21 row 19: a prober whose probed ballot still stands prepares under a
+    # fresh one anyway (and keeps a stale one): a higher round for nothing,
+    # which probe-prepares accepted until session 22 held it to the ballot.
+    (
+        "prepares-under-a-fresh-ballot",
+        "_start_prepare",
+        "if not (probed > self.ballot_promised and probed.round >= self._round_seen):",
+        "if not (probed > self.ballot_promised and probed.round < self._round_seen):",
+        0,
+        "probe-prepares",
+        True,
+    ),
+    # s21 row 18: a Learn page stops after its first entry whenever the payload
     # fits, so a lagging node catches up one slot per ask (session 22's
     # learn-full; judged speed-only before it).
     (

@@ -87,7 +87,8 @@ was last ticked with), so each rule is exact at the tick that must act:
 - ``probe-prepares``: a prober whose grants (``ProbeReply`` granted under its
   ballot, itself counted) make a majority of every configuration it holds
   from its chosen prefix on is preparing, or leading, when that step returns,
-  under its probed ballot or a fresh one if that went stale meanwhile.
+  under its probed ballot while that stands (above its promise, no higher
+  round seen since), under a fresh one only if it went stale meanwhile.
   ("PROBING --a majority granted--> PREPARING": a prober that drops its
   granted probe waits out another timeout, backed off.)
 - ``learn-bound``: a ``Learn`` carries at most ``learn_max_entries`` entries,
@@ -97,7 +98,7 @@ was last ticked with), so each rule is exact at the tick that must act:
   ``slot_from``, up to the sender's chosen prefix or ``learn_max_entries`` of
   them, cut short only where the next slot would take the payload past
   ``learn_max_bytes``. A page cut sooner makes the asker come back once a
-  slot (s21 sample row 17: pages of one entry).
+  slot (s21 sample row 18: pages of one entry).
 
 While the members change (``docs/protocol.md``, "Membership") the two timer
 rules judge only what they can judge exactly: ``leader-lease`` only a reign
@@ -155,15 +156,20 @@ class Before(NamedTuple):
     refused: int
     leader_id: NodeId | None
     slot_chosen: Slot
+    # The highest round it had seen, read only before a ProbeReply is stepped
+    # (whether its probed ballot still stands when it prepares).
+    round_seen: int = 0
 
 
 def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
     """The public state the call ``call(*args)`` is judged against."""
     refused = 0
+    round_seen = 0
     if call == "step" and isinstance(args[0], Nack):
         refused = _refused(replica)
     elif call == "step" and isinstance(args[0], TimeoutNow | ProbeReply):
         refused = _refused_at_edge(replica)
+        round_seen = replica._round_seen
     return Before(
         replica.role,
         replica.ballot_promised,
@@ -172,6 +178,7 @@ def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Befo
         refused,
         replica.leader_id,
         replica.slot_chosen,
+        round_seen,
     )
 
 
@@ -446,7 +453,10 @@ class TimerChecker:
         grants = held[2]
         grants.add(reply.src)
         quorum = all(len(voters & grants) > len(voters) // 2 for voters in _configs_ahead(replica))
-        if not quorum or replica.role in (Role.PREPARING, Role.LEADER):
+        if not quorum:
+            return
+        if replica.role in (Role.PREPARING, Role.LEADER):
+            self._check_prepared_ballot(node_id, replica, before, time)
             return
         if before.ballot_promised.round >= ROUND_END - 1:
             return  # no round left to prepare in
@@ -457,6 +467,23 @@ class TimerChecker:
             f"{before.ballot_own}, its grants {sorted(grants)} a majority of every "
             "configuration ahead",
         )
+
+    def _check_prepared_ballot(
+        self, node_id: NodeId, replica: Replica, before: Before, time: float
+    ) -> None:
+        """``probe-prepares``, the ballot: the probed one while it still stands
+        (above the promise, and no higher round seen since), a fresh one only
+        when it went stale ("Prepare then keeps the ballot the majority
+        granted"; s21 sample row 19: a fresh ballot every time)."""
+        probed = before.ballot_own
+        stands = probed > before.ballot_promised and probed.round >= before.round_seen
+        if stands and replica.ballot_own != probed:
+            verdict = f"prepared under {replica.ballot_own}, not its probed {probed} that stood"
+        elif not stands and replica.ballot_own <= probed:
+            verdict = f"prepared under {replica.ballot_own}, its probed {probed} gone stale"
+        else:
+            return
+        self._fail(time, "probe-prepares", f"n{node_id} {verdict}")
 
     def _check_tick(
         self, node_id: NodeId, replica: Replica, timer: _Timer, before: Before, time: float
