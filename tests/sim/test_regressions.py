@@ -111,6 +111,14 @@ PINNED = [
         "chosen-stable still held n1 to its old chosen mark 80 (a checker bug: the node "
         "knows the prefix only to its first hole; session 22's one-hour run)",
     ),
+    (
+        3000798,
+        0,
+        "an operator's removal, delayed past another one, left n1 alone in its "
+        "configuration; it sends no Accept, so the checkers saw votes nobody proposed, "
+        "a queue that never emptied and lease reads where it confirmed reads by itself "
+        "(a checker gap: its own votes now count as its proposals; session 22's hour)",
+    ),
 ]
 
 

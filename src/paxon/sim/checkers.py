@@ -95,15 +95,7 @@ class SafetyChecker:
                     f"{ballot.round}, which the wire cannot carry",
                 )
         if isinstance(message, Accept):
-            key = (message.slot, message.ballot)
-            known = self._proposals.setdefault(key, message.value)
-            if known != message.value:
-                self._fail(
-                    time,
-                    "ballot-uniqueness",
-                    f"ballot {message.ballot} proposed {known} and {message.value} "
-                    f"at slot {message.slot}",
-                )
+            self.on_proposed(message.slot, message.ballot, message.value, time)
         elif isinstance(message, Accepted):
             key = (message.slot, message.ballot)
             self._votes.setdefault(key, set()).add(message.src)
@@ -113,6 +105,17 @@ class SafetyChecker:
                 self._count(message.slot, message.ballot, time)
             else:
                 self._waiting.setdefault(message.slot, set()).add(message.ballot)
+
+    def on_proposed(self, slot: Slot, ballot: Ballot, value: Value, time: float) -> None:
+        """``ballot``'s owner proposed ``value`` at ``slot``: an ``Accept`` it sent,
+        or its own vote where it has nobody to send one to (a lone member)."""
+        known = self._proposals.setdefault((slot, ballot), value)
+        if known != value:
+            self._fail(
+                time,
+                "ballot-uniqueness",
+                f"ballot {ballot} proposed {known} and {value} at slot {slot}",
+            )
 
     def on_apply(self, node_id: int, slot: Slot, value: Value, time: float) -> None:
         view = self._nodes[node_id]

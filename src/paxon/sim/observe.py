@@ -250,6 +250,8 @@ class ReplicaObserver:
                 raise
             if name == "transfer_leadership":
                 cluster.operator_rules.on_transfer(node_id, replica, args, None, cluster.time)
+            if replica.slot_next > before.slot_next and replica.role is Role.LEADER:
+                self._note_own_proposals(node_id, replica, before.slot_next)
             cluster.timers.on_call(node_id, replica, name, args, before, ready, cluster.time)
             cluster.promptness.on_call(node_id, replica, name, args, ready, cluster.time)
             cluster.failfast.on_call(node_id, replica, name, args, ready, cluster.time)
@@ -291,6 +293,19 @@ class ReplicaObserver:
 
         observed.__name__ = call.__name__
         return observed
+
+    def _note_own_proposals(self, node_id: int, replica: Replica, slot_from: Slot) -> None:
+        """The slots a leader opened, as its own votes hold them: the checkers
+        learn proposals from the ``Accept`` messages sent, and a leader alone in
+        its configuration sends none (swarm seed 3000798: an operator's request,
+        delayed, removed the last other member)."""
+        cluster = self._cluster
+        ballot = replica.ballot_own
+        for slot in range(slot_from, replica.slot_next):
+            held = replica._log.get(slot)
+            if held is not None and held.ballot == ballot:
+                cluster.checker.on_proposed(slot, ballot, held.value, cluster.time)
+                cluster.properties.on_proposed(slot, ballot, held.value)
 
     def _observe_refusals(
         self, host: Host, replica: Replica, call: Callable[..., Ready]

@@ -741,15 +741,20 @@ class PropertyChecker:
             promisers[node_id] = min(reported_from, promisers.get(node_id, reported_from))
 
     def _on_proposed(self, message: Accept) -> None:
-        key = (message.slot, message.ballot)
+        self.on_proposed(message.slot, message.ballot, message.value)
+
+    def on_proposed(self, slot: Slot, ballot: Ballot, value: Value) -> None:
+        """``ballot``'s owner proposed ``value`` at ``slot`` (an ``Accept`` it
+        sent, or its own vote where it has nobody to send one to)."""
+        key = (slot, ballot)
         if key in self._proposed:
             return
-        self._proposed[key] = message.value
+        self._proposed[key] = value
         # (0 stands for "not chosen": only a chosen slot can hold _VALUE_UNKNOWN.)
-        if self._chosen.get(message.slot, 0) is _VALUE_UNKNOWN and (
-            self.configs.at(message.slot).has_quorum(self._votes.get(key, ()))
+        if self._chosen.get(slot, 0) is _VALUE_UNKNOWN and (
+            self.configs.at(slot).has_quorum(self._votes.get(key, ()))
         ):
-            self._chosen[message.slot] = message.value  # the votes came first
+            self._chosen[slot] = value  # the votes came first
 
     def _on_accepted_sent(self, node_id: NodeId, message: Accepted, time: float) -> None:
         disk = self._node(node_id).disk

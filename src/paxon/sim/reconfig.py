@@ -19,7 +19,10 @@ A voter that leaves or is demoted is the leader itself in ``LEADER_SHARE`` of
 the draws (a removed leader proposes up to its removal's effect slot, then
 steps down). Limits: ``VOTERS_MIN`` = 1 and ``VOTERS_MAX`` = 7 voters;
 ``MEMBERS_MIN`` = 2 members, because a lone member sends no ``Accept`` and the
-checkers could not see what it chose. ``Busy`` (a change in progress) and
+checkers could not see what it chose. They can since session 22 (the observer
+reports a leader's own votes as its proposals: an operator's request delayed
+past another change left one member in runtime swarm seed 3000798); the draws
+keep the limit, so the seeds keep their schedules. ``Busy`` (a change in progress) and
 ``NotLeader`` are expected answers; the next attempt comes after the next gap.
 
 The runtime engine (``paxon.sim.operator``) changes the members the way an

@@ -137,7 +137,7 @@ from paxon.protocol.messages import (
 )
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import Ballot, NodeId, Slot
+from paxon.protocol.types import Ballot, NodeId, Slot, Value
 from paxon.sim.checkers import Violation
 
 # Float slack for comparing two sums of the same clock readings.
@@ -595,13 +595,20 @@ class TimerChecker:
         if replica.slot_next <= before.slot_next or before.role is not Role.LEADER:
             return
         config = replica.config
-        slots: dict[Slot, Accept] = {}
+        slots: dict[Slot, Value] = {}
         for message in ready.messages:
             if isinstance(message, Accept) and message.slot >= before.slot_next:
-                slots.setdefault(message.slot, message)
-        for accept in slots.values():
-            commands = accept.value.commands
-            if accept.slot >= replica.slot_fill_end:  # below it: re-proposals, not the queue
+                slots.setdefault(message.slot, message.value)
+        if not slots:
+            # A leader alone in its configuration sends no Accept: its own
+            # votes hold the slots it opened (swarm seed 3000798).
+            for slot in range(before.slot_next, replica.slot_next):
+                held = replica._log.get(slot)
+                if held is not None and held.ballot == replica.ballot_own:
+                    slots[slot] = held.value
+        for slot, value in slots.items():
+            commands = value.commands
+            if slot >= replica.slot_fill_end:  # below it: re-proposals, not the queue
                 reign.queued -= len(commands)
             size = sum(len(command.payload) for command in commands)
             if len(commands) > config.batch_max_commands or (
@@ -611,7 +618,7 @@ class TimerChecker:
                     time,
                     "batch-bound",
                     f"n{node_id} proposed {len(commands)} commands of {size} bytes at "
-                    f"s{accept.slot} (at most {config.batch_max_commands} commands, "
+                    f"s{slot} (at most {config.batch_max_commands} commands, "
                     f"{config.batch_max_bytes} bytes past the first)",
                 )
 
