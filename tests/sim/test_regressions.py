@@ -119,6 +119,14 @@ PINNED = [
         "a queue that never emptied and lease reads where it confirmed reads by itself "
         "(a checker gap: its own votes now count as its proposals; session 22's hour)",
     ),
+    (
+        3001238,
+        0,
+        "two failed fsyncs armed on n1's log before it hit the first: it stopped on "
+        "that one, as it must, and its next life stopped on the second, judged as a "
+        "node stopping on a bug of its own (a fault-model bug: one is armed at a time "
+        "now; session 22's hour)",
+    ),
 ]
 
 

@@ -452,6 +452,12 @@ class FaultInjector:
             return
         if self._rng_io.random() < _IO_ERROR:
             host = self._rng_io.choice(up)
+            if host.io_error:
+                # One failed fsync pending is the fault: the node stops on it,
+                # and a second one armed meanwhile would stop its next life as
+                # if on a bug of its own (swarm seed 3001238).
+                cluster.log(f"fault: n{host.node_id}'s next log fsync fails already")
+                return
             host.fs.fail("fdatasync", path_contains="/wal-")
             host.io_error = True
             if host.process is not None:
