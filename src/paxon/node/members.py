@@ -114,7 +114,7 @@ def next_configuration(
     members = {member.node_id: member for member in newest.members}
     match action:
         case "add" | "add-learner" | "add-learner-auto-promote":
-            _check_address(address)
+            check_address(address)
             wanted = Member(
                 node_id,
                 address,
@@ -212,7 +212,8 @@ def bind_incarnations(newest: Configuration, known: Mapping[int, int]) -> Config
     return newest.successor(bound)
 
 
-def _check_address(address: str) -> None:
+def check_address(address: str) -> None:
+    """``BadRequest`` unless ``address`` is ``HOST:PORT``."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise BadRequest(f"a member's address is HOST:PORT, got {address!r}")

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from paxon.errors import BadRequest
 from paxon.net.client_messages import ChangeMembers, ClientResponse, Failure, StatusReply
+from paxon.node.members import check_address
 from paxon.node.node import Node
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 from paxon.sim.checkers import Violation
@@ -132,8 +134,9 @@ def _refusal_due(newest: Configuration, request: ChangeMembers, incarnation: int
     current = members.get(request.node_id)
     node_id, action = request.node_id, request.action
     if action in _ADDS:
-        host, _, port = request.address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        try:
+            check_address(request.address)
+        except BadRequest:
             return True
         voter = action == "add"
         if current is not None:

@@ -37,7 +37,7 @@ from paxon.protocol.types import Ballot, Slot
 from paxon.sim.config import ReplicaFactory
 from paxon.sim.healing import learner_outbidding
 from paxon.sim.host import Host
-from paxon.sim.timers import snapshot
+from paxon.sim.timers import own_votes, snapshot
 from paxon.sim.trace import describe
 
 if TYPE_CHECKING:
@@ -301,11 +301,9 @@ class ReplicaObserver:
         delayed, removed the last other member)."""
         cluster = self._cluster
         ballot = replica.ballot_own
-        for slot in range(slot_from, replica.slot_next):
-            held = replica._log.get(slot)
-            if held is not None and held.ballot == ballot:
-                cluster.checker.on_proposed(slot, ballot, held.value, cluster.time)
-                cluster.properties.on_proposed(slot, ballot, held.value)
+        for slot, value in own_votes(replica, slot_from).items():
+            cluster.checker.on_proposed(slot, ballot, value, cluster.time)
+            cluster.properties.on_proposed(slot, ballot, value)
 
     def _observe_refusals(
         self, host: Host, replica: Replica, call: Callable[..., Ready]

@@ -161,6 +161,18 @@ class Before(NamedTuple):
     round_seen: int = 0
 
 
+def own_votes(replica: Replica, slot_from: Slot) -> dict[Slot, Value]:
+    """The values a leader holds under its own ballot in the slots from
+    ``slot_from`` to ``slot_next``: what it proposed there, ``Accept`` sent or
+    not (a leader alone in its configuration sends none)."""
+    votes: dict[Slot, Value] = {}
+    for slot in range(slot_from, replica.slot_next):
+        held = replica._log.get(slot)
+        if held is not None and held.ballot == replica.ballot_own:
+            votes[slot] = held.value
+    return votes
+
+
 def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Before:
     """The public state the call ``call(*args)`` is judged against."""
     refused = 0
@@ -602,10 +614,7 @@ class TimerChecker:
         if not slots:
             # A leader alone in its configuration sends no Accept: its own
             # votes hold the slots it opened (swarm seed 3000798).
-            for slot in range(before.slot_next, replica.slot_next):
-                held = replica._log.get(slot)
-                if held is not None and held.ballot == replica.ballot_own:
-                    slots[slot] = held.value
+            slots = own_votes(replica, before.slot_next)
         for slot, value in slots.items():
             commands = value.commands
             if slot >= replica.slot_fill_end:  # below it: re-proposals, not the queue
@@ -705,4 +714,4 @@ def _lease_judged(node_id: NodeId, replica: Replica, reign: _Reign) -> bool:
     return len(ahead) == 1 and reign.configs == ahead and node_id in ahead[0]
 
 
-__all__ = ["Before", "TimerChecker", "snapshot"]
+__all__ = ["Before", "TimerChecker", "own_votes", "snapshot"]
