@@ -127,6 +127,21 @@ PINNED = [
         "node stopping on a bug of its own (a fault-model bug: one is armed at a time "
         "now; session 22's hour)",
     ),
+    (
+        2000990,
+        0,
+        "a client's lane went round a removed node, two spares and a node left behind "
+        "that kept naming a removed leader, and never reached a member: no operation "
+        "completed after the heal (a client-model bug: a lane goes round from its own "
+        "turn, as paxon.Client does, not from a redirect's target; session 21's hour)",
+    ),
+    (
+        3001298,
+        0,
+        "the same loop after the leader removed itself: n1, removed long before and "
+        "stuck at slot 47, redirected every lane to n4, and the lanes went on to the "
+        "spares and back to n1 (session 22's hour)",
+    ),
 ]
 
 

@@ -69,6 +69,8 @@ class Lane:
     op: HistoryOp | None = None
     payload: bytes | None = None
     redirected: bool = False
+    # The nodes this operation was sent to since the lane last went round all.
+    tried: set[int] = field(default_factory=set)
 
     @property
     def request_id(self) -> int:
@@ -152,6 +154,7 @@ class Clients:
             cluster.stats.heal_progress_s = cluster.time - cluster.healed_at
         lane.op = None
         lane.payload = None
+        lane.tried.clear()
         lane.attempt += 1
         think = 0.005 + 0.03 * self._rng.random()
         cluster.push(cluster.time + think, lambda: self._next(lane))
@@ -162,10 +165,25 @@ class Clients:
             self._start_op(lane)
             return
         if not lane.redirected:
-            members = self._cluster.members
-            lane.target = members[lane.target % len(members)]
+            lane.target = self._next_untried(lane)
         lane.redirected = False
         self._send(lane)
+
+    def _next_untried(self, lane: Lane) -> int:
+        """The node after the lane's last target that this operation has not
+        been sent to since it last went round them all: a node left behind that
+        keeps naming a removed leader cannot hold the lane in a loop that never
+        reaches the members (swarm seeds 2000990, 3001298), as ``paxon.Client``
+        goes round on a turn of its own."""
+        members = self._cluster.members
+        if lane.tried.issuperset(members):
+            lane.tried.clear()
+        target = lane.target
+        for _ in members:
+            target = members[target % len(members)]
+            if target not in lane.tried:
+                break
+        return target
 
     def _start_op(self, lane: Lane) -> None:
         cluster = self._cluster
@@ -211,6 +229,7 @@ class Clients:
         else:
             request = Submit(lane.request_id, lane.session_id, lane.seq, lane.payload)
         target = lane.target
+        lane.tried.add(target)
         for delay in cluster.network.delays(endpoint, target):
             cluster.push(
                 cluster.time + delay,
