@@ -142,6 +142,14 @@ PINNED = [
         "stuck at slot 47, redirected every lane to n4, and the lanes went on to the "
         "spares and back to n1 (session 22's hour)",
     ),
+    (
+        3001403,
+        0,
+        "the lone-voter aim asked its changes back to back from before the cluster "
+        "settled: with alpha 64 and a window of one slot a change stayed ahead all "
+        "along, so the cluster was never settled (an aim bug: it asks only once the "
+        "cluster settled; session 22's hour)",
+    ),
 ]
 
 

@@ -11,7 +11,8 @@ whose clusters choose a few slots (issue 9, point 4; docs/testing.md,
 ``lease_removal`` aims at), after the heal, where changes take effect fast:
 
 - **removals**: from a drawn time after the heal, every ``_WATCH_S``, once
-  the leader runs no change and no transfer, the operator is asked at once
+  the cluster has settled (``heal-settles`` is judged on a cluster left
+  alone) and the leader runs no change and no transfer, the operator is asked at once
   (``Operator.ask_after_heal``, through its own rules) to remove a voter
   other than the leader, or first to add a learner (a node outside the
   configuration) when a removal would leave fewer than
@@ -98,7 +99,11 @@ class LoneVoter:
                 self._stop(leader)
                 return
             idle = not replica.change_in_progress and replica.transferring_to is None
-            if idle and cluster.time <= self._until and self.changes < _CHANGES_MAX:
+            # Not before the cluster settled: a change ahead keeps it from
+            # settling, and back-to-back changes (each in effect alpha slots
+            # on) kept it so past the heal's bound (swarm seed 3001403).
+            settled = cluster.healing.settled_at is not None
+            if idle and settled and cluster.time <= self._until and self.changes < _CHANGES_MAX:
                 self._ask(leader)
         if cluster.time <= self._until + _STOP_WAIT_S:
             cluster.later(_WATCH_S, self._watch)
