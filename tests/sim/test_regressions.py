@@ -132,8 +132,8 @@ PINNED = [
         0,
         "a client's lane went round a removed node, two spares and a node left behind "
         "that kept naming a removed leader, and never reached a member: no operation "
-        "completed after the heal (a client-model bug: a lane goes round from its own "
-        "turn, as paxon.Client does, not from a redirect's target; session 21's hour)",
+        "completed after the heal (a client-model bug: a lane now tries the nodes its "
+        "operation was not sent to in this round first; session 21's hour)",
     ),
     (
         3001298,

@@ -3,7 +3,10 @@
 A client picks a random key and a read, a write or a compare-and-set,
 sends it to a node through the native request types (``Query``, ``Submit``)
 over the simulated network, and retries on the next node at a timeout, a
-redirect (straight to the named leader) or a retryable failure. Each
+redirect (straight to the named leader) or a retryable failure. "The next
+node" is the next one, in node order, that the operation was not yet sent to
+in this round (a round ends when it was sent to all), so a lane never loops
+between nodes that cannot serve it. Each
 operation is recorded in the cluster's history for the linearizability
 checker: invoked when first sent, returned when its reply arrives.
 
