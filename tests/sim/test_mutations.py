@@ -620,9 +620,9 @@ def test_a_leader_that_refuses_every_change_is_named_by_change_refused() -> None
 
 @pytest.mark.mutation
 def test_a_transfer_to_another_than_the_one_named_is_named_by_transfer_refused() -> None:
-    """Membership-changes seed 0: the operator's ``transfer-leader`` names a
+    """Membership-changes seed 1: the operator's ``transfer-leader`` names a
     voter; a core that hands to the one it would pick itself is named."""
-    result = run_seed(0, RECONFIG, replica_factory=HandsToItsOwnChoice)
+    result = run_seed(1, RECONFIG, replica_factory=HandsToItsOwnChoice)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "transfer-refused" in rules, result.violations[:3]
 
@@ -672,7 +672,7 @@ NEVER_USES_ITS_LEASE = _with_line_changed(
 @pytest.mark.parametrize(
     ("factory", "nodes", "seed", "rule"),
     [
-        (LEASES_TWICE_AS_LONG, 5, 5, "lease-bound"),
+        (LEASES_TWICE_AS_LONG, 5, 99, "lease-bound"),
         (PromisesThroughALease, 5, 5, "lease-promise"),
         (REFUSES_AT_ITS_PROMISE, 3, 7, "lease-refused"),
         (RefusesForAStaleLease, 5, 0, "probe-denied"),
@@ -693,22 +693,26 @@ def test_each_broken_half_of_the_lease_is_named(
     a leader answering from a lease twice as long, an acceptor that keeps no
     lease, one that refuses a Prepare at its promise, one that keeps the lease of
     a leader it no longer hears, a leader that never answers from its lease, each
-    named by the rule of ``sim/lease_rules.py`` that states that half."""
+    named by the rule of ``sim/lease_rules.py`` that states that half. The
+    lease twice as long is named on seed 99, outside the budget's eight: since
+    session 23's client change moved the schedules, no seed of 0-7 deposes a
+    leader that still answers reads inside twice its lease."""
     result = run_seed(seed, SimConfig(nodes=nodes, lease_reads=True), replica_factory=factory)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
 
 
 @pytest.mark.mutation
-@pytest.mark.parametrize(("seed", "config"), [(72, SimConfig(nodes=0, swarm=True)), (0, SPLIT)])
+@pytest.mark.parametrize(("seed", "config"), [(170, SimConfig(nodes=0, swarm=True)), (0, SPLIT)])
 def test_a_leader_weighing_the_lowest_ballot_first_is_named_by_reproposes_highest(
     seed: int, config: SimConfig
 ) -> None:
     """A core that keeps the lowest-ballot report (mutant ``replica.py:911`` of
     the s16 sample) re-proposes it, and ``reproposes-highest`` names it before
-    agreement breaks: on swarm seed 72, the one default seed of 0-299 where
-    two promises report different values at one slot, and on the first seed
-    of ``split_slot``, which builds that moment."""
+    agreement breaks: on swarm seed 170, where two promises report different
+    values at one slot (72 was, until session 23's client change moved the
+    schedules), and on the first seed of ``split_slot``, which builds that
+    moment."""
     planted = _with_line_changed(
         "_on_promise",
         "if best is None or entry.ballot > best.ballot:",
@@ -1061,7 +1065,7 @@ LINE_CHANGES_IN_GROUPS = [
         "known = [member for member in self.members if member != self.node_id]",
         "known = [member for member in self.members if member >= self.node_id]",
         RECONFIG_CONFIG,
-        4,
+        7,
         "nonvoter-asks",
         False,
     ),

@@ -506,6 +506,12 @@ def test_check_recovery_texts() -> None:
     assert "refused a recoverable disk" in (check_recovery(torn, damage) or "")
     assert "started on a disk it must refuse" in (check_recovery(flip, None) or "")
     assert "not a typed" in (check_recovery(flip, KeyError("segment")) or "")
+    # A fault that names the snapshot recovery must start from (a snapshot
+    # head misdirected onto an older one): starting from another is wrong.
+    head = StorageFault("misdirected", "/d/s", 0, "head", RECOVER, base=(0, 0))
+    assert check_recovery(head, None, (0, 0)) is None
+    assert "not (0, 0), the newest whole one" in (check_recovery(head, None, (30, 15)) or "")
+    assert check_recovery(torn, None, (30, 15)) is None  # unchecked where base is None
     with pytest.raises(ValueError):
         StorageFault("torn", "/d/wal", 0, "", "maybe")
 

@@ -837,7 +837,10 @@ class RuntimeCluster:
                 return
             error = None if task.cancelled() else task.exception()
             fault = self.faults.take_disk_fault(node_id)
-            wrong = check_recovery(fault, error if isinstance(error, Exception) else None)
+            snapshot = None if error is not None else node._storage.recovered.snapshot
+            started_from = (0, 0) if snapshot is None else (snapshot.lsn, snapshot.slot)
+            raised = error if isinstance(error, Exception) else None
+            wrong = check_recovery(fault, raised, started_from)
             if wrong is not None:
                 self.checker.fail(self.time, "recovery", f"n{node_id}: {wrong}")
             if error is None:

@@ -12,6 +12,8 @@ at a crash, so no seed met it. In ``SHARE`` of the seeds with the
 1. a running node whose disk holds two snapshots with known heads is crashed
    (looked for again every ``_RETRY_S`` until the heal), one whose recovery
    must refuse only while the cluster can lose it (``FaultInjector.may_refuse_disk``);
+   for ``_ALIKE_WAIT_S`` only one whose newest head would land on an older
+   head as long, the case only a header naming its own file gives away;
 2. at that crash, the newest snapshot's head lands at offset 0 of an older one
    (``storage_faults.strike_snapshot_head_misdirected``), and recovery must
    follow the snapshot rule for both.
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 from paxon.sim.storage_faults import (
     REFUSE,
     StorageFault,
+    snapshot_head_alike,
     snapshot_head_verdict,
     strike_snapshot_head_misdirected,
 )
@@ -50,6 +53,9 @@ _STREAM = 134072
 # while no disk holds two snapshots.
 _AT = (0.3, 0.8)
 _RETRY_S = 0.1
+# How long it waits for a disk whose two heads are as long (the harder case:
+# only the check that a header names its own file sees it) before it takes any.
+_ALIKE_WAIT_S = 1.0
 
 
 class SnapshotHeadAim:
@@ -64,12 +70,14 @@ class SnapshotHeadAim:
             and self._rng.random() < SHARE
         )
         self._host: int | None = None
+        self._alike_until = 0.0
         # Counted for the tests: heads misdirected.
         self.struck = 0
 
     def start(self) -> None:
         if self.armed:
             at = self._rng.uniform(*_AT) * self._cluster.config.fault_phase_s
+            self._alike_until = at + _ALIKE_WAIT_S
             self._cluster.push(at, self._crash)
 
     def strike(self, host: Host) -> StorageFault | None:
@@ -91,6 +99,11 @@ class SnapshotHeadAim:
             for host in cluster.hosts.values()
             if cluster.node_of(host) is not None and self._may_strike(host)
         ]
+        alike = [host for host in aimed if snapshot_head_alike(host.fs, f"/node{host.node_id}")]
+        if alike:
+            aimed = alike
+        elif cluster.time < self._alike_until:
+            aimed = []  # wait a while for the harder moment
         if not aimed:
             cluster.later(_RETRY_S, self._crash)
             return

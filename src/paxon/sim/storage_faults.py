@@ -147,6 +147,7 @@ Limits:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import random
@@ -202,6 +203,9 @@ class StorageFault:
     offset: int
     detail: str
     expect: str
+    # The (lsn, slot) of the snapshot a recovery that starts must start from,
+    # (0, 0) for none; None where the fault leaves that unchecked.
+    base: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -288,10 +292,17 @@ def strike_snapshot_head_misdirected(fs: MemFileSystem, directory: str) -> Stora
     return fault
 
 
-def _plan_snapshot_head(fs: MemFileSystem, directory: str) -> _Plan | None:
+def snapshot_head_alike(fs: MemFileSystem, directory: str) -> bool:
+    """Whether ``strike_snapshot_head_misdirected`` would land the newest
+    snapshot's head on an older head as long (every frame after it whole)."""
     disk = _Disk.read(fs, os.path.normpath(directory))
-    if disk is None:
-        return None
+    heads = None if disk is None else _snapshot_heads(disk)
+    return heads is not None and heads[2]
+
+
+def _snapshot_heads(disk: _Disk) -> tuple[str, str, bool, int] | None:
+    """The newest snapshot whose first write is known, the older one its head
+    would land on, whether their heads are as long, and its head's length."""
     heads = sorted(
         (lsn_slot, name, ranges[0][1])
         for name in disk.files
@@ -303,10 +314,24 @@ def _plan_snapshot_head(fs: MemFileSystem, directory: str) -> _Plan | None:
         return None
     *olders, (_, newer, length) = heads
     alike = [name for _, name, older_length in olders if older_length == length]
-    older = alike[-1] if alike else olders[-1][1]
-    expect = _expect_snapshot_unusable(disk.files, disk.incarnation, frozenset({older, newer}))
+    return newer, alike[-1] if alike else olders[-1][1], bool(alike), length
+
+
+def _plan_snapshot_head(fs: MemFileSystem, directory: str) -> _Plan | None:
+    disk = _Disk.read(fs, os.path.normpath(directory))
+    heads = None if disk is None else _snapshot_heads(disk)
+    if disk is None or heads is None:
+        return None
+    newer, older, _, length = heads
+    damaged = frozenset({older, newer})
+    expect = _expect_snapshot_unusable(disk.files, disk.incarnation, damaged)
     write = _Write(newer, 0, length, expect, "a snapshot's head, onto an older snapshot")
-    return _misdirected_plan(disk, write, older, 0)
+    fault, apply = _misdirected_plan(disk, write, older, 0)
+    # Both heads pass their own checksums: only a header that names another
+    # file gives the damage away, so which snapshot recovery took is checked
+    # too (a recovery that took the older file for the newer one still starts).
+    whole = _usable_snapshots(disk.files, disk.incarnation, damaged)
+    return dataclasses.replace(fault, base=whole[-1] if whole else (0, 0)), apply
 
 
 def strike_successor_lost(fs: MemFileSystem, directory: str) -> StorageFault | None:
@@ -346,11 +371,16 @@ def rare_targets(fs: MemFileSystem, directory: str, kinds: frozenset[str]) -> li
     ]
 
 
-def check_recovery(fault: StorageFault | None, error: Exception | None) -> str | None:
+def check_recovery(
+    fault: StorageFault | None,
+    error: Exception | None,
+    started_from: tuple[int, int] = (0, 0),
+) -> str | None:
     """A violation text when recovery did not do what ``fault`` requires, else None.
 
     ``error`` is what ``Storage.open`` raised on the struck disk (None: it
-    started). ``fault`` None means a plain crash: recovery must start.
+    started), and ``started_from`` the (lsn, slot) of the snapshot it started
+    from ((0, 0): none). ``fault`` None means a plain crash: recovery must start.
     """
     if error is not None and not isinstance(error, DataDirDamaged):
         return f"recovery failed with {type(error).__name__}, not a typed DataDirDamaged: {error}"
@@ -360,6 +390,11 @@ def check_recovery(fault: StorageFault | None, error: Exception | None) -> str |
                 "a disk with no storage fault" if fault is None else f"a recoverable disk: {fault}"
             )
             return f"recovery refused {what} ({type(error).__name__}: {error})"
+        if fault is not None and fault.base is not None and started_from != fault.base:
+            return (
+                f"recovery started from the snapshot at (lsn, slot) {started_from}, not "
+                f"{fault.base}, the newest whole one: {fault}"
+            )
         return None
     if error is None:
         return f"recovery started on a disk it must refuse: {fault}"
@@ -799,14 +834,8 @@ def _expect_snapshot_unusable(
 ) -> str:
     """What recovery must do with ``files`` when the snapshots ``unusable`` are damaged."""
     segments = _segments(files)
-    snapshots = sorted(
-        (*lsn_slot, name) for name in files if (lsn_slot := parse_snapshot_name(name))
-    )
-    usable = [
-        (lsn, slot)
-        for lsn, slot, name in snapshots
-        if name not in unusable and _snapshot_is_valid(files, name, incarnation)
-    ]
+    snapshots = [name for name in files if parse_snapshot_name(name)]
+    usable = _usable_snapshots(files, incarnation, unusable)
     if not segments:
         return REFUSE if snapshots else RECOVER
     lsn_base, slot_base = usable[-1] if usable else (0, 0)
@@ -827,6 +856,21 @@ def _expect_snapshot_unusable(
     if any(lsn > lsn_base and slot > slot_base for lsn, slot in marks):
         return REFUSE
     return RECOVER
+
+
+def _usable_snapshots(
+    files: dict[str, bytes], incarnation: int, unusable: frozenset[str]
+) -> list[tuple[int, int]]:
+    """The (lsn, slot) of each snapshot of ``files`` that reads back whole and
+    is not among ``unusable``, oldest first."""
+    snapshots = sorted(
+        (*lsn_slot, name) for name in files if (lsn_slot := parse_snapshot_name(name))
+    )
+    return [
+        (lsn, slot)
+        for lsn, slot, name in snapshots
+        if name not in unusable and _snapshot_is_valid(files, name, incarnation)
+    ]
 
 
 def _snapshot_is_valid(files: dict[str, bytes], name: str, incarnation: int) -> bool:
