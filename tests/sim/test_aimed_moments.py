@@ -115,11 +115,12 @@ class _RecordsRemovedLeaders(Replica):
 
 
 def test_a_leader_whose_removal_takes_effect_proposes_nothing_there() -> None:
-    """Swarm seed 144 (alpha 3, drawn small): the operator removes the leader and
-    the removal takes effect while it leads; it proposes nothing from there on
+    """Swarm seed 24 (alpha 5, drawn small; 144 until session 23's client
+    change moved its schedule): the operator removes the leader and the
+    removal takes effect while it leads; it proposes nothing from there on
     and hands over (its next leader carries the log on)."""
     _RecordsRemovedLeaders.removed = []
-    cluster = _run(144, replica_factory=_RecordsRemovedLeaders)
+    cluster = _run(24, replica_factory=_RecordsRemovedLeaders)
     assert _RecordsRemovedLeaders.removed, "no leader reached its removal's effect"
     assert cluster.config.alpha < 64
 

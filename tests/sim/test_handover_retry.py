@@ -1,28 +1,45 @@
 """A leader stopped gracefully asks its core to hand over again when the
 first transfer was dropped (``Node._hand_over``).
 
-Swarm seed 7809 with ``--sync-here`` (found by `paxon sim --seeds 100 --seed
-7800 --sync-here`): the leader, just elected and still filling slot 94, is
-stopped as on SIGTERM; its Accept of slot 94 to the only other voter is lost,
-so the target is not caught up within the core's transfer time (an election
-timeout) and the core drops the transfer and serves on. The node used to wait
-out ``HANDOVER_MAX_S`` without asking again, then stop leading by stopping:
-the cluster settled 2.05 s after healing, past the ``heal-settles`` bound.
+Swarm seed 8165 with ``--sync-here`` (found by `paxon sim --seeds 600 --seed
+7800 --sync-here` after session 23's client change moved the schedule of
+7809, where it was first seen): the leader n5 is stopped as on SIGTERM; its
+TimeoutNow to n1 goes out, n1 does not come to lead within the core's
+transfer time (an election timeout), and the core drops the transfer and
+serves on. The node used to wait out ``HANDOVER_MAX_S`` without asking again,
+then stop leading by stopping: the cluster settled past the ``heal-settles``
+bound. Now it asks again, and hands to n2.
 """
 
 from __future__ import annotations
 
+from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Replica
+from paxon.protocol.types import NodeId
 from paxon.sim import SimConfig
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
 
-SEED = 7809
+SEED = 8165
+
+
+class _CountsHandovers(Replica):
+    """A replica that counts the handovers its node asks of it (no target named)."""
+
+    asked: list[NodeId] = []
+
+    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
+        if target is None:
+            _CountsHandovers.asked.append(self.node_id)
+        return super().transfer_leadership(target)
 
 
 def test_a_dropped_transfer_is_asked_again_until_another_node_leads() -> None:
+    _CountsHandovers.asked = []
     config = draw(SEED, SimConfig(nodes=0, swarm=True, sync_here=True))
-    cluster = RuntimeCluster(SEED, config, trace=True)
+    cluster = RuntimeCluster(SEED, config, trace=True, replica_factory=_CountsHandovers)
     cluster.run()
     assert not cluster.checker.violations, cluster.checker.violations[:3]
-    stops = [line for line in cluster.trace if "log n2: [2] stopping: leadership" in line]
-    assert len(stops) == 1 and "handed to node 3" in stops[0], stops
+    assert _CountsHandovers.asked == [5, 5], _CountsHandovers.asked  # asked, then again
+    stops = [line for line in cluster.trace if "log n5: [5] stopping: leadership" in line]
+    assert len(stops) == 1 and "handed to node 2" in stops[0], stops
