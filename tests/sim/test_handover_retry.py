@@ -13,33 +13,21 @@ bound. Now it asks again, and hands to n2.
 
 from __future__ import annotations
 
-from paxon.protocol.ready import Ready
-from paxon.protocol.replica import Replica
-from paxon.protocol.types import NodeId
 from paxon.sim import SimConfig
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
+from tests.sim.test_aimed_moments import _CountsTransfers
 
 SEED = 8165
 
 
-class _CountsHandovers(Replica):
-    """A replica that counts the handovers its node asks of it (no target named)."""
-
-    asked: list[NodeId] = []
-
-    def transfer_leadership(self, target: NodeId | None = None) -> Ready:
-        if target is None:
-            _CountsHandovers.asked.append(self.node_id)
-        return super().transfer_leadership(target)
-
-
 def test_a_dropped_transfer_is_asked_again_until_another_node_leads() -> None:
-    _CountsHandovers.asked = []
+    _CountsTransfers.untargeted = []
     config = draw(SEED, SimConfig(nodes=0, swarm=True, sync_here=True))
-    cluster = RuntimeCluster(SEED, config, trace=True, replica_factory=_CountsHandovers)
+    cluster = RuntimeCluster(SEED, config, trace=True, replica_factory=_CountsTransfers)
     cluster.run()
     assert not cluster.checker.violations, cluster.checker.violations[:3]
-    assert _CountsHandovers.asked == [5, 5], _CountsHandovers.asked  # asked, then again
+    untargeted = _CountsTransfers.untargeted
+    assert untargeted == [5, 5], untargeted  # asked, then asked again
     stops = [line for line in cluster.trace if "log n5: [5] stopping: leadership" in line]
     assert len(stops) == 1 and "handed to node 2" in stops[0], stops
