@@ -13,10 +13,11 @@ bound. Now it asks again, and hands to n2.
 
 from __future__ import annotations
 
+from tests.sim.test_aimed_moments import _CountsTransfers
+
 from paxon.sim import SimConfig
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import draw
-from tests.sim.test_aimed_moments import _CountsTransfers
 
 SEED = 8165
 
