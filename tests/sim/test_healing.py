@@ -8,9 +8,9 @@ from paxon.errors import Busy
 from paxon.protocol.messages import ProbeReply
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
-from paxon.protocol.types import Ballot
+from paxon.protocol.types import BALLOT_ZERO, Ballot
 from paxon.sim import SimConfig
-from paxon.sim.healing import learner_outbidding, settle_bound
+from paxon.sim.healing import HealWatch, NodeState, learner_outbidding, settle_bound
 from paxon.sim.runner import resolve
 from paxon.sim.runtime import RuntimeCluster
 
@@ -129,3 +129,28 @@ def test_a_leader_deposed_after_the_outbid_is_named(monkeypatch: pytest.MonkeyPa
     cluster.run()
     rules = {violation.rule for violation in cluster.checker.violations}
     assert "quiet-stable" in rules, cluster.checker.violations[:3]
+
+
+def test_a_node_that_joins_after_settling_may_follow_but_not_stand() -> None:
+    """A learner added after the cluster settled becomes a follower on joining
+    (swarm seed 4000160); any other change of role is still named."""
+    ballot = Ballot(3, 1)
+    watch = HealWatch(_CONFIG, [])
+    watch.on_heal(4.0)
+    states = [
+        NodeState(1, Role.LEADER, ballot, ballot),
+        NodeState(2, Role.FOLLOWER, BALLOT_ZERO, ballot),
+    ]
+    for at in (4.1, 4.2, 4.3, 4.4):
+        watch.sample(states, at)
+    assert watch.settled_at is not None
+    for at in (4.5, 4.7, 4.9, 5.1, 5.3, 5.5, 5.7, 5.9):
+        watch.on_op_completed(at)  # serving all along
+    watch.on_role_change(3, Role.FOLLOWER, 4.5)  # n3 joins
+    watch.finish(5.0)
+    assert not watch.violations
+    watch.on_role_change(3, Role.PROBING, 5.1)  # and then stands
+    watch.on_role_change(2, Role.PROBING, 5.2)
+    watch.finish(6.0)
+    assert [v.rule for v in watch.violations] == ["quiet-stable"]
+    assert "2 role changes" in watch.violations[0].detail

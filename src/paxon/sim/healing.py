@@ -18,7 +18,8 @@ stability"):
 - ``quiet-stable``: once settled, keep that leader: no replica changes role
   until the run ends (heartbeats reach every follower well inside its
   timeout, a probe is refused while a leader is live, and nothing else
-  deposes a leader in a quiet cluster). One deposition is owed, not a fault:
+  deposes a leader in a quiet cluster), but for a node added after the
+  cluster settled, which becomes a follower when it joins. One deposition is owed, not a fault:
   a learner added after the heal that promised a higher ballot while it was
   away (a node removed while it stood, added back) refuses every Accept of
   the leader's ballot, and the leader steps down so that a ballot above it is
@@ -106,12 +107,19 @@ class HealWatch:
     _gap_max: float = 0.0
     # Since when the cluster has looked settled, no role changing (not yet confirmed).
     _calm_since: float | None = None
+    # The members the cluster settled with.
+    _settled_members: frozenset[NodeId] = frozenset()
 
     def on_heal(self, time: float) -> None:
         self.healed_at = time
 
     def on_role_change(self, node_id: NodeId, role: Role, time: float) -> None:
-        if self.settled_at is not None:
+        # A node added after the cluster settled follows the leader when it
+        # joins: no deposition, though it may have stood while outside (a
+        # removed node that never heard of its removal probes; swarm seed
+        # 4000160: added back as a learner, it went from probing to follower).
+        joining = role is Role.FOLLOWER and node_id not in self._settled_members
+        if self.settled_at is not None and not joining:
             self._role_changes.append((time, node_id, role))
         self._calm_since = None
 
@@ -137,6 +145,7 @@ class HealWatch:
         self._last_op_at = None
         self._gap_max = 0.0
         self._calm_since = None
+        self._settled_members = frozenset()
 
     def on_op_completed(self, time: float) -> None:
         if self.settled_at is None:
@@ -163,6 +172,7 @@ class HealWatch:
         elif time - self._calm_since >= confirm_window(self.config):
             self.settled_at = time
             self.leader = leaders[0].node_id
+            self._settled_members = frozenset(state.node_id for state in states)
 
     def finish(self, time: float) -> None:
         if self.healed_at is None:
