@@ -176,8 +176,8 @@ class Clients:
         """The node after the lane's last target that this operation has not
         been sent to since it last went round them all: a node left behind that
         keeps naming a removed leader cannot hold the lane in a loop that never
-        reaches the members (swarm seeds 2000990, 3001298), as ``paxon.Client``
-        goes round on a turn of its own."""
+        reaches the members (swarm seeds 2000990, 3001298). ``paxon.Client``
+        escapes the same loop by skipping nodes that failed lately."""
         members = self._cluster.members
         if lane.tried.issuperset(members):
             lane.tried.clear()

@@ -19,13 +19,13 @@ stability"):
   until the run ends (heartbeats reach every follower well inside its
   timeout, a probe is refused while a leader is live, and nothing else
   deposes a leader in a quiet cluster), but for a node added after the
-  cluster settled, which becomes a follower when it joins. One deposition is owed, not a fault:
-  a learner added after the heal that promised a higher ballot while it was
-  away (a node removed while it stood, added back) refuses every Accept of
-  the leader's ballot, and the leader steps down so that a ballot above it is
-  chosen (``docs/protocol.md``, "Leader stability"; swarm seed 2002105). The
-  leader's step-down then starts the rules over, as a restart does
-  (``learner_outbidding``, ``on_restart``);
+  cluster settled, which becomes a follower when it joins. One deposition
+  is owed, not a fault: a learner added after the heal that promised a
+  higher ballot while it was away (a node removed while it stood, added
+  back) refuses every Accept of the leader's ballot, and the leader steps
+  down so that a ballot above it is chosen (``docs/protocol.md``, "Leader
+  stability"; swarm seed 2002105). The leader's step-down then starts the
+  rules over, as a restart does (``learner_outbidding``, ``on_restart``);
 - ``quiet-progress``: once settled, complete client operations with no gap
   longer than ``progress_gap_bound(config)``: two client timeouts (a retry
   that went to a node that was not leader) plus two accept retries and half a

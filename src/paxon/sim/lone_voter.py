@@ -12,10 +12,10 @@ whose clusters choose a few slots (issue 9, point 4; docs/testing.md,
 
 - **removals**: from a drawn time after the heal, every ``_WATCH_S``, once
   the cluster has settled (``heal-settles`` is judged on a cluster left
-  alone) and the leader runs no change and no transfer, the operator is asked at once
-  (``Operator.ask_after_heal``, through its own rules) to remove a voter
-  other than the leader, or first to add a learner (a node outside the
-  configuration) when a removal would leave fewer than
+  alone) and the leader runs no change and no transfer, the operator is
+  asked at once (``Operator.ask_after_heal``, through its own rules) to
+  remove a voter other than the leader, or first to add a learner (a node
+  outside the configuration) when a removal would leave fewer than
   ``reconfig.MEMBERS_MIN`` members; at most ``_CHANGES_MAX``;
 - **the stop**: once a leader's core names no voter to hand over to (the
   configuration in effect and the newest share no voter but it), that leader

@@ -323,14 +323,13 @@ def _plan_snapshot_head(fs: MemFileSystem, directory: str) -> _Plan | None:
     if disk is None or heads is None:
         return None
     newer, older, _, length = heads
-    damaged = frozenset({older, newer})
-    expect = _expect_snapshot_unusable(disk.files, disk.incarnation, damaged)
+    whole = _usable_snapshots(disk.files, disk.incarnation, frozenset({older, newer}))
+    expect = _expect_from_usable(disk.files, disk.incarnation, whole)
     write = _Write(newer, 0, length, expect, "a snapshot's head, onto an older snapshot")
     fault, apply = _misdirected_plan(disk, write, older, 0)
     # Both heads pass their own checksums: only a header that names another
     # file gives the damage away, so which snapshot recovery took is checked
     # too (a recovery that took the older file for the newer one still starts).
-    whole = _usable_snapshots(disk.files, disk.incarnation, damaged)
     return dataclasses.replace(fault, base=whole[-1] if whole else (0, 0)), apply
 
 
@@ -833,11 +832,17 @@ def _expect_snapshot_unusable(
     files: dict[str, bytes], incarnation: int, unusable: frozenset[str]
 ) -> str:
     """What recovery must do with ``files`` when the snapshots ``unusable`` are damaged."""
+    return _expect_from_usable(files, incarnation, _usable_snapshots(files, incarnation, unusable))
+
+
+def _expect_from_usable(
+    files: dict[str, bytes], incarnation: int, usable: list[tuple[int, int]]
+) -> str:
+    """What recovery must do with ``files`` when ``usable`` are the snapshots
+    that read back whole (``_usable_snapshots``)."""
     segments = _segments(files)
-    snapshots = [name for name in files if parse_snapshot_name(name)]
-    usable = _usable_snapshots(files, incarnation, unusable)
     if not segments:
-        return REFUSE if snapshots else RECOVER
+        return REFUSE if any(parse_snapshot_name(name) for name in files) else RECOVER
     lsn_base, slot_base = usable[-1] if usable else (0, 0)
     if segments[0][0] > lsn_base + 1:
         return REFUSE
