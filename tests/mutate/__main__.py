@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_SPEC,
         help=(
             "seed budget: NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, leasexCOUNT, splitxCOUNT, "
-            f"lagxCOUNT (comma-separated) or module:name (default {DEFAULT_SPEC})"
+            "lagxCOUNT, deposedxCOUNT (comma-separated) or module:name "
+            f"(default {DEFAULT_SPEC})"
         ),
     )
     parser.add_argument("--files", nargs="+", default=[], metavar="PATH", help="only these targets")

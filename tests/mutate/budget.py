@@ -23,9 +23,16 @@ every mutant's process:
 | ``lagx2``               | seeds 0..1 of a candidate behind its acceptor by nearly   |
 |                         | a window (``paxon.sim.lagging_candidate.CONFIG``: 3       |
 |                         | nodes, a 2-slot window; no swarm seed of 0-59 built it)   |
+| ``deposedx4``           | seeds 0..3 of a leader cut off from its peers and its     |
+|                         | writers while its reader reads on (``DEPOSED_CONFIG``: 3  |
+|                         | nodes, lease reads, one client that only reads, partition |
+|                         | and drift faults, Learn pages of 64 bytes;                |
+|                         | ``faults._deposed_leader_keeps_readers`` builds the       |
+|                         | moment; no lease seed of 0..7 reaches the last tenth of a |
+|                         | lease since session 23's client change)                   |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
-Only ``paxon.sim.runner.run_seed(seed, config)`` and ``SimConfig`` are used,
+Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
 so the budget keeps its meaning when the simulator's insides change.
 Seeds run round-robin across the groups (3-node seed 0, 5-node seed 0,
 3-node seed 1, ...), so every shape gets an early chance to kill.
@@ -38,6 +45,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from paxon.protocol.config import ReplicaConfig
 from paxon.sim import SimConfig
 from paxon.sim.lagging_candidate import CONFIG as LAGGING_CONFIG
 from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
@@ -48,8 +56,10 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # session 23's client change moved the schedules; five seeds from session 18,
 # three before) and lease seed 7 (a vote above the durable promise); with the
 # lagging candidate's two (the far half of Phase 1's fill window), 40 seeds,
-# about 50 s a survivor on one core.
-DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2"
+# about 50 s a survivor on one core. Four seeds of a deposed leader that keeps
+# its reader (session 24): the lease's far end, past the drift bound
+# (``ReplicaConfig.lease_s``), is read from there only.
+DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -82,7 +92,7 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -90,6 +100,21 @@ RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "dr
 # on even seeds, 5 on odd ones (a Prepare reaches a node that keeps a lease far
 # more often among 5; a retried Prepare meets one among 3).
 LEASE_CONFIGS = (SimConfig(nodes=3, lease_reads=True), SimConfig(nodes=5, lease_reads=True))
+# A leader that answers reads from its lease, cut off from its peers and its
+# writers but not its reader for an election timeout or more (30% of the
+# partitions with a reader, ``faults._deposed_leader_keeps_readers``): the
+# reader asks on through the last of the lease, where a lease past the drift
+# bound answers and the right one sends a round. Drift within the bound. Learn
+# pages of at most 64 bytes past the first entry: every node a cut kept behind
+# learns in pages the byte limit cuts (the swarm draws limits that small, but
+# its budget seeds seldom learn a page of two entries under one).
+DEPOSED_CONFIG = SimConfig(
+    nodes=3,
+    lease_reads=True,
+    readers=1,
+    faults=frozenset({"partition", "drift"}),
+    replica=ReplicaConfig(learn_max_bytes=64),
+)
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -102,7 +127,7 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT or lagxCOUNT"
+                "leasexCOUNT, splitxCOUNT, lagxCOUNT or deposedxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -120,6 +145,14 @@ def parse_budget(spec: str) -> SeedBudget:
         elif match["shape"] == "lag":
             groups.append(
                 SeedGroup("a lagging candidate", range(count), lambda _seed: LAGGING_CONFIG)
+            )
+        elif match["shape"] == "deposed":
+            groups.append(
+                SeedGroup(
+                    "a deposed leader keeping its reader",
+                    range(count),
+                    lambda _seed: DEPOSED_CONFIG,
+                )
             )
         else:
             nodes = int(match["shape"])

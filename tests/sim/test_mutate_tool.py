@@ -111,6 +111,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     lagging = parse_budget("lagx2").groups[0]
     assert [lagging.config(seed).lagging_candidate for seed in lagging.seeds] == [True, True]
     assert lagging.config(0).replica.pipeline_window_slots == 2
+    deposed = parse_budget("deposedx2").groups[0].config(0)
+    assert deposed.lease_reads and deposed.readers == 1 and deposed.nodes == 3
+    assert deposed.faults == {"partition", "drift"} and not deposed.swarm
 
 
 SOURCE = """

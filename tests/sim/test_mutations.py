@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Callable
 
 import pytest
-from tests.mutate.budget import LEASE_CONFIGS, RECONFIG_CONFIG
+from tests.mutate.budget import DEPOSED_CONFIG, LEASE_CONFIGS, RECONFIG_CONFIG
 from tests.protocol.harness import Env
 from tests.sim.mutants import (
     NO_COORDINATION,
@@ -76,6 +77,7 @@ from tests.sim.property_env import PropertyEnv
 
 from paxon.protocol import membership
 from paxon.protocol import replica as replica_module
+from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import ConfigHistory
 from paxon.protocol.messages import ChosenPrefix, Heartbeat, HeartbeatReply, LearnRequest
 from paxon.protocol.ready import Ready
@@ -672,14 +674,12 @@ NEVER_USES_ITS_LEASE = _with_line_changed(
 @pytest.mark.parametrize(
     ("factory", "nodes", "seed", "rule"),
     [
-        (LEASES_TWICE_AS_LONG, 5, 99, "lease-bound"),
         (PromisesThroughALease, 5, 5, "lease-promise"),
         (REFUSES_AT_ITS_PROMISE, 3, 94, "lease-refused"),
         (RefusesForAStaleLease, 5, 0, "probe-denied"),
         (NEVER_USES_ITS_LEASE, 3, 0, "lease-used"),
     ],
     ids=[
-        "leases-twice-as-long",
         "promises-through-a-lease",
         "refuses-at-its-promise",
         "refuses-for-a-stale-lease",
@@ -690,17 +690,71 @@ def test_each_broken_half_of_the_lease_is_named(
     factory: type[Replica], nodes: int, seed: int, rule: str
 ) -> None:
     """Lease reads, every fault kind (``tests/mutate/budget.py``'s lease seeds):
-    a leader answering from a lease twice as long, an acceptor that keeps no
-    lease, one that refuses a Prepare at its promise, one that keeps the lease of
-    a leader it no longer hears, a leader that never answers from its lease, each
-    named by the rule of ``sim/lease_rules.py`` that states that half. Two are
-    named only outside the budget's eight seeds since session 23's client
-    change moved the schedules: the lease twice as long (seed 99: no seed of
-    0-7 deposes a leader that still answers reads inside twice its lease) and
-    the refusal at the promise (3 nodes, seed 94)."""
+    an acceptor that keeps no lease, one that refuses a Prepare at its promise,
+    one that keeps the lease of a leader it no longer hears, a leader that
+    never answers from its lease, each named by the rule of
+    ``sim/lease_rules.py`` that states that half. The refusal at the promise
+    is named only outside the budget's eight seeds since session 23's client
+    change moved the schedules (3 nodes, seed 94). A lease too long is the
+    deposed group's (below)."""
     result = run_seed(seed, SimConfig(nodes=nodes, lease_reads=True), replica_factory=factory)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
+
+
+def _lease_to_the_election_timeout(config: ReplicaConfig) -> float:
+    """The s21 sample's ``config.py:84``: the lease divided by ``1 - rho``,
+    not ``1 + rho``, so it runs to ``election_timeout_min_s``, past what the
+    drift bound allows."""
+    rho = config.clock_drift_max
+    return config.election_timeout_min_s * (1 - rho) / (1 - rho)
+
+
+_BYTES_ONLY_AT_THE_LIMIT = _with_line_changed(
+    "_on_learn_request",
+    "if entries and size > self.config.learn_max_bytes:",
+    "if entries and size == self.config.learn_max_bytes:",
+)
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(
+    ("factory", "lease_s", "seed", "rule"),
+    [
+        (LEASES_TWICE_AS_LONG, None, 1, "lease-bound"),
+        (Replica, _lease_to_the_election_timeout, 1, "lease-bound"),
+        (_BYTES_ONLY_AT_THE_LIMIT, None, 0, "learn-bound"),
+    ],
+    ids=["leases-twice-as-long", "lease-past-the-drift-bound", "learn-page-past-its-bytes"],
+)
+def test_a_deposed_leader_keeping_its_reader_reads_the_far_end_of_its_lease(
+    monkeypatch: pytest.MonkeyPatch,
+    factory: type[Replica],
+    lease_s: Callable[[ReplicaConfig], float] | None,
+    seed: int,
+    rule: str,
+) -> None:
+    """The budget's deposed group (``DEPOSED_CONFIG``): a leader cut off from
+    its peers and its writers reads on for its reader through the last tenth
+    of its lease, where a lease twice as long (seed 99 of the lease group
+    before; no lease seed of 0-7 since session 23) or one past the drift bound
+    (the s21 sample's ``config.py:84``, which no budget seed named in session
+    23) still answers, and ``lease-bound`` names it; the cut-off nodes then
+    learn in pages of 64 bytes, and a page cut only when it meets the limit
+    exactly (its ``replica.py:1172``, left to chance before) is named by
+    ``learn-bound``. The right core is
+    clean on these seeds (``test_the_deposed_groups_seeds_are_clean``)."""
+    if lease_s is not None:
+        monkeypatch.setattr(ReplicaConfig, "lease_s", property(lease_s))
+    result = run_seed(seed, DEPOSED_CONFIG, replica_factory=factory)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rule in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_deposed_groups_seeds_are_clean(seed: int) -> None:
+    assert run_seed(seed, DEPOSED_CONFIG).violations == []
 
 
 @pytest.mark.mutation
