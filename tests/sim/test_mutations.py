@@ -20,6 +20,7 @@ wiped node exchanges with a member that binds its old incarnation.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -649,6 +650,62 @@ def test_a_snapshot_header_naming_a_later_snapshot_is_named_by_recovery(
     result = run_seed(174, SimConfig(nodes=0, swarm=True))
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "recovery" in rules, result.violations[:3]
+
+
+_TRANSFERS_WITHOUT_LIMIT = _with_line_changed(
+    "transfer_leadership",
+    "self._transfer_until = self._now + self.config.election_timeout_max_s",
+    "self._transfer_until = self._now / self.config.election_timeout_max_s",
+)
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(("mutant", "named"), [(Replica, False), (_TRANSFERS_WITHOUT_LIMIT, True)])
+def test_a_transfer_that_outruns_its_limit_is_named_by_transfer_limit(
+    mutant: type[Replica], named: bool
+) -> None:
+    """A leader asked to hand over to a voter cut off from it waits for that
+    voter at most ``election_timeout_max_s``, then serves on; a limit read as
+    ``now / election_timeout_max_s`` (session 24's sample, ``replica.py:558``)
+    holds its commands ``Busy`` until the target comes back. No seed of the
+    budget runs a transfer that long, so the call is driven here as a runtime
+    reports it: the leader ticks every heartbeat interval for twice the limit,
+    hearing its other follower."""
+    env = Env(3, replica_factory=mutant)
+    env.campaign(1)
+    env.stabilize()
+    leader = env.replica(1)
+    assert leader.role is Role.LEADER
+    config = leader.config
+    # Lead for 3 s first: the wrong limit (3 s / 0.6 s) then lies past the test.
+    while leader.now < 3.0:
+        env.tick(1, leader.now + config.heartbeat_interval_s)
+        env.stabilize()
+    env.partition([[1, 2], [3]])
+    violations: list[Violation] = []
+    checker = PromptnessChecker(violations)
+    readies: list[Ready] = []
+
+    def reported(call: str, args: tuple[object, ...], run: Callable[[], Ready]) -> None:
+        def call_once() -> Ready:
+            readies.append(run())
+            return readies[-1]
+
+        env._perform(1, call_once)
+        checker.on_call(1, leader, call, args, readies[-1], leader.now)
+        env.stabilize()
+
+    reported("transfer_leadership", (3,), lambda: leader.transfer_leadership(3))
+    assert leader.transferring_to == 3
+    now = leader.now
+    end = now + 2 * config.election_timeout_max_s
+    while now < end and leader.transferring_to:
+        now += config.heartbeat_interval_s
+        env.node(1).now = now
+        reported("tick", (now,), functools.partial(leader.tick, now))
+    assert leader.role is Role.LEADER
+    assert (leader.transferring_to == 3) is named
+    assert ["transfer-limit" in str(v) for v in violations] == ([True] if named else []), violations
 
 
 LEASES_TWICE_AS_LONG = _with_line_changed(

@@ -57,6 +57,13 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   when a tick returns. ("Once ``target`` has every slot chosen here, it gets
   ``TimeoutNow``", sent again each ``accept_retry_s`` until the target's
   Prepare ends the reign or the transfer's time is up.)
+- ``transfer-limit``: and a transfer runs at most ``election_timeout_max_s``
+  from the ``transfer_leadership`` call that began it (the leader's clock):
+  a leader still handing to that target when a later tick returns is named.
+  ("A transfer not done within ``election_timeout_max_s`` is dropped": until
+  then the leader answers every command ``Busy``. Session 24's sample: a
+  limit read as ``now / election_timeout_max_s`` held a leader's commands
+  until its target came back.)
 - ``learn-paced``: a replica sends ``LearnRequest`` at most once per
   ``learn_retry_s`` (its clock), but at once again after stepping a ``Learn``
   that advanced its chosen prefix and came full (``learn_max_entries``
@@ -113,6 +120,9 @@ class PromptnessChecker:
         self.violations = violations
         # Per node: the replica object and its clock when it last sent TimeoutNow.
         self._handed_at: dict[NodeId, tuple[int, float]] = {}
+        # Per node: the replica object, the target and its clock when a
+        # transfer_leadership call last began a transfer.
+        self._transfer_began: dict[NodeId, tuple[int, NodeId, float]] = {}
         # Per node: the ballot it leads or stands under, and who promised it.
         self._promised: dict[NodeId, tuple[Ballot, set[NodeId]]] = {}
         # Per node: its replica object, its ballot, and when it last sent each
@@ -151,6 +161,8 @@ class PromptnessChecker:
             self._check_reported(node_id, replica, ready.messages_after_persist, time)
         if replica.role is not Role.LEADER:
             return
+        if call == "transfer_leadership" and replica.transferring_to is not None:
+            self._transfer_began[node_id] = (id(replica), replica.transferring_to, replica.now)
         asked: set[NodeId] = set()
         for message in messages:
             if isinstance(message, Accept | Heartbeat) and message.dst != node_id:
@@ -168,6 +180,7 @@ class PromptnessChecker:
             self._check_heartbeats(node_id, replica, call, time)
         if call == "tick":
             self._check_transfer(node_id, replica, time)
+            self._check_transfer_limit(node_id, replica, time)
             self._check_config_prepared(node_id, replica, time)
 
     def _note_promise(self, node_id: NodeId, replica: Replica, promise: Promise) -> None:
@@ -387,6 +400,22 @@ class PromptnessChecker:
                 f"(at most {replica.config.accept_retry_s:.3f} s)",
             )
             self._handed_at[node_id] = (id(replica), replica.now)  # once per wait
+
+    def _check_transfer_limit(self, node_id: NodeId, replica: Replica, time: float) -> None:
+        target = replica.transferring_to
+        began = self._transfer_began.get(node_id)
+        if target is None or began is None or began[:2] != (id(replica), target):
+            return
+        ran = replica.now - began[2]
+        limit = replica.config.election_timeout_max_s
+        if ran > limit + _EPSILON_S:
+            self._fail(
+                time,
+                "transfer-limit",
+                f"n{node_id} still hands leadership to n{target} {ran:.3f} s after it was "
+                f"asked (at most election_timeout_max_s, {limit:.3f} s)",
+            )
+            del self._transfer_began[node_id]  # once per transfer
 
     def _asks_of(
         self, node_id: NodeId, replica: Replica
