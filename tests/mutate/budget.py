@@ -30,6 +30,10 @@ every mutant's process:
 |                         | ``faults._deposed_leader_keeps_readers`` builds the       |
 |                         | moment; no lease seed of 0..7 reaches the last tenth of a |
 |                         | lease since session 23's client change)                   |
+| ``diskx4``              | seeds 0..3 of disks struck at every crash (``DISK_CONFIG``: |
+|                         | 3 nodes, crashes and storage faults only, a storage fault |
+|                         | at every crash, a snapshot every 10 slots, so a disk often|
+|                         | holds two and the newest may be the one struck)           |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -59,7 +63,7 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # about 50 s a survivor on one core. Four seeds of a deposed leader that keeps
 # its reader (session 24): the lease's far end, past the drift bound
 # (``ReplicaConfig.lease_s``), is read from there only.
-DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4"
+DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -92,7 +96,7 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed)x(?P<count>\d+)$")
+_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -115,6 +119,16 @@ DEPOSED_CONFIG = SimConfig(
     faults=frozenset({"partition", "drift"}),
     replica=ReplicaConfig(learn_max_bytes=64),
 )
+# Every crash strikes the disk too (torn, bit flip, lost or misdirected write:
+# ``storage_faults``), with a snapshot every 10 slots: the disk struck often
+# holds two snapshots, and recovery must fall back past a damaged newest one
+# (the swarm's disks seldom hold two at a crash; ``sim/snapshot_head.py``).
+DISK_CONFIG = SimConfig(
+    nodes=3,
+    faults=frozenset({"crash", "disk"}),
+    disk_fault_rate=1.0,
+    snapshot_interval_slots=10,
+)
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -127,7 +141,7 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT, lagxCOUNT or deposedxCOUNT"
+                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT or diskxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -153,6 +167,10 @@ def parse_budget(spec: str) -> SeedBudget:
                     range(count),
                     lambda _seed: DEPOSED_CONFIG,
                 )
+            )
+        elif match["shape"] == "disk":
+            groups.append(
+                SeedGroup("disks struck at every crash", range(count), lambda _seed: DISK_CONFIG)
             )
         else:
             nodes = int(match["shape"])

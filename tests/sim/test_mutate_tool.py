@@ -114,6 +114,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     deposed = parse_budget("deposedx2").groups[0].config(0)
     assert deposed.lease_reads and deposed.readers == 1 and deposed.nodes == 3
     assert deposed.faults == {"partition", "drift"} and not deposed.swarm
+    disks = parse_budget("diskx2").groups[0].config(0)
+    assert disks.faults == {"crash", "disk"} and disks.disk_fault_rate == 1.0
+    assert disks.snapshot_interval_slots == 10 and not disks.swarm
 
 
 SOURCE = """

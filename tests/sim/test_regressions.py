@@ -158,6 +158,15 @@ PINNED = [
         "joining: quiet-stable took that for a deposition (a checker bug: a node "
         "that joins after settling may follow; session 23's hour)",
     ),
+    (
+        5001222,
+        0,
+        "n2, left the only voter after the heal, was forged messages from itself: a "
+        "'foreign' ballot of its own id was its own, so a forged Nack deposed it "
+        "(quiet-stable), and a stolen ballot found no other owner (IndexError, which "
+        "ended the long run): a simulator bug, the lone member now hears the outsider "
+        "(session 24's hour)",
+    ),
 ]
 
 

@@ -97,12 +97,17 @@ def test_hours_runs_seeds_and_reports_the_rate(capsys: pytest.CaptureFixture[str
     assert "failed seeds     0" in captured.out
 
 
-def planted_run_seed(failing: int, *, interrupt_at: int | None = None) -> Callable[..., SeedResult]:
-    """A quick stand-in for ``run_seed``: seed ``failing`` has a violation."""
+def planted_run_seed(
+    failing: int, *, interrupt_at: int | None = None, raising: int | None = None
+) -> Callable[..., SeedResult]:
+    """A quick stand-in for ``run_seed``: seed ``failing`` has a violation, and
+    seed ``raising`` raises (a bug of the simulator's own)."""
 
     def run_seed(seed: int, config: SimConfig, **_: object) -> SeedResult:
         if seed == interrupt_at:
             raise KeyboardInterrupt
+        if seed == raising:
+            raise IndexError("Cannot choose from an empty sequence")
         violations = (
             ["t=1.0 agreement: slot 3 chose noop and then [c1#1]"] if seed == failing else []
         )
@@ -141,6 +146,24 @@ def test_hours_reports_a_failing_seed_with_its_replay_and_exits_1(
     assert failure["replay"].startswith("paxon sim --seed 101 --swarm --nodes 5 --faults ")
     # Reported as it happens, too.
     assert "seed 101 FAILED: t=1.0 agreement" in captured.err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_hours_fails_a_seed_that_raises_and_runs_on(
+    jobs: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Swarm seed 5001222 raised inside the simulator and ended a long run 44
+    minutes in; such a seed now fails with its exception named, like any other."""
+    monkeypatch.setattr(longrun, "run_seed", planted_run_seed(failing=-1, raising=101))
+    argv = ["sim", "--hours", "0.0002", "--seed", "100", "--jobs", jobs, "--json"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["seeds"] >= 3, report
+    (failure,) = report["failed_seeds"]
+    assert failure["seed"] == 101
+    assert failure["violations"] == ["t=- raised: IndexError: Cannot choose from an empty sequence"]
+    assert "seed 101 FAILED: t=- raised: IndexError" in captured.err
 
 
 def test_hours_stops_cleanly_on_ctrl_c(

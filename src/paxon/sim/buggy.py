@@ -133,7 +133,11 @@ def forge(rng: random.Random, target: Replica, *, quiet: bool = False) -> tuple[
 def _forge(kind: str, rng: random.Random, target: Replica) -> Message:
     members = target.members
     to = target.node_id
-    others = [member for member in members if member != to] or [to]
+    # A target alone in its configuration hears the outsider: a message from
+    # itself is one no transport carries, and a "foreign" ballot of its own id
+    # was its own ballot (swarm seed 5001222: a forged Nack under the lone
+    # leader's ballot deposed it; a stolen ballot found no other owner).
+    others = [member for member in members if member != to] or [OUTSIDER]
     src = rng.choice(others)
     promised = target.ballot_promised
     window = target.config.slots_ahead_max
