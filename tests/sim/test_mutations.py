@@ -808,6 +808,28 @@ def test_a_deposed_leader_keeping_its_reader_reads_the_far_end_of_its_lease(
     assert rule in rules, result.violations[:3]
 
 
+_LEASE_THROUGH_A_FORFEIT = _with_line_changed(
+    "lease_holds",
+    "        or self._transfer_to is not None\n    ):\n        return False",
+    "        or self._transfer_to is not None\n    ):\n        return True",
+)
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize(("mutant", "named"), [(Replica, False), (_LEASE_THROUGH_A_FORFEIT, True)])
+def test_a_lease_read_while_handing_over_is_named_by_lease_forfeit(
+    mutant: type[Replica], named: bool
+) -> None:
+    """Lease seed 20 (3 nodes): the aimed transfer under lease reads runs past
+    its limit while the clients read on. A ``lease_holds`` that answers ``True``
+    where it refuses (a leader handing over, or one that sent ``TimeoutNow``;
+    session 24's sample, ``replica.py:421``) answers from the lease there, and
+    only ``lease-forfeit`` names it; the right core is clean."""
+    result = run_seed(20, SimConfig(nodes=3, lease_reads=True), replica_factory=mutant)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert rules == ({"lease-forfeit"} if named else set()), result.violations[:3]
+
+
 @pytest.mark.mutation
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_deposed_groups_seeds_are_clean(seed: int) -> None:

@@ -24,6 +24,12 @@ with ``Accepted`` or ``HeartbeatReply``; promising another candidate's
   round or a later one, stepped in this reign) by a majority of every
   configuration it holds from its chosen prefix on, itself counted. The bound
   is the document's formula, computed here, not ``ReplicaConfig.lease_s``.
+- ``lease-forfeit`` (lease reads): and never while it hands leadership over
+  (``transferring_to``), nor for the rest of a reign in which it sent a
+  ``TimeoutNow``: the target's Prepares, naming its ballot, may be promised
+  while its followers still hear it (``docs/protocol.md``, "When there is no
+  lease"; session 24's sample: a ``lease_holds`` that answered ``True``
+  where it refuses survived every rule).
 - ``lease-promise`` (lease reads): an acceptor does not promise another
   candidate (a ``Promise`` in reply to a ``Prepare`` above its promise, or a
   granted ``ProbeReply``) while it leads, or while it follows a leader it
@@ -145,6 +151,7 @@ class LeaseChecker:
             given = args[1] if len(args) > 1 and args[1] is not None else replica.now
             clock = max(replica.now, given)
             self._check_lease_bound(node_id, replica, life, clock, time)  # a lease read
+            self._check_lease_forfeit(node_id, replica, life, clock, time)
         elif call == "read_index" and len(args) > 1 and args[1] is not None:
             self._check_lease_used(node_id, replica, life, time)  # a round sent
         self._note_leading(replica, life, ready)
@@ -312,6 +319,19 @@ class LeaseChecker:
             f"n{node_id} answered a read from its lease at {clock:.6f}; the last round "
             f"a majority of every configuration ahead acknowledged: {since} (lease "
             f"{bound:.6f} s)",
+        )
+
+    def _check_lease_forfeit(
+        self, node_id: NodeId, replica: Replica, life: _Life, clock: float, time: float
+    ) -> None:
+        handing = replica.transferring_to
+        if not life.forfeited and handing is None:
+            return
+        why = "sent TimeoutNow in this reign" if life.forfeited else f"hands over to n{handing}"
+        self._fail(
+            time,
+            "lease-forfeit",
+            f"n{node_id} answered a read from its lease at {clock:.6f}, though it {why}",
         )
 
     def _check_lease_used(
