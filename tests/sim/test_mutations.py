@@ -26,7 +26,7 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
-from tests.mutate.budget import DEPOSED_CONFIG, LEASE_CONFIGS, RECONFIG_CONFIG
+from tests.mutate.budget import DEPOSED_CONFIG, DISK_CONFIG, LEASE_CONFIGS, RECONFIG_CONFIG
 from tests.protocol.harness import Env
 from tests.sim.mutants import (
     NO_COORDINATION,
@@ -806,6 +806,44 @@ def test_a_deposed_leader_keeping_its_reader_reads_the_far_end_of_its_lease(
     result = run_seed(seed, DEPOSED_CONFIG, replica_factory=factory)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert rule in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_recovery_that_stops_at_a_damaged_newest_snapshot_is_named_on_struck_disks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget's disk group (``DISK_CONFIG``), seed 0: a crash strikes a disk
+    holding two snapshots, the newest one damaged. Recovery that stops there
+    instead of falling back to the one before it (``continue`` made ``break``,
+    the s24 sample's ``recovery.py:343``) refuses a disk it can start from;
+    the run must fail."""
+    source = textwrap.dedent(inspect.getsource(recovery_module._choose_snapshot))
+    right = "            continue\n"
+    assert source.count(right) == 1
+    namespace = dict(vars(recovery_module))
+    exec(source.replace(right, "            break\n"), namespace)
+    monkeypatch.setattr(
+        recovery_module._choose_snapshot, "__code__", namespace["_choose_snapshot"].__code__
+    )
+    result = run_seed(0, DISK_CONFIG)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "recovery" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+def test_a_transfer_without_limit_is_named_on_struck_disks() -> None:
+    """The disk group, seed 3: a transfer whose target crashed runs past its
+    limit; ``transfer-limit`` names the limit read as ``now / max`` (the s24
+    sample's ``replica.py:558``)."""
+    result = run_seed(3, DISK_CONFIG, replica_factory=_TRANSFERS_WITHOUT_LIMIT)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "transfer-limit" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_disk_groups_seeds_are_clean(seed: int) -> None:
+    assert run_seed(seed, DISK_CONFIG).violations == []
 
 
 _LEASE_THROUGH_A_FORFEIT = _with_line_changed(
