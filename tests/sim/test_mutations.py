@@ -630,6 +630,19 @@ def test_a_transfer_to_another_than_the_one_named_is_named_by_transfer_refused()
     assert "transfer-refused" in rules, result.violations[:3]
 
 
+def _change_recovery_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, right: str, wrong: str
+) -> None:
+    """Give ``storage/recovery.py``'s function ``name`` one line changed, for
+    this test only (recovery runs in this process)."""
+    function = getattr(recovery_module, name)
+    source = textwrap.dedent(inspect.getsource(function))
+    assert source.count(right) == 1
+    namespace = dict(vars(recovery_module))
+    exec(source.replace(right, wrong), namespace)
+    monkeypatch.setattr(function, "__code__", namespace[name].__code__)
+
+
 @pytest.mark.mutation
 def test_a_snapshot_header_naming_a_later_snapshot_is_named_by_recovery(
     monkeypatch: pytest.MonkeyPatch,
@@ -639,13 +652,11 @@ def test_a_snapshot_header_naming_a_later_snapshot_is_named_by_recovery(
     naming another file only when it names an earlier one (the check's ``!=``
     made ``<``, row 41 of the s14 sample) takes the older file for the
     newer snapshot; the run must fail."""
-    source = textwrap.dedent(inspect.getsource(recovery_module._inspect_snapshots))
-    right = "if (meta.lsn, meta.slot) != (lsn, slot):"
-    assert source.count(right) == 1
-    namespace = dict(vars(recovery_module))
-    exec(source.replace(right, "if (meta.lsn, meta.slot) < (lsn, slot):"), namespace)
-    monkeypatch.setattr(
-        recovery_module._inspect_snapshots, "__code__", namespace["_inspect_snapshots"].__code__
+    _change_recovery_line(
+        monkeypatch,
+        "_inspect_snapshots",
+        "if (meta.lsn, meta.slot) != (lsn, slot):",
+        "if (meta.lsn, meta.slot) < (lsn, slot):",
     )
     result = run_seed(174, SimConfig(nodes=0, swarm=True))
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
@@ -817,14 +828,7 @@ def test_a_recovery_that_stops_at_a_damaged_newest_snapshot_is_named_on_struck_d
     instead of falling back to the one before it (``continue`` made ``break``,
     the s24 sample's ``recovery.py:343``) refuses a disk it can start from;
     the run must fail."""
-    source = textwrap.dedent(inspect.getsource(recovery_module._choose_snapshot))
-    right = "            continue\n"
-    assert source.count(right) == 1
-    namespace = dict(vars(recovery_module))
-    exec(source.replace(right, "            break\n"), namespace)
-    monkeypatch.setattr(
-        recovery_module._choose_snapshot, "__code__", namespace["_choose_snapshot"].__code__
-    )
+    _change_recovery_line(monkeypatch, "_choose_snapshot", "    continue\n", "    break\n")
     result = run_seed(0, DISK_CONFIG)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "recovery" in rules, result.violations[:3]
