@@ -939,6 +939,30 @@ def test_a_leader_that_answers_a_higher_heartbeat_and_leads_on_is_named_by_yield
 # One line of the core changed, and the rule that must name it on a swarm seed:
 # (id, method, right, wrong, seed, rule, named by that rule alone).
 LINE_CHANGES = [
+    # s24 row replica.py:1400: a new leader with re-proposals to make and no
+    # command queued holds them until a command arrives (swarm seed 7: s0 to
+    # s11 reported; the steady load of the budget's clients hid it before).
+    (
+        "reproposals-held-for-a-command",
+        "_flush_queue",
+        "if slot >= self._fill_end and not self._queue",
+        "if slot != self._fill_end and not self._queue",
+        7,
+        "reproposes-at-once",
+        True,
+    ),
+    # s24 row replica.py:728: the dashboard's log view looks for held slots up
+    # to slot_chosen * slots_ahead_max, so a follower that voted for slots
+    # before it knew any chosen shows none of them (swarm seed 13).
+    (
+        "log-view-misses-the-slots-held-past-the-prefix",
+        "recent_slots",
+        "range(top, self.slot_chosen + self.config.slots_ahead_max)",
+        "range(top, self.slot_chosen * self.config.slots_ahead_max)",
+        13,
+        "dashboard-truthful",
+        True,
+    ),
     # s21 row 19: a prober whose probed ballot still stands prepares under a
     # fresh one anyway (and keeps a stale one): a higher round for nothing,
     # which probe-prepares accepted until session 22 held it to the ballot.
@@ -1180,6 +1204,20 @@ SWARM = SimConfig(nodes=0, swarm=True)
 # The same, named in a group of the mutation budget other than the swarm's
 # (tests/mutate/budget.py): the runs where the moment is dense.
 LINE_CHANGES_IN_GROUPS = [
+    # s24 row replica.py:969: a leader asks for promises for a configuration
+    # on every call, not once per accept_retry_s (membership seed 1: a
+    # Prepare to one voter 10 ms after the last). config-prepare-sent stated
+    # only the lower bound until session 25.
+    (
+        "configuration-prepares-unpaced",
+        "_prepare_configuration",
+        "if self._now - self._prepare_sent_at < self.config.accept_retry_s:",
+        "if self._now - self._prepare_sent_at == self.config.accept_retry_s:",
+        RECONFIG_CONFIG,
+        1,
+        "config-prepare-paced",
+        True,
+    ),
     # s21 row 13: read_index keeps the time of the replica's last tick when
     # the runtime gives it the clock of the moment, so a leader resumed from a
     # pause judges its lease as it stood before (lease seed 4: 1.4 s after

@@ -72,6 +72,14 @@ def _held(replica: Replica) -> Callable[[Slot], tuple[Ballot, bool] | None]:
     return held
 
 
+def _view_end(replica: Replica) -> Slot:
+    """Where the dashboard's log view must end (exclusive): past ``slot_next`` and
+    past every slot ``replica`` holds within ``slots_ahead_max`` of its chosen prefix."""
+    reach = replica.slot_chosen + replica.config.slots_ahead_max
+    held = (slot + 1 for slot in replica._log if slot < reach)
+    return max(replica.slot_chosen, replica.slot_next, *held)
+
+
 class ObservedMachine(ReplicatedMachine):
     """The node's replicated machine, reporting every applied entry to the checker,
     and the leases' lives to the lease watch (``paxon.sim.lease_watch``): each
@@ -284,6 +292,7 @@ class ReplicaObserver:
                     replica.log_start,
                     cluster.time,
                     few=(asked, replica.recent_slots(asked)),
+                    end=_view_end(replica),
                 )
             if name == "install_snapshot" or cluster.stats.steps % _VOTES_EVERY == 0:
                 cluster.properties.on_votes_held(

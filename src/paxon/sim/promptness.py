@@ -38,6 +38,17 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
   configuration). ("Phase 1 for the configuration that takes effect at or
   before ``slot``", asked again while unanswered: without it the leader
   proposes nothing there until it is deposed.)
+- ``config-prepare-paced``: a leader sends one voter a ``Prepare`` for a
+  configuration under one ballot again only ``accept_retry_s`` after it last
+  did. ("Asked again while unanswered", at the pace of a retry: session 24's
+  sample asked on every call, a write and a reply per voter each time.)
+- ``reproposes-at-once``: when a call returns, a leader whose Phase 1
+  reported slots it has not proposed yet (``slot_next`` below its fill end)
+  has no room left in its window, is no voter at ``slot_next``, or has no
+  majority of promises for the configuration there. ("Phase 2 re-proposes,
+  slot by slot, what the promises reported ... only then new commands": a
+  leader that waits for a command to arrive first holds the slots its
+  predecessor left open, and every read behind them. Session 24's sample.)
 - ``accept-paced``: a leader sends one peer the ``Accept`` of one slot under
   one ballot again only ``accept_retry_s`` after it last did. ("A proposal not
   chosen is sent again to the peers that have not voted, every
@@ -80,7 +91,8 @@ The rules, by name (``Violation.rule``), each from ``docs/protocol.md``:
 
 Cost: a walk of the runs of each followed ``Accept`` and ``Heartbeat`` (a
 handful) and of each such message a leader sends; two attribute reads per
-leader tick.
+leader tick; a few per leader call, and a count of its promises while slots
+reported in Phase 1 wait with room in the window (a call or two a reign).
 """
 
 from __future__ import annotations
@@ -171,13 +183,14 @@ class PromptnessChecker:
                     self._check_paced(node_id, replica, message, time)
             elif isinstance(message, Prepare) and message.ballot == replica.ballot_own:
                 asked.add(message.dst)
-                self._asks_of(node_id, replica)[2][message.dst] = replica.now
+                self._check_prepare_paced(node_id, replica, message.dst, time)
             elif isinstance(message, TimeoutNow):
                 self._handed_at[node_id] = (id(replica), replica.now)
         if asked:
             self._check_asked(node_id, replica, asked, time)
         if any(isinstance(message, Heartbeat) for message in messages):
             self._check_heartbeats(node_id, replica, call, time)
+        self._check_reproposed(node_id, replica, call, time)
         if call == "tick":
             self._check_transfer(node_id, replica, time)
             self._check_transfer_limit(node_id, replica, time)
@@ -417,6 +430,39 @@ class PromptnessChecker:
             )
             del self._transfer_began[node_id]  # once per transfer
 
+    def _check_prepare_paced(
+        self, node_id: NodeId, replica: Replica, voter: NodeId, time: float
+    ) -> None:
+        sent = self._asks_of(node_id, replica)[2]
+        last = sent.get(voter)
+        retry = replica.config.accept_retry_s
+        if last is not None and replica.now - last < retry - _EPSILON_S:
+            self._fail(
+                time,
+                "config-prepare-paced",
+                f"n{node_id} sent n{voter} a Prepare under {replica.ballot_own} again "
+                f"{replica.now - last:.3f} s after the last (at least {retry:.3f} s)",
+            )
+        sent[voter] = replica.now
+
+    def _check_reproposed(self, node_id: NodeId, replica: Replica, call: str, time: float) -> None:
+        slot = replica.slot_next
+        if slot >= replica.slot_fill_end:
+            return
+        window = min(replica.config.pipeline_window_slots, replica._history.newest.alpha)
+        config = replica._history.at(slot)
+        if slot - replica.slot_chosen >= window or node_id not in config.voters:
+            return
+        if config.epoch not in replica._prepared_epochs and not _promised_majority(replica, slot):
+            return
+        self._fail(
+            time,
+            "reproposes-at-once",
+            f"n{node_id} leads with s{slot} to s{replica.slot_fill_end - 1} reported in "
+            f"Phase 1 and room in its window (chosen prefix {replica.slot_chosen}, window "
+            f"{window}), yet proposed nothing there when its {call} returned",
+        )
+
     def _asks_of(
         self, node_id: NodeId, replica: Replica
     ) -> tuple[int, Ballot, dict[NodeId, float], dict[int, float]]:
@@ -460,6 +506,17 @@ class PromptnessChecker:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _promised_majority(replica: Replica, slot: int) -> bool:
+    """``Replica._prepared`` without its cache: a majority of the voters deciding
+    ``slot`` promised the leader's ballot in promises that cover that slot's
+    configuration (read-only: a checker must not warm the replica's cache)."""
+    start = max(replica._history.effect_of(slot), replica._slot_prepared)
+    covering = [
+        src for src, promise in replica._promises.items() if replica._covers(promise, start)
+    ]
+    return replica._has_quorum(replica._history.at(slot), covering)
 
 
 def _full(learn: Learn, replica: Replica) -> bool:

@@ -131,12 +131,14 @@ The properties, by rule name (``Violation.rule``), with the rule of
 - ``dashboard-truthful``: what the dashboard's log view shows of a replica
   (``recent_slots``) is what it holds: at most ``RECENT_SLOTS_MAX`` (64)
   consecutive slots, none below ``log_start``, fewer only when they start at
-  ``log_start``, reaching the end of the chosen prefix; every slot below the
-  prefix shown chosen; a slot shown with no ballot (a hole) shown not chosen,
-  no no-op and no command; a slot shown chosen has the command count
-  and no-op flag of the value chosen there; asked for fewer, the last that
-  many of them. Checked every 64th call (``ReplicaObserver``), asking for
-  twice the cap and for 0 to 3 slots in turn.
+  ``log_start``, reaching the end of the chosen prefix, and ending at the last
+  slot it holds within ``slots_ahead_max`` past it (or before ``slot_next``, if
+  later); every slot below the prefix shown chosen; a slot shown with no
+  ballot (a hole) shown not chosen, no no-op and no command; a slot shown
+  chosen has the command count and no-op flag of the value chosen there;
+  asked for fewer, the last that many of them. Checked every 64th call
+  (``ReplicaObserver``), asking for twice the cap and for 0 to 3 slots in
+  turn.
 - ``self-vote``: the only messages a node sends itself are its own votes
   (``Promise``, ``Accepted``); its peers are the other members, so a heartbeat
   or a read round answered by itself would count it twice.
@@ -452,10 +454,17 @@ class PropertyChecker:
         log_start: Slot,
         time: float,
         few: tuple[int, Sequence[SlotView]] = (0, ()),
+        end: Slot | None = None,
     ) -> None:
         """``dashboard-truthful``: ``views`` is what ``recent_slots`` showed when
-        asked for more than its cap; ``few`` a small count asked and what it showed."""
+        asked for more than its cap; ``few`` a small count asked and what it
+        showed; ``end`` (when given) the slot the view must end before: past
+        ``slot_next`` and every slot held within ``slots_ahead_max`` of the prefix."""
         problem = _views_problem(views, slot_chosen, log_start)
+        shown_end = views[-1].slot + 1 if views else log_start
+        if problem is None and end is not None and shown_end != max(end, log_start):
+            ends = f"ends at s{shown_end - 1}" if views else "shows no slot"
+            problem = f"the view {ends}, not at s{end - 1}, the last slot it must reach"
         asked, few_shown = few
         last = tuple(views[len(views) - min(asked, len(views)) :])
         if problem is None and tuple(few_shown) != last:
