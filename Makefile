@@ -77,7 +77,7 @@ fuzz: $(STAMP)
 # else it is killed. Survivors and the score go to .scratch/mutate/report.md (and .json).
 # A full run takes hours on 2 cores and is not part of `make test`; an interrupted one goes on
 # with MUTATE_ARGS=--resume. mutate-quick runs 40 sampled mutants (MUTATE_SEED picks them).
-MUTATE_BUDGET ?= swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4
+MUTATE_BUDGET ?= swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4
 MUTATE_JOBS   ?= 2
 MUTATE_SEED   ?= 0
 MUTATE_ARGS   ?=

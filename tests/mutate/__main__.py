@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_SPEC,
         help=(
             "seed budget: NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, leasexCOUNT, splitxCOUNT, "
-            "lagxCOUNT, deposedxCOUNT, diskxCOUNT (comma-separated) or module:name "
+            "lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT (comma-separated) or module:name "
             f"(default {DEFAULT_SPEC})"
         ),
     )

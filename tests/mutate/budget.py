@@ -34,6 +34,11 @@ every mutant's process:
 |                         | 3 nodes, crashes and storage faults only, a storage fault |
 |                         | at every crash, a snapshot every 10 slots, so a disk often|
 |                         | holds two and the newest may be the one struck)           |
+| ``rollx4``              | seeds 0..3 of roll-overs cut short (``ROLL_CONFIG``: 3    |
+|                         | nodes, crashes only, segments of 1 KiB compacted every 3  |
+|                         | slots, the power failing at 30% of roll-overs between the |
+|                         | new segment and the old one's seal; often just two        |
+|                         | segments are live, as at a log's first roll-over)         |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -62,8 +67,9 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # lagging candidate's two (the far half of Phase 1's fill window), 40 seeds,
 # about 50 s a survivor on one core. Four seeds of a deposed leader that keeps
 # its reader (session 24): the lease's far end, past the drift bound
-# (``ReplicaConfig.lease_s``), is read from there only.
-DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4"
+# (``ReplicaConfig.lease_s``), is read from there only. Four of roll-overs cut
+# short (session 25): two live segments, the new one empty, the old unsealed.
+DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -96,7 +102,9 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk)x(?P<count>\d+)$")
+_GROUP = re.compile(
+    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll)x(?P<count>\d+)$"
+)
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -129,6 +137,19 @@ DISK_CONFIG = SimConfig(
     disk_fault_rate=1.0,
     snapshot_interval_slots=10,
 )
+# Crashes only, with the power failing at 30% of roll-overs once the new
+# segment is durable and before the old one's seal is written
+# (``SimConfig.roll_cut_rate``). Segments of 1 KiB, compacted every 3 slots,
+# so a roll-over often starts from one live segment and the cut leaves two,
+# the moment recovery.py's "a roll-over cut short" row is for (a log's first
+# roll-over; the swarm's power cuts seldom land between those two steps).
+ROLL_CONFIG = SimConfig(
+    nodes=3,
+    faults=frozenset({"crash"}),
+    segment_max_bytes=1024,
+    snapshot_interval_slots=3,
+    roll_cut_rate=0.3,
+)
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -141,7 +162,7 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT or diskxCOUNT"
+                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT or rollxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -171,6 +192,10 @@ def parse_budget(spec: str) -> SeedBudget:
         elif match["shape"] == "disk":
             groups.append(
                 SeedGroup("disks struck at every crash", range(count), lambda _seed: DISK_CONFIG)
+            )
+        elif match["shape"] == "roll":
+            groups.append(
+                SeedGroup("roll-overs cut short", range(count), lambda _seed: ROLL_CONFIG)
             )
         else:
             nodes = int(match["shape"])

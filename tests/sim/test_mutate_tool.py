@@ -117,6 +117,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     disks = parse_budget("diskx2").groups[0].config(0)
     assert disks.faults == {"crash", "disk"} and disks.disk_fault_rate == 1.0
     assert disks.snapshot_interval_slots == 10 and not disks.swarm
+    rolls = parse_budget("rollx2").groups[0].config(0)
+    assert rolls.faults == {"crash"} and rolls.roll_cut_rate == 0.3
+    assert rolls.segment_max_bytes == 1024 and not rolls.swarm
 
 
 SOURCE = """

@@ -26,7 +26,13 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
-from tests.mutate.budget import DEPOSED_CONFIG, DISK_CONFIG, LEASE_CONFIGS, RECONFIG_CONFIG
+from tests.mutate.budget import (
+    DEPOSED_CONFIG,
+    DISK_CONFIG,
+    LEASE_CONFIGS,
+    RECONFIG_CONFIG,
+    ROLL_CONFIG,
+)
 from tests.protocol.harness import Env
 from tests.sim.mutants import (
     NO_COORDINATION,
@@ -88,6 +94,7 @@ from paxon.sim import FAULT_KINDS, SimCluster, SimConfig, moments, run_seed
 from paxon.sim.checkers import Violation
 from paxon.sim.duties import DutyChecker
 from paxon.sim.failfast import FailFastChecker
+from paxon.sim.host import ROLL_CUT_SHORT
 from paxon.sim.lagging_candidate import CONFIG as LAGGING
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.runtime import RuntimeCluster
@@ -848,6 +855,33 @@ def test_a_transfer_without_limit_is_named_on_struck_disks() -> None:
 @pytest.mark.parametrize("seed", [0, 3])
 def test_the_disk_groups_seeds_are_clean(seed: int) -> None:
     assert run_seed(seed, DISK_CONFIG).violations == []
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_recovery_that_refuses_a_cut_first_roll_over_is_named_on_cut_roll_overs(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """The budget's roll group (``ROLL_CONFIG``): the power fails between a new
+    segment made durable and the old one's seal, while just the two are live.
+    Recovery that undoes such a cut only with three segments or more (the s24
+    sample's ``recovery.py:381``, ``>= 2`` made ``>= 3``) refuses a disk it
+    can start from; the run must fail. No budget seed cut a roll-over there
+    before session 25."""
+    _change_recovery_line(
+        monkeypatch, "_check_chain", "if len(scans) >= 2 and", "if len(scans) >= 3 and"
+    )
+    result = run_seed(seed, ROLL_CONFIG)
+    rules = {violation.split()[1].rstrip(":") for violation in result.violations}
+    assert "recovery" in rules, result.violations[:3]
+
+
+@pytest.mark.mutation
+@pytest.mark.parametrize("seed", [3, 5])
+def test_the_roll_groups_seeds_are_clean(seed: int) -> None:
+    result = run_seed(seed, ROLL_CONFIG)
+    assert result.violations == []
+    assert result.faults.get(f"crashpoint: {ROLL_CUT_SHORT}", 0) > 0
 
 
 _LEASE_THROUGH_A_FORFEIT = _with_line_changed(

@@ -13,7 +13,13 @@ from paxon.protocol.records import AcceptRecord
 from paxon.protocol.types import Ballot, Command, Entry, Value
 from paxon.sim import SimConfig, run_seed
 from paxon.sim.config import CORE_FAULTS, FAULT_KINDS
-from paxon.sim.host import REACCEPT_DURABLE, ROLLED_OVER, SimDisk, storage_config
+from paxon.sim.host import (
+    REACCEPT_DURABLE,
+    ROLL_CUT_SHORT,
+    ROLLED_OVER,
+    SimDisk,
+    storage_config,
+)
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
 from paxon.sim.swarm import NODES_MAX, NODES_MIN, draw
@@ -348,6 +354,31 @@ def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() ->
     reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
     assert reopened.recovered.lsn_last == 3
     assert len(reopened.segments()) == 2  # the empty segment is kept, not dropped
+
+
+def test_the_roll_over_cut_short_leaves_an_unsealed_segment_and_an_empty_one() -> None:
+    """The power fails before the old segment's seal is written, the new segment
+    durable: recovery drops the empty one and keeps every synced record."""
+    disk = SimDisk()
+    storage = Storage.open(
+        "/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024), incarnation=1
+    )
+    cuts: list[str] = []
+    disk.at_storage_event = lambda where: where == ROLL_CUT_SHORT
+    disk.on_power_cut = cuts.append
+    entry = Entry(1, Ballot(1, 1), Value((Command(1, 1, b"x" * 200),)))
+    storage.append([AcceptRecord(entry)] * 3)
+    storage.sync()
+    with pytest.raises(PowerCut):
+        storage.append([AcceptRecord(entry)] * 3)
+        storage.sync()
+    disk.crash(tear=lambda _path, unsynced: unsynced)
+    first, second = sorted(name for name in disk.listdir("/n") if name.startswith("wal-"))
+    assert cuts == [f"before write {first}"]
+    assert disk.size(f"/n/{second}") == SEGMENT_HEADER_BYTES
+    reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
+    assert reopened.recovered.lsn_last == 3  # the roll-over came before the fourth record
+    assert [name for name, _ in reopened.segments()] == [first]  # the empty one dropped
 
 
 # Re-proposals after leader changes (pauses, lost Prepares) on a log that

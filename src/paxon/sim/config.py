@@ -127,6 +127,12 @@ class SimConfig:
     # snapshot written, a SnapshotRecord or a no-op persisted) at a higher
     # one (``faults._STORAGE_POINT_BOOST``).
     crashpoint_rate: float = 0.005
+    # At this share of roll-overs (any fault kinds), the power fails once the
+    # new segment is durable and before the old one's seal is written: a
+    # roll-over cut short, which recovery must undo (``SimDisk``,
+    # ``ROLL_CUT_SHORT``). 0 in every seed but the budget's roll group
+    # (``tests/mutate/budget.py``), so the swarm's schedules stay as they were.
+    roll_cut_rate: float = 0.0
     # "disk": at this share of crashes, a storage fault strikes the disk too
     # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,
     # lost directory fsync); recovery must classify it right.
@@ -204,10 +210,17 @@ class SimConfig:
             raise ValueError("segment_max_bytes must be >= 1 KiB")
         if not 0 <= self.drift_rate_max < 1:
             raise ValueError("drift_rate_max must be in [0, 1)")
-        rates = (self.hold_rate, self.crashpoint_rate, self.disk_fault_rate, self.wipe_rate)
+        rates = (
+            self.hold_rate,
+            self.crashpoint_rate,
+            self.roll_cut_rate,
+            self.disk_fault_rate,
+            self.wipe_rate,
+        )
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError(
-                "hold_rate, crashpoint_rate, disk_fault_rate and wipe_rate must be in [0, 1]"
+                "hold_rate, crashpoint_rate, roll_cut_rate, disk_fault_rate and wipe_rate "
+                "must be in [0, 1]"
             )
 
     @property
@@ -227,6 +240,9 @@ class SimConfig:
         """One line per setting, for the head of a trace."""
         replica = self.replica
         link = self.link
+        cut_short = (
+            f"{self.roll_cut_rate:.2f} of roll-overs cut short, " if self.roll_cut_rate else ""
+        )
         lines = [
             f"engine {self.engine}, {self.nodes} nodes, {self.clients} clients "
             f"({self.readers} only reading, {self.client_lanes} in flight each) on "
@@ -237,7 +253,7 @@ class SimConfig:
             f"{self.fault_gap_s[0]:.3f}-{self.fault_gap_s[1]:.3f} s, weights "
             f"partition/crash/pause {'/'.join(f'{w:.2f}' for w in self.fault_weights)}",
             f"hold {self.hold_rate:.3f} of messages, crash at {self.crashpoint_rate:.4f} of "
-            f"crash points, disk fault at {self.disk_fault_rate:.2f} of crashes, forged "
+            f"crash points, {cut_short}disk fault at {self.disk_fault_rate:.2f} of crashes, forged "
             f"message every {self.buggy_gap_s[0]:.3f}-{self.buggy_gap_s[1]:.3f} s",
             f"tick {self.tick_s * 1000:.1f} ms, client timeout {self.client_timeout_s:.3f} s, "
             f"snapshot every {self.snapshot_interval_slots} slots in "

@@ -60,6 +60,7 @@ from paxon.sim.crash_again import CrashAgain
 from paxon.sim.host import (
     NOOP_DURABLE,
     REACCEPT_DURABLE,
+    ROLL_CUT_SHORT,
     ROLLED_OVER,
     SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_RECORD_DURABLE,
@@ -119,6 +120,10 @@ class FaultInjector:
         self._held: list[tuple[int, PeerMessage]] = []
         self._holding = "hold" in config.faults
         self._crash_points = "crashpoint" in config.faults
+        # Roll-overs cut short (``SimConfig.roll_cut_rate``): any fault kinds,
+        # drawn from a stream of their own.
+        self._cutting_roll_overs = config.roll_cut_rate > 0
+        self._rng_roll_cut = random.Random(f"{seed}:roll-cut")
         self._rng_hold = random.Random(f"{seed}:hold")
         # Prepares lost on purpose ("drop"): to an acceptor ahead of the candidate.
         self._losing_prepares = "drop" in config.faults
@@ -224,6 +229,7 @@ class FaultInjector:
         network.heal_all()
         network.faults = LinkFaults()
         self._holding = self._crash_points = self._losing_prepares = False
+        self._cutting_roll_overs = False
         self.release_held("healing")
         for host in cluster.hosts.values():
             host.crash_in_fsync = False
@@ -322,6 +328,11 @@ class FaultInjector:
         (a snapshot installed, a no-op persisted: a few a run, mostly after
         the heal) at _RARE_POINT_RATE."""
         cluster = self._cluster
+        if where == ROLL_CUT_SHORT:
+            strikes = self._cutting_roll_overs
+            if not strikes or self._rng_roll_cut.random() >= cluster.config.roll_cut_rate:
+                return False
+            return self._note_storage_point(host, where)
         if where in _RARE_STORAGE_EVENTS:
             # Aimed while the event is rare; one that turns out common in this
             # run (a no-op fill of alpha slots that lets a configuration change
@@ -336,6 +347,10 @@ class FaultInjector:
         rng = self._rng_reaccept_crash if where in _REACCEPT_EVENTS else self._rng_storage_crash
         if not self._crash_points or rng.random() >= rate:
             return False
+        return self._note_storage_point(host, where)
+
+    def _note_storage_point(self, host: Host, where: str) -> bool:
+        cluster = self._cluster
         cluster.stats.faults[f"crashpoint: {where}"] = (
             cluster.stats.faults.get(f"crashpoint: {where}", 0) + 1
         )

@@ -170,10 +170,13 @@ class SimDisk(MemFileSystem):
     (the process stops there) and the call raises ``PowerCut``, as every
     later call does until the simulator crashes the disk.
 
-    ``at_storage_event`` is asked at a storage moment random cuts rarely hit:
-    a roll-over just made durable (the new segment's header and the old one's
-    seal synced) with the new segment's first record not yet written. When
-    it answers True the power fails before that write: none of its bytes land.
+    ``at_storage_event`` is asked at the storage moments random cuts rarely
+    hit: a roll-over just made durable (the new segment's header and the old
+    one's seal synced) with the new segment's first record not yet written
+    (``ROLLED_OVER``); and a roll-over half done, the new segment durable with
+    its directory entry and the old one's seal not yet written
+    (``ROLL_CUT_SHORT``). When it answers True the power fails before that
+    write: none of its bytes land.
     """
 
     def __init__(self) -> None:
@@ -228,7 +231,8 @@ class SimDisk(MemFileSystem):
 
     def _op(self, op: str, path: str) -> str:
         asked = self.at_storage_event
-        if self._rolled_over_before(op, path) and asked is not None and asked(ROLLED_OVER):
+        event = self._roll_over_moment(op, path)
+        if event is not None and asked is not None and asked(event):
             # The power fails before this call: none of its bytes leave.
             self._dead = True
             self._was_dead_before = True
@@ -255,10 +259,12 @@ class SimDisk(MemFileSystem):
             self._truncated.discard(path)
         return path
 
-    def _rolled_over_before(self, op: str, path: str) -> bool:
-        """Whether ``op`` is the first write to a segment whose roll-over is durable."""
+    def _roll_over_moment(self, op: str, path: str) -> str | None:
+        """The roll-over moment ``op`` would end, if any: the first write to a
+        segment whose roll-over is durable (``ROLLED_OVER``), or the old
+        segment's seal write, the new one durable (``ROLL_CUT_SHORT``)."""
         if _SEGMENT_MARK not in path or self.power_is_cut:
-            return False
+            return None
         path = os.path.normpath(path)
         if op == "fsync":  # only a new segment's header is fsynced; records are fdatasynced
             self._new_segment, self._sealed = path, False
@@ -266,12 +272,15 @@ class SimDisk(MemFileSystem):
             self._sealed = True  # the old segment's seal
         elif op == "write" and path == self._new_segment:
             self._new_segment = None
-            return self._sealed
-        return False
+            return ROLLED_OVER if self._sealed else None
+        elif op == "write" and self._new_segment is not None and not self._sealed:
+            return ROLL_CUT_SHORT  # the seal, after the new segment's directory fsync
+        return None
 
 
 # The storage moments ``at_storage_event`` is asked about.
 ROLLED_OVER = "roll-over durable, new segment empty"
+ROLL_CUT_SHORT = "roll-over half done, old segment not sealed"
 _SEGMENT_MARK = "/wal-"
 
 _MUTATING_OPS = frozenset(
