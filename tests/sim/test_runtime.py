@@ -331,14 +331,16 @@ def test_crash_points_at_storage_events_happen_and_the_node_recovers() -> None:
     assert all(seen.values()), seen
 
 
-def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() -> None:
-    """The power fails before the new segment's first write: none of its bytes land."""
+def _cut_in_the_first_roll_over(event: str) -> tuple[SimDisk, list[str], list[str]]:
+    """A 1 KiB log of three synced records whose first roll-over the power cuts
+    at the storage moment ``event``: the disk after the crash, where the power
+    failed, and the segments left."""
     disk = SimDisk()
     storage = Storage.open(
         "/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024), incarnation=1
     )
     cuts: list[str] = []
-    disk.at_storage_event = lambda where: where == ROLLED_OVER
+    disk.at_storage_event = lambda where: where == event
     disk.on_power_cut = cuts.append
     entry = Entry(1, Ballot(1, 1), Value((Command(1, 1, b"x" * 200),)))
     storage.append([AcceptRecord(entry)] * 3)
@@ -346,9 +348,15 @@ def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() ->
     with pytest.raises(PowerCut):
         storage.append([AcceptRecord(entry)] * 3)
         storage.sync()
-    assert cuts and cuts[0].startswith("before write wal-")
     disk.crash(tear=lambda _path, unsynced: unsynced)
     segments = sorted(name for name in disk.listdir("/n") if name.startswith("wal-"))
+    return disk, cuts, segments
+
+
+def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() -> None:
+    """The power fails before the new segment's first write: none of its bytes land."""
+    disk, cuts, segments = _cut_in_the_first_roll_over(ROLLED_OVER)
+    assert cuts == [f"before write {segments[1]}"]
     assert len(segments) == 2
     assert disk.size(f"/n/{segments[1]}") == SEGMENT_HEADER_BYTES
     reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
@@ -359,21 +367,8 @@ def test_the_roll_over_crash_point_leaves_a_sealed_segment_and_an_empty_one() ->
 def test_the_roll_over_cut_short_leaves_an_unsealed_segment_and_an_empty_one() -> None:
     """The power fails before the old segment's seal is written, the new segment
     durable: recovery drops the empty one and keeps every synced record."""
-    disk = SimDisk()
-    storage = Storage.open(
-        "/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024), incarnation=1
-    )
-    cuts: list[str] = []
-    disk.at_storage_event = lambda where: where == ROLL_CUT_SHORT
-    disk.on_power_cut = cuts.append
-    entry = Entry(1, Ballot(1, 1), Value((Command(1, 1, b"x" * 200),)))
-    storage.append([AcceptRecord(entry)] * 3)
-    storage.sync()
-    with pytest.raises(PowerCut):
-        storage.append([AcceptRecord(entry)] * 3)
-        storage.sync()
-    disk.crash(tear=lambda _path, unsynced: unsynced)
-    first, second = sorted(name for name in disk.listdir("/n") if name.startswith("wal-"))
+    disk, cuts, segments = _cut_in_the_first_roll_over(ROLL_CUT_SHORT)
+    first, second = segments
     assert cuts == [f"before write {first}"]
     assert disk.size(f"/n/{second}") == SEGMENT_HEADER_BYTES
     reopened = Storage.open("/n", node_id=1, cluster_id="c", fs=disk, config=storage_config(1024))
