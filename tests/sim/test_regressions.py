@@ -167,6 +167,28 @@ PINNED = [
         "ended the long run): a simulator bug, the lone member now hears the outsider "
         "(session 24's hour)",
     ),
+    (
+        6001908,
+        0,
+        "n6, a spare added as a learner, crashed with its learning unsynced and came "
+        "back holding only its --peers guess (itself a voter), and probed; "
+        "stand-non-voter judged it by the prefix it had reported before the crash (a "
+        "checker bug: a crash now forgets it; session 25's hour)",
+    ),
+    (
+        6001689,
+        0,
+        "the lease-removal aim removed the settled leader n2 after the heal; n1 and n3 "
+        "learned the removal from its snapshot past it, stopped hearing n2, and n3 "
+        "stood before n2 could hand over (quiet-stable): the aim now starts the heal's "
+        "rules over, as the lone-voter stop does (session 25's hour; 6001684 alike)",
+    ),
+    (
+        6001684,
+        0,
+        "as 6001689: the settled leader removed by the lease-removal aim, a voter "
+        "standing before the handover (quiet-stable; session 25's hour)",
+    ),
 ]
 
 

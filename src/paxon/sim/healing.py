@@ -132,8 +132,9 @@ class HealWatch:
 
     def on_restart(self, time: float) -> None:
         """An aimed graceful stop after the heal of a node nobody can take over
-        from (``lone_voter``: the only voter), or a settled leader outbid by a
-        learner added back (``learner_outbidding``): what was owed until now
+        from (``lone_voter``: the only voter), a settled leader outbid by a
+        learner added back (``learner_outbidding``), or a settled leader asked
+        to remove itself (``lease_removal``): what was owed until now
         is judged (``finish``), then the cluster must settle again as after a
         heal, from ``time``, and keep quiet from then on."""
         self.finish(time)

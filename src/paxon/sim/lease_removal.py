@@ -16,7 +16,9 @@ docs/testing.md, "Coverage", session 14). In ``SHARE`` of the seeds with
   and it has two other voters at least, the operator asks it at once
   (``Operator.ask_after_heal``, through the operator's own rules) to
   **remove itself**. The clients read on from it until it hands over: once
-  its removal is in effect and a majority of the voters left know it.
+  its removal is in effect and a majority of the voters left know it. The
+  heal's liveness rules start over from the ask (``RuntimeCluster.heal_again``):
+  the cluster must settle again within the bound, then keep quiet and serve.
 
 One removal is asked, and none after ``_UNTIL_S`` past the heal.
 
@@ -98,6 +100,11 @@ class LeaseRemoval:
             if drawn is not None and operator.ask_after_heal(drawn, leader):
                 self.asked = leader
                 cluster.log(f"aim: n{leader} serves reads from its lease: remove n{leader}")
+                # The settled leader goes: the cluster must settle again. Its
+                # voters may stand before it hands over, when they learn the
+                # removal from a snapshot past it and stop hearing it (swarm
+                # seed 6001689), so the quiet rules start over from here.
+                cluster.heal_again()
                 return
         cluster.later(_WATCH_S, self._watch)
 

@@ -984,8 +984,10 @@ class RuntimeCluster:
 
     def heal_again(self) -> None:
         """An aimed stop after the heal of the node nobody can take over from
-        (``lone_voter``), or a settled leader outbid by a learner added back
-        (``observe``): the cluster must settle again (``HealWatch.on_restart``)."""
+        (``lone_voter``), a settled leader outbid by a learner added back
+        (``observe``), or a settled leader asked to remove itself
+        (``lease_removal``): the cluster must settle again
+        (``HealWatch.on_restart``)."""
         settled = self.healing.settled_at is not None
         self.healing.on_restart(self.time)
         if settled:  # else the samples still run
