@@ -176,6 +176,12 @@ PINNED = [
         "checker bug: a crash now forgets it; session 25's hour)",
     ),
     (
+        6002143,
+        0,
+        "as 6001908: a learner back from a crash with only its --peers guess, judged "
+        "by the prefix it reported before (stand-non-voter; session 25's hour)",
+    ),
+    (
         6001689,
         0,
         "the lease-removal aim removed the settled leader n2 after the heal; n1 and n3 "

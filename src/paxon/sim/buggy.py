@@ -150,7 +150,9 @@ def _forge(kind: str, rng: random.Random, target: Replica) -> Message:
     if kind == "nack-round-end":
         return Nack(src, to, Ballot(1, to), Ballot(ROUND_END - 1, src))
     if kind == "stolen-ballot":
-        owners = [member for member in members if member != src]
+        # A target no longer in its own configuration may have no member
+        # but src; then the ballot is stolen from the target itself.
+        owners = [member for member in members if member != src] or [to]
         stolen = Ballot(promised.round + 1, rng.choice(owners))
         return Accept(src, to, stolen, target.slot_chosen, FORGED, ChosenPrefix(0))
     if kind == "far-accept":
