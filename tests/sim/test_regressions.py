@@ -195,6 +195,14 @@ PINNED = [
         "as 6001689: the settled leader removed by the lease-removal aim, a voter "
         "standing before the handover (quiet-stable; session 25's hour)",
     ),
+    (
+        6000580,
+        0,
+        "n2, a voter stuck at slot 2 before the change that added n7, never caught up "
+        "after the heal: it does not link to n7, the leader, and its probes were refused "
+        "by the members it knew, which sent it nothing (heal-settles, liveness): a "
+        "refused prober now asks the peer that refused for the log (session 25's hour)",
+    ),
 ]
 
 

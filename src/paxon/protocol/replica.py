@@ -866,6 +866,13 @@ class Replica:
             self._grants.add(message.src)
             if self._has_quorums_ahead(self._grants):
                 self._start_prepare()
+            return
+        # Refused: the peer hears a live leader, leads, or promised higher. We
+        # may hear none of that because the leader is a node no configuration
+        # we hold names (added while we were behind), which we do not link to:
+        # then nobody ever sends us the log. Ask the peer that refused
+        # (learn_retry_s paces it; swarm seed 6000580, session 25's hour).
+        self._request_learn(message.src)
 
     def _on_prepare(self, message: Prepare) -> None:
         self._see_round(message.ballot)
