@@ -9,7 +9,9 @@ cuts the leader off from its peers and its writers but not from that reader
 (``faults._deposed_leader_keeps_readers``); no lock, watch or lease clients,
 whose duties would make the cut-off leader propose (a proposal it cannot get
 chosen holds its reads back, which hides the stale lease). Found by a search
-of seeds 20-219 of this configuration: 75, 91, 97 and 107 read stale.
+of seeds 20-219 of this configuration: 75, 91, 97 and 107 read stale. Since
+session 26's refused prober (it asks for the log) moved the schedules, 94 and
+107 of 80-139 do; 107 is used.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ OUTSIDE_THE_BOUND = SimConfig(
     watch_clients=0,
     faults=frozenset({"drift", "partition"}),
 )
-SEED_STALE = 97
+SEED_STALE = 107
 
 
 def _rules(violations: list[str]) -> set[str]:

@@ -25,14 +25,13 @@ WIDENED = SimConfig(
 """What ``paxon sim --no-swarm --nodes 3 --wipe-rate 1 --wipe-window --faults
 wipe,drop,partition,crash,delay,reorder`` runs (about 1.3 s a seed)."""
 
-SEED_AGREEMENT_BROKEN = 14
-"""The bindings of n1 and n2 are chosen at 0.51 s while n3 never learns them;
-n2 is wiped at 2.78 s, and at 4.15 s n3 is elected on the empty n2's promise
-and chooses a no-op at slot 0, where a value was chosen. (Seeds pinned before
-passed once this session's changes moved their schedules: the simulated
-handshake now proves an incarnation only while the peer runs, and lock and
-watch clients joined the workload. The shape is the one
-docs/binding-window.md describes.)"""
+SEED_AGREEMENT_BROKEN = 22
+"""The bindings of n1 and n2 are proposed at 0.51 s and chosen while n3 never
+learns them; n1 is wiped at 1.25 s, and at 4.60 s n3 is elected on the empty
+n1's promise and chooses a no-op at slot 0, where a value was chosen. (Seed 14
+showed it until session 26's refused prober, which asks for the log, moved
+the schedules; seeds pinned before that passed once earlier changes moved
+theirs. The shape is the one docs/binding-window.md describes.)"""
 
 
 def test_the_widened_wipe_is_named_in_the_description_and_the_replay() -> None:

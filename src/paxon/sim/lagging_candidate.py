@@ -20,7 +20,10 @@ core that filled only ``W`` slots survived every budget seed, s16 row 18;
    instead and the candidate's cut heals; the acceptor's ``Probe``s to the
    candidate are lost until the candidate leads or ``_STAND_LIMIT_S`` passes,
    so the candidate is the one to stand, and the acceptor's promise reports
-   the far half of the window.
+   the far half of the window. The candidate's ``LearnRequest``s to the
+   acceptor are lost as long: a prober the acceptor refuses (it heard the
+   leader within ``election_timeout_min_s``) asks it for the log, and
+   learning would take the lag apart.
 
 A crash, pause or partition drawn at random between the stages would take the
 construction apart, so it is a run of its own (``CONFIG``: 3 nodes, copies and
@@ -39,7 +42,7 @@ import random
 from typing import TYPE_CHECKING
 
 from paxon.protocol.config import ReplicaConfig
-from paxon.protocol.messages import Probe
+from paxon.protocol.messages import LearnRequest, Probe
 from paxon.protocol.replica import Replica, Role
 from paxon.sim.config import SimConfig
 
@@ -94,15 +97,17 @@ class LaggingCandidate:
 
     def drops(self, src: int, message: PeerMessage) -> bool:
         """Whether ``message``, leaving ``src`` now, is lost for the moment."""
-        if (
-            self.stage != 2
-            or src != self.acceptor
-            or message.dst != self.candidate
-            or not isinstance(message, Probe)
-            or self._cluster.time >= self._probes_lost_until
-        ):
+        probe = (
+            src == self.acceptor and message.dst == self.candidate and isinstance(message, Probe)
+        )
+        ask = (
+            src == self.candidate
+            and message.dst == self.acceptor
+            and isinstance(message, LearnRequest)
+        )
+        if self.stage != 2 or not (probe or ask) or self._cluster.time >= self._probes_lost_until:
             return False
-        candidate = self._replica(message.dst)
+        candidate = self._replica(self.candidate)
         return candidate is None or candidate.role is not Role.LEADER
 
     def _replica(self, node_id: int | None) -> Replica | None:
