@@ -59,7 +59,7 @@ def test_a_roll_over_whose_directory_fsync_is_lost_leaves_a_seal_naming_nothing(
     ends with a seal naming a segment that is gone. The run checks that recovery
     refuses that disk (``check_recovery``: a violation if it starts)."""
     cluster = _run(54)
-    assert cluster.faults.successors_lost == 1
+    assert cluster.faults.disk.successors_lost == 1
 
 
 class _RecordsRefusals(Replica):
@@ -143,7 +143,7 @@ def test_a_snapshot_head_misdirected_onto_an_older_snapshot_is_classified() -> N
     both damaged and fall back as the snapshot rule says (``check_recovery``:
     a violation if it refuses this disk, or starts on one it must refuse)."""
     cluster = _run(174, trace=True)
-    assert cluster.faults.snapshot_head.struck == 1
+    assert cluster.faults.disk.snapshot_head.struck == 1
     struck = [line for line in cluster.trace if "a snapshot's head, onto an older" in line]
     assert len(struck) == 1 and "recovery must recover" in struck[0], struck
 

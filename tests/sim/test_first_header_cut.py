@@ -1,5 +1,5 @@
 """The power cut aimed at a data directory's first segment header
-(``FaultInjector.arm_creation_cut``): written, not synced, its name kept by a
+(``DiskFaults.arm_creation_cut``): written, not synced, its name kept by a
 journal commit, its bytes torn. Recovery must drop that lone torn segment and
 start (mutation s14 row 44 broke that branch of ``_check_chain``; no seed's
 crash points reached it before).
@@ -12,7 +12,7 @@ import inspect
 import pytest
 
 from paxon.sim import SimConfig, run_seed
-from paxon.sim.faults import _FIRST_HEADER_FSYNC_OP
+from paxon.sim.disk_faults import _FIRST_HEADER_FSYNC_OP
 from paxon.sim.host import SimDisk, storage_config
 from paxon.storage import recovery
 from paxon.storage.layout import segment_name

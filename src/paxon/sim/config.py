@@ -125,7 +125,7 @@ class SimConfig:
     # work on a thread done and the loop hearing of it), crash with this
     # probability; at the rarer storage events (a roll-over made durable, a
     # snapshot written, a SnapshotRecord or a no-op persisted) at a higher
-    # one (``faults._STORAGE_POINT_BOOST``).
+    # one (``disk_faults._STORAGE_POINT_BOOST``).
     crashpoint_rate: float = 0.005
     # At this share of roll-overs (any fault kinds), the power fails once the
     # new segment is durable and before the old one's seal is written: a

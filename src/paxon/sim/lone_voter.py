@@ -120,7 +120,7 @@ class LoneVoter:
         if len(newest.members) - 1 >= reconfig.MEMBERS_MIN:
             action, node_id = "remove", self._rng.choice(others)
         else:
-            lost = cluster.faults.disks_refused | cluster.refused_members()
+            lost = cluster.faults.disk.disks_refused | cluster.refused_members()
             outside = sorted(set(cluster.members) - set(newest.ids) - lost)
             if not outside:
                 return

@@ -73,7 +73,7 @@ Contract: every random choice comes from the operator's own stream
 one request is in flight at a time; answers to a request given up are
 ignored; nothing is asked after the heal (changes chosen before it still take
 effect), but for ``lease_removal``'s and ``lone_voter``'s requests in their seeds
-(``ask_after_heal``). Nodes whose disk recovery must refuse (``FaultInjector.disks_refused``)
+(``ask_after_heal``). Nodes whose disk recovery must refuse (``DiskFaults.disks_refused``)
 are never added or promoted, and no change leaves them a majority of the
 voters: they will not come back, and a majority that never comes back is an
 outage the operator made, not a test (the faults keep the same rule when they
@@ -349,7 +349,7 @@ class Operator:
     def _lost(self) -> set[int]:
         """Nodes that will not serve as voters: disks recovery refuses, and
         wiped members the others refuse."""
-        return self._cluster.faults.disks_refused | self._cluster.refused_members()
+        return self._cluster.faults.disk.disks_refused | self._cluster.refused_members()
 
     def _draw(self, newest: Configuration, leader: int) -> _Drawn | None:
         rng = self._rng

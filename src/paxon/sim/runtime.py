@@ -290,7 +290,7 @@ class RuntimeCluster:
     def start(self) -> None:
         config = self.config
         for host in self.hosts.values():
-            self.faults.arm_creation_cut(host)
+            self.faults.disk.arm_creation_cut(host)
             self._start_process(host)
         self.clients.start()
         self.lease_clients.start()
@@ -505,7 +505,7 @@ class RuntimeCluster:
 
     def storage_crash_point(self, host: Host, where: str) -> bool:
         """Whether to crash ``host`` right after a rare storage event (and do it)."""
-        return self.faults.storage_crash_point(host, where)
+        return self.faults.disk.storage_crash_point(host, where)
 
     def send_to_client(self, src: int, client: int, response: ClientResponse) -> None:
         receive: Callable[[ClientResponse], None]
@@ -524,7 +524,7 @@ class RuntimeCluster:
 
     def on_records_durable(self, host: Host, records: Sequence[StorageRecord]) -> None:
         self.properties.on_records_durable(host.node_id, records, self.time)
-        self.faults.crash_again.synced(host)
+        self.faults.disk.crash_again.synced(host)
 
     def on_apply(self, node_id: int, entry: ChosenEntry) -> None:
         self.checker.on_apply(node_id, entry.slot, entry.value, self.time)
@@ -577,9 +577,9 @@ class RuntimeCluster:
         if host.fs.power_is_cut:
             # Cut inside a disk call: the rest of that call stack unwinds first
             # (every disk call raises PowerCut meanwhile), then the disk crashes.
-            self.push(self.time, lambda: self.faults.power_off(host))
+            self.push(self.time, lambda: self.faults.disk.power_off(host))
         else:
-            self.faults.power_off(host)
+            self.faults.disk.power_off(host)
         self.log(f"fault: crash n{host.node_id} ({why}, role {role})")
         self.push(self.time + 0.05 + 1.5 * self.rng_faults.random(), lambda: self.restart(host))
 
@@ -654,7 +654,7 @@ class RuntimeCluster:
         host.data_incarnation = incarnation
         host.accepts.clear()
         host.replaced.clear()
-        self.faults.forget_disk(host.node_id)
+        self.faults.disk.forget_disk(host.node_id)
         self.properties.on_wipe(host.node_id, self.time)
         self.stats.faults["wipe"] += 1
         self.log(f"fault: wipe n{host.node_id}'s disk; new incarnation {incarnation:#x}")
@@ -752,7 +752,7 @@ class RuntimeCluster:
             host.node_id,
             storage.recovered.state,
             self.time,
-            snapshot_struck=self.faults.snapshot_struck(host.node_id),
+            snapshot_struck=self.faults.disk.snapshot_struck(host.node_id),
         )
         return storage
 
@@ -769,7 +769,7 @@ class RuntimeCluster:
 
     def _wire_disk(self, host: Host) -> None:
         host.fs.on_power_cut = lambda at: self.crash_host(host, f"power cut at {at}")
-        host.fs.at_storage_event = functools.partial(self.faults.storage_event_strikes, host)
+        host.fs.at_storage_event = functools.partial(self.faults.disk.storage_event_strikes, host)
 
     def wall_ms(self, node_id: int) -> int:
         """Node ``node_id``'s wall clock now, in milliseconds, as its log clock
@@ -836,7 +836,7 @@ class RuntimeCluster:
             if host.process is not process:
                 return
             error = None if task.cancelled() else task.exception()
-            fault = self.faults.take_disk_fault(node_id)
+            fault = self.faults.disk.take_disk_fault(node_id)
             snapshot = None if error is not None else node._storage.recovered.snapshot
             started_from = (0, 0) if snapshot is None else (snapshot.lsn, snapshot.slot)
             raised = error if isinstance(error, Exception) else None
@@ -846,7 +846,7 @@ class RuntimeCluster:
             if error is None:
                 process.started = True
                 loop.create_task(self._watch_failure(host, process))
-                self.faults.crash_again.started(host)
+                self.faults.disk.crash_again.started(host)
                 return
             self._on_start_failed(host, error)
 

@@ -11,7 +11,7 @@ at a crash, so no seed met it. In ``SHARE`` of the seeds with the
 
 1. a running node whose disk holds two snapshots with known heads is crashed
    (looked for again every ``_RETRY_S`` until the heal), one whose recovery
-   must refuse only while the cluster can lose it (``FaultInjector.may_refuse_disk``);
+   must refuse only while the cluster can lose it (``DiskFaults.may_refuse_disk``);
    for ``_ALIKE_WAIT_S`` only one whose newest head would land on an older
    head as long, the case only a header naming its own file gives away;
 2. at that crash, the newest snapshot's head lands at offset 0 of an older one
@@ -118,5 +118,5 @@ class SnapshotHeadAim:
             return False
         verdict = snapshot_head_verdict(host.fs, f"/node{host.node_id}")
         return verdict is not None and (
-            verdict != REFUSE or self._cluster.faults.may_refuse_disk(host)
+            verdict != REFUSE or self._cluster.faults.disk.may_refuse_disk(host)
         )
