@@ -386,6 +386,32 @@ def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
     assert "lead-quorum" in rules(checker)
 
 
+def test_phase_two_counting_a_compacted_promise_below_the_prefix_it_knows() -> None:
+    """As above, but the leader knows slots 0..4 chosen and says so in its
+    Accept: what n2 cannot report is chosen and known, so the promise counts
+    (the core's ``_covers``; swarm seed 7000575). Whether slots 0..4 are
+    chosen is ``chosen-claim``'s to judge, not this rule's."""
+    checker = PropertyChecker(MEMBERS)
+    probe(checker, B1, [2])
+    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
+    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
+    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
+    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
+    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
+    checker.on_send(1, Accept(1, 2, B1, 5, V, ChosenPrefix(5)), 0.0)
+    assert "lead-quorum" not in rules(checker)
+    # One prefix short, slot 4 is neither reported nor known chosen.
+    checker = PropertyChecker(MEMBERS)
+    probe(checker, B1, [2])
+    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
+    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
+    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
+    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
+    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
+    checker.on_send(1, Accept(1, 2, B1, 4, V, ChosenPrefix(4)), 0.0)
+    assert "lead-quorum" in rules(checker)
+
+
 def test_prepare_without_a_majority_of_grants() -> None:
     checker = PropertyChecker((1, 2, 3, 4, 5))
     probe(checker, B1, [2])  # itself and n2: two of five

@@ -203,6 +203,15 @@ PINNED = [
         "by the members it knew, which sent it nothing (heal-settles, liveness): a "
         "refused prober now asks the peer that refused for the log (session 25's hour)",
     ),
+    (
+        7000575,
+        0,
+        "n3, refused by n2 and granted by n1, asked n2 for the log as it began to "
+        "prepare from slot 1, learned slots 1..2 and compacted to 3 before its own "
+        "promise, which so reported from 3; the core counted it (it knew those slots "
+        "chosen) and lead-quorum did not: a checker bug, the rule now takes the "
+        "prefix the Accept claims chosen (session 26's hour)",
+    ),
 ]
 
 
