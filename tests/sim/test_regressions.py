@@ -212,6 +212,17 @@ PINNED = [
         "chosen) and lead-quorum did not: a checker bug, the rule now takes the "
         "prefix the Accept claims chosen (session 26's hour)",
     ),
+    (
+        7003126,
+        0,
+        "as 7000575: a candidate's promise from a compacted log, below the prefix "
+        "it knew chosen, counted by the core and not by lead-quorum (session 26's hour)",
+    ),
+    (
+        7003182,
+        0,
+        "as 7000575 (lead-quorum on a promise from a compacted log; session 26's hour)",
+    ),
 ]
 
 
