@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
+
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -370,9 +372,8 @@ def test_phase_two_before_a_majority_promised() -> None:
     assert rules(checker) == ["lead-quorum"]  # once per ballot
 
 
-def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
-    """n2's log starts at slot 5, past the Prepare's slot_from 0: it cannot
-    report slots 0..4, so its promise does not make a quorum (seed 5090's rule)."""
+def _promised_by_a_compacted_log() -> PropertyChecker:
+    """n1 prepares from slot 0; its own promise and n2's, whose log starts at 5."""
     checker = PropertyChecker(MEMBERS)
     probe(checker, B1, [2])
     checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
@@ -380,36 +381,32 @@ def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
     checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
     checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
     checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
+    return checker
+
+
+def test_phase_two_counting_a_promise_of_a_compacted_log() -> None:
+    """n2's log starts at slot 5, past the Prepare's slot_from 0: it cannot
+    report slots 0..4, so its promise does not make a quorum (seed 5090's rule)."""
+    checker = _promised_by_a_compacted_log()
     assert "lead-quorum" not in rules(checker)
     propose(checker, B1, 0, V)
     # (It also claims slots 0..4 chosen, which this short history never chose.)
     assert "lead-quorum" in rules(checker)
 
 
-def test_phase_two_counting_a_compacted_promise_below_the_prefix_it_knows() -> None:
-    """As above, but the leader knows slots 0..4 chosen and says so in its
-    Accept: what n2 cannot report is chosen and known, so the promise counts
-    (the core's ``_covers``; swarm seed 7000575). Whether slots 0..4 are
-    chosen is ``chosen-claim``'s to judge, not this rule's."""
-    checker = PropertyChecker(MEMBERS)
-    probe(checker, B1, [2])
-    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
-    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
-    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
-    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
-    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
-    checker.on_send(1, Accept(1, 2, B1, 5, V, ChosenPrefix(5)), 0.0)
-    assert "lead-quorum" not in rules(checker)
-    # One prefix short, slot 4 is neither reported nor known chosen.
-    checker = PropertyChecker(MEMBERS)
-    probe(checker, B1, [2])
-    checker.on_records_durable(1, [PromiseRecord(B1)], 0.0)
-    checker.on_send(1, Prepare(1, 2, B1, 0), 0.0)
-    checker.on_send(1, Promise(1, 1, B1, 0, (), 0, 0), 0.0)
-    checker.on_records_durable(2, [PromiseRecord(B1)], 0.0)
-    checker.on_send(2, Promise(2, 1, B1, 0, (), 5, 5), 0.0)
-    checker.on_send(1, Accept(1, 2, B1, 4, V, ChosenPrefix(4)), 0.0)
-    assert "lead-quorum" in rules(checker)
+@pytest.mark.parametrize(("known_chosen", "named"), [(5, False), (4, True)])
+def test_phase_two_counting_a_compacted_promise_below_the_prefix_it_knows(
+    known_chosen: int, named: bool
+) -> None:
+    """As above, but the leader knows slots below ``known_chosen`` chosen and
+    says so in its Accept: once that reaches n2's log_start, what n2 cannot
+    report is chosen and known, so the promise counts (the core's
+    ``_covers``; swarm seed 7000575); one slot short, it does not. Whether
+    those slots are chosen is ``chosen-claim``'s to judge, not this rule's."""
+    checker = _promised_by_a_compacted_log()
+    accept = Accept(1, 2, B1, known_chosen, V, ChosenPrefix(known_chosen))
+    checker.on_send(1, accept, 0.0)
+    assert ("lead-quorum" in rules(checker)) == named
 
 
 def test_prepare_without_a_majority_of_grants() -> None:
