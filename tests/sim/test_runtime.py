@@ -280,14 +280,14 @@ def test_storage_faults_strike_and_recovery_classifies_them() -> None:
 
 def test_a_misclassified_recovery_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wiring proof: a disk recovery starts on, while the fault said it must refuse."""
-    import paxon.sim.faults as faults
+    import paxon.sim.disk_faults as disk_faults
     from paxon.sim.storage_faults import REFUSE, StorageFault
 
     def plain_crash_called_corrupt(fs, directory, rng, kinds):  # type: ignore[no-untyped-def]
         fs.crash()
         return StorageFault("bitflip", f"{directory}/planted", 0, "nothing", REFUSE)
 
-    monkeypatch.setattr(faults, "strike", plain_crash_called_corrupt)
+    monkeypatch.setattr(disk_faults, "strike", plain_crash_called_corrupt)
     cluster = RuntimeCluster(1, DISKS)
     cluster.run()
     assert any(v.rule == "recovery" for v in cluster.checker.violations)
