@@ -223,6 +223,14 @@ PINNED = [
         0,
         "as 7000575 (lead-quorum on a promise from a compacted log; session 26's hour)",
     ),
+    (
+        7002048,
+        0,
+        "the swarm drew 1 KiB segments (records of 512 bytes) and 40 commands to a "
+        "batch; a batch of 24 came to 563 bytes and the leader stopped on "
+        "RecordTooLarge: a simulator configuration bug, the swarm now fits a full "
+        "batch and a lone change in a record (session 26's hour)",
+    ),
 ]
 
 

@@ -22,8 +22,9 @@ from paxon.sim.host import (
 )
 from paxon.sim.loop import SimLoop
 from paxon.sim.runtime import RuntimeCluster
-from paxon.sim.swarm import NODES_MAX, NODES_MIN, draw
+from paxon.sim.swarm import NODES_MAX, NODES_MIN, _change_bytes_max, draw
 from paxon.storage import recovery
+from paxon.storage.codec import accept_record_bytes
 from paxon.storage.memfs import PowerCut
 from paxon.storage.segments import SEGMENT_HEADER_BYTES
 from paxon.storage.storage import Storage
@@ -116,16 +117,22 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     small = {config.alpha for config in changing} - {64}
     assert small and all(1 <= alpha <= 16 for alpha in small)
     assert all(config.spares == 0 for config in configs if config not in changing)
-    # Drawn from its own stream: turning it off leaves every other draw as it was.
+    # Drawn from its own stream: turning it off leaves every other draw as it
+    # was, save a segment grown to hold a change of the spares too.
     without = dataclasses.replace(base, faults=base.faults - {"reconfig"})
     for seed, config in enumerate(configs[:50]):
-        assert draw(seed, without) == dataclasses.replace(
+        alone = draw(seed, without)
+        assert alone.segment_max_bytes <= config.segment_max_bytes
+        assert alone == dataclasses.replace(
             config,
             faults=config.faults - {"reconfig"},
             spares=0,
             alpha=64,
             reconfig_gap_s=(0.1, 0.6),
+            segment_max_bytes=alone.segment_max_bytes,
         )
+        if config.spares == 0:
+            assert alone.segment_max_bytes == config.segment_max_bytes
     # "wipe" likewise: from its own stream, once per run in the seeds that draw it.
     wiping = [config for config in configs if "wipe" in config.faults]
     assert all(config.wipe_rate == 1.0 for config in wiping)
@@ -144,6 +151,22 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     assert not any("wipe" in config.faults for config in core)  # the runtime's kind
     others = [config for config in core if config not in reconfig]
     assert all(config.spares == 0 and config.alpha == 64 for config in others)
+
+
+def test_a_swarm_seeds_records_hold_a_full_batch_and_a_lone_change() -> None:
+    # Swarm seed 7002048 drew 1 KiB segments, so records of 512 bytes, and 40
+    # commands to a batch of 64 bytes: a batch of 24 came to 563 bytes and the
+    # leader stopped on RecordTooLarge.
+    base = SimConfig(nodes=0, swarm=True)
+    for seed in [*range(300), 7002048]:
+        config = draw(seed, base)
+        record_max = storage_config(config.segment_max_bytes).record_max_bytes
+        batch = config.replica.batch_max_commands, config.replica.batch_max_bytes
+        assert accept_record_bytes(*batch) <= record_max, seed
+        assert accept_record_bytes(1, _change_bytes_max(config.nodes + config.spares)) <= record_max
+    assert draw(7002048, base).replica.batch_max_commands == 21
+    # The widest change of 9 members is over 512 bytes: those seeds' segments grow.
+    assert accept_record_bytes(1, _change_bytes_max(9)) > storage_config(1024).record_max_bytes
 
 
 def test_a_swarm_seed_replays_exactly_and_prints_its_config() -> None:

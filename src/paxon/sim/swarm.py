@@ -41,7 +41,9 @@ What is drawn, and from where (``draw``):
 | queue                       | 8-100,000 commands (log-uniform)                |
 | snapshot interval           | 3-300 slots (log-uniform), chunks 64 B-8 KiB    |
 | log segment size            | 1-64 KiB (log-uniform); batch bytes at most     |
-|                             | 1/16 of it (a batch far inside a record)        |
+|                             | 1/16 of it; then batch commands cut and the     |
+|                             | segment grown so a full batch and a change of   |
+|                             | every member fit a record (``_fit_records``)    |
 | small limits (25% of seeds) | batch 16 B-4 KiB, learn 16 B-16 KiB, queue 2-16 |
 |                             | commands, runs 1-64, slots ahead 2-16 windows   |
 |                             | (log-uniform)                                   |
@@ -82,8 +84,12 @@ import math
 import random
 
 from paxon.protocol.config import ReplicaConfig
+from paxon.protocol.membership import INCARNATION_END, Configuration, Member
 from paxon.sim.config import FAULT_KINDS, PROCESS_FAULTS, SimConfig
+from paxon.sim.host import storage_config
 from paxon.sim.network import LinkFaults
+from paxon.sim.operator import sim_address
+from paxon.storage.codec import accept_record_bytes
 
 NODES_MIN = 3
 NODES_MAX = 7
@@ -272,7 +278,49 @@ def draw(seed: int, base: SimConfig) -> SimConfig:
             snapshot_interval_slots=_log_uniform(disk_heavy, 3, 20),
             replica=replica,
         )
-    return config
+    return _fit_records(config)
+
+
+def _fit_records(config: SimConfig) -> SimConfig:
+    """``config`` with every accept record its nodes can write inside their
+    record limit (half a segment, ``host.storage_config``), as ``NodeConfig``
+    requires of a real node: a full batch, and a change to a configuration of
+    all its members alone. Swarm seed 7002048 drew 1 KiB segments and 24
+    commands to a batch: the leader's record came to 563 bytes against 512,
+    and it stopped on RecordTooLarge. Changes only the seeds that overflowed."""
+    lone_change = accept_record_bytes(1, _change_bytes_max(config.nodes + config.spares))
+    segment_max_bytes = max(config.segment_max_bytes, 2 * lone_change)
+    record_max = storage_config(segment_max_bytes).record_max_bytes
+    replica = config.replica
+    # Past its first command a batch holds at most batch_max_bytes of payload.
+    room = record_max - accept_record_bytes(0, replica.batch_max_bytes)
+    per_command = accept_record_bytes(1, 0) - accept_record_bytes(0, 0)
+    commands = max(1, min(replica.batch_max_commands, room // per_command))
+    if (segment_max_bytes, commands) == (config.segment_max_bytes, replica.batch_max_commands):
+        return config
+    return dataclasses.replace(
+        config,
+        segment_max_bytes=segment_max_bytes,
+        replica=dataclasses.replace(replica, batch_max_commands=commands),
+    )
+
+
+def _change_bytes_max(members: int) -> int:
+    """The largest configuration change's payload with ``members`` members:
+    every number at 64 bits, and all but one voter learners to promote."""
+    widest = INCARNATION_END - 1
+    configuration = Configuration(
+        widest,
+        (
+            Member(1, sim_address(1), True, incarnation=widest),
+            *(
+                Member(node_id, sim_address(node_id), False, widest, auto_promote=True)
+                for node_id in range(2, members + 1)
+            ),
+        ),
+        widest,
+    )
+    return len(configuration.command().payload)
 
 
 def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:

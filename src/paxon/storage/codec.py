@@ -166,6 +166,14 @@ def encode_records(records: Sequence[StorageRecord], record_max: int) -> tuple[l
     return pieces, total
 
 
+def accept_record_bytes(commands: int, payload_bytes: int) -> int:
+    """The size an accept record of ``commands`` commands holding ``payload_bytes``
+    of payload in all is checked by against ``record_max`` (its frame adds
+    ``FRAME_OVERHEAD``): the slot, ballot and count, then each command's
+    client, sequence and length before its payload."""
+    return _ACCEPT.size + commands * _COMMAND.size + payload_bytes
+
+
 def encode_record(record: StorageRecord, record_max: int) -> bytes:
     """One record's frame (the general path; ``encode_records`` is the fast one)."""
     try:
