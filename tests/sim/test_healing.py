@@ -10,7 +10,14 @@ from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import BALLOT_ZERO, Ballot
 from paxon.sim import SimConfig
-from paxon.sim.healing import HealWatch, NodeState, learner_outbidding, settle_bound
+from paxon.sim.healing import (
+    HealWatch,
+    NodeState,
+    change_effect_bound,
+    confirm_window,
+    learner_outbidding,
+    settle_bound,
+)
 from paxon.sim.runner import resolve
 from paxon.sim.runtime import RuntimeCluster
 
@@ -154,3 +161,39 @@ def test_a_node_that_joins_after_settling_may_follow_but_not_stand() -> None:
     watch.finish(6.0)
     assert [v.rule for v in watch.violations] == ["quiet-stable"]
     assert "2 role changes" in watch.violations[0].detail
+
+
+@pytest.mark.parametrize(
+    ("changes", "late_s", "named"),
+    [(0, 0.01, True), (0, -0.01, False), (1, -0.01, False), (2, -0.01, False), (2, 0.01, True)],
+)
+def test_each_change_taking_effect_after_the_heal_extends_the_settle_bound(
+    changes: int, late_s: float, named: bool
+) -> None:
+    """Swarm seed 7003556: a window of one slot, and two changes of 64 slots to
+    bring into effect after the heal; the cluster settled 0.86 s after it,
+    past the 0.745 s an election alone may take. Each change owed adds
+    ``change_effect_bound``; past the sum the rule still names it."""
+    config = resolve(7003556, SimConfig(nodes=0, swarm=True))
+    assert config.replica.pipeline_window_slots == 1 and config.alpha == 64
+    per_change = change_effect_bound(config)
+    assert 0.7 < per_change < 1.0  # 0.1 s, then 64 slots of a round trip and two fsyncs
+    assert 4.0 + settle_bound(config) < 4.86 < 4.0 + settle_bound(config) + 2 * per_change
+    settled = 4.0 + settle_bound(config) + changes * per_change + late_s
+    watch = HealWatch(config, [])
+    watch.changes_after_heal = lambda: changes
+    watch.on_heal(4.0)
+    ballot = Ballot(22, 2)
+    states = [
+        NodeState(1, Role.FOLLOWER, Ballot(21, 1), ballot),
+        NodeState(2, Role.LEADER, ballot, ballot),
+    ]
+    watch.sample(states, settled - confirm_window(config) - 0.001)
+    watch.sample(states, settled)
+    assert watch.settled_at == settled
+    for tenth in range(1, 20):
+        watch.on_op_completed(settled + tenth / 10)
+    watch.finish(settled + 2.0)
+    assert [v.rule for v in watch.violations] == (["heal-settles"] if named else [])
+    if named and changes:
+        assert f"{changes} configuration changes taking effect" in watch.violations[0].detail

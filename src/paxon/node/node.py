@@ -119,8 +119,9 @@ Address = tuple[str, int]
 _LATENCY_SAMPLE = 8
 
 
-_GAUGES_INTERVAL_S = 0.1
-"""How often the tick loop refreshes the metrics gauges."""
+DUTIES_INTERVAL_S = 0.1
+"""How often the tick loop refreshes the metrics gauges, expires departures and,
+leading, looks for incarnations to bind."""
 
 _PEERS_WAIT_S = 0.02
 """How often a call made on a follower that knows no other member yet (its peer
@@ -780,7 +781,7 @@ class Node:
                     # Gauges are read by scrapes, seconds apart: a tenth of a
                     # second is fresh enough, and every tick cost 17% of a
                     # simulated node's time (measured with cProfile).
-                    gauges_due = now + _GAUGES_INTERVAL_S
+                    gauges_due = now + DUTIES_INTERVAL_S
                     self._update_gauges()
             except Exception as error:
                 self._fatal(error)

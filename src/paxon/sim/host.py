@@ -147,6 +147,10 @@ class Host:
     replaced: dict[int, int] = field(default_factory=dict)
 
 
+FSYNC_MAX_S = 0.005
+"""The slowest a simulated fsync is (each run draws its own bound below it)."""
+
+
 def storage_config(segment_max_bytes: int) -> StorageConfig:
     """Storage of a simulated node: small segments (``SimConfig.segment_max_bytes``),
     so roll-overs happen often; records stay far above what a batch needs."""

@@ -78,6 +78,10 @@ class LogConfigs:
     def changes_chosen(self) -> int:
         return len(self._changes) - 1
 
+    def effects_after(self, slot: Slot) -> int:
+        """How many changes read so far take effect above ``slot``."""
+        return sum(1 for effect in self._effects[1:] if effect > slot)
+
     def newest_known_at(self, slot_chosen: Slot) -> Configuration:
         """The newest configuration a replica whose chosen prefix ends at
         ``slot_chosen`` holds: the last change chosen below it."""

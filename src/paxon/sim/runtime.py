@@ -107,6 +107,7 @@ from paxon.sim.fencing import LockWatch
 from paxon.sim.handover import SAMPLE_S, HandoverWatch, RemovedLeader
 from paxon.sim.healing import HealWatch, NodeState
 from paxon.sim.host import (
+    FSYNC_MAX_S,
     SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_TAKEN,
     Connection,
@@ -239,6 +240,12 @@ class RuntimeCluster:
         self.offline_check = OfflineCheck(self.checker.violations)
         # Liveness after healing: it settles on a leader, keeps it, and serves.
         self.healing = HealWatch(config, self.checker.violations)
+        # The chosen prefix at the heal (or the last restart after it): changes
+        # taking effect above it extend the settle bound.
+        self._settle_from = 0
+        self.healing.changes_after_heal = lambda: self.checker.configs.effects_after(
+            self._settle_from
+        )
         # A removed leader that can reach the new voters hands over in time.
         self.handover = HandoverWatch(config, self.checker.violations)
         # No lease ends by expiry before its holder may count on (``lease_watch``).
@@ -252,7 +259,7 @@ class RuntimeCluster:
         self.replicas = ReplicaObserver(self, replica_factory)
         self.stats = SimStats(faults={kind: 0 for kind in FAULT_KINDS})
         self.history: list[HistoryOp] = []
-        self._fsync_max_s = self.rng_faults.uniform(0.0005, 0.005)
+        self._fsync_max_s = self.rng_faults.uniform(0.0005, FSYNC_MAX_S)
         self._storage_config = storage_config(config.segment_max_bytes)
         self._node_config = NodeConfig(
             cluster_id="sim",
@@ -979,6 +986,7 @@ class RuntimeCluster:
         self.healed_at = self.time
         self._chosen_at_heal = self._chosen_prefix()
         self.log(f"heal: all faults end; chosen prefix {self._chosen_at_heal}")
+        self._settle_from = self._chosen_at_heal
         self.healing.on_heal(self.time)
         self._sample_settled()
 
@@ -990,6 +998,7 @@ class RuntimeCluster:
         (``HealWatch.on_restart``)."""
         settled = self.healing.settled_at is not None
         self.healing.on_restart(self.time)
+        self._settle_from = self._chosen_prefix()
         if settled:  # else the samples still run
             self._sample_settled()
 
