@@ -10,6 +10,7 @@ import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
+import paxon.protocol.replica as replica_module
 from paxon.errors import Busy, NotLeader
 from paxon.protocol import Accept, Ballot, DurableState, Prepare, Replica, Role, TimeoutNow
 from paxon.protocol.membership import (
@@ -787,12 +788,8 @@ def test_a_removed_node_added_back_through_a_leader_it_never_knew_catches_up() -
     assert removed.entry(leader.slot_chosen - 1) == leader.entry(leader.slot_chosen - 1)
 
 
-def test_a_member_that_holds_a_removed_node_nowhere_refuses_its_learn_request_apart() -> None:
-    """A member past the removal in its snapshot cannot tell the removed node
-    from an outsider: it answers nothing, and counts the request apart from
-    ``ignored_non_member`` (honest traffic: a removed node asks what it missed,
-    which must not look like a non-member's election or agreement traffic)."""
-    env = Env(3, alpha=ALPHA)
+def _removed_asks_a_compacted_member(env: Env) -> tuple[Replica, Replica]:
+    """Node 3 removed, and it knows; member 2 compacted past the removal."""
     elect(env, 1)
     change(env, 1, [1, 2])
     fill(env, 1, ALPHA)
@@ -806,6 +803,22 @@ def test_a_member_that_holds_a_removed_node_nowhere_refuses_its_learn_request_ap
     for _ in range(20):
         env.tick(3, removed.now + 0.1)
     assert env.deliverable(3, 2, "LearnRequest")
+    return removed, member
+
+
+def test_a_member_that_holds_a_removed_node_nowhere_and_forgot_it_refuses_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A member past the removal in its snapshot, that no longer remembers the
+    node among the last REMOVED_REMEMBERED_MAX removed (here: room for none),
+    cannot tell the removed node from an outsider: it answers nothing, and
+    counts the request apart from ``ignored_non_member`` (honest traffic: a
+    removed node asks what it missed, which must not look like a
+    non-member's election or agreement traffic)."""
+    monkeypatch.setattr(replica_module, "REMOVED_REMEMBERED_MAX", 0)
+    env = Env(3, alpha=ALPHA)
+    _, member = _removed_asks_a_compacted_member(env)
+    assert member.removed_addresses() == {}
     before = member.counters
     env.deliver(3, 2, "LearnRequest")
     # Nothing for it: no Learn, and no snapshot (the member compacted past it).
@@ -814,3 +827,50 @@ def test_a_member_that_holds_a_removed_node_nowhere_refuses_its_learn_request_ap
     assert member.counters.ignored_non_member == before.ignored_non_member
     learn_refused = member.counters.ignored_non_member_learn_request
     assert learn_refused > before.ignored_non_member_learn_request
+
+
+def test_a_member_that_remembers_the_removal_answers_with_its_snapshot() -> None:
+    """The same member, remembering node 3 among the removed, answers its
+    LearnRequest as a member's: the slots asked for are compacted, so with a
+    snapshot."""
+    env = Env(3, alpha=ALPHA)
+    _, member = _removed_asks_a_compacted_member(env)
+    assert set(member.removed_addresses()) == {3}
+    before = member.counters
+    env.deliver(3, 2, "LearnRequest")
+    assert {request.peer for request in env.node(2).snapshot_requests} == {3}
+    assert member.counters == before
+
+
+def test_a_removed_node_that_missed_its_removal_learns_it_and_stops_standing() -> None:
+    """Node 3 is cut off while its removal is chosen and takes effect, and
+    comes back: it still holds itself a voter and stands again and again,
+    probing members for whom it is a stranger (swarm seed 4000160). A member
+    that remembers it refuses the probe out loud; the refused prober asks for
+    the log, learns the change that removed it, and stands no more. Its probe
+    still counts as a non-member's, not as a vote."""
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    change(env, 1, [1, 2])
+    fill(env, 1, ALPHA)
+    removed = env.replica(3)
+    assert 3 in removed.configuration_newest.voters  # it missed its removal
+    assert set(env.replica(1).removed_addresses()) == {3}
+    env.heal()
+    before = env.replica(2).counters
+    for _ in range(20):
+        env.tick(3, removed.now + 0.1)
+        if env.deliverable(3, 2, "Probe"):
+            break
+    assert env.deliverable(3, 2, "Probe")
+    env.deliver(3, 2, "Probe")
+    assert env.replica(2).counters.ignored_non_member > before.ignored_non_member
+    refusal = env.deliverable(2, 3, "ProbeReply")
+    assert refusal and not refusal[0].granted  # type: ignore[attr-defined]
+    env.stabilize()
+    assert 3 not in removed.configuration_newest.ids
+    for _ in range(30):  # 3 s: many election timeouts
+        env.tick(3, removed.now + 0.1)
+    assert not env.deliverable(3, None, "Probe")  # it asks for the log instead
+    assert removed.role is Role.FOLLOWER  # it stood down at its next timeout

@@ -897,6 +897,16 @@ class Node:
         peers = {m: a for m, a in self.addresses.items() if m != self.node_id}
         for member, (address, _) in self._leaving.items():
             peers.setdefault(member, address)
+        # And to the last nodes removed (``Replica.removed_addresses``), so one
+        # that missed its removal hears of it; not to an address a member took
+        # over (a node replaced on its old address: the link would reach the
+        # new node under the old id).
+        taken = set(peers.values()) | {self.addresses.get(self.node_id)}
+        for removed, written in self._replica.removed_addresses().items():
+            if written and removed not in peers:
+                parsed = _address(written)
+                if parsed not in taken:
+                    peers[removed] = parsed
         return peers
 
     def _expire_leaving(self, now: float) -> None:

@@ -41,6 +41,10 @@ entries (empty payload) and configuration changes (``CONFIG_MAGIC``...)."""
 
 CONFIG_MAGIC = b"paxon-config\x00"
 MEMBERS_MAX = 64
+REMOVED_REMEMBERED_MAX = 16
+"""Nodes a replica remembers it saw removed, newest kept: it tells their
+probes no and answers their learn requests, so a removed node that missed its
+removal learns it (replica.py, note (***) of the trust bounds)."""
 ADDRESS_BYTES_MAX = 255
 CONFIG_BYTES_MAX = 32 * 1024
 ALPHA_DEFAULT = 64

@@ -48,6 +48,7 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | aside); a Probe or Prepare from a node that is not  |                  |                         |
 | a voter from ``slot_chosen`` on (membership.py)     |                  |                         |
 | LearnRequest from a node in no configuration held   | ignored          | (**)                    |
+| and not among the removed remembered (***)          |                  |                         |
 | a ballot round >= ROUND_END (2**63), or more than   | ignored          | ignored_bad_ballot      |
 | ROUND_JUMP_MAX (2**32) above the rounds known; a    |                  |                         |
 | Probe, Prepare, Accept or Heartbeat under a ballot  |                  |                         |
@@ -73,6 +74,14 @@ node asks a member it knows, once an election timeout, what it missed
 it never knew. A member that holds it in no configuration cannot tell it from
 an outsider and answers nothing; once it holds the configuration that adds it
 back, it answers as it answers any member.
+
+(***) A removed node that missed its removal. A replica remembers the last
+``REMOVED_REMEMBERED_MAX`` (16) nodes gone from its members, with their
+addresses, for as long as it runs (``removed_addresses``; the runtime keeps a
+link to each). It answers their LearnRequests as a member's, and a Probe of
+theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
+ProbeReply (``_tell_the_removed``): a refused prober asks for the log, learns
+the change that removed it, and stops standing.
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
@@ -105,6 +114,7 @@ from typing import Protocol, assert_never
 from paxon.errors import Busy, NoQuorum, NotLeader
 from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
 from paxon.protocol.membership import (
+    REMOVED_REMEMBERED_MAX,
     ConfigHistory,
     ConfigState,
     Configuration,
@@ -295,6 +305,12 @@ class Replica:
         self.slot_applied = durable.log_start
         self.role = Role.FOLLOWER
         self.members: tuple[NodeId, ...] = ()
+        self._member_addresses: dict[NodeId, str] = {}
+        self._newest_seen: Configuration | None = None
+        # The last REMOVED_REMEMBERED_MAX nodes that left this replica's members,
+        # oldest first, with their addresses: their probes are refused out loud
+        # and their learn requests answered (``removed_addresses``).
+        self._removed: dict[NodeId, str] = {}
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
@@ -452,6 +468,7 @@ class Replica:
             if refusal is _Refusal.NON_MEMBER:
                 self._nack_a_stale_stranger(message)
                 self._behind_a_stranger(message)
+                self._tell_the_removed(message)
             return self._take_ready()
         match message:
             case Probe():
@@ -633,6 +650,12 @@ class Replica:
             for member in config.members:
                 addresses[member.node_id] = member.address
         return addresses
+
+    def removed_addresses(self) -> dict[NodeId, str]:
+        """The last ``REMOVED_REMEMBERED_MAX`` nodes gone from the members, with
+        their addresses: the runtime keeps links to them, so that one that
+        missed its removal hears of it (``_tell_the_removed``)."""
+        return dict(self._removed)
 
     @property
     def configuration_newest(self) -> Configuration:
@@ -1056,6 +1079,17 @@ class Replica:
         ):
             self._send(Nack(self.node_id, message.src, message.ballot, self.ballot_promised))
 
+    def _tell_the_removed(self, message: Message) -> None:
+        """A node gone from our members probes: it may have missed its removal
+        (down or cut off while it was chosen and took effect), and so stands
+        again and again, in vain. Say no out loud: a refused prober asks the
+        refuser for the log (``_on_probe_reply``), and we answer a removed
+        node's LearnRequest, so it learns the change that removed it and stops
+        standing (docs/membership.md). One reply to one probe; nothing changes
+        here."""
+        if isinstance(message, Probe) and message.src in self._removed:
+            self._send(ProbeReply(self.node_id, message.src, message.ballot, False))
+
     def _behind_a_stranger(self, message: Message) -> None:
         """A node in no configuration we hold leads, or stands, past what we know:
         it was added by changes we have not learned yet (we joined late, or were
@@ -1239,6 +1273,10 @@ class Replica:
 
     def _start_probe(self) -> None:
         if not self._may_stand():
+            if self.role is Role.PROBING:
+                # A candidate that learned, while it probed, that it may not
+                # stand (its own removal, _tell_the_removed) stands down.
+                self.role = Role.FOLLOWER
             self._reset_election_timer()
             # No leader for a whole timeout, and we may not stand: perhaps only
             # because we are behind (the slots that make us a voter are chosen
@@ -1688,7 +1726,9 @@ class Replica:
             return _Refusal.MISADDRESSED
         if message.src not in self._member_set:
             if isinstance(message, LearnRequest):
-                return _Refusal.NON_MEMBER_LEARN_REQUEST  # a removed node asking (**)
+                if message.src in self._removed:
+                    return None  # a removed node asking: answered (***)
+                return _Refusal.NON_MEMBER_LEARN_REQUEST  # not known here (**)
             return _Refusal.NON_MEMBER
         if isinstance(message, Probe | Prepare) and message.src not in self._voters_ahead():
             return _Refusal.NON_MEMBER  # a learner or a removed voter never stands
@@ -1760,14 +1800,30 @@ class Replica:
 
     def _refresh_members(self) -> None:
         """The ids this replica talks to and hears from (the history changed)."""
-        before = frozenset(self.members)
+        previous = self.members
+        before = frozenset(previous)
         self.members = self._members_now()
         self._member_set = self._history.ids()
+        if self.members != previous or self._history.newest is not self._newest_seen:
+            self._remember_the_removed(before)
         if self.role is Role.LEADER:
             # A member that (re)joins gets a whole lease to answer before check
             # quorum counts it as unheard: the leader only now talks to it.
             for member in set(self.members) - before - {self.node_id}:
                 self._peer_seen_at[member] = self._now
+
+    def _remember_the_removed(self, before: frozenset[NodeId]) -> None:
+        """Members gone since the last refresh join ``_removed`` (bounded: the
+        oldest is forgotten first); members back leave it."""
+        for gone in sorted(before - set(self.members) - {self.node_id}):
+            self._removed.pop(gone, None)
+            self._removed[gone] = self._member_addresses.get(gone, "")
+        for member in self.members:
+            self._removed.pop(member, None)
+        while len(self._removed) > REMOVED_REMEMBERED_MAX:
+            del self._removed[next(iter(self._removed))]
+        self._member_addresses = self.member_addresses()
+        self._newest_seen = self._history.newest
 
     def _members_now(self) -> tuple[NodeId, ...]:
         """Every member of a configuration in effect from the chosen prefix on."""

@@ -190,7 +190,7 @@ class SafetyChecker:
         configs = self.configs
         while True:
             while configs.prefix_end in self.chosen:
-                configs.read(self.chosen[configs.prefix_end])
+                configs.read(self.chosen[configs.prefix_end], time)
             for slot in sorted(slot for slot in self._waiting if configs.known(slot)):
                 for ballot in sorted(self._waiting.pop(slot, ())):
                     if (slot, ballot) not in self._decided:

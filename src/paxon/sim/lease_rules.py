@@ -52,7 +52,8 @@ with ``Accepted`` or ``HeartbeatReply``; promising another candidate's
   a round, which only speed would show (s16 row 9).
 - ``probe-denied`` (always): an acceptor denies a ``Probe`` above its promise
   only while it leads, or while it follows a leader it heard within ``B``, or
-  (lease reads) within ``B`` of its start. A core that denied more would leave
+  (lease reads) within ``B`` of its start, or when the prober is a node it
+  saw removed (which it may not grant anyway). A core that denied more would leave
   the cluster leaderless with every acceptor able to grant.
 
 Cost: per call, a few attribute reads; per lease read, a walk of the
@@ -269,6 +270,9 @@ class LeaseChecker:
             or life.role is Role.LEADER
             or replica.now - life.leader_at < bound + _EPSILON_S
             or (replica.config.lease_reads and self._just_started(replica, life))
+            # A node it saw removed: its probe counts for nothing, and the
+            # refusal tells it to ask for the log (Replica._tell_the_removed).
+            or message.src in replica.removed_addresses()
         ):
             return
         heard = "none" if life.leader is None else f"n{life.leader} at {life.leader_at:.6f}"

@@ -40,7 +40,7 @@ from paxon.protocol.types import NodeId, Slot, Value
 class LogConfigs:
     """The history of configurations read from the chosen prefix so far."""
 
-    __slots__ = ("_changes", "_configs", "_effects", "alpha", "prefix_end")
+    __slots__ = ("_changes", "_configs", "_effects", "alpha", "effect_times", "prefix_end")
 
     def __init__(self, initial: Configuration) -> None:
         self.alpha = initial.alpha
@@ -50,13 +50,20 @@ class LogConfigs:
         # Each configuration with the slot it takes effect at, oldest first.
         self._effects: list[Slot] = [0]
         self._configs: list[Configuration] = [initial]
+        # When the chosen prefix passed each change's effect slot (read with a
+        # time), by epoch: the moment it took effect.
+        self.effect_times: dict[int, float] = {}
 
-    def read(self, value: Value | None) -> Configuration | None:
+    def read(self, value: Value | None, time: float | None = None) -> Configuration | None:
         """``value`` was chosen at ``prefix_end``: take the change it carries, if it
         counts: a configuration of the next epoch, with the same alpha, takes
         effect alpha slots after the slot it was chosen at."""
         slot = self.prefix_end
         self.prefix_end += 1
+        if time is not None:
+            for effect, config in zip(self._effects, self._configs, strict=True):
+                if effect == slot:
+                    self.effect_times[config.epoch] = time
         change = None if value is None else change_of(value)
         newest = self._configs[-1]
         if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
@@ -77,6 +84,18 @@ class LogConfigs:
     @property
     def changes_chosen(self) -> int:
         return len(self._changes) - 1
+
+    def removals(self) -> list[tuple[NodeId, float]]:
+        """Each node a change took out of the configuration, never put back by a
+        later one, with the time that change took effect (read with a time)."""
+        found = []
+        for index in range(1, len(self._configs)):
+            config = self._configs[index]
+            taken = self._configs[index - 1].ids - config.ids
+            later = frozenset().union(*(c.ids for c in self._configs[index:]))
+            at = self.effect_times.get(config.epoch)
+            found += [(node_id, at) for node_id in sorted(taken - later) if at is not None]
+        return found
 
     def effects_after(self, slot: Slot) -> int:
         """How many changes read so far take effect above ``slot``."""

@@ -1,7 +1,8 @@
 """Faults aimed at membership changes (runtime engine, while the operator runs).
 
-Two states the random faults almost never build, though the core has code
-for both (mutation sample s13, #32 and #41, crashed there unseen):
+Three states the random faults almost never build, though the core has code
+for each (mutation sample s13, #32 and #41, crashed there unseen; the third,
+session 27):
 
 - **a bare election**: a candidate's ``Prepare`` is lost to a minority of the
   voters of its newest configuration, so it leads on a bare majority of
@@ -15,12 +16,23 @@ for both (mutation sample s13, #32 and #41, crashed there unseen):
   cut off from every node for longer than its election timeout. It may not
   stand, so at its timeout it asks a member it knows to catch it up
   (``Replica._start_probe``), once per timeout, in turn.
+- **a voter cut off through its removal**: a voter (not the leader) the
+  operator asks to remove is cut off from every node until its removal takes
+  effect, so it misses the change and comes back holding itself a voter; the
+  members that remember its removal must tell it
+  (``Replica._tell_the_removed``, ``removed_learns``). The one cut that may
+  outlast the heal: a removal chosen by then is carried into effect by the
+  others (``heal-settles`` allows that change its time), and one not chosen
+  by then ends the cut at the heal. Off by default (``REMOVED_CUT_SHARE``), so the
+  swarm's schedules stay as they were; ``tests/sim/test_removed_learns.py``
+  turns it on.
 
 Contract: every draw comes from this module's own streams
-(``{seed}:bare-election``, ``{seed}:learner-cut``), and nothing is drawn unless
-the operator runs (``reconfig``, or ``wipe`` with a wipe planned), so every
-other seed runs exactly as before. Nothing strikes after the heal
-(``end``); a cut still open is healed with every other cut there.
+(``{seed}:bare-election``, ``{seed}:learner-cut``, ``{seed}:removed-cut``),
+and nothing is drawn unless the operator runs (``reconfig``, or ``wipe``
+with a wipe planned), so every other seed runs exactly as before. Nothing
+strikes after the heal (``end``); a cut still open is healed with every
+other cut there, but for a removal's (above).
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ if TYPE_CHECKING:
 BARE_ELECTION_SHARE = 0.5
 # Share of the learners added whose links are all cut once they are added.
 LEARNER_CUT_SHARE = 0.5
+# Share of the voters the operator removes (the leader aside) cut off until the heal.
+REMOVED_CUT_SHARE = 0.0
 # How long a learner cut off may take to learn it is one (the cut waits for it).
 _KNOW_WAIT_S = 1.0
 # Ballots remembered (with the voters whose Prepares they lose) at most.
@@ -56,6 +70,7 @@ class MembershipFaults:
         )
         self._rng_bare = random.Random(f"{seed}:bare-election")
         self._rng_cut = random.Random(f"{seed}:learner-cut")
+        self._rng_removed_cut = random.Random(f"{seed}:removed-cut")
         # (candidate, ballot) -> the voters its Prepares do not reach.
         self._missed: dict[tuple[int, object], frozenset[int]] = {}
         # What they built, for the trace and the tests: elections on a bare
@@ -65,10 +80,33 @@ class MembershipFaults:
         self.leader_prepares = 0
         self.learners_cut = 0
         self.learners_timed_out = 0
+        self.removed_cut = 0
+        # Nodes cut off through their removal (``voter_removing``).
+        self._removing: set[int] = set()
 
     def end(self) -> None:
-        """The heal: nothing more is lost or cut."""
+        """The heal: nothing more is lost or cut, but a node whose removal is
+        chosen and not yet in effect stays cut off until it is."""
         self.active = False
+        cluster = self._cluster
+        configs = cluster.checker.configs
+        prefix = configs.prefix_end
+        for node_id in sorted(self._removing):
+            chosen = node_id not in configs.newest_known_at(prefix).ids
+            if chosen and node_id in configs.at(prefix).ids:
+                cut_id = cluster.network.cut_off(node_id, cluster.members)
+                cluster.log(f"fault: n{node_id} stays cut off until its removal takes effect")
+                self._heal_once_removed(node_id, cut_id)
+
+    def _heal_once_removed(self, node_id: int, cut_id: int) -> None:
+        cluster = self._cluster
+        configs = cluster.checker.configs
+        if node_id in configs.at(configs.prefix_end).ids:
+            heartbeat = cluster.config.replica.heartbeat_interval_s
+            cluster.later(heartbeat, lambda: self._heal_once_removed(node_id, cut_id))
+            return
+        cluster.network.heal(cut_id)
+        cluster.log(f"n{node_id}'s removal took effect: its cut heals")
 
     def lose_prepare(self, src: int, message: PeerMessage) -> bool:
         """Whether ``message``, a candidate's Prepare, is lost for a bare election."""
@@ -115,6 +153,20 @@ class MembershipFaults:
         self._cut_when_it_knows(node_id, cluster.time + _KNOW_WAIT_S)
         return _KNOW_WAIT_S + self._cut_length(node_id)
 
+    def voter_removing(self, node_id: int) -> None:
+        """The operator asks to remove ``node_id``: perhaps cut it off from every
+        node until the heal, so that it misses the change (not the leader:
+        its removal would never be chosen)."""
+        cluster = self._cluster
+        if not self.active or self._rng_removed_cut.random() >= REMOVED_CUT_SHARE:
+            return
+        if node_id == cluster.leader() or cluster.node(node_id) is None:
+            return
+        cut_id = cluster.network.cut_off(node_id, cluster.members)
+        self._removing.add(node_id)
+        self.removed_cut += 1
+        cluster.log(f"fault: n{node_id}, being removed, cut off past the heal, cut #{cut_id}")
+
     def _cut_when_it_knows(self, node_id: int, until: float) -> None:
         cluster = self._cluster
         if not self.active or cluster.time > until:
@@ -158,4 +210,4 @@ class MembershipFaults:
         cluster.later(lasting, heal)
 
 
-__all__ = ["BARE_ELECTION_SHARE", "LEARNER_CUT_SHARE", "MembershipFaults"]
+__all__ = ["BARE_ELECTION_SHARE", "LEARNER_CUT_SHARE", "REMOVED_CUT_SHARE", "MembershipFaults"]

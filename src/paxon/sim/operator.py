@@ -300,6 +300,8 @@ class Operator:
         self._hops = 0
         self._visited.clear()
         self._cluster.log(f"reconfig: ask n{self._target} to {_describe(self._request)}")
+        if action == "remove":
+            self._cluster.membership_faults.voter_removing(node_id)
         self._send()
 
     def _promotion(self, newest: Configuration, leader: int) -> _Drawn | None:

@@ -134,6 +134,7 @@ from paxon.sim.operator import Operator, sim_address
 from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
+from paxon.sim.removed_learns import NodeView, removed_in_time, unaware_removed
 from paxon.sim.reproposal import ReproposalChecker
 from paxon.sim.split_slot import SplitSlot
 from paxon.sim.stalled_chunk import StalledChunk
@@ -1102,6 +1103,28 @@ class RuntimeCluster:
                     f"{self.config.heal_phase_s}s after healing; {self._chosen_at_heal} "
                     "were chosen at heal time",
                 )
+
+        if self.healed_at is not None:
+            judged = removed_in_time(
+                self.checker.configs.removals(), self.healed_at, self.time, self.config
+            )
+            # A wiped node is refused by every member: it can hear of nothing.
+            judged = [n for n in judged if self.hosts[n].data_incarnation == n]
+            for detail in unaware_removed(judged, self._node_view):
+                self.checker.fail(self.time, "removed-learns", detail)
+
+    def _node_view(self, node_id: int) -> NodeView | None:
+        host = self.hosts.get(node_id)
+        node = None if host is None or host.dead is not None else self.node_of(host)
+        if node is None:
+            return None
+        replica = node._replica
+        return NodeView(
+            node_id,
+            replica.configuration_newest,
+            replica.members,
+            frozenset(replica.removed_addresses()),
+        )
 
     def close(self) -> None:
         """Stop every process (after the run's last checks)."""

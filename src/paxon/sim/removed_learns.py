@@ -1,0 +1,87 @@
+"""``removed-learns``: a removed node that missed its removal learns it.
+
+A node down or cut off while its removal is chosen and takes effect comes back
+still holding itself a voter: it stands again and again, in vain, to members
+for whom it is a stranger. A member remembers the last nodes it saw removed
+(``Replica.removed_addresses``), keeps a link to each, refuses their probes out
+loud and answers their learn requests, so the node learns the change that
+removed it and stands no more (docs/membership.md, "Removing a member").
+
+Judged at the end of the run, for every removal that took effect (and was
+not undone) at least ``learn_bound`` before it, counted from the heal if it
+took effect earlier: a live node so removed that still holds itself a member
+of its newest configuration, while a live member it knows remembers its
+removal, is named. A node whose every member it knows is
+gone (replaced, or down) cannot learn it: docs/membership.md says to stop it
+by hand, and the rule does not judge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from paxon.protocol.membership import Configuration
+from paxon.protocol.types import NodeId
+from paxon.sim.config import SimConfig
+
+# Start-up, a round trip or two, a snapshot to install, a few ticks.
+_SLACK_S = 0.5
+
+
+def learn_bound(config: SimConfig) -> float:
+    """Seconds a removed node may take to learn its removal once it can: its
+    next probe (an election timeout at the largest backoff), the refusal's
+    learn request (``learn_retry_s`` paces it), and slack."""
+    replica = config.replica
+    election = replica.election_timeout_max_s * replica.backoff_max_factor
+    return election + replica.learn_retry_s + _SLACK_S
+
+
+def removed_in_time(
+    removals: Iterable[tuple[NodeId, float]], healed_at: float, end: float, config: SimConfig
+) -> list[NodeId]:
+    """The nodes of ``removals`` (node, when its removal took effect) that had
+    ``learn_bound`` to learn it before ``end``, from the heal at the earliest."""
+    bound = learn_bound(config)
+    return sorted({n for n, at in removals if max(at, healed_at) + bound <= end})
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """What a live node holds: its newest configuration, the members it
+    links to, and the nodes it remembers removed."""
+
+    node_id: NodeId
+    newest: Configuration
+    members: tuple[NodeId, ...]
+    removed: frozenset[NodeId]
+
+
+def unaware_removed(
+    removed: Iterable[NodeId], live: Callable[[NodeId], NodeView | None]
+) -> list[str]:
+    """Details of each node of ``removed`` (``removed_in_time``) that ``live``
+    shows running, still holding itself a member, while a live member it
+    knows remembers its removal."""
+    details = []
+    for node_id in sorted(removed):
+        view = live(node_id)
+        if view is None or node_id not in view.newest.ids:
+            continue
+        tellers = []
+        for member in view.members:
+            other = live(member) if member != node_id else None
+            if other is not None and node_id in other.removed:
+                tellers.append(member)
+        if tellers:
+            details.append(
+                f"n{node_id}, removed, still holds itself a member of "
+                f"configuration {view.newest.epoch} at the end, though "
+                f"{', '.join(f'n{m}' for m in tellers)}, which it links to, "
+                "remember its removal"
+            )
+    return details
+
+
+__all__ = ["NodeView", "learn_bound", "removed_in_time", "unaware_removed"]

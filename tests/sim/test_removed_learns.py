@@ -1,0 +1,91 @@
+"""``removed-learns``: a removed node that missed its removal learns it (``removed_learns``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from paxon.protocol.membership import Configuration
+from paxon.protocol.messages import Message
+from paxon.protocol.replica import Replica
+from paxon.sim import SimConfig, membership_faults, run_seed
+from paxon.sim.removed_learns import NodeView, learn_bound, removed_in_time, unaware_removed
+
+_CONFIG = SimConfig(nodes=3)
+_OLD = Configuration.initial([1, 2, 3])
+_NEW = Configuration(1, _OLD.members[:2], _OLD.alpha)
+
+
+def _views(**remembering: frozenset[int]) -> dict[int, NodeView]:
+    """n3 missed its removal; n1 and n2 hold the new configuration."""
+    return {
+        1: NodeView(1, _NEW, (1, 2), remembering.get("n1", frozenset({3}))),
+        2: NodeView(2, _NEW, (1, 2), remembering.get("n2", frozenset({3}))),
+        3: NodeView(3, _OLD, (1, 2, 3), frozenset()),
+    }
+
+
+def test_a_removed_node_that_still_holds_itself_a_member_is_named() -> None:
+    views = _views()
+    (detail,) = unaware_removed([3], views.get)
+    assert detail.startswith("n3, removed, still holds itself a member")
+    assert "n1, n2" in detail and "configuration 0" in detail
+
+
+def test_a_removed_node_that_knows_or_that_nobody_can_tell_is_not_named() -> None:
+    knows = _views()
+    knows[3] = NodeView(3, _NEW, (1, 2), frozenset())
+    assert unaware_removed([3], knows.get) == []
+    # Its members forgot it (a restart after compacting past the removal).
+    forgot = _views(n1=frozenset(), n2=frozenset())
+    assert unaware_removed([3], forgot.get) == []
+    # Its members are down; or it is down itself.
+    alone = {3: _views()[3]}
+    assert unaware_removed([3], alone.get) == []
+    assert unaware_removed([3], {1: _views()[1], 2: _views()[2]}.get) == []
+    # One member that remembers is enough.
+    one = _views(n2=frozenset())
+    (detail,) = unaware_removed([3], one.get)
+    assert "n1, which" in detail
+
+
+@pytest.mark.parametrize(
+    ("effect", "judged"), [(4.5, True), (3.0, True), (None, False), (9.9, False)]
+)
+def test_a_removal_is_judged_only_with_time_to_learn_it(effect: float | None, judged: bool) -> None:
+    bound = learn_bound(_CONFIG)
+    end = 4.5 + bound
+    at = end - bound / 2 if effect is None else effect  # None: half the bound left
+    assert (removed_in_time([(3, at)], 4.0, end, _CONFIG) == [3]) is judged
+    # Before the heal, counted from the heal.
+    assert removed_in_time([(3, 1.0)], 4.0, 4.0 + bound, _CONFIG) == [3]
+    assert removed_in_time([(3, 1.0)], 4.0, 4.0 + bound - 0.01, _CONFIG) == []
+
+
+class _SilentToTheRemoved(Replica):
+    """The planted bug: a removed node's probe is ignored, as before session 27."""
+
+    def _tell_the_removed(self, message: Message) -> None:
+        return None
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_voter_cut_off_through_its_removal_learns_it_once_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Swarm seed 1, every voter the operator removes cut off until its removal
+    takes effect, and a heal phase of 15 s (the seed's backoff allows its
+    removed node 6.5 s to learn): n3 misses its removal, which takes effect
+    after the heal. Back, it probes members for whom it is a stranger; they
+    refuse out loud, it asks for the log and learns it. Members that ignore
+    its probes leave it standing for good, and ``removed-learns`` names it."""
+    monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
+    config = SimConfig(nodes=0, swarm=True, heal_phase_s=15.0)
+    real = run_seed(1, config, trace=True)
+    assert real.ok, real.violations[:3]
+    assert any("fault: n3, being removed, cut off" in line for line in real.trace)
+    assert any("n3 stays cut off until its removal takes effect" in line for line in real.trace)
+    assert any("log n3: [3] this node was removed" in line for line in real.trace)
+    silent = run_seed(1, config, replica_factory=_SilentToTheRemoved)
+    rules = {violation.split(": ")[0].split()[-1] for violation in silent.violations}
+    assert rules == {"removed-learns"}, silent.violations[:3]
