@@ -114,3 +114,44 @@ def test_transfer_leader_and_a_leader_stopped_by_sigterm_hands_over(tmp_path: Pa
         assert client.get("after").value == b"sigterm"
     finally:
         cluster.close()
+
+
+def test_a_node_removed_while_down_learns_it_when_it_comes_back(tmp_path: Path) -> None:
+    """Node 3 is stopped, removed, and started again on its data directory
+    well after the members dropped their 5 s link to it (``LEAVING_LINK_S``):
+    it still holds itself a voter. The members remember its removal, keep a
+    link to it, refuse its probes out loud and answer its request for the log:
+    it learns the change, says so in its log and status, and stands no more."""
+    cluster = Cluster(tmp_path).start()
+    try:
+        cluster.wait_for_leader()
+        removed = cluster.node(3)
+        removed.stop()  # a leader hands over first
+        cluster.wait_for_leader(not_in=[3])
+        endpoints = [cluster.node(n).endpoint for n in (1, 2)]
+        argv = [sys.executable, "-m", "paxon", "members", "remove", "3", "--json"]
+        argv += ["--endpoints", ",".join(endpoints)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, f"{result.stderr}\n{cluster.describe()}"
+        client = cluster.client(1, 2)
+        client.put("after", "removal")
+
+        def in_effect() -> bool | None:
+            views = [cluster.node(n).status() or {} for n in (1, 2)]
+            return all(3 not in {row["id"] for row in view.get("members", [])} for view in views)
+
+        cluster.wait_until(in_effect, 30, "the removal in effect on n1 and n2")
+        time.sleep(6.0)  # past LEAVING_LINK_S: only the memory of the removed keeps a link
+        removed.restart()
+        removed_log = "this node was removed from the cluster"
+        cluster.wait_until(
+            lambda: removed_log in removed.log_tail(400) or None, 30, "n3 to learn its removal"
+        )
+        assert own_row(removed.status() or {})["role"] == "removed"
+        ballot = own_row(removed.status() or {})["ballot"]
+        time.sleep(2.0)  # many election timeouts: it no longer stands
+        assert own_row(removed.status() or {})["ballot"] == ballot
+        client.put("still", "serving")
+        assert client.get("after").value == b"removal"
+    finally:
+        cluster.close()

@@ -50,10 +50,12 @@ def node_status(node: Node) -> dict[str, Any]:
                     "reachable": node._transport.reachable(member),
                 }
             )
-    learners = node._replica.configuration_newest.learners
+    newest = node._replica.configuration_newest
     for row in members:
-        if row["id"] in learners and row["role"] != "leader":
+        if row["id"] in newest.learners and row["role"] != "leader":
             row["role"] = "learner"
+        elif row["id"] == node.node_id and node.node_id not in newest.ids:
+            row["role"] = "removed"  # it learned so: it stands no more
     view = {
         "node_id": node.node_id,
         "members": members,
