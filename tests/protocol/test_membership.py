@@ -874,3 +874,23 @@ def test_a_removed_node_that_missed_its_removal_learns_it_and_stops_standing() -
         env.tick(3, removed.now + 0.1)
     assert not env.deliverable(3, None, "Probe")  # it asks for the log instead
     assert removed.role is Role.FOLLOWER  # it stood down at its next timeout
+
+
+def test_a_replica_remembers_only_the_last_removed_and_forgets_one_added_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``REMOVED_REMEMBERED_MAX`` bounds the memory, the oldest forgotten first;
+    a node added back is a member again, not a removed one."""
+    monkeypatch.setattr(replica_module, "REMOVED_REMEMBERED_MAX", 1)
+    env = Env(4, alpha=ALPHA)
+    elect(env, 1)
+    leader = env.replica(1)
+    change(env, 1, [1, 2, 3])
+    fill(env, 1, ALPHA)
+    assert set(leader.removed_addresses()) == {4}
+    change(env, 1, [1, 2])
+    fill(env, 1, ALPHA)
+    assert set(leader.removed_addresses()) == {3}  # 4 forgotten: room for one
+    change(env, 1, [1, 2], [3])
+    fill(env, 1, ALPHA)
+    assert leader.removed_addresses() == {}  # 3 is back, as a learner
