@@ -18,9 +18,9 @@ _NEW = Configuration(1, _OLD.members[:2], _OLD.alpha)
 def _views(**remembering: frozenset[int]) -> dict[int, NodeView]:
     """n3 missed its removal; n1 and n2 hold the new configuration."""
     return {
-        1: NodeView(1, _NEW, (1, 2), remembering.get("n1", frozenset({3}))),
-        2: NodeView(2, _NEW, (1, 2), remembering.get("n2", frozenset({3}))),
-        3: NodeView(3, _OLD, (1, 2, 3), frozenset()),
+        1: NodeView(1, _NEW, (1, 2), remembering.get("n1", frozenset({3})), 90, 0),
+        2: NodeView(2, _NEW, (1, 2), remembering.get("n2", frozenset({3})), 90, 0),
+        3: NodeView(3, _OLD, (1, 2, 3), frozenset(), 10, 0),
     }
 
 
@@ -29,11 +29,12 @@ def test_a_removed_node_that_still_holds_itself_a_member_is_named() -> None:
     (detail,) = unaware_removed([3], views.get)
     assert detail.startswith("n3, removed, still holds itself a member")
     assert "n1, n2" in detail and "configuration 0" in detail
+    assert "hold the slots it lacks" in detail
 
 
 def test_a_removed_node_that_knows_or_that_nobody_can_tell_is_not_named() -> None:
     knows = _views()
-    knows[3] = NodeView(3, _NEW, (1, 2), frozenset())
+    knows[3] = NodeView(3, _NEW, (1, 2), frozenset(), 20, 0)
     assert unaware_removed([3], knows.get) == []
     # Its members forgot it (a restart after compacting past the removal).
     forgot = _views(n1=frozenset(), n2=frozenset())
@@ -42,6 +43,13 @@ def test_a_removed_node_that_knows_or_that_nobody_can_tell_is_not_named() -> Non
     alone = {3: _views()[3]}
     assert unaware_removed([3], alone.get) == []
     assert unaware_removed([3], {1: _views()[1], 2: _views()[2]}.get) == []
+    # Its members compacted past what it lacks: they may send it no snapshot.
+    compacted = _views()
+    compacted[1] = NodeView(1, _NEW, (1, 2), frozenset({3}), 90, 11)
+    compacted[2] = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 50)
+    assert unaware_removed([3], compacted.get) == []
+    compacted[2] = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 10)
+    assert "n2, which" in unaware_removed([3], compacted.get)[0]
     # One member that remembers is enough.
     one = _views(n2=frozenset())
     (detail,) = unaware_removed([3], one.get)

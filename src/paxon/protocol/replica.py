@@ -77,9 +77,11 @@ back, it answers as it answers any member.
 
 (***) A removed node that missed its removal. A replica remembers the last
 ``REMOVED_REMEMBERED_MAX`` (16) nodes gone from its members, with their
-addresses, for as long as it runs (``removed_addresses``; the runtime keeps a
-link to each). It answers their LearnRequests as a member's, and a Probe of
-theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
+addresses and the slot their removal took effect at, for as long as it runs
+(``removed_addresses``; the runtime keeps a link to each). It answers their
+LearnRequests with the chosen entries below that slot only (never a
+snapshot: one past the change is refused and counted as (**)), and a Probe
+of theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
 ProbeReply (``_tell_the_removed``): a refused prober asks for the log, learns
 the change that removed it, and stops standing.
 
@@ -308,9 +310,10 @@ class Replica:
         self._member_addresses: dict[NodeId, str] = {}
         self._newest_seen: Configuration | None = None
         # The last REMOVED_REMEMBERED_MAX nodes that left this replica's members,
-        # oldest first, with their addresses: their probes are refused out loud
-        # and their learn requests answered (``removed_addresses``).
-        self._removed: dict[NodeId, str] = {}
+        # oldest first, with their addresses and the slot their removal took
+        # effect at: their probes are refused out loud and their learn requests
+        # answered below that slot (``removed_addresses``).
+        self._removed: dict[NodeId, tuple[str, Slot]] = {}
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
@@ -655,7 +658,13 @@ class Replica:
         """The last ``REMOVED_REMEMBERED_MAX`` nodes gone from the members, with
         their addresses: the runtime keeps links to them, so that one that
         missed its removal hears of it (``_tell_the_removed``)."""
-        return dict(self._removed)
+        return {node_id: address for node_id, (address, _) in self._removed.items()}
+
+    def removal_effect(self, node_id: NodeId) -> Slot | None:
+        """For a node this replica remembers removed, the slot its removal took
+        effect at: its learn requests get no slot from there on. None else."""
+        removed = self._removed.get(node_id)
+        return None if removed is None else removed[1]
 
     @property
     def configuration_newest(self) -> Configuration:
@@ -1201,10 +1210,20 @@ class Replica:
         if message.slot_from > self.slot_chosen + self.config.slots_ahead_max:
             self._refuse(_Refusal.OUT_OF_BOUNDS)
             return
+        # A removed node learns no slot from its removal on: it needs the change
+        # that removed it, and what the cluster chose since is not its to read
+        # (a node is often removed because its machine is no longer trusted).
+        # Nor a snapshot, which holds the state since; so once this replica has
+        # compacted past the change, it learns nothing here (**).
+        removal = self.removal_effect(message.src)
+        slot_chosen = self.slot_chosen if removal is None else min(self.slot_chosen, removal)
         if message.slot_from < self.log_start:
+            if removal is not None:
+                self._refuse(_Refusal.NON_MEMBER_LEARN_REQUEST)
+                return
             self._ready.snapshot_requests.append(SnapshotRequest(message.src, message.slot_from))
             return
-        slot_end = min(self.slot_chosen, message.slot_from + self.config.learn_max_entries)
+        slot_end = min(slot_chosen, message.slot_from + self.config.learn_max_entries)
         entries: list[Entry] = []
         size = 0
         for slot in range(message.slot_from, slot_end):
@@ -1817,7 +1836,8 @@ class Replica:
         oldest is forgotten first); members back leave it."""
         for gone in sorted(before - set(self.members) - {self.node_id}):
             self._removed.pop(gone, None)
-            self._removed[gone] = self._member_addresses.get(gone, "")
+            effect = self._history.effect_of(self.slot_chosen)
+            self._removed[gone] = (self._member_addresses.get(gone, ""), effect)
         for member in self.members:
             self._removed.pop(member, None)
         # A simulated run has at most 9 members: never 16 removed.

@@ -11,9 +11,11 @@ Judged at the end of the run, for every removal that took effect (and was
 not undone) at least ``learn_bound`` before it, counted from the heal if it
 took effect earlier: a live node so removed that still holds itself a member
 of its newest configuration, while a live member it knows remembers its
-removal, is named. A node whose every member it knows is
-gone (replaced, or down) cannot learn it: docs/membership.md says to stop it
-by hand, and the rule does not judge it.
+removal and still holds the log from the node's chosen prefix on, is named.
+A node whose every member it knows is gone (replaced, or down), or has
+compacted past what it lacks, cannot learn it (a member sends a removed node
+no snapshot: it holds the state chosen since the removal); docs/membership.md
+says to stop it by hand, and the rule does not judge it.
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ def removed_in_time(
 @dataclass(frozen=True, slots=True)
 class NodeView:
     """What a live node holds: its newest configuration, the members it
-    links to, and the nodes it remembers removed."""
+    links to, the nodes it remembers removed, its chosen prefix and the
+    first slot of its log."""
 
     node_id: NodeId
     newest: Configuration
     members: tuple[NodeId, ...]
     removed: frozenset[NodeId]
+    slot_chosen: int
+    log_start: int
 
 
 def unaware_removed(
@@ -63,7 +68,7 @@ def unaware_removed(
 ) -> list[str]:
     """Details of each node of ``removed`` (``removed_in_time``) that ``live``
     shows running, still holding itself a member, while a live member it
-    knows remembers its removal."""
+    knows remembers its removal and holds the slots it lacks."""
     details = []
     for node_id in sorted(removed):
         view = live(node_id)
@@ -72,14 +77,17 @@ def unaware_removed(
         tellers = []
         for member in view.members:
             other = live(member) if member != node_id else None
-            if other is not None and node_id in other.removed:
+            # A member compacted past what the node has chosen sends it nothing
+            # (no snapshot: it holds the state chosen since the removal).
+            knows = other is not None and node_id in other.removed
+            if knows and other is not None and other.log_start <= view.slot_chosen:
                 tellers.append(member)
         if tellers:
             details.append(
                 f"n{node_id}, removed, still holds itself a member of "
                 f"configuration {view.newest.epoch} at the end, though "
                 f"{', '.join(f'n{m}' for m in tellers)}, which it links to, "
-                "remember its removal"
+                "remember its removal and hold the slots it lacks"
             )
     return details
 

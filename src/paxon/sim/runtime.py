@@ -1124,6 +1124,8 @@ class RuntimeCluster:
             replica.configuration_newest,
             replica.members,
             frozenset(replica.removed_addresses()),
+            replica.slot_chosen,
+            replica.log_start,
         )
 
     def close(self) -> None:

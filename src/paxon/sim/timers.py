@@ -98,7 +98,9 @@ was last ticked with), so each rule is exact at the tick that must act:
   ``slot_from``, up to the sender's chosen prefix or ``learn_max_entries`` of
   them, cut short only where the next slot would take the payload past
   ``learn_max_bytes``. A page cut sooner makes the asker come back once a
-  slot (s21 sample row 18: pages of one entry).
+  slot (s21 sample row 18: pages of one entry). To a node the sender
+  remembers removed, the page ends at its removal's effect slot
+  (``Replica.removal_effect``).
 
 While the members change (``docs/protocol.md``, "Membership") the two timer
 rules judge only what they can judge exactly: ``leader-lease`` only a reign
@@ -661,6 +663,9 @@ class TimerChecker:
                 continue
             slots = [entry.slot for entry in message.entries]
             due_end = min(replica.slot_chosen, request.slot_from + config.learn_max_entries)
+            removal = replica.removal_effect(request.src)
+            if removal is not None:  # a removed node learns nothing from its removal on
+                due_end = min(due_end, removal)
             if slots != list(range(request.slot_from, request.slot_from + len(slots))):
                 self._fail(
                     time,
