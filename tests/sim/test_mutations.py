@@ -1240,16 +1240,17 @@ SWARM = SimConfig(nodes=0, swarm=True)
 # (tests/mutate/budget.py): the runs where the moment is dense.
 LINE_CHANGES_IN_GROUPS = [
     # s24 row replica.py:969: a leader asks for promises for a configuration
-    # on every call, not once per accept_retry_s (membership seed 1: a
-    # Prepare to one voter 10 ms after the last). config-prepare-sent stated
-    # only the lower bound until session 25.
+    # on every call, not once per accept_retry_s (membership seed 7: a
+    # Prepare to one voter 10 ms after the last; seed 1 until session 27's
+    # removed nodes, told of their removal, moved the schedules).
+    # config-prepare-sent stated only the lower bound until session 25.
     (
         "configuration-prepares-unpaced",
         "_prepare_configuration",
         "if self._now - self._prepare_sent_at < self.config.accept_retry_s:",
         "if self._now - self._prepare_sent_at == self.config.accept_retry_s:",
         RECONFIG_CONFIG,
-        1,
+        7,
         "config-prepare-paced",
         True,
     ),

@@ -81,19 +81,24 @@ class _SilentToTheRemoved(Replica):
 def test_a_voter_cut_off_through_its_removal_learns_it_once_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Swarm seed 1, every voter the operator removes cut off until its removal
-    takes effect, and a heal phase of 15 s (the seed's backoff allows its
-    removed node 6.5 s to learn): n3 misses its removal, which takes effect
-    after the heal. Back, it probes members for whom it is a stranger; they
-    refuse out loud, it asks for the log and learns it. Members that ignore
-    its probes leave it standing for good, and ``removed-learns`` names it."""
+    """5 nodes, seed 11, every voter the operator removes cut off until its
+    removal takes effect, a heal phase of 15 s, and snapshots rare enough
+    that the members keep the log the removed node lacks (a removed node gets
+    no snapshot): n2 misses its removal. Back, it probes members for whom it
+    is a stranger; they refuse out loud, it asks for the log and learns it.
+    Members that ignore its probes leave it standing for good, and
+    ``removed-learns`` names it."""
     monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
-    config = SimConfig(nodes=0, swarm=True, heal_phase_s=15.0)
-    real = run_seed(1, config, trace=True)
+    config = SimConfig(
+        nodes=5,
+        faults=frozenset({"reconfig", "drop", "crash"}),
+        heal_phase_s=15.0,
+        snapshot_interval_slots=100_000,
+    )
+    real = run_seed(11, config, trace=True)
     assert real.ok, real.violations[:3]
-    assert any("fault: n3, being removed, cut off" in line for line in real.trace)
-    assert any("n3 stays cut off until its removal takes effect" in line for line in real.trace)
-    assert any("log n3: [3] this node was removed" in line for line in real.trace)
-    silent = run_seed(1, config, replica_factory=_SilentToTheRemoved)
+    assert any("fault: n2, being removed, cut off" in line for line in real.trace)
+    assert any("log n2: [2] this node was removed" in line for line in real.trace)
+    silent = run_seed(11, config, replica_factory=_SilentToTheRemoved)
     rules = {violation.split(": ")[0].split()[-1] for violation in silent.violations}
     assert rules == {"removed-learns"}, silent.violations[:3]

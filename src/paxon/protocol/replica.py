@@ -1584,8 +1584,22 @@ class Replica:
     def _resolve_reads(self) -> None:
         confirmed = self._confirmed_round(self._peer_read_round)
         while self._reads and self._reads[0].read_round <= confirmed:
+            if not self._configs_prepared_from(self._reads[0].slot):
+                # A configuration ahead whose Phase 1 is not done: another
+                # leader may have chosen slots there that only its voters'
+                # promises will report (core reconfig seed 21: a leader elected
+                # in the old voters confirmed a read at 24 with the new ones'
+                # heartbeats, though they had chosen up to 38). Wait for it.
+                break
             read = self._reads.popleft()
-            self._ready.reads.append(ReadIndex(read.read_id, read.slot))
+            # Slots those promises reported are re-proposed below _fill_end.
+            self._ready.reads.append(ReadIndex(read.read_id, max(read.slot, self._fill_end)))
+
+    def _configs_prepared_from(self, slot: Slot) -> bool:
+        """Whether every configuration held that decides a slot from ``slot`` on
+        is prepared (``_prepared``): its majority promised our ballot and
+        reported what it accepted."""
+        return all(self._prepared(max(effect, slot)) for effect, _ in self._history.state(slot))
 
     def _note_peer(self, peer: NodeId, slot_chosen: Slot) -> None:
         if peer == self.node_id:
