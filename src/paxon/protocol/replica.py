@@ -1584,22 +1584,31 @@ class Replica:
     def _resolve_reads(self) -> None:
         confirmed = self._confirmed_round(self._peer_read_round)
         while self._reads and self._reads[0].read_round <= confirmed:
-            if not self._configs_prepared_from(self._reads[0].slot):
+            unprepared = self._unprepared_from(self._reads[0].slot)
+            if unprepared is not None:
                 # A configuration ahead whose Phase 1 is not done: another
                 # leader may have chosen slots there that only its voters'
                 # promises will report (core reconfig seed 21: a leader elected
                 # in the old voters confirmed a read at 24 with the new ones'
-                # heartbeats, though they had chosen up to 38). Wait for it.
+                # heartbeats, though they had chosen up to 38). Ask them, as a
+                # proposal there would (a leader with only reads to serve
+                # would never: core reconfig seed 14), and wait.
+                if self.node_id in self._history.at(unprepared).voters:
+                    self._prepare_configuration(unprepared)
                 break
             read = self._reads.popleft()
             # Slots those promises reported are re-proposed below _fill_end.
             self._ready.reads.append(ReadIndex(read.read_id, max(read.slot, self._fill_end)))
 
-    def _configs_prepared_from(self, slot: Slot) -> bool:
-        """Whether every configuration held that decides a slot from ``slot`` on
-        is prepared (``_prepared``): its majority promised our ballot and
-        reported what it accepted."""
-        return all(self._prepared(max(effect, slot)) for effect, _ in self._history.state(slot))
+    def _unprepared_from(self, slot: Slot) -> Slot | None:
+        """The first slot from ``slot`` on whose configuration (of those held) is
+        not prepared (``_prepared``: a majority of it promised our ballot and
+        reported what it accepted), or None when every one is."""
+        for effect, _ in self._history.state(slot):
+            at = max(effect, slot)
+            if not self._prepared(at):
+                return at
+        return None
 
     def _note_peer(self, peer: NodeId, slot_chosen: Slot) -> None:
         if peer == self.node_id:
