@@ -396,6 +396,39 @@ def test_a_change_asked_while_one_is_on_its_way_is_busy_and_the_first_is_answere
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
+def test_the_same_change_asked_again_while_on_its_way_waits_for_it(tmp_path: Path) -> None:
+    """A retry of the change on its way (a client's, or a duplicated message) is
+    answered with it once chosen, not refused as busy: a busy answer told the
+    simulator's operator its removal was refused while it was still chosen, and
+    a disk fault then left the new voters short of a majority (swarm seed
+    8000723). Another change is still busy."""
+    from paxon.net.client_messages import ChangeMembers, Failure, StatusReply
+
+    async def scenario() -> None:
+        port = free_ports(1)[0]
+        node = Node(1, {1: f"127.0.0.1:{port}"}, str(tmp_path / "n1"), Counter())
+        await node.start()
+        try:
+            await eventually(lambda: node.is_leader)
+            first, again, other = _Answers(), _Answers(), _Answers()
+            for answers, request in [
+                (first, ChangeMembers(1, "add-learner", 2, "127.0.0.1:9", "")),
+                (again, ChangeMembers(1, "add-learner", 2, "127.0.0.1:9", "")),
+                (other, ChangeMembers(2, "add-learner", 3, "127.0.0.1:9", "")),
+            ]:
+                node._membership.on_request(answers, request)  # type: ignore[arg-type]
+            assert again.sent == []  # waiting, not refused
+            assert [getattr(r, "code", None) for r in other.sent] == ["busy"]
+            await eventually(lambda: bool(first.sent) and bool(again.sent))
+            assert [type(r) for r in first.sent + again.sent] == [StatusReply, StatusReply]
+            assert first.sent == again.sent  # the same configuration, the same id
+            assert not any(isinstance(r, Failure) for r in first.sent + again.sent)
+        finally:
+            await node.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_a_stopping_leader_stays_until_its_successor_leads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -239,6 +239,15 @@ PINNED = [
         "after it, against the 0.745 s of an election alone; heal-settles now allows "
         "each change its time to take effect (session 26's hour)",
     ),
+    (
+        8000723,
+        0,
+        "a duplicated request to remove n2 reached the leader after it had proposed "
+        "the first and was answered busy; the operator took the change for refused "
+        "and let two disks be lost that the new voters needed (quiet-progress, "
+        "liveness): the node now makes a repeated change wait for the one on its way "
+        "(session 27's hour)",
+    ),
 ]
 
 

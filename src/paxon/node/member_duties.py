@@ -72,13 +72,18 @@ class LeaderMembership:
                 request.address,
                 node._transport.incarnation_of(request.node_id),
             )
+            # The same change asked again (a client's retry, a duplicated
+            # message) waits for the one on its way: Busy would tell the client
+            # its change failed while it may yet be chosen.
+            asked_again = wanted is not None and wanted == node._replica.configuration_on_its_way
             if wanted is not None:
                 # Room first, then the core (Busy while another change is in
                 # progress): a refusal answers this request alone.
                 self.waiters.check_room()
-                ready = node._replica.propose_configuration(wanted)
+                ready = None if asked_again else node._replica.propose_configuration(wanted)
                 self.waiters.add(connection, request.request_id, wanted)
-                node._perform(ready)
+                if ready is not None:
+                    node._perform(ready)
         except PaxonError as error:
             connection.send(Failure(request.request_id, error.code, str(error)))
             return
@@ -86,8 +91,9 @@ class LeaderMembership:
             connection.send(StatusReply(request.request_id, {"configuration": describe(newest)}))
         else:
             node.log.info(
-                "[%d] proposing configuration %d: %s node %d",
+                "[%d] %s configuration %d: %s node %d",
                 node.node_id,
+                "waiting for" if asked_again else "proposing",
                 wanted.epoch,
                 request.action,
                 request.node_id,

@@ -677,9 +677,21 @@ class Replica:
         queued here): ``propose_configuration`` refuses another."""
         if self._history.newest.epoch != self._history.at(self.slot_chosen).epoch:
             return True
-        return any(
-            change_in(proposal.value) is not None for proposal in self._proposals.values()
-        ) or any(change_in(Value((command,))) is not None for command in self._queue)
+        return self.configuration_on_its_way is not None
+
+    @property
+    def configuration_on_its_way(self) -> Configuration | None:
+        """The change this leader proposed or queued and is not chosen yet, if
+        any: a request that asks for it again waits for it (``member_duties``)."""
+        for proposal in self._proposals.values():
+            change = change_in(proposal.value)
+            if change is not None:
+                return change
+        for command in self._queue:
+            change = change_in(Value((command,)))
+            if change is not None:
+                return change
+        return None
 
     def propose_configuration(self, configuration: Configuration) -> Ready:
         """Queue a change to ``configuration`` (the leader only), one at a time.

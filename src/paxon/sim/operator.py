@@ -210,7 +210,9 @@ class Operator:
             return
         if isinstance(response, Failure):
             if response.code in ("bad_request", "busy", "not_leader"):
-                self.voters_asked.pop(self._asked_id, None)  # refused before proposing
+                # Refused before proposing: a repeat of the change on its way
+                # (a duplicated request) waits for it instead of busy.
+                self.voters_asked.pop(self._asked_id, None)
             if response.code == "bad_request":
                 self.refused += 1
             elif response.code not in _RETRY_LATER:
