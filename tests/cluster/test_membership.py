@@ -116,42 +116,81 @@ def test_transfer_leader_and_a_leader_stopped_by_sigterm_hands_over(tmp_path: Pa
         cluster.close()
 
 
+def _remove_stopped_n3(cluster: Cluster) -> ServerNode:
+    """Stop node 3 (a leader hands over first), remove it through n1 and n2,
+    and wait for the removal to take effect on both."""
+    cluster.wait_for_leader()
+    removed = cluster.node(3)
+    removed.stop()
+    cluster.wait_for_leader(not_in=[3])
+    endpoints = [cluster.node(n).endpoint for n in (1, 2)]
+    argv = [sys.executable, "-m", "paxon", "members", "remove", "3", "--json"]
+    argv += ["--endpoints", ",".join(endpoints)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"{result.stderr}\n{cluster.describe()}"
+    cluster.client(1, 2).put("after", "removal")
+
+    def in_effect() -> bool | None:
+        views = [cluster.node(n).status() or {} for n in (1, 2)]
+        return all(3 not in {row["id"] for row in view.get("members", [])} for view in views)
+
+    cluster.wait_until(in_effect, 30, "the removal in effect on n1 and n2")
+    return removed
+
+
+def _n3_stands_no_more(cluster: Cluster, removed: ServerNode, said: str) -> None:
+    """Start node 3 again well after the members dropped their 5 s link to it
+    (``LEAVING_LINK_S``): it must say ``said`` in its log and status, stop
+    standing, and the cluster serve on."""
+    time.sleep(6.0)  # past LEAVING_LINK_S: only the memory of the removed keeps a link
+    removed.restart()
+    cluster.wait_until(lambda: said in removed.log_tail(400) or None, 30, "n3 to learn its removal")
+    assert own_row(removed.status() or {})["role"] == "removed"
+    ballot = own_row(removed.status() or {})["ballot"]
+    time.sleep(2.0)  # many election timeouts: it no longer stands
+    assert own_row(removed.status() or {})["ballot"] == ballot
+    client = cluster.client(1, 2)
+    client.put("still", "serving")
+    assert client.get("after").value == b"removal"
+
+
 def test_a_node_removed_while_down_learns_it_when_it_comes_back(tmp_path: Path) -> None:
-    """Node 3 is stopped, removed, and started again on its data directory
-    well after the members dropped their 5 s link to it (``LEAVING_LINK_S``):
-    it still holds itself a voter. The members remember its removal, keep a
-    link to it, refuse its probes out loud and answer its request for the log:
-    it learns the change, says so in its log and status, and stands no more."""
+    """Node 3 is stopped, removed, and started again on its data directory: it
+    still holds itself a voter. The members remember its removal, keep a link
+    to it, refuse its probes out loud and answer its request for the log: it
+    learns the change, says so in its log and status, and stands no more."""
     cluster = Cluster(tmp_path).start()
     try:
-        cluster.wait_for_leader()
-        removed = cluster.node(3)
-        removed.stop()  # a leader hands over first
-        cluster.wait_for_leader(not_in=[3])
-        endpoints = [cluster.node(n).endpoint for n in (1, 2)]
-        argv = [sys.executable, "-m", "paxon", "members", "remove", "3", "--json"]
-        argv += ["--endpoints", ",".join(endpoints)]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode == 0, f"{result.stderr}\n{cluster.describe()}"
+        removed = _remove_stopped_n3(cluster)
+        _n3_stands_no_more(cluster, removed, "this node was removed from the cluster")
+    finally:
+        cluster.close()
+
+
+def test_a_node_removed_while_down_believes_its_voters_once_they_compacted(
+    tmp_path: Path,
+) -> None:
+    """As above, but n1 and n2 write two snapshots' worth of commands (32 MiB
+    each, ``snapshot_interval_bytes``) first, and compact their logs past the
+    removal: no log can teach n3 now, and it may get no snapshot. Both remember
+    it and answer its probes with a ``RemovedNotice``; from a majority of the
+    voters it knows, it believes it (on the wire: the peer codec, the
+    transport's links to the removed)."""
+    cluster = Cluster(tmp_path).start()
+    try:
+        removed = _remove_stopped_n3(cluster)
         client = cluster.client(1, 2)
-        client.put("after", "removal")
+        effect = max(own_row(cluster.node(n).status() or {})["commit_index"] for n in (1, 2))
+        value = b"x" * 1_000_000
+        for index in range(72):  # 72 MB: two snapshots past the removal on each
+            client.put(f"bulk{index % 4}", value)
 
-        def in_effect() -> bool | None:
-            views = [cluster.node(n).status() or {} for n in (1, 2)]
-            return all(3 not in {row["id"] for row in view.get("members", [])} for view in views)
+        def compacted() -> bool | None:
+            views = [own_row(cluster.node(n).status() or {}) for n in (1, 2)]
+            return all((row["log_start"] or 0) > effect for row in views)
 
-        cluster.wait_until(in_effect, 30, "the removal in effect on n1 and n2")
-        time.sleep(6.0)  # past LEAVING_LINK_S: only the memory of the removed keeps a link
-        removed.restart()
-        removed_log = "this node was removed from the cluster"
-        cluster.wait_until(
-            lambda: removed_log in removed.log_tail(400) or None, 30, "n3 to learn its removal"
-        )
-        assert own_row(removed.status() or {})["role"] == "removed"
-        ballot = own_row(removed.status() or {})["ballot"]
-        time.sleep(2.0)  # many election timeouts: it no longer stands
-        assert own_row(removed.status() or {})["ballot"] == ballot
-        client.put("still", "serving")
-        assert client.get("after").value == b"removal"
+        cluster.wait_until(compacted, 60, "n1 and n2 to compact past the removal")
+        said = "a majority of its voters say"
+        _n3_stands_no_more(cluster, removed, said)
     finally:
         cluster.close()

@@ -36,6 +36,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
     TimeoutNow,
 )
 from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
@@ -122,6 +123,7 @@ peer_messages: st.SearchStrategy[WireMessage] = st.one_of(
     st.builds(HeartbeatReply, node_ids, node_ids, ballots, uints, uints),
     st.builds(LearnRequest, node_ids, node_ids, uints),
     st.builds(TimeoutNow, node_ids, node_ids, ballots),
+    st.builds(RemovedNotice, node_ids, node_ids, uints),
     learns(),
     st.builds(
         SnapshotChunk, node_ids, node_ids, uints, uints, st.binary(max_size=64), st.booleans()

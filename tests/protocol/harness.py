@@ -60,6 +60,7 @@ from paxon.protocol import (
     ReadIndex,
     Ready,
     Record,
+    RemovedNotice,
     Replica,
     ReplicaConfig,
     Role,
@@ -139,6 +140,8 @@ def format_message(message: Message) -> str:
             body = f"entries={format_entries(entries)}"
         case TimeoutNow(ballot=ballot):
             body = f"ballot={ballot}"
+        case RemovedNotice(epoch=epoch):
+            body = f"epoch={epoch}"
         case _:
             raise TypeError(f"unknown message {message!r}")
     return f"{message.src}->{message.dst} {type(message).__name__}({body})"

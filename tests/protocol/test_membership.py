@@ -12,7 +12,16 @@ from tests.protocol.test_replica import command, elect
 
 import paxon.protocol.replica as replica_module
 from paxon.errors import Busy, NotLeader
-from paxon.protocol import Accept, Ballot, DurableState, Prepare, Replica, Role, TimeoutNow
+from paxon.protocol import (
+    Accept,
+    Ballot,
+    DurableState,
+    Prepare,
+    RemovedNotice,
+    Replica,
+    Role,
+    TimeoutNow,
+)
 from paxon.protocol.membership import (
     CONFIG_MAGIC,
     SYSTEM_CLIENT_ID,
@@ -22,6 +31,7 @@ from paxon.protocol.membership import (
     Member,
     change_in,
 )
+from paxon.protocol.removal_notices import RemovalNotices
 from paxon.protocol.types import Command, Value
 
 ALPHA = 4
@@ -902,3 +912,109 @@ def test_a_replica_remembers_only_the_last_removed_and_forgets_one_added_back(
     change(env, 1, [1, 2], [3])
     fill(env, 1, ALPHA)
     assert leader.removed_addresses() == {}  # 3 is back, as a learner
+
+
+def _removed_after_every_member_compacted(env: Env) -> Replica:
+    """Node 3 is cut off while its removal is chosen and takes effect; both
+    members then compact past it, and the cut heals: the log that would teach
+    node 3 its removal is gone everywhere."""
+    elect(env, 1)
+    env.partition([[1, 2], [3]])
+    change(env, 1, [1, 2])
+    fill(env, 1, 3 * ALPHA)
+    for member in (1, 2):
+        replica = env.replica(member)
+        replica.compact(replica.slot_applied)
+        assert replica.log_start > change_slot_of_removal(env)
+    env.heal()
+    removed = env.replica(3)
+    assert 3 in removed.configuration_newest.voters  # it missed its removal
+    return removed
+
+
+def change_slot_of_removal(env: Env) -> int:
+    """Where node 3's removal took effect, by a member's memory of it."""
+    effect = env.replica(1).removal_effect(3)
+    assert effect is not None
+    return effect
+
+
+def _probe_until_refused(env: Env, removed: Replica) -> None:
+    for _ in range(20):
+        env.tick(3, removed.now + 0.1)
+        if env.deliverable(3, None, "Probe"):
+            break
+    assert env.deliverable(3, None, "Probe")
+
+
+def test_a_removed_node_whose_members_compacted_past_its_removal_believes_a_majority() -> None:
+    """Once every member has compacted past the change, no log can teach the
+    removed node (and no snapshot may: the state since is not its to read).
+    Each member that remembers it answers its probe with a ``RemovedNotice``
+    naming the epoch; from a majority of the voters it knows (here both
+    others), the node stands no more, though its log still names it a voter."""
+    env = Env(3, alpha=ALPHA)
+    removed = _removed_after_every_member_compacted(env)
+    _probe_until_refused(env, removed)
+    env.stabilize()
+    assert removed.removed_by_notice == 1  # the epoch that removed it
+    assert 3 in removed.configuration_newest.voters  # learned from no log
+    for _ in range(30):  # 3 s: many election timeouts
+        env.tick(3, removed.now + 0.1)
+        env.stabilize()
+    assert not env.deliverable(3, None, "Probe")
+    assert removed.role is Role.FOLLOWER
+
+
+def test_one_members_removal_notice_does_not_stop_a_voter_standing() -> None:
+    """A notice from one voter of three is short of a majority: the node may
+    still stand (one member's word, or one forged message, does not end it)."""
+    env = Env(3, alpha=ALPHA)
+    removed = _removed_after_every_member_compacted(env)
+    env.partition([[1], [2, 3]])  # only member 2 hears it
+    _probe_until_refused(env, removed)
+    env.stabilize()
+    assert env.replica(2).counters.ignored_non_member > 0
+    assert removed.removed_by_notice is None
+    env.drop(3, None)
+    for _ in range(30):  # 3 s: many election timeouts
+        env.tick(3, removed.now + 0.1)
+    assert env.deliverable(3, None, "Probe")  # it still stands
+
+
+def test_a_stale_or_strangers_removal_notice_counts_for_nothing() -> None:
+    """A notice whose epoch the node already holds (it was added back since),
+    or from a node not a voter of its newest configuration, is refused and
+    counted (``ignored_unsolicited``), and the node may stand."""
+    env = Env(3, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 3])  # epoch 1, node 3 still a voter
+    fill(env, 1, ALPHA)
+    replica = env.replica(3)
+    before = replica.counters.ignored_unsolicited
+    env.inject(RemovedNotice(1, 3, 1))  # stale: it holds epoch 1
+    env.inject(RemovedNotice(2, 3, 0))
+    env.inject(RemovedNotice(3, 3, 5))  # from itself
+    env.stabilize()
+    assert replica.counters.ignored_unsolicited == before + 3
+    assert replica.removed_by_notice is None
+
+
+def test_removal_notices_need_a_majority_above_the_newest_epoch() -> None:
+    """The tally itself: a majority of the newest voters, above its epoch; a
+    newer configuration that names the node again ends the belief; a teller
+    no longer a voter is dropped."""
+    newest = Configuration(3, tuple(members([1, 2, 3, 4, 5])), ALPHA)
+    notices = RemovalNotices()
+    assert notices.take(1, 4, newest, own=5)
+    assert notices.take(2, 6, newest, own=5)
+    assert not notices.take(9, 6, newest, own=5)  # not a voter
+    assert not notices.take(3, 3, newest, own=5)  # not above epoch 3
+    assert notices.removed_at(newest) is None  # 2 of 5
+    assert notices.take(3, 4, newest, own=5)
+    assert notices.removed_at(newest) == 4  # the lowest epoch a majority named
+    added_back = Configuration(6, tuple(members([1, 2, 3, 5])), ALPHA)
+    assert notices.removed_at(added_back) is None  # it holds epoch 6 now
+    shrunk = Configuration(3, tuple(members([2, 3, 5])), ALPHA)
+    assert notices.take(2, 7, shrunk, own=5)
+    assert notices.removed_at(shrunk) == 4  # tellers 2 and 3 (1 dropped)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paxon.protocol.membership import Configuration
-from paxon.protocol.messages import Message
+from paxon.protocol.messages import Message, RemovedNotice
 from paxon.protocol.replica import Replica
 from paxon.sim import SimConfig, membership_faults, run_seed
 from paxon.sim.removed_learns import NodeView, learn_bound, removed_in_time, unaware_removed
@@ -43,17 +43,31 @@ def test_a_removed_node_that_knows_or_that_nobody_can_tell_is_not_named() -> Non
     alone = {3: _views()[3]}
     assert unaware_removed([3], alone.get) == []
     assert unaware_removed([3], {1: _views()[1], 2: _views()[2]}.get) == []
-    # Its members compacted past what it lacks: they may send it no snapshot.
-    compacted = _views()
+    # One member compacted past what it lacks (it may send no snapshot), and
+    # the other forgot it: no log to learn, and no majority to tell it.
+    compacted = _views(n2=frozenset())
     compacted[1] = NodeView(1, _NEW, (1, 2), frozenset({3}), 90, 11)
-    compacted[2] = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 50)
     assert unaware_removed([3], compacted.get) == []
-    compacted[2] = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 10)
-    assert "n2, which" in unaware_removed([3], compacted.get)[0]
-    # One member that remembers is enough.
+    compacted[1] = NodeView(1, _NEW, (1, 2), frozenset({3}), 90, 10)
+    assert "n1, which" in unaware_removed([3], compacted.get)[0]
+    # One member that remembers and holds the log is enough.
     one = _views(n2=frozenset())
     (detail,) = unaware_removed([3], one.get)
     assert "n1, which" in detail
+    # Told by a majority (its log still names it): it knows.
+    told = _views()
+    told[3] = NodeView(3, _OLD, (1, 2, 3), frozenset(), 10, 0, removed_by_notice=1)
+    assert unaware_removed([3], told.get) == []
+
+
+def test_a_removed_node_a_majority_of_its_voters_remember_is_named_past_compaction() -> None:
+    """Both members compacted past the change: no log can teach it, but a
+    majority of the voters it knows remember the removal and can tell it."""
+    views = _views()
+    views[1] = NodeView(1, _NEW, (1, 2), frozenset({3}), 90, 50)
+    views[2] = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 50)
+    (detail,) = unaware_removed([3], views.get)
+    assert "n1, n2, a majority of its voters, remember its removal" in detail
 
 
 @pytest.mark.parametrize(
@@ -67,6 +81,21 @@ def test_a_removal_is_judged_only_with_time_to_learn_it(effect: float | None, ju
     # Before the heal, counted from the heal.
     assert removed_in_time([(3, 1.0)], 4.0, 4.0 + bound, _CONFIG) == [3]
     assert removed_in_time([(3, 1.0)], 4.0, 4.0 + bound - 0.01, _CONFIG) == []
+
+
+def _cut_through_removal(snapshot_interval_slots: int) -> SimConfig:
+    """5 nodes, every voter the operator removes cut off until its removal
+    takes effect (``REMOVED_CUT_SHARE`` set by the caller), a heal of 15 s."""
+    return SimConfig(
+        nodes=5,
+        faults=frozenset({"reconfig", "drop", "crash"}),
+        heal_phase_s=15.0,
+        snapshot_interval_slots=snapshot_interval_slots,
+    )
+
+
+def _rules(violations: list[str]) -> set[str]:
+    return {violation.split(": ")[0].split()[-1] for violation in violations}
 
 
 class _SilentToTheRemoved(Replica):
@@ -89,16 +118,39 @@ def test_a_voter_cut_off_through_its_removal_learns_it_once_back(
     Members that ignore its probes leave it standing for good, and
     ``removed-learns`` names it."""
     monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
-    config = SimConfig(
-        nodes=5,
-        faults=frozenset({"reconfig", "drop", "crash"}),
-        heal_phase_s=15.0,
-        snapshot_interval_slots=100_000,
-    )
+    config = _cut_through_removal(100_000)
     real = run_seed(11, config, trace=True)
     assert real.ok, real.violations[:3]
     assert any("fault: n2, being removed, cut off" in line for line in real.trace)
     assert any("log n2: [2] this node was removed" in line for line in real.trace)
     silent = run_seed(11, config, replica_factory=_SilentToTheRemoved)
-    rules = {violation.split(": ")[0].split()[-1] for violation in silent.violations}
-    assert rules == {"removed-learns"}, silent.violations[:3]
+    assert _rules(silent.violations) == {"removed-learns"}, silent.violations[:3]
+
+
+class _DeafToNotices(Replica):
+    """The planted bug: removal notices are ignored, as before session 28."""
+
+    def _on_removed_notice(self, message: RemovedNotice) -> None:
+        return None
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_voter_cut_off_through_its_removal_believes_a_majority_past_compaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As above, seed 34, but with a snapshot every 20 slots: by the time n2
+    and n5 are back, their members have compacted past the changes that
+    removed them, so no log can teach them. A majority of the voters each
+    knows remember the removal and send a ``RemovedNotice``; both believe it
+    and stand no more. A node deaf to notices stands for good, and
+    ``removed-learns`` names both."""
+    monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
+    config = _cut_through_removal(20)
+    real = run_seed(34, config, trace=True)
+    assert real.ok, real.violations[:3]
+    told = [line for line in real.trace if "a majority of its voters say" in line]
+    assert {line.split("log ")[1].split(":")[0] for line in told} == {"n2", "n5"}, told
+    deaf = run_seed(34, config, replica_factory=_DeafToNotices)
+    assert _rules(deaf.violations) == {"removed-learns"}, deaf.violations[:3]
+    assert all("a majority of its voters" in v for v in deaf.violations), deaf.violations[:3]

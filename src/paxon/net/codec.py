@@ -116,6 +116,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
     TimeoutNow,
 )
 from paxon.protocol.types import Ballot, BallotRun, Command, Entry, Value
@@ -205,6 +206,10 @@ def _encode_promise(m: Promise) -> list[Any]:
 
 def _encode_timeout_now(m: TimeoutNow) -> list[Any]:
     return [13, m.src, m.dst, _ballot_out(m.ballot)]
+
+
+def _encode_removed_notice(m: RemovedNotice) -> list[Any]:
+    return [15, m.src, m.dst, m.epoch]
 
 
 def _encode_nack(m: Nack) -> list[Any]:
@@ -322,6 +327,7 @@ _ENCODERS: Final[dict[type, Callable[[Any], list[Any]]]] = {
     Promise: _encode_promise,
     Nack: _encode_nack,
     TimeoutNow: _encode_timeout_now,
+    RemovedNotice: _encode_removed_notice,
     Accept: _encode_accept,
     Accepted: _encode_accepted,
     Heartbeat: _encode_heartbeat,
@@ -648,6 +654,10 @@ def _decode_timeout_now(f: tuple[Any, ...]) -> TimeoutNow:
     return TimeoutNow(_uint(f[1], "src"), _uint(f[2], "dst"), _ballot(f[3]))
 
 
+def _decode_removed_notice(f: tuple[Any, ...]) -> RemovedNotice:
+    return RemovedNotice(_uint(f[1], "src"), _uint(f[2], "dst"), _uint(f[3], "epoch"))
+
+
 def _decode_accept(f: tuple[Any, ...]) -> Accept:
     return Accept(
         _uint(f[1], "src"),
@@ -820,6 +830,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
     12: ("SnapshotChunk", 7, _decode_snapshot_chunk, _BINARY),
     13: ("TimeoutNow", 4, _decode_timeout_now, _FIXED),
     14: ("HandoverPrepare", 6, _decode_handover_prepare, _FIXED),
+    15: ("RemovedNotice", 4, _decode_removed_notice, _FIXED),
     32: ("Hello", 4, _decode_hello, _NAMED),
     33: ("Welcome", 3, _decode_welcome, _NAMED),
     34: ("Refused", 2, _decode_refused, _NAMED),
@@ -838,7 +849,7 @@ _DECODERS: Final[dict[int, tuple[str, int, Callable[[tuple[Any, ...]], WireMessa
 }
 """Type code -> (name, array length including the code, decoder, decode limits)."""
 
-PEER_CODES: Final = frozenset(range(1, 15))
+PEER_CODES: Final = frozenset(range(1, 16))
 VARIANT_CODES: Final = frozenset((14,))
 """Codes that decode to a type ``TYPE_CODES`` lists under another code
 (14, HandoverPrepare: a ``Prepare`` with ``handover_from``)."""
@@ -861,6 +872,7 @@ TYPE_CODES: Final[dict[type, int]] = {
     Learn: 11,
     SnapshotChunk: 12,
     TimeoutNow: 13,
+    RemovedNotice: 15,
     Hello: 32,
     Welcome: 33,
     Refused: 34,

@@ -267,6 +267,7 @@ class Node:
         self._history = LeaderHistory(self, self.config.history)  # retention of a KvStore
         # The configurations (in effect, newest) whose bindings the transport knows.
         self._bindings_from: tuple[Configuration, Configuration] | None = None
+        self._removal_noticed: int | None = None  # the epoch last logged
         self._failure: asyncio.Future[BaseException] | None = None
         # Set by ``paxon serve``: this node's readiness report (``node/readiness.py``),
         # added to ``status()`` as ``"health"``.
@@ -776,6 +777,7 @@ class Node:
                 self._watches.on_tick(now)
                 if now >= gauges_due:
                     self._expire_leaving(now)
+                    self._note_removal_notice()
                     self._membership.bind_incarnations()
                     self._history.on_tick(now)
                     # Gauges are read by scrapes, seconds apart: a tenth of a
@@ -908,6 +910,19 @@ class Node:
                 if parsed not in taken:
                     peers[removed] = parsed
         return peers
+
+    def _note_removal_notice(self) -> None:
+        """Say so once a majority of the voters tell this node it was removed
+        (``protocol/removal_notices.py``): its log cannot, they compacted it."""
+        epoch = self._replica.removed_by_notice
+        if epoch is not None and epoch != self._removal_noticed:
+            self.log.warning(
+                "[%d] this node was removed from the cluster (configuration %d, a "
+                "majority of its voters say; it stands no more): stop it",
+                self.node_id,
+                epoch,
+            )
+        self._removal_noticed = epoch
 
     def _expire_leaving(self, now: float) -> None:
         expired = [m for m, (_, until) in self._leaving.items() if until <= now]

@@ -54,8 +54,10 @@ def node_status(node: Node) -> dict[str, Any]:
     for row in members:
         if row["id"] in newest.learners and row["role"] != "leader":
             row["role"] = "learner"
-        elif row["id"] == node.node_id and node.node_id not in newest.ids:
-            row["role"] = "removed"  # it learned so: it stands no more
+        elif row["id"] == node.node_id and (
+            node.node_id not in newest.ids or node._replica.removed_by_notice is not None
+        ):
+            row["role"] = "removed"  # it learned so, or was told: it stands no more
     view = {
         "node_id": node.node_id,
         "members": members,

@@ -20,6 +20,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
     TimeoutNow,
 )
 from paxon.protocol.quorum import majority, quorum_floor
@@ -88,6 +89,7 @@ __all__ = [
     "ReadIndex",
     "Ready",
     "Record",
+    "RemovedNotice",
     "Replica",
     "ReplicaConfig",
     "ReplicaCounters",

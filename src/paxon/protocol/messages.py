@@ -21,6 +21,7 @@ reply is delivered only after the records it stands for are durable.
 | LearnRequest    | learner -> leader    | send me chosen values from ``slot_from``            |
 | Learn           | leader -> learner    | chosen entries                                      |
 | TimeoutNow      | leader -> a voter    | stand now: I hand leadership to you (``ballot``: mine) |
+| RemovedNotice   | member -> removed    | you are in no configuration from ``epoch`` on         |
 """
 
 from __future__ import annotations
@@ -209,6 +210,17 @@ class TimeoutNow:
     ballot: Ballot
 
 
+@dataclass(frozen=True, slots=True)
+class RemovedNotice:
+    """``src`` saw ``dst`` removed: ``dst`` is a member of no configuration from
+    ``epoch`` on. Told with the refusal of a removed node's Probe; the node
+    believes it only from a majority of the voters it knows (``Replica``)."""
+
+    src: NodeId
+    dst: NodeId
+    epoch: int  # any: one not above the epochs ``dst`` holds counts for nothing
+
+
 Message = (
     Probe
     | ProbeReply
@@ -222,6 +234,7 @@ Message = (
     | LearnRequest
     | Learn
     | TimeoutNow
+    | RemovedNotice
 )
 
 MESSAGE_TYPES: tuple[type[Message], ...] = (
@@ -237,4 +250,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     LearnRequest,
     Learn,
     TimeoutNow,
+    RemovedNotice,
 )

@@ -61,6 +61,8 @@ a bound is ignored (as if lost, which Paxos survives) and counted in
 | Promise with an entry at ``slot_from + 2W`` or      | not counted      | ignored_out_of_bounds   |
 | beyond, or for another ``slot_from``                | toward a quorum  |                         |
 | HeartbeatReply with a read round never sent         | ignored          | ignored_out_of_bounds   |
+| RemovedNotice at or below the newest epoch held, or | ignored          | ignored_unsolicited     |
+| from a node not a voter of that configuration       |                  |                         |
 
 (*) A non-member's Heartbeat or Accept under its own ballot below our promise
 is answered with a Nack, as a member's would be: a removed leader learns so
@@ -82,8 +84,10 @@ addresses and the slot their removal took effect at, for as long as it runs
 LearnRequests with the chosen entries below that slot only (never a
 snapshot: one past the change is refused and counted as (**)), and a Probe
 of theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
-ProbeReply (``_tell_the_removed``): a refused prober asks for the log, learns
-the change that removed it, and stops standing.
+ProbeReply and a ``RemovedNotice`` naming the epoch (``_tell_the_removed``): a
+refused prober asks for the log, learns the change that removed it, and stops
+standing; once every member compacted past the change, a majority of notices
+is what stops it (``protocol/removal_notices.py``).
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
@@ -137,6 +141,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
     TimeoutNow,
 )
 from paxon.protocol.quorum import quorum_floor
@@ -148,6 +153,7 @@ from paxon.protocol.records import (
     PromiseRecord,
     SnapshotRecord,
 )
+from paxon.protocol.removal_notices import RemovalNotices
 from paxon.protocol.types import (
     BALLOT_ZERO,
     NOOP,
@@ -310,10 +316,13 @@ class Replica:
         self._member_addresses: dict[NodeId, str] = {}
         self._newest_seen: Configuration | None = None
         # The last REMOVED_REMEMBERED_MAX nodes that left this replica's members,
-        # oldest first, with their addresses and the slot their removal took
-        # effect at: their probes are refused out loud and their learn requests
-        # answered below that slot (``removed_addresses``).
-        self._removed: dict[NodeId, tuple[str, Slot]] = {}
+        # oldest first, with their addresses, the slot their removal took
+        # effect at and the epoch then in effect: their probes are refused out
+        # loud with a RemovedNotice, and their learn requests answered below
+        # that slot (``removed_addresses``).
+        self._removed: dict[NodeId, tuple[str, Slot, int]] = {}
+        # What the members said of this node's own removal (``RemovedNotice``).
+        self._removal_notices = RemovalNotices()
         self._refresh_members()
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
@@ -498,6 +507,8 @@ class Replica:
                 self._on_learn(message)
             case TimeoutNow():
                 self._on_timeout_now(message)
+            case RemovedNotice():
+                self._on_removed_notice(message)
             case _:
                 assert_never(message)
         return self._take_ready()
@@ -658,13 +669,20 @@ class Replica:
         """The last ``REMOVED_REMEMBERED_MAX`` nodes gone from the members, with
         their addresses: the runtime keeps links to them, so that one that
         missed its removal hears of it (``_tell_the_removed``)."""
-        return {node_id: address for node_id, (address, _) in self._removed.items()}
+        return {node_id: address for node_id, (address, _, _) in self._removed.items()}
 
     def removal_effect(self, node_id: NodeId) -> Slot | None:
         """For a node this replica remembers removed, the slot its removal took
         effect at: its learn requests get no slot from there on. None else."""
         removed = self._removed.get(node_id)
         return None if removed is None else removed[1]
+
+    @property
+    def removed_by_notice(self) -> int | None:
+        """The epoch a majority of the voters this replica knows said it was
+        removed at (``protocol/removal_notices.py``): it stands no more. None
+        while they have not, or once it holds a configuration that new."""
+        return self._removal_notices.removed_at(self._history.newest)
 
     @property
     def configuration_newest(self) -> Configuration:
@@ -1110,6 +1128,16 @@ class Replica:
         here."""
         if isinstance(message, Probe) and message.src in self._removed:
             self._send(ProbeReply(self.node_id, message.src, message.ballot, False))
+            # Once the log holds the change no more, the epoch is all we can
+            # tell it (protocol/removal_notices.py); a majority of us must.
+            epoch = self._removed[message.src][2]
+            self._send(RemovedNotice(self.node_id, message.src, epoch))
+
+    def _on_removed_notice(self, message: RemovedNotice) -> None:
+        """A member says we were removed (``protocol/removal_notices.py``)."""
+        newest = self._history.newest
+        if not self._removal_notices.take(message.src, message.epoch, newest, self.node_id):
+            self._refuse(_Refusal.UNSOLICITED)  # stale, or not from a voter we know
 
     def _behind_a_stranger(self, message: Message) -> None:
         """A node in no configuration we hold leads, or stands, past what we know:
@@ -1793,7 +1821,7 @@ class Replica:
                 owned = (message.ballot, message.src)
             case ProbeReply() | Promise() | Nack() | Accepted() | HeartbeatReply():
                 owned = (message.ballot, self.node_id)  # a reply carries our ballot
-            case LearnRequest() | Learn():
+            case LearnRequest() | Learn() | RemovedNotice():
                 owned = None
             case _:
                 assert_never(message)
@@ -1827,8 +1855,11 @@ class Replica:
     def _may_stand(self) -> bool:
         """Only a voter now and in the newest configuration stands: a learner
         never does, nor a voter whose removal is chosen."""
-        return self.node_id in self._history.at(self.slot_chosen).voters and (
-            self.node_id in self._history.newest.voters
+        newest = self._history.newest
+        return (
+            self.node_id in self._history.at(self.slot_chosen).voters
+            and self.node_id in newest.voters
+            and self._removal_notices.removed_at(newest) is None
         )
 
     def _voters_ahead(self) -> frozenset[NodeId]:
@@ -1872,7 +1903,8 @@ class Replica:
         for gone in sorted(before - set(self.members) - {self.node_id}):
             self._removed.pop(gone, None)
             effect = self._history.effect_of(self.slot_chosen)
-            self._removed[gone] = (self._member_addresses.get(gone, ""), effect)
+            epoch = self._history.at(self.slot_chosen).epoch
+            self._removed[gone] = (self._member_addresses.get(gone, ""), effect, epoch)
         for member in self.members:
             self._removed.pop(member, None)
         # A simulated run has at most 9 members: never 16 removed.
@@ -1941,7 +1973,7 @@ def _ballots_of(message: Message) -> list[Ballot]:
             return [message.ballot, *(run.ballot for run in message.chosen.runs)]
         case Learn():
             return [entry.ballot for entry in message.entries]
-        case LearnRequest():
+        case LearnRequest() | RemovedNotice():
             return []
         case _:
             assert_never(message)

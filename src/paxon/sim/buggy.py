@@ -22,6 +22,9 @@ at the moment so it lands past a trust bound of ``paxon.protocol.replica``:
 |                | lower round of its own id, or another node's              |                |
 | promise-from   | Promise under the candidate's own ballot for a            | slot_from      |
 |                | ``slot_from`` other than the one it prepared              |                |
+| removed-notice | RemovedNotice naming an epoch the target holds, or from   | epoch, voters  |
+|                | the outsider (``forge_notice``, drawn apart: a companion  |                |
+|                | of another kind's message)                                |                |
 
 ``W`` is ``slots_ahead_max``. Every message is one the core must refuse (or, for
 LearnRequest from 0, answer with one bounded page), so the run's checkers must
@@ -70,6 +73,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
 )
 from paxon.protocol.replica import Replica, Role
 from paxon.protocol.types import BALLOT_ZERO, Ballot, Command, Entry, NodeId, Slot, Value
@@ -128,6 +132,19 @@ def forge(rng: random.Random, target: Replica, *, quiet: bool = False) -> tuple[
     else:
         kind = rng.choice(KINDS)
     return kind, _forge(kind, rng, target)
+
+
+def forge_notice(rng: random.Random, target: Replica) -> RemovedNotice:
+    """A removal notice ``target`` must refuse: an epoch it holds already (it
+    was added back since, as far as the teller knows) from a member, or any
+    epoch from the outsider. Never a fresh epoch from a voter: one of those is
+    kept, and a majority of them is believed (a member that lies so is outside
+    the fault model)."""
+    others = [m for m in target.members if m != target.node_id]
+    epoch = rng.randrange(target.configuration_newest.epoch + 1)
+    if not others or rng.random() < 0.3:
+        return RemovedNotice(OUTSIDER, target.node_id, epoch + rng.randrange(3))
+    return RemovedNotice(rng.choice(others), target.node_id, epoch)
 
 
 def _forge(kind: str, rng: random.Random, target: Replica) -> Message:

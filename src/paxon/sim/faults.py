@@ -58,6 +58,8 @@ class FaultInjector:
         self._cluster = cluster
         config = cluster.config
         self._rng_buggy = random.Random(f"{seed}:buggy")
+        # Forged removal notices draw apart: the other kinds' draws stay as they were.
+        self._rng_notice = random.Random(f"{seed}:buggy-notice")
         # What a crash leaves on the disk, and the crash points at storage events.
         self.disk = DiskFaults(cluster, seed)
         # Messages held back by the "hold" fault, released at the worst moment.
@@ -464,6 +466,12 @@ class FaultInjector:
         assert isinstance(transport, SimTransport)
         process.loop.call_soon(transport.on_peer_message, message)
         cluster.stats.faults["buggy"] += 1
+        if self._rng_notice.random() < _NOTICE_FORGE:
+            notice = buggy.forge_notice(self._rng_notice, node._replica)
+            cluster.log(
+                f"fault: buggy removed-notice n{notice.src}->n{notice.dst} {describe(notice)}"
+            )
+            process.loop.call_soon(transport.on_peer_message, notice)
 
     def _aim_buggy_at_transition(self, host: Host, role: Role) -> None:
         """Now and then, forge a reply to a node the moment it stands or leads.
@@ -497,6 +505,8 @@ class FaultInjector:
 _TRANSITION_PAUSE = 0.15
 # Share of role changes to candidate or leader that draw a forged reply at once.
 _TRANSITION_FORGE = 0.5
+# Share of forged messages that a forged removal notice follows.
+_NOTICE_FORGE = 0.25
 # Of the crashes injected, this share is a graceful stop and restart instead.
 _GRACEFUL_STOP = 0.15
 # Of the crashes injected, this share is an I/O error on a node's next log

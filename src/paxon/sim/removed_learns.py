@@ -4,18 +4,22 @@ A node down or cut off while its removal is chosen and takes effect comes back
 still holding itself a voter: it stands again and again, in vain, to members
 for whom it is a stranger. A member remembers the last nodes it saw removed
 (``Replica.removed_addresses``), keeps a link to each, refuses their probes out
-loud and answers their learn requests, so the node learns the change that
-removed it and stands no more (docs/membership.md, "Removing a member").
+loud with a ``RemovedNotice`` and answers their learn requests, so the node
+learns the change that removed it, or believes a majority of the voters it
+knows, and stands no more (docs/membership.md, "Removing a member").
 
 Judged at the end of the run, for every removal that took effect (and was
 not undone) at least ``learn_bound`` before it, counted from the heal if it
 took effect earlier: a live node so removed that still holds itself a member
-of its newest configuration, while a live member it knows remembers its
-removal and still holds the log from the node's chosen prefix on, is named.
-A node whose every member it knows is gone (replaced, or down), or has
-compacted past what it lacks, cannot learn it (a member sends a removed node
-no snapshot: it holds the state chosen since the removal); docs/membership.md
-says to stop it by hand, and the rule does not judge it.
+of its newest configuration, and not told by a majority, is named while a
+live member it knows remembers its removal and still holds the log from the
+node's chosen prefix on, or while a majority of the other voters of its
+newest configuration are live and remember it. A node whose every member it
+knows is gone (replaced, or down), or whose voters are short of such a
+majority and have compacted past what it lacks, cannot learn it (a member
+sends a removed node no snapshot: it holds the state chosen since the
+removal); docs/membership.md says to stop it by hand, and the rule does not
+judge it.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def removed_in_time(
 @dataclass(frozen=True, slots=True)
 class NodeView:
     """What a live node holds: its newest configuration, the members it
-    links to, the nodes it remembers removed, its chosen prefix and the
-    first slot of its log."""
+    links to, the nodes it remembers removed, its chosen prefix, the first
+    slot of its log, and the epoch a majority told it it was removed at."""
 
     node_id: NodeId
     newest: Configuration
@@ -61,6 +65,7 @@ class NodeView:
     removed: frozenset[NodeId]
     slot_chosen: int
     log_start: int
+    removed_by_notice: int | None = None
 
 
 def unaware_removed(
@@ -68,28 +73,38 @@ def unaware_removed(
 ) -> list[str]:
     """Details of each node of ``removed`` (``removed_in_time``) that ``live``
     shows running, still holding itself a member, while a live member it
-    knows remembers its removal and holds the slots it lacks."""
+    knows remembers its removal and holds the slots it lacks, or a majority
+    of its other voters remember it."""
     details = []
     for node_id in sorted(removed):
         view = live(node_id)
-        if view is None or node_id not in view.newest.ids:
+        if view is None or node_id not in view.newest.ids or view.removed_by_notice is not None:
             continue
+        stale = f"n{node_id}, removed, still holds itself a member of configuration "
+        stale += f"{view.newest.epoch} at the end, though "
         tellers = []
         for member in view.members:
             other = live(member) if member != node_id else None
-            # A member compacted past what the node has chosen sends it nothing
-            # (no snapshot: it holds the state chosen since the removal).
-            knows = other is not None and node_id in other.removed
-            if knows and other is not None and other.log_start <= view.slot_chosen:
-                tellers.append(member)
+            # A member compacted past what the node has chosen sends it no
+            # log (and no snapshot: it holds the state chosen since the removal).
+            if other is not None and _remembers(other, node_id):
+                tellers += [member] if other.log_start <= view.slot_chosen else []
+        others = view.newest.voters - {node_id}
+        remembering = [v for v in sorted(others) if _remembers(live(v), node_id)]
         if tellers:
+            named = ", ".join(f"n{m}" for m in tellers)
             details.append(
-                f"n{node_id}, removed, still holds itself a member of "
-                f"configuration {view.newest.epoch} at the end, though "
-                f"{', '.join(f'n{m}' for m in tellers)}, which it links to, "
-                "remember its removal and hold the slots it lacks"
+                f"{stale}{named}, which it links to, remember its removal "
+                "and hold the slots it lacks"
             )
+        elif len(remembering) >= view.newest.quorum:
+            named = ", ".join(f"n{m}" for m in remembering)
+            details.append(f"{stale}{named}, a majority of its voters, remember its removal")
     return details
+
+
+def _remembers(view: NodeView | None, node_id: NodeId) -> bool:
+    return view is not None and node_id in view.removed
 
 
 __all__ = ["NodeView", "learn_bound", "removed_in_time", "unaware_removed"]

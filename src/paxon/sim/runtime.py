@@ -1126,6 +1126,7 @@ class RuntimeCluster:
             frozenset(replica.removed_addresses()),
             replica.slot_chosen,
             replica.log_start,
+            replica.removed_by_notice,
         )
 
     def close(self) -> None:

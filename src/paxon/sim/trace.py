@@ -17,6 +17,7 @@ from paxon.protocol.messages import (
     Probe,
     ProbeReply,
     Promise,
+    RemovedNotice,
 )
 
 
@@ -52,5 +53,7 @@ def describe(message: Any) -> str:
         case Learn(entries=entries):
             first, last = (entries[0].slot, entries[-1].slot) if entries else (0, -1)
             return f"Learn slots {first}..{last}"
+        case RemovedNotice(epoch=epoch):
+            return f"RemovedNotice epoch={epoch}"
         case _:
             return repr(message)
