@@ -16,6 +16,7 @@ from paxon.protocol import (
     Accept,
     Ballot,
     DurableState,
+    Message,
     Prepare,
     RemovedNotice,
     Replica,
@@ -1018,3 +1019,56 @@ def test_removal_notices_need_a_majority_above_the_newest_epoch() -> None:
     shrunk = Configuration(3, tuple(members([2, 3, 5])), ALPHA)
     assert notices.take(2, 7, shrunk, own=5)
     assert notices.removed_at(shrunk) == 4  # tellers 2 and 3 (1 dropped)
+
+
+def test_a_read_waits_for_the_next_configurations_phase_1_and_is_answered_past_it() -> None:
+    """Voters {1,2,3} change to {1,2,4}. Leader 1, cut off from 2 and 3, goes
+    on with 4 and chooses slots under the new voters. Then 1 is cut off; 2
+    stands and is elected by the old voters {2,3} for the slots they decide,
+    and its Prepare to 4 is held. A read at 2 is confirmed by heartbeats from
+    3 and 4 (4 follows the higher ballot), yet only 4's promise reports what
+    {1,4} chose: answered then, the read was stale (at slot 4, below the 16
+    chosen; core reconfig seed 21, session 27). It must wait for that
+    configuration's Phase 1, and once the promise comes it is answered past
+    every slot it reported, without another read to wake it (the first fix
+    answered it only at the next read)."""
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    change(env, 1, [1, 2, 4])
+    env.partition([[1, 4], [2, 3]])
+    fill(env, 1, 3 * ALPHA)
+    chosen_by_1 = env.replica(1).slot_chosen
+    env.partition([[1], [2, 3, 4]])
+    for voter in (3, 4):  # they stop hearing leader 1
+        env.tick(voter, env.replica(voter).now + 0.31)
+    env.campaign(2)
+    held: list[Message] = []
+    _stabilize_holding(env, 2, 4, "Prepare", held)
+    reader = env.replica(2)
+    assert reader.role is Role.LEADER and reader.slot_chosen < chosen_by_1
+    lines = env.read_index(2, 7) + _stabilize_holding(env, 2, 4, "Prepare", held)
+    assert "4->2 HeartbeatReply(ballot=2.2 chosen=16 read=1)" in lines  # confirmed
+    assert not [line for line in lines if "read 7" in line]  # but it waits
+    env.nodes[2].outbox += held
+    answered = [line.strip() for line in env.stabilize() if "read 7" in line]
+    assert answered == [f"2: read 7 slot={chosen_by_1}"]
+
+
+def _stabilize_holding(env: Env, src: int, dst: int, kind: str, held: list[Message]) -> list[str]:
+    """``env.stabilize()``, but the ``kind`` messages from ``src`` to ``dst``
+    are taken out of the network as they are sent and kept in ``held``."""
+    lines: list[str] = []
+    while True:
+        for node_id in env.members:
+            node = env.nodes[node_id]
+            if node.unpersisted or node.held:
+                lines += env.persist(node_id)
+        for message in env.deliverable(src, dst, kind):
+            env.nodes[src].outbox.remove(message)
+            held.append(message)
+        pending = env.deliverable()
+        if not pending:
+            lines.append(f"held {len(held)}")
+            return lines
+        first = pending[0]
+        lines += env.deliver(first.src, first.dst, type(first).__name__)

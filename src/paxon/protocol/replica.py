@@ -1009,6 +1009,7 @@ class Replica:
                 self._become_leader()
         else:
             self._flush_queue()  # a configuration taking effect may now be prepared
+            self._resolve_reads()  # and a read that waits for it answered
 
     def _prepared(self, slot: Slot) -> bool:
         """Whether a majority of the voters deciding ``slot`` promised our ballot
@@ -1244,6 +1245,10 @@ class Replica:
         self._note_peer(message.src, message.slot_chosen)
         if message.read_round > self._peer_read_round.get(message.src, 0):
             self._peer_read_round[message.src] = message.read_round
+        if self._reads:
+            # Also a read confirmed already that waits for a configuration's
+            # Phase 1 (_resolve_reads): it asks again at accept_retry_s, and is
+            # answered within a heartbeat once prepared, not at the next read.
             self._resolve_reads()
 
     def _on_learn_request(self, message: LearnRequest) -> None:
