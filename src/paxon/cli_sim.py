@@ -91,6 +91,15 @@ def add_sim_command(commands: _Subcommands) -> None:
         "wipes one voter's disk (0; swarm seeds draw it)",
     )
     sim.add_argument(
+        "--removed-cut",
+        type=share,
+        default=0.0,
+        metavar="P",
+        help="fixed config, with reconfig: the share of the voters removed that are cut "
+        "off until their removal takes effect, so they must be told (0; swarm seeds "
+        "draw it)",
+    )
+    sim.add_argument(
         "--wipe-window",
         action="store_true",
         help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
@@ -237,6 +246,7 @@ def run_sim(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             faults=args.faults,
             wipe_rate=args.wipe_rate,
+            removed_cut_share=args.removed_cut,
             wipe_window=args.wipe_window,
             lease_reads=args.lease_reads,
             sync_here=args.sync_here,

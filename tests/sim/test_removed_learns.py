@@ -7,7 +7,7 @@ import pytest
 from paxon.protocol.membership import Configuration
 from paxon.protocol.messages import Message, RemovedNotice
 from paxon.protocol.replica import Replica
-from paxon.sim import SimConfig, membership_faults, run_seed
+from paxon.sim import SimConfig, run_seed
 from paxon.sim.removed_learns import NodeView, learn_bound, removed_in_time, unaware_removed
 
 _CONFIG = SimConfig(nodes=3)
@@ -85,12 +85,13 @@ def test_a_removal_is_judged_only_with_time_to_learn_it(effect: float | None, ju
 
 def _cut_through_removal(snapshot_interval_slots: int) -> SimConfig:
     """5 nodes, every voter the operator removes cut off until its removal
-    takes effect (``REMOVED_CUT_SHARE`` set by the caller), a heal of 15 s."""
+    takes effect, a heal of 15 s."""
     return SimConfig(
         nodes=5,
         faults=frozenset({"reconfig", "drop", "crash"}),
         heal_phase_s=15.0,
         snapshot_interval_slots=snapshot_interval_slots,
+        removed_cut_share=1.0,
     )
 
 
@@ -107,9 +108,7 @@ class _SilentToTheRemoved(Replica):
 
 @pytest.mark.sim
 @pytest.mark.mutation
-def test_a_voter_cut_off_through_its_removal_learns_it_once_back(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_voter_cut_off_through_its_removal_learns_it_once_back() -> None:
     """5 nodes, seed 11, every voter the operator removes cut off until its
     removal takes effect, a heal phase of 15 s, and snapshots rare enough
     that the members keep the log the removed node lacks (a removed node gets
@@ -117,7 +116,6 @@ def test_a_voter_cut_off_through_its_removal_learns_it_once_back(
     is a stranger; they refuse out loud, it asks for the log and learns it.
     Members that ignore its probes leave it standing for good, and
     ``removed-learns`` names it."""
-    monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
     config = _cut_through_removal(100_000)
     real = run_seed(11, config, trace=True)
     assert real.ok, real.violations[:3]
@@ -136,16 +134,13 @@ class _DeafToNotices(Replica):
 
 @pytest.mark.sim
 @pytest.mark.mutation
-def test_a_voter_cut_off_through_its_removal_believes_a_majority_past_compaction(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_voter_cut_off_through_its_removal_believes_a_majority_past_compaction() -> None:
     """As above, seed 34, but with a snapshot every 20 slots: by the time n2
     and n5 are back, their members have compacted past the changes that
     removed them, so no log can teach them. A majority of the voters each
     knows remember the removal and send a ``RemovedNotice``; both believe it
     and stand no more. A node deaf to notices stands for good, and
     ``removed-learns`` names both."""
-    monkeypatch.setattr(membership_faults, "REMOVED_CUT_SHARE", 1.0)
     config = _cut_through_removal(20)
     real = run_seed(34, config, trace=True)
     assert real.ok, real.violations[:3]

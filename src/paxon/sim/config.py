@@ -142,6 +142,12 @@ class SimConfig:
     # it). The node comes back empty with a new incarnation, and the others
     # must refuse it until an operator replaces it (docs/membership.md).
     wipe_rate: float = 0.0
+    # "reconfig": the share of the voters the operator removes (the leader
+    # aside) that are cut off from the others until their removal takes
+    # effect, so that they miss it and must be told (``membership_faults``,
+    # ``removed-learns``). 0 in a fixed configuration unless asked; swarm
+    # seeds draw it.
+    removed_cut_share: float = 0.0
     # "wipe", widened: also strike a voter whose binding is chosen but not yet
     # known to every member (preferred when there is one), the window
     # docs/binding-window.md studies. Off: only a voter every member knows
@@ -216,11 +222,12 @@ class SimConfig:
             self.roll_cut_rate,
             self.disk_fault_rate,
             self.wipe_rate,
+            self.removed_cut_share,
         )
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError(
-                "hold_rate, crashpoint_rate, roll_cut_rate, disk_fault_rate and wipe_rate "
-                "must be in [0, 1]"
+                "hold_rate, crashpoint_rate, roll_cut_rate, disk_fault_rate, wipe_rate and "
+                "removed_cut_share must be in [0, 1]"
             )
 
     @property
@@ -271,6 +278,11 @@ class SimConfig:
             lines.append(
                 f"reconfig: {self.spares} spare nodes, alpha {self.alpha}, a change every "
                 f"{self.reconfig_gap_s[0]:.3f}-{self.reconfig_gap_s[1]:.3f} s"
+                + (
+                    f", {self.removed_cut_share:.2f} of the voters removed cut off through it"
+                    if self.removed_cut_share
+                    else ""
+                )
             )
         if self.split_slot:
             lines.append("split slot: two reigns' values at one slot, met by one Phase 1")

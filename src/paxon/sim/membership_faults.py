@@ -23,9 +23,9 @@ session 27):
   (``Replica._tell_the_removed``, ``removed_learns``). The one cut that may
   outlast the heal: a removal chosen by then is carried into effect by the
   others (``heal-settles`` allows that change its time), and one not chosen
-  by then ends the cut at the heal. Off by default (``REMOVED_CUT_SHARE``), so the
-  swarm's schedules stay as they were; ``tests/sim/test_removed_learns.py``
-  turns it on.
+  by then ends the cut at the heal. At ``SimConfig.removed_cut_share`` of
+  the removals: 0 in a fixed configuration unless asked (``--removed-cut``),
+  drawn by a share of the swarm's seeds that change the members.
 
 Contract: every draw comes from this module's own streams
 (``{seed}:bare-election``, ``{seed}:learner-cut``, ``{seed}:removed-cut``),
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 BARE_ELECTION_SHARE = 0.5
 # Share of the learners added whose links are all cut once they are added.
 LEARNER_CUT_SHARE = 0.5
-# Share of the voters the operator removes (the leader aside) cut off until the heal.
-REMOVED_CUT_SHARE = 0.0
 # How long a learner cut off may take to learn it is one (the cut waits for it).
 _KNOW_WAIT_S = 1.0
 # Ballots remembered (with the voters whose Prepares they lose) at most.
@@ -158,7 +156,8 @@ class MembershipFaults:
         node until the heal, so that it misses the change (not the leader:
         its removal would never be chosen)."""
         cluster = self._cluster
-        if not self.active or self._rng_removed_cut.random() >= REMOVED_CUT_SHARE:
+        share = cluster.config.removed_cut_share
+        if not self.active or self._rng_removed_cut.random() >= share:
             return
         if node_id == cluster.leader() or cluster.node(node_id) is None:
             return
@@ -210,4 +209,4 @@ class MembershipFaults:
         cluster.later(lasting, heal)
 
 
-__all__ = ["BARE_ELECTION_SHARE", "LEARNER_CUT_SHARE", "REMOVED_CUT_SHARE", "MembershipFaults"]
+__all__ = ["BARE_ELECTION_SHARE", "LEARNER_CUT_SHARE", "MembershipFaults"]

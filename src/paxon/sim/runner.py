@@ -145,6 +145,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--alpha {config.alpha}")
         if config.wipe_rate:
             words.append(f"--wipe-rate {config.wipe_rate}")
+        if config.removed_cut_share:
+            words.append(f"--removed-cut {config.removed_cut_share}")
     if config.wipe_window:
         words.append("--wipe-window")
     if config.lease_reads:

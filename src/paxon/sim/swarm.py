@@ -139,6 +139,10 @@ _SYNC_HERE_STREAM = 42933
 # 14, 20, 30, 31, 46, 85, 100, 101, 108, 115, 146, 172, 1307, 5049 draw
 # "reconfig") draws it with this stream.
 _RUNTIME_SMALL_ALPHA = 0.5
+# Runtime engine: share of the seeds with "reconfig" that cut off the voters
+# they remove until the removal takes effect (``SimConfig.removed_cut_share``,
+# drawn in [0.5, 1] then), from a stream of its own.
+_RUNTIME_REMOVED_CUT_ON = 0.3
 _RUNTIME_ALPHA = (1, 16)
 _ALPHA_STREAM = 183318
 
@@ -340,11 +344,16 @@ def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
         alpha = base.alpha
         if small_alpha.random() < _RUNTIME_SMALL_ALPHA:
             alpha = _log_uniform(small_alpha, *_RUNTIME_ALPHA)
+        cutting = random.Random(f"{seed}:swarm-removed-cut")
+        removed_cut = 0.0
+        if cutting.random() < _RUNTIME_REMOVED_CUT_ON:
+            removed_cut = cutting.uniform(0.5, 1.0)
         return dataclasses.replace(
             base,
             spares=runtime.randint(0, 2),
             alpha=alpha,
             reconfig_gap_s=(gap_low, gap_low + runtime.uniform(0.2, 1.0)),
+            removed_cut_share=removed_cut,
         )
     rng = random.Random(f"{seed}:swarm-reconfig")
     if rng.random() >= _KIND_ON:
