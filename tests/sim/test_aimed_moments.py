@@ -179,12 +179,13 @@ class _RecordsLeaderPrepares(Replica):
 
 
 def test_a_leader_prepares_a_configuration_its_promises_did_not() -> None:
-    """Swarm seed 268 (alpha 1, drawn small): its elections are made bare and a
+    """Swarm seed 350 (268 until the swarm drew removal cuts in session 28;
+    alpha drawn small): its elections are made bare and a
     bare leader is asked a change its promises do not prepare (``bare_reign``);
     once the change takes effect, the leader asks the voters that have not
     promised before it proposes there (``Replica._prepare_configuration``)."""
     _RecordsLeaderPrepares.asked = []
-    cluster = _run(268, replica_factory=_RecordsLeaderPrepares)
+    cluster = _run(350, replica_factory=_RecordsLeaderPrepares)
     assert cluster.aims.bare_reign.changes_unprepared >= 1
     assert _RecordsLeaderPrepares.asked, "no leader prepared a configuration"
     assert cluster.aims.bare_reign.leader_prepares >= 1

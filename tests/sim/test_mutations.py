@@ -416,10 +416,11 @@ def test_accepts_sent_again_at_once_are_named_by_accept_paced() -> None:
 def test_a_leader_that_never_asks_a_new_configurations_voters_is_named(
     mutant: type[Replica], named: bool
 ) -> None:
-    """Swarm seed 268 (``bare_reign``): a leader elected on a bare majority
-    waits on a configuration its promises do not prepare; left unasked, its
-    voters never promise, which only ``config-prepare-sent`` names."""
-    result = run_seed(268, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
+    """Swarm seed 482 (268 until session 28; ``bare_reign``): a leader elected
+    on a bare majority waits on a configuration its promises do not prepare;
+    left unasked, its voters never promise, which ``config-prepare-sent``
+    names (and then liveness)."""
+    result = run_seed(482, SimConfig(nodes=0, swarm=True), replica_factory=mutant)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert ("config-prepare-sent" in rules) is named, result.violations[:3]
     if not named:
@@ -435,12 +436,13 @@ def test_promises_that_report_only_the_chosen_prefix_are_named_by_promise_report
 
 # Failing fast (paxon.sim.failfast): the serving bounds, judged from what each
 # replica heard and when. Swarm seeds, each within its first few seconds: seed 3
-# cuts a leader off from its majority while clients still reach it; seed 1 has
-# a leader's majority answer later than half the bound; seed 0 has a follower
+# cuts a leader off from its majority while clients still reach it, and has a
+# leader's majority answer later than half the bound (seed 1 did, until the
+# swarm drew removal cuts in session 28); seed 0 has a follower
 # miss its leader's heartbeats for longer than half the bound, and than the bound.
 SERVING_CASES = [
     (ServesPastTheBound, 3, "serve-bound"),
-    (RefusesBeforeTheBound, 1, "serve-heard"),
+    (RefusesBeforeTheBound, 3, "serve-heard"),
     (ForwardsPastTheBound, 0, "forward-bound"),
     (StopsForwardingEarly, 0, "forward-heard"),
 ]
@@ -580,20 +582,22 @@ def test_a_prober_that_installs_and_keeps_standing_is_named_by_install_steps_dow
 
 @pytest.mark.mutation
 def test_a_follower_that_ignores_its_leaders_hand_over_is_named_by_timeout_now_stands() -> None:
-    """Swarm seed 1: a leader hands leadership over (``TimeoutNow``); a core whose
+    """Swarm seed 24 (1 until session 28): a leader hands leadership over
+    (``TimeoutNow``); a core whose
     follower does not stand at once is named, where no other rule was (the
     transfer falls back to an election timeout, s14 sample rows 19 and 20)."""
-    result = run_seed(1, SimConfig(nodes=0, swarm=True), replica_factory=IgnoresTimeoutNow)
+    result = run_seed(24, SimConfig(nodes=0, swarm=True), replica_factory=IgnoresTimeoutNow)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "timeout-now-stands" in rules, result.violations[:3]
 
 
 @pytest.mark.mutation
 def test_a_node_that_may_not_stand_and_never_asks_is_named_by_nonvoter_asks() -> None:
-    """Swarm seed 1: a learner or removed node hears no leader for a timeout; a
+    """Swarm seed 35 (1 until session 28): a learner or removed node hears no
+    leader for a timeout; a
     core that only restarts its timer there, and asks no member for the log,
     is named (the flip of the ask's one-way guard survived every rule before)."""
-    result = run_seed(1, SimConfig(nodes=0, swarm=True), replica_factory=WaitsWhenItMayNotStand)
+    result = run_seed(35, SimConfig(nodes=0, swarm=True), replica_factory=WaitsWhenItMayNotStand)
     rules = {violation.split()[1].rstrip(":") for violation in result.violations}
     assert "nonvoter-asks" in rules, result.violations[:3]
 
@@ -1111,7 +1115,7 @@ LINE_CHANGES = [
         "serving",
         "recent = self._now - self.config.election_timeout_min_s",
         "recent = self._now - self.config.election_timeout_min_s / 2",
-        1,
+        3,  # 1 until the swarm drew removal cuts (session 28)
         "readiness-serving",
         False,
     ),

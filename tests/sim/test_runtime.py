@@ -117,6 +117,11 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     small = {config.alpha for config in changing} - {64}
     assert small and all(1 <= alpha <= 16 for alpha in small)
     assert all(config.spares == 0 for config in configs if config not in changing)
+    # A share of them cut off the voters they remove through the removal.
+    cutting = [config.removed_cut_share for config in changing if config.removed_cut_share]
+    assert cutting and all(0.5 <= share <= 1.0 for share in cutting)
+    assert len(cutting) < len(changing)
+    assert all(config.removed_cut_share == 0 for config in configs if config not in changing)
     # Drawn from its own stream: turning it off leaves every other draw as it
     # was, save a segment grown to hold a change of the spares too.
     without = dataclasses.replace(base, faults=base.faults - {"reconfig"})
@@ -130,6 +135,7 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
             alpha=64,
             reconfig_gap_s=(0.1, 0.6),
             segment_max_bytes=alone.segment_max_bytes,
+            removed_cut_share=0.0,
         )
         if config.spares == 0:
             assert alone.segment_max_bytes == config.segment_max_bytes
