@@ -51,10 +51,13 @@ class RemovalNotices:
         """The epoch a majority of ``newest``'s voters said removed this node, the
         lowest they agree on; None while they do not."""
         told = sorted(
-            (epoch for teller, epoch in self._epochs.items() if teller in newest.voters),
+            (
+                e
+                for teller, e in self._epochs.items()
+                if teller in newest.voters and e > newest.epoch
+            ),
             reverse=True,
         )
-        told = [epoch for epoch in told if epoch > newest.epoch]
         if len(told) < newest.quorum:
             return None
         return told[newest.quorum - 1]

@@ -1860,11 +1860,10 @@ class Replica:
     def _may_stand(self) -> bool:
         """Only a voter now and in the newest configuration stands: a learner
         never does, nor a voter whose removal is chosen."""
-        newest = self._history.newest
         return (
             self.node_id in self._history.at(self.slot_chosen).voters
-            and self.node_id in newest.voters
-            and self._removal_notices.removed_at(newest) is None
+            and self.node_id in self._history.newest.voters
+            and self.removed_by_notice is None
         )
 
     def _voters_ahead(self) -> frozenset[NodeId]:
