@@ -22,7 +22,22 @@ def get(cluster: Cluster, node_id: int, path: str) -> Any:
     return answer.json()
 
 
+def bound(cluster: Cluster) -> int | None:
+    """The leader, once the configuration binding the members' incarnations (epoch
+    1, proposed soon after the first election) and the no-ops that carry the log to
+    where it takes effect are chosen: after that the log holds only the puts."""
+    leader = cluster.leader_id()
+    if leader is None:
+        return None
+    status = get(cluster, leader, "/v1/status")
+    slots = get(cluster, leader, "/v1/slots?limit=1")
+    settled = status["configuration"]["epoch"] >= 1 and slots["slot_next"] == slots["commit_index"]
+    return leader if settled else None
+
+
 def test_slots_and_activity_on_a_real_cluster(cluster: Cluster) -> None:
+    # Else the binding's no-ops can come after the puts and fill the view.
+    cluster.wait_until(lambda: bound(cluster), WAIT_S, "the members' incarnations bound")
     with cluster.client() as client:
         for index in range(10):
             client.put(f"slots/{index}", b"v")
