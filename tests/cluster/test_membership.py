@@ -171,9 +171,10 @@ def test_a_node_removed_while_down_believes_its_voters_once_they_compacted(
     tmp_path: Path,
 ) -> None:
     """As above, but n1 and n2 write two snapshots' worth of commands (32 MiB
-    each, ``snapshot_interval_bytes``) first, and compact their logs past the
-    removal: no log can teach n3 now, and it may get no snapshot. Both remember
-    it and answer its probes with a ``RemovedNotice``; from a majority of the
+    each, ``snapshot_interval_bytes``) first, compact their logs past the
+    removal, and restart: no log can teach n3 now, and it may get no snapshot.
+    Both remember it (their snapshots carry the memory) and answer its probes
+    with a ``RemovedNotice``; from a majority of the
     voters it knows, it believes it (on the wire: the peer codec, the
     transport's links to the removed)."""
     cluster = Cluster(tmp_path).start()
@@ -190,6 +191,14 @@ def test_a_node_removed_while_down_believes_its_voters_once_they_compacted(
             return all((row["log_start"] or 0) > effect for row in views)
 
         cluster.wait_until(compacted, 60, "n1 and n2 to compact past the removal")
+        # Restarted, they recover from those snapshots: the log that removed n3
+        # is gone, and what they remember of it is what the snapshots carry.
+        for member in (1, 2):
+            cluster.node(member).stop()
+        for member in (1, 2):
+            cluster.node(member).restart()
+        cluster.wait_for_leader(not_in=[3])
+        cluster.wait_until(compacted, 30, "n1 and n2 back from their snapshots")
         said = "a majority of its voters say"
         _n3_stands_no_more(cluster, removed, said)
     finally:

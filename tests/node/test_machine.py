@@ -9,6 +9,12 @@ from paxon.errors import SessionExpired, SessionsFull
 from paxon.kv.sessions import SessionVerdict
 from paxon.node.logclock import CLOCK_CLIENT_ID, clock_command
 from paxon.node.machine import SESSION_TTL_MS, ReplicatedMachine, refusal
+from paxon.protocol.membership import (
+    REMOVED_REMEMBERED_MAX,
+    Configuration,
+    Member,
+    RemovedMember,
+)
 from paxon.protocol.ready import ChosenEntry
 from paxon.protocol.types import Command, Value
 from paxon.statemachine import StateMachine
@@ -188,10 +194,92 @@ def test_a_version_1_snapshot_loads_and_its_sessions_start_at_the_first_stamp() 
     assert len(machine.sessions) == 0
 
 
+def change(previous: Configuration, *ids: int) -> tuple[Configuration, ChosenEntry]:
+    """The next configuration, of voters ``ids`` at address ``n<id>``, and an entry
+    choosing it at slot 0 (the caller renumbers it)."""
+    after = previous.successor(Member(n, f"n{n}") for n in ids)
+    return after, ChosenEntry(0, Value((after.command(),)))
+
+
+def version(snapshot: bytes) -> int:
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(snapshot)
+    head: list[int] = unpacker.unpack()
+    return head[0]
+
+
+def at(slot: int, chosen: ChosenEntry) -> ChosenEntry:
+    return ChosenEntry(slot, chosen.value)
+
+
+def test_a_removal_is_remembered_and_carried_by_a_snapshot() -> None:
+    """Every replica remembers the nodes a change drops (address, effect slot,
+    epoch), forgets one added back, and a snapshot carries the memory: a member
+    restarted after its log was compacted still tells a removed node so."""
+    first = Configuration.initial({1: "n1", 2: "n2", 3: "n3"}, alpha=4)
+    machine = ReplicatedMachine(Appender(), configuration=first)
+    assert version(machine.snapshot()) == 3  # what a release before 4 reads
+    second, without_3 = change(first, 1, 2)
+    list(machine.apply(at(0, without_3)))
+    assert machine.removed_state() == (RemovedMember(3, "n3", 4, 1),)
+    for slot in range(1, 6):
+        list(machine.apply(entry(slot, (7, slot, b"x"))))
+    third, with_4 = change(second, 1, 2, 4)
+    list(machine.apply(at(6, with_4)))
+    fourth, without_2 = change(third, 1, 4)
+    list(machine.apply(at(7, without_2)))
+    assert [r.node_id for r in machine.removed_state()] == [3, 2]
+    # From the snapshot (version 4 now), a restarted member remembers both.
+    assert version(machine.snapshot()) == 4
+    restored = ReplicatedMachine(Appender(), configuration=first)
+    restored.restore(machine.snapshot())
+    assert restored.removed_state() == (RemovedMember(3, "n3", 4, 1), RemovedMember(2, "n2", 11, 3))
+    assert restored.snapshot() == machine.snapshot()
+    # Node 3 added back is removed no more, on every replica alike.
+    _, with_3 = change(fourth, 1, 3, 4)
+    for replica in (machine, restored):
+        list(replica.apply(at(8, with_3)))
+        assert [r.node_id for r in replica.removed_state()] == [2]
+
+
+def test_the_memory_of_removed_nodes_is_bounded() -> None:
+    voters = range(1, REMOVED_REMEMBERED_MAX + 6)
+    configuration = Configuration.initial({n: f"n{n}" for n in voters}, alpha=1)
+    machine = ReplicatedMachine(Appender(), configuration=configuration)
+    for slot, gone in enumerate(voters[:-1]):
+        configuration, chosen = change(configuration, *(n for n in voters if n > gone))
+        list(machine.apply(at(slot, chosen)))
+    kept = [r.node_id for r in machine.removed_state()]
+    assert kept == list(voters[-1 - REMOVED_REMEMBERED_MAX : -1])  # the newest 16
+
+
+@pytest.mark.parametrize(
+    "removed",
+    [
+        [[3, "n3", 4]],  # a row too short
+        [[0, "n3", 4, 1]],  # node id 0
+        [[3, b"n3", 4, 1]],  # address not text
+        [[3, "n" * 256, 4, 1]],  # address too long
+        [[3, "n3", -1, 1]],  # negative slot
+        [[3, "n3", 4, 1], [3, "n3", 5, 2]],  # an id twice
+        [[n, "", 4, 1] for n in range(1, REMOVED_REMEMBERED_MAX + 2)],  # too many
+        "not a list",
+    ],
+)
+def test_a_snapshot_with_bad_removed_nodes_is_refused(removed: object) -> None:
+    machine = ReplicatedMachine(Appender(), configuration=Configuration.initial([1, 2, 3]))
+    before = machine.snapshot()
+    with pytest.raises(ValueError):
+        machine.restore(msgpack.packb([4, 0, 0, [], [], removed], use_bin_type=True) + b"x")
+    assert machine.snapshot() == before
+
+
 @pytest.mark.parametrize(
     "header",
     [
-        [3, 0, 0, []],  # unknown version
+        [5, 0, 0, [], [], []],  # unknown version
+        [4, 0, 0, [], []],  # version 4 without its removed nodes
+        [3, 0, 0, []],  # version 3 without its configurations
         [2, 0, []],  # wrong length
         [2, -1, 0, []],  # negative slot
         [2, 0, 5, [[7, 1, 9, b""]]],  # session active after the log time

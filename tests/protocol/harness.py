@@ -31,6 +31,7 @@ Output lines look like this (``N`` is a node id)::
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ from paxon.protocol import (
     Value,
     recover,
 )
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import ConfigState, Configuration, RemovedState
 
 CAMPAIGN_STEP_S = 0.01
 """``campaign`` ticks the node's clock forward in steps of this size."""
@@ -296,8 +297,11 @@ class Env:
             f"{node_id}: persist {plural(records, 'record')}, release {plural(released, 'message')}"
         ]
 
-    def crash(self, node_id: NodeId) -> list[str]:
-        """Lose what is not durable and restart the replica from its disk."""
+    def crash(
+        self, node_id: NodeId, *, configs: ConfigState = (), removed: RemovedState = ()
+    ) -> list[str]:
+        """Lose what is not durable and restart the replica from its disk (and,
+        as the runtime's snapshot would give them, ``configs`` and ``removed``)."""
         node = self.node(node_id)
         old = node.replica
         lines = [
@@ -306,7 +310,7 @@ class Env:
         ]
         node.unpersisted = []
         node.held = []
-        durable = recover(node.disk)
+        durable = dataclasses.replace(recover(node.disk), configs=configs, removed=removed)
         lines.append(
             f"{node_id}: restart promised={durable.ballot_promised}"
             f" entries={format_entries(durable.entries[slot] for slot in sorted(durable.entries))}"

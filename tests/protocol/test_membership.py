@@ -10,7 +10,7 @@ import pytest
 from tests.protocol.harness import Env
 from tests.protocol.test_replica import command, elect
 
-import paxon.protocol.replica as replica_module
+import paxon.protocol.membership as membership_module
 from paxon.errors import Busy, NotLeader
 from paxon.protocol import (
     Accept,
@@ -30,8 +30,10 @@ from paxon.protocol.membership import (
     Configuration,
     InvalidConfiguration,
     Member,
+    RemovedMember,
     change_in,
 )
+from paxon.protocol.records import SnapshotRecord
 from paxon.protocol.removal_notices import RemovalNotices
 from paxon.protocol.types import Command, Value
 
@@ -826,7 +828,7 @@ def test_a_member_that_holds_a_removed_node_nowhere_and_forgot_it_refuses_apart(
     counts the request apart from ``ignored_non_member`` (honest traffic: a
     removed node asks what it missed, which must not look like a
     non-member's election or agreement traffic)."""
-    monkeypatch.setattr(replica_module, "REMOVED_REMEMBERED_MAX", 0)
+    monkeypatch.setattr(membership_module, "REMOVED_REMEMBERED_MAX", 0)
     env = Env(3, alpha=ALPHA)
     _, member = _removed_asks_a_compacted_member(env)
     assert member.removed_addresses() == {}
@@ -900,7 +902,7 @@ def test_a_replica_remembers_only_the_last_removed_and_forgets_one_added_back(
 ) -> None:
     """``REMOVED_REMEMBERED_MAX`` bounds the memory, the oldest forgotten first;
     a node added back is a member again, not a removed one."""
-    monkeypatch.setattr(replica_module, "REMOVED_REMEMBERED_MAX", 1)
+    monkeypatch.setattr(membership_module, "REMOVED_REMEMBERED_MAX", 1)
     env = Env(4, alpha=ALPHA)
     elect(env, 1)
     leader = env.replica(1)
@@ -965,6 +967,32 @@ def test_a_removed_node_whose_members_compacted_past_its_removal_believes_a_majo
         env.stabilize()
     assert not env.deliverable(3, None, "Probe")
     assert removed.role is Role.FOLLOWER
+
+
+@pytest.mark.parametrize("remembered", [True, False])
+def test_members_restarted_past_a_removal_tell_the_removed_node_from_their_snapshot(
+    remembered: bool,
+) -> None:
+    """As above, but both members restart after compacting: the log that
+    removed node 3 is gone from their disks too, and what they remember of it
+    comes from the snapshot the runtime restores (``RemovedState``; the
+    runtime's machine keeps it, ``node/machine.py``). Without it, node 3 would
+    stand for good."""
+    env = Env(3, alpha=ALPHA)
+    removed = _removed_after_every_member_compacted(env)
+    effect = change_slot_of_removal(env)
+    memory = (RemovedMember(3, "", effect, 1),) if remembered else ()
+    for member in (1, 2):
+        replica = env.replica(member)
+        env.persist(member)
+        env.node(member).disk.append(SnapshotRecord(replica.log_start))  # its snapshot's mark
+        env.crash(member, configs=replica.configs_at(replica.log_start), removed=memory)
+        assert env.replica(member).removal_effect(3) == (effect if remembered else None)
+        assert env.replica(member).log_start > effect
+    elect(env, 1)
+    _probe_until_refused(env, removed)
+    env.stabilize()
+    assert removed.removed_by_notice == (1 if remembered else None)
 
 
 def test_one_members_removal_notice_does_not_stop_a_voter_standing() -> None:

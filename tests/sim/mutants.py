@@ -16,7 +16,13 @@ from paxon.errors import Busy
 from paxon.kv.model import LeaseKeepAlive, LeaseKeepAliveResult
 from paxon.kv.store import KvStore
 from paxon.node.node import Node
-from paxon.protocol.membership import ConfigHistory, ConfigState, Configuration, change_in
+from paxon.protocol.membership import (
+    ConfigHistory,
+    ConfigState,
+    Configuration,
+    RemovedState,
+    change_in,
+)
 from paxon.protocol.messages import (
     Accept,
     Accepted,
@@ -319,11 +325,11 @@ class ForgetsVotesAboveSnapshot(Replica):
     (mutation s13 #23): votes it acknowledged stay on disk, but its promises
     no longer report them until it restarts."""
 
-    def install_snapshot(self, slot: Slot, configs: Any = ()) -> Ready:
+    def install_snapshot(self, slot: Slot, configs: Any = (), removed: Any = ()) -> Ready:
         if slot > self.slot_chosen:
             for above in [s for s in self._log if s > slot]:
                 del self._log[above]
-        return super().install_snapshot(slot, configs)
+        return super().install_snapshot(slot, configs, removed)
 
 
 class RewritesTheChosenMark(Replica):
@@ -407,10 +413,12 @@ class KeepsStandingAtAnInstall(Replica):
 
     _installing = False
 
-    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+    def install_snapshot(
+        self, slot: Slot, configs: ConfigState = (), removed: RemovedState = ()
+    ) -> Ready:
         self._installing = True
         try:
-            return super().install_snapshot(slot, configs)
+            return super().install_snapshot(slot, configs, removed)
         finally:
             self._installing = False
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from paxon.protocol.membership import ConfigState
+from paxon.protocol.membership import ConfigState, RemovedState
 from paxon.protocol.messages import TimeoutNow
 from paxon.protocol.ready import Ready
 from paxon.protocol.replica import Replica, Role
@@ -265,10 +265,12 @@ class _RecordsStandingInstalls(Replica):
 
     installs: list[tuple[NodeId, Role, Role]] = []  # node, role before, role after
 
-    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+    def install_snapshot(
+        self, slot: Slot, configs: ConfigState = (), removed: RemovedState = ()
+    ) -> Ready:
         role, behind = self.role, slot > self.slot_chosen
         catching_up = role is Role.PREPARING and self._catch_up_to > 0
-        ready = super().install_snapshot(slot, configs)
+        ready = super().install_snapshot(slot, configs, removed)
         if behind and role is not Role.FOLLOWER and not catching_up:
             _RecordsStandingInstalls.installs.append((self.node_id, role, self.role))
         return ready

@@ -43,7 +43,11 @@ session (client id 0) whose payload starts with ``CONFIG_MAGIC`` is a
 configuration change (any other is a clock entry, as before); it yields
 nothing, and the machine keeps the same history of configurations as the
 core (same rule, same slots), so a snapshot carries what a replica restored
-from it needs (``configs_at``). One whose payload starts with
+from it needs (``configs_at``). Each node a change drops is remembered
+removed (``removed``: the last ``REMOVED_REMEMBERED_MAX``, 16, with address,
+effect slot and epoch; one added back is forgotten), and a snapshot carries
+that too: a member restarted past a removal still tells the removed node
+(``Replica.install_snapshot``). One whose payload starts with
 ``LEADER_MAGIC`` is a clock entry that a new leader proposes first: the user
 machine's ``on_leader_change`` runs, then the clock moves as for any clock
 entry (``StateMachine.on_log_time``). One whose payload starts with
@@ -51,12 +55,15 @@ entry (``StateMachine.on_log_time``). One whose payload starts with
 a ``KvStore`` cuts its history there (``KvStore.compact_history``); it yields
 nothing and needs no token (no client can use client id 0).
 
-Snapshot layout (version 3): a msgpack array ``[3, slot_applied, log_time_ms,
-sessions, configs]`` where ``sessions`` is ``[[client_id, seq, active_ms,
+Snapshot layout (version 4): a msgpack array ``[4, slot_applied, log_time_ms,
+sessions, configs, removed]`` where ``sessions`` is ``[[client_id, seq, active_ms,
 reply], ...]`` least recently active first and ``configs`` is ``[[effect_slot,
 configuration], ...]`` (the one in effect at ``slot_applied`` and every later
 one; ``configuration`` as ``Configuration.encode`` writes it; empty when the
-machine does not track them), then the user state machine's bytes. Version 2
+machine does not track them) and ``removed`` is ``[[node_id, address,
+effect_slot, epoch], ...]`` oldest first, then the user state machine's bytes.
+Version 3 is version 4 without ``removed``, and is still written while no
+member was ever removed (so a release before version 4 reads those). Version 2
 is version 3 without ``configs``. Version 1
 (``[1, slot_applied, [[client_id, seq, reply], ...]]``, before log time)
 still loads: its sessions get log time 0 and count as active at the first
@@ -76,17 +83,24 @@ from paxon.kv.store import KvStore
 from paxon.node.history import COMPACT_MAGIC, compaction_revision
 from paxon.node.logclock import CLOCK_CLIENT_ID, LEADER_MAGIC, LogClock
 from paxon.protocol.membership import (
+    ADDRESS_BYTES_MAX,
     CONFIG_MAGIC,
+    REMOVED_REMEMBERED_MAX,
     ConfigHistory,
     ConfigState,
     Configuration,
     InvalidConfiguration,
+    RemovedMember,
+    RemovedState,
+    remember_removed,
+    removed_by,
 )
 from paxon.protocol.ready import ChosenEntry
-from paxon.protocol.types import Slot
+from paxon.protocol.types import NodeId, Slot
 from paxon.statemachine import StateMachine
 
-_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION = 4
+_SNAPSHOT_VERSION_NO_REMOVED = 3  # still written while no member was ever removed
 _SNAPSHOT_VERSION_NO_CONFIGS = 2
 _SNAPSHOT_VERSION_NO_TIME = 1
 
@@ -105,6 +119,7 @@ class _Head(NamedTuple):
     log_time_ms: int
     sessions: list[tuple[int, int, int, bytes]]
     configs: ConfigState
+    removed: RemovedState
     size: int  # bytes of the head; the user machine's image follows
 
 
@@ -169,8 +184,10 @@ class ReplicatedMachine:
         self.sessions: SessionTable[bytes] = SessionTable(sessions_max, ttl_ms=session_ttl_ms)
         self.clock = LogClock()
         self.slot_applied = slot_applied
-        # The configurations from slot_applied on, when the runtime tracks them.
+        # The configurations from slot_applied on, when the runtime tracks them,
+        # and the nodes they removed (REMOVED_REMEMBERED_MAX, newest last).
         self.configs = None if configuration is None else ConfigHistory(((0, configuration),))
+        self.removed: dict[NodeId, RemovedMember] = {}
 
     def apply(self, entry: ChosenEntry) -> Iterator[Applied]:
         if entry.slot != self.slot_applied:
@@ -184,8 +201,7 @@ class ReplicatedMachine:
                     # A configuration change: the core and this history read it
                     # alike (``ConfigHistory.chosen``), once per slot.
                     if self.configs is not None:
-                        self.configs.chosen(entry.slot, entry.value)
-                        self.configs.forget_before(self.slot_applied)
+                        self._configuration_chosen(entry)
                 elif command.payload.startswith(COMPACT_MAGIC):
                     self._compact_history(command.payload)
                 else:
@@ -214,12 +230,15 @@ class ReplicatedMachine:
         (on any thread; see ``StateMachine.snapshot_later``)."""
         configs = [] if self.configs is None else self.configs.state(self.slot_applied)
         body = [
-            _SNAPSHOT_VERSION,
+            _SNAPSHOT_VERSION_NO_REMOVED,
             self.slot_applied,
             self.clock.log_time_ms,
             self.sessions.export(),
             [[effect, config.encode()] for effect, config in configs],
         ]
+        if self.removed:  # a cluster that never removed a member stays readable by 3
+            body[0] = _SNAPSHOT_VERSION
+            body.append([[r.node_id, r.address, r.effect, r.epoch] for r in self.removed.values()])
         user = self.machine.snapshot_later()
 
         def encode() -> bytes:
@@ -276,6 +295,23 @@ class ReplicatedMachine:
         self.slot_applied = head.slot_applied
         if head.configs:
             self.configs = ConfigHistory(head.configs)
+        self.removed = {removed.node_id: removed for removed in head.removed}
+
+    def removed_state(self) -> RemovedState:
+        """The nodes removed so far that this state remembers, oldest first."""
+        return tuple(self.removed.values())
+
+    def _configuration_chosen(self, entry: ChosenEntry) -> None:
+        """A configuration change was chosen at ``entry.slot``: the history takes
+        it (if it counts) and forgets what no slot from here on needs; every node
+        it drops is remembered removed, on every replica alike."""
+        assert self.configs is not None
+        before = self.configs.newest
+        change = self.configs.chosen(entry.slot, entry.value)
+        if change is not None:
+            gone = removed_by(before, change, self.configs.newest_effect)
+            remember_removed(self.removed, gone, change.ids)
+        self.configs.forget_before(self.slot_applied)
 
     def _session_table(self, head: _Head) -> SessionTable[bytes]:
         table: SessionTable[bytes] = SessionTable(
@@ -316,21 +352,24 @@ def _decode_head(data: bytes) -> _Head:
     except (ValueError, msgpack.UnpackException) as error:
         raise InvalidSnapshot(f"snapshot head does not decode: {error!r}") from None
     try:
-        slot_applied, log_time_ms, sessions, configs = _parse_header(header)
+        return _parse_header(header)._replace(size=size)
     except ValueError as error:
         raise InvalidSnapshot(str(error)) from None
-    return _Head(slot_applied, log_time_ms, sessions, configs, size)
 
 
-def _parse_header(
-    header: Any,
-) -> tuple[Slot, int, list[tuple[int, int, int, bytes]], ConfigState]:
-    """``(slot_applied, log_time_ms, sessions, configs)`` from a snapshot header, checked."""
+def _parse_header(header: Any) -> _Head:
+    """The head of a snapshot from its decoded header, checked (``size`` 0)."""
     if not isinstance(header, list) or not header or type(header[0]) is not int:
         raise ValueError("snapshot header is not [version, ...]")
     version = header[0]
     configs: ConfigState = ()
-    if version == _SNAPSHOT_VERSION and len(header) == 5:
+    removed: RemovedState = ()
+    if version == _SNAPSHOT_VERSION and len(header) == 6:
+        _, slot_applied, log_time_ms, rows, config_rows, removed_rows = header
+        sessions = [_session_row(row, 4) for row in _rows(rows)]
+        configs = _configs(config_rows, slot_applied)
+        removed = _removed(removed_rows)
+    elif version == _SNAPSHOT_VERSION_NO_REMOVED and len(header) == 5:
         _, slot_applied, log_time_ms, rows, config_rows = header
         sessions = [_session_row(row, 4) for row in _rows(rows)]
         configs = _configs(config_rows, slot_applied)
@@ -347,7 +386,7 @@ def _parse_header(
         raise ValueError("snapshot slot_applied and log_time_ms must be integers >= 0")
     if any(active_ms > log_time_ms for _, _, active_ms, _ in sessions):
         raise ValueError("a snapshot session is active after the snapshot's log time")
-    return slot_applied, log_time_ms, sessions, configs
+    return _Head(slot_applied, log_time_ms, sessions, configs, removed, 0)
 
 
 def _configs(rows: Any, slot_applied: Any) -> ConfigState:
@@ -369,6 +408,26 @@ def _configs(rows: Any, slot_applied: Any) -> ConfigState:
     if slots != sorted(set(slots)) or (state and slots[0] > slot_applied):
         raise ValueError(f"snapshot configuration slots out of order: {slots}")
     return tuple(state)
+
+
+def _removed(rows: Any) -> RemovedState:
+    """The snapshot's removed nodes, checked: at most ``REMOVED_REMEMBERED_MAX``
+    rows ``[id, address, effect slot, epoch]``, ids above 0 and distinct."""
+    if not isinstance(rows, list) or len(rows) > REMOVED_REMEMBERED_MAX:
+        raise ValueError(f"snapshot removed nodes: not a list of at most {REMOVED_REMEMBERED_MAX}")
+    removed = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 4:
+            raise ValueError(f"snapshot removed node: not [id, address, slot, epoch]: {row!r:.80}")
+        node_id, address, effect, epoch = row
+        if not all(_is_uint(number) for number in (node_id, effect, epoch)) or node_id == 0:
+            raise ValueError(f"snapshot removed node has a bad number: {row!r:.80}")
+        if not isinstance(address, str) or len(address.encode()) > ADDRESS_BYTES_MAX:
+            raise ValueError(f"snapshot removed node has a bad address: {row!r:.80}")
+        removed.append(RemovedMember(node_id, address, effect, epoch))
+    if len({r.node_id for r in removed}) != len(removed):
+        raise ValueError("snapshot removed nodes repeat an id")
+    return tuple(removed)
 
 
 def _rows(rows: Any) -> list[Any]:

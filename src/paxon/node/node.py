@@ -1244,7 +1244,9 @@ class Node:
             rng=self._env.make_rng(),
             now=asyncio.get_running_loop().time(),
             config=self.config.replica,
-            durable=dataclasses.replace(recovered.state, configs=configs),
+            durable=dataclasses.replace(
+                recovered.state, configs=configs, removed=self.machine.removed_state()
+            ),
         )
         self._follow_membership()
         # The core hands the recovered chosen entries from log_start to the
@@ -1287,7 +1289,8 @@ class Node:
         """A peer's snapshot is durable and restored: schedule ours after it, tell the core."""
         self._snapshots.installed(slot)
         configs = self.machine.configs.state(slot) if self.machine.configs else ()
-        self._perform(self._replica.install_snapshot(slot, configs))
+        removed = self.machine.removed_state()
+        self._perform(self._replica.install_snapshot(slot, configs, removed))
 
     def _update_gauges(self) -> None:
         status = self._replica.status()

@@ -44,7 +44,8 @@ MEMBERS_MAX = 64
 REMOVED_REMEMBERED_MAX = 16
 """Nodes a replica remembers it saw removed, newest kept: it tells their
 probes no and answers their learn requests, so a removed node that missed its
-removal learns it (replica.py, note (***) of the trust bounds)."""
+removal learns it (replica.py, note (***) of the trust bounds). Snapshots carry
+the same memory (``RemovedState``), so a restart keeps it."""
 ADDRESS_BYTES_MAX = 255
 CONFIG_BYTES_MAX = 32 * 1024
 ALPHA_DEFAULT = 64
@@ -267,6 +268,48 @@ def _bool(raw: object) -> bool:
 
 ConfigState = tuple[tuple[Slot, Configuration], ...]
 """Configurations by the slot each takes effect at, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedMember:
+    """A node gone from the members: the address it had, the slot its removal
+    took effect at, and the epoch of the configuration that removed it."""
+
+    node_id: NodeId
+    address: str
+    effect: Slot
+    epoch: int
+
+
+RemovedState = tuple[RemovedMember, ...]
+"""The nodes remembered removed, oldest first: what a snapshot carries beside
+its configurations (``node/machine.py``), so that a member restarted or
+restored past a removal still tells the removed node (replica.py, (***))."""
+
+
+def remember_removed(
+    memory: dict[NodeId, RemovedMember], gone: Iterable[RemovedMember], members: Iterable[NodeId]
+) -> None:
+    """Add ``gone`` to ``memory`` as its newest, drop ``members`` (a node added
+    back is no longer removed), and keep the newest ``REMOVED_REMEMBERED_MAX``."""
+    for removed in gone:
+        memory.pop(removed.node_id, None)
+        memory[removed.node_id] = removed
+    for member in members:
+        memory.pop(member, None)
+    # A simulated run has at most 9 members: never 16 removed.
+    while len(memory) > REMOVED_REMEMBERED_MAX:  # sim: one-way: see above
+        del memory[next(iter(memory))]
+
+
+def removed_by(before: Configuration, change: Configuration, effect: Slot) -> RemovedState:
+    """The members of ``before`` that ``change``, taking effect at ``effect``, drops."""
+    kept = change.ids
+    return tuple(
+        RemovedMember(member.node_id, member.address, effect, change.epoch)
+        for member in before.members
+        if member.node_id not in kept
+    )
 
 
 class ConfigHistory:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from paxon.protocol.membership import ConfigState
+from paxon.protocol.membership import ConfigState, RemovedState
 from paxon.protocol.types import BALLOT_ZERO, Ballot, Entry, Slot
 
 
@@ -61,6 +61,8 @@ class DurableState:
     # The configurations from log_start on (``membership.ConfigState``), as the
     # snapshot at log_start carries them; empty: the replica's first one.
     configs: ConfigState = ()
+    # The nodes removed before log_start that the snapshot there remembers.
+    removed: RemovedState = ()
 
 
 def recover(records: Iterable[Record]) -> DurableState:

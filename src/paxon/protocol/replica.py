@@ -79,8 +79,9 @@ back, it answers as it answers any member.
 
 (***) A removed node that missed its removal. A replica remembers the last
 ``REMOVED_REMEMBERED_MAX`` (16) nodes gone from its members, with their
-addresses and the slot their removal took effect at, for as long as it runs
-(``removed_addresses``; the runtime keeps a link to each). It answers their
+addresses and the slot their removal took effect at (``removed_addresses``;
+the runtime keeps a link to each); a snapshot carries the same memory, so a
+restart or an installed snapshot keeps it (``RemovedState``). It answers their
 LearnRequests with the chosen entries below that slot only (never a
 snapshot: one past the change is refused and counted as (**)), and a Probe
 of theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
@@ -120,12 +121,14 @@ from typing import Protocol, assert_never
 from paxon.errors import Busy, NoQuorum, NotLeader
 from paxon.protocol.config import ROUND_END, ROUND_JUMP_MAX, ReplicaConfig
 from paxon.protocol.membership import (
-    REMOVED_REMEMBERED_MAX,
     ConfigHistory,
     ConfigState,
     Configuration,
     InvalidConfiguration,
+    RemovedMember,
+    RemovedState,
     change_in,
+    remember_removed,
 )
 from paxon.protocol.messages import (
     Accept,
@@ -320,10 +323,11 @@ class Replica:
         # effect at and the epoch then in effect: their probes are refused out
         # loud with a RemovedNotice, and their learn requests answered below
         # that slot (``removed_addresses``).
-        self._removed: dict[NodeId, tuple[str, Slot, int]] = {}
+        self._removed: dict[NodeId, RemovedMember] = {}
         # What the members said of this node's own removal (``RemovedNotice``).
         self._removal_notices = RemovalNotices()
         self._refresh_members()
+        self._remember_removed_before(durable.removed)
         self._runs: list[tuple[Slot, Ballot]] = []  # (first slot, ballot) per run
         # A ChosenRecord is written after the AcceptRecord of every slot below
         # it (_advance_chosen), or after a snapshot installed past them. If
@@ -669,13 +673,13 @@ class Replica:
         """The last ``REMOVED_REMEMBERED_MAX`` nodes gone from the members, with
         their addresses: the runtime keeps links to them, so that one that
         missed its removal hears of it (``_tell_the_removed``)."""
-        return {node_id: address for node_id, (address, _, _) in self._removed.items()}
+        return {node_id: removed.address for node_id, removed in self._removed.items()}
 
     def removal_effect(self, node_id: NodeId) -> Slot | None:
         """For a node this replica remembers removed, the slot its removal took
         effect at: its learn requests get no slot from there on. None else."""
         removed = self._removed.get(node_id)
-        return None if removed is None else removed[1]
+        return None if removed is None else removed.effect
 
     @property
     def removed_by_notice(self) -> int | None:
@@ -738,10 +742,13 @@ class Replica:
         finally:
             self._proposing_configuration = False
 
-    def install_snapshot(self, slot: Slot, configs: ConfigState = ()) -> Ready:
+    def install_snapshot(
+        self, slot: Slot, configs: ConfigState = (), removed: RemovedState = ()
+    ) -> Ready:
         """The runtime restored a snapshot covering every slot below ``slot``,
         carrying ``configs`` (``configs_at(slot)`` where it was taken; empty
-        keeps this replica's own, for a cluster whose members never change)."""
+        keeps this replica's own, for a cluster whose members never change) and
+        the nodes removed before ``slot`` that it remembers."""
         # The node installs only above slot_chosen, checked in the same step
         # (node/snapshot_transfer.py, _install).
         if slot <= self.slot_chosen:  # sim: one-way: the node checks it first
@@ -759,6 +766,7 @@ class Replica:
         if configs:  # sim: one-way: see above
             self._history = ConfigHistory(configs)
         self._refresh_members()
+        self._remember_removed_before(removed)
         self._persist_snapshot_mark(slot)
         self._advance_chosen()
         if catching_up:
@@ -1131,7 +1139,7 @@ class Replica:
             self._send(ProbeReply(self.node_id, message.src, message.ballot, False))
             # Once the log holds the change no more, the epoch is all we can
             # tell it (protocol/removal_notices.py); a majority of us must.
-            epoch = self._removed[message.src][2]
+            epoch = self._removed[message.src].epoch
             self._send(RemovedNotice(self.node_id, message.src, epoch))
 
     def _on_removed_notice(self, message: RemovedNotice) -> None:
@@ -1904,18 +1912,22 @@ class Replica:
     def _remember_the_removed(self, before: frozenset[NodeId]) -> None:
         """Members gone since the last refresh join ``_removed`` (bounded: the
         oldest is forgotten first); members back leave it."""
-        for gone in sorted(before - set(self.members) - {self.node_id}):
-            self._removed.pop(gone, None)
-            effect = self._history.effect_of(self.slot_chosen)
-            epoch = self._history.at(self.slot_chosen).epoch
-            self._removed[gone] = (self._member_addresses.get(gone, ""), effect, epoch)
-        for member in self.members:
-            self._removed.pop(member, None)
-        # A simulated run has at most 9 members: never 16 removed.
-        while len(self._removed) > REMOVED_REMEMBERED_MAX:  # sim: one-way: see above
-            del self._removed[next(iter(self._removed))]
+        effect = self._history.effect_of(self.slot_chosen)
+        epoch = self._history.at(self.slot_chosen).epoch
+        gone = sorted(before - set(self.members) - {self.node_id})
+        remember_removed(
+            self._removed,
+            (RemovedMember(n, self._member_addresses.get(n, ""), effect, epoch) for n in gone),
+            self.members,
+        )
         self._member_addresses = self.member_addresses()
         self._newest_seen = self._history.newest
+
+    def _remember_removed_before(self, removed: RemovedState) -> None:
+        """What a snapshot remembers of nodes removed before it (the log that
+        removed them is gone here): restarted, or restored from a peer's."""
+        others = (gone for gone in removed if gone.node_id != self.node_id)
+        remember_removed(self._removed, others, self.members)
 
     def _members_now(self) -> tuple[NodeId, ...]:
         """Every member of a configuration in effect from the chosen prefix on."""
