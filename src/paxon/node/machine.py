@@ -201,7 +201,7 @@ class ReplicatedMachine:
                     # A configuration change: the core and this history read it
                     # alike (``ConfigHistory.chosen``), once per slot.
                     if self.configs is not None:
-                        self._configuration_chosen(entry)
+                        self._configuration_chosen(self.configs, entry)
                 elif command.payload.startswith(COMPACT_MAGIC):
                     self._compact_history(command.payload)
                 else:
@@ -301,17 +301,17 @@ class ReplicatedMachine:
         """The nodes removed so far that this state remembers, oldest first."""
         return tuple(self.removed.values())
 
-    def _configuration_chosen(self, entry: ChosenEntry) -> None:
+    def _configuration_chosen(self, configs: ConfigHistory, entry: ChosenEntry) -> None:
         """A configuration change was chosen at ``entry.slot``: the history takes
-        it (if it counts) and forgets what no slot from here on needs; every node
-        it drops is remembered removed, on every replica alike."""
-        assert self.configs is not None
-        before = self.configs.newest
-        change = self.configs.chosen(entry.slot, entry.value)
+        it (if it counts) and forgets what no slot from here on needs, and every
+        node it drops is remembered removed (alike on every replica that applies
+        it; one that joined later through the log alone never held the nodes)."""
+        before = configs.newest
+        change = configs.chosen(entry.slot, entry.value)
         if change is not None:
-            gone = removed_by(before, change, self.configs.newest_effect)
+            gone = removed_by(before, change, configs.newest_effect)
             remember_removed(self.removed, gone, change.ids)
-        self.configs.forget_before(self.slot_applied)
+        configs.forget_before(self.slot_applied)
 
     def _session_table(self, head: _Head) -> SessionTable[bytes]:
         table: SessionTable[bytes] = SessionTable(
