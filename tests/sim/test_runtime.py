@@ -11,7 +11,7 @@ import pytest
 from paxon.node.node import Node
 from paxon.protocol.records import AcceptRecord
 from paxon.protocol.types import Ballot, Command, Entry, Value
-from paxon.sim import SimConfig, run_seed
+from paxon.sim import SimConfig, run_seed, swarm
 from paxon.sim.config import CORE_FAULTS, FAULT_KINDS
 from paxon.sim.host import (
     REACCEPT_DURABLE,
@@ -149,6 +149,19 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
         assert draw(seed, no_wipe) == dataclasses.replace(
             config, faults=config.faults - {"wipe"}, wipe_rate=0.0
         )
+    # Roll-overs cut short: a share of the seeds with "crash", from a stream of
+    # its own (turning it off leaves every other draw as it was).
+    rolling = [config for config in configs if config.roll_cut_rate]
+    assert rolling and all(0.25 <= config.roll_cut_rate <= 0.75 for config in rolling)
+    assert all("crash" in config.faults for config in rolling)
+    # The smallest segments, so that they roll over (grown for a wide change).
+    assert all(config.segment_max_bytes < 2048 for config in rolling)
+    assert len(rolling) < sum("crash" in config.faults for config in configs) / 3
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(swarm, "_RUNTIME_ROLL_CUT_ON", 0.0)
+        for seed, config in enumerate(configs):
+            if config not in rolling:
+                assert draw(seed, base) == config
     assert draw(3, dataclasses.replace(base, nodes=5)).nodes == 5
     core = [draw(seed, dataclasses.replace(base, engine="core")) for seed in range(200)]
     reconfig = [config for config in core if "reconfig" in config.faults]

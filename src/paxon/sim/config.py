@@ -130,8 +130,9 @@ class SimConfig:
     # At this share of roll-overs (any fault kinds), the power fails once the
     # new segment is durable and before the old one's seal is written: a
     # roll-over cut short, which recovery must undo (``SimDisk``,
-    # ``ROLL_CUT_SHORT``). 0 in every seed but the budget's roll group
-    # (``tests/mutate/budget.py``), so the swarm's schedules stay as they were.
+    # ``ROLL_CUT_SHORT``). 0 in a fixed configuration; swarm seeds with
+    # "crash" draw it (``swarm._RUNTIME_ROLL_CUT_ON``), as does the budget's
+    # roll group (``tests/mutate/budget.py``).
     roll_cut_rate: float = 0.0
     # "disk": at this share of crashes, a storage fault strikes the disk too
     # (``paxon.sim.storage_faults``: torn, bit flip, lost, misdirected write,
