@@ -11,6 +11,7 @@ from paxon.node.logclock import CLOCK_CLIENT_ID, clock_command
 from paxon.node.machine import SESSION_TTL_MS, ReplicatedMachine, refusal
 from paxon.protocol.membership import (
     REMOVED_REMEMBERED_MAX,
+    ConfigHistory,
     Configuration,
     Member,
     RemovedMember,
@@ -240,6 +241,41 @@ def test_a_removal_is_remembered_and_carried_by_a_snapshot() -> None:
     for replica in (machine, restored):
         list(replica.apply(at(8, with_3)))
         assert [r.node_id for r in replica.removed_state()] == [2]
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_a_member_that_joined_later_remembers_the_removals_its_log_replays(
+    planted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node started with ``--join`` holds the configuration it joined with,
+    and catches up through the log from slot 0: the changes before that
+    configuration are older than its history, which does not take them, but
+    chained from the first they say whom each removed. Its memory (and so its
+    snapshots) then matches every founding member's, but for the first
+    change's removals: the ``--peers`` before it are in no log. Planted
+    (the replayed changes dropped), it remembers nothing."""
+    first = Configuration.initial({1: "n1", 2: "n2", 3: "n3", 5: "n5"}, alpha=2)
+    bound, binding = change(first, 1, 2, 3)  # epoch 1: node 5 gone before any log
+    without_3, removal = change(bound, 1, 2)
+    with_4, addition = change(without_3, 1, 2, 4)
+    log = [at(0, binding), entry(1, (7, 1, b"x")), at(2, removal)]
+    log += [entry(3, (7, 2, b"y")), entry(4, (7, 3, b"z")), at(5, addition)]
+    founder = ReplicatedMachine(Appender(), configuration=first)
+    joiner = ReplicatedMachine(Appender(), configuration=with_4)  # what --join fetched
+    if planted:  # only a joiner ever replays
+        monkeypatch.setattr(ConfigHistory, "replayed", lambda self: [])
+    for chosen in log:
+        list(founder.apply(chosen))
+        list(joiner.apply(chosen))
+    assert [r.node_id for r in founder.removed_state()] == [5, 3]
+    removal_of_3 = RemovedMember(3, "n3", 4, 2)  # chosen at 2, effect 2 + alpha
+    assert founder.removed_state()[1] == removal_of_3
+    assert joiner.removed_state() == (() if planted else (removal_of_3,))
+    # The next change is the joiner's own to take, and both remember it alike.
+    _, removal_of_1 = change(with_4, 2, 4)
+    for machine in (founder, joiner):
+        list(machine.apply(at(6, removal_of_1)))
+    assert joiner.removed_state()[-1] == founder.removed_state()[-1] == RemovedMember(1, "n1", 8, 4)
 
 
 def test_the_memory_of_removed_nodes_is_bounded() -> None:

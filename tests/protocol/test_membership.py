@@ -147,6 +147,30 @@ def test_the_history_takes_a_change_only_as_the_next_epoch() -> None:
     assert history.state(10 + ALPHA) == ((10 + ALPHA, second),)
 
 
+def test_a_joiners_history_chains_the_older_changes_from_the_first() -> None:
+    """A history that starts at a later configuration (``--join``) replays
+    the log's older changes as a chain from epoch 1, by the rule ``chosen``
+    keeps (the next epoch, the same alpha), and says whom each removed; a
+    history that started at the first configuration replays nothing."""
+    first = Configuration.initial([1, 2, 3, 4], alpha=ALPHA)
+    bound = first.successor(members([1, 2, 3]))  # epoch 1
+    shrunk = bound.successor(members([1, 2]))  # epoch 2: node 3 removed
+    stray = bound.successor(members([2, 3]))  # epoch 2 again: does not count
+    joined = shrunk.successor(members([1, 2], [5]))  # epoch 3
+    history = ConfigHistory(((0, joined),))
+    for slot, change in ((0, shrunk), (1, bound), (5, shrunk), (6, stray), (8, joined)):
+        assert history.chosen(slot, Value((change.command(),))) is None
+        if slot == 1:  # before epoch 1 the chain had not begun: nothing from slot 0
+            assert history.replayed() == []
+    removed_3 = RemovedMember(3, "h3:1", 5 + ALPHA, 2)
+    assert history.replayed() == [(shrunk, (removed_3,)), (joined, ())]
+    assert history.replayed() == []  # taken once
+    founder = ConfigHistory(((0, first),))
+    for slot, change in ((1, bound), (5, shrunk), (7, bound)):
+        founder.chosen(slot, Value((change.command(),)))
+    assert founder.replayed() == []
+
+
 def test_a_voter_counts_from_where_it_votes_in_every_configuration_after() -> None:
     # What a lease rests on (Replica.lease_holds): the first slot from which a
     # node votes in every configuration held.
@@ -993,6 +1017,37 @@ def test_members_restarted_past_a_removal_tell_the_removed_node_from_their_snaps
     _probe_until_refused(env, removed)
     env.stabilize()
     assert removed.removed_by_notice == (1 if remembered else None)
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_a_node_that_joined_later_remembers_the_removals_in_the_log_it_learns(
+    planted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 3 is removed (epoch 2) while cut off; node 4 is then added and
+    starts as ``paxon serve --join`` starts it: with the configuration that
+    names it, not the first one. It learns the log from slot 0, whose older
+    changes its history does not take; chained from the first, they tell it
+    node 3's removal, as every member remembers it. Planted (the replayed
+    changes dropped), it does not."""
+    if planted:
+        monkeypatch.setattr(ConfigHistory, "replayed", lambda self: [])
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 2], [3], [4]])
+    change(env, 1, [1, 2, 3])  # epoch 1: the first change, whose removals a joiner cannot know
+    change(env, 1, [1, 2])  # epoch 2: node 3 removed
+    fill(env, 1, ALPHA)
+    joined = change(env, 1, [1, 2], [4])
+    node = env.node(4)
+    node.replica = Replica(4, joined, rng=node.rng, now=node.now, config=env.config)
+    env.partition([[1, 2, 4], [3]])
+    fill(env, 1, 2 * ALPHA)
+    joiner = env.replica(4)
+    assert joiner.slot_chosen == env.replica(1).slot_chosen  # it learned the whole log
+    effect = env.replica(1).removal_effect(3)
+    assert effect is not None
+    assert joiner.removal_effect(3) == (None if planted else effect)
+    assert set(joiner.removed_addresses()) == (set() if planted else {3})
 
 
 def test_one_members_removal_notice_does_not_stop_a_voter_standing() -> None:

@@ -304,13 +304,16 @@ class ReplicatedMachine:
     def _configuration_chosen(self, configs: ConfigHistory, entry: ChosenEntry) -> None:
         """A configuration change was chosen at ``entry.slot``: the history takes
         it (if it counts) and forgets what no slot from here on needs, and every
-        node it drops is remembered removed (alike on every replica that applies
-        it; one that joined later through the log alone never held the nodes)."""
+        node it drops is remembered removed, alike on every replica that applies
+        it. A member that joined later replays the changes from before its first
+        configuration (``ConfigHistory.replayed``) to the same memory."""
         before = configs.newest
         change = configs.chosen(entry.slot, entry.value)
         if change is not None:
             gone = removed_by(before, change, configs.newest_effect)
             remember_removed(self.removed, gone, change.ids)
+        for past, gone in configs.replayed():
+            remember_removed(self.removed, gone, past.ids)
         configs.forget_before(self.slot_applied)
 
     def _session_table(self, head: _Head) -> SessionTable[bytes]:

@@ -321,7 +321,7 @@ class ConfigHistory:
     configuration from ``slot`` on.
     """
 
-    __slots__ = ("_configs", "_effects")
+    __slots__ = ("_configs", "_effects", "_past", "_past_removed")
 
     def __init__(self, state: ConfigState) -> None:
         # Argument checks: the runtime passes ``state()``'s output, or a snapshot's
@@ -335,6 +335,10 @@ class ConfigHistory:
             raise ValueError(f"effect slots must rise: {slots}")  # sim: unreachable: see above
         self._effects: list[Slot] = slots
         self._configs: list[Configuration] = [config for _, config in state]
+        # The changes no newer than the newest held, replayed from the log's
+        # first (``_replay``): the last one chained, and what they removed.
+        self._past: Configuration | None = None
+        self._past_removed: list[tuple[Configuration, RemovedState]] = []
 
     def at(self, slot: Slot) -> Configuration:
         """The configuration that decides ``slot`` (as far as this history knows)."""
@@ -377,8 +381,13 @@ class ConfigHistory:
     def chosen(self, slot: Slot, value: Value) -> Configuration | None:
         """``value`` was chosen at ``slot``: record the change it carries, if it counts."""
         change = change_in(value)
+        if change is None:
+            return None
         newest = self.newest
-        if change is None or change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
+        if change.epoch <= newest.epoch:  # sim: one-way: the simulator never joins (_replay)
+            self._replay(slot, change)
+            return None
+        if change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
             return None
         effect = slot + newest.alpha
         if effect <= self._effects[-1]:  # sim: unreachable: changes are chosen in slot order
@@ -386,6 +395,30 @@ class ConfigHistory:
         self._effects.append(effect)
         self._configs.append(change)
         return change
+
+    def _replay(self, slot: Slot, change: Configuration) -> None:  # sim: unreachable: below
+        """A change no newer than this history: a member that joined later
+        (``paxon serve --join``: its history starts at the configuration it
+        joined) replays the log from before it. Chained from the log's first
+        change (epoch 1) as ``chosen`` chains the new ones, they say whom each
+        removed, so its memory of removed nodes is every member's. The first
+        change's own removals are not known: the configuration before it (the
+        first start's ``--peers``) is in no log. The simulator's spares start
+        from ``--peers``, never ``--join``: it never runs this."""
+        past = self._past
+        if past is None:
+            if change.epoch == 1:
+                self._past = change
+            return
+        if change.epoch == past.epoch + 1 and change.alpha == past.alpha:
+            self._past = change
+            self._past_removed.append((change, removed_by(past, change, slot + past.alpha)))
+
+    def replayed(self) -> list[tuple[Configuration, RemovedState]]:
+        """The past changes chained since the last call (``_replay``), each with
+        the members it removed, oldest first."""
+        replayed, self._past_removed = self._past_removed, []
+        return replayed
 
     def state(self, slot: Slot) -> ConfigState:
         """The configurations a snapshot at ``slot`` carries."""

@@ -1771,6 +1771,8 @@ class Replica:
                 self._forget_promises_of_the_removed(change)
             self.slot_chosen += 1
         if self.slot_chosen > start:
+            for _, gone in self._history.replayed():  # the log before it joined
+                self._remember_removed_before(gone)
             self._refresh_members()
         if persist and self.slot_chosen > start:
             self._persist(ChosenRecord(self.slot_chosen))
@@ -1924,8 +1926,10 @@ class Replica:
         self._newest_seen = self._history.newest
 
     def _remember_removed_before(self, removed: RemovedState) -> None:
-        """What a snapshot remembers of nodes removed before it (the log that
-        removed them is gone here): restarted, or restored from a peer's."""
+        """Nodes removed before this replica's configurations begin: what a
+        snapshot remembers (the log that removed them is gone here; restarted,
+        or restored from a peer's), or what the log before the configuration
+        it joined with says (``ConfigHistory.replayed``)."""
         others = (gone for gone in removed if gone.node_id != self.node_id)
         remember_removed(self._removed, others, self.members)
 
