@@ -95,6 +95,35 @@ def test_a_node_added_as_a_learner_joins_catches_up_and_is_promoted(
     assert newcomer.client().get("after").value == b"bare restart"
 
 
+def test_a_join_stopped_before_it_kept_its_configuration_joins_again(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The first ``--join`` start killed after it made its identity and before
+    it kept FIRST-CONFIG leaves an IDENTITY and an empty log. Restarted with
+    the same flags it must join again: taking that IDENTITY for state, it
+    ignored ``--join`` and started from ``--peers`` naming only itself, a
+    cluster of one that elected itself and answered clients on its own."""
+    client = cluster.client()
+    client.put("before", "join")
+    newcomer = JoiningNode(4, tmp_path, cluster.endpoints[:2])
+    paxon(cluster, "members", "add", f"4={newcomer.endpoint}", "--learner", "--json")
+    made = (
+        "import sys; from paxon.storage import Storage; "
+        "Storage.open(sys.argv[1], node_id=4, cluster_id='paxon').close()"
+    )
+    subprocess.run([sys.executable, "-c", made, str(newcomer.data_dir)], check=True, timeout=60)
+    assert not (newcomer.data_dir / "FIRST-CONFIG").exists()
+    newcomer.start()
+    cluster.nodes.append(newcomer)
+    newcomer.wait_ready(deadline=time.monotonic() + 30)
+    assert "--join ignored" not in newcomer.log_tail(200)
+    cluster.wait_caught_up(4)
+    view = newcomer.status() or {}
+    assert own_row(view)["role"] == "learner", view
+    assert sorted(row["id"] for row in view["members"]) == [1, 2, 3, 4]
+    assert newcomer.client().get("before").value == b"join"
+
+
 def test_join_refusals(tmp_path: Path) -> None:
     listen = f"{HOST}:{free_ports(1)[0]}"
     both = run_serve(

@@ -24,7 +24,7 @@ from paxon.node.join import fetch_configuration, held_state
 from paxon.node.members import bind_incarnations, describe, from_description, next_configuration
 from paxon.protocol.membership import Configuration, InvalidConfiguration, Member
 from paxon.server.config import load_serve_config
-from paxon.storage import MemFileSystem, OsFileSystem
+from paxon.storage import MemFileSystem, OsFileSystem, Storage
 from paxon.storage.first_config import read_first_configuration
 
 
@@ -67,6 +67,7 @@ def test_a_node_with_state_is_never_made_again_from_a_joined_configuration(tmp_p
     async def scenario() -> None:
         node = Node(1, {1: f"127.0.0.1:{port}"}, str(data_dir), Counter())
         await node.start()
+        assert await node.submit(b"1") == b"1"  # records in its log
         config = node._replica.configuration_newest
         await node.stop()
         with pytest.raises(BadRequest, match="already holds node 1's state"):
@@ -74,7 +75,41 @@ def test_a_node_with_state_is_never_made_again_from_a_joined_configuration(tmp_p
             await again.start()
 
     run(scenario)
-    assert held_state(str(data_dir)) == "IDENTITY"
+    assert held_state(str(data_dir)) == "FIRST-CONFIG"
+    (data_dir / "FIRST-CONFIG").unlink()  # as a release before FIRST-CONFIG left it
+    assert held_state(str(data_dir)) == "IDENTITY"  # beside a log that holds records
+
+
+def test_a_first_start_stopped_before_it_kept_its_configuration_joins_again(
+    tmp_path: Path,
+) -> None:
+    """A ``--join`` start makes its identity, then keeps the configuration it
+    joined with (FIRST-CONFIG). Killed between the two, the directory holds an
+    IDENTITY and an empty log: no state (nothing promised or accepted), so the
+    next start with the same flags joins again. Were the IDENTITY taken for
+    state, ``paxon serve`` would ignore ``--join`` and start the node from
+    ``--peers`` naming only itself: a cluster of one that elects itself and
+    answers clients apart from the real cluster."""
+    data_dir = tmp_path / "n4"
+    Storage.open(str(data_dir), node_id=4, cluster_id="paxon").close()  # then killed
+    assert (data_dir / "IDENTITY").exists() and not (data_dir / "FIRST-CONFIG").exists()
+    assert held_state(str(data_dir)) is None  # --join takes effect again
+    port = free_ports(1)[0]
+    first = Configuration.initial({1: "127.0.0.1:1", 2: "127.0.0.1:2", 3: "127.0.0.1:3"})
+    joined = first.successor([*first.members, Member(4, f"127.0.0.1:{port}", False)])
+
+    async def scenario() -> None:
+        peers = {m.node_id: m.address for m in joined.members}
+        node = Node(4, peers, str(data_dir), Counter(), joined=joined)
+        await node.start()
+        try:
+            assert node._replica.configuration_newest == joined
+            assert 4 not in node._replica.configuration_newest.voters
+        finally:
+            await node.stop()
+
+    run(scenario)
+    assert read_first_configuration(OsFileSystem(), str(data_dir)) == joined
 
 
 def test_a_node_not_added_is_refused_with_the_command_to_add_it_then_joins_and_catches_up(

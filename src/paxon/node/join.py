@@ -2,10 +2,12 @@
 
 Contract:
 - ``held_state(data_dir)`` names the file that shows the directory already
-  holds a node's state (``IDENTITY`` or ``FIRST-CONFIG``): ``--join`` makes a
-  new member, and a node that has started once recovers its configuration
-  from its own directory, so ``paxon serve`` then ignores ``--join`` (a
-  service manager restarts a node with the flags it first had).
+  holds a node's state (``FIRST-CONFIG``, or an ``IDENTITY`` beside a log
+  record or a snapshot): ``--join`` makes a new member, and a node that has
+  started once recovers its configuration from its own directory, so ``paxon
+  serve`` then ignores ``--join`` (a service manager restarts a node with the
+  flags it first had). An ``IDENTITY`` with an empty log is a first start
+  that stopped before it kept its configuration: ``--join`` holds again.
 - ``fetch_configuration(endpoints, node_id, ...)`` asks the members at
   ``endpoints`` (their client ports) for their status, as ``paxon members
   list`` does, and returns the newest configuration any of them reports.
@@ -33,7 +35,10 @@ from paxon.errors import BadRequest, Unavailable
 from paxon.node.members import from_description
 from paxon.protocol.membership import Configuration
 from paxon.security.client_tls import ClientTls
+from paxon.storage.config import StorageConfig
+from paxon.storage.fs import OsFileSystem
 from paxon.storage.layout import FIRST_CONFIG_NAME, IDENTITY_NAME
+from paxon.storage.recovery import inspect_data_dir
 
 MEMBER_WAIT_S = 3.0
 """How long a joining node waits to see itself in the configuration."""
@@ -41,11 +46,25 @@ _ASK_AGAIN_S = 0.2
 
 
 def held_state(data_dir: str) -> str | None:
-    """The file that shows ``data_dir`` already holds a node's state, or None."""
-    for name in (IDENTITY_NAME, FIRST_CONFIG_NAME):
-        if os.path.exists(os.path.join(data_dir, name)):
-            return name
-    return None
+    """The file that shows ``data_dir`` already holds a node's state, or None.
+
+    ``FIRST-CONFIG`` does. So does an ``IDENTITY`` beside any log record or
+    snapshot (a directory from before paxon kept ``FIRST-CONFIG``), or one
+    whose directory does not read whole (the start then names what is wrong).
+    An ``IDENTITY`` beside an empty log is a first start stopped (killed, or
+    the power lost) after it made its identity and before it kept its first
+    configuration (``Node._settle_first_configuration``): the node promised
+    and accepted nothing yet, and ``--join`` takes effect again. Ignored
+    there, the node would start from ``--peers`` naming only itself: a
+    cluster of one, answering clients apart from the real one."""
+    if os.path.exists(os.path.join(data_dir, FIRST_CONFIG_NAME)):
+        return FIRST_CONFIG_NAME
+    if not os.path.exists(os.path.join(data_dir, IDENTITY_NAME)):
+        return None
+    found = inspect_data_dir(OsFileSystem(), data_dir, record_max=StorageConfig().record_max_bytes)
+    if found.damage is None and found.lsn_last == 0 and not found.snapshots:
+        return None
+    return IDENTITY_NAME
 
 
 async def fetch_configuration(

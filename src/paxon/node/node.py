@@ -1205,7 +1205,11 @@ class Node:
         kept one at every later start (``storage.first_config``)."""
         fs, directory = self._storage.fs, self._storage.directory
         kept = read_first_configuration(fs, directory)
-        if self._joined is not None and (kept is not None or not self._storage.recovered.fresh):
+        recovered = self._storage.recovered
+        # An identity alone (a first start stopped before it kept FIRST-CONFIG)
+        # holds no state: it promised and accepted nothing (node/join.held_state).
+        holds_state = kept is not None or recovered.lsn_last > 0 or recovered.snapshot is not None
+        if self._joined is not None and holds_state:
             raise BadRequest(  # sim: unreachable: the simulator never joins
                 f"--join makes a new member, but {directory} already holds node "
                 f"{self.node_id}'s state; restart it without --join"
