@@ -10,7 +10,8 @@ import pytest
 
 import paxon.sim.runner
 from paxon.cli import main
-from paxon.sim.runner import SeedResult
+from paxon.sim.config import SimConfig
+from paxon.sim.runner import SeedResult, replay_command
 
 
 def test_sim_json_reports_the_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,6 +39,17 @@ def test_a_lagging_candidate_run_prints_its_moment(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "lagging candidate: behind its acceptor by nearly a window" in out
     assert "window 2 slots" in out and "rejoins" in out
+
+
+def test_a_joining_spares_run_replays_with_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    # Swarm seed 114 with reconfig and spares: with --spares-join, n6 joins.
+    argv = ["sim", "--seed", "114", "--spares-join", "--trace"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "spares start with --join once added" in out
+    assert "n6 joins with configuration 2" in out
+    config = SimConfig(nodes=0, swarm=True, spares_join=True)
+    assert "--spares-join" in replay_command(114, config).split()
 
 
 def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> None:

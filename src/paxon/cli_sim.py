@@ -100,6 +100,12 @@ def add_sim_command(commands: _Subcommands) -> None:
         "draw it)",
     )
     sim.add_argument(
+        "--spares-join",
+        action="store_true",
+        help="with reconfig: the spares start as paxon serve --join starts a node, once "
+        "added, not from --peers (swarm seeds draw it; this turns it on for all)",
+    )
+    sim.add_argument(
         "--wipe-window",
         action="store_true",
         help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
@@ -247,6 +253,7 @@ def run_sim(args: argparse.Namespace) -> int:
             faults=args.faults,
             wipe_rate=args.wipe_rate,
             removed_cut_share=args.removed_cut,
+            spares_join=args.spares_join,
             wipe_window=args.wipe_window,
             lease_reads=args.lease_reads,
             sync_here=args.sync_here,

@@ -122,6 +122,14 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     assert cutting and all(0.5 <= share <= 1.0 for share in cutting)
     assert len(cutting) < len(changing)
     assert all(config.removed_cut_share == 0 for config in configs if config not in changing)
+    # A share start their spares with --join once added, from a stream of its own.
+    joining = [config for config in changing if config.spares_join]
+    assert 0 < len(joining) < len(changing)
+    assert not any(config.spares_join for config in configs if config not in changing)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(swarm, "_RUNTIME_JOIN_ON", 0.0)
+        for seed, config in enumerate(configs):
+            assert draw(seed, base) == dataclasses.replace(config, spares_join=False)
     # Drawn from its own stream: turning it off leaves every other draw as it
     # was, save a segment grown to hold a change of the spares too.
     without = dataclasses.replace(base, faults=base.faults - {"reconfig"})
@@ -136,6 +144,7 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
             reconfig_gap_s=(0.1, 0.6),
             segment_max_bytes=alone.segment_max_bytes,
             removed_cut_share=0.0,
+            spares_join=False,
         )
         if config.spares == 0:
             assert alone.segment_max_bytes == config.segment_max_bytes

@@ -27,7 +27,6 @@ all answers is taken, and the question is asked again for up to
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 
 from paxon.client import Client
@@ -36,7 +35,7 @@ from paxon.node.members import from_description
 from paxon.protocol.membership import Configuration
 from paxon.security.client_tls import ClientTls
 from paxon.storage.config import StorageConfig
-from paxon.storage.fs import OsFileSystem
+from paxon.storage.fs import FileSystem, OsFileSystem, join
 from paxon.storage.layout import FIRST_CONFIG_NAME, IDENTITY_NAME
 from paxon.storage.recovery import inspect_data_dir
 
@@ -45,8 +44,9 @@ MEMBER_WAIT_S = 3.0
 _ASK_AGAIN_S = 0.2
 
 
-def held_state(data_dir: str) -> str | None:
-    """The file that shows ``data_dir`` already holds a node's state, or None.
+def held_state(data_dir: str, fs: FileSystem | None = None) -> str | None:
+    """The file that shows ``data_dir`` (on ``fs``, the real disk by default)
+    already holds a node's state, or None.
 
     ``FIRST-CONFIG`` does. So does an ``IDENTITY`` beside any log record or
     snapshot (a directory from before paxon kept ``FIRST-CONFIG``), or one
@@ -57,11 +57,12 @@ def held_state(data_dir: str) -> str | None:
     and accepted nothing yet, and ``--join`` takes effect again. Ignored
     there, the node would start from ``--peers`` naming only itself: a
     cluster of one, answering clients apart from the real one."""
-    if os.path.exists(os.path.join(data_dir, FIRST_CONFIG_NAME)):
+    fs = fs or OsFileSystem()
+    if fs.exists(join(data_dir, FIRST_CONFIG_NAME)):
         return FIRST_CONFIG_NAME
-    if not os.path.exists(os.path.join(data_dir, IDENTITY_NAME)):
+    if not fs.exists(join(data_dir, IDENTITY_NAME)):
         return None
-    found = inspect_data_dir(OsFileSystem(), data_dir, record_max=StorageConfig().record_max_bytes)
+    found = inspect_data_dir(fs, data_dir, record_max=StorageConfig().record_max_bytes)
     if found.damage is None and found.lsn_last == 0 and not found.snapshots:
         return None
     return IDENTITY_NAME

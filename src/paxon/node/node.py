@@ -1210,7 +1210,7 @@ class Node:
         # holds no state: it promised and accepted nothing (node/join.held_state).
         holds_state = kept is not None or recovered.lsn_last > 0 or recovered.snapshot is not None
         if self._joined is not None and holds_state:
-            raise BadRequest(  # sim: unreachable: the simulator never joins
+            raise BadRequest(  # sim: unreachable: it joins only where held_state finds none
                 f"--join makes a new member, but {directory} already holds node "
                 f"{self.node_id}'s state; restart it without --join"
             )

@@ -384,7 +384,7 @@ class ConfigHistory:
         if change is None:
             return None
         newest = self.newest
-        if change.epoch <= newest.epoch:  # sim: one-way: the simulator never joins (_replay)
+        if change.epoch <= newest.epoch:
             self._replay(slot, change)
             return None
         if change.epoch != newest.epoch + 1 or change.alpha != newest.alpha:
@@ -396,15 +396,14 @@ class ConfigHistory:
         self._configs.append(change)
         return change
 
-    def _replay(self, slot: Slot, change: Configuration) -> None:  # sim: unreachable: below
+    def _replay(self, slot: Slot, change: Configuration) -> None:
         """A change no newer than this history: a member that joined later
         (``paxon serve --join``: its history starts at the configuration it
         joined) replays the log from before it. Chained from the log's first
         change (epoch 1) as ``chosen`` chains the new ones, they say whom each
         removed, so its memory of removed nodes is every member's. The first
         change's own removals are not known: the configuration before it (the
-        first start's ``--peers``) is in no log. The simulator's spares start
-        from ``--peers``, never ``--join``: it never runs this."""
+        first start's ``--peers``) is in no log."""
         past = self._past
         if past is None:
             if change.epoch == 1:
@@ -417,7 +416,9 @@ class ConfigHistory:
     def replayed(self) -> list[tuple[Configuration, RemovedState]]:
         """The past changes chained since the last call (``_replay``), each with
         the members it removed, oldest first."""
-        replayed, self._past_removed = self._past_removed, []
+        replayed = self._past_removed
+        if replayed:
+            self._past_removed = []
         return replayed
 
     def state(self, slot: Slot) -> ConfigState:

@@ -1770,9 +1770,9 @@ class Replica:
             if change is not None:
                 self._forget_promises_of_the_removed(change)
             self.slot_chosen += 1
+        for _, gone in self._history.replayed():  # the log from before it joined
+            self._remember_removed_before(gone)
         if self.slot_chosen > start:
-            for _, gone in self._history.replayed():  # the log before it joined
-                self._remember_removed_before(gone)
             self._refresh_members()
         if persist and self.slot_chosen > start:
             self._persist(ChosenRecord(self.slot_chosen))

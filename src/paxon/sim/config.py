@@ -149,6 +149,12 @@ class SimConfig:
     # ``removed-learns``). 0 in a fixed configuration unless asked; swarm
     # seeds draw it.
     removed_cut_share: float = 0.0
+    # "reconfig": the spares start as ``paxon serve --join`` starts a node, not
+    # from ``--peers``: each only once a member's newest configuration names it
+    # (the operator added it), from that configuration; a restart on a
+    # directory that holds state ignores --join (``node/join.held_state``).
+    # Off in a fixed configuration unless asked; swarm seeds draw it.
+    spares_join: bool = False
     # "wipe", widened: also strike a voter whose binding is chosen but not yet
     # known to every member (preferred when there is one), the window
     # docs/binding-window.md studies. Off: only a voter every member knows
@@ -284,6 +290,7 @@ class SimConfig:
                     if self.removed_cut_share
                     else ""
                 )
+                + (", spares start with --join once added" if self.spares_join else "")
             )
         if self.split_slot:
             lines.append("split slot: two reigns' values at one slot, met by one Phase 1")

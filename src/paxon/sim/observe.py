@@ -378,10 +378,19 @@ class ReplicaObserver:
 
         A spare's own first configuration comes from its --peers (the first
         members and itself), not from the log: held until it reads a change,
-        it is not the log's epoch 0 and is not judged."""
+        it is not the log's epoch 0 and is not judged. A spare that joined
+        (--join) holds the configuration it joined with from slot 0 on: below
+        where the log reaches that epoch, that is --join's, not the log's."""
         self._slot_chosen_reported[node_id] = replica.slot_chosen
         cluster = self._cluster
         if node_id not in cluster.first_members and replica.configuration.epoch == 0:
+            return
+        joined = cluster.joined_with.get(node_id)
+        if (
+            joined is not None
+            and replica.configuration.epoch == joined.epoch
+            and cluster.properties.configs.at(replica.slot_chosen).epoch < joined.epoch
+        ):
             return
         cluster.properties.on_configuration(
             node_id,

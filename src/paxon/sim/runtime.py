@@ -35,10 +35,15 @@ With the ``reconfig`` kind the members change through the real path: the
 run starts ``spares`` more nodes outside the first configuration, each with
 ``--peers`` naming the first members and itself (docs/membership.md, step 2),
 and an ``Operator`` (``paxon.sim.operator``) sends ``ChangeMembers`` requests
-over the client network during the fault phase. The checkers read the
+over the client network during the fault phase. With ``spares_join`` the
+spares start instead as ``paxon serve --join`` starts a node: each only once
+a running member's newest configuration names it, from that configuration,
+and at every later start ``node/join.held_state`` decides, as ``serve``
+does, whether --join still holds (``_serve_flags``). The checkers read the
 configurations from the chosen log; each replica reports the ones it holds
 (``on_configuration``), except a spare still holding its ``--peers`` guess
-(epoch 0 with itself in it: not the log's, and docs/membership.md says so).
+(epoch 0 with itself in it: not the log's, and docs/membership.md says so),
+and a joined spare below where the log reaches the epoch it joined with.
 After the heal only the members of the configurations from the chosen prefix
 on are waited for: a node removed, or never added, may stay behind.
 
@@ -82,6 +87,7 @@ from paxon.net.frames import FrameTooLarge
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.config import NodeConfig
 from paxon.node.environment import Environment
+from paxon.node.join import held_state
 from paxon.node.logclock import CLOCK_CLIENT_ID
 from paxon.node.node import Node
 from paxon.protocol.membership import SYSTEM_CLIENT_ID, Configuration
@@ -157,6 +163,10 @@ _WALL_EPOCH_S = 1_800_000_000.0
 # float rounding of a drifted clock never leaves a timer "almost due".
 _DUE_SLACK_S = 1e-9
 
+# A joining spare not named yet by any member tries again after this (``paxon
+# serve --join`` refused "not a member", and its service manager starts it again).
+JOIN_RETRY_S = 0.2
+
 _FRAME_MAX_BYTES = NetConfig().frame_max_bytes
 """What a real peer link carries at most (the runtime's default ``NetConfig``)."""
 
@@ -194,6 +204,10 @@ class RuntimeCluster:
         # Every node of the run: the first configuration's voters, then the spares.
         self.members = list(range(1, config.nodes + config.spares + 1))
         self.first_members = self.members[: config.nodes]
+        # Spares started with --join (``SimConfig.spares_join``), and the
+        # configuration each last joined with (``_serve_flags``).
+        self.joining = frozenset(self.members[config.nodes :] if config.spares_join else ())
+        self.joined_with: dict[int, Configuration] = {}
         # As every first member's node makes it from its --peers.
         self.initial = Configuration.initial(
             {m: sim_address(m) for m in self.first_members}, alpha=config.alpha
@@ -298,6 +312,9 @@ class RuntimeCluster:
     def start(self) -> None:
         config = self.config
         for host in self.hosts.values():
+            if host.node_id in self.joining:
+                self._join_once_added(host)
+                continue
             self.faults.disk.arm_creation_cut(host)
             self._start_process(host)
         self.clients.start()
@@ -822,13 +839,13 @@ class RuntimeCluster:
             stopwatch=clock,
             monotonic=clock,
         )
-        # A spare's --peers: the first members and itself (docs/membership.md).
-        peers = {member: ("sim", member) for member in sorted({*self.first_members, node_id})}
+        peers, joined = self._serve_flags(host)
         node = self._observed_node_class(
             node_id,
             peers,
             f"/node{node_id}",
             KvStore(),
+            joined=joined,
             config=self._node_config,
             logger=self._logger.getChild(f"n{node_id}"),
             wall_time_s=lambda: _WALL_EPOCH_S + self._local_now(host),
@@ -900,9 +917,64 @@ class RuntimeCluster:
             return  # a crashed process's tasks, collected with it
         self.checker.fail(self.time, "exception", f"n{host.node_id}: {message} {error!r}".strip())
 
+    def _join_once_added(self, host: Host) -> None:
+        """A joining spare's first start: once a member's newest configuration
+        names it, as ``paxon serve --join`` refuses to start before (looked
+        at again every ``JOIN_RETRY_S``, as a service manager starts it again)."""
+        if host.process is not None or host.dead is not None:
+            return
+        if self._join_configuration(host.node_id) is None:
+            self.later(JOIN_RETRY_S, lambda: self._join_once_added(host))
+            return
+        self.faults.disk.arm_creation_cut(host)
+        self._start_process(host)
+
+    def _serve_flags(self, host: Host) -> tuple[dict[int, tuple[str, int]], Configuration | None]:
+        """The members ``host``'s node starts with, and the configuration it
+        joins with, as ``paxon serve`` decides them (``server/serve.py``): a
+        first member or a spare on --peers names the first members and itself
+        (docs/membership.md); a joining spare whose directory holds no state
+        (``node/join.held_state``: never started, wiped, or stopped before it
+        kept FIRST-CONFIG) joins with the newest configuration naming it, and
+        one whose directory does ignores --join and names only itself."""
+        node_id = host.node_id
+        if node_id not in self.joining:
+            named = sorted({*self.first_members, node_id})
+            return {member: ("sim", member) for member in named}, None
+        if held_state(f"/node{node_id}", host.fs) is not None:
+            return {node_id: ("sim", node_id)}, None
+        joined = self._join_configuration(node_id)
+        assert joined is not None, "a joining spare started before it was added"
+        self.joined_with[node_id] = joined
+        self.log(f"n{node_id} joins with configuration {joined.epoch}")
+        return {member.node_id: ("sim", member.node_id) for member in joined.members}, joined
+
+    def _join_configuration(self, node_id: int) -> Configuration | None:
+        """What ``node.join.fetch_configuration`` returns: the newest
+        configuration a running member holds, if it names ``node_id`` (the
+        simulator asks every running node, over no network)."""
+        newest: Configuration | None = None
+        for other in self.hosts.values():
+            node = self.node_of(other)
+            if node is None or other.node_id == node_id:
+                continue
+            held = node._replica.configuration_newest
+            if newest is None or held.epoch > newest.epoch:
+                newest = held
+        return newest if newest is not None and node_id in newest.ids else None
+
     def restart(self, host: Host) -> None:
         """Start ``host``'s node again from its disk (unless it is up, or dead for the run)."""
         if host.process is not None or host.dead is not None:
+            return
+        if (
+            host.node_id in self.joining
+            and held_state(f"/node{host.node_id}", host.fs) is None
+            and self._join_configuration(host.node_id) is None
+        ):
+            # --join on a directory with no state, and no member names it
+            # (removed meanwhile): refused; its service manager tries again.
+            self.later(JOIN_RETRY_S, lambda: self.restart(host))
             return
         self.checker.on_restart(host.node_id)
         self.log(f"restart n{host.node_id}")
