@@ -24,6 +24,7 @@ JOINING = SimConfig(nodes=0, swarm=True, spares_join=True)
 SEED = 114
 
 
+@pytest.mark.sim
 def test_a_spare_joins_once_added_and_joins_again_after_its_first_start_is_cut() -> None:
     result = run_seed(SEED, JOINING, trace=True)
     assert result.ok, result.violations
@@ -44,6 +45,8 @@ def _held_state_before_session_30(data_dir: str, fs: FileSystem | None = None) -
     return None
 
 
+@pytest.mark.sim
+@pytest.mark.mutation
 def test_a_spare_restarted_as_a_cluster_of_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     """Planted: the restart takes the IDENTITY for state, ignores --join and
     starts from --peers naming only n6. It elects itself and applies its own
