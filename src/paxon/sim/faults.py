@@ -122,7 +122,9 @@ class FaultInjector:
             host.fs.disarm_power_cut()
             if host.fs.clear_faults():
                 host.io_error = False
-            host.paused_until = min(host.paused_until, cluster.time)
+            if host.paused_until > cluster.time:
+                host.paused_until = cluster.time
+                cluster.let_in_now(host)
             if host.process is None:
                 cluster.restart(host)
 

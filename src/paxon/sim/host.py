@@ -121,6 +121,20 @@ class Process:
 
 
 @dataclass(slots=True)
+class HeldWhilePaused:
+    """A delivery a paused node's socket buffer holds: let in once, at the
+    pause's planned end or at a heal that ends the pause sooner."""
+
+    deliver: Callable[[], None]
+    done: bool = False
+
+    def let_in(self) -> None:
+        if not self.done:
+            self.done = True
+            self.deliver()
+
+
+@dataclass(slots=True)
 class Host:
     """A simulated machine: its disk outlives crashes; its process does not."""
 
@@ -135,6 +149,8 @@ class Host:
     # opens the first one as the node id; a wipe draws a new one.
     data_incarnation: int = 0
     paused_until: float = 0.0
+    # What arrived while it was paused, in order (``RuntimeCluster.hold_while_paused``).
+    held_while_paused: deque[HeldWhilePaused] = field(default_factory=deque)
     crash_in_fsync: bool = False
     # An I/O error is due on the next fsync of a log segment (and may have struck).
     io_error: bool = False

@@ -118,6 +118,7 @@ from paxon.sim.host import (
     SNAPSHOT_OVER_REACCEPT,
     SNAPSHOT_TAKEN,
     Connection,
+    HeldWhilePaused,
     Host,
     Process,
     SimCommitter,
@@ -1049,8 +1050,7 @@ class RuntimeCluster:
         if process is None or not process.started:
             return
         if host.paused_until > self.time:
-            # Held in the socket buffer until the node runs again, in order.
-            self.push(host.paused_until, lambda: self.deliver_peer(src, message, sent))
+            self.hold_while_paused(host, lambda: self.deliver_peer(src, message, sent))
             return
         if not self._link_admits(src, message.dst):
             return
@@ -1061,13 +1061,39 @@ class RuntimeCluster:
             return  # it hung up on src, or the link it came over is gone: lost
         process.loop.call_soon(transport.on_peer_message, message)
 
+    def hold_while_paused(self, host: Host, deliver: Callable[[], None]) -> None:
+        """Held in the socket buffer until the paused node runs again, in order:
+        let in at the pause's planned end, or sooner by ``let_in_now``."""
+        held = host.held_while_paused
+        while held and held[0].done:
+            held.popleft()
+        entry = HeldWhilePaused(deliver)
+        held.append(entry)
+        self.push(host.paused_until, entry.let_in)
+
+    def let_in_now(self, host: Host) -> None:
+        """The heal ended ``host``'s pause early: what its socket buffers held
+        arrives now, in order, before anything sent later, as it would on a
+        node that runs again (not at the pause's planned end, where it once
+        deposed the leader the cluster had settled on since: swarm seed
+        12000083, ``quiet-stable``)."""
+        waiting = [entry for entry in host.held_while_paused if not entry.done]
+        host.held_while_paused.clear()
+
+        def let_all_in() -> None:
+            for entry in waiting:
+                entry.let_in()
+
+        if waiting:
+            self.push(self.time, let_all_in)
+
     def deliver_request(self, client: int, node_id: int, request: ClientRequest) -> None:
         host = self.hosts[node_id]
         process = host.process
         if process is None or not process.started:
             return  # connection refused: the client times out and moves on
         if host.paused_until > self.time:
-            self.push(host.paused_until, lambda: self.deliver_request(client, node_id, request))
+            self.hold_while_paused(host, lambda: self.deliver_request(client, node_id, request))
             return
         transport = process.node._transport
         assert isinstance(transport, SimTransport)
