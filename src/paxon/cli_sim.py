@@ -106,6 +106,15 @@ def add_sim_command(commands: _Subcommands) -> None:
         "added, not from --peers (swarm seeds draw it; this turns it on for all)",
     )
     sim.add_argument(
+        "--history-revisions",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="runtime engine: the revisions of key-value history the leader keeps, so "
+        "that it compacts and watchers are refused what was cut (the node's 10,000, "
+        "which a run never reaches; swarm seeds draw it; this sets it for all)",
+    )
+    sim.add_argument(
         "--wipe-window",
         action="store_true",
         help="with the wipe fault: also wipe a voter whose binding is chosen but not yet "
@@ -254,6 +263,7 @@ def run_sim(args: argparse.Namespace) -> int:
             wipe_rate=args.wipe_rate,
             removed_cut_share=args.removed_cut,
             spares_join=args.spares_join,
+            history_revisions=args.history_revisions,
             wipe_window=args.wipe_window,
             lease_reads=args.lease_reads,
             sync_here=args.sync_here,

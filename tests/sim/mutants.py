@@ -664,6 +664,14 @@ class ResumesOneLate(KvStore):
         return super()._events(query)
 
 
+class CutsPastTheEntry(KvStore):
+    """The leader's retention entry cuts one revision more than it names: a read
+    (or a watch) exactly ``--history-revisions`` back is refused."""
+
+    def compact_history(self, revision: int) -> bool:
+        return super().compact_history(min(revision + 1, self.revision))
+
+
 COORDINATION_MUTANTS: dict[str, tuple[StoreFactory, str]] = {
     "grants-without-checking-lower": (
         lambda _cluster, _node_id: GrantsWithoutCheckingLower(),

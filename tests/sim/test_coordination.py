@@ -147,7 +147,7 @@ def _ignores_guard() -> KvStore:
 def _watched_store() -> tuple[KvStore, WatchCheck, list[Violation]]:
     store = KvStore()
     violations: list[Violation] = []
-    check = WatchCheck(violations)
+    check = WatchCheck(violations, history_revisions=1)  # any cut may come
     lease = store.execute(LeaseGrant(1000))
     assert isinstance(lease, LeaseGrantResult)
     check.on_point(store)
@@ -209,6 +209,22 @@ def test_a_compacted_end_must_name_a_cut_at_or_above_the_revision_asked() -> Non
     check.on_compacted(1, 1, "... the oldest kept is 9", 2.0)  # no replica cut at 9
     assert [v.rule for v in violations] == ["watch-exactly-once"] * 2
     assert "highest cut applied is 3" in violations[1].detail
+
+
+def test_a_cut_leaving_fewer_revisions_than_the_leader_keeps_is_named() -> None:
+    store = KvStore()
+    violations: list[Violation] = []
+    check = WatchCheck(violations, history_revisions=3)
+    for index in range(6):
+        store.execute(Put("k", bytes([index])))
+    store.compact_history(3)  # 3 of 6: revisions 3 to 6 readable
+    check.on_point(store, 1.0)
+    assert violations == []
+    store.execute(Put("k", b"x"))
+    store.compact_history(5)  # 5 of 7: 2 kept
+    check.on_point(store, 2.0)
+    assert [(v.rule, v.time) for v in violations] == [("history-kept", 2.0)]
+    assert "cut at revision 5 of 7" in violations[0].detail
 
 
 @pytest.mark.sim

@@ -171,12 +171,23 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
         for seed, config in enumerate(configs):
             if config not in rolling:
                 assert draw(seed, base) == config
+    # A small KV history kept (the leader compacts): a share of the seeds, from a
+    # stream of its own (turning it off leaves every other draw as it was).
+    keeping = [config for config in configs if config.history_revisions is not None]
+    assert 0 < len(keeping) < len(configs) / 4
+    assert all(1 <= config.history_revisions <= 64 for config in keeping)  # type: ignore[operator]
+    assert "history: the leader keeps" in keeping[0].describe()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(swarm, "_RUNTIME_HISTORY_ON", 0.0)
+        for seed, config in enumerate(configs):
+            assert draw(seed, base) == dataclasses.replace(config, history_revisions=None)
     assert draw(3, dataclasses.replace(base, nodes=5)).nodes == 5
     core = [draw(seed, dataclasses.replace(base, engine="core")) for seed in range(200)]
     reconfig = [config for config in core if "reconfig" in config.faults]
     assert 0 < len(reconfig) < len(core)
     assert {config.spares for config in reconfig} == {0, 1, 2}
     assert not any("wipe" in config.faults for config in core)  # the runtime's kind
+    assert not any(config.history_revisions for config in core)  # the runtime's KvStore
     others = [config for config in core if config not in reconfig]
     assert all(config.spares == 0 and config.alpha == 64 for config in others)
 

@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from paxon.node.history import HistoryRetention
 from paxon.protocol.config import ReplicaConfig
 from paxon.protocol.membership import ALPHA_DEFAULT, MEMBERS_MAX
 from paxon.protocol.replica import Replica
@@ -179,6 +180,12 @@ class SimConfig:
     # (``paxon.sim.lagging_candidate``; wants a calm run and that module's
     # ``REPLICA``, which ``paxon sim --lagging-candidate`` sets).
     lagging_candidate: bool = False
+    # Runtime engine: the revisions of KV history the leader keeps
+    # (``paxon serve --history-revisions``, ``paxon.node.history``): small, the
+    # leader proposes compaction entries and watchers are refused what was cut.
+    # None: the node's default (10,000), which a run never reaches; swarm
+    # seeds draw it.
+    history_revisions: int | None = None
     # "buggy": seconds between two forged messages (uniform in the range).
     buggy_gap_s: tuple[float, float] = (0.02, 0.1)
     replica: ReplicaConfig = field(default_factory=lambda: ReplicaConfig(backoff_max_factor=4.0))
@@ -200,6 +207,10 @@ class SimConfig:
                 "lagging_candidate is the runtime engine's, on 3 nodes "
                 "(paxon.sim.lagging_candidate)"
             )
+        if self.history_revisions is not None:
+            if self.engine != "runtime":
+                raise ValueError("history_revisions is the runtime engine's (its KvStore)")
+            HistoryRetention(revisions=self.history_revisions)  # its range, or ValueError
         if self.engine == "runtime" and self.storage != "wal":
             raise ValueError("the runtime engine runs the real storage (storage='wal')")
         if self.nodes < (0 if self.swarm else 1) or self.clients < 1 or self.keys < 1:
@@ -292,6 +303,8 @@ class SimConfig:
                 )
                 + (", spares start with --join once added" if self.spares_join else "")
             )
+        if self.history_revisions is not None:
+            lines.append(f"history: the leader keeps {self.history_revisions} revisions")
         if self.split_slot:
             lines.append("split slot: two reigns' values at one slot, met by one Phase 1")
         if self.lagging_candidate:

@@ -84,8 +84,9 @@ class ObservedMachine(ReplicatedMachine):
     """The node's replicated machine, reporting every applied entry to the checker,
     and the leases' lives to the lease watch (``paxon.sim.lease_watch``): each
     lease client's command applied fresh, and each lease a clock entry expired,
-    at an order key ``(slot, position)`` (position: the entry's clock entries
-    and client commands counted in log order, the same on every replica); and
+    at an order key ``(slot, position)`` (position: the entry's clock entries,
+    history cuts and client commands counted in log order, the same on every
+    replica); and
     every such point, with the store after it, to ``RuntimeCluster.on_point``
     (the lock watch and the watch check judge each point once)."""
 
@@ -142,6 +143,13 @@ class ObservedMachine(ReplicatedMachine):
                 if lease_id not in leases:
                     cluster.leases.on_expired(self._node_id, lease_id, self._order, cluster.time)
         self._lease_ids = set(leases)
+        self._cluster.on_point(self._order, self._store)
+        self._order = (self._order[0], self._order[1] + 1)
+
+    def _compact_history(self, payload: bytes) -> None:
+        # The leader's retention cut the history here: a point too, so the watch
+        # check knows the cut before any watcher is refused for it.
+        super()._compact_history(payload)
         self._cluster.on_point(self._order, self._store)
         self._order = (self._order[0], self._order[1] + 1)
 

@@ -149,6 +149,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--removed-cut {config.removed_cut_share}")
     if config.spares_join:
         words.append("--spares-join")
+    if config.history_revisions is not None:
+        words.append(f"--history-revisions {config.history_revisions}")
     if config.wipe_window:
         words.append("--wipe-window")
     if config.lease_reads:

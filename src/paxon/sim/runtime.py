@@ -88,6 +88,7 @@ from paxon.net.frames import FrameTooLarge
 from paxon.net.peer_messages import PeerMessage, SnapshotChunk
 from paxon.node.config import NodeConfig
 from paxon.node.environment import Environment
+from paxon.node.history import HistoryRetention
 from paxon.node.join import held_state
 from paxon.node.logclock import CLOCK_CLIENT_ID
 from paxon.node.node import Node
@@ -270,7 +271,12 @@ class RuntimeCluster:
         # Locks granted in order and fenced writes in fence order (``fencing``);
         # watch streams exactly once against the store's changes (``watch_check``).
         self.locks = LockWatch(self.checker.violations)
-        self.watches = WatchCheck(self.checker.violations)
+        retention = (
+            HistoryRetention()
+            if config.history_revisions is None
+            else HistoryRetention(revisions=config.history_revisions)
+        )
+        self.watches = WatchCheck(self.checker.violations, retention.revisions)
         self._point_seen: tuple[int, int] = (-1, 0)  # the last point of the log judged
         self._judges_points = config.lock_clients > 0 or config.watch_clients > 0
         self.replicas = ReplicaObserver(self, replica_factory)
@@ -287,6 +293,7 @@ class RuntimeCluster:
             snapshot_chunk_bytes=config.snapshot_chunk_bytes,
             snapshot_resend_s=1.0,
             request_timeout_s=config.client_timeout_s,
+            history=retention,
         )
         self.hosts = {node_id: self._new_host(node_id) for node_id in self.members}
         self.clients = Clients(self, seed)
@@ -578,7 +585,7 @@ class RuntimeCluster:
         self._point_seen = order
         self.locks.on_point(order, store, self.time, command, reply)
         if self.config.watch_clients:
-            self.watches.on_point(store)
+            self.watches.on_point(store, self.time)
 
     def on_restore(self, node_id: int, slot: int) -> None:
         self.checker.on_restore(node_id, slot)

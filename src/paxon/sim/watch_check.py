@@ -25,6 +25,13 @@ watcher asked from is at or below the cut the refusal names, and that cut is
 at or below the highest cut a replica applied. The watcher then starts a new
 stream just past the cut (``on_compacted``).
 
+**history-kept**. Each cut of the store's history at a point of the log
+leaves at least the leader's ``--history-revisions`` N readable: after it,
+``revision - revision_compacted >= N`` (``paxon.node.history``: the leader
+compacts to ``revision - N`` of its own applied state, which the entry's point
+can only pass). The simulator's values are small, so the store's byte cap
+never cuts sooner, and no client compacts.
+
 Contract: the check changes nothing in the run and draws no randomness.
 """
 
@@ -36,6 +43,7 @@ from typing import Final
 
 from paxon.kv.model import Event, Get, GetResult, KeyValue
 from paxon.kv.store import KvStore
+from paxon.node.history import HISTORY_REVISIONS_DEFAULT
 from paxon.sim.checkers import Violation
 
 Change = tuple[int, str, str, bytes]
@@ -57,8 +65,12 @@ class _Stream:
 class WatchCheck:
     """The store's changes, and each watcher's stream checked against them."""
 
-    def __init__(self, violations: list[Violation]) -> None:
+    def __init__(
+        self, violations: list[Violation], history_revisions: int = HISTORY_REVISIONS_DEFAULT
+    ) -> None:
+        """``history_revisions``: what every leader keeps (``history-kept``)."""
         self._violations = violations
+        self._history_revisions = history_revisions
         self.changes: list[Change] = []
         self._live: dict[str, KeyValue] = {}  # the state after the last point
         self._revision = 0
@@ -68,11 +80,21 @@ class WatchCheck:
 
     # -------------------------------------------------------------- the store
 
-    def on_point(self, store: KvStore) -> None:
-        """The first replica to reach a point of the log applied it; ``store`` is
-        its state after it."""
-        self._cut_max = max(self._cut_max, store.revision_compacted)
+    def on_point(self, store: KvStore, time: float = 0.0) -> None:
+        """The first replica to reach a point of the log applied it, at ``time``;
+        ``store`` is its state after it."""
         revision = store.revision
+        cut = store.revision_compacted
+        if cut > self._cut_max and revision - cut < self._history_revisions:
+            self._violations.append(
+                Violation(
+                    time,
+                    "history-kept",
+                    f"the history was cut at revision {cut} of {revision}: fewer than the "
+                    f"{self._history_revisions} revisions the leader keeps are readable",
+                )
+            )
+        self._cut_max = max(self._cut_max, cut)
         before = self._revision
         if revision == before:
             return
