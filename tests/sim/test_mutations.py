@@ -1300,6 +1300,22 @@ LINE_CHANGES_IN_GROUPS = [
         "invariant",
         True,
     ),
+    # s30 row replica.py:1904: the removed are remembered only when the members
+    # and the newest configuration both changed since the last refresh, so a
+    # member whose history got a removal from a snapshot (a restart, or one
+    # installed, between the change's choice and its effect) never remembers
+    # the node (membership seed 7: n1 forgot n2). removed-learns counts
+    # tellers from the members' own memory and excused it until session 31.
+    (
+        "removal-forgotten-after-a-snapshot",
+        "_refresh_members",
+        "if self.members != previous or self._history.newest is not self._newest_seen:",
+        "if self.members != previous and self._history.newest is not self._newest_seen:",
+        RECONFIG_CONFIG,
+        7,
+        "removed-remembered",
+        True,
+    ),
     # s16 row 23: an Accept at a slot known chosen raises the promise only when
     # its ballot is not above it, so the vote outruns the durable promise (lease
     # seed 7, of 5 nodes; 25 from session 23's client change until session

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import Configuration, Member
 from paxon.protocol.messages import Message, RemovedNotice
 from paxon.protocol.replica import Replica
+from paxon.protocol.types import Value
 from paxon.sim import SimConfig, run_seed
-from paxon.sim.removed_learns import NodeView, learn_bound, removed_in_time, unaware_removed
+from paxon.sim.log_configs import LogConfigs
+from paxon.sim.removed_learns import (
+    NodeView,
+    learn_bound,
+    memory_problem,
+    removed_in_time,
+    unaware_removed,
+)
 
 _CONFIG = SimConfig(nodes=3)
 _OLD = Configuration.initial([1, 2, 3])
@@ -149,3 +157,40 @@ def test_a_voter_cut_off_through_its_removal_believes_a_majority_past_compaction
     deaf = run_seed(34, config, replica_factory=_DeafToNotices)
     assert _rules(deaf.violations) == {"removed-learns"}, deaf.violations[:3]
     assert all("a majority of its voters" in v for v in deaf.violations), deaf.violations[:3]
+
+
+def test_the_removed_a_prefix_knows_are_read_from_the_log() -> None:
+    """Epoch 1 removes n3, epoch 2 adds n4, epoch 3 removes n1 and adds n3
+    back (alpha 2: each takes effect two slots after it is chosen)."""
+    first = Configuration.initial([1, 2, 3], alpha=2)
+    members = {m.node_id: m for m in first.members}
+    configs = LogConfigs(first)
+    changes = {
+        0: Configuration(1, (members[1], members[2]), 2),
+        3: Configuration(2, (members[1], members[2], Member(4, "")), 2),
+        6: Configuration(3, (members[2], members[3], Member(4, "")), 2),
+    }
+    for slot in range(10):
+        change = changes.get(slot)
+        configs.read(None if change is None else Value((change.command(),)))
+    assert configs.removed_known_at(0) == frozenset()
+    assert configs.removed_known_at(2) == {3}  # epoch 1 in effect from slot 2
+    assert configs.removed_known_at(7) == frozenset()  # n3 back in epoch 3, pending
+    assert configs.removed_known_at(8) == {1}
+    # A node that joined with epoch 1 or later does not know what epoch 1 removed.
+    assert configs.removed_known_at(2, since_epoch=1) == frozenset()
+
+
+def test_a_memory_other_than_the_log_says_is_named() -> None:
+    view = NodeView(2, _NEW, (1, 2), frozenset({3}), 90, 0)
+    assert memory_problem(view, frozenset({3}), None) is None
+    forgot = memory_problem(view, frozenset({3, 5}), None)
+    assert forgot is not None and "n2 (chosen prefix 90)" in forgot and "forgot [5]" in forgot
+    invented = memory_problem(view, frozenset(), None)
+    assert invented is not None and "never saw [3] removed" in invented
+    # A joiner must know at least what its log removed since epoch 1, and may
+    # know more from a snapshot.
+    assert memory_problem(view, frozenset({3, 5}), frozenset({3})) is None
+    assert memory_problem(view, frozenset({3, 5}), frozenset({5})) is not None
+    # Past what a member remembers, the oldest are forgotten: not judged.
+    assert memory_problem(view, frozenset(range(10, 27)), None) is None

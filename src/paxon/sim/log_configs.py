@@ -97,6 +97,15 @@ class LogConfigs:
             found += [(node_id, at) for node_id in sorted(taken - later) if at is not None]
         return found
 
+    def removed_known_at(self, slot_chosen: Slot, *, since_epoch: int = 0) -> frozenset[NodeId]:
+        """The nodes such a replica knows removed: members of a configuration in
+        effect at or before ``slot_chosen``, from ``since_epoch`` on, that are in
+        none it holds from there on (``ahead_known_at``)."""
+        index = bisect_right(self._effects, max(slot_chosen, 0)) - 1
+        first = max(0, since_epoch - self._configs[0].epoch)
+        were = frozenset().union(*(c.ids for c in self._configs[first : index + 1]))
+        return were - frozenset().union(*(c.ids for c in self.ahead_known_at(slot_chosen)))
+
     def effects_after(self, slot: Slot) -> int:
         """How many changes read so far take effect above ``slot``."""
         return sum(1 for effect in self._effects[1:] if effect > slot)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from paxon.protocol.membership import Configuration
+from paxon.protocol.membership import REMOVED_REMEMBERED_MAX, Configuration
 from paxon.protocol.types import NodeId
 from paxon.sim.config import SimConfig
 
@@ -103,8 +103,34 @@ def unaware_removed(
     return details
 
 
+def memory_problem(
+    view: NodeView, removed: frozenset[NodeId], removed_since_join: frozenset[NodeId] | None
+) -> str | None:
+    """``removed-remembered``: what ``view`` (a live member) remembers removed,
+    against ``removed``, the nodes its chosen prefix says were (the log's
+    configurations, ``LogConfigs.removed_known_at``); None when they agree.
+    ``removed_since_join``: for a node that joined (``--join``), what it must
+    remember at least, as its own history begins at epoch 1 (the removals of
+    epoch 1 it knows only from a snapshot). Not judged past
+    ``REMOVED_REMEMBERED_MAX``, where the oldest are forgotten."""
+    if len(removed) > REMOVED_REMEMBERED_MAX:
+        return None
+    at_least = removed if removed_since_join is None else removed_since_join
+    missing = at_least - view.removed
+    extra = view.removed - removed
+    if not missing and not extra:
+        return None
+    return (
+        f"n{view.node_id} (chosen prefix {view.slot_chosen}) remembers removed "
+        f"{sorted(view.removed)}, where its log removed {sorted(removed)}"
+        + (f" ({sorted(at_least)} since it joined)" if removed_since_join is not None else "")
+        + (f": it forgot {sorted(missing)}" if missing else "")
+        + (f": it never saw {sorted(extra)} removed" if extra else "")
+    )
+
+
 def _remembers(view: NodeView | None, node_id: NodeId) -> bool:
     return view is not None and node_id in view.removed
 
 
-__all__ = ["NodeView", "learn_bound", "removed_in_time", "unaware_removed"]
+__all__ = ["NodeView", "learn_bound", "memory_problem", "removed_in_time", "unaware_removed"]

@@ -143,7 +143,12 @@ from paxon.sim.operator import Operator, sim_address
 from paxon.sim.operator_rules import OperatorChecker
 from paxon.sim.promptness import PromptnessChecker
 from paxon.sim.properties import PropertyChecker
-from paxon.sim.removed_learns import NodeView, removed_in_time, unaware_removed
+from paxon.sim.removed_learns import (
+    NodeView,
+    memory_problem,
+    removed_in_time,
+    unaware_removed,
+)
 from paxon.sim.reproposal import ReproposalChecker
 from paxon.sim.split_slot import SplitSlot
 from paxon.sim.stalled_chunk import StalledChunk
@@ -1244,6 +1249,23 @@ class RuntimeCluster:
             judged = [n for n in judged if self.hosts[n].data_incarnation == n]
             for detail in unaware_removed(judged, self._node_view):
                 self.checker.fail(self.time, "removed-learns", detail)
+        self._judge_memories()
+
+    def _judge_memories(self) -> None:
+        """``removed-remembered``: each live member, at the end, remembers the
+        nodes its chosen prefix removed (``removed_learns.memory_problem``)."""
+        configs = self.checker.configs
+        for node_id in sorted(self.kept_members()):
+            view = self._node_view(node_id)
+            if view is None or self.hosts[node_id].data_incarnation != node_id:
+                continue
+            removed = configs.removed_known_at(view.slot_chosen)
+            since_join = None
+            if node_id in self.joined_with:
+                since_join = configs.removed_known_at(view.slot_chosen, since_epoch=1)
+            problem = memory_problem(view, removed, since_join)
+            if problem is not None:
+                self.checker.fail(self.time, "removed-remembered", problem)
 
     def _node_view(self, node_id: int) -> NodeView | None:
         host = self.hosts.get(node_id)
