@@ -52,6 +52,19 @@ def test_a_joining_spares_run_replays_with_its_flag(capsys: pytest.CaptureFixtur
     assert "--spares-join" in replay_command(114, config).split()
 
 
+def test_a_run_keeping_little_history_compacts_and_replays_with_its_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["sim", "--seed", "0", "--no-swarm", "--nodes", "3", "--history-revisions", "4"]
+    assert main([*argv, "--faults", "crash,partition", "--trace"]) == 0
+    out = capsys.readouterr().out
+    assert "history: the leader keeps 4 revisions" in out
+    refused = out.split("locks, watches")[1].splitlines()[0].split("compacted ")[1]
+    assert int(refused.replace(",", "")) > 0, out[-800:]
+    config = SimConfig(nodes=3, history_revisions=4)
+    assert "--history-revisions 4" in replay_command(0, config)
+
+
 def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--seed", "1", "--trace", "--faults", "none"]) == 0
     out = capsys.readouterr().out
@@ -68,6 +81,9 @@ def test_trace_prints_protocol_events(capsys: pytest.CaptureFixture[str]) -> Non
         ["sim", "--heal-phase", "-1"],
         ["sim", "--lagging-candidate"],  # swarm seeds: it needs --no-swarm --nodes 3
         ["sim", "--no-swarm", "--nodes", "5", "--lagging-candidate"],
+        ["sim", "--history-revisions", "0"],
+        ["sim", "--history-revisions", "1000001"],  # past the store's hard cap
+        ["sim", "--engine", "core", "--storage", "memory", "--history-revisions", "4"],
         ["frobnicate"],
         [],
     ],

@@ -39,6 +39,11 @@ every mutant's process:
 |                         | slots, the power failing at 30% of roll-overs between the |
 |                         | new segment and the old one's seal; often just two        |
 |                         | segments are live, as at a log's first roll-over)         |
+| ``historyx2``            | seeds 0..1 of a leader that keeps 4 revisions of KV       |
+|                         | history (``HISTORY_CONFIG``: 3 nodes, every fault kind;   |
+|                         | it compacts many times a run and watchers are refused;    |
+|                         | swarm seeds draw a small history in an eighth of the      |
+|                         | seeds, none of 0..24)                                     |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -69,7 +74,9 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # its reader (session 24): the lease's far end, past the drift bound
 # (``ReplicaConfig.lease_s``), is read from there only. Four of roll-overs cut
 # short (session 25): two live segments, the new one empty, the old unsealed.
-DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4"
+# Two of a leader keeping little KV history (session 31): compaction entries
+# and refused watchers, which no seed of the others reaches.
+DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2"
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -103,7 +110,7 @@ class SeedBudget:
 
 
 _GROUP = re.compile(
-    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll)x(?P<count>\d+)$"
+    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history)x(?P<count>\d+)$"
 )
 
 # Membership changes and loss on 3 voters and a spare to add.
@@ -151,6 +158,11 @@ ROLL_CONFIG = SimConfig(
     roll_cut_rate=0.3,
 )
 
+# A leader that keeps 4 revisions of the store's history (``SimConfig.history_revisions``):
+# it proposes compaction entries all run long, and watchers are refused what was
+# cut (``history-kept``, ``watch-exactly-once``); the node's 10,000 is never reached.
+HISTORY_CONFIG = SimConfig(nodes=3, history_revisions=4)
+
 
 def parse_budget(spec: str) -> SeedBudget:
     """The budget a spec names (see the module table); raises ``ValueError`` when it names none."""
@@ -162,7 +174,8 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT or rollxCOUNT"
+                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT "
+                "or historyxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -196,6 +209,12 @@ def parse_budget(spec: str) -> SeedBudget:
         elif match["shape"] == "roll":
             groups.append(
                 SeedGroup("roll-overs cut short", range(count), lambda _seed: ROLL_CONFIG)
+            )
+        elif match["shape"] == "history":
+            groups.append(
+                SeedGroup(
+                    "a leader keeping little history", range(count), lambda _s: HISTORY_CONFIG
+                )
             )
         else:
             nodes = int(match["shape"])

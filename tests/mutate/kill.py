@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import resource
 import signal
@@ -88,14 +89,23 @@ def run_budget(src: Path, spec: str, seed_timeout_s: float, *, baseline: bool = 
         where = {"group": group.name, "seed": seed, "seeds_run": len(seconds) + 1}
         started = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, seed_timeout_s, 1.0)
+        hung = False
         try:
             result = run_seed(seed, group.config(seed))
         except SeedHang:
-            return {"verdict": "hang", **where, "detail": f"seed ran past {seed_timeout_s} s"}
+            hung = True
         except Exception as error:  # any exception out of the simulator kills the mutant
             return {"verdict": "exception", **where, "detail": _describe(error)}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if hung:
+            # A task the alarm ended holds SeedHang in a cycle with its frames: its
+            # finalizer logs it with a traceback, whose carets parse the source with
+            # ``ast``. Collected now, not by a collection inside a later
+            # ``ast.parse``, whose shared state the nested parse would corrupt
+            # (CPython 3.11: "AST constructor recursion depth mismatch").
+            gc.collect()
+            return {"verdict": "hang", **where, "detail": f"seed ran past {seed_timeout_s} s"}
         seconds.append(round(time.perf_counter() - started, 3))
         if not result.ok:
             return {"verdict": "violation", **where, "detail": result.violations[0][:300]}

@@ -120,6 +120,8 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     rolls = parse_budget("rollx2").groups[0].config(0)
     assert rolls.faults == {"crash"} and rolls.roll_cut_rate == 0.3
     assert rolls.segment_max_bytes == 1024 and not rolls.swarm
+    keeping = parse_budget("historyx2").groups[0]
+    assert [keeping.config(seed).history_revisions for seed in keeping.seeds] == [4, 4]
 
 
 SOURCE = """
