@@ -1155,3 +1155,38 @@ def _stabilize_holding(env: Env, src: int, dst: int, kind: str, held: list[Messa
             return lines
         first = pending[0]
         lines += env.deliver(first.src, first.dst, type(first).__name__)
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_a_member_that_learns_a_nodes_add_and_removal_at_once_remembers_it(
+    planted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 2 is cut off while node 4 is added as a learner and removed again;
+    back, it learns all of it in one advance of its prefix, so its members
+    are 1, 2 and 3 before and after. It must still remember node 4 removed,
+    with its address, as the members that saw it come and go do: else it
+    neither links to node 4 nor tells it of its removal (swarm seed
+    13000390). Planted (only the members before the advance counted), it
+    forgets."""
+    if planted:
+        real = Replica._remember_the_removed
+        monkeypatch.setattr(
+            Replica,
+            "_remember_the_removed",
+            lambda self, before, passed: real(self, before, ()),
+        )
+    env = Env(3, nodes=4, alpha=ALPHA)
+    elect(env, 1)
+    env.partition([[1, 3, 4], [2]])
+    change(env, 1, [1, 2, 3], [4])
+    fill(env, 1, ALPHA)
+    change(env, 1, [1, 2, 3])
+    fill(env, 1, ALPHA)
+    assert env.replica(1).removed_addresses() == {4: "h4:1"}
+    behind = env.replica(2)
+    start = behind.slot_chosen
+    env.heal()
+    fill(env, 1, 1, seq_start=900)
+    assert behind.slot_chosen == env.replica(1).slot_chosen > start + 2 * ALPHA
+    assert 4 not in behind.members
+    assert behind.removed_addresses() == ({} if planted else {4: "h4:1"})

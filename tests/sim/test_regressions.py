@@ -256,6 +256,14 @@ PINNED = [
         "0.75 s later, and deposed the leader the cluster had settled on (quiet-stable): "
         "a simulator bug, the heal now lets it in at once (session 30's long run)",
     ),
+    (
+        13000390,
+        0,
+        "n1, behind, learned n6's add as a learner and its removal in one advance of "
+        "its prefix: its members were 1-5 before and after, so it never remembered n6 "
+        "removed and would not tell n6 (removed-remembered): the core now counts the "
+        "members of every change it passed over (session 31's long run)",
+    ),
 ]
 
 

@@ -114,7 +114,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
@@ -1760,6 +1760,7 @@ class Replica:
 
     def _advance_chosen(self, *, persist: bool = True) -> None:
         start = self.slot_chosen
+        passed: list[Configuration] = []  # the changes chosen in this advance
         while True:
             held = self._log.get(self.slot_chosen)
             if held is None or not held.chosen:
@@ -1769,11 +1770,12 @@ class Replica:
             change = self._history.chosen(self.slot_chosen, held.value)
             if change is not None:
                 self._forget_promises_of_the_removed(change)
+                passed.append(change)
             self.slot_chosen += 1
         for _, gone in self._history.replayed():  # the log from before it joined
             self._remember_removed_before(gone)
         if self.slot_chosen > start:
-            self._refresh_members()
+            self._refresh_members(passed)
         if persist and self.slot_chosen > start:
             self._persist(ChosenRecord(self.slot_chosen))
         self._apply_chosen()
@@ -1897,29 +1899,40 @@ class Replica:
             self._has_quorum(config, ids) for config in self._history.from_slot(self.slot_chosen)
         )
 
-    def _refresh_members(self) -> None:
-        """The ids this replica talks to and hears from (the history changed)."""
+    def _refresh_members(self, passed: Sequence[Configuration] = ()) -> None:
+        """The ids this replica talks to and hears from (the history changed);
+        ``passed``: the changes chosen since the last refresh."""
         previous = self.members
         before = frozenset(previous)
         self.members = self._members_now()
         self._member_set = self._history.ids()
         if self.members != previous or self._history.newest is not self._newest_seen:
-            self._remember_the_removed(before)
+            self._remember_the_removed(before, passed)
         if self.role is Role.LEADER:
             # A member that (re)joins gets a whole lease to answer before check
             # quorum counts it as unheard: the leader only now talks to it.
             for member in set(self.members) - before - {self.node_id}:
                 self._peer_seen_at[member] = self._now
 
-    def _remember_the_removed(self, before: frozenset[NodeId]) -> None:
+    def _remember_the_removed(
+        self, before: frozenset[NodeId], passed: Sequence[Configuration]
+    ) -> None:
         """Members gone since the last refresh join ``_removed`` (bounded: the
-        oldest is forgotten first); members back leave it."""
+        oldest is forgotten first); members back leave it. So do the members of
+        a change ``passed`` over that no configuration held from here on keeps:
+        a node added and removed within one advance of the prefix (a follower
+        catching up in one Learn) was a member here too, if never refreshed as
+        one (swarm seed 13000390: n1 never remembered n6, so it would not have
+        told n6 of its removal)."""
         effect = self._history.effect_of(self.slot_chosen)
         epoch = self._history.at(self.slot_chosen).epoch
-        gone = sorted(before - set(self.members) - {self.node_id})
+        addresses = {m.node_id: m.address for config in passed for m in config.members}
+        addresses.update(self._member_addresses)
+        were = before.union(*(config.ids for config in passed))
+        gone = sorted(were - set(self.members) - {self.node_id})
         remember_removed(
             self._removed,
-            (RemovedMember(n, self._member_addresses.get(n, ""), effect, epoch) for n in gone),
+            (RemovedMember(n, addresses.get(n, ""), effect, epoch) for n in gone),
             self.members,
         )
         self._member_addresses = self.member_addresses()
