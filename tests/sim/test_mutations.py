@@ -1293,8 +1293,8 @@ LINE_CHANGES_IN_GROUPS = [
     (
         "members-left-stale-as-the-prefix-moves",
         "_advance_chosen",
-        "if self.slot_chosen > start:\n        self._refresh_members()",
-        "if not (self.slot_chosen > start):\n        self._refresh_members()",
+        "if self.slot_chosen > start:\n        self._refresh_members(passed)",
+        "if not (self.slot_chosen > start):\n        self._refresh_members(passed)",
         RECONFIG_CONFIG,
         0,
         "invariant",
