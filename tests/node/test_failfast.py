@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tests.node.test_node import LocalCluster, eventually, run
@@ -21,8 +22,10 @@ from paxon.errors import LeaderUnreachable, NoQuorum
 from paxon.net.client_link import ClientLink
 from paxon.net.client_messages import Failure, Submit
 from paxon.node import Node
+from paxon.node.failfast import FailFast
 from paxon.protocol.messages import Message
 from paxon.protocol.ready import Ready
+from paxon.protocol.replica import Role
 
 DEADLINE_S = 8.0
 """Far beyond the serving bound (0.3 s) and a step-down (0.6 s)."""
@@ -52,6 +55,32 @@ async def started(tmp_path: Path) -> tuple[LocalCluster, int, int, int]:
     follower, other = (n for n in cluster.nodes if n != leader)
     await eventually(lambda: all(n.leader_id == leader for n in cluster.nodes.values()))
     return cluster, leader, follower, other
+
+
+def test_a_call_forwarded_before_the_first_tick_that_saw_the_leader_still_fails_fast() -> None:
+    # CI failure (the test below, under load): the node learned its leader, the
+    # call was forwarded before a tick had noted it, and so ran to its own
+    # deadline although the leader was lost at once. No tick runs here before
+    # the call: only the replica says a leader is known.
+    replica = SimpleNamespace(
+        role=Role.FOLLOWER,
+        leader_live=True,
+        leader_hint=2,
+        serving=False,
+        config=SimpleNamespace(election_timeout_min_s=0.3),
+    )
+    failfast = FailFast(1, lambda: replica, lambda member: f"10.0.0.{member}:7000")  # type: ignore[arg-type, return-value]
+
+    async def scenario() -> None:
+        assert not failfast.waits_for_first_leader
+        forwarded = asyncio.ensure_future(failfast.forward(asyncio.sleep(DEADLINE_S)))
+        await asyncio.sleep(0)
+        replica.leader_live = False
+        failfast.on_tick()
+        with pytest.raises(LeaderUnreachable, match="outcome of the forwarded request"):
+            await asyncio.wait_for(forwarded, DEADLINE_S / 2)
+
+    run(scenario)
 
 
 def test_a_follower_that_does_not_hear_its_leader_refuses_at_once_and_fails_what_it_forwarded(

@@ -74,8 +74,17 @@ class FailFast:
 
     @property
     def waits_for_first_leader(self) -> bool:
-        """No leader known since start: a call waits (the first election)."""
+        """No leader known since start: a call waits (the first election).
+
+        Read from the replica, not only at ticks: a call made between learning
+        the leader and the next tick is a forwarded call like any other (it
+        used to run to its own deadline, deaf to the leader's loss)."""
+        self._note_leader(self._replica())
         return not self._knew_leader
+
+    def _note_leader(self, replica: Replica) -> None:
+        if replica.leader_live and replica.leader_hint is not None:
+            self._knew_leader = True
 
     def refusal(self) -> PaxonError | None:
         """Why a request made on this node cannot be served or forwarded now;
@@ -117,8 +126,7 @@ class FailFast:
         heard; the error to fail what this leader holds with, once, when it
         stops serving (None otherwise)."""
         replica = self._replica()
-        if replica.leader_live and replica.leader_hint is not None:
-            self._knew_leader = True
+        self._note_leader(replica)
         serving = replica.serving
         lapsed = self._was_serving and not serving and replica.role is Role.LEADER
         self._was_serving = serving
