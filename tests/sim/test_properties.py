@@ -492,6 +492,27 @@ def test_a_recovery_that_rebuilds_the_durable_state_or_later() -> None:
     assert checker.violations == []
 
 
+def test_a_life_short_of_its_durable_mark_marks_its_prefix_again_up_from_its_first_hole() -> None:
+    """Swarm seed 14001053: a struck installed snapshot left holes below the
+    durable chosen mark 3; a later life (no fault at its own restart) holds the
+    prefix only to the first hole, 1, and rightly marks 2 again on learning it.
+    A mark at or below the prefix it holds is still a write for nothing."""
+    checker = leader_elected()
+    choose(checker, B1, 0, V)
+    propose(checker, B1, 1, W)  # n3 misses slot 1: an installed snapshot held it
+    for voter in (1, 2):
+        vote(checker, B1, 1, W, voter)
+    choose(checker, B1, 2, V)
+    checker.on_records_durable(3, [ChosenRecord(3)], 0.0)
+    checker.on_crash(3, 0.0)
+    holes = DurableState(B1, {0: Entry(0, B1, V), 2: Entry(2, B1, V)}, slot_chosen=3)
+    checker.on_recovered(3, holes, 0.0)
+    checker.on_records_durable(3, [ChosenRecord(2)], 0.0)
+    assert checker.violations == []
+    checker.on_records_durable(3, [ChosenRecord(2)], 0.0)
+    assert rules(checker) == ["chosen-advances"]
+
+
 def test_a_recovery_that_loses_a_durable_record() -> None:
     """Mutant #78 of the sample: records older than the snapshot replayed over its
     checkpoint put back a slot's older accept (or a promise or mark went missing)."""

@@ -264,6 +264,15 @@ PINNED = [
         "removed and would not tell n6 (removed-remembered): the core now counts the "
         "members of every change it passed over (session 31's long run)",
     ),
+    (
+        14001053,
+        0,
+        "n7's installed snapshot at 11 lost its log mark to a crash point, then a bit "
+        "flip: recovery fell back to the log, holes at 2-10 below the chosen mark 14 "
+        "(as seed 3000029); a later life, holes and all, learned 2-10 again and "
+        "chosen-advances held it to 14 (a checker bug: the life holds the prefix only "
+        "to its first hole; session 31's second long run)",
+    ),
 ]
 
 

@@ -342,7 +342,10 @@ class PropertyChecker:
         was accepted, and every mark set, by an earlier life of the node."""
         view = self._node(node_id)
         disk = view.disk
-        view.mark_this_life = None if snapshot_struck else max(state.slot_chosen, state.log_start)
+        # The mark the replica holds: a struck installed snapshot's holes outlive
+        # the restart that met them, and a later life, still short of them,
+        # learns and marks the slots below the durable mark again (seed 14001053).
+        view.mark_this_life = None if snapshot_struck else _chosen_held(state)
         if snapshot_struck:
             # Recovery fell back to an older snapshot and the log after it. The
             # slots the struck one carried that this node never accepted (it
