@@ -44,6 +44,13 @@ every mutant's process:
 |                         | it compacts many times a run and watchers are refused;    |
 |                         | swarm seeds draw a small history in an eighth of the      |
 |                         | seeds, none of 0..24)                                     |
+| ``removedx2``           | seeds 0..1 of voters removed while cut off, back after   |
+|                         | their members compacted past the change (``REMOVED_CONFIG``: |
+|                         | 5 nodes, changes and loss only, every voter the operator |
+|                         | removes cut off until the change takes effect, a         |
+|                         | snapshot every 20 slots, a heal of 15 s: only the members'|
+|                         | ``RemovedNotice`` can tell it; 5 of seeds 0..7 get there,|
+|                         | no swarm seed of the budget does)                        |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -76,7 +83,11 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # short (session 25): two live segments, the new one empty, the old unsealed.
 # Two of a leader keeping little KV history (session 31): compaction entries
 # and refused watchers, which no seed of the others reaches.
-DEFAULT_SPEC = "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2"
+# Two of voters removed while cut off (session 32): a removed node that only
+# its members' notices can tell, which the others reach once in a while.
+DEFAULT_SPEC = (
+    "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,removedx2"
+)
 
 ConfigOfSeed = Callable[[int], SimConfig]
 
@@ -110,7 +121,7 @@ class SeedBudget:
 
 
 _GROUP = re.compile(
-    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history)x(?P<count>\d+)$"
+    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history|removed)x(?P<count>\d+)$"
 )
 
 # Membership changes and loss on 3 voters and a spare to add.
@@ -162,6 +173,19 @@ ROLL_CONFIG = SimConfig(
 # it proposes compaction entries all run long, and watchers are refused what was
 # cut (``history-kept``, ``watch-exactly-once``); the node's 10,000 is never reached.
 HISTORY_CONFIG = SimConfig(nodes=3, history_revisions=4)
+# Every voter the operator removes is cut off until its removal takes effect,
+# and comes back after its members took a snapshot past the change: no log can
+# teach it, and a majority of the voters it knows must tell it (``RemovedNotice``,
+# ``protocol/removal_notices.py``). No crashes: a crash drops the operator's
+# requests, so few changes get through (1 seed in 12 reached the notices with
+# them, 5 in 8 without); ``tests/sim/test_removed_learns.py`` runs the same shape.
+REMOVED_CONFIG = SimConfig(
+    nodes=5,
+    faults=frozenset({"reconfig", "drop"}),
+    heal_phase_s=15.0,
+    snapshot_interval_slots=20,
+    removed_cut_share=1.0,
+)
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -174,8 +198,8 @@ def parse_budget(spec: str) -> SeedBudget:
         if match is None:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT "
-                "or historyxCOUNT"
+                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT, "
+                "historyxCOUNT or removedxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -215,6 +239,10 @@ def parse_budget(spec: str) -> SeedBudget:
                 SeedGroup(
                     "a leader keeping little history", range(count), lambda _s: HISTORY_CONFIG
                 )
+            )
+        elif match["shape"] == "removed":
+            groups.append(
+                SeedGroup("voters removed while cut off", range(count), lambda _s: REMOVED_CONFIG)
             )
         else:
             nodes = int(match["shape"])

@@ -122,6 +122,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     assert rolls.segment_max_bytes == 1024 and not rolls.swarm
     keeping = parse_budget("historyx2").groups[0]
     assert [keeping.config(seed).history_revisions for seed in keeping.seeds] == [4, 4]
+    removed = parse_budget("removedx2").groups[0].config(0)
+    assert removed.removed_cut_share == 1.0 and removed.faults == {"reconfig", "drop"}
+    assert removed.nodes == 5 and removed.snapshot_interval_slots == 20 and not removed.swarm
 
 
 SOURCE = """

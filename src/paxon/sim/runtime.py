@@ -152,6 +152,7 @@ from paxon.sim.removed_learns import (
 from paxon.sim.reproposal import ReproposalChecker
 from paxon.sim.split_slot import SplitSlot
 from paxon.sim.stalled_chunk import StalledChunk
+from paxon.sim.status_roles import role_problems
 from paxon.sim.storage_faults import check_recovery
 from paxon.sim.timers import TimerChecker
 from paxon.sim.watch_check import WatchCheck
@@ -1127,6 +1128,7 @@ class RuntimeCluster:
         self._settle_from = self._chosen_at_heal
         self.healing.on_heal(self.time)
         self._sample_settled()
+        self._judge_roles()
 
     def heal_again(self) -> None:
         """An aimed stop after the heal of the node nobody can take over from
@@ -1250,6 +1252,24 @@ class RuntimeCluster:
             for detail in unaware_removed(judged, self._node_view):
                 self.checker.fail(self.time, "removed-learns", detail)
         self._judge_memories()
+        self._judge_roles()
+
+    def _judge_roles(self) -> None:
+        """``status-roles``: each live node's status shows each member's role as
+        its newest configuration has it (``status_roles``)."""
+        for host in self.hosts.values():
+            node = None if host.dead is not None else self.node_of(host)
+            if node is None:
+                continue
+            replica = node._replica
+            for problem in role_problems(
+                node.node_id,
+                replica.role.value,
+                node.status(),
+                replica.configuration_newest,
+                replica.removed_by_notice,
+            ):
+                self.checker.fail(self.time, "status-roles", problem)
 
     def _judge_memories(self) -> None:
         """``removed-remembered``: each live member, at the end, remembers the
