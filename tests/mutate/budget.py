@@ -51,6 +51,12 @@ every mutant's process:
 |                         | snapshot every 20 slots, a heal of 15 s: only the members'|
 |                         | ``RemovedNotice`` can tell it; 5 of seeds 0..7 get there,|
 |                         | no swarm seed of the budget does)                        |
+| ``installx2``           | seeds 0..1 of snapshots installed in a long fault phase   |
+|                         | (``INSTALL_CONFIG``: 3 nodes, partitions, loss and crash  |
+|                         | points only, a snapshot every 3 slots, 10 s of faults: a  |
+|                         | node cut off catches up by a snapshot while crash points  |
+|                         | strike; the default phases install nearly all after the  |
+|                         | heal, where crash points are off)                         |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -84,9 +90,12 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # Two of a leader keeping little KV history (session 31): compaction entries
 # and refused watchers, which no seed of the others reaches.
 # Two of voters removed while cut off (session 32): a removed node that only
-# its members' notices can tell, which the others reach once in a while.
+# its members' notices can tell, which the others reach once in a while. Two
+# of snapshots installed while crash points strike (session 32): a restart
+# that replays an installed snapshot's mark over the accept kept at its slot.
 DEFAULT_SPEC = (
-    "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,removedx2"
+    "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,"
+    "removedx2,installx2"
 )
 
 ConfigOfSeed = Callable[[int], SimConfig]
@@ -121,7 +130,7 @@ class SeedBudget:
 
 
 _GROUP = re.compile(
-    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history|removed)x(?P<count>\d+)$"
+    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history|removed|install)x(?P<count>\d+)$"
 )
 
 # Membership changes and loss on 3 voters and a spare to add.
@@ -186,6 +195,17 @@ REMOVED_CONFIG = SimConfig(
     snapshot_interval_slots=20,
     removed_cut_share=1.0,
 )
+# Partitions keep a node behind long enough to be sent a snapshot, every 3
+# slots, in a fault phase of 10 s, so installs happen while crash points strike
+# (in the default phases nearly all come after the heal, when they do not).
+# A restart before the node's next snapshot replays the installed snapshot's
+# mark over the accept it kept at the snapshot's slot, which must stay.
+INSTALL_CONFIG = SimConfig(
+    nodes=3,
+    faults=frozenset({"partition", "crashpoint", "drop"}),
+    snapshot_interval_slots=3,
+    fault_phase_s=10.0,
+)
 
 
 def parse_budget(spec: str) -> SeedBudget:
@@ -199,7 +219,7 @@ def parse_budget(spec: str) -> SeedBudget:
             raise ValueError(
                 f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
                 "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT, "
-                "historyxCOUNT or removedxCOUNT"
+                "historyxCOUNT, removedxCOUNT or installxCOUNT"
             )
         count = int(match["count"])
         if match["shape"] == "swarm":
@@ -243,6 +263,14 @@ def parse_budget(spec: str) -> SeedBudget:
         elif match["shape"] == "removed":
             groups.append(
                 SeedGroup("voters removed while cut off", range(count), lambda _s: REMOVED_CONFIG)
+            )
+        elif match["shape"] == "install":
+            groups.append(
+                SeedGroup(
+                    "snapshots installed among crash points",
+                    range(count),
+                    lambda _s: INSTALL_CONFIG,
+                )
             )
         else:
             nodes = int(match["shape"])

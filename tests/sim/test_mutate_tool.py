@@ -125,6 +125,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     removed = parse_budget("removedx2").groups[0].config(0)
     assert removed.removed_cut_share == 1.0 and removed.faults == {"reconfig", "drop"}
     assert removed.nodes == 5 and removed.snapshot_interval_slots == 20 and not removed.swarm
+    installs = parse_budget("installx2").groups[0].config(0)
+    assert installs.faults == {"partition", "crashpoint", "drop"} and not installs.swarm
+    assert installs.snapshot_interval_slots == 3 and installs.fault_phase_s == 10.0
 
 
 SOURCE = """
