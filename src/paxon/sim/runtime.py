@@ -108,6 +108,7 @@ from paxon.sim.config import (
     SimConfig,
     SimStats,
 )
+from paxon.sim.config_memory import history_problem
 from paxon.sim.duties import DutyChecker
 from paxon.sim.failfast import FailFastChecker
 from paxon.sim.faults import FaultInjector
@@ -1256,12 +1257,17 @@ class RuntimeCluster:
 
     def _judge_roles(self) -> None:
         """``status-roles``: each live node's status shows each member's role as
-        its newest configuration has it (``status_roles``)."""
+        its newest configuration has it (``status_roles``); ``configs-forgotten``:
+        its replica holds no configuration older than its log needs
+        (``config_memory``)."""
         for host in self.hosts.values():
             node = None if host.dead is not None else self.node_of(host)
             if node is None:
                 continue
             replica = node._replica
+            forgotten = history_problem(node.node_id, replica._history, replica.log_start)
+            if forgotten is not None:
+                self.checker.fail(self.time, "configs-forgotten", forgotten)
             for problem in role_problems(
                 node.node_id,
                 replica.role.value,
