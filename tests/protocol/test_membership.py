@@ -867,18 +867,52 @@ def test_a_member_that_holds_a_removed_node_nowhere_and_forgot_it_refuses_apart(
 
 
 def test_a_member_compacted_past_a_removal_sends_the_removed_node_no_snapshot() -> None:
-    """The same member, remembering node 3 among the removed, still sends it
-    nothing: the slots asked for are compacted, and a snapshot would hold the
-    state chosen after the removal, which is not the removed node's to read.
-    Counted as a refused learn request."""
+    """The same member, remembering node 3 among the removed, sends it no log
+    and no snapshot: the slots asked for are compacted, and a snapshot would
+    hold the state chosen after the removal, which is not the removed node's
+    to read. Counted as a refused learn request, and answered with the epoch
+    that removed it, as a probe is."""
     env = Env(3, alpha=ALPHA)
     _, member = _removed_asks_a_compacted_member(env)
     assert set(member.removed_addresses()) == {3}
     before = member.counters
     env.deliver(3, 2, "LearnRequest")
-    assert not env.node(2).snapshot_requests and not env.deliverable(2, 3)
+    assert not env.node(2).snapshot_requests
+    assert {type(m).__name__ for m in env.deliverable(2, 3)} == {"RemovedNotice"}
     learn_refused = member.counters.ignored_non_member_learn_request
     assert learn_refused > before.ignored_non_member_learn_request
+
+
+def test_a_removed_learner_whose_members_compacted_past_its_removal_is_told_by_a_majority() -> None:
+    """A learner cut off while its removal is chosen and takes effect never
+    probes, so it is never refused out loud; it only asks for the log, which
+    every member has compacted past. Each member answers that request with a
+    ``RemovedNotice``, and from a majority of the voters it knows it holds
+    itself removed (its status says so), though its log still names it
+    (the simulator's quiet membership seed 1, ``removed-learns``). Planted:
+    learn requests answered with nothing, as before session 32, and it never
+    knows."""
+    for planted in (False, True):
+        env = Env(4, alpha=ALPHA)
+        elect(env, 1)
+        change(env, 1, [1, 2, 3], [4])
+        fill(env, 1, ALPHA)
+        env.partition([[1, 2, 3], [4]])
+        change(env, 1, [1, 2, 3])
+        fill(env, 1, 3 * ALPHA)
+        for member in (1, 2, 3):
+            replica = env.replica(member)
+            replica.compact(replica.slot_applied)
+            if planted:
+                replica._notify_removed = lambda node_id: None  # type: ignore[method-assign]
+        env.heal()
+        learner = env.replica(4)
+        assert 4 in learner.configuration_newest.learners  # it missed its removal
+        for _ in range(50):  # 5 s of learn retries
+            env.tick(4, learner.now + 0.1)
+            env.stabilize()
+        assert learner.removed_by_notice == (None if planted else 2)
+        assert not env.deliverable(4, None, "Probe")  # a learner never stands
 
 
 def test_a_removed_node_that_missed_its_removal_learns_it_and_stops_standing() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paxon.protocol.membership import Configuration, Member
-from paxon.protocol.messages import Message, RemovedNotice
+from paxon.protocol.messages import Message, ProbeReply, RemovedNotice
 from paxon.protocol.replica import Replica
 from paxon.protocol.types import Value
 from paxon.sim import SimConfig, run_seed
@@ -194,3 +194,42 @@ def test_a_memory_other_than_the_log_says_is_named() -> None:
     assert memory_problem(view, frozenset({3, 5}), frozenset({5})) is not None
     # Past what a member remembers, the oldest are forgotten: not judged.
     assert memory_problem(view, frozenset(range(10, 27)), None) is None
+
+
+# A cluster with one client writing and no lease, lock or watch clients, under
+# membership changes, loss and partitions: the idle stretches let snapshots
+# outrun a learner cut off through its removal.
+_QUIET = SimConfig(
+    nodes=3,
+    spares=1,
+    faults=frozenset({"reconfig", "drop", "partition"}),
+    clients=1,
+    lease_clients=0,
+    lock_clients=0,
+    watch_clients=0,
+)
+
+
+class _SilentToLearnRequests(Replica):
+    """The planted bug: a removed node's learn request for compacted slots gets
+    no notice, as before session 32."""
+
+    def _notify_removed(self, node_id: int) -> None:
+        if not self._ready.messages or not isinstance(self._ready.messages[-1], ProbeReply):
+            return None
+        return super()._notify_removed(node_id)
+
+
+@pytest.mark.sim
+@pytest.mark.mutation
+def test_a_learner_removed_while_cut_off_is_told_by_the_notices_of_a_majority() -> None:
+    """Seed 1 of the quiet shape: learner n4 is cut off while its removal is
+    chosen and takes effect, and its members compact past the change. A
+    learner never probes, so only its learn requests can be answered: each
+    member answers with a ``RemovedNotice`` and n4 believes a majority. With
+    learn requests unanswered (only probes told), ``removed-learns`` names it."""
+    real = run_seed(1, _QUIET, trace=True)
+    assert real.ok, real.violations[:3]
+    assert any("log n4: [4] this node was removed" in line for line in real.trace)
+    silent = run_seed(1, _QUIET, replica_factory=_SilentToLearnRequests)
+    assert _rules(silent.violations) == {"removed-learns"}, silent.violations[:3]

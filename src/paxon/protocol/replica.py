@@ -83,12 +83,14 @@ addresses and the slot their removal took effect at (``removed_addresses``;
 the runtime keeps a link to each); a snapshot carries the same memory, so a
 restart or an installed snapshot keeps it (``RemovedState``). It answers their
 LearnRequests with the chosen entries below that slot only (never a
-snapshot: one past the change is refused and counted as (**)), and a Probe
-of theirs, still ignored as a vote (``ignored_non_member``), gets a refusing
-ProbeReply and a ``RemovedNotice`` naming the epoch (``_tell_the_removed``): a
-refused prober asks for the log, learns the change that removed it, and stops
-standing; once every member compacted past the change, a majority of notices
-is what stops it (``protocol/removal_notices.py``).
+snapshot: one past the change is refused and counted as (**), and answered
+with a ``RemovedNotice``, as a learner, which never probes, asks nothing else),
+and a Probe of theirs, still ignored as a vote (``ignored_non_member``), gets a
+refusing ProbeReply and a ``RemovedNotice`` naming the epoch
+(``_tell_the_removed``): a refused prober asks for the log, learns the change
+that removed it, and stops standing; once every member compacted past the
+change, a majority of notices is what stops it, and what tells a learner
+(``protocol/removal_notices.py``).
 
 An acceptor whose chosen prefix is more than ``W`` past a Prepare's
 ``slot_from`` reports ``log_start = slot_chosen`` in its Promise: the Promise
@@ -1137,10 +1139,13 @@ class Replica:
         here."""
         if isinstance(message, Probe) and message.src in self._removed:
             self._send(ProbeReply(self.node_id, message.src, message.ballot, False))
-            # Once the log holds the change no more, the epoch is all we can
-            # tell it (protocol/removal_notices.py); a majority of us must.
-            epoch = self._removed[message.src].epoch
-            self._send(RemovedNotice(self.node_id, message.src, epoch))
+            self._notify_removed(message.src)
+
+    def _notify_removed(self, node_id: NodeId) -> None:
+        """Tell ``node_id``, remembered removed, the epoch it is in no configuration
+        from: once the log holds the change no more, the epoch is all we can tell
+        it (protocol/removal_notices.py); a majority of us must."""
+        self._send(RemovedNotice(self.node_id, node_id, self._removed[node_id].epoch))
 
     def _on_removed_notice(self, message: RemovedNotice) -> None:
         """A member says we were removed (``protocol/removal_notices.py``)."""
@@ -1273,6 +1278,9 @@ class Replica:
         if message.slot_from < self.log_start:
             if removal is not None:
                 self._refuse(_Refusal.NON_MEMBER_LEARN_REQUEST)
+                # A removed learner never probes: once the log holds its removal
+                # no more, its learn requests are all it sends that can be told.
+                self._notify_removed(message.src)
                 return
             self._ready.snapshot_requests.append(SnapshotRequest(message.src, message.slot_from))
             return
