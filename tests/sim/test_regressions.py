@@ -273,6 +273,15 @@ PINNED = [
         "chosen-advances held it to 14 (a checker bug: the life holds the prefix only "
         "to its first hole; session 31's second long run)",
     ),
+    (
+        15000652,
+        0,
+        "n1, being removed, was cut off past the heal until its removal took effect, "
+        "but two disks recovery refused left the old configuration short of a majority "
+        "without it: nobody could elect a leader to make the change take effect "
+        "(heal-settles, liveness; a simulator bug: the cut now heals when the others "
+        "cannot do without it; session 32's long run)",
+    ),
 ]
 
 

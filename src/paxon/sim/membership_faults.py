@@ -84,13 +84,20 @@ class MembershipFaults:
 
     def end(self) -> None:
         """The heal: nothing more is lost or cut, but a node whose removal is
-        chosen and not yet in effect stays cut off until it is."""
+        chosen and not yet in effect stays cut off until it is, unless the
+        others cannot make it take effect without it."""
         self.active = False
         cluster = self._cluster
         configs = cluster.checker.configs
         prefix = configs.prefix_end
+        # Gone for the rest of the run (disks recovery refused): with them and
+        # the node cut off, a configuration may be short of a majority, and
+        # then nobody can make the removal take effect (swarm seed 15000652).
+        lost = {node_id for node_id, host in cluster.hosts.items() if host.dead is not None}
         for node_id in sorted(self._removing):
             chosen = node_id not in configs.newest_known_at(prefix).ids
+            if not cluster.may_lose(node_id, lost):
+                continue  # it heals, and votes until its removal takes effect
             if chosen and node_id in configs.at(prefix).ids:
                 cut_id = cluster.network.cut_off(node_id, cluster.members)
                 cluster.log(f"fault: n{node_id} stays cut off until its removal takes effect")
