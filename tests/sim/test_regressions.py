@@ -282,6 +282,12 @@ PINNED = [
         "(heal-settles, liveness; a simulator bug: the cut now heals when the others "
         "cannot do without it; session 32's long run)",
     ),
+    (
+        15000759,
+        0,
+        "the same as 15000652, with n5 cut off through its removal and crashes and "
+        "refused disks leaving no majority without it (liveness; session 32's long run)",
+    ),
 ]
 
 
