@@ -1074,6 +1074,7 @@ def test_a_node_that_joined_later_remembers_the_removals_in_the_log_it_learns(
     joined = change(env, 1, [1, 2], [4])
     node = env.node(4)
     node.replica = Replica(4, joined, rng=node.rng, now=node.now, config=env.config)
+    version = node.replica.removed_version
     env.partition([[1, 2, 4], [3]])
     fill(env, 1, 2 * ALPHA)
     joiner = env.replica(4)
@@ -1082,6 +1083,10 @@ def test_a_node_that_joined_later_remembers_the_removals_in_the_log_it_learns(
     assert effect is not None
     assert joiner.removal_effect(3) == (None if planted else effect)
     assert set(joiner.removed_addresses()) == (set() if planted else {3})
+    # The runtime links to the nodes it remembers removed when this moves
+    # (``Node._perform``): its members did not change here.
+    assert joiner.members == (1, 2, 4)
+    assert (joiner.removed_version > version) is not planted
 
 
 def test_one_members_removal_notice_does_not_stop_a_voter_standing() -> None:

@@ -251,6 +251,8 @@ class Node:
         self._handing_over = False  # stopping: leadership is being handed over
         # Members gone from the configurations: address and when to hang up.
         self._leaving: dict[int, tuple[Address, float]] = {}
+        # The replica's ``removed_version`` the links were last set from.
+        self._removed_linked = -1
         self._queries: list[_PendingQuery] = []
         self._flush_posted = False
         # Commands proposed here, by session; reads waiting for their index.
@@ -794,6 +796,8 @@ class Node:
         """Carry out one ``Ready`` in the order of ``paxon.protocol.ready``."""
         if self._replica.members != self._members:
             self._follow_membership()  # before sending: a new member gets its Accepts
+        if self._replica.removed_version != self._removed_linked and self._started:
+            self._set_transport_peers()  # a joiner replaying the log learns who left
         if self._bindings_from != (
             self._replica.configuration,
             self._replica.configuration_newest,
@@ -889,6 +893,7 @@ class Node:
             self.log.warning("[%d] this node was removed from the cluster", self.node_id)
 
     def _set_transport_peers(self) -> None:
+        self._removed_linked = self._replica.removed_version
         self._transport.set_peers(self._transport_peers())
 
     def _transport_peers(self) -> dict[int, Address]:

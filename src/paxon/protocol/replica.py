@@ -326,6 +326,9 @@ class Replica:
         # loud with a RemovedNotice, and their learn requests answered below
         # that slot (``removed_addresses``).
         self._removed: dict[NodeId, RemovedMember] = {}
+        # Counts the changes to that memory: the runtime links to those nodes,
+        # and a joiner learns some by replaying the log, with no member change.
+        self.removed_version = 0
         # What the members said of this node's own removal (``RemovedNotice``).
         self._removal_notices = RemovalNotices()
         self._refresh_members()
@@ -1943,6 +1946,7 @@ class Replica:
             (RemovedMember(n, addresses.get(n, ""), effect, epoch) for n in gone),
             self.members,
         )
+        self.removed_version += 1
         self._member_addresses = self.member_addresses()
         self._newest_seen = self._history.newest
 
@@ -1953,6 +1957,7 @@ class Replica:
         it joined with says (``ConfigHistory.replayed``)."""
         others = (gone for gone in removed if gone.node_id != self.node_id)
         remember_removed(self._removed, others, self.members)
+        self.removed_version += 1
 
     def _members_now(self) -> tuple[NodeId, ...]:
         """Every member of a configuration in effect from the chosen prefix on."""

@@ -600,6 +600,10 @@ class SimTransport:
         """``peer`` is in this transport's peer map (it dials or accepts it)."""
         return peer in self._peers
 
+    def peer_ids(self) -> set[int]:
+        """Every peer in this transport's peer map."""
+        return set(self._peers)
+
     def linked_since(self, peer: int) -> int | None:
         """The stamp at which ``peer`` entered the peer map, None if it is not in it."""
         return self._linked_since.get(peer)

@@ -1259,7 +1259,10 @@ class RuntimeCluster:
         """``status-roles``: each live node's status shows each member's role as
         its newest configuration has it (``status_roles``); ``configs-forgotten``:
         its replica holds no configuration older than its log needs
-        (``config_memory``)."""
+        (``config_memory``); ``links-follow``: its transport links to exactly
+        the peers its members and memory name (``Node._transport_peers``; a
+        joiner that learns removed nodes by replaying the log links to them
+        too)."""
         for host in self.hosts.values():
             node = None if host.dead is not None else self.node_of(host)
             if node is None:
@@ -1268,6 +1271,17 @@ class RuntimeCluster:
             forgotten = history_problem(node.node_id, replica._history, replica.log_start)
             if forgotten is not None:
                 self.checker.fail(self.time, "configs-forgotten", forgotten)
+            transport = node._transport
+            assert isinstance(transport, SimTransport)
+            linked = transport.peer_ids()
+            wanted = set(node._transport_peers())
+            if linked != wanted:
+                self.checker.fail(
+                    self.time,
+                    "links-follow",
+                    f"n{node.node_id} links to {sorted(linked)}, where its members, those "
+                    f"just gone and those it remembers removed are {sorted(wanted)}",
+                )
             for problem in role_problems(
                 node.node_id,
                 replica.role.value,
