@@ -129,9 +129,7 @@ class SeedBudget:
         return ", ".join(f"{len(group.seeds)} seeds of {group.name}" for group in self.groups)
 
 
-_GROUP = re.compile(
-    r"^(?P<shape>\d+|swarm|reconfig|lease|split|lag|deposed|disk|roll|history|removed|install)x(?P<count>\d+)$"
-)
+_GROUP = re.compile(r"^(?P<shape>\d+|[a-z]+)x(?P<count>\d+)$")
 
 # Membership changes and loss on 3 voters and a spare to add.
 RECONFIG_CONFIG = SimConfig(nodes=3, spares=1, faults=frozenset({"reconfig", "drop"}))
@@ -208,6 +206,21 @@ INSTALL_CONFIG = SimConfig(
 )
 
 
+# Each named shape: the group's name, and the configuration of each of its seeds.
+_SHAPES: dict[str, tuple[str, ConfigOfSeed]] = {
+    "reconfig": ("membership changes", lambda _seed: RECONFIG_CONFIG),
+    "lease": ("lease reads", lambda seed: LEASE_CONFIGS[seed % 2]),
+    "split": ("a split slot", lambda _seed: SPLIT_CONFIG),
+    "lag": ("a lagging candidate", lambda _seed: LAGGING_CONFIG),
+    "deposed": ("a deposed leader keeping its reader", lambda _seed: DEPOSED_CONFIG),
+    "disk": ("disks struck at every crash", lambda _seed: DISK_CONFIG),
+    "roll": ("roll-overs cut short", lambda _seed: ROLL_CONFIG),
+    "history": ("a leader keeping little history", lambda _seed: HISTORY_CONFIG),
+    "removed": ("voters removed while cut off", lambda _seed: REMOVED_CONFIG),
+    "install": ("snapshots installed among crash points", lambda _seed: INSTALL_CONFIG),
+}
+
+
 def parse_budget(spec: str) -> SeedBudget:
     """The budget a spec names (see the module table); raises ``ValueError`` when it names none."""
     if ":" in spec:
@@ -215,65 +228,19 @@ def parse_budget(spec: str) -> SeedBudget:
     groups = []
     for part in spec.split(","):
         match = _GROUP.match(part.strip())
-        if match is None:
-            raise ValueError(
-                f"budget {spec!r}: {part!r} is not NODESxCOUNT, swarmxCOUNT, reconfigxCOUNT, "
-                "leasexCOUNT, splitxCOUNT, lagxCOUNT, deposedxCOUNT, diskxCOUNT, rollxCOUNT, "
-                "historyxCOUNT, removedxCOUNT or installxCOUNT"
-            )
+        shape = "" if match is None else match["shape"]
+        if not (shape.isdigit() or shape == "swarm" or shape in _SHAPES):
+            shapes = ", ".join(f"{known}xCOUNT" for known in ["swarm", *_SHAPES])
+            raise ValueError(f"budget {spec!r}: {part!r} is not NODESxCOUNT, {shapes}")
+        assert match is not None
         count = int(match["count"])
-        if match["shape"] == "swarm":
+        if shape == "swarm":
             groups.append(SeedGroup("swarm configurations", range(count), _swarm_config()))
-        elif match["shape"] == "reconfig":
-            groups.append(
-                SeedGroup("membership changes", range(count), lambda _seed: RECONFIG_CONFIG)
-            )
-        elif match["shape"] == "lease":
-            groups.append(
-                SeedGroup("lease reads", range(count), lambda seed: LEASE_CONFIGS[seed % 2])
-            )
-        elif match["shape"] == "split":
-            groups.append(SeedGroup("a split slot", range(count), lambda _seed: SPLIT_CONFIG))
-        elif match["shape"] == "lag":
-            groups.append(
-                SeedGroup("a lagging candidate", range(count), lambda _seed: LAGGING_CONFIG)
-            )
-        elif match["shape"] == "deposed":
-            groups.append(
-                SeedGroup(
-                    "a deposed leader keeping its reader",
-                    range(count),
-                    lambda _seed: DEPOSED_CONFIG,
-                )
-            )
-        elif match["shape"] == "disk":
-            groups.append(
-                SeedGroup("disks struck at every crash", range(count), lambda _seed: DISK_CONFIG)
-            )
-        elif match["shape"] == "roll":
-            groups.append(
-                SeedGroup("roll-overs cut short", range(count), lambda _seed: ROLL_CONFIG)
-            )
-        elif match["shape"] == "history":
-            groups.append(
-                SeedGroup(
-                    "a leader keeping little history", range(count), lambda _s: HISTORY_CONFIG
-                )
-            )
-        elif match["shape"] == "removed":
-            groups.append(
-                SeedGroup("voters removed while cut off", range(count), lambda _s: REMOVED_CONFIG)
-            )
-        elif match["shape"] == "install":
-            groups.append(
-                SeedGroup(
-                    "snapshots installed among crash points",
-                    range(count),
-                    lambda _s: INSTALL_CONFIG,
-                )
-            )
+        elif shape in _SHAPES:
+            name, config = _SHAPES[shape]
+            groups.append(SeedGroup(name, range(count), config))
         else:
-            nodes = int(match["shape"])
+            nodes = int(shape)
             SimConfig(nodes=nodes)  # validates the node count now, not in every mutant
             groups.append(SeedGroup(f"{nodes} nodes", range(count), _fixed_config(nodes)))
     return SeedBudget(spec, tuple(groups))
