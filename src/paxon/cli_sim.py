@@ -100,6 +100,14 @@ def add_sim_command(commands: _Subcommands) -> None:
         "draw it)",
     )
     sim.add_argument(
+        "--change-restart",
+        type=share,
+        default=0.0,
+        metavar="P",
+        help="fixed config, with reconfig: the share of the changes chosen whose window "
+        "(chosen, not yet in effect) sees a member restart from a snapshot taken in it (0)",
+    )
+    sim.add_argument(
         "--spares-join",
         action="store_true",
         help="with reconfig: the spares start as paxon serve --join starts a node, once "
@@ -262,6 +270,7 @@ def run_sim(args: argparse.Namespace) -> int:
             faults=args.faults,
             wipe_rate=args.wipe_rate,
             removed_cut_share=args.removed_cut,
+            change_restart_share=args.change_restart,
             spares_join=args.spares_join,
             history_revisions=args.history_revisions,
             wipe_window=args.wipe_window,

@@ -57,6 +57,13 @@ every mutant's process:
 |                         | node cut off catches up by a snapshot while crash points  |
 |                         | strike; the default phases install nearly all after the  |
 |                         | heal, where crash points are off)                         |
+| ``restartx2``           | seeds 0..1 of members restarted inside a change's window  |
+|                         | (``RESTART_CONFIG``: 3 voters and a spare, changes and    |
+|                         | loss, a snapshot every 20 slots, and at every change a    |
+|                         | member restarted from a snapshot it took after the change |
+|                         | was chosen, before it takes effect: ``change_restart``;   |
+|                         | a quarter of the swarm's reconfig seeds draw it, none of  |
+|                         | the budget's)                                             |
 | ``package.module:name`` | a ``SeedBudget``, or a function of no argument making one |
 
 Only ``paxon.sim.runner.run_seed(seed, config)``, ``SimConfig`` and ``ReplicaConfig`` are used,
@@ -93,9 +100,11 @@ from paxon.sim.split_slot import CONFIG as SPLIT_CONFIG
 # its members' notices can tell, which the others reach once in a while. Two
 # of snapshots installed while crash points strike (session 32): a restart
 # that replays an installed snapshot's mark over the accept kept at its slot.
+# Two of members restarted inside a change's window (session 33): a history
+# that holds the change pending from a snapshot, with nothing of its choice.
 DEFAULT_SPEC = (
     "swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,"
-    "removedx2,installx2"
+    "removedx2,installx2,restartx2"
 )
 
 ConfigOfSeed = Callable[[int], SimConfig]
@@ -205,6 +214,19 @@ INSTALL_CONFIG = SimConfig(
     fault_phase_s=10.0,
 )
 
+# At every change the operator sees chosen, a member (not the leader) that took
+# a snapshot after the change was chosen is restarted from it before the change
+# takes effect (``change_restart``): its history holds the change pending, with
+# nothing of the moment it was chosen, and it must act on it at the effect
+# (remember whom a removal dropped). Snapshots every 20 slots within the 64 of
+# alpha. No crashes besides: a crash drops the operator's requests.
+RESTART_CONFIG = SimConfig(
+    nodes=3,
+    spares=1,
+    faults=frozenset({"reconfig", "drop"}),
+    snapshot_interval_slots=20,
+    change_restart_share=1.0,
+)
 
 # Each named shape: the group's name, and the configuration of each of its seeds.
 _SHAPES: dict[str, tuple[str, ConfigOfSeed]] = {
@@ -218,6 +240,7 @@ _SHAPES: dict[str, tuple[str, ConfigOfSeed]] = {
     "history": ("a leader keeping little history", lambda _seed: HISTORY_CONFIG),
     "removed": ("voters removed while cut off", lambda _seed: REMOVED_CONFIG),
     "install": ("snapshots installed among crash points", lambda _seed: INSTALL_CONFIG),
+    "restart": ("members restarted inside a change's window", lambda _seed: RESTART_CONFIG),
 }
 
 

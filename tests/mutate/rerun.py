@@ -7,7 +7,7 @@ order), the mutated line is found in today's file by its text (the match
 nearest the reported line number), applied to a copy of ``src`` under
 ``.scratch/rerun/ROW``, and judged by ``kill.py`` with BUDGET (default
 ``budget.DEFAULT_SPEC``,
-``swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,removedx2,installx2``).
+``swarmx20,reconfigx8,leasex8,splitx2,lagx2,deposedx4,diskx4,rollx4,historyx2,removedx2,installx2,restartx2``).
 One JSON line per row; "line-gone" when the original text is no longer in the
 file. Mutants that name ``CosmicRayTestingException`` cannot be applied by hand
 and are skipped.

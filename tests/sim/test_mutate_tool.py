@@ -128,6 +128,9 @@ def test_budgets_by_import_path_and_by_swarm() -> None:
     installs = parse_budget("installx2").groups[0].config(0)
     assert installs.faults == {"partition", "crashpoint", "drop"} and not installs.swarm
     assert installs.snapshot_interval_slots == 3 and installs.fault_phase_s == 10.0
+    restarts = parse_budget("restartx2").groups[0].config(0)
+    assert restarts.change_restart_share == 1.0 and restarts.faults == {"reconfig", "drop"}
+    assert restarts.spares == 1 and restarts.snapshot_interval_slots == 20 and not restarts.swarm
 
 
 SOURCE = """

@@ -122,6 +122,15 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
     assert cutting and all(0.5 <= share <= 1.0 for share in cutting)
     assert len(cutting) < len(changing)
     assert all(config.removed_cut_share == 0 for config in configs if config not in changing)
+    # A share restart a member inside a change's window, from a stream of its own.
+    restarting = [c.change_restart_share for c in changing if c.change_restart_share]
+    assert restarting and all(0.5 <= share <= 1.0 for share in restarting)
+    assert len(restarting) < len(changing)
+    assert all(config.change_restart_share == 0 for config in configs if config not in changing)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(swarm, "_RUNTIME_CHANGE_RESTART_ON", 0.0)
+        for seed, config in enumerate(configs):
+            assert draw(seed, base) == dataclasses.replace(config, change_restart_share=0.0)
     # A share start their spares with --join once added, from a stream of its own.
     joining = [config for config in changing if config.spares_join]
     assert 0 < len(joining) < len(changing)
@@ -144,6 +153,7 @@ def test_swarm_draws_its_config_from_the_seed_alone() -> None:
             reconfig_gap_s=(0.1, 0.6),
             segment_max_bytes=alone.segment_max_bytes,
             removed_cut_share=0.0,
+            change_restart_share=0.0,
             spares_join=False,
         )
         if config.spares == 0:

@@ -150,6 +150,11 @@ class SimConfig:
     # ``removed-learns``). 0 in a fixed configuration unless asked; swarm
     # seeds draw it.
     removed_cut_share: float = 0.0
+    # "reconfig": the share of the changes the operator sees chosen in the
+    # fault phase whose window (chosen, not yet in effect) sees a member, not
+    # the leader, restart from a snapshot it took in that window
+    # (``change_restart``). 0 unless asked.
+    change_restart_share: float = 0.0
     # "reconfig": the spares start as ``paxon serve --join`` starts a node, not
     # from ``--peers``: each only once a member's newest configuration names it
     # (the operator added it), from that configuration; a restart on a
@@ -241,11 +246,12 @@ class SimConfig:
             self.disk_fault_rate,
             self.wipe_rate,
             self.removed_cut_share,
+            self.change_restart_share,
         )
         if not all(0 <= rate <= 1 for rate in rates):
             raise ValueError(
-                "hold_rate, crashpoint_rate, roll_cut_rate, disk_fault_rate, wipe_rate and "
-                "removed_cut_share must be in [0, 1]"
+                "hold_rate, crashpoint_rate, roll_cut_rate, disk_fault_rate, wipe_rate, "
+                "removed_cut_share and change_restart_share must be in [0, 1]"
             )
 
     @property
@@ -299,6 +305,12 @@ class SimConfig:
                 + (
                     f", {self.removed_cut_share:.2f} of the voters removed cut off through it"
                     if self.removed_cut_share
+                    else ""
+                )
+                + (
+                    f", a member restarted inside {self.change_restart_share:.2f} of the "
+                    "changes' windows"
+                    if self.change_restart_share
                     else ""
                 )
                 + (", spares start with --join once added" if self.spares_join else "")

@@ -230,6 +230,9 @@ class Operator:
             self._request = None
             if request.node_id == self._rejoining and request.action == "promote":
                 self._rejoining = None
+            answering = cluster.node(self._target)
+            if request.action != "transfer-leader" and answering is not None:
+                cluster.change_restarts.chosen(answering._replica.configuration_newest.epoch)
             cut_s = 0.0
             if request.action in ("add-learner", "add-learner-auto-promote"):
                 cut_s = cluster.membership_faults.learner_added(request.node_id)

@@ -147,6 +147,8 @@ def replay_command(seed: int, config: SimConfig) -> str:
             words.append(f"--wipe-rate {config.wipe_rate}")
         if config.removed_cut_share:
             words.append(f"--removed-cut {config.removed_cut_share}")
+        if config.change_restart_share:
+            words.append(f"--change-restart {config.change_restart_share}")
     if config.spares_join:
         words.append("--spares-join")
     if config.history_revisions is not None:

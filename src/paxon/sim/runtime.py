@@ -99,6 +99,7 @@ from paxon.protocol.replica import Replica
 from paxon.protocol.types import BALLOT_ZERO
 from paxon.sim.aims import Aims
 from paxon.sim.change_answers import ChangeAnswerChecker, JudgedAnswers
+from paxon.sim.change_restart import ChangeRestarts
 from paxon.sim.checkers import SafetyChecker
 from paxon.sim.clients import Clients
 from paxon.sim.config import (
@@ -226,6 +227,8 @@ class RuntimeCluster:
         self.network = SimNetwork(random.Random(f"{seed}:net"), self.faults.link_faults())
         # Bare elections and learners cut off, while the operator changes members.
         self.membership_faults = MembershipFaults(self, seed)
+        # Members restarted between a change's choice and its effect.
+        self.change_restarts = ChangeRestarts(self, seed)
         # Moments no random fault builds, aimed (``moments``).
         self.leader_stop = LeaderStop(self, seed)
         self.unheard_moment = UnheardMoment(self, seed)
@@ -604,7 +607,9 @@ class RuntimeCluster:
             self.stats.snapshots_recovered += 1
         self.log(f"n{node_id} restored a snapshot: applied through slot {slot}")
 
-    def crash_host(self, host: Host, why: str) -> None:
+    def crash_host(self, host: Host, why: str, *, restart_in: float | None = None) -> None:
+        """Crash ``host`` (its power lost); it restarts ``restart_in`` seconds
+        later, or after a drawn 0.05-1.55 s."""
         process = host.process
         if process is None:
             return
@@ -622,7 +627,9 @@ class RuntimeCluster:
         else:
             self.faults.disk.power_off(host)
         self.log(f"fault: crash n{host.node_id} ({why}, role {role})")
-        self.push(self.time + 0.05 + 1.5 * self.rng_faults.random(), lambda: self.restart(host))
+        if restart_in is None:
+            restart_in = 0.05 + 1.5 * self.rng_faults.random()
+        self.push(self.time + restart_in, lambda: self.restart(host))
 
     def stop_gracefully(self, host: Host, *, io_fault: bool = True) -> None:
         """Stop ``host``'s node as ``paxon serve`` does on SIGTERM (``Node.stop``:

