@@ -1166,6 +1166,17 @@ LINE_CHANGES = [
         "learn-marks",
         False,
     ),
+    # s30 row 17: every honest Learn inside the window counted out of bounds, so
+    # the counter an operator reads for hostile peers counts honest ones.
+    (
+        "honest-learns-counted-out-of-bounds",
+        "_on_learn",
+        "if message.entries and message.entries[-1].slot >= slot_end:",
+        "if message.entries and message.entries[-1].slot <= slot_end:",
+        0,
+        "learn-counted",
+        True,
+    ),
     # s16 row 25: a byte-limited Learn taken as cut only at its exact size; the
     # rest waits learn_retry_s (seed 5 draws a small learn page).
     (

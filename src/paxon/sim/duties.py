@@ -43,6 +43,15 @@ The rules, by name (``Violation.rule``):
   candidate must learn first. Asked for any other promise, a candidate learns
   what it has and prepares again, a round for nothing (s16 rows 20, 21).
 
+- ``learn-counted``: a ``Learn`` whose last entry lies inside the window the
+  replica accepts (before ``slots_ahead_max`` past its chosen prefix) is not
+  counted ``ignored_out_of_bounds``: that counter is how an operator sees a
+  peer send what no honest node sends (the edge table of
+  ``protocol/replica.py``), and an honest ``Learn`` asked from the prefix
+  and cut at ``learn_max_entries`` always lies inside it. A counter that
+  counts honest traffic hides the hostile (s30 row 17: every honest ``Learn``
+  counted).
+
 Cost: per call, a role or two compared; per ``Learn`` stepped, a walk of its
 entries.
 """
@@ -78,7 +87,14 @@ class DutyChecker:
         self._asked: dict[NodeId, tuple[int, set[NodeId]]] = {}
         # Calls judged by each rule (for the tests: a rule that never judges proves nothing).
         self.judged = dict.fromkeys(
-            ("yields-to-higher", "learn-marks", "learn-continues", "compacted-learns"), 0
+            (
+                "yields-to-higher",
+                "learn-marks",
+                "learn-continues",
+                "compacted-learns",
+                "learn-counted",
+            ),
+            0,
         )
 
     def on_call(
@@ -98,10 +114,12 @@ class DutyChecker:
                 self._check_yield(node_id, replica, message, before, ready, time)
             elif isinstance(message, Promise):
                 self._check_promise_learns(node_id, message, before, ready, time)
-            elif isinstance(message, Learn) and message.src in asked:
-                asked.discard(message.src)
-                self._check_learn(node_id, replica, message, before, time)
-                self._check_continues(node_id, replica, message, before, ready, time)
+            elif isinstance(message, Learn):
+                self._check_counted(node_id, replica, message, before, time)
+                if message.src in asked:
+                    asked.discard(message.src)
+                    self._check_learn(node_id, replica, message, before, time)
+                    self._check_continues(node_id, replica, message, before, ready, time)
         for sent in ready.messages:
             if isinstance(sent, LearnRequest):
                 asked.add(sent.dst)
@@ -161,6 +179,26 @@ class DutyChecker:
                     "learn-marks",
                     f"n{node_id} learned slots {before.slot_chosen} to {reach - 1} from "
                     f"n{message.src} and its chosen prefix ends at {replica.slot_chosen}",
+                )
+            )
+
+    def _check_counted(
+        self, node_id: NodeId, replica: Replica, message: Learn, before: Before, time: float
+    ) -> None:
+        window_end = before.slot_chosen + replica.config.slots_ahead_max
+        if not message.entries or message.entries[-1].slot >= window_end:
+            return
+        self.judged["learn-counted"] += 1
+        counted = replica.counters.ignored_out_of_bounds - before.out_of_bounds
+        if counted:
+            self.violations.append(
+                Violation(
+                    time,
+                    "learn-counted",
+                    f"n{node_id} counted n{message.src}'s Learn of slots "
+                    f"{message.entries[0].slot} to {message.entries[-1].slot} out of bounds, "
+                    f"inside its window (chosen prefix {before.slot_chosen}, window ends at "
+                    f"{window_end})",
                 )
             )
 

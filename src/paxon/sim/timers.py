@@ -161,6 +161,9 @@ class Before(NamedTuple):
     # The highest round it had seen, read only before a ProbeReply is stepped
     # (whether its probed ballot still stands when it prepares).
     round_seen: int = 0
+    # Messages it had refused as out of bounds, read only before a Learn is
+    # stepped (``learn-counted``).
+    out_of_bounds: int = 0
 
 
 def own_votes(replica: Replica, slot_from: Slot) -> dict[Slot, Value]:
@@ -179,7 +182,10 @@ def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Befo
     """The public state the call ``call(*args)`` is judged against."""
     refused = 0
     round_seen = 0
-    if call == "step" and isinstance(args[0], Nack):
+    out_of_bounds = 0
+    if call == "step" and isinstance(args[0], Learn):
+        out_of_bounds = replica.counters.ignored_out_of_bounds
+    elif call == "step" and isinstance(args[0], Nack):
         refused = _refused(replica)
     elif call == "step" and isinstance(args[0], TimeoutNow | ProbeReply):
         refused = _refused_at_edge(replica)
@@ -193,6 +199,7 @@ def snapshot(replica: Replica, call: str = "", args: Sequence[Any] = ()) -> Befo
         replica.leader_id,
         replica.slot_chosen,
         round_seen,
+        out_of_bounds,
     )
 
 
