@@ -406,6 +406,36 @@ def test_a_transfer_makes_the_target_leader_without_an_election_timeout() -> Non
     fill(env, 3, 2, seq_start=300)
 
 
+def test_a_transfer_reaches_a_follower_that_missed_its_leaders_prepare() -> None:
+    """Node 2 leads on a bare majority: node 3 never saw its Prepare and, with
+    no write since, follows its heartbeats under a ballot above its own
+    promise. A transfer to node 3 must still make it lead at once; refusing
+    every TimeoutNow above the promise left the operator's transfer-leader
+    answered and undone (session 33, a cluster with only readers)."""
+    env = Env(3)
+    elect(env, 1)
+    fill(env, 1, 2)
+    env.tick(1, env.replica(1).now + 0.7)  # node 1 hears nobody and steps down
+    env.tick(3, env.replica(3).now + 0.31)  # node 3 no longer hears it lead
+    assert env.replica(1).role is Role.FOLLOWER
+    env.campaign(2)
+    for _ in range(20):
+        for node in (1, 2, 3):
+            env.persist(node)
+        env.drop(src=2, dst=3, kind="Prepare")
+        if not env.deliverable():
+            break
+        env.deliver()
+    leader, target = env.replica(2), env.replica(3)
+    assert leader.role is Role.LEADER
+    settle(env, 2)
+    assert target.leader_id == 2 and target.ballot_promised < leader.ballot_own
+    env._perform(2, lambda: leader.transfer_leadership(3))
+    env.stabilize()
+    assert target.role is Role.LEADER
+    assert leader.role is Role.FOLLOWER
+
+
 def test_a_transfer_waits_for_the_target_to_catch_up() -> None:
     env = Env(3)
     elect(env, 1)

@@ -164,6 +164,37 @@ def test_a_node_that_joins_after_settling_may_follow_but_not_stand() -> None:
 
 
 @pytest.mark.parametrize(
+    ("promised", "names", "calm"),
+    [
+        (Ballot(3, 1), None, True),  # promised to the leader's ballot
+        (Ballot(2, 2), 1, True),  # missed its Prepare, follows its heartbeats
+        (Ballot(2, 2), None, False),  # names no leader
+        (Ballot(2, 2), 3, False),  # names another
+        (Ballot(4, 3), 1, False),  # promised a ballot above the leader's
+    ],
+)
+def test_a_follower_is_under_the_leader_it_names_below_its_promise(
+    promised: Ballot, names: int | None, calm: bool
+) -> None:
+    """Session 33, a cluster with only readers: a leader elected on a bare
+    majority hears a voter that missed its Prepare answer its heartbeats
+    under a lower promise (a Heartbeat does not raise it), and with no write
+    the promise stays there. That voter is under the leader; one that names
+    no leader, another, or promised a higher ballot is not."""
+    ballot = Ballot(3, 1)
+    watch = HealWatch(_CONFIG, [])
+    watch.on_heal(4.0)
+    states = [
+        NodeState(1, Role.LEADER, ballot, ballot, 1),
+        NodeState(2, Role.FOLLOWER, BALLOT_ZERO, ballot, 1),
+        NodeState(3, Role.FOLLOWER, BALLOT_ZERO, promised, names),
+    ]
+    for at in (4.1, 4.2, 4.3, 4.4):
+        watch.sample(states, at)
+    assert (watch.settled_at is not None) is calm
+
+
+@pytest.mark.parametrize(
     ("changes", "late_s", "named"),
     [(0, 0.01, True), (0, -0.01, False), (1, -0.01, False), (2, -0.01, False), (2, 0.01, True)],
 )

@@ -353,6 +353,10 @@ class Replica:
         self.role = Role.FOLLOWER
         self.leader_id: NodeId | None = None
         self._leader_seen_at = float("-inf")
+        # The ballot of the last Accept or Heartbeat from leader_id: the reign we
+        # follow. It may be above our promise: a Heartbeat does not raise it, so a
+        # voter that missed its leader's Prepare follows above it until a write.
+        self._leader_ballot = BALLOT_ZERO
         # The highest chosen prefix a peer has announced (readiness: how far behind).
         self._slot_chosen_heard: Slot = 0
         self._round_seen = self.ballot_promised.round
@@ -1077,11 +1081,18 @@ class Replica:
 
     def _on_timeout_now(self, message: TimeoutNow) -> None:
         """Our leader hands leadership to us: stand at once, skipping the probe
-        (the probe only protects a live leader, and this one consents)."""
+        (the probe only protects a live leader, and this one consents).
+
+        Only under the reign we follow: the ballot of its last Accept or
+        Heartbeat, at or above our promise. That may be above the promise (we
+        missed its Prepare and no write came since): refused there, the
+        operator's transfer would be answered and never happen. A stale
+        TimeoutNow, from that node's earlier reign, is below it."""
         if (
             self.role is not Role.FOLLOWER
             or message.src != self.leader_id
-            or message.ballot != self.ballot_promised
+            or message.ballot != self._leader_ballot
+            or message.ballot < self.ballot_promised
             or not self._may_stand()
         ):
             return
@@ -1706,6 +1717,7 @@ class Replica:
             self._step_down(preempted=True)
         if leader != self.node_id:
             self.leader_id = leader
+            self._leader_ballot = ballot
             self._leader_seen_at = self._now
             self._backoff = 1.0
             self._reset_election_timer()

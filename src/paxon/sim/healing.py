@@ -9,7 +9,10 @@ stability"):
 
 - ``heal-settles``: *settle* within ``settle_bound(config)`` of the heal: every
   live member up, one leader, every other member a follower promised to the
-  leader's ballot, and so for a heartbeat interval and 0.1 s with no role
+  leader's ballot, or one that names that leader under a lower promise (a
+  voter that missed its Prepare, or a learner: a Heartbeat does not raise a
+  promise, so with no write since it follows above it; session 33, a cluster
+  with only readers), and so for a heartbeat interval and 0.1 s with no role
   changing (``confirm_window``: a follower cut off until the heal may stand
   once before the leader's first heartbeat reaches it). The bound is what an
   election may honestly take: one election timeout at the largest backoff,
@@ -114,6 +117,7 @@ class NodeState:
     role: Role | None
     ballot_own: Ballot
     ballot_promised: Ballot
+    leader_id: NodeId | None = None
 
 
 @dataclass(slots=True)
@@ -187,11 +191,7 @@ class HealWatch:
             return
         states = list(states)
         leaders = [state for state in states if state.role is Role.LEADER]
-        calm = len(leaders) == 1 and all(
-            state.role in (Role.FOLLOWER, Role.LEADER)
-            and state.ballot_promised == leaders[0].ballot_own
-            for state in states
-        )
+        calm = len(leaders) == 1 and all(_under(state, leaders[0]) for state in states)
         if not calm:
             self._calm_since = None
         elif self._calm_since is None:
@@ -254,6 +254,20 @@ class HealWatch:
 
     def _fail(self, time: float, rule: str, detail: str) -> None:
         self.violations.append(Violation(time, rule, detail))
+
+
+def _under(state: NodeState, leader: NodeState) -> bool:
+    """``state`` is the leader, or a follower promised to its ballot, or one
+    that names it under a lower promise (it follows its heartbeats)."""
+    if state.role not in (Role.FOLLOWER, Role.LEADER):
+        return False
+    if state.ballot_promised == leader.ballot_own:
+        return True
+    return (
+        state.role is Role.FOLLOWER
+        and state.leader_id == leader.node_id
+        and state.ballot_promised < leader.ballot_own
+    )
 
 
 __all__ = [

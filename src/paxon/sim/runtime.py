@@ -1177,7 +1177,11 @@ class RuntimeCluster:
                 replica = node._replica
                 states.append(
                     NodeState(
-                        host.node_id, replica.role, replica.ballot_own, replica.ballot_promised
+                        host.node_id,
+                        replica.role,
+                        replica.ballot_own,
+                        replica.ballot_promised,
+                        replica.leader_id,
                     )
                 )
         self.healing.sample(states, self.time)

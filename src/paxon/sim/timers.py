@@ -72,11 +72,14 @@ was last ticked with), so each rule is exact at the tick that must act:
   follower when the call returns. ("A replica this far behind should not
   lead": a candidate catching up may go on preparing, so it is not judged.)
 - ``timeout-now-stands``: a follower that steps a ``TimeoutNow`` from the
-  leader it follows, under the ballot it promised, and may stand, is
-  preparing under a new ballot when the step returns. ("Our leader hands
-  leadership to us: stand at once, skipping the probe": ignored, the
-  transfer waits out an election timeout and a graceful stop or a removal
-  of the leader pauses writes that long.)
+  leader it follows, under the ballot of that reign (of the last ``Accept``
+  or ``Heartbeat`` it took from it, at or above its promise: a voter that
+  missed the leader's ``Prepare`` follows above its promise until a write),
+  and may stand, is preparing under a new ballot when the step returns.
+  ("Our leader hands leadership to us: stand at once, skipping the probe":
+  ignored, the transfer waits out an election timeout and a graceful stop
+  or a removal of the leader pauses writes that long; session 33 found a
+  transfer refused for good, the target's promise below the reign.)
 - ``nonvoter-asks``: a follower that may not stand (a learner, a removed
   voter, a node behind the configurations that add it), having heard no
   leader for ``election_timeout_max_s * backoff_max_factor +
@@ -244,6 +247,10 @@ class _Timer:
     # timeout away, whenever it last restarted.
     blind: bool = False
     blind_at: float = float("-inf")
+    # The reign it follows: (leader, ballot) of the last Accept or Heartbeat it
+    # took from the leader it names, at or above its promise (a Heartbeat
+    # does not raise the promise: ``timeout-now-stands``).
+    followed: tuple[NodeId, Ballot] | None = None
 
 
 class TimerChecker:
@@ -308,6 +315,10 @@ class TimerChecker:
             timer.reset_at, timer.blind = now, False
         elif call == "step":
             self._on_step(node_id, timer, args[0], before, ready, now)
+        if call == "step" and isinstance(args[0], Accept | Heartbeat):
+            message = args[0]
+            if replica.leader_id == message.src and message.ballot >= before.ballot_promised:
+                timer.followed = (message.src, message.ballot)
         elif call == "read_index":
             timer.read_rounds += 1
         for message in ready.messages:
@@ -440,11 +451,13 @@ class TimerChecker:
     ) -> None:
         """``timeout-now-stands``: the leader's hand-over makes its follower a
         candidate at once, when that follower may stand."""
+        followed = self._timer(node_id, replica).followed
         if (
             before.role is not Role.FOLLOWER
             or message.src == node_id
             or message.src != before.leader_id
-            or message.ballot != before.ballot_promised
+            or followed != (message.src, message.ballot)
+            or message.ballot < before.ballot_promised
             or _refused_at_edge(replica) > before.refused
             or not replica._may_stand()
             or before.ballot_promised.round >= ROUND_END - 1  # no round left to stand in
