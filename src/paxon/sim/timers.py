@@ -315,12 +315,12 @@ class TimerChecker:
             timer.reset_at, timer.blind = now, False
         elif call == "step":
             self._on_step(node_id, timer, args[0], before, ready, now)
-        if call == "step" and isinstance(args[0], Accept | Heartbeat):
-            message = args[0]
-            if replica.leader_id == message.src and message.ballot >= before.ballot_promised:
-                timer.followed = (message.src, message.ballot)
         elif call == "read_index":
             timer.read_rounds += 1
+        if call == "step" and isinstance(args[0], Accept | Heartbeat):
+            followed = args[0]
+            if replica.leader_id == followed.src and followed.ballot >= before.ballot_promised:
+                timer.followed = (followed.src, followed.ballot)
         for message in ready.messages:
             if isinstance(message, Heartbeat) and message.read_round > timer.read_rounds:
                 # Lease reads: every round of heartbeats is a read round too.
